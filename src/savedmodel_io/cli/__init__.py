@@ -1,0 +1,1 @@
+"""The ``savedmodel-io`` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Generated protobuf bindings (tools/gen_protos.py)."""
