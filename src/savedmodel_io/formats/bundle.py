@@ -563,11 +563,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         where = f"key {key!r}"
         shard_path = data_filename(self.prefix, entry.shard_id, self.num_shards)
         n = entry.num_elements
-        out = np.empty(n, dtype=object)
         if entry.size == 0:
             if n:
                 raise CorruptFileError(f"{n} strings stored in 0 bytes", path=shard_path, where=where)
-            return out.reshape(entry.shape)
+            return np.empty(entry.shape, dtype=object)
         if entry.size < n + 4:
             raise CorruptFileError(
                 f"{entry.size} bytes cannot hold {n} string lengths and their checksum", path=shard_path, where=where
@@ -608,6 +607,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             crc = extend(crc, memoryview(buf)[pos + 4 :])
             self._check_crc(entry, key, crc)
         pos += 4
+        out = np.empty(n, dtype=object)
         for i, length in enumerate(lengths):
             out[i] = buf[pos : pos + length]
             pos += length
