@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import difflib
 import json
 import os
 import sys
@@ -42,8 +43,9 @@ def _resolve(reader: CheckpointReader, name: str) -> str:
     paths = reader.object_paths()
     if name in paths:
         return paths[name]
-    reader.entry(name)  # raises NotFoundError with suggestions
-    raise NotFoundError(f"no tensor {name!r}", path=reader.index_path)  # pragma: no cover
+    close = difflib.get_close_matches(name, [*reader, *paths], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise NotFoundError(f"{name!r} is neither a checkpoint key nor an object path{hint}", path=reader.index_path)
 
 
 def _describe(entry: TensorEntry, path: str | None) -> dict[str, Any]:
