@@ -491,3 +491,12 @@ def test_fuzz_entry_protos(tmp_path_factory, raw):
             r[k]
     except SavedModelError:
         pass
+
+
+def test_saved_variables_needs_saved_model(tmp_path):
+    write_checkpoint(tmp_path / "ck", {"x": np.ones(1)})
+    with pytest.raises(NotFoundError, match="saved_model.pb"):
+        open_checkpoint(tmp_path / "ck").saved_variables()
+    from savedmodel_io.proto import SavedModel
+
+    assert open_checkpoint(tmp_path / "ck").saved_variables(SavedModel()) == {}

@@ -224,6 +224,10 @@ def test_saved_model_directory_and_object_paths(tf, tmp_path):
     assert paths["inner/w"] == "inner/w/.ATTRIBUTES/VARIABLE_VALUE"
     assert paths["bias"] == "bias/.ATTRIBUTES/VARIABLE_VALUE"
     _same(r[paths["inner/w"]], m.inner.w.numpy())
+    saved = r.saved_variables()
+    key, var = saved["inner/w"]
+    assert key == paths["inner/w"] and var.name == m.inner.w.name.split(":")[0]
+    assert [d.size for d in var.shape.dim] == [2, 3] and var.dtype == 1
     tf_vars = dict(tf.train.list_variables(str(tmp_path / "sm" / "variables" / "variables")))
     assert {k: v for k, v in r.list_variables()} == tf_vars
 

@@ -686,6 +686,32 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """
         return {path: key for path, (key, _node) in _object_graph_paths(self.object_graph).items()}
 
+    def saved_variables(self, saved_model: Any = None) -> dict[str, tuple[str, Any]]:
+        """Object path -> (checkpoint key, SavedVariable) using the SavedModel's object graph.
+
+        ``saved_model`` is a parsed SavedModel message; by default ``saved_model.pb`` next to
+        the ``variables/`` directory is read. Nodes are matched by id: TensorFlow numbers the
+        TrackableObjectGraph and the SavedObjectGraph the same way. Paths whose node is not a
+        variable in the SavedObjectGraph are left out.
+        """
+        if saved_model is None:
+            from savedmodel_io.proto import SavedModel
+
+            root = os.path.dirname(os.path.dirname(self.prefix))
+            pb = os.path.join(root, "saved_model.pb")
+            if os.path.basename(os.path.dirname(self.prefix)) != "variables" or not os.path.isfile(pb):
+                raise NotFoundError("no saved_model.pb next to this checkpoint's variables/ directory", path=pb)
+            with open(pb, "rb") as f:
+                saved_model = parse_message(SavedModel, f.read(), path=pb)
+        if not len(saved_model.meta_graphs):
+            return {}
+        nodes = saved_model.meta_graphs[0].object_graph_def.nodes
+        out = {}
+        for path, (key, node) in _object_graph_paths(self.object_graph).items():
+            if node < len(nodes) and nodes[node].WhichOneof("kind") == "variable":
+                out[path] = (key, nodes[node].variable)
+        return out
+
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""
         return {path: node for path, (_key, node) in _object_graph_paths(self.object_graph).items()}
