@@ -16,7 +16,7 @@ from looking like data (facts: tensorflow/tensorflow ``tensorflow/core/lib/hash/
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -116,20 +116,21 @@ def _crcmod_backend() -> Callable[[int, Buffer], int] | None:
     return extend_crcmod
 
 
+def _flat_input(raw_extend: Callable[[int, Any], int]) -> Callable[[int, Buffer], int]:
+    """Adapt a C ``extend(crc, buf)`` that wants bytes or flat uint8 arrays (not memoryview/mmap)."""
+
+    def adapted(crc: int, data: Buffer) -> int:
+        return raw_extend(crc, data if isinstance(data, bytes) else _as_u8(data))
+
+    return adapted
+
+
 def _google_backend() -> Callable[[int, Buffer], int] | None:
     try:
         from google_crc32c import cext  # the C build only; its Python build is slow
     except ImportError:
         return None
-    cext_extend = cext.extend
-
-    def extend_google(crc: int, data: Buffer) -> int:
-        if not isinstance(data, bytes):
-            # cext takes bytes and ndarrays but not memoryview/mmap objects.
-            data = _as_u8(data)
-        return cext_extend(crc, data)
-
-    return extend_google
+    return _flat_input(cext.extend)
 
 
 def _c_backend() -> Callable[[int, Buffer], int] | None:
@@ -137,14 +138,7 @@ def _c_backend() -> Callable[[int, Buffer], int] | None:
         from savedmodel_io.hashing import _crc32c
     except ImportError:
         return None
-    c_extend = _crc32c.extend
-
-    def extend_c(crc: int, data: Buffer) -> int:
-        if isinstance(data, np.ndarray):
-            data = _as_u8(data)
-        return c_extend(crc, data)
-
-    return extend_c
+    return _flat_input(_crc32c.extend)
 
 
 def backends() -> dict[str, Callable[[int, Buffer], int]]:
