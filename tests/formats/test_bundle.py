@@ -500,3 +500,21 @@ def test_saved_variables_needs_saved_model(tmp_path):
     from savedmodel_io.proto import SavedModel
 
     assert open_checkpoint(tmp_path / "ck").saved_variables(SavedModel()) == {}
+
+
+def test_many_slices_and_reused_bytes(tmp_path):
+    full = np.arange(300, dtype=np.int16)
+    parts = [(f"{i * 3},3", full[i * 3 : i * 3 + 3]) for i in range(100)]
+    write_checkpoint(tmp_path / "ck", {"v": Sliced((300,), parts)})
+    assert_same(open_checkpoint(tmp_path / "ck")["v"], full)
+    # Hostile: every slice entry points at the same bytes, declaring a huge tensor.
+    p = tmp_path / "ck"
+    items = _index_items(p)
+    for raw in list(items):
+        if raw[:1] == b"\x00":
+            e = BundleEntryProto.FromString(items[raw])
+            e.offset = 0
+            items[raw] = e.SerializeToString()
+    _rewrite_index(p, items)
+    with pytest.raises(CorruptFileError, match="impossible|overlap|checksum"):
+        open_checkpoint(p)["v"]

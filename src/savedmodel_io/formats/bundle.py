@@ -624,6 +624,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         parts = []
         covered = 0
         stored = 0
+        shard_sizes: dict[int, int] = {}
         for extents in entry.slices:
             skey = encode_slice_key(key, extents)
             sentry = self._slice_entries.get(skey)
@@ -639,29 +640,57 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     path=self.index_path,
                     where=where,
                 )
+            _, shard_size = self._shard(sentry.shard_id)
+            shard_sizes[sentry.shard_id] = shard_size
+            if sentry.offset + sentry.size > shard_size:
+                raise CorruptFileError(
+                    f"slice {_spec_text(extents)} runs past the end of its shard ({shard_size} bytes)",
+                    path=data_filename(self.prefix, sentry.shard_id, self.num_shards),
+                    where=where,
+                )
             covered += math.prod(shape)
             stored += sentry.size
             parts.append((extents, sentry))
-        for i in range(len(parts)):
-            for j in range(i):
-                if _overlap(parts[i][0], parts[j][0], entry.shape):
-                    raise CorruptFileError(
-                        f"slices {_spec_text(parts[j][0])} and {_spec_text(parts[i][0])} overlap",
-                        path=self.index_path,
-                        where=where,
-                    )
         if covered != entry.num_elements:
             raise CorruptFileError(
                 f"the stored slices cover {covered} of the tensor's {entry.num_elements} elements",
                 path=self.index_path,
                 where=where,
             )
-        if not dtypes.is_string(entry.dtype) and stored < entry.num_elements * dt.itemsize:
-            raise CorruptFileError("slice entries are too small for the tensor", path=self.index_path, where=where)
+        # Every element takes at least one stored byte (itemsize, or a string's length varint),
+        # so this bounds the allocations below by the size of the shard files.
+        per_element = 1 if dtypes.is_string(entry.dtype) else dt.itemsize
+        if not entry.num_elements * per_element <= stored <= sum(shard_sizes.values()):
+            raise CorruptFileError(
+                f"slice entries hold {stored} bytes: impossible for {entry.num_elements} elements in "
+                f"shards of {sum(shard_sizes.values())} bytes",
+                path=self.index_path,
+                where=where,
+            )
+        self._check_disjoint(parts, entry, where)
         out = np.empty(entry.shape, dtype=dt)
         for extents, sentry in parts:
             out[_extent_bounds(extents, entry.shape)] = self._read_entry(sentry, key, True)
         return out
+
+    def _check_disjoint(self, parts: list[tuple[tuple[Extent, ...], TensorEntry]], entry: TensorEntry, where: str) -> None:
+        def fail(a: Sequence[Extent], b: Sequence[Extent]) -> None:
+            raise CorruptFileError(
+                f"slices {_spec_text(a)} and {_spec_text(b)} overlap", path=self.index_path, where=where
+            )
+
+        if len(parts) <= 64:
+            for i in range(len(parts)):
+                for j in range(i):
+                    if _overlap(parts[i][0], parts[j][0], entry.shape):
+                        fail(parts[j][0], parts[i][0])
+            return
+        seen = np.zeros(entry.shape, dtype=bool)  # many slices: mark elements instead of pairs
+        for extents, _ in parts:
+            region = seen[_extent_bounds(extents, entry.shape)]
+            if region.any():
+                fail(extents, extents)
+            region[...] = True
 
     # -- object graph
     @property
