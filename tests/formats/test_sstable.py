@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 
 from savedmodel_io.errors import ChecksumError, CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import snappy, sstable
-from savedmodel_io.hashing.crc32c import crc32c, mask
 
 # variables.index written by tf.raw_ops.SaveV2 (TF 2.21) for a float32[3] "a" = [1, 2, 3].
 TF_INDEX_A = bytes.fromhex(

@@ -22,7 +22,6 @@ A bundle with prefix ``P`` is ``P.index``, a LevelDB table (see :mod:`.sstable`)
 
 from __future__ import annotations
 
-import io
 import math
 import mmap
 import os
@@ -823,15 +822,13 @@ class Sliced:
 
 
 def _as_array(value: Any, key: str) -> np.ndarray:
+    """``value`` as an ndarray (numpy scalars, lists, bytes... accepted)."""
     if isinstance(value, np.ndarray):
         return value
     try:
-        arr = np.asarray(value)
+        return np.asarray(value)
     except Exception as exc:
         raise InvalidArgumentError(f"tensor {key!r} cannot be converted to a numpy array ({exc})") from None
-    if arr.dtype.kind == "O":
-        return arr
-    return arr
 
 
 def _string_elements(arr: np.ndarray, key: str) -> list[bytes]:
