@@ -1,0 +1,179 @@
+"""TensorFlow ``DataType`` enum values <-> numpy dtypes.
+
+bfloat16, the float8 family, float4 and the 4/2-bit integers come from
+``ml_dtypes`` (the ``dtypes`` extra): TensorFlow itself uses it for these types,
+so arrays we return are the same dtypes TensorFlow hands out. Without it, those
+tensors raise MissingDependencyError instead of being silently reinterpreted.
+
+Enum values: tensorflow/tensorflow tensorflow/core/framework/types.proto.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedFormatError
+from savedmodel_io.proto import DataType
+
+__all__ = [
+    "REF_OFFSET",
+    "base_dtype",
+    "dtype_name",
+    "from_numpy",
+    "is_numeric",
+    "is_ref",
+    "python_name",
+    "to_numpy",
+]
+
+# Reference dtypes of TF1 graphs (DT_FLOAT_REF = 101, ...) are the base type + 100.
+REF_OFFSET = 100
+
+_PLAIN: dict[int, str] = {
+    DataType.DT_FLOAT: "float32",
+    DataType.DT_DOUBLE: "float64",
+    DataType.DT_INT32: "int32",
+    DataType.DT_UINT8: "uint8",
+    DataType.DT_INT16: "int16",
+    DataType.DT_INT8: "int8",
+    DataType.DT_COMPLEX64: "complex64",
+    DataType.DT_INT64: "int64",
+    DataType.DT_BOOL: "bool",
+    # Quantized types are stored as their plain integer counterparts.
+    DataType.DT_QINT8: "int8",
+    DataType.DT_QUINT8: "uint8",
+    DataType.DT_QINT32: "int32",
+    DataType.DT_QINT16: "int16",
+    DataType.DT_QUINT16: "uint16",
+    DataType.DT_UINT16: "uint16",
+    DataType.DT_COMPLEX128: "complex128",
+    DataType.DT_HALF: "float16",
+    DataType.DT_UINT32: "uint32",
+    DataType.DT_UINT64: "uint64",
+}
+
+# Types that need ml_dtypes: enum -> ml_dtypes attribute name.
+_ML: dict[int, str] = {
+    DataType.DT_BFLOAT16: "bfloat16",
+    DataType.DT_FLOAT8_E5M2: "float8_e5m2",
+    DataType.DT_FLOAT8_E4M3FN: "float8_e4m3fn",
+    DataType.DT_FLOAT8_E4M3FNUZ: "float8_e4m3fnuz",
+    DataType.DT_FLOAT8_E4M3B11FNUZ: "float8_e4m3b11fnuz",
+    DataType.DT_FLOAT8_E5M2FNUZ: "float8_e5m2fnuz",
+    DataType.DT_INT4: "int4",
+    DataType.DT_UINT4: "uint4",
+    DataType.DT_INT2: "int2",
+    DataType.DT_UINT2: "uint2",
+    DataType.DT_FLOAT4_E2M1FN: "float4_e2m1fn",
+}
+
+# tf.DType.name for the types whose name differs from the numpy name.
+_PY_NAMES: dict[int, str] = {
+    DataType.DT_STRING: "string",
+    DataType.DT_RESOURCE: "resource",
+    DataType.DT_VARIANT: "variant",
+    DataType.DT_HALF: "float16",
+    DataType.DT_QINT8: "qint8",
+    DataType.DT_QUINT8: "quint8",
+    DataType.DT_QINT16: "qint16",
+    DataType.DT_QUINT16: "quint16",
+    DataType.DT_QINT32: "qint32",
+}
+
+_OBJECT = np.dtype(object)
+
+
+def _ml_dtypes() -> Any:
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return ml_dtypes
+
+
+def is_ref(dt: int) -> bool:
+    """True for TF1 reference types (``DT_FLOAT_REF``...)."""
+    return dt > REF_OFFSET
+
+
+def base_dtype(dt: int) -> int:
+    """The value type of a reference type; other types unchanged."""
+    return dt - REF_OFFSET if dt > REF_OFFSET else dt
+
+
+def dtype_name(dt: int) -> str:
+    """The enum name (``DT_FLOAT``), or ``DT_<number>`` for values this build does not know."""
+    try:
+        return DataType.Name(dt)
+    except ValueError:
+        return f"DT_{dt}"
+
+
+def python_name(dt: int) -> str:
+    """TensorFlow's Python name of a type (``float32``, ``string``, ``bfloat16``, ``float32_ref``)."""
+    b = base_dtype(dt)
+    name = _PY_NAMES.get(b) or _PLAIN.get(b) or _ML.get(b) or dtype_name(b).lower()
+    return name + "_ref" if is_ref(dt) else name
+
+
+def is_numeric(dt: int) -> bool:
+    """True for types stored as fixed-size elements (everything but string, resource, variant)."""
+    b = base_dtype(dt)
+    return b in _PLAIN or b in _ML
+
+
+def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> np.dtype:
+    """numpy dtype for a DataType; ``object`` (bytes elements) for DT_STRING.
+
+    Raises UnsupportedFormatError for resource/variant/invalid types and
+    MissingDependencyError when the type needs ml_dtypes and it is not installed.
+    """
+    b = base_dtype(dt)
+    if b in _PLAIN:
+        return np.dtype(_PLAIN[b])
+    if b == DataType.DT_STRING:
+        return _OBJECT
+    if b in _ML:
+        ml = _ml_dtypes()
+        if ml is None or not hasattr(ml, _ML[b]):
+            raise MissingDependencyError(
+                f"{dtype_name(b)} tensors need the ml_dtypes package "
+                "(pip install 'savedmodel-io[dtypes]')",
+                path=path,
+                where=where,
+            )
+        return np.dtype(getattr(ml, _ML[b]))
+    raise UnsupportedFormatError(
+        f"{dtype_name(dt)} has no numpy equivalent", path=path, where=where
+    )
+
+
+def from_numpy(dtype: Any) -> int:
+    """DataType for a numpy dtype (``object``, ``bytes_`` and ``str_`` map to DT_STRING)."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError as exc:
+        raise InvalidArgumentError(f"not a numpy dtype: {dtype!r} ({exc})") from None
+    if d.kind in "OSU":
+        return DataType.DT_STRING
+    for dt, name in _PLAIN.items():
+        # The quantized aliases share numpy dtypes; the plain types come first in _PLAIN.
+        if d == np.dtype(name) and dt not in _QUANTIZED:
+            return dt
+    ml = _ml_dtypes()
+    if ml is not None:
+        for dt, name in _ML.items():
+            if hasattr(ml, name) and d == np.dtype(getattr(ml, name)):
+                return dt
+    raise InvalidArgumentError(f"numpy dtype {d} has no TensorFlow equivalent")
+
+
+_QUANTIZED = {
+    DataType.DT_QINT8,
+    DataType.DT_QUINT8,
+    DataType.DT_QINT16,
+    DataType.DT_QUINT16,
+    DataType.DT_QINT32,
+}
