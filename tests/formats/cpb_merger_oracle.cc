@@ -3,10 +3,15 @@
 //
 //   cpb_merger_oracle savedmodel|graphdef FILE.cpb OUT.pb   (Merger::ReadChunkedFromString)
 //   cpb_merger_oracle savedmodel|graphdef PREFIX OUT.pb     (Merger::Read: PREFIX.cpb or .pb)
+//   ... --summary   for protos over 2 GB (which protobuf cannot serialize): prints one line
+//                   "name<TAB>bytes<TAB>fnv1a64" per node of meta_graphs[0].graph_def (or the
+//                   GraphDef) that has attr["value"].tensor, clears those tensor_contents and
+//                   writes the rest to OUT.pb.
 //
 // The wheel exports the Merger symbols but ships no merge.h, so the two static methods used
 // here are declared by hand (signatures from tensorflow/tools/proto_splitter/merge.h).
 // Exit status: 0 merged, 1 TensorFlow rejected the input, 2 usage or I/O error.
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -29,6 +34,26 @@ class Merger {
 
 namespace {
 
+uint64_t Fnv1a64(const std::string& data) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+void SummarizeAndClear(tensorflow::GraphDef* graph) {
+  for (auto& node : *graph->mutable_node()) {
+    auto it = node.mutable_attr()->find("value");
+    if (it == node.mutable_attr()->end() || !it->second.has_tensor()) continue;
+    std::string* content = it->second.mutable_tensor()->mutable_tensor_content();
+    std::cout << node.name() << "\t" << content->size() << "\t" << Fnv1a64(*content) << "\n";
+    content->clear();
+    content->shrink_to_fit();
+  }
+}
+
 bool EndsWith(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
@@ -36,10 +61,11 @@ bool EndsWith(const std::string& s, const std::string& tail) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: " << argv[0] << " savedmodel|graphdef INPUT OUT.pb\n";
+  if (argc != 4 && !(argc == 5 && std::string(argv[4]) == "--summary")) {
+    std::cerr << "usage: " << argv[0] << " savedmodel|graphdef INPUT OUT.pb [--summary]\n";
     return 2;
   }
+  const bool summary = argc == 5;
   const std::string kind = argv[1], input = argv[2], output = argv[3];
   tensorflow::SavedModel saved_model;
   tensorflow::GraphDef graph_def;
@@ -70,6 +96,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (summary) {
+    if (target == &graph_def) {
+      SummarizeAndClear(&graph_def);
+    } else if (saved_model.meta_graphs_size() > 0) {
+      SummarizeAndClear(saved_model.mutable_meta_graphs(0)->mutable_graph_def());
+    }
+  }
   std::string bytes;
   if (!target->SerializeToString(&bytes)) {
     std::cerr << "cannot serialize the merged message\n";

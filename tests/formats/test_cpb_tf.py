@@ -3,76 +3,36 @@ fingerprinting (which validates the whole container) accepts them with the expec
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cpb_helpers import (
+    SHARED,
+    TF_ENV,
+    assert_vals_moved,
+    build_oracle,
+    make_model,
+    run_oracle,
+    tf_dir,
+)
 
 from savedmodel_io.errors import ChecksumError
 from savedmodel_io.formats import chunks as ch
 from savedmodel_io.formats import cpb, splitter
 from savedmodel_io.proto import GraphDef, SavedModel, parse_message
 
-from test_splitter import SHARED, assert_vals_moved, make_model  # noqa: E402
-
 pytestmark = pytest.mark.tf
-
-HERE = Path(__file__).resolve().parent
-ORACLE_SRC = HERE / "cpb_merger_oracle.cc"
-CACHE = HERE.parents[1] / "tests" / ".cache" / "cpb_oracle"
-TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "-1"}
-
-
-def _tf_dir() -> Path | None:
-    spec = importlib.util.find_spec("tensorflow")
-    return Path(spec.origin).parent if spec and spec.origin else None
-
 
 @pytest.fixture(scope="session")
 def tf_merge():
     """``tf_merge(kind, path) -> bytes | str``: TF's Merger output, or its error text."""
-    tf = _tf_dir()
-    gxx = shutil.which("g++")
-    if tf is None or not (tf / "libtensorflow_framework.so.2").exists():
-        pytest.skip("tensorflow wheel with libtensorflow_framework.so.2 not found")
-    if gxx is None:
-        pytest.skip("g++ not found: cannot build the TF Merger oracle")
-    key = hashlib.sha256(ORACLE_SRC.read_bytes() + str(tf).encode()).hexdigest()[:16]
-    binary = CACHE / key / "cpb_merger_oracle"
-    if not binary.exists():
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        tmp = binary.with_suffix(f".tmp{os.getpid()}")
-        proc = subprocess.run(
-            [gxx, "-std=c++17", "-O1", "-D_GLIBCXX_USE_CXX11_ABI=1",
-             "-DEIGEN_MAX_ALIGN_BYTES=64", f"-I{tf / 'include'}", str(ORACLE_SRC), "-o", str(tmp),
-             f"-L{tf}", "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{tf}"],
-            capture_output=True, text=True,
-        )
-        if proc.returncode != 0:
-            pytest.skip(f"cannot build the TF Merger oracle: {proc.stderr[-2000:]}")
-        os.replace(tmp, binary)
-
-    def run(kind: str, path: Path) -> bytes | str:
-        out = path.parent / f".{path.name}.merged"
-        proc = subprocess.run(
-            [str(binary), kind, str(path), str(out)],
-            capture_output=True, text=True, env={**os.environ, **TF_ENV},
-        )
-        if proc.returncode == 1:
-            return proc.stderr
-        assert proc.returncode == 0, proc.stderr
-        data = out.read_bytes()
-        out.unlink()
-        return data
-
-    return run
+    binary = build_oracle()
+    return lambda kind, path: run_oracle(binary, kind, path)
 
 
 FINGERPRINT_SCRIPT = """
@@ -99,11 +59,11 @@ print(json.dumps(out))
 
 def tf_fingerprints(dirs: list[Path]) -> dict[str, dict]:
     """TF's CreateFingerprintDef for each directory (one TensorFlow import for all)."""
-    if _tf_dir() is None:
+    if tf_dir() is None:
         pytest.skip("tensorflow is not installed")
     proc = subprocess.run(
         [sys.executable, "-c", FINGERPRINT_SCRIPT, *map(str, dirs)],
-        capture_output=True, text=True, env={**os.environ, **TF_ENV},
+        capture_output=True, text=True, env={**os.environ, **TF_ENV}, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

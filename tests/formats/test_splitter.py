@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cpb_helpers import SHARED, add_const, assert_vals_moved, make_model, needs_shared
 
 from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
 from savedmodel_io.formats import chunks as ch
@@ -15,7 +16,6 @@ from savedmodel_io.formats import cpb, splitter
 from savedmodel_io.formats.chunks import ChunkedFile, field_tag_path, read_chunked
 from savedmodel_io.proto import (
     ChunkInfo,
-    DataType,
     GraphDef,
     NodeDef,
     SavedModel,
@@ -23,18 +23,7 @@ from savedmodel_io.proto import (
     parse_text,
 )
 
-
-def _shared_cpb() -> Path:
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent, root.parent.parent):
-        if (base / "shared" / "testdata" / "cpb").is_dir():
-            return base / "shared" / "testdata" / "cpb"
-    return root.parent / "shared" / "testdata" / "cpb"
-
-
-SHARED = _shared_cpb()
 PS = SHARED / "proto_splitter"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/testdata/cpb not present")
 
 
 def layout(message) -> list:
@@ -95,56 +84,6 @@ def test_reproduces_chunked_saved_model_layout():
 # ----------------------------------------------------------------------------- synthetic models
 
 
-def add_const(nodes, name: str, values: np.ndarray, *, as_vals: bool = False) -> NodeDef:
-    node = nodes.add(name=name, op="Const")
-    node.attr["dtype"].type = DataType.DT_FLOAT
-    t = node.attr["value"].tensor
-    t.dtype = DataType.DT_FLOAT
-    for d in values.shape:
-        t.tensor_shape.dim.add(size=d)
-    if as_vals:
-        t.float_val.extend(values.ravel().tolist())
-    else:
-        t.tensor_content = values.astype("<f4").tobytes()
-    return node
-
-
-def make_model(rng: random.Random, *, big: int = 70_000, n_nodes: int = 30) -> SavedModel:
-    """Nodes of every kind the splitter treats differently, a function library, two meta graphs."""
-    sm = SavedModel(saved_model_schema_version=1)
-    mg = sm.meta_graphs.add()
-    mg.meta_info_def.tags.append("serve")
-    g = mg.graph_def
-    g.versions.producer = 1987
-    for i in range(n_nodes):
-        kind = rng.choice(["small", "big", "vals", "op"])
-        if kind == "small":
-            add_const(g.node, f"s{i}", np.arange(rng.randrange(1, 50), dtype=np.float32))
-        elif kind == "big":
-            add_const(g.node, f"b{i}", np.full(rng.randrange(big // 8, big // 2), i, np.float32))
-        elif kind == "vals":
-            add_const(g.node, f"v{i}", np.arange(rng.randrange(1, 400), dtype=np.float32),
-                      as_vals=True)
-        else:
-            node = g.node.add(name=f"op{i}", op="AddV2", input=[f"s{i - 1}", "x"])
-            node.attr["T"].type = DataType.DT_FLOAT
-    for f in range(4):
-        fn = g.library.function.add()
-        fn.signature.name = f"fn{f}"
-        for j in range(rng.randrange(1, 12)):
-            if rng.random() < 0.3:
-                add_const(fn.node_def, f"c{j}", np.full(rng.randrange(10, big // 4), j, np.float32))
-            else:
-                fn.node_def.add(name=f"n{j}", op="Identity", input=["a"])
-        fn.ret["out"] = "n0:output:0"
-    sig = mg.signature_def["serving_default"]
-    sig.method_name = "tensorflow/serving/predict"
-    sig.inputs["x"].name = "x:0"
-    sm.meta_graphs.add().meta_info_def.tags.append("train")
-    add_const(sm.meta_graphs[1].graph_def.node, "other", np.ones(30000, np.float32))
-    return sm
-
-
 def test_serialized_parts_equal_deterministic_serialization():
     sm = make_model(random.Random(1))
     parts, size = splitter.saved_model_parts(sm)
@@ -172,16 +111,6 @@ def test_round_trip_at_many_sizes(tmp_path, seed, max_size):
     if merged != sm:
         # Only Consts over the limit change representation: *_val becomes tensor_content.
         assert_vals_moved(sm, merged)
-
-
-def assert_vals_moved(original: SavedModel, merged: SavedModel) -> None:
-    a, b = original.meta_graphs[0].graph_def, merged.meta_graphs[0].graph_def
-    assert len(a.node) == len(b.node)
-    for x, y in zip(a.node, b.node):
-        if x != y:
-            tx, ty = x.attr["value"].tensor, y.attr["value"].tensor
-            assert list(tx.float_val) and not list(ty.float_val)
-            assert np.frombuffer(ty.tensor_content, "<f4").tolist() == list(tx.float_val)
 
 
 def test_big_const_values_become_bytes_chunks():

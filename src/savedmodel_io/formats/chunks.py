@@ -45,13 +45,13 @@ from savedmodel_io.proto import (
 
 __all__ = [
     "ChunkedFile",
-    "read_chunked",
-    "read_chunk_metadata",
-    "merge_chunks",
+    "MapKey",
     "field_tag_path",
+    "merge_chunks",
+    "read_chunk_metadata",
+    "read_chunked",
     "walk",
     "write_chunked",
-    "MapKey",
 ]
 
 M = TypeVar("M", bound=_message.Message)
@@ -428,7 +428,7 @@ SPLITTER_VERSION = 1
 JOIN_VERSION = 0
 
 #: A chunk to write: a message, raw bytes (a BYTES chunk), or ``(ChunkInfo type, [byte parts])``.
-Chunk = Union[bytes, bytearray, memoryview, _message.Message, tuple]
+Chunk = bytes | bytearray | memoryview | _message.Message | tuple
 
 
 def write_chunked(

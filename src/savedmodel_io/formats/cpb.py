@@ -30,10 +30,10 @@ from savedmodel_io.formats.splitter import (
 from savedmodel_io.proto import SavedModel
 
 __all__ = [
-    "SAVED_MODEL_PB",
     "SAVED_MODEL_CPB",
-    "saved_model_proto_path",
+    "SAVED_MODEL_PB",
     "read_saved_model_cpb",
+    "saved_model_proto_path",
     "write_saved_model_file",
 ]
 

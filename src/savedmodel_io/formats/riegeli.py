@@ -22,8 +22,8 @@ import struct
 import sys
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from typing import BinaryIO, Callable, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Union
 
 from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import (
@@ -37,16 +37,16 @@ from savedmodel_io.errors import (
 from savedmodel_io.hashing import highwayhash as _hh
 
 __all__ = [
+    "BLOCK_SIZE",
+    "COMPRESSIONS",
     "RecordReader",
     "RecordWriter",
     "SlowHashWarning",
     "read_records",
     "write_records",
-    "COMPRESSIONS",
-    "BLOCK_SIZE",
 ]
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 PathLike = Union[str, "os.PathLike[str]"]
 
 BLOCK_SIZE = 1 << 16
@@ -265,7 +265,7 @@ def _compress(kind: int, data: Buffer, level: int | None) -> bytes:
 class _Chunk:
     """What the index keeps about one record chunk."""
 
-    __slots__ = ("begin", "data_size", "data_hash", "num_records", "decoded_size", "end")
+    __slots__ = ("begin", "data_hash", "data_size", "decoded_size", "end", "num_records")
 
     def __init__(self, begin, data_size, data_hash, num_records, decoded_size, end):
         self.begin = begin
@@ -288,7 +288,7 @@ class RecordReader:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
         try:
-            self._file: BinaryIO = open(self.path, "rb")
+            self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         except FileNotFoundError:
             from savedmodel_io.errors import NotFoundError
 

@@ -45,11 +45,11 @@ __all__ = [
     "MAX_SIZE",
     "PROTOBUF_LIMIT",
     "Split",
-    "split_saved_model",
-    "split_graph_def",
+    "resolve",
     "saved_model_parts",
     "serialized_parts",
-    "resolve",
+    "split_graph_def",
+    "split_saved_model",
 ]
 
 #: TF's Python splitter limit (tensorflow/tools/proto_splitter/constants.py: 2**30).
@@ -74,7 +74,7 @@ _TENSOR_KEEP = ("dtype", "tensor_shape", "version_number")
 # A path step: (field number, None) for a singular field, (field number, int) for a repeated
 # element, (field number, str) for a map entry. Paths end at a TensorProto whose tensor_content
 # is held by a _Content.
-Step = tuple[int, Union[int, str, None]]
+Step = tuple[int, int | str | None]
 Path = tuple[Step, ...]
 Part = Union[bytes, "_Content"]
 
@@ -82,7 +82,7 @@ Part = Union[bytes, "_Content"]
 class _Content:
     """A tensor_content kept out of the working copy: read from the original model when written."""
 
-    __slots__ = ("tensor", "size")
+    __slots__ = ("size", "tensor")
 
     def __init__(self, tensor: TensorProto, size: int) -> None:
         self.tensor = tensor
@@ -381,7 +381,7 @@ def _vals_to_bytes(tensor: TensorProto, node_name: str) -> bytes:
 class _Chunk:
     """One chunk: a working-copy message (with spliced contents ``recs``) or raw bytes."""
 
-    __slots__ = ("message", "recs", "content")
+    __slots__ = ("content", "message", "recs")
 
     def __init__(self, message=None, recs=None, content=None) -> None:
         self.message = message
