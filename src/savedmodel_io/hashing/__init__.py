@@ -1,0 +1,1 @@
+"""Hash functions of TensorFlow's file formats: pure Python with optional compiled accelerators."""
