@@ -1,1 +1,1 @@
-"""Hash functions of TensorFlow's file formats: pure Python with optional compiled accelerators."""
+"""Checksums and fingerprints used by TensorFlow files: pure Python plus optional C accelerators."""
