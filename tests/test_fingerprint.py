@@ -26,11 +26,14 @@ from savedmodel_io.fingerprint import (
     verify_fingerprint,
     write_fingerprint,
 )
-from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel
+from savedmodel_io.formats.chunks import write_chunked
+from savedmodel_io.proto import ChunkedMessage, FieldIndex, FingerprintDef, GraphDef, NodeDef, SavedModel
 
 HERE = Path(__file__).resolve().parent
 CPB = HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model"  # as conftest.CPB_DATA
 NON_CHUNKED = CPB / "non_chunked_model"
+CHUNKED = CPB / "chunked_model"
+SPLIT_STANDARD = CPB / ".." / "proto_splitter" / "split-standard.cpb"
 
 # TensorFlow 2.21's CreateFingerprintDef on shared/testdata/cpb/chunked_saved_model/non_chunked_model.
 NON_CHUNKED_TF221 = {
@@ -47,6 +50,26 @@ NON_CHUNKED_STORED = {
     "signature_def_hash": 10287743835048874254,
     "saved_object_graph_hash": 13612082535131087116,
     "checkpoint_hash": 1837899844926689093,
+}
+
+
+# TensorFlow 2.21's CreateFingerprintDef on shared/testdata/cpb/chunked_saved_model/chunked_model
+# (the last three are also upstream's fingerprinting_chunked_test.cc values).
+CHUNKED_TF221 = {
+    "saved_model_checksum": 671111844537763371,
+    "graph_def_program_hash": 9562420523583756263,
+    "signature_def_hash": 1043582354059066488,
+    "saved_object_graph_hash": 2766043449526180728,
+    "checkpoint_hash": 0,
+}
+# ... and on proto_splitter/split-standard.cpb copied to saved_model.cpb (saved_object_graph_hash
+# is the value upstream's fingerprinting_utils_test.cc expects).
+SPLIT_STANDARD_TF221 = {
+    "saved_model_checksum": 18245919062211200129,
+    "graph_def_program_hash": 5091839716298699619,
+    "signature_def_hash": 0,
+    "saved_object_graph_hash": 17454850744699451884,
+    "checkpoint_hash": 0,
 }
 
 
@@ -131,6 +154,77 @@ def stress_saved_model() -> SavedModel:
     return sm
 
 
+def _tags(*steps) -> list[FieldIndex]:
+    """Field tags from ints (field numbers), ("i", n) indexes and ("k", "key") string map keys."""
+    out = []
+    for step in steps:
+        tag = FieldIndex()
+        if isinstance(step, int):
+            tag.field = step
+        elif step[0] == "i":
+            tag.index = step[1]
+        else:
+            tag.map_key.s = step[1]
+        out.append(tag)
+    return out
+
+
+def _add(cm: ChunkedMessage, tags: list[FieldIndex], chunk_index: int | None) -> ChunkedMessage:
+    cf = cm.chunked_fields.add()
+    cf.field_tag.extend(tags)
+    if chunk_index is not None:
+        cf.message.chunk_index = chunk_index
+    return cf.message
+
+
+def chunked_layouts(sm: SavedModel):
+    """(name, chunks, ChunkedMessage) splits of a SavedModel that exercise TF's hashing quirks."""
+    mg = sm.meta_graphs[0]
+    meta0 = (2, ("i", 0))
+
+    # "parts": graph, library, object graph and one signature as chunks, plus an empty-tag
+    # SavedModel chunk adding a node (TF merges it once per fingerprinted part).
+    base = SavedModel()
+    base.CopyFrom(sm)
+    bm = base.meta_graphs[0]
+    bm.ClearField("graph_def")
+    bm.ClearField("object_graph_def")
+    key = sorted(mg.signature_def)[-1]
+    del bm.signature_def[key]
+    graph = GraphDef()
+    graph.CopyFrom(mg.graph_def)
+    graph.ClearField("library")
+    extra = SavedModel()
+    node = extra.meta_graphs.add().graph_def.node.add()
+    node.name, node.op = "extra", "NoOp"
+    cm = ChunkedMessage(chunk_index=0)
+    _add(cm, _tags(*meta0, 2), 1)
+    _add(cm, _tags(*meta0, 2, 2), 2)
+    _add(cm, _tags(*meta0, 7), 3)
+    _add(cm, _tags(*meta0, 5, ("k", key)), 4)
+    _add(cm, [], 5)
+    yield "parts", [base, graph, mg.graph_def.library, mg.object_graph_def, mg.signature_def[key], extra], cm
+
+    # "nested": node[0] below a graph_def field without chunk (TF prunes it from the merge),
+    # and an object-graph node chunk deeper than the part.
+    base = SavedModel()
+    base.CopyFrom(sm)
+    node0 = NodeDef()
+    node0.CopyFrom(mg.graph_def.node[0])
+    base.meta_graphs[0].graph_def.node[0].Clear()
+    base.meta_graphs[0].object_graph_def.nodes[0].Clear()
+    cm = ChunkedMessage(chunk_index=0)
+    graph_cm = _add(cm, _tags(*meta0, 2), None)
+    _add(graph_cm, _tags(1, ("i", 0)), 1)
+    _add(cm, _tags(*meta0, 7, 1, ("i", 0)), 2)
+    yield "nested", [base, node0, mg.object_graph_def.nodes[0]], cm
+
+    # "above": the whole MetaGraphDef as a chunk at [meta_graphs, 0]: TF cannot fingerprint it.
+    cm = ChunkedMessage()
+    _add(cm, _tags(*meta0), 0)
+    yield "above", [mg], cm
+
+
 # --------------------------------------------------------------------------- TF oracle
 
 
@@ -181,8 +275,21 @@ def variants(tf_models, tmp_path_factory) -> dict[str, Path]:
     write_fingerprint(d)
     out["tf1_with_ours"] = d
 
+    sm = SavedModel()
+    sm.ParseFromString((tf_models["fp_module"] / "saved_model.pb").read_bytes())
+    for name, chunks, cm in chunked_layouts(sm):
+        d = root / f"cpb_{name}"
+        shutil.copytree(tf_models["fp_module"] / "variables", d / "variables")
+        write_chunked(d / "saved_model.cpb", chunks, cm)
+        out[f"cpb_{name}"] = d
+
     if NON_CHUNKED.is_dir():
         out["non_chunked"] = NON_CHUNKED.resolve()
+        out["chunked"] = CHUNKED.resolve()
+        d = root / "split_standard"
+        d.mkdir()
+        shutil.copy(SPLIT_STANDARD, d / "saved_model.cpb")
+        out["split_standard"] = d
     return out
 
 
@@ -213,6 +320,10 @@ ORACLE_CASES = [
     "pbtxt_only",
     "tf1_with_ours",
     "non_chunked",
+    "chunked",
+    "split_standard",
+    "cpb_parts",
+    "cpb_nested",
 ]
 
 
@@ -239,6 +350,13 @@ def test_read_equals_tensorflow_read(name, variants, tf_oracle):
     got = read_fingerprint(variants[name])
     assert values(got) == {f: want[f] for f in HASH_FIELDS}
     assert got.version == want["version"]
+
+
+@pytest.mark.tf
+def test_chunked_layout_tensorflow_rejects_is_an_error(variants, tf_oracle):
+    assert "Field not found" in tf_oracle["cpb_above"]["create"]["error"]
+    with pytest.raises(CorruptFileError, match="TensorFlow fails here too"):
+        compute_fingerprint(variants["cpb_above"])
 
 
 @pytest.mark.tf
@@ -318,6 +436,54 @@ STRESS_TF221 = {
     "saved_object_graph_hash": 4726970981823667080,
     "checkpoint_hash": 0,
 }
+
+
+def test_chunked_model_matches_tf221():
+    needs_shared()
+    fp = compute_fingerprint(CHUNKED)
+    assert values(fp) == CHUNKED_TF221
+    assert fp.version == 2
+
+
+def test_split_standard_matches_tf221(tmp_path):
+    needs_shared()
+    shutil.copy(SPLIT_STANDARD, tmp_path / "saved_model.cpb")
+    assert values(compute_fingerprint(tmp_path)) == SPLIT_STANDARD_TF221
+
+
+def test_chunked_fingerprint_ignores_riegeli_encoding(tmp_path):
+    # Same chunks in another container encoding (zstd instead of brotli): same fingerprint.
+    needs_shared()
+    from savedmodel_io.formats.chunks import ChunkedFile
+
+    with ChunkedFile(CHUNKED / "saved_model.cpb") as f:
+        raw = [f.chunk(i) for i in range(len(f))]
+        tree = f.metadata.message
+    pytest.importorskip("zstandard")
+    write_chunked(tmp_path / "saved_model.cpb", [_as_message(raw[0]), raw[1]], tree, compression="zstd")
+    assert values(compute_fingerprint(tmp_path)) == CHUNKED_TF221
+
+
+def _as_message(data: bytes) -> SavedModel:
+    sm = SavedModel()
+    sm.ParseFromString(data)
+    return sm
+
+
+def test_cpb_preferred_over_pb(tmp_path):
+    needs_shared()
+    shutil.copy(CHUNKED / "saved_model.cpb", tmp_path)
+    shutil.copy(NON_CHUNKED / "saved_model.pb", tmp_path)
+    assert compute_fingerprint(tmp_path).version == 2
+
+
+def test_corrupt_cpb(tmp_path):
+    needs_shared()
+    data = bytearray((CHUNKED / "saved_model.cpb").read_bytes())
+    data[100] ^= 0x40
+    (tmp_path / "saved_model.cpb").write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="saved_model.cpb"):
+        compute_fingerprint(tmp_path)
 
 
 def test_stress_model_matches_tf221():
