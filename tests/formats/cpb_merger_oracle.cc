@@ -4,7 +4,7 @@
 //   cpb_merger_oracle savedmodel|graphdef FILE.cpb OUT.pb   (Merger::ReadChunkedFromString)
 //   cpb_merger_oracle savedmodel|graphdef PREFIX OUT.pb     (Merger::Read: PREFIX.cpb or .pb)
 //   ... --summary   for protos over 2 GB (which protobuf cannot serialize): prints one line
-//                   "name<TAB>bytes<TAB>fnv1a64" per node of meta_graphs[0].graph_def (or the
+//                   "name<TAB>bytes<TAB>weighted sum" per node of meta_graphs[0].graph_def (or the
 //                   GraphDef) that has attr["value"].tensor, clears those tensor_contents and
 //                   writes the rest to OUT.pb.
 //
@@ -34,13 +34,22 @@ class Merger {
 
 namespace {
 
-uint64_t Fnv1a64(const std::string& data) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
+// Position-weighted sum of the little-endian uint64 words (a zero-padded tail makes the last
+// word), mod 2**64: cheap here and in numpy, and it notices moved or changed words.
+uint64_t WeightedSum64(const std::string& data) {
+  uint64_t sum = 0, i = 0;
+  size_t pos = 0;
+  for (; pos + 8 <= data.size(); pos += 8) {
+    uint64_t word = 0;
+    for (int b = 7; b >= 0; --b) word = (word << 8) | static_cast<unsigned char>(data[pos + b]);
+    sum += word * ++i;
   }
-  return h;
+  if (pos < data.size()) {
+    uint64_t word = 0;
+    for (size_t b = data.size(); b-- > pos;) word = (word << 8) | static_cast<unsigned char>(data[b]);
+    sum += word * ++i;
+  }
+  return sum;
 }
 
 void SummarizeAndClear(tensorflow::GraphDef* graph) {
@@ -48,7 +57,7 @@ void SummarizeAndClear(tensorflow::GraphDef* graph) {
     auto it = node.mutable_attr()->find("value");
     if (it == node.mutable_attr()->end() || !it->second.has_tensor()) continue;
     std::string* content = it->second.mutable_tensor()->mutable_tensor_content();
-    std::cout << node.name() << "\t" << content->size() << "\t" << Fnv1a64(*content) << "\n";
+    std::cout << node.name() << "\t" << content->size() << "\t" << WeightedSum64(*content) << "\n";
     content->clear();
     content->shrink_to_fit();
   }

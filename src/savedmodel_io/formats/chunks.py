@@ -18,6 +18,7 @@ Public API (stable; used by the fingerprint module):
 * :func:`read_chunk_metadata` -- just the ChunkMetadata of a ``.cpb``;
 * :func:`merge_chunks` -- the merger over any chunk source (``get_chunk(index) -> bytes``);
 * :func:`field_tag_path` / :func:`walk` -- field tags as tuples, and navigating to a tag;
+* :func:`prune` -- a ChunkedMessage tree keeping only the chunked fields you select;
 * :func:`write_chunked` -- write chunks plus their ChunkedMessage tree as a ``.cpb`` (atomic).
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "read_chunk_metadata",
     "read_chunked",
     "walk",
+    "prune",
     "write_chunked",
 ]
 
@@ -116,6 +118,18 @@ def field_tag_path(tags: Sequence[FieldIndex]) -> tuple:
         else:
             out.append(("unset", None))
     return tuple(out)
+
+
+def prune(message: ChunkedMessage, keep: Callable[[tuple], bool]) -> ChunkedMessage:
+    """A copy of ``message`` without the top-level chunked fields whose
+    :func:`field_tag_path` ``keep`` rejects (for partial reads: merge with the result)."""
+    out = ChunkedMessage()
+    if message.HasField("chunk_index"):
+        out.chunk_index = message.chunk_index
+    for cf in message.chunked_fields:
+        if keep(field_tag_path(cf.field_tag)):
+            out.chunked_fields.add().CopyFrom(cf)
+    return out
 
 
 def _tag_order(a: ChunkedField, b: ChunkedField) -> int:

@@ -52,14 +52,33 @@ def saved_model_proto_path(export_dir: PathLike) -> Path | None:
     return None
 
 
-def read_saved_model_cpb(path: PathLike, *, verify_hashes: bool = True) -> SavedModel:
-    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one)."""
+# MetaGraphDef fields whose chunks a signatures-only read skips: graph_def (2) and
+# object_graph_def (7) (tensorflow/core/protobuf/meta_graph.proto).
+_HEAVY_META_GRAPH_FIELDS = (2, 7)
+_META_GRAPHS = 2
+
+
+def _outside_graphs(tag: tuple) -> bool:
+    """False for chunked fields at or below ``meta_graphs[i].graph_def/object_graph_def``."""
+    return not (len(tag) >= 3 and tag[0] == _META_GRAPHS and tag[2] in _HEAVY_META_GRAPH_FIELDS)
+
+
+def read_saved_model_cpb(
+    path: PathLike, *, verify_hashes: bool = True, signatures_only: bool = False
+) -> SavedModel:
+    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one).
+
+    ``signatures_only`` skips the chunks of the graphs and the object graph (the tensors of a
+    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / SAVED_MODEL_CPB
     if not p.is_file():
         raise NotFoundError("no saved_model.cpb here", path=p)
-    return chunks.read_chunked(p, SavedModel, verify_hashes=verify_hashes)
+    with chunks.ChunkedFile(p, verify_hashes=verify_hashes) as f:
+        tree = chunks.prune(f.metadata.message, _outside_graphs) if signatures_only else None
+        return f.merge(SavedModel(), tree)
 
 
 def write_saved_model_file(
