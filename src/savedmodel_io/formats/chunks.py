@@ -294,11 +294,14 @@ def merge_chunks(
     *,
     message: ChunkedMessage | None = None,
     path: PathLike | None = None,
+    get_buffer: Callable[[int], bytes | bytearray | memoryview] | None = None,
 ) -> M:
     """Rebuild ``target`` from chunks, following ``message`` (default: ``metadata.message``).
 
-    ``get_chunk(i)`` returns the raw bytes of chunk ``i`` (``metadata.chunks[i]``). Errors in the
-    chunk tree raise CorruptFileError naming ``path``.
+    ``get_chunk(i)`` returns the raw bytes of chunk ``i`` (``metadata.chunks[i]``);
+    ``get_buffer(i)``, if given, the same as any buffer, used where no ``bytes`` object is
+    needed (merging messages) to save a copy. Errors in the chunk tree raise CorruptFileError
+    naming ``path``.
     """
     count = len(metadata.chunks)
 
@@ -308,8 +311,10 @@ def merge_chunks(
         return get_chunk(index)
 
     def merge_into(target_msg: _message.Message, index: int) -> None:
+        if index >= count:
+            raise _Bad(f"chunk index {index} is out of range ({count} chunks)")
         try:
-            target_msg.MergeFromString(chunk(index))
+            target_msg.MergeFromString((get_buffer or get_chunk)(index))
         except _message.DecodeError as exc:
             name = target_msg.DESCRIPTOR.full_name
             raise _Bad(f"chunk {index} is not a valid {name} ({exc})") from None
@@ -409,8 +414,13 @@ class ChunkedFile:
 
     def chunk(self, index: int) -> bytes:
         """Raw bytes of chunk ``index`` (a serialized message or, for BYTES chunks, the data)."""
+        data = self._buffer(index)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def _buffer(self, index: int) -> bytes | bytearray | memoryview:
+        """Chunk ``index`` as a read-only-by-convention buffer (no copy into bytes)."""
         info = self.chunk_info(index)
-        data = self._reader.read_record(info.offset)
+        data = self._reader.read_record_buffer(info.offset)
         if len(data) != info.size:
             raise CorruptFileError(
                 f"chunk {index} has {len(data)} bytes, ChunkMetadata says {info.size}",
@@ -420,7 +430,8 @@ class ChunkedFile:
 
     def merge(self, target: M, message: ChunkedMessage | None = None) -> M:
         """Merge the chunks into ``target`` following ``message`` (default: the whole tree)."""
-        return merge_chunks(self.metadata, self.chunk, target, message=message, path=self.path)
+        return merge_chunks(self.metadata, self.chunk, target, message=message, path=self.path,
+                            get_buffer=self._buffer)
 
 
 def read_chunk_metadata(path: PathLike, *, verify_hashes: bool = True) -> ChunkMetadata:

@@ -20,13 +20,7 @@ from typing import Union
 from savedmodel_io._fsutil import atomic_file, fsync_dir
 from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
 from savedmodel_io.formats import chunks
-from savedmodel_io.formats.splitter import (
-    MAX_SIZE,
-    PROTOBUF_LIMIT,
-    resolve,
-    saved_model_parts,
-    split_saved_model,
-)
+from savedmodel_io.formats.splitter import MAX_SIZE, PROTOBUF_LIMIT, Prepared, resolve
 from savedmodel_io.proto import SavedModel
 
 __all__ = [
@@ -104,18 +98,20 @@ def write_saved_model_file(
         raise NotFoundError("directory does not exist", path=d)
     if image_format not in (None, True, False):
         raise InvalidArgumentError(f"image_format must be True, False or None, got {image_format!r}")
-    parts, size = saved_model_parts(saved_model)
+    prepared = Prepared(saved_model)  # one pass over the tensors, shared by both paths
+    parts = prepared.parts()
+    size = sum(len(p) if isinstance(p, bytes) else p.size for p in parts)
     if image_format is None:
         image_format = size > PROTOBUF_LIMIT
     if image_format:
         del parts
-        split = split_saved_model(saved_model, max_size=max_size)
+        split = prepared.split(max_size)
         if split.is_split:
             target = d / SAVED_MODEL_CPB
             chunks.write_chunked(target, split.records(), split.message, compression=compression)
             _remove(d / SAVED_MODEL_PB)
             return target
-        parts, size = saved_model_parts(saved_model)
+        parts = split.records_of_base()  # nothing moved: chunk 0 is the whole model
     if size > PROTOBUF_LIMIT:
         raise LimitExceededError(
             f"the SavedModel proto is {size} bytes, over protobuf's 2 GiB limit; "

@@ -385,6 +385,25 @@ class RecordReader:
                 remaining -= n
             pos += off
 
+    def _read_into(self, chunk: _Chunk, start: int, dest: memoryview) -> None:
+        """Read logical bytes of ``chunk`` from logical offset ``start`` straight into ``dest``,
+        checking the block headers on the way."""
+        pos = _add_with_overhead(chunk.begin, start)
+        at, remaining = 0, len(dest)
+        f = self._file
+        while remaining:
+            if pos % BLOCK_SIZE == 0:
+                raw = self._pread(pos, BLOCK_HEADER_SIZE)
+                self._check_block_header(pos, raw, chunk.begin, chunk.end)
+                pos += BLOCK_HEADER_SIZE
+            n = min(remaining, BLOCK_SIZE - pos % BLOCK_SIZE)
+            f.seek(pos)
+            if f.readinto(dest[at : at + n]) != n:
+                raise self._corrupt("file is truncated inside a chunk", chunk.begin)
+            at += n
+            pos += n
+            remaining -= n
+
     def _read_logical(self, begin: int, start: int, length: int, end: int | None) -> bytes:
         return b"".join(self._logical(begin, start, length, end))
 
@@ -471,6 +490,12 @@ class RecordReader:
 
     def read_record(self, position: int) -> bytes:
         """The record at numeric ``position`` (a ``ChunkInfo.offset`` in a .cpb)."""
+        data = self.read_record_buffer(position)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def read_record_buffer(self, position: int) -> bytearray | memoryview:
+        """Like :meth:`read_record` but without the final copy into ``bytes``: a buffer that
+        the reader never modifies (for parsers that take any buffer, e.g. MergeFromString)."""
         index = bisect.bisect_right(self._begins, position) - 1
         if index < 0 or position >= self._chunks[index].begin + self._chunks[index].num_records:
             raise CorruptFileError(
@@ -481,8 +506,8 @@ class RecordReader:
         i = position - chunk.begin
         start = limits[i - 1] if i else 0
         if start == 0 and limits[i] == len(values):
-            return bytes(values)
-        return bytes(memoryview(values)[start : limits[i]])
+            return values
+        return memoryview(values)[start : limits[i]]
 
     def __iter__(self) -> Iterator[bytes]:
         """All records, in file order."""
@@ -547,10 +572,15 @@ class RecordReader:
                         f"chunk holds {values_len} value bytes, header says {chunk.decoded_size}"
                     )
                 values = bytearray(values_len)
-                view, at = memoryview(values), 0
-                for piece in stream.rest():
-                    view[at : at + len(piece)] = piece
-                    at += len(piece)
+                view = memoryview(values)
+                cur = stream.take_buffered()  # fetched already (and hashed)
+                at = len(cur)
+                view[:at] = cur
+                if at < values_len:  # the rest straight from the file into place
+                    start = CHUNK_HEADER_SIZE + chunk.data_size - (values_len - at)
+                    self._read_into(chunk, start, view[at:])
+                    if hasher is not None:
+                        hasher.update(view[at:])
             else:
                 sizes = self._decompress_stream(kind, [sizes_raw], 10 * chunk.num_records,
                                                 "record sizes", fail)
@@ -658,6 +688,13 @@ class _Stream:
             shift += 7
             if shift > 63:
                 raise _Truncated
+
+    def take_buffered(self) -> memoryview:
+        """What was fetched but not consumed yet; the stream is then finished."""
+        cur, self._cur = self._cur, memoryview(b"")
+        self.consumed += len(cur)
+        self._pieces = iter(())
+        return cur
 
     def drain(self) -> int:
         """Consume (and hash) whatever is left; returns how many bytes that was."""
