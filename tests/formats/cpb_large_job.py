@@ -1,6 +1,7 @@
 """Subprocess jobs for the > 2 GB .cpb test (a fresh process per job, so peak memory is ours).
 
-    python cpb_large_job.py write DIR N_TENSORS TENSOR_BYTES   # build a SavedModel, save it
+    python cpb_large_job.py write DIR N_TENSORS TENSOR_BYTES [cpb]   # build a SavedModel, save
+                                                                     # it (cpb: force .cpb)
     python cpb_large_job.py read DIR                            # load DIR/saved_model.cpb
 
 Each prints one JSON line: the model size, the process's memory before the measured call, the
@@ -110,7 +111,12 @@ def main(argv: list[str]) -> None:
         report["rss_before"] = rss()
         start = time.perf_counter()
         with PeakRSS() as peak:
-            path = write_saved_model_file(directory, sm)
+            if argv[4:] == ["cpb"]:  # split even a small model: chunks up to one tensor's size
+                path = write_saved_model_file(
+                    directory, sm, image_format=True, max_size=int(argv[3]) + 4096
+                )
+            else:
+                path = write_saved_model_file(directory, sm)
         report["seconds"] = time.perf_counter() - start
         report["path"] = str(path)
     else:
