@@ -257,6 +257,14 @@ def test_hostile_header_sizes(tmp_path, fields):
         RecordReader(path)
 
 
+def test_record_table_bomb(tmp_path):
+    """A chunk claiming more records than any real file has: refused before building a table."""
+    n = riegeli.MAX_RECORDS_PER_CHUNK + 1
+    path = hostile_file(tmp_path, chunk_header(0, 0, riegeli.SIMPLE, n, 0), bytes(n + 100_000))
+    with pytest.raises(LimitExceededError, match="records, more than the"):
+        RecordReader(path)
+
+
 def test_hostile_decoded_size_is_not_allocated(tmp_path):
     """Header claims 1 TB of decoded values; brotli stream is tiny: clear error, no allocation."""
     import brotli

@@ -391,9 +391,8 @@ class ChunkedFile:
             raise CorruptFileError(
                 "the last record is not a ChunkMetadata (it lists no chunks)", path=self.path
             )
-        valid = set(reader.positions())
         for i, info in enumerate(meta.chunks):
-            if info.offset not in valid or info.offset == last:
+            if not reader.has_record(info.offset) or info.offset == last:
                 raise CorruptFileError(
                     f"ChunkMetadata is missing or corrupt: chunk {i} points to position "
                     f"{info.offset}, which holds no chunk record",
