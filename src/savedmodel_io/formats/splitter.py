@@ -58,7 +58,7 @@ MAX_SIZE = 1 << 30
 #: Protobuf cannot serialize or parse a message of 2 GiB or more.
 PROTOBUF_LIMIT = (1 << 31) - 1
 #: tensor_content at least this big is kept out of the working copy (referenced instead).
-SPLICE_THRESHOLD = 1 << 16
+SPLICE_THRESHOLD = 1 << 12
 
 # Field numbers (tensorflow/core/{protobuf/saved_model,protobuf/meta_graph,framework/graph,
 # framework/function,framework/node_def,framework/attr_value,framework/tensor}.proto).
