@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,12 +119,16 @@ def oracle_seconds(path: Path) -> float | None:
     except BaseException as exc:  # pytest.skip outside pytest, missing g++/TF
         print(f"  TF Merger oracle unavailable: {exc}", file=sys.stderr)
         return None
-    t = time.perf_counter()
     out = path.parent / "merged.pb"
-    run([str(binary), "savedmodel", str(path), str(out), "--summary"], TF_ENV)
-    seconds = time.perf_counter() - t
-    out.unlink()
-    return seconds
+    proc = subprocess.run([str(binary), "savedmodel", str(path), str(out), "--summary"],
+                          capture_output=True, text=True, env={**os.environ, **TF_ENV},
+                          check=False)
+    out.unlink(missing_ok=True)
+    for line in proc.stderr.splitlines():
+        if line.startswith("merge_seconds "):
+            return float(line.split()[1])
+    print(f"  TF Merger failed: {proc.stderr[-2000:]}", file=sys.stderr)
+    return None
 
 
 def main() -> None:
@@ -162,7 +165,7 @@ def main() -> None:
     if not args.skip_tf:
         seconds = oracle_seconds(cpb_dir / "saved_model.cpb")
         if seconds is not None:
-            line("TF C++ Merger: read + merge (incl. process start)", seconds)
+            line("TF C++ Merger: read file + merge", seconds)
         pb_dir = scratch / "pb"
         s = json.loads(run([sys.executable, "-c", TF_SAVE, str(args.tensors),
                             str(tensor_bytes), str(pb_dir)], TF_ENV))
