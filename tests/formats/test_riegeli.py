@@ -82,6 +82,15 @@ def test_reads_upstream_with_pure_python_hash(monkeypatch):
     assert len(read_records(path)) == 10
 
 
+def test_pure_python_writer_matches_accelerated(tmp_path, monkeypatch):
+    records = [b"x" * 100, bytes(range(256)) * 300, b""]
+    fast, _ = write(tmp_path, records, name="fast", compression="none")
+    monkeypatch.setattr(hh, "highwayhash64", hh.py_highwayhash64)
+    monkeypatch.setattr(hh, "HighwayHash64", hh.PyHighwayHash64)
+    slow, _ = write(tmp_path, records, name="slow", compression="none")
+    assert slow.read_bytes() == fast.read_bytes()
+
+
 @pytest.mark.parametrize("compression", ["brotli", "zstd", "none"])
 def test_round_trip(tmp_path, compression):
     rng = random.Random(1)
