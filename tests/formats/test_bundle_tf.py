@@ -173,7 +173,8 @@ def test_sharded_checkpoint_write(tf, tmp_path):
     assert set(r.object_paths()) == set(v)
     # Data order in TF's shards = the order the policy saw the tensors: rebuild it and re-write.
     first: dict[str, tuple[int, int]] = {}
-    for raw, e in r._slice_entries.items():
+    for raw in r.slice_keys():
+        e = r._slice_entry(raw)
         name, _ = bundle.decode_slice_key(raw)
         first[name] = min(first.get(name, (e.shard_id, e.offset)), (e.shard_id, e.offset))
     for e in r.entries():

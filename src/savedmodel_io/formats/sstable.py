@@ -96,22 +96,40 @@ def _parse_block(
             where=where,
         )
     entries: list[tuple[bytes, bytes]] = []
+    append = entries.append
     pos = 0
     key = b""
     try:
         while pos < restarts_at:
-            shared, pos = get_varint(block, pos, restarts_at, 5)
-            non_shared, pos = get_varint(block, pos, restarts_at, 5)
-            value_len, pos = get_varint(block, pos, restarts_at, 5)
-            if shared > len(key) or pos + non_shared + value_len > restarts_at:
+            # Three varint32s; one byte each in practice, so take that path inline.
+            shared = block[pos]
+            if shared < 0x80:
+                pos += 1
+            else:
+                shared, pos = get_varint(block, pos, restarts_at, 5)
+            if pos >= restarts_at:
+                raise ValueError("entry header runs into the restart array")
+            non_shared = block[pos]
+            if non_shared < 0x80:
+                pos += 1
+            else:
+                non_shared, pos = get_varint(block, pos, restarts_at, 5)
+            if pos >= restarts_at:
+                raise ValueError("entry header runs into the restart array")
+            value_len = block[pos]
+            if value_len < 0x80:
+                pos += 1
+            else:
+                value_len, pos = get_varint(block, pos, restarts_at, 5)
+            end = pos + non_shared + value_len
+            if shared > len(key) or end > restarts_at:
                 raise ValueError(
                     f"entry at block offset {pos} (shared {shared}, key bytes {non_shared}, "
                     f"value bytes {value_len}) does not fit"
                 )
             key = key[:shared] + block[pos : pos + non_shared]
-            pos += non_shared
-            entries.append((key, block[pos : pos + value_len]))
-            pos += value_len
+            append((key, block[pos + non_shared : end]))
+            pos = end
     except ValueError as exc:
         raise CorruptFileError(f"bad block entry: {exc}", path=path, where=where) from None
     return entries
