@@ -285,7 +285,7 @@ class TensorEntry:
     @property
     def dtype_name(self) -> str:
         """TensorFlow's name of the dtype, e.g. ``float32``."""
-        return dtypes.tf_name(self.dtype)
+        return dtypes.python_name(self.dtype)
 
     @property
     def num_elements(self) -> int:
@@ -537,7 +537,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _read_entry(self, entry: TensorEntry, key: str, zero_copy: bool) -> np.ndarray:
         if not dtypes.has_numpy_form(entry.dtype):
             raise UnsupportedFormatError(
-                f"{dtypes.name(entry.dtype)} tensors cannot be read as numpy arrays",
+                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays",
                 path=self.index_path,
                 where=f"key {key!r}",
             )
@@ -547,7 +547,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         expected = entry.num_elements * dt.itemsize
         if entry.size != expected:
             raise CorruptFileError(
-                f"stored size {entry.size} bytes does not match {dtypes.tf_name(entry.dtype)}{list(entry.shape)} "
+                f"stored size {entry.size} bytes does not match {dtypes.python_name(entry.dtype)}{list(entry.shape)} "
                 f"({expected} bytes)",
                 path=self.index_path,
                 where=f"key {key!r}",
@@ -629,7 +629,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         where = f"key {key!r}"
         if not dtypes.has_numpy_form(entry.dtype):
             raise UnsupportedFormatError(
-                f"{dtypes.name(entry.dtype)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
+                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
             )
         dt = dtypes.to_numpy(entry.dtype)
         parts = []
@@ -646,8 +646,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             shape = _extents_shape(extents, entry.shape)
             if sentry.shape != shape or sentry.dtype != entry.dtype:
                 raise CorruptFileError(
-                    f"slice {_spec_text(extents)} is stored as {dtypes.tf_name(sentry.dtype)}{list(sentry.shape)}, "
-                    f"expected {dtypes.tf_name(entry.dtype)}{list(shape)}",
+                    f"slice {_spec_text(extents)} is stored as {dtypes.python_name(sentry.dtype)}{list(sentry.shape)}, "
+                    f"expected {dtypes.python_name(entry.dtype)}{list(shape)}",
                     path=self.index_path,
                     where=where,
                 )
@@ -942,7 +942,7 @@ class BundleWriter:
             entry.shape.dim.add(size=d)
         entry.shard_id = shard
         entry.offset = self._sizes[shard]
-        if dt == dtypes.DT_STRING:
+        if dtypes.is_string(dt):
             size, crc = _write_strings(f, _string_elements(arr, key))
         else:
             size, crc = _write_numeric(f, arr)
