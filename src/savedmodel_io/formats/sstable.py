@@ -101,25 +101,14 @@ def _parse_block(
     key = b""
     try:
         while pos < restarts_at:
-            # Three varint32s; one byte each in practice, so take that path inline.
-            shared = block[pos]
-            if shared < 0x80:
-                pos += 1
+            # Three varint32s, one byte each in practice: take that path without calls.
+            head = block[pos : pos + 3]
+            if len(head) == 3 and head[0] < 0x80 and head[1] < 0x80 and head[2] < 0x80:
+                shared, non_shared, value_len = head
+                pos += 3
             else:
                 shared, pos = get_varint(block, pos, restarts_at, 5)
-            if pos >= restarts_at:
-                raise ValueError("entry header runs into the restart array")
-            non_shared = block[pos]
-            if non_shared < 0x80:
-                pos += 1
-            else:
                 non_shared, pos = get_varint(block, pos, restarts_at, 5)
-            if pos >= restarts_at:
-                raise ValueError("entry header runs into the restart array")
-            value_len = block[pos]
-            if value_len < 0x80:
-                pos += 1
-            else:
                 value_len, pos = get_varint(block, pos, restarts_at, 5)
             end = pos + non_shared + value_len
             if shared > len(key) or end > restarts_at:
