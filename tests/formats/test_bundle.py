@@ -196,6 +196,7 @@ def test_object_graph_paths(tmp_path):
     root = g.nodes.add()
     root.children.add(node_id=1, local_name="layer_with_weights-0")
     root.children.add(node_id=3, local_name="optimizer")
+    root.children.add(node_id=1, local_name="layers_alias")
     layer = g.nodes.add()
     layer.children.add(node_id=2, local_name="kernel")
     kernel = g.nodes.add()
@@ -216,6 +217,15 @@ def test_object_graph_paths(tmp_path):
         "layer_with_weights-0/kernel/.OPTIMIZER_SLOT/optimizer/m": "slotkey",
     }
     assert r.object_nodes()["layer_with_weights-0/kernel"] == 2
+    key = "layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    assert r.resolve(key) == key
+    assert r.resolve("layer_with_weights-0/kernel") == key
+    assert r.resolve("layers_alias/kernel") == key  # any alias, not only the canonical path
+    assert r.resolve("layers_alias/kernel/.ATTRIBUTES/VARIABLE_VALUE") == key
+    with pytest.raises(NotFoundError, match="did you mean"):
+        r.resolve("layer_with_weights-0/kernl")
+    with pytest.raises(NotFoundError):
+        r.resolve("layers_alias/kernel/.ATTRIBUTES/OTHER")
 
 
 def test_open_by_directory_forms(tmp_path):

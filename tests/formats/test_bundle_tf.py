@@ -229,6 +229,8 @@ def test_saved_model_directory_and_object_paths(tf, tmp_path):
     key, var = saved["inner/w"]
     assert key == paths["inner/w"] and var.name == m.inner.w.name.split(":")[0]
     assert [d.size for d in var.shape.dim] == [2, 3] and var.dtype == 1
+    assert r.resolve("inner/w") == key
+    assert r.resolve(var.name) == key  # the variable's own name, from saved_model.pb
     tf_vars = dict(tf.train.list_variables(str(tmp_path / "sm" / "variables" / "variables")))
     assert {k: v for k, v in r.list_variables()} == tf_vars
 

@@ -752,6 +752,48 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 out[path] = (key, nodes[node].variable)
         return out
 
+    def resolve(self, name: str) -> str:
+        """Checkpoint key for ``name``: a key itself, or any object path through the object graph.
+
+        Unlike :meth:`object_paths` (one canonical path per object, the one TF derived the
+        key from), this follows every alias: ``model/layer_with_weights-0/kernel`` and
+        ``model/layers/0/kernel`` reach the same variable. ``<path>/.ATTRIBUTES/<name>``
+        picks a non-default attribute. Inside a SavedModel a variable's own name
+        (``SavedVariable.name``, e.g. ``sequential/dense/kernel``) works too.
+        NotFoundError (with suggestions) otherwise.
+        """
+        if name in self._raw:
+            return name
+        graph = self.object_graph
+        if graph is not None and len(graph.nodes):
+            path, _, attr = name.partition("/.ATTRIBUTES/")
+            node = 0
+            found = True
+            for part in path.split("/") if path else []:
+                nxt = next((c.node_id for c in graph.nodes[node].children if c.local_name == part), None)
+                if nxt is None or not 0 <= nxt < len(graph.nodes):
+                    found = False
+                    break
+                node = nxt
+            if found:
+                want = attr or "VARIABLE_VALUE"
+                for a in graph.nodes[node].attributes:
+                    if a.name == want and a.checkpoint_key in self._raw:
+                        return a.checkpoint_key
+            try:  # a variable's own name (e.g. "sequential/dense/kernel") from saved_model.pb
+                for key, var in self.saved_variables().values():
+                    if var.name == name:
+                        return key
+            except NotFoundError:
+                pass
+        import difflib
+
+        close = difflib.get_close_matches(name, [*self._raw, *self.object_paths()], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise NotFoundError(
+            f"{name!r} is neither a checkpoint key nor an object path{hint}", path=self.index_path
+        )
+
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""
         return {path: node for path, (_key, node) in _object_graph_paths(self.object_graph).items()}
