@@ -320,3 +320,37 @@ def test_saved_model_close_to_2gb_loads(tmp_path):
     m = savedmodel_io.load(tmp_path)
     big = m.default_meta_graph.graph_def.node[1]
     assert len(big.attr["value"].tensor.tensor_content) == n
+
+
+@pytest.mark.tf
+def test_variables_many_dtypes(fixture_model):
+    m = savedmodel_io.load(fixture_model("module_dtypes"))
+    v = m.variables
+    assert sorted(v) == sorted(
+        ["f16", "f32", "f64", "bf16", "i8", "i16", "i32", "i64", "u8", "u16", "b", "s", "c64", "c128"]
+    )
+    np.testing.assert_array_equal(v["f16"], np.arange(6, dtype=np.float16).reshape(2, 3))
+    assert v["f16"].dtype == np.float16
+    assert v["f64"].shape == () and v["f64"] == 3.5
+    assert v["bf16"].dtype.name == "bfloat16" and v["bf16"].astype(np.float32).tolist() == [1.5, -2.0]
+    assert v["i8"].tolist() == [-1, 2, 127] and v["u16"].tolist() == [65535]
+    assert v["i64"].tolist() == [[1 << 40]] and v["b"].tolist() == [True, False, True]
+    assert v["s"].tolist() == [b"a", b"bc", b""]
+    assert v["c128"].tolist() == [[3 - 4j]] and v["c64"].dtype == np.complex64
+    assert v.spec("f16") == ("float16", (2, 3))
+    assert v.checkpoint_key("f16") == "f16/.ATTRIBUTES/VARIABLE_VALUE"
+    assert "Variables(14:" in repr(v)
+    with pytest.raises(NotFoundError, match="did you mean f64, f16"):
+        v["f61"]
+
+
+@pytest.mark.tf
+def test_variables_tf1_keras_and_none(fixture_model):
+    tf1 = savedmodel_io.load(fixture_model("tf1_tags"))
+    assert list(tf1.variables) == ["w"] and tf1.variables["w"].tolist() == [[1, 1], [1, 1]]
+    k = savedmodel_io.load(fixture_model("keras_sequential"))
+    assert k.variables.spec("variables/0") == ("float32", (4, 8))
+    empty = savedmodel_io.load(fixture_model("tf1_pbtxt"))
+    assert len(empty.variables) == 0
+    with pytest.raises(NotFoundError, match="no variables"):
+        empty.checkpoint
