@@ -353,4 +353,4 @@ def test_variables_tf1_keras_and_none(fixture_model):
     empty = savedmodel_io.load(fixture_model("tf1_pbtxt"))
     assert len(empty.variables) == 0
     with pytest.raises(NotFoundError, match="no variables"):
-        empty.checkpoint
+        _ = empty.checkpoint

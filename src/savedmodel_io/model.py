@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import CorruptFileError, NotFoundError
+from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
     AssetFileDef,
@@ -102,8 +102,12 @@ class Signature:
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        from savedmodel_io.graph.runtime import run_signature
-
+        try:
+            from savedmodel_io.graph.runtime import run_signature
+        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
+            if not (exc.name or "").startswith("savedmodel_io"):
+                raise
+            raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
         return run_signature(self.meta_graph, self.key, inputs)
 
     def __repr__(self) -> str:
@@ -114,9 +118,11 @@ class Signature:
 
 
 def _spec_brief(s: TensorSpec) -> str:
-    shape = "?" if s.shape is None else "[" + ",".join("?" if d is None else str(d) for d in s.shape) + "]"
+    if s.encoding == "dense" and s.dtype_enum == 0:  # an op to run, not a tensor (init ops)
+        return f"{s.key}: op {s.name}"
+    dims = "[...]" if s.shape is None else "[" + ",".join("?" if d is None else str(d) for d in s.shape) + "]"
     kind = "" if s.encoding == "dense" else f" {s.encoding}"
-    return f"{s.key}: {s.tf_dtype}{shape}{kind}"
+    return f"{s.key}: {s.tf_dtype}{dims}{kind}"
 
 
 # --- function library and object graph ----------------------------------------------------

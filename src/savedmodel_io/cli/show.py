@@ -32,7 +32,7 @@ from savedmodel_io.model import (
 from savedmodel_io.proto import TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
-__all__ = ["register", "run", "render", "render_json"]
+__all__ = ["register", "render", "render_json", "run"]
 
 _HELP = """\
 Usage examples:
@@ -71,9 +71,7 @@ class _BoolFlag(argparse.Action):
         if option_string and option_string.lstrip("-").startswith("no"):
             setattr(namespace, self.dest, False)
             return
-        if value is None:
-            setattr(namespace, self.dest, True)
-        elif value.lower() in _TRUE:
+        if value is None or value.lower() in _TRUE:
             setattr(namespace, self.dest, True)
         elif value.lower() in _FALSE:
             setattr(namespace, self.dest, False)
