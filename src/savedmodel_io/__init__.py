@@ -13,6 +13,7 @@ from savedmodel_io.model import (
     SavedModel,
     SavedObjectNode,
     Signature,
+    Variables,
     load,
     read_signatures,
 )
@@ -35,4 +36,5 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "TensorSpec",
+    "Variables",
 ]
