@@ -30,7 +30,7 @@ from savedmodel_io.errors import CorruptFileError, FormatError
 from savedmodel_io.formats.chunks import ChunkedFile, walk
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
-from savedmodel_io.proto.deterministic import serialize_deterministic
+from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
 
 __all__ = ["fingerprint_chunked"]
 
@@ -95,7 +95,7 @@ class _Hasher:
 
     def hash_message(self, message, root: ChunkedMessage, tags: Sequence[FieldIndex]) -> int:
         """Hash of a merged part combined with the hashes of its raw chunks (TF's HashMessage)."""
-        whole = fingerprint64(serialize_deterministic(message))
+        whole = fingerprint64(deterministic_buffer(message))
         return fingerprint_cat64(whole, self.hash_fields(root, tags, message))
 
     def hash_fields(self, cm: ChunkedMessage, tags: Sequence[FieldIndex], merged, depth: int = 0) -> int:

@@ -39,7 +39,7 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
-from savedmodel_io.proto.deterministic import serialize_deterministic
+from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
 
 __all__ = [
     "FINGERPRINT_FILENAME",
@@ -264,7 +264,7 @@ def compute_fingerprint(
         return _make(values, checkpoint_hash(d), PRODUCER_CHUNKED, uuid)
     if pb.is_file():
         saved_model = _read_saved_model(pb)
-        return fingerprint_saved_model(saved_model, d, uuid=uuid, path=pb)
+        return _fingerprint_pb(saved_model, d, uuid=uuid, path=pb, owned=True)
     if (d / "saved_model.pbtxt").is_file():
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
         return _make((0, 0, 0, 0), 0, PRODUCER_NO_BINARY, uuid)
@@ -284,16 +284,31 @@ def fingerprint_saved_model(
     hash 0 without it). ``saved_model`` is not modified. ``path`` only names the
     source in error messages.
     """
+    return _fingerprint_pb(saved_model, export_dir, uuid=uuid, path=path, owned=False)
+
+
+def _fingerprint_pb(
+    saved_model: SavedModel,
+    export_dir: str | os.PathLike[str] | None,
+    *,
+    uuid: str | None,
+    path: str | os.PathLike[str] | None,
+    owned: bool,
+) -> Fingerprint:
+    """The producer-4 computation; ``owned=True`` lets it edit ``saved_model`` instead of copying."""
     if not saved_model.meta_graphs:
         raise FormatError("SavedModel has no MetaGraphDef", path=path)
-    checksum = fingerprint64(serialize_deterministic(saved_model))
+    checksum = fingerprint64(deterministic_buffer(saved_model))
     meta = saved_model.meta_graphs[0]
-    graph = GraphDef()
-    graph.CopyFrom(meta.graph_def)
+    if owned:
+        graph = meta.graph_def  # TF regularizes its own copy in place, too
+    else:
+        graph = GraphDef()
+        graph.CopyFrom(meta.graph_def)
     regularize_graph_def(graph)
     values = (
         checksum,
-        fingerprint64(serialize_deterministic(graph)),
+        fingerprint64(deterministic_buffer(graph)),
         signature_def_hash(meta.signature_def),
         saved_object_graph_hash(meta.object_graph_def, path=path),
     )
