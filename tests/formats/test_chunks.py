@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cpb_helpers import SHARED
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
@@ -27,16 +27,6 @@ from savedmodel_io.proto import (
     parse_text,
 )
 
-
-def _shared_cpb() -> Path:
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent, root.parent.parent):
-        if (base / "shared" / "testdata" / "cpb").is_dir():
-            return base / "shared" / "testdata" / "cpb"
-    return root.parent / "shared" / "testdata" / "cpb"
-
-
-SHARED = _shared_cpb()
 PS = SHARED / "proto_splitter"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/testdata/cpb not present")
 

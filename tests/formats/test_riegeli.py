@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cpb_helpers import SHARED
 
 from savedmodel_io.errors import (
     ChecksumError,
@@ -25,18 +26,6 @@ from savedmodel_io.formats.riegeli import RecordReader, RecordWriter, read_recor
 from savedmodel_io.hashing import highwayhash as hh
 from savedmodel_io.proto import ChunkMetadata, parse_message
 
-
-
-def _shared_cpb() -> Path:
-    """shared/testdata/cpb next to the checkout (/work/main) or its worktree (/work/wt/x)."""
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent, root.parent.parent):
-        if (base / "shared" / "testdata" / "cpb").is_dir():
-            return base / "shared" / "testdata" / "cpb"
-    return root.parent / "shared" / "testdata" / "cpb"
-
-
-SHARED = _shared_cpb()
 UPSTREAM = sorted(SHARED.glob("**/*.cpb")) if SHARED.is_dir() else []
 needs_shared = pytest.mark.skipif(not UPSTREAM, reason="shared/testdata/cpb not present")
 
@@ -219,9 +208,8 @@ def test_corruption_detected(sample, offset, error, match):
     path, _ = sample
     size = path.stat().st_size
     flip(path, offset % size)
-    with pytest.raises(error, match=match) as info:
-        with RecordReader(path) as reader:
-            list(reader)
+    with pytest.raises(error, match=match) as info, RecordReader(path) as reader:
+        list(reader)
     assert str(path) in str(info.value)
 
 
@@ -237,10 +225,9 @@ def test_verify_hashes_off_skips_data_hash(sample):
 def test_truncated(sample, keep):
     path, _ = sample
     raw = path.read_bytes()
-    path.write_bytes(raw[:keep] if keep > 0 else raw[:keep])
-    with pytest.raises(CorruptFileError):
-        with RecordReader(path) as reader:
-            list(reader)
+    path.write_bytes(raw[:keep])
+    with pytest.raises(CorruptFileError), RecordReader(path) as reader:
+        list(reader)
 
 
 def test_trailing_garbage(sample):
@@ -279,27 +266,24 @@ def test_hostile_decoded_size_is_not_allocated(tmp_path):
     data = b"b" + riegeli._varint(len(sizes)) + sizes + values
     header = chunk_header(len(data), hh.highwayhash64(data), riegeli.SIMPLE, 1, 1 << 40)
     path = hostile_file(tmp_path, header, data)
-    with RecordReader(path) as reader:
-        with pytest.raises(CorruptFileError, match="decompress"):
-            reader.read_record(64)
+    with RecordReader(path) as reader, pytest.raises(CorruptFileError, match="decompress"):
+        reader.read_record(64)
 
 
 def test_hostile_sizes_size(tmp_path):
     data = b"\0" + riegeli._varint(1 << 40) + b"abc"
     header = chunk_header(len(data), hh.highwayhash64(data), riegeli.SIMPLE, 1, 3)
     path = hostile_file(tmp_path, header, data)
-    with RecordReader(path) as reader:
-        with pytest.raises(CorruptFileError, match="record sizes"):
-            reader.read_record(64)
+    with RecordReader(path) as reader, pytest.raises(CorruptFileError, match="record sizes"):
+        reader.read_record(64)
 
 
 def test_record_sizes_must_match_decoded_size(tmp_path):
     data = b"\0" + riegeli._varint(1) + riegeli._varint(5) + b"abc"
     header = chunk_header(len(data), hh.highwayhash64(data), riegeli.SIMPLE, 1, 3)
     path = hostile_file(tmp_path, header, data)
-    with RecordReader(path) as reader:
-        with pytest.raises(CorruptFileError, match="record sizes"):
-            reader.read_record(64)
+    with RecordReader(path) as reader, pytest.raises(CorruptFileError, match="record sizes"):
+        reader.read_record(64)
 
 
 def test_transposed_chunk_refused(tmp_path):

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, Union
 
 from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
 
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.formats.riegeli import RecordReader, RecordWriter
 from savedmodel_io.proto import (
@@ -45,13 +45,13 @@ from savedmodel_io.proto import (
 
 __all__ = [
     "ChunkedFile",
-    "read_chunked",
-    "read_chunk_metadata",
-    "merge_chunks",
+    "MapKey",
     "field_tag_path",
+    "merge_chunks",
+    "read_chunk_metadata",
+    "read_chunked",
     "walk",
     "write_chunked",
-    "MapKey",
 ]
 
 M = TypeVar("M", bound=_message.Message)
@@ -427,7 +427,8 @@ def read_chunked(path: PathLike, cls: type[M], *, verify_hashes: bool = True) ->
 SPLITTER_VERSION = 1
 JOIN_VERSION = 0
 
-Chunk = Union[bytes, bytearray, memoryview, _message.Message]
+#: A chunk to write: a message, raw bytes (a BYTES chunk), or ``(ChunkInfo type, [byte parts])``.
+Chunk = bytes | bytearray | memoryview | _message.Message | tuple
 
 
 def write_chunked(
@@ -438,42 +439,35 @@ def write_chunked(
     compression: str = "brotli",
     **riegeli_options,
 ) -> ChunkMetadata:
-    """Write ``chunks`` (messages, or raw bytes for BYTES chunks) and the ChunkMetadata whose
-    tree is ``message`` to ``path`` atomically; returns the metadata written.
+    """Write ``chunks`` and the ChunkMetadata whose tree is ``message`` to ``path`` atomically;
+    returns the metadata written. A chunk is a message, raw bytes (a BYTES chunk), or a
+    ``(ChunkInfo type, [byte parts])`` tuple whose parts are written without being joined.
 
     ``chunks`` is consumed lazily, one chunk at a time, so a generator that produces each big
     tensor only when asked keeps memory at one chunk. ``riegeli_options`` go to RecordWriter.
     """
-    path = os.fspath(path)
     meta = ChunkMetadata(
         version=SplitterVersionDef(splitter_version=SPLITTER_VERSION, join_version=JOIN_VERSION)
     )
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".cpb", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer = RecordWriter(f, compression=compression, **riegeli_options)
-            for item in chunks:
-                if isinstance(item, _message.Message):
-                    data: bytes | bytearray | memoryview = item.SerializeToString()
-                    kind = ChunkInfo.MESSAGE
-                else:
-                    data, kind = item, ChunkInfo.BYTES
-                offset = writer.write_record(data)
-                meta.chunks.add(type=kind, size=memoryview(data).nbytes, offset=offset)
-                del data, item
-            _check_indexes(message, len(meta.chunks))
-            meta.message.CopyFrom(message)
-            writer.write_record(meta.SerializeToString())
-            writer.close()
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        writer = RecordWriter(f, compression=compression, **riegeli_options)
+        for item in chunks:
+            if isinstance(item, _message.Message):
+                data: object = item.SerializeToString()
+                kind = ChunkInfo.MESSAGE
+            elif isinstance(item, tuple):
+                kind, data = item  # (ChunkInfo type, list of byte parts)
+            else:
+                data, kind = item, ChunkInfo.BYTES
+            offset = writer.write_record(data)  # type: ignore[arg-type]
+            size = (sum(memoryview(p).nbytes for p in data) if isinstance(data, list)
+                    else memoryview(data).nbytes)  # type: ignore[arg-type]
+            meta.chunks.add(type=kind, size=size, offset=offset)
+            del data, item
+        _check_indexes(message, len(meta.chunks))
+        meta.message.CopyFrom(message)
+        writer.write_record(meta.SerializeToString())
+        writer.close()
     return meta
 
 
@@ -487,12 +481,3 @@ def _check_indexes(message: ChunkedMessage, count: int) -> None:
                 f"ChunkedMessage refers to chunk {cm.chunk_index} but only {count} were written"
             )
         todo.extend(cf.message for cf in cm.chunked_fields)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # once, at import: os.umask() is process-wide

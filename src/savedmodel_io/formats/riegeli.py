@@ -22,9 +22,10 @@ import struct
 import sys
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Callable, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Union
 
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -36,16 +37,16 @@ from savedmodel_io.errors import (
 from savedmodel_io.hashing import highwayhash as _hh
 
 __all__ = [
+    "BLOCK_SIZE",
+    "COMPRESSIONS",
     "RecordReader",
     "RecordWriter",
     "SlowHashWarning",
     "read_records",
     "write_records",
-    "COMPRESSIONS",
-    "BLOCK_SIZE",
 ]
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 PathLike = Union[str, "os.PathLike[str]"]
 
 BLOCK_SIZE = 1 << 16
@@ -264,7 +265,7 @@ def _compress(kind: int, data: Buffer, level: int | None) -> bytes:
 class _Chunk:
     """What the index keeps about one record chunk."""
 
-    __slots__ = ("begin", "data_size", "data_hash", "num_records", "decoded_size", "end")
+    __slots__ = ("begin", "data_hash", "data_size", "decoded_size", "end", "num_records")
 
     def __init__(self, begin, data_size, data_hash, num_records, decoded_size, end):
         self.begin = begin
@@ -287,7 +288,7 @@ class RecordReader:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
         try:
-            self._file: BinaryIO = open(self.path, "rb")
+            self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         except FileNotFoundError:
             from savedmodel_io.errors import NotFoundError
 
@@ -718,7 +719,7 @@ class RecordWriter:
         self._large = max(1, large_record_size)
         self._compress_large = compress_large_records
         self._pos = 0  # physical position of the next chunk
-        self._pending: list[Buffer] = []
+        self._pending: list[list[Buffer]] = []
         self._pending_bytes = 0
         self._closed = False
         self._write_chunk(SIGNATURE, 0, 0, [], 0)
@@ -735,24 +736,30 @@ class RecordWriter:
         """Physical size of what has been written so far (pending records excluded)."""
         return self._pos
 
-    def write_record(self, record: Buffer) -> int:
-        """Queue one record; returns its numeric position (chunk begin + index in chunk)."""
+    def write_record(self, record: Buffer | Sequence[Buffer]) -> int:
+        """Queue one record; returns its numeric position (chunk begin + index in chunk).
+
+        ``record`` may be a list of buffers whose concatenation is the record: a big record
+        is then hashed and written piece by piece, never joined in memory.
+        """
         if self._closed:
             raise InvalidArgumentError("RecordWriter is closed")
-        view = memoryview(record).cast("B") if not isinstance(record, bytes) else record
-        n = len(view)
+        if isinstance(record, (list, tuple)):
+            parts: list[Buffer] = [memoryview(p).cast("B") for p in record]
+        else:
+            parts = [memoryview(record).cast("B")]
+        n = sum(len(p) for p in parts)
         if n >= self._large:
             self.flush()
             kind = self._kind if self._compress_large else _NONE
             position = self._pos
-            self._write_simple([view], kind)
+            self._write_simple([parts], kind)
             return position
         if self._pending and self._pending_bytes + n > self._chunk_size:
             self.flush()
-        if not isinstance(view, bytes):
-            view = bytes(view)  # small: copy, so later changes to the caller's buffer don't leak
         position = self._pos + len(self._pending)
-        self._pending.append(view)
+        # Small: copy, so later changes to the caller's buffers don't leak into the file.
+        self._pending.append([b"".join(parts)])
         self._pending_bytes += n
         return position
 
@@ -769,14 +776,19 @@ class RecordWriter:
             self._closed = True
 
     # -- encoding
-    def _write_simple(self, records: list[Buffer], kind: int) -> None:
-        sizes = b"".join(_varint(len(r)) for r in records)
-        decoded = sum(len(r) for r in records)
+    def _write_simple(self, records: list[list[Buffer]], kind: int) -> None:
+        """One simple chunk; each record is a list of buffers."""
+        lengths = [sum(len(p) for p in r) for r in records]
+        sizes = b"".join(_varint(n) for n in lengths)
+        decoded = sum(lengths)
         if kind == _NONE:
-            parts: list[Buffer] = [bytes([_NONE]), _varint(len(sizes)), sizes, *records]
+            parts: list[Buffer] = [bytes([_NONE]), _varint(len(sizes)), sizes]
+            for r in records:
+                parts.extend(r)
         else:
+            flat = [p for r in records for p in r]
+            values = flat[0] if len(flat) == 1 else b"".join(flat)
             csizes = _compress(kind, sizes, self._level)
-            values = records[0] if len(records) == 1 else b"".join(records)
             cvalues = _compress(kind, values, self._level)
             parts = [bytes([kind]), _varint(len(csizes)), csizes, cvalues]
         self._write_chunk(SIMPLE, len(records), decoded, parts, sum(len(p) for p in parts))
@@ -824,18 +836,8 @@ def write_records(
     path: PathLike, records: Iterable[Buffer], *, compression: str = "brotli", **options
 ) -> list[int]:
     """Write ``records`` to ``path`` atomically (temp file + rename); returns their positions."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            writer = RecordWriter(f, compression=compression, **options)
-            positions = [writer.write_record(r) for r in records]
-            writer.close()
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        writer = RecordWriter(f, compression=compression, **options)
+        positions = [writer.write_record(r) for r in records]
+        writer.close()
     return positions

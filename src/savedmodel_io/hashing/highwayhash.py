@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import struct
 from operator import itemgetter
-from typing import Union
 
 from savedmodel_io.errors import InvalidArgumentError
 
 __all__ = [
+    "ACCELERATED",
     "RIEGELI_KEY",
     "HighwayHash64",
     "PyHighwayHash64",
     "highwayhash64",
     "py_highwayhash64",
-    "ACCELERATED",
 ]
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 #: Riegeli's key: the 16 ASCII bytes "Riegeli/records\n" twice (riegeli hash.cc).
 RIEGELI_KEY = b"Riegeli/records\n" * 2
