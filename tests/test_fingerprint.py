@@ -647,3 +647,10 @@ def test_graph_def_type():
     g = GraphDef()
     regularize_graph_def(g)
     assert g.SerializeToString() == b"\x12\x00\x22\x00"
+
+
+def test_package_exports_read_fingerprint():
+    import savedmodel_io
+
+    assert savedmodel_io.read_fingerprint is read_fingerprint
+    assert savedmodel_io.Fingerprint is Fingerprint
