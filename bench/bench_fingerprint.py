@@ -109,7 +109,9 @@ def main() -> int:
     d = build_model(args.mb, args.variables)
     pb = (d / "saved_model.pb").stat().st_size / 1e6
     index = (d / "variables" / "variables.index").stat().st_size / 1e6
-    print(f"model: {d} ({size_mb(d):.0f} MB; saved_model.pb {pb:.0f} MB, variables.index {index:.2f} MB)")
+    print(
+        f"model: {d} ({size_mb(d):.0f} MB; saved_model.pb {pb:.0f} MB, variables.index {index:.2f} MB)"
+    )
 
     proc = subprocess.run(
         [sys.executable, "-c", TF_TIME, str(d), str(args.repeat)],
@@ -125,7 +127,12 @@ def main() -> int:
     ours_s, fp = best_of(args.repeat, lambda: compute_fingerprint(d))
     assert fp.singleprint() == tf_result["singleprint"], "fingerprint differs from TensorFlow's"
     assert fp.saved_model_checksum == tf_result["checksum"], "checksum differs from TensorFlow's"
-    rows.append(("compute_fingerprint, C FarmHash" if farmhash.ACCELERATED else "compute_fingerprint", ours_s))
+    rows.append(
+        (
+            "compute_fingerprint, C FarmHash" if farmhash.ACCELERATED else "compute_fingerprint",
+            ours_s,
+        )
+    )
 
     if farmhash.ACCELERATED and not args.skip_python:
         saved = farmhash._farmhash

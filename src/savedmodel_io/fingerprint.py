@@ -233,7 +233,9 @@ def _check_wire(data: bytes, file: Path, expected: dict[int, int]) -> None:
         else:
             raise CorruptFileError(f"unsupported wire type {wire} at byte {start}", path=file)
         if pos > n:
-            raise CorruptFileError(f"field at byte {start} runs past the end of the file", path=file)
+            raise CorruptFileError(
+                f"field at byte {start} runs past the end of the file", path=file
+            )
 
 
 def _check_fingerprint_wire(data: bytes, file: Path) -> None:
@@ -364,9 +366,9 @@ def regularize_graph_def(graph: GraphDef) -> None:
                     attrs["f"].func.name = _strip_suffix(name, str(uid))
             if "config_proto" in attrs:
                 attrs["config_proto"].s = b""
-        if node.op == "Const" and "dtype" in attrs and "value" in attrs:
-            if attrs["dtype"].type == 7:  # DT_STRING
-                attrs["value"].ClearField("value")
+        is_const = node.op == "Const" and "dtype" in attrs and "value" in attrs
+        if is_const and attrs["dtype"].type == 7:  # DT_STRING
+            attrs["value"].ClearField("value")
     graph.ClearField("library")
     graph.library.SetInParent()  # C++ mutable_library()->Clear() leaves an empty, present field
     graph.ClearField("versions")
@@ -504,12 +506,15 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     except SavedModelError:
         return changed
     result = list(changed)
-    if "signature_def_hash" in result and sm.meta_graphs:
-        if signature_def_hash(sm.meta_graphs[0].signature_def, legacy=True) == stored.signature_def_hash:
-            result.remove("signature_def_hash")
-            notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    if "saved_model_checksum" in result:
-        if fingerprint64(pb.read_bytes()) == stored.saved_model_checksum:
-            result.remove("saved_model_checksum")
-            notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")
+    legacy_sig = sm.meta_graphs and (
+        signature_def_hash(sm.meta_graphs[0].signature_def, legacy=True)
+        == stored.signature_def_hash
+    )
+    if "signature_def_hash" in result and legacy_sig:
+        result.remove("signature_def_hash")
+        notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
+    file_sum = fingerprint64(pb.read_bytes()) == stored.saved_model_checksum
+    if "saved_model_checksum" in result and file_sum:
+        result.remove("saved_model_checksum")
+        notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")
     return result

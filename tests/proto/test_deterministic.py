@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from savedmodel_io.errors import FormatError
-from savedmodel_io.proto import FunctionDef, GraphDef, NodeDef, SavedModel, TensorProto
-from savedmodel_io.proto import deterministic
+from savedmodel_io.proto import (
+    FunctionDef,
+    GraphDef,
+    NodeDef,
+    SavedModel,
+    TensorProto,
+    deterministic,
+)
 from savedmodel_io.proto.deterministic import serialize_deterministic
 
 
@@ -41,7 +47,14 @@ def test_uint32_keys_sorted_numerically():
     for k in [300, 2, 0, 2**32 - 1, 1, 2**31]:
         f.resource_arg_unique_id[k] = k
     data = serialize_deterministic(f)
-    assert entry_keys(data, FunctionDef, "resource_arg_unique_id") == [0, 1, 2, 300, 2**31, 2**32 - 1]
+    assert entry_keys(data, FunctionDef, "resource_arg_unique_id") == [
+        0,
+        1,
+        2,
+        300,
+        2**31,
+        2**32 - 1,
+    ]
     back = FunctionDef()
     back.ParseFromString(data)
     assert back == f

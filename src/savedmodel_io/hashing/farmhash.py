@@ -219,7 +219,6 @@ except ImportError:  # pragma: no cover - depends on the build
 ACCELERATED = _farmhash is not None
 
 
-
 def fingerprint64(data: bytes | bytearray | memoryview) -> int:
     """FarmHash ``Fingerprint64`` of ``data`` (TensorFlow's ``Fingerprint64``); compiled when available."""
     if _farmhash is not None:

@@ -171,7 +171,11 @@ def _plan_for(desc: Descriptor) -> _Plan | None:
             entry = f.message_type
             key = entry.fields_by_number[1]
             value = entry.fields_by_number[2]
-            vplan = _plan_for(value.message_type) if value.type == FieldDescriptor.TYPE_MESSAGE else None
+            vplan = (
+                _plan_for(value.message_type)
+                if value.type == FieldDescriptor.TYPE_MESSAGE
+                else None
+            )
             plan.maps[f.number] = (_key_kind(key), vplan)
         else:
             sub = _plan_for(f.message_type)
