@@ -681,3 +681,22 @@ def test_package_exports_read_fingerprint():
 
     assert savedmodel_io.read_fingerprint is read_fingerprint
     assert savedmodel_io.Fingerprint is Fingerprint
+
+
+def test_chunked_write_and_verify(tmp_path):
+    needs_shared()
+    shutil.copy(CHUNKED / "saved_model.cpb", tmp_path)
+    fp = write_fingerprint(tmp_path)
+    assert fp.version == 2 and values(fp) == CHUNKED_TF221
+    assert verify_fingerprint(tmp_path).ok
+    # Re-split with one chunk changed: the checksum and the graph hash notice it.
+    from savedmodel_io.formats.chunks import ChunkedFile
+
+    with ChunkedFile(tmp_path / "saved_model.cpb") as f:
+        chunks = [f.chunk(i) for i in range(len(f))]
+        tree = f.metadata.message
+    damaged = bytearray(chunks[1])
+    damaged[-1] ^= 1  # last byte of the float64 constant
+    write_chunked(tmp_path / "saved_model.cpb", [_as_message(chunks[0]), bytes(damaged)], tree)
+    result = verify_fingerprint(tmp_path)
+    assert set(result.changed) == {"saved_model_checksum", "graph_def_program_hash"}
