@@ -222,7 +222,8 @@ def _fix(buf: bytearray, pos: int, end: int, plan: _Plan) -> None:
     subs = plan.subs
     varint = _varint
     while pos < end:
-        # One-byte varints (almost every tag and small length) are read inline.
+        # One-byte varints (almost every tag and small length) are read inline: this loop
+        # visits every field of every map-bearing message, so a call per varint shows.
         tag = buf[pos]
         if tag < 0x80:
             body = pos + 1
@@ -260,17 +261,10 @@ def _sort_run(buf: bytearray, pos: int, end: int, tag: int, spec: tuple[str, _Pl
     entries: list[tuple[object, int, int]] = []  # (sort key, entry start, entry end)
     run_start = pos
     while pos < end:
-        t = buf[pos]
-        if t < 0x80:
-            body = pos + 1
-        else:
-            t, body = varint(buf, pos, end)
+        t, body = varint(buf, pos, end)
         if t != tag:
             break
-        if body < end and buf[body] < 0x80:
-            n, start = buf[body], body + 1
-        else:
-            n, start = varint(buf, body, end)
+        n, start = varint(buf, body, end)
         stop = start + n
         if stop > end:
             raise FormatError("truncated map entry while canonicalizing a serialized message")
@@ -291,11 +285,7 @@ def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | Non
     """The C++ sort key of one map entry; fixes maps inside its value on the way."""
     key: object = b"" if kind == "bytes" else 0
     while pos < end:
-        tag = buf[pos]
-        if tag < 0x80:
-            body = pos + 1
-        else:
-            tag, body = _varint(buf, pos, end)
+        tag, body = _varint(buf, pos, end)
         wire = tag & 7
         nxt = _skip(buf, body, end, wire)
         number = tag >> 3
