@@ -488,3 +488,50 @@ def space_to_depth(node, inputs, ctx):
     n, h, w, c = x.shape
     y = x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, b * b * c)
     return y.transpose(0, 3, 1, 2) if nchw else y
+
+
+@kernel("SpaceToBatchND")
+def space_to_batch_nd(node, inputs, ctx):
+    x = _a(inputs[0])
+    block = ints(inputs[1])
+    pads = np.asarray(inputs[2]).reshape(-1, 2)
+    m = len(block)
+    if pads.shape[0] != m or x.ndim < m + 1 or (pads < 0).any() or min(block, default=1) < 1:
+        raise bad(node, "block_shape and paddings do not fit the input")
+    full = [(0, 0)] + [tuple(int(v) for v in p) for p in pads] + [(0, 0)] * (x.ndim - 1 - m)
+    xp = np.pad(x, full)
+    n = xp.shape[0]
+    spatial = xp.shape[1:1 + m]
+    if any(s % b for s, b in zip(spatial, block)):
+        raise bad(node, f"padded spatial shape {spatial} is not divisible by block_shape {block}")
+    rest = xp.shape[1 + m:]
+    shape = [n]
+    for s, b in zip(spatial, block):
+        shape += [s // b, b]
+    y = xp.reshape(shape + list(rest))
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+        list(range(1 + 2 * m, 1 + 2 * m + len(rest)))
+    y = y.transpose(perm)
+    return np.ascontiguousarray(y).reshape([n * int(np.prod(block))] + [s // b for s, b in zip(spatial, block)] + list(rest))
+
+
+@kernel("BatchToSpaceND")
+def batch_to_space_nd(node, inputs, ctx):
+    x = _a(inputs[0])
+    block = ints(inputs[1])
+    crops = np.asarray(inputs[2]).reshape(-1, 2)
+    m = len(block)
+    prod = int(np.prod(block))
+    if crops.shape[0] != m or x.ndim < m + 1 or x.shape[0] % max(prod, 1) or (crops < 0).any():
+        raise bad(node, "block_shape and crops do not fit the input")
+    n = x.shape[0] // prod
+    spatial = x.shape[1:1 + m]
+    rest = x.shape[1 + m:]
+    y = x.reshape(list(block) + [n] + list(spatial) + list(rest))
+    perm = [m]
+    for i in range(m):
+        perm += [m + 1 + i, i]
+    perm += list(range(2 * m + 1, 2 * m + 1 + len(rest)))
+    y = np.ascontiguousarray(y.transpose(perm)).reshape([n] + [s * b for s, b in zip(spatial, block)] + list(rest))
+    idx = [slice(None)] + [slice(int(c0), y.shape[1 + i] - int(c1)) for i, (c0, c1) in enumerate(crops)]
+    return np.ascontiguousarray(y[tuple(idx)])
