@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import MissingDependencyError, NotFoundError, RuntimeFailure
+from savedmodel_io.errors import NotFoundError, RuntimeFailure
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
@@ -167,14 +167,15 @@ def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
                 f"checkpoint key {key!r} is needed but the model's directory is not known "
                 "(pass export_dir= or variables=)")
         return nothing
-    try:
-        from savedmodel_io.formats import bundle  # type: ignore[attr-defined]
-    except ImportError:
-        raise MissingDependencyError(
-            "reading variables needs savedmodel_io.formats.bundle", path=prefix) from None
-    reader = bundle.open_bundle(prefix) if hasattr(bundle, "open_bundle") else bundle.BundleReader(prefix)
+    from savedmodel_io.formats import bundle
+    state: dict[str, Any] = {}
 
     def read(key: str) -> Any:
+        reader = state.get("reader")
+        if reader is None:
+            if not os.path.exists(prefix + ".index"):
+                raise NotFoundError(f"no checkpoint to read {key!r} from", path=prefix + ".index")
+            reader = state["reader"] = bundle.open_checkpoint(prefix)
         if key not in reader:
             raise NotFoundError(f"no checkpoint entry {key!r}", path=prefix)
         return reader[key]
