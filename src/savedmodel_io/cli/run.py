@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from savedmodel_io.cli.show import _BoolFlag  # absl-style --x / --nox / --x=false
 from savedmodel_io.errors import (
     InvalidArgumentError,
     MissingDependencyError,
@@ -42,28 +43,6 @@ $savedmodel-io run --dir /tmp/saved_model --tag_set serve \\
 For more information about input file format, please see:
 https://www.tensorflow.org/guide/saved_model_cli
 """
-
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
-
-
-class _BoolFlag(argparse.Action):
-    """An absl-style boolean flag: ``--x``, ``--x=false``, ``--nox``."""
-
-    def __init__(self, option_strings, dest, **kwargs):
-        kwargs.setdefault("default", False)
-        super().__init__(option_strings, dest, nargs="?", const=None, **kwargs)
-
-    def __call__(self, parser, namespace, value, option_string=None):
-        if option_string and option_string.lstrip("-").startswith("no"):
-            setattr(namespace, self.dest, False)
-        elif value is None or value.lower() in _TRUE:
-            setattr(namespace, self.dest, True)
-        elif value.lower() in _FALSE:
-            setattr(namespace, self.dest, False)
-        else:
-            parser.error(f"{option_string}: expected true or false, got {value!r}")
-
 
 def _bool(p: argparse.ArgumentParser, name: str, help: str) -> None:
     p.add_argument(f"--{name}", f"-{name}", f"--no{name}", f"-no{name}", action=_BoolFlag, help=help)

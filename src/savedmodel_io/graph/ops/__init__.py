@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
 
 # Modules holding kernels, imported on first use of the registry.
-_FAMILIES = ("array", "math", "nn", "control", "resource", "tensorlist", "strings", "lookup", "parsing")
+_FAMILIES = ("array", "math", "nn", "control", "resource", "tensorlist", "strings", "lookup", "parsing", "image")
 
 # Output arg names of an op, or a function of the node's attrs giving (name, count) pairs.
 OutputSpec = Sequence[str] | Callable[[dict[str, Any]], Sequence[tuple[str, int]]] | None

@@ -535,3 +535,14 @@ def batch_to_space_nd(node, inputs, ctx):
     y = np.ascontiguousarray(y.transpose(perm)).reshape([n] + [s * b for s, b in zip(spatial, block)] + list(rest))
     idx = [slice(None)] + [slice(int(c0), y.shape[1 + i] - int(c1)) for i, (c0, c1) in enumerate(crops)]
     return np.ascontiguousarray(y[tuple(idx)])
+
+
+@kernel("Roll")
+def roll(node, inputs, ctx):
+    x = _a(inputs[0])
+    shift, axis = ints(inputs[1]), ints(inputs[2])
+    if len(shift) != len(axis):
+        raise bad(node, "shift and axis must have the same size")
+    if not x.ndim:
+        return x
+    return np.roll(x, shift, axis=[a % x.ndim for a in axis])

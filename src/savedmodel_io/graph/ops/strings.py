@@ -204,3 +204,15 @@ def string_format(node, inputs, ctx):
         a = np.asarray(v)
         text += (a.item().decode("utf-8", "replace") if a.dtype == object and a.ndim == 0 else str(a)) + p
     return np.array(text.encode("utf-8"), dtype=object)
+
+
+@kernel("StringToHashBucketFast")
+def to_hash_bucket_fast(node, inputs, ctx):
+    # Fingerprint64(s) % num_buckets: tensorflow/tensorflow
+    # tensorflow/core/kernels/string_to_hash_bucket_fast_op.cc.
+    from savedmodel_io.hashing.farmhash import fingerprint64
+
+    n = int(node.attr["num_buckets"])
+    if n < 1:
+        raise bad(node, "num_buckets must be >= 1")
+    return _map(lambda v: fingerprint64(v) % n, _s(inputs[0]), np.int64)
