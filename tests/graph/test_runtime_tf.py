@@ -19,6 +19,7 @@ pytestmark = pytest.mark.tf
 FIXTURES = [
     "runtime_mlp", "runtime_cnn", "runtime_mobilenetv2", "runtime_resnet50", "runtime_lstm",
     "runtime_bigru", "runtime_transformer", "runtime_module", "runtime_tf1", "runtime_lookup",
+    "runtime_keras_layers", "runtime_keras_text",
 ]
 
 

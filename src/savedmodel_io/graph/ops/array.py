@@ -546,3 +546,42 @@ def roll(node, inputs, ctx):
     if not x.ndim:
         return x
     return np.roll(x, shift, axis=[a % x.ndim for a in axis])
+
+
+@kernel("RaggedTensorToTensor")
+def ragged_to_tensor(node, inputs, ctx):
+    """One ragged dimension given as ROW_SPLITS or FIRST_DIM_SIZE + VALUE_ROWIDS."""
+    types = [t.decode() if isinstance(t, bytes) else t for t in node.attr.get("row_partition_types") or []]
+    shape_in, values, default = _a(inputs[0]), _a(inputs[1]), _a(inputs[2])
+    parts = [_a(p) for p in inputs[3:]]
+    if types == ["ROW_SPLITS"]:
+        splits = parts[0].astype(np.int64)
+        nrows = len(splits) - 1
+        rowids = np.repeat(np.arange(nrows), np.diff(splits))
+    elif types == ["FIRST_DIM_SIZE", "VALUE_ROWIDS"]:
+        nrows = int(parts[0])
+        rowids = parts[1].astype(np.int64)
+        splits = np.concatenate([[0], np.cumsum(np.bincount(rowids, minlength=nrows))])
+    else:
+        raise bad(node, f"row_partition_types {types} are not supported (one ragged dimension only)")
+    if len(rowids) != values.shape[0] or (np.diff(splits) < 0).any():
+        raise bad(node, "row partition does not match the values")
+    lengths = np.diff(splits)
+    width = int(lengths.max()) if lengths.size else 0
+    inner = values.shape[1:]
+    want = None if shape_in.ndim == 0 else [int(d) for d in shape_in.reshape(-1)]
+    if want:
+        if want[0] >= 0 and want[0] != nrows:
+            nrows_out = want[0]
+        else:
+            nrows_out = nrows
+        if len(want) > 1 and want[1] >= 0:
+            width = want[1]
+    else:
+        nrows_out = nrows
+    out = np.empty((nrows_out, width) + inner, dtype=values.dtype)
+    out[...] = np.broadcast_to(default, inner) if default.ndim else default
+    pos = np.arange(len(rowids)) - splits[rowids]
+    keep = (pos < width) & (rowids < nrows_out)
+    out[rowids[keep], pos[keep]] = values[keep]
+    return out

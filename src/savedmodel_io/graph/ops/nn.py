@@ -361,3 +361,95 @@ def bias_add(node, inputs, ctx):
     if x.shape[-1] != b.shape[0]:
         raise bad(node, f"bias of size {b.shape[0]} does not match last dimension {x.shape[-1]}")
     return x + b
+
+
+# -- 3-D convolution and pooling ------------------------------------------------------------
+
+def _layout3d(node) -> str:
+    fmt = attr_str(node, "data_format", "NDHWC")
+    if fmt not in ("NDHWC", "NCDHW"):
+        raise bad(node, f"data_format {fmt} is not supported")
+    return fmt
+
+
+def _dhw(values, fmt: str) -> tuple[int, int, int]:
+    v = list(values)
+    return (v[1], v[2], v[3]) if fmt == "NDHWC" else (v[2], v[3], v[4])
+
+
+def _geometry3d(node, x, k, fmt, strides, dil):
+    padding = attr_str(node, "padding", "VALID")
+    outs, pads = [], []
+    for i in range(3):
+        o, a, b = _window(node, x.shape[1 + i], k[i], strides[i], dil[i], padding)
+        outs.append(o)
+        pads.append((a, b))
+    return tuple(outs), pads
+
+
+@kernel("Conv3D")
+def conv3d(node, inputs, ctx):
+    fmt = _layout3d(node)
+    x = _a(inputs[0])
+    if fmt == "NCDHW":
+        x = x.transpose(0, 2, 3, 4, 1)
+    w = _a(inputs[1])
+    if x.ndim != 5 or w.ndim != 5 or w.shape[3] != x.shape[4]:
+        raise bad(node, f"Conv3D input {x.shape} and filter {w.shape} do not match")
+    k = w.shape[:3]
+    strides = _dhw(node.attr.get("strides") or [1] * 5, fmt)
+    dil = _dhw(node.attr.get("dilations") or [1] * 5, fmt)
+    out, pads = _geometry3d(node, x, k, fmt, strides, dil)
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    n, c = x.shape[0], x.shape[4]
+    s = xp.strides
+    view = as_strided(
+        xp, (n, *out, *k, c),
+        (s[0], s[1] * strides[0], s[2] * strides[1], s[3] * strides[2],
+         s[1] * dil[0], s[2] * dil[1], s[3] * dil[2], s[4]), writeable=False)
+    rows = n * out[0] * out[1] * out[2]
+    y = (view.reshape(rows, -1) @ w.reshape(-1, w.shape[4])).reshape(n, *out, w.shape[4])
+    y = y.astype(x.dtype, copy=False)
+    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3)) if fmt == "NCDHW" else y
+
+
+def _pool3d(node, inputs, kind):
+    fmt = _layout3d(node)
+    x = _a(inputs[0])
+    if fmt == "NCDHW":
+        x = x.transpose(0, 2, 3, 4, 1)
+    if x.ndim != 5:
+        raise bad(node, f"3-D pooling needs a rank-5 input, got {x.shape}")
+    k = _dhw(node.attr["ksize"], fmt)
+    st = _dhw(node.attr["strides"], fmt)
+    out, pads = _geometry3d(node, x, k, fmt, st, (1, 1, 1))
+    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if kind == "max" else 0
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    ones = np.pad(np.ones((1, *x.shape[1:4], 1), x.dtype), [(0, 0)] + pads + [(0, 0)])
+    y = None
+    cnt = np.zeros((1, *out, 1), x.dtype)
+    for a in range(k[0]):
+        for b in range(k[1]):
+            for c in range(k[2]):
+                sl = (slice(None), slice(a, a + (out[0] - 1) * st[0] + 1, st[0]),
+                      slice(b, b + (out[1] - 1) * st[1] + 1, st[1]),
+                      slice(c, c + (out[2] - 1) * st[2] + 1, st[2]), slice(None))
+                t = xp[sl]
+                if kind == "max":
+                    y = t.copy() if y is None else np.maximum(y, t, out=y)
+                else:
+                    y = t.astype(x.dtype, copy=True) if y is None else y + t
+                    cnt += ones[sl]
+    if kind == "avg":
+        y = y / cnt
+    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3)) if fmt == "NCDHW" else y
+
+
+@kernel("MaxPool3D")
+def max_pool3d(node, inputs, ctx):
+    return _pool3d(node, inputs, "max")
+
+
+@kernel("AvgPool3D")
+def avg_pool3d(node, inputs, ctx):
+    return _pool3d(node, inputs, "avg")
