@@ -466,27 +466,26 @@ def invert_permutation(node, inputs, ctx):
     return out
 
 
-@kernel("DepthToSpace")
-def depth_to_space(node, inputs, ctx):
+@kernel("DepthToSpace", "SpaceToDepth")
+def depth_space(node, inputs, ctx):
     x = _a(inputs[0])
     b = int(node.attr["block_size"])
+    if x.ndim != 4 or b < 2:
+        raise bad(node, f"{node.op} needs a rank-4 input and block_size >= 2")
     nchw = attr_str(node, "data_format", "NHWC") == "NCHW"
     if nchw:
         x = x.transpose(0, 2, 3, 1)
     n, h, w, c = x.shape
-    y = x.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * b, w * b, c // (b * b))
-    return y.transpose(0, 3, 1, 2) if nchw else y
-
-
-@kernel("SpaceToDepth")
-def space_to_depth(node, inputs, ctx):
-    x = _a(inputs[0])
-    b = int(node.attr["block_size"])
-    nchw = attr_str(node, "data_format", "NHWC") == "NCHW"
-    if nchw:
-        x = x.transpose(0, 2, 3, 1)
-    n, h, w, c = x.shape
-    y = x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, b * b * c)
+    if node.op == "DepthToSpace":
+        if c % (b * b):
+            raise bad(node, f"depth {c} is not divisible by block_size^2 = {b * b}")
+        y = x.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5)
+        y = y.reshape(n, h * b, w * b, c // (b * b))
+    else:
+        if h % b or w % b:
+            raise bad(node, f"height {h} and width {w} must be divisible by block_size {b}")
+        y = x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5)
+        y = y.reshape(n, h // b, w // b, b * b * c)
     return y.transpose(0, 3, 1, 2) if nchw else y
 
 
