@@ -46,13 +46,19 @@ _FLOAT8_FIELD = {
     DataType.DT_FLOAT8_E5M2, DataType.DT_FLOAT8_E4M3FN, DataType.DT_FLOAT8_E4M3FNUZ,
     DataType.DT_FLOAT8_E4M3B11FNUZ, DataType.DT_FLOAT8_E5M2FNUZ, DataType.DT_FLOAT4_E2M1FN,
 }
-# Types tf.make_tensor_proto stores as raw tensor_content when there is more than one element.
+# Types tf.make_tensor_proto stores as raw tensor_content when there is more than one
+# element (tensorflow/tensorflow tensorflow/python/framework/tensor_util.py,
+# _TENSOR_CONTENT_TYPES); uint16, the 4/2-bit integers, bool, complex and strings use
+# the typed fields.
 _CONTENT_TYPES = (
-    _I32_FIELD
-    | _HALF_FIELD
+    _HALF_FIELD
     | _FLOAT8_FIELD
-    | {DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT64, DataType.DT_UINT32,
-       DataType.DT_UINT64}
+    | {
+        DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT64, DataType.DT_UINT32,
+        DataType.DT_UINT64, DataType.DT_INT32, DataType.DT_INT16, DataType.DT_INT8,
+        DataType.DT_UINT8, DataType.DT_QINT8, DataType.DT_QUINT8, DataType.DT_QINT16,
+        DataType.DT_QUINT16, DataType.DT_QINT32,
+    }
 )
 
 

@@ -1,0 +1,89 @@
+"""Atomic file and directory writes: a failed save never leaves half a model behind.
+
+Files are written to a temporary sibling and renamed over the target; whole
+models are built in a temporary sibling directory and renamed into place, so a
+reader sees either the old model or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from savedmodel_io.errors import ModelExistsError, NotFoundError
+
+__all__ = ["atomic_directory", "atomic_file", "fsync_dir"]
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory entry (best effort; not every filesystem supports it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path``; on success it is flushed and renamed to ``path``."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NotFoundError("directory does not exist", path=target.parent)
+    if not overwrite and target.exists():
+        raise ModelExistsError("file exists (pass overwrite=True to replace it)", path=target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path``; on success it replaces ``path``.
+
+    An existing ``path`` is only replaced with ``overwrite=True``, and only after the
+    new directory is complete; it is moved aside first and deleted last, so a crash
+    at any point leaves either the old or the new directory under ``path``.
+    """
+    target = Path(path)
+    parent = target.parent
+    if not parent.is_dir():
+        raise NotFoundError("parent directory does not exist", path=parent)
+    if target.exists() and not overwrite:
+        raise ModelExistsError("already exists (pass overwrite=True to replace it)", path=target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            if not overwrite:
+                raise ModelExistsError("appeared while saving; not replaced", path=target)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.rmdir(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        fsync_dir(parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

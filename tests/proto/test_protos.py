@@ -1,0 +1,184 @@
+"""The proto layer: same descriptors as TensorFlow, private pool, fresh bindings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from savedmodel_io import proto
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+# Our file -> TensorFlow's python module holding the same .proto.
+TF_MODULES = {
+    "tensorflow/core/framework/attr_value.proto": "tensorflow.core.framework.attr_value_pb2",
+    "tensorflow/core/framework/full_type.proto": "tensorflow.core.framework.full_type_pb2",
+    "tensorflow/core/framework/function.proto": "tensorflow.core.framework.function_pb2",
+    "tensorflow/core/framework/graph.proto": "tensorflow.core.framework.graph_pb2",
+    "tensorflow/core/framework/graph_debug_info.proto":
+        "tensorflow.core.framework.graph_debug_info_pb2",
+    "tensorflow/core/framework/node_def.proto": "tensorflow.core.framework.node_def_pb2",
+    "tensorflow/core/framework/op_def.proto": "tensorflow.core.framework.op_def_pb2",
+    "tensorflow/core/framework/resource_handle.proto":
+        "tensorflow.core.framework.resource_handle_pb2",
+    "tensorflow/core/framework/tensor.proto": "tensorflow.core.framework.tensor_pb2",
+    "tensorflow/core/framework/tensor_shape.proto": "tensorflow.core.framework.tensor_shape_pb2",
+    "tensorflow/core/framework/tensor_slice.proto": "tensorflow.core.framework.tensor_slice_pb2",
+    "tensorflow/core/framework/types.proto": "tensorflow.core.framework.types_pb2",
+    "tensorflow/core/framework/variable.proto": "tensorflow.core.framework.variable_pb2",
+    "tensorflow/core/framework/versions.proto": "tensorflow.core.framework.versions_pb2",
+    "tensorflow/core/protobuf/fingerprint.proto": "tensorflow.core.protobuf.fingerprint_pb2",
+    "tensorflow/core/protobuf/meta_graph.proto": "tensorflow.core.protobuf.meta_graph_pb2",
+    "tensorflow/core/protobuf/saved_model.proto": "tensorflow.core.protobuf.saved_model_pb2",
+    "tensorflow/core/protobuf/saved_object_graph.proto":
+        "tensorflow.core.protobuf.saved_object_graph_pb2",
+    "tensorflow/core/protobuf/saver.proto": "tensorflow.core.protobuf.saver_pb2",
+    "tensorflow/core/protobuf/struct.proto": "tensorflow.core.protobuf.struct_pb2",
+    "tensorflow/core/protobuf/tensor_bundle.proto": "tensorflow.core.protobuf.tensor_bundle_pb2",
+    "tensorflow/core/protobuf/trackable_object_graph.proto":
+        "tensorflow.core.protobuf.trackable_object_graph_pb2",
+    "tensorflow/core/example/example.proto": "tensorflow.core.example.example_pb2",
+    "tensorflow/core/example/feature.proto": "tensorflow.core.example.feature_pb2",
+}
+
+
+def _fields(desc):
+    """Comparable facts of every field of a message descriptor and its nested types."""
+    out = {}
+    for f in desc.fields:
+        out[f.name] = (
+            f.number,
+            f.type,
+            f.is_repeated if hasattr(f, "is_repeated") else f.label == f.LABEL_REPEATED,
+            f.message_type.full_name if f.message_type else None,
+            f.enum_type.full_name if f.enum_type else None,
+            f.containing_oneof.name if f.containing_oneof else None,
+        )
+    return out
+
+
+def _messages(file_desc):
+    todo = list(file_desc.message_types_by_name.values())
+    while todo:
+        m = todo.pop()
+        yield m
+        todo.extend(m.nested_types)
+
+
+def _enums(file_desc):
+    yield from file_desc.enum_types_by_name.values()
+    for m in _messages(file_desc):
+        yield from m.enum_types
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("proto_file", sorted(TF_MODULES))
+def test_descriptors_match_tensorflow(proto_file):
+    import importlib
+
+    theirs = importlib.import_module(TF_MODULES[proto_file]).DESCRIPTOR
+    ours = proto.POOL.FindFileByName(proto_file)
+    assert ours.package == theirs.package
+    our_msgs = {m.full_name: m for m in _messages(ours)}
+    tf_msgs = {m.full_name: m for m in _messages(theirs)}
+    assert sorted(our_msgs) == sorted(tf_msgs)
+    for name, m in our_msgs.items():
+        assert _fields(m) == _fields(tf_msgs[name]), name
+    our_enums = {e.full_name: {v.name: v.number for v in e.values} for e in _enums(ours)}
+    tf_enums = {e.full_name: {v.name: v.number for v in e.values} for e in _enums(theirs)}
+    assert our_enums == tf_enums
+
+
+def test_every_proto_file_is_checked_or_splitter():
+    ours = {
+        str(p.relative_to(ROOT / "protos")) for p in (ROOT / "protos").rglob("*.proto")
+    }
+    splitter = {p for p in ours if p.startswith("tensorflow/tools/proto_splitter/")}
+    assert ours - splitter == set(TF_MODULES)
+
+
+def _run(code: str, **env):
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**ENV, **env}, capture_output=True, text=True
+    )
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("first", ["tensorflow", "savedmodel_io"])
+def test_coexists_with_tensorflow_in_either_import_order(first):
+    second = "savedmodel_io" if first == "tensorflow" else "tensorflow"
+    code = f"""
+import {first}, {second}
+import savedmodel_io.proto as p
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+theirs = saved_model_pb2.SavedModel()
+theirs.meta_graphs.add().meta_info_def.tags.append("serve")
+ours = p.parse_message(p.SavedModel, theirs.SerializeToString())
+assert ours.meta_graphs[0].meta_info_def.tags == ["serve"]
+assert saved_model_pb2.SavedModel.FromString(ours.SerializeToString()) == theirs
+print("ok")
+"""
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_pure_python_backend():
+    code = """
+import savedmodel_io.proto as p
+m = p.MetaGraphDef()
+m.signature_def["k"].inputs["x"].name = "x:0"
+info = p.TensorInfo.CooSparse(values_tensor_name="v")
+assert p.DataType.DT_FLOAT == 1 and p.MetaGraphDef.MetaInfoDef is not None
+back = p.parse_message(p.MetaGraphDef, m.SerializeToString())
+assert back.signature_def["k"].inputs["x"].name == "x:0"
+print("ok")
+"""
+    proc = _run(code, PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_default_pool_untouched():
+    code = """
+import savedmodel_io.proto
+from google.protobuf import descriptor_pool
+try:
+    descriptor_pool.Default().FindFileByName("tensorflow/core/protobuf/saved_model.proto")
+except KeyError:
+    print("absent")
+"""
+    proc = _run(code)
+    assert proc.stdout.strip() == "absent", proc.stderr[-2000:]
+
+
+def test_bindings_are_fresh():
+    pytest.importorskip("grpc_tools")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_protos.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_parse_errors_name_the_file(tmp_path):
+    from savedmodel_io.errors import CorruptFileError
+
+    with pytest.raises(CorruptFileError, match="bad.pb.*tensorflow.SavedModel"):
+        proto.parse_message(proto.SavedModel, b"\x0a\xff\xff\xff\xff\x0f", path="bad.pb")
+    with pytest.raises(CorruptFileError, match="x.pbtxt"):
+        proto.parse_text(proto.SavedModel, "meta_graphs { nope: 1 }", path="x.pbtxt")
+
+
+def test_any_in_text_format_resolves_in_private_pool():
+    m = proto.MetaGraphDef()
+    m.meta_info_def.any_info.Pack(proto.VersionDef(producer=7))
+    text = proto.to_text(m)
+    assert "[type.googleapis.com/tensorflow.VersionDef]" in text
+    assert proto.parse_text(proto.MetaGraphDef, text) == m

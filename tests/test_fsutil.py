@@ -1,0 +1,58 @@
+"""Atomic writes leave either the old or the new content, never a mix."""
+
+from __future__ import annotations
+
+import pytest
+
+from savedmodel_io._fsutil import atomic_directory, atomic_file
+from savedmodel_io.errors import ModelExistsError, NotFoundError
+
+
+def test_atomic_file_replaces_on_success(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"old")
+    with atomic_file(p) as f:
+        f.write(b"new")
+    assert p.read_bytes() == b"new"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_atomic_file_keeps_old_on_failure(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(p) as f:
+            f.write(b"half")
+            raise RuntimeError("boom")
+    assert p.read_bytes() == b"old"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_atomic_file_refuses_overwrite_when_asked(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"old")
+    with pytest.raises(ModelExistsError, match="f.bin"):
+        with atomic_file(p, overwrite=False):
+            pass
+    with pytest.raises(NotFoundError):
+        with atomic_file(tmp_path / "missing" / "x"):
+            pass
+
+
+def test_atomic_directory(tmp_path):
+    target = tmp_path / "model"
+    with atomic_directory(target) as d:
+        (d / "saved_model.pb").write_bytes(b"1")
+    assert (target / "saved_model.pb").read_bytes() == b"1"
+    with pytest.raises(ModelExistsError):
+        with atomic_directory(target):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target, overwrite=True) as d:
+            (d / "saved_model.pb").write_bytes(b"2")
+            raise RuntimeError("fail mid-save")
+    assert (target / "saved_model.pb").read_bytes() == b"1"
+    with atomic_directory(target, overwrite=True) as d:
+        (d / "saved_model.pb").write_bytes(b"3")
+    assert (target / "saved_model.pb").read_bytes() == b"3"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["model"]

@@ -1,0 +1,132 @@
+"""TensorProto <-> numpy, against tf.make_tensor_proto / tf.make_ndarray."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from savedmodel_io import tensors
+from savedmodel_io.errors import CorruptFileError, LimitExceededError
+from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
+
+SAMPLES = [
+    np.float32(3.5),
+    np.arange(6, dtype=np.float32).reshape(2, 3),
+    np.arange(6, dtype=np.float64),
+    np.array([1 + 2j, 3 - 1j], np.complex64),
+    np.array([1 + 2j], np.complex128),
+    np.array([True, False, True]),
+    np.array(True),
+    np.array(b"hi", dtype=object),
+    np.array([b"a", b"\xff\x00", b""], dtype=object),
+    np.arange(4, dtype=np.int8),
+    np.arange(4, dtype=np.uint8),
+    np.arange(4, dtype=np.int16),
+    np.arange(4, dtype=np.uint16),
+    np.arange(4, dtype=np.int32),
+    np.arange(4, dtype=np.int64) - 2,
+    np.array([2**32 - 1, 5], np.uint32),
+    np.array([2**64 - 1, 5], np.uint64),
+    np.uint64(2**63 + 5),
+    np.array([1.5, -2], dtype=ml_dtypes.bfloat16),
+    np.array(2.5, dtype=ml_dtypes.bfloat16),
+    np.array([2.5, 1], np.float16),
+    np.float16(2.5),
+    np.array([1, 2], dtype=ml_dtypes.float8_e4m3fn),
+    np.array([1, -2], dtype=ml_dtypes.float8_e5m2),
+    np.array(7, dtype=ml_dtypes.int4),
+    np.array([-8, 7], dtype=ml_dtypes.int4),
+    np.zeros((0, 3), np.float32),
+]
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("value", SAMPLES, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_same_bytes_as_tensorflow(value):
+    tf = _tf()
+    theirs = tf.make_tensor_proto(value)
+    ours = tensors.from_array(value)
+    assert ours.SerializeToString() == theirs.SerializeToString()
+    back = tensors.to_array(TensorProto.FromString(theirs.SerializeToString()))
+    assert back.dtype == (value.dtype if value.dtype != object else np.dtype(object))
+    assert back.shape == value.shape
+    assert np.array_equal(back, value)
+
+
+@pytest.mark.tf
+def test_repeated_last_value_and_zero_fill_like_tensorflow():
+    tf = _tf()
+    for tp in (
+        TensorProto(dtype=DataType.DT_FLOAT, float_val=[1.0, 2.0]),
+        TensorProto(dtype=DataType.DT_INT64),
+        TensorProto(dtype=DataType.DT_STRING, string_val=[b"x"]),
+        TensorProto(dtype=DataType.DT_COMPLEX64, scomplex_val=[1, 2]),
+        TensorProto(dtype=DataType.DT_HALF, half_val=[0x3C00]),
+    ):
+        tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2, 3)))
+        theirs = tf.make_ndarray(type(tf.make_tensor_proto(0)).FromString(tp.SerializeToString()))
+        ours = tensors.to_array(tp)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+
+
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_]),
+        shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_round_trip(arr):
+    back = tensors.to_array(TensorProto.FromString(tensors.from_array(arr).SerializeToString()))
+    assert back.dtype == arr.dtype and back.shape == arr.shape
+    assert np.array_equal(back, arr, equal_nan=arr.dtype.kind == "f")
+
+
+def test_shapes():
+    assert tensors.shape_from_proto(tensors.shape_to_proto((2, None, 3))) == (2, None, 3)
+    assert tensors.shape_from_proto(tensors.shape_to_proto(None)) is None
+    assert tensors.shape_from_proto(TensorShapeProto()) == ()
+    assert tensors.num_elements((2, 3)) == 6
+    assert tensors.num_elements((2, None)) is None
+
+
+def test_bad_content_size_names_the_place():
+    tp = TensorProto(dtype=DataType.DT_FLOAT, tensor_content=b"\0" * 7)
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2,)))
+    with pytest.raises(CorruptFileError, match=r"g.pb \(node c\): tensor_content has 7 bytes"):
+        tensors.to_array(tp, path="g.pb", where="node c")
+
+
+def test_too_many_values():
+    tp = TensorProto(dtype=DataType.DT_INT32, int_val=[1, 2, 3])
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2,)))
+    with pytest.raises(CorruptFileError, match="3 values for 2 elements"):
+        tensors.to_array(tp)
+
+
+def test_hostile_shape_does_not_allocate():
+    tp = TensorProto(dtype=DataType.DT_DOUBLE, double_val=[1.0])
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((1 << 20, 1 << 20)))
+    with pytest.raises(LimitExceededError):
+        tensors.to_array(tp)
+    tp = TensorProto(dtype=DataType.DT_STRING, string_val=[b"a"])
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((1 << 30, 1 << 10)))
+    with pytest.raises(LimitExceededError):
+        tensors.to_array(tp)
+
+
+def test_unknown_shape_is_corrupt():
+    tp = TensorProto(dtype=DataType.DT_FLOAT)
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((None,)))
+    with pytest.raises(CorruptFileError, match="unknown shape"):
+        tensors.to_array(tp)
