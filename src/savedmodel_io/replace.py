@@ -31,7 +31,7 @@ from savedmodel_io.writer import (
     OBJECT_GRAPH_KEY,
     VALUE_SUFFIX,
     PathLike,
-    atomic_directory,
+    model_directory,
     write_fingerprint,
 )
 
@@ -226,7 +226,7 @@ def replace_weights(
             new[key] = _checked(name, key, value, reader.entry(key), where)
         skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
         skip.add(src_dir / "fingerprint.pb")
-        with atomic_directory(dst, overwrite) as tmp:
+        with model_directory(dst, overwrite) as tmp:
             _copy_tree(src_dir, tmp, skip, link)
             values = {k: new[k] if k in new else reader.read(k, zero_copy=True)
                       for k in reader}

@@ -16,11 +16,11 @@ tensorflow/python/checkpoint/*), observed on its output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -28,11 +28,8 @@ from typing import Any, Union
 import numpy as np
 
 from savedmodel_io import dtypes, tensors
-from savedmodel_io.errors import (
-    InvalidArgumentError,
-    ModelExistsError,
-    NotFoundError,
-)
+from savedmodel_io._fsutil import atomic_directory
+from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.graph.builder import (
     DTypeLike,
     _DType,
@@ -60,7 +57,7 @@ __all__ = [
     "Model",
     "Variable",
     "save",
-    "atomic_directory",
+    "model_directory",
     "checkpoint_key",
     "escape_local_name",
     "PREDICT_METHOD",
@@ -656,63 +653,18 @@ def _tensor_info(t: Tensor) -> TensorInfo:
 # --------------------------------------------------------------------------------------
 # files
 
-class atomic_directory:
-    """Context manager: yields a temporary sibling directory renamed onto ``path`` on success.
+@contextlib.contextmanager
+def model_directory(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Atomic model directory (see ``_fsutil.atomic_directory``) with umask permissions.
 
-    An existing ``path`` raises ModelExistsError unless ``overwrite``; any failure
-    (including KeyboardInterrupt) removes the temporary directory and leaves
-    ``path`` as it was.
+    ``mkdtemp`` makes its directory 0700; a model must be readable like one made by
+    TensorFlow (a server may run as another user), so the usual umask applies.
     """
-
-    def __init__(self, path: PathLike, overwrite: bool = False) -> None:
-        self.path = Path(path)
-        self.overwrite = overwrite
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        if self.path.exists() and not self.overwrite:
-            raise ModelExistsError("already exists (pass overwrite=True to replace it)",
-                                   path=self.path)
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise NotFoundError("parent directory does not exist", path=parent)
-        self.tmp = parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:12]}"
-        self.tmp.mkdir()
-        return self.tmp
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            self._commit()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
-
-    def _commit(self) -> None:
-        assert self.tmp is not None
-        if not self.path.exists() and not self.path.is_symlink():
-            try:
-                os.rename(self.tmp, self.path)
-                return
-            except OSError:
-                if not self.path.exists():
-                    raise
-        if not self.overwrite:
-            raise ModelExistsError("appeared while saving; not overwritten", path=self.path)
-        old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:12]}"
-        os.rename(self.path, old)
-        try:
-            os.rename(self.tmp, self.path)
-        except BaseException:
-            os.rename(old, self.path)
-            raise
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        yield tmp
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -774,7 +726,7 @@ def save(
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
-    with atomic_directory(path, overwrite) as tmp:
+    with model_directory(path, overwrite) as tmp:
         _write_bytes(tmp / "saved_model.pb", sm.SerializeToString())
         write_variables(tmp / "variables", plan.tensors)
         (tmp / "assets").mkdir()
