@@ -5,7 +5,8 @@ The graph, signatures, object graph and assets are kept byte for byte; only
 ``fingerprint.pb`` recomputed. Variables are named by checkpoint key
 (``dense/kernel/.ATTRIBUTES/VARIABLE_VALUE``), by object path (``dense/kernel``,
 any path from the root, e.g. Keras' ``_all_variables/3``) or by variable name
-(``SavedVariable.name``, e.g. ``conv1/kernel``; a trailing ``:0`` is accepted).
+(``SavedVariable.name``, e.g. ``conv1/kernel``; a trailing ``:0`` is accepted; a
+name shared by copies of one variable, as in Keras 3 exports, replaces every copy).
 """
 
 from __future__ import annotations
@@ -124,10 +125,21 @@ def variable_names(path: PathLike) -> dict[str, list[str]]:
     for name, keys in aliases.items():
         if len(keys) == 1:
             out.setdefault(next(iter(keys)), []).append(name)
-    return {k: sorted(v, key=lambda s: (s != k, len(s), s)) for k, v in sorted(out.items())}
+    def order(key: str, name: str) -> tuple:
+        primary = key[: -len(VALUE_SUFFIX) - 1] if key.endswith("/" + VALUE_SUFFIX) else key
+        return (name != key, name != primary, len(name), name)
+
+    return {k: sorted(v, key=lambda n: order(k, n)) for k, v in sorted(out.items())}
 
 
-def _resolve(name: str, aliases: Mapping[str, set[str]], where: str) -> str:
+def _resolve(name: str, aliases: Mapping[str, set[str]], reader: Any, where: str) -> list[str]:
+    """Checkpoint keys ``name`` stands for.
+
+    Several keys are accepted only when they are copies of one variable (same dtype,
+    shape and stored value): Keras 3 exports keep every variable twice, under
+    ``variables/N`` and ``_all_variables/M``, with one variable name. Distinct
+    variables sharing a name are refused as ambiguous.
+    """
     keys = aliases.get(name)
     if keys is None and name.endswith(":0"):
         keys = aliases.get(name[:-2])
@@ -135,12 +147,20 @@ def _resolve(name: str, aliases: Mapping[str, set[str]], where: str) -> str:
         close = difflib.get_close_matches(name, list(aliases), n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise NotFoundError(f"no variable named {name!r}{hint}", path=where)
-    if len(keys) > 1:
-        raise InvalidArgumentError(
-            f"{name!r} names several variables ({', '.join(sorted(keys))}); use a checkpoint key",
-            path=where,
-        )
-    return next(iter(keys))
+    ordered = sorted(keys)
+    if len(ordered) > 1:
+        first = reader.entry(ordered[0])
+        same = all(
+            reader.entry(k).dtype == first.dtype and reader.entry(k).shape == first.shape
+            for k in ordered[1:]
+        ) and all(np.array_equal(reader.read(ordered[0]), reader.read(k)) for k in ordered[1:])
+        if not same:
+            raise InvalidArgumentError(
+                f"{name!r} names several variables ({', '.join(ordered)}); "
+                "use an object path or checkpoint key",
+                path=where,
+            )
+    return ordered
 
 
 def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndarray:
@@ -219,11 +239,13 @@ def replace_weights(
         aliases = _aliases(src_dir, reader, where)
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
-            key = _resolve(name, aliases, where)
-            if key in new:
-                raise InvalidArgumentError(f"variable {key} is given twice (as {name!r})",
-                                           path=where)
-            new[key] = _checked(name, key, value, reader.entry(key), where)
+            keys = _resolve(name, aliases, reader, where)
+            arr = _checked(name, keys[0], value, reader.entry(keys[0]), where)
+            for key in keys:
+                if key in new:
+                    raise InvalidArgumentError(f"variable {key} is given twice (as {name!r})",
+                                               path=where)
+                new[key] = arr
         skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
         skip.add(src_dir / "fingerprint.pb")
         with model_directory(dst, overwrite) as tmp:
