@@ -445,6 +445,12 @@ class _Builder:
         return self._one("ReadVariableOp", [h], {"dtype": dt}, dt, shp,
                          name or f"{h.node}/Read/ReadVariableOp")
 
+    def value(self, x: Any) -> Tensor:
+        """x itself for a value tensor; the variable's value for a handle or variable object."""
+        if isinstance(x, Tensor):
+            return self.read(x) if x.dtype == DataType.DT_RESOURCE else x
+        return self.read(x)
+
     def assign(self, handle: Any, value: Operand, name: str | None = None) -> str:
         """AssignVariableOp (returns the node name, for control dependencies)."""
         h = self._handle(handle)
@@ -660,13 +666,13 @@ class _Builder:
               name: str | None = None) -> Tensor:
         """x @ kernel + bias, then an optional activation (``"relu"``, ``"gelu"``...)."""
         prefix = name or "dense"
-        k = kernel if isinstance(kernel, Tensor) else self.read(kernel)
+        k = self.value(kernel)
         if x.rank is not None and x.rank > 2:
             y = self.tensordot_last(x, k, name=f"{prefix}/Tensordot")
         else:
             y = self.matmul(x, k, name=f"{prefix}/MatMul")
         if bias is not None:
-            b = bias if isinstance(bias, Tensor) else self.read(bias)
+            b = self.value(bias)
             y = self.bias_add(y, b, name=f"{prefix}/BiasAdd")
         return self.activation(y, activation, name=prefix)
 
@@ -719,7 +725,7 @@ class _Builder:
                padding: str = "VALID", dilations: int | Sequence[int] = 1,
                data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """2-D convolution with an HWIO filter (Conv2D)."""
-        f = filters if isinstance(filters, Tensor) else self.read(filters)
+        f = self.value(filters)
         self._check_dtype("Conv2D", x.dtype, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
@@ -733,7 +739,7 @@ class _Builder:
                          padding: str = "VALID", dilations: int | Sequence[int] = 1,
                          data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """Depthwise 2-D convolution, filter [h, w, in, multiplier] (DepthwiseConv2dNative)."""
-        f = filters if isinstance(filters, Tensor) else self.read(filters)
+        f = self.value(filters)
         self._check_dtype("DepthwiseConv2dNative", x.dtype, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
@@ -769,8 +775,7 @@ class _Builder:
                    epsilon: float = 1e-3, data_format: str = "NHWC",
                    name: str | None = None) -> Tensor:
         """Inference-mode batch normalization (FusedBatchNormV3, is_training=False)."""
-        args = [v if isinstance(v, Tensor) else self.read(v)
-                for v in (scale, offset, mean, variance)]
+        args = [self.value(v) for v in (scale, offset, mean, variance)]
         u = args[0].dtype
         c = None if x.shape is None else x.shape[_spatial_c(data_format, len(x.shape))]
         outs = self.op("FusedBatchNormV3", [x, *args],
@@ -881,7 +886,7 @@ class _Builder:
     def gather(self, params: Any, indices: Tensor, axis: int = 0,
                name: str | None = None) -> Tensor:
         """Take slices of ``params`` at ``indices`` along ``axis`` (GatherV2), e.g. embeddings."""
-        p = params if isinstance(params, Tensor) else self.read(params)
+        p = self.value(params)
         out = shapes.gather(p.shape, indices.shape, axis)
         ax = self.const(np.int32(axis), name=f"{name or 'GatherV2'}/axis")
         return self._one("GatherV2", [p, indices, ax],
@@ -905,11 +910,11 @@ class _Builder:
         inv = self.rsqrt(self.add(var, self.const(epsilon, x.dtype, name=f"{prefix}/add/y"),
                                   name=f"{prefix}/add"), name=f"{prefix}/Rsqrt")
         if gamma is not None:
-            g = gamma if isinstance(gamma, Tensor) else self.read(gamma)
+            g = self.value(gamma)
             inv = self.mul(inv, g, name=f"{prefix}/mul")
         y = self.mul(self.sub(x, mu, name=f"{prefix}/sub"), inv, name=f"{prefix}/mul_1")
         if beta is not None:
-            b = beta if isinstance(beta, Tensor) else self.read(beta)
+            b = self.value(beta)
             y = self.add(y, b, name=f"{prefix}/add_1")
         return y
 
