@@ -94,7 +94,7 @@ def test_hard_links_leave_the_source_intact(mlp_dir, tmp_path):
 
 
 def test_not_a_saved_model(tmp_path):
-    with pytest.raises(NotFoundError, match="not a SavedModel"):
+    with pytest.raises(NotFoundError, match="saved_model"):
         replace_weights(tmp_path, tmp_path / "x", {})
 
 

@@ -27,7 +27,8 @@ from savedmodel_io.errors import (
     NotFoundError,
     UnsupportedFormatError,
 )
-from savedmodel_io.proto import SavedModel, TrackableObjectGraph, parse_message
+from savedmodel_io.formats import bundle, saved_model_file
+from savedmodel_io.proto import TrackableObjectGraph, parse_message
 from savedmodel_io.writer import (
     OBJECT_GRAPH_KEY,
     VALUE_SUFFIX,
@@ -94,31 +95,27 @@ def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[st
             for p in paths.get(nid, []):
                 add(p, attr.checkpoint_key)
     # Variable names from the SavedObjectGraph, matched to checkpoint nodes by path.
-    pb = export_dir / "saved_model.pb"
-    if pb.is_file():
-        sm = parse_message(SavedModel, pb.read_bytes(), path=pb)
-        for mg in sm.meta_graphs:
-            sog = mg.object_graph_def
-            if not len(sog.nodes):
+    sm = saved_model_file.read(export_dir)
+    for mg in sm.meta_graphs:
+        sog = mg.object_graph_def
+        if not len(sog.nodes):
+            continue
+        skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
+        spaths = _all_paths(skids)
+        for nid, node in enumerate(sog.nodes):
+            if node.WhichOneof("kind") != "variable" or not node.variable.name:
                 continue
-            skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-            spaths = _all_paths(skids)
-            for nid, node in enumerate(sog.nodes):
-                if node.WhichOneof("kind") != "variable" or not node.variable.name:
-                    continue
-                for p in spaths.get(nid, []):
-                    for key in aliases.get(p, ()):
-                        if key.endswith(VALUE_SUFFIX):
-                            add(node.variable.name, key)
-                            add(node.variable.name + ":0", key)
+            for p in spaths.get(nid, []):
+                for key in aliases.get(p, ()):
+                    if key.endswith(VALUE_SUFFIX):
+                        add(node.variable.name, key)
+                        add(node.variable.name + ":0", key)
     return aliases
 
 
 def variable_names(path: PathLike) -> dict[str, list[str]]:
     """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts."""
     export_dir = Path(path)
-    from savedmodel_io.formats import bundle
-
     with bundle.open_checkpoint(export_dir / "variables" / "variables") as reader:
         aliases = _aliases(export_dir, reader, reader.index_path)
     out: dict[str, list[str]] = {}
@@ -226,11 +223,8 @@ def replace_weights(
     its value. Unchanged files are copied (``link=True``: hard-linked where the
     file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
     """
-    from savedmodel_io.formats import bundle
-
     src_dir = Path(src)
-    if not (src_dir / "saved_model.pb").is_file() and not (src_dir / "saved_model.pbtxt").is_file():
-        raise NotFoundError("not a SavedModel directory (no saved_model.pb)", path=src_dir)
+    saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     var_dir = src_dir / "variables"
     if not (var_dir / "variables.index").is_file():
         raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)

@@ -29,6 +29,7 @@ import numpy as np
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
+from savedmodel_io.formats import bundle, cpb
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.graph.builder import (
     DTypeLike,
@@ -674,18 +675,14 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def write_variables(directory: Path, values: Mapping[str, np.ndarray]) -> None:
     """Write ``variables/variables.{index,data-00000-of-00001}`` with the TensorBundle writer."""
-    from savedmodel_io.formats import bundle
-
     directory.mkdir(exist_ok=True)
     bundle.write_checkpoint(str(directory / "variables"), values)
 
 
 def write_fingerprint(export_dir: Path) -> None:
-    """Write ``fingerprint.pb`` for the finished directory (when the fingerprint module exists)."""
-    try:
-        from savedmodel_io import fingerprint
-    except ImportError:
-        return
+    """Write ``fingerprint.pb`` for the finished directory (TF 2.21's hashes, fresh uuid)."""
+    from savedmodel_io import fingerprint
+
     fingerprint.write_fingerprint(export_dir)
 
 
@@ -704,6 +701,7 @@ def save(
     tags: Sequence[str] = ("serve",),
     assets_extra: Mapping[str, bytes | PathLike] | None = None,
     overwrite: bool = False,
+    image_format: bool | None = None,
 ) -> Path:
     """Write ``model`` as a SavedModel directory at ``path`` (atomically); return the path.
 
@@ -712,7 +710,10 @@ def save(
     exported as ``serving_default``. ``assets_extra`` maps relative names to file
     contents or paths for ``assets.extra/`` (not read by TensorFlow; for serving
     warm-up data and the like). An existing ``path`` raises ModelExistsError unless
-    ``overwrite=True``.
+    ``overwrite=True``. ``image_format`` chooses ``saved_model.pb`` (False),
+    the chunked ``saved_model.cpb`` (True) or ``.cpb`` only when the proto would pass
+    protobuf's 2 GiB limit (None, the default); see
+    :func:`savedmodel_io.formats.cpb.write_saved_model_file`.
     """
     if not isinstance(model, Model):
         raise InvalidArgumentError(f"save() needs a Model, not {type(model).__name__}")
@@ -727,7 +728,7 @@ def save(
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
     with model_directory(path, overwrite) as tmp:
-        _write_bytes(tmp / "saved_model.pb", sm.SerializeToString())
+        cpb.write_saved_model_file(tmp, sm, image_format=image_format)
         write_variables(tmp / "variables", plan.tensors)
         (tmp / "assets").mkdir()
         for a in model.assets:
