@@ -154,9 +154,15 @@ class Model:
         self._paths[path] = obj
 
     def variable(self, name: str, value: Any, trainable: bool = True,
-                 dtype: DTypeLike | None = None) -> Variable:
-        """Add a variable at object path ``name`` holding ``value`` (copied as a numpy array)."""
-        arr = np.array(value, dtype=dtypes.to_numpy(as_dtype(dtype)) if dtype is not None else None)
+                 dtype: DTypeLike | None = None, copy: bool = True) -> Variable:
+        """Add a variable at object path ``name`` holding ``value``.
+
+        The value is copied (later changes to the caller's array do not leak into
+        the save); ``copy=False`` keeps a reference when it already is a numpy array
+        of the right dtype, saving memory for big models.
+        """
+        want = dtypes.to_numpy(as_dtype(dtype)) if dtype is not None else None
+        arr = np.array(value, dtype=want, copy=True) if copy else np.asarray(value, dtype=want)
         if arr.dtype.kind in "OSU":
             raise InvalidArgumentError(f"variable {name!r}: string variables are not supported")
         dtypes.from_numpy(arr.dtype)  # raises for dtypes TensorFlow has no name for
