@@ -205,3 +205,21 @@ def test_save_errors(tmp_path):
     with pytest.raises(InvalidArgumentError, match="needs a Model"):
         save(tmp_path / "d", object())  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_our_reader_reads_what_we_write(tmp_path):
+    """savedmodel_io.load sees the signatures, shapes, assets and functions we declared."""
+    from savedmodel_io.model import load
+
+    model, _, _ = wm.build_transformer()
+    model.asset("labels.txt", b"x\n")
+    path = save(tmp_path / "m", model, assets_extra={"warmup.bin": b"w"})
+    sm = load(path)
+    sig = sm.signatures["encode"]
+    assert sig.inputs["tokens"].shape == (None, 6, 16)
+    assert sig.outputs["sequence"].shape == (None, 6, 16)
+    assert sig.outputs["pooled"].shape == (None, 16)
+    assert sig.outputs["pooled"].dtype_enum == DataType.DT_FLOAT
+    assert [a.filename for a in sm.assets] == ["labels.txt"]
+    assert sm.assets[0].read_bytes() == b"x\n"
+    assert [p.name for p in sm.assets_extra] == ["warmup.bin"]
