@@ -1,0 +1,36 @@
+"""Fuzz saved_model.pb / saved_model.pbtxt parsing and TensorProto decoding."""
+
+from __future__ import annotations
+
+from savedmodel_io.proto import SavedModel, parse_message
+
+from . import seeds
+from .harness import fuzz
+from .targets import TARGETS
+
+
+def _tensor_seeds(seed_files) -> list[bytes]:
+    out = [t.SerializeToString() for t in seeds.tensors()]
+    for data in seed_files("saved_model.pb"):
+        sm = parse_message(SavedModel, data)
+        for mg in sm.meta_graphs:
+            nodes = list(mg.graph_def.node)
+            for fn in mg.graph_def.library.function:
+                nodes.extend(fn.node_def)
+            for n in nodes:
+                if "value" in n.attr and n.attr["value"].HasField("tensor"):
+                    out.append(n.attr["value"].tensor.SerializeToString())
+    return out[:40]
+
+
+def test_fuzz_saved_model_pb(fuzz_mode, seed_files):
+    corpus = [seeds.saved_model_pb(), *seed_files("saved_model.pb")]
+    fuzz("saved_model_pb", TARGETS["saved_model_pb"], corpus, fuzz_mode)
+
+
+def test_fuzz_saved_model_pbtxt(fuzz_mode):
+    fuzz("saved_model_pbtxt", TARGETS["saved_model_pbtxt"], [seeds.saved_model_pbtxt()], fuzz_mode)
+
+
+def test_fuzz_tensor_proto(fuzz_mode, seed_files):
+    fuzz("tensor_proto", TARGETS["tensor_proto"], _tensor_seeds(seed_files), fuzz_mode)
