@@ -4,7 +4,35 @@ from __future__ import annotations
 
 from savedmodel_io import errors
 from savedmodel_io.errors import SavedModelError
+from savedmodel_io.model import (
+    Asset,
+    ConcreteFunction,
+    Function,
+    MetaGraph,
+    ObjectGraph,
+    SavedModel,
+    SavedObjectNode,
+    Signature,
+    load,
+    read_signatures,
+)
+from savedmodel_io.specs import TensorSpec
 
 __version__ = "0.1.0"
 
-__all__ = ["errors", "SavedModelError", "__version__"]
+__all__ = [
+    "errors",
+    "SavedModelError",
+    "__version__",
+    "load",
+    "read_signatures",
+    "Asset",
+    "ConcreteFunction",
+    "Function",
+    "MetaGraph",
+    "ObjectGraph",
+    "SavedModel",
+    "SavedObjectNode",
+    "Signature",
+    "TensorSpec",
+]

@@ -1,0 +1,1 @@
+"""Readers and writers for the on-disk formats inside a SavedModel directory."""

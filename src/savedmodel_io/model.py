@@ -1,0 +1,511 @@
+"""The object model of a SavedModel: what a user browses without knowing the protos.
+
+    >>> m = savedmodel_io.load("path/to/model")
+    >>> m.tag_sets                        # [('serve',)]
+    >>> sig = m.signatures["serving_default"]
+    >>> sig.inputs["x"].dtype, sig.inputs["x"].shape
+    (dtype('float32'), (None, 3))
+
+Every object keeps its protobuf message in ``.proto`` for anything not wrapped here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.errors import CorruptFileError, NotFoundError
+from savedmodel_io.formats import saved_model_file
+from savedmodel_io.proto import (
+    AssetFileDef,
+    FunctionDef,
+    MetaGraphDef,
+    SavedObject,
+    SavedObjectGraph,
+    SignatureDef,
+)
+from savedmodel_io.proto import SavedModel as SavedModelProto
+from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
+
+__all__ = [
+    "Asset",
+    "ConcreteFunction",
+    "Function",
+    "MetaGraph",
+    "ObjectGraph",
+    "SavedModel",
+    "SavedObjectNode",
+    "Signature",
+    "load",
+    "normalize_tags",
+    "read_signatures",
+]
+
+ASSETS_DIR = "assets"
+ASSETS_EXTRA_DIR = "assets.extra"
+VARIABLES_DIR = "variables"
+SERVE = "serve"
+
+Tags = str | Iterable[str]
+
+
+def normalize_tags(tags: Tags) -> frozenset[str]:
+    """A tag-set from ``"serve,gpu"``, ``["serve", "gpu"]`` or ``{"serve", "gpu"}``."""
+    if isinstance(tags, str):
+        items = tags.split(",")
+    else:
+        items = list(tags)
+    out = frozenset(t.strip() for t in items if t is not None and str(t).strip())
+    return out
+
+
+def _tag_text(tags: Iterable[str]) -> str:
+    return "'" + ", ".join(tags) + "'"
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+class Signature:
+    """One SignatureDef: named inputs and outputs (TensorSpec) and a method name."""
+
+    def __init__(self, key: str, proto: SignatureDef, meta_graph: MetaGraph | None = None) -> None:
+        self.key = key
+        self.proto = proto
+        self.meta_graph = meta_graph
+        self.method_name: str = proto.method_name
+        self.inputs: dict[str, TensorSpec] = {
+            k: spec_from_tensor_info(k, proto.inputs[k]) for k in sorted(proto.inputs)
+        }
+        self.outputs: dict[str, TensorSpec] = {
+            k: spec_from_tensor_info(k, proto.outputs[k]) for k in sorted(proto.outputs)
+        }
+
+    @property
+    def defaults(self) -> dict[str, np.ndarray]:
+        """Default values of inputs (SignatureDef.defaults), as numpy arrays."""
+        from savedmodel_io.tensors import to_array
+
+        return {k: to_array(self.proto.defaults[k], where=k) for k in sorted(self.proto.defaults)}
+
+    def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
+        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        if self.meta_graph is None:
+            raise NotFoundError(
+                f"signature {self.key!r} has no graph to run (read_signatures() reads only "
+                "signatures): call it through savedmodel_io.load(path).signatures"
+            )
+        from savedmodel_io.graph.runtime import run_signature
+
+        return run_signature(self.meta_graph, self.key, inputs)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
+        outs = ", ".join(_spec_brief(s) for s in self.outputs.values())
+        method = f", method_name={self.method_name!r}" if self.method_name else ""
+        return f"Signature({self.key!r}, inputs=[{ins}], outputs=[{outs}]{method})"
+
+
+def _spec_brief(s: TensorSpec) -> str:
+    shape = "?" if s.shape is None else "[" + ",".join("?" if d is None else str(d) for d in s.shape) + "]"
+    kind = "" if s.encoding == "dense" else f" {s.encoding}"
+    return f"{s.key}: {s.tf_dtype}{shape}{kind}"
+
+
+# --- function library and object graph ----------------------------------------------------
+
+
+class Function:
+    """A FunctionDef of the graph's function library (a traced tf.function body)."""
+
+    def __init__(self, proto: FunctionDef) -> None:
+        self.proto = proto
+        self.name: str = proto.signature.name
+
+    @property
+    def input_names(self) -> list[str]:
+        return [a.name for a in self.proto.signature.input_arg]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [a.name for a in self.proto.signature.output_arg]
+
+    @property
+    def ops(self) -> list[str]:
+        """Sorted op types of this function's own nodes (function calls included)."""
+        return sorted({n.op for n in self.proto.node_def})
+
+    def __len__(self) -> int:
+        return len(self.proto.node_def)
+
+    def __repr__(self) -> str:
+        return (
+            f"Function({self.name!r}, inputs={len(self.input_names)}, "
+            f"outputs={len(self.output_names)}, nodes={len(self)})"
+        )
+
+
+@dataclass
+class ConcreteFunction:
+    """A traced function of the object graph with its decoded Python signature.
+
+    ``input_signature`` is ``(args, kwargs)`` as TensorFlow's
+    ``structured_input_signature``; ``output_signature`` is ``structured_outputs``.
+    """
+
+    name: str
+    input_signature: Any
+    output_signature: Any
+    bound_inputs: tuple[int, ...]
+    proto: Any = field(repr=False)
+
+    @property
+    def args(self) -> tuple:
+        sig = self.input_signature
+        return tuple(sig[0]) if isinstance(sig, tuple) and sig else ()
+
+    @property
+    def kwargs(self) -> dict:
+        sig = self.input_signature
+        return dict(sig[1]) if isinstance(sig, tuple) and len(sig) > 1 and sig[1] else {}
+
+
+@dataclass
+class SavedObjectNode:
+    """One node of the object graph: its kind, its named children and its proto."""
+
+    index: int
+    kind: str | None
+    children: dict[str, int]
+    proto: SavedObject = field(repr=False)
+
+    @property
+    def identifier(self) -> str | None:
+        """For user objects, the class identifier (``_generic_user_object``, ...)."""
+        return self.proto.user_object.identifier if self.kind == "user_object" else None
+
+
+class ObjectGraph:
+    """The SavedObjectGraph of a TF2 SavedModel: objects, functions, variables, assets."""
+
+    def __init__(self, proto: SavedObjectGraph, path: str | None = None) -> None:
+        self.proto = proto
+        self._path = path
+        self.nodes: list[SavedObjectNode] = [
+            SavedObjectNode(
+                index=i,
+                kind=o.WhichOneof("kind"),
+                children={c.local_name: c.node_id for c in o.children},
+                proto=o,
+            )
+            for i, o in enumerate(proto.nodes)
+        ]
+
+    @property
+    def root(self) -> SavedObjectNode:
+        if not self.nodes:
+            raise CorruptFileError("the object graph has no nodes", path=self._path)
+        return self.nodes[0]
+
+    def node(self, index: int) -> SavedObjectNode:
+        if not 0 <= index < len(self.nodes):
+            raise CorruptFileError(
+                f"object graph refers to node {index} of {len(self.nodes)}", path=self._path
+            )
+        return self.nodes[index]
+
+    @cached_property
+    def concrete_functions(self) -> dict[str, ConcreteFunction]:
+        """Every concrete function of the object graph by name, signatures decoded."""
+        out = {}
+        for name in sorted(self.proto.concrete_functions):
+            cf = self.proto.concrete_functions[name]
+            out[name] = ConcreteFunction(
+                name=name,
+                input_signature=decode_structure(cf.canonicalized_input_signature, path=self._path)
+                if cf.HasField("canonicalized_input_signature")
+                else None,
+                output_signature=decode_structure(cf.output_signature, path=self._path)
+                if cf.HasField("output_signature")
+                else None,
+                bound_inputs=tuple(cf.bound_inputs),
+                proto=cf,
+            )
+        return out
+
+    def functions(self, node: int = 0) -> dict[str, list[ConcreteFunction]]:
+        """tf.functions (and bare concrete functions) that are children of ``node``, by name."""
+        out: dict[str, list[ConcreteFunction]] = {}
+        cfs = self.concrete_functions
+        for name, idx in sorted(self.node(node).children.items()):
+            child = self.node(idx)
+            if child.kind == "function":
+                names = list(child.proto.function.concrete_functions)
+            elif child.kind == "bare_concrete_function":
+                names = [child.proto.bare_concrete_function.concrete_function_name]
+            else:
+                continue
+            missing = [n for n in names if n not in cfs]
+            if missing:
+                raise CorruptFileError(
+                    f"object graph function {name!r} names unknown concrete function "
+                    f"{missing[0]!r}",
+                    path=self._path,
+                )
+            out[name] = [cfs[n] for n in names]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        kinds: dict[str, int] = {}
+        for n in self.nodes:
+            kinds[n.kind or "none"] = kinds.get(n.kind or "none", 0) + 1
+        body = ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+        return f"ObjectGraph({len(self.nodes)} nodes: {body})"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An asset file: the file name under ``assets/``, the graph tensor that receives its path."""
+
+    filename: str
+    tensor_name: str | None
+    path: Path
+
+    def read_bytes(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError("asset file is missing", path=self.path) from None
+
+
+# --- meta graphs --------------------------------------------------------------------------
+
+
+class MetaGraph:
+    """One MetaGraphDef: a tag-set's graph, signatures, function library and object graph."""
+
+    def __init__(self, proto: MetaGraphDef, model: SavedModel | None = None) -> None:
+        self.proto = proto
+        self.model = model
+        self.tags: tuple[str, ...] = tuple(proto.meta_info_def.tags)
+
+    @property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(self.tags)
+
+    @property
+    def graph_def(self):
+        return self.proto.graph_def
+
+    @property
+    def tensorflow_version(self) -> str:
+        return self.proto.meta_info_def.tensorflow_version
+
+    @cached_property
+    def signatures(self) -> dict[str, Signature]:
+        """SignatureDefs by key, in sorted key order."""
+        sd = self.proto.signature_def
+        return {k: Signature(k, sd[k], self) for k in sorted(sd)}
+
+    def signature(self, key: str) -> Signature:
+        """The signature ``key``; NotFoundError naming the available keys otherwise."""
+        sigs = self.signatures
+        if key not in sigs:
+            avail = ", ".join(sigs) or "none"
+            raise NotFoundError(
+                f"no signature {key!r} in the meta graph with tag-set {_tag_text(self.tags)} "
+                f"(available: {avail})",
+                path=self._path,
+            )
+        return sigs[key]
+
+    @property
+    def _path(self) -> str | None:
+        return str(self.model.path) if self.model is not None else None
+
+    @cached_property
+    def functions(self) -> dict[str, Function]:
+        """The graph's function library by function name."""
+        return {f.signature.name: Function(f) for f in self.proto.graph_def.library.function}
+
+    @cached_property
+    def ops(self) -> list[str]:
+        """Sorted op types used by the graph, following function calls into the library.
+
+        Same rule as ``saved_model_cli show --list_ops`` (TensorFlow's
+        ``ops_used_by_graph_def``): nodes of the graph and of every function reached
+        by calling it as an op or through a (Stateful)PartitionedCall's ``f``.
+        """
+        return sorted(ops_used(self.proto.graph_def))
+
+    @cached_property
+    def object_graph(self) -> ObjectGraph | None:
+        """The SavedObjectGraph (TF2 models), or None (TF1 models)."""
+        if not self.proto.HasField("object_graph_def"):
+            return None
+        return ObjectGraph(self.proto.object_graph_def, self._path)
+
+    @property
+    def asset_file_defs(self) -> list[AssetFileDef]:
+        return list(self.proto.asset_file_def)
+
+    @cached_property
+    def assets(self) -> list[Asset]:
+        """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
+        base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
+        out = []
+        for a in self.proto.asset_file_def:
+            info = a.tensor_info
+            tname = info.name if info.WhichOneof("encoding") == "name" else None
+            out.append(Asset(a.filename, tname, base / a.filename))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"MetaGraph(tags={list(self.tags)}, signatures={list(self.signatures)}, "
+            f"nodes={len(self.proto.graph_def.node)}, functions={len(self.proto.graph_def.library.function)})"
+        )
+
+
+def ops_used(graph_def) -> set[str]:
+    """Op types used by a GraphDef and the library functions its nodes call."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    used: set[str] = set()
+    todo = []
+
+    def mark(op: str) -> None:
+        if op not in used and op in library:
+            todo.append(library[op])
+        used.add(op)
+
+    def visit(node) -> None:
+        mark(node.op)
+        if node.op in ("PartitionedCall", "StatefulPartitionedCall") and "f" in node.attr:
+            mark(node.attr["f"].func.name)
+
+    for node in graph_def.node:
+        visit(node)
+    while todo:
+        for node in todo.pop().node_def:
+            visit(node)
+    return {op for op in used if op not in library}
+
+
+# --- the model ----------------------------------------------------------------------------
+
+
+class SavedModel:
+    """A SavedModel directory: its meta graphs (one per tag-set), assets and variables."""
+
+    def __init__(self, proto: SavedModelProto, path: str | os.PathLike[str] | None = None) -> None:
+        self.proto = proto
+        self.path = Path(path) if path is not None else Path(".")
+        self.meta_graphs: list[MetaGraph] = [MetaGraph(mg, self) for mg in proto.meta_graphs]
+
+    @property
+    def tag_sets(self) -> list[tuple[str, ...]]:
+        """The tag-set of every meta graph, tags in stored order."""
+        return [mg.tags for mg in self.meta_graphs]
+
+    def meta_graph(self, tags: Tags | None = None) -> MetaGraph:
+        """The meta graph with exactly this tag-set (order-free); default: ``serve`` or the only one."""
+        if tags is None:
+            return self.default_meta_graph
+        want = normalize_tags(tags)
+        for mg in self.meta_graphs:
+            if mg.tag_set == want:
+                return mg
+        avail = "; ".join(_tag_text(sorted(t)) for t in self.tag_sets) or "none"
+        raise NotFoundError(
+            f"no meta graph with tag-set {_tag_text(sorted(want))} (available tag-sets: {avail})",
+            path=self.path,
+        )
+
+    __getitem__ = meta_graph
+
+    def __iter__(self) -> Iterator[MetaGraph]:
+        return iter(self.meta_graphs)
+
+    def __len__(self) -> int:
+        return len(self.meta_graphs)
+
+    @property
+    def default_meta_graph(self) -> MetaGraph:
+        """The only meta graph, or the one tagged exactly ``serve``."""
+        if len(self.meta_graphs) == 1:
+            return self.meta_graphs[0]
+        for mg in self.meta_graphs:
+            if mg.tag_set == {SERVE}:
+                return mg
+        if not self.meta_graphs:
+            raise NotFoundError("the SavedModel holds no meta graphs", path=self.path)
+        avail = "; ".join(_tag_text(sorted(t)) for t in self.tag_sets)
+        raise NotFoundError(
+            f"no meta graph tagged 'serve' and several to choose from (tag-sets: {avail}); "
+            "pick one with model.meta_graph(tags)",
+            path=self.path,
+        )
+
+    @property
+    def signatures(self) -> dict[str, Signature]:
+        """Signatures of the default meta graph (see ``default_meta_graph``)."""
+        return self.default_meta_graph.signatures
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.path / ASSETS_DIR
+
+    @property
+    def assets(self) -> list[Asset]:
+        """Asset files of the default meta graph."""
+        return self.default_meta_graph.assets
+
+    @property
+    def assets_extra(self) -> list[Path]:
+        """Files under ``assets.extra/`` (written by users, not read by TensorFlow), sorted."""
+        d = self.path / ASSETS_EXTRA_DIR
+        if not d.is_dir():
+            return []
+        return sorted(p for p in d.rglob("*") if p.is_file())
+
+    @property
+    def variables_prefix(self) -> Path:
+        """Checkpoint prefix of the variables (``variables/variables``)."""
+        return self.path / VARIABLES_DIR / VARIABLES_DIR
+
+    def __repr__(self) -> str:
+        tags = ", ".join(_tag_text(t) for t in self.tag_sets)
+        return f"SavedModel({str(self.path)!r}, tag_sets=[{tags}])"
+
+
+def load(path: str | os.PathLike[str]) -> SavedModel:
+    """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model."""
+    proto = saved_model_file.read(path)
+    return SavedModel(proto, path)
+
+
+def read_signatures(
+    path: str | os.PathLike[str], tags: Tags | None = None
+) -> dict[str, Signature]:
+    """What the model takes and returns: signatures of one meta graph, parsing nothing else.
+
+    Reads only the meta info and signature defs from ``saved_model.pb`` (the graph
+    and function library are skipped unparsed). ``tags`` defaults like
+    ``SavedModel.meta_graph``.
+    """
+    small = SavedModelProto()
+    small.meta_graphs.extend(saved_model_file.read_signature_defs(path))
+    model = SavedModel(small, path)
+    mg = model.meta_graph(tags)
+    # Detach from the stripped meta graph: calling these needs the full model.
+    return {k: Signature(k, s.proto, None) for k, s in mg.signatures.items()}
+

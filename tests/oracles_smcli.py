@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Run TensorFlow's ``saved_model_cli show`` for many flag combinations in one process.
+
+    python smcli_oracle.py < requests.json > results.json
+
+Each request is ``{"dir": ..., "argv": [...]}``; each result ``{"stdout": ...,
+"error": ...}``. TensorFlow is imported once. ``--all`` loads the model with
+TensorFlow, whose global uid counter names the loaded functions (and so orders
+the "Concrete Functions" section): each ``--all`` runs in a forked child so it
+sees a fresh counter, exactly like a separate ``saved_model_cli`` process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+
+def _show(cli, flags, argv: list[str]) -> dict:
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["saved_model_cli", *argv])
+    out = io.StringIO()
+    err = None
+    with contextlib.redirect_stdout(out):
+        try:
+            cli.show()
+        except Exception as exc:  # noqa: BLE001 - the oracle records every failure
+            err = f"{type(exc).__name__}: {exc}"
+    return {"stdout": out.getvalue(), "error": err}
+
+
+def _forked(cli, flags, argv: list[str]) -> dict:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        data = json.dumps(_show(cli, flags, argv)).encode()
+        with os.fdopen(w, "wb") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"stdout": "", "error": "child failed"}
+
+
+def main() -> int:
+    requests = json.load(sys.stdin)
+    from absl import flags
+    from tensorflow.python.tools import saved_model_cli as cli
+
+    results = []
+    for req in requests:
+        argv = ["--dir", req["dir"], *req["argv"]]
+        if "--all" in req["argv"]:
+            results.append(_forked(cli, flags, argv))
+        else:
+            results.append(_show(cli, flags, argv))
+    json.dump(results, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
