@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from savedmodel_io.errors import NotFoundError
-from savedmodel_io.proto import MetaGraphDef, SavedModel
+from savedmodel_io.formats import saved_model_file
+from savedmodel_io.proto import MetaGraphDef
 
 __all__ = [
     "CATEGORIES",
@@ -267,18 +268,6 @@ def scan_meta_graph(
     return result
 
 
-def _read(directory: Path) -> SavedModel:
-    # TEMPORARY until formats/saved_model_file.py lands on main.
-    from savedmodel_io.proto import parse_message, parse_text
-
-    pb, pbtxt = directory / "saved_model.pb", directory / "saved_model.pbtxt"
-    if pb.is_file():
-        return parse_message(SavedModel, pb.read_bytes(), path=pb)
-    if pbtxt.is_file():
-        return parse_text(SavedModel, pbtxt.read_text("utf-8", "replace"), path=pbtxt)
-    raise NotFoundError("no saved_model.pb or saved_model.pbtxt", path=directory)
-
-
 def _match_tags(tags: Iterable[str], want: frozenset[str]) -> bool:
     return frozenset(tags) == want
 
@@ -291,9 +280,7 @@ def scan_saved_model(
 ) -> ScanReport:
     """Scan the SavedModel directory ``path`` (all meta graphs, or the one with ``tag_set``)."""
     directory = Path(path)
-    if not directory.is_dir():
-        raise NotFoundError("SavedModel directory does not exist", path=directory)
-    proto = _read(directory)
+    proto = saved_model_file.read(directory)
     meta_graphs = list(proto.meta_graphs)
     if tag_set is not None:
         want = frozenset(
