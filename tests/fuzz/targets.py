@@ -87,3 +87,94 @@ def saved_model_pbtxt(data: bytes) -> object:
 @target("tensor_proto")
 def tensor_proto(data: bytes) -> object:
     return to_array(parse_message(TensorProto, data, path="tensor.pb"), path="tensor.pb")
+
+
+# --- the reader: saved_model_file, model.load, read_signatures, show, scan ----------------------
+
+
+def _model_dir(data: bytes, name: str = "saved_model.pb") -> Path:
+    d = scratch()
+    (d / name).write_bytes(data)
+    return d
+
+
+def _browse(model) -> None:
+    """Touch everything the object model computes lazily, as `show --all` does."""
+    repr(model)
+    for mg in model:
+        repr(mg)
+        for sig in mg.signatures.values():
+            repr(sig)
+            sig.defaults
+        mg.functions
+        mg.ops
+        mg.assets
+        og = mg.object_graph
+        if og is not None:
+            repr(og)
+            og.concrete_functions
+            if len(og):
+                og.functions(0)
+
+
+def _cli(*argv: str) -> int:
+    import contextlib
+    import io
+
+    from savedmodel_io.cli.main import main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(list(argv))
+    # main turns library errors into exit 1; re-raise anything else it let through.
+    return code
+
+
+@target("load_pb", needs="savedmodel_io.model")
+def load_pb(data: bytes) -> object:
+    import savedmodel_io
+
+    model = savedmodel_io.load(_model_dir(data))
+    _browse(model)
+    return model
+
+
+@target("load_pbtxt", needs="savedmodel_io.model")
+def load_pbtxt(data: bytes) -> object:
+    import savedmodel_io
+
+    model = savedmodel_io.load(_model_dir(data, "saved_model.pbtxt"))
+    _browse(model)
+    return model
+
+
+@target("read_signatures", needs="savedmodel_io.model")
+def read_signatures(data: bytes) -> object:
+    import savedmodel_io
+    from savedmodel_io.errors import NotFoundError
+
+    d = _model_dir(data)
+    out = []
+    try:
+        sigs = savedmodel_io.read_signatures(d)
+    except NotFoundError:
+        sigs = {}
+    for tags in ({"serve"}, {"train", "serve"}):
+        try:
+            out.append(savedmodel_io.read_signatures(d, tags))
+        except NotFoundError:
+            pass
+    return sigs, out
+
+
+@target("cli_show", needs="savedmodel_io.cli.show")
+def cli_show(data: bytes) -> object:
+    d = _model_dir(data)
+    return _cli("show", "--dir", str(d), "--all"), _cli("show", "--dir", str(d), "--json", "--all")
+
+
+@target("scan", needs="savedmodel_io.scan")
+def scan(data: bytes) -> object:
+    from savedmodel_io.scan import scan_saved_model
+
+    d = _model_dir(data)
+    return scan_saved_model(d).to_json(), _cli("scan", "--dir", str(d))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from savedmodel_io.proto import SavedModel, parse_message
 
 from . import seeds
 from .harness import fuzz
-from .targets import TARGETS
+from .targets import TARGETS, available
 
 
 def _tensor_seeds(seed_files) -> list[bytes]:
@@ -34,3 +36,22 @@ def test_fuzz_saved_model_pbtxt(fuzz_mode):
 
 def test_fuzz_tensor_proto(fuzz_mode, seed_files):
     fuzz("tensor_proto", TARGETS["tensor_proto"], _tensor_seeds(seed_files), fuzz_mode)
+
+
+# The reader on top: the object model, the signature fast path, `show` and `scan`.
+
+
+def _model_seeds(seed_files) -> list[bytes]:
+    return [seeds.saved_model_pb(), *seed_files("saved_model.pb")]
+
+
+@pytest.mark.parametrize("name", ["load_pb", "read_signatures", "cli_show", "scan"])
+def test_fuzz_reader(name, fuzz_mode, seed_files):
+    why = available(name)
+    if why:
+        pytest.skip(why)
+    fuzz(name, TARGETS[name], _model_seeds(seed_files), fuzz_mode)
+
+
+def test_fuzz_load_pbtxt(fuzz_mode):
+    fuzz("load_pbtxt", TARGETS["load_pbtxt"], [seeds.saved_model_pbtxt()], fuzz_mode)
