@@ -92,7 +92,11 @@ class Signature:
         """Default values of inputs (SignatureDef.defaults), as numpy arrays."""
         from savedmodel_io.tensors import to_array
 
-        return {k: to_array(self.proto.defaults[k], where=k) for k in sorted(self.proto.defaults)}
+        path = self.meta_graph._path if self.meta_graph is not None else None
+        return {
+            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
+            for k in sorted(self.proto.defaults)
+        }
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
