@@ -13,6 +13,7 @@ from setuptools.command.build_ext import build_ext
 _SOURCES = {
     "savedmodel_io.hashing._highwayhash": ["src/savedmodel_io/hashing/_highwayhash.c"],
     "savedmodel_io.hashing._farmhash": ["src/savedmodel_io/hashing/_farmhash.c"],
+    "savedmodel_io.hashing._crc32c": ["src/savedmodel_io/hashing/_crc32c.c"],
 }
 
 

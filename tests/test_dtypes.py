@@ -65,3 +65,8 @@ def test_missing_ml_dtypes_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(dtypes, "_ml_dtypes", lambda: None)
     with pytest.raises(MissingDependencyError, match=r"savedmodel-io\[dtypes\]"):
         dtypes.to_numpy(DataType.DT_BFLOAT16, path="variables/variables.index")
+
+
+def test_byte_order_does_not_matter():
+    assert dtypes.from_numpy(">f8") == DataType.DT_DOUBLE
+    assert dtypes.from_numpy("<i4") == DataType.DT_INT32

@@ -22,7 +22,9 @@ __all__ = [
     "base_dtype",
     "dtype_name",
     "from_numpy",
+    "has_numpy_form",
     "is_numeric",
+    "is_string",
     "is_ref",
     "python_name",
     "to_numpy",
@@ -124,6 +126,16 @@ def is_numeric(dt: int) -> bool:
     return b in _PLAIN or b in _ML
 
 
+def is_string(dt: int) -> bool:
+    """True for DT_STRING (length-prefixed bytes, not fixed-size elements)."""
+    return base_dtype(dt) == DataType.DT_STRING
+
+
+def has_numpy_form(dt: int) -> bool:
+    """True unless ``dt`` is resource, variant, invalid or unknown."""
+    return is_numeric(dt) or is_string(dt)
+
+
 def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> np.dtype:
     """numpy dtype for a DataType; ``object`` (bytes elements) for DT_STRING.
 
@@ -158,6 +170,8 @@ def from_numpy(dtype: Any) -> int:
         raise InvalidArgumentError(f"not a numpy dtype: {dtype!r} ({exc})") from None
     if d.kind in "OSU":
         return DataType.DT_STRING
+    if d.byteorder not in "=|":  # a byte-swapped view has the same element type
+        d = d.newbyteorder("=")
     for dt, name in _PLAIN.items():
         # The quantized aliases share numpy dtypes; the plain types come first in _PLAIN.
         if d == np.dtype(name) and dt not in _QUANTIZED:

@@ -1,0 +1,120 @@
+"""``saved_model.pb`` or ``saved_model.cpb``: which one to read, and writing the right one.
+
+TensorFlow's rule (tensorflow/tools/proto_splitter/cc/util.cc ``OnlyContainsPb``, used by
+``Merger::Read`` and the fingerprinting code): a SavedModel directory's proto is the chunked
+``saved_model.cpb`` when that file exists, else ``saved_model.pb``. TensorFlow's splitter writes
+``.cpb`` only when something was actually split, otherwise a plain ``.pb``
+(split.py ``ComposableSplitter.write``).
+
+Writing never holds a second copy of the model's big tensors: ``.pb`` and ``.cpb`` alike are
+written from a list of parts in which large ``tensor_content`` values are read from the model
+one at a time (see :mod:`savedmodel_io.formats.splitter`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+from savedmodel_io._fsutil import atomic_file, fsync_dir
+from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
+from savedmodel_io.formats import chunks
+from savedmodel_io.formats.splitter import (
+    MAX_SIZE,
+    PROTOBUF_LIMIT,
+    resolve,
+    saved_model_parts,
+    split_saved_model,
+)
+from savedmodel_io.proto import SavedModel
+
+__all__ = [
+    "SAVED_MODEL_CPB",
+    "SAVED_MODEL_PB",
+    "read_saved_model_cpb",
+    "saved_model_proto_path",
+    "write_saved_model_file",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+SAVED_MODEL_PB = "saved_model.pb"
+SAVED_MODEL_CPB = "saved_model.cpb"
+
+
+def saved_model_proto_path(export_dir: PathLike) -> Path | None:
+    """``saved_model.cpb`` if present (TF's Merger rule), else ``saved_model.pb``, else None."""
+    d = Path(export_dir)
+    for name in (SAVED_MODEL_CPB, SAVED_MODEL_PB):
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def read_saved_model_cpb(path: PathLike, *, verify_hashes: bool = True) -> SavedModel:
+    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / SAVED_MODEL_CPB
+    if not p.is_file():
+        raise NotFoundError("no saved_model.cpb here", path=p)
+    return chunks.read_chunked(p, SavedModel, verify_hashes=verify_hashes)
+
+
+def write_saved_model_file(
+    export_dir: PathLike,
+    saved_model: SavedModel,
+    *,
+    image_format: bool | None = None,
+    max_size: int = MAX_SIZE,
+    compression: str = "brotli",
+) -> Path:
+    """Write ``saved_model`` into ``export_dir`` as ``saved_model.pb`` or ``saved_model.cpb``.
+
+    ``image_format``: ``False`` always writes ``.pb`` (LimitExceededError when the proto would
+    reach protobuf's 2 GiB limit); ``True`` splits like TensorFlow's
+    ``SaveOptions(experimental_image_format=True)`` with chunks under ``max_size`` (TF's 1 GiB
+    by default) and writes ``.cpb``, or ``.pb`` when nothing needed splitting; ``None`` (the
+    default) writes ``.pb`` unless the proto would reach 2 GiB, then ``.cpb``. The file is
+    written atomically and the other of the two names is removed, so the directory never
+    holds a stale twin. Returns the path written.
+    """
+    d = Path(export_dir)
+    if not d.is_dir():
+        raise NotFoundError("directory does not exist", path=d)
+    if image_format not in (None, True, False):
+        raise InvalidArgumentError(f"image_format must be True, False or None, got {image_format!r}")
+    parts, size = saved_model_parts(saved_model)
+    if image_format is None:
+        image_format = size > PROTOBUF_LIMIT
+    if image_format:
+        del parts
+        split = split_saved_model(saved_model, max_size=max_size)
+        if split.is_split:
+            target = d / SAVED_MODEL_CPB
+            chunks.write_chunked(target, split.records(), split.message, compression=compression)
+            _remove(d / SAVED_MODEL_PB)
+            return target
+        parts, size = saved_model_parts(saved_model)
+    if size > PROTOBUF_LIMIT:
+        raise LimitExceededError(
+            f"the SavedModel proto is {size} bytes, over protobuf's 2 GiB limit; "
+            "write it with image_format=True (saved_model.cpb)",
+            path=d / SAVED_MODEL_PB,
+        )
+    target = d / SAVED_MODEL_PB
+    with atomic_file(target) as f:
+        for piece in resolve(parts):
+            f.write(piece)
+            del piece
+    _remove(d / SAVED_MODEL_CPB)
+    return target
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    fsync_dir(path.parent)

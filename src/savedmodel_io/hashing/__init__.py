@@ -1,0 +1,1 @@
+"""Checksums and fingerprints used by TensorFlow files: pure Python plus optional C accelerators."""

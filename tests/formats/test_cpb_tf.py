@@ -1,0 +1,167 @@
+"""TensorFlow reads our .cpb files: its C++ Merger rebuilds the same proto and its
+fingerprinting (which validates the whole container) accepts them with the expected hashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cpb_helpers import (
+    SHARED,
+    TF_ENV,
+    assert_vals_moved,
+    build_oracle,
+    make_model,
+    run_oracle,
+    tf_dir,
+)
+
+from savedmodel_io.errors import ChecksumError
+from savedmodel_io.formats import chunks as ch
+from savedmodel_io.formats import cpb, splitter
+from savedmodel_io.proto import GraphDef, SavedModel, parse_message
+
+pytestmark = pytest.mark.tf
+
+@pytest.fixture(scope="session")
+def tf_merge():
+    """``tf_merge(kind, path) -> bytes | str``: TF's Merger output, or its error text."""
+    binary = build_oracle()
+    return lambda kind, path: run_oracle(binary, kind, path)
+
+
+FINGERPRINT_SCRIPT = """
+import json, sys
+import tensorflow as tf  # noqa: F401  (initialises the runtime)
+from tensorflow.core.protobuf import fingerprint_pb2
+from tensorflow.python.saved_model import pywrap_saved_model
+out = {}
+for d in sys.argv[1:]:
+    try:
+        fp = fingerprint_pb2.FingerprintDef.FromString(
+            pywrap_saved_model.fingerprinting.CreateFingerprintDef(d))
+        out[d] = {"producer": fp.version.producer,
+                  "saved_model_checksum": fp.saved_model_checksum,
+                  "graph_def_program_hash": fp.graph_def_program_hash,
+                  "signature_def_hash": fp.signature_def_hash,
+                  "saved_object_graph_hash": fp.saved_object_graph_hash,
+                  "checkpoint_hash": fp.checkpoint_hash}
+    except Exception as exc:
+        out[d] = {"error": str(exc)}
+print(json.dumps(out))
+"""
+
+
+def tf_fingerprints(dirs: list[Path]) -> dict[str, dict]:
+    """TF's CreateFingerprintDef for each directory (one TensorFlow import for all)."""
+    if tf_dir() is None:
+        pytest.skip("tensorflow is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-c", FINGERPRINT_SCRIPT, *map(str, dirs)],
+        capture_output=True, text=True, env={**os.environ, **TF_ENV}, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- Merger oracle
+
+
+def test_oracle_reads_upstream(tf_merge):
+    path = SHARED / "chunked_saved_model" / "chunked_model" / "saved_model.cpb"
+    if not path.exists():
+        pytest.skip("shared/testdata/cpb not present")
+    merged = parse_message(SavedModel, tf_merge("savedmodel", path))
+    assert merged == ch.read_chunked(path, SavedModel)
+
+
+@pytest.mark.parametrize(
+    "seed, max_size, compression",
+    [(0, 300, "brotli"), (1, 3000, "zstd"), (2, 40_000, "none"), (3, 200_000, "brotli"),
+     (4, 5000, "none")],
+)
+def test_tf_merges_our_files(tmp_path, tf_merge, seed, max_size, compression):
+    sm = make_model(random.Random(seed), big=150_000)
+    split = splitter.split_saved_model(sm, max_size=max_size)
+    assert split.is_split
+    path = tmp_path / "saved_model.cpb"
+    ch.write_chunked(path, split.records(), split.message, compression=compression,
+                     chunk_size=4096, large_record_size=50_000)
+    tf_bytes = tf_merge("savedmodel", path)
+    assert isinstance(tf_bytes, bytes), tf_bytes
+    from_tf = parse_message(SavedModel, tf_bytes)
+    ours = ch.read_chunked(path, SavedModel)
+    assert from_tf == ours
+    if ours != sm:
+        assert_vals_moved(sm, ours)
+    # Prefix form (Merger::Read), with a stale .pb beside it: TF and we both take the .cpb.
+    (tmp_path / "saved_model.pb").write_bytes(SavedModel().SerializeToString())
+    assert parse_message(SavedModel, tf_merge("savedmodel", tmp_path / "saved_model")) == ours
+    assert cpb.saved_model_proto_path(tmp_path) == path
+
+
+def test_tf_merges_graph_def_split(tmp_path, tf_merge):
+    sm = make_model(random.Random(9), big=100_000, n_nodes=60)
+    graph = sm.meta_graphs[0].graph_def
+    split = splitter.split_graph_def(graph, max_size=2000)
+    path = tmp_path / "graph.cpb"
+    ch.write_chunked(path, split.records(), split.message)
+    from_tf = parse_message(GraphDef, tf_merge("graphdef", path))
+    assert from_tf == ch.read_chunked(path, GraphDef)
+
+
+def test_tf_rejects_what_we_reject(tmp_path, tf_merge):
+    sm = make_model(random.Random(5), big=150_000)
+    path = cpb.write_saved_model_file(tmp_path, sm, image_format=True, max_size=20_000)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    assert "hash mismatch" in tf_merge("savedmodel", path)
+    with pytest.raises(ChecksumError):
+        ch.read_chunked(path, SavedModel)
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+
+def test_tf_fingerprints_our_cpb(tmp_path):
+    """TF validates the container and hashes our chunks; a re-split of the upstream model gives
+    the fingerprint upstream's fingerprinting_chunked_test.cc expects for the TF-written file."""
+    base = SHARED / "chunked_saved_model"
+    if not base.is_dir():
+        pytest.skip("shared/testdata/cpb not present")
+    resplit = tmp_path / "resplit"
+    resplit.mkdir()
+    sm = parse_message(SavedModel, (base / "non_chunked_model" / "saved_model.pb").read_bytes())
+    split = splitter.split_saved_model(sm, max_size=80000)
+    ch.write_chunked(resplit / "saved_model.cpb", split.records(), split.message)
+    dirs = {"resplit": resplit}
+    for compression in ("zstd", "none"):
+        d = tmp_path / compression
+        d.mkdir()
+        ch.write_chunked(d / "saved_model.cpb", split.records(), split.message,
+                         compression=compression, chunk_size=1000)
+        dirs[compression] = d
+    synthetic = tmp_path / "synthetic"
+    synthetic.mkdir()
+    cpb.write_saved_model_file(synthetic, make_model(random.Random(6), big=150_000),
+                               image_format=True, max_size=30_000)
+    dirs["synthetic"] = synthetic
+    prints = tf_fingerprints(list(dirs.values()))
+    want = {
+        "producer": 2,
+        "saved_model_checksum": 671111844537763371,
+        "graph_def_program_hash": 9562420523583756263,
+        "signature_def_hash": 1043582354059066488,
+        "saved_object_graph_hash": 2766043449526180728,
+        "checkpoint_hash": 0,
+    }
+    for name in ("resplit", "zstd", "none"):
+        assert prints[str(dirs[name])] == want, name
+    assert "error" not in prints[str(synthetic)], prints[str(synthetic)]
+    assert prints[str(synthetic)]["producer"] == 2
