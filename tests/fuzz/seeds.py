@@ -67,3 +67,39 @@ def saved_model_pb() -> bytes:
 
 def saved_model_pbtxt() -> bytes:
     return to_text(saved_model()).encode()
+
+
+def bundles(tmp) -> list[tuple[bytes, bytes]]:
+    """(index, data) of small single-shard TensorBundles: numbers, strings, slices, scalars."""
+    from savedmodel_io.formats.bundle import Sliced, write_checkpoint
+
+    sets = [
+        {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([1, -2], np.int64)},
+        {"s": np.array([b"alpha", b"", b"\xff" * 40], dtype=object), "flag": np.array(True)},
+        {"big": Sliced((4, 2), [("0,2:-", np.ones((2, 2), np.float64)),
+                                ("2,2:-", np.zeros((2, 2), np.float64))]),
+         "h": np.array([0.5, 2.0], np.float16), "c": np.array([1 + 1j], np.complex64)},
+    ]
+    out = []
+    for i, tensors in enumerate(sets):
+        prefix = tmp / f"b{i}" / "variables"
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(prefix, tensors)
+        out.append((
+            (prefix.parent / "variables.index").read_bytes(),
+            (prefix.parent / "variables.data-00000-of-00001").read_bytes(),
+        ))
+    return out
+
+
+def riegeli_files(tmp) -> list[bytes]:
+    """Small Riegeli files: no compression, brotli, zstd; empty, tiny and 70 KB records."""
+    from savedmodel_io.formats.riegeli import write_records
+
+    records = [b"", b"a", bytes(range(256)) * 3, b"xyz" * 23000]
+    out = []
+    for comp in ("none", "brotli", "zstd"):
+        p = tmp / f"r-{comp}.riegeli"
+        write_records(p, records if comp != "none" else records[:3], compression=comp)
+        out.append(p.read_bytes())
+    return out

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from savedmodel_io.errors import SavedModelError
 from savedmodel_io.proto import SavedModel, TensorProto, parse_message, parse_text
 from savedmodel_io.tensors import to_array
 
@@ -178,3 +179,99 @@ def scan(data: bytes) -> object:
 
     d = _model_dir(data)
     return scan_saved_model(d).to_json(), _cli("scan", "--dir", str(d))
+
+
+# --- checkpoints: the LevelDB table (index) and whole TensorBundles --------------------------------
+
+
+@target("sstable", needs="savedmodel_io.formats.sstable")
+def sstable(data: bytes) -> object:
+    from savedmodel_io.formats.sstable import Table
+
+    p = scratch() / "variables.index"
+    p.write_bytes(data)
+    out = []
+    for verify in (True, False):
+        try:
+            t = Table.open(p, verify_checksums=verify)
+            out.append((len(t), t.as_dict(), t.get(b""), t.get(b"\xff" * 4)))
+        except SavedModelError:
+            if not verify:
+                raise
+    return out
+
+
+def pack_bundle(index: bytes, data: bytes) -> bytes:
+    """One fuzz input holding a bundle's index and its single data shard."""
+    return len(index).to_bytes(4, "little") + index + data
+
+
+def _unpack_bundle(data: bytes) -> tuple[bytes, bytes]:
+    n = int.from_bytes(data[:4].ljust(4, b"\0"), "little")
+    return data[4 : 4 + n], data[4 + n :]
+
+
+@target("bundle", needs="savedmodel_io.formats.bundle")
+def bundle(data: bytes) -> object:
+    from savedmodel_io.formats.bundle import CheckpointReader
+
+    index, shard = _unpack_bundle(data)
+    d = scratch()
+    (d / "variables.index").write_bytes(index)
+    (d / "variables.data-00000-of-00001").write_bytes(shard)
+    out = []
+    for verify in (True, False):
+        try:
+            with CheckpointReader(d / "variables", verify_checksums=verify) as r:
+                out.append((r.list_variables(), repr(r)))
+                for key in list(r):
+                    try:
+                        out.append(r.read(key))
+                    except SavedModelError:
+                        pass
+                out.append(r.object_graph)
+                out.append(r.object_paths())
+                out.append(r.saved_variables())
+        except SavedModelError:
+            if not verify:
+                raise
+    return out
+
+
+# --- .cpb: Riegeli records and chunked protos -------------------------------------------------------
+
+
+@target("riegeli", needs="savedmodel_io.formats.riegeli")
+def riegeli(data: bytes) -> object:
+    from savedmodel_io.formats.riegeli import RecordReader
+
+    p = scratch() / "records.riegeli"
+    p.write_bytes(data)
+    out = []
+    for verify in (True, False):
+        try:
+            with RecordReader(p, verify_hashes=verify) as r:
+                positions = list(r.positions())
+                out.append(list(r))
+                for pos in positions[:4]:
+                    out.append(r.read_record(pos))
+        except SavedModelError:
+            if not verify:
+                raise
+    return out
+
+
+@target("cpb", needs="savedmodel_io.formats.cpb")
+def cpb(data: bytes) -> object:
+    from savedmodel_io.formats import chunks
+    from savedmodel_io.formats.cpb import read_saved_model_cpb
+
+    d = scratch()
+    (d / "saved_model.cpb").write_bytes(data)
+    out = []
+    try:
+        out.append(read_saved_model_cpb(d))
+    except SavedModelError:
+        pass
+    out.append(chunks.read_chunked(d / "saved_model.cpb", SavedModel, verify_hashes=False))
+    return out
