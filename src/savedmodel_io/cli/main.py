@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["show", "variables", "scan"]
+COMMANDS = ["show", "variables", "fingerprint", "scan"]
 
 
 def build_parser() -> argparse.ArgumentParser:
