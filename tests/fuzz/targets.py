@@ -275,3 +275,28 @@ def cpb(data: bytes) -> object:
         pass
     out.append(chunks.read_chunked(d / "saved_model.cpb", SavedModel, verify_hashes=False))
     return out
+
+
+# --- fingerprint.pb, and fingerprinting a (mutated) saved_model.pb -----------------------------------
+
+
+@target("fingerprint", needs="savedmodel_io.fingerprint")
+def fingerprint(data: bytes) -> object:
+    from savedmodel_io.fingerprint import read_fingerprint
+
+    d = scratch()
+    (d / "fingerprint.pb").write_bytes(data)
+    fp = read_fingerprint(d)
+    return repr(fp), _cli("fingerprint", "--dir", str(d)), _cli("fingerprint", "--dir", str(d), "--json")
+
+
+@target("fingerprint_model", needs="savedmodel_io.fingerprint")
+def fingerprint_model(data: bytes) -> object:
+    from savedmodel_io.fingerprint import compute_fingerprint, verify_fingerprint
+    from savedmodel_io.proto import FingerprintDef
+
+    d = _model_dir(data)
+    (d / "fingerprint.pb").write_bytes(
+        FingerprintDef(saved_model_checksum=1, graph_def_program_hash=2).SerializeToString()
+    )
+    return compute_fingerprint(d), verify_fingerprint(d)

@@ -55,3 +55,29 @@ def test_fuzz_reader(name, fuzz_mode, seed_files):
 
 def test_fuzz_load_pbtxt(fuzz_mode):
     fuzz("load_pbtxt", TARGETS["load_pbtxt"], [seeds.saved_model_pbtxt()], fuzz_mode)
+
+
+def test_fuzz_fingerprint(fuzz_mode, seed_files, cpb_data):
+    _skip_unless("fingerprint")
+    from savedmodel_io.proto import FingerprintDef
+
+    corpus = [
+        FingerprintDef(saved_model_checksum=1 << 63, graph_def_program_hash=5,
+                       signature_def_hash=7, saved_object_graph_hash=9, checkpoint_hash=11,
+                       uuid="0123-abcd").SerializeToString(),
+        *seed_files("fingerprint.pb"),
+        *[p.read_bytes() for p in cpb_data.rglob("fingerprint.pb")],
+    ]
+    corpus[0] += b"\x32\x04\x08\x02\x10\x01"  # version { producer: 2 min_consumer: 1 }
+    fuzz("fingerprint", TARGETS["fingerprint"], corpus, fuzz_mode)
+
+
+def test_fuzz_fingerprint_model(fuzz_mode, seed_files):
+    _skip_unless("fingerprint_model")
+    fuzz("fingerprint_model", TARGETS["fingerprint_model"], _model_seeds(seed_files), fuzz_mode)
+
+
+def _skip_unless(name: str) -> None:
+    why = available(name)
+    if why:
+        pytest.skip(why)
