@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import difflib
 import json
 import os
 import sys
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from savedmodel_io import dtypes
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
 
@@ -35,17 +34,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--no-verify", action="store_true", help="skip CRC32C checks (faster, unsafe)")
     p.set_defaults(_run=run)
-
-
-def _resolve(reader: CheckpointReader, name: str) -> str:
-    if name in reader:
-        return name
-    paths = reader.object_paths()
-    if name in paths:
-        return paths[name]
-    close = difflib.get_close_matches(name, [*reader, *paths], n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise NotFoundError(f"{name!r} is neither a checkpoint key nor an object path{hint}", path=reader.index_path)
 
 
 def _describe(entry: TensorEntry, path: str | None) -> dict[str, Any]:
@@ -95,16 +83,8 @@ def _for_npz(arr: np.ndarray) -> np.ndarray:
 
 
 def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".variables-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(os.path.abspath(path)) as f:
+        np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     by_key = {key: path for path, key in reader.object_paths().items()}
     out = sys.stdout
     if args.name:
-        key = _resolve(reader, args.name)
+        key = reader.resolve(args.name)
         entry = reader.entry(key)
         value = reader.read(key)
         if args.npz:
