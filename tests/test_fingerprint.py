@@ -700,3 +700,20 @@ def test_chunked_write_and_verify(tmp_path):
     write_chunked(tmp_path / "saved_model.cpb", [_as_message(chunks[0]), bytes(damaged)], tree)
     result = verify_fingerprint(tmp_path)
     assert set(result.changed) == {"saved_model_checksum", "graph_def_program_hash"}
+
+
+@pytest.fixture
+def no_accelerators(monkeypatch):
+    """Run with the pure-Python FarmHash and map sorting, as on a machine without a compiler."""
+    from savedmodel_io.hashing import farmhash
+    from savedmodel_io.proto import deterministic
+
+    monkeypatch.setattr(farmhash, "_farmhash", None)
+    monkeypatch.setattr(deterministic, "_compiled", None)
+
+
+def test_pure_python_fallback_matches_tf221(no_accelerators, tmp_path):
+    assert values(fingerprint_saved_model(stress_saved_model(), uuid="")) == STRESS_TF221
+    needs_shared()
+    assert values(compute_fingerprint(NON_CHUNKED)) == NON_CHUNKED_TF221
+    assert values(compute_fingerprint(CHUNKED)) == CHUNKED_TF221
