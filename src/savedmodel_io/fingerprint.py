@@ -43,14 +43,22 @@ from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_de
 
 __all__ = [
     "FINGERPRINT_FILENAME",
+    "HASH_FIELDS",
+    "PART_NAMES",
     "PRODUCER_CHUNKED",
+    "PRODUCER_NO_BINARY",
     "PRODUCER_PB",
     "Fingerprint",
     "Verification",
+    "checkpoint_hash",
     "compute_fingerprint",
     "fingerprint_saved_model",
+    "new_uuid",
     "read_fingerprint",
     "regularize_graph_def",
+    "saved_object_graph_hash",
+    "signature_def_hash",
+    "suffix_uid",
     "verify_fingerprint",
     "write_fingerprint",
 ]
