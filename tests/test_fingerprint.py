@@ -717,3 +717,14 @@ def test_pure_python_fallback_matches_tf221(no_accelerators, tmp_path):
     needs_shared()
     assert values(compute_fingerprint(NON_CHUNKED)) == NON_CHUNKED_TF221
     assert values(compute_fingerprint(CHUNKED)) == CHUNKED_TF221
+
+
+def test_hostile_nested_empty_tags_are_refused_quickly(tmp_path):
+    # Each level of empty-tag nesting triples TF's pruned tree: 3**40 fields if unchecked.
+    cm = ChunkedMessage(chunk_index=0)
+    cur = cm
+    for _ in range(40):
+        cur = _add(cur, [], 0)
+    write_chunked(tmp_path / "saved_model.cpb", [SavedModel()], cm)
+    with pytest.raises(LimitExceededError, match="pruned chunk tree"):
+        compute_fingerprint(tmp_path)
