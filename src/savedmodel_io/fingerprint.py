@@ -397,6 +397,8 @@ def _simple_atoi(text: str) -> int | None:
     body = t[1:] if t[:1] in ("+", "-") else t
     if not body or not all("0" <= c <= "9" for c in body):
         return None
+    if len(body.lstrip("0")) > 19:  # beyond int64 (and int() refuses very long strings)
+        return None
     value = int(t)
     if not -(1 << 63) <= value < (1 << 63):
         return None
