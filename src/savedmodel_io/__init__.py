@@ -14,6 +14,7 @@ from savedmodel_io.model import (
     SavedModel,
     SavedObjectNode,
     Signature,
+    Variables,
     load,
     read_signatures,
 )
@@ -38,4 +39,5 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "TensorSpec",
+    "Variables",
 ]
