@@ -29,6 +29,7 @@ MODELS = [
     "tf1_tags",
     "tf1_pbtxt",
     "tf1_sparse_ragged",
+    "module_two_meta_graphs",
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
 EXAMPLE = ROOT / "examples" / "mlp"
@@ -71,9 +72,24 @@ _DICT = re.compile(r"^(\s*Value: \{)(.*)(\x08\x08\})$")
 
 
 def normalize(text: str) -> list:
-    """Lines, with the two parts TensorFlow prints in random order made order-free."""
+    """Lines, with the parts TensorFlow prints in random order made order-free.
+
+    Those are the op set, dict-valued arguments, and the keyword names listed as
+    "Named Argument #i" (TensorFlow iterates a dict decoded from a protobuf map).
+    """
     out: list = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if re.match(r"^\s*Named Argument #\d+$", lines[i]):
+            names = []
+            while i + 1 < len(lines) and re.match(r"^\s*Named Argument #\d+$", lines[i]):
+                names.append(lines[i + 1])
+                i += 2
+            out.append(("named arguments", frozenset(names), len(names)))
+            continue
+        line = lines[i]
+        i += 1
         m = _OPS.match(line)
         if m:
             body = m.group(2)

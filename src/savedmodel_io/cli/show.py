@@ -231,6 +231,11 @@ def _functions(model: SavedModel, out: list[str]) -> None:
     if not graphs:
         return
     out.append("\nConcrete Functions:")
+    if len(model.meta_graphs) > 1:
+        # saved_model_cli loads the model with tf.saved_model.load, which refuses a
+        # SavedModel of several meta graphs without tags, and reports it like this.
+        out.append(" N/A (could not be listed due to unknown reasons)\n")
+        return
     mg = graphs[0]
     og = mg.object_graph
     assert og is not None
