@@ -93,7 +93,11 @@ class Signature:
         """Default values of inputs (SignatureDef.defaults), as numpy arrays."""
         from savedmodel_io.tensors import to_array
 
-        return {k: to_array(self.proto.defaults[k], where=k) for k in sorted(self.proto.defaults)}
+        path = self.meta_graph._path if self.meta_graph is not None else None
+        return {
+            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
+            for k in sorted(self.proto.defaults)
+        }
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
@@ -288,10 +292,41 @@ class Asset:
     path: Path
 
     def read_bytes(self) -> bytes:
+        """The asset's contents; a symlink leading out of the model directory is refused."""
+        model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
+        for _ in self.filename.replace("\\", "/").split("/"):
+            model_dir = model_dir.parent  # ... up to the model directory
         try:
-            return self.path.read_bytes()
+            real = self.path.resolve(strict=True)
         except FileNotFoundError:
             raise NotFoundError("asset file is missing", path=self.path) from None
+        except (OSError, RuntimeError) as exc:  # symlink loops
+            raise CorruptFileError(f"asset path cannot be resolved ({exc})", path=self.path) from None
+        if not real.is_relative_to(model_dir.resolve()):
+            raise CorruptFileError(
+                f"asset resolves to {real}, outside the model directory (symlink)", path=self.path
+            )
+        try:
+            return real.read_bytes()
+        except OSError as exc:
+            raise NotFoundError(f"asset file cannot be read ({exc.strerror})", path=self.path) from None
+
+
+def _asset_path(base: Path, filename: str, where: str | None) -> Path:
+    """``base / filename`` for a relative asset name; absolute or ``..`` names are refused."""
+    parts = filename.replace("\\", "/").split("/")
+    if (
+        not filename
+        or "\0" in filename
+        or filename.startswith(("/", "\\"))
+        or (len(filename) > 1 and filename[1] == ":")  # C:\...
+        or any(p in ("..", "") for p in parts)
+    ):
+        raise CorruptFileError(
+            f"asset file name {filename!r} is not a plain relative path inside assets/",
+            path=where,
+        )
+    return base / filename
 
 
 # --- meta graphs --------------------------------------------------------------------------
@@ -373,7 +408,7 @@ class MetaGraph:
         for a in self.proto.asset_file_def:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
-            out.append(Asset(a.filename, tname, base / a.filename))
+            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
         return out
 
     def __repr__(self) -> str:
