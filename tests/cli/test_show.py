@@ -216,9 +216,16 @@ def test_json(fixture_model, capsys):
     x = mg["signatures"]["predict"]["inputs"]["x"]
     assert x == {"name": "predict_x:0", "dtype": "DT_FLOAT", "shape": [None, 3], "encoding": "dense"}
     opts = doc["concrete_functions"]["options"]
-    assert len(opts) == 3
-    first = opts[0]["input_signature"][0]
-    assert first[0] == {"tensor_spec": {"name": "x", "dtype": "int32", "shape": [1, 2]}}
+    assert len(opts) == 4
+    xs = [o["input_signature"][0][0]["tensor_spec"] for o in opts]
+    assert {"name": "x", "dtype": "int32", "shape": [1, 2]} in xs
+    # Same order as the text output (saved_model_cli's order).
+    text = show.render(savedmodel_io.load(d), all=True)
+    text = text.split("Function Name: 'options'")[1].split("Function Name:")[0]
+    listed = re.findall(r"x: TensorSpec\(shape=\(([^)]*)\), dtype=tf\.(\w+)", text)
+    assert [(x["shape"], x["dtype"]) for x in xs] == [
+        ([int(v) for v in shape.split(",") if v.strip()], dt) for shape, dt in listed
+    ]
     assert main(["show", "--dir", d, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"tag_sets": [["serve"]]}
     assert main(["show", "--dir", d, "--json", "--tag_set", "serve", "--signature_def", "predict"]) == 0
