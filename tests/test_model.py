@@ -81,6 +81,8 @@ def test_browse_tf2_model(fixture_model):
     assert sig.outputs["count"].dtype == np.dtype("int32")
     assert "predict" in repr(sig) and "x: float32[?,3]" in repr(sig)
     assert "MatMul" in mg.ops and mg.ops == sorted(mg.ops)
+    # Mul only appears in the traces of options(), which no graph node calls.
+    assert "Mul" not in mg.ops and "Mul" in mg.all_ops and set(mg.ops) <= set(mg.all_ops)
     assert any(f.name.startswith("__inference_predict") for f in mg.functions.values())
     fn = next(f for f in mg.functions.values() if f.name.startswith("__inference_predict"))
     assert "MatMul" in fn.ops and len(fn) > 0 and fn.input_names
@@ -286,6 +288,20 @@ def test_not_found(tmp_path):
         savedmodel_io.load(tmp_path / "f")
     with pytest.raises(NotFoundError, match=r"it holds: f\)"):
         savedmodel_io.load(tmp_path)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    from pathlib import Path
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(savedmodel_io.SavedModelError, match="cannot read the file"):
+        savedmodel_io.load(tmp_path)
+    with pytest.raises(savedmodel_io.SavedModelError, match="Permission denied"):
+        savedmodel_io.read_signatures(tmp_path)
 
 
 def test_cpb_only_is_unsupported_until_the_cpb_reader_lands(tmp_path):
