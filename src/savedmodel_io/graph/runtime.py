@@ -640,9 +640,9 @@ def convert_input(
         if isinstance(value, np.ndarray) or isinstance(value, np.generic):
             arr = np.asarray(value)
             if arr.dtype != np_dtype:
-                if not cast and not (arr.dtype.kind in "iub" and np_dtype.kind in "iuf" and
-                                     np.can_cast(arr.dtype, np_dtype, "same_kind")
-                                     and arr.dtype.kind != "b"):
+                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
+                            and np.can_cast(arr.dtype, np_dtype, "safe"))
+                if not cast and not lossless:
                     raise InvalidArgumentError(
                         f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
                         path=path, where=where)
