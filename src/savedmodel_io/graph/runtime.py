@@ -35,6 +35,7 @@ from savedmodel_io.errors import (
     UnsupportedOpError,
 )
 from savedmodel_io.graph import ops as _ops
+from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
 
 __all__ = [
@@ -330,6 +331,8 @@ class Session:
         self._checked: set[tuple[Any, ...]] = set()
         # Optional guard against runaway While loops (None: no limit, like TensorFlow).
         self.max_loop_iterations: int | None = None
+        # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
+        self.blas_threads: int | None = 1
 
     # -- compiled bodies -------------------------------------------------------------
 
@@ -428,7 +431,8 @@ class Session:
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
         ctx = Context(self, trace)
-        values = ctx.execute(graph, plan, fed_vals)
+        with blas_limit(self.blas_threads):
+            values = ctx.execute(graph, plan, fed_vals)
         return [_output(values, graph, t) for t in targets]
 
     def initialize(self) -> None:
