@@ -61,3 +61,12 @@ def check_size(node: Any, shape: Any, itemsize: int = 4) -> None:
         raise LimitExceededError(
             f"result of shape {list(shape)} would take {n * itemsize} bytes "
             f"(limit {MAX_RESULT_BYTES})", where=node.where)
+
+
+def pad_constant(x: np.ndarray, pads: list[tuple[int, int]], value: Any = 0) -> np.ndarray:
+    """``np.pad`` in constant mode, done as one fill and one copy (several times faster)."""
+    shape = tuple(d + a + b for d, (a, b) in zip(x.shape, pads))
+    out = np.full(shape, value, dtype=x.dtype) if value != 0 or x.dtype == object \
+        else np.zeros(shape, dtype=x.dtype)
+    out[tuple(slice(a, a + d) for d, (a, _) in zip(x.shape, pads))] = x
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
 
 
 def _a(x) -> np.ndarray:
@@ -261,13 +261,13 @@ def _paddings(node, x, p):
 @kernel("Pad")
 def pad(node, inputs, ctx):
     x = _a(inputs[0])
-    return np.pad(x, _paddings(node, x, inputs[1]))
+    return pad_constant(x, _paddings(node, x, inputs[1]), b"" if x.dtype == object else 0)
 
 
 @kernel("PadV2")
 def pad_v2(node, inputs, ctx):
     x = _a(inputs[0])
-    return np.pad(x, _paddings(node, x, inputs[1]), constant_values=np.asarray(inputs[2]).item())
+    return pad_constant(x, _paddings(node, x, inputs[1]), np.asarray(inputs[2]).item())
 
 
 @kernel("MirrorPad")
