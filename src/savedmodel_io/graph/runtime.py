@@ -183,6 +183,9 @@ class Body:
                 else:
                     node.inputs.append(self.resolve(ref, node))
         self._plans: dict[tuple[Any, ...], Plan] = {}
+        # For functions: where each output comes from, and the control outputs.
+        self.rets: list[tuple[int, int]] = []
+        self.control_rets: list[int] = []
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -350,19 +353,17 @@ class Session:
                 args=[a.name for a in fdef.signature.input_arg],
                 is_function=True,
             )
-            body.fdef = fdef  # type: ignore[attr-defined]
-            body.rets = [body.resolve(fdef.ret[a.name]) if a.name in fdef.ret else None  # type: ignore[attr-defined]
-                         for a in fdef.signature.output_arg]
-            for a, r in zip(fdef.signature.output_arg, body.rets):  # type: ignore[attr-defined]
-                if r is None:
+            for a in fdef.signature.output_arg:
+                if a.name not in fdef.ret:
                     raise RuntimeFailure(f"output {a.name!r} has no ret entry", where=body.name)
-            body.control_rets = [body._lookup(v, None) for v in fdef.control_ret.values()]  # type: ignore[attr-defined]
+                body.rets.append(body.resolve(fdef.ret[a.name]))
+            body.control_rets = [body._lookup(v, None) for v in fdef.control_ret.values()]
             self._bodies[name] = body
         return body
 
     def function_plan(self, body: Body) -> Plan:
         """The plan computing all of a function's outputs and control outputs."""
-        return body.plan(body.rets, body.control_rets)  # type: ignore[attr-defined]
+        return body.plan(body.rets, body.control_rets)
 
     # -- static checks ---------------------------------------------------------------
 
@@ -613,7 +614,7 @@ class Context:
             values = self.execute(body, plan, fed)
         finally:
             self.depth -= 1
-        return [_output(values, body, r) for r in body.rets]  # type: ignore[attr-defined]
+        return [_output(values, body, r) for r in body.rets]
 
 
 def convert_input(
