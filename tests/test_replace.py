@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 
+import _writer_models as wm
 import numpy as np
 import pytest
 
-import _writer_models as wm
 from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
 from savedmodel_io.formats import bundle
 from savedmodel_io.replace import replace_weights, variable_names

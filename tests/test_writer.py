@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
+import _writer_models as wm
 import numpy as np
 import pytest
 
-import _writer_models as wm
 from savedmodel_io import writer
 from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
 from savedmodel_io.fingerprint import verify_fingerprint

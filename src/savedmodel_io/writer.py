@@ -29,14 +29,14 @@ import numpy as np
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
-from savedmodel_io.formats import bundle, cpb
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
+from savedmodel_io.formats import bundle, cpb
 from savedmodel_io.graph.builder import (
     DTypeLike,
-    _DType,
     FunctionBuilder,
     GraphBuilder,
     Tensor,
+    _DType,
     as_dtype,
 )
 from savedmodel_io.proto import (
@@ -54,15 +54,15 @@ from savedmodel_io.proto import (
 )
 
 __all__ = [
+    "OBJECT_GRAPH_KEY",
+    "PREDICT_METHOD",
     "Asset",
     "Model",
     "Variable",
-    "save",
-    "model_directory",
     "checkpoint_key",
     "escape_local_name",
-    "PREDICT_METHOD",
-    "OBJECT_GRAPH_KEY",
+    "model_directory",
+    "save",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]

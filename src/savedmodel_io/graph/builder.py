@@ -42,15 +42,15 @@ from savedmodel_io.proto import (
 from savedmodel_io.tensors import Shape
 
 __all__ = [
+    "GRAPH_MIN_CONSUMER",
+    "GRAPH_PRODUCER",
     "OPS",
-    "OpSpec",
-    "Tensor",
     "FunctionBuilder",
     "GraphBuilder",
-    "make_attr",
+    "OpSpec",
+    "Tensor",
     "as_dtype",
-    "GRAPH_PRODUCER",
-    "GRAPH_MIN_CONSUMER",
+    "make_attr",
 ]
 
 # GraphDef VersionDef written by TensorFlow 2.21 (tensorflow/core/public/version.h:
@@ -59,7 +59,7 @@ __all__ = [
 GRAPH_PRODUCER = 2474
 GRAPH_MIN_CONSUMER = 12
 
-DTypeLike = Union[int, str, np.dtype, type]
+DTypeLike = Union[int, str, np.dtype, type]  # noqa: UP007 (a runtime alias: py3.10 needs Union)
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,9 @@ def _spec(ins: str, outs: str, stateful: bool = False, lists: str = "", **defaul
                   stateful)
 
 
-_UNARY = ("Neg Exp Log Sqrt Rsqrt Square Erf Abs Sigmoid Tanh Sign Floor Ceil Reciprocal "
-          "Log1p Sin Cos Tan").split()
-_BINARY = "Add AddV2 Sub Mul RealDiv Maximum Minimum Pow SquaredDifference FloorDiv".split()
-_ACT = "Relu Relu6 Elu Selu Softplus".split()
+_UNARY = ["Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Erf", "Abs", "Sigmoid", "Tanh", "Sign", "Floor", "Ceil", "Reciprocal", "Log1p", "Sin", "Cos", "Tan"]
+_BINARY = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "SquaredDifference", "FloorDiv"]
+_ACT = ["Relu", "Relu6", "Elu", "Selu", "Softplus"]
 _NHWC = "NHWC"
 
 # Facts from the OpDefs (arg names, attr defaults); see the module docstring.
@@ -270,7 +269,7 @@ def _wrap_attr(name: str, value: Any) -> Any:
 class Tensor:
     """A symbolic tensor in a builder: reference string, dtype and static shape."""
 
-    __slots__ = ("builder", "ref", "dtype", "shape", "node", "handle")
+    __slots__ = ("builder", "dtype", "handle", "node", "ref", "shape")
 
     def __init__(self, builder: _Builder, ref: str, dtype: int, shape: Shape, node: str,
                  handle: tuple[int, Shape] | None = None) -> None:
@@ -325,7 +324,7 @@ class Tensor:
         return self.builder.neg(self)
 
 
-Operand = Union[Tensor, Any]
+Operand = Union[Tensor, Any]  # noqa: UP007
 
 
 class _Builder:
