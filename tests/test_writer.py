@@ -223,3 +223,14 @@ def test_our_reader_reads_what_we_write(tmp_path):
     assert [a.filename for a in sm.assets] == ["labels.txt"]
     assert sm.assets[0].read_bytes() == b"x\n"
     assert [p.name for p in sm.assets_extra] == ["warmup.bin"]
+
+
+def test_saving_twice_is_deterministic_and_leaves_the_model_alone(tmp_path):
+    model, _, _ = wm.build_mlp()
+    extra = {"logits_only": "__call__"}
+    a = save(tmp_path / "a", model, signatures=extra)
+    b = save(tmp_path / "b", model, signatures=extra)
+    assert (a / "saved_model.pb").read_bytes() == (b / "saved_model.pb").read_bytes()
+    assert "logits_only" not in model.signatures
+    sd = saved_model_file.read(a).meta_graphs[0].signature_def
+    assert {"serving_default", "classify", "logits_only"} <= set(sd)

@@ -254,3 +254,15 @@ def test_checkpoint_readable_by_tf_train(tf, written):
     tf.train.Checkpoint(mod).read(str(path / "variables" / "variables")).expect_partial()
     np.testing.assert_array_equal(mod.dense.kernel.numpy(),
                                   reader.get_tensor("dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def test_model_without_variables(tf, tmp_path):
+    m = Model()
+    f = m.function("scale", {"x": ("float32", (None, 2))})
+    f.outputs(f.inputs["x"] * np.float32(3) + np.float32(1))
+    path = save(tmp_path / "m", m)
+    loaded = tf.saved_model.load(str(path))
+    got = loaded.signatures["serving_default"](x=tf.ones((1, 2)))["output_0"]
+    np.testing.assert_array_equal(got.numpy(), [[4.0, 4.0]])
+    np.testing.assert_array_equal(loaded.scale(tf.ones((1, 2))).numpy(), [[4.0, 4.0]])
+    assert list(loaded.variables) == []

@@ -424,12 +424,22 @@ class _TrailingArg:
     capture_dtype: int = DataType.DT_STRING
 
 
-def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",)) -> _Plan:
-    """The MetaGraphDef and the checkpoint tensors for ``model`` (no files written)."""
+def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
+                     signatures: Mapping[str, FunctionBuilder | str] | None = None) -> _Plan:
+    """The MetaGraphDef and the checkpoint tensors for ``model`` (no files written).
+
+    ``signatures`` adds SignatureDefs (key -> function) to the model's own, for this
+    call only.
+    """
     for name, fn in model.functions.items():
         if not fn.builder.output_tensors:
             raise InvalidArgumentError(f"function {name!r} has no outputs; call .outputs(...)")
-    signatures = dict(model.signatures)
+    signatures_ = dict(model.signatures)
+    for key, function in (signatures or {}).items():
+        if key in signatures_ or key == INIT_OP_KEY:
+            raise InvalidArgumentError(f"signature {key!r} defined twice or reserved")
+        signatures_[key] = _Signature(model._find(function).builder, PREDICT_METHOD)
+    signatures = signatures_
     if not signatures and len(model.functions) == 1:
         only = next(iter(model.functions.values()))
         signatures["serving_default"] = _Signature(only.builder, PREDICT_METHOD)
@@ -723,9 +733,7 @@ def save(
     """
     if not isinstance(model, Model):
         raise InvalidArgumentError(f"save() needs a Model, not {type(model).__name__}")
-    for key, fn in (signatures or {}).items():
-        model.signature(key, fn)
-    plan = build_meta_graph(model, tags)
+    plan = build_meta_graph(model, tags, signatures)
     sm = SavedModel(saved_model_schema_version=1)
     sm.meta_graphs.add().CopyFrom(plan.meta_graph)
     extra = dict(assets_extra or {})

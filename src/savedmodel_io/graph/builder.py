@@ -1062,9 +1062,11 @@ class FunctionBuilder(_Builder):
             input_shapes.append(_ShapeAttr(t.shape if t.dtype != DataType.DT_RESOURCE else ()))
         fdef.attr["_input_shapes"].CopyFrom(make_attr(input_shapes))
         fdef.attr["_construction_context"].CopyFrom(make_attr("kEagerRuntime"))
+        # The closing NoOp/Identity nodes go into a scratch copy: calling this again
+        # (saving the same model twice) gives the same FunctionDef.
         body = list(self.nodes)
         stateful = list(self._stateful)
-        saved = self.nodes
+        saved, saved_used = self.nodes, set(self._used)
         self.nodes = body
         done = None
         if stateful:
@@ -1075,7 +1077,7 @@ class FunctionBuilder(_Builder):
                             out_shapes=[t.shape], name="Identity",
                             control_inputs=[done] if done else ())[0]
             rets.append(ident)
-        self.nodes = saved
+        self.nodes, self._used = saved, saved_used
         for n in body:
             fdef.node_def.add().CopyFrom(n)
         for i, t in enumerate(rets):
