@@ -47,8 +47,9 @@ def test_layout_and_signatures(tmp_path, mlp):
     assert verify_fingerprint(path).ok
 
 
-def test_checkpoint_holds_the_exact_values(tmp_path):
-    model, _, _ = wm.build_cnn()
+@pytest.mark.parametrize("build", [wm.build_cnn, wm.build_transformer])
+def test_checkpoint_holds_the_exact_values(tmp_path, build):
+    model, _, _ = build()
     path = save(tmp_path / "m", model)
     with bundle.open_checkpoint(path / "variables" / "variables") as r:
         for v in model.variables:

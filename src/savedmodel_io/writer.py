@@ -271,20 +271,6 @@ class _ObjectGraph:
         uo.version.producer = 1
         uo.version.min_consumer = 1
 
-    def paths(self) -> dict[int, list[str]]:
-        """Shortest edge path from the root to each node (breadth first, children in order)."""
-        out: dict[int, list[str]] = {0: []}
-        queue = [0]
-        while queue:
-            nxt = []
-            for nid in queue:
-                for local, child in self.nodes[nid].children:
-                    if child not in out:
-                        out[child] = out[nid] + [local]
-                        nxt.append(child)
-            queue = nxt
-        return out
-
 
 def _spec_value(name: str | None, dtype: int, shape: Any) -> StructuredValue:
     sv = StructuredValue()
@@ -553,8 +539,10 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         concrete_fn(w, in_sig, _output_structure(w, "dict"))
 
     # Checkpoint keys and the TrackableObjectGraph stored in the bundle.
-    paths = og.paths()
-    keys = {id(v): checkpoint_key(paths[og.ids[id(v)]]) for v in model.variables}
+    # Keys follow each variable's own object path. (TensorFlow's saver would take the
+    # breadth-first path, which for deep variables runs through the root's
+    # ``variables`` list; the loader only needs keys that match the graph's attributes.)
+    keys = {id(v): checkpoint_key(v.name.split("/")) for v in model.variables}
     tog = TrackableObjectGraph()
     has_values: dict[int, bool] = {}
 
