@@ -9,7 +9,13 @@ import _writer_models as wm
 import numpy as np
 import pytest
 
-from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    ModelExistsError,
+    NotFoundError,
+)
+from savedmodel_io.fingerprint import read_fingerprint, verify_fingerprint
 from savedmodel_io.formats import bundle
 from savedmodel_io.replace import replace_weights, variable_names
 from savedmodel_io.writer import save
@@ -45,6 +51,8 @@ def test_replace_by_object_path_key_and_name(mlp_dir, tmp_path):
     assert new["_CHECKPOINTABLE_OBJECT_GRAPH"] == old["_CHECKPOINTABLE_OBJECT_GRAPH"]
     assert (out / "saved_model.pb").read_bytes() == (mlp_dir / "saved_model.pb").read_bytes()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in mlp_dir.iterdir())
+    check = verify_fingerprint(out)
+    assert check.ok and check.stored.checkpoint_hash != read_fingerprint(mlp_dir).checkpoint_hash
 
 
 def test_list_values_are_converted(mlp_dir, tmp_path):
@@ -171,3 +179,15 @@ def test_cli_replace_weights(mlp_dir, tmp_path, capsys):
                      "--npz", str(tmp_path / bad)]) == 1
         assert bad in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_object_graph_is_reported(mlp_dir, tmp_path):
+    values = _values(mlp_dir)
+    values["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.asarray(b"\xff\xff\xff garbage", dtype=object)
+    prefix = mlp_dir / "variables" / "variables"
+    for p in (mlp_dir / "variables").iterdir():
+        p.unlink()
+    bundle.write_checkpoint(str(prefix), values)
+    with pytest.raises(CorruptFileError, match="TrackableObjectGraph"):
+        replace_weights(mlp_dir, tmp_path / "new", {"dense/kernel": np.zeros((4, 8), np.float32)})
+    assert not (tmp_path / "new").exists()
