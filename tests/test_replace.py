@@ -191,3 +191,20 @@ def test_corrupt_object_graph_is_reported(mlp_dir, tmp_path):
     with pytest.raises(CorruptFileError, match="TrackableObjectGraph"):
         replace_weights(mlp_dir, tmp_path / "new", {"dense/kernel": np.zeros((4, 8), np.float32)})
     assert not (tmp_path / "new").exists()
+
+
+def test_sharded_source_checkpoint(mlp_dir, tmp_path):
+    """A source split into several shards (MaxShardSizePolicy-style) is read whole."""
+    values = _values(mlp_dir)
+    for p in (mlp_dir / "variables").iterdir():
+        p.unlink()
+    bundle.write_checkpoint(str(mlp_dir / "variables" / "variables"), values, max_shard_size=100)
+    assert len(list((mlp_dir / "variables").glob("variables.data-*"))) > 1
+    out = replace_weights(mlp_dir, tmp_path / "new", {"dense_1/bias": np.ones(3, np.float32)})
+    new = _values(out)
+    assert sorted(p.name for p in (out / "variables").iterdir()) == [
+        "variables.data-00000-of-00001", "variables.index"]
+    for key, value in values.items():
+        if key != "dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE":
+            np.testing.assert_array_equal(new[key], value)
+    assert new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]
