@@ -31,6 +31,7 @@ from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import bundle, cpb
+from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -59,6 +60,7 @@ __all__ = [
     "Asset",
     "Model",
     "Variable",
+    "build_meta_graph",
     "checkpoint_key",
     "escape_local_name",
     "model_directory",
@@ -68,7 +70,6 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 PREDICT_METHOD = "tensorflow/serving/predict"
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 INIT_OP_KEY = "__saved_model_init_op"
 MAIN_OP_COLLECTION = "saved_model_main_op"
 VALUE_SUFFIX = ".ATTRIBUTES/VARIABLE_VALUE"

@@ -49,6 +49,7 @@ __all__ = [
     "GraphBuilder",
     "OpSpec",
     "Tensor",
+    "arg_name",
     "as_dtype",
     "make_attr",
 ]
