@@ -20,3 +20,18 @@ def test_parse_text_keeps_ordinary_nesting():
     text = "list_value { values { " * 10 + "none_value {}" + " } }" * 10
     assert parse_text(StructuredValue, text).HasField("list_value")
     assert parse_text(SavedModel, 'meta_graphs { meta_info_def { tags: "serve" } }').meta_graphs
+
+
+def test_repeated_int16_expands_in_its_own_dtype():
+    # Was: zeros of 2**31 int64 (16 GiB) then a cast, for a 4 GiB int16 tensor (fuzz: tensor_proto).
+    import numpy as np
+
+    from savedmodel_io.proto import TensorProto
+    from savedmodel_io.tensors import to_array
+
+    tp = TensorProto(dtype=5)  # DT_INT16
+    tp.tensor_shape.dim.add().size = 1 << 20
+    tp.int_val.extend([7, -3])
+    arr = to_array(tp)
+    assert arr.dtype == np.int16 and arr.shape == (1 << 20,)
+    assert arr[0] == 7 and arr[1] == -3 and arr[-1] == -3

@@ -176,8 +176,11 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
         raw = raw.view(np_dtype)
     elif dt in _HALF_FIELD:
         raw = raw.astype(np.uint16).view(np_dtype)
-    flat = _expand(raw, n, path, where)
-    return flat.astype(np_dtype, copy=False).reshape(shape)
+    else:
+        # Cast the few stored values, then expand: expanding the int64/float64 field first
+        # would need up to 8x the limit checked above.
+        raw = raw.astype(np_dtype, copy=False)
+    return _expand(raw, n, path, where).reshape(shape)
 
 
 def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.ndarray:

@@ -319,3 +319,9 @@ def riegeli_num_records_huge(tmp: Path):
     # chunk_type is the low byte; num_records the upper 7 bytes.
     return read_records(_riegeli_patched(tmp, 24, ord("r") | ((1 << 56) - 1) << 8),
                         verify_hashes=False)
+
+
+@case("tensor_int16_zeros_4gib")
+def tensor_int16_zeros_4gib(tmp: Path):
+    """No values and a 2**31-element int16 shape: 4 GiB of zeros (was 16 GiB of int64 first)."""
+    return _decode_file(tmp, _tensor(105, [1 << 31]))
