@@ -35,3 +35,28 @@ def test_repeated_int16_expands_in_its_own_dtype():
     arr = to_array(tp)
     assert arr.dtype == np.int16 and arr.shape == (1 << 20,)
     assert arr[0] == 7 and arr[1] == -3 and arr[-1] == -3
+
+
+@pytest.mark.parametrize("dims", [[2, 1 << 31, 1 << 31, 0], [0, (1 << 63) - 1]])
+@pytest.mark.parametrize("dtype", [1, 7])  # float, string
+def test_zero_element_shape_with_huge_dims(dims, dtype):
+    # Was: numpy ValueError from reshape (fuzz: structured TensorProto).
+    from savedmodel_io.errors import LimitExceededError
+    from savedmodel_io.proto import TensorProto
+    from savedmodel_io.tensors import to_array
+
+    tp = TensorProto(dtype=dtype)
+    for d in dims:
+        tp.tensor_shape.dim.add().size = d
+    with pytest.raises(LimitExceededError, match="too large to represent"):
+        to_array(tp, path="m/saved_model.pb")
+
+
+def test_empty_tensors_still_decode():
+    from savedmodel_io.proto import TensorProto
+    from savedmodel_io.tensors import to_array
+
+    tp = TensorProto(dtype=1)
+    tp.tensor_shape.dim.add().size = 0
+    tp.tensor_shape.dim.add().size = 128
+    assert to_array(tp).shape == (0, 128)

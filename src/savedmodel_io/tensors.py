@@ -137,6 +137,14 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
     n = num_elements(shape)
     assert n is not None
     np_dtype = dtypes.to_numpy(dt, path=path, where=where)
+    # numpy refuses shapes whose dims multiply past 2**63 bytes even when one dim is 0.
+    span = max(np_dtype.itemsize, 1)
+    for d in shape:
+        span *= d or 1
+    if span >= 1 << 63:
+        raise LimitExceededError(
+            f"tensor shape {list(shape)} is too large to represent", path=path, where=where
+        )
 
     if dt == DataType.DT_STRING:
         vals = list(tp.string_val)
