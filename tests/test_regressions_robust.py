@@ -60,3 +60,16 @@ def test_empty_tensors_still_decode():
     tp.tensor_shape.dim.add().size = 0
     tp.tensor_shape.dim.add().size = 128
     assert to_array(tp).shape == (0, 128)
+
+
+def test_show_with_malformed_input_signature_is_one_line_error(tmp_path, capsys):
+    # Was: TypeError in cli/show.py _args (fuzz: structured models, cli_show).
+    from pathlib import Path
+
+    from savedmodel_io.cli.main import main
+
+    corpus = Path(__file__).parent / "fuzz" / "corpus" / "cli_show" / "input-signature-bool.bin"
+    (tmp_path / "saved_model.pb").write_bytes(corpus.read_bytes())
+    assert main(["show", "--dir", str(tmp_path), "--all"]) == 1
+    err = capsys.readouterr().err
+    assert "input signature that is not (args, kwargs)" in err and str(tmp_path) in err
