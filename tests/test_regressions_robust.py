@@ -73,3 +73,20 @@ def test_show_with_malformed_input_signature_is_one_line_error(tmp_path, capsys)
     assert main(["show", "--dir", str(tmp_path), "--all"]) == 1
     err = capsys.readouterr().err
     assert "input signature that is not (args, kwargs)" in err and str(tmp_path) in err
+
+
+@pytest.mark.parametrize("name", ["damaged-npz-7eca4b142da7.bin", "damaged-npz-bf710d5560e3.bin",
+                                  "damaged-npz-c823632b2ff9.bin"])
+def test_damaged_npz_input_is_invalid_argument(tmp_path, name):
+    # Was: BadZipFile / zlib.error / OSError from cli/run_inputs.py load_file (fuzz: cli_inputs_file).
+    from pathlib import Path
+
+    from savedmodel_io.cli.run_inputs import load_inputs
+    from savedmodel_io.errors import InvalidArgumentError
+
+    src = Path(__file__).parent / "fuzz" / "corpus" / "cli_inputs_file" / name
+    p = tmp_path / "in.npz"
+    p.write_bytes(src.read_bytes())
+    with pytest.raises(InvalidArgumentError) as exc:
+        load_inputs(inputs=f"a={p}[x]")
+    assert str(p) in str(exc.value)

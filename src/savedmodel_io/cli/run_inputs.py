@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +103,17 @@ def load_file(filename: str, variable: str | None, *, allow_pickle: bool = False
             try:
                 return data[variable]
             except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise InvalidArgumentError(
+                        f"array {variable!r} holds pickled objects; pass --allow_pickle if you "
+                        f"trust it ({exc})", path=filename) from None
                 raise InvalidArgumentError(
-                    f"array {variable!r} holds pickled objects; pass --allow_pickle if you trust it "
-                    f"({exc})", path=filename) from None
+                    f"cannot read array {variable!r}: {exc}", path=filename) from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+                # the member is read (and inflated) only now: a damaged archive fails here
+                raise InvalidArgumentError(
+                    f"cannot read array {variable!r}: {type(exc).__name__}: {exc}",
+                    path=filename) from None
     if isinstance(data, np.ndarray):
         if variable is not None:
             _warn(f'input file {filename} contains a single ndarray. Name key "{variable}" ignored.')
