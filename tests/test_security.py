@@ -30,8 +30,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "optional codecs by name from a fixed table (brotli, zstandard)",
     ("cli/main.py", "imports by computed name (import_module)"):
         "subcommand modules listed in COMMANDS",
-    ("graph/ops/__init__.py", "imports by computed name (import_module)"):
-        "kernel family modules listed in _FAMILIES",
 }
 
 
