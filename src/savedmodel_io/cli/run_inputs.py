@@ -71,10 +71,57 @@ def parse_inputs(text: str) -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def _check_npy_size(f: Any, available: int, filename: str, what: str) -> None:
+    """Refuse a .npy header that declares more data than ``available`` bytes hold.
+
+    numpy allocates the declared array before reading it, so a few bytes of header
+    could otherwise ask for terabytes.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        start = f.tell()
+        version = npy_format.read_magic(f)
+        reader = {(1, 0): npy_format.read_array_header_1_0,
+                  (2, 0): npy_format.read_array_header_2_0}.get(version)
+        if reader is None:
+            return  # other versions: numpy's own checks apply
+        shape, _, dtype = reader(f)
+        header = f.tell() - start
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error):
+        return  # not a .npy (npz, pickle, damaged): np.load reports it
+    if dtype.hasobject:
+        return
+    declared = dtype.itemsize
+    for d in shape:
+        declared *= d
+    if declared > available - header:
+        raise InvalidArgumentError(
+            f"{what} declares {declared} bytes of data (shape {shape}, {dtype}) but holds "
+            f"{max(available - header, 0)}", path=filename)
+
+
+def _check_sizes(filename: str) -> None:
+    """Declared sizes of a .npy file, or of every .npy member of an .npz, against their data."""
+    if zipfile.is_zipfile(filename):
+        try:
+            with zipfile.ZipFile(filename) as z:
+                for info in z.infolist():
+                    if info.filename.endswith(".npy"):
+                        with z.open(info) as member:
+                            _check_npy_size(member, info.file_size, filename, info.filename)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+            return  # reported by np.load or when the member is read
+        return
+    with open(filename, "rb") as f:
+        _check_npy_size(f, os.path.getsize(filename), filename, "array")
+
+
 def load_file(filename: str, variable: str | None, *, allow_pickle: bool = False) -> Any:
     """The array named by one ``--inputs`` item (npy, npz, or opted-in pickle)."""
     if not os.path.isfile(filename):
         raise NotFoundError("input file does not exist", path=filename)
+    _check_sizes(filename)
     try:
         data = np.load(filename, allow_pickle=allow_pickle)
     except ValueError as exc:
