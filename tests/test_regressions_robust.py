@@ -90,3 +90,27 @@ def test_damaged_npz_input_is_invalid_argument(tmp_path, name):
     with pytest.raises(InvalidArgumentError) as exc:
         load_inputs(inputs=f"a={p}[x]")
     assert str(p) in str(exc.value)
+
+
+@pytest.mark.parametrize("expr", ["a=np.arange()", "a=np.arange(1e308*10)", "a=np.eye()"])
+def test_input_expr_guards_give_invalid_argument(expr):
+    # Was: ValueError from the np.arange guard in cli/run_inputs.py (fuzz: cli_input_examples).
+    from savedmodel_io.cli.run_inputs import parse_exprs
+    from savedmodel_io.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="np.arange|np.eye"):
+        parse_exprs(expr)
+
+
+def test_npy_header_that_breaks_numpys_tokenizer(tmp_path):
+    # Was: tokenize.TokenError from numpy's header parser (fuzz: cli_inputs_file).
+    from pathlib import Path
+
+    from savedmodel_io.cli.run_inputs import load_inputs
+    from savedmodel_io.errors import InvalidArgumentError
+
+    src = Path(__file__).parent / "fuzz" / "corpus" / "cli_inputs_file" / "npy-header-tokenerror.bin"
+    p = tmp_path / "in.npy"
+    p.write_bytes(src.read_bytes())
+    with pytest.raises(InvalidArgumentError):
+        load_inputs(inputs=f"a={p}")
