@@ -30,7 +30,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import (
@@ -44,14 +44,14 @@ from savedmodel_io.proto import DataType
 from savedmodel_io.tensors import Shape, shape_from_proto
 
 __all__ = [
+    "FORMATS",
     "Picture",
     "PictureNode",
-    "signature_picture",
-    "function_picture",
-    "to_dot",
-    "render",
     "draw",
-    "FORMATS",
+    "function_picture",
+    "render",
+    "signature_picture",
+    "to_dot",
 ]
 
 FORMATS = ("dot", "svg", "png")
@@ -223,8 +223,8 @@ def _main_op(counts: dict[str, int]) -> str:
     for fam in rank:
         hits = [op for op in counts if _FAMILY.get(op) == fam]
         if hits:
-            return sorted(hits, key=lambda op: (-counts[op], op))[0]
-    return sorted(counts, key=lambda op: (-counts[op], op))[0]
+            return min(hits, key=lambda op: (-counts[op], op))
+    return min(counts, key=lambda op: (-counts[op], op))
 
 
 # --------------------------------------------------------------------- graph walking
@@ -255,7 +255,7 @@ class _Lazy:
     index: int
 
 
-_Endpoint = Union[_Ref, _Folded, _Lazy, None]
+_Endpoint = _Ref | _Folded | _Lazy | None
 
 
 class _Call:
@@ -273,7 +273,6 @@ class _Call:
         return self.rets[pos] if 0 <= pos < len(self.rets) else None
 
 
-_Resolved = Union[_Ref, _Folded, _Call, "_Pass", None]
 
 
 @dataclass(frozen=True)
@@ -281,6 +280,9 @@ class _Pass:
     """A pass-through op (Identity): its outputs are its data inputs."""
 
     inputs: tuple[_Endpoint, ...]
+
+
+_Resolved = _Ref | _Folded | _Call | _Pass | None
 
 
 def _parse_graph_input(ref: str) -> tuple[str, str | None, int] | None:
@@ -572,7 +574,7 @@ class _Body:
         body = _Body(w, fdef.node_def, function=True, args=args, cluster=cluster,
                      stack=self.stack + (callee,))
         out_names = [a.name for a in fdef.signature.output_arg]
-        rets_text = [fdef.ret[n] if n in fdef.ret else "" for n in out_names]
+        rets_text = [fdef.ret.get(n, "") for n in out_names]
         probe = _Call(list(range(len(out_names))), out_names)  # type: ignore[arg-type]
         wanted = {probe.output(out, idx) for out, idx in self.used.get(node.name, ())}
         rets_text = [r if i in wanted else "" for i, r in enumerate(rets_text)]
@@ -704,7 +706,7 @@ def function_picture(
                          detail=_dtype_text(arg.type) if arg.type else arg.type_attr)
         args[arg.name] = _Ref(box.id, 0)
     body = _Body(w, fdef.node_def, function=True, args=args, cluster=None, stack=(name,))
-    rets = [(a.name, fdef.ret[a.name] if a.name in fdef.ret else "") for a in fdef.signature.output_arg]
+    rets = [(a.name, fdef.ret.get(a.name, "")) for a in fdef.signature.output_arg]
     body.walk(r for _n, r in rets if r)
     for out_name, r in rets:
         box = w.new_node(op="output", name=out_name, kind="output")
@@ -776,10 +778,10 @@ def to_dot(picture: Picture, *, rankdir: str = "TB") -> str:
         raise InvalidArgumentError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
     lines = [
         "digraph savedmodel {",
-        f"  graph [rankdir={rankdir}, label={_quote(picture.title)}, labelloc=t, fontsize=12, "
-        'fontname="Helvetica", newrank=true, nodesep=0.25, ranksep=0.3];',
-        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
-        'margin="0.08,0.03", penwidth=0.8];',
+        (f"  graph [rankdir={rankdir}, label={_quote(picture.title)}, labelloc=t, fontsize=12, "
+        'fontname="Helvetica", newrank=true, nodesep=0.25, ranksep=0.3];'),
+        ('  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
+        'margin="0.08,0.03", penwidth=0.8];'),
         '  edge [arrowsize=0.6, color="#666666", penwidth=0.8];',
     ]
     members: dict[int | None, list[PictureNode]] = {}
@@ -845,7 +847,8 @@ def render(dot_text: str, fmt: str, *, timeout: float | None = 600.0) -> bytes:
         )
     try:
         proc = subprocess.run(
-            [exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout
+            [exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise RuntimeFailure(
@@ -887,7 +890,7 @@ def draw(
 
         model = load(model)
     mg = model.meta_graph(tags)
-    opts: dict[str, Any] = dict(expand=expand, fold=fold, collapse=collapse, max_nodes=max_nodes)
+    opts: dict[str, Any] = {"expand": expand, "fold": fold, "collapse": collapse, "max_nodes": max_nodes}
     if function is not None:
         pic = function_picture(mg, function, **opts)
     else:

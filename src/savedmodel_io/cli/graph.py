@@ -71,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--max-nodes must be 0 or more")
     model = load(args.dir)
     mg = model.meta_graph(normalize_tags(args.tag_set) if args.tag_set else None)
-    opts: dict[str, Any] = dict(
-        expand=not args.no_expand,
-        fold=not args.no_fold,
-        collapse=args.collapse,
-        max_nodes=args.max_nodes or None,
-    )
+    opts: dict[str, Any] = {
+        "expand": not args.no_expand,
+        "fold": not args.no_fold,
+        "collapse": args.collapse,
+        "max_nodes": args.max_nodes or None,
+    }
     if args.function:
         pic = graphviz.function_picture(mg, args.function, **opts)
     else:
