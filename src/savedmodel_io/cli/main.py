@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["show", "variables", "fingerprint", "graph", "export", "import_weights"]
+COMMANDS = ["show", "variables", "fingerprint"]
+COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 
 def build_parser() -> argparse.ArgumentParser:
