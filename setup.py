@@ -14,6 +14,7 @@ _SOURCES = {
     "savedmodel_io.hashing._highwayhash": ["src/savedmodel_io/hashing/_highwayhash.c"],
     "savedmodel_io.hashing._farmhash": ["src/savedmodel_io/hashing/_farmhash.c"],
     "savedmodel_io.hashing._crc32c": ["src/savedmodel_io/hashing/_crc32c.c"],
+    "savedmodel_io.proto._deterministic": ["src/savedmodel_io/proto/_deterministic.c"],
 }
 
 

@@ -15,9 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CACHE, TF_ENV, has_tensorflow
-
 import pytest
+from conftest import CACHE, TF_ENV, has_tensorflow
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,6 +48,7 @@ def run_cached(script: str, requests: list[dict]) -> list[dict]:
         [sys.executable, str(path)],
         input=json.dumps(requests),
         capture_output=True,
+        check=False,
         text=True,
         env=env,
     )

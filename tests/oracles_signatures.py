@@ -23,6 +23,9 @@ def encode(x):
     if isinstance(x, tf.TensorSpec):
         shape = None if x.shape.rank is None else [d for d in x.shape.as_list()]
         return {"name": x.name, "dtype": x.dtype.name, "shape": shape}
+    if isinstance(x, tf.Tensor):  # TF1 signatures: structured_outputs are graph tensors
+        shape = None if x.shape.rank is None else x.shape.as_list()
+        return {"name": x.name, "dtype": x.dtype.name, "shape": shape}
     if isinstance(x, dict):
         return {str(k): encode(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

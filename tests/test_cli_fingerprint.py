@@ -13,7 +13,9 @@ from savedmodel_io.cli.main import COMMANDS, main
 from savedmodel_io.fingerprint import read_fingerprint
 
 HERE = Path(__file__).resolve().parent
-NON_CHUNKED = HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model" / "non_chunked_model"
+NON_CHUNKED = (
+    HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model" / "non_chunked_model"
+)
 
 
 @pytest.fixture(autouse=True)

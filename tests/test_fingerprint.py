@@ -27,10 +27,19 @@ from savedmodel_io.fingerprint import (
     write_fingerprint,
 )
 from savedmodel_io.formats.chunks import write_chunked
-from savedmodel_io.proto import ChunkedMessage, FieldIndex, FingerprintDef, GraphDef, NodeDef, SavedModel
+from savedmodel_io.proto import (
+    ChunkedMessage,
+    FieldIndex,
+    FingerprintDef,
+    GraphDef,
+    NodeDef,
+    SavedModel,
+)
 
 HERE = Path(__file__).resolve().parent
-CPB = HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model"  # as conftest.CPB_DATA
+CPB = (
+    HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model"
+)  # as conftest.CPB_DATA
 NON_CHUNKED = CPB / "non_chunked_model"
 CHUNKED = CPB / "chunked_model"
 SPLIT_STANDARD = CPB / ".." / "proto_splitter" / "split-standard.cpb"
@@ -189,7 +198,7 @@ def chunked_layouts(sm: SavedModel):
     bm = base.meta_graphs[0]
     bm.ClearField("graph_def")
     bm.ClearField("object_graph_def")
-    key = sorted(mg.signature_def)[-1]
+    key = max(mg.signature_def)
     del bm.signature_def[key]
     graph = GraphDef()
     graph.CopyFrom(mg.graph_def)
@@ -203,7 +212,11 @@ def chunked_layouts(sm: SavedModel):
     _add(cm, _tags(*meta0, 7), 3)
     _add(cm, _tags(*meta0, 5, ("k", key)), 4)
     _add(cm, [], 5)
-    yield "parts", [base, graph, mg.graph_def.library, mg.object_graph_def, mg.signature_def[key], extra], cm
+    yield (
+        "parts",
+        [base, graph, mg.graph_def.library, mg.object_graph_def, mg.signature_def[key], extra],
+        cm,
+    )
 
     # "nested": node[0] below a graph_def field without chunk (TF prunes it from the merge),
     # and an object-graph node chunk deeper than the part.
@@ -299,7 +312,11 @@ def tf_oracle(variants) -> dict[str, dict]:
     pytest.importorskip("tensorflow")
     names = list(variants)
     proc = subprocess.run(
-        [sys.executable, str(HERE / "tf_fingerprint_oracle.py"), *(str(variants[n]) for n in names)],
+        [
+            sys.executable,
+            str(HERE / "tf_fingerprint_oracle.py"),
+            *(str(variants[n]) for n in names),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -460,7 +477,9 @@ def test_chunked_fingerprint_ignores_riegeli_encoding(tmp_path):
         raw = [f.chunk(i) for i in range(len(f))]
         tree = f.metadata.message
     pytest.importorskip("zstandard")
-    write_chunked(tmp_path / "saved_model.cpb", [_as_message(raw[0]), raw[1]], tree, compression="zstd")
+    write_chunked(
+        tmp_path / "saved_model.cpb", [_as_message(raw[0]), raw[1]], tree, compression="zstd"
+    )
     assert values(compute_fingerprint(tmp_path)) == CHUNKED_TF221
 
 
@@ -501,7 +520,13 @@ def test_regularize_graph_def():
     g = stress_saved_model().meta_graphs[0].graph_def
     regularize_graph_def(g)
     names = [n.attr["f"].func.name for n in g.node[:5]]
-    assert names == ["__inference_call_", "__inference_other_00", "no_uid_here", "fn_", "__inference_keep_55"]
+    assert names == [
+        "__inference_call_",
+        "__inference_other_00",
+        "no_uid_here",
+        "fn_",
+        "__inference_keep_55",
+    ]
     assert g.node[0].attr["config_proto"].s == b""
     assert g.node[0].attr["f"].func.attr["inner"].i == 0  # only the name changes
     assert "config_proto" not in g.node[2].attr
@@ -631,7 +656,9 @@ def test_corrupt_saved_model(tmp_path):
 
 
 def test_saved_model_without_meta_graph(tmp_path):
-    (tmp_path / "saved_model.pb").write_bytes(SavedModel(saved_model_schema_version=1).SerializeToString())
+    (tmp_path / "saved_model.pb").write_bytes(
+        SavedModel(saved_model_schema_version=1).SerializeToString()
+    )
     with pytest.raises(FormatError, match="no MetaGraphDef"):
         compute_fingerprint(tmp_path)
 
@@ -647,3 +674,29 @@ def test_graph_def_type():
     g = GraphDef()
     regularize_graph_def(g)
     assert g.SerializeToString() == b"\x12\x00\x22\x00"
+
+
+def test_package_exports_read_fingerprint():
+    import savedmodel_io
+
+    assert savedmodel_io.read_fingerprint is read_fingerprint
+    assert savedmodel_io.Fingerprint is Fingerprint
+
+
+def test_chunked_write_and_verify(tmp_path):
+    needs_shared()
+    shutil.copy(CHUNKED / "saved_model.cpb", tmp_path)
+    fp = write_fingerprint(tmp_path)
+    assert fp.version == 2 and values(fp) == CHUNKED_TF221
+    assert verify_fingerprint(tmp_path).ok
+    # Re-split with one chunk changed: the checksum and the graph hash notice it.
+    from savedmodel_io.formats.chunks import ChunkedFile
+
+    with ChunkedFile(tmp_path / "saved_model.cpb") as f:
+        chunks = [f.chunk(i) for i in range(len(f))]
+        tree = f.metadata.message
+    damaged = bytearray(chunks[1])
+    damaged[-1] ^= 1  # last byte of the float64 constant
+    write_chunked(tmp_path / "saved_model.cpb", [_as_message(chunks[0]), bytes(damaged)], tree)
+    result = verify_fingerprint(tmp_path)
+    assert set(result.changed) == {"saved_model_checksum", "graph_def_program_hash"}

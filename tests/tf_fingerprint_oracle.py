@@ -29,7 +29,7 @@ FIELDS = (
 
 
 def main(dirs: list[str]) -> int:
-    import tensorflow as tf  # noqa: F401  (initializes the runtime before the pywrap module)
+    import tensorflow as tf
     from tensorflow.core.protobuf import fingerprint_pb2
     from tensorflow.python.saved_model import pywrap_saved_model
 

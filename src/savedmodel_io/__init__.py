@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from savedmodel_io import errors
 from savedmodel_io.errors import SavedModelError
+from savedmodel_io.fingerprint import Fingerprint, read_fingerprint
 from savedmodel_io.model import (
     Asset,
     ConcreteFunction,
@@ -13,6 +14,7 @@ from savedmodel_io.model import (
     SavedModel,
     SavedObjectNode,
     Signature,
+    Variables,
     load,
     read_signatures,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "__version__",
     "load",
     "read_signatures",
+    "read_fingerprint",
+    "Fingerprint",
     "Asset",
     "ConcreteFunction",
     "Function",
@@ -35,4 +39,5 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "TensorSpec",
+    "Variables",
 ]

@@ -30,7 +30,7 @@ from savedmodel_io.errors import CorruptFileError, FormatError
 from savedmodel_io.formats.chunks import ChunkedFile, walk
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
-from savedmodel_io.proto.deterministic import serialize_deterministic
+from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
 
 __all__ = ["fingerprint_chunked"]
 
@@ -95,10 +95,12 @@ class _Hasher:
 
     def hash_message(self, message, root: ChunkedMessage, tags: Sequence[FieldIndex]) -> int:
         """Hash of a merged part combined with the hashes of its raw chunks (TF's HashMessage)."""
-        whole = fingerprint64(serialize_deterministic(message))
+        whole = fingerprint64(deterministic_buffer(message))
         return fingerprint_cat64(whole, self.hash_fields(root, tags, message))
 
-    def hash_fields(self, cm: ChunkedMessage, tags: Sequence[FieldIndex], merged, depth: int = 0) -> int:
+    def hash_fields(
+        self, cm: ChunkedMessage, tags: Sequence[FieldIndex], merged, depth: int = 0
+    ) -> int:
         """TF's HashFields: chain the hashes of chunks found at (or under) the field tag ``tags``."""
         if depth > 200:
             raise CorruptFileError("chunk tree is nested too deeply", path=self.path)
@@ -161,7 +163,9 @@ def _tag_matches(a: Sequence[FieldIndex], b: Sequence[FieldIndex], path) -> int:
     return matches
 
 
-def _prune(cm: ChunkedMessage, targets: Sequence[Sequence[FieldIndex]], path, depth: int = 0) -> ChunkedMessage:
+def _prune(
+    cm: ChunkedMessage, targets: Sequence[Sequence[FieldIndex]], path, depth: int = 0
+) -> ChunkedMessage:
     """TF's PruneChunkedMessage: keep chunked fields whose tag is a prefix of a target (once per target)."""
     if depth > 200:
         raise CorruptFileError("chunk tree is nested too deeply", path=path)

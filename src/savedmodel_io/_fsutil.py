@@ -71,19 +71,26 @@ def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -
     if target.exists() and not overwrite:
         raise ModelExistsError("already exists (pass overwrite=True to replace it)", path=target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    holder: Path | None = None  # the previous directory waits in here until the new one is in
     try:
         yield tmp
-        old = None
         if target.exists():
             if not overwrite:
                 raise ModelExistsError("appeared while saving; not replaced", path=target)
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.rmdir(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
+            holder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.replace(target, holder / target.name)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if holder is not None:  # put the previous directory back
+                os.replace(holder / target.name, target)
+            raise
         fsync_dir(parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if holder is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(holder)  # only when empty: never delete the previous directory here
         raise
+    if holder is not None:
+        shutil.rmtree(holder, ignore_errors=True)

@@ -39,7 +39,7 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
-from savedmodel_io.proto.deterministic import serialize_deterministic
+from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
 
 __all__ = [
     "FINGERPRINT_FILENAME",
@@ -233,7 +233,9 @@ def _check_wire(data: bytes, file: Path, expected: dict[int, int]) -> None:
         else:
             raise CorruptFileError(f"unsupported wire type {wire} at byte {start}", path=file)
         if pos > n:
-            raise CorruptFileError(f"field at byte {start} runs past the end of the file", path=file)
+            raise CorruptFileError(
+                f"field at byte {start} runs past the end of the file", path=file
+            )
 
 
 def _check_fingerprint_wire(data: bytes, file: Path) -> None:
@@ -264,7 +266,7 @@ def compute_fingerprint(
         return _make(values, checkpoint_hash(d), PRODUCER_CHUNKED, uuid)
     if pb.is_file():
         saved_model = _read_saved_model(pb)
-        return fingerprint_saved_model(saved_model, d, uuid=uuid, path=pb)
+        return _fingerprint_pb(saved_model, d, uuid=uuid, path=pb, owned=True)
     if (d / "saved_model.pbtxt").is_file():
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
         return _make((0, 0, 0, 0), 0, PRODUCER_NO_BINARY, uuid)
@@ -284,16 +286,31 @@ def fingerprint_saved_model(
     hash 0 without it). ``saved_model`` is not modified. ``path`` only names the
     source in error messages.
     """
+    return _fingerprint_pb(saved_model, export_dir, uuid=uuid, path=path, owned=False)
+
+
+def _fingerprint_pb(
+    saved_model: SavedModel,
+    export_dir: str | os.PathLike[str] | None,
+    *,
+    uuid: str | None,
+    path: str | os.PathLike[str] | None,
+    owned: bool,
+) -> Fingerprint:
+    """The producer-4 computation; ``owned=True`` lets it edit ``saved_model`` instead of copying."""
     if not saved_model.meta_graphs:
         raise FormatError("SavedModel has no MetaGraphDef", path=path)
-    checksum = fingerprint64(serialize_deterministic(saved_model))
+    checksum = fingerprint64(deterministic_buffer(saved_model))
     meta = saved_model.meta_graphs[0]
-    graph = GraphDef()
-    graph.CopyFrom(meta.graph_def)
+    if owned:
+        graph = meta.graph_def  # TF regularizes its own copy in place, too
+    else:
+        graph = GraphDef()
+        graph.CopyFrom(meta.graph_def)
     regularize_graph_def(graph)
     values = (
         checksum,
-        fingerprint64(serialize_deterministic(graph)),
+        fingerprint64(deterministic_buffer(graph)),
         signature_def_hash(meta.signature_def),
         saved_object_graph_hash(meta.object_graph_def, path=path),
     )
@@ -349,9 +366,9 @@ def regularize_graph_def(graph: GraphDef) -> None:
                     attrs["f"].func.name = _strip_suffix(name, str(uid))
             if "config_proto" in attrs:
                 attrs["config_proto"].s = b""
-        if node.op == "Const" and "dtype" in attrs and "value" in attrs:
-            if attrs["dtype"].type == 7:  # DT_STRING
-                attrs["value"].ClearField("value")
+        is_const = node.op == "Const" and "dtype" in attrs and "value" in attrs
+        if is_const and attrs["dtype"].type == 7:  # DT_STRING
+            attrs["value"].ClearField("value")
     graph.ClearField("library")
     graph.library.SetInParent()  # C++ mutable_library()->Clear() leaves an empty, present field
     graph.ClearField("versions")
@@ -489,12 +506,15 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     except SavedModelError:
         return changed
     result = list(changed)
-    if "signature_def_hash" in result and sm.meta_graphs:
-        if signature_def_hash(sm.meta_graphs[0].signature_def, legacy=True) == stored.signature_def_hash:
-            result.remove("signature_def_hash")
-            notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    if "saved_model_checksum" in result:
-        if fingerprint64(pb.read_bytes()) == stored.saved_model_checksum:
-            result.remove("saved_model_checksum")
-            notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")
+    legacy_sig = sm.meta_graphs and (
+        signature_def_hash(sm.meta_graphs[0].signature_def, legacy=True)
+        == stored.signature_def_hash
+    )
+    if "signature_def_hash" in result and legacy_sig:
+        result.remove("signature_def_hash")
+        notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
+    file_sum = fingerprint64(pb.read_bytes()) == stored.saved_model_checksum
+    if "saved_model_checksum" in result and file_sum:
+        result.remove("saved_model_checksum")
+        notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")
     return result

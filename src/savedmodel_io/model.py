@@ -12,7 +12,7 @@ Every object keeps its protobuf message in ``.proto`` for anything not wrapped h
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import CorruptFileError, NotFoundError
+from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
     AssetFileDef,
@@ -42,6 +42,7 @@ __all__ = [
     "SavedModel",
     "SavedObjectNode",
     "Signature",
+    "Variables",
     "load",
     "normalize_tags",
     "read_signatures",
@@ -92,7 +93,11 @@ class Signature:
         """Default values of inputs (SignatureDef.defaults), as numpy arrays."""
         from savedmodel_io.tensors import to_array
 
-        return {k: to_array(self.proto.defaults[k], where=k) for k in sorted(self.proto.defaults)}
+        path = self.meta_graph._path if self.meta_graph is not None else None
+        return {
+            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
+            for k in sorted(self.proto.defaults)
+        }
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
@@ -101,8 +106,12 @@ class Signature:
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        from savedmodel_io.graph.runtime import run_signature
-
+        try:
+            from savedmodel_io.graph.runtime import run_signature
+        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
+            if not (exc.name or "").startswith("savedmodel_io"):
+                raise
+            raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
         return run_signature(self.meta_graph, self.key, inputs)
 
     def __repr__(self) -> str:
@@ -113,9 +122,11 @@ class Signature:
 
 
 def _spec_brief(s: TensorSpec) -> str:
-    shape = "?" if s.shape is None else "[" + ",".join("?" if d is None else str(d) for d in s.shape) + "]"
+    if s.encoding == "dense" and s.dtype_enum == 0:  # an op to run, not a tensor (init ops)
+        return f"{s.key}: op {s.name}"
+    dims = "[...]" if s.shape is None else "[" + ",".join("?" if d is None else str(d) for d in s.shape) + "]"
     kind = "" if s.encoding == "dense" else f" {s.encoding}"
-    return f"{s.key}: {s.tf_dtype}{shape}{kind}"
+    return f"{s.key}: {s.tf_dtype}{dims}{kind}"
 
 
 # --- function library and object graph ----------------------------------------------------
@@ -281,10 +292,41 @@ class Asset:
     path: Path
 
     def read_bytes(self) -> bytes:
+        """The asset's contents; a symlink leading out of the model directory is refused."""
+        model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
+        for _ in self.filename.replace("\\", "/").split("/"):
+            model_dir = model_dir.parent  # ... up to the model directory
         try:
-            return self.path.read_bytes()
+            real = self.path.resolve(strict=True)
         except FileNotFoundError:
             raise NotFoundError("asset file is missing", path=self.path) from None
+        except (OSError, RuntimeError) as exc:  # symlink loops
+            raise CorruptFileError(f"asset path cannot be resolved ({exc})", path=self.path) from None
+        if not real.is_relative_to(model_dir.resolve()):
+            raise CorruptFileError(
+                f"asset resolves to {real}, outside the model directory (symlink)", path=self.path
+            )
+        try:
+            return real.read_bytes()
+        except OSError as exc:
+            raise NotFoundError(f"asset file cannot be read ({exc.strerror})", path=self.path) from None
+
+
+def _asset_path(base: Path, filename: str, where: str | None) -> Path:
+    """``base / filename`` for a relative asset name; absolute or ``..`` names are refused."""
+    parts = filename.replace("\\", "/").split("/")
+    if (
+        not filename
+        or "\0" in filename
+        or filename.startswith(("/", "\\"))
+        or (len(filename) > 1 and filename[1] == ":")  # C:\...
+        or any(p in ("..", "") for p in parts)
+    ):
+        raise CorruptFileError(
+            f"asset file name {filename!r} is not a plain relative path inside assets/",
+            path=where,
+        )
+    return base / filename
 
 
 # --- meta graphs --------------------------------------------------------------------------
@@ -366,7 +408,7 @@ class MetaGraph:
         for a in self.proto.asset_file_def:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
-            out.append(Asset(a.filename, tname, base / a.filename))
+            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
         return out
 
     def __repr__(self) -> str:
@@ -398,6 +440,50 @@ def ops_used(graph_def) -> set[str]:
         for node in todo.pop().node_def:
             visit(node)
     return {op for op in used if op not in library}
+
+
+# --- variables ----------------------------------------------------------------------------
+
+
+class Variables(Mapping):
+    """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
+
+    def __init__(self, reader: Any, keys: dict[str, str]) -> None:
+        self.reader = reader
+        self._keys = dict(sorted(keys.items()))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._keys:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self._keys), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise NotFoundError(f"no variable {name!r}{hint}")
+        return self.reader.read(self._keys[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def checkpoint_key(self, name: str) -> str:
+        """The key under which ``variables.index`` stores this variable."""
+        if name not in self._keys:
+            raise NotFoundError(f"no variable {name!r}")
+        return self._keys[name]
+
+    def spec(self, name: str) -> tuple[str, tuple[int, ...]]:
+        """(TF dtype name, shape) from the index, without reading the data."""
+        e = self.reader.entry(self.checkpoint_key(name))
+        return e.dtype_name, tuple(e.shape)
+
+    def __repr__(self) -> str:
+        body = ", ".join(
+            f"{n}: {dt}{list(shape)}" for n, (dt, shape) in ((n, self.spec(n)) for n in list(self)[:8])
+        )
+        more = ", ..." if len(self) > 8 else ""
+        return f"Variables({len(self)}: {body}{more})"
 
 
 # --- the model ----------------------------------------------------------------------------
@@ -481,6 +567,37 @@ class SavedModel:
     def variables_prefix(self) -> Path:
         """Checkpoint prefix of the variables (``variables/variables``)."""
         return self.path / VARIABLES_DIR / VARIABLES_DIR
+
+    @cached_property
+    def checkpoint(self):
+        """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
+        from savedmodel_io.formats.bundle import CheckpointReader
+
+        index = Path(str(self.variables_prefix) + ".index")
+        if not index.is_file():
+            raise NotFoundError("this SavedModel has no variables (no variables.index)", path=index)
+        return CheckpointReader(self.variables_prefix)
+
+    @cached_property
+    def variables(self) -> Variables:
+        """Variable values by name, read lazily from ``variables/``.
+
+        Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
+        checkpoint keys (the variable names) for TF1 models; empty without variables.
+        """
+        index = Path(str(self.variables_prefix) + ".index")
+        if not index.is_file():
+            return Variables(None, {})
+        reader = self.checkpoint
+        if reader.object_graph is not None:
+            mg = self.meta_graphs[0] if self.meta_graphs else None
+            if mg is not None and mg.proto.HasField("object_graph_def"):
+                keys = {p: k for p, (k, _v) in reader.saved_variables(self.proto).items()}
+            else:
+                keys = reader.object_paths()
+        else:
+            keys = {k: k for k in reader}
+        return Variables(reader, keys)
 
     def __repr__(self) -> str:
         tags = ", ".join(_tag_text(t) for t in self.tag_sets)

@@ -21,11 +21,11 @@ from savedmodel_io.proto import DataType, StructuredValue, TensorInfo, TypeSpecP
 from savedmodel_io.tensors import Shape
 
 __all__ = [
+    "BoundedTensorSpec",
     "CooSparse",
     "DType",
     "TensorShape",
     "TensorSpec",
-    "BoundedTensorSpec",
     "TypeSpec",
     "decode_structure",
     "spec_from_tensor_info",

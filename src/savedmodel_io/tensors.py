@@ -119,6 +119,17 @@ def to_array(
     tp: TensorProto, *, path: str | None = None, where: str | None = None
 ) -> np.ndarray:
     """numpy array of a TensorProto (strings as an object array of ``bytes``)."""
+    try:
+        return _to_array(tp, path, where)
+    except MemoryError:
+        # A few bytes of proto may declare a tensor this process cannot hold.
+        shape = shape_from_proto(tp.tensor_shape)
+        raise LimitExceededError(
+            f"not enough memory for a tensor of shape {list(shape or ())}", path=path, where=where
+        ) from None
+
+
+def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarray:
     dt = dtypes.base_dtype(tp.dtype)
     shape = shape_from_proto(tp.tensor_shape)
     if shape is None or any(d is None for d in shape):

@@ -31,6 +31,8 @@ MODELS = [
     "tf1_sparse_ragged",
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
+EXAMPLE = ROOT / "examples" / "mlp"
+OTHER = {"non_chunked_model": NON_CHUNKED, "examples_mlp": EXAMPLE}
 
 
 def combos(path: Path) -> list[list[str]]:
@@ -51,9 +53,7 @@ def combos(path: Path) -> list[list[str]]:
 
 def model_dirs(fixture_model) -> list[Path]:
     dirs = [fixture_model(n) for n in MODELS]
-    if NON_CHUNKED.is_dir():
-        dirs.append(NON_CHUNKED)
-    return dirs
+    return dirs + [d for d in OTHER.values() if d.is_dir()]
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +89,9 @@ def normalize(text: str) -> list:
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("name", MODELS + ["non_chunked_model"])
+@pytest.mark.parametrize("name", MODELS + list(OTHER))
 def test_show_matches_saved_model_cli(name, fixture_model, oracle):
-    d = NON_CHUNKED if name == "non_chunked_model" else fixture_model(name)
+    d = OTHER[name] if name in OTHER else fixture_model(name)
     if not d.is_dir():
         pytest.skip("shared test data not present")
     model = savedmodel_io.load(d)
@@ -138,6 +138,7 @@ def test_cli_process_output_is_byte_identical(fixture_model, oracle):
     proc = subprocess.run(
         [sys.executable, "-m", "savedmodel_io", "show", "--dir", str(d), *argv],
         capture_output=True,
+        check=False,
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
     )

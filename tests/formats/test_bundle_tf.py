@@ -173,7 +173,8 @@ def test_sharded_checkpoint_write(tf, tmp_path):
     assert set(r.object_paths()) == set(v)
     # Data order in TF's shards = the order the policy saw the tensors: rebuild it and re-write.
     first: dict[str, tuple[int, int]] = {}
-    for raw, e in r._slice_entries.items():
+    for raw in r.slice_keys():
+        e = r._slice_entry(raw)
         name, _ = bundle.decode_slice_key(raw)
         first[name] = min(first.get(name, (e.shard_id, e.offset)), (e.shard_id, e.offset))
     for e in r.entries():
@@ -228,6 +229,8 @@ def test_saved_model_directory_and_object_paths(tf, tmp_path):
     key, var = saved["inner/w"]
     assert key == paths["inner/w"] and var.name == m.inner.w.name.split(":")[0]
     assert [d.size for d in var.shape.dim] == [2, 3] and var.dtype == 1
+    assert r.resolve("inner/w") == key
+    assert r.resolve(var.name) == key  # the variable's own name, from saved_model.pb
     tf_vars = dict(tf.train.list_variables(str(tmp_path / "sm" / "variables" / "variables")))
     assert {k: v for k, v in r.list_variables()} == tf_vars
 

@@ -84,7 +84,7 @@ def test_buffer_types_agree(fp):
 @pytest.mark.skipif(_farmhash is None, reason="C accelerator not built")
 def test_c_equals_python_all_lengths():
     rnd = random.Random(5)
-    for n in list(range(0, 300)) + [511, 512, 513, 4095, 4096, 4097, 70001]:
+    for n in list(range(300)) + [511, 512, 513, 4095, 4096, 4097, 70001]:
         data = rnd.randbytes(n)
         assert _farmhash.fingerprint64(data) == farmhash.fingerprint64_py(data), n
 
@@ -142,7 +142,7 @@ def test_fingerprint_cat64_value():
 def test_cityhash_package_agrees():
     other = pytest.importorskip("farmhash", reason="the cityhash package is not installed")
     rnd = random.Random(8)
-    for n in list(range(0, 300)) + [1 << 16, (1 << 16) + 63, 1 << 20]:
+    for n in list(range(300)) + [1 << 16, (1 << 16) + 63, 1 << 20]:
         data = rnd.randbytes(n)
         assert farmhash.fingerprint64(data) == other.Fingerprint64(data), n
     for n in (0, 1, 33, 65, 129, 1000):
@@ -154,7 +154,7 @@ def test_cityhash_package_agrees():
 def test_tensorflow_fingerprint_op():
     tf = pytest.importorskip("tensorflow")
     rnd = random.Random(9)
-    lengths = list(range(0, 301)) + [1 << 12, (1 << 16) + 1, 3 << 20]
+    lengths = list(range(301)) + [1 << 12, (1 << 16) + 1, 3 << 20]
     datas = [rnd.randbytes(n) for n in lengths]
     out = tf.fingerprint(tf.constant(datas), method="farmhash64").numpy()
     for n, data, row in zip(lengths, datas, out):

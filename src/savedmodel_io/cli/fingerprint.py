@@ -37,8 +37,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--dir", required=True, help="SavedModel directory")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--verify", action="store_true", help="recompute and compare with fingerprint.pb")
-    mode.add_argument("--compute", action="store_true", help="print computed values, not stored ones")
+    mode.add_argument(
+        "--verify", action="store_true", help="recompute and compare with fingerprint.pb"
+    )
+    mode.add_argument(
+        "--compute", action="store_true", help="print computed values, not stored ones"
+    )
     mode.add_argument("--write", action="store_true", help="compute and (re)write fingerprint.pb")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(_run=run)
@@ -65,7 +69,12 @@ def _print_fingerprint(fp: Fingerprint, *, as_json: bool) -> None:
         json.dump(fp.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    lines = [str(fp), f"  uuid: {fp.uuid}", f"  version: {fp.version}", f"  singleprint: {fp.singleprint()}"]
+    lines = [
+        str(fp),
+        f"  uuid: {fp.uuid}",
+        f"  version: {fp.version}",
+        f"  singleprint: {fp.singleprint()}",
+    ]
     print("\n".join(lines))
 
 
@@ -95,7 +104,9 @@ def _print_verification(result: Verification, *, as_json: bool) -> None:
     for name in HASH_FIELDS:
         stored, computed = getattr(result.stored, name), getattr(result.computed, name)
         if name in result.changed:
-            print(f"{name:<{width}}  CHANGED  stored {stored}, now {computed}  ({PART_NAMES[name]})")
+            print(
+                f"{name:<{width}}  CHANGED  stored {stored}, now {computed}  ({PART_NAMES[name]})"
+            )
         else:
             print(f"{name:<{width}}  ok       {stored}")
     for note in result.notes:

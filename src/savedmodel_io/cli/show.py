@@ -32,7 +32,7 @@ from savedmodel_io.model import (
 from savedmodel_io.proto import TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
-__all__ = ["register", "run", "render", "render_json"]
+__all__ = ["register", "render", "render_json", "run"]
 
 _HELP = """\
 Usage examples:
@@ -71,9 +71,7 @@ class _BoolFlag(argparse.Action):
         if option_string and option_string.lstrip("-").startswith("no"):
             setattr(namespace, self.dest, False)
             return
-        if value is None:
-            setattr(namespace, self.dest, True)
-        elif value.lower() in _TRUE:
+        if value is None or value.lower() in _TRUE:
             setattr(namespace, self.dest, True)
         elif value.lower() in _FALSE:
             setattr(namespace, self.dest, False)
@@ -236,11 +234,10 @@ def _functions(model: SavedModel, out: list[str]) -> None:
     mg = graphs[0]
     og = mg.object_graph
     assert og is not None
-    order = _load_names(mg)
     for name, cfs in og.functions().items():
         out.append(f"\n  Function Name: '{name}'\n")
         bare = og.node(og.root.children[name]).kind == "bare_concrete_function"
-        for index, cf in enumerate(sorted(cfs, key=lambda c: order.get(c.name, c.name)), 1):
+        for index, cf in enumerate(_in_load_order(mg, cfs), 1):
             args, kwargs = _call_args(og, name, cf, bare)
             if args:
                 out.append(f"    Option #{index}\n")
@@ -261,6 +258,14 @@ def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, An
         # the argument keywords.
         return list(og.node(og.root.children[name]).proto.bare_concrete_function.argument_keywords), None
     return None, None
+
+
+def _in_load_order(mg: MetaGraph, cfs: list[ConcreteFunction]) -> list[ConcreteFunction]:
+    """Concrete functions sorted as saved_model_cli sorts them (by their name after loading)."""
+    if len(cfs) < 2:
+        return list(cfs)
+    order = _load_names(mg)
+    return sorted(cfs, key=lambda c: order.get(c.name, c.name))
 
 
 def _truthy(x: Any) -> bool:
@@ -562,7 +567,6 @@ def _functions_json(model: SavedModel) -> dict[str, Any] | None:
         return None
     og = graphs[0].object_graph
     assert og is not None
-    order = _load_names(graphs[0])
     out = {}
     for name, cfs in og.functions().items():
         out[name] = [
@@ -571,7 +575,7 @@ def _functions_json(model: SavedModel) -> dict[str, Any] | None:
                 "input_signature": _value_json(cf.input_signature),
                 "output_signature": _value_json(cf.output_signature),
             }
-            for cf in sorted(cfs, key=lambda c: order.get(c.name, c.name))
+            for cf in _in_load_order(graphs[0], cfs)
         ]
     return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import difflib
 import json
 import os
 import sys
@@ -35,17 +34,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--no-verify", action="store_true", help="skip CRC32C checks (faster, unsafe)")
     p.set_defaults(_run=run)
-
-
-def _resolve(reader: CheckpointReader, name: str) -> str:
-    if name in reader:
-        return name
-    paths = reader.object_paths()
-    if name in paths:
-        return paths[name]
-    close = difflib.get_close_matches(name, [*reader, *paths], n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise NotFoundError(f"{name!r} is neither a checkpoint key nor an object path{hint}", path=reader.index_path)
 
 
 def _describe(entry: TensorEntry, path: str | None) -> dict[str, Any]:
@@ -113,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     by_key = {key: path for path, key in reader.object_paths().items()}
     out = sys.stdout
     if args.name:
-        key = _resolve(reader, args.name)
+        key = reader.resolve(args.name)
         entry = reader.entry(key)
         value = reader.read(key)
         if args.npz:

@@ -294,47 +294,42 @@ class TensorEntry:
 
 
 def _entry_from_proto(key: str, proto: Any, *, path: str, where: str) -> TensorEntry:
-    dims = []
-    if proto.shape.unknown_rank:
+    shape = proto.shape
+    dims = tuple([d.size for d in shape.dim])
+    if shape.unknown_rank:
         raise CorruptFileError("tensor shape has unknown rank", path=path, where=where)
-    if len(proto.shape.dim) > _MAX_RANK:
-        raise LimitExceededError(f"tensor rank {len(proto.shape.dim)} exceeds {_MAX_RANK}", path=path, where=where)
-    for d in proto.shape.dim:
-        if d.size < 0:
-            raise CorruptFileError(f"negative dimension {d.size} in tensor shape", path=path, where=where)
-        dims.append(d.size)
-    if math.prod(dims) >= 1 << 62:
-        raise LimitExceededError(f"tensor shape {dims} has an absurd number of elements", path=path, where=where)
-    if proto.offset < 0 or proto.size < 0 or proto.shard_id < 0:
-        raise CorruptFileError(
-            f"negative offset/size/shard ({proto.offset}/{proto.size}/{proto.shard_id})", path=path, where=where
-        )
-    slices = []
-    for s in proto.slices:
-        extents = []
-        if len(s.extent) != len(dims):
-            raise CorruptFileError("slice rank differs from tensor rank", path=path, where=where)
-        for e, dim in zip(s.extent, dims):
-            length = e.length if e.HasField("length") else -1
-            if not (e.start == 0 and length == -1):
-                if e.start < 0 or length <= 0 or e.start + length > dim:
-                    raise CorruptFileError(
-                        f"slice extent start={e.start} length={length} outside dimension of size {dim}",
-                        path=path,
-                        where=where,
-                    )
-            extents.append((e.start, length))
-        slices.append(tuple(extents))
-    return TensorEntry(
-        key=key,
-        dtype=proto.dtype,
-        shape=tuple(dims),
-        shard_id=proto.shard_id,
-        offset=proto.offset,
-        size=proto.size,
-        crc32c=proto.crc32c,
-        slices=tuple(slices),
-    )
+    if dims:
+        if len(dims) > _MAX_RANK:
+            raise LimitExceededError(f"tensor rank {len(dims)} exceeds {_MAX_RANK}", path=path, where=where)
+        if min(dims) < 0:
+            raise CorruptFileError(f"negative dimension in tensor shape {list(dims)}", path=path, where=where)
+        if math.prod(dims) >= 1 << 62:
+            raise LimitExceededError(
+                f"tensor shape {list(dims)} has an absurd number of elements", path=path, where=where
+            )
+    shard_id, offset, size = proto.shard_id, proto.offset, proto.size
+    if offset < 0 or size < 0 or shard_id < 0:
+        raise CorruptFileError(f"negative offset/size/shard ({offset}/{size}/{shard_id})", path=path, where=where)
+    slices = ()
+    if len(proto.slices):
+        slices = tuple(_slice_from_proto(s, dims, path=path, where=where) for s in proto.slices)
+    return TensorEntry(key, proto.dtype, dims, shard_id, offset, size, proto.crc32c, slices)
+
+
+def _slice_from_proto(s: Any, dims: tuple[int, ...], *, path: str, where: str) -> tuple[Extent, ...]:
+    if len(s.extent) != len(dims):
+        raise CorruptFileError("slice rank differs from tensor rank", path=path, where=where)
+    extents = []
+    for e, dim in zip(s.extent, dims):
+        length = e.length if e.HasField("length") else -1
+        if not (e.start == 0 and length == -1) and (e.start < 0 or length <= 0 or e.start + length > dim):
+            raise CorruptFileError(
+                f"slice extent start={e.start} length={length} outside dimension of size {dim}",
+                path=path,
+                where=where,
+            )
+        extents.append((e.start, length))
+    return tuple(extents)
 
 
 class CheckpointReader(Mapping[str, np.ndarray]):
@@ -377,40 +372,57 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 f"checkpoint needs a reader of version >= {header.version.min_consumer} (this one is {BUNDLE_VERSION})",
                 path=self.index_path,
             )
-        self._entries: dict[str, TensorEntry] = {}
-        self._slice_entries: dict[bytes, TensorEntry] = {}
+        # Entries are parsed on first use: opening a bundle with many keys stays cheap.
+        self._raw: dict[str, bytes] = {}
+        self._raw_slices: dict[bytes, bytes] = {}
+        self._parsed: dict[bytes | str, TensorEntry] = {}
         for raw_key, value in items[1:]:
             if raw_key[:1] == b"\x00":
-                where = f"slice key {raw_key!r}"
-                key = raw_key.decode("latin-1")
+                self._raw_slices[raw_key] = value
             else:
-                key = raw_key.decode("utf-8", errors="surrogateescape")
-                where = f"key {key!r}"
-            proto = parse_message(BundleEntryProto, value, path=self.index_path)
-            entry = _entry_from_proto(key, proto, path=self.index_path, where=where)
-            if entry.shard_id >= self.num_shards:
-                raise CorruptFileError(
-                    f"shard_id {entry.shard_id} but the header declares {self.num_shards} shards",
-                    path=self.index_path,
-                    where=where,
-                )
-            if raw_key[:1] == b"\x00":
-                self._slice_entries[raw_key] = entry
-            else:
-                self._entries[key] = entry
+                self._raw[raw_key.decode("utf-8", errors="surrogateescape")] = value
+
+    def _parse_entry(self, key: str | bytes, value: bytes) -> TensorEntry:
+        entry = self._parsed.get(key)
+        if entry is not None:
+            return entry
+        if isinstance(key, bytes):
+            where = f"slice key {key!r}"
+            name = key.decode("latin-1")
+        else:
+            where = f"key {key!r}"
+            name = key
+        proto = parse_message(BundleEntryProto, value, path=self.index_path)
+        entry = _entry_from_proto(name, proto, path=self.index_path, where=where)
+        if entry.shard_id >= self.num_shards:
+            raise CorruptFileError(
+                f"shard_id {entry.shard_id} but the header declares {self.num_shards} shards",
+                path=self.index_path,
+                where=where,
+            )
+        self._parsed[key] = entry
+        return entry
+
+    def _slice_entry(self, raw_key: bytes) -> TensorEntry | None:
+        value = self._raw_slices.get(raw_key)
+        return None if value is None else self._parse_entry(raw_key, value)
+
+    def slice_keys(self) -> list[bytes]:
+        """Raw index keys of the stored slices of partitioned tensors (see :func:`decode_slice_key`)."""
+        return list(self._raw_slices)
 
     # -- mapping interface
     def __getitem__(self, key: str) -> np.ndarray:
         return self.read(key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self._raw)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._raw)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._entries
+        return key in self._raw
 
     def __enter__(self) -> CheckpointReader:
         return self
@@ -428,22 +440,22 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- metadata
     def entry(self, key: str) -> TensorEntry:
         """Index entry of tensor ``key`` (NotFoundError naming close matches otherwise)."""
-        try:
-            return self._entries[key]
-        except KeyError:
-            import difflib
+        value = self._raw.get(key)
+        if value is not None:
+            return self._parse_entry(key, value)
+        import difflib
 
-            close = difflib.get_close_matches(key, list(self._entries), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise NotFoundError(f"key {key!r} not found in checkpoint{hint}", path=self.index_path) from None
+        close = difflib.get_close_matches(key, list(self._raw), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise NotFoundError(f"key {key!r} not found in checkpoint{hint}", path=self.index_path)
 
     def entries(self) -> list[TensorEntry]:
         """Every tensor's entry, in key order (slices of partitioned tensors not listed)."""
-        return list(self._entries.values())
+        return [self._parse_entry(k, v) for k, v in self._raw.items()]
 
     def list_variables(self) -> list[tuple[str, list[int]]]:
         """(name, shape) pairs sorted by name, like ``tf.train.list_variables``."""
-        return [(k, list(e.shape)) for k, e in self._entries.items()]
+        return [(e.key, list(e.shape)) for e in self.entries()]
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """name -> shape, as TF's CheckpointReader offers."""
@@ -451,7 +463,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def has_tensor(self, key: str) -> bool:
         """Whether ``key`` names a tensor (TF's CheckpointReader API)."""
-        return key in self._entries
+        return key in self._raw
 
     def get_tensor(self, key: str) -> np.ndarray:
         """Same as :meth:`read` (TF's CheckpointReader API)."""
@@ -469,7 +481,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def read_all(self, *, zero_copy: bool | None = None) -> dict[str, np.ndarray]:
         """Every tensor with a numpy form (resource/variant entries skipped)."""
         return {
-            k: self.read(k, zero_copy=zero_copy) for k, e in self._entries.items() if dtypes.has_numpy_form(e.dtype)
+            e.key: self.read(e.key, zero_copy=zero_copy) for e in self.entries() if dtypes.has_numpy_form(e.dtype)
         }
 
     def verify(self) -> None:
@@ -477,9 +489,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         saved = self.verify_checksums
         self.verify_checksums = True
         try:
-            for k, e in self._entries.items():
+            for e in self.entries():
                 if dtypes.has_numpy_form(e.dtype):
-                    self.read(k, zero_copy=True)
+                    self.read(e.key, zero_copy=True)
         finally:
             self.verify_checksums = saved
 
@@ -626,7 +638,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         shard_sizes: dict[int, int] = {}
         for extents in entry.slices:
             skey = encode_slice_key(key, extents)
-            sentry = self._slice_entries.get(skey)
+            sentry = self._slice_entry(skey)
             if sentry is None:
                 raise NotFoundError(
                     f"slice {_spec_text(extents)} listed for the tensor has no entry", path=self.index_path, where=where
@@ -697,7 +709,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """The checkpoint's TrackableObjectGraph (TF2 object-based checkpoints), or None."""
         if self._object_graph is False:
             graph = None
-            if OBJECT_GRAPH_KEY in self._entries:
+            if OBJECT_GRAPH_KEY in self._raw:
                 value = self.read(OBJECT_GRAPH_KEY)
                 if value.shape != () or not isinstance(value.item(), bytes):
                     raise CorruptFileError("object graph entry is not a string scalar", path=self.index_path)
@@ -739,6 +751,48 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             if node < len(nodes) and nodes[node].WhichOneof("kind") == "variable":
                 out[path] = (key, nodes[node].variable)
         return out
+
+    def resolve(self, name: str) -> str:
+        """Checkpoint key for ``name``: a key itself, or any object path through the object graph.
+
+        Unlike :meth:`object_paths` (one canonical path per object, the one TF derived the
+        key from), this follows every alias: ``model/layer_with_weights-0/kernel`` and
+        ``model/layers/0/kernel`` reach the same variable. ``<path>/.ATTRIBUTES/<name>``
+        picks a non-default attribute. Inside a SavedModel a variable's own name
+        (``SavedVariable.name``, e.g. ``sequential/dense/kernel``) works too.
+        NotFoundError (with suggestions) otherwise.
+        """
+        if name in self._raw:
+            return name
+        graph = self.object_graph
+        if graph is not None and len(graph.nodes):
+            path, _, attr = name.partition("/.ATTRIBUTES/")
+            node = 0
+            found = True
+            for part in path.split("/") if path else []:
+                nxt = next((c.node_id for c in graph.nodes[node].children if c.local_name == part), None)
+                if nxt is None or not 0 <= nxt < len(graph.nodes):
+                    found = False
+                    break
+                node = nxt
+            if found:
+                want = attr or "VARIABLE_VALUE"
+                for a in graph.nodes[node].attributes:
+                    if a.name == want and a.checkpoint_key in self._raw:
+                        return a.checkpoint_key
+            try:  # a variable's own name (e.g. "sequential/dense/kernel") from saved_model.pb
+                for key, var in self.saved_variables().values():
+                    if var.name == name:
+                        return key
+            except NotFoundError:
+                pass
+        import difflib
+
+        close = difflib.get_close_matches(name, [*self._raw, *self.object_paths()], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise NotFoundError(
+            f"{name!r} is neither a checkpoint key nor an object path{hint}", path=self.index_path
+        )
 
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""

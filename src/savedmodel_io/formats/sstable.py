@@ -96,22 +96,29 @@ def _parse_block(
             where=where,
         )
     entries: list[tuple[bytes, bytes]] = []
+    append = entries.append
     pos = 0
     key = b""
     try:
         while pos < restarts_at:
-            shared, pos = get_varint(block, pos, restarts_at, 5)
-            non_shared, pos = get_varint(block, pos, restarts_at, 5)
-            value_len, pos = get_varint(block, pos, restarts_at, 5)
-            if shared > len(key) or pos + non_shared + value_len > restarts_at:
+            # Three varint32s, one byte each in practice: take that path without calls.
+            head = block[pos : pos + 3]
+            if len(head) == 3 and head[0] < 0x80 and head[1] < 0x80 and head[2] < 0x80:
+                shared, non_shared, value_len = head
+                pos += 3
+            else:
+                shared, pos = get_varint(block, pos, restarts_at, 5)
+                non_shared, pos = get_varint(block, pos, restarts_at, 5)
+                value_len, pos = get_varint(block, pos, restarts_at, 5)
+            end = pos + non_shared + value_len
+            if shared > len(key) or end > restarts_at:
                 raise ValueError(
                     f"entry at block offset {pos} (shared {shared}, key bytes {non_shared}, "
                     f"value bytes {value_len}) does not fit"
                 )
             key = key[:shared] + block[pos : pos + non_shared]
-            pos += non_shared
-            entries.append((key, block[pos : pos + value_len]))
-            pos += value_len
+            append((key, block[pos + non_shared : end]))
+            pos = end
     except ValueError as exc:
         raise CorruptFileError(f"bad block entry: {exc}", path=path, where=where) from None
     return entries

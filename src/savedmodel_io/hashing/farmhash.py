@@ -6,7 +6,10 @@ which is the ``farmhashna::Hash64`` variant: portable and fixed forever
 ``tensorflow/core/platform/fingerprint.h`` (``tsl/platform/fingerprint.h``).
 
 The compiled ``_farmhash`` module is used when it was built; the pure-Python
-code below is the reference fallback and gives the same results.
+code below is the reference fallback and gives the same results. Each 64-byte
+block of the long-input loop depends on the state the previous block left, so
+numpy cannot hash blocks in parallel; it only turns the input into 64-bit words
+in bulk, and the loop body is written out with as few operations as possible.
 """
 
 from __future__ import annotations
@@ -217,7 +220,6 @@ except ImportError:  # pragma: no cover - depends on the build
     _farmhash = None
 
 ACCELERATED = _farmhash is not None
-
 
 
 def fingerprint64(data: bytes | bytearray | memoryview) -> int:

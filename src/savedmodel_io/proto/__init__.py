@@ -17,7 +17,7 @@ from typing import TypeVar
 from google.protobuf import message as _message
 from google.protobuf import text_format as _text_format
 
-from savedmodel_io.errors import CorruptFileError
+from savedmodel_io.errors import CorruptFileError, LimitExceededError
 from savedmodel_io.proto._gen.tensorflow.core.example.example_pb2 import Example, SequenceExample
 from savedmodel_io.proto._gen.tensorflow.core.example.feature_pb2 import (
     BytesList,
@@ -121,11 +121,21 @@ def parse_message(
 def parse_text(cls: type[M], text: str, *, path: str | os.PathLike[str] | None = None) -> M:
     """Parse protobuf text format (e.g. saved_model.pbtxt); ``Any`` fields resolve in our pool."""
     msg = cls()
+    name = cls.DESCRIPTOR.full_name
     try:
         _text_format.Parse(text, msg, descriptor_pool=POOL)
-    except _text_format.ParseError as exc:
-        raise CorruptFileError(
-            f"not a valid {cls.DESCRIPTOR.full_name} in text format ({exc})", path=path
+    except RecursionError:
+        # The text parser recurses per nesting level (hostile files nest thousands deep).
+        raise LimitExceededError(f"{name} in text format is nested too deeply", path=path) from None
+    except (_text_format.ParseError, ValueError) as exc:
+        raise CorruptFileError(f"not a valid {name} in text format ({exc})", path=path) from None
+    # Same nesting limit as binary messages: a round trip through the wire format applies
+    # upb's depth limit, so code walking the message recursively never meets deeper input.
+    try:
+        msg.ParseFromString(msg.SerializeToString())
+    except (_message.DecodeError, RecursionError) as exc:
+        raise LimitExceededError(
+            f"{name} in text format is nested too deeply ({exc})", path=path
         ) from None
     return msg
 

@@ -22,20 +22,39 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from savedmodel_io.errors import FormatError
 
-__all__ = ["serialize_deterministic"]
+try:  # the optional C accelerator, built by setup.py when a compiler exists
+    from savedmodel_io.proto import _deterministic as _compiled  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _compiled = None
+
+__all__ = ["deterministic_buffer", "serialize_deterministic"]
 
 _MASK64 = (1 << 64) - 1
 
 
 def serialize_deterministic(msg: _message.Message) -> bytes:
     """Serialize ``msg`` exactly as C++ ``SerializeToString`` with deterministic output would."""
+    data = deterministic_buffer(msg)
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def deterministic_buffer(msg: _message.Message, *, accelerated: bool = True) -> bytes | bytearray:
+    """Like :func:`serialize_deterministic` but may return a bytearray (saves a copy when hashing)."""
     data = msg.SerializeToString(deterministic=True)
     plan = _plan_for(msg.DESCRIPTOR)
     if plan is None:
         return data
     buf = bytearray(data)
-    _fix(buf, 0, len(buf), plan)
-    return bytes(buf)
+    del data
+    if accelerated and _compiled is not None:
+        rules, root = _compiled_plan(msg.DESCRIPTOR)
+        try:
+            _compiled.sort_maps(buf, rules, root)
+        except ValueError as exc:
+            raise FormatError(str(exc)) from None
+    else:
+        _fix(buf, 0, len(buf), plan)
+    return buf
 
 
 class _Plan:
@@ -49,6 +68,41 @@ class _Plan:
 
 
 _PLANS: dict[str, _Plan | None] = {}
+
+
+_KEY_CODES = {"bytes": 0, "signed": 1, "zigzag": 2, "unsigned": 3, "fixed": 4, "sfixed": 5}
+_COMPILED: dict[str, tuple[tuple, int]] = {}
+
+
+def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
+    """The plan of ``desc`` flattened for the C module: (plans as tuples of rules, root index)."""
+    cached = _COMPILED.get(desc.full_name)
+    if cached is not None:
+        return cached
+    root = _plan_for(desc)
+    assert root is not None
+    ids: dict[int, int] = {}
+    order: list[_Plan] = []
+
+    def index(plan: _Plan) -> int:
+        if id(plan) not in ids:
+            ids[id(plan)] = len(order)
+            order.append(plan)
+        return ids[id(plan)]
+
+    index(root)
+    rules: list[tuple] = []
+    i = 0
+    while i < len(order):  # order grows while we walk it
+        plan = order[i]
+        row = [(n, 0, index(sub), 0) for n, sub in plan.subs.items()]
+        for n, (kind, vplan) in plan.maps.items():
+            row.append((n, 1, -1 if vplan is None else index(vplan), _KEY_CODES[kind]))
+        rules.append(tuple(row))
+        i += 1
+    result = (tuple(rules), 0)
+    _COMPILED[desc.full_name] = result
+    return result
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -117,7 +171,11 @@ def _plan_for(desc: Descriptor) -> _Plan | None:
             entry = f.message_type
             key = entry.fields_by_number[1]
             value = entry.fields_by_number[2]
-            vplan = _plan_for(value.message_type) if value.type == FieldDescriptor.TYPE_MESSAGE else None
+            vplan = (
+                _plan_for(value.message_type)
+                if value.type == FieldDescriptor.TYPE_MESSAGE
+                else None
+            )
             plan.maps[f.number] = (_key_kind(key), vplan)
         else:
             sub = _plan_for(f.message_type)
@@ -162,44 +220,65 @@ def _fix(buf: bytearray, pos: int, end: int, plan: _Plan) -> None:
     """Sort map entries (recursively) inside the message bytes ``buf[pos:end]``."""
     maps = plan.maps
     subs = plan.subs
+    varint = _varint
     while pos < end:
-        tag, body = _varint(buf, pos, end)
-        number, wire = tag >> 3, tag & 7
-        if wire != 2 or (number not in maps and number not in subs):
-            pos = _skip(buf, body, end, wire)
-            continue
-        n, start = _varint(buf, body, end)
-        stop = start + n
-        if stop > end:
-            raise FormatError("truncated field while canonicalizing a serialized message")
-        if number in subs:
-            _fix(buf, start, stop, subs[number])
+        # One-byte varints (almost every tag and small length) are read inline: this loop
+        # visits every field of every map-bearing message, so a call per varint shows.
+        tag = buf[pos]
+        if tag < 0x80:
+            body = pos + 1
+        else:
+            tag, body = varint(buf, pos, end)
+        wire = tag & 7
+        if wire == 2:
+            if body < end and buf[body] < 0x80:
+                n, start = buf[body], body + 1
+            else:
+                n, start = varint(buf, body, end)
+            stop = start + n
+            if stop > end:
+                raise FormatError("truncated field while canonicalizing a serialized message")
+            number = tag >> 3
+            sub = subs.get(number)
+            if sub is not None:
+                _fix(buf, start, stop, sub)
+            elif number in maps:
+                stop = _sort_run(buf, pos, end, tag, maps[number])
             pos = stop
-            continue
-        pos = _sort_run(buf, pos, end, tag, maps[number])
+        elif wire == 0:
+            if body < end and buf[body] < 0x80:
+                pos = body + 1
+            else:
+                pos = varint(buf, body, end)[1]
+        else:
+            pos = _skip(buf, body, end, wire)
 
 
 def _sort_run(buf: bytearray, pos: int, end: int, tag: int, spec: tuple[str, _Plan | None]) -> int:
     """Sort the consecutive map entries with ``tag`` that start at ``pos``; returns the run's end."""
     kind, vplan = spec
+    varint = _varint
     entries: list[tuple[object, int, int]] = []  # (sort key, entry start, entry end)
     run_start = pos
     while pos < end:
-        t, body = _varint(buf, pos, end)
+        t, body = varint(buf, pos, end)
         if t != tag:
             break
-        n, start = _varint(buf, body, end)
+        n, start = varint(buf, body, end)
         stop = start + n
         if stop > end:
             raise FormatError("truncated map entry while canonicalizing a serialized message")
         entries.append((_entry_key(buf, start, stop, kind, vplan), pos, stop))
         pos = stop
-    keys = [e[0] for e in entries]
-    if any(keys[i] > keys[i + 1] for i in range(len(keys) - 1)):  # type: ignore[operator]
-        ordered = sorted(entries, key=lambda e: e[0])
-        chunk = b"".join(bytes(buf[s:e]) for _, s, e in ordered)
-        buf[run_start:pos] = chunk
+    for i in range(len(entries) - 1):
+        if entries[i][0] > entries[i + 1][0]:  # type: ignore[operator]
+            ordered = sorted(entries, key=lambda e: e[0])  # stable, like C's tie-break
+            buf[run_start:pos] = b"".join(bytes(buf[s:e]) for _, s, e in ordered)
+            break
     return pos
+
+
+_SIGNED = frozenset({"signed", "zigzag", "sfixed"})
 
 
 def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | None) -> object:
@@ -207,10 +286,11 @@ def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | Non
     key: object = b"" if kind == "bytes" else 0
     while pos < end:
         tag, body = _varint(buf, pos, end)
-        number, wire = tag >> 3, tag & 7
+        wire = tag & 7
         nxt = _skip(buf, body, end, wire)
+        number = tag >> 3
         if number == 1:
-            key = _decode_key(buf, body, nxt, wire, kind)
+            key = _decode_key(buf, body, wire, kind, key)
         elif number == 2 and vplan is not None and wire == 2:
             n, start = _varint(buf, body, end)
             _fix(buf, start, start + n, vplan)
@@ -218,19 +298,22 @@ def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | Non
     return key
 
 
-def _decode_key(buf: bytearray, pos: int, end: int, wire: int, kind: str) -> object:
-    if wire == 2:
-        n, start = _varint(buf, pos, end)
+def _decode_key(buf: bytearray, pos: int, wire: int, kind: str, current: object) -> object:
+    """A map key from its field value at ``pos`` (already bounds-checked); wrong wire types keep ``current``."""
+    if kind == "bytes" or wire == 2:
+        if kind != "bytes" or wire != 2:
+            return current
+        n, start = _varint(buf, pos, len(buf))
         return bytes(buf[start : start + n])
     if wire == 0:
-        v = _varint(buf, pos, end)[0] & _MASK64
-        if kind == "signed":
-            return v - (1 << 64) if v >> 63 else v
+        v = _varint(buf, pos, len(buf))[0] & _MASK64
         if kind == "zigzag":
             return (v >> 1) ^ -(v & 1)
+        if kind in _SIGNED:
+            return v - (1 << 64) if v >> 63 else v
         return v
     size = 8 if wire == 1 else 4
     v = int.from_bytes(buf[pos : pos + size], "little")
-    if kind == "sfixed" and v >> (8 * size - 1):
+    if kind in _SIGNED and v >> (8 * size - 1):
         v -= 1 << (8 * size)
     return v

@@ -1,0 +1,222 @@
+"""``savedmodel-io run``: run a SignatureDef without TensorFlow, like ``saved_model_cli run``.
+
+Same flags and input syntax as saved_model_cli; the stdout is the same
+``Result for output key <key>:`` blocks (outputs in sorted key order, numpy's
+text form) and ``Output <key> is saved to <path>`` lines. Differences, on purpose:
+
+* pickle files are only loaded with ``--allow_pickle``; ``--input_exprs`` is
+  evaluated by an allow-list parser, never ``eval``;
+* signatures without inputs can run; ``--outdir`` checks every target before
+  writing anything, and writes each file atomically;
+* ``--tf_debug`` is a trace (dtype, shape, min/max of every op output on stderr,
+  stopping at the first NaN/Inf) rather than TensorFlow's interactive debugger;
+* ``--check`` lists the ops the runtime lacks; ``--backend tensorflow`` runs the
+  same command through TensorFlow, for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.cli.show import _BoolFlag  # absl-style --x / --nox / --x=false
+from savedmodel_io.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    ModelExistsError,
+    RuntimeFailure,
+)
+
+_HELP = """Usage example:
+To run input tensors from files through a MetaGraphDef and save the output tensors to files:
+$savedmodel-io run --dir /tmp/saved_model --tag_set serve \\
+   --signature_def serving_default \\
+   --inputs input1_key=/tmp/124.npz[x],input2_key=/tmp/123.npy \\
+   --input_exprs 'input3_key=np.ones(2)' \\
+   --input_examples 'input4_key=[{"id":[26],"weights":[0.5, 0.5]}]' \\
+   --outdir=/out
+
+For more information about input file format, please see:
+https://www.tensorflow.org/guide/saved_model_cli
+"""
+
+def _bool(p: argparse.ArgumentParser, name: str, help: str) -> None:
+    p.add_argument(f"--{name}", f"-{name}", f"--no{name}", f"-no{name}", action=_BoolFlag, help=help)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` parser (the flags of ``saved_model_cli run`` plus a few of ours)."""
+    p = subparsers.add_parser(
+        "run",
+        help="run a SignatureDef on inputs without TensorFlow (saved_model_cli run)",
+        description=_HELP,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    p.add_argument("--dir", "-dir", required=True, help="Directory containing the SavedModel.")
+    p.add_argument("--tag_set", "-tag_set", required=True,
+                   help="Comma-separated set of tags that identify variant graphs in the SavedModel.")
+    p.add_argument("--signature_def", "-signature_def", required=True,
+                   help="Specifies a SignatureDef (by key) within the SavedModel to run.")
+    p.add_argument("--inputs", "-inputs", default="",
+                   help="Input data files to pass to numpy.load(): '<input_key>=<filename>' or "
+                   "'<input_key>=<filename>[<variable_name>]', separated by ';'. .npy and .npz "
+                   "(pickle files only with --allow_pickle).")
+    p.add_argument("--input_exprs", "-input_exprs", default="",
+                   help="Python literals or numpy constructors: \"<input_key>='<expression>'\", "
+                   "separated by ';'. Numpy is 'np' (np.ones, np.zeros, np.full, np.arange, "
+                   "np.linspace, np.eye, np.random.*, ...); never passed to eval. Overrides "
+                   "--inputs.")
+    p.add_argument("--input_examples", "-input_examples", default="",
+                   help="tf.train.Example inputs: '<input_key>=[{feature0:value_list,"
+                   "feature1:value_list}]', separated by ';'. Overrides --inputs and --input_exprs.")
+    p.add_argument("--outdir", "-outdir", default=None,
+                   help="If specified, output tensors are saved to <outdir>/<output_key>.npy.")
+    _bool(p, "overwrite", "If set, output files are overwritten if they already exist.")
+    _bool(p, "tf_debug", "Trace mode: print every op's output dtype, shape and min/max to "
+          "stderr and stop at the first NaN or Inf, naming the node.")
+    p.add_argument("--worker", "-worker", default=None,
+                   help="(TensorFlow only) a remote worker; not supported here.")
+    _bool(p, "init_tpu", "(TensorFlow only) initialize a TPU system; not supported here.")
+    _bool(p, "use_tfrt", "(TensorFlow only) run with TFRT; accepted and ignored.")
+    _bool(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
+    _bool(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
+          "(status 1 if any).")
+    p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
+                   help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
+    p.set_defaults(_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the signature and print (and optionally save) its outputs."""
+    from savedmodel_io.cli.run_inputs import load_inputs
+    from savedmodel_io.graph import runtime
+    from savedmodel_io.model import load, normalize_tags
+
+    if args.worker:
+        raise InvalidArgumentError("--worker (a remote TensorFlow session) is not supported")
+    if args.init_tpu:
+        raise InvalidArgumentError("--init_tpu is not supported (no TPUs without TensorFlow)")
+    tags = normalize_tags(args.tag_set)
+    if not tags:
+        raise InvalidArgumentError("--tag_set must contain at least one non-empty tag")
+    model = load(args.dir)
+    mg = model.meta_graph(tags)
+    sess = runtime.session_for(mg)
+    sig = sess.signature(args.signature_def)
+
+    if args.check:
+        return _check(mg, args.signature_def)
+
+    feed = load_inputs(args.inputs, args.input_exprs, args.input_examples,
+                       allow_pickle=args.allow_pickle)
+    valid = list(sig.inputs)
+    for key in feed:
+        if key not in sig.inputs:
+            raise InvalidArgumentError(
+                f'"{key}" is not a valid input key. Please choose from '
+                f'{", ".join(chr(34) + k + chr(34) for k in valid) or "(no inputs)"}, or use the '
+                "show command.", path=args.dir)
+    missing = sorted(set(valid) - set(feed))
+    if missing:
+        raise InvalidArgumentError(
+            f"no value for input {', '.join(repr(m) for m in missing)}: give it with --inputs, "
+            "--input_exprs or --input_examples", path=args.dir)
+
+    targets = _output_paths(args, sorted(sig.outputs))
+    if args.backend == "tensorflow":
+        outputs = _run_tensorflow(args, tags, feed)
+    else:
+        trace = _Tracer() if args.tf_debug else None
+        outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace)
+    for key in sorted(outputs):
+        print(f"Result for output key {key}:\n{outputs[key]}")
+        if targets is not None:
+            _save(targets[key], outputs[key])
+            print(f"Output {key} is saved to {targets[key]}")
+    sys.stdout.flush()
+    return 0
+
+
+def _check(mg, key: str) -> int:
+    from savedmodel_io.graph.runtime import check_signature
+
+    missing = check_signature(mg, key)
+    if not missing:
+        print(f"All ops of signature '{key}' have kernels: it can run without TensorFlow.")
+        return 0
+    ops = sorted({m.op for m in missing})
+    print(f"Signature '{key}' needs {len(ops)} op(s) the runtime has no kernel for: {', '.join(ops)}")
+    for m in missing:
+        print(f"  {m.op}: node '{m.node}' in {m.function}")
+    return 1
+
+
+def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] | None:
+    """``<outdir>/<key>.npy`` per output, refusing unsafe names and (without --overwrite) existing files."""
+    if not args.outdir:
+        return None
+    paths = {}
+    for key in keys:
+        if not key or key in (".", "..") or "/" in key or os.sep in key or "\0" in key:
+            raise InvalidArgumentError(f"output key {key!r} cannot be used as a file name",
+                                       path=args.outdir)
+        path = os.path.join(args.outdir, key + ".npy")
+        if not args.overwrite and os.path.exists(path):
+            raise ModelExistsError(
+                f'Output file {path} already exists. Add "--overwrite" to overwrite the existing '
+                "output files.", path=path)
+        paths[key] = path
+    os.makedirs(args.outdir, exist_ok=True)
+    return paths
+
+
+def _save(path: str, value: Any) -> None:
+    from savedmodel_io._fsutil import atomic_file
+
+    with atomic_file(path) as f:
+        np.save(f, np.asarray(value), allow_pickle=np.asarray(value).dtype == object)
+
+
+class _Tracer:
+    """--tf_debug: one stderr line per op output; stop at the first NaN/Inf."""
+
+    def __call__(self, event: Any) -> None:
+        node = event.node
+        indent = "  " * event.depth
+        for i, v in enumerate(event.outputs):
+            desc = _describe(v)
+            print(f"{indent}{node.name}:{i} {node.op} {desc}", file=sys.stderr)
+            if isinstance(v, np.ndarray) and v.dtype.kind in "fc" and v.size and not np.isfinite(v).all():
+                kind = "NaN" if np.isnan(v).any() else "Inf"
+                raise RuntimeFailure(f"output {i} has {kind} values (first NaN/Inf in this run)",
+                                     where=node.where)
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, (np.ndarray, np.generic)):
+        a = np.asarray(v)
+        shape = "[" + ",".join(str(d) for d in a.shape) + "]"
+        if a.size and a.dtype.kind in "biuf":
+            with np.errstate(all="ignore"):
+                return f"{a.dtype}{shape} min={a.min()} max={a.max()}"
+        return f"{a.dtype}{shape}"
+    return repr(v)
+
+
+def _run_tensorflow(args: argparse.Namespace, tags, feed: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The same signature through TensorFlow (``--backend tensorflow``)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise MissingDependencyError("--backend tensorflow needs TensorFlow installed") from None
+    loaded = tf.saved_model.load(args.dir, tags=sorted(tags))
+    fn = loaded.signatures[args.signature_def]
+    specs = fn.structured_input_signature[1]
+    tf_inputs = {k: tf.constant(np.asarray(v) if not isinstance(v, np.ndarray) else v,
+                                dtype=specs[k].dtype) for k, v in feed.items()}
+    return {k: v.numpy() for k, v in fn(**tf_inputs).items()}

@@ -1,0 +1,1 @@
+"""Graphs: build GraphDefs/FunctionDefs (builder) and their static shape rules (shapes)."""

@@ -1,0 +1,84 @@
+"""The kernel registry: TensorFlow op name -> numpy kernel.
+
+A kernel is ``fn(node, inputs, ctx) -> list`` (or one array for single-output ops):
+``node`` is a :class:`savedmodel_io.graph.runtime.Node` (decoded attrs in ``node.attr``),
+``inputs`` the evaluated input values, ``ctx`` the running
+:class:`savedmodel_io.graph.runtime.Context` (variables, tables, function calls).
+
+Each op family lives in its own module and registers its kernels on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
+
+# Modules holding kernels, imported on first use of the registry.
+_FAMILIES = ("array", "math", "nn", "control", "resource", "tensorlist", "strings", "lookup", "parsing", "image")
+
+# Output arg names of an op, or a function of the node's attrs giving (name, count) pairs.
+OutputSpec = Sequence[str] | Callable[[dict[str, Any]], Sequence[tuple[str, int]]] | None
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One registered op: its function and how its outputs are named."""
+
+    op: str
+    fn: Callable[..., Any]
+    outputs: OutputSpec = None  # None: one output arg (maybe a list), indexed directly
+
+    def output_offset(self, attrs: dict[str, Any], arg: str) -> int | None:
+        """Flat output index where output arg ``arg`` starts (for ``node:arg:i`` names)."""
+        if self.outputs is None:
+            return 0
+        pairs = (
+            self.outputs(attrs) if callable(self.outputs) else [(n, 1) for n in self.outputs]
+        )
+        offset = 0
+        for name, count in pairs:
+            if name == arg:
+                return offset
+            offset += count
+        return None
+
+
+KERNELS: dict[str, Kernel] = {}
+_loaded = False
+
+
+def kernel(*ops: str, outputs: OutputSpec = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the kernel of each op in ``ops``."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for op in ops:
+            if op in KERNELS:
+                raise ValueError(f"kernel for {op} registered twice")
+            KERNELS[op] = Kernel(op, fn, outputs)
+        return fn
+
+    return register
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for fam in _FAMILIES:
+            importlib.import_module(f"savedmodel_io.graph.ops.{fam}")
+
+
+def get(op: str) -> Kernel | None:
+    """The kernel registered for ``op``, or None."""
+    _load()
+    return KERNELS.get(op)
+
+
+def supported_ops() -> list[str]:
+    """Every op name the runtime has a kernel for, sorted."""
+    _load()
+    return sorted(KERNELS)

@@ -1,0 +1,192 @@
+"""Lookup tables: HashTableV2 / MutableHashTableV2 and their init, find, size, import, export.
+
+A table lives in the Session's resources under its shared name (or node name),
+so the init op and later signature runs see the same table. Text-file
+initialisation follows tf.lookup.TextFileInitializer: key/value index -2 is the
+whole line, -1 the line number, otherwise a column split on ``delimiter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.errors import NotFoundError
+from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._util import bad, np_dtype
+from savedmodel_io.graph.variables import Handle
+
+WHOLE_LINE = -2
+LINE_NUMBER = -1
+MAX_VOCAB_BYTES = 1 << 31
+
+
+class Table:
+    """A hash table resource."""
+
+    def __init__(self, key_dtype: np.dtype, value_dtype: np.dtype) -> None:
+        self.key_dtype = key_dtype
+        self.value_dtype = value_dtype
+        self.data: dict[Any, Any] = {}
+        self.initialized = False
+
+
+def _key(v) -> Any:
+    return bytes(v) if isinstance(v, (bytes, np.bytes_)) else v.item() if isinstance(v, np.generic) else v
+
+
+@kernel("HashTableV2", "MutableHashTableV2", "HashTable", "MutableHashTable")
+def hash_table(node, inputs, ctx):
+    shared = (node.attr.get("shared_name") or b"").decode("utf-8", "replace")
+    name = shared or f"{node.body}/{node.name}"
+    res = ctx.session.resources
+    if name not in res:
+        res[name] = Table(np_dtype(node.attr["key_dtype"]), np_dtype(node.attr["value_dtype"]))
+    return Handle("table", name)
+
+
+def _table(node, ctx, h) -> Table:
+    if not isinstance(h, Handle) or h.kind != "table":
+        raise bad(node, f"expected a table handle, got {type(h).__name__}")
+    t = ctx.session.resources.get(h.name)
+    if t is None:
+        raise NotFoundError(f"table {h.name!r} does not exist", where=node.where)
+    return t
+
+
+def _fill(node, t: Table, keys: np.ndarray, values: np.ndarray) -> None:
+    if keys.shape[:1] != values.shape[:1]:
+        raise bad(node, f"{keys.shape[0]} keys but {values.shape[0]} values")
+    for k, v in zip(keys.reshape(-1), values.reshape(len(keys.reshape(-1)), *values.shape[keys.ndim:])):
+        t.data[_key(k)] = v if isinstance(v, np.ndarray) and v.ndim else _key(v)
+
+
+@kernel("InitializeTableV2", "InitializeTable")
+def initialize_table(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    if not t.initialized:
+        _fill(node, t, np.asarray(inputs[1]), np.asarray(inputs[2]))
+        t.initialized = True
+    return []
+
+
+def _column(node, line: bytes, lineno: int, index: int, delim: bytes, dtype: np.dtype, path: str):
+    if index == WHOLE_LINE:
+        raw = line
+    elif index == LINE_NUMBER:
+        return lineno
+    else:
+        cols = line.split(delim) if delim else line.split()
+        if index >= len(cols):
+            raise bad(node, f"{path} line {lineno + 1}: column {index} is missing")
+        raw = cols[index]
+    if dtype == object:
+        return raw
+    try:
+        return int(raw) if dtype.kind in "iu" else float(raw)
+    except ValueError:
+        raise bad(node, f"{path} line {lineno + 1}: {raw!r} is not a number") from None
+
+
+@kernel("InitializeTableFromTextFileV2", "InitializeTableFromTextFile")
+def initialize_from_text(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    if t.initialized:
+        return []
+    raw_path = np.asarray(inputs[1]).item()
+    path = raw_path.decode("utf-8", "replace") if isinstance(raw_path, bytes) else str(raw_path)
+    key_index = int(node.attr.get("key_index", WHOLE_LINE))
+    value_index = int(node.attr.get("value_index", LINE_NUMBER))
+    vocab_size = int(node.attr.get("vocab_size", -1))
+    delim = node.attr.get("delimiter", b"\t")
+    offset = int(node.attr.get("offset", 0))
+    try:
+        import os
+
+        if os.path.getsize(path) > MAX_VOCAB_BYTES:
+            raise bad(node, f"vocabulary file {path} is larger than {MAX_VOCAB_BYTES} bytes")
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError as exc:
+        raise NotFoundError(f"cannot read vocabulary file: {exc.strerror}", path=path, where=node.where) from None
+    if lines and lines[-1] == b"":
+        lines.pop()
+    lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+    if vocab_size >= 0:
+        if len(lines) < vocab_size:
+            raise bad(node, f"{path} has {len(lines)} lines, vocab_size is {vocab_size}")
+        lines = lines[:vocab_size]
+    for i, line in enumerate(lines):
+        k = _column(node, line, i + offset, key_index, delim, t.key_dtype, path)
+        v = _column(node, line, i + offset, value_index, delim, t.value_dtype, path)
+        if k in t.data:
+            raise bad(node, f"{path}: duplicate key {k!r} on line {i + 1}")
+        t.data[k] = v
+    t.initialized = True
+    return []
+
+
+@kernel("LookupTableFindV2", "LookupTableFind")
+def find(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    keys = np.asarray(inputs[1])
+    default = np.asarray(inputs[2])
+    flat = keys.reshape(-1)
+    data = t.data
+    if default.ndim == 0 or default.size == 1:
+        d = _key(default.reshape(-1)[0])
+        vals = [data.get(_key(k), d) for k in flat]
+        out = np.empty(len(vals), dtype=t.value_dtype) if t.value_dtype == object else None
+        if out is not None:
+            out[:] = vals
+        else:
+            out = np.array(vals, dtype=t.value_dtype)
+        return out.reshape(keys.shape)
+    dflat = np.broadcast_to(default, keys.shape).reshape(-1)
+    out = np.empty(flat.shape, dtype=t.value_dtype)
+    for i, k in enumerate(flat):
+        out[i] = data.get(_key(k), dflat[i])
+    return out.reshape(keys.shape)
+
+
+@kernel("LookupTableSizeV2", "LookupTableSize")
+def size(node, inputs, ctx):
+    return np.array(len(_table(node, ctx, inputs[0]).data), np.int64)
+
+
+@kernel("LookupTableImportV2", "LookupTableImport")
+def import_(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    t.data = {}
+    _fill(node, t, np.asarray(inputs[1]), np.asarray(inputs[2]))
+    t.initialized = True
+    return []
+
+
+@kernel("LookupTableInsertV2", "LookupTableInsert")
+def insert(node, inputs, ctx):
+    _fill(node, _table(node, ctx, inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2]))
+    return []
+
+
+@kernel("LookupTableRemoveV2")
+def remove(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    for k in np.asarray(inputs[1]).reshape(-1):
+        t.data.pop(_key(k), None)
+    return []
+
+
+@kernel("LookupTableExportV2", "LookupTableExport", outputs=("keys", "values"))
+def export(node, inputs, ctx):
+    t = _table(node, ctx, inputs[0])
+    keys = np.empty(len(t.data), dtype=t.key_dtype)
+    keys[:] = list(t.data.keys())
+    vals = list(t.data.values())
+    if t.value_dtype == object:
+        values = np.empty(len(vals), dtype=object)
+        values[:] = vals
+    else:
+        values = np.array(vals, dtype=t.value_dtype)
+    return [keys, values]

@@ -1,0 +1,455 @@
+"""Neural-network ops: convolutions, pooling, batch norm, activations, softmax, BiasAdd.
+
+Convolutions are im2col over a strided view of the padded input followed by one
+BLAS matmul; depthwise convolutions and pooling loop over kernel taps only (a
+3x3 kernel: nine whole-tensor numpy operations), never over pixels. Padding
+geometry (SAME/VALID/EXPLICIT) follows tensorflow/tensorflow
+tensorflow/core/framework/kernel_shape_util.cc (GetWindowedOutputSizeVerbose).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._util import attr_str, bad
+
+
+def _a(x) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
+# -- geometry ---------------------------------------------------------------------------
+
+def _window(node, size: int, k: int, stride: int, dil: int, padding: str,
+            explicit: tuple[int, int] = (0, 0)) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) of one spatial dimension."""
+    if stride < 1 or dil < 1:
+        raise bad(node, "strides and dilations must be positive")
+    eff = (k - 1) * dil + 1
+    if padding == "VALID":
+        out = (size - eff) // stride + 1 if size >= eff else 0
+        return max(out, 0), 0, 0
+    if padding == "SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + eff - size, 0)
+        return out, total // 2, total - total // 2
+    if padding == "EXPLICIT":
+        before, after = explicit
+        span = size + before + after
+        out = (span - eff) // stride + 1 if span >= eff else 0
+        return out, before, after
+    raise bad(node, f"unknown padding {padding!r}")
+
+
+def _layout(node) -> str:
+    fmt = attr_str(node, "data_format", "NHWC")
+    if fmt not in ("NHWC", "NCHW"):
+        raise bad(node, f"data_format {fmt} is not supported")
+    return fmt
+
+
+def _hw(values, fmt: str) -> tuple[int, int]:
+    v = list(values)
+    return (v[1], v[2]) if fmt == "NHWC" else (v[2], v[3])
+
+
+def _explicit(node, fmt: str) -> list[tuple[int, int]]:
+    p = list(node.attr.get("explicit_paddings") or [0] * 8)
+    pairs = [(p[2 * i], p[2 * i + 1]) for i in range(4)]
+    return [pairs[1], pairs[2]] if fmt == "NHWC" else [pairs[2], pairs[3]]
+
+
+def _geometry(node, x_shape, kh, kw, fmt):
+    strides = _hw(node.attr.get("strides") or [1, 1, 1, 1], fmt)
+    dil = _hw(node.attr.get("dilations") or [1, 1, 1, 1], fmt)
+    padding = attr_str(node, "padding", "VALID")
+    exp = _explicit(node, fmt) if padding == "EXPLICIT" else [(0, 0), (0, 0)]
+    oh, pt, pb = _window(node, x_shape[1], kh, strides[0], dil[0], padding, exp[0])
+    ow, pl, pr = _window(node, x_shape[2], kw, strides[1], dil[1], padding, exp[1])
+    return strides, dil, (oh, ow), ((pt, pb), (pl, pr))
+
+
+def _to_nhwc(x, fmt):
+    return x if fmt == "NHWC" else x.transpose(0, 2, 3, 1)
+
+
+def _from_nhwc(y, fmt):
+    return y if fmt == "NHWC" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+def _pad(x, pads, value=0):
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+
+
+def _patches(xp, out_hw, k_hw, strides, dil):
+    """Strided view (N, OH, OW, KH, KW, C) of a padded NHWC input (no copy)."""
+    n, _, _, c = xp.shape
+    sn, sh, sw, sc = xp.strides
+    return as_strided(
+        xp,
+        (n, out_hw[0], out_hw[1], k_hw[0], k_hw[1], c),
+        (sn, sh * strides[0], sw * strides[1], sh * dil[0], sw * dil[1], sc),
+        writeable=False,
+    )
+
+
+def _tap(xp, i, j, out_hw, strides, dil):
+    """The input pixels kernel tap (i, j) sees, for every output position."""
+    r0, c0 = i * dil[0], j * dil[1]
+    return xp[:, r0:r0 + (out_hw[0] - 1) * strides[0] + 1:strides[0],
+              c0:c0 + (out_hw[1] - 1) * strides[1] + 1:strides[1], :]
+
+
+# -- convolutions -----------------------------------------------------------------------
+
+@kernel("Conv2D")
+def conv2d(node, inputs, ctx):
+    fmt = _layout(node)
+    x = _to_nhwc(_a(inputs[0]), fmt)
+    w = _a(inputs[1])
+    if x.ndim != 4 or w.ndim != 4:
+        raise bad(node, f"Conv2D needs rank-4 input and filter, got {x.shape} and {w.shape}")
+    kh, kw, cin, cout = w.shape
+    c = x.shape[3]
+    if cin == 0 or c % cin:
+        raise bad(node, f"input depth {c} is not a multiple of filter depth {cin}")
+    groups = c // cin
+    strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
+    n = x.shape[0]
+    if kh == kw == 1 and strides == (1, 1) and pads == ((0, 0), (0, 0)) and groups == 1:
+        y = (x.reshape(-1, c) @ w.reshape(cin, cout)).reshape(n, out_hw[0], out_hw[1], cout)
+        return _from_nhwc(y, fmt)
+    xp = _pad(x, pads)
+    p = _patches(xp, out_hw, (kh, kw), strides, dil)
+    rows = n * out_hw[0] * out_hw[1]
+    if groups == 1:
+        y = p.reshape(rows, kh * kw * c) @ w.reshape(kh * kw * cin, cout)
+    else:
+        og = cout // groups
+        parts = []
+        for g in range(groups):
+            pg = p[..., g * cin:(g + 1) * cin].reshape(rows, kh * kw * cin)
+            parts.append(pg @ w[..., g * og:(g + 1) * og].reshape(kh * kw * cin, og))
+        y = np.concatenate(parts, axis=1)
+    return _from_nhwc(y.reshape(n, out_hw[0], out_hw[1], cout).astype(x.dtype, copy=False), fmt)
+
+
+@kernel("DepthwiseConv2dNative")
+def depthwise_conv2d(node, inputs, ctx):
+    fmt = _layout(node)
+    x = _to_nhwc(_a(inputs[0]), fmt)
+    w = _a(inputs[1])
+    if x.ndim != 4 or w.ndim != 4 or w.shape[2] != x.shape[3]:
+        raise bad(node, f"input {x.shape} and depthwise filter {w.shape} do not match")
+    kh, kw, c, m = w.shape
+    strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
+    xp = _pad(x, pads)
+    n = x.shape[0]
+    if m == 1:
+        y = np.zeros((n, out_hw[0], out_hw[1], c), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                y += _tap(xp, i, j, out_hw, strides, dil) * w[i, j, :, 0]
+        return _from_nhwc(y, fmt)
+    y = np.zeros((n, out_hw[0], out_hw[1], c, m), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            y += _tap(xp, i, j, out_hw, strides, dil)[..., None] * w[i, j]
+    return _from_nhwc(y.reshape(n, out_hw[0], out_hw[1], c * m), fmt)
+
+
+@kernel("Conv2DBackpropInput")
+def conv2d_backprop_input(node, inputs, ctx):
+    fmt = _layout(node)
+    sizes = [int(v) for v in np.asarray(inputs[0]).reshape(-1)]
+    w = _a(inputs[1])
+    dy = _to_nhwc(_a(inputs[2]), fmt)
+    if len(sizes) != 4 or w.ndim != 4 or dy.ndim != 4:
+        raise bad(node, "Conv2DBackpropInput needs 4-D input_sizes, filter and out_backprop")
+    in_shape = sizes if fmt == "NHWC" else [sizes[0], sizes[2], sizes[3], sizes[1]]
+    kh, kw, cin, cout = w.shape
+    if dy.shape[3] != cout or in_shape[3] != cin:
+        raise bad(node, f"filter {w.shape} does not match input {in_shape} / out_backprop {dy.shape}")
+    strides, dil, out_hw, pads = _geometry(node, in_shape, kh, kw, fmt)
+    if tuple(dy.shape[1:3]) != out_hw:
+        raise bad(node, f"out_backprop spatial shape {dy.shape[1:3]} != {out_hw} computed from input_sizes")
+    n, h, wd = in_shape[0], in_shape[1], in_shape[2]
+    cols = (dy.reshape(-1, cout) @ w.reshape(kh * kw * cin, cout).T).reshape(
+        n, out_hw[0], out_hw[1], kh, kw, cin)
+    (pt, pb), (pl, pr) = pads
+    hp = max(h + pt + pb, (out_hw[0] - 1) * strides[0] + (kh - 1) * dil[0] + 1)
+    wp = max(wd + pl + pr, (out_hw[1] - 1) * strides[1] + (kw - 1) * dil[1] + 1)
+    buf = np.zeros((n, hp, wp, cin), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dil[0], j * dil[1]
+            buf[:, r0:r0 + (out_hw[0] - 1) * strides[0] + 1:strides[0],
+                c0:c0 + (out_hw[1] - 1) * strides[1] + 1:strides[1], :] += cols[:, :, :, i, j, :]
+    return _from_nhwc(np.ascontiguousarray(buf[:, pt:pt + h, pl:pl + wd, :]), fmt)
+
+
+# -- pooling ----------------------------------------------------------------------------
+
+def _pool(node, x, ksize, strides, fmt, kind):
+    x = _to_nhwc(x, fmt)
+    if x.ndim != 4:
+        raise bad(node, f"pooling needs a rank-4 input, got {x.shape}")
+    kh, kw = _hw(ksize, fmt)
+    sh, sw = _hw(strides, fmt)
+    padding = attr_str(node, "padding", "VALID")
+    oh, pt, pb = _window(node, x.shape[1], kh, sh, 1, padding)
+    ow, pl, pr = _window(node, x.shape[2], kw, sw, 1, padding)
+    pads = ((pt, pb), (pl, pr))
+    out_hw = (oh, ow)
+    if kind == "max":
+        low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        xp = _pad(x, pads, low)
+        y = None
+        for i in range(kh):
+            for j in range(kw):
+                t = _tap(xp, i, j, out_hw, (sh, sw), (1, 1))
+                y = t.copy() if y is None else np.maximum(y, t, out=y)
+        return _from_nhwc(y, fmt)
+    xp = _pad(x, pads)
+    y = np.zeros((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            y += _tap(xp, i, j, out_hw, (sh, sw), (1, 1))
+    # Padding cells do not count towards the average (TF's AvgPool).
+    ones = _pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=x.dtype), pads)
+    cnt = np.zeros((1, oh, ow, 1), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cnt += _tap(ones, i, j, out_hw, (sh, sw), (1, 1))
+    return _from_nhwc(y / cnt, fmt)
+
+
+@kernel("MaxPool")
+def max_pool(node, inputs, ctx):
+    return _pool(node, _a(inputs[0]), node.attr["ksize"], node.attr["strides"], _layout(node), "max")
+
+
+@kernel("MaxPoolV2")
+def max_pool_v2(node, inputs, ctx):
+    return _pool(node, _a(inputs[0]), np.asarray(inputs[1]).tolist(), np.asarray(inputs[2]).tolist(),
+                 _layout(node), "max")
+
+
+@kernel("AvgPool")
+def avg_pool(node, inputs, ctx):
+    return _pool(node, _a(inputs[0]), node.attr["ksize"], node.attr["strides"], _layout(node), "avg")
+
+
+# -- normalisation --------------------------------------------------------------------
+
+def _bn_outputs(attrs):
+    names = ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"]
+    return [(n, 1) for n in names]
+
+
+def _bn_v3_outputs(attrs):
+    return _bn_outputs(attrs) + [("reserve_space_3", 1)]
+
+
+def _batch_norm(node, inputs, n_out):
+    x = _a(inputs[0])
+    scale, offset, mean, var = (_a(v).astype(np.float32, copy=False) for v in inputs[1:5])
+    eps = float(node.attr.get("epsilon", 1e-4))
+    fmt = _layout(node) if x.ndim == 4 else "NHWC"
+    xf = _to_nhwc(x, fmt).astype(np.float32, copy=False)
+    c = xf.shape[-1]
+    if scale.shape != (c,) or offset.shape != (c,):
+        raise bad(node, f"scale/offset must have shape ({c},)")
+    if node.attr.get("is_training", True):
+        axes = tuple(range(xf.ndim - 1))
+        bmean = xf.mean(axis=axes)
+        bvar = xf.var(axis=axes)
+        count = xf.size // max(c, 1)
+        unbiased = bvar * count / max(count - 1, 1)
+        factor = float(node.attr.get("exponential_avg_factor", 1.0))
+        if factor != 1.0 and mean.size:
+            out_mean = (1 - factor) * mean + factor * bmean
+            out_var = (1 - factor) * var + factor * unbiased
+        else:
+            out_mean, out_var = bmean, unbiased
+        use_mean, use_var = bmean, bvar
+    else:
+        if mean.shape != (c,) or var.shape != (c,):
+            raise bad(node, f"mean/variance must have shape ({c},)")
+        use_mean, use_var = mean, var
+        out_mean, out_var = mean, var
+    inv = (1.0 / np.sqrt(use_var + np.float32(eps))).astype(np.float32) * scale
+    y = (xf - use_mean) * inv + offset
+    y = _from_nhwc(y.astype(x.dtype, copy=False), fmt)
+    outs = [y, out_mean, out_var, use_mean, use_var]
+    if n_out == 6:
+        outs.append(np.zeros((0,), np.float32))
+    return outs
+
+
+@kernel("FusedBatchNorm", "FusedBatchNormV2", outputs=_bn_outputs)
+def fused_batch_norm(node, inputs, ctx):
+    return _batch_norm(node, inputs, 5)
+
+
+@kernel("FusedBatchNormV3", outputs=_bn_v3_outputs)
+def fused_batch_norm_v3(node, inputs, ctx):
+    return _batch_norm(node, inputs, 6)
+
+
+@kernel("LRN")
+def lrn(node, inputs, ctx):
+    x = _a(inputs[0])
+    r = int(node.attr.get("depth_radius", 5))
+    bias = float(node.attr.get("bias", 1.0))
+    alpha = float(node.attr.get("alpha", 1.0))
+    beta = float(node.attr.get("beta", 0.5))
+    sq = np.pad(np.square(x), [(0, 0)] * (x.ndim - 1) + [(r, r)])
+    c = x.shape[-1]
+    acc = np.zeros_like(x)
+    for k in range(2 * r + 1):
+        acc += sq[..., k:k + c]
+    return (x / np.power(bias + alpha * acc, beta)).astype(x.dtype)
+
+
+# -- activations -------------------------------------------------------------------------
+
+def _act(fn):
+    def run(node, inputs, ctx):
+        x = _a(inputs[0])
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(node, x)).astype(x.dtype, copy=False)
+    return run
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+kernel("Relu")(_act(lambda n, x: np.maximum(x, np.zeros((), x.dtype))))
+kernel("Relu6")(_act(lambda n, x: np.clip(x, np.zeros((), x.dtype), np.asarray(6, x.dtype))))
+kernel("Elu")(_act(lambda n, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))))
+kernel("Selu")(_act(lambda n, x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))))
+kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr.get("alpha", 0.2), x.dtype))))
+
+
+def _softmax(x, log):
+    m = np.max(x, axis=-1, keepdims=True)
+    z = x - m
+    e = np.exp(z)
+    s = np.sum(e, axis=-1, keepdims=True)
+    return z - np.log(s) if log else e / s
+
+
+kernel("Softmax")(_act(lambda n, x: _softmax(x, False)))
+kernel("LogSoftmax")(_act(lambda n, x: _softmax(x, True)))
+
+
+@kernel("BiasAdd", "BiasAddV1")
+def bias_add(node, inputs, ctx):
+    x, b = _a(inputs[0]), _a(inputs[1])
+    if b.ndim != 1:
+        raise bad(node, f"bias must be 1-D, got shape {b.shape}")
+    if attr_str(node, "data_format", "NHWC") == "NCHW" and x.ndim > 2:
+        if x.shape[1] != b.shape[0]:
+            raise bad(node, f"bias of size {b.shape[0]} does not match channel dimension {x.shape[1]}")
+        return x + b.reshape((-1,) + (1,) * (x.ndim - 2))
+    if x.shape[-1] != b.shape[0]:
+        raise bad(node, f"bias of size {b.shape[0]} does not match last dimension {x.shape[-1]}")
+    return x + b
+
+
+# -- 3-D convolution and pooling ------------------------------------------------------------
+
+def _layout3d(node) -> str:
+    fmt = attr_str(node, "data_format", "NDHWC")
+    if fmt not in ("NDHWC", "NCDHW"):
+        raise bad(node, f"data_format {fmt} is not supported")
+    return fmt
+
+
+def _dhw(values, fmt: str) -> tuple[int, int, int]:
+    v = list(values)
+    return (v[1], v[2], v[3]) if fmt == "NDHWC" else (v[2], v[3], v[4])
+
+
+def _geometry3d(node, x, k, fmt, strides, dil):
+    padding = attr_str(node, "padding", "VALID")
+    outs, pads = [], []
+    for i in range(3):
+        o, a, b = _window(node, x.shape[1 + i], k[i], strides[i], dil[i], padding)
+        outs.append(o)
+        pads.append((a, b))
+    return tuple(outs), pads
+
+
+@kernel("Conv3D")
+def conv3d(node, inputs, ctx):
+    fmt = _layout3d(node)
+    x = _a(inputs[0])
+    if fmt == "NCDHW":
+        x = x.transpose(0, 2, 3, 4, 1)
+    w = _a(inputs[1])
+    if x.ndim != 5 or w.ndim != 5 or w.shape[3] != x.shape[4]:
+        raise bad(node, f"Conv3D input {x.shape} and filter {w.shape} do not match")
+    k = w.shape[:3]
+    strides = _dhw(node.attr.get("strides") or [1] * 5, fmt)
+    dil = _dhw(node.attr.get("dilations") or [1] * 5, fmt)
+    out, pads = _geometry3d(node, x, k, fmt, strides, dil)
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    n, c = x.shape[0], x.shape[4]
+    s = xp.strides
+    view = as_strided(
+        xp, (n, *out, *k, c),
+        (s[0], s[1] * strides[0], s[2] * strides[1], s[3] * strides[2],
+         s[1] * dil[0], s[2] * dil[1], s[3] * dil[2], s[4]), writeable=False)
+    rows = n * out[0] * out[1] * out[2]
+    y = (view.reshape(rows, -1) @ w.reshape(-1, w.shape[4])).reshape(n, *out, w.shape[4])
+    y = y.astype(x.dtype, copy=False)
+    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3)) if fmt == "NCDHW" else y
+
+
+def _pool3d(node, inputs, kind):
+    fmt = _layout3d(node)
+    x = _a(inputs[0])
+    if fmt == "NCDHW":
+        x = x.transpose(0, 2, 3, 4, 1)
+    if x.ndim != 5:
+        raise bad(node, f"3-D pooling needs a rank-5 input, got {x.shape}")
+    k = _dhw(node.attr["ksize"], fmt)
+    st = _dhw(node.attr["strides"], fmt)
+    out, pads = _geometry3d(node, x, k, fmt, st, (1, 1, 1))
+    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if kind == "max" else 0
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    ones = np.pad(np.ones((1, *x.shape[1:4], 1), x.dtype), [(0, 0)] + pads + [(0, 0)])
+    y = None
+    cnt = np.zeros((1, *out, 1), x.dtype)
+    for a in range(k[0]):
+        for b in range(k[1]):
+            for c in range(k[2]):
+                sl = (slice(None), slice(a, a + (out[0] - 1) * st[0] + 1, st[0]),
+                      slice(b, b + (out[1] - 1) * st[1] + 1, st[1]),
+                      slice(c, c + (out[2] - 1) * st[2] + 1, st[2]), slice(None))
+                t = xp[sl]
+                if kind == "max":
+                    y = t.copy() if y is None else np.maximum(y, t, out=y)
+                else:
+                    y = t.astype(x.dtype, copy=True) if y is None else y + t
+                    cnt += ones[sl]
+    if kind == "avg":
+        y = y / cnt
+    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3)) if fmt == "NCDHW" else y
+
+
+@kernel("MaxPool3D")
+def max_pool3d(node, inputs, ctx):
+    return _pool3d(node, inputs, "max")
+
+
+@kernel("AvgPool3D")
+def avg_pool3d(node, inputs, ctx):
+    return _pool3d(node, inputs, "avg")

@@ -1,0 +1,218 @@
+"""String ops: join, case, length, regex replace/match, number conversion, split, format.
+
+Strings are numpy object arrays of ``bytes`` (TensorFlow strings are bytes).
+TensorFlow's regexes are RE2; Python's ``re`` agrees on the common syntax, and
+RE2's ``\\0`` (whole match) in rewrites is translated.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
+
+
+def _s(x) -> np.ndarray:
+    a = np.asarray(x, dtype=object) if not isinstance(x, np.ndarray) else x
+    return a
+
+
+def _map(fn, a: np.ndarray, dtype=object) -> np.ndarray:
+    flat = a.reshape(-1)
+    out = np.empty(flat.shape, dtype=dtype)
+    for i, v in enumerate(flat):
+        out[i] = fn(v)
+    return out.reshape(a.shape)
+
+
+def _b(v) -> bytes:
+    return v if isinstance(v, bytes) else str(v).encode("utf-8")
+
+
+@kernel("StringUpper", "StringLower")
+def case(node, inputs, ctx):
+    enc = attr_str(node, "encoding", "")
+    up = node.op == "StringUpper"
+    if enc:
+        fn = (lambda v: v.decode("utf-8").upper().encode("utf-8")) if up else \
+            (lambda v: v.decode("utf-8").lower().encode("utf-8"))
+    else:  # ASCII only, like TF's default
+        fn = (lambda v: v.upper()) if up else (lambda v: v.lower())
+    return _map(fn, _s(inputs[0]))
+
+
+@kernel("StringJoin")
+def join(node, inputs, ctx):
+    sep = node.attr.get("separator", b"")
+    arrays = [_s(v) for v in inputs]
+    shapes = [a.shape for a in arrays if a.ndim]
+    if len({s for s in shapes}) > 1:
+        raise bad(node, f"inputs to join must have the same shape or be scalars: {shapes}")
+    b = np.broadcast_arrays(*arrays)
+    out = np.empty(b[0].shape, dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = sep.join(_b(x[idx]) for x in b)
+    return out
+
+
+@kernel("StringLength")
+def length(node, inputs, ctx):
+    unit = attr_str(node, "unit", "BYTE")
+    if unit == "UTF8_CHAR":
+        return _map(lambda v: len(v.decode("utf-8", "replace")), _s(inputs[0]), np.int32)
+    return _map(len, _s(inputs[0]), np.int32)
+
+
+def _rewrite(r: bytes) -> bytes:
+    return re.sub(rb"\\0", rb"\\g<0>", r)
+
+
+def _compile(node, pattern: bytes):
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise bad(node, f"invalid regex {pattern!r}: {exc}") from None
+
+
+@kernel("StaticRegexReplace")
+def static_regex_replace(node, inputs, ctx):
+    rx = _compile(node, node.attr["pattern"])
+    rw = _rewrite(node.attr["rewrite"])
+    count = 0 if node.attr.get("replace_global", True) else 1
+    return _map(lambda v: rx.sub(rw, v, count=count), _s(inputs[0]))
+
+
+@kernel("RegexReplace")
+def regex_replace(node, inputs, ctx):
+    rx = _compile(node, np.asarray(inputs[1]).item())
+    rw = _rewrite(np.asarray(inputs[2]).item())
+    count = 0 if node.attr.get("replace_global", True) else 1
+    return _map(lambda v: rx.sub(rw, v, count=count), _s(inputs[0]))
+
+
+@kernel("StaticRegexFullMatch")
+def static_full_match(node, inputs, ctx):
+    rx = _compile(node, node.attr["pattern"])
+    return _map(lambda v: rx.fullmatch(v) is not None, _s(inputs[0]), bool)
+
+
+@kernel("RegexFullMatch")
+def regex_full_match(node, inputs, ctx):
+    rx = _compile(node, np.asarray(inputs[1]).item())
+    return _map(lambda v: rx.fullmatch(v) is not None, _s(inputs[0]), bool)
+
+
+@kernel("StringToNumber")
+def to_number(node, inputs, ctx):
+    t = np_dtype(node.attr.get("out_type", 1))
+
+    def conv(v: bytes):
+        text = v.decode("utf-8", "replace").strip()
+        try:
+            return int(text, 10) if t.kind in "iu" else float(text)
+        except ValueError:
+            raise bad(node, f"StringToNumberOp could not correctly convert string: {text}") from None
+    out = _map(conv, _s(inputs[0]))
+    return out.astype(t)
+
+
+@kernel("AsString")
+def as_string(node, inputs, ctx):
+    x = np.asarray(inputs[0])
+    prec = int(node.attr.get("precision", -1))
+    sci = bool(node.attr.get("scientific", False))
+    short = bool(node.attr.get("shortest", False))
+    width = int(node.attr.get("width", -1))
+    fill = attr_str(node, "fill", "")
+    if x.dtype.kind == "f":
+        spec = ("e" if sci else "g" if short else "f")
+        fmt = "{:" + (fill if fill else "") + (">" if fill else "") + (str(width) if width > 0 else "") + \
+            ("." + str(prec) if prec >= 0 else ("" if short else ".6")) + spec + "}"
+    elif x.dtype.kind == "b":
+        return _map(lambda v: b"true" if v else b"false", x)
+    else:
+        fmt = "{:" + (fill if fill else "") + (">" if fill else "") + (str(width) if width > 0 else "") + "d}"
+    return _map(lambda v: fmt.format(v).encode("utf-8"), x)
+
+
+@kernel("StringStrip")
+def strip(node, inputs, ctx):
+    return _map(lambda v: v.strip(), _s(inputs[0]))
+
+
+@kernel("Substr")
+def substr(node, inputs, ctx):
+    s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
+    b = np.broadcast_arrays(s, pos, ln)
+    out = np.empty(b[0].shape, dtype=object)
+    for idx in np.ndindex(out.shape):
+        v, p, n = b[0][idx], int(b[1][idx]), int(b[2][idx])
+        if not -len(v) <= p <= len(v):
+            raise bad(node, f"position {p} is out of range for a string of length {len(v)}")
+        p %= max(len(v), 1) if p < 0 else len(v) + 1
+        out[idx] = v[p:p + n]
+    return out
+
+
+@kernel("ReduceJoin")
+def reduce_join(node, inputs, ctx):
+    s = _s(inputs[0])
+    axes = sorted({int(a) % max(s.ndim, 1) for a in np.asarray(inputs[1]).reshape(-1)})
+    sep = node.attr.get("separator", b"")
+    keep = bool(node.attr.get("keep_dims", False))
+    moved = np.moveaxis(s, axes, list(range(s.ndim - len(axes), s.ndim)))
+    lead = moved.shape[:s.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    out = np.empty(lead, dtype=object)
+    for idx in np.ndindex(lead):
+        out[idx] = sep.join(flat[idx])
+    if keep:
+        for a in axes:
+            out = np.expand_dims(out, a)
+    return out
+
+
+@kernel("StringSplitV2", outputs=("indices", "values", "shape"))
+def split_v2(node, inputs, ctx):
+    s = _s(inputs[0]).reshape(-1)
+    sep = np.asarray(inputs[1]).item()
+    maxsplit = int(node.attr.get("maxsplit", -1))
+    idx, vals, width = [], [], 0
+    for i, v in enumerate(s):
+        parts = v.split(sep, maxsplit) if sep else v.split(None, maxsplit)
+        for j, p in enumerate(parts):
+            idx.append((i, j))
+            vals.append(p)
+        width = max(width, len(parts))
+    values = np.empty(len(vals), dtype=object)
+    values[:] = vals
+    return [np.array(idx, np.int64).reshape(-1, 2), values, np.array([len(s), width], np.int64)]
+
+
+@kernel("StringFormat")
+def string_format(node, inputs, ctx):
+    template = attr_str(node, "template", "%s")
+    ph = attr_str(node, "placeholder", "%s")
+    pieces = template.split(ph)
+    if len(pieces) - 1 != len(inputs):
+        raise bad(node, f"template has {len(pieces) - 1} placeholders for {len(inputs)} inputs")
+    text = pieces[0]
+    for v, p in zip(inputs, pieces[1:]):
+        a = np.asarray(v)
+        text += (a.item().decode("utf-8", "replace") if a.dtype == object and a.ndim == 0 else str(a)) + p
+    return np.array(text.encode("utf-8"), dtype=object)
+
+
+@kernel("StringToHashBucketFast")
+def to_hash_bucket_fast(node, inputs, ctx):
+    # Fingerprint64(s) % num_buckets: tensorflow/tensorflow
+    # tensorflow/core/kernels/string_to_hash_bucket_fast_op.cc.
+    from savedmodel_io.hashing.farmhash import fingerprint64
+
+    n = int(node.attr["num_buckets"])
+    if n < 1:
+        raise bad(node, "num_buckets must be >= 1")
+    return _map(lambda v: fingerprint64(v) % n, _s(inputs[0]), np.int64)

@@ -1,0 +1,169 @@
+"""TensorList ops (the state of Keras RNN While loops): reserve, get/set, stack, push/pop.
+
+A TensorList is a value: every op that changes one returns a new list (a shallow
+copy of the Python list of element arrays), as TensorFlow's variant tensors behave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._util import bad, np_dtype
+
+
+class TensorList:
+    """A list of arrays with an element dtype and a (possibly partial) element shape."""
+
+    __slots__ = ("items", "dtype", "shape")
+
+    def __init__(self, items: list[Any], dtype: np.dtype, shape: tuple[int | None, ...] | None) -> None:
+        self.items = items
+        self.dtype = dtype
+        self.shape = shape
+
+    def copy(self) -> TensorList:
+        return TensorList(list(self.items), self.dtype, self.shape)
+
+    def zeros_like(self) -> TensorList:
+        return TensorList([None] * len(self.items), self.dtype, self.shape)
+
+    def element_zeros(self, node) -> np.ndarray:
+        """A zero element, for reads of never-set slots (needs a fully known shape)."""
+        shape = self.shape
+        known = next((i.shape for i in self.items if i is not None), None)
+        if known is not None:
+            return np.zeros(known, self.dtype)
+        if shape is None or any(d is None for d in shape):
+            raise bad(node, "reading an unset TensorList element whose shape is not fully known")
+        return np.zeros(shape, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"TensorList(len={len(self.items)}, dtype={self.dtype})"
+
+
+def _shape(value) -> tuple[int | None, ...] | None:
+    a = np.asarray(value).reshape(-1)
+    if a.size == 1 and np.asarray(value).ndim == 0 and int(a[0]) == -1:
+        return None
+    return tuple(None if int(d) < 0 else int(d) for d in a)
+
+
+def _list(node, v) -> TensorList:
+    if not isinstance(v, TensorList):
+        raise bad(node, f"expected a TensorList, got {type(v).__name__}")
+    return v
+
+
+def _index(node, tl: TensorList, i) -> int:
+    i = int(np.asarray(i))
+    if not 0 <= i < len(tl.items):
+        raise bad(node, f"index {i} is out of range for a TensorList of {len(tl.items)} elements")
+    return i
+
+
+@kernel("TensorListReserve")
+def reserve(node, inputs, ctx):
+    n = int(np.asarray(inputs[1]))
+    if n < 0:
+        raise bad(node, f"num_elements {n} must be non-negative")
+    return TensorList([None] * n, np_dtype(node.attr["element_dtype"]), _shape(inputs[0]))
+
+
+@kernel("EmptyTensorList")
+def empty(node, inputs, ctx):
+    return TensorList([], np_dtype(node.attr["element_dtype"]), _shape(inputs[0]))
+
+
+@kernel("TensorListFromTensor")
+def from_tensor(node, inputs, ctx):
+    t = np.asarray(inputs[0])
+    if t.ndim == 0:
+        raise bad(node, "TensorListFromTensor needs a tensor of rank >= 1")
+    return TensorList([t[i] for i in range(t.shape[0])], t.dtype, tuple(t.shape[1:]))
+
+
+@kernel("TensorListGetItem")
+def get_item(node, inputs, ctx):
+    tl = _list(node, inputs[0])
+    item = tl.items[_index(node, tl, inputs[1])]
+    return tl.element_zeros(node) if item is None else item
+
+
+@kernel("TensorListSetItem")
+def set_item(node, inputs, ctx):
+    tl = _list(node, inputs[0]).copy()
+    i = int(np.asarray(inputs[1]))
+    if i >= len(tl.items) and node.attr.get("resize_if_index_out_of_bounds"):
+        tl.items.extend([None] * (i + 1 - len(tl.items)))
+    tl.items[_index(node, tl, i)] = np.asarray(inputs[2])
+    return tl
+
+
+@kernel("TensorListStack")
+def stack(node, inputs, ctx):
+    tl = _list(node, inputs[0])
+    n = int(node.attr.get("num_elements", -1))
+    if n >= 0 and n != len(tl.items):
+        raise bad(node, f"expected {n} elements, the list has {len(tl.items)}")
+    if not tl.items:
+        shape = _shape(inputs[1]) or tl.shape
+        if shape is None or any(d is None for d in shape):
+            raise bad(node, "stacking an empty TensorList needs a fully known element shape")
+        return np.zeros((0,) + tuple(shape), tl.dtype)
+    zero = None
+    items = []
+    for it in tl.items:
+        if it is None:
+            zero = tl.element_zeros(node) if zero is None else zero
+            it = zero
+        items.append(it)
+    return np.stack(items).astype(tl.dtype, copy=False)
+
+
+@kernel("TensorListGather")
+def gather(node, inputs, ctx):
+    tl = _list(node, inputs[0])
+    idx = [_index(node, tl, i) for i in np.asarray(inputs[1]).reshape(-1)]
+    items = [tl.items[i] if tl.items[i] is not None else tl.element_zeros(node) for i in idx]
+    return np.stack(items) if items else np.zeros((0,), tl.dtype)
+
+
+@kernel("TensorListLength")
+def length(node, inputs, ctx):
+    return np.array(len(_list(node, inputs[0]).items), np.int32)
+
+
+@kernel("TensorListElementShape")
+def element_shape(node, inputs, ctx):
+    tl = _list(node, inputs[0])
+    t = np_dtype(node.attr.get("shape_type", 3))
+    if tl.shape is None:
+        return np.array(-1, t)
+    return np.array([-1 if d is None else d for d in tl.shape], t)
+
+
+@kernel("TensorListPushBack")
+def push_back(node, inputs, ctx):
+    tl = _list(node, inputs[0]).copy()
+    tl.items.append(np.asarray(inputs[1]))
+    return tl
+
+
+@kernel("TensorListPopBack", outputs=("output_handle", "tensor"))
+def pop_back(node, inputs, ctx):
+    tl = _list(node, inputs[0]).copy()
+    if not tl.items:
+        raise bad(node, "pop from an empty TensorList")
+    item = tl.items.pop()
+    return [tl, tl.element_zeros(node) if item is None else item]
+
+
+@kernel("TensorListResize")
+def resize(node, inputs, ctx):
+    tl = _list(node, inputs[0]).copy()
+    n = int(np.asarray(inputs[1]))
+    tl.items = (tl.items + [None] * n)[:n]
+    return tl

@@ -1,0 +1,789 @@
+"""A numpy interpreter of TensorFlow graphs: run a SignatureDef without TensorFlow.
+
+The interpreter compiles each graph body (the MetaGraph's GraphDef, or one
+FunctionDef of its library) once into :class:`Body`: nodes with decoded attrs,
+inputs resolved to ``(producer, output index)`` pairs and a kernel bound to each.
+For a set of requested tensors it computes (and caches) a :class:`Plan`: the
+nodes those tensors need, in dependency order, data and control edges both.
+Running a plan is a flat loop over that list; values are dropped once their last
+consumer ran.
+
+Ops without a kernel are found while planning, before any kernel runs, and raise
+UnsupportedOpError naming the op, node and function; :func:`check_signature`
+lists all of them at once.
+
+Function-internal tensor names (``node:out_arg:index``) follow
+tensorflow/tensorflow tensorflow/core/framework/function.proto; the output arg
+layout of each op comes from its kernel registration (see ``graph/ops``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io import dtypes, tensors
+from savedmodel_io.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    RuntimeFailure,
+    SavedModelError,
+    UnsupportedOpError,
+)
+from savedmodel_io.graph import ops as _ops
+from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
+
+__all__ = [
+    "Body",
+    "Context",
+    "FuncRef",
+    "Missing",
+    "Node",
+    "Session",
+    "TraceEvent",
+    "check_signature",
+    "run_signature",
+    "session_for",
+]
+
+# Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
+_V1_CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch",
+                    "RefMerge", "RefEnter", "RefExit", "RefNextIteration"}
+
+# Attrs naming the functions an op calls (If/While/Case/PartitionedCall...).
+_FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
+
+
+@dataclass(frozen=True)
+class FuncRef:
+    """A function-valued attr: the library function's name and its instantiation attrs."""
+
+    name: str
+    attr: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_attr(value: AttrValue, *, where: str = "") -> Any:
+    """Python value of an AttrValue (bytes, int, float, bool, DataType, shape, array, FuncRef)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "list":
+        lv = value.list
+        for name in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
+            items = getattr(lv, name)
+            if len(items):
+                return [_decode_one(name, x, where) for x in items]
+        return []
+    return _decode_one(kind, getattr(value, kind), where)
+
+
+def _decode_one(kind: str, x: Any, where: str) -> Any:
+    if kind in ("s", "i", "b", "type", "placeholder"):
+        return x
+    if kind == "f":
+        return float(x)
+    if kind == "shape":
+        return tensors.shape_from_proto(x)
+    if kind == "tensor":
+        return tensors.to_array(x, where=where)
+    if kind == "func":
+        return FuncRef(x.name, {k: decode_attr(v, where=where) for k, v in x.attr.items()})
+    return x
+
+
+class Node:
+    """One compiled node: op, decoded attrs, resolved inputs and its kernel."""
+
+    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call")
+
+    def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
+        self.name = name
+        self.op = op
+        self.attr = attr
+        self.index = index
+        self.body = body
+        self.inputs: list[tuple[int, int]] = []
+        self.controls: list[int] = []
+        self.kernel: _ops.Kernel | None = None
+        self.call: str | None = None  # library function name when the op is a function
+
+    @property
+    def where(self) -> str:
+        """Where this node is, for error messages."""
+        return f"node {self.name!r} ({self.op}) in {self.body}"
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.op!r})"
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An op the runtime has no kernel for, and where it is used."""
+
+    op: str
+    node: str
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.op} (node {self.node!r} in {self.function})"
+
+
+@dataclass
+class Plan:
+    """Nodes to run for a set of targets, in order, with last-use bookkeeping."""
+
+    order: list[int]
+    release: list[list[int]]  # release[k]: producers whose values can be dropped after order[k]
+
+
+class Body:
+    """A compiled graph or FunctionDef."""
+
+    def __init__(
+        self,
+        name: str,
+        node_defs: Iterable[NodeDef],
+        library: Mapping[str, FunctionDef],
+        *,
+        args: list[str] | None = None,
+        is_function: bool = False,
+    ) -> None:
+        self.name = name
+        self.is_function = is_function
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, int] = {}
+        self.missing: list[Missing] = []
+        self.args = list(args or [])
+        for i, a in enumerate(self.args):
+            self._add(Node(a, "_Arg", {"index": i}, i, name))
+        defs = list(node_defs)
+        for nd in defs:
+            where = f"node {nd.name!r} in {name}"
+            attr = {k: decode_attr(v, where=where) for k, v in nd.attr.items()}
+            node = Node(nd.name, nd.op, attr, len(self.nodes), name)
+            if nd.name in self.by_name:
+                raise RuntimeFailure(f"two nodes are named {nd.name!r}", where=name)
+            self._add(node)
+            if nd.op in library:
+                node.call = nd.op
+                node.kernel = _ops.get("PartitionedCall")
+            else:
+                node.kernel = _ops.get(nd.op)
+        self._library = library
+        for nd in defs:
+            node = self.nodes[self.by_name[nd.name]]
+            for ref in nd.input:
+                if ref.startswith("^"):
+                    node.controls.append(self._lookup(ref[1:], node))
+                else:
+                    node.inputs.append(self.resolve(ref, node))
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+
+    def _add(self, node: Node) -> None:
+        self.by_name[node.name] = node.index
+        self.nodes.append(node)
+
+    def _lookup(self, name: str, user: Node | None) -> int:
+        idx = self.by_name.get(name)
+        if idx is None:
+            where = user.where if user is not None else self.name
+            raise NotFoundError(f"no node named {name!r} in {self.name}", where=where)
+        return idx
+
+    def resolve(self, ref: str, user: Node | None = None) -> tuple[int, int]:
+        """(node index, output index) of a tensor name, in this body's naming scheme."""
+        parts = ref.split(":")
+        if len(parts) == 1:
+            return self._lookup(parts[0], user), 0
+        if len(parts) == 2:
+            idx = self._lookup(parts[0], user)
+            try:
+                return idx, int(parts[1])
+            except ValueError:
+                raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name) from None
+        if len(parts) == 3:
+            idx = self._lookup(parts[0], user)
+            node = self.nodes[idx]
+            try:
+                k = int(parts[2])
+            except ValueError:
+                raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name) from None
+            off = self._output_offset(node, parts[1])
+            if off is None:
+                raise RuntimeFailure(
+                    f"{node.op} has no output named {parts[1]!r} (tensor {ref!r})",
+                    where=user.where if user is not None else self.name,
+                )
+            return idx, off + k
+        raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name)
+
+    def _output_offset(self, node: Node, arg: str) -> int | None:
+        if node.call is not None:
+            outs = [a.name for a in self._library[node.call].signature.output_arg]
+            return outs.index(arg) if arg in outs else None
+        if node.kernel is None:
+            return 0  # reported as unsupported when planned
+        return node.kernel.output_offset(node.attr, arg)
+
+    def plan(self, targets: Iterable[tuple[int, int]], controls: Iterable[int] = (),
+             fed: frozenset[int] = frozenset()) -> Plan:
+        """The nodes needed for ``targets`` (and control targets), in dependency order."""
+        targets = tuple(targets)
+        controls = tuple(controls)
+        key = (targets, controls, fed)
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
+        roots = [t[0] for t in targets] + list(controls)
+        done: set[int] = set()
+        visiting: set[int] = set()
+        order: list[int] = []
+        stack: list[tuple[int, bool]] = [(r, False) for r in reversed(roots)]
+        while stack:
+            i, finish = stack.pop()
+            if finish:
+                visiting.discard(i)
+                if i not in done:
+                    done.add(i)
+                    order.append(i)
+                continue
+            if i in done:
+                continue
+            if i in visiting:
+                node = self.nodes[i]
+                raise UnsupportedOpError(
+                    "the graph has a cycle (TF1 dataflow control flow is not supported)",
+                    where=node.where,
+                )
+            visiting.add(i)
+            stack.append((i, True))
+            if i in fed:
+                continue
+            node = self.nodes[i]
+            for dep in reversed(node.controls):
+                if dep not in done:
+                    stack.append((dep, False))
+            for src, _ in reversed(node.inputs):
+                if src not in done:
+                    stack.append((src, False))
+        # Last use of each produced value, to free memory while running.
+        keep = {t[0] for t in targets}
+        last: dict[int, int] = {}
+        for pos, i in enumerate(order):
+            if i in fed:
+                continue
+            for src, _ in self.nodes[i].inputs:
+                last[src] = pos
+        release: list[list[int]] = [[] for _ in order]
+        for src, pos in last.items():
+            if src not in keep:
+                release[pos].append(src)
+        plan = Plan(order, release)
+        self._plans[key] = plan
+        return plan
+
+    def missing_in(self, plan: Plan) -> list[Missing]:
+        """Ops in a plan that have no kernel."""
+        out = []
+        for i in plan.order:
+            node = self.nodes[i]
+            if node.kernel is None and node.op not in ("_Arg",):
+                out.append(Missing(node.op, node.name, self.name))
+        return out
+
+
+@dataclass
+class TraceEvent:
+    """One evaluated node, as handed to a trace callback."""
+
+    node: Node
+    outputs: list[Any]
+    depth: int
+
+
+class Session:
+    """Everything needed to run one MetaGraph: compiled bodies, variables, resources."""
+
+    def __init__(
+        self,
+        meta_graph: MetaGraphDef,
+        *,
+        export_dir: str | os.PathLike[str] | None = None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    ) -> None:
+        from savedmodel_io.graph import variables as _vars
+
+        self.meta_graph = meta_graph
+        self.export_dir = os.fspath(export_dir) if export_dir is not None else None
+        self.library: dict[str, FunctionDef] = {
+            f.signature.name: f for f in meta_graph.graph_def.library.function
+        }
+        self.graph = Body("the graph", meta_graph.graph_def.node, self.library)
+        self._bodies: dict[str, Body] = {}
+        self.resources: dict[Any, Any] = {}
+        self.store = _vars.VariableStore(self, variables)
+        self._initialized = False
+        self._checked: set[tuple[Any, ...]] = set()
+        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
+        self.max_loop_iterations: int | None = None
+
+    # -- compiled bodies -------------------------------------------------------------
+
+    def function(self, name: str, where: str = "") -> Body:
+        """The compiled Body of library function ``name``."""
+        body = self._bodies.get(name)
+        if body is None:
+            fdef = self.library.get(name)
+            if fdef is None:
+                raise NotFoundError(f"function {name!r} is not in the graph's library", where=where)
+            body = Body(
+                f"function {name!r}",
+                fdef.node_def,
+                self.library,
+                args=[a.name for a in fdef.signature.input_arg],
+                is_function=True,
+            )
+            body.fdef = fdef  # type: ignore[attr-defined]
+            body.rets = [body.resolve(fdef.ret[a.name]) if a.name in fdef.ret else None  # type: ignore[attr-defined]
+                         for a in fdef.signature.output_arg]
+            for a, r in zip(fdef.signature.output_arg, body.rets):  # type: ignore[attr-defined]
+                if r is None:
+                    raise RuntimeFailure(f"output {a.name!r} has no ret entry", where=body.name)
+            body.control_rets = [body._lookup(v, None) for v in fdef.control_ret.values()]  # type: ignore[attr-defined]
+            self._bodies[name] = body
+        return body
+
+    def function_plan(self, body: Body) -> Plan:
+        """The plan computing all of a function's outputs and control outputs."""
+        return body.plan(body.rets, body.control_rets)  # type: ignore[attr-defined]
+
+    # -- static checks ---------------------------------------------------------------
+
+    def missing_ops(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> list[Missing]:
+        """Every op without a kernel that running ``targets`` would reach (functions included)."""
+        fed = frozenset(self.graph.resolve(f)[0] for f in feeds)
+        plan = self.graph.plan([self.graph.resolve(t) for t in targets],
+                               [self.graph._lookup(c.lstrip("^"), None) for c in controls], fed)
+        missing: list[Missing] = []
+        seen: set[str] = set()
+        todo: list[tuple[Body, Plan]] = [(self.graph, plan)]
+        while todo:
+            body, p = todo.pop()
+            for m in body.missing_in(p):
+                if m.op in _V1_CONTROL_FLOW:
+                    m = Missing(m.op + " (TF1 dataflow control flow)", m.node, m.function)
+                missing.append(m)
+            for i in p.order:
+                for fname in _called_functions(body.nodes[i]):
+                    if fname in seen:
+                        continue
+                    seen.add(fname)
+                    fb = self.function(fname, body.nodes[i].where)
+                    todo.append((fb, self.function_plan(fb)))
+        return missing
+
+    def require_kernels(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> None:
+        """Raise UnsupportedOpError (naming op, node, function) if anything lacks a kernel."""
+        missing = self.missing_ops(targets, controls, feeds)
+        if missing:
+            first = missing[0]
+            more = f" (and {len(missing) - 1} more: {', '.join(sorted({m.op for m in missing[1:]}))})" if len(missing) > 1 else ""
+            raise UnsupportedOpError(
+                f"no kernel for op {first.op} (node {first.node!r} in {first.function}){more}",
+                path=self.export_dir,
+            )
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(
+        self,
+        fetches: list[str],
+        feeds: Mapping[str, Any],
+        *,
+        controls: list[str] = (),
+        trace: Callable[[TraceEvent], None] | None = None,
+    ) -> list[Any]:
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace)
+
+    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        graph = self.graph
+        fed_vals: dict[int, list[Any]] = {}
+        for name, value in feeds.items():
+            idx, out = graph.resolve(name)
+            slot = fed_vals.setdefault(idx, [])
+            while len(slot) <= out:
+                slot.append(None)
+            slot[out] = value
+        check_key = (tuple(fetches), tuple(controls), tuple(sorted(feeds)))
+        if check_key not in self._checked:
+            self.require_kernels(list(fetches), list(controls), feeds.keys())
+            self._checked.add(check_key)
+        targets = [graph.resolve(f) for f in fetches]
+        plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
+                          frozenset(fed_vals))
+        ctx = Context(self, trace)
+        values = ctx.execute(graph, plan, fed_vals)
+        return [_output(values, graph, t) for t in targets]
+
+    def initialize(self) -> None:
+        """Run the MetaGraph's init op (tables, asset paths) once."""
+        if self._initialized:
+            return
+        self._initialized = True
+        from savedmodel_io.graph import variables as _vars
+
+        init = _vars.init_op_name(self.meta_graph)
+        feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
+        if init:
+            self._run([], feeds, [init])
+        self._asset_feeds = feeds
+
+    def run_signature(
+        self,
+        key: str,
+        inputs: Mapping[str, Any],
+        *,
+        trace: Callable[[TraceEvent], None] | None = None,
+        cast: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array."""
+        sig = self.signature(key)
+        feeds = self.signature_feeds(key, inputs, cast=cast)
+        names = sorted(sig.outputs)
+        self.initialize()
+        feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
+        fetches, controls = [], []
+        for k in names:
+            t = sig.outputs[k].name
+            if not t:
+                raise RuntimeFailure(f"output {k!r} is not a dense tensor (sparse/composite outputs are not supported)",
+                                     path=self.export_dir, where=f"signature {key!r}")
+            # An output naming an op without ":n" (the init-op signature) is a control target.
+            node = self.graph.nodes[self.graph._lookup(t.split(":")[0], None)]
+            if ":" not in t and (node.kernel is not None and node.op == "NoOp"):
+                controls.append(t)
+            else:
+                fetches.append(t)
+        values = self._run(fetches, feeds, controls, trace)
+        out: dict[str, np.ndarray] = {}
+        it = iter(values)
+        for k in names:
+            t = sig.outputs[k].name
+            if t in controls:
+                continue
+            out[k] = _as_array(next(it))
+        return out
+
+    def signature(self, key: str):
+        """The SignatureDef named ``key`` (NotFoundError listing the keys otherwise)."""
+        sigs = self.meta_graph.signature_def
+        if key not in sigs:
+            keys = ", ".join(sorted(sigs)) or "none"
+            raise NotFoundError(f"no signature {key!r} (signatures: {keys})", path=self.export_dir)
+        return sigs[key]
+
+    def signature_feeds(self, key: str, inputs: Mapping[str, Any], *, cast: bool = False) -> dict[str, Any]:
+        """Validate ``inputs`` against a signature; returns tensor name -> numpy array."""
+        sig = self.signature(key)
+        want = set(sig.inputs)
+        given = set(inputs)
+        where = f"signature {key!r}"
+        unknown = sorted(given - want)
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown input {', '.join(repr(u) for u in unknown)}; the inputs are "
+                f"{', '.join(repr(w) for w in sorted(want)) or 'none'}",
+                path=self.export_dir, where=where,
+            )
+        absent = sorted(want - given)
+        if absent:
+            raise InvalidArgumentError(
+                f"missing input {', '.join(repr(a) for a in absent)}", path=self.export_dir,
+                where=where,
+            )
+        feeds = {}
+        for k in sorted(want):
+            info = sig.inputs[k]
+            if not info.name:
+                raise InvalidArgumentError(
+                    f"input {k!r} is a sparse or composite tensor, which run does not support",
+                    path=self.export_dir, where=where,
+                )
+            feeds[info.name] = convert_input(
+                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                cast=cast, path=self.export_dir, where=where,
+            )
+        return feeds
+
+
+def _called_functions(node: Node) -> list[str]:
+    names = []
+    if node.call is not None:
+        names.append(node.call)
+    for a in _FUNC_ATTRS:
+        v = node.attr.get(a)
+        if isinstance(v, FuncRef):
+            names.append(v.name)
+        elif isinstance(v, list):
+            names.extend(x.name for x in v if isinstance(x, FuncRef))
+    return names
+
+
+def _output(values: list[Any], body: Body, ref: tuple[int, int]) -> Any:
+    outs = values[ref[0]]
+    if outs is None or ref[1] >= len(outs):
+        node = body.nodes[ref[0]]
+        raise RuntimeFailure(f"has no output {ref[1]}", where=node.where)
+    return outs[ref[1]]
+
+
+def _as_array(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, (np.generic, int, float, bool, bytes)):
+        return np.asarray(v)
+    return v
+
+
+class Context:
+    """State of one run: the session, the trace hook, the function-call depth."""
+
+    MAX_DEPTH = 200
+
+    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+        self.session = session
+        self.trace = trace
+        self.depth = 0
+
+    def execute(self, body: Body, plan: Plan, fed: Mapping[int, list[Any]]) -> list[Any]:
+        """Run ``plan`` over ``body``; returns the per-node output lists."""
+        nodes = body.nodes
+        values: list[Any] = [None] * len(nodes)
+        trace = self.trace
+        for pos, i in enumerate(plan.order):
+            if i in fed:
+                values[i] = fed[i]
+                continue
+            node = nodes[i]
+            try:
+                ins = [values[s][o] for s, o in node.inputs]
+            except (IndexError, TypeError):
+                raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
+            kern = node.kernel
+            if kern is None:
+                raise UnsupportedOpError(f"no kernel for op {node.op}", where=node.where)
+            try:
+                out = kern.fn(node, ins, self)
+            except SavedModelError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
+                    AttributeError, OverflowError) as exc:
+                raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=node.where) from exc
+            if not isinstance(out, list):
+                out = [out]
+            values[i] = out
+            if trace is not None:
+                trace(TraceEvent(node, out, self.depth))
+            for s in plan.release[pos]:
+                values[s] = None
+        return values
+
+    def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
+        """Call library function ``name`` on ``args``; returns its outputs."""
+        body = self.session.function(name, where)
+        nargs = len(body.args)
+        if len(args) != nargs:
+            raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
+        if self.depth >= self.MAX_DEPTH:
+            raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        plan = self.session.function_plan(body)
+        fed = {i: [a] for i, a in enumerate(args)}
+        self.depth += 1
+        try:
+            values = self.execute(body, plan, fed)
+        finally:
+            self.depth -= 1
+        return [_output(values, body, r) for r in body.rets]  # type: ignore[attr-defined]
+
+
+def convert_input(
+    value: Any,
+    dt: int,
+    shape: tensors.Shape,
+    key: str,
+    *,
+    cast: bool = False,
+    path: str | None = None,
+    where: str | None = None,
+) -> np.ndarray:
+    """``value`` as an array of DataType ``dt`` matching ``shape``, or InvalidArgumentError.
+
+    numpy arrays must already have the signature's dtype unless ``cast`` (what a
+    TF1 session feed does); Python scalars and lists are converted like
+    ``tf.convert_to_tensor`` would (ints to floats fine, floats to ints refused).
+    """
+    want_name = dtypes.python_name(dt)
+    if dt == DataType.DT_STRING:
+        arr = _string_array(value, key, path, where)
+    else:
+        try:
+            np_dtype = dtypes.to_numpy(dt, path=path, where=where)
+        except SavedModelError as exc:
+            raise InvalidArgumentError(f"input {key!r} has type {want_name}, which run does not support ({exc.message})",
+                                       path=path, where=where) from None
+        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+            arr = np.asarray(value)
+            if arr.dtype != np_dtype:
+                if not cast and not (arr.dtype.kind in "iub" and np_dtype.kind in "iuf" and
+                                     np.can_cast(arr.dtype, np_dtype, "same_kind")
+                                     and arr.dtype.kind != "b"):
+                    raise InvalidArgumentError(
+                        f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
+                        path=path, where=where)
+                arr = _cast(arr, np_dtype, key, want_name, path, where)
+        else:
+            try:
+                raw = np.asarray(value)
+            except (ValueError, TypeError) as exc:
+                raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
+                                           path=path, where=where) from None
+            if raw.dtype.kind not in "biufc":
+                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {raw.dtype} values",
+                                           path=path, where=where)
+            if raw.dtype.kind == "f" and np_dtype.kind in "iub" and not cast:
+                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got float values",
+                                           path=path, where=where)
+            arr = _cast(raw, np_dtype, key, want_name, path, where)
+    if shape is not None:
+        if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
+            shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+            raise InvalidArgumentError(
+                f"input {key!r} expects shape {shown}, got {tuple(arr.shape)}", path=path, where=where)
+    return arr
+
+
+def _cast(arr: np.ndarray, np_dtype: np.dtype, key: str, want: str, path, where) -> np.ndarray:
+    if arr.dtype.kind in "iu" and np_dtype.kind in "iu" and arr.size:
+        info = np.iinfo(np_dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise InvalidArgumentError(f"input {key!r}: values do not fit in {want}", path=path, where=where)
+    with np.errstate(all="ignore"):
+        return arr.astype(np_dtype)
+
+
+def _string_array(value: Any, key: str, path, where) -> np.ndarray:
+    arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    if arr.dtype.kind in "SU" or arr.dtype == object:
+        flat = arr.reshape(-1)
+        out = np.empty(flat.shape, dtype=object)
+        for i, x in enumerate(flat):
+            if isinstance(x, str):
+                out[i] = x.encode("utf-8")
+            elif isinstance(x, (bytes, np.bytes_)):
+                out[i] = bytes(x)
+            else:
+                raise InvalidArgumentError(
+                    f"input {key!r} expects strings, got {type(x).__name__}", path=path, where=where)
+        return out.reshape(arr.shape)
+    raise InvalidArgumentError(f"input {key!r} expects strings, got an array of {arr.dtype}",
+                               path=path, where=where)
+
+
+# -- entry points --------------------------------------------------------------------
+
+def _proto_of(meta_graph: Any) -> MetaGraphDef:
+    if isinstance(meta_graph, MetaGraphDef):
+        return meta_graph
+    for attr in ("proto", "_proto", "meta_graph_def"):
+        p = getattr(meta_graph, attr, None)
+        if isinstance(p, MetaGraphDef):
+            return p
+    raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
+
+
+def _export_dir_of(meta_graph: Any) -> str | None:
+    for attr in ("export_dir", "path", "_export_dir"):
+        p = getattr(meta_graph, attr, None)
+        if isinstance(p, (str, os.PathLike)):
+            return os.fspath(p)
+    model = getattr(meta_graph, "model", None) or getattr(meta_graph, "saved_model", None)
+    if model is not None:
+        for attr in ("path", "export_dir"):
+            p = getattr(model, attr, None)
+            if isinstance(p, (str, os.PathLike)):
+                return os.fspath(p)
+    return None
+
+
+_SESSIONS: dict[int, tuple[Any, Session]] = {}
+
+
+def session_for(
+    meta_graph: Any,
+    *,
+    export_dir: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+) -> Session:
+    """The (cached) Session of a MetaGraph object or MetaGraphDef proto."""
+    cached = getattr(meta_graph, "_runtime_session", None) if not isinstance(meta_graph, MetaGraphDef) else None
+    if isinstance(cached, Session) and variables is None:
+        return cached
+    if variables is None and export_dir is None:
+        hit = _SESSIONS.get(id(meta_graph))
+        if hit is not None and hit[0] is meta_graph:
+            return hit[1]
+    proto = _proto_of(meta_graph)
+    if export_dir is None:
+        export_dir = _export_dir_of(meta_graph)
+    sess = Session(proto, export_dir=export_dir, variables=variables)
+    if not isinstance(meta_graph, MetaGraphDef):
+        try:
+            meta_graph._runtime_session = sess
+        except (AttributeError, TypeError):
+            pass
+    elif variables is None:
+        if len(_SESSIONS) > 16:
+            _SESSIONS.clear()
+        _SESSIONS[id(meta_graph)] = (meta_graph, sess)
+    return sess
+
+
+def run_signature(
+    meta_graph: Any,
+    key: str,
+    inputs: Mapping[str, Any],
+    *,
+    export_dir: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    trace: Callable[[TraceEvent], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
+
+    ``variables`` overrides where variable values come from (checkpoint key ->
+    array, or a callable); by default they are read from ``export_dir``'s
+    ``variables/`` checkpoint.
+    """
+    sess = session_for(meta_graph, export_dir=export_dir, variables=variables)
+    return sess.run_signature(key, inputs, trace=trace)
+
+
+def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
+    """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
+    sess = session_for(meta_graph, export_dir=export_dir)
+    sig = sess.signature(key)
+    from savedmodel_io.graph import variables as _vars
+
+    fetches = [t.name for t in sig.outputs.values() if t.name]
+    feeds = [t.name for t in sig.inputs.values() if t.name]
+    missing = sess.missing_ops(fetches, [], feeds)
+    init = _vars.init_op_name(sess.meta_graph)
+    if init:
+        missing += [m for m in sess.missing_ops([], [init], _vars.asset_feeds(sess.meta_graph, None).keys())
+                    if m not in missing]
+    return missing

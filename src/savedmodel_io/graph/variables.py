@@ -1,0 +1,270 @@
+"""Bind a graph's variables to checkpoint values, and find its init op and asset feeds.
+
+TF2 SavedModels: the signature's call node passes variable handles (VarHandleOp
+nodes of the MetaGraph) as its trailing inputs; ``SavedConcreteFunction.bound_inputs``
+names the SavedObjectGraph node of each, and the checkpoint's own object graph
+(the ``_CHECKPOINTABLE_OBJECT_GRAPH`` entry, a TrackableObjectGraph) gives each node's
+``VARIABLE_VALUE`` checkpoint key. TensorFlow's loader binds them the same way
+(tensorflow/tensorflow tensorflow/python/saved_model/load.py): the restore function
+of the MetaGraph's SaverDef is not used, since Keras 3 exports restore into
+different handles than the ones its signatures read.
+
+TF1 graphs: the Saver's restore subgraph (RestoreV2 + Assign/AssignVariableOp)
+maps each variable node to its checkpoint key; without one, the key is the
+variable's node name, which is what ``tf.compat.v1.train.Saver`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.errors import NotFoundError, RuntimeFailure
+from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
+
+__all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
+
+# The checkpoint entry holding the serialized TrackableObjectGraph
+# (tensorflow/tensorflow tensorflow/python/checkpoint/checkpoint.py, OBJECT_GRAPH_PROTO_KEY).
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_VALUE_ATTR = "VARIABLE_VALUE"
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A resource handle: which kind of resource and its (shared) name."""
+
+    kind: str
+    name: str
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}>"
+
+
+class VariableStore:
+    """Variable values of one Session: read lazily from the checkpoint, then kept."""
+
+    def __init__(self, session: Any, source: Mapping[str, Any] | Callable[[str], Any] | None) -> None:
+        self.session = session
+        self.source = source
+        self.values: dict[str, np.ndarray] = {}
+        self._keys: dict[str, str] | None = None
+        self._reader: Callable[[str], Any] | None = None
+
+    # -- checkpoint access -----------------------------------------------------
+
+    def _prefix(self) -> str | None:
+        d = self.session.export_dir
+        return os.path.join(d, "variables", "variables") if d else None
+
+    def checkpoint(self, key: str) -> Any:
+        """The value stored under checkpoint ``key``."""
+        src = self.source
+        if src is None:
+            if self._reader is None:
+                self._reader = _bundle_reader(self._prefix())
+            return self._reader(key)
+        if callable(src) and not isinstance(src, Mapping):
+            return src(key)
+        if key not in src:
+            raise NotFoundError(f"no checkpoint entry {key!r}", path=self._prefix())
+        return src[key]
+
+    def has_checkpoint_key(self, key: str) -> bool:
+        try:
+            self.checkpoint(key)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- handle -> key -----------------------------------------------------------
+
+    def key_for(self, name: str) -> str:
+        """Checkpoint key of the variable whose handle (or TF1 node) is named ``name``."""
+        if self._keys is None:
+            self._keys = self._build_keys()
+        return self._keys.get(name, name)
+
+    def _build_keys(self) -> dict[str, str]:
+        mg: MetaGraphDef = self.session.meta_graph
+        keys: dict[str, str] = {}
+        if mg.HasField("object_graph_def") and len(mg.object_graph_def.nodes):
+            keys.update(self._tf2_keys(mg))
+        keys.update({k: v for k, v in _tf1_keys(mg).items() if k not in keys})
+        return keys
+
+    def _tf2_keys(self, mg: MetaGraphDef) -> dict[str, str]:
+        og = mg.object_graph_def
+        ckpt_keys = self._object_keys(og)
+        graph = self.session.graph
+        out: dict[str, str] = {}
+        for node in graph.nodes:
+            f = node.attr.get("f") if node.op in ("StatefulPartitionedCall", "PartitionedCall") else None
+            fname = getattr(f, "name", None)
+            if fname is None or fname not in og.concrete_functions:
+                continue
+            bound = list(og.concrete_functions[fname].bound_inputs)
+            if not bound:
+                continue
+            captured = node.inputs[len(node.inputs) - len(bound):]
+            for (src, _), obj_id in zip(captured, bound):
+                producer = graph.nodes[src]
+                if producer.op != "VarHandleOp":
+                    continue
+                key = ckpt_keys.get(obj_id)
+                if key is not None:
+                    shared = producer.attr.get("shared_name") or producer.name.encode()
+                    out[shared.decode("utf-8", "replace")] = key
+        return out
+
+    def _object_keys(self, og: Any) -> dict[int, str]:
+        """Object node id -> VARIABLE_VALUE checkpoint key."""
+        try:
+            raw = self.checkpoint(OBJECT_GRAPH_KEY)
+        except NotFoundError:
+            raw = None
+        if raw is not None:
+            data = raw.item() if isinstance(raw, np.ndarray) else raw
+            tog = parse_message(TrackableObjectGraph, bytes(data), path=self._prefix())
+            out = {}
+            for i, n in enumerate(tog.nodes):
+                for a in n.attributes:
+                    if a.name == _VALUE_ATTR:
+                        out[i] = a.checkpoint_key
+            return out
+        return _path_keys(og)
+
+    # -- reads and writes ----------------------------------------------------------
+
+    def read(self, handle: Handle, where: str = "") -> np.ndarray:
+        """Current value of a variable."""
+        v = self.values.get(handle.name)
+        if v is None:
+            key = self.key_for(handle.name)
+            try:
+                v = self.checkpoint(key)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"variable {handle.name!r} has no value: checkpoint key {key!r} is absent",
+                    path=self._prefix(), where=where) from None
+            v = np.asarray(v) if not isinstance(v, np.ndarray) else v
+            self.values[handle.name] = v
+        return v
+
+    def assign(self, handle: Handle, value: np.ndarray) -> None:
+        """Set a variable's value (AssignVariableOp, TF1 Assign)."""
+        self.values[handle.name] = value
+
+
+def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
+    if prefix is None:
+        def nothing(key: str) -> Any:
+            raise NotFoundError(
+                f"checkpoint key {key!r} is needed but the model's directory is not known "
+                "(pass export_dir= or variables=)")
+        return nothing
+    from savedmodel_io.formats import bundle
+    state: dict[str, Any] = {}
+
+    def read(key: str) -> Any:
+        reader = state.get("reader")
+        if reader is None:
+            if not os.path.exists(prefix + ".index"):
+                raise NotFoundError(f"no checkpoint to read {key!r} from", path=prefix + ".index")
+            reader = state["reader"] = bundle.open_checkpoint(prefix)
+        if key not in reader:
+            raise NotFoundError(f"no checkpoint entry {key!r}", path=prefix)
+        return reader[key]
+
+    return read
+
+
+def _path_keys(og: Any) -> dict[int, str]:
+    """Checkpoint keys from the object graph paths (breadth-first, first path wins)."""
+    # Escaping of local names: tensorflow/tensorflow tensorflow/python/checkpoint/
+    # graph_view / trackable_utils.py (escape_local_name: "." -> ".S", "/" -> "./").
+    def esc(name: str) -> str:
+        return name.replace(".", ".S").replace("/", "./")
+
+    paths: dict[int, str] = {0: ""}
+    queue = [0]
+    while queue:
+        nxt = []
+        for nid in queue:
+            for c in og.nodes[nid].children:
+                if c.node_id not in paths and c.node_id < len(og.nodes):
+                    base = paths[nid]
+                    paths[c.node_id] = f"{base}/{esc(c.local_name)}" if base else esc(c.local_name)
+                    nxt.append(c.node_id)
+        queue = nxt
+    return {
+        nid: f"{p}/.ATTRIBUTES/{_VALUE_ATTR}"
+        for nid, p in paths.items()
+        if og.nodes[nid].WhichOneof("kind") == "variable"
+    }
+
+
+def _tf1_keys(mg: MetaGraphDef) -> dict[str, str]:
+    """TF1: variable node name -> checkpoint key, from the Saver's restore subgraph."""
+    nodes = {n.name: n for n in mg.graph_def.node}
+    out: dict[str, str] = {}
+
+    def strip(ref: str) -> tuple[str, int]:
+        name, _, idx = ref.partition(":")
+        return name, int(idx) if idx.isdigit() else 0
+
+    for n in mg.graph_def.node:
+        if n.op not in ("Assign", "AssignVariableOp") or len(n.input) < 2:
+            continue
+        src, idx = strip(n.input[1])
+        while src in nodes and nodes[src].op == "Identity" and nodes[src].input:
+            src, idx = strip(nodes[src].input[0])
+        restore = nodes.get(src)
+        if restore is None or restore.op not in ("RestoreV2", "Restore", "RestoreSlice"):
+            continue
+        names_node = nodes.get(strip(restore.input[1])[0]) if len(restore.input) > 1 else None
+        if names_node is None or names_node.op != "Const" or "value" not in names_node.attr:
+            continue
+        names = list(names_node.attr["value"].tensor.string_val)
+        if idx >= len(names):
+            continue
+        var = strip(n.input[0])[0]
+        var_node = nodes.get(var)
+        handle = var
+        if var_node is not None and var_node.op == "VarHandleOp" and "shared_name" in var_node.attr:
+            handle = var_node.attr["shared_name"].s.decode("utf-8", "replace") or var
+        out[handle] = names[idx].decode("utf-8", "replace")
+    return out
+
+
+def init_op_name(mg: MetaGraphDef) -> str | None:
+    """Name of the op to run once after loading (``__saved_model_init_op`` or main_op)."""
+    sig = mg.signature_def.get("__saved_model_init_op") if "__saved_model_init_op" in mg.signature_def else None
+    if sig is not None and "__saved_model_init_op" in sig.outputs:
+        return sig.outputs["__saved_model_init_op"].name.split(":")[0]
+    for coll in ("saved_model_main_op", "legacy_init_op"):
+        if coll in mg.collection_def:
+            vals = mg.collection_def[coll].node_list.value
+            if vals:
+                return vals[0].split(":")[0].lstrip("^")
+    return None
+
+
+def asset_feeds(mg: MetaGraphDef, export_dir: str | None) -> dict[str, np.ndarray]:
+    """Asset tensor name -> absolute asset path (what TF's loader feeds at load time)."""
+    feeds = {}
+    for a in mg.asset_file_def:
+        if not a.tensor_info.name:
+            continue
+        path = os.path.join(export_dir, "assets", a.filename) if export_dir else a.filename
+        feeds[a.tensor_info.name] = np.array(path.encode("utf-8"), dtype=object)
+    return feeds
+
+
+def missing_variable(name: str, where: str) -> RuntimeFailure:
+    """Error for a TF1 variable that has neither a value nor a checkpoint entry."""
+    return RuntimeFailure(f"variable {name!r} is not initialized", where=where)

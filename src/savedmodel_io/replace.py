@@ -1,0 +1,253 @@
+"""Replace variable values in an existing SavedModel, without TensorFlow.
+
+The graph, signatures, object graph and assets are kept byte for byte; only
+``variables/`` is rewritten (one shard, the same checkpoint keys) and
+``fingerprint.pb`` recomputed. Variables are named by checkpoint key
+(``dense/kernel/.ATTRIBUTES/VARIABLE_VALUE``), by object path (``dense/kernel``,
+any path from the root, e.g. Keras' ``_all_variables/3``) or by variable name
+(``SavedVariable.name``, e.g. ``conv1/kernel``; a trailing ``:0`` is accepted; a
+name shared by copies of one variable, as in Keras 3 exports, replaces every copy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io import dtypes
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedFormatError,
+)
+from savedmodel_io.formats import bundle, saved_model_file
+from savedmodel_io.proto import TrackableObjectGraph, parse_message
+from savedmodel_io.writer import (
+    OBJECT_GRAPH_KEY,
+    VALUE_SUFFIX,
+    PathLike,
+    model_directory,
+    write_fingerprint,
+)
+
+__all__ = ["replace_weights", "variable_names"]
+
+# How many distinct object paths we record per variable (objects reachable many ways).
+_MAX_PATHS = 16
+
+
+def _object_graph(reader: Any, path: str) -> TrackableObjectGraph | None:
+    if OBJECT_GRAPH_KEY not in reader:
+        return None
+    raw = reader.read(OBJECT_GRAPH_KEY)
+    data = raw.reshape(-1)[0] if isinstance(raw, np.ndarray) else raw
+    if not isinstance(data, (bytes, bytearray)):
+        raise CorruptFileError(f"{OBJECT_GRAPH_KEY} is not a string tensor", path=path)
+    return parse_message(TrackableObjectGraph, bytes(data), path=path)
+
+
+def _all_paths(children: list[list[tuple[str, int]]]) -> dict[int, list[str]]:
+    """Up to _MAX_PATHS object paths per node, shortest first (no cycles)."""
+    out: dict[int, list[str]] = {0: [""]}
+    frontier = [(0, "", frozenset([0]))]
+    while frontier:
+        nxt = []
+        for nid, base, seen in frontier:
+            for local, child in children[nid]:
+                if child in seen or not 0 <= child < len(children):
+                    continue
+                lst = out.setdefault(child, [])
+                if len(lst) >= _MAX_PATHS:
+                    continue
+                p = f"{base}/{local}" if base else local
+                lst.append(p)
+                nxt.append((child, p, seen | {child}))
+        frontier = nxt
+    return out
+
+
+def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[str]]:
+    """Every accepted name -> the checkpoint keys it may mean."""
+    aliases: dict[str, set[str]] = {}
+
+    def add(name: str, key: str) -> None:
+        aliases.setdefault(name, set()).add(key)
+
+    for key in reader:
+        if key != OBJECT_GRAPH_KEY:
+            add(key, key)
+    tog = _object_graph(reader, index_path)
+    if tog is None:
+        return aliases
+    kids = [[(c.local_name, c.node_id) for c in n.children] for n in tog.nodes]
+    paths = _all_paths(kids)
+    for nid, node in enumerate(tog.nodes):
+        for attr in node.attributes:
+            if attr.name != "VARIABLE_VALUE" or attr.checkpoint_key not in reader:
+                continue
+            for p in paths.get(nid, []):
+                add(p, attr.checkpoint_key)
+    # Variable names from the SavedObjectGraph, matched to checkpoint nodes by path.
+    sm = saved_model_file.read(export_dir)
+    for mg in sm.meta_graphs:
+        sog = mg.object_graph_def
+        if not len(sog.nodes):
+            continue
+        skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
+        spaths = _all_paths(skids)
+        for nid, node in enumerate(sog.nodes):
+            if node.WhichOneof("kind") != "variable" or not node.variable.name:
+                continue
+            for p in spaths.get(nid, []):
+                for key in aliases.get(p, ()):
+                    if key.endswith(VALUE_SUFFIX):
+                        add(node.variable.name, key)
+                        add(node.variable.name + ":0", key)
+    return aliases
+
+
+def variable_names(path: PathLike) -> dict[str, list[str]]:
+    """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts."""
+    export_dir = Path(path)
+    with bundle.open_checkpoint(export_dir / "variables" / "variables") as reader:
+        aliases = _aliases(export_dir, reader, reader.index_path)
+    out: dict[str, list[str]] = {}
+    for name, keys in aliases.items():
+        if len(keys) == 1:
+            out.setdefault(next(iter(keys)), []).append(name)
+    def order(key: str, name: str) -> tuple:
+        primary = key[: -len(VALUE_SUFFIX) - 1] if key.endswith("/" + VALUE_SUFFIX) else key
+        return (name != key, name != primary, len(name), name)
+
+    return {k: sorted(v, key=lambda n: order(k, n)) for k, v in sorted(out.items())}
+
+
+def _resolve(name: str, aliases: Mapping[str, set[str]], reader: Any, where: str) -> list[str]:
+    """Checkpoint keys ``name`` stands for.
+
+    Several keys are accepted only when they are copies of one variable (same dtype,
+    shape and stored value): Keras 3 exports keep every variable twice, under
+    ``variables/N`` and ``_all_variables/M``, with one variable name. Distinct
+    variables sharing a name are refused as ambiguous.
+    """
+    keys = aliases.get(name)
+    if keys is None and name.endswith(":0"):
+        keys = aliases.get(name[:-2])
+    if not keys:
+        close = difflib.get_close_matches(name, list(aliases), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise NotFoundError(f"no variable named {name!r}{hint}", path=where)
+    ordered = sorted(keys)
+    if len(ordered) > 1:
+        first = reader.entry(ordered[0])
+        same = all(
+            reader.entry(k).dtype == first.dtype and reader.entry(k).shape == first.shape
+            for k in ordered[1:]
+        ) and all(np.array_equal(reader.read(ordered[0]), reader.read(k)) for k in ordered[1:])
+        if not same:
+            raise InvalidArgumentError(
+                f"{name!r} names several variables ({', '.join(ordered)}); "
+                "use an object path or checkpoint key",
+                path=where,
+            )
+    return ordered
+
+
+def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndarray:
+    want = dtypes.to_numpy(entry.dtype)
+    if isinstance(value, np.ndarray) or np.isscalar(value) and hasattr(value, "dtype"):
+        arr = np.asarray(value)
+        if arr.dtype != want:
+            raise InvalidArgumentError(
+                f"variable {name!r} ({key}) is {want}, the new value is {arr.dtype}",
+                path=where,
+            )
+    else:
+        try:
+            arr = np.asarray(value, dtype=want)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"variable {name!r} ({key}): value is not convertible to {want} ({exc})",
+                path=where,
+            ) from None
+    if tuple(arr.shape) != tuple(entry.shape):
+        raise InvalidArgumentError(
+            f"variable {name!r} ({key}) has shape {list(entry.shape)}, "
+            f"the new value has shape {list(arr.shape)}",
+            path=where,
+        )
+    return arr
+
+
+def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
+    for root, dirs, files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for d in dirs:
+            if (Path(root) / d).is_symlink():
+                raise UnsupportedFormatError("symbolic links inside a SavedModel are not copied",
+                                             path=Path(root) / d)
+        for f in files:
+            s = Path(root) / f
+            if s in skip:
+                continue
+            d = dst / rel / f
+            if link:
+                try:
+                    os.link(s, d)
+                    continue
+                except OSError:
+                    pass
+            shutil.copy2(s, d)
+
+
+def replace_weights(
+    src: PathLike,
+    dst: PathLike,
+    weights: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    link: bool = False,
+) -> Path:
+    """Write a copy of SavedModel ``src`` at ``dst`` with some variables set to new values.
+
+    ``weights`` maps variable names (checkpoint key, object path or variable name)
+    to arrays of exactly the variable's shape and dtype; every other variable keeps
+    its value. Unchanged files are copied (``link=True``: hard-linked where the
+    file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
+    """
+    src_dir = Path(src)
+    saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
+    var_dir = src_dir / "variables"
+    if not (var_dir / "variables.index").is_file():
+        raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
+    with bundle.open_checkpoint(var_dir / "variables") as reader:
+        where = reader.index_path
+        aliases = _aliases(src_dir, reader, where)
+        new: dict[str, np.ndarray] = {}
+        for name, value in weights.items():
+            keys = _resolve(name, aliases, reader, where)
+            arr = _checked(name, keys[0], value, reader.entry(keys[0]), where)
+            for key in keys:
+                if key in new:
+                    raise InvalidArgumentError(f"variable {key} is given twice (as {name!r})",
+                                               path=where)
+                new[key] = arr
+        skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
+        skip.add(src_dir / "fingerprint.pb")
+        with model_directory(dst, overwrite) as tmp:
+            _copy_tree(src_dir, tmp, skip, link)
+            values = {k: new[k] if k in new else reader.read(k, zero_copy=True)
+                      for k in reader}
+            (tmp / "variables").mkdir(exist_ok=True)
+            bundle.write_checkpoint(str(tmp / "variables" / "variables"), values)
+            if (src_dir / "fingerprint.pb").is_file():
+                write_fingerprint(tmp)
+    return Path(dst)

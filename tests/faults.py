@@ -1,0 +1,99 @@
+"""Fault injection for atomic-write tests: make the k-th filesystem operation fail.
+
+``FaultInjector(root)`` patches the operations a save goes through (opening
+files, creating temp files and directories, renames, fsync, copies, removals)
+and counts those that touch paths under ``root``. With ``fail_at=k`` the k-th
+raises ``OSError(ENOSPC)`` (or any exception given), as a full disk or a
+yanked drive would. A dry run with ``fail_at=None`` counts the steps of a
+successful save; the test then fails each step in turn.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# (module, attribute) of every patched operation. tempfile.mkstemp/mkdtemp go through
+# os.open/os.mkdir, pathlib's open through io.open, so these cover them.
+_OPS = [
+    (builtins, "open"), (io, "open"), (os, "open"), (os, "replace"), (os, "rename"),
+    (os, "mkdir"), (os, "makedirs"), (os, "fsync"), (os, "unlink"), (os, "rmdir"),
+    (os, "symlink"), (os, "link"), (shutil, "copyfile"), (shutil, "copy2"), (shutil, "copy"),
+]
+
+
+class FaultInjector:
+    """Count (and optionally break) filesystem operations on paths under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], fail_at: int | None = None,
+                 exc: BaseException | None = None) -> None:
+        self.root = os.path.realpath(root)
+        self.fail_at = fail_at
+        self.exc = exc
+        self.steps: list[str] = []
+        self._saved: list[tuple[object, str, object]] = []
+        self._active = False
+
+    def _mine(self, args) -> bool:
+        for a in args[:2]:
+            if isinstance(a, int):  # fsync(fd), open on a dir_fd...: count while active
+                return True
+            if isinstance(a, (str, bytes, os.PathLike)):
+                p = os.fsdecode(os.fspath(a))
+                if os.path.realpath(p).startswith(self.root):
+                    return True
+        return False
+
+    def _wrap(self, name: str, fn):
+        def op(*args, **kwargs):
+            if self._active and self._mine(args):
+                self._active = False  # the injector's own bookkeeping is not counted
+                try:
+                    self.steps.append(f"{name}({', '.join(map(_short, args[:2]))})")
+                    k = len(self.steps)
+                finally:
+                    self._active = True
+                if k == self.fail_at:
+                    raise self.exc if self.exc is not None else OSError(
+                        errno.ENOSPC, f"injected failure at step {k}: {self.steps[-1]}"
+                    )
+            return fn(*args, **kwargs)
+
+        return op
+
+    def __enter__(self) -> FaultInjector:
+        for mod, attr in _OPS:
+            if hasattr(mod, attr):
+                fn = getattr(mod, attr)
+                self._saved.append((mod, attr, fn))
+                setattr(mod, attr, self._wrap(f"{mod.__name__}.{attr}", fn))
+        self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._active = False
+        for mod, attr, fn in reversed(self._saved):
+            setattr(mod, attr, fn)
+        self._saved.clear()
+
+
+def _short(a) -> str:
+    if isinstance(a, (str, bytes, os.PathLike)):
+        return Path(os.fsdecode(os.fspath(a))).name or str(a)
+    return repr(a)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (relative path -> bytes); {} when it does not exist."""
+    if not directory.exists():
+        return {}
+    return {p.relative_to(directory).as_posix(): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+__all__ = ["FaultInjector", "snapshot", "tempfile"]

@@ -1,0 +1,224 @@
+"""graph.builder and graph.shapes: attrs, tensor names, static shapes, errors; OpDefs vs TF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.graph import shapes
+from savedmodel_io.graph.builder import OPS, FunctionBuilder, GraphBuilder, arg_name, make_attr
+from savedmodel_io.proto import DataType
+from savedmodel_io.tensors import to_array
+
+
+class Var:
+    """A variable-like object (name, dtype, shape) for captures."""
+
+    def __init__(self, name, value):
+        self.name, self.value = name, np.asarray(value)
+        self.dtype, self.shape = self.value.dtype, self.value.shape
+
+
+def node(builder, name):
+    (n,) = [n for n in builder.nodes if n.name == name]
+    return n
+
+
+def test_function_tensor_names_and_defaults():
+    f = FunctionBuilder("f")
+    x = f.arg("X-in", "float32", (None, 3))
+    w = f.capture(Var("dense/kernel", np.zeros((3, 2), np.float32)))
+    y = f.matmul(x, f.read(w))
+    assert x.ref == "x_in" and y.ref == "MatMul:product:0"
+    assert y.shape == (None, 2) and y.dtype == DataType.DT_FLOAT
+    attrs = node(f, "MatMul").attr
+    assert {k for k in attrs} == {"T", "transpose_a", "transpose_b", "grad_a", "grad_b"}
+    assert attrs["T"].type == DataType.DT_FLOAT and attrs["transpose_a"].b is False
+    fdef = f.to_function_def({"y": y})
+    assert [a.name for a in fdef.signature.input_arg] == ["x_in", "dense_kernel_resource"]
+    res = fdef.signature.input_arg[1]
+    assert res.type == DataType.DT_RESOURCE and res.handle_data[0].dtype == DataType.DT_FLOAT
+    assert [d.size for d in res.handle_data[0].shape.dim] == [3, 2]
+    assert fdef.arg_attr[0].attr["_user_specified_name"].s == b"X-in"
+    # the ReadVariableOp is stateful: outputs wait for it through a NoOp
+    assert dict(fdef.control_ret) == {"dense_kernel_resource/Read/ReadVariableOp":
+                                      "dense_kernel_resource/Read/ReadVariableOp"}
+    ident = node_by_ref(fdef, fdef.ret["identity"])
+    assert ident.op == "Identity" and "^NoOp" in ident.input
+
+
+def node_by_ref(fdef, ref):
+    name = ref.split(":")[0]
+    (n,) = [n for n in fdef.node_def if n.name == name]
+    return n
+
+
+def test_graph_tensor_names():
+    g = GraphBuilder()
+    a = g.placeholder("a", "float32", (2, 2))
+    outs = g.op("IdentityN", [[a, a]], {"T": [make_attr(DataType.DT_FLOAT).type] * 0 or None},
+                out_types=[DataType.DT_FLOAT] * 2, out_shapes=[(2, 2)] * 2)
+    assert a.ref == "a" and [o.ref for o in outs] == ["IdentityN", "IdentityN:1"]
+
+
+def test_unique_names():
+    f = FunctionBuilder("f")
+    x = f.arg("x", "float32", (2,))
+    y1, y2 = f.relu(x), f.relu(x)
+    assert (y1.node, y2.node) == ("Relu", "Relu_1")
+    assert arg_name("1st Input") == "arg_1st_input"
+
+
+def test_const_and_operators():
+    f = FunctionBuilder("f")
+    x = f.arg("x", "float32", (None, 4))
+    y = (x * 2.0 + 1) / np.float32(3) - x
+    assert y.shape == (None, 4)
+    consts = [n for n in f.nodes if n.op == "Const"]
+    assert [to_array(c.attr["value"].tensor).item() for c in consts] == [2.0, 1.0, 3.0]
+    assert all(c.attr["dtype"].type == DataType.DT_FLOAT for c in consts)
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda f, x: f.conv2d(x, f.const(np.zeros((3, 3, 3, 8), np.float32)), 1, "SAME"),
+     (None, 12, 12, 8)),
+    (lambda f, x: f.conv2d(x, f.const(np.zeros((3, 3, 3, 8), np.float32)), 2, "VALID"),
+     (None, 5, 5, 8)),
+    (lambda f, x: f.conv2d(x, f.const(np.zeros((3, 3, 3, 4), np.float32)), 2, "SAME"),
+     (None, 6, 6, 4)),
+    (lambda f, x: f.depthwise_conv2d(x, f.const(np.zeros((3, 3, 3, 2), np.float32))),
+     (None, 10, 10, 6)),
+    (lambda f, x: f.max_pool(x, 2), (None, 6, 6, 3)),
+    (lambda f, x: f.avg_pool(x, 3, 2, "SAME"), (None, 6, 6, 3)),
+    (lambda f, x: f.reshape(x, [-1, 432]), (None, 432)),
+    (lambda f, x: f.transpose(x, [0, 3, 1, 2]), (None, 3, 12, 12)),
+    (lambda f, x: f.mean(x, [1, 2]), (None, 3)),
+    (lambda f, x: f.mean(x, -1, keepdims=True), (None, 12, 12, 1)),
+    (lambda f, x: f.concat([x, x], -1), (None, 12, 12, 6)),
+    (lambda f, x: f.stack([x, x], 1), (None, 2, 12, 12, 3)),
+    (lambda f, x: f.expand_dims(x, 0), (1, None, 12, 12, 3)),
+    (lambda f, x: f.pad(x, [[0, 0], [1, 1], [2, 2], [0, 0]]), (None, 14, 16, 3)),
+    (lambda f, x: f.argmax(x, -1), (None, 12, 12)),
+    (lambda f, x: f.layer_norm(x), (None, 12, 12, 3)),
+    (lambda f, x: f.gelu(x), (None, 12, 12, 3)),
+    (lambda f, x: f.batch_matmul(x, f.const(np.zeros((3, 5), np.float32))), (None, 12, 12, 5)),
+])
+def test_shape_inference(build, shape):
+    f = FunctionBuilder("f")
+    x = f.arg("x", "float32", (None, 12, 12, 3))
+    assert build(f, x).shape == shape
+
+
+def test_gather_and_cast():
+    f = FunctionBuilder("f")
+    ids = f.arg("ids", "int32", (None, 7))
+    emb = f.capture(Var("emb", np.zeros((100, 16), np.float32)))
+    e = f.gather(emb, ids)
+    assert e.shape == (None, 7, 16) and e.dtype == DataType.DT_FLOAT
+    c = f.cast(ids, "float32")
+    assert c.dtype == DataType.DT_FLOAT and node(f, "Cast").attr["SrcT"].type == DataType.DT_INT32
+
+
+@pytest.mark.parametrize("build, text", [
+    (lambda f, x: f.matmul(x, f.const(np.zeros((5, 2), np.float32))), "inner dimension"),
+    (lambda f, x: f.add(x, f.const(np.zeros((3,), np.int32))), "int32"),
+    (lambda f, x: f.add(x, f.const(np.zeros((5,), np.float32))), "do not broadcast"),
+    (lambda f, x: f.reshape(x, [5, -1]), "cannot reshape"),
+    (lambda f, x: f.reshape(x, [-1, -1]), "at most one -1"),
+    (lambda f, x: f.transpose(x, [0, 0]), "not a permutation"),
+    (lambda f, x: f.mean(x, 3), "out of range"),
+    (lambda f, x: f.max_pool(f.reshape(x, [2, 2, 2, 1]), 2, padding="FULL"), "padding"),
+    (lambda f, x: f.activation(x, "swishy"), "unknown activation"),
+    (lambda f, x: f.read(x), "not a variable handle"),
+])
+def test_errors(build, text):
+    f = FunctionBuilder("f")
+    x = f.arg("x", "float32", (2, 4))
+    with pytest.raises(InvalidArgumentError, match=text):
+        build(f, x)
+
+
+def test_tensors_of_other_builders_are_refused():
+    f, g = FunctionBuilder("f"), FunctionBuilder("g")
+    x = f.arg("x", "float32", (2,))
+    with pytest.raises(InvalidArgumentError, match="another builder"):
+        g.relu(x)
+
+
+def test_args_after_captures_are_refused():
+    f = FunctionBuilder("f")
+    f.capture(Var("v", np.zeros(2, np.float32)))
+    with pytest.raises(InvalidArgumentError, match="before capturing"):
+        f.arg("x", "float32", (2,))
+
+
+def test_shapes_module_directly():
+    assert shapes.broadcast((None, 1, 3), (4, 1)) == (None, 4, 3)
+    assert shapes.broadcast(None, (2,)) is None
+    assert shapes.concat([(2, None), (3, 4)], 0) == (5, 4)
+    assert shapes.squeeze((1, None, 1, 3), [0, 2]) == (None, 3)
+    assert shapes.reshape((None, 6), [-1, 2, 3]) == (None, 2, 3)
+    assert shapes.conv2d((1, 8, 8, 2), (3, 3, 2, 4), [1, 1, 1, 1], [1, 2, 2, 1], "VALID",
+                         "NHWC") == (1, 4, 4, 4)
+
+
+# --------------------------------------------------------------------------- TensorFlow
+
+
+@pytest.mark.tf
+def test_op_table_matches_tensorflow_opdefs():
+    """Arg names, list-ness and attr defaults in OPS are TensorFlow's."""
+    pytest.importorskip("tensorflow")
+    from google.protobuf import text_format
+    from tensorflow.python.framework import op_def_registry
+
+    for op, spec in OPS.items():
+        opdef = op_def_registry.get(op)
+        assert opdef is not None, op
+        assert spec.inputs == tuple(a.name for a in opdef.input_arg), op
+        assert spec.outputs == tuple(a.name for a in opdef.output_arg), op
+        lists = {a.name for a in [*opdef.input_arg, *opdef.output_arg]
+                 if a.number_attr or a.type_list_attr}
+        assert spec.list_args == lists, op
+        assert spec.stateful == opdef.is_stateful, op
+        defaults = {a.name: a.default_value for a in opdef.attr if a.HasField("default_value")}
+        for name, value in spec.defaults.items():
+            if value is None:
+                continue
+            from savedmodel_io.graph.builder import _wrap_attr
+
+            ours = make_attr(_wrap_attr(name, value))
+            assert name in defaults, (op, name)
+            theirs = text_format.MessageToString(defaults[name], as_one_line=True)
+            assert text_format.MessageToString(ours, as_one_line=True) == theirs, (op, name)
+
+
+@pytest.mark.tf
+def test_written_nodes_carry_exactly_the_opdef_attrs(tmp_path):
+    """Every node we emit (all models, save/restore functions) has all OpDef attrs, no others."""
+    pytest.importorskip("tensorflow")
+    import sys
+    from pathlib import Path
+
+    from tensorflow.python.framework import op_def_registry
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import _writer_models as wm
+    from savedmodel_io.writer import build_meta_graph
+
+    seen = set()
+    for build in wm.BUILDERS.values():
+        model, _, _ = build()
+        mg = build_meta_graph(model).meta_graph
+        nodes = list(mg.graph_def.node)
+        for fdef in mg.graph_def.library.function:
+            nodes.extend(fdef.node_def)
+        for n in nodes:
+            opdef = op_def_registry.get(n.op)
+            want = {a.name for a in opdef.attr}
+            have = {k for k in n.attr if not k.startswith("_")}
+            assert have == want, (n.name, n.op, have ^ want)
+            seen.add(n.op)
+    assert {"Conv2D", "FusedBatchNormV3", "BatchMatMulV2", "Erf", "Softmax", "ConcatV2",
+            "RestoreV2", "SaveV2", "VarHandleOp"} <= seen

@@ -1,0 +1,277 @@
+"""The interpreter on hand-built graphs (no TensorFlow): naming, calls, control flow, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from savedmodel_io import tensors
+from savedmodel_io.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    RuntimeFailure,
+    UnsupportedOpError,
+)
+from savedmodel_io.graph import runtime
+from savedmodel_io.graph.ops import supported_ops
+from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
+
+F32 = DataType.DT_FLOAT
+I32 = DataType.DT_INT32
+
+
+def attr(v) -> AttrValue:
+    a = AttrValue()
+    if isinstance(v, bool):
+        a.b = v
+    elif isinstance(v, int):
+        a.i = v
+    elif isinstance(v, float):
+        a.f = v
+    elif isinstance(v, bytes):
+        a.s = v
+    elif isinstance(v, np.ndarray):
+        a.tensor.CopyFrom(tensors.from_array(v))
+    elif isinstance(v, tuple) and v[0] == "type":
+        a.type = v[1]
+    elif isinstance(v, tuple) and v[0] == "func":
+        a.func.name = v[1]
+    elif isinstance(v, tuple) and v[0] == "types":
+        a.list.type.extend(v[1])
+    elif isinstance(v, tuple) and v[0] == "funcs":
+        for name in v[1]:
+            a.list.func.add().name = name
+    else:
+        raise TypeError(v)
+    return a
+
+
+def node(name, op, inputs=(), **attrs) -> NodeDef:
+    n = NodeDef(name=name, op=op)
+    n.input.extend(inputs)
+    for k, v in attrs.items():
+        n.attr[k].CopyFrom(attr(v))
+    return n
+
+
+def const(name, value) -> NodeDef:
+    value = np.asarray(value)
+    return node(name, "Const", value=value, dtype=("type", tensors.from_array(value).dtype))
+
+
+def function(name, args, rets, nodes, control_ret=None) -> FunctionDef:
+    f = FunctionDef()
+    f.signature.name = name
+    for a, t in args:
+        f.signature.input_arg.add(name=a, type=t)
+    for r, (t, _) in rets.items():
+        f.signature.output_arg.add(name=r, type=t)
+    for r, (_, ref) in rets.items():
+        f.ret[r] = ref
+    f.node_def.extend(nodes)
+    for k, v in (control_ret or {}).items():
+        f.control_ret[k] = v
+        f.signature.control_output.append(k)
+    return f
+
+
+def meta(nodes, functions=(), sigs=None) -> MetaGraphDef:
+    mg = MetaGraphDef()
+    mg.graph_def.node.extend(nodes)
+    mg.graph_def.library.function.extend(functions)
+    for key, (ins, outs) in (sigs or {}).items():
+        sd = mg.signature_def[key]
+        for k, (name, dt, shape) in ins.items():
+            sd.inputs[k].name = name
+            sd.inputs[k].dtype = dt
+            sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
+        for k, name in outs.items():
+            sd.outputs[k].name = name
+            sd.outputs[k].dtype = F32
+    return mg
+
+
+def placeholder(name, dt=F32) -> NodeDef:
+    return node(name, "Placeholder", dtype=("type", dt))
+
+
+def test_registry_is_broad():
+    ops = set(supported_ops())
+    for op in ("Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "MaxPool", "AvgPool",
+               "FusedBatchNormV3", "Relu6", "Selu", "Erf", "Softmax", "LogSoftmax", "FloorDiv",
+               "FloorMod", "BatchMatMulV2", "Einsum", "StridedSlice", "GatherV2", "MirrorPad",
+               "OneHot", "SelectV2", "While", "StatelessIf", "Case", "TensorListReserve",
+               "ResourceGather", "HashTableV2", "InitializeTableFromTextFileV2",
+               "LookupTableFindV2", "ParseExampleV2", "VarHandleOp", "ReadVariableOp"):
+        assert op in ops, op
+
+
+def test_function_call_with_internal_names():
+    # f(x) = (x + 1, x * 2) through node:out_arg:index names; the graph sums the two.
+    f = function(
+        "f", [("x", F32)], {"a": (F32, "add:z:0"), "b": (F32, "pair:output:1")},
+        [const("one", np.float32(1)), node("add", "AddV2", ["x", "one:output:0"]),
+         const("two", np.float32(2)), node("mul", "Mul", ["x", "two:output:0"]),
+         node("pair", "IdentityN", ["add:z:0", "mul:z:0"], T=("types", [F32, F32]))])
+    mg = meta([placeholder("x"), node("call", "StatefulPartitionedCall", ["x"], f=("func", "f")),
+               node("sum", "AddV2", ["call:0", "call:1"])], [f],
+              {"s": ({"x": ("x:0", F32, (None,))}, {"y": "sum:0", "a": "call:0"})})
+    out = runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.float32)})
+    np.testing.assert_array_equal(out["y"], [4, 7])
+    np.testing.assert_array_equal(out["a"], [2, 3])
+
+
+def test_library_function_as_op():
+    f = function("plus1", [("x", F32)], {"y": (F32, "add:z:0")},
+                 [const("one", np.float32(1)), node("add", "AddV2", ["x", "one:output:0"])])
+    mg = meta([placeholder("x"), node("c", "plus1", ["x"])], [f],
+              {"s": ({"x": ("x:0", F32, ())}, {"y": "c:0"})})
+    assert runtime.run_signature(mg, "s", {"x": np.float32(1.5)})["y"] == np.float32(2.5)
+
+
+def test_if_while_case():
+    then_f = function("then", [("x", F32)], {"y": (F32, "n:y:0")}, [node("n", "Neg", ["x"])])
+    else_f = function("else", [("x", F32)], {"y": (F32, "x")}, [])
+    cond_f = function("cond", [("i", I32), ("acc", F32)], {"c": (DataType.DT_BOOL, "lt:z:0")},
+                      [const("lim", np.int32(5)), node("lt", "Less", ["i", "lim:output:0"])])
+    body_f = function("body", [("i", I32), ("acc", F32)], {"i2": (I32, "inc:z:0"), "a2": (F32, "dbl:z:0")},
+                      [const("one", np.int32(1)), node("inc", "AddV2", ["i", "one:output:0"]),
+                       node("dbl", "AddV2", ["acc", "acc"])])
+    b0 = function("b0", [("x", F32)], {"y": (F32, "x")}, [])
+    b1 = function("b1", [("x", F32)], {"y": (F32, "s:y:0")}, [node("s", "Square", ["x"])])
+    nodes = [
+        placeholder("p", DataType.DT_BOOL), placeholder("x"), placeholder("k", I32),
+        node("if", "StatelessIf", ["p", "x"], then_branch=("func", "then"), else_branch=("func", "else")),
+        const("i0", np.int32(0)),
+        node("loop", "StatelessWhile", ["i0", "x"], cond=("func", "cond"), body=("func", "body")),
+        node("case", "Case", ["k", "x"], branches=("funcs", ["b0", "b1"])),
+    ]
+    mg = meta(nodes, [then_f, else_f, cond_f, body_f, b0, b1], {"s": (
+        {"p": ("p:0", DataType.DT_BOOL, ()), "x": ("x:0", F32, ()), "k": ("k:0", I32, ())},
+        {"if": "if:0", "loop": "loop:1", "case": "case:0"})})
+    out = runtime.run_signature(mg, "s", {"p": True, "x": np.float32(3), "k": np.int32(1)})
+    assert (out["if"], out["loop"], out["case"]) == (-3, 96, 9)
+    # Out-of-range branch indices run the last branch, as TensorFlow's Case does.
+    out = runtime.run_signature(mg, "s", {"p": False, "x": np.float32(3), "k": np.int32(7)})
+    assert (out["if"], out["case"]) == (3, 9)
+
+
+def test_variables_and_control_dependencies():
+    # A resource variable assigned (under a control dependency) before being read.
+    nodes = [
+        node("v", "VarHandleOp", shared_name=b"v", dtype=("type", F32)),
+        placeholder("x"),
+        node("assign", "AssignVariableOp", ["v", "x"], dtype=("type", F32)),
+        node("read", "ReadVariableOp", ["v", "^assign"], dtype=("type", F32)),
+        node("read_ckpt", "ReadVariableOp", ["w"], dtype=("type", F32)),
+        node("w", "VarHandleOp", shared_name=b"w", dtype=("type", F32)),
+    ]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (2,))}, {"y": "read:0"}),
+                           "w": ({}, {"w": "read_ckpt:0"})})
+    x = np.array([4, 5], np.float32)
+    np.testing.assert_array_equal(runtime.run_signature(mg, "s", {"x": x})["y"], x)
+    got = runtime.run_signature(mg, "w", {}, variables={"w": np.float32(7)})["w"]
+    assert got == 7
+    with pytest.raises(NotFoundError, match="checkpoint"):
+        runtime.run_signature(meta(nodes, sigs={"w": ({}, {"w": "read_ckpt:0"})}), "w", {},
+                              variables={})
+
+
+def test_only_needed_nodes_run(capsys):
+    nodes = [placeholder("x"), node("y", "Identity", ["x"]),
+             const("msg", np.array(b"side effect", dtype=object)),
+             node("print", "PrintV2", ["msg"], output_stream=b"stdout"),
+             node("z", "Identity", ["x", "^print"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"}),
+                           "t": ({"x": ("x:0", F32, ())}, {"z": "z:0"})})
+    runtime.run_signature(mg, "s", {"x": np.float32(1)})
+    assert "side effect" not in capsys.readouterr().out
+    runtime.run_signature(mg, "t", {"x": np.float32(1)})
+    assert "side effect" in capsys.readouterr().out
+
+
+def test_unsupported_ops_found_before_running(capsys):
+    f = function("inner", [("x", F32)], {"y": (F32, "m:y:0")}, [node("m", "MysteryOp", ["x"])])
+    nodes = [placeholder("x"), const("msg", np.array(b"ran", dtype=object)),
+             node("print", "PrintV2", ["msg"], output_stream=b"stdout"),
+             node("a", "FancyOp", ["x", "^print"]),
+             node("c", "PartitionedCall", ["a"], f=("func", "inner"))]
+    mg = meta(nodes, [f], {"s": ({"x": ("x:0", F32, ())}, {"y": "c:0"})})
+    with pytest.raises(UnsupportedOpError) as e:
+        runtime.run_signature(mg, "s", {"x": np.float32(1)})
+    assert "FancyOp" in str(e.value) and "'a'" in str(e.value) and "MysteryOp" in str(e.value)
+    assert "ran" not in capsys.readouterr().out
+    missing = runtime.check_signature(mg, "s")
+    assert {(m.op, m.node, m.function) for m in missing} == {
+        ("FancyOp", "a", "the graph"), ("MysteryOp", "m", "function 'inner'")}
+
+
+def test_input_validation():
+    mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
+               placeholder("s", DataType.DT_STRING), node("t", "Identity", ["s"])],
+              sigs={"s": ({"x": ("x:0", F32, (None, 2))}, {"y": "y:0"}),
+                    "str": ({"s": ("s:0", DataType.DT_STRING, (None,))}, {"t": "t:0"})})
+    ok = np.zeros((3, 2), np.float32)
+    with pytest.raises(InvalidArgumentError, match="unknown input 'z'"):
+        runtime.run_signature(mg, "s", {"x": ok, "z": ok})
+    with pytest.raises(InvalidArgumentError, match="missing input 'x'"):
+        runtime.run_signature(mg, "s", {})
+    with pytest.raises(InvalidArgumentError, match=r"expects shape \(None, 2\), got \(3, 3\)"):
+        runtime.run_signature(mg, "s", {"x": np.zeros((3, 3), np.float32)})
+    with pytest.raises(InvalidArgumentError, match="expects float32, got an array of float64"):
+        runtime.run_signature(mg, "s", {"x": np.zeros((3, 2))})
+    with pytest.raises(NotFoundError, match="no signature 'nope'"):
+        runtime.run_signature(mg, "nope", {})
+    # Python lists convert like tf.convert_to_tensor; ints widen to float.
+    assert runtime.run_signature(mg, "s", {"x": [[1, 2]]})["y"].dtype == np.float32
+    out = runtime.run_signature(mg, "str", {"s": ["a", b"b"]})["t"]
+    assert out.tolist() == [b"a", b"b"]
+    with pytest.raises(InvalidArgumentError, match="expects strings"):
+        runtime.run_signature(mg, "str", {"s": [1, 2]})
+
+
+def test_unfed_placeholder_and_kernel_failure():
+    mg = meta([placeholder("x"), placeholder("other"), node("y", "AddV2", ["x", "other"]),
+               const("shape", np.array([5], np.int32)), node("r", "Reshape", ["x", "shape"])],
+              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"}),
+                    "r": ({"x": ("x:0", F32, (None,))}, {"r": "r:0"})})
+    with pytest.raises(InvalidArgumentError, match="placeholder 'other'"):
+        runtime.run_signature(mg, "s", {"x": np.zeros(2, np.float32)})
+    with pytest.raises(InvalidArgumentError, match="cannot reshape") as e:
+        runtime.run_signature(mg, "r", {"x": np.zeros(2, np.float32)})
+    assert "'r'" in str(e.value)
+
+
+def test_cycle_is_reported():
+    mg = meta([placeholder("x"), node("a", "AddV2", ["x", "b"]), node("b", "Identity", ["a"])],
+              sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "b:0"})})
+    with pytest.raises(UnsupportedOpError, match="cycle"):
+        runtime.run_signature(mg, "s", {"x": np.float32(1)})
+
+
+def test_bad_tensor_names():
+    mg = meta([placeholder("x"), node("y", "Identity", ["nowhere:0"])],
+              sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    with pytest.raises(NotFoundError, match="no node named 'nowhere'"):
+        runtime.run_signature(mg, "s", {"x": np.float32(1)})
+
+
+def test_while_iteration_guard():
+    cond_f = function("cond", [("i", I32)], {"c": (DataType.DT_BOOL, "t:output:0")},
+                      [const("t", np.bool_(True))])
+    body_f = function("body", [("i", I32)], {"i": (I32, "i")}, [])
+    mg = meta([const("i0", np.int32(0)),
+               node("w", "While", ["i0"], cond=("func", "cond"), body=("func", "body"))],
+              [cond_f, body_f], {"s": ({}, {"y": "w:0"})})
+    sess = runtime.Session(mg)
+    sess.max_loop_iterations = 50
+    with pytest.raises(RuntimeFailure, match="more than 50 iterations"):
+        sess.run_signature("s", {})
+
+
+def test_trace_sees_every_node():
+    mg = meta([placeholder("x"), node("n", "Neg", ["x"]), node("y", "Exp", ["n"])],
+              sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    seen = []
+    runtime.run_signature(mg, "s", {"x": np.float32(0)}, trace=lambda e: seen.append(e.node.name))
+    assert seen == ["n", "y"]

@@ -1,0 +1,321 @@
+"""Hostile ~1 KB inputs that declare sizes, shapes, lengths and counts far beyond themselves.
+
+Each case writes its file(s) into ``tmp`` and calls the parser that a user would
+hit; it must end in a ``SavedModelError``. ``tests/test_bounded.py`` runs every
+case in a subprocess under an address-space cap and a CPU-time limit, with
+TensorFlow unimportable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+CASES: dict[str, Callable[[Path], object]] = {}
+NEEDS: dict[str, str] = {}
+
+
+def case(name: str, needs: str | None = None):
+    def register(fn):
+        CASES[name] = fn
+        if needs:
+            NEEDS[name] = needs
+        return fn
+
+    return register
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _tensor(dtype: int, dims: list[int], **fields):
+    from savedmodel_io.proto import TensorProto
+
+    tp = TensorProto(dtype=dtype)
+    for d in dims:
+        tp.tensor_shape.dim.add().size = d
+    for k, v in fields.items():
+        f = getattr(tp, k)
+        if isinstance(v, (bytes, str)):
+            setattr(tp, k, v)
+        else:
+            f.extend(v)
+    return tp
+
+
+def _decode_file(tmp: Path, tp) -> object:
+    from savedmodel_io.proto import TensorProto, parse_message
+    from savedmodel_io.tensors import to_array
+
+    p = tmp / "tensor.pb"
+    p.write_bytes(tp.SerializeToString())
+    assert p.stat().st_size < 1024
+    return to_array(parse_message(TensorProto, p.read_bytes(), path=p), path=str(p))
+
+
+# --- TensorProto: shapes far beyond the values given ---------------------------------------------
+
+
+@case("tensor_repeat_2gib")
+def tensor_repeat_2gib(tmp: Path):
+    """One float repeated to 2 GiB (under the 4 GiB expansion limit, over the memory cap)."""
+    return _decode_file(tmp, _tensor(1, [1 << 29], float_val=[1.0]))
+
+
+@case("tensor_repeat_1tib")
+def tensor_repeat_1tib(tmp: Path):
+    return _decode_file(tmp, _tensor(1, [1 << 20, 1 << 20], float_val=[1.0]))
+
+
+@case("tensor_dims_overflow_int64")
+def tensor_dims_overflow_int64(tmp: Path):
+    return _decode_file(tmp, _tensor(2, [(1 << 62), (1 << 62), 3], double_val=[0.0]))
+
+
+@case("tensor_content_short")
+def tensor_content_short(tmp: Path):
+    return _decode_file(tmp, _tensor(1, [1 << 40], tensor_content=b"\0" * 16))
+
+
+@case("string_tensor_repeat_2gib")
+def string_tensor_repeat_2gib(tmp: Path):
+    """2**28 references to one string: a 2 GiB object array from a 30-byte proto."""
+    return _decode_file(tmp, _tensor(7, [1 << 28], string_val=[b"x"]))
+
+
+@case("string_tensor_repeat_huge")
+def string_tensor_repeat_huge(tmp: Path):
+    return _decode_file(tmp, _tensor(7, [1 << 45], string_val=[b"x" * 64]))
+
+
+@case("complex_repeat_huge")
+def complex_repeat_huge(tmp: Path):
+    return _decode_file(tmp, _tensor(18, [1 << 33], dcomplex_val=[1.0, 2.0]))
+
+
+# --- saved_model.pb / .pbtxt ---------------------------------------------------------------------
+
+
+@case("pb_length_beyond_file", needs="savedmodel_io.model")
+def pb_length_beyond_file(tmp: Path):
+    """Nested length-delimited fields each claiming 2 GiB."""
+    import savedmodel_io
+
+    body = b""
+    for field in (1, 2, 1, 3) * 40:  # meta_graphs / graph_def / ... / whatever comes
+        body = bytes([(field << 3) | 2]) + varint((1 << 31) - 1) + body
+    (tmp / "saved_model.pb").write_bytes(bytes([(2 << 3) | 2]) + varint(1 << 40) + body[:900])
+    return savedmodel_io.load(tmp)
+
+
+@case("pb_signature_default_huge", needs="savedmodel_io.model")
+def pb_signature_default_huge(tmp: Path):
+    """A signature whose default value is a 1 TiB tensor of one repeated float."""
+    import savedmodel_io
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    sig = mg.signature_def["serving_default"]
+    sig.inputs["x"].name = "x:0"
+    sig.defaults["x"].CopyFrom(_tensor(1, [1 << 40], float_val=[3.0]))
+    (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return savedmodel_io.load(tmp).signatures["serving_default"].defaults
+
+
+@case("pb_const_2gib_in_scan", needs="savedmodel_io.scan")
+def pb_const_2gib_in_scan(tmp: Path):
+    """A graph of 2 GiB constants: scanning must not decode them; then decoding one must fail."""
+    from savedmodel_io.proto import SavedModel
+    from savedmodel_io.scan import scan_saved_model
+    from savedmodel_io.tensors import to_array
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    for i in range(20):
+        n = mg.graph_def.node.add(name=f"c{i}", op="Const")
+        n.attr["value"].tensor.CopyFrom(_tensor(1, [1 << 29], float_val=[1.0]))
+    (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
+    assert not scan_saved_model(tmp).found
+    return to_array(mg.graph_def.node[0].attr["value"].tensor, path=str(tmp), where="c0")
+
+
+@case("pbtxt_deep_nesting", needs="savedmodel_io.model")
+def pbtxt_deep_nesting(tmp: Path):
+    import savedmodel_io
+
+    head = "meta_graphs { object_graph_def { concrete_functions { key: 'f' value { output_signature { "
+    text = head + "list_value { values { " * 200 + "} }" * 200 + " } } } } }"
+    assert len(text) < 8192
+    (tmp / "saved_model.pbtxt").write_text(text)
+    return savedmodel_io.load(tmp)
+
+
+# --- checkpoints: LevelDB table and TensorBundle ---------------------------------------------------
+
+
+def _bundle(tmp: Path, entries: dict, data: bytes = b"\0" * 64, num_shards: int = 1) -> Path:
+    """Write variables.index with a header and raw BundleEntryProtos, and a small data shard."""
+    from savedmodel_io.formats.sstable import build_table
+    from savedmodel_io.proto import BundleEntryProto, BundleHeaderProto
+
+    header = BundleHeaderProto(num_shards=num_shards)
+    header.version.producer = 1
+    items = [(b"", header.SerializeToString())]
+    for key in sorted(entries):
+        items.append((key, BundleEntryProto(**entries[key]).SerializeToString()))
+    d = tmp / "variables"
+    d.mkdir(exist_ok=True)
+    (d / "variables.index").write_bytes(build_table(items))
+    (d / f"variables.data-00000-of-{num_shards:05d}").write_bytes(data)
+    assert (d / "variables.index").stat().st_size < 1024
+    return d / "variables"
+
+
+def _shape(*dims: int) -> dict:
+    return {"dim": [{"size": d} for d in dims]}
+
+
+def _read_all(prefix: Path, verify: bool = False):
+    from savedmodel_io.formats.bundle import CheckpointReader
+
+    with CheckpointReader(prefix, verify_checksums=verify) as r:
+        return {k: r.read(k) for k in r}
+
+
+@case("bundle_entry_size_beyond_shard", needs="savedmodel_io.formats.bundle")
+def bundle_entry_size_beyond_shard(tmp: Path):
+    """A float tensor of 4 TiB said to be in a 64-byte shard."""
+    prefix = _bundle(tmp, {b"w": dict(dtype=1, shape=_shape(1 << 20, 1 << 20), offset=0,
+                                      size=1 << 42)})
+    return _read_all(prefix)
+
+
+@case("bundle_entry_offset_beyond_shard", needs="savedmodel_io.formats.bundle")
+def bundle_entry_offset_beyond_shard(tmp: Path):
+    prefix = _bundle(tmp, {b"w": dict(dtype=1, shape=_shape(4), offset=(1 << 62), size=16)})
+    return _read_all(prefix)
+
+
+@case("bundle_string_count_beyond_shard", needs="savedmodel_io.formats.bundle")
+def bundle_string_count_beyond_shard(tmp: Path):
+    """2**40 strings whose lengths would have to fit in 64 bytes."""
+    prefix = _bundle(tmp, {b"s": dict(dtype=7, shape=_shape(1 << 40), offset=0, size=64)})
+    return _read_all(prefix)
+
+
+@case("bundle_string_lengths_huge", needs="savedmodel_io.formats.bundle")
+def bundle_string_lengths_huge(tmp: Path):
+    """Four strings, each declaring a length of 2**60 bytes."""
+    data = varint(1 << 60) * 4 + b"\0" * 4
+    prefix = _bundle(tmp, {b"s": dict(dtype=7, shape=_shape(4), offset=0, size=len(data))}, data)
+    return _read_all(prefix)
+
+
+@case("bundle_slice_full_shape_huge", needs="savedmodel_io.formats.bundle")
+def bundle_slice_full_shape_huge(tmp: Path):
+    """A partitioned tensor of 4 TiB whose only slice holds 4 floats."""
+    from savedmodel_io.formats.bundle import encode_slice_key
+
+    full = dict(dtype=1, shape=_shape(1 << 20, 1 << 20),
+                slices=[{"extent": [{"start": 0, "length": 2}, {"start": 0, "length": 2}]}])
+    part = dict(dtype=1, shape=_shape(2, 2), offset=0, size=16)
+    key = encode_slice_key("w", [(0, 2), (0, 2)])
+    prefix = _bundle(tmp, {b"w": full, key: part})
+    return _read_all(prefix)
+
+
+@case("bundle_many_shards", needs="savedmodel_io.formats.bundle")
+def bundle_many_shards(tmp: Path):
+    prefix = _bundle(tmp, {b"w": dict(dtype=1, shape=_shape(4), offset=0, size=16)},
+                     num_shards=(1 << 31) - 1)
+    return _read_all(prefix)
+
+
+@case("sstable_index_handle_huge", needs="savedmodel_io.formats.sstable")
+def sstable_index_handle_huge(tmp: Path):
+    """A table whose footer puts its index block at 2**40 bytes of 2**40."""
+    from savedmodel_io.formats.sstable import MAGIC, Table, build_table
+
+    good = build_table([(b"", b"header"), (b"k", b"v" * 100)])
+    footer = varint(0) + varint(1 << 40) + varint(1 << 40) + varint(1 << 40)
+    footer = footer.ljust(40, b"\0") + MAGIC.to_bytes(8, "little")
+    p = tmp / "variables.index"
+    p.write_bytes(good[:-48] + footer)
+    return Table.open(p, verify_checksums=False).entries()
+
+
+@case("sstable_restart_count_huge", needs="savedmodel_io.formats.sstable")
+def sstable_restart_count_huge(tmp: Path):
+    """Every block's restart count patched to 2**32 - 1."""
+    from savedmodel_io.formats.sstable import Table, build_table
+
+    good = bytearray(build_table([(b"", b"header"), (b"k", b"v" * 100)]))
+    # Each block ends with: u32 num_restarts, then a 5-byte trailer. Patch the data block's.
+    from savedmodel_io.formats.sstable import get_varint
+
+    footer = bytes(good[-48:])
+    _, pos = get_varint(footer, 0, 48)  # metaindex offset
+    _, pos = get_varint(footer, pos, 48)  # metaindex size
+    index_off, pos = get_varint(footer, pos, 48)
+    index_size, _ = get_varint(footer, pos, 48)
+    for end in (index_off + index_size,):
+        good[end - 4 : end] = b"\xff\xff\xff\xff"
+    p = tmp / "variables.index"
+    p.write_bytes(bytes(good))
+    return Table.open(p, verify_checksums=False).entries()
+
+
+# --- .cpb: Riegeli chunk sizes ---------------------------------------------------------------------
+
+
+def _riegeli_patched(tmp: Path, offset: int, value: int) -> Path:
+    """A small Riegeli file with one u64 of its first data chunk's header replaced."""
+    from savedmodel_io.formats.riegeli import write_records
+
+    p = tmp / "r.riegeli"
+    write_records(p, [b"abc" * 50, b"def" * 50], compression="brotli")
+    data = bytearray(p.read_bytes())
+    # Block header (24 bytes) + signature chunk header (40 bytes); the next chunk header is at 64:
+    # header_hash, data_size, data_hash, type|num_records, decoded_data_size (riegeli
+    # doc/riegeli_records_file_format.md, "Chunk").
+    data[64 + offset : 64 + offset + 8] = value.to_bytes(8, "little")
+    # Re-seal the header so the size checks, not the header hash, must catch it.
+    from savedmodel_io.hashing.highwayhash import highwayhash64
+
+    data[64:72] = highwayhash64(bytes(data[72:104])).to_bytes(8, "little")
+    p.write_bytes(bytes(data))
+    assert len(data) < 1024
+    return p
+
+
+@case("riegeli_data_size_huge", needs="savedmodel_io.formats.riegeli")
+def riegeli_data_size_huge(tmp: Path):
+    from savedmodel_io.formats.riegeli import read_records
+
+    return read_records(_riegeli_patched(tmp, 8, 1 << 40), verify_hashes=False)
+
+
+@case("riegeli_decoded_size_huge", needs="savedmodel_io.formats.riegeli")
+def riegeli_decoded_size_huge(tmp: Path):
+    from savedmodel_io.formats.riegeli import read_records
+
+    return read_records(_riegeli_patched(tmp, 32, 1 << 40), verify_hashes=False)
+
+
+@case("riegeli_num_records_huge", needs="savedmodel_io.formats.riegeli")
+def riegeli_num_records_huge(tmp: Path):
+    from savedmodel_io.formats.riegeli import read_records
+
+    # chunk_type is the low byte; num_records the upper 7 bytes.
+    return read_records(_riegeli_patched(tmp, 24, ord("r") | ((1 << 56) - 1) << 8),
+                        verify_hashes=False)

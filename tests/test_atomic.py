@@ -1,0 +1,124 @@
+"""Atomic writes under injected failures: fail the k-th filesystem operation, for every k.
+
+After each failure the target must hold exactly what it held before (nothing, or the
+previous model) or, when the failing step was best effort (a directory fsync), the
+complete new one; no temporary file or directory may be left beside it.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+
+from faults import FaultInjector, snapshot
+from savedmodel_io._fsutil import atomic_directory, atomic_file
+
+
+def _write_model(d, tag: bytes) -> None:
+    (d / "variables").mkdir()
+    (d / "variables" / "variables.index").write_bytes(b"index-" + tag)
+    (d / "variables" / "variables.data-00000-of-00001").write_bytes(b"data-" + tag * 100)
+    (d / "saved_model.pb").write_bytes(b"pb-" + tag)
+
+
+def _save_dir(target, overwrite: bool) -> None:
+    with atomic_directory(target, overwrite=overwrite) as tmp:
+        _write_model(tmp, b"new")
+
+
+def _save_file(target, overwrite: bool) -> None:
+    with atomic_file(target, overwrite=overwrite) as f:
+        f.write(b"file-new")
+
+
+def state(target):
+    """What a reader would see at ``target``: a directory's files, a file's bytes, or None."""
+    if target.is_dir():
+        return snapshot(target)
+    return target.read_bytes() if target.exists() else None
+
+
+def restore(target, old) -> None:
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    if isinstance(old, dict):
+        for rel, data in old.items():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).write_bytes(data)
+    elif old is not None:
+        target.write_bytes(old)
+
+
+def check_every_step(root, save, target, **kwargs) -> list[str]:
+    """Fail each filesystem step of ``save(target, **kwargs)`` in turn; check atomicity."""
+    old = state(target)
+    listing = sorted(p.name for p in root.iterdir())
+    with FaultInjector(root) as dry:
+        save(target, **kwargs)
+    new = state(target)
+    steps = list(dry.steps)
+    assert new != old and len(steps) >= 3, steps
+    restore(target, old)
+    failed = 0
+    for k in range(1, len(steps) + 1):
+        try:
+            with FaultInjector(root, fail_at=k):
+                save(target, **kwargs)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, f"step {k}: {exc}"
+            failed += 1
+            assert state(target) == old, f"failing step {k} ({steps[k - 1]}) changed the target"
+            raised = True
+        else:
+            assert state(target) == new, f"step {k} ({steps[k - 1]}) failed silently, target torn"
+            raised = False
+        leftover = sorted(p.name for p in root.iterdir())
+        if not raised:
+            # Deleting the previous directory after the switch is best effort.
+            leftover = [n for n in leftover if not n.endswith(".old")]
+        expect = sorted(set(listing) | ({target.name} if state(target) is not None else set()))
+        assert leftover == expect, f"failing step {k} ({steps[k - 1]}) left {leftover}"
+        restore(target, old)
+    assert failed >= len(steps) // 2, "most steps must be able to fail the save"
+    return steps
+
+
+def test_atomic_directory_new_target(tmp_path):
+    steps = check_every_step(tmp_path, _save_dir, tmp_path / "m", overwrite=False)
+    assert any("replace" in s for s in steps)
+
+
+def test_atomic_directory_replacing_a_model(tmp_path):
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    check_every_step(tmp_path, _save_dir, target, overwrite=True)
+
+
+def test_atomic_file(tmp_path):
+    target = tmp_path / "f.pb"
+    target.write_bytes(b"old")
+    check_every_step(tmp_path, _save_file, target, overwrite=True)
+    check_every_step(tmp_path, _save_file, tmp_path / "new.pb", overwrite=True)
+
+
+def test_failed_switch_puts_the_previous_model_back(tmp_path):
+    # Regression: the previous model used to stay under .m.XXXX.old when the final rename failed.
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    old = state(target)
+    with FaultInjector(tmp_path) as dry:
+        _save_dir(target, overwrite=True)
+    restore(target, old)
+    switch = [i for i, s in enumerate(dry.steps, 1) if s.startswith("os.replace(") and ".tmp" in s]
+    assert switch, dry.steps
+    try:
+        with FaultInjector(tmp_path, fail_at=switch[-1]):
+            _save_dir(target, overwrite=True)
+    except OSError:
+        pass
+    assert state(target) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]

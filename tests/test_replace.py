@@ -1,0 +1,173 @@
+"""replace_weights: new variable values in existing SavedModels, checked against TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+import _writer_models as wm
+from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
+from savedmodel_io.formats import bundle
+from savedmodel_io.replace import replace_weights, variable_names
+from savedmodel_io.writer import save
+
+
+@pytest.fixture
+def mlp_dir(tmp_path):
+    model, _, _ = wm.build_mlp()
+    return save(tmp_path / "mlp", model)
+
+
+def _values(path):
+    with bundle.open_checkpoint(path / "variables" / "variables") as r:
+        return {k: r.read(k) for k in r}
+
+
+def test_replace_by_object_path_key_and_name(mlp_dir, tmp_path):
+    k = np.full((4, 8), 0.5, np.float32)
+    b = np.arange(8, dtype=np.float32)
+    w = np.ones((8, 3), np.float32)
+    out = replace_weights(mlp_dir, tmp_path / "new", {
+        "dense/kernel": k,                                      # object path
+        "dense/bias/.ATTRIBUTES/VARIABLE_VALUE": b,             # checkpoint key
+        "dense_1/kernel:0": w,                                  # variable name, TF style
+    })
+    old, new = _values(mlp_dir), _values(out)
+    assert set(old) == set(new)
+    np.testing.assert_array_equal(new["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"], k)
+    np.testing.assert_array_equal(new["dense/bias/.ATTRIBUTES/VARIABLE_VALUE"], b)
+    np.testing.assert_array_equal(new["dense_1/kernel/.ATTRIBUTES/VARIABLE_VALUE"], w)
+    np.testing.assert_array_equal(new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"],
+                                  old["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"])
+    assert new["_CHECKPOINTABLE_OBJECT_GRAPH"] == old["_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert (out / "saved_model.pb").read_bytes() == (mlp_dir / "saved_model.pb").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in mlp_dir.iterdir())
+
+
+def test_list_values_are_converted(mlp_dir, tmp_path):
+    out = replace_weights(mlp_dir, tmp_path / "new", {"dense_1/bias": [1, 2, 3]})
+    got = _values(out)["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert got.dtype == np.float32 and got.tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("name, value, error, text", [
+    ("dense/kernel", np.zeros((4, 7), np.float32), InvalidArgumentError, "shape [4, 8]"),
+    ("dense/kernel", np.zeros((4, 8), np.float64), InvalidArgumentError, "float64"),
+    ("dense/kernal", np.zeros((4, 8), np.float32), NotFoundError, "did you mean"),
+    ("dense/bias", ["x"] * 8, InvalidArgumentError, "not convertible"),
+])
+def test_bad_replacements_name_the_variable(mlp_dir, tmp_path, name, value, error, text):
+    with pytest.raises(error, match=re.escape(text)) as info:
+        replace_weights(mlp_dir, tmp_path / "new", {name: value})
+    assert name in str(info.value)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["mlp"]
+
+
+def test_same_variable_twice_is_an_error(mlp_dir, tmp_path):
+    z = np.zeros((4, 8), np.float32)
+    with pytest.raises(InvalidArgumentError, match="given twice"):
+        replace_weights(mlp_dir, tmp_path / "new", {"dense/kernel": z, "dense/kernel:0": z})
+
+
+def test_existing_destination_needs_overwrite(mlp_dir, tmp_path):
+    before = (mlp_dir / "variables" / "variables.data-00000-of-00001").read_bytes()
+    with pytest.raises(ModelExistsError):
+        replace_weights(mlp_dir, mlp_dir, {"dense_1/bias": np.zeros(3, np.float32)})
+    assert (mlp_dir / "variables" / "variables.data-00000-of-00001").read_bytes() == before
+    replace_weights(mlp_dir, mlp_dir, {"dense_1/bias": np.zeros(3, np.float32)}, overwrite=True)
+    assert _values(mlp_dir)["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [0, 0, 0]
+    assert [p.name for p in tmp_path.iterdir()] == ["mlp"]
+
+
+def test_hard_links_leave_the_source_intact(mlp_dir, tmp_path):
+    out = replace_weights(mlp_dir, tmp_path / "new", {"dense_1/bias": np.ones(3, np.float32)},
+                          link=True)
+    src_pb, dst_pb = mlp_dir / "saved_model.pb", out / "saved_model.pb"
+    assert os.path.samefile(src_pb, dst_pb)
+    assert not os.path.samefile(mlp_dir / "variables" / "variables.index",
+                                out / "variables" / "variables.index")
+    assert _values(mlp_dir)["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() != [1, 1, 1]
+
+
+def test_not_a_saved_model(tmp_path):
+    with pytest.raises(NotFoundError, match="saved_model"):
+        replace_weights(tmp_path, tmp_path / "x", {})
+
+
+def test_failure_while_writing_leaves_nothing(mlp_dir, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle, "write_checkpoint", boom)
+    with pytest.raises(OSError, match="disk full"):
+        replace_weights(mlp_dir, tmp_path / "new", {"dense_1/bias": np.ones(3, np.float32)})
+    assert [p.name for p in tmp_path.iterdir()] == ["mlp"]
+
+
+def test_variable_names_lists_aliases(mlp_dir):
+    names = variable_names(mlp_dir)
+    assert names["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"][:2] == [
+        "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE", "dense/kernel"]
+    assert "variables/0" in names["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"]
+
+
+@pytest.mark.tf
+def test_tf_module_replacement_matches_tf_assign(fixture_model, tmp_path):
+    """tf.Module: replace by object path and variable name; ambiguous names are refused."""
+    tf = pytest.importorskip("tensorflow")
+    fx = fixture_model("writer_module")
+    new = dict(np.load(fx / "new_weights.npz"))
+    io = np.load(fx / "io.npz")
+    with pytest.raises(InvalidArgumentError, match="several variables"):
+        replace_weights(fx / "model", tmp_path / "bad", {"kernel": new["blocks/0/kernel"]})
+    with pytest.raises(InvalidArgumentError, match="int64"):
+        replace_weights(fx / "model", tmp_path / "bad", {"steps": np.int32(3)})
+    out = replace_weights(fx / "model", tmp_path / "new", new)
+    loaded = tf.saved_model.load(str(out))
+    got = loaded.signatures["serving_default"](x=tf.constant(io["x"]))
+    np.testing.assert_array_equal(got["y"].numpy(), io["out_y"])
+    assert int(got["steps"]) == 7
+    assert not loaded.scale.trainable
+
+
+@pytest.mark.tf
+def test_keras_mobilenetv2_replacement_matches_tf_assign(fixture_model, tmp_path):
+    """Every variable of a Keras MobileNetV2 replaced without TF = TF assigning them itself."""
+    tf = pytest.importorskip("tensorflow")
+    fx = fixture_model("writer_mobilenetv2")
+    new = dict(np.load(fx / "new_weights.npz"))
+    io = np.load(fx / "io.npz")
+    out = replace_weights(fx / "model", tmp_path / "new", new)
+    loaded = tf.saved_model.load(str(out))
+    for v in loaded.variables:
+        np.testing.assert_array_equal(v.numpy(), new[v.name[:-2]])
+    key = str(io["input_key"])
+    got = loaded.signatures["serving_default"](**{key: tf.constant(io["x"])})
+    for name, value in got.items():
+        np.testing.assert_array_equal(value.numpy(), io[f"out_{name}"])
+    # Not vacuous: the original weights gave other outputs.
+    assert any(not np.array_equal(io[f"before_{n}"], io[f"out_{n}"]) for n in got)
+
+
+def test_cli_replace_weights(mlp_dir, tmp_path, capsys):
+    from savedmodel_io.cli.main import main
+
+    np.savez(tmp_path / "w.npz", **{"dense_1/bias": np.full(3, 7, np.float32)})
+    assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "new"),
+                 "--npz", str(tmp_path / "w.npz")]) == 0
+    assert "1 variable(s) replaced" in capsys.readouterr().out
+    assert _values(tmp_path / "new")["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [7] * 3
+    assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "new"),
+                 "--npz", str(tmp_path / "w.npz")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04garbage")
+    for bad in ("one.npy", "bad.npz", "missing.npz"):
+        assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "x"),
+                     "--npz", str(tmp_path / bad)]) == 1
+        assert bad in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
