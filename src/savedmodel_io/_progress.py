@@ -11,15 +11,17 @@ turn it off entirely. Used as a context manager or through its callback::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from typing_extensions import Self
 
-__all__ = ["Progress", "ProgressCallback", "human_bytes"]
+__all__ = ["Progress", "ProgressCallback", "busy", "human_bytes"]
 
 ProgressCallback = Callable[[int, int], None]
 """``callback(done, total)``: the form offered to modules that report progress."""
@@ -118,12 +120,42 @@ class Progress:
                 f"{self.desc} [{bar}] {frac * 100:5.1f}% "
                 f"{self._amount(self.done)}/{self._amount(self.total)} {rate_text}{left}"
             )
+        if self.unit == "s":
+            return f"{self.desc} ... {elapsed:.0f} s"
         return f"{self.desc} {self._amount(self.done)} {rate_text}"
 
     def _draw(self, *, final: bool = False) -> None:
         self.stream.write("\r" + self.text(final=final) + "\x1b[K")
         self.stream.flush()
         self._shown = True
+
+
+@contextlib.contextmanager
+def busy(desc: str, *, quiet: bool = False, stream: TextIO | None = None,
+         delay: float = 1.0) -> Iterator[Progress]:
+    """Show ``desc ... 12 s`` while a step that reports no progress of its own runs.
+
+    A daemon thread redraws the elapsed time (on a terminal, after ``delay``
+    seconds); used around calls into modules that offer no progress callback.
+    """
+    bar = Progress(None, desc, unit="s", quiet=quiet, stream=stream, delay=delay)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.2):
+            bar.done = int(bar.clock() - bar.start)
+            bar._maybe_draw()
+
+    thread = threading.Thread(target=tick, daemon=True) if bar.enabled else None
+    if thread is not None:
+        thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+        bar.close()
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -599,9 +599,21 @@ class SavedModel:
             keys = {k: k for k in reader}
         return Variables(reader, keys)
 
+    def summary(self) -> dict[str, Any]:
+        """Tag-sets, signatures and the variables' count and bytes, as plain data (JSON-able)."""
+        from savedmodel_io._display import model_summary
+
+        return model_summary(self)
+
     def __repr__(self) -> str:
-        tags = ", ".join(_tag_text(t) for t in self.tag_sets)
-        return f"SavedModel({str(self.path)!r}, tag_sets=[{tags}])"
+        from savedmodel_io._display import model_text
+
+        return model_text(self)
+
+    def _repr_html_(self) -> str:
+        from savedmodel_io._display import model_html
+
+        return model_html(self)
 
 
 def load(path: str | os.PathLike[str]) -> SavedModel:

@@ -9,6 +9,7 @@ from typing import Any
 
 from savedmodel_io import graphviz
 from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.model import load, normalize_tags
 
@@ -60,6 +61,7 @@ def register(subparsers: Any) -> None:
                    help="layout direction (TB: top to bottom)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON summary (boxes, edges, clusters, ops) instead of a picture")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(_run=run)
 
 
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    data = graphviz.render(graphviz.to_dot(pic, rankdir=args.rankdir), args.format)
+    with busy(f"graphviz ({len(pic.nodes)} boxes)", quiet=args.quiet or args.format == "dot"):
+        data = graphviz.render(graphviz.to_dot(pic, rankdir=args.rankdir), args.format)
     if args.output:
         with atomic_file(args.output) as f:
             f.write(data)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from savedmodel_io import convert
+from savedmodel_io._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 
 __all__ = ["register", "run"]
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--dry-run", action="store_true", help="only print the match report")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(_run=run)
 
 
@@ -58,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise InvalidArgumentError("--out is required (or use --dry-run)")
     try:
-        report = convert.import_weights(args.dir, arrays, args.out, strict=not args.partial,
-                                        cast=args.cast, overwrite=args.overwrite)
+        with busy("import-weights", quiet=args.quiet):
+            report = convert.import_weights(args.dir, arrays, args.out, strict=not args.partial,
+                                            cast=args.cast, overwrite=args.overwrite)
     except InvalidArgumentError as exc:
         found = getattr(exc, "report", None)
         if found is None:
