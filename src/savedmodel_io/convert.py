@@ -300,9 +300,11 @@ def export_weights(
                 report.written.append(w)
     keymap = {w.name: list(w.keys) for w in report.written}
     if fmt == "npz":
+        payload: dict[str, Any] = {**arrays, "__savedmodel_io__": np.array(json.dumps(keymap))}
         with atomic_file(out) as f:
-            np.savez(f, **arrays, __savedmodel_io__=np.array(json.dumps(keymap)))
+            np.savez(f, **payload)
     else:
+        assert stn is not None
         meta = {"format": "np", "savedmodel_io.keys": json.dumps(keymap, sort_keys=True)}
         _atomic_save_file(lambda tmp: stn.save_file(arrays, tmp, metadata=meta), out)
     report.nbytes = os.path.getsize(out)

@@ -266,11 +266,15 @@ class _Call:
         self.out_names = out_names
 
     def output(self, out: str | None, index: int) -> _Endpoint:
-        if out is not None and out in self.out_names:
-            pos = self.out_names.index(out)
-        else:
-            pos = index
+        pos = _out_position(out, index, self.out_names)
         return self.rets[pos] if 0 <= pos < len(self.rets) else None
+
+
+def _out_position(out: str | None, index: int, out_names: list[str]) -> int:
+    """Which return value ``node:out:index`` of a call names (``output:k`` -> k)."""
+    if out is not None and out in out_names:
+        return out_names.index(out)
+    return index
 
 
 
@@ -497,7 +501,7 @@ class _Body:
         refs = list(refs)
         roots = [p[0] for r in refs if (p := self.parse(r)) is not None]
         order = self.order(roots)
-        self.used: dict[str, set[tuple[str | None, int]]] = {}
+        self.used = {}
         for text in refs + [r for name in order for r in self.by_name[name].input]:
             parsed = self.parse(text)
             if parsed is not None:
@@ -575,8 +579,7 @@ class _Body:
                      stack=self.stack + (callee,))
         out_names = [a.name for a in fdef.signature.output_arg]
         rets_text = [fdef.ret.get(n, "") for n in out_names]
-        probe = _Call(list(range(len(out_names))), out_names)  # type: ignore[arg-type]
-        wanted = {probe.output(out, idx) for out, idx in self.used.get(node.name, ())}
+        wanted = {_out_position(out, idx, out_names) for out, idx in self.used.get(node.name, ())}
         rets_text = [r if i in wanted else "" for i, r in enumerate(rets_text)]
         body.walk(r for r in rets_text if r)
         rets = [body.ref(r) if r else None for r in rets_text]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,13 +25,18 @@ from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
     AssetFileDef,
     FunctionDef,
+    GraphDef,
     MetaGraphDef,
+    NodeDef,
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
+
+if TYPE_CHECKING:
+    from savedmodel_io.formats.bundle import CheckpointReader
 
 __all__ = [
     "Asset",
@@ -177,12 +182,12 @@ class ConcreteFunction:
     proto: Any = field(repr=False)
 
     @property
-    def args(self) -> tuple:
+    def args(self) -> tuple[Any, ...]:
         sig = self.input_signature
         return tuple(sig[0]) if isinstance(sig, tuple) and sig else ()
 
     @property
-    def kwargs(self) -> dict:
+    def kwargs(self) -> dict[str, Any]:
         sig = self.input_signature
         return dict(sig[1]) if isinstance(sig, tuple) and len(sig) > 1 and sig[1] else {}
 
@@ -345,7 +350,7 @@ class MetaGraph:
         return frozenset(self.tags)
 
     @property
-    def graph_def(self):
+    def graph_def(self) -> GraphDef:
         return self.proto.graph_def
 
     @property
@@ -418,7 +423,7 @@ class MetaGraph:
         )
 
 
-def ops_used(graph_def) -> set[str]:
+def ops_used(graph_def: GraphDef) -> set[str]:
     """Op types used by a GraphDef and the library functions its nodes call."""
     library = {f.signature.name: f for f in graph_def.library.function}
     used: set[str] = set()
@@ -429,7 +434,7 @@ def ops_used(graph_def) -> set[str]:
             todo.append(library[op])
         used.add(op)
 
-    def visit(node) -> None:
+    def visit(node: NodeDef) -> None:
         mark(node.op)
         if node.op in ("PartitionedCall", "StatefulPartitionedCall") and "f" in node.attr:
             mark(node.attr["f"].func.name)
@@ -445,7 +450,7 @@ def ops_used(graph_def) -> set[str]:
 # --- variables ----------------------------------------------------------------------------
 
 
-class Variables(Mapping):
+class Variables(Mapping[str, np.ndarray]):
     """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
 
     def __init__(self, reader: Any, keys: dict[str, str]) -> None:
@@ -459,7 +464,8 @@ class Variables(Mapping):
             close = difflib.get_close_matches(name, list(self._keys), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise NotFoundError(f"no variable {name!r}{hint}")
-        return self.reader.read(self._keys[name])
+        value: np.ndarray = self.reader.read(self._keys[name])
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -569,7 +575,7 @@ class SavedModel:
         return self.path / VARIABLES_DIR / VARIABLES_DIR
 
     @cached_property
-    def checkpoint(self):
+    def checkpoint(self) -> CheckpointReader:
         """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
         from savedmodel_io.formats.bundle import CheckpointReader
 
