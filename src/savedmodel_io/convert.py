@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._fsutil import atomic_file, default_file_mode
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -320,6 +320,7 @@ def _atomic_save_file(write: Any, out: str | os.PathLike[str]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
