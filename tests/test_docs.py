@@ -99,8 +99,8 @@ def test_python_examples_run(path, sandbox):
         if block.mark == "skip" or (block.mark == "tensorflow" and not has_tf):
             continue
         try:
-            exec(compile(block.code, f"{block.path.name}:{block.line}", "exec"), namespace)
-        except Exception as exc:
+            exec(compile(block.code, f"{block.path.name}:{block.line}", "exec"), namespace)  # noqa: S102 (our own docs)
+        except Exception as exc:  # noqa: BLE001 (report any failure with its block)
             pytest.fail(f"{path.name}, block at line {block.line}: {type(exc).__name__}: {exc}")
         ran += 1
     assert ran or not python_blocks(path) or all(b.mark for b in python_blocks(path))

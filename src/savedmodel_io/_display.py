@@ -51,8 +51,7 @@ def model_summary(model: SavedModel) -> dict[str, Any]:
             "nodes": len(mg.proto.graph_def.node),
         })
     variables: dict[str, Any]
-    index = model.path / "variables" / "variables.index"
-    if not index.is_file():
+    if not model._variables_index.is_file():
         variables = {"count": 0, "bytes": 0}
     else:
         try:

@@ -577,11 +577,19 @@ class SavedModel:
     @cached_property
     def checkpoint(self) -> CheckpointReader:
         """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
-        from savedmodel_io.formats.bundle import CheckpointReader
-
-        index = Path(str(self.variables_prefix) + ".index")
+        index = self._variables_index
         if not index.is_file():
             raise NotFoundError("this SavedModel has no variables (no variables.index)", path=index)
+        return self._open_checkpoint()
+
+    @property
+    def _variables_index(self) -> Path:
+        return self.path / VARIABLES_DIR / (VARIABLES_DIR + ".index")
+
+    def _open_checkpoint(self) -> CheckpointReader:
+        """Hook: local files here; savedmodel_io.remote reads byte ranges instead."""
+        from savedmodel_io.formats.bundle import CheckpointReader
+
         return CheckpointReader(self.variables_prefix)
 
     @cached_property
@@ -591,8 +599,7 @@ class SavedModel:
         Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
         checkpoint keys (the variable names) for TF1 models; empty without variables.
         """
-        index = Path(str(self.variables_prefix) + ".index")
-        if not index.is_file():
+        if not self._variables_index.is_file():
             return Variables(None, {})
         reader = self.checkpoint
         if reader.object_graph is not None:
@@ -623,7 +630,15 @@ class SavedModel:
 
 
 def load(path: str | os.PathLike[str]) -> SavedModel:
-    """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model."""
+    """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model.
+
+    ``path`` may be a URL (``https://``, ``gs://``, ``s3://``...; the ``remote`` extra): then
+    only ``saved_model.pb`` is fetched, and variables are read by byte range on access.
+    """
+    if isinstance(path, str) and "://" in path:
+        from savedmodel_io.remote import load as load_url
+
+        return load_url(path)
     proto = saved_model_file.read(path)
     return SavedModel(proto, path)
 
