@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from typing_extensions import Self
 
 __all__ = ["Progress", "ProgressCallback", "busy", "human_bytes"]
 
@@ -68,7 +67,7 @@ class Progress:
             self.stream
         )
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Progress:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,6 @@ import posixpath
 from typing import Any
 
 import numpy as np
-from typing_extensions import Self
 
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -76,7 +75,7 @@ class URLPath(str):
 
     fs: Any
 
-    def __new__(cls, url: str, fs: Any) -> Self:
+    def __new__(cls, url: str, fs: Any) -> URLPath:  # noqa: PYI034
         obj = super().__new__(cls, url.rstrip("/"))
         obj.fs = fs
         return obj
