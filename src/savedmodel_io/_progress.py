@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-
 __all__ = ["Progress", "ProgressCallback", "busy", "human_bytes"]
 
 ProgressCallback = Callable[[int, int], None]
