@@ -19,7 +19,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from savedmodel_io.errors import CorruptFileError, LimitExceededError, NotFoundError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    LimitExceededError,
+    NotFoundError,
+    SavedModelError,
+    UnsupportedFormatError,
+)
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
 __all__ = [
@@ -55,17 +61,27 @@ def _check_size(path: Path) -> int:
     return size
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SavedModelError(f"cannot read the file ({exc.strerror or exc})", path=path) from None
+
+
 def _read_pb(path: Path) -> SavedModel:
     _check_size(path)
-    return parse_message(SavedModel, path.read_bytes(), path=path)
+    return parse_message(SavedModel, _read_bytes(path), path=path)
 
 
 def _read_pbtxt(path: Path) -> SavedModel:
     _check_size(path)
+    data = _read_bytes(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path)
+        raise CorruptFileError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
+        ) from None
     return parse_text(SavedModel, text, path=path)
 
 
@@ -195,7 +211,7 @@ def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]
     if reader is not _read_pb:
         return _signatures_only(reader(path).meta_graphs)
     _check_size(path)
-    data = path.read_bytes()
+    data = _read_bytes(path)
     buf = memoryview(data)
     out = []
     for field, _, s, e in _fields(buf, 0, len(buf), path):
