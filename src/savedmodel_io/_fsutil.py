@@ -20,6 +20,12 @@ from savedmodel_io.errors import ModelExistsError, NotFoundError
 __all__ = ["atomic_directory", "atomic_file", "fsync_dir"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a directory entry (best effort; not every filesystem supports it)."""
     try:
