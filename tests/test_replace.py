@@ -208,3 +208,18 @@ def test_sharded_source_checkpoint(mlp_dir, tmp_path):
         if key != "dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE":
             np.testing.assert_array_equal(new[key], value)
     assert new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]
+
+
+def test_destination_inside_source_is_refused(mlp_dir):
+    with pytest.raises(InvalidArgumentError, match="inside the source"):
+        replace_weights(mlp_dir, mlp_dir / "assets" / "new", {})
+    assert sorted(p.name for p in (mlp_dir / "assets").iterdir()) == []
+
+
+def test_symlinks_are_kept_as_links(mlp_dir, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret")
+    os.symlink(outside, mlp_dir / "assets" / "link.txt")
+    out = replace_weights(mlp_dir, tmp_path / "new", {})
+    copied = out / "assets" / "link.txt"
+    assert copied.is_symlink() and os.readlink(copied) == str(outside)

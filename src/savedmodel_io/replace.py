@@ -25,7 +25,6 @@ from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
     NotFoundError,
-    UnsupportedFormatError,
 )
 from savedmodel_io.formats import bundle, saved_model_file
 from savedmodel_io.proto import TrackableObjectGraph, parse_message
@@ -187,18 +186,19 @@ def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndar
 
 
 def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
+    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed."""
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
-        for d in dirs:
-            if (Path(root) / d).is_symlink():
-                raise UnsupportedFormatError("symbolic links inside a SavedModel are not copied",
-                                             path=Path(root) / d)
-        for f in files:
-            s = Path(root) / f
+        for name in [d for d in dirs if (Path(root) / d).is_symlink()] + files:
+            s = Path(root) / name
             if s in skip:
                 continue
-            d = dst / rel / f
+            d = dst / rel / name
+            if s.is_symlink():
+                # Never read through a link (it may point outside the model): keep it a link.
+                os.symlink(os.readlink(s), d)
+                continue
             if link:
                 try:
                     os.link(s, d)
@@ -225,6 +225,11 @@ def replace_weights(
     """
     src_dir = Path(src)
     saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
+    dst_dir = Path(dst)
+    if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
+            src_dir.resolve()):
+        raise InvalidArgumentError("the new model cannot be written inside the source model",
+                                   path=dst_dir)
     var_dir = src_dir / "variables"
     if not (var_dir / "variables.index").is_file():
         raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
