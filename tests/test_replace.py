@@ -223,3 +223,19 @@ def test_symlinks_are_kept_as_links(mlp_dir, tmp_path):
     out = replace_weights(mlp_dir, tmp_path / "new", {})
     copied = out / "assets" / "link.txt"
     assert copied.is_symlink() and os.readlink(copied) == str(outside)
+
+
+def test_variables_npz_dump_round_trips(mlp_dir, tmp_path):
+    """`variables --npz` output (with the object graph in it) is accepted back as is."""
+    from savedmodel_io.cli.main import main
+
+    assert main(["variables", "--dir", str(mlp_dir), "--npz", str(tmp_path / "w.npz")]) == 0
+    weights = dict(np.load(tmp_path / "w.npz"))
+    weights["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"] = weights[
+        "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"] * 2
+    out = replace_weights(mlp_dir, tmp_path / "new", weights)
+    np.testing.assert_array_equal(_values(out)["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"],
+                                  weights["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"])
+    weights["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.asarray(b"other")
+    with pytest.raises(InvalidArgumentError, match="cannot be replaced"):
+        replace_weights(mlp_dir, tmp_path / "new2", weights)

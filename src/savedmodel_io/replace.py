@@ -185,6 +185,19 @@ def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndar
     return arr
 
 
+def _check_object_graph_unchanged(reader: Any, value: Any, where: str) -> None:
+    """Accept the stored object graph given back unchanged (``variables --npz`` dumps include
+    it); refuse any other value: it describes the model's structure, not a weight."""
+    stored = reader.read(OBJECT_GRAPH_KEY).reshape(-1)[0]
+    given = np.asarray(value).reshape(-1)
+    ok = given.size == 1 and isinstance(given[0], (bytes, np.bytes_)) and \
+        bytes(given[0]).rstrip(b"\0") == bytes(stored).rstrip(b"\0")  # numpy 'S' drops NULs
+    if not ok:
+        raise InvalidArgumentError(
+            f"{OBJECT_GRAPH_KEY} describes the model's objects and cannot be replaced",
+            path=where)
+
+
 def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
     """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed."""
     for root, dirs, files in os.walk(src):
@@ -238,6 +251,9 @@ def replace_weights(
         aliases = _aliases(src_dir, reader, where)
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
+            if name == OBJECT_GRAPH_KEY:
+                _check_object_graph_unchanged(reader, value, where)
+                continue
             keys = _resolve(name, aliases, reader, where)
             arr = _checked(name, keys[0], value, reader.entry(keys[0]), where)
             for key in keys:
