@@ -551,6 +551,9 @@ def test_regularize_graph_def():
         ("x_99999999999999999999", None),
         ("x_9223372036854775807", 2**63 - 1),
         ("x_-9223372036854775808", -(2**63)),
+        ("x_9223372036854775808", None),
+        ("x_" + "0" * 30 + "5", 5),
+        ("x_" + "9" * 6000, None),
     ],
 )
 def test_suffix_uid(name, uid):
@@ -700,3 +703,31 @@ def test_chunked_write_and_verify(tmp_path):
     write_chunked(tmp_path / "saved_model.cpb", [_as_message(chunks[0]), bytes(damaged)], tree)
     result = verify_fingerprint(tmp_path)
     assert set(result.changed) == {"saved_model_checksum", "graph_def_program_hash"}
+
+
+@pytest.fixture
+def no_accelerators(monkeypatch):
+    """Run with the pure-Python FarmHash and map sorting, as on a machine without a compiler."""
+    from savedmodel_io.hashing import farmhash
+    from savedmodel_io.proto import deterministic
+
+    monkeypatch.setattr(farmhash, "_farmhash", None)
+    monkeypatch.setattr(deterministic, "_compiled", None)
+
+
+def test_pure_python_fallback_matches_tf221(no_accelerators, tmp_path):
+    assert values(fingerprint_saved_model(stress_saved_model(), uuid="")) == STRESS_TF221
+    needs_shared()
+    assert values(compute_fingerprint(NON_CHUNKED)) == NON_CHUNKED_TF221
+    assert values(compute_fingerprint(CHUNKED)) == CHUNKED_TF221
+
+
+def test_hostile_nested_empty_tags_are_refused_quickly(tmp_path):
+    # Each level of empty-tag nesting triples TF's pruned tree: 3**40 fields if unchecked.
+    cm = ChunkedMessage(chunk_index=0)
+    cur = cm
+    for _ in range(40):
+        cur = _add(cur, [], 0)
+    write_chunked(tmp_path / "saved_model.cpb", [SavedModel()], cm)
+    with pytest.raises(LimitExceededError, match="pruned chunk tree"):
+        compute_fingerprint(tmp_path)
