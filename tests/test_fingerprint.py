@@ -296,6 +296,14 @@ def variants(tf_models, tmp_path_factory) -> dict[str, Path]:
         write_chunked(d / "saved_model.cpb", chunks, cm)
         out[f"cpb_{name}"] = d
 
+    # Models written by our own writer (fingerprint.pb included).
+    import _writer_models as wm
+
+    from savedmodel_io import writer
+
+    for name, build in (("writer_mlp", wm.build_mlp), ("writer_cnn", wm.build_cnn)):
+        out[name] = writer.save(root / name, build()[0])
+
     if NON_CHUNKED.is_dir():
         out["non_chunked"] = NON_CHUNKED.resolve()
         out["chunked"] = CHUNKED.resolve()
@@ -341,6 +349,8 @@ ORACLE_CASES = [
     "split_standard",
     "cpb_parts",
     "cpb_nested",
+    "writer_mlp",
+    "writer_cnn",
 ]
 
 
@@ -367,6 +377,17 @@ def test_read_equals_tensorflow_read(name, variants, tf_oracle):
     got = read_fingerprint(variants[name])
     assert values(got) == {f: want[f] for f in HASH_FIELDS}
     assert got.version == want["version"]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", ["writer_mlp", "writer_cnn", "tf1_with_ours"])
+def test_our_fingerprint_files_equal_tensorflow_create(name, variants, tf_oracle):
+    # The fingerprint.pb we wrote holds what TF's C++ computes for the same directory.
+    want = tf_oracle[name]["create"]
+    stored = read_fingerprint(variants[name])
+    assert values(stored) == {f: want[f] for f in HASH_FIELDS}
+    assert stored.version == want["version"]
+    assert tf_oracle[name]["read"]["version"] == want["version"]
 
 
 @pytest.mark.tf
