@@ -1,10 +1,17 @@
-"""Read, inspect, run and write TensorFlow SavedModels without TensorFlow."""
+"""Read, inspect, run and write TensorFlow SavedModels without TensorFlow.
+
+Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``.
+Writing: ``save`` (with ``Model`` and the graph builders), ``replace_weights``,
+``write_checkpoint``. Every error raised on purpose is a ``SavedModelError``.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from savedmodel_io import errors
 from savedmodel_io.errors import SavedModelError
-from savedmodel_io.fingerprint import Fingerprint, read_fingerprint
 from savedmodel_io.model import (
     Asset,
     ConcreteFunction,
@@ -20,18 +27,65 @@ from savedmodel_io.model import (
 )
 from savedmodel_io.specs import TensorSpec
 
+if TYPE_CHECKING:
+    from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
+    from savedmodel_io.formats.bundle import (
+        CheckpointReader,
+        list_variables,
+        load_variables,
+        open_checkpoint,
+        write_checkpoint,
+    )
+    from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
+    from savedmodel_io.replace import replace_weights, variable_names
+    from savedmodel_io.writer import Model, save
+
 __version__ = "0.1.0"
 
+# Imported on first use, so `import savedmodel_io` + `load` stays light.
+_LAZY = {
+    "Fingerprint": "savedmodel_io.fingerprint",
+    "compute_fingerprint": "savedmodel_io.fingerprint",
+    "read_fingerprint": "savedmodel_io.fingerprint",
+    "CheckpointReader": "savedmodel_io.formats.bundle",
+    "list_variables": "savedmodel_io.formats.bundle",
+    "load_variables": "savedmodel_io.formats.bundle",
+    "open_checkpoint": "savedmodel_io.formats.bundle",
+    "write_checkpoint": "savedmodel_io.formats.bundle",
+    "FunctionBuilder": "savedmodel_io.graph.builder",
+    "GraphBuilder": "savedmodel_io.graph.builder",
+    "replace_weights": "savedmodel_io.replace",
+    "variable_names": "savedmodel_io.replace",
+    "Model": "savedmodel_io.writer",
+    "save": "savedmodel_io.writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'savedmodel_io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "__version__",
     "errors",
     "SavedModelError",
-    "__version__",
+    # reading
     "load",
     "read_signatures",
+    "open_checkpoint",
+    "list_variables",
+    "load_variables",
     "read_fingerprint",
-    "Fingerprint",
+    "compute_fingerprint",
     "Asset",
+    "CheckpointReader",
     "ConcreteFunction",
+    "Fingerprint",
     "Function",
     "MetaGraph",
     "ObjectGraph",
@@ -40,4 +94,12 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "Variables",
+    # writing
+    "save",
+    "Model",
+    "FunctionBuilder",
+    "GraphBuilder",
+    "replace_weights",
+    "variable_names",
+    "write_checkpoint",
 ]

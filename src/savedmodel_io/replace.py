@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
+from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
@@ -32,7 +33,6 @@ from savedmodel_io.writer import (
     OBJECT_GRAPH_KEY,
     VALUE_SUFFIX,
     PathLike,
-    model_directory,
     write_fingerprint,
 )
 
@@ -263,7 +263,7 @@ def replace_weights(
                 new[key] = arr
         skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
         skip.add(src_dir / "fingerprint.pb")
-        with model_directory(dst, overwrite) as tmp:
+        with atomic_directory(dst, overwrite=overwrite) as tmp:
             _copy_tree(src_dir, tmp, skip, link)
             values = {k: new[k] if k in new else reader.read(k, zero_copy=True)
                       for k in reader}

@@ -16,11 +16,10 @@ tensorflow/python/checkpoint/*), observed on its output.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -62,7 +61,6 @@ __all__ = [
     "build_meta_graph",
     "checkpoint_key",
     "escape_local_name",
-    "model_directory",
     "save",
 ]
 
@@ -654,20 +652,6 @@ def _tensor_info(t: Tensor) -> TensorInfo:
 # --------------------------------------------------------------------------------------
 # files
 
-@contextlib.contextmanager
-def model_directory(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Atomic model directory (see ``_fsutil.atomic_directory``) with umask permissions.
-
-    ``mkdtemp`` makes its directory 0700; a model must be readable like one made by
-    TensorFlow (a server may run as another user), so the usual umask applies.
-    """
-    with atomic_directory(path, overwrite=overwrite) as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        yield tmp
-
-
 def _write_bytes(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -725,7 +709,7 @@ def save(
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
-    with model_directory(path, overwrite) as tmp:
+    with atomic_directory(path, overwrite=overwrite) as tmp:
         cpb.write_saved_model_file(tmp, sm, image_format=image_format)
         write_variables(tmp / "variables", plan.tensors)
         (tmp / "assets").mkdir()
