@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.model import (
     ConcreteFunction,
     MetaGraph,
@@ -256,9 +256,15 @@ def _functions(model: SavedModel, out: list[str]) -> None:
 def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:
     sig = cf.input_signature
     if sig is not None and _truthy(sig):
-        if isinstance(sig, tuple) and len(sig) == 2:
-            return sig[0], sig[1]
-        return sig, None
+        args, kwargs = (sig[0], sig[1]) if isinstance(sig, tuple) and len(sig) == 2 else (sig, None)
+        for part in (args, kwargs):
+            if part is not None and not isinstance(part, (list, tuple, dict)):
+                raise CorruptFileError(
+                    f"concrete function {cf.name!r} has an input signature that is not "
+                    f"(args, kwargs): {type(part).__name__}",
+                    path=og._path,
+                )
+        return args, kwargs
     if bare:
         # A concrete function saved without its Python signature: TensorFlow falls back to
         # the argument keywords.

@@ -7,12 +7,12 @@ import base64
 import json
 import os
 import sys
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from savedmodel_io import dtypes
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
 
@@ -83,21 +83,18 @@ def _for_npz(arr: np.ndarray) -> np.ndarray:
 
 
 def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".variables-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(os.path.abspath(path)) as f:
+        np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
 
 
 def run(args: argparse.Namespace) -> int:
     """List, print or dump checkpoint tensors."""
-    reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify)
+    if "://" in args.dir:
+        from savedmodel_io.remote import RemoteCheckpointReader
+
+        reader: CheckpointReader = RemoteCheckpointReader(args.dir, verify_checksums=not args.no_verify)
+    else:
+        reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify)
     by_key = {key: path for path, key in reader.object_paths().items()}
     out = sys.stdout
     if args.name:

@@ -5,12 +5,12 @@ A SavedModel directory holds exactly one of ``saved_model.pb`` (binary),
 over 2 GiB). TensorFlow's loader reads ``.pb`` before ``.pbtxt``
 (tensorflow/tensorflow tensorflow/cc/saved_model/reader.cc, ``ReadSavedModel``).
 
-The ``.cpb`` hook: every format is one entry of ``FORMATS`` (file name, reader).
-:func:`find` returns the first entry whose file exists, so the chunked reader
-plugs in by implementing :func:`_read_cpb` and moving its entry to the front of
-``FORMATS`` (a ``.cpb`` is preferred when a ``.pb`` sits next to it, as
-TensorFlow's C++ reader does when built with proto splitting). Until then a
-directory holding only ``saved_model.cpb`` raises UnsupportedFormatError.
+Every format is one entry of ``FORMATS`` (file name, reader); :func:`find`
+returns the first entry whose file exists. ``saved_model.cpb`` comes first: a
+``.cpb`` is preferred when a ``.pb`` sits next to it, as TensorFlow's chunked
+reader does (tensorflow/tools/proto_splitter/cc/util.cc ``OnlyContainsPb``,
+used by ``Merger::Read`` and the fingerprinting code). Chunked files are read by
+:mod:`savedmodel_io.formats.cpb`.
 """
 
 from __future__ import annotations
@@ -86,14 +86,13 @@ def _read_pbtxt(path: Path) -> SavedModel:
 
 
 def _read_cpb(path: Path) -> SavedModel:
-    """Hook for chunked SavedModels (proto splitting); see the module docstring."""
-    raise UnsupportedFormatError(
-        "chunked SavedModels (saved_model.cpb) are not supported by this version", path=path
-    )
+    from savedmodel_io.formats.cpb import read_saved_model_cpb
+
+    return read_saved_model_cpb(path)
 
 
-# Order of preference when several files exist. The .cpb reader moves its entry first.
-FORMATS: list[tuple[str, Reader]] = [(PB, _read_pb), (PBTXT, _read_pbtxt), (CPB, _read_cpb)]
+# Order of preference when several files exist.
+FORMATS: list[tuple[str, Reader]] = [(CPB, _read_cpb), (PB, _read_pb), (PBTXT, _read_pbtxt)]
 
 
 def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
@@ -112,7 +111,7 @@ def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
     except OSError:
         present = []
     what = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "") if present else "nothing"
-    names = " or ".join(name for name, _ in FORMATS)
+    names = " or ".join((PB, PBTXT, CPB))
     raise NotFoundError(f"no {names} in this directory (it holds: {what})", path=d)
 
 
@@ -186,6 +185,17 @@ def _fields(
         pos = nxt
 
 
+def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
+    out = []
+    for mg in meta_graphs:
+        small = MetaGraphDef()
+        small.meta_info_def.CopyFrom(mg.meta_info_def)
+        for k, v in mg.signature_def.items():
+            small.signature_def[k].CopyFrom(v)
+        out.append(small)
+    return out
+
+
 def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]:
     """MetaGraphDefs holding only ``meta_info_def`` and ``signature_def``, parsed cheaply.
 
@@ -193,15 +203,13 @@ def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]
     are skipped at the wire level and never parsed; other formats are read whole.
     """
     path, reader = find(directory)
+    if reader is _read_cpb:
+        from savedmodel_io.formats.cpb import read_saved_model_cpb
+
+        # Only the chunks outside the graphs and object graph: a big model's tensors stay on disk.
+        return _signatures_only(read_saved_model_cpb(path, signatures_only=True).meta_graphs)
     if reader is not _read_pb:
-        out = []
-        for mg in reader(path).meta_graphs:
-            small = MetaGraphDef()
-            small.meta_info_def.CopyFrom(mg.meta_info_def)
-            for k, v in mg.signature_def.items():
-                small.signature_def[k].CopyFrom(v)
-            out.append(small)
-        return out
+        return _signatures_only(reader(path).meta_graphs)
     _check_size(path)
     data = _read_bytes(path)
     buf = memoryview(data)

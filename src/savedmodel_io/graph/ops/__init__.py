@@ -10,7 +10,6 @@ Each op family lives in its own module and registers its kernels on import.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 __all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
 
 # Modules holding kernels, imported on first use of the registry.
-_FAMILIES = ("array", "math", "nn", "control", "resource", "tensorlist", "strings", "lookup", "parsing", "image")
 
 # Output arg names of an op, or a function of the node's attrs giving (name, count) pairs.
 OutputSpec = Sequence[str] | Callable[[dict[str, Any]], Sequence[tuple[str, int]]] | None
@@ -68,8 +66,19 @@ def _load() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for fam in _FAMILIES:
-            importlib.import_module(f"savedmodel_io.graph.ops.{fam}")
+        # Importing a family module registers its kernels (static imports: no computed names).
+        from savedmodel_io.graph.ops import (  # noqa: F401
+            array,
+            control,
+            image,
+            lookup,
+            math,
+            nn,
+            parsing,
+            resource,
+            strings,
+            tensorlist,
+        )
 
 
 def get(op: str) -> Kernel | None:
