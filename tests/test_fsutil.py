@@ -73,3 +73,17 @@ def test_atomic_file_gets_the_usual_mode(tmp_path):
         assert default_file_mode() == 0o644
     finally:
         os.umask(old)
+
+
+def test_atomic_file_has_ordinary_permissions(tmp_path):
+    import os
+
+    p = tmp_path / "f.bin"
+    with atomic_file(p) as f:
+        f.write(b"x")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+    with atomic_directory(tmp_path / "m") as d:
+        pass
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o777 & ~mask

@@ -304,15 +304,6 @@ def test_unreadable_file(tmp_path, monkeypatch):
         savedmodel_io.read_signatures(tmp_path)
 
 
-def test_cpb_only_is_unsupported_until_the_cpb_reader_lands(tmp_path):
-    (tmp_path / "saved_model.cpb").write_bytes(b"")
-    names = [n for n, _ in saved_model_file.FORMATS]
-    if names[0] == saved_model_file.CPB:
-        pytest.skip("the .cpb reader is installed")
-    with pytest.raises(savedmodel_io.errors.UnsupportedFormatError, match="cpb"):
-        savedmodel_io.load(tmp_path)
-
-
 def test_too_big_is_refused_before_reading(tmp_path):
     p = tmp_path / "saved_model.pb"
     with open(p, "wb") as f:

@@ -161,26 +161,6 @@ def test_keras_mobilenetv2_replacement_matches_tf_assign(fixture_model, tmp_path
     assert any(not np.array_equal(io[f"before_{n}"], io[f"out_{n}"]) for n in got)
 
 
-def test_cli_replace_weights(mlp_dir, tmp_path, capsys):
-    from savedmodel_io.cli.main import main
-
-    np.savez(tmp_path / "w.npz", **{"dense_1/bias": np.full(3, 7, np.float32)})
-    assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "new"),
-                 "--npz", str(tmp_path / "w.npz")]) == 0
-    assert "1 variable(s) replaced" in capsys.readouterr().out
-    assert _values(tmp_path / "new")["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [7] * 3
-    assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "new"),
-                 "--npz", str(tmp_path / "w.npz")]) == 1
-    assert "already exists" in capsys.readouterr().err
-    np.save(tmp_path / "one.npy", np.zeros(3))
-    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04garbage")
-    for bad in ("one.npy", "bad.npz", "missing.npz"):
-        assert main(["replace-weights", "--dir", str(mlp_dir), "--out", str(tmp_path / "x"),
-                     "--npz", str(tmp_path / bad)]) == 1
-        assert bad in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
-
-
 def test_corrupt_object_graph_is_reported(mlp_dir, tmp_path):
     values = _values(mlp_dir)
     values["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.asarray(b"\xff\xff\xff garbage", dtype=object)
@@ -208,3 +188,34 @@ def test_sharded_source_checkpoint(mlp_dir, tmp_path):
         if key != "dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE":
             np.testing.assert_array_equal(new[key], value)
     assert new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]
+
+
+def test_destination_inside_source_is_refused(mlp_dir):
+    with pytest.raises(InvalidArgumentError, match="inside the source"):
+        replace_weights(mlp_dir, mlp_dir / "assets" / "new", {})
+    assert sorted(p.name for p in (mlp_dir / "assets").iterdir()) == []
+
+
+def test_symlinks_are_kept_as_links(mlp_dir, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret")
+    os.symlink(outside, mlp_dir / "assets" / "link.txt")
+    out = replace_weights(mlp_dir, tmp_path / "new", {})
+    copied = out / "assets" / "link.txt"
+    assert copied.is_symlink() and os.readlink(copied) == str(outside)
+
+
+def test_variables_npz_dump_round_trips(mlp_dir, tmp_path):
+    """`variables --npz` output (with the object graph in it) is accepted back as is."""
+    from savedmodel_io.cli.main import main
+
+    assert main(["variables", "--dir", str(mlp_dir), "--npz", str(tmp_path / "w.npz")]) == 0
+    weights = dict(np.load(tmp_path / "w.npz"))
+    weights["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"] = weights[
+        "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"] * 2
+    out = replace_weights(mlp_dir, tmp_path / "new", weights)
+    np.testing.assert_array_equal(_values(out)["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"],
+                                  weights["dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"])
+    weights["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.asarray(b"other")
+    with pytest.raises(InvalidArgumentError, match="cannot be replaced"):
+        replace_weights(mlp_dir, tmp_path / "new2", weights)

@@ -266,3 +266,24 @@ def test_model_without_variables(tf, tmp_path):
     np.testing.assert_array_equal(got.numpy(), [[4.0, 4.0]])
     np.testing.assert_array_equal(loaded.scale(tf.ones((1, 2))).numpy(), [[4.0, 4.0]])
     assert list(loaded.variables) == []
+
+
+def test_fingerprints_equal_tensorflows(tf, written, tmp_path):
+    """fingerprint.pb of written and of weight-replaced models = TF's CreateFingerprintDef."""
+    from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model import pywrap_saved_model
+
+    from savedmodel_io.fingerprint import read_fingerprint
+    from savedmodel_io.replace import replace_weights
+
+    fields = ("saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+              "saved_object_graph_hash", "checkpoint_hash")
+    mlp = written["mlp"][0]
+    replaced = replace_weights(mlp, tmp_path / "replaced",
+                               {"dense/kernel": np.zeros((4, 8), np.float32)})
+    for path in [p for p, _, _ in written.values()] + [replaced]:
+        theirs = fingerprint_pb2.FingerprintDef()
+        theirs.ParseFromString(pywrap_saved_model.fingerprinting.CreateFingerprintDef(str(path)))
+        ours = read_fingerprint(path)
+        for name in fields:
+            assert getattr(ours, name) == getattr(theirs, name), (path.name, name)

@@ -20,6 +20,13 @@ from savedmodel_io.errors import ModelExistsError, NotFoundError
 __all__ = ["atomic_directory", "atomic_file", "fsync_dir"]
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a directory entry (best effort; not every filesystem supports it)."""
     try:
@@ -36,9 +43,7 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 def default_file_mode() -> int:
     """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp uses 0o600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -81,6 +86,9 @@ def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     holder: Path | None = None  # the previous directory waits in here until the new one is in
     try:
+        # mkdtemp makes the directory 0700; a model must be readable like one TF writes
+        # (a server may run as another user), so it gets the mode mkdir() would give.
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if target.exists():
             if not overwrite:

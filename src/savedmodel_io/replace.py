@@ -25,7 +25,6 @@ from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
     NotFoundError,
-    UnsupportedFormatError,
 )
 from savedmodel_io.formats import bundle, saved_model_file
 from savedmodel_io.proto import TrackableObjectGraph, parse_message
@@ -186,19 +185,33 @@ def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndar
     return arr
 
 
+def _check_object_graph_unchanged(reader: Any, value: Any, where: str) -> None:
+    """Accept the stored object graph given back unchanged (``variables --npz`` dumps include
+    it); refuse any other value: it describes the model's structure, not a weight."""
+    stored = reader.read(OBJECT_GRAPH_KEY).reshape(-1)[0]
+    given = np.asarray(value).reshape(-1)
+    ok = given.size == 1 and isinstance(given[0], (bytes, np.bytes_)) and \
+        bytes(given[0]).rstrip(b"\0") == bytes(stored).rstrip(b"\0")  # numpy 'S' drops NULs
+    if not ok:
+        raise InvalidArgumentError(
+            f"{OBJECT_GRAPH_KEY} describes the model's objects and cannot be replaced",
+            path=where)
+
+
 def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
+    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed."""
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
-        for d in dirs:
-            if (Path(root) / d).is_symlink():
-                raise UnsupportedFormatError("symbolic links inside a SavedModel are not copied",
-                                             path=Path(root) / d)
-        for f in files:
-            s = Path(root) / f
+        for name in [d for d in dirs if (Path(root) / d).is_symlink()] + files:
+            s = Path(root) / name
             if s in skip:
                 continue
-            d = dst / rel / f
+            d = dst / rel / name
+            if s.is_symlink():
+                # Never read through a link (it may point outside the model): keep it a link.
+                os.symlink(os.readlink(s), d)
+                continue
             if link:
                 try:
                     os.link(s, d)
@@ -225,6 +238,11 @@ def replace_weights(
     """
     src_dir = Path(src)
     saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
+    dst_dir = Path(dst)
+    if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
+            src_dir.resolve()):
+        raise InvalidArgumentError("the new model cannot be written inside the source model",
+                                   path=dst_dir)
     var_dir = src_dir / "variables"
     if not (var_dir / "variables.index").is_file():
         raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
@@ -233,6 +251,9 @@ def replace_weights(
         aliases = _aliases(src_dir, reader, where)
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
+            if name == OBJECT_GRAPH_KEY:
+                _check_object_graph_unchanged(reader, value, where)
+                continue
             keys = _resolve(name, aliases, reader, where)
             arr = _checked(name, keys[0], value, reader.entry(keys[0]), where)
             for key in keys:

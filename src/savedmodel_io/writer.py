@@ -37,7 +37,6 @@ from savedmodel_io.graph.builder import (
     FunctionBuilder,
     GraphBuilder,
     Tensor,
-    _DType,
     as_dtype,
 )
 from savedmodel_io.proto import (
@@ -364,7 +363,7 @@ def _save_function(variables: Sequence[Variable], uid: int) -> FunctionBuilder:
     f.op("SaveV2", [shard, f.const(np.asarray(names, dtype=object), name="SaveV2/tensor_names"),
                     f.const(np.asarray([b""] * len(names), dtype=object),
                             name="SaveV2/shape_and_slices"), save_tensors],
-         {"dtypes": [_dt(t.dtype) for t in save_tensors]}, name="SaveV2", device="/device:CPU:0")
+         {"dtypes": [t.dtype for t in save_tensors]}, name="SaveV2", device="/device:CPU:0")
     packed = f.op("Pack", [[shard]], {"N": 1, "T": DataType.DT_STRING, "axis": 0},
                   out_types=[DataType.DT_STRING], out_shapes=[(1,)],
                   name="MergeV2Checkpoints/checkpoint_prefixes", control_inputs=["SaveV2"],
@@ -388,7 +387,7 @@ def _restore_function(variables: Sequence[Variable], keys: Sequence[str],
             [prefix, f.const(np.asarray(list(keys), dtype=object), name="RestoreV2/tensor_names"),
              f.const(np.asarray([b""] * len(keys), dtype=object),
                      name="RestoreV2/shape_and_slices")],
-            {"dtypes": [_dt(v.dtype) for v in variables]},
+            {"dtypes": [v.dtype for v in variables]},
             out_types=[v.dtype for v in variables], out_shapes=[None] * len(variables),
             name="RestoreV2", device="/device:CPU:0")
         assigns = [f.assign(h, f.identity(r, name="Identity"), name="AssignVariableOp")
@@ -397,10 +396,6 @@ def _restore_function(variables: Sequence[Variable], keys: Sequence[str],
         assigns = []
     f.outputs(f.identity(prefix, name="Identity", control_inputs=assigns))
     return f
-
-
-def _dt(value: int) -> Any:
-    return _DType(value)
 
 
 @dataclass(eq=False)

@@ -57,9 +57,10 @@ def node_by_ref(fdef, ref):
 def test_graph_tensor_names():
     g = GraphBuilder()
     a = g.placeholder("a", "float32", (2, 2))
-    outs = g.op("IdentityN", [[a, a]], {"T": [make_attr(DataType.DT_FLOAT).type] * 0 or None},
+    outs = g.op("IdentityN", [[a, a]], {"T": [DataType.DT_FLOAT] * 2},
                 out_types=[DataType.DT_FLOAT] * 2, out_shapes=[(2, 2)] * 2)
     assert a.ref == "a" and [o.ref for o in outs] == ["IdentityN", "IdentityN:1"]
+    assert list(node(g, "IdentityN").attr["T"].list.type) == [DataType.DT_FLOAT] * 2
 
 
 def test_unique_names():

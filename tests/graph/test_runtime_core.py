@@ -308,3 +308,21 @@ def test_blas_threads_are_limited_while_running():
     sess.run_signature("s", {"x": np.eye(2, dtype=np.float32)}, trace=trace)
     before = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
     assert set(seen) == before
+
+
+def test_tf1_cond_with_switch_and_merge():
+    # y = pred ? x * 2 : -x, the way TF1's tf.cond builds it; z depends on the untaken branch.
+    nodes = [placeholder("x"), placeholder("p", DataType.DT_BOOL),
+             node("sw", "Switch", ["x", "p"]), const("two", np.float32(2)),
+             node("t", "Mul", ["sw:1", "two"]), node("f", "Neg", ["sw"]),
+             node("m", "Merge", ["f", "t"]), node("only_true", "Identity", ["t"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, ()), "p": ("p:0", DataType.DT_BOOL, ())},
+                                 {"y": "m:0", "i": "m:1"}),
+                           "t": ({"x": ("x:0", F32, ()), "p": ("p:0", DataType.DT_BOOL, ())},
+                                 {"z": "only_true:0"})})
+    out = runtime.run_signature(mg, "s", {"x": np.float32(3), "p": True})
+    assert (out["y"], out["i"]) == (6, 1)
+    out = runtime.run_signature(mg, "s", {"x": np.float32(3), "p": False})
+    assert (out["y"], out["i"]) == (-3, 0)
+    with pytest.raises(RuntimeFailure, match="not taken"):
+        runtime.run_signature(mg, "t", {"x": np.float32(3), "p": False})

@@ -137,3 +137,20 @@ def test_c_scalar_path_matches():
     ).stdout.decode()
     assert out.split(" ", 1)[0] == "scalar"
     assert out.strip() == f"scalar {want}"
+
+
+def test_fallback_when_accelerator_is_missing():
+    """Without the C extension the module wires in the pure-Python implementation."""
+    code = (
+        "import sys\n"
+        "sys.modules['savedmodel_io.hashing._highwayhash'] = None  # as if never built\n"
+        "from savedmodel_io.hashing import highwayhash as hh\n"
+        "assert not hh.ACCELERATED and hh.HighwayHash64 is hh.PyHighwayHash64\n"
+        "print(hex(hh.highwayhash64(b'')))\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(src)),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.strip() == hex(RIEGELI_VECTORS[0][1])

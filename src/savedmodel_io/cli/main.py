@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["show", "run", "scan", "variables", "fingerprint", "replace_weights"]
+COMMANDS = ["show", "run", "scan", "variables", "fingerprint"]
 COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 

@@ -449,7 +449,8 @@ class RecordReader:
             data_end = _add_with_overhead(pos, CHUNK_HEADER_SIZE + data_size)
             if data_end > size:
                 raise LimitExceededError(
-                    f"chunk declares {data_size} data bytes but the file ends at {size}",
+                    f"file is truncated or corrupt: the chunk declares {data_size} data bytes but "
+                    f"the file ends at byte {size}",
                     path=self.path, where=f"Riegeli chunk at byte {pos}",
                 )
             end = _chunk_end(pos, data_size, num_records)

@@ -1,1 +1,1 @@
-"""Graphs: build GraphDefs/FunctionDefs (builder) and their static shape rules (shapes)."""
+"""Graphs: build GraphDefs/FunctionDefs (builder, shapes) and run them (runtime, ops)."""

@@ -255,13 +255,15 @@ class _Func:
 # Attr names whose plain-int values mean a DataType, and those holding shapes.
 _TYPE_ATTRS = {"T", "dtype", "Tshape", "Tperm", "Tidx", "Tdim", "Tpaddings", "SrcT", "DstT",
                "Tparams", "Tindices", "Taxis", "U", "output_type", "out_type", "Index",
-               "Tmultiples", "index_type"}
+               "Tmultiples", "index_type", "Tin", "Tout", "dtypes"}
 _SHAPE_ATTRS = {"shape"}
 
 
 def _wrap_attr(name: str, value: Any) -> Any:
     if name in _TYPE_ATTRS and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return _DType(int(value))
+    if name in _TYPE_ATTRS and isinstance(value, (list, tuple)):
+        return [_DType(int(v)) if isinstance(v, (int, np.integer)) else v for v in value]
     if name in _SHAPE_ATTRS and not isinstance(value, (AttrValue, _ShapeAttr)):
         return _ShapeAttr(_shape_of(value))
     return value

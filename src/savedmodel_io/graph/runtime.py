@@ -52,8 +52,35 @@ __all__ = [
 ]
 
 # Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
-_V1_CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch",
-                    "RefMerge", "RefEnter", "RefExit", "RefNextIteration"}
+_V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
+                    "RefNextIteration"}
+
+# TF1 cond ops handled with dead values (tensorflow/tensorflow
+# tensorflow/core/common_runtime/executor.cc: a node with a dead input is dead, except Merge).
+_DATAFLOW_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
+
+
+class _Dead:
+    """The value on the untaken output of a Switch."""
+
+    def __repr__(self) -> str:
+        return "<dead>"
+
+
+DEAD = _Dead()
+
+
+class _AllDead:
+    """Outputs of a dead node: every index is dead."""
+
+    def __getitem__(self, index: int) -> _Dead:
+        return DEAD
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+
+_ALL_DEAD = _AllDead()
 
 # Attrs naming the functions an op calls (If/While/Case/PartitionedCall...).
 _FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
@@ -183,6 +210,8 @@ class Body:
                 else:
                     node.inputs.append(self.resolve(ref, node))
         self._plans: dict[tuple[Any, ...], Plan] = {}
+        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
+        self.dataflow = any(n.op in _DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -260,7 +289,7 @@ class Body:
             if i in visiting:
                 node = self.nodes[i]
                 raise UnsupportedOpError(
-                    "the graph has a cycle (TF1 dataflow control flow is not supported)",
+                    "the graph has a cycle (TF1 dataflow while loops are not supported)",
                     where=node.where,
                 )
             visiting.add(i)
@@ -379,7 +408,7 @@ class Session:
             body, p = todo.pop()
             for m in body.missing_in(p):
                 if m.op in _V1_CONTROL_FLOW:
-                    m = Missing(m.op + " (TF1 dataflow control flow)", m.node, m.function)
+                    m = Missing(m.op + " (TF1 dataflow while loop)", m.node, m.function)
                 missing.append(m)
             for i in p.order:
                 for fname in _called_functions(body.nodes[i]):
@@ -540,12 +569,24 @@ def _called_functions(node: Node) -> list[str]:
     return names
 
 
+def _is_dead(node: Node, ins: list[Any], values: list[Any]) -> bool:
+    if any(values[c] is _ALL_DEAD for c in node.controls):
+        return True
+    if node.op in ("Merge", "RefMerge"):
+        return bool(ins) and all(v is DEAD for v in ins)
+    return any(v is DEAD for v in ins)
+
+
 def _output(values: list[Any], body: Body, ref: tuple[int, int]) -> Any:
     outs = values[ref[0]]
     if outs is None or ref[1] >= len(outs):
         node = body.nodes[ref[0]]
         raise RuntimeFailure(f"has no output {ref[1]}", where=node.where)
-    return outs[ref[1]]
+    v = outs[ref[1]]
+    if v is DEAD:
+        node = body.nodes[ref[0]]
+        raise RuntimeFailure(f"output {ref[1]} is on a branch that was not taken", where=node.where)
+    return v
 
 
 def _as_array(v: Any) -> Any:
@@ -580,6 +621,9 @@ class Context:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
                 raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
+            if body.dataflow and _is_dead(node, ins, values):
+                values[i] = _ALL_DEAD
+                continue
             kern = node.kernel
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {node.op}", where=node.where)

@@ -131,3 +131,20 @@ def zeros_like(node, inputs, ctx):
 @kernel("OnesLike")
 def ones_like(node, inputs, ctx):
     return np.ones_like(inputs[0])
+
+
+@kernel("Switch", "RefSwitch", outputs=("output_false", "output_true"))
+def switch(node, inputs, ctx):
+    from savedmodel_io.graph.runtime import DEAD
+
+    return [DEAD, inputs[0]] if _truth(node, inputs[1]) else [inputs[0], DEAD]
+
+
+@kernel("Merge", "RefMerge", outputs=("output", "value_index"))
+def merge(node, inputs, ctx):
+    from savedmodel_io.graph.runtime import DEAD
+
+    for k, v in enumerate(inputs):
+        if v is not DEAD:
+            return [v, np.array(k, np.int32)]
+    return [DEAD, DEAD]
