@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 def _model_digest(d: str) -> str:
     h = hashlib.sha256()
-    for name in ("saved_model.pb", "saved_model.pbtxt"):
+    for name in ("saved_model.pb", "saved_model.pbtxt", "saved_model.cpb"):
         p = Path(d) / name
         if p.is_file():
             h.update(name.encode())

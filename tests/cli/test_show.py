@@ -32,8 +32,10 @@ MODELS = [
     "module_two_meta_graphs",
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
+# saved_model.cpb (read by us) next to saved_model.pbtxt (read by saved_model_cli).
+CHUNKED = CPB_DATA / "chunked_saved_model" / "chunked_model"
 EXAMPLE = ROOT / "examples" / "mlp"
-OTHER = {"non_chunked_model": NON_CHUNKED, "examples_mlp": EXAMPLE}
+OTHER = {"non_chunked_model": NON_CHUNKED, "chunked_model": CHUNKED, "examples_mlp": EXAMPLE}
 
 
 def combos(path: Path) -> list[list[str]]:

@@ -20,8 +20,8 @@ COMMANDS = ["show", "run", "scan", "variables", "fingerprint"]
 COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser; subcommand modules are imported here, not at package import."""
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``commands`` (default: all); their modules are imported here, not at package import."""
     parser = argparse.ArgumentParser(
         prog="savedmodel-io",
         description="Inspect, run and write TensorFlow SavedModels without TensorFlow.",
@@ -30,15 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the full traceback when a command fails"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in commands or COMMANDS:
         importlib.import_module(f"savedmodel_io.cli.{name}").register(sub)
     return parser
 
 
+def _requested(argv: Sequence[str]) -> list[str] | None:
+    """The one subcommand argv names, so only its module is imported (keeps ``show`` quick)."""
+    for a in argv:
+        if a.replace("-", "_") in COMMANDS:
+            return [a.replace("-", "_")]
+        if not a.startswith("-"):
+            return None  # not a command: the full parser reports it
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_requested(words))
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

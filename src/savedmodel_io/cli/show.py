@@ -276,7 +276,9 @@ def _in_load_order(mg: MetaGraph, cfs: list[ConcreteFunction]) -> list[ConcreteF
     """Concrete functions sorted as saved_model_cli sorts them (by their name after loading)."""
     if len(cfs) < 2:
         return list(cfs)
-    order = _load_names(mg)
+    order = mg.__dict__.get("_load_names")
+    if order is None:  # computed once per meta graph, and only when needed
+        order = mg.__dict__["_load_names"] = _load_names(mg)
     return sorted(cfs, key=lambda c: order.get(c.name, c.name))
 
 
@@ -299,7 +301,7 @@ _NO_OUTPUT = {
     "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul", "ResourceScatterDiv",
     "ResourceScatterMin", "ResourceScatterMax", "ResourceScatterNdUpdate", "ResourceScatterNdAdd",
     "ResourceScatterNdSub", "ResourceStridedSliceAssign", "Assert", "PrintV2", "WriteFile",
-    "MergeV2Checkpoints", "DisableCopyOnRead", "XlaSetBound", "EnsureShape_NoOutput",
+    "MergeV2Checkpoints", "DisableCopyOnRead",
 }
 _FIXED_OUTPUTS = {
     "Unique": 2, "UniqueV2": 2, "UniqueWithCounts": 3, "TopKV2": 2, "TopK": 2,
@@ -307,17 +309,17 @@ _FIXED_OUTPUTS = {
     "RefSwitch": 2, "Svd": 3, "Qr": 2, "Eig": 2, "SelfAdjointEigV2": 2,
     "LookupTableExportV2": 2, "BroadcastGradientArgs": 2, "SparseFillEmptyRows": 4,
     "SparseReshape": 2, "SparseSlice": 3, "SparseConcat": 3, "SparseAdd": 3, "SparseReorder": 2,
-    "CTCGreedyDecoder": 4, "Cudnn": 4, "QuantizeV2": 3, "ListDiff": 2, "SetSize": 1,
-    "RaggedTensorToSparse": 3, "RaggedGather": 2, "RaggedRange": 2, "UnicodeDecode": 2,
+    "CTCGreedyDecoder": 4, "QuantizeV2": 3, "ListDiff": 2,
+    "RaggedTensorToSparse": 3, "RaggedRange": 2, "UnicodeDecode": 2,
     "UnicodeDecodeWithOffsets": 3, "StringSplit": 3, "StringSplitV2": 3,
 }
 _COUNT_ATTR = {"Unpack": "num", "Split": "num_split", "SplitV": "num_split", "ShapeN": "N",
                "DynamicPartition": "num_partitions"}
-_TYPE_LIST_ATTR = {"RestoreV2": "dtypes", "Restore": None, "IdentityN": "T", "While": "T",
-                   "StatelessWhile": "T", "If": "Tout", "StatelessIf": "Tout", "Case": "Tout",
-                   "StatelessCase": "Tout", "PartitionedCall": "Tout",
-                   "StatefulPartitionedCall": "Tout", "RemoteCall": "Tout", "SymbolicGradient":
-                   "Tout", "RaggedTensorFromVariant": None}
+_TYPE_LIST_ATTR = {
+    "RestoreV2": "dtypes", "IdentityN": "T", "While": "T", "StatelessWhile": "T", "If": "Tout",
+    "StatelessIf": "Tout", "Case": "Tout", "StatelessCase": "Tout", "PartitionedCall": "Tout",
+    "StatefulPartitionedCall": "Tout", "RemoteCall": "Tout", "SymbolicGradient": "Tout",
+}
 
 
 def _num_outputs(node, op_defs: dict, lib: dict) -> int:
