@@ -56,3 +56,20 @@ def test_atomic_directory(tmp_path):
         (d / "saved_model.pb").write_bytes(b"3")
     assert (target / "saved_model.pb").read_bytes() == b"3"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["model"]
+
+
+def test_atomic_file_gets_the_usual_mode(tmp_path):
+    """Files are readable like open() makes them (mkstemp alone would give 0600)."""
+    import os
+    import stat
+
+    from savedmodel_io._fsutil import atomic_file, default_file_mode
+
+    with atomic_file(tmp_path / "f") as f:
+        f.write(b"x")
+    assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == default_file_mode()
+    old = os.umask(0o022)
+    try:
+        assert default_file_mode() == 0o644
+    finally:
+        os.umask(old)

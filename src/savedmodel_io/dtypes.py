@@ -108,7 +108,7 @@ def base_dtype(dt: int) -> int:
 def dtype_name(dt: int) -> str:
     """The enum name (``DT_FLOAT``), or ``DT_<number>`` for values this build does not know."""
     try:
-        return DataType.Name(dt)
+        return str(DataType.Name(dt))
     except ValueError:
         return f"DT_{dt}"
 
@@ -156,7 +156,8 @@ def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> n
                 path=path,
                 where=where,
             )
-        return np.dtype(getattr(ml, _ML[b]))
+        out: np.dtype[Any] = np.dtype(getattr(ml, _ML[b]))
+        return out
     raise UnsupportedFormatError(
         f"{dtype_name(dt)} has no numpy equivalent", path=path, where=where
     )

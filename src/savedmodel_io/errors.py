@@ -9,6 +9,7 @@ Several classes also derive from the matching built-in exception so that
 from __future__ import annotations
 
 import os
+from typing import Any
 
 __all__ = [
     "SavedModelError",
@@ -43,7 +44,7 @@ class SavedModelError(Exception):
         self.path = fspath
         self.where = where
 
-    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling (multiprocessing, pytest-xdist) working
         return (_rebuild, (type(self), self.message, self.path, self.where))
 
 
@@ -54,7 +55,8 @@ def _text(message: str, path: str | None, where: str | None) -> str:
     return f"{head}: {message}" if head else message
 
 
-def _rebuild(cls, message, path, where):
+def _rebuild(cls: type[SavedModelError], message: str, path: str | None,
+             where: str | None) -> SavedModelError:
     return cls(message, path=path, where=where)
 
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import (
@@ -43,14 +45,22 @@ from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_de
 
 __all__ = [
     "FINGERPRINT_FILENAME",
+    "HASH_FIELDS",
+    "PART_NAMES",
     "PRODUCER_CHUNKED",
+    "PRODUCER_NO_BINARY",
     "PRODUCER_PB",
     "Fingerprint",
     "Verification",
+    "checkpoint_hash",
     "compute_fingerprint",
     "fingerprint_saved_model",
+    "new_uuid",
     "read_fingerprint",
     "regularize_graph_def",
+    "saved_object_graph_hash",
+    "signature_def_hash",
+    "suffix_uid",
     "verify_fingerprint",
     "write_fingerprint",
 ]
@@ -130,7 +140,8 @@ class Fingerprint:
 
     def to_bytes(self) -> bytes:
         """The serialized FingerprintDef (the contents of fingerprint.pb)."""
-        return self.to_proto().SerializeToString()
+        data: bytes = self.to_proto().SerializeToString()
+        return data
 
     def singleprint(self) -> str:
         """TensorFlow's canonical ID: ``graph/signatures/object_graph/checkpoint`` hashes joined by '/'."""
@@ -389,6 +400,8 @@ def _simple_atoi(text: str) -> int | None:
     body = t[1:] if t[:1] in ("+", "-") else t
     if not body or not all("0" <= c <= "9" for c in body):
         return None
+    if len(body.lstrip("0")) > 19:  # beyond int64 (and int() refuses very long strings)
+        return None
     value = int(t)
     if not -(1 << 63) <= value < (1 << 63):
         return None
@@ -399,7 +412,7 @@ def _strip_suffix(text: str, suffix: str) -> str:
     return text[: -len(suffix)] if suffix and text.endswith(suffix) else text
 
 
-def signature_def_hash(signature_defs, *, legacy: bool = False) -> int:
+def signature_def_hash(signature_defs: Mapping[str, Any], *, legacy: bool = False) -> int:
     """Hash of a ``map<string, SignatureDef>`` in key order.
 
     ``legacy=True`` leaves the keys out, as TensorFlow up to about 2.14 did (its
@@ -414,7 +427,7 @@ def signature_def_hash(signature_defs, *, legacy: bool = False) -> int:
     return result
 
 
-def saved_object_graph_hash(object_graph, *, path: str | os.PathLike[str] | None = None) -> int:
+def saved_object_graph_hash(object_graph: Any, *, path: str | os.PathLike[str] | None = None) -> int:
     """Hash of a SavedObjectGraph's concrete functions, ordered by the UID ending their names."""
     by_uid: dict[int, str] = {}
     # Names are visited in sorted order so that duplicate UIDs (never written by

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,13 +25,18 @@ from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
     AssetFileDef,
     FunctionDef,
+    GraphDef,
     MetaGraphDef,
+    NodeDef,
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
+
+if TYPE_CHECKING:
+    from savedmodel_io.formats.bundle import CheckpointReader
 
 __all__ = [
     "Asset",
@@ -177,12 +182,12 @@ class ConcreteFunction:
     proto: Any = field(repr=False)
 
     @property
-    def args(self) -> tuple:
+    def args(self) -> tuple[Any, ...]:
         sig = self.input_signature
         return tuple(sig[0]) if isinstance(sig, tuple) and sig else ()
 
     @property
-    def kwargs(self) -> dict:
+    def kwargs(self) -> dict[str, Any]:
         sig = self.input_signature
         return dict(sig[1]) if isinstance(sig, tuple) and len(sig) > 1 and sig[1] else {}
 
@@ -345,7 +350,7 @@ class MetaGraph:
         return frozenset(self.tags)
 
     @property
-    def graph_def(self):
+    def graph_def(self) -> GraphDef:
         return self.proto.graph_def
 
     @property
@@ -390,6 +395,16 @@ class MetaGraph:
         return sorted(ops_used(self.proto.graph_def))
 
     @cached_property
+    def all_ops(self) -> list[str]:
+        """Sorted op types of the graph and of every library function, called or not."""
+        lib = self.proto.graph_def.library.function
+        names = {f.signature.name for f in lib}
+        ops = {n.op for n in self.proto.graph_def.node}
+        for f in lib:
+            ops.update(n.op for n in f.node_def)
+        return sorted(ops - names)
+
+    @cached_property
     def object_graph(self) -> ObjectGraph | None:
         """The SavedObjectGraph (TF2 models), or None (TF1 models)."""
         if not self.proto.HasField("object_graph_def"):
@@ -418,7 +433,7 @@ class MetaGraph:
         )
 
 
-def ops_used(graph_def) -> set[str]:
+def ops_used(graph_def: GraphDef) -> set[str]:
     """Op types used by a GraphDef and the library functions its nodes call."""
     library = {f.signature.name: f for f in graph_def.library.function}
     used: set[str] = set()
@@ -429,7 +444,7 @@ def ops_used(graph_def) -> set[str]:
             todo.append(library[op])
         used.add(op)
 
-    def visit(node) -> None:
+    def visit(node: NodeDef) -> None:
         mark(node.op)
         if node.op in ("PartitionedCall", "StatefulPartitionedCall") and "f" in node.attr:
             mark(node.attr["f"].func.name)
@@ -445,7 +460,7 @@ def ops_used(graph_def) -> set[str]:
 # --- variables ----------------------------------------------------------------------------
 
 
-class Variables(Mapping):
+class Variables(Mapping[str, np.ndarray]):
     """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
 
     def __init__(self, reader: Any, keys: dict[str, str]) -> None:
@@ -459,7 +474,8 @@ class Variables(Mapping):
             close = difflib.get_close_matches(name, list(self._keys), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise NotFoundError(f"no variable {name!r}{hint}")
-        return self.reader.read(self._keys[name])
+        value: np.ndarray = self.reader.read(self._keys[name])
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -569,13 +585,21 @@ class SavedModel:
         return self.path / VARIABLES_DIR / VARIABLES_DIR
 
     @cached_property
-    def checkpoint(self):
+    def checkpoint(self) -> CheckpointReader:
         """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
-        from savedmodel_io.formats.bundle import CheckpointReader
-
-        index = Path(str(self.variables_prefix) + ".index")
+        index = self._variables_index
         if not index.is_file():
             raise NotFoundError("this SavedModel has no variables (no variables.index)", path=index)
+        return self._open_checkpoint()
+
+    @property
+    def _variables_index(self) -> Path:
+        return self.path / VARIABLES_DIR / (VARIABLES_DIR + ".index")
+
+    def _open_checkpoint(self) -> CheckpointReader:
+        """Hook: local files here; savedmodel_io.remote reads byte ranges instead."""
+        from savedmodel_io.formats.bundle import CheckpointReader
+
         return CheckpointReader(self.variables_prefix)
 
     @cached_property
@@ -585,8 +609,7 @@ class SavedModel:
         Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
         checkpoint keys (the variable names) for TF1 models; empty without variables.
         """
-        index = Path(str(self.variables_prefix) + ".index")
-        if not index.is_file():
+        if not self._variables_index.is_file():
             return Variables(None, {})
         reader = self.checkpoint
         if reader.object_graph is not None:
@@ -599,13 +622,33 @@ class SavedModel:
             keys = {k: k for k in reader}
         return Variables(reader, keys)
 
+    def summary(self) -> dict[str, Any]:
+        """Tag-sets, signatures and the variables' count and bytes, as plain data (JSON-able)."""
+        from savedmodel_io._display import model_summary
+
+        return model_summary(self)
+
     def __repr__(self) -> str:
-        tags = ", ".join(_tag_text(t) for t in self.tag_sets)
-        return f"SavedModel({str(self.path)!r}, tag_sets=[{tags}])"
+        from savedmodel_io._display import model_text
+
+        return model_text(self)
+
+    def _repr_html_(self) -> str:
+        from savedmodel_io._display import model_html
+
+        return model_html(self)
 
 
 def load(path: str | os.PathLike[str]) -> SavedModel:
-    """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model."""
+    """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model.
+
+    ``path`` may be a URL (``https://``, ``gs://``, ``s3://``...; the ``remote`` extra): then
+    only ``saved_model.pb`` is fetched, and variables are read by byte range on access.
+    """
+    if isinstance(path, str) and "://" in path:
+        from savedmodel_io.remote import load as load_url
+
+        return load_url(path)
     proto = saved_model_file.read(path)
     return SavedModel(proto, path)
 

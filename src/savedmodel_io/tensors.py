@@ -134,6 +134,7 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
     shape = shape_from_proto(tp.tensor_shape)
     if shape is None or any(d is None for d in shape):
         raise CorruptFileError("tensor has an unknown shape", path=path, where=where)
+    dims = tuple(d for d in shape if d is not None)
     n = num_elements(shape)
     assert n is not None
     np_dtype = dtypes.to_numpy(dt, path=path, where=where)
@@ -148,7 +149,7 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
 
     if dt == DataType.DT_STRING:
         vals = list(tp.string_val)
-        return _expand_objects(vals, n, shape, path, where)
+        return _expand_objects(vals, n, dims, path, where)
 
     if tp.tensor_content:
         want = n * np_dtype.itemsize
@@ -159,7 +160,8 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
                 path=path,
                 where=where,
             )
-        return np.frombuffer(tp.tensor_content, dtype=np_dtype).reshape(shape).copy()
+        arr: np.ndarray = np.frombuffer(tp.tensor_content, dtype=np_dtype).reshape(dims).copy()
+        return arr
 
     if n * np_dtype.itemsize > MAX_EXPANDED_BYTES:
         raise LimitExceededError(
@@ -235,7 +237,7 @@ def from_array(value: Any, dtype: int | None = None) -> TensorProto:
         if arr.dtype.kind == "U":
             arr = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(arr)
     dt = dtypes.from_numpy(arr.dtype) if dtype is None else dtype
-    tp = TensorProto(dtype=dt)
+    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
     tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
     if dt == DataType.DT_STRING:
         for item in arr.reshape(-1):

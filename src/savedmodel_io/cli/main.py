@@ -17,6 +17,7 @@ from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ["show", "run", "scan", "variables", "fingerprint", "replace_weights"]
+COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import zipfile
 from typing import Any
 
@@ -29,6 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--npz", required=True, help=".npz file: variable name -> new value")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--link", action="store_true", help="hard-link unchanged files instead of copying")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(_run=run)
 
 
@@ -53,5 +55,8 @@ def run(args: argparse.Namespace) -> int:
     """Replace the weights and report what was written."""
     weights = _load_npz(args.npz)
     out = replace_weights(args.dir, args.out, weights, overwrite=args.overwrite, link=args.link)
-    print(f"wrote {out} ({len(weights)} variable(s) replaced)")
+    if getattr(args, "json", False):
+        print(json.dumps({"output": str(out), "replaced": sorted(weights)}, indent=1))
+    else:
+        print(f"wrote {out} ({len(weights)} variable(s) replaced)")
     return 0

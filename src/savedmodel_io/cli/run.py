@@ -35,7 +35,7 @@ _HELP = """Usage example:
 To run input tensors from files through a MetaGraphDef and save the output tensors to files:
 $savedmodel-io run --dir /tmp/saved_model --tag_set serve \\
    --signature_def serving_default \\
-   --inputs input1_key=/tmp/124.npz[x],input2_key=/tmp/123.npy \\
+   --inputs 'input1_key=/tmp/124.npz[x];input2_key=/tmp/123.npy' \\
    --input_exprs 'input3_key=np.ones(2)' \\
    --input_examples 'input4_key=[{"id":[26],"weights":[0.5, 0.5]}]' \\
    --outdir=/out
@@ -87,6 +87,8 @@ def register(subparsers: Any) -> None:
           "(status 1 if any).")
     p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
+    p.add_argument("--json", action="store_true",
+                   help="print outputs (or --check's missing kernels) as one JSON document")
     p.set_defaults(_run=run)
 
 
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     sig = sess.signature(args.signature_def)
 
     if args.check:
-        return _check(mg, args.signature_def)
+        return _check(mg, args.signature_def, as_json=getattr(args, "json", False))
 
     feed = load_inputs(args.inputs, args.input_exprs, args.input_examples,
                        allow_pickle=args.allow_pickle)
@@ -132,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         trace = _Tracer() if args.tf_debug else None
         outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace)
+    if getattr(args, "json", False):
+        return _print_json(outputs, targets)
     for key in sorted(outputs):
         print(f"Result for output key {key}:\n{outputs[key]}")
         if targets is not None:
@@ -141,10 +145,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(mg, key: str) -> int:
+def _print_json(outputs: dict[str, Any], targets: dict[str, str] | None) -> int:
+    """--json: every output's dtype, shape and value (strings as text or base64)."""
+    import json
+
+    from savedmodel_io.cli.variables import _jsonable
+
+    doc = {}
+    for key in sorted(outputs):
+        arr = np.asarray(outputs[key])
+        doc[key] = {"dtype": str(arr.dtype), "shape": list(arr.shape), "value": _jsonable(arr)}
+        if targets is not None:
+            _save(targets[key], outputs[key])
+            doc[key]["saved_to"] = targets[key]
+    print(json.dumps({"outputs": doc}, indent=1))
+    return 0
+
+
+def _check(mg, key: str, as_json: bool = False) -> int:
     from savedmodel_io.graph.runtime import check_signature
 
     missing = check_signature(mg, key)
+    if as_json:
+        import json
+
+        print(json.dumps({"signature": key, "missing": [
+            {"op": m.op, "node": m.node, "function": m.function} for m in missing]}, indent=1))
+        return 1 if missing else 0
     if not missing:
         print(f"All ops of signature '{key}' have kernels: it can run without TensorFlow.")
         return 0

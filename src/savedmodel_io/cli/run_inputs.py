@@ -321,7 +321,10 @@ class _Evaluator:
         if isinstance(node, ast.Dict):
             if any(k is None for k in node.keys):
                 raise self.fail(node, "dict unpacking is not allowed")
-            return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            try:
+                return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            except TypeError as exc:
+                raise self.fail(node, f"bad dict ({exc})") from None
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = self.eval(node.operand)
             if not isinstance(v, (int, float, complex, np.ndarray, np.number)) or isinstance(v, bool):

@@ -349,13 +349,13 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         verify_checksums: bool = True,
         zero_copy: bool = False,
     ) -> None:
-        self.prefix = checkpoint_prefix(path)
+        self.prefix = self._find_prefix(path)
         self.index_path = self.prefix + ".index"
         self.verify_checksums = verify_checksums
         self.zero_copy = zero_copy
         self._maps: dict[int, tuple[np.ndarray | None, int]] = {}
         self._object_graph: TrackableObjectGraph | None | bool = False
-        table = sstable.Table.open(self.index_path, verify_checksums=verify_checksums)
+        table = self._open_table()
         items = table.entries()
         if not items or items[0][0] != b"":
             raise CorruptFileError("index has no header entry (empty key)", path=self.index_path)
@@ -494,6 +494,13 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     self.read(e.key, zero_copy=True)
         finally:
             self.verify_checksums = saved
+
+    # -- storage hooks (local files; savedmodel_io.remote reads byte ranges over fsspec instead)
+    def _find_prefix(self, path: str | os.PathLike[str]) -> str:
+        return checkpoint_prefix(path)
+
+    def _open_table(self) -> sstable.Table:
+        return sstable.Table.open(self.index_path, verify_checksums=self.verify_checksums)
 
     def _shard(self, shard_id: int) -> tuple[np.ndarray | None, int]:
         """(uint8 memory map or None for an empty file, size) of one data shard."""

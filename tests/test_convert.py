@@ -1,0 +1,240 @@
+"""Weight converters: export to .npz / .safetensors by friendly names, import with a report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TF_ENV
+
+from savedmodel_io import convert
+from savedmodel_io.cli import main as cli
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    MissingDependencyError,
+)
+from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, CheckpointReader, write_checkpoint
+from savedmodel_io.proto import SavedModel, TrackableObjectGraph
+
+HAS_SAFETENSORS = importlib.util.find_spec("safetensors") is not None
+HAS_REPLACE = importlib.util.find_spec("savedmodel_io.replace") is not None
+ml_dtypes = pytest.importorskip("ml_dtypes")
+
+V = ".ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _checkpoint(root: Path, *, copies: bool = True) -> Path:
+    """A SavedModel-like directory: a Keras-3-style object graph (each variable tracked twice)."""
+    g = TrackableObjectGraph()
+    r = g.nodes.add()
+    r.children.add(node_id=1, local_name="variables")
+    r.children.add(node_id=2, local_name="_all_variables")
+    r.children.add(node_id=7, local_name="table")
+    vs, alls = g.nodes.add(), g.nodes.add()
+    vs.children.add(node_id=3, local_name="0")
+    vs.children.add(node_id=4, local_name="1")
+    alls.children.add(node_id=5, local_name="0")
+    alls.children.add(node_id=6, local_name="1")
+    for nid, key in [(3, "variables/0"), (4, "variables/1"), (5, "_all_variables/0"), (6, "_all_variables/1")]:
+        g.nodes.add().attributes.add(name="VARIABLE_VALUE", checkpoint_key=f"{key}/{V}")
+        assert len(g.nodes) == nid + 1
+    g.nodes.add().attributes.add(name="words", checkpoint_key="table/.ATTRIBUTES/words")
+    kernel = np.arange(6, dtype=np.float32).reshape(2, 3)
+    bias = np.array([0.5, -1.0], ml_dtypes.bfloat16)
+    write_checkpoint(root / "variables" / "variables", {
+        OBJECT_GRAPH_KEY: np.array(g.SerializeToString(), dtype=object),
+        f"variables/0/{V}": kernel,
+        f"variables/1/{V}": bias,
+        f"_all_variables/0/{V}": bias if copies else np.array([0.5, 2.0], ml_dtypes.bfloat16),
+        f"_all_variables/1/{V}": kernel,
+        "table/.ATTRIBUTES/words": np.array([b"a", b"bc"], dtype=object),
+    })
+    sm = SavedModel()
+    og = sm.meta_graphs.add().object_graph_def
+    for i in range(len(g.nodes)):
+        og.nodes.add()
+    for nid, name in [(3, "dense/kernel"), (4, "dense/bias"), (5, "dense/bias"), (6, "dense/kernel")]:
+        og.nodes[nid].variable.name = name
+    (root / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return root
+
+
+@pytest.fixture()
+def model(tmp_path):
+    return _checkpoint(tmp_path / "m")
+
+
+def test_table_merges_copies_and_names_by_variable(model):
+    table = {w.name: w for w in convert.weight_table(model)}
+    assert set(table) == {"dense/kernel", "dense/bias", "table/.ATTRIBUTES/words"}
+    assert table["dense/kernel"].keys == (f"variables/0/{V}", f"_all_variables/1/{V}")
+    assert "_all_variables/1" in table["dense/kernel"].aliases
+    assert table["dense/bias"].dtype == "bfloat16"
+    paths = {w.name for w in convert.weight_table(model, names="path")}
+    assert paths == {"variables/0", "variables/1", "_all_variables/0", "_all_variables/1",
+                     "table/.ATTRIBUTES/words"}
+    keys = {w.name for w in convert.weight_table(model, names="key")}
+    assert f"variables/0/{V}" in keys and OBJECT_GRAPH_KEY not in keys
+    with pytest.raises(InvalidArgumentError):
+        convert.weight_table(model, names="nope")  # type: ignore[arg-type]
+
+
+def test_different_values_under_one_name_are_not_merged(tmp_path):
+    m = _checkpoint(tmp_path / "m", copies=False)
+    names = {w.name for w in convert.weight_table(m)}
+    assert "dense/bias" not in names and {"variables/1", "_all_variables/0"} <= names
+
+
+def test_npz_round_trip(model, tmp_path):
+    out = tmp_path / "w.npz"
+    report = convert.export_weights(model, out)
+    assert [w.name for w in report.written] == ["dense/bias", "dense/kernel", "table/.ATTRIBUTES/words"]
+    arrays = convert.load_weights_file(out)
+    assert arrays["dense/bias"].dtype == np.float32  # bfloat16 widened for .npz
+    assert arrays["table/.ATTRIBUTES/words"].tolist() == [b"a", b"bc"]
+    with np.load(out) as npz:
+        keymap = json.loads(str(npz["__savedmodel_io__"]))
+    assert keymap["dense/kernel"] == [f"variables/0/{V}", f"_all_variables/1/{V}"]
+    report = convert.match_weights(model, arrays)
+    assert report.ok and report.matched["dense/bias"] == (f"variables/1/{V}", f"_all_variables/0/{V}")
+    assert report.values["dense/bias"].dtype == ml_dtypes.bfloat16
+    assert report.values["table/.ATTRIBUTES/words"].dtype == object
+
+
+def test_match_report(model):
+    arrays = {
+        "_all_variables/1": np.zeros((2, 3), np.float32),        # an alias of dense/kernel
+        "dense/bias": np.array([0.1, 0.2], np.float32),          # not exact in bfloat16
+        "dense/kernal": np.zeros(1),                              # typo
+    }
+    r = convert.match_weights(model, arrays)
+    assert list(r.matched) == ["dense/kernel"]
+    assert [m.name for m in r.mismatched] == ["dense/bias"]
+    assert "bfloat16 exactly" in r.mismatched[0].reason
+    assert r.unexpected == ["dense/kernal (did you mean dense/kernel?)"]
+    assert r.missing == ["table/.ATTRIBUTES/words"]  # dense/bias is given, mismatched
+    assert not r.ok
+    text = str(r)
+    assert "mismatched dense/bias" in text and "missing    table/.ATTRIBUTES/words" in text
+    json.dumps(r.to_dict())
+    r = convert.match_weights(model, {"dense/kernel": np.zeros((3, 2), np.float32),
+                                      "variables/0": np.zeros((2, 3), np.float32)})
+    assert r.mismatched[0].reason == "shape differs"
+    assert "same variable as another name" in r.unexpected[0]
+    r = convert.match_weights(model, {"dense/kernel": np.zeros((2, 3), np.float64)})
+    assert "dtype differs" in r.mismatched[0].reason
+    r = convert.match_weights(model, {"dense/kernel": np.zeros((2, 3), np.float64)}, cast=True)
+    assert r.values["dense/kernel"].dtype == np.float32
+
+
+def test_strict_import_refuses_and_writes_nothing(model, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="nothing written") as info:
+        convert.import_weights(model, {"dense/kernel": np.zeros((2, 3), np.float32)}, tmp_path / "o")
+    assert info.value.report.missing  # type: ignore[attr-defined]
+    assert not (tmp_path / "o").exists()
+
+
+def test_hostile_weight_files(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CorruptFileError, match="bad.npz"):
+        convert.load_weights_file(bad)
+    pickled = tmp_path / "obj.npz"
+    np.savez(pickled, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CorruptFileError, match="unpickling"):
+        convert.load_weights_file(pickled)
+    with pytest.raises(InvalidArgumentError, match=".npz or .safetensors"):
+        convert.load_weights_file(tmp_path / "w.bin")
+    if HAS_SAFETENSORS:
+        st = tmp_path / "bad.safetensors"
+        st.write_bytes(b"\xff" * 8 + b"{}")
+        with pytest.raises(CorruptFileError, match="bad.safetensors"):
+            convert.load_weights_file(st)
+
+
+def test_safetensors_missing(model, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(MissingDependencyError, match=r"savedmodel-io\[safetensors\]"):
+        convert.export_weights(model, tmp_path / "w.safetensors")
+
+
+@pytest.mark.skipif(not HAS_SAFETENSORS, reason="safetensors is not installed")
+def test_safetensors_export(model, tmp_path):
+    out = tmp_path / "w.safetensors"
+    report = convert.export_weights(model, out)
+    assert report.skipped == {"table/.ATTRIBUTES/words": "safetensors cannot hold string tensors"}
+    arrays = convert.load_weights_file(out)
+    np.testing.assert_array_equal(arrays["dense/kernel"], np.arange(6, dtype=np.float32).reshape(2, 3))
+    from safetensors import safe_open
+
+    with safe_open(str(out), "np") as f:
+        keys = json.loads(f.metadata()["savedmodel_io.keys"])
+    assert keys["dense/bias"] == [f"variables/1/{V}", f"_all_variables/0/{V}"]
+
+
+def test_cli_export(model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "COMMANDS", ["export", "import_weights"])
+    out = tmp_path / "w.npz"
+    assert cli.main(["export", "--dir", str(model), "--npz", str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [w["name"] for w in doc["written"]][:2] == ["dense/bias", "dense/kernel"]
+    assert cli.main(["import-weights", "--dir", str(model), "--from", str(out), "--dry-run"]) == 0
+    assert "matched 3, missing 0" in capsys.readouterr().out
+    np.savez(tmp_path / "part.npz", **{"dense/kernel": np.ones((3, 3), np.float32)})
+    code = cli.main(["import-weights", "--dir", str(model), "--from", str(tmp_path / "part.npz"),
+                     "--out", str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert code == 3 and "mismatched dense/kernel: shape differs" in cap.out
+    assert "nothing written" in cap.err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not HAS_REPLACE, reason="savedmodel_io.replace (the writer) is not available")
+def test_import_writes_every_copy(model, tmp_path):
+    new_kernel = np.full((2, 3), 7.0, np.float32)
+    report = convert.import_weights(model, {"dense/kernel": new_kernel}, tmp_path / "o", strict=False)
+    assert report.output == str(tmp_path / "o") and report.missing
+    with CheckpointReader(tmp_path / "o") as r:
+        np.testing.assert_array_equal(r.read(f"variables/0/{V}"), new_kernel)
+        np.testing.assert_array_equal(r.read(f"_all_variables/1/{V}"), new_kernel)
+        assert r.read("table/.ATTRIBUTES/words").tolist() == [b"a", b"bc"]
+
+
+# ----------------------------------------------------------------------- TensorFlow
+
+
+def _tf_outputs(requests: list[dict]) -> list[dict]:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("oracle_ecosystem.py"))],
+        input=json.dumps(requests), capture_output=True, text=True, env={**os.environ, **TF_ENV},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not HAS_SAFETENSORS, reason="safetensors is not installed")
+@pytest.mark.skipif(not HAS_REPLACE, reason="savedmodel_io.replace (the writer) is not available")
+def test_keras_safetensors_round_trip_tf(fixture_model, tmp_path, monkeypatch, capsys):
+    a = fixture_model("eco_keras_small")
+    b = fixture_model("eco_keras_small_b")
+    st = tmp_path / "a.safetensors"
+    monkeypatch.setattr(cli, "COMMANDS", ["export", "import_weights"])
+    assert cli.main(["export", "--dir", str(a), "--safetensors", str(st), "-q"]) == 0
+    assert "wrote 8 tensors" in capsys.readouterr().out
+    out = tmp_path / "b_with_a"
+    assert cli.main(["import-weights", "--dir", str(b), "--from", str(st), "--out", str(out)]) == 0
+    assert "matched 8, missing 0, unexpected 0, mismatched 0" in capsys.readouterr().out
+    assert (out / "saved_model.pb").read_bytes() == (b / "saved_model.pb").read_bytes()
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).round(3).tolist()
+    ra, rb, rc = _tf_outputs([{"dir": str(d), "inputs": {"image": x}} for d in (a, b, out)])
+    np.testing.assert_allclose(rc["output_0"], ra["output_0"], rtol=1e-6, atol=1e-6)
+    assert not np.allclose(rb["output_0"], ra["output_0"])

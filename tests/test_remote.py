@@ -1,0 +1,178 @@
+"""Remote models over HTTP: only saved_model.pb for signatures, index + one byte range per variable."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("fsspec") is None or importlib.util.find_spec("aiohttp") is None,
+    reason="fsspec / aiohttp (the remote extra) are not installed",
+)
+
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+class _Server:
+    """A static file server on 127.0.0.1 that honours Range and counts the bytes it sends."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sent = 0
+        self.requests: list[tuple[str, str, str | None]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _file(self) -> Path | None:
+                rel = self.path.split("?", 1)[0].lstrip("/")
+                p = (outer.root / rel).resolve()
+                if outer.root.resolve() not in p.parents or not p.is_file():
+                    return None
+                return p
+
+            def _reply(self, body: bool) -> None:
+                rng = self.headers.get("Range")
+                outer.requests.append((self.command, self.path, rng))
+                p = self._file()
+                if p is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                size = p.stat().st_size
+                start, end = 0, size
+                m = _RANGE.match(rng or "")
+                if m:
+                    start = int(m.group(1))
+                    end = min(int(m.group(2)) + 1, size) if m.group(2) else size
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(end - start))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                if body:
+                    with open(p, "rb") as f:
+                        f.seek(start)
+                        data = f.read(end - start)
+                    outer.sent += len(data)
+                    self.wfile.write(data)
+
+            def do_HEAD(self) -> None:
+                self._reply(body=False)
+
+            def do_GET(self) -> None:
+                self._reply(body=True)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self) -> None:
+        self.sent = 0
+        self.requests.clear()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A 32 MB model written with the writer, served over HTTP."""
+    from savedmodel_io.writer import Model, save
+
+    root = tmp_path_factory.mktemp("http")
+    rng = np.random.default_rng(0)
+    m = Model()
+    big = m.variable("embedding/table", rng.normal(size=(8192, 1024)).astype(np.float32))
+    small = m.variable("head/bias", np.arange(10, dtype=np.float32))
+    f = m.function("__call__", {"x": ("float32", (None, 10))})
+    f.outputs({"scores": f.add(f.mul(f.inputs["x"], f.reduce_sum(f.read(big))), f.read(small))})
+    m.signature("serving_default", f)
+    save(root / "model", m)
+    server = _Server(root)
+    yield server, root / "model"
+    server.close()
+
+
+def _needed(model_dir: Path, key: str) -> int:
+    from savedmodel_io.formats.bundle import CheckpointReader
+
+    with CheckpointReader(model_dir) as r:
+        return (model_dir / "variables" / "variables.index").stat().st_size + r.entry(key).size
+
+
+def test_show_fetches_only_saved_model_pb(served, capsys):
+    server, model_dir = served
+    from savedmodel_io.cli.main import main
+
+    server.reset()
+    assert main(["show", "--dir", server.url + "/model", "--signature_def", "serving_default",
+                 "--tag_set", "serve"]) == 0
+    assert "scores" in capsys.readouterr().out
+    pb = (model_dir / "saved_model.pb").stat().st_size
+    paths = {p for _c, p, _r in server.requests}
+    assert paths <= {"/model/saved_model.pb"}, paths
+    assert pb <= server.sent < 2 * pb
+    print(f"show: {server.sent} bytes transferred for a {pb}-byte saved_model.pb")
+
+
+def test_one_variable_fetches_index_and_its_range(served):
+    import savedmodel_io
+    from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
+
+    server, model_dir = served
+    model = savedmodel_io.load(server.url + "/model")
+    shard = (model_dir / "variables" / "variables.data-00000-of-00001").stat().st_size
+    assert shard > 30_000_000
+    key = "head/bias/.ATTRIBUTES/VARIABLE_VALUE"
+    # By checkpoint key: the index, then one Range request.
+    server.reset()
+    np.testing.assert_array_equal(model.checkpoint.read(key), np.arange(10, dtype=np.float32))
+    need = _needed(model_dir, key)
+    assert need <= server.sent < 2 * need, (server.sent, need)
+    ranges = [r for c, p, r in server.requests if c == "GET" and "data-" in p]
+    assert len(ranges) == 1 and ranges[0] is not None  # never a whole shard
+    print(f"one variable by key: {server.sent} bytes transferred, {need} needed, shard {shard} bytes")
+    # By object path: also the checkpoint's object graph entry (to resolve the name).
+    server.reset()
+    model = savedmodel_io.load(server.url + "/model")
+    before = server.sent
+    np.testing.assert_array_equal(model.variables["head/bias"], np.arange(10, dtype=np.float32))
+    got = server.sent - before
+    need = _needed(model_dir, key) + model.checkpoint.entry(OBJECT_GRAPH_KEY).size
+    assert need <= got < 2 * need, (got, need)
+    print(f"one variable by object path: {got} bytes transferred, {need} needed")
+    table = model.variables["embedding/table"]  # the big one arrives whole, CRC-checked
+    assert table.shape == (8192, 1024)
+
+
+def test_remote_variables_cli_and_errors(served, capsys):
+    from savedmodel_io.cli.main import main
+
+    server, _model_dir = served
+    assert main(["variables", "--dir", server.url + "/model", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["head/bias/.ATTRIBUTES/VARIABLE_VALUE"]["shape"] == [10]
+    assert main(["show", "--dir", server.url + "/nothing-here"]) == 1
+    assert "nothing-here: no saved_model.pb at this URL" in capsys.readouterr().err
+
+
+def test_is_url():
+    from savedmodel_io.remote import is_url
+
+    assert is_url("https://h/m") and is_url("gs://b/m") and is_url("file:///tmp/m")
+    assert not is_url("/tmp/m") and not is_url("relative/dir") and not is_url(Path("/x"))
