@@ -114,3 +114,12 @@ def test_npy_header_that_breaks_numpys_tokenizer(tmp_path):
     p.write_bytes(src.read_bytes())
     with pytest.raises(InvalidArgumentError):
         load_inputs(inputs=f"a={p}")
+
+
+def test_input_expr_integers_beyond_int64():
+    # Was: OverflowError from np.subtract in cli/run_inputs.py (atheris: cli_input_exprs).
+    from savedmodel_io.cli.run_inputs import parse_exprs
+    from savedmodel_io.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError):
+        parse_exprs("p=" + "8" * 50 + "--0+-0")

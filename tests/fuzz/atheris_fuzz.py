@@ -47,6 +47,12 @@ with atheris.instrument_imports(include=["savedmodel_io"]):
         except ImportError:
             pass
 
+# Same per-case bound as the hypothesis suite (tests/fuzz/conftest.py): a 100-byte
+# TensorProto may legitimately expand to the 4 GiB default, which only slows fuzzing down.
+import savedmodel_io.tensors as _tensors  # noqa: E402
+
+_tensors.MAX_EXPANDED_BYTES = 1 << 26
+
 FIXTURES = ROOT / "tests" / ".cache" / "fixtures"
 CPB = (ROOT / ".." / "shared" / "testdata" / "cpb").resolve()
 

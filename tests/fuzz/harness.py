@@ -13,7 +13,7 @@ seeds, random byte runs, and inflation of length/size fields (protobuf varints
 found by walking the wire format, plus little-endian u32/u64 and varints at
 arbitrary offsets).
 
-Case counts: ``FUZZ_EXAMPLES`` (default 200) per target in the normal run, and
+Case counts: ``FUZZ_EXAMPLES`` (default 100) per target in the normal run, and
 ``FUZZ_SLOW_EXAMPLES`` (default 3000) under ``-m slow``. The normal run is
 derandomized (same cases every time); the slow run explores freshly each time.
 Every run appends its count to ``tests/.cache/fuzz-stats/<target>.<mode>.txt`` and a
@@ -57,7 +57,7 @@ def examples(mode: str) -> int:
     """How many cases a target gets in ``mode`` ("ci" or "slow")."""
     if mode == "slow":
         return int(os.environ.get("FUZZ_SLOW_EXAMPLES", "3000"))
-    return int(os.environ.get("FUZZ_EXAMPLES", "200"))
+    return int(os.environ.get("FUZZ_EXAMPLES", "100"))
 
 
 # --- wire-format helpers ---------------------------------------------------------------------

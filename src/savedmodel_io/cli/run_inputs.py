@@ -339,7 +339,10 @@ class _Evaluator:
                 _check(int(np.broadcast(np.asarray(a), np.asarray(b)).size), "arithmetic")
                 with np.errstate(all="ignore"):
                     return _BINOPS[type(node.op)](a, b)
-            except ValueError as exc:
+            except InvalidArgumentError:
+                raise
+            except (ValueError, TypeError, OverflowError, ZeroDivisionError, MemoryError) as exc:
+                # e.g. integers beyond int64: numpy cannot convert them
                 raise self.fail(node, str(exc)) from None
         if isinstance(node, ast.Attribute):
             name = _dotted(node)
