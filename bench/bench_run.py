@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -85,30 +86,46 @@ def build(root: Path) -> tuple[Path, Path, Path]:
     return keras_dir, frozen_dir, root / "input.npy"
 
 
-def best_process(argv: list[str], repeat: int) -> tuple[float, int, str]:
-    times, code, out = [], 0, ""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def best_process(argv: list[str], repeat: int) -> tuple[float, float, int, str]:
+    """(best wall seconds, best CPU seconds, exit code, stdout) over fresh processes."""
+    walls, cpus, code, out = [], [], 0, ""
     for _ in range(repeat):
+        c0 = _children_cpu()
         t = time.perf_counter()
         p = subprocess.run(argv, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        times.append(time.perf_counter() - t)
+        walls.append(time.perf_counter() - t)
+        cpus.append(_children_cpu() - c0)
         code, out = p.returncode, p.stdout
-    return min(times), code, out
+    return min(walls), min(cpus), code, out
 
 
-def best_call(fn, repeat: int, inner: int = 5) -> float:
+def best_call(fn, repeat: int, inner: int = 5) -> tuple[float, float]:
+    """(best wall seconds, best process CPU seconds) per call (CPU includes worker threads)."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
+        c = time.process_time()
         t = time.perf_counter()
         for _ in range(inner):
             fn()
-        times.append((time.perf_counter() - t) / inner)
-    return min(times)
+        walls.append((time.perf_counter() - t) / inner)
+        cpus.append((time.process_time() - c) / inner)
+    return min(walls), min(cpus)
 
 
 def op_profile(sig, x) -> list[tuple[str, float, int]]:
-    """Seconds per op type in one warm run (time between consecutive trace events)."""
+    """Seconds per op type in one warm run (time between consecutive trace events).
+
+    Time spent between events (BLAS worker threads still spinning after a matmul,
+    the interpreter loop) lands on the next op, so read it together with the
+    per-kernel CPU figures above.
+    """
     totals: dict[str, float] = collections.defaultdict(float)
     counts: collections.Counter = collections.Counter()
     last = [time.perf_counter()]
@@ -143,24 +160,26 @@ def main() -> None:
         smcli = [str(Path(sys.executable).with_name("saved_model_cli")), "run"]
         common = ["--tag_set", "serve", "--signature_def", "serving_default", "--inputs", f"x={inp}"]
 
-        print("\n## whole process (seconds, best of %d)" % args.repeat)
-        print(f"{'model':8} {'savedmodel-io run':>18} {'TensorFlow':>11} {'speed-up':>9}  TF side")
+        print("\n## whole process (seconds, best of %d; wall / CPU)" % args.repeat)
+        print(f"{'model':8} {'savedmodel-io run':>18} {'TensorFlow':>12} {'speed-up':>13}  TF side")
         for name, d in (("frozen", frozen_dir), ("keras", keras_dir)):
-            t_ours, c_ours, out_ours = best_process([*ours_cli, "--dir", str(d), *common], args.repeat)
+            t_ours, u_ours, c_ours, out_ours = best_process(
+                [*ours_cli, "--dir", str(d), *common], args.repeat)
             assert c_ours == 0, out_ours
-            t_tf, c_tf, out_tf = best_process([*smcli, "--dir", str(d), *common], args.repeat)
+            t_tf, u_tf, c_tf, out_tf = best_process([*smcli, "--dir", str(d), *common], args.repeat)
             side = "saved_model_cli run"
             if c_tf != 0:
                 side = f"saved_model_cli run fails (exit {c_tf}); python script instead"
-                t_tf, c_tf, out_tf = best_process(
+                t_tf, u_tf, c_tf, out_tf = best_process(
                     [sys.executable, "-c", TF_SCRIPT, str(d), str(inp)], args.repeat)
             same = out_ours.split("\n")[0] == out_tf.split("\n")[0]
-            print(f"{name:8} {t_ours:18.2f} {t_tf:11.2f} {t_tf / t_ours:8.1f}x  {side}"
+            print(f"{name:8} {t_ours:8.2f} / {u_ours:6.2f} {t_tf:5.2f} / {u_tf:5.2f} "
+                  f"{t_tf / t_ours:5.1f}x / {u_tf / u_ours:4.1f}x  {side}"
                   f"{'' if same else ' (outputs printed differently!)'}")
 
         x = np.load(inp)
-        print("\n## per inference, warm (milliseconds, best of %d x 5)" % args.repeat)
-        print(f"{'model':8} {'ours':>8} {'TensorFlow':>11} {'ours/TF':>8}")
+        print("\n## per inference, warm (milliseconds, best of %d x 5; wall / CPU)" % args.repeat)
+        print(f"{'model':8} {'ours':>15} {'TensorFlow':>15} {'ours/TF':>13}")
         for name, d in (("keras", keras_dir), ("frozen", frozen_dir)):
             sig = savedmodel_io.load(d).signatures["serving_default"]
             tf_fn = tf.saved_model.load(str(d)).signatures["serving_default"]
@@ -168,9 +187,10 @@ def main() -> None:
             ours = sig(x=x)["output_0"]
             theirs = tf_fn(x=tx)["output_0"].numpy()
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
-            t_ours = best_call(lambda: sig(x=x), args.repeat)
-            t_tf = best_call(lambda: tf_fn(x=tx), args.repeat)
-            print(f"{name:8} {t_ours * 1e3:8.1f} {t_tf * 1e3:11.1f} {t_ours / t_tf:8.2f}")
+            t_ours, u_ours = best_call(lambda: sig(x=x), args.repeat)
+            t_tf, u_tf = best_call(lambda: tf_fn(x=tx), args.repeat)
+            print(f"{name:8} {t_ours * 1e3:6.1f} / {u_ours * 1e3:6.1f} {t_tf * 1e3:6.1f} / {u_tf * 1e3:6.1f} "
+                  f"{t_ours / t_tf:5.2f} / {u_ours / u_tf:5.2f}")
 
         print("\n## where our time goes (keras export, one warm inference)")
         sig = savedmodel_io.load(keras_dir).signatures["serving_default"]

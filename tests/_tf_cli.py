@@ -19,7 +19,9 @@ def main(jobs_path: str, results_path: str) -> None:
     from tensorflow.python.tools import saved_model_cli
 
     results = []
-    for argv in json.load(open(jobs_path)):
+    with open(jobs_path) as fh:
+        jobs = json.load(fh)
+    for argv in jobs:
         sys.argv = ["saved_model_cli", *argv]
         out = io.StringIO()
         code = 0

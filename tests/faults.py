@@ -26,6 +26,8 @@ _OPS = [
     (os, "symlink"), (os, "link"), (shutil, "copyfile"), (shutil, "copy2"), (shutil, "copy"),
 ]
 
+_TWO_PATHS = {"replace", "rename", "link", "symlink", "copyfile", "copy2", "copy"}
+
 
 class FaultInjector:
     """Count (and optionally break) filesystem operations on paths under ``root``."""
@@ -36,11 +38,12 @@ class FaultInjector:
         self.fail_at = fail_at
         self.exc = exc
         self.steps: list[str] = []
+        self.paths: list[str] = []  # real paths of every path argument seen under root
         self._saved: list[tuple[object, str, object]] = []
         self._active = False
 
     def _mine(self, args) -> bool:
-        for a in args[:2]:
+        for a in args:
             if isinstance(a, int):  # fsync(fd), open on a dir_fd...: count while active
                 return True
             if isinstance(a, (str, bytes, os.PathLike)):
@@ -50,11 +53,16 @@ class FaultInjector:
         return False
 
     def _wrap(self, name: str, fn):
+        two = name.rsplit(".", 1)[1] in _TWO_PATHS
+
         def op(*args, **kwargs):
-            if self._active and self._mine(args):
+            if self._active and self._mine(args[: 2 if two else 1]):
                 self._active = False  # the injector's own bookkeeping is not counted
                 try:
-                    self.steps.append(f"{name}({', '.join(map(_short, args[:2]))})")
+                    self.paths += [os.path.realpath(os.fsdecode(os.fspath(a)))
+                                   for a in args[: 2 if two else 1]
+                                   if isinstance(a, (str, bytes, os.PathLike))]
+                    self.steps.append(f"{name}({', '.join(map(_short, args[: 2 if two else 1]))})")
                     k = len(self.steps)
                 finally:
                     self._active = True

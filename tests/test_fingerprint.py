@@ -296,6 +296,14 @@ def variants(tf_models, tmp_path_factory) -> dict[str, Path]:
         write_chunked(d / "saved_model.cpb", chunks, cm)
         out[f"cpb_{name}"] = d
 
+    # Models written by our own writer (fingerprint.pb included).
+    import _writer_models as wm
+
+    from savedmodel_io import writer
+
+    for name, build in (("writer_mlp", wm.build_mlp), ("writer_cnn", wm.build_cnn)):
+        out[name] = writer.save(root / name, build()[0])
+
     if NON_CHUNKED.is_dir():
         out["non_chunked"] = NON_CHUNKED.resolve()
         out["chunked"] = CHUNKED.resolve()
@@ -341,6 +349,8 @@ ORACLE_CASES = [
     "split_standard",
     "cpb_parts",
     "cpb_nested",
+    "writer_mlp",
+    "writer_cnn",
 ]
 
 
@@ -367,6 +377,17 @@ def test_read_equals_tensorflow_read(name, variants, tf_oracle):
     got = read_fingerprint(variants[name])
     assert values(got) == {f: want[f] for f in HASH_FIELDS}
     assert got.version == want["version"]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", ["writer_mlp", "writer_cnn", "tf1_with_ours"])
+def test_our_fingerprint_files_equal_tensorflow_create(name, variants, tf_oracle):
+    # The fingerprint.pb we wrote holds what TF's C++ computes for the same directory.
+    want = tf_oracle[name]["create"]
+    stored = read_fingerprint(variants[name])
+    assert values(stored) == {f: want[f] for f in HASH_FIELDS}
+    assert stored.version == want["version"]
+    assert tf_oracle[name]["read"]["version"] == want["version"]
 
 
 @pytest.mark.tf
@@ -551,6 +572,9 @@ def test_regularize_graph_def():
         ("x_99999999999999999999", None),
         ("x_9223372036854775807", 2**63 - 1),
         ("x_-9223372036854775808", -(2**63)),
+        ("x_9223372036854775808", None),
+        ("x_" + "0" * 30 + "5", 5),
+        ("x_" + "9" * 6000, None),
     ],
 )
 def test_suffix_uid(name, uid):
@@ -700,3 +724,31 @@ def test_chunked_write_and_verify(tmp_path):
     write_chunked(tmp_path / "saved_model.cpb", [_as_message(chunks[0]), bytes(damaged)], tree)
     result = verify_fingerprint(tmp_path)
     assert set(result.changed) == {"saved_model_checksum", "graph_def_program_hash"}
+
+
+@pytest.fixture
+def no_accelerators(monkeypatch):
+    """Run with the pure-Python FarmHash and map sorting, as on a machine without a compiler."""
+    from savedmodel_io.hashing import farmhash
+    from savedmodel_io.proto import deterministic
+
+    monkeypatch.setattr(farmhash, "_farmhash", None)
+    monkeypatch.setattr(deterministic, "_compiled", None)
+
+
+def test_pure_python_fallback_matches_tf221(no_accelerators, tmp_path):
+    assert values(fingerprint_saved_model(stress_saved_model(), uuid="")) == STRESS_TF221
+    needs_shared()
+    assert values(compute_fingerprint(NON_CHUNKED)) == NON_CHUNKED_TF221
+    assert values(compute_fingerprint(CHUNKED)) == CHUNKED_TF221
+
+
+def test_hostile_nested_empty_tags_are_refused_quickly(tmp_path):
+    # Each level of empty-tag nesting triples TF's pruned tree: 3**40 fields if unchecked.
+    cm = ChunkedMessage(chunk_index=0)
+    cur = cm
+    for _ in range(40):
+        cur = _add(cur, [], 0)
+    write_chunked(tmp_path / "saved_model.cpb", [SavedModel()], cm)
+    with pytest.raises(LimitExceededError, match="pruned chunk tree"):
+        compute_fingerprint(tmp_path)

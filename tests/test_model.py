@@ -81,6 +81,8 @@ def test_browse_tf2_model(fixture_model):
     assert sig.outputs["count"].dtype == np.dtype("int32")
     assert "predict" in repr(sig) and "x: float32[?,3]" in repr(sig)
     assert "MatMul" in mg.ops and mg.ops == sorted(mg.ops)
+    # Mul only appears in the traces of options(), which no graph node calls.
+    assert "Mul" not in mg.ops and "Mul" in mg.all_ops and set(mg.ops) <= set(mg.all_ops)
     assert any(f.name.startswith("__inference_predict") for f in mg.functions.values())
     fn = next(f for f in mg.functions.values() if f.name.startswith("__inference_predict"))
     assert "MatMul" in fn.ops and len(fn) > 0 and fn.input_names
@@ -92,9 +94,15 @@ def test_browse_tf2_model(fixture_model):
     assert kw.args[0].name == "x" and sorted(kw.kwargs) == ["y", "z"]
     (pred,) = funcs["predict"]
     assert sorted(pred.output_signature) == ["count", "logits", "probs"]
-    # options(x, scale, mode, flags, opts) traced three times with Python values.
-    values = sorted((cf.args[1], cf.args[2]) for cf in funcs["options"])
+    # options(x, scale, mode, flags, opts) traced five times with Python values; TF does
+    # not save the trace whose argument is a TensorShape.
+    traces = funcs["options"]
+    assert len(traces) == 4
+    values = sorted((cf.args[1], cf.args[2]) for cf in traces if isinstance(cf.args[2], str))
     assert values == [(2.0, "fast"), (2.0, "fast"), (3, "slow")]
+    (odd,) = [cf for cf in traces if not isinstance(cf.args[2], str)]
+    assert odd.args[2].name == "float16" and type(odd.args[4]).__name__ == "Pair"
+    assert odd.args[4] == (1, "q") and odd.args[4].second == "q"
     assert isinstance(mg.proto.SerializeToString(), bytes)
     assert "ObjectGraph(" in repr(og)
 
@@ -282,6 +290,20 @@ def test_not_found(tmp_path):
         savedmodel_io.load(tmp_path)
 
 
+def test_unreadable_file(tmp_path, monkeypatch):
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    from pathlib import Path
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(savedmodel_io.SavedModelError, match="cannot read the file"):
+        savedmodel_io.load(tmp_path)
+    with pytest.raises(savedmodel_io.SavedModelError, match="Permission denied"):
+        savedmodel_io.read_signatures(tmp_path)
+
+
 def test_cpb_only_is_unsupported_until_the_cpb_reader_lands(tmp_path):
     (tmp_path / "saved_model.cpb").write_bytes(b"")
     names = [n for n, _ in saved_model_file.FORMATS]
@@ -354,3 +376,20 @@ def test_variables_tf1_keras_and_none(fixture_model):
     assert len(empty.variables) == 0
     with pytest.raises(NotFoundError, match="no variables"):
         _ = empty.checkpoint
+
+
+def test_signature_call_runs_the_graph():
+    """Signature.__call__ delegates to the graph runtime; checked against numpy math."""
+    pytest.importorskip("savedmodel_io.graph.runtime")
+    from conftest import ROOT
+
+    m = savedmodel_io.load(ROOT / "examples" / "mlp")
+    v = m.variables
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    h = np.maximum(x @ v["variables/0"] + v["variables/1"], 0)
+    logits = h @ v["variables/2"] + v["variables/3"]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    want = e / e.sum(axis=1, keepdims=True)
+    got = m.signatures["serving_default"](features=x)
+    assert sorted(got) == ["output_0"]
+    np.testing.assert_allclose(got["output_0"], want, rtol=1e-5, atol=1e-6)

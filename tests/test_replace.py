@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import re
 
+import _writer_models as wm
 import numpy as np
 import pytest
 
-import _writer_models as wm
-from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    ModelExistsError,
+    NotFoundError,
+)
+from savedmodel_io.fingerprint import read_fingerprint, verify_fingerprint
 from savedmodel_io.formats import bundle
 from savedmodel_io.replace import replace_weights, variable_names
 from savedmodel_io.writer import save
@@ -45,6 +51,8 @@ def test_replace_by_object_path_key_and_name(mlp_dir, tmp_path):
     assert new["_CHECKPOINTABLE_OBJECT_GRAPH"] == old["_CHECKPOINTABLE_OBJECT_GRAPH"]
     assert (out / "saved_model.pb").read_bytes() == (mlp_dir / "saved_model.pb").read_bytes()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in mlp_dir.iterdir())
+    check = verify_fingerprint(out)
+    assert check.ok and check.stored.checkpoint_hash != read_fingerprint(mlp_dir).checkpoint_hash
 
 
 def test_list_values_are_converted(mlp_dir, tmp_path):
@@ -171,3 +179,32 @@ def test_cli_replace_weights(mlp_dir, tmp_path, capsys):
                      "--npz", str(tmp_path / bad)]) == 1
         assert bad in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_object_graph_is_reported(mlp_dir, tmp_path):
+    values = _values(mlp_dir)
+    values["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.asarray(b"\xff\xff\xff garbage", dtype=object)
+    prefix = mlp_dir / "variables" / "variables"
+    for p in (mlp_dir / "variables").iterdir():
+        p.unlink()
+    bundle.write_checkpoint(str(prefix), values)
+    with pytest.raises(CorruptFileError, match="TrackableObjectGraph"):
+        replace_weights(mlp_dir, tmp_path / "new", {"dense/kernel": np.zeros((4, 8), np.float32)})
+    assert not (tmp_path / "new").exists()
+
+
+def test_sharded_source_checkpoint(mlp_dir, tmp_path):
+    """A source split into several shards (MaxShardSizePolicy-style) is read whole."""
+    values = _values(mlp_dir)
+    for p in (mlp_dir / "variables").iterdir():
+        p.unlink()
+    bundle.write_checkpoint(str(mlp_dir / "variables" / "variables"), values, max_shard_size=100)
+    assert len(list((mlp_dir / "variables").glob("variables.data-*"))) > 1
+    out = replace_weights(mlp_dir, tmp_path / "new", {"dense_1/bias": np.ones(3, np.float32)})
+    new = _values(out)
+    assert sorted(p.name for p in (out / "variables").iterdir()) == [
+        "variables.data-00000-of-00001", "variables.index"]
+    for key, value in values.items():
+        if key != "dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE":
+            np.testing.assert_array_equal(new[key], value)
+    assert new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]

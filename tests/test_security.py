@@ -160,3 +160,79 @@ def test_asset_symlinks_leaving_the_model_are_refused(tmp_path):
 def test_real_asset_reads(fixture_model):
     (asset,) = savedmodel_io.load(fixture_model("robust_clean")).assets
     assert asset.filename == "vocab.txt" and asset.read_bytes() == b"alpha\nbeta\n"
+
+
+# --- running a graph: no file, network or code ops ----------------------------------------------
+
+
+def test_runtime_implements_no_file_network_or_code_op():
+    pytest.importorskip("savedmodel_io.graph.runtime")
+    from savedmodel_io.graph import ops
+    from savedmodel_io.scan import DENYLIST
+
+    # Kernels that exist for denylisted ops, and why they are safe.
+    harmless = {
+        "PrintV2": "writes to stdout/stderr only; output_stream file:// paths are not honoured",
+        "DebugIdentity": "plain identity: no dumping", "DebugIdentityV2": "plain identity",
+        "DebugIdentityV3": "plain identity",
+        "InitializeTableFromTextFile": "reads only inside the model directory (tested below)",
+        "InitializeTableFromTextFileV2": "reads only inside the model directory (tested below)",
+    }
+    implemented = {op for op in DENYLIST if ops.get(op) is not None}
+    assert implemented <= set(harmless), implemented - set(harmless)
+
+
+@pytest.mark.tf
+def test_running_file_ops_model_reads_and_writes_nothing(fixture_model, tmp_path):
+    from savedmodel_io.errors import UnsupportedOpError
+
+    pytest.importorskip("savedmodel_io.graph.runtime")
+    model = savedmodel_io.load(fixture_model("robust_file_ops"))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    with pytest.raises(UnsupportedOpError, match="ReadFile"):
+        model.signatures["serving_default"](filename=str(secret).encode())
+    prefix = tmp_path / "dump"
+    with pytest.raises(UnsupportedOpError):
+        model.signatures["dump"](prefix=str(prefix).encode())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]
+    # The harmless signature still runs.
+    import numpy as np
+
+    out = model.signatures["double"](x=np.array([1.0, 2.0], np.float32))
+    np.testing.assert_array_equal(out["y"], [2.0, 4.0])
+
+
+def _patched_vocab_model(src: Path, dst: Path, filename: str) -> Path:
+    import shutil
+
+    from savedmodel_io.proto import parse_message
+
+    shutil.copytree(src, dst)
+    sm = parse_message(SavedModel, (dst / "saved_model.pb").read_bytes())
+    for a in sm.meta_graphs[0].asset_file_def:
+        a.filename = filename
+    (dst / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return dst
+
+
+@pytest.mark.tf
+def test_vocabulary_files_outside_the_model_are_not_read(fixture_model, tmp_path):
+    import numpy as np
+
+    pytest.importorskip("savedmodel_io.graph.runtime")
+    src = fixture_model("robust_vocab")
+    ok = savedmodel_io.load(src).signatures["serving_default"](keys=np.array([b"beta", b"zeta"]))
+    np.testing.assert_array_equal(ok["ids"], [1, -1])
+
+    (tmp_path / "secret.txt").write_text("beta\nalpha\n")
+    m = _patched_vocab_model(src, tmp_path / "m", "../../secret.txt")
+    with pytest.raises(SavedModelError, match="outside the model directory"):
+        savedmodel_io.load(m).signatures["serving_default"](keys=np.array([b"beta"]))
+    # A symlinked asset leading out of the model is refused the same way.
+    link = tmp_path / "m2"
+    _patched_vocab_model(src, link, "vocab.txt")
+    (link / "assets" / "vocab.txt").unlink()
+    os.symlink(tmp_path / "secret.txt", link / "assets" / "vocab.txt")
+    with pytest.raises(SavedModelError, match="outside the model directory"):
+        savedmodel_io.load(link).signatures["serving_default"](keys=np.array([b"beta"]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from savedmodel_io.errors import CorruptFileError, FormatError
+from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError
 from savedmodel_io.formats.chunks import ChunkedFile, walk
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
@@ -72,7 +72,7 @@ class _Hasher:
         checksum = self.hash_fields(root, (), empty)
         checksum = fingerprint_cat64(checksum, fingerprint64(serialize_deterministic(empty)))
 
-        pruned = _prune(root, (GRAPH_DEF_TAGS, SIGNATURE_DEF_TAGS, OBJECT_GRAPH_TAGS), self.path)
+        pruned, _ = _prune(root, (GRAPH_DEF_TAGS, SIGNATURE_DEF_TAGS, OBJECT_GRAPH_TAGS), self.path)
         saved_model = self.f.merge(SavedModel(), message=pruned)
         if not saved_model.meta_graphs:
             raise FormatError("chunked SavedModel has no MetaGraphDef", path=self.path)
@@ -163,19 +163,41 @@ def _tag_matches(a: Sequence[FieldIndex], b: Sequence[FieldIndex], path) -> int:
     return matches
 
 
+# TF copies a chunked field once per part its tag leads to, so nested empty tags grow the pruned
+# tree threefold per level; real files stay far below this.
+MAX_PRUNED_FIELDS = 1_000_000
+
+
 def _prune(
     cm: ChunkedMessage, targets: Sequence[Sequence[FieldIndex]], path, depth: int = 0
-) -> ChunkedMessage:
-    """TF's PruneChunkedMessage: keep chunked fields whose tag is a prefix of a target (once per target)."""
+) -> tuple[ChunkedMessage, int]:
+    """TF's PruneChunkedMessage: keep chunked fields whose tag is a prefix of a target (once per target).
+
+    Returns the pruned tree and how many chunked fields it holds.
+    """
     if depth > 200:
         raise CorruptFileError("chunk tree is nested too deeply", path=path)
     out = ChunkedMessage()
     if cm.HasField("chunk_index"):
         out.chunk_index = cm.chunk_index
+    total = 0
     for cf in cm.chunked_fields:
-        for target in targets:
-            if _tag_matches(cf.field_tag, target, path) == len(cf.field_tag):
-                kept = out.chunked_fields.add()
-                kept.field_tag.extend(cf.field_tag)
-                kept.message.CopyFrom(_prune(cf.message, targets, path, depth + 1))
-    return out
+        hits = sum(
+            _tag_matches(cf.field_tag, target, path) == len(cf.field_tag) for target in targets
+        )
+        if not hits:
+            continue
+        child, size = _prune(cf.message, targets, path, depth + 1)
+        total += hits * (1 + size)
+        if total > MAX_PRUNED_FIELDS:
+            raise LimitExceededError(
+                f"the pruned chunk tree would hold more than {MAX_PRUNED_FIELDS} chunked fields "
+                "(fields whose tag is a prefix of several fingerprinted parts are repeated)",
+                path=path,
+                where="ChunkMetadata",
+            )
+        for _ in range(hits):
+            kept = out.chunked_fields.add()
+            kept.field_tag.extend(cf.field_tag)
+            kept.message.CopyFrom(child)
+    return out, total

@@ -45,14 +45,22 @@ from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_de
 
 __all__ = [
     "FINGERPRINT_FILENAME",
+    "HASH_FIELDS",
+    "PART_NAMES",
     "PRODUCER_CHUNKED",
+    "PRODUCER_NO_BINARY",
     "PRODUCER_PB",
     "Fingerprint",
     "Verification",
+    "checkpoint_hash",
     "compute_fingerprint",
     "fingerprint_saved_model",
+    "new_uuid",
     "read_fingerprint",
     "regularize_graph_def",
+    "saved_object_graph_hash",
+    "signature_def_hash",
+    "suffix_uid",
     "verify_fingerprint",
     "write_fingerprint",
 ]
@@ -391,6 +399,8 @@ def _simple_atoi(text: str) -> int | None:
     t = text.strip(_ASCII_SPACE)
     body = t[1:] if t[:1] in ("+", "-") else t
     if not body or not all("0" <= c <= "9" for c in body):
+        return None
+    if len(body.lstrip("0")) > 19:  # beyond int64 (and int() refuses very long strings)
         return None
     value = int(t)
     if not -(1 << 63) <= value < (1 << 63):

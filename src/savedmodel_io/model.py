@@ -395,6 +395,16 @@ class MetaGraph:
         return sorted(ops_used(self.proto.graph_def))
 
     @cached_property
+    def all_ops(self) -> list[str]:
+        """Sorted op types of the graph and of every library function, called or not."""
+        lib = self.proto.graph_def.library.function
+        names = {f.signature.name for f in lib}
+        ops = {n.op for n in self.proto.graph_def.node}
+        for f in lib:
+            ops.update(n.op for n in f.node_def)
+        return sorted(ops - names)
+
+    @cached_property
     def object_graph(self) -> ObjectGraph | None:
         """The SavedObjectGraph (TF2 models), or None (TF1 models)."""
         if not self.proto.HasField("object_graph_def"):

@@ -138,6 +138,14 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
     n = num_elements(shape)
     assert n is not None
     np_dtype = dtypes.to_numpy(dt, path=path, where=where)
+    # numpy refuses shapes whose dims multiply past 2**63 bytes even when one dim is 0.
+    span = max(np_dtype.itemsize, 1)
+    for d in shape:
+        span *= d or 1
+    if span >= 1 << 63:
+        raise LimitExceededError(
+            f"tensor shape {list(shape)} is too large to represent", path=path, where=where
+        )
 
     if dt == DataType.DT_STRING:
         vals = list(tp.string_val)
@@ -178,8 +186,11 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
         raw = raw.view(np_dtype)
     elif dt in _HALF_FIELD:
         raw = raw.astype(np.uint16).view(np_dtype)
-    flat = _expand(raw, n, path, where)
-    return flat.astype(np_dtype, copy=False).reshape(shape)
+    else:
+        # Cast the few stored values, then expand: expanding the int64/float64 field first
+        # would need up to 8x the limit checked above.
+        raw = raw.astype(np_dtype, copy=False)
+    return _expand(raw, n, path, where).reshape(shape)
 
 
 def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.ndarray:

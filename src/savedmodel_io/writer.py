@@ -29,14 +29,15 @@ import numpy as np
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
-from savedmodel_io.formats import bundle, cpb
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
+from savedmodel_io.formats import bundle, cpb
+from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
 from savedmodel_io.graph.builder import (
     DTypeLike,
-    _DType,
     FunctionBuilder,
     GraphBuilder,
     Tensor,
+    _DType,
     as_dtype,
 )
 from savedmodel_io.proto import (
@@ -54,21 +55,21 @@ from savedmodel_io.proto import (
 )
 
 __all__ = [
+    "OBJECT_GRAPH_KEY",
+    "PREDICT_METHOD",
     "Asset",
     "Model",
     "Variable",
-    "save",
-    "model_directory",
+    "build_meta_graph",
     "checkpoint_key",
     "escape_local_name",
-    "PREDICT_METHOD",
-    "OBJECT_GRAPH_KEY",
+    "model_directory",
+    "save",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 PREDICT_METHOD = "tensorflow/serving/predict"
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 INIT_OP_KEY = "__saved_model_init_op"
 MAIN_OP_COLLECTION = "saved_model_main_op"
 VALUE_SUFFIX = ".ATTRIBUTES/VARIABLE_VALUE"
@@ -271,20 +272,6 @@ class _ObjectGraph:
         uo.version.producer = 1
         uo.version.min_consumer = 1
 
-    def paths(self) -> dict[int, list[str]]:
-        """Shortest edge path from the root to each node (breadth first, children in order)."""
-        out: dict[int, list[str]] = {0: []}
-        queue = [0]
-        while queue:
-            nxt = []
-            for nid in queue:
-                for local, child in self.nodes[nid].children:
-                    if child not in out:
-                        out[child] = out[nid] + [local]
-                        nxt.append(child)
-            queue = nxt
-        return out
-
 
 def _spec_value(name: str | None, dtype: int, shape: Any) -> StructuredValue:
     sv = StructuredValue()
@@ -424,12 +411,22 @@ class _TrailingArg:
     capture_dtype: int = DataType.DT_STRING
 
 
-def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",)) -> _Plan:
-    """The MetaGraphDef and the checkpoint tensors for ``model`` (no files written)."""
+def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
+                     signatures: Mapping[str, FunctionBuilder | str] | None = None) -> _Plan:
+    """The MetaGraphDef and the checkpoint tensors for ``model`` (no files written).
+
+    ``signatures`` adds SignatureDefs (key -> function) to the model's own, for this
+    call only.
+    """
     for name, fn in model.functions.items():
         if not fn.builder.output_tensors:
             raise InvalidArgumentError(f"function {name!r} has no outputs; call .outputs(...)")
-    signatures = dict(model.signatures)
+    signatures_ = dict(model.signatures)
+    for key, function in (signatures or {}).items():
+        if key in signatures_ or key == INIT_OP_KEY:
+            raise InvalidArgumentError(f"signature {key!r} defined twice or reserved")
+        signatures_[key] = _Signature(model._find(function).builder, PREDICT_METHOD)
+    signatures = signatures_
     if not signatures and len(model.functions) == 1:
         only = next(iter(model.functions.values()))
         signatures["serving_default"] = _Signature(only.builder, PREDICT_METHOD)
@@ -543,8 +540,10 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",)) -> _Plan:
         concrete_fn(w, in_sig, _output_structure(w, "dict"))
 
     # Checkpoint keys and the TrackableObjectGraph stored in the bundle.
-    paths = og.paths()
-    keys = {id(v): checkpoint_key(paths[og.ids[id(v)]]) for v in model.variables}
+    # Keys follow each variable's own object path. (TensorFlow's saver would take the
+    # breadth-first path, which for deep variables runs through the root's
+    # ``variables`` list; the loader only needs keys that match the graph's attributes.)
+    keys = {id(v): checkpoint_key(v.name.split("/")) for v in model.variables}
     tog = TrackableObjectGraph()
     has_values: dict[int, bool] = {}
 
@@ -723,9 +722,7 @@ def save(
     """
     if not isinstance(model, Model):
         raise InvalidArgumentError(f"save() needs a Model, not {type(model).__name__}")
-    for key, fn in (signatures or {}).items():
-        model.signature(key, fn)
-    plan = build_meta_graph(model, tags)
+    plan = build_meta_graph(model, tags, signatures)
     sm = SavedModel(saved_model_schema_version=1)
     sm.meta_graphs.add().CopyFrom(plan.meta_graph)
     extra = dict(assets_extra or {})

@@ -159,7 +159,8 @@ def test_evaluator():
     assert np.isnan(evaluate("np.nan"))
     for bad in ("lambda: 1", "[x for x in 'ab']", "np.__class__", "np.ones.__globals__",
                 "().__class__.__bases__", "2 ** 1000000", "open('f')", "np.fromfile('x')",
-                "np.ones(3, like=1)", "f'{1}'", "np.ones(*[3])", "np.random.seed(1)"):
+                "np.ones(3, like=1)", "f'{1}'", "np.ones(*[3])", "np.random.seed(1)", "{[1]: 2}",
+                "[1] * 10", "'a' * 10", "np.eye(1e9)", "np.linspace(0, 1, 100000000)"):
         with pytest.raises(InvalidArgumentError):
             evaluate(bad)
     with pytest.raises(InvalidArgumentError, match="nested"):

@@ -29,6 +29,7 @@ MODELS = [
     "tf1_tags",
     "tf1_pbtxt",
     "tf1_sparse_ragged",
+    "module_two_meta_graphs",
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
 EXAMPLE = ROOT / "examples" / "mlp"
@@ -71,9 +72,24 @@ _DICT = re.compile(r"^(\s*Value: \{)(.*)(\x08\x08\})$")
 
 
 def normalize(text: str) -> list:
-    """Lines, with the two parts TensorFlow prints in random order made order-free."""
+    """Lines, with the parts TensorFlow prints in random order made order-free.
+
+    Those are the op set, dict-valued arguments, and the keyword names listed as
+    "Named Argument #i" (TensorFlow iterates a dict decoded from a protobuf map).
+    """
     out: list = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if re.match(r"^\s*Named Argument #\d+$", lines[i]):
+            names = []
+            while i + 1 < len(lines) and re.match(r"^\s*Named Argument #\d+$", lines[i]):
+                names.append(lines[i + 1])
+                i += 2
+            out.append(("named arguments", frozenset(names), len(names)))
+            continue
+        line = lines[i]
+        i += 1
         m = _OPS.match(line)
         if m:
             body = m.group(2)
@@ -200,9 +216,16 @@ def test_json(fixture_model, capsys):
     x = mg["signatures"]["predict"]["inputs"]["x"]
     assert x == {"name": "predict_x:0", "dtype": "DT_FLOAT", "shape": [None, 3], "encoding": "dense"}
     opts = doc["concrete_functions"]["options"]
-    assert len(opts) == 3
-    first = opts[0]["input_signature"][0]
-    assert first[0] == {"tensor_spec": {"name": "x", "dtype": "int32", "shape": [1, 2]}}
+    assert len(opts) == 4
+    xs = [o["input_signature"][0][0]["tensor_spec"] for o in opts]
+    assert {"name": "x", "dtype": "int32", "shape": [1, 2]} in xs
+    # Same order as the text output (saved_model_cli's order).
+    text = show.render(savedmodel_io.load(d), all=True)
+    text = text.split("Function Name: 'options'")[1].split("Function Name:")[0]
+    listed = re.findall(r"x: TensorSpec\(shape=\(([^)]*)\), dtype=tf\.(\w+)", text)
+    assert [(x["shape"], x["dtype"]) for x in xs] == [
+        ([int(v) for v in shape.split(",") if v.strip()], dt) for shape, dt in listed
+    ]
     assert main(["show", "--dir", d, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"tag_sets": [["serve"]]}
     assert main(["show", "--dir", d, "--json", "--tag_set", "serve", "--signature_def", "predict"]) == 0

@@ -362,3 +362,33 @@ def test_map_value_node_attr_roundtrip_does_not_insert(tmp_path):
     assert list(got.attr) == ["value"] and got.attr["value"].s == b"v"
     with RecordReader(path) as reader:
         assert reader.num_records == 3
+
+
+def test_integer_and_bool_map_keys(tmp_path, test_messages):
+    """Map keys of kinds ui32 / i64 / boolean, with string and message values."""
+    ManyFields = test_messages["ManyFields"]
+    base = ManyFields(string_field="base")
+    inner = ManyFields(string_field="nested")
+    cm = ChunkedMessage(chunk_index=0)
+    cm.chunked_fields.add(field_tag=tag(5, ("ui32", 324)), message=ChunkedMessage(chunk_index=1))
+    cm.chunked_fields.add(field_tag=tag(6, ("i64", -(1 << 40))), message=ChunkedMessage(chunk_index=2))
+    cm.chunked_fields.add(field_tag=tag(7, ("boolean", False)), message=ChunkedMessage(chunk_index=3))
+    cm.chunked_fields.add(
+        field_tag=tag(2, ("index", 1), 5, ("ui32", 7)), message=ChunkedMessage(chunk_index=4)
+    )
+    path = tmp_path / "maps.cpb"
+    ch.write_chunked(path, [base, b"three-two-four", b"big negative", inner, b"seven"], cm)
+    got = ch.read_chunked(path, ManyFields)
+    assert got.string_field == "base"
+    assert dict(got.map_field_uint32) == {324: "three-two-four"}
+    assert dict(got.map_field_int64) == {-(1 << 40): "big negative"}
+    assert got.nested_map_bool[False] == inner and list(got.nested_map_bool) == [False]
+    assert len(got.repeated_field) == 2 and dict(got.repeated_field[1].map_field_uint32) == {
+        7: "seven"
+    }
+    # A key of the wrong kind for the map is refused.
+    bad = ChunkedMessage(chunk_index=0)
+    bad.chunked_fields.add(field_tag=tag(5, ("i64", 1)), message=ChunkedMessage(chunk_index=1))
+    ch.write_chunked(path, [base, b"x"], bad)
+    with pytest.raises(CorruptFileError, match="does not fit"):
+        ch.read_chunked(path, ManyFields)

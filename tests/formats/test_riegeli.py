@@ -82,6 +82,15 @@ def test_reads_upstream_with_pure_python_hash(monkeypatch):
     assert len(read_records(path)) == 10
 
 
+def test_pure_python_writer_matches_accelerated(tmp_path, monkeypatch):
+    records = [b"x" * 100, bytes(range(256)) * 300, b""]
+    fast, _ = write(tmp_path, records, name="fast", compression="none")
+    monkeypatch.setattr(hh, "highwayhash64", hh.py_highwayhash64)
+    monkeypatch.setattr(hh, "HighwayHash64", hh.PyHighwayHash64)
+    slow, _ = write(tmp_path, records, name="slow", compression="none")
+    assert slow.read_bytes() == fast.read_bytes()
+
+
 @pytest.mark.parametrize("compression", ["brotli", "zstd", "none"])
 def test_round_trip(tmp_path, compression):
     rng = random.Random(1)
@@ -254,6 +263,14 @@ def hostile_file(tmp_path, header: bytes, data: bytes = b"") -> Path:
 def test_hostile_header_sizes(tmp_path, fields):
     path = hostile_file(tmp_path, chunk_header(*fields), b"\0" * 5)
     with pytest.raises(LimitExceededError):
+        RecordReader(path)
+
+
+def test_record_table_bomb(tmp_path):
+    """A chunk claiming more records than any real file has: refused before building a table."""
+    n = riegeli.MAX_RECORDS_PER_CHUNK + 1
+    path = hostile_file(tmp_path, chunk_header(0, 0, riegeli.SIMPLE, n, 0), bytes(n + 100_000))
+    with pytest.raises(LimitExceededError, match="records, more than the"):
         RecordReader(path)
 
 

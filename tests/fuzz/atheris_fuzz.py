@@ -85,8 +85,12 @@ def _seed_files(name: str) -> list[bytes]:
     elif name == "fingerprint":
         out += [(m / "fingerprint.pb").read_bytes() for m in models
                 if (m / "fingerprint.pb").is_file()]
-    elif name == "cli_inputs":
+    elif name in ("cli_input_exprs", "cli_input_examples"):
         out += [s.encode() for s in seeds.cli_input_strings()]
+    elif name == "cli_inputs_file":
+        import tempfile
+
+        out += seeds.npy_files(Path(tempfile.mkdtemp()))
     return out
 
 

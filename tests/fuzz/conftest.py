@@ -34,3 +34,9 @@ def seed_files(seed_models):
         return [(m / relative).read_bytes() for m in seed_models if (m / relative).is_file()]
 
     return files
+
+
+@pytest.fixture(autouse=True)
+def _small_expansion_limit(monkeypatch):
+    """Keep each fuzz case's tensors small: the real limit (4 GiB) is for test_bounded.py."""
+    monkeypatch.setattr("savedmodel_io.tensors.MAX_EXPANDED_BYTES", 1 << 26)

@@ -103,3 +103,34 @@ def riegeli_files(tmp) -> list[bytes]:
         write_records(p, records if comp != "none" else records[:3], compression=comp)
         out.append(p.read_bytes())
     return out
+
+
+def cli_input_strings() -> list[str]:
+    """--input_exprs / --input_examples values in saved_model_cli's documented forms."""
+    return [
+        "x=[1,2,3];y=np.ones((2,3))",
+        "a=np.random.rand(4)*2+1;b=np.zeros([2,2],dtype=np.float32)",
+        "c=-5;d=3.5;e=b'bytes';f='text';g=True;h=None",
+        "k=np.array([[1, 2], [3, 4]], dtype=np.int64)",
+        "m=np.arange(6);n=np.full((2, 2), 7.0);o=np.eye(3)",
+        "ex=[{'f':[1.0, 2.0],'i':[3],'s':['a', 'b'],'b':[b'x']}]",
+        "ex=[{'f':[0.5]},{'f':[1.5]}];k2=[{'w':[1,2,3]}]",
+    ]
+
+
+def npy_files(tmp) -> list[bytes]:
+    """Small .npy and .npz inputs (one with an object array, which needs pickle)."""
+    arrays = {
+        "f.npy": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "s.npy": np.array([b"ab", b"c"]),
+        "u.npy": np.array(["x", "yz"]),
+        "o.npy": np.array([{"k": 1}], dtype=object),
+    }
+    out = []
+    for name, arr in arrays.items():
+        np.save(tmp / name, arr, allow_pickle=arr.dtype == object)
+        out.append((tmp / name).read_bytes())
+    np.savez(tmp / "z.npz", x=np.ones(3), arr_0=np.array([1, 2]))
+    np.savez_compressed(tmp / "c.npz", x=np.zeros((2, 2), np.int16))
+    out += [(tmp / "z.npz").read_bytes(), (tmp / "c.npz").read_bytes()]
+    return out

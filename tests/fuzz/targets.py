@@ -300,3 +300,41 @@ def fingerprint_model(data: bytes) -> object:
         FingerprintDef(saved_model_checksum=1, graph_def_program_hash=2).SerializeToString()
     )
     return compute_fingerprint(d), verify_fingerprint(d)
+
+
+# --- `run`'s input flags: --inputs files, --input_exprs, --input_examples ---------------------------
+
+
+@target("cli_input_exprs", needs="savedmodel_io.cli.run_inputs")
+def cli_input_exprs(data: bytes) -> object:
+    from savedmodel_io.cli.run_inputs import parse_exprs
+
+    return parse_exprs(data.decode("utf-8", "replace"))
+
+
+@target("cli_input_examples", needs="savedmodel_io.cli.run_inputs")
+def cli_input_examples(data: bytes) -> object:
+    from savedmodel_io.cli.run_inputs import parse_examples
+
+    return parse_examples(data.decode("utf-8", "replace"))
+
+
+@target("cli_inputs_file", needs="savedmodel_io.cli.run_inputs")
+def cli_inputs_file(data: bytes) -> object:
+    """A .npy or .npz (by its magic) named by --inputs, with and without a [variable]."""
+    import contextlib
+    import io
+
+    from savedmodel_io.cli.run_inputs import load_inputs
+
+    p = scratch() / ("in.npz" if data[:2] == b"PK" else "in.npy")
+    p.write_bytes(data)
+    out = []
+    with contextlib.redirect_stderr(io.StringIO()):
+        for spec in (f"a={p}", f"a={p}[x]", f"a={p}[arr_0]"):
+            try:
+                out.append(load_inputs(inputs=spec))
+            except SavedModelError:
+                pass
+    out.append(load_inputs(inputs=f"a={p}"))
+    return out

@@ -205,6 +205,7 @@ def test_written_nodes_carry_exactly_the_opdef_attrs(tmp_path):
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import _writer_models as wm
+
     from savedmodel_io.writer import build_meta_graph
 
     seen = set()

@@ -233,3 +233,16 @@ def test_space_batch_round_trip():
     assert sb.shape == (8, 4, 2, 3)
     back = run_op("BatchToSpaceND", sb, block, pads)
     np.testing.assert_array_equal(back, x)
+
+
+def test_hostile_sizes_are_refused():
+    from savedmodel_io.errors import LimitExceededError
+
+    with pytest.raises(LimitExceededError):
+        run_op("Fill", np.array([1 << 20, 1 << 20], np.int64), np.float32(0))
+    with pytest.raises(LimitExceededError):
+        run_op("Tile", np.zeros((2, 2), np.float32), np.array([1 << 16, 1 << 16]))
+    with pytest.raises(LimitExceededError):
+        run_op("Range", np.int64(0), np.int64(1 << 40), np.int64(1))
+    with pytest.raises(LimitExceededError):
+        run_op("BroadcastTo", np.float32(1), np.array([1 << 30, 64]))

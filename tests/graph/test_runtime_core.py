@@ -275,3 +275,36 @@ def test_trace_sees_every_node():
     seen = []
     runtime.run_signature(mg, "s", {"x": np.float32(0)}, trace=lambda e: seen.append(e.node.name))
     assert seen == ["n", "y"]
+
+
+def test_integer_widening_only_when_lossless():
+    mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
+               placeholder("i", DataType.DT_INT64), node("j", "Identity", ["i"])],
+              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"}),
+                    "i": ({"i": ("i:0", DataType.DT_INT64, (None,))}, {"j": "j:0"})})
+    assert runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int16)})["y"].dtype == np.float32
+    assert runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.int32)})["j"].dtype == np.int64
+    with pytest.raises(InvalidArgumentError, match="expects float32"):
+        runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int64)})
+    with pytest.raises(InvalidArgumentError, match="expects int64"):
+        runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.uint64)})
+
+
+def test_blas_threads_are_limited_while_running():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    mg = meta([placeholder("x"), node("y", "MatMul", ["x", "x"])],
+              sigs={"s": ({"x": ("x:0", F32, (2, 2))}, {"y": "y:0"})})
+    seen = []
+
+    def trace(event):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    sess = runtime.Session(mg)
+    sess.run_signature("s", {"x": np.eye(2, dtype=np.float32)}, trace=trace)
+    if seen:  # numpy's BLAS is visible to threadpoolctl
+        assert set(seen) == {1}
+    sess.blas_threads = None
+    seen.clear()
+    sess.run_signature("s", {"x": np.eye(2, dtype=np.float32)}, trace=trace)
+    before = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert set(seen) == before

@@ -319,3 +319,64 @@ def riegeli_num_records_huge(tmp: Path):
     # chunk_type is the low byte; num_records the upper 7 bytes.
     return read_records(_riegeli_patched(tmp, 24, ord("r") | ((1 << 56) - 1) << 8),
                         verify_hashes=False)
+
+
+@case("tensor_int16_zeros_4gib")
+def tensor_int16_zeros_4gib(tmp: Path):
+    """No values and a 2**31-element int16 shape: 4 GiB of zeros (was 16 GiB of int64 first)."""
+    return _decode_file(tmp, _tensor(105, [1 << 31]))
+
+
+# --- `run --inputs` files ---------------------------------------------------------------------------
+
+
+def _npy(shape: tuple, descr: str = "<f8", data: bytes = b"\0" * 16) -> bytes:
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + data
+
+
+@case("npy_shape_2gib", needs="savedmodel_io.cli.run_inputs")
+def npy_shape_2gib(tmp: Path):
+    """A .npy header declaring 2 GiB of float64 over 16 bytes of data."""
+    from savedmodel_io.cli.run_inputs import load_inputs
+
+    p = tmp / "x.npy"
+    p.write_bytes(_npy((1 << 28,)))
+    return load_inputs(inputs=f"a={p}")
+
+
+@case("npy_shape_huge", needs="savedmodel_io.cli.run_inputs")
+def npy_shape_huge(tmp: Path):
+    from savedmodel_io.cli.run_inputs import load_inputs
+
+    p = tmp / "x.npy"
+    p.write_bytes(_npy((1 << 40, 1 << 40)))
+    return load_inputs(inputs=f"a={p}")
+
+
+@case("npz_member_shape_2gib", needs="savedmodel_io.cli.run_inputs")
+def npz_member_shape_2gib(tmp: Path):
+    import zipfile
+
+    from savedmodel_io.cli.run_inputs import load_inputs
+
+    p = tmp / "x.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", _npy((1 << 28,)))
+    return load_inputs(inputs=f"a={p}[x]")
+
+
+@case("input_expr_huge_array", needs="savedmodel_io.cli.run_inputs")
+def input_expr_huge_array(tmp: Path):
+    from savedmodel_io.cli.run_inputs import parse_exprs
+
+    (tmp / "note").write_text("expression input")
+    try:
+        return parse_exprs("a=np.ones((1 << 20, 1 << 20))")
+    except Exception as exc:  # noqa: BLE001 - re-raised with the path for the harness
+        from savedmodel_io.errors import SavedModelError
+
+        if isinstance(exc, SavedModelError):
+            raise type(exc)(exc.message, path=tmp, where=exc.where) from None
+        raise

@@ -35,7 +35,7 @@ _HELP = """Usage example:
 To run input tensors from files through a MetaGraphDef and save the output tensors to files:
 $savedmodel-io run --dir /tmp/saved_model --tag_set serve \\
    --signature_def serving_default \\
-   --inputs input1_key=/tmp/124.npz[x],input2_key=/tmp/123.npy \\
+   --inputs 'input1_key=/tmp/124.npz[x];input2_key=/tmp/123.npy' \\
    --input_exprs 'input3_key=np.ones(2)' \\
    --input_examples 'input4_key=[{"id":[26],"weights":[0.5, 0.5]}]' \\
    --outdir=/out

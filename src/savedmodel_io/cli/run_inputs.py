@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -70,10 +71,57 @@ def parse_inputs(text: str) -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def _check_npy_size(f: Any, available: int, filename: str, what: str) -> None:
+    """Refuse a .npy header that declares more data than ``available`` bytes hold.
+
+    numpy allocates the declared array before reading it, so a few bytes of header
+    could otherwise ask for terabytes.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        start = f.tell()
+        version = npy_format.read_magic(f)
+        reader = {(1, 0): npy_format.read_array_header_1_0,
+                  (2, 0): npy_format.read_array_header_2_0}.get(version)
+        if reader is None:
+            return  # other versions: numpy's own checks apply
+        shape, _, dtype = reader(f)
+        header = f.tell() - start
+    except Exception:  # numpy's header parser raises ValueError, SyntaxError, TokenError...
+        return  # not a .npy (npz, pickle, damaged): np.load reports it
+    if dtype.hasobject:
+        return
+    declared = dtype.itemsize
+    for d in shape:
+        declared *= d
+    if declared > available - header:
+        raise InvalidArgumentError(
+            f"{what} declares {declared} bytes of data (shape {shape}, {dtype}) but holds "
+            f"{max(available - header, 0)}", path=filename)
+
+
+def _check_sizes(filename: str) -> None:
+    """Declared sizes of a .npy file, or of every .npy member of an .npz, against their data."""
+    if zipfile.is_zipfile(filename):
+        try:
+            with zipfile.ZipFile(filename) as z:
+                for info in z.infolist():
+                    if info.filename.endswith(".npy"):
+                        with z.open(info) as member:
+                            _check_npy_size(member, info.file_size, filename, info.filename)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+            return  # reported by np.load or when the member is read
+        return
+    with open(filename, "rb") as f:
+        _check_npy_size(f, os.path.getsize(filename), filename, "array")
+
+
 def load_file(filename: str, variable: str | None, *, allow_pickle: bool = False) -> Any:
     """The array named by one ``--inputs`` item (npy, npz, or opted-in pickle)."""
     if not os.path.isfile(filename):
         raise NotFoundError("input file does not exist", path=filename)
+    _check_sizes(filename)
     try:
         data = np.load(filename, allow_pickle=allow_pickle)
     except ValueError as exc:
@@ -102,9 +150,17 @@ def load_file(filename: str, variable: str | None, *, allow_pickle: bool = False
             try:
                 return data[variable]
             except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise InvalidArgumentError(
+                        f"array {variable!r} holds pickled objects; pass --allow_pickle if you "
+                        f"trust it ({exc})", path=filename) from None
                 raise InvalidArgumentError(
-                    f"array {variable!r} holds pickled objects; pass --allow_pickle if you trust it "
-                    f"({exc})", path=filename) from None
+                    f"cannot read array {variable!r}: {exc}", path=filename) from None
+            except Exception as exc:  # noqa: BLE001 - numpy's parsers raise many types
+                # the member is read (and inflated) only now: a damaged archive fails here
+                raise InvalidArgumentError(
+                    f"cannot read array {variable!r}: {type(exc).__name__}: {exc}",
+                    path=filename) from None
     if isinstance(data, np.ndarray):
         if variable is not None:
             _warn(f'input file {filename} contains a single ndarray. Name key "{variable}" ignored.')
@@ -265,7 +321,10 @@ class _Evaluator:
         if isinstance(node, ast.Dict):
             if any(k is None for k in node.keys):
                 raise self.fail(node, "dict unpacking is not allowed")
-            return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            try:
+                return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+            except TypeError as exc:
+                raise self.fail(node, f"bad dict ({exc})") from None
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = self.eval(node.operand)
             if not isinstance(v, (int, float, complex, np.ndarray, np.number)) or isinstance(v, bool):
@@ -300,10 +359,13 @@ class _Evaluator:
                     raise self.fail(node, f"keyword {kw.arg!r} is not allowed")
                 kwargs[kw.arg] = self.eval(kw.value)
             fn, guard = _CALLS[name]
-            guard(name, args, kwargs)
             try:
+                guard(name, args, kwargs)  # guards see arguments of any type and count
                 return fn(*args, **kwargs)
-            except (TypeError, ValueError, OverflowError, MemoryError) as exc:
+            except InvalidArgumentError:
+                raise
+            except (TypeError, ValueError, OverflowError, MemoryError, IndexError,
+                    ZeroDivisionError) as exc:
                 raise self.fail(node, f"np.{name} failed ({exc})") from None
         raise self.fail(node, f"{type(node).__name__} is not allowed")
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.model import (
     ConcreteFunction,
     MetaGraph,
@@ -173,8 +173,9 @@ def _tags_arg(tag_set: str) -> frozenset[str]:
 
 def _tag_sets(model: SavedModel, out: list[str]) -> None:
     out.append("The given SavedModel contains the following tag-sets:\n")
-    for tags in sorted(sorted(t) for t in model.tag_sets):
-        out.append(repr(", ".join(tags)) + "\n")
+    # saved_model_cli sorts the tag-sets as stored, then each tag-set's tags for printing.
+    for tags in sorted(list(t) for t in model.tag_sets):
+        out.append(repr(", ".join(sorted(tags))) + "\n")
 
 
 def _ops_line(mg: MetaGraph, out: list[str]) -> None:
@@ -231,6 +232,11 @@ def _functions(model: SavedModel, out: list[str]) -> None:
     if not graphs:
         return
     out.append("\nConcrete Functions:")
+    if len(model.meta_graphs) > 1:
+        # saved_model_cli loads the model with tf.saved_model.load, which refuses a
+        # SavedModel of several meta graphs without tags, and reports it like this.
+        out.append(" N/A (could not be listed due to unknown reasons)\n")
+        return
     mg = graphs[0]
     og = mg.object_graph
     assert og is not None
@@ -250,9 +256,15 @@ def _functions(model: SavedModel, out: list[str]) -> None:
 def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:
     sig = cf.input_signature
     if sig is not None and _truthy(sig):
-        if isinstance(sig, tuple) and len(sig) == 2:
-            return sig[0], sig[1]
-        return sig, None
+        args, kwargs = (sig[0], sig[1]) if isinstance(sig, tuple) and len(sig) == 2 else (sig, None)
+        for part in (args, kwargs):
+            if part is not None and not isinstance(part, (list, tuple, dict)):
+                raise CorruptFileError(
+                    f"concrete function {cf.name!r} has an input signature that is not "
+                    f"(args, kwargs): {type(part).__name__}",
+                    path=og._path,
+                )
+        return args, kwargs
     if bare:
         # A concrete function saved without its Python signature: TensorFlow falls back to
         # the argument keywords.
@@ -521,7 +533,7 @@ def render_json(
             doc["concrete_functions"] = fns
         return doc
     if tag_set is None:
-        return {"tag_sets": sorted(sorted(t) for t in model.tag_sets)}
+        return {"tag_sets": [sorted(t) for t in sorted(list(t) for t in model.tag_sets)]}
     mg = model.meta_graph(_tags_arg(tag_set))
     doc = {"tags": list(mg.tags)}
     if list_ops:

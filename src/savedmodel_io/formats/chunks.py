@@ -18,6 +18,7 @@ Public API (stable; used by the fingerprint module):
 * :func:`read_chunk_metadata` -- just the ChunkMetadata of a ``.cpb``;
 * :func:`merge_chunks` -- the merger over any chunk source (``get_chunk(index) -> bytes``);
 * :func:`field_tag_path` / :func:`walk` -- field tags as tuples, and navigating to a tag;
+* :func:`prune` -- a ChunkedMessage tree keeping only the chunked fields you select;
 * :func:`write_chunked` -- write chunks plus their ChunkedMessage tree as a ``.cpb`` (atomic).
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "read_chunk_metadata",
     "read_chunked",
     "walk",
+    "prune",
     "write_chunked",
 ]
 
@@ -116,6 +118,18 @@ def field_tag_path(tags: Sequence[FieldIndex]) -> tuple:
         else:
             out.append(("unset", None))
     return tuple(out)
+
+
+def prune(message: ChunkedMessage, keep: Callable[[tuple], bool]) -> ChunkedMessage:
+    """A copy of ``message`` without the top-level chunked fields whose
+    :func:`field_tag_path` ``keep`` rejects (for partial reads: merge with the result)."""
+    out = ChunkedMessage()
+    if message.HasField("chunk_index"):
+        out.chunk_index = message.chunk_index
+    for cf in message.chunked_fields:
+        if keep(field_tag_path(cf.field_tag)):
+            out.chunked_fields.add().CopyFrom(cf)
+    return out
 
 
 def _tag_order(a: ChunkedField, b: ChunkedField) -> int:
@@ -280,11 +294,14 @@ def merge_chunks(
     *,
     message: ChunkedMessage | None = None,
     path: PathLike | None = None,
+    get_buffer: Callable[[int], bytes | bytearray | memoryview] | None = None,
 ) -> M:
     """Rebuild ``target`` from chunks, following ``message`` (default: ``metadata.message``).
 
-    ``get_chunk(i)`` returns the raw bytes of chunk ``i`` (``metadata.chunks[i]``). Errors in the
-    chunk tree raise CorruptFileError naming ``path``.
+    ``get_chunk(i)`` returns the raw bytes of chunk ``i`` (``metadata.chunks[i]``);
+    ``get_buffer(i)``, if given, the same as any buffer, used where no ``bytes`` object is
+    needed (merging messages) to save a copy. Errors in the chunk tree raise CorruptFileError
+    naming ``path``.
     """
     count = len(metadata.chunks)
 
@@ -294,8 +311,10 @@ def merge_chunks(
         return get_chunk(index)
 
     def merge_into(target_msg: _message.Message, index: int) -> None:
+        if index >= count:
+            raise _Bad(f"chunk index {index} is out of range ({count} chunks)")
         try:
-            target_msg.MergeFromString(chunk(index))
+            target_msg.MergeFromString((get_buffer or get_chunk)(index))
         except _message.DecodeError as exc:
             name = target_msg.DESCRIPTOR.full_name
             raise _Bad(f"chunk {index} is not a valid {name} ({exc})") from None
@@ -372,9 +391,8 @@ class ChunkedFile:
             raise CorruptFileError(
                 "the last record is not a ChunkMetadata (it lists no chunks)", path=self.path
             )
-        valid = set(reader.positions())
         for i, info in enumerate(meta.chunks):
-            if info.offset not in valid or info.offset == last:
+            if not reader.has_record(info.offset) or info.offset == last:
                 raise CorruptFileError(
                     f"ChunkMetadata is missing or corrupt: chunk {i} points to position "
                     f"{info.offset}, which holds no chunk record",
@@ -395,8 +413,13 @@ class ChunkedFile:
 
     def chunk(self, index: int) -> bytes:
         """Raw bytes of chunk ``index`` (a serialized message or, for BYTES chunks, the data)."""
+        data = self._buffer(index)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def _buffer(self, index: int) -> bytes | bytearray | memoryview:
+        """Chunk ``index`` as a read-only-by-convention buffer (no copy into bytes)."""
         info = self.chunk_info(index)
-        data = self._reader.read_record(info.offset)
+        data = self._reader.read_record_buffer(info.offset)
         if len(data) != info.size:
             raise CorruptFileError(
                 f"chunk {index} has {len(data)} bytes, ChunkMetadata says {info.size}",
@@ -406,7 +429,8 @@ class ChunkedFile:
 
     def merge(self, target: M, message: ChunkedMessage | None = None) -> M:
         """Merge the chunks into ``target`` following ``message`` (default: the whole tree)."""
-        return merge_chunks(self.metadata, self.chunk, target, message=message, path=self.path)
+        return merge_chunks(self.metadata, self.chunk, target, message=message, path=self.path,
+                            get_buffer=self._buffer)
 
 
 def read_chunk_metadata(path: PathLike, *, verify_hashes: bool = True) -> ChunkMetadata:

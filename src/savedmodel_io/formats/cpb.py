@@ -20,13 +20,7 @@ from typing import Union
 from savedmodel_io._fsutil import atomic_file, fsync_dir
 from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
 from savedmodel_io.formats import chunks
-from savedmodel_io.formats.splitter import (
-    MAX_SIZE,
-    PROTOBUF_LIMIT,
-    resolve,
-    saved_model_parts,
-    split_saved_model,
-)
+from savedmodel_io.formats.splitter import MAX_SIZE, PROTOBUF_LIMIT, Prepared, resolve
 from savedmodel_io.proto import SavedModel
 
 __all__ = [
@@ -52,14 +46,33 @@ def saved_model_proto_path(export_dir: PathLike) -> Path | None:
     return None
 
 
-def read_saved_model_cpb(path: PathLike, *, verify_hashes: bool = True) -> SavedModel:
-    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one)."""
+# MetaGraphDef fields whose chunks a signatures-only read skips: graph_def (2) and
+# object_graph_def (7) (tensorflow/core/protobuf/meta_graph.proto).
+_HEAVY_META_GRAPH_FIELDS = (2, 7)
+_META_GRAPHS = 2
+
+
+def _outside_graphs(tag: tuple) -> bool:
+    """False for chunked fields at or below ``meta_graphs[i].graph_def/object_graph_def``."""
+    return not (len(tag) >= 3 and tag[0] == _META_GRAPHS and tag[2] in _HEAVY_META_GRAPH_FIELDS)
+
+
+def read_saved_model_cpb(
+    path: PathLike, *, verify_hashes: bool = True, signatures_only: bool = False
+) -> SavedModel:
+    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one).
+
+    ``signatures_only`` skips the chunks of the graphs and the object graph (the tensors of a
+    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / SAVED_MODEL_CPB
     if not p.is_file():
         raise NotFoundError("no saved_model.cpb here", path=p)
-    return chunks.read_chunked(p, SavedModel, verify_hashes=verify_hashes)
+    with chunks.ChunkedFile(p, verify_hashes=verify_hashes) as f:
+        tree = chunks.prune(f.metadata.message, _outside_graphs) if signatures_only else None
+        return f.merge(SavedModel(), tree)
 
 
 def write_saved_model_file(
@@ -85,18 +98,20 @@ def write_saved_model_file(
         raise NotFoundError("directory does not exist", path=d)
     if image_format not in (None, True, False):
         raise InvalidArgumentError(f"image_format must be True, False or None, got {image_format!r}")
-    parts, size = saved_model_parts(saved_model)
+    prepared = Prepared(saved_model)  # one pass over the tensors, shared by both paths
+    parts = prepared.parts()
+    size = sum(len(p) if isinstance(p, bytes) else p.size for p in parts)
     if image_format is None:
         image_format = size > PROTOBUF_LIMIT
     if image_format:
         del parts
-        split = split_saved_model(saved_model, max_size=max_size)
+        split = prepared.split(max_size)
         if split.is_split:
             target = d / SAVED_MODEL_CPB
             chunks.write_chunked(target, split.records(), split.message, compression=compression)
             _remove(d / SAVED_MODEL_PB)
             return target
-        parts, size = saved_model_parts(saved_model)
+        parts = split.records_of_base()  # nothing moved: chunk 0 is the whole model
     if size > PROTOBUF_LIMIT:
         raise LimitExceededError(
             f"the SavedModel proto is {size} bytes, over protobuf's 2 GiB limit; "

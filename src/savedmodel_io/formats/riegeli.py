@@ -72,6 +72,9 @@ _READ_SPAN = 1 << 20  # physical bytes read at a time while streaming a chunk
 _DECOMPRESS_STEP = 1 << 16  # compressed bytes fed to a decompressor per call
 _OUTPUT_STEP = 1 << 23  # bytes asked of a decompressor per call
 _CACHE_LIMIT = 1 << 26  # decoded chunks up to this size stay cached for the next record
+#: Records one simple chunk may hold (Riegeli packs ~1 MiB per chunk; this bounds the record
+#: table a hostile header can make us build).
+MAX_RECORDS_PER_CHUNK = 1 << 24
 #: Chunk data (bytes) above which verifying hashes in pure Python triggers SlowHashWarning.
 SLOW_HASH_BYTES = 64 << 20
 _PY_HASH_RATE = 5 << 20  # bytes/s of the pure-Python HighwayHash, for the warning's estimate
@@ -263,7 +266,7 @@ def _compress(kind: int, data: Buffer, level: int | None) -> bytes:
 
 
 class _Chunk:
-    """What the index keeps about one record chunk."""
+    """One record chunk of the index (built on demand from the index arrays)."""
 
     __slots__ = ("begin", "data_hash", "data_size", "decoded_size", "end", "num_records")
 
@@ -295,15 +298,18 @@ class RecordReader:
             raise NotFoundError("file does not exist", path=self.path) from None
         try:
             self.size = os.fstat(self._file.fileno()).st_size
-            self._begins = array("Q")  # begin of each record chunk, ascending
-            self._chunks: list[_Chunk] = []
-            self._cached: tuple[int, list[int], bytearray] | None = None
+            # One entry per record chunk, in file order (flat arrays: a file of many tiny
+            # chunks costs 48 bytes per chunk, not a Python object each).
+            self._begins = array("Q")
+            self._index = {name: array("Q") for name in
+                           ("data_size", "data_hash", "num_records", "decoded_size", "end")}
+            self._cached: tuple[int, array, bytearray] | None = None
             self._scan()
         except BaseException:
             self._file.close()
             raise
         if verify_hashes and not _hh.ACCELERATED:
-            total = sum(c.data_size for c in self._chunks)
+            total = sum(self._index["data_size"])
             if total > SLOW_HASH_BYTES:
                 minutes = total / _PY_HASH_RATE / 60
                 warnings.warn(
@@ -385,6 +391,25 @@ class RecordReader:
                 remaining -= n
             pos += off
 
+    def _read_into(self, chunk: _Chunk, start: int, dest: memoryview) -> None:
+        """Read logical bytes of ``chunk`` from logical offset ``start`` straight into ``dest``,
+        checking the block headers on the way."""
+        pos = _add_with_overhead(chunk.begin, start)
+        at, remaining = 0, len(dest)
+        f = self._file
+        while remaining:
+            if pos % BLOCK_SIZE == 0:
+                raw = self._pread(pos, BLOCK_HEADER_SIZE)
+                self._check_block_header(pos, raw, chunk.begin, chunk.end)
+                pos += BLOCK_HEADER_SIZE
+            n = min(remaining, BLOCK_SIZE - pos % BLOCK_SIZE)
+            f.seek(pos)
+            if f.readinto(dest[at : at + n]) != n:
+                raise self._corrupt("file is truncated inside a chunk", chunk.begin)
+            at += n
+            pos += n
+            remaining -= n
+
     def _read_logical(self, begin: int, start: int, length: int, end: int | None) -> bytes:
         return b"".join(self._logical(begin, start, length, end))
 
@@ -442,47 +467,75 @@ class RecordReader:
             if kind == SIMPLE:
                 if num_records == 0 and decoded_size:
                     raise self._corrupt("simple chunk without records has decoded data", pos)
+                if num_records > MAX_RECORDS_PER_CHUNK:
+                    raise LimitExceededError(
+                        f"chunk declares {num_records} records, more than the "
+                        f"{MAX_RECORDS_PER_CHUNK} this reader accepts",
+                        path=self.path, where=f"Riegeli chunk at byte {pos}",
+                    )
                 if num_records:
                     self._begins.append(pos)
-                    self._chunks.append(
-                        _Chunk(pos, data_size, data_hash, num_records, decoded_size, end)
-                    )
+                    for name, value in (("data_size", data_size), ("data_hash", data_hash),
+                                        ("num_records", num_records),
+                                        ("decoded_size", decoded_size), ("end", end)):
+                        self._index[name].append(value)
             elif num_records:  # signature, padding and metadata chunks hold no records
                 raise self._corrupt(f"chunk of type {chr(kind)!r} declares records", pos)
             pos = end
 
     # -- public API
+    def _chunk(self, i: int) -> _Chunk:
+        ix = self._index
+        return _Chunk(self._begins[i], ix["data_size"][i], ix["data_hash"][i],
+                      ix["num_records"][i], ix["decoded_size"][i], ix["end"][i])
+
+    def _find(self, position: int) -> int | None:
+        """Index of the chunk holding record ``position``, or None."""
+        i = bisect.bisect_right(self._begins, position) - 1
+        if i < 0 or position >= self._begins[i] + self._index["num_records"][i]:
+            return None
+        return i
+
     @property
     def num_records(self) -> int:
         """Number of records in the file."""
-        return sum(c.num_records for c in self._chunks)
+        return sum(self._index["num_records"])
+
+    def has_record(self, position: int) -> bool:
+        """Whether a record lives at numeric ``position``."""
+        return self._find(position) is not None
 
     def positions(self) -> Iterator[int]:
         """Numeric position of every record, in file order."""
-        for c in self._chunks:
-            yield from range(c.begin, c.begin + c.num_records)
+        for begin, count in zip(self._begins, self._index["num_records"]):
+            yield from range(begin, begin + count)
 
     def last_position(self) -> int:
         """Position of the last record (where TensorFlow keeps the ChunkMetadata)."""
-        if not self._chunks:
+        if not self._begins:
             raise CorruptFileError("Riegeli/records file holds no records", path=self.path)
-        last = self._chunks[-1]
-        return last.begin + last.num_records - 1
+        return self._begins[-1] + self._index["num_records"][-1] - 1
 
     def read_record(self, position: int) -> bytes:
         """The record at numeric ``position`` (a ``ChunkInfo.offset`` in a .cpb)."""
-        index = bisect.bisect_right(self._begins, position) - 1
-        if index < 0 or position >= self._chunks[index].begin + self._chunks[index].num_records:
+        data = self.read_record_buffer(position)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def read_record_buffer(self, position: int) -> bytearray | memoryview:
+        """Like :meth:`read_record` but without the final copy into ``bytes``: a buffer that
+        the reader never modifies (for parsers that take any buffer, e.g. MergeFromString)."""
+        index = self._find(position)
+        if index is None:
             raise CorruptFileError(
                 f"no record at position {position}", path=self.path, where="Riegeli record"
             )
-        chunk = self._chunks[index]
+        chunk = self._chunk(index)
         limits, values = self._decode(chunk)
         i = position - chunk.begin
         start = limits[i - 1] if i else 0
         if start == 0 and limits[i] == len(values):
-            return bytes(values)
-        return bytes(memoryview(values)[start : limits[i]])
+            return values
+        return memoryview(values)[start : limits[i]]
 
     def __iter__(self) -> Iterator[bytes]:
         """All records, in file order."""
@@ -490,7 +543,7 @@ class RecordReader:
             yield self.read_record(position)
 
     # -- chunk decoding
-    def _decode(self, chunk: _Chunk) -> tuple[list[int], bytearray]:
+    def _decode(self, chunk: _Chunk) -> tuple[array, bytearray]:
         """Record end offsets and the decoded values of a simple chunk (cached when small)."""
         if self._cached is not None and self._cached[0] == chunk.begin:
             return self._cached[1], self._cached[2]
@@ -500,7 +553,7 @@ class RecordReader:
             self._cached = (chunk.begin, limits, values)
         return limits, values
 
-    def _decode_simple(self, chunk: _Chunk) -> tuple[list[int], bytearray]:
+    def _decode_simple(self, chunk: _Chunk) -> tuple[array, bytearray]:
         begin = chunk.begin
 
         def fail(message: str) -> CorruptFileError:
@@ -529,7 +582,7 @@ class RecordReader:
             where=f"Riegeli chunk at byte {chunk.begin} with {chunk.data_size} data bytes",
         )
 
-    def _parse_simple(self, chunk: _Chunk, stream, fail) -> tuple[list[int], bytearray]:
+    def _parse_simple(self, chunk: _Chunk, stream, fail) -> tuple[array, bytearray]:
         hasher = stream.hasher
         try:
             kind = stream.take(1)[0]
@@ -547,10 +600,15 @@ class RecordReader:
                         f"chunk holds {values_len} value bytes, header says {chunk.decoded_size}"
                     )
                 values = bytearray(values_len)
-                view, at = memoryview(values), 0
-                for piece in stream.rest():
-                    view[at : at + len(piece)] = piece
-                    at += len(piece)
+                view = memoryview(values)
+                cur = stream.take_buffered()  # fetched already (and hashed)
+                at = len(cur)
+                view[:at] = cur
+                if at < values_len:  # the rest straight from the file into place
+                    start = CHUNK_HEADER_SIZE + chunk.data_size - (values_len - at)
+                    self._read_into(chunk, start, view[at:])
+                    if hasher is not None:
+                        hasher.update(view[at:])
             else:
                 sizes = self._decompress_stream(kind, [sizes_raw], 10 * chunk.num_records,
                                                 "record sizes", fail)
@@ -595,8 +653,8 @@ class RecordReader:
         return sink.buf
 
     @staticmethod
-    def _limits(sizes: Buffer, chunk: _Chunk, fail) -> list[int]:
-        limits: list[int] = []
+    def _limits(sizes: Buffer, chunk: _Chunk, fail) -> array:
+        limits = array("Q")
         pos = total = 0
         n = len(sizes)
         try:
@@ -658,6 +716,13 @@ class _Stream:
             shift += 7
             if shift > 63:
                 raise _Truncated
+
+    def take_buffered(self) -> memoryview:
+        """What was fetched but not consumed yet; the stream is then finished."""
+        cur, self._cur = self._cur, memoryview(b"")
+        self.consumed += len(cur)
+        self._pieces = iter(())
+        return cur
 
     def drain(self) -> int:
         """Consume (and hash) whatever is left; returns how many bytes that was."""

@@ -5,12 +5,12 @@ A SavedModel directory holds exactly one of ``saved_model.pb`` (binary),
 over 2 GiB). TensorFlow's loader reads ``.pb`` before ``.pbtxt``
 (tensorflow/tensorflow tensorflow/cc/saved_model/reader.cc, ``ReadSavedModel``).
 
-The ``.cpb`` hook: every format is one entry of ``FORMATS`` (file name, reader).
-:func:`find` returns the first entry whose file exists, so the chunked reader
-plugs in by implementing :func:`_read_cpb` and moving its entry to the front of
-``FORMATS`` (a ``.cpb`` is preferred when a ``.pb`` sits next to it, as
-TensorFlow's C++ reader does when built with proto splitting). Until then a
-directory holding only ``saved_model.cpb`` raises UnsupportedFormatError.
+Every format is one entry of ``FORMATS`` (file name, reader); :func:`find`
+returns the first entry whose file exists. ``saved_model.cpb`` comes first: a
+``.cpb`` is preferred when a ``.pb`` sits next to it, as TensorFlow's chunked
+reader does (tensorflow/tools/proto_splitter/cc/util.cc ``OnlyContainsPb``,
+used by ``Merger::Read`` and the fingerprinting code). Chunked files are read by
+:mod:`savedmodel_io.formats.cpb`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
     NotFoundError,
+    SavedModelError,
     UnsupportedFormatError,
 )
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
@@ -60,29 +61,38 @@ def _check_size(path: Path) -> int:
     return size
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SavedModelError(f"cannot read the file ({exc.strerror or exc})", path=path) from None
+
+
 def _read_pb(path: Path) -> SavedModel:
     _check_size(path)
-    return parse_message(SavedModel, path.read_bytes(), path=path)
+    return parse_message(SavedModel, _read_bytes(path), path=path)
 
 
 def _read_pbtxt(path: Path) -> SavedModel:
     _check_size(path)
+    data = _read_bytes(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path)
+        raise CorruptFileError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
+        ) from None
     return parse_text(SavedModel, text, path=path)
 
 
 def _read_cpb(path: Path) -> SavedModel:
-    """Hook for chunked SavedModels (proto splitting); see the module docstring."""
-    raise UnsupportedFormatError(
-        "chunked SavedModels (saved_model.cpb) are not supported by this version", path=path
-    )
+    from savedmodel_io.formats.cpb import read_saved_model_cpb
+
+    return read_saved_model_cpb(path)
 
 
-# Order of preference when several files exist. The .cpb reader moves its entry first.
-FORMATS: list[tuple[str, Reader]] = [(PB, _read_pb), (PBTXT, _read_pbtxt), (CPB, _read_cpb)]
+# Order of preference when several files exist.
+FORMATS: list[tuple[str, Reader]] = [(CPB, _read_cpb), (PB, _read_pb), (PBTXT, _read_pbtxt)]
 
 
 def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
@@ -101,7 +111,7 @@ def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
     except OSError:
         present = []
     what = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "") if present else "nothing"
-    names = " or ".join(name for name, _ in FORMATS)
+    names = " or ".join((PB, PBTXT, CPB))
     raise NotFoundError(f"no {names} in this directory (it holds: {what})", path=d)
 
 
@@ -175,6 +185,17 @@ def _fields(
         pos = nxt
 
 
+def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
+    out = []
+    for mg in meta_graphs:
+        small = MetaGraphDef()
+        small.meta_info_def.CopyFrom(mg.meta_info_def)
+        for k, v in mg.signature_def.items():
+            small.signature_def[k].CopyFrom(v)
+        out.append(small)
+    return out
+
+
 def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]:
     """MetaGraphDefs holding only ``meta_info_def`` and ``signature_def``, parsed cheaply.
 
@@ -182,17 +203,15 @@ def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]
     are skipped at the wire level and never parsed; other formats are read whole.
     """
     path, reader = find(directory)
+    if reader is _read_cpb:
+        from savedmodel_io.formats.cpb import read_saved_model_cpb
+
+        # Only the chunks outside the graphs and object graph: a big model's tensors stay on disk.
+        return _signatures_only(read_saved_model_cpb(path, signatures_only=True).meta_graphs)
     if reader is not _read_pb:
-        out = []
-        for mg in reader(path).meta_graphs:
-            small = MetaGraphDef()
-            small.meta_info_def.CopyFrom(mg.meta_info_def)
-            for k, v in mg.signature_def.items():
-                small.signature_def[k].CopyFrom(v)
-            out.append(small)
-        return out
+        return _signatures_only(reader(path).meta_graphs)
     _check_size(path)
-    data = path.read_bytes()
+    data = _read_bytes(path)
     buf = memoryview(data)
     out = []
     for field, _, s, e in _fields(buf, 0, len(buf), path):

@@ -49,6 +49,7 @@ __all__ = [
     "saved_model_parts",
     "serialized_parts",
     "split_graph_def",
+    "Prepared",
     "split_saved_model",
 ]
 
@@ -57,7 +58,7 @@ MAX_SIZE = 1 << 30
 #: Protobuf cannot serialize or parse a message of 2 GiB or more.
 PROTOBUF_LIMIT = (1 << 31) - 1
 #: tensor_content at least this big is kept out of the working copy (referenced instead).
-SPLICE_THRESHOLD = 1 << 16
+SPLICE_THRESHOLD = 1 << 12
 
 # Field numbers (tensorflow/core/{protobuf/saved_model,protobuf/meta_graph,framework/graph,
 # framework/function,framework/node_def,framework/attr_value,framework/tensor}.proto).
@@ -287,8 +288,17 @@ def _holes(recs: dict[Path, _Content]) -> dict:
 def _copy_except(src: _message.Message, dst: _message.Message, holes) -> None:
     """Copy ``src`` into ``dst``; a TensorProto marked _DROP_CONTENT loses its tensor_content."""
     if holes is _DROP_CONTENT:
-        for fd, _ in src.ListFields():
-            if fd.number != _TENSOR_CONTENT:
+        # Not ListFields(): it would copy the very tensor_content we are leaving out.
+        for fd in src.DESCRIPTOR.fields:
+            if fd.number == _TENSOR_CONTENT:
+                continue
+            if fd.message_type is not None and not _is_repeated(fd):
+                if src.HasField(fd.name):
+                    _copy_field(src, dst, fd)
+            elif _is_repeated(fd) or _is_map(fd):
+                if len(getattr(src, fd.name)):
+                    _copy_field(src, dst, fd)
+            elif getattr(src, fd.name) != fd.default_value:
                 _copy_field(src, dst, fd)
         return
     by_number: dict[int, dict] = {}
@@ -599,6 +609,10 @@ class Split:
         """Serialized size of every chunk, in chunk order."""
         return [c.size() for c in self._chunks]
 
+    def records_of_base(self) -> list[Part]:
+        """Parts of chunk 0 (the whole model when nothing was split)."""
+        return self._chunks[0].parts()
+
     def records(self) -> Iterator[tuple[int, list[bytes]]]:
         """(ChunkInfo type, list of byte parts) for each chunk, produced one at a time."""
         for chunk in self._chunks:
@@ -617,10 +631,34 @@ def split_graph_def(graph_def: GraphDef, *, max_size: int = MAX_SIZE) -> Split:
     return _split(graph_def, max_size)
 
 
+class Prepared:
+    """A model's working copy (large tensor contents by reference), built once and used both
+    for its exact serialized size / parts and, optionally afterwards, for splitting."""
+
+    def __init__(self, root: _message.Message) -> None:
+        self.work, self.recs = _working_copy(root)
+        self._split_done = False
+
+    def parts(self) -> list[Part]:
+        """The whole model serialized (deterministically) as parts."""
+        if self._split_done:
+            raise InvalidArgumentError("the working copy was consumed by split()")
+        return serialized_parts(self.work, self.recs)
+
+    def split(self, max_size: int = MAX_SIZE) -> Split:
+        """Split the working copy (it is modified: call parts() before, not after)."""
+        self._split_done = True
+        return _split_work(self.work, self.recs, max_size)
+
+
 def _split(root: _message.Message, max_size: int) -> Split:
+    work, recs = _working_copy(root)
+    return _split_work(work, recs, max_size)
+
+
+def _split_work(work, recs: dict[Path, _Content], max_size: int) -> Split:
     if max_size < 3:
         raise InvalidArgumentError(f"max_size must be at least 3 bytes, got {max_size}")
-    work, recs = _working_copy(root)
     policy = _Policy(work, recs, max_size)
     policy.run()
     policy.base.recs = policy.recs

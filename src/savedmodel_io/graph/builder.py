@@ -42,15 +42,16 @@ from savedmodel_io.proto import (
 from savedmodel_io.tensors import Shape
 
 __all__ = [
+    "GRAPH_MIN_CONSUMER",
+    "GRAPH_PRODUCER",
     "OPS",
-    "OpSpec",
-    "Tensor",
     "FunctionBuilder",
     "GraphBuilder",
-    "make_attr",
+    "OpSpec",
+    "Tensor",
+    "arg_name",
     "as_dtype",
-    "GRAPH_PRODUCER",
-    "GRAPH_MIN_CONSUMER",
+    "make_attr",
 ]
 
 # GraphDef VersionDef written by TensorFlow 2.21 (tensorflow/core/public/version.h:
@@ -59,7 +60,7 @@ __all__ = [
 GRAPH_PRODUCER = 2474
 GRAPH_MIN_CONSUMER = 12
 
-DTypeLike = Union[int, str, np.dtype, type]
+DTypeLike = Union[int, str, np.dtype, type]  # noqa: UP007 (a runtime alias: py3.10 needs Union)
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,9 @@ def _spec(ins: str, outs: str, stateful: bool = False, lists: str = "", **defaul
                   stateful)
 
 
-_UNARY = ("Neg Exp Log Sqrt Rsqrt Square Erf Abs Sigmoid Tanh Sign Floor Ceil Reciprocal "
-          "Log1p Sin Cos Tan").split()
-_BINARY = "Add AddV2 Sub Mul RealDiv Maximum Minimum Pow SquaredDifference FloorDiv".split()
-_ACT = "Relu Relu6 Elu Selu Softplus".split()
+_UNARY = ["Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Erf", "Abs", "Sigmoid", "Tanh", "Sign", "Floor", "Ceil", "Reciprocal", "Log1p", "Sin", "Cos", "Tan"]
+_BINARY = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "SquaredDifference", "FloorDiv"]
+_ACT = ["Relu", "Relu6", "Elu", "Selu", "Softplus"]
 _NHWC = "NHWC"
 
 # Facts from the OpDefs (arg names, attr defaults); see the module docstring.
@@ -270,7 +270,7 @@ def _wrap_attr(name: str, value: Any) -> Any:
 class Tensor:
     """A symbolic tensor in a builder: reference string, dtype and static shape."""
 
-    __slots__ = ("builder", "ref", "dtype", "shape", "node", "handle")
+    __slots__ = ("builder", "dtype", "handle", "node", "ref", "shape")
 
     def __init__(self, builder: _Builder, ref: str, dtype: int, shape: Shape, node: str,
                  handle: tuple[int, Shape] | None = None) -> None:
@@ -325,7 +325,7 @@ class Tensor:
         return self.builder.neg(self)
 
 
-Operand = Union[Tensor, Any]
+Operand = Union[Tensor, Any]  # noqa: UP007
 
 
 class _Builder:
@@ -1063,9 +1063,11 @@ class FunctionBuilder(_Builder):
             input_shapes.append(_ShapeAttr(t.shape if t.dtype != DataType.DT_RESOURCE else ()))
         fdef.attr["_input_shapes"].CopyFrom(make_attr(input_shapes))
         fdef.attr["_construction_context"].CopyFrom(make_attr("kEagerRuntime"))
+        # The closing NoOp/Identity nodes go into a scratch copy: calling this again
+        # (saving the same model twice) gives the same FunctionDef.
         body = list(self.nodes)
         stateful = list(self._stateful)
-        saved = self.nodes
+        saved, saved_used = self.nodes, set(self._used)
         self.nodes = body
         done = None
         if stateful:
@@ -1076,7 +1078,7 @@ class FunctionBuilder(_Builder):
                             out_shapes=[t.shape], name="Identity",
                             control_inputs=[done] if done else ())[0]
             rets.append(ident)
-        self.nodes = saved
+        self.nodes, self._used = saved, saved_used
         for n in body:
             fdef.node_def.add().CopyFrom(n)
         for i, t in enumerate(rets):

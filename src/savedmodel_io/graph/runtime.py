@@ -35,6 +35,7 @@ from savedmodel_io.errors import (
     UnsupportedOpError,
 )
 from savedmodel_io.graph import ops as _ops
+from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
 
 __all__ = [
@@ -182,6 +183,9 @@ class Body:
                 else:
                     node.inputs.append(self.resolve(ref, node))
         self._plans: dict[tuple[Any, ...], Plan] = {}
+        # For functions: where each output comes from, and the control outputs.
+        self.rets: list[tuple[int, int]] = []
+        self.control_rets: list[int] = []
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -330,6 +334,8 @@ class Session:
         self._checked: set[tuple[Any, ...]] = set()
         # Optional guard against runaway While loops (None: no limit, like TensorFlow).
         self.max_loop_iterations: int | None = None
+        # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
+        self.blas_threads: int | None = 1
 
     # -- compiled bodies -------------------------------------------------------------
 
@@ -347,19 +353,17 @@ class Session:
                 args=[a.name for a in fdef.signature.input_arg],
                 is_function=True,
             )
-            body.fdef = fdef  # type: ignore[attr-defined]
-            body.rets = [body.resolve(fdef.ret[a.name]) if a.name in fdef.ret else None  # type: ignore[attr-defined]
-                         for a in fdef.signature.output_arg]
-            for a, r in zip(fdef.signature.output_arg, body.rets):  # type: ignore[attr-defined]
-                if r is None:
+            for a in fdef.signature.output_arg:
+                if a.name not in fdef.ret:
                     raise RuntimeFailure(f"output {a.name!r} has no ret entry", where=body.name)
-            body.control_rets = [body._lookup(v, None) for v in fdef.control_ret.values()]  # type: ignore[attr-defined]
+                body.rets.append(body.resolve(fdef.ret[a.name]))
+            body.control_rets = [body._lookup(v, None) for v in fdef.control_ret.values()]
             self._bodies[name] = body
         return body
 
     def function_plan(self, body: Body) -> Plan:
         """The plan computing all of a function's outputs and control outputs."""
-        return body.plan(body.rets, body.control_rets)  # type: ignore[attr-defined]
+        return body.plan(body.rets, body.control_rets)
 
     # -- static checks ---------------------------------------------------------------
 
@@ -428,7 +432,8 @@ class Session:
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
         ctx = Context(self, trace)
-        values = ctx.execute(graph, plan, fed_vals)
+        with blas_limit(self.blas_threads):
+            values = ctx.execute(graph, plan, fed_vals)
         return [_output(values, graph, t) for t in targets]
 
     def initialize(self) -> None:
@@ -609,7 +614,7 @@ class Context:
             values = self.execute(body, plan, fed)
         finally:
             self.depth -= 1
-        return [_output(values, body, r) for r in body.rets]  # type: ignore[attr-defined]
+        return [_output(values, body, r) for r in body.rets]
 
 
 def convert_input(
@@ -640,9 +645,9 @@ def convert_input(
         if isinstance(value, np.ndarray) or isinstance(value, np.generic):
             arr = np.asarray(value)
             if arr.dtype != np_dtype:
-                if not cast and not (arr.dtype.kind in "iub" and np_dtype.kind in "iuf" and
-                                     np.can_cast(arr.dtype, np_dtype, "same_kind")
-                                     and arr.dtype.kind != "b"):
+                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
+                            and np.can_cast(arr.dtype, np_dtype, "safe"))
+                if not cast and not lossless:
                     raise InvalidArgumentError(
                         f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
                         path=path, where=where)

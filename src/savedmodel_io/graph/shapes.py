@@ -15,19 +15,19 @@ from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.tensors import Shape
 
 __all__ = [
+    "batch_matmul",
     "broadcast",
     "concat",
     "conv2d",
+    "expand_dims",
+    "gather",
     "matmul",
-    "batch_matmul",
+    "pad",
     "pool2d",
     "reduce",
     "reshape",
-    "transpose",
     "squeeze",
-    "expand_dims",
-    "gather",
-    "pad",
+    "transpose",
 ]
 
 

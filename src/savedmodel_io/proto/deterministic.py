@@ -67,16 +67,16 @@ class _Plan:
         self.subs: dict[int, _Plan] = {}
 
 
-_PLANS: dict[str, _Plan | None] = {}
+_PLANS: dict[Descriptor, _Plan | None] = {}  # keyed by descriptor: pools may share names
 
 
 _KEY_CODES = {"bytes": 0, "signed": 1, "zigzag": 2, "unsigned": 3, "fixed": 4, "sfixed": 5}
-_COMPILED: dict[str, tuple[tuple, int]] = {}
+_COMPILED: dict[Descriptor, tuple[tuple, int]] = {}
 
 
 def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
     """The plan of ``desc`` flattened for the C module: (plans as tuples of rules, root index)."""
-    cached = _COMPILED.get(desc.full_name)
+    cached = _COMPILED.get(desc)
     if cached is not None:
         return cached
     root = _plan_for(desc)
@@ -101,7 +101,7 @@ def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
         rules.append(tuple(row))
         i += 1
     result = (tuple(rules), 0)
-    _COMPILED[desc.full_name] = result
+    _COMPILED[desc] = result
     return result
 
 
@@ -156,14 +156,13 @@ def _key_kind(field: FieldDescriptor) -> str:
 
 def _plan_for(desc: Descriptor) -> _Plan | None:
     """The (cached) rewrite plan of a message type, None when it can hold no map."""
-    name = desc.full_name
-    if name in _PLANS:
-        return _PLANS[name]
+    if desc in _PLANS:
+        return _PLANS[desc]
     if not _has_maps(desc):
-        _PLANS[name] = None
+        _PLANS[desc] = None
         return None
     plan = _Plan()
-    _PLANS[name] = plan  # registered before recursing: message types can be recursive
+    _PLANS[desc] = plan  # registered before recursing: message types can be recursive
     for f in desc.fields:
         if f.type != FieldDescriptor.TYPE_MESSAGE:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, ints, np_dtype
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
 
 
 def _a(x) -> np.ndarray:
@@ -246,6 +246,7 @@ def tile(node, inputs, ctx):
     m = ints(inputs[1])
     if len(m) != x.ndim:
         raise bad(node, f"multiples has {len(m)} entries for a rank-{x.ndim} tensor")
+    check_size(node, [a * b for a, b in zip(x.shape, m)], x.dtype.itemsize)
     return np.tile(x, m)
 
 
@@ -253,19 +254,20 @@ def _paddings(node, x, p):
     p = np.asarray(p).reshape(-1, 2)
     if p.shape[0] != x.ndim or (p < 0).any():
         raise bad(node, f"paddings must be {x.ndim}x2 non-negative integers")
+    check_size(node, [d + a + b for d, (a, b) in zip(x.shape, p.tolist())], x.dtype.itemsize)
     return [tuple(int(v) for v in row) for row in p]
 
 
 @kernel("Pad")
 def pad(node, inputs, ctx):
     x = _a(inputs[0])
-    return np.pad(x, _paddings(node, x, inputs[1]))
+    return pad_constant(x, _paddings(node, x, inputs[1]), b"" if x.dtype == object else 0)
 
 
 @kernel("PadV2")
 def pad_v2(node, inputs, ctx):
     x = _a(inputs[0])
-    return np.pad(x, _paddings(node, x, inputs[1]), constant_values=np.asarray(inputs[2]).item())
+    return pad_constant(x, _paddings(node, x, inputs[1]), np.asarray(inputs[2]).item())
 
 
 @kernel("MirrorPad")
@@ -311,6 +313,7 @@ def fill(node, inputs, ctx):
     if any(d < 0 for d in dims):
         raise bad(node, f"dims {dims} must be non-negative")
     v = np.asarray(inputs[1])
+    check_size(node, dims, v.dtype.itemsize)
     return np.full(dims, v, dtype=v.dtype)
 
 
@@ -325,8 +328,10 @@ def range_(node, inputs, ctx):
     dt = np_dtype(t) if t is not None else start.dtype
     if dt.kind in "iu":
         n = -(-(int(limit) - int(start)) // int(delta))
+        check_size(node, [n], dt.itemsize)
         return (int(start) + int(delta) * np.arange(max(n, 0), dtype=np.int64)).astype(dt)
     n = int(np.ceil((float(limit) - float(start)) / float(delta)))
+    check_size(node, [n], dt.itemsize)
     return (np.asarray(start, dt) + np.asarray(delta, dt) * np.arange(max(n, 0), dtype=dt)).astype(dt)
 
 
@@ -364,6 +369,7 @@ def one_hot(node, inputs, ctx):
     if depth < 0:
         raise bad(node, f"depth {depth} must be non-negative")
     axis = int(node.attr.get("axis", -1))
+    check_size(node, list(idx.shape) + [depth], on.dtype.itemsize)
     hot = idx[..., None] == np.arange(depth, dtype=np.int64)
     out = np.where(hot, on, off).astype(on.dtype)
     if axis != -1:
@@ -373,7 +379,13 @@ def one_hot(node, inputs, ctx):
 
 @kernel("BroadcastTo")
 def broadcast_to(node, inputs, ctx):
-    return np.array(np.broadcast_to(_a(inputs[0]), ints(inputs[1])))
+    x = _a(inputs[0])
+    shape = ints(inputs[1])
+    check_size(node, shape, x.dtype.itemsize)
+    try:
+        return np.array(np.broadcast_to(x, shape))
+    except ValueError:
+        raise bad(node, f"cannot broadcast shape {list(x.shape)} to {shape}") from None
 
 
 @kernel("BroadcastArgs")
@@ -420,6 +432,7 @@ def top_k(node, inputs, ctx):
 def scatter_nd(node, inputs, ctx):
     idx, upd = _a(inputs[0]), _a(inputs[1])
     shape = ints(inputs[2])
+    check_size(node, shape, upd.dtype.itemsize)
     out = np.zeros(shape, dtype=upd.dtype)
     k = idx.shape[-1]
     for d in range(k):

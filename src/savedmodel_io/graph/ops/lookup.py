@@ -101,9 +101,17 @@ def initialize_from_text(node, inputs, ctx):
     vocab_size = int(node.attr.get("vocab_size", -1))
     delim = node.attr.get("delimiter", b"\t")
     offset = int(node.attr.get("offset", 0))
-    try:
-        import os
+    import os
 
+    export_dir = ctx.session.export_dir
+    if export_dir is not None:
+        # The path is a tensor: a hostile graph could name any file and return its lines.
+        root = os.path.realpath(export_dir)
+        if os.path.commonpath([os.path.realpath(path), root]) != root:
+            raise bad(
+                node, f"vocabulary file {path} is outside the model directory {export_dir}"
+            )
+    try:
         if os.path.getsize(path) > MAX_VOCAB_BYTES:
             raise bad(node, f"vocabulary file {path} is larger than {MAX_VOCAB_BYTES} bytes")
         with open(path, "rb") as f:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad
+from savedmodel_io.graph.ops._util import attr_str, bad, pad_constant
 
 
 def _a(x) -> np.ndarray:
@@ -83,7 +83,7 @@ def _pad(x, pads, value=0):
     (pt, pb), (pl, pr) = pads
     if pt == pb == pl == pr == 0:
         return x
-    return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+    return pad_constant(x, [(0, 0), (pt, pb), (pl, pr), (0, 0)], value)
 
 
 def _patches(xp, out_hw, k_hw, strides, dil):
@@ -150,17 +150,13 @@ def depthwise_conv2d(node, inputs, ctx):
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
     xp = _pad(x, pads)
     n = x.shape[0]
+    # One einsum over the strided patch view: a single pass, no per-tap temporaries.
+    p = _patches(xp, out_hw, (kh, kw), strides, dil)
     if m == 1:
-        y = np.zeros((n, out_hw[0], out_hw[1], c), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                y += _tap(xp, i, j, out_hw, strides, dil) * w[i, j, :, 0]
-        return _from_nhwc(y, fmt)
-    y = np.zeros((n, out_hw[0], out_hw[1], c, m), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            y += _tap(xp, i, j, out_hw, strides, dil)[..., None] * w[i, j]
-    return _from_nhwc(y.reshape(n, out_hw[0], out_hw[1], c * m), fmt)
+        y = np.einsum("nhwijc,ijc->nhwc", p, w[..., 0])
+    else:
+        y = np.einsum("nhwijc,ijcm->nhwcm", p, w).reshape(n, out_hw[0], out_hw[1], c * m)
+    return _from_nhwc(y.astype(x.dtype, copy=False), fmt)
 
 
 @kernel("Conv2DBackpropInput")

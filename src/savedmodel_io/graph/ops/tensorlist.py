@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import bad, np_dtype
+from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 
 
 class TensorList:
@@ -69,6 +69,7 @@ def reserve(node, inputs, ctx):
     n = int(np.asarray(inputs[1]))
     if n < 0:
         raise bad(node, f"num_elements {n} must be non-negative")
+    check_size(node, [n], 8)
     return TensorList([None] * n, np_dtype(node.attr["element_dtype"]), _shape(inputs[0]))
 
 
