@@ -2,7 +2,7 @@
 
 Every fenced ``python`` block of ``docs/*.md`` and ``README.md`` runs, in order, one
 namespace per file, in a scratch directory holding a small model written with the
-writer (``examples/mlp`` and ``my_model``: inputs ``features`` float32 [None, 4]). A block
+writer (``examples/mlp``, ``my_model`` and ``model``: inputs ``features`` float32 [None, 4]). A block
 is left out only when the line before its fence says why:
 
 * ``<!-- docs-test: skip (reason) -->``: a fragment that cannot run (placeholders, paths
@@ -87,6 +87,7 @@ def sandbox(tmp_path, monkeypatch):
     (tmp_path / "examples").mkdir()
     _write_mlp("examples/mlp")
     shutil.copytree("examples/mlp", "my_model")
+    shutil.copytree("examples/mlp", "model")
     return tmp_path
 
 

@@ -247,14 +247,22 @@ def _npz_form(arr: np.ndarray) -> np.ndarray | None:
         if not all(isinstance(v, bytes) for v in vals):
             return None
         return np.array(vals, dtype=bytes).reshape(arr.shape) if arr.size else np.zeros(arr.shape, "S1")
-    if arr.dtype.isbuiltin == 2:  # bfloat16, float8, int4...: stored as the next plain dtype
-        name = arr.dtype.name
-        if name.startswith("uint"):
-            return arr.astype(np.uint8)
-        if name.startswith("int"):
-            return arr.astype(np.int8)
-        return arr.astype(np.float32)
-    return arr
+    return widen(arr)
+
+
+def widen(arr: np.ndarray) -> np.ndarray:
+    """ml_dtypes arrays (bfloat16, float8, int4...) as float32 / int8 / uint8; others unchanged.
+
+    The plain dtypes hold every value exactly, so ``.npz`` files and JSON can carry them.
+    """
+    if arr.dtype.isbuiltin != 2:  # not a user-defined numpy scalar type
+        return arr
+    name = arr.dtype.name
+    if name.startswith("uint"):
+        return arr.astype(np.uint8)
+    if name.startswith("int"):
+        return arr.astype(np.int8)
+    return arr.astype(np.float32)
 
 
 def export_weights(

@@ -61,12 +61,9 @@ def _is_ml(dt: np.dtype) -> bool:
 
 def _widen(arr: np.ndarray) -> np.ndarray:
     """ml_dtypes arrays as float32 / int8 / uint8, which .npz files and JSON can hold."""
-    name = arr.dtype.name
-    if name.startswith("uint"):
-        return arr.astype(np.uint8)
-    if name.startswith("int"):
-        return arr.astype(np.int8)
-    return arr.astype(np.float32)
+    from savedmodel_io.convert import widen
+
+    return widen(arr)
 
 
 def _bytes_json(b: bytes) -> Any:
