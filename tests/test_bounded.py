@@ -50,7 +50,9 @@ except BaseException as exc:
     out = {"error": type(exc).__name__, "library": False, "message": str(exc)[:500],
            "traceback": traceback.format_exc()[-3000:]}
 out["cpu_seconds"] = round(time.process_time() - start, 3)
-out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+# VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec).
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+out["peak_rss_mb"] = round(int(hwm[0].split()[1]) / 1024, 1) if hwm else None
 print(json.dumps(out))
 """
 
