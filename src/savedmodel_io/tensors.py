@@ -33,7 +33,7 @@ Shape = tuple[int | None, ...] | None
 
 # Largest tensor we expand from a few repeated values (a hostile 20-byte proto could
 # otherwise ask for terabytes). Real constants this big are stored in tensor_content.
-MAX_EXPANDED_BYTES = 1 << 32
+MAX_EXPANDED_BYTES = 1 << 30
 
 _I32_FIELD = {
     DataType.DT_INT32, DataType.DT_INT16, DataType.DT_INT8, DataType.DT_UINT8,
@@ -214,7 +214,8 @@ def _expand_objects(
     if len(vals) > n:
         raise CorruptFileError(f"tensor has {len(vals)} strings for {n} elements", path=path,
                                where=where)
-    if len(vals) < n and n > MAX_EXPANDED_BYTES // 8:
+    # An object array costs a pointer per element plus the bytes objects: be stricter.
+    if len(vals) < n and n > MAX_EXPANDED_BYTES // 64:
         raise LimitExceededError(f"string tensor of {n} elements is too large", path=path,
                                  where=where)
     out = np.empty(n, dtype=object)
