@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._varint import VarintError
+from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     FormatError,
@@ -210,16 +212,10 @@ def _check_wire(data: bytes, file: Path, expected: dict[int, int]) -> None:
     pos, n = 0, len(data)
 
     def varint(at: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            if at >= n or shift > 63:
-                raise CorruptFileError(f"truncated or malformed varint at byte {at}", path=file)
-            b = data[at]
-            value |= (b & 0x7F) << shift
-            at += 1
-            if b < 0x80:
-                return value, at
-            shift += 7
+        try:
+            return decode_varint(data, at, n)
+        except VarintError:
+            raise CorruptFileError(f"truncated or malformed varint at byte {at}", path=file) from None
 
     while pos < n:
         start = pos

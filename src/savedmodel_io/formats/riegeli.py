@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
 from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._varint import decode as _read_varint
+from savedmodel_io._varint import encode as _varint
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -130,34 +132,6 @@ def _chunk_end(begin: int, data_size: int, num_records: int) -> int:
 def _block_header(previous_chunk: int, next_chunk: int) -> bytes:
     body = _U64.pack(previous_chunk) + _U64.pack(next_chunk)
     return _U64.pack(_hash(body)) + body
-
-
-# ----------------------------------------------------------------------------- varints
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
-    """Decode a varint64 at ``buf[pos:end]``; returns (value, new pos). Raises ValueError."""
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise ValueError("truncated or overlong varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if result >> 64:
-                raise ValueError("varint over 64 bits")
-            return result, pos
-        shift += 7
 
 
 # ----------------------------------------------------------------------------- compression

@@ -8,6 +8,9 @@ uncompressed length; literal tags 0b00, copies with 1-, 2- and 4-byte offsets).
 
 from __future__ import annotations
 
+from savedmodel_io._varint import VarintError
+from savedmodel_io._varint import append as _put_varint
+from savedmodel_io._varint import decode as _varint_decode
 from savedmodel_io.errors import CorruptFileError
 
 __all__ = ["decompress", "compress", "uncompressed_length"]
@@ -18,19 +21,10 @@ _MAX_RATIO = 32
 
 
 def _varint(data: bytes, pos: int, where: str) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(data):
-            raise CorruptFileError(f"snappy: truncated varint in {where}")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 35:
-            raise CorruptFileError(f"snappy: varint too long in {where}")
+    try:
+        return _varint_decode(data, pos, len(data), max_bits=32)
+    except VarintError as exc:
+        raise CorruptFileError(f"snappy: {exc} in {where}") from None
 
 
 def uncompressed_length(data: bytes) -> int:
@@ -100,13 +94,6 @@ def decompress(data: bytes | memoryview, *, max_size: int | None = None) -> byte
     if len(out) != n:
         raise CorruptFileError(f"snappy: decoded {len(out)} bytes, header declared {n}")
     return bytes(out)
-
-
-def _put_varint(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
 
 
 def _literal(out: bytearray, data: bytes, start: int, stop: int) -> None:

@@ -30,6 +30,7 @@ from typing import Union
 
 from google.protobuf import message as _message
 
+from savedmodel_io._varint import encode as _varint
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.proto import (
     ChunkedMessage,
@@ -97,15 +98,6 @@ class _Content:
 
 
 # ----------------------------------------------------------------------------- wire encoding
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _len_field(number: int, length: int) -> bytes:

@@ -27,6 +27,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from savedmodel_io import _varint
+from savedmodel_io._varint import append as put_varint
 from savedmodel_io.errors import ChecksumError, CorruptFileError, NotFoundError
 from savedmodel_io.formats import snappy
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
@@ -54,27 +56,9 @@ _U32 = struct.Struct("<I")
 # --------------------------------------------------------------------- varints
 
 
-def put_varint(out: bytearray, value: int) -> None:
-    """Append ``value`` as a protobuf-style unsigned varint."""
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
 def get_varint(data: bytes, pos: int, limit: int, max_bytes: int = 10) -> tuple[int, int]:
-    """Decode a varint at ``pos``; returns (value, new_pos) or raises IndexError-free ValueError."""
-    result = 0
-    shift = 0
-    stop = min(limit, pos + max_bytes)
-    while pos < stop:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    raise ValueError("truncated or overlong varint")
+    """Decode a varint at ``pos`` (at most ``max_bytes`` long); raises ValueError when malformed."""
+    return _varint.decode(data, pos, min(limit, pos + max_bytes))
 
 
 # --------------------------------------------------------------------- reading

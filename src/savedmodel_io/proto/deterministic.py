@@ -20,6 +20,8 @@ from __future__ import annotations
 from google.protobuf import message as _message
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from savedmodel_io._varint import VarintError
+from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import FormatError
 
 try:  # the optional C accelerator, built by setup.py when a compiler exists
@@ -184,17 +186,10 @@ def _plan_for(desc: Descriptor) -> _Plan | None:
 
 
 def _varint(buf: bytearray, pos: int, end: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise FormatError("malformed varint while canonicalizing a serialized message")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
+    try:
+        return decode_varint(buf, pos, end, wrap=True)
+    except VarintError:
+        raise FormatError("malformed varint while canonicalizing a serialized message") from None
 
 
 def _skip(buf: bytearray, pos: int, end: int, wire: int) -> int:
