@@ -19,12 +19,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from savedmodel_io._varint import VarintError
+from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
     NotFoundError,
     SavedModelError,
-    UnsupportedFormatError,
 )
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
@@ -140,17 +141,12 @@ _SIGNATURE_DEF = 5
 
 
 def _varint(buf: memoryview, pos: int, end: int, path: Path) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise CorruptFileError("truncated or overlong varint", path=path, where=f"byte {pos}")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
+    try:
+        return decode_varint(buf, pos, end, wrap=True)
+    except VarintError:
+        raise CorruptFileError(
+            "truncated or overlong varint", path=path, where=f"byte {pos}"
+        ) from None
 
 
 def _fields(
