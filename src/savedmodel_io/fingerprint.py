@@ -41,6 +41,7 @@ from savedmodel_io.errors import (
     NotFoundError,
     SavedModelError,
 )
+from savedmodel_io.formats.saved_model_file import read_file
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
 from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
@@ -75,8 +76,6 @@ PRODUCER_CHUNKED = 2
 # saved_model.pb nor saved_model.cpb, e.g. for a saved_model.pbtxt-only directory.
 PRODUCER_NO_BINARY = 5
 
-# Python protobuf refuses messages of 2 GiB or more; larger models are chunked (.cpb).
-_MAX_PB_BYTES = (1 << 31) - 1
 # A fingerprint.pb is about 60 bytes; anything this big is not one.
 _MAX_FINGERPRINT_BYTES = 1 << 20
 
@@ -272,7 +271,7 @@ def compute_fingerprint(
         values = fingerprint_chunked(cpb)
         return _make(values, checkpoint_hash(d), PRODUCER_CHUNKED, uuid)
     if pb.is_file():
-        saved_model = _read_saved_model(pb)
+        saved_model = read_file(pb)
         return _fingerprint_pb(saved_model, d, uuid=uuid, path=pb, owned=True)
     if (d / "saved_model.pbtxt").is_file():
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
@@ -345,17 +344,6 @@ def _proto_of(uuid: str, producer: int) -> FingerprintDef:
 def new_uuid() -> str:
     """A random fingerprint uuid in TensorFlow's format: a 128-bit number, at least 20 digits."""
     return f"{secrets.randbits(128):020d}"
-
-
-def _read_saved_model(pb: Path) -> SavedModel:
-    size = pb.stat().st_size
-    if size > _MAX_PB_BYTES:
-        raise LimitExceededError(
-            f"{size} bytes: protobuf cannot parse a message of 2 GiB or more "
-            "(such models are saved chunked, as saved_model.cpb)",
-            path=pb,
-        )
-    return parse_message(SavedModel, pb.read_bytes(), path=pb)
 
 
 def regularize_graph_def(graph: GraphDef) -> None:
@@ -511,7 +499,7 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     """Producer-1 files (TF <= 2.14): keys were not part of the signature hash; checksum was of the file."""
     pb = d / "saved_model.pb"
     try:
-        sm = _read_saved_model(pb)
+        sm = read_file(pb)
     except SavedModelError:
         return changed
     result = list(changed)
