@@ -663,11 +663,19 @@ def write_variables(directory: Path, values: Mapping[str, np.ndarray]) -> None:
     bundle.write_checkpoint(str(directory / "variables"), values)
 
 
-def write_fingerprint(export_dir: Path) -> None:
-    """Write ``fingerprint.pb`` for the finished directory (TF 2.21's hashes, fresh uuid)."""
+def write_fingerprint(export_dir: Path, saved_model: SavedModel | None = None) -> None:
+    """Write ``fingerprint.pb`` for the finished directory (TF 2.21's hashes, fresh uuid).
+
+    ``saved_model`` is the proto just written as ``saved_model.pb``: fingerprinting it
+    in memory saves reading the file back. Without it (or for a ``.cpb``, whose
+    fingerprint comes from its chunks) the directory is read.
+    """
     from savedmodel_io import fingerprint
 
-    fingerprint.write_fingerprint(export_dir)
+    fp = None
+    if saved_model is not None:
+        fp = fingerprint.fingerprint_saved_model(saved_model, export_dir)
+    fingerprint.write_fingerprint(export_dir, fp)
 
 
 def _copy_asset(src: bytes | PathLike, dst: Path) -> None:
@@ -710,7 +718,7 @@ def save(
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
     with atomic_directory(path, overwrite=overwrite) as tmp:
-        cpb.write_saved_model_file(tmp, sm, image_format=image_format)
+        written = cpb.write_saved_model_file(tmp, sm, image_format=image_format)
         write_variables(tmp / "variables", plan.tensors)
         (tmp / "assets").mkdir()
         for a in model.assets:
@@ -720,5 +728,5 @@ def save(
                 dst = tmp / "assets.extra" / name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 _copy_asset(src, dst)
-        write_fingerprint(tmp)
+        write_fingerprint(tmp, sm if written.suffix == ".pb" else None)
     return Path(path)
