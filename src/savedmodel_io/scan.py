@@ -27,6 +27,7 @@ from pathlib import Path
 
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats import saved_model_file
+from savedmodel_io.graph.library import called_functions
 from savedmodel_io.proto import MetaGraphDef
 
 __all__ = [
@@ -166,18 +167,6 @@ def _node_name(tensor: str) -> str:
     return name.split(":", 1)[0]
 
 
-def _called(node, library: dict) -> list[str]:
-    """Library functions a node calls: as its op type, or through func-valued attrs."""
-    out = [node.op] if node.op in library else []
-    for value in node.attr.values():
-        kind = value.WhichOneof("value")
-        if kind == "func":
-            out.append(value.func.name)
-        elif kind == "list":
-            out.extend(f.name for f in value.list.func)
-    return [f for f in out if f in library]
-
-
 def _ancestors(roots: Iterable[str], nodes: dict) -> set[str]:
     seen: set[str] = set()
     todo = [r for r in roots if r in nodes]
@@ -199,7 +188,7 @@ def _closure(start: Iterable[str], library: dict) -> set[str]:
             continue
         seen.add(name)
         for node in library[name].node_def:
-            todo.extend(_called(node, library))
+            todo.extend(called_functions(node, library))
     return seen
 
 
@@ -230,7 +219,7 @@ def _reachable(mg: MetaGraphDef, nodes: dict, library: dict) -> tuple[set[str], 
         if coll.WhichOneof("kind") == "node_list":
             entries.extend(_node_name(n) for n in coll.node_list.value)
     live = _ancestors(entries, nodes)
-    start = [f for n in live for f in _called(nodes[n], library)]
+    start = [f for n in live for f in called_functions(nodes[n], library)]
     start.extend(mg.object_graph_def.concrete_functions.keys())
     return live, _closure(start, library)
 

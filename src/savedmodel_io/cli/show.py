@@ -21,6 +21,7 @@ import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
+from savedmodel_io.graph.library import called_functions
 from savedmodel_io.model import (
     ConcreteFunction,
     MetaGraph,
@@ -373,16 +374,9 @@ def _load_names(mg: MetaGraph) -> dict[str, str]:
     for fname, f in lib.items():
         d: list[str] = []
         for node in f.node_def:
-            if node.op in lib:
-                d.append(node.op)
-                continue
-            for v in node.attr.values():
-                which = v.WhichOneof("value")
-                if which == "func":
-                    d.append(v.func.name)
-                elif which == "list":
-                    d.extend(fn.name for fn in v.list.func)
-        deps[fname] = list(dict.fromkeys(x for x in d if x in lib))
+            # Like TF's loader: a call by op type hides the node's func-valued attrs.
+            d.extend([node.op] if node.op in lib else called_functions(node, lib))
+        deps[fname] = list(dict.fromkeys(d))
     edges: dict[str, list[str]] = {}
     count: dict[str, int] = {}
     for fname, ds in deps.items():
