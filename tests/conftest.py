@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = (ROOT / ".." / "shared").resolve()
+
+
+def _shared() -> Path:
+    """../shared beside the checkout (CI, /work/main) or beside a git worktree's parent."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "testdata").is_dir():
+            return (base / "shared").resolve()
+    return (ROOT / ".." / "shared").resolve()
+
+
+SHARED = _shared()
 CPB_DATA = SHARED / "testdata" / "cpb"
 FIXTURES = ROOT / "tests" / "fixtures"
 CACHE = Path(os.environ.get("SAVEDMODEL_IO_FIXTURES", ROOT / "tests" / ".cache" / "fixtures"))

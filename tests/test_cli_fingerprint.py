@@ -7,15 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CPB_DATA
 
 from savedmodel_io.cli import fingerprint as cli_fingerprint
 from savedmodel_io.cli.main import COMMANDS, main
 from savedmodel_io.fingerprint import read_fingerprint
 
 HERE = Path(__file__).resolve().parent
-NON_CHUNKED = (
-    HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model" / "non_chunked_model"
-)
+NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
 
 
 @pytest.fixture(autouse=True)

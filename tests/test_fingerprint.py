@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CPB_DATA
 from google.protobuf import text_format
 
 from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError, NotFoundError
@@ -37,9 +38,7 @@ from savedmodel_io.proto import (
 )
 
 HERE = Path(__file__).resolve().parent
-CPB = (
-    HERE.parent / ".." / "shared" / "testdata" / "cpb" / "chunked_saved_model"
-)  # as conftest.CPB_DATA
+CPB = CPB_DATA / "chunked_saved_model"
 NON_CHUNKED = CPB / "non_chunked_model"
 CHUNKED = CPB / "chunked_model"
 SPLIT_STANDARD = CPB / ".." / "proto_splitter" / "split-standard.cpb"

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CPB_DATA
+
 from savedmodel_io.proto import DataType, NodeDef, SavedModel
 
 HERE = Path(__file__).resolve().parent
@@ -23,15 +25,7 @@ ORACLE_CACHE = ROOT / "tests" / ".cache" / "cpb_oracle"
 TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "-1"}
 
 
-def shared_cpb() -> Path:
-    """shared/testdata/cpb beside the checkout (/work/main) or its worktree (/work/wt/x)."""
-    for base in (ROOT.parent, ROOT.parent.parent):
-        if (base / "shared" / "testdata" / "cpb").is_dir():
-            return base / "shared" / "testdata" / "cpb"
-    return ROOT.parent / "shared" / "testdata" / "cpb"
-
-
-SHARED = shared_cpb()
+SHARED = CPB_DATA
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/testdata/cpb not present")
 
 

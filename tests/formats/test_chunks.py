@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from cpb_helpers import SHARED
+from cpb_helpers import SHARED, needs_shared
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
@@ -28,7 +28,6 @@ from savedmodel_io.proto import (
 )
 
 PS = SHARED / "proto_splitter"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/testdata/cpb not present")
 
 
 @pytest.fixture(scope="session")
