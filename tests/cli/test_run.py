@@ -169,6 +169,16 @@ def test_evaluator():
         evaluate("np.arange(1e12)")
 
 
+def test_evaluator_keeps_parser_warnings_off_stderr(recwarn):
+    # Python's parser warns (SyntaxWarning) about literals run into keywords; the user
+    # gets our value or our error, not a stray "<unknown>:1: SyntaxWarning" line.
+    with pytest.raises(InvalidArgumentError, match="IfExp is not allowed"):
+        evaluate("1if 1 else 2")
+    with pytest.raises(InvalidArgumentError, match="not valid Python syntax"):
+        evaluate("0x1for")
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]
+
+
 def test_examples_and_input_parsing():
     ex = Example()
     ex.ParseFromString(make_example({"f": [1.0, 2], "i": [3], "s": ["é"], "b": [b"\x00"]}))

@@ -19,6 +19,7 @@ import ast
 import os
 import re
 import sys
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -378,7 +379,10 @@ def evaluate(text: str) -> Any:
     if len(text) > MAX_EXPR_CHARS:
         raise InvalidArgumentError(f"expression is longer than {MAX_EXPR_CHARS} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # The parser warns on stderr about odd literals (e.g. "1if"); the user gets our error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise InvalidArgumentError(f"expression {text!r} is not valid Python syntax ({exc.msg})") from None
     except (RecursionError, MemoryError, ValueError):
