@@ -39,3 +39,27 @@ def test_import_does_not_load_writer_or_runtime():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_inspecting_does_not_import_numpy():
+    # numpy's import is most of a `show`'s cost: load, read_signatures and show --all
+    # on a model whose signatures hold no tensor values must not pay it.
+    example = Path(__file__).resolve().parents[1] / "examples" / "mlp"
+    code = (
+        "import contextlib, io, sys, savedmodel_io\n"
+        "from savedmodel_io.cli.main import main\n"
+        f"p = {str(example)!r}\n"
+        "m = savedmodel_io.load(p)\n"
+        "sig = m.signatures['serving_default']\n"
+        "print(sig.inputs['features'].shape, savedmodel_io.read_signatures(p).keys())\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    main(['show', '--dir', p, '--all'])\n"
+        "assert 'Concrete Functions' in out.getvalue()\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    src = str(Path(savedmodel_io.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout

@@ -10,12 +10,13 @@ Enum values: tensorflow/tensorflow tensorflow/core/framework/types.proto.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedFormatError
 from savedmodel_io.proto import DataType
+
+if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never needs it
+    import numpy as np
 
 __all__ = [
     "REF_OFFSET",
@@ -84,9 +85,6 @@ _PY_NAMES: dict[int, str] = {
     DataType.DT_QINT32: "qint32",
 }
 
-_OBJECT = np.dtype(object)
-
-
 def _ml_dtypes() -> Any:
     try:
         import ml_dtypes
@@ -142,11 +140,13 @@ def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> n
     Raises UnsupportedFormatError for resource/variant/invalid types and
     MissingDependencyError when the type needs ml_dtypes and it is not installed.
     """
+    import numpy as np
+
     b = base_dtype(dt)
     if b in _PLAIN:
         return np.dtype(_PLAIN[b])
     if b == DataType.DT_STRING:
-        return _OBJECT
+        return np.dtype(object)
     if b in _ML:
         ml = _ml_dtypes()
         if ml is None or not hasattr(ml, _ML[b]):
@@ -165,6 +165,8 @@ def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> n
 
 def from_numpy(dtype: Any) -> int:
     """DataType for a numpy dtype (``object``, ``bytes_`` and ``str_`` map to DT_STRING)."""
+    import numpy as np
+
     try:
         d = np.dtype(dtype)
     except TypeError as exc:

@@ -18,8 +18,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
@@ -35,7 +33,9 @@ from savedmodel_io.proto import (
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never needs it
+    import numpy as np
+
     from savedmodel_io.formats.bundle import CheckpointReader
 
 __all__ = [
@@ -460,7 +460,7 @@ def ops_used(graph_def: GraphDef) -> set[str]:
 # --- variables ----------------------------------------------------------------------------
 
 
-class Variables(Mapping[str, np.ndarray]):
+class Variables(Mapping[str, "np.ndarray"]):
     """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
 
     def __init__(self, reader: Any, keys: dict[str, str]) -> None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import CorruptFileError, SavedModelError
 from savedmodel_io.proto import DataType, StructuredValue, TensorInfo, TypeSpecProto
 from savedmodel_io.tensors import Shape
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BoundedTensorSpec",

@@ -10,13 +10,14 @@ field means all zeros and a shorter one repeats its last value (this is how
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, LimitExceededError
 from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
+
+if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
+    import numpy as np
 
 __all__ = [
     "MAX_EXPANDED_BYTES",
@@ -92,6 +93,8 @@ def num_elements(shape: Shape) -> int | None:
 
 def _values(tp: TensorProto, dt: int) -> tuple[Any, np.dtype | None]:
     """The typed repeated field holding a tensor's values, and its numpy view type."""
+    import numpy as np
+
     if dt == DataType.DT_FLOAT:
         return tp.float_val, np.dtype(np.float32)
     if dt == DataType.DT_DOUBLE:
@@ -130,6 +133,8 @@ def to_array(
 
 
 def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarray:
+    import numpy as np
+
     dt = dtypes.base_dtype(tp.dtype)
     shape = shape_from_proto(tp.tensor_shape)
     if shape is None or any(d is None for d in shape):
@@ -194,6 +199,8 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
 
 
 def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.ndarray:
+    import numpy as np
+
     if raw.size == n:
         return raw
     if raw.size > n:
@@ -211,6 +218,8 @@ def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.
 def _expand_objects(
     vals: list[bytes], n: int, shape: tuple[int, ...], path: str | None, where: str | None
 ) -> np.ndarray:
+    import numpy as np
+
     if len(vals) > n:
         raise CorruptFileError(f"tensor has {len(vals)} strings for {n} elements", path=path,
                                where=where)
@@ -231,6 +240,8 @@ def from_array(value: Any, dtype: int | None = None) -> TensorProto:
     to ``tensor_content``; scalars, bools, complex numbers and strings use the typed
     fields. ``dtype`` forces a DataType (e.g. a quantized type over int8 data).
     """
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         arr = value
     else:

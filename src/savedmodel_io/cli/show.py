@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
@@ -431,8 +430,14 @@ def _args(arguments: Any, kind: str, out: list[str]) -> None:
             out.append(f"          Value: {_str(el)}\n")
 
 
+def _is_array(x: Any) -> bool:
+    """A numpy array (a decoded tensor value); numpy is not imported just to ask."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray)
+
+
 def _iterable(x: Any) -> bool:
-    return isinstance(x, (list, tuple, TensorShape, np.ndarray)) and not (
+    return (isinstance(x, (list, tuple, TensorShape)) or _is_array(x)) and not (
         isinstance(x, TensorShape) and x.dims is None
     )
 
@@ -444,7 +449,7 @@ def _type_name(x: Any) -> str:
         return x.type_name
     if isinstance(x, DType):
         return "DType"
-    if isinstance(x, np.ndarray):
+    if _is_array(x):
         return "EagerTensor"
     return type(x).__name__
 
@@ -613,7 +618,7 @@ def _value_json(x: Any) -> Any:
         return {"namedtuple": type(x).__name__, "fields": {f: _value_json(v) for f, v in zip(x._fields, x)}}
     if isinstance(x, dict):
         return {str(k): _value_json(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
+    if _is_array(x):
         return {"tensor": _value_json(x.tolist()) if x.dtype != object else [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in x.ravel().tolist()
         ]}
