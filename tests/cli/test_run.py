@@ -230,6 +230,9 @@ def test_output_keys_must_be_file_names(tmp_path):
     ns = argparse.Namespace(outdir=str(tmp_path), overwrite=False)
     with pytest.raises(InvalidArgumentError, match="cannot be used as a file name"):
         _output_paths(ns, ["ok", "../escape"])
+    # "..npy" and "...npy" are plain names inside outdir, as in saved_model_cli.
+    assert _output_paths(ns, [".", ".."]) == {".": str(tmp_path / "..npy"),
+                                              "..": str(tmp_path / "...npy")}
 
 
 @pytest.mark.tf
@@ -282,3 +285,58 @@ def test_backend_tensorflow(module_dir, capsys):
     ours = cli(capsys, *args)[1]
     code, theirs, _ = cli(capsys, *args, "--backend", "tensorflow")
     assert code == 0 and theirs == ours
+
+
+# -- saved_model_cli's TF1-session behaviour, checked against its recorded stdout ------------
+
+@pytest.fixture(scope="module")
+def tf1_cli_dir(fixture_model):
+    return fixture_model("runtime_tf1_cli")
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("case", ["withdefault", "partial", "scalars"])
+def test_partial_feeds_and_scalars_print_exactly_like_saved_model_cli(tf1_cli_dir, capsys, case):
+    # Inputs with a default or that no output needs may be left out (TF feeds only what it
+    # is given); 0-d outputs print with their own precision ("-0.23", not float64 digits).
+    ref = json.loads((tf1_cli_dir / f"cli_{case}.json").read_text())
+    assert ref["returncode"] == 0, ref
+    code, out, _ = cli(capsys, "--dir", tf1_cli_dir, *ref["args"])
+    assert code == 0
+    assert out == ref["stdout"]
+
+
+@pytest.mark.tf
+def test_left_out_input_that_an_output_needs(tf1_cli_dir, capsys):
+    code, out, err = cli(capsys, "--dir", tf1_cli_dir, "--tag_set", "serve",
+                         "--signature_def", "partial", "--input_exprs", "unused=[1.0]")
+    assert code == 1 and out == ""
+    assert "no value for input 'a' (tensor a:0)" in err and err.count("\n") == 1
+
+
+@pytest.mark.tf
+def test_outdir_files_equal_saved_model_clis(tf1_cli_dir, tmp_path, capsys):
+    # A scalar string output is saved as numpy's fixed-width bytes ("S5"), loadable without
+    # pickle, like TensorFlow's; every file is byte-identical to saved_model_cli's.
+    ref = json.loads((tf1_cli_dir / "cli_scalars_outdir.json").read_text())
+    assert ref["returncode"] == 0, ref
+    theirs = tf1_cli_dir / "scalars_outdir"
+    args = list(ref["args"])
+    recorded = args[args.index("--outdir") + 1]  # where the fixture builder ran it
+    args[args.index("--outdir") + 1] = str(tmp_path / "out")
+    code, out, _ = cli(capsys, "--dir", tf1_cli_dir, *args)
+    assert code == 0
+    assert out == ref["stdout"].replace(recorded, str(tmp_path / "out"))
+    files = sorted(p.name for p in theirs.iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "out").iterdir())
+    for name in files:
+        assert (tmp_path / "out" / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert np.load(tmp_path / "out" / "word.npy").dtype == np.dtype("S5")
+
+
+def test_outdir_is_made_only_after_a_successful_run(module_dir, tmp_path, capsys):
+    out = tmp_path / "new"
+    code, _, err = cli(capsys, "--dir", module_dir, "--tag_set", "serve", "--signature_def",
+                       "array_input", "--input_exprs", "x=['a']", "--outdir", out)
+    assert code == 1 and err
+    assert not out.exists()

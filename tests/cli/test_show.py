@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -179,7 +180,8 @@ def test_absl_style_flags(fixture_model, capsys):
     [
         (["--tag_set", "bogus"], "available tag-sets: 'serve'; 'serve, train'; 'gpu, serve, tpu'"),
         (["--tag_set", "serve", "--signature_def", "nope"], "available: raw, serving_default"),
-        (["--tag_set", " , "], "at least one non-empty tag"),
+        (["--tag_set", " , ", "--signature_def", "raw"], "at least one non-empty tag"),
+        (["--tag_set", " , "], "no meta graph with tag-set ''"),
     ],
 )
 def test_errors_are_one_line(fixture_model, capsys, argv, needle):
@@ -189,6 +191,41 @@ def test_errors_are_one_line(fixture_model, capsys, argv, needle):
     cap = capsys.readouterr()
     assert cap.out == ""
     assert cap.err.count("\n") == 1 and needle in cap.err, cap.err
+
+
+def test_ops_line_comes_before_an_unknown_signature_error(fixture_model, capsys):
+    # saved_model_cli prints the --list_ops line, then fails on the signature key.
+    pytest.importorskip("tensorflow")
+    d = str(fixture_model("tf1_tags"))
+    argv = ["show", "--dir", d, "--tag_set", "serve", "--list_ops", "--signature_def", "nope"]
+    assert main(argv) == 1
+    cap = capsys.readouterr()
+    assert cap.out.startswith("The MetaGraph with tag set ['serve'] contains the following ops: {")
+    assert cap.out.count("\n") == 1 and "available: raw, serving_default" in cap.err
+
+
+def test_keys_of_a_meta_graph_without_tags(tmp_path, capsys):
+    # A meta graph saved with no tags (SavedModelBuilder with tags=[]): saved_model_cli lists
+    # its keys for --tag_set "" (and ","); --signature_def still needs a tag.
+    from savedmodel_io.proto import SavedModel
+
+    model = tmp_path / "untagged"
+    shutil.copytree(EXAMPLE, model)
+    proto = SavedModel.FromString((model / "saved_model.pb").read_bytes())
+    del proto.meta_graphs[0].meta_info_def.tags[:]
+    (model / "saved_model.pb").write_bytes(proto.SerializeToString())
+    (model / "fingerprint.pb").unlink()
+    keys = "".join(f'SignatureDef key: "{k}"\n'
+                   for k in sorted(proto.meta_graphs[0].signature_def))
+    for tag_set in ("", ","):
+        assert main(["show", "--dir", str(model), "--tag_set", tag_set]) == 0
+        assert capsys.readouterr().out == (
+            "The given SavedModel MetaGraphDef contains SignatureDefs with the following keys:\n"
+            + keys)
+    assert main(["show", "--dir", str(model)]) == 0
+    assert capsys.readouterr().out == "The given SavedModel contains the following tag-sets:\n''\n"
+    assert main(["show", "--dir", str(model), "--tag_set", "", "--signature_def", "serve"]) == 1
+    assert "at least one non-empty tag" in capsys.readouterr().err
 
 
 def test_missing_dir_and_file(tmp_path, capsys):

@@ -122,22 +122,27 @@ def run(args: argparse.Namespace) -> int:
                 f'"{key}" is not a valid input key. Please choose from '
                 f'{", ".join(chr(34) + k + chr(34) for k in valid) or "(no inputs)"}, or use the '
                 "show command.", path=args.dir)
-    missing = sorted(set(valid) - set(feed))
-    if missing:
-        raise InvalidArgumentError(
-            f"no value for input {', '.join(repr(m) for m in missing)}: give it with --inputs, "
-            "--input_exprs or --input_examples", path=args.dir)
-
     targets = _output_paths(args, sorted(sig.outputs))
     if args.backend == "tensorflow":
+        missing = sorted(set(valid) - set(feed))
+        if missing:  # a TF2 signature function takes every input
+            raise InvalidArgumentError(
+                f"no value for input {', '.join(repr(m) for m in missing)}: give it with "
+                "--inputs, --input_exprs or --input_examples", path=args.dir)
         outputs = _run_tensorflow(args, tags, feed)
     else:
+        # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
+        # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
-        outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace)
+        outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace,
+                                     partial=True)
+    if targets is not None:
+        os.makedirs(args.outdir, exist_ok=True)
     if getattr(args, "json", False):
         return _print_json(outputs, targets)
     for key in sorted(outputs):
-        print(f"Result for output key {key}:\n{outputs[key]}")
+        # "%s", not an f-string: format() turns a 0-d array into a Python float (float64 digits).
+        print("Result for output key %s:\n%s" % (key, outputs[key]))
         if targets is not None:
             _save(targets[key], outputs[key])
             print(f"Output {key} is saved to {targets[key]}")
@@ -188,7 +193,8 @@ def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] |
         return None
     paths = {}
     for key in keys:
-        if not key or key in (".", "..") or "/" in key or os.sep in key or "\0" in key:
+        # "<key>.npy" must stay inside outdir ("..", giving "...npy", is fine).
+        if "/" in key or os.sep in key or "\0" in key:
             raise InvalidArgumentError(f"output key {key!r} cannot be used as a file name",
                                        path=args.outdir)
         path = os.path.join(args.outdir, key + ".npy")
@@ -197,15 +203,19 @@ def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] |
                 f'Output file {path} already exists. Add "--overwrite" to overwrite the existing '
                 "output files.", path=path)
         paths[key] = path
-    os.makedirs(args.outdir, exist_ok=True)
     return paths
 
 
 def _save(path: str, value: Any) -> None:
     from savedmodel_io._fsutil import atomic_file
 
+    arr = np.asarray(value)
+    if arr.ndim == 0 and arr.dtype == object:
+        # A scalar string: TensorFlow's session hands saved_model_cli a bytes object, which
+        # numpy saves as a fixed-width "S" array (no pickle needed to load it).
+        arr = np.asarray(arr.item())
     with atomic_file(path) as f:
-        np.save(f, np.asarray(value), allow_pickle=np.asarray(value).dtype == object)
+        np.save(f, arr, allow_pickle=arr.dtype == object)
 
 
 class _Tracer:

@@ -121,12 +121,16 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        sys.stdout.write(
-            render(
-                model, all=args.all, tag_set=args.tag_set, signature_def=args.signature_def,
-                list_ops=args.list_ops,
+        # What was rendered before an error is printed too, as saved_model_cli does (e.g. the
+        # --list_ops line before an unknown --signature_def).
+        out: list[str] = []
+        try:
+            _render(
+                out, model, all=args.all, tag_set=args.tag_set,
+                signature_def=args.signature_def, list_ops=args.list_ops,
             )
-        )
+        finally:
+            sys.stdout.write("".join(out))
     sys.stdout.flush()
     return 0
 
@@ -144,6 +148,19 @@ def render(
 ) -> str:
     """The exact stdout of ``saved_model_cli show`` for these flags."""
     out: list[str] = []
+    _render(out, model, all=all, tag_set=tag_set, signature_def=signature_def, list_ops=list_ops)
+    return "".join(out)
+
+
+def _render(
+    out: list[str],
+    model: SavedModel,
+    *,
+    all: bool,
+    tag_set: str | None,
+    signature_def: str | None,
+    list_ops: bool,
+) -> None:
     if all:
         _all(model, out)
     elif tag_set is None:
@@ -151,7 +168,10 @@ def render(
             out.append("--list_ops must be paired with a tag-set or with --all.\n")
         _tag_sets(model, out)
     else:
-        mg = model.meta_graph(_tags_arg(tag_set))
+        # Listing the keys takes any tag-set, even an empty one (a meta graph saved without
+        # tags); --list_ops and --signature_def need a tag.
+        listing = signature_def is None and not list_ops
+        mg = model.meta_graph(normalize_tags(tag_set) if listing else _tags_arg(tag_set))
         if list_ops:
             _ops_line(mg, out)
         if signature_def is None:
@@ -161,7 +181,6 @@ def render(
                 out.append(f'SignatureDef key: "{key}"\n')
         else:
             _signature(mg, signature_def, 0, out)
-    return "".join(out)
 
 
 def _tags_arg(tag_set: str) -> frozenset[str]:

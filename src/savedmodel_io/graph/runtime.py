@@ -485,10 +485,16 @@ class Session:
         *,
         trace: Callable[[TraceEvent], None] | None = None,
         cast: bool = False,
+        partial: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array."""
+        """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
+
+        ``partial=True`` feeds only the inputs given, as a TF1 session (and
+        ``saved_model_cli run``) does: an input that no output needs, or one with a
+        default (PlaceholderWithDefault), may be left out.
+        """
         sig = self.signature(key)
-        feeds = self.signature_feeds(key, inputs, cast=cast)
+        feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
         names = sorted(sig.outputs)
         self.initialize()
         feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
@@ -504,7 +510,18 @@ class Session:
                 controls.append(t)
             else:
                 fetches.append(t)
-        values = self._run(fetches, feeds, controls, trace)
+        try:
+            values = self._run(fetches, feeds, controls, trace)
+        except InvalidArgumentError as exc:
+            # A left-out input that an output needs: name the input key, not its placeholder.
+            for k in sorted(set(sig.inputs) - set(inputs)):
+                node = sig.inputs[k].name.split(":")[0]
+                if f"placeholder {node!r} needs a value" in exc.message:
+                    raise InvalidArgumentError(
+                        f"no value for input {k!r} (tensor {sig.inputs[k].name}), which the "
+                        "outputs need", path=self.export_dir, where=f"signature {key!r}",
+                    ) from None
+            raise
         out: dict[str, np.ndarray] = {}
         it = iter(values)
         for k in names:
@@ -522,8 +539,13 @@ class Session:
             raise NotFoundError(f"no signature {key!r} (signatures: {keys})", path=self.export_dir)
         return sigs[key]
 
-    def signature_feeds(self, key: str, inputs: Mapping[str, Any], *, cast: bool = False) -> dict[str, Any]:
-        """Validate ``inputs`` against a signature; returns tensor name -> numpy array."""
+    def signature_feeds(
+        self, key: str, inputs: Mapping[str, Any], *, cast: bool = False, partial: bool = False
+    ) -> dict[str, Any]:
+        """Validate ``inputs`` against a signature; returns tensor name -> numpy array.
+
+        Every input must be given unless ``partial`` (then only the given ones are fed).
+        """
         sig = self.signature(key)
         want = set(sig.inputs)
         given = set(inputs)
@@ -536,13 +558,13 @@ class Session:
                 path=self.export_dir, where=where,
             )
         absent = sorted(want - given)
-        if absent:
+        if absent and not partial:
             raise InvalidArgumentError(
                 f"missing input {', '.join(repr(a) for a in absent)}", path=self.export_dir,
                 where=where,
             )
         feeds = {}
-        for k in sorted(want):
+        for k in sorted(want & given):
             info = sig.inputs[k]
             if not info.name:
                 raise InvalidArgumentError(
