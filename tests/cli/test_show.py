@@ -129,6 +129,30 @@ def test_show_matches_saved_model_cli(name, fixture_model, oracle):
     assert checked >= 3
 
 
+@pytest.mark.tf
+def test_other_saved_model_cli_flags_flagfile_and_undefok(fixture_model, capsys):
+    # saved_model_cli's flags are global (absl): show accepts run's flags and ignores them,
+    # reads --flagfile, and skips unknown flags named by --undefok.
+    d = str(fixture_model("tf1_tags"))
+    flagfile = ROOT / "tests" / ".cache" / "show_flagfile.txt"
+    flagfile.parent.mkdir(parents=True, exist_ok=True)
+    flagfile.write_text("# a comment\n--tag_set=serve\n\n// another\n--signature_def=raw\n")
+    cases = [
+        ["--tag_set", "serve", "--overwrite", "--op_denylist", "X", "--verbosity", "1"],
+        ["--tag_set=serve", "--signature_def=raw", "--inputs", "a=b.npy", "--notf_debug",
+         "--signature_def_key", "k", "--logtostderr"],
+        ["--undefok=foo,bar", "--foo", "--nobar", "--tag_set", "serve", "--list_ops"],
+        ["--flagfile", str(flagfile)],
+        [f"--flagfile={flagfile}", "--list_ops"],
+    ]
+    results = run_cached("oracles_smcli.py", [{"dir": d, "argv": c} for c in cases])
+    for argv, want in zip(cases, results):
+        assert want["error"] is None, (argv, want)
+        assert main(["show", "--dir", d, *argv]) == 0, argv
+        got = capsys.readouterr().out
+        assert normalize(got) == normalize(want["stdout"]), argv
+
+
 def _parse(argv: list[str]) -> dict:
     args = {"all": False, "tag_set": None, "signature_def": None, "list_ops": False}
     it = iter(argv)

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from savedmodel_io.cli._absl import drop_undefok, expand_flagfiles
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
@@ -45,11 +46,29 @@ def _requested(argv: Sequence[str]) -> list[str] | None:
     return None
 
 
+def _subparser_actions(parser: argparse.ArgumentParser, words: Sequence[str]) -> list[argparse.Action]:
+    """The actions of the subcommand ``words`` names (for ``--undefok``), or the top level's."""
+    sub = _requested(words)
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public lookup
+        if isinstance(action, argparse._SubParsersAction) and sub:  # noqa: SLF001
+            name = sub[0].replace("_", "-")
+            chosen = action.choices.get(name) or action.choices.get(sub[0])
+            if chosen is not None:
+                return list(chosen._actions)  # noqa: SLF001
+    return list(parser._actions)  # noqa: SLF001
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        words = expand_flagfiles(words)
+    except SavedModelError as exc:
+        print(f"savedmodel-io: error: {exc}", file=sys.stderr)
+        return 1
     parser = build_parser(_requested(words))
-    args = parser.parse_args(words)
+    known = {s for a in _subparser_actions(parser, words) for s in a.option_strings}
+    args = parser.parse_args(drop_undefok(words, known))
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

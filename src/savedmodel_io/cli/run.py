@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.cli.show import _BoolFlag  # absl-style --x / --nox / --x=false
+from savedmodel_io.cli._absl import accept_saved_model_cli_flags, bool_flag
 from savedmodel_io.errors import (
     InvalidArgumentError,
     MissingDependencyError,
@@ -43,10 +43,6 @@ $savedmodel-io run --dir /tmp/saved_model --tag_set serve \\
 For more information about input file format, please see:
 https://www.tensorflow.org/guide/saved_model_cli
 """
-
-def _bool(p: argparse.ArgumentParser, name: str, help: str) -> None:
-    p.add_argument(f"--{name}", f"-{name}", f"--no{name}", f"-no{name}", action=_BoolFlag, help=help)
-
 
 def register(subparsers: Any) -> None:
     """Add the ``run`` parser (the flags of ``saved_model_cli run`` plus a few of ours)."""
@@ -75,20 +71,21 @@ def register(subparsers: Any) -> None:
                    "feature1:value_list}]', separated by ';'. Overrides --inputs and --input_exprs.")
     p.add_argument("--outdir", "-outdir", default=None,
                    help="If specified, output tensors are saved to <outdir>/<output_key>.npy.")
-    _bool(p, "overwrite", "If set, output files are overwritten if they already exist.")
-    _bool(p, "tf_debug", "Trace mode: print every op's output dtype, shape and min/max to "
+    bool_flag(p, "overwrite", "If set, output files are overwritten if they already exist.")
+    bool_flag(p, "tf_debug", "Trace mode: print every op's output dtype, shape and min/max to "
           "stderr and stop at the first NaN or Inf, naming the node.")
     p.add_argument("--worker", "-worker", default=None,
                    help="(TensorFlow only) a remote worker; not supported here.")
-    _bool(p, "init_tpu", "(TensorFlow only) initialize a TPU system; not supported here.")
-    _bool(p, "use_tfrt", "(TensorFlow only) run with TFRT; accepted and ignored.")
-    _bool(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
-    _bool(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
+    bool_flag(p, "init_tpu", "(TensorFlow only) initialize a TPU system; not supported here.")
+    bool_flag(p, "use_tfrt", "(TensorFlow only) run with TFRT; accepted and ignored.")
+    bool_flag(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
+    bool_flag(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
           "(status 1 if any).")
     p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
     p.add_argument("--json", action="store_true",
                    help="print outputs (or --check's missing kernels) as one JSON document")
+    accept_saved_model_cli_flags(p)
     p.set_defaults(_run=run)
 
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from savedmodel_io.cli._absl import accept_saved_model_cli_flags
 from savedmodel_io.scan import (
     CATEGORIES,
     DENYLIST,
@@ -62,6 +63,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--list_denylist", action="store_true", help="print the default denylist and exit"
     )
+    accept_saved_model_cli_flags(p)
     p.set_defaults(_run=run, _parser=p)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 
 from savedmodel_io import dtypes
+from savedmodel_io.cli._absl import BoolFlag, accept_saved_model_cli_flags
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.graph.library import called_functions
 from savedmodel_io.model import (
@@ -56,29 +57,6 @@ $savedmodel-io show --dir /tmp/saved_model --all
 
 Add --json for the same information as one JSON document."""
 
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
-
-
-class _BoolFlag(argparse.Action):
-    """An absl-style boolean flag: ``--all``, ``--all=false``, ``--noall``."""
-
-    def __init__(self, option_strings, dest, **kwargs):
-        kwargs.setdefault("default", False)
-        super().__init__(option_strings, dest, nargs="?", const=None, **kwargs)
-
-    def __call__(self, parser, namespace, value, option_string=None):
-        if option_string and option_string.lstrip("-").startswith("no"):
-            setattr(namespace, self.dest, False)
-            return
-        if value is None or value.lower() in _TRUE:
-            setattr(namespace, self.dest, True)
-        elif value.lower() in _FALSE:
-            setattr(namespace, self.dest, False)
-        else:
-            parser.error(f"{option_string}: expected true or false, got {value!r}")
-
-
 def register(subparsers: Any) -> None:
     """Add the ``show`` parser (same flags as ``saved_model_cli show``)."""
     p = subparsers.add_parser(
@@ -89,7 +67,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--dir", "-dir", required=True, help="Directory containing the SavedModel.")
     p.add_argument(
-        "--all", "-all", "--noall", "-noall", action=_BoolFlag,
+        "--all", "-all", "--noall", "-noall", action=BoolFlag,
         help="If set, outputs all available information in the given SavedModel.",
     )
     p.add_argument(
@@ -102,12 +80,13 @@ def register(subparsers: Any) -> None:
         "output(s) for.",
     )
     p.add_argument(
-        "--list_ops", "-list_ops", "--nolist_ops", "-nolist_ops", action=_BoolFlag,
+        "--list_ops", "-list_ops", "--nolist_ops", "-nolist_ops", action=BoolFlag,
         help="If set, will output ops used by a MetaGraphDef specified by tag_set.",
     )
     p.add_argument(
         "--json", action="store_true", help="print the same information as one JSON document"
     )
+    accept_saved_model_cli_flags(p)
     p.set_defaults(_run=run)
 
 
