@@ -384,3 +384,46 @@ def test_signature_call_runs_the_graph():
     got = m.signatures["serving_default"](features=x)
     assert sorted(got) == ["output_0"]
     np.testing.assert_allclose(got["output_0"], want, rtol=1e-5, atol=1e-6)
+
+
+def _model_with_bounded_spec(tmp_path, dims, content=False):
+    """A saved_model.pb whose one function takes a BoundedTensorSpec with these bounds."""
+    sm = SavedModelProto()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    og = mg.object_graph_def
+    og.nodes.add().user_object.identifier = "_generic_user_object"
+    og.nodes.add().function.concrete_functions.append("cf_1")
+    og.nodes[0].children.add(local_name="f", node_id=1)
+    cf = og.concrete_functions["cf_1"]
+    args = cf.canonicalized_input_signature.tuple_value.values.add().tuple_value
+    cf.canonicalized_input_signature.tuple_value.values.add().dict_value.SetInParent()
+    b = args.values.add().bounded_tensor_spec_value
+    b.name, b.dtype = "x", 1
+    for bound, value in ((b.minimum, 1.0), (b.maximum, 2.0)):
+        bound.dtype = 1
+        for d in dims:
+            bound.tensor_shape.dim.add().size = d
+        if content:
+            bound.tensor_content = np.full(dims, value, np.float32).tobytes()
+        else:
+            bound.float_val.append(value)
+    (tmp_path / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return tmp_path
+
+
+def test_signature_values_do_not_expand_without_bound(tmp_path):
+    # Browsing decodes every tensor stored in function signatures: one float repeated into
+    # 2**28 elements (1 GiB) from a 200-byte file is refused, naming the model.
+    d = _model_with_bounded_spec(tmp_path, [1 << 28])
+    assert (d / "saved_model.pb").stat().st_size < 300
+    with pytest.raises(LimitExceededError, match=f"{d}.*function signature value.*larger than"):
+        savedmodel_io.load(d).meta_graph().object_graph.concrete_functions  # noqa: B018
+
+
+def test_signature_values_are_decoded(tmp_path):
+    for content in (False, True):
+        og = savedmodel_io.load(_model_with_bounded_spec(tmp_path, [2, 3], content)).meta_graph().object_graph
+        spec = og.concrete_functions["cf_1"].args[0]
+        np.testing.assert_array_equal(spec.minimum, np.full((2, 3), 1.0, np.float32))
+        np.testing.assert_array_equal(spec.maximum, np.full((2, 3), 2.0, np.float32))

@@ -220,6 +220,13 @@ def decode_structure(value: StructuredValue, *, path: str | None = None) -> Any:
     return _decode(value, 0, path)
 
 
+# Tensors inside a function's structure (Python default values, BoundedTensorSpec bounds)
+# are small in real models; this bounds what a few repeated values may expand to, since
+# browsing decodes every one of them (bytes stored in tensor_content are not limited).
+MAX_VALUE_BYTES = 16 << 20
+_WHERE = "function signature value"
+
+
 def _decode(v: StructuredValue, depth: int, path: str | None = None) -> Any:
     if depth > _MAX_DEPTH:
         raise CorruptFileError("StructuredValue nested too deeply", path=path)
@@ -262,13 +269,13 @@ def _decode(v: StructuredValue, depth: int, path: str | None = None) -> Any:
             dtype_enum=s.dtype,
             shape=tensors.shape_from_proto(s.shape),
             proto=s,
-            minimum=tensors.to_array(s.minimum),
-            maximum=tensors.to_array(s.maximum),
+            minimum=tensors.to_array(s.minimum, path=path, where=_WHERE, limit=MAX_VALUE_BYTES),
+            maximum=tensors.to_array(s.maximum, path=path, where=_WHERE, limit=MAX_VALUE_BYTES),
         )
     if kind == "type_spec_value":
         return _decode_type_spec(v.type_spec_value, depth + 1, path)
     if kind in ("tensor_value", "numpy_value"):
-        return tensors.to_array(getattr(v, kind))
+        return tensors.to_array(getattr(v, kind), path=path, where=_WHERE, limit=MAX_VALUE_BYTES)
     raise CorruptFileError(f"unknown StructuredValue kind {kind}", path=path)  # pragma: no cover
 
 

@@ -119,11 +119,19 @@ def _values(tp: TensorProto, dt: int) -> tuple[Any, np.dtype | None]:
 
 
 def to_array(
-    tp: TensorProto, *, path: str | None = None, where: str | None = None
+    tp: TensorProto,
+    *,
+    path: str | None = None,
+    where: str | None = None,
+    limit: int | None = None,
 ) -> np.ndarray:
-    """numpy array of a TensorProto (strings as an object array of ``bytes``)."""
+    """numpy array of a TensorProto (strings as an object array of ``bytes``).
+
+    ``limit`` bounds the bytes a tensor may expand to from a few repeated values
+    (default MAX_EXPANDED_BYTES); bytes stored in ``tensor_content`` are not limited.
+    """
     try:
-        return _to_array(tp, path, where)
+        return _to_array(tp, path, where, MAX_EXPANDED_BYTES if limit is None else limit)
     except MemoryError:
         # A few bytes of proto may declare a tensor this process cannot hold.
         shape = shape_from_proto(tp.tensor_shape)
@@ -132,7 +140,7 @@ def to_array(
         ) from None
 
 
-def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarray:
+def _to_array(tp: TensorProto, path: str | None, where: str | None, limit: int) -> np.ndarray:
     import numpy as np
 
     dt = dtypes.base_dtype(tp.dtype)
@@ -154,7 +162,7 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
 
     if dt == DataType.DT_STRING:
         vals = list(tp.string_val)
-        return _expand_objects(vals, n, dims, path, where)
+        return _expand_objects(vals, n, dims, path, where, limit)
 
     if tp.tensor_content:
         want = n * np_dtype.itemsize
@@ -168,10 +176,10 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None) -> np.ndarra
         arr: np.ndarray = np.frombuffer(tp.tensor_content, dtype=np_dtype).reshape(dims).copy()
         return arr
 
-    if n * np_dtype.itemsize > MAX_EXPANDED_BYTES:
+    if n * np_dtype.itemsize > limit:
         raise LimitExceededError(
             f"tensor of shape {list(shape)} ({n * np_dtype.itemsize} bytes) is larger than "
-            f"{MAX_EXPANDED_BYTES} bytes",
+            f"{limit} bytes",
             path=path,
             where=where,
         )
@@ -216,7 +224,8 @@ def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.
 
 
 def _expand_objects(
-    vals: list[bytes], n: int, shape: tuple[int, ...], path: str | None, where: str | None
+    vals: list[bytes], n: int, shape: tuple[int, ...], path: str | None, where: str | None,
+    limit: int,
 ) -> np.ndarray:
     import numpy as np
 
@@ -224,7 +233,7 @@ def _expand_objects(
         raise CorruptFileError(f"tensor has {len(vals)} strings for {n} elements", path=path,
                                where=where)
     # An object array costs a pointer per element plus the bytes objects: be stricter.
-    if len(vals) < n and n > MAX_EXPANDED_BYTES // 64:
+    if len(vals) < n and n > limit // 64:
         raise LimitExceededError(f"string tensor of {n} elements is too large", path=path,
                                  where=where)
     out = np.empty(n, dtype=object)
