@@ -154,6 +154,32 @@ def test_node_budget():
         graphviz.signature_picture(mg, "serving_default", node_budget=2)
 
 
+def test_call_fan_out_is_bounded():
+    # f_i calls f_{i+1} twice and the last body is `ret = arg`: no boxes, 2**31 call sites.
+    # Expanded calls count against the budget, so this ends in an error, fast.
+    mg = MetaGraphDef()
+    g = mg.graph_def
+    g.node.add(name="x", op="Placeholder").attr["dtype"].type = F32
+    g.node.add(name="y", op="f0", input=["x"])
+    depth = 31
+    for i in range(depth + 1):
+        f = g.library.function.add()
+        f.signature.name = f"f{i}"
+        f.signature.input_arg.add(name="a", type=F32)
+        f.signature.output_arg.add(name="r", type=F32)
+        if i == depth:
+            f.ret["r"] = "a"
+            continue
+        f.node_def.add(name="c1", op=f"f{i + 1}", input=["a"])
+        f.node_def.add(name="c2", op=f"f{i + 1}", input=["c1:r:0"])
+        f.ret["r"] = "c2:r:0"
+    sig = mg.signature_def["serving_default"]
+    sig.inputs["x"].name = "x:0"
+    sig.outputs["y"].name = "y:0"
+    with pytest.raises(graphviz.LimitExceededError, match="boxes and calls"):
+        graphviz.signature_picture(MetaGraph(mg), "serving_default", node_budget=5000)
+
+
 def test_dot_escapes_hostile_names():
     mg = _meta_graph()
     mg.proto.graph_def.library.function[0].node_def[1].name = 'dense/Mat"Mul<b>\n'

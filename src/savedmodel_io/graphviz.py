@@ -382,18 +382,24 @@ class _Walker:
         self.edges: list[tuple[_Endpoint, int]] = []
         self._next_id = 0
 
-    def new_node(self, **kw: Any) -> PictureNode:
-        if len(self.picture.nodes) >= self.node_budget:
+    def _spend(self) -> None:
+        """Boxes and expanded calls share one budget: calls whose bodies draw nothing
+        (``ret = arg``) must not let a small model fan out into billions of walks."""
+        if len(self.picture.nodes) + len(self.picture.clusters) >= self.node_budget:
             raise LimitExceededError(
-                f"the picture would have more than {self.node_budget} boxes; draw one function "
-                "(--function), skip calls (--no-expand) or raise the budget"
+                f"the picture would have more than {self.node_budget} boxes and calls; draw "
+                "one function (--function), skip calls (--no-expand) or raise the budget"
             )
+
+    def new_node(self, **kw: Any) -> PictureNode:
+        self._spend()
         node = PictureNode(id=self._next_id, **kw)
         self._next_id += 1
         self.picture.nodes[node.id] = node
         return node
 
     def new_cluster(self, label: str, parent: int | None) -> int:
+        self._spend()
         cid = len(self.picture.clusters)
         self.picture.clusters[cid] = Cluster(cid, label, parent)
         return cid
