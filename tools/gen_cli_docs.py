@@ -88,6 +88,12 @@ def render() -> str:
             "`savedmodel-io [--debug] COMMAND ...` (also `python -m savedmodel_io`). Library errors",
             "print one line and exit 1; `--debug` shows the traceback. Every command takes `--json`.",
             "",
+            "As in `saved_model_cli`, whose flags are global (absl), `show`, `run` and `scan` accept",
+            "every `saved_model_cli` flag and ignore the ones they do not use (`show --overwrite`),",
+            "booleans take `--x`, `--nox` and `--x=false`, `--flagfile=FILE` reads flags from a",
+            "file (one per line; `#` and `//` comments) and `--undefok=a,b` skips unknown flags",
+            "`--a` and `--b`. Flags go after the command name.",
+            "",
             "| command | what it does | saved_model_cli |",
             "| --- | --- | --- |",
         ]
