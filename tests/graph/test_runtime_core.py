@@ -256,6 +256,37 @@ def test_bad_tensor_names():
         runtime.run_signature(mg, "s", {"x": np.float32(1)})
 
 
+@pytest.mark.parametrize("name", ["x:-3", "x:400000000", "x:1048576"])
+def test_hostile_output_index_in_a_signature_input(name):
+    # Used to be a raw IndexError (negative) or a list of 4e8 Nones (MemoryError).
+    mg = meta([placeholder("x"), node("y", "Identity", ["x"])],
+              sigs={"s": ({"x": (name, F32, ())}, {"y": "y:0"})})
+    with pytest.raises(RuntimeFailure, match=f"tensor '{name}' names output"):
+        runtime.run_signature(mg, "s", {"x": np.float32(1)})
+
+
+def test_hostile_output_index_in_an_asset_and_a_node_input():
+    mg = meta([const("c", np.float32(1)), node("y", "Identity", ["c"])], sigs={"s": ({}, {"y": "y:0"})})
+    mg.asset_file_def.add(filename="v.txt").tensor_info.name = "c:-7"
+    with pytest.raises(RuntimeFailure, match="tensor 'c:-7' names output -7"):
+        runtime.run_signature(mg, "s", {})
+    # A negative input index must not wrap around to the last output.
+    mg = meta([placeholder("x"), node("u", "Unique", ["x"]), node("y", "Identity", ["u:-1"])],
+              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"})})
+    with pytest.raises(RuntimeFailure, match="names output -1 .*Unique has 2 output"):
+        runtime.run_signature(mg, "s", {"x": np.zeros(2, np.float32)})
+    mg = meta([placeholder("x"), node("u", "Unique", ["x"]), node("y", "Identity", ["u:idx:1"])],
+              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"})})
+    with pytest.raises(RuntimeFailure, match="'u:idx:1' names output 2"):
+        runtime.run_signature(mg, "s", {"x": np.zeros(2, np.float32)})
+
+
+def test_feeding_a_later_output_of_a_node():
+    mg = meta([const("c", np.float32(1)), node("u", "Unique", ["c"]), node("y", "Identity", ["u:1"])],
+              sigs={"s": ({"i": ("u:1", I32, (None,))}, {"y": "y:0"})})
+    np.testing.assert_array_equal(runtime.run_signature(mg, "s", {"i": np.array([3], np.int32)})["y"], [3])
+
+
 def test_while_iteration_guard():
     cond_f = function("cond", [("i", I32)], {"c": (DataType.DT_BOOL, "t:output:0")},
                       [const("t", np.bool_(True))])

@@ -70,6 +70,26 @@ class _Dead:
 DEAD = _Dead()
 
 
+class _Fed:
+    """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
+
+    __slots__ = ("_by_index",)
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, Any] = {}
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self._by_index[index] = value
+
+    def __getitem__(self, index: int) -> Any:
+        if index < 0:
+            raise IndexError(index)
+        return self._by_index.get(index)  # an unfed output of a fed node reads as None
+
+    def __len__(self) -> int:
+        return max(self._by_index, default=-1) + 1
+
+
 class _AllDead:
     """Outputs of a dead node: every index is dead."""
 
@@ -81,6 +101,10 @@ class _AllDead:
 
 
 _ALL_DEAD = _AllDead()
+
+# Largest output index a tensor name may use when the op's output count is only known
+# at run time (Split, Unpack...): far beyond real graphs, small enough to stay cheap.
+MAX_OUTPUTS = 1 << 20
 
 # Attrs naming the functions an op calls (If/While/Case/PartitionedCall...).
 _FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
@@ -234,27 +258,54 @@ class Body:
             return self._lookup(parts[0], user), 0
         if len(parts) == 2:
             idx = self._lookup(parts[0], user)
-            try:
-                return idx, int(parts[1])
-            except ValueError:
-                raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name) from None
+            return idx, self._check_index(idx, self._int(parts[1], ref), ref, user)
         if len(parts) == 3:
             idx = self._lookup(parts[0], user)
             node = self.nodes[idx]
-            try:
-                k = int(parts[2])
-            except ValueError:
-                raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name) from None
-            off = self._output_offset(node, parts[1])
+            k = self._int(parts[2], ref)
+            off = self._output_offset(node, parts[1], user)
             if off is None:
                 raise RuntimeFailure(
                     f"{node.op} has no output named {parts[1]!r} (tensor {ref!r})",
                     where=user.where if user is not None else self.name,
                 )
-            return idx, off + k
+            return idx, self._check_index(idx, off + k, ref, user)
         raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name)
 
-    def _output_offset(self, node: Node, arg: str) -> int | None:
+    def _int(self, text: str, ref: str) -> int:
+        """The integer part of a tensor name (RuntimeFailure if it is not one)."""
+        try:
+            return int(text)
+        except ValueError:
+            raise RuntimeFailure(f"bad tensor name {ref!r}", where=self.name) from None
+
+    def _check_index(self, idx: int, k: int, ref: str, user: Node | None) -> int:
+        """``k`` if node ``idx`` can have an output ``k``; hostile names ("x:-3", "x:400000000") fail here."""
+        node = self.nodes[idx]
+        count = self._output_count(node, user)
+        limit = MAX_OUTPUTS if count is None else count
+        if not 0 <= k < limit:
+            has = f"{node.op} has {count} output(s)" if count is not None else \
+                f"output indices must be in 0..{MAX_OUTPUTS - 1}"
+            raise RuntimeFailure(
+                f"tensor {ref!r} names output {k} of node {node.name!r} ({has})",
+                where=user.where if user is not None else self.name,
+            )
+        return k
+
+    def _output_count(self, node: Node, user: Node | None) -> int | None:
+        """How many outputs ``node`` has, when its op says so (None: not known before running)."""
+        if node.op == "_Arg":
+            return 1
+        if node.call is not None:
+            args = self._library[node.call].signature.output_arg
+            fixed = all(not a.number_attr and not a.type_list_attr for a in args)
+            return len(args) if fixed else None
+        if node.kernel is None:
+            return None
+        return node.kernel.output_count(node.attr)
+
+    def _output_offset(self, node: Node, arg: str, user: Node | None = None) -> int | None:
         if node.call is not None:
             outs = [a.name for a in self._library[node.call].signature.output_arg]
             return outs.index(arg) if arg in outs else None
@@ -446,13 +497,10 @@ class Session:
 
     def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
         graph = self.graph
-        fed_vals: dict[int, list[Any]] = {}
+        fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
             idx, out = graph.resolve(name)
-            slot = fed_vals.setdefault(idx, [])
-            while len(slot) <= out:
-                slot.append(None)
-            slot[out] = value
+            fed_vals.setdefault(idx, _Fed())[out] = value
         check_key = (tuple(fetches), tuple(controls), tuple(sorted(feeds)))
         if check_key not in self._checked:
             self.require_kernels(list(fetches), list(controls), feeds.keys())
@@ -629,7 +677,7 @@ class Context:
         self.trace = trace
         self.depth = 0
 
-    def execute(self, body: Body, plan: Plan, fed: Mapping[int, list[Any]]) -> list[Any]:
+    def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
         values: list[Any] = [None] * len(nodes)

@@ -30,19 +30,30 @@ class Kernel:
     fn: Callable[..., Any]
     outputs: OutputSpec = None  # None: one output arg (maybe a list), indexed directly
 
+    def output_pairs(self, attrs: dict[str, Any]) -> list[tuple[str, int]] | None:
+        """(output arg name, count) pairs of a node with ``attrs`` (None: one arg, count unknown)."""
+        if self.outputs is None:
+            return None
+        if callable(self.outputs):
+            return list(self.outputs(attrs))
+        return [(n, 1) for n in self.outputs]
+
     def output_offset(self, attrs: dict[str, Any], arg: str) -> int | None:
         """Flat output index where output arg ``arg`` starts (for ``node:arg:i`` names)."""
-        if self.outputs is None:
+        pairs = self.output_pairs(attrs)
+        if pairs is None:
             return 0
-        pairs = (
-            self.outputs(attrs) if callable(self.outputs) else [(n, 1) for n in self.outputs]
-        )
         offset = 0
         for name, count in pairs:
             if name == arg:
                 return offset
             offset += count
         return None
+
+    def output_count(self, attrs: dict[str, Any]) -> int | None:
+        """How many outputs a node with ``attrs`` has (None: known only once it ran)."""
+        pairs = self.output_pairs(attrs)
+        return None if pairs is None else sum(count for _, count in pairs)
 
 
 KERNELS: dict[str, Kernel] = {}
