@@ -7,6 +7,7 @@ import pytest
 
 from savedmodel_io import tensors
 from savedmodel_io.errors import (
+    CorruptFileError,
     InvalidArgumentError,
     NotFoundError,
     RuntimeFailure,
@@ -175,6 +176,18 @@ def test_variables_and_control_dependencies():
     with pytest.raises(NotFoundError, match="checkpoint"):
         runtime.run_signature(meta(nodes, sigs={"w": ({}, {"w": "read_ckpt:0"})}), "w", {},
                               variables={})
+
+
+@pytest.mark.parametrize("loop", [["a"], ["b", "a"]])
+def test_identity_cycle_feeding_an_unreached_assign(loop):
+    # Finding the TF1 Saver's checkpoint keys followed the Identity chain forever.
+    ring = [node(n, "Identity", [loop[(i + 1) % len(loop)]]) for i, n in enumerate(loop)]
+    nodes = [node("v", "VarHandleOp", shared_name=b"v", dtype=("type", F32)),
+             node("y", "ReadVariableOp", ["v"], dtype=("type", F32)),
+             *ring, node("asg", "Assign", ["v", "a"])]
+    mg = meta(nodes, sigs={"s": ({}, {"y": "y:0"})})
+    with pytest.raises(CorruptFileError, match="Identity node '[ab]' is its own input"):
+        runtime.run_signature(mg, "s", {}, variables={"v": np.float32(1)})
 
 
 def test_only_needed_nodes_run(capsys):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import NotFoundError, RuntimeFailure
+from savedmodel_io.errors import CorruptFileError, NotFoundError, RuntimeFailure
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
@@ -94,7 +94,7 @@ class VariableStore:
         keys: dict[str, str] = {}
         if mg.HasField("object_graph_def") and len(mg.object_graph_def.nodes):
             keys.update(self._tf2_keys(mg))
-        keys.update({k: v for k, v in _tf1_keys(mg).items() if k not in keys})
+        keys.update({k: v for k, v in _tf1_keys(mg, self.session.export_dir).items() if k not in keys})
         return keys
 
     def _tf2_keys(self, mg: MetaGraphDef) -> dict[str, str]:
@@ -208,7 +208,7 @@ def _path_keys(og: Any) -> dict[int, str]:
     }
 
 
-def _tf1_keys(mg: MetaGraphDef) -> dict[str, str]:
+def _tf1_keys(mg: MetaGraphDef, path: str | None = None) -> dict[str, str]:
     """TF1: variable node name -> checkpoint key, from the Saver's restore subgraph."""
     nodes = {n.name: n for n in mg.graph_def.node}
     out: dict[str, str] = {}
@@ -220,9 +220,7 @@ def _tf1_keys(mg: MetaGraphDef) -> dict[str, str]:
     for n in mg.graph_def.node:
         if n.op not in ("Assign", "AssignVariableOp") or len(n.input) < 2:
             continue
-        src, idx = strip(n.input[1])
-        while src in nodes and nodes[src].op == "Identity" and nodes[src].input:
-            src, idx = strip(nodes[src].input[0])
+        src, idx = _through_identities(nodes, *strip(n.input[1]), strip, path)
         restore = nodes.get(src)
         if restore is None or restore.op not in ("RestoreV2", "Restore", "RestoreSlice"):
             continue
@@ -239,6 +237,19 @@ def _tf1_keys(mg: MetaGraphDef) -> dict[str, str]:
             handle = var_node.attr["shared_name"].s.decode("utf-8", "replace") or var
         out[handle] = names[idx].decode("utf-8", "replace")
     return out
+
+
+def _through_identities(nodes: dict[str, Any], src: str, idx: int,
+                        strip: Callable[[str], tuple[str, int]], path: str | None) -> tuple[str, int]:
+    """The tensor an Identity chain starts from; a chain that loops is a corrupt graph."""
+    seen: set[str] = set()
+    while src in nodes and nodes[src].op == "Identity" and nodes[src].input:
+        if src in seen:
+            raise CorruptFileError(f"Identity node {src!r} is its own input (through a cycle)",
+                                   path=path, where=f"node {src!r} in the graph")
+        seen.add(src)
+        src, idx = strip(nodes[src].input[0])
+    return src, idx
 
 
 def init_op_name(mg: MetaGraphDef) -> str | None:
