@@ -300,6 +300,16 @@ def test_feeding_a_later_output_of_a_node():
     np.testing.assert_array_equal(runtime.run_signature(mg, "s", {"i": np.array([3], np.int32)})["y"], [3])
 
 
+@pytest.mark.parametrize("attrs", [{"num_sparse": b"x"}, {"num_sparse": -1}, {"Tdense": 5}])
+def test_output_layout_attrs_of_the_wrong_kind(attrs):
+    # ParseExampleV2's output layout is computed from attrs while compiling the graph:
+    # a string num_sparse or an int Tdense used to raise a raw ValueError / TypeError.
+    mg = meta([node("p", "ParseExampleV2", **attrs), node("y", "Identity", ["p:dense_values:0"])],
+              sigs={"s": ({}, {"y": "y:0"})})
+    with pytest.raises(RuntimeFailure, match=r"node 'p' \(ParseExampleV2\).*bad attrs"):
+        runtime.run_signature(mg, "s", {})
+
+
 def test_while_iteration_guard():
     cond_f = function("cond", [("i", I32)], {"c": (DataType.DT_BOOL, "t:output:0")},
                       [const("t", np.bool_(True))])

@@ -303,7 +303,7 @@ class Body:
             return len(args) if fixed else None
         if node.kernel is None:
             return None
-        return node.kernel.output_count(node.attr)
+        return _layout(node, user, node.kernel.output_count)
 
     def _output_offset(self, node: Node, arg: str, user: Node | None = None) -> int | None:
         if node.call is not None:
@@ -311,7 +311,7 @@ class Body:
             return outs.index(arg) if arg in outs else None
         if node.kernel is None:
             return 0  # reported as unsupported when planned
-        return node.kernel.output_offset(node.attr, arg)
+        return _layout(node, user, lambda attrs: node.kernel.output_offset(attrs, arg))
 
     def plan(self, targets: Iterable[tuple[int, int]], controls: Iterable[int] = (),
              fed: frozenset[int] = frozenset()) -> Plan:
@@ -378,6 +378,18 @@ class Body:
             if node.kernel is None and node.op not in ("_Arg",):
                 out.append(Missing(node.op, node.name, self.name))
         return out
+
+
+def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
+    """``fn(node.attr)`` for an op's output layout; attrs of the wrong kind fail naming the node."""
+    try:
+        return fn(node.attr)
+    except SavedModelError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        used = f" (used by {user.where})" if user is not None else ""
+        raise RuntimeFailure(f"bad attrs for the outputs of {node.op}: {type(exc).__name__}: {exc}{used}",
+                             where=node.where) from None
 
 
 @dataclass

@@ -18,12 +18,23 @@ _KIND = {"f": "float_list", "i": "int64_list", "u": "int64_list", "O": "bytes_li
 
 
 def _outputs(attrs):
-    ns = int(attrs.get("num_sparse", 0))
-    nd = len(attrs.get("Tdense") or [])
-    nr = len(attrs.get("ragged_value_types") or [])
-    nsplit = len(attrs.get("ragged_split_types") or [])
+    ns = attrs.get("num_sparse", 0)
+    if not isinstance(ns, int) or isinstance(ns, bool) or ns < 0:
+        raise ValueError(f"num_sparse must be a non-negative int, got {ns!r}")
+    nd, nr, nsplit = (_type_count(attrs, a) for a in ("Tdense", "ragged_value_types",
+                                                       "ragged_split_types"))
     return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns),
             ("dense_values", nd), ("ragged_values", nr), ("ragged_outer_splits", nsplit)]
+
+
+def _type_count(attrs, name: str) -> int:
+    """Length of a list(type) attr (a hostile graph may give it another kind of value)."""
+    v = attrs.get(name)
+    if v is None:
+        return 0
+    if not isinstance(v, list):
+        raise ValueError(f"{name} must be a list of types, got {v!r}")
+    return len(v)
 
 
 def _values(node, ex: Example, key: str, dtype: np.dtype, i: int):
