@@ -340,3 +340,44 @@ def test_outdir_is_made_only_after_a_successful_run(module_dir, tmp_path, capsys
                        "array_input", "--input_exprs", "x=['a']", "--outdir", out)
     assert code == 1 and err
     assert not out.exists()
+
+
+def _handle_output_model(tmp_path, op):
+    """A SavedModel whose one output is a resource handle or a TensorList, built without TF."""
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    g = mg.graph_def
+    if op == "VarHandleOp":
+        n = g.node.add(name="y", op="VarHandleOp")
+        n.attr["dtype"].type = 1
+        n.attr["shared_name"].s = b"v"
+    else:
+        for name, value in (("shape", -1), ("n", 2)):
+            c = g.node.add(name=name, op="Const")
+            c.attr["dtype"].type = 3
+            c.attr["value"].tensor.dtype = 3
+            c.attr["value"].tensor.int_val.append(value)
+        n = g.node.add(name="y", op="TensorListReserve", input=["shape", "n"])
+        n.attr["element_dtype"].type = 1
+    out = mg.signature_def["serving_default"].outputs["o0"]
+    out.name, out.dtype = "y:0", 20
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return d
+
+
+@pytest.mark.parametrize("op", ["VarHandleOp", "TensorListReserve"])
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--outdir", "out"], ["--outdir", "out", "--json"]])
+def test_non_tensor_outputs_are_refused(tmp_path, capsys, op, extra):
+    # --json raised a raw AttributeError on a handle; --outdir pickled it into a .npy file.
+    d = _handle_output_model(tmp_path, op)
+    extra = [str(tmp_path / e) if e == "out" else e for e in extra]
+    code, out, err = cli(capsys, "--dir", d, "--tag_set", "serve", "--signature_def",
+                         "serving_default", *extra)
+    assert code != 0
+    assert "output 'o0' (tensor y:0) is not a tensor value" in err
+    assert not (tmp_path / "out").exists()

@@ -588,7 +588,7 @@ class Session:
             t = sig.outputs[k].name
             if t in controls:
                 continue
-            out[k] = _as_array(next(it))
+            out[k] = _signature_output(next(it), k, t, self.export_dir, key)
         return out
 
     def signature(self, key: str):
@@ -677,6 +677,22 @@ def _as_array(v: Any) -> Any:
     if isinstance(v, (np.generic, int, float, bool, bytes)):
         return np.asarray(v)
     return v
+
+
+def _signature_output(v: Any, key: str, tensor: str, path: str | None, sig: str) -> np.ndarray:
+    """A signature output as an array; a resource handle, TensorList or other object is refused."""
+    arr = _as_array(v)
+    if isinstance(arr, np.ndarray) and (arr.dtype != object or _all_bytes(arr)):
+        return arr
+    what = type(v).__name__ if not isinstance(arr, np.ndarray) else "an array holding non-string objects"
+    raise RuntimeFailure(
+        f"output {key!r} (tensor {tensor}) is not a tensor value but {what} (resource handles "
+        "and TensorLists cannot be returned)", path=path, where=f"signature {sig!r}")
+
+
+def _all_bytes(arr: np.ndarray) -> bool:
+    """Whether an object array holds only bytes, i.e. is a TF string tensor."""
+    return all(isinstance(x, bytes) for x in arr.reshape(-1))
 
 
 class Context:
