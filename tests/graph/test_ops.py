@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.errors import InvalidArgumentError, UnsupportedOpError
 from savedmodel_io.graph import ops
 from savedmodel_io.graph.runtime import Node
 
@@ -246,3 +246,82 @@ def test_hostile_sizes_are_refused():
         run_op("Range", np.int64(0), np.int64(1 << 40), np.int64(1))
     with pytest.raises(LimitExceededError):
         run_op("BroadcastTo", np.float32(1), np.array([1 << 30, 64]))
+
+
+# -- regexes: RE2 semantics; never a hang or a raw re.error --------------------------------
+
+@pytest.fixture(params=["re2", "re"])
+def regex_engine(request, monkeypatch):
+    """Run a test with google-re2 (skipped if absent) and with the guarded ``re`` fallback."""
+    from savedmodel_io.graph.ops import _regex
+
+    if request.param == "re2":
+        pytest.importorskip("re2")
+    else:
+        monkeypatch.setattr(_regex, "_re2_module", None)
+    return request.param
+
+
+def strings(*values):
+    return np.array(values, dtype=object)
+
+
+# Expected values from tf.strings.regex_replace (TensorFlow 2.21).
+@pytest.mark.parametrize("pattern,rewrite,glob,want", [
+    (rb"(\w)(\w*)", rb"\2\1-\\\0", True, [b"elloh-\\hello  orldw-\\world", b"xa-\\ax"]),
+    (rb"x*", b"-", True, [b"-h-e-l-l-o- - -w-o-r-l-d-", b"-a-"]),
+    (rb"x*", b"-", False, [b"-hello  world", b"-ax"]),
+    (rb"^\s+|\s+$", b"", True, [b"hello  world", b"ax"]),
+    (rb"(a)|(o)", rb"[\1\2]", True, [b"hell[o]  w[o]rld", b"[a]x"]),
+])
+def test_regex_replace_follows_re2(regex_engine, pattern, rewrite, glob, want):
+    got = run_op("StaticRegexReplace", strings(b"hello  world", b"ax"), pattern=pattern,
+                 rewrite=rewrite, replace_global=glob)
+    assert list(got) == want
+
+
+def test_regex_empty_matches_step_over_utf8_characters(regex_engine):
+    got = run_op("StaticRegexReplace", strings("hé".encode()), pattern=rb"x*", rewrite=b"-",
+                 replace_global=True)
+    assert list(got) == ["-h-é-".encode()]
+
+
+@pytest.mark.parametrize("op,rewrite", [("StaticRegexReplace", rb"\9"), ("RegexReplace", rb"\g<zz>"),
+                                        ("RegexReplace", b"trailing\\")])
+def test_bad_regex_rewrites_are_invalid_arguments(regex_engine, op, rewrite):
+    # "\9" used to let re.error escape the kernel.
+    with pytest.raises(InvalidArgumentError, match="invalid rewrite pattern"):
+        if op == "StaticRegexReplace":
+            run_op(op, strings(b"abc"), pattern=b"(b)", rewrite=rewrite, replace_global=True)
+        else:
+            run_op(op, strings(b"abc"), strings(b"(b)")[0], strings(rewrite)[0])
+
+
+@pytest.mark.parametrize("pattern", [rb"a\1", rb"(?=a)", rb"a*+", rb"(?>a)"])
+def test_non_re2_syntax_is_an_invalid_argument(regex_engine, pattern):
+    with pytest.raises(InvalidArgumentError, match="invalid regex"):
+        run_op("StaticRegexFullMatch", strings(b"a"), pattern=pattern)
+
+
+@pytest.mark.parametrize("pattern", [rb"(a|a)*b", rb"(a+)+b", rb"(?:a?)*b", rb"(x|ab)+"])
+def test_backtracking_patterns_never_hang(regex_engine, pattern):
+    # Python's re takes exponential time on these; TensorFlow's RE2 is linear.
+    s = strings(b"a" * 40 + b"!")
+    if regex_engine == "re2":
+        assert not run_op("StaticRegexFullMatch", s, pattern=pattern)[0]
+    else:
+        with pytest.raises(UnsupportedOpError, match="google-re2"):
+            run_op("StaticRegexFullMatch", s, pattern=pattern)
+
+
+def test_polynomial_backtracking_is_bounded(regex_engine):
+    # "\s+$" searched over a long run of spaces is quadratic with re (minutes at this size).
+    s = strings(b" " * 300_000 + b"x")
+    if regex_engine == "re2":
+        assert run_op("StaticRegexReplace", s, pattern=rb"\s+$", rewrite=b"", replace_global=True)[0] == s[0]
+    else:
+        with pytest.raises(UnsupportedOpError, match="too long"):
+            run_op("StaticRegexReplace", s, pattern=rb"\s+$", rewrite=b"", replace_global=True)
+        # Ordinary sizes still run on the fallback.
+        assert run_op("StaticRegexReplace", strings(b"a b  "), pattern=rb"\s+$", rewrite=b"",
+                      replace_global=True)[0] == b"a b"

@@ -20,6 +20,7 @@ layout of each op comes from its kernel registration (see ``graph/ops``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -730,7 +731,7 @@ class Context:
             except SavedModelError:
                 raise
             except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
-                    AttributeError, OverflowError) as exc:
+                    AttributeError, OverflowError, re.error) as exc:
                 raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=node.where) from exc
             if not isinstance(out, list):
                 out = [out]

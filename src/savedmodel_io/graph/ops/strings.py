@@ -1,17 +1,15 @@
 """String ops: join, case, length, regex replace/match, number conversion, split, format.
 
 Strings are numpy object arrays of ``bytes`` (TensorFlow strings are bytes).
-TensorFlow's regexes are RE2; Python's ``re`` agrees on the common syntax, and
-RE2's ``\\0`` (whole match) in rewrites is translated.
+TensorFlow's regexes are RE2: see ``_regex`` for how they run (RE2 via google-re2,
+else a guarded Python ``re``) and how rewrites are read.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops import _regex, kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
 
 
@@ -66,43 +64,38 @@ def length(node, inputs, ctx):
     return _map(len, _s(inputs[0]), np.int32)
 
 
-def _rewrite(r: bytes) -> bytes:
-    return re.sub(rb"\\0", rb"\\g<0>", r)
+def _replace(node, texts: np.ndarray, pattern, rewrite) -> np.ndarray:
+    rx = _regex.compile_regex(node, pattern)
+    parts = _regex.rewrite_parts(node, rewrite, rx.groups)
+    first_only = not node.attr.get("replace_global", True)
+    rx.check_cost(node, texts.reshape(-1), search=True)
+    return _map(lambda v: _regex.replace(rx, parts, v, first_only), texts)
 
 
-def _compile(node, pattern: bytes):
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise bad(node, f"invalid regex {pattern!r}: {exc}") from None
+def _full_match(node, texts: np.ndarray, pattern) -> np.ndarray:
+    rx = _regex.compile_regex(node, pattern)
+    rx.check_cost(node, texts.reshape(-1), search=False)
+    return _map(lambda v: rx.rx.fullmatch(v) is not None, texts, bool)
 
 
 @kernel("StaticRegexReplace")
 def static_regex_replace(node, inputs, ctx):
-    rx = _compile(node, node.attr["pattern"])
-    rw = _rewrite(node.attr["rewrite"])
-    count = 0 if node.attr.get("replace_global", True) else 1
-    return _map(lambda v: rx.sub(rw, v, count=count), _s(inputs[0]))
+    return _replace(node, _s(inputs[0]), node.attr.get("pattern"), node.attr.get("rewrite"))
 
 
 @kernel("RegexReplace")
 def regex_replace(node, inputs, ctx):
-    rx = _compile(node, np.asarray(inputs[1]).item())
-    rw = _rewrite(np.asarray(inputs[2]).item())
-    count = 0 if node.attr.get("replace_global", True) else 1
-    return _map(lambda v: rx.sub(rw, v, count=count), _s(inputs[0]))
+    return _replace(node, _s(inputs[0]), np.asarray(inputs[1]).item(), np.asarray(inputs[2]).item())
 
 
 @kernel("StaticRegexFullMatch")
 def static_full_match(node, inputs, ctx):
-    rx = _compile(node, node.attr["pattern"])
-    return _map(lambda v: rx.fullmatch(v) is not None, _s(inputs[0]), bool)
+    return _full_match(node, _s(inputs[0]), node.attr.get("pattern"))
 
 
 @kernel("RegexFullMatch")
 def regex_full_match(node, inputs, ctx):
-    rx = _compile(node, np.asarray(inputs[1]).item())
-    return _map(lambda v: rx.fullmatch(v) is not None, _s(inputs[0]), bool)
+    return _full_match(node, _s(inputs[0]), np.asarray(inputs[1]).item())
 
 
 @kernel("StringToNumber")
