@@ -751,3 +751,52 @@ def test_hostile_nested_empty_tags_are_refused_quickly(tmp_path):
     write_chunked(tmp_path / "saved_model.cpb", [SavedModel()], cm)
     with pytest.raises(LimitExceededError, match="pruned chunk tree"):
         compute_fingerprint(tmp_path)
+
+
+def _model_with_index(tmp_path: Path, kind: str) -> Path:
+    """A tiny SavedModel whose variables/variables.index is replaced by a special file."""
+    import os
+
+    import numpy as np
+
+    from savedmodel_io.formats.bundle import write_checkpoint
+
+    d = tmp_path / "m"
+    (d / "variables").mkdir(parents=True)
+    (d / "saved_model.pb").write_bytes(stress_saved_model().SerializeToString())
+    write_checkpoint(d / "variables" / "variables", {"x": np.ones(2, np.float32)})
+    index = d / "variables" / "variables.index"
+    index.unlink()
+    if kind == "zero":
+        index.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(index)
+    else:
+        index.mkdir()
+    return d
+
+
+@pytest.mark.parametrize("kind, text", [("zero", "character device"), ("fifo", "FIFO")])
+def test_checkpoint_index_device_or_fifo_is_refused(tmp_path, kind, text):
+    """/dev/zero or a FIFO as variables.index: an error naming it (was MemoryError / a hang)."""
+    from _deadline import deadline
+
+    d = _model_with_index(tmp_path, kind)
+    with deadline(10), pytest.raises(CorruptFileError, match=text) as info:
+        compute_fingerprint(d)
+    assert info.value.path == str(d / "variables" / "variables.index")
+
+
+def test_checkpoint_index_directory_hashes_as_zero(tmp_path):
+    """TF's ReadFileToString fails on a directory and the checkpoint hash is 0; so is ours."""
+    assert compute_fingerprint(_model_with_index(tmp_path, "dir")).checkpoint_hash == 0
+
+
+def test_fingerprint_pb_fifo_is_refused(tmp_path):
+    import os
+
+    from _deadline import deadline
+
+    os.mkfifo(tmp_path / FINGERPRINT_FILENAME)
+    with deadline(10), pytest.raises(CorruptFileError, match="FIFO"):
+        read_fingerprint(tmp_path)

@@ -87,3 +87,54 @@ def test_atomic_file_has_ordinary_permissions(tmp_path):
     with atomic_directory(tmp_path / "m") as d:
         pass
     assert (tmp_path / "m").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+# ----------------------------------------------------------------------------- safe reads
+
+
+def _specials(tmp_path):
+    """name -> path of every kind of non-regular file a hostile model directory may hold."""
+    import os
+
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    return {n: tmp_path / n for n in ("dir", "fifo", "loop", "zero", "missing")}
+
+
+@pytest.mark.parametrize(
+    "name, cls, text",
+    [
+        ("dir", NotFoundError, "is a directory, not a regular file"),
+        ("fifo", "CorruptFileError", "is a FIFO"),
+        ("loop", "CorruptFileError", "symlink loop"),
+        ("zero", "CorruptFileError", "is a character device"),
+        ("missing", NotFoundError, "does not exist"),
+    ],
+)
+def test_read_regular_refuses_special_files(tmp_path, name, cls, text):
+    """A directory, FIFO (no hang), symlink loop or device: a library error naming the file."""
+    from savedmodel_io import errors
+    from savedmodel_io._fsutil import open_regular, read_regular
+
+    cls = getattr(errors, cls) if isinstance(cls, str) else cls
+    from _deadline import deadline
+
+    path = _specials(tmp_path)[name]
+    for call in (lambda: read_regular(path, what="data shard"), lambda: open_regular(path)):
+        with deadline(10), pytest.raises(cls, match=text) as info:
+            call()
+        assert info.value.path == str(path)
+
+
+def test_read_regular_limit_and_contents(tmp_path):
+    from savedmodel_io._fsutil import read_regular
+    from savedmodel_io.errors import LimitExceededError
+
+    p = tmp_path / "f"
+    p.write_bytes(b"abcd")
+    assert read_regular(p) == b"abcd"
+    assert read_regular(p, limit=4) == b"abcd"
+    with pytest.raises(LimitExceededError, match="4 bytes"):
+        read_regular(p, limit=3)

@@ -292,13 +292,17 @@ def test_not_found(tmp_path):
 
 def test_unreadable_file(tmp_path, monkeypatch):
     (tmp_path / "saved_model.pb").write_bytes(b"")
-    from pathlib import Path
+    import os
 
-    def refuse(self):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
-    with pytest.raises(savedmodel_io.SavedModelError, match="cannot read the file"):
+    def refuse(path, *args, **kwargs):
+        if os.fspath(path).endswith("saved_model.pb"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)  # files are opened by _fsutil.open_regular
+    with pytest.raises(savedmodel_io.SavedModelError, match="cannot be read"):
         savedmodel_io.load(tmp_path)
     with pytest.raises(savedmodel_io.SavedModelError, match="Permission denied"):
         savedmodel_io.read_signatures(tmp_path)

@@ -238,3 +238,19 @@ def test_vocabulary_files_outside_the_model_are_not_read(fixture_model, tmp_path
     os.symlink(tmp_path / "secret.txt", link / "assets" / "vocab.txt")
     with pytest.raises(SavedModelError, match="outside the model directory"):
         savedmodel_io.load(link).signatures["serving_default"](keys=np.array([b"beta"]))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_asset_that_is_a_fifo_or_directory_is_refused(tmp_path):
+    """Reading a FIFO asset used to block forever; a directory gave a raw IsADirectoryError."""
+    from _deadline import deadline
+
+    m = _model_with_assets(tmp_path / "m", "fifo.txt", "dir.txt")
+    os.mkfifo(m / "assets" / "fifo.txt")
+    (m / "assets" / "dir.txt").mkdir()
+    fifo, directory = savedmodel_io.load(m).assets
+    with deadline(10), pytest.raises(CorruptFileError, match="FIFO"):
+        fifo.read_bytes()
+    with pytest.raises(NotFoundError, match="directory"):
+        directory.read_bytes()
+

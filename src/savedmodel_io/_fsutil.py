@@ -1,6 +1,10 @@
-"""Atomic file and directory writes: a failed save never leaves half a model behind.
+"""Safe file reads and atomic writes.
 
-Files are written to a temporary sibling and renamed over the target; whole
+Reading: :func:`open_regular` / :func:`read_regular` open a file of a model directory
+only if it is a regular file (a directory, FIFO, device or symlink loop is a
+``SavedModelError`` naming the file, never a hang or a raw ``OSError``).
+
+Writing: files are written to a temporary sibling and renamed over the target; whole
 models are built in a temporary sibling directory and renamed into place, so a
 reader sees either the old model or the complete new one.
 """
@@ -8,16 +12,115 @@ reader sees either the old model or the complete new one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from savedmodel_io.errors import ModelExistsError, NotFoundError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    LimitExceededError,
+    ModelExistsError,
+    NotFoundError,
+    SavedModelError,
+)
 
-__all__ = ["atomic_directory", "atomic_file", "fsync_dir"]
+__all__ = ["atomic_directory", "atomic_file", "fsync_dir", "open_regular", "read_regular"]
+
+# O_NONBLOCK: opening a FIFO must not wait for a writer (the fstat check then refuses it).
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+# errno values that mean "there is no readable file here" (NotFoundError); others are corrupt.
+_NOT_FOUND = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM}
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+# ----------------------------------------------------------------------------- safe reads
+
+
+def _os_error(exc: OSError, path: str | os.PathLike[str], what: str) -> SavedModelError:
+    """The library error for an OSError met while opening or reading ``path``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return NotFoundError(f"{what} does not exist", path=path)
+    if exc.errno == errno.ELOOP:
+        return CorruptFileError(f"{what} cannot be opened: symlink loop ({reason})", path=path)
+    cls = NotFoundError if exc.errno in _NOT_FOUND else CorruptFileError
+    return cls(f"{what} cannot be read ({reason})", path=path)
+
+
+def _require_regular(mode: int, path: str | os.PathLike[str], what: str) -> None:
+    """Refuse anything but a regular file: a directory is not found, a FIFO/device is corrupt."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    cls = NotFoundError if stat.S_ISDIR(mode) else CorruptFileError
+    raise cls(f"{what} is {kind}, not a regular file", path=path)
+
+
+def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
+    """Open ``path`` for binary reading if it is a regular file (symlinks followed).
+
+    Checked before opening (no device is opened) and again on the open descriptor (the
+    path may change in between); the open never blocks, so a FIFO cannot hang a reader.
+    Every failure is a SavedModelError naming the file: NotFoundError (missing, a
+    directory, no permission) or CorruptFileError (FIFO, device, socket, symlink loop).
+    """
+    # NotFoundError is an OSError too: the checks stay outside the ``except OSError`` blocks.
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise _os_error(exc, path, what) from None
+    _require_regular(mode, path, what)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise _os_error(exc, path, what) from None
+    try:
+        _require_regular(os.fstat(fd).st_mode, path, what)
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(
+    path: str | os.PathLike[str], *, limit: int | None = None, what: str = "file"
+) -> bytes:
+    """The contents of regular file ``path``, at most ``limit`` bytes (LimitExceededError beyond).
+
+    Reads no more than the size the file had when opened, and a MemoryError becomes a
+    LimitExceededError, so a sparse or growing file cannot make an unbounded allocation.
+    """
+    with open_regular(path, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        if limit is not None and size > limit:
+            raise LimitExceededError(
+                f"{what} is {size} bytes, far too large (the limit is {limit} bytes)", path=path
+            )
+        try:
+            return f.read(size)
+        except MemoryError:
+            raise LimitExceededError(
+                f"{what} of {size} bytes does not fit in memory", path=path
+            ) from None
+        except OSError as exc:
+            raise _os_error(exc, path, what) from None
+
+
+# ----------------------------------------------------------------------------- atomic writes
 
 
 def _umask() -> int:

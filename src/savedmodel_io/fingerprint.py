@@ -31,17 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._fsutil import atomic_file, read_regular
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     FormatError,
-    LimitExceededError,
     NotFoundError,
     SavedModelError,
 )
-from savedmodel_io.formats.saved_model_file import read_file
+from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_file
+from savedmodel_io.formats.sstable import MAX_TABLE_BYTES
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
 from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
@@ -189,13 +189,10 @@ def read_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
     """Read ``fingerprint.pb`` of a SavedModel directory (or the file itself)."""
     p = Path(path)
     file = p / FINGERPRINT_FILENAME if p.is_dir() else p
-    if not file.is_file():
+    if not file.exists():
         where = "SavedModel directory has no fingerprint.pb" if p.is_dir() else "no such file"
         raise NotFoundError(where, path=file)
-    size = file.stat().st_size
-    if size > _MAX_FINGERPRINT_BYTES:
-        raise LimitExceededError(f"{size} bytes is far too large for a fingerprint.pb", path=file)
-    data = file.read_bytes()
+    data = read_regular(file, limit=_MAX_FINGERPRINT_BYTES, what="fingerprint.pb")
     if not data:
         raise CorruptFileError("empty file (a fingerprint.pb holds at least a version)", path=file)
     _check_fingerprint_wire(data, file)
@@ -437,11 +434,15 @@ def saved_object_graph_hash(object_graph: Any, *, path: str | os.PathLike[str] |
 
 
 def checkpoint_hash(export_dir: str | os.PathLike[str]) -> int:
-    """Fingerprint64 of ``variables/variables.index``; 0 when it is missing or unreadable (as in TF)."""
+    """Fingerprint64 of ``variables/variables.index``; 0 when it is missing or unreadable (as in TF).
+
+    A FIFO, device or symlink loop there raises CorruptFileError (TF would hang or exhaust
+    memory reading it), an index over MAX_TABLE_BYTES LimitExceededError.
+    """
     index = Path(export_dir) / "variables" / "variables.index"
     try:
-        data = index.read_bytes()
-    except OSError:
+        data = read_regular(index, limit=MAX_TABLE_BYTES, what="checkpoint index")
+    except NotFoundError:  # missing, a directory, or no permission
         return 0
     return fingerprint64(data)
 
@@ -510,7 +511,7 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     if "signature_def_hash" in result and legacy_sig:
         result.remove("signature_def_hash")
         notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    file_sum = fingerprint64(pb.read_bytes()) == stored.saved_model_checksum
+    file_sum = fingerprint64(read_regular(pb, limit=MAX_PROTO_BYTES)) == stored.saved_model_checksum
     if "saved_model_checksum" in result and file_sum:
         result.remove("saved_model_checksum")
         notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from savedmodel_io._fsutil import read_regular
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
@@ -311,10 +312,8 @@ class Asset:
             raise CorruptFileError(
                 f"asset resolves to {real}, outside the model directory (symlink)", path=self.path
             )
-        try:
-            return real.read_bytes()
-        except OSError as exc:
-            raise NotFoundError(f"asset file cannot be read ({exc.strerror})", path=self.path) from None
+        # The resolved path, so that what is read is what was checked; a FIFO or device is refused.
+        return read_regular(real, what=f"asset file {self.filename!r}")
 
 
 def _asset_path(base: Path, filename: str, where: str | None) -> Path:

@@ -24,6 +24,8 @@ from savedmodel_io.formats.bundle import Sliced, open_checkpoint, write_checkpoi
 from savedmodel_io.hashing.crc32c import crc32c, mask
 from savedmodel_io.proto import BundleEntryProto, BundleHeaderProto, TrackableObjectGraph
 
+from _deadline import deadline
+
 ml_dtypes = pytest.importorskip("ml_dtypes")
 
 
@@ -528,3 +530,36 @@ def test_many_slices_and_reused_bytes(tmp_path):
     _rewrite_index(p, items)
     with pytest.raises(CorruptFileError, match="impossible|overlap|checksum"):
         open_checkpoint(p)["v"]
+
+
+@pytest.mark.parametrize(
+    "kind, cls, text",
+    [("dir", NotFoundError, "directory"), ("fifo", CorruptFileError, "FIFO"),
+     ("loop", CorruptFileError, "symlink loop"), ("zero", CorruptFileError, "character device")],
+)
+def test_data_shard_that_is_not_a_regular_file(tmp_path, kind, cls, text):
+    """A shard that is a directory, FIFO, symlink loop or device: a library error, never a hang."""
+    write_checkpoint(tmp_path / "ck", {"x": np.ones(3, np.float32)})
+    shard = tmp_path / "ck.data-00000-of-00001"
+    shard.unlink()
+    if kind == "dir":
+        shard.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(shard)
+    elif kind == "loop":
+        shard.symlink_to(shard)
+    else:
+        shard.symlink_to("/dev/zero")
+    reader = open_checkpoint(tmp_path / "ck")
+    with deadline(10), pytest.raises(cls, match=text) as info:
+        reader["x"]
+    assert info.value.path == str(shard) and "data shard 0 of 1" in str(info.value)
+
+
+def test_index_that_is_a_fifo_is_refused(tmp_path):
+    write_checkpoint(tmp_path / "ck", {"x": np.ones(3, np.float32)})
+    index = tmp_path / "ck.index"
+    index.unlink()
+    os.mkfifo(index)
+    with deadline(10), pytest.raises(CorruptFileError, match="FIFO"):
+        sstable.Table.open(index)

@@ -380,3 +380,20 @@ def input_expr_huge_array(tmp: Path):
         if isinstance(exc, SavedModelError):
             raise type(exc)(exc.message, path=tmp, where=exc.where) from None
         raise
+
+
+# --- special files where a model file should be ----------------------------------------------------
+
+
+@case("fingerprint_index_dev_zero", needs="savedmodel_io.fingerprint")
+def fingerprint_index_dev_zero(tmp: Path):
+    """variables/variables.index is a symlink to /dev/zero: reading it whole never ends."""
+    from savedmodel_io.fingerprint import compute_fingerprint
+    from savedmodel_io.proto import SavedModel
+
+    (tmp / "variables").mkdir()
+    sm = SavedModel(saved_model_schema_version=1)
+    sm.meta_graphs.add().meta_info_def.tags.append("serve")
+    (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
+    (tmp / "variables" / "variables.index").symlink_to("/dev/zero")
+    return compute_fingerprint(tmp)

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 
 from savedmodel_io import dtypes
+from savedmodel_io._fsutil import open_regular, read_regular
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -75,6 +76,7 @@ _MAX_SHARDS = 1 << 20
 _MAX_RANK = 254  # TensorShape::MaxDimensions()
 _UINT32_MAX = 0xFFFFFFFF
 _CHUNK = 8 << 20  # streaming unit for reading/writing/CRC
+_MAX_STATE_BYTES = 16 << 20  # a `checkpoint` state file lists a few prefixes (text proto)
 
 Extent = tuple[int, int]  # (start, length); length -1 means the whole dimension
 SliceSpec = Union[str, Sequence[Union[Extent, None]]]
@@ -101,8 +103,9 @@ def checkpoint_prefix(path: str | os.PathLike[str]) -> str:
                 return candidate
         state = os.path.join(p, "checkpoint")
         if os.path.isfile(state):  # tf.train.CheckpointManager's state file (text proto)
-            with open(state, encoding="utf-8", errors="replace") as f:
-                m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', f.read(), re.M)
+            text = read_regular(state, limit=_MAX_STATE_BYTES, what="checkpoint state file")
+            m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"',
+                          text.decode("utf-8", errors="replace"), re.M)
             if m:
                 name = m.group(1)
                 cand = name if os.path.isabs(name) else os.path.join(p, name)
@@ -508,14 +511,14 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if cached is not None:
             return cached
         path = data_filename(self.prefix, shard_id, self.num_shards)
-        try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
+        with open_regular(path, f"data shard {shard_id} of {self.num_shards}") as f:
+            size = os.fstat(f.fileno()).st_size
+            try:
                 mm = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), np.uint8) if size else None
-        except FileNotFoundError:
-            raise NotFoundError(
-                f"data shard {shard_id} of {self.num_shards} is missing", path=path
-            ) from None
+            except OSError as exc:  # e.g. a filesystem that cannot map files
+                raise CorruptFileError(
+                    f"data shard {shard_id} cannot be mapped ({exc.strerror or exc})", path=path
+                ) from None
         self._maps[shard_id] = (mm, size)
         return mm, size
 
@@ -742,14 +745,13 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         variable in the SavedObjectGraph are left out.
         """
         if saved_model is None:
-            from savedmodel_io.proto import SavedModel
+            from savedmodel_io.formats.saved_model_file import read_file
 
             root = os.path.dirname(os.path.dirname(self.prefix))
             pb = os.path.join(root, "saved_model.pb")
             if os.path.basename(os.path.dirname(self.prefix)) != "variables" or not os.path.isfile(pb):
                 raise NotFoundError("no saved_model.pb next to this checkpoint's variables/ directory", path=pb)
-            with open(pb, "rb") as f:
-                saved_model = parse_message(SavedModel, f.read(), path=pb)
+            saved_model = read_file(pb)
         if not len(saved_model.meta_graphs):
             return {}
         nodes = saved_model.meta_graphs[0].object_graph_def.nodes

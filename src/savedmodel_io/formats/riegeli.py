@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
-from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._fsutil import atomic_file, open_regular
 from savedmodel_io._varint import decode as _read_varint
 from savedmodel_io._varint import encode as _varint
 from savedmodel_io.errors import (
@@ -264,12 +264,7 @@ class RecordReader:
     def __init__(self, path: PathLike, *, verify_hashes: bool = True) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
-        try:
-            self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 (closed by close())
-        except FileNotFoundError:
-            from savedmodel_io.errors import NotFoundError
-
-            raise NotFoundError("file does not exist", path=self.path) from None
+        self._file: BinaryIO = open_regular(self.path)
         try:
             self.size = os.fstat(self._file.fileno()).st_size
             # One entry per record chunk, in file order (flat arrays: a file of many tiny

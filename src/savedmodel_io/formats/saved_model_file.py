@@ -19,13 +19,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from savedmodel_io._fsutil import read_regular
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
     NotFoundError,
-    SavedModelError,
 )
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
@@ -63,10 +63,7 @@ def _check_size(path: Path) -> int:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SavedModelError(f"cannot read the file ({exc.strerror or exc})", path=path) from None
+    return read_regular(path, limit=MAX_PROTO_BYTES)
 
 
 def _read_pb(path: Path) -> SavedModel:

@@ -28,8 +28,9 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from savedmodel_io import _varint
+from savedmodel_io._fsutil import read_regular
 from savedmodel_io._varint import append as put_varint
-from savedmodel_io.errors import ChecksumError, CorruptFileError, NotFoundError
+from savedmodel_io.errors import ChecksumError, CorruptFileError
 from savedmodel_io.formats import snappy
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
 
@@ -49,6 +50,8 @@ NO_COMPRESSION = 0
 SNAPPY_COMPRESSION = 1
 DEFAULT_BLOCK_SIZE = 262144
 DEFAULT_RESTART_INTERVAL = 16
+#: A table is read whole; a TensorBundle index of 2 GiB would list ~20 million tensors.
+MAX_TABLE_BYTES = 1 << 31
 
 _U32 = struct.Struct("<I")
 
@@ -168,13 +171,7 @@ class Table:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> Table:
         """Read a table file (index files are small: the whole file is read once)."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise NotFoundError("table file does not exist", path=path) from None
-        except IsADirectoryError:
-            raise NotFoundError("expected a table file, found a directory", path=path) from None
+        data = read_regular(path, limit=MAX_TABLE_BYTES, what="table file")
         return cls(data, path=path, verify_checksums=verify_checksums)
 
     def _read_block(self, offset: int, size: int, where: str) -> bytes:
