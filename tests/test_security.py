@@ -254,3 +254,15 @@ def test_asset_that_is_a_fifo_or_directory_is_refused(tmp_path):
     with pytest.raises(NotFoundError, match="directory"):
         directory.read_bytes()
 
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_asset_dot_component_does_not_widen_the_model_directory(tmp_path):
+    """``./out.txt`` is assets/out.txt: the containment check must stop at the model, not above."""
+    (tmp_path / "secret.txt").write_text("secret")
+    m = _model_with_assets(tmp_path / "m", "./out.txt", "././in.txt")
+    os.symlink(tmp_path / "secret.txt", m / "assets" / "out.txt")
+    (m / "assets" / "in.txt").write_text("inside")
+    out, inside = savedmodel_io.load(m).assets
+    with pytest.raises(CorruptFileError, match="outside the model directory"):
+        out.read_bytes()
+    assert inside.read_bytes() == b"inside"

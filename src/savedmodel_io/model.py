@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from savedmodel_io._fsutil import read_regular
@@ -300,7 +300,8 @@ class Asset:
     def read_bytes(self) -> bytes:
         """The asset's contents; a symlink leading out of the model directory is refused."""
         model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
-        for _ in self.filename.replace("\\", "/").split("/"):
+        # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
+        for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
             model_dir = model_dir.parent  # ... up to the model directory
         try:
             real = self.path.resolve(strict=True)
