@@ -304,7 +304,8 @@ class Body:
             return len(args) if fixed else None
         if node.kernel is None:
             return None
-        return _layout(node, user, node.kernel.output_count)
+        count: int | None = _layout(node, user, node.kernel.output_count)
+        return count
 
     def _output_offset(self, node: Node, arg: str, user: Node | None = None) -> int | None:
         if node.call is not None:
@@ -312,7 +313,9 @@ class Body:
             return outs.index(arg) if arg in outs else None
         if node.kernel is None:
             return 0  # reported as unsupported when planned
-        return _layout(node, user, lambda attrs: node.kernel.output_offset(attrs, arg))
+        kern = node.kernel
+        offset: int | None = _layout(node, user, lambda attrs: kern.output_offset(attrs, arg))
+        return offset
 
     def plan(self, targets: Iterable[tuple[int, int]], controls: Iterable[int] = (),
              fed: frozenset[int] = frozenset()) -> Plan:

@@ -20,6 +20,7 @@ match single bytes, where RE2 matches UTF-8 characters.)
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Iterable
@@ -30,8 +31,8 @@ from savedmodel_io.errors import UnsupportedOpError
 from savedmodel_io.graph.ops._util import bad
 
 try:
-    import re2 as _re2_module
-except ImportError:  # optional: the `fast` extra
+    _re2_module: Any = importlib.import_module("re2")  # google-re2 (the `fast` extra)
+except ImportError:
     _re2_module = None
 
 __all__ = ["RE_BUDGET", "Regex", "compile_regex", "replace", "rewrite_parts"]
@@ -125,9 +126,9 @@ class _NotRE2(Exception):
 
 def _parse(pattern: bytes) -> Any:
     try:
-        from re import _parser as parser  # Python 3.11+
+        parser = importlib.import_module("re._parser")  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
-        import sre_parse as parser  # type: ignore[no-redef]
+        parser = importlib.import_module("sre_parse")
     return parser.parse(pattern)
 
 
