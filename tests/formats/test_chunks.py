@@ -296,6 +296,7 @@ def test_chunk_size_mismatch(tmp_path):
         ((1, ("index", 0), 3, ("index", 7)), "out of range"),  # NodeDef.input[7]
         ((("index", 0),), "expected a field number"),
         ((1, ("index", 0), 1, 2), "continues past"),
+        ((1, ("index", 2)), "skips elements"),  # GraphDef.node[2] of 1: TF adds only the next
     ],
 )
 def test_bad_field_tags(tmp_path, steps, match):
@@ -305,6 +306,38 @@ def test_bad_field_tags(tmp_path, steps, match):
     path = tmp_path / "t.cpb"
     write_raw_cpb(path, recs, meta_for(recs, cm))
     read_bad(path, match=match)
+
+
+def test_next_repeated_element_is_added(tmp_path):
+    """node[1] of a one-node graph is appended (TF adds one element), then node[2] after it."""
+    recs = [GraphDef(node=[NodeDef(name="a")]).SerializeToString(),
+            NodeDef(name="b").SerializeToString(), NodeDef(name="c").SerializeToString()]
+    cm = ChunkedMessage(chunk_index=0)
+    cm.chunked_fields.add(field_tag=tag(1, ("index", 2)), message=ChunkedMessage(chunk_index=2))
+    cm.chunked_fields.add(field_tag=tag(1, ("index", 1)), message=ChunkedMessage(chunk_index=1))
+    path = tmp_path / "next.cpb"
+    write_raw_cpb(path, recs, meta_for(recs, cm))
+    assert [n.name for n in ch.read_chunked(path, GraphDef).node] == ["a", "b", "c"]
+
+
+def test_index_bomb_is_refused_before_allocating(tmp_path):
+    """A ~200-byte ChunkMetadata whose tags name node[2**20] of empty graphs: once ~2**20 empty
+    NodeDefs per tag (400 MB for three, minutes for twenty); now refused at the first."""
+    import time
+
+    from savedmodel_io.proto import SavedModel
+
+    cm = ChunkedMessage(chunk_index=0)
+    cm.chunked_fields.add(field_tag=tag(2, ("index", 20)), message=ChunkedMessage())
+    for i in range(20):
+        cm.chunked_fields.add(field_tag=tag(2, ("index", i), 2, 1, ("index", 1 << 20)),
+                              message=ChunkedMessage())
+    path = tmp_path / "saved_model.cpb"
+    ch.write_chunked(path, [SavedModel()], cm)
+    assert path.stat().st_size < 1024
+    start = time.process_time()
+    read_bad(path, SavedModel, match="skips elements")
+    assert time.process_time() - start < 2
 
 
 def test_mixed_tag_kinds_in_sort(tmp_path):
@@ -373,7 +406,7 @@ def test_integer_and_bool_map_keys(tmp_path, test_messages):
     cm.chunked_fields.add(field_tag=tag(6, ("i64", -(1 << 40))), message=ChunkedMessage(chunk_index=2))
     cm.chunked_fields.add(field_tag=tag(7, ("boolean", False)), message=ChunkedMessage(chunk_index=3))
     cm.chunked_fields.add(
-        field_tag=tag(2, ("index", 1), 5, ("ui32", 7)), message=ChunkedMessage(chunk_index=4)
+        field_tag=tag(2, ("index", 0), 5, ("ui32", 7)), message=ChunkedMessage(chunk_index=4)
     )
     path = tmp_path / "maps.cpb"
     ch.write_chunked(path, [base, b"three-two-four", b"big negative", inner, b"seven"], cm)
@@ -382,7 +415,7 @@ def test_integer_and_bool_map_keys(tmp_path, test_messages):
     assert dict(got.map_field_uint32) == {324: "three-two-four"}
     assert dict(got.map_field_int64) == {-(1 << 40): "big negative"}
     assert got.nested_map_bool[False] == inner and list(got.nested_map_bool) == [False]
-    assert len(got.repeated_field) == 2 and dict(got.repeated_field[1].map_field_uint32) == {
+    assert len(got.repeated_field) == 1 and dict(got.repeated_field[0].map_field_uint32) == {
         7: "seven"
     }
     # A key of the wrong kind for the map is refused.

@@ -397,3 +397,23 @@ def fingerprint_index_dev_zero(tmp: Path):
     (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
     (tmp / "variables" / "variables.index").symlink_to("/dev/zero")
     return compute_fingerprint(tmp)
+
+
+@case("cpb_index_bomb", needs="savedmodel_io.formats.chunks")
+def cpb_index_bomb(tmp: Path):
+    """A ~200-byte saved_model.cpb whose field tags ask for node[2**20] of 20 empty graphs."""
+    from savedmodel_io.formats.cpb import read_saved_model_cpb
+    from savedmodel_io.formats.chunks import write_chunked
+    from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
+
+    def tags(*steps):
+        return [FieldIndex(index=s[1]) if isinstance(s, tuple) else FieldIndex(field=s)
+                for s in steps]
+
+    cm = ChunkedMessage(chunk_index=0)
+    cm.chunked_fields.add(field_tag=tags(2, ("i", 20)))
+    for i in range(20):
+        cm.chunked_fields.add(field_tag=tags(2, ("i", i), 2, 1, ("i", 1 << 20)))
+    write_chunked(tmp / "saved_model.cpb", [SavedModel()], cm)
+    assert (tmp / "saved_model.cpb").stat().st_size < 1024
+    return read_saved_model_cpb(tmp)

@@ -186,6 +186,24 @@ def _map_key(entry_fd: FieldDescriptor, sel: FieldIndex):
     return getattr(sel.map_key, member)
 
 
+def _element(container, index: int, fd: FieldDescriptor) -> _message.Message:
+    """Element ``index`` of a repeated message field, appending it when it is the next one.
+
+    TF's merger (merge.cc ProcessField, util.cc GetMutableField) adds at most one element
+    per step and fails on an index beyond that, so each field tag creates at most one
+    message per step: a small ChunkMetadata cannot make millions of empty messages.
+    """
+    n = len(container)
+    if index < n:
+        return container[index]
+    if index > n:
+        raise _Bad(
+            f"index {index} of {fd.full_name} skips elements: the field has {n}, "
+            "a chunk may only add the next one"
+        )
+    return container.add()
+
+
 def _descend(msg: _message.Message, number: int, sel: FieldIndex | None, last: bool):
     """One step: returns ("message", submessage) or ("leaf", (container msg, fd, index/key))."""
     fd = msg.DESCRIPTOR.fields_by_number.get(number)
@@ -208,11 +226,7 @@ def _descend(msg: _message.Message, number: int, sel: FieldIndex | None, last: b
         index = sel.index
         container = getattr(msg, fd.name)
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if index > len(container) + (1 << 20):
-                raise _Bad(f"index {index} of {fd.full_name} is far beyond its {len(container)} elements")
-            while len(container) <= index:
-                container.add()
-            return "message", container[index]
+            return "message", _element(container, index, fd)
         if not last:
             raise _Bad(f"field tag continues past scalar field {fd.full_name}")
         return "leaf", (container, fd, index, "repeated")
