@@ -354,3 +354,32 @@ def test_slow_hash_warning(monkeypatch, sample):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RecordReader(path, verify_hashes=False).close()
+
+
+@pytest.mark.parametrize("compression", ["brotli", "zstd"])
+def test_decoded_chunk_size_has_a_fixed_limit(tmp_path, compression, monkeypatch):
+    """A compression bomb (2 MiB of zeros in a few hundred bytes) is refused once it declares
+    more than MAX_DECODED_CHUNK_BYTES, before anything is decompressed."""
+    pytest.importorskip(compression if compression == "brotli" else "zstandard")
+    p, _ = write(tmp_path, [b"\0" * (2 << 20)], compression=compression)
+    assert p.stat().st_size < 4096
+    assert riegeli.MAX_DECODED_CHUNK_BYTES == 1 << 31  # the number SECURITY.md states
+    monkeypatch.setattr(riegeli, "MAX_DECODED_CHUNK_BYTES", 1 << 20)
+    with RecordReader(p) as r, pytest.raises(LimitExceededError, match="over the limit of 1048576") as info:
+        r.read_record(next(r.positions()))
+    assert info.value.path == str(p)
+    monkeypatch.setattr(riegeli, "MAX_DECODED_CHUNK_BYTES", 2 << 20)  # a caller may raise it
+    assert read_records(p) == [b"\0" * (2 << 20)]
+
+
+def test_out_of_memory_while_decoding_is_a_limit_error(tmp_path, monkeypatch):
+    """A bomb under the limit that still does not fit: LimitExceededError, not MemoryError."""
+    p, _ = write(tmp_path, [b"\0" * 1000], compression="brotli")
+
+    def no_memory(self, chunk):
+        raise MemoryError
+
+    monkeypatch.setattr(RecordReader, "_decode_simple", no_memory)
+    with pytest.raises(LimitExceededError, match="not enough memory") as info:
+        read_records(p)
+    assert info.value.path == str(p)

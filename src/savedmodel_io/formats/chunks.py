@@ -33,7 +33,7 @@ from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
 
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
+from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, LimitExceededError
 from savedmodel_io.formats.riegeli import RecordReader, RecordWriter
 from savedmodel_io.proto import (
     ChunkedField,
@@ -361,6 +361,8 @@ def merge_chunks(
         read_fields(metadata.message if message is None else message, target, 0)
     except _Bad as exc:
         raise CorruptFileError(str(exc), path=path, where="ChunkMetadata") from None
+    except MemoryError:
+        raise LimitExceededError("not enough memory to merge the chunks", path=path) from None
     return target
 
 
@@ -428,7 +430,14 @@ class ChunkedFile:
     def chunk(self, index: int) -> bytes:
         """Raw bytes of chunk ``index`` (a serialized message or, for BYTES chunks, the data)."""
         data = self._buffer(index)
-        return data if isinstance(data, bytes) else bytes(data)
+        if isinstance(data, bytes):
+            return data
+        try:
+            return bytes(data)
+        except MemoryError:
+            raise LimitExceededError(
+                f"not enough memory to copy chunk {index} ({len(data)} bytes)", path=self.path
+            ) from None
 
     def _buffer(self, index: int) -> bytes | bytearray | memoryview:
         """Chunk ``index`` as a read-only-by-convention buffer (no copy into bytes)."""

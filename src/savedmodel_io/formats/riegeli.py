@@ -77,6 +77,13 @@ _CACHE_LIMIT = 1 << 26  # decoded chunks up to this size stay cached for the nex
 #: Records one simple chunk may hold (Riegeli packs ~1 MiB per chunk; this bounds the record
 #: table a hostile header can make us build).
 MAX_RECORDS_PER_CHUNK = 1 << 24
+#: Bytes one compressed chunk may decode to (2 GiB). A .cpb chunk holds one serialized proto or
+#: one tensor_content, both under protobuf's 2 GiB limit, and Riegeli starts a new chunk for a
+#: record that does not fit its ~1 MiB target, so no chunk TensorFlow writes comes near this.
+#: Compressed data is not bounded by the file size (zeros shrink 30,000-fold): a 50 KB file can
+#: still make a reader allocate up to this much. Lower it for untrusted files, raise it for
+#: files from other writers; running out of memory below it raises LimitExceededError.
+MAX_DECODED_CHUNK_BYTES = 1 << 31
 #: Chunk data (bytes) above which verifying hashes in pure Python triggers SlowHashWarning.
 SLOW_HASH_BYTES = 64 << 20
 _PY_HASH_RATE = 5 << 20  # bytes/s of the pure-Python HighwayHash, for the warning's estimate
@@ -518,7 +525,13 @@ class RecordReader:
         if self._cached is not None and self._cached[0] == chunk.begin:
             return self._cached[1], self._cached[2]
         self._cached = None
-        limits, values = self._decode_simple(chunk)
+        try:
+            limits, values = self._decode_simple(chunk)
+        except MemoryError:
+            raise LimitExceededError(
+                f"not enough memory to decode a chunk of {chunk.decoded_size} bytes",
+                path=self.path, where=f"Riegeli chunk at byte {chunk.begin}",
+            ) from None
         if chunk.decoded_size <= _CACHE_LIMIT:
             self._cached = (chunk.begin, limits, values)
         return limits, values
@@ -580,6 +593,7 @@ class RecordReader:
                     if hasher is not None:
                         hasher.update(view[at:])
             else:
+                self._check_decoded_size(chunk)
                 sizes = self._decompress_stream(kind, [sizes_raw], 10 * chunk.num_records,
                                                 "record sizes", fail)
                 values = self._decompress_stream(kind, stream.rest(), chunk.decoded_size,
@@ -592,6 +606,15 @@ class RecordReader:
             raise self._hash_mismatch(chunk)
         limits = self._limits(sizes, chunk, fail)
         return limits, values
+
+    def _check_decoded_size(self, chunk: _Chunk) -> None:
+        """Refuse a compressed chunk declaring more than MAX_DECODED_CHUNK_BYTES, before decoding."""
+        if chunk.decoded_size > MAX_DECODED_CHUNK_BYTES:
+            raise LimitExceededError(
+                f"compressed chunk would decompress to {chunk.decoded_size} bytes, over the limit of "
+                f"{MAX_DECODED_CHUNK_BYTES} (savedmodel_io.formats.riegeli.MAX_DECODED_CHUNK_BYTES)",
+                path=self.path, where=f"Riegeli chunk at byte {chunk.begin}",
+            )
 
     def _decompress_stream(self, kind, pieces, limit, what, fail, exact=False) -> bytearray:
         """A compressed stream: varint(decompressed size) then the compressed bytes."""
