@@ -52,8 +52,13 @@ def _object_graph(reader: Any, path: str) -> TrackableObjectGraph | None:
     return parse_message(TrackableObjectGraph, bytes(data), path=path)
 
 
-def _all_paths(children: list[list[tuple[str, int]]]) -> dict[int, list[str]]:
-    """Up to _MAX_PATHS object paths per node, shortest first (no cycles)."""
+def _all_paths(
+    children: list[list[tuple[str, int]]], budget: bundle.PathBudget
+) -> dict[int, list[str]]:
+    """Up to _MAX_PATHS object paths per node, shortest first (no cycles), within ``budget``.
+
+    Each path and its set of visited nodes cost their length: a chain repeats every prefix.
+    """
     out: dict[int, list[str]] = {0: [""]}
     frontier = [(0, "", frozenset([0]))]
     while frontier:
@@ -66,6 +71,7 @@ def _all_paths(children: list[list[tuple[str, int]]]) -> dict[int, list[str]]:
                 if len(lst) >= _MAX_PATHS:
                     continue
                 p = f"{base}/{local}" if base else local
+                budget.charge(len(p) + len(seen))
                 lst.append(p)
                 nxt.append((child, p, seen | {child}))
         frontier = nxt
@@ -86,7 +92,7 @@ def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[st
     if tog is None:
         return aliases
     kids = [[(c.local_name, c.node_id) for c in n.children] for n in tog.nodes]
-    paths = _all_paths(kids)
+    paths = _all_paths(kids, bundle.PathBudget(tog.ByteSize(), index_path))
     for nid, node in enumerate(tog.nodes):
         for attr in node.attributes:
             if attr.name != "VARIABLE_VALUE" or attr.checkpoint_key not in reader:
@@ -100,7 +106,7 @@ def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[st
         if not len(sog.nodes):
             continue
         skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-        spaths = _all_paths(skids)
+        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir))
         for nid, node in enumerate(sog.nodes):
             if node.WhichOneof("kind") != "variable" or not node.variable.name:
                 continue

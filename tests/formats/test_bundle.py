@@ -563,3 +563,44 @@ def test_index_that_is_a_fifo_is_refused(tmp_path):
     os.mkfifo(index)
     with deadline(10), pytest.raises(CorruptFileError, match="FIFO"):
         sstable.Table.open(index)
+
+
+def _chain_checkpoint(prefix, n: int, attributes_everywhere: bool = False):
+    """A checkpoint whose object graph is a chain of ``n`` nodes (paths a, a/a, a/a/a, ...)."""
+    tog = TrackableObjectGraph()
+    for i in range(n):
+        node = tog.nodes.add()
+        if i + 1 < n:
+            node.children.add(node_id=i + 1, local_name="a")
+        if attributes_everywhere or i == n - 1:
+            node.attributes.add(name="VARIABLE_VALUE", checkpoint_key="v")
+    write_checkpoint(prefix, {bundle.OBJECT_GRAPH_KEY: np.array(tog.SerializeToString(), dtype=object),
+                              "v": np.zeros(1, np.float32)})
+    return prefix
+
+
+def test_object_graph_chain_paths_are_bounded(tmp_path):
+    """Paths of a 20000-node chain need 4e8 characters (1 MB of graph: raw MemoryError); the
+    budget (64 per graph byte + 16 MiB) refuses it at once, and short chains still work."""
+    import time
+
+    r = open_checkpoint(_chain_checkpoint(tmp_path / "long", 20000))
+    start = time.process_time()
+    for call in (r.object_paths, r.object_nodes):
+        with pytest.raises(LimitExceededError, match="object graph's paths") as info:
+            call()
+        assert info.value.path == r.index_path
+    assert time.process_time() - start < 5
+    short = open_checkpoint(_chain_checkpoint(tmp_path / "short", 1000, attributes_everywhere=True))
+    assert short.object_paths()["/".join(["a"] * 999)] == "v"
+
+
+def test_replace_paths_of_a_chain_are_bounded():
+    """replace._all_paths built every prefix and a frozenset per node: quadratic too."""
+    from savedmodel_io import replace
+
+    kids = [[("a", i + 1)] for i in range(19999)] + [[]]
+    with pytest.raises(LimitExceededError, match="object graph's paths"):
+        replace._all_paths(kids, bundle.PathBudget(11 * 20000, "g"))
+    paths = replace._all_paths(kids[:1000] + [[]], bundle.PathBudget(11 * 1000, "g"))
+    assert paths[1000] == ["/".join(["a"] * 1000)]

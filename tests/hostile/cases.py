@@ -417,3 +417,21 @@ def cpb_index_bomb(tmp: Path):
     write_chunked(tmp / "saved_model.cpb", [SavedModel()], cm)
     assert (tmp / "saved_model.cpb").stat().st_size < 1024
     return read_saved_model_cpb(tmp)
+
+
+@case("checkpoint_object_graph_chain", needs="savedmodel_io.formats.bundle")
+def checkpoint_object_graph_chain(tmp: Path):
+    """A 100000-node chain object graph (~1 MB): its paths would total 10**10 characters."""
+    import numpy as np
+
+    from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, open_checkpoint, write_checkpoint
+    from savedmodel_io.proto import TrackableObjectGraph
+
+    tog = TrackableObjectGraph()
+    for i in range(100000):
+        node = tog.nodes.add()
+        node.children.add(node_id=i + 1, local_name="a")
+    tog.nodes.add().attributes.add(name="VARIABLE_VALUE", checkpoint_key="v")
+    write_checkpoint(tmp / "ck", {OBJECT_GRAPH_KEY: np.array(tog.SerializeToString(), dtype=object),
+                                  "v": np.zeros(1, np.float32)})
+    return open_checkpoint(tmp / "ck").object_paths()

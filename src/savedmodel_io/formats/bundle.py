@@ -734,7 +734,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         (``path/.ATTRIBUTES/NAME``); optimizer slots appear as
         ``<variable path>/.OPTIMIZER_SLOT/<optimizer path>/<slot>``. Empty without an object graph.
         """
-        return {path: key for path, (key, _node) in _object_graph_paths(self.object_graph).items()}
+        return {path: key for path, (key, _node) in _object_graph_paths(self.object_graph, self.index_path).items()}
 
     def saved_variables(self, saved_model: Any = None) -> dict[str, tuple[str, Any]]:
         """Object path -> (checkpoint key, SavedVariable) using the SavedModel's object graph.
@@ -756,7 +756,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             return {}
         nodes = saved_model.meta_graphs[0].object_graph_def.nodes
         out = {}
-        for path, (key, node) in _object_graph_paths(self.object_graph).items():
+        for path, (key, node) in _object_graph_paths(self.object_graph, self.index_path).items():
             if node < len(nodes) and nodes[node].WhichOneof("kind") == "variable":
                 out[path] = (key, nodes[node].variable)
         return out
@@ -805,7 +805,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""
-        return {path: node for path, (_key, node) in _object_graph_paths(self.object_graph).items()}
+        return {path: node for path, (_key, node) in _object_graph_paths(self.object_graph, self.index_path).items()}
 
 
 def _overlap(a: Sequence[Extent], b: Sequence[Extent], shape: Sequence[int]) -> bool:
@@ -825,34 +825,75 @@ def _spec_text(extents: Sequence[Extent]) -> str:
     return ":".join("-" if length == -1 else f"{start},{length}" for start, length in extents)
 
 
-def _object_graph_paths(graph: TrackableObjectGraph | None) -> dict[str, tuple[str, int]]:
+class PathBudget:
+    """How many characters of object paths one object graph may produce (LimitExceededError beyond).
+
+    Every node's path repeats its parent's, so a chain of N nodes (~11*N bytes) has paths of
+    N**2/2 characters: 1 MB of checkpoint would need ~10**10. Real graphs are shallow (paths
+    total a few times the graph's size), so the budget is PER_BYTE times the serialized graph
+    plus MINIMUM: linear in the input, far above what real models use.
+    """
+
+    PER_BYTE = 64
+    MINIMUM = 16 << 20
+
+    def __init__(self, graph_bytes: int, path: str | os.PathLike[str] | None = None) -> None:
+        self.total = self.MINIMUM + self.PER_BYTE * graph_bytes
+        self.left = self.total
+        self.path = path
+
+    def charge(self, chars: int) -> None:
+        """Account for ``chars`` more characters of paths."""
+        self.left -= chars
+        if self.left < 0:
+            raise LimitExceededError(
+                f"the object graph's paths need more than {self.total} characters "
+                f"({self.PER_BYTE} per byte of the graph): a hostile chain or fan-in of objects",
+                path=self.path,
+            )
+
+
+def _object_graph_paths(
+    graph: TrackableObjectGraph | None, path: str | os.PathLike[str] | None = None
+) -> dict[str, tuple[str, int]]:
+    """Object path -> (checkpoint key, node id) for every attribute, within a PathBudget."""
     if graph is None or not len(graph.nodes):
         return {}
+    budget = PathBudget(graph.ByteSize(), path)
     nodes = graph.nodes
-    paths: dict[int, str] = {0: ""}
-    queue = [0]
-    while queue:  # breadth first: each node gets its shortest path, like TF's object graph view
-        nxt = []
-        for nid in queue:
-            for ref in nodes[nid].children:
-                if 0 <= ref.node_id < len(nodes) and ref.node_id not in paths:
-                    base = paths[nid]
-                    paths[ref.node_id] = f"{base}/{ref.local_name}" if base else ref.local_name
-                    nxt.append(ref.node_id)
-        queue = nxt
-    for nid, path in list(paths.items()):
+    paths = _tree_paths(nodes, budget)
+    for nid, owner in list(paths.items()):
         for slot in nodes[nid].slot_variables:
             var = paths.get(slot.original_variable_node_id)
             sid = slot.slot_variable_node_id
             if var is not None and 0 <= sid < len(nodes) and sid not in paths:
-                paths[sid] = f"{var}/.OPTIMIZER_SLOT/{path}/{slot.slot_name}"
+                paths[sid] = f"{var}/.OPTIMIZER_SLOT/{owner}/{slot.slot_name}"
+                budget.charge(len(paths[sid]))
     out: dict[str, tuple[str, int]] = {}
     for nid in sorted(paths):
-        path = paths[nid]
+        base = paths[nid]
         for attr in nodes[nid].attributes:
-            name = path if attr.name == "VARIABLE_VALUE" else f"{path}/.ATTRIBUTES/{attr.name}"
+            name = base if attr.name == "VARIABLE_VALUE" else f"{base}/.ATTRIBUTES/{attr.name}"
+            budget.charge(len(name))
             out.setdefault(name, (attr.checkpoint_key, nid))
     return out
+
+
+def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
+    """Breadth first: each node gets its shortest path, like TF's object graph view."""
+    paths: dict[int, str] = {0: ""}
+    queue = [0]
+    while queue:
+        nxt = []
+        for nid in queue:
+            base = paths[nid]
+            for ref in nodes[nid].children:
+                if 0 <= ref.node_id < len(nodes) and ref.node_id not in paths:
+                    paths[ref.node_id] = f"{base}/{ref.local_name}" if base else ref.local_name
+                    budget.charge(len(paths[ref.node_id]))
+                    nxt.append(ref.node_id)
+        queue = nxt
+    return paths
 
 
 def open_checkpoint(
