@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
@@ -186,7 +186,7 @@ def _map_key(entry_fd: FieldDescriptor, sel: FieldIndex):
     return getattr(sel.map_key, member)
 
 
-def _element(container, index: int, fd: FieldDescriptor) -> _message.Message:
+def _element(container: Any, index: int, fd: FieldDescriptor) -> _message.Message:
     """Element ``index`` of a repeated message field, appending it when it is the next one.
 
     TF's merger (merge.cc ProcessField, util.cc GetMutableField) adds at most one element
