@@ -240,6 +240,27 @@ def test_vocabulary_files_outside_the_model_are_not_read(fixture_model, tmp_path
         savedmodel_io.load(link).signatures["serving_default"](keys=np.array([b"beta"]))
 
 
+@pytest.mark.tf
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_vocabulary_file_that_is_a_fifo_or_directory_is_refused(fixture_model, tmp_path):
+    """The vocabulary kernel used getsize() then read(): a FIFO blocked, /dev/zero never ended."""
+    import numpy as np
+
+    from savedmodel_io.errors import CorruptFileError, NotFoundError
+
+    pytest.importorskip("savedmodel_io.graph.runtime")
+    src = fixture_model("robust_vocab")
+    for kind, error in (("fifo", CorruptFileError), ("dir", NotFoundError)):
+        m = _patched_vocab_model(src, tmp_path / kind, "vocab.txt")
+        (m / "assets" / "vocab.txt").unlink()
+        if kind == "fifo":
+            os.mkfifo(m / "assets" / "vocab.txt")
+        else:
+            (m / "assets" / "vocab.txt").mkdir()
+        with pytest.raises(error, match="vocabulary file"):
+            savedmodel_io.load(m).signatures["serving_default"](keys=np.array([b"beta"]))
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
 def test_asset_that_is_a_fifo_or_directory_is_refused(tmp_path):
     """Reading a FIFO asset used to block forever; a directory gave a raw IsADirectoryError."""

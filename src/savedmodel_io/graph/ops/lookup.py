@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from savedmodel_io._fsutil import read_regular
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad, np_dtype
@@ -111,13 +112,8 @@ def initialize_from_text(node, inputs, ctx):
             raise bad(
                 node, f"vocabulary file {path} is outside the model directory {export_dir}"
             )
-    try:
-        if os.path.getsize(path) > MAX_VOCAB_BYTES:
-            raise bad(node, f"vocabulary file {path} is larger than {MAX_VOCAB_BYTES} bytes")
-        with open(path, "rb") as f:
-            lines = f.read().split(b"\n")
-    except OSError as exc:
-        raise NotFoundError(f"cannot read vocabulary file: {exc.strerror}", path=path, where=node.where) from None
+    # Regular files only (a FIFO or /dev/zero named by the graph must not hang or exhaust us).
+    lines = read_regular(path, limit=MAX_VOCAB_BYTES, what="vocabulary file").split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
