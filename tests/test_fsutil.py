@@ -138,3 +138,25 @@ def test_read_regular_limit_and_contents(tmp_path):
     assert read_regular(p, limit=4) == b"abcd"
     with pytest.raises(LimitExceededError, match="4 bytes"):
         read_regular(p, limit=3)
+
+
+def test_system_read_failures_keep_their_errno(tmp_path, monkeypatch):
+    # An I/O error is not a corrupt file: ReadError is both a SavedModelError and an
+    # OSError with the system's errno (a writer reading back its own file may hit ENOSPC).
+    import errno
+    import os
+
+    from savedmodel_io._fsutil import read_regular
+    from savedmodel_io.errors import ReadError, SavedModelError
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+
+    def failing_open(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "open", failing_open)
+    with pytest.raises(ReadError, match="x.bin: thing cannot be read") as info:
+        read_regular(f, what="thing")
+    assert isinstance(info.value, SavedModelError) and isinstance(info.value, OSError)
+    assert info.value.errno == errno.EIO

@@ -26,6 +26,7 @@ from savedmodel_io.errors import (
     LimitExceededError,
     ModelExistsError,
     NotFoundError,
+    ReadError,
     SavedModelError,
 )
 
@@ -55,8 +56,12 @@ def _os_error(exc: OSError, path: str | os.PathLike[str], what: str) -> SavedMod
         return NotFoundError(f"{what} does not exist", path=path)
     if exc.errno == errno.ELOOP:
         return CorruptFileError(f"{what} cannot be opened: symlink loop ({reason})", path=path)
-    cls = NotFoundError if exc.errno in _NOT_FOUND else CorruptFileError
-    return cls(f"{what} cannot be read ({reason})", path=path)
+    if exc.errno in _NOT_FOUND:
+        return NotFoundError(f"{what} cannot be read ({reason})", path=path)
+    # The file may be fine and the system not (EIO, ENOSPC...): say so, errno and all.
+    err = ReadError(f"{what} cannot be read ({reason})", path=path)
+    err.errno = exc.errno
+    return err
 
 
 def _require_regular(mode: int, path: str | os.PathLike[str], what: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidArgumentError",
     "RuntimeFailure",
     "ModelExistsError",
+    "ReadError",
     "MissingDependencyError",
 ]
 
@@ -94,6 +95,10 @@ class InvalidArgumentError(SavedModelError, ValueError):
 
 class RuntimeFailure(SavedModelError):
     """Evaluating a graph failed inside a kernel (names the node)."""
+
+
+class ReadError(SavedModelError, OSError):
+    """The operating system failed to read a file (I/O error, ...); ``errno`` is kept."""
 
 
 class ModelExistsError(SavedModelError, FileExistsError):
