@@ -98,6 +98,29 @@ def test_str_and_unicode_input(tmp_path):
     assert r["s"].tolist() == [b"ab", b"c"]
 
 
+def test_python_strings_keep_trailing_nuls(tmp_path):
+    # np.asarray(b"a\0") is a fixed-width 'S' array, which loses trailing NULs on access.
+    tensors = {"b": b"ab\x00\x00", "l": [b"a\x00", b"bc"], "u": ["x\x00"], "n": [[b"\x00"], [b""]]}
+    write_checkpoint(tmp_path / "ck", tensors)
+    write_checkpoint(tmp_path / "sl", {"s": Sliced((2,), [("0,1", [b"a\x00"]), ("1,1", (b"\x00\x00",))])})
+    write_checkpoint(tmp_path / "sh", {"s": [b"a\x00" * 8, b"\x00" * 20]}, max_shard_size=20)
+    r = open_checkpoint(tmp_path / "ck")
+    assert r["b"].item() == b"ab\x00\x00"
+    assert r["l"].tolist() == [b"a\x00", b"bc"]
+    assert r["u"].tolist() == [b"x\x00"]
+    assert r["n"].tolist() == [[b"\x00"], [b""]]
+    assert open_checkpoint(tmp_path / "sl")["s"].tolist() == [b"a\x00", b"\x00\x00"]
+    assert open_checkpoint(tmp_path / "sh")["s"].tolist() == [b"a\x00" * 8, b"\x00" * 20]
+
+
+def test_masked_array_writes_its_data(tmp_path):
+    m = np.ma.array(np.arange(4, dtype=np.float32), mask=[0, 1, 0, 1])
+    write_checkpoint(tmp_path / "ck", {"m": m}, max_shard_size=8)
+    write_checkpoint(tmp_path / "one", {"m": m})
+    assert_same(open_checkpoint(tmp_path / "ck")["m"], m.data)
+    assert_same(open_checkpoint(tmp_path / "one")["m"], m.data)
+
+
 def test_non_contiguous_and_big_endian_inputs(tmp_path):
     base = np.arange(60, dtype=np.float64).reshape(6, 10)
     tensors = {"t": base.T, "be": base.astype(">f8"), "step": base[::2, ::3]}

@@ -119,6 +119,37 @@ def test_all_dtypes_in_one_bundle(tf, tf_dtype_bundles, tmp_path):
     _files_equal(write_checkpoint(tmp_path / "ck", arrays), str(root / "all" / "ck"))
 
 
+_NUL_STRINGS = {"scalar": b"ab\x00\x00", "listed": [b"a\x00", b"bc"], "text": ["x\x00"], "nested": [[b"\x00"], [b""]]}
+
+
+@pytest.mark.parametrize("name", list(_NUL_STRINGS))
+def test_python_strings_keep_trailing_nuls(tf, tmp_path, name):
+    value = _NUL_STRINGS[name]
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf" / "ck"), tensor_names=[name], shape_and_slices=[""],
+                      tensors=[tf.constant(value)])
+    _files_equal(write_checkpoint(tmp_path / "ours" / "ck", {name: value}), str(tmp_path / "tf" / "ck"))
+
+
+def test_sliced_and_sharded_python_strings_keep_trailing_nuls(tf, tmp_path):
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf" / "ck"), tensor_names=["s", "s"], shape_and_slices=["3 0,1", "3 1,2"],
+                      tensors=[tf.constant([b"a\x00"]), tf.constant([b"\x00", b"b\x00\x00"])])
+    parts = [("0,1", [b"a\x00"]), ("1,2", [b"\x00", b"b\x00\x00"])]
+    _files_equal(write_checkpoint(tmp_path / "ours" / "ck", {"s": Sliced((3,), parts)}), str(tmp_path / "tf" / "ck"))
+    write_checkpoint(tmp_path / "sharded" / "ck", {"s": [b"a\x00" * 8, b"\x00" * 20]}, max_shard_size=20)
+    assert len(open_checkpoint(tmp_path / "sharded" / "ck").slice_keys()) == 2
+    for spec, want in (("2 0,1", b"a\x00" * 8), ("2 1,1", b"\x00" * 20)):  # TF restores sliced strings by slice only
+        got = tf.raw_ops.RestoreV2(prefix=str(tmp_path / "sharded" / "ck"), tensor_names=["s"], shape_and_slices=[spec],
+                                   dtypes=[tf.string])[0]
+        assert got.numpy().tolist() == [want]
+
+
+def test_masked_array_writes_its_data_like_tf_constant(tf, tmp_path):
+    m = np.ma.array(np.arange(4, dtype=np.float32), mask=[0, 1, 0, 1])
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf" / "ck"), tensor_names=["m"], shape_and_slices=[""],
+                      tensors=[tf.constant(m)])
+    _files_equal(write_checkpoint(tmp_path / "ours" / "ck", {"m": m}), str(tmp_path / "tf" / "ck"))
+
+
 def test_quantized_dtypes_read_as_storage(tf, tmp_path):
     for d in (tf.qint8, tf.quint8, tf.qint16, tf.quint16, tf.qint32):
         t = tf.quantization.quantize(tf.constant([0.0, 1.0, 2.0]), 0.0, 2.0, d).output

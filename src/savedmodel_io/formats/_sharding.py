@@ -43,7 +43,7 @@ def _sizes(key: str, arr: np.ndarray) -> tuple[int, int]:
 
 def plan_shards(tensors: Mapping[str, Any], max_shard_size: int) -> list[list[Part]]:
     """Shards, each a list of parts in write order."""
-    from savedmodel_io.formats.bundle import Sliced, parse_slice_spec
+    from savedmodel_io.formats.bundle import Sliced, _as_array, parse_slice_spec
 
     if max_shard_size <= 0:
         raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
@@ -52,11 +52,11 @@ def plan_shards(tensors: Mapping[str, Any], max_shard_size: int) -> list[list[Pa
         if isinstance(value, Sliced):
             full = tuple(int(d) for d in value.full_shape)
             for spec, part in value.parts:
-                arr = np.asarray(part)
+                arr = _as_array(part, key)
                 extents = parse_slice_spec(spec, full)
                 items.append((key, full, [0 if length == -1 else s for s, length in extents], arr))
         else:
-            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+            arr = _as_array(value, key)
             items.append((key, tuple(arr.shape), None, arr))
 
     shards: list[list[Part]] = [[]]

@@ -926,11 +926,21 @@ class Sliced:
 
 
 def _as_array(value: Any, key: str) -> np.ndarray:
-    """``value`` as an ndarray (numpy scalars, lists, bytes... accepted)."""
+    """``value`` as an ndarray (numpy scalars, lists, bytes... accepted).
+
+    Python strings become an object array: numpy's fixed-width ``S``/``U`` dtypes drop
+    trailing NUL bytes, TF keeps them (``tf.constant(b"a\\0")`` is two bytes). A masked
+    array gives its underlying data, mask ignored, as ``tf.constant`` does.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        return np.ma.getdata(value)
     if isinstance(value, np.ndarray):
         return value
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
+        if arr.dtype.kind in "SU":  # built from Python str/bytes: keep them whole
+            arr = np.array(value, dtype=object)
+        return arr
     except Exception as exc:
         raise InvalidArgumentError(f"tensor {key!r} cannot be converted to a numpy array ({exc})") from None
 
