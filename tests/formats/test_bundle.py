@@ -164,6 +164,28 @@ def test_full_slice_is_plain(tmp_path):
     assert (tmp_path / "a.index").read_bytes() == (tmp_path / "b.index").read_bytes()
 
 
+def test_slice_keys_are_the_listed_ones(tmp_path):
+    # A key is a slice key only when an entry's slices names it (TF's checkpoint_reader.cc);
+    # other NUL-led keys, even ones shaped like a slice key, are tensors.
+    lookalike = bundle.encode_slice_key("gone", [(0, 1)]).decode("latin-1")
+    write_checkpoint(tmp_path / "ck", {
+        "\x00lead": np.array([7, 8], np.int32),
+        lookalike: np.array(1.5),
+        "\udcff": Sliced((4,), [("0,2", np.array([1, 2])), ("2,2", np.array([3, 4]))]),
+        "\x00s": Sliced((2,), [("0,1", [b"a"]), ("1,1", [b"b"])]),
+    })
+    r = open_checkpoint(tmp_path / "ck")
+    assert sorted(r) == sorted(["\x00lead", lookalike, "\udcff", "\x00s"])
+    assert list(r) == sorted(r, key=lambda k: k.encode("utf-8", "surrogateescape"))  # index order
+    assert len(r.slice_keys()) == 4
+    assert_same(r["\x00lead"], np.array([7, 8], np.int32))
+    assert r[lookalike] == 1.5
+    assert_same(r["\udcff"], np.array([1, 2, 3, 4]))
+    assert r["\x00s"].tolist() == [b"a", b"b"]
+    write_checkpoint(tmp_path / "back", {k: r[k] for k in r})  # names read back write as the same bytes
+    assert open_checkpoint(tmp_path / "back")["\udcff"].tolist() == [1, 2, 3, 4]
+
+
 def test_slice_key_codec():
     key = bundle.encode_slice_key("x", [(0, 2), (0, -1)])
     assert key == b"\x00x\x00\x01\x01\x02\x80\x82\x80\x7f"  # as TF's SaveV2 wrote it

@@ -184,6 +184,28 @@ def test_sliced_saves(tf, tmp_path):
     _same(reader.get_tensor("v"), full)
 
 
+def test_odd_keys_tf_writes_we_read_and_write_back(tf, tmp_path):
+    # SaveV2 takes any bytes as a name: a non-UTF-8 partitioned tensor, a NUL-led plain one.
+    names, specs = [b"\xff", b"\xff", b"\x00lead", b"\xfeplain"], ["4 0,2", "4 2,2", "", ""]
+    values = [np.array([1, 2], np.int32), np.array([3, 4], np.int32), np.array([7, 8], np.int32), np.array(5, np.int32)]
+    prefix = str(tmp_path / "tf" / "ck")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=tf.constant(names), shape_and_slices=specs,
+                      tensors=[tf.constant(v) for v in values])
+    r = open_checkpoint(prefix)
+    assert list(r) == ["\x00lead", "\udcfeplain", "\udcff"]
+    assert len(r.slice_keys()) == 2
+    for raw in (b"\xff", b"\x00lead", b"\xfeplain"):
+        want = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=tf.constant([raw]), shape_and_slices=[""],
+                                    dtypes=[tf.int32])[0].numpy()
+        _same(r[raw.decode("utf-8", errors="surrogateescape")], want)
+    ours = write_checkpoint(tmp_path / "ours" / "ck", {
+        "\udcff": Sliced((4,), [("0,2", values[0]), ("2,2", values[1])]),
+        "\x00lead": r["\x00lead"],
+        "\udcfeplain": r["\udcfeplain"],
+    })
+    _files_equal(ours, prefix)
+
+
 def test_sharded_checkpoint_write(tf, tmp_path):
     v = {
         "a": tf.Variable(np.arange(40, dtype=np.float32).reshape(10, 4)),

@@ -22,6 +22,7 @@ A bundle with prefix ``P`` is ``P.index``, a LevelDB table (see :mod:`.sstable`)
 
 from __future__ import annotations
 
+import functools
 import math
 import mmap
 import os
@@ -42,6 +43,7 @@ from savedmodel_io.errors import (
     InvalidArgumentError,
     LimitExceededError,
     NotFoundError,
+    SavedModelError,
     UnsupportedFormatError,
 )
 from savedmodel_io.formats import sstable
@@ -146,6 +148,8 @@ def _oc_signed(out: bytearray, value: int) -> None:
 
 
 def _escape_string(s: bytes) -> bytes:
+    if b"\x00" not in s and b"\xff" not in s:
+        return s
     out = bytearray()
     for b in s:
         if b == 0:
@@ -157,16 +161,56 @@ def _escape_string(s: bytes) -> bytes:
     return bytes(out)
 
 
+def _key_bytes(name: str) -> bytes:
+    """A tensor name's index bytes: UTF-8, with the reader's surrogate escapes undone.
+
+    Keys are raw bytes (TF's SaveV2 takes any string as a name); the reader decodes them with
+    ``surrogateescape``, so a key read from a TF checkpoint writes back to the same bytes.
+    """
+    return name.encode("utf-8", errors="surrogateescape")
+
+
 def encode_slice_key(name: str, extents: Sequence[Extent]) -> bytes:
     """The index key TF stores one slice of tensor ``name`` under (EncodeTensorNameSlice)."""
+    return _slice_key_prefix(name) + _extents_code(extents)
+
+
+def _slice_key_prefix(name: str) -> bytes:
+    """The part of every slice key of ``name`` before its extents: 0, escaped name, 00 01."""
     out = bytearray()
     _oc_num(out, 0)
-    out += _escape_string(name.encode("utf-8")) + b"\x00\x01"
+    out += _escape_string(_key_bytes(name)) + b"\x00\x01"
+    return bytes(out)
+
+
+def _extents_code(extents: Sequence[Extent]) -> bytes:
+    """The extents part of a slice key: rank, then (start, length) signed numbers."""
+    out = bytearray()
     _oc_num(out, len(extents))
     for start, length in extents:
         _oc_signed(out, start)
         _oc_signed(out, length)
     return bytes(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_extents_code(extents: tuple[Extent, ...]) -> bytes:
+    """:func:`_extents_code`, remembered: partitioned tensors mostly share their slicings."""
+    return _extents_code(extents)
+
+
+def _slice_key_owner(key: bytes) -> bytes | None:
+    """The tensor name (raw bytes) a slice key belongs to, or None if ``key`` is no slice key."""
+    end = key.find(b"\x00\x01", 1)
+    if key[:1] != b"\x00" or end < 0:
+        return None
+    name = key[1:end]
+    if b"\x00" not in name and b"\xff" not in name:  # nothing escaped: the common case, fast
+        return name
+    try:
+        return _key_bytes(decode_slice_key(key)[0])
+    except ValueError:
+        return None
 
 
 def _read_oc_num(key: bytes, pos: int) -> tuple[int, int]:
@@ -379,11 +423,58 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         self._raw: dict[str, bytes] = {}
         self._raw_slices: dict[bytes, bytes] = {}
         self._parsed: dict[bytes | str, TensorEntry] = {}
+        nul_keys: dict[bytes, bytes] = {}  # every slice key starts with NUL; a tensor name may too
         for raw_key, value in items[1:]:
             if raw_key[:1] == b"\x00":
-                self._raw_slices[raw_key] = value
+                nul_keys[raw_key] = value
             else:
                 self._raw[raw_key.decode("utf-8", errors="surrogateescape")] = value
+        if nul_keys:
+            self._split_nul_keys(nul_keys)
+
+    def _split_nul_keys(self, nul_keys: dict[bytes, bytes]) -> None:
+        """File NUL-led keys as slices or tensors: a slice key is one an entry's ``slices`` names.
+
+        As TF lists variables (tensorflow/tensorflow tensorflow/c/checkpoint_reader.cc,
+        BuildV2VarMaps): keys built by EncodeTensorNameSlice from an entry's own name and
+        ``slices`` are hidden, every other key is a tensor. Only the entries named by a
+        decodable slice key are parsed here; one that cannot be parsed keeps its candidate
+        slices hidden, and the error comes when that tensor is read.
+        """
+        plain: dict[str, bytes] = {}
+        listed: dict[bytes, frozenset[bytes] | None] = {}  # tensor name -> its slices' keys
+        for raw_key, value in nul_keys.items():
+            if self._is_listed_slice(raw_key, nul_keys, listed):
+                self._raw_slices[raw_key] = value
+            else:
+                plain[raw_key.decode("utf-8", errors="surrogateescape")] = value
+        if plain:  # NUL-led keys sort before all others: keep index order
+            self._raw = {**plain, **self._raw}
+
+    def _is_listed_slice(
+        self, raw_key: bytes, nul_keys: Mapping[bytes, bytes], listed: dict[bytes, frozenset[bytes] | None]
+    ) -> bool:
+        """Whether ``raw_key`` is the key of a slice its tensor's entry lists (True if that entry is corrupt)."""
+        owner = _slice_key_owner(raw_key)
+        if owner is None:
+            return False
+        if owner not in listed:
+            listed[owner] = self._listed_slice_keys(owner, nul_keys)
+        keys = listed[owner]
+        return keys is None or raw_key in keys
+
+    def _listed_slice_keys(self, owner: bytes, nul_keys: Mapping[bytes, bytes]) -> frozenset[bytes] | None:
+        """The slice keys entry ``owner`` lists (empty if there is no such entry, None if corrupt)."""
+        name = owner.decode("utf-8", errors="surrogateescape")
+        value = nul_keys.get(owner) if owner[:1] == b"\x00" else self._raw.get(name)
+        if value is None:
+            return frozenset()
+        try:
+            slices = self._parse_entry(name, value).slices
+        except SavedModelError:
+            return None
+        prefix = _slice_key_prefix(name)
+        return frozenset(prefix + _cached_extents_code(extents) for extents in slices)
 
     def _parse_entry(self, key: str | bytes, value: bytes) -> TensorEntry:
         entry = self._parsed.get(key)
@@ -992,7 +1083,7 @@ class BundleWriter:
 
     def add(self, key: str, value: Any, *, shard: int = 0) -> None:
         """Append one full tensor under ``key``."""
-        self._add(key.encode("utf-8"), key, _as_array(value, key), shard)
+        self._add(_key_bytes(key), key, _as_array(value, key), shard)
 
     def add_slice(
         self, key: str, full_shape: Sequence[int], spec: SliceSpec, value: Any, *, shard: int = 0
@@ -1008,11 +1099,11 @@ class BundleWriter:
             self.add(key, arr, shard=shard)
             return
         dt = dtypes.from_numpy(arr.dtype)
-        meta = self._entries.get(key.encode("utf-8"))
+        meta = self._entries.get(_key_bytes(key))
         if meta is None:
             meta = BundleEntryProto()
             meta.shard_id = shard  # TF's merge keeps the shard of the first slice seen
-            self._entries[key.encode("utf-8")] = meta
+            self._entries[_key_bytes(key)] = meta
         elif not len(meta.slices) or meta.dtype != dt or tuple(d.size for d in meta.shape.dim) != full_shape:
             raise InvalidArgumentError(f"slice of {key!r} conflicts with what was already added under that name")
         meta.dtype = dt
