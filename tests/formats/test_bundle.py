@@ -499,6 +499,23 @@ def test_big_endian_bundle(tmp_path):
         assert_same(np.array(zc, dtype=np.asarray(v).dtype), np.asarray(v))
 
 
+def test_bundle_writer_orders_slices_by_shard(tmp_path):
+    full = np.arange(12, dtype=np.float32).reshape(4, 3)
+    w = bundle.BundleWriter(tmp_path / "ck", num_shards=3)
+    w.add_slice("w", (4, 3), "0,1:-", full[:1], shard=2)
+    w.add_slice("w", (4, 3), "3,1:-", full[3:], shard=1)
+    w.add_slice("w", (4, 3), "1,1:-", full[1:2], shard=2)
+    with pytest.raises(InvalidArgumentError):  # a refused slice leaves the entry as it was
+        w.add_slice("w", (4, 3), "3,1:-", full[3:], shard=0)
+    w.add_slice("w", (4, 3), "2,1:-", full[2:3], shard=1)
+    w.finish()
+    r = open_checkpoint(tmp_path / "ck")
+    e = r.entry("w")
+    assert e.shard_id == 1  # the lowest shard holding a slice, as TF's MergeV2Checkpoints leaves it
+    assert [s[0] for s in e.slices] == [(3, 1), (2, 1), (0, 1), (1, 1)]  # by shard, then call order
+    assert_same(r["w"], full)
+
+
 def test_writer_errors(tmp_path):
     with pytest.raises(InvalidArgumentError):
         write_checkpoint(tmp_path / "x", {"": np.ones(1)})

@@ -241,6 +241,28 @@ def test_sharded_checkpoint_write(tf, tmp_path):
         _same(back.get_tensor(key), r[key])
 
 
+def test_bundle_writer_slices_out_of_shard_order(tf, tmp_path):
+    # A sharded save is SaveV2 per shard + MergeV2Checkpoints: the partitioned tensor's entry
+    # gets the lowest shard and lists its slices shard by shard, whatever order they came in.
+    full = np.arange(12, dtype=np.float32).reshape(4, 3)
+    b = np.array([1, 2], np.int32)
+
+    def part(i):
+        return tf.raw_ops.ShardedFilename(basename=str(tmp_path / "tmp" / "part"), shard=i, num_shards=2)
+
+    tf.raw_ops.SaveV2(prefix=part(0), tensor_names=["w", "w", "b"], shape_and_slices=["4 3 3,1:-", "4 3 2,1:-", ""],
+                      tensors=[tf.constant(full[3:]), tf.constant(full[2:3]), tf.constant(b)])
+    tf.raw_ops.SaveV2(prefix=part(1), tensor_names=["w"], shape_and_slices=["4 3 0,2:-"], tensors=[tf.constant(full[:2])])
+    tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=[part(0), part(1)], destination_prefix=str(tmp_path / "tf" / "ck"),
+                                  delete_old_dirs=False)
+    w = bundle.BundleWriter(tmp_path / "ours" / "ck", num_shards=2)
+    w.add_slice("w", (4, 3), "3,1:-", full[3:], shard=0)
+    w.add_slice("w", (4, 3), "0,2:-", full[:2], shard=1)
+    w.add_slice("w", (4, 3), "2,1:-", full[2:3], shard=0)
+    w.add("b", b, shard=0)
+    _files_equal(w.finish(), str(tmp_path / "tf" / "ck"))
+
+
 def test_many_keys_multi_block_index(tf, tmp_path):
     names = [f"layer_{i:04d}/" + "very_long_variable_name_" * 6 + f"{i}" for i in range(2500)]
     arrays = [np.full((i % 3 + 1,), i, np.float32) for i in range(2500)]

@@ -1069,6 +1069,7 @@ class BundleWriter:
         self._files: dict[int, BinaryIO] = {}
         self._sizes: dict[int, int] = {}
         self._entries: dict[bytes, BundleEntryProto] = {}
+        self._slice_shards: dict[bytes, list[int]] = {}  # partitioned tensor -> shard of each slice
         self._closed = False
 
     def _file(self, shard: int) -> BinaryIO:
@@ -1100,24 +1101,26 @@ class BundleWriter:
             return
         dt = dtypes.from_numpy(arr.dtype)
         meta = self._entries.get(_key_bytes(key))
-        if meta is None:
-            meta = BundleEntryProto()
-            meta.shard_id = shard  # TF's merge keeps the shard of the first slice seen
-            self._entries[_key_bytes(key)] = meta
-        elif not len(meta.slices) or meta.dtype != dt or tuple(d.size for d in meta.shape.dim) != full_shape:
+        if meta is not None and (
+            not len(meta.slices) or meta.dtype != dt or tuple(d.size for d in meta.shape.dim) != full_shape
+        ):
             raise InvalidArgumentError(f"slice of {key!r} conflicts with what was already added under that name")
-        meta.dtype = dt
-        meta.shape.Clear()
-        meta.shape.SetInParent()
-        for d in full_shape:
-            meta.shape.dim.add(size=d)
+        self._add(encode_slice_key(key, extents), key, arr, shard)  # the metadata changes only once this worked
+        if meta is None:
+            meta = BundleEntryProto()  # shard_id and slice order are settled in finish()
+            meta.dtype = dt
+            meta.shape.SetInParent()
+            for d in full_shape:
+                meta.shape.dim.add(size=d)
+            self._entries[_key_bytes(key)] = meta
+            self._slice_shards[_key_bytes(key)] = []
         proto = meta.slices.add()
         for start, length in extents:
             e = proto.extent.add()
             if length != -1:
                 e.start = start
                 e.length = length
-        self._add(encode_slice_key(key, extents), key, arr, shard)
+        self._slice_shards[_key_bytes(key)].append(shard)
 
     def _add(self, raw_key: bytes, key: str, arr: np.ndarray, shard: int) -> None:
         if self._closed:
@@ -1154,6 +1157,8 @@ class BundleWriter:
                 self._file(shard)  # every declared shard exists, even if empty
             for f in self._files.values():
                 f.close()
+            for raw_key, shards in self._slice_shards.items():
+                _order_slices_by_shard(self._entries[raw_key], shards)
             header = BundleHeaderProto(num_shards=self.num_shards)
             header.version.producer = BUNDLE_VERSION
             index_tmp = self.prefix + ".index" + self._tag
@@ -1192,6 +1197,28 @@ class BundleWriter:
                 self.finish()
         else:
             self.abort()
+
+
+def _order_slices_by_shard(meta: BundleEntryProto, shards: list[int]) -> None:
+    """Give a partitioned tensor's entry the layout TF's sharded save produces.
+
+    A sharded save is one SaveV2 per shard, then MergeV2Checkpoints; its MergeOneBundle
+    (tensorflow/tensorflow tensorflow/core/util/tensor_bundle/tensor_bundle.cc) takes the
+    entry from the first shard holding a slice and appends the slices shard by shard.
+    So: shard_id is the lowest shard, slices stably sorted by shard.
+    """
+    meta.shard_id = min(shards)
+    order = sorted(range(len(shards)), key=shards.__getitem__)
+    if order == list(range(len(shards))):
+        return
+    slices = [meta.slices[i] for i in order]
+    copies = []
+    for s in slices:
+        c = type(s)()
+        c.CopyFrom(s)
+        copies.append(c)
+    del meta.slices[:]
+    meta.slices.extend(copies)
 
 
 def _unlink(path: str) -> None:
