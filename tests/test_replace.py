@@ -190,6 +190,36 @@ def test_sharded_source_checkpoint(mlp_dir, tmp_path):
     assert new["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]
 
 
+def _variables_bytes(model):
+    return {p.name: p.read_bytes() for p in sorted((model / "variables").iterdir())}
+
+
+def test_unchanged_replacement_keeps_the_source_data_order(mlp_dir, tmp_path):
+    """Data written in the source's (shard, offset) order, not key order: nothing changes."""
+    values = _values(mlp_dir)
+    for p in (mlp_dir / "variables").iterdir():
+        p.unlink()
+    reverse = dict(reversed(list(values.items())))  # data order != sorted key order
+    bundle.write_checkpoint(str(mlp_dir / "variables" / "variables"), reverse)
+    out = replace_weights(mlp_dir, tmp_path / "same", {})
+    assert _variables_bytes(out) == _variables_bytes(mlp_dir)
+    with bundle.open_checkpoint(out / "variables" / "variables") as r:
+        assert r.data_order() == list(reverse)
+
+
+@pytest.mark.tf
+def test_unchanged_replacement_of_a_tf_model_is_byte_identical(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    m = tf.Module()
+    m.w = tf.Variable(np.ones((3, 2), np.float32))
+    m.b = tf.Variable([0.5, 1.5])
+    m.f = tf.function(lambda x: tf.matmul(x, m.w) + m.b, input_signature=[tf.TensorSpec([None, 3])])
+    tf.saved_model.save(m, str(tmp_path / "src"))
+    out = replace_weights(tmp_path / "src", tmp_path / "same", {})
+    assert _variables_bytes(out) == _variables_bytes(tmp_path / "src")
+    assert read_fingerprint(out).checkpoint_hash == read_fingerprint(tmp_path / "src").checkpoint_hash
+
+
 def test_destination_inside_source_is_refused(mlp_dir):
     with pytest.raises(InvalidArgumentError, match="inside the source"):
         replace_weights(mlp_dir, mlp_dir / "assets" / "new", {})

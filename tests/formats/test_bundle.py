@@ -146,6 +146,7 @@ def test_sliced_round_trip(tmp_path):
     write_checkpoint(tmp_path / "ck", {"v": Sliced((4, 6), parts), "plain": full})
     r = open_checkpoint(tmp_path / "ck")
     assert list(r) == ["plain", "v"]
+    assert r.data_order() == ["v", "plain"]  # where the data lies, not key order
     assert r.entry("v").slices == (((0, 2), (0, 6)), ((2, 2), (0, 3)), ((2, 2), (3, 3)))
     assert_same(r["v"], full)
     assert len(r.slice_keys()) == 3

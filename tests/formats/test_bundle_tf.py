@@ -225,15 +225,7 @@ def test_sharded_checkpoint_write(tf, tmp_path):
         _same(r[key], reader.get_tensor(key))
     assert set(r.object_paths()) == set(v)
     # Data order in TF's shards = the order the policy saw the tensors: rebuild it and re-write.
-    first: dict[str, tuple[int, int]] = {}
-    for raw in r.slice_keys():
-        e = r._slice_entry(raw)
-        name, _ = bundle.decode_slice_key(raw)
-        first[name] = min(first.get(name, (e.shard_id, e.offset)), (e.shard_id, e.offset))
-    for e in r.entries():
-        if not e.slices:
-            first[e.key] = (e.shard_id, e.offset)
-    ordered = {k: r[k] for k in sorted(first, key=first.get)}
+    ordered = {k: r[k] for k in r.data_order()}
     ours = write_checkpoint(tmp_path / "ours" / "ckpt", ordered, max_shard_size=200)
     _files_equal(ours, path)
     back = tf.train.load_checkpoint(str(tmp_path / "ours" / "ckpt"))

@@ -547,6 +547,22 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """Every tensor's entry, in key order (slices of partitioned tensors not listed)."""
         return [self._parse_entry(k, v) for k, v in self._raw.items()]
 
+    def data_order(self) -> list[str]:
+        """Tensor names in the order their data lies in the shards, by (shard, offset).
+
+        A partitioned tensor counts where its first stored slice is. Writing the tensors in
+        this order (``write_checkpoint`` keeps mapping order) reproduces the data files.
+        """
+        return sorted(self._raw, key=self._data_position)
+
+    def _data_position(self, key: str) -> tuple[int, int]:
+        """(shard, offset) of the first stored byte of tensor ``key``."""
+        entry = self.entry(key)
+        if not entry.slices:
+            return entry.shard_id, entry.offset
+        found = (self._slice_entry(encode_slice_key(key, extents)) for extents in entry.slices)
+        return min(((s.shard_id, s.offset) for s in found if s is not None), default=(entry.shard_id, 0))
+
     def list_variables(self) -> list[tuple[str, list[int]]]:
         """(name, shape) pairs sorted by name, like ``tf.train.list_variables``."""
         return [(e.key, list(e.shape)) for e in self.entries()]
