@@ -290,6 +290,22 @@ def test_open_by_directory_forms(tmp_path):
         open_checkpoint(tmp_path / "nothing")
 
 
+@pytest.mark.parametrize("name, escaped", [
+    ('ck"pt', 'ck\\"pt'),
+    ("back\\slash", "back\\\\slash"),
+    ("caf\u00e9", "caf\\303\\251"),         # non-ASCII: octal escapes, as protobuf's text format writes
+    ("tab\tx", "tab\\tx"),
+    ("hex\u00e9", "hex\\xc3\\xa9"),
+])
+def test_state_file_path_is_unescaped(tmp_path, name, escaped):
+    for i in (1, 2, 3):
+        write_checkpoint(tmp_path / f"{name}-{i}", {"x": np.ones(i)})
+    (tmp_path / "checkpoint").write_text(f'model_checkpoint_path: "{escaped}-2"\n'
+                                         f'all_model_checkpoint_paths: "{escaped}-1"\n')
+    assert open_checkpoint(tmp_path).prefix == str(tmp_path / f"{name}-2")
+    assert bundle._unescape_text_string(b"\\'\\?\\a\\0\\101") == b"'?\a\x00A"
+
+
 # ------------------------------------------------------------------ bad input
 
 

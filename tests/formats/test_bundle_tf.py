@@ -206,6 +206,18 @@ def test_odd_keys_tf_writes_we_read_and_write_back(tf, tmp_path):
     _files_equal(ours, prefix)
 
 
+@pytest.mark.parametrize("name", ['ck"pt', "caf\u00e9", "t\tab"])  # (a backslash: TF's own glob fails)
+def test_checkpoint_manager_state_file_with_escapes(tf, tmp_path, name):
+    v = tf.Variable(0.0)
+    mgr = tf.train.CheckpointManager(tf.train.Checkpoint(v=v), str(tmp_path), max_to_keep=3, checkpoint_name=name)
+    for i in range(3):
+        v.assign(float(i))
+        mgr.save()
+    r = open_checkpoint(tmp_path)
+    assert r.prefix == tf.train.latest_checkpoint(str(tmp_path))
+    assert r.resolve("v") and r[r.resolve("v")] == 2.0
+
+
 def test_sharded_checkpoint_write(tf, tmp_path):
     v = {
         "a": tf.Variable(np.arange(40, dtype=np.float32).reshape(10, 4)),

@@ -106,10 +106,8 @@ def checkpoint_prefix(path: str | os.PathLike[str]) -> str:
         state = os.path.join(p, "checkpoint")
         if os.path.isfile(state):  # tf.train.CheckpointManager's state file (text proto)
             text = read_regular(state, limit=_MAX_STATE_BYTES, what="checkpoint state file")
-            m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"',
-                          text.decode("utf-8", errors="replace"), re.M)
-            if m:
-                name = m.group(1)
+            name = _latest_from_state(text)
+            if name is not None:
                 cand = name if os.path.isabs(name) else os.path.join(p, name)
                 if os.path.isfile(cand + ".index"):
                     return cand
@@ -125,6 +123,48 @@ def checkpoint_prefix(path: str | os.PathLike[str]) -> str:
         "a checkpoint prefix or a .index file",
         path=p,
     )
+
+
+_STATE_PATH = re.compile(rb"""^\s*model_checkpoint_path\s*:\s*(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')""", re.M)
+_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.S)
+_SIMPLE_ESCAPES = {b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v",
+                   b"\\": b"\\", b"'": b"'", b'"': b'"', b"?": b"?"}
+
+
+def _latest_from_state(text: bytes) -> str | None:
+    """``model_checkpoint_path`` of a CheckpointState text proto, unescaped, or None."""
+    m = _STATE_PATH.search(text)
+    if m is None:
+        return None
+    raw = m.group(1) if m.group(1) is not None else m.group(2)
+    try:
+        return _unescape_text_string(raw).decode("utf-8", errors="surrogateescape")
+    except ValueError:
+        return None
+
+
+def _unescape_text_string(raw: bytes) -> bytes:
+    """Undo text-format string escapes (C style: ``\\n``, ``\\"``, octal ``\\NNN``, ``\\xHH``, ``\\uHHHH``).
+
+    Rules of protobuf's text format (protocolbuffers/protobuf python/google/protobuf/text_encoding.py,
+    CUnescape). TF writes the ``checkpoint`` state file in that format (tensorflow/tensorflow
+    tensorflow/python/checkpoint/checkpoint_management.py): ``"``, ``\\`` and control characters
+    escaped, UTF-8 as is; other writers may escape non-ASCII bytes in octal or hex.
+    """
+
+    def one(m: re.Match[bytes]) -> bytes:
+        octal, hex2, u4, u8, other = m.groups()
+        if octal is not None:
+            return bytes([int(octal, 8) & 0xFF])
+        if hex2 is not None:
+            return bytes([int(hex2, 16)])
+        if u4 is not None or u8 is not None:
+            return chr(int(u4 or u8, 16)).encode("utf-8", errors="surrogatepass")
+        if other in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[other]
+        raise ValueError(f"unknown escape \\{other!r} in text-format string")
+
+    return _ESCAPE.sub(one, raw)
 
 
 # ------------------------------------------------------------ slice keys (OrderedCode)
