@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Raise TimeoutError in the body after ``seconds`` (SIGALRM; main thread only)."""
+def deadline(seconds: int, error: Callable[[str], BaseException] = TimeoutError) -> Iterator[None]:
+    """Raise ``error`` in the body after ``seconds`` (SIGALRM; a no-op off the main thread)."""
 
     def fire(*_: object) -> None:
-        raise TimeoutError(f"blocked for {seconds} s")
+        raise error(f"blocked for {seconds} s")
 
-    old = signal.signal(signal.SIGALRM, fire)
+    try:
+        old = signal.signal(signal.SIGALRM, fire)
+    except ValueError:  # not the main thread: signals cannot be used
+        yield
+        return
     signal.alarm(seconds)
     try:
         yield

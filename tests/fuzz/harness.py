@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import traceback
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
+from _deadline import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -211,24 +210,9 @@ class Hang(BaseException):
     """Raised by the watchdog when one case takes longer than CASE_SECONDS."""
 
 
-@contextmanager
 def watchdog(seconds: int):
     """Interrupt the block with Hang after ``seconds`` (main thread only; no-op elsewhere)."""
-    try:
-        old = signal.signal(signal.SIGALRM, _on_alarm)
-    except ValueError:  # not the main thread
-        yield
-        return
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def _on_alarm(signum, frame):
-    raise Hang(f"a single fuzz case ran longer than {CASE_SECONDS} s")
+    return deadline(seconds, lambda _: Hang(f"a single fuzz case ran longer than {CASE_SECONDS} s"))
 
 
 def save_crash(name: str, data: bytes) -> Path:
