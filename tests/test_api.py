@@ -26,6 +26,16 @@ def test_unknown_attribute():
         raise AssertionError("expected AttributeError")
 
 
+def _python(code: str) -> str:
+    """stdout of ``code`` run in a fresh interpreter that imports this checkout's package."""
+    src = str(Path(savedmodel_io.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return out.stdout
+
+
 def test_import_does_not_load_writer_or_runtime():
     code = (
         "import sys, savedmodel_io\n"
@@ -33,12 +43,7 @@ def test_import_does_not_load_writer_or_runtime():
         " 'savedmodel_io.graph.builder', 'tensorflow') if m in sys.modules]\n"
         "print(heavy)\n"
     )
-    src = str(Path(savedmodel_io.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.strip() == "[]"
+    assert _python(code).strip() == "[]"
 
 
 def test_inspecting_does_not_import_numpy():
@@ -57,9 +62,5 @@ def test_inspecting_does_not_import_numpy():
         "assert 'Concrete Functions' in out.getvalue()\n"
         "print('numpy' in sys.modules)\n"
     )
-    src = str(Path(savedmodel_io.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+    out = _python(code)
+    assert out.strip().splitlines()[-1] == "False", out
