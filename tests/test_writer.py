@@ -201,11 +201,29 @@ def test_save_errors(tmp_path):
         save(tmp_path / "b", m2)
     with pytest.raises(InvalidArgumentError, match="relative path"):
         save(tmp_path / "c", wm.build_mlp()[0], assets_extra={"../evil": b""})
+    (tmp_path / "file").write_bytes(b"")
     with pytest.raises(NotFoundError, match="parent directory"):
-        save(tmp_path / "no" / "such" / "dir", wm.build_mlp()[0])
+        save(tmp_path / "file" / "such" / "dir", wm.build_mlp()[0])
+    (tmp_path / "file").unlink()
     with pytest.raises(InvalidArgumentError, match="needs a Model"):
         save(tmp_path / "d", object())  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_creates_missing_parent_directories(tmp_path):
+    """save("/models/mnist/1", m) works without /models/mnist, as tf.saved_model.save does."""
+    out = save(tmp_path / "models" / "mnist" / "1", wm.build_mlp()[0])
+    assert (out / "saved_model.pb").is_file() and (out / "variables" / "variables.index").is_file()
+    assert sorted(p.name for p in (tmp_path / "models" / "mnist").iterdir()) == ["1"]  # no temp dirs left
+
+
+@pytest.mark.tf
+def test_tf_save_creates_missing_parent_directories(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    m = tf.Module()
+    m.v = tf.Variable(1.0)
+    tf.saved_model.save(m, str(tmp_path / "tf" / "mnist" / "1"))  # the behaviour we mirror
+    assert (tmp_path / "tf" / "mnist" / "1" / "saved_model.pb").is_file()
 
 
 def test_our_reader_reads_what_we_write(tmp_path):

@@ -177,16 +177,32 @@ def atomic_file(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     fsync_dir(target.parent)
 
 
+def _make_parents(parent: Path) -> None:
+    """Create ``parent`` and its missing ancestors (NotFoundError naming it if that fails)."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NotFoundError(
+            f"parent directory cannot be created ({exc.strerror or exc})", path=parent
+        ) from None
+
+
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    path: str | os.PathLike[str], *, overwrite: bool = False, parents: bool = False
+) -> Iterator[Path]:
     """Yield an empty temporary directory beside ``path``; on success it replaces ``path``.
 
     An existing ``path`` is only replaced with ``overwrite=True``, and only after the
     new directory is complete; it is moved aside first and deleted last, so a crash
-    at any point leaves either the old or the new directory under ``path``.
+    at any point leaves either the old or the new directory under ``path``. With
+    ``parents=True`` missing parent directories are created first (as
+    ``tf.saved_model.save`` does); they are not atomic and stay if the write fails.
     """
     target = Path(path)
     parent = target.parent
+    if parents:
+        _make_parents(parent)
     if not parent.is_dir():
         raise NotFoundError("parent directory does not exist", path=parent)
     if target.exists() and not overwrite:

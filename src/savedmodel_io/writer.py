@@ -701,7 +701,8 @@ def save(
     :meth:`Model.signature`; with none at all and a single function, it is
     exported as ``serving_default``. ``assets_extra`` maps relative names to file
     contents or paths for ``assets.extra/`` (not read by TensorFlow; for serving
-    warm-up data and the like). An existing ``path`` raises ModelExistsError unless
+    warm-up data and the like). Missing parent directories are created, as
+    ``tf.saved_model.save`` does. An existing ``path`` raises ModelExistsError unless
     ``overwrite=True``. ``image_format`` chooses ``saved_model.pb`` (False),
     the chunked ``saved_model.cpb`` (True) or ``.cpb`` only when the proto would pass
     protobuf's 2 GiB limit (None, the default); see
@@ -717,7 +718,7 @@ def save(
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
-    with atomic_directory(path, overwrite=overwrite) as tmp:
+    with atomic_directory(path, overwrite=overwrite, parents=True) as tmp:
         written = cpb.write_saved_model_file(tmp, sm, image_format=image_format)
         write_variables(tmp / "variables", plan.tensors)
         (tmp / "assets").mkdir()
