@@ -379,9 +379,11 @@ def evaluate(text: str) -> Any:
     if len(text) > MAX_EXPR_CHARS:
         raise InvalidArgumentError(f"expression is longer than {MAX_EXPR_CHARS} characters")
     try:
-        # The parser warns on stderr about odd literals (e.g. "1if"); the user gets our error.
+        # The parser warns on stderr about odd literals ("1if", "'\\A'" escapes: a
+        # SyntaxWarning, or a DeprecationWarning before Python 3.12); the user gets our error.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise InvalidArgumentError(f"expression {text!r} is not valid Python syntax ({exc.msg})") from None
