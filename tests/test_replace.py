@@ -101,6 +101,14 @@ def test_hard_links_leave_the_source_intact(mlp_dir, tmp_path):
     assert _values(mlp_dir)["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() != [1, 1, 1]
 
 
+def test_missing_parent_directories_are_created(mlp_dir, tmp_path):
+    # Like save() and tf.saved_model.save: models/mlp/2 may be the first version written.
+    out = replace_weights(mlp_dir, tmp_path / "models" / "mlp" / "2",
+                          {"dense_1/bias": np.ones(3, np.float32)})
+    assert out == tmp_path / "models" / "mlp" / "2"
+    assert _values(out)["dense_1/bias/.ATTRIBUTES/VARIABLE_VALUE"].tolist() == [1, 1, 1]
+
+
 def test_not_a_saved_model(tmp_path):
     with pytest.raises(NotFoundError, match="saved_model"):
         replace_weights(tmp_path, tmp_path / "x", {})

@@ -269,7 +269,7 @@ def replace_weights(
                 new[key] = arr
         skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
         skip.add(src_dir / "fingerprint.pb")
-        with atomic_directory(dst, overwrite=overwrite) as tmp:
+        with atomic_directory(dst, overwrite=overwrite, parents=True) as tmp:
             _copy_tree(src_dir, tmp, skip, link)
             # In the source's data order, so unchanged tensors land at the same offsets: an
             # unchanged replacement of a TF-made model is byte-identical to it.
