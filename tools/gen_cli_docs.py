@@ -90,7 +90,7 @@ def render() -> str:
             "",
             "As in `saved_model_cli`, whose flags are global (absl), `show`, `run` and `scan` accept",
             "every `saved_model_cli` flag and ignore the ones they do not use (`show --overwrite`),",
-            "booleans take `--x`, `--nox` and `--x=false`, `--flagfile=FILE` reads flags from a",
+            "booleans take `--x` and `--nox` (here also `--x=false`), `--flagfile=FILE` reads flags from a",
             "file (one per line; `#` and `//` comments) and `--undefok=a,b` skips unknown flags",
             "`--a` and `--b`. Flags go after the command name.",
             "",

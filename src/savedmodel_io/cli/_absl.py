@@ -2,7 +2,8 @@
 
 saved_model_cli defines its flags globally with absl, so every subcommand accepts
 every flag (``show --dir D --overwrite`` is valid there), booleans come as ``--x`` /
-``--nox`` / ``--x=false``, and ``--flagfile=F`` reads more flags from a file. Scripts
+``--nox`` (we also take ``--x=false``, which TF 2.21 refuses), and ``--flagfile=F``
+reads more flags from a file. Scripts
 written for it must keep working here: the flags a subcommand does not use are
 accepted and ignored, as TensorFlow ignores them.
 
