@@ -224,3 +224,109 @@ def test_written_nodes_carry_exactly_the_opdef_attrs(tmp_path):
             seen.add(n.op)
     assert {"Conv2D", "FusedBatchNormV3", "BatchMatMulV2", "Erf", "Softmax", "ConcatV2",
             "RestoreV2", "SaveV2", "VarHandleOp"} <= seen
+
+
+# Builder shapes against TensorFlow's own shape inference of the same computation:
+# (name, input shapes, our build, the TF computation). None as an input shape is an
+# unknown rank. Too specific a shape is a bug; too general a gap.
+_W = np.zeros((3, 3, 3, 8), np.float32)
+_G = np.ones(8, np.float32)
+
+
+def _tf_layer_norm(tf, x):
+    mu = tf.reduce_mean(x, -1, keepdims=True)
+    var = tf.reduce_mean(tf.math.squared_difference(x, mu), -1, keepdims=True)
+    return (x - mu) * tf.math.rsqrt(var + 1e-5) * _G + _G
+
+
+_TF_CASES = [
+    ("matmul", [(None, 3), (3, 4)], lambda f, a, b: f.matmul(a, b),
+     lambda tf, a, b: tf.matmul(a, b)),
+    ("matmul_ta_tb", [(3, 5), (None, 3)], lambda f, a, b: f.matmul(a, b, True, True),
+     lambda tf, a, b: tf.matmul(a, b, True, True)),
+    ("matmul_b_rank_unknown", [(5, 3), None], lambda f, a, b: f.matmul(a, b),
+     lambda tf, a, b: tf.raw_ops.MatMul(a=a, b=b)),
+    ("matmul_a_rank_unknown_tb", [None, (4, 3)], lambda f, a, b: f.matmul(a, b, False, True),
+     lambda tf, a, b: tf.raw_ops.MatMul(a=a, b=b, transpose_b=True)),
+    ("matmul_rank3", [(None, 3, 4), (4, 5)], lambda f, a, b: f.matmul(a, b),
+     lambda tf, a, b: tf.matmul(a, b)),
+    ("bmm_broadcast", [(1, 3, 4), (7, None, 4, 5)], lambda f, a, b: f.batch_matmul(a, b),
+     lambda tf, a, b: tf.raw_ops.BatchMatMulV2(x=a, y=b)),
+    ("bmm_adj", [(None, 4, 3), (2, 5, 4)], lambda f, a, b: f.batch_matmul(a, b, True, True),
+     lambda tf, a, b: tf.raw_ops.BatchMatMulV2(x=a, y=b, adj_x=True, adj_y=True)),
+    ("bias_add_unknown", [(None, None), (5,)], lambda f, a, b: f.bias_add(a, b),
+     lambda tf, a, b: tf.nn.bias_add(a, b)),
+    ("bias_add_nchw", [(None, None, 4, 4), (3,)], lambda f, a, b: f.bias_add(a, b, "NCHW"),
+     lambda tf, a, b: tf.raw_ops.BiasAdd(value=a, bias=b, data_format="NCHW")),
+    ("add_broadcast", [(None, 1, 3), (4, 1)], lambda f, a, b: f.add(a, b),
+     lambda tf, a, b: tf.raw_ops.AddV2(x=a, y=b)),
+    ("sub_unknown_vs_1", [(None, 1), (1, None)], lambda f, a, b: f.sub(a, b),
+     lambda tf, a, b: tf.raw_ops.Sub(x=a, y=b)),
+    ("mul_unknown_vs_known", [(2, None), (None,)], lambda f, a, b: f.mul(a, b),
+     lambda tf, a, b: tf.raw_ops.Mul(x=a, y=b)),
+    ("div_unknown_vs_zero", [(None,), (0,)], lambda f, a, b: f.div(a, b),
+     lambda tf, a, b: tf.raw_ops.RealDiv(x=a, y=b)),
+    ("add_rank_unknown", [None, (3,)], lambda f, a, b: f.add(a, b),
+     lambda tf, a, b: tf.raw_ops.AddV2(x=a, y=b)),
+    ("conv_same_s2", [(None, 9, 10, 3)], lambda f, x: f.conv2d(x, f.const(_W), 2, "SAME"),
+     lambda tf, x: tf.nn.conv2d(x, _W, 2, "SAME")),
+    ("conv_valid_d2", [(None, 9, 10, 3)],
+     lambda f, x: f.conv2d(x, f.const(_W), 1, "VALID", dilations=2),
+     lambda tf, x: tf.nn.conv2d(x, _W, 1, "VALID", dilations=2)),
+    ("conv_valid_s3", [(None, 9, 10, None)], lambda f, x: f.conv2d(x, f.const(_W), 3, "VALID"),
+     lambda tf, x: tf.nn.conv2d(x, _W, 3, "VALID")),
+    ("conv_rank_unknown", [None], lambda f, x: f.conv2d(x, f.const(_W)),
+     lambda tf, x: tf.raw_ops.Conv2D(input=x, filter=_W, strides=[1] * 4, padding="VALID")),
+    ("conv_nchw_rank_unknown", [None],
+     lambda f, x: f.conv2d(x, f.const(_W), data_format="NCHW"),
+     lambda tf, x: tf.raw_ops.Conv2D(input=x, filter=_W, strides=[1] * 4, padding="VALID",
+                                     data_format="NCHW")),
+    ("depthwise_rank_unknown", [None],
+     lambda f, x: f.depthwise_conv2d(x, f.const(_W[..., :2])),
+     lambda tf, x: tf.raw_ops.DepthwiseConv2dNative(input=x, filter=_W[..., :2],
+                                                    strides=[1] * 4, padding="VALID")),
+    ("max_pool_same", [(None, 9, 10, 3)], lambda f, x: f.max_pool(x, 3, 2, "SAME"),
+     lambda tf, x: tf.nn.max_pool2d(x, 3, 2, "SAME")),
+    ("avg_pool_valid", [(None, 9, 10, 3)], lambda f, x: f.avg_pool(x, 2),
+     lambda tf, x: tf.nn.avg_pool2d(x, 2, 2, "VALID")),
+    ("relu", [(None, 7)], lambda f, x: f.relu(x), lambda tf, x: tf.nn.relu(x)),
+    ("sigmoid", [None], lambda f, x: f.sigmoid(x), lambda tf, x: tf.sigmoid(x)),
+    ("tanh", [(None, None, 3)], lambda f, x: f.tanh(x), lambda tf, x: tf.tanh(x)),
+    ("softmax", [(None, 7)], lambda f, x: f.softmax(x), lambda tf, x: tf.nn.softmax(x)),
+    ("gelu", [(None, 7)], lambda f, x: f.gelu(x),
+     lambda tf, x: tf.nn.gelu(x, approximate=False)),
+    ("reshape_fill", [(None, 4, 8)], lambda f, x: f.reshape(x, [-1, 32]),
+     lambda tf, x: tf.reshape(x, [-1, 32])),
+    ("reshape_unknown_fill", [(None, 4, 8)], lambda f, x: f.reshape(x, [2, -1]),
+     lambda tf, x: tf.reshape(x, [2, -1])),
+    ("reshape_known", [(2, 4, 8)], lambda f, x: f.reshape(x, [-1, 16]),
+     lambda tf, x: tf.reshape(x, [-1, 16])),
+    ("transpose", [(None, 2, 3, 4)], lambda f, x: f.transpose(x, [3, 1, 0, 2]),
+     lambda tf, x: tf.transpose(x, [3, 1, 0, 2])),
+    ("concat_unknown", [(None, 3, None), (2, None, 5)], lambda f, a, b: f.concat([a, b], 1),
+     lambda tf, a, b: tf.concat([a, b], 1)),
+    ("concat_rank_unknown", [(2, 3), None], lambda f, a, b: f.concat([a, b], 0),
+     lambda tf, a, b: tf.concat([a, b], 0)),
+    ("concat_one", [(None, 3)], lambda f, x: f.concat([x], 1), lambda tf, x: tf.concat([x], 1)),
+    ("mean_keepdims", [(None, 3, 4)], lambda f, x: f.mean(x, [1, 2], True),
+     lambda tf, x: tf.reduce_mean(x, [1, 2], keepdims=True)),
+    ("mean_all", [(None, 3, 4)], lambda f, x: f.mean(x), lambda tf, x: tf.reduce_mean(x)),
+    ("mean_rank_unknown", [None], lambda f, x: f.mean(x, 1),
+     lambda tf, x: tf.reduce_mean(x, 1)),
+    ("layer_norm", [(None, None, 8)], lambda f, x: f.layer_norm(x, f.const(_G), f.const(_G)),
+     _tf_layer_norm),
+]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name, ins, ours, theirs", _TF_CASES, ids=[c[0] for c in _TF_CASES])
+def test_shapes_match_tensorflow_inference(name, ins, ours, theirs):
+    """Each built op's static shape and dtype is what TF infers in a tf.function."""
+    tf = pytest.importorskip("tensorflow")
+    f = FunctionBuilder("f")
+    args = [f.arg(f"a{i}", "float32", s) for i, s in enumerate(ins)]
+    got = ours(f, *args)
+    specs = [tf.TensorSpec(s, tf.float32) for s in ins]
+    want = tf.function(lambda *a: theirs(tf, *a)).get_concrete_function(*specs).structured_outputs
+    assert got.dtype == want.dtype.as_datatype_enum
+    assert got.shape == (None if want.shape.rank is None else tuple(want.shape.as_list()))

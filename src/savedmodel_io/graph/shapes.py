@@ -52,13 +52,19 @@ def broadcast(a: Shape, b: Shape, what: str = "broadcast") -> Shape:
             out.append(y)
         elif y == 1:
             out.append(x)
-        elif x is None:
-            out.append(y)
-        elif y is None or x == y:
+        elif x is None or y is None:
+            out.append(_broadcast_unknown(x, y))
+        elif x == y:
             out.append(x)
         else:
             raise InvalidArgumentError(f"{what}: shapes {list(a)} and {list(b)} do not broadcast")
     return tuple(out)
+
+
+def _broadcast_unknown(x: int | None, y: int | None) -> int | None:
+    """An unknown dim against another: a known size > 1 wins; TF leaves 0 (or ?) unknown."""
+    known = y if x is None else x
+    return known if known is not None and known > 1 else None
 
 
 def matmul(a: Shape, b: Shape, transpose_a: bool, transpose_b: bool) -> Shape:
@@ -66,8 +72,9 @@ def matmul(a: Shape, b: Shape, transpose_a: bool, transpose_b: bool) -> Shape:
     for s, side in ((a, "a"), (b, "b")):
         if s is not None and len(s) != 2:
             raise InvalidArgumentError(f"MatMul: {side} must be rank 2, got shape {list(s)}")
-    if a is None or b is None:
-        return (None, None)
+    # An unknown-rank operand is a rank-2 one of unknown dims (TF's WithRank(2)).
+    a = (None, None) if a is None else a
+    b = (None, None) if b is None else b
     m, ka = (a[1], a[0]) if transpose_a else (a[0], a[1])
     kb, n = (b[1], b[0]) if transpose_b else (b[0], b[1])
     _merge_dim(ka, kb, "MatMul inner dimension")
@@ -122,13 +129,14 @@ def conv2d(
         raise InvalidArgumentError(f"conv2d input must be rank 4, got {list(x)}")
     if filt is None or len(filt) != 4 or any(d is None for d in filt[:2]):
         raise InvalidArgumentError("conv2d filter must be rank 4 with known spatial size")
-    if x is None:
-        return (None, None, None, None)
     h, w, c = _spatial(data_format)
-    _merge_dim(x[c], filt[2], "conv2d input channels")
     out_c = filt[3] if not depthwise else (
         None if filt[2] is None or filt[3] is None else filt[2] * filt[3]
     )
+    if x is None:
+        # Unknown rank is rank 4 of unknown dims; the output depth comes from the filter.
+        return tuple(out_c if i == c else None for i in range(4))
+    _merge_dim(x[c], filt[2], "conv2d input channels")
     out = list(x)
     out[h] = _window(x[h], filt[0], strides[h], dilations[h], padding)  # type: ignore[arg-type]
     out[w] = _window(x[w], filt[1], strides[w], dilations[w], padding)  # type: ignore[arg-type]
