@@ -256,6 +256,17 @@ def test_checkpoint_readable_by_tf_train(tf, written):
                                   reader.get_tensor("dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
+def test_concat_of_one_tensor_loads(tf, tmp_path):
+    """tf.concat([x]) is x: a ConcatV2 with N=1 would be refused by TF's importer (N >= 2)."""
+    m = Model()
+    f = m.function("cat", {"x": ("float32", (None, 2))})
+    f.outputs({"y": f.concat([f.inputs["x"]], 1)})
+    m.signature("serving_default", f)
+    loaded = tf.saved_model.load(str(save(tmp_path / "m", m)))
+    got = loaded.signatures["serving_default"](x=tf.ones((1, 2)))["y"]
+    np.testing.assert_array_equal(got.numpy(), [[1.0, 1.0]])
+
+
 def test_model_without_variables(tf, tmp_path):
     m = Model()
     f = m.function("scale", {"x": ("float32", (None, 2))})

@@ -140,6 +140,14 @@ def test_errors(build, text):
         build(f, x)
 
 
+def test_concat_of_one_tensor_is_identity():
+    """ConcatV2 needs N >= 2, so one tensor gives an Identity, as tf.concat does."""
+    f = FunctionBuilder("f")
+    y = f.concat([f.arg("x", "float32", (None, 3))], 1)
+    assert y.shape == (None, 3)
+    assert [n.op for n in f.nodes] == ["Identity"]
+
+
 def test_tensors_of_other_builders_are_refused():
     f, g = FunctionBuilder("f"), FunctionBuilder("g")
     x = f.arg("x", "float32", (2,))

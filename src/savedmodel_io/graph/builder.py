@@ -804,11 +804,13 @@ class _Builder:
                          {"T": x.dtype}, x.dtype, out, name or "transpose")
 
     def concat(self, values: Sequence[Tensor], axis: int, name: str | None = None) -> Tensor:
-        """Join tensors along ``axis`` (ConcatV2)."""
+        """Join tensors along ``axis`` (ConcatV2; a single tensor passes through Identity)."""
         if not values:
             raise InvalidArgumentError("concat needs at least one tensor")
         self._check_dtype("ConcatV2", values[0].dtype, *values)
         out = shapes.concat([v.shape for v in values], axis)
+        if len(values) == 1:  # ConcatV2 needs N >= 2; tf.concat([x]) is an Identity too
+            return self.identity(values[0], name=name or "concat")
         ax = self.const(np.int32(axis), name=f"{name or 'concat'}/axis")
         return self._one("ConcatV2", [list(values), ax],
                          {"T": values[0].dtype, "N": len(values)}, values[0].dtype, out,
