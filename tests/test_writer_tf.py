@@ -72,6 +72,68 @@ def test_signature_tensor_infos_match_tensorflow(tf, written, name):
                 spec.shape.as_list()
 
 
+def _without_hints(tf, body):
+    """The body as a GraphDef for TF to infer afresh: no _output_shapes, variable reads as
+    Placeholders of the variable's shape (TF's importer cannot see through handles)."""
+    from tensorflow.core.framework import function_pb2
+    from tensorflow.python.framework.function_def_to_graph import function_def_to_graph_def
+
+    body = function_pb2.FunctionDef.FromString(body.SerializeToString())
+    gdef, names = function_def_to_graph_def(body)
+    handles = {a.name: a.handle_data[0] for a in body.signature.input_arg if a.handle_data}
+    for n in gdef.node:
+        n.attr.pop("_output_shapes", None)
+        if n.op == "ReadVariableOp":
+            hd = handles[n.input[0].split(":")[0]]
+            n.op = "Placeholder"
+            del n.input[:]
+            n.attr.clear()
+            n.attr["dtype"].type = hd.dtype
+            n.attr["shape"].shape.CopyFrom(hd.shape)
+    return gdef, names
+
+
+def _inferred_body_shapes(tf, library, wrapper_name: str) -> dict[int, list | None]:
+    """Wrapper output index -> shape TF itself infers for the called body function."""
+    fdefs = {f.signature.name: f for f in library.function}
+    wrapper = fdefs[wrapper_name]
+    (call,) = [n for n in wrapper.node_def if n.op == "StatefulPartitionedCall"]
+    body = fdefs[call.attr["f"].func.name]
+    gdef, names = _without_hints(tf, body)
+    with tf.Graph().as_default() as g:
+        tf.graph_util.import_graph_def(gdef, name="")
+    idents = {n.name: n for n in wrapper.node_def}
+    result = {}
+    for k, arg in enumerate(wrapper.signature.output_arg):
+        ident = idents[wrapper.ret[arg.name].split(":")[0]]
+        j = int(ident.input[0].rsplit(":", 1)[1])
+        ret = body.ret[body.signature.output_arg[j].name]
+        shape = g.get_tensor_by_name(names[ret]).shape
+        result[k] = None if shape.rank is None else shape.as_list()
+    return result
+
+
+@pytest.mark.parametrize("name", list(wm.BUILDERS))
+def test_signature_shapes_match_tensorflows_own_inference(tf, written, name):
+    """SignatureDef shapes equal TF's inference of our FunctionDefs with our hints stripped.
+
+    The loaded signatures' structured_outputs echo the output_signature and
+    _output_shapes we wrote, so they cannot catch a wrong (too specific) shape.
+    """
+    path, _, _ = written[name]
+    mg = parse_message(SavedModel, (path / "saved_model.pb").read_bytes()).meta_graphs[0]
+    calls = {n.name: n for n in mg.graph_def.node if n.op == "StatefulPartitionedCall"}
+    for key, sd in mg.signature_def.items():
+        if key == "__saved_model_init_op":
+            continue
+        for out, info in sd.outputs.items():
+            node, k = info.name.split(":")
+            inferred = _inferred_body_shapes(tf, mg.graph_def.library,
+                                             calls[node].attr["f"].func.name)
+            ours = [d.size if d.size >= 0 else None for d in info.tensor_shape.dim]
+            assert ours == inferred[int(k)], (key, out)
+
+
 def test_restored_objects(tf, written):
     """Root has .variables/.trainable_variables, callable functions, trainable flags kept."""
     path, inputs, expected = written["mlp"]
