@@ -132,6 +132,8 @@ def test_gather_and_cast():
     (lambda f, x: f.max_pool(f.reshape(x, [2, 2, 2, 1]), 2, padding="FULL"), "padding"),
     (lambda f, x: f.activation(x, "swishy"), "unknown activation"),
     (lambda f, x: f.read(x), "not a variable handle"),
+    (lambda f, x: f.stack([x, f.const(np.zeros((1, 4), np.float32))]), "do not match"),
+    (lambda f, x: f.stack([x, f.const(np.zeros((4,), np.float32))]), "differ in rank"),
 ])
 def test_errors(build, text):
     f = FunctionBuilder("f")

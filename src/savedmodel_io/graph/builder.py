@@ -823,7 +823,7 @@ class _Builder:
         self._check_dtype("Pack", values[0].dtype, *values)
         base: Shape = values[0].shape
         for v in values[1:]:
-            base = shapes.broadcast(base, v.shape) if base is not None else v.shape
+            base = _merge_shapes(base, v.shape, "Pack")
         out: Shape = None
         if base is not None:
             (ax,) = shapes._axes([axis], len(base) + 1, "Pack")
@@ -955,6 +955,15 @@ class _Builder:
 # counts, allow_soft_placement...), observed in SavedModels written by TF 2.21.
 _CONFIG_PROTO = (b"\n\x07\n\x03CPU\x10\x01\n\x07\n\x03GPU\x10\x002\x02J\x008\x01"
                  b"\x82\x01\x00\x92\x01\x02J\x00")
+
+
+def _merge_shapes(a: Shape, b: Shape, what: str) -> Shape:
+    """The shape two must-be-equal shapes share (Pack inputs): no broadcasting."""
+    if a is None or b is None:
+        return b if a is None else a
+    if len(a) != len(b):
+        raise InvalidArgumentError(f"{what}: shapes {list(a)} and {list(b)} differ in rank")
+    return tuple(shapes._merge_dim(x, y, what) for x, y in zip(a, b))
 
 
 def _spatial_c(data_format: str, rank: int) -> int:
