@@ -403,7 +403,10 @@ def reverse_v2(node, inputs, ctx):
 
 @kernel("Where")
 def where(node, inputs, ctx):
-    return np.argwhere(_a(inputs[0])).astype(np.int64)
+    x = _a(inputs[0])
+    if x.ndim == 0:
+        raise bad(node, "WhereOp : Unhandled input dimensions: 0")
+    return np.argwhere(x).astype(np.int64)
 
 
 @kernel("Unique", outputs=("y", "idx"))

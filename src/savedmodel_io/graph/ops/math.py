@@ -45,11 +45,18 @@ def _int_zero_check(node, y):
 
 
 def _trunc_div(x, y):
+    """C division: integers round toward zero; floats divide exactly (Div's float case)."""
     if x.dtype.kind in "iu":
         q = np.floor_divide(x, y)
         fix = (np.remainder(x, y) != 0) & ((x < 0) != (y < 0))
         return q + fix.astype(q.dtype)
     return np.true_divide(x, y)
+
+
+def _trunc_div_float(x, y):
+    """TruncateDiv: the quotient rounded toward zero, floats included."""
+    q = _trunc_div(x, y)
+    return np.trunc(q) if q.dtype.kind in "fc" else q
 
 
 def _floor_div(x, y):
@@ -63,7 +70,7 @@ for _op, _fn in {
     "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": lambda x, y: np.square(x - y),
     "Atan2": np.arctan2, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
     "BitwiseXor": np.bitwise_xor, "LeftShift": np.left_shift, "RightShift": np.right_shift,
-    "TruncateMod": np.fmod, "Xdivy": lambda x, y: np.where(x == 0, 0, x / y),
+    "Xdivy": lambda x, y: np.where(x == 0, 0, x / y),
     "Xlogy": lambda x, y: np.where(x == 0, 0, x * np.log(y)),
     "MulNoNan": lambda x, y: np.where(y == 0, 0, x * y),
     "DivNoNan": lambda x, y: np.where(y == 0, 0, x / np.where(y == 0, 1, y)),
@@ -81,9 +88,12 @@ def _division(fn):
 
 
 kernel("RealDiv")(_division(np.true_divide))
-kernel("Div", "TruncateDiv")(_division(_trunc_div))
+kernel("Div")(_division(_trunc_div))
+kernel("TruncateDiv")(_division(_trunc_div_float))
 kernel("FloorDiv")(_division(_floor_div))
 kernel("FloorMod")(_division(np.mod))
+# Mod is TruncateMod under its TF1 name: C's % / fmod (sign of the dividend).
+kernel("TruncateMod", "Mod")(_division(np.fmod))
 
 
 @kernel("Pow")
@@ -174,6 +184,10 @@ def add_n(node, inputs, ctx):
 @kernel("ClipByValue")
 def clip_by_value(node, inputs, ctx):
     x = _a(inputs[0])
+    for bound in (_a(inputs[1]), _a(inputs[2])):
+        if bound.shape != () and bound.shape != x.shape:
+            raise bad(node, "clip_value_min and clip_value_max must be either scalars or have the "
+                      f"same shape as the input: {list(bound.shape)} vs {list(x.shape)}")
     return np.minimum(np.maximum(x, inputs[1]), inputs[2]).astype(x.dtype)
 
 
@@ -187,16 +201,26 @@ def cast(node, inputs, ctx):
         return x != 0
     with np.errstate(all="ignore"):
         if x.dtype.kind in "fc" and to.kind in "iu":
-            x = np.real(x) if x.dtype.kind == "c" else x
-            info = np.iinfo(to)
-            x = np.where(np.isnan(x), 0, np.clip(np.trunc(x), info.min, info.max))
+            return _float_to_int(np.real(x) if x.dtype.kind == "c" else x, to)
         return x.astype(to)
+
+
+def _float_to_int(x: np.ndarray, to: np.dtype) -> np.ndarray:
+    """Float -> integer as TF's CPU kernel does it (x86 cvtt): truncate toward zero; NaN and
+    out-of-range values become the 32/64-bit minimum; narrower types wrap that 32-bit value."""
+    wide = np.dtype(np.int64) if to.itemsize == 8 or to == np.uint32 else np.dtype(np.int32)
+    info = np.iinfo(wide)
+    t = np.trunc(x.astype(np.float64))
+    ok = np.isfinite(t) & (t >= info.min) & (t <= info.max)
+    return np.where(ok, t, info.min).astype(wide).astype(to)
 
 
 def _reduce(fn):
     def run(node, inputs, ctx):
         x = _a(inputs[0])
         axes = axis_list(inputs[1], x.ndim, node) if x.ndim else ()
+        if len(axes) != np.asarray(inputs[1]).size:
+            raise bad(node, f"Invalid reduction arguments: Axes contains duplicate dimension")
         keep = bool(node.attr.get("keep_dims", False))
         out = fn(node, x, axes, keep)
         return _a(out)
@@ -212,6 +236,9 @@ def _mean(node, x, axes, keep):
         n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
         s = np.sum(x, axis=axes, keepdims=keep, dtype=np.int64)
         return _trunc_div(s, np.int64(max(n, 1))).astype(x.dtype)
+    if x.size == 0:  # TF: the mean of nothing is NaN (0/0), without numpy's warning
+        with np.errstate(all="ignore"):
+            return np.sum(x, axis=axes, keepdims=keep, dtype=x.dtype) / np.asarray(0, x.dtype)
     return np.mean(x, axis=axes, keepdims=keep, dtype=x.dtype)
 
 
@@ -247,6 +274,8 @@ def arg_max(node, inputs, ctx):
     if x.shape[axis] == 0:
         raise bad(node, "Reduction axis is empty")
     fn = np.argmax if node.op == "ArgMax" else np.argmin
+    if x.dtype.kind == "f":  # TF's comparisons never pick a NaN over a number
+        x = np.where(np.isnan(x), -np.inf if node.op == "ArgMax" else np.inf, x)
     t = node.attr.get("output_type")
     return fn(x, axis=axis).astype(np_dtype(t) if t is not None else np.int64)
 
@@ -254,7 +283,11 @@ def arg_max(node, inputs, ctx):
 @kernel("Cumsum", "Cumprod")
 def cumulative(node, inputs, ctx):
     x = _a(inputs[0])
-    axis = int(np.asarray(inputs[1])) % max(x.ndim, 1)
+    axis = int(np.asarray(inputs[1]))
+    if not -x.ndim <= axis < x.ndim:
+        raise bad(node, f"ScanOp: Expected scan axis in the range [{-x.ndim}, {x.ndim}), "
+                  f"but got {axis}")
+    axis %= x.ndim
     exclusive = bool(node.attr.get("exclusive", False))
     reverse = bool(node.attr.get("reverse", False))
     fn, ident = (np.cumsum, 0) if node.op == "Cumsum" else (np.cumprod, 1)
@@ -322,7 +355,10 @@ def unsorted_segment(node, inputs, ctx):
             if data.dtype.kind == "f" else (np.iinfo(data.dtype).min if fn is np.maximum else np.iinfo(data.dtype).max)
     out = np.full(shape, ident, dtype=data.dtype)
     flat = ids.reshape(-1)
-    ok = (flat >= 0) & (flat < n)
+    if (flat >= n).any():
+        i = int(np.argmax(flat >= n))
+        raise bad(node, f"segment_ids[{i}] = {int(flat[i])} is out of range [0, {n})")
+    ok = flat >= 0
     fn.at(out, flat[ok], data.reshape((-1,) + data.shape[ids.ndim:])[ok])
     return out
 

@@ -327,9 +327,10 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 kernel("Relu")(_act(lambda n, x: np.maximum(x, np.zeros((), x.dtype))))
-kernel("Relu6")(_act(lambda n, x: np.clip(x, np.zeros((), x.dtype), np.asarray(6, x.dtype))))
-kernel("Elu")(_act(lambda n, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))))
-kernel("Selu")(_act(lambda n, x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))))
+# "+ 0" turns -0.0 into 0.0 as TF's min(max(x, 0), 6) does; Elu/Selu keep -0.0 (x < 0 is false).
+kernel("Relu6")(_act(lambda n, x: np.clip(x, np.zeros((), x.dtype), np.asarray(6, x.dtype)) + np.zeros((), x.dtype)))
+kernel("Elu")(_act(lambda n, x: np.where(x < 0, np.expm1(np.minimum(x, 0)), x)))
+kernel("Selu")(_act(lambda n, x: _SELU_SCALE * np.where(x < 0, _SELU_ALPHA * np.expm1(np.minimum(x, 0)), x)))
 kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr.get("alpha", 0.2), x.dtype))))
 
 
@@ -341,8 +342,19 @@ def _softmax(x, log):
     return z - np.log(s) if log else e / s
 
 
-kernel("Softmax")(_act(lambda n, x: _softmax(x, False)))
-kernel("LogSoftmax")(_act(lambda n, x: _softmax(x, True)))
+def _softmax_kernel(log: bool):
+    """Softmax/LogSoftmax over the last axis; TF refuses scalars."""
+    act = _act(lambda n, x: _softmax(x, log))
+
+    def run(node, inputs, ctx):
+        if np.ndim(inputs[0]) == 0:
+            raise bad(node, "logits must have >= 1 dimension, got []")
+        return act(node, inputs, ctx)
+    return run
+
+
+kernel("Softmax")(_softmax_kernel(False))
+kernel("LogSoftmax")(_softmax_kernel(True))
 
 
 @kernel("BiasAdd", "BiasAddV1")

@@ -120,15 +120,20 @@ def as_string(node, inputs, ctx):
     short = bool(node.attr.get("shortest", False))
     width = int(node.attr.get("width", -1))
     fill = attr_str(node, "fill", "")
-    if x.dtype.kind == "f":
-        spec = ("e" if sci else "g" if short else "f")
-        fmt = "{:" + (fill if fill else "") + (">" if fill else "") + (str(width) if width > 0 else "") + \
-            ("." + str(prec) if prec >= 0 else ("" if short else ".6")) + spec + "}"
-    elif x.dtype.kind == "b":
+    if x.dtype.kind == "b":
         return _map(lambda v: b"true" if v else b"false", x)
-    else:
-        fmt = "{:" + (fill if fill else "") + (">" if fill else "") + (str(width) if width > 0 else "") + "d}"
-    return _map(lambda v: fmt.format(v).encode("utf-8"), x)
+    # TF builds a printf format: fill is a printf flag ("0" pads after the sign, "-" left-aligns).
+    if fill and fill not in ("0", " ", "+", "-", "#"):
+        raise bad(node, f"Fill argument not supported: \"{fill}\"")
+    fmt = "%" + fill + (str(width) if width > -1 else "")
+    if x.dtype.kind == "f":
+        if sci and short:
+            raise bad(node, "Cannot select both scientific and shortest notation")
+        fmt += ("." + str(prec) if prec > -1 else "") + ("e" if sci else "g" if short else "f")
+        return _map(lambda v: (fmt % float(v)).encode("utf-8"), x)
+    if x.dtype.kind not in "iu":
+        raise bad(node, f"AsString does not support {x.dtype} inputs")
+    return _map(lambda v: ((fmt + "d") % int(v)).encode("utf-8"), x)
 
 
 @kernel("StringStrip")
@@ -141,12 +146,15 @@ def substr(node, inputs, ctx):
     s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
     b = np.broadcast_arrays(s, pos, ln)
     out = np.empty(b[0].shape, dtype=object)
+    utf8 = attr_str(node, "unit", "BYTE") == "UTF8_CHAR"
     for idx in np.ndindex(out.shape):
         v, p, n = b[0][idx], int(b[1][idx]), int(b[2][idx])
+        if utf8:  # positions and lengths count characters
+            v = v.decode("utf-8", "replace")
         if not -len(v) <= p <= len(v):
             raise bad(node, f"position {p} is out of range for a string of length {len(v)}")
         p %= max(len(v), 1) if p < 0 else len(v) + 1
-        out[idx] = v[p:p + n]
+        out[idx] = v[p:p + n].encode("utf-8") if utf8 else v[p:p + n]
     return out
 
 
