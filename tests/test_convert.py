@@ -179,6 +179,24 @@ def test_safetensors_export(model, tmp_path):
     assert keys["dense/bias"] == [f"variables/1/{V}", f"_all_variables/0/{V}"]
 
 
+@pytest.mark.skipif(not HAS_SAFETENSORS, reason="safetensors is not installed")
+def test_safetensors_bfloat16_round_trip_in_a_fresh_process(model, tmp_path):
+    """BF16 comes back exactly, also when nothing imported ml_dtypes before (the CLI case)."""
+    out = tmp_path / "w.safetensors"
+    convert.export_weights(model, out)
+    code = (
+        "import sys; from savedmodel_io import convert\n"
+        f"a = convert.load_weights_file({str(out)!r})\n"
+        "b = a['dense/bias']; print(b.dtype.name, b.astype('float32').tolist())\n"
+        f"print(convert.match_weights({str(model)!r}, a))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "bfloat16 [0.5, -1.0]"
+    assert lines[1].startswith("matched 2, missing 1")  # the string table cannot travel
+
+
 def test_cli_export(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", ["export", "import_weights"])
     out = tmp_path / "w.npz"

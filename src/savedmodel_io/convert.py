@@ -354,11 +354,23 @@ def load_weights_file(path: str | os.PathLike[str], *, format: str | None = None
         except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise CorruptFileError(f"not a readable .npz file ({type(exc).__name__}: {exc})",
                                    path=str(p)) from None
+    return _load_safetensors(p)
+
+
+def _load_safetensors(p: Path) -> dict[str, np.ndarray]:
+    """Arrays of a .safetensors file; BF16/F8 need ml_dtypes imported (numpy learns the names)."""
     stn = _safetensors_numpy()
     from safetensors import SafetensorError
 
+    ml = dtypes._ml_dtypes()  # registers bfloat16 / float8 with numpy when installed
     try:
         return dict(stn.load_file(str(p)))
+    except TypeError as exc:  # numpy does not know the dtype name
+        if ml is None:
+            raise MissingDependencyError(
+                f"{p} holds {exc}: install the ml_dtypes package (pip install 'savedmodel-io[dtypes]')"
+            ) from None
+        raise CorruptFileError(f"cannot read .safetensors file ({exc})", path=str(p)) from None
     except (SafetensorError, KeyError, ValueError, OSError) as exc:  # KeyError: unknown dtype
         raise CorruptFileError(f"cannot read .safetensors file ({type(exc).__name__}: {exc})",
                                path=str(p)) from None
