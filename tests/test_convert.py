@@ -197,6 +197,18 @@ def test_safetensors_bfloat16_round_trip_in_a_fresh_process(model, tmp_path):
     assert lines[1].startswith("matched 2, missing 1")  # the string table cannot travel
 
 
+@pytest.mark.skipif(not HAS_SAFETENSORS, reason="safetensors is not installed")
+def test_safetensors_keeps_scalars_scalar(tmp_path):
+    """A 0-d variable stays shape [] (np.ascontiguousarray made it [1]: import then refused it)."""
+    write_checkpoint(tmp_path / "m" / "variables" / "variables", {
+        f"step/{V}": np.array(7, np.int64), f"lr/{V}": np.array(0.5, np.float64)})
+    out = tmp_path / "w.safetensors"
+    convert.export_weights(tmp_path / "m", out, names="key")
+    arrays = convert.load_weights_file(out)
+    assert {k: v.shape for k, v in arrays.items()} == {f"step/{V}": (), f"lr/{V}": ()}
+    assert convert.match_weights(tmp_path / "m", arrays, names="key").ok
+
+
 def test_cli_export(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", ["export", "import_weights"])
     out = tmp_path / "w.npz"

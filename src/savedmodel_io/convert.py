@@ -304,7 +304,7 @@ def export_weights(
                     if arr.dtype.name not in _SAFETENSORS_DTYPES:
                         report.skipped[w.name] = f"safetensors cannot hold {w.dtype} tensors"
                         continue
-                    arrays[w.name] = np.ascontiguousarray(arr)
+                    arrays[w.name] = np.require(arr, requirements="C")  # keeps 0-d arrays 0-d
                 report.written.append(w)
     keymap = {w.name: list(w.keys) for w in report.written}
     if fmt == "npz":
