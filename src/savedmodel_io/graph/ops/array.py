@@ -420,13 +420,22 @@ def unique(node, inputs, ctx):
     return [x[np.sort(first)], rank[inv.reshape(-1)].astype(np_dtype(t) if t is not None else np.int32)]
 
 
+def _descending(x: np.ndarray) -> np.ndarray:
+    """Indices sorting the last axis largest first, ties by index; NaN counts as largest (TF)."""
+    if x.dtype.kind == "f":
+        return np.lexsort((-np.nan_to_num(x, nan=0.0), ~np.isnan(x)), axis=-1)
+    if x.dtype.kind == "b" or x.dtype.itemsize < 8:
+        return np.argsort(-x.astype(np.int64), axis=-1, kind="stable")
+    return np.argsort(x.max() - x if x.dtype.kind == "u" else ~x, axis=-1, kind="stable")
+
+
 @kernel("TopKV2", "TopK", outputs=("values", "indices"))
 def top_k(node, inputs, ctx):
     x = _a(inputs[0])
     k = int(np.asarray(inputs[1])) if node.op == "TopKV2" else int(node.attr["k"])
     if k < 0 or k > x.shape[-1]:
         raise bad(node, f"k {k} must be in [0, {x.shape[-1]}]")
-    order = np.argsort(-x if x.dtype.kind != "u" else x.max() - x, axis=-1, kind="stable")[..., :k]
+    order = _descending(x)[..., :k]
     t = node.attr.get("index_type")
     return [np.take_along_axis(x, order, axis=-1), order.astype(np_dtype(t) if t is not None else np.int32)]
 

@@ -91,7 +91,15 @@ kernel("RealDiv")(_division(np.true_divide))
 kernel("Div")(_division(_trunc_div))
 kernel("TruncateDiv")(_division(_trunc_div_float))
 kernel("FloorDiv")(_division(_floor_div))
-kernel("FloorMod")(_division(np.mod))
+def _floor_mod(x, y):
+    """Floored remainder; floats as TF computes them (fmod, then + y when signs differ: -0 kept)."""
+    if x.dtype.kind in "iu":
+        return np.mod(x, y)
+    r = np.fmod(x, y)
+    return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r)
+
+
+kernel("FloorMod")(_division(_floor_mod))
 # Mod is TruncateMod under its TF1 name: C's % / fmod (sign of the dividend).
 kernel("TruncateMod", "Mod")(_division(np.fmod))
 

@@ -98,6 +98,16 @@ def regex_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), np.asarray(inputs[1]).item())
 
 
+def _strtod(text: str) -> float:
+    """A float as C's strtod reads a whole string: decimal, inf/nan, or hex ("0x10")."""
+    try:
+        return float(text)
+    except ValueError:
+        if "0x" not in text.lower():
+            raise
+        return float.fromhex(text)
+
+
 @kernel("StringToNumber")
 def to_number(node, inputs, ctx):
     t = np_dtype(node.attr.get("out_type", 1))
@@ -105,11 +115,12 @@ def to_number(node, inputs, ctx):
     def conv(v: bytes):
         text = v.decode("utf-8", "replace").strip()
         try:
-            return int(text, 10) if t.kind in "iu" else float(text)
+            return int(text, 10) if t.kind in "iu" else _strtod(text)
         except ValueError:
             raise bad(node, f"StringToNumberOp could not correctly convert string: {text}") from None
     out = _map(conv, _s(inputs[0]))
-    return out.astype(t)
+    with np.errstate(over="ignore"):  # 1e40 -> float32 inf, as strtof gives
+        return out.astype(t)
 
 
 @kernel("AsString")
@@ -154,7 +165,8 @@ def substr(node, inputs, ctx):
         if not -len(v) <= p <= len(v):
             raise bad(node, f"position {p} is out of range for a string of length {len(v)}")
         p %= max(len(v), 1) if p < 0 else len(v) + 1
-        out[idx] = v[p:p + n].encode("utf-8") if utf8 else v[p:p + n]
+        end = len(v) if n < 0 else p + n  # TF: a negative length takes the rest
+        out[idx] = v[p:end].encode("utf-8") if utf8 else v[p:end]
     return out
 
 
