@@ -134,6 +134,29 @@ def test_match_report(model):
     assert r.values["dense/kernel"].dtype == np.float32
 
 
+@pytest.mark.parametrize("var, value, reason", [
+    (np.zeros(2, np.float32), np.array([1e300, 1.0]), "overflow float32"),
+    (np.zeros(2, np.float16), np.array([1e6, np.nan], np.float32), "overflow float16"),
+    (np.zeros(2, np.int32), np.array([2**40, 1]), "do not fit int32"),
+    (np.zeros(2, np.float32), np.array([2**40 + 1, 1]), "do not fit float32"),
+])
+def test_cast_refuses_values_it_would_change(tmp_path, var, value, reason):
+    """cast=True rounds floats but never turns finite values into inf or wraps integers."""
+    write_checkpoint(tmp_path / "m" / "variables" / "variables", {f"v/{V}": var})
+    r = convert.match_weights(tmp_path / "m", {f"v/{V}": value}, cast=True)
+    assert not r.matched and reason in r.mismatched[0].reason
+
+
+def test_cast_converts_what_fits(tmp_path):
+    write_checkpoint(tmp_path / "m" / "variables" / "variables", {
+        f"f/{V}": np.zeros(3, np.float32), f"i/{V}": np.zeros(2, np.int32)})
+    r = convert.match_weights(tmp_path / "m", {f"f/{V}": np.array([np.inf, 0.1, 1e-50]),
+                                               f"i/{V}": np.array([-(2**31), 5])}, cast=True)
+    assert r.ok
+    np.testing.assert_array_equal(r.values[f"f/{V}"], np.array([np.inf, 0.1, 0.0], np.float32))
+    assert r.values[f"i/{V}"].tolist() == [-(2**31), 5]
+
+
 def test_strict_import_refuses_and_writes_nothing(model, tmp_path):
     with pytest.raises(InvalidArgumentError, match="nothing written") as info:
         convert.import_weights(model, {"dense/kernel": np.zeros((2, 3), np.float32)}, tmp_path / "o")

@@ -460,8 +460,20 @@ def _fit(arr: np.ndarray, want: np.dtype, shape: tuple[int, ...], cast: bool) ->
             return narrowed, ""
         return None, f"values do not fit {want.name} exactly"
     if cast and np.can_cast(arr.dtype, want, casting="same_kind"):
-        return arr.astype(want), ""
+        return _checked_cast(arr, want)
     return None, "dtype differs" + ("" if cast else " (cast=True converts within a kind)")
+
+
+def _checked_cast(arr: np.ndarray, want: np.dtype) -> tuple[np.ndarray | None, str]:
+    """``arr.astype(want)`` unless it loses more than float rounding: no wrapped ints, no new infs."""
+    with np.errstate(all="ignore"):
+        out = arr.astype(want)
+        if arr.dtype.kind in "biu":
+            if not np.array_equal(out.astype(arr.dtype), arr):
+                return None, f"values do not fit {want.name} exactly (cast)"
+        elif not np.array_equal(np.isfinite(out), np.isfinite(arr)):
+            return None, f"values overflow {want.name} (cast)"
+    return out, ""
 
 
 def match_weights(
