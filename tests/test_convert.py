@@ -232,6 +232,21 @@ def test_safetensors_keeps_scalars_scalar(tmp_path):
     assert convert.match_weights(tmp_path / "m", arrays, names="key").ok
 
 
+@pytest.mark.skipif(not HAS_SAFETENSORS, reason="safetensors is not installed")
+def test_safetensors_float8_round_trip(tmp_path):
+    """F8_E4M3 / F8_E5M2 tensors load (safetensors' own numpy loader raises AttributeError)."""
+    vals = {f"a/{V}": np.array([1.5, 448, -0.0], ml_dtypes.float8_e4m3fn),
+            f"b/{V}": np.array([2.0, -57344], ml_dtypes.float8_e5m2),
+            f"c/{V}": np.array([[1.5, 3e38]], ml_dtypes.bfloat16)}
+    write_checkpoint(tmp_path / "m" / "variables" / "variables", vals)
+    out = tmp_path / "w.safetensors"
+    assert not convert.export_weights(tmp_path / "m", out, names="key").skipped
+    arrays = convert.load_weights_file(out)
+    for k, v in vals.items():
+        assert arrays[k].dtype == v.dtype and arrays[k].tobytes() == v.tobytes(), k
+    assert convert.match_weights(tmp_path / "m", arrays).ok
+
+
 def test_cli_export(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", ["export", "import_weights"])
     out = tmp_path / "w.npz"

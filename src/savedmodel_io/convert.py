@@ -357,23 +357,50 @@ def load_weights_file(path: str | os.PathLike[str], *, format: str | None = None
     return _load_safetensors(p)
 
 
-def _load_safetensors(p: Path) -> dict[str, np.ndarray]:
-    """Arrays of a .safetensors file; BF16/F8 need ml_dtypes imported (numpy learns the names)."""
-    stn = _safetensors_numpy()
-    from safetensors import SafetensorError
+# safetensors dtype codes (huggingface/safetensors safetensors/src/tensor.rs, Dtype) -> numpy
+# names; the ml_dtypes ones are looked up on the ml_dtypes module.
+_SAFETENSORS_CODES = {
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
+    "F16": "float16", "U32": "uint32", "I32": "int32", "F32": "float32", "U64": "uint64",
+    "I64": "int64", "F64": "float64", "C64": "complex64",
+    "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+}
 
-    ml = dtypes._ml_dtypes()  # registers bfloat16 / float8 with numpy when installed
+
+def _safetensors_dtype(code: str, p: Path) -> np.dtype:
+    """numpy dtype of a safetensors dtype code (safetensors' own numpy loader lacks BF16/F8)."""
+    name = _SAFETENSORS_CODES.get(code)
+    if name is None:
+        raise CorruptFileError(f"unsupported safetensors dtype {code!r}", path=str(p))
+    if hasattr(np, name):
+        return np.dtype(name).newbyteorder("<")
+    ml = dtypes._ml_dtypes()
+    if ml is None:
+        raise MissingDependencyError(
+            f"{p} holds {name} tensors: install the ml_dtypes package (pip install 'savedmodel-io[dtypes]')"
+        )
+    return np.dtype(getattr(ml, name))
+
+
+def _load_safetensors(p: Path) -> dict[str, np.ndarray]:
+    """Arrays of a .safetensors file, decoded here so BF16 and F8 tensors load too."""
+    _safetensors_numpy()
+    from safetensors import SafetensorError, deserialize
+
     try:
-        return dict(stn.load_file(str(p)))
-    except TypeError as exc:  # numpy does not know the dtype name
-        if ml is None:
-            raise MissingDependencyError(
-                f"{p} holds {exc}: install the ml_dtypes package (pip install 'savedmodel-io[dtypes]')"
-            ) from None
-        raise CorruptFileError(f"cannot read .safetensors file ({exc})", path=str(p)) from None
-    except (SafetensorError, KeyError, ValueError, OSError) as exc:  # KeyError: unknown dtype
+        views = deserialize(p.read_bytes())
+    except (SafetensorError, ValueError, OSError) as exc:
         raise CorruptFileError(f"cannot read .safetensors file ({type(exc).__name__}: {exc})",
                                path=str(p)) from None
+    out = {}
+    for name, view in views:
+        dt = _safetensors_dtype(view["dtype"], p)
+        try:
+            arr = np.frombuffer(view["data"], dtype=dt).reshape(view["shape"]).copy()
+        except ValueError as exc:  # data length and shape disagree
+            raise CorruptFileError(f"tensor {name!r}: {exc}", path=str(p)) from None
+        out[name] = arr.astype(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == "<" else arr
+    return out
 
 
 @dataclass(frozen=True)
