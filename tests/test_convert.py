@@ -263,6 +263,16 @@ def test_cli_export(model, tmp_path, monkeypatch, capsys):
     assert "nothing written" in cap.err and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("fmt", ["--npz", "--safetensors"])
+def test_cli_export_to_a_directory_is_a_clear_error(model, tmp_path, monkeypatch, capsys, fmt):
+    monkeypatch.setattr(cli, "COMMANDS", ["export"])
+    (tmp_path / "out.npz").mkdir()
+    (tmp_path / "out.safetensors").mkdir()
+    target = tmp_path / ("out.npz" if fmt == "--npz" else "out.safetensors")
+    assert cli.main(["export", "--dir", str(model), fmt, str(target)]) == 1
+    assert "is a directory" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not HAS_REPLACE, reason="savedmodel_io.replace (the writer) is not available")
 def test_import_writes_every_copy(model, tmp_path):
     new_kernel = np.full((2, 3), 7.0, np.float32)

@@ -280,6 +280,8 @@ def export_weights(
     checkpoint keys so the mapping is never lost. Writes are atomic.
     """
     fmt = _format_of(out, format)
+    if Path(out).is_dir():
+        raise InvalidArgumentError("the output is a directory; give a file name", path=str(out))
     stn = _safetensors_numpy() if fmt == "safetensors" else None
     report = ExportReport(str(out), fmt)
     arrays: dict[str, np.ndarray] = {}
