@@ -23,8 +23,9 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 class _Server:
     """A static file server on 127.0.0.1 that honours Range and counts the bytes it sends."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, ranges: bool = True) -> None:
         self.root = root
+        self.ranges = ranges  # False: a server that ignores Range and sends whole files
         self.sent = 0
         self.requests: list[tuple[str, str, str | None]] = []
         outer = self
@@ -43,6 +44,12 @@ class _Server:
             def _reply(self, body: bool) -> None:
                 rng = self.headers.get("Range")
                 outer.requests.append((self.command, self.path, rng))
+                if self.path.startswith("/redirect/"):  # 302 to the same path without it
+                    self.send_response(302)
+                    self.send_header("Location", self.path[len("/redirect"):])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 p = self._file()
                 if p is None:
                     self.send_response(404)
@@ -51,7 +58,7 @@ class _Server:
                     return
                 size = p.stat().st_size
                 start, end = 0, size
-                m = _RANGE.match(rng or "")
+                m = _RANGE.match(rng or "") if outer.ranges else None
                 if m:
                     start = int(m.group(1))
                     end = min(int(m.group(2)) + 1, size) if m.group(2) else size
@@ -60,14 +67,20 @@ class _Server:
                 else:
                     self.send_response(200)
                 self.send_header("Content-Length", str(end - start))
-                self.send_header("Accept-Ranges", "bytes")
+                if outer.ranges:
+                    self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 if body:
                     with open(p, "rb") as f:
                         f.seek(start)
-                        data = f.read(end - start)
-                    outer.sent += len(data)
-                    self.wfile.write(data)
+                        while start < end:  # in chunks: a client may hang up early
+                            data = f.read(min(1 << 16, end - start))
+                            outer.sent += len(data)  # before the client can see it
+                            try:
+                                self.wfile.write(data)
+                            except (BrokenPipeError, ConnectionResetError):
+                                return
+                            start += len(data)
 
             def do_HEAD(self) -> None:
                 self._reply(body=False)
@@ -176,3 +189,48 @@ def test_is_url():
 
     assert is_url("https://h/m") and is_url("gs://b/m") and is_url("file:///tmp/m")
     assert not is_url("/tmp/m") and not is_url("relative/dir") and not is_url(Path("/x"))
+
+
+@pytest.fixture()
+def no_range_server(served):
+    """The same files from a server that ignores Range headers (always 200 and the whole file)."""
+    _server, model_dir = served
+    server = _Server(model_dir.parent, ranges=False)
+    yield server, model_dir
+    server.close()
+
+
+def test_server_without_range_support_is_refused_not_downloaded(no_range_server):
+    """Reading one variable never pulls a whole shard: without Range support it fails clearly."""
+    import savedmodel_io
+    from savedmodel_io.errors import SavedModelError
+
+    server, model_dir = no_range_server
+    model = savedmodel_io.load(server.url + "/model")
+    shard = (model_dir / "variables" / "variables.data-00000-of-00001").stat().st_size
+    server.reset()
+    with pytest.raises(SavedModelError, match="Range"):
+        model.checkpoint.read("head/bias/.ATTRIBUTES/VARIABLE_VALUE")
+    assert server.sent < shard // 4, (server.sent, shard)
+    print("no-range server:", server.sent, "bytes sent")
+
+
+def test_redirects_are_followed_with_ranges(served):
+    import savedmodel_io
+
+    server, model_dir = served
+    model = savedmodel_io.load(server.url + "/redirect/model")
+    assert "serving_default" in model.signatures
+    server.reset()
+    key = "head/bias/.ATTRIBUTES/VARIABLE_VALUE"
+    np.testing.assert_array_equal(model.checkpoint.read(key), np.arange(10, dtype=np.float32))
+    assert server.sent < 2 * _needed(model_dir, key)
+
+
+def test_file_urls(served):
+    import savedmodel_io
+
+    _server, model_dir = served
+    model = savedmodel_io.load("file://" + str(model_dir))
+    np.testing.assert_array_equal(model.variables["head/bias"], np.arange(10, dtype=np.float32))
+    assert savedmodel_io.load("file://" + str(model_dir) + "/").signatures

@@ -20,6 +20,7 @@ from savedmodel_io.errors import (
     LimitExceededError,
     MissingDependencyError,
     NotFoundError,
+    ReadError,
     SavedModelError,
     UnsupportedFormatError,
 )
@@ -68,6 +69,32 @@ def _fs_error(exc: Exception, url: str) -> Exception:
     if isinstance(exc, FileNotFoundError):
         return NotFoundError("not found", path=url)
     return CorruptFileError(f"cannot read ({type(exc).__name__}: {exc})", path=url)
+
+
+def _is_http(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return any(p in ("http", "https") for p in protocols)
+
+
+def _read_range(fs: Any, path: str, start: int, end: int, size: int) -> bytes:
+    """Bytes [start, end) of a remote file; an HTTP server that ignores Range is refused.
+
+    fsspec's HTTP ``cat_file`` with a range reads the whole body when the server answers
+    200 instead of 206, i.e. a whole shard for one variable: its file object checks first.
+    """
+    if not _is_http(fs):
+        return bytes(fs.cat_file(path, start=start, end=end))
+    try:
+        with fs.open(path, "rb", cache_type="none", size=size) as f:
+            f.seek(start)
+            return bytes(f.read(end - start))
+    except ValueError as exc:
+        if "range" not in str(exc).lower():
+            raise
+        raise ReadError(
+            "the server does not support HTTP Range requests, so reading one variable would "
+            "download the whole shard; download the model first"
+        ) from None
 
 
 class URLPath(str):
@@ -161,8 +188,11 @@ class RemoteCheckpointReader(CheckpointReader):
         if entry.size == 0:
             return np.empty(0, np.uint8)
         try:
-            data = self.fs.cat_file(self.fs._strip_protocol(url), start=entry.offset,
-                                    end=entry.offset + entry.size)
+            data = _read_range(self.fs, self.fs._strip_protocol(url), entry.offset,
+                               entry.offset + entry.size, size)
+        except SavedModelError as exc:
+            exc.path = exc.path or url
+            raise
         except OSError as exc:
             raise _fs_error(exc, url) from None
         if len(data) != entry.size:
