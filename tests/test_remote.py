@@ -209,7 +209,7 @@ def test_server_without_range_support_is_refused_not_downloaded(no_range_server)
     model = savedmodel_io.load(server.url + "/model")
     shard = (model_dir / "variables" / "variables.data-00000-of-00001").stat().st_size
     server.reset()
-    with pytest.raises(SavedModelError, match="Range"):
+    with pytest.raises(SavedModelError, match=r"data-00000-of-00001: .*Range requests"):
         model.checkpoint.read("head/bias/.ATTRIBUTES/VARIABLE_VALUE")
     assert server.sent < shard // 4, (server.sent, shard)
     print("no-range server:", server.sent, "bytes sent")
@@ -234,3 +234,30 @@ def test_file_urls(served):
     model = savedmodel_io.load("file://" + str(model_dir))
     np.testing.assert_array_equal(model.variables["head/bias"], np.arange(10, dtype=np.float32))
     assert savedmodel_io.load("file://" + str(model_dir) + "/").signatures
+
+
+def test_missing_files_are_not_found_errors(served, tmp_path):
+    """404s for variables/ or a shard name the URL; a missing fingerprint.pb does not matter."""
+    import shutil
+
+    import savedmodel_io
+    from savedmodel_io.errors import NotFoundError
+
+    _server, model_dir = served
+    for name, drop in [("nofp", "fingerprint.pb"), ("novars", "variables"),
+                       ("noshard", "variables/variables.data-00000-of-00001")]:
+        shutil.copytree(model_dir / "variables", tmp_path / name / "variables")
+        shutil.copy(model_dir / "saved_model.pb", tmp_path / name)
+        shutil.copy(model_dir / "fingerprint.pb", tmp_path / name)
+        target = tmp_path / name / drop
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    server = _Server(tmp_path)
+    try:
+        bias = savedmodel_io.load(server.url + "/nofp").variables["head/bias"]
+        np.testing.assert_array_equal(bias, np.arange(10, dtype=np.float32))
+        with pytest.raises(NotFoundError, match="novars.*no variables"):
+            savedmodel_io.load(server.url + "/novars").checkpoint.read("x")
+        with pytest.raises(NotFoundError, match="noshard/variables/variables.data-00000-of-00001"):
+            savedmodel_io.load(server.url + "/noshard").variables["head/bias"]
+    finally:
+        server.close()

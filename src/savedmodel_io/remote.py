@@ -76,12 +76,13 @@ def _is_http(fs: Any) -> bool:
     return any(p in ("http", "https") for p in protocols)
 
 
-def _read_range(fs: Any, path: str, start: int, end: int, size: int) -> bytes:
+def _read_range(fs: Any, url: str, start: int, end: int, size: int) -> bytes:
     """Bytes [start, end) of a remote file; an HTTP server that ignores Range is refused.
 
     fsspec's HTTP ``cat_file`` with a range reads the whole body when the server answers
     200 instead of 206, i.e. a whole shard for one variable: its file object checks first.
     """
+    path = fs._strip_protocol(url)
     if not _is_http(fs):
         return bytes(fs.cat_file(path, start=start, end=end))
     try:
@@ -93,7 +94,7 @@ def _read_range(fs: Any, path: str, start: int, end: int, size: int) -> bytes:
             raise
         raise ReadError(
             "the server does not support HTTP Range requests, so reading one variable would "
-            "download the whole shard; download the model first"
+            "download the whole shard; download the model first", path=url
         ) from None
 
 
@@ -188,10 +189,8 @@ class RemoteCheckpointReader(CheckpointReader):
         if entry.size == 0:
             return np.empty(0, np.uint8)
         try:
-            data = _read_range(self.fs, self.fs._strip_protocol(url), entry.offset,
-                               entry.offset + entry.size, size)
-        except SavedModelError as exc:
-            exc.path = exc.path or url
+            data = _read_range(self.fs, url, entry.offset, entry.offset + entry.size, size)
+        except SavedModelError:
             raise
         except OSError as exc:
             raise _fs_error(exc, url) from None
