@@ -123,6 +123,10 @@ def test_match_report(model):
     assert not r.ok
     text = str(r)
     assert "mismatched dense/bias" in text and "missing    table/.ATTRIBUTES/words" in text
+    # one reason per line, as docs/convert.md shows it
+    assert "  unexpected dense/kernal (did you mean dense/kernel?)\n" in text + "\n"
+    bare = convert.match_weights(model, {"zzzz": np.zeros(1)})
+    assert "  unexpected zzzz (no such variable in the model)" in str(bare)
     json.dumps(r.to_dict())
     r = convert.match_weights(model, {"dense/kernel": np.zeros((3, 2), np.float32),
                                       "variables/0": np.zeros((2, 3), np.float32)})

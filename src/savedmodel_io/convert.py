@@ -375,13 +375,15 @@ def _safetensors_dtype(code: str, p: Path) -> np.dtype:
     if name is None:
         raise CorruptFileError(f"unsupported safetensors dtype {code!r}", path=str(p))
     if hasattr(np, name):
-        return np.dtype(name).newbyteorder("<")
+        dt: np.dtype = np.dtype(name).newbyteorder("<")
+        return dt
     ml = dtypes._ml_dtypes()
     if ml is None:
         raise MissingDependencyError(
             f"{p} holds {name} tensors: install the ml_dtypes package (pip install 'savedmodel-io[dtypes]')"
         )
-    return np.dtype(getattr(ml, name))
+    ml_dt: np.dtype = np.dtype(getattr(ml, name))
+    return ml_dt
 
 
 def _load_safetensors(p: Path) -> dict[str, np.ndarray]:
@@ -390,7 +392,7 @@ def _load_safetensors(p: Path) -> dict[str, np.ndarray]:
     from safetensors import SafetensorError, deserialize
 
     try:
-        views = deserialize(p.read_bytes())
+        views = deserialize(p.read_bytes())  # type: ignore[no-untyped-call]
     except (SafetensorError, ValueError, OSError) as exc:
         raise CorruptFileError(f"cannot read .safetensors file ({type(exc).__name__}: {exc})",
                                path=str(p)) from None
@@ -427,6 +429,8 @@ class ImportReport:
     mismatched: list[Mismatch] = field(default_factory=list)
     output: str | None = None
     values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # unexpected entries that already carry their reason ("x (did you mean y?)")
+    explained: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -463,7 +467,8 @@ class ImportReport:
         for name in self.missing:
             lines.append(f"  missing    {name} (not in the file; keeps its value)")
         for name in self.unexpected:
-            lines.append(f"  unexpected {name} (no such variable in the model)")
+            why = "" if name in self.explained else " (no such variable in the model)"
+            lines.append(f"  unexpected {name}{why}")
         if self.output:
             lines.append(f"wrote {self.output}")
         return "\n".join(lines)
@@ -532,11 +537,14 @@ def match_weights(
                 close = difflib.get_close_matches(name, list(alias), n=1)
                 why = " (ambiguous)" if hits else (f" (did you mean {close[0]}?)" if close else "")
                 report.unexpected.append(name + why)
+                if why:
+                    report.explained.add(name + why)
                 continue
             i = next(iter(hits))
             w = table[i]
             if i in given:
                 report.unexpected.append(f"{name} (same variable as another name in the file)")
+                report.explained.add(report.unexpected[-1])
                 continue
             given.add(i)
             arr = np.asarray(weights[name])
