@@ -481,6 +481,45 @@ def matrix_band_part(node, inputs, ctx):
     return np.where(keep, x, np.zeros((), x.dtype))
 
 
+def _diag_offset(d: int, length: int, width: int, align: str) -> int:
+    """Where diagonal ``d`` (``length`` long) starts in a row of ``width`` packed values."""
+    sup, sub = align.split("_")
+    side = sup if d >= 0 else sub
+    return width - length if side == "RIGHT" else 0
+
+
+@kernel("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
+def matrix_diag(node, inputs, ctx):
+    """Build matrices from diagonals k (one, or a band [lo, hi] packed from hi down)."""
+    diag = _a(inputs[0])
+    ks = ints(inputs[1]) if len(inputs) > 1 else [0]
+    lo, hi = ks[0], ks[-1]
+    rows = int(np.asarray(inputs[2])) if len(inputs) > 2 else -1
+    cols = int(np.asarray(inputs[3])) if len(inputs) > 3 else -1
+    pad = _a(inputs[4]).astype(diag.dtype) if len(inputs) > 4 else np.zeros((), diag.dtype)
+    align = attr_str(node, "align", "LEFT_LEFT" if node.op != "MatrixDiagV3" else "RIGHT_LEFT")
+    if lo > hi or diag.ndim < (1 if lo == hi else 2):
+        raise bad(node, f"bad diagonal range k={ks} for a diagonal of shape {diag.shape}")
+    width = diag.shape[-1]
+    min_rows, min_cols = width - min(hi, 0), width + max(lo, 0)
+    if rows == -1 and cols == -1:
+        rows = cols = max(min_rows, min_cols)
+    rows = min_rows if rows == -1 else rows
+    cols = min_cols if cols == -1 else cols
+    batch = diag.shape[:-1] if lo == hi else diag.shape[:-2]
+    check_size(node, [*batch, rows, cols], diag.itemsize)
+    out = np.full((*batch, rows, cols), pad, diag.dtype)
+    for r, d in enumerate(range(hi, lo - 1, -1)):
+        vals = diag if lo == hi else diag[..., r, :]
+        length = min(rows + min(0, d), cols - max(0, d))
+        if length <= 0:
+            continue
+        off = _diag_offset(d, length, width, align)
+        i = np.arange(length) + max(0, -d)
+        out[..., i, i + d] = vals[..., off:off + length]
+    return out
+
+
 @kernel("InvertPermutation")
 def invert_permutation(node, inputs, ctx):
     p = _a(inputs[0])

@@ -26,9 +26,10 @@ MAX_VOCAB_BYTES = 1 << 31
 class Table:
     """A hash table resource."""
 
-    def __init__(self, key_dtype: np.dtype, value_dtype: np.dtype) -> None:
+    def __init__(self, key_dtype: np.dtype, value_dtype: np.dtype, value_shape: tuple[int, ...] = ()) -> None:
         self.key_dtype = key_dtype
         self.value_dtype = value_dtype
+        self.value_shape = value_shape  # non-empty for MutableHashTableOfTensors
         self.data: dict[Any, Any] = {}
         self.initialized = False
 
@@ -37,13 +38,24 @@ def _key(v) -> Any:
     return bytes(v) if isinstance(v, (bytes, np.bytes_)) else v.item() if isinstance(v, np.generic) else v
 
 
-@kernel("HashTableV2", "MutableHashTableV2", "HashTable", "MutableHashTable")
+def _value_shape(node) -> tuple[int, ...]:
+    """The value_shape attr of a MutableHashTableOfTensors (() for scalar-valued tables)."""
+    shape = node.attr.get("value_shape")
+    dims = getattr(shape, "dim", None)
+    if dims is not None:
+        return tuple(int(d.size) for d in dims)
+    return tuple(int(d) for d in shape) if shape is not None else ()
+
+
+@kernel("HashTableV2", "MutableHashTableV2", "HashTable", "MutableHashTable",
+        "MutableHashTableOfTensorsV2", "MutableHashTableOfTensors")
 def hash_table(node, inputs, ctx):
     shared = (node.attr.get("shared_name") or b"").decode("utf-8", "replace")
     name = shared or f"{node.body}/{node.name}"
     res = ctx.session.resources
     if name not in res:
-        res[name] = Table(np_dtype(node.attr["key_dtype"]), np_dtype(node.attr["value_dtype"]))
+        res[name] = Table(np_dtype(node.attr["key_dtype"]), np_dtype(node.attr["value_dtype"]),
+                          _value_shape(node))
     return Handle("table", name)
 
 
@@ -138,6 +150,8 @@ def find(node, inputs, ctx):
     default = np.asarray(inputs[2])
     flat = keys.reshape(-1)
     data = t.data
+    if t.value_shape:
+        return _find_tensors(node, t, keys, default)
     if default.ndim == 0 or default.size == 1:
         d = _key(default.reshape(-1)[0])
         vals = [data.get(_key(k), d) for k in flat]
@@ -152,6 +166,16 @@ def find(node, inputs, ctx):
     for i, k in enumerate(flat):
         out[i] = data.get(_key(k), dflat[i])
     return out.reshape(keys.shape)
+
+
+def _find_tensors(node, t: Table, keys: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """Find in a table of tensor values: keys.shape + value_shape, default of value_shape per miss."""
+    if default.shape != t.value_shape:
+        raise bad(node, f"default value of shape {default.shape} does not match value_shape {t.value_shape}")
+    out = np.empty((keys.size, *t.value_shape), dtype=t.value_dtype)
+    for i, k in enumerate(keys.reshape(-1)):
+        out[i] = t.data.get(_key(k), default)
+    return out.reshape(*keys.shape, *t.value_shape)
 
 
 @kernel("LookupTableSizeV2", "LookupTableSize")
@@ -188,7 +212,11 @@ def export(node, inputs, ctx):
     keys = np.empty(len(t.data), dtype=t.key_dtype)
     keys[:] = list(t.data.keys())
     vals = list(t.data.values())
-    if t.value_dtype == object:
+    if t.value_shape:
+        values = np.empty((len(vals), *t.value_shape), dtype=t.value_dtype)
+        for i, v in enumerate(vals):
+            values[i] = v
+    elif t.value_dtype == object:
         values = np.empty(len(vals), dtype=object)
         values[:] = vals
     else:

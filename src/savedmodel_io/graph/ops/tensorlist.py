@@ -168,3 +168,78 @@ def resize(node, inputs, ctx):
     n = int(np.asarray(inputs[1]))
     tl.items = (tl.items + [None] * n)[:n]
     return tl
+
+
+def _scatter_into(node, tl: TensorList, tensor, indices) -> TensorList:
+    """Set ``tl[indices[k]] = tensor[k]`` (a copy), growing the list to fit the largest index."""
+    t = np.asarray(tensor)
+    idx = np.asarray(indices).reshape(-1)
+    if t.ndim == 0 or t.shape[0] != idx.size:
+        raise bad(node, f"scatter of {idx.size} indices needs a tensor with {idx.size} rows, got {t.shape}")
+    if idx.size and int(idx.min()) < 0:
+        raise bad(node, f"negative scatter index {int(idx.min())}")
+    tl = tl.copy()
+    need = int(idx.max()) + 1 if idx.size else 0
+    if need > len(tl.items):
+        tl.items.extend([None] * (need - len(tl.items)))
+    for k, i in enumerate(idx):
+        tl.items[int(i)] = t[k]
+    return tl
+
+
+@kernel("TensorListScatterIntoExistingList")
+def scatter_into_existing(node, inputs, ctx):
+    return _scatter_into(node, _list(node, inputs[0]), inputs[1], inputs[2])
+
+
+@kernel("TensorListScatter", "TensorListScatterV2")
+def scatter(node, inputs, ctx):
+    t = np.asarray(inputs[0])
+    n = int(np.asarray(inputs[3])) if len(inputs) > 3 else -1
+    tl = TensorList([None] * max(n, 0), t.dtype, _shape(inputs[2]))
+    return _scatter_into(node, tl, t, inputs[1])
+
+
+@kernel("TensorListSplit")
+def split(node, inputs, ctx):
+    t = np.asarray(inputs[0])
+    lengths = np.asarray(inputs[2]).reshape(-1).astype(np.int64)
+    if t.ndim == 0:
+        raise bad(node, "TensorListSplit needs a tensor of rank >= 1")
+    if (lengths < 0).any() or int(lengths.sum()) != t.shape[0]:
+        raise bad(node, f"lengths {lengths.tolist()} must be non-negative and sum to {t.shape[0]}")
+    ends = np.cumsum(lengths)
+    items = [t[e - n:e] for n, e in zip(lengths, ends)]
+    return TensorList(items, t.dtype, _shape(inputs[1]))
+
+
+def _concat_outputs(attrs) -> list[tuple[str, int]]:
+    return [("tensor", 1), ("lengths", 1)]
+
+
+@kernel("TensorListConcat", "TensorListConcatV2", outputs=_concat_outputs)
+def concat(node, inputs, ctx):
+    """Concatenate the elements along their first axis; also return each element's length."""
+    tl = _list(node, inputs[0])
+    shape = _shape(inputs[1]) if len(inputs) > 1 else _shape(node.attr.get("element_shape", -1))
+    shape = shape or tl.shape
+    leading = np.asarray(inputs[2]).reshape(-1) if len(inputs) > 2 else np.zeros(0, np.int64)
+    known = next((i for i in tl.items if i is not None), None)
+    items = []
+    for k, it in enumerate(tl.items):
+        if it is None:
+            rest = known.shape[1:] if known is not None else (shape or (None,))[1:]
+            lead = int(leading[k]) if k < leading.size else (shape or (None,))[0]
+            if lead is None or rest is None or any(d is None for d in rest):
+                raise bad(node, "concatenating an unset TensorList element whose shape is not known")
+            it = np.zeros((lead, *rest), tl.dtype)
+        if np.ndim(it) == 0:
+            raise bad(node, "TensorListConcat needs elements of rank >= 1")
+        items.append(it)
+    lengths = np.array([it.shape[0] for it in items], np.int64)
+    if items:
+        return [np.concatenate(items).astype(tl.dtype, copy=False), lengths]
+    rest = tuple(shape[1:]) if shape else None
+    if rest is None or any(d is None for d in rest):
+        raise bad(node, "concatenating an empty TensorList needs a known element shape")
+    return [np.zeros((0, *rest), tl.dtype), lengths]
