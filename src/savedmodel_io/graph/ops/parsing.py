@@ -24,7 +24,7 @@ def _outputs(attrs):
     nd, nr, nsplit = (_type_count(attrs, a) for a in ("Tdense", "ragged_value_types",
                                                        "ragged_split_types"))
     return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns),
-            ("dense_values", nd), ("ragged_values", nr), ("ragged_outer_splits", nsplit)]
+            ("dense_values", nd), ("ragged_values", nr), ("ragged_row_splits", nsplit)]
 
 
 def _type_count(attrs, name: str) -> int:
@@ -56,15 +56,44 @@ def _values(node, ex: Example, key: str, dtype: np.dtype, i: int):
     return np.array(vals, dtype=dtype)
 
 
+def _keys(values) -> list[str]:
+    """Feature names from a string tensor, or from a list of scalar string tensors (ParseExample)."""
+    if isinstance(values, list):
+        return [k for v in values for k in _keys(v)]
+    return [bytes(k).decode() for k in np.asarray(values, dtype=object).reshape(-1)]
+
+
+def _v1_outputs(attrs):
+    ns, nd = attrs.get("Nsparse", 0), attrs.get("Ndense", 0)
+    for v in (ns, nd):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"Nsparse/Ndense must be non-negative ints, got {v!r}")
+    return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns), ("dense_values", nd)]
+
+
+@kernel("ParseExample", outputs=_v1_outputs)
+def parse_example(node, inputs, ctx):
+    """The TF1 op: keys are separate scalar inputs (serialized, names, sparse keys, dense keys, defaults)."""
+    ns, nd = int(node.attr.get("Nsparse", 0)), int(node.attr.get("Ndense", 0))
+    if len(inputs) != 2 + 2 * nd + ns:
+        raise bad(node, f"expected {2 + 2 * nd + ns} inputs, got {len(inputs)}")
+    sparse_keys = _keys(list(inputs[2:2 + ns]))
+    dense_keys = _keys(list(inputs[2 + ns:2 + ns + nd]))
+    return _parse(node, inputs[0], sparse_keys, dense_keys, [], inputs[2 + ns + nd:])
+
+
 @kernel("ParseExampleV2", outputs=_outputs)
 def parse_example_v2(node, inputs, ctx):
-    ser = np.asarray(inputs[0], dtype=object)
+    dense_keys = _keys(inputs[3])
+    return _parse(node, inputs[0], _keys(inputs[2]), dense_keys, _keys(inputs[4]),
+                  inputs[5:5 + len(dense_keys)])
+
+
+def _parse(node, serialized, sparse_keys, dense_keys, ragged_keys, defaults) -> list:
+    """Parse a scalar or vector of serialized Examples into sparse, dense and ragged outputs."""
+    ser = np.asarray(serialized, dtype=object)
     batch_shape = ser.shape
     flat = ser.reshape(-1)
-    sparse_keys = [k.decode() for k in np.asarray(inputs[2], dtype=object).reshape(-1)]
-    dense_keys = [k.decode() for k in np.asarray(inputs[3], dtype=object).reshape(-1)]
-    ragged_keys = [k.decode() for k in np.asarray(inputs[4], dtype=object).reshape(-1)]
-    defaults = inputs[5:5 + len(dense_keys)]
     sparse_types = [np_dtype(t) for t in node.attr.get("sparse_types") or []]
     dense_types = [np_dtype(t) for t in node.attr.get("Tdense") or []]
     dense_shapes = node.attr.get("dense_shapes") or []
