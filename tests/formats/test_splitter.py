@@ -113,6 +113,30 @@ def test_round_trip_at_many_sizes(tmp_path, seed, max_size):
         assert_vals_moved(sm, merged)
 
 
+def _round_trip(tmp_path, sm: SavedModel, max_size: int) -> SavedModel:
+    """Split ``sm``, write it, read it back."""
+    split = splitter.split_saved_model(sm, max_size=max_size)
+    path = tmp_path / "saved_model.cpb"
+    ch.write_chunked(path, split.records(), split.message)
+    return read_chunked(path, SavedModel)
+
+
+@pytest.mark.parametrize("max_size", [50, 333, 4000])
+def test_absent_library_and_graph_stay_absent(tmp_path, max_size):
+    """TF moves graph_def.library (or graph_def) to a chunk even when absent, so merging
+    creates an empty one; an absent field has nothing to move and must round-trip absent."""
+    sm = SavedModel()
+    g = sm.meta_graphs.add().graph_def
+    for i in range(200):
+        g.node.add(name=f"n{i}", op="Identity", input=[f"n{i - 1}"] * (i % 5))
+    merged = _round_trip(tmp_path, sm, max_size)
+    assert not merged.meta_graphs[0].graph_def.HasField("library")
+    assert merged.SerializeToString(deterministic=True) == sm.SerializeToString(deterministic=True)
+    no_graph = SavedModel()
+    no_graph.meta_graphs.add().signature_def["s"].method_name = "m" * 100
+    assert _round_trip(tmp_path, no_graph, 50) == no_graph
+
+
 def test_big_const_values_become_bytes_chunks():
     g = GraphDef()
     add_const(g.node, "big", np.arange(1000, dtype=np.float32))

@@ -17,6 +17,10 @@ split_graph_def.py,python/saved_model.py,constants.py}``; shared/design/cpb_form
 * Functions over ``max_size/3`` become FunctionDef chunks; functions over ``max_size`` have their
   ``node_def`` split like a node list; functions are grouped into FunctionDefLibrary chunks.
 
+One deliberate difference from TF: TF moves ``graph_def`` / ``library`` into its own chunk even
+when the field is absent, so merging creates an empty one and the round trip is not exact. An
+absent field has no bytes to move, so we leave it alone.
+
 Memory: upb's ``ByteSize()`` serializes the whole message (it doubles memory and runs at about
 180 MB/s on big tensors), so sizes and serialization go through a *working copy* in which every
 large ``tensor_content`` is replaced by a reference to the original tensor. Chunks are written as
@@ -450,7 +454,7 @@ class _Policy:
         gpath: Path = ((_SM_META_GRAPHS, 0), (_MG_GRAPH_DEF, None))
         if self.size(work, ()) >= self.max:
             self.graph_def(work.meta_graphs[0].graph_def, gpath)
-        if self.size(work, ()) >= self.max:
+        if self.size(work, ()) >= self.max and work.meta_graphs[0].HasField("graph_def"):
             graph = work.meta_graphs[0].graph_def
             self.add(self.move(graph, gpath, type(graph)), gpath, index=1)
             work.meta_graphs[0].ClearField("graph_def")
@@ -472,7 +476,7 @@ class _Policy:
             nodes -= self.repeated(g, path, _GD_NODE, node_splitters)
             if lib_size + nodes > self.max:
                 lib_size -= self.repeated(g.library, lib_path, _LIB_FUNCTION, (self.function,))
-        if self.size(g, path) > self.max:
+        if self.size(g, path) > self.max and g.HasField("library"):
             # Inserted at 1 so that it merges before the function chunks with the same tag.
             self.add(self.move(g.library, lib_path, type(g.library)), lib_path, index=1)
             g.ClearField("library")
