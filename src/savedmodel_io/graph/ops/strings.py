@@ -205,17 +205,88 @@ def split_v2(node, inputs, ctx):
     return [np.array(idx, np.int64).reshape(-1, 2), values, np.array([len(s), width], np.int64)]
 
 
+def _c_escape(b: bytes) -> str:
+    """absl::Utf8SafeCEscape: C escapes for quotes, backslash and control bytes; UTF-8 kept."""
+    named = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x22: '\\"', 0x27: "\\'", 0x5C: "\\\\"}
+    out = bytearray()
+    for c in b:
+        if c in named:
+            out += named[c].encode()
+        elif c < 0x20 or c == 0x7F:
+            out += b"\\%03o" % c
+        else:
+            out.append(c)
+    return out.decode("utf-8", "replace")
+
+
+def _one_element(v) -> str:
+    """One element as TensorFlow's PrintOneElement(print_v2=True) writes it."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return '"' + _c_escape(bytes(v)) + '"'
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    if isinstance(v, (float, np.floating)):
+        return _float_text(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        return "(%s,%s)" % (_float_text(v.real), _float_text(v.imag))
+    return str(v)
+
+
+def _float_text(v) -> str:
+    """tsl FloatToBuffer / DoubleToBuffer: %g with 6 (15) digits, 9 (17) when that does not round-trip."""
+    wide = isinstance(v, (float, np.float64))
+    x = np.float64(v) if wide else np.float32(v)
+    if np.isnan(x):
+        return "-nan" if np.signbit(x) else "nan"
+    short, full = (15, 17) if wide else (6, 9)
+    text = "%.*g" % (short, float(x))
+    if (np.float64(text) if wide else np.float32(text)) != x:
+        text = "%.*g" % (full, float(x))
+    return text
+
+
+def _dim_spacing(dim: int, ndims: int) -> str:
+    if dim == ndims - 1:
+        return " "
+    return "\n" * (ndims - dim - 1) + " " * (dim + 1)
+
+
+def _summarize_dim(a: np.ndarray, dim: int, ends: int) -> str:
+    """TensorFlow's PrintOneDimV2: nested brackets, at most ``ends`` entries at each end per dim."""
+    if not isinstance(a, np.ndarray):  # an element of a string (object) array
+        return _one_element(a)
+    if a.ndim == 0:
+        return _one_element(a[()])
+    n = a.shape[0]
+    parts = [_summarize_dim(a[i], dim + 1, ends) for i in range(min(ends, n))]
+    text = _dim_spacing(dim, dim + a.ndim).join(parts)
+    sep = _dim_spacing(dim, dim + a.ndim)
+    if n > 2 * ends:
+        text += sep + "..."
+    for i in range(max(ends, n - ends), n):
+        text += sep + _summarize_dim(a[i], dim + 1, ends)
+    return "[" + text + "]"
+
+
+def summarize(a: np.ndarray, max_entries: int) -> str:
+    """Tensor::SummarizeValue(max_entries, print_v2=True), as StringFormat and PrintV2 write tensors."""
+    limit = a.size if max_entries < 0 else min(max_entries, a.size)
+    if a.ndim == 0:
+        return _one_element(a[()])
+    return _summarize_dim(a, 0, limit)
+
+
 @kernel("StringFormat")
 def string_format(node, inputs, ctx):
     template = attr_str(node, "template", "%s")
     ph = attr_str(node, "placeholder", "%s")
+    n = int(node.attr.get("summarize", 3))
     pieces = template.split(ph)
     if len(pieces) - 1 != len(inputs):
         raise bad(node, f"template has {len(pieces) - 1} placeholders for {len(inputs)} inputs")
     text = pieces[0]
     for v, p in zip(inputs, pieces[1:]):
-        a = np.asarray(v)
-        text += (a.item().decode("utf-8", "replace") if a.dtype == object and a.ndim == 0 else str(a)) + p
+        text += summarize(np.asarray(v), n) + p
     return np.array(text.encode("utf-8"), dtype=object)
 
 
