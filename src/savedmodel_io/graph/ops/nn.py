@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, pad_constant
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 
 
 def _a(x) -> np.ndarray:
@@ -419,6 +419,47 @@ def conv3d(node, inputs, ctx):
     y = (view.reshape(rows, -1) @ w.reshape(-1, w.shape[4])).reshape(n, *out, w.shape[4])
     y = y.astype(x.dtype, copy=False)
     return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3)) if fmt == "NCDHW" else y
+
+
+@kernel("Conv3DBackpropInputV2", "Conv3DBackpropInput")
+def conv3d_backprop_input(node, inputs, ctx):
+    """conv3d_transpose: scatter out_backprop @ filter^T back onto the input grid, tap by tap."""
+    fmt = _layout3d(node)
+    if node.op == "Conv3DBackpropInput":  # v1 takes the input tensor itself, NDHWC only
+        sizes = list(np.shape(inputs[0]))
+    else:
+        sizes = [int(v) for v in np.asarray(inputs[0]).reshape(-1)]
+    w = _a(inputs[1])
+    dy = _a(inputs[2])
+    if len(sizes) != 5 or w.ndim != 5 or dy.ndim != 5:
+        raise bad(node, f"{node.op} needs 5-D input_sizes, filter and out_backprop")
+    if fmt == "NCDHW":
+        sizes = [sizes[0], *sizes[2:], sizes[1]]
+        dy = dy.transpose(0, 2, 3, 4, 1)
+    k, cin, cout = w.shape[:3], w.shape[3], w.shape[4]
+    if dy.shape[4] != cout or sizes[4] != cin:
+        raise bad(node, f"filter {w.shape} does not match input {sizes} / out_backprop {dy.shape}")
+    strides = _dhw(node.attr.get("strides") or [1] * 5, fmt)
+    dil = _dhw(node.attr.get("dilations") or [1] * 5, fmt)
+    shape_only = np.broadcast_to(np.zeros((), dy.dtype), sizes)
+    out, pads = _geometry3d(node, shape_only, k, fmt, strides, dil)
+    if tuple(dy.shape[1:4]) != tuple(out):
+        raise bad(node, f"out_backprop spatial shape {dy.shape[1:4]} != {tuple(out)} computed from input_sizes")
+    check_size(node, sizes, dy.itemsize)
+    cols = (dy.reshape(-1, cout) @ w.reshape(-1, cout).T).reshape(sizes[0], *out, *k, cin)
+    full = [max(sizes[1 + i] + sum(pads[i]), (out[i] - 1) * strides[i] + (k[i] - 1) * dil[i] + 1)
+            for i in range(3)]
+    buf = np.zeros((sizes[0], *full, cin), dtype=dy.dtype)
+    for a in range(k[0]):
+        for b in range(k[1]):
+            for c in range(k[2]):
+                sl = tuple(slice(t * dil[i], t * dil[i] + (out[i] - 1) * strides[i] + 1, strides[i])
+                           for i, t in enumerate((a, b, c)))
+                buf[(slice(None), *sl)] += cols[:, :, :, :, a, b, c, :]
+    y = buf[:, pads[0][0]:pads[0][0] + sizes[1], pads[1][0]:pads[1][0] + sizes[2],
+            pads[2][0]:pads[2][0] + sizes[3], :]
+    y = y.astype(dy.dtype, copy=False)
+    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3) if fmt == "NCDHW" else y)
 
 
 def _pool3d(node, inputs, kind):
