@@ -219,7 +219,7 @@ def _c_escape(b: bytes) -> str:
     return out.decode("utf-8", "replace")
 
 
-def _one_element(v) -> str:
+def _one_element(v: object) -> str:
     """One element as TensorFlow's PrintOneElement(print_v2=True) writes it."""
     if isinstance(v, (bytes, np.bytes_)):
         return '"' + _c_escape(bytes(v)) + '"'
@@ -232,7 +232,7 @@ def _one_element(v) -> str:
     return str(v)
 
 
-def _float_text(v) -> str:
+def _float_text(v: float | np.floating) -> str:
     """tsl FloatToBuffer / DoubleToBuffer: %g with 6 (15) digits, 9 (17) when that does not round-trip."""
     wide = isinstance(v, (float, np.float64))
     x = np.float64(v) if wide else np.float32(v)
