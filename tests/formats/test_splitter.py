@@ -16,6 +16,7 @@ from savedmodel_io.formats import cpb, splitter
 from savedmodel_io.formats.chunks import ChunkedFile, field_tag_path, read_chunked
 from savedmodel_io.proto import (
     ChunkInfo,
+    DataType,
     GraphDef,
     NodeDef,
     SavedModel,
@@ -151,6 +152,30 @@ def test_big_const_values_become_bytes_chunks():
     base = parse_message(GraphDef, chunks[0])
     t = base.node[1].attr["value"].tensor
     assert not t.float_val and not t.tensor_content and t.tensor_shape.dim[0].size == 300
+
+
+def _vals_content(dtype: int, field: str, values: list, count: int) -> bytes:
+    """The BYTES chunk made of a Const over the limit holding ``values`` in ``field``."""
+    g = GraphDef()
+    t = g.node.add(name="c", op="Const").attr["value"].tensor
+    t.dtype = dtype
+    t.tensor_shape.dim.add(size=count)
+    getattr(t, field).extend(values)
+    split = splitter.split_graph_def(g, max_size=5)
+    return next(b"".join(p) for kind, p in split.records() if kind == ChunkInfo.BYTES)
+
+
+def test_short_vals_repeat_the_last_element_like_make_ndarray():
+    """TF converts *_val with tensor_util.MakeNdarray: the last *element* fills the rest, which
+    for complex types is the last (real, imag) pair, not the last float."""
+    got = _vals_content(DataType.DT_COMPLEX64, "scomplex_val", [1, 2, 3, 4], 4)
+    assert np.frombuffer(got, "<c8").tolist() == [1 + 2j, 3 + 4j, 3 + 4j, 3 + 4j]
+    got = _vals_content(DataType.DT_COMPLEX128, "dcomplex_val", [], 2)
+    assert np.frombuffer(got, "<c16").tolist() == [0j, 0j]
+    got = _vals_content(DataType.DT_FLOAT, "float_val", [1.5], 3)
+    assert np.frombuffer(got, "<f4").tolist() == [1.5, 1.5, 1.5]
+    got = _vals_content(DataType.DT_QINT8, "int_val", [-1, 2], 3)
+    assert np.frombuffer(got, "i1").tolist() == [-1, 2, 2]
 
 
 def test_non_const_node_over_limit_is_refused():

@@ -355,6 +355,11 @@ _VAL_FIELDS = {
     DataType.DT_BFLOAT16: ("half_val", "<u2"),
     DataType.DT_COMPLEX64: ("scomplex_val", "<f4"),
     DataType.DT_COMPLEX128: ("dcomplex_val", "<f8"),
+    DataType.DT_QINT8: ("int_val", "i1"),
+    DataType.DT_QUINT8: ("int_val", "u1"),
+    DataType.DT_QINT16: ("int_val", "<i2"),
+    DataType.DT_QUINT16: ("int_val", "<u2"),
+    DataType.DT_QINT32: ("int_val", "<i4"),
 }
 
 
@@ -372,12 +377,18 @@ def _vals_to_bytes(tensor: TensorProto, node_name: str) -> bytes:
     count = 1
     for dim in tensor.tensor_shape.dim:
         count *= max(dim.size, 0)
-    if field in ("scomplex_val", "dcomplex_val"):
-        count *= 2
+    width = 2 if field in ("scomplex_val", "dcomplex_val") else 1  # (real, imag) pairs
     values = np.asarray(getattr(tensor, field), dtype=dtype)
+    return _pad_repeating_last(values[: len(values) // width * width].reshape(-1, width), count)
+
+
+def _pad_repeating_last(values, count: int) -> bytes:
+    """``count`` rows of ``values``, the last row repeated (zeros if none), like MakeNdarray."""
+    import numpy as np
+
     if len(values) < count:
-        fill = values[-1] if len(values) else 0
-        values = np.concatenate([values, np.full(count - len(values), fill, dtype=dtype)])
+        fill = values[-1:] if len(values) else np.zeros((1, values.shape[1]), values.dtype)
+        values = np.concatenate([values, np.repeat(fill, count - len(values), axis=0)])
     return values[:count].tobytes()
 
 
