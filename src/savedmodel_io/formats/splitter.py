@@ -30,7 +30,7 @@ lists of parts; the tensor bytes are fetched one at a time while writing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from google.protobuf import message as _message
 
@@ -45,6 +45,9 @@ from savedmodel_io.proto import (
     SavedModel,
     TensorProto,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAX_SIZE",
@@ -382,14 +385,14 @@ def _vals_to_bytes(tensor: TensorProto, node_name: str) -> bytes:
     return _pad_repeating_last(values[: len(values) // width * width].reshape(-1, width), count)
 
 
-def _pad_repeating_last(values, count: int) -> bytes:
+def _pad_repeating_last(values: "np.ndarray", count: int) -> bytes:
     """``count`` rows of ``values``, the last row repeated (zeros if none), like MakeNdarray."""
     import numpy as np
 
     if len(values) < count:
         fill = values[-1:] if len(values) else np.zeros((1, values.shape[1]), values.dtype)
         values = np.concatenate([values, np.repeat(fill, count - len(values), axis=0)])
-    return values[:count].tobytes()
+    return bytes(values[:count].tobytes())
 
 
 # ----------------------------------------------------------------------------- policy
