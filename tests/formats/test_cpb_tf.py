@@ -165,3 +165,58 @@ def test_tf_fingerprints_our_cpb(tmp_path):
         assert prints[str(dirs[name])] == want, name
     assert "error" not in prints[str(synthetic)], prints[str(synthetic)]
     assert prints[str(synthetic)]["producer"] == 2
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+
+def _edge_models() -> dict[str, tuple[SavedModel, int]]:
+    """Models and limits the random ones miss: no library, map-heavy and Const-heavy
+    functions, big signatures and object graph, empty repeated elements."""
+    import numpy as np
+    from cpb_helpers import add_const
+
+    nodes = SavedModel()
+    g = nodes.meta_graphs.add().graph_def
+    for i in range(120):
+        g.node.add(name=f"n{i}", op="Identity", input=[f"n{i - 1}"] * (i % 5))
+    maps = SavedModel(saved_model_schema_version=1)
+    mg = maps.meta_graphs.add()
+    for f in range(6):
+        fn = mg.graph_def.library.function.add()
+        fn.signature.name = f"f{f}"
+        for k in range(20):
+            fn.ret[f"r{k}"] = f"n:output:{k}"
+            fn.attr[f"a{k}"].s = b"v" * (k * f)
+        fn.arg_attr[0].attr["x"].s = b"y" * 200
+        for j in range(f * 3):
+            fn.node_def.add(name=f"n{j}", op="Identity")
+        add_const(fn.node_def, "c", np.arange(100 * f, dtype=np.float32))
+    mg.graph_def.node.add()  # an empty element
+    add_const(mg.graph_def.node, "z", np.zeros(0, np.float32))
+    for k in range(3):
+        mg.signature_def[f"s{k}"].inputs["x"].name = "x" * 1500
+    mg.object_graph_def.nodes.add().children.add(node_id=0, local_name="o" * 2000)
+    return {"nodes": (nodes, 333), "maps_700": (maps, 700), "maps_3000": (maps, 3000)}
+
+
+def test_tf_agrees_on_edge_cases(tmp_path, tf_merge):
+    """Our split merges back exactly, TF's Merger gives the same message and TF's
+    fingerprint of the directory equals ours."""
+    from savedmodel_io.fingerprint import compute_fingerprint
+
+    dirs = {}
+    for name, (sm, max_size) in _edge_models().items():
+        d = dirs[name] = tmp_path / name
+        d.mkdir()
+        path = cpb.write_saved_model_file(d, sm, image_format=True, max_size=max_size)
+        assert path.name == "saved_model.cpb", name
+        ours = ch.read_chunked(path, SavedModel)
+        assert ours.SerializeToString(deterministic=True) == sm.SerializeToString(
+            deterministic=True), name
+        assert parse_message(SavedModel, tf_merge("savedmodel", path)) == ours, name
+    prints = tf_fingerprints(list(dirs.values()))
+    for name, d in dirs.items():
+        fp = compute_fingerprint(d, uuid="").as_dict()
+        fp["producer"] = fp.pop("version")
+        assert {k: fp[k] for k in prints[str(d)]} == prints[str(d)], name
