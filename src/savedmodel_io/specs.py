@@ -10,6 +10,7 @@ spec classes below, which need no TensorFlow.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,12 @@ class TensorShape:
     @property
     def rank(self) -> int | None:
         return None if self.dims is None else len(self.dims)
+
+    def __iter__(self) -> Iterator[int | None]:
+        """The dims, as iterating a ``tf.TensorShape`` gives them (unknown rank: ValueError)."""
+        if self.dims is None:
+            raise ValueError("Cannot iterate over a shape with unknown rank.")
+        return iter(self.dims)
 
     def __repr__(self) -> str:
         return f"TensorShape({_shape_text(self.dims)})"
