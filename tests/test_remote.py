@@ -261,3 +261,14 @@ def test_missing_files_are_not_found_errors(served, tmp_path):
             savedmodel_io.load(server.url + "/noshard").variables["head/bias"]
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("command", ["scan", "fingerprint"])
+def test_local_only_commands_name_the_url(command, capsys):
+    # They used to report "http:/host/m: no such SavedModel directory" (a mangled path).
+    from savedmodel_io.cli.main import main
+
+    assert main([command, "--dir", "http://127.0.0.1:9/m"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"http://127.0.0.1:9/m: {command} reads local directories only" in err

@@ -17,6 +17,7 @@ import numpy as np
 
 from savedmodel_io.errors import (
     CorruptFileError,
+    InvalidArgumentError,
     LimitExceededError,
     MissingDependencyError,
     NotFoundError,
@@ -31,7 +32,7 @@ from savedmodel_io.model import SavedModel
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.proto import parse_message
 
-__all__ = ["RemoteCheckpointReader", "RemoteSavedModel", "URLPath", "is_url", "load"]
+__all__ = ["RemoteCheckpointReader", "RemoteSavedModel", "URLPath", "is_url", "load", "require_local"]
 
 # variables.index files are small (about 100 bytes per tensor); refuse absurd ones.
 MAX_INDEX_BYTES = 1 << 30
@@ -40,6 +41,14 @@ MAX_INDEX_BYTES = 1 << 30
 def is_url(path: Any) -> bool:
     """Whether ``path`` is a URL with a scheme (``https://...``), not a local path."""
     return isinstance(path, str) and "://" in path and not path.startswith("/")
+
+
+def require_local(path: Any, command: str) -> None:
+    """InvalidArgumentError naming the URL, for commands that read local directories only."""
+    if is_url(path):
+        raise InvalidArgumentError(
+            f"{command} reads local directories only (load, show, variables and run read URLs); "
+            "copy the model to a local directory first", path=path)
 
 
 def _filesystem(url: str) -> tuple[Any, str]:

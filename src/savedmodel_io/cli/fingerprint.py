@@ -50,6 +50,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
+    from savedmodel_io.remote import require_local
+
+    require_local(args.dir, "fingerprint")
     if args.verify:
         result = verify_fingerprint(args.dir)
         _print_verification(result, as_json=args.json)

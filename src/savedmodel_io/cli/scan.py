@@ -108,6 +108,9 @@ def run(args) -> int:
         return 0
     if not args.dir:
         args._parser.error("--dir is required (or use --list_denylist)")
+    from savedmodel_io.remote import require_local
+
+    require_local(args.dir, "scan")
     denylist = None if args.op_denylist is None else parse_denylist(args.op_denylist)
     report = scan_saved_model(args.dir, tag_set=args.tag_set, denylist=denylist)
     if args.json:
