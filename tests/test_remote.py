@@ -272,3 +272,40 @@ def test_local_only_commands_name_the_url(command, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"http://127.0.0.1:9/m: {command} reads local directories only" in err
+
+
+def test_run_reads_only_the_variables_it_needs(served, capsys):
+    # Running a signature fetches saved_model.pb, the index and the byte ranges of the
+    # variables the graph reads (here both), through the API and the CLI alike.
+    import savedmodel_io
+    from savedmodel_io.cli.main import main
+
+    server, model_dir = served
+    x = np.ones((2, 10), np.float32)
+    want = savedmodel_io.load(model_dir).signatures["serving_default"](x=x)["scores"]
+    server.reset()
+    got = savedmodel_io.load(server.url + "/model").signatures["serving_default"](x=x)["scores"]
+    np.testing.assert_array_equal(got, want)
+    ranges = [r for c, p, r in server.requests if c == "GET" and "data-" in p]
+    assert ranges and all(r is not None for r in ranges)  # byte ranges, never a whole shard
+    shard = (model_dir / "variables" / "variables.data-00000-of-00001").stat().st_size
+    index = (model_dir / "variables" / "variables.index").stat().st_size
+    pb = (model_dir / "saved_model.pb").stat().st_size
+    assert server.sent < 2 * (shard + index + pb)
+    assert main(["run", "--dir", server.url + "/model", "--tag_set", "serve", "--signature_def",
+                 "serving_default", "--input_exprs", "x=np.ones((2, 10))"]) == 0
+    assert capsys.readouterr().out.startswith("Result for output key scores:\n")
+
+
+@pytest.mark.tf
+def test_run_of_a_remote_model_with_a_vocabulary_says_to_download(served, fixture_model):
+    import shutil
+
+    import savedmodel_io
+    from savedmodel_io.errors import UnsupportedFormatError
+
+    server, model_dir = served
+    shutil.copytree(fixture_model("robust_vocab"), model_dir.parent / "vocab")
+    model = savedmodel_io.load(server.url + "/vocab")
+    with pytest.raises(UnsupportedFormatError, match="vocabulary files .* URL .* download"):
+        model.signatures["serving_default"](keys=np.array([b"beta"]))

@@ -858,6 +858,21 @@ def _proto_of(meta_graph: Any) -> MetaGraphDef:
     raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
 
 
+def _remote_variables(meta_graph: Any) -> Callable[[str], Any] | None:
+    """Checkpoint reads by byte range for a model loaded from a URL (None for local models)."""
+    model = getattr(meta_graph, "model", None)
+    if model is None or not hasattr(model, "url"):  # savedmodel_io.remote.RemoteSavedModel
+        return None
+
+    def read(key: str) -> Any:
+        reader = model.checkpoint  # fetches variables.index once, on the first variable read
+        if key not in reader:
+            raise NotFoundError(f"no checkpoint entry {key!r}", path=model.url)
+        return reader.read(key)
+
+    return read
+
+
 def _export_dir_of(meta_graph: Any) -> str | None:
     for attr in ("export_dir", "path", "_export_dir"):
         p = getattr(meta_graph, attr, None)
@@ -892,6 +907,8 @@ def session_for(
     proto = _proto_of(meta_graph)
     if export_dir is None:
         export_dir = _export_dir_of(meta_graph)
+    if variables is None:
+        variables = _remote_variables(meta_graph)
     sess = Session(proto, export_dir=export_dir, variables=variables)
     if not isinstance(meta_graph, MetaGraphDef):
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io._fsutil import read_regular
-from savedmodel_io.errors import NotFoundError
+from savedmodel_io.errors import NotFoundError, UnsupportedFormatError
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad, np_dtype
 from savedmodel_io.graph.variables import Handle
@@ -117,6 +117,10 @@ def initialize_from_text(node, inputs, ctx):
     import os
 
     export_dir = ctx.session.export_dir
+    if "://" in path or (export_dir is not None and "://" in str(export_dir)):
+        raise UnsupportedFormatError(
+            "vocabulary files of a model read from a URL are not fetched; download the model "
+            "first", path=path, where=node.where)
     if export_dir is not None:
         # The path is a tensor: a hostile graph could name any file and return its lines.
         root = os.path.realpath(export_dir)
