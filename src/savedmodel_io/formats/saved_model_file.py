@@ -51,7 +51,8 @@ MAX_PROTO_BYTES = (1 << 31) - 1
 Reader = Callable[[Path], SavedModel]
 
 
-def _check_size(path: Path) -> int:
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; over protobuf's limit is refused before reading, with the .cpb hint."""
     size = path.stat().st_size
     if size > MAX_PROTO_BYTES:
         raise LimitExceededError(
@@ -59,20 +60,14 @@ def _check_size(path: Path) -> int:
             "TensorFlow stores models this large as saved_model.cpb",
             path=path,
         )
-    return size
-
-
-def _read_bytes(path: Path) -> bytes:
-    return read_regular(path, limit=MAX_PROTO_BYTES)
+    return read_regular(path, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
 
 
 def _read_pb(path: Path) -> SavedModel:
-    _check_size(path)
     return parse_message(SavedModel, _read_bytes(path), path=path)
 
 
 def _read_pbtxt(path: Path) -> SavedModel:
-    _check_size(path)
     data = _read_bytes(path)
     try:
         text = data.decode("utf-8")
@@ -203,7 +198,6 @@ def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]
         return _signatures_only(read_saved_model_cpb(path, signatures_only=True).meta_graphs)
     if reader is not _read_pb:
         return _signatures_only(reader(path).meta_graphs)
-    _check_size(path)
     data = _read_bytes(path)
     buf = memoryview(data)
     out = []
