@@ -91,6 +91,8 @@ kernel("RealDiv")(_division(np.true_divide))
 kernel("Div")(_division(_trunc_div))
 kernel("TruncateDiv")(_division(_trunc_div_float))
 kernel("FloorDiv")(_division(_floor_div))
+
+
 def _floor_mod(x, y):
     """Floored remainder; floats as TF computes them (fmod, then + y when signs differ: -0 kept)."""
     if x.dtype.kind in "iu":
@@ -228,7 +230,7 @@ def _reduce(fn):
         x = _a(inputs[0])
         axes = axis_list(inputs[1], x.ndim, node) if x.ndim else ()
         if len(axes) != np.asarray(inputs[1]).size:
-            raise bad(node, f"Invalid reduction arguments: Axes contains duplicate dimension")
+            raise bad(node, "Invalid reduction arguments: Axes contains duplicate dimension")
         keep = bool(node.attr.get("keep_dims", False))
         out = fn(node, x, axes, keep)
         return _a(out)

@@ -17,10 +17,16 @@ from savedmodel_io.proto import Example, parse_message
 _KIND = {"f": "float_list", "i": "int64_list", "u": "int64_list", "O": "bytes_list"}
 
 
+def _count(attrs, name: str) -> int:
+    """A non-negative int attr (a hostile graph may give it another kind of value)."""
+    v = attrs.get(name, 0)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {v!r}")
+    return v
+
+
 def _outputs(attrs):
-    ns = attrs.get("num_sparse", 0)
-    if not isinstance(ns, int) or isinstance(ns, bool) or ns < 0:
-        raise ValueError(f"num_sparse must be a non-negative int, got {ns!r}")
+    ns = _count(attrs, "num_sparse")
     nd, nr, nsplit = (_type_count(attrs, a) for a in ("Tdense", "ragged_value_types",
                                                        "ragged_split_types"))
     return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns),
@@ -64,10 +70,7 @@ def _keys(values) -> list[str]:
 
 
 def _v1_outputs(attrs):
-    ns, nd = attrs.get("Nsparse", 0), attrs.get("Ndense", 0)
-    for v in (ns, nd):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"Nsparse/Ndense must be non-negative ints, got {v!r}")
+    ns, nd = _count(attrs, "Nsparse"), _count(attrs, "Ndense")
     return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns), ("dense_values", nd)]
 
 

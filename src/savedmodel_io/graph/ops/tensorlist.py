@@ -213,11 +213,7 @@ def split(node, inputs, ctx):
     return TensorList(items, t.dtype, _shape(inputs[1]))
 
 
-def _concat_outputs(attrs) -> list[tuple[str, int]]:
-    return [("tensor", 1), ("lengths", 1)]
-
-
-@kernel("TensorListConcat", "TensorListConcatV2", outputs=_concat_outputs)
+@kernel("TensorListConcat", "TensorListConcatV2", outputs=("tensor", "lengths"))
 def concat(node, inputs, ctx):
     """Concatenate the elements along their first axis; also return each element's length."""
     tl = _list(node, inputs[0])
