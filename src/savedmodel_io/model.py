@@ -93,6 +93,7 @@ class Signature:
         self.outputs: dict[str, TensorSpec] = {
             k: spec_from_tensor_info(k, proto.outputs[k]) for k in sorted(proto.outputs)
         }
+        self._onnx: Any = None  # backend="onnxruntime": the InferenceSession, or why it failed
 
     @property
     def defaults(self) -> dict[str, np.ndarray]:
@@ -106,19 +107,42 @@ class Signature:
         }
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        """Run the signature without TensorFlow; returns outputs by key.
+
+        ``backend=`` picks the engine: ``"numpy"`` (default: the graph runtime),
+        ``"onnxruntime"`` (the signature exported to ONNX once, then run on onnxruntime;
+        the ``onnxruntime`` extra) or ``"auto"`` (onnxruntime when installed and the
+        signature exports, else numpy). A signature input named ``backend`` takes
+        precedence; pick the engine with :meth:`run` then.
+        """
+        backend = "numpy"
+        if "backend" in inputs and "backend" not in self.inputs:
+            backend = inputs.pop("backend")
+        return self.run(inputs, backend=backend)
+
+    def run(self, inputs: Mapping[str, Any], *, backend: str = "numpy") -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value) with ``backend`` (see ``__call__``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
+        if backend not in ("numpy", "onnxruntime", "auto"):
+            from savedmodel_io.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"backend must be 'numpy', 'onnxruntime' or 'auto', got {backend!r}")
+        if backend != "numpy":
+            from savedmodel_io.onnx import backend as ort_backend
+
+            if backend == "onnxruntime" or ort_backend.usable(self):
+                return ort_backend.run(self, inputs)
         try:
             from savedmodel_io.graph.runtime import run_signature
         except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
             if not (exc.name or "").startswith("savedmodel_io"):
                 raise
             raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
-        return run_signature(self.meta_graph, self.key, inputs)
+        return run_signature(self.meta_graph, self.key, dict(inputs))
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
