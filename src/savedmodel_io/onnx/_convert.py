@@ -94,6 +94,7 @@ class Exporter:
         self.model = Model(opset)
         self.g = Graph(self.model)
         self.problems: list[Problem] = []
+        self.output_keys: list[str] = []  # signature output keys, in graph output order
         self._ctx = runtime.Context(session, None)
         self._depth = 0
 
@@ -205,7 +206,8 @@ class Exporter:
 
     def _fold(self, node: Node, ins: list[Val]) -> list[Val] | None:
         """Outputs computed with the numpy kernel when every input is a constant."""
-        if node.op in _NO_FOLD or node.kernel is None or any(v.const is None for v in ins):
+        if node.op in _NO_FOLD or node.kernel is None or \
+                any(v.const is None or v.kind not in ("tensor", "handle") for v in ins):
             return None
         args = [v.const for v in ins]
         try:
@@ -265,6 +267,7 @@ class Exporter:
             if idx not in bound and out == 0:
                 bound[idx] = [const_val(np.asarray(value))]
         names = sorted(sig.outputs)
+        reserved = {k: self.model.fresh(k) for k in names}  # outputs keep the signature's keys
         targets = []
         for k in names:
             if not sig.outputs[k].name:
@@ -279,12 +282,13 @@ class Exporter:
                 continue
             node = graph.nodes[graph.resolve(info.name)[0]]
             try:
-                outputs.append(self._output(k, v, info))
+                outputs.append(self._output(reserved[k], v, info))
+                self.output_keys.append(k)
             except ExportError as exc:
                 self.problem(node, f"output {k!r}: {exc}")
         return self.g.to_proto(_graph_name(key), inputs, outputs)
 
-    def _output(self, key: str, v: Val, info: Any) -> onnx.ValueInfoProto:
+    def _output(self, name: str, v: Val, info: Any) -> onnx.ValueInfoProto:
         if v.kind != "tensor":
             raise ExportError("is not a tensor (resource handles and TensorLists cannot be outputs)")
         g = self.g
@@ -292,9 +296,8 @@ class Exporter:
         want = dtypes.to_numpy(info.dtype)
         if v.dtype != want:
             raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
-        name = self.model.fresh(key)
         g.nodes.append(onnx.helper.make_node("Identity", [g.name_of(v)], [name],
-                                             name=self.model.fresh(f"{key}/output")))
+                                             name=self.model.fresh(f"{name}/output")))
         shape = tensors.shape_from_proto(info.tensor_shape)
         dims = v.shape
         if shape is not None:

@@ -37,6 +37,7 @@ class ListInfo:
 
     dtype: np.dtype
     shape: Shape  # element shape; None: unknown rank
+    reserved: Any = None  # a fresh TensorListReserve's element count (a Val), until it is written
 
 
 class Val:

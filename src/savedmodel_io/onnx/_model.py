@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from savedmodel_io.onnx import _cleanup
 __all__ = ["assemble", "write"]
 
 PROTOBUF_LIMIT = (1 << 31) - 1
+# Metadata property listing the signature's output keys, in graph output order.
+OUTPUT_KEYS = "savedmodel_io.output_keys"
 # Tensors at least this big go to the side file of a model written with external data.
 EXTERNAL_THRESHOLD = 1024
 
@@ -36,7 +39,10 @@ def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> 
                               producer_version=f"{__version__} (exporter {EXPORTER_VERSION})")
     proto.ir_version = helper.find_min_ir_version_for(opsets)
     tags = ",".join(sorted(mg.tag_set))
-    helper.set_model_props(proto, {"signature": signature, "tags": tags})
+    # The signature's output keys in graph output order (an output whose key is also an
+    # input's gets another ONNX name: ONNX names are unique).
+    keys = json.dumps(exporter.output_keys)
+    helper.set_model_props(proto, {"signature": signature, "tags": tags, OUTPUT_KEYS: keys})
     return proto
 
 

@@ -19,7 +19,7 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "new_session", "run", "session", "usable"]
+__all__ = ["BACKENDS", "available", "new_session", "output_keys", "run", "session", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
 
@@ -121,6 +121,7 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, cast: b
             arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
         feeds[k] = arr
     names = [o.name for o in sess.get_outputs()]
+    keys = output_keys(sess)
     try:
         values = sess.run(names, feeds)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
@@ -128,12 +129,24 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, cast: b
 
         raise RuntimeFailure(f"onnxruntime: {exc}", path=path, where=where) from None
     out = {}
-    for k, v in zip(names, values):
+    for k, v in zip(keys, values):
         want = proto.outputs[k].dtype
         if want == DataType.DT_STRING:
             v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
         out[k] = np.asarray(v)
     return out
+
+
+def output_keys(sess: Any) -> list[str]:
+    """The signature output key of each of a session's outputs (recorded by the exporter)."""
+    import json
+
+    from savedmodel_io.onnx._model import OUTPUT_KEYS
+
+    meta = sess.get_modelmeta().custom_metadata_map
+    if OUTPUT_KEYS in meta:
+        return list(json.loads(meta[OUTPUT_KEYS]))
+    return [o.name for o in sess.get_outputs()]
 
 
 def _text(x: bytes) -> str:

@@ -55,10 +55,12 @@ def _load() -> None:
         # Importing a family module registers its converters (static imports: no computed names).
         from savedmodel_io.onnx.ops import (  # noqa: F401
             array,
+            control,
             image,
             math,
             nn,
             resource,
+            tensorlist,
         )
 
 

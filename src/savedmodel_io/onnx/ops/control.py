@@ -1,0 +1,242 @@
+"""Functional control flow: If/Case -> ONNX If, While -> ONNX Loop.
+
+Branch and loop bodies are library functions; each becomes an ONNX subgraph by
+walking the function with its arguments bound to the caller's values (subgraphs
+read outer values by name, as ONNX allows). A constant predicate or branch index
+inlines the taken branch instead. Loop variables a While body passes through
+unchanged (weights, captured tensors) are not carried: the body reads them from the
+enclosing graph, so they stay constants there.
+Semantics: tensorflow/tensorflow tensorflow/core/ops/functional_ops.cc (If, Case,
+While; a non-boolean predicate is true when non-zero, or non-empty when not a
+scalar); ONNX If and Loop: onnx/onnx docs/Operators.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from savedmodel_io.onnx._graph import ExportError, Graph, Val, value_info
+from savedmodel_io.onnx._types import tensor_type
+from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._util import scalar
+
+
+def truth(g: Graph, v: Val) -> Val:
+    """A predicate as a boolean scalar, by TF's rule for If/While conditions."""
+    v = g.plain(v)
+    if v.kind != "tensor":
+        raise ExportError(f"a {v.kind} as a condition")
+    if v.rank is not None and v.rank > 0:
+        n = g.op1("Size", v)
+        return g.op1("Greater", n, scalar(g, 0, np.int64))
+    if v.dtype.kind == "b":
+        return v if v.rank == 0 else g.op1("Reshape", v, g.const(np.zeros(0, np.int64)))
+    if v.dtype.kind == "O":
+        raise ExportError("a string condition")
+    out = g.op1("Not", g.op1("Equal", v, scalar(g, 0, v.dtype)))
+    return out if v.rank == 0 else g.op1("Reshape", out, g.const(np.zeros(0, np.int64)))
+
+
+def body_graph(g: Graph, name: str, build: Callable[[Graph], list[Val]],
+               inputs: Sequence[tuple[str, onnx.TypeProto]] = ()) -> tuple[onnx.GraphProto, list[Val]]:
+    """An ONNX body (If branch, Loop body) built by ``build(child)`` on a new child graph of ``g``.
+
+    Returns the GraphProto and the output values (as seen inside it, for their types).
+    """
+    child = g.subgraph()
+    child.hint = g.hint
+    finals = []
+    for v in build(child):
+        if v.kind == "poison":
+            raise ExportError("a value the body needs could not be converted")
+        if v.kind == "handle":
+            raise ExportError("a resource handle as a branch or loop output")
+        v = child.plain(v)
+        # Every output is a fresh name of this body (not an outer value or initializer).
+        ident = child.op1("Identity", v, fold=False)
+        ident.kind, ident.info = v.kind, v.info
+        finals.append(ident)
+    proto = child.to_proto(
+        g.model.fresh(name), [value_info(n, t) for n, t in inputs],
+        [value_info(v.name, child.type_of(v)) for v in finals])
+    return proto, finals
+
+
+def subgraph(cx: Any, name: str, build: Callable[[], list[Val]],
+             inputs: Sequence[tuple[str, onnx.TypeProto]] = ()) -> tuple[onnx.GraphProto, list[Val]]:
+    """:func:`body_graph` for bodies that walk TF functions (``cx.g`` is the child while building)."""
+    outer = cx.g
+
+    def run(child: Graph) -> list[Val]:
+        cx.g = child
+        try:
+            return build()
+        finally:
+            cx.g = outer
+
+    return body_graph(outer, name, run, inputs)
+
+
+def merged_type(g: Graph, vals: list[Val]) -> tuple[onnx.TypeProto, Val]:
+    """The type covering every value (dims that differ become unknown), and a template value."""
+    first = vals[0]
+    for v in vals[1:]:
+        if v.kind != first.kind or v.dtype != first.dtype:
+            raise ExportError(f"branches give different types ({first.dtype} {first.kind} vs "
+                              f"{v.dtype} {v.kind})")
+    shapes = [v.shape for v in vals]
+    if any(s is None for s in shapes) or len({len(s) for s in shapes}) > 1:
+        shape = None
+    else:
+        shape = tuple(d if all(s[i] == d for s in shapes) else None for i, d in enumerate(shapes[0]))
+    info = next((v.info for v in vals if v.info is not None and v.info.shape is not None), first.info)
+    tmpl = Val(None, first.dtype, shape, kind=first.kind, info=info)
+    return g.type_of(tmpl), tmpl
+
+
+def _typed_outputs(outs: list[Val], templates: list[Val]) -> list[Val]:
+    for v, t in zip(outs, templates):
+        v.kind, v.info = t.kind, t.info
+    return outs
+
+
+def if_graph(g: Graph, pred: Val, then_build: Callable[[Graph], list[Val]],
+             else_build: Callable[[Graph], list[Val]]) -> list[Val]:
+    """An ONNX If on a boolean scalar, its branches built by the two callables."""
+    then_p, then_outs = body_graph(g, "then", then_build)
+    else_p, else_outs = body_graph(g, "else", else_build)
+    if len(then_outs) != len(else_outs):
+        raise ExportError("branches give different numbers of outputs")
+    merged = [merged_type(g, [a, b]) for a, b in zip(then_outs, else_outs)]
+    outs = g.op("If", [pred], outputs=len(merged), types=[t for t, _ in merged],
+                then_branch=then_p, else_branch=else_p)
+    return _typed_outputs(outs, [m for _, m in merged])
+
+
+def _if(cx: Any, pred: Val, then_build: Callable[[], list[Val]], else_build: Callable[[], list[Val]]) -> list[Val]:
+    """:func:`if_graph` with branches that walk TF functions."""
+    outer = cx.g
+
+    def wrap(build: Callable[[], list[Val]]) -> Callable[[Graph], list[Val]]:
+        def run(child: Graph) -> list[Val]:
+            cx.g = child
+            try:
+                return build()
+            finally:
+                cx.g = outer
+        return run
+
+    return if_graph(outer, pred, wrap(then_build), wrap(else_build))
+
+
+@converter("If", "StatelessIf", onnx="If")
+def if_(cx, node, ins):
+    pred, args = ins[0], list(ins[1:])
+    then_f, else_f = node.attr["then_branch"].name, node.attr["else_branch"].name
+    if pred.is_const:
+        from savedmodel_io.graph.ops.control import _truth
+
+        return cx.call(then_f if _truth(node, pred.const) else else_f, args, node)
+    return _if(cx, truth(cx.g, pred), lambda: cx.call(then_f, args, node),
+               lambda: cx.call(else_f, args, node))
+
+
+@converter("Case", "StatelessCase", onnx="If (nested)")
+def case(cx, node, ins):
+    g = cx.g
+    idx, args = ins[0], list(ins[1:])
+    branches = [f.name for f in node.attr["branches"]]
+    if not branches:
+        raise ExportError("a Case without branches")
+    if idx.is_const:
+        i = int(idx.const)
+        return cx.call(branches[i if 0 <= i < len(branches) else -1], args, node)
+    idx = g.plain(idx)
+
+    def chain(k: int) -> list[Val]:
+        # Out-of-range indices run the last branch, as TensorFlow's Case does.
+        if k == len(branches) - 1:
+            return cx.call(branches[k], args, node)
+        pred = cx.g.op1("Equal", idx, scalar(cx.g, k, idx.dtype))
+        return _if(cx, pred, lambda: cx.call(branches[k], args, node), lambda: chain(k + 1))
+
+    return chain(0)
+
+
+# -- While ----------------------------------------------------------------------------------------
+
+def _passed_through(cx: Any, fname: str, node: Any) -> list[bool]:
+    """For each loop variable, whether the body returns its argument unchanged."""
+    body = cx.session.function(fname, node.where)
+    out = []
+    for i, (src, k) in enumerate(body.rets):
+        while body.nodes[src].op in ("Identity", "Snapshot") and body.nodes[src].inputs:
+            src, k = body.nodes[src].inputs[0]
+        out.append(src == i and k == 0 and body.nodes[src].op == "_Arg")
+    return out
+
+
+def _loop_shape(v: Val, declared: Any) -> Any:
+    """The shape a carried variable keeps across iterations (TF's output_shapes, else the rank)."""
+    if v.shape is None:
+        return None
+    if declared is not None and len(declared) == len(v.shape):
+        return tuple(d if (w is not None and d == w) else None for d, w in zip(v.shape, declared))
+    return tuple(None for _ in v.shape)
+
+
+@converter("While", "StatelessWhile", onnx="Loop")
+def while_(cx, node, ins):
+    g = cx.g
+    cond_f, body_f = node.attr["cond"].name, node.attr["body"].name
+    init = [g.plain(v) if v.kind == "tensor" else v for v in ins]
+    fixed = _passed_through(cx, body_f, node)
+    if len(fixed) != len(init):
+        raise ExportError("the loop body returns a different number of values")
+    first = truth(g, cx.call(cond_f, init, node)[0])
+    if first.is_const and not bool(first.const):
+        return init
+    carried = [i for i, f in enumerate(fixed) if not f]
+    for i in carried:
+        if init[i].kind == "handle":
+            raise ExportError("a resource handle that the loop body changes")
+    declared = list(node.attr.get("output_shapes") or [])
+    names = {i: cx.model.fresh(f"{g.hint}/var{i}") for i in carried}
+    it_name, cond_name = cx.model.fresh(f"{g.hint}/iter"), cx.model.fresh(f"{g.hint}/cond")
+    inner: dict[int, Val] = {}
+    in_types = [(it_name, tensor_type(np.dtype(np.int64), ())), (cond_name, tensor_type(np.dtype(bool), ()))]
+    for i in carried:
+        v = init[i]
+        shape = _loop_shape(v, declared[i] if i < len(declared) else None)
+        tmpl = Val(names[i], v.dtype, shape, kind=v.kind, info=v.info)
+        inner[i] = tmpl
+        in_types.append((names[i], g.type_of(tmpl)))
+
+    def build() -> list[Val]:
+        state = [inner.get(i, v) for i, v in enumerate(init)]
+        new = cx.call(body_f, state, node)
+        from savedmodel_io.onnx.ops.tensorlist import same_kind
+
+        out = [same_kind(cx.g, new[i], init[i]) for i in carried]
+        again = truth(cx.g, cx.call(cond_f, [new[i] if i in carried else init[i] for i in range(len(init))],
+                                    node)[0])
+        return [again] + out
+
+    body, outs = subgraph(cx, "body", build, in_types)
+    # Body input and output types must agree: relax the inputs to what the outputs allow.
+    types = []
+    for k, i in enumerate(carried):
+        t, tmpl = merged_type(g, [inner[i], outs[k + 1]])
+        types.append((t, tmpl))
+        body.input[k + 2].type.CopyFrom(t)
+    loop = g.op("Loop", [None, first] + [init[i] for i in carried], outputs=len(carried),
+                types=[t for t, _ in types], body=body)
+    _typed_outputs(loop, [tmpl for _, tmpl in types])
+    result = list(init)
+    for k, i in enumerate(carried):
+        result[i] = loop[k]
+    return result
