@@ -53,3 +53,10 @@ def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def ort_value(x: np.ndarray) -> np.ndarray:
+    """An input as onnxruntime takes it: TF's bytes strings as str (surrogate-escaped, lossless)."""
+    if x.dtype == object:
+        return np.vectorize(lambda b: b.decode("utf-8", "surrogateescape"), otypes=[object])(x) if x.size else x
+    return x

@@ -37,21 +37,12 @@ from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val,
 
 __all__ = ["Exporter", "Problem", "POISON"]
 
-# Ops that change state kept between calls (variables, tables): an ONNX graph has none.
-STATE_WRITES = frozenset({
-    "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "AssignAdd",
-    "AssignSub", "ScatterUpdate", "ResourceScatterUpdate", "ResourceScatterAdd",
-    "LookupTableInsert", "LookupTableInsertV2", "LookupTableImport", "LookupTableImportV2",
-    "LookupTableRemoveV2", "InitializeTable", "InitializeTableV2", "InitializeTableFromTextFile",
-    "InitializeTableFromTextFileV2",
-})
-
-# Ops never folded with their kernel: placeholders, calls and control flow (walked
-# structurally), and ops with side effects.
+# Ops never folded with their kernel: placeholders, control flow (walked structurally),
+# ops with side effects; and ops that change variables or tables (``converters.writes_state``).
 _NO_FOLD = frozenset({
     "Placeholder", "PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
     "StatelessWhile", "Case", "StatelessCase", "PrintV2", "Assert", "NoOp",
-}) | STATE_WRITES
+})
 
 # Folded results bigger than this (elements) that grow from smaller inputs stay graph ops.
 _MAX_FOLD_GROWTH = 1 << 18
@@ -138,8 +129,8 @@ class Exporter:
 
     def _check_writes(self, node: Node, seen: set[str]) -> None:
         """Report a control-only node (or a function it calls) that changes variables or tables."""
-        if node.op in STATE_WRITES:
-            self.problem(node, "changes a variable or table, which an ONNX graph cannot keep between calls")
+        if converters.writes_state(node.op):
+            self.problem(node, converters.STATE)
             return
         for fname in runtime._called_functions(node):
             if fname in seen:
@@ -175,9 +166,8 @@ class Exporter:
         saved_hint = g.hint
         g.hint = node.name
         try:
-            if node.call is not None or node.op in ("PartitionedCall", "StatefulPartitionedCall"):
-                fname = node.call if node.call is not None else node.attr["f"].name
-                return self.call(fname, ins, node)
+            if node.call is not None:  # a library function used as an op
+                return self.call(node.call, ins, node)
             folded = self._fold(node, ins)
             if folded is not None:
                 return folded
@@ -187,7 +177,7 @@ class Exporter:
                 return [const_val(np.asarray(s.astype(np.int64)).astype(dt)) for s in syms]
             conv = converters.get(node.op)
             if conv is None:
-                self.problem(node, "no ONNX mapping")
+                self.problem(node, converters.reason(node.op))
                 return _ALL_POISON
             if not conv.layout:
                 ins = [g.plain(v) if v.perm is not None else v for v in ins]
@@ -206,7 +196,7 @@ class Exporter:
 
     def _fold(self, node: Node, ins: list[Val]) -> list[Val] | None:
         """Outputs computed with the numpy kernel when every input is a constant."""
-        if node.op in _NO_FOLD or node.kernel is None or \
+        if node.op in _NO_FOLD or node.kernel is None or converters.writes_state(node.op) or \
                 any(v.const is None or v.kind not in ("tensor", "handle") for v in ins):
             return None
         args = [v.const for v in ins]

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONVERTERS", "Converter", "converter", "get", "supported_ops"]
+__all__ = ["CONVERTERS", "NOT_EXPRESSIBLE", "Converter", "converter", "get", "inexpressible", "reason",
+           "supported_ops", "writes_state", "STATE"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Converter:
 
 
 CONVERTERS: dict[str, Converter] = {}
+# The reason given for ops that change variables or tables.
+STATE = "changes a variable or table, which an ONNX graph cannot keep between calls"
+# Ops the numpy runtime runs that ONNX cannot express, each with the reason.
+NOT_EXPRESSIBLE: dict[str, str] = {}
 _loaded = False
 
 
@@ -48,6 +53,26 @@ def converter(*ops: str, onnx: str, layout: bool = False) -> Callable[[Callable[
     return register
 
 
+def inexpressible(reason: str, *ops: str) -> None:
+    """Record that ONNX cannot express ``ops``, and why (the export report and docs/onnx.md say so)."""
+    for op in ops:
+        if op in NOT_EXPRESSIBLE or op in CONVERTERS:
+            raise ValueError(f"{op} is registered twice")
+        NOT_EXPRESSIBLE[op] = reason
+
+
+def writes_state(op: str) -> bool:
+    """Whether ``op`` changes a variable or table."""
+    _load()
+    return NOT_EXPRESSIBLE.get(op) == STATE
+
+
+def reason(op: str) -> str:
+    """Why ``op`` has no ONNX mapping."""
+    _load()
+    return NOT_EXPRESSIBLE.get(op, "no ONNX mapping")
+
+
 def _load() -> None:
     global _loaded
     if not _loaded:
@@ -57,9 +82,11 @@ def _load() -> None:
             array,
             control,
             image,
+            lookup,
             math,
             nn,
             resource,
+            strings,
             tensorlist,
         )
 

@@ -88,7 +88,8 @@ def norm_axis(axis: int, rank: int) -> int:
 
 def _axes_val(g: Graph, axes: Sequence[int] | Val) -> Val:
     if isinstance(axes, Val):
-        return i64(g, axes)
+        a = i64(g, axes)
+        return a if a.rank == 1 else g.op1("Reshape", a, g.const(np.asarray([-1], np.int64)))
     return g.const(np.asarray(list(axes), np.int64))
 
 

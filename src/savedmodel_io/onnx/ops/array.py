@@ -412,10 +412,21 @@ def gather(g: Graph, params: Val, indices: Val, axis: int, batch_dims: int) -> V
     if batch_dims == 0:
         return g.op1("Gather", params, indices, axis=axis)
     ri = need_rank(indices, "indices")
-    batch_dims = batch_dims % ri if batch_dims < 0 else batch_dims
-    if axis != batch_dims:
-        raise ExportError("gather with batch_dims on an axis past the batch dims")
-    return g.op1("GatherND", params, unsqueeze(g, i64(g, indices), [-1]), batch_dims=batch_dims)
+    b = batch_dims % ri if batch_dims < 0 else batch_dims
+    if axis < b:
+        raise ExportError("gather on an axis inside the batch dims")
+    # Move the gathered axis next to the batch dims, GatherND there, then put the
+    # dims between the batch dims and the axis back in front of the index dims.
+    moved = list(range(b)) + [axis] + [d for d in range(b, r) if d != axis]
+    p = params if moved == list(range(r)) else g.op1("Transpose", params, perm=moved)
+    out = g.op1("GatherND", p, unsqueeze(g, i64(g, indices), [-1]), batch_dims=b)
+    mid = axis - b
+    if mid == 0:
+        return out
+    ni = ri - b
+    perm = list(range(b)) + list(range(b + ni, b + ni + mid)) + list(range(b, b + ni)) + \
+        list(range(b + ni + mid, r - 1 + ni))
+    return g.op1("Transpose", out, perm=perm)
 
 
 @converter("GatherV2", "Gather", onnx="Gather, GatherND (batch_dims)")
@@ -438,8 +449,12 @@ def one_hot(cx, node, ins):
     # TF gives an all-off row for a negative index; ONNX would count it from the end.
     i = i64(g, idx)
     i = g.op1("Where", g.op1("Less", i, scalar(g, 0, np.int64)), d, i)
-    values = g.op1("Concat", unsqueeze(g, off, [0]), unsqueeze(g, on, [0]), axis=0)
-    return g.op1("OneHot", i, d, values, axis=int(node.attr.get("axis", -1)))
+    dt = on.dtype
+    # onnxruntime's OneHot computes in int64, float32 or strings: other types are cast around it.
+    via = dt if dt in (np.dtype(np.int64), np.dtype(np.float32), np.dtype(object)) else \
+        np.dtype(np.float32) if dt.kind == "f" else np.dtype(np.int64)
+    values = g.op1("Concat", unsqueeze(g, cast(g, off, via), [0]), unsqueeze(g, cast(g, on, via), [0]), axis=0)
+    return cast(g, g.op1("OneHot", i, d, values, axis=int(node.attr.get("axis", -1))), dt)
 
 
 @converter("Where", onnx="NonZero, Transpose")
@@ -508,3 +523,53 @@ def matrix_band_part(cx, node, ins):
 def tile(cx, node, ins):
     g = cx.g
     return g.op1("Tile", ins[0], i64(g, ins[1]))
+
+
+@converter("Const", onnx="(initializer)")
+def const(cx, node, ins):
+    raise ExportError("a Const is always folded")  # reached only if its value cannot be read
+
+
+@converter("RaggedTensorToTensor", onnx="ScatterND (one ragged dimension)")
+def ragged_to_tensor(cx, node, ins):
+    g = cx.g
+    types = [t.decode() if isinstance(t, bytes) else t for t in node.attr.get("row_partition_types") or []]
+    shape_v, values, default = ins[:3]
+    parts = [i64(g, p) for p in ins[3:]]
+    zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
+    n = g.op1("Reshape", dim_of(g, values, 0), g.const(np.zeros(0, np.int64)))
+    pos = g.op1("Range", zero, n, one)
+    if types == ["ROW_SPLITS"]:
+        splits = parts[0]
+        ends = g.op1("Slice", splits, g.const(np.asarray([1], np.int64)), g.const(np.asarray([INT64_MAX], np.int64)))
+        nrows = g.op1("Reshape", dim_of(g, ends, 0), g.const(np.zeros(0, np.int64)))
+        # The row of value i: how many row ends are <= i.
+        row = g.op1("ReduceSum", cast(g, g.op1("GreaterOrEqual", unsqueeze(g, pos, [1]), unsqueeze(g, ends, [0])),
+                                      np.int64), g.const(np.asarray([1], np.int64)), keepdims=0)
+        starts = splits
+    elif types == ["FIRST_DIM_SIZE", "VALUE_ROWIDS"]:
+        nrows = g.op1("Reshape", parts[0], g.const(np.zeros(0, np.int64)))
+        row = parts[1]
+        rows = g.op1("Range", zero, nrows, one)
+        starts = g.op1("ReduceSum", cast(g, g.op1("Less", unsqueeze(g, row, [0]), unsqueeze(g, rows, [1])), np.int64),
+                       g.const(np.asarray([1], np.int64)), keepdims=0)
+    else:
+        raise ExportError(f"row_partition_types {types} (one ragged dimension only)")
+    col = g.op1("Sub", pos, g.op1("Gather", starts, row, axis=0))
+    longest = g.op1("ReduceMax", g.op1("Concat", g.op1("Add", col, one), g.const(np.zeros(1, np.int64)), axis=0),
+                    keepdims=0)
+    want = None if shape_v.rank == 0 else i64(g, shape_v)
+    out_rows, out_cols = nrows, longest
+    if want is not None:
+        w0 = g.op1("Gather", want, g.const(np.asarray(0, np.int64)), axis=0)
+        w1 = g.op1("Gather", want, g.const(np.asarray(1, np.int64)), axis=0)
+        out_rows = g.op1("Where", g.op1("Less", w0, zero), nrows, w0)
+        out_cols = g.op1("Where", g.op1("Less", w1, zero), longest, w1)
+    keep = g.op1("And", g.op1("Less", row, out_rows), g.op1("Less", col, out_cols))
+    kept = g.op1("Reshape", g.op1("NonZero", keep), g.const(np.asarray([-1], np.int64)))
+    idx = g.op1("Concat", unsqueeze(g, g.op1("Gather", row, kept, axis=0), [1]),
+                unsqueeze(g, g.op1("Gather", col, kept, axis=0), [1]), axis=1)
+    inner = g.op1("Shape", values, start=1)
+    dims = g.op1("Concat", unsqueeze(g, out_rows, [0]), unsqueeze(g, out_cols, [0]), inner, axis=0)
+    base = g.op1("Expand", default, dims)
+    return g.op1("ScatterND", base, idx, g.op1("Gather", values, kept, axis=0))

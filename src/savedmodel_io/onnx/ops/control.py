@@ -21,7 +21,7 @@ import onnx
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, value_info
 from savedmodel_io.onnx._types import tensor_type
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops import converter, inexpressible
 from savedmodel_io.onnx.ops._util import scalar
 
 
@@ -131,6 +131,20 @@ def _if(cx: Any, pred: Val, then_build: Callable[[], list[Val]], else_build: Cal
         return run
 
     return if_graph(outer, pred, wrap(then_build), wrap(else_build))
+
+
+@converter("PartitionedCall", "StatefulPartitionedCall", onnx="(inlined)")
+def call(cx, node, ins):
+    return cx.call(node.attr["f"].name, list(ins), node)
+
+
+@converter("NoOp", "Assert", "PrintV2", onnx="(dropped: no data outputs)")
+def no_data(cx, node, ins):
+    return []
+
+
+inexpressible("TF1 dataflow control flow (Switch/Merge) has no structured form to map to If",
+              "Switch", "RefSwitch", "Merge", "RefMerge")
 
 
 @converter("If", "StatelessIf", onnx="If")

@@ -71,10 +71,22 @@ _UNARY = {
 }
 
 
+# ONNX ops onnxruntime runs on float32 (and float16) only: float64 inputs are computed in float32.
+FLOAT32_ONLY = frozenset({"Erf", "Elu", "Selu", "LeakyRelu", "Softplus", "Softsign", "Acos", "Asin",
+                          "Atan", "Acosh", "Asinh", "Atanh", "Tan", "Sinh", "Cosh"})
+
+
+def in_float32(g: Graph, onnx_op: str, x: Val, **attrs: object) -> Val:
+    """``onnx_op`` on ``x``, through float32 when onnxruntime has no float64 kernel for it."""
+    if onnx_op in FLOAT32_ONLY and x.dtype == np.float64:
+        return cast(g, g.op1(onnx_op, cast(g, x, np.float32), **attrs), np.float64)
+    return g.op1(onnx_op, x, **attrs)
+
+
 def _unary(onnx_op: str):
     def convert(cx, node, ins):
         x = ins[0]
-        return _keep(cx.g.op1(onnx_op, x), x.perm)
+        return _keep(in_float32(cx.g, onnx_op, x), x.perm)
     return convert
 
 
@@ -104,7 +116,7 @@ def square(cx, node, ins):
 @converter("Erfc", onnx="Erf, Sub", layout=True)
 def erfc(cx, node, ins):
     g, x = cx.g, ins[0]
-    return _keep(g.op1("Sub", scalar(g, 1, x.dtype), g.op1("Erf", x)), x.perm)
+    return _keep(g.op1("Sub", scalar(g, 1, x.dtype), in_float32(g, "Erf", x)), x.perm)
 
 
 @converter("Expm1", onnx="Exp, Sub", layout=True)
@@ -287,13 +299,19 @@ def atan2(cx, node, ins):
     return _keep(g.op1("Where", x_zero, on_axis, out), y.perm)
 
 
-@converter("LeftShift", "RightShift", onnx="BitShift (unsigned integers)", layout=True)
+@converter("LeftShift", "RightShift", onnx="BitShift (unsigned); Mul / floor Div by 2**y (signed)", layout=True)
 def shift(cx, node, ins):
     g = cx.g
     a, b = align(g, ins[0], ins[1])
-    if a.dtype.kind != "u":
-        raise ExportError("ONNX BitShift takes unsigned integers only")
-    return _keep(g.op1("BitShift", a, b, direction="LEFT" if node.op == "LeftShift" else "RIGHT"), a.perm)
+    left = node.op == "LeftShift"
+    if a.dtype.kind == "u":
+        return _keep(g.op1("BitShift", a, b, direction="LEFT" if left else "RIGHT"), a.perm)
+    # Signed: x << y is x * 2**y (wrapping like two's complement); x >> y floors x / 2**y.
+    unsigned = np.dtype(f"uint{a.dtype.itemsize * 8}")
+    p = cast(g, g.op1("BitShift", scalar(g, 1, unsigned), cast(g, b, unsigned), direction="LEFT"), a.dtype)
+    if left:
+        return _keep(g.op1("Mul", a, p), a.perm)
+    return _keep(g.op1("Div", g.op1("Sub", a, g.op1("Mod", a, p, fmod=0)), p), a.perm)
 
 
 @converter("AddN", onnx="Sum", layout=True)
@@ -303,6 +321,11 @@ def add_n(cx, node, ins):
     vals = [_laid_out(g, v, perm) for v in ins] if perm is not None else ins
     if len(vals) == 1:
         return vals[0]
+    if vals[0].dtype.kind != "f":  # ONNX Sum is for floats
+        out = vals[0]
+        for v in vals[1:]:
+            out = g.op1("Add", out, v)
+        return _keep(out, perm)
     return _keep(g.op1("Sum", *vals), perm)
 
 
@@ -359,9 +382,10 @@ def _reduce(op: str):
             x = g.plain(x)
             return reduce(g, op, x, axes_v, keep)
         axes, perm, r = _reduce_axes(x, axes_v)
-        if x.dtype.kind == "b":
+        narrow = x.dtype.kind == "b" or (x.dtype.kind in "iu" and x.dtype.itemsize < 4)
+        if narrow:  # ONNX reductions start at 32-bit integers; the cast back wraps like TF's
             y = reduce(g, op, cast(g, x, np.int32), axes, keep)
-            return _after_reduce(cast(g, y, np.bool_), axes, perm, keep)
+            return _after_reduce(cast(g, y, x.dtype), axes, perm, keep)
         return _after_reduce(reduce(g, op, x, axes, keep), axes, perm, keep)
     return convert
 
@@ -382,9 +406,26 @@ for _tf, _onnx in _REDUCE.items():
     converter(_tf, onnx=_onnx, layout=True)(_reduce(_onnx))
 
 
-@converter("All", "Any", onnx="ReduceMin/ReduceMax on int", layout=True)
+@converter("All", "Any", onnx="ReduceSum of Cast, Equal/Greater", layout=True)
 def all_any(cx, node, ins):
-    return _reduce("ReduceMin" if node.op == "All" else "ReduceMax")(cx, node, ins)
+    # Counting (ReduceSum) gives TF's answers on empty inputs too: All -> True, Any -> False.
+    g = cx.g
+    x, axes_v = ins
+    keep = bool(node.attr.get("keep_dims", False))
+    if not axes_v.is_const:
+        x = g.plain(x)
+    src = g.op1("Not", x) if node.op == "All" else x
+    src.perm = x.perm
+    if axes_v.is_const:
+        axes, perm, _ = _reduce_axes(src, axes_v)
+    else:
+        axes, perm = axes_v, None
+    count = reduce(g, "ReduceSum", cast(g, src, np.int32), axes, keep)
+    zero = scalar(g, 0, np.int32)
+    out = g.op1("Equal", count, zero) if node.op == "All" else g.op1("Greater", count, zero)
+    if isinstance(axes, list):
+        return _after_reduce(out, axes, perm, keep)
+    return out
 
 
 @converter("L2Loss", onnx="Mul, ReduceSum, Div")
@@ -399,6 +440,8 @@ def arg_max(cx, node, ins):
     g = cx.g
     x, axis_v = ins
     axis = norm_axis(const_ints(axis_v, "the axis")[0], need_rank(x))
+    if x.dtype.kind == "b" or (x.dtype.kind in "iu" and x.dtype.itemsize < 4):
+        x = cast(g, x, np.int32)
     out = g.op1(node.op, x, axis=axis, keepdims=0)
     return cast(g, out, attr_dtype(node, "output_type", 9))  # DT_INT64 by default
 
@@ -503,16 +546,18 @@ def top_k(cx, node, ins):
     x = ins[0]
     k = g.op1("Reshape", i64(g, ins[1]), g.const(np.asarray([1], np.int64))) if len(ins) > 1 \
         else g.const(np.asarray([node.attr["k"]], np.int64))
-    values, idx = g.op("TopK", [x, k], outputs=2, axis=-1, largest=1,
-                       sorted=1 if node.attr.get("sorted", True) else 0)
+    # sorted=False leaves the order to the implementation: ONNX's sorted order is one TF may give.
+    values, idx = g.op("TopK", [x, k], outputs=2, axis=-1, largest=1, sorted=1)
     return [values, cast(g, idx, attr_dtype(node, "index_type", 3))]  # DT_INT32 by default
 
 
 @converter("Unique", onnx="Unique, Cast")
 def unique(cx, node, ins):
-    g = cx.g
-    y, _, inverse, _ = g.op("Unique", [ins[0]], outputs=4, sorted=0)
-    return [y, cast(g, inverse, attr_dtype(node, "out_idx", 3))]
+    g, x = cx.g, ins[0]
+    # onnxruntime's Unique takes float, double, int8, int64 and strings.
+    wide = x.dtype.kind in "iub" and x.dtype not in (np.dtype(np.int8), np.dtype(np.int64))
+    y, _, inverse, _ = g.op("Unique", [cast(g, x, np.int64) if wide else x], outputs=4, sorted=0)
+    return [cast(g, y, x.dtype), cast(g, inverse, attr_dtype(node, "out_idx", 3))]
 
 
 @converter("Bucketize", onnx="GreaterOrEqual, ReduceSum")
@@ -552,10 +597,13 @@ def unsorted_segment(cx, node, ins):
     tail = g.op1("Slice", shape_of(g, data), g.const(np.asarray([r_ids], np.int64)),
                  g.const(np.asarray([np.iinfo(np.int64).max], np.int64)))
     n = g.op1("Reshape", i64(g, num), g.const(np.asarray([1], np.int64)))
-    out_shape = g.op1("Concat", n, tail, axis=0)
-    base = g.op1("Expand", scalar(g, init, dt), out_shape)
-    idx = unsqueeze(g, i64(g, ids), [-1])
-    return g.op1("ScatterND", base, idx, data, reduction=red)
+    # TF drops negative ids: they go to one extra row, cut off after the scatter.
+    extra = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
+    base = g.op1("Expand", scalar(g, init, dt), g.op1("Concat", extra, tail, axis=0))
+    ids64 = i64(g, ids)
+    ids64 = g.op1("Where", g.op1("Less", ids64, scalar(g, 0, np.int64)), g.op1("Reshape", n, g.const(np.zeros(0, np.int64))), ids64)
+    out = g.op1("ScatterND", base, unsqueeze(g, ids64, [-1]), data, reduction=red)
+    return g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([0], np.int64)))
 
 
 @converter("InvertPermutation", onnx="ScatterElements")
@@ -565,3 +613,84 @@ def invert_permutation(cx, node, ins):
     ar = cast(g, g.op1("Range", scalar(g, 0, np.int64), g.op1("Squeeze", n, g.const(np.asarray([0], np.int64))),
                        scalar(g, 1, np.int64)), p.dtype)
     return g.op1("ScatterElements", g.op1("Expand", scalar(g, 0, p.dtype), n), i64(g, p), ar, axis=0)
+
+
+@converter("DenseBincount", "Bincount", onnx="ScatterElements(reduction=add/max)")
+def bincount(cx, node, ins):
+    g = cx.g
+    arr, size, weights = ins
+    if cx.opset < 18:
+        raise ExportError("bincount needs ONNX opset 18 (ScatterElements reductions)")
+    r = need_rank(arr)
+    if r > 2 or (node.op == "Bincount" and r != 1):
+        raise ExportError("bincount of a rank-3 or higher input")
+    dt = attr_dtype(node, "T")
+    use_w = weights.shape is None or any(d != 0 for d in weights.shape)
+    binary = bool(node.attr.get("binary_output", False))
+    rows = arr if r == 2 else unsqueeze(g, arr, [0])
+    idx = i64(g, rows)
+    n = g.op1("Reshape", i64(g, size), g.const(np.asarray([1], np.int64)))
+    # Values at or past `size` are not counted (TF): send them to column 0 with weight 0.
+    valid = g.op1("Less", idx, n)
+    idx = g.op1("Where", valid, idx, scalar(g, 0, np.int64))
+    if binary:
+        upd = cast(g, valid, dt)
+    elif use_w:
+        w = weights if r == 2 else unsqueeze(g, weights, [0])
+        upd = g.op1("Where", valid, cast(g, w, dt), scalar(g, 0, dt))
+    else:
+        upd = cast(g, valid, dt)
+    from savedmodel_io.onnx.ops._util import dim_of
+
+    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", dim_of(g, rows, 0), n, axis=0))
+    out = g.op1("ScatterElements", zeros, idx, upd, axis=1, reduction="max" if binary else "add")
+    return out if r == 2 else g.op1("Squeeze", out, g.const(np.asarray([0], np.int64)))
+
+
+@converter("Conj", "Real", "Imag", onnx="(real tensors: the input, or zeros for Imag)", layout=True)
+def complex_parts(cx, node, ins):
+    g, x = cx.g, ins[0]
+    if x.dtype.kind == "c":
+        raise ExportError("ONNX has no complex arithmetic")
+    if node.op == "Imag":
+        out = g.op1("Expand", scalar(g, 0, x.dtype), g.op1("Shape", x))
+        out.perm = x.perm
+        return out
+    return x
+
+
+@converter("Cumprod", onnx="CumSum of Log, Exp (floats)")
+def cumprod(cx, node, ins):
+    g = cx.g
+    x, axis = ins
+    if x.dtype.kind != "f":
+        raise ExportError("Cumprod of integers (ONNX has no product scan)")
+    ax = i64(g, axis)
+    attrs = {"exclusive": int(bool(node.attr.get("exclusive"))), "reverse": int(bool(node.attr.get("reverse")))}
+    zero, one = scalar(g, 0, x.dtype), scalar(g, 1, x.dtype)
+    is_zero = g.op1("Equal", x, zero)
+    # |prod| = exp(sum log|x|); the sign flips with each negative factor; a zero zeroes the rest.
+    logs = g.op1("Log", g.op1("Where", is_zero, one, g.op1("Abs", x)))
+    mag = g.op1("Exp", g.op1("CumSum", logs, ax, **attrs))
+    negs = g.op1("CumSum", cast(g, g.op1("Less", x, zero), np.int32), ax, **attrs)
+    odd = cast(g, g.op1("Mod", negs, scalar(g, 2, np.int32), fmod=0), x.dtype)
+    sign = g.op1("Sub", one, g.op1("Mul", scalar(g, 2, x.dtype), odd))
+    zeros = g.op1("Greater", g.op1("CumSum", cast(g, is_zero, np.int32), ax, **attrs), scalar(g, 0, np.int32))
+    return g.op1("Where", zeros, zero, g.op1("Mul", sign, mag))
+
+
+@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", onnx="Range, Equal, Mul (main diagonal)")
+def matrix_diag(cx, node, ins):
+    g, d = cx.g, ins[0]
+    if len(ins) > 1:
+        k = const_ints(ins[1], "k")
+        rows, cols = const_ints(ins[2], "num_rows")[0], const_ints(ins[3], "num_cols")[0]
+        pad = ins[4]
+        if k not in ([0], [0, 0]) or rows != -1 or cols != -1 or not pad.is_const or pad.const.any():
+            raise ExportError("MatrixDiag with an offset, a size or a padding value")
+    from savedmodel_io.onnx.ops._util import dim_of
+
+    n = g.op1("Reshape", dim_of(g, d, -1), g.const(np.zeros(0, np.int64)))
+    ar = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
+    eye = cast(g, g.op1("Equal", unsqueeze(g, ar, [1]), unsqueeze(g, ar, [0])), d.dtype)
+    return g.op1("Mul", unsqueeze(g, d, [-1]), eye)

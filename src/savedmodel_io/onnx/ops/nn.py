@@ -15,7 +15,18 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops import converter
-from savedmodel_io.onnx.ops._util import attr_text, const_ints, need_rank, partly_known, scalar
+from savedmodel_io.onnx.ops.math import in_float32
+from savedmodel_io.onnx.ops._util import (
+    INT64_MAX,
+    INT64_MIN,
+    attr_text,
+    cast,
+    const_ints,
+    i64,
+    need_rank,
+    partly_known,
+    scalar,
+)
 
 # -- layouts --------------------------------------------------------------------------------------
 
@@ -91,8 +102,11 @@ def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int
     if wv.shape is None or any(not isinstance(d, int) for d in wv.shape[2:]):
         raise ExportError("the filter's spatial size is not known before running")
     kernel = [int(d) for d in wv.shape[2:]]
-    out = g.op1("Conv", xc, wv, strides=strides, dilations=dil, group=group,
-                **_pads(node, xc, kernel, strides, dil, rank, last))
+    attrs = dict(strides=strides, dilations=dil, group=group, **_pads(node, xc, kernel, strides, dil, rank, last))
+    if xc.dtype == np.float64:  # onnxruntime convolves float32 (and float16) only
+        out = cast(g, g.op1("Conv", cast(g, xc, np.float32), cast(g, wv, np.float32), **attrs), np.float64)
+    else:
+        out = g.op1("Conv", xc, wv, **attrs)
     return _out(out, rank, last)
 
 
@@ -129,10 +143,14 @@ def depthwise_conv(cx, node, ins):
     return _conv(cx, node, x, _filter_oi(w2, g, 4), 4, group=c)
 
 
-@converter("Conv2DBackpropInput", "Conv3DBackpropInputV2", onnx="ConvTranspose", layout=True)
+@converter("Conv2DBackpropInput", "Conv3DBackpropInputV2", "Conv3DBackpropInput", onnx="ConvTranspose",
+           layout=True)
 def conv_transpose(cx, node, ins):
     g = cx.g
     sizes_v, w, dy = ins
+    if node.op == "Conv3DBackpropInput":  # v1 takes the input tensor itself, for its shape
+        sizes_v = g.const(np.asarray([-1 if not isinstance(d, int) else d
+                                      for d in (sizes_v.logical_shape or ())], np.int64))
     rank = 4 if node.op == "Conv2DBackpropInput" else 5
     last = _is_channels_last(node)
     sizes = partly_known(sizes_v, "input_sizes")
@@ -185,9 +203,12 @@ def _pool(cx: Any, node: Any, x: Val, onnx_op: str, rank: int, ksize: list[int],
     if (ksize[0] != 1 or ksize[rank - 1 if last else 1] != 1):
         raise ExportError("pooling across the batch or channel dimension")
     extra: dict[str, Any] = {"count_include_pad": 0} if onnx_op == "AveragePool" else {}
-    out = g.op1(onnx_op, xc, kernel_shape=k, strides=s,
+    if xc.dtype.kind != "f":
+        raise ExportError(f"onnxruntime pools floats only (got {xc.dtype})")
+    src = cast(g, xc, np.float32) if xc.dtype == np.float64 else xc  # onnxruntime: float32 / float16
+    out = g.op1(onnx_op, src, kernel_shape=k, strides=s,
                 **_pads(node, xc, k, s, [1] * len(k), rank, last), **extra)
-    return _out(out, rank, last)
+    return _out(cast(g, out, xc.dtype), rank, last)
 
 
 @converter("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", onnx="MaxPool, AveragePool", layout=True)
@@ -251,10 +272,10 @@ def _act(fn):
 
 converter("Relu6", onnx="Clip", layout=True)(_act(
     lambda g, n, x: g.op1("Clip", x, scalar(g, 0, x.dtype), scalar(g, 6, x.dtype))))
-converter("Elu", onnx="Elu", layout=True)(_act(lambda g, n, x: g.op1("Elu", x, alpha=1.0)))
-converter("Selu", onnx="Selu", layout=True)(_act(lambda g, n, x: g.op1("Selu", x)))
+converter("Elu", onnx="Elu", layout=True)(_act(lambda g, n, x: in_float32(g, "Elu", x, alpha=1.0)))
+converter("Selu", onnx="Selu", layout=True)(_act(lambda g, n, x: in_float32(g, "Selu", x)))
 converter("LeakyRelu", onnx="LeakyRelu", layout=True)(_act(
-    lambda g, n, x: g.op1("LeakyRelu", x, alpha=float(n.attr.get("alpha", 0.2)))))
+    lambda g, n, x: in_float32(g, "LeakyRelu", x, alpha=float(n.attr.get("alpha", 0.2)))))
 
 
 @converter("Softmax", "LogSoftmax", onnx="Softmax, LogSoftmax", layout=True)
@@ -283,6 +304,11 @@ def lrn(cx, node, ins):
 
 def _pad(cx: Any, node: Any, x: Val, paddings: Val, mode: str, value: Val | None) -> Val:
     g = cx.g
+    if not paddings.is_const:  # [rank, 2] at run time -> ONNX's [begins..., ends...]
+        x = g.plain(x)
+        pads = g.op1("Reshape", g.op1("Transpose", i64(g, paddings), perm=[1, 0]),
+                     g.const(np.asarray([-1], np.int64)))
+        return g.op1("Pad", x, pads, value, mode=mode) if mode == "constant" else g.op1("Pad", x, pads, mode=mode)
     p = np.asarray(const_ints(paddings, "paddings"), np.int64).reshape(-1, 2)
     rank = p.shape[0]
     if x.perm is not None:
@@ -305,12 +331,35 @@ def pad(cx, node, ins):
     return _pad(cx, node, x, ins[1], "constant", value)
 
 
-@converter("MirrorPad", onnx="Pad(mode=reflect)", layout=True)
+@converter("MirrorPad", onnx="Pad(mode=reflect); Slice, Concat (SYMMETRIC)", layout=True)
 def mirror_pad(cx, node, ins):
     mode = attr_text(node, "mode", "REFLECT")
-    if mode != "REFLECT":
-        raise ExportError(f"MirrorPad mode {mode} has no ONNX Pad mode")
-    return _pad(cx, node, ins[0], ins[1], "reflect", None)
+    if mode == "REFLECT":
+        return _pad(cx, node, ins[0], ins[1], "reflect", None)
+    if mode != "SYMMETRIC":
+        raise ExportError(f"MirrorPad mode {mode}")
+    # SYMMETRIC repeats the edge: each side is the mirrored slice [0, a) / [n - b, n).
+    g = cx.g
+    x = g.plain(ins[0])
+    p = np.asarray(const_ints(ins[1], "paddings"), np.int64).reshape(-1, 2)
+    y = x
+    for axis, (a, b) in enumerate(p):
+        if not a and not b:
+            continue
+        ax = g.const(np.asarray([axis], np.int64))
+        rev = g.const(np.asarray([-1], np.int64))
+        parts = []
+        if a:
+            head = g.op1("Slice", y, g.const(np.asarray([a - 1], np.int64)), g.const(np.asarray([INT64_MIN], np.int64)),
+                         ax, rev)
+            parts.append(head)
+        parts.append(y)
+        if b:
+            tail = g.op1("Slice", y, g.const(np.asarray([-1], np.int64)), g.const(np.asarray([-b - 1], np.int64)),
+                         ax, rev)
+            parts.append(tail)
+        y = g.op1("Concat", *parts, axis=axis)
+    return y
 
 
 # -- block moves ----------------------------------------------------------------------------------
@@ -328,8 +377,87 @@ def depth_space(cx, node, ins):
     return _out(g.op1(node.op, xc, **attrs), 4, last)
 
 
+def _dims(g: Graph, x: Val) -> Val:
+    return g.op1("Shape", x)
+
+
+def _part(g: Graph, shape: Val, start: int, end: int | None = None) -> Val:
+    return g.op1("Slice", shape, g.const(np.asarray([start], np.int64)),
+                 g.const(np.asarray([end if end is not None else INT64_MAX], np.int64)))
+
+
 @converter("SpaceToBatchND", onnx="Pad, Reshape, Transpose")
 def space_to_batch(cx, node, ins):
+    try:
+        return _space_to_batch_static(cx, node, ins)
+    except ExportError:
+        pass
+    g = cx.g
+    x, block_v, pad_v = ins
+    block = const_ints(block_v, "block_shape")
+    m = len(block)
+    rank = need_rank(x)
+    pads = i64(g, pad_v)  # [m, 2], maybe computed at run time
+    zeros = g.const(np.zeros((1, 2), np.int64))
+    tail = g.const(np.zeros((rank - 1 - m, 2), np.int64))
+    full = g.op1("Concat", zeros, g.op1("Reshape", pads, g.const(np.asarray([m, 2], np.int64))), tail, axis=0)
+    onnx_pads = g.op1("Reshape", g.op1("Transpose", full, perm=[1, 0]), g.const(np.asarray([-1], np.int64)))
+    xp = g.op1("Pad", x, onnx_pads, mode="constant")
+    shape = _dims(g, xp)
+    bl = g.const(np.asarray(block, np.int64))
+    reduced = g.op1("Div", _part(g, shape, 1, 1 + m), bl)  # s_i / b_i
+    # [B, s1/b1, b1, ..., rest] -> [b1, ..., B, s1/b1, ..., rest] -> [b1*...*B, s1/b1, ..., rest]
+    pieces = [_part(g, shape, 0, 1)]
+    for i in range(m):
+        pieces += [_part(g, reduced, i, i + 1), g.const(np.asarray([block[i]], np.int64))]
+    pieces.append(_part(g, shape, 1 + m))
+    y = g.op1("Reshape", xp, g.op1("Concat", *pieces, axis=0))
+    nrest = rank - 1 - m
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+        list(range(1 + 2 * m, 1 + 2 * m + nrest))
+    y = g.op1("Transpose", y, perm=perm)
+    out = g.op1("Concat", g.const(np.asarray([-1], np.int64)), reduced, _part(g, shape, 1 + m), axis=0)
+    return g.op1("Reshape", y, out)
+
+
+@converter("BatchToSpaceND", onnx="Reshape, Transpose, Slice")
+def batch_to_space(cx, node, ins):
+    try:
+        return _batch_to_space_static(cx, node, ins)
+    except ExportError:
+        pass
+    g = cx.g
+    x, block_v, crop_v = ins
+    block = const_ints(block_v, "block_shape")
+    m = len(block)
+    rank = need_rank(x)
+    shape = _dims(g, x)
+    bl = g.const(np.asarray(block, np.int64))
+    # [b1, ..., B, s1, ..., rest] -> [B, s1, b1, ..., rest] -> [B, s1*b1, ..., rest]
+    first = g.op1("Concat", bl, g.const(np.asarray([-1], np.int64)), _part(g, shape, 1), axis=0)
+    y = g.op1("Reshape", x, first)
+    perm = [m]
+    for i in range(m):
+        perm += [m + 1 + i, i]
+    perm += list(range(2 * m + 1, m + rank))
+    y = g.op1("Transpose", y, perm=perm)
+    grown = g.op1("Mul", _part(g, shape, 1, 1 + m), bl)
+    y = g.op1("Reshape", y, g.op1("Concat", g.const(np.asarray([-1], np.int64)), grown,
+                                  _part(g, shape, 1 + m), axis=0))
+    crops = g.op1("Reshape", i64(g, crop_v), g.const(np.asarray([m, 2], np.int64)))
+    if crops.is_const and not crops.const.any():
+        return y
+    starts = g.op1("Reshape", g.op1("Slice", crops, g.const(np.asarray([0], np.int64)),
+                                    g.const(np.asarray([1], np.int64)), g.const(np.asarray([1], np.int64))),
+                   g.const(np.asarray([-1], np.int64)))
+    ends_c = g.op1("Reshape", g.op1("Slice", crops, g.const(np.asarray([1], np.int64)),
+                                    g.const(np.asarray([2], np.int64)), g.const(np.asarray([1], np.int64))),
+                   g.const(np.asarray([-1], np.int64)))
+    return g.op1("Slice", y, starts, g.op1("Sub", grown, ends_c), g.const(np.arange(1, 1 + m, dtype=np.int64)))
+
+
+def _space_to_batch_static(cx, node, ins):
+    """SpaceToBatchND when every size is known: constant shapes keep later shapes known."""
     g = cx.g
     x, block_v, pad_v = ins
     block = const_ints(block_v, "block_shape")
@@ -363,8 +491,8 @@ def space_to_batch(cx, node, ins):
     return g.op1("Reshape", y, g.const(np.asarray([-1] + [s // b for s, b in zip(sp, block)] + rest, np.int64)))
 
 
-@converter("BatchToSpaceND", onnx="Reshape, Transpose, Slice")
-def batch_to_space(cx, node, ins):
+def _batch_to_space_static(cx, node, ins):
+    """BatchToSpaceND when every size but the batch is known and the crops are constants."""
     g = cx.g
     x, block_v, crop_v = ins
     block = const_ints(block_v, "block_shape")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.onnx._graph import ExportError, Val
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops import STATE, converter, inexpressible
 from savedmodel_io.onnx.ops._util import i64
 
 
@@ -28,3 +28,13 @@ def resource_gather(cx, node, ins):
 def resource_gather_nd(cx, node, ins):
     g = cx.g
     return g.op1("GatherND", _variable(cx, node, ins[0]), i64(g, ins[1]))
+
+
+@converter("VarHandleOp", "ReadVariableOp", "VarIsInitializedOp", "Variable", "VariableV2",
+           "IsVariableInitialized", onnx="(folded: variable values become initializers)")
+def variable(cx, node, ins):
+    raise ExportError("reads a variable through a handle computed at run time")
+
+
+inexpressible(STATE, "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign")
+inexpressible("destroys a resource (state kept between calls)", "DestroyResourceOp")
