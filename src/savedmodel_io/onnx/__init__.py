@@ -31,9 +31,6 @@ MIN_OPSET = 15
 # Part of the on-disk cache key: bump when the exported graphs change.
 EXPORTER_VERSION = "1"
 
-# ONNX protobufs cannot be serialized past 2 GiB: larger models keep tensors in a side file.
-PROTOBUF_LIMIT = (1 << 31) - 1
-
 
 def _require_onnx() -> None:
     try:

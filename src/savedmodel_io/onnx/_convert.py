@@ -246,6 +246,7 @@ class Exporter:
                 d if d is not None else f"{k}_dim{i}" for i, d in enumerate(shape))
             name = self.model.fresh(k)
             v = Val(name, dt, dims)
+            self.model.shapes[name], self.model.dtypes[name] = dims, dt
             inputs.append(value_info(name, self.g.type_of(v)))
             idx, out = graph.resolve(info.name)
             slot = bound.setdefault(idx, [])

@@ -43,7 +43,7 @@ class ListInfo:
 class Val:
     """One value of the graph: an ONNX name, or a constant not written yet."""
 
-    __slots__ = ("name", "dtype", "shape", "const", "perm", "kind", "info", "sym", "_plain", "_init")
+    __slots__ = ("name", "dtype", "shape", "const", "perm", "kind", "info", "sym", "origin", "_plain", "_init")
 
     def __init__(self, name: str | None, dtype: np.dtype | None, shape: Shape, *,
                  const: Any = None, perm: tuple[int, ...] | None = None, kind: str = "tensor",
@@ -56,6 +56,7 @@ class Val:
         self.kind = kind  # "tensor", "sequence" (a TensorList as an ONNX sequence), "handle"
         self.info = info
         self.sym: np.ndarray | None = None  # partly known value of a small int tensor (see _sym)
+        self.origin: tuple[Any, ...] | None = None  # how a converter made it, for peephole rewrites
         self._plain: list[tuple[Graph, Val]] | None = None
         self._init: str | None = None
 
@@ -108,6 +109,9 @@ class Model:
         self._names: set[str] = set()
         self._counter = itertools.count()
         self.initializers: dict[str, np.ndarray] = {}
+        # Every value's ONNX shape and dtype as built (the fusion passes read them).
+        self.shapes: dict[str, Shape] = {}
+        self.dtypes: dict[str, np.dtype] = {}
         self._by_id: dict[int, tuple[np.ndarray, str]] = {}
         self._small: dict[tuple[str, tuple[int, ...], bytes], str] = {}
         self._schemas: dict[tuple[str, str], Any] = {}
@@ -202,7 +206,10 @@ class Graph:
             et = t.sequence_type.elem_type
             dt = np_type(et.tensor_type.elem_type)
             return Val(name, dt, None, kind="sequence", info=ListInfo(dt, dims_of(et)))
-        return Val(name, np_type(t.tensor_type.elem_type), dims_of(t), perm=perm)
+        v = Val(name, np_type(t.tensor_type.elem_type), dims_of(t), perm=perm)
+        self.model.shapes[name] = v.shape
+        self.model.dtypes[name] = v.dtype
+        return v
 
     # -- nodes -----------------------------------------------------------------------------
 
@@ -256,6 +263,15 @@ class Graph:
                 raise ExportError(f"ONNX could not infer the type of {node.op_type}'s output")
             out.append(t)
         return out
+
+    def refine(self, v: Val, shape: Shape) -> None:
+        """Record a shape known from elsewhere (partly known shape values) where inference found less."""
+        if v.name is None or shape is None:
+            return
+        if v.shape is None or (len(v.shape) == len(shape) and any(d is None for d in v.shape)):
+            merged = shape if v.shape is None else tuple(a if a is not None else b for a, b in zip(v.shape, shape))
+            v.shape = merged
+            self.model.shapes[v.name] = merged
 
     def plain(self, v: Val) -> Val:
         """``v`` in its logical layout (a Transpose when it carries a pending permutation)."""

@@ -9,11 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
-from onnx import external_data_helper, helper, numpy_helper
+from google.protobuf.message import EncodeError
+from onnx import external_data_helper, helper
 
 from savedmodel_io.errors import LimitExceededError
-from savedmodel_io.onnx import _cleanup
+from savedmodel_io.onnx import _cleanup, _fuse
+from savedmodel_io.onnx._types import onnx_type
 
 __all__ = ["assemble", "write"]
 
@@ -30,14 +33,22 @@ def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> 
     from savedmodel_io.onnx import EXPORTER_VERSION
 
     model = exporter.model
-    _cleanup.run(graph)
-    used = _cleanup.used_names(graph)
-    graph.initializer.extend(
-        numpy_helper.from_array(arr, name) for name, arr in model.initializers.items() if name in used)
+    proto = onnx.ModelProto()
     opsets = model.opset_imports()
-    proto = helper.make_model(graph, opset_imports=opsets, producer_name="savedmodel_io",
-                              producer_version=f"{__version__} (exporter {EXPORTER_VERSION})")
     proto.ir_version = helper.find_min_ir_version_for(opsets)
+    proto.opset_import.extend(opsets)
+    proto.producer_name = "savedmodel_io"
+    proto.producer_version = f"{__version__} (exporter {EXPORTER_VERSION})"
+    # The graph is moved in without its initializers; those are written straight into it.
+    proto.graph.CopyFrom(graph)
+    g = proto.graph
+    _cleanup.remove_identities(g)
+    _fuse.run(g, model)
+    _cleanup.prune(g)
+    used = _cleanup.used_names(g)
+    for name, arr in model.initializers.items():
+        if name in used:
+            fill_tensor(g.initializer.add(), name, arr)
     tags = ",".join(sorted(mg.tag_set))
     # The signature's output keys in graph output order (an output whose key is also an
     # input's gets another ONNX name: ONNX names are unique).
@@ -46,12 +57,20 @@ def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> 
     return proto
 
 
-def data_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of tensor data held inline in ``model`` (initializers of every graph)."""
-    total = 0
-    for t in _all_tensors(model.graph):
-        total += len(t.raw_data) if t.HasField("raw_data") else t.ByteSize()
-    return total
+def fill_tensor(t: onnx.TensorProto, name: str, arr: np.ndarray) -> None:
+    """Write ``arr`` into TensorProto ``t`` (raw little-endian bytes; strings as string_data)."""
+    t.name = name
+    t.dims.extend(arr.shape)
+    elem = onnx_type(arr.dtype)
+    if elem is None:
+        raise ValueError(f"ONNX has no {arr.dtype} tensors")
+    t.data_type = elem
+    if arr.dtype == object:
+        t.string_data.extend(x if isinstance(x, bytes) else str(x).encode() for x in arr.reshape(-1))
+        return
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    t.raw_data = np.ascontiguousarray(arr).tobytes()
 
 
 def _all_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
@@ -68,6 +87,15 @@ def _all_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
     return out
 
 
+def serialized(model: onnx.ModelProto) -> bytes | None:
+    """``model``'s bytes, or None past protobuf's 2 GiB limit."""
+    try:
+        data: bytes = model.SerializeToString()
+    except (ValueError, RuntimeError, EncodeError):
+        return None
+    return data if len(data) <= PROTOBUF_LIMIT else None
+
+
 def write(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` atomically.
 
@@ -77,7 +105,8 @@ def write(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     from savedmodel_io._fsutil import atomic_file
 
     target = Path(path)
-    if data_bytes(model) + (64 << 20) > PROTOBUF_LIMIT:
+    data = serialized(model)
+    if data is None:
         location = target.name + ".data"
         external_data_helper.convert_model_to_external_data(
             model, all_tensors_to_one_file=True, location=location, size_threshold=EXTERNAL_THRESHOLD)
@@ -87,8 +116,8 @@ def write(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
             os.replace(os.path.join(tmpdir, location), target.parent / location)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-    data = model.SerializeToString()
-    if len(data) > PROTOBUF_LIMIT:
-        raise LimitExceededError("the ONNX graph itself is larger than 2 GiB", path=target)
+        data = serialized(model)
+        if data is None:
+            raise LimitExceededError("the ONNX graph itself is larger than 2 GiB", path=target)
     with atomic_file(target) as f:
         f.write(data)

@@ -2,8 +2,9 @@
 
 Keras builds shapes at run time: ``tf.shape(x)`` sliced, packed with constants,
 multiplied... With ``x`` of shape (batch, 8, 8, 3) most of those values are known
-before running. A Val's ``sym`` is an object array of ints, with None where the
-value is only known at run time; this module computes the ``sym`` of an op's
+before running. A Val's ``sym`` is an object array of ints, of symbolic dim names
+(a str: the size of a graph input's unknown dim) and None where the value is only
+known at run time; this module computes the ``sym`` of an op's
 output from its inputs' (reusing the numpy kernels on the object arrays for the ops
 that only move elements). A fully known result becomes a constant and no ONNX node
 is emitted for it; a partly known one lets later ops (Conv2DBackpropInput's
@@ -33,7 +34,14 @@ def sym_of(v: Any) -> np.ndarray | None:
         if c.dtype.kind in "iu" and c.ndim <= 1 and c.size <= MAX_SYM:
             return c.astype(object)
         return None
-    return v.sym
+    if v.sym is not None:
+        return v.sym
+    # A small integer tensor of known shape: every element unknown, but its place is known.
+    if v.kind == "tensor" and v.dtype is not None and v.dtype.kind in "iu" and v.perm is None and \
+            v.shape is not None and len(v.shape) <= 1 and all(isinstance(d, int) for d in v.shape) and \
+            int(np.prod(v.shape, dtype=np.int64)) <= MAX_SYM:
+        return np.full(v.shape, None, dtype=object)
+    return None
 
 
 def _shape(node: Any, ins: list[Any]) -> list[np.ndarray] | None:
@@ -41,21 +49,21 @@ def _shape(node: Any, ins: list[Any]) -> list[np.ndarray] | None:
     for x in ins:
         if x.shape is None:
             return None
-        out.append(np.asarray([d if isinstance(d, int) else None for d in x.logical_shape] or [],
-                              dtype=object).reshape(-1))
+        # Symbolic dims stay as their names: equal names are equal sizes.
+        out.append(np.asarray(list(x.logical_shape), dtype=object).reshape(-1))
     return out
 
 
 def _size(node: Any, ins: list[Any]) -> list[np.ndarray] | None:
     s = _shape(node, ins)
-    if s is None or any(d is None for d in s[0]):
+    if s is None or any(not isinstance(d, int) for d in s[0]):
         return None
     return [np.asarray(int(np.prod([int(d) for d in s[0]], dtype=np.int64)), dtype=object)]
 
 
 def _lift(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def apply(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else fn(a, b)
+        return fn(a, b) if isinstance(a, int) and isinstance(b, int) else None
     return np.frompyfunc(apply, 2, 1)
 
 
@@ -86,8 +94,8 @@ def _prod(node: Any, ins: list[Any], syms: list[np.ndarray | None]) -> list[np.n
     x, axes = syms
     if x is None or axes is None or x.ndim != 1 or node.attr.get("keep_dims"):
         return None
-    if any(v is None for v in x):
-        return None
+    if any(not isinstance(v, int) for v in x):
+        return [np.asarray(None, dtype=object)]
     return [np.asarray(int(np.prod([int(v) for v in x], dtype=np.int64)), dtype=object)]
 
 
@@ -113,8 +121,10 @@ def infer(node: Any, ins: list[Any], ctx: Any) -> list[np.ndarray] | None:
         return None
     if any(s is None for s in syms):
         return None
+    # Constants go in as themselves (indices and axes must stay integers).
+    args = [v.const if v.is_const else sym for v, sym in zip(ins, syms)]
     try:
-        out = node.kernel.fn(node, list(syms), ctx)
+        out = node.kernel.fn(node, args, ctx)
     except Exception:  # noqa: BLE001 - a kernel that cannot run on object arrays: not tracked
         return None
     outs = out if isinstance(out, list) else [out]
@@ -128,8 +138,8 @@ def infer(node: Any, ins: list[Any], ctx: Any) -> list[np.ndarray] | None:
 
 
 def known(sym: np.ndarray | None) -> bool:
-    """Whether every element of a sym is known."""
-    return sym is not None and all(v is not None for v in sym.reshape(-1))
+    """Whether every element of a sym is a known integer."""
+    return sym is not None and all(isinstance(v, (int, np.integer)) for v in sym.reshape(-1))
 
 
 def out_dtype(node: Any, ins: list[Any]) -> np.dtype:

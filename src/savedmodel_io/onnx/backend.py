@@ -58,6 +58,22 @@ def new_session(model: bytes | str) -> Any:
     return ort.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
 
 
+def session_of(proto: Any) -> Any:
+    """An InferenceSession of a ModelProto (through a temporary file with external data past 2 GiB)."""
+    from savedmodel_io.onnx._model import serialized, write
+
+    data = serialized(proto)
+    if data is not None:
+        return new_session(data)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        write(proto, path)
+        return new_session(str(path))
+
+
 def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> Any:
     """The (cached) InferenceSession of a :class:`~savedmodel_io.model.Signature`.
 
@@ -76,7 +92,7 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
         else:
             from savedmodel_io.onnx import export
 
-            sess = new_session(export(mg, signature.key, opset=opset).SerializeToString())
+            sess = session_of(export(mg, signature.key, opset=opset))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
             signature._onnx = exc

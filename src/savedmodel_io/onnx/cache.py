@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -69,8 +68,8 @@ class DiskCache:
     def session(self, meta_graph: Any, signature: str, opset: int | None) -> Any:
         """An InferenceSession of the signature, from the cache file or freshly exported."""
         from savedmodel_io.onnx import export
-        from savedmodel_io.onnx._model import PROTOBUF_LIMIT, data_bytes, write
-        from savedmodel_io.onnx.backend import new_session
+        from savedmodel_io.onnx._model import write
+        from savedmodel_io.onnx.backend import new_session, session_of
 
         path = self.path_for(meta_graph, signature, opset)
         if path is not None and path.is_file():
@@ -86,9 +85,4 @@ class DiskCache:
                 return new_session(str(path))
             except (OSError, SavedModelError):
                 pass  # an unwritable cache directory only costs the next run an export
-        if data_bytes(proto) + (64 << 20) > PROTOBUF_LIMIT:
-            with tempfile.TemporaryDirectory() as tmp:
-                p = Path(tmp) / "model.onnx"
-                write(proto, p)
-                return new_session(str(p))
-        return new_session(proto.SerializeToString())
+        return session_of(proto)

@@ -49,7 +49,7 @@ def partly_known(v: Val, what: str) -> list[int | None]:
     sym = sym_of(v)
     if sym is None:
         raise ExportError(f"{what} is computed at run time")
-    return [None if x is None else int(x) for x in sym.reshape(-1)]
+    return [int(x) if isinstance(x, (int, np.integer)) else None for x in sym.reshape(-1)]
 
 
 def scalar(g: Graph, value: Any, dtype: Any) -> Val:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
+from savedmodel_io.onnx._sym import sym_of
 from savedmodel_io.onnx.ops import converter
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
@@ -81,11 +82,44 @@ def rank(cx, node, ins):
 def reshape(cx, node, ins):
     g = cx.g
     x, s = ins
+    target = sym_of(s)
+    dims = _target_dims(target, x.shape)
+    if dims is not None and all(d is not None for d in dims):
+        if x.shape is not None and tuple(dims) == tuple(x.shape):
+            return x  # the same shape, symbolic dims included: nothing to do
+        flat = x.origin
+        if flat is not None and flat[0] == "flat_matmul" and flat[1].shape is not None and \
+                tuple(dims) == tuple(flat[1].shape[:-1]) + (flat[2].shape[-1],):
+            # Keras' tensordot: reshape to 2-D, MatMul, reshape back == one broadcasting MatMul.
+            return g.op1("MatMul", flat[1], flat[2])
     s = i64(g, s)
     if s.rank == 0:
         s = g.op1("Reshape", s, g.const(np.asarray([1], np.int64)))
     # allowzero: a 0 in TF's shape is a real zero-sized dimension.
-    return g.op1("Reshape", x, s, allowzero=1 if not s.is_const or 0 in s.const else None)
+    out = g.op1("Reshape", x, s, allowzero=1 if not s.is_const or 0 in s.const else None)
+    g.refine(out, None if dims is None else tuple(dims))
+    out.origin = ("reshape", x)
+    return out
+
+
+def _target_dims(target: Any, shape: Any) -> list[Any] | None:
+    """The dims a Reshape to partly known ``target`` gives (ints, symbolic names, None unknown)."""
+    if target is None or target.ndim != 1:
+        return None
+    dims: list[Any] = [None if isinstance(t, (int, np.integer)) and t < 0 else
+                       int(t) if isinstance(t, (int, np.integer)) else t for t in target]
+    minus = [i for i, t in enumerate(target) if isinstance(t, (int, np.integer)) and t == -1]
+    others = [d for i, d in enumerate(dims) if not minus or i != minus[0]]
+    if len(minus) == 1 and shape is not None and all(isinstance(d, int) for d in others):
+        rest = int(np.prod(others, dtype=np.int64))
+        sizes = [d for d in shape if isinstance(d, int)]
+        names = [d for d in shape if isinstance(d, str)]
+        total = int(np.prod(sizes, dtype=np.int64))
+        if len(sizes) == len(shape):
+            dims[minus[0]] = total // rest if rest else None
+        elif len(names) == 1 and len(sizes) + 1 == len(shape) and rest == total:
+            dims[minus[0]] = names[0]  # the -1 stands for the one symbolic dim
+    return dims
 
 
 @converter("ExpandDims", onnx="Unsqueeze")

@@ -462,7 +462,12 @@ def matmul(cx, node, ins):
         a = _swap_last(g, a)
     if node.attr.get("transpose_b"):
         b = _swap_last(g, b)
-    return _matmul(g, a, b)
+    out = _matmul(g, a, b)
+    src = a.origin[1] if a.origin is not None and a.origin[0] == "reshape" else None
+    if src is not None and a.rank == 2 and b.is_const and b.rank == 2 and src.shape is not None \
+            and len(src.shape) > 2 and src.shape[-1] == a.shape[-1] == b.shape[0]:
+        out.origin = ("flat_matmul", src, b)  # see array.reshape: folded if reshaped back
+    return out
 
 
 def _matmul(g: Graph, a: Val, b: Val) -> Val:

@@ -1,0 +1,200 @@
+"""Benchmark: ONNX export without TensorFlow, against tf2onnx, and inference on onnxruntime.
+
+    TF_CPP_MIN_LOG_LEVEL=3 python bench/bench_onnx.py [--models resnet50,...] [--repeat 10]
+
+Builds (with TensorFlow, once, cached under ``bench/.cache/onnx``) Keras 3 exports of
+ResNet50 (224x224), MobileNetV2 (96x96), VGG16 (224x224), a BERT-base-shaped encoder
+(12 layers, hidden 768, 12 heads, FFN 3072, sequence 128) and a 2-layer LSTM (256 units,
+sequence 50), all ``weights=None`` / random init, and reports:
+
+1. conversion, whole process (fresh interpreter, import to written file): ours
+   (``savedmodel-io export --format onnx``) vs ``python -m tf2onnx.convert --saved-model``
+   (opset 18, tf2onnx's newest);
+2. inference per call, batch 1 and 8, warm, best of ``--repeat`` x 5 calls, interleaved:
+   our export on onnxruntime vs tf2onnx's export on onnxruntime (same onnxruntime, same
+   session options: all cores, ORT_ENABLE_ALL) vs TensorFlow
+   (``tf.saved_model.load(p).signatures[k]``) vs the numpy runtime; outputs of all four are
+   checked against TensorFlow's (rtol 1e-4, atol 1e-5 after a float32 matmul chain: the
+   largest difference is printed).
+
+Each engine runs in its own process (TensorFlow's thread pools would otherwise compete
+with onnxruntime's); the ONNX sessions share one process and alternate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache" / "onnx"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+MODELS = ["resnet50", "mobilenetv2", "vgg16", "bert", "lstm"]
+
+BUILD = r'''
+import sys, numpy as np, tensorflow as tf
+name, out = sys.argv[1], sys.argv[2]
+k = tf.keras
+k.utils.set_random_seed(0)
+if name == "resnet50":
+    m = k.applications.ResNet50(weights=None, input_tensor=k.Input((224, 224, 3), name="x"))
+elif name == "mobilenetv2":
+    m = k.applications.MobileNetV2(weights=None, input_tensor=k.Input((96, 96, 3), name="x"))
+elif name == "vgg16":
+    m = k.applications.VGG16(weights=None, input_tensor=k.Input((224, 224, 3), name="x"))
+elif name == "bert":
+    L = k.layers
+    ids = k.Input((128,), dtype="int32", name="x")
+    h = L.Embedding(30522, 768)(ids) + L.Embedding(128, 768)(tf.range(128))
+    h = L.LayerNormalization(epsilon=1e-12)(h)
+    for _ in range(12):
+        a = L.MultiHeadAttention(12, 64)(h, h)
+        h = L.LayerNormalization(epsilon=1e-12)(h + a)
+        f = L.Dense(768)(L.Dense(3072, activation="gelu")(h))
+        h = L.LayerNormalization(epsilon=1e-12)(h + f)
+    m = k.Model(ids, h)
+elif name == "lstm":
+    L = k.layers
+    x = k.Input((50, 64), name="x")
+    h = L.LSTM(256, return_sequences=True)(x)
+    h = L.LSTM(256)(h)
+    m = k.Model(x, L.Dense(10)(h))
+m.export(out, verbose=False)
+'''
+
+
+def inputs(name: str, batch: int):
+    import numpy as np
+
+    rs = np.random.RandomState(batch)
+    if name == "bert":
+        return {"x": rs.randint(0, 30522, (batch, 128)).astype(np.int32)}
+    if name == "lstm":
+        return {"x": rs.standard_normal((batch, 50, 64)).astype(np.float32)}
+    size = 96 if name == "mobilenetv2" else 224
+    return {"x": rs.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)}
+
+
+def build(name: str) -> Path:
+    out = CACHE / name / "model"
+    if not (out / "saved_model.pb").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", BUILD, name, str(out)], check=True, env=ENV)
+    return out
+
+
+def convert_ours(model: Path, out: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "savedmodel_io", "export", "--dir", str(model), "--format", "onnx",
+                    "--output", str(out)], check=True, env=ENV, capture_output=True)
+    return time.perf_counter() - t
+
+
+def convert_tf2onnx(model: Path, out: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(model), "--output", str(out),
+                    "--opset", "18"], check=True, env=ENV, capture_output=True)
+    return time.perf_counter() - t
+
+
+# -- per-inference timing, one engine per process -------------------------------------------------
+
+WORKER = r'''
+import json, os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[5])
+from bench_onnx import inputs
+engine, model, name, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs = {}
+if engine == "onnx":
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = len(os.sched_getaffinity(0))
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for label in ("ours", "tf2onnx"):
+        s = ort.InferenceSession(model + f".{label}.onnx", opts, providers=["CPUExecutionProvider"])
+        runs[label] = (lambda s: lambda feed: s.run(None, {s.get_inputs()[0].name: feed["x"]})[0])(s)
+elif engine == "tf":
+    import tensorflow as tf
+    f = tf.saved_model.load(model).signatures["serving_default"]
+    runs["tf"] = lambda feed: list(f(x=tf.constant(feed["x"])).values())[0].numpy()
+else:
+    import savedmodel_io
+    sig = savedmodel_io.load(model).signatures["serving_default"]
+    runs["numpy"] = lambda feed: list(sig(**feed).values())[0]
+result = {}
+for batch in (1, 8):
+    feed = inputs(name, batch)
+    best = {k: float("inf") for k in runs}
+    outs = {k: fn(feed) for k, fn in runs.items()}
+    for _ in range(repeat):
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            for _ in range(5):
+                fn(feed)
+            best[k] = min(best[k], (time.perf_counter() - t) / 5)
+    for k in runs:
+        np.save(f"{model}.{k}.{batch}.npy", np.asarray(outs[k]))
+        result[f"{k}/{batch}"] = best[k]
+print(json.dumps(result))
+'''
+
+
+def timings(engine: str, model: Path, name: str, repeat: int) -> dict[str, float]:
+    p = subprocess.run([sys.executable, "-c", WORKER, engine, str(model), name, str(repeat),
+                        str(ROOT / "bench")], check=True, env=ENV, capture_output=True, text=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--skip-numpy", action="store_true", help="leave out the numpy runtime")
+    args = ap.parse_args()
+    import numpy as np
+
+    rows = []
+    for name in args.models.split(","):
+        model = build(name)
+        ours = min(convert_ours(model, Path(f"{model}.ours.onnx")) for _ in range(2))
+        theirs = convert_tf2onnx(model, Path(f"{model}.tf2onnx.onnx"))
+        t = timings("onnx", model, name, args.repeat)
+        t.update(timings("tf", model, name, max(3, args.repeat // 2)))
+        if not args.skip_numpy:
+            t.update(timings("numpy", model, name, max(2, args.repeat // 5)))
+        diffs = {}
+        for batch in (1, 8):
+            want = np.load(f"{model}.tf.{batch}.npy")
+            for k in ("ours", "tf2onnx", "numpy"):
+                f = Path(f"{model}.{k}.{batch}.npy")
+                if f.is_file():
+                    diffs[f"{k}/{batch}"] = float(np.max(np.abs(np.load(f) - want)))
+        rows.append({"model": name, "convert_ours": ours, "convert_tf2onnx": theirs, **t,
+                     "max_diff": diffs})
+        print(json.dumps(rows[-1]), flush=True)
+    print()
+    print("| model | convert ours (s) | convert tf2onnx (s) | speed-up |")
+    print("| --- | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['model']} | {r['convert_ours']:.2f} | {r['convert_tf2onnx']:.2f} | "
+              f"{r['convert_tf2onnx'] / r['convert_ours']:.1f}x |")
+    print()
+    print("| model | batch | ours on ORT (ms) | tf2onnx on ORT (ms) | TF (ms) | numpy (ms) | ours vs tf2onnx | TF / ours |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        for b in (1, 8):
+            o, t2, tf_ = r[f"ours/{b}"], r[f"tf2onnx/{b}"], r[f"tf/{b}"]
+            npy = r.get(f"numpy/{b}")
+            print(f"| {r['model']} | {b} | {o * 1e3:.1f} | {t2 * 1e3:.1f} | {tf_ * 1e3:.1f} | "
+                  f"{'-' if npy is None else f'{npy * 1e3:.1f}'} | {t2 / o:.2f}x | {tf_ / o:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
