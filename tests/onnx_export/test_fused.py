@@ -51,6 +51,15 @@ def test_layer_norm_and_gelu_in_a_transformer(fixture_model):
     assert "Sqrt" not in ops and "Erf" not in ops, ops
 
 
+def test_keras_rnn_layers_become_lstm_and_gru(fixture_model):
+    lstm = _ops(sx.export(fixture_model("runtime_lstm")))
+    assert lstm["LSTM"] == 2 and "Loop" not in lstm, lstm
+    gru = _ops(sx.export(fixture_model("runtime_bigru")))
+    assert gru["GRU"] == 4 and "Loop" not in gru, gru  # two bidirectional layers
+    # A masked SimpleRNN is not a plain cell: it stays a Loop (and matches TF, test_export_tf).
+    assert "Loop" in _ops(sx.export(fixture_model("control_keras_rnn")))
+
+
 @pytest.mark.parametrize("opset", [15, 17])
 @pytest.mark.parametrize("name", ["runtime_transformer", "runtime_mlp", "runtime_cnn"])
 def test_older_opsets_match_tensorflow(name, opset, fixture_model):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import onnx
 
-__all__ = ["run", "used_names", "subgraphs"]
+__all__ = ["drop_unread_outputs", "prune", "remove_identities", "subgraphs", "used_names"]
 
 
 def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
@@ -107,7 +107,17 @@ def prune(graph: onnx.GraphProto) -> None:
             prune(sub)
 
 
-def run(graph: onnx.GraphProto) -> None:
-    """All clean-ups, in order."""
-    remove_identities(graph)
-    prune(graph)
+# Ops all of whose outputs are optional: unread ones are dropped so they are not computed.
+_OPTIONAL_OUTPUTS = frozenset({"LSTM", "GRU", "RNN"})
+
+
+def drop_unread_outputs(graph: onnx.GraphProto) -> None:
+    """Unread optional outputs of recurrent ops become "" (onnxruntime then skips them)."""
+    used = used_names(graph)
+    for n in graph.node:
+        if n.op_type in _OPTIONAL_OUTPUTS and n.domain in ("", "ai.onnx"):
+            names = [o if o in used else "" for o in n.output]
+            while names and not names[-1]:
+                names.pop()
+            del n.output[:]
+            n.output.extend(names)

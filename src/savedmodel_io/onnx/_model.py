@@ -45,6 +45,7 @@ def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> 
     _cleanup.remove_identities(g)
     _fuse.run(g, model)
     _cleanup.prune(g)
+    _cleanup.drop_unread_outputs(g)
     used = _cleanup.used_names(g)
     for name, arr in model.initializers.items():
         if name in used:

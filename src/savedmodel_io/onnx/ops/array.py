@@ -186,7 +186,14 @@ def broadcast_args(cx, node, ins):
 def fill(cx, node, ins):
     g = cx.g
     dims, value = ins
-    return g.op1("Expand", value, i64(g, dims))
+    out = g.op1("Expand", value, i64(g, dims))
+    if value.is_const and value.const.size == 1 and not value.const.any():
+        out.origin = ("zeros",)  # e.g. an RNN's initial state (ONNX LSTM/GRU default to zeros)
+    known = sym_of(dims)
+    if known is not None and known.ndim == 1:
+        g.refine(out, tuple(d if isinstance(d, (int, str)) and not (isinstance(d, int) and d < 0) else None
+                            for d in (int(x) if isinstance(x, np.integer) else x for x in known)))
+    return out
 
 
 @converter("ZerosLike", "OnesLike", onnx="Expand of a constant", layout=True)

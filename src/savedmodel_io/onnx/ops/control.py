@@ -6,6 +6,7 @@ read outer values by name, as ONNX allows). A constant predicate or branch index
 inlines the taken branch instead. Loop variables a While body passes through
 unchanged (weights, captured tensors) are not carried: the body reads them from the
 enclosing graph, so they stay constants there.
+Keras LSTM and GRU loops become ONNX LSTM / GRU ops instead (see ``rnn``).
 Semantics: tensorflow/tensorflow tensorflow/core/ops/functional_ops.cc (If, Case,
 While; a non-boolean predicate is true when non-zero, or non-empty when not a
 scalar); ONNX If and Loop: onnx/onnx docs/Operators.md.
@@ -214,6 +215,11 @@ def while_(cx, node, ins):
     first = truth(g, cx.call(cond_f, init, node)[0])
     if first.is_const and not bool(first.const):
         return init
+    from savedmodel_io.onnx.ops import rnn
+
+    fused = rnn.fuse(cx, node, init, fixed)
+    if fused is not None:
+        return fused
     carried = [i for i, f in enumerate(fixed) if not f]
     for i in carried:
         if init[i].kind == "handle":
