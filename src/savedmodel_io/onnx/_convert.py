@@ -253,7 +253,9 @@ class Exporter:
             while len(slot) <= out:
                 slot.append(POISON)
             slot[out] = v
-        for tname, value in getattr(sess, "_asset_feeds", {}).items():
+        from savedmodel_io.graph.variables import asset_feeds
+
+        for tname, value in asset_feeds(sess.meta_graph, sess.export_dir).items():
             idx, out = graph.resolve(tname)
             if idx not in bound and out == 0:
                 bound[idx] = [const_val(np.asarray(value))]

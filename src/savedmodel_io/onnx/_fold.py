@@ -26,7 +26,7 @@ def _axes(inputs: list[Any], attrs: dict[str, Any], at: int) -> list[int] | None
     return None if a is None else [int(x) for x in a]
 
 
-def _reshape(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
+def _reshape(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     x, shape = inputs
     shape = [int(d) for d in shape]
     if not attrs.get("allowzero"):
@@ -34,7 +34,7 @@ def _reshape(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
     return x.reshape(shape)
 
 
-def _unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
+def _unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     x = inputs[0]
     axes = _axes(inputs, attrs, 1) or []
     rank = x.ndim + len(axes)
@@ -44,13 +44,13 @@ def _unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def _squeeze(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
+def _squeeze(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     x = inputs[0]
     axes = _axes(inputs, attrs, 1)
     return np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
 
 
-def _slice(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
+def _slice(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     x, starts, ends = inputs[0], inputs[1], inputs[2]
     axes = range(len(starts)) if len(inputs) < 4 or inputs[3] is None else inputs[3]
     steps = [1] * len(starts) if len(inputs) < 5 or inputs[4] is None else inputs[4]
@@ -68,7 +68,7 @@ def _slice(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
     return x
 
 
-def _cast(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray | None:
+def _cast(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     from savedmodel_io.onnx._types import np_type
 
     x = inputs[0]
@@ -124,4 +124,4 @@ def fold(op_type: str, inputs: list[Any], attrs: dict[str, Any]) -> list[np.ndar
     out = np.asarray(out)
     if out.size > MAX_FOLDED_ELEMENTS and out.size > sum(x.size for x in inputs if x is not None):
         return None
-    return [np.ascontiguousarray(out)]
+    return [out]

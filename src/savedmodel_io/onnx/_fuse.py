@@ -47,7 +47,8 @@ class _Net:
             self.readers[v.name] = self.readers.get(v.name, 0) + 1
 
     def const(self, name: str) -> np.ndarray | None:
-        return self.model.initializers.get(name)
+        arr: np.ndarray | None = self.model.initializers.get(name)
+        return arr
 
     def shape(self, name: str) -> Any:
         return self.model.shapes.get(name)
@@ -60,8 +61,8 @@ class _Net:
         return n if n is not None and n.op_type == op and n.domain in ("", "ai.onnx") else None
 
     def new_const(self, arr: np.ndarray, hint: str) -> str:
-        name = self.model.fresh(hint)
-        self.model.initializers[name] = np.ascontiguousarray(arr)
+        name: str = self.model.fresh(hint)
+        self.model.initializers[name] = arr
         return name
 
     def drop(self, node: onnx.NodeProto) -> None:
@@ -154,9 +155,9 @@ def fold_into_conv(net: _Net) -> bool:
                 b = None if b is None else b * vec
             else:
                 b = vec.copy() if b is None else b + vec
-            inputs = [conv.input[0], net.new_const(w.astype(w.dtype), f"{conv.name}/W")]
+            inputs = [conv.input[0], net.new_const(w, f"{conv.name}/W")]
             if b is not None:
-                inputs.append(net.new_const(b.astype(w.dtype), f"{conv.name}/B"))
+                inputs.append(net.new_const(b.astype(w.dtype, copy=False), f"{conv.name}/B"))
             del conv.input[:]
             conv.input.extend(inputs)
             net.take_output(conv, node)
@@ -252,10 +253,11 @@ def gemm(net: _Net) -> bool:
 
 # -- layer normalisation ------------------------------------------------------------------------------
 
-def _match_layer_norm(net: _Net, out_add: onnx.NodeProto) -> tuple[str, np.ndarray, np.ndarray, float, list] | None:
+def _match_layer_norm(net: _Net, out_add: onnx.NodeProto
+                      ) -> tuple[str, np.ndarray | None, np.ndarray | None, float, list[onnx.NodeProto]] | None:
     """The Keras layer-norm pattern ending in ``out_add`` (y = x*s + (beta - mean*s), s = gamma/sqrt(var+eps))."""
     # out_add = Add(Mul(x, s), Add(Mul(Neg(mean), s), beta))  or  Add(Mul(x, s), Sub(beta, Mul(mean, s)))
-    used = [out_add]
+    used: list[onnx.NodeProto] = [out_add]
     for k in (0, 1):
         mx = net.made_by(out_add.input[k], "Mul")
         shift = net.producer.get(out_add.input[1 - k])
@@ -282,7 +284,7 @@ def _match_layer_norm(net: _Net, out_add: onnx.NodeProto) -> tuple[str, np.ndarr
     return None
 
 
-def _shift(net: _Net, shift: onnx.NodeProto, s: str) -> tuple[str, np.ndarray | None, list] | None:
+def _shift(net: _Net, shift: onnx.NodeProto, s: str) -> tuple[str, np.ndarray | None, list[onnx.NodeProto]] | None:
     """(mean, beta, nodes) of ``beta - mean * s`` in its Keras forms."""
     if shift.op_type == "Add":
         for k in (0, 1):
@@ -317,7 +319,7 @@ def _axes(net: _Net, node: onnx.NodeProto) -> list[int] | None:
     return None if ax is None else list(ax)
 
 
-def _scale(net: _Net, s: str, x: str, mean: str) -> tuple[np.ndarray | None, float, list] | None:
+def _scale(net: _Net, s: str, x: str, mean: str) -> tuple[np.ndarray | None, float, list[onnx.NodeProto]] | None:
     """(gamma, eps, nodes) of ``s = gamma / sqrt(var + eps)`` with var the variance of ``x``."""
     gamma = None
     nodes: list[onnx.NodeProto] = []
@@ -337,7 +339,7 @@ def _scale(net: _Net, s: str, x: str, mean: str) -> tuple[np.ndarray | None, flo
         return None
     sq = net.made_by(rec.input[0], "Sqrt")
     add = net.made_by(sq.input[0], "Add") if sq is not None else None
-    if add is None:
+    if sq is None or add is None:
         return None
     for j in (0, 1):
         eps = _scalar(net.const(add.input[1 - j]))
@@ -404,7 +406,7 @@ def _near(v: float | None, want: float) -> bool:
     return v is not None and abs(v - want) <= 1e-5 * abs(want)
 
 
-def _gelu_erf(net: _Net, out: onnx.NodeProto) -> tuple[str, list] | None:
+def _gelu_erf(net: _Net, out: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto]] | None:
     """``0.5 * x * (1 + erf(x / sqrt 2))`` and Keras 3's ``0.5 * x * erfc(-x / sqrt 2)``."""
     if out.op_type != "Mul":
         return None
@@ -423,7 +425,7 @@ def _gelu_erf(net: _Net, out: onnx.NodeProto) -> tuple[str, list] | None:
     return None
 
 
-def _erf_term(net: _Net, node: onnx.NodeProto, x: str) -> list | None:
+def _erf_term(net: _Net, node: onnx.NodeProto, x: str) -> list[onnx.NodeProto] | None:
     """``1 + erf(x / sqrt 2)`` or ``1 - erf(-x / sqrt 2)`` (our Erfc) reading ``x``."""
     if node.op_type == "Add":
         for k in (0, 1):
@@ -442,7 +444,7 @@ def _erf_term(net: _Net, node: onnx.NodeProto, x: str) -> list | None:
     return None
 
 
-def _scaled(net: _Net, name: str, x: str, negate: bool) -> list | None:
+def _scaled(net: _Net, name: str, x: str, negate: bool) -> list[onnx.NodeProto] | None:
     """``x / sqrt 2`` (``-x / sqrt 2`` when ``negate``) as Mul or Div, with a Neg where it reads x."""
     n = net.producer.get(name)
     if n is None or n.op_type not in ("Mul", "Div"):

@@ -206,9 +206,10 @@ class Graph:
             et = t.sequence_type.elem_type
             dt = np_type(et.tensor_type.elem_type)
             return Val(name, dt, None, kind="sequence", info=ListInfo(dt, dims_of(et)))
-        v = Val(name, np_type(t.tensor_type.elem_type), dims_of(t), perm=perm)
+        dt = np_type(t.tensor_type.elem_type)
+        v = Val(name, dt, dims_of(t), perm=perm)
         self.model.shapes[name] = v.shape
-        self.model.dtypes[name] = v.dtype
+        self.model.dtypes[name] = dt
         return v
 
     # -- nodes -----------------------------------------------------------------------------

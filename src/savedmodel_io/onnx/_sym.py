@@ -30,12 +30,13 @@ MAX_SYM = 64
 def sym_of(v: Any) -> np.ndarray | None:
     """The partly known value of a Val (an object array), or None."""
     if v.is_const:
-        c = v.const
+        c: np.ndarray = v.const
         if c.dtype.kind in "iu" and c.ndim <= 1 and c.size <= MAX_SYM:
             return c.astype(object)
         return None
     if v.sym is not None:
-        return v.sym
+        sym: np.ndarray = v.sym
+        return sym
     # A small integer tensor of known shape: every element unknown, but its place is known.
     if v.kind == "tensor" and v.dtype is not None and v.dtype.kind in "iu" and v.perm is None and \
             v.shape is not None and len(v.shape) <= 1 and all(isinstance(d, int) for d in v.shape) and \
@@ -61,7 +62,7 @@ def _size(node: Any, ins: list[Any]) -> list[np.ndarray] | None:
     return [np.asarray(int(np.prod([int(d) for d in s[0]], dtype=np.int64)), dtype=object)]
 
 
-def _lift(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def _lift(fn: Callable[[Any, Any], Any]) -> Any:
     def apply(a: Any, b: Any) -> Any:
         return fn(a, b) if isinstance(a, int) and isinstance(b, int) else None
     return np.frompyfunc(apply, 2, 1)
@@ -148,4 +149,5 @@ def out_dtype(node: Any, ins: list[Any]) -> np.dtype:
         return dtypes.to_numpy(node.attr.get("out_type", 3))  # DT_INT32 by default
     if node.op == "Cast":
         return dtypes.to_numpy(node.attr["DstT"])
-    return ins[1].dtype if node.op == "Concat" else ins[0].dtype
+    dt: np.dtype = ins[1].dtype if node.op == "Concat" else ins[0].dtype
+    return dt
