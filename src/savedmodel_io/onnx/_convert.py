@@ -29,6 +29,7 @@ import onnx
 from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import SavedModelError, UnsupportedOpError
 from savedmodel_io.graph import runtime
+from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.runtime import Body, Node, Session
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.onnx import _sym
@@ -47,8 +48,9 @@ _NO_FOLD = frozenset({
 # Folded results bigger than this (elements) that grow from smaller inputs stay graph ops.
 _MAX_FOLD_GROWTH = 1 << 18
 
-# Deepest function-call nesting followed (the runtime's own limit).
-MAX_DEPTH = runtime.Context.MAX_DEPTH
+# Deepest function-call nesting followed (real models nest a few levels; each level costs
+# several Python frames here).
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class Exporter:
         if converters.writes_state(node.op):
             self.problem(node, converters.STATE)
             return
-        for fname in runtime._called_functions(node):
+        for fname in _callees(node):
             if fname in seen:
                 continue
             seen.add(fname)
@@ -190,6 +192,10 @@ class Exporter:
             return outs
         except ExportError as exc:
             self.problem(node, str(exc))
+            return _ALL_POISON
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            # Attrs or inputs of a kind the converter does not expect (a damaged or unusual graph).
+            self.problem(node, f"cannot be converted ({type(exc).__name__}: {exc})")
             return _ALL_POISON
         finally:
             g.hint = saved_hint
@@ -299,6 +305,17 @@ class Exporter:
         if dims is None:
             raise ExportError("has no known rank (ONNX graph outputs need one)")
         return value_info(name, g.type_of(Val(name, v.dtype, dims)))
+
+
+def _callees(node: Node) -> list[str]:
+    """The library functions a node calls (as its op, or through function-valued attrs)."""
+    names = [node.call] if node.call is not None else []
+    for v in node.attr.values():
+        if isinstance(v, FuncRef):
+            names.append(v.name)
+        elif isinstance(v, list):
+            names.extend(x.name for x in v if isinstance(x, FuncRef))
+    return names
 
 
 def _graph_name(key: str) -> str:
