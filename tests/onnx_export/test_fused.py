@@ -74,3 +74,28 @@ def test_older_opsets_match_tensorflow(name, opset, fixture_model):
     got = dict(zip(output_keys(sess), sess.run(None, inputs)))
     for k in want:
         assert_same(got[k], want[k], f"{name} opset {opset} {k}")
+
+
+def test_tanh_gelu_is_recognised_by_its_values(tmp_path):
+    import numpy as np
+
+    from savedmodel_io.writer import Model, save
+
+    m = Model()
+    w = m.variable("w", np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+    f = m.function("__call__", {"features": ("float32", (None, 4))})
+    x = f.dense(f.inputs["features"], w)
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), written out as a model would.
+    cube = f.pow(x, f.const(np.float32(3)))
+    inner = f.mul(f.const(np.float32(0.7978845608)), f.add(x, f.mul(f.const(np.float32(0.044715)), cube)))
+    y = f.mul(f.mul(f.const(np.float32(0.5)), x), f.add(f.const(np.float32(1)), f.tanh(inner)))
+    f.outputs({"y": y})
+    m.signature("serving_default", f)
+    save(tmp_path / "m", m)
+    proto = sx.export(tmp_path / "m")
+    gelus = [n for n in proto.graph.node if n.op_type == "Gelu"]
+    assert len(gelus) == 1 and gelus[0].attribute[0].s == b"tanh", _ops(proto)
+    feats = np.linspace(-3, 3, 20, dtype=np.float32).reshape(5, 4)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = savedmodel_io.load(tmp_path / "m").signatures["serving_default"](features=feats)["y"]
+    np.testing.assert_allclose(sess.run(None, {"features": feats})[0], want, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,8 @@
 * MatMul(x, W) -> Add(bias) on 2-D tensors becomes Gemm;
 * the layer-norm pattern (mean, squared difference, variance, rsqrt, scale, shift)
   becomes LayerNormalization (opset 17);
-* gelu, erf and tanh forms, becomes Gelu (opset 20).
+* gelu, erf and tanh forms, becomes Gelu (opset 20): any small element-wise cone of one
+  tensor and scalar constants that computes gelu, checked by evaluating it.
 
 Each rewrite keeps the results within float32 rounding of the unfused graph. The
 passes read the exporter's constants (initializers still held as numpy arrays) and the
@@ -16,6 +17,7 @@ value shapes recorded while building.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -398,92 +400,109 @@ def _reads_within(net: _Net, name: str, nodes: list[onnx.NodeProto]) -> int:
 
 # -- gelu -------------------------------------------------------------------------------------------
 
-_SQRT1_2 = 0.7071067811865476
-_SQRT2 = 1.4142135623730951
+# Element-wise ops a gelu is written with, and their numpy forms (for the numeric check).
+_ELEMENTWISE: dict[str, Callable[..., np.ndarray]] = {
+    "Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide, "Pow": np.power,
+    "Tanh": np.tanh, "Neg": np.negative, "Sqrt": np.sqrt, "Reciprocal": np.reciprocal,
+    "Erf": np.vectorize(math.erf, otypes=[np.float64]),
+}
+_GELU_SAMPLES = np.linspace(-6.0, 6.0, 241)
+_GELU = {
+    "none": 0.5 * _GELU_SAMPLES * (1.0 + np.vectorize(math.erf)(_GELU_SAMPLES / math.sqrt(2.0))),
+    "tanh": 0.5 * _GELU_SAMPLES * (1.0 + np.tanh(math.sqrt(2.0 / math.pi)
+                                                 * (_GELU_SAMPLES + 0.044715 * _GELU_SAMPLES ** 3))),
+}
 
 
-def _near(v: float | None, want: float) -> bool:
-    return v is not None and abs(v - want) <= 1e-5 * abs(want)
+def _scalar_op(net: _Net, n: onnx.NodeProto) -> bool:
+    """An element-wise op whose constant inputs are scalars (a step of a gelu formula)."""
+    if n.op_type not in _ELEMENTWISE or n.domain not in ("", "ai.onnx"):
+        return False
+    return all(c is None or c.size == 1 for c in (net.const(x) for x in n.input))
 
 
-def _gelu_erf(net: _Net, out: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto]] | None:
-    """``0.5 * x * (1 + erf(x / sqrt 2))`` and Keras 3's ``0.5 * x * erfc(-x / sqrt 2)``."""
-    if out.op_type != "Mul":
-        return None
-    for k in (0, 1):
-        half = net.made_by(out.input[k], "Mul")
-        rest = net.producer.get(out.input[1 - k])
-        if half is None or rest is None:
+def _cone(net: _Net, out: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto]] | None:
+    """(x, nodes): the element-wise nodes computing ``out`` from one tensor x and scalar constants."""
+    nodes: list[onnx.NodeProto] = []
+    sources: set[str] = set()
+    todo = [out]
+    seen: set[int] = set()
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
             continue
-        for j in (0, 1):
-            x = half.input[j]
-            if not _near(_scalar(net.const(half.input[1 - j])), 0.5):
+        seen.add(id(n))
+        if n.op_type not in _ELEMENTWISE or n.domain not in ("", "ai.onnx") or len(nodes) > 16:
+            return None
+        nodes.append(n)
+        for name in n.input:
+            c = net.const(name)
+            if c is not None:
+                if c.size != 1:
+                    return None
                 continue
-            inner = _erf_term(net, rest, x)
-            if inner is not None:
-                return x, [half] + inner
-    return None
-
-
-def _erf_term(net: _Net, node: onnx.NodeProto, x: str) -> list[onnx.NodeProto] | None:
-    """``1 + erf(x / sqrt 2)`` or ``1 - erf(-x / sqrt 2)`` (our Erfc) reading ``x``."""
-    if node.op_type == "Add":
-        for k in (0, 1):
-            erf = net.made_by(node.input[k], "Erf")
-            if erf is None or not _near(_scalar(net.const(node.input[1 - k])), 1.0):
-                continue
-            arg = _scaled(net, erf.input[0], x, negate=False)
-            if arg is not None:
-                return [node, erf] + arg
-    if node.op_type == "Sub" and _near(_scalar(net.const(node.input[0])), 1.0):
-        erf = net.made_by(node.input[1], "Erf")
-        if erf is not None:
-            arg = _scaled(net, erf.input[0], x, negate=True)
-            if arg is not None:
-                return [node, erf] + arg
-    return None
-
-
-def _scaled(net: _Net, name: str, x: str, negate: bool) -> list[onnx.NodeProto] | None:
-    """``x / sqrt 2`` (``-x / sqrt 2`` when ``negate``) as Mul or Div, with a Neg where it reads x."""
-    n = net.producer.get(name)
-    if n is None or n.op_type not in ("Mul", "Div"):
+            prod = net.producer.get(name)
+            if prod is not None and _scalar_op(net, prod):
+                todo.append(prod)
+            else:
+                sources.add(name)
+    if len(sources) != 1:
         return None
-    for k in ((0, 1) if n.op_type == "Mul" else (0,)):
-        c = _scalar(net.const(n.input[1 - k]))
-        want = _SQRT1_2 if n.op_type == "Mul" else _SQRT2
-        src = n.input[k]
-        if c is None:
-            continue
-        if negate:
-            if _near(c, -want) and src == x:
-                return [n]
-            neg = net.made_by(src, "Neg")
-            if _near(c, want) and neg is not None and neg.input[0] == x:
-                return [n, neg]
-        elif _near(c, want) and src == x:
-            return [n]
-    return None
+    (x,) = sources
+    return x, nodes
+
+
+def _evaluate(net: _Net, x: str, nodes: list[onnx.NodeProto], out: str) -> np.ndarray | None:
+    values: dict[str, np.ndarray] = {x: _GELU_SAMPLES}
+    pending = list(reversed(nodes))
+    with np.errstate(all="ignore"):
+        while pending:
+            progress = False
+            for n in list(pending):
+                args = []
+                for name in n.input:
+                    c = net.const(name)
+                    v = values.get(name) if c is None else c.astype(np.float64).reshape(())
+                    if v is None:
+                        break
+                    args.append(v)
+                else:
+                    values[n.output[0]] = np.asarray(_ELEMENTWISE[n.op_type](*args), np.float64)
+                    pending.remove(n)
+                    progress = True
+            if not progress:
+                return None
+    return values.get(out)
 
 
 def gelu(net: _Net) -> bool:
-    """The exact (erf) gelu pattern -> Gelu (opset 20)."""
+    """Element-wise cones that compute gelu (erf or tanh form, checked numerically) -> Gelu (opset 20)."""
     if net.model.opset < 20:
         return False
     changed = False
     for node in list(net.nodes):
-        if id(node) in net.removed:
+        if id(node) in net.removed or node.op_type != "Mul":
             continue
-        m = _gelu_erf(net, node)
-        if m is None:
+        cone = _cone(net, node)
+        if cone is None:
             continue
-        x, used = m
-        if any(net.readers.get(o, 0) != _reads_within(net, o, [node] + used) for n in used for o in n.output):
+        x, used = cone
+        if net.model.dtypes.get(x) not in (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.float64)):
             continue
-        ge = helper.make_node("Gelu", [x], [node.output[0]], name=net.model.fresh(f"{node.name}/Gelu"))
+        got = _evaluate(net, x, used, node.output[0])
+        approx = next((k for k, want in _GELU.items()
+                       if got is not None and got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)),
+                      None)
+        if approx is None:
+            continue
+        # Only the final node may be read from outside the cone.
+        if any(net.readers.get(o, 0) != _reads_within(net, o, used) for n in used[1:] for o in n.output):
+            continue
+        ge = helper.make_node("Gelu", [x], [node.output[0]], name=net.model.fresh(f"{node.name}/Gelu"),
+                              approximate=approx)
         net.nodes[net.nodes.index(node)] = ge
         net.producer[node.output[0]] = ge
-        for n in used:
+        for n in used[1:]:
             net.drop(n)
         changed = True
     return changed
