@@ -4,9 +4,9 @@
 Reads ``[{"dir", "tags", "signature", "inputs": npz path, "work": dir}]`` on stdin. Per
 request: TensorFlow's outputs on the inputs (written to ``<work>/tf.npz``), then
 ``tf2onnx.convert`` on the signature (its CLI entry point, in this process), then the
-tf2onnx model on onnxruntime compared with TensorFlow (rtol 1e-4, atol 1e-5). Writes one
-JSON answer per request: ``{"tf": "ok" | error, "tf2onnx": "ok" | error, "tf2onnx_equal":
-bool | null}``.
+tf2onnx model on onnxruntime (outputs to ``<work>/tf2onnx.npz``). Writes one JSON answer
+per request: ``{"tf": "ok" | error, "tf2onnx": "ok" | error, "tf2onnx_run": "ok" | error}``;
+the test compares the outputs.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _tf2onnx(req: dict, path: str) -> str:
     return "ok" if os.path.isfile(path) else "no model written"
 
 
-def _equal(path: str, inputs: dict, want: dict) -> bool | str:
+def _run(path: str, inputs: dict, out: str) -> str:
+    """tf2onnx's model on onnxruntime: its outputs by signature key into ``out`` (an .npz)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -62,29 +63,14 @@ def _equal(path: str, inputs: dict, want: dict) -> bool | str:
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         feeds = {}
         for i in sess.get_inputs():
-            key = i.name.split(":")[0]
-            v = inputs[key]
+            v = inputs[i.name.split(":")[0]]
             feeds[i.name] = np.vectorize(lambda b: b.decode("utf-8", "surrogateescape"), otypes=[object])(v) \
                 if v.dtype == object and v.size else v
         got = sess.run(None, feeds)
     except Exception as exc:  # noqa: BLE001 - onnxruntime refused or failed: recorded for the table
         return f"onnxruntime: {_short(exc)}"
-    names = [o.name.split(":")[0] for o in sess.get_outputs()]
-    for name, g in zip(names, got):
-        w = want.get(name)
-        if w is None:
-            return f"output {name!r} is not a signature output"
-        g = np.asarray(g)
-        if w.dtype == object:
-            g = np.vectorize(lambda s: s.encode() if isinstance(s, str) else s, otypes=[object])(g) if g.size else g
-        if g.shape != w.shape or (w.dtype != object and g.dtype != w.dtype):
-            return False
-        if w.dtype.kind in "fc":
-            if not np.allclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True):
-                return False
-        elif not np.array_equal(g, w):
-            return False
-    return len(names) == len(want)
+    np.savez(out, **{o.name.split(":")[0]: np.asarray(g) for o, g in zip(sess.get_outputs(), got)})
+    return "ok"
 
 
 def main() -> int:
@@ -104,7 +90,8 @@ def main() -> int:
             ans["tf"] = _short(exc)
         path = os.path.join(req["work"], "tf2onnx.onnx")
         ans["tf2onnx"] = _tf2onnx(req, path)
-        ans["tf2onnx_equal"] = _equal(path, inputs, want) if ans["tf2onnx"] == "ok" and want is not None else None
+        if ans["tf2onnx"] == "ok":
+            ans["tf2onnx_run"] = _run(path, inputs, os.path.join(req["work"], "tf2onnx.npz"))
         answers.append(ans)
     json.dump(answers, sys.stdout)
     return 0
