@@ -139,9 +139,11 @@ def _document(
 
 
 def _meta_graph(mg: MetaGraph) -> dict[str, Any]:
+    # One Signature at a time, not kept (mg.signatures would keep them all).
+    sd = mg.proto.signature_def
     return {
         "tags": list(mg.tags),
-        "signatures": Members(lambda: ((k, _sig_json(s)) for k, s in mg.signatures.items())),
+        "signatures": Members(lambda: ((k, _sig_json(Signature(k, sd[k], mg))) for k in sorted(sd))),
         "ops": mg.ops,
     }
 

@@ -20,7 +20,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.cli._load_order import in_load_order
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.model import ConcreteFunction, MetaGraph, SavedModel, normalize_tags
-from savedmodel_io.proto import TensorInfo
+from savedmodel_io.proto import SignatureDef, TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
 __all__ = ["Out", "is_array", "render", "render_into", "tags_arg"]
@@ -75,7 +75,7 @@ def render_into(
             for key in sorted(mg.proto.signature_def):
                 out.append(f'SignatureDef key: "{key}"\n')
         else:
-            _signature(mg, signature_def, 0, out)
+            _signature(mg.signature(signature_def).proto, 0, out)
 
 
 def tags_arg(tag_set: str) -> frozenset[str]:
@@ -99,8 +99,7 @@ def _ops_line(mg: MetaGraph, out: Out) -> None:
     out.append(f"The MetaGraph with tag set {tags} contains the following ops: {body}\n")
 
 
-def _signature(mg: MetaGraph, key: str, indent: int, out: Out) -> None:
-    sig = mg.signature(key).proto
+def _signature(sig: SignatureDef, indent: int, out: Out) -> None:
     pad = "  " * indent
     out.append(f"{pad}The given SavedModel SignatureDef contains the following input(s):\n")
     for k in sorted(sig.inputs):
@@ -133,7 +132,7 @@ def _all(model: SavedModel, out: Out) -> None:
         )
         for key in sorted(mg.proto.signature_def):
             out.append(f"\nsignature_def['{key}']:\n")
-            _signature(mg, key, 1, out)
+            _signature(mg.proto.signature_def[key], 1, out)
         _ops_line(mg, out)
     _functions(model, out)
 
