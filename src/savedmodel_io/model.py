@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     import numpy as np
 
     from savedmodel_io.formats.bundle import CheckpointReader
+    from savedmodel_io.graph.budget import Budget
 
 __all__ = [
     "Asset",
@@ -107,6 +108,10 @@ class Signature:
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        return self.call(inputs)
+
+    def call(self, inputs: Mapping[str, Any], *, budget: Budget | None = None) -> dict[str, np.ndarray]:
+        """``self(**inputs)`` with this run's work limits (default: the session's ``budget``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
@@ -118,7 +123,7 @@ class Signature:
             if not (exc.name or "").startswith("savedmodel_io"):
                 raise
             raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
-        return run_signature(self.meta_graph, self.key, inputs)
+        return run_signature(self.meta_graph, self.key, inputs, budget=budget)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())

@@ -85,8 +85,37 @@ def register(subparsers: Any) -> None:
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
     p.add_argument("--json", action="store_true",
                    help="print outputs (or --check's missing kernels) as one JSON document")
+    _budget_flags(p)
     accept_saved_model_cli_flags(p)
     p.set_defaults(_run=run)
+
+
+def _budget_flags(p: argparse.ArgumentParser) -> None:
+    """Work limits of the run (savedmodel_io.graph.budget.Budget); 0 lifts a limit."""
+    from savedmodel_io.graph.budget import Budget
+
+    default = Budget()
+    p.add_argument("--max_seconds", type=float, default=default.max_seconds, metavar="S",
+                   help=f"stop a run that takes longer (default {default.max_seconds:g}; "
+                   "0: no limit)")
+    p.add_argument("--max_loop_iterations", type=int, default=default.max_loop_iterations,
+                   metavar="N", help="stop a While loop after N iterations (default "
+                   f"{default.max_loop_iterations}; 0: no limit)")
+    p.add_argument("--max_python_elements", type=int, default=default.max_python_elements,
+                   metavar="N", help="elements string, table and parsing ops may handle one by "
+                   f"one in Python, in all (default {default.max_python_elements}; 0: no limit)")
+
+
+def _budget(args: argparse.Namespace) -> Any:
+    """The Budget the flags ask for (a limit of 0 or less is no limit)."""
+    from savedmodel_io.graph.budget import Budget
+
+    def limit(value: Any) -> Any:
+        return value if value is not None and value > 0 else None
+
+    return Budget(max_seconds=limit(args.max_seconds),
+                  max_loop_iterations=limit(args.max_loop_iterations),
+                  max_python_elements=limit(args.max_python_elements))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
         # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
+        sess.budget = _budget(args)  # for the init op too
         outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace,
                                      partial=True)
     if targets is not None:

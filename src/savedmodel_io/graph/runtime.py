@@ -40,6 +40,7 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
 
@@ -417,8 +418,8 @@ class Session:
         self.store = _vars.VariableStore(self, variables)
         self._initialized = False
         self._checked: set[tuple[Any, ...]] = set()
-        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
-        self.max_loop_iterations: int | None = None
+        # Work limits of each run (time, loop iterations, Python per-element work).
+        self.budget = Budget()
         # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
         self.blas_threads: int | None = 1
 
@@ -493,12 +494,16 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> list[Any]:
-        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
-        self.initialize()
-        return self._run(fetches, feeds, controls, trace)
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        ``budget`` limits this run's work (default: ``self.budget``).
+        """
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace, budget)
+
+    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -511,7 +516,7 @@ class Session:
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
-        ctx = Context(self, trace)
+        ctx = Context(self, trace, budget or self.budget)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
         return [_output(values, graph, t) for t in targets]
@@ -537,12 +542,14 @@ class Session:
         trace: Callable[[TraceEvent], None] | None = None,
         cast: bool = False,
         partial: bool = False,
+        budget: Budget | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out.
+        default (PlaceholderWithDefault), may be left out. ``budget`` limits the run's
+        work (default: ``self.budget``).
         """
         sig = self.signature(key)
         feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
@@ -562,7 +569,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace)
+            values = self._run(fetches, feeds, controls, trace, budget)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -687,25 +694,30 @@ def _all_bytes(arr: np.ndarray) -> bool:
 
 
 class Context:
-    """State of one run: the session, the trace hook, the function-call depth."""
+    """State of one run: the session, the trace hook, the function-call depth, the budget."""
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+    def __init__(
+        self, session: Session, trace: Callable[[TraceEvent], None] | None, budget: Budget
+    ) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.meter = budget.start(session.export_dir)
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
         values: list[Any] = [None] * len(nodes)
         trace = self.trace
+        meter = self.meter
         for pos, i in enumerate(plan.order):
             if i in fed:
                 values[i] = fed[i]
                 continue
             node = nodes[i]
+            meter.node(node.where)
             try:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
@@ -717,6 +729,8 @@ class Context:
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
                                          where=node.where)
+            if kern.per_element:
+                meter.elements(sum(getattr(v, "size", 1) for v in ins), node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
@@ -741,6 +755,7 @@ class Context:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        self.meter.clock(where)
         plan = self.session.function_plan(body)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
@@ -918,15 +933,17 @@ def run_signature(
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    budget: Budget | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
     ``variables`` overrides where variable values come from (checkpoint key ->
     array, or a callable); by default they are read from ``export_dir``'s
-    ``variables/`` checkpoint.
+    ``variables/`` checkpoint. ``budget`` limits the run's work (default: the
+    session's ``budget``, see :mod:`savedmodel_io.graph.budget`).
     """
     sess = session_for(meta_graph, export_dir=export_dir, variables=variables)
-    return sess.run_signature(key, inputs, trace=trace)
+    return sess.run_signature(key, inputs, trace=trace, budget=budget)
 
 
 def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
