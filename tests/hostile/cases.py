@@ -635,3 +635,63 @@ def show_all_many_objects(tmp: Path):
     with contextlib.redirect_stdout(io.StringIO()) as out:
         run(args)
     raise NotFoundError(f"showed {len(out.getvalue())} characters", path=tmp)
+
+
+# --- running a graph: work a default budget must bound ----------------------------------------------
+
+
+def _run_graph(tmp: Path, nodes: list, output: str):
+    """Save a one-signature graph of ``nodes`` and call the signature with default options."""
+    import savedmodel_io
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    mg.graph_def.node.extend(nodes)
+    mg.signature_def["s"].outputs["y"].name = output
+    (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
+    assert (tmp / "saved_model.pb").stat().st_size < 1024
+    return savedmodel_io.load(tmp).signatures["s"]()
+
+
+def _node(name: str, op: str, inputs=(), **attrs):
+    from savedmodel_io.proto import NodeDef
+
+    n = NodeDef(name=name, op=op, input=list(inputs))
+    for k, v in attrs.items():
+        n.attr[k].CopyFrom(v)
+    return n
+
+
+@case("run_tensorlist_reserve_huge", needs="savedmodel_io.graph.runtime", peak_mb=300)
+def run_tensorlist_reserve_huge(tmp: Path):
+    """TensorListReserve of 400 million slots (3.2 GB of Python list) from a 200-byte graph."""
+    from savedmodel_io.proto import AttrValue
+
+    def const(name: str, value: int):
+        return _node(name, "Const", value=AttrValue(tensor=_tensor(3, [], int_val=[value])),
+                     dtype=AttrValue(type=3))
+
+    return _run_graph(tmp, [
+        const("shape", -1), const("n", 400_000_000),
+        _node("r", "TensorListReserve", ["shape", "n"], element_dtype=AttrValue(type=3),
+              shape_type=AttrValue(type=3)),
+        _node("len", "TensorListLength", ["r"]),
+    ], "len:0")
+
+
+@case("run_asstring_over_expanded_constant", needs="savedmodel_io.graph.runtime", peak_mb=900)
+def run_asstring_over_expanded_constant(tmp: Path):
+    """AsString (a Python loop per element) over a 512 MiB constant expanded from one value.
+
+    Without a budget: half a billion Python strings (tens of GB, hours); with the default
+    one the kernel is refused before it starts.
+    """
+    from savedmodel_io.proto import AttrValue
+
+    big = _tensor(6, [1 << 29], int_val=[7])  # int8
+    return _run_graph(tmp, [
+        _node("c", "Const", value=AttrValue(tensor=big), dtype=AttrValue(type=6)),
+        _node("s", "AsString", ["c"], T=AttrValue(type=6)),
+    ], "s:0")
