@@ -96,14 +96,12 @@ def _budget_flags(p: argparse.ArgumentParser) -> None:
 
     default = Budget()
     p.add_argument("--max_seconds", type=float, default=default.max_seconds, metavar="S",
-                   help=f"stop a run that takes longer (default {default.max_seconds:g}; "
-                   "0: no limit)")
+                   help="stop a run that takes longer than S seconds (0: no limit)")
     p.add_argument("--max_loop_iterations", type=int, default=default.max_loop_iterations,
-                   metavar="N", help="stop a While loop after N iterations (default "
-                   f"{default.max_loop_iterations}; 0: no limit)")
+                   metavar="N", help="stop a While loop at its N+1-th iteration (0: no limit)")
     p.add_argument("--max_python_elements", type=int, default=default.max_python_elements,
-                   metavar="N", help="elements string, table and parsing ops may handle one by "
-                   f"one in Python, in all (default {default.max_python_elements}; 0: no limit)")
+                   metavar="N", help="stop once string, lookup-table and parsing ops would "
+                   "handle more than N elements one by one in Python (0: no limit)")
 
 
 def _budget(args: argparse.Namespace) -> Any:
