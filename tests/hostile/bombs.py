@@ -20,12 +20,8 @@ def varint(n: int) -> bytes:
 
 
 @lru_cache(maxsize=None)
-def brotli_zeros(periods: int) -> bytes:
-    """A Brotli stream of (384 + 128 * periods) MiB of zeros, a few KB long.
-
-    Brotli compresses zeros to identical runs of 16 MiB meta-blocks; eight of them fill a
-    whole number of bytes, so once found in a short stream that period can be repeated.
-    """
+def _brotli_zeros_parts() -> tuple[bytes, bytes, bytes]:
+    """(head, period, tail) of a Brotli stream of zeros: head + period * k + tail is valid."""
     import brotli
 
     zeros = bytes(1 << 24)
@@ -34,8 +30,26 @@ def brotli_zeros(periods: int) -> bytes:
     for p in range(32, len(d) // 2):
         for s in range(len(d) - 2 * p):
             if d[s : s + p] == d[s + p : s + 2 * p]:
-                return d[:s] + d[s : s + p] * periods + d[s:]
+                return d[:s], d[s : s + p], d[s:]
     raise AssertionError("no repeating period in Brotli's stream of zeros")
+
+
+def brotli_zeros(periods: int) -> bytes:
+    """A Brotli stream of (384 + 128 * periods) MiB of zeros, a few KB long.
+
+    Brotli compresses zeros to identical runs of 16 MiB meta-blocks; eight of them fill a
+    whole number of bytes, so once found in a short stream that period can be repeated.
+    """
+    head, period, tail = _brotli_zeros_parts()
+    return head + period * periods + tail
+
+
+@lru_cache(maxsize=None)
+def zstd_zeros(mib: int) -> bytes:
+    """A Zstd frame of ``mib`` MiB of zeros."""
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(bytes(mib << 20))
 
 
 def snappy_zeros(n: int) -> bytes:
