@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from fuzz import seeds
+from fuzz.harness import mutants
 from hostile.bombs import (
     many_functions,
     many_meta_graphs,
@@ -11,6 +13,8 @@ from hostile.bombs import (
     repeated_field,
     varint,
 )
+
+from hypothesis import HealthCheck, given, settings
 
 import savedmodel_io
 from savedmodel_io.errors import CorruptFileError, LimitExceededError
@@ -21,6 +25,16 @@ MODELS = ["keras_functional", "module_signatures", "module_two_meta_graphs", "tf
           "tf1_sparse_ragged", "control_flow"]
 
 
+@pytest.fixture(params=["c", "python"])
+def walker(request, monkeypatch):
+    """Each test runs with the C accelerator and with the pure-Python walk (the reference)."""
+    if request.param == "python":
+        monkeypatch.setattr(census, "_compiled", None)
+    elif census._compiled is None:
+        pytest.skip("the C accelerator is not built")
+    return request.param
+
+
 @pytest.fixture
 def no_limits(monkeypatch):
     for name in census._LIMITS.values():
@@ -28,7 +42,7 @@ def no_limits(monkeypatch):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_wire_and_message_counts_agree(fixture_model, name, no_limits):
+def test_wire_and_message_counts_agree(fixture_model, name, no_limits, walker):
     """The wire count and the count of the parsed message see the same model."""
     data = (fixture_model(name) / "saved_model.pb").read_bytes()
     sm = parse_message(SavedModel, data)
@@ -64,7 +78,7 @@ def test_wire_and_message_counts_agree(fixture_model, name, no_limits):
     ids=["meta_graphs", "signatures", "functions", "graph_nodes", "function_nodes", "objects",
          "signature_tensors", "fields"],
 )
-def test_each_limit_refuses_before_parsing(tmp_path, monkeypatch, limit, pb):
+def test_each_limit_refuses_before_parsing(tmp_path, monkeypatch, limit, pb, walker):
     monkeypatch.setattr(census, limit, 10)
     (tmp_path / "saved_model.pb").write_bytes(pb)
     with pytest.raises(LimitExceededError, match=f"more than 10 .*census.{limit}") as info:
@@ -86,7 +100,7 @@ def test_the_same_limits_apply_to_text_and_read_signatures(tmp_path, monkeypatch
         savedmodel_io.read_signatures(tmp_path)
 
 
-def test_a_group_does_not_hide_what_follows(monkeypatch):
+def test_a_group_does_not_hide_what_follows(monkeypatch, walker):
     """Fields after a (deprecated) group are still counted."""
     monkeypatch.setattr(census, "MAX_META_GRAPHS", 10)
     group = varint(5 << 3 | 3) + repeated_field(2, 100) + varint(5 << 3 | 4)
@@ -106,7 +120,7 @@ def test_a_group_does_not_hide_what_follows(monkeypatch):
     ],
     ids=["past_end", "wire_type_7", "field_0", "open_group", "truncated_varint"],
 )
-def test_broken_wire_format_is_left_to_the_parser(tmp_path, pb):
+def test_broken_wire_format_is_left_to_the_parser(tmp_path, pb, walker):
     census.check_wire(pb)  # stops counting quietly
     (tmp_path / "saved_model.pb").write_bytes(pb)
     with pytest.raises(CorruptFileError, match="not a valid tensorflow.SavedModel"):
@@ -119,3 +133,32 @@ def test_text_round_trip_of_a_counted_model(fixture_model, tmp_path):
     m = savedmodel_io.load(d)
     (tmp_path / "saved_model.pbtxt").write_text(to_text(m.proto))
     assert savedmodel_io.load(tmp_path).tag_sets == m.tag_sets
+
+
+def _outcome(data: bytes) -> object:
+    try:
+        return census.check_wire(data)
+    except LimitExceededError as exc:
+        return str(exc)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=mutants([seeds.saved_model_pb(), many_signatures(12), many_nodes(30),
+                     repeated_field(2, 3, varint(5 << 3 | 3) + varint(5 << 3 | 4))]))
+def test_the_c_walk_is_the_python_walk(data):
+    """Same counts, same refusals, on mutated models (limits small enough to be reached)."""
+    if census._compiled is None:
+        pytest.skip("the C accelerator is not built")
+    compiled = census._compiled
+    limits = {name: getattr(census, name) for name in census._LIMITS.values()}
+    try:
+        for name in limits:
+            setattr(census, name, 25)
+        c = _outcome(data)
+        census._compiled = None
+        assert _outcome(data) == c
+    finally:
+        census._compiled = compiled
+        for name, value in limits.items():
+            setattr(census, name, value)

@@ -22,6 +22,11 @@ from typing import Any, Union
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.proto import SavedModel
 
+try:  # the optional C accelerator (same walk), built by setup.py when a compiler exists
+    from savedmodel_io.formats import _census as _compiled  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _compiled = None
+
 __all__ = [
     "MAX_FIELDS",
     "MAX_FUNCTIONS",
@@ -71,6 +76,7 @@ _META_GRAPH: Schema = {
 }
 _SIGNATURES_ONLY: Schema = {5: ("signatures", {2: (None, _SIGNATURE_DEF)})}
 _SAVED_MODEL: Schema = {2: ("meta graphs", _META_GRAPH)}
+_SAVED_MODEL_SIGNATURES: Schema = {2: ("meta graphs", _SIGNATURES_ONLY)}
 
 _MAX_GROUP_DEPTH = 100  # protobuf's own nesting limit
 
@@ -114,13 +120,46 @@ def check_wire(
     only (for readers that skip the rest). Broken wire format stops the count quietly: the
     parser reports it.
     """
-    schema: Schema = {2: ("meta graphs", _SIGNATURES_ONLY)} if signatures_only else _SAVED_MODEL
+    schema = _SAVED_MODEL_SIGNATURES if signatures_only else _SAVED_MODEL
     counter = _Counter(path)
+    if _compiled is not None:
+        kinds = list(_LIMITS)
+        left, exceeded = _compiled.count(data, _plans(id(schema), schema),
+                                         [counter.left[k] for k in kinds])
+        counter.left = dict(zip(kinds, left))
+        if exceeded >= 0:
+            counter.exceeded(kinds[exceeded])
+        return counter.counts()
     try:
         _walk(bytes(data), 0, len(data), schema, counter, 0)
     except _Malformed:
         pass
     return counter.counts()
+
+
+_PLANS: dict[int, list[list[tuple[int, int, int]]]] = {}
+
+
+def _plans(key: int, schema: Schema) -> list[list[tuple[int, int, int]]]:
+    """``schema`` as the C walker takes it: plans of (field, kind index, sub plan index) rules."""
+    plans = _PLANS.get(key)
+    if plans is None:
+        kinds = list(_LIMITS)
+        plans = []
+
+        def add(sch: Schema) -> int:
+            index = len(plans)
+            plans.append([])
+            rules = []
+            for field, (kind, sub) in sch.items():
+                rules.append((field, -1 if kind is None else kinds.index(kind),
+                              -1 if sub is None else add(sub)))
+            plans[index] = rules
+            return index
+
+        add(schema)
+        plans = _PLANS[key] = plans
+    return plans
 
 
 def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -142,6 +181,7 @@ def _walk(
     """Count the fields of one message in ``buf[pos:end]``; returns where it ended.
 
     Inside a group (``group`` > 0) the message ends at its end-group tag instead.
+    The C accelerator (``_census.c``) is this function, compiled: keep them in step.
     """
     left = counter.left
     fields = left["fields"]  # a local copy, written back around calls and at the end
@@ -155,15 +195,15 @@ def _walk(
             fields -= 1
             wire = tag & 7
             if wire == 2:
-                n = buf[pos]
-                if n < 0x80:
+                if pos < end and buf[pos] < 0x80:
+                    n = buf[pos]
                     pos += 1
                 else:
                     n, pos = _varint(buf, pos, end)
+                if pos + n > end:
+                    raise _Malformed
                 rule = schema.get(tag >> 3)
                 if rule is not None:
-                    if pos + n > end:
-                        raise _Malformed
                     kind, sub = rule
                     if kind is not None:
                         left[kind] -= 1
@@ -171,21 +211,24 @@ def _walk(
                             counter.exceeded(kind)
                     if sub is not None:
                         left["fields"] = fields
-                        _walk(buf, pos, pos + n, sub, counter, 0)
-                        fields = left["fields"]
+                        try:
+                            _walk(buf, pos, pos + n, sub, counter, 0)
+                        finally:
+                            fields = left["fields"]
                 pos += n
             elif wire == 0:
                 _, pos = _varint(buf, pos, end)
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
+            elif wire == 1 or wire == 5:
+                pos += 8 if wire == 1 else 4
+                if pos > end:
+                    raise _Malformed
             elif wire == 3 and group < _MAX_GROUP_DEPTH:
                 left["fields"] = fields
-                pos = _walk(buf, pos, end, {}, counter, group + 1)
-                fields = left["fields"]
+                try:
+                    pos = _walk(buf, pos, end, {}, counter, group + 1)
+                finally:
+                    fields = left["fields"]
             elif wire == 4 and group:
-                left["fields"] = fields
                 return pos
             else:
                 raise _Malformed
@@ -193,12 +236,11 @@ def _walk(
                 raise _Malformed  # field number 0
             if fields < 0:
                 counter.exceeded("fields")
-    except IndexError:
-        raise _Malformed from None
-    if pos > end or group:
-        raise _Malformed
-    left["fields"] = fields
-    return pos
+        if group:
+            raise _Malformed
+        return pos
+    finally:
+        left["fields"] = fields
 
 
 def check_message(sm: SavedModel, path: str | os.PathLike[str] | None = None) -> dict[str, int]:
