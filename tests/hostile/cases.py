@@ -695,3 +695,42 @@ def run_asstring_over_expanded_constant(tmp: Path):
         _node("c", "Const", value=AttrValue(tensor=big), dtype=AttrValue(type=6)),
         _node("s", "AsString", ["c"], T=AttrValue(type=6)),
     ], "s:0")
+
+
+# --- at the limits (slow): what the census lets through still fits under the cap -------------------
+
+
+def _done(tmp: Path, what: str):
+    """End a case that succeeded as intended with an error the harness can check."""
+    from savedmodel_io.errors import NotFoundError
+
+    raise NotFoundError(f"ran to the end: {what}", path=tmp)
+
+
+@case("scan_nodes_at_the_limit", needs="savedmodel_io.scan", peak_mb=1000, slow=True)
+def scan_nodes_at_the_limit(tmp: Path):
+    """Five million empty NodeDefs (MAX_NODES, 10 MB): parsed and scanned under the cap."""
+    from hostile.bombs import many_nodes
+
+    from savedmodel_io.formats import census
+    from savedmodel_io.scan import scan_saved_model
+
+    (tmp / "saved_model.pb").write_bytes(many_nodes(census.MAX_NODES))
+    report = scan_saved_model(tmp)
+    _done(tmp, f"scanned, findings: {report.found}")
+
+
+@case("show_json_signatures_at_the_limit", needs="savedmodel_io.cli.show", peak_mb=600,
+      slow=True)
+def show_json_signatures_at_the_limit(tmp: Path):
+    """`show --all --json` on MAX_SIGNATURES signatures of one input each, written as it goes."""
+    from hostile.bombs import repeated_field
+
+    from savedmodel_io.formats import census
+
+    tensor = repeated_field(1, 1, repeated_field(1, 1, b"x") + repeated_field(2, 1, b"\x0a\x03x:0"))
+    mg = repeated_field(1, 1, repeated_field(4, 1, b"serve")) + b"".join(
+        repeated_field(5, 1, repeated_field(1, 1, b"%06d" % k) + repeated_field(2, 1, tensor))
+        for k in range(census.MAX_SIGNATURES)
+    )
+    _done(tmp, f"{_show(tmp, repeated_field(2, 1, mg))} bytes of JSON")
