@@ -163,6 +163,16 @@ def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> n
     )
 
 
+def numpy_or_none(dt: int) -> np.dtype | None:
+    """numpy dtype of a DataType, or None for those without one (resource, variant, invalid).
+
+    Types that need ml_dtypes still raise MissingDependencyError without it.
+    """
+    if not has_numpy_form(dt):
+        return None
+    return to_numpy(dt)
+
+
 def from_numpy(dtype: Any) -> int:
     """DataType for a numpy dtype (``object``, ``bytes_`` and ``str_`` map to DT_STRING)."""
     import numpy as np

@@ -15,6 +15,7 @@ from savedmodel_io import dtypes
 from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
+from savedmodel_io.formats.names import NameTable, TensorName
 
 
 def register(subparsers: Any) -> None:
@@ -36,13 +37,24 @@ def register(subparsers: Any) -> None:
     p.set_defaults(_run=run)
 
 
-def _describe(entry: TensorEntry, path: str | None) -> dict[str, Any]:
+def _describe(entry: TensorEntry, names: TensorName | None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": entry.key, "dtype": entry.dtype_name, "shape": list(entry.shape)}
-    if path is not None:
-        out["object_path"] = path
+    if names is not None:
+        if names.path is not None:
+            out["object_path"] = names.path
+        out["natural_name"] = names.name
     if entry.slices:
         out["slices"] = len(entry.slices)
     return out
+
+
+def _table(rows: list[list[str]]) -> str:
+    """Rows of cells as text, every column but the last padded to its widest cell."""
+    widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0)
+              for i in range(max((len(r) for r in rows), default=0))]
+    lines = ("  ".join(c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r))
+             for r in rows)
+    return "".join(line.rstrip() + "\n" for line in lines)
 
 
 def _jsonable(arr: np.ndarray) -> Any:
@@ -92,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         reader: CheckpointReader = RemoteCheckpointReader(args.dir, verify_checksums=not args.no_verify)
     else:
         reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify)
-    by_key = {key: path for path, key in reader.object_paths().items()}
+    by_key = NameTable(reader).by_key
     out = sys.stdout
     if args.name:
         key = reader.resolve(args.name)
@@ -117,9 +129,13 @@ def run(args: argparse.Namespace) -> int:
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif not args.npz:
-        width = max((len(r["name"]) for r in rows), default=0)
+        cells = []
         for r, e in zip(rows, reader.entries()):
-            note = "" if dtypes.has_numpy_form(e.dtype) else "  (no numpy form)"
-            path = f"  <- {r['object_path']}" if "object_path" in r else ""
-            out.write(f"{r['name']:<{width}}  {r['dtype']:<10} {r['shape']}{path}{note}\n")
+            natural = r.get("natural_name", r["name"])
+            cells.append([
+                r["name"], r["dtype"], str(r["shape"]),
+                f"<- {natural}" if natural != r["name"] else "",
+                "" if dtypes.has_numpy_form(e.dtype_enum) else "(no numpy form)",
+            ])
+        out.write(_table(cells))
     return 0
