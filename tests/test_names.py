@@ -19,9 +19,8 @@ import savedmodel_io
 from savedmodel_io import convert
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats import bundle
-from savedmodel_io.formats.bundle import escape_local_name, key_object_path
 from savedmodel_io.replace import replace_weights, variable_names
-from savedmodel_io.writer import Model, save
+from savedmodel_io.writer import Model, escape_local_name, save
 
 PATHS = ["a", "l1/kernel", "attn/q/kernel", "b/c/d/e", "x/y/z/w/v", "m/n/o/p/q/r"]
 
@@ -151,6 +150,8 @@ def test_unnamed_variable_default_name_is_not_a_natural_name(tmp_path):
 
 @given(st.lists(st.text(alphabet="./Sa", min_size=1, max_size=6), min_size=1, max_size=4))
 def test_key_paths_unescape_what_tensorflow_escapes(parts):
+    from savedmodel_io.formats.bundle import key_object_path
+
     key = "/".join(escape_local_name(p) for p in parts) + "/.ATTRIBUTES/VARIABLE_VALUE"
     assert key_object_path(key, "VARIABLE_VALUE") == parts
 
