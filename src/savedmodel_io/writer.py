@@ -192,7 +192,7 @@ class Model:
         if name in self.functions:
             raise InvalidArgumentError(f"function {name!r} defined twice")
         self._counter += 1
-        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}")
+        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}", label=name)
         names = []
         for arg, (dt, shape) in (inputs or {}).items():
             if shape is None:

@@ -19,8 +19,10 @@ TensorFlow's op registry.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -272,10 +274,10 @@ def _wrap_attr(name: str, value: Any) -> Any:
 class Tensor:
     """A symbolic tensor in a builder: reference string, dtype and static shape."""
 
-    __slots__ = ("builder", "dtype", "handle", "node", "ref", "shape")
+    __slots__ = ("builder", "dtype", "handle", "label", "node", "ref", "shape")
 
     def __init__(self, builder: _Builder, ref: str, dtype: int, shape: Shape, node: str,
-                 handle: tuple[int, Shape] | None = None) -> None:
+                 handle: tuple[int, Shape] | None = None, label: str | None = None) -> None:
         self.builder = builder
         self.ref = ref
         self.dtype = dtype
@@ -283,6 +285,12 @@ class Tensor:
         self.node = node
         # For DT_RESOURCE tensors: (dtype, shape) of the variable behind the handle.
         self.handle = handle
+        # What the user calls it (input 'x', variable 'l1/kernel'), for error messages.
+        self.label = label
+
+    def describe(self) -> str:
+        """The tensor as error messages name it: the user's input or variable, else its node."""
+        return self.label or f"the output of {self.node}"
 
     def __repr__(self) -> str:
         shape = "?" if self.shape is None else list(self.shape)
@@ -329,7 +337,45 @@ class Tensor:
 
 Operand = Union[Tensor, Any]  # noqa: UP007
 
+# Parameters annotated with these take tensors; the rest (shapes, attrs, names) do not.
+_TENSOR_PARAMS = {"Tensor": False, "Operand": False, "Sequence[Tensor]": True}
 
+
+def _is_variable_like(x: Any) -> bool:
+    """A writer Variable / Asset (or any object with a name, dtype and shape), not an array."""
+    return (hasattr(x, "name") and hasattr(x, "dtype") and
+            not isinstance(x, (Tensor, np.ndarray, np.generic, str, bytes)))
+
+
+def _accepting_variables(cls: type) -> type:
+    """Route every tensor parameter of ``cls``'s public op methods through ``_operand``."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("_") or name == "call" or not inspect.isfunction(fn):
+            continue
+        sig = inspect.signature(fn)
+        params = {p: _TENSOR_PARAMS[a.annotation] for p, a in sig.parameters.items()
+                  if a.annotation in _TENSOR_PARAMS}
+        if params:
+            setattr(cls, name, _coercing(fn, sig, params))
+    return cls
+
+
+def _coercing(fn: Callable[..., Any], sig: inspect.Signature,
+              params: dict[str, bool]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(self: _Builder, *args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(self, *args, **kwargs)
+        for p, many in params.items():
+            if p in bound.arguments:
+                v, where = bound.arguments[p], f"{fn.__name__}({p})"
+                bound.arguments[p] = ([self._operand(x, where) for x in v] if many
+                                      else self._operand(v, where))
+        return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
+
+
+@_accepting_variables
 class _Builder:
     """Op vocabulary shared by FunctionBuilder and GraphBuilder."""
 
@@ -444,21 +490,44 @@ class _Builder:
         h = self._handle(handle)
         assert h.handle is not None
         dt, shp = h.handle
-        return self._one("ReadVariableOp", [h], {"dtype": dt}, dt, shp,
-                         name or f"{h.node}/Read/ReadVariableOp")
+        t = self._one("ReadVariableOp", [h], {"dtype": dt}, dt, shp,
+                      name or f"{h.node}/Read/ReadVariableOp")
+        t.label = h.label
+        return t
 
     def value(self, x: Any) -> Tensor:
-        """x itself for a value tensor; the variable's value for a handle or variable object."""
+        """x itself for a value tensor; the variable's value for a handle or variable object
+        (an asset object gives its path tensor)."""
+        t = x if isinstance(x, Tensor) else self.capture(x)
+        return self.read(t) if t.dtype == DataType.DT_RESOURCE else t
+
+    def describe(self) -> str:
+        """This builder as error messages name it."""
+        return type(self).__name__
+
+    def _operand(self, x: Any, where: str) -> Any:
+        """The one coercion point for tensor arguments of every op method: a variable (or
+        asset) object is read (captured), a tensor of another builder is refused by name,
+        anything else (constants) is left to the op."""
         if isinstance(x, Tensor):
-            return self.read(x) if x.dtype == DataType.DT_RESOURCE else x
-        return self.read(x)
+            if x.builder is not self:
+                raise InvalidArgumentError(
+                    f"{where}: {x.describe()} ({x.ref}) belongs to {x.builder.describe()}, "
+                    f"not to {self.describe()}")
+            return x
+        if _is_variable_like(x):
+            return self.value(x)
+        return x
 
     def assign(self, handle: Any, value: Operand, name: str | None = None) -> str:
         """AssignVariableOp (returns the node name, for control dependencies)."""
         h = self._handle(handle)
         assert h.handle is not None
         v = value if isinstance(value, Tensor) else self.const(value, h.handle[0])
-        self._check_dtype("AssignVariableOp", h.handle[0], v)
+        if v.dtype != h.handle[0]:
+            raise InvalidArgumentError(
+                f"AssignVariableOp: the new value ({v.describe()}) is "
+                f"{dtypes.python_name(v.dtype)}, {h.describe()} is {dtypes.python_name(h.handle[0])}")
         self.op("AssignVariableOp", [h, v], {"dtype": h.handle[0]}, name=name or "AssignVariableOp")
         return self.nodes[-1].name
 
@@ -480,12 +549,14 @@ class _Builder:
 
     # -- math ----------------------------------------------------------------------------------
     @staticmethod
-    def _check_dtype(op_type: str, dt: int, *ts: Tensor) -> None:
-        for t in ts:
-            if t.dtype != dt:
+    def _same_dtype(op_type: str, first: Tensor, *others: Tensor) -> None:
+        """Refuse operands of differing dtypes, naming both (the user's inputs and variables)."""
+        for t in others:
+            if t.dtype != first.dtype:
                 raise InvalidArgumentError(
-                    f"{op_type}: {t.ref} is {dtypes.python_name(t.dtype)}, "
-                    f"expected {dtypes.python_name(dt)}"
+                    f"{op_type}: operands differ in dtype: {first.describe()} is "
+                    f"{dtypes.python_name(first.dtype)}, {t.describe()} is "
+                    f"{dtypes.python_name(t.dtype)} (cast one of them)"
                 )
 
     def _binary(self, op_type: str, x: Operand, y: Operand, name: str | None) -> Tensor:
@@ -495,7 +566,7 @@ class _Builder:
             x = self.const(x, y.dtype)
         if not isinstance(y, Tensor):
             y = self.const(y, x.dtype)
-        self._check_dtype(op_type, x.dtype, y)
+        self._same_dtype(op_type, x, y)
         shape = shapes.broadcast(x.shape, y.shape, op_type)
         return self._one(op_type, [x, y], {"T": x.dtype}, x.dtype, shape, name)
 
@@ -635,7 +706,7 @@ class _Builder:
         """Matrix product of rank-2 tensors (MatMul); BatchMatMulV2 for higher ranks."""
         if (a.rank is not None and a.rank > 2) or (b.rank is not None and b.rank > 2):
             return self.batch_matmul(a, b, transpose_a, transpose_b, name=name)
-        self._check_dtype("MatMul", a.dtype, b)
+        self._same_dtype("MatMul", a, b)
         shape = shapes.matmul(a.shape, b.shape, transpose_a, transpose_b)
         return self._one("MatMul", [a, b], {"T": a.dtype, "transpose_a": transpose_a,
                                             "transpose_b": transpose_b}, a.dtype, shape,
@@ -644,7 +715,7 @@ class _Builder:
     def batch_matmul(self, x: Tensor, y: Tensor, adj_x: bool = False, adj_y: bool = False,
                      name: str | None = None) -> Tensor:
         """Batched matrix product with broadcasting batch dims (BatchMatMulV2)."""
-        self._check_dtype("BatchMatMulV2", x.dtype, y)
+        self._same_dtype("BatchMatMulV2", x, y)
         shape = shapes.batch_matmul(x.shape, y.shape, adj_x, adj_y)
         return self._one("BatchMatMulV2", [x, y], {"T": x.dtype, "adj_x": adj_x, "adj_y": adj_y},
                          x.dtype, shape, name or "MatMul")
@@ -652,7 +723,7 @@ class _Builder:
     def bias_add(self, value: Tensor, bias: Tensor, data_format: str = "NHWC",
                  name: str | None = None) -> Tensor:
         """value + bias along the channel axis (BiasAdd)."""
-        self._check_dtype("BiasAdd", value.dtype, bias)
+        self._same_dtype("BiasAdd", value, bias)
         if bias.rank is not None and bias.rank != 1:
             raise InvalidArgumentError(f"BiasAdd: bias must be rank 1, got {list(bias.shape)}")
         shape = value.shape
@@ -728,7 +799,7 @@ class _Builder:
                data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """2-D convolution with an HWIO filter (Conv2D)."""
         f = self.value(filters)
-        self._check_dtype("Conv2D", x.dtype, f)
+        self._same_dtype("Conv2D", x, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
         p = self._padding(padding)
@@ -742,7 +813,7 @@ class _Builder:
                          data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """Depthwise 2-D convolution, filter [h, w, in, multiplier] (DepthwiseConv2dNative)."""
         f = self.value(filters)
-        self._check_dtype("DepthwiseConv2dNative", x.dtype, f)
+        self._same_dtype("DepthwiseConv2dNative", x, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
         p = self._padding(padding)
@@ -807,7 +878,7 @@ class _Builder:
         """Join tensors along ``axis`` (ConcatV2; a single tensor passes through Identity)."""
         if not values:
             raise InvalidArgumentError("concat needs at least one tensor")
-        self._check_dtype("ConcatV2", values[0].dtype, *values)
+        self._same_dtype("ConcatV2", *values)
         out = shapes.concat([v.shape for v in values], axis)
         if len(values) == 1:  # ConcatV2 needs N >= 2; tf.concat([x]) is an Identity too
             return self.identity(values[0], name=name or "concat")
@@ -820,7 +891,7 @@ class _Builder:
         """Stack equal-shaped tensors along a new ``axis`` (Pack)."""
         if not values:
             raise InvalidArgumentError("stack needs at least one tensor")
-        self._check_dtype("Pack", values[0].dtype, *values)
+        self._same_dtype("Pack", *values)
         base: Shape = values[0].shape
         for v in values[1:]:
             base = _merge_shapes(base, v.shape, "Pack")
@@ -981,9 +1052,11 @@ def arg_name(name: str) -> str:
 class FunctionBuilder(_Builder):
     """Build one FunctionDef: typed arguments, captured variables, nodes, named outputs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, label: str | None = None) -> None:
         super().__init__()
         self.name = name
+        # What the user calls the function (the writer's "__call__"); name is the FunctionDef's.
+        self.label = label or name
         self.args: list[Tensor] = []
         self.arg_user_names: list[str] = []
         self.captures: list[Any] = []  # captured objects, in argument order after args
@@ -995,13 +1068,16 @@ class FunctionBuilder(_Builder):
     def _ref(self, node: str, op: str, out_arg: str, index: int, flat: int) -> str:
         return f"{node}:{out_arg}:{index}"
 
+    def describe(self) -> str:
+        return f"function {self.label!r}"
+
     def arg(self, name: str, dtype: DTypeLike, shape: Any = None) -> Tensor:
         """Add an input argument (before any capture)."""
         if self.captures:
             raise InvalidArgumentError(f"{self.name}: add arguments before capturing variables")
         dt = as_dtype(dtype)
         aname = self.unique_name(arg_name(name))
-        t = Tensor(self, aname, dt, _shape_of(shape), aname)
+        t = Tensor(self, aname, dt, _shape_of(shape), aname, label=f"input {name!r}")
         self.args.append(t)
         self.arg_user_names.append(name)
         return t
@@ -1020,7 +1096,8 @@ class FunctionBuilder(_Builder):
             shape: Shape = ()
         else:
             shape = ()
-        t = Tensor(self, aname, dt, shape, aname, handle)
+        kind = "variable" if dt == DataType.DT_RESOURCE else "asset"
+        t = Tensor(self, aname, dt, shape, aname, handle, label=f"{kind} {label!r}")
         self.captures.append(obj)
         self._capture_tensors[key] = t
         self.arg_user_names.append(label)
@@ -1046,9 +1123,12 @@ class FunctionBuilder(_Builder):
             items, kind = [(f"output_{i}", t) for i, t in enumerate(outputs)], "list"
             if not items:
                 raise InvalidArgumentError(f"{self.name}: no outputs given")
+        where = f"{self.describe()}: output"
+        items = [(k, self._operand(t, f"{where} {k!r}")) for k, t in items]
         for key, t in items:
-            if not isinstance(t, Tensor) or t.builder is not self:
-                raise InvalidArgumentError(f"{self.name}: output {key!r} is not a Tensor of it")
+            if not isinstance(t, Tensor):
+                raise InvalidArgumentError(
+                    f"{where} {key!r} is a {type(t).__name__}, not a Tensor of this function")
         self.output_kind = kind
         self.output_names = [k for k, _ in items]
         self.output_tensors = [t for _, t in items]
@@ -1119,9 +1199,11 @@ class GraphBuilder(_Builder):
         """A Placeholder (a signature input)."""
         dt = as_dtype(dtype)
         shp = _shape_of(shape)
-        return self._one("Placeholder", [], {"dtype": dt, "shape": _ShapeAttr(shp),
-                                             "_output_shapes": [_ShapeAttr(shp)]},
-                         dt, shp, name)
+        t = self._one("Placeholder", [], {"dtype": dt, "shape": _ShapeAttr(shp),
+                                          "_output_shapes": [_ShapeAttr(shp)]},
+                      dt, shp, name)
+        t.label = f"input {name!r}"
+        return t
 
     def var_handle(self, name: str, dtype: DTypeLike, shape: Any,
                    shared_name: str | None = None) -> Tensor:
@@ -1134,6 +1216,7 @@ class GraphBuilder(_Builder):
                                         "_output_shapes": [_ShapeAttr(())]},
                     out_types=[DataType.DT_RESOURCE], out_shapes=[()], name=name)[0]
         t.handle = (dt, shp)
+        t.label = f"variable {name!r}"
         return t
 
     def bind(self, obj: Any, tensor: Tensor) -> None:
