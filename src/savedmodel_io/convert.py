@@ -422,15 +422,11 @@ def _fit(arr: np.ndarray, want: np.dtype, shape: tuple[int, ...], cast: bool) ->
 
 
 def _checked_cast(arr: np.ndarray, want: np.dtype) -> tuple[np.ndarray | None, str]:
-    """``arr.astype(want)`` unless it loses more than float rounding: no wrapped ints, no new infs."""
-    with np.errstate(all="ignore"):
-        out = arr.astype(want)
-        if arr.dtype.kind in "biu":
-            if not np.array_equal(out.astype(arr.dtype), arr):
-                return None, f"values do not fit {want.name} exactly (cast)"
-        elif not np.array_equal(np.isfinite(out), np.isfinite(arr)):
-            return None, f"values overflow {want.name} (cast)"
-    return out, ""
+    """``arr`` cast by the library's one rule (``dtypes.safe_cast``), or (None, why not)."""
+    try:
+        return dtypes.safe_cast(arr, want), ""
+    except InvalidArgumentError as exc:
+        return None, f"{exc.message} (cast)"
 
 
 def match_weights(

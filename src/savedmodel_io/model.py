@@ -111,7 +111,15 @@ class Signature:
         }
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key.
+
+        Inputs of another dtype are converted when no value changes beyond float rounding
+        (``graph.runtime.convert_input``); ``run(inputs, strict=True)`` refuses them.
+        """
+        return self.run(inputs)
+
+    def run(self, inputs: Mapping[str, Any], *, strict: bool = False) -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
@@ -123,7 +131,7 @@ class Signature:
             if not (exc.name or "").startswith("savedmodel_io"):
                 raise
             raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
-        return run_signature(self.meta_graph, self.key, inputs)
+        return run_signature(self.meta_graph, self.key, inputs, strict=strict)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
