@@ -28,6 +28,7 @@ from savedmodel_io.model import (
 from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
+    __version__: str
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
     from savedmodel_io.writer import Model, save
-
-__version__ = "0.1.0"
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
@@ -62,6 +61,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata is read on first use only
+        from savedmodel_io._version import version
+
+        globals()[name] = version()
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'savedmodel_io' has no attribute {name!r}")
