@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file, default_file_mode
+from savedmodel_io._fsutil import default_file_mode
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -42,6 +41,7 @@ from savedmodel_io.errors import (
     SavedModelError,
 )
 from savedmodel_io._lookup import suggest
+from savedmodel_io.formats import npz
 from savedmodel_io.formats.bundle import CheckpointReader
 from savedmodel_io.formats.names import Naming, NameTable
 
@@ -163,31 +163,6 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _npz_form(arr: np.ndarray) -> np.ndarray | None:
-    """The array as .npz can hold it: strings as fixed-width bytes, ml_dtypes widened."""
-    if arr.dtype == object:
-        vals = arr.reshape(-1).tolist()
-        if not all(isinstance(v, bytes) for v in vals):
-            return None
-        return np.array(vals, dtype=bytes).reshape(arr.shape) if arr.size else np.zeros(arr.shape, "S1")
-    return widen(arr)
-
-
-def widen(arr: np.ndarray) -> np.ndarray:
-    """ml_dtypes arrays (bfloat16, float8, int4...) as float32 / int8 / uint8; others unchanged.
-
-    The plain dtypes hold every value exactly, so ``.npz`` files and JSON can carry them.
-    """
-    if arr.dtype.isbuiltin != 2:  # not a user-defined numpy scalar type
-        return arr
-    name = arr.dtype.name
-    if name.startswith("uint"):
-        return arr.astype(np.uint8)
-    if name.startswith("int"):
-        return arr.astype(np.int8)
-    return arr.astype(np.float32)
-
-
 def export_weights(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -220,11 +195,7 @@ def export_weights(
                 arr = reader.read(w.key)
                 bar.update(entry.size)
                 if fmt == "npz":
-                    form = _npz_form(arr)
-                    if form is None:
-                        report.skipped[w.name] = "strings that are not bytes"
-                        continue
-                    arrays[w.name] = form
+                    arrays[w.name] = arr
                 else:
                     if arr.dtype.name not in _SAFETENSORS_DTYPES:
                         report.skipped[w.name] = f"safetensors cannot hold {w.dtype} tensors"
@@ -233,9 +204,7 @@ def export_weights(
                 report.written.append(w)
     keymap = {w.name: list(w.keys) for w in report.written}
     if fmt == "npz":
-        payload: dict[str, Any] = {**arrays, "__savedmodel_io__": np.array(json.dumps(keymap))}
-        with atomic_file(out) as f:
-            np.savez(f, **payload)
+        npz.write(out, arrays, keymap)
     else:
         assert stn is not None
         meta = {"format": "np", "savedmodel_io.keys": json.dumps(keymap, sort_keys=True)}
@@ -271,14 +240,7 @@ def load_weights_file(path: str | os.PathLike[str], *, format: str | None = None
     if not p.is_file():
         raise NotFoundError("weights file does not exist", path=str(p))
     if fmt == "npz":
-        try:
-            with np.load(p, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files if k != "__savedmodel_io__"}
-        except ValueError as exc:  # object arrays need pickle: refused
-            raise CorruptFileError(f"cannot read .npz without unpickling ({exc})", path=str(p)) from None
-        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-            raise CorruptFileError(f"not a readable .npz file ({type(exc).__name__}: {exc})",
-                                   path=str(p)) from None
+        return npz.read(p)
     return _load_safetensors(p)
 
 

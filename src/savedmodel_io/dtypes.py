@@ -206,6 +206,19 @@ _QUANTIZED = {
 }
 
 
+def widen(arr: np.ndarray) -> np.ndarray:
+    """ml_dtypes arrays (bfloat16, float8, int4...) as float32 / int8 / uint8; others unchanged.
+
+    The plain dtypes hold every value exactly, so ``.npz`` files and JSON can carry them.
+    """
+    import numpy as np
+
+    if arr.dtype.isbuiltin != 2:  # not a user-defined numpy scalar type
+        return arr
+    kind = _kind(arr.dtype)
+    return arr.astype(np.uint8 if kind == "u" else np.int8 if kind == "i" else np.float32)
+
+
 # --- the one casting rule (signature inputs in run, API and CLI; import-weights --cast) ---
 
 _KIND_ORDER = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}

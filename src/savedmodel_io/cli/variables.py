@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 from typing import Any
 
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import NotFoundError
+from savedmodel_io.formats import npz
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
 from savedmodel_io.formats.names import NameTable, TensorName
 
@@ -60,22 +59,9 @@ def _table(rows: list[list[str]]) -> str:
 def _jsonable(arr: np.ndarray) -> Any:
     if arr.dtype == object:
         return np.vectorize(_bytes_json, otypes=[object])(arr).tolist() if arr.size else arr.tolist()
-    if _is_ml(arr.dtype):
-        return _widen(arr).tolist()
     if arr.dtype.kind == "c":
         return [[float(x.real), float(x.imag)] for x in arr.reshape(-1)]
-    return arr.tolist()
-
-
-def _is_ml(dt: np.dtype) -> bool:
-    return dt.isbuiltin == 2  # a user-defined scalar type: bfloat16, float8_*, int4, ...
-
-
-def _widen(arr: np.ndarray) -> np.ndarray:
-    """ml_dtypes arrays as float32 / int8 / uint8, which .npz files and JSON can hold."""
-    from savedmodel_io.convert import widen
-
-    return widen(arr)
+    return dtypes.widen(arr).tolist()
 
 
 def _bytes_json(b: bytes) -> Any:
@@ -83,17 +69,6 @@ def _bytes_json(b: bytes) -> Any:
         return b.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(b).decode("ascii")}
-
-
-def _for_npz(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == object:
-        return np.array(arr.tolist(), dtype=bytes) if arr.size else np.zeros(arr.shape, dtype="S1")
-    return _widen(arr) if _is_ml(arr.dtype) else arr
-
-
-def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_file(os.path.abspath(path)) as f:
-        np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         entry = reader.entry(key)
         value = reader.read(key)
         if args.npz:
-            _write_npz(args.npz, {key: value})
+            npz.write(args.npz, {key: value})
         if args.json:
             doc = _describe(entry, by_key.get(key))
             doc["value"] = _jsonable(value)
@@ -123,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write(f"{value!r}\n")
         return 0
     if args.npz:
-        _write_npz(args.npz, reader.read_all())
+        npz.write(args.npz, reader.read_all())
     rows = [_describe(e, by_key.get(e.key)) for e in reader.entries()]
     if args.json:
         json.dump(rows, out, indent=1)
