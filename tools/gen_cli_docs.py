@@ -28,6 +28,7 @@ SMCLI = {
     "scan": "`saved_model_cli scan` (denylisted ops; here also structural checks)",
     "variables": "none (TensorFlow: `tf.train.list_variables` / `load_checkpoint`)",
     "fingerprint": "none (TensorFlow: `tf.saved_model.experimental.read_fingerprint`)",
+    "verify": "none (fingerprint.pb does not cover the data shards; see [verify](verify.md))",
     "replace-weights": "none",
     "graph": "none (TensorBoard's graph view shows one call node per signature)",
     "export": "none",

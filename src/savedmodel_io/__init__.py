@@ -1,6 +1,6 @@
 """Read, inspect, run and write TensorFlow SavedModels without TensorFlow.
 
-Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``.
+Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``, ``verify``.
 Writing: ``save`` (with ``Model`` and the graph builders), ``replace_weights``,
 ``write_checkpoint``. Every error raised on purpose is a ``SavedModelError``.
 """
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     )
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
+    from savedmodel_io.integrity import VerifyReport, verify
     from savedmodel_io.writer import Model, save
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
@@ -55,6 +56,8 @@ _LAZY = {
     "GraphBuilder": "savedmodel_io.graph.builder",
     "replace_weights": "savedmodel_io.replace",
     "variable_names": "savedmodel_io.replace",
+    "verify": "savedmodel_io.integrity",
+    "VerifyReport": "savedmodel_io.integrity",
     "Model": "savedmodel_io.writer",
     "save": "savedmodel_io.writer",
 }
@@ -86,6 +89,8 @@ __all__ = [
     "load_variables",
     "read_fingerprint",
     "compute_fingerprint",
+    "verify",
+    "VerifyReport",
     "Asset",
     "CheckpointReader",
     "ConcreteFunction",

@@ -23,7 +23,7 @@ from savedmodel_io.cli._absl import drop_undefok, expand_flagfiles, normalize, w
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["show", "run", "scan", "variables", "fingerprint"]
+COMMANDS = ["show", "run", "scan", "variables", "fingerprint", "verify"]
 COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 

@@ -639,13 +639,25 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         }
 
     def verify(self) -> None:
-        """Read every tensor with CRC checks (ChecksumError/CorruptFileError on the first problem)."""
+        """:meth:`check` every tensor (ChecksumError/CorruptFileError on the first problem)."""
+        for key in self._raw:
+            self.check(key)
+
+    def check(self, key: str) -> None:
+        """Check tensor ``key`` against the index: its bytes' CRC32C (every slice), and for
+        tensors with a numpy form that the bytes decode as dtype and shape say."""
         saved = self.verify_checksums
         self.verify_checksums = True
         try:
-            for e in self.entries():
-                if dtypes.has_numpy_form(e.dtype_enum):
-                    self.read(e.key, zero_copy=True)
+            entry = self.entry(key)
+            if dtypes.has_numpy_form(entry.dtype_enum):
+                self.read(key, zero_copy=True)
+                return
+            parts = [self._slice_entry(encode_slice_key(key, ext)) for ext in entry.slices]
+            for part in parts if entry.slices else [entry]:
+                if part is None:
+                    raise NotFoundError(f"a slice of {key!r} is missing", path=self.index_path)
+                self._check_crc(part, key, extend(0, self._bytes(part, key)))
         finally:
             self.verify_checksums = saved
 
