@@ -65,3 +65,9 @@ def test_tensor_spec_repr_shows_the_shape_attribute(model):
     spec = savedmodel_io.load(model).signatures["serving_default"].inputs["x"]
     assert spec.shape == (None, 3)
     assert "shape=(None, 3)" in repr(spec)
+
+
+def test_signature_defaults(model):
+    sig = savedmodel_io.load(model).signatures["serving_default"]
+    with pytest.raises(NotFoundError, match=r"no default 'x' in signature 'serving_default' \(available: none\)"):
+        sig.defaults["x"]

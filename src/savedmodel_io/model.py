@@ -105,10 +105,12 @@ class Signature:
         from savedmodel_io.tensors import to_array
 
         path = self.meta_graph._path if self.meta_graph is not None else None
-        return {
-            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
-            for k in sorted(self.proto.defaults)
-        }
+        return Lookup(
+            ((k, to_array(self.proto.defaults[k], path=path,
+                          where=f"signature {self.key!r} default {k!r}"))
+             for k in sorted(self.proto.defaults)),
+            what="default", where=f"signature {self.key!r}", path=path,
+        )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature with the graph runtime (no TensorFlow); returns outputs by key.
