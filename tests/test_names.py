@@ -174,3 +174,25 @@ def test_entry_dtype_is_a_numpy_dtype(written):
         assert e.dtype == np.float32 and np.zeros(1).astype(e.dtype).dtype == np.float32
         assert e.dtype_enum == 1 and e.dtype_name == "float32"
         assert r.entry(bundle.OBJECT_GRAPH_KEY).dtype == np.dtype(object)
+
+
+def test_a_variable_name_equal_to_another_variables_path_falls_back(tmp_path):
+    """Natural names stay unique: a variable named 'b' at path 'a' beside a variable at 'b'."""
+    from savedmodel_io.formats.names import NameTable
+    from savedmodel_io.proto import SavedModel
+
+    m = Model()
+    m.variable("a", np.zeros(1, np.float32))
+    m.variable("b", np.ones(2, np.float32))
+    f = m.function("__call__", {"x": ("float32", (None,))})
+    f.outputs({"y": f.inputs["x"]})
+    path = save(tmp_path / "m", m)
+    sm = SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    for node in sm.meta_graphs[0].object_graph_def.nodes:
+        if node.WhichOneof("kind") == "variable":
+            node.variable.name = {"a": "b", "b": "Variable"}[node.variable.name]
+    with bundle.open_checkpoint(path) as r:
+        table = NameTable(r, sm)
+        assert [e.name for e in table.entries] == ["a", "b"]
+        assert table.resolve("b") == (_key("b"),)  # the natural name wins over the alias
+        assert table.resolve("a") == (_key("a"),)

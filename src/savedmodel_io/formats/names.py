@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,7 +56,6 @@ class TensorName:
     keys: tuple[str, ...]  # checkpoint keys, the copy to read first
     path: str | None  # the object path the key was made from (None without an object graph)
     is_variable: bool  # a SavedVariable's value (or any tensor, without a SavedObjectGraph)
-    variable_name: str | None  # SavedVariable.name
     aliases: tuple[str, ...]  # every name that resolves to these keys alone, natural name first
 
     @property
@@ -135,14 +134,11 @@ class NameTable:
         canonical, var_names, is_var = self._from_graphs(keys, saved_model)
         groups = self._groups(keys, var_names, naming)
         names = [self._natural(g, canonical, var_names, naming) for g in groups]
-        # A variable name may equal another tensor's path: those fall back to path or key.
-        counts: dict[str, int] = {}
-        for n in names:
-            counts[n] = counts.get(n, 0) + 1
-        names = [
-            n if counts[n] == 1 else (g[0] if naming == "key" else canonical.get(g[0], g[0]))
-            for n, g in zip(names, groups)
-        ]
+        # A variable name may equal another tensor's path: those fall back to their path,
+        # then (if that clashes too) to their checkpoint key, which is unique.
+        for fallback in (lambda g: canonical.get(g[0], g[0]), lambda g: g[0]):
+            counts = Counter(names)
+            names = [n if counts[n] == 1 else fallback(g) for n, g in zip(names, groups)]
         by_key: dict[str, list[str]] = {}
         for alias, ks in self._aliases.items():
             for k in ks:
@@ -155,7 +151,6 @@ class NameTable:
             entries.append(TensorName(
                 name=name, keys=tuple(g), path=canonical.get(g[0]),
                 is_variable=all(is_var.get(k, True) for k in g),
-                variable_name=var_names.get(g[0]),
                 aliases=(name, *sorted(aliases, key=lambda a: (len(a), a))),
             ))
         self.entries: list[TensorName] = sorted(entries, key=lambda e: e.name)
@@ -300,7 +295,3 @@ class NameTable:
         out = [n for n, ks in self._aliases.items() if key in ks and (
             len(ks) == 1 or _copies(self.reader, sorted(ks)))]
         return sorted(out, key=lambda n: (n != key, n != natural, len(n), n))
-
-    def aliases(self) -> Mapping[str, frozenset[str]]:
-        """Every accepted name -> the checkpoint keys it may mean."""
-        return {n: frozenset(ks) for n, ks in self._aliases.items()}
