@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats import npz
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
 from savedmodel_io.formats.names import NameTable, TensorName
