@@ -125,10 +125,10 @@ def _save(tmp_path, mg):
     return tmp_path
 
 
-def test_signature_call_takes_a_budget(tmp_path):
+def test_signature_run_takes_a_budget(tmp_path):
     sig = savedmodel_io.load(_save(tmp_path, endless_while())).signatures["s"]
     with pytest.raises(LimitExceededError, match="more than 10 iterations") as info:
-        sig.call({}, budget=Budget(max_loop_iterations=10))
+        sig.run({}, budget=Budget(max_loop_iterations=10))
     assert info.value.path == str(tmp_path)
 
 

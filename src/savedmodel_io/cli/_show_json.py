@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from savedmodel_io.cli._load_order import in_load_order
-from savedmodel_io.cli._show_text import is_array, tags_arg
+from savedmodel_io.cli._show_text import custom_ops, is_array, tags_arg
 from savedmodel_io.model import MetaGraph, SavedModel, Signature
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
@@ -124,6 +124,9 @@ def _document(
         fns = _functions(model)
         if fns is not None:
             doc["concrete_functions"] = fns
+            custom = sorted({op for mg in model.meta_graphs for op in custom_ops(mg)})
+            if custom:  # the text says N/A here, as saved_model_cli does
+                doc["custom_ops"] = custom
         return doc
     if tag_set is None:
         return {"tag_sets": [sorted(t) for t in sorted(list(t) for t in model.tag_sets)]}

@@ -19,11 +19,12 @@ from typing import Any, Protocol
 from savedmodel_io import dtypes
 from savedmodel_io.cli._load_order import in_load_order
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
+from savedmodel_io.graph import opdefs
 from savedmodel_io.model import ConcreteFunction, MetaGraph, SavedModel, normalize_tags
 from savedmodel_io.proto import SignatureDef, TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
-__all__ = ["Out", "is_array", "render", "render_into", "tags_arg"]
+__all__ = ["Out", "custom_ops", "is_array", "render", "render_into", "tags_arg"]
 
 
 class Out(Protocol):
@@ -151,6 +152,10 @@ def _functions(model: SavedModel, out: Out) -> None:
         out.append(" N/A (could not be listed due to unknown reasons)\n")
         return
     mg = graphs[0]
+    if custom_ops(mg):
+        # Its loader fails with "Op type not registered"; --json still lists the functions.
+        out.append(" N/A (could not be listed due to the existence of custom ops in the SavedModel)\n")
+        return
     og = mg.object_graph
     assert og is not None
     for name, cfs in og.functions().items():
@@ -164,6 +169,20 @@ def _functions(model: SavedModel, out: Out) -> None:
                 _args(args, "Argument", out)
             if kwargs:
                 _args(kwargs, "Named Argument", out)
+
+
+def custom_ops(mg: MetaGraph) -> list[str]:
+    """Ops of the function library that TensorFlow does not register (tensorflow-text's...).
+
+    saved_model_cli lists functions by loading the model with TensorFlow, whose loader
+    imports every library function (called or not) and fails on such an op; ops of the
+    top-level graph alone do not matter, as the loader does not import it (checked
+    against TensorFlow 2.21's saved_model_cli in tests/cli/test_show_custom_ops.py).
+    """
+    library = mg.proto.graph_def.library.function
+    names = {f.signature.name for f in library}
+    used = {n.op for f in library for n in f.node_def}
+    return sorted(op for op in used - names if not opdefs.is_registered(op))
 
 
 def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:

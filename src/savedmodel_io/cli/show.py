@@ -13,10 +13,10 @@ from typing import Any
 
 from savedmodel_io.cli._absl import BoolFlag, accept_saved_model_cli_flags
 from savedmodel_io.cli._show_json import render_json, write_json
-from savedmodel_io.cli._show_text import render, render_into
+from savedmodel_io.cli._show_text import custom_ops, render, render_into
 from savedmodel_io.model import load
 
-__all__ = ["register", "render", "render_json", "run"]
+__all__ = ["custom_ops", "register", "render", "render_json", "run"]
 
 _HELP = """\
 Usage examples:
