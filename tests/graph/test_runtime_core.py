@@ -243,6 +243,23 @@ def test_input_validation():
         runtime.run_signature(mg, "str", {"s": [1, 2]})
 
 
+def test_tensor_info_without_a_shape_is_unknown():
+    # TF Serving's half_plus_three records no shape for its input: any shape is fed (as
+    # TensorFlow does), while a recorded scalar shape is still enforced.
+    mg = meta([placeholder("x"), node("y", "Identity", ["x"])],
+              sigs={"none": ({"x": ("x:0", F32, ())}, {"y": "y:0"}),
+                    "scalar": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    mg.signature_def["none"].inputs["x"].ClearField("tensor_shape")
+    x = np.ones((2, 1), np.float32)
+    np.testing.assert_array_equal(runtime.run_signature(mg, "none", {"x": x})["y"], x)
+    with pytest.raises(InvalidArgumentError, match=r"expects shape \(\), got \(2, 1\)"):
+        runtime.run_signature(mg, "scalar", {"x": x})
+    from savedmodel_io.model import Signature
+
+    assert Signature("none", mg.signature_def["none"]).inputs["x"].shape is None
+    assert Signature("scalar", mg.signature_def["scalar"]).inputs["x"].shape == ()
+
+
 def test_unfed_placeholder_and_kernel_failure():
     mg = meta([placeholder("x"), placeholder("other"), node("y", "AddV2", ["x", "other"]),
                const("shape", np.array([5], np.int32)), node("r", "Reshape", ["x", "shape"])],

@@ -38,6 +38,7 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -636,7 +637,7 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                inputs[k], info.dtype, tensor_info_shape(info), k,
                 cast=cast, path=self.export_dir, where=where,
             )
         return feeds
