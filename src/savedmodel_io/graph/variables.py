@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.errors import CorruptFileError, NotFoundError, RuntimeFailure
+from savedmodel_io.model import asset_file_defs
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
@@ -266,9 +267,9 @@ def init_op_name(mg: MetaGraphDef) -> str | None:
 
 
 def asset_feeds(mg: MetaGraphDef, export_dir: str | None) -> dict[str, np.ndarray]:
-    """Asset tensor name -> absolute asset path (what TF's loader feeds at load time)."""
+    """Asset tensor name -> absolute asset path (what TF's loader feeds before the init op)."""
     feeds = {}
-    for a in mg.asset_file_def:
+    for a in asset_file_defs(mg, export_dir):
         if not a.tensor_info.name:
             continue
         path = os.path.join(export_dir, "assets", a.filename) if export_dir else a.filename
