@@ -37,6 +37,7 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph import variables as _vars
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
 from savedmodel_io.specs import tensor_info_shape
 
@@ -152,7 +153,7 @@ def _decode_one(kind: str, x: Any, where: str) -> Any:
 class Node:
     """One compiled node: op, decoded attrs, resolved inputs and its kernel."""
 
-    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call")
+    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call", "deref")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -164,6 +165,8 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        # Inputs that may receive a TF1 variable reference this node reads as a value.
+        self.deref: tuple[int, ...] = ()
 
     @property
     def where(self) -> str:
@@ -235,12 +238,21 @@ class Body:
                     node.controls.append(self._lookup(ref[1:], node))
                 else:
                     node.inputs.append(self.resolve(ref, node))
+        self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
         self.dataflow = any(n.op in _DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
+
+    def _mark_reads(self) -> None:
+        """Set ``deref`` where a reference (VariableV2, Assign...) feeds an input taking values."""
+        for node in self.nodes:
+            takes = node.kernel.ref_inputs if node.kernel is not None else ()
+            node.deref = tuple(
+                j for j, (src, _) in enumerate(node.inputs)
+                if j not in takes and (k := self.nodes[src].kernel) is not None and k.ref_output)
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -416,8 +428,6 @@ class Session:
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     ) -> None:
-        from savedmodel_io.graph import variables as _vars
-
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
         self.library: dict[str, FunctionDef] = {
@@ -528,20 +538,30 @@ class Session:
         ctx = Context(self, trace)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
-        return [_output(values, graph, t) for t in targets]
+            return [self._fetched(_output(values, graph, t)) for t in targets]
+
+    def _fetched(self, value: Any) -> Any:
+        """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
+        if isinstance(value, _vars.Ref):
+            return np.array(self.store.read(value.handle), copy=True)
+        return value
 
     def initialize(self) -> None:
-        """Run the MetaGraph's init op (tables, asset paths) once."""
+        """Run the MetaGraph's init op once, before the first signature, as TF's loader does.
+
+        Variables are restored first (lazily: a checkpoint value is read on first use), then
+        the init op (``__saved_model_init_op``, main_op or legacy_init_op) runs with the asset
+        paths fed: what it assigns overrides the checkpoint, tables get filled. An init op that
+        fails is run again on the next call (and fails again), never skipped.
+        """
         if self._initialized:
             return
-        self._initialized = True
-        from savedmodel_io.graph import variables as _vars
-
         init = _vars.init_op_name(self.meta_graph)
         feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
         if init:
             self._run([], feeds, [init])
         self._asset_feeds = feeds
+        self._initialized = True
 
     def run_signature(
         self,
@@ -727,6 +747,8 @@ class Context:
             if body.dataflow and _is_dead(node, ins, values):
                 values[i] = _ALL_DEAD
                 continue
+            if node.deref:
+                self.read_refs(node, ins)
             kern = node.kernel
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {node.op}", where=node.where)
@@ -745,6 +767,14 @@ class Context:
             for s in plan.release[pos]:
                 values[s] = None
         return values
+
+    def read_refs(self, node: Node, ins: list[Any]) -> None:
+        """Replace the variable references among ``ins`` that ``node`` reads by their values."""
+        store = self.session.store
+        for j in node.deref:
+            v = ins[j]
+            if isinstance(v, _vars.Ref):
+                ins[j] = store.read(v.handle, node.where)
 
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
@@ -946,8 +976,6 @@ def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = session_for(meta_graph, export_dir=export_dir)
     sig = sess.signature(key)
-    from savedmodel_io.graph import variables as _vars
-
     fetches = [t.name for t in sig.outputs.values() if t.name]
     feeds = [t.name for t in sig.inputs.values() if t.name]
     missing = sess.missing_ops(fetches, [], feeds)

@@ -29,6 +29,10 @@ class Kernel:
     op: str
     fn: Callable[..., Any]
     outputs: OutputSpec = None  # None: one output arg (maybe a list), indexed directly
+    # TF1 reference types (OpDef ``is_ref``): inputs that take a variable reference instead of
+    # its value, and whether the output is a reference (read by consumers when they run).
+    ref_inputs: tuple[int, ...] = ()
+    ref_output: bool = False
 
     def output_pairs(self, attrs: dict[str, Any]) -> list[tuple[str, int]] | None:
         """(output arg name, count) pairs of a node with ``attrs`` (None: one arg, count unknown)."""
@@ -60,14 +64,15 @@ KERNELS: dict[str, Kernel] = {}
 _loaded = False
 
 
-def kernel(*ops: str, outputs: OutputSpec = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def kernel(*ops: str, outputs: OutputSpec = None, ref_inputs: tuple[int, ...] = (),
+           ref_output: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the kernel of each op in ``ops``."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for op in ops:
             if op in KERNELS:
                 raise ValueError(f"kernel for {op} registered twice")
-            KERNELS[op] = Kernel(op, fn, outputs)
+            KERNELS[op] = Kernel(op, fn, outputs, ref_inputs, ref_output)
         return fn
 
     return register
