@@ -91,6 +91,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            random,
             resource,
             strings,
             tensorlist,
