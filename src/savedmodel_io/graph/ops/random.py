@@ -55,7 +55,7 @@ def _stateful(node, ctx) -> np.random.Generator:
     key = ("random", node.body, node.name)
     rng = res.get(key)
     if rng is None:
-        seed, seed2 = int(node.attr.get("seed", 0)), int(node.attr.get("seed2", 0))
+        seed, seed2 = int(node.attr["seed"]), int(node.attr["seed2"])
         if seed == 0 and seed2 == 0:
             rng = np.random.default_rng()
         else:
@@ -185,7 +185,7 @@ def _categorical(node, rng: np.random.Generator, logits, num_samples, dtype: np.
 
 @kernel("Multinomial")
 def multinomial(node, inputs, ctx):
-    dtype = np_dtype(node.attr.get("output_dtype", 9))  # DT_INT64 by default
+    dtype = np_dtype(node.attr["output_dtype"])
     return _categorical(node, _stateful(node, ctx), inputs[0], inputs[1], dtype)
 
 
@@ -261,7 +261,7 @@ def stateless_int_v2(node, inputs, ctx):
 
 @kernel("StatelessMultinomial")
 def stateless_multinomial(node, inputs, ctx):
-    dtype = np_dtype(node.attr.get("output_dtype", 9))
+    dtype = np_dtype(node.attr["output_dtype"])
     return _categorical(node, _seeded(node, inputs[2]), inputs[0], inputs[1], dtype)
 
 
@@ -279,12 +279,12 @@ def _key_counter(node, seed) -> list[np.ndarray]:
     return [np.array([s0 & _MASK64], np.uint64), np.array([s1 & _MASK64, 0], np.uint64)]
 
 
-@kernel("StatelessRandomGetKeyCounter", outputs=("key", "counter"))
+@kernel("StatelessRandomGetKeyCounter")
 def get_key_counter(node, inputs, ctx):
     return _key_counter(node, inputs[0])
 
 
-@kernel("StatelessRandomGetKeyCounterAlg", outputs=("key", "counter", "alg"))
+@kernel("StatelessRandomGetKeyCounterAlg")
 def get_key_counter_alg(node, inputs, ctx):
     return [*_key_counter(node, inputs[0]), np.array(_PHILOX, np.int32)]
 

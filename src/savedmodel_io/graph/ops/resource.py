@@ -129,7 +129,7 @@ _SCATTER_ND_KINDS = ("Update", "Add", "Sub", "Min", "Max")
 
 @kernel("VarHandleOp")
 def var_handle(node, inputs, ctx):
-    return Handle("variable", variable_name(node.name, node.attr.get("shared_name")))
+    return Handle("variable", variable_name(node.name, node.attr["shared_name"]))
 
 
 @kernel("ReadVariableOp")
@@ -142,7 +142,7 @@ def assign_variable(node, inputs, ctx):
     h = _handle(node, inputs[0])
     value = np.array(inputs[1], copy=True)
     store = ctx.session.store
-    if node.attr.get("validate_shape") and store.is_initialized(h):
+    if node.attr["validate_shape"] and store.is_initialized(h):
         _same_shape(node, store.read(h, node.where), value, "AssignVariableOp")
     store.assign(h, value)
     return []
@@ -198,7 +198,7 @@ def resource_gather(node, inputs, ctx):
     params = ctx.session.store.read(_handle(node, inputs[0]), node.where)
     from savedmodel_io.graph.ops.array import gather
 
-    return gather(node, params, np.asarray(inputs[1]), 0, int(node.attr.get("batch_dims", 0)))
+    return gather(node, params, np.asarray(inputs[1]), 0, int(node.attr["batch_dims"]))
 
 
 @kernel("ResourceGatherNd")
@@ -212,7 +212,7 @@ def resource_gather_nd(node, inputs, ctx):
 def _count_up_to(node, ctx, h: Handle) -> np.ndarray:
     """CountUpTo: the value before incrementing; OutOfRange once it reaches ``limit``."""
     cur = _value(node, ctx, h)
-    limit = int(node.attr.get("limit", 0))
+    limit = int(node.attr["limit"])
     if cur.ndim:
         raise bad(node, f"input is not a scalar: {list(cur.shape)}")
     if int(cur) >= limit:
@@ -230,7 +230,7 @@ def resource_count_up_to(node, inputs, ctx):
 
 def _declared_shape(node) -> tuple[int, ...]:
     """A VariableV2's shape attr: an unknown rank reads as a scalar, unknown dims are refused."""
-    shape = node.attr.get("shape")
+    shape = node.attr["shape"]
     if shape is None:
         return ()
     if any(d is None for d in shape):
@@ -239,13 +239,13 @@ def _declared_shape(node) -> tuple[int, ...]:
     return tuple(shape)
 
 
-@kernel("VariableV2", "Variable", ref_output=True)
+@kernel("VariableV2", "Variable")
 def ref_variable(node, inputs, ctx):
-    name = variable_name(node.name, node.attr.get("shared_name"))
+    name = variable_name(node.name, node.attr["shared_name"])
     return Ref(Handle("variable", name), _declared_shape(node))
 
 
-@kernel("TemporaryVariable", ref_output=True)
+@kernel("TemporaryVariable")
 def temporary_variable(node, inputs, ctx):
     # A step-local variable: allocated (zero-filled, as TF's allocator leaves it) until
     # DestroyTemporaryVariable hands its value out.
@@ -259,11 +259,11 @@ def temporary_variable(node, inputs, ctx):
 
 def _temporary_name(node) -> str:
     """Store name of a temporary variable (":" cannot occur in variable names, so none collide)."""
-    name = node.attr.get("var_name") or b""
+    name = node.attr["var_name"]
     return "temporary:" + (name.decode("utf-8", "replace") or node.name)
 
 
-@kernel("DestroyTemporaryVariable", ref_inputs=(0,))
+@kernel("DestroyTemporaryVariable")
 def destroy_temporary_variable(node, inputs, ctx):
     ref = _ref(node, inputs[0])
     if ref.handle.kind != "temporary":
@@ -273,17 +273,17 @@ def destroy_temporary_variable(node, inputs, ctx):
     return value
 
 
-@kernel("IsVariableInitialized", ref_inputs=(0,))
+@kernel("IsVariableInitialized")
 def is_variable_initialized(node, inputs, ctx):
     return np.array(ctx.session.store.is_initialized(_ref(node, inputs[0]).handle))
 
 
-@kernel("Assign", ref_inputs=(0,), ref_output=True)
+@kernel("Assign")
 def assign(node, inputs, ctx):
     ref = _ref(node, inputs[0])
     value = np.array(inputs[1], copy=True)
     store = ctx.session.store
-    if node.attr.get("validate_shape", True):
+    if node.attr["validate_shape"]:
         # An uninitialized variable has its declared shape (variable_ops.cc sets it on creation).
         old = store.read(ref.handle, node.where).shape if store.is_initialized(ref.handle) else ref.shape
         if tuple(old) != value.shape:
@@ -293,7 +293,7 @@ def assign(node, inputs, ctx):
     return ref
 
 
-@kernel("AssignAdd", "AssignSub", ref_inputs=(0,), ref_output=True)
+@kernel("AssignAdd", "AssignSub")
 def assign_add_ref(node, inputs, ctx):
     ref = _ref(node, inputs[0])
     cur = _value(node, ctx, ref.handle)
@@ -319,11 +319,11 @@ def _ref_scatter(kind: str, nd: bool):
 
 
 for _kind in _SCATTER_KINDS:
-    kernel(f"Scatter{_kind}", ref_inputs=(0,), ref_output=True)(_ref_scatter(_kind, nd=False))
+    kernel(f"Scatter{_kind}")(_ref_scatter(_kind, nd=False))
 for _kind in _SCATTER_ND_KINDS:
-    kernel(f"ScatterNd{_kind}", ref_inputs=(0,), ref_output=True)(_ref_scatter(_kind, nd=True))
+    kernel(f"ScatterNd{_kind}")(_ref_scatter(_kind, nd=True))
 
 
-@kernel("CountUpTo", ref_inputs=(0,))
+@kernel("CountUpTo")
 def count_up_to(node, inputs, ctx):
     return _count_up_to(node, ctx, _ref(node, inputs[0]).handle)
