@@ -31,6 +31,7 @@ from savedmodel_io.proto import (
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
+    parse_message,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
+    "ASSETS_COLLECTION",
     "Asset",
     "ConcreteFunction",
     "Function",
@@ -53,6 +55,7 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "Variables",
+    "asset_file_defs",
     "load",
     "normalize_tags",
     "read_signatures",
@@ -476,14 +479,15 @@ class MetaGraph:
 
     @property
     def asset_file_defs(self) -> list[AssetFileDef]:
-        return list(self.proto.asset_file_def)
+        """The AssetFileDefs TensorFlow's loader uses (see :func:`asset_file_defs`)."""
+        return asset_file_defs(self.proto, self._path)
 
     @cached_property
     def assets(self) -> list[Asset]:
         """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
         base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
         out = []
-        for a in self.proto.asset_file_def:
+        for a in self.asset_file_defs:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
             out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
@@ -494,6 +498,31 @@ class MetaGraph:
             f"MetaGraph(tags={list(self.tags)}, signatures={list(self.signatures)}, "
             f"nodes={len(self.proto.graph_def.node)}, functions={len(self.proto.graph_def.library.function)})"
         )
+
+
+# The collection older TF1 SavedModelBuilders list assets in, as packed AssetFileDefs
+# (tensorflow/tensorflow tensorflow/python/saved_model/constants.py, ASSETS_KEY).
+ASSETS_COLLECTION = "saved_model_assets"
+_ASSET_FILE_DEF_TYPE = "tensorflow.AssetFileDef"
+
+
+def asset_file_defs(proto: MetaGraphDef, path: str | os.PathLike[str] | None = None) -> list[AssetFileDef]:
+    """A meta graph's assets: ``asset_file_def``, else the ``saved_model_assets`` collection.
+
+    The same fallback as TensorFlow's loader (tensorflow/tensorflow
+    tensorflow/python/saved_model/loader_impl.py, get_asset_tensors): the collection is read
+    only when the meta graph lists no AssetFileDef itself.
+    """
+    if len(proto.asset_file_def) or ASSETS_COLLECTION not in proto.collection_def:
+        return list(proto.asset_file_def)
+    out = []
+    for i, packed in enumerate(proto.collection_def[ASSETS_COLLECTION].any_list.value):
+        if packed.type_url.rpartition("/")[2] != _ASSET_FILE_DEF_TYPE:
+            raise CorruptFileError(
+                f"entry {i} of collection {ASSETS_COLLECTION!r} is a {packed.type_url!r}, "
+                "not an AssetFileDef", path=path)
+        out.append(parse_message(AssetFileDef, packed.value, path=path))
+    return out
 
 
 # --- variables ----------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            random,
             resource,
             strings,
             tensorlist,
