@@ -31,7 +31,7 @@ _OPS = [
     (builtins, "open"), (io, "open"), (os, "open"), (os, "replace"), (os, "rename"),
     (os, "mkdir"), (os, "makedirs"), (os, "fsync"), (os, "unlink"), (os, "rmdir"),
     (os, "symlink"), (os, "link"), (shutil, "copyfile"), (shutil, "copy2"), (shutil, "copy"),
-    (shutil, "rmtree"), (_swap, "exchange"),
+    (shutil, "rmtree"), (_swap, "exchange"), (os, "dup"),
 ]
 
 _TWO_PATHS = {"replace", "rename", "link", "symlink", "copyfile", "copy2", "copy", "exchange"}
@@ -41,13 +41,16 @@ class FaultInjector:
     """Count (and optionally break) filesystem operations on paths under ``root``."""
 
     def __init__(self, root: str | os.PathLike[str], fail_at: int | None = None,
-                 exc: BaseException | None = None, kill: bool = False) -> None:
+                 exc: BaseException | None = None, kill: bool = False,
+                 writes_only: bool = False) -> None:
         self.root = os.path.realpath(root)
+        self.writes_only = writes_only  # skip opening files for reading
         self.fail_at = fail_at
         self.exc = exc
         self.kill = kill
         self.steps: list[str] = []
         self.paths: list[str] = []  # real paths of every path argument seen under root
+        self.fds: dict[int, tuple[int, int]] = {}  # descriptors of files under root -> identity
         self._saved: list[tuple[object, str, object]] = []
         self._active = False
 
@@ -55,8 +58,8 @@ class FaultInjector:
         if kwargs.get("dir_fd") is not None:  # rmtree's steps: count while active
             return True
         for a in args:
-            if isinstance(a, int):  # fsync(fd), open on a dir_fd...: count while active
-                return True
+            if isinstance(a, int):  # fsync(fd), fdopen(fd): a descriptor of a file under root
+                return self.fds.get(a) == _identity(a)
             if isinstance(a, (str, bytes, os.PathLike)):
                 p = os.fsdecode(os.fspath(a))
                 if os.path.realpath(p).startswith(self.root):
@@ -67,6 +70,8 @@ class FaultInjector:
         two = name.rsplit(".", 1)[1] in _TWO_PATHS
 
         def op(*args, **kwargs):
+            if self.writes_only and _reads(name, args, kwargs):
+                return fn(*args, **kwargs)
             if self._active and self._mine(args[: 2 if two else 1], kwargs):
                 self._active = False  # the injector's own bookkeeping is not counted
                 try:
@@ -84,7 +89,10 @@ class FaultInjector:
                     raise self.exc if self.exc is not None else OSError(
                         errno.ENOSPC, f"injected failure at step {k}: {self.steps[-1]}"
                     )
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if self._active and name in ("os.open", "os.dup") and self._mine(args[:1], kwargs):
+                self.fds[result] = _identity(result)
+            return result
 
         return op
 
@@ -121,6 +129,25 @@ def swap(request, monkeypatch, tmp_path):
         if not works:
             pytest.skip("no atomic exchange on this system")
     return request.param
+
+
+def _reads(name: str, args, kwargs) -> bool:
+    """Whether an open call only opens for reading."""
+    if name == "os.open":
+        flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+        return not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+    if name.endswith(".open"):
+        mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
+        return not set(mode) & set("wax+")
+    return False
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _short(a) -> str:

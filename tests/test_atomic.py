@@ -10,14 +10,18 @@ exchange and with the two-rename fallback.
 from __future__ import annotations
 
 import errno
+import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from faults import FaultInjector, snapshot, swap  # noqa: F401 (fixture)
-from savedmodel_io import _staging
+import savedmodel_io
+from savedmodel_io import _staging, _swap
 from savedmodel_io._fsutil import atomic_directory, atomic_file
-from savedmodel_io.errors import SavedModelError, WriteError
+from savedmodel_io.errors import ModelExistsError, NotFoundError, SavedModelError, WriteError
 
 
 def _write_model(d, tag: bytes) -> None:
@@ -155,3 +159,177 @@ def test_failed_switch_puts_the_previous_model_back(tmp_path, swap):
             _save_dir(target, overwrite=True)
     assert state(target) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+# ----------------------------------------------------------------------------- the swap
+
+
+def test_exchange_refused_by_the_filesystem_falls_back_to_two_renames(tmp_path, monkeypatch):
+    """EINVAL/ENOSYS/ENOTSUP (filesystems or kernels without RENAME_EXCHANGE) -> two renames."""
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    for code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        calls = []
+        monkeypatch.setattr(_swap, "_call", lambda a, b, code=code: calls.append(b) or code)
+        with FaultInjector(tmp_path) as seen:
+            _save_dir(target, overwrite=True)
+        assert calls == [os.fsencode(target)]
+        assert any(s.endswith("rename(new, m)") for s in seen.steps)
+        assert state(target)["saved_model.pb"] == b"pb-new"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+        shutil.rmtree(target)
+        target.mkdir()
+        _write_model(target, b"old")
+
+
+def test_exchange_failing_otherwise_is_a_write_error(tmp_path, monkeypatch):
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    monkeypatch.setattr(_swap, "_call", lambda a, b: errno.EACCES)
+    with pytest.raises(WriteError, match="m: cannot be written .Permission denied") as info:
+        _save_dir(target, overwrite=True)
+    assert info.value.errno == errno.EACCES
+    assert state(target)["saved_model.pb"] == b"pb-old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_exchange_swaps_directories(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    if not _swap.exchange(a, b):
+        pytest.skip("no atomic exchange on this system")
+    assert (b / "x").read_text() == "a" and not list(a.iterdir())
+    with pytest.raises(FileNotFoundError):
+        _swap.exchange(a, tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------------- siblings
+
+
+def _abandoned(target, *, pid, old=None, new=True, marker=True, token="0123abcd"):
+    """A temporary sibling as a killed save of ``target`` by process ``pid`` leaves it."""
+    sib = target.parent / f".{target.name}.savedmodel-io-{pid}-{token}.tmp"
+    sib.mkdir()
+    if marker:
+        (sib / _staging.MARKER).write_text(json.dumps(
+            {"savedmodel_io": "save", "target": target.name, "pid": pid}) + "\n")
+    if new:
+        (sib / "new").mkdir()
+        _write_model(sib / "new", b"new")
+    if old is not None:
+        (sib / "old").mkdir()
+        _write_model(sib / "old", old)
+    return sib
+
+
+def _dead_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_next_save_puts_back_the_model_a_killed_save_moved_aside(tmp_path):
+    target = tmp_path / "m"
+    sib = _abandoned(target, pid=_dead_pid(), old=b"old")
+    with pytest.raises(NotFoundError, match=f"interrupted; the previous model is in {sib / 'old'}"):
+        savedmodel_io.load(target)
+    assert sib.exists()  # loading deletes nothing
+    with pytest.raises(ModelExistsError):  # the previous model is back, and not overwritten
+        _save_dir(target, overwrite=False)
+    assert state(target)["saved_model.pb"] == b"pb-old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_abandoned_siblings_are_removed_and_live_ones_kept(tmp_path):
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    dead = _dead_pid()
+    _abandoned(target, pid=dead, old=b"x")  # killed after the switch: a stale old copy
+    _abandoned(target, pid=dead, marker=False, new=False, token="0123abce")  # before its marker
+    stale_file = tmp_path / f".m.savedmodel-io-{dead}-00000000.tmp"
+    stale_file.write_bytes(b"half")
+    # Not ours, or not abandoned: a user's look-alikes, a live writer without its marker yet.
+    keep = [tmp_path / ".m.savedmodel-io-1-0123abcz.tmp", tmp_path / ".m.old",
+            tmp_path / f".n.savedmodel-io-{dead}-0123abcd.tmp"]
+    for k in keep:
+        k.mkdir()
+    keep.append(_abandoned(target, pid=os.getppid(), marker=False, new=False))  # alive
+    _save_dir(target, overwrite=True)
+    assert state(target)["saved_model.pb"] == b"pb-new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m"] + [k.name for k in keep])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_live_writers_sibling_is_never_touched(tmp_path):
+    """A save in another process holds its lock: the next save and load leave it alone."""
+    target = tmp_path / "m"
+    target.mkdir()
+    _write_model(target, b"old")
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the other writer: stops between its two renames until told to go on
+        try:
+            _swap._call = None
+            real = os.rename
+
+            def pausing(a, b):
+                real(a, b)
+                if Path(b).name == "old":
+                    os.write(ready_w, b"1")
+                    os.read(go_r, 1)
+
+            os.rename = pausing
+            _save_dir(target, overwrite=True)
+        finally:
+            os._exit(0)
+    os.read(ready_r, 1)
+    try:
+        (sib,) = [p for p in tmp_path.iterdir() if p.name != "m"]
+        assert not target.exists() and (sib / "old").is_dir()
+        with pytest.raises(NotFoundError, match=f"process {pid}. is replacing it at this moment"):
+            savedmodel_io.load(target)
+        _staging.recover(target)  # what the next save does first
+        assert (sib / "old").is_dir() and (sib / "new").is_dir() and not target.exists()
+    finally:
+        os.write(go_w, b"1")
+        os.waitpid(pid, 0)
+    assert state(target)["saved_model.pb"] == b"pb-new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_stale_temporary_file_of_a_killed_write_is_removed(tmp_path):
+    target = tmp_path / "f.pb"
+    target.write_bytes(b"old")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with FaultInjector(tmp_path, fail_at=3, kill=True):  # open, io.open, fsync <- here
+                _save_file(target, overwrite=True)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[0].startswith(".f.pb.savedmodel-io-")
+    assert target.read_bytes() == b"old"
+    _save_file(target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pb"]
+    assert target.read_bytes() == b"file-new"
+
+
+def test_long_names_get_a_hashed_sibling(tmp_path):
+    name = "x" * 250
+    with atomic_directory(tmp_path / name) as d:
+        assert len(d.parent.name) < 255
+        (d / "saved_model.pb").write_bytes(b"1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

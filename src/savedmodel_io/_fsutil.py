@@ -32,8 +32,8 @@ from savedmodel_io.errors import (
 )
 
 __all__ = [
-    "atomic_directory", "atomic_file", "atomic_path", "fsync_dir", "kind_of", "open_regular",
-    "read_regular",
+    "atomic_directory", "atomic_file", "atomic_path", "check_file_target", "fsync_dir", "kind_of",
+    "make_directory", "open_regular", "read_regular",
 ]
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (the fstat check then refuses it).
@@ -133,8 +133,9 @@ def read_regular(
 
 # errno values of a rename onto a path that another writer has just filled.
 _OCCUPIED = {errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR}
-# How often a save retries its switch when other saves keep changing the target.
-_SWITCH_ATTEMPTS = 3
+# How often a save retries its switch when other saves keep changing the target (each
+# retry means another save switched in the meantime).
+_SWITCH_ATTEMPTS = 10
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -209,18 +210,32 @@ def _write_error(exc: OSError, target: Path) -> SavedModelError:
     return err
 
 
+def _renamed(exc: SavedModelError, path: Path) -> SavedModelError:
+    """``exc`` naming ``path`` instead (same class, errno and attributes)."""
+    new = type(exc)(exc.message, path=path, where=exc.where)
+    extra = {k: v for k, v in vars(exc).items() if k not in ("message", "path", "where")}
+    vars(new).update(extra)
+    if isinstance(exc, OSError):
+        new.errno = exc.errno  # type: ignore[attr-defined]
+    return new
+
+
 @contextlib.contextmanager
 def _write_errors(target: Path) -> Iterator[None]:
-    """Raise OSErrors of the block as library errors (see :func:`_write_error`)."""
+    """Raise OSErrors of the block as library errors (see :func:`_write_error`), and name
+    files in temporary siblings as the user will see them."""
     try:
         yield
-    except SavedModelError:
-        raise
+    except SavedModelError as exc:
+        shown = _mapped(exc.path, target) if exc.path is not None else None
+        if shown is None or shown == Path(exc.path or ""):
+            raise
+        raise _renamed(exc, shown) from exc
     except OSError as exc:
         raise _write_error(exc, target) from exc
 
 
-def _check_file_target(target: Path, overwrite: bool) -> None:
+def check_file_target(target: Path, overwrite: bool) -> None:
     """Refuse to replace ``target`` unless asked to and it is a file (or a link, replaced itself)."""
     if not target.parent.is_dir():
         raise NotFoundError("directory does not exist", path=target.parent)
@@ -243,7 +258,7 @@ def _temp_file(path: str | os.PathLike[str], overwrite: bool) -> Iterator[tuple[
     error naming ``path``, and on failure the temporary file is removed.
     """
     target = Path(path)
-    _check_file_target(target, overwrite)
+    check_file_target(target, overwrite)
     with _write_errors(target):
         _staging.recover(target)
         with _staging.temp_file(target) as (fd, tmp), _unlink_on_error(tmp):
@@ -297,33 +312,42 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
             os.close(fd)
 
 
-def _make_parents(parent: Path) -> None:
-    """Create ``parent`` and its missing ancestors (NotFoundError naming it if that fails)."""
-    if parent.is_dir():
+def make_directory(path: str | os.PathLike[str], what: str = "parent directory") -> None:
+    """Create directory ``path`` and its missing ancestors, unless it exists.
+
+    Failing is a NotFoundError (a parent is missing, a file or not accessible) or, for
+    a full disk or read-only filesystem, a WriteError; both name ``path``.
+    """
+    if os.path.isdir(path):
         return
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        if exc.errno not in _NOT_FOUND:
-            raise _write_error(exc, parent) from exc
-        raise NotFoundError(
-            f"parent directory cannot be created ({exc.strerror or exc})", path=parent
-        ) from None
+        reason = exc.strerror or str(exc)
+        if exc.errno in _NOT_FOUND | {errno.EEXIST}:
+            raise NotFoundError(f"{what} cannot be created ({reason})", path=path) from None
+        err = WriteError(f"{what} cannot be created ({reason})", path=exc.filename or path)
+        err.errno = exc.errno
+        raise err from exc
 
 
 def _not_a_model(target: Path) -> str | None:
-    """Why ``target`` may not be replaced by a save, or None (a SavedModel or an empty directory)."""
+    """Why ``target`` may not be replaced by a save, or None (a SavedModel, an empty
+    directory, or nothing: another save may just have moved it)."""
     from savedmodel_io.formats.saved_model_file import FORMATS
 
-    mode = os.lstat(target).st_mode
-    if stat.S_ISLNK(mode) and not os.path.isdir(target):
-        return f"is a symbolic link to {os.readlink(target)!r}, not to a SavedModel directory"
-    if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-        return f"is {kind_of(mode)}, not a SavedModel directory"
-    names = sorted(os.listdir(target))
-    if not names or any(name in names for name, _ in FORMATS):
+    try:
+        mode = os.lstat(target).st_mode
+        if stat.S_ISLNK(mode) and not os.path.isdir(target):
+            return f"is a symbolic link to {os.readlink(target)!r}, not to a SavedModel directory"
+        if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            return f"is {kind_of(mode)}, not a SavedModel directory"
+        names = sorted(os.listdir(target))
+        if not names or any(name in names for name, _ in FORMATS):
+            return None
+        shown = [n + "/" if os.path.isdir(target / n) else n for n in names[:5]]
+    except FileNotFoundError:
         return None
-    shown = [n + "/" if os.path.isdir(target / n) else n for n in names[:5]]
     more = ", ..." if len(names) > 5 else ""
     where = "the directory it links to" if stat.S_ISLNK(mode) else "it"
     return (f"is not a SavedModel (no {', '.join(n for n, _ in FORMATS)}): {where} holds "
@@ -351,29 +375,24 @@ def _swap_in(stage: _staging.Staging, target: Path) -> bool:
     try:
         if _swap.exchange(stage.new, target):
             return True
-    except FileNotFoundError:
-        if not os.path.lexists(target):
-            return False  # removed meanwhile: the caller renames the new model in
-        raise
-    try:
         os.rename(target, stage.old)
-    except FileNotFoundError:
-        if not os.path.lexists(target):
-            return False
-        raise
+    except FileNotFoundError:  # another save moved it away meanwhile (stage.new is ours)
+        return False
     try:
         os.rename(stage.new, target)
         return True
     except OSError as exc:
         try:
             os.rename(stage.old, target)
-        except OSError:
-            if not os.path.lexists(target):
+        except OSError as back:
+            if back.errno not in _OCCUPIED:
                 raise exc from None  # the previous model stays in stage.old for recovery
             # Another save put its model there: ours lost the race, and the previous
             # model is superseded by that one.
             with contextlib.suppress(OSError):
                 shutil.rmtree(stage.old, ignore_errors=True)
+            return False
+        if exc.errno in _OCCUPIED:  # the target came and went: try again
             return False
         raise
 
@@ -415,7 +434,7 @@ def atomic_directory(
     target = Path(path)
     parent = target.parent
     if parents:
-        _make_parents(parent)
+        make_directory(parent)
     if not parent.is_dir():
         raise NotFoundError("parent directory does not exist", path=parent)
     with _write_errors(target):

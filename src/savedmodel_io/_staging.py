@@ -208,11 +208,15 @@ class Staging:
         self.target = target
         while True:
             self.root = _sibling(target)
+            _LIVE.add(self.root)  # before it exists: another thread's recover() must skip it
             try:
                 os.mkdir(self.root, 0o700)
                 break
             except FileExistsError:
-                continue
+                _LIVE.discard(self.root)
+            except BaseException:
+                _LIVE.discard(self.root)
+                raise
         self.new = self.root / "new"
         self.old = self.root / "old"
         self._fd: int | None = None
@@ -225,7 +229,6 @@ class Staging:
             # The mode mkdir() gives (umask applied): a model must be readable like one TF
             # writes, since a server may run as another user.
             os.mkdir(self.new, 0o777)
-            _LIVE.add(self.root)
         except BaseException:
             self.remove()
             raise
@@ -253,12 +256,14 @@ def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
     """
     while True:
         path = _sibling(target)
+        _LIVE.add(path)  # before it exists: another thread's recover() must skip it
         try:
             fd = os.open(path, _CREATE, 0o666)
             break
-        except FileExistsError:
-            continue
-    _LIVE.add(path)
+        except BaseException as exc:
+            _LIVE.discard(path)
+            if not isinstance(exc, FileExistsError):
+                raise
     try:
         _lock(fd)
         yield fd, path
