@@ -164,6 +164,29 @@ def default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory under ``root`` to disk, files first.
+
+    A directory is renamed into place only after its contents are durable, so a power
+    failure right after a save cannot leave a model of empty files (filesystems may
+    write a rename before the data). A filesystem that cannot fsync (EINVAL) is skipped.
+    """
+    for top, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(top, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue  # a symbolic link (replace_weights keeps them): not ours to flush
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+                    raise
+            finally:
+                os.close(fd)
+        fsync_dir(top)
+
+
 def kind_of(mode: int) -> str:
     """What an ``lstat`` mode is, in words ("a regular file", "a symbolic link", ...)."""
     if stat.S_ISREG(mode):
@@ -444,6 +467,7 @@ def atomic_directory(
     try:
         with _write_errors(target):
             yield stage.new
+            _fsync_tree(stage.new)
             _switch(stage, target, overwrite)
     except BaseException:
         if os.path.lexists(stage.old) and not os.path.lexists(target):
