@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from faults import FaultInjector, swap  # noqa: F401 (fixture)
-from savedmodel_io import load, writer
+from savedmodel_io import _swap, load, writer
 from savedmodel_io.errors import ModelExistsError, NotFoundError
 from savedmodel_io.fingerprint import verify_fingerprint
 from savedmodel_io.replace import replace_weights
@@ -153,3 +153,22 @@ def test_hard_linked_replace_killed_at_every_step(tmp_path, swap):
         replace_weights(t, t, {"v": np.full(3000, 2.0, np.float32)}, overwrite=True, link=True)
 
     assert _sweep(tmp_path, swap, write, old=1.0, new=2.0, n=3000, assets=5) > 40
+
+
+def test_in_place_replace_killed_between_renames_recovers_its_source(tmp_path, monkeypatch):
+    """The next replace_weights of the path finds its source again (it was the missing path)."""
+    monkeypatch.setattr(_swap, "_call", None)  # the two-rename fallback
+    root = tmp_path / "out"
+    target = writer.save(root / "m", _model(1.0))
+
+    def write(value):
+        replace_weights(target, target, {"v": np.full(3, value, np.float32)}, overwrite=True)
+
+    with FaultInjector(root) as dry:
+        write(2.0)
+    between = next(k for k, s in enumerate(dry.steps, 1) if s.endswith("rename(new, m)"))
+    assert _killed_at(root, between, lambda: write(3.0))
+    assert not target.exists()
+    write(4.0)
+    assert _which(target, {"four": 4.0}) == "four"
+    assert sorted(p.name for p in root.iterdir()) == ["m"]

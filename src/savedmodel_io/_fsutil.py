@@ -33,7 +33,7 @@ from savedmodel_io.errors import (
 
 __all__ = [
     "atomic_directory", "atomic_file", "atomic_path", "check_file_target", "fsync_dir", "kind_of",
-    "make_directory", "open_regular", "read_regular",
+    "make_directory", "open_regular", "read_regular", "recover",
 ]
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (the fstat check then refuses it).
@@ -388,6 +388,14 @@ def _check_directory_target(target: Path, overwrite: bool) -> None:
         raise ModelExistsError(f"{problem}; refusing to replace it", path=target)
 
 
+def recover(path: str | os.PathLike[str]) -> None:
+    """Undo what a killed write of ``path`` left: put a model it had moved aside back, and
+    delete the temporary siblings of writers that are gone (see :mod:`savedmodel_io._staging`)."""
+    target = Path(path)
+    with _write_errors(target):
+        _staging.recover(target)
+
+
 def _swap_in(stage: _staging.Staging, target: Path) -> bool:
     """Replace ``target`` by ``stage.new``; False if another save changed ``target`` meanwhile.
 
@@ -460,8 +468,8 @@ def atomic_directory(
         make_directory(parent)
     if not parent.is_dir():
         raise NotFoundError("parent directory does not exist", path=parent)
+    recover(target)
     with _write_errors(target):
-        _staging.recover(target)
         _check_directory_target(target, overwrite)
         stage = _staging.Staging(target)
     try:
