@@ -5,8 +5,12 @@ only if it is a regular file (a directory, FIFO, device or symlink loop is a
 ``SavedModelError`` naming the file, never a hang or a raw ``OSError``).
 
 Writing: files are written to a temporary sibling and renamed over the target; whole
-models are built in a temporary sibling directory and renamed into place, so a
-reader sees either the old model or the complete new one.
+models are built in a temporary sibling directory, flushed, and swapped into place in
+one step where the system can (:mod:`savedmodel_io._swap`), so a reader sees either the
+old model or the complete new one. Only a file is replaced by a file, and only a
+SavedModel (or an empty directory) by a model. Temporary siblings are locked and
+recognisable; the next write of a path cleans up after killed writers
+(:mod:`savedmodel_io._staging`). An OSError while writing is a WriteError naming the file.
 """
 
 from __future__ import annotations
@@ -282,8 +286,8 @@ def _temp_file(path: str | os.PathLike[str], overwrite: bool) -> Iterator[tuple[
     """
     target = Path(path)
     check_file_target(target, overwrite)
+    recover(target)
     with _write_errors(target):
-        _staging.recover(target)
         with _staging.temp_file(target) as (fd, tmp), _unlink_on_error(tmp):
             try:
                 yield fd, tmp

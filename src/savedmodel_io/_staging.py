@@ -13,9 +13,9 @@ model that was moved aside back if the path is missing, and deletes the siblings
 writers that are gone: a sibling counts as abandoned only if its lock can be taken
 and either its marker is complete or its process no longer exists, so a live writer
 (even on another host of a network filesystem with working locks) is never disturbed.
-Nothing is deleted that does not match the name pattern and, for directories, hold
-the marker. Loading never calls :func:`recover`; :func:`interrupted_save` only
-describes what it would do.
+Nothing is deleted that does not match the name pattern; a directory only if it holds
+the marker or is empty. Loading never calls :func:`recover`; :func:`interrupted_save`
+only describes what it would do.
 """
 
 from __future__ import annotations
@@ -194,6 +194,25 @@ def _claim(sib: Sibling, target: Path) -> Iterator[bool]:
         os.close(fd)
 
 
+def _remove(root: Path) -> None:
+    """Delete a temporary directory, its marker last (best effort).
+
+    Interrupted at any point, what remains still holds the marker, or is empty.
+    """
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if entry.name == MARKER:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        if os.listdir(root) == [MARKER]:  # all else is gone
+            os.unlink(root / MARKER)
+    with contextlib.suppress(OSError):
+        os.rmdir(root)
+
+
 # ----------------------------------------------------------------------------- writers
 
 # The siblings this process's writers are using right now.
@@ -235,8 +254,7 @@ class Staging:
 
     def remove(self) -> None:
         """Delete the directory and everything in it (best effort), then drop the lock."""
-        with contextlib.suppress(OSError):
-            shutil.rmtree(self.root, ignore_errors=True)
+        _remove(self.root)
         self.release()
 
     def release(self) -> None:
@@ -290,12 +308,15 @@ def recover(target: Path) -> Path | None:
                 with contextlib.suppress(OSError):
                     os.unlink(sib.path)
                 continue
+            if not os.path.lexists(sib.path / MARKER):  # killed before writing it: empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(sib.path)
+                continue
             held = sib.path / "old"
             if not os.path.lexists(target) and held.is_dir() and not held.is_symlink():
                 os.rename(held, target)
                 restored = target
-            with contextlib.suppress(OSError):
-                shutil.rmtree(sib.path, ignore_errors=True)
+            _remove(sib.path)
     return restored
 
 
