@@ -370,3 +370,10 @@ def test_refusal_happens_before_any_work(tmp_path):
     with FaultInjector(tmp_path) as seen, pytest.raises(ModelExistsError):
         writer.save(tmp_path / "junk", _model(), overwrite=True)
     assert seen.steps == []
+
+
+def test_fingerprint_write_only_into_a_model(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("keep")
+    code, _, err = cli(capsys, "fingerprint", "--dir", tmp_path, "--write")
+    assert code == 1 and "no saved_model.pb" in err and len(err.splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

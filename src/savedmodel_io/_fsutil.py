@@ -263,7 +263,7 @@ def _write_errors(target: Path) -> Iterator[None]:
 
 
 def check_file_target(target: Path, overwrite: bool) -> None:
-    """Refuse to replace ``target`` unless asked to and it is a file (or a link, replaced itself)."""
+    """Refuse to replace ``target`` unless asked to and it is a file or a link (replaced itself)."""
     if not target.parent.is_dir():
         raise NotFoundError("directory does not exist", path=target.parent)
     try:

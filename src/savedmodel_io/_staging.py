@@ -220,7 +220,7 @@ _LIVE: set[Path] = set()
 
 
 class Staging:
-    """A locked temporary directory beside a target: ``new`` is built in it, ``old`` may wait in it."""
+    """A locked temporary directory beside a target: ``new`` is built in it, ``old`` waits in it."""
 
     def __init__(self, target: Path) -> None:
         """Create the directory, its marker (locked) and the empty ``new`` directory."""
@@ -321,7 +321,7 @@ def recover(target: Path) -> Path | None:
 
 
 def interrupted_save(target: Path) -> str | None:
-    """For a missing ``target``: a sentence saying where a save left its previous model, if it did."""
+    """For a missing ``target``: a sentence saying where a save left its previous model, if any."""
     for sib in siblings(target):
         held = sib.path / "old"
         if not sib.is_dir or not held.is_dir():

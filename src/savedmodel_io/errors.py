@@ -103,7 +103,7 @@ class ReadError(SavedModelError, OSError):
 
 
 class WriteError(SavedModelError, OSError):
-    """The operating system failed to write a file (disk full, read-only, ...); ``errno`` is kept."""
+    """The operating system failed to write a file (disk full, read-only...); ``errno`` is kept."""
 
 
 class ModelExistsError(SavedModelError, FileExistsError):
