@@ -104,7 +104,10 @@ def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
     """The SavedModel file of ``directory`` and the reader for it (NotFoundError if none)."""
     d = Path(directory)
     if not d.exists():
-        raise NotFoundError("no such SavedModel directory", path=d)
+        from savedmodel_io._staging import interrupted_save
+
+        note = interrupted_save(d)
+        raise NotFoundError("no such SavedModel directory" + (f"; {note}" if note else ""), path=d)
     if not d.is_dir():
         raise NotFoundError("not a directory (a SavedModel is a directory)", path=d)
     for name, reader in FORMATS:
