@@ -52,6 +52,12 @@ DIFFERS = {
     "Mean-empty_tensor": "onnxruntime's ReduceMean of nothing is 0, TensorFlow's NaN",
     "Max-nan": "onnxruntime's ReduceMax skips NaN, TensorFlow's propagates it",
     "Conv2D-kernel_too_big": "onnxruntime refuses a kernel larger than the input (TensorFlow: empty output)",
+    **{f"StringToNumber-{t}_{i}": "onnxruntime's Cast refuses numbers out of range ('1e400', '1e-400')"
+       for t in ("float32", "float64") for i in (49, 50)},
+    **{f"{op}-{case}": "onnxruntime's Unique merges NaNs, TensorFlow keeps each apart"
+       for op, case in [("Unique", "nans"), ("Unique", "all_nan"), ("UniqueWithCounts", "nans"),
+                        ("UniqueWithCounts", "all_nan"), *((v2, c) for v2 in ("UniqueV2", "UniqueWithCountsV2")
+                                                           for c in ("axis0", "neg2", "none_rank1"))]},
 }
 
 

@@ -40,8 +40,13 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.budget import Budget
+from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
+from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -53,27 +58,11 @@ __all__ = [
     "TraceEvent",
     "check_signature",
     "run_signature",
-    "session_for",
 ]
 
 # Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
 _V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
                     "RefNextIteration"}
-
-# TF1 cond ops handled with dead values (tensorflow/tensorflow
-# tensorflow/core/common_runtime/executor.cc: a node with a dead input is dead, except Merge).
-_DATAFLOW_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
-
-
-class _Dead:
-    """The value on the untaken output of a Switch."""
-
-    def __repr__(self) -> str:
-        return "<dead>"
-
-
-DEAD = _Dead()
-
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -95,18 +84,6 @@ class _Fed:
         return max(self._by_index, default=-1) + 1
 
 
-class _AllDead:
-    """Outputs of a dead node: every index is dead."""
-
-    def __getitem__(self, index: int) -> _Dead:
-        return DEAD
-
-    def __len__(self) -> int:
-        return 1 << 30
-
-
-_ALL_DEAD = _AllDead()
-
 # Largest output index a tensor name may use when the op's output count is only known
 # at run time (Split, Unpack...): far beyond real graphs, small enough to stay cheap.
 MAX_OUTPUTS = 1 << 20
@@ -119,7 +96,7 @@ class Node:
     """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
     __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
-                 "opdef")
+                 "opdef", "deref")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -131,6 +108,8 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        # Inputs that may receive a TF1 variable reference this node reads as a value.
+        self.deref: tuple[int, ...] = ()
         self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
 
     def bind(self, library: Mapping[str, FunctionDef]) -> None:
@@ -218,12 +197,29 @@ class Body:
                     node.controls.append(self._lookup(ref[1:], node))
                 else:
                     node.inputs.append(self.resolve(ref, node))
+        self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in _DATAFLOW_OPS for n in self.nodes)
+        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
+
+    def _mark_reads(self) -> None:
+        """Set ``deref`` where a TF1 reference (VariableV2, Assign...) feeds an input taking values.
+
+        Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
+        """
+        makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        if not makers:
+            return
+        for node in self.nodes:
+            fed = [(j, src, out) for j, (src, out) in enumerate(node.inputs) if src in makers]
+            if not fed:
+                continue
+            takes = _ref_args(node, "inputs", len(node.inputs))
+            node.deref = tuple(j for j, src, out in fed
+                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -373,6 +369,22 @@ class Body:
         return out
 
 
+def _ref_args(node: Node, side: str, n: int) -> list[bool]:
+    """For the first ``n`` flat inputs or outputs of ``node``: whether each is a reference."""
+    od = node.opdef
+    if od is None:
+        return [False] * n
+    args = od.inputs if side == "inputs" else od.outputs
+    try:
+        counts = opdefs.arg_counts(args, node.attr, od)
+    except ValueError:  # a hostile count attr: the node fails when it runs
+        return [False] * n
+    flags: list[bool] = []
+    for arg, count in zip(args, counts):
+        flags += [arg.is_ref] * (n - len(flags) if count is None else count)
+    return (flags + [False] * n)[:n]
+
+
 def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
     """``fn(node.attr)`` for an op's output layout; attrs of the wrong kind fail naming the node."""
     try:
@@ -404,8 +416,6 @@ class Session:
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     ) -> None:
-        from savedmodel_io.graph import variables as _vars
-
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
         self.library: dict[str, FunctionDef] = {
@@ -417,8 +427,8 @@ class Session:
         self.store = _vars.VariableStore(self, variables)
         self._initialized = False
         self._checked: set[tuple[Any, ...]] = set()
-        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
-        self.max_loop_iterations: int | None = None
+        # Work limits of each run (time, loop iterations, Python per-element work).
+        self.budget = Budget()
         # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
         self.blas_threads: int | None = 1
 
@@ -493,12 +503,16 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> list[Any]:
-        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
-        self.initialize()
-        return self._run(fetches, feeds, controls, trace)
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        ``budget`` limits this run's work (default: ``self.budget``).
+        """
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace, budget)
+
+    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -511,23 +525,33 @@ class Session:
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
-        ctx = Context(self, trace)
+        ctx = Context(self, trace, budget or self.budget)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
-        return [_output(values, graph, t) for t in targets]
+            return [self._fetched(_output(values, graph, t)) for t in targets]
+
+    def _fetched(self, value: Any) -> Any:
+        """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
+        if isinstance(value, _vars.Ref):
+            return np.array(self.store.read(value.handle), copy=True)
+        return value
 
     def initialize(self) -> None:
-        """Run the MetaGraph's init op (tables, asset paths) once."""
+        """Run the MetaGraph's init op once, before the first signature, as TF's loader does.
+
+        Variables are restored first (lazily: a checkpoint value is read on first use), then
+        the init op (``__saved_model_init_op``, main_op or legacy_init_op) runs with the asset
+        paths fed: what it assigns overrides the checkpoint, tables get filled. An init op that
+        fails is run again on the next call (and fails again), never skipped.
+        """
         if self._initialized:
             return
-        self._initialized = True
-        from savedmodel_io.graph import variables as _vars
-
         init = _vars.init_op_name(self.meta_graph)
         feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
         if init:
             self._run([], feeds, [init])
         self._asset_feeds = feeds
+        self._initialized = True
 
     def run_signature(
         self,
@@ -535,17 +559,20 @@ class Session:
         inputs: Mapping[str, Any],
         *,
         trace: Callable[[TraceEvent], None] | None = None,
-        cast: bool = False,
+        strict: bool = False,
         partial: bool = False,
+        budget: Budget | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
+        Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out.
+        default (PlaceholderWithDefault), may be left out. ``budget`` limits the run's
+        work (default: ``self.budget``).
         """
         sig = self.signature(key)
-        feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
+        feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
         names = sorted(sig.outputs)
         self.initialize()
         feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
@@ -562,7 +589,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace)
+            values = self._run(fetches, feeds, controls, trace, budget)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -591,7 +618,7 @@ class Session:
         return sigs[key]
 
     def signature_feeds(
-        self, key: str, inputs: Mapping[str, Any], *, cast: bool = False, partial: bool = False
+        self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
     ) -> dict[str, Any]:
         """Validate ``inputs`` against a signature; returns tensor name -> numpy array.
 
@@ -623,8 +650,8 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                cast=cast, path=self.export_dir, where=where,
+                inputs[k], info.dtype, tensor_info_shape(info), k,
+                strict=strict, path=self.export_dir, where=where,
             )
         return feeds
 
@@ -640,14 +667,6 @@ def _called_functions(node: Node) -> list[str]:
         elif isinstance(v, list):
             names.extend(x.name for x in v if isinstance(x, FuncRef))
     return names
-
-
-def _is_dead(node: Node, ins: list[Any], values: list[Any]) -> bool:
-    if any(values[c] is _ALL_DEAD for c in node.controls):
-        return True
-    if node.op in ("Merge", "RefMerge"):
-        return bool(ins) and all(v is DEAD for v in ins)
-    return any(v is DEAD for v in ins)
 
 
 def _output(values: list[Any], body: Body, ref: tuple[int, int]) -> Any:
@@ -687,36 +706,45 @@ def _all_bytes(arr: np.ndarray) -> bool:
 
 
 class Context:
-    """State of one run: the session, the trace hook, the function-call depth."""
+    """State of one run: the session, the trace hook, the function-call depth, the budget."""
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+    def __init__(
+        self, session: Session, trace: Callable[[TraceEvent], None] | None, budget: Budget
+    ) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.meter = budget.start(session.export_dir)
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
         values: list[Any] = [None] * len(nodes)
         trace = self.trace
+        meter = self.meter
         for pos, i in enumerate(plan.order):
             if i in fed:
                 values[i] = fed[i]
                 continue
             node = nodes[i]
+            meter.node(node.where)
             try:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
                 raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
-            if body.dataflow and _is_dead(node, ins, values):
-                values[i] = _ALL_DEAD
+            if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
+                values[i] = ALL_DEAD
                 continue
+            if node.deref:
+                self.read_refs(node, ins)
             kern = node.kernel
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
                                          where=node.where)
+            if kern.per_element:
+                meter.elements(sum(getattr(v, "size", 1) for v in ins), node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
@@ -733,6 +761,14 @@ class Context:
                 values[s] = None
         return values
 
+    def read_refs(self, node: Node, ins: list[Any]) -> None:
+        """Replace the variable references among ``ins`` that ``node`` reads by their values."""
+        store = self.session.store
+        for j in node.deref:
+            v = ins[j]
+            if isinstance(v, _vars.Ref):
+                ins[j] = store.read(v.handle, node.where)
+
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
         body = self.session.function(name, where)
@@ -741,6 +777,7 @@ class Context:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        self.meter.clock(where)
         plan = self.session.function_plan(body)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
@@ -757,15 +794,18 @@ def convert_input(
     shape: tensors.Shape,
     key: str,
     *,
-    cast: bool = False,
+    strict: bool = False,
     path: str | None = None,
     where: str | None = None,
 ) -> np.ndarray:
     """``value`` as an array of DataType ``dt`` matching ``shape``, or InvalidArgumentError.
 
-    numpy arrays must already have the signature's dtype unless ``cast`` (what a
-    TF1 session feed does); Python scalars and lists are converted like
-    ``tf.convert_to_tensor`` would (ints to floats fine, floats to ints refused).
+    One rule for the Python API and ``savedmodel-io run`` (``dtypes.safe_cast``): a value
+    of another dtype is converted when no value changes beyond float rounding (int16 ->
+    float32, float64 -> float32, int64 -> int32 when every value fits); float -> int,
+    overflow to inf and integers that do not fit are refused. ``strict`` refuses every
+    numpy array or scalar of another dtype; Python numbers and lists, which have no dtype
+    of their own, always take the input's dtype by the rule.
     """
     want_name = dtypes.python_name(dt)
     if dt == DataType.DT_STRING:
@@ -776,44 +816,27 @@ def convert_input(
         except SavedModelError as exc:
             raise InvalidArgumentError(f"input {key!r} has type {want_name}, which run does not support ({exc.message})",
                                        path=path, where=where) from None
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            arr = np.asarray(value)
-            if arr.dtype != np_dtype:
-                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
-                            and np.can_cast(arr.dtype, np_dtype, "safe"))
-                if not cast and not lossless:
-                    raise InvalidArgumentError(
-                        f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
-                        path=path, where=where)
-                arr = _cast(arr, np_dtype, key, want_name, path, where)
-        else:
-            try:
-                raw = np.asarray(value)
-            except (ValueError, TypeError) as exc:
-                raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
-                                           path=path, where=where) from None
-            if raw.dtype.kind not in "biufc":
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {raw.dtype} values",
-                                           path=path, where=where)
-            if raw.dtype.kind == "f" and np_dtype.kind in "iub" and not cast:
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got float values",
-                                           path=path, where=where)
-            arr = _cast(raw, np_dtype, key, want_name, path, where)
+        typed = isinstance(value, (np.ndarray, np.generic))
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
+                                       path=path, where=where) from None
+        got = f"an array of {raw.dtype}" if typed else f"{raw.dtype} values"
+        if typed and strict and raw.dtype != np_dtype:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got} "
+                                       "(strict: no conversion)", path=path, where=where)
+        try:
+            arr = dtypes.safe_cast(raw, np_dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got}: {exc.message}",
+                                       path=path, where=where) from None
     if shape is not None:
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
             shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
             raise InvalidArgumentError(
                 f"input {key!r} expects shape {shown}, got {tuple(arr.shape)}", path=path, where=where)
     return arr
-
-
-def _cast(arr: np.ndarray, np_dtype: np.dtype, key: str, want: str, path, where) -> np.ndarray:
-    if arr.dtype.kind in "iu" and np_dtype.kind in "iu" and arr.size:
-        info = np.iinfo(np_dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise InvalidArgumentError(f"input {key!r}: values do not fit in {want}", path=path, where=where)
-    with np.errstate(all="ignore"):
-        return arr.astype(np_dtype)
 
 
 def _string_array(value: Any, key: str, path, where) -> np.ndarray:
@@ -836,105 +859,52 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
-def _proto_of(meta_graph: Any) -> MetaGraphDef:
-    if isinstance(meta_graph, MetaGraphDef):
-        return meta_graph
-    for attr in ("proto", "_proto", "meta_graph_def"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, MetaGraphDef):
-            return p
-    raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
-
-
-def _remote_variables(meta_graph: Any) -> Callable[[str], Any] | None:
-    """Checkpoint reads by byte range for a model loaded from a URL (None for local models)."""
-    model = getattr(meta_graph, "model", None)
-    if model is None or not hasattr(model, "url"):  # savedmodel_io.remote.RemoteSavedModel
-        return None
-
-    def read(key: str) -> Any:
-        reader = model.checkpoint  # fetches variables.index once, on the first variable read
-        if key not in reader:
-            raise NotFoundError(f"no checkpoint entry {key!r}", path=model.url)
-        return reader.read(key)
-
-    return read
-
-
-def _export_dir_of(meta_graph: Any) -> str | None:
-    for attr in ("export_dir", "path", "_export_dir"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, (str, os.PathLike)):
-            return os.fspath(p)
-    model = getattr(meta_graph, "model", None) or getattr(meta_graph, "saved_model", None)
-    if model is not None:
-        for attr in ("path", "export_dir"):
-            p = getattr(model, attr, None)
-            if isinstance(p, (str, os.PathLike)):
-                return os.fspath(p)
-    return None
-
-
-_SESSIONS: dict[int, tuple[Any, Session]] = {}
-
-
-def session_for(
-    meta_graph: Any,
-    *,
-    export_dir: str | os.PathLike[str] | None = None,
-    variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+def _session(
+    meta_graph: MetaGraph | MetaGraphDef,
+    export_dir: str | os.PathLike[str] | None,
+    variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
-    """The (cached) Session of a MetaGraph object or MetaGraphDef proto."""
-    cached = getattr(meta_graph, "_runtime_session", None) if not isinstance(meta_graph, MetaGraphDef) else None
-    if isinstance(cached, Session) and variables is None:
-        return cached
-    if variables is None and export_dir is None:
-        hit = _SESSIONS.get(id(meta_graph))
-        if hit is not None and hit[0] is meta_graph:
-            return hit[1]
-    proto = _proto_of(meta_graph)
-    if export_dir is None:
-        export_dir = _export_dir_of(meta_graph)
-    if variables is None:
-        variables = _remote_variables(meta_graph)
-    sess = Session(proto, export_dir=export_dir, variables=variables)
-    if not isinstance(meta_graph, MetaGraphDef):
-        try:
-            meta_graph._runtime_session = sess
-        except (AttributeError, TypeError):
-            pass
-    elif variables is None:
-        if len(_SESSIONS) > 16:
-            _SESSIONS.clear()
-        _SESSIONS[id(meta_graph)] = (meta_graph, sess)
-    return sess
+    """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
+    if isinstance(meta_graph, MetaGraphDef):
+        return Session(meta_graph, export_dir=export_dir, variables=variables)
+    if isinstance(meta_graph, MetaGraph):
+        if export_dir is None and variables is None:
+            return meta_graph.session
+        if export_dir is None and meta_graph.model is not None:
+            export_dir = os.fspath(meta_graph.model.path)
+        return Session(meta_graph.proto, export_dir=export_dir, variables=variables)
+    raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: Any,
+    meta_graph: MetaGraph | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    strict: bool = False,
+    budget: Budget | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
-    ``variables`` overrides where variable values come from (checkpoint key ->
-    array, or a callable); by default they are read from ``export_dir``'s
-    ``variables/`` checkpoint.
+    A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
+    its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
+    array, or a callable), get a new Session for this call; without ``variables`` they
+    are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
+    of another dtype (see :func:`convert_input`). ``budget`` limits the run's work
+    (default: the session's ``budget``, see :mod:`savedmodel_io.graph.budget`).
     """
-    sess = session_for(meta_graph, export_dir=export_dir, variables=variables)
-    return sess.run_signature(key, inputs, trace=trace)
+    sess = _session(meta_graph, export_dir, variables)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
-def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
+def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+                    export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
-    sess = session_for(meta_graph, export_dir=export_dir)
+    sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
-    from savedmodel_io.graph import variables as _vars
-
     fetches = [t.name for t in sig.outputs.values() if t.name]
     feeds = [t.name for t in sig.inputs.values() if t.name]
     missing = sess.missing_ops(fetches, [], feeds)

@@ -65,12 +65,11 @@ def _opset(opset: int | None) -> int:
 
 
 def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None) -> tuple[Any, Any, Any]:
-    from savedmodel_io.graph import runtime
     from savedmodel_io.onnx._convert import Exporter
 
     _require_onnx()
     mg = _meta_graph(model_or_path, tags)
-    exporter = Exporter(runtime.session_for(mg), _opset(opset))
+    exporter = Exporter(mg.session, _opset(opset))
     graph = exporter.signature(signature)
     return mg, exporter, graph
 

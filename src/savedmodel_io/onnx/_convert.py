@@ -31,7 +31,7 @@ from savedmodel_io.errors import SavedModelError, UnsupportedOpError
 from savedmodel_io.graph import runtime
 from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.runtime import Body, Node, Session
-from savedmodel_io.graph.variables import Handle
+from savedmodel_io.graph.variables import Handle, Ref
 from savedmodel_io.onnx import _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
@@ -88,7 +88,7 @@ class Exporter:
         self.g = Graph(self.model)
         self.problems: list[Problem] = []
         self.output_keys: list[str] = []  # signature output keys, in graph output order
-        self._ctx = runtime.Context(session, None)
+        self._ctx = runtime.Context(session, None, session.budget)
         self._depth = 0
 
     @property
@@ -170,6 +170,7 @@ class Exporter:
         try:
             if node.call is not None:  # a library function used as an op
                 return self.call(node.call, ins, node)
+            ins = self._deref(node, ins)
             folded = self._fold(node, ins)
             if folded is not None:
                 return folded
@@ -200,6 +201,17 @@ class Exporter:
         finally:
             g.hint = saved_hint
 
+    def _deref(self, node: Node, ins: list[Val]) -> list[Val]:
+        """TF1 variable references read by ``node`` as values (the checkpoint's: initializers)."""
+        if not node.deref:
+            return ins
+        out = list(ins)
+        for j in node.deref:
+            ref = ins[j].const
+            if isinstance(ref, Ref):
+                out[j] = const_val(self.session.store.read(ref.handle, node.where))
+        return out
+
     def _fold(self, node: Node, ins: list[Val]) -> list[Val] | None:
         """Outputs computed with the numpy kernel when every input is a constant."""
         if node.op in _NO_FOLD or node.kernel is None or converters.writes_state(node.op) or \
@@ -221,7 +233,7 @@ class Exporter:
                 if arr.size > _MAX_FOLD_GROWTH and arr.size > 2 * size_in and node.op != "ReadVariableOp":
                     return None
                 vals.append(const_val(arr))
-            elif isinstance(v, Handle):
+            elif isinstance(v, (Handle, Ref)):
                 vals.append(const_val(v))
             else:
                 return None

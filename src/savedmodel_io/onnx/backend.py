@@ -112,8 +112,9 @@ def usable(signature: Any, *, cache: Any = None) -> bool:
     return True
 
 
-def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, cast: bool = False) -> dict[str, np.ndarray]:
-    """Outputs of ``signature`` on onnxruntime, checked and converted like the numpy runtime's."""
+def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict: bool = False
+        ) -> dict[str, np.ndarray]:
+    """Outputs of ``signature`` on onnxruntime, inputs checked and converted like the numpy runtime's."""
     from savedmodel_io.graph.runtime import convert_input
 
     sess = session(signature, cache=cache)
@@ -132,7 +133,7 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, cast: b
     for k in sorted(proto.inputs):
         info = proto.inputs[k]
         arr = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                            cast=cast, path=path, where=where)
+                            strict=strict, path=path, where=where)
         if arr.dtype == object:
             arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
         feeds[k] = arr

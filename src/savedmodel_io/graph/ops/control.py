@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
+from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad
 
@@ -110,13 +111,11 @@ def while_(node, inputs, ctx):
     cond = node.attr["cond"].name
     body = node.attr["body"].name
     state = list(inputs)
-    limit = ctx.session.max_loop_iterations
     n = 0
     while _truth(node, ctx.call(cond, state, node.where)[0]):
-        state = ctx.call(body, state, node.where)
         n += 1
-        if limit is not None and n >= limit:
-            raise RuntimeFailure(f"while loop ran more than {limit} iterations", where=node.where)
+        ctx.meter.iteration(n, node.where)
+        state = ctx.call(body, state, node.where)
     return state
 
 
@@ -135,15 +134,11 @@ def ones_like(node, inputs, ctx):
 
 @kernel("Switch", "RefSwitch")
 def switch(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     return [DEAD, inputs[0]] if _truth(node, inputs[1]) else [inputs[0], DEAD]
 
 
 @kernel("Merge", "RefMerge")
 def merge(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     for k, v in enumerate(inputs):
         if v is not DEAD:
             return [v, np.array(k, np.int32)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops import converter, inexpressible
 from savedmodel_io.onnx.ops._util import (
     attr_dtype,
     cast,
@@ -556,13 +556,24 @@ def top_k(cx, node, ins):
     return [values, cast(g, idx, attr_dtype(node, "index_type", 3))]  # DT_INT32 by default
 
 
-@converter("Unique", onnx="Unique, Cast")
+@converter("Unique", "UniqueV2", "UniqueWithCounts", "UniqueWithCountsV2", onnx="Unique, Cast")
 def unique(cx, node, ins):
     g, x = cx.g, ins[0]
+    attrs = {}
+    if node.op.endswith("V2"):
+        axes = const_ints(ins[1], "the axis")
+        if len(axes) > 1:
+            raise ExportError("Unique over several axes")
+        if axes:
+            attrs["axis"] = norm_axis(axes[0], need_rank(x))
+        elif x.rank != 1:
+            raise ExportError("Unique without an axis of a tensor that is not 1-D")
     # onnxruntime's Unique takes float, double, int8, int64 and strings.
     wide = x.dtype.kind in "iub" and x.dtype not in (np.dtype(np.int8), np.dtype(np.int64))
-    y, _, inverse, _ = g.op("Unique", [cast(g, x, np.int64) if wide else x], outputs=4, sorted=0)
-    return [cast(g, y, x.dtype), cast(g, inverse, attr_dtype(node, "out_idx", 3))]
+    y, _, inverse, counts = g.op("Unique", [cast(g, x, np.int64) if wide else x], outputs=4, sorted=0, **attrs)
+    idx = attr_dtype(node, "out_idx", 3)
+    outs = [cast(g, y, x.dtype), cast(g, inverse, idx)]
+    return outs + [cast(g, counts, idx)] if "WithCounts" in node.op else outs
 
 
 @converter("Bucketize", onnx="GreaterOrEqual, ReduceSum")
@@ -699,3 +710,12 @@ def matrix_diag(cx, node, ins):
     ar = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
     eye = cast(g, g.op1("Equal", unsqueeze(g, ar, [1]), unsqueeze(g, ar, [0])), d.dtype)
     return g.op1("Mul", unsqueeze(g, d, [-1]), eye)
+
+
+inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's", "RandomUniform",
+              "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "Multinomial", "RandomShuffle",
+              "StatelessMultinomial", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounter",
+              "StatelessRandomGetKeyCounterAlg", "StatelessRandomNormal", "StatelessRandomNormalV2",
+              "StatelessRandomUniform", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
+              "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
+              "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")

@@ -36,5 +36,9 @@ def variable(cx, node, ins):
     raise ExportError("reads a variable through a handle computed at run time")
 
 
-inexpressible(STATE, "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign")
+inexpressible(STATE, "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "AssignAdd",
+              "AssignSub", "CountUpTo", "ResourceCountUpTo", "TemporaryVariable", "DestroyTemporaryVariable",
+              *(f"{prefix}Scatter{kind}" for prefix in ("", "Resource")
+                for kind in ("Add", "Sub", "Mul", "Div", "Max", "Min", "Update", "NdAdd", "NdSub", "NdMax",
+                             "NdMin", "NdUpdate")))
 inexpressible("destroys a resource (state kept between calls)", "DestroyResourceOp")
