@@ -257,7 +257,11 @@ class Exporter:
             dt = dtypes.to_numpy(info.dtype)
             shape = tensors.shape_from_proto(info.tensor_shape)
             if shape is None:
+                # The TensorInfo records no shape: the placeholder's own shape attr may.
                 node = graph.nodes[graph.resolve(info.name)[0]]
+                declared = node.attr.get("shape") if node.op in ("Placeholder", "PlaceholderWithDefault") else None
+                shape = tuple(declared) if isinstance(declared, (tuple, list)) else None
+            if shape is None:
                 self.problem(node, f"input {k!r} has no known rank (ONNX graph inputs need one)")
                 shape = ()
             dims = None if shape is None else tuple(

@@ -32,11 +32,15 @@ _BY_NAME: dict[str, int] = {
     "object": TensorProto.STRING,
 }
 _BY_TYPE = {v: k for k, v in _BY_NAME.items()}
+_BY_DTYPE: dict[np.dtype, int | None] = {}  # memo: dtype.name is slow to compute
 
 
 def onnx_type(dtype: Any) -> int | None:
     """ONNX element type of a numpy dtype (None: ONNX has no such type)."""
-    return _BY_NAME.get(np.dtype(dtype).name)
+    dt = np.dtype(dtype)
+    if dt not in _BY_DTYPE:
+        _BY_DTYPE[dt] = _BY_NAME.get(dt.name)
+    return _BY_DTYPE[dt]
 
 
 def np_type(elem_type: int) -> np.dtype:
@@ -58,7 +62,10 @@ def tensor_type(dtype: np.dtype, shape: Shape) -> onnx.TypeProto:
     """TypeProto of a tensor (unknown dims have no value; ``None`` shape: unknown rank)."""
     t = onnx.TypeProto()
     tt = t.tensor_type
-    tt.elem_type = _BY_NAME[np.dtype(dtype).name]
+    elem = onnx_type(dtype)
+    if elem is None:
+        raise KeyError(f"ONNX has no {np.dtype(dtype)} tensors")
+    tt.elem_type = elem
     if shape is not None:
         sh = tt.shape
         sh.SetInParent()
