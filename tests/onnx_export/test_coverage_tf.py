@@ -4,9 +4,10 @@ For each signature of the default meta graph of every TF-built fixture: TensorFl
 outputs on fixed inputs (the fixture's stored inputs, else generated from the signature),
 tf2onnx's conversion and whether its model gives TensorFlow's outputs on onnxruntime
 (``coverage_oracle.py``, one TF subprocess, answers cached in the fixture cache), and
-the same for our export. The table in docs/onnx.md must be the one this computes
+the same for our export (which must also pass ``onnx.checker`` with the full check and
+strict shape inference). The table in docs/onnx.md must be the one this computes
 (``SAVEDMODEL_IO_WRITE_COVERAGE=1`` rewrites it). Our side must agree with TensorFlow
-wherever it exports.
+wherever it exports, and export at least as many signatures as tf2onnx converts.
 """
 
 from __future__ import annotations
@@ -139,6 +140,8 @@ def _ours(mg, key: str, inputs: dict, tf_out: dict | None) -> tuple[str, str]:
         proto = sx.export(mg, key)
     except SavedModelError as exc:
         return f"refused: {exc.message.removeprefix('cannot export to ONNX: ')[:110]}", "-"
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     if tf_out is None:
         return "ok", "-"
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
