@@ -61,6 +61,7 @@ def _load() -> None:
             array,
             control,
             image,
+            image_boxes,
             image_color,
             lookup,
             math,
