@@ -63,6 +63,7 @@ def _load() -> None:
             image,
             image_boxes,
             image_color,
+            image_sampling,
             lookup,
             math,
             nn,
