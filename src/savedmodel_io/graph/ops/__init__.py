@@ -60,6 +60,7 @@ def _load() -> None:
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
             control,
+            conv_pool,
             image,
             image_boxes,
             image_color,

@@ -685,6 +685,24 @@ def batch_to_space_nd(node, inputs, ctx):
     return np.ascontiguousarray(y[tuple(idx)])
 
 
+@kernel("SpaceToBatch")
+def space_to_batch(node, inputs, ctx):
+    """SpaceToBatchND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return space_to_batch_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
+@kernel("BatchToSpace")
+def batch_to_space(node, inputs, ctx):
+    """BatchToSpaceND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return batch_to_space_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
 @kernel("Roll")
 def roll(node, inputs, ctx):
     # tensorflow/tensorflow tensorflow/core/kernels/roll_op.cc: input at least 1-D; shift and
