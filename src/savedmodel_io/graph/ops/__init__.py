@@ -63,6 +63,7 @@ def _load() -> None:
             conv_pool,
             image,
             image_boxes,
+            image_codec,
             image_color,
             image_sampling,
             lookup,
