@@ -16,6 +16,7 @@ the pixels a frame declares.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class _Frame:
         self.transparent = -1
 
 
-def _frames(data: bytes, max_bytes: int) -> list[_Frame]:
+def _frames(data: bytes, max_bytes: int, charge: Callable[[int], None] | None) -> list[_Frame]:
     r = _Reader(data)
     if not data.startswith(b"GIF") or len(data) < 13:
         raise _error("no GIF signature")
@@ -166,6 +167,8 @@ def _frames(data: bytes, max_bytes: int) -> list[_Frame]:
             raise LimitExceededError(f"GIF frames of up to {w}x{h} pixels would decode to more "
                                      f"than {max_bytes} bytes")
         pixels = f.width * f.height
+        if charge is not None:
+            charge(pixels)  # LZW runs in Python, one step per code: the caller's budget pays
         min_size = r.byte()
         raw = _lzw(r.sub_blocks(), min_size, pixels)
         idx = np.frombuffer(raw, np.uint8).reshape(f.height, f.width)
@@ -179,11 +182,11 @@ def _frames(data: bytes, max_bytes: int) -> list[_Frame]:
     return frames
 
 
-def decode_gif(data: bytes, expand_animations: bool = True,
-               max_bytes: int = MAX_BYTES) -> np.ndarray:
+def decode_gif(data: bytes, expand_animations: bool = True, max_bytes: int = MAX_BYTES,
+               charge: Callable[[int], None] | None = None) -> np.ndarray:
     """(frames, height, width, 3) uint8 as tf.io.decode_gif returns it (one frame without
-    ``expand_animations``)."""
-    frames = _frames(data, max_bytes)
+    ``expand_animations``); ``charge(pixels)`` is called before each frame is decoded."""
+    frames = _frames(data, max_bytes, charge)
     h = max(f.height for f in frames)
     w = max(f.width for f in frames)
     n = len(frames) if expand_animations else 1

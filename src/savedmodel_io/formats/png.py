@@ -132,31 +132,48 @@ def png_header(data: bytes) -> tuple[int, int, int, int]:
 def _unfilter(raw: np.ndarray, rows: int, row_bytes: int, bpp: int) -> np.ndarray:
     """Undo the per-row filters of one (sub)image: (rows, row_bytes) uint8.
 
-    Each byte depends on its left, upper and upper-left neighbours, so bytes on one
-    anti-diagonal (row + column step = constant) are independent: they are reconstructed
-    together, which keeps Average and Paeth rows vectorised.
+    A byte depends on its left, upper and upper-left neighbours, so the bytes of one
+    anti-diagonal (row + column = d, counting columns in whole pixels) are independent of
+    each other. Rows are reconstructed in bands, each skewed so that its anti-diagonals are
+    rows of an array: step d then works on slices of steps d-1 and d-2 only, vectorised
+    across the band, whatever mix of None/Sub/Up/Average/Paeth rows it holds.
     """
     lines = raw.reshape(rows, row_bytes + 1)
-    kinds = lines[:, 0]
+    kinds = lines[:, 0].astype(np.int16)
     if (kinds > 4).any():
         raise _error(f"unknown row filter {int(kinds.max())}")
-    x = lines[:, 1:].astype(np.int32).reshape(rows, -1, bpp)
-    cols = x.shape[1]
+    x = lines[:, 1:].reshape(rows, -1, bpp).astype(np.int16)
     if not kinds.any():
-        return x.astype(np.uint8).reshape(rows, row_bytes)
-    out = np.zeros((rows + 1, cols + 1, bpp), np.int32)  # a zero row above, column left
-    kind = kinds.astype(np.int32)
-    for d in range(rows + cols - 1):
-        r = np.arange(max(0, d - cols + 1), min(rows, d + 1))
-        c = d - r
-        a, b, ul = out[r + 1, c], out[r, c + 1], out[r, c]
-        k = kind[r][:, None]
-        p = a + b - ul
-        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - ul)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, ul))
-        pred = np.select([k == 1, k == 2, k == 3, k == 4], [a, b, (a + b) >> 1, paeth], 0)
-        out[r + 1, c + 1] = (x[r, c] + pred) & 0xFF
-    return out[1:, 1:].astype(np.uint8).reshape(rows, row_bytes)
+        return lines[:, 1:].copy()
+    cols = x.shape[1]
+    band = max(64, min(rows, (1 << 24) // max(1, (rows + cols) * bpp)))
+    out = np.empty_like(x)
+    above = np.zeros((cols, bpp), np.int16)  # the row before the band (zeros above row 0)
+    for r0 in range(0, rows, band):
+        n = min(band, rows - r0)
+        # skew[d, r] is pixel (r0 + r, d - r); two extra leading steps hold zeros.
+        skew = np.zeros((n + cols + 1, n + 1, bpp), np.int16)
+        rr = np.arange(n)[:, None]
+        cc = np.arange(cols)[None, :]
+        filt = np.zeros_like(skew)
+        filt[rr + cc + 2, rr + 1] = x[r0:r0 + n]
+        skew[np.arange(cols) + 1, 0] = above  # row "-1" of the band, at step c + 1
+        kind = kinds[r0:r0 + n][:, None]
+        for d in range(2, n + cols + 1):
+            lo, hi = max(1, d - cols), min(n, d - 1)  # band rows (1-based) on this diagonal
+            a = skew[d - 1, lo:hi + 1]
+            b = skew[d - 1, lo - 1:hi]
+            c = skew[d - 2, lo - 1:hi]
+            k = kind[lo - 1:hi]
+            p = a + b - c
+            pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+            paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+            pred = np.where(k == 1, a, np.where(k == 2, b, np.where(
+                k == 3, (a + b) >> 1, np.where(k == 4, paeth, 0))))
+            skew[d, lo:hi + 1] = (filt[d, lo:hi + 1] + pred) & 0xFF
+        out[r0:r0 + n] = skew[rr + cc + 2, rr + 1]
+        above = out[r0 + n - 1]
+    return out.astype(np.uint8).reshape(rows, row_bytes)
 
 
 def _samples(lines: np.ndarray, width: int, depth: int, channels: int) -> np.ndarray:
@@ -298,23 +315,41 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def _filter_rows(img: np.ndarray, bpp: int) -> bytes:
-    """Each row under the filter libpng's heuristic picks (least sum of |signed bytes|)."""
-    x = img.astype(np.int32)
-    h, n = x.shape
+    """Each row under the filter libpng's heuristic picks (least sum of |signed bytes|;
+    ties go to the earlier filter), with its filter-type byte in front."""
+    x = img.astype(np.int16)
+    h = x.shape[0]
     left = np.zeros_like(x)
     left[:, bpp:] = x[:, :-bpp]
     up = np.zeros_like(x)
     up[1:] = x[:-1]
+
+    def cost(c: np.ndarray) -> np.ndarray:
+        return np.minimum(c, 256 - c).sum(axis=1, dtype=np.int64)
+
+    best = x.astype(np.uint8)
+    best_cost = cost(x)
+    kind = np.zeros(h, np.uint8)
     ul = np.zeros_like(x)
     ul[1:, bpp:] = x[:-1, :-bpp]
-    p = left + up - ul
-    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - ul)
-    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
-    cands = np.stack([x, x - left, x - up, x - ((left + up) >> 1), x - paeth]) & 0xFF
-    cost = np.where(cands < 128, cands, 256 - cands).sum(axis=2)
-    best = np.argmin(cost, axis=0)  # ties: the first filter, as libpng's strict "<"
-    rows = cands[best, np.arange(h)].astype(np.uint8)
-    return np.concatenate([best.astype(np.uint8)[:, None], rows], axis=1).tobytes()
+    for k in range(1, 5):
+        if k == 1:
+            pred = left
+        elif k == 2:
+            pred = up
+        elif k == 3:
+            pred = (left + up) >> 1
+        else:
+            p = left + up - ul
+            pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - ul)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
+        cand = (x - pred) & 0xFF
+        c = cost(cand)
+        better = c < best_cost
+        best[better] = cand[better]
+        best_cost = np.where(better, c, best_cost)
+        kind[better] = k
+    return np.concatenate([kind[:, None], best], axis=1).tobytes()
 
 
 def _small_window_header(stream: bytes, size: int) -> bytes:

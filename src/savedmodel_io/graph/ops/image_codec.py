@@ -24,7 +24,7 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.formats import bmp, gif, jpeg, png
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, check_size, np_dtype
+from savedmodel_io.graph.ops._util import MAX_RESULT_BYTES, attr_str, bad, check_size, np_dtype
 
 _F = np.float32
 
@@ -78,7 +78,7 @@ def _run_codec(node, fn, *args):
         raise InvalidArgumentError(exc.message, where=node.where) from None
 
 
-def _decode(node, inputs) -> np.ndarray:
+def _decode(node, inputs, ctx) -> np.ndarray:
     op = node.op
     channels = 3 if op == "DecodeGif" else int(node.attr["channels"])
     if channels not in (0, 1, 3, 4):
@@ -139,7 +139,9 @@ def _decode(node, inputs) -> np.ndarray:
             raise bad(node, f"channels must be 0 or 3 for GIF, got {channels}")
         if op not in ("DecodeGif", "DecodeImage", "DecodePng", "DecodeJpeg"):
             raise bad(node, f"Trying to decode GIF format using a wrong op: {op}")
-        frames = _run_codec(node, gif.decode_gif, data, expand or op != "DecodeImage")
+        frames = _run_codec(node, gif.decode_gif, data, expand or op != "DecodeImage",
+                            min(gif.MAX_BYTES, MAX_RESULT_BYTES),
+                            lambda n: ctx.meter.elements(n, node.where))
         if op in ("DecodePng", "DecodeJpeg"):
             if frames.shape[0] != 1:
                 raise bad(node, f"Got {frames.shape[0]} frames, but animated gifs can only be "
@@ -168,9 +170,9 @@ def _decode(node, inputs) -> np.ndarray:
 
 
 @kernel("DecodePng", "DecodeJpeg", "DecodeGif", "DecodeBmp", "DecodeImage", "DecodeAndCropJpeg",
-        "DecodeWebP", per_element=True)
+        "DecodeWebP")
 def decode_image(node, inputs, ctx):
-    return _decode(node, inputs)
+    return _decode(node, inputs, ctx)
 
 
 @kernel("ExtractJpegShape")
@@ -182,7 +184,7 @@ def extract_jpeg_shape(node, inputs, ctx):
 
 # -- encoders ------------------------------------------------------------------------------------
 
-@kernel("EncodePng", per_element=True)
+@kernel("EncodePng")
 def encode_png(node, inputs, ctx):
     image = np.asarray(inputs[0])
     level = int(node.attr["compression"])
@@ -233,12 +235,12 @@ def _encode_jpeg(node, image, quality: int) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
-@kernel("EncodeJpeg", per_element=True)
+@kernel("EncodeJpeg")
 def encode_jpeg(node, inputs, ctx):
     return _encode_jpeg(node, inputs[0], int(node.attr["quality"]))
 
 
-@kernel("EncodeJpegVariableQuality", per_element=True)
+@kernel("EncodeJpegVariableQuality")
 def encode_jpeg_variable_quality(node, inputs, ctx):
     q = np.asarray(inputs[1])
     if q.ndim != 0:
