@@ -731,7 +731,7 @@ def no_accelerators(monkeypatch):
     from savedmodel_io.hashing import farmhash
     from savedmodel_io.proto import deterministic
 
-    monkeypatch.setattr(farmhash, "_farmhash", None)
+    monkeypatch.setattr(farmhash, "_fast", None)
     monkeypatch.setattr(deterministic, "_compiled", None)
 
 

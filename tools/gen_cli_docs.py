@@ -87,6 +87,8 @@ def render() -> str:
             "",
             "`savedmodel-io [--debug] COMMAND ...` (also `python -m savedmodel_io`). Library errors",
             "print one line and exit 1; `--debug` shows the traceback. Every command takes `--json`.",
+            "`savedmodel-io --version` prints the version and the backend of each accelerator (CRC32C,",
+            "HighwayHash, FarmHash, deterministic serialisation; see [Installing](install.md)).",
             "",
             "As in `saved_model_cli`, whose flags are global (absl), `show`, `run` and `scan` accept",
             "every `saved_model_cli` flag and ignore the ones they do not use (`show --overwrite`),",

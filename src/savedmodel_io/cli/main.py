@@ -21,6 +21,21 @@ COMMANDS = ["show", "run", "scan", "variables", "fingerprint"]
 COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and each accelerator's backend (looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from savedmodel_io._accel import report
+
+        sys.stdout.write(report())
+        parser.exit()
+
+
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser of ``commands`` (default: all); their modules are imported here, not at package import."""
     parser = argparse.ArgumentParser(
@@ -29,6 +44,11 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
     )
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when a command fails"
+    )
+    parser.add_argument(
+        "--version", action=_Version,
+        help="print the version and the backend of each accelerator (CRC32C, HighwayHash, "
+        "FarmHash, deterministic serialisation), then exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in commands or COMMANDS:
