@@ -172,7 +172,8 @@ def _check(mg, key: str, as_json: bool = False) -> int:
         import json
 
         print(json.dumps({"signature": key, "missing": [
-            {"op": m.op, "node": m.node, "function": m.function} for m in missing]}, indent=1))
+            {"op": m.op, "node": m.node, "function": m.function, "custom": m.note}
+            for m in missing]}, indent=1))
         return 1 if missing else 0
     if not missing:
         print(f"All ops of signature '{key}' have kernels: it can run without TensorFlow.")
@@ -180,7 +181,8 @@ def _check(mg, key: str, as_json: bool = False) -> int:
     ops = sorted({m.op for m in missing})
     print(f"Signature '{key}' needs {len(ops)} op(s) the runtime has no kernel for: {', '.join(ops)}")
     for m in missing:
-        print(f"  {m.op}: node '{m.node}' in {m.function}")
+        note = f" ({m.note})" if m.note else ""
+        print(f"  {m.op}{note}: node '{m.node}' in {m.function}")
     return 1
 
 

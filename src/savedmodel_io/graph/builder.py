@@ -12,23 +12,23 @@ Two builders share one op vocabulary::
 its OpDef's attrs (defaults filled in) and every tensor a static shape and dtype,
 so SignatureDefs built from the result carry correct TensorInfos.
 
-Op argument names, attr names and defaults are facts from TensorFlow's OpDefs
-(tensorflow/tensorflow tensorflow/core/ops/*.cc); tests check them against
-TensorFlow's op registry.
+Op argument names, attr types, defaults and statefulness come from TensorFlow's
+OpDefs (:mod:`savedmodel_io.graph.opdefs`); defaults are written exactly as
+TensorFlow records them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import InvalidArgumentError
-from savedmodel_io.graph import shapes
+from savedmodel_io.graph import opdefs, shapes
 from savedmodel_io.proto import (
     AttrValue,
     DataType,
@@ -44,10 +44,8 @@ from savedmodel_io.tensors import Shape
 __all__ = [
     "GRAPH_MIN_CONSUMER",
     "GRAPH_PRODUCER",
-    "OPS",
     "FunctionBuilder",
     "GraphBuilder",
-    "OpSpec",
     "Tensor",
     "arg_name",
     "as_dtype",
@@ -62,92 +60,6 @@ GRAPH_MIN_CONSUMER = 12
 
 DTypeLike = Union[int, str, np.dtype, type]  # noqa: UP007 (a runtime alias: py3.10 needs Union)
 
-
-@dataclass(frozen=True)
-class OpSpec:
-    """What the builder must know about one TensorFlow op."""
-
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    # input/output arg names that are lists (number_attr or type_list_attr)
-    list_args: frozenset[str] = frozenset()
-    stateful: bool = False
-
-
-def _spec(ins: str, outs: str, stateful: bool = False, lists: str = "", **defaults: Any) -> OpSpec:
-    return OpSpec(tuple(ins.split()), tuple(outs.split()), defaults, frozenset(lists.split()),
-                  stateful)
-
-
-_UNARY = ["Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Erf", "Abs", "Sigmoid", "Tanh", "Sign", "Floor", "Ceil", "Reciprocal", "Log1p", "Sin", "Cos", "Tan"]
-_BINARY = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "SquaredDifference", "FloorDiv"]
-_ACT = ["Relu", "Relu6", "Elu", "Selu", "Softplus"]
-_NHWC = "NHWC"
-
-# Facts from the OpDefs (arg names, attr defaults); see the module docstring.
-OPS: dict[str, OpSpec] = {
-    "Placeholder": _spec("", "output", shape=None),
-    "Const": _spec("", "output"),
-    "Identity": _spec("input", "output"),
-    "IdentityN": _spec("input", "output", lists="input output"),
-    "NoOp": _spec("", ""),
-    "VarHandleOp": _spec("", "resource", True, container="", shared_name="", debug_name="",
-                         allowed_devices=[]),
-    "ReadVariableOp": _spec("resource", "value", True),
-    "AssignVariableOp": _spec("resource value", "", True, validate_shape=False),
-    "VarIsInitializedOp": _spec("resource", "is_initialized", True),
-    "StatefulPartitionedCall": _spec("args", "output", True, lists="args output", config="",
-                                     config_proto="", executor_type=""),
-    "PartitionedCall": _spec("args", "output", lists="args output", config="", config_proto="",
-                             executor_type=""),
-    "MatMul": _spec("a b", "product", transpose_a=False, transpose_b=False, grad_a=False,
-                    grad_b=False),
-    "BatchMatMulV2": _spec("x y", "output", adj_x=False, adj_y=False, grad_x=False,
-                           grad_y=False),
-    "BiasAdd": _spec("value bias", "output", data_format=_NHWC),
-    "Conv2D": _spec("input filter", "output", use_cudnn_on_gpu=True, explicit_paddings=[],
-                    data_format=_NHWC, dilations=[1, 1, 1, 1]),
-    "DepthwiseConv2dNative": _spec("input filter", "output", explicit_paddings=[],
-                                   data_format=_NHWC, dilations=[1, 1, 1, 1]),
-    "MaxPool": _spec("input", "output", explicit_paddings=[], data_format=_NHWC),
-    "AvgPool": _spec("value", "output", data_format=_NHWC),
-    "Softmax": _spec("logits", "softmax"),
-    "LogSoftmax": _spec("logits", "logsoftmax"),
-    "LeakyRelu": _spec("features", "activations", alpha=0.2),
-    "Reshape": _spec("tensor shape", "output", Tshape=DataType.DT_INT32),
-    "Transpose": _spec("x perm", "y", Tperm=DataType.DT_INT32),
-    "ConcatV2": _spec("values axis", "output", lists="values", Tidx=DataType.DT_INT32),
-    "Pack": _spec("values", "output", lists="values", axis=0),
-    "Squeeze": _spec("input", "output", squeeze_dims=[]),
-    "ExpandDims": _spec("input dim", "output", Tdim=DataType.DT_INT32),
-    "Mean": _spec("input reduction_indices", "output", keep_dims=False, Tidx=DataType.DT_INT32),
-    "Sum": _spec("input reduction_indices", "output", keep_dims=False, Tidx=DataType.DT_INT32),
-    "Max": _spec("input reduction_indices", "output", keep_dims=False, Tidx=DataType.DT_INT32),
-    "Min": _spec("input reduction_indices", "output", keep_dims=False, Tidx=DataType.DT_INT32),
-    "Cast": _spec("x", "y", Truncate=False),
-    "GatherV2": _spec("params indices axis", "output", batch_dims=0),
-    "Pad": _spec("input paddings", "output", Tpaddings=DataType.DT_INT32),
-    "FusedBatchNormV3": _spec(
-        "x scale offset mean variance",
-        "y batch_mean batch_variance reserve_space_1 reserve_space_2 reserve_space_3",
-        epsilon=0.0001, exponential_avg_factor=1.0, data_format=_NHWC, is_training=True),
-    "SaveV2": _spec("prefix tensor_names shape_and_slices tensors", "", True, lists="tensors"),
-    "RestoreV2": _spec("prefix tensor_names shape_and_slices", "tensors", True, lists="tensors"),
-    "ShardedFilename": _spec("basename shard num_shards", "filename"),
-    "MergeV2Checkpoints": _spec("checkpoint_prefixes destination_prefix", "", True,
-                                delete_old_dirs=True, allow_missing_files=False),
-    "StringJoin": _spec("inputs", "output", lists="inputs", separator=""),
-    "ReadFile": _spec("filename", "contents"),
-    "ArgMax": _spec("input dimension", "output", Tidx=DataType.DT_INT32,
-                    output_type=DataType.DT_INT64),
-}
-for _op in _UNARY:
-    OPS[_op] = _spec("x", "y")
-for _op in _BINARY:
-    OPS[_op] = _spec("x y", "z")
-for _op in _ACT:
-    OPS[_op] = _spec("features", "activations")
 
 _ARG_NAME = re.compile(r"[^a-z0-9_]")
 _NODE_NAME = re.compile(r"[^A-Za-z0-9_.\-/]")
@@ -252,19 +164,13 @@ class _Func:
     name: str
 
 
-# Attr names whose plain-int values mean a DataType, and those holding shapes.
-_TYPE_ATTRS = {"T", "dtype", "Tshape", "Tperm", "Tidx", "Tdim", "Tpaddings", "SrcT", "DstT",
-               "Tparams", "Tindices", "Taxis", "U", "output_type", "out_type", "Index",
-               "Tmultiples", "index_type", "Tin", "Tout", "dtypes"}
-_SHAPE_ATTRS = {"shape"}
-
-
-def _wrap_attr(name: str, value: Any) -> Any:
-    if name in _TYPE_ATTRS and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+def _wrap_attr(kind: str, value: Any) -> Any:
+    """``value`` marked by its OpDef attr type ``kind``: a plain int meant as a DataType, a shape."""
+    if kind == "type" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return _DType(int(value))
-    if name in _TYPE_ATTRS and isinstance(value, (list, tuple)):
+    if kind == "list(type)" and isinstance(value, (list, tuple)):
         return [_DType(int(v)) if isinstance(v, (int, np.integer)) else v for v in value]
-    if name in _SHAPE_ATTRS and not isinstance(value, (AttrValue, _ShapeAttr)):
+    if kind == "shape" and not isinstance(value, (AttrValue, _ShapeAttr)):
         return _ShapeAttr(_shape_of(value))
     return value
 
@@ -370,11 +276,12 @@ class _Builder:
         """Add a node and return its outputs.
 
         ``inputs`` follows the OpDef's input args (a list arg takes a sequence);
-        ``attrs`` may be Python values (see :func:`make_attr`); missing attrs with
-        OpDef defaults are filled in. ``out_types``/``out_shapes`` give each output's
-        dtype and static shape (one entry per flattened output).
+        ``attrs`` may be Python values (see :func:`make_attr`; None leaves the attr
+        out); missing attrs with OpDef defaults are filled in. ``out_types``/``out_shapes``
+        give each output's dtype and static shape (one entry per flattened output). An
+        op TensorFlow does not register gets just the attrs given and one list output.
         """
-        spec = OPS.get(op_type)
+        od = opdefs.get(op_type)
         node = NodeDef(name=self.unique_name(name or op_type), op=op_type, device=device)
         flat_inputs: list[Tensor] = []
         for item in inputs:
@@ -390,19 +297,24 @@ class _Builder:
             node.input.append(t.ref)
         for c in control_inputs:
             node.input.append("^" + (c.node if isinstance(c, Tensor) else c))
-        all_attrs = dict(spec.defaults) if spec is not None else {}
-        all_attrs.update(attrs or {})
-        for key in sorted(all_attrs):
-            value = all_attrs[key]
+        given = dict(attrs or {})
+        defaults = {a.name: a for a in od.attrs if a.has_default} if od is not None else {}
+        for key in sorted(given.keys() | defaults.keys()):
+            if key not in given:
+                node.attr[key].CopyFrom(defaults[key].default_value)
+                continue
+            value = given[key]
             if value is None:
                 continue
-            node.attr[key].CopyFrom(make_attr(_wrap_attr(key, value)))
+            ad = od.attr(key) if od is not None else None
+            node.attr[key].CopyFrom(make_attr(_wrap_attr(ad.type if ad else "", value)))
         self.nodes.append(node)
-        if spec is not None and spec.stateful:
+        if od is not None and od.is_stateful:
             self._stateful.append(node.name)
         outs = []
-        out_names = spec.outputs if spec is not None else ("output",)
-        lists = spec.list_args if spec is not None else frozenset({"output"})
+        out_names = tuple(a.name for a in od.outputs) if od is not None else ("output",)
+        lists = frozenset(a.name for a in od.outputs if a.is_list) if od is not None \
+            else frozenset({"output"})
         shapes_ = list(out_shapes) + [None] * (len(out_types) - len(out_shapes))
         for i, (dt, shp) in enumerate(zip(out_types, shapes_)):
             if len(out_names) == 1 and (out_names[0] in lists):

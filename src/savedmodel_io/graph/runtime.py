@@ -14,7 +14,9 @@ lists all of them at once.
 
 Function-internal tensor names (``node:out_arg:index``) follow
 tensorflow/tensorflow tensorflow/core/framework/function.proto; the output arg
-layout of each op comes from its kernel registration (see ``graph/ops``).
+layout of each op, and the defaults of the attrs a node leaves out (filled in while
+compiling, so kernels read every attr directly), come from the op's OpDef
+(:mod:`savedmodel_io.graph.opdefs`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,9 +37,11 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
+from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
-from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
 
 __all__ = [
     "Body",
@@ -111,47 +115,11 @@ MAX_OUTPUTS = 1 << 20
 _FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
 
 
-@dataclass(frozen=True)
-class FuncRef:
-    """A function-valued attr: the library function's name and its instantiation attrs."""
-
-    name: str
-    attr: dict[str, Any] = field(default_factory=dict)
-
-
-def decode_attr(value: AttrValue, *, where: str = "") -> Any:
-    """Python value of an AttrValue (bytes, int, float, bool, DataType, shape, array, FuncRef)."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "list":
-        lv = value.list
-        for name in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
-            items = getattr(lv, name)
-            if len(items):
-                return [_decode_one(name, x, where) for x in items]
-        return []
-    return _decode_one(kind, getattr(value, kind), where)
-
-
-def _decode_one(kind: str, x: Any, where: str) -> Any:
-    if kind in ("s", "i", "b", "type", "placeholder"):
-        return x
-    if kind == "f":
-        return float(x)
-    if kind == "shape":
-        return tensors.shape_from_proto(x)
-    if kind == "tensor":
-        return tensors.to_array(x, where=where)
-    if kind == "func":
-        return FuncRef(x.name, {k: decode_attr(v, where=where) for k, v in x.attr.items()})
-    return x
-
-
 class Node:
-    """One compiled node: op, decoded attrs, resolved inputs and its kernel."""
+    """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
-    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call")
+    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
+                 "opdef")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -163,6 +131,20 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
+
+    def bind(self, library: Mapping[str, FunctionDef]) -> None:
+        """Find what runs this node (kernel or library function) and fill in its default attrs."""
+        if self.op in library:
+            self.call = self.op
+            self.kernel = _ops.get("PartitionedCall")
+            return
+        self.kernel = _ops.get(self.op)
+        self.opdef = opdefs.get(self.op)
+        if self.opdef is not None:
+            for key, value in self.opdef.defaults.items():
+                if key not in self.attr:  # TensorFlow's rule: a missing attr takes its default
+                    self.attr[key] = list(value) if isinstance(value, list) else value
 
     @property
     def where(self) -> str:
@@ -181,8 +163,14 @@ class Missing:
     node: str
     function: str
 
+    @property
+    def note(self) -> str | None:
+        """What the op is when TensorFlow does not register it ("custom op from tensorflow-text...")."""
+        return families.custom_op_note(self.op.split(" ")[0])
+
     def __str__(self) -> str:
-        return f"{self.op} (node {self.node!r} in {self.function})"
+        note = f"; a {self.note}" if self.note else ""
+        return f"{self.op} (node {self.node!r} in {self.function}{note})"
 
 
 @dataclass
@@ -221,11 +209,7 @@ class Body:
             if nd.name in self.by_name:
                 raise RuntimeFailure(f"two nodes are named {nd.name!r}", where=name)
             self._add(node)
-            if nd.op in library:
-                node.call = nd.op
-                node.kernel = _ops.get("PartitionedCall")
-            else:
-                node.kernel = _ops.get(nd.op)
+            node.bind(library)
         self._library = library
         for nd in defs:
             node = self.nodes[self.by_name[nd.name]]
@@ -302,19 +286,24 @@ class Body:
             args = self._library[node.call].signature.output_arg
             fixed = all(not a.number_attr and not a.type_list_attr for a in args)
             return len(args) if fixed else None
-        if node.kernel is None:
-            return None
-        count: int | None = _layout(node, user, node.kernel.output_count)
+        od = node.opdef
+        if od is None:
+            return None  # a custom op: reported as unsupported when planned
+        count: int | None = _layout(node, user, lambda attrs: opdefs.output_count(od, attrs))
         return count
 
     def _output_offset(self, node: Node, arg: str, user: Node | None = None) -> int | None:
         if node.call is not None:
             outs = [a.name for a in self._library[node.call].signature.output_arg]
             return outs.index(arg) if arg in outs else None
-        if node.kernel is None:
-            return 0  # reported as unsupported when planned
-        kern = node.kernel
-        offset: int | None = _layout(node, user, lambda attrs: kern.output_offset(attrs, arg))
+        od = node.opdef
+        if od is None:
+            return 0  # a custom op: reported as unsupported when planned
+        offset: int | None = _layout(node, user, lambda attrs: opdefs.output_offset(od, attrs, arg))
+        if offset is None and any(a.name == arg for a in od.outputs):
+            raise RuntimeFailure(
+                f"cannot find output {arg!r} of {node.op}: the length of an output list before it "
+                "is not known (its attr is missing)", where=node.where)
         return offset
 
     def plan(self, targets: Iterable[tuple[int, int]], controls: Iterable[int] = (),
@@ -491,11 +480,9 @@ class Session:
         missing = self.missing_ops(targets, controls, feeds)
         if missing:
             first = missing[0]
-            more = f" (and {len(missing) - 1} more: {', '.join(sorted({m.op for m in missing[1:]}))})" if len(missing) > 1 else ""
-            raise UnsupportedOpError(
-                f"no kernel for op {first.op} (node {first.node!r} in {first.function}){more}",
-                path=self.export_dir,
-            )
+            others = sorted({m.op for m in missing} - {first.op})
+            more = f" (and {len(others)} more: {', '.join(others)})" if others else ""
+            raise UnsupportedOpError(f"no kernel for op {first}{more}", path=self.export_dir)
 
     # -- running ---------------------------------------------------------------------
 
@@ -570,7 +557,7 @@ class Session:
                                      path=self.export_dir, where=f"signature {key!r}")
             # An output naming an op without ":n" (the init-op signature) is a control target.
             node = self.graph.nodes[self.graph._lookup(t.split(":")[0], None)]
-            if ":" not in t and (node.kernel is not None and node.op == "NoOp"):
+            if ":" not in t and opdefs.no_outputs(node.op):
                 controls.append(t)
             else:
                 fetches.append(t)
@@ -728,7 +715,8 @@ class Context:
                 continue
             kern = node.kernel
             if kern is None:
-                raise UnsupportedOpError(f"no kernel for op {node.op}", where=node.where)
+                raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
+                                         where=node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
