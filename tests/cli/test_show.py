@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import CPB_DATA, ROOT
-from oracle import run_cached
+from _oracles import Oracle
 
 import savedmodel_io
 from savedmodel_io.cli import show
 from savedmodel_io.cli.main import main
 
+SMCLI = Oracle("smcli")
 MODELS = [
     "keras_sequential",
     "keras_functional",
@@ -66,7 +67,7 @@ def oracle(fixture_model):
     requests = [
         {"dir": str(d), "argv": argv} for d in model_dirs(fixture_model) for argv in combos(d)
     ]
-    results = run_cached("oracles_smcli.py", requests)
+    results = SMCLI.answers(requests)
     return {(r["dir"], tuple(r["argv"])): res for r, res in zip(requests, results)}
 
 
@@ -145,7 +146,7 @@ def test_other_saved_model_cli_flags_flagfile_and_undefok(fixture_model, capsys)
         ["--flagfile", str(flagfile)],
         [f"--flagfile={flagfile}", "--list_ops"],
     ]
-    results = run_cached("oracles_smcli.py", [{"dir": d, "argv": c} for c in cases])
+    results = SMCLI.answers([{"dir": d, "argv": c} for c in cases])
     for argv, want in zip(cases, results):
         assert want["error"] is None, (argv, want)
         assert main(["show", "--dir", d, *argv]) == 0, argv
