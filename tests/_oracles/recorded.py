@@ -73,9 +73,11 @@ class Oracle:
     back as the path of the request being answered (tests use fresh temporary directories).
     """
 
-    def __init__(self, name: str, paths: Sequence[str] = ("dir",)) -> None:
+    def __init__(self, name: str, paths: Sequence[str] = ("dir",),
+                 code: Sequence[Path] = ()) -> None:
         self.name = name
         self.paths = tuple(paths)
+        self.code = [HERE / f"{name}.py", *(HERE / s for s in _SHARED), *map(Path, code)]
         self.folder = env.CACHE / "oracle" / name
         self._code: bytes | None = None
 
@@ -83,8 +85,8 @@ class Oracle:
         """Digest of what produces the answers: the oracle's code and TensorFlow's version."""
         if self._code is None:
             h = hashlib.sha256(env.tf_version().encode())
-            for name in (f"{self.name}.py", *_SHARED):
-                h.update(name.encode() + b"\0" + (HERE / name).read_bytes())
+            for path in self.code:
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
             self._code = h.digest()
         return self._code
 
@@ -147,3 +149,22 @@ class Oracle:
         for placeholder, path in self._path_values(request):
             text = text.replace(placeholder, json.dumps(path)[1:-1])
         return json.loads(text)
+
+
+class ModuleOracle(Oracle):
+    """An oracle whose TensorFlow side is a function of the test module itself.
+
+    ``ModuleOracle(__name__).answers([{"function": "tf_side", ...}])`` runs
+    ``tf_side(request)`` in the oracle's subprocess (``in_module.py`` imports the test module
+    there; the function imports TensorFlow). Answers are keyed by the module's whole source,
+    so editing the module re-runs its requests, in one batch.
+    """
+
+    def __init__(self, module: str, paths: Sequence[str] = ()) -> None:
+        source = sys.modules[module].__file__
+        assert source is not None
+        super().__init__("in_module", paths, code=[Path(source)])
+        self.module = module
+
+    def answers(self, requests: Sequence[dict]) -> list[Any]:
+        return super().answers([{**r, "module": self.module} for r in requests])
