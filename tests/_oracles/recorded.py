@@ -45,7 +45,8 @@ def _file_digest(path: Path) -> str:
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
-    """Digest of a file's or directory's content (names, bytes and symlink targets, not place)."""
+    """Digest of a file's or directory's content (names, bytes and symlink targets, not place;
+    ``__pycache__`` left out)."""
     p = Path(path)
     if p.is_symlink() and not p.exists():
         return f"dangling link to {os.readlink(p)}"
@@ -55,7 +56,7 @@ def content_digest(path: str | os.PathLike[str]) -> str:
         return "absent"
     h = hashlib.sha256()
     for root, dirs, files in os.walk(p):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files + [d for d in dirs if Path(root, d).is_symlink()]):
             item = Path(root, name)
             rel = item.relative_to(p).as_posix()
@@ -164,7 +165,11 @@ class ModuleOracle(Oracle):
         source = sys.modules[module].__file__
         assert source is not None
         super().__init__("in_module", paths, code=[Path(source)])
-        self.module = module
+        # The module's name and the directory it is imported from, relative to tests/.
+        where = Path(source).resolve().parent
+        for _ in module.split(".")[1:]:
+            where = where.parent
+        self.module = {"module": module, "from": where.relative_to(HERE.parent).as_posix()}
 
     def answers(self, requests: Sequence[dict]) -> list[Any]:
-        return super().answers([{**r, "module": self.module} for r in requests])
+        return super().answers([{**r, **self.module} for r in requests])
