@@ -271,6 +271,22 @@ def test_output_names_resolve_for_ops_without_kernels():
         sess.graph.resolve("q:2")
 
 
+def test_a_meta_graph_owns_its_session_and_protos_get_fresh_ones():
+    from savedmodel_io.model import MetaGraph
+
+    proto = meta([placeholder("x"), node("y", "Identity", ["x"])],
+                 sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    mg = MetaGraph(proto)
+    assert runtime.run_signature(mg, "s", {"x": np.float32(2)})["y"] == 2
+    sess = mg.session
+    assert isinstance(sess, runtime.Session) and mg.session is sess
+    assert sess.graph._plans  # the call above ran in it
+    # A bare MetaGraphDef is not cached anywhere: each call compiles its own Session.
+    assert runtime.run_signature(proto, "s", {"x": np.float32(3)})["y"] == 3
+    with pytest.raises(InvalidArgumentError, match="expected a MetaGraph or a MetaGraphDef, got dict"):
+        runtime.run_signature({"proto": proto}, "s", {})
+
+
 def test_input_validation():
     mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
                placeholder("s", DataType.DT_STRING), node("t", "Identity", ["s"])],

@@ -92,7 +92,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the signature and print (and optionally save) its outputs."""
     from savedmodel_io.cli.run_inputs import load_inputs
-    from savedmodel_io.graph import runtime
     from savedmodel_io.model import load, normalize_tags
 
     if args.worker:
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--tag_set must contain at least one non-empty tag")
     model = load(args.dir)
     mg = model.meta_graph(tags)
-    sess = runtime.session_for(mg)
+    sess = mg.session
     sig = sess.signature(args.signature_def)
 
     if args.check:

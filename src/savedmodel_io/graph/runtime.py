@@ -41,6 +41,8 @@ from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
+from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
 
 __all__ = [
@@ -53,27 +55,11 @@ __all__ = [
     "TraceEvent",
     "check_signature",
     "run_signature",
-    "session_for",
 ]
 
 # Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
 _V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
                     "RefNextIteration"}
-
-# TF1 cond ops handled with dead values (tensorflow/tensorflow
-# tensorflow/core/common_runtime/executor.cc: a node with a dead input is dead, except Merge).
-_DATAFLOW_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
-
-
-class _Dead:
-    """The value on the untaken output of a Switch."""
-
-    def __repr__(self) -> str:
-        return "<dead>"
-
-
-DEAD = _Dead()
-
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -94,18 +80,6 @@ class _Fed:
     def __len__(self) -> int:
         return max(self._by_index, default=-1) + 1
 
-
-class _AllDead:
-    """Outputs of a dead node: every index is dead."""
-
-    def __getitem__(self, index: int) -> _Dead:
-        return DEAD
-
-    def __len__(self) -> int:
-        return 1 << 30
-
-
-_ALL_DEAD = _AllDead()
 
 # Largest output index a tensor name may use when the op's output count is only known
 # at run time (Split, Unpack...): far beyond real graphs, small enough to stay cheap.
@@ -220,7 +194,7 @@ class Body:
                     node.inputs.append(self.resolve(ref, node))
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in _DATAFLOW_OPS for n in self.nodes)
+        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -642,14 +616,6 @@ def _called_functions(node: Node) -> list[str]:
     return names
 
 
-def _is_dead(node: Node, ins: list[Any], values: list[Any]) -> bool:
-    if any(values[c] is _ALL_DEAD for c in node.controls):
-        return True
-    if node.op in ("Merge", "RefMerge"):
-        return bool(ins) and all(v is DEAD for v in ins)
-    return any(v is DEAD for v in ins)
-
-
 def _output(values: list[Any], body: Body, ref: tuple[int, int]) -> Any:
     outs = values[ref[0]]
     if outs is None or ref[1] >= len(outs):
@@ -710,8 +676,8 @@ class Context:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
                 raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
-            if body.dataflow and _is_dead(node, ins, values):
-                values[i] = _ALL_DEAD
+            if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
+                values[i] = ALL_DEAD
                 continue
             kern = node.kernel
             if kern is None:
@@ -836,82 +802,25 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
-def _proto_of(meta_graph: Any) -> MetaGraphDef:
-    if isinstance(meta_graph, MetaGraphDef):
-        return meta_graph
-    for attr in ("proto", "_proto", "meta_graph_def"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, MetaGraphDef):
-            return p
-    raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
-
-
-def _remote_variables(meta_graph: Any) -> Callable[[str], Any] | None:
-    """Checkpoint reads by byte range for a model loaded from a URL (None for local models)."""
-    model = getattr(meta_graph, "model", None)
-    if model is None or not hasattr(model, "url"):  # savedmodel_io.remote.RemoteSavedModel
-        return None
-
-    def read(key: str) -> Any:
-        reader = model.checkpoint  # fetches variables.index once, on the first variable read
-        if key not in reader:
-            raise NotFoundError(f"no checkpoint entry {key!r}", path=model.url)
-        return reader.read(key)
-
-    return read
-
-
-def _export_dir_of(meta_graph: Any) -> str | None:
-    for attr in ("export_dir", "path", "_export_dir"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, (str, os.PathLike)):
-            return os.fspath(p)
-    model = getattr(meta_graph, "model", None) or getattr(meta_graph, "saved_model", None)
-    if model is not None:
-        for attr in ("path", "export_dir"):
-            p = getattr(model, attr, None)
-            if isinstance(p, (str, os.PathLike)):
-                return os.fspath(p)
-    return None
-
-
-_SESSIONS: dict[int, tuple[Any, Session]] = {}
-
-
-def session_for(
-    meta_graph: Any,
-    *,
-    export_dir: str | os.PathLike[str] | None = None,
-    variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+def _session(
+    meta_graph: MetaGraph | MetaGraphDef,
+    export_dir: str | os.PathLike[str] | None,
+    variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
-    """The (cached) Session of a MetaGraph object or MetaGraphDef proto."""
-    cached = getattr(meta_graph, "_runtime_session", None) if not isinstance(meta_graph, MetaGraphDef) else None
-    if isinstance(cached, Session) and variables is None:
-        return cached
-    if variables is None and export_dir is None:
-        hit = _SESSIONS.get(id(meta_graph))
-        if hit is not None and hit[0] is meta_graph:
-            return hit[1]
-    proto = _proto_of(meta_graph)
-    if export_dir is None:
-        export_dir = _export_dir_of(meta_graph)
-    if variables is None:
-        variables = _remote_variables(meta_graph)
-    sess = Session(proto, export_dir=export_dir, variables=variables)
-    if not isinstance(meta_graph, MetaGraphDef):
-        try:
-            meta_graph._runtime_session = sess
-        except (AttributeError, TypeError):
-            pass
-    elif variables is None:
-        if len(_SESSIONS) > 16:
-            _SESSIONS.clear()
-        _SESSIONS[id(meta_graph)] = (meta_graph, sess)
-    return sess
+    """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
+    if isinstance(meta_graph, MetaGraphDef):
+        return Session(meta_graph, export_dir=export_dir, variables=variables)
+    if isinstance(meta_graph, MetaGraph):
+        if export_dir is None and variables is None:
+            return meta_graph.session
+        if export_dir is None and meta_graph.model is not None:
+            export_dir = os.fspath(meta_graph.model.path)
+        return Session(meta_graph.proto, export_dir=export_dir, variables=variables)
+    raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: Any,
+    meta_graph: MetaGraph | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
@@ -921,17 +830,19 @@ def run_signature(
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
-    ``variables`` overrides where variable values come from (checkpoint key ->
-    array, or a callable); by default they are read from ``export_dir``'s
-    ``variables/`` checkpoint.
+    A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
+    its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
+    array, or a callable), get a new Session for this call; without ``variables`` they
+    are read from ``export_dir``'s ``variables/`` checkpoint.
     """
-    sess = session_for(meta_graph, export_dir=export_dir, variables=variables)
+    sess = _session(meta_graph, export_dir, variables)
     return sess.run_signature(key, inputs, trace=trace)
 
 
-def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
+def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+                    export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
-    sess = session_for(meta_graph, export_dir=export_dir)
+    sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
     from savedmodel_io.graph import variables as _vars
 

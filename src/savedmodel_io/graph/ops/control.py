@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
+from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad
 
@@ -135,15 +136,11 @@ def ones_like(node, inputs, ctx):
 
 @kernel("Switch", "RefSwitch")
 def switch(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     return [DEAD, inputs[0]] if _truth(node, inputs[1]) else [inputs[0], DEAD]
 
 
 @kernel("Merge", "RefMerge")
 def merge(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     for k, v in enumerate(inputs):
         if v is not DEAD:
             return [v, np.array(k, np.int32)]
