@@ -166,7 +166,6 @@ def _parse(argv: list[str]) -> dict:
 
 
 def test_ops_sorted_and_dicts_sorted(fixture_model):
-    pytest.importorskip("tensorflow")
     text = show.render(savedmodel_io.load(fixture_model("module_named_outputs")), all=True)
     line = next(x for x in text.splitlines() if "contains the following ops" in x)
     ops = re.findall(r"'([^']*)'", line.split("ops: ", 1)[1])
@@ -192,7 +191,6 @@ def test_cli_process_output_is_byte_identical(fixture_model, oracle):
 
 
 def test_absl_style_flags(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     assert main(["show", "--dir=" + d, "--tag_set=train,serve", "--nolist_ops"]) == 0
     assert capsys.readouterr().out.endswith('SignatureDef key: "raw"\n')
@@ -210,7 +208,6 @@ def test_absl_style_flags(fixture_model, capsys):
     ],
 )
 def test_errors_are_one_line(fixture_model, capsys, argv, needle):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     assert main(["show", "--dir", d, *argv]) == 1
     cap = capsys.readouterr()
@@ -220,7 +217,6 @@ def test_errors_are_one_line(fixture_model, capsys, argv, needle):
 
 def test_ops_line_comes_before_an_unknown_signature_error(fixture_model, capsys):
     # saved_model_cli prints the --list_ops line, then fails on the signature key.
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     argv = ["show", "--dir", d, "--tag_set", "serve", "--list_ops", "--signature_def", "nope"]
     assert main(argv) == 1
@@ -271,7 +267,6 @@ def test_corrupt_proto(tmp_path, capsys):
 
 
 def test_json(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("module_named_outputs"))
     assert main(["show", "--dir", d, "--all", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -298,7 +293,6 @@ def test_json(fixture_model, capsys):
 
 
 def test_json_composite(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_sparse_ragged"))
     assert main(["show", "--dir", d, "--json", "--tag_set", "serve", "--signature_def",
                  "serving_default"]) == 0
