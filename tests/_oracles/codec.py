@@ -1,8 +1,10 @@
-"""numpy arrays as JSON (dtype, shape, base64 bytes; strings one base64 item each), both ways."""
+"""numpy arrays and directories of files as JSON values (base64 bytes), both ways."""
 
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,3 +40,20 @@ def _dtype(name: str) -> np.dtype:
         import ml_dtypes
 
         return np.dtype(getattr(ml_dtypes, name))
+
+
+def pack_dir(root: str | os.PathLike[str]) -> dict[str, str]:
+    """Every file under ``root`` as {relative path: base64 bytes} (TF-made files in an answer)."""
+    base = Path(root)
+    return {p.relative_to(base).as_posix(): base64.b64encode(p.read_bytes()).decode()
+            for p in sorted(base.rglob("*")) if p.is_file()}
+
+
+def unpack_dir(files: dict[str, str], root: str | os.PathLike[str]) -> Path:
+    """Write ``pack_dir``'s files under ``root``; returns ``root``."""
+    base = Path(root)
+    for rel, data in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+    return base
