@@ -30,6 +30,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 for _k, _v in TF_ENV.items():
     os.environ.setdefault(_k, _v)
+# Every process a test starts imports this checkout's package, never an installed one.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "src"), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
 
 __all__ = ["CACHE", "CPB_DATA", "FIXTURES", "ROOT", "SHARED", "TF_ENV", "build_fixture",
            "has_tensorflow"]
