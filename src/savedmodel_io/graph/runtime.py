@@ -40,10 +40,12 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
 from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -93,7 +95,7 @@ class Node:
     """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
     __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
-                 "opdef")
+                 "opdef", "deref")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -105,6 +107,8 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        # Inputs that may receive a TF1 variable reference this node reads as a value.
+        self.deref: tuple[int, ...] = ()
         self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
 
     def bind(self, library: Mapping[str, FunctionDef]) -> None:
@@ -192,12 +196,29 @@ class Body:
                     node.controls.append(self._lookup(ref[1:], node))
                 else:
                     node.inputs.append(self.resolve(ref, node))
+        self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
         self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
+
+    def _mark_reads(self) -> None:
+        """Set ``deref`` where a TF1 reference (VariableV2, Assign...) feeds an input taking values.
+
+        Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
+        """
+        makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        if not makers:
+            return
+        for node in self.nodes:
+            fed = [(j, src, out) for j, (src, out) in enumerate(node.inputs) if src in makers]
+            if not fed:
+                continue
+            takes = _ref_args(node, "inputs", len(node.inputs))
+            node.deref = tuple(j for j, src, out in fed
+                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -347,6 +368,22 @@ class Body:
         return out
 
 
+def _ref_args(node: Node, side: str, n: int) -> list[bool]:
+    """For the first ``n`` flat inputs or outputs of ``node``: whether each is a reference."""
+    od = node.opdef
+    if od is None:
+        return [False] * n
+    args = od.inputs if side == "inputs" else od.outputs
+    try:
+        counts = opdefs.arg_counts(args, node.attr, od)
+    except ValueError:  # a hostile count attr: the node fails when it runs
+        return [False] * n
+    flags: list[bool] = []
+    for arg, count in zip(args, counts):
+        flags += [arg.is_ref] * (n - len(flags) if count is None else count)
+    return (flags + [False] * n)[:n]
+
+
 def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
     """``fn(node.attr)`` for an op's output layout; attrs of the wrong kind fail naming the node."""
     try:
@@ -378,8 +415,6 @@ class Session:
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     ) -> None:
-        from savedmodel_io.graph import variables as _vars
-
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
         self.library: dict[str, FunctionDef] = {
@@ -488,20 +523,30 @@ class Session:
         ctx = Context(self, trace)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
-        return [_output(values, graph, t) for t in targets]
+            return [self._fetched(_output(values, graph, t)) for t in targets]
+
+    def _fetched(self, value: Any) -> Any:
+        """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
+        if isinstance(value, _vars.Ref):
+            return np.array(self.store.read(value.handle), copy=True)
+        return value
 
     def initialize(self) -> None:
-        """Run the MetaGraph's init op (tables, asset paths) once."""
+        """Run the MetaGraph's init op once, before the first signature, as TF's loader does.
+
+        Variables are restored first (lazily: a checkpoint value is read on first use), then
+        the init op (``__saved_model_init_op``, main_op or legacy_init_op) runs with the asset
+        paths fed: what it assigns overrides the checkpoint, tables get filled. An init op that
+        fails is run again on the next call (and fails again), never skipped.
+        """
         if self._initialized:
             return
-        self._initialized = True
-        from savedmodel_io.graph import variables as _vars
-
         init = _vars.init_op_name(self.meta_graph)
         feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
         if init:
             self._run([], feeds, [init])
         self._asset_feeds = feeds
+        self._initialized = True
 
     def run_signature(
         self,
@@ -509,17 +554,18 @@ class Session:
         inputs: Mapping[str, Any],
         *,
         trace: Callable[[TraceEvent], None] | None = None,
-        cast: bool = False,
+        strict: bool = False,
         partial: bool = False,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
+        Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
         default (PlaceholderWithDefault), may be left out.
         """
         sig = self.signature(key)
-        feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
+        feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
         names = sorted(sig.outputs)
         self.initialize()
         feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
@@ -565,7 +611,7 @@ class Session:
         return sigs[key]
 
     def signature_feeds(
-        self, key: str, inputs: Mapping[str, Any], *, cast: bool = False, partial: bool = False
+        self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
     ) -> dict[str, Any]:
         """Validate ``inputs`` against a signature; returns tensor name -> numpy array.
 
@@ -597,8 +643,8 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                cast=cast, path=self.export_dir, where=where,
+                inputs[k], info.dtype, tensor_info_shape(info), k,
+                strict=strict, path=self.export_dir, where=where,
             )
         return feeds
 
@@ -679,6 +725,8 @@ class Context:
             if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
                 values[i] = ALL_DEAD
                 continue
+            if node.deref:
+                self.read_refs(node, ins)
             kern = node.kernel
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
@@ -698,6 +746,14 @@ class Context:
             for s in plan.release[pos]:
                 values[s] = None
         return values
+
+    def read_refs(self, node: Node, ins: list[Any]) -> None:
+        """Replace the variable references among ``ins`` that ``node`` reads by their values."""
+        store = self.session.store
+        for j in node.deref:
+            v = ins[j]
+            if isinstance(v, _vars.Ref):
+                ins[j] = store.read(v.handle, node.where)
 
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
@@ -723,15 +779,18 @@ def convert_input(
     shape: tensors.Shape,
     key: str,
     *,
-    cast: bool = False,
+    strict: bool = False,
     path: str | None = None,
     where: str | None = None,
 ) -> np.ndarray:
     """``value`` as an array of DataType ``dt`` matching ``shape``, or InvalidArgumentError.
 
-    numpy arrays must already have the signature's dtype unless ``cast`` (what a
-    TF1 session feed does); Python scalars and lists are converted like
-    ``tf.convert_to_tensor`` would (ints to floats fine, floats to ints refused).
+    One rule for the Python API and ``savedmodel-io run`` (``dtypes.safe_cast``): a value
+    of another dtype is converted when no value changes beyond float rounding (int16 ->
+    float32, float64 -> float32, int64 -> int32 when every value fits); float -> int,
+    overflow to inf and integers that do not fit are refused. ``strict`` refuses every
+    numpy array or scalar of another dtype; Python numbers and lists, which have no dtype
+    of their own, always take the input's dtype by the rule.
     """
     want_name = dtypes.python_name(dt)
     if dt == DataType.DT_STRING:
@@ -742,44 +801,27 @@ def convert_input(
         except SavedModelError as exc:
             raise InvalidArgumentError(f"input {key!r} has type {want_name}, which run does not support ({exc.message})",
                                        path=path, where=where) from None
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            arr = np.asarray(value)
-            if arr.dtype != np_dtype:
-                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
-                            and np.can_cast(arr.dtype, np_dtype, "safe"))
-                if not cast and not lossless:
-                    raise InvalidArgumentError(
-                        f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
-                        path=path, where=where)
-                arr = _cast(arr, np_dtype, key, want_name, path, where)
-        else:
-            try:
-                raw = np.asarray(value)
-            except (ValueError, TypeError) as exc:
-                raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
-                                           path=path, where=where) from None
-            if raw.dtype.kind not in "biufc":
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {raw.dtype} values",
-                                           path=path, where=where)
-            if raw.dtype.kind == "f" and np_dtype.kind in "iub" and not cast:
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got float values",
-                                           path=path, where=where)
-            arr = _cast(raw, np_dtype, key, want_name, path, where)
+        typed = isinstance(value, (np.ndarray, np.generic))
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
+                                       path=path, where=where) from None
+        got = f"an array of {raw.dtype}" if typed else f"{raw.dtype} values"
+        if typed and strict and raw.dtype != np_dtype:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got} "
+                                       "(strict: no conversion)", path=path, where=where)
+        try:
+            arr = dtypes.safe_cast(raw, np_dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got}: {exc.message}",
+                                       path=path, where=where) from None
     if shape is not None:
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
             shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
             raise InvalidArgumentError(
                 f"input {key!r} expects shape {shown}, got {tuple(arr.shape)}", path=path, where=where)
     return arr
-
-
-def _cast(arr: np.ndarray, np_dtype: np.dtype, key: str, want: str, path, where) -> np.ndarray:
-    if arr.dtype.kind in "iu" and np_dtype.kind in "iu" and arr.size:
-        info = np.iinfo(np_dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise InvalidArgumentError(f"input {key!r}: values do not fit in {want}", path=path, where=where)
-    with np.errstate(all="ignore"):
-        return arr.astype(np_dtype)
 
 
 def _string_array(value: Any, key: str, path, where) -> np.ndarray:
@@ -827,16 +869,18 @@ def run_signature(
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
     A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
-    are read from ``export_dir``'s ``variables/`` checkpoint.
+    are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
+    of another dtype (see :func:`convert_input`).
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
@@ -844,8 +888,6 @@ def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
-    from savedmodel_io.graph import variables as _vars
-
     fetches = [t.name for t in sig.outputs.values() if t.name]
     feeds = [t.name for t in sig.inputs.values() if t.name]
     missing = sess.missing_ops(fetches, [], feeds)

@@ -58,6 +58,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            random,
             resource,
             strings,
             tensorlist,

@@ -7,6 +7,8 @@ else a guarded Python ``re``) and how rewrites are read.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from savedmodel_io.graph.ops import _regex, kernel
@@ -66,10 +68,10 @@ def length(node, inputs, ctx):
 
 def _replace(node, texts: np.ndarray, pattern, rewrite) -> np.ndarray:
     rx = _regex.compile_regex(node, pattern)
-    parts = _regex.rewrite_parts(node, rewrite, rx.groups)
+    rw = _regex.parse_rewrite(node, rewrite)
     first_only = not node.attr["replace_global"]
     rx.check_cost(node, texts.reshape(-1), search=True)
-    return _map(lambda v: _regex.replace(rx, parts, v, first_only), texts)
+    return _map(lambda v: _regex.replace(rx, rw, v, first_only), texts)
 
 
 def _full_match(node, texts: np.ndarray, pattern) -> np.ndarray:
@@ -98,26 +100,50 @@ def regex_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), np.asarray(inputs[1]).item())
 
 
-def _strtod(text: str) -> float:
-    """A float as C's strtod reads a whole string: decimal, inf/nan, or hex ("0x10")."""
-    try:
-        return float(text)
-    except ValueError:
-        if "0x" not in text.lower():
-            raise
-        return float.fromhex(text)
+# What TF's StringToNumber accepts (tensorflow/tensorflow tensorflow/core/kernels/
+# string_to_number_op.cc via strings::safe_strto32/64, safe_strtof/d): ASCII digits only
+# (no "_" separators, no other scripts' digits), surrounding ASCII whitespace ignored;
+# floats also in exponent, hexadecimal and inf/infinity/nan(...) forms.
+_INT = re.compile(rb"[+-]?[0-9]+")
+_FLOAT = re.compile(rb"""[+-]?(?:
+      (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
+    | 0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?
+    | (?i:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)
+)""", re.VERBOSE)
+
+
+def _number(text: bytes, integer: bool) -> int | float:
+    """The number a string holds, as TF reads it (ValueError when TF refuses it)."""
+    text = text.strip(b" \t\n\r\x0b\x0c")
+    if integer:
+        if not _INT.fullmatch(text):
+            raise ValueError(text)
+        return int(text)
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(text)
+    body = text.lstrip(b"+-")
+    if body[:2].lower() == b"0x":
+        return float.fromhex(text.decode("ascii"))
+    if body[:3].lower() == b"nan":
+        return float("nan")  # nan(chars): the chars are a payload hint, ignored
+    return float(text)
 
 
 @kernel("StringToNumber")
 def to_number(node, inputs, ctx):
     t = np_dtype(node.attr["out_type"])
+    integer = t.kind in "iu"
+    limits = np.iinfo(t) if integer else None
 
     def conv(v: bytes):
-        text = v.decode("utf-8", "replace").strip()
         try:
-            return int(text, 10) if t.kind in "iu" else _strtod(text)
+            n = _number(_b(v), integer)
+            if limits is not None and not limits.min <= n <= limits.max:
+                raise ValueError(n)
         except ValueError:
-            raise bad(node, f"StringToNumberOp could not correctly convert string: {text}") from None
+            shown = _b(v).decode("utf-8", "replace")
+            raise bad(node, f"StringToNumberOp could not correctly convert string: {shown}") from None
+        return n
     out = _map(conv, _s(inputs[0]))
     with np.errstate(over="ignore"):  # 1e40 -> float32 inf, as strtof gives
         return out.astype(t)
