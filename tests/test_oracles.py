@@ -16,8 +16,10 @@ from savedmodel_io.fingerprint import write_fingerprint
 
 @pytest.fixture
 def echo(tmp_path, monkeypatch):
-    """The echo oracle, recording into a private cache."""
+    """The echo oracle, recording into a private cache (it starts no TensorFlow, so it may run
+    under SAVEDMODEL_IO_TESTS_NO_TF=1)."""
     monkeypatch.setattr(env, "CACHE", tmp_path / "cache")
+    monkeypatch.delenv(env.NO_TF, raising=False)
     return recorded.Oracle("echo")
 
 
