@@ -1,8 +1,9 @@
-"""Build hook: compile the two optional C accelerators when a C compiler is available.
+"""Build hook: compile the optional C accelerators (SOURCES) when a C compiler is available.
 
-``_highwayhash`` (HighwayHash-64 of ``saved_model.cpb`` chunks; no maintained package exists)
-and ``_deterministic`` (map re-sorting for fingerprints, 10-100x the Python pass). The package
-is complete without them: pure-Python fallbacks give the same results, slowly, and
+``_highwayhash`` (HighwayHash-64 of ``saved_model.cpb`` chunks; no maintained package exists),
+``_deterministic`` (map re-sorting for fingerprints, 10-100x the Python pass) and ``_census``
+(counting a ``saved_model.pb``'s repeated parts before parsing). The package is complete
+without them: pure-Python fallbacks give the same results, slowly, and
 ``savedmodel-io --version`` shows which backend is in use. So that a wheel says what it holds:
 
 * the wheel is tagged for this platform (``cp311-cp311-linux_x86_64``) only when it carries a

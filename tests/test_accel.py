@@ -13,11 +13,12 @@ import pytest
 import savedmodel_io
 from savedmodel_io import _accel
 from savedmodel_io.cli.main import main
+from savedmodel_io.formats import census
 from savedmodel_io.hashing import crc32c, farmhash, highwayhash
 from savedmodel_io.proto import deterministic
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-STEPS = ["CRC32C", "HighwayHash", "FarmHash", "deterministic serialisation"]
+STEPS = ["CRC32C", "HighwayHash", "FarmHash", "deterministic serialisation", "field census"]
 
 
 def test_show_config_prints_version_and_every_backend(capsys):
@@ -40,6 +41,7 @@ def test_backends_name_what_is_in_use():
     assert rows["FarmHash"]["fast"] == farmhash.ACCELERATED
     assert rows["HighwayHash"]["fast"] == highwayhash.ACCELERATED
     assert rows["deterministic serialisation"]["fast"] == deterministic.ACCELERATED
+    assert rows["field census"]["fast"] == (census._compiled is not None)
     for row in rows.values():
         assert bool(row["hint"]) != row["fast"]
 
@@ -53,8 +55,8 @@ def test_cli_version_prints_the_same(capsys):
 
 def test_pure_python_everywhere_says_so_and_how_to_fix():
     """Without any accelerator (no compiler, no `fast` extra, crcmod without its C extension)."""
-    blocked = ["farmhash", "google_crc32c", "crcmod._crcfunext",
-               "savedmodel_io.hashing._highwayhash", "savedmodel_io.proto._deterministic"]
+    blocked = ["farmhash", "google_crc32c", "crcmod._crcfunext", "savedmodel_io.hashing._highwayhash",
+               "savedmodel_io.proto._deterministic", "savedmodel_io.formats._census"]
     code = ("import sys\n"
             f"for name in {blocked!r}:\n"
             "    sys.modules[name] = None  # as if not installed / not built\n"
@@ -64,12 +66,12 @@ def test_pure_python_everywhere_says_so_and_how_to_fix():
                           env={**os.environ, "PYTHONPATH": str(SRC)}, check=False)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[3:]
-    assert len(rows) == 4
+    assert len(rows) == len(STEPS)
     for step, row in zip(STEPS, rows):
         assert row.split()[0] == step.split()[0]
         assert "pure Python (slow: " in row
     assert "savedmodel-io[fast]" in rows[0] and "savedmodel-io[fast]" in rows[2]
-    assert "C compiler" in rows[1] and "C compiler" in rows[3]
+    assert "C compiler" in rows[1] and "C compiler" in rows[3] and "C compiler" in rows[4]
 
 
 @pytest.fixture
@@ -86,11 +88,13 @@ def test_large_pure_python_job_warns_once_per_step(step, small_threshold, monkey
         "HighwayHash": lambda n: highwayhash.highwayhash64(bytes(n)),
         "deterministic serialisation":
             lambda n: deterministic.deterministic_buffer(_map_message(n)),
+        "field census": lambda n: census.check_wire(bytes(n)),
     }
     monkeypatch.setattr(crc32c, "BACKEND", "python")
     monkeypatch.setattr(crc32c, "_extend", crc32c._python_extend)
     monkeypatch.setattr(farmhash, "_fast", None)
     monkeypatch.setattr(deterministic, "_compiled", None)
+    monkeypatch.setattr(census, "_compiled", None)
     if step == "HighwayHash":
         monkeypatch.setattr(highwayhash, "ACCELERATED", False)
         monkeypatch.setattr(highwayhash, "highwayhash64", highwayhash.py_highwayhash64)

@@ -9,6 +9,7 @@ which turns a failed compile into an error. About 4 s per build (one compiles, ~
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import shutil
@@ -22,8 +23,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# setup.py's list of accelerators, as module paths inside the wheel.
-COMPILED = ["savedmodel_io/hashing/_highwayhash", "savedmodel_io/proto/_deterministic"]
+
+
+def _accelerators() -> list[str]:
+    """setup.py's SOURCES (the compiled modules), as paths inside the wheel."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign)
+                and any(getattr(t, "id", "") == "SOURCES" for t in n.targets)]
+    return sorted(name.replace(".", "/") for name in ast.literal_eval(value))
+
+
+COMPILED = _accelerators()
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("setuptools.command.bdist_wheel") is None,

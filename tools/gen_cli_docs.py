@@ -93,7 +93,7 @@ def render() -> str:
             "takes `--json`. Exit status: 0 success, 1 failure (for `verify`: problems found), 2 bad",
             "usage (an unknown flag is named, with the closest flags of that command and its usage).",
             "`--version` prints the version and the backend of each accelerator (CRC32C, HighwayHash,",
-            "FarmHash, deterministic serialisation; see [Installing](install.md)).",
+            "FarmHash, deterministic serialisation, field census; see [Installing](install.md)).",
             "",
             "As in `saved_model_cli`, whose flags are global (absl), `show`, `run` and `scan` accept",
             "every `saved_model_cli` flag and ignore the ones they do not use (`show --overwrite`),",

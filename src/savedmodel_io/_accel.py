@@ -1,6 +1,6 @@
 """Which backend each accelerated step uses; a one-time warning when big work runs in pure Python.
 
-Four steps have a fast backend and a pure-Python fallback that gives the same results:
+Five steps have a fast backend and a pure-Python fallback that gives the same results:
 
 * CRC32C (every variable read and written): ``google-crc32c`` (the ``fast`` extra), else
   ``crcmod`` (a runtime dependency, C when its extension was built), else pure Python;
@@ -8,7 +8,9 @@ Four steps have a fast backend and a pure-Python fallback that gives the same re
   when the package is installed with a C compiler (no maintained package exists);
 * FarmHash Fingerprint64 (fingerprints): the ``cityhash`` package (the ``fast`` extra);
 * deterministic serialisation (fingerprints): our C module ``_deterministic`` re-sorts map
-  entries into C++ order.
+  entries into C++ order;
+* field census (every ``saved_model.pb`` read): our C module ``_census`` counts repeated
+  parts before parsing.
 
 ``savedmodel_io.show_config()`` and ``savedmodel-io --version`` print this table. The first
 job of more than ``SLOW_BYTES`` (256 MiB) that a step runs on its pure-Python fallback warns
@@ -50,6 +52,7 @@ HINTS = {
     "HighwayHash": _REBUILD,
     "FarmHash": _FAST_EXTRA,
     "deterministic serialisation": _REBUILD,
+    "field census": _REBUILD,
 }
 
 
@@ -84,6 +87,7 @@ def _version(dist: str) -> str:
 
 def backends() -> dict[str, dict[str, Any]]:
     """Each accelerated step -> {"backend": name, "fast": bool, "hint": how to get it fast}."""
+    from savedmodel_io.formats import census
     from savedmodel_io.hashing import crc32c, farmhash, highwayhash
     from savedmodel_io.proto import deterministic
 
@@ -95,11 +99,13 @@ def backends() -> dict[str, dict[str, Any]]:
     hh = f"C accelerator ({highwayhash.SIMD})" if highwayhash.ACCELERATED else "pure Python"
     fh = f"cityhash {_version('cityhash')}" if farmhash.ACCELERATED else "pure Python"
     det = "C accelerator" if deterministic.ACCELERATED else "pure Python"
+    counted = census._compiled is not None
     rows = {
         "CRC32C": (crc_names[crc32c.BACKEND], crc32c.BACKEND != "python"),
         "HighwayHash": (hh, highwayhash.ACCELERATED),
         "FarmHash": (fh, farmhash.ACCELERATED),
         "deterministic serialisation": (det, deterministic.ACCELERATED),
+        "field census": ("C accelerator" if counted else "pure Python", counted),
     }
     return {
         step: {"backend": name, "fast": fast, "hint": "" if fast else HINTS[step]}

@@ -46,7 +46,8 @@ class _Version(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0,
                          help="print the version and the backend of each accelerator (CRC32C, "
-                         "HighwayHash, FarmHash, deterministic serialisation), then exit")
+                         "HighwayHash, FarmHash, deterministic serialisation, field census), "
+                         "then exit")
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
