@@ -157,14 +157,15 @@ class ModuleOracle(Oracle):
 
     ``ModuleOracle(__name__).answers([{"function": "tf_side", ...}])`` runs
     ``tf_side(request)`` in the oracle's subprocess (``in_module.py`` imports the test module
-    there; the function imports TensorFlow). Answers are keyed by the module's whole source,
-    so editing the module re-runs its requests, in one batch.
+    there; the function imports TensorFlow). Answers are keyed by the module's whole source
+    (and by ``code``, other files the function runs), so editing the module re-runs its
+    requests, in one batch.
     """
 
-    def __init__(self, module: str, paths: Sequence[str] = ()) -> None:
+    def __init__(self, module: str, paths: Sequence[str] = (), code: Sequence[Path] = ()) -> None:
         source = sys.modules[module].__file__
         assert source is not None
-        super().__init__("in_module", paths, code=[Path(source)])
+        super().__init__("in_module", paths, code=[Path(source), *code])
         # The module's name and the directory it is imported from, relative to tests/.
         where = Path(source).resolve().parent
         for _ in module.split(".")[1:]:
