@@ -94,6 +94,11 @@ def render() -> str:
             "file (one per line; `#` and `//` comments) and `--undefok=a,b` skips unknown flags",
             "`--a` and `--b`. Flags go after the command name.",
             "",
+            "Every command that reads a model refuses files that symbolic links lead to outside the",
+            "model directory (one line naming the file and where it leads, exit 1);",
+            "`--allow-external-links` follows them, for trusted layouts such as a Hugging Face cache",
+            "(see [Security](security.md)).",
+            "",
             "| command | what it does | saved_model_cli |",
             "| --- | --- | --- |",
         ]

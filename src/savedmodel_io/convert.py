@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file, default_file_mode
+from savedmodel_io._fsutil import ModelRoot, atomic_file, default_file_mode
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -122,12 +122,15 @@ def _variable_names(reader: CheckpointReader) -> dict[str, str]:
 
 
 def weight_table(reader_or_path: CheckpointReader | str | os.PathLike[str], *,
-                 names: Naming = "auto") -> list[WeightInfo]:
-    """Every exportable tensor of a SavedModel or checkpoint, with its export name and aliases."""
+                 names: Naming = "auto", allow_external_links: bool = False) -> list[WeightInfo]:
+    """Every exportable tensor of a SavedModel or checkpoint, with its export name and aliases.
+
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
+    """
     if names not in ("auto", "path", "key"):
         raise InvalidArgumentError(f"names must be 'auto', 'path' or 'key', got {names!r}")
     reader = reader_or_path if isinstance(reader_or_path, CheckpointReader) else CheckpointReader(
-        reader_or_path
+        reader_or_path, allow_external_links=allow_external_links
     )
     paths: dict[str, list[str]] = {}
     for path, key in reader.object_paths().items():
@@ -205,9 +208,10 @@ def _copies(reader: CheckpointReader, keys: list[str]) -> bool:
 # --------------------------------------------------------------------- export
 
 
-def read_weights(path: str | os.PathLike[str], *, names: Naming = "auto") -> dict[str, np.ndarray]:
+def read_weights(path: str | os.PathLike[str], *, names: Naming = "auto",
+                 allow_external_links: bool = False) -> dict[str, np.ndarray]:
     """Every tensor of a SavedModel/checkpoint as numpy arrays, keyed by export names."""
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path, allow_external_links=allow_external_links) as reader:
         return {w.name: reader.read(w.key) for w in weight_table(reader, names=names)}
 
 
@@ -272,12 +276,14 @@ def export_weights(
     format: str | None = None,
     names: Naming = "auto",
     quiet: bool = False,
+    allow_external_links: bool = False,
 ) -> ExportReport:
     """Write a SavedModel's (or checkpoint's) tensors to ``.npz`` or ``.safetensors``.
 
     Names follow ``names`` (see the module docstring); the file's metadata
     (safetensors) or a ``__savedmodel_io__`` entry (npz) records each name's
     checkpoint keys so the mapping is never lost. Writes are atomic.
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
     fmt = _format_of(out, format)
     if Path(out).is_dir():
@@ -285,7 +291,7 @@ def export_weights(
     stn = _safetensors_numpy() if fmt == "safetensors" else None
     report = ExportReport(str(out), fmt)
     arrays: dict[str, np.ndarray] = {}
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path, allow_external_links=allow_external_links) as reader:
         table = weight_table(reader, names=names)
         total = sum(reader.entry(w.key).size for w in table)
         with Progress(total, "export", quiet=quiet) as bar:
@@ -516,6 +522,7 @@ def match_weights(
     *,
     names: Naming = "auto",
     cast: bool = False,
+    allow_external_links: bool = False,
 ) -> ImportReport:
     """Match named arrays to a SavedModel's variables without writing anything.
 
@@ -524,7 +531,10 @@ def match_weights(
     unexpected (ambiguous) rather than guessed.
     """
     report = ImportReport()
-    with CheckpointReader(Path(model) / "variables" / "variables") as reader:
+    if not ModelRoot(model, allow_external_links=allow_external_links).is_file(
+            Path(model) / "variables" / "variables.index", "variables.index"):
+        raise NotFoundError("SavedModel has no variables/variables.index", path=str(model))
+    with CheckpointReader(model, allow_external_links=allow_external_links) as reader:
         table = weight_table(reader, names=names)
         alias: dict[str, set[int]] = {}
         for i, w in enumerate(table):
@@ -577,6 +587,7 @@ def import_weights(
     names: Naming = "auto",
     cast: bool = False,
     overwrite: bool = False,
+    allow_external_links: bool = False,
 ) -> ImportReport:
     """Write a copy of SavedModel ``model`` at ``out`` with weights from a file or mapping.
 
@@ -584,9 +595,11 @@ def import_weights(
     every given tensor fits; ``strict=False`` writes the ones that fit and keeps
     the rest. Either way the returned report lists matched, missing, unexpected
     and mismatched tensors; a refusal raises InvalidArgumentError carrying it.
+    ``allow_external_links``: follow symlinks out of ``model`` (refused by default).
     """
     arrays = weights if isinstance(weights, Mapping) else load_weights_file(weights)
-    report = match_weights(model, arrays, names=names, cast=cast)
+    report = match_weights(model, arrays, names=names, cast=cast,
+                           allow_external_links=allow_external_links)
     if strict and not report.ok:
         err = InvalidArgumentError("weights do not match the model (nothing written):\n" + str(report),
                                    path=str(model))
@@ -598,6 +611,6 @@ def import_weights(
     from savedmodel_io.replace import replace_weights
 
     new = {key: report.values[name] for name, keys in report.matched.items() for key in keys}
-    replace_weights(model, out, new, overwrite=overwrite)
+    replace_weights(model, out, new, overwrite=overwrite, allow_external_links=allow_external_links)
     report.output = str(out)
     return report

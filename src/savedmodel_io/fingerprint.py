@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from savedmodel_io._fsutil import atomic_file, read_regular
+from savedmodel_io._fsutil import ModelRoot, atomic_file, read_regular
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
@@ -185,14 +185,20 @@ class Fingerprint:
 # ----------------------------------------------------------------------------- reading
 
 
-def read_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
-    """Read ``fingerprint.pb`` of a SavedModel directory (or the file itself)."""
+def read_fingerprint(
+    path: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> Fingerprint:
+    """Read ``fingerprint.pb`` of a SavedModel directory (or the file itself).
+
+    ``allow_external_links``: follow a symlink out of the directory (refused by default).
+    """
     p = Path(path)
     file = p / FINGERPRINT_FILENAME if p.is_dir() else p
-    if not file.exists():
+    root = ModelRoot(file.parent, allow_external_links=allow_external_links)
+    if not os.path.lexists(file):
         where = "SavedModel directory has no fingerprint.pb" if p.is_dir() else "no such file"
         raise NotFoundError(where, path=file)
-    data = read_regular(file, limit=_MAX_FINGERPRINT_BYTES, what="fingerprint.pb")
+    data = read_regular(file, limit=_MAX_FINGERPRINT_BYTES, what="fingerprint.pb", root=root)
     if not data:
         raise CorruptFileError("empty file (a fingerprint.pb holds at least a version)", path=file)
     _check_fingerprint_wire(data, file)
@@ -249,28 +255,31 @@ def _check_fingerprint_wire(data: bytes, file: Path) -> None:
 
 
 def compute_fingerprint(
-    export_dir: str | os.PathLike[str], *, uuid: str | None = None
+    export_dir: str | os.PathLike[str], *, uuid: str | None = None,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Compute the fingerprint of a SavedModel directory exactly as TensorFlow 2.21 does.
 
     ``uuid`` defaults to a fresh random one in TensorFlow's format (a 128-bit
-    number in decimal); pass ``""`` for none.
+    number in decimal); pass ``""`` for none. ``allow_external_links``: follow symlinks
+    out of the directory (refused by default).
     """
     d = Path(export_dir)
     if not d.is_dir():
         raise NotFoundError("not a directory", path=d)
     if uuid is None:
         uuid = new_uuid()
+    root = ModelRoot(d, allow_external_links=allow_external_links)
     pb, cpb = d / "saved_model.pb", d / "saved_model.cpb"
-    if cpb.is_file():  # TensorFlow prefers the chunked file when both exist
+    if root.is_file(cpb, cpb.name):  # TensorFlow prefers the chunked file when both exist
         from savedmodel_io._fingerprint_cpb import fingerprint_chunked
 
-        values = fingerprint_chunked(cpb)
-        return _make(values, checkpoint_hash(d), PRODUCER_CHUNKED, uuid)
-    if pb.is_file():
-        saved_model = read_file(pb)
-        return _fingerprint_pb(saved_model, d, uuid=uuid, path=pb, owned=True)
-    if (d / "saved_model.pbtxt").is_file():
+        values = fingerprint_chunked(cpb, root=root)
+        return _make(values, _checkpoint_hash(root), PRODUCER_CHUNKED, uuid)
+    if root.is_file(pb, pb.name):
+        saved_model = read_file(pb, root=root)
+        return _fingerprint_pb(saved_model, root, uuid=uuid, path=pb, owned=True)
+    if root.is_file(d / "saved_model.pbtxt", "saved_model.pbtxt"):
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
         return _make((0, 0, 0, 0), 0, PRODUCER_NO_BINARY, uuid)
     raise NotFoundError("no saved_model.pb, saved_model.cpb or saved_model.pbtxt", path=d)
@@ -282,6 +291,7 @@ def fingerprint_saved_model(
     *,
     uuid: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Fingerprint an in-memory SavedModel (as if saved to ``export_dir`` as saved_model.pb).
 
@@ -289,12 +299,15 @@ def fingerprint_saved_model(
     hash 0 without it). ``saved_model`` is not modified. ``path`` only names the
     source in error messages.
     """
-    return _fingerprint_pb(saved_model, export_dir, uuid=uuid, path=path, owned=False)
+    root = None
+    if export_dir is not None:
+        root = ModelRoot(export_dir, allow_external_links=allow_external_links)
+    return _fingerprint_pb(saved_model, root, uuid=uuid, path=path, owned=False)
 
 
 def _fingerprint_pb(
     saved_model: SavedModel,
-    export_dir: str | os.PathLike[str] | None,
+    root: ModelRoot | None,
     *,
     uuid: str | None,
     path: str | os.PathLike[str] | None,
@@ -317,7 +330,7 @@ def _fingerprint_pb(
         signature_def_hash(meta.signature_def),
         saved_object_graph_hash(meta.object_graph_def, path=path),
     )
-    ckpt = checkpoint_hash(export_dir) if export_dir is not None else 0
+    ckpt = _checkpoint_hash(root) if root is not None else 0
     return _make(values, ckpt, PRODUCER_PB, new_uuid() if uuid is None else uuid)
 
 
@@ -433,15 +446,22 @@ def saved_object_graph_hash(object_graph: Any, *, path: str | os.PathLike[str] |
     return result
 
 
-def checkpoint_hash(export_dir: str | os.PathLike[str]) -> int:
+def checkpoint_hash(
+    export_dir: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> int:
     """Fingerprint64 of ``variables/variables.index``; 0 when it is missing or unreadable (as in TF).
 
     A FIFO, device or symlink loop there raises CorruptFileError (TF would hang or exhaust
-    memory reading it), an index over MAX_TABLE_BYTES LimitExceededError.
+    memory reading it), an index over MAX_TABLE_BYTES LimitExceededError, a link out of the
+    directory OutsideModelError (unless ``allow_external_links``).
     """
-    index = Path(export_dir) / "variables" / "variables.index"
+    return _checkpoint_hash(ModelRoot(export_dir, allow_external_links=allow_external_links))
+
+
+def _checkpoint_hash(root: ModelRoot) -> int:
+    index = Path(root.path) / "variables" / "variables.index"
     try:
-        data = read_regular(index, limit=MAX_TABLE_BYTES, what="checkpoint index")
+        data = read_regular(index, limit=MAX_TABLE_BYTES, what="checkpoint index", root=root)
     except NotFoundError:  # missing, a directory, or no permission
         return 0
     return fingerprint64(data)
@@ -451,11 +471,12 @@ def checkpoint_hash(export_dir: str | os.PathLike[str]) -> int:
 
 
 def write_fingerprint(
-    export_dir: str | os.PathLike[str], fingerprint: Fingerprint | None = None
+    export_dir: str | os.PathLike[str], fingerprint: Fingerprint | None = None, *,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Write ``fingerprint.pb`` into a SavedModel directory (atomically); computes it unless given."""
     if fingerprint is None:
-        fingerprint = compute_fingerprint(export_dir)
+        fingerprint = compute_fingerprint(export_dir, allow_external_links=allow_external_links)
     with atomic_file(Path(export_dir) / FINGERPRINT_FILENAME) as f:
         f.write(fingerprint.to_bytes())
     return fingerprint
@@ -479,11 +500,14 @@ class Verification:
         return not self.changed
 
 
-def verify_fingerprint(export_dir: str | os.PathLike[str]) -> Verification:
+def verify_fingerprint(
+    export_dir: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> Verification:
     """Recompute a SavedModel's fingerprint and report which stored hashes no longer match."""
     d = Path(export_dir)
-    stored = read_fingerprint(d)
-    computed = compute_fingerprint(d, uuid="")
+    root = ModelRoot(d, allow_external_links=allow_external_links)
+    stored = read_fingerprint(d, allow_external_links=allow_external_links)
+    computed = compute_fingerprint(d, uuid="", allow_external_links=allow_external_links)
     changed = computed.changed_fields(stored)
     notes: list[str] = []
     if stored.version != computed.version:
@@ -492,15 +516,17 @@ def verify_fingerprint(export_dir: str | os.PathLike[str]) -> Verification:
             f"{computed.version}"
         )
     if changed and stored.version <= 1 and computed.version == PRODUCER_PB:
-        changed = _accept_legacy(d, stored, changed, notes)
+        changed = _accept_legacy(root, stored, changed, notes)
     return Verification(stored, computed, tuple(changed), tuple(notes))
 
 
-def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list[str]) -> list[str]:
+def _accept_legacy(
+    root: ModelRoot, stored: Fingerprint, changed: list[str], notes: list[str]
+) -> list[str]:
     """Producer-1 files (TF <= 2.14): keys were not part of the signature hash; checksum was of the file."""
-    pb = d / "saved_model.pb"
+    pb = Path(root.path) / "saved_model.pb"
     try:
-        sm = read_file(pb)
+        sm = read_file(pb, root=root)
     except SavedModelError:
         return changed
     result = list(changed)
@@ -511,7 +537,8 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     if "signature_def_hash" in result and legacy_sig:
         result.remove("signature_def_hash")
         notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    file_sum = fingerprint64(read_regular(pb, limit=MAX_PROTO_BYTES)) == stored.saved_model_checksum
+    data = read_regular(pb, limit=MAX_PROTO_BYTES, what="saved_model.pb", root=root)
+    file_sum = fingerprint64(data) == stored.saved_model_checksum
     if "saved_model_checksum" in result and file_sum:
         result.remove("saved_model_checksum")
         notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from savedmodel_io._fsutil import read_regular
+from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import (
@@ -296,25 +296,19 @@ class Asset:
     filename: str
     tensor_name: str | None
     path: Path
+    root: ModelRoot | None = field(default=None, repr=False, compare=False)
 
     def read_bytes(self) -> bytes:
         """The asset's contents; a symlink leading out of the model directory is refused."""
-        model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
-        # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
-        for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
-            model_dir = model_dir.parent  # ... up to the model directory
-        try:
-            real = self.path.resolve(strict=True)
-        except FileNotFoundError:
-            raise NotFoundError("asset file is missing", path=self.path) from None
-        except (OSError, RuntimeError) as exc:  # symlink loops
-            raise CorruptFileError(f"asset path cannot be resolved ({exc})", path=self.path) from None
-        if not real.is_relative_to(model_dir.resolve()):
-            raise CorruptFileError(
-                f"asset resolves to {real}, outside the model directory (symlink)", path=self.path
-            )
-        # The resolved path, so that what is read is what was checked; a FIFO or device is refused.
-        return read_regular(real, what=f"asset file {self.filename!r}")
+        root = self.root
+        if root is None:
+            model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
+            # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
+            for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
+                model_dir = model_dir.parent  # ... up to the model directory
+            root = ModelRoot(model_dir)
+        # A link out of the model, a FIFO or a device is refused.
+        return read_regular(self.path, what=f"asset file {self.filename!r}", root=root)
 
 
 def _asset_path(base: Path, filename: str, where: str | None) -> Path:
@@ -419,11 +413,12 @@ class MetaGraph:
     def assets(self) -> list[Asset]:
         """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
         base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
+        root = self.model._root if self.model is not None else None
         out = []
         for a in self.proto.asset_file_def:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
-            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
+            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path), root))
         return out
 
     def __repr__(self) -> str:
@@ -506,11 +501,23 @@ class Variables(Mapping[str, "np.ndarray"]):
 
 
 class SavedModel:
-    """A SavedModel directory: its meta graphs (one per tag-set), assets and variables."""
+    """A SavedModel directory: its meta graphs (one per tag-set), assets and variables.
 
-    def __init__(self, proto: SavedModelProto, path: str | os.PathLike[str] | None = None) -> None:
+    Files are read only where they resolve inside the directory, unless
+    ``allow_external_links`` (see :func:`load`).
+    """
+
+    def __init__(
+        self,
+        proto: SavedModelProto,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        allow_external_links: bool = False,
+    ) -> None:
         self.proto = proto
         self.path = Path(path) if path is not None else Path(".")
+        self.allow_external_links = allow_external_links
+        self._root = ModelRoot(self.path, allow_external_links=allow_external_links)
         self.meta_graphs: list[MetaGraph] = [MetaGraph(mg, self) for mg in proto.meta_graphs]
 
     @property
@@ -600,7 +607,7 @@ class SavedModel:
         """Hook: local files here; savedmodel_io.remote reads byte ranges instead."""
         from savedmodel_io.formats.bundle import CheckpointReader
 
-        return CheckpointReader(self.variables_prefix)
+        return CheckpointReader(self.path, allow_external_links=self.allow_external_links)
 
     @cached_property
     def variables(self) -> Variables:
@@ -639,32 +646,38 @@ class SavedModel:
         return model_html(self)
 
 
-def load(path: str | os.PathLike[str]) -> SavedModel:
+def load(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> SavedModel:
     """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model.
 
     ``path`` may be a URL (``https://``, ``gs://``, ``s3://``...; the ``remote`` extra): then
     only ``saved_model.pb`` is fetched, and variables are read by byte range on access.
+
+    Every file is read only if it resolves inside ``path``: a symlink leading out of the
+    model (to ``/etc/passwd``, another user's files...) raises OutsideModelError.
+    ``allow_external_links=True`` follows such links, for trusted layouts that keep the
+    files elsewhere, e.g. a Hugging Face cache (``snapshots/<rev>/`` links to ``blobs/``).
     """
     if isinstance(path, str) and "://" in path:
         from savedmodel_io.remote import load as load_url
 
         return load_url(path)
-    proto = saved_model_file.read(path)
-    return SavedModel(proto, path)
+    proto = saved_model_file.read(path, allow_external_links=allow_external_links)
+    return SavedModel(proto, path, allow_external_links=allow_external_links)
 
 
 def read_signatures(
-    path: str | os.PathLike[str], tags: Tags | None = None
+    path: str | os.PathLike[str], tags: Tags | None = None, *, allow_external_links: bool = False
 ) -> dict[str, Signature]:
     """What the model takes and returns: signatures of one meta graph, parsing nothing else.
 
     Reads only the meta info and signature defs from ``saved_model.pb`` (the graph
     and function library are skipped unparsed). ``tags`` defaults like
-    ``SavedModel.meta_graph``.
+    ``SavedModel.meta_graph``; ``allow_external_links`` as for :func:`load`.
     """
     small = SavedModelProto()
-    small.meta_graphs.extend(saved_model_file.read_signature_defs(path))
-    model = SavedModel(small, path)
+    small.meta_graphs.extend(
+        saved_model_file.read_signature_defs(path, allow_external_links=allow_external_links))
+    model = SavedModel(small, path, allow_external_links=allow_external_links)
     mg = model.meta_graph(tags)
     # Detach from the stripped meta graph: calling these needs the full model.
     return {k: Signature(k, s.proto, None) for k, s in mg.signatures.items()}

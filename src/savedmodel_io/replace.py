@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_directory
+from savedmodel_io._fsutil import ModelRoot, atomic_directory
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
@@ -78,7 +78,7 @@ def _all_paths(
     return out
 
 
-def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[str]]:
+def _aliases(export_dir: ModelRoot, reader: Any, index_path: str) -> dict[str, set[str]]:
     """Every accepted name -> the checkpoint keys it may mean."""
     aliases: dict[str, set[str]] = {}
 
@@ -100,13 +100,13 @@ def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[st
             for p in paths.get(nid, []):
                 add(p, attr.checkpoint_key)
     # Variable names from the SavedObjectGraph, matched to checkpoint nodes by path.
-    sm = saved_model_file.read(export_dir)
+    sm = saved_model_file.read(export_dir)  # a ModelRoot: the same containment rule
     for mg in sm.meta_graphs:
         sog = mg.object_graph_def
         if not len(sog.nodes):
             continue
         skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir))
+        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir.path))
         for nid, node in enumerate(sog.nodes):
             if node.WhichOneof("kind") != "variable" or not node.variable.name:
                 continue
@@ -118,11 +118,16 @@ def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[st
     return aliases
 
 
-def variable_names(path: PathLike) -> dict[str, list[str]]:
-    """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts."""
-    export_dir = Path(path)
-    with bundle.open_checkpoint(export_dir / "variables" / "variables") as reader:
-        aliases = _aliases(export_dir, reader, reader.index_path)
+def variable_names(path: PathLike, *, allow_external_links: bool = False) -> dict[str, list[str]]:
+    """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts.
+
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
+    """
+    root = ModelRoot(path, allow_external_links=allow_external_links)
+    if not root.is_file(Path(path) / "variables" / "variables.index", "variables.index"):
+        raise NotFoundError("SavedModel has no variables/variables.index", path=path)
+    with bundle.open_checkpoint(path, allow_external_links=allow_external_links) as reader:
+        aliases = _aliases(root, reader, reader.index_path)
     out: dict[str, list[str]] = {}
     for name, keys in aliases.items():
         if len(keys) == 1:
@@ -204,8 +209,12 @@ def _check_object_graph_unchanged(reader: Any, value: Any, where: str) -> None:
             path=where)
 
 
-def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
-    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed."""
+def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool, model: ModelRoot) -> None:
+    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed.
+
+    Except links out of the model when ``model`` allows them: what they lead to is copied,
+    so the copy does not depend on a store elsewhere (e.g. a Hugging Face cache's blobs).
+    """
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
@@ -214,6 +223,12 @@ def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
             if s in skip:
                 continue
             d = dst / rel / name
+            if s.is_symlink() and model.allow_external_links and not model.contains(s):
+                if s.is_dir():
+                    shutil.copytree(s, d)
+                else:
+                    shutil.copy2(s, d)
+                continue
             if s.is_symlink():
                 # Never read through a link (it may point outside the model): keep it a link.
                 os.symlink(os.readlink(s), d)
@@ -234,6 +249,7 @@ def replace_weights(
     *,
     overwrite: bool = False,
     link: bool = False,
+    allow_external_links: bool = False,
 ) -> Path:
     """Write a copy of SavedModel ``src`` at ``dst`` with some variables set to new values.
 
@@ -241,20 +257,23 @@ def replace_weights(
     to arrays of exactly the variable's shape and dtype; every other variable keeps
     its value. Unchanged files are copied (``link=True``: hard-linked where the
     file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
+    ``allow_external_links``: read (and copy the content of) files that symlinks lead to
+    outside ``src``; refused by default, and such links are then never followed.
     """
     src_dir = Path(src)
-    saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
+    model = ModelRoot(src_dir, allow_external_links=allow_external_links)
+    saved_model_file.find(model)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)
     if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
             src_dir.resolve()):
         raise InvalidArgumentError("the new model cannot be written inside the source model",
                                    path=dst_dir)
     var_dir = src_dir / "variables"
-    if not (var_dir / "variables.index").is_file():
+    if not model.is_file(var_dir / "variables.index", "variables.index"):
         raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
-    with bundle.open_checkpoint(var_dir / "variables") as reader:
+    with bundle.open_checkpoint(src_dir, allow_external_links=allow_external_links) as reader:
         where = reader.index_path
-        aliases = _aliases(src_dir, reader, where)
+        aliases = _aliases(model, reader, where)
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
             if name == OBJECT_GRAPH_KEY:
@@ -270,7 +289,7 @@ def replace_weights(
         skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
         skip.add(src_dir / "fingerprint.pb")
         with atomic_directory(dst, overwrite=overwrite, parents=True) as tmp:
-            _copy_tree(src_dir, tmp, skip, link)
+            _copy_tree(src_dir, tmp, skip, link, model)
             # In the source's data order, so unchanged tensors land at the same offsets: an
             # unchanged replacement of a TF-made model is byte-identical to it.
             values = {k: new[k] if k in new else reader.read(k, zero_copy=True)

@@ -32,6 +32,7 @@ from savedmodel_io.model import (
 )
 from savedmodel_io.proto import TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["register", "render", "render_json", "run"]
 
@@ -87,12 +88,13 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help="print the same information as one JSON document"
     )
     accept_saved_model_cli_flags(p)
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print what saved_model_cli show would print for these flags (or JSON)."""
-    model = load(args.dir)
+    model = load(args.dir, allow_external_links=args.allow_external_links)
     if args.json:
         doc = render_json(
             model, all=args.all, tag_set=args.tag_set, signature_def=args.signature_def,

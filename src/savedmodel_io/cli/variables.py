@@ -15,6 +15,7 @@ from savedmodel_io import dtypes
 from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +34,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--npz", metavar="OUT", help="write the tensor(s) to this .npz file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--no-verify", action="store_true", help="skip CRC32C checks (faster, unsafe)")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
         reader: CheckpointReader = RemoteCheckpointReader(args.dir, verify_checksums=not args.no_verify)
     else:
-        reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify)
+        reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify,
+                                  allow_external_links=args.allow_external_links)
     by_key = {key: path for path, key in reader.object_paths().items()}
     out = sys.stdout
     if args.name:

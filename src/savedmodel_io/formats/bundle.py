@@ -36,13 +36,14 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import open_regular, read_regular
+from savedmodel_io._fsutil import ALLOW_EXTERNAL_LINKS, ModelRoot, open_regular, read_regular
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
     InvalidArgumentError,
     LimitExceededError,
     NotFoundError,
+    OutsideModelError,
     SavedModelError,
     UnsupportedFormatError,
 )
@@ -89,35 +90,60 @@ def data_filename(prefix: str | os.PathLike[str], shard: int, num_shards: int) -
     return f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}"
 
 
-def checkpoint_prefix(path: str | os.PathLike[str]) -> str:
+def checkpoint_prefix(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> str:
     """The bundle prefix for a SavedModel dir, a ``variables/`` dir, a checkpoint dir, an index file, or a prefix."""
+    root, prefix = locate_checkpoint(path, allow_external_links=allow_external_links)
+    return prefix
+
+
+def locate_checkpoint(
+    path: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> tuple[ModelRoot, str]:
+    """(the directory the bundle's files must resolve inside, the bundle prefix) for ``path``.
+
+    For a directory (a SavedModel, ``variables/`` or checkpoint directory) that directory is
+    the root, so a symlinked ``variables/`` is a link out of it; for a prefix or ``.index``
+    file, the directory holding it.
+    """
     p = os.fspath(path)
-    if p.endswith(".index") and os.path.isfile(p):
-        return p[: -len(".index")]
-    if os.path.isfile(p + ".index"):
-        return p
+    parent = ModelRoot(os.path.dirname(p) or ".", allow_external_links=allow_external_links)
+    if p.endswith(".index") and parent.is_file(p, "checkpoint index"):
+        return parent, p[: -len(".index")]
+    if parent.is_file(p + ".index", "checkpoint index"):
+        return parent, p
     if os.path.isdir(p):
+        root = ModelRoot(p, allow_external_links=allow_external_links)
         for candidate in (
             os.path.join(p, "variables", "variables"),
             os.path.join(p, "variables"),
         ):
-            if os.path.isfile(candidate + ".index"):
-                return candidate
+            if root.is_file(candidate + ".index", "checkpoint index"):
+                return root, candidate
+        ignored = ""
         state = os.path.join(p, "checkpoint")
-        if os.path.isfile(state):  # tf.train.CheckpointManager's state file (text proto)
-            text = read_regular(state, limit=_MAX_STATE_BYTES, what="checkpoint state file")
+        if root.is_file(state, "checkpoint state file"):  # tf.train.CheckpointManager's (text proto)
+            text = read_regular(state, limit=_MAX_STATE_BYTES, what="checkpoint state file", root=root)
             name = _latest_from_state(text)
             if name is not None:
                 cand = name if os.path.isabs(name) else os.path.join(p, name)
-                if os.path.isfile(cand + ".index"):
-                    return cand
+                try:
+                    if root.is_file(cand + ".index", "the checkpoint the state file names"):
+                        return root, cand
+                except OutsideModelError:
+                    # Not probed (that would tell whether a file exists elsewhere): the
+                    # listing below decides, and its error says why the state was not used.
+                    ignored = (f"; the checkpoint state file names {name}, outside this "
+                               f"directory (pass {ALLOW_EXTERNAL_LINKS} to follow it)")
         found = sorted(f for f in os.listdir(p) if f.endswith(".index"))
         if len(found) == 1:
-            return os.path.join(p, found[0][: -len(".index")])
+            return root, os.path.join(p, found[0][: -len(".index")])
         if len(found) > 1:
             raise InvalidArgumentError(
-                f"several checkpoints in this directory ({', '.join(found)}): pass a prefix", path=p
+                f"several checkpoints in this directory ({', '.join(found)}): pass a prefix{ignored}",
+                path=p,
             )
+        if ignored:
+            raise OutsideModelError(f"no checkpoint here{ignored}", path=p)
     raise NotFoundError(
         "no checkpoint here: expected a SavedModel directory, a variables/ directory, "
         "a checkpoint prefix or a .index file",
@@ -426,7 +452,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     every tensor read, as TensorFlow does. ``zero_copy`` (default False) returns
     numeric tensors as read-only views over a memory map of the shard instead of
     fresh arrays: no copy, pages read on first touch; with ``verify_checksums`` the
-    CRC still reads every byte once.
+    CRC still reads every byte once. Files that symlinks lead out of the checkpoint's
+    directory are refused (OutsideModelError) unless ``allow_external_links``.
     """
 
     def __init__(
@@ -435,7 +462,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         *,
         verify_checksums: bool = True,
         zero_copy: bool = False,
+        allow_external_links: bool = False,
     ) -> None:
+        self.allow_external_links = allow_external_links
         self.prefix = self._find_prefix(path)
         self.index_path = self.prefix + ".index"
         self.verify_checksums = verify_checksums
@@ -647,10 +676,13 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     # -- storage hooks (local files; savedmodel_io.remote reads byte ranges over fsspec instead)
     def _find_prefix(self, path: str | os.PathLike[str]) -> str:
-        return checkpoint_prefix(path)
+        self._root, prefix = locate_checkpoint(path, allow_external_links=self.allow_external_links)
+        return prefix
 
     def _open_table(self) -> sstable.Table:
-        return sstable.Table.open(self.index_path, verify_checksums=self.verify_checksums)
+        return sstable.Table.open(
+            self.index_path, verify_checksums=self.verify_checksums, root=self._root
+        )
 
     def _shard(self, shard_id: int) -> tuple[np.ndarray | None, int]:
         """(uint8 memory map or None for an empty file, size) of one data shard."""
@@ -658,7 +690,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if cached is not None:
             return cached
         path = data_filename(self.prefix, shard_id, self.num_shards)
-        with open_regular(path, f"data shard {shard_id} of {self.num_shards}") as f:
+        with open_regular(path, f"data shard {shard_id} of {self.num_shards}", root=self._root) as f:
             size = os.fstat(f.fileno()).st_size
             try:
                 mm = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), np.uint8) if size else None
@@ -685,8 +717,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def _check_crc(self, entry: TensorEntry, key: str, actual: int) -> None:
         if unmask(entry.crc32c) != actual:
+            # Only the stored value: the computed one would reveal the bytes read (an oracle).
             raise ChecksumError(
-                f"tensor data checksum mismatch: stored {unmask(entry.crc32c):#010x}, computed {actual:#010x}",
+                f"tensor data checksum does not match the stored {unmask(entry.crc32c):#010x}",
                 path=data_filename(self.prefix, entry.shard_id, self.num_shards),
                 where=f"key {key!r}",
             )
@@ -767,7 +800,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             crc = extend(0, lens_bytes)
             if unmask(stored_len_crc) != crc:
                 raise ChecksumError(
-                    f"string length checksum mismatch: stored {unmask(stored_len_crc):#010x}, computed {crc:#010x}",
+                    f"string length checksum does not match the stored {unmask(stored_len_crc):#010x}",
                     path=shard_path,
                     where=where,
                 )
@@ -894,11 +927,14 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if saved_model is None:
             from savedmodel_io.formats.saved_model_file import read_file
 
-            root = os.path.dirname(os.path.dirname(self.prefix))
-            pb = os.path.join(root, "saved_model.pb")
-            if os.path.basename(os.path.dirname(self.prefix)) != "variables" or not os.path.isfile(pb):
+            model_dir = os.path.dirname(os.path.dirname(self.prefix))
+            root = ModelRoot(model_dir or ".", allow_external_links=self.allow_external_links)
+            pb = os.path.join(model_dir, "saved_model.pb")
+            if os.path.basename(os.path.dirname(self.prefix)) != "variables" or not root.is_file(
+                pb, "saved_model.pb"
+            ):
                 raise NotFoundError("no saved_model.pb next to this checkpoint's variables/ directory", path=pb)
-            saved_model = read_file(pb)
+            saved_model = read_file(pb, root=root)
         if not len(saved_model.meta_graphs):
             return {}
         nodes = saved_model.meta_graphs[0].object_graph_def.nodes
@@ -1044,20 +1080,34 @@ def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
 
 
 def open_checkpoint(
-    path: str | os.PathLike[str], *, verify_checksums: bool = True, zero_copy: bool = False
+    path: str | os.PathLike[str],
+    *,
+    verify_checksums: bool = True,
+    zero_copy: bool = False,
+    allow_external_links: bool = False,
 ) -> CheckpointReader:
-    """Open a TensorBundle by prefix, ``.index`` file, ``variables/`` dir or SavedModel dir."""
-    return CheckpointReader(path, verify_checksums=verify_checksums, zero_copy=zero_copy)
+    """Open a TensorBundle by prefix, ``.index`` file, ``variables/`` dir or SavedModel dir.
+
+    ``allow_external_links``: follow symlinks out of the checkpoint's directory (trusted
+    layouts such as a Hugging Face cache); refused by default.
+    """
+    return CheckpointReader(path, verify_checksums=verify_checksums, zero_copy=zero_copy,
+                            allow_external_links=allow_external_links)
 
 
-def list_variables(path: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:
+def list_variables(
+    path: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> list[tuple[str, list[int]]]:
     """(name, shape) of every tensor, sorted by name (like ``tf.train.list_variables``)."""
-    return CheckpointReader(path).list_variables()
+    return CheckpointReader(path, allow_external_links=allow_external_links).list_variables()
 
 
-def load_variables(path: str | os.PathLike[str], *, verify_checksums: bool = True) -> dict[str, np.ndarray]:
+def load_variables(
+    path: str | os.PathLike[str], *, verify_checksums: bool = True, allow_external_links: bool = False
+) -> dict[str, np.ndarray]:
     """Every tensor with a numpy form as a fresh array, by name."""
-    with CheckpointReader(path, verify_checksums=verify_checksums) as reader:
+    with CheckpointReader(path, verify_checksums=verify_checksums,
+                          allow_external_links=allow_external_links) as reader:
         return reader.read_all()
 
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from savedmodel_io._fsutil import atomic_file, fsync_dir
+from savedmodel_io._fsutil import ModelRoot, atomic_file, fsync_dir
 from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
 from savedmodel_io.formats import chunks
 from savedmodel_io.formats.splitter import MAX_SIZE, PROTOBUF_LIMIT, Prepared, resolve
@@ -58,19 +58,27 @@ def _outside_graphs(tag: tuple) -> bool:
 
 
 def read_saved_model_cpb(
-    path: PathLike, *, verify_hashes: bool = True, signatures_only: bool = False
+    path: PathLike,
+    *,
+    verify_hashes: bool = True,
+    signatures_only: bool = False,
+    root: ModelRoot | None = None,
+    allow_external_links: bool = False,
 ) -> SavedModel:
     """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one).
 
     ``signatures_only`` skips the chunks of the graphs and the object graph (the tensors of a
-    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper.
+    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper. The file
+    must resolve inside ``root`` (default: the SavedModel directory).
     """
     p = Path(path)
     if p.is_dir():
         p = p / SAVED_MODEL_CPB
-    if not p.is_file():
+    if root is None:
+        root = ModelRoot(p.parent, allow_external_links=allow_external_links)
+    if not root.is_file(p, SAVED_MODEL_CPB):
         raise NotFoundError("no saved_model.cpb here", path=p)
-    with chunks.ChunkedFile(p, verify_hashes=verify_hashes) as f:
+    with chunks.ChunkedFile(p, verify_hashes=verify_hashes, root=root) as f:
         tree = chunks.prune(f.metadata.message, _outside_graphs) if signatures_only else None
         return f.merge(SavedModel(), tree)
 

@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
-from savedmodel_io._fsutil import atomic_file, open_regular
+from savedmodel_io._fsutil import ModelRoot, atomic_file, open_regular
 from savedmodel_io._varint import decode as _read_varint
 from savedmodel_io._varint import encode as _varint
 from savedmodel_io.errors import (
@@ -268,10 +268,12 @@ class RecordReader:
     HighwayHash of chunk *data* (headers are always checked: they are tiny and guard every size).
     """
 
-    def __init__(self, path: PathLike, *, verify_hashes: bool = True) -> None:
+    def __init__(
+        self, path: PathLike, *, verify_hashes: bool = True, root: ModelRoot | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
-        self._file: BinaryIO = open_regular(self.path)
+        self._file: BinaryIO = open_regular(self.path, root=root)
         try:
             self.size = os.fstat(self._file.fileno()).st_size
             # One entry per record chunk, in file order (flat arrays: a file of many tiny

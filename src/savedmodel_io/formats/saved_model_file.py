@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from savedmodel_io._fsutil import read_regular
+from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
@@ -48,27 +48,28 @@ CPB = "saved_model.cpb"
 # Protobuf's parsers (upb, C++, pure Python) refuse messages of 2 GiB or more: sizes are int32.
 MAX_PROTO_BYTES = (1 << 31) - 1
 
-Reader = Callable[[Path], SavedModel]
+Reader = Callable[[Path, ModelRoot], SavedModel]
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, root: ModelRoot) -> bytes:
     """The file's bytes; over protobuf's limit is refused before reading, with the .cpb hint."""
-    size = path.stat().st_size
+    size = os.stat(root.resolve(path, path.name)).st_size
     if size > MAX_PROTO_BYTES:
         raise LimitExceededError(
             f"{size} bytes is over protobuf's 2 GiB message limit; "
             "TensorFlow stores models this large as saved_model.cpb",
             path=path,
         )
-    return read_regular(path, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
+    # The limit again: the file may grow.
+    return read_regular(path, limit=MAX_PROTO_BYTES, what=path.name, root=root)
 
 
-def _read_pb(path: Path) -> SavedModel:
-    return parse_message(SavedModel, _read_bytes(path), path=path)
+def _read_pb(path: Path, root: ModelRoot) -> SavedModel:
+    return parse_message(SavedModel, _read_bytes(path, root), path=path)
 
 
-def _read_pbtxt(path: Path) -> SavedModel:
-    data = _read_bytes(path)
+def _read_pbtxt(path: Path, root: ModelRoot) -> SavedModel:
+    data = _read_bytes(path, root)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -78,26 +79,30 @@ def _read_pbtxt(path: Path) -> SavedModel:
     return parse_text(SavedModel, text, path=path)
 
 
-def _read_cpb(path: Path) -> SavedModel:
+def _read_cpb(path: Path, root: ModelRoot) -> SavedModel:
     from savedmodel_io.formats.cpb import read_saved_model_cpb
 
-    return read_saved_model_cpb(path)
+    return read_saved_model_cpb(path, root=root)
 
 
 # Order of preference when several files exist.
 FORMATS: list[tuple[str, Reader]] = [(CPB, _read_cpb), (PB, _read_pb), (PBTXT, _read_pbtxt)]
 
 
-def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
-    """The SavedModel file of ``directory`` and the reader for it (NotFoundError if none)."""
-    d = Path(directory)
+def find(directory: str | os.PathLike[str] | ModelRoot) -> tuple[Path, Reader]:
+    """The SavedModel file of ``directory`` and the reader for it (NotFoundError if none).
+
+    A file that is a link out of the directory is refused (OutsideModelError), not skipped.
+    """
+    root = directory if isinstance(directory, ModelRoot) else ModelRoot(directory)
+    d = Path(root.path)
     if not d.exists():
         raise NotFoundError("no such SavedModel directory", path=d)
     if not d.is_dir():
         raise NotFoundError("not a directory (a SavedModel is a directory)", path=d)
     for name, reader in FORMATS:
         p = d / name
-        if p.is_file():
+        if root.is_file(p, name):
             return p, reader
     try:
         present = sorted(e.name + ("/" if e.is_dir() else "") for e in d.iterdir())
@@ -108,20 +113,41 @@ def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
     raise NotFoundError(f"no {names} in this directory (it holds: {what})", path=d)
 
 
-def read(directory: str | os.PathLike[str]) -> SavedModel:
-    """Parse the SavedModel proto of a SavedModel directory."""
-    path, reader = find(directory)
-    return reader(path)
+def read(
+    directory: str | os.PathLike[str] | ModelRoot, *, allow_external_links: bool = False
+) -> SavedModel:
+    """Parse the SavedModel proto of a SavedModel directory.
+
+    ``allow_external_links``: follow symlinks that lead out of the directory (see
+    :class:`savedmodel_io._fsutil.ModelRoot`); a ModelRoot carries its own setting.
+    """
+    root = _root(directory, allow_external_links)
+    path, reader = find(root)
+    return reader(path, root)
 
 
-def read_file(path: str | os.PathLike[str]) -> SavedModel:
-    """Parse one SavedModel file, choosing the reader by its name (``.pb``, ``.pbtxt``, ``.cpb``)."""
+def _root(directory: str | os.PathLike[str] | ModelRoot, allow_external_links: bool) -> ModelRoot:
+    if isinstance(directory, ModelRoot):
+        return directory
+    return ModelRoot(directory, allow_external_links=allow_external_links)
+
+
+def read_file(
+    path: str | os.PathLike[str], *, root: ModelRoot | None = None,
+    allow_external_links: bool = False,
+) -> SavedModel:
+    """Parse one SavedModel file, choosing the reader by its name (``.pb``, ``.pbtxt``, ``.cpb``).
+
+    The file must resolve inside ``root`` (default: the directory it is in).
+    """
     p = Path(path)
-    if not p.is_file():
+    if root is None:
+        root = ModelRoot(p.parent, allow_external_links=allow_external_links)
+    if not root.is_file(p, p.name):
         raise NotFoundError("no such file", path=p)
     readers = {Path(name).suffix: reader for name, reader in FORMATS}
     reader = readers.get(p.suffix, _read_pb)
-    return reader(p)
+    return reader(p, root)
 
 
 # --- fast path: only the signatures -------------------------------------------------------
@@ -184,21 +210,25 @@ def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
     return out
 
 
-def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]:
+def read_signature_defs(
+    directory: str | os.PathLike[str] | ModelRoot, *, allow_external_links: bool = False
+) -> list[MetaGraphDef]:
     """MetaGraphDefs holding only ``meta_info_def`` and ``signature_def``, parsed cheaply.
 
     For a binary ``saved_model.pb`` the graph, function library and object graph
     are skipped at the wire level and never parsed; other formats are read whole.
     """
-    path, reader = find(directory)
+    root = _root(directory, allow_external_links)
+    path, reader = find(root)
     if reader is _read_cpb:
         from savedmodel_io.formats.cpb import read_saved_model_cpb
 
         # Only the chunks outside the graphs and object graph: a big model's tensors stay on disk.
-        return _signatures_only(read_saved_model_cpb(path, signatures_only=True).meta_graphs)
+        return _signatures_only(
+            read_saved_model_cpb(path, signatures_only=True, root=root).meta_graphs)
     if reader is not _read_pb:
-        return _signatures_only(reader(path).meta_graphs)
-    data = _read_bytes(path)
+        return _signatures_only(reader(path, root).meta_graphs)
+    data = _read_bytes(path, root)
     buf = memoryview(data)
     out = []
     for field, _, s, e in _fields(buf, 0, len(buf), path):

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from savedmodel_io import _varint
-from savedmodel_io._fsutil import read_regular
+from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io._varint import append as put_varint
 from savedmodel_io.errors import ChecksumError, CorruptFileError
 from savedmodel_io.formats import snappy
@@ -146,7 +146,7 @@ class Table:
         magic = (hi << 32) | lo
         if magic != MAGIC:
             raise CorruptFileError(
-                f"not a LevelDB table: bad magic number {magic:#018x} (expected {MAGIC:#018x})",
+                f"not a LevelDB table: bad magic number (expected {MAGIC:#018x})",
                 path=self.path,
                 where="footer",
             )
@@ -169,9 +169,15 @@ class Table:
         )
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> Table:
-        """Read a table file (index files are small: the whole file is read once)."""
-        data = read_regular(path, limit=MAX_TABLE_BYTES, what="table file")
+    def open(
+        cls, path: str | os.PathLike[str], *, verify_checksums: bool = True,
+        root: ModelRoot | None = None,
+    ) -> Table:
+        """Read a table file (index files are small: the whole file is read once).
+
+        ``root``: the model directory the file must resolve inside (see ``_fsutil.ModelRoot``).
+        """
+        data = read_regular(path, limit=MAX_TABLE_BYTES, what="table file", root=root)
         return cls(data, path=path, verify_checksums=verify_checksums)
 
     def _read_block(self, offset: int, size: int, where: str) -> bytes:
@@ -190,8 +196,9 @@ class Table:
             (stored,) = _U32.unpack_from(data, end + 1)
             actual = extend(0, memoryview(data)[offset : end + 1])
             if unmask(stored) != actual:
+                # Only the stored value: the computed one would reveal the bytes read (an oracle).
                 raise ChecksumError(
-                    f"block checksum mismatch: stored {unmask(stored):#010x}, computed {actual:#010x}",
+                    f"block checksum does not match the stored {unmask(stored):#010x}",
                     path=self.path,
                     where=f"{where} at offset {offset}",
                 )

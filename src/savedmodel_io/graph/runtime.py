@@ -414,11 +414,14 @@ class Session:
         *,
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+        allow_external_links: bool = False,
     ) -> None:
         from savedmodel_io.graph import variables as _vars
 
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
+        # Files of export_dir (variables, vocabularies) are read only inside it unless this is set.
+        self.allow_external_links = allow_external_links
         self.library: dict[str, FunctionDef] = {
             f.signature.name: f for f in meta_graph.graph_def.library.function
         }
@@ -858,16 +861,16 @@ def _proto_of(meta_graph: Any) -> MetaGraphDef:
     raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
 
 
-def _remote_variables(meta_graph: Any) -> Callable[[str], Any] | None:
-    """Checkpoint reads by byte range for a model loaded from a URL (None for local models)."""
+def _model_variables(meta_graph: Any) -> Callable[[str], Any] | None:
+    """Checkpoint reads through the model's own reader (local, or by byte range for a URL)."""
     model = getattr(meta_graph, "model", None)
-    if model is None or not hasattr(model, "url"):  # savedmodel_io.remote.RemoteSavedModel
+    if model is None or not hasattr(type(model), "checkpoint"):  # (not the property itself)
         return None
 
     def read(key: str) -> Any:
-        reader = model.checkpoint  # fetches variables.index once, on the first variable read
+        reader = model.checkpoint  # opens variables.index once, on the first variable read
         if key not in reader:
-            raise NotFoundError(f"no checkpoint entry {key!r}", path=model.url)
+            raise NotFoundError(f"no checkpoint entry {key!r}", path=str(model.path))
         return reader.read(key)
 
     return read
@@ -905,11 +908,13 @@ def session_for(
         if hit is not None and hit[0] is meta_graph:
             return hit[1]
     proto = _proto_of(meta_graph)
+    model = getattr(meta_graph, "model", None)
+    allow = bool(getattr(model, "allow_external_links", False))
     if export_dir is None:
         export_dir = _export_dir_of(meta_graph)
-    if variables is None:
-        variables = _remote_variables(meta_graph)
-    sess = Session(proto, export_dir=export_dir, variables=variables)
+        if variables is None:
+            variables = _model_variables(meta_graph)
+    sess = Session(proto, export_dir=export_dir, variables=variables, allow_external_links=allow)
     if not isinstance(meta_graph, MetaGraphDef):
         try:
             meta_graph._runtime_session = sess

@@ -66,7 +66,8 @@ class VariableStore:
         src = self.source
         if src is None:
             if self._reader is None:
-                self._reader = _bundle_reader(self._prefix())
+                self._reader = _bundle_reader(self.session.export_dir,
+                                              self.session.allow_external_links)
             return self._reader(key)
         if callable(src) and not isinstance(src, Mapping):
             return src(key)
@@ -160,8 +161,8 @@ class VariableStore:
         self.values[handle.name] = value
 
 
-def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
-    if prefix is None:
+def _bundle_reader(export_dir: str | None, allow_external_links: bool) -> Callable[[str], Any]:
+    if export_dir is None:
         def nothing(key: str) -> Any:
             raise NotFoundError(
                 f"checkpoint key {key!r} is needed but the model's directory is not known "
@@ -169,13 +170,16 @@ def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
         return nothing
     from savedmodel_io.formats import bundle
     state: dict[str, Any] = {}
+    prefix = os.path.join(export_dir, "variables", "variables")
 
     def read(key: str) -> Any:
         reader = state.get("reader")
         if reader is None:
             if not os.path.exists(prefix + ".index"):
                 raise NotFoundError(f"no checkpoint to read {key!r} from", path=prefix + ".index")
-            reader = state["reader"] = bundle.open_checkpoint(prefix)
+            # Opened from the model directory: its files must resolve inside it.
+            reader = state["reader"] = bundle.open_checkpoint(
+                export_dir, allow_external_links=allow_external_links)
         if key not in reader:
             raise NotFoundError(f"no checkpoint entry {key!r}", path=prefix)
         return reader[key]
