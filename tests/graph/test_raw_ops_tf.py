@@ -1,102 +1,19 @@
 """Kernels against ``tf.raw_ops`` on small random and edge-case inputs (differential test).
 
-Each case is one op on fixed inputs. TensorFlow (tests/graph/raw_ops_oracle.py, run once in
-a subprocess and cached under tests/.cache) gives the op's NodeDef with every attr and
-default filled in, and its eager outputs or error. We run a graph of Const inputs feeding
-that NodeDef through our runtime and require the same dtype, shape and values (float
-rtol 1e-5 / atol 1e-6; ints, bools, strings exact), or an error naming the node where TF
-raises one.
+Each case is one op on fixed inputs; ``raw_ops_harness`` runs TensorFlow once per new case
+(cached) and compares our runtime's outputs or error with TF's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import numpy as np
-import pytest
-from conftest import CACHE, TF_ENV, has_tensorflow
 
-from savedmodel_io import tensors
-from savedmodel_io.errors import SavedModelError
-from savedmodel_io.graph import runtime
-from savedmodel_io.proto import MetaGraphDef, NodeDef
+from .raw_ops_harness import DT, Cases, i32, s
 
-from .raw_ops_oracle import decode, encode
-
-pytestmark = pytest.mark.tf
-
-ORACLE = Path(__file__).resolve().parent / "raw_ops_oracle.py"
-# TF errors that are CPU-kernel limitations, not semantics: we support more (NCHW convolution
-# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions), and a
-# dtype TF registers no CPU kernel for cannot occur in a model TF runs.
-CPU_LIMITS = ("only supports the NHWC", "only supports NHWC", "supports equal length strides",
-              "does not support dilations", "do not yet support dilation",
-              "Could not find device for node")
-
-
-def DT(name: str) -> dict:
-    """A type attr value (``tf.as_dtype(name)`` in the oracle)."""
-    return {"dtype": name}
-
-
-@dataclass
-class Case:
-    """One op on fixed inputs: ``inputs`` are (arg name, array or list of arrays) in order."""
-
-    id: str
-    op: str
-    inputs: list[tuple[str, Any]]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    only: tuple[int, ...] | None = None  # compare just these outputs
-
-    def request(self) -> dict:
-        """JSON request for the oracle."""
-        ins = [[k, [encode(a) for a in v] if isinstance(v, list) else encode(v)]
-               for k, v in self.inputs]
-        return {"op": self.op, "inputs": ins, "attrs": self.attrs}
-
-    def flat_inputs(self) -> list[np.ndarray]:
-        """Input arrays in NodeDef input order."""
-        out: list[np.ndarray] = []
-        for _, v in self.inputs:
-            out.extend(np.asarray(a) for a in (v if isinstance(v, list) else [v]))
-        return out
-
-
-CASES: list[Case] = []
-
-
-def add(op: str, tag: str, attrs: dict | None = None, only: tuple[int, ...] | None = None,
-        **inputs: Any) -> None:
-    """Register a case; ``inputs`` keyword order is the op's input order."""
-    CASES.append(Case(f"{op}-{tag}", op, list(inputs.items()), attrs or {}, only))
-
-
-RS = np.random.RandomState(1234)
-
-
-def f32(*shape: int) -> np.ndarray:
-    """Standard-normal float32 array."""
-    return RS.standard_normal(shape).astype(np.float32)
-
-
-def i32(*values: Any) -> np.ndarray:
-    return np.array(values, np.int32)
-
-
-def s(*values: str) -> np.ndarray:
-    """A string tensor."""
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = [v.encode() for v in values]
-    return arr
-
+CASES = Cases()
+add = CASES.add
+RS = CASES.rs
+f32 = CASES.f32
 
 NEG_INTS = np.array([-7, -6, -1, 0, 1, 5, 7, -8], np.int32)
 DIVISORS = np.array([2, -2, 3, -3, -4, 3, -2, 3], np.int32)
@@ -608,119 +525,14 @@ _arrays()
 _strings()
 
 
-def _oracle_results() -> dict[str, dict]:
-    """TF's answer for every case, from the cache or one oracle subprocess."""
-    if not has_tensorflow():
-        pytest.skip("tensorflow is not installed (needed as the oracle)")
-    requests = [c.request() for c in CASES]
-    h = hashlib.sha256(ORACLE.read_bytes())
-    h.update(json.dumps(requests, sort_keys=True).encode())
-    cache = CACHE / "oracle" / f"raw_ops-{h.hexdigest()[:24]}.json"
-    if not cache.is_file():
-        proc = subprocess.run([sys.executable, str(ORACLE)], input=json.dumps(requests),
-                              capture_output=True, text=True, check=False,
-                              env={**os.environ, **TF_ENV})
-        if proc.returncode != 0:
-            raise RuntimeError(f"raw_ops oracle failed:\n{proc.stderr[-4000:]}")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(proc.stdout)
-        tmp.replace(cache)
-    results = json.loads(cache.read_text())
-    return {c.id: r for c, r in zip(CASES, results)}
-
-
-@pytest.fixture(scope="module")
-def oracle() -> dict[str, dict]:
-    return _oracle_results()
-
-
-def _const(name: str, value: np.ndarray) -> NodeDef:
-    """A Const node holding ``value``."""
-    proto = tensors.from_array(value)
-    n = NodeDef(name=name, op="Const")
-    n.attr["value"].tensor.CopyFrom(proto)
-    n.attr["dtype"].type = proto.dtype
-    return n
-
-
-def run_ours(case: Case, node_def: bytes, n_out: int) -> list[np.ndarray]:
-    """Our runtime's outputs for ``case``: Const inputs in0.. feeding TF's NodeDef ``op``."""
-    op = NodeDef.FromString(node_def)
-    for k in [k for k in op.attr if k.startswith("_")]:
-        del op.attr[k]
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend([_const(f"in{i}", a) for i, a in enumerate(case.flat_inputs())])
-    mg.graph_def.node.append(op)
-    sd = mg.signature_def["s"]
-    for i in range(n_out):
-        sd.outputs[f"o{i}"].name = f"op:{i}"
-    got = runtime.run_signature(mg, "s", {})
-    return [got[f"o{i}"] for i in range(n_out)]
-
-
-def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    """Same dtype and shape; floats within rtol 1e-5 / atol 1e-6 (NaNs alike), others exact."""
-    got = np.asarray(got)
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    if want.dtype.kind in "fc":
-        tol = 1e-3 if want.dtype == np.float16 else 1e-5  # a float16 ulp is ~1e-3
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol / 10, err_msg=what)
-        zeros = (got == 0) & (want == 0)
-        np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]),
-                                      err_msg=f"{what}: sign of zero")
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_kernel_matches_tensorflow(case: Case, oracle: dict[str, dict]) -> None:
-    want = oracle[case.id]
-    assert "node_def" in want, f"the case itself is wrong: {want.get('node_def_error')}"
-    node_def = __import__("base64").b64decode(want["node_def"])
-    if "error" in want:
-        if any(m in want["error"] for m in CPU_LIMITS):
-            pytest.skip(f"TF CPU kernel limitation: {want['error'][:120]}")
-        with pytest.raises(SavedModelError) as info:
-            run_ours(case, node_def, 1)
-        assert "'op'" in str(info.value), str(info.value)
-        return
-    outs = [decode(o) for o in want["outputs"]]
-    got = run_ours(case, node_def, len(outs))
-    for i in case.only if case.only is not None else range(len(outs)):
-        assert_same(got[i], outs[i], f"{case.id} output {i}")
+test_kernel_matches_tensorflow = CASES.test()
 
 
 def test_cases_cover_many_ops() -> None:
     assert len({c.op for c in CASES}) >= 150
-    assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
 if __name__ == "__main__":  # debugging aid: print every disagreement with TF in detail
-    import base64
+    from .raw_ops_harness import report
 
-    res = _oracle_results()
-    for c in CASES:
-        w = res[c.id]
-        try:
-            if "error" in w:
-                if any(m in w["error"] for m in CPU_LIMITS):
-                    continue
-                try:
-                    run_ours(c, base64.b64decode(w["node_def"]), 1)
-                    print(f"{c.id}: TF raised {w['error'][:150]!r}, we did not")
-                except SavedModelError:
-                    pass
-                continue
-            outs = [decode(o) for o in w["outputs"]]
-            got = run_ours(c, base64.b64decode(w["node_def"]), len(outs))
-            for i in c.only if c.only is not None else range(len(outs)):
-                try:
-                    assert_same(got[i], outs[i], f"{c.id} output {i}")
-                except AssertionError:
-                    print(f"{c.id} [{i}]: ours {np.asarray(got[i]).dtype} {np.asarray(got[i]).shape}"
-                          f" {np.asarray(got[i]).reshape(-1)[:8]!r}\n   tf {outs[i].dtype}"
-                          f" {outs[i].shape} {outs[i].reshape(-1)[:8]!r}")
-        except Exception as e:  # noqa: BLE001
-            print(f"{c.id}: {type(e).__name__}: {str(e)[:200]}")
+    report(CASES)

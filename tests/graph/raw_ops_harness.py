@@ -1,0 +1,225 @@
+"""Differential kernel tests against ``tf.raw_ops``: cases, the cached TF oracle, comparison.
+
+A test module collects :class:`Case` objects in a :class:`Cases` list and exposes
+``test_kernel_matches_tensorflow = cases.test()``. TensorFlow (``raw_ops_oracle.py``) answers
+each case once: its NodeDef with every attr and default filled in, and its eager outputs or
+error. Answers are cached per case under ``tests/.cache/fixtures/oracle/raw_ops/`` keyed by
+the case and the oracle's code, so adding a case runs TF only for the new one, and all
+uncached cases of a module run in one TF subprocess. We run a graph of Const inputs feeding
+TF's NodeDef through our runtime and require the same dtype, shape and values (float
+rtol 1e-5 / atol 1e-6 unless the case says otherwise; ints, bools, strings exact), or an
+error naming the node where TF raises one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import CACHE, TF_ENV, has_tensorflow
+
+from savedmodel_io import tensors
+from savedmodel_io.errors import SavedModelError
+from savedmodel_io.graph import runtime
+from savedmodel_io.proto import MetaGraphDef, NodeDef
+
+from .raw_ops_oracle import decode, encode
+
+ORACLE = Path(__file__).resolve().parent / "raw_ops_oracle.py"
+# TF errors that are CPU-kernel limitations, not semantics: we support more (NCHW convolution
+# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions), and a
+# dtype TF registers no CPU kernel for cannot occur in a model TF runs.
+CPU_LIMITS = ("only supports the NHWC", "only supports NHWC", "supports equal length strides",
+              "does not support dilations", "do not yet support dilation",
+              "Could not find device for node")
+
+def DT(name: str) -> dict:
+    """A type attr value (``tf.as_dtype(name)`` in the oracle)."""
+    return {"dtype": name}
+
+
+def i32(*values: Any) -> np.ndarray:
+    return np.array(values, np.int32)
+
+
+def s(*values: str) -> np.ndarray:
+    """A string tensor."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = [v.encode() for v in values]
+    return arr
+
+
+@dataclass
+class Case:
+    """One op on fixed inputs: ``inputs`` are (arg name, array or list of arrays) in order."""
+
+    id: str
+    op: str
+    inputs: list[tuple[str, Any]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    only: tuple[int, ...] | None = None  # compare just these outputs
+    rtol: float | None = None  # float tolerance (default: 1e-5, float16 1e-3)
+
+    def request(self) -> dict:
+        """JSON request for the oracle."""
+        ins = [[k, [encode(a) for a in v] if isinstance(v, list) else encode(v)]
+               for k, v in self.inputs]
+        return {"op": self.op, "inputs": ins, "attrs": self.attrs}
+
+    def flat_inputs(self) -> list[np.ndarray]:
+        """Input arrays in NodeDef input order."""
+        out: list[np.ndarray] = []
+        for _, v in self.inputs:
+            out.extend(np.asarray(a) for a in (v if isinstance(v, list) else [v]))
+        return out
+
+
+class Cases(list[Case]):
+    """The cases of one test module, with the module's own seeded random generator.
+
+    Each module has its own generator so that its inputs (and so the oracle's cache keys)
+    do not depend on which other test modules were imported first.
+    """
+
+    def __init__(self, seed: int = 1234) -> None:
+        super().__init__()
+        self.rs = np.random.RandomState(seed)
+
+    def f32(self, *shape: int) -> np.ndarray:
+        """Standard-normal float32 array."""
+        return self.rs.standard_normal(shape).astype(np.float32)
+
+    def add(self, op: str, tag: str, attrs: dict | None = None, only: tuple[int, ...] | None = None,
+            rtol: float | None = None, **inputs: Any) -> None:
+        """Register a case; ``inputs`` keyword order is the op's input order."""
+        self.append(Case(f"{op}-{tag}", op, list(inputs.items()), attrs or {}, only, rtol))
+
+    def oracle(self) -> dict[str, dict]:
+        """TF's answer for every case (see :func:`oracle_results`)."""
+        return oracle_results(self)
+
+    def test(self) -> Callable[..., None]:
+        """A parametrized pytest function comparing every case with TensorFlow."""
+        ids = [c.id for c in self]
+        assert len(set(ids)) == len(ids), "case ids must be unique"
+        answers: dict[str, dict] = {}
+
+        @pytest.mark.tf
+        @pytest.mark.parametrize("case", list(self), ids=ids)
+        def test_kernel_matches_tensorflow(case: Case) -> None:
+            if not answers:
+                answers.update(self.oracle())
+            check_case(case, answers[case.id])
+
+        return test_kernel_matches_tensorflow
+
+
+def _case_key(request: dict, oracle_hash: bytes) -> str:
+    h = hashlib.sha256(oracle_hash)
+    h.update(json.dumps(request, sort_keys=True).encode())
+    return h.hexdigest()[:32]
+
+
+def oracle_results(cases: list[Case]) -> dict[str, dict]:
+    """TF's answer for every case: from the per-case cache, the rest from one TF subprocess."""
+    if not has_tensorflow():
+        pytest.skip("tensorflow is not installed (needed as the oracle)")
+    folder = CACHE / "oracle" / "raw_ops"
+    oracle_hash = hashlib.sha256(ORACLE.read_bytes()).digest()
+    requests = [c.request() for c in cases]
+    paths = [folder / f"{_case_key(r, oracle_hash)}.json" for r in requests]
+    todo = [i for i, p in enumerate(paths) if not p.is_file()]
+    if todo:
+        proc = subprocess.run([sys.executable, str(ORACLE)],
+                              input=json.dumps([requests[i] for i in todo]),
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, **TF_ENV})
+        if proc.returncode != 0:
+            raise RuntimeError(f"raw_ops oracle failed:\n{proc.stderr[-4000:]}")
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, answer in zip(todo, json.loads(proc.stdout)):
+            tmp = paths[i].with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(answer))
+            tmp.replace(paths[i])
+    return {c.id: json.loads(p.read_text()) for c, p in zip(cases, paths)}
+
+
+def _const(name: str, value: np.ndarray) -> NodeDef:
+    """A Const node holding ``value``."""
+    proto = tensors.from_array(value)
+    n = NodeDef(name=name, op="Const")
+    n.attr["value"].tensor.CopyFrom(proto)
+    n.attr["dtype"].type = proto.dtype
+    return n
+
+
+def run_ours(case: Case, node_def: bytes, n_out: int) -> list[np.ndarray]:
+    """Our runtime's outputs for ``case``: Const inputs in0.. feeding TF's NodeDef ``op``."""
+    op = NodeDef.FromString(node_def)
+    for k in [k for k in op.attr if k.startswith("_")]:
+        del op.attr[k]
+    mg = MetaGraphDef()
+    mg.graph_def.node.extend([_const(f"in{i}", a) for i, a in enumerate(case.flat_inputs())])
+    mg.graph_def.node.append(op)
+    sd = mg.signature_def["s"]
+    for i in range(n_out):
+        sd.outputs[f"o{i}"].name = f"op:{i}"
+    got = runtime.run_signature(mg, "s", {})
+    return [got[f"o{i}"] for i in range(n_out)]
+
+
+def assert_same(got: Any, want: np.ndarray, what: str, rtol: float | None = None) -> None:
+    """Same dtype and shape; floats within tolerance (NaNs alike, signed zeros), others exact."""
+    got = np.asarray(got)
+    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    if want.dtype.kind in "fc":
+        tol = rtol if rtol is not None else (1e-3 if want.dtype == np.float16 else 1e-5)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol / 10, err_msg=what)
+        if want.dtype.kind == "f":
+            zeros = (got == 0) & (want == 0)
+            np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]),
+                                          err_msg=f"{what}: sign of zero")
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def check_case(case: Case, want: dict) -> None:
+    """Assert that our runtime agrees with TF's answer ``want`` for ``case``."""
+    assert "node_def" in want, f"the case itself is wrong: {want.get('node_def_error')}"
+    node_def = base64.b64decode(want["node_def"])
+    if "error" in want:
+        if any(m in want["error"] for m in CPU_LIMITS):
+            pytest.skip(f"TF CPU kernel limitation: {want['error'][:120]}")
+        with pytest.raises(SavedModelError) as info:
+            run_ours(case, node_def, 1)
+        assert "'op'" in str(info.value), str(info.value)
+        return
+    outs = [decode(o) for o in want["outputs"]]
+    got = run_ours(case, node_def, len(outs))
+    for i in case.only if case.only is not None else range(len(outs)):
+        assert_same(got[i], outs[i], f"{case.id} output {i}", case.rtol)
+
+
+def report(cases: list[Case]) -> None:
+    """Print every disagreement with TF in detail (a debugging aid for ``python -m``)."""
+    res = oracle_results(cases)
+    for c in cases:
+        try:
+            check_case(c, res[c.id])
+        except pytest.skip.Exception:
+            continue
+        except AssertionError as e:
+            print(f"{c.id}: {str(e)[:400]}")
+        except Exception as e:  # noqa: BLE001 (a debugging aid reports everything)
+            print(f"{c.id}: {type(e).__name__}: {str(e)[:300]}")
