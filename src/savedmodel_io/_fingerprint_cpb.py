@@ -24,11 +24,10 @@ See shared/design/cpb_format.md §7.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from savedmodel_io._fsutil import ModelRoot
 from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError
 from savedmodel_io.formats.chunks import ChunkedFile, walk
+from savedmodel_io.formats.source import ModelFiles
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
 from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
@@ -51,14 +50,10 @@ SIGNATURE_DEF_TAGS = _tags(("field", 2), ("index", 0), ("field", 5))
 OBJECT_GRAPH_TAGS = _tags(("field", 2), ("index", 0), ("field", 7))
 
 
-def fingerprint_chunked(
-    cpb: str | Path, *, root: ModelRoot | None = None
-) -> tuple[int, int, int, int]:
-    """``(saved_model_checksum, graph_def_program_hash, signature_def_hash, saved_object_graph_hash)``.
-
-    ``root``: the model directory the file must resolve inside (see ``_fsutil.ModelRoot``).
-    """
-    with ChunkedFile(cpb, root=root) as f:
+def fingerprint_chunked(files: ModelFiles, name: str) -> tuple[int, int, int, int]:
+    """``(saved_model_checksum, graph_def_program_hash, signature_def_hash, saved_object_graph_hash)``
+    of ``.cpb`` file ``name`` of a model's files."""
+    with ChunkedFile(files.path(name), file=files.open(name)) as f:
         return _Hasher(f).run()
 
 

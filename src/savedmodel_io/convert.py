@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import ModelRoot, atomic_file, default_file_mode
+from savedmodel_io._fsutil import atomic_file, default_file_mode
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -45,7 +45,9 @@ from savedmodel_io.errors import (
     NotFoundError,
     SavedModelError,
 )
+from savedmodel_io.formats import layout
 from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, CheckpointReader, TensorEntry
+from savedmodel_io.formats.source import LocalFiles
 
 __all__ = [
     "ExportReport",
@@ -531,10 +533,10 @@ def match_weights(
     unexpected (ambiguous) rather than guessed.
     """
     report = ImportReport()
-    if not ModelRoot(model, allow_external_links=allow_external_links).is_file(
-            Path(model) / "variables" / "variables.index", "variables.index"):
-        raise NotFoundError("SavedModel has no variables/variables.index", path=str(model))
-    with CheckpointReader(model, allow_external_links=allow_external_links) as reader:
+    files = LocalFiles(model, allow_external_links=allow_external_links)
+    if not files.exists(layout.VARIABLES_INDEX):
+        raise NotFoundError(f"SavedModel has no {layout.VARIABLES_INDEX}", path=str(model))
+    with CheckpointReader.from_files(files, layout.VARIABLES_PREFIX) as reader:
         table = weight_table(reader, names=names)
         alias: dict[str, set[int]] = {}
         for i, w in enumerate(table):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from savedmodel_io._fsutil import ModelRoot, atomic_file, read_regular
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import decode as decode_varint
 from savedmodel_io.errors import (
@@ -40,7 +40,9 @@ from savedmodel_io.errors import (
     NotFoundError,
     SavedModelError,
 )
-from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_file
+from savedmodel_io.formats import layout
+from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_named
+from savedmodel_io.formats.source import LocalFiles, ModelFiles
 from savedmodel_io.formats.sstable import MAX_TABLE_BYTES
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
@@ -68,7 +70,7 @@ __all__ = [
     "write_fingerprint",
 ]
 
-FINGERPRINT_FILENAME = "fingerprint.pb"
+FINGERPRINT_FILENAME = layout.FINGERPRINT
 # VersionDef.producer that TensorFlow 2.21 writes for saved_model.pb / saved_model.cpb.
 PRODUCER_PB = 4
 PRODUCER_CHUNKED = 2
@@ -194,11 +196,11 @@ def read_fingerprint(
     """
     p = Path(path)
     file = p / FINGERPRINT_FILENAME if p.is_dir() else p
-    root = ModelRoot(file.parent, allow_external_links=allow_external_links)
+    files = LocalFiles(file.parent, allow_external_links=allow_external_links)
     if not os.path.lexists(file):
-        where = "SavedModel directory has no fingerprint.pb" if p.is_dir() else "no such file"
+        where = f"SavedModel directory has no {FINGERPRINT_FILENAME}" if p.is_dir() else "no such file"
         raise NotFoundError(where, path=file)
-    data = read_regular(file, limit=_MAX_FINGERPRINT_BYTES, what="fingerprint.pb", root=root)
+    data = files.read_all(file.name, limit=_MAX_FINGERPRINT_BYTES, what=FINGERPRINT_FILENAME)
     if not data:
         raise CorruptFileError("empty file (a fingerprint.pb holds at least a version)", path=file)
     _check_fingerprint_wire(data, file)
@@ -269,20 +271,22 @@ def compute_fingerprint(
         raise NotFoundError("not a directory", path=d)
     if uuid is None:
         uuid = new_uuid()
-    root = ModelRoot(d, allow_external_links=allow_external_links)
-    pb, cpb = d / "saved_model.pb", d / "saved_model.cpb"
-    if root.is_file(cpb, cpb.name):  # TensorFlow prefers the chunked file when both exist
+    files = LocalFiles(d, allow_external_links=allow_external_links)
+    # TensorFlow prefers the chunked file when both exist, and fingerprints no text format.
+    name = layout.saved_model_file(files.exists, layout.BINARY_FILES)
+    if name == layout.SAVED_MODEL_CPB:
         from savedmodel_io._fingerprint_cpb import fingerprint_chunked
 
-        values = fingerprint_chunked(cpb, root=root)
-        return _make(values, _checkpoint_hash(root), PRODUCER_CHUNKED, uuid)
-    if root.is_file(pb, pb.name):
-        saved_model = read_file(pb, root=root)
-        return _fingerprint_pb(saved_model, root, uuid=uuid, path=pb, owned=True)
-    if root.is_file(d / "saved_model.pbtxt", "saved_model.pbtxt"):
+        values = fingerprint_chunked(files, name)
+        return _make(values, _checkpoint_hash(files), PRODUCER_CHUNKED, uuid)
+    if name == layout.SAVED_MODEL_PB:
+        saved_model = read_named(files, name)
+        return _fingerprint_pb(saved_model, files, uuid=uuid, path=files.path(name), owned=True)
+    if files.exists(layout.SAVED_MODEL_PBTXT):
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
         return _make((0, 0, 0, 0), 0, PRODUCER_NO_BINARY, uuid)
-    raise NotFoundError("no saved_model.pb, saved_model.cpb or saved_model.pbtxt", path=d)
+    names = ", ".join((layout.SAVED_MODEL_PB, layout.SAVED_MODEL_CPB))
+    raise NotFoundError(f"no {names} or {layout.SAVED_MODEL_PBTXT}", path=d)
 
 
 def fingerprint_saved_model(
@@ -299,15 +303,15 @@ def fingerprint_saved_model(
     hash 0 without it). ``saved_model`` is not modified. ``path`` only names the
     source in error messages.
     """
-    root = None
+    files = None
     if export_dir is not None:
-        root = ModelRoot(export_dir, allow_external_links=allow_external_links)
-    return _fingerprint_pb(saved_model, root, uuid=uuid, path=path, owned=False)
+        files = LocalFiles(export_dir, allow_external_links=allow_external_links)
+    return _fingerprint_pb(saved_model, files, uuid=uuid, path=path, owned=False)
 
 
 def _fingerprint_pb(
     saved_model: SavedModel,
-    root: ModelRoot | None,
+    files: ModelFiles | None,
     *,
     uuid: str | None,
     path: str | os.PathLike[str] | None,
@@ -330,7 +334,7 @@ def _fingerprint_pb(
         signature_def_hash(meta.signature_def),
         saved_object_graph_hash(meta.object_graph_def, path=path),
     )
-    ckpt = _checkpoint_hash(root) if root is not None else 0
+    ckpt = _checkpoint_hash(files) if files is not None else 0
     return _make(values, ckpt, PRODUCER_PB, new_uuid() if uuid is None else uuid)
 
 
@@ -455,13 +459,12 @@ def checkpoint_hash(
     memory reading it), an index over MAX_TABLE_BYTES LimitExceededError, a link out of the
     directory OutsideModelError (unless ``allow_external_links``).
     """
-    return _checkpoint_hash(ModelRoot(export_dir, allow_external_links=allow_external_links))
+    return _checkpoint_hash(LocalFiles(export_dir, allow_external_links=allow_external_links))
 
 
-def _checkpoint_hash(root: ModelRoot) -> int:
-    index = Path(root.path) / "variables" / "variables.index"
+def _checkpoint_hash(files: ModelFiles) -> int:
     try:
-        data = read_regular(index, limit=MAX_TABLE_BYTES, what="checkpoint index", root=root)
+        data = files.read_all(layout.VARIABLES_INDEX, limit=MAX_TABLE_BYTES, what="checkpoint index")
     except NotFoundError:  # missing, a directory, or no permission
         return 0
     return fingerprint64(data)
@@ -505,7 +508,7 @@ def verify_fingerprint(
 ) -> Verification:
     """Recompute a SavedModel's fingerprint and report which stored hashes no longer match."""
     d = Path(export_dir)
-    root = ModelRoot(d, allow_external_links=allow_external_links)
+    files = LocalFiles(d, allow_external_links=allow_external_links)
     stored = read_fingerprint(d, allow_external_links=allow_external_links)
     computed = compute_fingerprint(d, uuid="", allow_external_links=allow_external_links)
     changed = computed.changed_fields(stored)
@@ -516,17 +519,17 @@ def verify_fingerprint(
             f"{computed.version}"
         )
     if changed and stored.version <= 1 and computed.version == PRODUCER_PB:
-        changed = _accept_legacy(root, stored, changed, notes)
+        changed = _accept_legacy(files, stored, changed, notes)
     return Verification(stored, computed, tuple(changed), tuple(notes))
 
 
 def _accept_legacy(
-    root: ModelRoot, stored: Fingerprint, changed: list[str], notes: list[str]
+    files: ModelFiles, stored: Fingerprint, changed: list[str], notes: list[str]
 ) -> list[str]:
     """Producer-1 files (TF <= 2.14): keys were not part of the signature hash; checksum was of the file."""
-    pb = Path(root.path) / "saved_model.pb"
+    pb = layout.SAVED_MODEL_PB
     try:
-        sm = read_file(pb, root=root)
+        sm = read_named(files, pb)
     except SavedModelError:
         return changed
     result = list(changed)
@@ -537,7 +540,7 @@ def _accept_legacy(
     if "signature_def_hash" in result and legacy_sig:
         result.remove("signature_def_hash")
         notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    data = read_regular(pb, limit=MAX_PROTO_BYTES, what="saved_model.pb", root=root)
+    data = files.read_all(pb, limit=MAX_PROTO_BYTES)
     file_sum = fingerprint64(data) == stored.saved_model_checksum
     if "saved_model_checksum" in result and file_sum:
         result.remove("saved_model_checksum")

@@ -18,9 +18,9 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
-from savedmodel_io.formats import saved_model_file
+from savedmodel_io.formats import layout, saved_model_file
+from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
 from savedmodel_io.proto import (
     AssetFileDef,
     FunctionDef,
@@ -54,9 +54,6 @@ __all__ = [
     "read_signatures",
 ]
 
-ASSETS_DIR = "assets"
-ASSETS_EXTRA_DIR = "assets.extra"
-VARIABLES_DIR = "variables"
 SERVE = "serve"
 
 Tags = str | Iterable[str]
@@ -296,19 +293,20 @@ class Asset:
     filename: str
     tensor_name: str | None
     path: Path
-    root: ModelRoot | None = field(default=None, repr=False, compare=False)
+    files: ModelFiles | None = field(default=None, repr=False, compare=False)
 
     def read_bytes(self) -> bytes:
         """The asset's contents; a symlink leading out of the model directory is refused."""
-        root = self.root
-        if root is None:
+        files = self.files
+        if files is None:
             model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
             # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
             for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
                 model_dir = model_dir.parent  # ... up to the model directory
-            root = ModelRoot(model_dir)
+            files = LocalFiles(model_dir)
         # A link out of the model, a FIFO or a device is refused.
-        return read_regular(self.path, what=f"asset file {self.filename!r}", root=root)
+        name = f"{layout.ASSETS_DIR}/{self.filename}"
+        return files.read_all(name, what=f"asset file {self.filename!r}")
 
 
 def _asset_path(base: Path, filename: str, where: str | None) -> Path:
@@ -412,13 +410,13 @@ class MetaGraph:
     @cached_property
     def assets(self) -> list[Asset]:
         """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
-        base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
-        root = self.model._root if self.model is not None else None
+        base = (self.model.path if self.model is not None else Path(".")) / layout.ASSETS_DIR
+        files = self.model.files if self.model is not None else None
         out = []
         for a in self.proto.asset_file_def:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
-            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path), root))
+            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path), files))
         return out
 
     def __repr__(self) -> str:
@@ -503,21 +501,24 @@ class Variables(Mapping[str, "np.ndarray"]):
 class SavedModel:
     """A SavedModel directory: its meta graphs (one per tag-set), assets and variables.
 
-    Files are read only where they resolve inside the directory, unless
-    ``allow_external_links`` (see :func:`load`).
+    ``path`` is the directory (or URL), or the ModelFiles to read it through. Files are
+    read only where they resolve inside the directory, unless ``allow_external_links``
+    (see :func:`load`).
     """
 
     def __init__(
         self,
         proto: SavedModelProto,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str] | ModelFiles | None = None,
         *,
         allow_external_links: bool = False,
     ) -> None:
         self.proto = proto
-        self.path = Path(path) if path is not None else Path(".")
-        self.allow_external_links = allow_external_links
-        self._root = ModelRoot(self.path, allow_external_links=allow_external_links)
+        if not isinstance(path, ModelFiles):
+            path = open_files("." if path is None else path,
+                              allow_external_links=allow_external_links)
+        self.files: ModelFiles = path
+        self.path: Path = path.root  # for a URL, a str that joins with "/" like a Path
         self.meta_graphs: list[MetaGraph] = [MetaGraph(mg, self) for mg in proto.meta_graphs]
 
     @property
@@ -571,7 +572,7 @@ class SavedModel:
 
     @property
     def assets_dir(self) -> Path:
-        return self.path / ASSETS_DIR
+        return self.path / layout.ASSETS_DIR
 
     @property
     def assets(self) -> list[Asset]:
@@ -580,34 +581,38 @@ class SavedModel:
 
     @property
     def assets_extra(self) -> list[Path]:
-        """Files under ``assets.extra/`` (written by users, not read by TensorFlow), sorted."""
-        d = self.path / ASSETS_EXTRA_DIR
-        if not d.is_dir():
+        """Files under ``assets.extra/`` (written by users, not read by TensorFlow), sorted.
+
+        Not listed for a model at a URL (HTTP cannot list directories).
+        """
+        if self.files.remote or not self.files.is_dir(layout.ASSETS_EXTRA_DIR):
             return []
-        return sorted(p for p in d.rglob("*") if p.is_file())
+        return sorted(p for p in (self.path / layout.ASSETS_EXTRA_DIR).rglob("*") if p.is_file())
 
     @property
-    def variables_prefix(self) -> Path:
+    def allow_external_links(self) -> bool:
+        """Whether files that symlinks lead to outside the model directory are read."""
+        return self.files.allow_external_links
+
+    @property
+    def variables_prefix(self) -> Any:
         """Checkpoint prefix of the variables (``variables/variables``)."""
-        return self.path / VARIABLES_DIR / VARIABLES_DIR
+        return self.path / layout.VARIABLES_PREFIX
+
+    @property
+    def has_variables(self) -> bool:
+        """Whether the model has variables (a ``variables/variables.index``)."""
+        return self.files.exists(layout.VARIABLES_INDEX)
 
     @cached_property
     def checkpoint(self) -> CheckpointReader:
         """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
-        index = self._variables_index
-        if not index.is_file():
-            raise NotFoundError("this SavedModel has no variables (no variables.index)", path=index)
-        return self._open_checkpoint()
-
-    @property
-    def _variables_index(self) -> Path:
-        return self.path / VARIABLES_DIR / (VARIABLES_DIR + ".index")
-
-    def _open_checkpoint(self) -> CheckpointReader:
-        """Hook: local files here; savedmodel_io.remote reads byte ranges instead."""
         from savedmodel_io.formats.bundle import CheckpointReader
 
-        return CheckpointReader(self.path, allow_external_links=self.allow_external_links)
+        if not self.has_variables:
+            raise NotFoundError("this SavedModel has no variables (no variables.index)",
+                                path=self.files.path(layout.VARIABLES_INDEX))
+        return CheckpointReader.from_files(self.files, layout.VARIABLES_PREFIX)
 
     @cached_property
     def variables(self) -> Variables:
@@ -616,7 +621,7 @@ class SavedModel:
         Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
         checkpoint keys (the variable names) for TF1 models; empty without variables.
         """
-        if not self._variables_index.is_file():
+        if not self.has_variables:
             return Variables(None, {})
         reader = self.checkpoint
         if reader.object_graph is not None:
@@ -657,12 +662,8 @@ def load(path: str | os.PathLike[str], *, allow_external_links: bool = False) ->
     ``allow_external_links=True`` follows such links, for trusted layouts that keep the
     files elsewhere, e.g. a Hugging Face cache (``snapshots/<rev>/`` links to ``blobs/``).
     """
-    if isinstance(path, str) and "://" in path:
-        from savedmodel_io.remote import load as load_url
-
-        return load_url(path)
-    proto = saved_model_file.read(path, allow_external_links=allow_external_links)
-    return SavedModel(proto, path, allow_external_links=allow_external_links)
+    files = open_files(path, allow_external_links=allow_external_links)
+    return SavedModel(saved_model_file.read(files), files)
 
 
 def read_signatures(
@@ -674,10 +675,10 @@ def read_signatures(
     and function library are skipped unparsed). ``tags`` defaults like
     ``SavedModel.meta_graph``; ``allow_external_links`` as for :func:`load`.
     """
+    files = open_files(path, allow_external_links=allow_external_links)
     small = SavedModelProto()
-    small.meta_graphs.extend(
-        saved_model_file.read_signature_defs(path, allow_external_links=allow_external_links))
-    model = SavedModel(small, path, allow_external_links=allow_external_links)
+    small.meta_graphs.extend(saved_model_file.read_signature_defs(files))
+    model = SavedModel(small, files)
     mg = model.meta_graph(tags)
     # Detach from the stripped meta graph: calling these needs the full model.
     return {k: Signature(k, s.proto, None) for k, s in mg.signatures.items()}

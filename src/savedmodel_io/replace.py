@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import ModelRoot, atomic_directory
+from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
     NotFoundError,
 )
-from savedmodel_io.formats import bundle, saved_model_file
+from savedmodel_io.formats import bundle, layout, saved_model_file
+from savedmodel_io.formats.source import LocalFiles
 from savedmodel_io.proto import TrackableObjectGraph, parse_message
 from savedmodel_io.writer import (
     OBJECT_GRAPH_KEY,
@@ -78,7 +79,7 @@ def _all_paths(
     return out
 
 
-def _aliases(export_dir: ModelRoot, reader: Any, index_path: str) -> dict[str, set[str]]:
+def _aliases(export_dir: LocalFiles, reader: Any, index_path: str) -> dict[str, set[str]]:
     """Every accepted name -> the checkpoint keys it may mean."""
     aliases: dict[str, set[str]] = {}
 
@@ -100,13 +101,13 @@ def _aliases(export_dir: ModelRoot, reader: Any, index_path: str) -> dict[str, s
             for p in paths.get(nid, []):
                 add(p, attr.checkpoint_key)
     # Variable names from the SavedObjectGraph, matched to checkpoint nodes by path.
-    sm = saved_model_file.read(export_dir)  # a ModelRoot: the same containment rule
+    sm = saved_model_file.read(export_dir)
     for mg in sm.meta_graphs:
         sog = mg.object_graph_def
         if not len(sog.nodes):
             continue
         skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir.path))
+        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir.location))
         for nid, node in enumerate(sog.nodes):
             if node.WhichOneof("kind") != "variable" or not node.variable.name:
                 continue
@@ -123,11 +124,9 @@ def variable_names(path: PathLike, *, allow_external_links: bool = False) -> dic
 
     ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
-    root = ModelRoot(path, allow_external_links=allow_external_links)
-    if not root.is_file(Path(path) / "variables" / "variables.index", "variables.index"):
-        raise NotFoundError("SavedModel has no variables/variables.index", path=path)
-    with bundle.open_checkpoint(path, allow_external_links=allow_external_links) as reader:
-        aliases = _aliases(root, reader, reader.index_path)
+    files = LocalFiles(path, allow_external_links=allow_external_links)
+    with _open_variables(files) as reader:
+        aliases = _aliases(files, reader, reader.index_path)
     out: dict[str, list[str]] = {}
     for name, keys in aliases.items():
         if len(keys) == 1:
@@ -209,7 +208,14 @@ def _check_object_graph_unchanged(reader: Any, value: Any, where: str) -> None:
             path=where)
 
 
-def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool, model: ModelRoot) -> None:
+def _open_variables(files: LocalFiles) -> bundle.CheckpointReader:
+    """The model's ``variables/`` bundle (NotFoundError if it has none)."""
+    if not files.exists(layout.VARIABLES_INDEX):
+        raise NotFoundError(f"SavedModel has no {layout.VARIABLES_INDEX}", path=files.location)
+    return bundle.CheckpointReader.from_files(files, layout.VARIABLES_PREFIX)
+
+
+def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool, model: LocalFiles) -> None:
     """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed.
 
     Except links out of the model when ``model`` allows them: what they lead to is copied,
@@ -223,7 +229,7 @@ def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool, model: ModelRo
             if s in skip:
                 continue
             d = dst / rel / name
-            if s.is_symlink() and model.allow_external_links and not model.contains(s):
+            if s.is_symlink() and model.allow_external_links and not model.model_root.contains(s):
                 if s.is_dir():
                     shutil.copytree(s, d)
                 else:
@@ -261,17 +267,15 @@ def replace_weights(
     outside ``src``; refused by default, and such links are then never followed.
     """
     src_dir = Path(src)
-    model = ModelRoot(src_dir, allow_external_links=allow_external_links)
+    model = LocalFiles(src_dir, allow_external_links=allow_external_links)
     saved_model_file.find(model)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)
     if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
             src_dir.resolve()):
         raise InvalidArgumentError("the new model cannot be written inside the source model",
                                    path=dst_dir)
-    var_dir = src_dir / "variables"
-    if not model.is_file(var_dir / "variables.index", "variables.index"):
-        raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
-    with bundle.open_checkpoint(src_dir, allow_external_links=allow_external_links) as reader:
+    var_dir = src_dir / layout.VARIABLES_DIR
+    with _open_variables(model) as reader:
         where = reader.index_path
         aliases = _aliases(model, reader, where)
         new: dict[str, np.ndarray] = {}
@@ -286,16 +290,16 @@ def replace_weights(
                     raise InvalidArgumentError(f"variable {key} is given twice (as {name!r})",
                                                path=where)
                 new[key] = arr
-        skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
-        skip.add(src_dir / "fingerprint.pb")
+        skip = {p for p in var_dir.iterdir() if p.name.startswith(layout.VARIABLES_FILENAME + ".")}
+        skip.add(src_dir / layout.FINGERPRINT)
         with atomic_directory(dst, overwrite=overwrite, parents=True) as tmp:
             _copy_tree(src_dir, tmp, skip, link, model)
             # In the source's data order, so unchanged tensors land at the same offsets: an
             # unchanged replacement of a TF-made model is byte-identical to it.
             values = {k: new[k] if k in new else reader.read(k, zero_copy=True)
                       for k in reader.data_order()}
-            (tmp / "variables").mkdir(exist_ok=True)
-            bundle.write_checkpoint(str(tmp / "variables" / "variables"), values)
-            if (src_dir / "fingerprint.pb").is_file():
+            (tmp / layout.VARIABLES_DIR).mkdir(exist_ok=True)
+            bundle.write_checkpoint(str(tmp / layout.VARIABLES_PREFIX), values)
+            if os.path.lexists(src_dir / layout.FINGERPRINT):  # only whether it was there
                 write_fingerprint(tmp)
     return Path(dst)

@@ -88,13 +88,8 @@ def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """List, print or dump checkpoint tensors."""
-    if "://" in args.dir:
-        from savedmodel_io.remote import RemoteCheckpointReader
-
-        reader: CheckpointReader = RemoteCheckpointReader(args.dir, verify_checksums=not args.no_verify)
-    else:
-        reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify,
-                                  allow_external_links=args.allow_external_links)
+    reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify,
+                              allow_external_links=args.allow_external_links)
     by_key = {key: path for path, key in reader.object_paths().items()}
     out = sys.stdout
     if args.name:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import math
-import mmap
 import os
 import re
 import secrets
@@ -36,7 +35,7 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import ALLOW_EXTERNAL_LINKS, ModelRoot, open_regular, read_regular
+from savedmodel_io._fsutil import ALLOW_EXTERNAL_LINKS
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -47,7 +46,9 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedFormatError,
 )
-from savedmodel_io.formats import sstable
+from savedmodel_io.formats import layout, sstable
+from savedmodel_io.formats.layout import data_filename
+from savedmodel_io.formats.source import ModelFiles, is_url, open_files
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
 from savedmodel_io.proto import (
     BundleEntryProto,
@@ -85,58 +86,54 @@ Extent = tuple[int, int]  # (start, length); length -1 means the whole dimension
 SliceSpec = Union[str, Sequence[Union[Extent, None]]]
 
 
-def data_filename(prefix: str | os.PathLike[str], shard: int, num_shards: int) -> str:
-    """``<prefix>.data-<shard>-of-<num_shards>`` (five digits each, as TF names them)."""
-    return f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}"
-
-
 def checkpoint_prefix(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> str:
     """The bundle prefix for a SavedModel dir, a ``variables/`` dir, a checkpoint dir, an index file, or a prefix."""
-    root, prefix = locate_checkpoint(path, allow_external_links=allow_external_links)
-    return prefix
+    files, prefix = locate_checkpoint(path, allow_external_links=allow_external_links)
+    return files.path(prefix)
 
 
 def locate_checkpoint(
     path: str | os.PathLike[str], *, allow_external_links: bool = False
-) -> tuple[ModelRoot, str]:
-    """(the directory the bundle's files must resolve inside, the bundle prefix) for ``path``.
+) -> tuple[ModelFiles, str]:
+    """(the files of the bundle's directory, the bundle prefix as a name in it) for ``path``.
 
-    For a directory (a SavedModel, ``variables/`` or checkpoint directory) that directory is
-    the root, so a symlinked ``variables/`` is a link out of it; for a prefix or ``.index``
-    file, the directory holding it.
+    For a directory (a SavedModel, ``variables/`` or checkpoint directory) that directory
+    holds the files, so a symlinked ``variables/`` is a link out of it; for a prefix or
+    ``.index`` file, the directory holding it. A URL is a prefix, an index, or a directory
+    holding ``variables/variables.index``.
     """
+    if is_url(path):
+        return _locate_url(str(path))
     p = os.fspath(path)
-    parent = ModelRoot(os.path.dirname(p) or ".", allow_external_links=allow_external_links)
-    if p.endswith(".index") and parent.is_file(p, "checkpoint index"):
-        return parent, p[: -len(".index")]
-    if parent.is_file(p + ".index", "checkpoint index"):
-        return parent, p
+    directory, base = os.path.split(p)
+    parent = open_files(directory, allow_external_links=allow_external_links)
+    if base.endswith(layout.INDEX_SUFFIX) and parent.exists(base):
+        return parent, base[: -len(layout.INDEX_SUFFIX)]
+    if base and parent.exists(layout.index_filename(base)):
+        return parent, base
     if os.path.isdir(p):
-        root = ModelRoot(p, allow_external_links=allow_external_links)
-        for candidate in (
-            os.path.join(p, "variables", "variables"),
-            os.path.join(p, "variables"),
-        ):
-            if root.is_file(candidate + ".index", "checkpoint index"):
-                return root, candidate
+        files = open_files(p, allow_external_links=allow_external_links)
+        for candidate in (layout.VARIABLES_PREFIX, layout.VARIABLES_DIR):
+            if files.exists(layout.index_filename(candidate)):
+                return files, candidate
         ignored = ""
-        state = os.path.join(p, "checkpoint")
-        if root.is_file(state, "checkpoint state file"):  # tf.train.CheckpointManager's (text proto)
-            text = read_regular(state, limit=_MAX_STATE_BYTES, what="checkpoint state file", root=root)
-            name = _latest_from_state(text)
+        state = layout.CHECKPOINT_STATE  # tf.train.CheckpointManager's state file (text proto)
+        if files.exists(state, "checkpoint state file"):
+            name = _latest_from_state(
+                files.read_all(state, limit=_MAX_STATE_BYTES, what="checkpoint state file"))
             if name is not None:
-                cand = name if os.path.isabs(name) else os.path.join(p, name)
+                candidate = os.path.relpath(name, p) if os.path.isabs(name) else name
                 try:
-                    if root.is_file(cand + ".index", "the checkpoint the state file names"):
-                        return root, cand
+                    if files.exists(layout.index_filename(candidate)):
+                        return files, candidate
                 except OutsideModelError:
                     # Not probed (that would tell whether a file exists elsewhere): the
                     # listing below decides, and its error says why the state was not used.
                     ignored = (f"; the checkpoint state file names {name}, outside this "
                                f"directory (pass {ALLOW_EXTERNAL_LINKS} to follow it)")
-        found = sorted(f for f in os.listdir(p) if f.endswith(".index"))
+        found = [f for f in files.list() or [] if f.endswith(layout.INDEX_SUFFIX)]
         if len(found) == 1:
-            return root, os.path.join(p, found[0][: -len(".index")])
+            return files, found[0][: -len(layout.INDEX_SUFFIX)]
         if len(found) > 1:
             raise InvalidArgumentError(
                 f"several checkpoints in this directory ({', '.join(found)}): pass a prefix{ignored}",
@@ -149,6 +146,22 @@ def locate_checkpoint(
         "a checkpoint prefix or a .index file",
         path=p,
     )
+
+
+def _locate_url(url: str) -> tuple[ModelFiles, str]:
+    """A bundle at a URL: HTTP cannot list, so the usual places are asked for (HEAD requests)."""
+    url = url.rstrip("/")
+    parent, base = url.rsplit("/", 1)
+    if base.endswith(layout.INDEX_SUFFIX):
+        return open_files(parent), base[: -len(layout.INDEX_SUFFIX)]
+    files = open_files(url)
+    for candidate in (layout.VARIABLES_PREFIX, layout.VARIABLES_DIR):
+        if files.exists(layout.index_filename(candidate)):
+            return files, candidate
+    above = open_files(parent)
+    if above.exists(layout.index_filename(base)):
+        return above, base
+    raise NotFoundError(f"no checkpoint here (no {layout.VARIABLES_INDEX})", path=url)
 
 
 _STATE_PATH = re.compile(rb"""^\s*model_checkpoint_path\s*:\s*(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')""", re.M)
@@ -464,14 +477,31 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         zero_copy: bool = False,
         allow_external_links: bool = False,
     ) -> None:
-        self.allow_external_links = allow_external_links
-        self.prefix = self._find_prefix(path)
-        self.index_path = self.prefix + ".index"
+        files, prefix = locate_checkpoint(path, allow_external_links=allow_external_links)
+        self._open(files, prefix, verify_checksums, zero_copy)
+
+    @classmethod
+    def from_files(
+        cls, files: ModelFiles, prefix: str, *, verify_checksums: bool = True, zero_copy: bool = False
+    ) -> CheckpointReader:
+        """The bundle ``prefix`` (a name, e.g. ``variables/variables``) of ``files``."""
+        reader = cls.__new__(cls)
+        reader._open(files, prefix, verify_checksums, zero_copy)
+        return reader
+
+    def _open(self, files: ModelFiles, prefix: str, verify_checksums: bool, zero_copy: bool) -> None:
+        self.files = files
+        self._prefix_name = prefix
+        self.prefix = files.path(prefix)
+        self.index_path = layout.index_filename(self.prefix)
         self.verify_checksums = verify_checksums
+        # Without a zero-copy view (remote files) tensors are read by range and always copied.
         self.zero_copy = zero_copy
         self._maps: dict[int, tuple[np.ndarray | None, int]] = {}
         self._object_graph: TrackableObjectGraph | None | bool = False
-        table = self._open_table()
+        data = files.read_all(layout.index_filename(prefix), limit=sstable.MAX_TABLE_BYTES,
+                              what="table file")
+        table = sstable.Table(data, path=self.index_path, verify_checksums=verify_checksums)
         items = table.entries()
         if not items or items[0][0] != b"":
             raise CorruptFileError("index has no header entry (empty key)", path=self.index_path)
@@ -674,53 +704,45 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         finally:
             self.verify_checksums = saved
 
-    # -- storage hooks (local files; savedmodel_io.remote reads byte ranges over fsspec instead)
-    def _find_prefix(self, path: str | os.PathLike[str]) -> str:
-        self._root, prefix = locate_checkpoint(path, allow_external_links=self.allow_external_links)
-        return prefix
-
-    def _open_table(self) -> sstable.Table:
-        return sstable.Table.open(
-            self.index_path, verify_checksums=self.verify_checksums, root=self._root
-        )
+    # -- storage: every byte comes through self.files (a local directory or a URL)
+    def _shard_name(self, shard_id: int) -> str:
+        return data_filename(self._prefix_name, shard_id, self.num_shards)
 
     def _shard(self, shard_id: int) -> tuple[np.ndarray | None, int]:
-        """(uint8 memory map or None for an empty file, size) of one data shard."""
+        """(uint8 view of the whole shard, or None when empty or not mappable; size) of a shard."""
         cached = self._maps.get(shard_id)
         if cached is not None:
             return cached
-        path = data_filename(self.prefix, shard_id, self.num_shards)
-        with open_regular(path, f"data shard {shard_id} of {self.num_shards}", root=self._root) as f:
-            size = os.fstat(f.fileno()).st_size
-            try:
-                mm = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), np.uint8) if size else None
-            except OSError as exc:  # e.g. a filesystem that cannot map files
-                raise CorruptFileError(
-                    f"data shard {shard_id} cannot be mapped ({exc.strerror or exc})", path=path
-                ) from None
-        self._maps[shard_id] = (mm, size)
-        return mm, size
+        name, what = self._shard_name(shard_id), f"data shard {shard_id} of {self.num_shards}"
+        view = self.files.view(name, what)
+        found = view if view is not None else (None, self.files.size(name, what))
+        self._maps[shard_id] = found
+        return found
 
     def _bytes(self, entry: TensorEntry, key: str) -> np.ndarray:
-        """The entry's bytes as a read-only uint8 view, bounds-checked against the shard."""
+        """The entry's bytes as a read-only uint8 array, bounds-checked against the shard."""
         mm, size = self._shard(entry.shard_id)
         if entry.offset + entry.size > size:
             raise CorruptFileError(
                 f"tensor data at offset {entry.offset} with {entry.size} bytes runs past the end of "
                 f"the shard ({size} bytes)",
-                path=data_filename(self.prefix, entry.shard_id, self.num_shards),
+                path=self.files.path(self._shard_name(entry.shard_id)),
                 where=f"key {key!r}",
             )
-        if mm is None or entry.size == 0:
+        if entry.size == 0:
             return np.empty(0, np.uint8)
-        return mm[entry.offset : entry.offset + entry.size]
+        if mm is not None:
+            return mm[entry.offset : entry.offset + entry.size]
+        data = self.files.read(self._shard_name(entry.shard_id), entry.offset, entry.size,
+                               f"data shard {entry.shard_id} of {self.num_shards}")
+        return np.frombuffer(data, np.uint8)
 
     def _check_crc(self, entry: TensorEntry, key: str, actual: int) -> None:
         if unmask(entry.crc32c) != actual:
             # Only the stored value: the computed one would reveal the bytes read (an oracle).
             raise ChecksumError(
                 f"tensor data checksum does not match the stored {unmask(entry.crc32c):#010x}",
-                path=data_filename(self.prefix, entry.shard_id, self.num_shards),
+                path=self.files.path(self._shard_name(entry.shard_id)),
                 where=f"key {key!r}",
             )
 
@@ -762,7 +784,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def _read_strings(self, entry: TensorEntry, key: str) -> np.ndarray:
         where = f"key {key!r}"
-        shard_path = data_filename(self.prefix, entry.shard_id, self.num_shards)
+        shard_path = self.files.path(self._shard_name(entry.shard_id))
         n = entry.num_elements
         if entry.size == 0:
             if n:
@@ -846,7 +868,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             if sentry.offset + sentry.size > shard_size:
                 raise CorruptFileError(
                     f"slice {_spec_text(extents)} runs past the end of its shard ({shard_size} bytes)",
-                    path=data_filename(self.prefix, sentry.shard_id, self.num_shards),
+                    path=self.files.path(self._shard_name(sentry.shard_id)),
                     where=where,
                 )
             covered += math.prod(shape)
@@ -925,16 +947,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         variable in the SavedObjectGraph are left out.
         """
         if saved_model is None:
-            from savedmodel_io.formats.saved_model_file import read_file
-
-            model_dir = os.path.dirname(os.path.dirname(self.prefix))
-            root = ModelRoot(model_dir or ".", allow_external_links=self.allow_external_links)
-            pb = os.path.join(model_dir, "saved_model.pb")
-            if os.path.basename(os.path.dirname(self.prefix)) != "variables" or not root.is_file(
-                pb, "saved_model.pb"
-            ):
-                raise NotFoundError("no saved_model.pb next to this checkpoint's variables/ directory", path=pb)
-            saved_model = read_file(pb, root=root)
+            saved_model = self._saved_model_beside()
         if not len(saved_model.meta_graphs):
             return {}
         nodes = saved_model.meta_graphs[0].object_graph_def.nodes
@@ -943,6 +956,24 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             if node < len(nodes) and nodes[node].WhichOneof("kind") == "variable":
                 out[path] = (key, nodes[node].variable)
         return out
+
+    def _saved_model_beside(self) -> Any:
+        """The parsed saved_model.pb next to this bundle's ``variables/`` directory."""
+        from savedmodel_io.formats.saved_model_file import read_named
+
+        files, prefix = self.files, self._prefix_name
+        if not files.remote and prefix != layout.VARIABLES_PREFIX:
+            # Opened by prefix or from variables/: the model is the directory above.
+            directory = os.path.dirname(os.path.dirname(self.prefix))
+            if os.path.basename(os.path.dirname(self.prefix)) == layout.VARIABLES_DIR:
+                files = open_files(directory, allow_external_links=files.allow_external_links)
+                prefix = layout.VARIABLES_PREFIX
+        pb = files.path(layout.SAVED_MODEL_PB)
+        if prefix != layout.VARIABLES_PREFIX or not files.exists(layout.SAVED_MODEL_PB):
+            raise NotFoundError(
+                f"no {layout.SAVED_MODEL_PB} next to this checkpoint's {layout.VARIABLES_DIR}/ "
+                "directory", path=pb)
+        return read_named(files, layout.SAVED_MODEL_PB)
 
     def resolve(self, name: str) -> str:
         """Checkpoint key for ``name``: a key itself, or any object path through the object graph.
@@ -1267,7 +1298,7 @@ class BundleWriter:
                 _order_slices_by_shard(self._entries[raw_key], shards)
             header = BundleHeaderProto(num_shards=self.num_shards)
             header.version.producer = BUNDLE_VERSION
-            index_tmp = self.prefix + ".index" + self._tag
+            index_tmp = layout.index_filename(self.prefix) + self._tag
             with open(index_tmp, "wb") as f:
                 builder = sstable.TableBuilder(f)
                 builder.add(b"", header.SerializeToString())
@@ -1279,8 +1310,8 @@ class BundleWriter:
                 final = data_filename(self.prefix, shard, self.num_shards)
                 os.replace(final + self._tag, final)
                 paths.append(final)
-            os.replace(index_tmp, self.prefix + ".index")  # the index last: it commits the bundle
-            paths.append(self.prefix + ".index")
+            os.replace(index_tmp, layout.index_filename(self.prefix))  # last: it commits the bundle
+            paths.append(layout.index_filename(self.prefix))
             return paths
         except BaseException:
             self.abort()
@@ -1292,7 +1323,7 @@ class BundleWriter:
         for shard, f in self._files.items():
             f.close()
             _unlink(data_filename(self.prefix, shard, self.num_shards) + self._tag)
-        _unlink(self.prefix + ".index" + self._tag)
+        _unlink(layout.index_filename(self.prefix) + self._tag)
 
     def __enter__(self) -> BundleWriter:
         return self

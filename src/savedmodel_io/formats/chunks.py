@@ -27,12 +27,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, BinaryIO, TypeVar, Union
 
 from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
 
-from savedmodel_io._fsutil import ModelRoot, atomic_file
+from savedmodel_io._fsutil import atomic_file
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, LimitExceededError
 from savedmodel_io.formats.riegeli import RecordReader, RecordWriter
 from savedmodel_io.proto import (
@@ -369,15 +369,15 @@ def merge_chunks(
 class ChunkedFile:
     """An open ``.cpb`` file: its ChunkMetadata and random access to its chunks.
 
-    ``verify_hashes=False`` skips the HighwayHash of chunk data (see RecordReader); ``root``:
-    the model directory the file must resolve inside (see ``_fsutil.ModelRoot``).
+    ``verify_hashes=False`` skips the HighwayHash of chunk data (see RecordReader); ``file``:
+    the file already open (from a model's ModelFiles), else ``path`` is opened.
     """
 
     def __init__(
-        self, path: PathLike, *, verify_hashes: bool = True, root: ModelRoot | None = None
+        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
     ) -> None:
         self.path = os.fspath(path)
-        self._reader = RecordReader(self.path, verify_hashes=verify_hashes, root=root)
+        self._reader = RecordReader(self.path, verify_hashes=verify_hashes, file=file)
         try:
             self.metadata = self._read_metadata()
         except BaseException:

@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
-from savedmodel_io._fsutil import ModelRoot, atomic_file, open_regular
+from savedmodel_io._fsutil import atomic_file, open_regular
 from savedmodel_io._varint import decode as _read_varint
 from savedmodel_io._varint import encode as _varint
 from savedmodel_io.errors import (
@@ -269,13 +269,14 @@ class RecordReader:
     """
 
     def __init__(
-        self, path: PathLike, *, verify_hashes: bool = True, root: ModelRoot | None = None
+        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
     ) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
-        self._file: BinaryIO = open_regular(self.path, root=root)
+        # ``file``: already open (a model's files are opened through its ModelFiles).
+        self._file: BinaryIO = open_regular(self.path) if file is None else file
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
+            self.size = self._file.seek(0, os.SEEK_END)
             # One entry per record chunk, in file order (flat arrays: a file of many tiny
             # chunks costs 48 bytes per chunk, not a Python object each).
             self._begins = array("Q")

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from savedmodel_io import _varint
-from savedmodel_io._fsutil import ModelRoot, read_regular
+from savedmodel_io._fsutil import read_regular
 from savedmodel_io._varint import append as put_varint
 from savedmodel_io.errors import ChecksumError, CorruptFileError
 from savedmodel_io.formats import snappy
@@ -169,15 +169,9 @@ class Table:
         )
 
     @classmethod
-    def open(
-        cls, path: str | os.PathLike[str], *, verify_checksums: bool = True,
-        root: ModelRoot | None = None,
-    ) -> Table:
-        """Read a table file (index files are small: the whole file is read once).
-
-        ``root``: the model directory the file must resolve inside (see ``_fsutil.ModelRoot``).
-        """
-        data = read_regular(path, limit=MAX_TABLE_BYTES, what="table file", root=root)
+    def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> Table:
+        """Read a table file (index files are small: the whole file is read once)."""
+        data = read_regular(path, limit=MAX_TABLE_BYTES, what="table file")
         return cls(data, path=path, verify_checksums=verify_checksums)
 
     def _read_block(self, offset: int, size: int, where: str) -> bytes:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.errors import CorruptFileError, NotFoundError, RuntimeFailure
+from savedmodel_io.formats import layout
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
@@ -59,7 +60,7 @@ class VariableStore:
 
     def _prefix(self) -> str | None:
         d = self.session.export_dir
-        return os.path.join(d, "variables", "variables") if d else None
+        return os.path.join(d, layout.VARIABLES_PREFIX) if d else None
 
     def checkpoint(self, key: str) -> Any:
         """The value stored under checkpoint ``key``."""
@@ -170,13 +171,14 @@ def _bundle_reader(export_dir: str | None, allow_external_links: bool) -> Callab
         return nothing
     from savedmodel_io.formats import bundle
     state: dict[str, Any] = {}
-    prefix = os.path.join(export_dir, "variables", "variables")
+    prefix = os.path.join(export_dir, layout.VARIABLES_PREFIX)
 
     def read(key: str) -> Any:
         reader = state.get("reader")
         if reader is None:
-            if not os.path.exists(prefix + ".index"):
-                raise NotFoundError(f"no checkpoint to read {key!r} from", path=prefix + ".index")
+            if not os.path.exists(layout.index_filename(prefix)):
+                raise NotFoundError(f"no checkpoint to read {key!r} from",
+                                    path=layout.index_filename(prefix))
             # Opened from the model directory: its files must resolve inside it.
             reader = state["reader"] = bundle.open_checkpoint(
                 export_dir, allow_external_links=allow_external_links)
@@ -275,7 +277,7 @@ def asset_feeds(mg: MetaGraphDef, export_dir: str | None) -> dict[str, np.ndarra
     for a in mg.asset_file_def:
         if not a.tensor_info.name:
             continue
-        path = os.path.join(export_dir, "assets", a.filename) if export_dir else a.filename
+        path = os.path.join(export_dir, layout.ASSETS_DIR, a.filename) if export_dir else a.filename
         feeds[a.tensor_info.name] = np.array(path.encode("utf-8"), dtype=object)
     return feeds
 
