@@ -130,6 +130,13 @@ def test_cli_reference_is_current():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_op_coverage_page_is_current():
+    """docs/ops.md matches the op table, the families and the kernels."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_ops_doc.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None,
     reason="mkdocs / mkdocstrings are not installed",

@@ -9,7 +9,12 @@ import pytest
 
 from savedmodel_io import graphviz
 from savedmodel_io.cli import main as cli
-from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
+from savedmodel_io.errors import (
+    InvalidArgumentError,
+    LimitExceededError,
+    MissingDependencyError,
+    NotFoundError,
+)
 from savedmodel_io.model import MetaGraph, load
 from savedmodel_io.proto import DataType, MetaGraphDef
 
@@ -150,7 +155,7 @@ def test_recursion_missing_function_and_loops_are_drawn_not_followed():
 
 def test_node_budget():
     mg = _meta_graph()
-    with pytest.raises(graphviz.LimitExceededError):
+    with pytest.raises(LimitExceededError):
         graphviz.signature_picture(mg, "serving_default", node_budget=2)
 
 
@@ -176,7 +181,7 @@ def test_call_fan_out_is_bounded():
     sig = mg.signature_def["serving_default"]
     sig.inputs["x"].name = "x:0"
     sig.outputs["y"].name = "y:0"
-    with pytest.raises(graphviz.LimitExceededError, match="boxes and calls"):
+    with pytest.raises(LimitExceededError, match="boxes and calls"):
         graphviz.signature_picture(MetaGraph(mg), "serving_default", node_budget=5000)
 
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import layout, saved_model_file
 from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
+from savedmodel_io.graph.library import ops_used
 from savedmodel_io.proto import (
     AssetFileDef,
     FunctionDef,
     GraphDef,
     MetaGraphDef,
-    NodeDef,
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     import numpy as np
 
     from savedmodel_io.formats.bundle import CheckpointReader
+    from savedmodel_io.graph.runtime import Session
 
 __all__ = [
     "Asset",
@@ -109,13 +110,7 @@ class Signature:
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        try:
-            from savedmodel_io.graph.runtime import run_signature
-        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
-            if not (exc.name or "").startswith("savedmodel_io"):
-                raise
-            raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
-        return run_signature(self.meta_graph, self.key, inputs)
+        return self.meta_graph.session.run_signature(self.key, inputs)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
@@ -372,6 +367,25 @@ class MetaGraph:
         return str(self.model.path) if self.model is not None else None
 
     @cached_property
+    def session(self) -> Session:
+        """The graph runtime's Session for this meta graph: compiled on first use, then kept.
+
+        Variables are read from the model's checkpoint (by byte range for a model loaded
+        from a URL) and keep their values across calls, as in a TensorFlow session.
+        """
+        try:
+            from savedmodel_io.graph.runtime import Session
+        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
+            if not (exc.name or "").startswith("savedmodel_io"):
+                raise
+            raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
+        model = self.model
+        if model is None:
+            return Session(self.proto)
+        return Session(self.proto, export_dir=os.fspath(model.path), variables=model.checkpoint_entry,
+                       allow_external_links=model.allow_external_links)
+
+    @cached_property
     def functions(self) -> dict[str, Function]:
         """The graph's function library by function name."""
         return {f.signature.name: Function(f) for f in self.proto.graph_def.library.function}
@@ -424,30 +438,6 @@ class MetaGraph:
             f"MetaGraph(tags={list(self.tags)}, signatures={list(self.signatures)}, "
             f"nodes={len(self.proto.graph_def.node)}, functions={len(self.proto.graph_def.library.function)})"
         )
-
-
-def ops_used(graph_def: GraphDef) -> set[str]:
-    """Op types used by a GraphDef and the library functions its nodes call."""
-    library = {f.signature.name: f for f in graph_def.library.function}
-    used: set[str] = set()
-    todo = []
-
-    def mark(op: str) -> None:
-        if op not in used and op in library:
-            todo.append(library[op])
-        used.add(op)
-
-    def visit(node: NodeDef) -> None:
-        mark(node.op)
-        if node.op in ("PartitionedCall", "StatefulPartitionedCall") and "f" in node.attr:
-            mark(node.attr["f"].func.name)
-
-    for node in graph_def.node:
-        visit(node)
-    while todo:
-        for node in todo.pop().node_def:
-            visit(node)
-    return {op for op in used if op not in library}
 
 
 # --- variables ----------------------------------------------------------------------------
@@ -613,6 +603,13 @@ class SavedModel:
             raise NotFoundError("this SavedModel has no variables (no variables.index)",
                                 path=self.files.path(layout.VARIABLES_INDEX))
         return CheckpointReader.from_files(self.files, layout.VARIABLES_PREFIX)
+
+    def checkpoint_entry(self, key: str) -> np.ndarray:
+        """The value stored under checkpoint ``key`` in ``variables/`` (NotFoundError if none)."""
+        reader = self.checkpoint
+        if key not in reader:
+            raise NotFoundError(f"no checkpoint entry {key!r}", path=self.variables_prefix)
+        return reader.read(key)
 
     @cached_property
     def variables(self) -> Variables:

@@ -7,7 +7,7 @@ import pytest
 
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph import shapes
-from savedmodel_io.graph.builder import OPS, FunctionBuilder, GraphBuilder, arg_name, make_attr
+from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder, arg_name
 from savedmodel_io.proto import DataType
 from savedmodel_io.tensors import to_array
 
@@ -175,34 +175,6 @@ def test_shapes_module_directly():
 
 
 # --------------------------------------------------------------------------- TensorFlow
-
-
-@pytest.mark.tf
-def test_op_table_matches_tensorflow_opdefs():
-    """Arg names, list-ness and attr defaults in OPS are TensorFlow's."""
-    pytest.importorskip("tensorflow")
-    from google.protobuf import text_format
-    from tensorflow.python.framework import op_def_registry
-
-    for op, spec in OPS.items():
-        opdef = op_def_registry.get(op)
-        assert opdef is not None, op
-        assert spec.inputs == tuple(a.name for a in opdef.input_arg), op
-        assert spec.outputs == tuple(a.name for a in opdef.output_arg), op
-        lists = {a.name for a in [*opdef.input_arg, *opdef.output_arg]
-                 if a.number_attr or a.type_list_attr}
-        assert spec.list_args == lists, op
-        assert spec.stateful == opdef.is_stateful, op
-        defaults = {a.name: a.default_value for a in opdef.attr if a.HasField("default_value")}
-        for name, value in spec.defaults.items():
-            if value is None:
-                continue
-            from savedmodel_io.graph.builder import _wrap_attr
-
-            ours = make_attr(_wrap_attr(name, value))
-            assert name in defaults, (op, name)
-            theirs = text_format.MessageToString(defaults[name], as_one_line=True)
-            assert text_format.MessageToString(ours, as_one_line=True) == theirs, (op, name)
 
 
 @pytest.mark.tf

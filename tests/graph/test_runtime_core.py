@@ -219,6 +219,74 @@ def test_unsupported_ops_found_before_running(capsys):
         ("FancyOp", "a", "the graph"), ("MysteryOp", "m", "function 'inner'")}
 
 
+def test_custom_ops_are_named_as_such_and_more_lists_distinct_ops():
+    nodes = [placeholder("x"),
+             node("a", "CaseFoldUTF8", ["x"]), node("b", "TFText>WhitespaceTokenizeWithOffsetsV2", ["a"]),
+             node("c", "MyCustomOp", ["b"]), node("d", "MyCustomOp", ["c"]), node("e", "MyCustomOp", ["d"]),
+             node("f", "Cholesky", ["e"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "f:0"})})
+    with pytest.raises(UnsupportedOpError) as e:
+        runtime.run_signature(mg, "s", {"x": np.float32(1)})
+    text = str(e.value)
+    first, _, more = text.partition(" (and ")
+    assert "custom op from tensorflow-text, not part of TensorFlow" in first
+    # The others, each once, and not the first again.
+    assert more.startswith("3 more: ") and more.count("MyCustomOp") == 1
+    assert first.split()[4] not in more
+    missing = {m.op: m.note for m in runtime.check_signature(mg, "s")}
+    assert missing == {
+        "CaseFoldUTF8": "custom op from tensorflow-text, not part of TensorFlow",
+        "TFText>WhitespaceTokenizeWithOffsetsV2": "custom op from tensorflow-text, not part of TensorFlow",
+        "MyCustomOp": "custom op (not part of TensorFlow)",
+        "Cholesky": None,
+    }
+
+
+def test_attrs_left_out_take_their_opdef_defaults():
+    # Mean without keep_dims, Conv2D without data_format/dilations, LeakyRelu without alpha:
+    # the kernels read TensorFlow's defaults, filled in while compiling.
+    x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2) - 3
+    w = np.ones((1, 1, 2, 1), np.float32)
+    nodes = [const("x", x), const("w", w), const("ax", np.int32(3)),
+             node("conv", "Conv2D", ["x", "w"], T=("type", F32), padding=b"VALID"),
+             node("m", "Mean", ["x", "ax"], T=("type", F32)),
+             node("lr", "LeakyRelu", ["x"], T=("type", F32))]
+    nodes[3].attr["strides"].list.i.extend([1, 1, 1, 1])
+    mg = meta(nodes, sigs={"s": ({}, {"conv": "conv:0", "m": "m:0", "lr": "lr:0"})})
+    out = runtime.run_signature(mg, "s", {})
+    np.testing.assert_array_equal(out["conv"], x.sum(axis=3, keepdims=True))
+    np.testing.assert_array_equal(out["m"], x.mean(axis=3))
+    np.testing.assert_array_equal(out["lr"], np.where(x > 0, x, x * np.float32(0.2)))
+    sess = runtime.Session(mg)
+    assert sess.graph.nodes[sess.graph.by_name["m"]].attr["keep_dims"] is False
+
+
+def test_output_names_resolve_for_ops_without_kernels():
+    # Layouts come from the OpDef, so a missing kernel is reported as such, not as a bad name.
+    mg = meta([placeholder("x"), node("q", "Qr", ["x"]), node("y", "Identity", ["q:r:0"])],
+              sigs={"s": ({"x": ("x:0", F32, (2, 2))}, {"y": "y:0"})})
+    sess = runtime.Session(mg)
+    assert sess.graph.resolve("q:r:0") == (sess.graph.by_name["q"], 1)
+    with pytest.raises(RuntimeFailure, match="names output 2 of node 'q'"):
+        sess.graph.resolve("q:2")
+
+
+def test_a_meta_graph_owns_its_session_and_protos_get_fresh_ones():
+    from savedmodel_io.model import MetaGraph
+
+    proto = meta([placeholder("x"), node("y", "Identity", ["x"])],
+                 sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    mg = MetaGraph(proto)
+    assert runtime.run_signature(mg, "s", {"x": np.float32(2)})["y"] == 2
+    sess = mg.session
+    assert isinstance(sess, runtime.Session) and mg.session is sess
+    assert sess.graph._plans  # the call above ran in it
+    # A bare MetaGraphDef is not cached anywhere: each call compiles its own Session.
+    assert runtime.run_signature(proto, "s", {"x": np.float32(3)})["y"] == 3
+    with pytest.raises(InvalidArgumentError, match="expected a MetaGraph or a MetaGraphDef, got dict"):
+        runtime.run_signature({"proto": proto}, "s", {})
+
+
 def test_input_validation():
     mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
                placeholder("s", DataType.DT_STRING), node("t", "Identity", ["s"])],

@@ -73,8 +73,8 @@ def test_repeated_calls_reuse_the_session(fixture_model):
     inputs, want = reference(path)["serving_default"]
     sig = model.signatures["serving_default"]
     first = sig(**inputs)
-    sess = runtime.session_for(model.meta_graph())
-    assert runtime.session_for(model.meta_graph()) is sess
+    sess = model.meta_graph().session
+    assert model.meta_graph().session is sess
     second = sig(**inputs)
     np.testing.assert_array_equal(first["output_0"], second["output_0"])
     # A batch of one and a bigger batch: the plan does not depend on shapes.

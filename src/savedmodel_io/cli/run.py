@@ -94,7 +94,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the signature and print (and optionally save) its outputs."""
     from savedmodel_io.cli.run_inputs import load_inputs
-    from savedmodel_io.graph import runtime
     from savedmodel_io.model import load, normalize_tags
 
     if args.worker:
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--tag_set must contain at least one non-empty tag")
     model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(tags)
-    sess = runtime.session_for(mg)
+    sess = mg.session
     sig = sess.signature(args.signature_def)
 
     if args.check:
@@ -174,7 +173,8 @@ def _check(mg, key: str, as_json: bool = False) -> int:
         import json
 
         print(json.dumps({"signature": key, "missing": [
-            {"op": m.op, "node": m.node, "function": m.function} for m in missing]}, indent=1))
+            {"op": m.op, "node": m.node, "function": m.function, "custom": m.note}
+            for m in missing]}, indent=1))
         return 1 if missing else 0
     if not missing:
         print(f"All ops of signature '{key}' have kernels: it can run without TensorFlow.")
@@ -182,7 +182,8 @@ def _check(mg, key: str, as_json: bool = False) -> int:
     ops = sorted({m.op for m in missing})
     print(f"Signature '{key}' needs {len(ops)} op(s) the runtime has no kernel for: {', '.join(ops)}")
     for m in missing:
-        print(f"  {m.op}: node '{m.node}' in {m.function}")
+        note = f" ({m.note})" if m.note else ""
+        print(f"  {m.op}{note}: node '{m.node}' in {m.function}")
     return 1
 
 

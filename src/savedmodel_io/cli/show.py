@@ -20,7 +20,8 @@ from typing import Any
 
 from savedmodel_io import dtypes
 from savedmodel_io.cli._absl import BoolFlag, accept_saved_model_cli_flags
-from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
+from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, SavedModelError
+from savedmodel_io.graph import opdefs
 from savedmodel_io.graph.library import called_functions
 from savedmodel_io.model import (
     ConcreteFunction,
@@ -291,68 +292,29 @@ def _truthy(x: Any) -> bool:
 
 _INFERENCE = re.compile(r"^__inference_(.*)_\d+$")
 
-# Output arity of common ops, for ops missing from the meta graph's stripped_op_list
-# (ops only reachable from uncalled functions). Default 1. From TensorFlow's op
-# registrations (tensorflow/tensorflow tensorflow/core/ops/*.cc).
-_NO_OUTPUT = {
-    "NoOp", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "SaveV2", "Save",
-    "SaveSlices", "DestroyResourceOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
-    "LookupTableImportV2", "LookupTableInsertV2", "LookupTableRemoveV2", "ResourceScatterUpdate",
-    "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul", "ResourceScatterDiv",
-    "ResourceScatterMin", "ResourceScatterMax", "ResourceScatterNdUpdate", "ResourceScatterNdAdd",
-    "ResourceScatterNdSub", "ResourceStridedSliceAssign", "Assert", "PrintV2", "WriteFile",
-    "MergeV2Checkpoints", "DisableCopyOnRead",
-}
-_FIXED_OUTPUTS = {
-    "Unique": 2, "UniqueV2": 2, "UniqueWithCounts": 3, "TopKV2": 2, "TopK": 2,
-    "FusedBatchNorm": 5, "FusedBatchNormV2": 5, "FusedBatchNormV3": 6, "Switch": 2, "Merge": 2,
-    "RefSwitch": 2, "Svd": 3, "Qr": 2, "Eig": 2, "SelfAdjointEigV2": 2,
-    "LookupTableExportV2": 2, "BroadcastGradientArgs": 2, "SparseFillEmptyRows": 4,
-    "SparseReshape": 2, "SparseSlice": 3, "SparseConcat": 3, "SparseAdd": 3, "SparseReorder": 2,
-    "CTCGreedyDecoder": 4, "QuantizeV2": 3, "ListDiff": 2,
-    "RaggedTensorToSparse": 3, "RaggedRange": 2, "UnicodeDecode": 2,
-    "UnicodeDecodeWithOffsets": 3, "StringSplit": 3, "StringSplitV2": 3,
-}
-_COUNT_ATTR = {"Unpack": "num", "Split": "num_split", "SplitV": "num_split", "ShapeN": "N",
-               "DynamicPartition": "num_partitions"}
-_TYPE_LIST_ATTR = {
-    "RestoreV2": "dtypes", "IdentityN": "T", "While": "T", "StatelessWhile": "T", "If": "Tout",
-    "StatelessIf": "Tout", "Case": "Tout", "StatelessCase": "Tout", "PartitionedCall": "Tout",
-    "StatefulPartitionedCall": "Tout", "RemoteCall": "Tout", "SymbolicGradient": "Tout",
-}
+def _num_outputs(node: Any, lib: dict[str, Any], stripped: dict[str, Any]) -> int:
+    """How many output tensors a node has (TensorFlow gives each one a uid when loading).
 
-
-def _num_outputs(node, op_defs: dict, lib: dict) -> int:
-    """How many output tensors a node has (TensorFlow gives each one a uid when loading)."""
+    The op's OpDef says (TensorFlow's registry; for a custom op, the meta graph's
+    stripped_op_list); a list whose length attr is missing counts 1, an unknown op 1.
+    """
     if node.op in lib:
         return len(lib[node.op].signature.output_arg)
-    od = op_defs.get(node.op)
-    if od is not None:
-        n = 0
-        defaults = {a.name: a.default_value for a in od.attr}
-        for arg in od.output_arg:
-            if arg.number_attr:
-                v = node.attr[arg.number_attr] if arg.number_attr in node.attr else defaults.get(
-                    arg.number_attr)
-                n += v.i if v is not None else 1
-            elif arg.type_list_attr:
-                v = node.attr[arg.type_list_attr] if arg.type_list_attr in node.attr else (
-                    defaults.get(arg.type_list_attr))
-                n += len(v.list.type) if v is not None else 1
-            else:
-                n += 1
-        return n
-    if node.op in _NO_OUTPUT:
-        return 0
-    if node.op in _FIXED_OUTPUTS:
-        return _FIXED_OUTPUTS[node.op]
-    if node.op in _COUNT_ATTR:
-        a = _COUNT_ATTR[node.op]
-        return node.attr[a].i if a in node.attr else 1
-    a = _TYPE_LIST_ATTR.get(node.op)
-    if a and a in node.attr:
-        return len(node.attr[a].list.type)
-    return 1
+    od = opdefs.get(node.op)
+    if od is None and node.op in stripped:
+        try:
+            od = opdefs.from_proto(stripped[node.op])
+        except SavedModelError:  # a malformed OpDef: count the node like an unknown op
+            od = None
+    if od is None:
+        return 1
+    attrs: dict[str, Any] = {}
+    for arg in od.outputs:
+        if arg.number_attr in node.attr:
+            attrs[arg.number_attr] = node.attr[arg.number_attr].i
+        if arg.type_list_attr in node.attr:
+            attrs[arg.type_list_attr] = list(node.attr[arg.type_list_attr].list.type)
+    return sum(1 if n is None else n for n in opdefs.arg_counts(od.outputs, attrs, od))
 
 
 def _load_names(mg: MetaGraph) -> dict[str, str]:
@@ -391,14 +353,14 @@ def _load_names(mg: MetaGraph) -> dict[str, str]:
             count[dest] -= 1
             if not count[dest]:
                 ready.append(dest)
-    op_defs = {o.name: o for o in mg.proto.meta_info_def.stripped_op_list.op}
+    stripped = {o.name: o for o in mg.proto.meta_info_def.stripped_op_list.op}
     uid = 2
     out = {}
     for n in order:
         f = lib[n]
         uid += 1 + len(f.signature.input_arg)
         for node in f.node_def:
-            uid += _num_outputs(node, op_defs, lib)
+            uid += _num_outputs(node, lib, stripped)
             if node.op == "HashTableV2" and not (
                 "use_node_name_sharing" in node.attr and node.attr["use_node_name_sharing"].b
             ):

@@ -14,7 +14,9 @@ lists all of them at once.
 
 Function-internal tensor names (``node:out_arg:index``) follow
 tensorflow/tensorflow tensorflow/core/framework/function.proto; the output arg
-layout of each op comes from its kernel registration (see ``graph/ops``).
+layout of each op, and the defaults of the attrs a node leaves out (filled in while
+compiling, so kernels read every attr directly), come from the op's OpDef
+(:mod:`savedmodel_io.graph.opdefs`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,9 +37,13 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
+from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
-from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
+from savedmodel_io.model import MetaGraph
+from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
 
 __all__ = [
     "Body",
@@ -49,27 +55,11 @@ __all__ = [
     "TraceEvent",
     "check_signature",
     "run_signature",
-    "session_for",
 ]
 
 # Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
 _V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
                     "RefNextIteration"}
-
-# TF1 cond ops handled with dead values (tensorflow/tensorflow
-# tensorflow/core/common_runtime/executor.cc: a node with a dead input is dead, except Merge).
-_DATAFLOW_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
-
-
-class _Dead:
-    """The value on the untaken output of a Switch."""
-
-    def __repr__(self) -> str:
-        return "<dead>"
-
-
-DEAD = _Dead()
-
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -91,18 +81,6 @@ class _Fed:
         return max(self._by_index, default=-1) + 1
 
 
-class _AllDead:
-    """Outputs of a dead node: every index is dead."""
-
-    def __getitem__(self, index: int) -> _Dead:
-        return DEAD
-
-    def __len__(self) -> int:
-        return 1 << 30
-
-
-_ALL_DEAD = _AllDead()
-
 # Largest output index a tensor name may use when the op's output count is only known
 # at run time (Split, Unpack...): far beyond real graphs, small enough to stay cheap.
 MAX_OUTPUTS = 1 << 20
@@ -111,47 +89,11 @@ MAX_OUTPUTS = 1 << 20
 _FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
 
 
-@dataclass(frozen=True)
-class FuncRef:
-    """A function-valued attr: the library function's name and its instantiation attrs."""
-
-    name: str
-    attr: dict[str, Any] = field(default_factory=dict)
-
-
-def decode_attr(value: AttrValue, *, where: str = "") -> Any:
-    """Python value of an AttrValue (bytes, int, float, bool, DataType, shape, array, FuncRef)."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "list":
-        lv = value.list
-        for name in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
-            items = getattr(lv, name)
-            if len(items):
-                return [_decode_one(name, x, where) for x in items]
-        return []
-    return _decode_one(kind, getattr(value, kind), where)
-
-
-def _decode_one(kind: str, x: Any, where: str) -> Any:
-    if kind in ("s", "i", "b", "type", "placeholder"):
-        return x
-    if kind == "f":
-        return float(x)
-    if kind == "shape":
-        return tensors.shape_from_proto(x)
-    if kind == "tensor":
-        return tensors.to_array(x, where=where)
-    if kind == "func":
-        return FuncRef(x.name, {k: decode_attr(v, where=where) for k, v in x.attr.items()})
-    return x
-
-
 class Node:
-    """One compiled node: op, decoded attrs, resolved inputs and its kernel."""
+    """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
-    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call")
+    __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
+                 "opdef")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -163,6 +105,20 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
+
+    def bind(self, library: Mapping[str, FunctionDef]) -> None:
+        """Find what runs this node (kernel or library function) and fill in its default attrs."""
+        if self.op in library:
+            self.call = self.op
+            self.kernel = _ops.get("PartitionedCall")
+            return
+        self.kernel = _ops.get(self.op)
+        self.opdef = opdefs.get(self.op)
+        if self.opdef is not None:
+            for key, value in self.opdef.defaults.items():
+                if key not in self.attr:  # TensorFlow's rule: a missing attr takes its default
+                    self.attr[key] = list(value) if isinstance(value, list) else value
 
     @property
     def where(self) -> str:
@@ -181,8 +137,14 @@ class Missing:
     node: str
     function: str
 
+    @property
+    def note(self) -> str | None:
+        """What the op is when TensorFlow does not register it ("custom op from tensorflow-text...")."""
+        return families.custom_op_note(self.op.split(" ")[0])
+
     def __str__(self) -> str:
-        return f"{self.op} (node {self.node!r} in {self.function})"
+        note = f"; a {self.note}" if self.note else ""
+        return f"{self.op} (node {self.node!r} in {self.function}{note})"
 
 
 @dataclass
@@ -221,11 +183,7 @@ class Body:
             if nd.name in self.by_name:
                 raise RuntimeFailure(f"two nodes are named {nd.name!r}", where=name)
             self._add(node)
-            if nd.op in library:
-                node.call = nd.op
-                node.kernel = _ops.get("PartitionedCall")
-            else:
-                node.kernel = _ops.get(nd.op)
+            node.bind(library)
         self._library = library
         for nd in defs:
             node = self.nodes[self.by_name[nd.name]]
@@ -236,7 +194,7 @@ class Body:
                     node.inputs.append(self.resolve(ref, node))
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in _DATAFLOW_OPS for n in self.nodes)
+        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -302,19 +260,24 @@ class Body:
             args = self._library[node.call].signature.output_arg
             fixed = all(not a.number_attr and not a.type_list_attr for a in args)
             return len(args) if fixed else None
-        if node.kernel is None:
-            return None
-        count: int | None = _layout(node, user, node.kernel.output_count)
+        od = node.opdef
+        if od is None:
+            return None  # a custom op: reported as unsupported when planned
+        count: int | None = _layout(node, user, lambda attrs: opdefs.output_count(od, attrs))
         return count
 
     def _output_offset(self, node: Node, arg: str, user: Node | None = None) -> int | None:
         if node.call is not None:
             outs = [a.name for a in self._library[node.call].signature.output_arg]
             return outs.index(arg) if arg in outs else None
-        if node.kernel is None:
-            return 0  # reported as unsupported when planned
-        kern = node.kernel
-        offset: int | None = _layout(node, user, lambda attrs: kern.output_offset(attrs, arg))
+        od = node.opdef
+        if od is None:
+            return 0  # a custom op: reported as unsupported when planned
+        offset: int | None = _layout(node, user, lambda attrs: opdefs.output_offset(od, attrs, arg))
+        if offset is None and any(a.name == arg for a in od.outputs):
+            raise RuntimeFailure(
+                f"cannot find output {arg!r} of {node.op}: the length of an output list before it "
+                "is not known (its attr is missing)", where=node.where)
         return offset
 
     def plan(self, targets: Iterable[tuple[int, int]], controls: Iterable[int] = (),
@@ -494,11 +457,9 @@ class Session:
         missing = self.missing_ops(targets, controls, feeds)
         if missing:
             first = missing[0]
-            more = f" (and {len(missing) - 1} more: {', '.join(sorted({m.op for m in missing[1:]}))})" if len(missing) > 1 else ""
-            raise UnsupportedOpError(
-                f"no kernel for op {first.op} (node {first.node!r} in {first.function}){more}",
-                path=self.export_dir,
-            )
+            others = sorted({m.op for m in missing} - {first.op})
+            more = f" (and {len(others)} more: {', '.join(others)})" if others else ""
+            raise UnsupportedOpError(f"no kernel for op {first}{more}", path=self.export_dir)
 
     # -- running ---------------------------------------------------------------------
 
@@ -573,7 +534,7 @@ class Session:
                                      path=self.export_dir, where=f"signature {key!r}")
             # An output naming an op without ":n" (the init-op signature) is a control target.
             node = self.graph.nodes[self.graph._lookup(t.split(":")[0], None)]
-            if ":" not in t and (node.kernel is not None and node.op == "NoOp"):
+            if ":" not in t and opdefs.no_outputs(node.op):
                 controls.append(t)
             else:
                 fetches.append(t)
@@ -658,14 +619,6 @@ def _called_functions(node: Node) -> list[str]:
     return names
 
 
-def _is_dead(node: Node, ins: list[Any], values: list[Any]) -> bool:
-    if any(values[c] is _ALL_DEAD for c in node.controls):
-        return True
-    if node.op in ("Merge", "RefMerge"):
-        return bool(ins) and all(v is DEAD for v in ins)
-    return any(v is DEAD for v in ins)
-
-
 def _output(values: list[Any], body: Body, ref: tuple[int, int]) -> Any:
     outs = values[ref[0]]
     if outs is None or ref[1] >= len(outs):
@@ -726,12 +679,13 @@ class Context:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
                 raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
-            if body.dataflow and _is_dead(node, ins, values):
-                values[i] = _ALL_DEAD
+            if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
+                values[i] = ALL_DEAD
                 continue
             kern = node.kernel
             if kern is None:
-                raise UnsupportedOpError(f"no kernel for op {node.op}", where=node.where)
+                raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
+                                         where=node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
@@ -851,84 +805,29 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
-def _proto_of(meta_graph: Any) -> MetaGraphDef:
-    if isinstance(meta_graph, MetaGraphDef):
-        return meta_graph
-    for attr in ("proto", "_proto", "meta_graph_def"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, MetaGraphDef):
-            return p
-    raise InvalidArgumentError(f"expected a MetaGraphDef or a MetaGraph, got {type(meta_graph).__name__}")
-
-
-def _model_variables(meta_graph: Any) -> Callable[[str], Any] | None:
-    """Checkpoint reads through the model's own reader (local, or by byte range for a URL)."""
-    model = getattr(meta_graph, "model", None)
-    if model is None or not hasattr(type(model), "checkpoint"):  # (not the property itself)
-        return None
-
-    def read(key: str) -> Any:
-        reader = model.checkpoint  # opens variables.index once, on the first variable read
-        if key not in reader:
-            raise NotFoundError(f"no checkpoint entry {key!r}", path=str(model.path))
-        return reader.read(key)
-
-    return read
-
-
-def _export_dir_of(meta_graph: Any) -> str | None:
-    for attr in ("export_dir", "path", "_export_dir"):
-        p = getattr(meta_graph, attr, None)
-        if isinstance(p, (str, os.PathLike)):
-            return os.fspath(p)
-    model = getattr(meta_graph, "model", None) or getattr(meta_graph, "saved_model", None)
-    if model is not None:
-        for attr in ("path", "export_dir"):
-            p = getattr(model, attr, None)
-            if isinstance(p, (str, os.PathLike)):
-                return os.fspath(p)
-    return None
-
-
-_SESSIONS: dict[int, tuple[Any, Session]] = {}
-
-
-def session_for(
-    meta_graph: Any,
-    *,
-    export_dir: str | os.PathLike[str] | None = None,
-    variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+def _session(
+    meta_graph: MetaGraph | MetaGraphDef,
+    export_dir: str | os.PathLike[str] | None,
+    variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
-    """The (cached) Session of a MetaGraph object or MetaGraphDef proto."""
-    cached = getattr(meta_graph, "_runtime_session", None) if not isinstance(meta_graph, MetaGraphDef) else None
-    if isinstance(cached, Session) and variables is None:
-        return cached
-    if variables is None and export_dir is None:
-        hit = _SESSIONS.get(id(meta_graph))
-        if hit is not None and hit[0] is meta_graph:
-            return hit[1]
-    proto = _proto_of(meta_graph)
-    model = getattr(meta_graph, "model", None)
-    allow = bool(getattr(model, "allow_external_links", False))
-    if export_dir is None:
-        export_dir = _export_dir_of(meta_graph)
-        if variables is None:
-            variables = _model_variables(meta_graph)
-    sess = Session(proto, export_dir=export_dir, variables=variables, allow_external_links=allow)
-    if not isinstance(meta_graph, MetaGraphDef):
-        try:
-            meta_graph._runtime_session = sess
-        except (AttributeError, TypeError):
-            pass
-    elif variables is None:
-        if len(_SESSIONS) > 16:
-            _SESSIONS.clear()
-        _SESSIONS[id(meta_graph)] = (meta_graph, sess)
-    return sess
+    """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
+    if isinstance(meta_graph, MetaGraphDef):
+        return Session(meta_graph, export_dir=export_dir, variables=variables)
+    if isinstance(meta_graph, MetaGraph):
+        if export_dir is None and variables is None:
+            return meta_graph.session
+        allow = False
+        if meta_graph.model is not None:
+            allow = meta_graph.model.allow_external_links
+            if export_dir is None:
+                export_dir = os.fspath(meta_graph.model.path)
+        return Session(meta_graph.proto, export_dir=export_dir, variables=variables,
+                       allow_external_links=allow)
+    raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: Any,
+    meta_graph: MetaGraph | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
@@ -938,17 +837,19 @@ def run_signature(
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
-    ``variables`` overrides where variable values come from (checkpoint key ->
-    array, or a callable); by default they are read from ``export_dir``'s
-    ``variables/`` checkpoint.
+    A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
+    its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
+    array, or a callable), get a new Session for this call; without ``variables`` they
+    are read from ``export_dir``'s ``variables/`` checkpoint.
     """
-    sess = session_for(meta_graph, export_dir=export_dir, variables=variables)
+    sess = _session(meta_graph, export_dir, variables)
     return sess.run_signature(key, inputs, trace=trace)
 
 
-def check_signature(meta_graph: Any, key: str, *, export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
+def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+                    export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
-    sess = session_for(meta_graph, export_dir=export_dir)
+    sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
     from savedmodel_io.graph import variables as _vars
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
+from savedmodel_io.proto import DataType
 
 
 def _a(x) -> np.ndarray:
@@ -67,7 +68,7 @@ def concat(node, inputs, ctx):
 @kernel("Pack")
 def pack(node, inputs, ctx):
     vals = [_a(v) for v in inputs]
-    axis = int(node.attr.get("axis", 0))
+    axis = int(node.attr["axis"])
     nd = vals[0].ndim + 1
     if not -nd <= axis < nd:
         raise bad(node, f"axis {axis} is out of range")
@@ -77,7 +78,7 @@ def pack(node, inputs, ctx):
 @kernel("Unpack")
 def unpack(node, inputs, ctx):
     x = _a(inputs[0])
-    axis = _axis(node, node.attr.get("axis", 0), x.ndim)
+    axis = _axis(node, node.attr["axis"], x.ndim)
     return [np.take(x, i, axis=axis) for i in range(x.shape[axis])]
 
 
@@ -111,9 +112,9 @@ def strided_slice(node, inputs, ctx):
     begin, end, strides = ints(inputs[1]), ints(inputs[2]), ints(inputs[3])
     if not len(begin) == len(end) == len(strides):
         raise bad(node, "begin, end and strides must have the same length")
-    bm, em = int(node.attr.get("begin_mask", 0)), int(node.attr.get("end_mask", 0))
-    elm, nam = int(node.attr.get("ellipsis_mask", 0)), int(node.attr.get("new_axis_mask", 0))
-    sam = int(node.attr.get("shrink_axis_mask", 0))
+    bm, em = int(node.attr["begin_mask"]), int(node.attr["end_mask"])
+    elm, nam = int(node.attr["ellipsis_mask"]), int(node.attr["new_axis_mask"])
+    sam = int(node.attr["shrink_axis_mask"])
     n = len(begin)
     real = [not (nam >> i) & 1 and not (elm >> i) & 1 for i in range(n)]
     if bin(elm & ((1 << n) - 1)).count("1") > 1:
@@ -194,7 +195,7 @@ def gather(node, params: np.ndarray, idx: np.ndarray, axis: int, batch_dims: int
 @kernel("GatherV2")
 def gather_v2(node, inputs, ctx):
     return gather(node, inputs[0], _a(inputs[1]), int(np.asarray(inputs[2])),
-                  int(node.attr.get("batch_dims", 0)))
+                  int(node.attr["batch_dims"]))
 
 
 @kernel("Gather")
@@ -230,7 +231,7 @@ def expand_dims(node, inputs, ctx):
 @kernel("Squeeze")
 def squeeze(node, inputs, ctx):
     x = _a(inputs[0])
-    dims = node.attr.get("squeeze_dims") or []
+    dims = node.attr["squeeze_dims"]
     if not dims:
         return x.reshape([d for d in x.shape if d != 1])
     axes = tuple(sorted({d % x.ndim for d in dims}))
@@ -282,9 +283,8 @@ def mirror_pad(node, inputs, ctx):
     return np.pad(x, pads, mode="reflect" if mode == "REFLECT" else "symmetric")
 
 
-def _out_type(node, default=np.int32):
-    t = node.attr.get("out_type")
-    return np_dtype(t) if t is not None else np.dtype(default)
+def _out_type(node):
+    return np_dtype(node.attr["out_type"])
 
 
 @kernel("Shape")
@@ -324,8 +324,7 @@ def range_(node, inputs, ctx):
         raise bad(node, "Requires delta != 0")
     if (delta > 0 and start > limit) or (delta < 0 and start < limit):
         raise bad(node, f"Requires start <= limit when delta > 0 (start {start}, limit {limit}, delta {delta})")
-    t = node.attr.get("Tidx")
-    dt = np_dtype(t) if t is not None else start.dtype
+    dt = np_dtype(node.attr["Tidx"])
     if dt.kind in "iu":
         n = -(-(int(limit) - int(start)) // int(delta))
         check_size(node, [n], dt.itemsize)
@@ -368,7 +367,7 @@ def one_hot(node, inputs, ctx):
     on, off = np.asarray(inputs[2]), np.asarray(inputs[3])
     if depth < 0:
         raise bad(node, f"depth {depth} must be non-negative")
-    axis = int(node.attr.get("axis", -1))
+    axis = int(node.attr["axis"])
     check_size(node, list(idx.shape) + [depth], on.dtype.itemsize)
     hot = idx[..., None] == np.arange(depth, dtype=np.int64)
     out = np.where(hot, on, off).astype(on.dtype)
@@ -409,15 +408,14 @@ def where(node, inputs, ctx):
     return np.argwhere(x).astype(np.int64)
 
 
-@kernel("Unique", outputs=("y", "idx"))
+@kernel("Unique")
 def unique(node, inputs, ctx):
     x = _a(inputs[0])
     _, first, inv = np.unique(x, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    t = node.attr.get("out_idx")
-    return [x[np.sort(first)], rank[inv.reshape(-1)].astype(np_dtype(t) if t is not None else np.int32)]
+    return [x[np.sort(first)], rank[inv.reshape(-1)].astype(np_dtype(node.attr["out_idx"]))]
 
 
 def _descending(x: np.ndarray) -> np.ndarray:
@@ -429,15 +427,15 @@ def _descending(x: np.ndarray) -> np.ndarray:
     return np.argsort(x.max() - x if x.dtype.kind == "u" else ~x, axis=-1, kind="stable")
 
 
-@kernel("TopKV2", "TopK", outputs=("values", "indices"))
+@kernel("TopKV2", "TopK")
 def top_k(node, inputs, ctx):
     x = _a(inputs[0])
     k = int(np.asarray(inputs[1])) if node.op == "TopKV2" else int(node.attr["k"])
     if k < 0 or k > x.shape[-1]:
         raise bad(node, f"k {k} must be in [0, {x.shape[-1]}]")
     order = _descending(x)[..., :k]
-    t = node.attr.get("index_type")
-    return [np.take_along_axis(x, order, axis=-1), order.astype(np_dtype(t) if t is not None else np.int32)]
+    index_type = node.attr.get("index_type", DataType.DT_INT32)  # TopK (v1): always int32
+    return [np.take_along_axis(x, order, axis=-1), order.astype(np_dtype(index_type))]
 
 
 @kernel("ScatterNd")
@@ -497,7 +495,7 @@ def matrix_diag(node, inputs, ctx):
     rows = int(np.asarray(inputs[2])) if len(inputs) > 2 else -1
     cols = int(np.asarray(inputs[3])) if len(inputs) > 3 else -1
     pad = _a(inputs[4]).astype(diag.dtype) if len(inputs) > 4 else np.zeros((), diag.dtype)
-    align = attr_str(node, "align", "LEFT_LEFT" if node.op != "MatrixDiagV3" else "RIGHT_LEFT")
+    align = attr_str(node, "align", "LEFT_LEFT")  # MatrixDiag(V2) have no attr: they align left
     if lo > hi or diag.ndim < (1 if lo == hi else 2):
         raise bad(node, f"bad diagonal range k={ks} for a diagonal of shape {diag.shape}")
     width = diag.shape[-1]
@@ -536,7 +534,7 @@ def depth_space(node, inputs, ctx):
     b = int(node.attr["block_size"])
     if x.ndim != 4 or b < 2:
         raise bad(node, f"{node.op} needs a rank-4 input and block_size >= 2")
-    nchw = attr_str(node, "data_format", "NHWC") == "NCHW"
+    nchw = attr_str(node, "data_format") == "NCHW"
     if nchw:
         x = x.transpose(0, 2, 3, 1)
     n, h, w, c = x.shape

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
+from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad
 
@@ -69,8 +70,8 @@ def assert_(node, inputs, ctx):
 def print_v2(node, inputs, ctx):
     text = np.asarray(inputs[0]).item()
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    stream = sys.stdout if node.attr.get("output_stream", b"stderr") == b"stdout" else sys.stderr
-    stream.write(text + node.attr.get("end", b"\n").decode("utf-8", "replace"))
+    stream = sys.stdout if node.attr["output_stream"] == b"stdout" else sys.stderr
+    stream.write(text + node.attr["end"].decode("utf-8", "replace"))
     return []
 
 
@@ -133,17 +134,13 @@ def ones_like(node, inputs, ctx):
     return np.ones_like(inputs[0])
 
 
-@kernel("Switch", "RefSwitch", outputs=("output_false", "output_true"))
+@kernel("Switch", "RefSwitch")
 def switch(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     return [DEAD, inputs[0]] if _truth(node, inputs[1]) else [inputs[0], DEAD]
 
 
-@kernel("Merge", "RefMerge", outputs=("output", "value_index"))
+@kernel("Merge", "RefMerge")
 def merge(node, inputs, ctx):
-    from savedmodel_io.graph.runtime import DEAD
-
     for k, v in enumerate(inputs):
         if v is not DEAD:
             return [v, np.array(k, np.int32)]

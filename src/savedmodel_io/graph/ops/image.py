@@ -19,8 +19,8 @@ def _setup(node, inputs):
     size = ints(inputs[1])
     if x.ndim != 4 or len(size) != 2 or min(size) <= 0:
         raise bad(node, f"resize needs a 4-D image and a positive 2-element size, got {x.shape} and {size}")
-    align = bool(node.attr.get("align_corners", False))
-    half = bool(node.attr.get("half_pixel_centers", False))
+    align = bool(node.attr["align_corners"])
+    half = bool(node.attr["half_pixel_centers"])
     if align and half:
         raise bad(node, "align_corners and half_pixel_centers cannot both be true")
     return x, size, align, half

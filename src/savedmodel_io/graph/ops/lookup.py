@@ -50,7 +50,7 @@ def _value_shape(node) -> tuple[int, ...]:
 @kernel("HashTableV2", "MutableHashTableV2", "HashTable", "MutableHashTable",
         "MutableHashTableOfTensorsV2", "MutableHashTableOfTensors")
 def hash_table(node, inputs, ctx):
-    shared = (node.attr.get("shared_name") or b"").decode("utf-8", "replace")
+    shared = node.attr["shared_name"].decode("utf-8", "replace")
     name = shared or f"{node.body}/{node.name}"
     res = ctx.session.resources
     if name not in res:
@@ -111,9 +111,9 @@ def initialize_from_text(node, inputs, ctx):
     path = raw_path.decode("utf-8", "replace") if isinstance(raw_path, bytes) else str(raw_path)
     key_index = int(node.attr.get("key_index", WHOLE_LINE))
     value_index = int(node.attr.get("value_index", LINE_NUMBER))
-    vocab_size = int(node.attr.get("vocab_size", -1))
-    delim = node.attr.get("delimiter", b"\t")
-    offset = int(node.attr.get("offset", 0))
+    vocab_size = int(node.attr["vocab_size"])
+    delim = node.attr["delimiter"]
+    offset = int(node.attr["offset"])
     export_dir = ctx.session.export_dir
     if "://" in path or (export_dir is not None and "://" in str(export_dir)):
         raise UnsupportedFormatError(
@@ -205,7 +205,7 @@ def remove(node, inputs, ctx):
     return []
 
 
-@kernel("LookupTableExportV2", "LookupTableExport", outputs=("keys", "values"))
+@kernel("LookupTableExportV2", "LookupTableExport")
 def export(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     keys = np.empty(len(t.data), dtype=t.key_dtype)

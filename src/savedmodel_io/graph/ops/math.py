@@ -125,7 +125,7 @@ for _op, _fn in {
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
-            if node.op in ("Equal", "NotEqual") and not node.attr.get("incompatible_shape_error", True):
+            if node.op in ("Equal", "NotEqual") and not node.attr["incompatible_shape_error"]:
                 return np.array(node.op == "NotEqual")
             raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
         return np.asarray(_fn(x, y))
@@ -231,7 +231,7 @@ def _reduce(fn):
         axes = axis_list(inputs[1], x.ndim, node) if x.ndim else ()
         if len(axes) != np.asarray(inputs[1]).size:
             raise bad(node, "Invalid reduction arguments: Axes contains duplicate dimension")
-        keep = bool(node.attr.get("keep_dims", False))
+        keep = bool(node.attr["keep_dims"])
         out = fn(node, x, axes, keep)
         return _a(out)
     return run
@@ -286,8 +286,7 @@ def arg_max(node, inputs, ctx):
     fn = np.argmax if node.op == "ArgMax" else np.argmin
     if x.dtype.kind == "f":  # TF's comparisons never pick a NaN over a number
         x = np.where(np.isnan(x), -np.inf if node.op == "ArgMax" else np.inf, x)
-    t = node.attr.get("output_type")
-    return fn(x, axis=axis).astype(np_dtype(t) if t is not None else np.int64)
+    return fn(x, axis=axis).astype(np_dtype(node.attr["output_type"]))
 
 
 @kernel("Cumsum", "Cumprod")
@@ -298,8 +297,8 @@ def cumulative(node, inputs, ctx):
         raise bad(node, f"ScanOp: Expected scan axis in the range [{-x.ndim}, {x.ndim}), "
                   f"but got {axis}")
     axis %= x.ndim
-    exclusive = bool(node.attr.get("exclusive", False))
-    reverse = bool(node.attr.get("reverse", False))
+    exclusive = bool(node.attr["exclusive"])
+    reverse = bool(node.attr["reverse"])
     fn, ident = (np.cumsum, 0) if node.op == "Cumsum" else (np.cumprod, 1)
     y = np.flip(x, axis) if reverse else x
     out = fn(y, axis=axis, dtype=x.dtype)
@@ -314,9 +313,9 @@ def matmul(node, inputs, ctx):
     a, b = _a(inputs[0]), _a(inputs[1])
     if a.ndim != 2 or b.ndim != 2:
         raise bad(node, f"MatMul needs matrices, got shapes {a.shape} and {b.shape}")
-    if node.attr.get("transpose_a"):
+    if node.attr["transpose_a"]:
         a = a.T
-    if node.attr.get("transpose_b"):
+    if node.attr["transpose_b"]:
         b = b.T
     if a.shape[1] != b.shape[0]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
@@ -326,9 +325,9 @@ def matmul(node, inputs, ctx):
 @kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
 def batch_matmul(node, inputs, ctx):
     a, b = _a(inputs[0]), _a(inputs[1])
-    if node.attr.get("adj_x"):
+    if node.attr["adj_x"]:
         a = np.conj(np.swapaxes(a, -1, -2))
-    if node.attr.get("adj_y"):
+    if node.attr["adj_y"]:
         b = np.conj(np.swapaxes(b, -1, -2))
     if a.shape[-1] != b.shape[-2]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
@@ -389,7 +388,7 @@ def dense_bincount(node, inputs, ctx):
         raise bad(node, f"size {size} must be non-negative")
     if arr.ndim > 2:
         raise bad(node, "bincount input must be 1-D or 2-D")
-    binary = bool(node.attr.get("binary_output", False))
+    binary = bool(node.attr.get("binary_output", False))  # Bincount (v1) has no such attr
     use_w = weights.size > 0
     dtype = weights.dtype if use_w else np.dtype(np_dtype(node.attr["T"])) if "T" in node.attr else np.int32
     rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr

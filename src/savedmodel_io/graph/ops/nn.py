@@ -44,7 +44,7 @@ def _window(node, size: int, k: int, stride: int, dil: int, padding: str,
 
 
 def _layout(node) -> str:
-    fmt = attr_str(node, "data_format", "NHWC")
+    fmt = attr_str(node, "data_format")
     if fmt not in ("NHWC", "NCHW"):
         raise bad(node, f"data_format {fmt} is not supported")
     return fmt
@@ -56,14 +56,16 @@ def _hw(values, fmt: str) -> tuple[int, int]:
 
 
 def _explicit(node, fmt: str) -> list[tuple[int, int]]:
-    p = list(node.attr.get("explicit_paddings") or [0] * 8)
+    p = list(node.attr["explicit_paddings"])
+    if len(p) != 8:
+        raise bad(node, f"explicit_paddings must have 8 values, got {len(p)}")
     pairs = [(p[2 * i], p[2 * i + 1]) for i in range(4)]
     return [pairs[1], pairs[2]] if fmt == "NHWC" else [pairs[2], pairs[3]]
 
 
 def _geometry(node, x_shape, kh, kw, fmt):
     strides = _hw(node.attr.get("strides") or [1, 1, 1, 1], fmt)
-    dil = _hw(node.attr.get("dilations") or [1, 1, 1, 1], fmt)
+    dil = _hw(node.attr["dilations"], fmt)
     padding = attr_str(node, "padding", "VALID")
     exp = _explicit(node, fmt) if padding == "EXPLICIT" else [(0, 0), (0, 0)]
     oh, pt, pb = _window(node, x_shape[1], kh, strides[0], dil[0], padding, exp[0])
@@ -243,31 +245,22 @@ def avg_pool(node, inputs, ctx):
 
 # -- normalisation --------------------------------------------------------------------
 
-def _bn_outputs(attrs):
-    names = ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"]
-    return [(n, 1) for n in names]
-
-
-def _bn_v3_outputs(attrs):
-    return _bn_outputs(attrs) + [("reserve_space_3", 1)]
-
-
 def _batch_norm(node, inputs, n_out):
     x = _a(inputs[0])
     scale, offset, mean, var = (_a(v).astype(np.float32, copy=False) for v in inputs[1:5])
-    eps = float(node.attr.get("epsilon", 1e-4))
+    eps = float(node.attr["epsilon"])
     fmt = _layout(node) if x.ndim == 4 else "NHWC"
     xf = _to_nhwc(x, fmt).astype(np.float32, copy=False)
     c = xf.shape[-1]
     if scale.shape != (c,) or offset.shape != (c,):
         raise bad(node, f"scale/offset must have shape ({c},)")
-    if node.attr.get("is_training", True):
+    if node.attr["is_training"]:
         axes = tuple(range(xf.ndim - 1))
         bmean = xf.mean(axis=axes)
         bvar = xf.var(axis=axes)
         count = xf.size // max(c, 1)
         unbiased = bvar * count / max(count - 1, 1)
-        factor = float(node.attr.get("exponential_avg_factor", 1.0))
+        factor = float(node.attr["exponential_avg_factor"])
         if factor != 1.0 and mean.size:
             out_mean = (1 - factor) * mean + factor * bmean
             out_var = (1 - factor) * var + factor * unbiased
@@ -288,12 +281,12 @@ def _batch_norm(node, inputs, n_out):
     return outs
 
 
-@kernel("FusedBatchNorm", "FusedBatchNormV2", outputs=_bn_outputs)
+@kernel("FusedBatchNorm", "FusedBatchNormV2")
 def fused_batch_norm(node, inputs, ctx):
     return _batch_norm(node, inputs, 5)
 
 
-@kernel("FusedBatchNormV3", outputs=_bn_v3_outputs)
+@kernel("FusedBatchNormV3")
 def fused_batch_norm_v3(node, inputs, ctx):
     return _batch_norm(node, inputs, 6)
 
@@ -301,10 +294,10 @@ def fused_batch_norm_v3(node, inputs, ctx):
 @kernel("LRN")
 def lrn(node, inputs, ctx):
     x = _a(inputs[0])
-    r = int(node.attr.get("depth_radius", 5))
-    bias = float(node.attr.get("bias", 1.0))
-    alpha = float(node.attr.get("alpha", 1.0))
-    beta = float(node.attr.get("beta", 0.5))
+    r = int(node.attr["depth_radius"])
+    bias = float(node.attr["bias"])
+    alpha = float(node.attr["alpha"])
+    beta = float(node.attr["beta"])
     sq = np.pad(np.square(x), [(0, 0)] * (x.ndim - 1) + [(r, r)])
     c = x.shape[-1]
     acc = np.zeros_like(x)
@@ -331,7 +324,7 @@ kernel("Relu")(_act(lambda n, x: np.maximum(x, np.zeros((), x.dtype))))
 kernel("Relu6")(_act(lambda n, x: np.clip(x, np.zeros((), x.dtype), np.asarray(6, x.dtype)) + np.zeros((), x.dtype)))
 kernel("Elu")(_act(lambda n, x: np.where(x < 0, np.expm1(np.minimum(x, 0)), x)))
 kernel("Selu")(_act(lambda n, x: _SELU_SCALE * np.where(x < 0, _SELU_ALPHA * np.expm1(np.minimum(x, 0)), x)))
-kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr.get("alpha", 0.2), x.dtype))))
+kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr["alpha"], x.dtype))))
 
 
 def _softmax(x, log):
@@ -362,7 +355,7 @@ def bias_add(node, inputs, ctx):
     x, b = _a(inputs[0]), _a(inputs[1])
     if b.ndim != 1:
         raise bad(node, f"bias must be 1-D, got shape {b.shape}")
-    if attr_str(node, "data_format", "NHWC") == "NCHW" and x.ndim > 2:
+    if attr_str(node, "data_format", "NHWC") == "NCHW" and x.ndim > 2:  # BiasAddV1: no attr, NHWC
         if x.shape[1] != b.shape[0]:
             raise bad(node, f"bias of size {b.shape[0]} does not match channel dimension {x.shape[1]}")
         return x + b.reshape((-1,) + (1,) * (x.ndim - 2))
@@ -374,7 +367,7 @@ def bias_add(node, inputs, ctx):
 # -- 3-D convolution and pooling ------------------------------------------------------------
 
 def _layout3d(node) -> str:
-    fmt = attr_str(node, "data_format", "NDHWC")
+    fmt = attr_str(node, "data_format", "NDHWC")  # Conv3DBackpropInput (v1): no attr, NDHWC
     if fmt not in ("NDHWC", "NCDHW"):
         raise bad(node, f"data_format {fmt} is not supported")
     return fmt
@@ -406,7 +399,7 @@ def conv3d(node, inputs, ctx):
         raise bad(node, f"Conv3D input {x.shape} and filter {w.shape} do not match")
     k = w.shape[:3]
     strides = _dhw(node.attr.get("strides") or [1] * 5, fmt)
-    dil = _dhw(node.attr.get("dilations") or [1] * 5, fmt)
+    dil = _dhw(node.attr["dilations"], fmt)
     out, pads = _geometry3d(node, x, k, fmt, strides, dil)
     xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
     n, c = x.shape[0], x.shape[4]
@@ -440,7 +433,7 @@ def conv3d_backprop_input(node, inputs, ctx):
     if dy.shape[4] != cout or sizes[4] != cin:
         raise bad(node, f"filter {w.shape} does not match input {sizes} / out_backprop {dy.shape}")
     strides = _dhw(node.attr.get("strides") or [1] * 5, fmt)
-    dil = _dhw(node.attr.get("dilations") or [1] * 5, fmt)
+    dil = _dhw(node.attr["dilations"], fmt)
     shape_only = np.broadcast_to(np.zeros((), dy.dtype), sizes)
     out, pads = _geometry3d(node, shape_only, k, fmt, strides, dil)
     if tuple(dy.shape[1:4]) != tuple(out):

@@ -17,32 +17,6 @@ from savedmodel_io.proto import Example, parse_message
 _KIND = {"f": "float_list", "i": "int64_list", "u": "int64_list", "O": "bytes_list"}
 
 
-def _count(attrs, name: str) -> int:
-    """A non-negative int attr (a hostile graph may give it another kind of value)."""
-    v = attrs.get(name, 0)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {v!r}")
-    return v
-
-
-def _outputs(attrs):
-    ns = _count(attrs, "num_sparse")
-    nd, nr, nsplit = (_type_count(attrs, a) for a in ("Tdense", "ragged_value_types",
-                                                       "ragged_split_types"))
-    return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns),
-            ("dense_values", nd), ("ragged_values", nr), ("ragged_row_splits", nsplit)]
-
-
-def _type_count(attrs, name: str) -> int:
-    """Length of a list(type) attr (a hostile graph may give it another kind of value)."""
-    v = attrs.get(name)
-    if v is None:
-        return 0
-    if not isinstance(v, list):
-        raise ValueError(f"{name} must be a list of types, got {v!r}")
-    return len(v)
-
-
 def _values(node, ex: Example, key: str, dtype: np.dtype, i: int):
     feats = ex.features.feature
     if key not in feats:
@@ -69,12 +43,7 @@ def _keys(values) -> list[str]:
     return [bytes(k).decode() for k in np.asarray(values, dtype=object).reshape(-1)]
 
 
-def _v1_outputs(attrs):
-    ns, nd = _count(attrs, "Nsparse"), _count(attrs, "Ndense")
-    return [("sparse_indices", ns), ("sparse_values", ns), ("sparse_shapes", ns), ("dense_values", nd)]
-
-
-@kernel("ParseExample", outputs=_v1_outputs)
+@kernel("ParseExample")
 def parse_example(node, inputs, ctx):
     """The TF1 op: keys are separate scalar inputs (serialized, names, sparse keys, dense keys, defaults)."""
     ns, nd = int(node.attr.get("Nsparse", 0)), int(node.attr.get("Ndense", 0))
@@ -85,7 +54,7 @@ def parse_example(node, inputs, ctx):
     return _parse(node, inputs[0], sparse_keys, dense_keys, [], inputs[2 + ns + nd:])
 
 
-@kernel("ParseExampleV2", outputs=_outputs)
+@kernel("ParseExampleV2")
 def parse_example_v2(node, inputs, ctx):
     dense_keys = _keys(inputs[3])
     return _parse(node, inputs[0], _keys(inputs[2]), dense_keys, _keys(inputs[4]),

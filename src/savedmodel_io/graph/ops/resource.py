@@ -17,8 +17,7 @@ def _handle(node, value) -> Handle:
 
 @kernel("VarHandleOp")
 def var_handle(node, inputs, ctx):
-    shared = node.attr.get("shared_name") or b""
-    name = shared.decode("utf-8", "replace") or node.name
+    name = node.attr["shared_name"].decode("utf-8", "replace") or node.name
     return Handle("variable", name)
 
 
@@ -61,7 +60,7 @@ def resource_gather(node, inputs, ctx):
     params = ctx.session.store.read(_handle(node, inputs[0]), node.where)
     from savedmodel_io.graph.ops.array import gather
 
-    return gather(node, params, np.asarray(inputs[1]), 0, int(node.attr.get("batch_dims", 0)))
+    return gather(node, params, np.asarray(inputs[1]), 0, int(node.attr["batch_dims"]))
 
 
 @kernel("ResourceGatherNd")

@@ -32,7 +32,7 @@ def _b(v) -> bytes:
 
 @kernel("StringUpper", "StringLower")
 def case(node, inputs, ctx):
-    enc = attr_str(node, "encoding", "")
+    enc = attr_str(node, "encoding")
     up = node.op == "StringUpper"
     if enc:
         fn = (lambda v: v.decode("utf-8").upper().encode("utf-8")) if up else \
@@ -44,7 +44,7 @@ def case(node, inputs, ctx):
 
 @kernel("StringJoin")
 def join(node, inputs, ctx):
-    sep = node.attr.get("separator", b"")
+    sep = node.attr["separator"]
     arrays = [_s(v) for v in inputs]
     shapes = [a.shape for a in arrays if a.ndim]
     if len({s for s in shapes}) > 1:
@@ -58,7 +58,7 @@ def join(node, inputs, ctx):
 
 @kernel("StringLength")
 def length(node, inputs, ctx):
-    unit = attr_str(node, "unit", "BYTE")
+    unit = attr_str(node, "unit")
     if unit == "UTF8_CHAR":
         return _map(lambda v: len(v.decode("utf-8", "replace")), _s(inputs[0]), np.int32)
     return _map(len, _s(inputs[0]), np.int32)
@@ -67,7 +67,7 @@ def length(node, inputs, ctx):
 def _replace(node, texts: np.ndarray, pattern, rewrite) -> np.ndarray:
     rx = _regex.compile_regex(node, pattern)
     parts = _regex.rewrite_parts(node, rewrite, rx.groups)
-    first_only = not node.attr.get("replace_global", True)
+    first_only = not node.attr["replace_global"]
     rx.check_cost(node, texts.reshape(-1), search=True)
     return _map(lambda v: _regex.replace(rx, parts, v, first_only), texts)
 
@@ -110,7 +110,7 @@ def _strtod(text: str) -> float:
 
 @kernel("StringToNumber")
 def to_number(node, inputs, ctx):
-    t = np_dtype(node.attr.get("out_type", 1))
+    t = np_dtype(node.attr["out_type"])
 
     def conv(v: bytes):
         text = v.decode("utf-8", "replace").strip()
@@ -126,11 +126,11 @@ def to_number(node, inputs, ctx):
 @kernel("AsString")
 def as_string(node, inputs, ctx):
     x = np.asarray(inputs[0])
-    prec = int(node.attr.get("precision", -1))
-    sci = bool(node.attr.get("scientific", False))
-    short = bool(node.attr.get("shortest", False))
-    width = int(node.attr.get("width", -1))
-    fill = attr_str(node, "fill", "")
+    prec = int(node.attr["precision"])
+    sci = bool(node.attr["scientific"])
+    short = bool(node.attr["shortest"])
+    width = int(node.attr["width"])
+    fill = attr_str(node, "fill")
     if x.dtype.kind == "b":
         return _map(lambda v: b"true" if v else b"false", x)
     # TF builds a printf format: fill is a printf flag ("0" pads after the sign, "-" left-aligns).
@@ -157,7 +157,7 @@ def substr(node, inputs, ctx):
     s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
     b = np.broadcast_arrays(s, pos, ln)
     out = np.empty(b[0].shape, dtype=object)
-    utf8 = attr_str(node, "unit", "BYTE") == "UTF8_CHAR"
+    utf8 = attr_str(node, "unit") == "UTF8_CHAR"
     for idx in np.ndindex(out.shape):
         v, p, n = b[0][idx], int(b[1][idx]), int(b[2][idx])
         if utf8:  # positions and lengths count characters
@@ -174,8 +174,8 @@ def substr(node, inputs, ctx):
 def reduce_join(node, inputs, ctx):
     s = _s(inputs[0])
     axes = sorted({int(a) % max(s.ndim, 1) for a in np.asarray(inputs[1]).reshape(-1)})
-    sep = node.attr.get("separator", b"")
-    keep = bool(node.attr.get("keep_dims", False))
+    sep = node.attr["separator"]
+    keep = bool(node.attr["keep_dims"])
     moved = np.moveaxis(s, axes, list(range(s.ndim - len(axes), s.ndim)))
     lead = moved.shape[:s.ndim - len(axes)]
     flat = moved.reshape(lead + (-1,))
@@ -188,11 +188,11 @@ def reduce_join(node, inputs, ctx):
     return out
 
 
-@kernel("StringSplitV2", outputs=("indices", "values", "shape"))
+@kernel("StringSplitV2")
 def split_v2(node, inputs, ctx):
     s = _s(inputs[0]).reshape(-1)
     sep = np.asarray(inputs[1]).item()
-    maxsplit = int(node.attr.get("maxsplit", -1))
+    maxsplit = int(node.attr["maxsplit"])
     idx, vals, width = [], [], 0
     for i, v in enumerate(s):
         parts = v.split(sep, maxsplit) if sep else v.split(None, maxsplit)
@@ -278,9 +278,9 @@ def summarize(a: np.ndarray, max_entries: int) -> str:
 
 @kernel("StringFormat")
 def string_format(node, inputs, ctx):
-    template = attr_str(node, "template", "%s")
-    ph = attr_str(node, "placeholder", "%s")
-    n = int(node.attr.get("summarize", 3))
+    template = attr_str(node, "template")
+    ph = attr_str(node, "placeholder")
+    n = int(node.attr["summarize"])
     pieces = template.split(ph)
     if len(pieces) - 1 != len(inputs):
         raise bad(node, f"template has {len(pieces) - 1} placeholders for {len(inputs)} inputs")

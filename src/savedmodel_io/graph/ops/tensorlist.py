@@ -97,7 +97,7 @@ def get_item(node, inputs, ctx):
 def set_item(node, inputs, ctx):
     tl = _list(node, inputs[0]).copy()
     i = int(np.asarray(inputs[1]))
-    if i >= len(tl.items) and node.attr.get("resize_if_index_out_of_bounds"):
+    if i >= len(tl.items) and node.attr["resize_if_index_out_of_bounds"]:
         tl.items.extend([None] * (i + 1 - len(tl.items)))
     tl.items[_index(node, tl, i)] = np.asarray(inputs[2])
     return tl
@@ -106,7 +106,7 @@ def set_item(node, inputs, ctx):
 @kernel("TensorListStack")
 def stack(node, inputs, ctx):
     tl = _list(node, inputs[0])
-    n = int(node.attr.get("num_elements", -1))
+    n = int(node.attr["num_elements"])
     if n >= 0 and n != len(tl.items):
         raise bad(node, f"expected {n} elements, the list has {len(tl.items)}")
     if not tl.items:
@@ -153,7 +153,7 @@ def push_back(node, inputs, ctx):
     return tl
 
 
-@kernel("TensorListPopBack", outputs=("output_handle", "tensor"))
+@kernel("TensorListPopBack")
 def pop_back(node, inputs, ctx):
     tl = _list(node, inputs[0]).copy()
     if not tl.items:
@@ -213,11 +213,12 @@ def split(node, inputs, ctx):
     return TensorList(items, t.dtype, _shape(inputs[1]))
 
 
-@kernel("TensorListConcat", "TensorListConcatV2", outputs=("tensor", "lengths"))
+@kernel("TensorListConcat", "TensorListConcatV2")
 def concat(node, inputs, ctx):
     """Concatenate the elements along their first axis; also return each element's length."""
     tl = _list(node, inputs[0])
-    shape = _shape(inputs[1]) if len(inputs) > 1 else _shape(node.attr.get("element_shape", -1))
+    # TensorListConcatV2 takes the element shape as an input, TensorListConcat as a shape attr.
+    shape = _shape(inputs[1]) if len(inputs) > 1 else node.attr["element_shape"]
     shape = shape or tl.shape
     leading = np.asarray(inputs[2]).reshape(-1) if len(inputs) > 2 else np.zeros(0, np.int64)
     known = next((i for i in tl.items if i is not None), None)

@@ -1,60 +1,29 @@
-"""Pictures of SavedModel graphs: Graphviz DOT text (no dependency), SVG/PNG through ``dot``.
+"""Walk a graph into a picture: follow calls into library functions, fold variables and constants.
 
-A signature's graph in a TF2 SavedModel is a few placeholders and one
-``StatefulPartitionedCall``; the real work lives in the function library. The
-picture follows every call (``PartitionedCall``, ``StatefulPartitionedCall`` and
-ops named after a library function) into the callee and draws its body inside a
-cluster, wiring the caller's inputs to the callee's arguments and the callee's
-return values to the caller's consumers.
-
-Facts used (tensorflow/tensorflow ``tensorflow/core/framework/function.proto``,
-``node_def.proto``): GraphDef inputs are ``node``, ``node:k`` or ``^node``
-(control); FunctionDef inputs are ``arg``, ``node:out_arg:k`` or ``^node``; a
-FunctionDef's ``ret`` maps output arg names to such references; a
-``(Stateful)PartitionedCall`` names its callee in attr ``f`` and its outputs
-are ``output:k``, in the callee's output arg order. ``_output_shapes`` attrs
-(written by TensorFlow's SavedModel exporter and by our graph builder) give the
-labelled shapes.
-
-By default variables, constants and Identity ops are *folded*: a ``Conv2D``
-reading ``Conv1/kernel`` through ``ReadVariableOp`` is drawn as one box that
-lists the kernel and its shape, the way model viewers show layers. Big graphs
-can be collapsed by name scope (``collapse=N`` keeps N scope levels), or
-automatically with ``max_nodes``.
+The entry points are :func:`signature_picture` and :func:`function_picture`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from savedmodel_io import dtypes
-from savedmodel_io.errors import (
-    InvalidArgumentError,
-    LimitExceededError,
-    MissingDependencyError,
-    NotFoundError,
-    RuntimeFailure,
+from savedmodel_io.errors import LimitExceededError, NotFoundError
+from savedmodel_io.graphviz.picture import (
+    MAX_FOLDED_LINES,
+    Cluster,
+    Picture,
+    PictureNode,
+    clip,
+    dtype_text,
+    shape_text,
 )
 from savedmodel_io.proto import DataType
 from savedmodel_io.tensors import Shape, shape_from_proto
 
-__all__ = [
-    "FORMATS",
-    "Picture",
-    "PictureNode",
-    "draw",
-    "function_picture",
-    "render",
-    "signature_picture",
-    "to_dot",
-]
+__all__ = ["function_picture", "signature_picture"]
 
-FORMATS = ("dot", "svg", "png")
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable", "VarHandleOpV2")
 PASS_THROUGH_OPS = ("Identity", "Snapshot", "StopGradient", "PreventGradient")
@@ -63,171 +32,6 @@ _BODY_ATTRS = ("then_branch", "else_branch", "cond", "body", "branches")
 
 DEFAULT_MAX_DEPTH = 32
 DEFAULT_NODE_BUDGET = 200_000
-_MAX_FOLDED_LINES = 4
-
-# Fill colours by op family, so a reader sees the structure (convolutions, activations...).
-_COLORS = {
-    "conv": "#cfe2f3",
-    "matmul": "#b4d7f0",
-    "act": "#f8cbad",
-    "norm": "#d9ead3",
-    "pool": "#fff2cc",
-    "shape": "#eeeeee",
-    "io": "#ffe599",
-    "call": "#ead1dc",
-    "other": "#ffffff",
-}
-_FAMILY = {
-    **dict.fromkeys(
-        ["Conv2D", "Conv3D", "Conv1D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
-         "Conv3DBackpropInputV2", "Conv"], "conv"),
-    **dict.fromkeys(["MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum"], "matmul"),
-    **dict.fromkeys(
-        ["Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus",
-         "Gelu", "LeakyRelu", "Swish", "HardSwish"], "act"),
-    **dict.fromkeys(["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Rsqrt"], "norm"),
-    **dict.fromkeys(["MaxPool", "AvgPool", "MaxPoolV2", "Mean", "Max", "Sum"], "pool"),
-    **dict.fromkeys(
-        ["Reshape", "Shape", "Transpose", "ExpandDims", "Squeeze", "ConcatV2", "Pack", "Unpack",
-         "StridedSlice", "Slice", "GatherV2", "Cast", "Pad", "Fill"], "shape"),
-}
-
-
-# --------------------------------------------------------------------- the picture model
-
-
-@dataclass
-class PictureNode:
-    """One box of the picture: an op (or a collapsed name scope), an input or an output."""
-
-    id: int
-    op: str
-    name: str
-    kind: str = "op"  # op | input | output | call | scope
-    shapes: list[Shape] | None = None
-    folded: list[str] = field(default_factory=list)
-    cluster: int | None = None
-    detail: str = ""
-    caption: str | None = None  # shown instead of the last name component
-
-    @property
-    def family(self) -> str:
-        if self.kind in ("input", "output"):
-            return "io"
-        if self.kind == "call":
-            return "call"
-        return _FAMILY.get(self.op, "other")
-
-
-@dataclass
-class Cluster:
-    """A function body drawn inside a box labelled with the function's name."""
-
-    id: int
-    label: str
-    parent: int | None
-
-
-@dataclass
-class Picture:
-    """Nodes, edges and clusters of a picture, independent of the output format."""
-
-    title: str
-    nodes: dict[int, PictureNode] = field(default_factory=dict)
-    edges: list[tuple[int, int]] = field(default_factory=list)
-    clusters: dict[int, Cluster] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"Picture({self.title!r}, nodes={len(self.nodes)}, edges={len(self.edges)}, "
-            f"clusters={len(self.clusters)})"
-        )
-
-    def ops(self) -> dict[str, int]:
-        """How many boxes draw each op type."""
-        out: dict[str, int] = {}
-        for n in self.nodes.values():
-            if n.kind == "op":
-                out[n.op] = out.get(n.op, 0) + 1
-        return dict(sorted(out.items()))
-
-    def collapse(self, depth: int) -> Picture:
-        """A copy where nodes sharing the first ``depth`` name-scope levels (per cluster) are one box."""
-        if depth < 1:
-            raise InvalidArgumentError(f"collapse depth must be at least 1, got {depth}")
-        groups: dict[tuple[int | None, str], list[PictureNode]] = {}
-        owner: dict[int, int] = {}
-        out = Picture(self.title, clusters=dict(self.clusters))
-        for n in self.nodes.values():
-            parts = n.name.split("/")
-            if n.kind != "op" or len(parts) <= depth:
-                out.nodes[n.id] = n
-                owner[n.id] = n.id
-                continue
-            groups.setdefault((n.cluster, "/".join(parts[:depth])), []).append(n)
-        leaving: set[int] = set()
-        for a, b in self.edges:
-            leaving.add(a)
-        for (cluster, scope), members in groups.items():
-            if len(members) == 1:
-                n = members[0]
-                out.nodes[n.id] = PictureNode(
-                    id=n.id, op=n.op, name=n.name, kind=n.kind, shapes=n.shapes,
-                    folded=n.folded, cluster=n.cluster, detail=n.detail,
-                    caption=scope.rsplit("/", 1)[-1],
-                )
-                owner[n.id] = n.id
-                continue
-            gid = members[0].id
-            for m in members:
-                owner[m.id] = gid
-            counts: dict[str, int] = {}
-            for m in members:
-                counts[m.op] = counts.get(m.op, 0) + 1
-            main = _main_op(counts)
-            exits = [m for m in members if m.id in leaving]
-            last = exits[-1] if exits else members[-1]
-            weights = [f for m in members for f in m.folded if not f.startswith("const")]
-            folded = weights[:_MAX_FOLDED_LINES]
-            if len(weights) > _MAX_FOLDED_LINES:
-                folded.append(f"+{len(weights) - _MAX_FOLDED_LINES} more weights")
-            ops_text = ", ".join(
-                f"{op}×{c}" if c > 1 else op for op, c in sorted(counts.items(), key=lambda kv: -kv[1])
-            )
-            out.nodes[gid] = PictureNode(
-                id=gid,
-                op=main,
-                name=scope,
-                kind="scope",
-                shapes=last.shapes,
-                folded=folded,
-                cluster=cluster,
-                detail=_clip(ops_text, 60),
-            )
-        seen: set[tuple[int, int]] = set()
-        for a, b in self.edges:
-            e = (owner[a], owner[b])
-            if e[0] != e[1] and e not in seen:
-                seen.add(e)
-                out.edges.append(e)
-        return out
-
-    def scope_depth(self) -> int:
-        """The deepest name-scope nesting of any op box."""
-        return max((n.name.count("/") for n in self.nodes.values() if n.kind == "op"), default=0)
-
-
-def _main_op(counts: dict[str, int]) -> str:
-    """The op that names a collapsed scope: the heaviest family first (conv, matmul, ...)."""
-    rank = ["conv", "matmul", "pool", "norm", "act"]
-    for fam in rank:
-        hits = [op for op in counts if _FAMILY.get(op) == fam]
-        if hits:
-            return min(hits, key=lambda op: (-counts[op], op))
-    return min(counts, key=lambda op: (-counts[op], op))
-
-
-# --------------------------------------------------------------------- graph walking
 
 
 @dataclass(frozen=True)
@@ -318,22 +122,6 @@ def _shapes_of(node: Any) -> list[Shape] | None:
     return [shape_from_proto(s) for s in node.attr["_output_shapes"].list.shape]
 
 
-def _shape_text(shape: Shape) -> str:
-    if shape is None:
-        return "?"
-    if not shape:
-        return "scalar"
-    return "×".join("?" if d is None else str(d) for d in shape)
-
-
-def _dtype_text(dt: int) -> str:
-    """``float32`` for DT_FLOAT; empty for DT_INVALID."""
-    return dtypes.python_name(dt) if dt else ""
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
 
 def _var_text(node: Any) -> str:
     name = node.name
@@ -343,8 +131,8 @@ def _var_text(node: Any) -> str:
             break
     shape = ""
     if "shape" in node.attr:
-        shape = " " + _shape_text(shape_from_proto(node.attr["shape"].shape))
-    return _clip(name, 48) + shape
+        shape = " " + shape_text(shape_from_proto(node.attr["shape"].shape))
+    return clip(name, 48) + shape
 
 
 def _const_text(node: Any) -> str:
@@ -356,7 +144,7 @@ def _const_text(node: Any) -> str:
             return f"const {t.float_val[0]:g}"
         if shape == () and len(t.int_val) == 1:
             return f"const {t.int_val[0]}"
-    return f"const {_shape_text(shape)}"
+    return f"const {shape_text(shape)}"
 
 
 class _Walker:
@@ -556,8 +344,8 @@ class _Body:
                     folded.append(src.text)
             elif src is not None:
                 w.edges.append((src, box.id))
-        if len(folded) > _MAX_FOLDED_LINES:
-            folded = folded[:_MAX_FOLDED_LINES] + [f"+{len(folded) - _MAX_FOLDED_LINES} more"]
+        if len(folded) > MAX_FOLDED_LINES:
+            folded = folded[:MAX_FOLDED_LINES] + [f"+{len(folded) - MAX_FOLDED_LINES} more"]
         box.folded = folded
         return _Ref(box.id, 0)
 
@@ -592,7 +380,6 @@ class _Body:
         return _Call(rets, out_names)
 
 
-# --------------------------------------------------------------------- entry points
 
 
 def _walker(meta_graph: Any, title: str, expand: bool, fold: bool, max_depth: int,
@@ -655,7 +442,7 @@ def signature_picture(
     for out_key, tname, info in outputs:
         shape = shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
         box = w.new_node(op="output", name=out_key, kind="output", shapes=[shape],
-                         detail=_dtype_text(info.dtype))
+                         detail=dtype_text(info.dtype))
         src = body.ref(tname)
         if isinstance(src, _Folded):
             box.folded = [src.text]
@@ -708,11 +495,11 @@ def function_picture(
     for i, arg in enumerate(fdef.signature.input_arg):
         if fold and arg.type == DataType.DT_RESOURCE:
             hd = arg.handle_data[0] if len(arg.handle_data) else None
-            shape = f" {_shape_text(shape_from_proto(hd.shape))}" if hd is not None else ""
-            args[arg.name] = _Folded(_clip(arg.name, 48) + shape)
+            shape = f" {shape_text(shape_from_proto(hd.shape))}" if hd is not None else ""
+            args[arg.name] = _Folded(clip(arg.name, 48) + shape)
             continue
         box = w.new_node(op="arg", name=arg.name, kind="input", shapes=shapes.get(i),
-                         detail=_dtype_text(arg.type) if arg.type else arg.type_attr)
+                         detail=dtype_text(arg.type) if arg.type else arg.type_attr)
         args[arg.name] = _Ref(box.id, 0)
     body = _Body(w, fdef.node_def, function=True, args=args, cluster=None, stack=(name,))
     rets = [(a.name, fdef.ret.get(a.name, "")) for a in fdef.signature.output_arg]
@@ -725,183 +512,3 @@ def function_picture(
         elif src is not None:
             w.edges.append((src, box.id))
     return _finish(w.finish(), collapse, max_nodes)
-
-
-# --------------------------------------------------------------------- DOT text
-
-
-def _html(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _label(n: PictureNode) -> str:
-    short = n.caption if n.caption is not None else n.name.rsplit("/", 1)[-1]
-    rows = []
-    if n.kind == "input":
-        rows.append(f"<b>{_html(_clip(short, 40))}</b>")
-        if n.detail:
-            rows.append(_html(n.detail))
-    elif n.kind == "output":
-        rows.append(f"<b>{_html(_clip(n.name, 40))}</b>")
-        if n.detail:
-            rows.append(_html(n.detail))
-    elif n.kind == "scope":
-        rows.append(f"<b>{_html(_clip(short, 40))}</b>")
-        rows.append(f'<font point-size="8">{_html(n.detail)}</font>')
-    else:
-        rows.append(f"<b>{_html(n.op)}</b>")
-        if short != n.op:
-            rows.append(f'<font point-size="8">{_html(_clip(short, 40))}</font>')
-        if n.detail:
-            rows.append(f'<font point-size="8">→ {_html(_clip(n.detail, 60))}</font>')
-    for f in n.folded:
-        rows.append(f'<font point-size="8" color="#555555">{_html(f)}</font>')
-    if n.shapes:
-        text = ", ".join(_shape_text(s) for s in n.shapes[:4])
-        if len(n.shapes) > 4:
-            text += f", +{len(n.shapes) - 4}"
-        rows.append(f'<font point-size="8" color="#1f4e79">{_html(text)}</font>')
-    return "<" + "<br/>".join(rows) + ">"
-
-
-def _short_function(name: str) -> str:
-    """``__inference___call___5210`` -> ``__call__`` (TF's traced-function naming)."""
-    base = name
-    if base.startswith("__inference_"):
-        base = base[len("__inference_"):]
-        head, sep, tail = base.rpartition("_")
-        if sep and tail.isdigit():
-            base = head
-    return base or name
-
-
-def to_dot(picture: Picture, *, rankdir: str = "TB") -> str:
-    """Graphviz DOT text for a picture (clusters for function bodies, coloured op families)."""
-    if rankdir not in ("TB", "LR", "BT", "RL"):
-        raise InvalidArgumentError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
-    lines = [
-        "digraph savedmodel {",
-        (f"  graph [rankdir={rankdir}, label={_quote(picture.title)}, labelloc=t, fontsize=12, "
-        'fontname="Helvetica", newrank=true, nodesep=0.25, ranksep=0.3];'),
-        ('  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
-        'margin="0.08,0.03", penwidth=0.8];'),
-        '  edge [arrowsize=0.6, color="#666666", penwidth=0.8];',
-    ]
-    members: dict[int | None, list[PictureNode]] = {}
-    for n in picture.nodes.values():
-        members.setdefault(n.cluster, []).append(n)
-    children: dict[int | None, list[int]] = {}
-    for c in picture.clusters.values():
-        children.setdefault(c.parent, []).append(c.id)
-
-    def node_line(n: PictureNode, indent: str) -> str:
-        shape = "ellipse" if n.kind in ("input", "output") else "box"
-        style = '"filled"' if shape == "ellipse" else '"rounded,filled"'
-        if n.kind == "scope":
-            style = '"rounded,filled,bold"'
-        return (
-            f"{indent}n{n.id} [label={_label(n)}, shape={shape}, style={style}, "
-            f'fillcolor="{_COLORS[n.family]}", tooltip={_quote(n.name)}];'
-        )
-
-    def emit(cluster: int | None, indent: str) -> None:
-        for n in members.get(cluster, []):
-            lines.append(node_line(n, indent))
-        for cid in children.get(cluster, []):
-            c = picture.clusters[cid]
-            lines.append(f"{indent}subgraph cluster_{cid} {{")
-            lines.append(
-                f"{indent}  label={_quote(_short_function(c.label))}; tooltip={_quote(c.label)}; "
-                'style="rounded,dashed"; color="#999999"; fontsize=10;'
-            )
-            emit(cid, indent + "  ")
-            lines.append(f"{indent}}}")
-
-    emit(None, "  ")
-    for a, b in picture.edges:
-        lines.append(f"  n{a} -> n{b};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------- rendering
-
-
-def dot_binary() -> str | None:
-    """Path of Graphviz's ``dot`` (``$SAVEDMODEL_IO_DOT`` overrides), or None."""
-    override = os.environ.get("SAVEDMODEL_IO_DOT")
-    if override:
-        return override if os.path.isfile(override) and os.access(override, os.X_OK) else None
-    return shutil.which("dot")
-
-
-def render(dot_text: str, fmt: str, *, timeout: float | None = 600.0) -> bytes:
-    """Render DOT text to ``svg`` or ``png`` bytes with Graphviz's ``dot`` program."""
-    if fmt == "dot":
-        return dot_text.encode("utf-8")
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(f"unknown picture format {fmt!r} (choose from {', '.join(FORMATS)})")
-    exe = dot_binary()
-    if exe is None:
-        raise MissingDependencyError(
-            f"{fmt.upper()} output needs Graphviz's 'dot' program, which is not installed "
-            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
-            "conda: conda install graphviz); --format dot needs nothing"
-        )
-    try:
-        proc = subprocess.run(
-            [exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise RuntimeFailure(
-            f"Graphviz took more than {timeout:g} s; try collapsing name scopes (--collapse) "
-            "or --format dot"
-        ) from None
-    except OSError as exc:
-        raise RuntimeFailure(f"could not run Graphviz ({exe}): {exc}") from None
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeFailure(f"Graphviz failed: {err[-1] if err else f'exit status {proc.returncode}'}")
-    return proc.stdout
-
-
-def draw(
-    model: Any,
-    *,
-    signature: str | None = None,
-    function: str | None = None,
-    tags: Any = None,
-    fmt: str = "dot",
-    collapse: int | None = None,
-    max_nodes: int | None = 1500,
-    expand: bool = True,
-    fold: bool = True,
-    rankdir: str = "TB",
-) -> bytes:
-    """Draw a signature (default ``serving_default``) or a library function of a model.
-
-    ``model`` is a path or a loaded :class:`~savedmodel_io.SavedModel`; the result is
-    DOT, SVG or PNG bytes.
-    """
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(f"unknown picture format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if signature is not None and function is not None:
-        raise InvalidArgumentError("pass either a signature or a function, not both")
-    if isinstance(model, (str, os.PathLike)):
-        from savedmodel_io.model import load
-
-        model = load(model)
-    mg = model.meta_graph(tags)
-    opts: dict[str, Any] = {"expand": expand, "fold": fold, "collapse": collapse, "max_nodes": max_nodes}
-    if function is not None:
-        pic = function_picture(mg, function, **opts)
-    else:
-        pic = signature_picture(mg, signature or "serving_default", **opts)
-    return render(to_dot(pic, rankdir=rankdir), fmt)
