@@ -34,8 +34,8 @@ if TYPE_CHECKING:
         list_variables,
         load_variables,
         open_checkpoint,
-        write_checkpoint,
     )
+    from savedmodel_io.formats.bundle_writer import write_checkpoint
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
     from savedmodel_io.writer import Model, save
@@ -51,7 +51,7 @@ _LAZY = {
     "list_variables": "savedmodel_io.formats.bundle",
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
-    "write_checkpoint": "savedmodel_io.formats.bundle",
+    "write_checkpoint": "savedmodel_io.formats.bundle_writer",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",
     "replace_weights": "savedmodel_io.replace",

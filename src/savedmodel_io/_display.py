@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from savedmodel_io._progress import human_bytes
 from savedmodel_io.errors import SavedModelError
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
 
 if TYPE_CHECKING:
     from savedmodel_io.model import SavedModel, Signature

@@ -18,7 +18,6 @@ producer 2). Instead:
 The quirks of TF's code are kept on purpose (a chunked field whose tag is a
 prefix of several parts is merged once per part; the signature chunks are
 hashed again for every signature), since the result must equal TensorFlow's.
-See shared/design/cpb_format.md §7.
 """
 
 from __future__ import annotations

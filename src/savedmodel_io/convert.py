@@ -46,7 +46,8 @@ from savedmodel_io.errors import (
     SavedModelError,
 )
 from savedmodel_io.formats import layout
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, CheckpointReader, TensorEntry
+from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
 from savedmodel_io.formats.source import LocalFiles
 
 __all__ = [

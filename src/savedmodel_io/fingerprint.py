@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     FormatError,

@@ -28,6 +28,7 @@ from savedmodel_io.errors import (
     NotFoundError,
 )
 from savedmodel_io.formats import bundle, layout, saved_model_file
+from savedmodel_io.formats.object_paths import PathBudget
 from savedmodel_io.formats.source import LocalFiles
 from savedmodel_io.proto import TrackableObjectGraph, parse_message
 from savedmodel_io.writer import (
@@ -54,7 +55,7 @@ def _object_graph(reader: Any, path: str) -> TrackableObjectGraph | None:
 
 
 def _all_paths(
-    children: list[list[tuple[str, int]]], budget: bundle.PathBudget
+    children: list[list[tuple[str, int]]], budget: PathBudget
 ) -> dict[int, list[str]]:
     """Up to _MAX_PATHS object paths per node, shortest first (no cycles), within ``budget``.
 
@@ -93,7 +94,7 @@ def _aliases(export_dir: LocalFiles, reader: Any, index_path: str) -> dict[str, 
     if tog is None:
         return aliases
     kids = [[(c.local_name, c.node_id) for c in n.children] for n in tog.nodes]
-    paths = _all_paths(kids, bundle.PathBudget(tog.ByteSize(), index_path))
+    paths = _all_paths(kids, PathBudget(tog.ByteSize(), index_path))
     for nid, node in enumerate(tog.nodes):
         for attr in node.attributes:
             if attr.name != "VARIABLE_VALUE" or attr.checkpoint_key not in reader:
@@ -107,7 +108,7 @@ def _aliases(export_dir: LocalFiles, reader: Any, index_path: str) -> dict[str, 
         if not len(sog.nodes):
             continue
         skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir.location))
+        spaths = _all_paths(skids, PathBudget(sog.ByteSize(), export_dir.location))
         for nid, node in enumerate(sog.nodes):
             if node.WhichOneof("kind") != "variable" or not node.variable.name:
                 continue

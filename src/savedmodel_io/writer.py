@@ -29,8 +29,9 @@ import numpy as np
 from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats import bundle, cpb, layout
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
+from savedmodel_io.formats import cpb, layout
+from savedmodel_io.formats.bundle_writer import write_checkpoint
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -660,7 +661,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def write_variables(directory: Path, values: Mapping[str, np.ndarray]) -> None:
     """Write ``variables/variables.{index,data-00000-of-00001}`` with the TensorBundle writer."""
     directory.mkdir(exist_ok=True)
-    bundle.write_checkpoint(str(directory / layout.VARIABLES_FILENAME), values)
+    write_checkpoint(str(directory / layout.VARIABLES_FILENAME), values)
 
 
 def write_fingerprint(export_dir: Path, saved_model: SavedModel | None = None) -> None:

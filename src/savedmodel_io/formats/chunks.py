@@ -8,7 +8,7 @@ repeated index or a map key); an empty tag means "merge into the parent". BYTES 
 the bytes field they point to (how ``TensorProto.tensor_content`` of big constants is stored).
 
 Facts (not code) from tensorflow/tensorflow ``tensorflow/tools/proto_splitter/{chunk.proto,
-merge.cc,cc/util.cc}``; see shared/design/cpb_format.md §3.
+merge.cc,cc/util.cc}``; the merge order is described in docs/cpb.md.
 
 Public API (stable; used by the fingerprint module):
 

@@ -7,7 +7,7 @@ error: TensorFlow never writes them. Every header and chunk is protected by High
 
 Format facts (not code) from google/riegeli ``doc/riegeli_records_file_format.md``,
 ``riegeli/records/block.h`` (block/chunk boundary arithmetic), ``riegeli/chunk_encoding/
-{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; see shared/design/cpb_format.md §2.
+{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; the layout is described in docs/cpb.md.
 
 A record's *position* is ``chunk_begin + index_in_chunk``: what ``ChunkInfo.offset`` holds in a
 ``.cpb`` and what :meth:`RecordReader.read_record` takes.
@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
 from savedmodel_io._fsutil import atomic_file, open_regular
-from savedmodel_io._varint import decode as _read_varint
-from savedmodel_io._varint import encode as _varint
+from savedmodel_io.formats.varint import decode as _read_varint
+from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,

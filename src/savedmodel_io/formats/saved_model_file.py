@@ -14,8 +14,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,

@@ -27,10 +27,10 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from savedmodel_io import _varint
+from savedmodel_io.formats import varint as _varint
 from savedmodel_io._fsutil import read_regular
-from savedmodel_io._varint import append as put_varint
-from savedmodel_io.errors import ChecksumError, CorruptFileError
+from savedmodel_io.formats.varint import append as put_varint
+from savedmodel_io.errors import ChecksumError, CorruptFileError, InvalidArgumentError
 from savedmodel_io.formats import snappy
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
 
@@ -331,7 +331,7 @@ class TableBuilder:
         compression: str = "none",
     ) -> None:
         if compression not in ("none", "snappy"):
-            raise ValueError(f"compression must be 'none' or 'snappy', not {compression!r}")
+            raise InvalidArgumentError(f"compression must be 'none' or 'snappy', not {compression!r}")
         self._file = file
         self._block_size = block_size
         self._compression = compression
@@ -346,11 +346,11 @@ class TableBuilder:
     def add(self, key: bytes, value: bytes) -> None:
         """Append one entry (``key`` strictly greater than the previous one)."""
         if self._closed:
-            raise ValueError("table already finished")
+            raise InvalidArgumentError("table already finished")
         key = bytes(key)
         if self._last_key is not None:
             if key <= self._last_key:
-                raise ValueError(f"keys must be strictly increasing: {key!r} after {self._last_key!r}")
+                raise InvalidArgumentError(f"keys must be strictly increasing: {key!r} after {self._last_key!r}")
             if len(key) + len(value) >= 2 * self._block_size:
                 self._flush()
         if self._pending is not None:
@@ -393,7 +393,7 @@ class TableBuilder:
     def finish(self) -> int:
         """Write the remaining blocks and the footer; returns the table's size in bytes."""
         if self._closed:
-            raise ValueError("table already finished")
+            raise InvalidArgumentError("table already finished")
         self._flush()
         self._closed = True
         meta = self._write_block(_BlockBuilder(self._data.restart_interval))
