@@ -269,7 +269,7 @@ def test_checksum_errors_do_not_reveal_the_bytes_read(tmp_path):
         with pytest.raises(ChecksumError, match=match) as info:
             reader.read(key)
         text = str(info.value).lower()
-        assert "does not match" in text and "computed" not in text
+        assert "mismatch: stored" in text and "computed" not in text
     with pytest.raises(ChecksumError) as info:
         reader.read("a")
     assert f"{crc32c(bytes(data[0:1])):#010x}" not in str(info.value)
@@ -290,7 +290,7 @@ def test_index_block_checksum_error_prints_only_the_stored_value(tmp_path):
     computed = crc32c(bytes(data[offset : offset + size + 1]))
     with pytest.raises(ChecksumError) as info:
         savedmodel_io.open_checkpoint(tmp_path / "ck")
-    assert "does not match" in str(info.value) and f"{computed:#010x}" not in str(info.value)
+    assert "mismatch: stored" in str(info.value) and f"{computed:#010x}" not in str(info.value)
 
 
 def test_bad_table_magic_is_not_printed(tmp_path):
@@ -395,3 +395,19 @@ def test_cli_json_of_an_allowed_snapshot_matches_the_plain_model(saved, tmp_path
     plain = json.loads(capsys.readouterr().out)
     assert main(["variables", "--dir", str(snap), "--json", "--allow-external-links"]) == 0
     assert json.loads(capsys.readouterr().out) == plain
+
+
+def test_verify_reports_links_out_and_the_flag_allows(saved, tmp_path, capsys):
+    """`verify` reports problems as findings: a link out is one, naming the option."""
+    from savedmodel_io.cli.main import main
+    from savedmodel_io.integrity import verify
+
+    snap = _hf_cache(tmp_path, saved[0])
+    report = verify(snap)
+    assert not report.ok
+    outside = [p for p in report.problems if "outside the model directory" in p.message]
+    assert {p.check for p in outside} == {"saved_model", "checkpoint"}, report.problems
+    assert verify(snap, allow_external_links=True).ok
+    assert main(["verify", "--dir", str(snap)]) == 1
+    assert "--allow-external-links" in capsys.readouterr().out
+    assert main(["verify", "--dir", str(snap), "--allow-external-links"]) == 0

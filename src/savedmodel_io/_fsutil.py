@@ -67,7 +67,9 @@ def _os_error(exc: OSError, path: str | os.PathLike[str], what: str) -> SavedMod
     """The library error for an OSError met while opening or reading ``path``."""
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return NotFoundError(f"{what} does not exist", path=path)
+        missing = NotFoundError(f"{what} does not exist", path=path)
+        missing.errno = exc.errno
+        return missing
     if exc.errno == errno.ELOOP:
         return CorruptFileError(f"{what} cannot be opened: symlink loop ({reason})", path=path)
     if exc.errno in _NOT_FOUND:

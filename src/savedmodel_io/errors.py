@@ -62,8 +62,12 @@ def _rebuild(cls: type[SavedModelError], message: str, path: str | None,
     return cls(message, path=path, where=where)
 
 
-class NotFoundError(SavedModelError, FileNotFoundError):
-    """A file, directory, tag-set, signature, key or function does not exist."""
+class NotFoundError(SavedModelError, FileNotFoundError, KeyError):
+    """A file, directory, tag-set, signature, key or function does not exist.
+
+    Also a ``KeyError``: looking a name up in one of the model's mappings raises it, and
+    ``except KeyError`` (or ``mapping.get``) keeps working as with a dict.
+    """
 
 
 class FormatError(SavedModelError, ValueError):

@@ -11,6 +11,7 @@ Every object keeps its protobuf message in ``.proto`` for anything not wrapped h
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from savedmodel_io._lookup import Lookup
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import layout, saved_model_file
 from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     import numpy as np
 
     from savedmodel_io.formats.bundle import CheckpointReader
+    from savedmodel_io.formats.names import NameTable, TensorName
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
@@ -85,12 +88,15 @@ class Signature:
         self.proto = proto
         self.meta_graph = meta_graph
         self.method_name: str = proto.method_name
-        self.inputs: dict[str, TensorSpec] = {
-            k: spec_from_tensor_info(k, proto.inputs[k]) for k in sorted(proto.inputs)
-        }
-        self.outputs: dict[str, TensorSpec] = {
-            k: spec_from_tensor_info(k, proto.outputs[k]) for k in sorted(proto.outputs)
-        }
+        path = meta_graph._path if meta_graph is not None else None
+        self.inputs: dict[str, TensorSpec] = Lookup(
+            ((k, spec_from_tensor_info(k, proto.inputs[k])) for k in sorted(proto.inputs)),
+            what="input", where=f"signature {key!r}", path=path,
+        )
+        self.outputs: dict[str, TensorSpec] = Lookup(
+            ((k, spec_from_tensor_info(k, proto.outputs[k])) for k in sorted(proto.outputs)),
+            what="output", where=f"signature {key!r}", path=path,
+        )
 
     @property
     def defaults(self) -> dict[str, np.ndarray]:
@@ -98,19 +104,29 @@ class Signature:
         from savedmodel_io.tensors import to_array
 
         path = self.meta_graph._path if self.meta_graph is not None else None
-        return {
-            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
-            for k in sorted(self.proto.defaults)
-        }
+        return Lookup(
+            ((k, to_array(self.proto.defaults[k], path=path,
+                          where=f"signature {self.key!r} default {k!r}"))
+             for k in sorted(self.proto.defaults)),
+            what="default", where=f"signature {self.key!r}", path=path,
+        )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key.
+
+        Inputs of another dtype are converted when no value changes beyond float rounding
+        (``graph.runtime.convert_input``); ``run(inputs, strict=True)`` refuses them.
+        """
+        return self.run(inputs)
+
+    def run(self, inputs: Mapping[str, Any], *, strict: bool = False) -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        return self.meta_graph.session.run_signature(self.key, inputs)
+        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
@@ -210,7 +226,10 @@ class ObjectGraph:
             SavedObjectNode(
                 index=i,
                 kind=o.WhichOneof("kind"),
-                children={c.local_name: c.node_id for c in o.children},
+                children=Lookup(
+                    ((c.local_name, c.node_id) for c in o.children),
+                    what="child", where=f"object graph node {i}", path=path,
+                ),
                 proto=o,
             )
             for i, o in enumerate(proto.nodes)
@@ -232,7 +251,9 @@ class ObjectGraph:
     @cached_property
     def concrete_functions(self) -> dict[str, ConcreteFunction]:
         """Every concrete function of the object graph by name, signatures decoded."""
-        out = {}
+        out: dict[str, ConcreteFunction] = Lookup(
+            what="concrete function", where="the object graph", path=self._path
+        )
         for name in sorted(self.proto.concrete_functions):
             cf = self.proto.concrete_functions[name]
             out[name] = ConcreteFunction(
@@ -250,7 +271,9 @@ class ObjectGraph:
 
     def functions(self, node: int = 0) -> dict[str, list[ConcreteFunction]]:
         """tf.functions (and bare concrete functions) that are children of ``node``, by name."""
-        out: dict[str, list[ConcreteFunction]] = {}
+        out: dict[str, list[ConcreteFunction]] = Lookup(
+            what="function", where=f"object graph node {node}", path=self._path
+        )
         cfs = self.concrete_functions
         for name, idx in sorted(self.node(node).children.items()):
             child = self.node(idx)
@@ -301,7 +324,12 @@ class Asset:
             files = LocalFiles(model_dir)
         # A link out of the model, a FIFO or a device is refused.
         name = f"{layout.ASSETS_DIR}/{self.filename}"
-        return files.read_all(name, what=f"asset file {self.filename!r}")
+        try:
+            return files.read_all(name, what=f"asset file {self.filename!r}")
+        except NotFoundError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        raise NotFoundError("asset file is missing", path=self.path)
 
 
 def _asset_path(base: Path, filename: str, where: str | None) -> Path:
@@ -346,21 +374,17 @@ class MetaGraph:
 
     @cached_property
     def signatures(self) -> dict[str, Signature]:
-        """SignatureDefs by key, in sorted key order."""
+        """SignatureDefs by key, in sorted key order; a missing key raises NotFoundError."""
         sd = self.proto.signature_def
-        return {k: Signature(k, sd[k], self) for k in sorted(sd)}
+        return Lookup(
+            ((k, Signature(k, sd[k], self)) for k in sorted(sd)),
+            what="signature", where=f"the meta graph with tag-set {_tag_text(self.tags)}",
+            path=self._path,
+        )
 
     def signature(self, key: str) -> Signature:
         """The signature ``key``; NotFoundError naming the available keys otherwise."""
-        sigs = self.signatures
-        if key not in sigs:
-            avail = ", ".join(sigs) or "none"
-            raise NotFoundError(
-                f"no signature {key!r} in the meta graph with tag-set {_tag_text(self.tags)} "
-                f"(available: {avail})",
-                path=self._path,
-            )
-        return sigs[key]
+        return self.signatures[key]
 
     @property
     def _path(self) -> str | None:
@@ -388,7 +412,10 @@ class MetaGraph:
     @cached_property
     def functions(self) -> dict[str, Function]:
         """The graph's function library by function name."""
-        return {f.signature.name: Function(f) for f in self.proto.graph_def.library.function}
+        return Lookup(
+            ((f.signature.name, Function(f)) for f in self.proto.graph_def.library.function),
+            what="function", where="the function library", path=self._path,
+        )
 
     @cached_property
     def ops(self) -> list[str]:
@@ -444,33 +471,61 @@ class MetaGraph:
 
 
 class Variables(Mapping[str, "np.ndarray"]):
-    """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
+    """Read-only mapping: variable name -> numpy array, each read from the bundle on access.
 
-    def __init__(self, reader: Any, keys: dict[str, str]) -> None:
+    Iteration lists each variable once under its natural name (see
+    ``savedmodel_io.formats.names``: the variable's own name, else its object path as
+    written, else the checkpoint key); indexing also accepts every other object path,
+    variable name (``conv1/kernel:0``) and checkpoint key, and a miss raises NotFoundError
+    (a KeyError) suggesting near names.
+    """
+
+    def __init__(self, reader: Any, table: NameTable | None) -> None:
         self.reader = reader
-        self._keys = dict(sorted(keys.items()))
+        self._table = table
+        entries = [e for e in table.entries if e.is_variable] if table is not None else []
+        self._entries: dict[str, TensorName] = {e.name: e for e in entries}
+        self._by_key = {k: e for e in entries for k in e.keys}
+
+    def _entry(self, name: str) -> TensorName:
+        found = self._entries.get(name)
+        if found is not None:
+            return found
+        if self._table is None:
+            raise NotFoundError(f"no variable {name!r}: the model has no variables")
+        keys = self._table.resolve(name)
+        entry = self._by_key.get(keys[0])
+        if entry is None:
+            raise NotFoundError(f"{name!r} is a checkpoint tensor but not a variable",
+                                path=self._table.where)
+        return entry
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._keys:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self._keys), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise NotFoundError(f"no variable {name!r}{hint}")
-        value: np.ndarray = self.reader.read(self._keys[name])
+        value: np.ndarray = self.reader.read(self._entry(name).key)
         return value
 
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self._entry(name)
+        except SavedModelError:
+            return False
+        return True
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._entries)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._entries)
 
     def checkpoint_key(self, name: str) -> str:
-        """The key under which ``variables.index`` stores this variable."""
-        if name not in self._keys:
-            raise NotFoundError(f"no variable {name!r}")
-        return self._keys[name]
+        """The key under which ``variables.index`` stores this variable (the first copy's)."""
+        return self._entry(name).key
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """Every name of the variable ``name`` means, its natural name first."""
+        return self._entry(name).aliases
 
     def spec(self, name: str) -> tuple[str, tuple[int, ...]]:
         """(TF dtype name, shape) from the index, without reading the data."""
@@ -613,23 +668,16 @@ class SavedModel:
 
     @cached_property
     def variables(self) -> Variables:
-        """Variable values by name, read lazily from ``variables/``.
+        """Variable values by name, read lazily from ``variables/`` (see ``Variables``).
 
-        Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
-        checkpoint keys (the variable names) for TF1 models; empty without variables.
+        Listed under natural names: ``conv1/kernel`` (Keras), ``attn/q/kernel`` (object
+        paths as written), checkpoint keys for TF1 models; empty without variables.
         """
         if not self.has_variables:
-            return Variables(None, {})
-        reader = self.checkpoint
-        if reader.object_graph is not None:
-            mg = self.meta_graphs[0] if self.meta_graphs else None
-            if mg is not None and mg.proto.HasField("object_graph_def"):
-                keys = {p: k for p, (k, _v) in reader.saved_variables(self.proto).items()}
-            else:
-                keys = reader.object_paths()
-        else:
-            keys = {k: k for k in reader}
-        return Variables(reader, keys)
+            return Variables(None, None)
+        from savedmodel_io.formats.names import NameTable
+
+        return Variables(self.checkpoint, NameTable(self.checkpoint, self.proto))
 
     def summary(self) -> dict[str, Any]:
         """Tag-sets, signatures and the variables' count and bytes, as plain data (JSON-able)."""
@@ -678,5 +726,8 @@ def read_signatures(
     model = SavedModel(small, files)
     mg = model.meta_graph(tags)
     # Detach from the stripped meta graph: calling these needs the full model.
-    return {k: Signature(k, s.proto, None) for k, s in mg.signatures.items()}
+    return Lookup(
+        ((k, Signature(k, s.proto, None)) for k, s in mg.signatures.items()),
+        what="signature", where=f"the meta graph with tag-set {_tag_text(mg.tags)}", path=path,
+    )
 

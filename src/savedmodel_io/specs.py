@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import dtypes, tensors
-from savedmodel_io.errors import CorruptFileError, SavedModelError
-from savedmodel_io.proto import DataType, StructuredValue, TensorInfo, TypeSpecProto
+from savedmodel_io.errors import CorruptFileError
+from savedmodel_io.proto import StructuredValue, TensorInfo, TypeSpecProto
 from savedmodel_io.tensors import Shape
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class DType:
     @property
     def numpy(self) -> np.dtype | None:
         """The numpy dtype, or None for types without one (resource, variant)."""
-        return _numpy_or_none(self.enum)
+        return dtypes.numpy_or_none(self.enum)
 
     def __repr__(self) -> str:
         return f"DType({self.name})"
@@ -131,7 +131,7 @@ class TensorSpec:
     @property
     def dtype(self) -> np.dtype | None:
         """numpy dtype (``object`` for strings); None for resource/variant/invalid."""
-        return _numpy_or_none(self.dtype_enum)
+        return dtypes.numpy_or_none(self.dtype_enum)
 
     @property
     def dtype_name(self) -> str:
@@ -153,7 +153,7 @@ class TensorSpec:
             parts.append(f"key={self.key!r}")
         parts.append(f"name={self.name!r}")
         parts.append(f"dtype={self.tf_dtype}")
-        parts.append(f"shape={_shape_text(self.shape)}")
+        parts.append(f"shape={self.shape!r}")  # as the attribute is: (None, 4), or None
         if self.encoding == "coo_sparse":
             parts.append("encoding='coo_sparse'")
         elif self.encoding == "composite":
@@ -168,18 +168,6 @@ class BoundedTensorSpec(TensorSpec):
 
     minimum: Any = None
     maximum: Any = None
-
-
-def _numpy_or_none(dt: int) -> np.dtype | None:
-    b = dtypes.base_dtype(dt)
-    if b in (DataType.DT_INVALID, DataType.DT_RESOURCE, DataType.DT_VARIANT):
-        return None
-    try:
-        return dtypes.to_numpy(dt)
-    except SavedModelError:
-        if dtypes.is_numeric(dt):
-            raise
-        return None
 
 
 def _shape_text(shape: Shape) -> str:

@@ -31,7 +31,7 @@ from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import cpb, layout
 from savedmodel_io.formats.bundle_writer import write_checkpoint
-from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, escape_local_name
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -193,7 +193,7 @@ class Model:
         if name in self.functions:
             raise InvalidArgumentError(f"function {name!r} defined twice")
         self._counter += 1
-        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}")
+        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}", label=name)
         names = []
         for arg, (dt, shape) in (inputs or {}).items():
             if shape is None:
@@ -221,15 +221,6 @@ class Model:
 
 def _ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
-
-
-def escape_local_name(name: str) -> str:
-    """Escape one object-graph edge name for a checkpoint key ("." -> "..", "/" -> ".S").
-
-    The rule is TensorFlow's (tensorflow/python/checkpoint/save_util_v1.py /
-    trackable_utils.py), observed on tf.train.Checkpoint output.
-    """
-    return name.replace(".", "..").replace("/", ".S")
 
 
 def checkpoint_key(path: Sequence[str], attribute: str = "VARIABLE_VALUE") -> str:

@@ -299,8 +299,8 @@ def test_input_validation():
         runtime.run_signature(mg, "s", {})
     with pytest.raises(InvalidArgumentError, match=r"expects shape \(None, 2\), got \(3, 3\)"):
         runtime.run_signature(mg, "s", {"x": np.zeros((3, 3), np.float32)})
-    with pytest.raises(InvalidArgumentError, match="expects float32, got an array of float64"):
-        runtime.run_signature(mg, "s", {"x": np.zeros((3, 2))})
+    with pytest.raises(InvalidArgumentError, match=r"expects float32, got an array of float64 \(strict"):
+        runtime.run_signature(mg, "s", {"x": np.zeros((3, 2))}, strict=True)
     with pytest.raises(NotFoundError, match="no signature 'nope'"):
         runtime.run_signature(mg, "nope", {})
     # Python lists convert like tf.convert_to_tensor; ints widen to float.
@@ -399,17 +399,39 @@ def test_trace_sees_every_node():
     assert seen == ["n", "y"]
 
 
-def test_integer_widening_only_when_lossless():
-    mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
-               placeholder("i", DataType.DT_INT64), node("j", "Identity", ["i"])],
-              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"}),
-                    "i": ({"i": ("i:0", DataType.DT_INT64, (None,))}, {"j": "j:0"})})
-    assert runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int16)})["y"].dtype == np.float32
-    assert runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.int32)})["j"].dtype == np.int64
-    with pytest.raises(InvalidArgumentError, match="expects float32"):
-        runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int64)})
-    with pytest.raises(InvalidArgumentError, match="expects int64"):
-        runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.uint64)})
+# (signature dtype, value, result dtype or the refusal's text): the one casting rule.
+_CASTS = [
+    (DataType.DT_FLOAT, np.array([1, 2], np.int16), np.float32),
+    (DataType.DT_FLOAT, np.array([1.5, -2.25]), np.float32),          # float64 rounds: fine
+    (DataType.DT_FLOAT, np.array([1, 2], np.int64), np.float32),
+    (DataType.DT_INT64, np.array([1, 2], np.int32), np.int64),
+    (DataType.DT_INT32, np.array([1, 2**31 - 1], np.int64), np.int32),  # every value fits
+    (DataType.DT_INT64, np.array([1, 2], np.uint64), np.int64),
+    (DataType.DT_FLOAT, [1, 2], np.float32),                           # Python ints widen
+    (DataType.DT_FLOAT, np.array([1e300]), "overflow float32"),
+    (DataType.DT_FLOAT, np.array([2**40 + 1], np.int64), "do not fit float32"),
+    (DataType.DT_INT32, np.array([2**40], np.int64), "do not fit int32"),
+    (DataType.DT_INT64, np.array([2**63], np.uint64), "do not fit int64"),
+    (DataType.DT_INT32, np.array([1.0, 2.0]), "do not convert to int32"),  # never float -> int
+    (DataType.DT_INT32, [1.5], "do not convert to int32"),
+    (DataType.DT_FLOAT, np.array([1j]), "do not convert to float32"),
+]
+
+
+@pytest.mark.parametrize("dt, value, want", _CASTS)
+def test_one_casting_rule(dt, value, want):
+    """The Python API refused float64 for float32 while the CLI cast anything (float -> int
+    truncated, overflow gave inf): one rule now, and strict=True refuses any conversion."""
+    mg = meta([placeholder("x", dt), node("y", "Identity", ["x"])],
+              sigs={"s": ({"x": ("x:0", dt, (None,))}, {"y": "y:0"})})
+    if isinstance(want, str):
+        with pytest.raises(InvalidArgumentError, match=want):
+            runtime.run_signature(mg, "s", {"x": value})
+        return
+    assert runtime.run_signature(mg, "s", {"x": value})["y"].dtype == want
+    if isinstance(value, np.ndarray):
+        with pytest.raises(InvalidArgumentError, match="strict: no conversion"):
+            runtime.run_signature(mg, "s", {"x": value}, strict=True)
 
 
 def test_blas_threads_are_limited_while_running():

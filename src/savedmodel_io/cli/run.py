@@ -80,6 +80,8 @@ def register(subparsers: Any) -> None:
     bool_flag(p, "init_tpu", "(TensorFlow only) initialize a TPU system; not supported here.")
     bool_flag(p, "use_tfrt", "(TensorFlow only) run with TFRT; accepted and ignored.")
     bool_flag(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
+    bool_flag(p, "strict", "Refuse inputs whose dtype differs from the signature's (by default "
+              "a conversion that changes no value beyond float rounding is made; see docs/run.md).")
     bool_flag(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
           "(status 1 if any).")
     p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
         # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
-        outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace,
+        outputs = sess.run_signature(args.signature_def, feed, strict=args.strict, trace=trace,
                                      partial=True)
     if targets is not None:
         os.makedirs(args.outdir, exist_ok=True)

@@ -239,6 +239,10 @@ def _functions(model: SavedModel, out: list[str]) -> None:
         out.append(" N/A (could not be listed due to unknown reasons)\n")
         return
     mg = graphs[0]
+    if custom_ops(mg):
+        # Its loader fails with "Op type not registered"; --json still lists the functions.
+        out.append(" N/A (could not be listed due to the existence of custom ops in the SavedModel)\n")
+        return
     og = mg.object_graph
     assert og is not None
     for name, cfs in og.functions().items():
@@ -252,6 +256,20 @@ def _functions(model: SavedModel, out: list[str]) -> None:
                 _args(args, "Argument", out)
             if kwargs:
                 _args(kwargs, "Named Argument", out)
+
+
+def custom_ops(mg: MetaGraph) -> list[str]:
+    """Ops of the function library that TensorFlow does not register (tensorflow-text's...).
+
+    saved_model_cli lists functions by loading the model with TensorFlow, whose loader
+    imports every library function (called or not) and fails on such an op; ops of the
+    top-level graph alone do not matter, as the loader does not import it (checked
+    against TensorFlow 2.21's saved_model_cli in tests/cli/test_show_custom_ops.py).
+    """
+    library = mg.proto.graph_def.library.function
+    names = {f.signature.name for f in library}
+    used = {n.op for f in library for n in f.node_def}
+    return sorted(op for op in used - names if not opdefs.is_registered(op))
 
 
 def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:
@@ -494,6 +512,9 @@ def render_json(
         fns = _functions_json(model)
         if fns is not None:
             doc["concrete_functions"] = fns
+            custom = sorted({op for mg in model.meta_graphs for op in custom_ops(mg)})
+            if custom:  # the text says N/A here, as saved_model_cli does
+                doc["custom_ops"] = custom
         return doc
     if tag_set is None:
         return {"tag_sets": [sorted(t) for t in sorted(list(t) for t in model.tag_sets)]}

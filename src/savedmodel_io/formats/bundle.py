@@ -79,7 +79,7 @@ class TensorEntry:
     """What the index says about one tensor (or one stored slice)."""
 
     key: str
-    dtype: int
+    dtype_enum: int  # the DataType enum value, as stored
     shape: tuple[int, ...]
     shard_id: int = 0
     offset: int = 0
@@ -88,9 +88,14 @@ class TensorEntry:
     slices: tuple[tuple[Extent, ...], ...] = field(default=())
 
     @property
+    def dtype(self) -> np.dtype | None:
+        """numpy dtype of the values (``object`` for strings); None for resource/variant."""
+        return dtypes.numpy_or_none(self.dtype_enum)
+
+    @property
     def dtype_name(self) -> str:
         """TensorFlow's name of the dtype, e.g. ``float32``."""
-        return dtypes.python_name(self.dtype)
+        return dtypes.python_name(self.dtype_enum)
 
     @property
     def num_elements(self) -> int:
@@ -178,8 +183,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         self.zero_copy = zero_copy
         self._maps: dict[int, tuple[np.ndarray | None, int]] = {}
         self._object_graph: TrackableObjectGraph | None | bool = False
-        data = files.read_all(layout.index_filename(prefix), limit=sstable.MAX_TABLE_BYTES,
-                              what="table file")
+        index = layout.index_filename(prefix)
+        data = files.read_all(index, limit=sstable.MAX_TABLE_BYTES, what=os.path.basename(index))
         table = sstable.Table(data, path=self.index_path, verify_checksums=verify_checksums)
         items = table.entries()
         if not items or items[0][0] != b"":
@@ -315,11 +320,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         value = self._raw.get(key)
         if value is not None:
             return self._parse_entry(key, value)
-        import difflib
+        from savedmodel_io._lookup import did_you_mean
 
-        close = difflib.get_close_matches(key, list(self._raw), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise NotFoundError(f"key {key!r} not found in checkpoint{hint}", path=self.index_path)
+        raise NotFoundError(f"key {key!r} not found in checkpoint{did_you_mean(key, self._raw)}",
+                            path=self.index_path)
 
     def entries(self) -> list[TensorEntry]:
         """Every tensor's entry, in key order (slices of partitioned tensors not listed)."""
@@ -369,17 +373,29 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def read_all(self, *, zero_copy: bool | None = None) -> dict[str, np.ndarray]:
         """Every tensor with a numpy form (resource/variant entries skipped)."""
         return {
-            e.key: self.read(e.key, zero_copy=zero_copy) for e in self.entries() if dtypes.has_numpy_form(e.dtype)
+            e.key: self.read(e.key, zero_copy=zero_copy) for e in self.entries() if dtypes.has_numpy_form(e.dtype_enum)
         }
 
     def verify(self) -> None:
-        """Read every tensor with CRC checks (ChecksumError/CorruptFileError on the first problem)."""
+        """:meth:`check` every tensor (ChecksumError/CorruptFileError on the first problem)."""
+        for key in self._raw:
+            self.check(key)
+
+    def check(self, key: str) -> None:
+        """Check tensor ``key`` against the index: its bytes' CRC32C (every slice), and for
+        tensors with a numpy form that the bytes decode as dtype and shape say."""
         saved = self.verify_checksums
         self.verify_checksums = True
         try:
-            for e in self.entries():
-                if dtypes.has_numpy_form(e.dtype):
-                    self.read(e.key, zero_copy=True)
+            entry = self.entry(key)
+            if dtypes.has_numpy_form(entry.dtype_enum):
+                self.read(key, zero_copy=True)
+                return
+            parts = [self._slice_entry(encode_slice_key(key, ext)) for ext in entry.slices]
+            for part in parts if entry.slices else [entry]:
+                if part is None:
+                    raise NotFoundError(f"a slice of {key!r} is missing", path=self.index_path)
+                self._check_crc(part, key, extend(0, self._bytes(part, key)))
         finally:
             self.verify_checksums = saved
 
@@ -420,25 +436,25 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if unmask(entry.crc32c) != actual:
             # Only the stored value: the computed one would reveal the bytes read (an oracle).
             raise ChecksumError(
-                f"tensor data checksum does not match the stored {unmask(entry.crc32c):#010x}",
+                f"tensor data checksum mismatch: stored {unmask(entry.crc32c):#010x}",
                 path=self.files.path(self._shard_name(entry.shard_id)),
                 where=f"key {key!r}",
             )
 
     def _read_entry(self, entry: TensorEntry, key: str, zero_copy: bool) -> np.ndarray:
-        if not dtypes.has_numpy_form(entry.dtype):
+        if not dtypes.has_numpy_form(entry.dtype_enum):
             raise UnsupportedFormatError(
-                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays",
+                f"{dtypes.dtype_name(entry.dtype_enum)} tensors cannot be read as numpy arrays",
                 path=self.index_path,
                 where=f"key {key!r}",
             )
-        if dtypes.is_string(entry.dtype):
+        if dtypes.is_string(entry.dtype_enum):
             return self._read_strings(entry, key)
-        dt = dtypes.to_numpy(entry.dtype)
+        dt = dtypes.to_numpy(entry.dtype_enum)
         expected = entry.num_elements * dt.itemsize
         if entry.size != expected:
             raise CorruptFileError(
-                f"stored size {entry.size} bytes does not match {dtypes.python_name(entry.dtype)}{list(entry.shape)} "
+                f"stored size {entry.size} bytes does not match {dtypes.python_name(entry.dtype_enum)}{list(entry.shape)} "
                 f"({expected} bytes)",
                 path=self.index_path,
                 where=f"key {key!r}",
@@ -501,7 +517,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             crc = extend(0, lens_bytes)
             if unmask(stored_len_crc) != crc:
                 raise ChecksumError(
-                    f"string length checksum does not match the stored {unmask(stored_len_crc):#010x}",
+                    f"string length checksum mismatch: stored {unmask(stored_len_crc):#010x}",
                     path=shard_path,
                     where=where,
                 )
@@ -518,11 +534,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _read_sliced(self, entry: TensorEntry) -> np.ndarray:
         key = entry.key
         where = f"key {key!r}"
-        if not dtypes.has_numpy_form(entry.dtype):
+        if not dtypes.has_numpy_form(entry.dtype_enum):
             raise UnsupportedFormatError(
-                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
+                f"{dtypes.dtype_name(entry.dtype_enum)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
             )
-        dt = dtypes.to_numpy(entry.dtype)
+        dt = dtypes.to_numpy(entry.dtype_enum)
         parts = []
         covered = 0
         stored = 0
@@ -535,10 +551,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     f"slice {spec_text(extents)} listed for the tensor has no entry", path=self.index_path, where=where
                 )
             shape = extents_shape(extents, entry.shape)
-            if sentry.shape != shape or sentry.dtype != entry.dtype:
+            if sentry.shape != shape or sentry.dtype_enum != entry.dtype_enum:
                 raise CorruptFileError(
-                    f"slice {spec_text(extents)} is stored as {dtypes.python_name(sentry.dtype)}{list(sentry.shape)}, "
-                    f"expected {dtypes.python_name(entry.dtype)}{list(shape)}",
+                    f"slice {spec_text(extents)} is stored as {dtypes.python_name(sentry.dtype_enum)}{list(sentry.shape)}, "
+                    f"expected {dtypes.python_name(entry.dtype_enum)}{list(shape)}",
                     path=self.index_path,
                     where=where,
                 )
@@ -561,7 +577,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             )
         # Every element takes at least one stored byte (itemsize, or a string's length varint),
         # so this bounds the allocations below by the size of the shard files.
-        per_element = 1 if dtypes.is_string(entry.dtype) else dt.itemsize
+        per_element = 1 if dtypes.is_string(entry.dtype_enum) else dt.itemsize
         if not entry.num_elements * per_element <= stored <= sum(shard_sizes.values()):
             raise CorruptFileError(
                 f"slice entries hold {stored} bytes: impossible for {entry.num_elements} elements in "
@@ -626,7 +642,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         variable in the SavedObjectGraph are left out.
         """
         if saved_model is None:
-            saved_model = self._saved_model_beside()
+            saved_model = self.saved_model_beside()
+            if saved_model is None:
+                raise NotFoundError(
+                    f"no {layout.SAVED_MODEL_PB} next to this checkpoint's "
+                    f"{layout.VARIABLES_DIR}/ directory", path=self.prefix)
         if not len(saved_model.meta_graphs):
             return {}
         nodes = saved_model.meta_graphs[0].object_graph_def.nodes
@@ -636,65 +656,39 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 out[path] = (key, nodes[node].variable)
         return out
 
-    def _saved_model_beside(self) -> Any:
-        """The parsed saved_model.pb next to this bundle's ``variables/`` directory."""
+    def saved_model_beside(self) -> Any:
+        """The parsed ``saved_model.pb`` of the SavedModel whose ``variables/`` this bundle is,
+        or None: a bare checkpoint, or one read from a URL (not fetched to resolve a name)."""
         from savedmodel_io.formats.saved_model_file import read_named
 
         files, prefix = self.files, self._prefix_name
-        if not files.remote and prefix != layout.VARIABLES_PREFIX:
+        if files.remote:
+            return None
+        if prefix != layout.VARIABLES_PREFIX:
             # Opened by prefix or from variables/: the model is the directory above.
-            directory = os.path.dirname(os.path.dirname(self.prefix))
-            if os.path.basename(os.path.dirname(self.prefix)) == layout.VARIABLES_DIR:
-                files = open_files(directory, allow_external_links=files.allow_external_links)
-                prefix = layout.VARIABLES_PREFIX
-        pb = files.path(layout.SAVED_MODEL_PB)
-        if prefix != layout.VARIABLES_PREFIX or not files.exists(layout.SAVED_MODEL_PB):
-            raise NotFoundError(
-                f"no {layout.SAVED_MODEL_PB} next to this checkpoint's {layout.VARIABLES_DIR}/ "
-                "directory", path=pb)
+            if os.path.basename(os.path.dirname(self.prefix)) != layout.VARIABLES_DIR:
+                return None
+            files = open_files(os.path.dirname(os.path.dirname(self.prefix)),
+                               allow_external_links=files.allow_external_links)
+        if not files.exists(layout.SAVED_MODEL_PB):
+            return None
         return read_named(files, layout.SAVED_MODEL_PB)
 
     def resolve(self, name: str) -> str:
-        """Checkpoint key for ``name``: a key itself, or any object path through the object graph.
+        """Checkpoint key for ``name``: a key itself, or any name ``formats.names`` accepts.
 
-        Unlike :meth:`object_paths` (one canonical path per object, the one TF derived the
-        key from), this follows every alias: ``model/layer_with_weights-0/kernel`` and
-        ``model/layers/0/kernel`` reach the same variable. ``<path>/.ATTRIBUTES/<name>``
-        picks a non-default attribute. Inside a SavedModel a variable's own name
-        (``SavedVariable.name``, e.g. ``sequential/dense/kernel``) works too.
-        NotFoundError (with suggestions) otherwise.
+        That is every object path (all aliases, not only the canonical one:
+        ``model/layers/0/kernel`` and ``model/layer_with_weights-0/kernel`` reach the same
+        variable), ``<path>/.ATTRIBUTES/<name>`` for a non-default attribute, and inside a
+        SavedModel a variable's own name (``SavedVariable.name``, e.g. ``sequential/dense/kernel``).
+        Copies of one variable give the first copy's key. NotFoundError (with suggestions)
+        otherwise.
         """
         if name in self._raw:
             return name
-        graph = self.object_graph
-        if graph is not None and len(graph.nodes):
-            path, _, attr = name.partition("/.ATTRIBUTES/")
-            node = 0
-            found = True
-            for part in path.split("/") if path else []:
-                nxt = next((c.node_id for c in graph.nodes[node].children if c.local_name == part), None)
-                if nxt is None or not 0 <= nxt < len(graph.nodes):
-                    found = False
-                    break
-                node = nxt
-            if found:
-                want = attr or "VARIABLE_VALUE"
-                for a in graph.nodes[node].attributes:
-                    if a.name == want and a.checkpoint_key in self._raw:
-                        return a.checkpoint_key
-            try:  # a variable's own name (e.g. "sequential/dense/kernel") from saved_model.pb
-                for key, var in self.saved_variables().values():
-                    if var.name == name:
-                        return key
-            except NotFoundError:
-                pass
-        import difflib
+        from savedmodel_io.formats.names import NameTable
 
-        close = difflib.get_close_matches(name, [*self._raw, *self.object_paths()], n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise NotFoundError(
-            f"{name!r} is neither a checkpoint key nor an object path{hint}", path=self.index_path
-        )
+        return NameTable(self).resolve(name)[0]
 
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""

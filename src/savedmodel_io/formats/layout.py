@@ -36,6 +36,7 @@ __all__ = [
     "VARIABLES_INDEX",
     "VARIABLES_PREFIX",
     "data_filename",
+    "data_glob",
     "index_filename",
     "saved_model_file",
 ]
@@ -77,3 +78,8 @@ def index_filename(prefix: str | os.PathLike[str]) -> str:
 def data_filename(prefix: str | os.PathLike[str], shard: int, num_shards: int) -> str:
     """``<prefix>.data-<shard>-of-<num_shards>`` (five digits each, as TF names them)."""
     return f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+def data_glob(prefix: str | os.PathLike[str]) -> str:
+    """A glob pattern matching every data shard of the bundle ``prefix``."""
+    return f"{os.fspath(prefix)}.data-*"

@@ -17,7 +17,8 @@ from typing import Any
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.proto import TrackableObjectGraph
 
-__all__ = ["OBJECT_GRAPH_KEY", "PathBudget", "object_graph_paths"]
+__all__ = ["OBJECT_GRAPH_KEY", "PathBudget", "escape_local_name", "key_object_path",
+           "object_graph_paths"]
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
@@ -59,6 +60,7 @@ def object_graph_paths(
     budget = PathBudget(graph.ByteSize(), path)
     nodes = graph.nodes
     paths = _tree_paths(nodes, budget)
+    _prefer_key_paths(nodes, paths, budget)
     for nid, owner in list(paths.items()):
         for slot in nodes[nid].slot_variables:
             var = paths.get(slot.original_variable_node_id)
@@ -91,3 +93,66 @@ def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
                     nxt.append(ref.node_id)
         queue = nxt
     return paths
+
+
+def _prefer_key_paths(nodes: Any, paths: dict[int, str], budget: PathBudget) -> None:
+    """Name a node by the object path its checkpoint key spells, when that path leads to it.
+
+    TensorFlow derives keys from the breadth-first path, so its checkpoints keep the
+    breadth-first names. savedmodel_io's writer derives them from the path the user wrote
+    (``attn/q/kernel``), which the root's ``variables`` list reaches in fewer steps
+    (``variables/2``): without this, that shorter alias became the variable's name.
+    """
+    index: dict[int, dict[str, int]] = {}
+
+    def child(nid: int, name: str) -> int | None:
+        if nid not in index:
+            index[nid] = {}
+            for c in nodes[nid].children:
+                index[nid].setdefault(c.local_name, c.node_id)
+        found = index[nid].get(name)
+        return found if found is not None and 0 <= found < len(nodes) else None
+
+    for nid, node in enumerate(nodes):
+        for attr in node.attributes:
+            spelled = key_object_path(attr.checkpoint_key, attr.name)
+            if not spelled:
+                continue
+            budget.charge(len(attr.checkpoint_key))
+            cur: int | None = 0
+            for part in spelled:
+                cur = child(cur, part)
+                if cur is None:
+                    break
+            if cur == nid:
+                paths[nid] = "/".join(spelled)
+                break
+
+
+def escape_local_name(name: str) -> str:
+    """Escape one object-graph edge name for a checkpoint key ("." -> "..", "/" -> ".S").
+
+    The rule is TensorFlow's (tensorflow/tensorflow tensorflow/python/trackable/
+    trackable_utils.py, escape_local_name), observed on tf.train.Checkpoint output.
+    """
+    return name.replace(".", "..").replace("/", ".S")
+
+
+def key_object_path(key: str, attribute: str) -> list[str] | None:
+    """The local names a checkpoint key ``<path>/.ATTRIBUTES/<attribute>`` spells, unescaped
+    (the inverse of :func:`escape_local_name` on each part); None for keys of another form."""
+    suffix = f"/.ATTRIBUTES/{attribute}"
+    if not key.endswith(suffix) or len(key) == len(suffix):
+        return None
+    out = []
+    for part in key[: -len(suffix)].split("/"):
+        name, i = [], 0
+        while i < len(part):
+            if part[i] == "." and i + 1 < len(part) and part[i + 1] in ".S":
+                name.append("." if part[i + 1] == "." else "/")
+                i += 2
+            else:
+                name.append(part[i])
+                i += 1
+        out.append("".join(name))
+    return out

@@ -192,7 +192,7 @@ class Table:
             if unmask(stored) != actual:
                 # Only the stored value: the computed one would reveal the bytes read (an oracle).
                 raise ChecksumError(
-                    f"block checksum does not match the stored {unmask(stored):#010x}",
+                    f"block checksum mismatch: stored {unmask(stored):#010x}",
                     path=self.path,
                     where=f"{where} at offset {offset}",
                 )

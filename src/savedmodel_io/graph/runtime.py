@@ -512,17 +512,18 @@ class Session:
         inputs: Mapping[str, Any],
         *,
         trace: Callable[[TraceEvent], None] | None = None,
-        cast: bool = False,
+        strict: bool = False,
         partial: bool = False,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
+        Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
         default (PlaceholderWithDefault), may be left out.
         """
         sig = self.signature(key)
-        feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
+        feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
         names = sorted(sig.outputs)
         self.initialize()
         feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
@@ -568,7 +569,7 @@ class Session:
         return sigs[key]
 
     def signature_feeds(
-        self, key: str, inputs: Mapping[str, Any], *, cast: bool = False, partial: bool = False
+        self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
     ) -> dict[str, Any]:
         """Validate ``inputs`` against a signature; returns tensor name -> numpy array.
 
@@ -601,7 +602,7 @@ class Session:
                 )
             feeds[info.name] = convert_input(
                 inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                cast=cast, path=self.export_dir, where=where,
+                strict=strict, path=self.export_dir, where=where,
             )
         return feeds
 
@@ -726,15 +727,18 @@ def convert_input(
     shape: tensors.Shape,
     key: str,
     *,
-    cast: bool = False,
+    strict: bool = False,
     path: str | None = None,
     where: str | None = None,
 ) -> np.ndarray:
     """``value`` as an array of DataType ``dt`` matching ``shape``, or InvalidArgumentError.
 
-    numpy arrays must already have the signature's dtype unless ``cast`` (what a
-    TF1 session feed does); Python scalars and lists are converted like
-    ``tf.convert_to_tensor`` would (ints to floats fine, floats to ints refused).
+    One rule for the Python API and ``savedmodel-io run`` (``dtypes.safe_cast``): a value
+    of another dtype is converted when no value changes beyond float rounding (int16 ->
+    float32, float64 -> float32, int64 -> int32 when every value fits); float -> int,
+    overflow to inf and integers that do not fit are refused. ``strict`` refuses every
+    numpy array or scalar of another dtype; Python numbers and lists, which have no dtype
+    of their own, always take the input's dtype by the rule.
     """
     want_name = dtypes.python_name(dt)
     if dt == DataType.DT_STRING:
@@ -745,44 +749,27 @@ def convert_input(
         except SavedModelError as exc:
             raise InvalidArgumentError(f"input {key!r} has type {want_name}, which run does not support ({exc.message})",
                                        path=path, where=where) from None
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            arr = np.asarray(value)
-            if arr.dtype != np_dtype:
-                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
-                            and np.can_cast(arr.dtype, np_dtype, "safe"))
-                if not cast and not lossless:
-                    raise InvalidArgumentError(
-                        f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
-                        path=path, where=where)
-                arr = _cast(arr, np_dtype, key, want_name, path, where)
-        else:
-            try:
-                raw = np.asarray(value)
-            except (ValueError, TypeError) as exc:
-                raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
-                                           path=path, where=where) from None
-            if raw.dtype.kind not in "biufc":
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {raw.dtype} values",
-                                           path=path, where=where)
-            if raw.dtype.kind == "f" and np_dtype.kind in "iub" and not cast:
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got float values",
-                                           path=path, where=where)
-            arr = _cast(raw, np_dtype, key, want_name, path, where)
+        typed = isinstance(value, (np.ndarray, np.generic))
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
+                                       path=path, where=where) from None
+        got = f"an array of {raw.dtype}" if typed else f"{raw.dtype} values"
+        if typed and strict and raw.dtype != np_dtype:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got} "
+                                       "(strict: no conversion)", path=path, where=where)
+        try:
+            arr = dtypes.safe_cast(raw, np_dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got}: {exc.message}",
+                                       path=path, where=where) from None
     if shape is not None:
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
             shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
             raise InvalidArgumentError(
                 f"input {key!r} expects shape {shown}, got {tuple(arr.shape)}", path=path, where=where)
     return arr
-
-
-def _cast(arr: np.ndarray, np_dtype: np.dtype, key: str, want: str, path, where) -> np.ndarray:
-    if arr.dtype.kind in "iu" and np_dtype.kind in "iu" and arr.size:
-        info = np.iinfo(np_dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise InvalidArgumentError(f"input {key!r}: values do not fit in {want}", path=path, where=where)
-    with np.errstate(all="ignore"):
-        return arr.astype(np_dtype)
 
 
 def _string_array(value: Any, key: str, path, where) -> np.ndarray:
@@ -834,16 +821,18 @@ def run_signature(
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
     A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
-    are read from ``export_dir``'s ``variables/`` checkpoint.
+    are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
+    of another dtype (see :func:`convert_input`).
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,

@@ -191,10 +191,7 @@ def _bundle_reader(export_dir: str | None, allow_external_links: bool) -> Callab
 
 def _path_keys(og: Any) -> dict[int, str]:
     """Checkpoint keys from the object graph paths (breadth-first, first path wins)."""
-    # Escaping of local names: tensorflow/tensorflow tensorflow/python/checkpoint/
-    # graph_view / trackable_utils.py (escape_local_name: "." -> ".S", "/" -> "./").
-    def esc(name: str) -> str:
-        return name.replace(".", ".S").replace("/", "./")
+    from savedmodel_io.formats.object_paths import escape_local_name as esc
 
     paths: dict[int, str] = {0: ""}
     queue = [0]
