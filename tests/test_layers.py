@@ -12,11 +12,11 @@ from pathlib import Path
 import savedmodel_io
 
 SRC = Path(savedmodel_io.__file__).resolve().parent
-# The layers below the object model: bytes, errors and format modules (and the protos and
-# hashes they use).
+# The layers below the object model: bytes, errors and format modules (and the protos,
+# numpy conversions, hashes and lookup helpers they use).
 BOTTOM = ("savedmodel_io.formats", "savedmodel_io.remote", "savedmodel_io._fsutil",
           "savedmodel_io.errors", "savedmodel_io.proto", "savedmodel_io.hashing",
-          "savedmodel_io.dtypes", "savedmodel_io._lookup")
+          "savedmodel_io.dtypes", "savedmodel_io.tensors", "savedmodel_io._lookup")
 
 
 def _modules() -> dict[str, Path]:

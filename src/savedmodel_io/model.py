@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from savedmodel_io._lookup import Lookup
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
@@ -32,6 +32,7 @@ from savedmodel_io.proto import (
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
+    parse_message,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
@@ -41,9 +42,11 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
 
     from savedmodel_io.formats.bundle import CheckpointReader
     from savedmodel_io.formats.names import NameTable, TensorName
+    from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
+    "ASSETS_COLLECTION",
     "Asset",
     "ConcreteFunction",
     "Function",
@@ -53,6 +56,7 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "Variables",
+    "asset_file_defs",
     "load",
     "normalize_tags",
     "read_signatures",
@@ -119,14 +123,18 @@ class Signature:
         """
         return self.run(inputs)
 
-    def run(self, inputs: Mapping[str, Any], *, strict: bool = False) -> dict[str, np.ndarray]:
-        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes."""
+    def run(
+        self, inputs: Mapping[str, Any], *, strict: bool = False, budget: Budget | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes;
+        ``budget``: this run's work limits (default: the session's ``budget``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict)
+        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict,
+                                                     budget=budget)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
@@ -216,24 +224,47 @@ class SavedObjectNode:
         return self.proto.user_object.identifier if self.kind == "user_object" else None
 
 
+class _ObjectNodes(Sequence[SavedObjectNode]):
+    """The nodes of an object graph, each wrapped when first asked for (graphs may be huge)."""
+
+    def __init__(self, proto: SavedObjectGraph, path: str | None) -> None:
+        self._proto = proto
+        self._path = path
+        self._made: dict[int, SavedObjectNode] = {}
+
+    def __len__(self) -> int:
+        return len(self._proto.nodes)
+
+    @overload
+    def __getitem__(self, index: int) -> SavedObjectNode: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[SavedObjectNode]: ...
+    def __getitem__(self, index: int | slice) -> SavedObjectNode | list[SavedObjectNode]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # IndexError like a list's
+        node = self._made.get(i)
+        if node is None:
+            o = self._proto.nodes[i]
+            node = self._made[i] = SavedObjectNode(
+                index=i,
+                kind=o.WhichOneof("kind"),
+                children=Lookup(
+                    ((c.local_name, c.node_id) for c in o.children),
+                    what="child", where=f"object graph node {i}", path=self._path,
+                ),
+                proto=o,
+            )
+        return node
+
+
 class ObjectGraph:
     """The SavedObjectGraph of a TF2 SavedModel: objects, functions, variables, assets."""
 
     def __init__(self, proto: SavedObjectGraph, path: str | None = None) -> None:
         self.proto = proto
         self._path = path
-        self.nodes: list[SavedObjectNode] = [
-            SavedObjectNode(
-                index=i,
-                kind=o.WhichOneof("kind"),
-                children=Lookup(
-                    ((c.local_name, c.node_id) for c in o.children),
-                    what="child", where=f"object graph node {i}", path=path,
-                ),
-                proto=o,
-            )
-            for i, o in enumerate(proto.nodes)
-        ]
+        self.nodes: Sequence[SavedObjectNode] = _ObjectNodes(proto, path)
 
     @property
     def root(self) -> SavedObjectNode:
@@ -298,8 +329,9 @@ class ObjectGraph:
 
     def __repr__(self) -> str:
         kinds: dict[str, int] = {}
-        for n in self.nodes:
-            kinds[n.kind or "none"] = kinds.get(n.kind or "none", 0) + 1
+        for o in self.proto.nodes:
+            kind = o.WhichOneof("kind") or "none"
+            kinds[kind] = kinds.get(kind, 0) + 1
         body = ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
         return f"ObjectGraph({len(self.nodes)} nodes: {body})"
 
@@ -446,7 +478,8 @@ class MetaGraph:
 
     @property
     def asset_file_defs(self) -> list[AssetFileDef]:
-        return list(self.proto.asset_file_def)
+        """The AssetFileDefs TensorFlow's loader uses (see :func:`asset_file_defs`)."""
+        return asset_file_defs(self.proto, self._path)
 
     @cached_property
     def assets(self) -> list[Asset]:
@@ -454,7 +487,7 @@ class MetaGraph:
         base = (self.model.path if self.model is not None else Path(".")) / layout.ASSETS_DIR
         files = self.model.files if self.model is not None else None
         out = []
-        for a in self.proto.asset_file_def:
+        for a in self.asset_file_defs:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
             out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path), files))
@@ -465,6 +498,31 @@ class MetaGraph:
             f"MetaGraph(tags={list(self.tags)}, signatures={list(self.signatures)}, "
             f"nodes={len(self.proto.graph_def.node)}, functions={len(self.proto.graph_def.library.function)})"
         )
+
+
+# The collection older TF1 SavedModelBuilders list assets in, as packed AssetFileDefs
+# (tensorflow/tensorflow tensorflow/python/saved_model/constants.py, ASSETS_KEY).
+ASSETS_COLLECTION = "saved_model_assets"
+_ASSET_FILE_DEF_TYPE = "tensorflow.AssetFileDef"
+
+
+def asset_file_defs(proto: MetaGraphDef, path: str | os.PathLike[str] | None = None) -> list[AssetFileDef]:
+    """A meta graph's assets: ``asset_file_def``, else the ``saved_model_assets`` collection.
+
+    The same fallback as TensorFlow's loader (tensorflow/tensorflow
+    tensorflow/python/saved_model/loader_impl.py, get_asset_tensors): the collection is read
+    only when the meta graph lists no AssetFileDef itself.
+    """
+    if len(proto.asset_file_def) or ASSETS_COLLECTION not in proto.collection_def:
+        return list(proto.asset_file_def)
+    out = []
+    for i, packed in enumerate(proto.collection_def[ASSETS_COLLECTION].any_list.value):
+        if packed.type_url.rpartition("/")[2] != _ASSET_FILE_DEF_TYPE:
+            raise CorruptFileError(
+                f"entry {i} of collection {ASSETS_COLLECTION!r} is a {packed.type_url!r}, "
+                "not an AssetFileDef", path=path)
+        out.append(parse_message(AssetFileDef, packed.value, path=path))
+    return out
 
 
 # --- variables ----------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def tf1_dir(fixture_model):
 
 @pytest.mark.tf
 @pytest.mark.parametrize("name,case", [("runtime_module", "call"), ("runtime_tf1", "exprs"),
-                                       ("runtime_tf1", "examples")])
+                                       ("runtime_tf1", "examples"),
+                                       ("serving_half_plus_three", "any_shape")])
 def test_stdout_matches_saved_model_cli(name, case, fixture_model, capsys):
     path = fixture_model(name)
     ref = json.loads((path / f"cli_{case}.json").read_text())
@@ -57,6 +58,16 @@ def test_stdout_matches_saved_model_cli(name, case, fixture_model, capsys):
     assert code == 0
     same_printout(out, ref["stdout"])
     assert out.splitlines()[0] == ref["stdout"].splitlines()[0]
+
+
+@pytest.mark.tf
+def test_stateful_signature_starts_from_the_checkpoint_each_run(fixture_model, capsys):
+    # Each `run` loads the model afresh: the counter (5 in the checkpoint) is incremented once.
+    path = fixture_model("serving_counter")
+    for _ in range(2):
+        code, out, _ = cli(capsys, "--dir", path, "--tag_set", "serve", "--signature_def",
+                           "incr_counter")
+        assert (code, out) == (0, "Result for output key output:\n6.0\n")
 
 
 # -- input forms ---------------------------------------------------------------------------

@@ -88,9 +88,36 @@ def register(subparsers: Any) -> None:
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
     p.add_argument("--json", action="store_true",
                    help="print outputs (or --check's missing kernels) as one JSON document")
+    _budget_flags(p)
     accept_saved_model_cli_flags(p)
     add_links_flag(p)
     p.set_defaults(_run=run)
+
+
+def _budget_flags(p: argparse.ArgumentParser) -> None:
+    """Work limits of the run (savedmodel_io.graph.budget.Budget); 0 lifts a limit."""
+    from savedmodel_io.graph.budget import Budget
+
+    default = Budget()
+    p.add_argument("--max_seconds", type=float, default=default.max_seconds, metavar="S",
+                   help="stop a run that takes longer than S seconds (0: no limit)")
+    p.add_argument("--max_loop_iterations", type=int, default=default.max_loop_iterations,
+                   metavar="N", help="stop a While loop at its N+1-th iteration (0: no limit)")
+    p.add_argument("--max_python_elements", type=int, default=default.max_python_elements,
+                   metavar="N", help="stop once string, lookup-table and parsing ops would "
+                   "handle more than N elements one by one in Python (0: no limit)")
+
+
+def _budget(args: argparse.Namespace) -> Any:
+    """The Budget the flags ask for (a limit of 0 or less is no limit)."""
+    from savedmodel_io.graph.budget import Budget
+
+    def limit(value: Any) -> Any:
+        return value if value is not None and value > 0 else None
+
+    return Budget(max_seconds=limit(args.max_seconds),
+                  max_loop_iterations=limit(args.max_loop_iterations),
+                  max_python_elements=limit(args.max_python_elements))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
         # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
+        sess.budget = _budget(args)  # for the init op too
         outputs = sess.run_signature(args.signature_def, feed, strict=args.strict, trace=trace,
                                      partial=True)
     if targets is not None:

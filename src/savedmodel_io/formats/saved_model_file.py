@@ -23,7 +23,7 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedFormatError,
 )
-from savedmodel_io.formats import layout
+from savedmodel_io.formats import census, layout
 from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
@@ -34,6 +34,7 @@ __all__ = [
     "PB",
     "PBTXT",
     "find",
+    "parse_pb",
     "read",
     "read_file",
     "read_signature_defs",
@@ -62,8 +63,14 @@ def _read_bytes(files: ModelFiles, name: str) -> bytes:
     return files.read_all(name, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
 
 
+def parse_pb(data: bytes, path: str | os.PathLike[str] | None) -> SavedModel:
+    """Parse a binary SavedModel, counting its meta graphs, signatures, ... first (census)."""
+    census.check_wire(data, path)
+    return parse_message(SavedModel, data, path=path)
+
+
 def _read_pb(files: ModelFiles, name: str) -> SavedModel:
-    return parse_message(SavedModel, _read_bytes(files, name), path=files.path(name))
+    return parse_pb(_read_bytes(files, name), files.path(name))
 
 
 def _read_pbtxt(files: ModelFiles, name: str) -> SavedModel:
@@ -74,13 +81,17 @@ def _read_pbtxt(files: ModelFiles, name: str) -> SavedModel:
         raise CorruptFileError(
             f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=files.path(name)
         ) from None
-    return parse_text(SavedModel, text, path=files.path(name))
+    sm = parse_text(SavedModel, text, path=files.path(name))
+    census.check_message(sm, files.path(name))
+    return sm
 
 
 def _read_cpb(files: ModelFiles, name: str) -> SavedModel:
     from savedmodel_io.formats.cpb import read_saved_model_cpb
 
-    return read_saved_model_cpb(files, name=name)
+    sm = read_saved_model_cpb(files, name=name)
+    census.check_message(sm, files.path(name))
+    return sm
 
 
 READERS: dict[str, Reader] = {CPB: _read_cpb, PB: _read_pb, PBTXT: _read_pbtxt}
@@ -247,6 +258,7 @@ def read_signature_defs(
         return _signatures_only(READERS[name](files, name).meta_graphs)
     path = files.path(name)
     data = _read_bytes(files, name)
+    census.check_wire(data, path, signatures_only=True)
     buf = memoryview(data)
     out = []
     for field, _, s, e in _fields(buf, 0, len(buf), path):

@@ -40,10 +40,13 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
 from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -93,7 +96,7 @@ class Node:
     """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
     __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
-                 "opdef")
+                 "opdef", "deref")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -105,6 +108,8 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        # Inputs that may receive a TF1 variable reference this node reads as a value.
+        self.deref: tuple[int, ...] = ()
         self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
 
     def bind(self, library: Mapping[str, FunctionDef]) -> None:
@@ -192,12 +197,29 @@ class Body:
                     node.controls.append(self._lookup(ref[1:], node))
                 else:
                     node.inputs.append(self.resolve(ref, node))
+        self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
         self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
+
+    def _mark_reads(self) -> None:
+        """Set ``deref`` where a TF1 reference (VariableV2, Assign...) feeds an input taking values.
+
+        Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
+        """
+        makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        if not makers:
+            return
+        for node in self.nodes:
+            fed = [(j, src, out) for j, (src, out) in enumerate(node.inputs) if src in makers]
+            if not fed:
+                continue
+            takes = _ref_args(node, "inputs", len(node.inputs))
+            node.deref = tuple(j for j, src, out in fed
+                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -347,6 +369,22 @@ class Body:
         return out
 
 
+def _ref_args(node: Node, side: str, n: int) -> list[bool]:
+    """For the first ``n`` flat inputs or outputs of ``node``: whether each is a reference."""
+    od = node.opdef
+    if od is None:
+        return [False] * n
+    args = od.inputs if side == "inputs" else od.outputs
+    try:
+        counts = opdefs.arg_counts(args, node.attr, od)
+    except ValueError:  # a hostile count attr: the node fails when it runs
+        return [False] * n
+    flags: list[bool] = []
+    for arg, count in zip(args, counts):
+        flags += [arg.is_ref] * (n - len(flags) if count is None else count)
+    return (flags + [False] * n)[:n]
+
+
 def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
     """``fn(node.attr)`` for an op's output layout; attrs of the wrong kind fail naming the node."""
     try:
@@ -379,8 +417,6 @@ class Session:
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
         allow_external_links: bool = False,
     ) -> None:
-        from savedmodel_io.graph import variables as _vars
-
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
         # Files of export_dir (variables, vocabularies) are read only inside it unless this is set.
@@ -394,8 +430,8 @@ class Session:
         self.store = _vars.VariableStore(self, variables)
         self._initialized = False
         self._checked: set[tuple[Any, ...]] = set()
-        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
-        self.max_loop_iterations: int | None = None
+        # Work limits of each run (time, loop iterations, Python per-element work).
+        self.budget = Budget()
         # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
         self.blas_threads: int | None = 1
 
@@ -470,12 +506,16 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> list[Any]:
-        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
-        self.initialize()
-        return self._run(fetches, feeds, controls, trace)
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        ``budget`` limits this run's work (default: ``self.budget``).
+        """
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace, budget)
+
+    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -488,23 +528,33 @@ class Session:
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
-        ctx = Context(self, trace)
+        ctx = Context(self, trace, budget or self.budget)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
-        return [_output(values, graph, t) for t in targets]
+            return [self._fetched(_output(values, graph, t)) for t in targets]
+
+    def _fetched(self, value: Any) -> Any:
+        """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
+        if isinstance(value, _vars.Ref):
+            return np.array(self.store.read(value.handle), copy=True)
+        return value
 
     def initialize(self) -> None:
-        """Run the MetaGraph's init op (tables, asset paths) once."""
+        """Run the MetaGraph's init op once, before the first signature, as TF's loader does.
+
+        Variables are restored first (lazily: a checkpoint value is read on first use), then
+        the init op (``__saved_model_init_op``, main_op or legacy_init_op) runs with the asset
+        paths fed: what it assigns overrides the checkpoint, tables get filled. An init op that
+        fails is run again on the next call (and fails again), never skipped.
+        """
         if self._initialized:
             return
-        self._initialized = True
-        from savedmodel_io.graph import variables as _vars
-
         init = _vars.init_op_name(self.meta_graph)
         feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
         if init:
             self._run([], feeds, [init])
         self._asset_feeds = feeds
+        self._initialized = True
 
     def run_signature(
         self,
@@ -514,13 +564,15 @@ class Session:
         trace: Callable[[TraceEvent], None] | None = None,
         strict: bool = False,
         partial: bool = False,
+        budget: Budget | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
         Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out.
+        default (PlaceholderWithDefault), may be left out. ``budget`` limits the run's
+        work (default: ``self.budget``).
         """
         sig = self.signature(key)
         feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
@@ -540,7 +592,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace)
+            values = self._run(fetches, feeds, controls, trace, budget)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -601,7 +653,7 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                inputs[k], info.dtype, tensor_info_shape(info), k,
                 strict=strict, path=self.export_dir, where=where,
             )
         return feeds
@@ -657,25 +709,30 @@ def _all_bytes(arr: np.ndarray) -> bool:
 
 
 class Context:
-    """State of one run: the session, the trace hook, the function-call depth."""
+    """State of one run: the session, the trace hook, the function-call depth, the budget."""
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+    def __init__(
+        self, session: Session, trace: Callable[[TraceEvent], None] | None, budget: Budget
+    ) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.meter = budget.start(session.export_dir)
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
         values: list[Any] = [None] * len(nodes)
         trace = self.trace
+        meter = self.meter
         for pos, i in enumerate(plan.order):
             if i in fed:
                 values[i] = fed[i]
                 continue
             node = nodes[i]
+            meter.node(node.where)
             try:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
@@ -683,10 +740,14 @@ class Context:
             if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
                 values[i] = ALL_DEAD
                 continue
+            if node.deref:
+                self.read_refs(node, ins)
             kern = node.kernel
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
                                          where=node.where)
+            if kern.per_element:
+                meter.elements(sum(getattr(v, "size", 1) for v in ins), node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
@@ -703,6 +764,14 @@ class Context:
                 values[s] = None
         return values
 
+    def read_refs(self, node: Node, ins: list[Any]) -> None:
+        """Replace the variable references among ``ins`` that ``node`` reads by their values."""
+        store = self.session.store
+        for j in node.deref:
+            v = ins[j]
+            if isinstance(v, _vars.Ref):
+                ins[j] = store.read(v.handle, node.where)
+
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
         body = self.session.function(name, where)
@@ -711,6 +780,7 @@ class Context:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        self.meter.clock(where)
         plan = self.session.function_plan(body)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
@@ -822,6 +892,7 @@ def run_signature(
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
     strict: bool = False,
+    budget: Budget | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
@@ -829,10 +900,11 @@ def run_signature(
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
     are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
-    of another dtype (see :func:`convert_input`).
+    of another dtype (see :func:`convert_input`). ``budget`` limits the run's work
+    (default: the session's ``budget``, see :mod:`savedmodel_io.graph.budget`).
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace, strict=strict)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
@@ -840,8 +912,6 @@ def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
-    from savedmodel_io.graph import variables as _vars
-
     fetches = [t.name for t in sig.outputs.values() if t.name]
     feeds = [t.name for t in sig.inputs.values() if t.name]
     missing = sess.missing_ops(fetches, [], feeds)
