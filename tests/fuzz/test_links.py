@@ -69,6 +69,8 @@ def _apply(model: Path, secret: Path, scratch: Path, name: str, kind: str) -> bo
     if kind == "out_parent" and "/" in name:
         name = name.rsplit("/", 1)[0]
         target = model / name
+    # A relative link is resolved from where its directory really is (it may be a link itself).
+    real_parent = os.path.realpath(target.parent)
     if kind == "inside":
         store = model / ".store"
         store.mkdir(exist_ok=True)
@@ -76,17 +78,17 @@ def _apply(model: Path, secret: Path, scratch: Path, name: str, kind: str) -> bo
         if os.path.lexists(moved):
             return False
         os.rename(target, moved)
-        os.symlink(os.path.relpath(moved, target.parent), target)
+        os.symlink(os.path.relpath(moved, real_parent), target)
         return True
     shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     if kind in ("out_abs", "out_parent"):
         os.symlink(secret / name, target)
     elif kind == "out_rel":
-        os.symlink(os.path.relpath(secret / name, target.parent), target)
+        os.symlink(os.path.relpath(secret / name, real_parent), target)
     elif kind == "out_chain":
         alias = model / f".alias-{name.replace('/', '_')}"
         os.symlink(secret / name, alias)
-        os.symlink(os.path.relpath(alias, target.parent), target)
+        os.symlink(os.path.relpath(alias, real_parent), target)
     elif kind == "dangling":
         os.symlink(scratch / "nowhere" / name, target)
     elif kind == "loop":
