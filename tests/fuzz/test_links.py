@@ -78,7 +78,8 @@ def _apply(model: Path, secret: Path, scratch: Path, name: str, kind: str) -> bo
         if os.path.lexists(moved):
             return False
         os.rename(target, moved)
-        os.symlink(os.path.relpath(moved, real_parent), target)
+        # Absolute: a later move of a directory holding this link must not break it.
+        os.symlink(moved, target)
         return True
     shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     if kind in ("out_abs", "out_parent"):
