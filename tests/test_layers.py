@@ -15,6 +15,7 @@ SRC = Path(savedmodel_io.__file__).resolve().parent
 # The layers below the object model: bytes, errors and format modules (and the protos,
 # numpy conversions, hashes and lookup helpers they use).
 BOTTOM = ("savedmodel_io.formats", "savedmodel_io.remote", "savedmodel_io._fsutil",
+          "savedmodel_io._staging", "savedmodel_io._swap",
           "savedmodel_io.errors", "savedmodel_io.proto", "savedmodel_io.hashing",
           "savedmodel_io.dtypes", "savedmodel_io.tensors", "savedmodel_io._lookup")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io._fsutil import atomic_directory
+from savedmodel_io._fsutil import atomic_directory, recover
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import bundle, layout, saved_model_file
 from savedmodel_io.formats.names import NameTable
@@ -163,6 +163,7 @@ def replace_weights(
     outside ``src``; refused by default, and such links are then never followed.
     """
     src_dir = Path(src)
+    recover(dst)  # an in-place replacement killed between its renames: the source comes back
     model = LocalFiles(src_dir, allow_external_links=allow_external_links)
     saved_model_file.find(model)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from typing import Any
 
@@ -165,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
         outputs = sess.run_signature(args.signature_def, feed, strict=args.strict, trace=trace,
                                      partial=True)
     if targets is not None:
-        os.makedirs(args.outdir, exist_ok=True)
+        from savedmodel_io._fsutil import make_directory
+
+        make_directory(args.outdir, "--outdir")
     if getattr(args, "json", False):
         return _print_json(outputs, targets)
     for key in sorted(outputs):
@@ -217,10 +220,35 @@ def _check(mg, key: str, as_json: bool = False) -> int:
     return 1
 
 
+def _check_outdir(outdir: str) -> None:
+    """--outdir must be a directory (or not exist yet: it is created after the run)."""
+    from savedmodel_io._fsutil import kind_of
+
+    try:
+        mode = os.stat(outdir).st_mode
+    except FileNotFoundError:
+        if os.path.islink(outdir):
+            raise InvalidArgumentError(
+                f"--outdir is a symbolic link to {os.readlink(outdir)!r}, which does not exist",
+                path=outdir) from None
+        return
+    except OSError as exc:  # a parent is a file, a symlink loop, no permission
+        raise InvalidArgumentError(f"--outdir cannot be used ({exc.strerror or exc})",
+                                   path=outdir) from None
+    if not stat.S_ISDIR(mode):
+        raise InvalidArgumentError(f"--outdir is {kind_of(mode)}, not a directory", path=outdir)
+
+
 def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] | None:
-    """``<outdir>/<key>.npy`` per output, refusing unsafe names and (without --overwrite) existing files."""
+    """``<outdir>/<key>.npy`` per output, refusing unsafe names and existing files that are not
+    to be (without --overwrite) or cannot be (not a file) replaced."""
+    from pathlib import Path
+
+    from savedmodel_io._fsutil import check_file_target
+
     if not args.outdir:
         return None
+    _check_outdir(args.outdir)
     paths = {}
     for key in keys:
         # "<key>.npy" must stay inside outdir ("..", giving "...npy", is fine).
@@ -228,10 +256,12 @@ def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] |
             raise InvalidArgumentError(f"output key {key!r} cannot be used as a file name",
                                        path=args.outdir)
         path = os.path.join(args.outdir, key + ".npy")
-        if not args.overwrite and os.path.exists(path):
+        if not args.overwrite and os.path.lexists(path):
             raise ModelExistsError(
                 f'Output file {path} already exists. Add "--overwrite" to overwrite the existing '
                 "output files.", path=path)
+        if os.path.isdir(args.outdir):
+            check_file_target(Path(path), overwrite=True)  # only files are replaced
         paths[key] = path
     return paths
 

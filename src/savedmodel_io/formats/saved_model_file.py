@@ -11,6 +11,7 @@ Every format has a reader in ``FORMATS``. Chunked files are read by
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,10 +122,14 @@ def _choose(files: ModelFiles) -> str:
                 f"remote models are read from {PB}; this one has {other[0]} (download it first)",
                 path=files.location)
         raise NotFoundError(f"no {PB} at this URL", path=files.location)
+    if not os.path.lexists(files.location):
+        from savedmodel_io._staging import interrupted_save
+
+        note = interrupted_save(Path(files.location))
+        raise NotFoundError("no such SavedModel directory" + (f"; {note}" if note else ""),
+                            path=files.location)
     if not files.is_dir():
-        why = "not a directory (a SavedModel is a directory)" \
-            if os.path.lexists(files.location) else "no such SavedModel directory"
-        raise NotFoundError(why, path=files.location)
+        raise NotFoundError("not a directory (a SavedModel is a directory)", path=files.location)
     name = layout.saved_model_file(files.exists)
     if name is not None:
         return name
