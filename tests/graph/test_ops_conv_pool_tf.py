@@ -60,12 +60,14 @@ def _transposed() -> None:
             {"strides": [1, st, st, 1], "padding": pad}, input_sizes=i32(*size), filter=w,
             out_backprop=f32(size[0], oh, ow, 6))
     add("DepthwiseConv2dNativeBackpropInput", "explicit",
-        {"strides": [1, 1, 1, 1], "padding": "EXPLICIT", "explicit_paddings": [0, 0, 1, 0, 0, 2, 0, 0]},
+        {"strides": [1, 1, 1, 1], "padding": "EXPLICIT",
+         "explicit_paddings": [0, 0, 1, 0, 0, 2, 0, 0]},
         input_sizes=i32(1, 4, 4, 2), filter=w, out_backprop=f32(1, 3, 4, 6))
-    add("DepthwiseConv2dNativeBackpropInput", "double", {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    same = {"strides": [1, 1, 1, 1], "padding": "SAME"}
+    add("DepthwiseConv2dNativeBackpropInput", "double", same,
         input_sizes=i32(1, 4, 4, 2), filter=w.astype(np.float64),
         out_backprop=f32(1, 4, 4, 6).astype(np.float64))
-    add("DepthwiseConv2dNativeBackpropInput", "bad_out", {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    add("DepthwiseConv2dNativeBackpropInput", "bad_out", same,
         input_sizes=i32(1, 4, 4, 2), filter=w, out_backprop=f32(1, 3, 4, 6))
 
 
@@ -156,7 +158,8 @@ for shape, pad, st in V2_SHAPES:
     oh = -(-shape[1] // st) if pad == "SAME" else (shape[1] - 3) // st + 1
     ow = -(-shape[2] // st) if pad == "SAME" else (shape[2] - 3) // st + 1
     V1.add("Conv2DBackpropInput", f"{pad}-s{st}", {"strides": [1, st, st, 1], "padding": pad},
-           input_sizes=i32(*shape), filter=V1.f32(3, 3, 2, 4), out_backprop=V1.f32(shape[0], oh, ow, 4))
+           input_sizes=i32(*shape), filter=V1.f32(3, 3, 2, 4),
+           out_backprop=V1.f32(shape[0], oh, ow, 4))
 
 
 @pytest.mark.tf

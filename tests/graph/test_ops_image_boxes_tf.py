@@ -127,7 +127,8 @@ def _draw() -> None:
                         [[-1, -1, 0.5, 0.5], [0.2, 0.6, 0.4, 1.2], [0.05, 0.05, 0.95, 0.95],
                          [0.4, 0.4, 0.6, 0.6], [0.1, 0.9, 0.2, 0.95], [-0.5, 0.1, -0.1, 0.4]]])
     for depth in (1, 3, 4):
-        add("DrawBoundingBoxes", f"depth{depth}", images=img[..., :1].repeat(depth, -1)[..., :depth],
+        grey = img[..., :1].repeat(depth, -1)[..., :depth]
+        add("DrawBoundingBoxes", f"depth{depth}", images=grey,
             boxes=boxes)
         add("DrawBoundingBoxesV2", f"depth{depth}", images=img[..., :1].repeat(depth, -1),
             boxes=boxes, colors=RS.uniform(0, 1, (3, 4)).astype(np.float32))

@@ -4,9 +4,9 @@ optimised, transparent), DecodeBmp, DecodeJpeg / DecodeAndCropJpeg / ExtractJpeg
 (exact where TF's options have a Pillow equivalent, within JPEG_TOLERANCE for TF's default
 IFAST + fancy upsampling), DecodeImage (dtype, expand_animations), DecodeWebP (still and
 alpha; TF 2.21 corrupts its heap decoding animated WebP, so those are checked against
-Pillow's own frames in test_image_codecs.py), EncodePng and EncodeJpeg / EncodeJpegVariableQuality (byte-identical to
-TF's on these images), plus the errors TF raises for mismatched ops, bad attrs and corrupt
-files.
+Pillow's own frames in test_image_codecs.py), EncodePng and EncodeJpeg /
+EncodeJpegVariableQuality (byte-identical to TF's on these images), plus the errors TF
+raises for mismatched ops, bad attrs and corrupt files.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def _jpeg() -> None:
                     {"channels": ch, "dct_method": dct, "fancy_upscaling": fancy},
                     contents=blob(data))
         for ratio in (2, 4, 8):
-            add("DecodeJpeg", f"{name}-ratio{ratio}", {"ratio": ratio, "dct_method": "INTEGER_ACCURATE"},
+            add("DecodeJpeg", f"{name}-ratio{ratio}",
+                {"ratio": ratio, "dct_method": "INTEGER_ACCURATE"},
                 contents=blob(data))
         add("ExtractJpegShape", name, contents=blob(data))
         add("ExtractJpegShape", f"{name}-int64", {"output_type": {"dtype": "int64"}},
@@ -199,10 +200,12 @@ def test_default_jpeg_decode_is_within_tolerance():
     for name, data in JPEGS.items():
         cases.add("DecodeJpeg", f"default-{name}", contents=blob(data))
     for name, dct, fancy in sorted(INEXACT):
-        cases.add("DecodeJpeg", f"{name}-{dct}-{fancy}", {"dct_method": dct, "fancy_upscaling": fancy},
+        cases.add("DecodeJpeg", f"{name}-{dct}-{fancy}",
+                  {"dct_method": dct, "fancy_upscaling": fancy},
                   contents=blob(JPEGS[name]))
     for dt, scale in (("uint8", 1), ("uint16", 256), ("float32", 1 / 255)):
-        cases.add("DecodeImage", f"jpeg-{dt}", {"dtype": {"dtype": dt}}, contents=blob(JPEGS["420"]))
+        cases.add("DecodeImage", f"jpeg-{dt}", {"dtype": {"dtype": dt}},
+                  contents=blob(JPEGS["420"]))
         SCALES[f"DecodeImage-jpeg-{dt}"] = scale
     answers = oracle_results(cases)
     for case in cases:

@@ -20,7 +20,8 @@ def _patches() -> None:
     x = f32(2, 7, 8, 3)
     for pad in ("SAME", "VALID"):
         for k, st, r in (((2, 2), (1, 1), (1, 1)), ((3, 2), (2, 3), (1, 1)),
-                         ((3, 3), (1, 2), (2, 1)), ((1, 1), (3, 3), (1, 1)), ((8, 9), (1, 1), (1, 1))):
+                         ((3, 3), (1, 2), (2, 1)), ((1, 1), (3, 3), (1, 1)),
+                         ((8, 9), (1, 1), (1, 1))):
             add("ExtractImagePatches", f"{pad}-k{k}-s{st}-r{r}",
                 {"ksizes": [1, *k, 1], "strides": [1, *st, 1], "rates": [1, *r, 1],
                  "padding": pad}, images=x)
@@ -70,8 +71,9 @@ def _transforms() -> None:
     degenerate = np.float32([[1, 0, 0, 0, 1, 0, -0.25, 0]])  # projection 0 on column 4
     nan = np.float32([[np.nan, 0, 0, 0, 1, 0, 0, 0]])
     for tag, t in (("degenerate", degenerate), ("nan", nan)):
-        add("ImageProjectiveTransformV3", tag, {"interpolation": "BILINEAR", "fill_mode": "CONSTANT"}, images=img, transforms=t, output_shape=i32(6, 7),
-            fill_value=np.float32(9))
+        add("ImageProjectiveTransformV3", tag, {"interpolation": "BILINEAR",
+                                                "fill_mode": "CONSTANT"},
+            images=img, transforms=t, output_shape=i32(6, 7), fill_value=np.float32(9))
     add("ImageProjectiveTransformV3", "bad_transform", {"interpolation": "NEAREST",
         "fill_mode": "CONSTANT"}, images=img,
         transforms=np.zeros((1, 6), np.float32), output_shape=i32(6, 7), fill_value=np.float32(0))

@@ -57,7 +57,8 @@ def _resize() -> None:
         for op in ("ResizeNearestNeighbor", "ResizeBilinear", "ResizeBicubic"):
             for mode, attrs in modes.items():
                 add(op, f"grid-{mode}-{size[0]}x{size[1]}", attrs,
-                    images=np.arange(7 * 10, dtype=np.float32).reshape(1, 7, 10, 1), size=i32(*size))
+                    images=np.arange(7 * 10, dtype=np.float32).reshape(1, 7, 10, 1),
+                    size=i32(*size))
     add("ResizeBicubic", "large_up", {"half_pixel_centers": True}, images=f32(1, 6, 6, 1),
         size=i32(40, 33))
     add("ResizeBicubic", "channels3", images=f32(1, 5, 6, 3), size=i32(9, 4))

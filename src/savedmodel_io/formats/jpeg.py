@@ -145,7 +145,8 @@ def decode_jpeg(data: bytes, flags: JpegFlags,
     if crop is not None:
         y, x, ch, cw = crop
         if y < 0 or x < 0 or ch <= 0 or cw <= 0 or y + ch > px.shape[0] or x + cw > px.shape[1]:
-            raise _error(f"crop window {list(crop)} is outside the {px.shape[1]}x{px.shape[0]} image")
+            raise _error(f"crop window {list(crop)} is outside the "
+                         f"{px.shape[1]}x{px.shape[0]} image")
         px = px[y:y + ch, x:x + cw]
     return np.ascontiguousarray(px)
 

@@ -25,7 +25,7 @@ _INT32_MAX = 2**31 - 1
 
 
 def roundf(x: np.ndarray) -> np.ndarray:
-    """C's roundf (halves away from zero) on float32 values, without float32 ``x + 0.5`` rounding."""
+    """C's roundf (halves away from zero) on float32 values, never rounding ``x + 0.5``."""
     t = np.trunc(x)
     return t + np.sign(x) * (np.abs(x - t) >= 0.5)
 

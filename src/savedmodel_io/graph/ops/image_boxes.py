@@ -282,7 +282,8 @@ def _heap_order(scores: np.ndarray, cand: np.ndarray) -> np.ndarray:
 def combined_nms(node, inputs, ctx):
     boxes, scores = np.asarray(inputs[0]), np.asarray(inputs[1])
     if boxes.ndim != 4:
-        raise bad(node, f"boxes must be 4-D [batch, num_boxes, q, 4], got shape {list(boxes.shape)}")
+        raise bad(node, f"boxes must be 4-D [batch, num_boxes, q, 4], got shape "
+                        f"{list(boxes.shape)}")
     if scores.ndim != 3:
         raise bad(node, f"scores must be 3-D [batch, num_boxes, num_classes], got shape "
                         f"{list(scores.shape)}")

@@ -88,7 +88,8 @@ def _decode(node, inputs, ctx) -> np.ndarray:
         dtype = np_dtype(node.attr["dtype"])
         allowed = (np.uint8, np.uint16) if op == "DecodePng" else (np.uint8, np.uint16, _F)
         if dtype not in allowed:
-            raise bad(node, f"`dtype` for `{op}` must be one of {[np.dtype(a).name for a in allowed]}")
+            names = [np.dtype(a).name for a in allowed]
+            raise bad(node, f"`dtype` for `{op}` must be one of {names}")
     flags = jpeg.JpegFlags(channels)
     if op in ("DecodeJpeg", "DecodeAndCropJpeg"):
         flags.ratio = int(node.attr["ratio"])

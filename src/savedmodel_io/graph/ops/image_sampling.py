@@ -114,7 +114,7 @@ _FILL = {
 
 
 def _int_index(v: np.ndarray) -> np.ndarray:
-    """float32 -> int64 as C++ converts it (truncation; NaN/overflow become an out-of-range index)."""
+    """float32 -> int64 as C++ converts it (truncating; NaN/overflow: an out-of-range index)."""
     bad_ = ~np.isfinite(v) | (np.abs(v) >= 2.0**62)
     return np.where(bad_, -1, np.trunc(np.where(bad_, 0, v))).astype(np.int64)
 
@@ -144,7 +144,8 @@ def _projective(node, inputs, fill_value) -> np.ndarray:
         raise bad(node, "Input transform should be num_images x 8 or 1 x 8")
     shape = np.asarray(inputs[2])
     if shape.ndim != 1 or shape.size != 2:
-        raise bad(node, f"output shape must be a 1-D tensor of two elements, got {list(shape.shape)}")
+        raise bad(node, f"output shape must be a 1-D tensor of two elements, got "
+                        f"{list(shape.shape)}")
     oh, ow = ints(shape)
     if oh <= 0 or ow <= 0:
         raise bad(node, "output dimensions must be positive")
