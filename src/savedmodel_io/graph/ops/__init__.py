@@ -54,6 +54,7 @@ def _load() -> None:
             array,
             control,
             image,
+            linalg,
             lookup,
             math,
             nn,

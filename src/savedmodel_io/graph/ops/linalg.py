@@ -1,0 +1,1033 @@
+"""Linear algebra: matrix diagonals and bands, decompositions, solves, determinants, inverses.
+
+Shapes, validation and output conventions follow TensorFlow's CPU kernels in
+tensorflow/tensorflow tensorflow/core/kernels/linalg/ (linalg_ops_common.cc: every input at
+least rank 2, the same rank and batch dimensions unless the op broadcasts). The numerics are
+numpy's LAPACK where TensorFlow's Eigen computes the same factorization (LU with partial
+pivoting, Householder QR, Cholesky, symmetric eigensolver) and our own numpy code where
+numpy has no equivalent (triangular, banded and tridiagonal solves, the pivoted LU with its
+permutation, matrix functions). Decompositions unique only up to signs or phases (SVD, Eig,
+eigenvectors) are TensorFlow's up to those signs; eigenvalues and singular values match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype
+
+
+def _a(x: Any) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
+def _work_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype a decomposition runs in: float16 through float32, as TF's half kernels do."""
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def _wide(dt: np.dtype) -> np.dtype:
+    """float64 / complex128 for iterative matrix functions of float32 / complex64 inputs."""
+    return np.dtype(np.complex128) if dt.kind == "c" else np.dtype(np.float64)
+
+
+def _adjoint(x: np.ndarray) -> np.ndarray:
+    return np.conj(np.swapaxes(x, -1, -2)) if x.dtype.kind == "c" else np.swapaxes(x, -1, -2)
+
+
+def _matrix(node, x: np.ndarray, square: bool = True, what: str = "Input matrix") -> np.ndarray:
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/linalg_ops_common.cc (AnalyzeInputs,
+    # ValidateSingleSquareMatrix).
+    if x.ndim < 2:
+        raise bad(node, f"Input tensor 0 must have rank >= 2, got {x.ndim}")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise bad(node, f"{what} must be square.")
+    return x
+
+
+def _same_batch(node, *xs: np.ndarray) -> None:
+    """LinearAlgebraOp inputs: the same rank and batch dimensions (no broadcasting)."""
+    rank = xs[0].ndim
+    if rank < 2:
+        raise bad(node, f"Input tensor 0 must have rank >= 2, got {rank}")
+    for x in xs[1:]:
+        if x.ndim != rank:
+            raise bad(node, "All input tensors must have the same rank.")
+        if x.shape[:-2] != xs[0].shape[:-2]:
+            raise bad(node, "All input tensors must have the same outer dimensions.")
+
+
+def _batch_broadcast(node, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
+    """MatMulBCast: the batch dimensions of two matrix stacks broadcast numpy-style."""
+    for i, x in enumerate((a, b)):
+        if x.ndim < 2:
+            raise bad(node, f"In[{i}] ndims must be >= 2: {x.ndim}")
+    try:
+        return tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    except ValueError:
+        raise bad(node, "In[0] and In[1] must have compatible batch dimensions: "
+                        f"{list(a.shape)} vs. {list(b.shape)}") from None
+
+
+# -- diagonals and bands ------------------------------------------------------------------
+
+@kernel("MatrixBandPart")
+def matrix_band_part(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_band_part_op.cc: a matrix or a
+    # batch of them; scalar band widths, each negative (whole triangle) or at most rows/columns.
+    x = _a(inputs[0])
+    if x.ndim < 2:
+        raise bad(node, f"input must be at least 2-dim, received shape: {list(x.shape)}")
+    m, n = x.shape[-2], x.shape[-1]
+    widths = []
+    for name, value, limit, what in (("num_lower", inputs[1], m, "rows"),
+                                     ("num_upper", inputs[2], n, "columns")):
+        v = _a(value)
+        if v.ndim:
+            raise bad(node, f"{name} must be scalar, got shape {list(v.shape)}")
+        w = int(v)
+        if w > limit:
+            raise bad(node, f"{name} must be negative or less or equal to number of {what} "
+                            f"({limit}) got: {w}")
+        widths.append(w)
+    lo, hi = widths
+    i = np.arange(m)[:, None]
+    j = np.arange(n)[None, :]
+    keep = ((lo < 0) | (i - j <= lo)) & ((hi < 0) | (j - i <= hi))
+    return np.where(keep, x, np.zeros((), x.dtype))
+
+
+def _diag_range(node, k: Any, need_one: bool = False) -> tuple[int, int]:
+    """The diagonal range [lo, hi] from a scalar k or a 1-2 element vector."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_diag_op.cc and
+    # matrix_set_diag_op.cc: k is a scalar or a vector of one or two diagonal indices.
+    k = _a(k)
+    if k.ndim > 1:
+        raise bad(node, f"diag_index must be a scalar or vector, received shape: {list(k.shape)}")
+    if need_one and k.size == 0:
+        raise bad(node, "diag_index must have at least one element")
+    if k.ndim == 1 and not 0 < k.size <= 2:
+        raise bad(node, f"diag_index must have only one or two elements, received {k.size} "
+                        "elements.")
+    ks = ints(k)
+    lo, hi = ks[0], ks[-1]
+    if lo > hi:
+        raise bad(node, f"lower_diag_index must not be larger than upper_diag_index: {lo} > {hi}")
+    return lo, hi
+
+
+def _check_diag_bounds(node, lo: int, hi: int, rows: int, cols: int) -> None:
+    for name, d in (("lower_diag_index", lo), ("upper_diag_index", hi)):
+        if not (-rows < d < cols or d == 0):
+            raise bad(node, f"{name} is out of bound: {d}. It must be between {-rows} and {cols}")
+
+
+def _left_aligned(node, d: int) -> bool:
+    """Whether diagonal d is packed from the left (V3's align attr; V1/V2 always left)."""
+    # matrix_diag_op.cc (ReadAlignment, ComputeDiagLenAndContentOffset): the main diagonal
+    # counts as both a super- and a subdiagonal.
+    align = attr_str(node, "align", "LEFT_LEFT")
+    sup, sub = align.split("_")
+    return (d >= 0 and sup == "LEFT") or (d <= 0 and sub == "LEFT")
+
+
+def _diagonals(node, lo: int, hi: int, rows: int, cols: int):
+    """(row index, d, diagonal length, offset into the packed row) for d = hi down to lo."""
+    width = min(rows + min(hi, 0), cols - max(lo, 0))
+    out = []
+    for r, d in enumerate(range(hi, lo - 1, -1)):
+        length = min(rows + min(0, d), cols - max(0, d))
+        off = 0 if _left_aligned(node, d) else width - length
+        out.append((r, d, max(length, 0), off))
+    return width, out
+
+
+def _first(x: Any, node, what: str) -> Any:
+    v = _a(x).reshape(-1)
+    if v.size == 0:
+        raise bad(node, f"{what} must not be empty")
+    return v[0]
+
+
+@kernel("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
+def matrix_diag(node, inputs, ctx):
+    """Build matrices from diagonals k (one, or a band [lo, hi] packed from hi down)."""
+    diag = _a(inputs[0])
+    lo = hi = 0
+    rows = cols = -1
+    pad = np.zeros((), diag.dtype)
+    if len(inputs) > 1:
+        lo, hi = _diag_range(node, inputs[1])
+        rows = int(_first(inputs[2], node, "num_rows"))
+        cols = int(_first(inputs[3], node, "num_cols"))
+        pad = np.asarray(_first(inputs[4], node, "padding_value"), diag.dtype)
+    if diag.ndim < 1:
+        raise bad(node, f"diagonal must be at least 1-dim, received shape: {list(diag.shape)}")
+    num = hi - lo + 1
+    if num > 1 and (diag.ndim < 2 or diag.shape[-2] != num):
+        raise bad(node, "The number of diagonals provided in the input does not match the "
+                        "lower_diag_index and upper_diag_index range.")
+    width = diag.shape[-1]
+    min_rows, min_cols = width - min(hi, 0), width + max(lo, 0)
+    if rows != -1 and rows < min_rows:
+        raise bad(node, "The number of rows is too small.")
+    if cols != -1 and cols < min_cols:
+        raise bad(node, "The number of columns is too small.")
+    if rows == -1 and cols == -1:
+        rows = cols = max(min_rows, min_cols)
+    rows = min_rows if rows == -1 else rows
+    cols = min_cols if cols == -1 else cols
+    if rows != min_rows and cols != min_cols:
+        raise bad(node, "The number of rows or columns is not consistent with the specified "
+                        "d_lower, d_upper, and diagonal.")
+    batch = diag.shape[:-1] if num == 1 else diag.shape[:-2]
+    check_size(node, [*batch, rows, cols], diag.itemsize)
+    out = np.full((*batch, rows, cols), pad, diag.dtype)
+    _, diagonals = _diagonals(node, lo, hi, rows, cols)
+    for r, d, length, off in diagonals:
+        if length:
+            vals = diag if num == 1 else diag[..., r, :]
+            i = np.arange(length) + max(0, -d)
+            out[..., i, i + d] = vals[..., off:off + length]
+    return out
+
+
+@kernel("MatrixDiagPart", "MatrixDiagPartV2", "MatrixDiagPartV3")
+def matrix_diag_part(node, inputs, ctx):
+    """Diagonals k of a batch of matrices, a band packed from hi down and padded."""
+    x = _a(inputs[0])
+    lo = hi = 0
+    pad = np.zeros((), x.dtype)
+    if len(inputs) > 1:
+        lo, hi = _diag_range(node, inputs[1])
+        pad = np.asarray(_first(inputs[2], node, "padding_value"), x.dtype)
+    if x.ndim < 2:
+        raise bad(node, f"input must be at least 2-dim, received shape: {list(x.shape)}")
+    rows, cols = x.shape[-2:]
+    _check_diag_bounds(node, lo, hi, rows, cols)
+    width, diagonals = _diagonals(node, lo, hi, rows, cols)
+    num = hi - lo + 1
+    out = np.full((*x.shape[:-2], num, max(width, 0)), pad, x.dtype)
+    for r, d, length, off in diagonals:
+        if length:
+            i = np.arange(length) + max(0, -d)
+            out[..., r, off:off + length] = x[..., i, i + d]
+    return out if num > 1 else out[..., 0, :]
+
+
+@kernel("MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3")
+def matrix_set_diag(node, inputs, ctx):
+    """A copy of the matrices with diagonals k replaced."""
+    x, diag = _a(inputs[0]), _a(inputs[1])
+    lo = hi = 0
+    if len(inputs) > 2:
+        lo, hi = _diag_range(node, inputs[2], need_one=True)
+    if x.ndim < 2:
+        raise bad(node, f"input must be at least 2-dim, received shape: {list(x.shape)}")
+    if diag.ndim < 1:
+        raise bad(node, f"diagonal must be at least 1-dim, received shape: {list(diag.shape)}")
+    rows, cols = x.shape[-2:]
+    _check_diag_bounds(node, lo, hi, rows, cols)
+    num = hi - lo + 1
+    width, diagonals = _diagonals(node, lo, hi, rows, cols)
+    want = (*x.shape[:-2], *((num,) if num > 1 else ()), width)
+    if num > 1 and (diag.ndim < x.ndim or diag.shape[x.ndim - 2] != num):
+        raise bad(node, "The number of diagonals provided in `diag` is not consistent with "
+                        "`lower_diag_index` and `upper_diag_index`")
+    if diag.shape != want:
+        raise bad(node, "Either first dimensions of diagonal don't match input.shape[:-2], or "
+                        "diagonal.shape[:-1] is not equal to the longests diagonal in range "
+                        f"[lower_diag_index:upper_diag_index]. Input shape: {list(x.shape)}, "
+                        f"diagonal shape: {list(diag.shape)}, expected: {list(want)}")
+    out = x.copy()
+    for r, d, length, off in diagonals:
+        if length:
+            vals = diag if num == 1 else diag[..., r, :]
+            i = np.arange(length) + max(0, -d)
+            out[..., i, i + d] = vals[..., off:off + length]
+    return out
+
+
+@kernel("Diag")
+def diag(node, inputs, ctx):
+    """A tensor of rank 2k with the input on its diagonal (tf.linalg.tensor_diag)."""
+    # tensorflow/tensorflow tensorflow/core/kernels/diag_op.cc
+    x = _a(inputs[0])
+    if x.ndim < 1:
+        raise bad(node, "Input must be at least rank 1, got 0")
+    check_size(node, [x.size, x.size], x.itemsize)
+    out = np.zeros((x.size, x.size), x.dtype)
+    out[np.arange(x.size), np.arange(x.size)] = x.reshape(-1)
+    return out.reshape(x.shape + x.shape)
+
+
+@kernel("DiagPart")
+def diag_part(node, inputs, ctx):
+    """The diagonal of a rank-2k tensor whose halves have equal shapes."""
+    # tensorflow/tensorflow tensorflow/core/kernels/diag_op.cc
+    x = _a(inputs[0])
+    if x.ndim == 0 or x.ndim % 2:
+        raise bad(node, f"The rank of the tensor should be even and positive, got shape "
+                        f"{list(x.shape)}")
+    half = x.ndim // 2
+    if x.shape[:half] != x.shape[half:]:
+        raise bad(node, f"Invalid shape {list(x.shape)}: the first {half} dimensions must "
+                        "equal the last ones")
+    n = int(np.prod(x.shape[:half], dtype=np.int64))
+    return x.reshape(n, n)[np.arange(n), np.arange(n)].reshape(x.shape[:half])
+
+
+@kernel("Cross")
+def cross(node, inputs, ctx):
+    """Pairwise 3-vector cross products over the innermost dimension."""
+    # tensorflow/tensorflow tensorflow/core/kernels/cross_op.cc
+    a, b = _a(inputs[0]), _a(inputs[1])
+    if a.shape != b.shape:
+        raise bad(node, f"Both inputs must be of same shape: {list(a.shape)} vs. "
+                        f"{list(b.shape)}")
+    if a.ndim < 1:
+        raise bad(node, "Input must be at least 1D")
+    if a.shape[-1] != 3:
+        raise bad(node, f"Trailing dimension of the input must be of size 3, got {a.shape[-1]}")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    with np.errstate(all="ignore"):
+        return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+# -- determinants, inverses and solves ---------------------------------------------------
+
+def _slogdet(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sign and log|det| from the partially pivoted LU, signed zero included."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/determinant_op.cc (SLogDet): log|det|
+    # sums log|u_ii|; the sign multiplies the permutation's parity by the pivots' signs (u/|u|,
+    # 0 for a zero pivot: a singular matrix's sign is a signed zero in TF 2.21).
+    w = x.astype(_work_dtype(x.dtype), copy=False)
+    if x.shape[-1] == 0 or x.size == 0:
+        return np.ones(x.shape[:-2], x.dtype), np.zeros(x.shape[:-2], w.real.dtype)
+    packed, _, parity = _pivoted_lu(w)
+    d = np.diagonal(packed, axis1=-2, axis2=-1)
+    with np.errstate(all="ignore"):
+        logdet = np.log(np.abs(d)).sum(axis=-1)
+        sign = parity.astype(d.dtype) * np.prod(np.sign(d), axis=-1)
+    return sign.astype(x.dtype), logdet
+
+
+@kernel("MatrixDeterminant")
+def matrix_determinant(node, inputs, ctx):
+    x = _matrix(node, _a(inputs[0]))
+    sign, logdet = _slogdet(x)
+    with np.errstate(all="ignore"):
+        return np.asarray(sign * np.exp(logdet)).astype(x.dtype)
+
+
+@kernel("LogMatrixDeterminant")
+def log_matrix_determinant(node, inputs, ctx):
+    x = _matrix(node, _a(inputs[0]))
+    sign, logdet = _slogdet(x)
+    return [np.asarray(sign), np.asarray(logdet).astype(x.dtype)]
+
+
+def _solve_or_fail(node, a: np.ndarray, b: np.ndarray | None, message: str) -> np.ndarray:
+    """inv(a) or solve(a, b) by LU with partial pivoting; an exact zero pivot is an error."""
+    # matrix_inverse_op.cc / matrix_solve_op.cc: TF refuses only an exactly zero pivot, which is
+    # LAPACK getrf's singularity report.
+    try:
+        with np.errstate(all="ignore"):
+            return np.linalg.inv(a) if b is None else np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        raise bad(node, message) from None
+
+
+@kernel("MatrixInverse")
+def matrix_inverse(node, inputs, ctx):
+    x = _matrix(node, _a(inputs[0]))
+    if node.attr["adjoint"]:
+        x = _adjoint(x)
+    if x.shape[-1] == 0:
+        return x.copy()
+    inv = _solve_or_fail(node, x.astype(_work_dtype(x.dtype), copy=False), None,
+                         "Input is not invertible.")
+    return inv.astype(x.dtype)
+
+
+def _solver_shapes(node, a: np.ndarray, b: np.ndarray, square: bool) -> None:
+    # linalg_ops_common.cc (ValidateSolver, ValidateSquareSolver)
+    _same_batch(node, a, b)
+    if square and a.shape[-1] != a.shape[-2]:
+        raise bad(node, "First input (lhs) must be a square matrix.")
+    if a.shape[-2] != b.shape[-2]:
+        raise bad(node, "Input matrix and rhs are incompatible.")
+
+
+@kernel("MatrixSolve")
+def matrix_solve(node, inputs, ctx):
+    a, b = _a(inputs[0]), _a(inputs[1])
+    _solver_shapes(node, a, b, square=True)
+    if node.attr["adjoint"]:
+        a = _adjoint(a)
+    if a.shape[-1] == 0 or b.shape[-1] == 0:
+        return np.zeros(b.shape, b.dtype)
+    return _solve_or_fail(node, a, b, "Input matrix is not invertible.").astype(b.dtype)
+
+
+@kernel("MatrixSolveLs")
+def matrix_solve_ls(node, inputs, ctx):
+    """Least squares: normal equations with Cholesky (fast) or the minimum-norm solution."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_solve_ls_op_impl.h
+    a, b, l2 = _a(inputs[0]), _a(inputs[1]), _a(inputs[2])
+    _solver_shapes(node, a, b, square=False)
+    if l2.ndim:
+        raise bad(node, f"l2_regularizer must be scalar, got shape {list(l2.shape)}")
+    reg = float(l2)
+    if not reg >= 0:
+        raise bad(node, "l2_regularizer must be >= 0.")
+    rows, cols = a.shape[-2:]
+    out_shape = (*a.shape[:-2], cols, b.shape[-1])
+    if 0 in (rows, cols, b.shape[-1]):
+        return np.zeros(out_shape, a.dtype)
+    ah = _adjoint(a)
+    with np.errstate(all="ignore"):
+        if not node.attr["fast"]:
+            # Complete orthogonal decomposition: the minimum-norm least-squares solution.
+            rcond = np.finfo(a.dtype).eps * min(rows, cols)
+            return (np.linalg.pinv(a, rcond=rcond) @ b).astype(a.dtype)
+        over = rows >= cols
+        gram = ah @ a if over else a @ ah
+        if reg > 0:
+            gram = gram + np.asarray(reg, a.dtype) * np.eye(gram.shape[-1], dtype=a.dtype)
+        try:
+            np.linalg.cholesky(_hermitian_from_lower(gram))
+        except np.linalg.LinAlgError:
+            tail = "a larger l2_regularizer > 0." if over else "an l2_regularizer > 0."
+            raise bad(node, "Input matrix was rank deficient or ill-conditioned. Try setting "
+                            f"fast=False or provide {tail}") from None
+        out = np.linalg.solve(gram, ah @ b) if over else ah @ np.linalg.solve(gram, b)
+    return out.astype(a.dtype)
+
+
+def _hermitian_from_lower(x: np.ndarray) -> np.ndarray:
+    """The Hermitian matrix whose lower triangle is x's (what Eigen's LLT reads)."""
+    low = np.tril(x)
+    return low + _adjoint(np.tril(x, -1))
+
+
+def _substitute(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    """Solve t x = b for triangular t (batch dims broadcast) by forward/back substitution."""
+    n = t.shape[-1]
+    batch = np.broadcast_shapes(t.shape[:-2], b.shape[:-2])
+    t = np.broadcast_to(t, (*batch, n, n))
+    b = np.broadcast_to(b, (*batch, *b.shape[-2:]))
+    x = np.zeros(b.shape, np.result_type(t, b))
+    with np.errstate(all="ignore"):
+        for i in (range(n) if lower else range(n - 1, -1, -1)):
+            done = slice(0, i) if lower else slice(i + 1, n)
+            acc = (t[..., i:i + 1, done] @ x[..., done, :])[..., 0, :]
+            x[..., i, :] = (b[..., i, :] - acc) / t[..., i, i, None]
+    return x
+
+
+@kernel("MatrixTriangularSolve")
+def matrix_triangular_solve(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_triangular_solve_op_impl.h:
+    # batch dimensions broadcast; only the named triangle is read; a zero on the diagonal gives
+    # inf/NaN, not an error.
+    a, b = _a(inputs[0]), _a(inputs[1])
+    batch = _batch_broadcast(node, a, b)
+    n = a.shape[-1]
+    if a.shape[-2] != n:
+        raise bad(node, "In[0] matrices in the last dimensions must be square "
+                        f"({n} =/= {a.shape[-2]})")
+    if b.shape[-2] != n:
+        raise bad(node, f"In[0] mismatch In[1] shape: {n} vs. {b.shape[-2]}: "
+                        f"{list(a.shape)} {list(b.shape)}")
+    lower, adjoint = bool(node.attr["lower"]), bool(node.attr["adjoint"])
+    shape = (*batch, n, b.shape[-1])
+    if 0 in shape:
+        return np.zeros(shape, b.dtype)
+    t = np.tril(a) if lower else np.triu(a)
+    if adjoint:
+        t, lower = _adjoint(t), not lower
+    return _substitute(t, b, lower).astype(b.dtype)
+
+
+@kernel("BandedTriangularSolve")
+def banded_triangular_solve(node, inputs, ctx):
+    """Triangular solve with the matrix in band storage ([..., bands, n])."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/banded_triangular_solve_op.cc: a
+    # lower matrix keeps subdiagonal r in band row r (A[i, i-r] = band[r, i]); an upper one keeps
+    # superdiagonal d in row bands-1-d (A[i, i+d] = band[bands-1-d, i]).
+    band, b = _a(inputs[0]), _a(inputs[1])
+    for i, x in enumerate((band, b)):
+        if x.ndim < 2:
+            raise bad(node, f"In[{i}] ndims must be >= 2: {x.ndim}")
+        if x.size == 0:
+            raise bad(node, f"In[{i}] must not be an empty tensor: shape {list(x.shape)}")
+    batch = _batch_broadcast(node, band, b)
+    nb, n = band.shape[-2:]
+    if b.shape[-2] != n:
+        raise bad(node, f"In[0] mismatch In[1] shape: {n} vs. {b.shape[-2]}: "
+                        f"{list(band.shape)} {list(b.shape)}")
+    lower, adjoint = bool(node.attr["lower"]), bool(node.attr["adjoint"])
+    # TF checks the diagonal of the first matrix of the batch only.
+    first = band.reshape(-1, nb, n)[0]
+    if np.abs(first[0 if lower else nb - 1]).min() <= 0:
+        raise bad(node, "Input matrix is not invertible.")
+    band = np.broadcast_to(band, (*batch, nb, n))
+    b = np.broadcast_to(b, (*batch, n, b.shape[-1]))
+    conj = np.conj if adjoint and band.dtype.kind == "c" else (lambda v: v)
+    # The system's own triangle: forward substitution when (lower, not adjoint) or (upper,
+    # adjoint); coef(i, r) is its entry r places off the diagonal in row i.
+    forward = lower != adjoint
+    x = np.zeros(b.shape, np.result_type(band, b))
+    with np.errstate(all="ignore"):
+        for i in (range(n) if forward else range(n - 1, -1, -1)):
+            reach = min(i if forward else n - 1 - i, nb - 1)
+            r = np.arange(1, reach + 1)
+            if lower and not adjoint:       # A[i, i-r] = band[r, i]
+                coef, diag_ = band[..., r, i], band[..., 0, i]
+            elif lower:                     # conj(A[i+r, i]) = conj(band[r, i+r])
+                coef, diag_ = conj(band[..., r, i + r]), conj(band[..., 0, i])
+            elif not adjoint:               # A[i, i+r] = band[nb-1-r, i]
+                coef, diag_ = band[..., nb - 1 - r, i], band[..., nb - 1, i]
+            else:                           # conj(A[i-r, i]) = conj(band[nb-1-r, i-r])
+                coef, diag_ = conj(band[..., nb - 1 - r, i - r]), conj(band[..., nb - 1, i])
+            other = x[..., i - r, :] if forward else x[..., i + r, :]
+            acc = np.einsum("...r,...rk->...k", coef, other)
+            x[..., i, :] = (b[..., i, :] - acc) / diag_[..., None]
+    return x.astype(b.dtype)
+
+
+# -- tridiagonal systems -------------------------------------------------------------------
+
+def _tridiagonal_inputs(node, diags: np.ndarray, rhs: np.ndarray) -> None:
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/tridiagonal_solve_op.cc
+    _same_batch(node, diags, rhs)
+    if diags.shape[-2] != 3:
+        raise bad(node, "Expected diagonals to be provided as a matrix with 3 rows, got "
+                        f"{diags.shape[-2]} rows.")
+    if diags.shape[-1] != rhs.shape[-2]:
+        raise bad(node, "Expected the same number of left-hand sides and right-hand sides, "
+                        f"got {diags.shape[-1]} and {rhs.shape[-2]}.")
+
+
+def _thomas(sup, main, sub, rhs):
+    """Tridiagonal solve without pivoting; a zero pivot makes the matrix's solution NaN."""
+    n = main.shape[-1]
+    failed = main[..., 0] == 0
+    u = np.zeros(main.shape, main.dtype)
+    x = np.zeros(rhs.shape, rhs.dtype)
+    u[..., 0] = sup[..., 0] / main[..., 0]
+    x[..., 0, :] = rhs[..., 0, :] / main[..., 0, None]
+    for i in range(1, n):
+        denom = main[..., i] - sub[..., i] * u[..., i - 1]
+        failed |= denom == 0
+        u[..., i] = sup[..., i] / denom
+        x[..., i, :] = (rhs[..., i, :] - sub[..., i, None] * x[..., i - 1, :]) / denom[..., None]
+    for i in range(n - 2, -1, -1):
+        x[..., i, :] -= u[..., i, None] * x[..., i + 1, :]
+    return x, failed
+
+
+def _pivoted_tridiagonal(sup, main, sub, rhs):
+    """Gaussian elimination with partial pivoting (LAPACK gtsv's scheme), batch-vectorized."""
+    n = main.shape[-1]
+    u = np.zeros((*main.shape, 3), main.dtype)  # U's diagonal and two superdiagonals
+    x = rhs.copy()
+    u[..., 0, 0], u[..., 0, 1] = main[..., 0], sup[..., 0]
+    failed = np.zeros(main.shape[:-1], bool)
+    for i in range(n - 1):
+        keep = np.abs(u[..., i, 0]) >= np.abs(sub[..., i + 1])
+        failed |= keep & (u[..., i, 0] == 0)
+        k1 = keep[..., None]
+        f_keep = sub[..., i + 1] / u[..., i, 0]
+        f_swap = u[..., i, 0] / sub[..., i + 1]
+        ui0, ui1 = u[..., i, 0].copy(), u[..., i, 1].copy()
+        xi = x[..., i, :].copy()
+        u[..., i + 1, 0] = np.where(keep, main[..., i + 1] - f_keep * ui1,
+                                    ui1 - f_swap * main[..., i + 1])
+        x[..., i + 1, :] = np.where(k1, rhs[..., i + 1, :] - f_keep[..., None] * xi,
+                                    xi - f_swap[..., None] * rhs[..., i + 1, :])
+        x[..., i, :] = np.where(k1, xi, rhs[..., i + 1, :])
+        u[..., i, 0] = np.where(keep, ui0, sub[..., i + 1])
+        u[..., i, 1] = np.where(keep, ui1, main[..., i + 1])
+        if i != n - 2:
+            u[..., i + 1, 1] = np.where(keep, sup[..., i + 1], -f_swap * sup[..., i + 1])
+            u[..., i, 2] = np.where(keep, 0, sup[..., i + 1])
+    failed |= u[..., n - 1, 0] == 0
+    x[..., n - 1, :] /= u[..., n - 1, 0, None]
+    x[..., n - 2, :] = (x[..., n - 2, :] - u[..., n - 2, 1, None] * x[..., n - 1, :]) \
+        / u[..., n - 2, 0, None]
+    for i in range(n - 3, -1, -1):
+        x[..., i, :] = (x[..., i, :] - u[..., i, 1, None] * x[..., i + 1, :]
+                        - u[..., i, 2, None] * x[..., i + 2, :]) / u[..., i, 0, None]
+    return x, failed
+
+
+def _perturb_pivot(perturb: float, pivot: Any, row: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Nudge a tiny pivot so that row / pivot cannot overflow (LAPACK xLAGTS's safeguard)."""
+    real = np.finfo(row.real.dtype)
+    safemin = max(float(real.tiny), (1 + float(real.eps)) / float(real.max))
+    bignum = 1 / safemin
+    abs_pivot = abs(pivot)
+    if abs_pivot >= 1:
+        return pivot, row
+    perturb = float(np.copysign(max(abs(perturb), safemin), np.real(pivot)))
+    biggest = float(np.abs(row).max()) if row.size else 0.0
+    while abs_pivot < 1:
+        if abs_pivot < safemin:
+            if abs_pivot == 0 or biggest * safemin > abs_pivot:
+                pivot, perturb = pivot + perturb, perturb * 2
+            else:
+                return pivot * bignum, row * bignum
+        elif biggest > abs_pivot * bignum:
+            pivot, perturb = pivot + perturb, perturb * 2
+        else:
+            break
+        abs_pivot = abs(pivot)
+    return pivot, row
+
+
+def _perturbed_tridiagonal(sup, main, sub, rhs):
+    """One system by pivoted elimination that perturbs tiny pivots instead of failing."""
+    # tridiagonal_solve_op.cc (SolveWithGaussianEliminationWithPivotingAndPerturbSingular).
+    n = main.shape[0]
+    eps = float(np.finfo(rhs.real.dtype).eps)
+    one = rhs.dtype.type(1)
+    if n == 1:
+        denom, row = _perturb_pivot(eps * abs(main[0]), main[0], rhs[0].copy())
+        return (row * (one / denom))[None]
+    u = np.zeros((n, 3), main.dtype)
+    x = np.zeros(rhs.shape, rhs.dtype)
+    u[0, 0], u[0, 1] = main[0], sup[0]
+    max_u = max(abs(u[0, 0]), abs(u[0, 1]))
+    scale1 = abs(u[0, 0]) + abs(u[0, 1])
+    x[0] = rhs[0]
+    for k in range(n - 1):
+        u[k + 1, 0] = main[k + 1]
+        scale2 = abs(sub[k + 1]) + abs(u[k + 1, 0]) + (abs(sup[k + 1]) if k < n - 2 else 0)
+        if sub[k + 1] == 0:
+            scale1 = scale2
+            u[k + 1, 1], u[k, 2] = sup[k + 1], 0
+            x[k + 1] = rhs[k + 1]
+        else:
+            piv1 = 0.0 if u[k, 0] == 0 else abs(u[k, 0]) / scale1
+            piv2 = abs(sub[k + 1]) / scale2
+            if piv2 <= piv1:
+                scale1 = scale2
+                factor = sub[k + 1] / u[k, 0]
+                u[k + 1, 0] = main[k + 1] - factor * u[k, 1]
+                u[k + 1, 1], u[k, 2] = sup[k + 1], 0
+                x[k + 1] = rhs[k + 1] - factor * x[k]
+            else:
+                factor = u[k, 0] / sub[k + 1]
+                u[k, 0] = sub[k + 1]
+                u[k + 1, 0] = u[k, 1] - factor * main[k + 1]
+                u[k, 1] = main[k + 1]
+                if k < n - 2:
+                    u[k, 2] = sup[k + 1]
+                    u[k + 1, 1] = -factor * sup[k + 1]
+                x[k + 1] = x[k] - factor * rhs[k + 1]
+                x[k] = rhs[k + 1]
+        if k < n - 2:
+            max_u = max(max_u, *np.abs(u[k]))
+    max_u = max(max_u, abs(u[n - 1, 0]))
+    tol = eps * max_u
+    denom, row = _perturb_pivot(tol, u[n - 1, 0], x[n - 1].copy())
+    x[n - 1] = row * (one / denom)
+    denom, row = _perturb_pivot(tol, u[n - 2, 0], x[n - 2] - u[n - 2, 1] * x[n - 1])
+    x[n - 2] = row * (one / denom)
+    for k in range(n - 3, -1, -1):
+        denom, row = _perturb_pivot(tol, u[k, 0],
+                                    x[k] - u[k, 1] * x[k + 1] - u[k, 2] * x[k + 2])
+        x[k] = row * (one / denom)
+    return x
+
+
+@kernel("TridiagonalSolve")
+def tridiagonal_solve(node, inputs, ctx):
+    """Solve tridiagonal systems given as [..., 3, M] (superdiagonal, diagonal, subdiagonal)."""
+    diags, rhs = _a(inputs[0]), _a(inputs[1])
+    pivoting, perturb = bool(node.attr["partial_pivoting"]), bool(node.attr["perturb_singular"])
+    if perturb and not pivoting:
+        raise bad(node, "Setting perturb_singular requires also setting partial_pivoting.")
+    _tridiagonal_inputs(node, diags, rhs)
+    n = diags.shape[-1]
+    if n == 0 or rhs.size == 0:
+        return np.zeros(rhs.shape, rhs.dtype)
+    sup, main, sub = diags[..., 0, :], diags[..., 1, :], diags[..., 2, :]
+    with np.errstate(all="ignore"):
+        if perturb:
+            flat = [_perturbed_tridiagonal(s_, m_, b_, r_) for s_, m_, b_, r_ in zip(
+                sup.reshape(-1, n), main.reshape(-1, n), sub.reshape(-1, n),
+                rhs.reshape(-1, *rhs.shape[-2:]))]
+            return np.array(flat, rhs.dtype).reshape(rhs.shape)
+        if n == 1:
+            failed = main[..., 0] == 0
+            x = rhs / main[..., :, None]
+        elif pivoting:
+            x, failed = _pivoted_tridiagonal(sup, main, sub, rhs)
+        else:
+            x, failed = _thomas(sup, main, sub, rhs)
+    x = np.where(failed[..., None, None], np.array(np.nan, rhs.dtype), x)
+    return x.astype(rhs.dtype)
+
+
+@kernel("TridiagonalMatMul")
+def tridiagonal_matmul(node, inputs, ctx):
+    """Product of a tridiagonal matrix (three [..., 1, M] diagonals) with [..., M, N]."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/tridiagonal_matmul_op.cc
+    sup, main, sub, rhs = (_a(v) for v in inputs)
+    _same_batch(node, sup, main, sub, rhs)
+    m = rhs.shape[-2]
+    for name, d in (("superdiagonal", sup), ("main diagonal", main), ("subdiagonal", sub)):
+        if d.shape[-2:] != (1, m):
+            raise bad(node, f"Invalid {name} shape.")
+    sup, main, sub = sup[..., 0, :, None], main[..., 0, :, None], sub[..., 0, :, None]
+    out = main * rhs
+    out[..., 1:, :] += sub[..., 1:, :] * rhs[..., :-1, :]
+    out[..., :-1, :] += sup[..., :-1, :] * rhs[..., 1:, :]
+    return out.astype(rhs.dtype)
+
+
+# -- decompositions ------------------------------------------------------------------------
+
+def _empty_output(dtype: np.dtype) -> np.ndarray:
+    """An output a linalg kernel does not compute (compute_v/compute_uv false)."""
+    # TF 2.21's LinearAlgebraOp (linalg_ops_common.cc, PrepareOutputs) allocates outputs the
+    # derived op does not produce as zero-filled scalars.
+    return np.zeros((), dtype)
+
+
+@kernel("Cholesky")
+def cholesky(node, inputs, ctx):
+    """Lower Cholesky factor from the lower triangle; a failed matrix gets NaN below the diagonal."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/cholesky_op.cc
+    x = _matrix(node, _a(inputs[0]))
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return x.copy()
+    herm = _hermitian_from_lower(x)
+    try:
+        return np.linalg.cholesky(herm).astype(x.dtype)
+    except np.linalg.LinAlgError:
+        pass
+    flat = herm.reshape(-1, n, n)
+    out = np.zeros(flat.shape, x.dtype)
+    for i, m in enumerate(flat):
+        try:
+            out[i] = np.linalg.cholesky(m)
+        except np.linalg.LinAlgError:
+            out[i] = np.where(np.tri(n, dtype=bool), np.array(np.nan, x.dtype), 0)
+    return out.reshape(x.shape)
+
+
+@kernel("Qr")
+def qr(node, inputs, ctx):
+    """Householder QR (R's diagonal keeps the sign Householder reflections give, as Eigen's)."""
+    x = _matrix(node, _a(inputs[0]), square=False)
+    m, n = x.shape[-2:]
+    p = min(m, n)
+    full = bool(node.attr["full_matrices"])
+    batch = x.shape[:-2]
+    if x.size == 0:
+        q = np.broadcast_to(np.eye(m, m if full else p, dtype=x.dtype), (*batch, m, m if full else p))
+        return [q.copy(), np.zeros((*batch, m if full else p, n), x.dtype)]
+    with np.errstate(all="ignore"):
+        q, r = np.linalg.qr(x.astype(_work_dtype(x.dtype), copy=False),
+                            mode="complete" if full else "reduced")
+    return [q.astype(x.dtype), r.astype(x.dtype)]
+
+
+def _per_matrix(fn, x: np.ndarray, fill: Any):
+    """fn over the whole batch, or matrix by matrix when LAPACK fails (failures get ``fill``)."""
+    try:
+        return fn(x)
+    except np.linalg.LinAlgError:
+        pass
+    results = []
+    for m in x.reshape(-1, *x.shape[-2:]):
+        try:
+            results.append(fn(m))
+        except np.linalg.LinAlgError:
+            results.append(fill(m))
+    return results
+
+
+@kernel("Svd")
+def svd(node, inputs, ctx):
+    """Singular values (descending) and vectors: u and v, not v's adjoint."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/svd_op_impl.h: an empty matrix gets
+    # identity u (or v) for its non-empty side when full_matrices; failure fills NaN.
+    x = _matrix(node, _a(inputs[0]), square=False)
+    m, n = x.shape[-2:]
+    p = min(m, n)
+    uv, full = bool(node.attr["compute_uv"]), bool(node.attr["full_matrices"])
+    batch = x.shape[:-2]
+    cu, cv = (m, n) if full else (p, p)
+    if m == 0 or n == 0 or x.size == 0:
+        s = np.zeros((*batch, p), x.dtype)
+        if not uv:
+            return [s, _empty_output(x.dtype), _empty_output(x.dtype)]
+        u = np.broadcast_to(np.eye(m, cu, dtype=x.dtype), (*batch, m, cu)).copy()
+        v = np.broadcast_to(np.eye(n, cv, dtype=x.dtype), (*batch, n, cv)).copy()
+        return [s, u, v]
+    w = x.astype(_work_dtype(x.dtype), copy=False)
+
+    def run(a):
+        if not uv:
+            return np.linalg.svd(a, compute_uv=False), None, None
+        u, s, vh = np.linalg.svd(a, full_matrices=full)
+        return s, u, _adjoint(vh)
+
+    def nan(a):
+        shape = a.shape[:-2]
+        return (np.full((*shape, p), np.nan), np.full((*shape, m, cu), np.nan),
+                np.full((*shape, n, cv), np.nan))
+
+    with np.errstate(all="ignore"):
+        res = _per_matrix(run, w, nan)
+    if isinstance(res, list):
+        s = np.stack([r[0] for r in res]).reshape(*batch, p)
+        u = np.stack([r[1] for r in res]).reshape(*batch, m, cu) if uv else None
+        v = np.stack([r[2] for r in res]).reshape(*batch, n, cv) if uv else None
+    else:
+        s, u, v = res
+    if not uv:
+        return [s.astype(x.dtype), _empty_output(x.dtype), _empty_output(x.dtype)]
+    return [s.astype(x.dtype), u.astype(x.dtype), v.astype(x.dtype)]
+
+
+@kernel("Eig")
+def eig(node, inputs, ctx):
+    """Eigenvalues (complex) and unit eigenvectors.
+
+    TF's order is whatever Eigen's complex Schur iteration leaves (TF documents none); ours
+    is LAPACK's, so the same values and vectors may come in another order.
+    """
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/eig_op_impl.h (ComplexEigenSolver).
+    x = _matrix(node, _a(inputs[0]))
+    out = np.dtype(np.complex128) if x.dtype in (np.float64, np.complex128) \
+        else np.dtype(np.complex64)
+    want_v = bool(node.attr["compute_v"])
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        e = np.zeros((*x.shape[:-2], n), out)
+        return [e, np.zeros(x.shape, out) if want_v else _empty_output(out)]
+    if not np.isfinite(x).all():
+        raise bad(node, "Eigen decomposition was not successful. The input might not be valid.")
+    try:
+        with np.errstate(all="ignore"):
+            if want_v:
+                e, v = np.linalg.eig(x)
+            else:
+                e, v = np.linalg.eigvals(x), None
+    except np.linalg.LinAlgError:
+        raise bad(node, "Eigen decomposition was not successful. The input might not be "
+                        "valid.") from None
+    return [e.astype(out), v.astype(out) if want_v else _empty_output(out)]
+
+
+@kernel("SelfAdjointEigV2")
+def self_adjoint_eig(node, inputs, ctx):
+    """Eigenvalues (ascending) and vectors of the Hermitian matrix in the lower triangle."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/self_adjoint_eig_v2_op_impl.h
+    x = _matrix(node, _a(inputs[0]))
+    want_v = bool(node.attr["compute_v"])
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return [np.zeros((*x.shape[:-2], n), x.dtype),
+                x.copy() if want_v else _empty_output(x.dtype)]
+    if not np.isfinite(x[..., np.tri(n, dtype=bool)]).all():
+        raise bad(node, "Self-adjoint eigen decomposition was not successful. The input might "
+                        "not be valid.")
+    with np.errstate(all="ignore"):
+        if want_v:
+            e, v = np.linalg.eigh(x, UPLO="L")
+            return [e.astype(x.dtype), v.astype(x.dtype)]
+        return [np.linalg.eigvalsh(x, UPLO="L").astype(x.dtype), _empty_output(x.dtype)]
+
+
+def _pivoted_lu(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packed LU with partial pivoting (Eigen's PartialPivLU: the row of largest modulus, the
+    first on ties; a zero column is left in place), ``perm`` with LU = a[perm], and the
+    permutation's parity (+1 or -1)."""
+    n = a.shape[-1]
+    flat = a.reshape(-1, n, n).copy()
+    perm = np.tile(np.arange(n), (flat.shape[0], 1))
+    parity = np.ones(flat.shape[0])
+    rows = np.arange(flat.shape[0])
+    with np.errstate(all="ignore"):
+        for k in range(n):
+            r = np.argmax(np.abs(flat[:, k:, k]), axis=1) + k
+            parity = np.where(r != k, -parity, parity)
+            swap_k, swap_r = flat[rows, k].copy(), flat[rows, r].copy()
+            flat[rows, k], flat[rows, r] = swap_r, swap_k
+            pk, pr = perm[rows, k].copy(), perm[rows, r].copy()
+            perm[rows, k], perm[rows, r] = pr, pk
+            piv = flat[:, k, k]
+            nonzero = (piv != 0)[:, None]
+            flat[:, k + 1:, k] = np.where(nonzero, flat[:, k + 1:, k] / np.where(
+                nonzero[:, 0], piv, 1)[:, None], flat[:, k + 1:, k])
+            flat[:, k + 1:, k + 1:] -= flat[:, k + 1:, k, None] * flat[:, k, None, k + 1:]
+    return (flat.reshape(a.shape), perm.reshape(a.shape[:-1]),
+            parity.reshape(a.shape[:-2]))
+
+
+@kernel("Lu")
+def lu(node, inputs, ctx):
+    """Packed L (unit lower) and U with the row permutation p: L @ U = input[..., p, :]."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/lu_op.cc (Eigen's PartialPivLU); an
+    # exactly zero pivot is an error.
+    x = _a(inputs[0])
+    if x.ndim < 2:
+        raise bad(node, f"Input tensor must have rank >= 2, got {x.ndim}")
+    _matrix(node, x)
+    idx = np_dtype(node.attr["output_idx_type"])
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return [x.copy(), np.zeros(x.shape[:-1], idx)]
+    packed, perm, _ = _pivoted_lu(x)
+    if (np.abs(np.diagonal(packed, axis1=-2, axis2=-1)) == 0).any():
+        raise bad(node, "Input is not invertible.")
+    return [packed, perm.astype(idx)]
+
+
+# -- matrix functions --------------------------------------------------------------------
+
+def _pade13(a: np.ndarray) -> np.ndarray:
+    """exp(a) by scaling and squaring with the degree-13 Pade approximant (Higham 2005)."""
+    from math import factorial
+
+    n = a.shape[-1]
+    coef = [factorial(26 - j) * factorial(13) / (factorial(26) * factorial(j) * factorial(13 - j))
+            for j in range(14)]
+    norm = np.abs(a).sum(axis=-2).max(axis=-1)
+    with np.errstate(divide="ignore"):
+        s = np.maximum(0, np.ceil(np.log2(np.maximum(norm, 1e-300) / 5.371920351148152)))
+    s = np.where(np.isfinite(s), s, 0).astype(int)
+    a = a / (2.0 ** s)[..., None, None]
+    eye = np.eye(n, dtype=a.dtype)
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (coef[13] * a6 + coef[11] * a4 + coef[9] * a2)
+             + coef[7] * a6 + coef[5] * a4 + coef[3] * a2 + coef[1] * eye)
+    v = a6 @ (coef[12] * a6 + coef[10] * a4 + coef[8] * a2) \
+        + coef[6] * a6 + coef[4] * a4 + coef[2] * a2 + coef[0] * eye
+    r = np.linalg.solve(v - u, v + u)
+    for step in range(int(s.max()) if s.size else 0):
+        r = np.where((s > step)[..., None, None], r @ r, r)
+    return r
+
+
+@kernel("MatrixExponential")
+def matrix_exponential(node, inputs, ctx):
+    """exp of each square matrix (deprecated op of TF 1.x graphs; tf.linalg.expm's value)."""
+    x = _matrix(node, _a(inputs[0]))
+    if x.shape[-1] == 0 or x.size == 0:
+        return x.copy()
+    with np.errstate(all="ignore"):
+        try:
+            out = _pade13(x.astype(_wide(x.dtype)))
+        except np.linalg.LinAlgError:
+            out = np.full(x.shape, np.nan)
+    return out.astype(x.dtype)
+
+
+def _sqrtm_iteration(a: np.ndarray) -> np.ndarray | None:
+    """Principal square root by the scaled product-form Denman-Beavers iteration (None: failed)."""
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    x, m = a.copy(), a.copy()
+    for _ in range(100):
+        sign, logdet = np.linalg.slogdet(m)
+        if not np.isfinite(logdet) or sign == 0:
+            return None
+        mu = np.exp(-logdet / (2 * n))
+        x, m = x * mu, m * mu * mu
+        minv = np.linalg.inv(m)
+        x = x @ (eye + minv) / 2
+        m = (eye + (m + minv) / 2) / 2
+        if np.abs(m - eye).sum(axis=0).max() <= 10 * n * np.finfo(np.float64).eps:
+            return x
+    return None
+
+
+def _eig_function(a: np.ndarray, fn) -> np.ndarray:
+    """f(a) through the eigendecomposition (Hermitian: eigh; otherwise eig and a solve)."""
+    if np.array_equal(a, _adjoint(a)):
+        e, v = np.linalg.eigh(a)
+        return (v * fn(e.astype(np.complex128) if a.dtype.kind == "c" else e)) @ _adjoint(v)
+    e, v = np.linalg.eig(a.astype(np.complex128))
+    return np.linalg.solve(v.T, (v * fn(e)).T).T
+
+
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    if np.array_equal(a, _adjoint(a)):
+        return _eig_function(a, np.sqrt)
+    root = _sqrtm_iteration(a)
+    if root is None:
+        root = _eig_function(a, np.sqrt)
+        return root.real if a.dtype.kind == "f" and np.abs(root.imag).max() == 0 else root
+    return root
+
+
+def _logm(a: np.ndarray) -> np.ndarray:
+    """Principal logarithm by inverse scaling and squaring (square roots, then a log series)."""
+    if np.array_equal(a, _adjoint(a)):
+        return _eig_function(a, np.log)
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    k, root = 0, a
+    while np.abs(root - eye).sum(axis=0).max() > 0.25:
+        root = _sqrtm_iteration(root) if k < 64 else None
+        if root is None:
+            return _eig_function(a, np.log)
+        k += 1
+    # log(r) = 2 atanh(z), z = (r - I)(r + I)^-1, summed while terms matter.
+    z = np.linalg.solve((root + eye).T, (root - eye).T).T
+    z2 = z @ z
+    term, total = z, z.copy()
+    for j in range(1, 60):
+        term = term @ z2
+        total = total + term / (2 * j + 1)
+        if np.abs(term).max() < 1e-18:
+            break
+    return total * 2.0 ** (k + 1)
+
+
+def _matrix_function(node, inputs, fn):
+    x = _matrix(node, _a(inputs[0]))
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return x.copy()
+    flat = x.reshape(-1, n, n).astype(_wide(x.dtype))
+    with np.errstate(all="ignore"):
+        out = []
+        for m in flat:
+            try:
+                out.append(fn(m) if np.isfinite(m).all() else np.full((n, n), np.nan))
+            except np.linalg.LinAlgError:
+                out.append(np.full((n, n), np.nan))
+    result = np.array(out)
+    if x.dtype.kind == "f" and result.dtype.kind == "c":
+        result = np.where(np.abs(result.imag) > 0, np.nan, result.real)
+    return result.reshape(x.shape).astype(x.dtype)
+
+
+@kernel("MatrixSquareRoot")
+def matrix_square_root(node, inputs, ctx):
+    """Principal square root (real matrices with negative eigenvalues give NaN, as Eigen's)."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_square_root_op.cc
+    return _matrix_function(node, inputs, _sqrtm)
+
+
+@kernel("MatrixLogarithm")
+def matrix_logarithm(node, inputs, ctx):
+    """Principal matrix logarithm of complex matrices."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_logarithm_op.cc
+    return _matrix_function(node, inputs, _logm)
