@@ -52,7 +52,9 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            complex_math,
             control,
+            fft,
             image,
             linalg,
             lookup,

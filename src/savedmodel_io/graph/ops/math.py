@@ -65,9 +65,15 @@ def _floor_div(x, y):
     return np.floor(np.true_divide(x, y))
 
 
+def _squared_difference(x, y):
+    """(x - y)^2; for complex numbers |x - y|^2 as TF defines it ((x - y) * conj(x - y))."""
+    d = x - y
+    return d * np.conj(d) if d.dtype.kind == "c" else np.square(d)
+
+
 for _op, _fn in {
     "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": lambda x, y: np.square(x - y),
+    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": _squared_difference,
     "Atan2": np.arctan2, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
     "BitwiseXor": np.bitwise_xor, "LeftShift": np.left_shift, "RightShift": np.right_shift,
     "Xdivy": lambda x, y: np.where(x == 0, 0, x / y),
@@ -152,6 +158,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x):
+    if x.dtype.kind == "c":
+        return 1 / (1 + np.exp(-x))
     return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
 
 
@@ -168,7 +176,7 @@ for _op, _fn in {
     "Cosh": np.cosh, "Tanh": np.tanh, "Asinh": np.arcsinh, "Acosh": np.arccosh,
     "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": lambda x: 1 - _erf(x),
     "Softplus": lambda x: np.logaddexp(0, x), "Softsign": lambda x: x / (1 + np.abs(x)),
-    "Invert": np.invert, "Real": np.real, "Imag": np.imag, "Conj": np.conj,
+    "Invert": np.invert,
 }.items():
     kernel(_op)(_unary(_fn))
 
@@ -212,7 +220,7 @@ def cast(node, inputs, ctx):
     with np.errstate(all="ignore"):
         if x.dtype.kind in "fc" and to.kind in "iu":
             return _float_to_int(np.real(x) if x.dtype.kind == "c" else x, to)
-        return x.astype(to)
+        return (np.real(x) if x.dtype.kind == "c" and to.kind != "c" else x).astype(to)
 
 
 def _float_to_int(x: np.ndarray, to: np.dtype) -> np.ndarray:
