@@ -63,6 +63,7 @@ def _load() -> None:
             parsing,
             random,
             resource,
+            special,
             strings,
             tensorlist,
         )

@@ -138,25 +138,6 @@ for _op, _fn in {
     kernel(_op)(_cmp)
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to ~1e-7 relative: Taylor series near 0, Chebyshev-fitted erfc elsewhere.
-
-    The erfc fit is Numerical Recipes' ``erfcc`` (fractional error < 1.2e-7).
-    """
-    xd = x.astype(np.float64)
-    z = np.abs(xd)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(-z * z + poly)
-    far = np.sign(xd) * (1.0 - erfc)
-    x2 = xd * xd
-    near = xd * (2.0 / np.sqrt(np.pi)) * (1 - x2 / 3 * (1 - x2 * 3 / 10 * (1 - x2 * 5 / 21 * (
-        1 - x2 * 7 / 36 * (1 - x2 * 9 / 55 * (1 - x2 * 11 / 78 * (1 - x2 * 13 / 105)))))))
-    return np.where(z < 0.5, near, far)
-
-
 def _sigmoid(x):
     if x.dtype.kind == "c":
         return 1 / (1 + np.exp(-x))
@@ -174,7 +155,7 @@ for _op, _fn in {
     "Ceil": np.ceil, "Round": _round_half_even, "Rint": np.rint, "Sin": np.sin, "Cos": np.cos,
     "Tan": np.tan, "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh,
     "Cosh": np.cosh, "Tanh": np.tanh, "Asinh": np.arcsinh, "Acosh": np.arccosh,
-    "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": lambda x: 1 - _erf(x),
+    "Atanh": np.arctanh, "Sigmoid": _sigmoid,
     "Softplus": lambda x: np.logaddexp(0, x), "Softsign": lambda x: x / (1 + np.abs(x)),
     "Invert": np.invert,
 }.items():
