@@ -52,6 +52,7 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            audio,
             complex_math,
             control,
             fft,
