@@ -65,6 +65,18 @@ def _floor_div(x, y):
     return np.floor(np.true_divide(x, y))
 
 
+def _multiply(x, y):
+    """x * y; complex products from four real ones, as TF (numpy's complex multiply fuses them
+    and leaves e.g. x * conj(x) a tiny imaginary part where TF's is exactly 0)."""
+    if x.dtype.kind != "c":
+        return np.multiply(x, y)
+    xr, xi, yr, yi = x.real, x.imag, np.real(y), np.imag(y)
+    out = np.empty(np.broadcast_shapes(x.shape, np.shape(y)), x.dtype)
+    out.real = xr * yr - xi * yi
+    out.imag = xr * yi + xi * yr
+    return out
+
+
 def _squared_difference(x, y):
     """(x - y)^2; for complex numbers |x - y|^2 as TF defines it ((x - y) * conj(x - y))."""
     d = x - y
@@ -72,7 +84,7 @@ def _squared_difference(x, y):
 
 
 for _op, _fn in {
-    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
+    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": _multiply,
     "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": _squared_difference,
     "Atan2": np.arctan2, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
     "BitwiseXor": np.bitwise_xor, "LeftShift": np.left_shift, "RightShift": np.right_shift,
