@@ -204,7 +204,7 @@ def digamma(x) -> np.ndarray:
         return np.where(x == np.inf, np.inf, np.where(x == -np.inf, np.nan, out))
 
 
-def zeta(s, q, max_terms: int = 1 << 20) -> np.ndarray:
+def zeta(s, q, max_terms: int = 1 << 17) -> np.ndarray:
     """Hurwitz zeta(s, q) = sum_k (q + k)^-s: direct terms, then Euler-Maclaurin (Cephes'
     scheme: at least 9 terms and q + n > 9), with TF's rules: +inf at s = 1; NaN for s < 1,
     NaN s, and q < 0 with non-integer s; at the poles q = 0, -1, ... +inf for even integer

@@ -567,83 +567,82 @@ def _pivoted_tridiagonal(sup, main, sub, rhs):
     return x, failed
 
 
-def _perturb_pivot(perturb: float, pivot: Any, row: np.ndarray) -> tuple[Any, np.ndarray]:
-    """Nudge a tiny pivot so that row / pivot cannot overflow (LAPACK xLAGTS's safeguard)."""
+def _perturb_pivots(perturb: np.ndarray, pivot: np.ndarray, row: np.ndarray):
+    """Nudge tiny pivots (a batch) so that row / pivot cannot overflow: LAPACK xLAGTS's
+    safeguard as tridiagonal_solve_op.cc's MaybePerturbPivot applies it."""
     real = np.finfo(row.real.dtype)
     safemin = max(float(real.tiny), (1 + float(real.eps)) / float(real.max))
     bignum = 1 / safemin
-    abs_pivot = abs(pivot)
-    if abs_pivot >= 1:
-        return pivot, row
-    perturb = float(np.copysign(max(abs(perturb), safemin), np.real(pivot)))
-    biggest = float(np.abs(row).max()) if row.size else 0.0
-    while abs_pivot < 1:
-        if abs_pivot < safemin:
-            if abs_pivot == 0 or biggest * safemin > abs_pivot:
-                pivot, perturb = pivot + perturb, perturb * 2
-            else:
-                return pivot * bignum, row * bignum
-        elif biggest > abs_pivot * bignum:
-            pivot, perturb = pivot + perturb, perturb * 2
-        else:
-            break
-        abs_pivot = abs(pivot)
+    pivot, row = pivot.copy(), row.copy()
+    abs_pivot = np.abs(pivot)
+    active = abs_pivot < 1
+    perturb = np.copysign(np.maximum(np.abs(perturb), safemin), np.real(pivot))
+    biggest = np.abs(row).max(axis=-1, initial=0)
+    while active.any():
+        tiny = abs_pivot < safemin
+        nudge_tiny = active & tiny & ((abs_pivot == 0) | (biggest * safemin > abs_pivot))
+        scale = active & tiny & ~nudge_tiny
+        nudge = nudge_tiny | (active & ~tiny & (biggest > abs_pivot * bignum))
+        pivot = np.where(nudge, pivot + perturb, np.where(scale, pivot * bignum, pivot))
+        row = np.where(scale[:, None], row * bignum, row)
+        perturb = np.where(nudge, perturb * 2, perturb)
+        abs_pivot = np.abs(pivot)
+        active = nudge & (abs_pivot < 1)
     return pivot, row
 
 
 def _perturbed_tridiagonal(sup, main, sub, rhs):
-    """One system by pivoted elimination that perturbs tiny pivots instead of failing."""
+    """Pivoted elimination that perturbs tiny pivots instead of failing, batch-vectorized."""
     # tridiagonal_solve_op.cc (SolveWithGaussianEliminationWithPivotingAndPerturbSingular).
-    n = main.shape[0]
+    n = main.shape[-1]
     eps = float(np.finfo(rhs.real.dtype).eps)
     one = rhs.dtype.type(1)
     if n == 1:
-        denom, row = _perturb_pivot(eps * abs(main[0]), main[0], rhs[0].copy())
-        return (row * (one / denom))[None]
-    u = np.zeros((n, 3), main.dtype)
+        denom, row = _perturb_pivots(eps * np.abs(main[:, 0]), main[:, 0], rhs[:, 0])
+        return (row * (one / denom)[:, None])[:, None]
+    u = np.zeros((*main.shape, 3), main.dtype)
     x = np.zeros(rhs.shape, rhs.dtype)
-    u[0, 0], u[0, 1] = main[0], sup[0]
-    max_u = max(abs(u[0, 0]), abs(u[0, 1]))
-    scale1 = abs(u[0, 0]) + abs(u[0, 1])
-    x[0] = rhs[0]
+    u[:, 0, 0], u[:, 0, 1] = main[:, 0], sup[:, 0]
+    max_u = np.maximum(np.abs(u[:, 0, 0]), np.abs(u[:, 0, 1]))
+    scale1 = np.abs(u[:, 0, 0]) + np.abs(u[:, 0, 1])
+    x[:, 0] = rhs[:, 0]
     for k in range(n - 1):
-        u[k + 1, 0] = main[k + 1]
-        scale2 = abs(sub[k + 1]) + abs(u[k + 1, 0]) + (abs(sup[k + 1]) if k < n - 2 else 0)
-        if sub[k + 1] == 0:
-            scale1 = scale2
-            u[k + 1, 1], u[k, 2] = sup[k + 1], 0
-            x[k + 1] = rhs[k + 1]
-        else:
-            piv1 = 0.0 if u[k, 0] == 0 else abs(u[k, 0]) / scale1
-            piv2 = abs(sub[k + 1]) / scale2
-            if piv2 <= piv1:
-                scale1 = scale2
-                factor = sub[k + 1] / u[k, 0]
-                u[k + 1, 0] = main[k + 1] - factor * u[k, 1]
-                u[k + 1, 1], u[k, 2] = sup[k + 1], 0
-                x[k + 1] = rhs[k + 1] - factor * x[k]
-            else:
-                factor = u[k, 0] / sub[k + 1]
-                u[k, 0] = sub[k + 1]
-                u[k + 1, 0] = u[k, 1] - factor * main[k + 1]
-                u[k, 1] = main[k + 1]
-                if k < n - 2:
-                    u[k, 2] = sup[k + 1]
-                    u[k + 1, 1] = -factor * sup[k + 1]
-                x[k + 1] = x[k] - factor * rhs[k + 1]
-                x[k] = rhs[k + 1]
+        u[:, k + 1, 0] = main[:, k + 1]
+        scale2 = np.abs(sub[:, k + 1]) + np.abs(main[:, k + 1])
         if k < n - 2:
-            max_u = max(max_u, *np.abs(u[k]))
-    max_u = max(max_u, abs(u[n - 1, 0]))
+            scale2 = scale2 + np.abs(sup[:, k + 1])
+        zero_sub = sub[:, k + 1] == 0
+        piv1 = np.where(u[:, k, 0] == 0, 0.0, np.abs(u[:, k, 0]) / scale1)
+        piv2 = np.abs(sub[:, k + 1]) / scale2
+        keep = ~zero_sub & (piv2 <= piv1)
+        swap = ~zero_sub & ~keep
+        f_keep = sub[:, k + 1] / u[:, k, 0]
+        f_swap = u[:, k, 0] / sub[:, k + 1]
+        uk0, uk1, xk = u[:, k, 0].copy(), u[:, k, 1].copy(), x[:, k].copy()
+        next_sup = sup[:, k + 1] if k < n - 2 else np.zeros_like(uk0)
+        u[:, k + 1, 0] = np.where(keep, main[:, k + 1] - f_keep * uk1,
+                                  np.where(swap, uk1 - f_swap * main[:, k + 1], main[:, k + 1]))
+        u[:, k + 1, 1] = np.where(swap, -f_swap * next_sup if k < n - 2 else 0, sup[:, k + 1])
+        u[:, k, 2] = np.where(swap, next_sup, 0)
+        u[:, k, 0] = np.where(swap, sub[:, k + 1], uk0)
+        u[:, k, 1] = np.where(swap, main[:, k + 1], uk1)
+        x[:, k + 1] = np.where(keep[:, None], rhs[:, k + 1] - f_keep[:, None] * xk,
+                               np.where(swap[:, None], xk - f_swap[:, None] * rhs[:, k + 1],
+                                        rhs[:, k + 1]))
+        x[:, k] = np.where(swap[:, None], rhs[:, k + 1], xk)
+        scale1 = np.where(swap, scale1, scale2)
+        if k < n - 2:
+            max_u = np.maximum(max_u, np.abs(u[:, k]).max(axis=-1))
+    max_u = np.maximum(max_u, np.abs(u[:, n - 1, 0]))
     tol = eps * max_u
-    denom, row = _perturb_pivot(tol, u[n - 1, 0], x[n - 1].copy())
-    x[n - 1] = row * (one / denom)
-    denom, row = _perturb_pivot(tol, u[n - 2, 0], x[n - 2] - u[n - 2, 1] * x[n - 1])
-    x[n - 2] = row * (one / denom)
-    for k in range(n - 3, -1, -1):
-        denom, row = _perturb_pivot(tol, u[k, 0],
-                                    x[k] - u[k, 1] * x[k + 1] - u[k, 2] * x[k + 2])
-        x[k] = row * (one / denom)
+    denom, row = _perturb_pivots(tol, u[:, n - 1, 0], x[:, n - 1])
+    x[:, n - 1] = row * (one / denom)[:, None]
+    for k in range(n - 2, -1, -1):
+        acc = x[:, k] - u[:, k, 1, None] * x[:, k + 1]
+        if k < n - 2:
+            acc = acc - u[:, k, 2, None] * x[:, k + 2]
+        denom, row = _perturb_pivots(tol, u[:, k, 0], acc)
+        x[:, k] = row * (one / denom)[:, None]
     return x
 
 
@@ -661,10 +660,9 @@ def tridiagonal_solve(node, inputs, ctx):
     sup, main, sub = diags[..., 0, :], diags[..., 1, :], diags[..., 2, :]
     with np.errstate(all="ignore"):
         if perturb:
-            flat = [_perturbed_tridiagonal(s_, m_, b_, r_) for s_, m_, b_, r_ in zip(
-                sup.reshape(-1, n), main.reshape(-1, n), sub.reshape(-1, n),
-                rhs.reshape(-1, *rhs.shape[-2:]))]
-            return np.array(flat, rhs.dtype).reshape(rhs.shape)
+            out = _perturbed_tridiagonal(sup.reshape(-1, n), main.reshape(-1, n),
+                                         sub.reshape(-1, n), rhs.reshape(-1, *rhs.shape[-2:]))
+            return out.astype(rhs.dtype).reshape(rhs.shape)
         if n == 1:
             failed = main[..., 0] == 0
             x = rhs / main[..., :, None]
@@ -702,6 +700,25 @@ def _empty_output(dtype: np.dtype) -> np.ndarray:
     return np.zeros((), dtype)
 
 
+def _cholesky_masked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower Cholesky factors of a batch by columns (vectorized over the batch), and which
+    matrices are not positive definite (a pivot <= 0 or NaN, as LAPACK potrf stops)."""
+    n = a.shape[-1]
+    low = np.zeros(a.shape, a.dtype)
+    failed = np.zeros(a.shape[:-2], bool)
+    with np.errstate(all="ignore"):
+        for j in range(n):
+            row = low[..., j, :j]
+            d = np.real(a[..., j, j] - np.sum(row * np.conj(row), axis=-1))
+            failed |= ~(d > 0)
+            root = np.sqrt(np.where(d > 0, d, 1)).astype(a.dtype)
+            low[..., j, j] = root
+            below = a[..., j + 1:, j] - np.einsum("...ik,...k->...i", low[..., j + 1:, :j],
+                                                  np.conj(row))
+            low[..., j + 1:, j] = below / root[..., None]
+    return low, failed
+
+
 @kernel("Cholesky")
 def cholesky(node, inputs, ctx):
     """Lower Cholesky factor from the lower triangle; a failed matrix gets NaN below the diagonal."""
@@ -715,14 +732,9 @@ def cholesky(node, inputs, ctx):
         return np.linalg.cholesky(herm).astype(x.dtype)
     except np.linalg.LinAlgError:
         pass
-    flat = herm.reshape(-1, n, n)
-    out = np.zeros(flat.shape, x.dtype)
-    for i, m in enumerate(flat):
-        try:
-            out[i] = np.linalg.cholesky(m)
-        except np.linalg.LinAlgError:
-            out[i] = np.where(np.tri(n, dtype=bool), np.array(np.nan, x.dtype), 0)
-    return out.reshape(x.shape)
+    low, failed = _cholesky_masked(herm)
+    nan_low = np.where(np.tri(n, dtype=bool), np.array(np.nan, x.dtype), 0)
+    return np.where(failed[..., None, None], nan_low, low).astype(x.dtype)
 
 
 @kernel("Qr")
@@ -740,21 +752,6 @@ def qr(node, inputs, ctx):
         q, r = np.linalg.qr(x.astype(_work_dtype(x.dtype), copy=False),
                             mode="complete" if full else "reduced")
     return [q.astype(x.dtype), r.astype(x.dtype)]
-
-
-def _per_matrix(fn, x: np.ndarray, fill: Any):
-    """fn over the whole batch, or matrix by matrix when LAPACK fails (failures get ``fill``)."""
-    try:
-        return fn(x)
-    except np.linalg.LinAlgError:
-        pass
-    results = []
-    for m in x.reshape(-1, *x.shape[-2:]):
-        try:
-            results.append(fn(m))
-        except np.linalg.LinAlgError:
-            results.append(fill(m))
-    return results
 
 
 @kernel("Svd")
@@ -775,30 +772,26 @@ def svd(node, inputs, ctx):
         u = np.broadcast_to(np.eye(m, cu, dtype=x.dtype), (*batch, m, cu)).copy()
         v = np.broadcast_to(np.eye(n, cv, dtype=x.dtype), (*batch, n, cv)).copy()
         return [s, u, v]
-    w = x.astype(_work_dtype(x.dtype), copy=False)
-
-    def run(a):
-        if not uv:
-            return np.linalg.svd(a, compute_uv=False), None, None
-        u, s, vh = np.linalg.svd(a, full_matrices=full)
-        return s, u, _adjoint(vh)
-
-    def nan(a):
-        shape = a.shape[:-2]
-        return (np.full((*shape, p), np.nan), np.full((*shape, m, cu), np.nan),
-                np.full((*shape, n, cv), np.nan))
-
-    with np.errstate(all="ignore"):
-        res = _per_matrix(run, w, nan)
-    if isinstance(res, list):
-        s = np.stack([r[0] for r in res]).reshape(*batch, p)
-        u = np.stack([r[1] for r in res]).reshape(*batch, m, cu) if uv else None
-        v = np.stack([r[2] for r in res]).reshape(*batch, n, cv) if uv else None
-    else:
-        s, u, v = res
+    # Eigen's BDCSVD reports failure (NaN outputs) for non-finite input; LAPACK would raise
+    # for the whole batch, so such matrices are set aside.
+    flat = x.astype(_work_dtype(x.dtype), copy=False).reshape(-1, m, n)
+    ok = np.isfinite(flat).all(axis=(1, 2))
+    s = np.full((flat.shape[0], p), np.nan, flat.dtype)
+    u = np.full((flat.shape[0], m, cu), np.nan, flat.dtype)
+    v = np.full((flat.shape[0], n, cv), np.nan, flat.dtype)
+    try:
+        with np.errstate(all="ignore"):
+            if uv:
+                uu, ss, vh = np.linalg.svd(flat[ok], full_matrices=full)
+                s[ok], u[ok], v[ok] = ss, uu, _adjoint(vh)
+            else:
+                s[ok] = np.linalg.svd(flat[ok], compute_uv=False)
+    except np.linalg.LinAlgError:
+        s[:], u[:], v[:] = np.nan, np.nan, np.nan
+    s = s.reshape(*batch, p).astype(x.dtype)
     if not uv:
-        return [s.astype(x.dtype), _empty_output(x.dtype), _empty_output(x.dtype)]
-    return [s.astype(x.dtype), u.astype(x.dtype), v.astype(x.dtype)]
+        return [s, _empty_output(x.dtype), _empty_output(x.dtype)]
+    return [s, u.reshape(*batch, m, cu).astype(x.dtype), v.reshape(*batch, n, cv).astype(x.dtype)]
 
 
 @kernel("Eig")
@@ -938,66 +931,105 @@ def matrix_exponential(node, inputs, ctx):
     return out.astype(x.dtype)
 
 
-def _sqrtm_iteration(a: np.ndarray) -> np.ndarray | None:
-    """Principal square root by the scaled product-form Denman-Beavers iteration (None: failed)."""
+def _sqrtm_iteration(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Principal square roots of a batch by the scaled product-form Denman-Beavers iteration,
+    and which matrices converged (singular ones and ones with eigenvalues on the negative
+    real axis do not)."""
     n = a.shape[-1]
     eye = np.eye(n, dtype=a.dtype)
     x, m = a.copy(), a.copy()
+    done = np.zeros(a.shape[:-2], bool)
+    ok = np.ones(a.shape[:-2], bool)
     for _ in range(100):
+        live = ~done & ok
+        if not live.any():
+            break
         sign, logdet = np.linalg.slogdet(m)
-        if not np.isfinite(logdet) or sign == 0:
-            return None
-        mu = np.exp(-logdet / (2 * n))
-        x, m = x * mu, m * mu * mu
-        minv = np.linalg.inv(m)
-        x = x @ (eye + minv) / 2
-        m = (eye + (m + minv) / 2) / 2
-        if np.abs(m - eye).sum(axis=0).max() <= 10 * n * np.finfo(np.float64).eps:
-            return x
-    return None
+        ok &= np.isfinite(logdet) & (sign != 0)
+        live &= ok
+        mu = np.exp(-np.where(live, logdet, 0) / (2 * n))[..., None, None]
+        xs, ms = x * mu, m * mu * mu
+        minv = np.linalg.inv(np.where(live[..., None, None], ms, eye))
+        x = np.where(live[..., None, None], xs @ (eye + minv) / 2, x)
+        m = np.where(live[..., None, None], (eye + (ms + minv) / 2) / 2, m)
+        done |= live & (np.abs(m - eye).sum(axis=-2).max(axis=-1)
+                        <= 10 * n * np.finfo(np.float64).eps)
+    return x, done & ok
 
 
 def _eig_function(a: np.ndarray, fn) -> np.ndarray:
-    """f(a) through the eigendecomposition (Hermitian: eigh; otherwise eig and a solve)."""
-    if np.array_equal(a, _adjoint(a)):
-        e, v = np.linalg.eigh(a)
-        return (v * fn(e.astype(np.complex128) if a.dtype.kind == "c" else e)) @ _adjoint(v)
-    e, v = np.linalg.eig(a.astype(np.complex128))
-    return np.linalg.solve(v.T, (v * fn(e)).T).T
+    """f(a) for a batch through eigendecompositions (eigh for the Hermitian ones)."""
+    out = np.zeros(a.shape, np.complex128)
+    herm = np.all(a == _adjoint(a), axis=(-2, -1))
+    if herm.any():
+        e, v = np.linalg.eigh(a[herm])
+        fe = fn(e.astype(np.complex128) if a.dtype.kind == "c" else e)
+        out[herm] = (v * fe[..., None, :]) @ _adjoint(v)
+    if (~herm).any():
+        e, v = np.linalg.eig(a[~herm].astype(np.complex128))
+        fv = v * fn(e)[..., None, :]
+        out[~herm] = _adjoint(np.linalg.solve(_adjoint(v), _adjoint(fv)))
+    return out
+
+
+def _iterable(a: np.ndarray) -> np.ndarray:
+    """Which matrices the square-root iteration suits: not Hermitian (those take eigh) and
+    without eigenvalues on the closed negative real axis (there it cannot converge)."""
+    herm = np.all(a == _adjoint(a), axis=(-2, -1))
+    e = np.linalg.eigvals(a)
+    on_cut = np.any((e.real <= 0) & (e.imag == 0), axis=-1)
+    return ~herm & ~on_cut
 
 
 def _sqrtm(a: np.ndarray) -> np.ndarray:
-    if np.array_equal(a, _adjoint(a)):
-        return _eig_function(a, np.sqrt)
-    root = _sqrtm_iteration(a)
-    if root is None:
-        root = _eig_function(a, np.sqrt)
-        return root.real if a.dtype.kind == "f" and np.abs(root.imag).max() == 0 else root
-    return root
+    """Principal square roots: Denman-Beavers where it converges, else (Hermitian matrices,
+    eigenvalues on the negative real axis, non-convergence) the eigendecomposition."""
+    out = np.zeros(a.shape, np.complex128)
+    use = _iterable(a)
+    root, ok = _sqrtm_iteration(a[use])
+    done = np.zeros_like(use)
+    done[use] = ok
+    out[done] = root[ok]
+    if (~done).any():
+        out[~done] = _eig_function(a[~done], np.sqrt)
+    return out
 
 
 def _logm(a: np.ndarray) -> np.ndarray:
-    """Principal logarithm by inverse scaling and squaring (square roots, then a log series)."""
-    if np.array_equal(a, _adjoint(a)):
-        return _eig_function(a, np.log)
+    """Principal logarithms by inverse scaling and squaring: square roots until near I,
+    then 2 atanh((r - I)(r + I)^-1) summed as a series, times 2^k (eigendecompositions for
+    Hermitian matrices, eigenvalues on the negative real axis, and non-convergence)."""
+    out = np.zeros(a.shape, np.complex128)
+    iterable = _iterable(a)
     n = a.shape[-1]
     eye = np.eye(n, dtype=a.dtype)
-    k, root = 0, a
-    while np.abs(root - eye).sum(axis=0).max() > 0.25:
-        root = _sqrtm_iteration(root) if k < 64 else None
-        if root is None:
-            return _eig_function(a, np.log)
-        k += 1
-    # log(r) = 2 atanh(z), z = (r - I)(r + I)^-1, summed while terms matter.
-    z = np.linalg.solve((root + eye).T, (root - eye).T).T
+    root = a.copy()
+    k = np.zeros(a.shape[:-2])
+    ok = iterable.copy()
+    for _ in range(64):
+        far = ok & (np.abs(root - eye).sum(axis=-2).max(axis=-1) > 0.25)
+        if not far.any():
+            break
+        r, conv = _sqrtm_iteration(root[far])
+        root[far] = r
+        k[far] += 1
+        bad_ = np.zeros_like(ok)
+        bad_[far] = ~conv
+        ok &= ~bad_
+    ok &= np.abs(root - eye).sum(axis=-2).max(axis=-1) <= 0.25
+    near = root[ok]
+    z = _adjoint(np.linalg.solve(_adjoint(near + eye), _adjoint(near - eye)))
     z2 = z @ z
     term, total = z, z.copy()
     for j in range(1, 60):
         term = term @ z2
         total = total + term / (2 * j + 1)
-        if np.abs(term).max() < 1e-18:
+        if np.abs(term).max(initial=0) < 1e-18:
             break
-    return total * 2.0 ** (k + 1)
+    out[ok] = total * (2.0 ** (k[ok] + 1))[..., None, None]
+    if (~ok).any():
+        out[~ok] = _eig_function(a[~ok], np.log)
+    return out
 
 
 def _matrix_function(node, inputs, fn):
@@ -1006,15 +1038,14 @@ def _matrix_function(node, inputs, fn):
     if n == 0 or x.size == 0:
         return x.copy()
     flat = x.reshape(-1, n, n).astype(_wide(x.dtype))
+    finite = np.isfinite(flat).all(axis=(1, 2))
+    result = np.full(flat.shape, np.nan, np.complex128)
     with np.errstate(all="ignore"):
-        out = []
-        for m in flat:
-            try:
-                out.append(fn(m) if np.isfinite(m).all() else np.full((n, n), np.nan))
-            except np.linalg.LinAlgError:
-                out.append(np.full((n, n), np.nan))
-    result = np.array(out)
-    if x.dtype.kind == "f" and result.dtype.kind == "c":
+        try:
+            result[finite] = fn(flat[finite])
+        except np.linalg.LinAlgError:
+            pass
+    if x.dtype.kind == "f":
         result = np.where(np.abs(result.imag) > 0, np.nan, result.real)
     return result.reshape(x.shape).astype(x.dtype)
 
