@@ -325,3 +325,86 @@ def test_invariants(case) -> None:
         e, v = (g.astype(np.complex128) for g in got)
         _close(e, outs[0], "eigenvalues")
         _close(v @ (e[..., :, None] * adj(v)), x, "v e v^H")
+
+
+# -- TF 0.x names (TF refuses them in its own graphs) and the deprecated MatrixExponential --
+
+ALIASES = {"BatchCholesky": "Cholesky-float64", "BatchMatrixDeterminant": "MatrixDeterminant-float32",
+           "BatchMatrixInverse": "MatrixInverse-float32_adjoint",
+           "BatchMatrixSolve": "MatrixSolve-float64_adjoint",
+           "BatchMatrixSolveLs": "MatrixSolveLs-float64_over",
+           "BatchMatrixTriangularSolve": "MatrixTriangularSolve-float32_False_True",
+           "BatchSvd": "Svd-float64_values", "BatchSelfAdjointEigV2": "SelfAdjointEigV2-float64_values",
+           "BatchMatrixBandPart": "MatrixBandPart-int_2_1", "BatchMatrixDiag": "MatrixDiag-v1",
+           "BatchMatrixDiagPart": "MatrixDiagPart-v1", "BatchMatrixSetDiag": "MatrixSetDiag-v1"}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_batch_aliases_compute_their_modern_op(alias) -> None:
+    from savedmodel_io.proto import NodeDef
+
+    from .raw_ops_harness import assert_same
+
+    case = next(c for c in CASES if c.id == ALIASES[alias])
+    want = CASES.oracle()[case.id]
+    node = NodeDef.FromString(base64.b64decode(want["node_def"]))
+    node.op = alias
+    outs = [decode(o) for o in want["outputs"]]
+    got = run_ours(case, node.SerializeToString(), len(outs))
+    for i in case.only if case.only is not None else range(len(outs)):
+        assert_same(got[i], outs[i], f"{alias} output {i}", case.rtol)
+
+
+@pytest.mark.tf
+def test_self_adjoint_eig_v1_packs_values_over_vectors() -> None:
+    from savedmodel_io.proto import NodeDef
+
+    case = next(c for c in CASES if c.id == "SelfAdjointEigV2-float64")
+    want = CASES.oracle()[case.id]
+    x = case.flat_inputs()[0]
+    for op in ("SelfAdjointEig", "BatchSelfAdjointEig"):
+        node = NodeDef(name="op", op=op, input=["in0"])
+        node.attr["T"].type = 2  # DT_DOUBLE
+        packed = np.asarray(run_ours(case, node.SerializeToString(), 1)[0])
+        assert packed.shape == x.shape[:-2] + (5, 4)
+        e, v = packed[..., 0, :], packed[..., 1:, :]
+        np.testing.assert_allclose(e, decode(want["outputs"][0]), rtol=1e-10)
+        np.testing.assert_allclose((v * e[..., None, :]) @ np.swapaxes(v, -1, -2), x, atol=1e-10)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("op", ["BatchFFT", "BatchIFFT", "BatchFFT2D", "BatchIFFT2D",
+                                "BatchFFT3D", "BatchIFFT3D"])
+def test_batch_fft_aliases(op) -> None:
+    from savedmodel_io.proto import NodeDef
+
+    from . import test_ops_fft_tf as fft_tests
+    from .raw_ops_harness import assert_same
+
+    case = next(c for c in fft_tests.CASES if c.id == f"{op[5:]}-complex64")
+    want = fft_tests.CASES.oracle()[case.id]
+    node = NodeDef(name="op", op=op, input=["in0"])
+    got = run_ours(case, node.SerializeToString(), 1)[0]
+    assert_same(got, decode(want["outputs"][0]), op, 1e-4)
+
+
+@pytest.mark.tf
+def test_matrix_exponential_matches_tf_expm(fixture_model) -> None:
+    """MatrixExponential (refused by TF since GraphDef 27) against tf.linalg.expm's values."""
+    from savedmodel_io.proto import NodeDef
+
+    from .raw_ops_harness import Case
+    from .test_linalg_signal_tf import reference
+
+    inputs, outputs = reference(fixture_model("linalg_api"))["double"][0]
+    node = NodeDef(name="op", op="MatrixExponential", input=["in0"])
+    node.attr["T"].type = 2  # DT_DOUBLE
+    case = Case("expm", "MatrixExponential", [("input", inputs["x"])])
+    got = run_ours(case, node.SerializeToString(), 1)[0]
+    np.testing.assert_allclose(got, outputs["expm"], rtol=1e-10, atol=1e-12)
+    node.attr["T"].type = 1  # DT_FLOAT
+    case32 = Case("expm32", "MatrixExponential", [("input", inputs["x"].astype(np.float32))])
+    got32 = run_ours(case32, node.SerializeToString(), 1)[0]
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, outputs["expm"], rtol=1e-5)

@@ -88,6 +88,15 @@ for _suffix, _rank in _RANKS.items():
         kernel(_name + _suffix)(_run)
 
 
+for _name, _rank, _fwd in (("BatchFFT", 1, True), ("BatchIFFT", 1, False),
+                           ("BatchFFT2D", 2, True), ("BatchIFFT2D", 2, False),
+                           ("BatchFFT3D", 3, True), ("BatchIFFT3D", 3, False)):
+    # The complex64-only names of TF 0.x graphs.
+    def _run_batch(node, inputs, ctx, _rank=_rank, _fwd=_fwd):
+        return _fixed_rank(node, inputs, _rank, _fwd, False)
+    kernel(_name)(_run_batch)
+
+
 @kernel("FFTND", "IFFTND", "RFFTND", "IRFFTND")
 def fft_nd(node, inputs, ctx):
     """Transforms over successive innermost ``axes``; fft_length crops or zero-pads (complex)."""

@@ -8,6 +8,8 @@ pivoting, Householder QR, Cholesky, symmetric eigensolver) and our own numpy cod
 numpy has no equivalent (triangular, banded and tridiagonal solves, the pivoted LU with its
 permutation, matrix functions). Decompositions unique only up to signs or phases (SVD, Eig,
 eigenvectors) are TensorFlow's up to those signs; eigenvalues and singular values match.
+The Batch* names of TF 0.x graphs (TensorFlow refuses them in graphs from before 1.0 on)
+share their modern ops' kernels.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _batch_broadcast(node, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
 
 # -- diagonals and bands ------------------------------------------------------------------
 
-@kernel("MatrixBandPart")
+@kernel("MatrixBandPart", "BatchMatrixBandPart")
 def matrix_band_part(node, inputs, ctx):
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_band_part_op.cc: a matrix or a
     # batch of them; scalar band widths, each negative (whole triangle) or at most rows/columns.
@@ -152,7 +154,7 @@ def _first(x: Any, node, what: str) -> Any:
     return v[0]
 
 
-@kernel("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
+@kernel("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "BatchMatrixDiag")
 def matrix_diag(node, inputs, ctx):
     """Build matrices from diagonals k (one, or a band [lo, hi] packed from hi down)."""
     diag = _a(inputs[0])
@@ -195,7 +197,7 @@ def matrix_diag(node, inputs, ctx):
     return out
 
 
-@kernel("MatrixDiagPart", "MatrixDiagPartV2", "MatrixDiagPartV3")
+@kernel("MatrixDiagPart", "MatrixDiagPartV2", "MatrixDiagPartV3", "BatchMatrixDiagPart")
 def matrix_diag_part(node, inputs, ctx):
     """Diagonals k of a batch of matrices, a band packed from hi down and padded."""
     x = _a(inputs[0])
@@ -218,7 +220,7 @@ def matrix_diag_part(node, inputs, ctx):
     return out if num > 1 else out[..., 0, :]
 
 
-@kernel("MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3")
+@kernel("MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3", "BatchMatrixSetDiag")
 def matrix_set_diag(node, inputs, ctx):
     """A copy of the matrices with diagonals k replaced."""
     x, diag = _a(inputs[0]), _a(inputs[1])
@@ -316,7 +318,7 @@ def _slogdet(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sign.astype(x.dtype), logdet
 
 
-@kernel("MatrixDeterminant")
+@kernel("MatrixDeterminant", "BatchMatrixDeterminant")
 def matrix_determinant(node, inputs, ctx):
     x = _matrix(node, _a(inputs[0]))
     sign, logdet = _slogdet(x)
@@ -342,7 +344,7 @@ def _solve_or_fail(node, a: np.ndarray, b: np.ndarray | None, message: str) -> n
         raise bad(node, message) from None
 
 
-@kernel("MatrixInverse")
+@kernel("MatrixInverse", "BatchMatrixInverse")
 def matrix_inverse(node, inputs, ctx):
     x = _matrix(node, _a(inputs[0]))
     if node.attr["adjoint"]:
@@ -363,7 +365,7 @@ def _solver_shapes(node, a: np.ndarray, b: np.ndarray, square: bool) -> None:
         raise bad(node, "Input matrix and rhs are incompatible.")
 
 
-@kernel("MatrixSolve")
+@kernel("MatrixSolve", "BatchMatrixSolve")
 def matrix_solve(node, inputs, ctx):
     a, b = _a(inputs[0]), _a(inputs[1])
     _solver_shapes(node, a, b, square=True)
@@ -374,7 +376,7 @@ def matrix_solve(node, inputs, ctx):
     return _solve_or_fail(node, a, b, "Input matrix is not invertible.").astype(b.dtype)
 
 
-@kernel("MatrixSolveLs")
+@kernel("MatrixSolveLs", "BatchMatrixSolveLs")
 def matrix_solve_ls(node, inputs, ctx):
     """Least squares: normal equations with Cholesky (fast) or the minimum-norm solution."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_solve_ls_op_impl.h
@@ -430,7 +432,7 @@ def _substitute(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
     return x
 
 
-@kernel("MatrixTriangularSolve")
+@kernel("MatrixTriangularSolve", "BatchMatrixTriangularSolve")
 def matrix_triangular_solve(node, inputs, ctx):
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_triangular_solve_op_impl.h:
     # batch dimensions broadcast; only the named triangle is read; a zero on the diagonal gives
@@ -719,7 +721,7 @@ def _cholesky_masked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, failed
 
 
-@kernel("Cholesky")
+@kernel("Cholesky", "BatchCholesky")
 def cholesky(node, inputs, ctx):
     """Lower Cholesky factor from the lower triangle; a failed matrix gets NaN below the diagonal."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/cholesky_op.cc
@@ -754,7 +756,7 @@ def qr(node, inputs, ctx):
     return [q.astype(x.dtype), r.astype(x.dtype)]
 
 
-@kernel("Svd")
+@kernel("Svd", "BatchSvd")
 def svd(node, inputs, ctx):
     """Singular values (descending) and vectors: u and v, not v's adjoint."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/svd_op_impl.h: an empty matrix gets
@@ -824,7 +826,20 @@ def eig(node, inputs, ctx):
     return [e.astype(out), v.astype(out) if want_v else _empty_output(out)]
 
 
-@kernel("SelfAdjointEigV2")
+def _eigh(node, x: np.ndarray, vectors: bool = True):
+    """Ascending eigenvalues (and vectors) of the Hermitian matrices in x's lower triangles."""
+    n = x.shape[-1]
+    if not np.isfinite(x[..., np.tri(n, dtype=bool)]).all():
+        raise bad(node, "Self-adjoint eigen decomposition was not successful. The input might "
+                        "not be valid.")
+    with np.errstate(all="ignore"):
+        if vectors:
+            e, v = np.linalg.eigh(x, UPLO="L")
+            return e.astype(x.dtype), v.astype(x.dtype)
+        return np.linalg.eigvalsh(x, UPLO="L").astype(x.dtype), None
+
+
+@kernel("SelfAdjointEigV2", "BatchSelfAdjointEigV2")
 def self_adjoint_eig(node, inputs, ctx):
     """Eigenvalues (ascending) and vectors of the Hermitian matrix in the lower triangle."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/self_adjoint_eig_v2_op_impl.h
@@ -834,14 +849,21 @@ def self_adjoint_eig(node, inputs, ctx):
     if n == 0 or x.size == 0:
         return [np.zeros((*x.shape[:-2], n), x.dtype),
                 x.copy() if want_v else _empty_output(x.dtype)]
-    if not np.isfinite(x[..., np.tri(n, dtype=bool)]).all():
-        raise bad(node, "Self-adjoint eigen decomposition was not successful. The input might "
-                        "not be valid.")
-    with np.errstate(all="ignore"):
-        if want_v:
-            e, v = np.linalg.eigh(x, UPLO="L")
-            return [e.astype(x.dtype), v.astype(x.dtype)]
-        return [np.linalg.eigvalsh(x, UPLO="L").astype(x.dtype), _empty_output(x.dtype)]
+    e, v = _eigh(node, x, want_v)
+    return [e, v if want_v else _empty_output(x.dtype)]
+
+
+@kernel("SelfAdjointEig", "BatchSelfAdjointEig")
+def self_adjoint_eig_v1(node, inputs, ctx):
+    """The TF 1.0 form: one [..., n+1, n] output, eigenvalues in row 0, vectors below."""
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/self_adjoint_eig_op.cc
+    x = _matrix(node, _a(inputs[0]))
+    n = x.shape[-1]
+    out = np.zeros((*x.shape[:-2], n + 1, n), x.dtype)
+    if n and x.size:
+        e, v = _eigh(node, x)
+        out[..., 0, :], out[..., 1:, :] = e, v
+    return out
 
 
 def _pivoted_lu(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
