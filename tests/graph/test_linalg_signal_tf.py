@@ -1,5 +1,6 @@
 """Public APIs behind linear algebra, signal processing, special functions and complex
-numbers (tf.linalg, tf.signal, tf.audio, tf.math.special, complex variables) saved as SavedModels and run by our runtime against TensorFlow's outputs.
+numbers (tf.linalg, tf.signal, tf.audio, tf.math.special, complex variables) saved as
+SavedModels and run by our runtime against TensorFlow's outputs.
 
 Fixtures: tests/fixtures/models_linalg.py. Floats and complex numbers compare within rtol
 1e-4 / atol 1e-5, integers, booleans and strings exactly.

@@ -63,8 +63,10 @@ def _wav() -> None:
     add("DecodeWav", "desired", {"desired_channels": 3, "desired_samples": 60},
         contents=wav(stereo))
     add("DecodeWav", "fewer", {"desired_channels": 1, "desired_samples": 10}, contents=wav(stereo))
-    add("DecodeWav", "junk", contents=wav(mono, before_fmt=b"JUNK" + struct.pack("<I", 4) + b"abcd"))
-    add("DecodeWav", "list_chunk", contents=wav(mono, after_fmt=b"LIST" + struct.pack("<I", 2) + b"xy"))
+    junk = b"JUNK" + struct.pack("<I", 4) + b"abcd"
+    add("DecodeWav", "junk", contents=wav(mono, before_fmt=junk))
+    add("DecodeWav", "list_chunk",
+        contents=wav(mono, after_fmt=b"LIST" + struct.pack("<I", 2) + b"xy"))
     add("DecodeWav", "fmt18", contents=wav(mono, fmt_size=18))
     add("DecodeWav", "unexpected", contents=wav(mono, before_fmt=b"ABCD" + struct.pack("<I", 0)))
     add("DecodeWav", "8bit", contents=wav(mono, bits=8))

@@ -98,7 +98,8 @@ def _ffts() -> None:
             for n in (6, 7):
                 x = cplx(tc, *(2, 4, 3, n // 2 + 1)[-rank - 1:])
                 lengths = [*x.shape[-rank:-1], n]
-                add(op, f"{real}_{n}", {"Treal": DT(real)}, input=x, fft_length=i32(*lengths), rtol=1e-4)
+                add(op, f"{real}_{n}", {"Treal": DT(real)}, input=x, fft_length=i32(*lengths),
+                    rtol=1e-4)
                 add(op, f"{real}_{n}_crop", {"Treal": DT(real)}, input=cplx(tc, *x.shape[:-1], n),
                     fft_length=i32(*lengths), rtol=1e-4)
             add(op, f"{real}_short", {"Treal": DT(real)}, input=cplx(tc, *(2, 4, 3, 2)[-rank - 1:]),

@@ -329,12 +329,14 @@ def test_invariants(case) -> None:
 
 # -- TF 0.x names (TF refuses them in its own graphs) and the deprecated MatrixExponential --
 
-ALIASES = {"BatchCholesky": "Cholesky-float64", "BatchMatrixDeterminant": "MatrixDeterminant-float32",
+ALIASES = {"BatchCholesky": "Cholesky-float64",
+           "BatchMatrixDeterminant": "MatrixDeterminant-float32",
            "BatchMatrixInverse": "MatrixInverse-float32_adjoint",
            "BatchMatrixSolve": "MatrixSolve-float64_adjoint",
            "BatchMatrixSolveLs": "MatrixSolveLs-float64_over",
            "BatchMatrixTriangularSolve": "MatrixTriangularSolve-float32_False_True",
-           "BatchSvd": "Svd-float64_values", "BatchSelfAdjointEigV2": "SelfAdjointEigV2-float64_values",
+           "BatchSvd": "Svd-float64_values",
+           "BatchSelfAdjointEigV2": "SelfAdjointEigV2-float64_values",
            "BatchMatrixBandPart": "MatrixBandPart-int_2_1", "BatchMatrixDiag": "MatrixDiag-v1",
            "BatchMatrixDiagPart": "MatrixDiagPart-v1", "BatchMatrixSetDiag": "MatrixSetDiag-v1"}
 

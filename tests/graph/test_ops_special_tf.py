@@ -33,7 +33,8 @@ UNARY = {
     "BesselI0": REALS, "BesselI1": REALS, "BesselI0e": REALS, "BesselI1e": REALS,
     "BesselK0": POSITIVE, "BesselK1": POSITIVE, "BesselK0e": POSITIVE, "BesselK1e": POSITIVE,
     "BesselJ0": np.append(REALS, [1e4 + 0.5, 3e6]), "BesselJ1": np.append(REALS, [1e4 + 0.5, 3e6]),
-    "BesselY0": np.append(POSITIVE, [1e4 + 0.5, 3e6]), "BesselY1": np.append(POSITIVE, [1e4 + 0.5, 3e6]),
+    "BesselY0": np.append(POSITIVE, [1e4 + 0.5, 3e6]),
+    "BesselY1": np.append(POSITIVE, [1e4 + 0.5, 3e6]),
 }
 HALF = {"Lgamma", "Digamma", "Erf", "Erfc"} | {op for op in UNARY if op.startswith("Bessel")}
 

@@ -92,7 +92,7 @@ def _erfcinv_pos(q: np.ndarray) -> np.ndarray:
         x = np.sqrt(np.maximum(np.sqrt(c * c - log_term / 0.147) - c, 0))
         log_q = np.log(q)
         for _ in range(4):
-            # u = (erfc(x) - q) / erfc'(x), erfc'(x) = -2/sqrt(pi) e^-x^2; in the tail through erfcx.
+            # u = (erfc(x) - q) / erfc'(x), erfc'(x) = -2/sqrt(pi) e^-x^2; the tail via erfcx.
             big = x >= 2
             u = np.empty_like(x)
             xs, xb = x[~big], x[big]

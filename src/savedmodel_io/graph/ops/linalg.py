@@ -40,13 +40,13 @@ def _adjoint(x: np.ndarray) -> np.ndarray:
     return np.conj(np.swapaxes(x, -1, -2)) if x.dtype.kind == "c" else np.swapaxes(x, -1, -2)
 
 
-def _matrix(node, x: np.ndarray, square: bool = True, what: str = "Input matrix") -> np.ndarray:
+def _matrix(node, x: np.ndarray, square: bool = True) -> np.ndarray:
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/linalg_ops_common.cc (AnalyzeInputs,
     # ValidateSingleSquareMatrix).
     if x.ndim < 2:
         raise bad(node, f"Input tensor 0 must have rank >= 2, got {x.ndim}")
     if square and x.shape[-1] != x.shape[-2]:
-        raise bad(node, f"{what} must be square.")
+        raise bad(node, "Input matrix must be square.")
     return x
 
 
@@ -306,15 +306,20 @@ def _slogdet(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sign and log|det| from the partially pivoted LU, signed zero included."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/determinant_op.cc (SLogDet): log|det|
     # sums log|u_ii|; the sign multiplies the permutation's parity by the pivots' signs (u/|u|,
-    # 0 for a zero pivot: a singular matrix's sign is a signed zero in TF 2.21).
+    # 0 for a zero pivot: a singular matrix's sign is a signed zero in TF 2.21). LAPACK's
+    # getrf pivots alike, so its slogdet serves every matrix whose result is finite; the
+    # others (singular, overflowing, NaN) are factored again here to get TF's signs.
     w = x.astype(_work_dtype(x.dtype), copy=False)
     if x.shape[-1] == 0 or x.size == 0:
         return np.ones(x.shape[:-2], x.dtype), np.zeros(x.shape[:-2], w.real.dtype)
-    packed, _, parity = _pivoted_lu(w)
-    d = np.diagonal(packed, axis1=-2, axis2=-1)
     with np.errstate(all="ignore"):
-        logdet = np.log(np.abs(d)).sum(axis=-1)
-        sign = parity.astype(d.dtype) * np.prod(np.sign(d), axis=-1)
+        sign, logdet = (np.array(v) for v in np.linalg.slogdet(w))
+        redo = ~np.isfinite(logdet) | (sign == 0)
+        if redo.any():
+            packed, _, parity = _pivoted_lu(w[redo])
+            d = np.diagonal(packed, axis1=-2, axis2=-1)
+            logdet[redo] = np.log(np.abs(d)).sum(axis=-1)
+            sign[redo] = parity.astype(d.dtype) * np.prod(np.sign(d), axis=-1)
     return sign.astype(x.dtype), logdet
 
 
@@ -723,7 +728,7 @@ def _cholesky_masked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @kernel("Cholesky", "BatchCholesky")
 def cholesky(node, inputs, ctx):
-    """Lower Cholesky factor from the lower triangle; a failed matrix gets NaN below the diagonal."""
+    """Lower Cholesky factor of the lower triangle; a failed matrix gets NaN below the diagonal."""
     # tensorflow/tensorflow tensorflow/core/kernels/linalg/cholesky_op.cc
     x = _matrix(node, _a(inputs[0]))
     n = x.shape[-1]
@@ -748,8 +753,9 @@ def qr(node, inputs, ctx):
     full = bool(node.attr["full_matrices"])
     batch = x.shape[:-2]
     if x.size == 0:
-        q = np.broadcast_to(np.eye(m, m if full else p, dtype=x.dtype), (*batch, m, m if full else p))
-        return [q.copy(), np.zeros((*batch, m if full else p, n), x.dtype)]
+        k = m if full else p
+        q = np.broadcast_to(np.eye(m, k, dtype=x.dtype), (*batch, m, k))
+        return [q.copy(), np.zeros((*batch, k, n), x.dtype)]
     with np.errstate(all="ignore"):
         q, r = np.linalg.qr(x.astype(_work_dtype(x.dtype), copy=False),
                             mode="complete" if full else "reduced")
