@@ -590,12 +590,13 @@ def dawsn(x) -> np.ndarray:
         for k in range(1, 30):
             term = -term * 2 * xt * xt / (2 * k + 1)
             total = total + term
-        xs = np.where(np.abs(x) < 1e3, x, 0)
-        n0 = 2 * np.round((xs / h - 1) / 2) + 1      # nearest odd multiple
         offsets = 2 * np.arange(-24, 25)
-        n = n0.reshape(-1, 1) + offsets[None, :]
-        terms = np.exp(-(xs.reshape(-1, 1) - n * h) ** 2) / n
-        near = (terms.sum(axis=1) / SQRT_PI).reshape(x.shape)
+
+        def rybicki(v: np.ndarray) -> np.ndarray:
+            n = (2 * np.round((v / h - 1) / 2) + 1)[:, None] + offsets[None, :]  # odd n
+            return np.sum(np.exp(-(v[:, None] - n * h) ** 2) / n, axis=1) / SQRT_PI
+
+        near = _chunks(np.where(np.abs(x) < 1e3, x, 0), rybicki, offsets.size)
         inv2 = 1 / (2 * x * x)
         far = (1 + inv2 * (1 + inv2 * (3 + inv2 * (15 + inv2 * 105)))) / (2 * x)
         out = np.where(np.abs(x) <= 0.5, total, np.where(np.abs(x) < 1e3, near, far))

@@ -59,6 +59,7 @@ def _mfcc_matrices(node, bins: int, rate: int):
             count < 1 or count > channels:
         raise bad(node, f"Mfcc initialization failed for channel count {bins} and sample rate "
                         f"{rate}")
+    check_size(node, [bins, channels], 8)
     mel_low, mel_high = float(_mel(lower)), float(_mel(upper))
     spacing = (mel_high - mel_low) / (channels + 1)
     centers = mel_low + spacing * (np.arange(channels + 1) + 1)
@@ -98,6 +99,7 @@ def mfcc(node, inputs, ctx):
                         "instead.")
     weights, dct = _mfcc_matrices(node, spec.shape[2], int(rate))
     count = int(node.attr["dct_coefficient_count"])
+    check_size(node, [*spec.shape[:2], count], 4)
     if weights is None:
         return np.zeros((*spec.shape[:2], count), np.float32)
     with np.errstate(all="ignore"):

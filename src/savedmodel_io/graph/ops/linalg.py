@@ -453,6 +453,7 @@ def matrix_triangular_solve(node, inputs, ctx):
                         f"{list(a.shape)} {list(b.shape)}")
     lower, adjoint = bool(node.attr["lower"]), bool(node.attr["adjoint"])
     shape = (*batch, n, b.shape[-1])
+    check_size(node, shape, np.result_type(a, b).itemsize)
     if 0 in shape:
         return np.zeros(shape, b.dtype)
     t = np.tril(a) if lower else np.triu(a)
@@ -479,6 +480,7 @@ def banded_triangular_solve(node, inputs, ctx):
         raise bad(node, f"In[0] mismatch In[1] shape: {n} vs. {b.shape[-2]}: "
                         f"{list(band.shape)} {list(b.shape)}")
     lower, adjoint = bool(node.attr["lower"]), bool(node.attr["adjoint"])
+    check_size(node, [*batch, n, b.shape[-1]], np.result_type(band, b).itemsize)
     # TF checks the diagonal of the first matrix of the batch only.
     first = band.reshape(-1, nb, n)[0]
     if np.abs(first[0 if lower else nb - 1]).min() <= 0:
@@ -752,6 +754,8 @@ def qr(node, inputs, ctx):
     p = min(m, n)
     full = bool(node.attr["full_matrices"])
     batch = x.shape[:-2]
+    if full:  # Q is m x m: an m x 1 input asks for m^2 values
+        check_size(node, [*batch, m, m], _work_dtype(x.dtype).itemsize)
     if x.size == 0:
         k = m if full else p
         q = np.broadcast_to(np.eye(m, k, dtype=x.dtype), (*batch, m, k))
@@ -773,6 +777,8 @@ def svd(node, inputs, ctx):
     uv, full = bool(node.attr["compute_uv"]), bool(node.attr["full_matrices"])
     batch = x.shape[:-2]
     cu, cv = (m, n) if full else (p, p)
+    if uv and full:  # U is m x m and V n x n, whatever min(m, n) is
+        check_size(node, [*batch, m + n, max(m, n)], _work_dtype(x.dtype).itemsize)
     if m == 0 or n == 0 or x.size == 0:
         s = np.zeros((*batch, p), x.dtype)
         if not uv:
