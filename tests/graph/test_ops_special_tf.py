@@ -55,6 +55,8 @@ def _unary() -> None:
     add("Erfc", "tail", x=np.linspace(2, 27, 26))
     add("Erf", "huge", x=np.array([1e154, 2e154, 1e300], np.float64))
     add("Expint", "huge", x=np.array([1e37, 1e38, 3e38], np.float32))
+    add("Dawsn", "huge", x=np.array([-9.99e8, -1e9, -2e9, 3e9, -1e300], np.float64))
+    add("Dawsn", "huge32", x=np.array([-9.99e8, -1e9, -2e9, 3e9, -3e38], np.float32))
     add("Spence", "huge", x=np.array([1e300, 9e307, 1e308], np.float64))
     add("BesselY1", "zero32", x=np.float32([0, -0.0, -1]))
     add("BesselJ0", "large32", x=np.float32([3000.25, 12628.946, 31732.223, 2e5, 1e10]))
