@@ -59,14 +59,19 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            audio,
+            complex_math,
             control,
+            fft,
             image,
+            linalg,
             lookup,
             math,
             nn,
             parsing,
             random,
             resource,
+            special,
             strings,
             tensorlist,
         )
