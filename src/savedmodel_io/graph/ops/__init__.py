@@ -60,6 +60,7 @@ def _load() -> None:
             parsing,
             random,
             resource,
+            segment,
             strings,
             tensorlist,
         )

@@ -351,27 +351,6 @@ def bucketize(node, inputs, ctx):
     return np.searchsorted(np.asarray(node.attr["boundaries"]), _a(inputs[0]), side="right").astype(np.int32)
 
 
-@kernel("UnsortedSegmentSum", "UnsortedSegmentMax", "UnsortedSegmentMin", "UnsortedSegmentProd")
-def unsorted_segment(node, inputs, ctx):
-    data, ids = _a(inputs[0]), _a(inputs[1])
-    n = int(np.asarray(inputs[2]))
-    shape = (n,) + data.shape[ids.ndim:]
-    red = {"UnsortedSegmentSum": (np.add, 0), "UnsortedSegmentProd": (np.multiply, 1),
-           "UnsortedSegmentMax": (np.maximum, None), "UnsortedSegmentMin": (np.minimum, None)}[node.op]
-    fn, ident = red
-    if ident is None:
-        ident = (np.finfo(data.dtype).min if fn is np.maximum else np.finfo(data.dtype).max) \
-            if data.dtype.kind == "f" else (np.iinfo(data.dtype).min if fn is np.maximum else np.iinfo(data.dtype).max)
-    out = np.full(shape, ident, dtype=data.dtype)
-    flat = ids.reshape(-1)
-    if (flat >= n).any():
-        i = int(np.argmax(flat >= n))
-        raise bad(node, f"segment_ids[{i}] = {int(flat[i])} is out of range [0, {n})")
-    ok = flat >= 0
-    fn.at(out, flat[ok], data.reshape((-1,) + data.shape[ids.ndim:])[ok])
-    return out
-
-
 @kernel("L2Loss")
 def l2_loss(node, inputs, ctx):
     x = _a(inputs[0])
