@@ -53,6 +53,7 @@ def _load() -> None:
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
             control,
+            counting,
             image,
             lookup,
             math,

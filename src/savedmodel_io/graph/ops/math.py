@@ -355,33 +355,3 @@ def bucketize(node, inputs, ctx):
 def l2_loss(node, inputs, ctx):
     x = _a(inputs[0])
     return (np.sum(np.square(x)) / 2).astype(x.dtype)
-
-
-@kernel("DenseBincount", "Bincount")
-def dense_bincount(node, inputs, ctx):
-    if node.op == "Bincount":  # (arr, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    else:  # (input, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    if size < 0:
-        raise bad(node, f"size {size} must be non-negative")
-    if arr.ndim > 2:
-        raise bad(node, "bincount input must be 1-D or 2-D")
-    binary = bool(node.attr.get("binary_output", False))  # Bincount (v1) has no such attr
-    use_w = weights.size > 0
-    dtype = weights.dtype if use_w else np.dtype(np_dtype(node.attr["T"])) if "T" in node.attr else np.int32
-    rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr
-    w = weights.reshape(rows.shape) if use_w else None
-    out = np.zeros((rows.shape[0], size), dtype=dtype)
-    if (rows < 0).any():
-        raise bad(node, "bincount input must be non-negative")
-    for r in range(rows.shape[0]):
-        keep = rows[r] < size
-        idx = rows[r][keep]
-        if binary:
-            out[r, idx] = 1
-        elif use_w:
-            np.add.at(out[r], idx, w[r][keep])
-        else:
-            np.add.at(out[r], idx, 1)
-    return out[0] if arr.ndim <= 1 else out
