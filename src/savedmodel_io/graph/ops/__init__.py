@@ -55,6 +55,7 @@ def _load() -> None:
             control,
             counting,
             image,
+            indexing,
             lookup,
             math,
             nn,
@@ -62,6 +63,7 @@ def _load() -> None:
             random,
             resource,
             segment,
+            selection,
             strings,
             tensorlist,
         )
