@@ -744,25 +744,3 @@ def ragged_to_tensor(node, inputs, ctx):
     keep = (pos < width) & (rowids < nrows_out)
     out[rowids[keep], pos[keep]] = values[keep]
     return out
-
-
-@kernel("SparseToDense")
-def sparse_to_dense(node, inputs, ctx):
-    """Scatter values (one, or one per index) into a default-filled dense tensor of output_shape."""
-    idx = _a(inputs[0]).astype(np.int64)
-    shape = tuple(ints(inputs[1]))
-    vals = _a(inputs[2])
-    default = _a(inputs[3])
-    if idx.ndim > 2 or default.ndim:
-        raise bad(node, "sparse_indices must have rank <= 2 and default_value must be a scalar")
-    idx = idx.reshape(-1, 1) if idx.ndim < 2 and len(shape) == 1 else idx.reshape(-1, len(shape))
-    if idx.shape[1] != len(shape):
-        raise bad(node, f"indices of rank {idx.shape[1]} for an output of rank {len(shape)}")
-    if vals.ndim and vals.size != idx.shape[0]:
-        raise bad(node, f"{vals.size} values for {idx.shape[0]} indices")
-    check_size(node, list(shape), vals.itemsize)
-    if idx.size and ((idx < 0).any() or (idx >= np.array(shape, np.int64)).any()):
-        raise bad(node, f"sparse index out of bounds for an output of shape {list(shape)}")
-    out = np.full(shape, default, dtype=vals.dtype)
-    out[tuple(idx.T)] = vals
-    return out
