@@ -64,6 +64,7 @@ def _load() -> None:
             resource,
             segment,
             selection,
+            sets,
             sparse,
             strings,
             tensorlist,
