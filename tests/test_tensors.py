@@ -64,6 +64,34 @@ def test_same_bytes_as_tensorflow(value):
 
 
 @pytest.mark.tf
+@pytest.mark.parametrize("value", SAMPLES, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_content_form_is_what_tensorflow_cpp_writes(value):
+    """to_content_proto gives the bytes SerializeSparse writes for its values (C++
+    AsProtoTensorContent: strings packed as varint lengths + bytes in tensor_content), and
+    to_array reads them back."""
+    tf = _tf()
+    flat = value.reshape(-1)
+    n = flat.size
+    try:
+        theirs = tf.raw_ops.SerializeSparse(
+            sparse_indices=np.arange(n, dtype=np.int64).reshape(n, 1),
+            sparse_values=tf.constant(flat), sparse_shape=np.int64([n])).numpy()[1]
+    except (tf.errors.OpError, TypeError, ValueError) as exc:
+        pytest.skip(f"TensorFlow cannot serialize {value.dtype}: {exc}")
+    assert tensors.to_content_proto(flat).SerializeToString() == theirs
+    back = tensors.to_array(TensorProto.FromString(theirs))
+    assert back.shape == flat.shape and np.array_equal(back, flat)
+
+
+@pytest.mark.parametrize("content", [b"\x05ab", b"\x01\x01abc", b"\x80"])
+def test_malformed_string_content_is_corrupt(content):
+    tp = TensorProto(dtype=DataType.DT_STRING, tensor_content=content)
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2,)))
+    with pytest.raises(CorruptFileError, match="string tensor_content"):
+        tensors.to_array(tp)
+
+
+@pytest.mark.tf
 def test_repeated_last_value_and_zero_fill_like_tensorflow():
     tf = _tf()
     for tp in (

@@ -66,6 +66,7 @@ def _load() -> None:
             selection,
             sets,
             sparse,
+            sparse_serial,
             strings,
             tensorlist,
         )

@@ -37,8 +37,13 @@ class Sparse(NamedTuple):
         return int(self.shape.size)
 
 
-def sparse_input(node, indices, values, shape, name: str = "input") -> Sparse:
-    """A SparseTensor from three inputs: a matrix, a vector of as many values, a shape vector."""
+def sparse_input(node, indices, values, shape, name: str = "input", *,
+                 counts: bool = True) -> Sparse:
+    """A SparseTensor from three inputs: a matrix, a vector of as many values, a shape vector.
+
+    ``counts=False`` skips checking that the three agree in sizes (ops that only pass the
+    tensors on, such as SerializeSparse, do not check them).
+    """
     indices, values, shape = _a(indices), _a(values), _a(shape)
     if indices.ndim != 2:
         raise bad(node, f"{name} indices must be a matrix, got shape {list(indices.shape)}")
@@ -46,6 +51,9 @@ def sparse_input(node, indices, values, shape, name: str = "input") -> Sparse:
         raise bad(node, f"{name} values must be a vector, got shape {list(values.shape)}")
     if shape.ndim != 1:
         raise bad(node, f"{name} shape must be a vector, got shape {list(shape.shape)}")
+    if not counts:
+        return Sparse(indices.astype(np.int64, copy=False), values,
+                      shape.astype(np.int64, copy=False))
     if indices.shape[0] != values.shape[0]:
         raise bad(node, f"{name} has {indices.shape[0]} indices but {values.shape[0]} values")
     if indices.shape[1] != shape.shape[0]:
