@@ -54,6 +54,7 @@ def _load() -> None:
             array,
             control,
             counting,
+            cross,
             image,
             indexing,
             lookup,
