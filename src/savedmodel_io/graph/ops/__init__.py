@@ -61,6 +61,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            ragged,
             random,
             resource,
             segment,

@@ -18,7 +18,7 @@ from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import axis_list, bad, check_size, scalar_int
 from savedmodel_io.graph.ops.segment import reduce_segments
 
-__all__ = ["Sparse", "check_valid", "lex_order", "sparse_input"]
+__all__ = ["Sparse", "check_valid", "fill_empty_rows", "lex_order", "sparse_input"]
 
 
 def _a(x) -> np.ndarray:
@@ -471,17 +471,11 @@ def sparse_reshape(node, inputs, ctx):
     return [out.astype(np.int64), new]
 
 
-@kernel("SparseFillEmptyRows")
-def sparse_fill_empty_rows(node, inputs, ctx):
-    """Entries grouped by row (stably) with [row, 0, ...] = default added for each empty row."""
-    indices, values, dense_shape, default = (_a(v) for v in inputs[:4])
-    if dense_shape.ndim != 1 or dense_shape.size == 0:
-        raise bad(node, "dense_shape must be a non-empty vector")
-    if default.ndim != 0:
-        raise bad(node, "default_value must be a scalar")
-    sp = sparse_input(node, indices, values, dense_shape)
-    nrows = int(sp.shape[0])
-    rows = sp.indices[:, 0]
+def fill_empty_rows(node, rows: np.ndarray, nrows: int) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray, int]:
+    """Where each entry of ``rows`` goes when entries are grouped by row (stably) and every
+    empty row gets one default entry: (position per entry, empty-row flags, each row's
+    first output position, output length). Shared by Sparse- and RaggedFillEmptyRows."""
     wrong = np.flatnonzero((rows < 0) | (rows >= nrows))
     if wrong.size:
         i = int(wrong[0])
@@ -496,7 +490,19 @@ def sparse_fill_empty_rows(node, inputs, ctx):
     rank_in_row = np.arange(len(rows)) - (np.cumsum(counts) - counts)[grouped]
     position = np.empty(len(rows), np.int64)
     position[order] = row_start[grouped] + rank_in_row
-    total = int(per_row.sum())
+    return position, empty, row_start, int(per_row.sum())
+
+
+@kernel("SparseFillEmptyRows")
+def sparse_fill_empty_rows(node, inputs, ctx):
+    """Entries grouped by row (stably) with [row, 0, ...] = default added for each empty row."""
+    indices, values, dense_shape, default = (_a(v) for v in inputs[:4])
+    if dense_shape.ndim != 1 or dense_shape.size == 0:
+        raise bad(node, "dense_shape must be a non-empty vector")
+    if default.ndim != 0:
+        raise bad(node, "default_value must be a scalar")
+    sp = sparse_input(node, indices, values, dense_shape)
+    position, empty, row_start, total = fill_empty_rows(node, sp.indices[:, 0], int(sp.shape[0]))
     out_idx = np.zeros((total, sp.rank), np.int64)
     out_val = np.empty(total, sp.values.dtype)
     out_idx[position] = sp.indices
