@@ -106,3 +106,15 @@ def _ragged() -> None:
 _cross()
 _ragged()
 test_kernel_matches_tensorflow = CASES.test()
+
+
+# StringToHashBucketStrong shares SipHash with SparseCrossHashed.
+HASH = Cases(seed=7309)
+for _key in ([1, 2], [-5, 2**62], [0, 0]):
+    HASH.add("StringToHashBucketStrong", f"key_{_key[0]}_{_key[1]}",
+             {"num_buckets": 1000, "key": _key},
+             input=np.array([[b"", b"a"], [b"hello", bytes(range(40))]], dtype=object))
+HASH.add("StringToHashBucketStrong", "big_buckets", {"num_buckets": 2**31 - 1, "key": [3, 4]},
+         input=s("x", "exactly8", "seventeen chars!!"))
+HASH.add("StringToHashBucketStrong", "bad_key", {"num_buckets": 10, "key": [1]}, input=s("x"))
+test_string_to_hash_bucket_strong = HASH.test()

@@ -68,6 +68,7 @@ def _load() -> None:
             selection,
             sets,
             sparse,
+            sparse_matrix,
             sparse_serial,
             strings,
             tensorlist,

@@ -326,3 +326,18 @@ def to_hash_bucket_fast(node, inputs, ctx):
     if n < 1:
         raise bad(node, "num_buckets must be >= 1")
     return _map(lambda v: fingerprint64(v) % n, _s(inputs[0]), np.int64)
+
+
+@kernel("StringToHashBucketStrong")
+def to_hash_bucket_strong(node, inputs, ctx):
+    # SipHash-2-4(key, s) % num_buckets (StrongKeyedHash): tensorflow/tensorflow
+    # tensorflow/core/kernels/string_to_hash_bucket_op.h; the key attr holds two uint64s.
+    from savedmodel_io.hashing.siphash import siphash24
+
+    n = int(node.attr["num_buckets"])
+    key = [int(k) for k in node.attr["key"]]
+    if n < 1:
+        raise bad(node, "num_buckets must be >= 1")
+    if len(key) != 2:
+        raise bad(node, f"Key must have 2 elements, got {len(key)}")
+    return _map(lambda v: siphash24(key[0], key[1], v) % n, _s(inputs[0]), np.int64)
