@@ -66,6 +66,8 @@ def _listdiff_unravel() -> None:
     add("ListDiff", "all_removed", x=i32(1, 1), y=i32(1))
     add("ListDiff", "x_2d", x=np.int32([[1, 2]]), y=i32(2))
     add("ListDiff", "y_2d", x=i32(1, 2), y=np.int32([[2]]))
+    # tf.sparse.from_dense of strings compares with ZerosLike: empty strings.
+    add("ZerosLike", "string", x=np.array([[b"a", b""], [b"bc", b"d"]], dtype=object))
     for dt in (np.int32, np.int64):
         add("UnravelIndex", np.dtype(dt).name, indices=np.array([2, 5, 7, 0], dt),
             dims=np.array([3, 3], dt))

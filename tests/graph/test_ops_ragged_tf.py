@@ -179,3 +179,24 @@ _to_sparse()
 _to_tensor()
 _fill()
 test_kernel_matches_tensorflow = CASES.test()
+
+
+# StringNGrams: the ragged n-grams behind tf.strings.ngrams and TextVectorization(ngrams=...).
+NGRAMS = Cases(seed=7311)
+_WORDS = s("the", "cat", "sat", "a", "b", "c", "d")
+for _widths, _pad, _short in (([2], -1, False), ([1, 3], 0, False), ([2, 3], 1, False),
+                              ([4], 0, True), ([5], 1, True), ([3], -1, True), ([2], 5, False)):
+    NGRAMS.add("StringNGrams", f"w{'_'.join(map(str, _widths))}_p{_pad}_{_short}",
+               {"separator": " ", "ngram_widths": _widths, "left_pad": "<s>",
+                "right_pad": "</s>", "pad_width": _pad, "preserve_short_sequences": _short},
+               data=_WORDS, data_splits=i64(0, 3, 3, 4, 7))
+_NG = {"separator": "_", "ngram_widths": [2], "left_pad": "", "right_pad": "", "pad_width": 0,
+       "preserve_short_sequences": False}
+NGRAMS.add("StringNGrams", "splits32", _NG, data=_WORDS, data_splits=i32(0, 2, 7))
+NGRAMS.add("StringNGrams", "empty", _NG, data=s(), data_splits=i64(0, 0))
+NGRAMS.add("StringNGrams", "no_splits", _NG, data=_WORDS, data_splits=i64())
+NGRAMS.add("StringNGrams", "bad_first", _NG, data=_WORDS, data_splits=i64(1, 7))
+NGRAMS.add("StringNGrams", "bad_last", _NG, data=_WORDS, data_splits=i64(0, 5))
+NGRAMS.add("StringNGrams", "zero_width", {**_NG, "ngram_widths": [0]}, data=_WORDS,
+           data_splits=i64(0, 7))
+test_string_ngrams = NGRAMS.test()

@@ -8,12 +8,16 @@ import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.proto import DataType
 
 __all__ = ["np_dtype", "attr_str", "ints", "axis_list", "bad"]
 
 
 def np_dtype(dt: int) -> np.dtype:
-    """numpy dtype of a DataType attr."""
+    """numpy dtype of a DataType attr; a variant tensor is an object array of payloads
+    (TensorLists, RaggedVariants, CSR matrices...)."""
+    if dt == DataType.DT_VARIANT:
+        return np.dtype(object)
     return dtypes.to_numpy(dt)
 
 
