@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         open_checkpoint,
         write_checkpoint,
     )
+    from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
     from savedmodel_io.integrity import VerifyReport, verify
@@ -52,6 +53,7 @@ _LAZY = {
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
     "write_checkpoint": "savedmodel_io.formats.bundle",
+    "Budget": "savedmodel_io.graph.budget",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",
     "replace_weights": "savedmodel_io.replace",
@@ -103,6 +105,8 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "Variables",
+    # running
+    "Budget",
     # writing
     "save",
     "Model",

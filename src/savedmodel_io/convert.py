@@ -19,10 +19,9 @@ String tensors and dtypes a format cannot hold are skipped on export and listed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import default_file_mode
+from savedmodel_io._fsutil import atomic_path
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -208,26 +207,27 @@ def export_weights(
     else:
         assert stn is not None
         meta = {"format": "np", "savedmodel_io.keys": json.dumps(keymap, sort_keys=True)}
-        _atomic_save_file(lambda tmp: stn.save_file(arrays, tmp, metadata=meta), out)
+        _save_safetensors(stn, arrays, meta, out)
     report.nbytes = os.path.getsize(out)
     return report
 
 
-def _atomic_save_file(write: Any, out: str | os.PathLike[str]) -> None:
-    """Run ``write(tmp_path)`` for a temporary sibling of ``out``, then rename it over ``out``."""
-    target = Path(out)
-    if not target.parent.is_dir():
-        raise NotFoundError("directory does not exist", path=str(target.parent))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _save_safetensors(stn: Any, arrays: dict[str, np.ndarray], meta: dict[str, str],
+                      out: str | os.PathLike[str]) -> None:
+    """Write ``arrays`` to ``out`` atomically; a system error inside safetensors is a WriteError."""
+    from safetensors import SafetensorError
+
+    with atomic_path(out) as tmp:
+        try:
+            stn.save_file(arrays, tmp, metadata=meta)
+        except SafetensorError as exc:
+            # safetensors reports an OS failure only as text, ending "(os error 28)".
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise InvalidArgumentError(f"safetensors cannot write these tensors ({exc})",
+                                           path=str(out)) from None
+            errno_ = int(code.group(1))
+            raise OSError(errno_, os.strerror(errno_), os.fspath(tmp)) from None
 
 
 # --------------------------------------------------------------------- import

@@ -24,6 +24,7 @@ __all__ = [
     "RuntimeFailure",
     "ModelExistsError",
     "ReadError",
+    "WriteError",
     "MissingDependencyError",
 ]
 
@@ -105,8 +106,16 @@ class ReadError(SavedModelError, OSError):
     """The operating system failed to read a file (I/O error, ...); ``errno`` is kept."""
 
 
+class WriteError(SavedModelError, OSError):
+    """The operating system failed to write a file (disk full, read-only...); ``errno`` is kept."""
+
+
 class ModelExistsError(SavedModelError, FileExistsError):
-    """A save would overwrite an existing model or file and overwrite was not asked for."""
+    """A save would replace something: overwrite was not asked for, or it is not a model.
+
+    With ``overwrite=True`` only a SavedModel (or an empty directory) is replaced; a
+    directory of other files, a regular file or a device is refused with this error.
+    """
 
 
 class MissingDependencyError(SavedModelError, ImportError):

@@ -12,11 +12,11 @@ Every object keeps its protobuf message in ``.proto`` for anything not wrapped h
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from savedmodel_io._fsutil import read_regular
 from savedmodel_io._lookup import Lookup
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
 
     from savedmodel_io.formats.bundle import CheckpointReader
     from savedmodel_io.formats.names import NameTable, TensorName
+    from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
@@ -124,14 +125,18 @@ class Signature:
         """
         return self.run(inputs)
 
-    def run(self, inputs: Mapping[str, Any], *, strict: bool = False) -> dict[str, np.ndarray]:
-        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes."""
+    def run(
+        self, inputs: Mapping[str, Any], *, strict: bool = False, budget: Budget | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes;
+        ``budget``: this run's work limits (default: the session's ``budget``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict)
+        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict,
+                                                     budget=budget)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
@@ -221,24 +226,47 @@ class SavedObjectNode:
         return self.proto.user_object.identifier if self.kind == "user_object" else None
 
 
+class _ObjectNodes(Sequence[SavedObjectNode]):
+    """The nodes of an object graph, each wrapped when first asked for (graphs may be huge)."""
+
+    def __init__(self, proto: SavedObjectGraph, path: str | None) -> None:
+        self._proto = proto
+        self._path = path
+        self._made: dict[int, SavedObjectNode] = {}
+
+    def __len__(self) -> int:
+        return len(self._proto.nodes)
+
+    @overload
+    def __getitem__(self, index: int) -> SavedObjectNode: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[SavedObjectNode]: ...
+    def __getitem__(self, index: int | slice) -> SavedObjectNode | list[SavedObjectNode]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # IndexError like a list's
+        node = self._made.get(i)
+        if node is None:
+            o = self._proto.nodes[i]
+            node = self._made[i] = SavedObjectNode(
+                index=i,
+                kind=o.WhichOneof("kind"),
+                children=Lookup(
+                    ((c.local_name, c.node_id) for c in o.children),
+                    what="child", where=f"object graph node {i}", path=self._path,
+                ),
+                proto=o,
+            )
+        return node
+
+
 class ObjectGraph:
     """The SavedObjectGraph of a TF2 SavedModel: objects, functions, variables, assets."""
 
     def __init__(self, proto: SavedObjectGraph, path: str | None = None) -> None:
         self.proto = proto
         self._path = path
-        self.nodes: list[SavedObjectNode] = [
-            SavedObjectNode(
-                index=i,
-                kind=o.WhichOneof("kind"),
-                children=Lookup(
-                    ((c.local_name, c.node_id) for c in o.children),
-                    what="child", where=f"object graph node {i}", path=path,
-                ),
-                proto=o,
-            )
-            for i, o in enumerate(proto.nodes)
-        ]
+        self.nodes: Sequence[SavedObjectNode] = _ObjectNodes(proto, path)
 
     @property
     def root(self) -> SavedObjectNode:
@@ -303,8 +331,9 @@ class ObjectGraph:
 
     def __repr__(self) -> str:
         kinds: dict[str, int] = {}
-        for n in self.nodes:
-            kinds[n.kind or "none"] = kinds.get(n.kind or "none", 0) + 1
+        for o in self.proto.nodes:
+            kind = o.WhichOneof("kind") or "none"
+            kinds[kind] = kinds.get(kind, 0) + 1
         body = ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
         return f"ObjectGraph({len(self.nodes)} nodes: {body})"
 

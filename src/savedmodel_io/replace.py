@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io._fsutil import atomic_directory
+from savedmodel_io._fsutil import atomic_directory, recover
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import bundle, saved_model_file
 from savedmodel_io.formats.names import NameTable
@@ -141,6 +141,7 @@ def replace_weights(
     file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
     """
     src_dir = Path(src)
+    recover(dst)  # an in-place replacement killed between its renames: the source comes back
     saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)
     if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(

@@ -9,11 +9,13 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
+    LimitExceededError,
     NotFoundError,
     RuntimeFailure,
     UnsupportedOpError,
 )
 from savedmodel_io.graph import runtime
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.ops import supported_ops
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
 
@@ -459,9 +461,10 @@ def test_while_iteration_guard():
                node("w", "While", ["i0"], cond=("func", "cond"), body=("func", "body"))],
               [cond_f, body_f], {"s": ({}, {"y": "w:0"})})
     sess = runtime.Session(mg)
-    sess.max_loop_iterations = 50
-    with pytest.raises(RuntimeFailure, match="more than 50 iterations"):
+    sess.budget = Budget(max_loop_iterations=50)
+    with pytest.raises(LimitExceededError, match="more than 50 iterations.*max_loop_iterations") as info:
         sess.run_signature("s", {})
+    assert "node 'w' (While)" in str(info.value.where)
 
 
 def test_trace_sees_every_node():

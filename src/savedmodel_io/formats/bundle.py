@@ -54,6 +54,7 @@ from savedmodel_io.proto import (
     TrackableObjectGraph,
     parse_message,
 )
+from savedmodel_io.tensors import check_rank
 
 __all__ = [
     "OBJECT_GRAPH_KEY",
@@ -627,6 +628,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def read(self, key: str, *, zero_copy: bool | None = None) -> np.ndarray:
         """Tensor ``key`` as a numpy array (slices of a partitioned tensor reassembled)."""
         entry = self.entry(key)
+        check_rank(entry.shape, path=self.index_path, where=f"key {key!r}")
         zc = self.zero_copy if zero_copy is None else zero_copy
         if entry.slices:
             return self._read_sliced(entry)

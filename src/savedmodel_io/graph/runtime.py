@@ -42,6 +42,7 @@ from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
 from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
@@ -426,8 +427,8 @@ class Session:
         self.store = _vars.VariableStore(self, variables)
         self._initialized = False
         self._checked: set[tuple[Any, ...]] = set()
-        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
-        self.max_loop_iterations: int | None = None
+        # Work limits of each run (time, loop iterations, Python per-element work).
+        self.budget = Budget()
         # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
         self.blas_threads: int | None = 1
 
@@ -502,12 +503,16 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> list[Any]:
-        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
-        self.initialize()
-        return self._run(fetches, feeds, controls, trace)
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        ``budget`` limits this run's work (default: ``self.budget``).
+        """
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace, budget)
+
+    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -520,7 +525,7 @@ class Session:
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
-        ctx = Context(self, trace)
+        ctx = Context(self, trace, budget or self.budget)
         with blas_limit(self.blas_threads):
             values = ctx.execute(graph, plan, fed_vals)
             return [self._fetched(_output(values, graph, t)) for t in targets]
@@ -556,13 +561,15 @@ class Session:
         trace: Callable[[TraceEvent], None] | None = None,
         strict: bool = False,
         partial: bool = False,
+        budget: Budget | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
         Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out.
+        default (PlaceholderWithDefault), may be left out. ``budget`` limits the run's
+        work (default: ``self.budget``).
         """
         sig = self.signature(key)
         feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
@@ -582,7 +589,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace)
+            values = self._run(fetches, feeds, controls, trace, budget)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -699,25 +706,30 @@ def _all_bytes(arr: np.ndarray) -> bool:
 
 
 class Context:
-    """State of one run: the session, the trace hook, the function-call depth."""
+    """State of one run: the session, the trace hook, the function-call depth, the budget."""
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+    def __init__(
+        self, session: Session, trace: Callable[[TraceEvent], None] | None, budget: Budget
+    ) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.meter = budget.start(session.export_dir)
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
         values: list[Any] = [None] * len(nodes)
         trace = self.trace
+        meter = self.meter
         for pos, i in enumerate(plan.order):
             if i in fed:
                 values[i] = fed[i]
                 continue
             node = nodes[i]
+            meter.node(node.where)
             try:
                 ins = [values[s][o] for s, o in node.inputs]
             except (IndexError, TypeError):
@@ -731,6 +743,8 @@ class Context:
             if kern is None:
                 raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
                                          where=node.where)
+            if kern.per_element:
+                meter.elements(sum(getattr(v, "size", 1) for v in ins), node.where)
             try:
                 out = kern.fn(node, ins, self)
             except SavedModelError:
@@ -763,6 +777,7 @@ class Context:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        self.meter.clock(where)
         plan = self.session.function_plan(body)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
@@ -870,6 +885,7 @@ def run_signature(
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
     strict: bool = False,
+    budget: Budget | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
@@ -877,10 +893,11 @@ def run_signature(
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
     are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
-    of another dtype (see :func:`convert_input`).
+    of another dtype (see :func:`convert_input`). ``budget`` limits the run's work
+    (default: the session's ``budget``, see :mod:`savedmodel_io.graph.budget`).
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace, strict=strict)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,

@@ -22,24 +22,31 @@ __all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
 
 @dataclass(frozen=True)
 class Kernel:
-    """One registered op and the function computing it."""
+    """One registered op and the function computing it.
+
+    ``per_element``: the kernel handles its inputs' elements one at a time in Python, so
+    each run charges their count to its budget first (see savedmodel_io.graph.budget).
+    """
 
     op: str
     fn: Callable[..., Any]
+    per_element: bool = False
 
 
 KERNELS: dict[str, Kernel] = {}
 _loaded = False
 
 
-def kernel(*ops: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def kernel(
+    *ops: str, per_element: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the kernel of each op in ``ops``."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for op in ops:
             if op in KERNELS:
                 raise ValueError(f"kernel for {op} registered twice")
-            KERNELS[op] = Kernel(op, fn)
+            KERNELS[op] = Kernel(op, fn, per_element)
         return fn
 
     return register

@@ -32,7 +32,7 @@ def _b(v) -> bytes:
     return v if isinstance(v, bytes) else str(v).encode("utf-8")
 
 
-@kernel("StringUpper", "StringLower")
+@kernel("StringUpper", "StringLower", per_element=True)
 def case(node, inputs, ctx):
     enc = attr_str(node, "encoding")
     up = node.op == "StringUpper"
@@ -44,7 +44,7 @@ def case(node, inputs, ctx):
     return _map(fn, _s(inputs[0]))
 
 
-@kernel("StringJoin")
+@kernel("StringJoin", per_element=True)
 def join(node, inputs, ctx):
     sep = node.attr["separator"]
     arrays = [_s(v) for v in inputs]
@@ -58,7 +58,7 @@ def join(node, inputs, ctx):
     return out
 
 
-@kernel("StringLength")
+@kernel("StringLength", per_element=True)
 def length(node, inputs, ctx):
     unit = attr_str(node, "unit")
     if unit == "UTF8_CHAR":
@@ -80,22 +80,22 @@ def _full_match(node, texts: np.ndarray, pattern) -> np.ndarray:
     return _map(lambda v: rx.rx.fullmatch(v) is not None, texts, bool)
 
 
-@kernel("StaticRegexReplace")
+@kernel("StaticRegexReplace", per_element=True)
 def static_regex_replace(node, inputs, ctx):
     return _replace(node, _s(inputs[0]), node.attr.get("pattern"), node.attr.get("rewrite"))
 
 
-@kernel("RegexReplace")
+@kernel("RegexReplace", per_element=True)
 def regex_replace(node, inputs, ctx):
     return _replace(node, _s(inputs[0]), np.asarray(inputs[1]).item(), np.asarray(inputs[2]).item())
 
 
-@kernel("StaticRegexFullMatch")
+@kernel("StaticRegexFullMatch", per_element=True)
 def static_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), node.attr.get("pattern"))
 
 
-@kernel("RegexFullMatch")
+@kernel("RegexFullMatch", per_element=True)
 def regex_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), np.asarray(inputs[1]).item())
 
@@ -129,7 +129,7 @@ def _number(text: bytes, integer: bool) -> int | float:
     return float(text)
 
 
-@kernel("StringToNumber")
+@kernel("StringToNumber", per_element=True)
 def to_number(node, inputs, ctx):
     t = np_dtype(node.attr["out_type"])
     integer = t.kind in "iu"
@@ -149,7 +149,7 @@ def to_number(node, inputs, ctx):
         return out.astype(t)
 
 
-@kernel("AsString")
+@kernel("AsString", per_element=True)
 def as_string(node, inputs, ctx):
     x = np.asarray(inputs[0])
     prec = int(node.attr["precision"])
@@ -173,12 +173,12 @@ def as_string(node, inputs, ctx):
     return _map(lambda v: ((fmt + "d") % int(v)).encode("utf-8"), x)
 
 
-@kernel("StringStrip")
+@kernel("StringStrip", per_element=True)
 def strip(node, inputs, ctx):
     return _map(lambda v: v.strip(), _s(inputs[0]))
 
 
-@kernel("Substr")
+@kernel("Substr", per_element=True)
 def substr(node, inputs, ctx):
     s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
     b = np.broadcast_arrays(s, pos, ln)
@@ -196,7 +196,7 @@ def substr(node, inputs, ctx):
     return out
 
 
-@kernel("ReduceJoin")
+@kernel("ReduceJoin", per_element=True)
 def reduce_join(node, inputs, ctx):
     s = _s(inputs[0])
     axes = sorted({int(a) % max(s.ndim, 1) for a in np.asarray(inputs[1]).reshape(-1)})
@@ -214,7 +214,7 @@ def reduce_join(node, inputs, ctx):
     return out
 
 
-@kernel("StringSplitV2")
+@kernel("StringSplitV2", per_element=True)
 def split_v2(node, inputs, ctx):
     s = _s(inputs[0]).reshape(-1)
     sep = np.asarray(inputs[1]).item()
@@ -302,7 +302,7 @@ def summarize(a: np.ndarray, max_entries: int) -> str:
     return _summarize_dim(a, 0, limit)
 
 
-@kernel("StringFormat")
+@kernel("StringFormat", per_element=True)
 def string_format(node, inputs, ctx):
     template = attr_str(node, "template")
     ph = attr_str(node, "placeholder")
@@ -316,7 +316,7 @@ def string_format(node, inputs, ctx):
     return np.array(text.encode("utf-8"), dtype=object)
 
 
-@kernel("StringToHashBucketFast")
+@kernel("StringToHashBucketFast", per_element=True)
 def to_hash_bucket_fast(node, inputs, ctx):
     # Fingerprint64(s) % num_buckets: tensorflow/tensorflow
     # tensorflow/core/kernels/string_to_hash_bucket_fast_op.cc.
