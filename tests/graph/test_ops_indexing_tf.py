@@ -1,4 +1,4 @@
-"""Partition/stitch, ListDiff, UnravelIndex, searches and order statistics against ``tf.raw_ops``."""
+"""Partition/stitch, ListDiff, UnravelIndex, searches and order statistics vs ``tf.raw_ops``."""
 
 from __future__ import annotations
 

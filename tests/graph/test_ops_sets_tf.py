@@ -87,7 +87,8 @@ def _cases() -> None:
     add("SetSize", "rank1", set_indices=i64([0]), set_values=np.array([3]), set_shape=i64(2))
     add("SetSize", "out_of_bounds", set_indices=i64([0, 9]), set_values=np.array([3]),
         set_shape=i64(2, 4))
-    add("SetSize", "empty", set_indices=np.zeros((0, 3), np.int64), set_values=np.zeros(0, np.int32),
+    add("SetSize", "empty", set_indices=np.zeros((0, 3), np.int64),
+        set_values=np.zeros(0, np.int32),
         set_shape=i64(2, 0, 4))
 
 

@@ -81,7 +81,8 @@ def _cases() -> None:
     c = _serial(np.zeros((0, 2), np.int64), f32(0), i64(1, 1))
     f = {"dtype": DT("float32")}
     add("DeserializeSparse", "batch", f, serialized_sparse=np.stack([a, b, c]))
-    add("DeserializeSparse", "batch_2d", f, serialized_sparse=np.stack([a, b, c, a]).reshape(2, 2, 3))
+    add("DeserializeSparse", "batch_2d", f,
+        serialized_sparse=np.stack([a, b, c, a]).reshape(2, 2, 3))
     add("DeserializeSparse", "typed_fields", f, serialized_sparse=b)
     add("DeserializeSparse", "string", {"dtype": DT("string")},
         serialized_sparse=_serial(IND[:2], s("x", ""), i64(3, 4)))

@@ -100,6 +100,6 @@ def extreme(dtype: np.dtype, high: bool) -> Any:
 
 
 def is_floating(dtype: np.dtype) -> bool:
-    """Whether ``dtype`` is a real floating type, bfloat16 and the other ml_dtypes floats included."""
+    """Whether ``dtype`` is a real floating type (bfloat16 and ml_dtypes' other floats too)."""
     dtype = np.dtype(dtype)
     return dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("bfloat", "float")))

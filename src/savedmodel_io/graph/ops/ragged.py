@@ -147,7 +147,8 @@ def ragged_to_sparse(node, inputs, ctx):
     return [full, values.reshape(-1), np.array(shape + list(inner), np.int64)]
 
 
-# -- RaggedTensorToTensor: tensorflow/tensorflow tensorflow/core/kernels/ragged_tensor_to_tensor_op.cc
+# -- RaggedTensorToTensor: tensorflow/tensorflow
+# tensorflow/core/kernels/ragged_tensor_to_tensor_op.cc
 
 def _run_positions(rowids: np.ndarray) -> np.ndarray:
     """Each entry's position within its run of equal consecutive row ids."""
