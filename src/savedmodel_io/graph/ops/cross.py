@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype, scalar_int
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, np_dtype, scalar_int
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.hashing.siphash import siphash24
 from savedmodel_io.proto import DataType
@@ -54,9 +54,12 @@ def _dense_column(x: np.ndarray) -> Column:
     return [list(row) for row in x.tolist()]
 
 
-def _crosses(columns: Sequence[Column], batch: int, combine: Callable[[tuple], object]
+def _crosses(node, columns: Sequence[Column], batch: int, combine: Callable[[tuple], object]
              ) -> tuple[list[list[object]], int]:
     """Per row, ``combine`` of each product of the columns' features; and the widest row."""
+    total = sum(int(np.prod([len(c[b]) for c in columns], dtype=object)) for b in range(batch)) \
+        if columns else 0
+    check_size(node, [total], 8)
     rows = []
     for b in range(batch):
         feats = [c[b] for c in columns]
@@ -148,9 +151,9 @@ def sparse_cross(node, inputs, ctx):
     columns, batch = _sparse_inputs(node, inputs, n, dense_count)
     if node.attr["hashed_output"]:
         combine = _hasher(int(node.attr["hash_key"]), int(node.attr["num_buckets"]))
-        rows, width = _crosses(columns, batch, combine)
+        rows, width = _crosses(node, columns, batch, combine)
         return _sparse_output(rows, width, batch, False)
-    rows, width = _crosses(columns, batch, _joiner(b"_X_"))
+    rows, width = _crosses(node, columns, batch, _joiner(b"_X_"))
     return _sparse_output(rows, width, batch, True)
 
 
@@ -161,7 +164,7 @@ def sparse_cross_v2(node, inputs, ctx):
     if sep.ndim != 0:
         raise bad(node, "Input separator should be a scalar.")
     columns, batch = _sparse_inputs(node, inputs[:-1], n, len(inputs) - 1 - 3 * n)
-    rows, width = _crosses(columns, batch, _joiner(bytes(sep.item())))
+    rows, width = _crosses(node, columns, batch, _joiner(bytes(sep.item())))
     return _sparse_output(rows, width, batch, True)
 
 
@@ -200,7 +203,7 @@ def sparse_cross_hashed(node, inputs, ctx):
             h = fingerprint_cat64(h, _keyed(v, key, strong, dense))
         return _bucket(h, num_buckets)
 
-    rows, width = _crosses(columns, batch, combine)
+    rows, width = _crosses(node, columns, batch, combine)
     return _sparse_output(rows, width, batch, False)
 
 
@@ -273,7 +276,7 @@ def ragged_cross(node, inputs, ctx):
     hashed = node.attr["hashed_output"]
     combine = _hasher(int(node.attr["hash_key"]), int(node.attr["num_buckets"])) if hashed \
         else _joiner(b"_X_")
-    rows, _ = _crosses(columns, batch, combine)
+    rows, _ = _crosses(node, columns, batch, combine)
     splits = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
     values = _values(rows) if any(rows) else np.zeros(0, np.int64 if hashed else object)
     return [values, splits.astype(np_dtype(node.attr["out_row_splits_type"]))]

@@ -116,6 +116,7 @@ def ragged_gather(node, inputs, ctx):
     picked = flat
     for s in nested:
         lengths = s[picked + 1] - s[picked]
+        check_size(node, [int(lengths.sum())], values.dtype.itemsize)
         out.append(_splits_of(lengths))
         picked = ranges(s[picked], lengths)
     splits_type = np_dtype(node.attr["Tsplits"])

@@ -141,6 +141,7 @@ def segment(node, inputs, ctx):
         raise bad(node, "segment ids must be >= 0")
     _sorted_ids(node, ids, None)
     n = int(ids[-1]) + 1 if ids.size else 0
+    check_size(node, (n,) + data.shape[1:], data.dtype.itemsize)
     how = _how(node.op)
     return reduce_segments(data, ids, n, how, 1 if how == "prod" else 0)
 
