@@ -13,13 +13,14 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from savedmodel_io import _varint, dtypes
+from savedmodel_io import dtypes
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
     LimitExceededError,
     UnsupportedFormatError,
 )
+from savedmodel_io.formats import varint
 from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
 
 if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
@@ -253,9 +254,9 @@ def _string_list(
     lengths, pos = [], 0
     try:
         for _ in range(n):
-            size, pos = _varint.decode(content, pos, len(content), 32)
+            size, pos = varint.decode(content, pos, len(content), 32)
             lengths.append(size)
-    except _varint.VarintError as exc:
+    except varint.VarintError as exc:
         raise CorruptFileError(f"string tensor_content: {exc}", path=path, where=where) from None
     if pos + sum(lengths) != len(content):
         raise CorruptFileError(
@@ -379,7 +380,7 @@ def to_content_proto(value: Any) -> TensorProto:
         items = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in arr.reshape(-1)]
         packed = bytearray()
         for item in items:
-            _varint.append(packed, len(item))
+            varint.append(packed, len(item))
         tp.tensor_content = bytes(packed) + b"".join(items)
     else:
         tp.tensor_content = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()

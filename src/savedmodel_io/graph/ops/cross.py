@@ -138,7 +138,7 @@ def _sparse_output(rows: list[list[object]], width: int, batch: int,
     return [np.array(idx, np.int64).reshape(-1, 2), vals, np.array([batch, width], np.int64)]
 
 
-@kernel("SparseCross")
+@kernel("SparseCross", per_element=True)
 def sparse_cross(node, inputs, ctx):
     """Strings joined with "_X_", or (hashed_output) fingerprints folded from hash_key."""
     n = int(node.attr["N"])
@@ -157,7 +157,7 @@ def sparse_cross(node, inputs, ctx):
     return _sparse_output(rows, width, batch, True)
 
 
-@kernel("SparseCrossV2")
+@kernel("SparseCrossV2", per_element=True)
 def sparse_cross_v2(node, inputs, ctx):
     n = int(node.attr["N"])
     sep = _a(inputs[-1])
@@ -183,7 +183,7 @@ def _keyed(v, key: tuple[int, int], strong: bool, dense: bool) -> int:
     return int(v) & _M if dense else fingerprint64(raw)
 
 
-@kernel("SparseCrossHashed")
+@kernel("SparseCrossHashed", per_element=True)
 def sparse_cross_hashed(node, inputs, ctx):
     """FingerprintCat64 folded over the features, starting from the first feature's hash."""
     n = int(node.attr["N"])
@@ -231,7 +231,7 @@ def _sparse_rows(indices: np.ndarray, values: np.ndarray, batch: int) -> Column:
     return out
 
 
-@kernel("RaggedCross")
+@kernel("RaggedCross", per_element=True)
 def ragged_cross(node, inputs, ctx):
     """Crosses of ragged, sparse and dense rank-2 inputs in ``input_order`` (R, S, D)."""
     order = attr_str(node, "input_order")

@@ -69,7 +69,7 @@ def dynamic_stitch(node, inputs, ctx):
     return out
 
 
-@kernel("ListDiff")
+@kernel("ListDiff", per_element=True)
 def list_diff(node, inputs, ctx):
     """The values of x not in y, in x's order, with their positions in x."""
     x, y = _a(inputs[0]), _a(inputs[1])

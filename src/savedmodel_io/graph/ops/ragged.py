@@ -286,7 +286,7 @@ def _row(splits: list[np.ndarray], values: np.ndarray, i: int) -> RaggedVariant:
     return RaggedVariant(tuple(inner), values[lo:hi])
 
 
-@kernel("RaggedTensorToVariant")
+@kernel("RaggedTensorToVariant", per_element=True)
 def ragged_to_variant(node, inputs, ctx):
     """One variant holding the ragged tensor, or (batched_input) one per row."""
     n = int(node.attr["RAGGED_RANK"])
@@ -307,7 +307,7 @@ def ragged_to_variant(node, inputs, ctx):
     return out
 
 
-@kernel("RaggedTensorFromVariant")
+@kernel("RaggedTensorFromVariant", per_element=True)
 def ragged_from_variant(node, inputs, ctx):
     """Decode variants; a batch of them is stacked, its dimensions becoming ragged ones."""
     encoded = _a(inputs[0])

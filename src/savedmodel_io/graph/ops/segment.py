@@ -232,7 +232,7 @@ def sparse_segment(node, inputs, ctx):
 
 # tensorflow/tensorflow tensorflow/core/kernels/unsorted_segment_join_op.cc: strings joined in
 # input order per segment; ids must lie in [0, num_segments).
-@kernel("UnsortedSegmentJoin")
+@kernel("UnsortedSegmentJoin", per_element=True)
 def unsorted_segment_join(node, inputs, ctx):
     strs, ids = _a(inputs[0]), _a(inputs[1])
     n = scalar_int(node, inputs[2], "num_segments")

@@ -93,7 +93,7 @@ def _same_groups(node, a: list[int], b: list[int]) -> None:
         raise bad(node, f"Mismatched shapes {a} vs {b}")
 
 
-@kernel("SetSize")
+@kernel("SetSize", per_element=True)
 def set_size(node, inputs, ctx):
     """Number of distinct values per group, as a dense int32 tensor of the group shape."""
     sp = sparse_input(node, *inputs[:3], name="set")
@@ -106,7 +106,7 @@ def set_size(node, inputs, ctx):
     return out
 
 
-@kernel("DenseToDenseSetOperation")
+@kernel("DenseToDenseSetOperation", per_element=True)
 def dense_to_dense(node, inputs, ctx):
     a, b = _a(inputs[0]), _a(inputs[1])
     shape = _group_shape(node, list(a.shape), "set1")
@@ -116,7 +116,7 @@ def dense_to_dense(node, inputs, ctx):
     return _result([p for p in pairs if p[1]], shape, a.dtype)
 
 
-@kernel("DenseToSparseSetOperation")
+@kernel("DenseToSparseSetOperation", per_element=True)
 def dense_to_sparse(node, inputs, ctx):
     """Dense groups in order; the sparse runs are consumed as their keys come up."""
     a = _a(inputs[0])
@@ -135,7 +135,7 @@ def dense_to_sparse(node, inputs, ctx):
     return _result([p for p in pairs if p[1]], shape, a.dtype)
 
 
-@kernel("SparseToSparseSetOperation")
+@kernel("SparseToSparseSetOperation", per_element=True)
 def sparse_to_sparse(node, inputs, ctx):
     """Both sides' runs merged by key, as TF walks them."""
     spa = sparse_input(node, *inputs[:3], name="set1")

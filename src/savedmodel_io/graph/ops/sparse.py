@@ -302,7 +302,7 @@ def _merged(a: Sparse, b: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         np.stack([has_a, has_b])
 
 
-@kernel("SparseAdd")
+@kernel("SparseAdd", per_element=True)
 def sparse_add(node, inputs, ctx):
     """Merged sum; a sum of two entries is kept only if its magnitude reaches ``thresh``."""
     a = sparse_input(node, *inputs[:3], name="a")
@@ -320,7 +320,7 @@ def sparse_add(node, inputs, ctx):
     return [idx[keep], vals[keep], a.shape.copy()]
 
 
-@kernel("SparseSparseMaximum", "SparseSparseMinimum")
+@kernel("SparseSparseMaximum", "SparseSparseMinimum", per_element=True)
 def sparse_sparse_extremum(node, inputs, ctx):
     """Union of the entries; an entry on one side only meets an implicit zero."""
     a = sparse_input(node, *inputs[:3], name="a")
@@ -643,7 +643,7 @@ def _sequences(sp: Sparse) -> dict[tuple, list]:
     return out
 
 
-@kernel("EditDistance")
+@kernel("EditDistance", per_element=True)
 def edit_distance(node, inputs, ctx):
     """Levenshtein distance per sequence (the last dimension), over the truth's length if
     normalize (a missing truth gives inf)."""

@@ -50,7 +50,7 @@ def _pieces(node, sp: Sparse) -> list[object]:
     return [_encode(node, sp.indices), _encode(node, sp.values), _encode(node, sp.shape)]
 
 
-@kernel("SerializeSparse")
+@kernel("SerializeSparse", per_element=True)
 def serialize_sparse(node, inputs, ctx):
     sp = sparse_input(node, *inputs[:3], counts=False)
     return _serialized([_pieces(node, sp)])[0]
@@ -71,7 +71,7 @@ def _rows(node, sp: Sparse) -> list[Sparse]:
     return out
 
 
-@kernel("SerializeManySparse")
+@kernel("SerializeManySparse", per_element=True)
 def serialize_many_sparse(node, inputs, ctx):
     """One serialized SparseTensor per row of a batch (the first dimension dropped)."""
     sp = sparse_input(node, *inputs[:3])
@@ -137,7 +137,7 @@ def _deserialize(node, serialized: np.ndarray) -> list[np.ndarray]:
 
 
 # Both ops run the same kernel in TF (DeserializeManySparse is the older name).
-@kernel("DeserializeSparse", "DeserializeManySparse")
+@kernel("DeserializeSparse", "DeserializeManySparse", per_element=True)
 def deserialize_sparse(node, inputs, ctx):
     """Serialized tensors of shape [..., 3] as one SparseTensor with those leading dims."""
     return _deserialize(node, _a(inputs[0]))
@@ -178,7 +178,7 @@ def add_sparse_to_tensors_map(node, inputs, ctx):
     return np.int64(_map(node, ctx).add(sp))
 
 
-@kernel("AddManySparseToTensorsMap")
+@kernel("AddManySparseToTensorsMap", per_element=True)
 def add_many_sparse_to_tensors_map(node, inputs, ctx):
     """One handle per row of a sorted batch. Rows holding entries are stored first, then
     the empty rows (as TF's kernel numbers them)."""
@@ -195,7 +195,7 @@ def add_many_sparse_to_tensors_map(node, inputs, ctx):
     return handles
 
 
-@kernel("TakeManySparseFromTensorsMap")
+@kernel("TakeManySparseFromTensorsMap", per_element=True)
 def take_many_sparse_from_tensors_map(node, inputs, ctx):
     """The SparseTensors of the handles (removed from the map) stacked as one batch."""
     handles = _a(inputs[0])

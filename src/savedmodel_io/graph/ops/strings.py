@@ -328,7 +328,7 @@ def to_hash_bucket_fast(node, inputs, ctx):
     return _map(lambda v: fingerprint64(v) % n, _s(inputs[0]), np.int64)
 
 
-@kernel("StringToHashBucketStrong")
+@kernel("StringToHashBucketStrong", per_element=True)
 def to_hash_bucket_strong(node, inputs, ctx):
     # SipHash-2-4(key, s) % num_buckets (StrongKeyedHash): tensorflow/tensorflow
     # tensorflow/core/kernels/string_to_hash_bucket_op.h; the key attr holds two uint64s.
@@ -347,7 +347,7 @@ def to_hash_bucket_strong(node, inputs, ctx):
 # min(pad_width, width - 1) pads per side (pad_width -1: width - 1), then every window of
 # each width in order; with preserve_short_sequences a row too short for any n-gram gives
 # one n-gram of the whole row padded by pad_width.
-@kernel("StringNGrams")
+@kernel("StringNGrams", per_element=True)
 def string_ngrams(node, inputs, ctx):
     data, splits = _s(inputs[0]).reshape(-1), np.asarray(inputs[1]).reshape(-1)
     sep = node.attr["separator"]
