@@ -9,6 +9,7 @@ from typing import Any
 
 from savedmodel_io import convert
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["register", "run"]
 
@@ -43,6 +44,7 @@ def register(subparsers: Any) -> None:
                    help="onnx: list the nodes ONNX cannot express and exit (status 1 if any)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         raise InvalidArgumentError("--check applies to --format onnx")
     assert target is not None
-    report = convert.export_weights(args.dir, target, format=fmt, names=args.names, quiet=args.quiet)
+    report = convert.export_weights(args.dir, target, format=fmt, names=args.names, quiet=args.quiet,
+                                    allow_external_links=args.allow_external_links)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -82,7 +85,7 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
     from savedmodel_io.model import load
     from savedmodel_io.onnx import check, export, save
 
-    model = load(args.dir)
+    model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(args.tag_set)
     if args.check:
         problems = check(mg, args.signature_def, opset=args.opset)
