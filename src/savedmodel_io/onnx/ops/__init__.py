@@ -80,12 +80,22 @@ def _load() -> None:
         # Importing a family module registers its converters (static imports: no computed names).
         from savedmodel_io.onnx.ops import (  # noqa: F401
             array,
+            audio,
             control,
+            conv_pool,
+            counting,
+            fft,
             image,
+            indexing,
+            linalg,
             lookup,
             math,
             nn,
             resource,
+            segment,
+            selection,
+            sparse,
+            special,
             strings,
             tensorlist,
         )

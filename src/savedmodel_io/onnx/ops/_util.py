@@ -13,7 +13,7 @@ from savedmodel_io.onnx._types import onnx_type
 
 __all__ = [
     "attr_dtype", "cast", "const_ints", "i64", "reduce", "squeeze", "unsqueeze", "split", "shape_of",
-    "norm_axis", "need_rank", "scalar", "INT64_MAX", "INT64_MIN",
+    "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN",
 ]
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -67,6 +67,24 @@ def cast(g: Graph, v: Val, dtype: Any) -> Val:
     if v.is_const and dt.kind != "O" and v.dtype.kind != "O" and not (v.dtype.kind == "f" and dt.kind in "iub"):
         return g.const(v.const.astype(dt))
     return g.op1("Cast", v, to=to)
+
+
+# onnxruntime's CPU kernels for scatters, TopK, Where and Expand cover 32/64-bit numbers (and a
+# few 8-bit ones): narrower types are computed in these, exactly (floats widen to float32).
+_WORKING = {np.dtype(np.float16): np.float32, np.dtype(np.int8): np.int32, np.dtype(np.int16): np.int32,
+            np.dtype(np.uint8): np.int32, np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
+
+
+def working_dtype(dt: np.dtype) -> np.dtype:
+    """The type onnxruntime computes ``dt`` in (ExportError for uint64, which nothing wider holds)."""
+    if dt == np.uint64:
+        raise ExportError("onnxruntime has no uint64 kernel for this op")
+    return np.dtype(_WORKING.get(np.dtype(dt), dt))
+
+
+def working(g: Graph, v: Val) -> Val:
+    """``v`` cast to its working type (see ``working_dtype``)."""
+    return cast(g, v, working_dtype(v.dtype))
 
 
 def i64(g: Graph, v: Val) -> Val:

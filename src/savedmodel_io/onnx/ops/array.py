@@ -546,7 +546,7 @@ def sparse_to_dense(cx, node, ins):
     return g.op1("ScatterND", base, i, vals)
 
 
-@converter("MatrixBandPart", onnx="Trilu")
+@converter("MatrixBandPart", "BatchMatrixBandPart", onnx="Trilu")
 def matrix_band_part(cx, node, ins):
     g = cx.g
     x, lo, hi = ins

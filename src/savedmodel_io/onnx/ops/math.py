@@ -587,41 +587,6 @@ def bucketize(cx, node, ins):
     return reduce(g, "ReduceSum", ge, [-1], False)
 
 
-_SEGMENT = {"UnsortedSegmentSum": "add", "UnsortedSegmentProd": "mul", "UnsortedSegmentMax": "max",
-            "UnsortedSegmentMin": "min"}
-
-
-@converter(*_SEGMENT, onnx="ScatterND with a reduction")
-def unsorted_segment(cx, node, ins):
-    g = cx.g
-    data, ids, num = ins
-    red = _SEGMENT[node.op]
-    if red in ("max", "min") and cx.opset < 18:
-        raise ExportError("ScatterND max/min reductions need ONNX opset 18")
-    r_ids = need_rank(ids, "segment ids")
-    dt = data.dtype
-    if red == "add":
-        init = 0
-    elif red == "mul":
-        init = 1
-    elif dt.kind == "f":
-        init = np.finfo(dt).min if red == "max" else np.finfo(dt).max
-    else:
-        init = np.iinfo(dt).min if red == "max" else np.iinfo(dt).max
-    from savedmodel_io.onnx.ops._util import shape_of
-
-    tail = g.op1("Slice", shape_of(g, data), g.const(np.asarray([r_ids], np.int64)),
-                 g.const(np.asarray([np.iinfo(np.int64).max], np.int64)))
-    n = g.op1("Reshape", i64(g, num), g.const(np.asarray([1], np.int64)))
-    # TF drops negative ids: they go to one extra row, cut off after the scatter.
-    extra = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
-    base = g.op1("Expand", scalar(g, init, dt), g.op1("Concat", extra, tail, axis=0))
-    ids64 = i64(g, ids)
-    ids64 = g.op1("Where", g.op1("Less", ids64, scalar(g, 0, np.int64)), g.op1("Reshape", n, g.const(np.zeros(0, np.int64))), ids64)
-    out = g.op1("ScatterND", base, unsqueeze(g, ids64, [-1]), data, reduction=red)
-    return g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([0], np.int64)))
-
-
 @converter("InvertPermutation", onnx="ScatterElements")
 def invert_permutation(cx, node, ins):
     g, p = cx.g, ins[0]
@@ -638,17 +603,21 @@ def bincount(cx, node, ins):
     if cx.opset < 18:
         raise ExportError("bincount needs ONNX opset 18 (ScatterElements reductions)")
     r = need_rank(arr)
-    if r > 2 or (node.op == "Bincount" and r != 1):
-        raise ExportError("bincount of a rank-3 or higher input")
     dt = attr_dtype(node, "T")
     use_w = weights.shape is None or any(d != 0 for d in weights.shape)
+    flat = g.const(np.asarray([-1], np.int64))
+    if node.op == "Bincount" or r == 0:  # Bincount counts every element; a scalar is one value
+        arr, r = g.op1("Reshape", arr, flat), 1
+        weights = g.op1("Reshape", weights, flat) if use_w else weights
+    if r > 2:
+        raise ExportError("bincount of a rank-3 or higher input")
     binary = bool(node.attr.get("binary_output", False))
     rows = arr if r == 2 else unsqueeze(g, arr, [0])
     idx = i64(g, rows)
     n = g.op1("Reshape", i64(g, size), g.const(np.asarray([1], np.int64)))
-    # Values at or past `size` are not counted (TF): send them to column 0 with weight 0.
-    valid = g.op1("Less", idx, n)
-    idx = g.op1("Where", valid, idx, scalar(g, 0, np.int64))
+    # Values outside [0, size) are not counted (TF): they go to one extra column, cut off after.
+    valid = g.op1("And", g.op1("Less", idx, n), g.op1("GreaterOrEqual", idx, scalar(g, 0, np.int64)))
+    idx = g.op1("Where", valid, idx, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))))
     if binary:
         upd = cast(g, valid, dt)
     elif use_w:
@@ -658,8 +627,10 @@ def bincount(cx, node, ins):
         upd = cast(g, valid, dt)
     from savedmodel_io.onnx.ops._util import dim_of
 
-    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", dim_of(g, rows, 0), n, axis=0))
+    cols = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
+    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", dim_of(g, rows, 0), cols, axis=0))
     out = g.op1("ScatterElements", zeros, idx, upd, axis=1, reduction="max" if binary else "add")
+    out = g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([1], np.int64)))
     return out if r == 2 else g.op1("Squeeze", out, g.const(np.asarray([0], np.int64)))
 
 
@@ -695,7 +666,8 @@ def cumprod(cx, node, ins):
     return g.op1("Where", zeros, zero, g.op1("Mul", sign, mag))
 
 
-@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", onnx="Range, Equal, Mul (main diagonal)")
+@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "BatchMatrixDiag",
+           onnx="Range, Equal, Mul (main diagonal)")
 def matrix_diag(cx, node, ins):
     g, d = cx.g, ins[0]
     if len(ins) > 1:
@@ -719,3 +691,4 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
               "StatelessRandomUniform", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
               "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
               "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")
+inexpressible("ONNX has no complex tensors", "Complex", "ComplexAbs", "Angle")

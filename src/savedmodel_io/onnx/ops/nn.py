@@ -420,6 +420,24 @@ def space_to_batch(cx, node, ins):
     return g.op1("Reshape", y, out)
 
 
+@converter("SpaceToBatch", onnx="Pad, Reshape, Transpose")
+def space_to_batch_4d(cx, node, ins):
+    """SpaceToBatchND of a 4-D input with one block size for both spatial dimensions."""
+    if need_rank(ins[0]) != 4:
+        raise ExportError("SpaceToBatch takes a 4-D input")
+    block = cx.g.const(np.full(2, int(node.attr["block_size"]), np.int64))
+    return space_to_batch(cx, node, [ins[0], block, ins[1]])
+
+
+@converter("BatchToSpace", onnx="Reshape, Transpose, Slice")
+def batch_to_space_4d(cx, node, ins):
+    """BatchToSpaceND of a 4-D input with one block size for both spatial dimensions."""
+    if need_rank(ins[0]) != 4:
+        raise ExportError("BatchToSpace takes a 4-D input")
+    block = cx.g.const(np.full(2, int(node.attr["block_size"]), np.int64))
+    return batch_to_space(cx, node, [ins[0], block, ins[1]])
+
+
 @converter("BatchToSpaceND", onnx="Reshape, Transpose, Slice")
 def batch_to_space(cx, node, ins):
     try:

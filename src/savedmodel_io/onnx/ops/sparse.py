@@ -1,0 +1,43 @@
+"""Sparse tensors, CSR matrices, sets, feature crosses and sparse counts: why they do not map.
+
+ONNX has dense tensors only; the numpy kernels (graph/ops/sparse*.py, sets.py, cross.py,
+ragged.py) keep SparseTensors as (indices, values, dense_shape) triples whose
+sizes depend on the data, or as variant/string handles ONNX cannot hold.
+"""
+
+from __future__ import annotations
+
+from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops.math import matmul
+
+BOOKKEEPING = ("sparse-tensor bookkeeping (sorting, merging or deduplicating indices into outputs whose "
+               "sizes depend on the data): no cheap ONNX form")
+
+
+@converter("SparseMatMul", onnx="MatMul")
+def sparse_matmul(cx, node, ins):
+    """A dense product with sparsity hints: the hints change speed only."""
+    return matmul(cx, node, ins)
+
+
+inexpressible(BOOKKEEPING, "SparseAdd", "SparseConcat", "SparseFillEmptyRows", "SparseReorder", "SparseReshape",
+              "SparseSlice", "SparseSoftmax", "SparseSparseMaximum", "SparseSparseMinimum", "SparseSplit",
+              "SparseReduceMaxSparse", "SparseReduceSumSparse", "EditDistance", "RaggedFillEmptyRows",
+              "RaggedTensorToSparse", "RaggedGather", "RaggedRange")
+inexpressible("not mapped yet: a sparse operand made dense (ONNX could express it with ScatterND/GatherND)",
+              "SparseDenseCwiseAdd", "SparseDenseCwiseDiv", "SparseDenseCwiseMul", "SparseTensorDenseAdd",
+              "SparseTensorDenseMatMul", "SparseReduceSum", "SparseReduceMax")
+inexpressible("CSR sparse matrices are variant tensors: ONNX has no such type", "CSRSparseMatrixComponents",
+              "CSRSparseMatrixToDense", "CSRSparseMatrixToSparseTensor", "DenseToCSRSparseMatrix", "SparseMatrixAdd",
+              "SparseMatrixMatMul", "SparseMatrixMul", "SparseMatrixNNZ", "SparseMatrixSoftmax",
+              "SparseMatrixSparseCholesky", "SparseMatrixSparseMatMul", "SparseMatrixTranspose", "SparseMatrixZeros",
+              "SparseTensorToCSRSparseMatrix")
+inexpressible("ragged variants are variant tensors: ONNX has no such type", "RaggedTensorToVariant",
+              "RaggedTensorFromVariant")
+inexpressible("serialized SparseTensors (TensorProto strings) or the session's SparseTensorsMap: no ONNX form",
+              "AddManySparseToTensorsMap", "AddSparseToTensorsMap", "TakeManySparseFromTensorsMap",
+              "SerializeSparse", "SerializeManySparse", "DeserializeSparse", "DeserializeManySparse")
+inexpressible("set operations give sparse results whose sizes depend on the data: no cheap ONNX form",
+              "DenseToDenseSetOperation", "DenseToSparseSetOperation", "SparseToSparseSetOperation", "SetSize")
+inexpressible("feature crosses concatenate and FarmHash strings of sparse columns: no ONNX operator",
+              "SparseCross", "SparseCrossHashed", "SparseCrossV2", "RaggedCross")
