@@ -1,7 +1,8 @@
-"""DynamicPartition, ListDiff and UnravelIndex as Compress / Div / Mod; stitching not yet.
+"""DynamicPartition, DynamicStitch, ListDiff and UnravelIndex as Compress / ScatterND / Div / Mod.
 
 Semantics: the numpy kernels (graph/ops/indexing.py; tensorflow/tensorflow
-tensorflow/core/kernels/dynamic_partition_op.cc, listdiff_op.cc, unravel_index_op.cc).
+tensorflow/core/kernels/dynamic_partition_op.cc, dynamic_stitch_op.cc, listdiff_op.cc,
+unravel_index_op.cc).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError
-from savedmodel_io.onnx.ops import converter, inexpressible
-from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, cast, const_ints, need_rank, reduce, scalar, \
+from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, cast, const_ints, i64, need_rank, reduce, scalar, \
     shape_of, unsqueeze
 
 
@@ -57,5 +58,23 @@ def unravel_index(cx, node, ins):
     return out if idx.rank == 1 else g.op1("Squeeze", out, g.const(np.asarray([1], np.int64)))
 
 
-inexpressible("not mapped yet: stitching pieces into one tensor (ONNX could express it with ScatterND)",
-              "DynamicStitch", "ParallelDynamicStitch")
+@converter("DynamicStitch", "ParallelDynamicStitch", onnx="Concat, ReduceMax, ScatterND")
+def dynamic_stitch(cx, node, ins):
+    """merged[indices[m][i]] = data[m][i]; later pieces win; rows no index names are zero."""
+    g = cx.g
+    n = len(ins) // 2
+    indices, data = ins[:n], ins[n:]
+    if not n:
+        raise ExportError("DynamicStitch of no pieces")
+    tail = g.op1("Slice", shape_of(g, data[0]), g.const(np.asarray([need_rank(indices[0])], np.int64)),
+                 g.const(np.asarray([INT64_MAX], np.int64)))
+    rows_shape = g.op1("Concat", g.const(np.asarray([-1], np.int64)), tail, axis=0)
+    flat_idx = g.op1("Concat", *[g.op1("Reshape", i64(g, i), g.const(np.asarray([-1], np.int64)))
+                                 for i in indices], axis=0)
+    rows = g.op1("Concat", *[g.op1("Reshape", d, rows_shape) for d in data], axis=0)
+    top = reduce(g, "ReduceMax", flat_idx, [0], True)
+    size = g.op1("Max", g.op1("Add", top, scalar(g, 1, np.int64)), scalar(g, 0, np.int64))
+    zeros = g.op1("Expand", scalar(g, b"" if data[0].dtype.kind == "O" else 0, data[0].dtype),
+                  g.op1("Concat", size, tail, axis=0))
+    # onnxruntime scatters repeated indices in order, so the last piece wins, as in TensorFlow.
+    return g.op1("ScatterND", zeros, unsqueeze(g, flat_idx, [1]), rows)
