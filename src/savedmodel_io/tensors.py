@@ -20,7 +20,7 @@ from savedmodel_io.errors import (
     LimitExceededError,
     UnsupportedFormatError,
 )
-from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
+from savedmodel_io.proto import DataType, TensorInfo, TensorProto, TensorShapeProto
 
 if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
     import numpy as np
@@ -33,6 +33,7 @@ __all__ = [
     "num_elements",
     "shape_from_proto",
     "shape_to_proto",
+    "tensor_info_shape",
     "to_array",
 ]
 
@@ -75,6 +76,16 @@ def shape_from_proto(proto: TensorShapeProto) -> Shape:
     if proto.unknown_rank:
         return None
     return tuple(d.size if d.size >= 0 else None for d in proto.dim)
+
+
+def tensor_info_shape(info: TensorInfo) -> Shape:
+    """The shape a TensorInfo records; None (unknown) when it records none.
+
+    An absent ``tensor_shape`` is not a scalar: TF1 SignatureDefs built by hand (TF Serving's
+    half_plus_three) leave it out, and TensorFlow feeds them any shape. ``saved_model_cli show``
+    still prints such a shape as ``()``; cli/show.py reads the proto for that.
+    """
+    return shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
 
 
 def shape_to_proto(shape: Shape | Sequence[int | None]) -> TensorShapeProto:

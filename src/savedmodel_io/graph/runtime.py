@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -44,9 +44,7 @@ from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
-from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
-from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -54,6 +52,7 @@ __all__ = [
     "FuncRef",
     "Missing",
     "Node",
+    "OwnsSession",
     "Session",
     "TraceEvent",
     "check_signature",
@@ -653,7 +652,7 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensor_info_shape(info), k,
+                inputs[k], info.dtype, tensors.tensor_info_shape(info), k,
                 strict=strict, path=self.export_dir, where=where,
             )
         return feeds
@@ -862,29 +861,36 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
+@runtime_checkable
+class OwnsSession(Protocol):
+    """A loaded meta graph that keeps its own Session (:class:`savedmodel_io.model.MetaGraph`).
+
+    Declared here so that the runtime, which the object model sits on, never imports it.
+    """
+
+    def session_for(
+        self,
+        export_dir: str | os.PathLike[str] | None = None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    ) -> Session:
+        """Its own Session (no arguments), else a new one on other variables."""
+
+
 def _session(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     export_dir: str | os.PathLike[str] | None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
     """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
     if isinstance(meta_graph, MetaGraphDef):
         return Session(meta_graph, export_dir=export_dir, variables=variables)
-    if isinstance(meta_graph, MetaGraph):
-        if export_dir is None and variables is None:
-            return meta_graph.session
-        allow = False
-        if meta_graph.model is not None:
-            allow = meta_graph.model.allow_external_links
-            if export_dir is None:
-                export_dir = os.fspath(meta_graph.model.path)
-        return Session(meta_graph.proto, export_dir=export_dir, variables=variables,
-                       allow_external_links=allow)
+    if isinstance(meta_graph, OwnsSession):
+        return meta_graph.session_for(export_dir, variables)
     raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
@@ -907,7 +913,7 @@ def run_signature(
     return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
-def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+def check_signature(meta_graph: OwnsSession | MetaGraphDef, key: str, *,
                     export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)

@@ -25,7 +25,7 @@ import numpy as np
 
 from savedmodel_io.errors import CorruptFileError, NotFoundError
 from savedmodel_io.formats import layout
-from savedmodel_io.model import asset_file_defs
+from savedmodel_io.graph.library import asset_file_defs
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "Ref", "VariableStore", "asset_feeds", "init_op_name", "variable_name",
