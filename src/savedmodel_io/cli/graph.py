@@ -9,7 +9,7 @@ from typing import Any
 
 from savedmodel_io import graphviz
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io._progress import busy
+from savedmodel_io.cli._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.model import load, normalize_tags
 from savedmodel_io.cli._links import add_flag as add_links_flag

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from savedmodel_io import convert
-from savedmodel_io._progress import busy
+from savedmodel_io.cli._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.cli._links import add_flag as add_links_flag
 
