@@ -40,13 +40,13 @@ def backends() -> dict[str, dict[str, Any]]:
     hh = f"C accelerator ({highwayhash.SIMD})" if highwayhash.ACCELERATED else "pure Python"
     fh = f"cityhash {_version('cityhash')}" if farmhash.ACCELERATED else "pure Python"
     det = "C accelerator" if deterministic.ACCELERATED else "pure Python"
-    counted = census._compiled is not None
+    census_backend = "C accelerator" if census.ACCELERATED else "pure Python"
     rows = {
         "CRC32C": (crc_names[crc32c.BACKEND], crc32c.BACKEND != "python"),
         "HighwayHash": (hh, highwayhash.ACCELERATED),
         "FarmHash": (fh, farmhash.ACCELERATED),
         "deterministic serialisation": (det, deterministic.ACCELERATED),
-        "field census": ("C accelerator" if counted else "pure Python", counted),
+        "field census": (census_backend, census.ACCELERATED),
     }
     return {
         step: {"backend": name, "fast": fast, "hint": "" if fast else HINTS[step]}
