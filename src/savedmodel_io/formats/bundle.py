@@ -121,7 +121,7 @@ def _entry_from_proto(key: str, proto: Any, *, path: str, where: str) -> TensorE
     shard_id, offset, size = proto.shard_id, proto.offset, proto.size
     if offset < 0 or size < 0 or shard_id < 0:
         raise CorruptFileError(f"negative offset/size/shard ({offset}/{size}/{shard_id})", path=path, where=where)
-    slices = ()
+    slices: tuple[tuple[Extent, ...], ...] = ()
     if len(proto.slices):
         slices = tuple(_slice_from_proto(s, dims, path=path, where=where) for s in proto.slices)
     return TensorEntry(key, proto.dtype, dims, shard_id, offset, size, proto.crc32c, slices)
@@ -470,8 +470,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 try:
                     view_dt = dt.newbyteorder(">")
                 except (TypeError, ValueError):  # ml_dtypes without byte-order support
-                    return raw.view(dt).byteswap().reshape(entry.shape)
-                return raw.view(view_dt).reshape(entry.shape)
+                    swapped: np.ndarray = raw.view(dt).byteswap().reshape(entry.shape)
+                    return swapped
+                big: np.ndarray = raw.view(view_dt).reshape(entry.shape)
+                return big
             return raw.view(dt).reshape(entry.shape)
         out = np.empty(entry.shape, dt)
         np.copyto(out.reshape(-1).view(np.uint8), raw)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -119,7 +120,9 @@ class NameTable:
         names = [self._natural(g, canonical, var_names, naming) for g in groups]
         # A variable name may equal another tensor's path: those fall back to their path,
         # then (if that clashes too) to their checkpoint key, which is unique.
-        for fallback in (lambda g: canonical.get(g[0], g[0]), lambda g: g[0]):
+        fallbacks: tuple[Callable[[list[str]], str], ...] = (
+            lambda g: canonical.get(g[0], g[0]), lambda g: g[0])
+        for fallback in fallbacks:
             counts = Counter(names)
             names = [n if counts[n] == 1 else fallback(g) for n, g in zip(names, groups)]
         by_key: dict[str, list[str]] = {}

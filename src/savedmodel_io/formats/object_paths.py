@@ -121,9 +121,9 @@ def _prefer_key_paths(nodes: Any, paths: dict[int, str], budget: PathBudget) -> 
             budget.charge(len(attr.checkpoint_key))
             cur: int | None = 0
             for part in spelled:
-                cur = child(cur, part)
                 if cur is None:
                     break
+                cur = child(cur, part)
             if cur == nid:
                 paths[nid] = "/".join(spelled)
                 break

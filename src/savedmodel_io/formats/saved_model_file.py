@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from savedmodel_io.formats.varint import VarintError
@@ -232,7 +232,7 @@ def _fields(
         pos = nxt
 
 
-def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
+def _signatures_only(meta_graphs: Iterable[MetaGraphDef]) -> list[MetaGraphDef]:
     out = []
     for mg in meta_graphs:
         small = MetaGraphDef()
