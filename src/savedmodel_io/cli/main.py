@@ -102,14 +102,20 @@ def _unrecognized(parser: argparse.ArgumentParser, sub: argparse.ArgumentParser 
     target = sub or parser
     relaxed = [a for a in target._actions if a.required]  # noqa: SLF001
     groups = [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
-    for item in (*relaxed, *groups):
-        item.required = False
+    _set_required(relaxed, groups, False)
     try:
         _, extras = parser.parse_known_args(words)
     finally:
-        for item in (*relaxed, *groups):
-            item.required = True
+        _set_required(relaxed, groups, True)
     return extras
+
+
+def _set_required(actions: Sequence[argparse.Action],
+                  groups: Sequence[argparse._MutuallyExclusiveGroup], required: bool) -> None:
+    for action in actions:
+        action.required = required
+    for group in groups:
+        group.required = required
 
 
 def _report_unrecognized(target: argparse.ArgumentParser, extras: list[str]) -> int:
