@@ -302,7 +302,7 @@ def from_array(value: Any, dtype: int | None = None) -> TensorProto:
         if arr.dtype.kind == "U":
             arr = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(arr)
     dt = dtypes.from_numpy(arr.dtype) if dtype is None else dtype
-    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
+    tp = TensorProto(dtype=dtypes.as_enum(dt))
     tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
     if dt == DataType.DT_STRING:
         for item in arr.reshape(-1):

@@ -298,7 +298,7 @@ def _spec_value(name: str | None, dtype: int, shape: Any) -> StructuredValue:
     ts = sv.tensor_spec_value
     if name is not None:
         ts.name = name
-    ts.dtype = dtype
+    ts.dtype = dtypes.as_enum(dtype)
     ts.shape.CopyFrom(tensors.shape_to_proto(shape))
     return sv
 
@@ -311,7 +311,8 @@ def _fullargspec(args: Sequence[str], kwonly: Sequence[str]) -> StructuredValue:
     def field_(key: str) -> StructuredValue:
         pair = nt.values.add()
         pair.key = key
-        return pair.value
+        value: StructuredValue = pair.value
+        return value
 
     lst = field_("args").list_value
     lst.SetInParent()
@@ -480,7 +481,7 @@ def _add_variables_and_assets(model: Model, og: _ObjectGraph) -> None:
         pid, local = og.parent_of(var.name)
         nid = og.add(var, pid, local)
         sv = og.nodes[nid].proto.variable
-        sv.dtype = var.dtype
+        sv.dtype = dtypes.as_enum(var.dtype)
         sv.shape.CopyFrom(tensors.shape_to_proto(var.shape))
         sv.trainable = var.trainable
         sv.name = var.name
@@ -694,7 +695,7 @@ def _add_saved_object_graph(mg: MetaGraphDef, og: _ObjectGraph) -> None:
 
 def _tensor_info(t: Tensor) -> TensorInfo:
     ref = t.ref if ":" in t.ref else f"{t.ref}:0"
-    info = TensorInfo(name=ref, dtype=t.dtype)
+    info = TensorInfo(name=ref, dtype=dtypes.as_enum(t.dtype))
     info.tensor_shape.CopyFrom(tensors.shape_to_proto(t.shape))
     return info
 

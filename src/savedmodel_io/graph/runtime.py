@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,7 +44,7 @@ from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
-from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef, SignatureDef
 
 __all__ = [
     "Body",
@@ -464,7 +464,8 @@ class Session:
 
     # -- static checks ---------------------------------------------------------------
 
-    def missing_ops(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> list[Missing]:
+    def missing_ops(self, targets: list[str], controls: Sequence[str] = (),
+                    feeds: Iterable[str] = ()) -> list[Missing]:
         """Every op without a kernel that running ``targets`` would reach (functions included)."""
         fed = frozenset(self.graph.resolve(f)[0] for f in feeds)
         plan = self.graph.plan([self.graph.resolve(t) for t in targets],
@@ -487,7 +488,8 @@ class Session:
                     todo.append((fb, self.function_plan(fb)))
         return missing
 
-    def require_kernels(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> None:
+    def require_kernels(self, targets: list[str], controls: Sequence[str] = (),
+                        feeds: Iterable[str] = ()) -> None:
         """Raise UnsupportedOpError (naming op, node, function) if anything lacks a kernel."""
         missing = self.missing_ops(targets, controls, feeds)
         if missing:
@@ -503,7 +505,7 @@ class Session:
         fetches: list[str],
         feeds: Mapping[str, Any],
         *,
-        controls: list[str] = (),
+        controls: Sequence[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
         budget: Budget | None = None,
     ) -> list[Any]:
@@ -514,7 +516,9 @@ class Session:
         self.initialize()
         return self._run(fetches, feeds, controls, trace, budget)
 
-    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
+    def _run(self, fetches: list[str], feeds: Mapping[str, Any], controls: Sequence[str] = (),
+             trace: Callable[[TraceEvent], None] | None = None, budget: Budget | None = None
+             ) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -611,13 +615,14 @@ class Session:
             out[k] = _signature_output(next(it), k, t, self.export_dir, key)
         return out
 
-    def signature(self, key: str):
+    def signature(self, key: str) -> SignatureDef:
         """The SignatureDef named ``key`` (NotFoundError listing the keys otherwise)."""
         sigs = self.meta_graph.signature_def
         if key not in sigs:
             keys = ", ".join(sorted(sigs)) or "none"
             raise NotFoundError(f"no signature {key!r} (signatures: {keys})", path=self.export_dir)
-        return sigs[key]
+        sig: SignatureDef = sigs[key]
+        return sig
 
     def signature_feeds(
         self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
@@ -841,7 +846,7 @@ def convert_input(
     return arr
 
 
-def _string_array(value: Any, key: str, path, where) -> np.ndarray:
+def _string_array(value: Any, key: str, path: str | None, where: str | None) -> np.ndarray:
     arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
     if arr.dtype.kind in "SU" or arr.dtype == object:
         flat = arr.reshape(-1)

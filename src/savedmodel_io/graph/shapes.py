@@ -9,6 +9,7 @@ uses them so SignatureDef TensorInfos and ``_output_shapes`` carry real shapes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from savedmodel_io.errors import InvalidArgumentError
@@ -188,10 +189,10 @@ def reshape(x: Shape, target: Sequence[int]) -> Shape:
         if d != -1:
             known *= d
     total = None
-    if x is not None and all(d is not None for d in x):
-        total = 1
-        for d in x:
-            total *= d  # type: ignore[operator]
+    if x is not None:
+        dims = [d for d in x if d is not None]
+        if len(dims) == len(x):
+            total = math.prod(dims)
     if -1 not in target:
         if total is not None and total != known:
             raise InvalidArgumentError(

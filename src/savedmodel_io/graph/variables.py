@@ -296,12 +296,14 @@ def init_op_name(mg: MetaGraphDef) -> str | None:
     """
     sig = mg.signature_def.get("__saved_model_init_op") if "__saved_model_init_op" in mg.signature_def else None
     if sig is not None and "__saved_model_init_op" in sig.outputs:
-        return sig.outputs["__saved_model_init_op"].name.split(":")[0]
+        name: str = sig.outputs["__saved_model_init_op"].name
+        return name.split(":")[0]
     for coll in ("saved_model_main_op", "legacy_init_op"):
         if coll in mg.collection_def:
             vals = mg.collection_def[coll].node_list.value
             if vals:
-                return vals[0].split(":")[0].lstrip("^")
+                first: str = vals[0]
+                return first.split(":")[0].lstrip("^")
     return None
 
 
