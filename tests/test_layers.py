@@ -31,14 +31,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("graph", ("graph",)),
     ("object model", ("model", "specs", "_display")),
     ("writer and tools", ("writer", "replace", "convert", "integrity", "scan", "graphviz",
-                          "_backends")),
+                          "_config")),
     ("cli and public API", ("cli", "__main__", "")),  # "": the package itself (__init__.py)
 ]
 
 # Modules outside cli/ that write to the terminal, and why (all other library code reports
 # through return values, exceptions, warnings and ProgressCallback).
 TERMINAL_WRITERS = {
-    "savedmodel_io._backends": "show_config() prints on request, like numpy.show_config()",
+    "savedmodel_io._config": "show_config() prints on request, like numpy.show_config()",
     "savedmodel_io.graph.ops.control": "the PrintV2 op writes where the graph tells it to",
 }
 

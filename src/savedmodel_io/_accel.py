@@ -1,4 +1,4 @@
-"""A one-time warning when big work runs on an accelerated step's pure-Python fallback.
+"""Which backend each accelerated step uses; a one-time warning when big work runs in pure Python.
 
 Five steps have a fast backend and a pure-Python fallback that gives the same results:
 
@@ -12,10 +12,10 @@ Five steps have a fast backend and a pure-Python fallback that gives the same re
 * field census (every ``saved_model.pb`` read): our C module ``_census`` counts repeated
   parts before parsing.
 
-``savedmodel_io.show_config()`` and ``savedmodel-io --version`` print which backend each
-uses (``savedmodel_io._backends``). The first job of more than ``SLOW_BYTES`` (256 MiB)
-that a step runs on its pure-Python fallback warns (``SlowFallbackWarning``, once per step
-and process) saying how to get the fast backend.
+``savedmodel_io.show_config()`` and ``savedmodel-io --version`` print this table
+(``savedmodel_io._config``, which sits above every layer it inspects). The first
+job of more than ``SLOW_BYTES`` (256 MiB) that a step runs on its pure-Python fallback warns
+(``SlowFallbackWarning``, once per step and process) saying how to get the fast backend.
 """
 
 from __future__ import annotations

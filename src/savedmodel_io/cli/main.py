@@ -51,7 +51,7 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        from savedmodel_io._backends import report
+        from savedmodel_io._config import report
 
         sys.stdout.write(report())
         parser.exit()
@@ -100,22 +100,17 @@ def _unrecognized(parser: argparse.ArgumentParser, sub: argparse.ArgumentParser 
     """Words the parser does not know, found before it checks required flags: a typo such
     as ``--dri`` must be reported as such, not as "--dir is required"."""
     target = sub or parser
-    relaxed = [a for a in target._actions if a.required]  # noqa: SLF001
-    groups = [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
-    _set_required(relaxed, groups, False)
+    relaxed: list[argparse.Action | argparse._MutuallyExclusiveGroup] = [  # noqa: SLF001
+        a for a in target._actions if a.required]  # noqa: SLF001
+    relaxed += [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
+    for item in relaxed:
+        item.required = False
     try:
         _, extras = parser.parse_known_args(words)
     finally:
-        _set_required(relaxed, groups, True)
+        for item in relaxed:
+            item.required = True
     return extras
-
-
-def _set_required(actions: Sequence[argparse.Action],
-                  groups: Sequence[argparse._MutuallyExclusiveGroup], required: bool) -> None:
-    for action in actions:
-        action.required = required
-    for group in groups:
-        group.required = required
 
 
 def _report_unrecognized(target: argparse.ArgumentParser, extras: list[str]) -> int:

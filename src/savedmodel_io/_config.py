@@ -1,8 +1,8 @@
-"""Which backend each accelerated step uses: what ``show_config()`` and ``--version`` print.
+"""``show_config()``: the version, the runtime dependencies and each accelerator's backend.
 
-It sits above every accelerated module (hashes, census, deterministic serialisation) and
-asks each which backend it loaded; the steps and their hints are listed in
-``savedmodel_io._accel``.
+The accelerated steps and their fallbacks are described in ``savedmodel_io._accel``; this
+module asks each accelerated module (hashes, census, deterministic serialisation) which
+backend it loaded, so it sits above them (the bottom layers only import ``_accel``).
 """
 
 from __future__ import annotations
