@@ -31,7 +31,7 @@ from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import cpb, layout
 from savedmodel_io.formats.bundle_writer import write_checkpoint
-from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, escape_local_name
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, VALUE_ATTRIBUTE, escape_local_name
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -70,7 +70,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 PREDICT_METHOD = "tensorflow/serving/predict"
 INIT_OP_KEY = "__saved_model_init_op"
 MAIN_OP_COLLECTION = "saved_model_main_op"
-VALUE_SUFFIX = ".ATTRIBUTES/VARIABLE_VALUE"
 
 _RESERVED_ROOT = {"variables", "trainable_variables", "signatures"}
 
@@ -223,7 +222,7 @@ def _ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def checkpoint_key(path: Sequence[str], attribute: str = "VARIABLE_VALUE") -> str:
+def checkpoint_key(path: Sequence[str], attribute: str = VALUE_ATTRIBUTE) -> str:
     """Checkpoint key of an attribute reached by object path ``path``."""
     return "/".join(escape_local_name(p) for p in path) + f"/.ATTRIBUTES/{attribute}"
 
@@ -587,7 +586,7 @@ def _trackable_object_graph(og: _ObjectGraph, keys: Mapping[int, str]) -> Tracka
             ref.local_name = local
         if isinstance(node.obj, Variable):
             attr = tnode.attributes.add()
-            attr.name = "VARIABLE_VALUE"
+            attr.name = VALUE_ATTRIBUTE
             attr.full_name = node.obj.name
             attr.checkpoint_key = keys[id(node.obj)]
         tnode.has_checkpoint_values.value = subtree_has_values(nid, set())

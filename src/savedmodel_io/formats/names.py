@@ -28,13 +28,17 @@ from typing import Any, Literal
 
 from savedmodel_io._lookup import did_you_mean
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, PathBudget, object_graph_paths
+from savedmodel_io.formats.object_paths import (
+    OBJECT_GRAPH_KEY,
+    VALUE_ATTRIBUTE,
+    PathBudget,
+    object_graph_paths,
+)
 
 __all__ = ["Naming", "NameTable", "TensorName", "all_paths"]
 
 Naming = Literal["auto", "path", "key"]
 NAMINGS = ("auto", "path", "key")
-VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 
 # How many distinct object paths are recorded per object (objects reachable many ways).
 MAX_PATHS = 16
