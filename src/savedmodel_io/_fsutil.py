@@ -352,8 +352,8 @@ def _renamed(exc: SavedModelError, path: Path) -> SavedModelError:
     new = type(exc)(exc.message, path=path, where=exc.where)
     extra = {k: v for k, v in vars(exc).items() if k not in ("message", "path", "where")}
     vars(new).update(extra)
-    if isinstance(exc, OSError):
-        new.errno = exc.errno  # type: ignore[attr-defined]
+    if isinstance(exc, OSError) and isinstance(new, OSError):  # the same class
+        new.errno = exc.errno
     return new
 
 

@@ -9,6 +9,7 @@ field means all zeros and a shorter one repeats its last value (this is how
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -128,12 +129,10 @@ def check_rank(
 
 def num_elements(shape: Shape) -> int | None:
     """Element count of a fully known shape, else None."""
-    if shape is None or any(d is None for d in shape):
+    if shape is None:
         return None
-    n = 1
-    for d in shape:
-        n *= d  # type: ignore[operator]
-    return n
+    known = [d for d in shape if d is not None]
+    return math.prod(known) if len(known) == len(shape) else None
 
 
 def _values(tp: TensorProto, dt: int) -> tuple[Any, np.dtype | None]:
@@ -383,7 +382,7 @@ def to_content_proto(value: Any) -> TensorProto:
         arr = arr.astype(object)
     strings = arr.dtype == object
     dt = DataType.DT_STRING if strings else dtypes.from_numpy(arr.dtype)
-    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
+    tp = TensorProto(dtype=dtypes.as_enum(dt))
     tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
     if not arr.size:
         return tp

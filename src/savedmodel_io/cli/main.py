@@ -89,9 +89,10 @@ def _subparser(parser: argparse.ArgumentParser, words: Sequence[str]) -> argpars
     for action in parser._actions:  # noqa: SLF001 - argparse has no public lookup
         if isinstance(action, argparse._SubParsersAction) and sub:  # noqa: SLF001
             name = sub[0].replace("_", "-")
-            chosen = action.choices.get(name) or action.choices.get(sub[0])
+            chosen: argparse.ArgumentParser | None = (action.choices.get(name)
+                                                      or action.choices.get(sub[0]))
             if chosen is not None:
-                return chosen  # type: ignore[no-any-return]
+                return chosen
     return None
 
 

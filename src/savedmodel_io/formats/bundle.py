@@ -14,7 +14,7 @@ import os
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         # Without a zero-copy view (remote files) tensors are read by range and always copied.
         self.zero_copy = zero_copy
         self._maps: dict[int, tuple[np.ndarray | None, int]] = {}
-        self._object_graph: TrackableObjectGraph | None | bool = False
+        self._object_graph: TrackableObjectGraph | None | Literal[False] = False  # False: not read
         index = layout.index_filename(prefix)
         data = files.read_all(index, limit=sstable.MAX_TABLE_BYTES, what=os.path.basename(index))
         table = sstable.Table(data, path=self.index_path, verify_checksums=verify_checksums)
@@ -618,7 +618,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     @property
     def object_graph(self) -> TrackableObjectGraph | None:
         """The checkpoint's TrackableObjectGraph (TF2 object-based checkpoints), or None."""
-        if self._object_graph is False:
+        cached = self._object_graph
+        if cached is False:
             graph = None
             if OBJECT_GRAPH_KEY in self._raw:
                 value = self.read(OBJECT_GRAPH_KEY)
@@ -626,7 +627,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     raise CorruptFileError("object graph entry is not a string scalar", path=self.index_path)
                 graph = parse_message(TrackableObjectGraph, value.item(), path=self.index_path)
             self._object_graph = graph
-        return self._object_graph  # type: ignore[return-value]
+            return graph
+        return cached
 
     def object_paths(self) -> dict[str, str]:
         """Object path (e.g. ``layer_with_weights-0/kernel``) -> checkpoint key, from the object graph.
