@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CACHE, ROOT, TF_ENV, _builder_stamp
+from conftest import CACHE, ROOT, TF_ENV, _area, _builder_stamp
 
 from onnx_export._cases import REFERENCE_FIXTURES, cases, ort_value
 
@@ -83,7 +83,7 @@ def _oracle(name: str, path: Path, mg, sigs: list) -> dict[str, dict]:
     """tf2onnx's and TensorFlow's answers per signature (cached by builder code, oracle and inputs)."""
     folder = CACHE / "oracle" / "onnx_coverage"
     h = hashlib.sha256(ORACLE.read_bytes())
-    h.update(_builder_stamp(name).encode())
+    h.update(_builder_stamp(_area(name)).encode())
     answers: dict[str, dict] = {}
     todo, requests = [], []
     for sig in sigs:

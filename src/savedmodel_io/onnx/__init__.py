@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedOpError
+from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.onnx._export import exporter_for, export_meta_graph, require_onnx, unsupported
+from savedmodel_io.onnx._opsets import DEFAULT_OPSET, EXPORTER_VERSION, MIN_OPSET
 
 if TYPE_CHECKING:
     import onnx
@@ -24,20 +26,7 @@ if TYPE_CHECKING:
     from savedmodel_io.model import MetaGraph, SavedModel
     from savedmodel_io.onnx._convert import Problem
 
-__all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET", "check", "export", "save"]
-
-DEFAULT_OPSET = 20
-MIN_OPSET = 15
-# Part of the on-disk cache key: bump when the exported graphs change.
-EXPORTER_VERSION = "1"
-
-
-def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(
-            "ONNX export needs the onnx package: pip install 'savedmodel-io[onnx]'") from None
+__all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET", "check", "export", "save", "unsupported"]
 
 
 def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
@@ -53,24 +42,10 @@ def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
         f"expected a SavedModel, a MetaGraph or a path, got {type(model_or_path).__name__}")
 
 
-def _opset(opset: int | None) -> int:
-    import onnx
-
-    if opset is None:
-        return DEFAULT_OPSET
-    top = onnx.defs.onnx_opset_version()
-    if not isinstance(opset, int) or not MIN_OPSET <= opset <= top:
-        raise InvalidArgumentError(f"opset must be an integer in {MIN_OPSET}..{top}, got {opset!r}")
-    return opset
-
-
 def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None) -> tuple[Any, Any, Any]:
-    from savedmodel_io.onnx._convert import Exporter
-
-    _require_onnx()
+    require_onnx()
     mg = _meta_graph(model_or_path, tags)
-    exporter = Exporter(mg.session, _opset(opset))
-    graph = exporter.signature(signature)
+    exporter, graph = exporter_for(mg, signature, opset)
     return mg, exporter, graph
 
 
@@ -90,22 +65,8 @@ def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
     become named symbolic dims). Raises UnsupportedOpError listing every node ONNX
     cannot express (op, node, function and why).
     """
-    mg, exporter, graph = _exporter_for(model_or_path, signature, tags, opset)
-    if exporter.problems:
-        raise unsupported(exporter.problems, path=mg._path)
-    from savedmodel_io.onnx._model import assemble
-
-    return assemble(exporter, graph, signature, mg)
-
-
-def unsupported(problems: list[Problem], path: str | None = None) -> UnsupportedOpError:
-    """One UnsupportedOpError naming the first problem and the ops of the others."""
-    first = problems[0]
-    more = ""
-    if len(problems) > 1:
-        others = sorted({p.op for p in problems[1:]})
-        more = f" (and {len(problems) - 1} more: {', '.join(others)})"
-    return UnsupportedOpError(f"cannot export to ONNX: {first}{more}", path=path)
+    require_onnx()
+    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset)
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:

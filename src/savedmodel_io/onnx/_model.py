@@ -29,8 +29,8 @@ EXTERNAL_THRESHOLD = 1024
 
 def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> onnx.ModelProto:
     """The ModelProto of an exported signature: clean-ups, then the initializers it uses."""
-    from savedmodel_io import __version__
-    from savedmodel_io.onnx import EXPORTER_VERSION
+    from savedmodel_io._version import version
+    from savedmodel_io.onnx._opsets import EXPORTER_VERSION
 
     model = exporter.model
     proto = onnx.ModelProto()
@@ -38,7 +38,7 @@ def assemble(exporter: Any, graph: onnx.GraphProto, signature: str, mg: Any) -> 
     proto.ir_version = helper.find_min_ir_version_for(opsets)
     proto.opset_import.extend(opsets)
     proto.producer_name = "savedmodel_io"
-    proto.producer_version = f"{__version__} (exporter {EXPORTER_VERSION})"
+    proto.producer_version = f"{version()} (exporter {EXPORTER_VERSION})"
     # The graph is moved in without its initializers; those are written straight into it.
     proto.graph.CopyFrom(graph)
     g = proto.graph

@@ -90,9 +90,9 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
         if cache is not None:
             sess = cache.session(mg, signature.key, opset)
         else:
-            from savedmodel_io.onnx import export
+            from savedmodel_io.onnx._export import export_meta_graph
 
-            sess = session_of(export(mg, signature.key, opset=opset))
+            sess = session_of(export_meta_graph(mg, signature.key, opset))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
             signature._onnx = exc

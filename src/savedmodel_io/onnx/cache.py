@@ -30,12 +30,13 @@ def default_dir() -> Path:
 def model_key(export_dir: Path) -> str:
     """A short hex key of a SavedModel directory's contents (its fingerprint)."""
     from savedmodel_io.fingerprint import compute_fingerprint
+    from savedmodel_io.formats.layout import SAVED_MODEL_PBTXT, VARIABLES_INDEX
 
     fp = compute_fingerprint(export_dir, uuid="")
     text = f"{fp.saved_model_checksum}/{fp.singleprint()}"
     if fp.saved_model_checksum == 0:  # saved_model.pbtxt: TensorFlow fingerprints nothing
         h = hashlib.sha256()
-        for name in ("saved_model.pbtxt", "variables/variables.index"):
+        for name in (SAVED_MODEL_PBTXT, VARIABLES_INDEX):
             f = export_dir / name
             if f.is_file():
                 h.update(f.read_bytes())
@@ -55,7 +56,7 @@ class DiskCache:
 
     def path_for(self, meta_graph: Any, signature: str, opset: int | None) -> Path | None:
         """The cache file of a signature, or None for models without a local directory."""
-        from savedmodel_io.onnx import DEFAULT_OPSET, EXPORTER_VERSION
+        from savedmodel_io.onnx._opsets import DEFAULT_OPSET, EXPORTER_VERSION
 
         model = meta_graph.model
         if model is None or hasattr(model, "url") or not Path(model.path).is_dir():
@@ -67,7 +68,7 @@ class DiskCache:
 
     def session(self, meta_graph: Any, signature: str, opset: int | None) -> Any:
         """An InferenceSession of the signature, from the cache file or freshly exported."""
-        from savedmodel_io.onnx import export
+        from savedmodel_io.onnx._export import export_meta_graph
         from savedmodel_io.onnx._model import write
         from savedmodel_io.onnx.backend import new_session, session_of
 
@@ -77,7 +78,7 @@ class DiskCache:
                 return new_session(str(path))
             except Exception:  # noqa: BLE001 - a damaged cache file is exported again
                 pass
-        proto = export(meta_graph, signature, opset=opset)
+        proto = export_meta_graph(meta_graph, signature, opset)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx._sym import sym_of
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
     INT64_MIN,

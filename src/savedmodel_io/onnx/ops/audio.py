@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from savedmodel_io.onnx.ops import inexpressible
+from savedmodel_io.onnx.ops._registry import inexpressible
 
 inexpressible("audio decoding, encoding and spectrograms: no ONNX operator", "DecodeWav", "EncodeWav",
               "AudioSpectrogram", "Mfcc")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError
-from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_text, need_rank, scalar
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from savedmodel_io.onnx.ops import inexpressible
+from savedmodel_io.onnx.ops._registry import inexpressible
 
 COMPLEX = "ONNX has no complex tensors (its DFT works on real/imaginary pairs in a trailing axis)"
 

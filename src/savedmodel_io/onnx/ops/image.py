@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, invert
-from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import cast, i64, need_rank, reduce, working
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, cast, const_ints, i64, need_rank, reduce, scalar, \
     shape_of, unsqueeze
 

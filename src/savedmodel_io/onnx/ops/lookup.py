@@ -16,7 +16,7 @@ import numpy as np
 
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.onnx._graph import ExportError, Val
-from savedmodel_io.onnx.ops import STATE, converter, inexpressible
+from savedmodel_io.onnx.ops._registry import STATE, converter, inexpressible
 from savedmodel_io.onnx.ops._util import cast, scalar
 
 _KEY_ATTR = {"O": "keys_strings", "i": "keys_int64s", "u": "keys_int64s", "f": "keys_floats"}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops.math import in_float32
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,

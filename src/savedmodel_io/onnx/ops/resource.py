@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.onnx._graph import ExportError, Val
-from savedmodel_io.onnx.ops import STATE, converter, inexpressible
+from savedmodel_io.onnx.ops._registry import STATE, converter, inexpressible
 from savedmodel_io.onnx.ops._util import i64
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
-from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import INT64_MAX, cast, i64, need_rank, reduce, scalar, shape_of, working
 
 _RED = {"Sum": "add", "Prod": "mul", "Max": "max", "Min": "min", "Mean": "add", "SqrtN": "add"}

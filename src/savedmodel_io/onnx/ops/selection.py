@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops._util import attr_dtype, cast, i64, norm_axis, need_rank, reduce, scalar, unsqueeze, \
     working
 

@@ -7,7 +7,7 @@ sizes depend on the data, or as variant/string handles ONNX cannot hold.
 
 from __future__ import annotations
 
-from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops.math import matmul
 
 BOOKKEEPING = ("sparse-tensor bookkeeping (sorting, merging or deduplicating indices into outputs whose "

@@ -6,7 +6,7 @@ else ``x * log1p(y)``.
 
 from __future__ import annotations
 
-from savedmodel_io.onnx.ops import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import scalar
 from savedmodel_io.onnx.ops.math import align
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, ListInfo, Val
-from savedmodel_io.onnx.ops import converter
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops._util import attr_dtype, cast, i64, partly_known, scalar, shape_of, unsqueeze
 from savedmodel_io.onnx._types import onnx_type
 
@@ -84,7 +84,7 @@ def as_dense(g: Graph, v: Val) -> Val:
     if info is None or info.shape is None or any(d is None for d in info.shape):
         t = g.op1("ConcatFromSequence", v, axis=0, new_axis=1)
         return _dense(_with_info_shape(t, info, (None,)), info)
-    from savedmodel_io.onnx.ops.control import if_graph
+    from savedmodel_io.onnx.ops._subgraph import if_graph
 
     empty = g.op1("Equal", g.op1("SequenceLength", v), scalar(g, 0, np.int64))
     zeros = g.const(np.zeros((0, *info.shape), info.dtype))
@@ -257,7 +257,7 @@ def concat(cx, node, ins):
 
 def _concat_sequence(cx: Any, lst: Val) -> list[Val]:
     """Elements of differing lengths joined along their first axis, and each one's length."""
-    from savedmodel_io.onnx.ops.control import body_graph
+    from savedmodel_io.onnx.ops._subgraph import body_graph
 
     g = cx.g
     if cx.opset < 17:
@@ -300,7 +300,7 @@ def _learn_rank(lst: Val, item: Val) -> Val:
 
 def _seq_set(cx: Any, lst: Val, index: Val, item: Val) -> Val:
     """Replace element ``index`` of a sequence, or append when ``index`` is its length or more."""
-    from savedmodel_io.onnx.ops.control import if_graph
+    from savedmodel_io.onnx.ops._subgraph import if_graph
 
     g = cx.g
     inside = g.op1("Less", index, g.op1("SequenceLength", lst))
