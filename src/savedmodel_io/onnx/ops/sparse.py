@@ -8,6 +8,7 @@ sizes depend on the data, or as variant/string handles ONNX cannot hold.
 from __future__ import annotations
 
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._util import cast, i64, scalar, working
 from savedmodel_io.onnx.ops.math import matmul
 
 BOOKKEEPING = ("sparse-tensor bookkeeping (sorting, merging or deduplicating indices into outputs whose "
@@ -24,9 +25,32 @@ inexpressible(BOOKKEEPING, "SparseAdd", "SparseConcat", "SparseFillEmptyRows", "
               "SparseSlice", "SparseSoftmax", "SparseSparseMaximum", "SparseSparseMinimum", "SparseSplit",
               "SparseReduceMaxSparse", "SparseReduceSumSparse", "EditDistance", "RaggedFillEmptyRows",
               "RaggedTensorToSparse", "RaggedGather", "RaggedRange")
-inexpressible("not mapped yet: a sparse operand made dense (ONNX could express it with ScatterND/GatherND)",
-              "SparseDenseCwiseAdd", "SparseDenseCwiseDiv", "SparseDenseCwiseMul", "SparseTensorDenseAdd",
-              "SparseTensorDenseMatMul", "SparseReduceSum", "SparseReduceMax")
+@converter("SparseDenseCwiseAdd", "SparseDenseCwiseMul", "SparseDenseCwiseDiv", onnx="Expand, GatherND, Add/Mul/Div")
+def sparse_dense_cwise(cx, node, ins):
+    """sp_values op dense[index], the dense operand broadcast to the sparse shape (integers: C division)."""
+    g = cx.g
+    indices, values, shape, dense = ins
+    picked = g.op1("GatherND", g.op1("Expand", dense, i64(g, shape)), i64(g, indices))
+    return g.op1(node.op[len("SparseDenseCwise"):], values, picked)
+
+
+@converter("SparseTensorDenseMatMul", onnx="ScatterND(reduction=add), MatMul")
+def sparse_tensor_dense_matmul(cx, node, ins):
+    """op(A) @ op(B) with A made dense (repeated indices add up, as TensorFlow's kernel does)."""
+    g = cx.g
+    indices, values, shape, b = ins
+    wide = working(g, values)
+    zeros = g.op1("Expand", scalar(g, 0, wide.dtype), i64(g, shape))
+    a = cast(g, g.op1("ScatterND", zeros, i64(g, indices), wide, reduction="add"), values.dtype)
+    if node.attr.get("adjoint_a"):
+        a = g.op1("Transpose", a, perm=[1, 0])
+    if node.attr.get("adjoint_b"):
+        b = g.op1("Transpose", b, perm=[1, 0])
+    return g.op1("MatMul", a, b)
+
+
+inexpressible("not mapped yet: a sparse operand made dense (ONNX could express it with ScatterND)",
+              "SparseTensorDenseAdd", "SparseReduceSum", "SparseReduceMax")
 inexpressible("CSR sparse matrices are variant tensors: ONNX has no such type", "CSRSparseMatrixComponents",
               "CSRSparseMatrixToDense", "CSRSparseMatrixToSparseTensor", "DenseToCSRSparseMatrix", "SparseMatrixAdd",
               "SparseMatrixMatMul", "SparseMatrixMul", "SparseMatrixNNZ", "SparseMatrixSoftmax",
