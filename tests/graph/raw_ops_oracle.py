@@ -30,14 +30,21 @@ def decode(d: dict) -> np.ndarray:
 
 
 def encode(a: Any) -> dict:
-    """JSON form of an array: dtype, shape and raw bytes (strings: one base64 item each)."""
+    """JSON form of an array: dtype, shape and raw bytes (strings: one base64 item each).
+
+    An integer array whose dtype carries ``metadata={"tf": "qint8"}`` (see the harness's
+    ``quantized``) goes to TensorFlow as that quantized dtype.
+    """
     a = np.asarray(a)
     if a.dtype.kind in "OSU":
         items = [x if isinstance(x, bytes) else str(x).encode() for x in a.reshape(-1)]
         return {"dtype": "string", "shape": list(a.shape),
                 "items": [base64.b64encode(x).decode() for x in items]}
-    return {"dtype": a.dtype.name, "shape": list(a.shape),
-            "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    out = {"dtype": a.dtype.name, "shape": list(a.shape),
+           "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    if a.dtype.metadata and "tf" in a.dtype.metadata:
+        out["tf_dtype"] = a.dtype.metadata["tf"]
+    return out
 
 
 def _flat(result: Any) -> list:
@@ -55,7 +62,7 @@ def main() -> None:
                 for k, v in req["attrs"].items()}
 
     def tf_dtype(d: dict) -> Any:
-        return tf.string if d["dtype"] == "string" else tf.as_dtype(d["dtype"])
+        return tf.string if d["dtype"] == "string" else tf.as_dtype(d.get("tf_dtype", d["dtype"]))
 
     def node_def(req: dict) -> str:
         g = tf.Graph()

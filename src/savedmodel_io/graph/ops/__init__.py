@@ -65,6 +65,8 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            quantize,
+            quantized_nn,
             random,
             resource,
             strings,

@@ -1,0 +1,156 @@
+"""Quantize/dequantize kernels against ``tf.raw_ops``: every mode, rounding and range edge.
+
+Quantized inputs reach TensorFlow as qint8/quint8/... (``quantized``); outputs compare
+exactly (quantized values) or to float32 rounding (dequantized values).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .raw_ops_harness import DT, Cases, quantized
+
+CASES = Cases(seed=5101)
+add = CASES.add
+f32 = CASES.f32
+RS = CASES.rs
+
+F = np.float32
+QTYPES = ("qint8", "quint8", "qint16", "quint16", "qint32")
+# Values on and between rounding boundaries, both signs, and beyond the ranges used below.
+EDGE = np.array([-7.5, -6.0, -3.0, -1.0, -0.5, -0.0, 0.0, 0.25, 0.5, 1.0, 2.5, 3.0, 5.9, 6.0, 9.0],
+                F)
+
+
+def _quantize() -> None:
+    for t in QTYPES:
+        for mode in ("MIN_COMBINED", "MIN_FIRST", "SCALED"):
+            add("QuantizeV2", f"{t}_{mode}", {"T": DT(t), "mode": mode},
+                input=f32(3, 5) * 3, min_range=F(-4.0), max_range=F(5.0))
+    add("QuantizeV2", "edge_qint8", {"T": DT("qint8")}, input=EDGE, min_range=F(-6), max_range=F(6))
+    add("QuantizeV2", "edge_quint8_first", {"T": DT("quint8"), "mode": "MIN_FIRST"},
+        input=EDGE, min_range=F(-1), max_range=F(7))
+    add("QuantizeV2", "positive_range", {"T": DT("quint8")}, input=EDGE, min_range=F(1), max_range=F(3))
+    add("QuantizeV2", "tiny_range", {"T": DT("qint8"), "mode": "MIN_FIRST"},
+        input=EDGE, min_range=F(0.0), max_range=F(0.0))
+    add("QuantizeV2", "ensure_range", {"T": DT("qint8"), "ensure_minimum_range": 0.5},
+        input=EDGE, min_range=F(-0.1), max_range=F(0.1))
+    for rnd in ("HALF_AWAY_FROM_ZERO", "HALF_TO_EVEN"):
+        for narrow in (False, True):
+            add("QuantizeV2", f"scaled_{rnd}_{narrow}",
+                {"T": DT("qint8"), "mode": "SCALED", "round_mode": rnd, "narrow_range": narrow},
+                input=np.arange(-20, 20, dtype=F) / 4, min_range=F(-2.0), max_range=F(4.0))
+    add("QuantizeV2", "half_even_not_scaled", {"T": DT("qint8"), "round_mode": "HALF_TO_EVEN"},
+        input=EDGE, min_range=F(-1), max_range=F(1))
+    add("QuantizeV2", "axis", {"T": DT("qint8"), "mode": "SCALED", "axis": 1},
+        input=f32(2, 3, 2), min_range=F([-1, -2, -0.5]), max_range=F([1, 3, 0.5]))
+    add("QuantizeV2", "axis_combined", {"T": DT("quint8"), "axis": 0},
+        input=f32(2, 3), min_range=F([-1, -2]), max_range=F([1, 3]))
+    add("QuantizeV2", "axis_first", {"T": DT("quint8"), "axis": 0, "mode": "MIN_FIRST"},
+        input=f32(2, 3), min_range=F([-1, -2]), max_range=F([1, 3]))
+    add("QuantizeV2", "axis_wrong_count", {"T": DT("qint8"), "axis": 1},
+        input=f32(2, 3), min_range=F([-1, -2]), max_range=F([1, 3]))
+    add("QuantizeV2", "max_below_min", {"T": DT("qint8")}, input=EDGE, min_range=F(1), max_range=F(-1))
+    add("QuantizeV2", "empty", {"T": DT("quint8")}, input=np.zeros((0, 3), F),
+        min_range=F(-1), max_range=F(1))
+
+
+def _dequantize() -> None:
+    ranges = {"qint8": (-128, 128), "quint8": (0, 256), "qint16": (-32768, 32768),
+              "quint16": (0, 65536), "qint32": (-(1 << 31), 1 << 31)}
+    for t, (lo, hi) in ranges.items():
+        q = quantized(t, RS.randint(lo, hi, size=(3, 4), dtype=np.int64))
+        for mode in ("MIN_COMBINED", "MIN_FIRST", "SCALED"):
+            add("Dequantize", f"{t}_{mode}", {"mode": mode}, input=q,
+                min_range=F(-3.5), max_range=F(7.25))
+        add("Dequantize", f"{t}_scaled_narrow", {"mode": "SCALED", "narrow_range": True},
+            input=q, min_range=F(-3.5), max_range=F(7.25))
+        add("Dequantize", f"{t}_bfloat16", {"dtype": DT("bfloat16")}, input=q,
+            min_range=F(-1.0), max_range=F(2.0))
+    q8 = quantized("qint8", np.array([-128, -1, 0, 1, 127], np.int8))
+    add("Dequantize", "equal_range_first", {"mode": "MIN_FIRST"}, input=q8,
+        min_range=F(0.5), max_range=F(0.5))
+    add("Dequantize", "bfloat16_min_first", {"mode": "MIN_FIRST", "dtype": DT("bfloat16")},
+        input=q8, min_range=F(-1), max_range=F(1))
+
+
+def _quantize_and_dequantize() -> None:
+    x = f32(4, 6) * 3
+    for op in ("QuantizeAndDequantizeV2", "QuantizeAndDequantizeV4"):
+        for rnd in ("HALF_TO_EVEN", "HALF_UP"):
+            for given in (False, True):
+                add(op, f"{rnd}_{given}", {"range_given": given, "round_mode": rnd},
+                    input=x, input_min=F(-2.0), input_max=F(1.5))
+        add(op, "unsigned_4bit", {"signed_input": False, "num_bits": 4, "range_given": True},
+            input=x, input_min=F(0.0), input_max=F(3.0))
+        add(op, "narrow", {"narrow_range": True, "range_given": True},
+            input=EDGE, input_min=F(-6.0), input_max=F(6.0))
+        add(op, "axis", {"axis": 1, "range_given": True}, input=x,
+            input_min=-np.abs(f32(6)), input_max=np.abs(f32(6)))
+        add(op, "axis_computed", {"axis": 0}, input=x, input_min=F(0), input_max=F(0))
+        add(op, "bad_range", {"range_given": True}, input=x, input_min=F(2.0), input_max=F(1.0))
+        add(op, "bad_bits", {"num_bits": 70}, input=x, input_min=F(0), input_max=F(1))
+        add(op, "float64", {}, input=x.astype(np.float64), input_min=0.0, input_max=0.0)
+        add(op, "zero_range", {"range_given": True}, input=EDGE, input_min=F(0.0), input_max=F(0.0))
+        add(op, "halves", {"range_given": True, "num_bits": 3}, input=np.arange(-9, 9, dtype=F) / 2,
+            input_min=F(-4), input_max=F(3))
+    for given in (False, True):
+        add("QuantizeAndDequantizeV3", f"given_{given}", {"range_given": given}, input=x,
+            input_min=F(-1.0), input_max=F(2.0), num_bits=np.int32(5))
+    add("QuantizeAndDequantizeV3", "axis", {"axis": 0, "range_given": True, "narrow_range": True},
+        input=x, input_min=-np.abs(f32(4)), input_max=np.abs(f32(4)), num_bits=np.int32(8))
+    add("QuantizeAndDequantizeV3", "bits_not_scalar", {}, input=x, input_min=F(0),
+        input_max=F(1), num_bits=np.int32([8]))
+    add("QuantizeAndDequantizeV3", "bits_zero", {}, input=x, input_min=F(0), input_max=F(1),
+        num_bits=np.int32(0))
+
+
+def _fake_quant() -> None:
+    x = np.concatenate([EDGE, f32(20) * 4])
+    for bits, narrow in ((8, False), (8, True), (4, False), (2, True), (16, False)):
+        add("FakeQuantWithMinMaxArgs", f"{bits}_{narrow}",
+            {"num_bits": bits, "narrow_range": narrow, "min": -5.5, "max": 3.25}, inputs=x)
+        add("FakeQuantWithMinMaxVars", f"{bits}_{narrow}", {"num_bits": bits, "narrow_range": narrow},
+            inputs=x, min=F(-0.75), max=F(6.0))
+    add("FakeQuantWithMinMaxArgs", "positive_min", {"min": 1.0, "max": 3.0}, inputs=x)
+    add("FakeQuantWithMinMaxArgs", "negative_max", {"min": -3.0, "max": -1.0}, inputs=x)
+    add("FakeQuantWithMinMaxArgs", "min_above_max", {"min": 3.0, "max": -1.0}, inputs=x)
+    add("FakeQuantWithMinMaxArgs", "bits_1", {"num_bits": 1}, inputs=x)
+    add("FakeQuantWithMinMaxVars", "zero_range", {}, inputs=x, min=F(0.0), max=F(0.0))
+    add("FakeQuantWithMinMaxVars", "min_not_scalar", {}, inputs=x, min=F([0.0]), max=F(1.0))
+    add("FakeQuantWithMinMaxVars", "empty", {}, inputs=np.zeros((0,), F), min=F(-1), max=F(1))
+    add("FakeQuantWithMinMaxVarsPerChannel", "basic", {}, inputs=f32(3, 4) * 4,
+        min=F([-1, -6, 0, 0.5]), max=F([1, 6, 0, 2]))
+    add("FakeQuantWithMinMaxVarsPerChannel", "narrow_4", {"num_bits": 4, "narrow_range": True},
+        inputs=f32(2, 2, 3) * 4, min=F([-1, -6, -2]), max=F([1, 6, 0.5]))
+    add("FakeQuantWithMinMaxVarsPerChannel", "bad_depth", {}, inputs=f32(3, 4),
+        min=F([-1, -6]), max=F([1, 6]))
+
+
+def _requantize() -> None:
+    acc = quantized("qint32", RS.randint(-(1 << 20), 1 << 20, size=(4, 5)))
+    wide = quantized("qint32", np.array([-(1 << 31), -(1 << 30), -1, 0, 1, 1 << 29, (1 << 31) - 1]))
+    for out in ("quint8", "qint8"):
+        add("Requantize", out, {"out_type": DT(out)}, input=acc, input_min=F(-50.0),
+            input_max=F(50.0), requested_output_min=F(-0.03), requested_output_max=F(0.04))
+        add("Requantize", f"{out}_wide", {"out_type": DT(out)}, input=wide, input_min=F(-8.0),
+            input_max=F(8.0), requested_output_min=F(-3.0), requested_output_max=F(5.0))
+        add("Requantize", f"{out}_zero_width", {"out_type": DT(out)}, input=wide, input_min=F(-8.0),
+            input_max=F(8.0), requested_output_min=F(0.0), requested_output_max=F(0.0))
+    add("Requantize", "positive_min", {"out_type": DT("quint8")}, input=acc, input_min=F(-1),
+        input_max=F(1), requested_output_min=F(0.5), requested_output_max=F(1.0))
+    add("Requantize", "max_below_min", {"out_type": DT("quint8")}, input=acc, input_min=F(-1),
+        input_max=F(1), requested_output_min=F(-0.5), requested_output_max=F(-1.0))
+    for name, q in (("acc", acc), ("wide", wide), ("positive", quantized("qint32", [5, 1 << 24]))):
+        add("RequantizationRange", name, {}, input=q, input_min=F(-20.0), input_max=F(20.0))
+        for out in ("quint8", "qint8"):
+            add("QuantizeDownAndShrinkRange", f"{name}_{out}", {"out_type": DT(out)}, input=q,
+                input_min=F(-20.0), input_max=F(20.0))
+
+
+_quantize()
+_dequantize()
+_quantize_and_dequantize()
+_fake_quant()
+_requantize()
+test_kernel_matches_tensorflow = CASES.test()
