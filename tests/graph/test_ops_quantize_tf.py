@@ -153,4 +153,92 @@ _dequantize()
 _quantize_and_dequantize()
 _fake_quant()
 _requantize()
+
+
+def _uniform() -> None:
+    x = np.concatenate([EDGE, f32(9) * 5]).reshape(4, 6)
+    q = {"quantization_min_val": -128, "quantization_max_val": 127}
+    for t in ("qint8", "qint32"):
+        add("UniformQuantize", t, {**q, "Tout": DT(t)}, input=x, scales=F(0.05), zero_points=np.int32(3))
+    add("UniformQuantize", "axis", {**q, "Tout": DT("qint8"), "quantization_axis": 1}, input=x,
+        scales=np.abs(f32(6)) + F(0.01), zero_points=np.int32([0, 1, -2, 5, 0, 127]))
+    add("UniformQuantize", "bad_axis_size", {**q, "Tout": DT("qint8"), "quantization_axis": 0}, input=x,
+        scales=F([0.1, 0.2]), zero_points=np.int32([0, 1]))
+    add("UniformQuantize", "narrow", {**q, "Tout": DT("qint8"), "quantization_min_val": -127}, input=x,
+        scales=F(0.01), zero_points=np.int32(0))
+    dq = {"Tout": DT("float32"), "quantization_min_val": -128, "quantization_max_val": 127}
+    q8 = quantized("qint8", RS.randint(-128, 128, size=(3, 4)))
+    add("UniformDequantize", "tensor", dq, input=q8, scales=F(0.3), zero_points=np.int32(-4))
+    add("UniformDequantize", "axis", {**dq, "quantization_axis": 0}, input=q8, scales=F([0.1, 2, 3]),
+        zero_points=np.int32([1, 0, -1]))
+    add("UniformDequantize", "qint32", {**dq, "quantization_min_val": -(1 << 31),
+        "quantization_max_val": (1 << 31) - 1}, input=quantized("qint32", RS.randint(-1000, 1000, size=5)),
+        scales=F(0.001), zero_points=np.int32(7))
+    acc = quantized("qint32", RS.randint(-5000, 5000, size=(3, 4)))
+    rq = {"Tout": DT("qint8"), "input_quantization_min_val": -(1 << 31), "input_quantization_max_val": (1 << 31) - 1,
+          "output_quantization_min_val": -128, "output_quantization_max_val": 127}
+    add("UniformRequantize", "tensor", rq, input=acc, input_scales=F(0.002), input_zero_points=np.int32(1),
+        output_scales=F(0.07), output_zero_points=np.int32(-3))
+    add("UniformRequantize", "in_axis", {**rq, "input_quantization_axis": 1}, input=acc,
+        input_scales=F([0.002, 0.01, 0.003, 0.5]), input_zero_points=np.int32([0, 1, 2, 3]),
+        output_scales=F(0.07), output_zero_points=np.int32(0))
+    add("UniformRequantize", "both_axis", {**rq, "input_quantization_axis": 0, "output_quantization_axis": 0},
+        input=acc, input_scales=F([0.002, 0.01, 0.003]), input_zero_points=np.int32([0, 1, 2]),
+        output_scales=F([0.1, 0.2, 0.05]), output_zero_points=np.int32([4, -4, 0]))
+    add("UniformRequantize", "out_axis", {**rq, "output_quantization_axis": 1}, input=acc,
+        input_scales=F(0.004), input_zero_points=np.int32(2),
+        output_scales=F([0.1, 0.2, 0.05, 0.3]), output_zero_points=np.int32([4, -4, 0, 1]))
+    add("UniformRequantize", "qint8_in", {**rq, "input_quantization_min_val": -128, "input_quantization_max_val": 127},
+        input=q8, input_scales=F(0.5), input_zero_points=np.int32(0),
+        output_scales=F(0.2), output_zero_points=np.int32(1))
+    add("UniformRequantize", "negative_scale", rq, input=acc, input_scales=F(-0.002),
+        input_zero_points=np.int32(1), output_scales=F(0.07), output_zero_points=np.int32(-3))
+    i32 = {"lhs_quantization_min_val": -(1 << 31), "lhs_quantization_max_val": (1 << 31) - 1,
+           "rhs_quantization_min_val": -(1 << 31), "rhs_quantization_max_val": (1 << 31) - 1,
+           "output_quantization_min_val": -(1 << 31), "output_quantization_max_val": (1 << 31) - 1}
+    rhs = quantized("qint32", RS.randint(-5000, 5000, size=(4,)))
+    add("UniformQuantizedAdd", "tensor", i32, lhs=acc, rhs=rhs, lhs_scales=F(0.01), lhs_zero_points=np.int32(0),
+        rhs_scales=F(0.03), rhs_zero_points=np.int32(0), output_scales=F(0.02), output_zero_points=np.int32(5))
+    add("UniformQuantizedAdd", "axis", {**i32, "lhs_quantization_axis": 1, "rhs_quantization_axis": 0,
+                                        "output_quantization_axis": 1},
+        lhs=acc, rhs=rhs, lhs_scales=F([0.01, 0.02, 0.03, 0.04]), lhs_zero_points=np.int32([0, 0, 0, 0]),
+        rhs_scales=F([0.03, 0.01, 0.05, 0.02]), rhs_zero_points=np.int32([0, 0, 0, 0]),
+        output_scales=F([0.02, 0.02, 0.1, 0.01]), output_zero_points=np.int32([1, 2, 3, 4]))
+    add("UniformQuantizedAdd", "bad_shapes", i32, lhs=acc, rhs=quantized("qint32", [1, 2, 3]),
+        lhs_scales=F(0.01), lhs_zero_points=np.int32(0), rhs_scales=F(0.03), rhs_zero_points=np.int32(0),
+        output_scales=F(0.02), output_zero_points=np.int32(5))
+    cl = {"quantization_min_val": -(1 << 31), "quantization_max_val": (1 << 31) - 1}
+    add("UniformQuantizedClipByValue", "tensor", cl, operand=acc, min=quantized("qint32", -100),
+        max=quantized("qint32", 2000), scales=F(0.1), zero_points=np.int32(0))
+    add("UniformQuantizedClipByValue", "axis", {**cl, "quantization_axis": 0}, operand=acc,
+        min=quantized("qint32", [-100, 0, -3000]), max=quantized("qint32", [100, 4000, 0]),
+        scales=F([0.1, 0.2, 0.3]), zero_points=np.int32([0, 0, 0]))
+    lhs8 = quantized("qint8", RS.randint(-128, 128, size=(3, 5)))
+    rhs8 = quantized("qint8", RS.randint(-128, 128, size=(5, 4)))
+    dot = {"Tout": DT("qint32"), "lhs_quantization_min_val": -128, "lhs_quantization_max_val": 127,
+           "rhs_quantization_min_val": -128, "rhs_quantization_max_val": 127,
+           "output_quantization_min_val": -(1 << 31), "output_quantization_max_val": (1 << 31) - 1}
+    add("UniformQuantizedDot", "tensor", dot, lhs=lhs8, rhs=rhs8, lhs_scales=F(0.05), lhs_zero_points=np.int32(2),
+        rhs_scales=F(0.02), rhs_zero_points=np.int32(-1), output_scales=F(0.001), output_zero_points=np.int32(3))
+    add("UniformQuantizedDot", "channel", {**dot, "rhs_quantization_axis": 1, "output_quantization_axis": 1},
+        lhs=lhs8, rhs=rhs8, lhs_scales=F(0.05), lhs_zero_points=np.int32(2),
+        rhs_scales=F([0.02, 0.01, 0.5, 0.03]), rhs_zero_points=np.int32([0, 0, 0, 0]),
+        output_scales=F([0.001, 0.002, 0.01, 0.003]), output_zero_points=np.int32([0, 1, 2, 3]))
+    add("UniformQuantizedDot", "narrow_out", {**dot, "output_quantization_min_val": -1000,
+                                              "output_quantization_max_val": 1000},
+        lhs=lhs8, rhs=rhs8, lhs_scales=F(0.05), lhs_zero_points=np.int32(2),
+        rhs_scales=F(0.02), rhs_zero_points=np.int32(-1), output_scales=F(0.001), output_zero_points=np.int32(3))
+    add("UniformQuantizedDot", "mismatch", dot, lhs=lhs8, rhs=quantized("qint8", np.zeros((4, 4))),
+        lhs_scales=F(0.05), lhs_zero_points=np.int32(2), rhs_scales=F(0.02), rhs_zero_points=np.int32(-1),
+        output_scales=F(0.001), output_zero_points=np.int32(3))
+    hy = {"Tout": DT("float32"),
+          "rhs_quantization_min_val": -128, "rhs_quantization_max_val": 127}
+    add("UniformQuantizedDotHybrid", "tensor", hy, lhs=f32(3, 5) * 2, rhs=rhs8, rhs_scales=F(0.02),
+        rhs_zero_points=np.int32(0))
+    add("UniformQuantizedDotHybrid", "channel", {**hy, "rhs_quantization_axis": 1},
+        lhs=np.vstack([f32(2, 5), np.zeros((1, 5), F), np.abs(f32(1, 5))]), rhs=rhs8,
+        rhs_scales=F([0.02, 0.01, 0.5, 0.03]), rhs_zero_points=np.int32([0, 1, 0, -1]))
+
+
+_uniform()
 test_kernel_matches_tensorflow = CASES.test()

@@ -71,6 +71,7 @@ def _load() -> None:
             resource,
             strings,
             tensorlist,
+            uniform_quant,
         )
 
 
