@@ -70,6 +70,7 @@ def _load() -> None:
             random,
             resource,
             strings,
+            tensorarray,
             tensorlist,
             uniform_quant,
         )

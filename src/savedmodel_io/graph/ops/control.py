@@ -25,7 +25,10 @@ def placeholder(node, inputs, ctx):
 
 
 @kernel("PlaceholderWithDefault", "Identity", "StopGradient", "PreventGradient", "Snapshot",
-        "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "RefIdentity")
+        "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "RefIdentity",
+        # TF1 loops (graph/frames.py): Enters become the loop body's arguments and the
+        # loop feeds its Merges; these pass their value on.
+        "Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond")
 def identity(node, inputs, ctx):
     return inputs[0]
 
