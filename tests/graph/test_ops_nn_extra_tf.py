@@ -1,0 +1,90 @@
+"""Fused RNN cells, softmax cross-entropy losses and the CTC greedy decoder against ``tf.raw_ops``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .raw_ops_harness import Cases
+
+CASES = Cases(seed=5103)
+add = CASES.add
+f32 = CASES.f32
+RS = CASES.rs
+
+F = np.float32
+
+
+def _lstm_inputs(batch: int, inp: int, cell: int, time: int | None = None) -> dict:
+    x = f32(time, batch, inp) if time is not None else f32(batch, inp)
+    return {"x": x, "cs_prev": f32(batch, cell), "h_prev": f32(batch, cell),
+            "w": f32(inp + cell, 4 * cell) * F(0.5), "wci": f32(cell), "wcf": f32(cell),
+            "wco": f32(cell), "b": f32(4 * cell)}
+
+
+def _rnn() -> None:
+    for peep in (False, True):
+        for clip in (3.0, 0.0, 0.2):
+            add("LSTMBlockCell", f"peep{peep}_clip{clip}", {"use_peephole": peep, "cell_clip": clip,
+                                                             "forget_bias": 0.5},
+                **_lstm_inputs(3, 4, 5))
+    # TF computes half precision op by op in half; we compute in float32 and round once.
+    add("LSTMBlockCell", "half", {}, rtol=5e-3,
+        **{k: v.astype(np.float16) for k, v in _lstm_inputs(2, 3, 2).items()})
+    bad = _lstm_inputs(3, 4, 5)
+    bad["w"] = f32(8, 20)
+    add("LSTMBlockCell", "bad_w", {}, **bad)
+    for op in ("BlockLSTM", "BlockLSTMV2"):
+        for peep in (False, True):
+            add(op, f"peep{peep}", {"use_peephole": peep, "cell_clip": 1.5},
+                seq_len_max=np.int64(4), **_lstm_inputs(2, 3, 4, time=4))
+    cell = 3
+    gru = {"x": f32(2, 4), "h_prev": f32(2, cell), "w_ru": f32(4 + cell, 2 * cell),
+           "w_c": f32(4 + cell, cell), "b_ru": f32(2 * cell), "b_c": f32(cell)}
+    add("GRUBlockCell", "basic", {}, **gru)
+    add("GRUBlockCell", "bad_bias", {}, **{**gru, "b_c": f32(cell + 1)})
+
+
+def _losses() -> None:
+    logits = np.vstack([f32(3, 5) * 4, np.array([[1000, -1000, 0, 0, 1]], F)])
+    labels = np.abs(f32(4, 5))
+    labels /= labels.sum(axis=1, keepdims=True)
+    for dt in (np.float32, np.float64, np.float16):
+        add("SoftmaxCrossEntropyWithLogits", f"{np.dtype(dt).name}", {},
+            rtol=2e-3 if dt == np.float16 else None,
+            features=logits.astype(dt), labels=labels.astype(dt))
+    add("SoftmaxCrossEntropyWithLogits", "broadcast", {}, features=logits, labels=labels[:1])
+    add("SoftmaxCrossEntropyWithLogits", "rank1", {}, features=logits[0], labels=labels[0])
+    add("SoftmaxCrossEntropyWithLogits", "empty", {}, features=np.zeros((0, 3), F),
+        labels=np.zeros((0, 3), F))
+    for lt in (np.int32, np.int64):
+        add("SparseSoftmaxCrossEntropyWithLogits", np.dtype(lt).name, {}, features=logits,
+            labels=np.array([0, 4, 2, 1], lt))
+    add("SparseSoftmaxCrossEntropyWithLogits", "float64", {}, features=logits.astype(np.float64),
+        labels=np.array([3, 0, 1, 1], np.int32))
+    add("SparseSoftmaxCrossEntropyWithLogits", "out_of_range", {}, features=logits,
+        labels=np.array([0, 5, 2, 1], np.int32))
+    add("SparseSoftmaxCrossEntropyWithLogits", "negative", {}, features=logits,
+        labels=np.array([0, -1, 2, 1], np.int32))
+    add("SparseSoftmaxCrossEntropyWithLogits", "bad_batch", {}, features=logits,
+        labels=np.array([0, 1], np.int32))
+
+
+def _ctc() -> None:
+    x = f32(6, 3, 4)
+    x[1, 0] = x[0, 0]  # a repeat
+    x[2, 1, :] = 0.5  # a tie: the first class wins
+    lengths = np.array([6, 4, 0], np.int32)
+    for merge in (False, True):
+        for blank in (-1, 0, 2):
+            add("CTCGreedyDecoder", f"merge{merge}_blank{blank}",
+                {"merge_repeated": merge, "blank_index": blank}, inputs=x, sequence_length=lengths)
+    add("CTCGreedyDecoder", "float64", {}, inputs=x.astype(np.float64), sequence_length=lengths)
+    add("CTCGreedyDecoder", "too_long", {}, inputs=x, sequence_length=np.array([7, 1, 1], np.int32))
+    add("CTCGreedyDecoder", "bad_batch", {}, inputs=x, sequence_length=np.array([1, 1], np.int32))
+    add("CTCGreedyDecoder", "bad_blank", {"blank_index": 4}, inputs=x, sequence_length=lengths)
+
+
+_rnn()
+_losses()
+_ctc()
+test_kernel_matches_tensorflow = CASES.test()
