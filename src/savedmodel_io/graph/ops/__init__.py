@@ -59,12 +59,15 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            array_extra,
+            array_update,
             control,
             ctc,
             image,
             lookup,
             losses,
             math,
+            math_extra,
             nn,
             parsing,
             quantize,
