@@ -78,6 +78,7 @@ def _load() -> None:
             strings,
             tensorarray,
             tensorlist,
+            tensormap,
             uniform_quant,
         )
 
