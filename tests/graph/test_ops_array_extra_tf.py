@@ -92,6 +92,17 @@ def _math() -> None:
             x=np.array([0, 1, info.max, info.min, info.max // 3, 5], dtype=dt))
 
 
+def _isotonic() -> None:
+    rows = np.array([[1, 3, 2, 4, 0.5], [5, 4, 3, 2, 1], [1, 1, 1, 2, 2], [0, 0, 0, 0, 0]], F)
+    for dt in (np.float32, np.float64, np.float16, np.int32, np.int8):
+        add("IsotonicRegression", np.dtype(dt).name, {"output_dtype": DT(
+            "float64" if dt in (np.float64, np.int32) else "float16" if dt == np.float16 else "float32")},
+            input=(rows * 3).astype(dt))
+    add("IsotonicRegression", "random_3d", {}, input=f32(2, 3, 6))
+    add("IsotonicRegression", "vector", {}, input=f32(7))
+
+
 _array()
 _math()
+_isotonic()
 test_kernel_matches_tensorflow = CASES.test()

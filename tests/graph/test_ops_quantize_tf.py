@@ -240,5 +240,26 @@ def _uniform() -> None:
         rhs_scales=F([0.02, 0.01, 0.5, 0.03]), rhs_zero_points=np.int32([0, 1, 0, -1]))
 
 
+def _per_channel() -> None:
+    big = np.array([-(1 << 31), -(1 << 30), -100, 0, 5, 1 << 24, 3 << 28, (1 << 31) - 1], np.int64)
+    q = quantized("qint32", RS.choice(big, size=(2, 3, 2, 4)))
+    q_even = quantized("qint32", np.array([1, 3, 5, 7] * 4).reshape(1, 2, 2, 4) << 20)
+    for t, lo, hi in (("qint8", -1.0, 1.0), ("quint8", 0.0, 2.0), ("qint8", -0.001, 0.5)):
+        add("RequantizePerChannel", f"{t}_{lo}", {"out_type": DT(t)}, input=q,
+            input_min=F([-1, -2, -0.5, -8]), input_max=F([1, 2, 4, 8]),
+            requested_output_min=F(lo), requested_output_max=F(hi))
+    # scales that put values exactly halfway between two integers (ties round to even)
+    add("RequantizePerChannel", "ties", {"out_type": DT("qint8")}, input=q_even,
+        input_min=F([-1, -1, -1, -1]), input_max=F([1, 1, 1, 1]),
+        requested_output_min=F(-127 / 256), requested_output_max=F(127 / 256))
+    add("RequantizePerChannel", "qint8_positive_min", {"out_type": DT("qint8")}, input=q,
+        input_min=F([-1, -2, -0.5, -8]), input_max=F([1, 2, 4, 8]),
+        requested_output_min=F(0.0), requested_output_max=F(1.0))
+    add("RequantizePerChannel", "not_4d", {"out_type": DT("qint8")}, input=q[0],
+        input_min=F([-1, -2, -0.5, -8]), input_max=F([1, 2, 4, 8]),
+        requested_output_min=F(-1.0), requested_output_max=F(1.0))
+
+
 _uniform()
+_per_channel()
 test_kernel_matches_tensorflow = CASES.test()

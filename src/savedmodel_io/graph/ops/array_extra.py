@@ -154,3 +154,37 @@ def host_const(node, inputs, ctx):
 def placeholder_v2(node, inputs, ctx):
     raise InvalidArgumentError(f"placeholder {node.name!r} needs a value and none was fed",
                                where=node.where)
+
+
+class CompositeTensorVariant:
+    """A composite tensor (ExtensionType value) packed into one variant: its TypeSpec and parts."""
+
+    __slots__ = ("metadata", "components")
+
+    def __init__(self, metadata: bytes, components: list) -> None:
+        self.metadata = metadata
+        self.components = components
+
+    def __repr__(self) -> str:
+        return f"CompositeTensorVariant({len(self.components)} components)"
+
+
+@kernel("CompositeTensorVariantFromComponents")
+def composite_from_components(node, inputs, ctx):
+    return CompositeTensorVariant(node.attr["metadata"], list(inputs))
+
+
+@kernel("CompositeTensorVariantToComponents")
+def composite_to_components(node, inputs, ctx):
+    # tensorflow/core/kernels/composite_tensor_ops.cc: the variant must hold the TypeSpec
+    # the op names, and as many components as it expects.
+    value = inputs[0]
+    if not isinstance(value, CompositeTensorVariant):
+        raise bad(node, f"Expected a CompositeTensorVariant, got {type(value).__name__}")
+    if value.metadata != node.attr["metadata"]:
+        raise bad(node, "Expected a TypeSpec matching the op's metadata, but the encoded value "
+                        "holds another")
+    want = len(node.attr["Tcomponents"])
+    if len(value.components) != want:
+        raise bad(node, f"Encoded value has {len(value.components)} components, expected {want}")
+    return list(value.components)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import bad
+from savedmodel_io.graph.ops._util import bad, np_dtype
 
 
 @kernel("AccumulateNV2")
@@ -67,3 +67,28 @@ def population_count(node, inputs, ctx):
     x = np.asarray(inputs[0])
     octets = np.ascontiguousarray(x.reshape(-1)).view(np.uint8).reshape(-1, x.dtype.itemsize)
     return np.unpackbits(octets, axis=1).sum(axis=1, dtype=np.uint8).reshape(x.shape)
+
+
+@kernel("IsotonicRegression")
+def isotonic_regression(node, inputs, ctx):
+    """Non-increasing isotonic regression of each row (pool adjacent violators), and the
+    segment each element ends in (tensorflow/core/kernels/isotonic_regression_op.cc)."""
+    x = np.asarray(inputs[0])
+    out_dtype = np_dtype(node.attr["output_dtype"])
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    values = np.zeros(rows.shape, np.float64)
+    segments = np.zeros(rows.shape, np.int32)
+    for r, row in enumerate(rows.astype(np.float64)):
+        blocks: list[list[float]] = []  # [sum, count]
+        for v in row:
+            blocks.append([v, 1])
+            while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
+                s, n = blocks.pop()
+                blocks[-1][0] += s
+                blocks[-1][1] += n
+        k = 0
+        for b, (s, n) in enumerate(blocks):
+            values[r, k:k + n] = s / n
+            segments[r, k:k + n] = b
+            k += n
+    return [values.astype(out_dtype).reshape(x.shape), segments.reshape(x.shape)]

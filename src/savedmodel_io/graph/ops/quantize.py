@@ -375,3 +375,59 @@ def quantize_down_and_shrink_range(node, inputs, ctx):
     used_min, used_max = _used_range(node, q, lo, hi, t_in)
     out = requantize_eigen(q, lo, hi, t_in, used_min, used_max, qtype(node.attr["out_type"]))
     return [out, F32(used_min), F32(used_max)]
+
+
+# -- per-channel requantization (oneDNN int8 graphs) ----------------------------------------------
+
+def _channel_ranges(node, q: np.ndarray, mins, maxs, not_4d: str) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.asarray(mins, F32).reshape(-1), np.asarray(maxs, F32).reshape(-1)
+    if lo.size != hi.size:
+        raise bad(node, f"input_max has incorrect size, expected {lo.size} was {hi.size}")
+    if q.ndim != 4:
+        raise bad(node, not_4d)
+    if q.shape[3] != lo.size:
+        raise bad(node, f"input must have same number of channels as length of input_min: "
+                        f"{q.shape[3]} vs {lo.size}")
+    return lo, hi
+
+
+@kernel("RequantizePerChannel")
+def requantize_per_channel(node, inputs, ctx):
+    """qint32 NHWC values to 8 bits, one scale per channel (mkl_requantize_per_channel_op.cc):
+    ``round(x * 255|127 * max|range_c| / max|requested| / 2^31)``, to nearest even, saturated."""
+    q = np.asarray(inputs[0])
+    lo, hi = _channel_ranges(node, q, inputs[1], inputs[2],
+                             "Current RequantizePerChannel operatorsupports 4D tensors only.")
+    out_lo = scalar(node, inputs[3], "requested_output_min")
+    out_hi = scalar(node, inputs[4], "requested_output_max")
+    t = qtype(node.attr["out_type"])
+    if t.signed and not out_lo < 0.0:
+        raise bad(node, f"If out_type is QINT8, requested_output_max must be non negative, got {out_lo}")
+    factor = F32(127.0 if t.signed else 255.0)
+    requested = max(abs(F32(out_lo)), abs(F32(out_hi)))
+    with np.errstate(all="ignore"):
+        scales = factor * (np.maximum(np.abs(lo), np.abs(hi)) / requested / F32(1 << 31))
+        v = np.rint(q.astype(F32) * scales.astype(F32))
+    out = np.clip(np.nan_to_num(v), t.lowest, t.highest).astype(t.dtype)
+    return [out, F32(out_lo), F32(out_hi)]
+
+
+@kernel("RequantizationRangePerChannel")
+def requantization_range_per_channel(node, inputs, ctx):
+    """The float range a per-channel qint32 tensor spans, capped at ``clip_value_max``
+    (mkl_requantization_range_per_channel_op.cc; zero as the minimum when nothing is negative)."""
+    q = np.asarray(inputs[0])
+    if q.size == 0:
+        raise bad(node, "input must not be empty")
+    lo, hi = _channel_ranges(node, q, inputs[1], inputs[2], "input must be in NHWC format")
+    flat = q.reshape(-1, q.shape[3]).astype(np.int64)
+    # std::abs of int32 keeps INT32_MIN negative: the other bound decides then.
+    abs_min = np.abs(flat.min(axis=0))
+    abs_min = np.where(abs_min > np.iinfo(np.int32).max, np.iinfo(np.int32).min, abs_min)
+    abs_max = np.maximum(abs_min, np.abs(flat.max(axis=0)))
+    scale = np.maximum(np.abs(lo), np.abs(hi))
+    ranges = (scale * abs_max.astype(F32) / F32(1 << 31)).astype(F32)
+    top = max(F32(np.finfo(F32).tiny), F32(ranges.max()))
+    top = min(top, F32(node.attr["clip_value_max"]))
+    low = F32(0.0) if flat.min() >= 0 else -top
+    return [F32(low), F32(top)]

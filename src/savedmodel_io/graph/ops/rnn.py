@@ -74,8 +74,8 @@ def _lstm_step(node, x, cs_prev, h_prev, w, wci, wcf, wco, b, *, forget_bias: fl
 
 
 def _lstm_args(node):
-    return dict(forget_bias=float(node.attr.get("forget_bias", 0.0)), clip=float(node.attr["cell_clip"]),
-                peephole=bool(node.attr["use_peephole"]), ifco=node.op == "BlockLSTMV2")
+    return {"forget_bias": float(node.attr.get("forget_bias", 0.0)), "clip": float(node.attr["cell_clip"]),
+            "peephole": bool(node.attr["use_peephole"]), "ifco": node.op == "BlockLSTMV2"}
 
 
 @kernel("LSTMBlockCell")
