@@ -92,6 +92,8 @@ def render() -> str:
             "Library errors print one line and exit 1; `--debug` shows the traceback. Every command",
             "takes `--json`. Exit status: 0 success, 1 failure (for `verify`: problems found), 2 bad",
             "usage (an unknown flag is named, with the closest flags of that command and its usage).",
+            "`--version` prints the version and the backend of each accelerator (CRC32C, HighwayHash,",
+            "FarmHash, deterministic serialisation, field census; see [Installing](install.md)).",
             "",
             "As in `saved_model_cli`, whose flags are global (absl), `show`, `run` and `scan` accept",
             "every `saved_model_cli` flag and ignore the ones they do not use (`show --overwrite`),",

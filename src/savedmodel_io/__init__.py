@@ -3,6 +3,7 @@
 Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``, ``verify``.
 Writing: ``save`` (with ``Model`` and the graph builders), ``replace_weights``,
 ``write_checkpoint``. Every error raised on purpose is a ``SavedModelError``.
+``show_config()`` prints the version and which backend each accelerator uses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
     __version__: str
+    from savedmodel_io._accel import SlowFallbackWarning, show_config
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
+    "show_config": "savedmodel_io._accel",
+    "SlowFallbackWarning": "savedmodel_io._accel",
     "Fingerprint": "savedmodel_io.fingerprint",
     "compute_fingerprint": "savedmodel_io.fingerprint",
     "read_fingerprint": "savedmodel_io.fingerprint",
@@ -81,6 +85,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "__version__",
+    "show_config",
+    "SlowFallbackWarning",
     "errors",
     "SavedModelError",
     # reading

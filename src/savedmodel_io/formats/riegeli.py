@@ -20,11 +20,11 @@ import io
 import os
 import struct
 import sys
-import warnings
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
+from savedmodel_io._accel import SlowFallbackWarning, note_slow
 from savedmodel_io._fsutil import atomic_file, open_regular
 from savedmodel_io._varint import decode as _read_varint
 from savedmodel_io._varint import encode as _varint
@@ -84,8 +84,6 @@ MAX_RECORDS_PER_CHUNK = 1 << 24
 #: still make a reader allocate up to this much. Lower it for untrusted files, raise it for
 #: files from other writers; running out of memory below it raises LimitExceededError.
 MAX_DECODED_CHUNK_BYTES = 1 << 31
-#: Chunk data (bytes) above which verifying hashes in pure Python triggers SlowHashWarning.
-SLOW_HASH_BYTES = 64 << 20
 _PY_HASH_RATE = 5 << 20  # bytes/s of the pure-Python HighwayHash, for the warning's estimate
 
 
@@ -98,8 +96,8 @@ FILE_SIGNATURE = bytes.fromhex(
 )
 
 
-class SlowHashWarning(RuntimeWarning):
-    """Verifying a large file's HighwayHash in pure Python will take minutes."""
+#: Verifying a large file's HighwayHash in pure Python will take minutes (the shared warning).
+SlowHashWarning = SlowFallbackWarning
 
 
 def _hash(data: Buffer) -> int:
@@ -305,15 +303,10 @@ class RecordReader:
             raise
         if verify_hashes and not _hh.ACCELERATED:
             total = sum(self._index["data_size"])
-            if total > SLOW_HASH_BYTES:
-                minutes = total / _PY_HASH_RATE / 60
-                warnings.warn(
-                    f"{self.path}: verifying {total / 1e6:.0f} MB of HighwayHash-64 in pure "
-                    f"Python takes about {minutes:.0f} min; build the C accelerator "
-                    "(a compiler at install time) or pass verify_hashes=False",
-                    SlowHashWarning,
-                    stacklevel=2,
-                )
+            minutes = total / _PY_HASH_RATE / 60
+            # Warned up front, before the minutes of hashing.
+            note_slow("HighwayHash", total, f"verifying {self.path} takes about {minutes:.0f} "
+                      "min (or pass verify_hashes=False);")
 
     # -- context manager
     def __enter__(self) -> RecordReader:
