@@ -197,7 +197,7 @@ def check_case(case: Case, want: dict) -> None:
 
 def report(cases: list[Case]) -> None:
     """Print every disagreement with TF in detail (a debugging aid for ``python -m``)."""
-    res = oracle_results(cases)
+    res = cases.oracle() if isinstance(cases, Cases) else oracle_results(cases)
     for c in cases:
         try:
             check_case(c, res[c.id])

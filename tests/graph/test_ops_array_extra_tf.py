@@ -74,7 +74,6 @@ def _array() -> None:
 
 def _math() -> None:
     x = f32(3, 4)
-    add("AccumulateNV2", "basic", {"shape": [3, 4]}, inputs=[x, f32(3, 4), f32(3, 4)])
     add("ApproximateEqual", "basic", {"tolerance": 0.1}, x=x, y=x + f32(3, 4) * F(0.1))
     add("ApproximateEqual", "float64", {}, x=x.astype(np.float64), y=x.astype(np.float64) + 1e-6)
     add("ApproximateEqual", "shapes", {}, x=x, y=f32(4))

@@ -119,4 +119,20 @@ def _layout_pool_norm() -> None:
 _matmul_conv()
 _elementwise()
 _layout_pool_norm()
+
+
+def _instance_norm() -> None:
+    x = u8(2, 4, 5, 3)
+    for tag, attrs in (("own_range", {}), ("given", {"output_range_given": True, "given_y_min": -2.0,
+                                                     "given_y_max": 2.5}),
+                       ("separation", {"min_separation": 100.0})):
+        add("QuantizedInstanceNorm", tag, attrs, x=x, x_min=F(-1.0), x_max=F(3.0))
+    add("QuantizedInstanceNorm", "constant", {}, x=quantized("quint8", np.full((1, 2, 2, 2), 7)),
+        x_min=F(0.0), x_max=F(1.0))
+    add("QuantizedInstanceNorm", "bad_range", {}, x=x, x_min=F(1.0), x_max=F(1.0))
+    add("QuantizedInstanceNorm", "bad_given", {"output_range_given": True, "given_y_min": 2.0,
+                                               "given_y_max": 1.0}, x=x, x_min=F(-1.0), x_max=F(3.0))
+
+
+_instance_norm()
 test_kernel_matches_tensorflow = CASES.test()

@@ -302,6 +302,11 @@ _EXCLUDED_OPS = {
                     "and registers no SyncDevice kernel)"),
     **dict.fromkeys(_names("CTCLossV2"), "GPU only: TensorFlow registers no CPU kernel for it (cuDNN)"),
     **dict.fromkeys(_names("QuantizedReluX"), "TensorFlow registers no kernel for it on any device"),
+    **dict.fromkeys(_names("QuantizedConv2DWithBiasSumAndRelu "
+                           "QuantizedConv2DWithBiasSumAndReluAndRequantize "
+                           "QuantizedConv2DWithBiasSignedSumAndReluAndRequantize"),
+                    "TensorFlow 2.21 cannot run it: its oneDNN kernel crashes the process "
+                    "(segmentation fault), with oneDNN on or off"),
     **dict.fromkeys(_names("FractionalAvgPool FractionalMaxPool"),
                     "pools over randomly drawn regions (a training-time regulariser; the regions "
                     "come from TensorFlow's own generator)"),

@@ -72,6 +72,7 @@ def _load() -> None:
             parsing,
             quantize,
             quantized_nn,
+            quantized_onednn,
             random,
             resource,
             rnn,

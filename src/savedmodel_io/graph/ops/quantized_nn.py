@@ -79,6 +79,11 @@ def quantized_matmul(node, inputs, ctx):
 def quantized_conv2d(node, inputs, ctx):
     x, w = np.asarray(inputs[0]), np.asarray(inputs[1])
     tx, tw = qtype(node.attr["Tinput"]), qtype(node.attr["Tfilter"])
+    if tw.signed and tw.bits == 8:
+        # qint8 filters: TensorFlow runs oneDNN's kernel (scales, no zero points).
+        from savedmodel_io.graph.ops.quantized_onednn import quantized_conv
+
+        return quantized_conv(node, inputs, ctx)
     min_x, max_x = scalar(node, inputs[2], "min_input"), scalar(node, inputs[3], "max_input")
     min_w, max_w = scalar(node, inputs[4], "min_filter"), scalar(node, inputs[5], "max_filter")
     if x.ndim != 4:
@@ -388,3 +393,32 @@ def quantized_batch_norm(node, inputs, ctx):
     prod = _wrap32(v * q_scale).astype(np.int64)
     out = _wrap32(np.trunc(prod / one).astype(np.int64) + q_offset)
     return [out.astype(t_out.dtype), F32(out_lo), F32(out_hi)]
+
+
+@kernel("QuantizedInstanceNorm")
+def quantized_instance_norm(node, inputs, ctx):
+    """Instance normalisation of quint8 NHWC values (quantized_instance_norm.cc's non-NEON path):
+    per image and channel, scale * (x - mean) / sqrt(var + eps) in float32, quantized into
+    the given range or the result's own (widened to ``min_separation``)."""
+    x = np.asarray(inputs[0])
+    lo, hi = _rank0(node, inputs[1], "x_min"), _rank0(node, inputs[2], "x_max")
+    if not lo < hi:
+        raise bad(node, f"input_min must be less than input_max : {lo} >= {hi}")
+    if x.ndim != 4:
+        raise bad(node, f"input must be 4-dimensional, got shape {list(x.shape)}")
+    given = bool(node.attr["output_range_given"])
+    y_lo, y_hi = F32(node.attr["given_y_min"]), F32(node.attr["given_y_max"])
+    if given and not y_lo < y_hi:
+        raise bad(node, f"given_y_min must be less than given_y_max : {y_lo} >= {y_hi}")
+    scale = F32(F32(F32(hi) - F32(lo)) / F32(255.0))
+    f = x.astype(F32)
+    mean = f.mean(axis=(1, 2), keepdims=True, dtype=F32)
+    centred = (scale * (f - mean)).astype(F32)
+    var = np.square(centred).mean(axis=(1, 2), keepdims=True, dtype=F32)
+    normed = (centred * (F32(1.0) / np.sqrt(var + F32(node.attr["variance_epsilon"])))).astype(F32)
+    if not given:
+        y_lo, y_hi = (F32(normed.min()), F32(normed.max())) if normed.size else (F32(0), F32(0))
+    sep = F32(node.attr["min_separation"])
+    if F32(y_hi - y_lo) < sep:
+        y_hi = F32(y_lo + sep)
+    return [quantize_eigen(normed, float(y_lo), float(y_hi), qtype(node.attr["T"])), F32(y_lo), F32(y_hi)]
