@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from _oracles import ModuleOracle
 
-from .raw_ops_harness import DT, Case, Cases, quantized
+from .raw_ops_harness import DT, Cases, quantized
 
 F = np.float32
 

@@ -219,7 +219,7 @@ def quantized_matmul(node, inputs, ctx):
         bias_f = (bias.astype(F32) + (colsum.astype(F32) * qa_amin).astype(F32)).astype(F32)
     v = (acc.astype(F32) * sw + bias_f).astype(F32)
     relu = "Relu" in op
-    if op.endswith("Requantize") or op.endswith("Dequantize"):
+    if op.endswith(("Requantize", "Dequantize")):
         lo = _scalar(node, inputs[7], "min_freezed_output")
         hi = _scalar(node, inputs[8], "max_freezed_output")
         if op.endswith("Dequantize"):
