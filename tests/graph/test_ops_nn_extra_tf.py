@@ -84,7 +84,50 @@ def _ctc() -> None:
     add("CTCGreedyDecoder", "bad_blank", {"blank_index": 4}, inputs=x, sequence_length=lengths)
 
 
+def _beam_search() -> None:
+    logits = f32(7, 3, 5) * F(2)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True)).astype(F)
+    lengths = np.array([7, 4, 1], np.int32)
+    for width, top in ((1, 1), (3, 2), (10, 4)):
+        for merge in (True, False):
+            add("CTCBeamSearchDecoder", f"w{width}_t{top}_m{merge}", {"beam_width": width,
+                "top_paths": top, "merge_repeated": merge}, inputs=log_probs, sequence_length=lengths)
+    add("CTCBeamSearchDecoder", "raw_logits", {"beam_width": 4, "top_paths": 2}, inputs=logits,
+        sequence_length=lengths)
+    add("CTCBeamSearchDecoder", "float64", {"beam_width": 4, "top_paths": 1},
+        inputs=log_probs.astype(np.float64), sequence_length=lengths)
+    add("CTCBeamSearchDecoder", "too_few_leaves", {"beam_width": 4, "top_paths": 3},
+        inputs=log_probs, sequence_length=np.array([7, 4, 0], np.int32))
+    add("CTCBeamSearchDecoder", "top_above_width", {"beam_width": 2, "top_paths": 3},
+        inputs=log_probs, sequence_length=lengths)
+
+
 _rnn()
 _losses()
 _ctc()
+_beam_search()
+
+
+def _ctc_loss() -> None:
+    logits = f32(8, 3, 5)
+    idx = np.array([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3], [2, 0]], np.int64)
+    vals = np.array([1, 1, 2, 0, 3, 3, 1, 2], np.int32)
+    lengths = np.array([8, 7, 3], np.int32)
+    for collapse in (False, True):
+        for merge in (True, False):
+            add("CTCLoss", f"c{collapse}_m{merge}", {"preprocess_collapse_repeated": collapse,
+                "ctc_merge_repeated": merge}, rtol=1e-4, inputs=logits, labels_indices=idx,
+                labels_values=vals, sequence_length=lengths)
+    add("CTCLoss", "float64", {}, inputs=logits.astype(np.float64), labels_indices=idx,
+        labels_values=vals, sequence_length=lengths)
+    short = np.array([8, 2, 3], np.int32)
+    add("CTCLoss", "too_short", {}, inputs=logits, labels_indices=idx, labels_values=vals,
+        sequence_length=short)
+    add("CTCLoss", "too_short_ignored", {"ignore_longer_outputs_than_inputs": True}, rtol=1e-4,
+        inputs=logits, labels_indices=idx, labels_values=vals, sequence_length=short)
+    add("CTCLoss", "blank_label", {}, inputs=logits, labels_indices=idx,
+        labels_values=np.array([1, 1, 2, 0, 3, 4, 1, 2], np.int32), sequence_length=lengths)
+
+
+_ctc_loss()
 test_kernel_matches_tensorflow = CASES.test()
