@@ -316,7 +316,7 @@ def ctc_loss(node, inputs, ctx):
     indices, values = np.asarray(inputs[1]), np.asarray(inputs[2])
     lengths = np.asarray(inputs[3]).astype(np.int64)
     _check(node, x, lengths)
-    max_time, batch, classes = x.shape
+    batch, classes = x.shape[1], x.shape[2]
     all_labels = _labels(node, indices, values, batch)
     merge = bool(node.attr["ctc_merge_repeated"])
     collapse = bool(node.attr["preprocess_collapse_repeated"])
