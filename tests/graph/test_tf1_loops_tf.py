@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+import savedmodel_io
+from savedmodel_io.graph import runtime
+
 from .tf1_replay import check_replay, check_signatures_covered
 
 pytestmark = pytest.mark.tf
@@ -24,3 +27,30 @@ def test_replay_matches_tensorflow(name, fixture_model):
 @pytest.mark.parametrize("name", MODELS)
 def test_every_signature_is_covered(name, fixture_model):
     check_signatures_covered(fixture_model(name))
+
+
+def test_ops_inside_loops_are_checked(fixture_model):
+    """An op without a kernel inside a loop frame (or a nested one) is reported before running."""
+    path = fixture_model("tf1_while")
+    mg = savedmodel_io.load(path).meta_graph(["serve"]).proto
+    inner = next(n for n in mg.graph_def.node if n.name.startswith("while/while/") and n.op == "AddV2")
+    inner.op = "MyCustomAdd"
+    missing = runtime.check_signature(mg, "loops")
+    assert [(m.op, m.node) for m in missing] == [("MyCustomAdd", inner.name)]
+    assert "custom op" in str(missing[0])
+
+
+def test_a_cycle_without_enter_is_refused():
+    """A NextIteration feeding a Merge with no Enter into the frame is not a loop TF can run."""
+    from savedmodel_io.errors import UnsupportedOpError
+    from savedmodel_io.proto import MetaGraphDef
+
+    mg = MetaGraphDef()
+    nodes = {"m": ("Merge", ["n", "n"]), "n": ("NextIteration", ["m"])}
+    for name, (op, ins) in nodes.items():
+        nd = mg.graph_def.node.add(name=name, op=op)
+        nd.input.extend(ins)
+        nd.attr["T"].type = 1
+    mg.signature_def["s"].outputs["y"].name = "m:0"
+    with pytest.raises(UnsupportedOpError, match="cycle"):
+        runtime.run_signature(mg, "s", {})
