@@ -30,15 +30,16 @@ from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
     __version__: str
-    from savedmodel_io._accel import SlowFallbackWarning, show_config
+    from savedmodel_io._accel import SlowFallbackWarning
+    from savedmodel_io._config import show_config
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
         list_variables,
         load_variables,
         open_checkpoint,
-        write_checkpoint,
     )
+    from savedmodel_io.formats.bundle_writer import write_checkpoint
     from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
-    "show_config": "savedmodel_io._accel",
+    "show_config": "savedmodel_io._config",
     "SlowFallbackWarning": "savedmodel_io._accel",
     "Fingerprint": "savedmodel_io.fingerprint",
     "compute_fingerprint": "savedmodel_io.fingerprint",
@@ -56,7 +57,7 @@ _LAZY = {
     "list_variables": "savedmodel_io.formats.bundle",
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
-    "write_checkpoint": "savedmodel_io.formats.bundle",
+    "write_checkpoint": "savedmodel_io.formats.bundle_writer",
     "Budget": "savedmodel_io.graph.budget",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",
