@@ -7,6 +7,7 @@ cells. Replaying their recorded calls must give TensorFlow's outputs, and its er
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import savedmodel_io
@@ -54,3 +55,15 @@ def test_a_cycle_without_enter_is_refused():
     mg.signature_def["s"].outputs["y"].name = "m:0"
     with pytest.raises(UnsupportedOpError, match="cycle"):
         runtime.run_signature(mg, "s", {})
+
+
+def test_loop_iterations_are_bounded(fixture_model):
+    """Every TF1 loop frame counts its iterations against the run's budget."""
+    from savedmodel_io.errors import LimitExceededError
+    from savedmodel_io.graph.budget import Budget
+
+    mg = savedmodel_io.load(fixture_model("tf1_while")).meta_graph(["serve"])
+    x = np.ones(2, np.float32)
+    with pytest.raises(LimitExceededError, match="more than 3 iterations"):
+        runtime.run_signature(mg.proto, "loops", {"x": x, "n": np.int32(10)},
+                              budget=Budget(max_loop_iterations=3))

@@ -11,7 +11,7 @@ import numpy as np
 from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
 from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import bad, np_dtype
+from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 
 
 @kernel("Const")
@@ -184,8 +184,10 @@ def device_index(node, inputs, ctx):
 @kernel("FakeParam")
 def fake_param(node, inputs, ctx):
     # A stand-in TensorFlow never reads (an If branch's unused gradient output): any value does.
-    shape = node.attr["shape"] or ()
-    return np.zeros([d or 0 for d in shape], np_dtype(node.attr["dtype"]))
+    shape = [d or 0 for d in (node.attr["shape"] or ())]
+    dtype = np_dtype(node.attr["dtype"])
+    check_size(node, shape, dtype.itemsize)
+    return np.zeros(shape, dtype)
 
 
 @kernel("For")

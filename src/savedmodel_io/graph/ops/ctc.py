@@ -46,7 +46,7 @@ def _sparse(paths: list[list[int]]) -> list[np.ndarray]:
     return [indices, values, np.array([len(paths), longest], np.int64)]
 
 
-@kernel("CTCGreedyDecoder")
+@kernel("CTCGreedyDecoder", per_element=True)
 def ctc_greedy_decoder(node, inputs, ctx):
     x, lengths = np.asarray(inputs[0]), np.asarray(inputs[1]).astype(np.int64)
     _check(node, x, lengths)
@@ -151,7 +151,7 @@ class _TopN:
         return out
 
 
-def _beam_search(x: np.ndarray, width: int) -> _TopN:
+def _beam_search(node, ctx, x: np.ndarray, width: int) -> _TopN:
     """The final beam for one sequence of logits ``x`` (time, classes)."""
     blank = x.shape[1] - 1
     root = _Entry(None, -1)
@@ -164,6 +164,8 @@ def _beam_search(x: np.ndarray, width: int) -> _TopN:
         # log-softmax: subtract the maximum and the log of the shifted exponentials' sum
         top = ft(top + np.log(np.exp(row - top).sum(dtype=ft)))
         branches = leaves.extract()
+        # Each step extends every branch by every label: Python work the run's budget pays for.
+        ctx.meter.elements(len(branches) * blank, node.where)
         for b in branches:
             b.old = list(b.new)
         for b in branches:
@@ -211,7 +213,7 @@ def ctc_beam_search_decoder(node, inputs, ctx):
     paths: list[list[list[int]]] = [[] for _ in range(top)]
     scores = np.zeros((x.shape[1], top), x.dtype)
     for b in range(x.shape[1]):
-        leaves = _beam_search(x[:int(lengths[b]), b], width)
+        leaves = _beam_search(node, ctx, x[:int(lengths[b]), b], width)
         if top > len(leaves.items):
             raise bad(node, "Less leaves in the beam search than requested.")
         best = sorted(leaves.items, key=lambda e: e.new[2], reverse=True)[:top]

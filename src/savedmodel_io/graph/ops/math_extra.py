@@ -69,7 +69,7 @@ def population_count(node, inputs, ctx):
     return np.unpackbits(octets, axis=1).sum(axis=1, dtype=np.uint8).reshape(x.shape)
 
 
-@kernel("IsotonicRegression")
+@kernel("IsotonicRegression", per_element=True)
 def isotonic_regression(node, inputs, ctx):
     """Non-increasing isotonic regression of each row (pool adjacent violators), and the
     segment each element ends in (tensorflow/core/kernels/isotonic_regression_op.cc)."""

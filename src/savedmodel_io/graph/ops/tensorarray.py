@@ -198,7 +198,7 @@ def gather(node, inputs, ctx):
     return _stacked(node, ta, indices, node.attr.get("element_shape"))
 
 
-@kernel("TensorArrayScatterV3", "TensorArrayScatterV2")
+@kernel("TensorArrayScatterV3", "TensorArrayScatterV2", per_element=True)
 def scatter(node, inputs, ctx):
     ta = _ta(node, inputs[0])
     indices = _vector(node, inputs[1], "indices")
@@ -239,7 +239,7 @@ def concat(node, inputs, ctx):
     return [np.concatenate(values), lengths]
 
 
-@kernel("TensorArraySplitV3", "TensorArraySplitV2")
+@kernel("TensorArraySplitV3", "TensorArraySplitV2", per_element=True)
 def split(node, inputs, ctx):
     ta = _ta(node, inputs[0])
     value = np.asarray(inputs[1])
