@@ -310,6 +310,9 @@ _EXCLUDED_OPS = {
     **dict.fromkeys(_names("FractionalAvgPool FractionalMaxPool"),
                     "pools over randomly drawn regions (a training-time regulariser; the regions "
                     "come from TensorFlow's own generator)"),
+    # tensorflow/core/kernels/image/generate_box_proposals_op.cu.cc is its only kernel.
+    **dict.fromkeys(_names("GenerateBoundingBoxProposals"),
+                    "GPU only: TensorFlow registers no CPU kernel for it"),
 }
 
 # Name endings of gradient ops (ReluGrad, MaxPoolGradGradV2, Conv2DBackpropFilter...);
