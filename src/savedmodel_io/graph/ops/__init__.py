@@ -97,6 +97,7 @@ def _load() -> None:
             sparse_serial,
             special,
             strings,
+            tensor_serial,
             tensorarray,
             tensorlist,
             tensormap,
