@@ -1,7 +1,9 @@
-"""Fused RNN cells, softmax cross-entropy losses and the CTC greedy decoder against ``tf.raw_ops``."""
+"""Fused RNN cells, softmax cross-entropy losses, the CTC decoders and loss, and
+Dilation2DBackpropInput against ``tf.raw_ops``."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from .raw_ops_harness import Cases
@@ -130,4 +132,45 @@ def _ctc_loss() -> None:
 
 
 _ctc_loss()
+
+
+def _dilation_backprop() -> None:
+    x = f32(2, 6, 7, 3)
+    for pad in ("SAME", "VALID"):
+        for st, r, k in (((1, 1), (1, 1), (2, 2)), ((2, 1), (1, 2), (2, 3)),
+                         ((1, 3), (2, 2), (3, 3)), ((2, 2), (3, 3), (3, 3))):
+            geo = {"strides": [1, *st, 1], "rates": [1, *r, 1], "padding": pad}
+            ek = [(k[d] - 1) * r[d] + 1 for d in range(2)]
+            if pad == "SAME":
+                outs = [-(-x.shape[1 + d] // st[d]) for d in range(2)]
+            else:
+                outs = [(x.shape[1 + d] - ek[d]) // st[d] + 1 for d in range(2)]
+            add("Dilation2DBackpropInput", f"{pad}-s{st}-r{r}-k{k}", geo, input=x,
+                filter=f32(*k, 3), out_backprop=f32(2, *outs, 3))
+    same = {"strides": [1, 1, 1, 1], "rates": [1, 1, 1, 1], "padding": "SAME"}
+    # ties (a constant input): the first tap wins, and gradients of one input add up
+    add("Dilation2DBackpropInput", "ties", same, input=np.zeros((1, 4, 4, 1), F),
+        filter=np.zeros((2, 2, 1), F), out_backprop=f32(1, 4, 4, 1))
+    lowest = np.full((1, 3, 3, 1), -np.inf, F)
+    add("Dilation2DBackpropInput", "all_minus_inf", same, input=lowest,
+        filter=np.zeros((2, 2, 1), F), out_backprop=f32(1, 3, 3, 1))
+    nan = x.copy()
+    nan[0, 1, 1, 0] = np.nan
+    add("Dilation2DBackpropInput", "nan", same, input=nan, filter=f32(2, 2, 3),
+        out_backprop=f32(2, 6, 7, 3))
+    for dt in ("float16", "float64", "int32", "uint8", "int8", ml_dtypes.bfloat16):
+        add("Dilation2DBackpropInput", f"dtype-{np.dtype(dt).name}", same,
+            input=(np.abs(x) * 20).astype(dt), filter=(np.abs(f32(2, 2, 3)) * 5).astype(dt),
+            out_backprop=(np.abs(f32(2, 6, 7, 3)) * 9).astype(dt))
+    add("Dilation2D", "bfloat16", same, input=(x * 20).astype(ml_dtypes.bfloat16),
+        filter=(f32(2, 2, 3) * 5).astype(ml_dtypes.bfloat16))
+    add("Dilation2DBackpropInput", "bad_backprop", same, input=x, filter=f32(2, 2, 3),
+        out_backprop=f32(2, 6, 6, 3))
+    add("Dilation2DBackpropInput", "depth_mismatch", same, input=x, filter=f32(2, 2, 2),
+        out_backprop=f32(2, 6, 7, 3))
+    add("Dilation2DBackpropInput", "empty", same, input=np.zeros((0, 3, 3, 2), F),
+        filter=f32(2, 2, 2), out_backprop=np.zeros((0, 3, 3, 2), F))
+
+
+_dilation_backprop()
 test_kernel_matches_tensorflow = CASES.test()
