@@ -135,4 +135,34 @@ def _instance_norm() -> None:
 
 
 _instance_norm()
+
+
+def _resize() -> None:
+    rng = {"min": F(-1.0), "max": F(2.0)}
+    # qint32 values within 2**24: the oracle builds TF's quantized constants through float32
+    for tag, maker in (("quint8", u8), ("qint32", lambda *sh: s32(*sh, span=1 << 24)),
+                       ("float", lambda *sh: CASES.f32(*sh))):
+        for size, align, half in (((5, 7), False, False), ((5, 7), True, False),
+                                  ((5, 7), False, True), ((2, 3), False, True),
+                                  ((1, 9), True, False), ((6, 4), True, True)):
+            add("QuantizedResizeBilinear", f"{tag}-{size}-a{align}-h{half}",
+                {"align_corners": align, "half_pixel_centers": half},
+                images=maker(2, 3, 4, 3), size=np.array(size, np.int32), **rng)
+        add("QuantizedResizeBilinear", f"{tag}-one_channel_wide", {},
+            images=maker(1, 2, 3, 1), size=np.array([3, 17], np.int32), **rng)
+        add("QuantizedResizeBilinear", f"{tag}-same_size", {"half_pixel_centers": True},
+            images=maker(1, 3, 4, 2), size=np.array([3, 4], np.int32), **rng)
+    x = u8(1, 3, 4, 3)
+    # TF returns before setting the range outputs of an empty batch: compare the images only
+    add("QuantizedResizeBilinear", "empty_batch", {}, only=(0,), images=u8(0, 3, 4, 3),
+        size=np.array([5, 5], np.int32), **rng)
+    add("QuantizedResizeBilinear", "zero_size", {}, images=x, size=np.array([0, 5], np.int32), **rng)
+    add("QuantizedResizeBilinear", "bad_size", {}, images=x, size=np.array([5], np.int32), **rng)
+    add("QuantizedResizeBilinear", "rank3", {}, images=u8(3, 4, 3), size=np.array([5, 5], np.int32),
+        **rng)
+    add("QuantizedResizeBilinear", "min_not_scalar", {}, images=x, size=np.array([5, 5], np.int32),
+        min=np.array([F(-1.0)]), max=F(2.0))
+
+
+_resize()
 test_kernel_matches_tensorflow = CASES.test()

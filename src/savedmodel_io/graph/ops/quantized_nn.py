@@ -4,9 +4,10 @@ Each takes quantized tensors with their float ranges (min/max inputs) and return
 quantized result with its range, as tensorflow/tensorflow tensorflow/core/kernels/
 quantized_matmul_op.cc, quantized_conv_ops.cc, quantized_add_op.cc, quantized_mul_op.cc,
 quantized_bias_add_op.cc, quantized_activation_ops.cc, quantized_concat_op.cc,
-quantized_reshape_op.cc, quantized_pooling_ops.cc and quantized_batch_norm_op.cc compute
-them: integer arithmetic on values offset by the quantized zero, and TF's own (sometimes
-surprising) broadcasting rules where they differ from numpy's.
+quantized_reshape_op.cc, quantized_pooling_ops.cc, quantized_batch_norm_op.cc and
+quantized_resize_bilinear_op.cc compute them: integer arithmetic on values offset by the
+quantized zero, and TF's own (sometimes surprising) broadcasting rules where they differ from
+numpy's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from savedmodel_io.graph.ops._quant import (
     to_quantized_unclamped,
 )
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints
+from savedmodel_io.graph.ops.image import _image, _scale, _size, _src
 from savedmodel_io.graph.ops.nn import _patches, _window
 
 QINT32 = QType(np.dtype(np.int32), 32, -(1 << 31), (1 << 31) - 1)
@@ -293,6 +295,57 @@ def quantized_concat(node, inputs, ctx):
     parts = [v if (lo, hi) == (out_lo, out_hi) else requantize_eigen(v, lo, hi, t, out_lo, out_hi, t)
              for v, (lo, hi) in zip(values, ranges)]
     return [np.concatenate(parts, axis=axis).astype(t.dtype), F32(out_lo), F32(out_hi)]
+
+
+# -- resizing -----------------------------------------------------------------------------------
+
+def _lerp_axis(in_size: int, out_size: int, align: bool, half: bool):
+    """Each output index's lower and upper source index and its float32 weight (the
+    interpolation cache of tensorflow/core/kernels/quantized_resize_bilinear_op.cc)."""
+    src = _src(out_size, _scale(in_size, out_size, align), half)
+    fl = np.floor(src)
+    hi = np.minimum(np.ceil(src), in_size - 1).astype(np.int64)
+    lo = np.minimum(np.maximum(fl, 0).astype(np.int64), hi)
+    return lo, hi, (src - fl).astype(F32)
+
+
+def _trunc_div(a: np.ndarray, d: int) -> np.ndarray:
+    """C's integer division (toward zero) of int64 values by a positive ``d``."""
+    return np.sign(a) * (np.abs(a) // d)
+
+
+@kernel("QuantizedResizeBilinear")
+def quantized_resize_bilinear(node, inputs, ctx):
+    """Bilinear resize of quint8 / qint32 values in fixed point (7 and 30 fraction bits,
+    weights truncated, each row step truncated, the result rounded half up), or of floats
+    in float32; the range passes through. Same-size resizes copy the input."""
+    lo, hi = _rank0(node, inputs[2], "min"), _rank0(node, inputs[3], "max")
+    # TF builds its resize state without half_pixel_centers: both flags together are allowed.
+    align, half = bool(node.attr["align_corners"]), bool(node.attr["half_pixel_centers"])
+    x = _image(node, inputs[0])
+    oh, ow = _size(node, inputs[1])
+    check_size(node, (x.shape[0], oh, ow, x.shape[3]), x.itemsize)
+    if (oh, ow) == x.shape[1:3]:
+        return [x.copy(), F32(lo), F32(hi)]
+    ylo, yhi, yl = _lerp_axis(x.shape[1], oh, align, half)
+    xlo, xhi, xl = _lerp_axis(x.shape[2], ow, align, half)
+    if x.dtype.kind == "f":
+        v = x.astype(F32)
+        top, bot = v[:, ylo], v[:, yhi]
+        w = xl[None, None, :, None]
+        t = top[:, :, xlo] + (top[:, :, xhi] - top[:, :, xlo]) * w
+        b = bot[:, :, xlo] + (bot[:, :, xhi] - bot[:, :, xlo]) * w
+        return [(t + (b - t) * yl[None, :, None, None]).astype(x.dtype), F32(lo), F32(hi)]
+    res = 30 if x.dtype.itemsize == 4 else 7
+    one = 1 << res
+    xi = (xl * F32(one)).astype(np.int64)[None, None, :, None]  # truncated toward zero
+    yi = (yl * F32(one)).astype(np.int64)[None, :, None, None]
+    v = x.astype(np.int64)
+    top, bot = v[:, ylo], v[:, yhi]
+    t = top[:, :, xlo] * one + (top[:, :, xhi] - top[:, :, xlo]) * xi
+    b = bot[:, :, xlo] * one + (bot[:, :, xhi] - bot[:, :, xlo]) * xi
+    out = t + _trunc_div(b - t, one) * yi
+    return [_trunc_div(out + one // 2, one).astype(x.dtype), F32(lo), F32(hi)]
 
 
 @kernel("QuantizedReshape")
