@@ -262,4 +262,124 @@ def _per_channel() -> None:
 
 _uniform()
 _per_channel()
+
+
+def _dimension_numbers(lhs: tuple[int, int, list[int]], rhs: tuple[int, int, list[int]],
+                       out: tuple[int, int, list[int]]) -> str:
+    """A UniformQuantizedConvolutionDimensionNumbersAttr as TF's string attr (every byte ASCII):
+    (batch, feature, spatial) of lhs and out, (input feature, output feature, spatial) of rhs."""
+    raw = bytearray()
+    for first, (a, b, spatial) in ((1, lhs), (4, rhs), (7, out)):
+        raw += bytes([first << 3, a, (first + 1) << 3, b, (first + 2) << 3 | 2, len(spatial),
+                      *spatial])
+    return raw.decode("ascii")
+
+
+def _convolution() -> None:
+    conv = {"Tout": DT("qint32"), "padding": "VALID",
+            "lhs_quantization_min_val": -128, "lhs_quantization_max_val": 127,
+            "rhs_quantization_min_val": -128, "rhs_quantization_max_val": 127,
+            "output_quantization_min_val": -(1 << 31), "output_quantization_max_val": (1 << 31) - 1}
+    scales = {"lhs_scales": F(0.05), "lhs_zero_points": np.int32(3), "rhs_scales": F(0.02),
+              "rhs_zero_points": np.int32(-2), "output_scales": F(0.003),
+              "output_zero_points": np.int32(5)}
+
+    def s8(*shape: int):
+        return quantized("qint8", RS.randint(-128, 128, size=shape))
+
+    lhs, rhs = s8(2, 4, 6, 5), s8(6, 4, 3, 2)  # NCHW lhs, OIHW rhs (the default numbers)
+    for tag, extra in (("valid", {}), ("same", {"padding": "SAME"}),
+                       ("explicit", {"padding": "EXPLICIT", "explicit_padding": [1, 0, 2, 3]}),
+                       ("strides", {"window_strides": [2, 3]}),
+                       ("lhs_dilation", {"lhs_dilation": [2, 1], "padding": "SAME"}),
+                       ("rhs_dilation", {"rhs_dilation": [2, 2]}),
+                       ("narrow_out", {"output_quantization_min_val": -50,
+                                       "output_quantization_max_val": 50})):
+        add("UniformQuantizedConvolution", tag, {**conv, **extra}, lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "feature_groups", {**conv, "feature_group_count": 2},
+        lhs=lhs, rhs=s8(6, 2, 2, 2), **scales)
+    add("UniformQuantizedConvolution", "batch_groups", {**conv, "batch_group_count": 2},
+        lhs=lhs, rhs=s8(6, 4, 2, 2), **scales)
+    per_channel = {**conv, "rhs_quantization_axis": 0, "output_quantization_axis": 1}
+    add("UniformQuantizedConvolution", "per_channel", per_channel, lhs=lhs, rhs=rhs,
+        lhs_scales=F(0.05), lhs_zero_points=np.int32(-1),
+        rhs_scales=F([0.02, 0.01, 0.5, 0.03, 0.2, 0.07]),
+        rhs_zero_points=np.int32([0, 1, -1, 2, 0, 0]),
+        output_scales=F([0.001, 0.002, 0.01, 0.003, 0.5, 0.04]),
+        output_zero_points=np.int32([0, 1, 2, 3, -4, 5]))
+    add("UniformQuantizedConvolution", "per_channel_tensor_out",
+        {**conv, "rhs_quantization_axis": 0}, lhs=lhs, rhs=rhs, lhs_scales=F(0.05),
+        lhs_zero_points=np.int32(-1), rhs_scales=F([0.02, 0.01, 0.5, 0.03, 0.2, 0.07]),
+        rhs_zero_points=np.int32([0, 1, -1, 2, 0, 0]), output_scales=F(0.01),
+        output_zero_points=np.int32(7))
+    # NHWC lhs, HWIO rhs, NHWC output: TF's dimension numbers for Conv2D layouts
+    nhwc = _dimension_numbers((0, 3, [1, 2]), (2, 3, [0, 1]), (0, 3, [1, 2]))
+    add("UniformQuantizedConvolution", "nhwc", {**conv, "dimension_numbers": nhwc,
+                                                "padding": "SAME", "window_strides": [2, 1]},
+        lhs=s8(2, 5, 6, 4), rhs=s8(3, 2, 4, 6), **scales)
+    add("UniformQuantizedConvolution", "nhwc_per_channel",
+        {**conv, "dimension_numbers": nhwc, "rhs_quantization_axis": 3,
+         "output_quantization_axis": 3},
+        lhs=s8(1, 4, 4, 4), rhs=s8(2, 2, 4, 3), lhs_scales=F(0.05), lhs_zero_points=np.int32(0),
+        rhs_scales=F([0.02, 0.01, 0.5]), rhs_zero_points=np.int32([0, 0, 0]),
+        output_scales=F([0.001, 0.002, 0.01]), output_zero_points=np.int32([0, 1, 2]))
+    # TF's eager kernel cache keeps the strides the first call filled in (a kernel per attrs):
+    # other ranks name theirs
+    add("UniformQuantizedConvolution", "conv1d", {**conv, "window_strides": [2]},
+        lhs=s8(2, 3, 7), rhs=s8(4, 3, 3), **scales)
+    add("UniformQuantizedConvolution", "conv3d", {**conv, "padding": "SAME",
+                                                  "window_strides": [1, 1, 1]},
+        lhs=s8(1, 2, 3, 4, 3), rhs=s8(2, 2, 2, 2, 2), **scales)
+    add("UniformQuantizedConvolution", "window_too_big", conv, lhs=s8(1, 4, 2, 2),
+        rhs=s8(2, 4, 3, 3), **scales)
+    add("UniformQuantizedConvolution", "empty_batch", conv, lhs=s8(0, 4, 6, 5), rhs=rhs,
+        **scales)
+    # errors: feature mismatch, rank 2, bad axis, non-positive scales, per-tensor rhs with
+    # per-channel output, bad padding attrs, a bad dimension-numbers string
+    add("UniformQuantizedConvolution", "feature_mismatch", conv, lhs=lhs, rhs=s8(6, 3, 3, 2),
+        **scales)
+    add("UniformQuantizedConvolution", "rank2", conv, lhs=s8(2, 4), rhs=s8(4, 4), **scales)
+    add("UniformQuantizedConvolution", "lhs_axis", {**conv, "lhs_quantization_axis": 0},
+        lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "rhs_axis", {**conv, "rhs_quantization_axis": 1},
+        lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "zero_scale", conv, lhs=lhs, rhs=rhs,
+        **{**scales, "rhs_scales": F(0.0)})
+    add("UniformQuantizedConvolution", "tensor_rhs_channel_out",
+        {**conv, "output_quantization_axis": 1}, lhs=lhs, rhs=rhs,
+        **{**scales, "output_scales": F([0.1] * 6), "output_zero_points": np.int32([0] * 6)})
+    add("UniformQuantizedConvolution", "explicit_with_valid",
+        {**conv, "explicit_padding": [1, 1, 1, 1]}, lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "explicit_size", {**conv, "padding": "EXPLICIT",
+                                                         "explicit_padding": [1, 1]},
+        lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "bad_dimension_numbers",
+        {**conv, "dimension_numbers": "\x08"}, lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "strides_size", {**conv, "window_strides": [1]},
+        lhs=lhs, rhs=rhs, **scales)
+    add("UniformQuantizedConvolution", "group_mismatch", {**conv, "feature_group_count": 3},
+        lhs=lhs, rhs=rhs, **scales)
+
+    hy = {"Tout": DT("float32"), "padding": "SAME", "rhs_quantization_min_val": -128, "rhs_quantization_max_val": 127}
+    x = np.concatenate([f32(1, 4, 6, 5) * 3, np.zeros((1, 4, 6, 5), F),
+                        np.abs(f32(1, 4, 6, 5))])
+    add("UniformQuantizedConvolutionHybrid", "tensor", hy, lhs=x, rhs=rhs,
+        rhs_scales=F(0.02), rhs_zero_points=np.int32(0))
+    add("UniformQuantizedConvolutionHybrid", "channel", {**hy, "rhs_quantization_axis": 0,
+                                                         "window_strides": [2, 2]},
+        lhs=x, rhs=rhs, rhs_scales=F([0.02, 0.01, 0.5, 0.03, 0.2, 0.07]),
+        rhs_zero_points=np.int32([0, 1, -1, 2, 0, 0]))
+    add("UniformQuantizedConvolutionHybrid", "nhwc_groups",
+        {**hy, "dimension_numbers": nhwc, "feature_group_count": 2, "lhs_dilation": [1, 2],
+         "rhs_dilation": [2, 1]},
+        lhs=f32(2, 5, 6, 4), rhs=s8(2, 2, 2, 6), rhs_scales=F(0.05),
+        rhs_zero_points=np.int32(1))
+    add("UniformQuantizedConvolutionHybrid", "batch_groups", {**hy, "batch_group_count": 3,
+                                                              "padding": "VALID"},
+        lhs=x, rhs=s8(6, 4, 2, 2), rhs_scales=F(0.02), rhs_zero_points=np.int32(0))
+    add("UniformQuantizedConvolutionHybrid", "bad_axis", {**hy, "rhs_quantization_axis": 2},
+        lhs=x, rhs=rhs, rhs_scales=F(0.02), rhs_zero_points=np.int32(0))
+
+
+_convolution()
 test_kernel_matches_tensorflow = CASES.test()
