@@ -157,3 +157,101 @@ def _matmul() -> None:
 _conv()
 _matmul()
 test_kernel_matches_tensorflow = CASES.test()
+
+
+def tf_concat_v2_answer(request: dict) -> dict:
+    """TF side for QuantizedConcatV2, which has no Python wrapper: the node built by name in a
+    TF1 graph over constants and run in a session with oneDNN on."""
+    import base64
+    import os
+
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    import tensorflow as tf
+    from _oracles.codec import decode, encode
+    from tensorflow.core.framework import attr_value_pb2
+
+    inputs = dict(request["inputs"])
+    t = tf.as_dtype(inputs["values"][0]["tf_dtype"])
+    storage = tf.uint8 if t == tf.quint8 else tf.int8
+    g = tf.Graph()
+    out: dict = {}
+    feed = {}
+    with g.as_default():
+        # shapeless placeholders (TF's shape function cannot refuse a case before it runs),
+        # the op's inputs named in0, in1... as the harness names its constants
+        def placeholder(value: dict, dtype, name: str):
+            ph = tf.compat.v1.placeholder(dtype, shape=None, name=name)
+            feed[ph] = decode(value)
+            return ph
+
+        n = len(inputs["values"])
+        values = [tf.bitcast(placeholder(v, storage, f"raw{k}"), t, name=f"in{k}")
+                  for k, v in enumerate(inputs["values"])]
+        axis = placeholder(inputs["axis"], tf.as_dtype(inputs["axis"]["dtype"]), f"in{n}")
+        mins = [placeholder(v, tf.float32, f"in{n + 1 + k}")
+                for k, v in enumerate(inputs["input_mins"])]
+        maxes = [placeholder(v, tf.float32, f"in{2 * n + 1 + k}")
+                 for k, v in enumerate(inputs["input_maxes"])]
+        op = g.create_op(
+            "QuantizedConcatV2", [*values, axis, *mins, *maxes], [t, tf.float32, tf.float32],
+            attrs={"N": attr_value_pb2.AttrValue(i=len(values)),
+                   "T": attr_value_pb2.AttrValue(type=t.as_datatype_enum),
+                   "Tidx": attr_value_pb2.AttrValue(type=axis.dtype.as_datatype_enum)},
+            name="op")
+        out["node_def"] = base64.b64encode(op.node_def.SerializeToString()).decode()
+        as_int = tf.bitcast(op.outputs[0], storage)
+        try:
+            with tf.compat.v1.Session(graph=g) as sess:
+                q, lo, hi = sess.run([as_int, op.outputs[1], op.outputs[2]], feed_dict=feed)
+            out["outputs"] = [encode(q), encode(lo), encode(hi)]
+        except Exception as e:  # noqa: BLE001 (TF's failure is the answer)
+            out["error"] = f"{type(e).__name__}: {str(e)[:600]}"
+    return out
+
+
+class ConcatCases(Cases):
+    """QuantizedConcatV2 cases answered by ``tf_concat_v2_answer``."""
+
+    def oracle(self) -> dict[str, dict]:
+        requests = [{"function": "tf_concat_v2_answer", **c.request()} for c in self]
+        answers = ModuleOracle(__name__).answers(requests)
+        return {c.id: a for c, a in zip(self, answers)}
+
+
+CONCAT = ConcatCases(seed=5107)
+
+
+def _concat() -> None:
+    add = CONCAT.add
+    rs = CONCAT.rs
+    for name in ("quint8", "qint8"):
+        def make(*shape: int, name: str = name):
+            return quantized(name, rs.randint(-128 if name == "qint8" else 0,
+                                              128 if name == "qint8" else 256, size=shape))
+        a, b, c = make(2, 3, 2, 2), make(2, 1, 2, 2), make(2, 2, 2, 2)
+        ranges = {"input_mins": [F(-1.0), F(0.0), F(-2.5)], "input_maxes": [F(1.0), F(3.0), F(0.5)]}
+        same = {"input_mins": [F(-1.0)] * 3, "input_maxes": [F(2.0)] * 3}
+        near = {"input_mins": [F(-1.0), F(-1.0000005), F(-1.0)], "input_maxes": [F(2.0)] * 3}
+        for tag, r in (("ranges", ranges), ("same", same), ("near", near)):
+            add("QuantizedConcatV2", f"{name}-rank4-{tag}", values=[a, b, c], axis=np.int32(1), **r)
+            add("QuantizedConcatV2", f"{name}-rank3-{tag}",
+                values=[a[0], b[0], c[0]], axis=np.int32(0), **r)
+            add("QuantizedConcatV2", f"{name}-rank2-{tag}", values=[a[0, 0], b[0, 0], c[0, 0]],
+                axis=np.int32(-1), **r)
+        add("QuantizedConcatV2", f"{name}-int64_axis", values=[a, b, c], axis=np.int64(1),
+            **same)
+        add("QuantizedConcatV2", f"{name}-negative_axis", values=[a, a], axis=np.int32(-3),
+            input_mins=[F(-1.0), F(-1.0)], input_maxes=[F(1.0), F(1.0)])
+        add("QuantizedConcatV2", f"{name}-empty", values=[make(2, 0, 2, 2), a],
+            axis=np.int32(1), input_mins=[F(-1.0), F(-1.0)], input_maxes=[F(1.0), F(1.0)])
+    q = quantized("quint8", rs.randint(0, 256, size=(1, 2, 2, 2)))
+    add("QuantizedConcatV2", "shape_mismatch", values=[q, quantized("quint8", np.zeros((1, 2, 3, 2)))],
+        axis=np.int32(1), input_mins=[F(0.0), F(0.0)], input_maxes=[F(1.0), F(1.0)])
+    add("QuantizedConcatV2", "rank_mismatch", values=[q, q[0]], axis=np.int32(0),
+        input_mins=[F(0.0), F(0.0)], input_maxes=[F(1.0), F(1.0)])
+    add("QuantizedConcatV2", "axis_out_of_range", values=[q[0], q[0]], axis=np.int32(3),
+        input_mins=[F(0.0), F(0.0)], input_maxes=[F(1.0), F(1.0)])
+
+
+_concat()
+test_concat_v2_matches_tensorflow = CONCAT.test()

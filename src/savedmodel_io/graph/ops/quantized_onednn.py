@@ -1,4 +1,5 @@
-"""oneDNN's int8 kernels: QuantizedConv2D* / QuantizedDepthwiseConv2D* / QuantizedMatMulWithBias*.
+"""oneDNN's int8 kernels: QuantizedConv2D* / QuantizedDepthwiseConv2D* / QuantizedMatMulWithBias*
+and QuantizedConcatV2.
 
 These are what Intel's int8 toolchains (Neural Compressor, TF's oneDNN graph rewrites)
 leave in a SavedModel: quint8 or qint8 activations scaled by ``max|range| / 255`` (or 127)
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._quant import F32, qtype
+from savedmodel_io.graph.ops._quant import F32, qtype, requantize_eigen
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints
 from savedmodel_io.graph.ops.nn import _patches, _window
 
@@ -229,3 +230,61 @@ def quantized_matmul(node, inputs, ctx):
                 F32(lo), F32(hi)]
     lo, hi = output_range(min_a, max_a, False, min_b, max_b)
     return [_finish(v, sw, relu, np.dtype(np.int32)), F32(lo), F32(hi)]
+
+
+# -- concatenation ------------------------------------------------------------------------------
+
+@kernel("QuantizedConcatV2")
+def quantized_concat_v2(node, inputs, ctx):
+    """oneDNN's quantized concat (tensorflow/core/kernels/mkl/mkl_concat_op.cc): rank-4 inputs
+    whose ranges agree within 1e-6 are copied and keep the first range; otherwise (Eigen's
+    path) the output range is [0, largest max] (quint8) or symmetric about zero (qint8) and
+    each input with another range is requantized into it through float32."""
+    n = int(node.attr["N"])
+    values = [np.asarray(v) for v in inputs[:n]]
+    axis_t = np.asarray(inputs[n])
+    mins, maxs = inputs[n + 1:2 * n + 1], inputs[2 * n + 1:3 * n + 1]
+    t = qtype(node.attr["T"])
+    if axis_t.ndim:
+        raise bad(node, f"Concat dim tensor should be a scalar integer, but got shape "
+                        f"{list(axis_t.shape)}")
+    if axis_t.dtype != np.int32:
+        # TF's oneDNN rewrite takes only int32 axes; its placeholder kernel outputs nothing
+        raise bad(node, "Missing 0-th output: TensorFlow computes QuantizedConcatV2 only with "
+                        "an int32 axis")
+    rank = values[0].ndim
+    axis = int(axis_t) + rank if int(axis_t) < 0 else int(axis_t)
+    for i, v in enumerate(values):
+        if v.ndim != rank:
+            raise bad(node, f"_MklConcatOp : Ranks of all input tensors should match: input "
+                            f"dimensions = {v.ndim} vs. expected rank = {rank}")
+        for d in range(rank):
+            if d != axis and v.shape[d] != values[0].shape[d]:
+                raise bad(node, f"_MklConcatOp : Dimensions of inputs should match: "
+                                f"shape[0][{d}]= {values[0].shape[d]} vs. shape[{i}][{d}] = "
+                                f"{v.shape[d]}")
+    if not 0 <= axis < rank:
+        raise bad(node, f"ConcatOp : Expected concatenating dimensions in the range [{-rank}, "
+                        f"{rank}), but got {int(axis_t)}")
+    ranges = [(float(F32(np.asarray(lo).reshape(-1)[0])), float(F32(np.asarray(hi).reshape(-1)[0])))
+              for lo, hi in zip(mins, maxs)]
+    same = all(abs(F32(lo) - F32(ranges[0][0])) <= F32(1e-6)
+               and abs(F32(hi) - F32(ranges[0][1])) <= F32(1e-6) for lo, hi in ranges[1:])
+    onednn = rank == 4 and same and any(v.size for v in values)
+    check_size(node, values[0].shape[:axis] + (sum(v.shape[axis] for v in values),)
+               + values[0].shape[axis + 1:], t.dtype.itemsize)
+    if onednn:
+        out_lo, out_hi = ranges[0]
+        parts = values
+    else:
+        overall_min = min(F32(lo) for lo, _ in ranges)
+        overall_max = max(F32(hi) for _, hi in ranges)
+        if t.signed:
+            big = max(abs(overall_min), abs(overall_max))
+            out_lo, out_hi = float(-big), float(big)
+        else:
+            out_lo, out_hi = 0.0, float(overall_max)
+        parts = [v if (lo, hi) == (out_lo, out_hi)
+                 else requantize_eigen(v, lo, hi, t, out_lo, out_hi, t)
+                 for v, (lo, hi) in zip(values, ranges)]
+    return [np.concatenate(parts, axis=axis).astype(t.dtype), F32(out_lo), F32(out_hi)]
