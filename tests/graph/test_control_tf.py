@@ -55,7 +55,8 @@ def _signatures(name: str) -> list[tuple[str, str]]:
         "control_lookup": ["static", "mutate"],
         "control_parsing": ["v2", "v1", "single"],
         "control_misc": ["fmt", "bincount", "conv3d"],
-        "misc_functions": ["loops", "batch", "plumbing", "maps", "list_batches", "composite"],
+        "misc_functions": ["loops", "batch", "plumbing", "maps", "list_batches", "composite",
+                           "serial"],
         "misc_state": ["update", "tables"],
     }[name]]
 
