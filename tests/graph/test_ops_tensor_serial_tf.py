@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from savedmodel_io.errors import UnsupportedOpError
+from savedmodel_io.errors import LimitExceededError, UnsupportedOpError
 from savedmodel_io.graph import runtime
 from savedmodel_io.proto import DataType, TensorProto
 from savedmodel_io.tensors import to_content_proto
@@ -107,3 +107,29 @@ def test_variant_tensors_are_refused():
               sigs={"s": ({}, {"y": "s:0"})})
     with pytest.raises(UnsupportedOpError, match="DT_VARIANT"):
         runtime.run_signature(mg, "s", {})
+
+
+def test_hostile_sizes_are_refused_before_allocating():
+    """A few proto bytes declaring a huge tensor, or a convolution padded to petabytes, stop
+    with LimitExceededError naming the node."""
+    huge = _proto(DataType.DT_FLOAT, [1 << 40], float_val=[1.0])
+    mg = meta([const("b", huge),
+               node("p", "ParseTensor", ["b"], out_type=("type", DataType.DT_FLOAT))],
+              sigs={"s": ({}, {"y": "p:0"})})
+    with pytest.raises(LimitExceededError) as info:
+        runtime.run_signature(mg, "s", {})
+    assert "ParseTensor" in str(info.value)
+
+    x = np.zeros((1, 1, 2, 2), np.int8)
+    f32, i32 = np.float32(1.0), np.int32(0)
+    conv = node("c", "UniformQuantizedConvolution", ["x", "w", "s", "z", "s", "z", "s", "z"],
+                Tin=("type", DataType.DT_QINT8), Tout=("type", DataType.DT_QINT32),
+                padding=b"EXPLICIT", lhs_quantization_min_val=-128, lhs_quantization_max_val=127,
+                rhs_quantization_min_val=-128, rhs_quantization_max_val=127,
+                output_quantization_min_val=-(1 << 31), output_quantization_max_val=(1 << 31) - 1)
+    conv.attr["explicit_padding"].list.i.extend([0, 1 << 30, 0, 1 << 30])
+    mg = meta([const("x", x), const("w", x), const("s", f32), const("z", i32), conv],
+              sigs={"s": ({}, {"y": "c:0"})})
+    with pytest.raises(LimitExceededError) as info:
+        runtime.run_signature(mg, "s", {})
+    assert "UniformQuantizedConvolution" in str(info.value)
