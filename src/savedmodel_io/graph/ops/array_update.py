@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 from savedmodel_io.graph.ops.array import strided_index
 from savedmodel_io.graph.ops.resource import scatter_nd

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._quant import F32, qtype, requantize_eigen
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints
 from savedmodel_io.graph.ops.nn import _patches, _window

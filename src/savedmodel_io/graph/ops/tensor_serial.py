@@ -11,7 +11,7 @@ import numpy as np
 
 from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import LimitExceededError, SavedModelError, UnsupportedOpError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 from savedmodel_io.proto import DataType, TensorProto
 

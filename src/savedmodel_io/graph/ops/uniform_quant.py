@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.formats import varint
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, np_dtype
 
 F32 = np.float32
