@@ -164,6 +164,19 @@ def strided_index(node, shape: tuple[int, ...], begin, end, strides) -> tuple:
     return tuple(index)
 
 
+def assign_slice(node, x: np.ndarray, begin, end, strides, value) -> np.ndarray:
+    """``x`` (a copy) with its strided slice set to ``value`` (broadcast to the slice)."""
+    index = strided_index(node, x.shape, begin, end, strides)
+    out = np.array(x, copy=True)
+    value = np.asarray(value)
+    try:
+        out[index] = value
+    except ValueError:
+        raise bad(node, f"Cannot update a slice of shape {list(np.shape(out[index]))} with a "
+                        f"value of shape {list(value.shape)}") from None
+    return out
+
+
 @kernel("Slice")
 def slice_(node, inputs, ctx):
     x = _a(inputs[0])

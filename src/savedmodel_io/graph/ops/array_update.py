@@ -15,21 +15,8 @@ import numpy as np
 
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
-from savedmodel_io.graph.ops.array import strided_index
+from savedmodel_io.graph.ops.array import assign_slice
 from savedmodel_io.graph.ops.resource import scatter_nd
-
-
-def assign_slice(node, x: np.ndarray, begin, end, strides, value) -> np.ndarray:
-    """``x`` (a copy) with its strided slice set to ``value`` (broadcast to the slice)."""
-    index = strided_index(node, x.shape, begin, end, strides)
-    out = np.array(x, copy=True)
-    value = np.asarray(value)
-    try:
-        out[index] = value
-    except ValueError:
-        raise bad(node, f"Cannot update a slice of shape {list(np.shape(out[index]))} with a "
-                        f"value of shape {list(value.shape)}") from None
-    return out
 
 
 @kernel("TensorStridedSliceUpdate")

@@ -18,6 +18,7 @@ import numpy as np
 from savedmodel_io.errors import RuntimeFailure
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
+from savedmodel_io.graph.ops.array import assign_slice
 from savedmodel_io.graph.variables import Handle, Ref, variable_name
 
 
@@ -333,8 +334,6 @@ def count_up_to(node, inputs, ctx):
 
 @kernel("ResourceStridedSliceAssign")
 def resource_strided_slice_assign(node, inputs, ctx):
-    from savedmodel_io.graph.ops.array_update import assign_slice
-
     h = _handle(node, inputs[0])
     cur = _value(node, ctx, h)
     ctx.session.store.assign(h, assign_slice(node, cur, *inputs[1:5]))
@@ -343,8 +342,6 @@ def resource_strided_slice_assign(node, inputs, ctx):
 
 @kernel("StridedSliceAssign")
 def strided_slice_assign(node, inputs, ctx):
-    from savedmodel_io.graph.ops.array_update import assign_slice
-
     ref = _ref(node, inputs[0])
     cur = _value(node, ctx, ref.handle)
     ctx.session.store.assign(ref.handle, assign_slice(node, cur, *inputs[1:5]))
