@@ -139,8 +139,8 @@ _instance_norm()
 
 def _resize() -> None:
     rng = {"min": F(-1.0), "max": F(2.0)}
-    # qint32 values within 2**24: the oracle builds TF's quantized constants through float32
-    for tag, maker in (("quint8", u8), ("qint32", lambda *sh: s32(*sh, span=1 << 24)),
+    # qint32 over its whole range: TF rounds the values to float32 first
+    for tag, maker in (("quint8", u8), ("qint32", lambda *sh: s32(*sh, span=1 << 31)),
                        ("float", lambda *sh: CASES.f32(*sh))):
         for size, align, half in (((5, 7), False, False), ((5, 7), True, False),
                                   ((5, 7), False, True), ((2, 3), False, True),
@@ -152,6 +152,11 @@ def _resize() -> None:
             images=maker(1, 2, 3, 1), size=np.array([3, 17], np.int32), **rng)
         add("QuantizedResizeBilinear", f"{tag}-same_size", {"half_pixel_centers": True},
             images=maker(1, 3, 4, 2), size=np.array([3, 4], np.int32), **rng)
+    # the largest qint32 rounds up to 2**31 in float32 and wraps to the smallest
+    add("QuantizedResizeBilinear", "qint32-extremes", {},
+        images=quantized("qint32", np.array([2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 1, 5],
+                                            np.int64).reshape(1, 2, 2, 1)),
+        size=np.array([3, 3], np.int32), **rng)
     x = u8(1, 3, 4, 3)
     # TF returns before setting the range outputs of an empty batch: compare the images only
     add("QuantizedResizeBilinear", "empty_batch", {}, only=(0,), images=u8(0, 3, 4, 3),

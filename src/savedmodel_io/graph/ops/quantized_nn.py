@@ -317,8 +317,9 @@ def _trunc_div(a: np.ndarray, d: int) -> np.ndarray:
 @kernel("QuantizedResizeBilinear")
 def quantized_resize_bilinear(node, inputs, ctx):
     """Bilinear resize of quint8 / qint32 values in fixed point (7 and 30 fraction bits,
-    weights truncated, each row step truncated, the result rounded half up), or of floats
-    in float32; the range passes through. Same-size resizes copy the input."""
+    weights truncated, each row step truncated, the result rounded half up and wrapped to
+    int32; qint32 values are first rounded to float32 as TF's scalar conversion does), or of
+    floats in float32; the range passes through. Same-size resizes copy the input."""
     lo, hi = _rank0(node, inputs[2], "min"), _rank0(node, inputs[3], "max")
     # TF builds its resize state without half_pixel_centers: both flags together are allowed.
     align, half = bool(node.attr["align_corners"]), bool(node.attr["half_pixel_centers"])
@@ -340,12 +341,13 @@ def quantized_resize_bilinear(node, inputs, ctx):
     one = 1 << res
     xi = (xl * F32(one)).astype(np.int64)[None, None, :, None]  # truncated toward zero
     yi = (yl * F32(one)).astype(np.int64)[None, :, None, None]
-    v = x.astype(np.int64)
+    # Eigen's quantized scalars reach int64 through float: qint32 values round to float32
+    v = x.astype(F32).astype(np.int64)
     top, bot = v[:, ylo], v[:, yhi]
     t = top[:, :, xlo] * one + (top[:, :, xhi] - top[:, :, xlo]) * xi
     b = bot[:, :, xlo] * one + (bot[:, :, xhi] - bot[:, :, xlo]) * xi
     out = t + _trunc_div(b - t, one) * yi
-    return [_trunc_div(out + one // 2, one).astype(x.dtype), F32(lo), F32(hi)]
+    return [_wrap32(_trunc_div(out + one // 2, one)).astype(x.dtype), F32(lo), F32(hi)]
 
 
 @kernel("QuantizedReshape")
