@@ -58,6 +58,7 @@ def _load() -> None:
             lookup,
             math,
             nn,
+            quantized,
             resource,
             segment,
             selection,

@@ -13,7 +13,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx._sym import sym_of
-from savedmodel_io.onnx.ops._registry import converter
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
     INT64_MIN,
@@ -34,7 +34,8 @@ from savedmodel_io.onnx.ops._util import (
 # -- pass-through ---------------------------------------------------------------------------------
 
 
-@converter("Identity", "StopGradient", "PreventGradient", "Snapshot", "PlaceholderWithDefault",
+@converter("Identity", "StopGradient", "PreventGradient", "Snapshot", "PlaceholderWithDefault", "GuaranteeConst",
+           "DeepCopy",
            "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "RefIdentity", "EnsureShape",
            "CheckNumerics", "CheckNumericsV2", onnx="(none: the input value)", layout=True)
 def identity(cx, node, ins):
@@ -566,7 +567,7 @@ def tile(cx, node, ins):
     return g.op1("Tile", ins[0], i64(g, ins[1]))
 
 
-@converter("Const", onnx="(initializer)")
+@converter("Const", "HostConst", onnx="(initializer)")
 def const(cx, node, ins):
     raise ExportError("a Const is always folded")  # reached only if its value cannot be read
 
@@ -614,3 +615,11 @@ def ragged_to_tensor(cx, node, ins):
     dims = g.op1("Concat", unsqueeze(g, out_rows, [0]), unsqueeze(g, out_cols, [0]), inner, axis=0)
     base = g.op1("Expand", default, dims)
     return g.op1("ScatterND", base, idx, g.op1("Gather", values, kept, axis=0))
+inexpressible("not mapped yet: in-place row updates and slice assignment into a copy (ONNX ScatterND could "
+              "express them)", "InplaceAdd", "InplaceSub", "InplaceUpdate", "ParallelConcat",
+              "TensorStridedSliceUpdate", "ScatterNdNonAliasingAdd")
+inexpressible("not mapped yet: the old Reverse (bool dims), ReverseSequence, ConcatOffset, Empty, PlaceholderV2 "
+              "(ONNX Slice, ReverseSequence, ConstantOfShape could express them)", "Reverse", "ReverseSequence",
+              "ConcatOffset", "Empty", "PlaceholderV2")
+inexpressible("ONNX has no bit casts between types", "Bitcast")
+inexpressible("serialized TensorProtos: ONNX has no protobuf codec", "SerializeTensor", "ParseTensor")

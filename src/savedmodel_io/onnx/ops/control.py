@@ -152,3 +152,11 @@ def while_(cx, node, ins):
     for k, i in enumerate(carried):
         result[i] = loop[k]
     return result
+inexpressible("TF1 dataflow loops (Enter/Exit/NextIteration frames) have no structured form to map to Loop",
+              "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit", "RefNextIteration",
+              "ControlTrigger", "RefSelect")
+inexpressible("not mapped yet: the For op (ONNX Loop could express it)", "For")
+inexpressible("mutexes, cross-call batching and aborting the process: no ONNX form", "MutexV2", "MutexLock",
+              "ConsumeMutexLock", "Batch", "BatchFunction", "Unbatch", "Abort")
+inexpressible("graph plumbing with no value to compute (device placement, gradient stand-ins)", "DeviceIndex",
+              "FakeParam")

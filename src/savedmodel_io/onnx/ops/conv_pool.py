@@ -49,3 +49,4 @@ inexpressible("not mapped yet: the generic Conv op (batch dimensions, groups) an
 inexpressible("grayscale morphological dilation: no ONNX operator", "Dilation2D")
 inexpressible("ONNX MaxPool's indices count positions in NCHW order, TensorFlow's in NHWC: not mapped yet",
               "MaxPoolWithArgmax")
+inexpressible("grayscale morphological dilation and its gradient: no ONNX operator", "Dilation2DBackpropInput")

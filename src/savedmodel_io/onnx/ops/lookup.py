@@ -105,3 +105,6 @@ def table_state(cx, node, ins):
 inexpressible(STATE, "LookupTableInsert", "LookupTableInsertV2", "LookupTableImport", "LookupTableImportV2",
               "LookupTableRemoveV2", "InitializeTable", "InitializeTableV2", "InitializeTableFromTextFile",
               "InitializeTableFromTextFileV2")
+inexpressible("hash tables created or filled while running: an ONNX graph holds no mutable table",
+              "AnonymousHashTable", "AnonymousMutableDenseHashTable", "AnonymousMutableHashTable",
+              "AnonymousMutableHashTableOfTensors", "MutableDenseHashTable", "MutableDenseHashTableV2")

@@ -314,7 +314,7 @@ def shift(cx, node, ins):
     return _keep(g.op1("Div", g.op1("Sub", a, g.op1("Mod", a, p, fmod=0)), p), a.perm)
 
 
-@converter("AddN", onnx="Sum", layout=True)
+@converter("AddN", "AccumulateNV2", onnx="Sum", layout=True)
 def add_n(cx, node, ins):
     g = cx.g
     perm = next((v.perm for v in ins if v.perm is not None), None)
@@ -692,3 +692,7 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
               "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
               "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")
 inexpressible("ONNX has no complex tensors", "Complex", "ComplexAbs", "Angle")
+inexpressible("ONNX has no bit count operator", "PopulationCount")
+inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")
+inexpressible("not mapped yet: ApproximateEqual, ToBool, CumulativeLogsumexp (ONNX Abs/Less, Equal/Size, "
+              "CumSum of Exp could express them)", "ApproximateEqual", "ToBool", "CumulativeLogsumexp")

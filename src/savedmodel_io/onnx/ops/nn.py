@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
-from savedmodel_io.onnx.ops._registry import converter
+from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops.math import in_float32
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
@@ -535,3 +535,8 @@ def _batch_to_space_static(cx, node, ins):
         y = g.op1("Slice", y, g.const(starts.astype(np.int64)), g.const(ends),
                   g.const(np.arange(1, 1 + m, dtype=np.int64)))
     return y
+inexpressible("not mapped yet: TF's fused LSTM/GRU block cells (ONNX LSTM/GRU could express them)",
+              "BlockLSTM", "BlockLSTMV2", "LSTMBlockCell", "GRUBlockCell")
+inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
+inexpressible("not mapped yet: softmax cross-entropy with its gradient output (ONNX SoftmaxCrossEntropyLoss "
+              "gives the loss only)", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits")
