@@ -60,6 +60,7 @@ def _load() -> None:
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
             control,
+            decoding,
             image,
             lookup,
             math,
@@ -69,6 +70,7 @@ def _load() -> None:
             resource,
             strings,
             tensorlist,
+            unicode,
         )
 
 
