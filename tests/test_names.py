@@ -163,7 +163,7 @@ def test_unnamed_variable_default_name_is_not_a_natural_name(tmp_path):
 
 @given(st.lists(st.text(alphabet="./Sa", min_size=1, max_size=6), min_size=1, max_size=4))
 def test_key_paths_unescape_what_tensorflow_escapes(parts):
-    from savedmodel_io.formats.bundle import key_object_path
+    from savedmodel_io.formats.object_paths import key_object_path
 
     key = "/".join(escape_local_name(p) for p in parts) + "/.ATTRIBUTES/VARIABLE_VALUE"
     assert key_object_path(key, "VARIABLE_VALUE") == parts

@@ -107,6 +107,11 @@ def render() -> str:
             "page shows `saved_model_cli`'s spelling for its flags (underscores) and dashes for",
             "savedmodel-io's own.",
             "",
+            "Every command that reads a model refuses files that symbolic links lead to outside the",
+            "model directory (one line naming the file and where it leads, exit 1);",
+            "`--allow-external-links` follows them, for trusted layouts such as a Hugging Face cache",
+            "(see [Security](security.md)).",
+            "",
             "| command | what it does | saved_model_cli |",
             "| --- | --- | --- |",
         ]

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
         list_variables,
         load_variables,
         open_checkpoint,
-        write_checkpoint,
     )
+    from savedmodel_io.formats.bundle_writer import write_checkpoint
     from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
@@ -56,7 +56,7 @@ _LAZY = {
     "list_variables": "savedmodel_io.formats.bundle",
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
-    "write_checkpoint": "savedmodel_io.formats.bundle",
+    "write_checkpoint": "savedmodel_io.formats.bundle_writer",
     "Budget": "savedmodel_io.graph.budget",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",

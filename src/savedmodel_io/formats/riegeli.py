@@ -7,7 +7,7 @@ error: TensorFlow never writes them. Every header and chunk is protected by High
 
 Format facts (not code) from google/riegeli ``doc/riegeli_records_file_format.md``,
 ``riegeli/records/block.h`` (block/chunk boundary arithmetic), ``riegeli/chunk_encoding/
-{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; see shared/design/cpb_format.md §2.
+{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; the layout is described in docs/cpb.md.
 
 A record's *position* is ``chunk_begin + index_in_chunk``: what ``ChunkInfo.offset`` holds in a
 ``.cpb`` and what :meth:`RecordReader.read_record` takes.
@@ -26,8 +26,8 @@ from typing import BinaryIO, Union
 
 from savedmodel_io._accel import SlowFallbackWarning, note_slow
 from savedmodel_io._fsutil import atomic_file, open_regular
-from savedmodel_io._varint import decode as _read_varint
-from savedmodel_io._varint import encode as _varint
+from savedmodel_io.formats.varint import decode as _read_varint
+from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -285,12 +285,15 @@ class RecordReader:
     HighwayHash of chunk *data* (headers are always checked: they are tiny and guard every size).
     """
 
-    def __init__(self, path: PathLike, *, verify_hashes: bool = True) -> None:
+    def __init__(
+        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
-        self._file: BinaryIO = open_regular(self.path)
+        # ``file``: already open (a model's files are opened through its ModelFiles).
+        self._file: BinaryIO = open_regular(self.path) if file is None else file
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
+            self.size = self._file.seek(0, os.SEEK_END)
             # One entry per record chunk, in file order (flat arrays: a file of many tiny
             # chunks costs 48 bytes per chunk, not a Python object each).
             self._begins = array("Q")

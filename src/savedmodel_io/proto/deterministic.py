@@ -21,8 +21,8 @@ from google.protobuf import message as _message
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from savedmodel_io._accel import note_slow
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import FormatError
 
 try:  # the optional C accelerator, built by setup.py when a compiler exists
