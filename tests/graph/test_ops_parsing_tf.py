@@ -208,4 +208,33 @@ single_seq("missing_ok", scalar(SEQS[1]), ["w"], [], [], [], [("w", STR, [1])], 
 single_seq("missing", scalar(SEQS[1]), [], [], [], [], [("w", STR, [1])], [])
 single_seq("vector_input", SEQS, [], [], [("c", [2])], [], [], [ZF])
 
+# -- JSON Examples -------------------------------------------------------------------------------------
+FEATS = '{"features": {"feature": {%s}}}'
+JSON_OK = [
+    FEATS % '"b": {"int64List": {"value": ["29", 3, -1, "0x10", 4.0]}}, "a": {"floatList": {"value": '
+            '[1.5, "NaN", "-Infinity", 0.1, 1e-50]}}',
+    FEATS % '"z": {"bytes_list": {"value": ["aGk=", "aGk", "-_8=", ""]}}, "a": {"int64List": {}}',
+    "{}", '{"features": {}}', '{"features": null}', FEATS % '"x": {}',
+    FEATS % '"x": {"floatList": {"value": [1], "value": [2]}}',
+    FEATS % '"x": {"floatList": {"value": null}}',
+    FEATS % '"x": {"float_list": {"value": 2.5}}',
+    FEATS % '"x": {"int64List": {"value": [9223372036854775807, "-9223372036854775808"]}}',
+    ' {"features" : {"feature":{"y":{"bytesList":{"value":[""]}}}}} ',
+    FEATS % '"x": {"floatList": {"value": ["1.5", "-2e3", ".5"]}}',
+]
+JSON_BAD = ["", "   ", "[1]", '{"foo": 1}', FEATS % '"x": {"int64List": {"value": [1.5]}}',
+            FEATS % '"x": {"int64List": {"value": ["9223372036854775808"]}}',
+            FEATS % '"x": {"floatList": {"value": [1e40]}}',
+            FEATS % '"x": {"floatList": {"value": [1]}, "int64List": {"value": [2]}}',
+            FEATS % '"x": {"floatList": {"value": [1]}}, "x": {"int64List": {"value": [2]}}',
+            FEATS % '"x": {"bytesList": {"value": ["***"]}}',
+            FEATS % '"x": {"floatList": {"value": ["1.5x"]}}',
+            FEATS % '"x": {"int64List": {"value": [true]}}',
+            '{"features": {"feature": {"x": {"floatList": {"value": [1]}}}}',
+            '{"features": {"feature": {"x": {"floatList": {"values": [1]}}}}}']
+add("DecodeJSONExample", "valid", json_examples=strings(*JSON_OK))
+add("DecodeJSONExample", "2d", json_examples=strings(*JSON_OK[:4]).reshape(2, 2))
+for i, text in enumerate(JSON_BAD):
+    add("DecodeJSONExample", f"bad{i}", json_examples=strings(text))
+
 test_kernel_matches_tensorflow = CASES.test()

@@ -62,6 +62,7 @@ def _load() -> None:
             control,
             decoding,
             image,
+            json_example,
             lookup,
             math,
             nn,
