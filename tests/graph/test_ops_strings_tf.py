@@ -297,4 +297,7 @@ add("DecodeCSV", "2d_records", records=b(b"1,a", b"2,b", b"3,c", b"4,d").reshape
     record_defaults=[L, S])
 add("DecodeCSV", "scalar_record", records=scalar(b"1,a"), record_defaults=[L, S])
 
+# -- the clock (values differ by design: dtype and shape only) ----------------------------------------
+add("Timestamp", "now", spec_only=True)
+
 test_kernel_matches_tensorflow = CASES.test()

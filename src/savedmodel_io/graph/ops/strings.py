@@ -448,6 +448,55 @@ def summarize(a: np.ndarray, max_entries: int) -> str:
     return _summarize_dim(a, 0, limit)
 
 
+def _one_element_v1(v: object) -> str:
+    """One element as PrintOneElement(print_v2=False) writes it: strings unquoted, complex "?"."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return _c_escape(bytes(v))
+    if isinstance(v, (complex, np.complexfloating)):
+        return "?"
+    if not isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)):
+        return _float_text(np.float32(v))  # bfloat16 and other ml_dtypes floats
+    return _one_element(v)
+
+
+def summarize_v1(a: np.ndarray, max_entries: int) -> str:
+    """Tensor::SummarizeValue(max_entries, print_v2=False), as the TF1 Print op writes tensors.
+
+    The first ``limit`` elements in row-major order: innermost dimensions as space-separated
+    elements in brackets, a cut inside a row marked "...", and "..." after the whole when
+    elements were left out (tensorflow/tensorflow tensorflow/core/framework/tensor.cc,
+    PrintOneDim).
+    """
+    limit = a.size if max_entries < 0 else min(max_entries, a.size)
+    if limit == 0 and a.dtype == bool:
+        return ""  # TF writes nothing at all for booleans cut to no elements
+    if a.ndim == 0:
+        return _one_element_v1(a[()]) if limit else "..."
+    flat = a.reshape(-1)
+    pos = 0
+
+    def dim(d: int) -> str:
+        nonlocal pos
+        if pos >= limit:
+            return ""
+        if d == a.ndim - 1:
+            parts = []
+            for i in range(a.shape[d]):
+                if pos >= limit:
+                    return " ".join(parts) + ("..." if d != 0 else "")
+                parts.append(_one_element_v1(flat[pos]))
+                pos += 1
+            return " ".join(parts)
+        text = ""
+        for _ in range(a.shape[d]):
+            opened = pos < limit
+            inner = dim(d + 1)
+            text += ("[" if opened else "") + inner + ("]" if opened or pos < limit else "")
+        return text
+
+    return dim(0) + ("..." if a.size > limit else "")
+
+
 @kernel("StringFormat", per_element=True)
 def string_format(node, inputs, ctx):
     template = attr_str(node, "template")
