@@ -67,6 +67,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            proto_codec,
             random,
             resource,
             strings,
