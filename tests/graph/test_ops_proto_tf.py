@@ -164,7 +164,7 @@ CASES.append(Case("DecodeProtoV2-local_tensor_shape", "DecodeProtoV2",
                   {"message_type": "tensorflow.TensorShapeProto", "field_names": ["dim", "unknown_rank"],
                    "output_types": ["string", "bool"]}))
 # A descriptor file is refused (it is not part of the model); TF fails here for its absence.
-decode_case("file_source", MESSAGES, ["i32"], descriptor_source="/nonexistent/t.desc")
+decode_case("file_source", MESSAGES, ["i32"], descriptor_source=b"/nonexistent/t.desc")
 CASES.append(Case("DecodeProtoV2-local_unknown", "DecodeProtoV2", [("bytes", MESSAGES)],
                   {"message_type": "t.M", "field_names": ["i32"], "output_types": ["int32"]}))
 
