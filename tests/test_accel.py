@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import savedmodel_io
-from savedmodel_io import _accel
+from savedmodel_io import _accel, _config
 from savedmodel_io.cli.main import main
 from savedmodel_io.formats import census
 from savedmodel_io.hashing import crc32c, farmhash, highwayhash
@@ -25,7 +25,7 @@ def test_show_config_prints_version_and_every_backend(capsys):
     assert savedmodel_io.show_config() is None
     text = capsys.readouterr().out
     assert text.startswith(f"savedmodel-io {savedmodel_io.__version__}\n")
-    for step, row in _accel.backends().items():
+    for step, row in _config.backends().items():
         assert f"  {step}" in text and row["backend"] in text
     cfg = savedmodel_io.show_config("dicts")
     assert cfg["savedmodel-io"] == savedmodel_io.__version__
@@ -35,7 +35,7 @@ def test_show_config_prints_version_and_every_backend(capsys):
 
 
 def test_backends_name_what_is_in_use():
-    rows = _accel.backends()
+    rows = _config.backends()
     assert rows["CRC32C"]["fast"] == (crc32c.BACKEND != "python")
     assert rows["CRC32C"]["backend"].startswith(crc32c.BACKEND.replace("python", "pure Python"))
     assert rows["FarmHash"]["fast"] == farmhash.ACCELERATED
@@ -50,7 +50,7 @@ def test_cli_version_prints_the_same(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out == _accel.report()
+    assert capsys.readouterr().out == _config.report()
 
 
 def test_pure_python_everywhere_says_so_and_how_to_fix():

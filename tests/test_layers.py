@@ -17,7 +17,8 @@ SRC = Path(savedmodel_io.__file__).resolve().parent
 BOTTOM = ("savedmodel_io.formats", "savedmodel_io.remote", "savedmodel_io._fsutil",
           "savedmodel_io._staging", "savedmodel_io._swap",
           "savedmodel_io.errors", "savedmodel_io.proto", "savedmodel_io.hashing",
-          "savedmodel_io.dtypes", "savedmodel_io.tensors", "savedmodel_io._lookup")
+          "savedmodel_io.dtypes", "savedmodel_io.tensors", "savedmodel_io._lookup",
+          "savedmodel_io._accel")
 
 
 def _modules() -> dict[str, Path]:

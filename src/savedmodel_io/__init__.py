@@ -30,7 +30,8 @@ from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
     __version__: str
-    from savedmodel_io._accel import SlowFallbackWarning, show_config
+    from savedmodel_io._accel import SlowFallbackWarning
+    from savedmodel_io._config import show_config
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
-    "show_config": "savedmodel_io._accel",
+    "show_config": "savedmodel_io._config",
     "SlowFallbackWarning": "savedmodel_io._accel",
     "Fingerprint": "savedmodel_io.fingerprint",
     "compute_fingerprint": "savedmodel_io.fingerprint",

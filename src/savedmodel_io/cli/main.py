@@ -51,7 +51,7 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        from savedmodel_io._accel import report
+        from savedmodel_io._config import report
 
         sys.stdout.write(report())
         parser.exit()

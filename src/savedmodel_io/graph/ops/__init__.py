@@ -59,10 +59,14 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            audio,
+            complex_math,
             control,
             decoding,
+            fft,
             image,
             json_example,
+            linalg,
             lookup,
             math,
             nn,
@@ -70,6 +74,7 @@ def _load() -> None:
             proto_codec,
             random,
             resource,
+            special,
             strings,
             tensorlist,
             unicode,

@@ -65,9 +65,27 @@ def _floor_div(x, y):
     return np.floor(np.true_divide(x, y))
 
 
+def _multiply(x, y):
+    """x * y; complex products from four real ones, as TF (numpy's complex multiply fuses them
+    and leaves e.g. x * conj(x) a tiny imaginary part where TF's is exactly 0)."""
+    if x.dtype.kind != "c":
+        return np.multiply(x, y)
+    xr, xi, yr, yi = x.real, x.imag, np.real(y), np.imag(y)
+    out = np.empty(np.broadcast_shapes(x.shape, np.shape(y)), x.dtype)
+    out.real = xr * yr - xi * yi
+    out.imag = xr * yi + xi * yr
+    return out
+
+
+def _squared_difference(x, y):
+    """(x - y)^2; for complex numbers |x - y|^2 as TF defines it ((x - y) * conj(x - y))."""
+    d = x - y
+    return d * np.conj(d) if d.dtype.kind == "c" else np.square(d)
+
+
 for _op, _fn in {
-    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": lambda x, y: np.square(x - y),
+    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": _multiply,
+    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": _squared_difference,
     "Atan2": np.arctan2, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
     "BitwiseXor": np.bitwise_xor, "LeftShift": np.left_shift, "RightShift": np.right_shift,
     "Xdivy": lambda x, y: np.where(x == 0, 0, x / y),
@@ -132,27 +150,11 @@ for _op, _fn in {
     kernel(_op)(_cmp)
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to ~1e-7 relative: Taylor series near 0, Chebyshev-fitted erfc elsewhere.
-
-    The erfc fit is Numerical Recipes' ``erfcc`` (fractional error < 1.2e-7).
-    """
-    xd = x.astype(np.float64)
-    z = np.abs(xd)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(-z * z + poly)
-    far = np.sign(xd) * (1.0 - erfc)
-    x2 = xd * xd
-    near = xd * (2.0 / np.sqrt(np.pi)) * (1 - x2 / 3 * (1 - x2 * 3 / 10 * (1 - x2 * 5 / 21 * (
-        1 - x2 * 7 / 36 * (1 - x2 * 9 / 55 * (1 - x2 * 11 / 78 * (1 - x2 * 13 / 105)))))))
-    return np.where(z < 0.5, near, far)
-
-
 def _sigmoid(x):
-    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+    if x.dtype.kind == "c":
+        return 1 / (1 + np.exp(-x))
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _round_half_even(x):
@@ -166,9 +168,9 @@ for _op, _fn in {
     "Ceil": np.ceil, "Round": _round_half_even, "Rint": np.rint, "Sin": np.sin, "Cos": np.cos,
     "Tan": np.tan, "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh,
     "Cosh": np.cosh, "Tanh": np.tanh, "Asinh": np.arcsinh, "Acosh": np.arccosh,
-    "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": lambda x: 1 - _erf(x),
+    "Atanh": np.arctanh, "Sigmoid": _sigmoid,
     "Softplus": lambda x: np.logaddexp(0, x), "Softsign": lambda x: x / (1 + np.abs(x)),
-    "Invert": np.invert, "Real": np.real, "Imag": np.imag, "Conj": np.conj,
+    "Invert": np.invert,
 }.items():
     kernel(_op)(_unary(_fn))
 
@@ -212,7 +214,7 @@ def cast(node, inputs, ctx):
     with np.errstate(all="ignore"):
         if x.dtype.kind in "fc" and to.kind in "iu":
             return _float_to_int(np.real(x) if x.dtype.kind == "c" else x, to)
-        return x.astype(to)
+        return (np.real(x) if x.dtype.kind == "c" and to.kind != "c" else x).astype(to)
 
 
 def _float_to_int(x: np.ndarray, to: np.dtype) -> np.ndarray:
