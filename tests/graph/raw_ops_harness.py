@@ -30,11 +30,13 @@ from savedmodel_io.proto import MetaGraphDef, NodeDef
 
 ORACLE = Oracle("raw_ops", paths=())
 # TF errors that are CPU-kernel limitations, not semantics: we support more (NCHW convolution
-# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions), and a
+# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions, grouped
+# generic Conv), and a
 # dtype TF registers no CPU kernel for cannot occur in a model TF runs.
 CPU_LIMITS = ("only supports the NHWC", "only supports NHWC", "supports equal length strides",
               "does not support dilations", "do not yet support dilation",
-              "Could not find device for node")
+              "Could not find device for node",
+              "Grouped/Depthwise Convolutions are not supported yet")
 
 def DT(name: str) -> dict:
     """A type attr value (``tf.as_dtype(name)`` in the oracle)."""

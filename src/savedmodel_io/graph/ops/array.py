@@ -620,6 +620,24 @@ def batch_to_space_nd(node, inputs, ctx):
     return np.ascontiguousarray(y[tuple(idx)])
 
 
+@kernel("SpaceToBatch")
+def space_to_batch(node, inputs, ctx):
+    """SpaceToBatchND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return space_to_batch_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
+@kernel("BatchToSpace")
+def batch_to_space(node, inputs, ctx):
+    """BatchToSpaceND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return batch_to_space_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
 @kernel("Roll")
 def roll(node, inputs, ctx):
     # tensorflow/tensorflow tensorflow/core/kernels/roll_op.cc: input at least 1-D; shift and
@@ -640,64 +658,3 @@ def roll(node, inputs, ctx):
             raise bad(node, f"axis {d} is out of range")
         axes.append(d)
     return np.roll(x, ints(sh), axis=axes) if axes else x
-
-
-@kernel("RaggedTensorToTensor")
-def ragged_to_tensor(node, inputs, ctx):
-    """One ragged dimension given as ROW_SPLITS or FIRST_DIM_SIZE + VALUE_ROWIDS."""
-    types = [t.decode() if isinstance(t, bytes) else t for t in node.attr.get("row_partition_types") or []]
-    shape_in, values, default = _a(inputs[0]), _a(inputs[1]), _a(inputs[2])
-    parts = [_a(p) for p in inputs[3:]]
-    if types == ["ROW_SPLITS"]:
-        splits = parts[0].astype(np.int64)
-        nrows = len(splits) - 1
-        rowids = np.repeat(np.arange(nrows), np.diff(splits))
-    elif types == ["FIRST_DIM_SIZE", "VALUE_ROWIDS"]:
-        nrows = int(parts[0])
-        rowids = parts[1].astype(np.int64)
-        splits = np.concatenate([[0], np.cumsum(np.bincount(rowids, minlength=nrows))])
-    else:
-        raise bad(node, f"row_partition_types {types} are not supported (one ragged dimension only)")
-    if len(rowids) != values.shape[0] or (np.diff(splits) < 0).any():
-        raise bad(node, "row partition does not match the values")
-    lengths = np.diff(splits)
-    width = int(lengths.max()) if lengths.size else 0
-    inner = values.shape[1:]
-    want = None if shape_in.ndim == 0 else [int(d) for d in shape_in.reshape(-1)]
-    if want:
-        if want[0] >= 0 and want[0] != nrows:
-            nrows_out = want[0]
-        else:
-            nrows_out = nrows
-        if len(want) > 1 and want[1] >= 0:
-            width = want[1]
-    else:
-        nrows_out = nrows
-    out = np.empty((nrows_out, width) + inner, dtype=values.dtype)
-    out[...] = np.broadcast_to(default, inner) if default.ndim else default
-    pos = np.arange(len(rowids)) - splits[rowids]
-    keep = (pos < width) & (rowids < nrows_out)
-    out[rowids[keep], pos[keep]] = values[keep]
-    return out
-
-
-@kernel("SparseToDense")
-def sparse_to_dense(node, inputs, ctx):
-    """Scatter values (one, or one per index) into a default-filled dense tensor of output_shape."""
-    idx = _a(inputs[0]).astype(np.int64)
-    shape = tuple(ints(inputs[1]))
-    vals = _a(inputs[2])
-    default = _a(inputs[3])
-    if idx.ndim > 2 or default.ndim:
-        raise bad(node, "sparse_indices must have rank <= 2 and default_value must be a scalar")
-    idx = idx.reshape(-1, 1) if idx.ndim < 2 and len(shape) == 1 else idx.reshape(-1, len(shape))
-    if idx.shape[1] != len(shape):
-        raise bad(node, f"indices of rank {idx.shape[1]} for an output of rank {len(shape)}")
-    if vals.ndim and vals.size != idx.shape[0]:
-        raise bad(node, f"{vals.size} values for {idx.shape[0]} indices")
-    check_size(node, list(shape), vals.itemsize)
-    if idx.size and ((idx < 0).any() or (idx >= np.array(shape, np.int64)).any()):
-        raise bad(node, f"sparse index out of bounds for an output of shape {list(shape)}")
-    out = np.full(shape, default, dtype=vals.dtype)
-    out[tuple(idx.T)] = vals
-    return out

@@ -353,58 +353,7 @@ def bucketize(node, inputs, ctx):
     return np.searchsorted(np.asarray(node.attr["boundaries"]), _a(inputs[0]), side="right").astype(np.int32)
 
 
-@kernel("UnsortedSegmentSum", "UnsortedSegmentMax", "UnsortedSegmentMin", "UnsortedSegmentProd")
-def unsorted_segment(node, inputs, ctx):
-    data, ids = _a(inputs[0]), _a(inputs[1])
-    n = int(np.asarray(inputs[2]))
-    shape = (n,) + data.shape[ids.ndim:]
-    red = {"UnsortedSegmentSum": (np.add, 0), "UnsortedSegmentProd": (np.multiply, 1),
-           "UnsortedSegmentMax": (np.maximum, None), "UnsortedSegmentMin": (np.minimum, None)}[node.op]
-    fn, ident = red
-    if ident is None:
-        ident = (np.finfo(data.dtype).min if fn is np.maximum else np.finfo(data.dtype).max) \
-            if data.dtype.kind == "f" else (np.iinfo(data.dtype).min if fn is np.maximum else np.iinfo(data.dtype).max)
-    out = np.full(shape, ident, dtype=data.dtype)
-    flat = ids.reshape(-1)
-    if (flat >= n).any():
-        i = int(np.argmax(flat >= n))
-        raise bad(node, f"segment_ids[{i}] = {int(flat[i])} is out of range [0, {n})")
-    ok = flat >= 0
-    fn.at(out, flat[ok], data.reshape((-1,) + data.shape[ids.ndim:])[ok])
-    return out
-
-
 @kernel("L2Loss")
 def l2_loss(node, inputs, ctx):
     x = _a(inputs[0])
     return (np.sum(np.square(x)) / 2).astype(x.dtype)
-
-
-@kernel("DenseBincount", "Bincount")
-def dense_bincount(node, inputs, ctx):
-    if node.op == "Bincount":  # (arr, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    else:  # (input, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    if size < 0:
-        raise bad(node, f"size {size} must be non-negative")
-    if arr.ndim > 2:
-        raise bad(node, "bincount input must be 1-D or 2-D")
-    binary = bool(node.attr.get("binary_output", False))  # Bincount (v1) has no such attr
-    use_w = weights.size > 0
-    dtype = weights.dtype if use_w else np.dtype(np_dtype(node.attr["T"])) if "T" in node.attr else np.int32
-    rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr
-    w = weights.reshape(rows.shape) if use_w else None
-    out = np.zeros((rows.shape[0], size), dtype=dtype)
-    if (rows < 0).any():
-        raise bad(node, "bincount input must be non-negative")
-    for r in range(rows.shape[0]):
-        keep = rows[r] < size
-        idx = rows[r][keep]
-        if binary:
-            out[r, idx] = 1
-        elif use_w:
-            np.add.at(out[r], idx, w[r][keep])
-        else:
-            np.add.at(out[r], idx, 1)
-    return out[0] if arr.ndim <= 1 else out
