@@ -23,6 +23,7 @@ FIXTURES = {
     "keras_hashing": (1e-4, 1e-5),
     "keras_numeric_prep": (1e-4, 1e-5),
     "keras_text_vectorization": (1e-4, 1e-5),
+    "keras_audio_prep": (1e-4, 1e-5),
     "keras_core_conv": (1e-4, 1e-5),
     "keras_pool_norm": (1e-4, 1e-5),
     "keras_attention": (1e-4, 1e-5),
