@@ -297,6 +297,47 @@ add("DecodeCSV", "2d_records", records=b(b"1,a", b"2,b", b"3,c", b"4,d").reshape
     record_defaults=[L, S])
 add("DecodeCSV", "scalar_record", records=scalar(b"1,a"), record_defaults=[L, S])
 
+# -- StringFormat: tensors as SummarizeValue writes them (print_v2); a template whose
+# placeholders do not match the inputs is refused when TF builds the node (no case here).
+FMT_VALUES = {
+    "f32": np.float32([[1.5, -0.0, np.nan], [np.inf, 1e-7, 123456789.0]]),
+    "f64": np.float64([0.1, -1e300, 2.0]), "f16": np.float16([1.5, -2]),
+    "bf16": np.array([[1.5, 3.0]], ml_dtypes.bfloat16), "i8": np.int8([-128, 127]),
+    "u64": np.uint64([2**64 - 1]), "i64": np.int64([-(2**63), 5]), "bool": np.array([True, False]),
+    "c64": np.complex64([1 + 2j, -0.5j]), "str": s("a", "b\"c", "\n"), "scalar": np.float32(2.5),
+    "empty": np.zeros((2, 0), np.int32), "cube": np.arange(60, dtype=np.int32).reshape(3, 4, 5),
+    "long": np.arange(12, dtype=np.float64),
+}
+FMT_VALUES["c128_2d"] = np.complex128([[1j, 2], [3, 4]])
+for tag, value in FMT_VALUES.items():
+    add("StringFormat", tag, {"template": "x={} done", "placeholder": "{}"}, inputs=[value])
+for n in (-1, 0, 1, 2, 5):
+    add("StringFormat", f"summarize{n}", {"template": "{}|{}", "placeholder": "{}", "summarize": n},
+        inputs=[FMT_VALUES["cube"], FMT_VALUES["long"]])
+    add("StringFormat", f"complex_summarize{n}", {"template": "{}{}", "placeholder": "{}",
+                                                  "summarize": n},
+        inputs=[FMT_VALUES["c128_2d"], np.complex64(1j)])
+add("StringFormat", "placeholder", {"template": "%s and %s%s", "placeholder": "%s"},
+    inputs=[np.int32(1), s("q"), np.float32([1.25])])
+add("StringFormat", "no_inputs", {"template": "plain text"}, inputs=[])
+add("StringFormat", "unicode", {"template": "é{}ü", "placeholder": "{}"}, inputs=[s("日本")])
+
+# -- regexes and strong hashing -------------------------------------------------------------------
+add("StaticRegexFullMatch", "basic", {"pattern": "a[bc]+d?"}, input=s("abcd", "abx", "", "acb"))
+add("StaticRegexFullMatch", "empty_pattern", {"pattern": ""}, input=s("", "a"))
+add("StaticRegexFullMatch", "bad_pattern", {"pattern": "a("}, input=s("a"))
+add("RegexFullMatch", "2d", input=s("ab", "x", "abab", "").reshape(2, 2),
+    pattern=np.array(b"(ab)*", object))
+add("RegexReplace", "groups", {"replace_global": True}, input=s("a1b22c", ""),
+    pattern=np.array(b"([a-z])(\\d+)", object), rewrite=np.array(b"<\\2\\1>", object))
+add("RegexReplace", "first_only", {"replace_global": False}, input=s("aaa", "b"),
+    pattern=np.array(b"a", object), rewrite=np.array(b"X", object))
+add("StringToHashBucketStrong", "keys", {"num_buckets": 1000, "key": [1, 2]},
+    input=s("", "a", "hello world", "日本語"))
+add("StringToHashBucketStrong", "big_key", {"num_buckets": 7, "key": [-1, -(2**63)]},
+    input=s("x", "y").reshape(1, 2))
+add("StringToHashBucketStrong", "one_key", {"num_buckets": 7, "key": [1]}, input=s("x"))
+
 # -- the clock (values differ by design: dtype and shape only) ----------------------------------------
 add("Timestamp", "now", spec_only=True)
 

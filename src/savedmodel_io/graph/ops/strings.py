@@ -399,8 +399,6 @@ def _one_element(v: object) -> str:
         return "1" if v else "0"
     if isinstance(v, (float, np.floating)):
         return _float_text(v)
-    if isinstance(v, (complex, np.complexfloating)):
-        return "(%s,%s)" % (_float_text(v.real), _float_text(v.imag))
     return str(v)
 
 
@@ -440,8 +438,18 @@ def _summarize_dim(a: np.ndarray, dim: int, ends: int) -> str:
     return "[" + text + "]"
 
 
+def _irregular(a: np.ndarray, max_entries: int, v2: bool) -> str:
+    """SummarizeValue for a dtype it has no printer for (complex): one "?" per element shown,
+    flat at any rank (tensorflow/tensorflow tensorflow/core/framework/tensor.cc)."""
+    wanted = a.size if max_entries < 0 else max_entries
+    text = " ".join(["?"] * min(wanted, a.size)) + ("..." if wanted < a.size else "")
+    return f"[{text}]" if v2 and a.ndim else text
+
+
 def summarize(a: np.ndarray, max_entries: int) -> str:
     """Tensor::SummarizeValue(max_entries, print_v2=True), as StringFormat and PrintV2 write tensors."""
+    if a.dtype.kind == "c":
+        return _irregular(a, max_entries, True)
     limit = a.size if max_entries < 0 else min(max_entries, a.size)
     if a.ndim == 0:
         return _one_element(a[()])
@@ -449,11 +457,9 @@ def summarize(a: np.ndarray, max_entries: int) -> str:
 
 
 def _one_element_v1(v: object) -> str:
-    """One element as PrintOneElement(print_v2=False) writes it: strings unquoted, complex "?"."""
+    """One element as PrintOneElement(print_v2=False) writes it: strings unquoted."""
     if isinstance(v, (bytes, np.bytes_)):
         return _c_escape(bytes(v))
-    if isinstance(v, (complex, np.complexfloating)):
-        return "?"
     if not isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)):
         return _float_text(np.float32(v))  # bfloat16 and other ml_dtypes floats
     return _one_element(v)
@@ -467,6 +473,8 @@ def summarize_v1(a: np.ndarray, max_entries: int) -> str:
     elements were left out (tensorflow/tensorflow tensorflow/core/framework/tensor.cc,
     PrintOneDim).
     """
+    if a.dtype.kind == "c":
+        return _irregular(a, max_entries, False)
     limit = a.size if max_entries < 0 else min(max_entries, a.size)
     if limit == 0 and a.dtype == bool:
         return ""  # TF writes nothing at all for booleans cut to no elements
