@@ -106,6 +106,25 @@ v2("empty_batch", np.zeros(0, object), [("a", F32, [2], np.zeros(2, np.float32))
    sparse=[("s", STR)], ragged=[("v", F32)])
 v2("int32_splits", EXAMPLES, [], ragged=[("v", F32)], split="int32")
 v2("corrupt", strings(b"\x0a\x05garbage"), [("a", F32, [2], np.zeros(2, np.float32))])
+
+
+def v1(tag, serialized, dense, sparse=(), names=NO_STR):
+    """A TF1 ParseExample case: keys and defaults are separate scalar inputs."""
+    add("ParseExample", tag, {"sparse_types": [t for _, t in sparse],
+                              "dense_shapes": [sh for _, _, sh, _ in dense]},
+        serialized=serialized, names=names,
+        sparse_keys=[scalar(k) for k, _ in sparse], dense_keys=[scalar(k) for k, _, _, _ in dense],
+        dense_defaults=[d for _, _, _, d in dense])
+
+
+v1("mixed", EXAMPLES, [("a", F32, [2], np.zeros(0, np.float32)), ("n", I64, [], np.int64(-1))],
+   sparse=[("s", STR), ("v", F32)])
+v1("named", EXAMPLES, [("a", F32, [2], np.zeros(0, np.float32))], names=strings("e0", "e1", "e2"))
+v1("seq_dense", EXAMPLES, [("v", F32, [None, 2], np.float32(-1))])
+v1("required_missing", EXAMPLES, [("n", I64, [], np.zeros(0, np.int64))])
+v1("wrong_kind", EXAMPLES, [], sparse=[("a", I64)])
+v1("sparse_only", EXAMPLES, [], sparse=[("s", STR), ("n", I64), ("zz", F32)])
+v1("corrupt", strings(b"\x0a\x05garbage"), [("a", F32, [2], np.zeros(2, np.float32))])
 add("ParseSingleExample", "basic", {"sparse_keys": ["s", "v"], "sparse_types": [STR, F32],
                                     "num_sparse": 2, "dense_keys": ["a", "n"],
                                     "dense_shapes": [[2], [1]]},
