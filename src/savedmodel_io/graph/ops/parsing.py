@@ -391,7 +391,7 @@ def parse_single_sequence_example(node, inputs, ctx):
 # tensorflow/tensorflow tensorflow/core/kernels/parse_tensor_op.cc: SerializeTensor writes
 # strings in string_val (Tensor::AsProtoField) and every other dtype as tensor_content
 # (AsProtoTensorContent); ParseTensor takes one scalar proto and its dtype must be out_type.
-@kernel("SerializeTensor")
+@kernel("SerializeTensor", per_element=True)  # strings are appended one by one
 def serialize_tensor(node, inputs, ctx):
     x = np.asarray(inputs[0])
     if node.attr["T"] == DataType.DT_VARIANT:
