@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 
 from savedmodel_io.errors import LimitExceededError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import MAX_RESULT_BYTES, attr_str, bad, np_dtype
 from savedmodel_io.graph.ops.strings import parse_number
 

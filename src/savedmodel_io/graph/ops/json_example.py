@@ -22,7 +22,7 @@ import struct
 import numpy as np
 
 from savedmodel_io.formats import varint
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 
 _LIST_FIELDS = {"bytesList": (1, "bytes"), "bytes_list": (1, "bytes"),

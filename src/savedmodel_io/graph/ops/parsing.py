@@ -1,5 +1,4 @@
-"""tf.train.Example and SequenceExample parsing (dense, sparse and ragged features, feature
-lists) and tensors as serialized TensorProtos (SerializeTensor, ParseTensor).
+"""tf.train.Example and SequenceExample parsing: dense, sparse and ragged features, feature lists.
 
 Feature semantics follow tf.io.parse_example / parse_sequence_example
 (tensorflow/tensorflow tensorflow/core/util/example_proto_fast_parsing.cc): a dense
@@ -18,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io import tensors
-from savedmodel_io.dtypes import dtype_name
-from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError
-from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import MAX_RESULT_BYTES, bad, np_dtype
-from savedmodel_io.proto import DataType, Example, SequenceExample, TensorProto, parse_message
+from savedmodel_io.errors import CorruptFileError
+from savedmodel_io.graph.ops._registry import kernel
+from savedmodel_io.graph.ops._util import bad, np_dtype
+from savedmodel_io.proto import Example, SequenceExample, parse_message
 
 _KIND = {"f": "float_list", "i": "int64_list", "u": "int64_list", "O": "bytes_list"}
 _EMPTY: dict = {}
@@ -387,35 +384,3 @@ def parse_single_sequence_example(node, inputs, ctx):
     maps = [s.context.feature for s in seqs]
     return _features(node, maps, False, context) + _feature_lists(node, seqs, False, lists, False)
 
-
-# tensorflow/tensorflow tensorflow/core/kernels/parse_tensor_op.cc: SerializeTensor writes
-# strings in string_val (Tensor::AsProtoField) and every other dtype as tensor_content
-# (AsProtoTensorContent); ParseTensor takes one scalar proto and its dtype must be out_type.
-@kernel("SerializeTensor", per_element=True)  # strings are appended one by one
-def serialize_tensor(node, inputs, ctx):
-    x = np.asarray(inputs[0])
-    if node.attr["T"] == DataType.DT_VARIANT:
-        raise bad(node, "serializing variant tensors is not supported")
-    proto = tensors.from_array(x) if x.dtype == object else tensors.to_content_proto(x)
-    return np.array(proto.SerializeToString(), dtype=object)
-
-
-@kernel("ParseTensor")
-def parse_tensor(node, inputs, ctx):
-    ser = np.asarray(inputs[0], dtype=object)
-    if ser.ndim:
-        raise bad(node, f"Expected `serialized` to be a scalar, got shape: {list(ser.shape)}")
-    try:
-        proto = parse_message(TensorProto, bytes(ser.item()))
-    except CorruptFileError:
-        raise bad(node, "Could not parse `serialized` as TensorProto") from None
-    out_type = int(node.attr["out_type"])
-    if proto.dtype != out_type:
-        raise bad(node, f"Type mismatch between parsed tensor ({dtype_name(proto.dtype)}) and "
-                        f"dtype ({dtype_name(out_type)})")
-    try:
-        return tensors.to_array(proto, where=node.where, limit=MAX_RESULT_BYTES)
-    except LimitExceededError:
-        raise
-    except FormatError as exc:
-        raise bad(node, f"Could not parse `serialized` as a tensor: {exc.message}") from None

@@ -28,7 +28,7 @@ from google.protobuf.descriptor import FieldDescriptor as FD
 
 from savedmodel_io.errors import UnsupportedOpError
 from savedmodel_io.formats import varint
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
 
 _M64 = (1 << 64) - 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from savedmodel_io.errors import UnsupportedOpError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
 
 _MAX_CODE_POINT = 0x10FFFF
