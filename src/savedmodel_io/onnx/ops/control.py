@@ -160,3 +160,4 @@ inexpressible("mutexes, cross-call batching and aborting the process: no ONNX fo
               "ConsumeMutexLock", "Batch", "BatchFunction", "Unbatch", "Abort")
 inexpressible("graph plumbing with no value to compute (device placement, gradient stand-ins)", "DeviceIndex",
               "FakeParam")
+inexpressible("side effects with no value to compute (printing, the clock): no ONNX form", "Print", "Timestamp")

@@ -118,3 +118,13 @@ inexpressible("ONNX has no tf.train.Example parser", "ParseExample", "ParseExamp
 inexpressible("ONNX has no string n-gram builder (TfIdfVectorizer counts n-grams, it does not make them)",
               "StringNGrams")
 inexpressible("keyed SipHash buckets have no ONNX operator", "StringToHashBucketStrong")
+inexpressible("ONNX has no byte codecs (base64, raw bytes, zlib/gzip, CSV, JSON, protobuf)", "DecodeBase64",
+              "EncodeBase64", "DecodeRaw", "DecodePaddedRaw", "DecodeCompressed", "DecodeCSV", "DecodeJSONExample",
+              "DecodeProtoV2", "EncodeProto")
+inexpressible("ONNX has no tf.train.SequenceExample / single Example parser", "ParseSequenceExample",
+              "ParseSequenceExampleV2", "ParseSingleExample", "ParseSingleSequenceExample")
+inexpressible("ONNX has no Unicode decoding, encoding or script lookup", "UnicodeDecode", "UnicodeDecodeWithOffsets",
+              "UnicodeEncode", "UnicodeScript", "UnicodeTranscode")
+inexpressible("FarmHash fingerprints and buckets have no ONNX operator", "Fingerprint", "StringToHashBucket")
+inexpressible("not mapped yet: the old StringSplit (sparse output; ONNX StringSplit could express it)",
+              "StringSplit")
