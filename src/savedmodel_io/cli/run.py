@@ -217,14 +217,20 @@ def _save(path: str, value: Any) -> None:
 
 
 class _Tracer:
-    """--tf_debug: one stderr line per op output; stop at the first NaN/Inf."""
+    """--tf_debug: one stderr line per op output; stop at the first NaN/Inf.
+
+    Lines name the saved graph's nodes: a node the optimiser fused stands for several,
+    named after the one whose output it computes, the others listed.
+    """
 
     def __call__(self, event: Any) -> None:
         node = event.node
         indent = "  " * event.depth
+        *fused, last = node.origins
+        also = " (fused: " + ", ".join(f"{o.name} {o.op}" for o in fused) + ")" if fused else ""
         for i, v in enumerate(event.outputs):
             desc = _describe(v)
-            print(f"{indent}{node.name}:{i} {node.op} {desc}", file=sys.stderr)
+            print(f"{indent}{last.name}:{i} {last.op} {desc}{also}", file=sys.stderr)
             if isinstance(v, np.ndarray) and v.dtype.kind in "fc" and v.size and not np.isfinite(v).all():
                 kind = "NaN" if np.isnan(v).any() else "Inf"
                 raise RuntimeFailure(f"output {i} has {kind} values (first NaN/Inf in this run)",

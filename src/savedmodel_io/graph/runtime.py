@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -93,7 +93,7 @@ class Node:
     """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
     __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
-                 "opdef")
+                 "opdef", "origin", "prepared")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -106,6 +106,28 @@ class Node:
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
         self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
+        # The nodes of the saved graph this one stands for, when the optimiser made it
+        # (inlined, folded or fused); None: it is one of them itself.
+        self.origin: tuple[Node, ...] | None = None
+        # What a kernel computed once from constant inputs (weights laid out for GEMM...).
+        self.prepared: Any = None
+
+    def clone(self, index: int, **changes: Any) -> Node:
+        """A copy at position ``index`` (attrs copied, inputs and controls as given or copied)."""
+        n = Node(changes.pop("name", self.name), changes.pop("op", self.op),
+                 changes.pop("attr", dict(self.attr)), index, changes.pop("body", self.body))
+        n.inputs = changes.pop("inputs", list(self.inputs))
+        n.controls = changes.pop("controls", list(self.controls))
+        n.kernel, n.call, n.opdef = self.kernel, self.call, self.opdef
+        n.origin = changes.pop("origin", self.origins)
+        if changes:
+            raise TypeError(f"unknown fields {sorted(changes)}")
+        return n
+
+    @property
+    def origins(self) -> tuple[Node, ...]:
+        """The saved graph's nodes this node computes (itself, unless the optimiser made it)."""
+        return self.origin if self.origin is not None else (self,)
 
     def bind(self, library: Mapping[str, FunctionDef]) -> None:
         """Find what runs this node (kernel or library function) and fill in its default attrs."""
@@ -122,8 +144,12 @@ class Node:
 
     @property
     def where(self) -> str:
-        """Where this node is, for error messages."""
-        return f"node {self.name!r} ({self.op}) in {self.body}"
+        """Where this node is, for error messages (the saved graph's nodes it stands for)."""
+        first, *more = self.origins
+        text = f"node {first.name!r} ({first.op}) in {first.body}"
+        if more:
+            text += ", fused with " + ", ".join(f"{o.name!r} ({o.op})" for o in more)
+        return text
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.op!r})"
@@ -153,6 +179,13 @@ class Plan:
 
     order: list[int]
     release: list[list[int]]  # release[k]: producers whose values can be dropped after order[k]
+    # Optimised bodies: the values a run starts from (their constants in place), and which
+    # nodes those constants are (in dependency order, for traces).
+    preset: list[Any] | None = None
+    consts: list[int] = field(default_factory=list)
+    # (node, kernel function, inputs, release) per entry of ``order``: what the run loop reads.
+    steps: list[tuple[Node, Callable[..., Any], list[tuple[int, int]], list[int]]] = \
+        field(default_factory=list)
 
 
 class Body:
@@ -198,6 +231,24 @@ class Body:
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
+        # Optimised bodies hold their constants as values a run starts from, not as nodes to run.
+        self.preset_consts = False
+
+    @classmethod
+    def assemble(cls, name: str, nodes: list[Node], library: Mapping[str, FunctionDef], *,
+                 rets: list[tuple[int, int]], control_rets: list[int], args: list[str] = (),
+                 is_function: bool = False) -> Body:
+        """A Body made of compiled nodes (node ``k`` at index ``k``), as the optimiser builds it."""
+        body = cls(name, (), library, is_function=is_function)
+        body.args = list(args)
+        for k, node in enumerate(nodes):
+            if node.index != k or node.name in body.by_name:
+                raise RuntimeFailure(f"cannot assemble node {node.name!r} at {k}", where=name)
+            body._add(node)
+        body.dataflow = any(n.op in DATAFLOW_OPS for n in nodes)
+        body.rets = list(rets)
+        body.control_rets = list(control_rets)
+        return body
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -321,6 +372,14 @@ class Body:
             for src, _ in reversed(node.inputs):
                 if src not in done:
                     stack.append((src, False))
+        consts: list[int] = []
+        preset: list[Any] | None = None
+        if self.preset_consts:
+            consts = [i for i in order if self.nodes[i].op == "Const" and i not in fed]
+            preset = [None] * len(self.nodes)
+            for i in consts:
+                preset[i] = [self.nodes[i].attr["value"]]
+            order = [i for i in order if preset[i] is None]
         # Last use of each produced value, to free memory while running.
         keep = {t[0] for t in targets}
         last: dict[int, int] = {}
@@ -333,7 +392,13 @@ class Body:
         for src, pos in last.items():
             if src not in keep:
                 release[pos].append(src)
-        plan = Plan(order, release)
+        steps = []
+        for i, rel in zip(order, release):
+            if i not in fed:
+                node = self.nodes[i]
+                steps.append((node, node.kernel.fn if node.kernel is not None else _no_kernel,
+                              node.inputs, rel))
+        plan = Plan(order, release, preset, consts, steps)
         self._plans[key] = plan
         return plan
 
@@ -345,6 +410,12 @@ class Body:
             if node.kernel is None and node.op not in ("_Arg",):
                 out.append(Missing(node.op, node.name, self.name))
         return out
+
+
+def _no_kernel(node: Node, inputs: list[Any], ctx: Context) -> Any:
+    """What runs a node without a kernel: UnsupportedOpError naming it."""
+    raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, node.body)}",
+                             where=node.where)
 
 
 def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
@@ -393,8 +464,13 @@ class Session:
         self._checked: set[tuple[Any, ...]] = set()
         # Optional guard against runaway While loops (None: no limit, like TensorFlow).
         self.max_loop_iterations: int | None = None
-        # BLAS threads while running (needs threadpoolctl; None leaves BLAS alone).
-        self.blas_threads: int | None = 1
+        # BLAS threads while running: a count, "auto" (see graph/_threads.py) or None (BLAS
+        # left alone). Ops run one at a time; BLAS is the only multi-threaded part.
+        self.blas_threads: int | str | None = 1
+        # Run signatures through the graph optimiser (graph/optimize.py); False runs the
+        # saved graph node by node, for debugging.
+        self.optimize = True
+        self._programs: dict[tuple[Any, ...], _Program] = {}
 
     # -- compiled bodies -------------------------------------------------------------
 
@@ -421,8 +497,8 @@ class Session:
         return body
 
     def function_plan(self, body: Body) -> Plan:
-        """The plan computing all of a function's outputs and control outputs."""
-        return body.plan(body.rets, body.control_rets)
+        """The plan computing all of a function's outputs and control outputs (its args fed)."""
+        return body.plan(body.rets, body.control_rets, frozenset(range(len(body.args))))
 
     # -- static checks ---------------------------------------------------------------
 
@@ -467,12 +543,16 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        optimize: bool | None = None,
     ) -> list[Any]:
-        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value)."""
-        self.initialize()
-        return self._run(fetches, feeds, controls, trace)
+        """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-    def _run(self, fetches, feeds, controls=(), trace=None) -> list[Any]:
+        ``optimize`` (default: the Session's ``optimize``) runs the optimised program.
+        """
+        self.initialize()
+        return self._run(fetches, feeds, controls, trace, optimize)
+
+    def _run(self, fetches, feeds, controls=(), trace=None, optimize=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -482,13 +562,37 @@ class Session:
         if check_key not in self._checked:
             self.require_kernels(list(fetches), list(controls), feeds.keys())
             self._checked.add(check_key)
+        ctx = Context(self, trace)
+        if (self.optimize if optimize is None else optimize) and not controls and fetches:
+            prog = self._program(tuple(fetches), tuple(sorted(fed_vals)))
+            fed = {k: fed_vals[i] for i, k in prog.feeds.items()}
+            with blas_limit(self.blas_threads), np.errstate(all="ignore"):
+                values = ctx.execute(prog.body, prog.plan, fed)
+            return [_output(values, prog.body, t) for t in prog.body.rets]
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
-        ctx = Context(self, trace)
-        with blas_limit(self.blas_threads):
+        with blas_limit(self.blas_threads), np.errstate(all="ignore"):
             values = ctx.execute(graph, plan, fed_vals)
         return [_output(values, graph, t) for t in targets]
+
+    def _program(self, fetches: tuple[str, ...], fed: tuple[int, ...]) -> _Program:
+        """The optimised program computing ``fetches`` from the fed nodes ``fed`` (cached;
+        made again when a variable folded into it was assigned since)."""
+        key = (fetches, fed)
+        prog = self._programs.get(key)
+        if prog is not None and prog.current(self.store):
+            return prog
+        from savedmodel_io.graph.optimize import optimize
+
+        graph = self.graph
+        body, env = optimize(graph, [graph.resolve(f) for f in fetches], feeds=list(fed),
+                             session=self)
+        plan = body.plan(body.rets, body.control_rets, frozenset(range(len(fed))))
+        prog = _Program(body, plan, {i: k for k, i in enumerate(fed)}, self.store.version,
+                        env.variables)
+        self._programs[key] = prog
+        return prog
 
     def initialize(self) -> None:
         """Run the MetaGraph's init op (tables, asset paths) once."""
@@ -511,12 +615,15 @@ class Session:
         trace: Callable[[TraceEvent], None] | None = None,
         cast: bool = False,
         partial: bool = False,
+        optimize: bool | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out.
+        default (PlaceholderWithDefault), may be left out. ``optimize=False`` runs the
+        saved graph node by node instead of the optimised program (default: the
+        Session's ``optimize``).
         """
         sig = self.signature(key)
         feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
@@ -536,7 +643,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace)
+            values = self._run(fetches, feeds, controls, trace, optimize)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -603,6 +710,26 @@ class Session:
         return feeds
 
 
+@dataclass
+class _Program:
+    """An optimised body for one set of fetches and feeds, and what it was made from."""
+
+    body: Body
+    plan: Plan
+    feeds: dict[int, int]  # graph node index -> index of the fed node in ``body``
+    version: int  # the variable store's version when it was made
+    variables: dict[str, Any]  # variables folded in: handle name -> the value used
+
+    def current(self, store: Any) -> bool:
+        """Whether every variable folded in still has the value it was made with."""
+        if store.version == self.version:
+            return True
+        if all(store.values.get(name) is value for name, value in self.variables.items()):
+            self.version = store.version
+            return True
+        return False
+
+
 def _called_functions(node: Node) -> list[str]:
     names = []
     if node.call is not None:
@@ -665,38 +792,41 @@ class Context:
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
         nodes = body.nodes
-        values: list[Any] = [None] * len(nodes)
+        values: list[Any] = list(plan.preset) if plan.preset is not None else [None] * len(nodes)
+        for i, v in fed.items():
+            values[i] = v
         trace = self.trace
-        for pos, i in enumerate(plan.order):
-            if i in fed:
-                values[i] = fed[i]
-                continue
-            node = nodes[i]
-            try:
-                ins = [values[s][o] for s, o in node.inputs]
-            except (IndexError, TypeError):
-                raise RuntimeFailure("an input was not produced (bad output index)", where=node.where) from None
-            if body.dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
-                values[i] = ALL_DEAD
-                continue
-            kern = node.kernel
-            if kern is None:
-                raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, body.name)}",
-                                         where=node.where)
-            try:
-                out = kern.fn(node, ins, self)
-            except SavedModelError:
-                raise
-            except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
-                    AttributeError, OverflowError, re.error) as exc:
-                raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=node.where) from exc
-            if not isinstance(out, list):
-                out = [out]
-            values[i] = out
-            if trace is not None:
-                trace(TraceEvent(node, out, self.depth))
-            for s in plan.release[pos]:
-                values[s] = None
+        if trace is not None:
+            for i in plan.consts:
+                trace(TraceEvent(nodes[i], values[i], self.depth))
+        dataflow = body.dataflow
+        node = None
+        gathered = False
+        try:
+            for node, fn, srcs, release in plan.steps:
+                gathered = False
+                ins = [values[s][o] for s, o in srcs]
+                gathered = True
+                if dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
+                    values[node.index] = ALL_DEAD
+                    continue
+                out = fn(node, ins, self)
+                if type(out) is not list:
+                    out = [out]
+                values[node.index] = out
+                if trace is not None:
+                    trace(TraceEvent(node, out, self.depth))
+                for s in release:
+                    values[s] = None
+        except SavedModelError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
+                AttributeError, OverflowError, re.error) as exc:
+            if node is not None and not gathered:
+                raise RuntimeFailure("an input was not produced (bad output index)",
+                                     where=node.where) from None
+            where = node.where if node is not None else body.name
+            raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=where) from exc
         return values
 
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
@@ -827,16 +957,18 @@ def run_signature(
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    optimize: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
 
     A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
-    are read from ``export_dir``'s ``variables/`` checkpoint.
+    are read from ``export_dir``'s ``variables/`` checkpoint. ``optimize=False`` runs the
+    saved graph node by node (no inlining, folding or fusion), for debugging.
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace)
+    return sess.run_signature(key, inputs, trace=trace, optimize=optimize)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,

@@ -54,6 +54,8 @@ class VariableStore:
         self.values: dict[str, np.ndarray] = {}
         self._keys: dict[str, str] | None = None
         self._reader: Callable[[str], Any] | None = None
+        # Bumped by every assignment: optimised programs with folded variables check it.
+        self.version = 0
 
     # -- checkpoint access -----------------------------------------------------
 
@@ -158,6 +160,7 @@ class VariableStore:
     def assign(self, handle: Handle, value: np.ndarray) -> None:
         """Set a variable's value (AssignVariableOp, TF1 Assign)."""
         self.values[handle.name] = value
+        self.version += 1
 
 
 def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
+__all__ = ["KERNELS", "PREPARE", "Kernel", "kernel", "get", "supported_ops"]
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,14 @@ class Kernel:
 
 
 KERNELS: dict[str, Kernel] = {}
+# op -> prepare(node, constant inputs by position): what the kernel computes once from its
+# constant inputs (kept in ``node.prepared`` by the optimiser's lay_out_weights pass).
+PREPARE: dict[str, Callable[[Any, dict[int, Any]], Any]] = {}
 _loaded = False
 
 
-def kernel(*ops: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def kernel(*ops: str, prepare: Callable[[Any, dict[int, Any]], Any] | None = None,
+           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the kernel of each op in ``ops``."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,6 +44,8 @@ def kernel(*ops: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             if op in KERNELS:
                 raise ValueError(f"kernel for {op} registered twice")
             KERNELS[op] = Kernel(op, fn)
+            if prepare is not None:
+                PREPARE[op] = prepare
         return fn
 
     return register

@@ -308,18 +308,31 @@ def cumulative(node, inputs, ctx):
     return np.flip(out, axis) if reverse else out
 
 
-@kernel("MatMul")
-def matmul(node, inputs, ctx):
+def prepare_matmul(node, consts: dict) -> np.ndarray | None:
+    """A constant right-hand matrix with transpose_b, transposed once (contiguous)."""
+    b = consts.get(1)
+    if isinstance(b, np.ndarray) and b.ndim == 2 and node.attr.get("transpose_b"):
+        return np.ascontiguousarray(b.T)
+    return None
+
+
+def matmul_operands(node, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """MatMul's (a, b) with the transposes applied, shapes checked."""
     a, b = _a(inputs[0]), _a(inputs[1])
     if a.ndim != 2 or b.ndim != 2:
         raise bad(node, f"MatMul needs matrices, got shapes {a.shape} and {b.shape}")
     if node.attr["transpose_a"]:
         a = a.T
     if node.attr["transpose_b"]:
-        b = b.T
+        b = node.prepared if node.prepared is not None else b.T
     if a.shape[1] != b.shape[0]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
-    return np.matmul(a, b)
+    return a, b
+
+
+@kernel("MatMul", prepare=prepare_matmul)
+def matmul(node, inputs, ctx):
+    return np.matmul(*matmul_operands(node, inputs))
 
 
 @kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")

@@ -9,11 +9,14 @@ tensorflow/core/framework/kernel_shape_util.cc (GetWindowedOutputSizeVerbose).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
+from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
 
 
 def _a(x) -> np.ndarray:
@@ -107,13 +110,168 @@ def _tap(xp, i, j, out_hw, strides, dil):
               c0:c0 + (out_hw[1] - 1) * strides[1] + 1:strides[1], :]
 
 
+# -- scratch buffers --------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _scratch(slot: str, size: int, dtype: np.dtype) -> np.ndarray:
+    """A reusable 1-D buffer of ``size`` elements for this thread (kernel-internal only: never
+    returned, so a later call may overwrite it). Reuse saves the page faults of fresh memory."""
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    key = (slot, dtype.str)
+    buf = bufs.get(key)
+    if buf is None or buf.size < size:
+        buf = bufs[key] = np.empty(max(size, 1), dtype)
+    return buf[:size]
+
+
+# Rows of output computed per GEMM: the im2col chunk (rows x K) is sized to stay in cache,
+# and the bias/activation run on each chunk while it is still there. Fewer rows would make
+# BLAS repack the weights too often.
+_CHUNK_BYTES = 1 << 20
+_MIN_ROWS = 256
+
+
+def _row_chunk(rows_per_unit: int, k: int, itemsize: int) -> int:
+    """How many units (output image rows) one GEMM chunk takes."""
+    want = max(_CHUNK_BYTES // max(k * itemsize, 1), _MIN_ROWS)
+    return max(1, want // max(rows_per_unit, 1))
+
+
+# -- fused epilogues (TensorFlow's _FusedConv2D / _FusedMatMul "fused_ops") ----------------
+
+class _Epilogue:
+    """What runs on a convolution's or matmul's output in place: scale, bias, residual, activation.
+
+    The ``fused_ops`` forms of tensorflow/tensorflow tensorflow/core/kernels/
+    conv_ops_fused_impl.h and matmul_op_fused.cc: BiasAdd [, Add] [, activation] with
+    args (bias [, residual]), or FusedBatchNorm [, activation] with args (scale, offset,
+    mean, variance) and attr epsilon.
+    """
+
+    __slots__ = ("scale", "bias", "residual", "act", "alpha")
+
+    def __init__(self, node, args: list, channels: int, dtype: np.dtype) -> None:
+        self.scale = self.bias = self.residual = self.act = None
+        self.alpha = 0.2
+        ops = [o.decode() if isinstance(o, bytes) else str(o) for o in node.attr.get("fused_ops", [])]
+        if not ops:
+            return
+        if ops[0] == "BiasAdd":
+            self.bias = _vector(node, args, 0, channels, dtype, "bias")
+            rest = ops[1:]
+            if rest[:1] == ["Add"]:
+                if len(args) < 2:
+                    raise bad(node, "fused Add needs a second argument")
+                self.residual = _a(args[1])
+                rest = rest[1:]
+        elif ops[0] == "FusedBatchNorm":
+            scale, offset, mean, var = (_vector(node, args, k, channels, np.float32, "batch norm")
+                                        for k in range(4))
+            s = scale / np.sqrt(var + np.float32(node.attr.get("epsilon", 1e-4)))
+            self.scale = s.astype(dtype)
+            self.bias = (offset - mean * s).astype(dtype)
+            rest = ops[1:]
+        else:
+            raise bad(node, f"fused ops {ops} are not supported")
+        if len(rest) > 1 or (rest and rest[0] not in _IN_PLACE):
+            raise bad(node, f"fused ops {ops} are not supported")
+        self.act = rest[0] if rest else None
+        self.alpha = float(node.attr.get("leakyrelu_alpha", 0.2))
+
+    def chunkable(self, shape: tuple[int, ...]) -> bool:
+        """Whether it can run on row chunks of an output of ``shape`` (residual of that shape)."""
+        return self.residual is None or self.residual.shape == shape
+
+    def apply(self, y: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
+        """Run on ``y`` (in place when shapes allow; returns the result)."""
+        if self.scale is not None:
+            np.multiply(y, self.scale, out=y)
+        if self.bias is not None:
+            np.add(y, self.bias, out=y)
+        if residual is not None:
+            if np.broadcast_shapes(y.shape, residual.shape) == y.shape:
+                np.add(y, residual, out=y)
+            else:
+                y = y + residual
+        if self.act is not None:
+            _IN_PLACE[self.act](y, self.alpha)
+        return y
+
+
+def _vector(node, args: list, k: int, channels: int, dtype, what: str) -> np.ndarray:
+    if len(args) <= k:
+        raise bad(node, f"fused op needs {k + 1} arguments, got {len(args)}")
+    v = _a(args[k])
+    if v.shape != (channels,):
+        raise bad(node, f"{what} must have shape ({channels},), got {v.shape}")
+    return v.astype(dtype, copy=False)
+
+
+def _relu_(y, alpha):
+    np.maximum(y, 0, out=y)
+
+
+def _relu6_(y, alpha):
+    np.clip(y, 0, 6, out=y)
+
+
+def _elu_(y, alpha):
+    neg = y < 0
+    y[neg] = np.expm1(y[neg])
+
+
+def _leaky_relu_(y, alpha):
+    if 0 <= alpha <= 1:
+        np.maximum(y, y * np.asarray(alpha, y.dtype), out=y)
+    else:
+        np.copyto(y, np.where(y > 0, y, y * np.asarray(alpha, y.dtype)))
+
+
+def _sigmoid_(y, alpha):
+    with np.errstate(all="ignore"):
+        np.negative(y, out=y)
+        np.exp(y, out=y)
+        np.add(y, 1, out=y)
+        np.reciprocal(y, out=y)
+
+
+def _tanh_(y, alpha):
+    np.tanh(y, out=y)
+
+
+_IN_PLACE = {"Relu": _relu_, "Relu6": _relu6_, "Elu": _elu_, "LeakyRelu": _leaky_relu_,
+             "Sigmoid": _sigmoid_, "Tanh": _tanh_}
+
+
 # -- convolutions -----------------------------------------------------------------------
 
-@kernel("Conv2D")
+def _prepare_conv(node, consts: dict) -> np.ndarray | None:
+    """The filter as the (KH*KW*Cin, Cout) GEMM matrix, contiguous, laid out once."""
+    w = consts.get(1)
+    if not isinstance(w, np.ndarray) or w.ndim != 4:
+        return None
+    return np.ascontiguousarray(w).reshape(-1, w.shape[3])
+
+
+@kernel("Conv2D", prepare=_prepare_conv)
 def conv2d(node, inputs, ctx):
-    fmt = _layout(node)
-    x = _to_nhwc(_a(inputs[0]), fmt)
+    return _conv2d(node, _a(inputs[0]), _a(inputs[1]), None)
+
+
+@kernel("_FusedConv2D", prepare=_prepare_conv)
+def fused_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
+    epi = _Epilogue(node, inputs[2:], w.shape[3] if w.ndim == 4 else 0, _a(inputs[0]).dtype)
+    return _conv2d(node, _a(inputs[0]), w, epi)
+
+
+def _conv2d(node, x, w, epi: _Epilogue | None):
+    fmt = _layout(node)
+    x = _to_nhwc(x, fmt)
     if x.ndim != 4 or w.ndim != 4:
         raise bad(node, f"Conv2D needs rank-4 input and filter, got {x.shape} and {w.shape}")
     kh, kw, cin, cout = w.shape
@@ -123,42 +281,122 @@ def conv2d(node, inputs, ctx):
     groups = c // cin
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
     n = x.shape[0]
-    if kh == kw == 1 and strides == (1, 1) and pads == ((0, 0), (0, 0)) and groups == 1:
-        y = (x.reshape(-1, c) @ w.reshape(cin, cout)).reshape(n, out_hw[0], out_hw[1], cout)
+    if groups != 1:
+        y = _grouped_conv(x, w, groups, strides, dil, out_hw, pads)
+        return _from_nhwc(epi.apply(y, epi.residual) if epi is not None else y, fmt)
+    dtype = np.result_type(x.dtype, w.dtype)
+    w2 = node.prepared if node.prepared is not None and node.prepared.dtype == dtype \
+        else w.reshape(kh * kw * cin, cout).astype(dtype, copy=False)
+    y = np.empty((n, out_hw[0], out_hw[1], cout), dtype)
+    if y.size == 0:
         return _from_nhwc(y, fmt)
+    k = kh * kw * cin
+    if kh == kw == 1 and pads == ((0, 0), (0, 0)):
+        if strides != (1, 1):
+            x = x[:, ::strides[0], ::strides[1], :][:, :out_hw[0], :out_hw[1], :]
+        return _from_nhwc(_gemm_rows(x.reshape(-1, c), w2, y, epi), fmt)
     xp = _pad(x, pads)
     p = _patches(xp, out_hw, (kh, kw), strides, dil)
-    rows = n * out_hw[0] * out_hw[1]
-    if groups == 1:
-        y = p.reshape(rows, kh * kw * c) @ w.reshape(kh * kw * cin, cout)
+    oh, ow = out_hw
+    step = _row_chunk(ow, k, dtype.itemsize)
+    chunked = epi is None or epi.chunkable(y.shape)
+    res = epi.residual.reshape(n, oh, ow, cout) if epi is not None and chunked and \
+        epi.residual is not None else None
+    # Chunks of whole images when an image is smaller than a chunk, else of image rows.
+    if step >= oh:
+        per = step // oh
+        pieces = [(slice(b, min(n, b + per)), slice(None)) for b in range(0, n, per)]
     else:
-        og = cout // groups
-        parts = []
-        for g in range(groups):
-            pg = p[..., g * cin:(g + 1) * cin].reshape(rows, kh * kw * cin)
-            parts.append(pg @ w[..., g * og:(g + 1) * og].reshape(kh * kw * cin, og))
-        y = np.concatenate(parts, axis=1)
-    return _from_nhwc(y.reshape(n, out_hw[0], out_hw[1], cout).astype(x.dtype, copy=False), fmt)
+        pieces = [(slice(b, b + 1), slice(r, min(oh, r + step)))
+                  for b in range(n) for r in range(0, oh, step)]
+    for bs, rs in pieces:
+        src = p[bs, rs]
+        rows = src.shape[0] * src.shape[1] * ow
+        a = _scratch("im2col", rows * k, dtype).reshape(rows, k)
+        np.copyto(a.reshape(src.shape), src)
+        yc = y[bs, rs].reshape(rows, cout)
+        np.matmul(a, w2, out=yc)
+        if epi is not None and chunked:
+            epi.apply(yc, res[bs, rs].reshape(rows, cout) if res is not None else None)
+    if epi is not None and not chunked:
+        y = epi.apply(y, epi.residual)
+    return _from_nhwc(y, fmt)
+
+
+def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | None) -> np.ndarray:
+    """y = a @ w2 (y: the output, any shape holding a.shape[0] rows), in row chunks with the
+    epilogue run on each chunk while it is in cache; returns the result."""
+    rows, cols = a.shape[0], w2.shape[1]
+    flat = y.reshape(rows, cols)
+    if epi is None or not epi.chunkable(y.shape):
+        np.matmul(a, w2, out=flat)
+        return epi.apply(y, epi.residual) if epi is not None else y
+    res = epi.residual.reshape(rows, cols) if epi.residual is not None else None
+    step = _row_chunk(1, a.shape[1], y.itemsize)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        np.matmul(a[r0:r1], w2, out=flat[r0:r1])
+        epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
+    return y
+
+
+def _grouped_conv(x, w, groups, strides, dil, out_hw, pads):
+    """Grouped convolution: one GEMM per group over the patch view."""
+    kh, kw, cin, cout = w.shape
+    n = x.shape[0]
+    p = _patches(_pad(x, pads), out_hw, (kh, kw), strides, dil)
+    rows = n * out_hw[0] * out_hw[1]
+    og = cout // groups
+    parts = []
+    for g in range(groups):
+        pg = p[..., g * cin:(g + 1) * cin].reshape(rows, kh * kw * cin)
+        parts.append(pg @ w[..., g * og:(g + 1) * og].reshape(kh * kw * cin, og))
+    y = np.concatenate(parts, axis=1)
+    return y.reshape(n, out_hw[0], out_hw[1], cout).astype(x.dtype, copy=False)
 
 
 @kernel("DepthwiseConv2dNative")
 def depthwise_conv2d(node, inputs, ctx):
-    fmt = _layout(node)
-    x = _to_nhwc(_a(inputs[0]), fmt)
+    return _depthwise(node, _a(inputs[0]), _a(inputs[1]), None)
+
+
+@kernel("_FusedDepthwiseConv2dNative")
+def fused_depthwise_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
+    channels = w.shape[2] * w.shape[3] if w.ndim == 4 else 0
+    return _depthwise(node, _a(inputs[0]), w, _Epilogue(node, inputs[2:], channels,
+                                                         _a(inputs[0]).dtype))
+
+
+def _depthwise(node, x, w, epi: _Epilogue | None):
+    fmt = _layout(node)
+    x = _to_nhwc(x, fmt)
     if x.ndim != 4 or w.ndim != 4 or w.shape[2] != x.shape[3]:
         raise bad(node, f"input {x.shape} and depthwise filter {w.shape} do not match")
     kh, kw, c, m = w.shape
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
     xp = _pad(x, pads)
     n = x.shape[0]
-    # One einsum over the strided patch view: a single pass, no per-tap temporaries.
+    # One einsum over the strided patch view: a single pass, no per-tap temporaries
+    # (measured faster than k*k multiply-adds over shifted views with numpy 2.x).
     p = _patches(xp, out_hw, (kh, kw), strides, dil)
+    dtype = np.result_type(x.dtype, w.dtype)
     if m == 1:
-        y = np.einsum("nhwijc,ijc->nhwc", p, w[..., 0])
+        y = np.einsum("nhwijc,ijc->nhwc", p, w[..., 0], out=np.empty((n, *out_hw, c), dtype))
     else:
         y = np.einsum("nhwijc,ijcm->nhwcm", p, w).reshape(n, out_hw[0], out_hw[1], c * m)
-    return _from_nhwc(y.astype(x.dtype, copy=False), fmt)
+    y = y.astype(x.dtype, copy=False)
+    if epi is not None:
+        y = epi.apply(y, epi.residual)
+    return _from_nhwc(y, fmt)
+
+
+@kernel("_FusedMatMul", prepare=prepare_matmul)
+def fused_matmul(node, inputs, ctx):
+    a, b = matmul_operands(node, inputs)
+    dtype = np.result_type(a.dtype, b.dtype)
+    y = np.empty((a.shape[0], b.shape[1]), dtype)
+    return _gemm_rows(a, b, y, _Epilogue(node, inputs[2:], b.shape[1], dtype))
 
 
 @kernel("Conv2DBackpropInput")

@@ -1,0 +1,798 @@
+"""Graph optimisation: passes that rewrite a compiled graph into a faster one with the same outputs.
+
+:func:`optimize` copies the part of a :class:`~savedmodel_io.graph.runtime.Body` that
+some outputs need into a new Body (its ``rets`` are those outputs, fed nodes first)
+and runs passes over it. A pass is a function ``pass_(body, env)`` rewriting the body
+in place; :func:`optimize` drops what no output needs afterwards. The default passes,
+in order:
+
+* :func:`inline_calls`: (Stateful)PartitionedCall bodies spliced into the caller, so
+  the other passes see through function boundaries (calls with control outputs or
+  TF1 dataflow control flow are left as calls);
+* :func:`fold_constants`: every node whose inputs are all constant is computed once,
+  variables included: a variable is a constant for inference unless an op of the
+  program (or a function it calls) may write it; the Session re-optimises when a
+  variable folded in changes (another signature assigned it);
+* :func:`remove_identities`: Identity, IdentityN, StopGradient, Snapshot, NoOp... are
+  bypassed, their control inputs handed on to their consumers;
+* :func:`fold_batch_norms`: inference FusedBatchNorm* with constant statistics becomes
+  the multiply-add it is;
+* :func:`fuse_ops`: Conv2D / DepthwiseConv2dNative / MatMul absorb what follows them:
+  per-channel multiplies and adds (batch norm, Keras' Mul/Add pattern) folded into the
+  weights and bias, BiasAdd, a residual Add, and an activation (Relu, Relu6, Elu,
+  LeakyRelu, Sigmoid, Tanh), as TensorFlow's own ``_FusedConv2D`` /
+  ``_FusedDepthwiseConv2dNative`` / ``_FusedMatMul`` ops (same attrs: ``fused_ops``,
+  ``num_args``), which the numpy runtime runs;
+* :func:`lay_out_weights`: kernels with a ``prepare`` hook lay their constant inputs
+  out once (convolution filters as GEMM matrices...).
+
+Every node the passes make records ``origin``: the saved graph's nodes it stands for,
+which errors and traces name. Each rewrite is exact up to float rounding (folding a
+scale into weights reorders one multiplication): outputs stay within float32 tolerance
+of the unoptimised graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from savedmodel_io import dtypes
+from savedmodel_io.errors import SavedModelError
+from savedmodel_io.graph import ops as _ops
+from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.runtime import Body, Context, Node
+from savedmodel_io.graph.variables import Handle
+from savedmodel_io.proto import DataType
+
+if TYPE_CHECKING:
+    from savedmodel_io.graph.runtime import Session
+
+__all__ = [
+    "DEFAULT_PASSES",
+    "Env",
+    "Pass",
+    "fold_batch_norms",
+    "fold_constants",
+    "fuse_ops",
+    "inline_calls",
+    "lay_out_weights",
+    "optimize",
+    "remove_identities",
+]
+
+Ref = tuple[int, int]
+
+
+@dataclass
+class Env:
+    """What the passes share: the session (library, variables) and what they must not touch."""
+
+    session: Session | None
+    keep: set[int]  # fed nodes: left as they are, never folded or bypassed
+    # Variables whose values were folded in, by handle name (the Session re-optimises when
+    # one of them is assigned another value).
+    variables: dict[str, Any] = field(default_factory=dict)
+    max_nodes: int = 1 << 20  # inlining stops growing the body beyond this many nodes
+    max_constant_bytes: int = 1 << 24  # a folded value may not exceed this (nor its inputs' size)
+
+
+Pass = Callable[[Body, Env], None]
+
+
+def optimize(body: Body, outputs: Sequence[Ref], *, controls: Sequence[int] = (),
+             feeds: Sequence[int] = (), session: Session | None = None,
+             passes: Sequence[Pass] | None = None) -> tuple[Body, Env]:
+    """A new Body computing ``outputs`` of ``body`` (its ``rets``), optimised by ``passes``.
+
+    ``outputs`` are (node index, output index) pairs of ``body``, ``controls`` nodes that
+    must run, ``feeds`` nodes whose values are given (they come first in the new body, in
+    this order, as a function's args do). Without a ``session``, calls are not inlined
+    and variables are not folded.
+    """
+    work, keep = _program(body, outputs, controls, feeds)
+    env = Env(session, keep)
+    for p in DEFAULT_PASSES if passes is None else passes:
+        if not work.dataflow:  # TF1 Switch/Merge graphs: dead values make rewrites unsafe
+            p(work, env)
+    return _compact(work, len(feeds)), env
+
+
+# -- the working body ---------------------------------------------------------------------
+
+def _program(body: Body, outputs: Sequence[Ref], controls: Sequence[int],
+             feeds: Sequence[int]) -> tuple[Body, set[int]]:
+    """A copy of the nodes ``outputs`` and ``controls`` need, feeds first."""
+    fed = frozenset(feeds)
+    order = list(feeds) + [i for i in body.plan(list(outputs), list(controls), fed).order
+                           if i not in fed]
+    new = {old: k for k, old in enumerate(order)}
+    nodes = []
+    for k, old in enumerate(order):
+        n = body.nodes[old]
+        if old in fed:
+            nodes.append(n.clone(k, inputs=[], controls=[]))
+        else:
+            nodes.append(n.clone(k, inputs=[(new[s], o) for s, o in n.inputs],
+                                 controls=[new[c] for c in n.controls]))
+    work = Body.assemble(body.name, nodes, body._library,
+                         rets=[(new[i], o) for i, o in outputs],
+                         control_rets=[new[c] for c in controls], args=body.args,
+                         is_function=body.is_function)
+    return work, set(range(len(feeds)))
+
+
+def _compact(body: Body, nfeeds: int) -> Body:
+    """The nodes the rets and control rets still need, renumbered (feeds first), consts preset."""
+    needed = set(range(nfeeds))
+    stack = [i for i, _ in body.rets] + list(body.control_rets)
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        node = body.nodes[i]
+        stack.extend(s for s, _ in node.inputs)
+        stack.extend(node.controls)
+    order = sorted(needed)
+    new = {old: k for k, old in enumerate(order)}
+    nodes = [body.nodes[old].clone(k, inputs=[(new[s], o) for s, o in body.nodes[old].inputs],
+                                   controls=[new[c] for c in body.nodes[old].controls])
+             for k, old in enumerate(order)]
+    for old, n in zip(order, nodes):
+        n.prepared = body.nodes[old].prepared
+    out = Body.assemble(body.name, nodes, body._library,
+                        rets=[(new[i], o) for i, o in body.rets],
+                        control_rets=[new[c] for c in body.control_rets], args=body.args,
+                        is_function=body.is_function)
+    out.preset_consts = True
+    return out
+
+
+def _topo(body: Body) -> list[int]:
+    """Every node the rets and control rets need, producers before consumers."""
+    done: set[int] = set()
+    order: list[int] = []
+    stack: list[tuple[int, bool]] = [(i, False) for i, _ in reversed(body.rets)]
+    stack += [(c, False) for c in reversed(body.control_rets)]
+    while stack:
+        i, finish = stack.pop()
+        if finish:
+            if i not in done:
+                done.add(i)
+                order.append(i)
+            continue
+        if i in done:
+            continue
+        stack.append((i, True))
+        node = body.nodes[i]
+        stack.extend((c, False) for c in node.controls if c not in done)
+        stack.extend((s, False) for s, _ in node.inputs if s not in done)
+    return order
+
+
+def _consumers(body: Body) -> dict[int, list[tuple[int, int]]]:
+    """Producer index -> (consumer index, input position) of every data edge."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for node in body.nodes:
+        for pos, (s, _) in enumerate(node.inputs):
+            out.setdefault(s, []).append((node.index, pos))
+    return out
+
+
+def _new_node(body: Body, name: str, op: str, attr: dict[str, Any], inputs: list[Ref],
+              origin: tuple[Node, ...], index: int | None = None,
+              controls: Iterable[int] = ()) -> Node:
+    """A node bound to its kernel, appended (or put at ``index``, replacing what was there)."""
+    if index is None:
+        index = len(body.nodes)
+        body.nodes.append(None)  # type: ignore[arg-type]  # filled just below
+    else:
+        old = body.nodes[index]
+        if body.by_name.get(old.name) == index:
+            del body.by_name[old.name]
+    if name in body.by_name:
+        base, k = name, 1
+        while f"{base}_{k}" in body.by_name:
+            k += 1
+        name = f"{base}_{k}"
+    node = Node(name, op, attr, index, origin[0].body if origin else body.name)
+    node.bind(body._library)
+    node.inputs = list(inputs)
+    node.controls = list(dict.fromkeys(controls))
+    node.origin = origin
+    body.nodes[index] = node
+    body.by_name[name] = index
+    return node
+
+
+def _const(body: Body, name: str, value: Any, origin: tuple[Node, ...],
+           index: int | None = None, controls: Iterable[int] = ()) -> Node:
+    """A Const node holding ``value`` (any runtime value; ``dtype`` set when it has one)."""
+    attr: dict[str, Any] = {"value": value}
+    if isinstance(value, Handle):
+        attr["dtype"] = DataType.DT_RESOURCE
+    elif isinstance(value, (np.ndarray, np.generic)):
+        try:
+            attr["dtype"] = dtypes.from_numpy(value.dtype)
+        except SavedModelError:
+            pass
+    return _new_node(body, name, "Const", attr, [], origin, index, controls)
+
+
+def _redirect(body: Body, old: Ref, new: Ref, extra_controls: Iterable[int] = ()) -> None:
+    """Every use of tensor ``old`` (inputs and rets) reads ``new`` instead; its users also get
+    ``extra_controls``."""
+    extra = list(extra_controls)
+    for node in body.nodes:
+        if old in node.inputs:
+            node.inputs = [new if r == old else r for r in node.inputs]
+            if extra:
+                node.controls = list(dict.fromkeys(node.controls + extra))
+    body.rets = [new if r == old else r for r in body.rets]
+
+
+# -- inlining -------------------------------------------------------------------------------
+
+_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+
+
+def _callee(node: Node) -> str | None:
+    """The library function a (Stateful)PartitionedCall or function-op node calls."""
+    if node.call is not None:
+        return node.call
+    f = node.attr.get("f")
+    return f.name if node.op in _CALL_OPS and isinstance(f, FuncRef) else None
+
+
+def inline_calls(body: Body, env: Env) -> None:
+    """Splice called function bodies into ``body`` (nested calls too, within ``env.max_nodes``).
+
+    Inlined nodes are named ``<call>/<node>``; the call node becomes a NoOp waiting for
+    the function's outputs and control outputs (for control edges on the call), readers
+    of its outputs wait for the control outputs, and the call's control inputs go to the
+    inlined nodes without inputs, as TensorFlow's inliner does
+    (tensorflow/tensorflow tensorflow/core/common_runtime/inline_function_utils.cc).
+    """
+    session = env.session
+    if session is None:
+        return
+    i = 0
+    while i < len(body.nodes):
+        node = body.nodes[i]
+        i += 1
+        fname = _callee(node)
+        if fname is None or node.index in env.keep:
+            continue
+        try:
+            fb = session.function(fname, node.where)
+        except SavedModelError:
+            continue  # reported when the call runs
+        if (fb.dataflow or len(fb.args) != len(node.inputs)
+                or len(body.nodes) + len(fb.nodes) > env.max_nodes):
+            continue
+        _inline(body, node, fb)
+
+
+def _inline(body: Body, call: Node, fb: Body) -> None:
+    nargs = len(fb.args)
+    new: dict[int, int] = {}
+    base = len(body.nodes)
+    inner_nodes = [n for n in fb.nodes if n.index >= nargs]
+    for k, n in enumerate(inner_nodes):
+        new[n.index] = base + k
+
+    def ref(r: Ref) -> Ref:
+        return call.inputs[r[0]] if r[0] < nargs else (new[r[0]], r[1])
+
+    def ctl(c: int) -> int:
+        return call.inputs[c][0] if c < nargs else new[c]
+
+    for n in inner_nodes:
+        inputs = [ref(r) for r in n.inputs]
+        controls = [ctl(c) for c in n.controls]
+        if not inputs and not controls:
+            controls = list(call.controls)
+        _new_node(body, f"{call.name}/{n.name}", n.op, dict(n.attr), inputs, n.origins,
+                  controls=controls)
+    # The function's control outputs ran before the call returned: whoever reads an output
+    # (or waits for the call) waits for them too.
+    after = [ctl(c) for c in fb.control_rets]
+    outs = [ref(r) for r in fb.rets]
+    for k, r in enumerate(outs):
+        if after and (call.index, k) in body.rets:
+            body.control_rets = list(dict.fromkeys(body.control_rets + after))
+        _redirect(body, (call.index, k), r, after)
+    _new_node(body, call.name, "NoOp", {}, [], call.origins, index=call.index,
+              controls=[r[0] for r in outs] + after)
+
+
+# -- constant folding -----------------------------------------------------------------------
+
+# Ops never folded even with constant inputs: they stand for values given at run time.
+_NEVER_FOLD = frozenset({"Placeholder", "PlaceholderV2", "_Arg", "Switch", "RefSwitch", "Merge",
+                         "RefMerge", "Enter", "Exit", "NextIteration", "LoopCond"})
+# Stateful ops that only read a resource: no variable is written by them.
+_READS = frozenset({"ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VarIsInitializedOp",
+                    "VariableShape", "VarHandleOp", "LookupTableFindV2", "LookupTableSizeV2",
+                    "LookupTableExportV2", "LookupTableFind", "LookupTableSize"})
+_IDENTITIES = frozenset({"Identity", "StopGradient", "PreventGradient", "Snapshot", "RefIdentity",
+                         "PlaceholderWithDefault"})
+
+
+def _variable_name(body: Body, ref: Ref) -> str | None:
+    """The variable a resource / ref input names ("" for other resources, None: unknown)."""
+    seen = 0
+    node = body.nodes[ref[0]]
+    while node.op in _IDENTITIES and node.inputs and seen < 10_000:
+        node = body.nodes[node.inputs[0][0]]
+        seen += 1
+    if node.op == "VarHandleOp":
+        shared = node.attr.get("shared_name") or b""
+        return shared.decode("utf-8", "replace") or node.name
+    if node.op in ("VariableV2", "Variable"):
+        return node.name
+    if node.opdef is not None and node.opdef.is_stateful and not node.inputs and node.op != "_Arg":
+        return ""  # a table, a TensorArray...: created here, not a variable
+    return None
+
+
+def _writes(node: Node) -> bool:
+    """Whether ``node`` may change a resource or ref variable it is given."""
+    od = node.opdef
+    if od is None or not od.is_stateful or node.op in _READS:
+        return False
+    return any(a.is_ref or a.type == DataType.DT_RESOURCE for a in od.inputs)
+
+
+def _written(body: Body, env: Env) -> frozenset[str] | None:
+    """Variables an op of ``body`` or of a function it calls may write (None: cannot tell)."""
+    names: set[str] = set()
+    for node in body.nodes:
+        if _writes(node):
+            for pos, a in enumerate(node.opdef.inputs if node.opdef else ()):
+                if (a.is_ref or a.type == DataType.DT_RESOURCE) and pos < len(node.inputs):
+                    name = _variable_name(body, node.inputs[pos])
+                    if name is None:
+                        return None
+                    if name:
+                        names.add(name)
+    if env.session is not None and _functions_write(body, env.session):
+        return None
+    return frozenset(names)
+
+
+def _functions_write(body: Body, session: Session) -> bool:
+    """Whether a library function ``body`` still calls (loops, conditionals) writes a resource."""
+    from savedmodel_io.graph.runtime import _called_functions
+
+    todo = [f for n in body.nodes for f in _called_functions(n)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            fb = session.function(name)
+        except SavedModelError:
+            continue
+        for n in fb.nodes:
+            if _writes(n):
+                return True
+            todo.extend(_called_functions(n))
+    return False
+
+
+def _size(values: Iterable[Any]) -> int:
+    return sum(v.nbytes for v in values if isinstance(v, np.ndarray))
+
+
+def fold_constants(body: Body, env: Env) -> None:
+    """Compute every node whose inputs are all constant once; it becomes a Const node."""
+    written = _written(body, env)
+    ctx = Context(env.session, None) if env.session is not None else None
+    values: dict[int, list[Any]] = {}
+    # Control inputs of folded nodes, handed on to whoever uses their value.
+    inherited: dict[int, list[int]] = {}
+    for i in _topo(body):
+        node = body.nodes[i]
+        if i in env.keep:
+            continue
+        if node.op == "Const":
+            values[i] = [node.attr.get("value")]
+        elif all(s in values for s, _ in node.inputs):
+            out = _evaluate(node, [values[s][o] for s, o in node.inputs], ctx, written, env)
+            if out is None:
+                continue
+            values[i] = out
+        else:
+            continue
+        controls: list[int] = []
+        for c in node.controls:
+            controls.extend(inherited[c] if c in values else [c])
+        for s, _ in node.inputs:
+            controls.extend(inherited.get(s, ()))
+        inherited[i] = list(dict.fromkeys(controls))
+    _replace_folded(body, values, inherited)
+
+
+def _evaluate(node: Node, inputs: list[Any], ctx: Context | None, written: frozenset[str] | None,
+              env: Env) -> list[Any] | None:
+    """The outputs of ``node`` on constant ``inputs``, or None if it must run at run time."""
+    op = node.op
+    if op in _NEVER_FOLD or node.kernel is None or node.opdef is None or ctx is None:
+        return None
+    if op in ("ReadVariableOp", "VariableV2", "Variable"):
+        handle = inputs[0] if op == "ReadVariableOp" else Handle("variable", node.name)
+        if written is None or not isinstance(handle, Handle) or handle.name in written:
+            return None
+        try:
+            value = ctx.session.store.read(handle, node.where)
+        except SavedModelError:
+            return None  # reported when it runs
+        env.variables[handle.name] = value
+        return [value]
+    if op != "VarHandleOp" and (node.opdef.is_stateful or any(
+            isinstance(v, (FuncRef, list)) and _is_func(v) for v in node.attr.values())):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            out = node.kernel.fn(node, inputs, ctx)
+    except (SavedModelError, ValueError, TypeError, IndexError, KeyError, ArithmeticError,
+            AttributeError, MemoryError, RecursionError):
+        return None  # the same error is raised, naming the node, if it ever runs
+    out = out if isinstance(out, list) else [out]
+    if not all(isinstance(v, (np.ndarray, np.generic, Handle)) for v in out):
+        return None  # TensorLists, tables...: objects with state of their own
+    if _size(out) > max(env.max_constant_bytes, _size(inputs)):
+        return None
+    return out
+
+
+def _is_func(v: Any) -> bool:
+    return isinstance(v, FuncRef) or (isinstance(v, list) and any(isinstance(x, FuncRef) for x in v))
+
+
+def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[int, list[int]]) -> None:
+    """Turn folded nodes other nodes still read into Const nodes (one per output read)."""
+    made: dict[Ref, Ref] = {}
+
+    def const_for(r: Ref) -> Ref:
+        if r not in made:
+            src = body.nodes[r[0]]
+            if len(values[r[0]]) == 1:
+                if src.op != "Const" or src.controls:
+                    _const(body, src.name, values[r[0]][0], src.origins, index=r[0])
+                made[r] = (r[0], 0)
+            else:
+                made[r] = (_const(body, f"{src.name}/output_{r[1]}", values[r[0]][r[1]],
+                                  src.origins).index, 0)
+        return made[r]
+
+    for node in list(body.nodes):
+        if node.index in values:
+            continue
+        if any(s in values for s, _ in node.inputs) or any(c in values for c in node.controls):
+            controls: list[int] = []
+            for c in node.controls:
+                controls.extend(inherited[c] if c in values else [c])
+            inputs = []
+            for r in node.inputs:
+                if r[0] in values:
+                    controls.extend(inherited[r[0]])
+                    inputs.append(const_for(r))
+                else:
+                    inputs.append(r)
+            node.inputs = inputs
+            node.controls = list(dict.fromkeys(controls))
+    rets = []
+    for r in body.rets:
+        if r[0] in values:
+            body.control_rets = list(dict.fromkeys(body.control_rets + inherited[r[0]]))
+            r = const_for(r)
+        rets.append(r)
+    body.rets = rets
+    controls = []
+    for c in body.control_rets:
+        controls.extend(inherited[c] if c in values else [c])
+    body.control_rets = list(dict.fromkeys(controls))
+
+
+# -- identities -------------------------------------------------------------------------------
+
+def remove_identities(body: Body, env: Env) -> None:
+    """Bypass Identity-like nodes and NoOps: users read (or wait for) what they forward."""
+    for node in list(body.nodes):
+        if node.index in env.keep:
+            continue
+        if node.op in _IDENTITIES and len(node.inputs) == 1:
+            _bypass(body, node, {(node.index, 0): node.inputs[0]})
+        elif node.op == "IdentityN":
+            _bypass(body, node, {(node.index, k): r for k, r in enumerate(node.inputs)})
+        elif node.op == "NoOp" and not node.inputs:
+            _bypass(body, node, {})
+
+
+def _bypass(body: Body, node: Node, forward: dict[Ref, Ref]) -> None:
+    i = node.index
+    waits = list(dict.fromkeys(node.controls + [s for s, _ in node.inputs]))
+    for other in body.nodes:
+        uses = any(r[0] == i for r in other.inputs)
+        waited = i in other.controls
+        if not uses and not waited:
+            continue
+        if uses:
+            if any(r[0] == i and r not in forward for r in other.inputs):
+                continue  # an output index the node does not have: left for the run to report
+            other.inputs = [forward.get(r, r) for r in other.inputs]
+        controls = [c for c in other.controls if c != i]
+        controls += waits if waited else node.controls
+        other.controls = list(dict.fromkeys(c for c in controls if c != other.index))
+    if any(r[0] == i for r in body.rets):
+        if any(r[0] == i and r not in forward for r in body.rets):
+            return
+        body.rets = [forward.get(r, r) for r in body.rets]
+        body.control_rets = list(dict.fromkeys(body.control_rets + node.controls))
+    if i in body.control_rets:
+        body.control_rets = list(dict.fromkeys(
+            [c for c in body.control_rets if c != i] + waits))
+
+
+# -- batch norm -------------------------------------------------------------------------------
+
+_BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
+
+
+def _const_value(body: Body, ref: Ref) -> Any:
+    """The value of a Const node's output, or None."""
+    node = body.nodes[ref[0]]
+    return node.attr.get("value") if node.op == "Const" and ref[1] == 0 else None
+
+
+def fold_batch_norms(body: Body, env: Env) -> None:
+    """Inference FusedBatchNorm* with constant statistics -> Mul and AddV2 by per-channel constants.
+
+    y = x * s + t with s = scale / sqrt(variance + epsilon), t = offset - mean * s
+    (tensorflow/tensorflow tensorflow/core/kernels/fused_batch_norm_op.cc, inference branch).
+    """
+    consumers = _consumers(body)
+    used_outputs: dict[int, set[int]] = {}
+    for node in body.nodes:
+        for s, o in node.inputs:
+            used_outputs.setdefault(s, set()).add(o)
+    for s, o in body.rets:
+        used_outputs.setdefault(s, set()).add(o)
+    for node in list(body.nodes):
+        if node.op not in _BATCH_NORMS or node.index in env.keep or node.attr.get("is_training"):
+            continue
+        if used_outputs.get(node.index, set()) - {0} or not consumers.get(node.index):
+            continue
+        params = [_const_value(body, r) for r in node.inputs[1:5]]
+        if len(params) != 4 or any(not isinstance(p, np.ndarray) or p.ndim != 1 for p in params):
+            continue
+        scale, offset, mean, var = (p.astype(np.float32) for p in params)
+        if not scale.shape == offset.shape == mean.shape == var.shape:
+            continue
+        fmt = node.attr.get("data_format", b"NHWC")
+        fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
+        if fmt not in ("NHWC", "NCHW"):
+            continue
+        s = scale / np.sqrt(var + np.float32(node.attr.get("epsilon", 1e-3)))
+        t = offset - mean * s
+        if fmt == "NCHW":
+            s, t = s.reshape(-1, 1, 1), t.reshape(-1, 1, 1)
+        dt = node.attr.get("T")
+        if dt is not None and dt != DataType.DT_FLOAT:
+            continue  # half / bfloat16 inputs: TF computes in float32 and casts back
+        origin = node.origins
+        sc = _const(body, f"{node.name}/scale", s.astype(np.float32), origin)
+        sh = _const(body, f"{node.name}/shift", t.astype(np.float32), origin)
+        mul = _new_node(body, f"{node.name}/mul", "Mul", {"T": DataType.DT_FLOAT},
+                        [node.inputs[0], (sc.index, 0)], origin, controls=node.controls)
+        _new_node(body, node.name, "AddV2", {"T": DataType.DT_FLOAT},
+                  [(mul.index, 0), (sh.index, 0)], origin, index=node.index)
+
+
+# -- fusion -----------------------------------------------------------------------------------
+
+_FUSED = {"Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "_FusedDepthwiseConv2dNative",
+          "MatMul": "_FusedMatMul"}
+_ACTIVATIONS = frozenset({"Relu", "Relu6", "Elu", "LeakyRelu", "Sigmoid", "Tanh"})
+_ADDS = frozenset({"Add", "AddV2"})
+
+
+@dataclass
+class _Chain:
+    """What a producer absorbs: weight scale, bias, residual input, activation."""
+
+    producer: Node
+    cout: int
+    weights: np.ndarray | None  # the constant filter / matrix, when known
+    scale: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    bias_ref: Ref | None = None  # a non-constant bias (BiasAdd of a computed vector)
+    residual: Ref | None = None
+    activation: Node | None = None
+    nodes: list[Node] = field(default_factory=list)
+
+
+def _channel_vector(c: Any, cout: int) -> np.ndarray | None:
+    """A constant that broadcasts along the last (channel) axis only, as a (cout,) float vector."""
+    if not isinstance(c, np.ndarray) or c.dtype.kind != "f":
+        return None
+    if c.size == 1:
+        return np.full(cout, c.reshape(()), dtype=c.dtype)
+    if c.shape[-1:] == (cout,) and all(d == 1 for d in c.shape[:-1]):
+        return c.reshape(cout)
+    return None
+
+
+def _single_use(body: Body, consumers: dict[int, list[tuple[int, int]]], node: Node,
+                env: Env) -> Node | None:
+    """The one node reading ``node``'s only used output 0, if that is all that reads it."""
+    uses = consumers.get(node.index, [])
+    if len(uses) != 1 or node.index in env.keep or any(r[0] == node.index for r in body.rets):
+        return None
+    user = body.nodes[uses[0][0]]
+    if any(r[0] == node.index and r[1] != 0 for r in user.inputs):
+        return None
+    if any(node.index in n.controls for n in body.nodes) or node.index in body.control_rets:
+        return None
+    return user
+
+
+def _chain(body: Body, consumers: dict[int, list[tuple[int, int]]], producer: Node,
+           env: Env) -> _Chain | None:
+    """What ``producer`` can absorb, walking its single-use consumers."""
+    w = _const_value(body, producer.inputs[1]) if len(producer.inputs) > 1 else None
+    if producer.op == "MatMul":
+        if not isinstance(w, np.ndarray) or w.ndim != 2:
+            cout = None
+        else:
+            cout = w.shape[0] if producer.attr.get("transpose_b") else w.shape[1]
+    else:
+        fmt = producer.attr.get("data_format", b"NHWC")
+        if fmt not in (b"NHWC", "NHWC") or not isinstance(w, np.ndarray) or w.ndim != 4:
+            return None
+        cout = w.shape[3] if producer.op == "Conv2D" else w.shape[2] * w.shape[3]
+    if cout is None:
+        return _chain_without_weights(body, consumers, producer, env)
+    ch = _Chain(producer, cout, w if w.dtype.kind == "f" else None)
+    cur = producer
+    while True:
+        user = _single_use(body, consumers, cur, env)
+        if user is None:
+            break
+        other = [r for r in user.inputs if r[0] != cur.index]
+        if any(r[0] == cur.index and r[1] != 0 for r in user.inputs) or len(other) > 1:
+            break
+        c = _const_value(body, other[0]) if other else None
+        vec = _channel_vector(c, cout) if c is not None else None
+        if user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == cur.index and \
+                user.attr.get("data_format", b"NHWC") in (b"NHWC", "NHWC"):
+            if vec is not None and ch.residual is None and ch.bias_ref is None:
+                ch.bias = vec if ch.bias is None else ch.bias + vec
+            elif c is None and ch.bias is None and ch.residual is None and ch.bias_ref is None:
+                ch.bias_ref = other[0]
+            else:
+                break
+        elif user.op in _ADDS and vec is not None and ch.residual is None and ch.bias_ref is None:
+            ch.bias = vec if ch.bias is None else ch.bias + vec
+        elif user.op == "Sub" and vec is not None and user.inputs[0][0] == cur.index and \
+                ch.residual is None and ch.bias_ref is None:
+            ch.bias = -vec if ch.bias is None else ch.bias - vec
+        elif user.op in ("Mul", "RealDiv") and vec is not None and ch.weights is not None and \
+                ch.residual is None and ch.bias_ref is None and \
+                (user.op == "Mul" or user.inputs[0][0] == cur.index):
+            f = vec if user.op == "Mul" else np.float32(1) / vec
+            ch.scale = f if ch.scale is None else ch.scale * f
+            if ch.bias is not None:
+                ch.bias = ch.bias * f
+        elif user.op in _ADDS and c is None and other and ch.residual is None:
+            ch.residual = other[0]
+        elif user.op in _ACTIVATIONS:
+            ch.activation = user
+            ch.nodes.append(user)
+            break
+        else:
+            break
+        ch.nodes.append(user)
+        cur = user
+    return ch if ch.nodes else None
+
+
+def _chain_without_weights(body: Body, consumers: dict[int, list[tuple[int, int]]],
+                           producer: Node, env: Env) -> _Chain | None:
+    """A MatMul with computed weights: only a BiasAdd and an activation can follow it in."""
+    ch = _Chain(producer, 0, None)
+    user = _single_use(body, consumers, producer, env)
+    if user is not None and user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == producer.index:
+        ch.bias_ref = user.inputs[1]
+        ch.nodes.append(user)
+        act = _single_use(body, consumers, user, env)
+        if act is not None and act.op in _ACTIVATIONS:
+            ch.activation = act
+            ch.nodes.append(act)
+    return ch if ch.nodes else None
+
+
+def fuse_ops(body: Body, env: Env) -> None:
+    """Convolutions and matmuls absorb the per-channel affine ops, bias, residual add and
+    activation that follow them, as TensorFlow's _Fused* ops."""
+    for node in _topo(body):
+        producer = body.nodes[node]
+        if producer.op not in _FUSED or producer.index in env.keep:
+            continue
+        if producer.attr.get("T", DataType.DT_FLOAT) not in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
+            continue
+        ch = _chain(body, _consumers(body), producer, env)
+        if ch is not None:
+            _fuse(body, ch)
+
+
+def _fuse(body: Body, ch: _Chain) -> None:
+    p = ch.producer
+    last = ch.nodes[-1]
+    origin = p.origins + tuple(o for n in ch.nodes for o in n.origins)
+    inputs = list(p.inputs[:2])
+    if ch.scale is not None:
+        w = ch.weights
+        if p.op == "Conv2D":
+            w = w * ch.scale.astype(w.dtype)
+        elif p.op == "DepthwiseConv2dNative":
+            w = w * ch.scale.astype(w.dtype).reshape(w.shape[2], w.shape[3])
+        elif p.attr.get("transpose_b"):
+            w = w * ch.scale.astype(w.dtype)[:, None]
+        else:
+            w = w * ch.scale.astype(w.dtype)
+        inputs[1] = (_const(body, f"{p.name}/folded_filter", w, p.origins).index, 0)
+    fused_ops: list[bytes] = []
+    if ch.bias is not None or ch.bias_ref is not None or ch.residual is not None or ch.activation:
+        fused_ops.append(b"BiasAdd")
+        if ch.bias_ref is not None:
+            inputs.append(ch.bias_ref)
+        else:
+            bias = ch.bias if ch.bias is not None else np.zeros(ch.cout, np.float32)
+            dt = ch.weights.dtype if ch.weights is not None else np.float32
+            inputs.append((_const(body, f"{p.name}/folded_bias", bias.astype(dt), p.origins).index, 0))
+    if ch.residual is not None:
+        fused_ops.append(b"Add")
+        inputs.append(ch.residual)
+    attr = dict(p.attr)
+    if ch.activation is not None:
+        fused_ops.append(ch.activation.op.encode())
+        if ch.activation.op == "LeakyRelu":
+            attr["leakyrelu_alpha"] = ch.activation.attr.get("alpha", 0.2)
+    controls = list(dict.fromkeys(p.controls + [c for n in ch.nodes for c in n.controls]))
+    for n in [p, *ch.nodes[:-1]]:  # read only inside the chain: disconnected, then dropped
+        n.inputs, n.controls = [], []
+    if not fused_ops:  # only a scale folded in: the plain op on the new weights
+        _new_node(body, last.name, p.op, attr, inputs, origin, index=last.index, controls=controls)
+        return
+    attr["fused_ops"] = fused_ops
+    attr["num_args"] = len(inputs) - 2
+    attr["TArgs"] = [attr.get("T", DataType.DT_FLOAT)] * (len(inputs) - 2)
+    _new_node(body, last.name, _FUSED[p.op], attr, inputs, origin, index=last.index,
+              controls=controls)
+
+
+# -- weight layout ------------------------------------------------------------------------------
+
+def lay_out_weights(body: Body, env: Env) -> None:
+    """Let kernels with a ``prepare`` hook lay out their constant inputs once."""
+    for node in body.nodes:
+        hook = _ops.PREPARE.get(node.op)
+        if hook is None or node.index in env.keep:
+            continue
+        consts = {k: _const_value(body, r) for k, r in enumerate(node.inputs)}
+        consts = {k: v for k, v in consts.items() if v is not None}
+        if consts:
+            node.prepared = hook(node, consts)
+
+
+DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
+                                    fold_batch_norms, fuse_ops, lay_out_weights)
