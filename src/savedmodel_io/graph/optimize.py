@@ -34,7 +34,7 @@ of the unoptimised graph.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ __all__ = [
     "lay_out_weights",
     "optimize",
     "remove_identities",
+    "specialize_loops",
 ]
 
 Ref = tuple[int, int]
@@ -84,16 +85,22 @@ Pass = Callable[[Body, Env], None]
 
 
 def optimize(body: Body, outputs: Sequence[Ref], *, controls: Sequence[int] = (),
-             feeds: Sequence[int] = (), session: Session | None = None,
+             feeds: Sequence[int] = (), constants: Mapping[int, Any] | None = None,
+             session: Session | None = None,
              passes: Sequence[Pass] | None = None) -> tuple[Body, Env]:
     """A new Body computing ``outputs`` of ``body`` (its ``rets``), optimised by ``passes``.
 
     ``outputs`` are (node index, output index) pairs of ``body``, ``controls`` nodes that
     must run, ``feeds`` nodes whose values are given (they come first in the new body, in
-    this order, as a function's args do). Without a ``session``, calls are not inlined
-    and variables are not folded.
+    this order, as a function's args do); ``constants`` gives the value of some of them
+    (by position in ``feeds``), known in advance and folded in. Without a ``session``,
+    calls are not inlined and variables are not folded.
     """
     work, keep = _program(body, outputs, controls, feeds)
+    for k, value in (constants or {}).items():
+        fed = work.nodes[k]
+        c = _const(work, f"{fed.name}/known", value, fed.origins)
+        _redirect(work, (k, 0), (c.index, 0))
     env = Env(session, keep)
     for p in DEFAULT_PASSES if passes is None else passes:
         if not work.dataflow:  # TF1 Switch/Merge graphs: dead values make rewrites unsafe
@@ -565,6 +572,49 @@ def _bypass(body: Body, users: _Users, node: Node, forward: dict[Ref, Ref]) -> N
     node.inputs, node.controls = [], []  # nothing reads it any more: dropped at the end
 
 
+# -- loops --------------------------------------------------------------------------------------
+
+_WHILES = frozenset({"While", "StatelessWhile"})
+
+
+def _passes_through(fb: Body, k: int) -> bool:
+    """Whether function body ``fb`` returns its arg ``k`` unchanged as output ``k``."""
+    if k >= len(fb.rets):
+        return False
+    i, o = fb.rets[k]
+    seen = 0
+    while fb.nodes[i].op in _IDENTITIES and fb.nodes[i].inputs and seen < 10_000:
+        i, o = fb.nodes[i].inputs[0]
+        seen += 1
+    return i == k and o == 0
+
+
+def specialize_loops(body: Body, env: Env) -> None:
+    """While loops whose body passes a constant input through unchanged (weights, variable
+    handles) call versions of their cond and body with that value folded in
+    (:meth:`Session.specialize`), so the passes see the weights inside the loop too."""
+    session = env.session
+    if session is None:
+        return
+    for node in body.nodes:
+        if node.op not in _WHILES or node.index in env.keep:
+            continue
+        cond, loop = node.attr.get("cond"), node.attr.get("body")
+        if not isinstance(cond, FuncRef) or not isinstance(loop, FuncRef):
+            continue
+        try:
+            fb = session.function(loop.name, node.where)
+        except SavedModelError:
+            continue
+        known = {k: _const_value(body, r) for k, r in enumerate(node.inputs)
+                 if body.nodes[r[0]].op == "Const" and _passes_through(fb, k)}
+        known = {k: v for k, v in known.items() if v is not None}
+        if known:
+            node.attr = dict(node.attr)
+            node.attr["body"] = FuncRef(session.specialize(loop.name, known), loop.attr)
+            node.attr["cond"] = FuncRef(session.specialize(cond.name, known), cond.attr)
+
+
 # -- batch norm -------------------------------------------------------------------------------
 
 _BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -695,13 +745,14 @@ def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None
         vec = _channel_vector(c, cout) if c is not None else None
         if user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == cur.index and \
                 user.attr.get("data_format", b"NHWC") in (b"NHWC", "NHWC"):
-            if vec is not None and ch.residual is None and ch.bias_ref is None:
+            if vec is not None and ch.bias_ref is None:
+                # after a residual add too: (p + r) + b = (p + b) + r up to rounding
                 ch.bias = vec if ch.bias is None else ch.bias + vec
             elif c is None and ch.bias is None and ch.residual is None and ch.bias_ref is None:
                 ch.bias_ref = other[0]
             else:
                 break
-        elif user.op in _ADDS and vec is not None and ch.residual is None and ch.bias_ref is None:
+        elif user.op in _ADDS and vec is not None and ch.bias_ref is None:
             ch.bias = vec if ch.bias is None else ch.bias + vec
         elif user.op == "Sub" and vec is not None and user.inputs[0][0] == cur.index and \
                 ch.residual is None and ch.bias_ref is None:
@@ -818,4 +869,5 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
-                                    fold_batch_norms, fuse_ops, lay_out_weights)
+                                    specialize_loops, fold_batch_norms, fuse_ops,
+                                    lay_out_weights)

@@ -470,12 +470,19 @@ class Session:
         # Run signatures through the graph optimiser (graph/optimize.py); False runs the
         # saved graph node by node, for debugging.
         self.optimize = True
-        self._programs: dict[tuple[Any, ...], _Program] = {}
+        self._programs: dict[tuple[Any, ...], _Program] = {}  # optimised graph runs
+        self._functions: dict[str, _Program] = {}  # optimised function bodies, by name
+        # Functions the optimiser specialised: name -> (function, {arg index: value}).
+        self._specialized: dict[str, tuple[str, dict[int, Any]]] = {}
+        self._specialized_names: dict[tuple[Any, ...], str] = {}
 
     # -- compiled bodies -------------------------------------------------------------
 
     def function(self, name: str, where: str = "") -> Body:
-        """The compiled Body of library function ``name``."""
+        """The compiled Body of library function ``name`` (of the function it specialises, for
+        a name the optimiser made)."""
+        if name in self._specialized:
+            name = self._specialized[name][0]
         body = self._bodies.get(name)
         if body is None:
             fdef = self.library.get(name)
@@ -499,6 +506,37 @@ class Session:
     def function_plan(self, body: Body) -> Plan:
         """The plan computing all of a function's outputs and control outputs (its args fed)."""
         return body.plan(body.rets, body.control_rets, frozenset(range(len(body.args))))
+
+    def specialize(self, name: str, constants: Mapping[int, Any]) -> str:
+        """A name for function ``name`` with the args ``constants`` (index -> value) known:
+        calls by that name run ``name`` optimised with those args folded in."""
+        key = (name, tuple(sorted((k, id(v)) for k, v in constants.items())))
+        made = self._specialized_names.get(key)
+        if made is None:
+            made = f"{name}/specialized_{len(self._specialized)}"
+            self._specialized[made] = (name, dict(constants))
+            self._specialized_names[key] = made
+        return made
+
+    def callee(self, name: str, where: str = "", optimized: bool = True) -> tuple[Body, Plan]:
+        """The body and plan a call of function ``name`` runs: optimised (cached, and made
+        again when a variable folded into it was assigned since) unless ``optimized`` is off."""
+        if not optimized and name not in self._specialized:
+            body = self.function(name, where)
+            return body, self.function_plan(body)
+        prog = self._functions.get(name)
+        if prog is not None and prog.current(self.store):
+            return prog.body, prog.plan
+        from savedmodel_io.graph.optimize import optimize
+
+        base, constants = self._specialized.get(name, (name, {}))
+        fb = self.function(base, where)
+        body, env = optimize(fb, fb.rets, controls=fb.control_rets,
+                             feeds=list(range(len(fb.args))), constants=constants, session=self)
+        plan = body.plan(body.rets, body.control_rets, frozenset(range(len(body.args))))
+        prog = _Program(body, plan, {}, self.store.version, env.variables)
+        self._functions[name] = prog
+        return body, plan
 
     # -- static checks ---------------------------------------------------------------
 
@@ -562,8 +600,9 @@ class Session:
         if check_key not in self._checked:
             self.require_kernels(list(fetches), list(controls), feeds.keys())
             self._checked.add(check_key)
-        ctx = Context(self, trace)
-        if (self.optimize if optimize is None else optimize) and not controls and fetches:
+        optimize = self.optimize if optimize is None else optimize
+        ctx = Context(self, trace, optimize)
+        if optimize and not controls and fetches:
             prog = self._program(tuple(fetches), tuple(sorted(fed_vals)))
             fed = {k: fed_vals[i] for i, k in prog.feeds.items()}
             with blas_limit(self.blas_threads), np.errstate(all="ignore"):
@@ -784,10 +823,12 @@ class Context:
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None) -> None:
+    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None,
+                 optimize: bool = False) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.optimize = optimize  # functions called run their optimised bodies
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""
@@ -831,13 +872,12 @@ class Context:
 
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
-        body = self.session.function(name, where)
+        body, plan = self.session.callee(name, where, self.optimize)
         nargs = len(body.args)
         if len(args) != nargs:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
-        plan = self.session.function_plan(body)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
         try:

@@ -5,6 +5,10 @@ A kernel is ``fn(node, inputs, ctx) -> list`` (or one array for single-output op
 ``inputs`` the evaluated input values, ``ctx`` the running
 :class:`savedmodel_io.graph.runtime.Context` (variables, tables, function calls).
 
+Kernels run under ``np.errstate(all="ignore")``, which the runtime enters once per run
+(float ops give inf/nan silently, as TensorFlow's do), and may compute something once
+from their constant inputs through a ``prepare`` hook (see :data:`PREPARE`).
+
 Each op family lives in its own module and registers its kernels on import. What a
 kernel does not repeat: how many outputs an op has and their names (the runtime lays
 them out from :mod:`savedmodel_io.graph.opdefs`), and attr defaults (the runtime fills

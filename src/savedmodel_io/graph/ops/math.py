@@ -15,15 +15,18 @@ def _a(x) -> np.ndarray:
     return x if isinstance(x, np.ndarray) else np.asarray(x)
 
 
+# The runtime runs every graph under np.errstate(all="ignore") (TensorFlow's float ops give
+# inf/nan silently), so the wrappers below do not enter it for each op.
+
 def _binary(fn):
     def run(node, inputs, ctx):
         x, y = _a(inputs[0]), _a(inputs[1])
         try:
-            np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
-            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
-        with np.errstate(all="ignore"):
             out = fn(x, y)
+        except ValueError:
+            if _broadcastable(x.shape, y.shape):
+                raise
+            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
         out = _a(out)
         if out.dtype != x.dtype and out.dtype.kind not in "b" and x.dtype.kind != "O":
             out = out.astype(x.dtype)
@@ -31,11 +34,18 @@ def _binary(fn):
     return run
 
 
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
 def _unary(fn):
     def run(node, inputs, ctx):
         x = _a(inputs[0])
-        with np.errstate(all="ignore"):
-            out = _a(fn(x))
+        out = _a(fn(x))
         if out.dtype != x.dtype and out.dtype.kind != "b":
             out = out.astype(x.dtype)
         return out
@@ -125,12 +135,10 @@ for _op, _fn in {
 }.items():
     def _cmp(node, inputs, ctx, _fn=_fn):
         x, y = _a(inputs[0]), _a(inputs[1])
-        try:
-            np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
+        if x.shape != y.shape and not _broadcastable(x.shape, y.shape):
             if node.op in ("Equal", "NotEqual") and not node.attr["incompatible_shape_error"]:
                 return np.array(node.op == "NotEqual")
-            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
+            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}")
         return np.asarray(_fn(x, y))
     kernel(_op)(_cmp)
 
@@ -180,7 +188,13 @@ _erfc = _float32_accel("erfc", _erfc_numpy)
 
 
 def _sigmoid(x):
-    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+    """1 / (1 + exp(-x)), in place on one temporary (exp overflowing to inf gives 0)."""
+    if x.dtype.kind not in "fc":
+        return 1 / (1 + np.exp(-x))
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1
+    return np.reciprocal(t, out=t)
 
 
 def _round_half_even(x):

@@ -9,6 +9,7 @@ tensorflow/core/framework/kernel_shape_util.cc (GetWindowedOutputSizeVerbose).
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -158,7 +159,7 @@ class _Epilogue:
     def __init__(self, node, args: list, channels: int, dtype: np.dtype) -> None:
         self.scale = self.bias = self.residual = self.act = None
         self.alpha = 0.2
-        ops = [o.decode() if isinstance(o, bytes) else str(o) for o in node.attr.get("fused_ops", [])]
+        ops = _fused_ops(tuple(node.attr.get("fused_ops", ())))
         if not ops:
             return
         if ops[0] == "BiasAdd":
@@ -201,6 +202,11 @@ class _Epilogue:
         if self.act is not None:
             _IN_PLACE[self.act](y, self.alpha)
         return y
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_ops(ops: tuple) -> list[str]:
+    return [o.decode() if isinstance(o, bytes) else str(o) for o in ops]
 
 
 def _vector(node, args: list, k: int, channels: int, dtype, what: str) -> np.ndarray:
@@ -564,10 +570,10 @@ def lrn(node, inputs, ctx):
 # -- activations -------------------------------------------------------------------------
 
 def _act(fn):
+    # No np.errstate here: the runtime runs graphs under np.errstate(all="ignore").
     def run(node, inputs, ctx):
         x = _a(inputs[0])
-        with np.errstate(all="ignore"):
-            return np.asarray(fn(node, x)).astype(x.dtype, copy=False)
+        return np.asarray(fn(node, x)).astype(x.dtype, copy=False)
     return run
 
 
