@@ -58,11 +58,15 @@ def _signatures(name: str) -> list[tuple[str, str]]:
     }[name]]
 
 
+@pytest.mark.parametrize("optimize", [True, False], ids=["optimised", "saved_graph"])
 @pytest.mark.parametrize("name,sig", [p for n in FIXTURES for p in _signatures(n)])
-def test_outputs_match_tensorflow(name, sig, fixture_model):
+def test_outputs_match_tensorflow(name, sig, optimize, fixture_model):
     path = fixture_model(name)
     cases = reference(path)[sig]
-    fn = savedmodel_io.load(path).signatures[sig]
+    model = savedmodel_io.load(path)
+    for mg in model.meta_graphs:
+        mg.session.optimize = optimize
+    fn = model.signatures[sig]
     for i in sorted(cases):
         inputs, want = cases[i]
         got = fn(**inputs)

@@ -46,10 +46,13 @@ def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
         np.testing.assert_array_equal(got, want, err_msg=what)
 
 
+@pytest.mark.parametrize("optimize", [True, False], ids=["optimised", "saved_graph"])
 @pytest.mark.parametrize("name", FIXTURES)
-def test_outputs_match_tensorflow(name, fixture_model):
+def test_outputs_match_tensorflow(name, optimize, fixture_model):
     path = fixture_model(name)
     model = savedmodel_io.load(path)
+    for mg in model.meta_graphs:
+        mg.session.optimize = optimize
     cases = reference(path)
     assert cases
     for sig, (inputs, want) in cases.items():

@@ -11,7 +11,9 @@ text form) and ``Output <key> is saved to <path>`` lines. Differences, on purpos
 * ``--tf_debug`` is a trace (dtype, shape, min/max of every op output on stderr,
   stopping at the first NaN/Inf) rather than TensorFlow's interactive debugger;
 * ``--check`` lists the ops the runtime lacks; ``--backend tensorflow`` runs the
-  same command through TensorFlow, for comparison.
+  same command through TensorFlow, for comparison; ``--no_optimize`` runs the saved
+  graph node by node (the optimised program is the default; ``--tf_debug`` names the
+  saved graph's nodes either way).
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ def register(subparsers: Any) -> None:
     bool_flag(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
     bool_flag(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
           "(status 1 if any).")
+    p.add_argument("--no_optimize", "--no-optimize", dest="no_optimize", action="store_true",
+                   help="Run the saved graph node by node, without the graph optimiser (no "
+                   "inlining, constant folding or fusion): for debugging, e.g. with --tf_debug.")
     p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
     p.add_argument("--json", action="store_true",
@@ -131,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
         outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace,
-                                     partial=True)
+                                     partial=True, optimize=not args.no_optimize)
     if targets is not None:
         os.makedirs(args.outdir, exist_ok=True)
     if getattr(args, "json", False):

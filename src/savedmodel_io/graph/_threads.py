@@ -14,9 +14,9 @@ symbol-prefixed/suffixed names of numpy's bundled scipy-openblas), MKL
 RTLD_NOLOAD, so nothing new is ever loaded. Elsewhere (Windows without
 threadpoolctl) BLAS keeps its own setting.
 
-``threads="auto"`` picks the count from the cores this process may use and how busy
-they are (the rule of libgomp's dynamic mode, OMP_DYNAMIC: usable cores minus the
-load average, at least one; see docs/performance.md for the measurements behind it).
+``threads="auto"`` uses the cores this process may run on that other processes leave
+free (measured from /proc/stat between calls; elsewhere the load average, as libgomp's
+OMP_DYNAMIC does), at least one: see docs/performance.md for the measurements behind it.
 """
 
 from __future__ import annotations
@@ -131,28 +131,62 @@ def usable_cores() -> int:
     return max(os.cpu_count() or 1, 1)
 
 
-_auto: tuple[float, int] = (0.0, 1)
+class _Load:
+    """How many cores other processes keep busy, measured between calls (at most once a second).
+
+    Linux: from /proc/stat (busy time of all CPUs) minus this process's own CPU time over
+    the same interval, so our own BLAS threads never count as "others". Elsewhere: the
+    1-minute load average minus one (our own thread), libgomp's OMP_DYNAMIC rule.
+    """
+
+    def __init__(self) -> None:
+        self.when = 0.0
+        self.threads = 0  # the last decision (0: none yet)
+        self.sample: tuple[float, int, int, float] | None = None
+
+    def others(self, now: float) -> float:
+        stat = _cpu_jiffies()
+        own = time.process_time()
+        prev, self.sample = self.sample, (now, *stat, own) if stat else None
+        if stat and prev is not None and stat[0] > prev[1] and now > prev[0]:
+            total, idle = stat[0] - prev[1], stat[1] - prev[2]
+            busy = (total - idle) / total * (os.cpu_count() or 1)
+            return max(busy - (own - prev[3]) / (now - prev[0]), 0.0)
+        try:
+            return max(os.getloadavg()[0] - 1.0, 0.0)
+        except (OSError, AttributeError):
+            return 0.0
+
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(total, idle) CPU time of the whole machine in clock ticks, or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+
+
+_load = _Load()
 
 
 def auto_threads() -> int:
-    """BLAS threads for ``"auto"``: usable cores minus the other work running on them.
+    """BLAS threads for ``"auto"``: the usable cores other processes leave free, at least one.
 
-    libgomp's dynamic rule (cores minus the load average), with our own running
-    thread taken out of the load and re-read at most once a second.
+    BLAS on more threads than free cores is the failure the module docstring describes
+    (its threads wait for each other at every step); re-decided at most once a second.
     """
-    global _auto
     now = time.monotonic()
-    if now - _auto[0] < 1.0:
-        return _auto[1]
+    if _load.threads and now - _load.when < 1.0:
+        return _load.threads
     cores = usable_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        load = 0.0
-    others = max(load - 1.0, 0.0)
-    n = max(1, min(cores, int(cores - others + 0.5)))
-    _auto = (now, n)
-    return n
+    _load.threads = max(1, min(cores, int(cores - _load.others(now) + 0.5)))
+    _load.when = now
+    return _load.threads
 
 
 _controller: Any = None

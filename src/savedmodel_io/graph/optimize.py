@@ -632,7 +632,6 @@ def fold_batch_norms(body: Body, env: Env) -> None:
     y = x * s + t with s = scale / sqrt(variance + epsilon), t = offset - mean * s
     (tensorflow/tensorflow tensorflow/core/kernels/fused_batch_norm_op.cc, inference branch).
     """
-    users = _Users(body)
     used_outputs: dict[int, set[int]] = {}
     for node in body.nodes:
         for s, o in node.inputs:
@@ -642,8 +641,8 @@ def fold_batch_norms(body: Body, env: Env) -> None:
     for node in list(body.nodes):
         if node.op not in _BATCH_NORMS or node.index in env.keep or node.attr.get("is_training"):
             continue
-        if used_outputs.get(node.index, set()) - {0} or not users.data.get(node.index):
-            continue
+        if used_outputs.get(node.index, set()) != {0}:
+            continue  # the batch statistics outputs are read (or nothing is)
         params = [_const_value(body, r) for r in node.inputs[1:5]]
         if len(params) != 4 or any(not isinstance(p, np.ndarray) or p.ndim != 1 for p in params):
             continue

@@ -466,7 +466,7 @@ class Session:
         self.max_loop_iterations: int | None = None
         # BLAS threads while running: a count, "auto" (see graph/_threads.py) or None (BLAS
         # left alone). Ops run one at a time; BLAS is the only multi-threaded part.
-        self.blas_threads: int | str | None = 1
+        self.blas_threads: int | str | None = "auto"
         # Run signatures through the graph optimiser (graph/optimize.py); False runs the
         # saved graph node by node, for debugging.
         self.optimize = True
