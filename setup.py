@@ -15,6 +15,7 @@ _SOURCES = {
     "savedmodel_io.hashing._farmhash": ["src/savedmodel_io/hashing/_farmhash.c"],
     "savedmodel_io.hashing._crc32c": ["src/savedmodel_io/hashing/_crc32c.c"],
     "savedmodel_io.proto._deterministic": ["src/savedmodel_io/proto/_deterministic.c"],
+    "savedmodel_io.formats._census": ["src/savedmodel_io/formats/_census.c"],
     "savedmodel_io.graph.ops._nnaccel": ["src/savedmodel_io/graph/ops/_nnaccel.c"],
 }
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from faults import FaultInjector
+from faults import FaultInjector, swap  # noqa: F401 (fixture)
 from test_atomic import check_every_step
 
 writer = pytest.importorskip("savedmodel_io.writer")
@@ -42,7 +42,7 @@ def test_save_fails_cleanly_at_every_step(tmp_path):
     assert len(steps) > 10  # pb, variables (index + data), assets, fingerprint, renames...
 
 
-def test_failed_overwrite_keeps_the_previous_model_at_every_step(tmp_path):
+def test_failed_overwrite_keeps_the_previous_model_at_every_step(tmp_path, swap):
     root = tmp_path / "out"
     root.mkdir()
     writer.save(root / "m", _model(1.0))
@@ -60,7 +60,7 @@ def test_save_touches_nothing_outside_its_target(tmp_path):
     parent = os.path.realpath(root)
     for p in seen.paths:
         inside = p == target or p.startswith(target + os.sep)
-        temp = p.startswith(os.path.join(parent, ".m."))  # the temporary sibling directories
+        temp = p.startswith(os.path.join(parent, ".m.savedmodel-io-"))  # its temporary sibling
         assert inside or temp or p == parent, f"save touched {p}"  # parent: fsync only
     assert sorted(p.name for p in root.iterdir()) == ["m", "neighbour"]
     assert (root / "neighbour").read_text() == "keep"

@@ -5,7 +5,9 @@ MEMORY_CAP bytes of address space (RLIMIT_AS) and CPU_SECONDS of CPU time, with
 TensorFlow made unimportable. The case must raise a SavedModelError; a
 MemoryError, any other exception, a kill by the CPU limit or a wall-clock
 timeout fails the test. Peak memory of each run goes to
-tests/.cache/bounded/<case>.json (for the report).
+tests/.cache/bounded/<case>.json (for the report); cases that declare a peak
+(``PEAK_MB``) must also stay under it, which tells a bounded reader from one that
+allocates first and fails later.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile.cases import CASES
+from hostile.cases import CASES, PEAK_MB, SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CAP = 1536 << 20
@@ -72,7 +74,9 @@ def run_case(name: str, tmp: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(CASES)]
+)
 def test_hostile_file_gives_library_error_under_memory_cap(name, tmp_path):
     result = run_case(name, tmp_path)
     if "skip" in result:
@@ -83,6 +87,10 @@ def test_hostile_file_gives_library_error_under_memory_cap(name, tmp_path):
     assert result["error"], f"{name}: no error raised"
     assert result["library"], f"{name}: {result['error']} escaped:\n{result['traceback']}"
     assert str(tmp_path) in result["message"], f"{name}: the error does not name the file"
+    if name in PEAK_MB:
+        assert result["peak_rss_mb"] <= PEAK_MB[name], (
+            f"{name}: peak memory {result['peak_rss_mb']} MB, over {PEAK_MB[name]} MB"
+        )
 
 
 def test_the_cap_is_real(tmp_path):

@@ -41,7 +41,8 @@ def test_repr(tmp_path):
     lines = text.splitlines()
     assert lines[0] == f"SavedModel({str(tmp_path)!r}, tag_sets=['serve'])"
     assert "  tag-set 'serve': 1 signature(s), 0 function(s), 0 node(s)" in lines
-    assert "    serving_default(x<1>: float32[?,3]) -> (y: float32[])" in lines
+    # y records no shape: unknown, not a scalar.
+    assert "    serving_default(x<1>: float32[?,3]) -> (y: float32?)" in lines
     assert lines[-1] == "  variables: 2 tensors, 96 B"
     assert m.summary()["variables"] == {"count": 2, "bytes": 96}
 

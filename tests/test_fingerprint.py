@@ -185,6 +185,15 @@ def _add(cm: ChunkedMessage, tags: list[FieldIndex], chunk_index: int | None) ->
     return cf.message
 
 
+def empty_tag_chunk() -> SavedModel:
+    """A SavedModel chunk whose meta_info_def makes it an invalid GraphDef when parsed as one."""
+    extra = SavedModel()
+    mg = extra.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    mg.graph_def.node.add(name="extra", op="NoOp")
+    return extra
+
+
 def chunked_layouts(sm: SavedModel):
     """(name, chunks, ChunkedMessage) splits of a SavedModel that exercise TF's hashing quirks."""
     mg = sm.meta_graphs[0]
@@ -230,6 +239,12 @@ def chunked_layouts(sm: SavedModel):
     _add(graph_cm, _tags(1, ("i", 0)), 1)
     _add(cm, _tags(*meta0, 7, 1, ("i", 0)), 2)
     yield "nested", [base, node0, mg.object_graph_def.nodes[0]], cm
+
+    # "empty_tag": a SavedModel chunk merged into the root whose bytes do not parse as the
+    # fingerprinted parts (TF ignores that parse; show and load merge it like any chunk).
+    cm = ChunkedMessage(chunk_index=0)
+    _add(cm, [], 1)
+    yield "empty_tag", [sm, empty_tag_chunk()], cm
 
     # "above": the whole MetaGraphDef as a chunk at [meta_graphs, 0]: TF cannot fingerprint it.
     cm = ChunkedMessage()
@@ -348,6 +363,7 @@ ORACLE_CASES = [
     "split_standard",
     "cpb_parts",
     "cpb_nested",
+    "cpb_empty_tag",
     "writer_mlp",
     "writer_cnn",
 ]
@@ -800,3 +816,20 @@ def test_fingerprint_pb_fifo_is_refused(tmp_path):
     os.mkfifo(tmp_path / FINGERPRINT_FILENAME)
     with deadline(10), pytest.raises(CorruptFileError, match="FIFO"):
         read_fingerprint(tmp_path)
+
+
+def test_empty_tag_chunk_fingerprints_where_show_reads(tmp_path):
+    """An empty-tag chunked field (merge into the parent): fingerprint --compute and show agree.
+
+    Its SavedModel bytes reach the fingerprint's part hashing parsed as a GraphDef, which
+    fails; TensorFlow ignores that parse (tested against it with the "cpb_empty_tag" variant).
+    """
+    import savedmodel_io
+
+    cm = ChunkedMessage(chunk_index=0)
+    _add(cm, [], 1)
+    write_chunked(tmp_path / "saved_model.cpb", [SavedModel(saved_model_schema_version=1),
+                                                 empty_tag_chunk()], cm)
+    assert savedmodel_io.load(tmp_path).meta_graph("serve").ops == ["NoOp"]
+    fp = compute_fingerprint(tmp_path)
+    assert fp.graph_def_program_hash and fp.saved_model_checksum

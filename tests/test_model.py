@@ -206,6 +206,33 @@ def _tiny() -> SavedModelProto:
     return sm
 
 
+def test_assets_listed_only_in_the_collection(tmp_path):
+    # Older TF1 SavedModelBuilders (and tfx) list assets in the saved_model_assets collection
+    # of packed AssetFileDefs; TF's loader falls back to it when asset_file_def is empty.
+    from savedmodel_io.graph.variables import asset_feeds
+    from savedmodel_io.proto import AssetFileDef
+
+    sm = _tiny()
+    mg = sm.meta_graphs[0]
+    packed = mg.collection_def["saved_model_assets"].any_list.value.add()
+    packed.Pack(AssetFileDef(filename="vocab.txt", tensor_info=TensorInfo(name="path:0")))
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "vocab.txt").write_bytes(b"a\nb\n")
+    m = savedmodel_io.SavedModel(sm, tmp_path)
+    (asset,) = m.assets
+    assert (asset.filename, asset.tensor_name, asset.read_bytes()) == ("vocab.txt", "path:0", b"a\nb\n")
+    feeds = asset_feeds(mg, str(tmp_path))
+    assert feeds["path:0"].item() == str(tmp_path / "assets" / "vocab.txt").encode()
+    # asset_file_def wins when both are present, as in TensorFlow.
+    mg.asset_file_def.add(filename="other.txt").tensor_info.name = "other:0"
+    assert [a.filename for a in savedmodel_io.SavedModel(sm, tmp_path).assets] == ["other.txt"]
+    # A packed message of another type is a corrupt model, named as such.
+    del mg.asset_file_def[:]
+    mg.collection_def["saved_model_assets"].any_list.value.add().Pack(TensorInfo(name="x"))
+    with pytest.raises(CorruptFileError, match="entry 1 of collection 'saved_model_assets'"):
+        _ = savedmodel_io.SavedModel(sm, tmp_path).assets
+
+
 def test_pb_preferred_over_pbtxt(tmp_path):
     sm = _tiny()
     _write_model(tmp_path, sm, text=True)

@@ -1,6 +1,6 @@
 """Read, inspect, run and write TensorFlow SavedModels without TensorFlow.
 
-Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``.
+Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``, ``verify``.
 Writing: ``save`` (with ``Model`` and the graph builders), ``replace_weights``,
 ``write_checkpoint``. Every error raised on purpose is a ``SavedModelError``.
 """
@@ -28,6 +28,7 @@ from savedmodel_io.model import (
 from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
+    __version__: str
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
@@ -36,11 +37,11 @@ if TYPE_CHECKING:
         open_checkpoint,
         write_checkpoint,
     )
+    from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
+    from savedmodel_io.integrity import VerifyReport, verify
     from savedmodel_io.writer import Model, save
-
-__version__ = "0.1.0"
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
@@ -52,16 +53,24 @@ _LAZY = {
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
     "write_checkpoint": "savedmodel_io.formats.bundle",
+    "Budget": "savedmodel_io.graph.budget",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",
     "replace_weights": "savedmodel_io.replace",
     "variable_names": "savedmodel_io.replace",
+    "verify": "savedmodel_io.integrity",
+    "VerifyReport": "savedmodel_io.integrity",
     "Model": "savedmodel_io.writer",
     "save": "savedmodel_io.writer",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata is read on first use only
+        from savedmodel_io._version import version
+
+        globals()[name] = version()
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'savedmodel_io' has no attribute {name!r}")
@@ -82,6 +91,8 @@ __all__ = [
     "load_variables",
     "read_fingerprint",
     "compute_fingerprint",
+    "verify",
+    "VerifyReport",
     "Asset",
     "CheckpointReader",
     "ConcreteFunction",
@@ -94,6 +105,8 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "Variables",
+    # running
+    "Budget",
     # writing
     "save",
     "Model",

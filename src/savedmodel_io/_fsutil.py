@@ -5,8 +5,12 @@ only if it is a regular file (a directory, FIFO, device or symlink loop is a
 ``SavedModelError`` naming the file, never a hang or a raw ``OSError``).
 
 Writing: files are written to a temporary sibling and renamed over the target; whole
-models are built in a temporary sibling directory and renamed into place, so a
-reader sees either the old model or the complete new one.
+models are built in a temporary sibling directory, flushed, and swapped into place in
+one step where the system can (:mod:`savedmodel_io._swap`), so a reader sees either the
+old model or the complete new one. Only a file is replaced by a file, and only a
+SavedModel (or an empty directory) by a model. Temporary siblings are locked and
+recognisable; the next write of a path cleans up after killed writers
+(:mod:`savedmodel_io._staging`). An OSError while writing is a WriteError naming the file.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import errno
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from savedmodel_io import _staging, _swap
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
@@ -28,9 +32,13 @@ from savedmodel_io.errors import (
     NotFoundError,
     ReadError,
     SavedModelError,
+    WriteError,
 )
 
-__all__ = ["atomic_directory", "atomic_file", "fsync_dir", "open_regular", "read_regular"]
+__all__ = [
+    "atomic_directory", "atomic_file", "atomic_path", "check_file_target", "fsync_dir", "kind_of",
+    "make_directory", "open_regular", "read_regular", "recover",
+]
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (the fstat check then refuses it).
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -127,12 +135,11 @@ def read_regular(
 
 # ----------------------------------------------------------------------------- atomic writes
 
-
-def _umask() -> int:
-    """The process umask (reading it means setting it; it is put back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+# errno values of a rename onto a path that another writer has just filled.
+_OCCUPIED = {errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR}
+# How often a save retries its switch when other saves keep changing the target (each
+# retry means another save switched in the meantime).
+_SWITCH_ATTEMPTS = 10
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -149,42 +156,298 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def default_file_mode() -> int:
-    """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp uses 0o600."""
+    """The mode ``open()`` would give a new file (0o666 minus the umask)."""
     return 0o666 & ~_umask()
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory under ``root`` to disk, files first.
+
+    A directory is renamed into place only after its contents are durable, so a power
+    failure right after a save cannot leave a model of empty files (filesystems may
+    write a rename before the data). A filesystem that cannot fsync (EINVAL) is skipped.
+    """
+    for top, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(top, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue  # a symbolic link (replace_weights keeps them): not ours to flush
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+                    raise
+            finally:
+                os.close(fd)
+        fsync_dir(top)
+
+
+def kind_of(mode: int) -> str:
+    """What an ``lstat`` mode is, in words ("a regular file", "a symbolic link", ...)."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def _mapped(name: object, target: Path) -> Path | None:
+    """The user-visible path of a path a write of ``target`` touched, or None if not one.
+
+    Paths inside a temporary sibling are shown as the target's (``.m.savedmodel-io-...tmp/new/x``
+    is ``m/x``): the temporary name means nothing to the user.
+    """
+    if not isinstance(name, (str, bytes, os.PathLike)):
+        return None
+    p = Path(os.fsdecode(os.fspath(name)))
+    root = _staging.sibling_root(p, target)
+    if root is not None:
+        return target.joinpath(*p.relative_to(root).parts[1:])  # drop "new" / "old" / marker
+    if p == target or target in p.parents:
+        return p
+    return None
+
+
+def _write_error(exc: OSError, target: Path) -> SavedModelError:
+    """The library error for an OSError met while writing ``target``.
+
+    A failure on a file of the write is a WriteError naming it as the user will see it
+    (errno kept); one on another file (a source being copied) is a read error naming it.
+    """
+    reason = exc.strerror or str(exc)
+    for name in (exc.filename2, exc.filename):  # a rename or copy names its destination second
+        path = _mapped(name, target)
+        if path is not None:
+            break
+    else:
+        if exc.filename is not None:
+            return _os_error(exc, os.fsdecode(exc.filename), "file")
+        path = target
+    err = WriteError(f"cannot be written ({reason})", path=path)
+    err.errno = exc.errno
+    return err
+
+
+def _renamed(exc: SavedModelError, path: Path) -> SavedModelError:
+    """``exc`` naming ``path`` instead (same class, errno and attributes)."""
+    new = type(exc)(exc.message, path=path, where=exc.where)
+    extra = {k: v for k, v in vars(exc).items() if k not in ("message", "path", "where")}
+    vars(new).update(extra)
+    if isinstance(exc, OSError):
+        new.errno = exc.errno  # type: ignore[attr-defined]
+    return new
+
+
+@contextlib.contextmanager
+def _write_errors(target: Path) -> Iterator[None]:
+    """Raise OSErrors of the block as library errors (see :func:`_write_error`), and name
+    files in temporary siblings as the user will see them."""
+    try:
+        yield
+    except SavedModelError as exc:
+        shown = _mapped(exc.path, target) if exc.path is not None else None
+        if shown is None or shown == Path(exc.path or ""):
+            raise
+        raise _renamed(exc, shown) from exc
+    except OSError as exc:
+        raise _write_error(exc, target) from exc
+
+
+def check_file_target(target: Path, overwrite: bool) -> None:
+    """Refuse to replace ``target`` unless asked to and it is a file or a link (replaced itself)."""
+    if not target.parent.is_dir():
+        raise NotFoundError("directory does not exist", path=target.parent)
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    if not overwrite:
+        raise ModelExistsError("file exists (pass overwrite=True to replace it)", path=target)
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise ModelExistsError(f"is {kind_of(mode)}, not a file; refusing to replace it",
+                               path=target)
+
+
+@contextlib.contextmanager
+def _temp_file(path: str | os.PathLike[str], overwrite: bool) -> Iterator[tuple[int, Path]]:
+    """A locked temporary file beside ``path`` (descriptor, path), renamed over ``path`` on success.
+
+    The block writes it; the descriptor is closed here. Any OSError becomes a library
+    error naming ``path``, and on failure the temporary file is removed.
+    """
+    target = Path(path)
+    check_file_target(target, overwrite)
+    recover(target)
+    with _write_errors(target):
+        with _staging.temp_file(target) as (fd, tmp), _unlink_on_error(tmp):
+            try:
+                yield fd, tmp
+                os.fsync(fd)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def _unlink_on_error(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; on success it is flushed and renamed to ``path``."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise NotFoundError("directory does not exist", path=target.parent)
-    if not overwrite and target.exists():
-        raise ModelExistsError("file exists (pass overwrite=True to replace it)", path=target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, default_file_mode())
-        with os.fdopen(fd, "wb") as f:
+    """Open a temporary file beside ``path``; on success it is flushed and renamed to ``path``.
+
+    Only a regular file (or a symbolic link, which is replaced, not followed) is replaced;
+    a disk-full or read-only failure is a WriteError naming ``path``.
+    """
+    with _temp_file(path, overwrite) as (fd, _):
+        f = os.fdopen(os.dup(fd), "wb")
+        with f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(target.parent)
 
 
-def _make_parents(parent: Path) -> None:
-    """Create ``parent`` and its missing ancestors (NotFoundError naming it if that fails)."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Like :func:`atomic_file`, for writers that take a file name: yield the temporary path.
+
+    The writer may replace the file rather than write it (safetensors writes its own
+    temporary file and renames it over the path); the result gets ``open()``'s mode.
+    """
+    with _temp_file(path, overwrite) as (_, tmp):
+        yield tmp
+        os.chmod(tmp, default_file_mode())
+        fd = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def make_directory(path: str | os.PathLike[str], what: str = "parent directory") -> None:
+    """Create directory ``path`` and its missing ancestors, unless it exists.
+
+    Failing is a NotFoundError (a parent is missing, a file or not accessible) or, for
+    a full disk or read-only filesystem, a WriteError; both name ``path``.
+    """
+    if os.path.isdir(path):
+        return
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise NotFoundError(
-            f"parent directory cannot be created ({exc.strerror or exc})", path=parent
-        ) from None
+        reason = exc.strerror or str(exc)
+        if exc.errno in _NOT_FOUND | {errno.EEXIST}:
+            raise NotFoundError(f"{what} cannot be created ({reason})", path=path) from None
+        err = WriteError(f"{what} cannot be created ({reason})", path=exc.filename or path)
+        err.errno = exc.errno
+        raise err from exc
+
+
+def _not_a_model(target: Path) -> str | None:
+    """Why ``target`` may not be replaced by a save, or None (a SavedModel, an empty
+    directory, or nothing: another save may just have moved it)."""
+    from savedmodel_io.formats.saved_model_file import FORMATS
+
+    try:
+        mode = os.lstat(target).st_mode
+        if stat.S_ISLNK(mode) and not os.path.isdir(target):
+            return f"is a symbolic link to {os.readlink(target)!r}, not to a SavedModel directory"
+        if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            return f"is {kind_of(mode)}, not a SavedModel directory"
+        names = sorted(os.listdir(target))
+        if not names or any(name in names for name, _ in FORMATS):
+            return None
+        shown = [n + "/" if os.path.isdir(target / n) else n for n in names[:5]]
+    except FileNotFoundError:
+        return None
+    more = ", ..." if len(names) > 5 else ""
+    where = "the directory it links to" if stat.S_ISLNK(mode) else "it"
+    return (f"is not a SavedModel (no {', '.join(n for n, _ in FORMATS)}): {where} holds "
+            f"{len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(shown)}{more})")
+
+
+def _check_directory_target(target: Path, overwrite: bool) -> None:
+    """Refuse to replace ``target`` unless asked to and it is a SavedModel or an empty directory."""
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise ModelExistsError("already exists (pass overwrite=True to replace it)", path=target)
+    problem = _not_a_model(target)
+    if problem is not None:
+        raise ModelExistsError(f"{problem}; refusing to replace it", path=target)
+
+
+def recover(path: str | os.PathLike[str]) -> None:
+    """Undo what a killed write of ``path`` left: put a model it had moved aside back, and
+    delete the temporary siblings of writers that are gone (see :mod:`savedmodel_io._staging`)."""
+    target = Path(path)
+    with _write_errors(target):
+        _staging.recover(target)
+
+
+def _swap_in(stage: _staging.Staging, target: Path) -> bool:
+    """Replace ``target`` by ``stage.new``; False if another save changed ``target`` meanwhile.
+
+    One atomic exchange where the system has it. Otherwise two renames: the previous
+    model waits in ``stage.old`` in between (where :func:`_staging.recover` finds it if
+    this process dies) and is put back if the second rename fails.
+    """
+    try:
+        if _swap.exchange(stage.new, target):
+            return True
+        os.rename(target, stage.old)
+    except FileNotFoundError:  # another save moved it away meanwhile (stage.new is ours)
+        return False
+    try:
+        os.rename(stage.new, target)
+        return True
+    except OSError as exc:
+        try:
+            os.rename(stage.old, target)
+        except OSError as back:
+            if back.errno not in _OCCUPIED:
+                raise exc from None  # the previous model stays in stage.old for recovery
+            # Another save put its model there: ours lost the race, and the previous
+            # model is superseded by that one.
+            with contextlib.suppress(OSError):
+                shutil.rmtree(stage.old, ignore_errors=True)
+            return False
+        if exc.errno in _OCCUPIED:  # the target came and went: try again
+            return False
+        raise
+
+
+def _switch(stage: _staging.Staging, target: Path, overwrite: bool) -> None:
+    """Move the finished ``stage.new`` to ``target`` (replacing it only if allowed)."""
+    for _ in range(_SWITCH_ATTEMPTS):
+        if not os.path.lexists(target):
+            try:
+                os.rename(stage.new, target)
+                return
+            except OSError as exc:  # another save got there first
+                if exc.errno not in _OCCUPIED or not os.path.lexists(target):
+                    raise
+        if not overwrite:
+            raise ModelExistsError("appeared while saving; not replaced", path=target)
+        _check_directory_target(target, overwrite)
+        if _swap_in(stage, target):
+            return
+    raise ModelExistsError("other saves kept replacing it meanwhile; not replaced", path=target)
 
 
 @contextlib.contextmanager
@@ -193,44 +456,36 @@ def atomic_directory(
 ) -> Iterator[Path]:
     """Yield an empty temporary directory beside ``path``; on success it replaces ``path``.
 
-    An existing ``path`` is only replaced with ``overwrite=True``, and only after the
-    new directory is complete; it is moved aside first and deleted last, so a crash
-    at any point leaves either the old or the new directory under ``path``. With
+    An existing ``path`` is only replaced with ``overwrite=True``, only if it is a
+    SavedModel or an empty directory (anything else is refused with ModelExistsError),
+    and only after the new directory is complete; the switch is one atomic exchange
+    where the system has it (see :mod:`savedmodel_io._swap`). Whatever a killed
+    earlier save of ``path`` left beside it is cleaned up first, and a previous model
+    it had moved aside is put back (:func:`savedmodel_io._staging.recover`). With
     ``parents=True`` missing parent directories are created first (as
     ``tf.saved_model.save`` does); they are not atomic and stay if the write fails.
+    OSErrors (disk full, read-only filesystem) become WriteError naming the file.
     """
     target = Path(path)
     parent = target.parent
     if parents:
-        _make_parents(parent)
+        make_directory(parent)
     if not parent.is_dir():
         raise NotFoundError("parent directory does not exist", path=parent)
-    if target.exists() and not overwrite:
-        raise ModelExistsError("already exists (pass overwrite=True to replace it)", path=target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    holder: Path | None = None  # the previous directory waits in here until the new one is in
+    recover(target)
+    with _write_errors(target):
+        _check_directory_target(target, overwrite)
+        stage = _staging.Staging(target)
     try:
-        # mkdtemp makes the directory 0700; a model must be readable like one TF writes
-        # (a server may run as another user), so it gets the mode mkdir() would give.
-        os.chmod(tmp, 0o777 & ~_umask())
-        yield tmp
-        if target.exists():
-            if not overwrite:
-                raise ModelExistsError("appeared while saving; not replaced", path=target)
-            holder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, holder / target.name)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            if holder is not None:  # put the previous directory back
-                os.replace(holder / target.name, target)
-            raise
-        fsync_dir(parent)
+        with _write_errors(target):
+            yield stage.new
+            _fsync_tree(stage.new)
+            _switch(stage, target, overwrite)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if holder is not None:
-            with contextlib.suppress(OSError):
-                os.rmdir(holder)  # only when empty: never delete the previous directory here
+        if os.path.lexists(stage.old) and not os.path.lexists(target):
+            stage.release()  # it holds the previous model: the next save puts it back
+        else:
+            stage.remove()
         raise
-    if holder is not None:
-        shutil.rmtree(holder, ignore_errors=True)
+    fsync_dir(parent)
+    stage.remove()  # the previous model, if any, is deleted with it

@@ -3,14 +3,11 @@
 A SavedModel stores variables under checkpoint keys such as
 ``variables/3/.ATTRIBUTES/VARIABLE_VALUE``. Exported files use friendlier names:
 
-* ``names="auto"`` (default): the variable's own name (``conv/kernel``, from the
-  SavedObjectGraph's ``SavedVariable.name``) when it names exactly one variable.
-  Keras 3 exports store every variable twice (``variables/N`` and
-  ``_all_variables/M``); such copies (a layer-qualified name, byte-identical
-  data) are exported once. Otherwise the
-  shortest object path of the checkpoint's TrackableObjectGraph (``dense/kernel``),
-  and the checkpoint key when there is no object graph.
-* ``names="path"``: always the shortest object path; ``names="key"``: checkpoint keys.
+* ``names="auto"`` (default): the natural names of ``savedmodel_io.formats.names`` (the ones
+  ``load(d).variables`` lists): the variable's own name (``conv/kernel``) when it names one
+  variable, Keras 3's two copies of a variable exported once; else the object path as
+  written; else the checkpoint key.
+* ``names="path"``: always object paths; ``names="key"``: checkpoint keys.
 
 Importing accepts any of these names (and every other object path of a
 variable) and goes through :func:`savedmodel_io.replace.replace_weights`, so
@@ -22,21 +19,18 @@ String tensors and dtypes a format cannot hold are skipped on export and listed.
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import json
 import os
-import tempfile
-import zipfile
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file, default_file_mode
+from savedmodel_io._fsutil import atomic_path
 from savedmodel_io._progress import Progress
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -45,7 +39,10 @@ from savedmodel_io.errors import (
     NotFoundError,
     SavedModelError,
 )
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, CheckpointReader, TensorEntry
+from savedmodel_io._lookup import suggest
+from savedmodel_io.formats import npz
+from savedmodel_io.formats.bundle import CheckpointReader
+from savedmodel_io.formats.names import Naming, NameTable
 
 __all__ = [
     "ExportReport",
@@ -60,7 +57,6 @@ __all__ = [
     "weight_table",
 ]
 
-Naming = Literal["auto", "path", "key"]
 FORMATS = ("npz", "safetensors")
 # safetensors' dtype table (huggingface/safetensors safetensors/src/tensor.rs, Dtype) as numpy names.
 _SAFETENSORS_DTYPES = {
@@ -112,94 +108,20 @@ def _safetensors_numpy() -> Any:
 # --------------------------------------------------------------------- naming
 
 
-def _variable_names(reader: CheckpointReader) -> dict[str, str]:
-    """checkpoint key -> SavedVariable.name, when saved_model.pb is next to the checkpoint."""
-    try:
-        saved = reader.saved_variables()
-    except NotFoundError:
-        return {}
-    return {key: var.name for _path, (key, var) in saved.items() if var.name}
-
-
 def weight_table(reader_or_path: CheckpointReader | str | os.PathLike[str], *,
                  names: Naming = "auto") -> list[WeightInfo]:
-    """Every exportable tensor of a SavedModel or checkpoint, with its export name and aliases."""
-    if names not in ("auto", "path", "key"):
-        raise InvalidArgumentError(f"names must be 'auto', 'path' or 'key', got {names!r}")
+    """Every exportable tensor of a SavedModel or checkpoint, with its export name and aliases.
+
+    Names come from ``savedmodel_io.formats.names`` (the one naming table the library uses).
+    """
     reader = reader_or_path if isinstance(reader_or_path, CheckpointReader) else CheckpointReader(
         reader_or_path
     )
-    paths: dict[str, list[str]] = {}
-    for path, key in reader.object_paths().items():
-        paths.setdefault(key, []).append(path)
-    keys = [k for k in reader if k != OBJECT_GRAPH_KEY]
-    groups: list[list[str]] = [[k] for k in keys]
-    var_names = _variable_names(reader) if names == "auto" else {}
-    chosen: dict[int, str] = {}
-    if names == "auto" and var_names:
-        by_name: dict[str, list[str]] = {}
-        for k in keys:
-            if k in var_names:
-                by_name.setdefault(var_names[k], []).append(k)
-        grouped: set[str] = set()
-        merged: list[list[str]] = []
-        for vname, ks in by_name.items():
-            # Several keys under one name are merged only when they are byte-identical copies
-            # and the name is layer-qualified (Keras' "conv/kernel"): two unnamed tf.Variables
-            # ("Variable") with equal initial values stay apart, named by object path.
-            if len(ks) == 1 or ("/" in vname and _copies(reader, ks)):
-                merged.append(sorted(ks, key=_key_order))
-                grouped.update(ks)
-        groups = merged + [[k] for k in keys if k not in grouped]
-        for i, g in enumerate(groups):
-            if g[0] in grouped:
-                chosen[i] = var_names[g[0]]
-    out_names: list[str] = []
-    for i, g in enumerate(groups):
-        if i in chosen:
-            out_names.append(chosen[i])
-        elif names != "key" and paths.get(g[0]):
-            out_names.append(paths[g[0]][0])
-        else:
-            out_names.append(g[0])
-    # A variable name may equal another tensor's path: fall back to paths/keys for clashes.
-    counts: dict[str, int] = {}
-    for n in out_names:
-        counts[n] = counts.get(n, 0) + 1
-    for i, g in enumerate(groups):
-        if counts[out_names[i]] > 1:
-            out_names[i] = paths[g[0]][0] if names != "key" and paths.get(g[0]) else g[0]
     table = []
-    for name, g in zip(out_names, groups):
-        e = reader.entry(g[0])
-        aliases = {name, *g}
-        for k in g:
-            aliases.update(paths.get(k, ()))
-            if k in var_names:
-                aliases.add(var_names[k])
-        table.append(WeightInfo(name, tuple(g), e.dtype_name, tuple(e.shape), tuple(sorted(aliases))))
-    if len({w.name for w in table}) != len(table):  # pragma: no cover - keys are unique
-        raise CorruptFileError("checkpoint tensors do not have distinct names", path=reader.index_path)
-    return sorted(table, key=lambda w: w.name)
-
-
-def _key_order(key: str) -> tuple[bool, str]:
-    """Prefer ``variables/N`` over ``_all_variables/M`` as the copy read on export."""
-    return (key.startswith("_"), key)
-
-
-def _copies(reader: CheckpointReader, keys: list[str]) -> bool:
-    """Whether the keys hold the same tensor (same dtype, shape, size and stored CRC32C)."""
-    if len(keys) == 1:
-        return True
-    first: TensorEntry = reader.entry(keys[0])
-    for k in keys[1:]:
-        e = reader.entry(k)
-        if (e.dtype, e.shape, e.size, e.crc32c, bool(e.slices)) != (
-            first.dtype, first.shape, first.size, first.crc32c, bool(first.slices)
-        ) or first.slices:
-            return False
-    return True
+    for t in NameTable(reader, naming=names).entries:
+        e = reader.entry(t.key)
+        table.append(WeightInfo(t.name, t.keys, e.dtype_name, tuple(e.shape), tuple(sorted(t.aliases))))
+    return table
 
 
 # --------------------------------------------------------------------- export
@@ -240,31 +162,6 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _npz_form(arr: np.ndarray) -> np.ndarray | None:
-    """The array as .npz can hold it: strings as fixed-width bytes, ml_dtypes widened."""
-    if arr.dtype == object:
-        vals = arr.reshape(-1).tolist()
-        if not all(isinstance(v, bytes) for v in vals):
-            return None
-        return np.array(vals, dtype=bytes).reshape(arr.shape) if arr.size else np.zeros(arr.shape, "S1")
-    return widen(arr)
-
-
-def widen(arr: np.ndarray) -> np.ndarray:
-    """ml_dtypes arrays (bfloat16, float8, int4...) as float32 / int8 / uint8; others unchanged.
-
-    The plain dtypes hold every value exactly, so ``.npz`` files and JSON can carry them.
-    """
-    if arr.dtype.isbuiltin != 2:  # not a user-defined numpy scalar type
-        return arr
-    name = arr.dtype.name
-    if name.startswith("uint"):
-        return arr.astype(np.uint8)
-    if name.startswith("int"):
-        return arr.astype(np.int8)
-    return arr.astype(np.float32)
-
-
 def export_weights(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -291,17 +188,13 @@ def export_weights(
         with Progress(total, "export", quiet=quiet) as bar:
             for w in table:
                 entry = reader.entry(w.key)
-                if not dtypes.has_numpy_form(entry.dtype):
+                if not dtypes.has_numpy_form(entry.dtype_enum):
                     report.skipped[w.name] = f"{w.dtype} tensors have no numpy form"
                     continue
                 arr = reader.read(w.key)
                 bar.update(entry.size)
                 if fmt == "npz":
-                    form = _npz_form(arr)
-                    if form is None:
-                        report.skipped[w.name] = "strings that are not bytes"
-                        continue
-                    arrays[w.name] = form
+                    arrays[w.name] = arr
                 else:
                     if arr.dtype.name not in _SAFETENSORS_DTYPES:
                         report.skipped[w.name] = f"safetensors cannot hold {w.dtype} tensors"
@@ -310,32 +203,31 @@ def export_weights(
                 report.written.append(w)
     keymap = {w.name: list(w.keys) for w in report.written}
     if fmt == "npz":
-        payload: dict[str, Any] = {**arrays, "__savedmodel_io__": np.array(json.dumps(keymap))}
-        with atomic_file(out) as f:
-            np.savez(f, **payload)
+        npz.write(out, arrays, keymap)
     else:
         assert stn is not None
         meta = {"format": "np", "savedmodel_io.keys": json.dumps(keymap, sort_keys=True)}
-        _atomic_save_file(lambda tmp: stn.save_file(arrays, tmp, metadata=meta), out)
+        _save_safetensors(stn, arrays, meta, out)
     report.nbytes = os.path.getsize(out)
     return report
 
 
-def _atomic_save_file(write: Any, out: str | os.PathLike[str]) -> None:
-    """Run ``write(tmp_path)`` for a temporary sibling of ``out``, then rename it over ``out``."""
-    target = Path(out)
-    if not target.parent.is_dir():
-        raise NotFoundError("directory does not exist", path=str(target.parent))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _save_safetensors(stn: Any, arrays: dict[str, np.ndarray], meta: dict[str, str],
+                      out: str | os.PathLike[str]) -> None:
+    """Write ``arrays`` to ``out`` atomically; a system error inside safetensors is a WriteError."""
+    from safetensors import SafetensorError
+
+    with atomic_path(out) as tmp:
+        try:
+            stn.save_file(arrays, tmp, metadata=meta)
+        except SafetensorError as exc:
+            # safetensors reports an OS failure only as text, ending "(os error 28)".
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise InvalidArgumentError(f"safetensors cannot write these tensors ({exc})",
+                                           path=str(out)) from None
+            errno_ = int(code.group(1))
+            raise OSError(errno_, os.strerror(errno_), os.fspath(tmp)) from None
 
 
 # --------------------------------------------------------------------- import
@@ -348,14 +240,7 @@ def load_weights_file(path: str | os.PathLike[str], *, format: str | None = None
     if not p.is_file():
         raise NotFoundError("weights file does not exist", path=str(p))
     if fmt == "npz":
-        try:
-            with np.load(p, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files if k != "__savedmodel_io__"}
-        except ValueError as exc:  # object arrays need pickle: refused
-            raise CorruptFileError(f"cannot read .npz without unpickling ({exc})", path=str(p)) from None
-        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-            raise CorruptFileError(f"not a readable .npz file ({type(exc).__name__}: {exc})",
-                                   path=str(p)) from None
+        return npz.read(p)
     return _load_safetensors(p)
 
 
@@ -499,15 +384,11 @@ def _fit(arr: np.ndarray, want: np.dtype, shape: tuple[int, ...], cast: bool) ->
 
 
 def _checked_cast(arr: np.ndarray, want: np.dtype) -> tuple[np.ndarray | None, str]:
-    """``arr.astype(want)`` unless it loses more than float rounding: no wrapped ints, no new infs."""
-    with np.errstate(all="ignore"):
-        out = arr.astype(want)
-        if arr.dtype.kind in "biu":
-            if not np.array_equal(out.astype(arr.dtype), arr):
-                return None, f"values do not fit {want.name} exactly (cast)"
-        elif not np.array_equal(np.isfinite(out), np.isfinite(arr)):
-            return None, f"values overflow {want.name} (cast)"
-    return out, ""
+    """``arr`` cast by the library's one rule (``dtypes.safe_cast``), or (None, why not)."""
+    try:
+        return dtypes.safe_cast(arr, want), ""
+    except InvalidArgumentError as exc:
+        return None, f"{exc.message} (cast)"
 
 
 def match_weights(
@@ -534,7 +415,7 @@ def match_weights(
         for name in sorted(weights):
             hits = alias.get(name) or (alias.get(name[:-2]) if name.endswith(":0") else None)
             if not hits or len(hits) > 1:
-                close = difflib.get_close_matches(name, list(alias), n=1)
+                close = suggest(name, alias, n=1)
                 why = " (ambiguous)" if hits else (f" (did you mean {close[0]}?)" if close else "")
                 report.unexpected.append(name + why)
                 if why:
@@ -548,8 +429,9 @@ def match_weights(
                 continue
             given.add(i)
             arr = np.asarray(weights[name])
-            want = dtypes.to_numpy(reader.entry(w.key).dtype)
-            fitted, why = _fit(arr, want, w.shape, cast)
+            want = reader.entry(w.key).dtype
+            fitted, why = (None, f"{w.dtype} tensors have no numpy form") if want is None else \
+                _fit(arr, want, w.shape, cast)
             if fitted is None:
                 report.mismatched.append(
                     Mismatch(w.name, w.dtype, w.shape, _dtype_text(arr.dtype), tuple(arr.shape), why)

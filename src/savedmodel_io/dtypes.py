@@ -163,6 +163,16 @@ def to_numpy(dt: int, *, path: str | None = None, where: str | None = None) -> n
     )
 
 
+def numpy_or_none(dt: int) -> np.dtype | None:
+    """numpy dtype of a DataType, or None for those without one (resource, variant, invalid).
+
+    Types that need ml_dtypes still raise MissingDependencyError without it.
+    """
+    if not has_numpy_form(dt):
+        return None
+    return to_numpy(dt)
+
+
 def from_numpy(dtype: Any) -> int:
     """DataType for a numpy dtype (``object``, ``bytes_`` and ``str_`` map to DT_STRING)."""
     import numpy as np
@@ -194,3 +204,56 @@ _QUANTIZED = {
     DataType.DT_QUINT16,
     DataType.DT_QINT32,
 }
+
+
+def widen(arr: np.ndarray) -> np.ndarray:
+    """ml_dtypes arrays (bfloat16, float8, int4...) as float32 / int8 / uint8; others unchanged.
+
+    The plain dtypes hold every value exactly, so ``.npz`` files and JSON can carry them.
+    """
+    import numpy as np
+
+    if arr.dtype.isbuiltin != 2:  # not a user-defined numpy scalar type
+        return arr
+    kind = _kind(arr.dtype)
+    return arr.astype(np.uint8 if kind == "u" else np.int8 if kind == "i" else np.float32)
+
+
+# --- the one casting rule (signature inputs in run, API and CLI; import-weights --cast) ---
+
+_KIND_ORDER = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+
+
+def _kind(dt: np.dtype) -> str:
+    """numpy's kind letter, with ml_dtypes' floats and ints (kind 'V') told apart by name."""
+    if dt.isbuiltin == 2:  # a user-defined scalar type: bfloat16, float8_*, int4...
+        return "u" if dt.name.startswith("uint") else "i" if dt.name.startswith("int") else "f"
+    return dt.kind
+
+
+def safe_cast(arr: np.ndarray, to: Any) -> np.ndarray:
+    """``arr`` as dtype ``to`` when that keeps every value; InvalidArgumentError saying why not.
+
+    The rule: the dtypes must go up (or stay in) numpy's "same_kind" order bool -> integer ->
+    float -> complex (never float -> integer, complex -> real, or to/from strings); integers
+    must come out exactly (no wrap-around, no rounding of large integers into floats) and
+    finite floats must stay finite (rounding to the nearest float is fine).
+    """
+    import numpy as np
+
+    want = np.dtype(to)
+    if arr.dtype == want:
+        return arr
+    src, dst = _kind(arr.dtype), _kind(want)
+    if src not in _KIND_ORDER or dst not in _KIND_ORDER or _KIND_ORDER[src] > _KIND_ORDER[dst]:
+        raise InvalidArgumentError(f"{arr.dtype} values do not convert to {want} without loss")
+    with np.errstate(all="ignore"):
+        out = arr.astype(want)
+        if src in "biu":
+            # The sign test catches what a round trip cannot: int64 <-> uint64 wrap-around.
+            if not (np.array_equal(out.astype(arr.dtype), arr)
+                    and np.array_equal(out < 0, arr < 0)):
+                raise InvalidArgumentError(f"values do not fit {want} exactly")
+        elif not np.array_equal(np.isfinite(out), np.isfinite(arr)):
+            raise InvalidArgumentError(f"values overflow {want}")
+    return out

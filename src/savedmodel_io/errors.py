@@ -24,6 +24,7 @@ __all__ = [
     "RuntimeFailure",
     "ModelExistsError",
     "ReadError",
+    "WriteError",
     "MissingDependencyError",
 ]
 
@@ -61,8 +62,12 @@ def _rebuild(cls: type[SavedModelError], message: str, path: str | None,
     return cls(message, path=path, where=where)
 
 
-class NotFoundError(SavedModelError, FileNotFoundError):
-    """A file, directory, tag-set, signature, key or function does not exist."""
+class NotFoundError(SavedModelError, FileNotFoundError, KeyError):
+    """A file, directory, tag-set, signature, key or function does not exist.
+
+    Also a ``KeyError``: looking a name up in one of the model's mappings raises it, and
+    ``except KeyError`` (or ``mapping.get``) keeps working as with a dict.
+    """
 
 
 class FormatError(SavedModelError, ValueError):
@@ -101,8 +106,16 @@ class ReadError(SavedModelError, OSError):
     """The operating system failed to read a file (I/O error, ...); ``errno`` is kept."""
 
 
+class WriteError(SavedModelError, OSError):
+    """The operating system failed to write a file (disk full, read-only...); ``errno`` is kept."""
+
+
 class ModelExistsError(SavedModelError, FileExistsError):
-    """A save would overwrite an existing model or file and overwrite was not asked for."""
+    """A save would replace something: overwrite was not asked for, or it is not a model.
+
+    With ``overwrite=True`` only a SavedModel (or an empty directory) is replaced; a
+    directory of other files, a regular file or a device is refused with this error.
+    """
 
 
 class MissingDependencyError(SavedModelError, ImportError):

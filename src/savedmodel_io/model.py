@@ -12,13 +12,14 @@ Every object keeps its protobuf message in ``.proto`` for anything not wrapped h
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from savedmodel_io._fsutil import read_regular
+from savedmodel_io._lookup import Lookup
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.graph.library import ops_used
@@ -30,6 +31,7 @@ from savedmodel_io.proto import (
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
+    parse_message,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
@@ -38,9 +40,12 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     import numpy as np
 
     from savedmodel_io.formats.bundle import CheckpointReader
+    from savedmodel_io.formats.names import NameTable, TensorName
+    from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
+    "ASSETS_COLLECTION",
     "Asset",
     "ConcreteFunction",
     "Function",
@@ -50,6 +55,7 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "Variables",
+    "asset_file_defs",
     "load",
     "normalize_tags",
     "read_signatures",
@@ -88,12 +94,15 @@ class Signature:
         self.proto = proto
         self.meta_graph = meta_graph
         self.method_name: str = proto.method_name
-        self.inputs: dict[str, TensorSpec] = {
-            k: spec_from_tensor_info(k, proto.inputs[k]) for k in sorted(proto.inputs)
-        }
-        self.outputs: dict[str, TensorSpec] = {
-            k: spec_from_tensor_info(k, proto.outputs[k]) for k in sorted(proto.outputs)
-        }
+        path = meta_graph._path if meta_graph is not None else None
+        self.inputs: dict[str, TensorSpec] = Lookup(
+            ((k, spec_from_tensor_info(k, proto.inputs[k])) for k in sorted(proto.inputs)),
+            what="input", where=f"signature {key!r}", path=path,
+        )
+        self.outputs: dict[str, TensorSpec] = Lookup(
+            ((k, spec_from_tensor_info(k, proto.outputs[k])) for k in sorted(proto.outputs)),
+            what="output", where=f"signature {key!r}", path=path,
+        )
 
     @property
     def defaults(self) -> dict[str, np.ndarray]:
@@ -101,19 +110,33 @@ class Signature:
         from savedmodel_io.tensors import to_array
 
         path = self.meta_graph._path if self.meta_graph is not None else None
-        return {
-            k: to_array(self.proto.defaults[k], path=path, where=f"signature {self.key!r} default {k!r}")
-            for k in sorted(self.proto.defaults)
-        }
+        return Lookup(
+            ((k, to_array(self.proto.defaults[k], path=path,
+                          where=f"signature {self.key!r} default {k!r}"))
+             for k in sorted(self.proto.defaults)),
+            what="default", where=f"signature {self.key!r}", path=path,
+        )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key."""
+        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key.
+
+        Inputs of another dtype are converted when no value changes beyond float rounding
+        (``graph.runtime.convert_input``); ``run(inputs, strict=True)`` refuses them.
+        """
+        return self.run(inputs)
+
+    def run(
+        self, inputs: Mapping[str, Any], *, strict: bool = False, budget: Budget | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes;
+        ``budget``: this run's work limits (default: the session's ``budget``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
-        return self.meta_graph.session.run_signature(self.key, inputs)
+        return self.meta_graph.session.run_signature(self.key, inputs, strict=strict,
+                                                     budget=budget)
 
     def __repr__(self) -> str:
         ins = ", ".join(_spec_brief(s) for s in self.inputs.values())
@@ -203,21 +226,47 @@ class SavedObjectNode:
         return self.proto.user_object.identifier if self.kind == "user_object" else None
 
 
+class _ObjectNodes(Sequence[SavedObjectNode]):
+    """The nodes of an object graph, each wrapped when first asked for (graphs may be huge)."""
+
+    def __init__(self, proto: SavedObjectGraph, path: str | None) -> None:
+        self._proto = proto
+        self._path = path
+        self._made: dict[int, SavedObjectNode] = {}
+
+    def __len__(self) -> int:
+        return len(self._proto.nodes)
+
+    @overload
+    def __getitem__(self, index: int) -> SavedObjectNode: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[SavedObjectNode]: ...
+    def __getitem__(self, index: int | slice) -> SavedObjectNode | list[SavedObjectNode]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # IndexError like a list's
+        node = self._made.get(i)
+        if node is None:
+            o = self._proto.nodes[i]
+            node = self._made[i] = SavedObjectNode(
+                index=i,
+                kind=o.WhichOneof("kind"),
+                children=Lookup(
+                    ((c.local_name, c.node_id) for c in o.children),
+                    what="child", where=f"object graph node {i}", path=self._path,
+                ),
+                proto=o,
+            )
+        return node
+
+
 class ObjectGraph:
     """The SavedObjectGraph of a TF2 SavedModel: objects, functions, variables, assets."""
 
     def __init__(self, proto: SavedObjectGraph, path: str | None = None) -> None:
         self.proto = proto
         self._path = path
-        self.nodes: list[SavedObjectNode] = [
-            SavedObjectNode(
-                index=i,
-                kind=o.WhichOneof("kind"),
-                children={c.local_name: c.node_id for c in o.children},
-                proto=o,
-            )
-            for i, o in enumerate(proto.nodes)
-        ]
+        self.nodes: Sequence[SavedObjectNode] = _ObjectNodes(proto, path)
 
     @property
     def root(self) -> SavedObjectNode:
@@ -235,7 +284,9 @@ class ObjectGraph:
     @cached_property
     def concrete_functions(self) -> dict[str, ConcreteFunction]:
         """Every concrete function of the object graph by name, signatures decoded."""
-        out = {}
+        out: dict[str, ConcreteFunction] = Lookup(
+            what="concrete function", where="the object graph", path=self._path
+        )
         for name in sorted(self.proto.concrete_functions):
             cf = self.proto.concrete_functions[name]
             out[name] = ConcreteFunction(
@@ -253,7 +304,9 @@ class ObjectGraph:
 
     def functions(self, node: int = 0) -> dict[str, list[ConcreteFunction]]:
         """tf.functions (and bare concrete functions) that are children of ``node``, by name."""
-        out: dict[str, list[ConcreteFunction]] = {}
+        out: dict[str, list[ConcreteFunction]] = Lookup(
+            what="function", where=f"object graph node {node}", path=self._path
+        )
         cfs = self.concrete_functions
         for name, idx in sorted(self.node(node).children.items()):
             child = self.node(idx)
@@ -278,8 +331,9 @@ class ObjectGraph:
 
     def __repr__(self) -> str:
         kinds: dict[str, int] = {}
-        for n in self.nodes:
-            kinds[n.kind or "none"] = kinds.get(n.kind or "none", 0) + 1
+        for o in self.proto.nodes:
+            kind = o.WhichOneof("kind") or "none"
+            kinds[kind] = kinds.get(kind, 0) + 1
         body = ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
         return f"ObjectGraph({len(self.nodes)} nodes: {body})"
 
@@ -354,21 +408,17 @@ class MetaGraph:
 
     @cached_property
     def signatures(self) -> dict[str, Signature]:
-        """SignatureDefs by key, in sorted key order."""
+        """SignatureDefs by key, in sorted key order; a missing key raises NotFoundError."""
         sd = self.proto.signature_def
-        return {k: Signature(k, sd[k], self) for k in sorted(sd)}
+        return Lookup(
+            ((k, Signature(k, sd[k], self)) for k in sorted(sd)),
+            what="signature", where=f"the meta graph with tag-set {_tag_text(self.tags)}",
+            path=self._path,
+        )
 
     def signature(self, key: str) -> Signature:
         """The signature ``key``; NotFoundError naming the available keys otherwise."""
-        sigs = self.signatures
-        if key not in sigs:
-            avail = ", ".join(sigs) or "none"
-            raise NotFoundError(
-                f"no signature {key!r} in the meta graph with tag-set {_tag_text(self.tags)} "
-                f"(available: {avail})",
-                path=self._path,
-            )
-        return sigs[key]
+        return self.signatures[key]
 
     @property
     def _path(self) -> str | None:
@@ -395,7 +445,10 @@ class MetaGraph:
     @cached_property
     def functions(self) -> dict[str, Function]:
         """The graph's function library by function name."""
-        return {f.signature.name: Function(f) for f in self.proto.graph_def.library.function}
+        return Lookup(
+            ((f.signature.name, Function(f)) for f in self.proto.graph_def.library.function),
+            what="function", where="the function library", path=self._path,
+        )
 
     @cached_property
     def ops(self) -> list[str]:
@@ -426,14 +479,15 @@ class MetaGraph:
 
     @property
     def asset_file_defs(self) -> list[AssetFileDef]:
-        return list(self.proto.asset_file_def)
+        """The AssetFileDefs TensorFlow's loader uses (see :func:`asset_file_defs`)."""
+        return asset_file_defs(self.proto, self._path)
 
     @cached_property
     def assets(self) -> list[Asset]:
         """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
         base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
         out = []
-        for a in self.proto.asset_file_def:
+        for a in self.asset_file_defs:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
             out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
@@ -446,37 +500,90 @@ class MetaGraph:
         )
 
 
+# The collection older TF1 SavedModelBuilders list assets in, as packed AssetFileDefs
+# (tensorflow/tensorflow tensorflow/python/saved_model/constants.py, ASSETS_KEY).
+ASSETS_COLLECTION = "saved_model_assets"
+_ASSET_FILE_DEF_TYPE = "tensorflow.AssetFileDef"
+
+
+def asset_file_defs(proto: MetaGraphDef, path: str | os.PathLike[str] | None = None) -> list[AssetFileDef]:
+    """A meta graph's assets: ``asset_file_def``, else the ``saved_model_assets`` collection.
+
+    The same fallback as TensorFlow's loader (tensorflow/tensorflow
+    tensorflow/python/saved_model/loader_impl.py, get_asset_tensors): the collection is read
+    only when the meta graph lists no AssetFileDef itself.
+    """
+    if len(proto.asset_file_def) or ASSETS_COLLECTION not in proto.collection_def:
+        return list(proto.asset_file_def)
+    out = []
+    for i, packed in enumerate(proto.collection_def[ASSETS_COLLECTION].any_list.value):
+        if packed.type_url.rpartition("/")[2] != _ASSET_FILE_DEF_TYPE:
+            raise CorruptFileError(
+                f"entry {i} of collection {ASSETS_COLLECTION!r} is a {packed.type_url!r}, "
+                "not an AssetFileDef", path=path)
+        out.append(parse_message(AssetFileDef, packed.value, path=path))
+    return out
+
+
 # --- variables ----------------------------------------------------------------------------
 
 
 class Variables(Mapping[str, "np.ndarray"]):
-    """Read-only mapping: variable name -> numpy array, each read from the bundle on access."""
+    """Read-only mapping: variable name -> numpy array, each read from the bundle on access.
 
-    def __init__(self, reader: Any, keys: dict[str, str]) -> None:
+    Iteration lists each variable once under its natural name (see
+    ``savedmodel_io.formats.names``: the variable's own name, else its object path as
+    written, else the checkpoint key); indexing also accepts every other object path,
+    variable name (``conv1/kernel:0``) and checkpoint key, and a miss raises NotFoundError
+    (a KeyError) suggesting near names.
+    """
+
+    def __init__(self, reader: Any, table: NameTable | None) -> None:
         self.reader = reader
-        self._keys = dict(sorted(keys.items()))
+        self._table = table
+        entries = [e for e in table.entries if e.is_variable] if table is not None else []
+        self._entries: dict[str, TensorName] = {e.name: e for e in entries}
+        self._by_key = {k: e for e in entries for k in e.keys}
+
+    def _entry(self, name: str) -> TensorName:
+        found = self._entries.get(name)
+        if found is not None:
+            return found
+        if self._table is None:
+            raise NotFoundError(f"no variable {name!r}: the model has no variables")
+        keys = self._table.resolve(name)
+        entry = self._by_key.get(keys[0])
+        if entry is None:
+            raise NotFoundError(f"{name!r} is a checkpoint tensor but not a variable",
+                                path=self._table.where)
+        return entry
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._keys:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self._keys), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise NotFoundError(f"no variable {name!r}{hint}")
-        value: np.ndarray = self.reader.read(self._keys[name])
+        value: np.ndarray = self.reader.read(self._entry(name).key)
         return value
 
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self._entry(name)
+        except SavedModelError:
+            return False
+        return True
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._entries)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._entries)
 
     def checkpoint_key(self, name: str) -> str:
-        """The key under which ``variables.index`` stores this variable."""
-        if name not in self._keys:
-            raise NotFoundError(f"no variable {name!r}")
-        return self._keys[name]
+        """The key under which ``variables.index`` stores this variable (the first copy's)."""
+        return self._entry(name).key
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """Every name of the variable ``name`` means, its natural name first."""
+        return self._entry(name).aliases
 
     def spec(self, name: str) -> tuple[str, tuple[int, ...]]:
         """(TF dtype name, shape) from the index, without reading the data."""
@@ -600,23 +707,16 @@ class SavedModel:
 
     @cached_property
     def variables(self) -> Variables:
-        """Variable values by name, read lazily from ``variables/``.
+        """Variable values by name, read lazily from ``variables/`` (see ``Variables``).
 
-        Names are object paths (``layer_with_weights-0/kernel``) for TF2 models and
-        checkpoint keys (the variable names) for TF1 models; empty without variables.
+        Listed under natural names: ``conv1/kernel`` (Keras), ``attn/q/kernel`` (object
+        paths as written), checkpoint keys for TF1 models; empty without variables.
         """
         if not self._variables_index.is_file():
-            return Variables(None, {})
-        reader = self.checkpoint
-        if reader.object_graph is not None:
-            mg = self.meta_graphs[0] if self.meta_graphs else None
-            if mg is not None and mg.proto.HasField("object_graph_def"):
-                keys = {p: k for p, (k, _v) in reader.saved_variables(self.proto).items()}
-            else:
-                keys = reader.object_paths()
-        else:
-            keys = {k: k for k in reader}
-        return Variables(reader, keys)
+            return Variables(None, None)
+        from savedmodel_io.formats.names import NameTable
+
+        return Variables(self.checkpoint, NameTable(self.checkpoint, self.proto))
 
     def summary(self) -> dict[str, Any]:
         """Tag-sets, signatures and the variables' count and bytes, as plain data (JSON-able)."""
@@ -663,5 +763,8 @@ def read_signatures(
     model = SavedModel(small, path)
     mg = model.meta_graph(tags)
     # Detach from the stripped meta graph: calling these needs the full model.
-    return {k: Signature(k, s.proto, None) for k, s in mg.signatures.items()}
+    return Lookup(
+        ((k, Signature(k, s.proto, None)) for k, s in mg.signatures.items()),
+        what="signature", where=f"the meta graph with tag-set {_tag_text(mg.tags)}", path=path,
+    )
 

@@ -27,10 +27,9 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.formats import sstable
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry, data_filename
-from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES
+from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, parse_pb
 from savedmodel_io.model import SavedModel
 from savedmodel_io.proto import SavedModel as SavedModelProto
-from savedmodel_io.proto import parse_message
 
 __all__ = ["RemoteCheckpointReader", "RemoteSavedModel", "URLPath", "is_url", "load", "require_local"]
 
@@ -245,5 +244,5 @@ def load(url: str) -> RemoteSavedModel:
         raise
     except OSError as exc:
         raise _fs_error(exc, base + "/saved_model.pb") from None
-    proto = parse_message(SavedModelProto, bytes(data), path=base + "/saved_model.pb")
+    proto = parse_pb(bytes(data), base + "/saved_model.pb")
     return RemoteSavedModel(proto, url, fs)

@@ -11,7 +11,6 @@ name shared by copies of one variable, as in Keras 3 exports, replaces every cop
 
 from __future__ import annotations
 
-import difflib
 import os
 import shutil
 from collections.abc import Mapping
@@ -20,153 +19,52 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_directory
-from savedmodel_io.errors import (
-    CorruptFileError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from savedmodel_io._fsutil import atomic_directory, recover
+from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import bundle, saved_model_file
-from savedmodel_io.proto import TrackableObjectGraph, parse_message
-from savedmodel_io.writer import (
-    OBJECT_GRAPH_KEY,
-    VALUE_SUFFIX,
-    PathLike,
-    write_fingerprint,
-)
+from savedmodel_io.formats.names import NameTable
+from savedmodel_io.writer import OBJECT_GRAPH_KEY, PathLike, write_fingerprint
 
 __all__ = ["replace_weights", "variable_names"]
 
-# How many distinct object paths we record per variable (objects reachable many ways).
-_MAX_PATHS = 16
-
-
-def _object_graph(reader: Any, path: str) -> TrackableObjectGraph | None:
-    if OBJECT_GRAPH_KEY not in reader:
-        return None
-    raw = reader.read(OBJECT_GRAPH_KEY)
-    data = raw.reshape(-1)[0] if isinstance(raw, np.ndarray) else raw
-    if not isinstance(data, (bytes, bytearray)):
-        raise CorruptFileError(f"{OBJECT_GRAPH_KEY} is not a string tensor", path=path)
-    return parse_message(TrackableObjectGraph, bytes(data), path=path)
-
-
-def _all_paths(
-    children: list[list[tuple[str, int]]], budget: bundle.PathBudget
-) -> dict[int, list[str]]:
-    """Up to _MAX_PATHS object paths per node, shortest first (no cycles), within ``budget``.
-
-    Each path and its set of visited nodes cost their length: a chain repeats every prefix.
-    """
-    out: dict[int, list[str]] = {0: [""]}
-    frontier = [(0, "", frozenset([0]))]
-    while frontier:
-        nxt = []
-        for nid, base, seen in frontier:
-            for local, child in children[nid]:
-                if child in seen or not 0 <= child < len(children):
-                    continue
-                lst = out.setdefault(child, [])
-                if len(lst) >= _MAX_PATHS:
-                    continue
-                p = f"{base}/{local}" if base else local
-                budget.charge(len(p) + len(seen))
-                lst.append(p)
-                nxt.append((child, p, seen | {child}))
-        frontier = nxt
-    return out
-
-
-def _aliases(export_dir: Path, reader: Any, index_path: str) -> dict[str, set[str]]:
-    """Every accepted name -> the checkpoint keys it may mean."""
-    aliases: dict[str, set[str]] = {}
-
-    def add(name: str, key: str) -> None:
-        aliases.setdefault(name, set()).add(key)
-
-    for key in reader:
-        if key != OBJECT_GRAPH_KEY:
-            add(key, key)
-    tog = _object_graph(reader, index_path)
-    if tog is None:
-        return aliases
-    kids = [[(c.local_name, c.node_id) for c in n.children] for n in tog.nodes]
-    paths = _all_paths(kids, bundle.PathBudget(tog.ByteSize(), index_path))
-    for nid, node in enumerate(tog.nodes):
-        for attr in node.attributes:
-            if attr.name != "VARIABLE_VALUE" or attr.checkpoint_key not in reader:
-                continue
-            for p in paths.get(nid, []):
-                add(p, attr.checkpoint_key)
-    # Variable names from the SavedObjectGraph, matched to checkpoint nodes by path.
-    sm = saved_model_file.read(export_dir)
-    for mg in sm.meta_graphs:
-        sog = mg.object_graph_def
-        if not len(sog.nodes):
-            continue
-        skids = [[(c.local_name, c.node_id) for c in n.children] for n in sog.nodes]
-        spaths = _all_paths(skids, bundle.PathBudget(sog.ByteSize(), export_dir))
-        for nid, node in enumerate(sog.nodes):
-            if node.WhichOneof("kind") != "variable" or not node.variable.name:
-                continue
-            for p in spaths.get(nid, []):
-                for key in aliases.get(p, ()):
-                    if key.endswith(VALUE_SUFFIX):
-                        add(node.variable.name, key)
-                        add(node.variable.name + ":0", key)
-    return aliases
-
 
 def variable_names(path: PathLike) -> dict[str, list[str]]:
-    """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts."""
+    """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts.
+
+    Names come from ``savedmodel_io.formats.names`` (the one naming table): the key, the
+    natural name, every object path, and the variable's own name, also where that name
+    covers several copies of the variable (Keras 3: ``conv1/kernel`` sets both copies).
+    """
     export_dir = Path(path)
     with bundle.open_checkpoint(export_dir / "variables" / "variables") as reader:
-        aliases = _aliases(export_dir, reader, reader.index_path)
-    out: dict[str, list[str]] = {}
-    for name, keys in aliases.items():
-        if len(keys) == 1:
-            out.setdefault(next(iter(keys)), []).append(name)
-    def order(key: str, name: str) -> tuple:
-        primary = key[: -len(VALUE_SUFFIX) - 1] if key.endswith("/" + VALUE_SUFFIX) else key
-        return (name != key, name != primary, len(name), name)
-
-    return {k: sorted(v, key=lambda n: order(k, n)) for k, v in sorted(out.items())}
+        table = NameTable(reader, saved_model_file.read(export_dir))
+        return {k: table.names_of(k) for k in sorted(reader) if k != OBJECT_GRAPH_KEY}
 
 
-def _resolve(name: str, aliases: Mapping[str, set[str]], reader: Any, where: str) -> list[str]:
+def _resolve(name: str, table: NameTable, reader: Any, where: str) -> tuple[str, ...]:
     """Checkpoint keys ``name`` stands for.
 
-    Several keys are accepted only when they are copies of one variable (same dtype,
-    shape and stored value): Keras 3 exports keep every variable twice, under
-    ``variables/N`` and ``_all_variables/M``, with one variable name. Distinct
-    variables sharing a name are refused as ambiguous.
+    Several keys are accepted only when they are copies of one variable: Keras 3 exports
+    keep every variable twice, under ``variables/N`` and ``_all_variables/M``, with one
+    variable name. Beyond the index check (same dtype, shape, size, CRC32C) the stored
+    values are compared before anything is written.
     """
-    keys = aliases.get(name)
-    if keys is None and name.endswith(":0"):
-        keys = aliases.get(name[:-2])
-    if not keys:
-        close = difflib.get_close_matches(name, list(aliases), n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise NotFoundError(f"no variable named {name!r}{hint}", path=where)
-    ordered = sorted(keys)
-    if len(ordered) > 1:
-        first = reader.entry(ordered[0])
-        same = all(
-            reader.entry(k).dtype == first.dtype and reader.entry(k).shape == first.shape
-            for k in ordered[1:]
-        ) and all(np.array_equal(reader.read(ordered[0]), reader.read(k)) for k in ordered[1:])
-        if not same:
-            raise InvalidArgumentError(
-                f"{name!r} names several variables ({', '.join(ordered)}); "
-                "use an object path or checkpoint key",
-                path=where,
-            )
-    return ordered
+    keys = table.resolve(name)
+    if len(keys) > 1 and not all(np.array_equal(reader.read(keys[0]), reader.read(k))
+                                 for k in keys[1:]):
+        raise InvalidArgumentError(
+            f"{name!r} names several variables ({', '.join(keys)}); "
+            "use an object path or checkpoint key",
+            path=where,
+        )
+    return keys
 
 
 def _checked(name: str, key: str, value: Any, entry: Any, where: str) -> np.ndarray:
-    want = dtypes.to_numpy(entry.dtype)
+    want = entry.dtype
+    if want is None:
+        raise InvalidArgumentError(f"variable {name!r} ({key}) is a {entry.dtype_name} tensor, "
+                                   "which has no numpy value to replace", path=where)
     if isinstance(value, np.ndarray) or np.isscalar(value) and hasattr(value, "dtype"):
         arr = np.asarray(value)
         if arr.dtype != want:
@@ -243,6 +141,7 @@ def replace_weights(
     file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
     """
     src_dir = Path(src)
+    recover(dst)  # an in-place replacement killed between its renames: the source comes back
     saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)
     if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
@@ -254,13 +153,13 @@ def replace_weights(
         raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
     with bundle.open_checkpoint(var_dir / "variables") as reader:
         where = reader.index_path
-        aliases = _aliases(src_dir, reader, where)
+        table = NameTable(reader, saved_model_file.read(src_dir))
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
             if name == OBJECT_GRAPH_KEY:
                 _check_object_graph_unchanged(reader, value, where)
                 continue
-            keys = _resolve(name, aliases, reader, where)
+            keys = _resolve(name, table, reader, where)
             arr = _checked(name, keys[0], value, reader.entry(keys[0]), where)
             for key in keys:
                 if key in new:

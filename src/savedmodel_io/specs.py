@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import dtypes, tensors
-from savedmodel_io.errors import CorruptFileError, SavedModelError
-from savedmodel_io.proto import DataType, StructuredValue, TensorInfo, TypeSpecProto
+from savedmodel_io.errors import CorruptFileError
+from savedmodel_io.proto import StructuredValue, TensorInfo, TypeSpecProto
 from savedmodel_io.tensors import Shape
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "TypeSpec",
     "decode_structure",
     "spec_from_tensor_info",
+    "tensor_info_shape",
 ]
 
 # Python class names of TypeSpecProto.TypeSpecClass values (as TensorFlow names them).
@@ -62,7 +63,7 @@ class DType:
     @property
     def numpy(self) -> np.dtype | None:
         """The numpy dtype, or None for types without one (resource, variant)."""
-        return _numpy_or_none(self.enum)
+        return dtypes.numpy_or_none(self.enum)
 
     def __repr__(self) -> str:
         return f"DType({self.name})"
@@ -131,7 +132,7 @@ class TensorSpec:
     @property
     def dtype(self) -> np.dtype | None:
         """numpy dtype (``object`` for strings); None for resource/variant/invalid."""
-        return _numpy_or_none(self.dtype_enum)
+        return dtypes.numpy_or_none(self.dtype_enum)
 
     @property
     def dtype_name(self) -> str:
@@ -153,7 +154,7 @@ class TensorSpec:
             parts.append(f"key={self.key!r}")
         parts.append(f"name={self.name!r}")
         parts.append(f"dtype={self.tf_dtype}")
-        parts.append(f"shape={_shape_text(self.shape)}")
+        parts.append(f"shape={self.shape!r}")  # as the attribute is: (None, 4), or None
         if self.encoding == "coo_sparse":
             parts.append("encoding='coo_sparse'")
         elif self.encoding == "composite":
@@ -170,26 +171,24 @@ class BoundedTensorSpec(TensorSpec):
     maximum: Any = None
 
 
-def _numpy_or_none(dt: int) -> np.dtype | None:
-    b = dtypes.base_dtype(dt)
-    if b in (DataType.DT_INVALID, DataType.DT_RESOURCE, DataType.DT_VARIANT):
-        return None
-    try:
-        return dtypes.to_numpy(dt)
-    except SavedModelError:
-        if dtypes.is_numeric(dt):
-            raise
-        return None
-
-
 def _shape_text(shape: Shape) -> str:
     return "None" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def tensor_info_shape(info: TensorInfo) -> Shape:
+    """The shape a TensorInfo records; None (unknown) when it records none.
+
+    An absent ``tensor_shape`` is not a scalar: TF1 SignatureDefs built by hand (TF Serving's
+    half_plus_three) leave it out, and TensorFlow feeds them any shape. ``saved_model_cli show``
+    still prints such a shape as ``()``; cli/show.py reads the proto for that.
+    """
+    return tensors.shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
 
 
 def spec_from_tensor_info(key: str | None, info: TensorInfo) -> TensorSpec:
     """TensorSpec of a SignatureDef input or output (any of the three encodings)."""
     enc = info.WhichOneof("encoding")
-    shape = tensors.shape_from_proto(info.tensor_shape)
+    shape = tensor_info_shape(info)
     if enc == "coo_sparse":
         c = info.coo_sparse
         return TensorSpec(

@@ -9,11 +9,17 @@ field means all zeros and a shorter one repeats its last value (this is how
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import dtypes
-from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, LimitExceededError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    LimitExceededError,
+    UnsupportedFormatError,
+)
 from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
 
 if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
@@ -22,6 +28,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs 
 __all__ = [
     "MAX_EXPANDED_BYTES",
     "Shape",
+    "check_rank",
     "from_array",
     "num_elements",
     "shape_from_proto",
@@ -79,6 +86,31 @@ def shape_to_proto(shape: Shape | Sequence[int | None]) -> TensorShapeProto:
     for d in shape:
         proto.dim.add().size = -1 if d is None or d < 0 else int(d)
     return proto
+
+
+def _numpy_max_rank() -> int:
+    """Dimensions a numpy array may have: 64 since numpy 2.0, 32 before (NPY_MAXDIMS)."""
+    import numpy as np
+
+    return 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
+
+def check_rank(
+    shape: Sequence[int | None], *, path: str | os.PathLike[str] | None = None,
+    where: str | None = None,
+) -> None:
+    """Refuse a shape numpy cannot hold (UnsupportedFormatError); TensorFlow allows rank 254.
+
+    Every tensor the library turns into an array passes here first, so a rank-100 shape
+    in a file is one clear error instead of numpy's ValueError.
+    """
+    limit = _numpy_max_rank()
+    if len(shape) > limit:
+        raise UnsupportedFormatError(
+            f"tensor of rank {len(shape)}: numpy arrays have at most {limit} dimensions",
+            path=path,
+            where=where,
+        )
 
 
 def num_elements(shape: Shape) -> int | None:
@@ -147,6 +179,7 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None, limit: int) 
     shape = shape_from_proto(tp.tensor_shape)
     if shape is None or any(d is None for d in shape):
         raise CorruptFileError("tensor has an unknown shape", path=path, where=where)
+    check_rank(shape, path=path, where=where)
     dims = tuple(d for d in shape if d is not None)
     n = num_elements(shape)
     assert n is not None

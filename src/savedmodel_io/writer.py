@@ -30,7 +30,7 @@ from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import bundle, cpb
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
+from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, escape_local_name
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -192,7 +192,7 @@ class Model:
         if name in self.functions:
             raise InvalidArgumentError(f"function {name!r} defined twice")
         self._counter += 1
-        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}")
+        fb = FunctionBuilder(f"__inference_{_ident(name)}_{self._counter}", label=name)
         names = []
         for arg, (dt, shape) in (inputs or {}).items():
             if shape is None:
@@ -222,15 +222,6 @@ def _ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def escape_local_name(name: str) -> str:
-    """Escape one object-graph edge name for a checkpoint key ("." -> "..", "/" -> ".S").
-
-    The rule is TensorFlow's (tensorflow/python/checkpoint/save_util_v1.py /
-    trackable_utils.py), observed on tf.train.Checkpoint output.
-    """
-    return name.replace(".", "..").replace("/", ".S")
-
-
 def checkpoint_key(path: Sequence[str], attribute: str = "VARIABLE_VALUE") -> str:
     """Checkpoint key of an attribute reached by object path ``path``."""
     return "/".join(escape_local_name(p) for p in path) + f"/.ATTRIBUTES/{attribute}"
@@ -247,9 +238,15 @@ class _Node:
 
 
 class _ObjectGraph:
+    """The SavedObjectGraph being built: nodes, the object tree, concrete functions."""
+
     def __init__(self) -> None:
         self.nodes: list[_Node] = []
         self.ids: dict[int, int] = {}
+        self.concrete: dict[str, Any] = {}  # function name -> SavedConcreteFunction
+        self.root = self.add()
+        self.user_object(self.root, "_generic_user_object")
+        self._dirs: dict[str, int] = {"": self.root}
 
     def add(self, obj: Any = None, parent: int | None = None, local: str | None = None) -> int:
         node_id = len(self.nodes)
@@ -268,6 +265,31 @@ class _ObjectGraph:
         uo.identifier = identifier
         uo.version.producer = 1
         uo.version.min_consumer = 1
+
+    def parent_of(self, path: str) -> tuple[int, str]:
+        """(parent node, local name) of object ``path``, adding missing intermediate objects."""
+        parts = path.split("/")
+        cur = ""
+        pid = self.root
+        for p in parts[:-1]:
+            cur = f"{cur}/{p}" if cur else p
+            if cur not in self._dirs:
+                self._dirs[cur] = self.add(None, pid, p)
+                self.user_object(self._dirs[cur], "_generic_user_object")
+            pid = self._dirs[cur]
+        return pid, parts[-1]
+
+    def concrete_fn(self, fb: FunctionBuilder, input_sig: StructuredValue,
+                    output_sig: StructuredValue) -> None:
+        """Record ``fb`` as a concrete function bound to the objects it captures."""
+        from savedmodel_io.proto import SavedConcreteFunction
+
+        scf = SavedConcreteFunction()
+        for obj in fb.captures:
+            scf.bound_inputs.append(self.ids[id(obj)])
+        scf.canonicalized_input_signature.CopyFrom(input_sig)
+        scf.output_signature.CopyFrom(output_sig)
+        self.concrete[fb.name] = scf
 
 
 def _spec_value(name: str | None, dtype: int, shape: Any) -> StructuredValue:
@@ -404,6 +426,10 @@ class _TrailingArg:
     capture_dtype: int = DataType.DT_STRING
 
 
+# Function names are numbered from here, in the order TensorFlow's tracing would give them.
+_UID_BASE = 1000
+
+
 def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
                      signatures: Mapping[str, FunctionBuilder | str] | None = None) -> _Plan:
     """The MetaGraphDef and the checkpoint tensors for ``model`` (no files written).
@@ -411,41 +437,46 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
     ``signatures`` adds SignatureDefs (key -> function) to the model's own, for this
     call only.
     """
+    sigs = _all_signatures(model, signatures)
+    og = _ObjectGraph()
+    _add_variables_and_assets(model, og)
+    fdefs = _add_functions(model, og)
+    _add_variable_lists(model, og)
+    wrappers = _add_signature_wrappers(model, og, sigs, fdefs)
+    # Keys follow each variable's own object path. (TensorFlow's saver would take the
+    # breadth-first path, which for deep variables runs through the root's
+    # ``variables`` list; the loader only needs keys that match the graph's attributes.)
+    keys = {id(v): checkpoint_key(v.name.split("/")) for v in model.variables}
+    object_graph_bytes = _trackable_object_graph(og, keys).SerializeToString()
+    mg = _meta_graph(model, tags, sigs, wrappers, fdefs, keys, object_graph_bytes)
+    _add_saved_object_graph(mg, og)
+    values = {keys[id(v)]: v.value for v in model.variables}
+    values[OBJECT_GRAPH_KEY] = np.asarray(object_graph_bytes, dtype=object)
+    return _Plan(mg, values)
+
+
+def _all_signatures(model: Model, extra: Mapping[str, FunctionBuilder | str] | None
+                    ) -> dict[str, _Signature]:
+    """The model's signatures plus ``extra``; ``serving_default`` for a lone function."""
     for name, fn in model.functions.items():
         if not fn.builder.output_tensors:
             raise InvalidArgumentError(f"function {name!r} has no outputs; call .outputs(...)")
-    signatures_ = dict(model.signatures)
-    for key, function in (signatures or {}).items():
-        if key in signatures_ or key == INIT_OP_KEY:
+    signatures = dict(model.signatures)
+    for key, function in (extra or {}).items():
+        if key in signatures or key == INIT_OP_KEY:
             raise InvalidArgumentError(f"signature {key!r} defined twice or reserved")
-        signatures_[key] = _Signature(model._find(function).builder, PREDICT_METHOD)
-    signatures = signatures_
+        signatures[key] = _Signature(model._find(function).builder, PREDICT_METHOD)
     if not signatures and len(model.functions) == 1:
         only = next(iter(model.functions.values()))
         signatures["serving_default"] = _Signature(only.builder, PREDICT_METHOD)
+    return signatures
 
-    uid = 1000
-    og = _ObjectGraph()
-    root = og.add()
-    og.user_object(root, "_generic_user_object")
 
-    # Object tree: nested paths first (so checkpoint keys are the plain paths).
-    dirs: dict[str, int] = {"": root}
-
-    def parent_of(path: str) -> tuple[int, str]:
-        parts = path.split("/")
-        cur = ""
-        pid = root
-        for p in parts[:-1]:
-            cur = f"{cur}/{p}" if cur else p
-            if cur not in dirs:
-                dirs[cur] = og.add(None, pid, p)
-                og.user_object(dirs[cur], "_generic_user_object")
-            pid = dirs[cur]
-        return pid, parts[-1]
-
+def _add_variables_and_assets(model: Model, og: _ObjectGraph) -> None:
+    """Variable and asset objects at their paths (nested paths first: checkpoint keys are the
+    plain paths)."""
     for var in model.variables:
-        pid, local = parent_of(var.name)
+        pid, local = og.parent_of(var.name)
         nid = og.add(var, pid, local)
         sv = og.nodes[nid].proto.variable
         sv.dtype = var.dtype
@@ -453,25 +484,14 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         sv.trainable = var.trainable
         sv.name = var.name
     for i, asset in enumerate(model.assets):
-        pid, local = parent_of(asset.name)
+        pid, local = og.parent_of(asset.name)
         nid = og.add(asset, pid, local)
         og.nodes[nid].proto.asset.asset_file_def_index = i
 
-    # Functions: bodies, then signature wrappers.
+
+def _add_functions(model: Model, og: _ObjectGraph) -> list[FunctionDef]:
+    """Each function's body as a FunctionDef and a function object; returns the FunctionDefs."""
     fdefs: list[FunctionDef] = []
-    concrete: dict[str, Any] = {}
-
-    def concrete_fn(fb: FunctionBuilder, input_sig: StructuredValue, output_sig: StructuredValue
-                    ) -> None:
-        from savedmodel_io.proto import SavedConcreteFunction
-
-        scf = SavedConcreteFunction()
-        for obj in fb.captures:
-            scf.bound_inputs.append(og.ids[id(obj)])
-        scf.canonicalized_input_signature.CopyFrom(input_sig)
-        scf.output_signature.CopyFrom(output_sig)
-        concrete[fb.name] = scf
-
     for name, fn in model.functions.items():
         fb = fn.builder
         for obj in fb.captures:
@@ -481,7 +501,7 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
                     "which is not a variable or asset of this model"
                 )
         fdefs.append(fb.to_function_def())
-        pid, local = parent_of(name)
+        pid, local = og.parent_of(name)
         nid = og.add(fb, pid, local)
         sf = og.nodes[nid].proto.function
         sf.concrete_functions.append(fb.name)
@@ -496,23 +516,29 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         for n, t in zip(fn.input_names, fb.args):
             inner.values.add().CopyFrom(_spec_value(n, t.dtype, t.shape))
         in_sig.tuple_value.values.add().dict_value.SetInParent()
-        concrete_fn(fb, in_sig, _output_structure(fb, fb.output_kind))
+        og.concrete_fn(fb, in_sig, _output_structure(fb, fb.output_kind))
+    return fdefs
 
-    # variables / trainable_variables lists on the root (tf.Module-like attributes).
+
+def _add_variable_lists(model: Model, og: _ObjectGraph) -> None:
+    """``variables`` / ``trainable_variables`` lists on the root (tf.Module-like attributes)."""
     for list_name, members in (("variables", model.variables),
                                ("trainable_variables", [v for v in model.variables
                                                         if v.trainable])):
-        lid = og.add(None, root, list_name)
+        lid = og.add(None, og.root, list_name)
         og.user_object(lid, "trackable_list_wrapper")
         for i, v in enumerate(members):
             og.link(lid, str(i), og.ids[id(v)])
 
-    sig_map = og.add(None, root, "signatures")
+
+def _add_signature_wrappers(model: Model, og: _ObjectGraph, signatures: dict[str, _Signature],
+                            fdefs: list[FunctionDef]) -> dict[str, FunctionBuilder]:
+    """A keyword-argument wrapper per signature, under the root's ``signatures`` map."""
+    sig_map = og.add(None, og.root, "signatures")
     og.user_object(sig_map, "signature_map")
     wrappers: dict[str, FunctionBuilder] = {}
-    for key, sig in signatures.items():
+    for uid, (key, sig) in enumerate(signatures.items(), _UID_BASE + 1):
         fn = model._find(sig.function)
-        uid += 1
         w = _signature_wrapper(key, fn, uid)
         wrappers[key] = w
         fdefs.append(w.to_function_def())
@@ -530,13 +556,12 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         d.SetInParent()
         for n, t in zip(names, w.args):
             d.fields[n].CopyFrom(_spec_value(n, t.dtype, t.shape))
-        concrete_fn(w, in_sig, _output_structure(w, "dict"))
+        og.concrete_fn(w, in_sig, _output_structure(w, "dict"))
+    return wrappers
 
-    # Checkpoint keys and the TrackableObjectGraph stored in the bundle.
-    # Keys follow each variable's own object path. (TensorFlow's saver would take the
-    # breadth-first path, which for deep variables runs through the root's
-    # ``variables`` list; the loader only needs keys that match the graph's attributes.)
-    keys = {id(v): checkpoint_key(v.name.split("/")) for v in model.variables}
+
+def _trackable_object_graph(og: _ObjectGraph, keys: Mapping[int, str]) -> TrackableObjectGraph:
+    """The TrackableObjectGraph stored in the checkpoint (``_CHECKPOINTABLE_OBJECT_GRAPH``)."""
     tog = TrackableObjectGraph()
     has_values: dict[int, bool] = {}
 
@@ -564,10 +589,42 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
             attr.full_name = node.obj.name
             attr.checkpoint_key = keys[id(node.obj)]
         tnode.has_checkpoint_values.value = subtree_has_values(nid, set())
-    object_graph_bytes = tog.SerializeToString()
+    return tog
 
-    # The GraphDef: variable handles, asset initialisation, signature calls, saver.
+
+def _meta_graph(model: Model, tags: Sequence[str], signatures: dict[str, _Signature],
+                wrappers: Mapping[str, FunctionBuilder], fdefs: list[FunctionDef],
+                keys: Mapping[int, str], object_graph_bytes: bytes) -> MetaGraphDef:
+    """The MetaGraphDef but its object graph: GraphDef, saver, signatures, init op, assets."""
     g = GraphBuilder()
+    init_deps, asset_inputs = _variable_and_asset_nodes(g, model)
+    sig_defs = _signature_defs(g, model, signatures, wrappers)
+    init_name = g.no_op(init_deps, name="NoOp")
+    saver_def = _saver(g, model, keys, object_graph_bytes, fdefs, _UID_BASE + len(signatures))
+
+    mg = MetaGraphDef()
+    mg.meta_info_def.tags.extend(tags)
+    mg.graph_def.CopyFrom(g.to_graph_def(fdefs))
+    mg.saver_def.CopyFrom(saver_def)
+    for key in sorted(sig_defs):
+        mg.signature_def[key].CopyFrom(sig_defs[key])
+    init_sig = mg.signature_def[INIT_OP_KEY]
+    init_sig.outputs[INIT_OP_KEY].name = init_name
+    init_sig.outputs[INIT_OP_KEY].tensor_shape.unknown_rank = True
+    mg.collection_def[MAIN_OP_COLLECTION].CopyFrom(CollectionDef())
+    mg.collection_def[MAIN_OP_COLLECTION].node_list.value.append(init_name)
+    for a, ph in zip(model.assets, asset_inputs):
+        afd = mg.asset_file_def.add()
+        afd.tensor_info.name = f"{ph.node}:0"
+        afd.filename = a.filename
+    return mg
+
+
+def _variable_and_asset_nodes(g: GraphBuilder, model: Model) -> tuple[list[Any], list[Tensor]]:
+    """Variable handles, and each asset's path placeholder assigned to its own variable.
+
+    Returns the assignments (the init op's dependencies) and the placeholders.
+    """
     for v in model.variables:
         g.bind(v, g.var_handle(v.name, v.dtype, v.shape))
     init_deps = []
@@ -578,6 +635,12 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         init_deps.append(g.assign(handle, init, name=f"asset_{i}_path/Assign"))
         g.bind(a, g.read(handle, name=f"asset_{i}_path/Read/ReadVariableOp"))
         asset_inputs.append(init)
+    return init_deps, asset_inputs
+
+
+def _signature_defs(g: GraphBuilder, model: Model, signatures: dict[str, _Signature],
+                    wrappers: Mapping[str, FunctionBuilder]) -> dict[str, SignatureDef]:
+    """Per signature: input placeholders, a call of its wrapper, and the SignatureDef."""
     sig_defs: dict[str, SignatureDef] = {}
     for key, sig in signatures.items():
         fn = model._find(sig.function)
@@ -592,40 +655,30 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
         for n, t in zip(w.output_names, outs):
             sd.outputs[n].CopyFrom(_tensor_info(t))
         sig_defs[key] = sd
-    init_name = g.no_op(init_deps, name="NoOp")
+    return sig_defs
+
+
+def _saver(g: GraphBuilder, model: Model, keys: Mapping[int, str], object_graph_bytes: bytes,
+           fdefs: list[FunctionDef], uid: int) -> SaverDef:
+    """The save and restore functions, their calls in the graph, and the SaverDef naming them."""
     graph_const = g.const(np.asarray(object_graph_bytes, dtype=object), name="Const")
     filename = g.placeholder("saver_filename", "string", ())
-    uid += 1
-    save_fn = _save_function(model.variables, uid)
-    uid += 1
-    restore_fn = _restore_function(model.variables, [keys[id(v)] for v in model.variables], uid)
+    save_fn = _save_function(model.variables, uid + 1)
+    restore_fn = _restore_function(model.variables, [keys[id(v)] for v in model.variables],
+                                   uid + 2)
     fdefs.append(save_fn.to_function_def())
     fdefs.append(restore_fn.to_function_def())
     saved = g.call(save_fn, [filename] + [g.capture(v) for v in model.variables] + [graph_const],
                    name="StatefulPartitionedCall")
     g.call(restore_fn, [filename] + [g.capture(v) for v in model.variables],
            name="StatefulPartitionedCall")
-    restore_name = g.nodes[-1].name
-    graph_def = g.to_graph_def(fdefs)
+    return SaverDef(filename_tensor_name=f"{filename.node}:0",
+                    save_tensor_name=f"{saved[0].node}:0",
+                    restore_op_name=g.nodes[-1].name, version=SaverDef.V2)
 
-    mg = MetaGraphDef()
-    mg.meta_info_def.tags.extend(tags)
-    mg.graph_def.CopyFrom(graph_def)
-    mg.saver_def.CopyFrom(SaverDef(
-        filename_tensor_name=f"{filename.node}:0", save_tensor_name=f"{saved[0].node}:0",
-        restore_op_name=restore_name, version=SaverDef.V2))
-    for key in sorted(sig_defs):
-        mg.signature_def[key].CopyFrom(sig_defs[key])
-    init_sig = mg.signature_def[INIT_OP_KEY]
-    init_sig.outputs[INIT_OP_KEY].name = init_name
-    init_sig.outputs[INIT_OP_KEY].tensor_shape.unknown_rank = True
-    mg.collection_def[MAIN_OP_COLLECTION].CopyFrom(CollectionDef())
-    mg.collection_def[MAIN_OP_COLLECTION].node_list.value.append(init_name)
-    for a, ph in zip(model.assets, asset_inputs):
-        afd = mg.asset_file_def.add()
-        afd.tensor_info.name = f"{ph.node}:0"
-        afd.filename = a.filename
 
+def _add_saved_object_graph(mg: MetaGraphDef, og: _ObjectGraph) -> None:
+    """Copy the object graph (nodes with their children, concrete functions) into ``mg``."""
     sog = mg.object_graph_def
     for node in og.nodes:
         proto = sog.nodes.add()
@@ -634,12 +687,8 @@ def build_meta_graph(model: Model, tags: Sequence[str] = ("serve",),
             ref = proto.children.add()
             ref.node_id = child
             ref.local_name = local
-    for name in sorted(concrete):
-        sog.concrete_functions[name].CopyFrom(concrete[name])
-
-    values = {keys[id(v)]: v.value for v in model.variables}
-    values[OBJECT_GRAPH_KEY] = np.asarray(object_graph_bytes, dtype=object)
-    return _Plan(mg, values)
+    for name in sorted(og.concrete):
+        sog.concrete_functions[name].CopyFrom(og.concrete[name])
 
 
 def _tensor_info(t: Tensor) -> TensorInfo:

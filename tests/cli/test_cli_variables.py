@@ -39,8 +39,30 @@ def run(monkeypatch, capsys, *argv):
 def test_list(model, monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "--dir", model)
     assert code == 0
-    assert "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE  float32    [2, 3]  <- dense/kernel" in out
+    assert "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE  float32   [2, 3]  <- dense/kernel" in out
     assert "bf" in out and "bfloat16" in out
+
+
+def test_list_columns_line_up(tmp_path, monkeypatch, capsys):
+    """Each column starts at one offset on every line, whatever the dtype and shape widths."""
+    g = TrackableObjectGraph()
+    root = g.nodes.add()
+    values = {"a": np.zeros((2, 3), np.float32), "long_name": np.zeros(1, ml_dtypes.float8_e4m3fnuz),
+              "c": np.zeros((10, 20, 30), np.int8)}
+    for i, name in enumerate(values, 1):
+        root.children.add(node_id=i, local_name=name)
+    for name in values:
+        g.nodes.add().attributes.add(name="VARIABLE_VALUE", checkpoint_key=f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+    write_checkpoint(tmp_path / "ck", {
+        OBJECT_GRAPH_KEY: np.array(g.SerializeToString(), dtype=object),
+        **{f"{k}/.ATTRIBUTES/VARIABLE_VALUE": v for k, v in values.items()},
+    })
+    _, out, _ = run(monkeypatch, capsys, "--dir", tmp_path / "ck")
+    lines = [line for line in out.splitlines() if "<-" in line]
+    assert len(lines) == 3
+    for token in ("float", "[", "<-"):
+        assert len({line.index(token) if token != "float" else line.index(line.split()[1])
+                    for line in lines}) == 1, out
 
 
 def test_list_json(model, monkeypatch, capsys):
@@ -72,6 +94,6 @@ def test_npz(model, tmp_path, monkeypatch, capsys):
 
 def test_errors(model, tmp_path, monkeypatch, capsys):
     code, _, err = run(monkeypatch, capsys, "--dir", model, "--name", "dense/kernl")
-    assert code == 1 and "neither" in err and "did you mean dense/kernel" in err
+    assert code == 1 and "no tensor named" in err and "did you mean dense/kernel" in err
     code, _, err = run(monkeypatch, capsys, "--dir", tmp_path / "nope")
     assert code == 1 and "no checkpoint" in err

@@ -48,7 +48,8 @@ def tf1_dir(fixture_model):
 
 @pytest.mark.tf
 @pytest.mark.parametrize("name,case", [("runtime_module", "call"), ("runtime_tf1", "exprs"),
-                                       ("runtime_tf1", "examples")])
+                                       ("runtime_tf1", "examples"),
+                                       ("serving_half_plus_three", "any_shape")])
 def test_stdout_matches_saved_model_cli(name, case, fixture_model, capsys):
     path = fixture_model(name)
     ref = json.loads((path / f"cli_{case}.json").read_text())
@@ -57,6 +58,16 @@ def test_stdout_matches_saved_model_cli(name, case, fixture_model, capsys):
     assert code == 0
     same_printout(out, ref["stdout"])
     assert out.splitlines()[0] == ref["stdout"].splitlines()[0]
+
+
+@pytest.mark.tf
+def test_stateful_signature_starts_from_the_checkpoint_each_run(fixture_model, capsys):
+    # Each `run` loads the model afresh: the counter (5 in the checkpoint) is incremented once.
+    path = fixture_model("serving_counter")
+    for _ in range(2):
+        code, out, _ = cli(capsys, "--dir", path, "--tag_set", "serve", "--signature_def",
+                           "incr_counter")
+        assert (code, out) == (0, "Result for output key output:\n6.0\n")
 
 
 # -- input forms ---------------------------------------------------------------------------
@@ -382,3 +393,55 @@ def test_non_tensor_outputs_are_refused(tmp_path, capsys, op, extra):
     assert code != 0
     assert "output 'o0' (tensor y:0) is not a tensor value" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def typed_dir(tmp_path_factory):
+    """A writer-made model with a float32 input x and an int32 input i."""
+    from savedmodel_io.writer import Model, save
+
+    m = Model()
+    f = m.function("__call__", {"x": ("float32", (None,)), "i": ("int32", (None,))})
+    f.outputs({"y": f.identity(f.inputs["x"]), "j": f.identity(f.inputs["i"])})
+    m.signature("serving_default", f)
+    return save(tmp_path_factory.mktemp("typed") / "m", m)
+
+
+@pytest.mark.parametrize("x, i, error", [
+    (np.array([1.5]), np.array([2], np.int64), None),            # float64 -> float32, int64 -> int32
+    (np.array([1.5], np.float32), np.array([2.0]), "got an array of float64"),  # float -> int
+    (np.array([1e300]), np.array([2], np.int32), "overflow float32"),
+    (np.array([1.5], np.float32), np.array([2**40]), "do not fit int32"),
+])
+def test_cli_and_api_convert_inputs_by_one_rule(typed_dir, tmp_path, capsys, x, i, error):
+    """The API refused float64 for float32 while the CLI cast anything (float -> int truncated)."""
+    import savedmodel_io
+
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "i.npy", i)
+    code, out, err = cli(capsys, "--dir", typed_dir, "--tag_set", "serve", "--signature_def",
+                         "serving_default", "--inputs", f"x={tmp_path / 'x.npy'};i={tmp_path / 'i.npy'}")
+    sig = savedmodel_io.load(typed_dir).signatures["serving_default"]
+    if error is None:
+        assert code == 0
+        got = sig(x=x, i=i)
+        assert got["y"].dtype == np.float32 and got["j"].dtype == np.int32
+        assert f"Result for output key y:\n{got['y']}" in out
+    else:
+        assert code == 1 and error in err
+        with pytest.raises(InvalidArgumentError, match=error):
+            sig(x=x, i=i)
+
+
+def test_strict_refuses_any_conversion(typed_dir, tmp_path, capsys):
+    import savedmodel_io
+
+    np.save(tmp_path / "x.npy", np.array([1.5]))
+    code, _, err = cli(capsys, "--dir", typed_dir, "--tag_set", "serve", "--signature_def",
+                       "serving_default", "--strict", "--inputs", f"x={tmp_path / 'x.npy'}",
+                       "--input_exprs", "i=[1]")
+    assert code == 1 and "strict: no conversion" in err
+    sig = savedmodel_io.load(typed_dir).signatures["serving_default"]
+    with pytest.raises(InvalidArgumentError, match="strict: no conversion"):
+        sig.run({"x": np.array([1.5]), "i": [1]}, strict=True)
+    assert sig.run({"x": np.array([1.5], np.float32), "i": [1]}, strict=True)["j"].tolist() == [1]

@@ -31,6 +31,8 @@ MODELS = [
     "tf1_pbtxt",
     "tf1_sparse_ragged",
     "module_two_meta_graphs",
+    "serving_half_plus_three",  # signature TensorInfos without a shape
+    "serving_counter",  # DT_FLOAT_REF outputs, signatures without inputs
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
 # saved_model.cpb (read by us) next to saved_model.pbtxt (read by saved_model_cli).

@@ -674,12 +674,12 @@ def test_object_graph_chain_paths_are_bounded(tmp_path):
     assert short.object_paths()["/".join(["a"] * 999)] == "v"
 
 
-def test_replace_paths_of_a_chain_are_bounded():
-    """replace._all_paths built every prefix and a frozenset per node: quadratic too."""
-    from savedmodel_io import replace
+def test_alias_paths_of_a_chain_are_bounded():
+    """names.all_paths (every alias path) built every prefix and a frozenset per node: quadratic too."""
+    from savedmodel_io.formats import names
 
     kids = [[("a", i + 1)] for i in range(19999)] + [[]]
     with pytest.raises(LimitExceededError, match="object graph's paths"):
-        replace._all_paths(kids, bundle.PathBudget(11 * 20000, "g"))
-    paths = replace._all_paths(kids[:1000] + [[]], bundle.PathBudget(11 * 1000, "g"))
+        names.all_paths(kids, bundle.PathBudget(11 * 20000, "g"))
+    paths = names.all_paths(kids[:1000] + [[]], bundle.PathBudget(11 * 1000, "g"))
     assert paths[1000] == ["/".join(["a"] * 1000)]

@@ -383,3 +383,69 @@ def test_out_of_memory_while_decoding_is_a_limit_error(tmp_path, monkeypatch):
     with pytest.raises(LimitExceededError, match="not enough memory") as info:
         read_records(p)
     assert info.value.path == str(p)
+
+
+class _Recording:
+    """A brotli.Decompressor that remembers the size of each piece of output it returns."""
+
+    sizes: list[int] = []
+
+    def __init__(self, real) -> None:
+        self._d = real()
+
+    def process(self, data, **kw):
+        out = self._d.process(data, **kw)
+        _Recording.sizes.append(len(out))
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._d, name)
+
+
+@pytest.mark.parametrize("compression", ["brotli", "zstd"])
+def test_bomb_under_the_ratio_cap_is_decoded_in_bounded_steps(tmp_path, monkeypatch, compression):
+    """A chunk declaring 100 bytes whose stream holds gigabytes of zeros stops at the declared
+    size: each step returns a bounded piece (Brotli used to return all 2-3 GB at once)."""
+    from hostile.bombs import brotli_zeros, riegeli_chunk
+
+    if compression == "brotli":
+        brotli = pytest.importorskip("brotli")
+        stream, kind = brotli_zeros(2), b"b"  # 640 MiB of zeros
+        monkeypatch.setattr(brotli, "Decompressor", lambda real=brotli.Decompressor: _Recording(real))
+    else:
+        zstandard = pytest.importorskip("zstandard")
+        stream, kind = zstandard.ZstdCompressor().compress(bytes(64 << 20)), b"z"
+    p = tmp_path / "bomb.riegeli"
+    p.write_bytes(riegeli_chunk(stream, 100, kind))
+    assert p.stat().st_size < 8192
+    _Recording.sizes = []
+    with pytest.raises(CorruptFileError, match="more than the declared 100 bytes"):
+        read_records(p)
+    if compression == "brotli":
+        assert 0 < max(_Recording.sizes) <= 2 * riegeli._OUTPUT_STEP + (1 << 16)
+        assert sum(_Recording.sizes) <= 2 * riegeli._OUTPUT_STEP + (1 << 16)
+
+
+def test_brotli_without_bounded_output_is_refused(tmp_path, monkeypatch):
+    """brotli before 1.2 cannot bound a step's output: such a reader would be a bomb target."""
+    brotli = pytest.importorskip("brotli")
+    p, _ = write(tmp_path, [b"abc"], compression="brotli")
+
+    class Old:
+        error = brotli.error
+
+        class Decompressor:
+            def process(self, data):
+                return b""
+
+    monkeypatch.setitem(sys.modules, "brotli", Old)
+    with pytest.raises(MissingDependencyError, match=r"brotli >= 1\.2"):
+        read_records(p)
+
+
+def test_brotli_output_held_back_is_drained(tmp_path):
+    """Brotli may keep output while accepting input; the reader drains it (exact round trip)."""
+    pytest.importorskip("brotli")
+    records = [b"\0" * (48 << 20)]  # with Riegeli's Brotli settings: output held at the end
+    p, _ = write(tmp_path, records, compression="brotli", compress_large_records=True)
+    assert read_records(p) == records

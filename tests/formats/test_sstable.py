@@ -192,3 +192,61 @@ def test_fuzz_round_trip(items, block_size, restart):
     items = sorted(dict(items).items())
     data = sstable.build_table(items, block_size=block_size, restart_interval=restart)
     assert sstable.Table(data).entries() == items
+
+
+def test_snappy_declared_size_over_max_size_is_a_limit_error():
+    """A truthful header (under the 32x ratio) over the caller's bound: refused before decoding."""
+    from hostile.bombs import snappy_zeros
+
+    from savedmodel_io.errors import LimitExceededError
+
+    stream = snappy_zeros(1 << 20)
+    assert snappy.decompress(stream) == bytes(1 << 20)
+    with pytest.raises(LimitExceededError, match="over the limit of 1000"):
+        snappy.decompress(stream, max_size=1000)
+
+
+def test_compressed_block_has_an_absolute_limit(tmp_path, monkeypatch):
+    """Snappy's ratio cap lets a 47 MB index ask for 1.5 GB: blocks stop at MAX_BLOCK_BYTES."""
+    from hostile.bombs import snappy_zeros, table_with_block
+
+    from savedmodel_io.errors import LimitExceededError
+
+    assert sstable.MAX_BLOCK_BYTES == 1 << 24  # the number SECURITY.md states
+    block = sstable._BlockBuilder(16)
+    block.add(b"k", bytes(100_000))
+    p = tmp_path / "variables.index"
+    p.write_bytes(table_with_block(snappy.compress(block.finish())))
+    assert sstable.Table.open(p, verify_checksums=False).get(b"k") == bytes(100_000)
+    monkeypatch.setattr(sstable, "MAX_BLOCK_BYTES", 50_000)
+    with pytest.raises(LimitExceededError, match="MAX_BLOCK_BYTES") as info:
+        sstable.Table.open(p, verify_checksums=False).entries()
+    assert info.value.path == str(p) and "data block 0" in str(info.value)
+    p.write_bytes(table_with_block(snappy_zeros(60_000)))  # checked before decoding anything
+    with pytest.raises(LimitExceededError, match="declared uncompressed size 60000"):
+        sstable.Table.open(p, verify_checksums=False).entries()
+
+
+def test_all_blocks_together_have_a_limit(monkeypatch):
+    """Many blocks each under the block limit still stop at MAX_TABLE_BYTES decoded in all."""
+    from savedmodel_io.errors import LimitExceededError
+
+    data = sstable.build_table(_items(400, 100), block_size=1024, compression="snappy")
+    assert len(sstable.Table(data).entries()) == 400
+    monkeypatch.setattr(sstable, "MAX_TABLE_BYTES", 10_000)
+    with pytest.raises(LimitExceededError, match="MAX_TABLE_BYTES"):
+        sstable.Table(data).entries()
+
+
+def test_out_of_memory_while_reading_entries_is_a_limit_error(monkeypatch):
+    from savedmodel_io.errors import LimitExceededError
+
+    table = sstable.Table(sstable.build_table(_items(10)), path="x.index")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(sstable, "_parse_block", no_memory)
+    with pytest.raises(LimitExceededError, match="not enough memory") as info:
+        table.entries()
+    assert info.value.path == "x.index"

@@ -60,6 +60,7 @@ CPB = (ROOT / ".." / "shared" / "testdata" / "cpb").resolve()
 def _seed_files(name: str) -> list[bytes]:
     from fuzz import seeds
     from fuzz.harness import corpus_files
+    from hostile import bombs
 
     out = [p.read_bytes() for p in corpus_files(name)]
     models = sorted(FIXTURES.glob("robust_*")) if FIXTURES.is_dir() else []
@@ -67,6 +68,8 @@ def _seed_files(name: str) -> list[bytes]:
                 "fingerprint_model"):
         out.append(seeds.saved_model_pb())
         out += [(m / "saved_model.pb").read_bytes() for m in models if (m / "saved_model.pb").is_file()]
+        # Many tiny messages just over the census limits (libFuzzer then mutates them).
+        out += [bombs.many_meta_graphs(1001), bombs.many_signatures(2000), bombs.many_nodes(5000)]
     elif name in ("saved_model_pbtxt", "load_pbtxt"):
         out.append(seeds.saved_model_pbtxt())
     elif name == "tensor_proto":
@@ -82,11 +85,16 @@ def _seed_files(name: str) -> list[bytes]:
                               (v / "variables.data-00000-of-00001").read_bytes()))
         out += [i for i, _ in pairs] if name == "sstable" else [
             targets.pack_bundle(i, d) for i, d in pairs]
+        table = bombs.table_with_block(bombs.snappy_zeros(1 << 20))  # Snappy under the ratio cap
+        out.append(table if name == "sstable" else targets.pack_bundle(table, b""))
     elif name in ("riegeli", "cpb"):
         import tempfile
 
         if name == "riegeli":
             out += seeds.riegeli_files(Path(tempfile.mkdtemp()))
+        # Compression bombs declaring 100 bytes (Brotli: 384 MiB, Zstd: 64 MiB of zeros).
+        out += [bombs.riegeli_chunk(bombs.brotli_zeros(0), 100),
+                bombs.riegeli_chunk(bombs.zstd_zeros(64), 100, b"z")]
         out += [p.read_bytes() for p in CPB.rglob("*.cpb") if p.stat().st_size <= 8192]
     elif name == "fingerprint":
         out += [(m / "fingerprint.pb").read_bytes() for m in models

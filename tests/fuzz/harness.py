@@ -11,7 +11,10 @@ Mutations are the classic ones of byte-level fuzzers: bit flips, byte overwrites
 with "interesting" values, truncation, deletion, duplication, splices from other
 seeds, random byte runs, and inflation of length/size fields (protobuf varints
 found by walking the wire format, plus little-endian u32/u64 and varints at
-arbitrary offsets).
+arbitrary offsets). Two kinds make inputs that are small but expand: repeating one
+protobuf field thousands of times, whole or emptied (many meta graphs, signatures,
+nodes), and swapping a Riegeli file or LevelDB table for one whose single chunk or
+block is a compression bomb under the format's ratio cap (tests/hostile/bombs.py).
 
 Case counts: ``FUZZ_EXAMPLES`` (default 100) per target in the normal run, and
 ``FUZZ_SLOW_EXAMPLES`` (default 3000) under ``-m slow``. The normal run is
@@ -137,6 +140,75 @@ def proto_varints(buf: bytes, *, limit: int = 4096) -> list[tuple[int, int]]:
     return found
 
 
+def proto_fields(buf: bytes, *, limit: int = 4096) -> list[tuple[int, int]]:
+    """``(start, end)`` of length-delimited protobuf fields (tag included), nested ones too."""
+    found: list[tuple[int, int]] = []
+
+    def walk(start: int, end: int, depth: int) -> bool:
+        pos = start
+        while pos < end and len(found) < limit:
+            at = pos
+            key = _read_varint(buf, pos)
+            if key is None or key[1] > end or key[0] >> 3 == 0:
+                return False
+            tag, pos = key
+            wt = tag & 7
+            if wt == 0:
+                v = _read_varint(buf, pos)
+                if v is None:
+                    return False
+                pos = v[1]
+            elif wt in (1, 5):
+                pos += 8 if wt == 1 else 4
+            elif wt == 2:
+                n = _read_varint(buf, pos)
+                if n is None or n[1] + n[0] > end:
+                    return False
+                body, pos = n[1], n[1] + n[0]
+                found.append((at, pos))
+                if depth < 6 and n[0]:
+                    mark = len(found)
+                    if not walk(body, pos, depth + 1):
+                        del found[mark:]
+            else:
+                return False
+        return pos == end
+
+    walk(0, len(buf), 0)
+    return found
+
+
+# Bytes a "repeat_field" mutant may grow to: enough for tens of thousands of meta graphs.
+_REPEAT_BYTES = 2 << 20
+
+
+def _bomb_like(buf: bytes, draw) -> bytes | None:
+    """A compression bomb in the format of ``buf`` (Riegeli file or LevelDB table), or None."""
+    from hostile import bombs
+
+    from savedmodel_io.formats.riegeli import FILE_SIGNATURE
+    from savedmodel_io.formats.sstable import MAGIC
+
+    declared = draw(st.sampled_from([0, 1, 100, 1 << 20, 1 << 24, (1 << 31) + 1]))
+    if buf.startswith(FILE_SIGNATURE[:8]):
+        kind = draw(st.sampled_from(["brotli", "zstd"]))
+        if kind == "brotli":
+            return bombs.riegeli_chunk(bombs.brotli_zeros(draw(st.integers(0, 8))), declared)
+        return bombs.riegeli_chunk(bombs.zstd_zeros(draw(st.sampled_from([1, 64]))), declared,
+                                   b"z")
+    end = buf.rfind(MAGIC.to_bytes(8, "little")) + 8  # a table ends with its magic
+    if end < 8:
+        return None
+    # Snappy blocks under the ratio cap, just under and over the block limit.
+    size = draw(st.sampled_from([1 << 20, (1 << 24) - 64, (1 << 24) + 64]))
+    table = bombs.table_with_block(bombs.snappy_zeros(size))
+    if end == len(buf):  # a table file
+        return table
+    if int.from_bytes(buf[:4], "little") == end - 4:  # a bundle input: u32 length, index, data
+        return len(table).to_bytes(4, "little") + table + buf[end:]
+    return None
+
+
 # --- mutations ---------------------------------------------------------------------------------
 
 
@@ -146,7 +218,7 @@ def _mutation(draw, buf: bytes, seeds: Sequence[bytes]) -> bytes:
     kind = draw(
         st.sampled_from(
             ["flip", "byte", "truncate", "delete", "duplicate", "splice", "random",
-             "inflate_proto", "inflate_le", "inflate_varint"]
+             "inflate_proto", "inflate_le", "inflate_varint", "repeat_field", "bomb"]
         )
     )
     pos = draw(st.integers(0, n)) if n else 0
@@ -185,6 +257,20 @@ def _mutation(draw, buf: bytes, seeds: Sequence[bytes]) -> bytes:
         width = draw(st.sampled_from([4, 8]))
         value = draw(st.sampled_from(_INTERESTING_INTS)) & ((1 << (8 * width)) - 1)
         return buf[:p] + value.to_bytes(width, "little") + buf[p + width :]
+    if kind == "repeat_field":
+        spots = proto_fields(buf)
+        if spots:
+            start, end = draw(st.sampled_from(spots))
+            field = buf[start:end]
+            if draw(st.booleans()):  # emptied: tag and a zero length, two or three bytes each
+                tag = _read_varint(field, 0)
+                field = field[: tag[1]] + b"\0" if tag else field
+            times = min(draw(st.sampled_from([2, 1000, 100_000])), _REPEAT_BYTES // max(len(field), 1))
+            return buf[:start] + field * times + buf[end:]
+    if kind == "bomb":
+        bomb = _bomb_like(buf, draw)
+        if bomb is not None:
+            return bomb
     if kind == "inflate_varint" and n:
         old = _read_varint(buf, min(pos, n - 1))
         end = old[1] if old else min(pos + 1, n)

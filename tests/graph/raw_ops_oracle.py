@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 
@@ -24,7 +25,8 @@ def decode(d: dict) -> np.ndarray:
         arr[:] = items
         return arr.reshape(d["shape"])
     raw = base64.b64decode(d["b64"])
-    return np.frombuffer(raw, dtype=d["dtype"]).reshape(d["shape"]).copy()
+    dtype = np.dtype(getattr(ml_dtypes, d["dtype"])) if d["dtype"] == "bfloat16" else d["dtype"]
+    return np.frombuffer(raw, dtype=dtype).reshape(d["shape"]).copy()
 
 
 def encode(a: Any) -> dict:

@@ -153,8 +153,80 @@ def test_concat_of_one_tensor_is_identity():
 def test_tensors_of_other_builders_are_refused():
     f, g = FunctionBuilder("f"), FunctionBuilder("g")
     x = f.arg("x", "float32", (2,))
-    with pytest.raises(InvalidArgumentError, match="another builder"):
+    with pytest.raises(InvalidArgumentError, match="input 'x' .* belongs to function 'f', not to function 'g'"):
         g.relu(x)
+
+
+def _variable_model():
+    from savedmodel_io.writer import Model
+
+    m = Model()
+    w = m.variable("l1/kernel", np.ones((3, 3), np.float32))
+    b = m.variable("l1/bias", np.ones(3, np.float32))
+    f = m.function("__call__", {"x": ("float32", (None, 3)), "i": ("int32", (None, 3))})
+    return m, w, b, f
+
+
+# Every op method taking tensors, called with a variable where a tensor goes.
+_WITH_VARIABLE = {
+    "bias_add": lambda f, x, w, b: f.bias_add(x, b),
+    "matmul": lambda f, x, w, b: f.matmul(x, w),
+    "matmul_left": lambda f, x, w, b: f.matmul(w, w),
+    "add": lambda f, x, w, b: f.add(x, b),
+    "operator": lambda f, x, w, b: x + f.value(b),
+    "relu": lambda f, x, w, b: f.relu(w),
+    "concat": lambda f, x, w, b: f.concat([w, x], 0),
+    "stack": lambda f, x, w, b: f.stack([b, b]),
+    "reshape": lambda f, x, w, b: f.reshape(w, [9]),
+    "transpose": lambda f, x, w, b: f.transpose(w, [1, 0]),
+    "mean": lambda f, x, w, b: f.mean(w, 0),
+    "cast": lambda f, x, w, b: f.cast(b, "float64"),
+    "identity": lambda f, x, w, b: f.identity(b),
+    "squared_difference": lambda f, x, w, b: f.squared_difference(x, b),
+    "expand_dims": lambda f, x, w, b: f.expand_dims(b, 0),
+    "argmax": lambda f, x, w, b: f.argmax(w),
+}
+
+
+@pytest.mark.parametrize("op", list(_WITH_VARIABLE))
+def test_every_op_reads_a_variable_given_for_a_tensor(op):
+    """bias_add(x, variable) raised AttributeError: 'Variable' object has no attribute 'rank'."""
+    _, w, b, f = _variable_model()
+    y = _WITH_VARIABLE[op](f, f.inputs["x"], w, b)
+    assert y.builder is f
+    assert "ReadVariableOp" in {n.op for n in f.nodes}
+    assert set(map(id, f.captures)) <= {id(w), id(b)}
+
+
+def test_a_variable_output_is_read():
+    _, w, _, f = _variable_model()
+    f.outputs({"y": w})
+    assert f.output_tensors[0].dtype == DataType.DT_FLOAT and f.captures == [w]
+
+
+def test_dtype_errors_name_the_users_input_and_variable():
+    """They named l1_kernel_resource/Read/ReadVariableOp:value:0 and blamed the kernel alone."""
+    _, w, b, f = _variable_model()
+    with pytest.raises(InvalidArgumentError) as info:
+        f.dense(f.inputs["i"], w, b)
+    msg = str(info.value)
+    assert "input 'i' is int32" in msg and "variable 'l1/kernel' is float32" in msg
+    assert "ReadVariableOp" not in msg
+    g = GraphBuilder()
+    p = g.placeholder("images", "float64", (None, 3))
+    with pytest.raises(InvalidArgumentError, match="input 'images' is float64, .* is float32"):
+        g.add(p, g.const(np.ones(3, np.float32)))
+
+
+def test_output_errors_name_the_users_function():
+    """'__inference___call___1: output 'y' is not a Tensor of it' named an internal function."""
+    m, _, _, f = _variable_model()
+    other = m.function("serve", {"z": ("float32", (None,))})
+    with pytest.raises(InvalidArgumentError,
+                       match="function '__call__': output 'y': input 'z' .* belongs to function 'serve'"):
+        f.outputs({"y": other.inputs["z"]})
+    with pytest.raises(InvalidArgumentError, match="output 'y' is a list, not a Tensor"):
+        f.outputs({"y": [1.0]})
 
 
 def test_args_after_captures_are_refused():

@@ -287,15 +287,22 @@ def test_regex_empty_matches_step_over_utf8_characters(regex_engine):
     assert list(got) == ["-h-é-".encode()]
 
 
-@pytest.mark.parametrize("op,rewrite", [("StaticRegexReplace", rb"\9"), ("RegexReplace", rb"\g<zz>"),
-                                        ("RegexReplace", b"trailing\\")])
-def test_bad_regex_rewrites_are_invalid_arguments(regex_engine, op, rewrite):
-    # "\9" used to let re.error escape the kernel.
-    with pytest.raises(InvalidArgumentError, match="invalid rewrite pattern"):
-        if op == "StaticRegexReplace":
-            run_op(op, strings(b"abc"), pattern=b"(b)", rewrite=rewrite, replace_global=True)
-        else:
-            run_op(op, strings(b"abc"), strings(b"(b)")[0], strings(rewrite)[0])
+# RE2 rewrites are not checked by TensorFlow (values from TensorFlow 2.21): a group the
+# pattern lacks replaces nothing; a bad escape stops each rewrite of a global replace there
+# and cancels a single replace. "\\9" used to let re.error escape, then was refused.
+@pytest.mark.parametrize("rewrite,glob,want", [
+    (rb"\9", True, b"hello world"), (rb"<\2>", False, b"hello world"),
+    (rb"a\xb", True, b"hella warld"), (rb"a\xb", False, b"hello world"),
+    (b"a\\", True, b"hella warld"), (rb"\\9", True, b"hell\\9 w\\9rld"),
+    (rb"a\x\5", True, b"hello world"),
+])
+def test_regex_rewrites_as_re2_reads_them(regex_engine, rewrite, glob, want):
+    got = run_op("StaticRegexReplace", strings(b"hello world"), pattern=rb"(o)", rewrite=rewrite,
+                 replace_global=glob)
+    assert list(got) == [want]
+    got = run_op("RegexReplace", strings(b"hello world"), strings(b"(o)")[0], strings(rewrite)[0],
+                 replace_global=glob)
+    assert list(got) == [want]
 
 
 @pytest.mark.parametrize("pattern", [rb"a\1", rb"(?=a)", rb"a*+", rb"(?>a)"])

@@ -516,8 +516,88 @@ def _dtypes_and_corners() -> None:
     add("ArgMax", "uint8_out", {"output_type": DT("int16")}, input=f32(3), dimension=np.int32(0))
 
 
+def _validation() -> None:
+    """Kernels that once validated inputs differently from TF: each edge case, error or value."""
+    # StringToNumber: one string per case (one bad element fails the whole tensor).
+    texts = ["12", "-7", "+3", " 3", "3 ", "\t5\n", "\x0b5\x0c", "1_000", "1_0", "1_0.5", "\u0663",
+             "\uff10", "\u0661.\u0665", "\u00a05", "0x10", "0X1A", "0x1p3", "-0x.8", "010", "", " ",
+             "1e3", "1e+3", "1e", "3000000000", "-2147483648", "2147483648", "9223372036854775808",
+             "+-1", "--1", "1 2", "1.5", ".5", "5.", "-0", "1,5", "1.5f", "1d", "0b11", "inf",
+             "-inf", "+inf", "Infinity", "INF", "nan", "NaN", "-nan", "nan(123)", "nan(", "1e400",
+             "1e-400", "  -1.25e-3  ", "\xff"]
+    for out in ("int32", "int64", "float32", "float64"):
+        for i, text in enumerate(texts):
+            add("StringToNumber", f"{out}_{i}", {"out_type": DT(out)}, string_tensor=s(text))
+    # Unique and its V2/WithCounts forms: NaNs stay apart, 0.0 == -0.0, 1-D only without axis.
+    nans = np.float32([1, np.nan, 1, np.nan, -0.0, 0.0])
+    for op in ("Unique", "UniqueWithCounts"):
+        add(op, "nans", x=nans)
+        add(op, "all_nan", x=np.float32([np.nan, np.nan]))
+        add(op, "rank2", x=f32(2, 2))
+        add(op, "scalar", x=np.float32(1))
+        add(op, "bool", x=np.array([True, False, True]))
+        add(op, "strings_idx64", {"out_idx": DT("int64")}, x=s("b", "a", "b", ""))
+    rows = np.float32([[3, 0], [1, 0], [3, 0], [np.nan, 1], [np.nan, 1], [-0.0, 0]])
+    for op in ("UniqueV2", "UniqueWithCountsV2"):
+        for tag, axis in [("axis0", [0]), ("axis1", [1]), ("neg", [-1]), ("neg2", [-2]),
+                          ("out", [2]), ("two", [0, 1]), ("none_rank2", [])]:
+            add(op, tag, x=rows, axis=np.int64(axis))
+        add(op, "none_rank1", x=np.float32([3, 1, 3, np.nan]), axis=np.zeros(0, np.int64))
+        add(op, "scalar_axis", x=rows, axis=np.int64(0))
+        add(op, "int32_axis_3d", x=np.float32([[[1], [1]], [[2], [2]]]), axis=np.int32([1]))
+        add(op, "empty_rows", x=np.zeros((0, 2), np.float32), axis=np.int64([0]))
+        add(op, "strings", x=np.array([[b"a", b"b"], [b"a", b"b"]], object), axis=np.int64([1]))
+    # Roll: axes in [-rank, rank), shift/axis scalar or vector of one size, input at least 1-D.
+    m = f32(2, 3)
+    for tag, sh, ax in [("neg_axis", 1, -1), ("neg_axis2", 1, -2), ("axis_oob", 1, 2),
+                        ("axis_neg_oob", 1, -3), ("sizes", [1, 2], [0]), ("repeat", [1, 1], [1, 1]),
+                        ("big_shift", 7, 1), ("neg_shift", -4, 0), ("empty", [], []),
+                        ("matrix_shift", [[1]], [[1]])]:
+        add("Roll", tag, input=m, shift=i32(*np.atleast_1d(sh)) if np.ndim(sh) < 2 else np.int32(sh),
+            axis=i32(*np.atleast_1d(ax)) if np.ndim(ax) < 2 else np.int32(ax))
+    add("Roll", "scalars", input=m, shift=np.int32(1), axis=np.int32(0))
+    add("Roll", "scalar_input", input=np.float32(3), shift=np.int32(1), axis=np.int32(0))
+    add("Roll", "empty_dim", input=np.zeros((0, 3), np.float32), shift=np.int32(1), axis=np.int32(0))
+    add("Roll", "int64", input=m, shift=np.int64([5]), axis=np.int64([1]))
+    # MatrixBandPart: widths negative or at most rows / columns, scalars, input at least 2-D.
+    band = f32(3, 4)
+    for lo, hi in [(0, 0), (1, 1), (-1, 0), (3, 4), (4, 0), (0, 5), (-5, -1), (2, -7), (3, -1)]:
+        add("MatrixBandPart", f"w{lo}_{hi}", input=band, num_lower=np.int64(lo), num_upper=np.int64(hi))
+    add("MatrixBandPart", "rank1", input=f32(3), num_lower=np.int64(0), num_upper=np.int64(0))
+    add("MatrixBandPart", "vector_width", input=band, num_lower=np.int64([0]), num_upper=np.int64(0))
+    add("MatrixBandPart", "batch_int32", input=f32(2, 2, 3), num_lower=np.int32(0),
+        num_upper=np.int32(1))
+    add("MatrixBandPart", "empty", input=np.zeros((2, 0, 3), np.float32), num_lower=np.int64(0),
+        num_upper=np.int64(1))
+    # Transpose: a negative entry counts from the end; rank-many entries, each dimension once.
+    t = f32(2, 3)
+    for tag, perm in [("neg", [-1, 0]), ("neg_both", [-1, -2]), ("neg_dup", [0, -2]),
+                      ("neg_oob", [-3, 0]), ("oob", [2, 0]), ("dup", [0, 0]), ("short", [1]),
+                      ("long", [1, 0, 2])]:
+        add("Transpose", tag, x=t, perm=i32(*perm))
+    add("Transpose", "scalar", x=np.float32(1), perm=np.zeros(0, np.int32))
+    add("Transpose", "neg_int64", x=f32(2, 3, 4), perm=np.int64([-1, 0, -2]))
+    add("Transpose", "matrix_perm", x=t, perm=i32([1, 0]))
+    add("ConjugateTranspose", "neg", x=np.complex64([[1 + 2j, 3], [4j, -1]]), perm=i32(-1, 0))
+    # RegexReplace rewrites as RE2 reads them: a missing group replaces nothing; a bad escape
+    # cuts a global replace's rewrite short and cancels a single replace.
+    text = s("hello world", "zzz", "")
+    for i, rw in enumerate([b"\\9", b"<\\1>", b"<\\2>", b"a\\xb", b"a\\", b"\\\\9", b"x\\0y",
+                            b"a\\x\\5", b"\\\\", b"\\1\\1"]):
+        for glob in (True, False):
+            add("RegexReplace", f"rewrite{i}_{glob}", {"replace_global": glob}, input=text,
+                pattern=np.array(b"(o)", object), rewrite=np.array(rw, object))
+            add("StaticRegexReplace", f"rewrite{i}_{glob}",
+                {"pattern": "(o)", "rewrite": rw.decode(), "replace_global": glob}, input=text)
+    add("RegexReplace", "empty_match_rewrite", input=s("abc"), pattern=np.array(b"x*", object),
+        rewrite=np.array(b"\\0-", object))
+    add("RegexReplace", "bad_pattern", input=s("abc"), pattern=np.array(b"(", object),
+        rewrite=np.array(b"x", object))
+
+
 _elementwise()
 _dtypes_and_corners()
+_validation()
 _reductions()
 _linalg()
 _conv_pool()

@@ -9,11 +9,13 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
+    LimitExceededError,
     NotFoundError,
     RuntimeFailure,
     UnsupportedOpError,
 )
 from savedmodel_io.graph import runtime
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.ops import supported_ops
 from savedmodel_io.proto import AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef
 
@@ -42,6 +44,8 @@ def attr(v) -> AttrValue:
     elif isinstance(v, tuple) and v[0] == "funcs":
         for name in v[1]:
             a.list.func.add().name = name
+    elif isinstance(v, tuple) and v[0] == "shape":
+        a.shape.CopyFrom(tensors.shape_to_proto(v[1]))
     else:
         raise TypeError(v)
     return a
@@ -178,6 +182,60 @@ def test_variables_and_control_dependencies():
                               variables={})
 
 
+def _counter_graph() -> MetaGraphDef:
+    """TF Serving's saved_model_counter in miniature, plus a variable only the init op sets."""
+    f32 = ("type", F32)
+    nodes = [
+        node("counter", "VariableV2", dtype=f32, shape=("shape", ())),
+        const("one", np.float32(1)), const("zero", np.float32(0)),
+        node("incr", "AssignAdd", ["counter", "one"], T=f32),
+        node("reset", "Assign", ["counter", "zero"], T=f32),
+        placeholder("delta"), node("incr_by", "AssignAdd", ["counter", "delta"], T=f32),
+        node("name", "VariableV2", dtype=("type", DataType.DT_STRING), shape=("shape", ())),
+        const("foo", np.array(b"foo.txt", dtype=object)),
+        node("set_name", "Assign", ["name", "foo"], T=("type", DataType.DT_STRING)),
+        node("init", "NoOp", ["^set_name"]),
+        node("read_name", "Identity", ["name"], T=("type", DataType.DT_STRING)),
+        node("doubled", "Mul", ["counter", "counter"], T=f32),
+    ]
+    mg = meta(nodes, sigs={"get": ({}, {"y": "counter:0"}), "incr": ({}, {"y": "incr:0"}),
+                           "reset": ({}, {"y": "reset:0"}), "sq": ({}, {"y": "doubled:0"}),
+                           "by": ({"d": ("delta:0", F32, None)}, {"y": "incr_by:0"}),
+                           "name": ({}, {"y": "read_name:0"})})
+    mg.collection_def["legacy_init_op"].node_list.value.append("init")
+    return mg
+
+
+def test_ref_variables_keep_state_across_runs():
+    # Updates persist in the session as in a TF1 session; a new session starts from the checkpoint.
+    mg = _counter_graph()
+    ckpt = {"counter": np.float32(5)}
+    sess = runtime.Session(mg, variables=ckpt)
+
+    def run(key, **inputs):
+        return sess.run_signature(key, inputs)["y"]
+
+    assert run("get") == 5
+    assert [run("incr"), run("incr"), run("get"), run("sq")] == [6, 7, 7, 49]
+    first = run("get")
+    assert run("by", d=np.float32(0.5)) == 7.5 and first == 7  # an output is not changed later
+    assert run("reset") == 0 and run("get") == 0
+    assert run("name") == b"foo.txt"  # not in the checkpoint: the legacy_init_op assigns it
+    with pytest.raises(InvalidArgumentError, match="must be the same size"):
+        run("by", d=np.ones(2, np.float32))
+    assert runtime.Session(mg, variables=ckpt).run_signature("get", {})["y"] == 5
+
+
+def test_uninitialized_ref_variable_is_an_error():
+    mg = _counter_graph()
+    del mg.collection_def["legacy_init_op"]
+    sess = runtime.Session(mg, variables={"counter": np.float32(1)})
+    with pytest.raises(NotFoundError, match="variable 'name' is not initialized"):
+        sess.run_signature("name", {})
+    with pytest.raises(NotFoundError, match="variable 'counter' is not initialized"):
+        runtime.Session(mg, variables={}).run_signature("incr", {})
+
+
 @pytest.mark.parametrize("loop", [["a"], ["b", "a"]])
 def test_identity_cycle_feeding_an_unreached_assign(loop):
     # Finding the TF1 Saver's checkpoint keys followed the Identity chain forever.
@@ -299,8 +357,8 @@ def test_input_validation():
         runtime.run_signature(mg, "s", {})
     with pytest.raises(InvalidArgumentError, match=r"expects shape \(None, 2\), got \(3, 3\)"):
         runtime.run_signature(mg, "s", {"x": np.zeros((3, 3), np.float32)})
-    with pytest.raises(InvalidArgumentError, match="expects float32, got an array of float64"):
-        runtime.run_signature(mg, "s", {"x": np.zeros((3, 2))})
+    with pytest.raises(InvalidArgumentError, match=r"expects float32, got an array of float64 \(strict"):
+        runtime.run_signature(mg, "s", {"x": np.zeros((3, 2))}, strict=True)
     with pytest.raises(NotFoundError, match="no signature 'nope'"):
         runtime.run_signature(mg, "nope", {})
     # Python lists convert like tf.convert_to_tensor; ints widen to float.
@@ -309,6 +367,23 @@ def test_input_validation():
     assert out.tolist() == [b"a", b"b"]
     with pytest.raises(InvalidArgumentError, match="expects strings"):
         runtime.run_signature(mg, "str", {"s": [1, 2]})
+
+
+def test_tensor_info_without_a_shape_is_unknown():
+    # TF Serving's half_plus_three records no shape for its input: any shape is fed (as
+    # TensorFlow does), while a recorded scalar shape is still enforced.
+    mg = meta([placeholder("x"), node("y", "Identity", ["x"])],
+              sigs={"none": ({"x": ("x:0", F32, ())}, {"y": "y:0"}),
+                    "scalar": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    mg.signature_def["none"].inputs["x"].ClearField("tensor_shape")
+    x = np.ones((2, 1), np.float32)
+    np.testing.assert_array_equal(runtime.run_signature(mg, "none", {"x": x})["y"], x)
+    with pytest.raises(InvalidArgumentError, match=r"expects shape \(\), got \(2, 1\)"):
+        runtime.run_signature(mg, "scalar", {"x": x})
+    from savedmodel_io.model import Signature
+
+    assert Signature("none", mg.signature_def["none"]).inputs["x"].shape is None
+    assert Signature("scalar", mg.signature_def["scalar"]).inputs["x"].shape == ()
 
 
 def test_unfed_placeholder_and_kernel_failure():
@@ -386,9 +461,10 @@ def test_while_iteration_guard():
                node("w", "While", ["i0"], cond=("func", "cond"), body=("func", "body"))],
               [cond_f, body_f], {"s": ({}, {"y": "w:0"})})
     sess = runtime.Session(mg)
-    sess.max_loop_iterations = 50
-    with pytest.raises(RuntimeFailure, match="more than 50 iterations"):
+    sess.budget = Budget(max_loop_iterations=50)
+    with pytest.raises(LimitExceededError, match="more than 50 iterations.*max_loop_iterations") as info:
         sess.run_signature("s", {})
+    assert "node 'w' (While)" in str(info.value.where)
 
 
 def test_trace_sees_every_node():
@@ -399,17 +475,39 @@ def test_trace_sees_every_node():
     assert seen == ["n", "y"]
 
 
-def test_integer_widening_only_when_lossless():
-    mg = meta([placeholder("x"), node("y", "Identity", ["x"]),
-               placeholder("i", DataType.DT_INT64), node("j", "Identity", ["i"])],
-              sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"}),
-                    "i": ({"i": ("i:0", DataType.DT_INT64, (None,))}, {"j": "j:0"})})
-    assert runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int16)})["y"].dtype == np.float32
-    assert runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.int32)})["j"].dtype == np.int64
-    with pytest.raises(InvalidArgumentError, match="expects float32"):
-        runtime.run_signature(mg, "s", {"x": np.array([1, 2], np.int64)})
-    with pytest.raises(InvalidArgumentError, match="expects int64"):
-        runtime.run_signature(mg, "i", {"i": np.array([1, 2], np.uint64)})
+# (signature dtype, value, result dtype or the refusal's text): the one casting rule.
+_CASTS = [
+    (DataType.DT_FLOAT, np.array([1, 2], np.int16), np.float32),
+    (DataType.DT_FLOAT, np.array([1.5, -2.25]), np.float32),          # float64 rounds: fine
+    (DataType.DT_FLOAT, np.array([1, 2], np.int64), np.float32),
+    (DataType.DT_INT64, np.array([1, 2], np.int32), np.int64),
+    (DataType.DT_INT32, np.array([1, 2**31 - 1], np.int64), np.int32),  # every value fits
+    (DataType.DT_INT64, np.array([1, 2], np.uint64), np.int64),
+    (DataType.DT_FLOAT, [1, 2], np.float32),                           # Python ints widen
+    (DataType.DT_FLOAT, np.array([1e300]), "overflow float32"),
+    (DataType.DT_FLOAT, np.array([2**40 + 1], np.int64), "do not fit float32"),
+    (DataType.DT_INT32, np.array([2**40], np.int64), "do not fit int32"),
+    (DataType.DT_INT64, np.array([2**63], np.uint64), "do not fit int64"),
+    (DataType.DT_INT32, np.array([1.0, 2.0]), "do not convert to int32"),  # never float -> int
+    (DataType.DT_INT32, [1.5], "do not convert to int32"),
+    (DataType.DT_FLOAT, np.array([1j]), "do not convert to float32"),
+]
+
+
+@pytest.mark.parametrize("dt, value, want", _CASTS)
+def test_one_casting_rule(dt, value, want):
+    """The Python API refused float64 for float32 while the CLI cast anything (float -> int
+    truncated, overflow gave inf): one rule now, and strict=True refuses any conversion."""
+    mg = meta([placeholder("x", dt), node("y", "Identity", ["x"])],
+              sigs={"s": ({"x": ("x:0", dt, (None,))}, {"y": "y:0"})})
+    if isinstance(want, str):
+        with pytest.raises(InvalidArgumentError, match=want):
+            runtime.run_signature(mg, "s", {"x": value})
+        return
+    assert runtime.run_signature(mg, "s", {"x": value})["y"].dtype == want
+    if isinstance(value, np.ndarray):
+        with pytest.raises(InvalidArgumentError, match="strict: no conversion"):
+            runtime.run_signature(mg, "s", {"x": value}, strict=True)
 
 
 def test_blas_threads_are_limited_while_running():

@@ -13,13 +13,22 @@ from pathlib import Path
 
 CASES: dict[str, Callable[[Path], object]] = {}
 NEEDS: dict[str, str] = {}
+# Peak resident memory (MB) a case may reach: set where the memory cap alone would not tell a
+# bounded reader from one that allocates a lot first and fails (or succeeds) later.
+PEAK_MB: dict[str, int] = {}
+# Cases that take minutes or write big files: run with -m slow.
+SLOW: set[str] = set()
 
 
-def case(name: str, needs: str | None = None):
+def case(name: str, needs: str | None = None, peak_mb: int | None = None, slow: bool = False):
     def register(fn):
         CASES[name] = fn
         if needs:
             NEEDS[name] = needs
+        if peak_mb is not None:
+            PEAK_MB[name] = peak_mb
+        if slow:
+            SLOW.add(name)
         return fn
 
     return register
@@ -435,3 +444,293 @@ def checkpoint_object_graph_chain(tmp: Path):
     write_checkpoint(tmp / "ck", {OBJECT_GRAPH_KEY: np.array(tog.SerializeToString(), dtype=object),
                                   "v": np.zeros(1, np.float32)})
     return open_checkpoint(tmp / "ck").object_paths()
+
+
+# --- compressed bombs under the ratio caps, and many tiny messages ---------------------------------
+# Generators: tests/hostile/bombs.py (shared with the fuzzers).
+
+
+@case("riegeli_brotli_bomb", needs="brotli", peak_mb=400)
+def riegeli_brotli_bomb(tmp: Path):
+    """A 2.4 KB file: a Brotli chunk declaring 100 decoded bytes whose stream holds 3 GiB of zeros."""
+    from hostile.bombs import brotli_zeros, riegeli_chunk
+
+    from savedmodel_io.formats.riegeli import read_records
+
+    p = tmp / "bomb.riegeli"
+    p.write_bytes(riegeli_chunk(brotli_zeros(21), 100))
+    assert p.stat().st_size < 4096
+    return read_records(p)
+
+
+@case("cpb_brotli_bomb", needs="brotli", peak_mb=400)
+def cpb_brotli_bomb(tmp: Path):
+    """The same chunk as a saved_model.cpb, opened with savedmodel_io.load."""
+    import savedmodel_io
+    from hostile.bombs import brotli_zeros, riegeli_chunk
+
+    (tmp / "saved_model.cpb").write_bytes(riegeli_chunk(brotli_zeros(21), 100))
+    return savedmodel_io.load(tmp)
+
+
+@case("sstable_snappy_honest_1_5gb", needs="savedmodel_io.formats.bundle", peak_mb=600)
+def sstable_snappy_honest_1_5gb(tmp: Path):
+    """variables.index with one Snappy block whose header truthfully says 1.5 GB (a 70 MB file)."""
+    from hostile.bombs import snappy_zeros, table_with_block
+
+    from savedmodel_io.formats.bundle import CheckpointReader
+
+    d = tmp / "variables"
+    d.mkdir()
+    (d / "variables.index").write_bytes(table_with_block(snappy_zeros(1_500_000_000)))
+    (d / "variables.data-00000-of-00001").write_bytes(b"")
+    with CheckpointReader(d / "variables", verify_checksums=False) as r:
+        return list(r)
+
+
+@case("pb_many_meta_graphs", needs="savedmodel_io.model", peak_mb=300)
+def pb_many_meta_graphs(tmp: Path):
+    """A 6 MB saved_model.pb of 3 million empty MetaGraphDefs (was 2.6 GB and 16 s)."""
+    import savedmodel_io
+    from hostile.bombs import many_meta_graphs
+
+    (tmp / "saved_model.pb").write_bytes(many_meta_graphs(3_000_000))
+    return savedmodel_io.load(tmp)
+
+
+@case("pb_many_signatures", needs="savedmodel_io.model", peak_mb=300)
+def pb_many_signatures(tmp: Path):
+    """One meta graph with a million distinct empty SignatureDefs (12 MB)."""
+    import savedmodel_io
+    from hostile.bombs import many_signatures
+
+    (tmp / "saved_model.pb").write_bytes(many_signatures(1_000_000))
+    return savedmodel_io.read_signatures(tmp)
+
+
+@case("pb_many_signature_inputs", needs="savedmodel_io.model", peak_mb=300)
+def pb_many_signature_inputs(tmp: Path):
+    """One signature with 1.1 million inputs (empty TensorInfos, 12 MB)."""
+    import savedmodel_io
+    from hostile.bombs import repeated_field
+
+    inputs = b"".join(repeated_field(1, 1, repeated_field(1, 1, b"%d" % i)) for i in range(1_100_000))
+    entry = repeated_field(1, 1, b"s") + repeated_field(2, 1, inputs)
+    (tmp / "saved_model.pb").write_bytes(repeated_field(2, 1, repeated_field(5, 1, entry)))
+    return savedmodel_io.load(tmp).meta_graphs[0].signatures
+
+
+@case("pb_many_nodes", needs="savedmodel_io.scan", peak_mb=300)
+def pb_many_nodes(tmp: Path):
+    """A graph of ten million empty NodeDefs (20 MB; upb alone would take 1.1 GB)."""
+    from hostile.bombs import many_nodes
+
+    from savedmodel_io.scan import scan_saved_model
+
+    (tmp / "saved_model.pb").write_bytes(many_nodes(10_000_000))
+    return scan_saved_model(tmp)
+
+
+@case("pb_many_functions", needs="savedmodel_io.model", peak_mb=300)
+def pb_many_functions(tmp: Path):
+    """A function library of three million empty FunctionDefs (6 MB)."""
+    import savedmodel_io
+    from hostile.bombs import many_functions
+
+    (tmp / "saved_model.pb").write_bytes(many_functions(3_000_000))
+    return savedmodel_io.load(tmp).meta_graphs[0].functions
+
+
+@case("pbtxt_many_meta_graphs", needs="savedmodel_io.model", peak_mb=600)
+def pbtxt_many_meta_graphs(tmp: Path):
+    """A 3 MB saved_model.pbtxt of 200,000 empty meta graphs: refused before wrapping."""
+    import savedmodel_io
+
+    (tmp / "saved_model.pbtxt").write_text("meta_graphs {}\n" * 200_000)
+    return savedmodel_io.load(tmp)
+
+
+@case("show_json_many_meta_graphs", needs="savedmodel_io.cli.show", peak_mb=300)
+def show_json_many_meta_graphs(tmp: Path):
+    """`show --all --json` on a million MetaGraphDefs (was MemoryError joining the text)."""
+    from hostile.bombs import many_meta_graphs
+
+    return _show(tmp, many_meta_graphs(1_000_000))
+
+
+@case("show_json_streams", needs="savedmodel_io.cli.show", peak_mb=200)
+def show_json_streams(tmp: Path):
+    """`show --all --json` on 1,000 meta graphs (the limit) x 20 signatures x 10 inputs.
+
+    Its JSON is about 40 MB, built as one document it took over 400 MB; written as it is
+    made, memory stays small. Ends in a NotFoundError raised on purpose after the output,
+    so that the case reports like the others.
+    """
+    from hostile.bombs import repeated_field
+
+    tensor = repeated_field(1, 1, b"t:0") + bytes((2 << 3, 1))
+    sig = b"".join(
+        repeated_field(1, 1, repeated_field(1, 1, b"in%d" % i) + repeated_field(2, 1, tensor))
+        for i in range(10)
+    )
+    mg = repeated_field(1, 1, repeated_field(4, 1, b"serve"))
+    mg += b"".join(
+        repeated_field(5, 1, repeated_field(1, 1, b"s%03d" % k) + repeated_field(2, 1, sig))
+        for k in range(20)
+    )
+    size = _show(tmp, repeated_field(2, 1000, mg))
+    assert size > 20 << 20, size
+    from savedmodel_io.errors import NotFoundError
+
+    raise NotFoundError(f"streamed {size} bytes of JSON", path=tmp)
+
+
+def _show(tmp: Path, pb: bytes) -> int:
+    """Run `show --all --json` on ``pb``; stdout is counted, not kept."""
+    import argparse
+    import sys
+
+    from savedmodel_io.cli.show import run
+
+    class Count:
+        size = 0
+
+        def write(self, text: str) -> None:
+            Count.size += len(text)
+
+        def flush(self) -> None:
+            pass
+
+    (tmp / "saved_model.pb").write_bytes(pb)
+    args = argparse.Namespace(dir=str(tmp), all=True, json=True, tag_set=None, signature_def=None,
+                              list_ops=False)
+    stdout, sys.stdout = sys.stdout, Count()
+    try:
+        run(args)
+    finally:
+        sys.stdout = stdout
+    return Count.size
+
+
+@case("show_all_many_objects", needs="savedmodel_io.cli.show", peak_mb=900)
+def show_all_many_objects(tmp: Path):
+    """`show --all` on an object graph of four million empty objects (8 MB, under MAX_NODES).
+
+    upb needs ~450 MB for them; wrapping every object up front took 4 GB. Ends in a
+    NotFoundError raised on purpose after the output.
+    """
+    import argparse
+    import contextlib
+    import io
+
+    from hostile.bombs import repeated_field
+
+    from savedmodel_io.cli.show import run
+    from savedmodel_io.errors import NotFoundError
+
+    pb = repeated_field(2, 1, repeated_field(7, 1, repeated_field(1, 4_000_000)))
+    (tmp / "saved_model.pb").write_bytes(pb)
+    args = argparse.Namespace(dir=str(tmp), all=True, json=False, tag_set=None, signature_def=None,
+                              list_ops=False)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        run(args)
+    raise NotFoundError(f"showed {len(out.getvalue())} characters", path=tmp)
+
+
+# --- running a graph: work a default budget must bound ----------------------------------------------
+
+
+def _run_graph(tmp: Path, nodes: list, output: str):
+    """Save a one-signature graph of ``nodes`` and call the signature with default options."""
+    import savedmodel_io
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    mg.graph_def.node.extend(nodes)
+    mg.signature_def["s"].outputs["y"].name = output
+    (tmp / "saved_model.pb").write_bytes(sm.SerializeToString())
+    assert (tmp / "saved_model.pb").stat().st_size < 1024
+    return savedmodel_io.load(tmp).signatures["s"]()
+
+
+def _node(name: str, op: str, inputs=(), **attrs):
+    from savedmodel_io.proto import NodeDef
+
+    n = NodeDef(name=name, op=op, input=list(inputs))
+    for k, v in attrs.items():
+        n.attr[k].CopyFrom(v)
+    return n
+
+
+@case("run_tensorlist_reserve_huge", needs="savedmodel_io.graph.runtime", peak_mb=300)
+def run_tensorlist_reserve_huge(tmp: Path):
+    """TensorListReserve of 400 million slots (3.2 GB of Python list) from a 200-byte graph."""
+    from savedmodel_io.proto import AttrValue
+
+    def const(name: str, value: int):
+        return _node(name, "Const", value=AttrValue(tensor=_tensor(3, [], int_val=[value])),
+                     dtype=AttrValue(type=3))
+
+    return _run_graph(tmp, [
+        const("shape", -1), const("n", 400_000_000),
+        _node("r", "TensorListReserve", ["shape", "n"], element_dtype=AttrValue(type=3),
+              shape_type=AttrValue(type=3)),
+        _node("len", "TensorListLength", ["r"]),
+    ], "len:0")
+
+
+@case("run_asstring_over_expanded_constant", needs="savedmodel_io.graph.runtime", peak_mb=900)
+def run_asstring_over_expanded_constant(tmp: Path):
+    """AsString (a Python loop per element) over a 512 MiB constant expanded from one value.
+
+    Without a budget: half a billion Python strings (tens of GB, hours); with the default
+    one the kernel is refused before it starts.
+    """
+    from savedmodel_io.proto import AttrValue
+
+    big = _tensor(6, [1 << 29], int_val=[7])  # int8
+    return _run_graph(tmp, [
+        _node("c", "Const", value=AttrValue(tensor=big), dtype=AttrValue(type=6)),
+        _node("s", "AsString", ["c"], T=AttrValue(type=6)),
+    ], "s:0")
+
+
+# --- at the limits (slow): what the census lets through still fits under the cap -------------------
+
+
+def _done(tmp: Path, what: str):
+    """End a case that succeeded as intended with an error the harness can check."""
+    from savedmodel_io.errors import NotFoundError
+
+    raise NotFoundError(f"ran to the end: {what}", path=tmp)
+
+
+@case("scan_nodes_at_the_limit", needs="savedmodel_io.scan", peak_mb=1000, slow=True)
+def scan_nodes_at_the_limit(tmp: Path):
+    """Five million empty NodeDefs (MAX_NODES, 10 MB): parsed and scanned under the cap."""
+    from hostile.bombs import many_nodes
+
+    from savedmodel_io.formats import census
+    from savedmodel_io.scan import scan_saved_model
+
+    (tmp / "saved_model.pb").write_bytes(many_nodes(census.MAX_NODES))
+    report = scan_saved_model(tmp)
+    _done(tmp, f"scanned, findings: {report.found}")
+
+
+@case("show_json_signatures_at_the_limit", needs="savedmodel_io.cli.show", peak_mb=600,
+      slow=True)
+def show_json_signatures_at_the_limit(tmp: Path):
+    """`show --all --json` on MAX_SIGNATURES signatures of one input each, written as it goes."""
+    from hostile.bombs import repeated_field
+
+    from savedmodel_io.formats import census
+
+    tensor = repeated_field(1, 1, repeated_field(1, 1, b"x") + repeated_field(2, 1, b"\x0a\x03x:0"))
+    mg = repeated_field(1, 1, repeated_field(4, 1, b"serve")) + b"".join(
+        repeated_field(5, 1, repeated_field(1, 1, b"%06d" % k) + repeated_field(2, 1, tensor))
+        for k in range(census.MAX_SIGNATURES)
+    )
+    _done(tmp, f"{_show(tmp, repeated_field(2, 1, mg))} bytes of JSON")

@@ -1,11 +1,17 @@
-"""absl-style flags for the saved_model_cli-compatible subcommands (show, run, scan).
+"""Flag syntax, in one place: absl-style flags for the saved_model_cli commands, and the
+spelling rule for every command.
 
 saved_model_cli defines its flags globally with absl, so every subcommand accepts
 every flag (``show --dir D --overwrite`` is valid there), booleans come as ``--x`` /
-``--nox`` (we also take ``--x=false``, which TF 2.21 refuses), and ``--flagfile=F``
-reads more flags from a file. Scripts
-written for it must keep working here: the flags a subcommand does not use are
-accepted and ignored, as TensorFlow ignores them.
+``--nox`` / ``-x`` / ``-nox`` (we also take ``--x=false``, which TF 2.21 refuses), and
+``--flagfile=F`` reads more flags from a file. Scripts written for it must keep working
+here: the flags a subcommand does not use are accepted and ignored, as TensorFlow ignores
+them.
+
+The spelling rule (:func:`normalize`): a long flag is accepted with ``-`` or ``_`` between
+its words (``--max-nodes`` and ``--max_nodes``, ``--no-verify`` and ``--no_verify``,
+``--tag-set`` and ``--tag_set``); help shows one spelling, saved_model_cli's for its flags
+(underscores) and dashes for this tool's own.
 
 Flag names: tensorflow/tensorflow tensorflow/python/tools/saved_model_cli.py
 (``flags.DEFINE_*``), TensorFlow 2.21; ``--flagfile`` syntax: abseil-py's flags module.
@@ -44,29 +50,107 @@ MAX_FLAGFILE_DEPTH = 8
 
 
 class BoolFlag(argparse.Action):
-    """An absl-style boolean flag: ``--all``, ``--all=false``, ``--noall``."""
+    """An absl-style boolean flag: ``--all`` / ``--noall`` (``--all=false`` and the
+    single-dash forms are rewritten to these by :func:`normalize` before parsing)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         kwargs.setdefault("default", False)
-        super().__init__(option_strings, dest, nargs="?", const=None, **kwargs)
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    @property
+    def flag(self) -> str:
+        """The flag's name, without dashes or the ``no`` prefix."""
+        return self.option_strings[0].lstrip("-")
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  value: Any, option_string: str | None = None) -> None:
-        if option_string and option_string.lstrip("-").startswith("no"):
-            setattr(namespace, self.dest, False)
-            return
-        if value is None or value.lower() in _TRUE:
-            setattr(namespace, self.dest, True)
-        elif value.lower() in _FALSE:
-            setattr(namespace, self.dest, False)
-        else:
-            parser.error(f"{option_string}: expected true or false, got {value!r}")
+        setattr(namespace, self.dest, option_string != f"--no{self.flag}")
 
 
 def bool_flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
-    """Add ``--name``/``-name``/``--noname``/``-noname``."""
-    p.add_argument(f"--{name}", f"-{name}", f"--no{name}", f"-no{name}", action=BoolFlag,
-                   help=help)
+    """Add the absl boolean ``--name`` / ``--noname``."""
+    p.add_argument(f"--{name}", f"--no{name}", action=BoolFlag, help=help)
+
+
+def shown_options(action: argparse.Action) -> list[str]:
+    """The spellings help shows: a boolean once as ``--[no]all``, ``--dir`` without its absl
+    single-dash twin ``-dir`` (every spelling still works)."""
+    if isinstance(action, BoolFlag):
+        return [f"--[no]{action.flag}"]
+    every = action.option_strings
+    return [s for s in every if s.startswith("--") or f"-{s}" not in every]
+
+
+class FlagHelp(argparse.HelpFormatter):
+    """Help that shows each flag once (see :func:`shown_options`)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, BoolFlag):
+            return shown_options(action)[0]
+        every = action.option_strings
+        action.option_strings = shown_options(action)
+        try:
+            return super()._format_action_invocation(action)
+        finally:
+            action.option_strings = every
+
+
+def with_flag_help(formatter: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    """``formatter`` (e.g. RawTextHelpFormatter) with :class:`FlagHelp`'s boolean flags."""
+    if issubclass(formatter, FlagHelp):
+        return formatter
+    return type(f"FlagHelp{formatter.__name__}", (FlagHelp, formatter), {})
+
+
+def normalize(argv: Sequence[str], actions: Sequence[argparse.Action]) -> list[str]:
+    """Rewrite flags to the spelling the parser defines: ``-`` or ``_`` between words, and
+    absl booleans (``-all``, ``-noall``, ``--all=false``) as ``--all`` / ``--noall``.
+
+    Words after ``--`` and values of flags are left alone; unknown flags too (the parser
+    reports them).
+    """
+    known = {s for a in actions for s in a.option_strings}
+    bools = {a.flag: a for a in actions if isinstance(a, BoolFlag)}
+    takes_value = {s for a in actions if a.nargs != 0 for s in a.option_strings}
+    out: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        w = words[i]
+        i += 1
+        if w == "--":
+            out += words[i - 1:]
+            break
+        if not w.startswith("-") or w == "-":
+            out.append(w)
+            continue
+        name, eq, value = w.lstrip("-").partition("=")
+        flag = _spelled(name, known, bools)
+        negated = flag not in bools and flag.startswith("no") and flag[2:] in bools
+        if flag in bools or negated:
+            base = flag[2:] if negated else flag
+            on = not negated
+            if eq:
+                if value.lower() not in _TRUE | _FALSE:
+                    raise InvalidArgumentError(f"{w}: expected true or false, got {value!r}")
+                on = on == (value.lower() in _TRUE)
+            out.append(f"--{base}" if on else f"--no{base}")
+            continue
+        long = f"--{flag}"
+        out.append(long + eq + value if long in known else w)
+        if long in takes_value and not eq and i < len(words):
+            out.append(words[i])  # the flag's value, taken as it is
+            i += 1
+    return out
+
+
+def _spelled(name: str, known: set[str], bools: dict[str, BoolFlag]) -> str:
+    """``name`` as the parser spells it, trying '-' and '_' between words."""
+    for candidate in (name, name.replace("_", "-"), name.replace("-", "_")):
+        if f"--{candidate}" in known or candidate in bools or (
+                candidate.startswith("no") and candidate[2:] in bools):
+            return candidate
+    return name
 
 
 def accept_saved_model_cli_flags(p: argparse.ArgumentParser) -> None:
@@ -77,8 +161,8 @@ def accept_saved_model_cli_flags(p: argparse.ArgumentParser) -> None:
             continue
         dest = f"_ignored_{name}"
         if is_bool:
-            p.add_argument(f"--{name}", f"-{name}", f"--no{name}", f"-no{name}", dest=dest,
-                           action=BoolFlag, help=argparse.SUPPRESS)
+            p.add_argument(f"--{name}", f"--no{name}", dest=dest, action=BoolFlag,
+                           help=argparse.SUPPRESS)
         else:
             p.add_argument(f"--{name}", f"-{name}", dest=dest, default=None,
                            help=argparse.SUPPRESS)

@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
                    help="write the tensors that fit even if some are missing, unexpected or mismatched")
     p.add_argument("--cast", action="store_true",
                    help="convert dtypes within a kind (e.g. float64 -> float32)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a SavedModel (anything else is refused)")
     p.add_argument("--dry-run", action="store_true", help="only print the match report")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")

@@ -2,7 +2,11 @@
 
 Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``; the module's ``run(args) -> int`` is stored as the
-parser default ``_run``.
+parser default ``_run``. Flag spellings are normalized first (``_absl.normalize``); an
+unknown flag is reported with the subcommand's usage and the closest known flags.
+
+Exit status: 0 success, 1 a failure the command reports (``verify``: problems found),
+2 bad usage (unknown flags, missing or malformed arguments), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,25 +16,54 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
-from savedmodel_io.cli._absl import drop_undefok, expand_flagfiles
+from savedmodel_io._lookup import suggest
+from savedmodel_io.cli._absl import drop_undefok, expand_flagfiles, normalize, with_flag_help
 from savedmodel_io.errors import SavedModelError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["show", "run", "scan", "variables", "fingerprint"]
+COMMANDS = ["show", "run", "scan", "variables", "fingerprint", "verify"]
 COMMANDS += ["graph", "export", "import_weights"]  # ecosystem tools
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows absl booleans once (``--[no]all``) and that takes
+    no abbreviated flags (absl does not either: a new flag must not change what an old
+    command line means; a typo gets a "did you mean" instead)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["formatter_class"] = with_flag_help(
+            kwargs.get("formatter_class", argparse.HelpFormatter))
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+class _Version(argparse.Action):
+    """``--version``: the version from ``savedmodel_io.__version__`` (read only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from savedmodel_io import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
 
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser of ``commands`` (default: all); their modules are imported here, not at package import."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="savedmodel-io",
         description="Inspect, run and write TensorFlow SavedModels without TensorFlow.",
     )
+    parser.add_argument("--version", action=_Version)
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when a command fails"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in commands or COMMANDS:
         importlib.import_module(f"savedmodel_io.cli.{name}").register(sub)
     return parser
@@ -46,16 +79,46 @@ def _requested(argv: Sequence[str]) -> list[str] | None:
     return None
 
 
-def _subparser_actions(parser: argparse.ArgumentParser, words: Sequence[str]) -> list[argparse.Action]:
-    """The actions of the subcommand ``words`` names (for ``--undefok``), or the top level's."""
+def _subparser(parser: argparse.ArgumentParser, words: Sequence[str]) -> argparse.ArgumentParser | None:
+    """The parser of the subcommand ``words`` names, if any."""
     sub = _requested(words)
     for action in parser._actions:  # noqa: SLF001 - argparse has no public lookup
         if isinstance(action, argparse._SubParsersAction) and sub:  # noqa: SLF001
             name = sub[0].replace("_", "-")
             chosen = action.choices.get(name) or action.choices.get(sub[0])
             if chosen is not None:
-                return list(chosen._actions)  # noqa: SLF001
-    return list(parser._actions)  # noqa: SLF001
+                return chosen  # type: ignore[no-any-return]
+    return None
+
+
+def _unrecognized(parser: argparse.ArgumentParser, sub: argparse.ArgumentParser | None,
+                  words: Sequence[str]) -> list[str]:
+    """Words the parser does not know, found before it checks required flags: a typo such
+    as ``--dri`` must be reported as such, not as "--dir is required"."""
+    target = sub or parser
+    relaxed = [a for a in target._actions if a.required]  # noqa: SLF001
+    groups = [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
+    for item in (*relaxed, *groups):
+        item.required = False
+    try:
+        _, extras = parser.parse_known_args(words)
+    finally:
+        for item in (*relaxed, *groups):
+            item.required = True
+    return extras
+
+
+def _report_unrecognized(target: argparse.ArgumentParser, extras: list[str]) -> int:
+    """The subcommand's usage, the unknown words, and the closest known flags."""
+    known = sorted({s for a in target._actions for s in a.option_strings  # noqa: SLF001
+                    if s.startswith("--") and a.help != argparse.SUPPRESS})
+    parts = []
+    for w in extras:
+        close = suggest(w.split("=")[0], known, n=2) if w.startswith("-") else []
+        parts.append(f"{w} (did you mean {' or '.join(close)}?)" if close else w)
+    target.print_usage(sys.stderr)
+    print(f"{target.prog}: error: unrecognized arguments: {', '.join(parts)}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,8 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"savedmodel-io: error: {exc}", file=sys.stderr)
         return 1
     parser = build_parser(_requested(words))
-    known = {s for a in _subparser_actions(parser, words) for s in a.option_strings}
-    args = parser.parse_args(drop_undefok(words, known))
+    sub = _subparser(parser, words)
+    actions = [*parser._actions, *(sub._actions if sub else [])]  # noqa: SLF001
+    try:
+        words = normalize(words, actions)
+    except SavedModelError as exc:
+        (sub or parser).print_usage(sys.stderr)
+        print(f"{(sub or parser).prog}: error: {exc}", file=sys.stderr)
+        return 2
+    known = {s for a in (sub._actions if sub else parser._actions) for s in a.option_strings}  # noqa: SLF001
+    words = drop_undefok(words, known)
+    # (--help and --version stop the parse, so they skip the relaxed look for unknown flags.)
+    extras = [] if {"-h", "--help", "--version"} & set(words) else _unrecognized(parser, sub, words)
+    if extras:
+        return _report_unrecognized(sub or parser, extras)
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from typing import Any
 
@@ -81,6 +82,8 @@ def register(subparsers: Any) -> None:
     bool_flag(p, "init_tpu", "(TensorFlow only) initialize a TPU system; not supported here.")
     bool_flag(p, "use_tfrt", "(TensorFlow only) run with TFRT; accepted and ignored.")
     bool_flag(p, "allow_pickle", "Allow --inputs files that are pickles (unpickling can run code).")
+    bool_flag(p, "strict", "Refuse inputs whose dtype differs from the signature's (by default "
+              "a conversion that changes no value beyond float rounding is made; see docs/run.md).")
     bool_flag(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
           "(status 1 if any).")
     p.add_argument("--no_optimize", "--no-optimize", dest="no_optimize", action="store_true",
@@ -90,8 +93,35 @@ def register(subparsers: Any) -> None:
                    help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
     p.add_argument("--json", action="store_true",
                    help="print outputs (or --check's missing kernels) as one JSON document")
+    _budget_flags(p)
     accept_saved_model_cli_flags(p)
     p.set_defaults(_run=run)
+
+
+def _budget_flags(p: argparse.ArgumentParser) -> None:
+    """Work limits of the run (savedmodel_io.graph.budget.Budget); 0 lifts a limit."""
+    from savedmodel_io.graph.budget import Budget
+
+    default = Budget()
+    p.add_argument("--max_seconds", type=float, default=default.max_seconds, metavar="S",
+                   help="stop a run that takes longer than S seconds (0: no limit)")
+    p.add_argument("--max_loop_iterations", type=int, default=default.max_loop_iterations,
+                   metavar="N", help="stop a While loop at its N+1-th iteration (0: no limit)")
+    p.add_argument("--max_python_elements", type=int, default=default.max_python_elements,
+                   metavar="N", help="stop once string, lookup-table and parsing ops would "
+                   "handle more than N elements one by one in Python (0: no limit)")
+
+
+def _budget(args: argparse.Namespace) -> Any:
+    """The Budget the flags ask for (a limit of 0 or less is no limit)."""
+    from savedmodel_io.graph.budget import Budget
+
+    def limit(value: Any) -> Any:
+        return value if value is not None and value > 0 else None
+
+    return Budget(max_seconds=limit(args.max_seconds),
+                  max_loop_iterations=limit(args.max_loop_iterations),
+                  max_python_elements=limit(args.max_python_elements))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,10 +165,13 @@ def run(args: argparse.Namespace) -> int:
         # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
         # needs, and inputs with defaults, may be left out.
         trace = _Tracer() if args.tf_debug else None
-        outputs = sess.run_signature(args.signature_def, feed, cast=True, trace=trace,
+        sess.budget = _budget(args)  # for the init op too
+        outputs = sess.run_signature(args.signature_def, feed, strict=args.strict, trace=trace,
                                      partial=True, optimize=not args.no_optimize)
     if targets is not None:
-        os.makedirs(args.outdir, exist_ok=True)
+        from savedmodel_io._fsutil import make_directory
+
+        make_directory(args.outdir, "--outdir")
     if getattr(args, "json", False):
         return _print_json(outputs, targets)
     for key in sorted(outputs):
@@ -190,10 +223,35 @@ def _check(mg, key: str, as_json: bool = False) -> int:
     return 1
 
 
+def _check_outdir(outdir: str) -> None:
+    """--outdir must be a directory (or not exist yet: it is created after the run)."""
+    from savedmodel_io._fsutil import kind_of
+
+    try:
+        mode = os.stat(outdir).st_mode
+    except FileNotFoundError:
+        if os.path.islink(outdir):
+            raise InvalidArgumentError(
+                f"--outdir is a symbolic link to {os.readlink(outdir)!r}, which does not exist",
+                path=outdir) from None
+        return
+    except OSError as exc:  # a parent is a file, a symlink loop, no permission
+        raise InvalidArgumentError(f"--outdir cannot be used ({exc.strerror or exc})",
+                                   path=outdir) from None
+    if not stat.S_ISDIR(mode):
+        raise InvalidArgumentError(f"--outdir is {kind_of(mode)}, not a directory", path=outdir)
+
+
 def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] | None:
-    """``<outdir>/<key>.npy`` per output, refusing unsafe names and (without --overwrite) existing files."""
+    """``<outdir>/<key>.npy`` per output, refusing unsafe names and existing files that are not
+    to be (without --overwrite) or cannot be (not a file) replaced."""
+    from pathlib import Path
+
+    from savedmodel_io._fsutil import check_file_target
+
     if not args.outdir:
         return None
+    _check_outdir(args.outdir)
     paths = {}
     for key in keys:
         # "<key>.npy" must stay inside outdir ("..", giving "...npy", is fine).
@@ -201,10 +259,12 @@ def _output_paths(args: argparse.Namespace, keys: list[str]) -> dict[str, str] |
             raise InvalidArgumentError(f"output key {key!r} cannot be used as a file name",
                                        path=args.outdir)
         path = os.path.join(args.outdir, key + ".npy")
-        if not args.overwrite and os.path.exists(path):
+        if not args.overwrite and os.path.lexists(path):
             raise ModelExistsError(
                 f'Output file {path} already exists. Add "--overwrite" to overwrite the existing '
                 "output files.", path=path)
+        if os.path.isdir(args.outdir):
+            check_file_target(Path(path), overwrite=True)  # only files are replaced
         paths[key] = path
     return paths
 

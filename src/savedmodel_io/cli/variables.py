@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 from typing import Any
 
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io._fsutil import atomic_file
-from savedmodel_io.errors import NotFoundError
+from savedmodel_io.formats import npz
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
+from savedmodel_io.formats.names import NameTable, TensorName
 
 
 def register(subparsers: Any) -> None:
@@ -36,34 +35,32 @@ def register(subparsers: Any) -> None:
     p.set_defaults(_run=run)
 
 
-def _describe(entry: TensorEntry, path: str | None) -> dict[str, Any]:
+def _describe(entry: TensorEntry, names: TensorName | None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": entry.key, "dtype": entry.dtype_name, "shape": list(entry.shape)}
-    if path is not None:
-        out["object_path"] = path
+    if names is not None:
+        if names.path is not None:
+            out["object_path"] = names.path
+        out["natural_name"] = names.name
     if entry.slices:
         out["slices"] = len(entry.slices)
     return out
 
 
+def _table(rows: list[list[str]]) -> str:
+    """Rows of cells as text, every column but the last padded to its widest cell."""
+    widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0)
+              for i in range(max((len(r) for r in rows), default=0))]
+    lines = ("  ".join(c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r))
+             for r in rows)
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
 def _jsonable(arr: np.ndarray) -> Any:
     if arr.dtype == object:
         return np.vectorize(_bytes_json, otypes=[object])(arr).tolist() if arr.size else arr.tolist()
-    if _is_ml(arr.dtype):
-        return _widen(arr).tolist()
     if arr.dtype.kind == "c":
         return [[float(x.real), float(x.imag)] for x in arr.reshape(-1)]
-    return arr.tolist()
-
-
-def _is_ml(dt: np.dtype) -> bool:
-    return dt.isbuiltin == 2  # a user-defined scalar type: bfloat16, float8_*, int4, ...
-
-
-def _widen(arr: np.ndarray) -> np.ndarray:
-    """ml_dtypes arrays as float32 / int8 / uint8, which .npz files and JSON can hold."""
-    from savedmodel_io.convert import widen
-
-    return widen(arr)
+    return dtypes.widen(arr).tolist()
 
 
 def _bytes_json(b: bytes) -> Any:
@@ -71,17 +68,6 @@ def _bytes_json(b: bytes) -> Any:
         return b.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(b).decode("ascii")}
-
-
-def _for_npz(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == object:
-        return np.array(arr.tolist(), dtype=bytes) if arr.size else np.zeros(arr.shape, dtype="S1")
-    return _widen(arr) if _is_ml(arr.dtype) else arr
-
-
-def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_file(os.path.abspath(path)) as f:
-        np.savez(f, **{k: _for_npz(v) for k, v in arrays.items()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
         reader: CheckpointReader = RemoteCheckpointReader(args.dir, verify_checksums=not args.no_verify)
     else:
         reader = CheckpointReader(args.dir, verify_checksums=not args.no_verify)
-    by_key = {key: path for path, key in reader.object_paths().items()}
+    by_key = NameTable(reader).by_key
     out = sys.stdout
     if args.name:
         key = reader.resolve(args.name)
         entry = reader.entry(key)
         value = reader.read(key)
         if args.npz:
-            _write_npz(args.npz, {key: value})
+            npz.write(args.npz, {key: value})
         if args.json:
             doc = _describe(entry, by_key.get(key))
             doc["value"] = _jsonable(value)
@@ -111,15 +97,19 @@ def run(args: argparse.Namespace) -> int:
                 out.write(f"{value!r}\n")
         return 0
     if args.npz:
-        _write_npz(args.npz, reader.read_all())
+        npz.write(args.npz, reader.read_all())
     rows = [_describe(e, by_key.get(e.key)) for e in reader.entries()]
     if args.json:
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif not args.npz:
-        width = max((len(r["name"]) for r in rows), default=0)
+        cells = []
         for r, e in zip(rows, reader.entries()):
-            note = "" if dtypes.has_numpy_form(e.dtype) else "  (no numpy form)"
-            path = f"  <- {r['object_path']}" if "object_path" in r else ""
-            out.write(f"{r['name']:<{width}}  {r['dtype']:<10} {r['shape']}{path}{note}\n")
+            natural = r.get("natural_name", r["name"])
+            cells.append([
+                r["name"], r["dtype"], str(r["shape"]),
+                f"<- {natural}" if natural != r["name"] else "",
+                "" if dtypes.has_numpy_form(e.dtype_enum) else "(no numpy form)",
+            ])
+        out.write(_table(cells))
     return 0

@@ -54,6 +54,7 @@ from savedmodel_io.proto import (
     TrackableObjectGraph,
     parse_message,
 )
+from savedmodel_io.tensors import check_rank
 
 __all__ = [
     "OBJECT_GRAPH_KEY",
@@ -361,7 +362,7 @@ class TensorEntry:
     """What the index says about one tensor (or one stored slice)."""
 
     key: str
-    dtype: int
+    dtype_enum: int  # the DataType enum value, as stored
     shape: tuple[int, ...]
     shard_id: int = 0
     offset: int = 0
@@ -370,9 +371,14 @@ class TensorEntry:
     slices: tuple[tuple[Extent, ...], ...] = field(default=())
 
     @property
+    def dtype(self) -> np.dtype | None:
+        """numpy dtype of the values (``object`` for strings); None for resource/variant."""
+        return dtypes.numpy_or_none(self.dtype_enum)
+
+    @property
     def dtype_name(self) -> str:
         """TensorFlow's name of the dtype, e.g. ``float32``."""
-        return dtypes.python_name(self.dtype)
+        return dtypes.python_name(self.dtype_enum)
 
     @property
     def num_elements(self) -> int:
@@ -577,11 +583,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         value = self._raw.get(key)
         if value is not None:
             return self._parse_entry(key, value)
-        import difflib
+        from savedmodel_io._lookup import did_you_mean
 
-        close = difflib.get_close_matches(key, list(self._raw), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise NotFoundError(f"key {key!r} not found in checkpoint{hint}", path=self.index_path)
+        raise NotFoundError(f"key {key!r} not found in checkpoint{did_you_mean(key, self._raw)}",
+                            path=self.index_path)
 
     def entries(self) -> list[TensorEntry]:
         """Every tensor's entry, in key order (slices of partitioned tensors not listed)."""
@@ -623,6 +628,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def read(self, key: str, *, zero_copy: bool | None = None) -> np.ndarray:
         """Tensor ``key`` as a numpy array (slices of a partitioned tensor reassembled)."""
         entry = self.entry(key)
+        check_rank(entry.shape, path=self.index_path, where=f"key {key!r}")
         zc = self.zero_copy if zero_copy is None else zero_copy
         if entry.slices:
             return self._read_sliced(entry)
@@ -631,17 +637,29 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def read_all(self, *, zero_copy: bool | None = None) -> dict[str, np.ndarray]:
         """Every tensor with a numpy form (resource/variant entries skipped)."""
         return {
-            e.key: self.read(e.key, zero_copy=zero_copy) for e in self.entries() if dtypes.has_numpy_form(e.dtype)
+            e.key: self.read(e.key, zero_copy=zero_copy) for e in self.entries() if dtypes.has_numpy_form(e.dtype_enum)
         }
 
     def verify(self) -> None:
-        """Read every tensor with CRC checks (ChecksumError/CorruptFileError on the first problem)."""
+        """:meth:`check` every tensor (ChecksumError/CorruptFileError on the first problem)."""
+        for key in self._raw:
+            self.check(key)
+
+    def check(self, key: str) -> None:
+        """Check tensor ``key`` against the index: its bytes' CRC32C (every slice), and for
+        tensors with a numpy form that the bytes decode as dtype and shape say."""
         saved = self.verify_checksums
         self.verify_checksums = True
         try:
-            for e in self.entries():
-                if dtypes.has_numpy_form(e.dtype):
-                    self.read(e.key, zero_copy=True)
+            entry = self.entry(key)
+            if dtypes.has_numpy_form(entry.dtype_enum):
+                self.read(key, zero_copy=True)
+                return
+            parts = [self._slice_entry(encode_slice_key(key, ext)) for ext in entry.slices]
+            for part in parts if entry.slices else [entry]:
+                if part is None:
+                    raise NotFoundError(f"a slice of {key!r} is missing", path=self.index_path)
+                self._check_crc(part, key, extend(0, self._bytes(part, key)))
         finally:
             self.verify_checksums = saved
 
@@ -692,19 +710,19 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             )
 
     def _read_entry(self, entry: TensorEntry, key: str, zero_copy: bool) -> np.ndarray:
-        if not dtypes.has_numpy_form(entry.dtype):
+        if not dtypes.has_numpy_form(entry.dtype_enum):
             raise UnsupportedFormatError(
-                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays",
+                f"{dtypes.dtype_name(entry.dtype_enum)} tensors cannot be read as numpy arrays",
                 path=self.index_path,
                 where=f"key {key!r}",
             )
-        if dtypes.is_string(entry.dtype):
+        if dtypes.is_string(entry.dtype_enum):
             return self._read_strings(entry, key)
-        dt = dtypes.to_numpy(entry.dtype)
+        dt = dtypes.to_numpy(entry.dtype_enum)
         expected = entry.num_elements * dt.itemsize
         if entry.size != expected:
             raise CorruptFileError(
-                f"stored size {entry.size} bytes does not match {dtypes.python_name(entry.dtype)}{list(entry.shape)} "
+                f"stored size {entry.size} bytes does not match {dtypes.python_name(entry.dtype_enum)}{list(entry.shape)} "
                 f"({expected} bytes)",
                 path=self.index_path,
                 where=f"key {key!r}",
@@ -784,11 +802,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _read_sliced(self, entry: TensorEntry) -> np.ndarray:
         key = entry.key
         where = f"key {key!r}"
-        if not dtypes.has_numpy_form(entry.dtype):
+        if not dtypes.has_numpy_form(entry.dtype_enum):
             raise UnsupportedFormatError(
-                f"{dtypes.dtype_name(entry.dtype)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
+                f"{dtypes.dtype_name(entry.dtype_enum)} tensors cannot be read as numpy arrays", path=self.index_path, where=where
             )
-        dt = dtypes.to_numpy(entry.dtype)
+        dt = dtypes.to_numpy(entry.dtype_enum)
         parts = []
         covered = 0
         stored = 0
@@ -801,10 +819,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     f"slice {_spec_text(extents)} listed for the tensor has no entry", path=self.index_path, where=where
                 )
             shape = _extents_shape(extents, entry.shape)
-            if sentry.shape != shape or sentry.dtype != entry.dtype:
+            if sentry.shape != shape or sentry.dtype_enum != entry.dtype_enum:
                 raise CorruptFileError(
-                    f"slice {_spec_text(extents)} is stored as {dtypes.python_name(sentry.dtype)}{list(sentry.shape)}, "
-                    f"expected {dtypes.python_name(entry.dtype)}{list(shape)}",
+                    f"slice {_spec_text(extents)} is stored as {dtypes.python_name(sentry.dtype_enum)}{list(sentry.shape)}, "
+                    f"expected {dtypes.python_name(entry.dtype_enum)}{list(shape)}",
                     path=self.index_path,
                     where=where,
                 )
@@ -827,7 +845,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             )
         # Every element takes at least one stored byte (itemsize, or a string's length varint),
         # so this bounds the allocations below by the size of the shard files.
-        per_element = 1 if dtypes.is_string(entry.dtype) else dt.itemsize
+        per_element = 1 if dtypes.is_string(entry.dtype_enum) else dt.itemsize
         if not entry.num_elements * per_element <= stored <= sum(shard_sizes.values()):
             raise CorruptFileError(
                 f"slice entries hold {stored} bytes: impossible for {entry.num_elements} elements in "
@@ -909,46 +927,20 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return out
 
     def resolve(self, name: str) -> str:
-        """Checkpoint key for ``name``: a key itself, or any object path through the object graph.
+        """Checkpoint key for ``name``: a key itself, or any name ``formats.names`` accepts.
 
-        Unlike :meth:`object_paths` (one canonical path per object, the one TF derived the
-        key from), this follows every alias: ``model/layer_with_weights-0/kernel`` and
-        ``model/layers/0/kernel`` reach the same variable. ``<path>/.ATTRIBUTES/<name>``
-        picks a non-default attribute. Inside a SavedModel a variable's own name
-        (``SavedVariable.name``, e.g. ``sequential/dense/kernel``) works too.
-        NotFoundError (with suggestions) otherwise.
+        That is every object path (all aliases, not only the canonical one:
+        ``model/layers/0/kernel`` and ``model/layer_with_weights-0/kernel`` reach the same
+        variable), ``<path>/.ATTRIBUTES/<name>`` for a non-default attribute, and inside a
+        SavedModel a variable's own name (``SavedVariable.name``, e.g. ``sequential/dense/kernel``).
+        Copies of one variable give the first copy's key. NotFoundError (with suggestions)
+        otherwise.
         """
         if name in self._raw:
             return name
-        graph = self.object_graph
-        if graph is not None and len(graph.nodes):
-            path, _, attr = name.partition("/.ATTRIBUTES/")
-            node = 0
-            found = True
-            for part in path.split("/") if path else []:
-                nxt = next((c.node_id for c in graph.nodes[node].children if c.local_name == part), None)
-                if nxt is None or not 0 <= nxt < len(graph.nodes):
-                    found = False
-                    break
-                node = nxt
-            if found:
-                want = attr or "VARIABLE_VALUE"
-                for a in graph.nodes[node].attributes:
-                    if a.name == want and a.checkpoint_key in self._raw:
-                        return a.checkpoint_key
-            try:  # a variable's own name (e.g. "sequential/dense/kernel") from saved_model.pb
-                for key, var in self.saved_variables().values():
-                    if var.name == name:
-                        return key
-            except NotFoundError:
-                pass
-        import difflib
+        from savedmodel_io.formats.names import NameTable
 
-        close = difflib.get_close_matches(name, [*self._raw, *self.object_paths()], n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise NotFoundError(
-            f"{name!r} is neither a checkpoint key nor an object path{hint}", path=self.index_path
-        )
+        return NameTable(self).resolve(name)[0]
 
     def object_nodes(self) -> dict[str, int]:
         """Object path -> node id in the object graph (the same ids as the SavedObjectGraph's nodes)."""
@@ -1009,6 +1001,7 @@ def _object_graph_paths(
     budget = PathBudget(graph.ByteSize(), path)
     nodes = graph.nodes
     paths = _tree_paths(nodes, budget)
+    _prefer_key_paths(nodes, paths, budget)
     for nid, owner in list(paths.items()):
         for slot in nodes[nid].slot_variables:
             var = paths.get(slot.original_variable_node_id)
@@ -1041,6 +1034,69 @@ def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
                     nxt.append(ref.node_id)
         queue = nxt
     return paths
+
+
+def _prefer_key_paths(nodes: Any, paths: dict[int, str], budget: PathBudget) -> None:
+    """Name a node by the object path its checkpoint key spells, when that path leads to it.
+
+    TensorFlow derives keys from the breadth-first path, so its checkpoints keep the
+    breadth-first names. savedmodel_io's writer derives them from the path the user wrote
+    (``attn/q/kernel``), which the root's ``variables`` list reaches in fewer steps
+    (``variables/2``): without this, that shorter alias became the variable's name.
+    """
+    index: dict[int, dict[str, int]] = {}
+
+    def child(nid: int, name: str) -> int | None:
+        if nid not in index:
+            index[nid] = {}
+            for c in nodes[nid].children:
+                index[nid].setdefault(c.local_name, c.node_id)
+        found = index[nid].get(name)
+        return found if found is not None and 0 <= found < len(nodes) else None
+
+    for nid, node in enumerate(nodes):
+        for attr in node.attributes:
+            spelled = key_object_path(attr.checkpoint_key, attr.name)
+            if not spelled:
+                continue
+            budget.charge(len(attr.checkpoint_key))
+            cur: int | None = 0
+            for part in spelled:
+                cur = child(cur, part)
+                if cur is None:
+                    break
+            if cur == nid:
+                paths[nid] = "/".join(spelled)
+                break
+
+
+def escape_local_name(name: str) -> str:
+    """Escape one object-graph edge name for a checkpoint key ("." -> "..", "/" -> ".S").
+
+    The rule is TensorFlow's (tensorflow/tensorflow tensorflow/python/trackable/
+    trackable_utils.py, escape_local_name), observed on tf.train.Checkpoint output.
+    """
+    return name.replace(".", "..").replace("/", ".S")
+
+
+def key_object_path(key: str, attribute: str) -> list[str] | None:
+    """The local names a checkpoint key ``<path>/.ATTRIBUTES/<attribute>`` spells, unescaped
+    (the inverse of :func:`escape_local_name` on each part); None for keys of another form."""
+    suffix = f"/.ATTRIBUTES/{attribute}"
+    if not key.endswith(suffix) or len(key) == len(suffix):
+        return None
+    out = []
+    for part in key[: -len(suffix)].split("/"):
+        name, i = [], 0
+        while i < len(part):
+            if part[i] == "." and i + 1 < len(part) and part[i + 1] in ".S":
+                name.append("." if part[i + 1] == "." else "/")
+                i += 2
+            else:
+                name.append(part[i])
+                i += 1
+        out.append("".join(name))
+    return out
 
 
 def open_checkpoint(

@@ -27,6 +27,7 @@ from savedmodel_io.errors import (
     LimitExceededError,
     NotFoundError,
 )
+from savedmodel_io.formats import census
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "PB",
     "PBTXT",
     "find",
+    "parse_pb",
     "read",
     "read_file",
     "read_signature_defs",
@@ -63,8 +65,14 @@ def _read_bytes(path: Path) -> bytes:
     return read_regular(path, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
 
 
+def parse_pb(data: bytes, path: str | os.PathLike[str] | None) -> SavedModel:
+    """Parse a binary SavedModel, counting its meta graphs, signatures, ... first (census)."""
+    census.check_wire(data, path)
+    return parse_message(SavedModel, data, path=path)
+
+
 def _read_pb(path: Path) -> SavedModel:
-    return parse_message(SavedModel, _read_bytes(path), path=path)
+    return parse_pb(_read_bytes(path), path)
 
 
 def _read_pbtxt(path: Path) -> SavedModel:
@@ -75,13 +83,17 @@ def _read_pbtxt(path: Path) -> SavedModel:
         raise CorruptFileError(
             f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
         ) from None
-    return parse_text(SavedModel, text, path=path)
+    sm = parse_text(SavedModel, text, path=path)
+    census.check_message(sm, path)
+    return sm
 
 
 def _read_cpb(path: Path) -> SavedModel:
     from savedmodel_io.formats.cpb import read_saved_model_cpb
 
-    return read_saved_model_cpb(path)
+    sm = read_saved_model_cpb(path)
+    census.check_message(sm, path)
+    return sm
 
 
 # Order of preference when several files exist.
@@ -92,7 +104,10 @@ def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
     """The SavedModel file of ``directory`` and the reader for it (NotFoundError if none)."""
     d = Path(directory)
     if not d.exists():
-        raise NotFoundError("no such SavedModel directory", path=d)
+        from savedmodel_io._staging import interrupted_save
+
+        note = interrupted_save(d)
+        raise NotFoundError("no such SavedModel directory" + (f"; {note}" if note else ""), path=d)
     if not d.is_dir():
         raise NotFoundError("not a directory (a SavedModel is a directory)", path=d)
     for name, reader in FORMATS:
@@ -199,6 +214,7 @@ def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]
     if reader is not _read_pb:
         return _signatures_only(reader(path).meta_graphs)
     data = _read_bytes(path)
+    census.check_wire(data, path, signatures_only=True)
     buf = memoryview(data)
     out = []
     for field, _, s, e in _fields(buf, 0, len(buf), path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from savedmodel_io._varint import VarintError
 from savedmodel_io._varint import append as _put_varint
 from savedmodel_io._varint import decode as _varint_decode
-from savedmodel_io.errors import CorruptFileError
+from savedmodel_io.errors import CorruptFileError, LimitExceededError
 
 __all__ = ["decompress", "compress", "uncompressed_length"]
 
@@ -34,13 +34,20 @@ def uncompressed_length(data: bytes) -> int:
 
 
 def decompress(data: bytes | memoryview, *, max_size: int | None = None) -> bytes:
-    """Decode one raw Snappy block; CorruptFileError on any inconsistency."""
+    """Decode one raw Snappy block; CorruptFileError on any inconsistency.
+
+    ``max_size`` bounds the declared uncompressed size (LimitExceededError beyond it),
+    checked before anything is decoded.
+    """
     src = bytes(data)
     n, pos = _varint(src, 0, "preamble")
-    limit = _MAX_RATIO * len(src) + 64
-    if n > limit or (max_size is not None and n > max_size):
+    if n > _MAX_RATIO * len(src) + 64:
         raise CorruptFileError(
             f"snappy: declared uncompressed size {n} is impossible for {len(src)} input bytes"
+        )
+    if max_size is not None and n > max_size:
+        raise LimitExceededError(
+            f"snappy: declared uncompressed size {n} is over the limit of {max_size} bytes"
         )
     out = bytearray()
     end = len(src)

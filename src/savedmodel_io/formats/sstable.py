@@ -30,7 +30,7 @@ from typing import BinaryIO
 from savedmodel_io import _varint
 from savedmodel_io._fsutil import read_regular
 from savedmodel_io._varint import append as put_varint
-from savedmodel_io.errors import ChecksumError, CorruptFileError
+from savedmodel_io.errors import ChecksumError, CorruptFileError, LimitExceededError
 from savedmodel_io.formats import snappy
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
 
@@ -51,7 +51,12 @@ SNAPPY_COMPRESSION = 1
 DEFAULT_BLOCK_SIZE = 262144
 DEFAULT_RESTART_INTERVAL = 16
 #: A table is read whole; a TensorBundle index of 2 GiB would list ~20 million tensors.
+#: Its blocks together may decode to no more than this either.
 MAX_TABLE_BYTES = 1 << 31
+#: Bytes one Snappy-compressed block may decode to (16 MiB). Writers cut blocks at a target
+#: size (TensorFlow 256 KiB, LevelDB 4 KiB) that only the block's last entry can overrun, and
+#: index entries are small; Snappy's 32x ratio alone would let a 64 MB file ask for 2 GiB.
+MAX_BLOCK_BYTES = 1 << 24
 
 _U32 = struct.Struct("<I")
 
@@ -199,11 +204,23 @@ class Table:
             return data[offset:end]
         if block_type == SNAPPY_COMPRESSION:
             try:
-                return snappy.decompress(memoryview(data)[offset:end])
+                return snappy.decompress(memoryview(data)[offset:end], max_size=MAX_BLOCK_BYTES)
+            except LimitExceededError as exc:
+                raise LimitExceededError(
+                    f"compressed block is too large ({exc.message}; "
+                    "savedmodel_io.formats.sstable.MAX_BLOCK_BYTES)",
+                    path=self.path,
+                    where=f"{where} at offset {offset}",
+                ) from None
             except CorruptFileError as exc:
                 raise CorruptFileError(
                     f"corrupted compressed block contents ({exc.message})",
                     path=self.path,
+                    where=f"{where} at offset {offset}",
+                ) from None
+            except MemoryError:
+                raise LimitExceededError(
+                    "not enough memory to decompress the block", path=self.path,
                     where=f"{where} at offset {offset}",
                 ) from None
         raise CorruptFileError(
@@ -213,22 +230,39 @@ class Table:
     def entries(self) -> list[tuple[bytes, bytes]]:
         """Every (key, value) in key order; keys are checked to be strictly increasing."""
         if self._entries is None:
-            out: list[tuple[bytes, bytes]] = []
-            for i, (offset, size) in enumerate(self._block_handles):
-                where = f"data block {i}"
-                block = _parse_block(self._read_block(offset, size, where), path=self.path, where=where)
-                if block and block[-1][0] > self._index_keys[i]:
-                    raise CorruptFileError(
-                        "index key is smaller than the last key of its block", path=self.path, where=where
-                    )
-                out.extend(block)
-            for j in range(1, len(out)):
-                if out[j - 1][0] >= out[j][0]:
-                    raise CorruptFileError(
-                        f"keys out of order: {out[j - 1][0]!r} before {out[j][0]!r}", path=self.path
-                    )
-            self._entries = out
+            try:
+                self._entries = self._read_entries()
+            except MemoryError:
+                raise LimitExceededError(
+                    "not enough memory for the table's entries", path=self.path
+                ) from None
         return self._entries
+
+    def _read_entries(self) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        decoded = 0
+        for i, (offset, size) in enumerate(self._block_handles):
+            where = f"data block {i}"
+            raw = self._read_block(offset, size, where)
+            decoded += len(raw)
+            if decoded > MAX_TABLE_BYTES:
+                raise LimitExceededError(
+                    f"blocks decode to more than {MAX_TABLE_BYTES} bytes "
+                    "(savedmodel_io.formats.sstable.MAX_TABLE_BYTES)",
+                    path=self.path, where=where,
+                )
+            block = _parse_block(raw, path=self.path, where=where)
+            if block and block[-1][0] > self._index_keys[i]:
+                raise CorruptFileError(
+                    "index key is smaller than the last key of its block", path=self.path, where=where
+                )
+            out.extend(block)
+        for j in range(1, len(out)):
+            if out[j - 1][0] >= out[j][0]:
+                raise CorruptFileError(
+                    f"keys out of order: {out[j - 1][0]!r} before {out[j][0]!r}", path=self.path
+                )
+        return out
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self.entries())

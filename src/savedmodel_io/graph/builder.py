@@ -72,9 +72,11 @@ def arg_name(name: str) -> str:
 class FunctionBuilder(Layers):
     """Build one FunctionDef: typed arguments, captured variables, nodes, named outputs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, label: str | None = None) -> None:
         super().__init__()
         self.name = name
+        # What the user calls the function (the writer's "__call__"); name is the FunctionDef's.
+        self.label = label or name
         self.args: list[Tensor] = []
         self.arg_user_names: list[str] = []
         self.captures: list[Any] = []  # captured objects, in argument order after args
@@ -86,13 +88,16 @@ class FunctionBuilder(Layers):
     def _ref(self, node: str, op: str, out_arg: str, index: int, flat: int) -> str:
         return f"{node}:{out_arg}:{index}"
 
+    def describe(self) -> str:
+        return f"function {self.label!r}"
+
     def arg(self, name: str, dtype: DTypeLike, shape: Any = None) -> Tensor:
         """Add an input argument (before any capture)."""
         if self.captures:
             raise InvalidArgumentError(f"{self.name}: add arguments before capturing variables")
         dt = as_dtype(dtype)
         aname = self.unique_name(arg_name(name))
-        t = Tensor(self, aname, dt, _shape_of(shape), aname)
+        t = Tensor(self, aname, dt, _shape_of(shape), aname, label=f"input {name!r}")
         self.args.append(t)
         self.arg_user_names.append(name)
         return t
@@ -111,7 +116,8 @@ class FunctionBuilder(Layers):
             shape: Shape = ()
         else:
             shape = ()
-        t = Tensor(self, aname, dt, shape, aname, handle)
+        kind = "variable" if dt == DataType.DT_RESOURCE else "asset"
+        t = Tensor(self, aname, dt, shape, aname, handle, label=f"{kind} {label!r}")
         self.captures.append(obj)
         self._capture_tensors[key] = t
         self.arg_user_names.append(label)
@@ -137,9 +143,12 @@ class FunctionBuilder(Layers):
             items, kind = [(f"output_{i}", t) for i, t in enumerate(outputs)], "list"
             if not items:
                 raise InvalidArgumentError(f"{self.name}: no outputs given")
+        where = f"{self.describe()}: output"
+        items = [(k, self._operand(t, f"{where} {k!r}")) for k, t in items]
         for key, t in items:
-            if not isinstance(t, Tensor) or t.builder is not self:
-                raise InvalidArgumentError(f"{self.name}: output {key!r} is not a Tensor of it")
+            if not isinstance(t, Tensor):
+                raise InvalidArgumentError(
+                    f"{where} {key!r} is a {type(t).__name__}, not a Tensor of this function")
         self.output_kind = kind
         self.output_names = [k for k, _ in items]
         self.output_tensors = [t for _, t in items]
@@ -210,9 +219,11 @@ class GraphBuilder(Layers):
         """A Placeholder (a signature input)."""
         dt = as_dtype(dtype)
         shp = _shape_of(shape)
-        return self._one("Placeholder", [], {"dtype": dt, "shape": _ShapeAttr(shp),
-                                             "_output_shapes": [_ShapeAttr(shp)]},
-                         dt, shp, name)
+        t = self._one("Placeholder", [], {"dtype": dt, "shape": _ShapeAttr(shp),
+                                          "_output_shapes": [_ShapeAttr(shp)]},
+                      dt, shp, name)
+        t.label = f"input {name!r}"
+        return t
 
     def var_handle(self, name: str, dtype: DTypeLike, shape: Any,
                    shared_name: str | None = None) -> Tensor:
@@ -225,6 +236,7 @@ class GraphBuilder(Layers):
                                         "_output_shapes": [_ShapeAttr(())]},
                     out_types=[DataType.DT_RESOURCE], out_shapes=[()], name=name)[0]
         t.handle = (dt, shp)
+        t.label = f"variable {name!r}"
         return t
 
     def bind(self, obj: Any, tensor: Tensor) -> None:

@@ -8,8 +8,10 @@ it, and :mod:`savedmodel_io.graph.builder` the two concrete builders.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
@@ -145,10 +147,10 @@ def _wrap_attr(kind: str, value: Any) -> Any:
 class Tensor:
     """A symbolic tensor in a builder: reference string, dtype and static shape."""
 
-    __slots__ = ("builder", "dtype", "handle", "node", "ref", "shape")
+    __slots__ = ("builder", "dtype", "handle", "label", "node", "ref", "shape")
 
     def __init__(self, builder: BuilderCore, ref: str, dtype: int, shape: Shape, node: str,
-                 handle: tuple[int, Shape] | None = None) -> None:
+                 handle: tuple[int, Shape] | None = None, label: str | None = None) -> None:
         self.builder = builder
         self.ref = ref
         self.dtype = dtype
@@ -156,6 +158,12 @@ class Tensor:
         self.node = node
         # For DT_RESOURCE tensors: (dtype, shape) of the variable behind the handle.
         self.handle = handle
+        # What the user calls it (input 'x', variable 'l1/kernel'), for error messages.
+        self.label = label
+
+    def describe(self) -> str:
+        """The tensor as error messages name it: the user's input or variable, else its node."""
+        return self.label or f"the output of {self.node}"
 
     def __repr__(self) -> str:
         shape = "?" if self.shape is None else list(self.shape)
@@ -210,10 +218,56 @@ class Tensor:
 
 Operand = Union[Tensor, Any]  # noqa: UP007
 
+# Parameters annotated with these take tensors (True: a sequence of them); the others
+# (shapes, attrs, names) do not.
+_TENSOR_PARAMS = {"Tensor": False, "Operand": False, "Sequence[Tensor]": True}
+
+
+def _is_variable_like(x: Any) -> bool:
+    """A writer Variable or Asset (any object with a name and a dtype), not an array."""
+    return (hasattr(x, "name") and hasattr(x, "dtype")
+            and not isinstance(x, (Tensor, np.ndarray, np.generic, str, bytes)))
+
+
+def _accept_variables(cls: type) -> None:
+    """Route every tensor parameter of ``cls``'s own public methods through ``_operand``."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("_") or name == "call" or not inspect.isfunction(fn):
+            continue
+        sig = inspect.signature(fn)
+        params = {p: _TENSOR_PARAMS[str(a.annotation)] for p, a in sig.parameters.items()
+                  if str(a.annotation) in _TENSOR_PARAMS}
+        if params:
+            setattr(cls, name, _coercing(fn, sig, params))
+
+
+def _coercing(fn: Callable[..., Any], sig: inspect.Signature,
+              params: dict[str, bool]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(self: BuilderCore, *args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(self, *args, **kwargs)
+        for p, many in params.items():
+            if p in bound.arguments:
+                v, where = bound.arguments[p], f"{fn.__name__}({p})"
+                bound.arguments[p] = ([self._operand(x, where) for x in v] if many
+                                      else self._operand(v, where))
+        return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
+
 
 class BuilderCore:
     """What both builders are made of: unique node names, nodes with OpDef attrs, constants,
-    variables and function calls. The op vocabulary on top is :class:`~savedmodel_io.graph.layers.Layers`."""
+    variables and function calls. The op vocabulary on top is :class:`~savedmodel_io.graph.layers.Layers`.
+
+    Every public method's tensor parameters (annotated ``Tensor``, ``Operand`` or
+    ``Sequence[Tensor]``), here and in subclasses, go through one coercion point,
+    :meth:`_operand`: a variable or asset object is read where a tensor goes.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _accept_variables(cls)
 
     def __init__(self) -> None:
         self.nodes: list[NodeDef] = []
@@ -332,21 +386,44 @@ class BuilderCore:
         h = self._handle(handle)
         assert h.handle is not None
         dt, shp = h.handle
-        return self._one("ReadVariableOp", [h], {"dtype": dt}, dt, shp,
-                         name or f"{h.node}/Read/ReadVariableOp")
+        t = self._one("ReadVariableOp", [h], {"dtype": dt}, dt, shp,
+                      name or f"{h.node}/Read/ReadVariableOp")
+        t.label = h.label
+        return t
 
     def value(self, x: Any) -> Tensor:
-        """x itself for a value tensor; the variable's value for a handle or variable object."""
+        """x itself for a value tensor; the variable's value for a handle or variable object
+        (an asset object gives its path tensor)."""
+        t = x if isinstance(x, Tensor) else self.capture(x)
+        return self.read(t) if t.dtype == DataType.DT_RESOURCE else t
+
+    def describe(self) -> str:
+        """This builder as error messages name it."""
+        return type(self).__name__
+
+    def _operand(self, x: Any, where: str) -> Any:
+        """The one coercion point for tensor arguments of every op method: a variable (or
+        asset) object is read (captured), a tensor of another builder is refused by name,
+        anything else (constants) is left to the op."""
         if isinstance(x, Tensor):
-            return self.read(x) if x.dtype == DataType.DT_RESOURCE else x
-        return self.read(x)
+            if x.builder is not self:
+                raise InvalidArgumentError(
+                    f"{where}: {x.describe()} ({x.ref}) belongs to {x.builder.describe()}, "
+                    f"not to {self.describe()}")
+            return x
+        if _is_variable_like(x):
+            return self.value(x)
+        return x
 
     def assign(self, handle: Any, value: Operand, name: str | None = None) -> str:
         """AssignVariableOp (returns the node name, for control dependencies)."""
         h = self._handle(handle)
         assert h.handle is not None
         v = value if isinstance(value, Tensor) else self.const(value, h.handle[0])
-        self._check_dtype("AssignVariableOp", h.handle[0], v)
+        if v.dtype != h.handle[0]:
+            raise InvalidArgumentError(
+                f"AssignVariableOp: the new value ({v.describe()}) is "
+                f"{dtypes.python_name(v.dtype)}, {h.describe()} is {dtypes.python_name(h.handle[0])}")
         self.op("AssignVariableOp", [h, v], {"dtype": h.handle[0]}, name=name or "AssignVariableOp")
         return self.nodes[-1].name
 
@@ -367,12 +444,14 @@ class BuilderCore:
         return self.nodes[-1].name
 
     @staticmethod
-    def _check_dtype(op_type: str, dt: int, *ts: Tensor) -> None:
-        for t in ts:
-            if t.dtype != dt:
+    def _same_dtype(op_type: str, first: Tensor, *others: Tensor) -> None:
+        """Refuse operands of differing dtypes, naming both (the user's inputs and variables)."""
+        for t in others:
+            if t.dtype != first.dtype:
                 raise InvalidArgumentError(
-                    f"{op_type}: {t.ref} is {dtypes.python_name(t.dtype)}, "
-                    f"expected {dtypes.python_name(dt)}"
+                    f"{op_type}: operands differ in dtype: {first.describe()} is "
+                    f"{dtypes.python_name(first.dtype)}, {t.describe()} is "
+                    f"{dtypes.python_name(t.dtype)} (cast one of them)"
                 )
 
     def identity(self, x: Tensor, name: str | None = None,
@@ -421,3 +500,5 @@ class BuilderCore:
 _CONFIG_PROTO = (b"\n\x07\n\x03CPU\x10\x01\n\x07\n\x03GPU\x10\x002\x02J\x008\x01"
                  b"\x82\x01\x00\x92\x01\x02J\x00")
 
+
+_accept_variables(BuilderCore)

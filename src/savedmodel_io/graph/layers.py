@@ -33,7 +33,7 @@ class Layers(BuilderCore):
             x = self.const(x, y.dtype)
         if not isinstance(y, Tensor):
             y = self.const(y, x.dtype)
-        self._check_dtype(op_type, x.dtype, y)
+        self._same_dtype(op_type, x, y)
         shape = shapes.broadcast(x.shape, y.shape, op_type)
         return self._one(op_type, [x, y], {"T": x.dtype}, x.dtype, shape, name)
 
@@ -162,7 +162,7 @@ class Layers(BuilderCore):
         """Matrix product of rank-2 tensors (MatMul); BatchMatMulV2 for higher ranks."""
         if (a.rank is not None and a.rank > 2) or (b.rank is not None and b.rank > 2):
             return self.batch_matmul(a, b, transpose_a, transpose_b, name=name)
-        self._check_dtype("MatMul", a.dtype, b)
+        self._same_dtype("MatMul", a, b)
         shape = shapes.matmul(a.shape, b.shape, transpose_a, transpose_b)
         return self._one("MatMul", [a, b], {"T": a.dtype, "transpose_a": transpose_a,
                                             "transpose_b": transpose_b}, a.dtype, shape,
@@ -171,7 +171,7 @@ class Layers(BuilderCore):
     def batch_matmul(self, x: Tensor, y: Tensor, adj_x: bool = False, adj_y: bool = False,
                      name: str | None = None) -> Tensor:
         """Batched matrix product with broadcasting batch dims (BatchMatMulV2)."""
-        self._check_dtype("BatchMatMulV2", x.dtype, y)
+        self._same_dtype("BatchMatMulV2", x, y)
         shape = shapes.batch_matmul(x.shape, y.shape, adj_x, adj_y)
         return self._one("BatchMatMulV2", [x, y], {"T": x.dtype, "adj_x": adj_x, "adj_y": adj_y},
                          x.dtype, shape, name or "MatMul")
@@ -179,7 +179,7 @@ class Layers(BuilderCore):
     def bias_add(self, value: Tensor, bias: Tensor, data_format: str = "NHWC",
                  name: str | None = None) -> Tensor:
         """value + bias along the channel axis (BiasAdd)."""
-        self._check_dtype("BiasAdd", value.dtype, bias)
+        self._same_dtype("BiasAdd", value, bias)
         if bias.rank is not None and bias.rank != 1:
             raise InvalidArgumentError(f"BiasAdd: bias must be rank 1, got {list(bias.shape or ())}")
         shape = value.shape
@@ -256,7 +256,7 @@ class Layers(BuilderCore):
                data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """2-D convolution with an HWIO filter (Conv2D)."""
         f = self.value(filters)
-        self._check_dtype("Conv2D", x.dtype, f)
+        self._same_dtype("Conv2D", x, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
         p = self._padding(padding)
@@ -270,7 +270,7 @@ class Layers(BuilderCore):
                          data_format: str = "NHWC", name: str | None = None) -> Tensor:
         """Depthwise 2-D convolution, filter [h, w, in, multiplier] (DepthwiseConv2dNative)."""
         f = self.value(filters)
-        self._check_dtype("DepthwiseConv2dNative", x.dtype, f)
+        self._same_dtype("DepthwiseConv2dNative", x, f)
         s = self._four(strides, data_format, "strides")
         d = self._four(dilations, data_format, "dilations")
         p = self._padding(padding)
@@ -335,7 +335,7 @@ class Layers(BuilderCore):
         """Join tensors along ``axis`` (ConcatV2; a single tensor passes through Identity)."""
         if not values:
             raise InvalidArgumentError("concat needs at least one tensor")
-        self._check_dtype("ConcatV2", values[0].dtype, *values)
+        self._same_dtype("ConcatV2", *values)
         out = shapes.concat([v.shape for v in values], axis)
         if len(values) == 1:  # ConcatV2 needs N >= 2; tf.concat([x]) is an Identity too
             return self.identity(values[0], name=name or "concat")
@@ -348,7 +348,7 @@ class Layers(BuilderCore):
         """Stack equal-shaped tensors along a new ``axis`` (Pack)."""
         if not values:
             raise InvalidArgumentError("stack needs at least one tensor")
-        self._check_dtype("Pack", values[0].dtype, *values)
+        self._same_dtype("Pack", *values)
         base: Shape = values[0].shape
         for v in values[1:]:
             base = _merge_shapes(base, v.shape, "Pack")

@@ -46,9 +46,11 @@ from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.runtime import Body, Context, Node
 from savedmodel_io.graph.variables import Handle
+from savedmodel_io.graph.variables import Ref as VariableRef
 from savedmodel_io.proto import DataType
 
 if TYPE_CHECKING:
+    from savedmodel_io.graph.budget import Meter
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
@@ -77,8 +79,16 @@ class Env:
     # Variables whose values were folded in, by handle name (the Session re-optimises when
     # one of them is assigned another value).
     variables: dict[str, Any] = field(default_factory=dict)
-    max_nodes: int = 1 << 20  # inlining stops growing the body beyond this many nodes
+    # The run's budget meter (graph/budget.py): optimising is part of the first run, and a
+    # hostile graph (calls fanning out, huge constants) must not make it endless.
+    meter: Meter | None = None
+    max_nodes: int = 200_000  # inlining stops growing the body beyond this many nodes
     max_constant_bytes: int = 1 << 24  # a folded value may not exceed this (nor its inputs' size)
+
+    def clock(self, node: Node) -> None:
+        """LimitExceededError (naming ``node``) once the run is past its deadline."""
+        if self.meter is not None:
+            self.meter.node(node)
 
 
 Pass = Callable[[Body, Env], None]
@@ -86,7 +96,7 @@ Pass = Callable[[Body, Env], None]
 
 def optimize(body: Body, outputs: Sequence[Ref], *, controls: Sequence[int] = (),
              feeds: Sequence[int] = (), constants: Mapping[int, Any] | None = None,
-             session: Session | None = None,
+             session: Session | None = None, meter: Meter | None = None,
              passes: Sequence[Pass] | None = None) -> tuple[Body, Env]:
     """A new Body computing ``outputs`` of ``body`` (its ``rets``), optimised by ``passes``.
 
@@ -94,14 +104,16 @@ def optimize(body: Body, outputs: Sequence[Ref], *, controls: Sequence[int] = ()
     must run, ``feeds`` nodes whose values are given (they come first in the new body, in
     this order, as a function's args do); ``constants`` gives the value of some of them
     (by position in ``feeds``), known in advance and folded in. Without a ``session``,
-    calls are not inlined and variables are not folded.
+    calls are not inlined and variables are not folded. ``meter`` (a run's budget) bounds
+    the time spent.
     """
     work, keep = _program(body, outputs, controls, feeds)
+    users = _Users(work)
     for k, value in (constants or {}).items():
         fed = work.nodes[k]
         c = _const(work, f"{fed.name}/known", value, fed.origins)
-        _redirect(work, (k, 0), (c.index, 0))
-    env = Env(session, keep)
+        _redirect(work, users, (k, 0), (c.index, 0))
+    env = Env(session, keep, meter=meter)
     for p in DEFAULT_PASSES if passes is None else passes:
         if not work.dataflow:  # TF1 Switch/Merge graphs: dead values make rewrites unsafe
             p(work, env)
@@ -226,6 +238,8 @@ def _new_node(body: Body, name: str, op: str, attr: dict[str, Any], inputs: list
         name = f"{base}_{k}"
     node = Node(name, op, attr, index, origin[0].body if origin else body.name)
     node.bind(body._library)
+    if len(origin) == 1 and origin[0].op == op and len(origin[0].inputs) == len(inputs):
+        node.deref = origin[0].deref  # an inlined copy reads TF1 references where it did
     node.inputs = list(inputs)
     node.controls = list(dict.fromkeys(controls))
     node.origin = origin
@@ -248,15 +262,19 @@ def _const(body: Body, name: str, value: Any, origin: tuple[Node, ...],
     return _new_node(body, name, "Const", attr, [], origin, index, controls)
 
 
-def _redirect(body: Body, old: Ref, new: Ref, extra_controls: Iterable[int] = ()) -> None:
+def _redirect(body: Body, users: _Users, old: Ref, new: Ref,
+              extra_controls: Iterable[int] = ()) -> None:
     """Every use of tensor ``old`` (inputs and rets) reads ``new`` instead; its users also get
     ``extra_controls``."""
     extra = list(extra_controls)
-    for node in body.nodes:
+    for u in users.of(old[0]):
+        node = body.nodes[u]
         if old in node.inputs:
+            users.drop(node)
             node.inputs = [new if r == old else r for r in node.inputs]
             if extra:
                 node.controls = list(dict.fromkeys(node.controls + extra))
+            users.add(node)
     body.rets = [new if r == old else r for r in body.rets]
 
 
@@ -285,6 +303,7 @@ def inline_calls(body: Body, env: Env) -> None:
     session = env.session
     if session is None:
         return
+    users = _Users(body)
     i = 0
     while i < len(body.nodes):
         node = body.nodes[i]
@@ -292,6 +311,7 @@ def inline_calls(body: Body, env: Env) -> None:
         fname = _callee(node)
         if fname is None or node.index in env.keep:
             continue
+        env.clock(node)
         try:
             fb = session.function(fname, node.where)
         except SavedModelError:
@@ -299,10 +319,10 @@ def inline_calls(body: Body, env: Env) -> None:
         if (fb.dataflow or len(fb.args) != len(node.inputs)
                 or len(body.nodes) + len(fb.nodes) > env.max_nodes):
             continue
-        _inline(body, node, fb)
+        _inline(body, users, node, fb)
 
 
-def _inline(body: Body, call: Node, fb: Body) -> None:
+def _inline(body: Body, users: _Users, call: Node, fb: Body) -> None:
     nargs = len(fb.args)
     new: dict[int, int] = {}
     base = len(body.nodes)
@@ -321,8 +341,8 @@ def _inline(body: Body, call: Node, fb: Body) -> None:
         controls = [ctl(c) for c in n.controls]
         if not inputs and not controls:
             controls = list(call.controls)
-        _new_node(body, f"{call.name}/{n.name}", n.op, dict(n.attr), inputs, n.origins,
-                  controls=controls)
+        users.add(_new_node(body, f"{call.name}/{n.name}", n.op, dict(n.attr), inputs,
+                            n.origins, controls=controls))
     # The function's control outputs ran before the call returned: whoever reads an output
     # (or waits for the call) waits for them too.
     after = [ctl(c) for c in fb.control_rets]
@@ -330,20 +350,25 @@ def _inline(body: Body, call: Node, fb: Body) -> None:
     for k, r in enumerate(outs):
         if after and (call.index, k) in body.rets:
             body.control_rets = list(dict.fromkeys(body.control_rets + after))
-        _redirect(body, (call.index, k), r, after)
-    _new_node(body, call.name, "NoOp", {}, [], call.origins, index=call.index,
-              controls=[r[0] for r in outs] + after)
+        _redirect(body, users, (call.index, k), r, after)
+    users.drop(call)
+    users.add(_new_node(body, call.name, "NoOp", {}, [], call.origins, index=call.index,
+                        controls=[r[0] for r in outs] + after))
 
 
 # -- constant folding -----------------------------------------------------------------------
 
-# Ops never folded even with constant inputs: they stand for values given at run time.
+# Ops never folded even with constant inputs: they stand for values given at run time, or
+# make big tensors out of small ones (kept as the cheap recipe, not as the result).
 _NEVER_FOLD = frozenset({"Placeholder", "PlaceholderV2", "_Arg", "Switch", "RefSwitch", "Merge",
-                         "RefMerge", "Enter", "Exit", "NextIteration", "LoopCond"})
+                         "RefMerge", "Enter", "Exit", "NextIteration", "LoopCond", "Fill",
+                         "Tile", "BroadcastTo", "Range", "OneHot", "Empty", "TensorListReserve",
+                         "ZerosLike", "OnesLike"})
 # Stateful ops that only read a resource: no variable is written by them.
 _READS = frozenset({"ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VarIsInitializedOp",
                     "VariableShape", "VarHandleOp", "LookupTableFindV2", "LookupTableSizeV2",
-                    "LookupTableExportV2", "LookupTableFind", "LookupTableSize"})
+                    "LookupTableExportV2", "LookupTableFind", "LookupTableSize",
+                    "IsVariableInitialized"})
 _IDENTITIES = frozenset({"Identity", "StopGradient", "PreventGradient", "Snapshot", "RefIdentity",
                          "PlaceholderWithDefault"})
 
@@ -359,18 +384,27 @@ def _variable_name(body: Body, ref: Ref) -> str | None:
         shared = node.attr.get("shared_name") or b""
         return shared.decode("utf-8", "replace") or node.name
     if node.op in ("VariableV2", "Variable"):
-        return node.name
+        from savedmodel_io.graph.ops.resource import variable_name
+
+        return variable_name(node.name, node.attr.get("shared_name") or b"")
     if node.opdef is not None and node.opdef.is_stateful and not node.inputs and node.op != "_Arg":
         return ""  # a table, a TensorArray...: created here, not a variable
     return None
 
 
 def _writes(node: Node) -> bool:
-    """Whether ``node`` may change a resource or ref variable it is given."""
+    """Whether ``node`` may change a resource or ref variable it is given.
+
+    A TF1 reference input is taken to be written (TensorFlow does not mark Assign,
+    ScatterUpdate... stateful: the reference is what they change); a resource input is
+    written by a stateful op that is not a known reader.
+    """
     od = node.opdef
-    if od is None or not od.is_stateful or node.op in _READS:
+    if od is None or node.op in _READS or node.op in _IDENTITIES:
         return False
-    return any(a.is_ref or a.type == DataType.DT_RESOURCE for a in od.inputs)
+    if any(a.is_ref for a in od.inputs):
+        return True
+    return od.is_stateful and any(a.type == DataType.DT_RESOURCE for a in od.inputs)
 
 
 def _written(body: Body, env: Env) -> frozenset[str] | None:
@@ -419,7 +453,8 @@ def _size(values: Iterable[Any]) -> int:
 def fold_constants(body: Body, env: Env) -> None:
     """Compute every node whose inputs are all constant once; it becomes a Const node."""
     written = _written(body, env)
-    ctx = Context(env.session, None) if env.session is not None else None
+    session = env.session
+    ctx = Context(session, None, session.budget) if session is not None else None
     values: dict[int, list[Any]] = {}
     # Control inputs of folded nodes, handed on to whoever uses their value.
     inherited: dict[int, list[int]] = {}
@@ -430,6 +465,7 @@ def fold_constants(body: Body, env: Env) -> None:
         if node.op == "Const":
             values[i] = [node.attr.get("value")]
         elif all(s in values for s, _ in node.inputs):
+            env.clock(node)
             out = _evaluate(node, [values[s][o] for s, o in node.inputs], ctx, written, env)
             if out is None:
                 continue
@@ -449,21 +485,24 @@ def _evaluate(node: Node, inputs: list[Any], ctx: Context | None, written: froze
               env: Env) -> list[Any] | None:
     """The outputs of ``node`` on constant ``inputs``, or None if it must run at run time."""
     op = node.op
-    if op in _NEVER_FOLD or node.kernel is None or node.opdef is None or ctx is None:
+    if op in _NEVER_FOLD or node.kernel is None or node.opdef is None or ctx is None or \
+            _writes(node):
         return None
-    if op in ("ReadVariableOp", "VariableV2", "Variable"):
-        handle = inputs[0] if op == "ReadVariableOp" else Handle("variable", node.name)
-        if written is None or not isinstance(handle, Handle) or handle.name in written:
-            return None
-        try:
-            value = ctx.session.store.read(handle, node.where)
-        except SavedModelError:
-            return None  # reported when it runs
-        env.variables[handle.name] = value
-        return [value]
-    if op != "VarHandleOp" and (node.opdef.is_stateful or any(
+    if op == "ReadVariableOp":
+        value = _variable_value(inputs[0], node, ctx, written, env)
+        return None if value is None else [value]
+    if node.deref:  # TF1 references this node reads as values
+        inputs = list(inputs)
+        for j in node.deref:
+            if isinstance(inputs[j], VariableRef):
+                inputs[j] = _variable_value(inputs[j].handle, node, ctx, written, env)
+                if inputs[j] is None:
+                    return None
+    if op not in ("VarHandleOp", "VariableV2", "Variable") and (node.opdef.is_stateful or any(
             isinstance(v, (FuncRef, list)) and _is_func(v) for v in node.attr.values())):
         return None
+    if node.kernel.per_element and env.meter is not None:  # Python-loop work counts as in a run
+        env.meter.elements(sum(getattr(v, "size", 1) for v in inputs), node.where)
     try:
         with np.errstate(all="ignore"):
             out = node.kernel.fn(node, inputs, ctx)
@@ -471,11 +510,24 @@ def _evaluate(node: Node, inputs: list[Any], ctx: Context | None, written: froze
             AttributeError, MemoryError, RecursionError):
         return None  # the same error is raised, naming the node, if it ever runs
     out = out if isinstance(out, list) else [out]
-    if not all(isinstance(v, (np.ndarray, np.generic, Handle)) for v in out):
+    if not all(isinstance(v, (np.ndarray, np.generic, Handle, VariableRef)) for v in out):
         return None  # TensorLists, tables...: objects with state of their own
     if _size(out) > max(env.max_constant_bytes, _size(inputs)):
         return None
     return out
+
+
+def _variable_value(handle: Any, node: Node, ctx: Context, written: frozenset[str] | None,
+                    env: Env) -> Any:
+    """The value of the variable ``handle`` names, if no op may write it (else None)."""
+    if written is None or not isinstance(handle, Handle) or handle.name in written:
+        return None
+    try:
+        value = ctx.session.store.read(handle, node.where)
+    except SavedModelError:
+        return None  # reported when it runs
+    env.variables[handle.name] = value
+    return value
 
 
 def _is_func(v: Any) -> bool:

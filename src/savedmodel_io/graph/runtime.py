@@ -40,10 +40,13 @@ from savedmodel_io.errors import (
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
+from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
 from savedmodel_io.model import MetaGraph
 from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
+from savedmodel_io.specs import tensor_info_shape
 
 __all__ = [
     "Body",
@@ -93,7 +96,7 @@ class Node:
     """One compiled node: op, decoded attrs (OpDef defaults filled in), resolved inputs, kernel."""
 
     __slots__ = ("name", "op", "attr", "inputs", "controls", "kernel", "index", "body", "call",
-                 "opdef", "origin", "prepared")
+                 "opdef", "deref", "origin", "prepared")
 
     def __init__(self, name: str, op: str, attr: dict[str, Any], index: int, body: str) -> None:
         self.name = name
@@ -105,6 +108,8 @@ class Node:
         self.controls: list[int] = []
         self.kernel: _ops.Kernel | None = None
         self.call: str | None = None  # library function name when the op is a function
+        # Inputs that may receive a TF1 variable reference this node reads as a value.
+        self.deref: tuple[int, ...] = ()
         self.opdef: opdefs.OpDef | None = None  # None for function calls and custom ops
         # The nodes of the saved graph this one stands for, when the optimiser made it
         # (inlined, folded or fused); None: it is one of them itself.
@@ -118,7 +123,7 @@ class Node:
                  changes.pop("attr", dict(self.attr)), index, changes.pop("body", self.body))
         n.inputs = changes.pop("inputs", list(self.inputs))
         n.controls = changes.pop("controls", list(self.controls))
-        n.kernel, n.call, n.opdef = self.kernel, self.call, self.opdef
+        n.kernel, n.call, n.opdef, n.deref = self.kernel, self.call, self.opdef, self.deref
         n.origin = changes.pop("origin", self.origins)
         if changes:
             raise TypeError(f"unknown fields {sorted(changes)}")
@@ -183,8 +188,9 @@ class Plan:
     # nodes those constants are (in dependency order, for traces).
     preset: list[Any] | None = None
     consts: list[int] = field(default_factory=list)
-    # (node, kernel function, inputs, release) per entry of ``order``: what the run loop reads.
-    steps: list[tuple[Node, Callable[..., Any], list[tuple[int, int]], list[int]]] = \
+    # (node, kernel function, inputs, release, special) per node to run, in order: what the
+    # run loop reads; ``special``: TF1 references to read or a budget charge first.
+    steps: list[tuple[Node, Callable[..., Any], list[tuple[int, int]], list[int], bool]] = \
         field(default_factory=list)
 
 
@@ -225,6 +231,7 @@ class Body:
                     node.controls.append(self._lookup(ref[1:], node))
                 else:
                     node.inputs.append(self.resolve(ref, node))
+        self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
         self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
@@ -249,6 +256,22 @@ class Body:
         body.rets = list(rets)
         body.control_rets = list(control_rets)
         return body
+
+    def _mark_reads(self) -> None:
+        """Set ``deref`` where a TF1 reference (VariableV2, Assign...) feeds an input taking values.
+
+        Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
+        """
+        makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        if not makers:
+            return
+        for node in self.nodes:
+            fed = [(j, src, out) for j, (src, out) in enumerate(node.inputs) if src in makers]
+            if not fed:
+                continue
+            takes = _ref_args(node, "inputs", len(node.inputs))
+            node.deref = tuple(j for j, src, out in fed
+                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -396,8 +419,10 @@ class Body:
         for i, rel in zip(order, release):
             if i not in fed:
                 node = self.nodes[i]
-                steps.append((node, node.kernel.fn if node.kernel is not None else _no_kernel,
-                              node.inputs, rel))
+                kern = node.kernel
+                special = bool(node.deref) or (kern is not None and kern.per_element)
+                steps.append((node, kern.fn if kern is not None else _no_kernel, node.inputs,
+                              rel, special))
         plan = Plan(order, release, preset, consts, steps)
         self._plans[key] = plan
         return plan
@@ -416,6 +441,22 @@ def _no_kernel(node: Node, inputs: list[Any], ctx: Context) -> Any:
     """What runs a node without a kernel: UnsupportedOpError naming it."""
     raise UnsupportedOpError(f"no kernel for op {Missing(node.op, node.name, node.body)}",
                              where=node.where)
+
+
+def _ref_args(node: Node, side: str, n: int) -> list[bool]:
+    """For the first ``n`` flat inputs or outputs of ``node``: whether each is a reference."""
+    od = node.opdef
+    if od is None:
+        return [False] * n
+    args = od.inputs if side == "inputs" else od.outputs
+    try:
+        counts = opdefs.arg_counts(args, node.attr, od)
+    except ValueError:  # a hostile count attr: the node fails when it runs
+        return [False] * n
+    flags: list[bool] = []
+    for arg, count in zip(args, counts):
+        flags += [arg.is_ref] * (n - len(flags) if count is None else count)
+    return (flags + [False] * n)[:n]
 
 
 def _layout(node: Node, user: Node | None, fn: Callable[[dict[str, Any]], Any]) -> Any:
@@ -449,8 +490,6 @@ class Session:
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     ) -> None:
-        from savedmodel_io.graph import variables as _vars
-
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
         self.library: dict[str, FunctionDef] = {
@@ -462,8 +501,8 @@ class Session:
         self.store = _vars.VariableStore(self, variables)
         self._initialized = False
         self._checked: set[tuple[Any, ...]] = set()
-        # Optional guard against runaway While loops (None: no limit, like TensorFlow).
-        self.max_loop_iterations: int | None = None
+        # Work limits of each run (time, loop iterations, Python per-element work).
+        self.budget = Budget()
         # BLAS threads while running: a count, "auto" (see graph/_threads.py) or None (BLAS
         # left alone). Ops run one at a time; BLAS is the only multi-threaded part.
         self.blas_threads: int | str | None = "auto"
@@ -518,9 +557,11 @@ class Session:
             self._specialized_names[key] = made
         return made
 
-    def callee(self, name: str, where: str = "", optimized: bool = True) -> tuple[Body, Plan]:
+    def callee(self, name: str, where: str = "", optimized: bool = True,
+               meter: Any = None) -> tuple[Body, Plan]:
         """The body and plan a call of function ``name`` runs: optimised (cached, and made
-        again when a variable folded into it was assigned since) unless ``optimized`` is off."""
+        again when a variable folded into it was assigned since) unless ``optimized`` is off;
+        making it counts against the run's budget ``meter``."""
         if not optimized and name not in self._specialized:
             body = self.function(name, where)
             return body, self.function_plan(body)
@@ -532,7 +573,8 @@ class Session:
         base, constants = self._specialized.get(name, (name, {}))
         fb = self.function(base, where)
         body, env = optimize(fb, fb.rets, controls=fb.control_rets,
-                             feeds=list(range(len(fb.args))), constants=constants, session=self)
+                             feeds=list(range(len(fb.args))), constants=constants, session=self,
+                             meter=meter)
         plan = body.plan(body.rets, body.control_rets, frozenset(range(len(body.args))))
         prog = _Program(body, plan, {}, self.store.version, env.variables)
         self._functions[name] = prog
@@ -581,16 +623,19 @@ class Session:
         *,
         controls: list[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
+        budget: Budget | None = None,
         optimize: bool | None = None,
     ) -> list[Any]:
         """Values of tensor names ``fetches`` given ``feeds`` (tensor name -> value).
 
-        ``optimize`` (default: the Session's ``optimize``) runs the optimised program.
+        ``budget`` limits this run's work (default: ``self.budget``); ``optimize`` (default:
+        the Session's ``optimize``) runs the optimised program.
         """
         self.initialize()
-        return self._run(fetches, feeds, controls, trace, optimize)
+        return self._run(fetches, feeds, controls, trace, budget, optimize)
 
-    def _run(self, fetches, feeds, controls=(), trace=None, optimize=None) -> list[Any]:
+    def _run(self, fetches, feeds, controls=(), trace=None, budget=None,
+             optimize=None) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -601,23 +646,30 @@ class Session:
             self.require_kernels(list(fetches), list(controls), feeds.keys())
             self._checked.add(check_key)
         optimize = self.optimize if optimize is None else optimize
-        ctx = Context(self, trace, optimize)
+        ctx = Context(self, trace, budget or self.budget, optimize)
         if optimize and not controls and fetches:
-            prog = self._program(tuple(fetches), tuple(sorted(fed_vals)))
+            prog = self._program(tuple(fetches), tuple(sorted(fed_vals)), ctx.meter)
             fed = {k: fed_vals[i] for i, k in prog.feeds.items()}
             with blas_limit(self.blas_threads), np.errstate(all="ignore"):
                 values = ctx.execute(prog.body, prog.plan, fed)
-            return [_output(values, prog.body, t) for t in prog.body.rets]
+                return [self._fetched(_output(values, prog.body, t)) for t in prog.body.rets]
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
         with blas_limit(self.blas_threads), np.errstate(all="ignore"):
             values = ctx.execute(graph, plan, fed_vals)
-        return [_output(values, graph, t) for t in targets]
+            return [self._fetched(_output(values, graph, t)) for t in targets]
 
-    def _program(self, fetches: tuple[str, ...], fed: tuple[int, ...]) -> _Program:
+    def _fetched(self, value: Any) -> Any:
+        """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
+        if isinstance(value, _vars.Ref):
+            return np.array(self.store.read(value.handle), copy=True)
+        return value
+
+    def _program(self, fetches: tuple[str, ...], fed: tuple[int, ...], meter: Any) -> _Program:
         """The optimised program computing ``fetches`` from the fed nodes ``fed`` (cached;
-        made again when a variable folded into it was assigned since)."""
+        made again when a variable folded into it was assigned since). Making it counts
+        against the run's budget ``meter``."""
         key = (fetches, fed)
         prog = self._programs.get(key)
         if prog is not None and prog.current(self.store):
@@ -626,7 +678,7 @@ class Session:
 
         graph = self.graph
         body, env = optimize(graph, [graph.resolve(f) for f in fetches], feeds=list(fed),
-                             session=self)
+                             session=self, meter=meter)
         plan = body.plan(body.rets, body.control_rets, frozenset(range(len(fed))))
         prog = _Program(body, plan, {i: k for k, i in enumerate(fed)}, self.store.version,
                         env.variables)
@@ -634,17 +686,21 @@ class Session:
         return prog
 
     def initialize(self) -> None:
-        """Run the MetaGraph's init op (tables, asset paths) once."""
+        """Run the MetaGraph's init op once, before the first signature, as TF's loader does.
+
+        Variables are restored first (lazily: a checkpoint value is read on first use), then
+        the init op (``__saved_model_init_op``, main_op or legacy_init_op) runs with the asset
+        paths fed: what it assigns overrides the checkpoint, tables get filled. An init op that
+        fails is run again on the next call (and fails again), never skipped.
+        """
         if self._initialized:
             return
-        self._initialized = True
-        from savedmodel_io.graph import variables as _vars
-
         init = _vars.init_op_name(self.meta_graph)
         feeds = _vars.asset_feeds(self.meta_graph, self.export_dir)
         if init:
             self._run([], feeds, [init])
         self._asset_feeds = feeds
+        self._initialized = True
 
     def run_signature(
         self,
@@ -652,20 +708,22 @@ class Session:
         inputs: Mapping[str, Any],
         *,
         trace: Callable[[TraceEvent], None] | None = None,
-        cast: bool = False,
+        strict: bool = False,
         partial: bool = False,
+        budget: Budget | None = None,
         optimize: bool | None = None,
     ) -> dict[str, np.ndarray]:
         """Run SignatureDef ``key`` on ``inputs`` (input key -> value); output key -> array.
 
+        Inputs are converted by :func:`convert_input`'s rule (``strict``: no dtype changes).
         ``partial=True`` feeds only the inputs given, as a TF1 session (and
         ``saved_model_cli run``) does: an input that no output needs, or one with a
-        default (PlaceholderWithDefault), may be left out. ``optimize=False`` runs the
-        saved graph node by node instead of the optimised program (default: the
-        Session's ``optimize``).
+        default (PlaceholderWithDefault), may be left out. ``budget`` limits the run's
+        work (default: ``self.budget``). ``optimize=False`` runs the saved graph node by
+        node instead of the optimised program (default: the Session's ``optimize``).
         """
         sig = self.signature(key)
-        feeds = self.signature_feeds(key, inputs, cast=cast, partial=partial)
+        feeds = self.signature_feeds(key, inputs, strict=strict, partial=partial)
         names = sorted(sig.outputs)
         self.initialize()
         feeds.update({k: v for k, v in getattr(self, "_asset_feeds", {}).items() if k not in feeds})
@@ -682,7 +740,7 @@ class Session:
             else:
                 fetches.append(t)
         try:
-            values = self._run(fetches, feeds, controls, trace, optimize)
+            values = self._run(fetches, feeds, controls, trace, budget, optimize)
         except InvalidArgumentError as exc:
             # A left-out input that an output needs: name the input key, not its placeholder.
             for k in sorted(set(sig.inputs) - set(inputs)):
@@ -711,7 +769,7 @@ class Session:
         return sigs[key]
 
     def signature_feeds(
-        self, key: str, inputs: Mapping[str, Any], *, cast: bool = False, partial: bool = False
+        self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
     ) -> dict[str, Any]:
         """Validate ``inputs`` against a signature; returns tensor name -> numpy array.
 
@@ -743,8 +801,8 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                cast=cast, path=self.export_dir, where=where,
+                inputs[k], info.dtype, tensor_info_shape(info), k,
+                strict=strict, path=self.export_dir, where=where,
             )
         return feeds
 
@@ -819,15 +877,18 @@ def _all_bytes(arr: np.ndarray) -> bool:
 
 
 class Context:
-    """State of one run: the session, the trace hook, the function-call depth."""
+    """State of one run: the session, the trace hook, the function-call depth, the budget."""
 
     MAX_DEPTH = 200
 
-    def __init__(self, session: Session, trace: Callable[[TraceEvent], None] | None,
-                 optimize: bool = False) -> None:
+    def __init__(
+        self, session: Session, trace: Callable[[TraceEvent], None] | None, budget: Budget,
+        optimize: bool = False,
+    ) -> None:
         self.session = session
         self.trace = trace
         self.depth = 0
+        self.meter = budget.start(session.export_dir)
         self.optimize = optimize  # functions called run their optimised bodies
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
@@ -841,16 +902,23 @@ class Context:
             for i in plan.consts:
                 trace(TraceEvent(nodes[i], values[i], self.depth))
         dataflow = body.dataflow
+        meter = self.meter
         node = None
         gathered = False
         try:
-            for node, fn, srcs, release in plan.steps:
+            for node, fn, srcs, release, special in plan.steps:
+                meter.node(node)
                 gathered = False
                 ins = [values[s][o] for s, o in srcs]
                 gathered = True
                 if dataflow and is_dead(node.op, ins, [values[c] for c in node.controls]):
                     values[node.index] = ALL_DEAD
                     continue
+                if special:  # TF1 references to read, or a kernel that charges the budget
+                    if node.deref:
+                        self.read_refs(node, ins)
+                    if node.kernel.per_element:
+                        meter.elements(sum(getattr(v, "size", 1) for v in ins), node.where)
                 out = fn(node, ins, self)
                 if type(out) is not list:
                     out = [out]
@@ -870,14 +938,23 @@ class Context:
             raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=where) from exc
         return values
 
+    def read_refs(self, node: Node, ins: list[Any]) -> None:
+        """Replace the variable references among ``ins`` that ``node`` reads by their values."""
+        store = self.session.store
+        for j in node.deref:
+            v = ins[j]
+            if isinstance(v, _vars.Ref):
+                ins[j] = store.read(v.handle, node.where)
+
     def call(self, name: str, args: list[Any], where: str = "") -> list[Any]:
         """Call library function ``name`` on ``args``; returns its outputs."""
-        body, plan = self.session.callee(name, where, self.optimize)
+        body, plan = self.session.callee(name, where, self.optimize, self.meter)
         nargs = len(body.args)
         if len(args) != nargs:
             raise RuntimeFailure(f"function {name!r} takes {nargs} inputs, got {len(args)}", where=where)
         if self.depth >= self.MAX_DEPTH:
             raise RuntimeFailure(f"function calls nest deeper than {self.MAX_DEPTH}", where=where)
+        self.meter.clock(where)
         fed = {i: [a] for i, a in enumerate(args)}
         self.depth += 1
         try:
@@ -893,15 +970,18 @@ def convert_input(
     shape: tensors.Shape,
     key: str,
     *,
-    cast: bool = False,
+    strict: bool = False,
     path: str | None = None,
     where: str | None = None,
 ) -> np.ndarray:
     """``value`` as an array of DataType ``dt`` matching ``shape``, or InvalidArgumentError.
 
-    numpy arrays must already have the signature's dtype unless ``cast`` (what a
-    TF1 session feed does); Python scalars and lists are converted like
-    ``tf.convert_to_tensor`` would (ints to floats fine, floats to ints refused).
+    One rule for the Python API and ``savedmodel-io run`` (``dtypes.safe_cast``): a value
+    of another dtype is converted when no value changes beyond float rounding (int16 ->
+    float32, float64 -> float32, int64 -> int32 when every value fits); float -> int,
+    overflow to inf and integers that do not fit are refused. ``strict`` refuses every
+    numpy array or scalar of another dtype; Python numbers and lists, which have no dtype
+    of their own, always take the input's dtype by the rule.
     """
     want_name = dtypes.python_name(dt)
     if dt == DataType.DT_STRING:
@@ -912,44 +992,27 @@ def convert_input(
         except SavedModelError as exc:
             raise InvalidArgumentError(f"input {key!r} has type {want_name}, which run does not support ({exc.message})",
                                        path=path, where=where) from None
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            arr = np.asarray(value)
-            if arr.dtype != np_dtype:
-                lossless = (arr.dtype.kind in "iu" and np_dtype.kind in "iuf"
-                            and np.can_cast(arr.dtype, np_dtype, "safe"))
-                if not cast and not lossless:
-                    raise InvalidArgumentError(
-                        f"input {key!r} expects {want_name}, got an array of {arr.dtype}",
-                        path=path, where=where)
-                arr = _cast(arr, np_dtype, key, want_name, path, where)
-        else:
-            try:
-                raw = np.asarray(value)
-            except (ValueError, TypeError) as exc:
-                raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
-                                           path=path, where=where) from None
-            if raw.dtype.kind not in "biufc":
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {raw.dtype} values",
-                                           path=path, where=where)
-            if raw.dtype.kind == "f" and np_dtype.kind in "iub" and not cast:
-                raise InvalidArgumentError(f"input {key!r} expects {want_name}, got float values",
-                                           path=path, where=where)
-            arr = _cast(raw, np_dtype, key, want_name, path, where)
+        typed = isinstance(value, (np.ndarray, np.generic))
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgumentError(f"input {key!r} is not a tensor value ({exc})",
+                                       path=path, where=where) from None
+        got = f"an array of {raw.dtype}" if typed else f"{raw.dtype} values"
+        if typed and strict and raw.dtype != np_dtype:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got} "
+                                       "(strict: no conversion)", path=path, where=where)
+        try:
+            arr = dtypes.safe_cast(raw, np_dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"input {key!r} expects {want_name}, got {got}: {exc.message}",
+                                       path=path, where=where) from None
     if shape is not None:
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
             shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
             raise InvalidArgumentError(
                 f"input {key!r} expects shape {shown}, got {tuple(arr.shape)}", path=path, where=where)
     return arr
-
-
-def _cast(arr: np.ndarray, np_dtype: np.dtype, key: str, want: str, path, where) -> np.ndarray:
-    if arr.dtype.kind in "iu" and np_dtype.kind in "iu" and arr.size:
-        info = np.iinfo(np_dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise InvalidArgumentError(f"input {key!r}: values do not fit in {want}", path=path, where=where)
-    with np.errstate(all="ignore"):
-        return arr.astype(np_dtype)
 
 
 def _string_array(value: Any, key: str, path, where) -> np.ndarray:
@@ -997,6 +1060,8 @@ def run_signature(
     export_dir: str | os.PathLike[str] | None = None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    strict: bool = False,
+    budget: Budget | None = None,
     optimize: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Run SignatureDef ``key`` of a MetaGraph on ``inputs``; returns output key -> array.
@@ -1004,11 +1069,15 @@ def run_signature(
     A loaded :class:`~savedmodel_io.model.MetaGraph` runs in its own Session (kept, with
     its variables' state). A bare MetaGraphDef, or other ``variables`` (checkpoint key ->
     array, or a callable), get a new Session for this call; without ``variables`` they
-    are read from ``export_dir``'s ``variables/`` checkpoint. ``optimize=False`` runs the
-    saved graph node by node (no inlining, folding or fusion), for debugging.
+    are read from ``export_dir``'s ``variables/`` checkpoint. ``strict`` refuses inputs
+    of another dtype (see :func:`convert_input`). ``budget`` limits the run's work
+    (default: the session's ``budget``, see :mod:`savedmodel_io.graph.budget`).
+    ``optimize=False`` runs the saved graph node by node (no inlining, folding or fusion),
+    for debugging.
     """
     sess = _session(meta_graph, export_dir, variables)
-    return sess.run_signature(key, inputs, trace=trace, optimize=optimize)
+    return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget,
+                              optimize=optimize)
 
 
 def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
@@ -1016,8 +1085,6 @@ def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)
     sig = sess.signature(key)
-    from savedmodel_io.graph import variables as _vars
-
     fetches = [t.name for t in sig.outputs.values() if t.name]
     feeds = [t.name for t in sig.inputs.values() if t.name]
     missing = sess.missing_ops(fetches, [], feeds)

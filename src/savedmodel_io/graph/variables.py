@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import CorruptFileError, NotFoundError, RuntimeFailure
+from savedmodel_io.errors import CorruptFileError, NotFoundError
+from savedmodel_io.model import asset_file_defs
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
-__all__ = ["Handle", "VariableStore", "asset_feeds", "init_op_name", "OBJECT_GRAPH_KEY"]
+__all__ = ["Handle", "Ref", "VariableStore", "asset_feeds", "init_op_name", "variable_name",
+           "OBJECT_GRAPH_KEY"]
 
 # The checkpoint entry holding the serialized TrackableObjectGraph
 # (tensorflow/tensorflow tensorflow/python/checkpoint/checkpoint.py, OBJECT_GRAPH_PROTO_KEY).
@@ -43,6 +45,28 @@ class Handle:
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.name}>"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A TF1 reference to a variable (``DT_FLOAT_REF``...): read when a consumer runs, not before.
+
+    Ref-typed outputs (VariableV2, Assign, ScatterAdd...) flow as Refs into the inputs that
+    take references (Assign's first input...); every other consumer gets the variable's value
+    at the moment it runs, as in a TF1 session.
+    """
+
+    handle: Handle
+    shape: tuple[int, ...] = ()  # the variable's declared shape (its shape until assigned)
+
+    def __repr__(self) -> str:
+        return f"<ref to {self.handle.name}>"
+
+
+def variable_name(node_name: str, shared_name: bytes | None) -> str:
+    """The name a variable lives under in a session: its ``shared_name``, else its node's name."""
+    shared = (shared_name or b"").decode("utf-8", "replace")
+    return shared or node_name
 
 
 class VariableStore:
@@ -75,13 +99,6 @@ class VariableStore:
         if key not in src:
             raise NotFoundError(f"no checkpoint entry {key!r}", path=self._prefix())
         return src[key]
-
-    def has_checkpoint_key(self, key: str) -> bool:
-        try:
-            self.checkpoint(key)
-        except NotFoundError:
-            return False
-        return True
 
     # -- handle -> key -----------------------------------------------------------
 
@@ -151,7 +168,8 @@ class VariableStore:
                 v = self.checkpoint(key)
             except NotFoundError:
                 raise NotFoundError(
-                    f"variable {handle.name!r} has no value: checkpoint key {key!r} is absent",
+                    f"variable {handle.name!r} is not initialized: the checkpoint has no entry "
+                    f"{key!r} and nothing assigned it (an init op or a signature run)",
                     path=self._prefix(), where=where) from None
             v = np.asarray(v) if not isinstance(v, np.ndarray) else v
             self.values[handle.name] = v
@@ -161,6 +179,20 @@ class VariableStore:
         """Set a variable's value (AssignVariableOp, TF1 Assign)."""
         self.values[handle.name] = value
         self.version += 1
+
+    def is_initialized(self, handle: Handle) -> bool:
+        """Whether a variable has a value: assigned in this session, or restored from the checkpoint."""
+        if handle.name in self.values:
+            return True
+        try:
+            self.read(handle)
+        except NotFoundError:
+            return False
+        return True
+
+    def forget(self, handle: Handle) -> None:
+        """Drop a variable's value (DestroyTemporaryVariable)."""
+        self.values.pop(handle.name, None)
 
 
 def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
@@ -188,10 +220,7 @@ def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
 
 def _path_keys(og: Any) -> dict[int, str]:
     """Checkpoint keys from the object graph paths (breadth-first, first path wins)."""
-    # Escaping of local names: tensorflow/tensorflow tensorflow/python/checkpoint/
-    # graph_view / trackable_utils.py (escape_local_name: "." -> ".S", "/" -> "./").
-    def esc(name: str) -> str:
-        return name.replace(".", ".S").replace("/", "./")
+    from savedmodel_io.formats.bundle import escape_local_name as esc
 
     paths: dict[int, str] = {0: ""}
     queue = [0]
@@ -236,8 +265,8 @@ def _tf1_keys(mg: MetaGraphDef, path: str | None = None) -> dict[str, str]:
         var = strip(n.input[0])[0]
         var_node = nodes.get(var)
         handle = var
-        if var_node is not None and var_node.op == "VarHandleOp" and "shared_name" in var_node.attr:
-            handle = var_node.attr["shared_name"].s.decode("utf-8", "replace") or var
+        if var_node is not None and "shared_name" in var_node.attr:
+            handle = variable_name(var, var_node.attr["shared_name"].s)
         out[handle] = names[idx].decode("utf-8", "replace")
     return out
 
@@ -256,7 +285,12 @@ def _through_identities(nodes: dict[str, Any], src: str, idx: int,
 
 
 def init_op_name(mg: MetaGraphDef) -> str | None:
-    """Name of the op to run once after loading (``__saved_model_init_op`` or main_op)."""
+    """Name of the op to run once after restoring the variables, before serving.
+
+    TensorFlow's loader order (tensorflow/tensorflow tensorflow/python/saved_model/
+    loader_impl.py, get_init_op): the ``__saved_model_init_op`` signature, else the
+    ``saved_model_main_op`` collection, else the ``legacy_init_op`` collection.
+    """
     sig = mg.signature_def.get("__saved_model_init_op") if "__saved_model_init_op" in mg.signature_def else None
     if sig is not None and "__saved_model_init_op" in sig.outputs:
         return sig.outputs["__saved_model_init_op"].name.split(":")[0]
@@ -269,16 +303,11 @@ def init_op_name(mg: MetaGraphDef) -> str | None:
 
 
 def asset_feeds(mg: MetaGraphDef, export_dir: str | None) -> dict[str, np.ndarray]:
-    """Asset tensor name -> absolute asset path (what TF's loader feeds at load time)."""
+    """Asset tensor name -> absolute asset path (what TF's loader feeds before the init op)."""
     feeds = {}
-    for a in mg.asset_file_def:
+    for a in asset_file_defs(mg, export_dir):
         if not a.tensor_info.name:
             continue
         path = os.path.join(export_dir, "assets", a.filename) if export_dir else a.filename
         feeds[a.tensor_info.name] = np.array(path.encode("utf-8"), dtype=object)
     return feeds
-
-
-def missing_variable(name: str, where: str) -> RuntimeFailure:
-    """Error for a TF1 variable that has neither a value nor a checkpoint entry."""
-    return RuntimeFailure(f"variable {name!r} is not initialized", where=where)

@@ -110,10 +110,16 @@ def parse_message(
 ) -> M:
     """Parse binary ``data`` as ``cls``; a decode failure becomes CorruptFileError naming ``path``."""
     msg = cls()
+    name = cls.DESCRIPTOR.full_name
     try:
         msg.ParseFromString(bytes(data) if isinstance(data, memoryview) else data)
+    except MemoryError:
+        raise LimitExceededError(f"not enough memory to parse the {name} message", path=path) from None
     except (_message.DecodeError, ValueError, RuntimeError) as exc:
-        name = cls.DESCRIPTOR.full_name
+        if "alloc" in str(exc).lower():  # upb's "Arena alloc failed": out of memory, not corrupt
+            raise LimitExceededError(
+                f"not enough memory to parse the {name} message", path=path
+            ) from None
         raise CorruptFileError(f"not a valid {name} message ({exc})", path=path) from None
     return msg
 

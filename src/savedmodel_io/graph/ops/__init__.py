@@ -26,10 +26,15 @@ __all__ = ["KERNELS", "PREPARE", "Kernel", "kernel", "get", "supported_ops"]
 
 @dataclass(frozen=True)
 class Kernel:
-    """One registered op and the function computing it."""
+    """One registered op and the function computing it.
+
+    ``per_element``: the kernel handles its inputs' elements one at a time in Python, so
+    each run charges their count to its budget first (see savedmodel_io.graph.budget).
+    """
 
     op: str
     fn: Callable[..., Any]
+    per_element: bool = False
 
 
 KERNELS: dict[str, Kernel] = {}
@@ -39,15 +44,17 @@ PREPARE: dict[str, Callable[[Any, dict[int, Any]], Any]] = {}
 _loaded = False
 
 
-def kernel(*ops: str, prepare: Callable[[Any, dict[int, Any]], Any] | None = None,
-           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def kernel(
+    *ops: str, per_element: bool = False,
+    prepare: Callable[[Any, dict[int, Any]], Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the kernel of each op in ``ops``."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for op in ops:
             if op in KERNELS:
                 raise ValueError(f"kernel for {op} registered twice")
-            KERNELS[op] = Kernel(op, fn)
+            KERNELS[op] = Kernel(op, fn, per_element)
             if prepare is not None:
                 PREPARE[op] = prepare
         return fn
@@ -68,6 +75,7 @@ def _load() -> None:
             math,
             nn,
             parsing,
+            random,
             resource,
             strings,
             tensorlist,

@@ -10,11 +10,14 @@ neither of the latter) and if its worst case on the given strings, estimated as
 ``(len + 1) ** k`` for ``k`` quantifiers in sequence (one more when searching), stays
 within RE_BUDGET; anything else raises UnsupportedOpError asking for google-re2.
 
-Rewrites follow RE2 (tensorflow/tensorflow tensorflow/core/kernels/regex_replace_op.cc
-checks them with ``RE2::CheckRewriteString``): ``\\0``..``\\9`` insert a group, ``\\\\``
-a backslash; any other backslash, or a group the pattern lacks, is an error. A global
-replace skips an empty match where the previous match ended or inside a UTF-8
-character, as ``RE2::GlobalReplace`` does. (On the ``re`` fallback ``.`` and classes
+Rewrites follow RE2, which TensorFlow calls without checking them (tensorflow/tensorflow
+tensorflow/core/kernels/regex_replace_op.cc: ``RE2::Replace`` / ``RE2::GlobalReplace``):
+``\\0``..``\\9`` insert a group, ``\\\\`` a backslash. A rewrite naming a group the
+pattern lacks replaces nothing (the input comes back unchanged). Any other backslash is an
+invalid escape: a single replace then replaces nothing, a global replace writes each match's
+rewrite up to the bad escape (RE2's ``Rewrite`` stops there and GlobalReplace ignores the
+failure). A global replace skips an empty match where the previous match ended or inside a
+UTF-8 character, as ``RE2::GlobalReplace`` does. (On the ``re`` fallback ``.`` and classes
 match single bytes, where RE2 matches UTF-8 characters.)
 """
 
@@ -35,7 +38,7 @@ try:
 except ImportError:
     _re2_module = None
 
-__all__ = ["RE_BUDGET", "Regex", "compile_regex", "replace", "rewrite_parts"]
+__all__ = ["RE_BUDGET", "Regex", "Rewrite", "compile_regex", "parse_rewrite", "replace"]
 
 # Worst-case backtracking steps allowed per kernel call on the ``re`` fallback (a few seconds).
 RE_BUDGET = 4e9
@@ -164,12 +167,22 @@ def _has_choice(items: Any) -> bool:
     return False
 
 
-def rewrite_parts(node: Any, rewrite: Any, groups: int) -> list[bytes | int]:
-    """An RE2 rewrite string as literal pieces and group numbers (InvalidArgumentError if bad)."""
+@dataclass(frozen=True)
+class Rewrite:
+    """An RE2 rewrite string as RE2 reads it (re2/re2.cc: MaxSubmatch and Rewrite)."""
+
+    parts: tuple[bytes | int, ...]  # literal pieces and group numbers, up to a bad escape
+    complete: bool  # False: a backslash not followed by a digit or a backslash cut it short
+    max_group: int  # the highest group a backslash-digit names anywhere in it (MaxSubmatch)
+
+
+def parse_rewrite(node: Any, rewrite: Any) -> Rewrite:
+    """Read an RE2 rewrite; never an error (TF does not check rewrites), only a non-string is."""
     if not isinstance(rewrite, bytes):
         raise bad(node, f"the rewrite must be a string, got {type(rewrite).__name__}")
     parts: list[bytes | int] = []
     lit = bytearray()
+    complete = True
     i = 0
     while i < len(rewrite):
         c = rewrite[i:i + 1]
@@ -181,22 +194,22 @@ def rewrite_parts(node: Any, rewrite: Any, groups: int) -> list[bytes | int]:
         if nxt == b"\\":
             lit += b"\\"
         elif nxt.isdigit():
-            n = int(nxt)
-            if n > groups:
-                raise bad(node, f"invalid rewrite pattern {rewrite!r}: \\{n} but the regex has "
-                                f"{groups} group(s)")
-            parts += [bytes(lit), n]
+            parts += [bytes(lit), int(nxt)]
             lit.clear()
         else:
-            raise bad(node, f"invalid rewrite pattern {rewrite!r}: a backslash must be followed "
-                            "by a digit or a backslash")
+            complete = False
+            break
         i += 2
     parts.append(bytes(lit))
-    return [p for p in parts if p != b""]
+    digits = [int(m) for m in re.findall(rb"\\(?:\\|(\d))", rewrite) if m]
+    return Rewrite(tuple(p for p in parts if p != b""), complete, max(digits, default=0))
 
 
-def replace(regex: Regex, parts: list[bytes | int], text: bytes, first_only: bool) -> bytes:
-    """``text`` with matches replaced by the rewrite ``parts`` (RE2::Replace / GlobalReplace)."""
+def replace(regex: Regex, rewrite: Rewrite, text: bytes, first_only: bool) -> bytes:
+    """``text`` with matches replaced by ``rewrite`` (RE2::Replace / GlobalReplace)."""
+    if rewrite.max_group > regex.groups or (first_only and not rewrite.complete):
+        return text  # RE2 replaces nothing
+    parts = rewrite.parts
     out: list[bytes] = []
     pos, last_end = 0, -1
     for m in regex.rx.finditer(text):

@@ -39,8 +39,19 @@ def reshape(node, inputs, ctx):
 
 @kernel("Transpose", "ConjugateTranspose")
 def transpose(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/transpose_op.cc: perm is a vector of rank
+    # entries; a negative entry counts from the end; each dimension exactly once.
     x = _a(inputs[0])
-    perm = ints(inputs[1])
+    p = _a(inputs[1])
+    if p.ndim != 1:
+        raise bad(node, f"perm must be rank 1, got shape {list(p.shape)}")
+    if p.size != x.ndim:
+        raise bad(node, f"transpose expects a vector of size {x.ndim}. But input(1) is a vector "
+                        f"of size {p.size}")
+    perm = [d + x.ndim if d < 0 else d for d in ints(p)]
+    for d in perm:
+        if not 0 <= d < x.ndim:
+            raise bad(node, f"{d} is out of range [0 .. {x.ndim})")
     if sorted(perm) != list(range(x.ndim)):
         raise bad(node, f"{perm} is not a permutation of {x.ndim} dimensions")
     y = np.transpose(x, perm)
@@ -410,14 +421,75 @@ def where(node, inputs, ctx):
     return np.argwhere(x).astype(np.int64)
 
 
-@kernel("Unique")
-def unique(node, inputs, ctx):
-    x = _a(inputs[0])
-    _, first, inv = np.unique(x, return_index=True, return_inverse=True)
+def _distinct(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct elements of 1-D ``x`` by first appearance: (first index of each, group of each).
+
+    As TF's Unique (a hash map on values): 0.0 and -0.0 are one value, every NaN its own.
+    """
+    nan = np.isnan(x) if x.dtype.kind in "fc" else np.zeros(x.shape, bool)
+    keep = np.flatnonzero(~nan)
+    nans = np.flatnonzero(nan)
+    _, first, inv = np.unique(x[keep], return_index=True, return_inverse=True)
+    group = np.empty(x.size, np.int64)
+    group[keep] = inv.reshape(-1)
+    group[nans] = len(first) + np.arange(nans.size)
+    first = np.concatenate([keep[first], nans])
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return [x[np.sort(first)], rank[inv.reshape(-1)].astype(np_dtype(node.attr["out_idx"]))]
+    return first[order], rank[group]
+
+
+def _distinct_slices(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_distinct` over the slices of ``x`` along ``axis`` (a NaN makes a slice distinct)."""
+    moved = np.moveaxis(x, axis, 0)
+    rows = moved.reshape(len(moved), int(np.prod(moved.shape[1:], dtype=np.int64)))
+    groups: dict[tuple, int] = {}
+    first: list[int] = []
+    inv = np.empty(len(rows), np.int64)
+    for i, row in enumerate(rows):
+        # Python floats: NaN != NaN and hashes by identity; 0.0 == -0.0 hashes alike.
+        g = groups.setdefault(tuple(row.tolist()), len(groups))
+        if g == len(first):
+            first.append(i)
+        inv[i] = g
+    return np.array(first, np.int64), inv
+
+
+def _unique_axis(node, x: np.ndarray, axis) -> int | None:
+    """UniqueV2's axis: None (x must be 1-D) or one dimension, negative counting from the end."""
+    a = _a(axis)
+    if a.ndim != 1:
+        raise bad(node, "axis expects a 1D vector.")
+    if a.size > 1:
+        raise bad(node, "axis does not support input tensors larger than 1 elements")
+    if a.size == 0:
+        return None
+    d = int(a[0])
+    d = d + x.ndim if d < 0 else d
+    if not 0 <= d < x.ndim:
+        raise bad(node, f"axis has to be between [0, {x.ndim})")
+    return d
+
+
+@kernel("Unique", "UniqueV2", "UniqueWithCounts", "UniqueWithCountsV2")
+def unique(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/unique_op.cc
+    x = _a(inputs[0])
+    axis = _unique_axis(node, x, inputs[1]) if node.op.endswith("V2") else None
+    if axis is None:
+        if x.ndim != 1:
+            raise bad(node, "unique expects a 1D vector.")
+        first, inv = _distinct(x)
+        y = x[first]
+    else:
+        first, inv = _distinct_slices(x, axis)
+        y = np.take(x, first, axis=axis)
+    idx_type = np_dtype(node.attr["out_idx"])
+    out = [y, inv.astype(idx_type)]
+    if "Counts" in node.op:
+        out.append(np.bincount(inv, minlength=len(first)).astype(idx_type))
+    return out
 
 
 def _descending(x: np.ndarray) -> np.ndarray:
@@ -472,9 +544,24 @@ def tensor_scatter(node, inputs, ctx):
 
 @kernel("MatrixBandPart")
 def matrix_band_part(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_band_part_op.cc: a matrix or a
+    # batch of them; scalar band widths, each negative (whole triangle) or at most rows/columns.
     x = _a(inputs[0])
-    lo, hi = int(np.asarray(inputs[1])), int(np.asarray(inputs[2]))
+    if x.ndim < 2:
+        raise bad(node, f"input must be at least 2-dim, received shape: {list(x.shape)}")
     m, n = x.shape[-2], x.shape[-1]
+    widths = []
+    for name, value, limit, what in (("num_lower", inputs[1], m, "rows"),
+                                     ("num_upper", inputs[2], n, "columns")):
+        v = _a(value)
+        if v.ndim:
+            raise bad(node, f"{name} must be scalar, got shape {list(v.shape)}")
+        w = int(v)
+        if w > limit:
+            raise bad(node, f"{name} must be negative or less or equal to number of {what} "
+                            f"({limit}) got: {w}")
+        widths.append(w)
+    lo, hi = widths
     i = np.arange(m)[:, None]
     j = np.arange(n)[None, :]
     keep = ((lo < 0) | (i - j <= lo)) & ((hi < 0) | (j - i <= hi))
@@ -602,13 +689,24 @@ def batch_to_space_nd(node, inputs, ctx):
 
 @kernel("Roll")
 def roll(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/roll_op.cc: input at least 1-D; shift and
+    # axis scalars or vectors of one size; each axis in [-rank, rank); repeated axes add up.
     x = _a(inputs[0])
-    shift, axis = ints(inputs[1]), ints(inputs[2])
-    if len(shift) != len(axis):
+    if x.ndim < 1:
+        raise bad(node, "input must be 1-D or higher")
+    sh, ax = _a(inputs[1]), _a(inputs[2])
+    for name, v in (("shift", sh), ("axis", ax)):
+        if v.ndim > 1:
+            raise bad(node, f"{name} must be a scalar or a 1-D vector. Found: {list(v.shape)}")
+    if sh.shape != ax.shape:
         raise bad(node, "shift and axis must have the same size")
-    if not x.ndim:
-        return x
-    return np.roll(x, shift, axis=[a % x.ndim for a in axis])
+    axes = []
+    for a in ints(ax):
+        d = a + x.ndim if a < 0 else a
+        if not 0 <= d < x.ndim:
+            raise bad(node, f"axis {d} is out of range")
+        axes.append(d)
+    return np.roll(x, ints(sh), axis=axes) if axes else x
 
 
 @kernel("RaggedTensorToTensor")

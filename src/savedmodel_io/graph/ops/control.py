@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
+from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad
@@ -111,13 +111,11 @@ def while_(node, inputs, ctx):
     cond = node.attr["cond"].name
     body = node.attr["body"].name
     state = list(inputs)
-    limit = ctx.session.max_loop_iterations
     n = 0
     while _truth(node, ctx.call(cond, state, node.where)[0]):
-        state = ctx.call(body, state, node.where)
         n += 1
-        if limit is not None and n >= limit:
-            raise RuntimeFailure(f"while loop ran more than {limit} iterations", where=node.where)
+        ctx.meter.iteration(n, node.where)
+        state = ctx.call(body, state, node.where)
     return state
 
 

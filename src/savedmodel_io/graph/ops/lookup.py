@@ -75,7 +75,7 @@ def _fill(node, t: Table, keys: np.ndarray, values: np.ndarray) -> None:
         t.data[_key(k)] = v if isinstance(v, np.ndarray) and v.ndim else _key(v)
 
 
-@kernel("InitializeTableV2", "InitializeTable")
+@kernel("InitializeTableV2", "InitializeTable", per_element=True)
 def initialize_table(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     if not t.initialized:
@@ -147,7 +147,7 @@ def initialize_from_text(node, inputs, ctx):
     return []
 
 
-@kernel("LookupTableFindV2", "LookupTableFind")
+@kernel("LookupTableFindV2", "LookupTableFind", per_element=True)
 def find(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     keys = np.asarray(inputs[1])
@@ -187,7 +187,7 @@ def size(node, inputs, ctx):
     return np.array(len(_table(node, ctx, inputs[0]).data), np.int64)
 
 
-@kernel("LookupTableImportV2", "LookupTableImport")
+@kernel("LookupTableImportV2", "LookupTableImport", per_element=True)
 def import_(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     t.data = {}
@@ -196,13 +196,13 @@ def import_(node, inputs, ctx):
     return []
 
 
-@kernel("LookupTableInsertV2", "LookupTableInsert")
+@kernel("LookupTableInsertV2", "LookupTableInsert", per_element=True)
 def insert(node, inputs, ctx):
     _fill(node, _table(node, ctx, inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2]))
     return []
 
 
-@kernel("LookupTableRemoveV2")
+@kernel("LookupTableRemoveV2", per_element=True)
 def remove(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     for k in np.asarray(inputs[1]).reshape(-1):

@@ -43,7 +43,7 @@ def _keys(values) -> list[str]:
     return [bytes(k).decode() for k in np.asarray(values, dtype=object).reshape(-1)]
 
 
-@kernel("ParseExample")
+@kernel("ParseExample", per_element=True)
 def parse_example(node, inputs, ctx):
     """The TF1 op: keys are separate scalar inputs (serialized, names, sparse keys, dense keys, defaults)."""
     ns, nd = int(node.attr.get("Nsparse", 0)), int(node.attr.get("Ndense", 0))
@@ -54,7 +54,7 @@ def parse_example(node, inputs, ctx):
     return _parse(node, inputs[0], sparse_keys, dense_keys, [], inputs[2 + ns + nd:])
 
 
-@kernel("ParseExampleV2")
+@kernel("ParseExampleV2", per_element=True)
 def parse_example_v2(node, inputs, ctx):
     dense_keys = _keys(inputs[3])
     return _parse(node, inputs[0], _keys(inputs[2]), dense_keys, _keys(inputs[4]),

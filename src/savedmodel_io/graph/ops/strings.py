@@ -7,6 +7,8 @@ else a guarded Python ``re``) and how rewrites are read.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from savedmodel_io.graph.ops import _regex, kernel
@@ -30,7 +32,7 @@ def _b(v) -> bytes:
     return v if isinstance(v, bytes) else str(v).encode("utf-8")
 
 
-@kernel("StringUpper", "StringLower")
+@kernel("StringUpper", "StringLower", per_element=True)
 def case(node, inputs, ctx):
     enc = attr_str(node, "encoding")
     up = node.op == "StringUpper"
@@ -42,7 +44,7 @@ def case(node, inputs, ctx):
     return _map(fn, _s(inputs[0]))
 
 
-@kernel("StringJoin")
+@kernel("StringJoin", per_element=True)
 def join(node, inputs, ctx):
     sep = node.attr["separator"]
     arrays = [_s(v) for v in inputs]
@@ -56,7 +58,7 @@ def join(node, inputs, ctx):
     return out
 
 
-@kernel("StringLength")
+@kernel("StringLength", per_element=True)
 def length(node, inputs, ctx):
     unit = attr_str(node, "unit")
     if unit == "UTF8_CHAR":
@@ -66,10 +68,10 @@ def length(node, inputs, ctx):
 
 def _replace(node, texts: np.ndarray, pattern, rewrite) -> np.ndarray:
     rx = _regex.compile_regex(node, pattern)
-    parts = _regex.rewrite_parts(node, rewrite, rx.groups)
+    rw = _regex.parse_rewrite(node, rewrite)
     first_only = not node.attr["replace_global"]
     rx.check_cost(node, texts.reshape(-1), search=True)
-    return _map(lambda v: _regex.replace(rx, parts, v, first_only), texts)
+    return _map(lambda v: _regex.replace(rx, rw, v, first_only), texts)
 
 
 def _full_match(node, texts: np.ndarray, pattern) -> np.ndarray:
@@ -78,52 +80,76 @@ def _full_match(node, texts: np.ndarray, pattern) -> np.ndarray:
     return _map(lambda v: rx.rx.fullmatch(v) is not None, texts, bool)
 
 
-@kernel("StaticRegexReplace")
+@kernel("StaticRegexReplace", per_element=True)
 def static_regex_replace(node, inputs, ctx):
     return _replace(node, _s(inputs[0]), node.attr.get("pattern"), node.attr.get("rewrite"))
 
 
-@kernel("RegexReplace")
+@kernel("RegexReplace", per_element=True)
 def regex_replace(node, inputs, ctx):
     return _replace(node, _s(inputs[0]), np.asarray(inputs[1]).item(), np.asarray(inputs[2]).item())
 
 
-@kernel("StaticRegexFullMatch")
+@kernel("StaticRegexFullMatch", per_element=True)
 def static_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), node.attr.get("pattern"))
 
 
-@kernel("RegexFullMatch")
+@kernel("RegexFullMatch", per_element=True)
 def regex_full_match(node, inputs, ctx):
     return _full_match(node, _s(inputs[0]), np.asarray(inputs[1]).item())
 
 
-def _strtod(text: str) -> float:
-    """A float as C's strtod reads a whole string: decimal, inf/nan, or hex ("0x10")."""
-    try:
-        return float(text)
-    except ValueError:
-        if "0x" not in text.lower():
-            raise
-        return float.fromhex(text)
+# What TF's StringToNumber accepts (tensorflow/tensorflow tensorflow/core/kernels/
+# string_to_number_op.cc via strings::safe_strto32/64, safe_strtof/d): ASCII digits only
+# (no "_" separators, no other scripts' digits), surrounding ASCII whitespace ignored;
+# floats also in exponent, hexadecimal and inf/infinity/nan(...) forms.
+_INT = re.compile(rb"[+-]?[0-9]+")
+_FLOAT = re.compile(rb"""[+-]?(?:
+      (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
+    | 0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?
+    | (?i:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)
+)""", re.VERBOSE)
 
 
-@kernel("StringToNumber")
+def _number(text: bytes, integer: bool) -> int | float:
+    """The number a string holds, as TF reads it (ValueError when TF refuses it)."""
+    text = text.strip(b" \t\n\r\x0b\x0c")
+    if integer:
+        if not _INT.fullmatch(text):
+            raise ValueError(text)
+        return int(text)
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(text)
+    body = text.lstrip(b"+-")
+    if body[:2].lower() == b"0x":
+        return float.fromhex(text.decode("ascii"))
+    if body[:3].lower() == b"nan":
+        return float("nan")  # nan(chars): the chars are a payload hint, ignored
+    return float(text)
+
+
+@kernel("StringToNumber", per_element=True)
 def to_number(node, inputs, ctx):
     t = np_dtype(node.attr["out_type"])
+    integer = t.kind in "iu"
+    limits = np.iinfo(t) if integer else None
 
     def conv(v: bytes):
-        text = v.decode("utf-8", "replace").strip()
         try:
-            return int(text, 10) if t.kind in "iu" else _strtod(text)
+            n = _number(_b(v), integer)
+            if limits is not None and not limits.min <= n <= limits.max:
+                raise ValueError(n)
         except ValueError:
-            raise bad(node, f"StringToNumberOp could not correctly convert string: {text}") from None
+            shown = _b(v).decode("utf-8", "replace")
+            raise bad(node, f"StringToNumberOp could not correctly convert string: {shown}") from None
+        return n
     out = _map(conv, _s(inputs[0]))
     with np.errstate(over="ignore"):  # 1e40 -> float32 inf, as strtof gives
         return out.astype(t)
 
 
-@kernel("AsString")
+@kernel("AsString", per_element=True)
 def as_string(node, inputs, ctx):
     x = np.asarray(inputs[0])
     prec = int(node.attr["precision"])
@@ -147,12 +173,12 @@ def as_string(node, inputs, ctx):
     return _map(lambda v: ((fmt + "d") % int(v)).encode("utf-8"), x)
 
 
-@kernel("StringStrip")
+@kernel("StringStrip", per_element=True)
 def strip(node, inputs, ctx):
     return _map(lambda v: v.strip(), _s(inputs[0]))
 
 
-@kernel("Substr")
+@kernel("Substr", per_element=True)
 def substr(node, inputs, ctx):
     s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
     b = np.broadcast_arrays(s, pos, ln)
@@ -170,7 +196,7 @@ def substr(node, inputs, ctx):
     return out
 
 
-@kernel("ReduceJoin")
+@kernel("ReduceJoin", per_element=True)
 def reduce_join(node, inputs, ctx):
     s = _s(inputs[0])
     axes = sorted({int(a) % max(s.ndim, 1) for a in np.asarray(inputs[1]).reshape(-1)})
@@ -188,7 +214,7 @@ def reduce_join(node, inputs, ctx):
     return out
 
 
-@kernel("StringSplitV2")
+@kernel("StringSplitV2", per_element=True)
 def split_v2(node, inputs, ctx):
     s = _s(inputs[0]).reshape(-1)
     sep = np.asarray(inputs[1]).item()
@@ -276,7 +302,7 @@ def summarize(a: np.ndarray, max_entries: int) -> str:
     return _summarize_dim(a, 0, limit)
 
 
-@kernel("StringFormat")
+@kernel("StringFormat", per_element=True)
 def string_format(node, inputs, ctx):
     template = attr_str(node, "template")
     ph = attr_str(node, "placeholder")
@@ -290,7 +316,7 @@ def string_format(node, inputs, ctx):
     return np.array(text.encode("utf-8"), dtype=object)
 
 
-@kernel("StringToHashBucketFast")
+@kernel("StringToHashBucketFast", per_element=True)
 def to_hash_bucket_fast(node, inputs, ctx):
     # Fingerprint64(s) % num_buckets: tensorflow/tensorflow
     # tensorflow/core/kernels/string_to_hash_bucket_fast_op.cc.

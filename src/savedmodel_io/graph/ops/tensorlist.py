@@ -64,12 +64,18 @@ def _index(node, tl: TensorList, i) -> int:
     return i
 
 
+def _slots(node, ctx, n: int) -> None:
+    """Charge ``n`` new list slots (Python objects, one each) to the run's budget."""
+    check_size(node, [n], 8)
+    ctx.meter.elements(n, node.where)
+
+
 @kernel("TensorListReserve")
 def reserve(node, inputs, ctx):
     n = int(np.asarray(inputs[1]))
     if n < 0:
         raise bad(node, f"num_elements {n} must be non-negative")
-    check_size(node, [n], 8)
+    _slots(node, ctx, n)
     return TensorList([None] * n, np_dtype(node.attr["element_dtype"]), _shape(inputs[0]))
 
 
@@ -78,7 +84,7 @@ def empty(node, inputs, ctx):
     return TensorList([], np_dtype(node.attr["element_dtype"]), _shape(inputs[0]))
 
 
-@kernel("TensorListFromTensor")
+@kernel("TensorListFromTensor", per_element=True)
 def from_tensor(node, inputs, ctx):
     t = np.asarray(inputs[0])
     if t.ndim == 0:
@@ -166,11 +172,14 @@ def pop_back(node, inputs, ctx):
 def resize(node, inputs, ctx):
     tl = _list(node, inputs[0]).copy()
     n = int(np.asarray(inputs[1]))
+    if n < 0:
+        raise bad(node, f"size {n} must be non-negative")
+    _slots(node, ctx, max(n - len(tl.items), 0))
     tl.items = (tl.items + [None] * n)[:n]
     return tl
 
 
-def _scatter_into(node, tl: TensorList, tensor, indices) -> TensorList:
+def _scatter_into(node, ctx, tl: TensorList, tensor, indices) -> TensorList:
     """Set ``tl[indices[k]] = tensor[k]`` (a copy), growing the list to fit the largest index."""
     t = np.asarray(tensor)
     idx = np.asarray(indices).reshape(-1)
@@ -181,6 +190,7 @@ def _scatter_into(node, tl: TensorList, tensor, indices) -> TensorList:
     tl = tl.copy()
     need = int(idx.max()) + 1 if idx.size else 0
     if need > len(tl.items):
+        _slots(node, ctx, need - len(tl.items))
         tl.items.extend([None] * (need - len(tl.items)))
     for k, i in enumerate(idx):
         tl.items[int(i)] = t[k]
@@ -189,15 +199,16 @@ def _scatter_into(node, tl: TensorList, tensor, indices) -> TensorList:
 
 @kernel("TensorListScatterIntoExistingList")
 def scatter_into_existing(node, inputs, ctx):
-    return _scatter_into(node, _list(node, inputs[0]), inputs[1], inputs[2])
+    return _scatter_into(node, ctx, _list(node, inputs[0]), inputs[1], inputs[2])
 
 
 @kernel("TensorListScatter", "TensorListScatterV2")
 def scatter(node, inputs, ctx):
     t = np.asarray(inputs[0])
     n = int(np.asarray(inputs[3])) if len(inputs) > 3 else -1
+    _slots(node, ctx, max(n, 0))
     tl = TensorList([None] * max(n, 0), t.dtype, _shape(inputs[2]))
-    return _scatter_into(node, tl, t, inputs[1])
+    return _scatter_into(node, ctx, tl, t, inputs[1])
 
 
 @kernel("TensorListSplit")
