@@ -174,8 +174,8 @@ def _profile(name: str, batch: int) -> dict:
             count: dict[str, int] = {}
             stack = [0.0]
             for p, steps in zip(plans, saved):
-                p.steps = [(n, _exclusive(fn, n.op, per, count, stack), s, r)
-                           for n, fn, s, r in steps]
+                p.steps = [(n, _exclusive(fn, n.op, per, count, stack), *rest)
+                           for n, fn, *rest in steps]
             run()
             if not best or sum(per.values()) < sum(best.values()):
                 best, calls = per, count

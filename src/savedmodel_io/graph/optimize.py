@@ -64,6 +64,7 @@ __all__ = [
     "lay_out_weights",
     "optimize",
     "remove_identities",
+    "sink_reshapes",
     "specialize_loops",
 ]
 
@@ -740,7 +741,7 @@ class _Chain:
     bias: np.ndarray | None = None
     bias_ref: Ref | None = None  # a non-constant bias (BiasAdd of a computed vector)
     residual: Ref | None = None
-    activation: Node | None = None
+    activation: tuple[str, float] | None = None  # fused_ops name, LeakyRelu's alpha
     nodes: list[Node] = field(default_factory=list)
 
 
@@ -786,6 +787,8 @@ def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None
     ch = _Chain(producer, cout, w if w.dtype.kind == "f" else None)
     cur = producer
     while True:
+        if _activation(body, users, cur, env, ch):
+            break
         user = _single_use(body, users, cur, env)
         if user is None:
             break
@@ -817,15 +820,26 @@ def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None
                 ch.bias = ch.bias * f
         elif user.op in _ADDS and c is None and other and ch.residual is None:
             ch.residual = other[0]
-        elif user.op in _ACTIVATIONS:
-            ch.activation = user
-            ch.nodes.append(user)
-            break
         else:
             break
         ch.nodes.append(user)
         cur = user
     return ch if ch.nodes else None
+
+
+def _activation(body: Body, users: _Users, node: Node, env: Env, ch: _Chain) -> bool:
+    """Add the activation reading ``node`` (a single op, or the nodes of an exact GELU) to ``ch``."""
+    gelu = _gelu(body, users, node, env)
+    if gelu is not None:
+        ch.activation = ("GeluExact", 0.0)
+        ch.nodes.extend(gelu)
+        return True
+    user = _single_use(body, users, node, env)
+    if user is None or user.op not in _ACTIVATIONS:
+        return False
+    ch.activation = (user.op, float(user.attr.get("alpha", 0.2)))
+    ch.nodes.append(user)
+    return True
 
 
 def _chain_without_weights(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None:
@@ -835,11 +849,129 @@ def _chain_without_weights(body: Body, users: _Users, producer: Node, env: Env) 
     if user is not None and user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == producer.index:
         ch.bias_ref = user.inputs[1]
         ch.nodes.append(user)
-        act = _single_use(body, users, user, env)
-        if act is not None and act.op in _ACTIVATIONS:
-            ch.activation = act
-            ch.nodes.append(act)
+        _activation(body, users, user, env, ch)
     return ch if ch.nodes else None
+
+
+def _near(value: Any, want: float) -> bool:
+    """Whether a constant is the scalar ``want`` (to float32 precision)."""
+    return isinstance(value, (np.ndarray, np.generic)) and np.size(value) == 1 and \
+        value.dtype.kind == "f" and abs(float(np.reshape(value, ())) - want) <= 1e-6 * abs(want)
+
+
+def _gelu(body: Body, users: _Users, x: Node, env: Env) -> list[Node] | None:
+    """The nodes of the exact GELU TensorFlow builds on ``x`` (tf.nn.gelu, Keras' "gelu"):
+    0.5 * x * erfc(-x * (1 / sqrt 2)), output node last; None if that is not what reads ``x``."""
+    readers = [body.nodes[u] for u, _ in users.data.get(x.index, [])]
+    if len(readers) != 2 or x.index in env.keep or any(r[0] == x.index for r in body.rets) or \
+            users.waits.get(x.index):
+        return None
+    half = next((n for n in readers if n.op == "Mul"), None)
+    neg = next((n for n in readers if n.op == "Neg"), None)
+    if half is None or neg is None or any(r[1] != 0 for r in half.inputs + neg.inputs
+                                          if r[0] == x.index):
+        return None
+    if not any(_near(_const_value(body, r), 0.5) for r in half.inputs if r[0] != x.index):
+        return None
+    scaled = _single_use(body, users, neg, env)
+    if scaled is None or not (
+            scaled.op == "Mul" and any(_near(_const_value(body, r), 0.7071067811865476)
+                                       for r in scaled.inputs if r[0] != neg.index) or
+            scaled.op == "RealDiv" and scaled.inputs[0][0] == neg.index and
+            _near(_const_value(body, scaled.inputs[1]), 1.4142135623730951)):
+        return None
+    erfc = _single_use(body, users, scaled, env)
+    out = _single_use(body, users, erfc, env) if erfc is not None and erfc.op == "Erfc" else None
+    if out is None or out.op != "Mul" or _single_use(body, users, half, env) is not out or \
+            sorted(r[0] for r in out.inputs) != sorted([half.index, erfc.index]):
+        return None
+    return [half, neg, scaled, erfc, out]
+
+
+def _out_channels(body: Body, node: Node) -> int | None:
+    """How many channels (last-axis size) a MatMul / convolution with constant weights makes."""
+    w = _const_value(body, node.inputs[1]) if len(node.inputs) > 1 else None
+    if not isinstance(w, np.ndarray):
+        return None
+    if node.op == "MatMul" and w.ndim == 2:
+        return int(w.shape[0] if node.attr.get("transpose_b") else w.shape[1])
+    if node.op in ("Conv2D", "DepthwiseConv2dNative") and w.ndim == 4 and \
+            node.attr.get("data_format", b"NHWC") in (b"NHWC", "NHWC"):
+        return int(w.shape[3] if node.op == "Conv2D" else w.shape[2] * w.shape[3])
+    return None
+
+
+def _last_dim(body: Body, shape: Ref) -> int | None:
+    """The last entry of a Reshape's target shape, when it is a constant: a Const, or the last
+    piece of a ConcatV2 / Pack of constants (the Tensordot pattern Keras' Dense builds)."""
+    v = _const_value(body, shape)
+    if v is None:
+        node = body.nodes[shape[0]]
+        last = node.inputs[-2] if node.op == "ConcatV2" and len(node.inputs) > 1 else \
+            node.inputs[-1] if node.op == "Pack" and node.inputs else None
+        v = _const_value(body, last) if last is not None else None
+    if not isinstance(v, np.ndarray) or v.dtype.kind not in "iu" or v.size == 0:
+        return None
+    return int(v.reshape(-1)[-1])
+
+
+def sink_reshapes(body: Body, env: Env) -> None:
+    """Move a Reshape that keeps the channel axis below the bias, per-channel affine ops and
+    activation that follow it, so they meet the MatMul / convolution before it and fuse
+    (Keras' Dense on 3-D and 4-D inputs: MatMul, Reshape, BiasAdd, GELU). Channel-wise ops
+    commute with a reshape that keeps the last axis."""
+    users = _Users(body)
+    for i in _topo(body):
+        r = body.nodes[i]
+        if r.op != "Reshape" or i in env.keep or len(r.inputs) != 2:
+            continue
+        src = body.nodes[r.inputs[0][0]]
+        cout = _out_channels(body, src) if src.op in _FUSED else None
+        if cout is None or r.inputs[0][1] != 0 or _single_use(body, users, src, env) is not r or \
+                _last_dim(body, r.inputs[1]) != cout:
+            continue
+        moved: list[Node] = []
+        cur = r
+        while True:
+            gelu = _gelu(body, users, cur, env)
+            if gelu is not None:
+                moved.extend(gelu)
+                cur = gelu[-1]
+                continue
+            user = _single_use(body, users, cur, env)
+            if user is None:
+                break
+            other = [x for x in user.inputs if x[0] != cur.index]
+            vec = _channel_vector(_const_value(body, other[0]), cout) if len(other) == 1 else None
+            if user.op in _ACTIVATIONS or (
+                    user.op in ("BiasAdd", "Mul", "Add", "AddV2", "Sub", "RealDiv") and
+                    vec is not None and user.inputs[0][0] == cur.index or
+                    user.op in ("Mul", "Add", "AddV2") and vec is not None):
+                moved.append(user)
+                cur = user
+            else:
+                break
+        if moved:
+            _sink(body, users, r, moved)
+
+
+def _sink(body: Body, users: _Users, r: Node, moved: list[Node]) -> None:
+    """Rewire ``moved`` (read ``r``'s output, in order) to run before Reshape ``r``."""
+    last = moved[-1]
+    readers = [body.nodes[u] for u in users.of(last.index)]
+    rets = [k for k, x in enumerate(body.rets) if x == (last.index, 0)]
+    for n in (*moved, r, *readers):
+        users.drop(n)
+    for n in moved:
+        n.inputs = [r.inputs[0] if x == (r.index, 0) else x for x in n.inputs]
+    for n in readers:
+        n.inputs = [(r.index, 0) if x == (last.index, 0) else x for x in n.inputs]
+        n.controls = [r.index if c == last.index else c for c in n.controls]
+    for k in rets:
+        body.rets[k] = (r.index, 0)
+    r.inputs = [(last.index, 0), r.inputs[1]]
+    for n in (*moved, r, *readers):
+        users.add(n)
 
 
 def fuse_ops(body: Body, env: Env) -> None:
@@ -889,9 +1021,9 @@ def _fuse(body: Body, ch: _Chain) -> Node:
         inputs.append(ch.residual)
     attr = dict(p.attr)
     if ch.activation is not None:
-        fused_ops.append(ch.activation.op.encode())
-        if ch.activation.op == "LeakyRelu":
-            attr["leakyrelu_alpha"] = ch.activation.attr.get("alpha", 0.2)
+        fused_ops.append(ch.activation[0].encode())
+        if ch.activation[0] == "LeakyRelu":
+            attr["leakyrelu_alpha"] = ch.activation[1]
     controls = list(dict.fromkeys(p.controls + [c for n in ch.nodes for c in n.controls]))
     for n in [p, *ch.nodes[:-1]]:  # read only inside the chain: disconnected, then dropped
         n.inputs, n.controls = [], []
@@ -920,5 +1052,5 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
-                                    specialize_loops, fold_batch_norms, fuse_ops,
+                                    specialize_loops, fold_batch_norms, sink_reshapes, fuse_ops,
                                     lay_out_weights)

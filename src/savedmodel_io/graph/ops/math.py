@@ -184,7 +184,7 @@ def _float32_accel(name: str, fallback):
 
 
 _erf = _float32_accel("erf", _erf_numpy)
-_erfc = _float32_accel("erfc", _erfc_numpy)
+erfc = _erfc = _float32_accel("erfc", _erfc_numpy)
 
 
 def _sigmoid(x):

@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
-from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
+from savedmodel_io.graph.ops.math import erfc, matmul_operands, prepare_matmul
 
 
 def _a(x) -> np.ndarray:
@@ -250,8 +250,19 @@ def _tanh_(y, alpha):
     np.tanh(y, out=y)
 
 
+def _gelu_exact_(y, alpha):
+    """0.5 * y * erfc(-y / sqrt 2), as tf.nn.gelu(approximate=False) computes it."""
+    t = np.multiply(y, y.dtype.type(-0.7071067811865476))
+    if accel is not None and t.dtype == np.float32:
+        accel.erfc(t.reshape(-1), t.reshape(-1))
+    else:
+        t = erfc(t).astype(y.dtype, copy=False)
+    np.multiply(y, t, out=y)
+    np.multiply(y, y.dtype.type(0.5), out=y)
+
+
 _IN_PLACE = {"Relu": _relu_, "Relu6": _relu6_, "Elu": _elu_, "LeakyRelu": _leaky_relu_,
-             "Sigmoid": _sigmoid_, "Tanh": _tanh_}
+             "Sigmoid": _sigmoid_, "Tanh": _tanh_, "GeluExact": _gelu_exact_}
 
 
 # -- convolutions -----------------------------------------------------------------------
