@@ -309,3 +309,95 @@ def test_run_failure_inside_fused_node_names_the_originals():
     with pytest.raises((InvalidArgumentError, RuntimeFailure)) as exc:
         runtime.Session(mg).run_signature("s", {"x": f32(1, 5, 6, 3)})
     assert "'conv' (Conv2D)" in str(exc.value) and "fused with 'bias' (BiasAdd)" in str(exc.value)
+
+
+def _gelu_nodes(x: str, prefix: str = "g") -> list:
+    """tf.nn.gelu(x, approximate=False) as TensorFlow builds it."""
+    return [const(f"{prefix}_half", np.float32(0.5)), const(f"{prefix}_c", np.float32(0.7071067811865476)),
+            node(f"{prefix}_mul", "Mul", [f"{prefix}_half", x]), node(f"{prefix}_neg", "Neg", [x]),
+            node(f"{prefix}_mul1", "Mul", [f"{prefix}_neg", f"{prefix}_c"]),
+            node(f"{prefix}_erfc", "Erfc", [f"{prefix}_mul1"]),
+            node(f"{prefix}_out", "Mul", [f"{prefix}_mul", f"{prefix}_erfc"])]
+
+
+def _layer_norm_nodes(x: str, c: int, prefix: str = "ln") -> list:
+    """Keras' LayerNormalization (axis -1) as its TensorFlow graph computes it."""
+    return [const(f"{prefix}_axes", np.int32([-1])), const(f"{prefix}_eps", np.float32(1e-3)),
+            const(f"{prefix}_gamma", f32(c) + 1), const(f"{prefix}_beta", f32(c)),
+            node(f"{prefix}_mean", "Mean", [x, f"{prefix}_axes"], keep_dims=True),
+            node(f"{prefix}_sqd", "SquaredDifference", [x, f"{prefix}_mean"]),
+            node(f"{prefix}_var", "Mean", [f"{prefix}_sqd", f"{prefix}_axes"], keep_dims=True),
+            node(f"{prefix}_add", "AddV2", [f"{prefix}_var", f"{prefix}_eps"]),
+            node(f"{prefix}_rs", "Rsqrt", [f"{prefix}_add"]),
+            node(f"{prefix}_inv", "Mul", [f"{prefix}_rs", f"{prefix}_gamma"]),
+            node(f"{prefix}_mul2", "Mul", [x, f"{prefix}_inv"]),
+            node(f"{prefix}_negm", "Neg", [f"{prefix}_mean"]),
+            node(f"{prefix}_mul1", "Mul", [f"{prefix}_negm", f"{prefix}_inv"]),
+            node(f"{prefix}_add1", "AddV2", [f"{prefix}_mul1", f"{prefix}_beta"]),
+            node(f"{prefix}_out", "AddV2", [f"{prefix}_mul2", f"{prefix}_add1"])]
+
+
+def test_dense_on_3d_input_fuses_bias_and_gelu_through_the_tensordot_reshape():
+    # Keras' Dense on (batch, seq, 8): Reshape to rows, MatMul, Reshape back (shape from a
+    # ConcatV2 ending in the units), BiasAdd, GELU, then LayerNormalization.
+    nodes = [placeholder("x"), const("w", f32(8, 6)), const("b", f32(6)),
+             const("rows", np.int32([-1, 8])), node("flat", "Reshape", ["x", "rows"]),
+             node("mm", "MatMul", ["flat", "w"]), node("shape", "Shape", ["x"]),
+             const("begin", np.int32([0])), const("size", np.int32([2])),
+             node("lead", "Slice", ["shape", "begin", "size"], Index=("type", DataType.DT_INT32)),
+             const("units", np.int32([6])), const("axis0", np.int32(0)),
+             node("target", "ConcatV2", ["lead", "units", "axis0"], N=2),
+             node("back", "Reshape", ["mm", "target"]), node("ba", "BiasAdd", ["back", "b"]),
+             *_gelu_nodes("ba"), *_layer_norm_nodes("g_out", 6)]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, None, 8))}, {"y": "ln_out:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(2, 5, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-5)
+    run = ops_run(body)
+    assert run.count("_FusedMatMul") == 1 and "_MklLayerNorm" in run and "Erfc" not in run
+    (mm,) = [n for n in body.nodes if n.op == "_FusedMatMul"]
+    assert mm.attr["fused_ops"] == [b"BiasAdd", b"GeluExact"]
+
+
+def test_einsum_dense_heads_fuse_as_one_batch_matmul():
+    # Keras' EinsumDense: BatchMatMulV2 by a (K, N) kernel, Reshape to heads, Add a (heads, dim) bias.
+    nodes = [placeholder("x"), const("w", f32(8, 6)), const("bias", f32(2, 3)),
+             node("bmm", "BatchMatMulV2", ["x", "w"]), const("heads", np.int32([-1, 4, 2, 3])),
+             node("split", "Reshape", ["bmm", "heads"]), node("add", "AddV2", ["split", "bias"]),
+             node("act", "Relu", ["add"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 4, 8))}, {"y": "act:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(3, 4, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_MklFusedBatchMatMulV2", "Reshape"]
+
+
+def test_control_edges_to_pure_nodes_do_not_block_fusion():
+    # Keras functions end with a NoOp waiting for every layer call: the convolution it pins
+    # has no effect, so the edge goes and the convolution still fuses.
+    mg = conv_block("Relu", "keras")
+    mg.graph_def.node.add().CopyFrom(node("done", "NoOp", ["^conv", "^act"]))
+    mg.graph_def.node.add().CopyFrom(node("out", "Identity", ["act", "^done"]))
+    mg.signature_def["s"].outputs["y"].name = "out:0"
+    fast, slow, body = both(mg, "s", {"x": f32(1, 5, 6, 4)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_FusedConv2D"]
+
+
+def test_layer_norm_kernel_matches_the_formula():
+    x = f32(3, 4, 70) * 5 + 2
+    scale, offset = f32(70), f32(70)
+    got = run_kernel("_MklLayerNorm", [x, scale, offset], epsilon=1e-5)
+    mean = x.mean(-1, keepdims=True)
+    want = (x - mean) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * scale + offset
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="scale and offset"):
+        run_kernel("_MklLayerNorm", [x, f32(3), offset], epsilon=1e-5)
+
+
+def test_identity_transpose_is_bypassed_and_real_ones_are_not():
+    nodes = [placeholder("x"), const("same", np.int32([0, 1])), const("swap", np.int32([1, 0])),
+             node("t0", "Transpose", ["x", "same"]), node("t1", "Transpose", ["t0", "swap"]),
+             node("y", "Neg", ["t1"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (2, 3))}, {"y": "y:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(2, 3)})
+    np.testing.assert_array_equal(fast["y"], slow["y"])
+    assert ops_run(body) == ["Transpose", "Neg"]

@@ -59,6 +59,7 @@ __all__ = [
     "Pass",
     "fold_batch_norms",
     "fold_constants",
+    "fuse_layer_norms",
     "fuse_ops",
     "inline_calls",
     "lay_out_weights",
@@ -583,7 +584,8 @@ def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[in
 # -- identities -------------------------------------------------------------------------------
 
 def remove_identities(body: Body, env: Env) -> None:
-    """Bypass Identity-like nodes and NoOps: users read (or wait for) what they forward."""
+    """Bypass Identity-like nodes and NoOps: users read (or wait for) what they forward; then
+    drop control edges to nodes without effects (a control edge only orders effects)."""
     users = _Users(body)
     for node in list(body.nodes):
         if node.index in env.keep:
@@ -594,6 +596,45 @@ def remove_identities(body: Body, env: Env) -> None:
             _bypass(body, users, node, {(node.index, k): r for k, r in enumerate(node.inputs)})
         elif node.op == "NoOp" and not node.inputs:
             _bypass(body, users, node, {})
+        elif node.op == "Transpose" and len(node.inputs) == 2:
+            perm = _const_value(body, node.inputs[1])
+            if isinstance(perm, np.ndarray) and perm.dtype.kind in "iu" and perm.ndim == 1 and \
+                    perm.tolist() == list(range(perm.size)):  # the identity permutation
+                _bypass(body, users, node, {(node.index, 0): node.inputs[0]})
+    _drop_pure_controls(body, env)
+
+
+def _drop_pure_controls(body: Body, env: Env) -> None:
+    """Remove control edges (and control rets) to nodes with no effect anywhere upstream: waiting
+    for a computation that changes nothing orders nothing (Keras functions end with a NoOp
+    waiting for every layer call, which would otherwise pin each layer's output)."""
+    effects: dict[int, bool] = {}
+
+    def has_effects(i: int) -> bool:
+        # Iterative post-order over data and control inputs, memoised.
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            if j in effects:
+                stack.pop()
+                continue
+            node = body.nodes[j]
+            deps = [s for s, _ in node.inputs] + node.controls
+            todo = [d for d in deps if d not in effects]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            own = node.op != "_Arg" and (
+                node.opdef is None or node.opdef.is_stateful or _writes(node) or
+                _callee(node) is not None or any(_is_func(v) for v in node.attr.values()))
+            effects[j] = own or any(effects[d] for d in deps)
+        return effects[i]
+
+    for node in body.nodes:
+        if node.controls:
+            node.controls = [c for c in node.controls if has_effects(c)]
+    body.control_rets = [c for c in body.control_rets if has_effects(c)]
 
 
 def _bypass(body: Body, users: _Users, node: Node, forward: dict[Ref, Ref]) -> None:
@@ -725,7 +766,7 @@ def fold_batch_norms(body: Body, env: Env) -> None:
 # -- fusion -----------------------------------------------------------------------------------
 
 _FUSED = {"Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "_FusedDepthwiseConv2dNative",
-          "MatMul": "_FusedMatMul"}
+          "MatMul": "_FusedMatMul", "BatchMatMulV2": "_MklFusedBatchMatMulV2"}
 _ACTIVATIONS = frozenset({"Relu", "Relu6", "Elu", "LeakyRelu", "Sigmoid", "Tanh"})
 _ADDS = frozenset({"Add", "AddV2"})
 
@@ -772,18 +813,11 @@ def _single_use(body: Body, users: _Users, node: Node, env: Env) -> Node | None:
 def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None:
     """What ``producer`` can absorb, walking its single-use consumers."""
     w = _const_value(body, producer.inputs[1]) if len(producer.inputs) > 1 else None
-    if producer.op == "MatMul":
-        if not isinstance(w, np.ndarray) or w.ndim != 2:
-            cout = None
-        else:
-            cout = w.shape[0] if producer.attr.get("transpose_b") else w.shape[1]
-    else:
-        fmt = producer.attr.get("data_format", b"NHWC")
-        if fmt not in (b"NHWC", "NHWC") or not isinstance(w, np.ndarray) or w.ndim != 4:
-            return None
-        cout = w.shape[3] if producer.op == "Conv2D" else w.shape[2] * w.shape[3]
+    cout = _out_channels(body, producer)
     if cout is None:
-        return _chain_without_weights(body, users, producer, env)
+        if producer.op == "MatMul":
+            return _chain_without_weights(body, users, producer, env)
+        return None
     ch = _Chain(producer, cout, w if w.dtype.kind == "f" else None)
     cur = producer
     while True:
@@ -895,15 +929,19 @@ def _out_channels(body: Body, node: Node) -> int | None:
         return None
     if node.op == "MatMul" and w.ndim == 2:
         return int(w.shape[0] if node.attr.get("transpose_b") else w.shape[1])
+    if node.op == "BatchMatMulV2" and w.ndim == 2 and not node.attr.get("adj_x") and \
+            not node.attr.get("adj_y"):  # x (..., K) times one (K, N) matrix: a dense layer
+        return int(w.shape[1])
     if node.op in ("Conv2D", "DepthwiseConv2dNative") and w.ndim == 4 and \
             node.attr.get("data_format", b"NHWC") in (b"NHWC", "NHWC"):
         return int(w.shape[3] if node.op == "Conv2D" else w.shape[2] * w.shape[3])
     return None
 
 
-def _last_dim(body: Body, shape: Ref) -> int | None:
-    """The last entry of a Reshape's target shape, when it is a constant: a Const, or the last
-    piece of a ConcatV2 / Pack of constants (the Tensordot pattern Keras' Dense builds)."""
+def _channel_block(body: Body, shape: Ref, cout: int) -> tuple[int, ...] | None:
+    """The trailing dims of a Reshape's target shape that hold the ``cout`` channels (product
+    ``cout``; (cout,) when the channel axis stays), if the shape is known that far: a Const,
+    or a ConcatV2 / Pack ending in constants (the Tensordot pattern of Keras' Dense)."""
     v = _const_value(body, shape)
     if v is None:
         node = body.nodes[shape[0]]
@@ -912,14 +950,40 @@ def _last_dim(body: Body, shape: Ref) -> int | None:
         v = _const_value(body, last) if last is not None else None
     if not isinstance(v, np.ndarray) or v.dtype.kind not in "iu" or v.size == 0:
         return None
-    return int(v.reshape(-1)[-1])
+    dims: list[int] = []
+    n = 1
+    for d in reversed(v.reshape(-1).tolist()):
+        if d <= 0 or n * d > cout:
+            return None
+        dims.insert(0, int(d))
+        n *= d
+        if n == cout:
+            return tuple(dims)
+    return None
+
+
+def _block_vector(c: Any, block: tuple[int, ...]) -> np.ndarray | None:
+    """A float constant that broadcasts only over the channel block, as a flat (cout,) vector."""
+    if not isinstance(c, np.ndarray) or c.dtype.kind != "f":
+        return None
+    lead = 0
+    while lead < c.ndim - len(block) and c.shape[lead] == 1:
+        lead += 1
+    core = c.reshape(c.shape[lead:])
+    if core.ndim > len(block):
+        return None
+    try:
+        return np.broadcast_to(core, block).reshape(-1)
+    except ValueError:
+        return None
 
 
 def sink_reshapes(body: Body, env: Env) -> None:
-    """Move a Reshape that keeps the channel axis below the bias, per-channel affine ops and
-    activation that follow it, so they meet the MatMul / convolution before it and fuse
-    (Keras' Dense on 3-D and 4-D inputs: MatMul, Reshape, BiasAdd, GELU). Channel-wise ops
-    commute with a reshape that keeps the last axis."""
+    """Move a Reshape that keeps the channels together (the last axis, or split into trailing
+    axes) below the bias, per-channel affine ops and activation that follow it, so they meet
+    the matmul / convolution before it and fuse: Keras' Dense on 3-D and 4-D inputs (MatMul,
+    Reshape, BiasAdd, GELU) and EinsumDense (BatchMatMulV2, Reshape to heads, Add). Channel-
+    wise ops commute with such a reshape once their constants are flattened the same way."""
     users = _Users(body)
     for i in _topo(body):
         r = body.nodes[i]
@@ -927,27 +991,29 @@ def sink_reshapes(body: Body, env: Env) -> None:
             continue
         src = body.nodes[r.inputs[0][0]]
         cout = _out_channels(body, src) if src.op in _FUSED else None
-        if cout is None or r.inputs[0][1] != 0 or _single_use(body, users, src, env) is not r or \
-                _last_dim(body, r.inputs[1]) != cout:
+        if cout is None or r.inputs[0][1] != 0 or _single_use(body, users, src, env) is not r:
             continue
-        moved: list[Node] = []
+        block = _channel_block(body, r.inputs[1], cout)
+        if block is None:
+            continue
+        moved: list[tuple[Node, np.ndarray | None]] = []
         cur = r
         while True:
             gelu = _gelu(body, users, cur, env)
             if gelu is not None:
-                moved.extend(gelu)
+                moved.extend((n, None) for n in gelu)
                 cur = gelu[-1]
                 continue
             user = _single_use(body, users, cur, env)
             if user is None:
                 break
             other = [x for x in user.inputs if x[0] != cur.index]
-            vec = _channel_vector(_const_value(body, other[0]), cout) if len(other) == 1 else None
-            if user.op in _ACTIVATIONS or (
-                    user.op in ("BiasAdd", "Mul", "Add", "AddV2", "Sub", "RealDiv") and
-                    vec is not None and user.inputs[0][0] == cur.index or
-                    user.op in ("Mul", "Add", "AddV2") and vec is not None):
-                moved.append(user)
+            vec = _block_vector(_const_value(body, other[0]), block) if len(other) == 1 else None
+            first = user.inputs[0][0] == cur.index
+            if user.op in _ACTIVATIONS or vec is not None and (
+                    user.op in ("BiasAdd", "Sub", "RealDiv") and first or
+                    user.op in ("Mul", "Add", "AddV2")):
+                moved.append((user, vec))
                 cur = user
             else:
                 break
@@ -955,22 +1021,27 @@ def sink_reshapes(body: Body, env: Env) -> None:
             _sink(body, users, r, moved)
 
 
-def _sink(body: Body, users: _Users, r: Node, moved: list[Node]) -> None:
-    """Rewire ``moved`` (read ``r``'s output, in order) to run before Reshape ``r``."""
-    last = moved[-1]
+def _sink(body: Body, users: _Users, r: Node, moved: list[tuple[Node, np.ndarray | None]]) -> None:
+    """Rewire the ``moved`` nodes (reading ``r``'s output, in order; each with its constant
+    flattened to the channels) to run before Reshape ``r``."""
+    last = moved[-1][0]
     readers = [body.nodes[u] for u in users.of(last.index)]
     rets = [k for k, x in enumerate(body.rets) if x == (last.index, 0)]
-    for n in (*moved, r, *readers):
+    nodes = [n for n, _ in moved]
+    for n in (*nodes, r, *readers):
         users.drop(n)
-    for n in moved:
+    for n, vec in moved:
         n.inputs = [r.inputs[0] if x == (r.index, 0) else x for x in n.inputs]
+        if vec is not None:
+            c = next(k for k, x in enumerate(n.inputs) if body.nodes[x[0]].op == "Const")
+            n.inputs[c] = (_const(body, f"{n.name}/channels", vec, n.origins).index, 0)
     for n in readers:
         n.inputs = [(r.index, 0) if x == (last.index, 0) else x for x in n.inputs]
         n.controls = [r.index if c == last.index else c for c in n.controls]
     for k in rets:
         body.rets[k] = (r.index, 0)
     r.inputs = [(last.index, 0), r.inputs[1]]
-    for n in (*moved, r, *readers):
+    for n in (*nodes, r, *readers):
         users.add(n)
 
 
@@ -1032,9 +1103,122 @@ def _fuse(body: Body, ch: _Chain) -> Node:
                          controls=controls)
     attr["fused_ops"] = fused_ops
     attr["num_args"] = len(inputs) - 2
-    attr["TArgs"] = [attr.get("T", DataType.DT_FLOAT)] * (len(inputs) - 2)
+    if p.op != "BatchMatMulV2":  # _MklFusedBatchMatMulV2's args share T
+        attr["TArgs"] = [attr.get("T", DataType.DT_FLOAT)] * (len(inputs) - 2)
     return _new_node(body, last.name, _FUSED[p.op], attr, inputs, origin, index=last.index,
                      controls=controls)
+
+
+# -- layer norm ---------------------------------------------------------------------------------
+
+def _reader(body: Body, users: _Users, node: Node, op: str, env: Env,
+            other: Callable[[Ref], bool] | None = None) -> Node | None:
+    """The one node of type ``op`` reading ``node`` (its other input passing ``other``)."""
+    found = [body.nodes[u] for u, _ in users.data.get(node.index, []) if body.nodes[u].op == op]
+    if len(found) != 1 or node.index in env.keep:
+        return None
+    n = found[0]
+    rest = [r for r in n.inputs if r[0] != node.index]
+    if other is not None and not (len(rest) == 1 and other(rest[0])):
+        return None
+    return n
+
+
+def fuse_layer_norms(body: Body, env: Env) -> None:
+    """Keras' LayerNormalization over the last axis (moments, rsqrt, scale and centre as 11
+    element-wise ops) -> one ``_MklLayerNorm`` (TensorFlow's fused op: x, scale, offset,
+    epsilon), which normalises in one pass per row block."""
+    users = _Users(body)
+    for i in _topo(body):
+        mean = body.nodes[i]
+        axes = _const_value(body, mean.inputs[1]) if mean.op == "Mean" and \
+            len(mean.inputs) == 2 else None
+        if axes is None or np.asarray(axes).reshape(-1).tolist() != [-1] or \
+                not mean.attr.get("keep_dims") or i in env.keep:
+            continue
+        x = mean.inputs[0]
+        found = _layer_norm_at(body, users, mean, x, env)
+        if found is None:
+            continue
+        nodes, eps, gamma, beta, out = found
+        c = (gamma if gamma is not None else beta).shape[-1] if gamma is not None or \
+            beta is not None else None
+        if c is None:
+            continue
+        dt = gamma.dtype if gamma is not None else beta.dtype
+        g = _const(body, f"{out.name}/scale", (gamma if gamma is not None else
+                                               np.ones(c, dt)).reshape(c), out.origins)
+        b = _const(body, f"{out.name}/offset", (beta if beta is not None else
+                                                np.zeros(c, dt)).reshape(c), out.origins)
+        for n in nodes:
+            users.drop(n)
+        origin = tuple(o for n in nodes for o in n.origins)
+        fused = _new_node(body, out.name, "_MklLayerNorm",
+                          {"T": out.attr.get("T", DataType.DT_FLOAT), "epsilon": eps},
+                          [x, (g.index, 0), (b.index, 0)], origin, index=out.index,
+                          controls=[c for n in nodes for c in n.controls])
+        for n in nodes[:-1]:
+            n.inputs, n.controls = [], []
+        users.add(fused)
+
+
+def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env):
+    """(nodes, epsilon, gamma, beta, output) of the layer norm whose mean is ``mean``, or None."""
+    def vector(r: Ref) -> bool:
+        v = _const_value(body, r)
+        return isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.ndim >= 1 and \
+            all(d == 1 for d in v.shape[:-1])
+
+    def is_x(r: Ref) -> bool:
+        return r == x
+
+    def is_eps(r: Ref) -> bool:
+        v = _const_value(body, r)
+        return isinstance(v, (np.ndarray, np.generic)) and np.size(v) == 1
+
+    sqd = _reader(body, users, mean, "SquaredDifference", env, is_x)
+    neg = _reader(body, users, mean, "Neg", env)
+    if sqd is None or neg is None or len(users.data.get(mean.index, [])) != 2:
+        return None
+    var = _single_use(body, users, sqd, env)
+    if var is None or var.op != "Mean" or var.inputs[0][0] != sqd.index or \
+            _const_value(body, var.inputs[1]) is None or \
+            np.asarray(_const_value(body, var.inputs[1])).reshape(-1).tolist() != [-1]:
+        return None
+    add = _single_use(body, users, var, env)
+    if add is None or add.op not in _ADDS or not any(is_eps(r) for r in add.inputs):
+        return None
+    eps = float(np.reshape(next(_const_value(body, r) for r in add.inputs if is_eps(r)), ()))
+    rs = _single_use(body, users, add, env)
+    if rs is None or rs.op != "Rsqrt":
+        return None
+    inv, gamma, nodes = rs, None, [mean, sqd, var, add, rs]
+    scaled = _single_use(body, users, rs, env)
+    if scaled is not None and scaled.op == "Mul" and any(vector(r) for r in scaled.inputs):
+        gamma = next(_const_value(body, r) for r in scaled.inputs if vector(r))
+        inv = scaled
+        nodes.append(scaled)
+    readers = [body.nodes[u] for u, _ in users.data.get(inv.index, [])]
+    mul_x = next((n for n in readers if n.op == "Mul" and x in n.inputs), None)
+    mul_m = next((n for n in readers if n.op == "Mul" and (neg.index, 0) in n.inputs), None)
+    if len(readers) != 2 or mul_x is None or mul_m is None or \
+            _single_use(body, users, neg, env) is not mul_m:
+        return None
+    nodes += [neg, mul_x, mul_m]
+    centre, beta = mul_m, None
+    shift = _single_use(body, users, mul_m, env)
+    if shift is not None and shift.op in _ADDS and any(vector(r) for r in shift.inputs):
+        beta = next(_const_value(body, r) for r in shift.inputs if vector(r))
+        centre = shift
+        nodes.append(shift)
+    out = _single_use(body, users, centre, env)
+    if out is None or out.op not in _ADDS or \
+            sorted(r[0] for r in out.inputs) != sorted([mul_x.index, centre.index]) or \
+            _single_use(body, users, mul_x, env) is not out:
+        return None
+    if gamma is not None and beta is not None and gamma.shape[-1] != beta.shape[-1]:
+        return None
+    return nodes + [out], eps, gamma, beta, out
 
 
 # -- weight layout ------------------------------------------------------------------------------
@@ -1053,4 +1237,4 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
                                     specialize_loops, fold_batch_norms, sink_reshapes, fuse_ops,
-                                    lay_out_weights)
+                                    fuse_layer_norms, lay_out_weights)

@@ -433,6 +433,34 @@ def fused_matmul(node, inputs, ctx):
     return _gemm_rows(a, b, y, _Epilogue(node, inputs[2:], b.shape[1], dtype))
 
 
+def _prepare_batch_matmul(node, consts: dict) -> np.ndarray | None:
+    """A constant 2-D right-hand matrix, contiguous, as the rows of x meet it."""
+    b = consts.get(1)
+    if isinstance(b, np.ndarray) and b.ndim == 2 and not node.attr.get("adj_y"):
+        return np.ascontiguousarray(b)
+    return None
+
+
+@kernel("_MklFusedBatchMatMulV2", prepare=_prepare_batch_matmul)
+def fused_batch_matmul(node, inputs, ctx):
+    """BatchMatMulV2 and a fused epilogue (TF's _MklFusedBatchMatMulV2): x (..., K) by one
+    (K, N) matrix is a single GEMM over x's rows; batched right-hand sides use np.matmul."""
+    x, y = _a(inputs[0]), _a(inputs[1])
+    if node.attr.get("adj_x") or node.attr.get("adj_y") or y.ndim != 2 or x.ndim < 2:
+        from savedmodel_io.graph.ops.math import batch_matmul
+
+        out = _a(batch_matmul(node, inputs[:2], ctx))
+        epi = _Epilogue(node, inputs[2:], out.shape[-1] if out.ndim else 0, out.dtype)
+        return epi.apply(out, epi.residual)
+    if x.shape[-1] != y.shape[0]:
+        raise bad(node, f"Matrix size-incompatible: In[0]: {list(x.shape)}, In[1]: {list(y.shape)}")
+    w = node.prepared if node.prepared is not None else y
+    dtype = np.result_type(x.dtype, y.dtype)
+    out = np.empty((*x.shape[:-1], y.shape[1]), dtype)
+    return _gemm_rows(x.reshape(-1, x.shape[-1]), w, out,
+                      _Epilogue(node, inputs[2:], y.shape[1], dtype))
+
+
 @kernel("Conv2DBackpropInput")
 def conv2d_backprop_input(node, inputs, ctx):
     fmt = _layout(node)
@@ -561,6 +589,30 @@ def fused_batch_norm(node, inputs, ctx):
 @kernel("FusedBatchNormV3")
 def fused_batch_norm_v3(node, inputs, ctx):
     return _batch_norm(node, inputs, 6)
+
+
+@kernel("_MklLayerNorm")
+def layer_norm(node, inputs, ctx):
+    """Normalise over the last axis: (x - mean) / sqrt(var + epsilon) * scale + offset (TF's
+    fused layer norm, which the optimiser makes of Keras' LayerNormalization); row blocks
+    small enough to stay in cache."""
+    x, scale, offset = _a(inputs[0]), _a(inputs[1]), _a(inputs[2])
+    c = x.shape[-1] if x.ndim else 0
+    if x.ndim == 0 or scale.shape != (c,) or offset.shape != (c,):
+        raise bad(node, f"scale and offset must have shape ({c},) for input {x.shape}")
+    dtype = np.result_type(x.dtype, scale.dtype)
+    eps = dtype.type(node.attr.get("epsilon", 1e-3))
+    rows = x.reshape(-1, c) if c else x.reshape(0, 0)
+    y = np.empty(rows.shape, dtype)
+    step = max(1, (1 << 16) // max(c, 1))
+    for r0 in range(0, rows.shape[0], step):
+        xr, yr = rows[r0:r0 + step], y[r0:r0 + step]
+        np.subtract(xr, xr.mean(axis=1, keepdims=True, dtype=dtype), out=yr)
+        var = np.einsum("ij,ij->i", yr, yr)[:, None] / dtype.type(c)
+        np.multiply(yr, 1 / np.sqrt(var + eps), out=yr)
+        np.multiply(yr, scale, out=yr)
+        np.add(yr, offset, out=yr)
+    return y.reshape(x.shape)
 
 
 @kernel("LRN")
