@@ -536,6 +536,14 @@ def _is_func(v: Any) -> bool:
     return isinstance(v, FuncRef) or (isinstance(v, list) and any(isinstance(x, FuncRef) for x in v))
 
 
+def _dense(value: Any) -> Any:
+    """A folded array as a contiguous one (a strided view, e.g. one part of a Split weight
+    matrix, would be copied by BLAS at every use)."""
+    if isinstance(value, np.ndarray) and not value.flags.c_contiguous and value.dtype != object:
+        return np.ascontiguousarray(value)
+    return value
+
+
 def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[int, list[int]]) -> None:
     """Turn folded nodes other nodes still read into Const nodes (one per output read)."""
     made: dict[Ref, Ref] = {}
@@ -545,10 +553,10 @@ def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[in
             src = body.nodes[r[0]]
             if len(values[r[0]]) == 1:
                 if src.op != "Const" or src.controls:
-                    _const(body, src.name, values[r[0]][0], src.origins, index=r[0])
+                    _const(body, src.name, _dense(values[r[0]][0]), src.origins, index=r[0])
                 made[r] = (r[0], 0)
             else:
-                made[r] = (_const(body, f"{src.name}/output_{r[1]}", values[r[0]][r[1]],
+                made[r] = (_const(body, f"{src.name}/output_{r[1]}", _dense(values[r[0]][r[1]]),
                                   src.origins).index, 0)
         return made[r]
 

@@ -351,10 +351,11 @@ def cumulative(node, inputs, ctx):
 
 
 def prepare_matmul(node, consts: dict) -> np.ndarray | None:
-    """A constant right-hand matrix with transpose_b, transposed once (contiguous)."""
+    """A constant right-hand matrix as BLAS wants it: transposed once for transpose_b, and
+    contiguous (a strided view would be copied, or multiplied without BLAS, at every call)."""
     b = consts.get(1)
-    if isinstance(b, np.ndarray) and b.ndim == 2 and node.attr.get("transpose_b"):
-        return np.ascontiguousarray(b.T)
+    if isinstance(b, np.ndarray) and b.ndim == 2:
+        return np.ascontiguousarray(b.T if node.attr.get("transpose_b") else b)
     return None
 
 
@@ -365,8 +366,10 @@ def matmul_operands(node, inputs) -> tuple[np.ndarray, np.ndarray]:
         raise bad(node, f"MatMul needs matrices, got shapes {a.shape} and {b.shape}")
     if node.attr["transpose_a"]:
         a = a.T
-    if node.attr["transpose_b"]:
-        b = node.prepared if node.prepared is not None else b.T
+    if node.prepared is not None:
+        b = node.prepared
+    elif node.attr["transpose_b"]:
+        b = b.T
     if a.shape[1] != b.shape[0]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
     return a, b
