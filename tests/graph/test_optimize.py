@@ -197,14 +197,17 @@ def test_optimize_entry_and_composable_passes():
     assert full.nodes[0].name == "x" and full.rets and env.keep == {0}
 
 
-@pytest.mark.parametrize("case", ["1x1", "3x3", "strided", "batch", "residual_chunks"])
-def test_fused_convolution_chunks_match_the_plain_kernels(case, monkeypatch):
-    # Tiny chunks: every path through the chunk loops (rows, whole images) is taken.
-    monkeypatch.setattr(nn, "_CHUNK_BYTES", 64)
-    monkeypatch.setattr(nn, "_MIN_ROWS", 3)
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("case", ["1x1", "3x3", "strided", "batch", "residual_chunks", "one_block"])
+def test_fused_convolution_chunks_match_the_plain_kernels(case, threads, monkeypatch):
+    # Tiny chunks and thresholds: every path through the block loops (rows, whole images,
+    # output columns over threads) is taken.
+    monkeypatch.setattr(nn, "_CHUNK_BYTES", 1 << 30 if case == "one_block" else 64)
+    monkeypatch.setattr(nn, "_MIN_ROWS", 3 if case != "one_block" else 1 << 20)
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
     k, stride, n = {"1x1": (1, 1, 1), "3x3": (3, 1, 1), "strided": (3, 2, 2), "batch": (3, 1, 3),
-                    "residual_chunks": (1, 1, 2)}[case]
-    x, w, b = f32(n, 7, 9, 5), f32(k, k, 5, 6), f32(6)
+                    "residual_chunks": (1, 1, 2), "one_block": (3, 1, 2)}[case]
+    x, w, b = f32(n, 7, 9, 5), f32(k, k, 5, 70), f32(70)
     attrs = {"strides": [1, stride, stride, 1], "padding": b"SAME", "data_format": b"NHWC",
              "dilations": [1, 1, 1, 1], "explicit_paddings": []}
     ref = run_kernel("Conv2D", [x, w], **attrs)
@@ -214,7 +217,7 @@ def test_fused_convolution_chunks_match_the_plain_kernels(case, monkeypatch):
         r = f32(*ref.shape)
         ref, fused_ops, args = ref + r, [b"BiasAdd", b"Add", b"Relu6"], [b, r]
     want = np.clip(ref, 0, 6)
-    got = run_kernel("_FusedConv2D", [x, w, *args], fused_ops=fused_ops, **attrs)
+    got = run_kernel("_FusedConv2D", [x, w, *args], fused_ops=fused_ops, threads=threads, **attrs)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -245,7 +248,8 @@ def test_depthwise_accelerator_matches_numpy(monkeypatch):
     x, w = f32(2, 9, 8, 6), f32(3, 3, 6, 1)
     attrs = {"strides": [1, 2, 1, 1], "padding": b"SAME", "data_format": b"NHWC",
              "dilations": [1, 1, 1, 1], "explicit_paddings": []}
-    got = run_kernel("DepthwiseConv2dNative", [x, w], **attrs)
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    got = run_kernel("DepthwiseConv2dNative", [x, w], threads=4, **attrs)
     monkeypatch.setattr(nn, "accel", None)
     want = run_kernel("DepthwiseConv2dNative", [x, w], **attrs)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -285,14 +289,17 @@ def test_hostile_call_nesting_is_bounded():
     assert sess.run_signature("s", {"x": np.float32(2)})["y"] == 2
 
 
-def run_kernel(op, inputs, **attrs):
+def run_kernel(op, inputs, threads=1, **attrs):
+    """One kernel on ``inputs``, as a run with ``threads`` threads would call it."""
+    from types import SimpleNamespace
+
     from savedmodel_io.graph.ops import get
 
     k = get(op)
     n = runtime.Node("n", op, dict(attrs), 0, "test")
     n.bind({})
     with np.errstate(all="ignore"):
-        return k.fn(n, list(inputs), None)
+        return k.fn(n, list(inputs), SimpleNamespace(threads=threads))
 
 
 def test_unused_dtype_of_folded_constants_is_recorded():
@@ -401,3 +408,20 @@ def test_identity_transpose_is_bypassed_and_real_ones_are_not():
     fast, slow, body = both(mg, "s", {"x": f32(2, 3)})
     np.testing.assert_array_equal(fast["y"], slow["y"])
     assert ops_run(body) == ["Transpose", "Neg"]
+
+
+@pytest.mark.parametrize("rows", [3, 700])
+def test_fused_matmul_split_over_threads(rows, monkeypatch):
+    # Few rows: output columns go to the threads (each packs its part of the weights);
+    # many rows: blocks of rows do.
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    a, w, b, r = f32(rows, 40), f32(40, 200), f32(200), f32(rows, 200)
+    want = np.tanh(a @ w + b + r)
+    attrs = {"transpose_a": False, "transpose_b": False}
+    got = run_kernel("_FusedMatMul", [a, w, b, r], threads=3,
+                     fused_ops=[b"BiasAdd", b"Add", b"Tanh"], **attrs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    x = a.reshape(-1, 1, 40) if rows > 3 else a.reshape(1, rows, 40)
+    got = run_kernel("_MklFusedBatchMatMulV2", [x, w, b], threads=3, fused_ops=[b"BiasAdd"],
+                     adj_x=False, adj_y=False)
+    np.testing.assert_allclose(got.reshape(rows, 200), a @ w + b, rtol=1e-5, atol=1e-6)

@@ -1,22 +1,24 @@
 """How many threads BLAS may use while a graph runs, enforced without threadpoolctl.
 
-The runtime runs one op at a time; BLAS (numpy's matmul) is the only part that can
-use several threads. Left alone, numpy's OpenBLAS starts one thread per core, and
-its idle workers spin between calls: on a machine with other work, a graph of many
-mid-sized products then runs 2-20x slower and its time swings from call to call
-(measured in bench/README.md). So the runtime sets the BLAS thread count for each
-run and restores it afterwards, through threadpoolctl when it is installed (the
-``fast`` extra), else through the C controls of the BLAS libraries already loaded
-in the process: OpenBLAS (``openblas_set_num_threads``, also under the
-symbol-prefixed/suffixed names of numpy's bundled scipy-openblas), MKL
-(``MKL_Set_Num_Threads``) and BLIS (``bli_thread_set_num_threads``), found in
-``/proc/self/maps`` (Linux) or the dyld image list (macOS) and opened with
-RTLD_NOLOAD, so nothing new is ever loaded. Elsewhere (Windows without
-threadpoolctl) BLAS keeps its own setting.
+The runtime runs one op at a time. A big convolution or matmul splits its GEMM into
+blocks over ``Session.threads`` threads of its own (graph/ops/_parallel.py), each block a
+single-threaded BLAS call: BLAS is never multi-threaded on top of that. Left alone,
+numpy's OpenBLAS starts one thread per core whose workers spin at every step until all
+of them arrive: on a machine with other work a graph of many mid-sized products then runs
+several times (up to 20x) slower and its time swings from call to call, where blocks on
+pool threads just finish late (measured in bench/README.md). So the runtime sets the
+BLAS thread count for each run (``Session.blas_threads``, default 1) and restores it
+afterwards, through threadpoolctl when it is installed (the ``fast`` extra), else through
+the C controls of the BLAS libraries already loaded in the process: OpenBLAS
+(``openblas_set_num_threads``, also under the symbol-prefixed/suffixed names of numpy's
+bundled scipy-openblas), MKL (``MKL_Set_Num_Threads``) and BLIS
+(``bli_thread_set_num_threads``), found in ``/proc/self/maps`` (Linux) or the dyld image
+list (macOS) and opened with RTLD_NOLOAD, so nothing new is ever loaded. Elsewhere
+(Windows without threadpoolctl) BLAS keeps its own setting.
 
-``threads="auto"`` uses the cores this process may run on that other processes leave
-free (measured from /proc/stat between calls; elsewhere the load average, as libgomp's
-OMP_DYNAMIC does), at least one: see docs/performance.md for the measurements behind it.
+``"auto"`` (for either setting) uses the cores this process may run on that other
+processes leave free (measured from /proc/stat between calls; elsewhere the load
+average, as libgomp's OMP_DYNAMIC does), at least one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BlasLibrary", "auto_threads", "blas_libraries", "blas_limit", "usable_cores"]
+__all__ = ["BlasLibrary", "auto_threads", "blas_libraries", "blas_limit", "thread_count",
+           "usable_cores"]
 
 # (family, file-name fragments, setter names, getter names, setter argument type).
 # OpenBLAS builds rename their symbols: numpy's wheels bundle scipy-openblas, whose
@@ -187,6 +190,13 @@ def auto_threads() -> int:
     _load.threads = max(1, min(cores, int(cores - _load.others(now) + 0.5)))
     _load.when = now
     return _load.threads
+
+
+def thread_count(threads: int | str | None) -> int:
+    """A thread setting (a count, "auto" or None) as a count of at least one."""
+    if threads is None:
+        return 1
+    return auto_threads() if threads == "auto" else max(int(threads), 1)
 
 
 _controller: Any = None

@@ -39,7 +39,7 @@ from savedmodel_io.errors import (
 )
 from savedmodel_io.graph import families, opdefs
 from savedmodel_io.graph import ops as _ops
-from savedmodel_io.graph._threads import blas_limit
+from savedmodel_io.graph._threads import blas_limit, thread_count, usable_cores
 from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.budget import Budget
@@ -503,9 +503,12 @@ class Session:
         self._checked: set[tuple[Any, ...]] = set()
         # Work limits of each run (time, loop iterations, Python per-element work).
         self.budget = Budget()
-        # BLAS threads while running: a count, "auto" (see graph/_threads.py) or None (BLAS
-        # left alone). Ops run one at a time; BLAS is the only multi-threaded part.
-        self.blas_threads: int | str | None = "auto"
+        # Threads: ops run one at a time; a big convolution or matmul splits its GEMM into
+        # blocks over ``threads`` threads (default: the usable cores; "auto": those other
+        # processes leave free), each block's BLAS call on ``blas_threads`` (default 1;
+        # None leaves BLAS alone). See graph/_threads.py and docs/performance.md.
+        self.threads: int | str = usable_cores()
+        self.blas_threads: int | str | None = 1
         # Run signatures through the graph optimiser (graph/optimize.py); False runs the
         # saved graph node by node, for debugging.
         self.optimize = True
@@ -647,6 +650,7 @@ class Session:
             self._checked.add(check_key)
         optimize = self.optimize if optimize is None else optimize
         ctx = Context(self, trace, budget or self.budget, optimize)
+        ctx.threads = thread_count(self.threads)
         if optimize and not controls and fetches:
             prog = self._program(tuple(fetches), tuple(sorted(fed_vals)), ctx.meter)
             fed = {k: fed_vals[i] for i, k in prog.feeds.items()}
@@ -890,6 +894,7 @@ class Context:
         self.depth = 0
         self.meter = budget.start(session.export_dir)
         self.optimize = optimize  # functions called run their optimised bodies
+        self.threads = 1  # how many threads one kernel may split its work over
 
     def execute(self, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
         """Run ``plan`` over ``body``; returns the per-node output lists."""

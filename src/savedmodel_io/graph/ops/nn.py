@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 from savedmodel_io.graph.ops.math import erfc, matmul_operands, prepare_matmul
 
@@ -188,6 +189,14 @@ class _Epilogue:
         """Whether it can run on row chunks of an output of ``shape`` (residual of that shape)."""
         return self.residual is None or self.residual.shape == shape
 
+    def columns(self, c0: int, c1: int) -> _Epilogue:
+        """The same epilogue for output channels ``c0:c1`` (its residual given per call)."""
+        part = _Epilogue.__new__(_Epilogue)
+        part.scale = self.scale[c0:c1] if self.scale is not None else None
+        part.bias = self.bias[c0:c1] if self.bias is not None else None
+        part.residual, part.act, part.alpha = None, self.act, self.alpha
+        return part
+
     def apply(self, y: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
         """Run on ``y`` (in place when shapes allow; returns the result)."""
         if self.scale is not None:
@@ -275,19 +284,24 @@ def _prepare_conv(node, consts: dict) -> np.ndarray | None:
     return np.ascontiguousarray(w).reshape(-1, w.shape[3])
 
 
+def _threads(ctx) -> int:
+    """How many threads the run lets one kernel use (1 outside a run)."""
+    return getattr(ctx, "threads", 1)
+
+
 @kernel("Conv2D", prepare=_prepare_conv)
 def conv2d(node, inputs, ctx):
-    return _conv2d(node, _a(inputs[0]), _a(inputs[1]), None)
+    return _conv2d(node, _a(inputs[0]), _a(inputs[1]), None, _threads(ctx))
 
 
 @kernel("_FusedConv2D", prepare=_prepare_conv)
 def fused_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
     epi = _Epilogue(node, inputs[2:], w.shape[3] if w.ndim == 4 else 0, _a(inputs[0]).dtype)
-    return _conv2d(node, _a(inputs[0]), w, epi)
+    return _conv2d(node, _a(inputs[0]), w, epi, _threads(ctx))
 
 
-def _conv2d(node, x, w, epi: _Epilogue | None):
+def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
     fmt = _layout(node)
     x = _to_nhwc(x, fmt)
     if x.ndim != 4 or w.ndim != 4:
@@ -300,7 +314,8 @@ def _conv2d(node, x, w, epi: _Epilogue | None):
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
     n = x.shape[0]
     if groups == c and groups > 1:  # one input channel per group: a depthwise convolution
-        y = _depthwise_nhwc(x, w.reshape(kh, kw, c, cout // c), strides, dil, out_hw, pads)
+        y = _depthwise_nhwc(x, w.reshape(kh, kw, c, cout // c), strides, dil, out_hw, pads,
+                            threads)
         return _from_nhwc(epi.apply(y, epi.residual) if epi is not None else y, fmt)
     if groups != 1:
         y = _grouped_conv(x, w, groups, strides, dil, out_hw, pads)
@@ -315,49 +330,85 @@ def _conv2d(node, x, w, epi: _Epilogue | None):
     if kh == kw == 1 and pads == ((0, 0), (0, 0)):
         if strides != (1, 1):
             x = x[:, ::strides[0], ::strides[1], :][:, :out_hw[0], :out_hw[1], :]
-        return _from_nhwc(_gemm_rows(x.reshape(-1, c), w2, y, epi), fmt)
+        return _from_nhwc(_gemm_rows(x.reshape(-1, c), w2, y, epi, threads), fmt)
     xp = _pad(x, pads)
     p = _patches(xp, out_hw, (kh, kw), strides, dil)
     oh, ow = out_hw
     step = _row_chunk(ow, k, dtype.itemsize)
-    chunked = epi is None or epi.chunkable(y.shape)
-    res = epi.residual.reshape(n, oh, ow, cout) if epi is not None and chunked and \
+    if threads > 1 and y.size * k >= _PARALLEL_MACS:
+        step = min(step, max(-(-n * oh // threads), 1))
+    if step >= n * oh or (epi is not None and not epi.chunkable(y.shape)):
+        # One block: im2col once, then the GEMM (split by columns over the threads).
+        a = _scratch("im2col", n * oh * ow * k, dtype).reshape(n * oh * ow, k)
+        np.copyto(a.reshape(p.shape), p)
+        return _from_nhwc(_gemm_rows(a, w2, y, epi, threads), fmt)
+    res = epi.residual.reshape(n, oh, ow, cout) if epi is not None and \
         epi.residual is not None else None
-    # Chunks of whole images when an image is smaller than a chunk, else of image rows.
+    # Blocks of whole images when an image is smaller than a block, else of image rows; each
+    # thread copies its patches into its own buffer.
     if step >= oh:
         per = step // oh
         pieces = [(slice(b, min(n, b + per)), slice(None)) for b in range(0, n, per)]
     else:
         pieces = [(slice(b, b + 1), slice(r, min(oh, r + step)))
                   for b in range(n) for r in range(0, oh, step)]
-    for bs, rs in pieces:
+
+    def block(piece) -> None:
+        bs, rs = piece
         src = p[bs, rs]
         rows = src.shape[0] * src.shape[1] * ow
         a = _scratch("im2col", rows * k, dtype).reshape(rows, k)
         np.copyto(a.reshape(src.shape), src)
         yc = y[bs, rs].reshape(rows, cout)
         np.matmul(a, w2, out=yc)
-        if epi is not None and chunked:
+        if epi is not None:
             epi.apply(yc, res[bs, rs].reshape(rows, cout) if res is not None else None)
-    if epi is not None and not chunked:
-        y = epi.apply(y, epi.residual)
+    run_pieces(pieces, block, threads if y.size * k >= _PARALLEL_MACS else 1)
     return _from_nhwc(y, fmt)
 
 
-def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | None) -> np.ndarray:
-    """y = a @ w2 (y: the output, any shape holding a.shape[0] rows), in row chunks with the
-    epilogue run on each chunk while it is in cache; returns the result."""
-    rows, cols = a.shape[0], w2.shape[1]
+# A GEMM is split over the runtime's threads from this many multiply-adds on (below, the
+# hand-over costs more than it saves).
+_PARALLEL_MACS = 1 << 21
+
+
+def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | None,
+               threads: int = 1) -> np.ndarray:
+    """y = a @ w2 (y: the output, any shape holding a.shape[0] rows) with the epilogue run on
+    each block while it is in cache; returns the result. Blocks of rows (or, for few rows, of
+    output columns, so each thread packs only its part of the weights) go to the threads."""
+    rows, k = a.shape
+    cols = w2.shape[1]
     flat = y.reshape(rows, cols)
-    if epi is None or not epi.chunkable(y.shape):
+    if epi is not None and not epi.chunkable(y.shape):
         np.matmul(a, w2, out=flat)
-        return epi.apply(y, epi.residual) if epi is not None else y
-    res = epi.residual.reshape(rows, cols) if epi.residual is not None else None
-    step = _row_chunk(1, a.shape[1], y.itemsize)
-    for r0 in range(0, rows, step):
+        return epi.apply(y, epi.residual)
+    res = epi.residual.reshape(rows, cols) if epi is not None and epi.residual is not None \
+        else None
+    parallel = threads > 1 and rows * k * cols >= _PARALLEL_MACS
+    step = _row_chunk(1, k, y.itemsize)
+    if parallel and rows < _MIN_ROWS * threads and cols >= 32 * threads:
+        width = -(-cols // threads)
+        width = -(-width // 16) * 16
+
+        def column_block(c0: int) -> None:
+            c1 = min(cols, c0 + width)
+            block = np.matmul(a, w2[:, c0:c1])
+            if epi is not None:
+                block = epi.columns(c0, c1).apply(
+                    block, res[:, c0:c1] if res is not None else None)
+            flat[:, c0:c1] = block
+        run_pieces(range(0, cols, width), column_block, threads)
+        return y
+    if parallel:
+        step = min(step, max(-(-rows // threads), 1))
+
+    def row_block(r0: int) -> None:
         r1 = min(rows, r0 + step)
         np.matmul(a[r0:r1], w2, out=flat[r0:r1])
-        epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
+        if epi is not None:
+            epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
+    run_pieces(range(0, rows, step), row_block, threads if parallel else 1)
     return y
 
 
@@ -378,7 +429,7 @@ def _grouped_conv(x, w, groups, strides, dil, out_hw, pads):
 
 @kernel("DepthwiseConv2dNative")
 def depthwise_conv2d(node, inputs, ctx):
-    return _depthwise(node, _a(inputs[0]), _a(inputs[1]), None)
+    return _depthwise(node, _a(inputs[0]), _a(inputs[1]), None, _threads(ctx))
 
 
 @kernel("_FusedDepthwiseConv2dNative")
@@ -386,34 +437,45 @@ def fused_depthwise_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
     channels = w.shape[2] * w.shape[3] if w.ndim == 4 else 0
     return _depthwise(node, _a(inputs[0]), w, _Epilogue(node, inputs[2:], channels,
-                                                         _a(inputs[0]).dtype))
+                                                         _a(inputs[0]).dtype), _threads(ctx))
 
 
-def _depthwise(node, x, w, epi: _Epilogue | None):
+def _depthwise(node, x, w, epi: _Epilogue | None, threads: int = 1):
     fmt = _layout(node)
     x = _to_nhwc(x, fmt)
     if x.ndim != 4 or w.ndim != 4 or w.shape[2] != x.shape[3]:
         raise bad(node, f"input {x.shape} and depthwise filter {w.shape} do not match")
     kh, kw = w.shape[:2]
     strides, dil, out_hw, pads = _geometry(node, x.shape, kh, kw, fmt)
-    y = _depthwise_nhwc(x, w, strides, dil, out_hw, pads)
+    y = _depthwise_nhwc(x, w, strides, dil, out_hw, pads, threads)
     if epi is not None:
         y = epi.apply(y, epi.residual)
     return _from_nhwc(y, fmt)
 
 
-def _depthwise_nhwc(x, w, strides, dil, out_hw, pads):
+def _depthwise_nhwc(x, w, strides, dil, out_hw, pads, threads: int = 1):
     """Depthwise convolution of NHWC ``x`` by a (KH, KW, C, M) filter: (N, OH, OW, C*M)."""
     kh, kw, c, m = w.shape
     n = x.shape[0]
     xp = _pad(x, pads)
     dtype = np.result_type(x.dtype, w.dtype)
     if accel is not None and m == 1 and dtype == np.float32:
-        # The C loop (graph/ops/_nnaccel.c): 2-5x faster than the einsum below.
+        # The C loop (graph/ops/_nnaccel.c): 2-5x faster than the einsum below; blocks of
+        # output rows of each image go to the threads.
         xp = np.ascontiguousarray(xp, np.float32)
+        w1 = np.ascontiguousarray(w[..., 0], np.float32)
         y = np.empty((n, *out_hw, c), np.float32)
-        accel.depthwise(xp, np.ascontiguousarray(w[..., 0], np.float32), y, n, xp.shape[1],
-                        xp.shape[2], c, out_hw[0], out_hw[1], kh, kw, *strides, *dil)
+        oh, ow = out_hw
+        parts = threads if threads > 1 and y.size * kh * kw >= _PARALLEL_MACS else 1
+        step = max(-(-oh // parts), 1)
+
+        def rows(piece) -> None:
+            b, r0 = piece
+            r1 = min(oh, r0 + step)
+            src = xp[b:b + 1, r0 * strides[0]:]
+            accel.depthwise(src, w1, y[b:b + 1, r0:r1], 1, src.shape[1], xp.shape[2], c,
+                            r1 - r0, ow, kh, kw, *strides, *dil)
+        run_pieces([(b, r) for b in range(n) for r in range(0, oh, step)], rows, parts)
         return y
     # One einsum over the strided patch view: a single pass, no per-tap temporaries
     # (measured faster than k*k multiply-adds over shifted views with numpy 2.x).
@@ -430,7 +492,7 @@ def fused_matmul(node, inputs, ctx):
     a, b = matmul_operands(node, inputs)
     dtype = np.result_type(a.dtype, b.dtype)
     y = np.empty((a.shape[0], b.shape[1]), dtype)
-    return _gemm_rows(a, b, y, _Epilogue(node, inputs[2:], b.shape[1], dtype))
+    return _gemm_rows(a, b, y, _Epilogue(node, inputs[2:], b.shape[1], dtype), _threads(ctx))
 
 
 def _prepare_batch_matmul(node, consts: dict) -> np.ndarray | None:
@@ -458,7 +520,7 @@ def fused_batch_matmul(node, inputs, ctx):
     dtype = np.result_type(x.dtype, y.dtype)
     out = np.empty((*x.shape[:-1], y.shape[1]), dtype)
     return _gemm_rows(x.reshape(-1, x.shape[-1]), w, out,
-                      _Epilogue(node, inputs[2:], y.shape[1], dtype))
+                      _Epilogue(node, inputs[2:], y.shape[1], dtype), _threads(ctx))
 
 
 @kernel("Conv2DBackpropInput")
