@@ -128,13 +128,14 @@ def worker(engine: str) -> None:
         print(reply, flush=True)
 
 
-def _variance(name: str, threads: str) -> list[float]:
-    """20 warm calls of our runtime with Session.blas_threads = ``threads`` ("none": unset)."""
+def _variance(name: str, mode: str) -> list[float]:
+    """20 warm calls of our runtime: "before" = one thread of our own and BLAS left alone
+    (what a default install did before), "now" = the Session's defaults."""
     import savedmodel_io
 
     mg = savedmodel_io.load(bench_models.build(name)).meta_graph()
-    mg.session.blas_threads = None if threads == "none" else (
-        threads if threads == "auto" else int(threads))
+    if mode == "before":
+        mg.session.threads, mg.session.blas_threads = 1, None
     x = bench_models.inputs(name, 1)
     sig = mg.signatures["serving_default"]
     for _ in range(3):
@@ -298,11 +299,12 @@ def main() -> None:
         w = Worker("ours")
         wf = Worker("ours_fast")
         print("\n## per-inference variance, 20 calls, batch 1 (ms: min / median / max)")
-        print("| model | BLAS left alone | default install | `[fast]` |\n| --- | ---: | ---: | ---: |")
+        print("| model | before: BLAS left alone | default install | `[fast]` |\n"
+              "| --- | ---: | ---: | ---: |")
         for name in ("resnet50", "mobilenetv2_96"):
             cells = []
-            for worker_, threads in ((w, "none"), (w, "1"), (wf, "1")):
-                ts = json.loads(worker_.ask(f"variance {name} {threads}"))
+            for worker_, mode in ((w, "before"), (w, "now"), (wf, "now")):
+                ts = json.loads(worker_.ask(f"variance {name} {mode}"))
                 cells.append(f"{min(ts) * 1e3:.1f} / {statistics.median(ts) * 1e3:.1f} / "
                              f"{max(ts) * 1e3:.1f}")
             print(f"| {name} | " + " | ".join(cells) + " |")

@@ -714,11 +714,14 @@ kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr["
 
 
 def _softmax(x, log):
-    m = np.max(x, axis=-1, keepdims=True)
-    z = x - m
-    e = np.exp(z)
-    s = np.sum(e, axis=-1, keepdims=True)
-    return z - np.log(s) if log else e / s
+    """Softmax (or log-softmax) over the last axis, in place on one output buffer."""
+    if x.dtype.kind not in "fc":
+        x = x.astype(np.float64)
+    z = np.subtract(x, np.max(x, axis=-1, keepdims=True))
+    if log:
+        return np.subtract(z, np.log(np.sum(np.exp(z), axis=-1, keepdims=True)), out=z)
+    np.exp(z, out=z)
+    return np.divide(z, np.sum(z, axis=-1, keepdims=True), out=z)
 
 
 def _softmax_kernel(log: bool):
