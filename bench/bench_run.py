@@ -111,9 +111,10 @@ def worker(engine: str) -> None:
                     fn(x)
                 reply = "ok"
             elif cmd == "run":
+                c = time.process_time()
                 t = time.perf_counter()
                 fn(x)
-                reply = repr(time.perf_counter() - t)
+                reply = f"{time.perf_counter() - t!r} {time.process_time() - c!r}"
             elif cmd == "out":
                 np.save(args[0], np.asarray(fn(x)))
                 reply = "ok"
@@ -266,17 +267,20 @@ def compare(name: str, batch: int, engines: list[str], repeat: int) -> dict:
         elif not np.allclose(got, ref, rtol=1e-3, atol=1e-4):
             notes[w.engine] = f"output differs from TensorFlow by {np.abs(got - ref).max():.2g}"
     times: dict[str, list[float]] = {w.engine: [] for w in workers}
+    cpu: dict[str, list[float]] = {w.engine: [] for w in workers}
     for r in range(repeat):
         for k in range(len(workers)):
             w = workers[(k + r) % len(workers)]
-            times[w.engine].append(float(w.ask("run")))
+            wall, used = (float(v) for v in w.ask("run").split())
+            times[w.engine].append(wall)
+            cpu[w.engine].append(used)
     for w in workers:
         w.close()
-    return {"times": times, "notes": notes}
+    return {"times": times, "cpu": cpu, "notes": notes}
 
 
-def _fmt(ts: list[float]) -> str:
-    return f"{min(ts) * 1e3:.1f} ({statistics.median(ts) * 1e3:.0f})"
+def _fmt(ts: list[float], cpu: list[float]) -> str:
+    return f"{min(ts) * 1e3:.1f} ({statistics.median(ts) * 1e3:.0f}) / {min(cpu) * 1e3:.0f}"
 
 
 def main() -> None:
@@ -320,20 +324,25 @@ def main() -> None:
                 print(f"- {kind}: {p['whole_ms']:.1f} ms, {p['nodes']} nodes run, "
                       f"{p['per_node_us']:.1f} µs per node of interpreter; top: {tops}")
         w.close()
-    print("\n## per inference (ms, best of %d (median); ratios of best times)" % args.repeat)
+    print("\n## per inference (ms: best wall of %d (median wall) / best CPU; ratios of best wall "
+          "times, CPU in brackets)" % args.repeat)
     cols = [e for e in engines]
     print("| model | batch | " + " | ".join(cols) + " | ours / tf | ours / tf_noonednn |")
     print("| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: |")
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
+            load = os.getloadavg()[0]
             res = compare(name, batch, engines, args.repeat)
-            t = res["times"]
-            cells = [_fmt(t[e]) if e in t else "-" for e in cols]
+            t, c = res["times"], res["cpu"]
+            cells = [_fmt(t[e], c[e]) if e in t else "-" for e in cols]
 
             def ratio(a: str, b: str) -> str:
-                return f"{min(t[a]) / min(t[b]):.2f}" if a in t and b in t else "-"
+                if a not in t or b not in t:
+                    return "-"
+                return f"{min(t[a]) / min(t[b]):.2f} ({min(c[a]) / min(c[b]):.2f})"
             print(f"| {name} | {batch} | " + " | ".join(cells) +
-                  f" | {ratio('ours', 'tf')} | {ratio('ours', 'tf_noonednn')} |", flush=True)
+                  f" | {ratio('ours', 'tf')} | {ratio('ours', 'tf_noonednn')} |"
+                  f" <!-- load {load:.1f} -->", flush=True)
             for e, note in res["notes"].items():
                 print(f"  note: {e}: {note}", flush=True)
 

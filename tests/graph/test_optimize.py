@@ -120,7 +120,8 @@ def test_identities_and_calls_disappear_and_constants_fold():
     nodes = [placeholder("x"), const("c", np.float32([1, 2, 3])), node("sq", "Square", ["c"]),
              node("call", "StatefulPartitionedCall", ["x"], f=("func", "f"),
                   Tin=("types", [F32]), Tout=("types", [F32])),
-             node("sum", "AddV2", ["call", "sq"]), node("out", "IdentityN", ["sum"], T=("types", [F32]))]
+             node("sum", "AddV2", ["call", "sq"]),
+             node("out", "IdentityN", ["sum"], T=("types", [F32]))]
     mg = meta(nodes, [body_f], {"s": ({"x": ("x:0", F32, (3,))}, {"y": "out:0"})})
     x = f32(3)
     fast, slow, body = both(mg, "s", {"x": x})
@@ -320,7 +321,8 @@ def test_run_failure_inside_fused_node_names_the_originals():
 
 def _gelu_nodes(x: str, prefix: str = "g") -> list:
     """tf.nn.gelu(x, approximate=False) as TensorFlow builds it."""
-    return [const(f"{prefix}_half", np.float32(0.5)), const(f"{prefix}_c", np.float32(0.7071067811865476)),
+    return [const(f"{prefix}_half", np.float32(0.5)),
+            const(f"{prefix}_c", np.float32(0.7071067811865476)),
             node(f"{prefix}_mul", "Mul", [f"{prefix}_half", x]), node(f"{prefix}_neg", "Neg", [x]),
             node(f"{prefix}_mul1", "Mul", [f"{prefix}_neg", f"{prefix}_c"]),
             node(f"{prefix}_erfc", "Erfc", [f"{prefix}_mul1"]),
@@ -366,7 +368,8 @@ def test_dense_on_3d_input_fuses_bias_and_gelu_through_the_tensordot_reshape():
 
 
 def test_einsum_dense_heads_fuse_as_one_batch_matmul():
-    # Keras' EinsumDense: BatchMatMulV2 by a (K, N) kernel, Reshape to heads, Add a (heads, dim) bias.
+    # Keras' EinsumDense: BatchMatMulV2 by a (K, N) kernel, Reshape to heads, Add a (heads,
+    # dim) bias.
     nodes = [placeholder("x"), const("w", f32(8, 6)), const("bias", f32(2, 3)),
              node("bmm", "BatchMatMulV2", ["x", "w"]), const("heads", np.int32([-1, 4, 2, 3])),
              node("split", "Reshape", ["bmm", "heads"]), node("add", "AddV2", ["split", "bias"]),

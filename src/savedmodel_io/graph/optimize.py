@@ -533,7 +533,8 @@ def _variable_value(handle: Any, node: Node, ctx: Context, written: frozenset[st
 
 
 def _is_func(v: Any) -> bool:
-    return isinstance(v, FuncRef) or (isinstance(v, list) and any(isinstance(x, FuncRef) for x in v))
+    return isinstance(v, FuncRef) or (
+        isinstance(v, list) and any(isinstance(x, FuncRef) for x in v))
 
 
 def _dense(value: Any) -> Any:
@@ -544,7 +545,8 @@ def _dense(value: Any) -> Any:
     return value
 
 
-def _replace_folded(body: Body, values: dict[int, list[Any]], inherited: dict[int, list[int]]) -> None:
+def _replace_folded(body: Body, values: dict[int, list[Any]],
+                    inherited: dict[int, list[int]]) -> None:
     """Turn folded nodes other nodes still read into Const nodes (one per output read)."""
     made: dict[Ref, Ref] = {}
 
@@ -870,7 +872,7 @@ def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None
 
 
 def _activation(body: Body, users: _Users, node: Node, env: Env, ch: _Chain) -> bool:
-    """Add the activation reading ``node`` (a single op, or the nodes of an exact GELU) to ``ch``."""
+    """Add the activation reading ``node`` (one op, or the nodes of an exact GELU) to ``ch``."""
     gelu = _gelu(body, users, node, env)
     if gelu is not None:
         ch.activation = ("GeluExact", 0.0)
@@ -888,7 +890,8 @@ def _chain_without_weights(body: Body, users: _Users, producer: Node, env: Env) 
     """A MatMul with computed weights: only a BiasAdd and an activation can follow it in."""
     ch = _Chain(producer, 0, None)
     user = _single_use(body, users, producer, env)
-    if user is not None and user.op in ("BiasAdd", "BiasAddV1") and user.inputs[0][0] == producer.index:
+    if user is not None and user.op in ("BiasAdd", "BiasAddV1") and \
+            user.inputs[0][0] == producer.index:
         ch.bias_ref = user.inputs[1]
         ch.nodes.append(user)
         _activation(body, users, user, env, ch)
@@ -1094,7 +1097,8 @@ def _fuse(body: Body, ch: _Chain) -> Node:
         else:
             bias = ch.bias if ch.bias is not None else np.zeros(ch.cout, np.float32)
             dt = ch.weights.dtype if ch.weights is not None else np.float32
-            inputs.append((_const(body, f"{p.name}/folded_bias", bias.astype(dt), p.origins).index, 0))
+            folded = _const(body, f"{p.name}/folded_bias", bias.astype(dt), p.origins)
+            inputs.append((folded.index, 0))
     if ch.residual is not None:
         fused_ops.append(b"Add")
         inputs.append(ch.residual)
