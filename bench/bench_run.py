@@ -27,7 +27,10 @@ engine's output is checked against TensorFlow's first (rtol 1e-3, atol 1e-4).
 ``--variance`` times 20 calls of ResNet50 and MobileNetV2 at batch 1 each way: BLAS left
 alone (what a default install did before the runtime set BLAS threads itself), the
 default install and ``[fast]``; ``--profile`` shows where our time goes (top ops and the
-per-node cost) before and after the graph optimiser.
+per-node cost) before and after the graph optimiser; ``--process`` compares whole
+processes at batch 1: ``savedmodel-io run --inputs x=input.npy`` against the smallest
+TensorFlow script doing the same (load, call the signature, print), best of ``--repeat``
+fresh processes (``saved_model_cli run`` cannot run Keras 3 exports, see tf_quirks).
 """
 
 from __future__ import annotations
@@ -217,6 +220,33 @@ def _exclusive(fn, op: str, per: dict, count: dict, stack: list):
 
 # -- driver side -------------------------------------------------------------------------------
 
+TF_SCRIPT = """
+import sys
+import numpy as np, tensorflow as tf
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = fn(x=tf.constant(np.load(sys.argv[2])))
+for k in sorted(out):
+    print("Result for output key %s:\\n%s" % (k, out[k].numpy()))
+"""
+
+
+def whole_process(name: str, repeat: int) -> tuple[float, float]:
+    """Best wall seconds of fresh processes: ours (savedmodel-io run) and TensorFlow's script."""
+    path = bench_models.build(name)
+    inp = bench_models.CACHE / name / "input_b1.npy"
+    np.save(inp, bench_models.inputs(name, 1))
+    ours = [sys.executable, "-m", "savedmodel_io", "run", "--dir", str(path), "--tag_set", "serve",
+            "--signature_def", "serving_default", "--inputs", f"x={inp}"]
+    theirs = [sys.executable, "-c", TF_SCRIPT, str(path), str(inp)]
+    best = {"ours": float("inf"), "tf": float("inf")}
+    for _ in range(repeat):
+        for key, argv in (("ours", ours), ("tf", theirs)):
+            t = time.perf_counter()
+            subprocess.run(argv, env=ENV, capture_output=True, check=True)
+            best[key] = min(best[key], time.perf_counter() - t)
+    return best["ours"], best["tf"]
+
+
 class Worker:
     """One engine's worker process."""
 
@@ -292,9 +322,17 @@ def main() -> None:
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--variance", action="store_true")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--process", action="store_true")
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
+        return
+    if args.process:
+        print("## whole process, batch 1 (s, best of %d fresh processes)" % args.repeat)
+        print("| model | savedmodel-io run | TensorFlow script | speed-up |\n| --- | ---: | ---: | ---: |")
+        for name in args.models.split(","):
+            ours, theirs = whole_process(name, args.repeat)
+            print(f"| {name} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |", flush=True)
         return
     engines = args.engines.split(",")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
