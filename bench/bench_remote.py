@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Bytes transferred when reading a SavedModel over HTTP (Range requests), against what is needed.
 
-    python bench/bench_remote.py [--mb 300]
+    python bench/bench_remote.py [--mb 300] [--variables 300]
 
-Writes a model of about --mb megabytes (one big variable plus a small one) with the writer,
+Writes a model of about --mb megabytes (one big variable, a small one, and --variables more
+small ones so that the checkpoint's object graph entry has a realistic size) with the writer,
 serves it from 127.0.0.1 with the counting Range-capable server of tests/test_remote.py, and
-reports the bytes sent for `show` (saved_model.pb) and for one small variable read by
-checkpoint key and by object path. No TensorFlow needed.
+reports, for `show`, one small variable read by checkpoint key (API and CLI) and by object
+path (API and CLI): the bytes of every request (HEAD requests send none) and the total
+against the bytes the operation needs. No TensorFlow needed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import io
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +28,27 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+def _measure(server, run: Callable[[], object]) -> tuple[int, list[str]]:
+    """(bytes sent, one "METHOD file [range]: N B" line per request) for ``run()``."""
+    server.reset()
+    with contextlib.redirect_stdout(io.StringIO()):
+        run()
+    lines = []
+    for (method, path, rng), sent in zip(server.requests, server.request_bytes):
+        if method == "GET":
+            part = f" {rng.split('=', 1)[1]}" if rng else ""
+            lines.append(f"GET {path.rsplit('/', 1)[-1]}{part}: {sent} B")
+    heads = sum(1 for m, _p, _r in server.requests if m == "HEAD")
+    if heads:
+        lines.append(f"{heads} HEAD")
+    return server.sent, lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=300)
+    ap.add_argument("--variables", type=int, default=300,
+                    help="extra small variables (they make the object graph entry bigger)")
     args = ap.parse_args()
     from test_remote import _Server
 
@@ -36,12 +57,15 @@ def main() -> None:
     from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
     from savedmodel_io.writer import Model, save
 
+    key = "head/bias/.ATTRIBUTES/VARIABLE_VALUE"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         m = Model()
         rows = args.mb * (1 << 20) // (4 * 1024)
         big = m.variable("embedding/table", np.ones((rows, 1024), np.float32), copy=False)
         small = m.variable("head/bias", np.arange(10, dtype=np.float32))
+        for i in range(args.variables):
+            m.variable(f"blocks/block_{i}/scale", np.ones(4, np.float32))
         f = m.function("__call__", {"x": ("float32", (None, 10))})
         f.outputs({"y": f.add(f.mul(f.inputs["x"], f.reduce_sum(f.read(big))), f.read(small))})
         m.signature("serving_default", f)
@@ -49,31 +73,35 @@ def main() -> None:
         shard = (root / "model/variables/variables.data-00000-of-00001").stat().st_size
         pb = (root / "model/saved_model.pb").stat().st_size
         index = (root / "model/variables/variables.index").stat().st_size
+        local = savedmodel_io.load(root / "model").checkpoint
+        tensor, graph = local.entry(key).size, local.entry(OBJECT_GRAPH_KEY).size
         server = _Server(root)
+        url = server.url + "/model"
         try:
-            url = server.url + "/model"
-            server.reset()
-            with contextlib.redirect_stdout(io.StringIO()):
-                cli(["show", "--dir", url, "--all"])
-            show = server.sent
-            model = savedmodel_io.load(url)
-            key = "head/bias/.ATTRIBUTES/VARIABLE_VALUE"
-            server.reset()
-            model.checkpoint.read(key)
-            by_key, need_key = server.sent, index + model.checkpoint.entry(key).size
-            model = savedmodel_io.load(url)
-            server.reset()
-            model.variables["head/bias"]
-            by_path = server.sent
-            need_path = need_key + model.checkpoint.entry(OBJECT_GRAPH_KEY).size
+            # load() fetches saved_model.pb; the API rows measure the variable read alone.
+            by_key, by_path = savedmodel_io.load(url), savedmodel_io.load(url)
+            cases = [
+                ("`show --all`", pb, lambda: cli(["show", "--dir", url, "--all"])),
+                ("one variable by checkpoint key, API (`model.checkpoint.read`)", index + tensor,
+                 lambda: by_key.checkpoint.read(key)),
+                ("one variable by checkpoint key, CLI (`variables --name KEY`)", index + tensor,
+                 lambda: cli(["variables", "--dir", url, "--name", key])),
+                ("one variable by object path, API (`model.variables[path]`)",
+                 index + tensor + graph, lambda: by_path.variables["head/bias"]),
+                ("one variable by object path, CLI (`variables --name PATH`)",
+                 index + tensor + graph,
+                 lambda: cli(["variables", "--dir", url, "--name", "head/bias"])),
+            ]
+            results = [(name, *_measure(server, run), need) for name, need, run in cases]
         finally:
             server.close()
-    print(f"model: shard {shard / 1e6:.1f} MB, saved_model.pb {pb} B, variables.index {index} B")
-    print("| read | bytes sent | bytes needed | ratio |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| `show --all` | {show} | {pb} | {show / pb:.2f} |")
-    print(f"| one variable by checkpoint key | {by_key} | {need_key} | {by_key / need_key:.2f} |")
-    print(f"| one variable by object path | {by_path} | {need_path} | {by_path / need_path:.2f} |")
+    print(f"model: shard {shard / 1e6:.1f} MB, saved_model.pb {pb} B, variables.index {index} B, "
+          f"{OBJECT_GRAPH_KEY} {graph} B, the variable read {tensor} B")
+    print()
+    print("| read | bytes sent | bytes needed | ratio | requests (bytes each) |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for name, sent, lines, need in results:
+        print(f"| {name} | {sent} | {need} | {sent / need:.2f} | {'; '.join(lines)} |")
 
 
 if __name__ == "__main__":

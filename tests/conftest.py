@@ -1,4 +1,4 @@
-"""Shared test plumbing: the TensorFlow fixture cache and the shared test data."""
+"""Shared test plumbing: TensorFlow-made fixtures, recorded TF answers and the shared test data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _oracles.env import CACHE, TF_ENV, has_tensorflow, no_tf_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,60 +27,78 @@ def _shared() -> Path:
 SHARED = _shared()
 CPB_DATA = SHARED / "testdata" / "cpb"
 FIXTURES = ROOT / "tests" / "fixtures"
-CACHE = Path(os.environ.get("SAVEDMODEL_IO_FIXTURES", ROOT / "tests" / ".cache" / "fixtures"))
 
-TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "-1"}
 for _k, _v in TF_ENV.items():
     os.environ.setdefault(_k, _v)
+# Every process a test starts imports this checkout's package, never an installed one.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "src"), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
+
+__all__ = ["CACHE", "CPB_DATA", "FIXTURES", "ROOT", "SHARED", "TF_ENV", "build_fixture",
+           "has_tensorflow"]
+
+_MODEL = re.compile(r"@model\(\s*[\"']([^\"']+)[\"']\s*\)")
 
 
-def has_tensorflow() -> bool:
-    try:
-        import importlib.util
+def _area(name: str) -> Path:
+    """The ``models_*.py`` module that registers fixture ``name``."""
+    for path in sorted(FIXTURES.glob("models_*.py")):
+        if name in _MODEL.findall(path.read_text()):
+            return path
+    raise KeyError(f"no fixture named {name!r} in {FIXTURES}/models_*.py")
 
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):
-        return False
 
-
-def _builder_stamp(name: str) -> str:
-    """Hash of the code that builds fixture ``name``: make.py, registry.py and its own module.
+def _builder_stamp(area: Path) -> str:
+    """Hash of the code that builds an area's fixtures: make.py, registry.py and the module.
 
     Fixture modules import nothing from each other, so editing one area's builders
     rebuilds only that area's fixtures.
     """
-    pattern = re.compile(rf"@model\(\s*[\"']{re.escape(name)}[\"']\s*\)")
-    own = [p for p in sorted(FIXTURES.glob("models_*.py")) if pattern.search(p.read_text())]
     h = hashlib.sha256()
-    for p in [FIXTURES / "make.py", FIXTURES / "registry.py", *own]:
+    for p in [FIXTURES / "make.py", FIXTURES / "registry.py", area]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
-def build_fixture(name: str) -> Path:
-    """Path of the TF-built fixture ``name``, building it (once, under a file lock) if needed."""
-    if not has_tensorflow():
-        pytest.skip("tensorflow is not installed (needed to build fixtures)")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    stamp = _builder_stamp(name)
-    target = CACHE / name
+def _current(name: str, stamp: str) -> bool:
     stamp_file = CACHE / f"{name}.stamp"
-    with open(CACHE / f"{name}.lock", "w") as lock:
+    return (CACHE / name).exists() and stamp_file.exists() and stamp_file.read_text() == stamp
+
+
+def build_fixture(name: str) -> Path:
+    """Path of the TF-built fixture ``name``, building it if needed.
+
+    A stale fixture is rebuilt together with every other stale fixture of its area, by one
+    ``make.py`` process (TensorFlow imported once), under the area's file lock.
+    """
+    area = _area(name)
+    stamp = _builder_stamp(area)
+    if _current(name, stamp):
+        return CACHE / name
+    reason = no_tf_reason(f"fixture {name}")
+    if reason is not None:
+        (pytest.skip if not has_tensorflow() else pytest.fail)(reason)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{area.stem}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
-            return target
-        env = {**os.environ, **TF_ENV}
-        proc = subprocess.run(
-            [sys.executable, str(FIXTURES / "make.py"), "--out", str(CACHE), name],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"building fixture {name} failed:\n{proc.stderr[-4000:]}")
-        stamp_file.write_text(stamp)
-    return target
+        stale = [n for n in _MODEL.findall(area.read_text()) if not _current(n, stamp)]
+        errors = ""
+        if stale:
+            proc = subprocess.run(
+                [sys.executable, str(FIXTURES / "make.py"), "--out", str(CACHE), *stale],
+                env={**os.environ, **TF_ENV}, capture_output=True, text=True, check=False,
+            )
+            errors = proc.stderr
+            failed = set(re.findall(r"^FAILED (\S+?):?(?: \(|$)", errors, re.MULTILINE))
+            if proc.returncode != 0 and not failed:  # make.py itself failed
+                failed = set(stale)
+            for n in stale:
+                if n not in failed and (CACHE / n).exists():
+                    (CACHE / f"{n}.stamp").write_text(stamp)
+        if not _current(name, stamp):
+            raise RuntimeError(f"building fixture {name} failed:\n{errors[-4000:]}")
+    return CACHE / name
 
 
 @pytest.fixture(scope="session")

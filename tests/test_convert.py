@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TF_ENV
+from _oracles import Oracle
+from _oracles.codec import decode, encode
+from conftest import ROOT
 
 from savedmodel_io import convert
 from savedmodel_io.cli import main as cli
@@ -217,7 +219,8 @@ def test_safetensors_bfloat16_round_trip_in_a_fresh_process(model, tmp_path):
         "b = a['dense/bias']; print(b.dtype.name, b.astype('float32').tolist())\n"
         f"print(convert.match_weights({str(model)!r}, a))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "bfloat16 [0.5, -1.0]"
@@ -292,14 +295,13 @@ def test_import_writes_every_copy(model, tmp_path):
 
 
 def _tf_outputs(requests: list[dict]) -> list[dict]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("oracle_ecosystem.py"))],
-        input=json.dumps(requests), capture_output=True, text=True, env={**os.environ, **TF_ENV},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout)
+    """TensorFlow's outputs of serving_default for each {"dir", "inputs"} (recorded)."""
+    coded = [{"dir": r["dir"], "inputs": {k: encode(v) for k, v in r["inputs"].items()}}
+             for r in requests]
+    answers = Oracle("signature_runs").answers(coded)
+    for a in answers:
+        assert "error" not in a, a
+    return [{k: decode(v) for k, v in a["outputs"].items()} for a in answers]
 
 
 @pytest.mark.tf
@@ -316,7 +318,7 @@ def test_keras_safetensors_round_trip_tf(fixture_model, tmp_path, monkeypatch, c
     assert cli.main(["import-weights", "--dir", str(b), "--from", str(st), "--out", str(out)]) == 0
     assert "matched 8, missing 0, unexpected 0, mismatched 0" in capsys.readouterr().out
     assert (out / "saved_model.pb").read_bytes() == (b / "saved_model.pb").read_bytes()
-    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).round(3).tolist()
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).round(3).astype(np.float32)
     ra, rb, rc = _tf_outputs([{"dir": str(d), "inputs": {"image": x}} for d in (a, b, out)])
     np.testing.assert_allclose(rc["output_0"], ra["output_0"], rtol=1e-6, atol=1e-6)
     assert not np.allclose(rb["output_0"], ra["output_0"])

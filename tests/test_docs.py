@@ -142,12 +142,25 @@ def test_op_coverage_page_is_current():
     reason="mkdocs / mkdocstrings are not installed",
 )
 def test_site_builds_strict(tmp_path):
+    """No warning at all (``--quiet`` would hide them from strict mode, so it is not used)."""
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    warnings = [line for line in log.splitlines() if line.startswith(("WARNING", "ERROR"))]
+    assert warnings == [], "\n".join(warnings)
     assert (tmp_path / "site" / "api" / "index.html").is_file()
     print(f"mkdocs build --strict: {time.monotonic() - start:.1f} s")
+
+
+def test_docs_link_only_inside_docs():
+    """Relative links from docs/ must stay in docs/ (mkdocs cannot serve other repository files)."""
+    link = re.compile(r"\]\((?!https?://|mailto:|#)([^)\s]+)\)")
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        for target in link.findall(path.read_text()):
+            resolved = (path.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(ROOT / "docs"), f"{path.name} links to {target}"

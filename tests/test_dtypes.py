@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _oracles import ModuleOracle
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedFormatError
@@ -12,24 +13,57 @@ from savedmodel_io.proto import DataType
 ALL = [v.number for v in DataType.DESCRIPTOR.values if v.number < 100]
 
 
-@pytest.mark.tf
-@pytest.mark.parametrize("dt", ALL)
-def test_matches_tensorflow(dt):
+def _numpy_dtype(name: str) -> np.dtype:
+    """numpy's dtype by name, or ml_dtypes' (bfloat16, float8_*, int4...)."""
+    try:
+        return np.dtype(name)
+    except TypeError:
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, name))
+
+
+def tf_dtypes(request: dict) -> dict:
+    """TF's name and numpy dtype of every DataType (runs in the oracle); null when TF has none."""
     import tensorflow as tf
 
-    try:
-        theirs = tf.dtypes.as_dtype(dt)
-    except TypeError:
+    out = {}
+    for dt in ALL:
+        try:
+            theirs = tf.dtypes.as_dtype(dt)
+        except TypeError:
+            out[dt] = None
+            continue
+        try:
+            expect = np.dtype(theirs.as_numpy_dtype)
+        except (TypeError, KeyError):  # resource, variant: no numpy dtype
+            out[dt] = {"name": theirs.name, "numpy": None}
+            continue
+        if expect.names:  # TF's quantized types are one-field records; we use the plain integer
+            expect = expect[0]
+        out[dt] = {"name": theirs.name, "numpy": expect.name}
+    return out
+
+
+@pytest.fixture(scope="module")
+def tf_table() -> dict:
+    (answer,) = ModuleOracle(__name__).answers([{"function": "tf_dtypes"}])
+    return {int(k): v for k, v in answer.items()}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", ALL)
+def test_matches_tensorflow(dt, tf_table):
+    theirs = tf_table[dt]
+    if theirs is None:
         pytest.skip(f"TF has no DType for {dt}")
-    assert dtypes.python_name(dt) == theirs.name
-    assert dtypes.python_name(dt + dtypes.REF_OFFSET) == theirs.name + "_ref"
+    assert dtypes.python_name(dt) == theirs["name"]
+    assert dtypes.python_name(dt + dtypes.REF_OFFSET) == theirs["name"] + "_ref"
     if dt in (DataType.DT_RESOURCE, DataType.DT_VARIANT, DataType.DT_INVALID):
         with pytest.raises(UnsupportedFormatError):
             dtypes.to_numpy(dt)
         return
-    expect = np.dtype(theirs.as_numpy_dtype)
-    if expect.names:  # TF's quantized types are one-field records; we use the plain integer
-        expect = expect[0]
+    expect = _numpy_dtype(theirs["numpy"])
     ours = dtypes.to_numpy(dt)
     assert ours == expect or (dt == DataType.DT_STRING and ours == np.dtype(object))
     if dt not in (

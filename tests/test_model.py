@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import CPB_DATA
-from oracle import run_cached
+from _oracles import Oracle
 
 import savedmodel_io
 from savedmodel_io.errors import CorruptFileError, LimitExceededError, NotFoundError
@@ -13,6 +13,7 @@ from savedmodel_io.formats import saved_model_file
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.proto import TensorInfo, to_text
 
+SIGNATURES = Oracle("signatures")
 SIGNATURE_MODELS = [
     "keras_sequential",
     "keras_functional",
@@ -33,7 +34,7 @@ def tf_signatures(fixture_model):
         {"dir": str(fixture_model(n)), "tags": ["serve"] if n.startswith("tf1") else None}
         for n in SIGNATURE_MODELS
     ]
-    results = run_cached("oracles_signatures.py", requests)
+    results = SIGNATURES.answers(requests)
     return dict(zip(SIGNATURE_MODELS, results))
 
 

@@ -28,6 +28,8 @@ class _Server:
         self.ranges = ranges  # False: a server that ignores Range and sends whole files
         self.sent = 0
         self.requests: list[tuple[str, str, str | None]] = []
+        self.request_bytes: list[int] = []  # body bytes sent for each of self.requests
+        lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +45,10 @@ class _Server:
 
             def _reply(self, body: bool) -> None:
                 rng = self.headers.get("Range")
-                outer.requests.append((self.command, self.path, rng))
+                with lock:
+                    outer.requests.append((self.command, self.path, rng))
+                    outer.request_bytes.append(0)
+                    mine = len(outer.request_bytes) - 1
                 if self.path.startswith("/redirect/"):  # 302 to the same path without it
                     self.send_response(302)
                     self.send_header("Location", self.path[len("/redirect"):])
@@ -75,7 +80,9 @@ class _Server:
                         f.seek(start)
                         while start < end:  # in chunks: a client may hang up early
                             data = f.read(min(1 << 16, end - start))
-                            outer.sent += len(data)  # before the client can see it
+                            with lock:  # before the client can see it
+                                outer.sent += len(data)
+                                outer.request_bytes[mine] += len(data)
                             try:
                                 self.wfile.write(data)
                             except (BrokenPipeError, ConnectionResetError):
@@ -96,6 +103,7 @@ class _Server:
     def reset(self) -> None:
         self.sent = 0
         self.requests.clear()
+        self.request_bytes.clear()
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -171,6 +179,32 @@ def test_one_variable_fetches_index_and_its_range(served):
     print(f"one variable by object path: {got} bytes transferred, {need} needed")
     table = model.variables["embedding/table"]  # the big one arrives whole, CRC-checked
     assert table.shape == (8192, 1024)
+
+
+def test_variable_by_key_on_the_command_line_skips_the_object_graph(served, capsys):
+    """`variables --name KEY` fetched the object graph entry too (issue 16: 72 KB of 89 KB for
+    MobileNetV2): a key needs no name resolution. Object paths still resolve through it."""
+    from savedmodel_io.cli.main import main
+    from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, CheckpointReader
+
+    server, model_dir = served
+    key = "head/bias/.ATTRIBUTES/VARIABLE_VALUE"
+    server.reset()
+    assert main(["variables", "--dir", server.url + "/model", "--name", key]) == 0
+    assert capsys.readouterr().out.startswith(f"{key} float32 [10]\n")
+    gets = [(p, r) for c, p, r in server.requests if c == "GET"]
+    assert [p for p, _r in gets] == ["/model/variables/variables.index",
+                                     "/model/variables/variables.data-00000-of-00001"], gets
+    need = _needed(model_dir, key)
+    assert need <= server.sent < 2 * need, (server.sent, need)
+    with CheckpointReader(model_dir) as r:
+        graph = r.entry(OBJECT_GRAPH_KEY).size
+    server.reset()
+    assert main(["variables", "--dir", server.url + "/model", "--name", "head/bias"]) == 0
+    assert capsys.readouterr().out.startswith(f"{key} float32 [10]\n")
+    ranges = [r for c, p, r in server.requests if c == "GET" and "data-" in p]
+    assert len(ranges) == 2  # the object graph, then the tensor
+    assert need + graph <= server.sent < 2 * (need + graph)
 
 
 def test_remote_variables_cli_and_errors(served, capsys):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
+from _oracles import Oracle
 
 from savedmodel_io.cli.main import main
 from savedmodel_io.cli.scan import EXIT_FOUND
 from savedmodel_io.errors import NotFoundError
+from savedmodel_io.graph import opdefs
 from savedmodel_io.proto import SavedModel
 from savedmodel_io.scan import DENYLIST, TF_DEFAULT_DENYLIST, scan_meta_graph, scan_saved_model
 
@@ -22,14 +21,18 @@ CLEAN = "robust_clean"
 TF1 = "robust_tf1"
 
 
-def tf_scan(path, *extra) -> dict[str, set[str]]:
-    """saved_model_cli scan's findings: tag-set text -> denylisted ops (empty when clean)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    proc = subprocess.run(
-        [exe, "scan", "--dir", str(path), *extra], capture_output=True, text=True, check=True
-    )
+def tf_scans(paths) -> list[dict[str, set[str]]]:
+    """saved_model_cli scan's findings for each model (recorded): tag-set text -> denylisted
+    ops (empty when clean)."""
+    answers = Oracle("saved_model_cli").answers([{"dir": str(p), "argv": ["scan"]} for p in paths])
+    for answer in answers:
+        assert answer["code"] == 0, answer["stdout"][-2000:]
+    return [_findings(answer["stdout"]) for answer in answers]
+
+
+def _findings(text: str) -> dict[str, set[str]]:
     out = {}
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         m = re.match(r"MetaGraph with tag set (\[.*?\]) contains the following denylisted ops: (.*)", line)
         if m:
             out[m.group(1)] = set(ast.literal_eval(m.group(2)))
@@ -64,9 +67,9 @@ def test_file_ops_model_is_flagged(fixture_model, capsys):
 
 @pytest.mark.tf
 def test_same_findings_as_saved_model_cli(fixture_model, capsys):
-    for name in (FILE_OPS, CLEAN, TF1):
+    names = (FILE_OPS, CLEAN, TF1)
+    for name, theirs in zip(names, tf_scans([fixture_model(n) for n in names])):
         path = fixture_model(name)
-        theirs = tf_scan(path)
         # TF's own list: identical results.
         code, ours, _ = our_scan(capsys, path, "--op_denylist", ",".join(TF_DEFAULT_DENYLIST))
         assert ours == theirs, name
@@ -140,13 +143,9 @@ def test_dir_is_required(capsys):
     assert exc.value.code == 2
 
 
-@pytest.mark.tf
 def test_denylist_names_are_tensorflow_ops():
-    tf = pytest.importorskip("tensorflow")
-    from tensorflow.python.framework import op_def_registry
-
-    del tf
-    unknown = [op for op in DENYLIST if op_def_registry.get(op) is None]
+    # graph/opdefs is TensorFlow's op registry (checked against it by test_opdefs).
+    unknown = [op for op in DENYLIST if not opdefs.is_registered(op)]
     assert not unknown
 
 

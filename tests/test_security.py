@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import savedmodel_io
-from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
+from savedmodel_io.errors import CorruptFileError, NotFoundError, OutsideModelError, SavedModelError
 from savedmodel_io.proto import SavedModel
 
 SRC = Path(savedmodel_io.__file__).resolve().parent
@@ -149,7 +149,7 @@ def test_asset_symlinks_leaving_the_model_are_refused(tmp_path):
     os.symlink(m / "variables" / "inside.txt", m / "assets" / "in.txt")
     os.symlink("loop.txt", m / "assets" / "loop.txt")
     out, inside, loop, gone = savedmodel_io.load(m).assets
-    with pytest.raises(CorruptFileError, match="outside the model directory"):
+    with pytest.raises(OutsideModelError, match="outside the model directory"):
         out.read_bytes()
     assert inside.read_bytes() == b"inside"
     with pytest.raises(SavedModelError):
@@ -284,6 +284,6 @@ def test_asset_dot_component_does_not_widen_the_model_directory(tmp_path):
     os.symlink(tmp_path / "secret.txt", m / "assets" / "out.txt")
     (m / "assets" / "in.txt").write_text("inside")
     out, inside = savedmodel_io.load(m).assets
-    with pytest.raises(CorruptFileError, match="outside the model directory"):
+    with pytest.raises(OutsideModelError, match="outside the model directory"):
         out.read_bytes()
     assert inside.read_bytes() == b"inside"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import ml_dtypes
 import numpy as np
 import pytest
+from _oracles import ModuleOracle
+from _oracles.codec import decode, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -44,28 +48,9 @@ SAMPLES = [
 ]
 
 
-def _tf():
-    import tensorflow as tf
-
-    return tf
-
-
-@pytest.mark.tf
-@pytest.mark.parametrize("value", SAMPLES, ids=lambda a: f"{a.dtype}{list(a.shape)}")
-def test_same_bytes_as_tensorflow(value):
-    tf = _tf()
-    theirs = tf.make_tensor_proto(value)
-    ours = tensors.from_array(value)
-    assert ours.SerializeToString() == theirs.SerializeToString()
-    back = tensors.to_array(TensorProto.FromString(theirs.SerializeToString()))
-    assert back.dtype == (value.dtype if value.dtype != object else np.dtype(object))
-    assert back.shape == value.shape
-    assert np.array_equal(back, value)
-
-
-@pytest.mark.tf
-def test_repeated_last_value_and_zero_fill_like_tensorflow():
-    tf = _tf()
+def _filled() -> list[TensorProto]:
+    """Protos with fewer values than elements: TF repeats the last one, or fills zeros."""
+    out = []
     for tp in (
         TensorProto(dtype=DataType.DT_FLOAT, float_val=[1.0, 2.0]),
         TensorProto(dtype=DataType.DT_INT64),
@@ -74,7 +59,79 @@ def test_repeated_last_value_and_zero_fill_like_tensorflow():
         TensorProto(dtype=DataType.DT_HALF, half_val=[0x3C00]),
     ):
         tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2, 3)))
-        theirs = tf.make_ndarray(type(tf.make_tensor_proto(0)).FromString(tp.SerializeToString()))
+        out.append(tp)
+    return out
+
+
+def tf_protos(request: dict) -> dict:
+    """TF's make_tensor_proto of every sample and make_ndarray of every filled proto (oracle)."""
+    import tensorflow as tf
+
+    made = [tf.make_tensor_proto(v).SerializeToString() for v in SAMPLES]
+    proto_type = type(tf.make_tensor_proto(0))
+    arrays = [tf.make_ndarray(proto_type.FromString(tp.SerializeToString())) for tp in _filled()]
+    content = []  # the values part of SerializeSparse: C++'s AsProtoTensorContent form
+    for v in SAMPLES:
+        flat = v.reshape(-1)
+        try:
+            content.append(base64.b64encode(tf.raw_ops.SerializeSparse(
+                sparse_indices=np.arange(flat.size, dtype=np.int64).reshape(-1, 1),
+                sparse_values=tf.constant(flat),
+                sparse_shape=np.int64([flat.size])).numpy()[1]).decode())
+        except (tf.errors.OpError, TypeError, ValueError):
+            content.append(None)
+    return {"made": [base64.b64encode(b).decode() for b in made],
+            "arrays": [encode(a) for a in arrays], "content": content}
+
+
+@pytest.fixture(scope="module")
+def tf_answers() -> dict:
+    (answer,) = ModuleOracle(__name__).answers([{"function": "tf_protos"}])
+    return answer
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("i", range(len(SAMPLES)),
+                         ids=[f"{a.dtype}{list(a.shape)}" for a in SAMPLES])
+def test_same_bytes_as_tensorflow(i, tf_answers):
+    value = SAMPLES[i]
+    theirs = base64.b64decode(tf_answers["made"][i])
+    ours = tensors.from_array(value)
+    assert ours.SerializeToString() == theirs
+    back = tensors.to_array(TensorProto.FromString(theirs))
+    assert back.dtype == (value.dtype if value.dtype != object else np.dtype(object))
+    assert back.shape == value.shape
+    assert np.array_equal(back, value)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("i", range(len(SAMPLES)),
+                         ids=[f"{a.dtype}{list(a.shape)}" for a in SAMPLES])
+def test_content_form_is_what_tensorflow_cpp_writes(i, tf_answers):
+    """to_content_proto gives the bytes SerializeSparse writes for its values (C++
+    AsProtoTensorContent: strings packed as varint lengths + bytes in tensor_content), and
+    to_array reads them back."""
+    if tf_answers["content"][i] is None:
+        pytest.skip(f"TensorFlow cannot serialize {SAMPLES[i].dtype}")
+    flat = SAMPLES[i].reshape(-1)
+    theirs = base64.b64decode(tf_answers["content"][i])
+    assert tensors.to_content_proto(flat).SerializeToString() == theirs
+    back = tensors.to_array(TensorProto.FromString(theirs))
+    assert back.shape == flat.shape and np.array_equal(back, flat)
+
+
+@pytest.mark.parametrize("content", [b"\x05ab", b"\x01\x01abc", b"\x80"])
+def test_malformed_string_content_is_corrupt(content):
+    tp = TensorProto(dtype=DataType.DT_STRING, tensor_content=content)
+    tp.tensor_shape.CopyFrom(tensors.shape_to_proto((2,)))
+    with pytest.raises(CorruptFileError, match="string tensor_content"):
+        tensors.to_array(tp)
+
+
+@pytest.mark.tf
+def test_repeated_last_value_and_zero_fill_like_tensorflow(tf_answers):
+    for tp, coded in zip(_filled(), tf_answers["arrays"], strict=True):
+        theirs = decode(coded)
         ours = tensors.to_array(tp)
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
 

@@ -6,33 +6,33 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from savedmodel_io import _varint
+from savedmodel_io.formats import varint
 
 
 @given(st.integers(min_value=0, max_value=2**64 - 1))
 def test_round_trip(v):
-    data = _varint.encode(v)
-    assert _varint.decode(data, 0, len(data)) == (v, len(data))
+    data = varint.encode(v)
+    assert varint.decode(data, 0, len(data)) == (v, len(data))
 
 
 def test_known_bytes():
-    assert _varint.encode(0) == b"\x00"
-    assert _varint.encode(300) == b"\xac\x02"
-    assert _varint.decode(b"xx\xac\x02yy", 2, 6) == (300, 4)
+    assert varint.encode(0) == b"\x00"
+    assert varint.encode(300) == b"\xac\x02"
+    assert varint.decode(b"xx\xac\x02yy", 2, 6) == (300, 4)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x80", b"\xff" * 10 + b"\x01", b"\xff" * 9 + b"\x7f"])
 def test_bad(data):
-    with pytest.raises(_varint.VarintError):
-        _varint.decode(data, 0, len(data))
+    with pytest.raises(varint.VarintError):
+        varint.decode(data, 0, len(data))
 
 
 def test_max_bits():
-    data = _varint.encode(2**35)
-    with pytest.raises(_varint.VarintError):
-        _varint.decode(data, 0, len(data), max_bits=32)
+    data = varint.encode(2**35)
+    with pytest.raises(varint.VarintError):
+        varint.decode(data, 0, len(data), max_bits=32)
 
 
 def test_wrap_keeps_low_bits_like_protobuf_cpp():
     data = b"\xff" * 9 + b"\x7f"
-    assert _varint.decode(data, 0, len(data), wrap=True) == (2**64 - 1, 10)
+    assert varint.decode(data, 0, len(data), wrap=True) == (2**64 - 1, 10)

@@ -8,6 +8,7 @@ import stat
 import _writer_models as wm
 import numpy as np
 import pytest
+from _oracles import ModuleOracle
 
 from savedmodel_io import writer
 from savedmodel_io.errors import InvalidArgumentError, ModelExistsError, NotFoundError
@@ -217,13 +218,25 @@ def test_save_creates_missing_parent_directories(tmp_path):
     assert sorted(p.name for p in (tmp_path / "models" / "mnist").iterdir()) == ["1"]  # no temp dirs left
 
 
-@pytest.mark.tf
-def test_tf_save_creates_missing_parent_directories(tmp_path):
-    tf = pytest.importorskip("tensorflow")
+def tf_save_into_missing_parents(request: dict) -> bool:
+    """Whether tf.saved_model.save creates missing parent directories (runs in the oracle)."""
+    import tempfile
+    from pathlib import Path
+
+    import tensorflow as tf
+
     m = tf.Module()
     m.v = tf.Variable(1.0)
-    tf.saved_model.save(m, str(tmp_path / "tf" / "mnist" / "1"))  # the behaviour we mirror
-    assert (tmp_path / "tf" / "mnist" / "1" / "saved_model.pb").is_file()
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(m, str(Path(tmp, "tf", "mnist", "1")))
+        return Path(tmp, "tf", "mnist", "1", "saved_model.pb").is_file()
+
+
+@pytest.mark.tf
+def test_tf_save_creates_missing_parent_directories():
+    """The behaviour we mirror (recorded)."""
+    (created,) = ModuleOracle(__name__).answers([{"function": "tf_save_into_missing_parents"}])
+    assert created
 
 
 def test_our_reader_reads_what_we_write(tmp_path):

@@ -3,6 +3,7 @@
 Reading: ``load``, ``read_signatures``, ``open_checkpoint``, ``read_fingerprint``, ``verify``.
 Writing: ``save`` (with ``Model`` and the graph builders), ``replace_weights``,
 ``write_checkpoint``. Every error raised on purpose is a ``SavedModelError``.
+``show_config()`` prints the version and which backend each accelerator uses.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from savedmodel_io.specs import TensorSpec
 
 if TYPE_CHECKING:
     __version__: str
+    from savedmodel_io._accel import SlowFallbackWarning
+    from savedmodel_io._config import show_config
     from savedmodel_io.fingerprint import Fingerprint, compute_fingerprint, read_fingerprint
     from savedmodel_io.formats.bundle import (
         CheckpointReader,
         list_variables,
         load_variables,
         open_checkpoint,
-        write_checkpoint,
     )
+    from savedmodel_io.formats.bundle_writer import write_checkpoint
     from savedmodel_io.graph.budget import Budget
     from savedmodel_io.graph.builder import FunctionBuilder, GraphBuilder
     from savedmodel_io.replace import replace_weights, variable_names
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 
 # Imported on first use, so `import savedmodel_io` + `load` stays light.
 _LAZY = {
+    "show_config": "savedmodel_io._config",
+    "SlowFallbackWarning": "savedmodel_io._accel",
     "Fingerprint": "savedmodel_io.fingerprint",
     "compute_fingerprint": "savedmodel_io.fingerprint",
     "read_fingerprint": "savedmodel_io.fingerprint",
@@ -52,7 +57,7 @@ _LAZY = {
     "list_variables": "savedmodel_io.formats.bundle",
     "load_variables": "savedmodel_io.formats.bundle",
     "open_checkpoint": "savedmodel_io.formats.bundle",
-    "write_checkpoint": "savedmodel_io.formats.bundle",
+    "write_checkpoint": "savedmodel_io.formats.bundle_writer",
     "Budget": "savedmodel_io.graph.budget",
     "FunctionBuilder": "savedmodel_io.graph.builder",
     "GraphBuilder": "savedmodel_io.graph.builder",
@@ -81,6 +86,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "__version__",
+    "show_config",
+    "SlowFallbackWarning",
     "errors",
     "SavedModelError",
     # reading

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from savedmodel_io._progress import human_bytes
 from savedmodel_io.errors import SavedModelError
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
 
 if TYPE_CHECKING:
     from savedmodel_io.model import SavedModel, Signature
@@ -51,14 +51,14 @@ def model_summary(model: SavedModel) -> dict[str, Any]:
             "nodes": len(mg.proto.graph_def.node),
         })
     variables: dict[str, Any]
-    if not model._variables_index.is_file():
-        variables = {"count": 0, "bytes": 0}
-    else:
-        try:
+    try:
+        if not model.has_variables:
+            variables = {"count": 0, "bytes": 0}
+        else:
             entries = [e for e in model.checkpoint.entries() if e.key != OBJECT_GRAPH_KEY]
             variables = {"count": len(entries), "bytes": sum(e.size for e in entries)}
-        except SavedModelError as exc:
-            variables = {"error": str(exc)}
+    except SavedModelError as exc:
+        variables = {"error": str(exc)}
     return {"path": str(model.path), "meta_graphs": meta_graphs, "variables": variables}
 
 

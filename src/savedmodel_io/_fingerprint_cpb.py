@@ -18,18 +18,17 @@ producer 2). Instead:
 The quirks of TF's code are kept on purpose (a chunked field whose tag is a
 prefix of several parts is merged once per part; the signature chunks are
 hashed again for every signature), since the result must equal TensorFlow's.
-See shared/design/cpb_format.md §7.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
 from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError
 from savedmodel_io.formats.chunks import ChunkedFile, walk
+from savedmodel_io.formats.source import ModelFiles
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import ChunkedMessage, FieldIndex, SavedModel
 from savedmodel_io.proto.deterministic import deterministic_buffer, serialize_deterministic
@@ -52,9 +51,10 @@ SIGNATURE_DEF_TAGS = _tags(("field", 2), ("index", 0), ("field", 5))
 OBJECT_GRAPH_TAGS = _tags(("field", 2), ("index", 0), ("field", 7))
 
 
-def fingerprint_chunked(cpb: str | Path) -> tuple[int, int, int, int]:
-    """``(saved_model_checksum, graph_def_program_hash, signature_def_hash, saved_object_graph_hash)``."""
-    with ChunkedFile(cpb) as f:
+def fingerprint_chunked(files: ModelFiles, name: str) -> tuple[int, int, int, int]:
+    """``(saved_model_checksum, graph_def_program_hash, signature_def_hash, saved_object_graph_hash)``
+    of ``.cpb`` file ``name`` of a model's files."""
+    with ChunkedFile(files.path(name), file=files.open(name)) as f:
         return _Hasher(f).run()
 
 

@@ -2,7 +2,9 @@
 
 Reading: :func:`open_regular` / :func:`read_regular` open a file of a model directory
 only if it is a regular file (a directory, FIFO, device or symlink loop is a
-``SavedModelError`` naming the file, never a hang or a raw ``OSError``).
+``SavedModelError`` naming the file, never a hang or a raw ``OSError``), and, given the
+model's :class:`ModelRoot`, only if it resolves inside the model directory: a symlink
+leading out of it is an ``OutsideModelError`` unless external links are allowed.
 
 Writing: files are written to a temporary sibling and renamed over the target; whole
 models are built in a temporary sibling directory, flushed, and swapped into place in
@@ -30,15 +32,20 @@ from savedmodel_io.errors import (
     LimitExceededError,
     ModelExistsError,
     NotFoundError,
+    OutsideModelError,
     ReadError,
     SavedModelError,
     WriteError,
 )
 
 __all__ = [
-    "atomic_directory", "atomic_file", "atomic_path", "check_file_target", "fsync_dir", "kind_of",
-    "make_directory", "open_regular", "read_regular", "recover",
+    "ALLOW_EXTERNAL_LINKS", "ModelRoot", "atomic_directory", "atomic_file", "atomic_path",
+    "check_file_target", "fsync_dir", "kind_of", "make_directory", "open_regular", "read_regular",
+    "recover",
 ]
+
+#: How a user allows links out of a model directory (named by every OutsideModelError).
+ALLOW_EXTERNAL_LINKS = "allow_external_links=True (command line: --allow-external-links)"
 
 # O_NONBLOCK: opening a FIFO must not wait for a writer (the fstat check then refuses it).
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -61,7 +68,9 @@ def _os_error(exc: OSError, path: str | os.PathLike[str], what: str) -> SavedMod
     """The library error for an OSError met while opening or reading ``path``."""
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return NotFoundError(f"{what} does not exist", path=path)
+        missing = NotFoundError(f"{what} does not exist", path=path)
+        missing.errno = exc.errno
+        return missing
     if exc.errno == errno.ELOOP:
         return CorruptFileError(f"{what} cannot be opened: symlink loop ({reason})", path=path)
     if exc.errno in _NOT_FOUND:
@@ -81,26 +90,102 @@ def _require_regular(mode: int, path: str | os.PathLike[str], what: str) -> None
     raise cls(f"{what} is {kind}, not a regular file", path=path)
 
 
-def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
+def _inside(real: str, root: str) -> bool:
+    """Whether resolved path ``real`` is ``root`` or below it (both resolved)."""
+    try:
+        return os.path.commonpath([real, root]) == root
+    except ValueError:  # one relative, or another drive
+        return False
+
+
+class ModelRoot:
+    """A model's directory, resolved once: the files read from it must resolve inside it.
+
+    Every component of a file's path is resolved, so a symlinked file, a symlinked
+    ``variables/`` directory or any other link on the way that leads out of the directory
+    is refused (OutsideModelError naming the file, where it leads and the option) unless
+    ``allow_external_links`` is set: for trusted layouts whose files link into a store
+    elsewhere, such as a Hugging Face cache (``snapshots/<rev>/...`` -> ``../../blobs/<hash>``).
+    Links that stay inside are followed. A hard link is not a link here: it *is* the file
+    (no path says where else it lives), so it is read like any other file of the model.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, allow_external_links: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.real = os.path.realpath(self.path)
+        self.allow_external_links = allow_external_links
+
+    def __repr__(self) -> str:
+        return f"ModelRoot({self.path!r}, allow_external_links={self.allow_external_links})"
+
+    def resolve(self, path: str | os.PathLike[str], what: str = "file") -> str:
+        """``path`` with every link resolved; OutsideModelError if that leaves the directory."""
+        real = os.path.realpath(path)
+        if not self.allow_external_links and not _inside(real, self.real):
+            raise OutsideModelError(
+                f"{what} resolves to {real}, outside the model directory {self.path}; pass "
+                f"{ALLOW_EXTERNAL_LINKS} to follow symbolic links out of a trusted model "
+                "directory, e.g. a Hugging Face cache",
+                path=path,
+            )
+        return real
+
+    def contains(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` resolves inside the directory (links followed)."""
+        return _inside(os.path.realpath(path), self.real)
+
+    def is_file(self, path: str | os.PathLike[str], what: str = "file") -> bool:
+        """Whether ``path`` is a regular file; OutsideModelError if it leads out (not False)."""
+        return os.path.isfile(self.resolve(path, what))
+
+    def is_dir(self, path: str | os.PathLike[str], what: str = "directory") -> bool:
+        """Whether ``path`` is a directory; OutsideModelError if it leads out (not False)."""
+        return os.path.isdir(self.resolve(path, what))
+
+    def check_open(self, fd: int, path: str | os.PathLike[str], what: str) -> None:
+        """Check the file ``fd`` actually opened (Linux names it in /proc): a link swapped
+        in between resolving and opening cannot lead out either."""
+        if self.allow_external_links:
+            return
+        try:
+            opened = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # no /proc: the check before opening is all there is
+            return
+        if not _inside(opened, self.real):
+            raise OutsideModelError(
+                f"{what} changed while being opened and now leads to {opened}, outside the "
+                f"model directory {self.path}", path=path)
+
+
+def open_regular(
+    path: str | os.PathLike[str], what: str = "file", *, root: ModelRoot | None = None
+) -> BinaryIO:
     """Open ``path`` for binary reading if it is a regular file (symlinks followed).
 
+    With ``root`` (the model directory ``path`` belongs to), the path is first resolved
+    and refused if it leads out of the directory (see :class:`ModelRoot`); the resolved
+    path is what is opened, so what was checked is what is read.
     Checked before opening (no device is opened) and again on the open descriptor (the
     path may change in between); the open never blocks, so a FIFO cannot hang a reader.
     Every failure is a SavedModelError naming the file: NotFoundError (missing, a
-    directory, no permission) or CorruptFileError (FIFO, device, socket, symlink loop).
+    directory, no permission), CorruptFileError (FIFO, device, socket, symlink loop) or
+    OutsideModelError.
     """
+    target = root.resolve(path, what) if root is not None else path
     # NotFoundError is an OSError too: the checks stay outside the ``except OSError`` blocks.
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(target).st_mode
     except OSError as exc:
         raise _os_error(exc, path, what) from None
     _require_regular(mode, path, what)
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(target, _OPEN_FLAGS)
     except OSError as exc:
         raise _os_error(exc, path, what) from None
     try:
         _require_regular(os.fstat(fd).st_mode, path, what)
+        if root is not None:
+            root.check_open(fd, path, what)
         if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -110,14 +195,19 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
 
 
 def read_regular(
-    path: str | os.PathLike[str], *, limit: int | None = None, what: str = "file"
+    path: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    what: str = "file",
+    root: ModelRoot | None = None,
 ) -> bytes:
     """The contents of regular file ``path``, at most ``limit`` bytes (LimitExceededError beyond).
 
     Reads no more than the size the file had when opened, and a MemoryError becomes a
     LimitExceededError, so a sparse or growing file cannot make an unbounded allocation.
+    ``root``: as for :func:`open_regular`.
     """
-    with open_regular(path, what) as f:
+    with open_regular(path, what, root=root) as f:
         size = os.fstat(f.fileno()).st_size
         if limit is not None and size > limit:
             raise LimitExceededError(
@@ -361,7 +451,7 @@ def make_directory(path: str | os.PathLike[str], what: str = "parent directory")
 def _not_a_model(target: Path) -> str | None:
     """Why ``target`` may not be replaced by a save, or None (a SavedModel, an empty
     directory, or nothing: another save may just have moved it)."""
-    from savedmodel_io.formats.saved_model_file import FORMATS
+    from savedmodel_io.formats.layout import SAVED_MODEL_FILES
 
     try:
         mode = os.lstat(target).st_mode
@@ -370,14 +460,14 @@ def _not_a_model(target: Path) -> str | None:
         if not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
             return f"is {kind_of(mode)}, not a SavedModel directory"
         names = sorted(os.listdir(target))
-        if not names or any(name in names for name, _ in FORMATS):
+        if not names or any(name in names for name in SAVED_MODEL_FILES):
             return None
         shown = [n + "/" if os.path.isdir(target / n) else n for n in names[:5]]
     except FileNotFoundError:
         return None
     more = ", ..." if len(names) > 5 else ""
     where = "the directory it links to" if stat.S_ISLNK(mode) else "it"
-    return (f"is not a SavedModel (no {', '.join(n for n, _ in FORMATS)}): {where} holds "
+    return (f"is not a SavedModel (no {', '.join(SAVED_MODEL_FILES)}): {where} holds "
             f"{len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(shown)}{more})")
 
 

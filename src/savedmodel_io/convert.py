@@ -40,9 +40,10 @@ from savedmodel_io.errors import (
     SavedModelError,
 )
 from savedmodel_io._lookup import suggest
-from savedmodel_io.formats import npz
+from savedmodel_io.formats import layout, npz
 from savedmodel_io.formats.bundle import CheckpointReader
 from savedmodel_io.formats.names import Naming, NameTable
+from savedmodel_io.formats.source import LocalFiles
 
 __all__ = [
     "ExportReport",
@@ -109,13 +110,14 @@ def _safetensors_numpy() -> Any:
 
 
 def weight_table(reader_or_path: CheckpointReader | str | os.PathLike[str], *,
-                 names: Naming = "auto") -> list[WeightInfo]:
+                 names: Naming = "auto", allow_external_links: bool = False) -> list[WeightInfo]:
     """Every exportable tensor of a SavedModel or checkpoint, with its export name and aliases.
 
     Names come from ``savedmodel_io.formats.names`` (the one naming table the library uses).
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
     reader = reader_or_path if isinstance(reader_or_path, CheckpointReader) else CheckpointReader(
-        reader_or_path
+        reader_or_path, allow_external_links=allow_external_links
     )
     table = []
     for t in NameTable(reader, naming=names).entries:
@@ -127,9 +129,10 @@ def weight_table(reader_or_path: CheckpointReader | str | os.PathLike[str], *,
 # --------------------------------------------------------------------- export
 
 
-def read_weights(path: str | os.PathLike[str], *, names: Naming = "auto") -> dict[str, np.ndarray]:
+def read_weights(path: str | os.PathLike[str], *, names: Naming = "auto",
+                 allow_external_links: bool = False) -> dict[str, np.ndarray]:
     """Every tensor of a SavedModel/checkpoint as numpy arrays, keyed by export names."""
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path, allow_external_links=allow_external_links) as reader:
         return {w.name: reader.read(w.key) for w in weight_table(reader, names=names)}
 
 
@@ -169,12 +172,14 @@ def export_weights(
     format: str | None = None,
     names: Naming = "auto",
     quiet: bool = False,
+    allow_external_links: bool = False,
 ) -> ExportReport:
     """Write a SavedModel's (or checkpoint's) tensors to ``.npz`` or ``.safetensors``.
 
     Names follow ``names`` (see the module docstring); the file's metadata
     (safetensors) or a ``__savedmodel_io__`` entry (npz) records each name's
     checkpoint keys so the mapping is never lost. Writes are atomic.
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
     fmt = _format_of(out, format)
     if Path(out).is_dir():
@@ -182,7 +187,7 @@ def export_weights(
     stn = _safetensors_numpy() if fmt == "safetensors" else None
     report = ExportReport(str(out), fmt)
     arrays: dict[str, np.ndarray] = {}
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path, allow_external_links=allow_external_links) as reader:
         table = weight_table(reader, names=names)
         total = sum(reader.entry(w.key).size for w in table)
         with Progress(total, "export", quiet=quiet) as bar:
@@ -397,6 +402,7 @@ def match_weights(
     *,
     names: Naming = "auto",
     cast: bool = False,
+    allow_external_links: bool = False,
 ) -> ImportReport:
     """Match named arrays to a SavedModel's variables without writing anything.
 
@@ -405,7 +411,10 @@ def match_weights(
     unexpected (ambiguous) rather than guessed.
     """
     report = ImportReport()
-    with CheckpointReader(Path(model) / "variables" / "variables") as reader:
+    files = LocalFiles(model, allow_external_links=allow_external_links)
+    if not files.exists(layout.VARIABLES_INDEX):
+        raise NotFoundError(f"SavedModel has no {layout.VARIABLES_INDEX}", path=str(model))
+    with CheckpointReader.from_files(files, layout.VARIABLES_PREFIX) as reader:
         table = weight_table(reader, names=names)
         alias: dict[str, set[int]] = {}
         for i, w in enumerate(table):
@@ -459,6 +468,7 @@ def import_weights(
     names: Naming = "auto",
     cast: bool = False,
     overwrite: bool = False,
+    allow_external_links: bool = False,
 ) -> ImportReport:
     """Write a copy of SavedModel ``model`` at ``out`` with weights from a file or mapping.
 
@@ -466,9 +476,11 @@ def import_weights(
     every given tensor fits; ``strict=False`` writes the ones that fit and keeps
     the rest. Either way the returned report lists matched, missing, unexpected
     and mismatched tensors; a refusal raises InvalidArgumentError carrying it.
+    ``allow_external_links``: follow symlinks out of ``model`` (refused by default).
     """
     arrays = weights if isinstance(weights, Mapping) else load_weights_file(weights)
-    report = match_weights(model, arrays, names=names, cast=cast)
+    report = match_weights(model, arrays, names=names, cast=cast,
+                           allow_external_links=allow_external_links)
     if strict and not report.ok:
         err = InvalidArgumentError("weights do not match the model (nothing written):\n" + str(report),
                                    path=str(model))
@@ -480,6 +492,6 @@ def import_weights(
     from savedmodel_io.replace import replace_weights
 
     new = {key: report.values[name] for name, keys in report.matched.items() for key in keys}
-    replace_weights(model, out, new, overwrite=overwrite)
+    replace_weights(model, out, new, overwrite=overwrite, allow_external_links=allow_external_links)
     report.output = str(out)
     return report

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidArgumentError",
     "RuntimeFailure",
     "ModelExistsError",
+    "OutsideModelError",
     "ReadError",
     "WriteError",
     "MissingDependencyError",
@@ -100,6 +101,10 @@ class InvalidArgumentError(SavedModelError, ValueError):
 
 class RuntimeFailure(SavedModelError):
     """Evaluating a graph failed inside a kernel (names the node)."""
+
+
+class OutsideModelError(SavedModelError):
+    """A file of a model resolves outside its directory (a symlink) and external links are not allowed."""
 
 
 class ReadError(SavedModelError, OSError):

@@ -31,16 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from savedmodel_io._fsutil import atomic_file, read_regular
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io._fsutil import atomic_file
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     FormatError,
     NotFoundError,
     SavedModelError,
 )
-from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_file
+from savedmodel_io.formats import layout
+from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_named
+from savedmodel_io.formats.source import LocalFiles, ModelFiles
 from savedmodel_io.formats.sstable import MAX_TABLE_BYTES
 from savedmodel_io.hashing.farmhash import fingerprint64, fingerprint_cat64
 from savedmodel_io.proto import FingerprintDef, GraphDef, SavedModel, parse_message
@@ -68,7 +70,7 @@ __all__ = [
     "write_fingerprint",
 ]
 
-FINGERPRINT_FILENAME = "fingerprint.pb"
+FINGERPRINT_FILENAME = layout.FINGERPRINT
 # VersionDef.producer that TensorFlow 2.21 writes for saved_model.pb / saved_model.cpb.
 PRODUCER_PB = 4
 PRODUCER_CHUNKED = 2
@@ -185,14 +187,20 @@ class Fingerprint:
 # ----------------------------------------------------------------------------- reading
 
 
-def read_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
-    """Read ``fingerprint.pb`` of a SavedModel directory (or the file itself)."""
+def read_fingerprint(
+    path: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> Fingerprint:
+    """Read ``fingerprint.pb`` of a SavedModel directory (or the file itself).
+
+    ``allow_external_links``: follow a symlink out of the directory (refused by default).
+    """
     p = Path(path)
     file = p / FINGERPRINT_FILENAME if p.is_dir() else p
-    if not file.exists():
-        where = "SavedModel directory has no fingerprint.pb" if p.is_dir() else "no such file"
+    files = LocalFiles(file.parent, allow_external_links=allow_external_links)
+    if not os.path.lexists(file):
+        where = f"SavedModel directory has no {FINGERPRINT_FILENAME}" if p.is_dir() else "no such file"
         raise NotFoundError(where, path=file)
-    data = read_regular(file, limit=_MAX_FINGERPRINT_BYTES, what="fingerprint.pb")
+    data = files.read_all(file.name, limit=_MAX_FINGERPRINT_BYTES, what=FINGERPRINT_FILENAME)
     if not data:
         raise CorruptFileError("empty file (a fingerprint.pb holds at least a version)", path=file)
     _check_fingerprint_wire(data, file)
@@ -249,31 +257,36 @@ def _check_fingerprint_wire(data: bytes, file: Path) -> None:
 
 
 def compute_fingerprint(
-    export_dir: str | os.PathLike[str], *, uuid: str | None = None
+    export_dir: str | os.PathLike[str], *, uuid: str | None = None,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Compute the fingerprint of a SavedModel directory exactly as TensorFlow 2.21 does.
 
     ``uuid`` defaults to a fresh random one in TensorFlow's format (a 128-bit
-    number in decimal); pass ``""`` for none.
+    number in decimal); pass ``""`` for none. ``allow_external_links``: follow symlinks
+    out of the directory (refused by default).
     """
     d = Path(export_dir)
     if not d.is_dir():
         raise NotFoundError("not a directory", path=d)
     if uuid is None:
         uuid = new_uuid()
-    pb, cpb = d / "saved_model.pb", d / "saved_model.cpb"
-    if cpb.is_file():  # TensorFlow prefers the chunked file when both exist
+    files = LocalFiles(d, allow_external_links=allow_external_links)
+    # TensorFlow prefers the chunked file when both exist, and fingerprints no text format.
+    name = layout.saved_model_file(files.exists, layout.BINARY_FILES)
+    if name == layout.SAVED_MODEL_CPB:
         from savedmodel_io._fingerprint_cpb import fingerprint_chunked
 
-        values = fingerprint_chunked(cpb)
-        return _make(values, checkpoint_hash(d), PRODUCER_CHUNKED, uuid)
-    if pb.is_file():
-        saved_model = read_file(pb)
-        return _fingerprint_pb(saved_model, d, uuid=uuid, path=pb, owned=True)
-    if (d / "saved_model.pbtxt").is_file():
+        values = fingerprint_chunked(files, name)
+        return _make(values, _checkpoint_hash(files), PRODUCER_CHUNKED, uuid)
+    if name == layout.SAVED_MODEL_PB:
+        saved_model = read_named(files, name)
+        return _fingerprint_pb(saved_model, files, uuid=uuid, path=files.path(name), owned=True)
+    if files.exists(layout.SAVED_MODEL_PBTXT):
         # TensorFlow's CreateFingerprintDef finds no binary file and returns only a uuid.
         return _make((0, 0, 0, 0), 0, PRODUCER_NO_BINARY, uuid)
-    raise NotFoundError("no saved_model.pb, saved_model.cpb or saved_model.pbtxt", path=d)
+    names = ", ".join((layout.SAVED_MODEL_PB, layout.SAVED_MODEL_CPB))
+    raise NotFoundError(f"no {names} or {layout.SAVED_MODEL_PBTXT}", path=d)
 
 
 def fingerprint_saved_model(
@@ -282,6 +295,7 @@ def fingerprint_saved_model(
     *,
     uuid: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Fingerprint an in-memory SavedModel (as if saved to ``export_dir`` as saved_model.pb).
 
@@ -289,12 +303,15 @@ def fingerprint_saved_model(
     hash 0 without it). ``saved_model`` is not modified. ``path`` only names the
     source in error messages.
     """
-    return _fingerprint_pb(saved_model, export_dir, uuid=uuid, path=path, owned=False)
+    files = None
+    if export_dir is not None:
+        files = LocalFiles(export_dir, allow_external_links=allow_external_links)
+    return _fingerprint_pb(saved_model, files, uuid=uuid, path=path, owned=False)
 
 
 def _fingerprint_pb(
     saved_model: SavedModel,
-    export_dir: str | os.PathLike[str] | None,
+    files: ModelFiles | None,
     *,
     uuid: str | None,
     path: str | os.PathLike[str] | None,
@@ -317,7 +334,7 @@ def _fingerprint_pb(
         signature_def_hash(meta.signature_def),
         saved_object_graph_hash(meta.object_graph_def, path=path),
     )
-    ckpt = checkpoint_hash(export_dir) if export_dir is not None else 0
+    ckpt = _checkpoint_hash(files) if files is not None else 0
     return _make(values, ckpt, PRODUCER_PB, new_uuid() if uuid is None else uuid)
 
 
@@ -433,15 +450,21 @@ def saved_object_graph_hash(object_graph: Any, *, path: str | os.PathLike[str] |
     return result
 
 
-def checkpoint_hash(export_dir: str | os.PathLike[str]) -> int:
+def checkpoint_hash(
+    export_dir: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> int:
     """Fingerprint64 of ``variables/variables.index``; 0 when it is missing or unreadable (as in TF).
 
     A FIFO, device or symlink loop there raises CorruptFileError (TF would hang or exhaust
-    memory reading it), an index over MAX_TABLE_BYTES LimitExceededError.
+    memory reading it), an index over MAX_TABLE_BYTES LimitExceededError, a link out of the
+    directory OutsideModelError (unless ``allow_external_links``).
     """
-    index = Path(export_dir) / "variables" / "variables.index"
+    return _checkpoint_hash(LocalFiles(export_dir, allow_external_links=allow_external_links))
+
+
+def _checkpoint_hash(files: ModelFiles) -> int:
     try:
-        data = read_regular(index, limit=MAX_TABLE_BYTES, what="checkpoint index")
+        data = files.read_all(layout.VARIABLES_INDEX, limit=MAX_TABLE_BYTES, what="checkpoint index")
     except NotFoundError:  # missing, a directory, or no permission
         return 0
     return fingerprint64(data)
@@ -451,11 +474,12 @@ def checkpoint_hash(export_dir: str | os.PathLike[str]) -> int:
 
 
 def write_fingerprint(
-    export_dir: str | os.PathLike[str], fingerprint: Fingerprint | None = None
+    export_dir: str | os.PathLike[str], fingerprint: Fingerprint | None = None, *,
+    allow_external_links: bool = False,
 ) -> Fingerprint:
     """Write ``fingerprint.pb`` into a SavedModel directory (atomically); computes it unless given."""
     if fingerprint is None:
-        fingerprint = compute_fingerprint(export_dir)
+        fingerprint = compute_fingerprint(export_dir, allow_external_links=allow_external_links)
     with atomic_file(Path(export_dir) / FINGERPRINT_FILENAME) as f:
         f.write(fingerprint.to_bytes())
     return fingerprint
@@ -479,11 +503,14 @@ class Verification:
         return not self.changed
 
 
-def verify_fingerprint(export_dir: str | os.PathLike[str]) -> Verification:
+def verify_fingerprint(
+    export_dir: str | os.PathLike[str], *, allow_external_links: bool = False
+) -> Verification:
     """Recompute a SavedModel's fingerprint and report which stored hashes no longer match."""
     d = Path(export_dir)
-    stored = read_fingerprint(d)
-    computed = compute_fingerprint(d, uuid="")
+    files = LocalFiles(d, allow_external_links=allow_external_links)
+    stored = read_fingerprint(d, allow_external_links=allow_external_links)
+    computed = compute_fingerprint(d, uuid="", allow_external_links=allow_external_links)
     changed = computed.changed_fields(stored)
     notes: list[str] = []
     if stored.version != computed.version:
@@ -492,15 +519,17 @@ def verify_fingerprint(export_dir: str | os.PathLike[str]) -> Verification:
             f"{computed.version}"
         )
     if changed and stored.version <= 1 and computed.version == PRODUCER_PB:
-        changed = _accept_legacy(d, stored, changed, notes)
+        changed = _accept_legacy(files, stored, changed, notes)
     return Verification(stored, computed, tuple(changed), tuple(notes))
 
 
-def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list[str]) -> list[str]:
+def _accept_legacy(
+    files: ModelFiles, stored: Fingerprint, changed: list[str], notes: list[str]
+) -> list[str]:
     """Producer-1 files (TF <= 2.14): keys were not part of the signature hash; checksum was of the file."""
-    pb = d / "saved_model.pb"
+    pb = layout.SAVED_MODEL_PB
     try:
-        sm = read_file(pb)
+        sm = read_named(files, pb)
     except SavedModelError:
         return changed
     result = list(changed)
@@ -511,7 +540,8 @@ def _accept_legacy(d: Path, stored: Fingerprint, changed: list[str], notes: list
     if "signature_def_hash" in result and legacy_sig:
         result.remove("signature_def_hash")
         notes.append("signature_def_hash matches the producer-1 algorithm (keys not hashed)")
-    file_sum = fingerprint64(read_regular(pb, limit=MAX_PROTO_BYTES)) == stored.saved_model_checksum
+    data = files.read_all(pb, limit=MAX_PROTO_BYTES)
+    file_sum = fingerprint64(data) == stored.saved_model_checksum
     if "saved_model_checksum" in result and file_sum:
         result.remove("saved_model_checksum")
         notes.append("saved_model_checksum matches the file bytes (producer-1 behaviour)")

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from savedmodel_io.errors import SavedModelError
+from savedmodel_io.formats import layout
+from savedmodel_io.formats.source import LocalFiles
 
 __all__ = ["Finding", "VerifyReport", "verify"]
 
@@ -104,58 +106,64 @@ class _Check:
             return None
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
-    """Check every hash and file of the SavedModel directory ``path`` (see the module docstring)."""
+def verify(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> VerifyReport:
+    """Check every hash and file of the SavedModel directory ``path`` (see the module docstring).
+
+    A file that a symlink leads to outside ``path`` is a problem (not read) unless
+    ``allow_external_links``.
+    """
     from savedmodel_io.formats import saved_model_file
     from savedmodel_io.remote import require_local
 
     require_local(path, "verify")
-    d = Path(path)
+    files = LocalFiles(path, allow_external_links=allow_external_links)
     report = VerifyReport(os.fspath(path))
-    model = _saved_model(d, _Check(report, "saved_model"), saved_model_file)
-    _fingerprint(d, _Check(report, "fingerprint"), parsed=model is not None)
-    _checkpoint(d, _Check(report, "checkpoint"), model)
+    model = _saved_model(files, _Check(report, "saved_model"), saved_model_file)
+    _fingerprint(files, _Check(report, "fingerprint"), parsed=model is not None)
+    _checkpoint(files, _Check(report, "checkpoint"), model)
     if model is not None:
         _assets(model, _Check(report, "assets"))
     return report
 
 
-def _saved_model(d: Path, check: _Check, saved_model_file: Any) -> Any:
+def _saved_model(files: LocalFiles, check: _Check, saved_model_file: Any) -> Any:
     """The loaded model (None if it cannot be read), checking a .cpb's hashes first."""
     from savedmodel_io.model import SavedModel
 
-    found = check.run(lambda: saved_model_file.find(d))
+    found = check.run(lambda: saved_model_file.find(files))
     if found is None:
         return None
-    file, reader = found
-    if file.suffix == ".cpb":
+    name, reader = found[0].name, found[1]
+    if name == layout.SAVED_MODEL_CPB:
         from savedmodel_io.formats.riegeli import RecordReader
 
         def hashes() -> int:
-            with RecordReader(file) as records:
+            with RecordReader(files.path(name), file=files.open(name)) as records:
                 return records.check_hashes()
 
         chunks = check.run(hashes)
         if chunks is None:
             return None
-        check.ok(f"{file.name}: Riegeli hashes of {chunks} chunks match")
-    proto = check.run(lambda: reader(file))
+        check.ok(f"{name}: Riegeli hashes of {chunks} chunks match")
+    proto = check.run(lambda: reader(files, name))
     if proto is None:
         return None
-    check.ok(f"{file.name} parses ({len(proto.meta_graphs)} meta graph(s))")
-    return SavedModel(proto, d)
+    check.ok(f"{name} parses ({len(proto.meta_graphs)} meta graph(s))")
+    return SavedModel(proto, files)
 
 
-def _fingerprint(d: Path, check: _Check, *, parsed: bool) -> None:
+def _fingerprint(files: LocalFiles, check: _Check, *, parsed: bool) -> None:
     from savedmodel_io.fingerprint import FINGERPRINT_FILENAME, verify_fingerprint
 
-    if not (d / FINGERPRINT_FILENAME).exists():
+    d = Path(files.location)
+    if not os.path.lexists(d / FINGERPRINT_FILENAME):
         check.ok(f"no {FINGERPRINT_FILENAME} (TF1's SavedModelBuilder writes none): not compared")
         return
     if not parsed:
         check.problem("not compared: the model file cannot be read", d / FINGERPRINT_FILENAME)
         return
-    result = check.run(lambda: verify_fingerprint(d))
+    result = check.run(
+        lambda: verify_fingerprint(d, allow_external_links=files.allow_external_links))
     if result is None:
         return
     if result.ok:
@@ -165,20 +173,22 @@ def _fingerprint(d: Path, check: _Check, *, parsed: bool) -> None:
                       d / FINGERPRINT_FILENAME)
 
 
-def _checkpoint(d: Path, check: _Check, model: Any) -> None:
+def _checkpoint(files: LocalFiles, check: _Check, model: Any) -> None:
     from savedmodel_io.formats.bundle import CheckpointReader
 
-    index = d / "variables" / "variables.index"
+    index = files.path(layout.VARIABLES_INDEX)
     needed = _object_graph_variables(model)
-    if not index.exists():
-        shards = sorted((d / "variables").glob("variables.data-*")) if (d / "variables").is_dir() else []
+    if not os.path.lexists(index):
+        variables = Path(files.path(layout.VARIABLES_DIR))
+        pattern = layout.data_glob(layout.VARIABLES_FILENAME)
+        shards = sorted(variables.glob(pattern)) if variables.is_dir() else []
         if needed or shards:
             why = f"the object graph has {needed} variable(s)" if needed else "data shards exist"
-            check.problem(f"variables/variables.index is missing, but {why}", index)
+            check.problem(f"{layout.VARIABLES_INDEX} is missing, but {why}", index)
         else:
             check.ok("no variables")
         return
-    reader = check.run(lambda: CheckpointReader(d / "variables" / "variables"))
+    reader = check.run(lambda: CheckpointReader.from_files(files, layout.VARIABLES_PREFIX))
     if reader is None:
         return
     with reader:

@@ -11,6 +11,7 @@ Every object keeps its protobuf message in ``.proto`` for anything not wrapped h
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, overload
 
-from savedmodel_io._fsutil import read_regular
 from savedmodel_io._lookup import Lookup
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
-from savedmodel_io.formats import saved_model_file
+from savedmodel_io.formats import layout, saved_model_file
+from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
 from savedmodel_io.graph.library import ops_used
 from savedmodel_io.proto import (
     AssetFileDef,
@@ -61,9 +62,6 @@ __all__ = [
     "read_signatures",
 ]
 
-ASSETS_DIR = "assets"
-ASSETS_EXTRA_DIR = "assets.extra"
-VARIABLES_DIR = "variables"
 SERVE = "serve"
 
 Tags = str | Iterable[str]
@@ -345,25 +343,25 @@ class Asset:
     filename: str
     tensor_name: str | None
     path: Path
+    files: ModelFiles | None = field(default=None, repr=False, compare=False)
 
     def read_bytes(self) -> bytes:
         """The asset's contents; a symlink leading out of the model directory is refused."""
-        model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
-        # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
-        for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
-            model_dir = model_dir.parent  # ... up to the model directory
+        files = self.files
+        if files is None:
+            model_dir = self.path.parent  # assets/ (or a subdirectory of it) ...
+            # Count the components pathlib kept: "./x.txt" is assets/x.txt, one level, not two.
+            for _ in PurePosixPath(self.filename.replace("\\", "/")).parts:
+                model_dir = model_dir.parent  # ... up to the model directory
+            files = LocalFiles(model_dir)
+        # A link out of the model, a FIFO or a device is refused.
+        name = f"{layout.ASSETS_DIR}/{self.filename}"
         try:
-            real = self.path.resolve(strict=True)
-        except FileNotFoundError:
-            raise NotFoundError("asset file is missing", path=self.path) from None
-        except (OSError, RuntimeError) as exc:  # symlink loops
-            raise CorruptFileError(f"asset path cannot be resolved ({exc})", path=self.path) from None
-        if not real.is_relative_to(model_dir.resolve()):
-            raise CorruptFileError(
-                f"asset resolves to {real}, outside the model directory (symlink)", path=self.path
-            )
-        # The resolved path, so that what is read is what was checked; a FIFO or device is refused.
-        return read_regular(real, what=f"asset file {self.filename!r}")
+            return files.read_all(name, what=f"asset file {self.filename!r}")
+        except NotFoundError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        raise NotFoundError("asset file is missing", path=self.path)
 
 
 def _asset_path(base: Path, filename: str, where: str | None) -> Path:
@@ -440,7 +438,8 @@ class MetaGraph:
         model = self.model
         if model is None:
             return Session(self.proto)
-        return Session(self.proto, export_dir=os.fspath(model.path), variables=model.checkpoint_entry)
+        return Session(self.proto, export_dir=os.fspath(model.path), variables=model.checkpoint_entry,
+                       allow_external_links=model.allow_external_links)
 
     @cached_property
     def functions(self) -> dict[str, Function]:
@@ -485,12 +484,13 @@ class MetaGraph:
     @cached_property
     def assets(self) -> list[Asset]:
         """Asset files this meta graph uses (AssetFileDefs), paths under ``assets/``."""
-        base = (self.model.path if self.model is not None else Path(".")) / ASSETS_DIR
+        base = (self.model.path if self.model is not None else Path(".")) / layout.ASSETS_DIR
+        files = self.model.files if self.model is not None else None
         out = []
         for a in self.asset_file_defs:
             info = a.tensor_info
             tname = info.name if info.WhichOneof("encoding") == "name" else None
-            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path)))
+            out.append(Asset(a.filename, tname, _asset_path(base, a.filename, self._path), files))
         return out
 
     def __repr__(self) -> str:
@@ -602,11 +602,26 @@ class Variables(Mapping[str, "np.ndarray"]):
 
 
 class SavedModel:
-    """A SavedModel directory: its meta graphs (one per tag-set), assets and variables."""
+    """A SavedModel directory: its meta graphs (one per tag-set), assets and variables.
 
-    def __init__(self, proto: SavedModelProto, path: str | os.PathLike[str] | None = None) -> None:
+    ``path`` is the directory (or URL), or the ModelFiles to read it through. Files are
+    read only where they resolve inside the directory, unless ``allow_external_links``
+    (see :func:`load`).
+    """
+
+    def __init__(
+        self,
+        proto: SavedModelProto,
+        path: str | os.PathLike[str] | ModelFiles | None = None,
+        *,
+        allow_external_links: bool = False,
+    ) -> None:
         self.proto = proto
-        self.path = Path(path) if path is not None else Path(".")
+        if not isinstance(path, ModelFiles):
+            path = open_files("." if path is None else path,
+                              allow_external_links=allow_external_links)
+        self.files: ModelFiles = path
+        self.path: Path = path.root  # for a URL, a str that joins with "/" like a Path
         self.meta_graphs: list[MetaGraph] = [MetaGraph(mg, self) for mg in proto.meta_graphs]
 
     @property
@@ -660,7 +675,7 @@ class SavedModel:
 
     @property
     def assets_dir(self) -> Path:
-        return self.path / ASSETS_DIR
+        return self.path / layout.ASSETS_DIR
 
     @property
     def assets(self) -> list[Asset]:
@@ -669,34 +684,38 @@ class SavedModel:
 
     @property
     def assets_extra(self) -> list[Path]:
-        """Files under ``assets.extra/`` (written by users, not read by TensorFlow), sorted."""
-        d = self.path / ASSETS_EXTRA_DIR
-        if not d.is_dir():
+        """Files under ``assets.extra/`` (written by users, not read by TensorFlow), sorted.
+
+        Not listed for a model at a URL (HTTP cannot list directories).
+        """
+        if self.files.remote or not self.files.is_dir(layout.ASSETS_EXTRA_DIR):
             return []
-        return sorted(p for p in d.rglob("*") if p.is_file())
+        return sorted(p for p in (self.path / layout.ASSETS_EXTRA_DIR).rglob("*") if p.is_file())
 
     @property
-    def variables_prefix(self) -> Path:
+    def allow_external_links(self) -> bool:
+        """Whether files that symlinks lead to outside the model directory are read."""
+        return self.files.allow_external_links
+
+    @property
+    def variables_prefix(self) -> Any:
         """Checkpoint prefix of the variables (``variables/variables``)."""
-        return self.path / VARIABLES_DIR / VARIABLES_DIR
+        return self.path / layout.VARIABLES_PREFIX
+
+    @property
+    def has_variables(self) -> bool:
+        """Whether the model has variables (a ``variables/variables.index``)."""
+        return self.files.exists(layout.VARIABLES_INDEX)
 
     @cached_property
     def checkpoint(self) -> CheckpointReader:
         """The TensorBundle of ``variables/`` (a CheckpointReader), opened on first use."""
-        index = self._variables_index
-        if not index.is_file():
-            raise NotFoundError("this SavedModel has no variables (no variables.index)", path=index)
-        return self._open_checkpoint()
-
-    @property
-    def _variables_index(self) -> Path:
-        return self.path / VARIABLES_DIR / (VARIABLES_DIR + ".index")
-
-    def _open_checkpoint(self) -> CheckpointReader:
-        """Hook: local files here; savedmodel_io.remote reads byte ranges instead."""
         from savedmodel_io.formats.bundle import CheckpointReader
 
-        return CheckpointReader(self.variables_prefix)
+        if not self.has_variables:
+            raise NotFoundError("this SavedModel has no variables (no variables.index)",
+                                path=self.files.path(layout.VARIABLES_INDEX))
+        return CheckpointReader.from_files(self.files, layout.VARIABLES_PREFIX)
 
     def checkpoint_entry(self, key: str) -> np.ndarray:
         """The value stored under checkpoint ``key`` in ``variables/`` (NotFoundError if none)."""
@@ -712,7 +731,7 @@ class SavedModel:
         Listed under natural names: ``conv1/kernel`` (Keras), ``attn/q/kernel`` (object
         paths as written), checkpoint keys for TF1 models; empty without variables.
         """
-        if not self._variables_index.is_file():
+        if not self.has_variables:
             return Variables(None, None)
         from savedmodel_io.formats.names import NameTable
 
@@ -735,32 +754,34 @@ class SavedModel:
         return model_html(self)
 
 
-def load(path: str | os.PathLike[str]) -> SavedModel:
+def load(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> SavedModel:
     """Read the SavedModel directory ``path`` (its saved_model.pb or .pbtxt) into an object model.
 
     ``path`` may be a URL (``https://``, ``gs://``, ``s3://``...; the ``remote`` extra): then
     only ``saved_model.pb`` is fetched, and variables are read by byte range on access.
-    """
-    if isinstance(path, str) and "://" in path:
-        from savedmodel_io.remote import load as load_url
 
-        return load_url(path)
-    proto = saved_model_file.read(path)
-    return SavedModel(proto, path)
+    Every file is read only if it resolves inside ``path``: a symlink leading out of the
+    model (to ``/etc/passwd``, another user's files...) raises OutsideModelError.
+    ``allow_external_links=True`` follows such links, for trusted layouts that keep the
+    files elsewhere, e.g. a Hugging Face cache (``snapshots/<rev>/`` links to ``blobs/``).
+    """
+    files = open_files(path, allow_external_links=allow_external_links)
+    return SavedModel(saved_model_file.read(files), files)
 
 
 def read_signatures(
-    path: str | os.PathLike[str], tags: Tags | None = None
+    path: str | os.PathLike[str], tags: Tags | None = None, *, allow_external_links: bool = False
 ) -> dict[str, Signature]:
     """What the model takes and returns: signatures of one meta graph, parsing nothing else.
 
     Reads only the meta info and signature defs from ``saved_model.pb`` (the graph
     and function library are skipped unparsed). ``tags`` defaults like
-    ``SavedModel.meta_graph``.
+    ``SavedModel.meta_graph``; ``allow_external_links`` as for :func:`load`.
     """
+    files = open_files(path, allow_external_links=allow_external_links)
     small = SavedModelProto()
-    small.meta_graphs.extend(saved_model_file.read_signature_defs(path))
-    model = SavedModel(small, path)
+    small.meta_graphs.extend(saved_model_file.read_signature_defs(files))
+    model = SavedModel(small, files)
     mg = model.meta_graph(tags)
     # Detach from the stripped meta graph: calling these needs the full model.
     return Lookup(

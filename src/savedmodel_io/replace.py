@@ -21,23 +21,25 @@ import numpy as np
 
 from savedmodel_io._fsutil import atomic_directory, recover
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats import bundle, saved_model_file
+from savedmodel_io.formats import bundle, layout, saved_model_file
 from savedmodel_io.formats.names import NameTable
+from savedmodel_io.formats.source import LocalFiles
 from savedmodel_io.writer import OBJECT_GRAPH_KEY, PathLike, write_fingerprint
 
 __all__ = ["replace_weights", "variable_names"]
 
 
-def variable_names(path: PathLike) -> dict[str, list[str]]:
+def variable_names(path: PathLike, *, allow_external_links: bool = False) -> dict[str, list[str]]:
     """For a SavedModel directory: checkpoint key -> every name ``replace_weights`` accepts.
 
     Names come from ``savedmodel_io.formats.names`` (the one naming table): the key, the
     natural name, every object path, and the variable's own name, also where that name
     covers several copies of the variable (Keras 3: ``conv1/kernel`` sets both copies).
+    ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
-    export_dir = Path(path)
-    with bundle.open_checkpoint(export_dir / "variables" / "variables") as reader:
-        table = NameTable(reader, saved_model_file.read(export_dir))
+    files = LocalFiles(path, allow_external_links=allow_external_links)
+    with _open_variables(files) as reader:
+        table = NameTable(reader, saved_model_file.read(files))
         return {k: table.names_of(k) for k in sorted(reader) if k != OBJECT_GRAPH_KEY}
 
 
@@ -102,8 +104,19 @@ def _check_object_graph_unchanged(reader: Any, value: Any, where: str) -> None:
             path=where)
 
 
-def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
-    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed."""
+def _open_variables(files: LocalFiles) -> bundle.CheckpointReader:
+    """The model's ``variables/`` bundle (NotFoundError if it has none)."""
+    if not files.exists(layout.VARIABLES_INDEX):
+        raise NotFoundError(f"SavedModel has no {layout.VARIABLES_INDEX}", path=files.location)
+    return bundle.CheckpointReader.from_files(files, layout.VARIABLES_PREFIX)
+
+
+def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool, model: LocalFiles) -> None:
+    """Copy (or hard-link) ``src`` into ``dst``; symbolic links are recreated, not followed.
+
+    Except links out of the model when ``model`` allows them: what they lead to is copied,
+    so the copy does not depend on a store elsewhere (e.g. a Hugging Face cache's blobs).
+    """
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
@@ -112,6 +125,12 @@ def _copy_tree(src: Path, dst: Path, skip: set[Path], link: bool) -> None:
             if s in skip:
                 continue
             d = dst / rel / name
+            if s.is_symlink() and model.allow_external_links and not model.model_root.contains(s):
+                if s.is_dir():
+                    shutil.copytree(s, d)
+                else:
+                    shutil.copy2(s, d)
+                continue
             if s.is_symlink():
                 # Never read through a link (it may point outside the model): keep it a link.
                 os.symlink(os.readlink(s), d)
@@ -132,6 +151,7 @@ def replace_weights(
     *,
     overwrite: bool = False,
     link: bool = False,
+    allow_external_links: bool = False,
 ) -> Path:
     """Write a copy of SavedModel ``src`` at ``dst`` with some variables set to new values.
 
@@ -139,21 +159,22 @@ def replace_weights(
     to arrays of exactly the variable's shape and dtype; every other variable keeps
     its value. Unchanged files are copied (``link=True``: hard-linked where the
     file system allows). ``dst`` may equal ``src`` with ``overwrite=True``.
+    ``allow_external_links``: read (and copy the content of) files that symlinks lead to
+    outside ``src``; refused by default, and such links are then never followed.
     """
     src_dir = Path(src)
     recover(dst)  # an in-place replacement killed between its renames: the source comes back
-    saved_model_file.find(src_dir)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
+    model = LocalFiles(src_dir, allow_external_links=allow_external_links)
+    saved_model_file.find(model)  # NotFoundError unless a saved_model.{pb,pbtxt,cpb} is here
     dst_dir = Path(dst)
     if dst_dir.resolve() != src_dir.resolve() and dst_dir.resolve().is_relative_to(
             src_dir.resolve()):
         raise InvalidArgumentError("the new model cannot be written inside the source model",
                                    path=dst_dir)
-    var_dir = src_dir / "variables"
-    if not (var_dir / "variables.index").is_file():
-        raise NotFoundError("SavedModel has no variables/variables.index", path=src_dir)
-    with bundle.open_checkpoint(var_dir / "variables") as reader:
+    var_dir = src_dir / layout.VARIABLES_DIR
+    with _open_variables(model) as reader:
         where = reader.index_path
-        table = NameTable(reader, saved_model_file.read(src_dir))
+        table = NameTable(reader, saved_model_file.read(model))
         new: dict[str, np.ndarray] = {}
         for name, value in weights.items():
             if name == OBJECT_GRAPH_KEY:
@@ -166,16 +187,16 @@ def replace_weights(
                     raise InvalidArgumentError(f"variable {key} is given twice (as {name!r})",
                                                path=where)
                 new[key] = arr
-        skip = {p for p in var_dir.iterdir() if p.name.startswith("variables.")}
-        skip.add(src_dir / "fingerprint.pb")
+        skip = {p for p in var_dir.iterdir() if p.name.startswith(layout.VARIABLES_FILENAME + ".")}
+        skip.add(src_dir / layout.FINGERPRINT)
         with atomic_directory(dst, overwrite=overwrite, parents=True) as tmp:
-            _copy_tree(src_dir, tmp, skip, link)
+            _copy_tree(src_dir, tmp, skip, link, model)
             # In the source's data order, so unchanged tensors land at the same offsets: an
             # unchanged replacement of a TF-made model is byte-identical to it.
             values = {k: new[k] if k in new else reader.read(k, zero_copy=True)
                       for k in reader.data_order()}
-            (tmp / "variables").mkdir(exist_ok=True)
-            bundle.write_checkpoint(str(tmp / "variables" / "variables"), values)
-            if (src_dir / "fingerprint.pb").is_file():
+            (tmp / layout.VARIABLES_DIR).mkdir(exist_ok=True)
+            bundle.write_checkpoint(str(tmp / layout.VARIABLES_PREFIX), values)
+            if os.path.lexists(src_dir / layout.FINGERPRINT):  # only whether it was there
                 write_fingerprint(tmp)
     return Path(dst)

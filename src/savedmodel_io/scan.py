@@ -266,10 +266,14 @@ def scan_saved_model(
     *,
     tag_set: Iterable[str] | str | None = None,
     denylist: Iterable[str] | None = None,
+    allow_external_links: bool = False,
 ) -> ScanReport:
-    """Scan the SavedModel directory ``path`` (all meta graphs, or the one with ``tag_set``)."""
+    """Scan the SavedModel directory ``path`` (all meta graphs, or the one with ``tag_set``).
+
+    ``allow_external_links``: follow symlinks out of the directory (refused by default).
+    """
     directory = Path(path)
-    proto = saved_model_file.read(directory)
+    proto = saved_model_file.read(directory, allow_external_links=allow_external_links)
     meta_graphs = list(proto.meta_graphs)
     if tag_set is not None:
         want = frozenset(

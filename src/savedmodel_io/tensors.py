@@ -20,6 +20,7 @@ from savedmodel_io.errors import (
     LimitExceededError,
     UnsupportedFormatError,
 )
+from savedmodel_io.formats import varint
 from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
 
 if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
@@ -34,6 +35,7 @@ __all__ = [
     "shape_from_proto",
     "shape_to_proto",
     "to_array",
+    "to_content_proto",
 ]
 
 # A dimension is an int, or None when unknown; a whole shape is None when its rank is unknown.
@@ -194,6 +196,8 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None, limit: int) 
         )
 
     if dt == DataType.DT_STRING:
+        if tp.tensor_content:
+            return _string_list(tp.tensor_content, n, dims, path, where)
         vals = list(tp.string_val)
         return _expand_objects(vals, n, dims, path, where, limit)
 
@@ -237,6 +241,35 @@ def _to_array(tp: TensorProto, path: str | None, where: str | None, limit: int) 
         # would need up to 8x the limit checked above.
         raw = raw.astype(np_dtype, copy=False)
     return _expand(raw, n, path, where).reshape(shape)
+
+
+def _string_list(
+    content: bytes, n: int, dims: tuple[int, ...], path: str | None, where: str | None
+) -> np.ndarray:
+    """Strings TensorFlow's C++ runtime packed into ``tensor_content``: ``n`` varint32
+    lengths, then the bytes of each string (tensorflow/tensorflow
+    tensorflow/core/platform/tensor_coding.cc, EncodeStringList)."""
+    import numpy as np
+
+    lengths, pos = [], 0
+    try:
+        for _ in range(n):
+            size, pos = varint.decode(content, pos, len(content), 32)
+            lengths.append(size)
+    except varint.VarintError as exc:
+        raise CorruptFileError(f"string tensor_content: {exc}", path=path, where=where) from None
+    if pos + sum(lengths) != len(content):
+        raise CorruptFileError(
+            f"string tensor_content holds {len(content) - pos} bytes of strings, its lengths "
+            f"say {sum(lengths)}",
+            path=path,
+            where=where,
+        )
+    out = np.empty(n, dtype=object)
+    for i, size in enumerate(lengths):
+        out[i] = bytes(content[pos : pos + size])
+        pos += size
+    return out.reshape(dims)
 
 
 def _expand(raw: np.ndarray, n: int, path: str | None, where: str | None) -> np.ndarray:
@@ -322,4 +355,33 @@ def from_array(value: Any, dtype: int | None = None) -> TensorProto:
         field.extend(float(x) for x in flat)
     else:
         field.extend(int(x) for x in flat.astype(np.int64 if dt != DataType.DT_UINT64 else np.uint64))
+    return tp
+
+
+def to_content_proto(value: Any) -> TensorProto:
+    """TensorProto as TensorFlow's C++ runtime writes one (``Tensor::AsProtoTensorContent``).
+
+    Every tensor, scalars included, goes to ``tensor_content``: little-endian bytes, or for
+    strings the varint32 lengths and then the bytes (see ``_string_list``). SerializeSparse
+    writes its tensors so, and its output must match TensorFlow's bytes exactly.
+    """
+    import numpy as np
+
+    arr = np.asarray(value)
+    if arr.dtype.kind in "SU":
+        arr = arr.astype(object)
+    strings = arr.dtype == object
+    dt = DataType.DT_STRING if strings else dtypes.from_numpy(arr.dtype)
+    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
+    tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
+    if not arr.size:
+        return tp
+    if strings:
+        items = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in arr.reshape(-1)]
+        packed = bytearray()
+        for item in items:
+            varint.append(packed, len(item))
+        tp.tensor_content = bytes(packed) + b"".join(items)
+    else:
+        tp.tensor_content = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
     return tp

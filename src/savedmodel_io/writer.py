@@ -29,8 +29,9 @@ import numpy as np
 from savedmodel_io import dtypes, tensors
 from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats import bundle, cpb
-from savedmodel_io.formats.bundle import OBJECT_GRAPH_KEY, escape_local_name
+from savedmodel_io.formats import cpb, layout
+from savedmodel_io.formats.bundle_writer import write_checkpoint
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, escape_local_name
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -709,7 +710,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def write_variables(directory: Path, values: Mapping[str, np.ndarray]) -> None:
     """Write ``variables/variables.{index,data-00000-of-00001}`` with the TensorBundle writer."""
     directory.mkdir(exist_ok=True)
-    bundle.write_checkpoint(str(directory / "variables"), values)
+    write_checkpoint(str(directory / layout.VARIABLES_FILENAME), values)
 
 
 def write_fingerprint(export_dir: Path, saved_model: SavedModel | None = None) -> None:
@@ -769,13 +770,13 @@ def save(
             raise InvalidArgumentError(f"assets_extra name {name!r} must be a relative path")
     with atomic_directory(path, overwrite=overwrite, parents=True) as tmp:
         written = cpb.write_saved_model_file(tmp, sm, image_format=image_format)
-        write_variables(tmp / "variables", plan.tensors)
-        (tmp / "assets").mkdir()
+        write_variables(tmp / layout.VARIABLES_DIR, plan.tensors)
+        (tmp / layout.ASSETS_DIR).mkdir()
         for a in model.assets:
-            _copy_asset(a.source, tmp / "assets" / a.filename)
+            _copy_asset(a.source, tmp / layout.ASSETS_DIR / a.filename)
         if extra:
             for name, src in extra.items():
-                dst = tmp / "assets.extra" / name
+                dst = tmp / layout.ASSETS_EXTRA_DIR / name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 _copy_asset(src, dst)
         write_fingerprint(tmp, sm if written.suffix == ".pb" else None)

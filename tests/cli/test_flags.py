@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import savedmodel_io
+from savedmodel_io import _config
 from savedmodel_io.cli.main import main
 from savedmodel_io.writer import Model, save
 
@@ -39,7 +40,9 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0
-    assert capsys.readouterr().out == f"savedmodel-io {savedmodel_io.__version__}\n"
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"savedmodel-io {savedmodel_io.__version__}"
+    assert out == _config.report()  # then the accelerator backends (tests/test_accel.py)
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", savedmodel_io.__version__)
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import CPB_DATA, ROOT
-from oracle import run_cached
+from _oracles import Oracle
 
 import savedmodel_io
 from savedmodel_io.cli import show
 from savedmodel_io.cli.main import main
 
+SMCLI = Oracle("smcli")
 MODELS = [
     "keras_sequential",
     "keras_functional",
@@ -33,6 +34,7 @@ MODELS = [
     "module_two_meta_graphs",
     "serving_half_plus_three",  # signature TensorInfos without a shape
     "serving_counter",  # DT_FLOAT_REF outputs, signatures without inputs
+    "complex_api",  # complex64 / complex128 inputs, outputs and variables
 ]
 NON_CHUNKED = CPB_DATA / "chunked_saved_model" / "non_chunked_model"
 # saved_model.cpb (read by us) next to saved_model.pbtxt (read by saved_model_cli).
@@ -68,7 +70,7 @@ def oracle(fixture_model):
     requests = [
         {"dir": str(d), "argv": argv} for d in model_dirs(fixture_model) for argv in combos(d)
     ]
-    results = run_cached("oracles_smcli.py", requests)
+    results = SMCLI.answers(requests)
     return {(r["dir"], tuple(r["argv"])): res for r, res in zip(requests, results)}
 
 
@@ -147,7 +149,7 @@ def test_other_saved_model_cli_flags_flagfile_and_undefok(fixture_model, capsys)
         ["--flagfile", str(flagfile)],
         [f"--flagfile={flagfile}", "--list_ops"],
     ]
-    results = run_cached("oracles_smcli.py", [{"dir": d, "argv": c} for c in cases])
+    results = SMCLI.answers([{"dir": d, "argv": c} for c in cases])
     for argv, want in zip(cases, results):
         assert want["error"] is None, (argv, want)
         assert main(["show", "--dir", d, *argv]) == 0, argv
@@ -167,7 +169,6 @@ def _parse(argv: list[str]) -> dict:
 
 
 def test_ops_sorted_and_dicts_sorted(fixture_model):
-    pytest.importorskip("tensorflow")
     text = show.render(savedmodel_io.load(fixture_model("module_named_outputs")), all=True)
     line = next(x for x in text.splitlines() if "contains the following ops" in x)
     ops = re.findall(r"'([^']*)'", line.split("ops: ", 1)[1])
@@ -193,7 +194,6 @@ def test_cli_process_output_is_byte_identical(fixture_model, oracle):
 
 
 def test_absl_style_flags(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     assert main(["show", "--dir=" + d, "--tag_set=train,serve", "--nolist_ops"]) == 0
     assert capsys.readouterr().out.endswith('SignatureDef key: "raw"\n')
@@ -211,7 +211,6 @@ def test_absl_style_flags(fixture_model, capsys):
     ],
 )
 def test_errors_are_one_line(fixture_model, capsys, argv, needle):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     assert main(["show", "--dir", d, *argv]) == 1
     cap = capsys.readouterr()
@@ -221,7 +220,6 @@ def test_errors_are_one_line(fixture_model, capsys, argv, needle):
 
 def test_ops_line_comes_before_an_unknown_signature_error(fixture_model, capsys):
     # saved_model_cli prints the --list_ops line, then fails on the signature key.
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_tags"))
     argv = ["show", "--dir", d, "--tag_set", "serve", "--list_ops", "--signature_def", "nope"]
     assert main(argv) == 1
@@ -272,7 +270,6 @@ def test_corrupt_proto(tmp_path, capsys):
 
 
 def test_json(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("module_named_outputs"))
     assert main(["show", "--dir", d, "--all", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -299,7 +296,6 @@ def test_json(fixture_model, capsys):
 
 
 def test_json_composite(fixture_model, capsys):
-    pytest.importorskip("tensorflow")
     d = str(fixture_model("tf1_sparse_ragged"))
     assert main(["show", "--dir", d, "--json", "--tag_set", "serve", "--signature_def",
                  "serving_default"]) == 0

@@ -3,22 +3,17 @@ fingerprinting (which validates the whole container) accepts them with the expec
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _oracles import Oracle
 from cpb_helpers import (
     SHARED,
-    TF_ENV,
     assert_vals_moved,
     build_oracle,
     make_model,
     run_oracle,
-    tf_dir,
 )
 
 from savedmodel_io.errors import ChecksumError
@@ -35,38 +30,18 @@ def tf_merge():
     return lambda kind, path: run_oracle(binary, kind, path)
 
 
-FINGERPRINT_SCRIPT = """
-import json, sys
-import tensorflow as tf  # noqa: F401  (initialises the runtime)
-from tensorflow.core.protobuf import fingerprint_pb2
-from tensorflow.python.saved_model import pywrap_saved_model
-out = {}
-for d in sys.argv[1:]:
-    try:
-        fp = fingerprint_pb2.FingerprintDef.FromString(
-            pywrap_saved_model.fingerprinting.CreateFingerprintDef(d))
-        out[d] = {"producer": fp.version.producer,
-                  "saved_model_checksum": fp.saved_model_checksum,
-                  "graph_def_program_hash": fp.graph_def_program_hash,
-                  "signature_def_hash": fp.signature_def_hash,
-                  "saved_object_graph_hash": fp.saved_object_graph_hash,
-                  "checkpoint_hash": fp.checkpoint_hash}
-    except Exception as exc:
-        out[d] = {"error": str(exc)}
-print(json.dumps(out))
-"""
+FINGERPRINT = Oracle("fingerprint")
 
 
 def tf_fingerprints(dirs: list[Path]) -> dict[str, dict]:
-    """TF's CreateFingerprintDef for each directory (one TensorFlow import for all)."""
-    if tf_dir() is None:
-        pytest.skip("tensorflow is not installed")
-    proc = subprocess.run(
-        [sys.executable, "-c", FINGERPRINT_SCRIPT, *map(str, dirs)],
-        capture_output=True, text=True, env={**os.environ, **TF_ENV}, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """TF's CreateFingerprintDef for each directory (recorded; one TF run for the new ones)."""
+    out = {}
+    for d, answer in zip(dirs, FINGERPRINT.answers([{"dir": str(d)} for d in dirs])):
+        fp = dict(answer["create"])
+        if "version" in fp:
+            fp["producer"] = fp.pop("version")
+        out[str(d)] = fp
+    return out
 
 
 # ----------------------------------------------------------------------------- Merger oracle

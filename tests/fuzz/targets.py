@@ -338,3 +338,59 @@ def cli_inputs_file(data: bytes) -> object:
                 pass
     out.append(load_inputs(inputs=f"a={p}"))
     return out
+
+
+# --- image decoders (what DecodePng/Gif/Bmp/Jpeg/Image do with the bytes a graph feeds them) -----
+
+
+@target("image_png", needs="savedmodel_io.formats.png")
+def image_png(data: bytes) -> object:
+    from savedmodel_io.formats.png import decode_png, png_header
+
+    out = [decode_png(data, ch, bits16) for ch in (0, 1, 3, 4) for bits16 in (False, True)]
+    return png_header(data), out
+
+
+@target("image_gif", needs="savedmodel_io.formats.gif")
+def image_gif(data: bytes) -> object:
+    from savedmodel_io.formats.gif import decode_gif
+
+    return decode_gif(data, max_bytes=1 << 24), decode_gif(data, False, max_bytes=1 << 24)
+
+
+@target("image_bmp", needs="savedmodel_io.formats.bmp")
+def image_bmp(data: bytes) -> object:
+    from savedmodel_io.formats.bmp import decode_bmp
+
+    return [decode_bmp(data, ch) for ch in (0, 3, 4)]
+
+
+@target("image_jpeg", needs="PIL")
+def image_jpeg(data: bytes) -> object:
+    from savedmodel_io.formats.jpeg import JpegFlags, decode_jpeg, jpeg_header
+
+    out = [jpeg_header(data)]
+    for flags in (JpegFlags(), JpegFlags(1, 2, False, "INTEGER_FAST"), JpegFlags(3, 1, True,
+                                                                               "INTEGER_ACCURATE")):
+        out.append(decode_jpeg(data, flags))
+    return out
+
+
+@target("image_decode_op", needs="savedmodel_io.graph.ops.image_codec")
+def image_decode_op(data: bytes) -> object:
+    """The DecodeImage kernel on any bytes: format sniffing, dispatch, conversion."""
+    import numpy as np
+
+    from savedmodel_io import tensors
+    from savedmodel_io.graph import runtime
+    from savedmodel_io.proto import MetaGraphDef
+
+    mg = MetaGraphDef()
+    c = mg.graph_def.node.add(name="c", op="Const")
+    proto = tensors.from_array(np.array(data, dtype=object))
+    c.attr["value"].tensor.CopyFrom(proto)
+    c.attr["dtype"].type = proto.dtype
+    op = mg.graph_def.node.add(name="op", op="DecodeImage", input=["c"])
+    op.attr["dtype"].type = 1  # float32
+    mg.signature_def["s"].outputs["o"].name = "op:0"
+    return runtime.run_signature(mg, "s", {})

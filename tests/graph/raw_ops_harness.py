@@ -1,11 +1,11 @@
 """Differential kernel tests against ``tf.raw_ops``: cases, the cached TF oracle, comparison.
 
 A test module collects :class:`Case` objects in a :class:`Cases` list and exposes
-``test_kernel_matches_tensorflow = cases.test()``. TensorFlow (``raw_ops_oracle.py``) answers
-each case once: its NodeDef with every attr and default filled in, and its eager outputs or
-error. Answers are cached per case under ``tests/.cache/fixtures/oracle/raw_ops/`` keyed by
-the case and the oracle's code, so adding a case runs TF only for the new one, and all
-uncached cases of a module run in one TF subprocess. We run a graph of Const inputs feeding
+``test_kernel_matches_tensorflow = cases.test()``. TensorFlow (``tests/_oracles/raw_ops.py``)
+answers each case once: its NodeDef with every attr and default filled in, and its eager
+outputs or error. Answers are recorded per case (``_oracles.Oracle``) keyed by the case, the
+oracle's code and TF's version, so adding a case runs TF only for the new one, and all
+unrecorded cases of a module run in one TF subprocess. We run a graph of Const inputs feeding
 TF's NodeDef through our runtime and require the same dtype, shape and values (float
 rtol 1e-5 / atol 1e-6 unless the case says otherwise; ints, bools, strings exact), or an
 error naming the node where TF raises one.
@@ -14,34 +14,29 @@ error naming the node where TF raises one.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CACHE, TF_ENV, has_tensorflow
+from _oracles import Oracle
+from _oracles.codec import decode, encode
 
 from savedmodel_io import tensors
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import runtime
 from savedmodel_io.proto import MetaGraphDef, NodeDef
 
-from .raw_ops_oracle import decode, encode
-
-ORACLE = Path(__file__).resolve().parent / "raw_ops_oracle.py"
+ORACLE = Oracle("raw_ops", paths=())
 # TF errors that are CPU-kernel limitations, not semantics: we support more (NCHW convolution
-# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions), and a
+# and pooling, unequal depthwise strides, dilated depthwise/backprop convolutions, grouped
+# generic Conv), and a
 # dtype TF registers no CPU kernel for cannot occur in a model TF runs.
 CPU_LIMITS = ("only supports the NHWC", "only supports NHWC", "supports equal length strides",
               "does not support dilations", "do not yet support dilation",
-              "Could not find device for node")
+              "Could not find device for node",
+              "Grouped/Depthwise Convolutions are not supported yet")
 
 def DT(name: str) -> dict:
     """A type attr value (``tf.as_dtype(name)`` in the oracle)."""
@@ -125,34 +120,10 @@ class Cases(list[Case]):
         return test_kernel_matches_tensorflow
 
 
-def _case_key(request: dict, oracle_hash: bytes) -> str:
-    h = hashlib.sha256(oracle_hash)
-    h.update(json.dumps(request, sort_keys=True).encode())
-    return h.hexdigest()[:32]
-
-
 def oracle_results(cases: list[Case]) -> dict[str, dict]:
-    """TF's answer for every case: from the per-case cache, the rest from one TF subprocess."""
-    if not has_tensorflow():
-        pytest.skip("tensorflow is not installed (needed as the oracle)")
-    folder = CACHE / "oracle" / "raw_ops"
-    oracle_hash = hashlib.sha256(ORACLE.read_bytes()).digest()
-    requests = [c.request() for c in cases]
-    paths = [folder / f"{_case_key(r, oracle_hash)}.json" for r in requests]
-    todo = [i for i, p in enumerate(paths) if not p.is_file()]
-    if todo:
-        proc = subprocess.run([sys.executable, str(ORACLE)],
-                              input=json.dumps([requests[i] for i in todo]),
-                              capture_output=True, text=True, check=False,
-                              env={**os.environ, **TF_ENV})
-        if proc.returncode != 0:
-            raise RuntimeError(f"raw_ops oracle failed:\n{proc.stderr[-4000:]}")
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, answer in zip(todo, json.loads(proc.stdout)):
-            tmp = paths[i].with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(answer))
-            tmp.replace(paths[i])
-    return {c.id: json.loads(p.read_text()) for c, p in zip(cases, paths)}
+    """TF's answer for every case: recorded ones, the rest from one TF subprocess."""
+    answers = ORACLE.answers([c.request() for c in cases])
+    return {c.id: a for c, a in zip(cases, answers)}
 
 
 def _const(name: str, value: np.ndarray) -> NodeDef:

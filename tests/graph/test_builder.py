@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _oracles import ModuleOracle
 
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph import shapes
@@ -249,18 +250,12 @@ def test_shapes_module_directly():
 # --------------------------------------------------------------------------- TensorFlow
 
 
-@pytest.mark.tf
 def test_written_nodes_carry_exactly_the_opdef_attrs(tmp_path):
-    """Every node we emit (all models, save/restore functions) has all OpDef attrs, no others."""
-    pytest.importorskip("tensorflow")
-    import sys
-    from pathlib import Path
-
-    from tensorflow.python.framework import op_def_registry
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    """Every node we emit (all models, save/restore functions) has all OpDef attrs, no others
+    (TensorFlow's OpDefs from graph/opdefs, checked against TF by test_opdefs)."""
     import _writer_models as wm
 
+    from savedmodel_io.graph import opdefs
     from savedmodel_io.writer import build_meta_graph
 
     seen = set()
@@ -271,8 +266,9 @@ def test_written_nodes_carry_exactly_the_opdef_attrs(tmp_path):
         for fdef in mg.graph_def.library.function:
             nodes.extend(fdef.node_def)
         for n in nodes:
-            opdef = op_def_registry.get(n.op)
-            want = {a.name for a in opdef.attr}
+            opdef = opdefs.get(n.op)
+            assert opdef is not None, (n.name, n.op)
+            want = {a.name for a in opdef.attrs}
             have = {k for k in n.attr if not k.startswith("_")}
             assert have == want, (n.name, n.op, have ^ want)
             seen.add(n.op)
@@ -372,15 +368,35 @@ _TF_CASES = [
 ]
 
 
+TF = ModuleOracle(__name__)
+
+
+def tf_inferred(request: dict) -> dict:
+    """TF's dtype (enum) and static shape of case ``request["case"]`` (runs in the oracle)."""
+    import tensorflow as tf
+
+    _, ins, _, theirs = next(c for c in _TF_CASES if c[0] == request["case"])
+    specs = [tf.TensorSpec(s, tf.float32) for s in ins]
+    want = tf.function(lambda *a: theirs(tf, *a)).get_concrete_function(*specs).structured_outputs
+    return {"dtype": want.dtype.as_datatype_enum,
+            "shape": None if want.shape.rank is None else want.shape.as_list()}
+
+
+@pytest.fixture(scope="module")
+def tf_shapes() -> dict[str, dict]:
+    """TF's answer for every case (recorded; one TF run for the module when it changes)."""
+    names = [c[0] for c in _TF_CASES]
+    return dict(zip(names, TF.answers([{"function": "tf_inferred", "case": n} for n in names])))
+
+
 @pytest.mark.tf
-@pytest.mark.parametrize("name, ins, ours, theirs", _TF_CASES, ids=[c[0] for c in _TF_CASES])
-def test_shapes_match_tensorflow_inference(name, ins, ours, theirs):
+@pytest.mark.parametrize("name, ins, ours", [c[:3] for c in _TF_CASES],
+                         ids=[c[0] for c in _TF_CASES])
+def test_shapes_match_tensorflow_inference(name, ins, ours, tf_shapes):
     """Each built op's static shape and dtype is what TF infers in a tf.function."""
-    tf = pytest.importorskip("tensorflow")
     f = FunctionBuilder("f")
     args = [f.arg(f"a{i}", "float32", s) for i, s in enumerate(ins)]
     got = ours(f, *args)
-    specs = [tf.TensorSpec(s, tf.float32) for s in ins]
-    want = tf.function(lambda *a: theirs(tf, *a)).get_concrete_function(*specs).structured_outputs
-    assert got.dtype == want.dtype.as_datatype_enum
-    assert got.shape == (None if want.shape.rank is None else tuple(want.shape.as_list()))
+    want = tf_shapes[name]
+    assert got.dtype == want["dtype"]
+    assert got.shape == (None if want["shape"] is None else tuple(want["shape"]))

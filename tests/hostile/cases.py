@@ -1,4 +1,5 @@
-"""Hostile ~1 KB inputs that declare sizes, shapes, lengths and counts far beyond themselves.
+"""Hostile ~1 KB inputs that declare sizes, shapes, lengths and counts far beyond themselves,
+and model directories whose symbolic links lead out of the model.
 
 Each case writes its file(s) into ``tmp`` and calls the parser that a user would
 hit; it must end in a ``SavedModelError``. ``tests/test_bounded.py`` runs every
@@ -602,7 +603,8 @@ def _show(tmp: Path, pb: bytes) -> int:
             pass
 
     (tmp / "saved_model.pb").write_bytes(pb)
-    args = argparse.Namespace(dir=str(tmp), all=True, json=True, tag_set=None, signature_def=None,
+    args = argparse.Namespace(dir=str(tmp), allow_external_links=False, all=True, json=True,
+                              tag_set=None, signature_def=None,
                               list_ops=False)
     stdout, sys.stdout = sys.stdout, Count()
     try:
@@ -630,7 +632,8 @@ def show_all_many_objects(tmp: Path):
 
     pb = repeated_field(2, 1, repeated_field(7, 1, repeated_field(1, 4_000_000)))
     (tmp / "saved_model.pb").write_bytes(pb)
-    args = argparse.Namespace(dir=str(tmp), all=True, json=False, tag_set=None, signature_def=None,
+    args = argparse.Namespace(dir=str(tmp), allow_external_links=False, all=True, json=False,
+                              tag_set=None, signature_def=None,
                               list_ops=False)
     with contextlib.redirect_stdout(io.StringIO()) as out:
         run(args)
@@ -734,3 +737,103 @@ def show_json_signatures_at_the_limit(tmp: Path):
         for k in range(census.MAX_SIGNATURES)
     )
     _done(tmp, f"{_show(tmp, repeated_field(2, 1, mg))} bytes of JSON")
+
+
+# --- links leading out of the model: OutsideModelError, never the other file's bytes ---------------
+
+# (what a link in the model points at, relative to the model directory) for each shape.
+_LINKS = {
+    "link_saved_model_pb": ["saved_model.pb"],
+    "link_variables_index": ["variables/variables.index"],
+    "link_data_shard": ["variables/variables.data-00000-of-00001"],
+    "link_variables_dir": ["variables"],
+    "link_fingerprint_pb": ["fingerprint.pb"],
+    "link_assets_dir": ["assets"],
+}
+
+
+def _linked_model(tmp: Path, names: list[str]) -> Path:
+    """A model in tmp/m whose ``names`` are links to the same files of a model in tmp/secret."""
+    import shutil
+
+    import numpy as np
+
+    from savedmodel_io.writer import Model, save
+
+    for where, value in (("m", 1.0), ("secret", 7.0)):
+        m = Model()
+        w = m.variable("w", np.full(3, value, np.float32))
+        m.asset("vocab.txt", b"secret" if value == 7.0 else b"ok")
+        f = m.function("__call__", {"x": ("float32", (None, 3))})
+        f.outputs({"y": f.add(f.inputs["x"], f.read(w))})
+        m.signature("serving_default", f)
+        save(tmp / where, m)
+    model = tmp / "m"
+    for name in names:
+        target = model / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        target.symlink_to(tmp / "secret" / name)
+    return model
+
+
+def _outside_only(call):
+    """Run ``call``; only OutsideModelError may end it (anything else fails the case)."""
+    from savedmodel_io.errors import OutsideModelError, SavedModelError
+
+    try:
+        result = call()
+    except OutsideModelError:
+        raise
+    except SavedModelError as exc:
+        raise AssertionError(f"expected OutsideModelError, got {type(exc).__name__}: {exc}") from None
+    raise AssertionError(f"read through a link out of the model: {result!r}")
+
+
+def _read_everything(model: Path) -> object:
+    """What a user does with a model: load, read every variable without CRC checks, assets."""
+    import savedmodel_io
+
+    loaded = savedmodel_io.load(model)
+    reader = savedmodel_io.open_checkpoint(model, verify_checksums=False)
+    return ([reader.read(k) for k in reader], [a.read_bytes() for a in loaded.assets],
+            savedmodel_io.read_fingerprint(model))
+
+
+def _link_case(name: str) -> None:
+    @case(name, needs="savedmodel_io.writer")
+    def run(tmp: Path):
+        return _outside_only(lambda: _read_everything(_linked_model(tmp, _LINKS[name])))
+
+
+for _name in _LINKS:
+    _link_case(_name)
+
+
+@case("link_checkpoint_state_absolute", needs="savedmodel_io.writer")
+def link_checkpoint_state_absolute(tmp: Path):
+    """A checkpoint directory whose `checkpoint` file names a checkpoint elsewhere."""
+    import savedmodel_io
+
+    _linked_model(tmp, [])
+    d = tmp / "ckpts"
+    d.mkdir()
+    (d / "checkpoint").write_text(f'model_checkpoint_path: "{tmp}/secret/variables/variables"\n')
+    return _outside_only(lambda: savedmodel_io.open_checkpoint(d).read_all())
+
+
+@case("link_crc_oracle", needs="savedmodel_io.writer")
+def link_crc_oracle(tmp: Path):
+    """The shard of a 1-byte tensor is a link to a foreign file: verifying used to print its CRC."""
+    import numpy as np
+
+    import savedmodel_io
+    from savedmodel_io.formats.bundle import write_checkpoint
+
+    (tmp / "foreign").write_bytes(b"private key material")
+    m = tmp / "m"
+    (m / "variables").mkdir(parents=True)
+    write_checkpoint(m / "variables" / "variables", {"b": np.zeros(1, np.uint8)})
+    shard = m / "variables" / "variables.data-00000-of-00001"
+    shard.unlink()
+    shard.symlink_to(tmp / "foreign")
+    return _outside_only(lambda: savedmodel_io.open_checkpoint(m).read("b"))

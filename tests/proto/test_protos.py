@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _oracles import ModuleOracle
 
 from savedmodel_io import proto
 
@@ -76,22 +77,41 @@ def _enums(file_desc):
         yield from m.enum_types
 
 
-@pytest.mark.tf
-@pytest.mark.parametrize("proto_file", sorted(TF_MODULES))
-def test_descriptors_match_tensorflow(proto_file):
+def _facts(file_desc) -> dict:
+    """Package, messages with their fields, and enums of a file descriptor, as JSON values."""
+    import json
+
+    facts = {
+        "package": file_desc.package,
+        "messages": {m.full_name: _fields(m) for m in _messages(file_desc)},
+        "enums": {e.full_name: {v.name: v.number for v in e.values} for e in _enums(file_desc)},
+    }
+    return json.loads(json.dumps(facts))
+
+
+def tf_descriptors(request: dict) -> dict:
+    """TensorFlow's descriptor facts of every file we mirror (runs in the oracle)."""
     import importlib
 
-    theirs = importlib.import_module(TF_MODULES[proto_file]).DESCRIPTOR
-    ours = proto.POOL.FindFileByName(proto_file)
-    assert ours.package == theirs.package
-    our_msgs = {m.full_name: m for m in _messages(ours)}
-    tf_msgs = {m.full_name: m for m in _messages(theirs)}
-    assert sorted(our_msgs) == sorted(tf_msgs)
-    for name, m in our_msgs.items():
-        assert _fields(m) == _fields(tf_msgs[name]), name
-    our_enums = {e.full_name: {v.name: v.number for v in e.values} for e in _enums(ours)}
-    tf_enums = {e.full_name: {v.name: v.number for v in e.values} for e in _enums(theirs)}
-    assert our_enums == tf_enums
+    return {f: _facts(importlib.import_module(m).DESCRIPTOR) for f, m in TF_MODULES.items()}
+
+
+@pytest.fixture(scope="module")
+def tf_descriptor_facts() -> dict:
+    (facts,) = ModuleOracle(__name__).answers([{"function": "tf_descriptors"}])
+    return facts
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("proto_file", sorted(TF_MODULES))
+def test_descriptors_match_tensorflow(proto_file, tf_descriptor_facts):
+    ours = _facts(proto.POOL.FindFileByName(proto_file))
+    theirs = tf_descriptor_facts[proto_file]
+    assert ours["package"] == theirs["package"]
+    assert sorted(ours["messages"]) == sorted(theirs["messages"])
+    for name, fields in ours["messages"].items():
+        assert fields == theirs["messages"][name], name
+    assert ours["enums"] == theirs["enums"]
 
 
 def test_every_proto_file_is_checked_or_splitter():
@@ -108,9 +128,9 @@ def _run(code: str, **env):
     )
 
 
-@pytest.mark.tf
-@pytest.mark.parametrize("first", ["tensorflow", "savedmodel_io"])
-def test_coexists_with_tensorflow_in_either_import_order(first):
+def tf_coexists(request: dict) -> dict:
+    """Import TF and our package in one process, in the requested order (runs in the oracle)."""
+    first = request["first"]
     second = "savedmodel_io" if first == "tensorflow" else "tensorflow"
     code = f"""
 import {first}, {second}
@@ -124,9 +144,30 @@ assert ours.meta_graphs[0].meta_info_def.tags == ["serve"]
 assert saved_model_pb2.SavedModel.FromString(ours.SerializeToString()) == theirs
 print("ok")
 """
-    proc = _run(code)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().endswith("ok")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(request["src"]).parent)})
+    return {"code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr[-2000:]}
+
+
+ORDERS = ["tensorflow", "savedmodel_io"]
+
+
+@pytest.fixture(scope="module")
+def coexistence() -> dict[str, dict]:
+    """Both import orders, recorded per content of the package (any change to
+    src/savedmodel_io runs them again, in one oracle run)."""
+    oracle = ModuleOracle(__name__, paths=("src",))
+    src = str(ROOT / "src" / "savedmodel_io")
+    answers = oracle.answers([{"function": "tf_coexists", "first": f, "src": src} for f in ORDERS])
+    return dict(zip(ORDERS, answers))
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("first", ORDERS)
+def test_coexists_with_tensorflow_in_either_import_order(first, coexistence):
+    got = coexistence[first]
+    assert got["code"] == 0, got["stderr"]
+    assert got["stdout"].strip().endswith("ok")
 
 
 def test_pure_python_backend():

@@ -9,6 +9,7 @@ from typing import Any
 
 from savedmodel_io import convert
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["register", "run"]
 
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
                    help="auto: variable names else object paths; path: object paths; key: checkpoint keys")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     target, fmt = (args.npz, "npz") if args.npz else (args.safetensors, "safetensors")
     if not target:
         raise InvalidArgumentError("give --npz OUT or --safetensors OUT")
-    report = convert.export_weights(args.dir, target, format=fmt, names=args.names, quiet=args.quiet)
+    report = convert.export_weights(args.dir, target, format=fmt, names=args.names, quiet=args.quiet,
+                                    allow_external_links=args.allow_external_links)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -17,6 +17,7 @@ from savedmodel_io.fingerprint import (
     verify_fingerprint,
     write_fingerprint,
 )
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 # Exit status of --verify when the model no longer matches its fingerprint.
 EXIT_CHANGED = 1
@@ -45,6 +46,7 @@ def register(subparsers: Any) -> None:
     )
     mode.add_argument("--write", action="store_true", help="compute and (re)write fingerprint.pb")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -53,16 +55,17 @@ def run(args: argparse.Namespace) -> int:
     from savedmodel_io.remote import require_local
 
     require_local(args.dir, "fingerprint")
+    links = args.allow_external_links
     if args.verify:
-        result = verify_fingerprint(args.dir)
+        result = verify_fingerprint(args.dir, allow_external_links=links)
         _print_verification(result, as_json=args.json)
         return 0 if result.ok else EXIT_CHANGED
     if args.write:
-        fp = write_fingerprint(args.dir)
+        fp = write_fingerprint(args.dir, allow_external_links=links)
     elif args.compute:
-        fp = compute_fingerprint(args.dir)
+        fp = compute_fingerprint(args.dir, allow_external_links=links)
     else:
-        fp = read_fingerprint(args.dir)
+        fp = read_fingerprint(args.dir, allow_external_links=links)
     _print_fingerprint(fp, as_json=args.json)
     return 0
 

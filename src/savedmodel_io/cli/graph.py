@@ -12,6 +12,7 @@ from savedmodel_io._fsutil import atomic_file
 from savedmodel_io._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.model import load, normalize_tags
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["register", "run"]
 
@@ -62,6 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true",
                    help="print a JSON summary (boxes, edges, clusters, ops) instead of a picture")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--collapse must be at least 1")
     if args.max_nodes < 0:
         raise InvalidArgumentError("--max-nodes must be 0 or more")
-    model = load(args.dir)
+    model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(normalize_tags(args.tag_set) if args.tag_set else None)
     opts: dict[str, Any] = {
         "expand": not args.no_expand,

@@ -10,6 +10,7 @@ from typing import Any
 from savedmodel_io import convert
 from savedmodel_io._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["register", "run"]
 
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="only print the match report")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     """Match, report, then write (unless --dry-run or a strict mismatch)."""
     arrays = convert.load_weights_file(args.source)
     if args.dry_run:
-        report = convert.match_weights(args.dir, arrays, cast=args.cast)
+        report = convert.match_weights(args.dir, arrays, cast=args.cast,
+                                       allow_external_links=args.allow_external_links)
         _print(report, args.json)
         return 0 if report.ok else 3
     if not args.out:
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with busy("import-weights", quiet=args.quiet):
             report = convert.import_weights(args.dir, arrays, args.out, strict=not args.partial,
-                                            cast=args.cast, overwrite=args.overwrite)
+                                            cast=args.cast, overwrite=args.overwrite,
+                                            allow_external_links=args.allow_external_links)
     except InvalidArgumentError as exc:
         found = getattr(exc, "report", None)
         if found is None:

@@ -40,16 +40,20 @@ class Parser(argparse.ArgumentParser):
 
 
 class _Version(argparse.Action):
-    """``--version``: the version from ``savedmodel_io.__version__`` (read only when asked)."""
+    """``--version``: the version (``savedmodel_io.__version__``) and the backend of each
+    accelerator, as ``savedmodel_io.show_config()`` prints them (looked up only when asked)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+        super().__init__(option_strings, dest, nargs=0,
+                         help="print the version and the backend of each accelerator (CRC32C, "
+                         "HighwayHash, FarmHash, deterministic serialisation, field census), "
+                         "then exit")
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        from savedmodel_io import __version__
+        from savedmodel_io._config import report
 
-        print(f"{parser.prog} {__version__}")
+        sys.stdout.write(report())
         parser.exit()
 
 

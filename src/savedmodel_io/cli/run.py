@@ -33,6 +33,7 @@ from savedmodel_io.errors import (
     ModelExistsError,
     RuntimeFailure,
 )
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 _HELP = """Usage example:
 To run input tensors from files through a MetaGraphDef and save the output tensors to files:
@@ -95,6 +96,7 @@ def register(subparsers: Any) -> None:
                    help="print outputs (or --check's missing kernels) as one JSON document")
     _budget_flags(p)
     accept_saved_model_cli_flags(p)
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     tags = normalize_tags(args.tag_set)
     if not tags:
         raise InvalidArgumentError("--tag_set must contain at least one non-empty tag")
-    model = load(args.dir)
+    model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(tags)
     sess = mg.session
     sig = sess.signature(args.signature_def)

@@ -24,6 +24,7 @@ from savedmodel_io.scan import (
     parse_denylist,
     scan_saved_model,
 )
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 EXIT_FOUND = 3
 # Occurrences listed per op in text output (--json lists all).
@@ -64,6 +65,7 @@ def register(subparsers) -> None:
         "--list_denylist", action="store_true", help="print the default denylist and exit"
     )
     accept_saved_model_cli_flags(p)
+    add_links_flag(p)
     p.set_defaults(_run=run, _parser=p)
 
 
@@ -112,7 +114,8 @@ def run(args) -> int:
 
     require_local(args.dir, "scan")
     denylist = None if args.op_denylist is None else parse_denylist(args.op_denylist)
-    report = scan_saved_model(args.dir, tag_set=args.tag_set, denylist=denylist)
+    report = scan_saved_model(args.dir, tag_set=args.tag_set, denylist=denylist,
+                              allow_external_links=args.allow_external_links)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

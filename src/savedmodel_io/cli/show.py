@@ -15,6 +15,7 @@ from savedmodel_io.cli._absl import BoolFlag, accept_saved_model_cli_flags
 from savedmodel_io.cli._show_json import render_json, write_json
 from savedmodel_io.cli._show_text import custom_ops, render, render_into
 from savedmodel_io.model import load
+from savedmodel_io.cli._links import add_flag as add_links_flag
 
 __all__ = ["custom_ops", "register", "render", "render_json", "run"]
 
@@ -70,12 +71,13 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help="print the same information as one JSON document"
     )
     accept_saved_model_cli_flags(p)
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print what saved_model_cli show would print for these flags (or JSON), as it is made."""
-    model = load(args.dir)
+    model = load(args.dir, allow_external_links=args.allow_external_links)
     flags = dict(all=args.all, tag_set=args.tag_set, signature_def=args.signature_def,
                  list_ops=args.list_ops)
     if args.json:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from savedmodel_io.cli._links import add_flag as add_links_flag
 from savedmodel_io.integrity import verify
 
 
@@ -25,12 +26,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--dir", required=True, help="SavedModel directory")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_links_flag(p)
     p.set_defaults(_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; 1 when it names a problem."""
-    report = verify(args.dir)
+    report = verify(args.dir, allow_external_links=args.allow_external_links)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
+from savedmodel_io.formats.slices import Sliced, parse_slice_spec
 
 # (key, full_shape, extents or None for a plain tensor, array)
 Part = tuple[str, tuple[int, ...], "list[tuple[int, int]] | None", np.ndarray]
 
-_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
 def _sizes(key: str, arr: np.ndarray) -> tuple[int, int]:
     """(total bytes, bytes per element) as TF's policy estimates them."""
-    if key == _OBJECT_GRAPH_KEY:
+    if key == OBJECT_GRAPH_KEY:
         return 0, 0
     if arr.dtype.kind in ("O", "S", "U"):
         lens = [len(v.encode("utf-8")) if isinstance(v, str) else len(v) for v in arr.reshape(-1).tolist()]
@@ -41,23 +39,19 @@ def _sizes(key: str, arr: np.ndarray) -> tuple[int, int]:
     return arr.size * arr.dtype.itemsize, arr.dtype.itemsize
 
 
-def plan_shards(tensors: Mapping[str, Any], max_shard_size: int) -> list[list[Part]]:
-    """Shards, each a list of parts in write order."""
-    from savedmodel_io.formats.bundle import Sliced, _as_array, parse_slice_spec
-
+def plan_shards(tensors: Mapping[str, np.ndarray | Sliced], max_shard_size: int) -> list[list[Part]]:
+    """Shards, each a list of parts in write order (values: arrays, or Sliced of arrays)."""
     if max_shard_size <= 0:
         raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
     items: list[tuple[str, tuple[int, ...], list[int] | None, np.ndarray]] = []
     for key, value in tensors.items():
         if isinstance(value, Sliced):
             full = tuple(int(d) for d in value.full_shape)
-            for spec, part in value.parts:
-                arr = _as_array(part, key)
+            for spec, arr in value.parts:
                 extents = parse_slice_spec(spec, full)
                 items.append((key, full, [0 if length == -1 else s for s, length in extents], arr))
         else:
-            arr = _as_array(value, key)
-            items.append((key, tuple(arr.shape), None, arr))
+            items.append((key, tuple(value.shape), None, value))
 
     shards: list[list[Part]] = [[]]
     large: list[list[Part]] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any, Union
 
+from savedmodel_io._accel import note_slow
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.proto import SavedModel
 
@@ -130,6 +131,7 @@ def check_wire(
         if exceeded >= 0:
             counter.exceeded(kinds[exceeded])
         return counter.counts()
+    note_slow("field census", len(data))
     try:
         _walk(bytes(data), 0, len(data), schema, counter, 0)
     except _Malformed:

@@ -8,7 +8,7 @@ repeated index or a map key); an empty tag means "merge into the parent". BYTES 
 the bytes field they point to (how ``TensorProto.tensor_content`` of big constants is stored).
 
 Facts (not code) from tensorflow/tensorflow ``tensorflow/tools/proto_splitter/{chunk.proto,
-merge.cc,cc/util.cc}``; see shared/design/cpb_format.md §3.
+merge.cc,cc/util.cc}``; the merge order is described in docs/cpb.md.
 
 Public API (stable; used by the fingerprint module):
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, BinaryIO, TypeVar, Union
 
 from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
@@ -369,12 +369,15 @@ def merge_chunks(
 class ChunkedFile:
     """An open ``.cpb`` file: its ChunkMetadata and random access to its chunks.
 
-    ``verify_hashes=False`` skips the HighwayHash of chunk data (see RecordReader).
+    ``verify_hashes=False`` skips the HighwayHash of chunk data (see RecordReader); ``file``:
+    the file already open (from a model's ModelFiles), else ``path`` is opened.
     """
 
-    def __init__(self, path: PathLike, *, verify_hashes: bool = True) -> None:
+    def __init__(
+        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
+    ) -> None:
         self.path = os.fspath(path)
-        self._reader = RecordReader(self.path, verify_hashes=verify_hashes)
+        self._reader = RecordReader(self.path, verify_hashes=verify_hashes, file=file)
         try:
             self.metadata = self._read_metadata()
         except BaseException:

@@ -19,7 +19,8 @@ from typing import Union
 
 from savedmodel_io._fsutil import atomic_file, fsync_dir
 from savedmodel_io.errors import InvalidArgumentError, LimitExceededError, NotFoundError
-from savedmodel_io.formats import chunks
+from savedmodel_io.formats import chunks, layout
+from savedmodel_io.formats.source import LocalFiles, ModelFiles
 from savedmodel_io.formats.splitter import MAX_SIZE, PROTOBUF_LIMIT, Prepared, resolve
 from savedmodel_io.proto import SavedModel
 
@@ -33,17 +34,15 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-SAVED_MODEL_PB = "saved_model.pb"
-SAVED_MODEL_CPB = "saved_model.cpb"
+SAVED_MODEL_PB = layout.SAVED_MODEL_PB
+SAVED_MODEL_CPB = layout.SAVED_MODEL_CPB
 
 
 def saved_model_proto_path(export_dir: PathLike) -> Path | None:
     """``saved_model.cpb`` if present (TF's Merger rule), else ``saved_model.pb``, else None."""
-    d = Path(export_dir)
-    for name in (SAVED_MODEL_CPB, SAVED_MODEL_PB):
-        if (d / name).is_file():
-            return d / name
-    return None
+    files = LocalFiles(export_dir)
+    name = layout.saved_model_file(files.exists, layout.BINARY_FILES)
+    return None if name is None else Path(export_dir) / name
 
 
 # MetaGraphDef fields whose chunks a signatures-only read skips: graph_def (2) and
@@ -58,19 +57,31 @@ def _outside_graphs(tag: tuple) -> bool:
 
 
 def read_saved_model_cpb(
-    path: PathLike, *, verify_hashes: bool = True, signatures_only: bool = False
+    path: PathLike | ModelFiles,
+    *,
+    name: str = SAVED_MODEL_CPB,
+    verify_hashes: bool = True,
+    signatures_only: bool = False,
+    allow_external_links: bool = False,
 ) -> SavedModel:
-    """Read a ``saved_model.cpb`` (a file, or a SavedModel directory holding one).
+    """Read a ``saved_model.cpb`` (a file, a SavedModel directory holding one, or file ``name``
+    of a ModelFiles).
 
     ``signatures_only`` skips the chunks of the graphs and the object graph (the tensors of a
-    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper.
+    big model): enough for ``meta_info_def`` and ``signature_def``, much cheaper. The file
+    must resolve inside its directory unless ``allow_external_links``.
     """
-    p = Path(path)
-    if p.is_dir():
-        p = p / SAVED_MODEL_CPB
-    if not p.is_file():
-        raise NotFoundError("no saved_model.cpb here", path=p)
-    with chunks.ChunkedFile(p, verify_hashes=verify_hashes) as f:
+    if isinstance(path, ModelFiles):
+        files = path
+    elif os.path.isdir(path):
+        files = LocalFiles(path, allow_external_links=allow_external_links)
+    else:
+        directory, name = os.path.split(os.fspath(path))
+        files = LocalFiles(directory, allow_external_links=allow_external_links)
+    if not files.exists(name):
+        raise NotFoundError(f"no {SAVED_MODEL_CPB} here", path=files.path(name))
+    with chunks.ChunkedFile(files.path(name), verify_hashes=verify_hashes,
+                            file=files.open(name)) as f:
         tree = chunks.prune(f.metadata.message, _outside_graphs) if signatures_only else None
         return f.merge(SavedModel(), tree)
 

@@ -20,7 +20,6 @@ else the checkpoint key. ``naming="path"`` always uses object paths, ``"key"`` k
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -28,13 +27,9 @@ from typing import Any, Literal
 
 from savedmodel_io._lookup import did_you_mean
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats.bundle import (
-    OBJECT_GRAPH_KEY,
-    PathBudget,
-    _object_graph_paths,
-)
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, PathBudget, object_graph_paths
 
-__all__ = ["Naming", "NameTable", "TensorName", "all_paths", "saved_model_beside"]
+__all__ = ["Naming", "NameTable", "TensorName", "all_paths"]
 
 Naming = Literal["auto", "path", "key"]
 NAMINGS = ("auto", "path", "key")
@@ -87,18 +82,6 @@ def all_paths(children: list[list[tuple[str, int]]], budget: PathBudget) -> dict
     return out
 
 
-def saved_model_beside(reader: Any) -> Any:
-    """The parsed ``saved_model.pb`` of the SavedModel whose ``variables/`` ``reader`` reads, or
-    None (a bare checkpoint, a remote one, or no such file)."""
-    from savedmodel_io.formats.saved_model_file import read_file
-
-    prefix = str(reader.prefix)
-    if "://" in prefix or os.path.basename(os.path.dirname(prefix)) != "variables":
-        return None
-    pb = os.path.join(os.path.dirname(os.path.dirname(prefix)), "saved_model.pb")
-    return read_file(pb) if os.path.isfile(pb) else None
-
-
 def _copies(reader: Any, keys: list[str]) -> bool:
     """Whether the keys hold one tensor: same dtype, shape, size and stored CRC32C, unsliced."""
     first = reader.entry(keys[0])
@@ -128,7 +111,7 @@ class NameTable:
         self.reader = reader
         self.where = reader.index_path
         if saved_model is None:
-            saved_model = saved_model_beside(reader)
+            saved_model = reader.saved_model_beside()
         keys = [k for k in reader if k != OBJECT_GRAPH_KEY]
         self._aliases: dict[str, set[str]] = {}
         canonical, var_names, is_var = self._from_graphs(keys, saved_model)
@@ -174,7 +157,7 @@ class NameTable:
             return canonical, var_names, is_var
         present = set(keys)
         node_keys: dict[int, str] = {}
-        for path, (key, nid) in _object_graph_paths(tog, self.where).items():
+        for path, (key, nid) in object_graph_paths(tog, self.where).items():
             if key in present:
                 canonical.setdefault(key, path)
                 self._add(path, key)

@@ -7,7 +7,7 @@ error: TensorFlow never writes them. Every header and chunk is protected by High
 
 Format facts (not code) from google/riegeli ``doc/riegeli_records_file_format.md``,
 ``riegeli/records/block.h`` (block/chunk boundary arithmetic), ``riegeli/chunk_encoding/
-{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; see shared/design/cpb_format.md §2.
+{chunk.h,constants.h,hash.cc,simple_decoder.cc}``; the layout is described in docs/cpb.md.
 
 A record's *position* is ``chunk_begin + index_in_chunk``: what ``ChunkInfo.offset`` holds in a
 ``.cpb`` and what :meth:`RecordReader.read_record` takes.
@@ -20,14 +20,14 @@ import io
 import os
 import struct
 import sys
-import warnings
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Union
 
+from savedmodel_io._accel import SlowFallbackWarning, note_slow
 from savedmodel_io._fsutil import atomic_file, open_regular
-from savedmodel_io._varint import decode as _read_varint
-from savedmodel_io._varint import encode as _varint
+from savedmodel_io.formats.varint import decode as _read_varint
+from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import (
     ChecksumError,
     CorruptFileError,
@@ -84,8 +84,6 @@ MAX_RECORDS_PER_CHUNK = 1 << 24
 #: still make a reader allocate up to this much. Lower it for untrusted files, raise it for
 #: files from other writers; running out of memory below it raises LimitExceededError.
 MAX_DECODED_CHUNK_BYTES = 1 << 31
-#: Chunk data (bytes) above which verifying hashes in pure Python triggers SlowHashWarning.
-SLOW_HASH_BYTES = 64 << 20
 _PY_HASH_RATE = 5 << 20  # bytes/s of the pure-Python HighwayHash, for the warning's estimate
 
 
@@ -98,8 +96,8 @@ FILE_SIGNATURE = bytes.fromhex(
 )
 
 
-class SlowHashWarning(RuntimeWarning):
-    """Verifying a large file's HighwayHash in pure Python will take minutes."""
+#: Verifying a large file's HighwayHash in pure Python will take minutes (the shared warning).
+SlowHashWarning = SlowFallbackWarning
 
 
 def _hash(data: Buffer) -> int:
@@ -287,12 +285,15 @@ class RecordReader:
     HighwayHash of chunk *data* (headers are always checked: they are tiny and guard every size).
     """
 
-    def __init__(self, path: PathLike, *, verify_hashes: bool = True) -> None:
+    def __init__(
+        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
-        self._file: BinaryIO = open_regular(self.path)
+        # ``file``: already open (a model's files are opened through its ModelFiles).
+        self._file: BinaryIO = open_regular(self.path) if file is None else file
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
+            self.size = self._file.seek(0, os.SEEK_END)
             # One entry per record chunk, in file order (flat arrays: a file of many tiny
             # chunks costs 48 bytes per chunk, not a Python object each).
             self._begins = array("Q")
@@ -305,15 +306,10 @@ class RecordReader:
             raise
         if verify_hashes and not _hh.ACCELERATED:
             total = sum(self._index["data_size"])
-            if total > SLOW_HASH_BYTES:
-                minutes = total / _PY_HASH_RATE / 60
-                warnings.warn(
-                    f"{self.path}: verifying {total / 1e6:.0f} MB of HighwayHash-64 in pure "
-                    f"Python takes about {minutes:.0f} min; build the C accelerator "
-                    "(a compiler at install time) or pass verify_hashes=False",
-                    SlowHashWarning,
-                    stacklevel=2,
-                )
+            minutes = total / _PY_HASH_RATE / 60
+            # Warned up front, before the minutes of hashing.
+            note_slow("HighwayHash", total, f"verifying {self.path} takes about {minutes:.0f} "
+                      "min (or pass verify_hashes=False);")
 
     # -- context manager
     def __enter__(self) -> RecordReader:

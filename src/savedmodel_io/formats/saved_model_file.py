@@ -1,33 +1,31 @@
 """Which file of a SavedModel directory holds the SavedModel proto, and how to parse it.
 
-A SavedModel directory holds exactly one of ``saved_model.pb`` (binary),
-``saved_model.pbtxt`` (text format) or ``saved_model.cpb`` (chunked, for protos
-over 2 GiB). TensorFlow's loader reads ``.pb`` before ``.pbtxt``
-(tensorflow/tensorflow tensorflow/cc/saved_model/reader.cc, ``ReadSavedModel``).
-
-Every format is one entry of ``FORMATS`` (file name, reader); :func:`find`
-returns the first entry whose file exists. ``saved_model.cpb`` comes first: a
-``.cpb`` is preferred when a ``.pb`` sits next to it, as TensorFlow's chunked
-reader does (tensorflow/tools/proto_splitter/cc/util.cc ``OnlyContainsPb``,
-used by ``Merger::Read`` and the fingerprinting code). Chunked files are read by
-:mod:`savedmodel_io.formats.cpb`.
+A SavedModel directory holds one of ``saved_model.pb`` (binary), ``saved_model.pbtxt``
+(text format) or ``saved_model.cpb`` (chunked, for protos over 2 GiB); when several exist
+the choice follows TensorFlow (:func:`savedmodel_io.formats.layout.saved_model_file`).
+Every format has a reader in ``FORMATS``. Chunked files are read by
+:mod:`savedmodel_io.formats.cpb`. Files are read through a
+:class:`~savedmodel_io.formats.source.ModelFiles` (a local directory, or a URL).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from savedmodel_io._fsutil import read_regular
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
     NotFoundError,
+    SavedModelError,
+    UnsupportedFormatError,
 )
-from savedmodel_io.formats import census
+from savedmodel_io.formats import census, layout
+from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
 __all__ = [
@@ -43,26 +41,27 @@ __all__ = [
     "read_signature_defs",
 ]
 
-PB = "saved_model.pb"
-PBTXT = "saved_model.pbtxt"
-CPB = "saved_model.cpb"
+PB = layout.SAVED_MODEL_PB
+PBTXT = layout.SAVED_MODEL_PBTXT
+CPB = layout.SAVED_MODEL_CPB
 
 # Protobuf's parsers (upb, C++, pure Python) refuse messages of 2 GiB or more: sizes are int32.
 MAX_PROTO_BYTES = (1 << 31) - 1
 
-Reader = Callable[[Path], SavedModel]
+Reader = Callable[[ModelFiles, str], SavedModel]
+Directory = str | os.PathLike[str] | ModelFiles
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(files: ModelFiles, name: str) -> bytes:
     """The file's bytes; over protobuf's limit is refused before reading, with the .cpb hint."""
-    size = path.stat().st_size
+    size = files.size(name)
     if size > MAX_PROTO_BYTES:
         raise LimitExceededError(
             f"{size} bytes is over protobuf's 2 GiB message limit; "
-            "TensorFlow stores models this large as saved_model.cpb",
-            path=path,
+            f"TensorFlow stores models this large as {CPB}",
+            path=files.path(name),
         )
-    return read_regular(path, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
+    return files.read_all(name, limit=MAX_PROTO_BYTES)  # the limit again: the file may grow
 
 
 def parse_pb(data: bytes, path: str | os.PathLike[str] | None) -> SavedModel:
@@ -71,72 +70,117 @@ def parse_pb(data: bytes, path: str | os.PathLike[str] | None) -> SavedModel:
     return parse_message(SavedModel, data, path=path)
 
 
-def _read_pb(path: Path) -> SavedModel:
-    return parse_pb(_read_bytes(path), path)
+def _read_pb(files: ModelFiles, name: str) -> SavedModel:
+    return parse_pb(_read_bytes(files, name), files.path(name))
 
 
-def _read_pbtxt(path: Path) -> SavedModel:
-    data = _read_bytes(path)
+def _read_pbtxt(files: ModelFiles, name: str) -> SavedModel:
+    data = _read_bytes(files, name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorruptFileError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=files.path(name)
         ) from None
-    sm = parse_text(SavedModel, text, path=path)
-    census.check_message(sm, path)
+    sm = parse_text(SavedModel, text, path=files.path(name))
+    census.check_message(sm, files.path(name))
     return sm
 
 
-def _read_cpb(path: Path) -> SavedModel:
+def _read_cpb(files: ModelFiles, name: str) -> SavedModel:
     from savedmodel_io.formats.cpb import read_saved_model_cpb
 
-    sm = read_saved_model_cpb(path)
-    census.check_message(sm, path)
+    sm = read_saved_model_cpb(files, name=name)
+    census.check_message(sm, files.path(name))
     return sm
 
 
-# Order of preference when several files exist.
-FORMATS: list[tuple[str, Reader]] = [(CPB, _read_cpb), (PB, _read_pb), (PBTXT, _read_pbtxt)]
+READERS: dict[str, Reader] = {CPB: _read_cpb, PB: _read_pb, PBTXT: _read_pbtxt}
+# In the order of preference when several files exist.
+FORMATS: list[tuple[str, Reader]] = [(name, READERS[name]) for name in layout.SAVED_MODEL_FILES]
 
 
-def find(directory: str | os.PathLike[str]) -> tuple[Path, Reader]:
-    """The SavedModel file of ``directory`` and the reader for it (NotFoundError if none)."""
-    d = Path(directory)
-    if not d.exists():
+def _files(directory: Directory, allow_external_links: bool) -> ModelFiles:
+    if isinstance(directory, ModelFiles):
+        return directory
+    return open_files(directory, allow_external_links=allow_external_links)
+
+
+def _choose(files: ModelFiles) -> str:
+    """The name of the SavedModel file to read (NotFoundError naming what is there if none).
+
+    A file that is a link out of the directory is refused (OutsideModelError), not skipped.
+    From a URL only saved_model.pb is read: looking for a .cpb first would cost a request
+    on every load, and HTTP cannot list what is there.
+    """
+    if files.remote:
+        if files.exists(PB):
+            return PB
+        other = [n for n in (CPB, PBTXT) if files.exists(n)]
+        if other:
+            raise UnsupportedFormatError(
+                f"remote models are read from {PB}; this one has {other[0]} (download it first)",
+                path=files.location)
+        raise NotFoundError(f"no {PB} at this URL", path=files.location)
+    if not os.path.lexists(files.location):
         from savedmodel_io._staging import interrupted_save
 
-        note = interrupted_save(d)
-        raise NotFoundError("no such SavedModel directory" + (f"; {note}" if note else ""), path=d)
-    if not d.is_dir():
-        raise NotFoundError("not a directory (a SavedModel is a directory)", path=d)
-    for name, reader in FORMATS:
-        p = d / name
-        if p.is_file():
-            return p, reader
-    try:
-        present = sorted(e.name + ("/" if e.is_dir() else "") for e in d.iterdir())
-    except OSError:
-        present = []
+        note = interrupted_save(Path(files.location))
+        raise NotFoundError("no such SavedModel directory" + (f"; {note}" if note else ""),
+                            path=files.location)
+    if not files.is_dir():
+        raise NotFoundError("not a directory (a SavedModel is a directory)", path=files.location)
+    name = layout.saved_model_file(files.exists)
+    if name is not None:
+        return name
+    present = [n + ("/" if _quiet_is_dir(files, n) else "") for n in files.list() or []]
     what = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "") if present else "nothing"
     names = " or ".join((PB, PBTXT, CPB))
-    raise NotFoundError(f"no {names} in this directory (it holds: {what})", path=d)
+    raise NotFoundError(f"no {names} in this directory (it holds: {what})", path=files.location)
 
 
-def read(directory: str | os.PathLike[str]) -> SavedModel:
-    """Parse the SavedModel proto of a SavedModel directory."""
-    path, reader = find(directory)
-    return reader(path)
+def _quiet_is_dir(files: ModelFiles, name: str) -> bool:
+    """For listing what a directory holds: a link leading out is shown, not raised."""
+    try:
+        return files.is_dir(name)
+    except SavedModelError:
+        return False
 
 
-def read_file(path: str | os.PathLike[str]) -> SavedModel:
-    """Parse one SavedModel file, choosing the reader by its name (``.pb``, ``.pbtxt``, ``.cpb``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise NotFoundError("no such file", path=p)
-    readers = {Path(name).suffix: reader for name, reader in FORMATS}
-    reader = readers.get(p.suffix, _read_pb)
-    return reader(p)
+def find(directory: Directory) -> tuple[Any, Reader]:
+    """The SavedModel file of ``directory`` (a path, or a URL path) and the reader for it."""
+    files = _files(directory, False)
+    name = _choose(files)
+    return files.root / name, READERS[name]
+
+
+def read(directory: Directory, *, allow_external_links: bool = False) -> SavedModel:
+    """Parse the SavedModel proto of a SavedModel directory (a path, URL or ModelFiles).
+
+    ``allow_external_links``: follow symlinks that lead out of a local directory (see
+    :class:`savedmodel_io._fsutil.ModelRoot`); a ModelFiles carries its own setting.
+    """
+    files = _files(directory, allow_external_links)
+    name = _choose(files)
+    return READERS[name](files, name)
+
+
+def read_named(files: ModelFiles, name: str) -> SavedModel:
+    """Parse SavedModel file ``name`` of ``files``, the reader chosen by its suffix (.pb default)."""
+    if not files.exists(name):
+        raise NotFoundError("no such file", path=files.path(name))
+    suffix = os.path.splitext(name)[1]
+    reader = next((r for n, r in FORMATS if os.path.splitext(n)[1] == suffix), _read_pb)
+    return reader(files, name)
+
+
+def read_file(path: str | os.PathLike[str], *, allow_external_links: bool = False) -> SavedModel:
+    """Parse one SavedModel file, choosing the reader by its name (``.pb``, ``.pbtxt``, ``.cpb``).
+
+    The file must resolve inside the directory it is in (unless ``allow_external_links``).
+    """
+    directory, name = os.path.split(os.fspath(path))
+    return read_named(LocalFiles(directory, allow_external_links=allow_external_links), name)
 
 
 # --- fast path: only the signatures -------------------------------------------------------
@@ -147,7 +191,7 @@ _META_INFO_DEF = 1
 _SIGNATURE_DEF = 5
 
 
-def _varint(buf: memoryview, pos: int, end: int, path: Path) -> tuple[int, int]:
+def _varint(buf: memoryview, pos: int, end: int, path: str) -> tuple[int, int]:
     try:
         return decode_varint(buf, pos, end, wrap=True)
     except VarintError:
@@ -157,7 +201,7 @@ def _varint(buf: memoryview, pos: int, end: int, path: Path) -> tuple[int, int]:
 
 
 def _fields(
-    buf: memoryview, start: int, end: int, path: Path
+    buf: memoryview, start: int, end: int, path: str
 ) -> Iterator[tuple[int, int, int, int]]:
     """(field number, tag start, value start, value end) of every field in ``buf[start:end]``."""
     pos = start
@@ -199,21 +243,26 @@ def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
     return out
 
 
-def read_signature_defs(directory: str | os.PathLike[str]) -> list[MetaGraphDef]:
+def read_signature_defs(
+    directory: Directory, *, allow_external_links: bool = False
+) -> list[MetaGraphDef]:
     """MetaGraphDefs holding only ``meta_info_def`` and ``signature_def``, parsed cheaply.
 
     For a binary ``saved_model.pb`` the graph, function library and object graph
     are skipped at the wire level and never parsed; other formats are read whole.
     """
-    path, reader = find(directory)
-    if reader is _read_cpb:
+    files = _files(directory, allow_external_links)
+    name = _choose(files)
+    if name == CPB:
         from savedmodel_io.formats.cpb import read_saved_model_cpb
 
         # Only the chunks outside the graphs and object graph: a big model's tensors stay on disk.
-        return _signatures_only(read_saved_model_cpb(path, signatures_only=True).meta_graphs)
-    if reader is not _read_pb:
-        return _signatures_only(reader(path).meta_graphs)
-    data = _read_bytes(path)
+        return _signatures_only(
+            read_saved_model_cpb(files, name=name, signatures_only=True).meta_graphs)
+    if name != PB:
+        return _signatures_only(READERS[name](files, name).meta_graphs)
+    path = files.path(name)
+    data = _read_bytes(files, name)
     census.check_wire(data, path, signatures_only=True)
     buf = memoryview(data)
     out = []

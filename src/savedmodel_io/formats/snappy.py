@@ -8,9 +8,9 @@ uncompressed length; literal tags 0b00, copies with 1-, 2- and 4-byte offsets).
 
 from __future__ import annotations
 
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import append as _put_varint
-from savedmodel_io._varint import decode as _varint_decode
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import append as _put_varint
+from savedmodel_io.formats.varint import decode as _varint_decode
 from savedmodel_io.errors import CorruptFileError, LimitExceededError
 
 __all__ = ["decompress", "compress", "uncompressed_length"]

@@ -2,7 +2,7 @@
 without ever holding a second copy of its big tensors.
 
 Policy (facts from tensorflow/tensorflow ``tensorflow/tools/proto_splitter/{split.py,
-split_graph_def.py,python/saved_model.py,constants.py}``; shared/design/cpb_format.md §4), with
+split_graph_def.py,python/saved_model.py,constants.py}``), with
 ``max_size`` defaulting to TF's Python ``constants.max_size()`` (1 GiB):
 
 * The SavedModel is chunk 0. If it is at least ``max_size``, ``meta_graphs[0].graph_def`` is split;
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Union
 
 from google.protobuf import message as _message
 
-from savedmodel_io._varint import encode as _varint
+from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.proto import (
     ChunkedMessage,

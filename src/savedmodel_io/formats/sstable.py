@@ -27,10 +27,10 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from savedmodel_io import _varint
+from savedmodel_io.formats import varint as _varint
 from savedmodel_io._fsutil import read_regular
-from savedmodel_io._varint import append as put_varint
-from savedmodel_io.errors import ChecksumError, CorruptFileError, LimitExceededError
+from savedmodel_io.formats.varint import append as put_varint
+from savedmodel_io.errors import ChecksumError, CorruptFileError, InvalidArgumentError, LimitExceededError
 from savedmodel_io.formats import snappy
 from savedmodel_io.hashing.crc32c import extend, mask, unmask
 
@@ -151,7 +151,7 @@ class Table:
         magic = (hi << 32) | lo
         if magic != MAGIC:
             raise CorruptFileError(
-                f"not a LevelDB table: bad magic number {magic:#018x} (expected {MAGIC:#018x})",
+                f"not a LevelDB table: bad magic number (expected {MAGIC:#018x})",
                 path=self.path,
                 where="footer",
             )
@@ -195,8 +195,9 @@ class Table:
             (stored,) = _U32.unpack_from(data, end + 1)
             actual = extend(0, memoryview(data)[offset : end + 1])
             if unmask(stored) != actual:
+                # Only the stored value: the computed one would reveal the bytes read (an oracle).
                 raise ChecksumError(
-                    f"block checksum mismatch: stored {unmask(stored):#010x}, computed {actual:#010x}",
+                    f"block checksum mismatch: stored {unmask(stored):#010x}",
                     path=self.path,
                     where=f"{where} at offset {offset}",
                 )
@@ -364,7 +365,7 @@ class TableBuilder:
         compression: str = "none",
     ) -> None:
         if compression not in ("none", "snappy"):
-            raise ValueError(f"compression must be 'none' or 'snappy', not {compression!r}")
+            raise InvalidArgumentError(f"compression must be 'none' or 'snappy', not {compression!r}")
         self._file = file
         self._block_size = block_size
         self._compression = compression
@@ -379,11 +380,11 @@ class TableBuilder:
     def add(self, key: bytes, value: bytes) -> None:
         """Append one entry (``key`` strictly greater than the previous one)."""
         if self._closed:
-            raise ValueError("table already finished")
+            raise InvalidArgumentError("table already finished")
         key = bytes(key)
         if self._last_key is not None:
             if key <= self._last_key:
-                raise ValueError(f"keys must be strictly increasing: {key!r} after {self._last_key!r}")
+                raise InvalidArgumentError(f"keys must be strictly increasing: {key!r} after {self._last_key!r}")
             if len(key) + len(value) >= 2 * self._block_size:
                 self._flush()
         if self._pending is not None:
@@ -426,7 +427,7 @@ class TableBuilder:
     def finish(self) -> int:
         """Write the remaining blocks and the footer; returns the table's size in bytes."""
         if self._closed:
-            raise ValueError("table already finished")
+            raise InvalidArgumentError("table already finished")
         self._flush()
         self._closed = True
         meta = self._write_block(_BlockBuilder(self._data.restart_interval))

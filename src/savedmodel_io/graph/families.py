@@ -294,6 +294,9 @@ _EXCLUDED_OPS = {
     **dict.fromkeys(_names("BroadcastGradientArgs IgammaGradA"), _GRADIENT),
     **dict.fromkeys(_names("CustomAggregator CalibrationStatisticsSaver"),
                     "calibration statistics for TensorFlow's quantization converter"),
+    # tensorflow/core/kernels/image/generate_box_proposals_op.cu.cc is its only kernel.
+    **dict.fromkeys(_names("GenerateBoundingBoxProposals"),
+                    "GPU only: TensorFlow registers no CPU kernel for it"),
 }
 
 # Name endings of gradient ops (ReluGrad, MaxPoolGradGradV2, Conv2DBackpropFilter...);

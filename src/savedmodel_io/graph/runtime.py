@@ -489,9 +489,12 @@ class Session:
         *,
         export_dir: str | os.PathLike[str] | None = None,
         variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+        allow_external_links: bool = False,
     ) -> None:
         self.meta_graph = meta_graph
         self.export_dir = os.fspath(export_dir) if export_dir is not None else None
+        # Files of export_dir (variables, vocabularies) are read only inside it unless this is set.
+        self.allow_external_links = allow_external_links
         self.library: dict[str, FunctionDef] = {
             f.signature.name: f for f in meta_graph.graph_def.library.function
         }
@@ -1051,9 +1054,13 @@ def _session(
     if isinstance(meta_graph, MetaGraph):
         if export_dir is None and variables is None:
             return meta_graph.session
-        if export_dir is None and meta_graph.model is not None:
-            export_dir = os.fspath(meta_graph.model.path)
-        return Session(meta_graph.proto, export_dir=export_dir, variables=variables)
+        allow = False
+        if meta_graph.model is not None:
+            allow = meta_graph.model.allow_external_links
+            if export_dir is None:
+                export_dir = os.fspath(meta_graph.model.path)
+        return Session(meta_graph.proto, export_dir=export_dir, variables=variables,
+                       allow_external_links=allow)
     raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 

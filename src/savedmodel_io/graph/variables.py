@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.errors import CorruptFileError, NotFoundError
+from savedmodel_io.formats import layout
 from savedmodel_io.model import asset_file_defs
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
@@ -85,14 +86,15 @@ class VariableStore:
 
     def _prefix(self) -> str | None:
         d = self.session.export_dir
-        return os.path.join(d, "variables", "variables") if d else None
+        return os.path.join(d, layout.VARIABLES_PREFIX) if d else None
 
     def checkpoint(self, key: str) -> Any:
         """The value stored under checkpoint ``key``."""
         src = self.source
         if src is None:
             if self._reader is None:
-                self._reader = _bundle_reader(self._prefix())
+                self._reader = _bundle_reader(self.session.export_dir,
+                                              self.session.allow_external_links)
             return self._reader(key)
         if callable(src) and not isinstance(src, Mapping):
             return src(key)
@@ -195,8 +197,8 @@ class VariableStore:
         self.values.pop(handle.name, None)
 
 
-def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
-    if prefix is None:
+def _bundle_reader(export_dir: str | None, allow_external_links: bool) -> Callable[[str], Any]:
+    if export_dir is None:
         def nothing(key: str) -> Any:
             raise NotFoundError(
                 f"checkpoint key {key!r} is needed but the model's directory is not known "
@@ -204,13 +206,17 @@ def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
         return nothing
     from savedmodel_io.formats import bundle
     state: dict[str, Any] = {}
+    prefix = os.path.join(export_dir, layout.VARIABLES_PREFIX)
 
     def read(key: str) -> Any:
         reader = state.get("reader")
         if reader is None:
-            if not os.path.exists(prefix + ".index"):
-                raise NotFoundError(f"no checkpoint to read {key!r} from", path=prefix + ".index")
-            reader = state["reader"] = bundle.open_checkpoint(prefix)
+            if not os.path.exists(layout.index_filename(prefix)):
+                raise NotFoundError(f"no checkpoint to read {key!r} from",
+                                    path=layout.index_filename(prefix))
+            # Opened from the model directory: its files must resolve inside it.
+            reader = state["reader"] = bundle.open_checkpoint(
+                export_dir, allow_external_links=allow_external_links)
         if key not in reader:
             raise NotFoundError(f"no checkpoint entry {key!r}", path=prefix)
         return reader[key]
@@ -220,7 +226,7 @@ def _bundle_reader(prefix: str | None) -> Callable[[str], Any]:
 
 def _path_keys(og: Any) -> dict[int, str]:
     """Checkpoint keys from the object graph paths (breadth-first, first path wins)."""
-    from savedmodel_io.formats.bundle import escape_local_name as esc
+    from savedmodel_io.formats.object_paths import escape_local_name as esc
 
     paths: dict[int, str] = {0: ""}
     queue = [0]
@@ -308,6 +314,6 @@ def asset_feeds(mg: MetaGraphDef, export_dir: str | None) -> dict[str, np.ndarra
     for a in asset_file_defs(mg, export_dir):
         if not a.tensor_info.name:
             continue
-        path = os.path.join(export_dir, "assets", a.filename) if export_dir else a.filename
+        path = os.path.join(export_dir, layout.ASSETS_DIR, a.filename) if export_dir else a.filename
         feeds[a.tensor_info.name] = np.array(path.encode("utf-8"), dtype=object)
     return feeds

@@ -3,10 +3,10 @@
 Three backends, picked once at import, fastest first:
 
 * ``google-crc32c`` (the ``fast`` extra): hardware CRC, several GB/s;
-* our own C accelerator ``_crc32c`` (built by setup.py when a compiler is present):
-  SSE4.2 / ARMv8 CRC instructions, else slicing-by-8;
-* ``crcmod`` (a runtime dependency): table-driven C, a few hundred MB/s;
-* a pure-Python/numpy table fallback, correct but slow (tests, odd platforms).
+* ``crcmod`` (a runtime dependency) when its C extension was built: table-driven C,
+  a few hundred MB/s;
+* a pure-Python/numpy table fallback, correct but slow (tests, odd platforms); a call on
+  more than 256 MiB warns once (``savedmodel_io._accel``).
 
 The mask is a rotate-and-add that keeps a CRC stored next to the data it covers
 from looking like data (facts: tensorflow/tensorflow ``tensorflow/core/lib/hash/crc32c.h``,
@@ -15,10 +15,13 @@ from looking like data (facts: tensorflow/tensorflow ``tensorflow/core/lib/hash/
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, Union
 
 import numpy as np
+
+from savedmodel_io._accel import note_slow
 
 __all__ = [
     "BACKEND",
@@ -102,9 +105,12 @@ def _python_extend(crc: int, data: Buffer) -> int:
 
 
 def _crcmod_backend() -> Callable[[int, Buffer], int] | None:
+    """crcmod's CRC32C when its C extension is built (its pure-Python build is slower than ours)."""
     try:
         import crcmod.predefined
     except ImportError:
+        return None
+    if not getattr(importlib.import_module("crcmod.crcmod"), "_usingExtension", False):
         return None
     fun = crcmod.predefined.mkCrcFun("crc-32c")
 
@@ -133,23 +139,12 @@ def _google_backend() -> Callable[[int, Buffer], int] | None:
     return _flat_input(cext.extend)
 
 
-def _c_backend() -> Callable[[int, Buffer], int] | None:
-    try:
-        from savedmodel_io.hashing import _crc32c
-    except ImportError:
-        return None
-    return _flat_input(_crc32c.extend)
-
-
 def backends() -> dict[str, Callable[[int, Buffer], int]]:
     """Every backend importable here, by name (used by tests and benchmarks)."""
     found: dict[str, Callable[[int, Buffer], int]] = {}
     google = _google_backend()
     if google is not None:
         found["google-crc32c"] = google
-    own = _c_backend()
-    if own is not None:
-        found["c"] = own
     cm = _crcmod_backend()
     if cm is not None:
         found["crcmod"] = cm
@@ -168,6 +163,8 @@ _CHUNK = 64 << 20
 def extend(crc: int, data: Buffer) -> int:
     """CRC32C of the bytes covered by ``crc`` followed by ``data``."""
     n = data.nbytes if isinstance(data, (np.ndarray, memoryview)) else len(data)
+    if BACKEND == "python":
+        note_slow("CRC32C", n)
     if n <= _CHUNK:
         return _extend(crc, data)
     flat = _as_u8(data)

@@ -1,12 +1,14 @@
-"""FarmHash ``Fingerprint64`` and TensorFlow's ``FingerprintCat64``: the hashes behind fingerprint.pb.
+"""FarmHash ``Fingerprint64`` and TensorFlow's ``FingerprintCat64``: the hashes of fingerprint.pb.
 
 TensorFlow's ``tensorflow::Fingerprint64`` is FarmHash's ``util::Fingerprint64``,
 which is the ``farmhashna::Hash64`` variant: portable and fixed forever
 (google/farmhash ``src/farmhash.cc``). ``FingerprintCat64`` is the combiner from
 ``tensorflow/core/platform/fingerprint.h`` (``tsl/platform/fingerprint.h``).
 
-The compiled ``_farmhash`` module is used when it was built; the pure-Python
-code below is the reference fallback and gives the same results. Each 64-byte
+The ``cityhash`` package (the ``fast`` extra; its ``farmhash.Fingerprint64`` is
+FarmHash's own C++) is used when it is installed and gives TensorFlow's values on a
+known vector; the pure-Python code below is the reference fallback and gives the same
+results, slowly (a call on more than 256 MiB warns once). Each 64-byte
 block of the long-input loop depends on the state the previous block left, so
 numpy cannot hash blocks in parallel; it only turns the input into 64-bit words
 in bulk, and the loop body is written out with as few operations as possible.
@@ -15,15 +17,17 @@ in bulk, and the loop body is written out with as few operations as possible.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import numpy as np
+
+from savedmodel_io._accel import note_slow
 
 __all__ = [
     "ACCELERATED",
     "fingerprint64",
     "fingerprint64_py",
     "fingerprint_cat64",
-    "fingerprint_cat64_py",
 ]
 
 # Constants of farmhash.cc (k0, k1, k2) and of fingerprint.h (kMul).
@@ -32,6 +36,8 @@ _K1 = 0xB492B66FBE98F273
 _K2 = 0x9AE16A3B2F90404F
 _KMUL = 0xC6A4A7935BD1E995
 _M = 0xFFFFFFFFFFFFFFFF
+
+Buffer = bytes | bytearray | memoryview
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -42,8 +48,8 @@ _W8 = struct.Struct("<8Q")
 _BLOCKS_PER_STEP = 4096
 
 
-def fingerprint_cat64_py(fp1: int, fp2: int) -> int:
-    """Pure-Python ``FingerprintCat64``: combine two 64-bit fingerprints (order matters)."""
+def fingerprint_cat64(fp1: int, fp2: int) -> int:
+    """TensorFlow's ``FingerprintCat64``: combine two 64-bit fingerprints (order matters)."""
     m = _M
     r = (fp1 & m) ^ _KMUL
     t = ((fp2 & m) * _KMUL) & m
@@ -128,7 +134,7 @@ def _words(buf: memoryview, start: int, nblocks: int) -> list[int]:
     return np.frombuffer(buf, dtype="<u8", count=8 * nblocks, offset=start).tolist()
 
 
-def fingerprint64_py(data: bytes | bytearray | memoryview) -> int:
+def fingerprint64_py(data: Buffer) -> int:
     """Pure-Python FarmHash ``Fingerprint64`` (farmhashna ``Hash64``) of ``data``."""
     buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     n = len(buf)
@@ -214,23 +220,31 @@ def _weak32(w: int, x: int, y: int, z: int, a: int, b: int) -> tuple[int, int]:
     return (a + z) & m, (b + c) & m
 
 
-try:  # the optional C accelerator, built by setup.py when a compiler exists
-    from savedmodel_io.hashing import _farmhash  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the build
-    _farmhash = None
+def _cityhash() -> Callable[[Buffer], int] | None:
+    """The cityhash package's FarmHash Fingerprint64, if installed and right on a known value."""
+    try:
+        from farmhash import Fingerprint64  # the cityhash package
+    except ImportError:
+        return None
+    try:  # another package may own the name "farmhash": check it hashes like TensorFlow
+        ok = Fingerprint64(b"hello") == 0xB48BE5A931380CE8
+    except Exception:  # noqa: BLE001 - any failure means "not this backend"
+        return None
+    return Fingerprint64 if ok else None
 
-ACCELERATED = _farmhash is not None
+
+_fast = _cityhash()
+
+#: True when the cityhash package computes Fingerprint64.
+ACCELERATED = _fast is not None
 
 
-def fingerprint64(data: bytes | bytearray | memoryview) -> int:
-    """FarmHash ``Fingerprint64`` of ``data`` (TensorFlow's ``Fingerprint64``); compiled when available."""
-    if _farmhash is not None:
-        return _farmhash.fingerprint64(data)
+def fingerprint64(data: Buffer) -> int:
+    """FarmHash ``Fingerprint64`` of ``data``, as TensorFlow computes it; by cityhash if installed."""
+    if isinstance(data, str):  # cityhash would hash its UTF-8; we take bytes only
+        raise TypeError("fingerprint64 needs a bytes-like object, not str")
+    if _fast is not None:
+        return int(_fast(data))
+    note_slow("FarmHash", memoryview(data).nbytes)
     return fingerprint64_py(data)
 
-
-def fingerprint_cat64(fp1: int, fp2: int) -> int:
-    """TensorFlow's ``FingerprintCat64``: combine two 64-bit fingerprints (order matters)."""
-    if _farmhash is not None:
-        return _farmhash.fingerprint_cat64(fp1, fp2)
-    return fingerprint_cat64_py(fp1, fp2)

@@ -4,7 +4,8 @@ Format facts (not code) from google/highwayhash ``highwayhash/highwayhash_test.c
 portable reference ``c/highwayhash.c`` (state layout, init constants, zipper permutation,
 remainder and finalisation rules) and google/riegeli ``riegeli/chunk_encoding/hash.cc`` (the
 Riegeli key). The optional C accelerator ``_highwayhash`` hashes at GB/s; the pure-Python
-fallback below gives the same results at a few MB/s.
+fallback below gives the same results at a few MB/s (a job of more than 256 MiB on it warns
+once, see ``savedmodel_io._accel``).
 
     >>> hex(highwayhash64(b""))
     '0x72c3b1e9c0139fe1'
@@ -15,11 +16,13 @@ from __future__ import annotations
 import struct
 from operator import itemgetter
 
+from savedmodel_io._accel import note_slow
 from savedmodel_io.errors import InvalidArgumentError
 
 __all__ = [
     "ACCELERATED",
     "RIEGELI_KEY",
+    "SIMD",
     "HighwayHash64",
     "PyHighwayHash64",
     "highwayhash64",
@@ -149,6 +152,8 @@ class PyHighwayHash64:
     def update(self, data: Buffer) -> None:
         """Absorb more bytes (any bytes-like object; hashed as its raw bytes)."""
         mv = memoryview(data).cast("B")
+        if not ACCELERATED:  # this class is the fallback in use, not a reference in a test
+            note_slow("HighwayHash", len(mv))
         if self._tail:
             need = 32 - len(self._tail)
             self._tail += bytes(mv[:need])
@@ -191,6 +196,8 @@ except ImportError:  # pragma: no cover - depends on the build
 
 #: True when the C accelerator is in use.
 ACCELERATED = _c is not None
+#: The C accelerator's code path ("avx2" or "portable"), or "" without it.
+SIMD: str = _c.simd() if _c is not None else ""
 
 if _c is not None:
     _c_hash = _c.hash64

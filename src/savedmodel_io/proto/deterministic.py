@@ -20,8 +20,9 @@ from __future__ import annotations
 from google.protobuf import message as _message
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from savedmodel_io._varint import VarintError
-from savedmodel_io._varint import decode as decode_varint
+from savedmodel_io._accel import note_slow
+from savedmodel_io.formats.varint import VarintError
+from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import FormatError
 
 try:  # the optional C accelerator, built by setup.py when a compiler exists
@@ -29,7 +30,10 @@ try:  # the optional C accelerator, built by setup.py when a compiler exists
 except ImportError:  # pragma: no cover - depends on the build
     _compiled = None
 
-__all__ = ["deterministic_buffer", "serialize_deterministic"]
+__all__ = ["ACCELERATED", "deterministic_buffer", "serialize_deterministic"]
+
+#: True when the C accelerator re-sorts map entries (10-100x faster than the Python pass).
+ACCELERATED = _compiled is not None
 
 _MASK64 = (1 << 64) - 1
 
@@ -55,6 +59,8 @@ def deterministic_buffer(msg: _message.Message, *, accelerated: bool = True) -> 
         except ValueError as exc:
             raise FormatError(str(exc)) from None
     else:
+        if accelerated:  # the fallback in use, not the reference pass a test asked for
+            note_slow("deterministic serialisation", len(buf))
         _fix(buf, 0, len(buf), plan)
     return buf
 

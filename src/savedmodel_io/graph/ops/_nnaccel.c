@@ -1,10 +1,10 @@
-/* Optional float32 kernels for the numpy runtime: erf, erfc and depthwise convolution.
+/* Optional float32 kernels for the numpy runtime: erfc (for exact GELU) and depthwise
+ * convolution.
  *
- * erfc(src, dst) / erf(src, dst): elementwise over contiguous float32 buffers, computed in
+ * erfc(src, dst): elementwise over contiguous float32 buffers, computed in
  * double precision: erfc(z) = t * exp(-z*z + P(t)), t = 1 / (1 + z/2), z = |x|, with the
  * Chebyshev-fitted P of Press et al., Numerical Recipes (erfcc: fractional error below
- * 1.2e-7 everywhere, tails included), erfc(-z) = 2 - erfc(z); erf = 1 - erfc, or its Taylor
- * series for |x| < 0.5 (where 1 - erfc would lose digits). exp is evaluated inline (range
+ * 1.2e-7 everywhere, tails included), erfc(-z) = 2 - erfc(z). exp is evaluated inline (range
  * reduction to r in [-ln2/2, ln2/2] and a degree-11 Taylor polynomial), so the loop has no
  * calls and the compiler vectorises it.
  *
@@ -13,7 +13,7 @@
  * NHWC input xp (n, hp, wp, c), a (kh, kw, c) filter and an (n, oh, ow, c) output, all
  * contiguous float32; the channel loop is the vectorised one.
  *
- * The numpy kernels (graph/ops/math.py, graph/ops/nn.py) are the reference and the
+ * The numpy kernels (graph/ops/_special.py, graph/ops/nn.py) are the reference and the
  * fallback; tests compare both. The GIL is released while computing.
  */
 #define PY_SSIZE_T_CLEAN
@@ -73,12 +73,6 @@ static inline double erfc_pos(double z) {
     return t * exp_neg(-z * z + poly);
 }
 
-static inline double erf_taylor(double x) {
-    double x2 = x * x;
-    return x * 1.1283791670955126 * (1 - x2 / 3 * (1 - x2 * 3 / 10 * (1 - x2 * 5 / 21 * (
-        1 - x2 * 7 / 36 * (1 - x2 * 9 / 55 * (1 - x2 * 11 / 78 * (1 - x2 * 13 / 105)))))));
-}
-
 #define erfc_loop_body \
     for (Py_ssize_t i = 0; i < n; i++) { \
         double x = src[i]; \
@@ -87,18 +81,8 @@ static inline double erf_taylor(double x) {
     }
 LOOP(erfc_loop, (const float *src, float *dst, Py_ssize_t n))
 
-#define erf_loop_body \
-    for (Py_ssize_t i = 0; i < n; i++) { \
-        double x = src[i]; \
-        double z = x < 0 ? -x : x; \
-        double far = 1.0 - erfc_pos(z); \
-        double v = z < 0.5 ? erf_taylor(x) : (x < 0 ? -far : far); \
-        dst[i] = (float)v; \
-    }
-LOOP(erf_loop, (const float *src, float *dst, Py_ssize_t n))
-
 typedef void (*unary_fn)(const float *, float *, Py_ssize_t);
-static unary_fn erfc_impl = erfc_loop_base, erf_impl = erf_loop_base;
+static unary_fn erfc_impl = erfc_loop_base;
 
 static int check_pair(Py_buffer *a, Py_buffer *b) {
     if (a->itemsize != 4 || b->itemsize != 4 || a->len != b->len) {
@@ -126,7 +110,6 @@ static PyObject *elementwise(PyObject *args, void (*loop)(const float *, float *
 }
 
 static PyObject *py_erfc(PyObject *self, PyObject *args) { return elementwise(args, erfc_impl); }
-static PyObject *py_erf(PyObject *self, PyObject *args) { return elementwise(args, erf_impl); }
 
 #define depthwise_loop_body \
     for (Py_ssize_t b = 0; b < n; b++) \
@@ -186,7 +169,6 @@ static PyObject *py_simd(PyObject *self, PyObject *args) { return PyUnicode_From
 static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "simd() -> 'avx512f', 'avx2' or 'baseline': the loops in use."},
     {"erfc", py_erfc, METH_VARARGS, "erfc(src, dst): dst = erfc(src), float32 buffers."},
-    {"erf", py_erf, METH_VARARGS, "erf(src, dst): dst = erf(src), float32 buffers."},
     {"depthwise", py_depthwise, METH_VARARGS,
      "depthwise(xp, w, y, n, hp, wp, c, oh, ow, kh, kw, sh, sw, dh, dw): NHWC float32."},
     {NULL, NULL, 0, NULL},
@@ -199,10 +181,10 @@ PyMODINIT_FUNC PyInit__nnaccel(void) {
 #ifdef MULTIVERSION
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
-        erfc_impl = erfc_loop_avx512, erf_impl = erf_loop_avx512;
+        erfc_impl = erfc_loop_avx512;
         depthwise_impl = depthwise_loop_avx512, simd_name = "avx512f";
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        erfc_impl = erfc_loop_avx2, erf_impl = erf_loop_avx2;
+        erfc_impl = erfc_loop_avx2;
         depthwise_impl = depthwise_loop_avx2, simd_name = "avx2";
     }
 #endif

@@ -8,12 +8,16 @@ import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.proto import DataType
 
 __all__ = ["np_dtype", "attr_str", "ints", "axis_list", "bad"]
 
 
 def np_dtype(dt: int) -> np.dtype:
-    """numpy dtype of a DataType attr."""
+    """numpy dtype of a DataType attr; a variant tensor is an object array of payloads
+    (TensorLists, RaggedVariants, CSR matrices...)."""
+    if dt == DataType.DT_VARIANT:
+        return np.dtype(object)
     return dtypes.to_numpy(dt)
 
 
@@ -70,3 +74,32 @@ def pad_constant(x: np.ndarray, pads: list[tuple[int, int]], value: Any = 0) -> 
         else np.zeros(shape, dtype=x.dtype)
     out[tuple(slice(a, a + d) for d, (a, _) in zip(x.shape, pads))] = x
     return out
+
+
+def scalar_int(node: Any, value: Any, name: str) -> int:
+    """An integer input that must be a scalar (TF: "<name> must be a scalar")."""
+    a = np.asarray(value)
+    if a.ndim != 0:
+        raise bad(node, f"{name} must be a scalar, not shape {list(a.shape)}")
+    return int(a)
+
+
+def extreme(dtype: np.dtype, high: bool) -> Any:
+    """The largest (``high``) or lowest finite value of a numeric dtype (numeric_limits)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return dtype.type(info.max if high else info.min)
+    if dtype.kind == "f":
+        info = np.finfo(dtype)
+    else:  # bfloat16 (a dtype only ml_dtypes defines, so only ml_dtypes knows its limits)
+        import ml_dtypes
+
+        info = ml_dtypes.finfo(dtype)
+    return dtype.type(info.max if high else info.min)
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is a real floating type (bfloat16 and ml_dtypes' other floats too)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("bfloat", "float")))

@@ -542,71 +542,6 @@ def tensor_scatter(node, inputs, ctx):
     return t
 
 
-@kernel("MatrixBandPart")
-def matrix_band_part(node, inputs, ctx):
-    # tensorflow/tensorflow tensorflow/core/kernels/linalg/matrix_band_part_op.cc: a matrix or a
-    # batch of them; scalar band widths, each negative (whole triangle) or at most rows/columns.
-    x = _a(inputs[0])
-    if x.ndim < 2:
-        raise bad(node, f"input must be at least 2-dim, received shape: {list(x.shape)}")
-    m, n = x.shape[-2], x.shape[-1]
-    widths = []
-    for name, value, limit, what in (("num_lower", inputs[1], m, "rows"),
-                                     ("num_upper", inputs[2], n, "columns")):
-        v = _a(value)
-        if v.ndim:
-            raise bad(node, f"{name} must be scalar, got shape {list(v.shape)}")
-        w = int(v)
-        if w > limit:
-            raise bad(node, f"{name} must be negative or less or equal to number of {what} "
-                            f"({limit}) got: {w}")
-        widths.append(w)
-    lo, hi = widths
-    i = np.arange(m)[:, None]
-    j = np.arange(n)[None, :]
-    keep = ((lo < 0) | (i - j <= lo)) & ((hi < 0) | (j - i <= hi))
-    return np.where(keep, x, np.zeros((), x.dtype))
-
-
-def _diag_offset(d: int, length: int, width: int, align: str) -> int:
-    """Where diagonal ``d`` (``length`` long) starts in a row of ``width`` packed values."""
-    sup, sub = align.split("_")
-    side = sup if d >= 0 else sub
-    return width - length if side == "RIGHT" else 0
-
-
-@kernel("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
-def matrix_diag(node, inputs, ctx):
-    """Build matrices from diagonals k (one, or a band [lo, hi] packed from hi down)."""
-    diag = _a(inputs[0])
-    ks = ints(inputs[1]) if len(inputs) > 1 else [0]
-    lo, hi = ks[0], ks[-1]
-    rows = int(np.asarray(inputs[2])) if len(inputs) > 2 else -1
-    cols = int(np.asarray(inputs[3])) if len(inputs) > 3 else -1
-    pad = _a(inputs[4]).astype(diag.dtype) if len(inputs) > 4 else np.zeros((), diag.dtype)
-    align = attr_str(node, "align", "LEFT_LEFT")  # MatrixDiag(V2) have no attr: they align left
-    if lo > hi or diag.ndim < (1 if lo == hi else 2):
-        raise bad(node, f"bad diagonal range k={ks} for a diagonal of shape {diag.shape}")
-    width = diag.shape[-1]
-    min_rows, min_cols = width - min(hi, 0), width + max(lo, 0)
-    if rows == -1 and cols == -1:
-        rows = cols = max(min_rows, min_cols)
-    rows = min_rows if rows == -1 else rows
-    cols = min_cols if cols == -1 else cols
-    batch = diag.shape[:-1] if lo == hi else diag.shape[:-2]
-    check_size(node, [*batch, rows, cols], diag.itemsize)
-    out = np.full((*batch, rows, cols), pad, diag.dtype)
-    for r, d in enumerate(range(hi, lo - 1, -1)):
-        vals = diag if lo == hi else diag[..., r, :]
-        length = min(rows + min(0, d), cols - max(0, d))
-        if length <= 0:
-            continue
-        off = _diag_offset(d, length, width, align)
-        i = np.arange(length) + max(0, -d)
-        out[..., i, i + d] = vals[..., off:off + length]
-    return out
-
-
 @kernel("InvertPermutation")
 def invert_permutation(node, inputs, ctx):
     p = _a(inputs[0])
@@ -687,6 +622,24 @@ def batch_to_space_nd(node, inputs, ctx):
     return np.ascontiguousarray(y[tuple(idx)])
 
 
+@kernel("SpaceToBatch")
+def space_to_batch(node, inputs, ctx):
+    """SpaceToBatchND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return space_to_batch_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
+@kernel("BatchToSpace")
+def batch_to_space(node, inputs, ctx):
+    """BatchToSpaceND of a 4-D input with the same block size on both spatial dimensions."""
+    if np.ndim(inputs[0]) != 4:
+        raise bad(node, f"input must be 4-D, got shape {list(np.shape(inputs[0]))}")
+    block = np.full(2, int(node.attr["block_size"]), np.int64)
+    return batch_to_space_nd(node, [inputs[0], block, inputs[1]], ctx)
+
+
 @kernel("Roll")
 def roll(node, inputs, ctx):
     # tensorflow/tensorflow tensorflow/core/kernels/roll_op.cc: input at least 1-D; shift and
@@ -707,64 +660,3 @@ def roll(node, inputs, ctx):
             raise bad(node, f"axis {d} is out of range")
         axes.append(d)
     return np.roll(x, ints(sh), axis=axes) if axes else x
-
-
-@kernel("RaggedTensorToTensor")
-def ragged_to_tensor(node, inputs, ctx):
-    """One ragged dimension given as ROW_SPLITS or FIRST_DIM_SIZE + VALUE_ROWIDS."""
-    types = [t.decode() if isinstance(t, bytes) else t for t in node.attr.get("row_partition_types") or []]
-    shape_in, values, default = _a(inputs[0]), _a(inputs[1]), _a(inputs[2])
-    parts = [_a(p) for p in inputs[3:]]
-    if types == ["ROW_SPLITS"]:
-        splits = parts[0].astype(np.int64)
-        nrows = len(splits) - 1
-        rowids = np.repeat(np.arange(nrows), np.diff(splits))
-    elif types == ["FIRST_DIM_SIZE", "VALUE_ROWIDS"]:
-        nrows = int(parts[0])
-        rowids = parts[1].astype(np.int64)
-        splits = np.concatenate([[0], np.cumsum(np.bincount(rowids, minlength=nrows))])
-    else:
-        raise bad(node, f"row_partition_types {types} are not supported (one ragged dimension only)")
-    if len(rowids) != values.shape[0] or (np.diff(splits) < 0).any():
-        raise bad(node, "row partition does not match the values")
-    lengths = np.diff(splits)
-    width = int(lengths.max()) if lengths.size else 0
-    inner = values.shape[1:]
-    want = None if shape_in.ndim == 0 else [int(d) for d in shape_in.reshape(-1)]
-    if want:
-        if want[0] >= 0 and want[0] != nrows:
-            nrows_out = want[0]
-        else:
-            nrows_out = nrows
-        if len(want) > 1 and want[1] >= 0:
-            width = want[1]
-    else:
-        nrows_out = nrows
-    out = np.empty((nrows_out, width) + inner, dtype=values.dtype)
-    out[...] = np.broadcast_to(default, inner) if default.ndim else default
-    pos = np.arange(len(rowids)) - splits[rowids]
-    keep = (pos < width) & (rowids < nrows_out)
-    out[rowids[keep], pos[keep]] = values[keep]
-    return out
-
-
-@kernel("SparseToDense")
-def sparse_to_dense(node, inputs, ctx):
-    """Scatter values (one, or one per index) into a default-filled dense tensor of output_shape."""
-    idx = _a(inputs[0]).astype(np.int64)
-    shape = tuple(ints(inputs[1]))
-    vals = _a(inputs[2])
-    default = _a(inputs[3])
-    if idx.ndim > 2 or default.ndim:
-        raise bad(node, "sparse_indices must have rank <= 2 and default_value must be a scalar")
-    idx = idx.reshape(-1, 1) if idx.ndim < 2 and len(shape) == 1 else idx.reshape(-1, len(shape))
-    if idx.shape[1] != len(shape):
-        raise bad(node, f"indices of rank {idx.shape[1]} for an output of rank {len(shape)}")
-    if vals.ndim and vals.size != idx.shape[0]:
-        raise bad(node, f"{vals.size} values for {idx.shape[0]} indices")
-    check_size(node, list(shape), vals.itemsize)
-    if idx.size and ((idx < 0).any() or (idx >= np.array(shape, np.int64)).any()):
-        raise bad(node, f"sparse index out of bounds for an output of shape {list(shape)}")
-    out = np.full(shape, default, dtype=vals.dtype)
-    out[tuple(idx.T)] = vals
-    return out

@@ -124,6 +124,8 @@ def zeros_like(node, inputs, ctx):
     x = inputs[0]
     if not isinstance(x, np.ndarray) and not isinstance(x, np.generic):
         return type(x).zeros_like(x) if hasattr(type(x), "zeros_like") else x
+    if isinstance(x, np.ndarray) and x.dtype == object:  # a string tensor: empty strings
+        return np.full(x.shape, b"", dtype=object)
     return np.zeros_like(x)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io._fsutil import read_regular
+from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io.errors import NotFoundError, UnsupportedFormatError
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._util import bad, np_dtype
@@ -114,22 +114,17 @@ def initialize_from_text(node, inputs, ctx):
     vocab_size = int(node.attr["vocab_size"])
     delim = node.attr["delimiter"]
     offset = int(node.attr["offset"])
-    import os
-
     export_dir = ctx.session.export_dir
     if "://" in path or (export_dir is not None and "://" in str(export_dir)):
         raise UnsupportedFormatError(
             "vocabulary files of a model read from a URL are not fetched; download the model "
             "first", path=path, where=node.where)
-    if export_dir is not None:
-        # The path is a tensor: a hostile graph could name any file and return its lines.
-        root = os.path.realpath(export_dir)
-        if os.path.commonpath([os.path.realpath(path), root]) != root:
-            raise bad(
-                node, f"vocabulary file {path} is outside the model directory {export_dir}"
-            )
-    # Regular files only (a FIFO or /dev/zero named by the graph must not hang or exhaust us).
-    lines = read_regular(path, limit=MAX_VOCAB_BYTES, what="vocabulary file").split(b"\n")
+    # The path is a tensor: a hostile graph could name any file and return its lines, so it
+    # must resolve inside the model directory. Regular files only (a FIFO or /dev/zero named
+    # by the graph must not hang or exhaust us).
+    root = None if export_dir is None else ModelRoot(
+        export_dir, allow_external_links=ctx.session.allow_external_links)
+    lines = read_regular(path, limit=MAX_VOCAB_BYTES, what="vocabulary file", root=root).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]

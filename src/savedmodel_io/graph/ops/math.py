@@ -7,7 +7,6 @@ import functools
 import numpy as np
 
 from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, np_dtype
 
 
@@ -78,9 +77,27 @@ def _floor_div(x, y):
     return np.floor(np.true_divide(x, y))
 
 
+def _multiply(x, y):
+    """x * y; complex products from four real ones, as TF (numpy's complex multiply fuses them
+    and leaves e.g. x * conj(x) a tiny imaginary part where TF's is exactly 0)."""
+    if x.dtype.kind != "c":
+        return np.multiply(x, y)
+    xr, xi, yr, yi = x.real, x.imag, np.real(y), np.imag(y)
+    out = np.empty(np.broadcast_shapes(x.shape, np.shape(y)), x.dtype)
+    out.real = xr * yr - xi * yi
+    out.imag = xr * yi + xi * yr
+    return out
+
+
+def _squared_difference(x, y):
+    """(x - y)^2; for complex numbers |x - y|^2 as TF defines it ((x - y) * conj(x - y))."""
+    d = x - y
+    return d * np.conj(d) if d.dtype.kind == "c" else np.square(d)
+
+
 for _op, _fn in {
-    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": lambda x, y: np.square(x - y),
+    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": _multiply,
+    "Maximum": np.maximum, "Minimum": np.minimum, "SquaredDifference": _squared_difference,
     "Atan2": np.arctan2, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
     "BitwiseXor": np.bitwise_xor, "LeftShift": np.left_shift, "RightShift": np.right_shift,
     "Xdivy": lambda x, y: np.where(x == 0, 0, x / y),
@@ -143,50 +160,6 @@ for _op, _fn in {
     kernel(_op)(_cmp)
 
 
-def _erfc_far(z: np.ndarray) -> np.ndarray:
-    """erfc(z) for z >= 0 (float64), fractional error < 1.2e-7: Numerical Recipes' ``erfcc``
-    Chebyshev fit, erfc(z) = t exp(-z^2 + P(t)) with t = 1 / (1 + z/2)."""
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    return t * np.exp(-z * z + poly)
-
-
-def _erf_numpy(x: np.ndarray) -> np.ndarray:
-    """erf to ~1e-7 relative: Taylor series near 0, 1 - erfc elsewhere."""
-    xd = x.astype(np.float64)
-    z = np.abs(xd)
-    far = np.sign(xd) * (1.0 - _erfc_far(z))
-    x2 = xd * xd
-    near = xd * (2.0 / np.sqrt(np.pi)) * (1 - x2 / 3 * (1 - x2 * 3 / 10 * (1 - x2 * 5 / 21 * (
-        1 - x2 * 7 / 36 * (1 - x2 * 9 / 55 * (1 - x2 * 11 / 78 * (1 - x2 * 13 / 105)))))))
-    return np.where(z < 0.5, near, far)
-
-
-def _erfc_numpy(x: np.ndarray) -> np.ndarray:
-    """erfc to ~1e-7 relative, tails included (erfc(-z) = 2 - erfc(z))."""
-    xd = x.astype(np.float64)
-    e = _erfc_far(np.abs(xd))
-    return np.where(xd < 0, 2.0 - e, e)
-
-
-def _float32_accel(name: str, fallback):
-    """``fallback`` (numpy), or the C loop of the same math for float32 arrays when built."""
-    def run(x: np.ndarray) -> np.ndarray:
-        if accel is None or x.dtype != np.float32:
-            return fallback(x)
-        src = np.ascontiguousarray(x)
-        out = np.empty(src.shape, np.float32)
-        getattr(accel, name)(src.reshape(-1), out.reshape(-1))
-        return out
-    return run
-
-
-_erf = _float32_accel("erf", _erf_numpy)
-erfc = _erfc = _float32_accel("erfc", _erfc_numpy)
-
-
 def _sigmoid(x):
     """1 / (1 + exp(-x)), in place on one temporary (exp overflowing to inf gives 0)."""
     if x.dtype.kind not in "fc":
@@ -208,9 +181,9 @@ for _op, _fn in {
     "Ceil": np.ceil, "Round": _round_half_even, "Rint": np.rint, "Sin": np.sin, "Cos": np.cos,
     "Tan": np.tan, "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh,
     "Cosh": np.cosh, "Tanh": np.tanh, "Asinh": np.arcsinh, "Acosh": np.arccosh,
-    "Atanh": np.arctanh, "Sigmoid": _sigmoid, "Erf": _erf, "Erfc": _erfc,
+    "Atanh": np.arctanh, "Sigmoid": _sigmoid,
     "Softplus": lambda x: np.logaddexp(0, x), "Softsign": lambda x: x / (1 + np.abs(x)),
-    "Invert": np.invert, "Real": np.real, "Imag": np.imag, "Conj": np.conj,
+    "Invert": np.invert,
 }.items():
     kernel(_op)(_unary(_fn))
 
@@ -254,7 +227,7 @@ def cast(node, inputs, ctx):
     with np.errstate(all="ignore"):
         if x.dtype.kind in "fc" and to.kind in "iu":
             return _float_to_int(np.real(x) if x.dtype.kind == "c" else x, to)
-        return x.astype(to)
+        return (np.real(x) if x.dtype.kind == "c" and to.kind != "c" else x).astype(to)
 
 
 def _float_to_int(x: np.ndarray, to: np.dtype) -> np.ndarray:
@@ -461,58 +434,7 @@ def bucketize(node, inputs, ctx):
     return np.searchsorted(np.asarray(node.attr["boundaries"]), _a(inputs[0]), side="right").astype(np.int32)
 
 
-@kernel("UnsortedSegmentSum", "UnsortedSegmentMax", "UnsortedSegmentMin", "UnsortedSegmentProd")
-def unsorted_segment(node, inputs, ctx):
-    data, ids = _a(inputs[0]), _a(inputs[1])
-    n = int(np.asarray(inputs[2]))
-    shape = (n,) + data.shape[ids.ndim:]
-    red = {"UnsortedSegmentSum": (np.add, 0), "UnsortedSegmentProd": (np.multiply, 1),
-           "UnsortedSegmentMax": (np.maximum, None), "UnsortedSegmentMin": (np.minimum, None)}[node.op]
-    fn, ident = red
-    if ident is None:
-        ident = (np.finfo(data.dtype).min if fn is np.maximum else np.finfo(data.dtype).max) \
-            if data.dtype.kind == "f" else (np.iinfo(data.dtype).min if fn is np.maximum else np.iinfo(data.dtype).max)
-    out = np.full(shape, ident, dtype=data.dtype)
-    flat = ids.reshape(-1)
-    if (flat >= n).any():
-        i = int(np.argmax(flat >= n))
-        raise bad(node, f"segment_ids[{i}] = {int(flat[i])} is out of range [0, {n})")
-    ok = flat >= 0
-    fn.at(out, flat[ok], data.reshape((-1,) + data.shape[ids.ndim:])[ok])
-    return out
-
-
 @kernel("L2Loss")
 def l2_loss(node, inputs, ctx):
     x = _a(inputs[0])
     return (np.sum(np.square(x)) / 2).astype(x.dtype)
-
-
-@kernel("DenseBincount", "Bincount")
-def dense_bincount(node, inputs, ctx):
-    if node.op == "Bincount":  # (arr, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    else:  # (input, size, weights)
-        arr, size, weights = _a(inputs[0]), int(np.asarray(inputs[1])), _a(inputs[2])
-    if size < 0:
-        raise bad(node, f"size {size} must be non-negative")
-    if arr.ndim > 2:
-        raise bad(node, "bincount input must be 1-D or 2-D")
-    binary = bool(node.attr.get("binary_output", False))  # Bincount (v1) has no such attr
-    use_w = weights.size > 0
-    dtype = weights.dtype if use_w else np.dtype(np_dtype(node.attr["T"])) if "T" in node.attr else np.int32
-    rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr
-    w = weights.reshape(rows.shape) if use_w else None
-    out = np.zeros((rows.shape[0], size), dtype=dtype)
-    if (rows < 0).any():
-        raise bad(node, "bincount input must be non-negative")
-    for r in range(rows.shape[0]):
-        keep = rows[r] < size
-        idx = rows[r][keep]
-        if binary:
-            out[r, idx] = 1
-        elif use_w:
-            np.add.at(out[r], idx, w[r][keep])
-        else:
-            np.add.at(out[r], idx, 1)
-    return out[0] if arr.ndim <= 1 else out

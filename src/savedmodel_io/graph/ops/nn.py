@@ -18,8 +18,9 @@ from numpy.lib.stride_tricks import as_strided
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._parallel import run_pieces
+from savedmodel_io.graph.ops._special import erfc
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
-from savedmodel_io.graph.ops.math import erfc, matmul_operands, prepare_matmul
+from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
 
 
 def _a(x) -> np.ndarray:

@@ -326,3 +326,59 @@ def to_hash_bucket_fast(node, inputs, ctx):
     if n < 1:
         raise bad(node, "num_buckets must be >= 1")
     return _map(lambda v: fingerprint64(v) % n, _s(inputs[0]), np.int64)
+
+
+@kernel("StringToHashBucketStrong", per_element=True)
+def to_hash_bucket_strong(node, inputs, ctx):
+    # SipHash-2-4(key, s) % num_buckets (StrongKeyedHash): tensorflow/tensorflow
+    # tensorflow/core/kernels/string_to_hash_bucket_op.h; the key attr holds two uint64s.
+    from savedmodel_io.hashing.siphash import siphash24
+
+    n = int(node.attr["num_buckets"])
+    key = [int(k) for k in node.attr["key"]]
+    if n < 1:
+        raise bad(node, "num_buckets must be >= 1")
+    if len(key) != 2:
+        raise bad(node, f"Key must have 2 elements, got {len(key)}")
+    return _map(lambda v: siphash24(key[0], key[1], v) % n, _s(inputs[0]), np.int64)
+
+
+# tensorflow/tensorflow tensorflow/core/kernels/string_ngrams_op.cc: each row padded with
+# min(pad_width, width - 1) pads per side (pad_width -1: width - 1), then every window of
+# each width in order; with preserve_short_sequences a row too short for any n-gram gives
+# one n-gram of the whole row padded by pad_width.
+@kernel("StringNGrams", per_element=True)
+def string_ngrams(node, inputs, ctx):
+    data, splits = _s(inputs[0]).reshape(-1), np.asarray(inputs[1]).reshape(-1)
+    sep = node.attr["separator"]
+    sep, left, right = (v if isinstance(v, bytes) else str(v).encode() for v in
+                        (sep, node.attr["left_pad"], node.attr["right_pad"]))
+    widths = [int(w) for w in node.attr["ngram_widths"]]
+    pad_width = int(node.attr["pad_width"])
+    if any(w <= 0 for w in widths):
+        raise bad(node, "ngram_widths must contain positive values")
+    if splits.size:
+        if splits[0] != 0:
+            raise bad(node, f"First split value must be 0, got {int(splits[0])}")
+        if (np.diff(splits) < 0).any() or (splits > data.size).any() or splits[-1] != data.size:
+            raise bad(node, f"Invalid splits {splits.tolist()} for {data.size} values")
+    if data.size == 0 or splits.size == 0:  # TF hands back data-shaped empty strings
+        return [np.full(data.shape, b"", dtype=object), np.zeros_like(splits)]
+    out: list[bytes] = []
+    counts = []
+    for i in range(splits.size - 1):
+        row = data[splits[i]:splits[i + 1]].tolist()
+        start = len(out)
+        for w in widths:
+            p = min(w - 1 if pad_width < 0 else pad_width, w - 1)
+            padded = [left] * p + row + [right] * p
+            out += [sep.join(padded[k:k + w]) for k in range(len(padded) - w + 1)]
+        if node.attr["preserve_short_sequences"] and len(out) == start and row:
+            if pad_width < 0:
+                raise bad(node, "Pad width should be >= 0 when preserve_short_sequences is True "
+                                "and ngram_widths are not provided")
+            out.append(sep.join([left] * pad_width + row + [right] * pad_width))
+        counts.append(len(out) - start)
+    ngrams = np.empty(len(out), dtype=object)
+    ngrams[:] = out
+    return [ngrams, np.concatenate([[0], np.cumsum(counts)]).astype(splits.dtype)]

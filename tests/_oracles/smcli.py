@@ -1,9 +1,6 @@
-#!/usr/bin/env python3
-"""Run TensorFlow's ``saved_model_cli show`` for many flag combinations in one process.
+"""TensorFlow's ``saved_model_cli show`` for many flag combinations in one process.
 
-    python smcli_oracle.py < requests.json > results.json
-
-Each request is ``{"dir": ..., "argv": [...]}``; each result ``{"stdout": ...,
+Each request is ``{"dir": ..., "argv": [...]}``; each answer ``{"stdout": ...,
 "error": ...}``. TensorFlow is imported once. ``--all`` loads the model with
 TensorFlow, whose global uid counter names the loaded functions (and so orders
 the "Concrete Functions" section): each ``--all`` runs in a forked child so it
@@ -16,11 +13,6 @@ import contextlib
 import io
 import json
 import os
-import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
 def _show(cli, flags, argv: list[str]) -> dict:
@@ -52,8 +44,7 @@ def _forked(cli, flags, argv: list[str]) -> dict:
     return json.loads(data) if data else {"stdout": "", "error": "child failed"}
 
 
-def main() -> int:
-    requests = json.load(sys.stdin)
+def answer(requests: list[dict]) -> list[dict]:
     from absl import flags
     from tensorflow.python.tools import saved_model_cli as cli
 
@@ -64,9 +55,4 @@ def main() -> int:
             results.append(_forked(cli, flags, argv))
         else:
             results.append(_show(cli, flags, argv))
-    json.dump(results, sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return results

@@ -1,26 +1,23 @@
 """Load a SavedModel through TensorFlow's C++ ``LoadSavedModel`` and run one signature.
 
-    python _c_loader.py JOBS.json
-
-JOBS.json lists ``[export_dir, signature_key, inputs.npz, outputs.npz]`` jobs; each
-writes its outputs (or, on failure, ``outputs.npz.error`` with the message).
+Each request is ``{"dir", "signature", "inputs": {name: array}}`` (``codec`` arrays); the
+answer is ``{"outputs": {name: array}}`` or ``{"error": ...}``.
 
 Goes through the C API's ``TF_LoadSessionFromSavedModel`` (tensorflow/c/c_api.cc),
 which calls ``tensorflow::LoadSavedModel`` (tensorflow/cc/saved_model/loader.cc):
 the loader TensorFlow Serving uses. It restores variables with the SaverDef's restore
 op, runs the init op with asset paths fed, then ``TF_SessionRun`` evaluates the
 SignatureDef's tensors. The Python ``tf.saved_model.load`` never takes this path.
-Numeric tensors only. Runs in its own process: a crash here must not take pytest down.
+Numeric tensors only.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import sys
 
 import numpy as np
+from _oracles.codec import decode, encode
 
 
 class _Buffer(ctypes.Structure):
@@ -84,8 +81,9 @@ def _output(lib: ctypes.CDLL, graph: int, name: str) -> _Output:
     return _Output(oper, int(idx or 0))
 
 
-def run_one(lib: ctypes.CDLL, export_dir: str, key: str, inputs_path: str,
-            outputs_path: str) -> None:
+def run_one(lib: ctypes.CDLL, export_dir: str, key: str,
+            feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The signature's outputs for ``feeds``, through the C API."""
     from tensorflow.core.protobuf import meta_graph_pb2
 
     status = lib.TF_NewStatus()
@@ -98,7 +96,6 @@ def run_one(lib: ctypes.CDLL, export_dir: str, key: str, inputs_path: str,
     mg = meta_graph_pb2.MetaGraphDef()
     mg.ParseFromString(ctypes.string_at(meta.contents.data, meta.contents.length))
     sig = mg.signature_def[key]
-    feeds = dict(np.load(inputs_path))
     in_ops, in_vals = [], []
     for name, info in sig.inputs.items():
         arr = np.require(feeds[name], requirements="C")  # keeps 0-d arrays 0-d
@@ -121,22 +118,19 @@ def run_one(lib: ctypes.CDLL, export_dir: str, key: str, inputs_path: str,
         dt = np.dtype(_NP[lib.TF_TensorType(t)])
         raw = ctypes.string_at(lib.TF_TensorData(t), lib.TF_TensorByteSize(t))
         results[n] = np.frombuffer(raw, dtype=dt).reshape(shape)
-    np.savez(outputs_path, **results)
     lib.TF_CloseSession(session, status)
     lib.TF_DeleteSession(session, status)
+    return results
 
 
-def main(jobs_path: str) -> None:
+def answer(requests: list[dict]) -> list[dict]:
     lib = _lib()
-    with open(jobs_path) as fh:
-        jobs = json.load(fh)
-    for export_dir, key, inputs_path, outputs_path in jobs:
+    out = []
+    for req in requests:
+        feeds = {k: decode(v) for k, v in req["inputs"].items()}
         try:
-            run_one(lib, export_dir, key, inputs_path, outputs_path)
+            got = run_one(lib, req["dir"], req["signature"], feeds)
+            out.append({"outputs": {k: encode(v) for k, v in got.items()}})
         except (LoadError, KeyError, ValueError) as exc:
-            with open(outputs_path + ".error", "w") as fh:
-                fh.write(f"{type(exc).__name__}: {exc}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+            out.append({"error": f"{type(exc).__name__}: {exc}"})
+    return out

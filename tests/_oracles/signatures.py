@@ -1,20 +1,11 @@
-#!/usr/bin/env python3
-"""TensorFlow's view of a model's signatures (the oracle for tests/test_model.py).
+"""TensorFlow's view of a model's signatures (the oracle of tests/test_model.py).
 
-Reads ``[{"dir": ..., "tags": [...] or null}]`` on stdin; writes, per request,
+Requests are ``{"dir": ..., "tags": [...] or null}``; each answer is
 ``{"signatures": {key: {"args": [...], "kwargs": {...}, "outputs": ...}}}``
 or ``{"error": ...}``. TensorSpecs become ``{"name", "dtype", "shape"}``.
 """
 
 from __future__ import annotations
-
-import json
-import os
-import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
 def encode(x):
@@ -35,11 +26,11 @@ def encode(x):
     return repr(x)
 
 
-def main() -> int:
+def answer(requests: list[dict]) -> list[dict]:
     import tensorflow as tf
 
     out = []
-    for req in json.load(sys.stdin):
+    for req in requests:
         try:
             m = tf.saved_model.load(req["dir"], tags=req.get("tags"))
             sigs = {}
@@ -53,9 +44,4 @@ def main() -> int:
             out.append({"signatures": sigs})
         except Exception as exc:  # noqa: BLE001 - recorded for the test to judge
             out.append({"error": f"{type(exc).__name__}: {exc}"})
-    json.dump(out, sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return out
