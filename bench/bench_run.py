@@ -2,6 +2,10 @@
 
     TF_CPP_MIN_LOG_LEVEL=3 python bench/bench_run.py [--models resnet50,...] [--batches 1,8]
         [--repeat 15] [--engines ours,ours_fast,tf,tf_noonednn,ort] [--variance] [--profile]
+        [--process]
+
+All of issue 17's figures in one run (bench/README.md has the command): ``--variance
+--profile`` with the defaults.
 
 Models (bench/bench_models.py: Keras 3 exports, weights=None, built once with TensorFlow
 into bench/.cache/run/): ResNet50, VGG16, ConvNeXt-Tiny (224x224), a BERT-base-shaped
@@ -17,20 +21,25 @@ imported, and thread pools of one engine would otherwise spin inside another's t
 * ``tf``: ``tf.saved_model.load(p).signatures[k]``, TensorFlow's default (oneDNN on);
 * ``tf_noonednn``: the same with ``TF_ENABLE_ONEDNN_OPTS=0``;
 * ``ort``: onnxruntime (default session options) on the model converted to ONNX by
-  ``savedmodel_io.onnx.export`` when that exists, else by tf2onnx (``--opset 17``).
+  ``savedmodel_io.onnx.export`` when that exists, else by tf2onnx (``--opset 17``); the
+  header line says which.
 
 One driver process sends "run once" to the workers in turn, rotating the order each
 round, ``--repeat`` rounds after three warm-up calls each; the table gives the best (and
-median) wall time per call and ratios to TensorFlow measured in that same run. Every
-engine's output is checked against TensorFlow's first (rtol 1e-3, atol 1e-4).
+median) wall time per call, the best CPU time (all threads of the worker) and ratios to
+TensorFlow measured in that same run, with the load average in a comment. Every engine's
+output is checked against TensorFlow's first (rtol 1e-3, atol 1e-4).
 
-``--variance`` times 20 calls of ResNet50 and MobileNetV2 at batch 1 each way: BLAS left
-alone (what a default install did before the runtime set BLAS threads itself), the
-default install and ``[fast]``; ``--profile`` shows where our time goes (top ops and the
-per-node cost) before and after the graph optimiser; ``--process`` compares whole
-processes at batch 1: ``savedmodel-io run --inputs x=input.npy`` against the smallest
-TensorFlow script doing the same (load, call the signature, print), best of ``--repeat``
-fresh processes (``saved_model_cli run`` cannot run Keras 3 exports, see tf_quirks).
+``--variance`` times 20 calls each of ResNet50, MobileNetV2 and the BERT encoder at batch
+1 in these settings: BLAS left alone (what a default install did before the runtime set
+BLAS threads itself), the default install, ``[fast]``, and two other splits of the cores
+(the runtime's ops serial with BLAS on every core; everything on one thread), so the
+default split can be checked on the machine at hand. ``--profile`` shows where our time
+goes (top ops and the per-node cost) before and after the graph optimiser; ``--process``
+compares whole processes at batch 1: ``savedmodel-io run --inputs x=input.npy`` against
+the smallest TensorFlow script doing the same (load, call the signature, print), best of
+``--repeat`` fresh processes (``saved_model_cli run`` cannot run Keras 3 exports, see
+tf_quirks).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_models  # noqa: E402
 
 ENGINES = ("ours", "ours_fast", "tf", "tf_noonednn", "ort")
+VARIANCE_MODELS = ("resnet50", "mobilenetv2_96", "bert_base")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1",
        "PYTHONPATH": str(ROOT / "src")}
 
@@ -133,13 +143,16 @@ def worker(engine: str) -> None:
 
 
 def _variance(name: str, mode: str) -> list[float]:
-    """20 warm calls of our runtime: "before" = one thread of our own and BLAS left alone
-    (what a default install did before), "now" = the Session's defaults."""
+    """20 warm calls of our runtime at batch 1. ``mode``: "before" = one thread of our own
+    and BLAS left alone (what a default install did before), "now" = the Session's
+    defaults, "T:B" = T threads of our own and B BLAS threads (the split of the cores)."""
     import savedmodel_io
 
     mg = savedmodel_io.load(bench_models.build(name)).meta_graph()
     if mode == "before":
         mg.session.threads, mg.session.blas_threads = 1, None
+    elif mode != "now":
+        mg.session.threads, mg.session.blas_threads = (int(v) for v in mode.split(":"))
     x = bench_models.inputs(name, 1)
     sig = mg.signatures["serving_default"]
     for _ in range(3):
@@ -309,6 +322,20 @@ def compare(name: str, batch: int, engines: list[str], repeat: int) -> dict:
     return {"times": times, "cpu": cpu, "notes": notes}
 
 
+def _versions() -> str:
+    """The versions of the engines' packages (without importing them)."""
+    from importlib import metadata
+
+    out = []
+    for dist in ("numpy", "tensorflow-cpu", "tensorflow", "onnxruntime", "tf2onnx",
+                 "threadpoolctl"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
 def _fmt(ts: list[float], cpu: list[float]) -> str:
     return f"{min(ts) * 1e3:.1f} ({statistics.median(ts) * 1e3:.0f}) / {min(cpu) * 1e3:.0f}"
 
@@ -329,27 +356,37 @@ def main() -> None:
         return
     if args.process:
         print("## whole process, batch 1 (s, best of %d fresh processes)" % args.repeat)
-        print("| model | savedmodel-io run | TensorFlow script | speed-up |\n| --- | ---: | ---: | ---: |")
+        print("| model | savedmodel-io run | TensorFlow script | speed-up |\n"
+              "| --- | ---: | ---: | ---: |")
         for name in args.models.split(","):
             ours, theirs = whole_process(name, args.repeat)
             print(f"| {name} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |", flush=True)
         return
     engines = args.engines.split(",")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"numpy {np.__version__}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {_versions()}")
+    if "ort" in engines:
+        ours = (ROOT / "src" / "savedmodel_io" / "onnx").is_dir()
+        print("ort column: the model exported by "
+              + ("savedmodel_io.onnx.export" if ours else "tf2onnx (--opset 17; savedmodel_io.onnx "
+                 "is not in this checkout)"))
     if args.variance:
         w = Worker("ours")
         wf = Worker("ours_fast")
-        print("\n## per-inference variance, 20 calls, batch 1 (ms: min / median / max)")
-        print("| model | before: BLAS left alone | default install | `[fast]` |\n"
-              "| --- | ---: | ---: | ---: |")
-        for name in ("resnet50", "mobilenetv2_96"):
+        cores = os.cpu_count() or 1
+        splits = [f"1:{cores}", "1:1"]
+        print("\n## per-inference variance and the split of threads, 20 calls, batch 1 "
+              "(ms: min / median / max)")
+        print("| model | before: BLAS left alone | default install | `[fast]` | "
+              + " | ".join(f"{t} runtime, {b} BLAS" for t, b in (m.split(":") for m in splits))
+              + " |\n| --- |" + " ---: |" * (3 + len(splits)))
+        for name in VARIANCE_MODELS:
             cells = []
-            for worker_, mode in ((w, "before"), (w, "now"), (wf, "now")):
+            runs = [(w, "before"), (w, "now"), (wf, "now"), *((w, m) for m in splits)]
+            for worker_, mode in runs:
                 ts = json.loads(worker_.ask(f"variance {name} {mode}"))
                 cells.append(f"{min(ts) * 1e3:.1f} / {statistics.median(ts) * 1e3:.1f} / "
                              f"{max(ts) * 1e3:.1f}")
-            print(f"| {name} | " + " | ".join(cells) + " |")
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
         w.close()
         wf.close()
     if args.profile:

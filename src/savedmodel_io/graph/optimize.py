@@ -457,6 +457,8 @@ def fold_constants(body: Body, env: Env) -> None:
     written = _written(body, env)
     session = env.session
     ctx = Context(session, None, session.budget) if session is not None else None
+    if ctx is not None and env.meter is not None:
+        ctx.meter = env.meter  # folded kernels are charged to the run being optimised
     values: dict[int, list[Any]] = {}
     # Control inputs of folded nodes, handed on to whoever uses their value.
     inherited: dict[int, list[int]] = {}
