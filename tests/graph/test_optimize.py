@@ -256,6 +256,15 @@ def test_depthwise_accelerator_matches_numpy(monkeypatch):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_fitted_erfc_keeps_float32_digits_everywhere():
+    from savedmodel_io.graph.ops import _special
+
+    x = np.concatenate([np.linspace(-9, 26, 3501), [0.0, -0.0, 1e-8, -1e-30]])
+    np.testing.assert_allclose(_special.erfc_fitted(x), _special.erfc(x), rtol=1.3e-7, atol=0)
+    edges = _special.erfc_fitted(np.array([np.inf, -np.inf, np.nan]))
+    assert edges[0] == 0 and edges[1] == 2 and np.isnan(edges[2])
+
+
 def test_erfc_accelerator_matches_numpy():
     from savedmodel_io.graph.ops import _special
     from savedmodel_io.graph.ops._accel import accel

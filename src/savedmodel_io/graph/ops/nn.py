@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._parallel import run_pieces
-from savedmodel_io.graph.ops._special import erfc
+from savedmodel_io.graph.ops._special import erfc, erfc_fitted
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
 
@@ -266,7 +266,7 @@ def _gelu_exact_(y, alpha):
     if accel is not None and t.dtype == np.float32:
         accel.erfc(t.reshape(-1), t.reshape(-1))
     else:
-        t = erfc(t).astype(y.dtype, copy=False)
+        t = (erfc if t.dtype == np.float64 else erfc_fitted)(t).astype(y.dtype, copy=False)
     np.multiply(y, t, out=y)
     np.multiply(y, y.dtype.type(0.5), out=y)
 
