@@ -236,5 +236,7 @@ def blas_limit(threads: int | str | None) -> contextlib.AbstractContextManager[A
     n = auto_threads() if threads == "auto" else int(threads)
     controller = _threadpoolctl()
     if controller is not None:
-        return controller.limit(limits=n, user_api="blas")
+        limiter: contextlib.AbstractContextManager[Any] = controller.limit(limits=n,
+                                                                          user_api="blas")
+        return limiter
     return _ctypes_limit(n)

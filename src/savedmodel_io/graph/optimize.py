@@ -44,7 +44,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
-from savedmodel_io.graph.runtime import Body, Context, Node
+from savedmodel_io.graph.program import Body, Context, Node, _called_functions
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.graph.variables import Ref as VariableRef
 from savedmodel_io.proto import DataType
@@ -386,7 +386,7 @@ def _variable_name(body: Body, ref: Ref) -> str | None:
         shared = node.attr.get("shared_name") or b""
         return shared.decode("utf-8", "replace") or node.name
     if node.op in ("VariableV2", "Variable"):
-        from savedmodel_io.graph.ops.resource import variable_name
+        from savedmodel_io.graph.variables import variable_name
 
         return variable_name(node.name, node.attr.get("shared_name") or b"")
     if node.opdef is not None and node.opdef.is_stateful and not node.inputs and node.op != "_Arg":
@@ -428,8 +428,6 @@ def _written(body: Body, env: Env) -> frozenset[str] | None:
 
 def _functions_write(body: Body, session: Session) -> bool:
     """Whether a library function ``body`` still calls (loops, conditionals) writes a resource."""
-    from savedmodel_io.graph.runtime import _called_functions
-
     todo = [f for n in body.nodes for f in _called_functions(n)]
     seen: set[str] = set()
     while todo:
@@ -830,7 +828,7 @@ def _chain(body: Body, users: _Users, producer: Node, env: Env) -> _Chain | None
         if producer.op == "MatMul":
             return _chain_without_weights(body, users, producer, env)
         return None
-    ch = _Chain(producer, cout, w if w.dtype.kind == "f" else None)
+    ch = _Chain(producer, cout, w if w is not None and w.dtype.kind == "f" else None)
     cur = producer
     while True:
         if _activation(body, users, cur, env, ch):
@@ -929,7 +927,8 @@ def _gelu(body: Body, users: _Users, x: Node, env: Env) -> list[Node] | None:
         return None
     erfc = _single_use(body, users, scaled, env)
     out = _single_use(body, users, erfc, env) if erfc is not None and erfc.op == "Erfc" else None
-    if out is None or out.op != "Mul" or _single_use(body, users, half, env) is not out or \
+    if out is None or erfc is None or out.op != "Mul" or \
+            _single_use(body, users, half, env) is not out or \
             sorted(r[0] for r in out.inputs) != sorted([half.index, erfc.index]):
         return None
     return [half, neg, scaled, erfc, out]
@@ -1082,6 +1081,7 @@ def _fuse(body: Body, ch: _Chain) -> Node:
     inputs = list(p.inputs[:2])
     if ch.scale is not None:
         w = ch.weights
+        assert w is not None  # a scale is only taken on known weights
         if p.op == "Conv2D":
             w = w * ch.scale.astype(w.dtype)
         elif p.op == "DepthwiseConv2dNative":
@@ -1176,7 +1176,8 @@ def fuse_layer_norms(body: Body, env: Env) -> None:
         users.add(fused)
 
 
-def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env):
+def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env
+                   ) -> tuple[list[Node], float, Any, Any, Node] | None:
     """(nodes, epsilon, gamma, beta, output) of the layer norm whose mean is ``mean``, or None."""
     def vector(r: Ref) -> bool:
         v = _const_value(body, r)

@@ -15,6 +15,6 @@ __all__ = ["accel"]
 accel: Any = None
 if os.environ.get("SAVEDMODEL_IO_NO_ACCEL") != "1":
     try:
-        from savedmodel_io.graph.ops import _nnaccel as accel
+        import savedmodel_io.graph.ops._nnaccel as accel
     except ImportError:
         accel = None

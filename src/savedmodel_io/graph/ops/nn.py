@@ -15,9 +15,9 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._parallel import run_pieces
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._special import erfc, erfc_fitted
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 
 from savedmodel_io.graph.ops import _special as sf
-from savedmodel_io.graph.ops import kernel
 from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 
 
