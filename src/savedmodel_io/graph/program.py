@@ -22,7 +22,7 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
-from savedmodel_io.graph import families, opdefs
+from savedmodel_io.graph import families, frames, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
@@ -33,9 +33,14 @@ from savedmodel_io.proto import FunctionDef, NodeDef
 if TYPE_CHECKING:
     from savedmodel_io.graph.runtime import Session
 
-# Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
-_V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
-                    "RefNextIteration"}
+
+def _run_loop(node: Node, inputs: list[Any], ctx: Context) -> list[Any]:
+    loop: frames.Loop = node.attr["loop"]
+    return loop.run(node, inputs, ctx)
+
+
+# The kernel of a TF1 loop node (not registered: no graph names the op).
+_LOOP_KERNEL = _ops.Kernel(frames.LOOP_OP, _run_loop)
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -178,6 +183,7 @@ class Body:
         *,
         args: list[str] | None = None,
         is_function: bool = False,
+        ref_args: frozenset[int] = frozenset(),
     ) -> None:
         self.name = name
         self.is_function = is_function
@@ -185,9 +191,14 @@ class Body:
         self.by_name: dict[str, int] = {}
         self.missing: list[Missing] = []
         self.args = list(args or [])
+        self._ref_args = ref_args  # arguments that carry TF1 references (a loop's RefEnters)
         for i, a in enumerate(self.args):
             self._add(Node(a, "_Arg", {"index": i}, i, name))
         defs = list(node_defs)
+        # TF1 while loops: each top-level frame becomes one loop node (graph/frames.py).
+        specs: list[frames.LoopSpec] = []
+        if any(nd.op in frames.ENTERS for nd in defs):
+            defs, specs = frames.split(defs, name)
         for nd in defs:
             where = f"node {nd.name!r} in {name}"
             attr = {k: decode_attr(v, where=where) for k, v in nd.attr.items()}
@@ -197,6 +208,24 @@ class Body:
             self._add(node)
             node.bind(library)
         self._library = library
+        loops = frames.compile_loops(
+            specs, name, library,
+            lambda sub, sub_defs, sub_args, refs: Body(sub, sub_defs, library, args=sub_args,
+                                                       ref_args=frozenset(refs)))
+        for spec, loop in zip(specs, loops):
+            if spec.node_name in self.by_name:
+                raise RuntimeFailure(f"two nodes are named {spec.node_name!r}", where=name)
+            node = Node(spec.node_name, frames.LOOP_OP, {"loop": loop}, len(self.nodes), name)
+            node.kernel = _LOOP_KERNEL
+            self._add(node)
+        for spec in specs:
+            node = self.nodes[self.by_name[spec.node_name]]
+            for nd in spec.enters:
+                for ref in nd.input:
+                    if ref.startswith("^"):
+                        node.controls.append(self._lookup(ref[1:], node))
+                    else:
+                        node.inputs.append(self.resolve(ref, node))
         for nd in defs:
             node = self.nodes[self.by_name[nd.name]]
             for ref in nd.input:
@@ -206,8 +235,9 @@ class Body:
                     node.inputs.append(self.resolve(ref, node))
         self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
-        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
+        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running;
+        # so does a loop, whose Exit values can be dead.
+        self.dataflow = any(n.op in DATAFLOW_OPS or n.op == frames.LOOP_OP for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -236,6 +266,7 @@ class Body:
         Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
         """
         makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        makers |= self._ref_args
         if not makers:
             return
         for node in self.nodes:
@@ -244,7 +275,8 @@ class Body:
                 continue
             takes = _ref_args(node, "inputs", len(node.inputs))
             node.deref = tuple(j for j, src, out in fed
-                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
+                               if not takes[j] and (src in self._ref_args or
+                                                    _ref_args(self.nodes[src], "outputs", out + 1)[out]))
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -353,10 +385,8 @@ class Body:
                 continue
             if i in visiting:
                 node = self.nodes[i]
-                raise UnsupportedOpError(
-                    "the graph has a cycle (TF1 dataflow while loops are not supported)",
-                    where=node.where,
-                )
+                raise UnsupportedOpError("the graph has a cycle that is not a TF1 while loop",
+                                         where=node.where)
             visiting.add(i)
             stack.append((i, True))
             if i in fed:

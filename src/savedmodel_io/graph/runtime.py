@@ -36,13 +36,12 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
-from savedmodel_io.graph import opdefs
+from savedmodel_io.graph import frames, opdefs
 from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph._threads import blas_limit, thread_count, usable_cores
 from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.program import (
-    _V1_CONTROL_FLOW,
     Body,
     Context,
     Missing,
@@ -187,11 +186,12 @@ class Session:
         todo: list[tuple[Body, Plan]] = [(self.graph, plan)]
         while todo:
             body, p = todo.pop()
-            for m in body.missing_in(p):
-                if m.op in _V1_CONTROL_FLOW:
-                    m = Missing(m.op + " (TF1 dataflow while loop)", m.node, m.function)
-                missing.append(m)
+            missing.extend(body.missing_in(p))
             for i in p.order:
+                loop = body.nodes[i].attr.get("loop") if body.nodes[i].op == frames.LOOP_OP else None
+                if isinstance(loop, frames.Loop):
+                    todo.append((loop.body, loop.step_plan))
+                    todo.append((loop.body, loop.entry_plan))
                 for fname in _called_functions(body.nodes[i]):
                     if fname in seen:
                         continue
