@@ -42,6 +42,7 @@ def _load() -> None:
             counting,
             cross,
             ctc,
+            decoding,
             fft,
             image,
             image_boxes,
@@ -49,6 +50,7 @@ def _load() -> None:
             image_color,
             image_sampling,
             indexing,
+            json_example,
             linalg,
             lookup,
             losses,
@@ -56,6 +58,7 @@ def _load() -> None:
             math_extra,
             nn,
             parsing,
+            proto_codec,
             quantize,
             quantized_nn,
             quantized_onednn,
@@ -75,6 +78,7 @@ def _load() -> None:
             tensorarray,
             tensorlist,
             tensormap,
+            unicode,
             uniform_quant,
         )
 
