@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -753,7 +754,7 @@ class Context:
             except SavedModelError:
                 raise
             except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
-                    AttributeError, OverflowError, re.error) as exc:
+                    AttributeError, OverflowError, re.error, struct.error) as exc:
                 raise RuntimeFailure(f"{type(exc).__name__}: {exc}", where=node.where) from exc
             if not isinstance(out, list):
                 out = [out]
