@@ -148,3 +148,25 @@ def test_struct_error_in_a_kernel_is_a_runtime_failure(monkeypatch):
     monkeypatch.setattr(jpeg, "encode_jpeg", broken)
     with pytest.raises(RuntimeFailure, match="struct.error|error:"):
         run_graph("EncodeJpeg", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_kernel_errors_name_the_model(tmp_path):
+    # A kernel knows its node, not the file: the run names the model directory on the way out.
+    import savedmodel_io
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel()
+    mg = sm.meta_graphs.add()
+    mg.meta_info_def.tags.append("serve")
+    for name, value in (("s", -(1 << 63)), ("l", (1 << 63) - 1), ("d", 1)):
+        n = mg.graph_def.node.add(name=name, op="Const")
+        n.attr["value"].tensor.CopyFrom(tensors.from_array(np.int64(value)))
+        n.attr["dtype"].type = DataType.DT_INT64
+    r = mg.graph_def.node.add(name="r", op="RaggedRange", input=["s", "l", "d"])
+    r.attr["T"].type = r.attr["Tsplits"].type = DataType.DT_INT64
+    mg.signature_def["s"].outputs["y"].name = "r:1"
+    (tmp_path / "saved_model.pb").write_bytes(sm.SerializeToString())
+    with pytest.raises(InvalidArgumentError) as info:
+        savedmodel_io.load(tmp_path).signatures["s"]()
+    assert info.value.path == str(tmp_path) and str(info.value).startswith(str(tmp_path))
+    assert "node 'r' (RaggedRange)" in str(info.value)

@@ -531,7 +531,11 @@ class Session:
                           frozenset(fed_vals))
         ctx = Context(self, trace, budget or self.budget)
         with blas_limit(self.blas_threads):
-            values = ctx.execute(graph, plan, fed_vals)
+            try:
+                values = ctx.execute(graph, plan, fed_vals)
+            except SavedModelError as exc:  # kernels name the node; the model is named here
+                exc.locate(self.export_dir)
+                raise
             return [self._fetched(_output(values, graph, t)) for t in targets]
 
     def _fetched(self, value: Any) -> Any:
