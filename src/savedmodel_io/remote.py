@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -24,6 +24,9 @@ from savedmodel_io.errors import (
     NotFoundError,
     ReadError,
 )
+
+if TYPE_CHECKING:  # the file type ModelFiles.open returns (remote.py needs no _fsutil to run)
+    from savedmodel_io._fsutil import ReadFile
 
 __all__ = ["RemoteFiles", "URLPath", "is_url", "require_local"]
 
@@ -201,9 +204,9 @@ class RemoteFiles:
                 f"{what or name} is larger than the limit of {limit} bytes", path=url)
         return data
 
-    def open(self, name: str, what: str | None = None) -> BinaryIO:
+    def open(self, name: str, what: str | None = None) -> ReadFile:
         try:
-            f: BinaryIO = self.fs.open(self._target(name), "rb")
+            f: ReadFile = self.fs.open(self._target(name), "rb")
         except _transport_errors() as exc:
             raise _fs_error(exc, self.path(name)) from None
         return f

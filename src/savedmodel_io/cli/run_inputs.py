@@ -169,22 +169,29 @@ def _item_bytes(values: list[Any]) -> int:
     return width
 
 
-def _check_bytes(n: int, what: str, args: tuple, kwargs: dict) -> None:
+# The evaluated arguments of an allowed call (any values an expression can make), and the
+# size guard that checks them before the call runs and returns the elements it will make.
+_Args = tuple[Any, ...]
+_Kwargs = dict[str, Any]
+_Guard = Callable[[str, _Args, _Kwargs], int]
+
+
+def _check_bytes(n: int, what: str, args: _Args, kwargs: _Kwargs) -> None:
     size = n * _item_bytes([*args, *kwargs.values()])
     if size > MAX_BYTES:
         raise InvalidArgumentError(f"{what} would create {size} bytes (limit {MAX_BYTES})")
 
 
-def _shape_arg(fn: str, args: tuple, kwargs: dict, pos: int = 0, name: str = "shape") -> int:
+def _shape_arg(fn: str, args: _Args, kwargs: _Kwargs, pos: int = 0, name: str = "shape") -> int:
     shape = args[pos] if len(args) > pos else kwargs.get(name, ())
     return _check(_size(shape), f"np.{fn}")
 
 
-def _guard_fill(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_fill(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     return _shape_arg(fn, args, kwargs)
 
 
-def _guard_arange(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_arange(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     vals = list(args) + [kwargs[k] for k in ("start", "stop", "step") if k in kwargs]
     nums = [v for v in vals if isinstance(v, (int, float, np.integer, np.floating))]
     if len(nums) != len(vals):
@@ -195,35 +202,35 @@ def _guard_arange(fn: str, args: tuple, kwargs: dict) -> int:
     return _check(max(int(np.ceil((stop - start) / step)), 0), "np.arange")
 
 
-def _guard_linspace(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_linspace(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     num = args[2] if len(args) > 2 else kwargs.get("num", 50)
     if not isinstance(num, (int, np.integer)):
         raise InvalidArgumentError("np.linspace num must be an int")
     return _check(int(num), "np.linspace")
 
 
-def _guard_eye(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_eye(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     n = args[0] if args else kwargs.get("N", 0)
     m = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("M") or n
     return _check(_size((n, m)), f"np.{fn}")
 
 
-def _guard_like(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_like(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     return _check(int(np.size(args[0])), f"np.{fn}") if args else 1
 
 
-def _guard_random_size(pos: int) -> Callable[[str, tuple, dict], int]:
-    def guard(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_random_size(pos: int) -> _Guard:
+    def guard(fn: str, args: _Args, kwargs: _Kwargs) -> int:
         size = args[pos] if len(args) > pos else kwargs.get("size")
         return 1 if size is None else _check(_size(size), f"np.random.{fn}")
     return guard
 
 
-def _guard_random_dims(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_random_dims(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     return _check(_size(tuple(args)), f"np.random.{fn}")
 
 
-def _guard_array(fn: str, args: tuple, kwargs: dict) -> int:
+def _guard_array(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     # The literal's elements are bounded by the expression's length; a wide dtype is not.
     try:
         return int(np.size(args[0])) if args else 1
@@ -232,7 +239,7 @@ def _guard_array(fn: str, args: tuple, kwargs: dict) -> int:
 
 
 # Allowed calls: dotted name -> (function, size guard).
-_CALLS: dict[str, tuple[Callable[..., Any], Callable[[str, tuple, dict], int]]] = {
+_CALLS: dict[str, tuple[Callable[..., Any], _Guard]] = {
     "array": (np.array, _guard_array),
     "asarray": (np.asarray, _guard_array),
     "ones": (np.ones, _guard_fill),
@@ -300,10 +307,11 @@ class _Evaluator:
         if isinstance(node, ast.Tuple):
             return tuple(self.eval(e) for e in node.elts)
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.keys):
                 raise self.fail(node, "dict unpacking is not allowed")
             try:
-                return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+                return {self.eval(k): self.eval(v) for k, v in zip(keys, node.values)}
             except TypeError as exc:
                 raise self.fail(node, f"bad dict ({exc})") from None
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -427,7 +435,8 @@ def make_example(features: dict[str, Any], key: str = "") -> bytes:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"--input_examples {key}: feature names must be strings")
         _feature(ex, name, values, key)
-    return ex.SerializeToString()
+    data: bytes = ex.SerializeToString()
+    return data
 
 
 def parse_examples(text: str) -> dict[str, np.ndarray]:

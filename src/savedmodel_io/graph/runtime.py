@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,9 +45,7 @@ from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
-from savedmodel_io.model import MetaGraph
-from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
-from savedmodel_io.specs import tensor_info_shape
+from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef, SignatureDef
 
 __all__ = [
     "Body",
@@ -55,6 +53,7 @@ __all__ = [
     "FuncRef",
     "Missing",
     "Node",
+    "OwnsSession",
     "Session",
     "TraceEvent",
     "check_signature",
@@ -466,7 +465,8 @@ class Session:
 
     # -- static checks ---------------------------------------------------------------
 
-    def missing_ops(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> list[Missing]:
+    def missing_ops(self, targets: list[str], controls: Sequence[str] = (),
+                    feeds: Iterable[str] = ()) -> list[Missing]:
         """Every op without a kernel that running ``targets`` would reach (functions included)."""
         fed = frozenset(self.graph.resolve(f)[0] for f in feeds)
         plan = self.graph.plan([self.graph.resolve(t) for t in targets],
@@ -489,7 +489,8 @@ class Session:
                     todo.append((fb, self.function_plan(fb)))
         return missing
 
-    def require_kernels(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> None:
+    def require_kernels(self, targets: list[str], controls: Sequence[str] = (),
+                        feeds: Iterable[str] = ()) -> None:
         """Raise UnsupportedOpError (naming op, node, function) if anything lacks a kernel."""
         missing = self.missing_ops(targets, controls, feeds)
         if missing:
@@ -505,7 +506,7 @@ class Session:
         fetches: list[str],
         feeds: Mapping[str, Any],
         *,
-        controls: list[str] = (),
+        controls: Sequence[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
         budget: Budget | None = None,
     ) -> list[Any]:
@@ -516,7 +517,9 @@ class Session:
         self.initialize()
         return self._run(fetches, feeds, controls, trace, budget)
 
-    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
+    def _run(self, fetches: list[str], feeds: Mapping[str, Any], controls: Sequence[str] = (),
+             trace: Callable[[TraceEvent], None] | None = None, budget: Budget | None = None
+             ) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -617,13 +620,14 @@ class Session:
             out[k] = _signature_output(next(it), k, t, self.export_dir, key)
         return out
 
-    def signature(self, key: str):
+    def signature(self, key: str) -> SignatureDef:
         """The SignatureDef named ``key`` (NotFoundError listing the keys otherwise)."""
         sigs = self.meta_graph.signature_def
         if key not in sigs:
             keys = ", ".join(sorted(sigs)) or "none"
             raise NotFoundError(f"no signature {key!r} (signatures: {keys})", path=self.export_dir)
-        return sigs[key]
+        sig: SignatureDef = sigs[key]
+        return sig
 
     def signature_feeds(
         self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
@@ -658,7 +662,7 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensor_info_shape(info), k,
+                inputs[k], info.dtype, tensors.tensor_info_shape(info), k,
                 strict=strict, path=self.export_dir, where=where,
             )
         return feeds
@@ -847,7 +851,7 @@ def convert_input(
     return arr
 
 
-def _string_array(value: Any, key: str, path, where) -> np.ndarray:
+def _string_array(value: Any, key: str, path: str | None, where: str | None) -> np.ndarray:
     arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
     if arr.dtype.kind in "SU" or arr.dtype == object:
         flat = arr.reshape(-1)
@@ -867,29 +871,36 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
+@runtime_checkable
+class OwnsSession(Protocol):
+    """A loaded meta graph that keeps its own Session (:class:`savedmodel_io.model.MetaGraph`).
+
+    Declared here so that the runtime, which the object model sits on, never imports it.
+    """
+
+    def session_for(
+        self,
+        export_dir: str | os.PathLike[str] | None = None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    ) -> Session:
+        """Its own Session (no arguments), else a new one on other variables."""
+
+
 def _session(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     export_dir: str | os.PathLike[str] | None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
     """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
     if isinstance(meta_graph, MetaGraphDef):
         return Session(meta_graph, export_dir=export_dir, variables=variables)
-    if isinstance(meta_graph, MetaGraph):
-        if export_dir is None and variables is None:
-            return meta_graph.session
-        allow = False
-        if meta_graph.model is not None:
-            allow = meta_graph.model.allow_external_links
-            if export_dir is None:
-                export_dir = os.fspath(meta_graph.model.path)
-        return Session(meta_graph.proto, export_dir=export_dir, variables=variables,
-                       allow_external_links=allow)
+    if isinstance(meta_graph, OwnsSession):
+        return meta_graph.session_for(export_dir, variables)
     raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
@@ -912,7 +923,7 @@ def run_signature(
     return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
-def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+def check_signature(meta_graph: OwnsSession | MetaGraphDef, key: str, *,
                     export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)

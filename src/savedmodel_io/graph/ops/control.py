@@ -9,7 +9,7 @@ import numpy as np
 
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph.dataflow import DEAD
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
 from savedmodel_io.graph.ops.array import mirror_pad
 from savedmodel_io.graph.ops.image import resize_bilinear

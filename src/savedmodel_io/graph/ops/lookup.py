@@ -14,7 +14,7 @@ import numpy as np
 
 from savedmodel_io._fsutil import ModelRoot, read_regular
 from savedmodel_io.errors import NotFoundError, UnsupportedFormatError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, np_dtype
 from savedmodel_io.graph.variables import Handle
 

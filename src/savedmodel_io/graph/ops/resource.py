@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.errors import RuntimeFailure
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 from savedmodel_io.graph.variables import Handle, Ref, variable_name
 
