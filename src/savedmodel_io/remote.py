@@ -59,7 +59,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 @functools.cache
-def _transport_errors() -> tuple[type[BaseException], ...]:
+def _transport_errors() -> tuple[type[Exception], ...]:
     """What a filesystem call raises when the server or network fails: OSError, and
     aiohttp's own errors (a malformed response is a ClientResponseError, not an OSError)."""
     try:

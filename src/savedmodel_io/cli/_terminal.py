@@ -49,7 +49,7 @@ def safe_stdout() -> Iterator[None]:
     if not (hasattr(stream, "isatty") and stream.isatty()):
         yield
         return
-    sys.stdout = _SafeStream(stream)  # type: ignore[assignment]
+    sys.stdout = _SafeStream(stream)
     try:
         yield
     finally:
