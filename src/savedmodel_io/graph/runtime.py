@@ -38,7 +38,7 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
-from savedmodel_io.graph import families, opdefs
+from savedmodel_io.graph import families, frames, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.graph import variables as _vars
@@ -60,9 +60,14 @@ __all__ = [
     "run_signature",
 ]
 
-# Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
-_V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
-                    "RefNextIteration"}
+
+def _run_loop(node: Node, inputs: list[Any], ctx: Context) -> list[Any]:
+    loop: frames.Loop = node.attr["loop"]
+    return loop.run(node, inputs, ctx)
+
+
+# The kernel of a TF1 loop node (not registered: no graph names the op).
+_LOOP_KERNEL = _ops.Kernel(frames.LOOP_OP, _run_loop)
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -171,6 +176,7 @@ class Body:
         *,
         args: list[str] | None = None,
         is_function: bool = False,
+        ref_args: frozenset[int] = frozenset(),
     ) -> None:
         self.name = name
         self.is_function = is_function
@@ -178,9 +184,14 @@ class Body:
         self.by_name: dict[str, int] = {}
         self.missing: list[Missing] = []
         self.args = list(args or [])
+        self._ref_args = ref_args  # arguments that carry TF1 references (a loop's RefEnters)
         for i, a in enumerate(self.args):
             self._add(Node(a, "_Arg", {"index": i}, i, name))
         defs = list(node_defs)
+        # TF1 while loops: each top-level frame becomes one loop node (graph/frames.py).
+        specs: list[frames.LoopSpec] = []
+        if any(nd.op in frames.ENTERS for nd in defs):
+            defs, specs = frames.split(defs, name)
         for nd in defs:
             where = f"node {nd.name!r} in {name}"
             attr = {k: decode_attr(v, where=where) for k, v in nd.attr.items()}
@@ -190,6 +201,24 @@ class Body:
             self._add(node)
             node.bind(library)
         self._library = library
+        loops = frames.compile_loops(
+            specs, name, library,
+            lambda sub, sub_defs, sub_args, refs: Body(sub, sub_defs, library, args=sub_args,
+                                                       ref_args=frozenset(refs)))
+        for spec, loop in zip(specs, loops):
+            if spec.node_name in self.by_name:
+                raise RuntimeFailure(f"two nodes are named {spec.node_name!r}", where=name)
+            node = Node(spec.node_name, frames.LOOP_OP, {"loop": loop}, len(self.nodes), name)
+            node.kernel = _LOOP_KERNEL
+            self._add(node)
+        for spec in specs:
+            node = self.nodes[self.by_name[spec.node_name]]
+            for nd in spec.enters:
+                for ref in nd.input:
+                    if ref.startswith("^"):
+                        node.controls.append(self._lookup(ref[1:], node))
+                    else:
+                        node.inputs.append(self.resolve(ref, node))
         for nd in defs:
             node = self.nodes[self.by_name[nd.name]]
             for ref in nd.input:
@@ -199,8 +228,9 @@ class Body:
                     node.inputs.append(self.resolve(ref, node))
         self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
-        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
+        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running;
+        # so does a loop, whose Exit values can be dead.
+        self.dataflow = any(n.op in DATAFLOW_OPS or n.op == frames.LOOP_OP for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -211,6 +241,7 @@ class Body:
         Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
         """
         makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        makers |= self._ref_args
         if not makers:
             return
         for node in self.nodes:
@@ -219,7 +250,8 @@ class Body:
                 continue
             takes = _ref_args(node, "inputs", len(node.inputs))
             node.deref = tuple(j for j, src, out in fed
-                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
+                               if not takes[j] and (src in self._ref_args or
+                                                    _ref_args(self.nodes[src], "outputs", out + 1)[out]))
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -328,10 +360,8 @@ class Body:
                 continue
             if i in visiting:
                 node = self.nodes[i]
-                raise UnsupportedOpError(
-                    "the graph has a cycle (TF1 dataflow while loops are not supported)",
-                    where=node.where,
-                )
+                raise UnsupportedOpError("the graph has a cycle that is not a TF1 while loop",
+                                         where=node.where)
             visiting.add(i)
             stack.append((i, True))
             if i in fed:
@@ -476,11 +506,12 @@ class Session:
         todo: list[tuple[Body, Plan]] = [(self.graph, plan)]
         while todo:
             body, p = todo.pop()
-            for m in body.missing_in(p):
-                if m.op in _V1_CONTROL_FLOW:
-                    m = Missing(m.op + " (TF1 dataflow while loop)", m.node, m.function)
-                missing.append(m)
+            missing.extend(body.missing_in(p))
             for i in p.order:
+                loop = body.nodes[i].attr.get("loop") if body.nodes[i].op == frames.LOOP_OP else None
+                if isinstance(loop, frames.Loop):
+                    todo.append((loop.body, loop.step_plan))
+                    todo.append((loop.body, loop.entry_plan))
                 for fname in _called_functions(body.nodes[i]):
                     if fname in seen:
                         continue
