@@ -11,6 +11,7 @@ optimiser (:mod:`.optimize`) rewrites bodies and sits between the two.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -538,7 +539,7 @@ class Context:
         except SavedModelError:
             raise
         except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
-                AttributeError, OverflowError, re.error) as exc:
+                AttributeError, OverflowError, re.error, struct.error) as exc:
             if node is not None and not gathered:
                 raise RuntimeFailure("an input was not produced (bad output index)",
                                      where=node.where) from None

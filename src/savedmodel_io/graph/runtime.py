@@ -249,14 +249,22 @@ class Session:
             prog = self._program(tuple(fetches), tuple(sorted(fed_vals)), ctx.meter)
             fed = {k: fed_vals[i] for i, k in prog.feeds.items()}
             with blas_limit(self.blas_threads), np.errstate(all="ignore"):
-                values = ctx.execute(prog.body, prog.plan, fed)
+                values = self._execute(ctx, prog.body, prog.plan, fed)
                 return [self._fetched(_output(values, prog.body, t)) for t in prog.body.rets]
         targets = [graph.resolve(f) for f in fetches]
         plan = graph.plan(targets, [graph._lookup(c.lstrip("^"), None) for c in controls],
                           frozenset(fed_vals))
         with blas_limit(self.blas_threads), np.errstate(all="ignore"):
-            values = ctx.execute(graph, plan, fed_vals)
+            values = self._execute(ctx, graph, plan, fed_vals)
             return [self._fetched(_output(values, graph, t)) for t in targets]
+
+    def _execute(self, ctx: Context, body: Body, plan: Plan, fed: Mapping[int, Any]) -> list[Any]:
+        """``ctx.execute``; an error names the model (kernels name the node)."""
+        try:
+            return ctx.execute(body, plan, fed)
+        except SavedModelError as exc:
+            exc.locate(self.export_dir)
+            raise
 
     def _fetched(self, value: Any) -> Any:
         """A fetched value; a fetched TF1 reference is read (a copy: later updates don't change it)."""
