@@ -7,6 +7,8 @@ blocks do not. Other layers are left to their own tests.
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import savedmodel_io
@@ -32,16 +34,26 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+def _outside_type_checking(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` but those in ``if TYPE_CHECKING:`` blocks (one walk)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    tree = ast.parse(path.read_text())
-    skip = {id(n) for node in ast.walk(tree)
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for n in ast.walk(node)}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
+    for node in _outside_type_checking(_tree(path)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -56,6 +68,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return {m for m in found if m in modules and m != name}
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     return {name: _imports(name, path, modules) for name, path in modules.items()}
@@ -104,7 +117,7 @@ def test_directory_names_are_spelled_only_in_the_layout_module():
     for name, path in _modules().items():
         if name == "savedmodel_io.formats.layout":
             continue
-        tree = ast.parse(path.read_text())
+        tree = _tree(path)
         # Whole strings, and the literal parts of f-strings (f"{prefix}.index").
         parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
         for node in ast.walk(tree):
