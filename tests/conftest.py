@@ -8,11 +8,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from _oracles.env import CACHE, TF_ENV, has_tensorflow, no_tf_reason
+from _oracles.env import ANSWERS, CACHE, TF_ENV, has_tensorflow, no_tf_reason
 
+_START = time.time()  # the suite's start, for its wall time and what TensorFlow made in it
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -126,3 +128,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_tf)
         if "slow" in item.keywords and not want_slow:
             item.add_marker(skip_slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The suite's wall time, and what TensorFlow had to make in this run (CI's guard: a clean
+    clone should build fixtures only; every new answer is to be committed)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
+        return
+    answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
+    fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
+    terminalreporter.write_line(
+        f"suite wall time {time.time() - _START:.0f} s; TensorFlow built {len(fixtures)} "
+        f"fixture(s) and recorded {len(answers)} new answer(s) in {ANSWERS} (commit them)")
