@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from _oracles.env import ANSWERS, CACHE, TF_ENV, has_tensorflow, no_tf_reason
 
-_START = time.time()  # the suite's start, for its wall time and what TensorFlow made in it
+_START = time.time()  # the suite's start: what TensorFlow made since is reported at its end
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -131,12 +131,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """The suite's wall time, and what TensorFlow had to make in this run (CI's guard: a clean
-    clone should build fixtures only; every new answer is to be committed)."""
+    """What TensorFlow had to make in this run (CI's guard: a clean clone should only build
+    fixtures; a new answer is to be committed)."""
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         return
     answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
     fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
     terminalreporter.write_line(
-        f"suite wall time {time.time() - _START:.0f} s; TensorFlow built {len(fixtures)} "
-        f"fixture(s) and recorded {len(answers)} new answer(s) in {ANSWERS} (commit them)")
+        f"TensorFlow built {len(fixtures)} fixture(s) and recorded {len(answers)} new "
+        f"answer(s) in {ANSWERS} (commit them)")
