@@ -55,11 +55,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    from savedmodel_io import _accel
+    from savedmodel_io import _config
     from savedmodel_io.hashing import crc32c, farmhash, highwayhash
     from savedmodel_io.proto import deterministic
 
-    print(_accel.report())
+    print(_config.report())
     big = os.urandom(args.mb << 20)
     small = big[: 1 << 20]
     slow = big[: 4 << 20]

@@ -110,6 +110,17 @@ def test_npz_round_trip(model, tmp_path):
     assert report.values["table/.ATTRIBUTES/words"].dtype == object
 
 
+def test_export_reports_progress_through_the_callback(model, tmp_path, capsys):
+    """Library code reports (done, total) in bytes and draws nothing; the CLI draws the bar."""
+    calls: list[tuple[int, int]] = []
+    convert.export_weights(model, tmp_path / "w.npz", progress=lambda done, total: calls.append((done, total)))
+    with CheckpointReader(model) as reader:
+        sizes = [reader.entry(w.key).size for w in convert.weight_table(reader)]
+    assert [done for done, _ in calls] == list(np.cumsum(sizes))
+    assert {total for _, total in calls} == {sum(sizes)}
+    assert capsys.readouterr() == ("", "")
+
+
 def test_match_report(model):
     arrays = {
         "_all_variables/1": np.zeros((2, 3), np.float32),        # an alias of dense/kernel

@@ -1,7 +1,7 @@
-"""The byte and format layers import nothing above them and sit in no import cycle.
+"""The package's import layers hold, no import cycle exists, and only the CLI writes to the terminal.
 
 Imports inside functions count too (they are edges all the same); ``TYPE_CHECKING``
-blocks do not. Other layers are left to their own tests.
+blocks do not. docs/architecture.md draws these layers.
 """
 
 from __future__ import annotations
@@ -14,15 +14,37 @@ from pathlib import Path
 import savedmodel_io
 
 SRC = Path(savedmodel_io.__file__).resolve().parent
-# The layers below the object model: bytes, errors and format modules (and the protos,
-# numpy conversions, hashes and lookup helpers they use).
-BOTTOM = ("savedmodel_io.formats", "savedmodel_io.remote", "savedmodel_io._fsutil",
-          "savedmodel_io._staging", "savedmodel_io._swap",
-          "savedmodel_io.errors", "savedmodel_io.proto", "savedmodel_io.hashing",
-          "savedmodel_io.dtypes", "savedmodel_io.tensors", "savedmodel_io._lookup",
-          "savedmodel_io._accel")
+ROOT_PACKAGE = "savedmodel_io"
+
+# Import layers, lowest first: a module imports modules of its own layer and of the layers
+# below, never above. A name stands for that module and, for a package, everything in it;
+# the most specific name wins (formats.varint is a byte codec, the other formats.* are
+# format modules). Data flows bytes -> formats -> protos/numpy -> object model; in imports
+# the format modules sit on the proto bindings and numpy conversions they decode into, and
+# the graph runtime (protos in, numpy out) sits below the object model, whose MetaGraph
+# owns a Session.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("bytes", ("errors", "_version", "_lookup", "_accel", "_progress", "_fsutil", "_staging",
+               "_swap", "remote", "hashing", "formats.varint", "formats.layout",
+               "formats.source")),
+    ("protos and numpy", ("proto", "dtypes", "tensors")),
+    ("formats", ("formats", "_fingerprint_cpb", "fingerprint")),
+    ("graph", ("graph",)),
+    ("object model", ("model", "specs", "_display")),
+    ("writer and tools", ("writer", "replace", "convert", "integrity", "scan", "graphviz",
+                          "_config")),
+    ("cli and public API", ("cli", "__main__", "")),  # "": the package itself (__init__.py)
+]
+
+# Modules outside cli/ that write to the terminal, and why (all other library code reports
+# through return values, exceptions, warnings and ProgressCallback).
+TERMINAL_WRITERS = {
+    "savedmodel_io._config": "show_config() prints on request, like numpy.show_config()",
+    "savedmodel_io.graph.ops.control": "the PrintV2 op writes where the graph tells it to",
+}
 
 
+@functools.cache
 def _modules() -> dict[str, Path]:
     out = {}
     for p in SRC.rglob("*.py"):
@@ -35,7 +57,7 @@ def _modules() -> dict[str, Path]:
 
 
 @functools.cache
-def _tree(path: Path) -> ast.Module:
+def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text())
 
 
@@ -53,7 +75,7 @@ def _outside_type_checking(tree: ast.AST) -> Iterator[ast.AST]:
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _outside_type_checking(_tree(path)):
+    for node in _outside_type_checking(_parse(path)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -74,34 +96,103 @@ def _graph() -> dict[str, set[str]]:
     return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
-def _in_bottom(name: str) -> bool:
-    return any(name == b or name.startswith(b + ".") for b in BOTTOM)
+def _layer_of(name: str) -> int | None:
+    """Index in LAYERS of the most specific entry naming ``name`` (None: in no layer)."""
+    best: tuple[int, int] | None = None
+    for index, (_, entries) in enumerate(LAYERS):
+        for entry in entries:
+            full = f"{ROOT_PACKAGE}.{entry}" if entry else ROOT_PACKAGE
+            if name == full or (entry and name.startswith(full + ".")):
+                if best is None or len(full) > best[0]:
+                    best = (len(full), index)
+    return None if best is None else best[1]
 
 
-def test_bottom_layers_import_nothing_above_them():
-    graph = _graph()
-    bad = {n: sorted(d for d in deps if not _in_bottom(d))
-           for n, deps in graph.items() if _in_bottom(n)}
-    assert not {n: d for n, d in bad.items() if d}
+def test_every_module_has_a_layer_and_every_layer_entry_exists():
+    modules = _modules()
+    assert [n for n in modules if _layer_of(n) is None] == []
+    entries = [f"{ROOT_PACKAGE}.{e}" if e else ROOT_PACKAGE for _, es in LAYERS for e in es]
+    assert [e for e in entries if e not in modules] == []
 
 
-def test_no_import_cycle_through_the_bottom_layers():
-    graph = _graph()
+def test_each_module_imports_only_its_layer_and_below():
+    upward = []
+    for name, deps in _graph().items():
+        mine = _layer_of(name)
+        assert mine is not None
+        for dep in sorted(deps):
+            theirs = _layer_of(dep)
+            assert theirs is not None
+            if theirs > mine:
+                upward.append(f"{name} ({LAYERS[mine][0]}) imports {dep} ({LAYERS[theirs][0]})")
+    assert upward == []
 
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            n = todo.pop()
-            for d in graph[n]:
-                if d == goal:
-                    return True
-                if d not in seen:
-                    seen.add(d)
-                    todo.append(d)
-        return False
 
-    cycles = [(n, d) for n in graph if _in_bottom(n) for d in graph[n] if reaches(d, n)]
-    assert not cycles  # e.g. formats.bundle <-> formats._sharding, model <-> remote (both gone)
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_no_import_cycles():
+    # e.g. graph.ops <-> its kernel families, model <-> graph.runtime, builder_core <->
+    # layers, _accel <-> the hashes (all gone).
+    assert _cycles(_graph()) == []
+
+
+def test_cycle_finder_finds_cycles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"f"}, "f": {"e"}}
+    assert _cycles(graph) == [["a", "b", "c"], ["e", "f"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_only_the_cli_writes_to_the_terminal():
+    """Library code has no print(), no sys.stdout / sys.stderr, no progress bars (those are cli/)."""
+    found = []
+    for name, path in _modules().items():
+        if name.startswith(f"{ROOT_PACKAGE}.cli.") or name in TERMINAL_WRITERS:
+            continue
+        for node in ast.walk(_parse(path)):
+            printing = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id == "print")
+            stream = (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                      and node.value.id == "sys" and node.attr in ("stdout", "stderr"))
+            if printing or stream:
+                found.append(f"{path.relative_to(SRC.parent)}:{node.lineno}")
+    assert found == []
+
+
+def test_terminal_writers_exist():
+    assert set(TERMINAL_WRITERS) <= set(_modules())
 
 
 def test_directory_names_are_spelled_only_in_the_layout_module():
@@ -117,7 +208,7 @@ def test_directory_names_are_spelled_only_in_the_layout_module():
     for name, path in _modules().items():
         if name == "savedmodel_io.formats.layout":
             continue
-        tree = _tree(path)
+        tree = _parse(path)
         # Whole strings, and the literal parts of f-strings (f"{prefix}.index").
         parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
         for node in ast.walk(tree):

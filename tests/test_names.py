@@ -181,6 +181,31 @@ def test_runtime_keys_without_object_graph_escape_like_tensorflow():
     assert _path_keys(og) == {2: "a..b/c.Sd/.ATTRIBUTES/VARIABLE_VALUE"}
 
 
+def test_runtime_keys_walk_the_object_graph_like_checkpoint_paths(monkeypatch):
+    """graph/variables and the checkpoint names share one walk: ids out of range are skipped
+    (a negative id named the last node), and a hostile graph's paths are bounded."""
+    from savedmodel_io.errors import LimitExceededError
+    from savedmodel_io.formats.object_paths import PathBudget
+    from savedmodel_io.graph.variables import _path_keys
+    from savedmodel_io.proto import SavedObjectGraph
+
+    og = SavedObjectGraph()
+    root = og.nodes.add()
+    root.children.add(node_id=-1, local_name="wrapped")
+    root.children.add(node_id=7, local_name="missing")
+    root.children.add(node_id=1, local_name="v")
+    og.nodes.add().variable.name = "v"
+    assert _path_keys(og) == {1: "v/.ATTRIBUTES/VARIABLE_VALUE"}
+
+    chain = SavedObjectGraph()
+    for i in range(1, 301):
+        chain.nodes.add().children.add(node_id=i, local_name="x" * 200)
+    chain.nodes.add().variable.name = "v"
+    monkeypatch.setattr(PathBudget, "MINIMUM", 0)  # 300 steps of 200 characters: 9 MB of
+    with pytest.raises(LimitExceededError, match="paths need more than"):  # paths from 63 kB
+        _path_keys(chain, "/m")
+
+
 def test_entry_dtype_is_a_numpy_dtype(written):
     with bundle.open_checkpoint(written) as r:
         e = r.entry(_key("attn/q/kernel"))

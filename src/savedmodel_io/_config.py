@@ -1,8 +1,8 @@
 """``show_config()``: the version, the runtime dependencies and each accelerator's backend.
 
 The accelerated steps and their fallbacks are described in ``savedmodel_io._accel``; this
-module inspects the modules that use them, so it sits above them (the bottom layers only
-import ``_accel``).
+module asks each accelerated module (hashes, census, deterministic serialisation) which
+backend it loaded, so it sits above them (the bottom layers only import ``_accel``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import sys
 from typing import Any, TextIO
 
 from savedmodel_io._accel import HINTS
+from savedmodel_io._version import version
 from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.formats import census
+from savedmodel_io.hashing import crc32c, farmhash, highwayhash
+from savedmodel_io.proto import deterministic
 
 __all__ = ["backends", "config", "report", "show_config"]
 
@@ -28,10 +32,6 @@ def _version(dist: str) -> str:
 
 def backends() -> dict[str, dict[str, Any]]:
     """Each accelerated step -> {"backend": name, "fast": bool, "hint": how to get it fast}."""
-    from savedmodel_io.formats import census
-    from savedmodel_io.hashing import crc32c, farmhash, highwayhash
-    from savedmodel_io.proto import deterministic
-
     crc_names = {
         "google-crc32c": f"google-crc32c {_version('google-crc32c')}",
         "crcmod": f"crcmod {_version('crcmod')} (C extension)",
@@ -40,13 +40,13 @@ def backends() -> dict[str, dict[str, Any]]:
     hh = f"C accelerator ({highwayhash.SIMD})" if highwayhash.ACCELERATED else "pure Python"
     fh = f"cityhash {_version('cityhash')}" if farmhash.ACCELERATED else "pure Python"
     det = "C accelerator" if deterministic.ACCELERATED else "pure Python"
-    counted = census._compiled is not None
+    census_backend = "C accelerator" if census.ACCELERATED else "pure Python"
     rows = {
         "CRC32C": (crc_names[crc32c.BACKEND], crc32c.BACKEND != "python"),
         "HighwayHash": (hh, highwayhash.ACCELERATED),
         "FarmHash": (fh, farmhash.ACCELERATED),
         "deterministic serialisation": (det, deterministic.ACCELERATED),
-        "field census": ("C accelerator" if counted else "pure Python", counted),
+        "field census": (census_backend, census.ACCELERATED),
     }
     return {
         step: {"backend": name, "fast": fast, "hint": "" if fast else HINTS[step]}
@@ -56,11 +56,9 @@ def backends() -> dict[str, dict[str, Any]]:
 
 def config() -> dict[str, Any]:
     """Versions of savedmodel-io, Python and the runtime dependencies; the accelerator backends."""
-    from savedmodel_io import __version__
-
     proto_impl = importlib.import_module("google.protobuf.internal.api_implementation").Type()
     return {
-        "savedmodel-io": __version__,
+        "savedmodel-io": version(),
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "protobuf": f"{_version('protobuf')} ({proto_impl})",

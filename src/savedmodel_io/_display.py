@@ -10,16 +10,24 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from savedmodel_io._progress import human_bytes
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY
 
 if TYPE_CHECKING:
     from savedmodel_io.model import SavedModel, Signature
 
-__all__ = ["model_html", "model_summary", "model_text"]
+__all__ = ["human_bytes", "model_html", "model_summary", "model_text"]
 
 _MAX_SIGNATURES = 20
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def _spec_list(specs: dict[str, Any]) -> str:

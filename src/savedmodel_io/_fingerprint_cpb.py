@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.protobuf import message as _message
 from google.protobuf.message import DecodeError
 
 from savedmodel_io.errors import CorruptFileError, FormatError, LimitExceededError
@@ -95,13 +96,15 @@ class _Hasher:
         object_hash = self.hash_message(meta.object_graph_def, root, OBJECT_GRAPH_TAGS)
         return checksum, graph_hash, signature_hash, object_hash
 
-    def hash_message(self, message, root: ChunkedMessage, tags: Sequence[FieldIndex]) -> int:
+    def hash_message(self, message: _message.Message, root: ChunkedMessage,
+                     tags: Sequence[FieldIndex]) -> int:
         """Hash of a merged part combined with the hashes of its raw chunks (TF's HashMessage)."""
         whole = fingerprint64(deterministic_buffer(message))
         return fingerprint_cat64(whole, self.hash_fields(root, tags, message))
 
     def hash_fields(
-        self, cm: ChunkedMessage, tags: Sequence[FieldIndex], merged, depth: int = 0
+        self, cm: ChunkedMessage, tags: Sequence[FieldIndex], merged: _message.Message,
+        depth: int = 0
     ) -> int:
         """TF's HashFields: chain the hashes of chunks found at (or under) the field tag ``tags``."""
         if depth > 200:
@@ -147,7 +150,7 @@ class _Hasher:
         return result
 
 
-def _tag_matches(a: Sequence[FieldIndex], b: Sequence[FieldIndex], path) -> int:
+def _tag_matches(a: Sequence[FieldIndex], b: Sequence[FieldIndex], path: str) -> int:
     """How many leading steps of chunked-field tag ``a`` equal the target tag ``b`` (TF's fieldTagMatches)."""
     matches = 0
     for x, y in zip(a, b):
@@ -177,7 +180,7 @@ MAX_PRUNED_FIELDS = 1_000_000
 
 
 def _prune(
-    cm: ChunkedMessage, targets: Sequence[Sequence[FieldIndex]], path, depth: int = 0
+    cm: ChunkedMessage, targets: Sequence[Sequence[FieldIndex]], path: str, depth: int = 0
 ) -> tuple[ChunkedMessage, int]:
     """TF's PruneChunkedMessage: keep chunked fields whose tag is a prefix of a target (once per target).
 

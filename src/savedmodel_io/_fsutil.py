@@ -24,7 +24,8 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from savedmodel_io import _staging, _swap
 from savedmodel_io.errors import (
@@ -38,10 +39,13 @@ from savedmodel_io.errors import (
     WriteError,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = [
-    "ALLOW_EXTERNAL_LINKS", "ModelRoot", "atomic_directory", "atomic_file", "atomic_path",
-    "check_file_target", "fsync_dir", "kind_of", "make_directory", "open_regular", "read_regular",
-    "recover",
+    "ALLOW_EXTERNAL_LINKS", "ModelRoot", "ReadFile", "atomic_directory", "atomic_file",
+    "atomic_path", "check_file_target", "fsync_dir", "kind_of", "make_directory", "open_regular",
+    "read_regular", "recover",
 ]
 
 #: How a user allows links out of a model directory (named by every OutsideModelError).
@@ -157,9 +161,25 @@ class ModelRoot:
                 f"model directory {self.path}", path=path)
 
 
+class ReadFile(Protocol):
+    """A seekable binary file open for reading: a local file (:func:`open_regular`) or a
+    remote one read by byte range (what ``ModelFiles.open`` returns)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def readinto(self, buffer: bytearray | memoryview, /) -> int | None: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None, /) -> None: ...
+
+
 def open_regular(
     path: str | os.PathLike[str], what: str = "file", *, root: ModelRoot | None = None
-) -> BinaryIO:
+) -> ReadFile:
     """Open ``path`` for binary reading if it is a regular file (symlinks followed).
 
     With ``root`` (the model directory ``path`` belongs to), the path is first resolved
@@ -332,8 +352,8 @@ def _renamed(exc: SavedModelError, path: Path) -> SavedModelError:
     new = type(exc)(exc.message, path=path, where=exc.where)
     extra = {k: v for k, v in vars(exc).items() if k not in ("message", "path", "where")}
     vars(new).update(extra)
-    if isinstance(exc, OSError):
-        new.errno = exc.errno  # type: ignore[attr-defined]
+    if isinstance(exc, OSError) and isinstance(new, OSError):  # the same class
+        new.errno = exc.errno
     return new
 
 

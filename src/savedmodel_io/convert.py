@@ -31,7 +31,7 @@ import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io._fsutil import atomic_path
-from savedmodel_io._progress import Progress
+from savedmodel_io._progress import ProgressCallback
 from savedmodel_io.errors import (
     CorruptFileError,
     InvalidArgumentError,
@@ -171,7 +171,7 @@ def export_weights(
     *,
     format: str | None = None,
     names: Naming = "auto",
-    quiet: bool = False,
+    progress: ProgressCallback | None = None,
     allow_external_links: bool = False,
 ) -> ExportReport:
     """Write a SavedModel's (or checkpoint's) tensors to ``.npz`` or ``.safetensors``.
@@ -179,6 +179,7 @@ def export_weights(
     Names follow ``names`` (see the module docstring); the file's metadata
     (safetensors) or a ``__savedmodel_io__`` entry (npz) records each name's
     checkpoint keys so the mapping is never lost. Writes are atomic.
+    ``progress(done, total)`` is called after each tensor is read (bytes; nothing is drawn).
     ``allow_external_links``: follow symlinks out of the model directory (refused by default).
     """
     fmt = _format_of(out, format)
@@ -190,22 +191,24 @@ def export_weights(
     with CheckpointReader(path, allow_external_links=allow_external_links) as reader:
         table = weight_table(reader, names=names)
         total = sum(reader.entry(w.key).size for w in table)
-        with Progress(total, "export", quiet=quiet) as bar:
-            for w in table:
-                entry = reader.entry(w.key)
-                if not dtypes.has_numpy_form(entry.dtype_enum):
-                    report.skipped[w.name] = f"{w.dtype} tensors have no numpy form"
+        done = 0
+        for w in table:
+            entry = reader.entry(w.key)
+            if not dtypes.has_numpy_form(entry.dtype_enum):
+                report.skipped[w.name] = f"{w.dtype} tensors have no numpy form"
+                continue
+            arr = reader.read(w.key)
+            done += entry.size
+            if progress is not None:
+                progress(done, total)
+            if fmt == "npz":
+                arrays[w.name] = arr
+            else:
+                if arr.dtype.name not in _SAFETENSORS_DTYPES:
+                    report.skipped[w.name] = f"safetensors cannot hold {w.dtype} tensors"
                     continue
-                arr = reader.read(w.key)
-                bar.update(entry.size)
-                if fmt == "npz":
-                    arrays[w.name] = arr
-                else:
-                    if arr.dtype.name not in _SAFETENSORS_DTYPES:
-                        report.skipped[w.name] = f"safetensors cannot hold {w.dtype} tensors"
-                        continue
-                    arrays[w.name] = np.require(arr, requirements="C")  # keeps 0-d arrays 0-d
-                report.written.append(w)
+                arrays[w.name] = np.require(arr, requirements="C")  # keeps 0-d arrays 0-d
+            report.written.append(w)
     keymap = {w.name: list(w.keys) for w in report.written}
     if fmt == "npz":
         npz.write(out, arrays, keymap)

@@ -10,7 +10,7 @@ Enum values: tensorflow/tensorflow tensorflow/core/framework/types.proto.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedFormatError
 from savedmodel_io.proto import DataType
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
 
 __all__ = [
     "REF_OFFSET",
+    "as_enum",
     "base_dtype",
     "dtype_name",
     "from_numpy",
@@ -30,6 +31,14 @@ __all__ = [
     "python_name",
     "to_numpy",
 ]
+
+def as_enum(dt: int) -> DataType:
+    """DataType number ``dt`` as the proto stubs type enum fields (DataType values are ints).
+
+    The library passes DataTypes around as ints; this is where they go into a message field.
+    """
+    return cast(DataType, dt)
+
 
 # Reference dtypes of TF1 graphs (DT_FLOAT_REF = 101, ...) are the base type + 100.
 REF_OFFSET = 100

@@ -32,15 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io.formats.varint import VarintError
-from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     FormatError,
     NotFoundError,
     SavedModelError,
 )
-from savedmodel_io.formats import layout
+from savedmodel_io.formats import layout, wire
 from savedmodel_io.formats.saved_model_file import MAX_PROTO_BYTES, read_named
 from savedmodel_io.formats.source import LocalFiles, ModelFiles
 from savedmodel_io.formats.sstable import MAX_TABLE_BYTES
@@ -213,40 +211,11 @@ _FINGERPRINT_WIRE = {1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 2, 7: 2}
 
 def _check_wire(data: bytes, file: Path, expected: dict[int, int]) -> None:
     """Walk the top-level fields of a small message; known fields must have their wire types."""
-    pos, n = 0, len(data)
-
-    def varint(at: int) -> tuple[int, int]:
-        try:
-            return decode_varint(data, at, n)
-        except VarintError:
-            raise CorruptFileError(f"truncated or malformed varint at byte {at}", path=file) from None
-
-    while pos < n:
-        start = pos
-        tag, pos = varint(pos)
-        number, wire = tag >> 3, tag & 7
-        if number == 0:
-            raise CorruptFileError(f"invalid field number 0 at byte {start}", path=file)
-        want = expected.get(number)
-        if want is not None and wire != want:
-            raise CorruptFileError(
-                f"field {number} has wire type {wire}, expected {want} (byte {start})", path=file
-            )
-        if wire == 0:
-            _, pos = varint(pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = varint(pos)
-            pos += length
-        else:
-            raise CorruptFileError(f"unsupported wire type {wire} at byte {start}", path=file)
-        if pos > n:
-            raise CorruptFileError(
-                f"field at byte {start} runs past the end of the file", path=file
-            )
+    try:
+        for _ in wire.fields(data, 0, len(data), expected=expected):
+            pass
+    except wire.WireError as exc:
+        raise CorruptFileError(str(exc), path=file) from None
 
 
 def _check_fingerprint_wire(data: bytes, file: Path) -> None:

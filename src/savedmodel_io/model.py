@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -23,7 +23,7 @@ from savedmodel_io._lookup import Lookup
 from savedmodel_io.errors import CorruptFileError, NotFoundError, SavedModelError
 from savedmodel_io.formats import layout, saved_model_file
 from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
-from savedmodel_io.graph.library import ops_used
+from savedmodel_io.graph.library import asset_file_defs, ops_used
 from savedmodel_io.proto import (
     AssetFileDef,
     FunctionDef,
@@ -32,7 +32,6 @@ from savedmodel_io.proto import (
     SavedObject,
     SavedObjectGraph,
     SignatureDef,
-    parse_message,
 )
 from savedmodel_io.proto import SavedModel as SavedModelProto
 from savedmodel_io.specs import TensorSpec, decode_structure, spec_from_tensor_info
@@ -46,7 +45,6 @@ if TYPE_CHECKING:  # numpy is imported on first use: inspecting a model never ne
     from savedmodel_io.graph.runtime import Session
 
 __all__ = [
-    "ASSETS_COLLECTION",
     "Asset",
     "ConcreteFunction",
     "Function",
@@ -56,7 +54,6 @@ __all__ = [
     "SavedObjectNode",
     "Signature",
     "Variables",
-    "asset_file_defs",
     "load",
     "normalize_tags",
     "read_signatures",
@@ -429,7 +426,26 @@ class MetaGraph:
         Variables are read from the model's checkpoint (by byte range for a model loaded
         from a URL) and keep their values across calls, as in a TensorFlow session.
         """
-        try:
+        return self._new_session(None, None)
+
+    def session_for(
+        self,
+        export_dir: str | os.PathLike[str] | None = None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    ) -> Session:
+        """:attr:`session`, or (given either argument) a new Session whose variables are
+        ``variables`` (checkpoint key -> array, or a callable) or ``export_dir``'s checkpoint
+        (default: the model's directory)."""
+        if export_dir is None and variables is None:
+            return self.session
+        return self._new_session(export_dir, variables)
+
+    def _new_session(
+        self,
+        export_dir: str | os.PathLike[str] | None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None,
+    ) -> Session:
+        try:  # imported on first use: inspecting a model never needs the runtime
             from savedmodel_io.graph.runtime import Session
         except ModuleNotFoundError as exc:  # pragma: no cover - only in partial builds
             if not (exc.name or "").startswith("savedmodel_io"):
@@ -437,8 +453,12 @@ class MetaGraph:
             raise SavedModelError("this build of savedmodel_io has no graph runtime") from None
         model = self.model
         if model is None:
-            return Session(self.proto)
-        return Session(self.proto, export_dir=os.fspath(model.path), variables=model.checkpoint_entry,
+            return Session(self.proto, export_dir=export_dir, variables=variables)
+        if export_dir is None:
+            export_dir = os.fspath(model.path)
+            if variables is None:
+                variables = model.checkpoint_entry
+        return Session(self.proto, export_dir=export_dir, variables=variables,
                        allow_external_links=model.allow_external_links)
 
     @cached_property
@@ -498,31 +518,6 @@ class MetaGraph:
             f"MetaGraph(tags={list(self.tags)}, signatures={list(self.signatures)}, "
             f"nodes={len(self.proto.graph_def.node)}, functions={len(self.proto.graph_def.library.function)})"
         )
-
-
-# The collection older TF1 SavedModelBuilders list assets in, as packed AssetFileDefs
-# (tensorflow/tensorflow tensorflow/python/saved_model/constants.py, ASSETS_KEY).
-ASSETS_COLLECTION = "saved_model_assets"
-_ASSET_FILE_DEF_TYPE = "tensorflow.AssetFileDef"
-
-
-def asset_file_defs(proto: MetaGraphDef, path: str | os.PathLike[str] | None = None) -> list[AssetFileDef]:
-    """A meta graph's assets: ``asset_file_def``, else the ``saved_model_assets`` collection.
-
-    The same fallback as TensorFlow's loader (tensorflow/tensorflow
-    tensorflow/python/saved_model/loader_impl.py, get_asset_tensors): the collection is read
-    only when the meta graph lists no AssetFileDef itself.
-    """
-    if len(proto.asset_file_def) or ASSETS_COLLECTION not in proto.collection_def:
-        return list(proto.asset_file_def)
-    out = []
-    for i, packed in enumerate(proto.collection_def[ASSETS_COLLECTION].any_list.value):
-        if packed.type_url.rpartition("/")[2] != _ASSET_FILE_DEF_TYPE:
-            raise CorruptFileError(
-                f"entry {i} of collection {ASSETS_COLLECTION!r} is a {packed.type_url!r}, "
-                "not an AssetFileDef", path=path)
-        out.append(parse_message(AssetFileDef, packed.value, path=path))
-    return out
 
 
 # --- variables ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ extras (``gcsfs``, ``s3fs``).
 from __future__ import annotations
 
 import posixpath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io.errors import (
     CorruptFileError,
@@ -23,6 +23,9 @@ from savedmodel_io.errors import (
     NotFoundError,
     ReadError,
 )
+
+if TYPE_CHECKING:  # the file type ModelFiles.open returns (remote.py needs no _fsutil to run)
+    from savedmodel_io._fsutil import ReadFile
 
 __all__ = ["RemoteFiles", "URLPath", "is_url", "require_local"]
 
@@ -181,9 +184,9 @@ class RemoteFiles:
         except OSError as exc:
             raise _fs_error(exc, url) from None
 
-    def open(self, name: str, what: str | None = None) -> BinaryIO:
+    def open(self, name: str, what: str | None = None) -> ReadFile:
         try:
-            f: BinaryIO = self.fs.open(self._target(name), "rb")
+            f: ReadFile = self.fs.open(self._target(name), "rb")
         except OSError as exc:
             raise _fs_error(exc, self.path(name)) from None
         return f

@@ -24,11 +24,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from savedmodel_io.errors import NotFoundError
 from savedmodel_io.formats import saved_model_file
 from savedmodel_io.graph.library import called_functions
-from savedmodel_io.proto import MetaGraphDef
+from savedmodel_io.proto import FunctionDef, MetaGraphDef, NodeDef, TensorInfo
 
 __all__ = [
     "CATEGORIES",
@@ -136,7 +137,7 @@ class ScanReport:
     def found(self) -> bool:
         return any(mg.found for mg in self.meta_graphs)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``savedmodel-io scan --json``)."""
         return {
             "path": self.path,
@@ -167,7 +168,7 @@ def _node_name(tensor: str) -> str:
     return name.split(":", 1)[0]
 
 
-def _ancestors(roots: Iterable[str], nodes: dict) -> set[str]:
+def _ancestors(roots: Iterable[str], nodes: dict[str, NodeDef]) -> set[str]:
     seen: set[str] = set()
     todo = [r for r in roots if r in nodes]
     while todo:
@@ -179,7 +180,7 @@ def _ancestors(roots: Iterable[str], nodes: dict) -> set[str]:
     return seen
 
 
-def _closure(start: Iterable[str], library: dict) -> set[str]:
+def _closure(start: Iterable[str], library: dict[str, FunctionDef]) -> set[str]:
     seen: set[str] = set()
     todo = list(start)
     while todo:
@@ -192,19 +193,22 @@ def _closure(start: Iterable[str], library: dict) -> set[str]:
     return seen
 
 
-def _tensor_names(info) -> list[str]:
+def _tensor_names(info: TensorInfo) -> list[str]:
     kind = info.WhichOneof("encoding")
     if kind == "name":
-        return [info.name]
+        name: str = info.name
+        return [name]
     if kind == "coo_sparse":
         c = info.coo_sparse
-        return [c.values_tensor_name, c.indices_tensor_name, c.dense_shape_tensor_name]
+        names: list[str] = [c.values_tensor_name, c.indices_tensor_name, c.dense_shape_tensor_name]
+        return names
     if kind == "composite_tensor":
         return [n for comp in info.composite_tensor.components for n in _tensor_names(comp)]
     return []
 
 
-def _reachable(mg: MetaGraphDef, nodes: dict, library: dict) -> tuple[set[str], set[str]]:
+def _reachable(mg: MetaGraphDef, nodes: dict[str, NodeDef], library: dict[str, FunctionDef]
+               ) -> tuple[set[str], set[str]]:
     """Graph nodes and functions that using the model can run.
 
     Entry points are signature tensors, node lists of collections (init and main
@@ -234,7 +238,7 @@ def scan_meta_graph(
     reports every occurrence.
     """
     default = denylist is None
-    deny = frozenset(DENYLIST) if default else frozenset(denylist)
+    deny = frozenset(DENYLIST if denylist is None else denylist)
     graph = mg.graph_def
     library = {f.signature.name: f for f in graph.library.function}
     nodes = {n.name: n for n in graph.node}

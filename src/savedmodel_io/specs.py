@@ -31,7 +31,6 @@ __all__ = [
     "TypeSpec",
     "decode_structure",
     "spec_from_tensor_info",
-    "tensor_info_shape",
 ]
 
 # Python class names of TypeSpecProto.TypeSpecClass values (as TensorFlow names them).
@@ -175,20 +174,10 @@ def _shape_text(shape: Shape) -> str:
     return "None" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def tensor_info_shape(info: TensorInfo) -> Shape:
-    """The shape a TensorInfo records; None (unknown) when it records none.
-
-    An absent ``tensor_shape`` is not a scalar: TF1 SignatureDefs built by hand (TF Serving's
-    half_plus_three) leave it out, and TensorFlow feeds them any shape. ``saved_model_cli show``
-    still prints such a shape as ``()``; cli/show.py reads the proto for that.
-    """
-    return tensors.shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
-
-
 def spec_from_tensor_info(key: str | None, info: TensorInfo) -> TensorSpec:
     """TensorSpec of a SignatureDef input or output (any of the three encodings)."""
     enc = info.WhichOneof("encoding")
-    shape = tensor_info_shape(info)
+    shape = tensors.tensor_info_shape(info)
     if enc == "coo_sparse":
         c = info.coo_sparse
         return TensorSpec(

@@ -9,6 +9,7 @@ field means all zeros and a shorter one repeats its last value (this is how
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from savedmodel_io.errors import (
     UnsupportedFormatError,
 )
 from savedmodel_io.formats import varint
-from savedmodel_io.proto import DataType, TensorProto, TensorShapeProto
+from savedmodel_io.proto import DataType, TensorInfo, TensorProto, TensorShapeProto
 
 if TYPE_CHECKING:  # numpy is imported on first use: reading shapes never needs it
     import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "num_elements",
     "shape_from_proto",
     "shape_to_proto",
+    "tensor_info_shape",
     "to_array",
     "to_content_proto",
 ]
@@ -79,6 +81,16 @@ def shape_from_proto(proto: TensorShapeProto) -> Shape:
     return tuple(d.size if d.size >= 0 else None for d in proto.dim)
 
 
+def tensor_info_shape(info: TensorInfo) -> Shape:
+    """The shape a TensorInfo records; None (unknown) when it records none.
+
+    An absent ``tensor_shape`` is not a scalar: TF1 SignatureDefs built by hand (TF Serving's
+    half_plus_three) leave it out, and TensorFlow feeds them any shape. ``saved_model_cli show``
+    still prints such a shape as ``()``; cli/show.py reads the proto for that.
+    """
+    return shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
+
+
 def shape_to_proto(shape: Shape | Sequence[int | None]) -> TensorShapeProto:
     """TensorShapeProto for a shape; None (or -1) dims become -1, a None shape unknown rank."""
     proto = TensorShapeProto()
@@ -117,12 +129,10 @@ def check_rank(
 
 def num_elements(shape: Shape) -> int | None:
     """Element count of a fully known shape, else None."""
-    if shape is None or any(d is None for d in shape):
+    if shape is None:
         return None
-    n = 1
-    for d in shape:
-        n *= d  # type: ignore[operator]
-    return n
+    known = [d for d in shape if d is not None]
+    return math.prod(known) if len(known) == len(shape) else None
 
 
 def _values(tp: TensorProto, dt: int) -> tuple[Any, np.dtype | None]:
@@ -324,7 +334,7 @@ def from_array(value: Any, dtype: int | None = None) -> TensorProto:
         if arr.dtype.kind == "U":
             arr = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(arr)
     dt = dtypes.from_numpy(arr.dtype) if dtype is None else dtype
-    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
+    tp = TensorProto(dtype=dtypes.as_enum(dt))
     tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
     if dt == DataType.DT_STRING:
         for item in arr.reshape(-1):
@@ -372,7 +382,7 @@ def to_content_proto(value: Any) -> TensorProto:
         arr = arr.astype(object)
     strings = arr.dtype == object
     dt = DataType.DT_STRING if strings else dtypes.from_numpy(arr.dtype)
-    tp = TensorProto(dtype=dt)  # type: ignore[arg-type]  # stubs want the enum type
+    tp = TensorProto(dtype=dtypes.as_enum(dt))
     tp.tensor_shape.CopyFrom(shape_to_proto(arr.shape))
     if not arr.size:
         return tp

@@ -31,7 +31,7 @@ from savedmodel_io._fsutil import atomic_directory
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
 from savedmodel_io.formats import cpb, layout
 from savedmodel_io.formats.bundle_writer import write_checkpoint
-from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, escape_local_name
+from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, VALUE_ATTRIBUTE, escape_local_name
 from savedmodel_io.graph.builder import (
     DTypeLike,
     FunctionBuilder,
@@ -70,7 +70,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 PREDICT_METHOD = "tensorflow/serving/predict"
 INIT_OP_KEY = "__saved_model_init_op"
 MAIN_OP_COLLECTION = "saved_model_main_op"
-VALUE_SUFFIX = ".ATTRIBUTES/VARIABLE_VALUE"
 
 _RESERVED_ROOT = {"variables", "trainable_variables", "signatures"}
 
@@ -223,7 +222,7 @@ def _ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def checkpoint_key(path: Sequence[str], attribute: str = "VARIABLE_VALUE") -> str:
+def checkpoint_key(path: Sequence[str], attribute: str = VALUE_ATTRIBUTE) -> str:
     """Checkpoint key of an attribute reached by object path ``path``."""
     return "/".join(escape_local_name(p) for p in path) + f"/.ATTRIBUTES/{attribute}"
 
@@ -298,7 +297,7 @@ def _spec_value(name: str | None, dtype: int, shape: Any) -> StructuredValue:
     ts = sv.tensor_spec_value
     if name is not None:
         ts.name = name
-    ts.dtype = dtype
+    ts.dtype = dtypes.as_enum(dtype)
     ts.shape.CopyFrom(tensors.shape_to_proto(shape))
     return sv
 
@@ -311,7 +310,8 @@ def _fullargspec(args: Sequence[str], kwonly: Sequence[str]) -> StructuredValue:
     def field_(key: str) -> StructuredValue:
         pair = nt.values.add()
         pair.key = key
-        return pair.value
+        value: StructuredValue = pair.value
+        return value
 
     lst = field_("args").list_value
     lst.SetInParent()
@@ -480,7 +480,7 @@ def _add_variables_and_assets(model: Model, og: _ObjectGraph) -> None:
         pid, local = og.parent_of(var.name)
         nid = og.add(var, pid, local)
         sv = og.nodes[nid].proto.variable
-        sv.dtype = var.dtype
+        sv.dtype = dtypes.as_enum(var.dtype)
         sv.shape.CopyFrom(tensors.shape_to_proto(var.shape))
         sv.trainable = var.trainable
         sv.name = var.name
@@ -586,7 +586,7 @@ def _trackable_object_graph(og: _ObjectGraph, keys: Mapping[int, str]) -> Tracka
             ref.local_name = local
         if isinstance(node.obj, Variable):
             attr = tnode.attributes.add()
-            attr.name = "VARIABLE_VALUE"
+            attr.name = VALUE_ATTRIBUTE
             attr.full_name = node.obj.name
             attr.checkpoint_key = keys[id(node.obj)]
         tnode.has_checkpoint_values.value = subtree_has_values(nid, set())
@@ -694,7 +694,7 @@ def _add_saved_object_graph(mg: MetaGraphDef, og: _ObjectGraph) -> None:
 
 def _tensor_info(t: Tensor) -> TensorInfo:
     ref = t.ref if ":" in t.ref else f"{t.ref}:0"
-    info = TensorInfo(name=ref, dtype=t.dtype)
+    info = TensorInfo(name=ref, dtype=dtypes.as_enum(t.dtype))
     info.tensor_shape.CopyFrom(tensors.shape_to_proto(t.shape))
     return info
 

@@ -11,14 +11,21 @@ import numpy as np
 
 
 def encode(a: Any) -> dict:
-    """JSON form of an array: dtype, shape and raw bytes (strings: one base64 item each)."""
+    """JSON form of an array: dtype, shape and raw bytes (strings: one base64 item each).
+
+    An integer array whose dtype carries ``metadata={"tf": "qint8"}`` (see
+    tests/graph/raw_ops_harness.py's ``quantized``) also records that TensorFlow dtype.
+    """
     a = np.asarray(a)
     if a.dtype.kind in "OSU":
         items = [x if isinstance(x, bytes) else str(x).encode() for x in a.reshape(-1)]
         return {"dtype": "string", "shape": list(a.shape),
                 "items": [base64.b64encode(x).decode() for x in items]}
-    return {"dtype": a.dtype.name, "shape": list(a.shape),
-            "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    out = {"dtype": a.dtype.name, "shape": list(a.shape),
+           "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+    if a.dtype.metadata and "tf" in a.dtype.metadata:
+        out["tf_dtype"] = a.dtype.metadata["tf"]
+    return out
 
 
 def decode(d: dict) -> np.ndarray:

@@ -29,7 +29,7 @@ def answer(requests: list[dict]) -> list[dict]:
                 for k, v in req["attrs"].items()}
 
     def tf_dtype(d: dict) -> Any:
-        return tf.string if d["dtype"] == "string" else tf.as_dtype(d["dtype"])
+        return tf.string if d["dtype"] == "string" else tf.as_dtype(d.get("tf_dtype", d["dtype"]))
 
     def node_def(req: dict) -> str:
         g = tf.Graph()

@@ -64,6 +64,19 @@ def test_numbers_and_ml_dtypes(tmp_path):
     _same(back["c"], arrays["c"])
 
 
+
+@pytest.mark.parametrize("name", ["allow_pickle", "file", "args", "kwds", "arr_0"])
+def test_names_numpy_savez_would_take_as_its_own_arguments(tmp_path, name):
+    """np.savez takes keyword arguments from the entry names: any name must be kept."""
+    arrays = {name: np.arange(3, dtype=np.float32), "x": np.ones(2, np.int64)}
+    npz.write(tmp_path / "f.npz", arrays)
+    with np.load(tmp_path / "f.npz") as z:
+        assert sorted(z.files) == sorted(arrays)
+    back = npz.read(tmp_path / "f.npz")
+    for key, value in arrays.items():
+        _same(back[key], value)
+
+
 @pytest.mark.parametrize("key, why", [
     ("bad\udcffkey", "not UTF-8"),             # a checkpoint key that is not UTF-8
     ("k" * 70000, "at most 65531"),            # zip member names: 16-bit length

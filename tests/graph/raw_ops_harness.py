@@ -47,6 +47,16 @@ def i32(*values: Any) -> np.ndarray:
     return np.array(values, np.int32)
 
 
+# numpy dtype of each TensorFlow quantized dtype (the runtime holds them as these).
+_QUANTIZED = {"qint8": np.int8, "quint8": np.uint8, "qint16": np.int16, "quint16": np.uint16,
+              "qint32": np.int32}
+
+
+def quantized(name: str, values: Any) -> np.ndarray:
+    """An input TensorFlow gets as quantized dtype ``name`` ("qint8"...): its dtype's metadata says so."""
+    return np.asarray(values).astype(np.dtype(_QUANTIZED[name], metadata={"tf": name}))
+
+
 def s(*values: str) -> np.ndarray:
     """A string tensor."""
     arr = np.empty(len(values), dtype=object)
@@ -189,13 +199,13 @@ def check_case(case: Case, want: dict) -> None:
 
 def report(cases: list[Case]) -> None:
     """Print every disagreement with TF in detail (a debugging aid for ``python -m``)."""
-    res = oracle_results(cases)
+    res = cases.oracle() if isinstance(cases, Cases) else oracle_results(cases)
     for c in cases:
         try:
             check_case(c, res[c.id])
         except pytest.skip.Exception:
             continue
-        except AssertionError as e:
+        except (AssertionError, pytest.fail.Exception) as e:
             print(f"{c.id}: {str(e)[:400]}")
         except Exception as e:  # noqa: BLE001 (a debugging aid reports everything)
             print(f"{c.id}: {type(e).__name__}: {str(e)[:300]}")

@@ -163,3 +163,14 @@ def test_default_budget_ends_an_endless_loop():
     """What a user gets without options: the million-iteration default (tens of seconds)."""
     with pytest.raises(LimitExceededError, match="more than 1000000 iterations"):
         runtime.run_signature(endless_while(), "s", {})
+
+
+def test_beam_search_pays_for_its_branches():
+    """A huge beam width grows the beam geometrically: each step's extensions are charged."""
+    logits = np.zeros((6, 1, 40), np.float32)
+    mg = meta([const("x", logits), const("n", np.array([6], np.int32)),
+               node("d", "CTCBeamSearchDecoder", ["x", "n"], beam_width=1 << 30, top_paths=1)],
+              sigs={"s": ({}, {"p": "d:3"})})
+    with pytest.raises(LimitExceededError, match="more than 100000 elements") as info:
+        runtime.run_signature(mg, "s", {}, budget=Budget(max_python_elements=100_000))
+    assert info.value.where == "node 'd' (CTCBeamSearchDecoder) in the graph"

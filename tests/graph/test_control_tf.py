@@ -17,7 +17,7 @@ from savedmodel_io.graph import runtime
 pytestmark = pytest.mark.tf
 
 FIXTURES = ["control_flow", "control_tensorlist", "control_keras_rnn", "control_lookup",
-            "control_parsing", "control_misc"]
+            "control_parsing", "control_misc", "misc_functions", "misc_state"]
 
 Cases = dict[str, dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]]
 
@@ -55,6 +55,9 @@ def _signatures(name: str) -> list[tuple[str, str]]:
         "control_lookup": ["static", "mutate"],
         "control_parsing": ["v2", "v1", "single"],
         "control_misc": ["fmt", "bincount", "conv3d"],
+        "misc_functions": ["loops", "batch", "plumbing", "maps", "list_batches", "composite",
+                           "serial"],
+        "misc_state": ["update", "tables"],
     }[name]]
 
 

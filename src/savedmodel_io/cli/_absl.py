@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: What each subcommand's ``register(subparsers)`` gets: the main parser's subparsers.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}

@@ -20,7 +20,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.cli._load_order import in_load_order
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError
 from savedmodel_io.graph import opdefs
-from savedmodel_io.model import ConcreteFunction, MetaGraph, SavedModel, normalize_tags
+from savedmodel_io.model import ConcreteFunction, MetaGraph, ObjectGraph, SavedModel, normalize_tags
 from savedmodel_io.proto import SignatureDef, TensorInfo
 from savedmodel_io.specs import BoundedTensorSpec, DType, TensorShape, TensorSpec, TypeSpec
 
@@ -185,7 +185,7 @@ def custom_ops(mg: MetaGraph) -> list[str]:
     return sorted(op for op in used - names if not opdefs.is_registered(op))
 
 
-def _call_args(og, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:
+def _call_args(og: ObjectGraph, name: str, cf: ConcreteFunction, bare: bool) -> tuple[Any, Any]:
     sig = cf.input_signature
     if sig is not None and _truthy(sig):
         args, kwargs = (sig[0], sig[1]) if isinstance(sig, tuple) and len(sig) == 2 else (sig, None)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from savedmodel_io import convert
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.cli._links import add_flag as add_links_flag
+from savedmodel_io.cli._progress import Progress
+
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
 __all__ = ["register", "run"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``export`` subcommand."""
     p = subparsers.add_parser(
         "export",
@@ -42,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     target, fmt = (args.npz, "npz") if args.npz else (args.safetensors, "safetensors")
     if not target:
         raise InvalidArgumentError("give --npz OUT or --safetensors OUT")
-    report = convert.export_weights(args.dir, target, format=fmt, names=args.names, quiet=args.quiet,
-                                    allow_external_links=args.allow_external_links)
+    with Progress(None, "export", quiet=args.quiet) as bar:
+        report = convert.export_weights(args.dir, target, format=fmt, names=args.names,
+                                        progress=bar.callback,
+                                        allow_external_links=args.allow_external_links)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

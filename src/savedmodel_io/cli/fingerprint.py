@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from savedmodel_io.fingerprint import (
     HASH_FIELDS,
@@ -19,11 +19,14 @@ from savedmodel_io.fingerprint import (
 )
 from savedmodel_io.cli._links import add_flag as add_links_flag
 
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
+
 # Exit status of --verify when the model no longer matches its fingerprint.
 EXIT_CHANGED = 1
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``fingerprint`` subcommand."""
     p = subparsers.add_parser(
         "fingerprint",

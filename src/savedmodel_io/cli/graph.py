@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from savedmodel_io import graphviz
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io._progress import busy
+from savedmodel_io.cli._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.model import load, normalize_tags
 from savedmodel_io.cli._links import add_flag as add_links_flag
+
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
 __all__ = ["register", "run"]
 
@@ -25,7 +28,7 @@ examples:
 SVG and PNG need Graphviz's 'dot' program; DOT text needs nothing."""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``graph`` subcommand."""
     p = subparsers.add_parser(
         "graph",

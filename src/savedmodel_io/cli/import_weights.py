@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from savedmodel_io import convert
-from savedmodel_io._progress import busy
+from savedmodel_io.cli._progress import busy
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.cli._links import add_flag as add_links_flag
+
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
 __all__ = ["register", "run"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``import-weights`` subcommand."""
     p = subparsers.add_parser(
         "import-weights",

@@ -89,9 +89,10 @@ def _subparser(parser: argparse.ArgumentParser, words: Sequence[str]) -> argpars
     for action in parser._actions:  # noqa: SLF001 - argparse has no public lookup
         if isinstance(action, argparse._SubParsersAction) and sub:  # noqa: SLF001
             name = sub[0].replace("_", "-")
-            chosen = action.choices.get(name) or action.choices.get(sub[0])
+            chosen: argparse.ArgumentParser | None = (action.choices.get(name)
+                                                      or action.choices.get(sub[0]))
             if chosen is not None:
-                return chosen  # type: ignore[no-any-return]
+                return chosen
     return None
 
 
@@ -100,14 +101,15 @@ def _unrecognized(parser: argparse.ArgumentParser, sub: argparse.ArgumentParser 
     """Words the parser does not know, found before it checks required flags: a typo such
     as ``--dri`` must be reported as such, not as "--dir is required"."""
     target = sub or parser
-    relaxed = [a for a in target._actions if a.required]  # noqa: SLF001
-    groups = [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
-    for item in (*relaxed, *groups):
+    relaxed: list[argparse.Action | argparse._MutuallyExclusiveGroup] = [  # noqa: SLF001
+        a for a in target._actions if a.required]  # noqa: SLF001
+    relaxed += [g for g in target._mutually_exclusive_groups if g.required]  # noqa: SLF001
+    for item in relaxed:
         item.required = False
     try:
         _, extras = parser.parse_known_args(words)
     finally:
-        for item in (*relaxed, *groups):
+        for item in relaxed:
             item.required = True
     return extras
 

@@ -20,7 +20,7 @@ import argparse
 import os
 import stat
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,10 @@ from savedmodel_io.errors import (
     RuntimeFailure,
 )
 from savedmodel_io.cli._links import add_flag as add_links_flag
+
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
+    from savedmodel_io.model import MetaGraph
 
 _HELP = """Usage example:
 To run input tensors from files through a MetaGraphDef and save the output tensors to files:
@@ -46,7 +50,7 @@ For more information about input file format, please see:
 https://www.tensorflow.org/guide/saved_model_cli
 """
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``run`` parser (the flags of ``saved_model_cli run`` plus a few of ours)."""
     p = subparsers.add_parser(
         "run",
@@ -198,7 +202,7 @@ def _print_json(outputs: dict[str, Any], targets: dict[str, str] | None) -> int:
     return 0
 
 
-def _check(mg, key: str, as_json: bool = False) -> int:
+def _check(mg: MetaGraph, key: str, as_json: bool = False) -> int:
     from savedmodel_io.graph.runtime import check_signature
 
     missing = check_signature(mg, key)
@@ -304,7 +308,8 @@ def _describe(v: Any) -> str:
     return repr(v)
 
 
-def _run_tensorflow(args: argparse.Namespace, tags, feed: dict[str, Any]) -> dict[str, np.ndarray]:
+def _run_tensorflow(args: argparse.Namespace, tags: frozenset[str], feed: dict[str, Any]
+                    ) -> dict[str, np.ndarray]:
     """The same signature through TensorFlow (``--backend tensorflow``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:

@@ -197,16 +197,23 @@ def _check(n: int, what: str) -> None:
         raise InvalidArgumentError(f"{what} would create {n} elements (limit {MAX_ELEMENTS})")
 
 
-def _shape_arg(fn: str, args: tuple, kwargs: dict, pos: int = 0, name: str = "shape") -> None:
+# The evaluated arguments of an allowed call (any values an expression can make), and the
+# size guard that checks them before the call runs.
+_Args = tuple[Any, ...]
+_Kwargs = dict[str, Any]
+_Guard = Callable[[str, _Args, _Kwargs], None]
+
+
+def _shape_arg(fn: str, args: _Args, kwargs: _Kwargs, pos: int = 0, name: str = "shape") -> None:
     shape = args[pos] if len(args) > pos else kwargs.get(name, ())
     _check(_size(shape), f"np.{fn}")
 
 
-def _guard_fill(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_fill(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     _shape_arg(fn, args, kwargs)
 
 
-def _guard_arange(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_arange(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     vals = list(args) + [kwargs[k] for k in ("start", "stop", "step") if k in kwargs]
     nums = [v for v in vals if isinstance(v, (int, float, np.integer, np.floating))]
     if len(nums) != len(vals):
@@ -217,42 +224,42 @@ def _guard_arange(fn: str, args: tuple, kwargs: dict) -> None:
     _check(max(int(np.ceil((stop - start) / step)), 0), "np.arange")
 
 
-def _guard_linspace(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_linspace(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     num = args[2] if len(args) > 2 else kwargs.get("num", 50)
     if not isinstance(num, (int, np.integer)):
         raise InvalidArgumentError("np.linspace num must be an int")
     _check(int(num), "np.linspace")
 
 
-def _guard_eye(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_eye(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     n = args[0] if args else kwargs.get("N", 0)
     m = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("M") or n
     _check(_size((n, m)), f"np.{fn}")
 
 
-def _guard_like(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_like(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     if args:
         _check(int(np.size(args[0])), f"np.{fn}")
 
 
-def _guard_random_size(pos: int) -> Callable[[str, tuple, dict], None]:
-    def guard(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_random_size(pos: int) -> _Guard:
+    def guard(fn: str, args: _Args, kwargs: _Kwargs) -> None:
         size = args[pos] if len(args) > pos else kwargs.get("size")
         if size is not None:
             _check(_size(size), f"np.random.{fn}")
     return guard
 
 
-def _guard_random_dims(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_random_dims(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     _check(_size(tuple(args)), f"np.random.{fn}")
 
 
-def _guard_array(fn: str, args: tuple, kwargs: dict) -> None:
+def _guard_array(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     return None  # literals are bounded by the expression's length
 
 
 # Allowed calls: dotted name -> (function, size guard).
-_CALLS: dict[str, tuple[Callable[..., Any], Callable[[str, tuple, dict], None]]] = {
+_CALLS: dict[str, tuple[Callable[..., Any], _Guard]] = {
     "array": (np.array, _guard_array),
     "asarray": (np.asarray, _guard_array),
     "ones": (np.ones, _guard_fill),
@@ -320,10 +327,11 @@ class _Evaluator:
         if isinstance(node, ast.Tuple):
             return tuple(self.eval(e) for e in node.elts)
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.keys):
                 raise self.fail(node, "dict unpacking is not allowed")
             try:
-                return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
+                return {self.eval(k): self.eval(v) for k, v in zip(keys, node.values)}
             except TypeError as exc:
                 raise self.fail(node, f"bad dict ({exc})") from None
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -446,7 +454,8 @@ def make_example(features: dict[str, Any], key: str = "") -> bytes:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"--input_examples {key}: feature names must be strings")
         _feature(ex, name, values, key)
-    return ex.SerializeToString()
+    data: bytes = ex.SerializeToString()
+    return data
 
 
 def parse_examples(text: str) -> dict[str, np.ndarray]:

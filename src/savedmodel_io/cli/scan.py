@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from savedmodel_io.cli._absl import accept_saved_model_cli_flags
 from savedmodel_io.scan import (
@@ -26,12 +28,15 @@ from savedmodel_io.scan import (
 )
 from savedmodel_io.cli._links import add_flag as add_links_flag
 
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
+
 EXIT_FOUND = 3
 # Occurrences listed per op in text output (--json lists all).
 MAX_LOCATIONS = 5
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "scan",
         help="report ops that read or write files, use the network or run code",
@@ -69,7 +74,7 @@ def register(subparsers) -> None:
     p.set_defaults(_run=run, _parser=p)
 
 
-def _set_text(ops) -> str:
+def _set_text(ops: Iterable[str]) -> str:
     """A Python-set look like saved_model_cli's, but sorted so output is stable."""
     return "{" + ", ".join(repr(op) for op in sorted(ops)) + "}"
 
@@ -103,7 +108,7 @@ def format_report(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.list_denylist:
         for op in sorted(DENYLIST, key=lambda o: (DENYLIST[o], o)):
             print(f"{op}\t{DENYLIST[op]}\t{CATEGORIES[DENYLIST[op]]}")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from savedmodel_io.cli._absl import BoolFlag, accept_saved_model_cli_flags
 from savedmodel_io.cli._show_json import render_json, write_json
 from savedmodel_io.cli._show_text import custom_ops, render, render_into
 from savedmodel_io.model import load
 from savedmodel_io.cli._links import add_flag as add_links_flag
+
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
 __all__ = ["custom_ops", "register", "render", "render_json", "run"]
 
@@ -41,7 +44,7 @@ $savedmodel-io show --dir /tmp/saved_model --all
 
 Add --json for the same information as one JSON document."""
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``show`` parser (same flags as ``saved_model_cli show``)."""
     p = subparsers.add_parser(
         "show",

@@ -6,7 +6,7 @@ import argparse
 import base64
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,8 +16,11 @@ from savedmodel_io.formats import npz
 from savedmodel_io.formats.bundle import CheckpointReader, TensorEntry
 from savedmodel_io.formats.names import NameTable, TensorName
 
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
-def register(subparsers: Any) -> None:
+
+def register(subparsers: Subparsers) -> None:
     """Add the ``variables`` subcommand."""
     p = subparsers.add_parser(
         "variables",

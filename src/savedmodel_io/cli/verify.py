@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from savedmodel_io.cli._links import add_flag as add_links_flag
 from savedmodel_io.integrity import verify
 
+if TYPE_CHECKING:
+    from savedmodel_io.cli._absl import Subparsers
 
-def register(subparsers: Any) -> None:
+
+def register(subparsers: Subparsers) -> None:
     """Add the ``verify`` subcommand."""
     p = subparsers.add_parser(
         "verify",

@@ -66,13 +66,13 @@ def plan_shards(tensors: Mapping[str, np.ndarray | Sliced], max_shard_size: int)
         total, elem = _sizes(key, root)
         root_shape = tuple(root.shape)
         if root.ndim == 0:
-            spec = None if root_offset is None else list(zip(root_offset, root_shape))
+            scalar_spec = None if root_offset is None else list(zip(root_offset, root_shape))
             if total > max_shard_size:
-                large.append([(key, full, spec, root)])
+                large.append([(key, full, scalar_spec, root)])
                 continue
             if total > room:
                 new_shard()
-            shards[-1].append((key, full, spec, root))
+            shards[-1].append((key, full, scalar_spec, root))
             room -= total
             continue
         base = list(root_offset) if root_offset is not None else [0] * root.ndim

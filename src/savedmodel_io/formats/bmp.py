@@ -48,8 +48,8 @@ def decode_bmp(data: bytes, channels: int = 0) -> np.ndarray:
     if len(data) - offset - row_size * rows != 0:
         raise _error(f"input size should match (header_size + row_size * abs_height) but they "
                      f"differ by {len(data) - offset - row_size * rows}")
-    px = np.frombuffer(data, np.uint8, row_size * rows, offset).reshape(rows, row_size)
-    px = px[:, :width * src].reshape(rows, width, src)
+    padded = np.frombuffer(data, np.uint8, row_size * rows, offset).reshape(rows, row_size)
+    px = padded[:, :width * src].reshape(rows, width, src)
     if height > 0:
         px = px[::-1]  # bottom-up rows
     if src == 1:

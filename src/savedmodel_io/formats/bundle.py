@@ -14,7 +14,7 @@ import os
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def _entry_from_proto(key: str, proto: Any, *, path: str, where: str) -> TensorE
     shard_id, offset, size = proto.shard_id, proto.offset, proto.size
     if offset < 0 or size < 0 or shard_id < 0:
         raise CorruptFileError(f"negative offset/size/shard ({offset}/{size}/{shard_id})", path=path, where=where)
-    slices = ()
+    slices: tuple[tuple[Extent, ...], ...] = ()
     if len(proto.slices):
         slices = tuple(_slice_from_proto(s, dims, path=path, where=where) for s in proto.slices)
     return TensorEntry(key, proto.dtype, dims, shard_id, offset, size, proto.crc32c, slices)
@@ -183,7 +183,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         # Without a zero-copy view (remote files) tensors are read by range and always copied.
         self.zero_copy = zero_copy
         self._maps: dict[int, tuple[np.ndarray | None, int]] = {}
-        self._object_graph: TrackableObjectGraph | None | bool = False
+        self._object_graph: TrackableObjectGraph | None | Literal[False] = False  # False: not read
         index = layout.index_filename(prefix)
         data = files.read_all(index, limit=sstable.MAX_TABLE_BYTES, what=os.path.basename(index))
         table = sstable.Table(data, path=self.index_path, verify_checksums=verify_checksums)
@@ -470,8 +470,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 try:
                     view_dt = dt.newbyteorder(">")
                 except (TypeError, ValueError):  # ml_dtypes without byte-order support
-                    return raw.view(dt).byteswap().reshape(entry.shape)
-                return raw.view(view_dt).reshape(entry.shape)
+                    swapped: np.ndarray = raw.view(dt).byteswap().reshape(entry.shape)
+                    return swapped
+                big: np.ndarray = raw.view(view_dt).reshape(entry.shape)
+                return big
             return raw.view(dt).reshape(entry.shape)
         out = np.empty(entry.shape, dt)
         np.copyto(out.reshape(-1).view(np.uint8), raw)
@@ -616,7 +618,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     @property
     def object_graph(self) -> TrackableObjectGraph | None:
         """The checkpoint's TrackableObjectGraph (TF2 object-based checkpoints), or None."""
-        if self._object_graph is False:
+        cached = self._object_graph
+        if cached is False:
             graph = None
             if OBJECT_GRAPH_KEY in self._raw:
                 value = self.read(OBJECT_GRAPH_KEY)
@@ -624,7 +627,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     raise CorruptFileError("object graph entry is not a string scalar", path=self.index_path)
                 graph = parse_message(TrackableObjectGraph, value.item(), path=self.index_path)
             self._object_graph = graph
-        return self._object_graph  # type: ignore[return-value]
+            return graph
+        return cached
 
     def object_paths(self) -> dict[str, str]:
         """Object path (e.g. ``layer_with_weights-0/kernel``) -> checkpoint key, from the object graph.

@@ -17,6 +17,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.formats import layout, sstable
 from savedmodel_io.formats._sharding import plan_shards
+from savedmodel_io.formats.varint import append as put_varint
 from savedmodel_io.formats.bundle_format import BUNDLE_VERSION, MAX_SHARDS, UINT32_MAX, key_bytes
 from savedmodel_io.formats.layout import data_filename
 from savedmodel_io.formats.slices import (
@@ -127,7 +128,7 @@ class BundleWriter:
         self._add(encode_slice_key(key, extents), key, arr, shard)  # the metadata changes only once this worked
         if meta is None:
             meta = BundleEntryProto()  # shard_id and slice order are settled in finish()
-            meta.dtype = dt
+            meta.dtype = dtypes.as_enum(dt)
             meta.shape.SetInParent()
             for d in full_shape:
                 meta.shape.dim.add(size=d)
@@ -151,7 +152,7 @@ class BundleWriter:
         dt = dtypes.from_numpy(arr.dtype)
         f = self._file(shard)
         entry = BundleEntryProto()
-        entry.dtype = dt
+        entry.dtype = dtypes.as_enum(dt)
         entry.shape.SetInParent()
         for d in arr.shape:
             entry.shape.dim.add(size=d)
@@ -251,11 +252,9 @@ def _write_numeric(f: BinaryIO, arr: np.ndarray) -> tuple[int, int]:
     """Stream ``arr``'s little-endian bytes to ``f``; returns (size, crc)."""
     crc = 0
     size = 0
-    dt = arr.dtype
-    if dt.byteorder == ">" or (dt.byteorder == "=" and not _LITTLE):
-        dt = dt.newbyteorder("<")
-    else:
-        dt = None  # already little-endian (or single-byte)
+    order = arr.dtype.byteorder
+    # The little-endian dtype to convert to; None: already little-endian (or single-byte).
+    dt = arr.dtype.newbyteorder("<") if order == ">" or (order == "=" and not _LITTLE) else None
     if arr.size == 0:
         return 0, 0
     itemsize = arr.dtype.itemsize
@@ -264,7 +263,7 @@ def _write_numeric(f: BinaryIO, arr: np.ndarray) -> tuple[int, int]:
         for start in range(0, flat.size, _CHUNK):
             piece = flat[start : start + _CHUNK]
             crc = extend(crc, piece)
-            f.write(memoryview(piece))
+            f.write(piece.data)
         return flat.size, crc
     # Non-contiguous or byte-swapped: convert in bounded pieces along the flat index.
     rows = max(1, _CHUNK // max(1, itemsize * (arr.size // max(1, arr.shape[0]) if arr.ndim else 1)))
@@ -273,7 +272,7 @@ def _write_numeric(f: BinaryIO, arr: np.ndarray) -> tuple[int, int]:
         chunk = np.ascontiguousarray(piece if dt is None else piece.astype(dt))
         buf = chunk.reshape(-1).view(np.uint8)
         crc = extend(crc, buf)
-        f.write(memoryview(buf))
+        f.write(buf.data)
         size += buf.size
     return size, crc
 
@@ -285,7 +284,7 @@ def _write_strings(f: BinaryIO, values: list[bytes]) -> tuple[int, int]:
     """TF's string layout: varint lengths, masked length CRC, bytes; returns (size, crc)."""
     lens = bytearray()
     for v in values:
-        sstable.put_varint(lens, len(v))
+        put_varint(lens, len(v))
     lengths = [len(v) for v in values]
     if max(lengths, default=0) <= UINT32_MAX:
         crc = extend(0, np.asarray(lengths, dtype="<u4").tobytes())
@@ -342,8 +341,8 @@ def write_checkpoint(
     try:
         for key, value in tensors.items():
             if isinstance(value, Sliced):
-                for spec, part in value.parts:
-                    writer.add_slice(key, value.full_shape, spec, part)
+                for slice_spec, part in value.parts:
+                    writer.add_slice(key, value.full_shape, slice_spec, part)
             else:
                 writer.add(key, value)
     except BaseException:

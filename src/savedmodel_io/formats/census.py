@@ -17,18 +17,15 @@ saved_object_graph}.proto and tensorflow/core/framework/{graph,function}.proto.
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from collections.abc import Sequence
+from typing import Any, Protocol, Union
 
 from savedmodel_io._accel import note_slow
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.proto import SavedModel
 
-try:  # the optional C accelerator (same walk), built by setup.py when a compiler exists
-    from savedmodel_io.formats import _census as _compiled  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the build
-    _compiled = None
-
 __all__ = [
+    "ACCELERATED",
     "MAX_FIELDS",
     "MAX_FUNCTIONS",
     "MAX_META_GRAPHS",
@@ -38,6 +35,25 @@ __all__ = [
     "check_message",
     "check_wire",
 ]
+
+
+class _Compiled(Protocol):
+    """What the C accelerator (_census.c, typed in _census.pyi) offers."""
+
+    def count(
+        self, data: bytes | bytearray | memoryview,
+        plans: Sequence[Sequence[tuple[int, int, int]]], left: Sequence[int],
+    ) -> tuple[list[int], int]: ...
+
+
+_compiled: _Compiled | None
+try:  # the optional C accelerator (same walk), built by setup.py when a compiler exists
+    from savedmodel_io.formats import _census as _compiled
+except ImportError:  # pragma: no cover - depends on the build
+    _compiled = None
+
+#: True when the C accelerator counts the fields.
+ACCELERATED = _compiled is not None
 
 #: Meta graphs in one SavedModel (TensorFlow writes one per tag-set).
 MAX_META_GRAPHS = 1_000
@@ -144,23 +160,24 @@ _PLANS: dict[int, list[list[tuple[int, int, int]]]] = {}
 
 def _plans(key: int, schema: Schema) -> list[list[tuple[int, int, int]]]:
     """``schema`` as the C walker takes it: plans of (field, kind index, sub plan index) rules."""
-    plans = _PLANS.get(key)
-    if plans is None:
-        kinds = list(_LIMITS)
-        plans = []
+    cached = _PLANS.get(key)
+    if cached is not None:
+        return cached
+    kinds = list(_LIMITS)
+    plans: list[list[tuple[int, int, int]]] = []
 
-        def add(sch: Schema) -> int:
-            index = len(plans)
-            plans.append([])
-            rules = []
-            for field, (kind, sub) in sch.items():
-                rules.append((field, -1 if kind is None else kinds.index(kind),
-                              -1 if sub is None else add(sub)))
-            plans[index] = rules
-            return index
+    def add(sch: Schema) -> int:
+        index = len(plans)
+        plans.append([])
+        rules = []
+        for field, (kind, sub) in sch.items():
+            rules.append((field, -1 if kind is None else kinds.index(kind),
+                          -1 if sub is None else add(sub)))
+        plans[index] = rules
+        return index
 
-        add(schema)
-        plans = _PLANS[key] = plans
+    add(schema)
+    _PLANS[key] = plans
     return plans
 
 

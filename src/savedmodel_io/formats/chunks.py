@@ -27,12 +27,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, BinaryIO, TypeVar, Union
+from typing import Any, NamedTuple, TypeAlias, TypeVar, Union
 
 from google.protobuf import message as _message
 from google.protobuf.descriptor import FieldDescriptor
 
-from savedmodel_io._fsutil import atomic_file
+from savedmodel_io._fsutil import ReadFile, atomic_file
 from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, LimitExceededError
 from savedmodel_io.formats.riegeli import RecordReader, RecordWriter
 from savedmodel_io.proto import (
@@ -42,6 +42,8 @@ from savedmodel_io.proto import (
     ChunkMetadata,
     FieldIndex,
     SplitterVersionDef,
+    is_map,
+    is_repeated,
 )
 
 __all__ = [
@@ -59,9 +61,11 @@ __all__ = [
 M = TypeVar("M", bound=_message.Message)
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: A map-key step in a :func:`field_tag_path` tuple (field numbers are plain ints, indexes
-#: are ``("index", i)``, map keys are ``("key", value)``).
-MapKey = tuple
+#: A map-key or index step in a :func:`field_tag_path` tuple (field numbers are plain ints,
+#: indexes are ``("index", i)``, map keys are ``("key", value)``).
+MapKey = tuple[str, Union[int, str, bool, None]]
+#: A field tag as :func:`field_tag_path` spells it.
+TagPath = tuple[Union[int, MapKey], ...]
 
 _MAP_KEY_KINDS = {
     # MapKey member -> key field types it may address (chunk.proto; TF's util.cc has no
@@ -87,25 +91,12 @@ _INT_TYPES = {
 }
 
 
-def _is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)
-    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
-
-
-def _is_map(fd: FieldDescriptor) -> bool:
-    return (
-        fd.type == FieldDescriptor.TYPE_MESSAGE
-        and fd.message_type is not None
-        and fd.message_type.GetOptions().map_entry
-    )
-
-
 # ----------------------------------------------------------------------------- field tags
 
 
-def field_tag_path(tags: Sequence[FieldIndex]) -> tuple:
+def field_tag_path(tags: Sequence[FieldIndex]) -> TagPath:
     """A field tag as a plain tuple: ``(2, ("index", 0), 2, 1, ("index", 3), 5, ("key", "value"))``."""
-    out: list = []
+    out: list[int | MapKey] = []
     for tag in tags:
         kind = tag.WhichOneof("kind")
         if kind == "field":
@@ -120,7 +111,7 @@ def field_tag_path(tags: Sequence[FieldIndex]) -> tuple:
     return tuple(out)
 
 
-def prune(message: ChunkedMessage, keep: Callable[[tuple], bool]) -> ChunkedMessage:
+def prune(message: ChunkedMessage, keep: Callable[[TagPath], bool]) -> ChunkedMessage:
     """A copy of ``message`` without the top-level chunked fields whose
     :func:`field_tag_path` ``keep`` rejects (for partial reads: merge with the result)."""
     out = ChunkedMessage()
@@ -175,7 +166,7 @@ def _steps(tags: Sequence[FieldIndex]) -> list[tuple[int, FieldIndex | None]]:
     return steps
 
 
-def _map_key(entry_fd: FieldDescriptor, sel: FieldIndex):
+def _map_key(entry_fd: FieldDescriptor, sel: FieldIndex) -> str | int | bool:
     """The Python key for map field ``entry_fd`` from a ``map_key`` tag."""
     member = sel.map_key.WhichOneof("type")
     key_fd = entry_fd.message_type.fields_by_number[1]
@@ -183,7 +174,8 @@ def _map_key(entry_fd: FieldDescriptor, sel: FieldIndex):
         raise _Bad(f"map key for {entry_fd.full_name} has no value")
     if key_fd.type not in _MAP_KEY_KINDS[member]:
         raise _Bad(f"map key of kind {member!r} does not fit the keys of {entry_fd.full_name}")
-    return getattr(sel.map_key, member)
+    key: str | int | bool = getattr(sel.map_key, member)
+    return key
 
 
 def _element(container: Any, index: int, fd: FieldDescriptor) -> _message.Message:
@@ -194,49 +186,60 @@ def _element(container: Any, index: int, fd: FieldDescriptor) -> _message.Messag
     message per step: a small ChunkMetadata cannot make millions of empty messages.
     """
     n = len(container)
-    if index < n:
-        return container[index]
     if index > n:
         raise _Bad(
             f"index {index} of {fd.full_name} skips elements: the field has {n}, "
             "a chunk may only add the next one"
         )
-    return container.add()
+    element: _message.Message = container[index] if index < n else container.add()
+    return element
 
 
-def _descend(msg: _message.Message, number: int, sel: FieldIndex | None, last: bool):
-    """One step: returns ("message", submessage) or ("leaf", (container msg, fd, index/key))."""
+class _Leaf(NamedTuple):
+    """Where a field tag ends at a scalar: a field, a repeated element or a map value."""
+
+    container: Any  # the message (mode "field"), repeated container or map
+    fd: FieldDescriptor
+    where: int | str | bool | None  # index or map key
+    mode: str  # "field", "repeated" or "map"
+
+
+def _descend(msg: _message.Message, number: int, sel: FieldIndex | None,
+             last: bool) -> _message.Message | _Leaf:
+    """One step: the submessage, or (at the end of a tag) the scalar place it names."""
     fd = msg.DESCRIPTOR.fields_by_number.get(number)
     if fd is None:
         raise _Bad(f"field number {number} does not exist in {msg.DESCRIPTOR.full_name}")
-    if _is_map(fd):
+    if is_map(fd):
         if sel is None or sel.WhichOneof("kind") != "map_key":
             raise _Bad(f"map field {fd.full_name} needs a map key in the field tag")
         key = _map_key(fd, sel)
         value_fd = fd.message_type.fields_by_number[2]
         container = getattr(msg, fd.name)
         if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
-            return "message", container[key]  # creates the entry when missing (like TF)
+            entry: _message.Message = container[key]  # creates the entry when missing (like TF)
+            return entry
         if not last:
             raise _Bad(f"field tag continues past scalar map {fd.full_name}")
-        return "leaf", (container, value_fd, key, "map")
-    if _is_repeated(fd):
+        return _Leaf(container, value_fd, key, "map")
+    if is_repeated(fd):
         if sel is None or sel.WhichOneof("kind") != "index":
             raise _Bad(f"repeated field {fd.full_name} needs an index in the field tag")
         index = sel.index
         container = getattr(msg, fd.name)
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            return "message", _element(container, index, fd)
+            return _element(container, index, fd)
         if not last:
             raise _Bad(f"field tag continues past scalar field {fd.full_name}")
-        return "leaf", (container, fd, index, "repeated")
+        return _Leaf(container, fd, index, "repeated")
     if sel is not None:
         raise _Bad(f"singular field {fd.full_name} cannot take an index or map key")
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
-        return "message", getattr(msg, fd.name)
+        sub: _message.Message = getattr(msg, fd.name)
+        return sub
     if not last:
         raise _Bad(f"field tag continues past scalar field {fd.full_name}")
-    return "leaf", (msg, fd, None, "field")
+    return _Leaf(msg, fd, None, "field")
 
 
 def walk(message: _message.Message, tags: Sequence[FieldIndex]) -> _message.Message:
@@ -245,15 +248,16 @@ def walk(message: _message.Message, tags: Sequence[FieldIndex]) -> _message.Mess
     steps = _steps(tags)
     try:
         for number, sel in steps:
-            kind, current = _descend(current, number, sel, last=False)
-            if kind != "message":
+            step = _descend(current, number, sel, last=False)
+            if isinstance(step, _Leaf):
                 raise _Bad("field tag does not lead to a message")
+            current = step
     except _Bad as exc:
         raise CorruptFileError(f"invalid field tag {field_tag_path(tags)}: {exc}") from None
     return current
 
 
-def _scalar_from_text(fd: FieldDescriptor, chunk: bytes):
+def _scalar_from_text(fd: FieldDescriptor, chunk: bytes) -> bool | int | float:
     """TF stores scalar chunks as text (merge.cc SetFieldElement: stoi/stod/true/enum name)."""
     text = chunk.decode("ascii", errors="strict").strip()
     if fd.type == FieldDescriptor.TYPE_BOOL:
@@ -261,10 +265,11 @@ def _scalar_from_text(fd: FieldDescriptor, chunk: bytes):
             raise ValueError(f"not a bool: {text!r}")
         return text == "true"
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        value = fd.enum_type.values_by_name.get(text)
-        if value is None:
+        enum_value = fd.enum_type.values_by_name.get(text)
+        if enum_value is None:
             raise ValueError(f"not a value of {fd.enum_type.full_name}: {text!r}")
-        return value.number
+        number: int = enum_value.number
+        return number
     if fd.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         return float(text)
     lo, hi = _INT_TYPES[fd.type]
@@ -274,8 +279,10 @@ def _scalar_from_text(fd: FieldDescriptor, chunk: bytes):
     return value
 
 
-def _set_leaf(container, fd: FieldDescriptor, where, mode: str, chunk: bytes) -> None:
+def _set_leaf(leaf: _Leaf, chunk: bytes) -> None:
     """Set a bytes/string/scalar field (or repeated element / map value) to a chunk's content."""
+    container, fd, where, mode = leaf
+    value: bytes | str | bool | int | float
     if fd.type == FieldDescriptor.TYPE_BYTES:
         value = chunk
     elif fd.type == FieldDescriptor.TYPE_STRING:
@@ -291,6 +298,7 @@ def _set_leaf(container, fd: FieldDescriptor, where, mode: str, chunk: bytes) ->
     if mode == "field":
         setattr(container, fd.name, value)
     elif mode == "repeated":
+        assert isinstance(where, int)
         if where >= len(container):
             raise _Bad(f"index {where} of {fd.full_name} is out of range ({len(container)} elements)")
         container[where] = value
@@ -350,11 +358,11 @@ def merge_chunks(
         steps = _steps(cf.field_tag)
         current = target_msg
         for i, (number, sel) in enumerate(steps):
-            kind, current = _descend(current, number, sel, last=i == len(steps) - 1)
-            if kind == "leaf":
-                container, fd, where, mode = current
-                _set_leaf(container, fd, where, mode, chunk(cf.message.chunk_index))
+            step = _descend(current, number, sel, last=i == len(steps) - 1)
+            if isinstance(step, _Leaf):
+                _set_leaf(step, chunk(cf.message.chunk_index))
                 return
+            current = step
         read_fields(cf.message, current, depth + 1)
 
     try:
@@ -374,7 +382,7 @@ class ChunkedFile:
     """
 
     def __init__(
-        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
+        self, path: PathLike, *, verify_hashes: bool = True, file: ReadFile | None = None
     ) -> None:
         self.path = os.fspath(path)
         self._reader = RecordReader(self.path, verify_hashes=verify_hashes, file=file)
@@ -387,7 +395,7 @@ class ChunkedFile:
     def __enter__(self) -> ChunkedFile:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -428,7 +436,8 @@ class ChunkedFile:
             raise CorruptFileError(
                 f"chunk index {index} is out of range ({len(self)} chunks)", path=self.path
             )
-        return self.metadata.chunks[index]
+        info: ChunkInfo = self.metadata.chunks[index]
+        return info
 
     def chunk(self, index: int) -> bytes:
         """Raw bytes of chunk ``index`` (a serialized message or, for BYTES chunks, the data)."""
@@ -468,7 +477,8 @@ def read_chunk_metadata(path: PathLike, *, verify_hashes: bool = True) -> ChunkM
 def read_chunked(path: PathLike, cls: type[M], *, verify_hashes: bool = True) -> M:
     """Read a ``.cpb`` file into a new message of class ``cls`` (e.g. SavedModel, GraphDef)."""
     with ChunkedFile(path, verify_hashes=verify_hashes) as f:
-        return f.merge(cls())
+        target: M = cls()
+        return f.merge(target)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -477,8 +487,9 @@ def read_chunked(path: PathLike, cls: type[M], *, verify_hashes: bool = True) ->
 SPLITTER_VERSION = 1
 JOIN_VERSION = 0
 
+Buffer = bytes | bytearray | memoryview
 #: A chunk to write: a message, raw bytes (a BYTES chunk), or ``(ChunkInfo type, [byte parts])``.
-Chunk = bytes | bytearray | memoryview | _message.Message | tuple
+Chunk: TypeAlias = Union[Buffer, _message.Message, tuple[int, list[Buffer]]]
 
 
 def write_chunked(
@@ -487,7 +498,7 @@ def write_chunked(
     message: ChunkedMessage,
     *,
     compression: str = "brotli",
-    **riegeli_options,
+    **riegeli_options: Any,
 ) -> ChunkMetadata:
     """Write ``chunks`` and the ChunkMetadata whose tree is ``message`` to ``path`` atomically;
     returns the metadata written. A chunk is a message, raw bytes (a BYTES chunk), or a
@@ -502,16 +513,17 @@ def write_chunked(
     with atomic_file(path) as f:
         writer = RecordWriter(f, compression=compression, **riegeli_options)
         for item in chunks:
+            data: Buffer | list[Buffer]
             if isinstance(item, _message.Message):
-                data: object = item.SerializeToString()
+                data = item.SerializeToString()
                 kind = ChunkInfo.MESSAGE
             elif isinstance(item, tuple):
                 kind, data = item  # (ChunkInfo type, list of byte parts)
             else:
                 data, kind = item, ChunkInfo.BYTES
-            offset = writer.write_record(data)  # type: ignore[arg-type]
+            offset = writer.write_record(data)
             size = (sum(memoryview(p).nbytes for p in data) if isinstance(data, list)
-                    else memoryview(data).nbytes)  # type: ignore[arg-type]
+                    else memoryview(data).nbytes)
             meta.chunks.add(type=kind, size=size, offset=offset)
             del data, item
         _check_indexes(message, len(meta.chunks))

@@ -51,7 +51,7 @@ _HEAVY_META_GRAPH_FIELDS = (2, 7)
 _META_GRAPHS = 2
 
 
-def _outside_graphs(tag: tuple) -> bool:
+def _outside_graphs(tag: chunks.TagPath) -> bool:
     """False for chunked fields at or below ``meta_graphs[i].graph_def/object_graph_def``."""
     return not (len(tag) >= 3 and tag[0] == _META_GRAPHS and tag[2] in _HEAVY_META_GRAPH_FIELDS)
 

@@ -48,7 +48,7 @@ class _Reader:
 
     def sub_blocks(self) -> bytes:
         """The data of a run of sub-blocks, up to its empty terminator."""
-        parts = []
+        parts: list[bytes] = []
         while True:
             n = self.byte()
             if n == 0:
@@ -111,7 +111,16 @@ def _lzw(data: bytes, min_size: int, count: int) -> bytes:
 
 
 class _Frame:
+    """One image block: its place on the canvas, its colour table and colour indices."""
+
     __slots__ = ("left", "top", "width", "height", "colours", "indices", "transparent")
+    left: int
+    top: int
+    width: int
+    height: int
+    colours: np.ndarray
+    indices: np.ndarray
+    transparent: int
 
     def __init__(self) -> None:
         self.transparent = -1
@@ -149,11 +158,12 @@ def _frames(data: bytes, max_bytes: int, charge: Callable[[int], None] | None) -
             raise _error(f"unknown block type 0x{kind:02x}")
         f = _Frame()
         f.left, f.top, f.width, f.height, ipacked = struct.unpack("<HHHHB", r.take(9))
-        f.colours = _colour_table(r, ipacked)
-        if f.colours is None:
-            f.colours = global_colours
-        if f.colours is None:
+        colours = _colour_table(r, ipacked)
+        if colours is None:
+            colours = global_colours
+        if colours is None:
             raise _error(f"missing color map for frame {len(frames)}")
+        f.colours = colours
         if gce is not None and gce[0] == 4 and len(gce) >= 5 and gce[1] & 1:
             f.transparent = gce[4]
         gce = None

@@ -22,18 +22,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from savedmodel_io._lookup import did_you_mean
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
-from savedmodel_io.formats.object_paths import OBJECT_GRAPH_KEY, PathBudget, object_graph_paths
+from savedmodel_io.formats.object_paths import (
+    OBJECT_GRAPH_KEY,
+    VALUE_ATTRIBUTE,
+    PathBudget,
+    object_graph_paths,
+)
 
 __all__ = ["Naming", "NameTable", "TensorName", "all_paths"]
 
 Naming = Literal["auto", "path", "key"]
 NAMINGS = ("auto", "path", "key")
-VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 
 # How many distinct object paths are recorded per object (objects reachable many ways).
 MAX_PATHS = 16
@@ -119,7 +124,9 @@ class NameTable:
         names = [self._natural(g, canonical, var_names, naming) for g in groups]
         # A variable name may equal another tensor's path: those fall back to their path,
         # then (if that clashes too) to their checkpoint key, which is unique.
-        for fallback in (lambda g: canonical.get(g[0], g[0]), lambda g: g[0]):
+        fallbacks: tuple[Callable[[list[str]], str], ...] = (
+            lambda g: canonical.get(g[0], g[0]), lambda g: g[0])
+        for fallback in fallbacks:
             counts = Counter(names)
             names = [n if counts[n] == 1 else fallback(g) for n, g in zip(names, groups)]
         by_key: dict[str, list[str]] = {}

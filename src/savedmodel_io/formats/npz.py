@@ -88,8 +88,13 @@ def write(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     payload = entries(arrays)  # every name is checked before the file is created
     if metadata is not None:
         payload[METADATA] = np.array(json.dumps(metadata))
-    with atomic_file(os.path.abspath(path)) as f:
-        np.savez(f, **payload)
+    # What np.savez writes (one NAME.npy member per array, zip64, stored), written here: savez
+    # takes its own keyword arguments from the same names (a tensor called "allow_pickle"
+    # would be dropped).
+    with atomic_file(os.path.abspath(path)) as f, zipfile.ZipFile(f, "w") as archive:
+        for name, arr in payload.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

@@ -12,15 +12,19 @@ its shortest path from the root, as TF's object graph view names them; optimizer
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.proto import TrackableObjectGraph
 
-__all__ = ["OBJECT_GRAPH_KEY", "PathBudget", "escape_local_name", "key_object_path",
-           "object_graph_paths"]
+__all__ = ["OBJECT_GRAPH_KEY", "VALUE_ATTRIBUTE", "PathBudget", "escape_local_name",
+           "key_object_path", "object_graph_paths", "shortest_paths"]
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+# The attribute of a variable's node that holds its value (tensorflow/tensorflow
+# tensorflow/python/trackable/base.py, VARIABLE_VALUE_KEY).
+VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 
 
 class PathBudget:
@@ -59,7 +63,7 @@ def object_graph_paths(
         return {}
     budget = PathBudget(graph.ByteSize(), path)
     nodes = graph.nodes
-    paths = _tree_paths(nodes, budget)
+    paths = shortest_paths(nodes, budget)
     _prefer_key_paths(nodes, paths, budget)
     for nid, owner in list(paths.items()):
         for slot in nodes[nid].slot_variables:
@@ -72,14 +76,19 @@ def object_graph_paths(
     for nid in sorted(paths):
         base = paths[nid]
         for attr in nodes[nid].attributes:
-            name = base if attr.name == "VARIABLE_VALUE" else f"{base}/.ATTRIBUTES/{attr.name}"
+            name = base if attr.name == VALUE_ATTRIBUTE else f"{base}/.ATTRIBUTES/{attr.name}"
             budget.charge(len(name))
             out.setdefault(name, (attr.checkpoint_key, nid))
     return out
 
 
-def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
-    """Breadth first: each node gets its shortest path, like TF's object graph view."""
+def shortest_paths(nodes: Any, budget: PathBudget,
+                   edge: Callable[[str], str] = str) -> dict[int, str]:
+    """Node id -> its shortest path from the root (breadth first, like TF's object graph view).
+
+    ``nodes``: a TrackableObjectGraph's or SavedObjectGraph's nodes (children by node_id and
+    local_name); ``edge`` spells each step (``escape_local_name`` for checkpoint keys).
+    """
     paths: dict[int, str] = {0: ""}
     queue = [0]
     while queue:
@@ -88,7 +97,8 @@ def _tree_paths(nodes: Any, budget: PathBudget) -> dict[int, str]:
             base = paths[nid]
             for ref in nodes[nid].children:
                 if 0 <= ref.node_id < len(nodes) and ref.node_id not in paths:
-                    paths[ref.node_id] = f"{base}/{ref.local_name}" if base else ref.local_name
+                    step = edge(ref.local_name)
+                    paths[ref.node_id] = f"{base}/{step}" if base else step
                     budget.charge(len(paths[ref.node_id]))
                     nxt.append(ref.node_id)
         queue = nxt
@@ -121,9 +131,9 @@ def _prefer_key_paths(nodes: Any, paths: dict[int, str], budget: PathBudget) -> 
             budget.charge(len(attr.checkpoint_key))
             cur: int | None = 0
             for part in spelled:
-                cur = child(cur, part)
                 if cur is None:
                     break
+                cur = child(cur, part)
             if cur == nid:
                 paths[nid] = "/".join(spelled)
                 break

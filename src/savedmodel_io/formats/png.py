@@ -144,7 +144,8 @@ def _unfilter(raw: np.ndarray, rows: int, row_bytes: int, bpp: int) -> np.ndarra
         raise _error(f"unknown row filter {int(kinds.max())}")
     x = lines[:, 1:].reshape(rows, -1, bpp).astype(np.int16)
     if not kinds.any():
-        return lines[:, 1:].copy()
+        plain: np.ndarray = lines[:, 1:].copy()
+        return plain
     cols = x.shape[1]
     band = max(64, min(rows, (1 << 24) // max(1, (rows + cols) * bpp)))
     out = np.empty_like(x)
@@ -186,7 +187,8 @@ def _samples(lines: np.ndarray, width: int, depth: int, channels: int) -> np.nda
     bits = np.unpackbits(lines, axis=1)  # sub-byte depths have one channel
     per = bits[:, :width * depth].reshape(rows, width, depth)
     weights = (1 << np.arange(depth - 1, -1, -1)).astype(np.uint8)
-    return (per * weights).sum(axis=2, dtype=np.uint8)[..., None]
+    packed: np.ndarray = (per * weights).sum(axis=2, dtype=np.uint8)[..., None]
+    return packed
 
 
 def _pixels(png: _Png) -> np.ndarray:
@@ -235,29 +237,29 @@ def decode_png(data: bytes, channels: int = 0, bits16: bool = False) -> np.ndarr
     png = _parse(data)
     raw = _pixels(png)
     depth, color = png.depth, png.color
-    trns = png.trns
-    has_trns = trns is not None and _trns_valid(png)
+    trns = png.trns if _trns_valid(png) else None  # None: no tRNS, or one libpng drops
     if channels == 0:
-        channels = (4 if has_trns else 3) if color == 3 else _CHANNELS[color]
+        channels = (4 if trns is not None else 3) if color == 3 else _CHANNELS[color]
     want_alpha = channels % 2 == 0
     want_gray = channels < 3
     max_v = 65535 if depth == 16 else 255
     if color == 3:  # palette (and its tRNS alphas) to RGB(A); missing entries are black
         pal = np.zeros((256, 3), np.uint8)
-        pal[:len(png.palette)] = png.palette
+        palette = png.palette if png.palette is not None else pal[:0]  # _parse requires one
+        pal[:len(palette)] = palette
         alpha = np.full(256, 255, np.uint8)
-        if has_trns:
+        if trns is not None:
             alpha[:len(trns)] = np.frombuffer(trns, np.uint8)
         idx = raw[..., 0]
         px = pal[idx]
-        a = alpha[idx][..., None] if has_trns else None
+        a = alpha[idx][..., None] if trns is not None else None
         rgb, gray_src = px, False
         depth_now = 8
     else:
         gray_src = not color & 2
         samples = raw[..., :_CHANNELS[color] - (1 if color & 4 else 0)]
         a = raw[..., -1:] if color & 4 else None
-        if has_trns and a is None:
+        if trns is not None and a is None:
             key = np.frombuffer(trns[:2 if gray_src else 6], ">u2").astype(np.int64)
             if depth < 8:
                 key = key & ((1 << depth) - 1)
@@ -325,7 +327,8 @@ def _filter_rows(img: np.ndarray, bpp: int) -> bytes:
     up[1:] = x[:-1]
 
     def cost(c: np.ndarray) -> np.ndarray:
-        return np.minimum(c, 256 - c).sum(axis=1, dtype=np.int64)
+        total: np.ndarray = np.minimum(c, 256 - c).sum(axis=1, dtype=np.int64)
+        return total
 
     best = x.astype(np.uint8)
     best_cost = cost(x)

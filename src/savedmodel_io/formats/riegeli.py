@@ -21,11 +21,12 @@ import os
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import BinaryIO, Union
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from savedmodel_io._accel import SlowFallbackWarning, note_slow
-from savedmodel_io._fsutil import atomic_file, open_regular
+from savedmodel_io._fsutil import ReadFile, atomic_file, open_regular
 from savedmodel_io.formats.varint import decode as _read_varint
 from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import (
@@ -50,6 +51,11 @@ __all__ = [
 
 Buffer = bytes | bytearray | memoryview
 PathLike = Union[str, "os.PathLike[str]"]
+# Makes the error for a damaged chunk (it names the file and the chunk).
+_Fail = Callable[[str], Exception]
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 BLOCK_SIZE = 1 << 16
 BLOCK_HEADER_SIZE = 24
@@ -142,7 +148,7 @@ def _block_header(previous_chunk: int, next_chunk: int) -> bytes:
 # ----------------------------------------------------------------------------- compression
 
 
-def _need(module: str, path: str | None):
+def _need(module: str, path: str | None) -> ModuleType:
     try:
         return __import__(module)
     except ImportError:
@@ -156,7 +162,7 @@ def _need(module: str, path: str | None):
 class _Sink:
     """Bounded output buffer: refuses to grow past the size the chunk header declared."""
 
-    def __init__(self, limit: int, what: str, fail: Callable[[str], Exception]) -> None:
+    def __init__(self, limit: int, what: str, fail: _Fail) -> None:
         self.buf = bytearray()
         self.limit = limit
         self.what = what
@@ -169,7 +175,7 @@ class _Sink:
 
 
 def _decompress_into(
-    kind: int, pieces: Iterable[Buffer], sink: _Sink, path: str | None, fail
+    kind: int, pieces: Iterable[Buffer], sink: _Sink, path: str | None, fail: _Fail
 ) -> None:
     """Stream-decompress ``pieces`` (one compressed stream) into ``sink``."""
     if kind == _BROTLI:
@@ -234,14 +240,15 @@ class _PieceFile(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         while not len(self._cur):
             nxt = next(self._it, None)
             if nxt is None:
                 return 0
             self._cur = memoryview(nxt)
-        n = min(len(b), len(self._cur))
-        b[:n] = self._cur[:n]
+        out = memoryview(buffer).cast("B")
+        n = min(len(out), len(self._cur))
+        out[:n] = self._cur[:n]
         self._cur = self._cur[n:]
         return n
 
@@ -257,7 +264,7 @@ def _compress(kind: int, data: Buffer, level: int | None) -> bytes:
     else:
         zstandard = _need("zstandard", None)
         body = zstandard.ZstdCompressor(level=3 if level is None else level).compress(data)
-    return _varint(len(data)) + body
+    return _varint(len(data)) + bytes(body)
 
 
 # ----------------------------------------------------------------------------- reader
@@ -268,7 +275,8 @@ class _Chunk:
 
     __slots__ = ("begin", "data_hash", "data_size", "decoded_size", "end", "num_records")
 
-    def __init__(self, begin, data_size, data_hash, num_records, decoded_size, end):
+    def __init__(self, begin: int, data_size: int, data_hash: int, num_records: int,
+                 decoded_size: int, end: int) -> None:
         self.begin = begin
         self.data_size = data_size
         self.data_hash = data_hash
@@ -286,12 +294,12 @@ class RecordReader:
     """
 
     def __init__(
-        self, path: PathLike, *, verify_hashes: bool = True, file: BinaryIO | None = None
+        self, path: PathLike, *, verify_hashes: bool = True, file: ReadFile | None = None
     ) -> None:
         self.path = os.fspath(path)
         self.verify_hashes = verify_hashes
         # ``file``: already open (a model's files are opened through its ModelFiles).
-        self._file: BinaryIO = open_regular(self.path) if file is None else file
+        self._file: ReadFile = open_regular(self.path) if file is None else file
         try:
             self.size = self._file.seek(0, os.SEEK_END)
             # One entry per record chunk, in file order (flat arrays: a file of many tiny
@@ -299,7 +307,7 @@ class RecordReader:
             self._begins = array("Q")
             self._index = {name: array("Q") for name in
                            ("data_size", "data_hash", "num_records", "decoded_size", "end")}
-            self._cached: tuple[int, array, bytearray] | None = None
+            self._cached: tuple[int, array[int], bytearray] | None = None
             self._scan()
         except BaseException:
             self._file.close()
@@ -315,7 +323,7 @@ class RecordReader:
     def __enter__(self) -> RecordReader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -550,7 +558,7 @@ class RecordReader:
             yield self.read_record(position)
 
     # -- chunk decoding
-    def _decode(self, chunk: _Chunk) -> tuple[array, bytearray]:
+    def _decode(self, chunk: _Chunk) -> tuple[array[int], bytearray]:
         """Record end offsets and the decoded values of a simple chunk (cached when small)."""
         if self._cached is not None and self._cached[0] == chunk.begin:
             return self._cached[1], self._cached[2]
@@ -566,7 +574,7 @@ class RecordReader:
             self._cached = (chunk.begin, limits, values)
         return limits, values
 
-    def _decode_simple(self, chunk: _Chunk) -> tuple[array, bytearray]:
+    def _decode_simple(self, chunk: _Chunk) -> tuple[array[int], bytearray]:
         begin = chunk.begin
 
         def fail(message: str) -> CorruptFileError:
@@ -595,7 +603,8 @@ class RecordReader:
             where=f"Riegeli chunk at byte {chunk.begin} with {chunk.data_size} data bytes",
         )
 
-    def _parse_simple(self, chunk: _Chunk, stream, fail) -> tuple[array, bytearray]:
+    def _parse_simple(self, chunk: _Chunk, stream: _Stream, fail: _Fail
+                      ) -> tuple[array[int], bytearray]:
         hasher = stream.hasher
         try:
             kind = stream.take(1)[0]
@@ -606,6 +615,7 @@ class RecordReader:
                 raise fail(f"size of record sizes ({sizes_size}) exceeds the chunk data")
             sizes_raw = stream.take(sizes_size)
             values_len = chunk.data_size - stream.consumed
+            sizes: Buffer
             if kind == _NONE:
                 sizes = sizes_raw
                 if values_len != chunk.decoded_size:
@@ -646,9 +656,10 @@ class RecordReader:
                 path=self.path, where=f"Riegeli chunk at byte {chunk.begin}",
             )
 
-    def _decompress_stream(self, kind, pieces, limit, what, fail, exact=False) -> bytearray:
+    def _decompress_stream(self, kind: int, stream: Iterable[Buffer], limit: int, what: str,
+                           fail: _Fail, exact: bool = False) -> bytearray:
         """A compressed stream: varint(decompressed size) then the compressed bytes."""
-        pieces = iter(pieces)
+        pieces = iter(stream)
         head = bytearray()
         rest: list[Buffer] = []
         for piece in pieces:  # the varint may straddle pieces
@@ -665,7 +676,7 @@ class RecordReader:
         if declared > limit or (exact and declared != limit):
             raise fail(f"{what}: decompressed size {declared} does not match the header ({limit})")
 
-        def chained():
+        def chained() -> Iterator[Buffer]:
             yield from rest
             yield from pieces
 
@@ -676,7 +687,7 @@ class RecordReader:
         return sink.buf
 
     @staticmethod
-    def _limits(sizes: Buffer, chunk: _Chunk, fail) -> array:
+    def _limits(sizes: Buffer, chunk: _Chunk, fail: _Fail) -> array[int]:
         limits = array("Q")
         pos = total = 0
         n = len(sizes)
@@ -703,7 +714,7 @@ class _Truncated(Exception):
 class _Stream:
     """Pull exact byte counts from an iterator of pieces, hashing everything consumed."""
 
-    def __init__(self, pieces: Iterator[memoryview], hasher) -> None:
+    def __init__(self, pieces: Iterator[memoryview], hasher: _hh.HighwayHash64 | None) -> None:
         self._pieces = pieces
         self._cur = memoryview(b"")
         self._hasher = hasher
@@ -815,7 +826,8 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, exc_type, *rest) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             self.close()
 
@@ -824,7 +836,7 @@ class RecordWriter:
         """Physical size of what has been written so far (pending records excluded)."""
         return self._pos
 
-    def write_record(self, record: Buffer | Sequence[Buffer]) -> int:
+    def write_record(self, record: Buffer | list[Buffer] | tuple[Buffer, ...]) -> int:
         """Queue one record; returns its numeric position (chunk begin + index in chunk).
 
         ``record`` may be a list of buffers whose concatenation is the record: a big record
@@ -921,7 +933,7 @@ def _logical_gap(pos: int, end: int) -> int:
 
 
 def write_records(
-    path: PathLike, records: Iterable[Buffer], *, compression: str = "brotli", **options
+    path: PathLike, records: Iterable[Buffer], *, compression: str = "brotli", **options: Any
 ) -> list[int]:
     """Write ``records`` to ``path`` atomically (temp file + rename); returns their positions."""
     with atomic_file(path) as f:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from savedmodel_io.formats.varint import VarintError
-from savedmodel_io.formats.varint import decode as decode_varint
 from savedmodel_io.errors import (
     CorruptFileError,
     LimitExceededError,
@@ -24,7 +22,7 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedFormatError,
 )
-from savedmodel_io.formats import census, layout
+from savedmodel_io.formats import census, layout, wire
 from savedmodel_io.formats.source import LocalFiles, ModelFiles, open_files
 from savedmodel_io.proto import MetaGraphDef, SavedModel, parse_message, parse_text
 
@@ -191,48 +189,18 @@ _META_INFO_DEF = 1
 _SIGNATURE_DEF = 5
 
 
-def _varint(buf: memoryview, pos: int, end: int, path: str) -> tuple[int, int]:
-    try:
-        return decode_varint(buf, pos, end, wrap=True)
-    except VarintError:
-        raise CorruptFileError(
-            "truncated or overlong varint", path=path, where=f"byte {pos}"
-        ) from None
-
-
 def _fields(
     buf: memoryview, start: int, end: int, path: str
 ) -> Iterator[tuple[int, int, int, int]]:
     """(field number, tag start, value start, value end) of every field in ``buf[start:end]``."""
-    pos = start
-    while pos < end:
-        tag_at = pos
-        tag, pos = _varint(buf, pos, end, path)
-        field, wire = tag >> 3, tag & 7
-        if field == 0:
-            raise CorruptFileError("field number 0", path=path, where=f"byte {tag_at}")
-        if wire == 0:
-            _, nxt = _varint(buf, pos, end, path)
-        elif wire == 1:
-            nxt = pos + 8
-        elif wire == 2:
-            n, pos = _varint(buf, pos, end, path)
-            nxt = pos + n
-        elif wire == 5:
-            nxt = pos + 4
-        else:
-            raise CorruptFileError(
-                f"unsupported wire type {wire}", path=path, where=f"byte {tag_at}"
-            )
-        if nxt > end:
-            raise CorruptFileError(
-                "field runs past the end of its message", path=path, where=f"byte {tag_at}"
-            )
-        yield field, tag_at, pos, nxt
-        pos = nxt
+    try:
+        for field, _, tag_at, pos, nxt in wire.fields(buf, start, end, wrap=True):
+            yield field, tag_at, pos, nxt
+    except wire.WireError as exc:
+        raise CorruptFileError(exc.reason, path=path, where=f"byte {exc.at}") from None
 
 
-def _signatures_only(meta_graphs) -> list[MetaGraphDef]:
+def _signatures_only(meta_graphs: Iterable[MetaGraphDef]) -> list[MetaGraphDef]:
     out = []
     for mg in meta_graphs:
         small = MetaGraphDef()

@@ -20,9 +20,9 @@ from __future__ import annotations
 import mmap
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from savedmodel_io._fsutil import ModelRoot, open_regular, read_regular
+from savedmodel_io._fsutil import ModelRoot, ReadFile, open_regular, read_regular
 from savedmodel_io.errors import CorruptFileError
 from savedmodel_io.remote import RemoteFiles, is_url
 
@@ -71,7 +71,7 @@ class ModelFiles(Protocol):
     def read_all(self, name: str, *, limit: int | None = None, what: str | None = None) -> bytes:
         """All of ``name``; LimitExceededError beyond ``limit`` bytes, before reading."""
 
-    def open(self, name: str, what: str | None = None) -> BinaryIO:
+    def open(self, name: str, what: str | None = None) -> ReadFile:
         """``name`` as a seekable binary file, for streaming readers (close it)."""
 
     def view(self, name: str, what: str | None = None) -> tuple[np.ndarray | None, int] | None:
@@ -131,7 +131,7 @@ class LocalFiles:
     def read_all(self, name: str, *, limit: int | None = None, what: str | None = None) -> bytes:
         return read_regular(self.path(name), limit=limit, what=what or name, root=self.model_root)
 
-    def open(self, name: str, what: str | None = None) -> BinaryIO:
+    def open(self, name: str, what: str | None = None) -> ReadFile:
         return open_regular(self.path(name), what or name, root=self.model_root)
 
     def view(self, name: str, what: str | None = None) -> tuple[np.ndarray | None, int]:

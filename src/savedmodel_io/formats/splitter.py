@@ -29,10 +29,11 @@ lists of parts; the tensor bytes are fetched one at a time while writing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Union
 
 from google.protobuf import message as _message
+from google.protobuf.descriptor import FieldDescriptor
 
 from savedmodel_io.formats.varint import encode as _varint
 from savedmodel_io.errors import InvalidArgumentError
@@ -41,9 +42,13 @@ from savedmodel_io.proto import (
     ChunkInfo,
     DataType,
     FieldIndex,
+    FunctionDef,
     GraphDef,
+    NodeDef,
     SavedModel,
     TensorProto,
+    is_map,
+    is_repeated,
 )
 
 if TYPE_CHECKING:
@@ -83,7 +88,8 @@ _TENSOR_KEEP = ("dtype", "tensor_shape", "version_number")
 # A path step: (field number, None) for a singular field, (field number, int) for a repeated
 # element, (field number, str) for a map entry. Paths end at a TensorProto whose tensor_content
 # is held by a _Content.
-Step = tuple[int, int | str | None]
+Selector = int | str | None
+Step = tuple[int, Selector]
 Path = tuple[Step, ...]
 Part = Union[bytes, "_Content"]
 
@@ -98,7 +104,7 @@ class _Content:
         self.size = size
 
     def data(self) -> bytes:
-        data = self.tensor.tensor_content
+        data: bytes = self.tensor.tensor_content
         if len(data) != self.size:
             raise InvalidArgumentError("the model changed while it was being written")
         return data
@@ -115,7 +121,7 @@ def _plen(parts: list[Part]) -> int:
     return sum(p.size if isinstance(p, _Content) else len(p) for p in parts)
 
 
-def _map_key_bytes(key_fd, key) -> bytes:
+def _map_key_bytes(key_fd: FieldDescriptor, key: str | bytes | int | bool) -> bytes:
     """Serialized key field (number 1) of a map entry."""
     t = key_fd.type
     if t in (key_fd.TYPE_STRING, key_fd.TYPE_BYTES):
@@ -130,9 +136,9 @@ def _map_key_bytes(key_fd, key) -> bytes:
 # ----------------------------------------------------------------------------- parts serializer
 
 
-def _group(recs: dict[Path, _Content]) -> dict[int, dict]:
+def _group(recs: dict[Path, _Content]) -> dict[int, dict[Selector, dict[Path, _Content]]]:
     """Records grouped by first field, then by selector: {number: {sel: {rest: content}}}."""
-    out: dict[int, dict] = {}
+    out: dict[int, dict[Selector, dict[Path, _Content]]] = {}
     for path, content in recs.items():
         (number, sel), rest = path[0], path[1:]
         out.setdefault(number, {}).setdefault(sel, {})[rest] = content
@@ -148,7 +154,8 @@ def _only_fields(msg: _message.Message, numbers: set[int]) -> bytes:
     for fd, _ in msg.ListFields():
         if fd.number not in numbers:
             tmp.ClearField(fd.name)
-    return tmp.SerializeToString(deterministic=True)
+    data: bytes = tmp.SerializeToString(deterministic=True)
+    return data
 
 
 def serialized_parts(msg: _message.Message, recs: dict[Path, _Content]) -> list[Part]:
@@ -166,7 +173,8 @@ def serialized_parts(msg: _message.Message, recs: dict[Path, _Content]) -> list[
     present = sorted(f.number for f, _ in msg.ListFields())
     out: list[Part] = []
     plain: set[int] = set()
-    for number in present + [None]:  # type: ignore[list-item]
+    numbers: list[int | None] = [*present, None]
+    for number in numbers:
         if number is not None and number not in grouped:
             plain.add(number)
             continue
@@ -177,13 +185,14 @@ def serialized_parts(msg: _message.Message, recs: dict[Path, _Content]) -> list[
     return [p for p in out if not isinstance(p, bytes) or p]
 
 
-def _field_parts(msg: _message.Message, number: int, by_sel: dict) -> list[Part]:
+def _field_parts(
+    msg: _message.Message, number: int, by_sel: dict[Selector, dict[Path, _Content]]
+) -> list[Part]:
     fd = msg.DESCRIPTOR.fields_by_number[number]
     container = getattr(msg, fd.name)
     out: list[Part] = []
-    entry = fd.message_type
-    if entry is not None and entry.GetOptions().map_entry:
-        key_fd = entry.fields_by_number[1]
+    if is_map(fd):
+        key_fd = fd.message_type.fields_by_number[1]
         for key in sorted(container):
             value = container[key]
             sub = by_sel.get(key)
@@ -193,9 +202,7 @@ def _field_parts(msg: _message.Message, number: int, by_sel: dict) -> list[Part]
             inner = [head, _len_field(2, _plen(vparts)), *vparts]
             out += [_len_field(number, _plen(inner)), *inner]
         return out
-    if getattr(fd, "is_repeated", None) or (
-        getattr(fd, "is_repeated", None) is None and fd.label == fd.LABEL_REPEATED
-    ):
+    if is_repeated(fd):
         for i, element in enumerate(container):
             sub = by_sel.get(i)
             eparts = serialized_parts(element, sub) if sub else [
@@ -208,7 +215,8 @@ def _field_parts(msg: _message.Message, number: int, by_sel: dict) -> list[Part]
 
 def _size(msg: _message.Message, recs: dict[Path, _Content]) -> int:
     if not recs:
-        return msg.ByteSize()
+        size: int = msg.ByteSize()
+        return size
     return _plen(serialized_parts(msg, recs))
 
 
@@ -221,17 +229,9 @@ def _under(recs: dict[Path, _Content], prefix: Path) -> dict[Path, _Content]:
 # ----------------------------------------------------------------------------- working copy
 
 
-def _is_repeated(fd) -> bool:
-    flag = getattr(fd, "is_repeated", None)
-    return bool(flag) if flag is not None else fd.label == fd.LABEL_REPEATED
-
-
-def _is_map(fd) -> bool:
-    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
-
-
-def _is_const_with_value(node) -> bool:
-    return node.op == "Const" and "value" in node.attr and node.attr["value"].HasField("tensor")
+def _is_const_with_value(node: NodeDef) -> bool:
+    return (node.op == "Const" and "value" in node.attr
+            and bool(node.attr["value"].HasField("tensor")))
 
 
 def _working_copy(root: _message.Message) -> tuple[_message.Message, dict[Path, _Content]]:
@@ -259,7 +259,7 @@ def _scan_graph(g: GraphDef, base: Path, recs: dict[Path, _Content]) -> None:
         _scan(fn.node_def, base + ((_GD_LIBRARY, None), (_LIB_FUNCTION, f)), _FN_NODE_DEF, recs)
 
 
-def _scan(nodes, prefix: Path, number: int, recs: dict[Path, _Content]) -> None:
+def _scan(nodes: Iterable[NodeDef], prefix: Path, number: int, recs: dict[Path, _Content]) -> None:
     """Record the large tensor_content of the Const nodes in ``nodes`` (field ``number``)."""
     for i, node in enumerate(nodes):
         if _is_const_with_value(node):
@@ -270,37 +270,45 @@ def _scan(nodes, prefix: Path, number: int, recs: dict[Path, _Content]) -> None:
                 recs[path] = _Content(tensor, size)
 
 
-_DROP_CONTENT = object()
+class _Drop:
+    """The leaf of a _Holes tree: this TensorProto loses its tensor_content."""
 
 
-def _holes(recs: dict[Path, _Content]) -> dict:
+_DROP_CONTENT = _Drop()
+# {step: subtree or _DROP_CONTENT}: where the working copy leaves contents out.
+_Holes = dict[Step, Union["_Holes", _Drop]]
+
+
+def _holes(recs: dict[Path, _Content]) -> _Holes:
     """Nested {step: ...} tree of the recorded paths; leaves are _DROP_CONTENT."""
-    tree: dict = {}
+    tree: _Holes = {}
     for path in recs:
         node = tree
         for step in path[:-1]:
-            node = node.setdefault(step, {})
+            sub = node.setdefault(step, {})
+            assert not isinstance(sub, _Drop)  # no recorded path is a prefix of another
+            node = sub
         node[path[-1]] = _DROP_CONTENT
     return tree
 
 
-def _copy_except(src: _message.Message, dst: _message.Message, holes) -> None:
+def _copy_except(src: _message.Message, dst: _message.Message, holes: _Holes | _Drop) -> None:
     """Copy ``src`` into ``dst``; a TensorProto marked _DROP_CONTENT loses its tensor_content."""
-    if holes is _DROP_CONTENT:
+    if isinstance(holes, _Drop):
         # Not ListFields(): it would copy the very tensor_content we are leaving out.
         for fd in src.DESCRIPTOR.fields:
             if fd.number == _TENSOR_CONTENT:
                 continue
-            if fd.message_type is not None and not _is_repeated(fd):
+            if fd.message_type is not None and not is_repeated(fd):
                 if src.HasField(fd.name):
                     _copy_field(src, dst, fd)
-            elif _is_repeated(fd) or _is_map(fd):
+            elif is_repeated(fd) or is_map(fd):
                 if len(getattr(src, fd.name)):
                     _copy_field(src, dst, fd)
             elif getattr(src, fd.name) != fd.default_value:
                 _copy_field(src, dst, fd)
         return
-    by_number: dict[int, dict] = {}
+    by_number: dict[int, dict[Selector, _Holes | _Drop]] = {}
     for (number, sel), sub in holes.items():
         by_number.setdefault(number, {})[sel] = sub
     for fd, _ in src.ListFields():
@@ -312,7 +320,7 @@ def _copy_except(src: _message.Message, dst: _message.Message, holes) -> None:
         if None in sels:
             dc.SetInParent()
             _copy_except(sc, dc, sels[None])
-        elif _is_map(fd):
+        elif is_map(fd):
             for key in sc:
                 if key in sels:
                     _copy_except(sc[key], dc[key], sels[key])
@@ -327,13 +335,13 @@ def _copy_except(src: _message.Message, dst: _message.Message, holes) -> None:
                     new.CopyFrom(element)
 
 
-def _copy_field(src: _message.Message, dst: _message.Message, fd) -> None:
+def _copy_field(src: _message.Message, dst: _message.Message, fd: FieldDescriptor) -> None:
     value = getattr(src, fd.name)
-    if fd.message_type is not None and (_is_repeated(fd) or _is_map(fd)):
+    if fd.message_type is not None and (is_repeated(fd) or is_map(fd)):
         getattr(dst, fd.name).MergeFrom(value)
     elif fd.message_type is not None:
         getattr(dst, fd.name).CopyFrom(value)
-    elif _is_repeated(fd):
+    elif is_repeated(fd):
         getattr(dst, fd.name).extend(value)
     else:
         setattr(dst, fd.name, value)
@@ -403,7 +411,9 @@ class _Chunk:
 
     __slots__ = ("content", "message", "recs")
 
-    def __init__(self, message=None, recs=None, content=None) -> None:
+    def __init__(self, message: _message.Message | None = None,
+                 recs: dict[Path, _Content] | None = None,
+                 content: bytes | _Content | None = None) -> None:
         self.message = message
         self.recs: dict[Path, _Content] = recs if recs is not None else {}
         self.content: bytes | _Content | None = content
@@ -415,16 +425,22 @@ class _Chunk:
     def parts(self) -> list[Part]:
         if self.message is not None:
             return serialized_parts(self.message, self.recs)
-        return [self.content]  # type: ignore[list-item]
+        assert self.content is not None  # a chunk holds a message or bytes
+        return [self.content]
 
     def size(self) -> int:
         return _plen(self.parts())
 
 
+# An element splitter: (message, path, size, its records) -> size moved out of the element.
+_Splitter = Callable[[_message.Message, Path, int, dict[Path, _Content]], int]
+
+
 class _Policy:
     """TF's Python SavedModelSplitter / GraphDefSplitter decisions, on the working copy."""
 
-    def __init__(self, work, recs: dict[Path, _Content], max_size: int) -> None:
+    def __init__(self, work: SavedModel | GraphDef, recs: dict[Path, _Content],
+                 max_size: int) -> None:
         self.work = work
         self.recs = recs  # absolute paths of contents still in the base (the working copy)
         self.max = max_size
@@ -433,7 +449,7 @@ class _Policy:
         self.fields: list[tuple[Path, _Chunk]] = []
 
     # -- bookkeeping
-    def size(self, msg, path: Path) -> int:
+    def size(self, msg: _message.Message, path: Path) -> int:
         return _size(msg, _under(self.recs, path))
 
     def add(self, chunk: _Chunk, tag: Path, index: int | None = None) -> None:
@@ -451,7 +467,7 @@ class _Policy:
             del self.recs[p]
         return {rebase + p[n:]: c for p, c in moved.items()}
 
-    def move(self, msg, path: Path, copy_type) -> _Chunk:
+    def move(self, msg: _message.Message, path: Path, copy_type: type[_message.Message]) -> _Chunk:
         """A chunk holding a copy of ``msg`` (at ``path``) with its records."""
         new = copy_type()
         new.CopyFrom(msg)
@@ -474,7 +490,7 @@ class _Policy:
             work.meta_graphs[0].ClearField("graph_def")
 
     # -- GraphDef
-    def graph_def(self, g, path: Path) -> None:
+    def graph_def(self, g: GraphDef, path: Path) -> None:
         size = self.size(g, path)
         if size < self.max:
             return
@@ -495,7 +511,8 @@ class _Policy:
             self.add(self.move(g.library, lib_path, type(g.library)), lib_path, index=1)
             g.ClearField("library")
 
-    def repeated(self, parent, path: Path, number: int, splitters) -> int:
+    def repeated(self, parent: _message.Message, path: Path, number: int,
+                 splitters: tuple[_Splitter, ...]) -> int:
         """Split the repeated message field ``number`` of ``parent``; returns the size moved."""
         fd = parent.DESCRIPTOR.fields_by_number[number]
         container = getattr(parent, fd.name)
@@ -503,7 +520,9 @@ class _Policy:
         by_index: dict[int, dict[Path, _Content]] = {}
         for p, c in self.recs.items():
             if p[:n_prefix] == path and len(p) > n_prefix and p[n_prefix][0] == number:
-                by_index.setdefault(p[n_prefix][1], {})[p[n_prefix + 1 :]] = c  # type: ignore[index]
+                index = p[n_prefix][1]
+                assert isinstance(index, int)  # a repeated field's step selects by position
+                by_index.setdefault(index, {})[p[n_prefix + 1 :]] = c
         splits: list[int] = []
         groups: list[_Chunk] = []
         total = diff = 0
@@ -537,7 +556,7 @@ class _Policy:
         return diff
 
     # -- element splitters: (message, path, size, its records) -> size moved out
-    def constant(self, node, path: Path, size: int, recs: dict[Path, _Content]) -> int:
+    def constant(self, node: NodeDef, path: Path, size: int, recs: dict[Path, _Content]) -> int:
         if size <= self.max:
             return 0
         if node.op != "Const":
@@ -567,7 +586,8 @@ class _Policy:
         self.add(_Chunk(content=content), path + rel + ((_TENSOR_CONTENT, None),))
         return length
 
-    def large(self, msg, path: Path, size: int, recs: dict[Path, _Content]) -> int:
+    def large(self, msg: _message.Message, path: Path, size: int,
+              recs: dict[Path, _Content]) -> int:
         if size <= self.max // 3:
             return 0
         chunk = self.move(msg, path, type(msg))
@@ -576,7 +596,7 @@ class _Policy:
         self.add(chunk, path)
         return size
 
-    def function(self, fn, path: Path, size: int, recs: dict[Path, _Content]) -> int:
+    def function(self, fn: FunctionDef, path: Path, size: int, recs: dict[Path, _Content]) -> int:
         moved = 0
         if self.max // 3 < size <= self.max:
             moved += self.large(fn, path, size, recs)
@@ -666,7 +686,7 @@ def _split(root: _message.Message, max_size: int) -> Split:
     return _split_work(work, recs, max_size)
 
 
-def _split_work(work, recs: dict[Path, _Content], max_size: int) -> Split:
+def _split_work(work: SavedModel | GraphDef, recs: dict[Path, _Content], max_size: int) -> Split:
     if max_size < 3:
         raise InvalidArgumentError(f"max_size must be at least 3 bytes, got {max_size}")
     policy = _Policy(work, recs, max_size)

@@ -29,4 +29,6 @@ def blas_limit(threads: int | None) -> contextlib.AbstractContextManager[Any]:
             _missing = True
             return contextlib.nullcontext()
         _controller = ThreadpoolController()
-    return _controller.limit(limits=threads, user_api="blas")
+    limiter: contextlib.AbstractContextManager[Any] = _controller.limit(limits=threads,
+                                                                      user_api="blas")
+    return limiter

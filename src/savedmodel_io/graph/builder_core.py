@@ -25,7 +25,6 @@ from savedmodel_io.tensors import Shape
 
 if TYPE_CHECKING:
     from savedmodel_io.graph.builder import FunctionBuilder
-    from savedmodel_io.graph.layers import Layers
 
 __all__ = ["BuilderCore", "DTypeLike", "Operand", "Tensor", "as_dtype", "make_attr"]
 
@@ -174,46 +173,38 @@ class Tensor:
         """Number of dimensions, or None when unknown."""
         return None if self.shape is None else len(self.shape)
 
-    def _ops(self) -> Layers:
-        """The builder's op vocabulary, for the arithmetic operators."""
-        from savedmodel_io.graph.layers import Layers
-
-        if not isinstance(self.builder, Layers):
-            raise InvalidArgumentError("arithmetic on tensors needs a FunctionBuilder or GraphBuilder")
-        return self.builder
-
     def _other(self, value: Any) -> Tensor:
         return value if isinstance(value, Tensor) else self.builder.const(value, self.dtype)
 
     def __add__(self, other: Any) -> Tensor:
-        return self._ops().add(self, self._other(other))
+        return self.builder._operator("add", self, self._other(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return self._ops().add(self._other(other), self)
+        return self.builder._operator("add", self._other(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return self._ops().sub(self, self._other(other))
+        return self.builder._operator("sub", self, self._other(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return self._ops().sub(self._other(other), self)
+        return self.builder._operator("sub", self._other(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return self._ops().mul(self, self._other(other))
+        return self.builder._operator("mul", self, self._other(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return self._ops().mul(self._other(other), self)
+        return self.builder._operator("mul", self._other(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return self._ops().div(self, self._other(other))
+        return self.builder._operator("div", self, self._other(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return self._ops().div(self._other(other), self)
+        return self.builder._operator("div", self._other(other), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return self._ops().matmul(self, self._other(other))
+        return self.builder._operator("matmul", self, self._other(other))
 
     def __neg__(self) -> Tensor:
-        return self._ops().neg(self)
+        return self.builder._operator("neg", self)
 
 
 Operand = Union[Tensor, Any]  # noqa: UP007
@@ -289,6 +280,11 @@ class BuilderCore:
 
     def _ref(self, node: str, op: str, out_arg: str, index: int, flat: int) -> str:
         raise NotImplementedError
+
+    def _operator(self, method: str, *operands: Tensor) -> Tensor:
+        """What a Tensor operator (``+ - * / @``, unary ``-``) builds: the vocabulary's
+        ``add``, ``sub``, ``mul``, ``div``, ``matmul`` or ``neg``, which Layers supplies."""
+        raise InvalidArgumentError("arithmetic on tensors needs a FunctionBuilder or GraphBuilder")
 
     # -- generic node -----------------------------------------------------------------------
     def op(

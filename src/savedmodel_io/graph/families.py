@@ -52,11 +52,12 @@ FAMILIES: dict[str, str] = {
     "tensorlist": "TensorLists, TensorArrays and TensorMaps",
     "quantization": "quantize/dequantize, fake quantization, quantized kernels",
     "debug": "printing, numeric checks and debugger instrumentation",
-    "random": "random sampling, stateful and stateless",
+    "random": "random and quasi-random sampling, stateful and stateless",
     "io": "files, checkpoints, record readers and network calls",
-    "training": "optimizer updates, gradient accumulators, candidate samplers",
+    "training": "optimizer updates, gradient accumulators, candidate samplers, the stacks "
+                "TF1 while-loop gradients keep",
     "boosted_trees": "tf.estimator boosted trees",
-    "queue": "TF1 queues, barriers, staging areas, stacks and session handles",
+    "queue": "TF1 queues, barriers, staging areas and session handles",
     "dataset": "tf.data datasets and iterators",
     "summary": "TensorBoard summaries",
     "tpu": "TPU embedding, compilation and execution",
@@ -103,7 +104,7 @@ InvGrad Invert IsFinite IsInf IsNan LeftShift Less LessEqual Lgamma LinSpace Log
 LogicalAnd LogicalNot LogicalOr MatMul Max Maximum Mean Min Minimum Mod Mul MulNoNan Ndtri Neg
 NextAfter NotEqual Polygamma PopulationCount Pow Prod Range Real RealDiv Reciprocal
 ReciprocalGrad RightShift Rint Round Rsqrt RsqrtGrad Select SelectV2 Sigmoid SigmoidGrad Sign
-Sin Sinh SobolSample SparseMatMul Sqrt SqrtGrad Square SquaredDifference Sub Sum Tan Tanh
+Sin Sinh SparseMatMul Sqrt SqrtGrad Square SquaredDifference Sub Sum Tan Tanh
 TanhGrad TruncateDiv TruncateMod Xdivy Xlog1py Xlogy Zeta Dawsn Expint FresnelCos FresnelSin
 Spence
 """),
@@ -161,7 +162,7 @@ DecodeProtoV2 EncodeProto
     "debug": _names("CheckNumerics CheckNumericsV2 Print PrintV2 Timestamp DumpTensor Copy CopyHost"),
     "random": _names("""
 Multinomial ParameterizedTruncatedNormal TruncatedNormal NonDeterministicInts
-SampleDistortedBoundingBox SampleDistortedBoundingBoxV2 StochasticCastToInt
+SampleDistortedBoundingBox SampleDistortedBoundingBoxV2 StochasticCastToInt SobolSample
 """),
     "io": _names("""
 ReadFile WriteFile MatchingFiles Save SaveV2 SaveSlices Restore RestoreV2 RestoreSlice
@@ -171,6 +172,7 @@ DeleteRpcFutureResource ImmutableConst
     "training": _names("""
 NegTrain Skipgram GenerateVocabRemapping LoadAndRemapMatrix KMC2ChainInitialization
 KmeansPlusPlusInitialization NearestNeighbors ComputeAccidentalHits
+Stack StackV2 StackPush StackPushV2 StackPop StackPopV2 StackClose StackCloseV2
 """),
     "queue": _names("RecordInput GetSessionHandle GetSessionHandleV2 GetSessionTensor "
                     "DeleteSessionTensor"),
@@ -273,10 +275,11 @@ _EXCLUDED_FAMILIES = {
     "summary": "writes TensorBoard summaries",
     "queue": "TF1 input queues, staging areas and session handles (input pipelines)",
     "io": "reads or writes files or the network (the loader reads checkpoints itself)",
-    "training": "training only: optimizer updates, accumulators, samplers, warm-starting",
+    "training": "training only: optimizer updates, accumulators, samplers, warm-starting, "
+                "the stacks that keep forward values for TF1 while-loop gradients",
     "boosted_trees": "tf.estimator boosted trees (tf.estimator left TensorFlow in 2.16)",
-    "random": "random sampling, which inference does not use (the random ops "
-              "variable initializers run are handled with them)",
+    "random": "random and quasi-random sampling, which inference does not use (the random "
+              "ops variable initializers run are handled with them)",
 }
 
 _GRADIENT = "gradient computation (training only)"
@@ -294,6 +297,19 @@ _EXCLUDED_OPS = {
     **dict.fromkeys(_names("BroadcastGradientArgs IgammaGradA"), _GRADIENT),
     **dict.fromkeys(_names("CustomAggregator CalibrationStatisticsSaver"),
                     "calibration statistics for TensorFlow's quantization converter"),
+    **dict.fromkeys(_names("CheckPinned SyncDevice"),
+                    "GPU only: checks or waits for GPU memory (on CPU TensorFlow fails CheckPinned "
+                    "and registers no SyncDevice kernel)"),
+    **dict.fromkeys(_names("CTCLossV2"), "GPU only: TensorFlow registers no CPU kernel for it (cuDNN)"),
+    **dict.fromkeys(_names("QuantizedReluX"), "TensorFlow registers no kernel for it on any device"),
+    **dict.fromkeys(_names("QuantizedConv2DWithBiasSumAndRelu "
+                           "QuantizedConv2DWithBiasSumAndReluAndRequantize "
+                           "QuantizedConv2DWithBiasSignedSumAndReluAndRequantize"),
+                    "TensorFlow 2.21 cannot run it: its oneDNN kernel crashes the process "
+                    "(segmentation fault), with oneDNN on or off"),
+    **dict.fromkeys(_names("FractionalAvgPool FractionalMaxPool"),
+                    "pools over randomly drawn regions (a training-time regulariser; the regions "
+                    "come from TensorFlow's own generator)"),
     # tensorflow/core/kernels/image/generate_box_proposals_op.cu.cc is its only kernel.
     **dict.fromkeys(_names("GenerateBoundingBoxProposals"),
                     "GPU only: TensorFlow registers no CPU kernel for it"),

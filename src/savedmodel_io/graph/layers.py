@@ -8,7 +8,7 @@ names following Keras' naming so graphs read like TensorFlow's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,9 @@ __all__ = ["Layers"]
 
 class Layers(BuilderCore):
     """The op vocabulary (one method per op) and the layer-level vocabulary on top of it."""
+
+    def _operator(self, method: str, *operands: Tensor) -> Tensor:
+        return _OPERATORS[method](self, *operands)
 
     # -- math ----------------------------------------------------------------------------------
     def _binary(self, op_type: str, x: Operand, y: Operand, name: str | None) -> Tensor:
@@ -449,6 +452,13 @@ class Layers(BuilderCore):
             b = self.value(beta)
             y = self.add(y, b, name=f"{prefix}/add_1")
         return y
+
+
+# What Tensor's operators build (see BuilderCore._operator).
+_OPERATORS: dict[str, Callable[..., Tensor]] = {
+    "add": Layers.add, "sub": Layers.sub, "mul": Layers.mul, "div": Layers.div,
+    "matmul": Layers.matmul, "neg": Layers.neg,
+}
 
 
 def _merge_shapes(a: Shape, b: Shape, what: str) -> Shape:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,16 +37,14 @@ from savedmodel_io.errors import (
     SavedModelError,
     UnsupportedOpError,
 )
-from savedmodel_io.graph import families, opdefs
+from savedmodel_io.graph import families, frames, opdefs
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph._threads import blas_limit
 from savedmodel_io.graph import variables as _vars
 from savedmodel_io.graph.attrs import FuncRef, decode_attr
 from savedmodel_io.graph.budget import Budget
 from savedmodel_io.graph.dataflow import ALL_DEAD, DATAFLOW_OPS, DEAD, is_dead
-from savedmodel_io.model import MetaGraph
-from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef
-from savedmodel_io.specs import tensor_info_shape
+from savedmodel_io.proto import DataType, FunctionDef, MetaGraphDef, NodeDef, SignatureDef
 
 __all__ = [
     "Body",
@@ -54,15 +52,21 @@ __all__ = [
     "FuncRef",
     "Missing",
     "Node",
+    "OwnsSession",
     "Session",
     "TraceEvent",
     "check_signature",
     "run_signature",
 ]
 
-# Ops that TF1 dataflow control flow (tf.compat.v1 while_loop/cond) is built from.
-_V1_CONTROL_FLOW = {"Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit",
-                    "RefNextIteration"}
+
+def _run_loop(node: Node, inputs: list[Any], ctx: Context) -> list[Any]:
+    loop: frames.Loop = node.attr["loop"]
+    return loop.run(node, inputs, ctx)
+
+
+# The kernel of a TF1 loop node (not registered: no graph names the op).
+_LOOP_KERNEL = _ops.Kernel(frames.LOOP_OP, _run_loop)
 
 class _Fed:
     """The fed outputs of one node by index: sparse, so a feed of "x:1000000" stores one value."""
@@ -171,6 +175,7 @@ class Body:
         *,
         args: list[str] | None = None,
         is_function: bool = False,
+        ref_args: frozenset[int] = frozenset(),
     ) -> None:
         self.name = name
         self.is_function = is_function
@@ -178,9 +183,14 @@ class Body:
         self.by_name: dict[str, int] = {}
         self.missing: list[Missing] = []
         self.args = list(args or [])
+        self._ref_args = ref_args  # arguments that carry TF1 references (a loop's RefEnters)
         for i, a in enumerate(self.args):
             self._add(Node(a, "_Arg", {"index": i}, i, name))
         defs = list(node_defs)
+        # TF1 while loops: each top-level frame becomes one loop node (graph/frames.py).
+        specs: list[frames.LoopSpec] = []
+        if any(nd.op in frames.ENTERS for nd in defs):
+            defs, specs = frames.split(defs, name)
         for nd in defs:
             where = f"node {nd.name!r} in {name}"
             attr = {k: decode_attr(v, where=where) for k, v in nd.attr.items()}
@@ -190,6 +200,24 @@ class Body:
             self._add(node)
             node.bind(library)
         self._library = library
+        loops = frames.compile_loops(
+            specs, name, library,
+            lambda sub, sub_defs, sub_args, refs: Body(sub, sub_defs, library, args=sub_args,
+                                                       ref_args=frozenset(refs)))
+        for spec, loop in zip(specs, loops):
+            if spec.node_name in self.by_name:
+                raise RuntimeFailure(f"two nodes are named {spec.node_name!r}", where=name)
+            node = Node(spec.node_name, frames.LOOP_OP, {"loop": loop}, len(self.nodes), name)
+            node.kernel = _LOOP_KERNEL
+            self._add(node)
+        for spec in specs:
+            node = self.nodes[self.by_name[spec.node_name]]
+            for nd in spec.enters:
+                for ref in nd.input:
+                    if ref.startswith("^"):
+                        node.controls.append(self._lookup(ref[1:], node))
+                    else:
+                        node.inputs.append(self.resolve(ref, node))
         for nd in defs:
             node = self.nodes[self.by_name[nd.name]]
             for ref in nd.input:
@@ -199,8 +227,9 @@ class Body:
                     node.inputs.append(self.resolve(ref, node))
         self._mark_reads()
         self._plans: dict[tuple[Any, ...], Plan] = {}
-        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running.
-        self.dataflow = any(n.op in DATAFLOW_OPS for n in self.nodes)
+        # TF1 dataflow conditionals (Switch/Merge) need dead-value propagation while running;
+        # so does a loop, whose Exit values can be dead.
+        self.dataflow = any(n.op in DATAFLOW_OPS or n.op == frames.LOOP_OP for n in self.nodes)
         # For functions: where each output comes from, and the control outputs.
         self.rets: list[tuple[int, int]] = []
         self.control_rets: list[int] = []
@@ -211,6 +240,7 @@ class Body:
         Which outputs are references and which inputs take them is the OpDefs' ``is_ref``.
         """
         makers = {n.index for n in self.nodes if n.opdef is not None and any(a.is_ref for a in n.opdef.outputs)}
+        makers |= self._ref_args
         if not makers:
             return
         for node in self.nodes:
@@ -219,7 +249,8 @@ class Body:
                 continue
             takes = _ref_args(node, "inputs", len(node.inputs))
             node.deref = tuple(j for j, src, out in fed
-                               if not takes[j] and _ref_args(self.nodes[src], "outputs", out + 1)[out])
+                               if not takes[j] and (src in self._ref_args or
+                                                    _ref_args(self.nodes[src], "outputs", out + 1)[out]))
 
     def _add(self, node: Node) -> None:
         self.by_name[node.name] = node.index
@@ -328,10 +359,8 @@ class Body:
                 continue
             if i in visiting:
                 node = self.nodes[i]
-                raise UnsupportedOpError(
-                    "the graph has a cycle (TF1 dataflow while loops are not supported)",
-                    where=node.where,
-                )
+                raise UnsupportedOpError("the graph has a cycle that is not a TF1 while loop",
+                                         where=node.where)
             visiting.add(i)
             stack.append((i, True))
             if i in fed:
@@ -465,7 +494,8 @@ class Session:
 
     # -- static checks ---------------------------------------------------------------
 
-    def missing_ops(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> list[Missing]:
+    def missing_ops(self, targets: list[str], controls: Sequence[str] = (),
+                    feeds: Iterable[str] = ()) -> list[Missing]:
         """Every op without a kernel that running ``targets`` would reach (functions included)."""
         fed = frozenset(self.graph.resolve(f)[0] for f in feeds)
         plan = self.graph.plan([self.graph.resolve(t) for t in targets],
@@ -475,11 +505,12 @@ class Session:
         todo: list[tuple[Body, Plan]] = [(self.graph, plan)]
         while todo:
             body, p = todo.pop()
-            for m in body.missing_in(p):
-                if m.op in _V1_CONTROL_FLOW:
-                    m = Missing(m.op + " (TF1 dataflow while loop)", m.node, m.function)
-                missing.append(m)
+            missing.extend(body.missing_in(p))
             for i in p.order:
+                loop = body.nodes[i].attr.get("loop") if body.nodes[i].op == frames.LOOP_OP else None
+                if isinstance(loop, frames.Loop):
+                    todo.append((loop.body, loop.step_plan))
+                    todo.append((loop.body, loop.entry_plan))
                 for fname in _called_functions(body.nodes[i]):
                     if fname in seen:
                         continue
@@ -488,7 +519,8 @@ class Session:
                     todo.append((fb, self.function_plan(fb)))
         return missing
 
-    def require_kernels(self, targets: list[str], controls: list[str] = (), feeds: Iterable[str] = ()) -> None:
+    def require_kernels(self, targets: list[str], controls: Sequence[str] = (),
+                        feeds: Iterable[str] = ()) -> None:
         """Raise UnsupportedOpError (naming op, node, function) if anything lacks a kernel."""
         missing = self.missing_ops(targets, controls, feeds)
         if missing:
@@ -504,7 +536,7 @@ class Session:
         fetches: list[str],
         feeds: Mapping[str, Any],
         *,
-        controls: list[str] = (),
+        controls: Sequence[str] = (),
         trace: Callable[[TraceEvent], None] | None = None,
         budget: Budget | None = None,
     ) -> list[Any]:
@@ -515,7 +547,9 @@ class Session:
         self.initialize()
         return self._run(fetches, feeds, controls, trace, budget)
 
-    def _run(self, fetches, feeds, controls=(), trace=None, budget=None) -> list[Any]:
+    def _run(self, fetches: list[str], feeds: Mapping[str, Any], controls: Sequence[str] = (),
+             trace: Callable[[TraceEvent], None] | None = None, budget: Budget | None = None
+             ) -> list[Any]:
         graph = self.graph
         fed_vals: dict[int, _Fed] = {}
         for name, value in feeds.items():
@@ -612,13 +646,14 @@ class Session:
             out[k] = _signature_output(next(it), k, t, self.export_dir, key)
         return out
 
-    def signature(self, key: str):
+    def signature(self, key: str) -> SignatureDef:
         """The SignatureDef named ``key`` (NotFoundError listing the keys otherwise)."""
         sigs = self.meta_graph.signature_def
         if key not in sigs:
             keys = ", ".join(sorted(sigs)) or "none"
             raise NotFoundError(f"no signature {key!r} (signatures: {keys})", path=self.export_dir)
-        return sigs[key]
+        sig: SignatureDef = sigs[key]
+        return sig
 
     def signature_feeds(
         self, key: str, inputs: Mapping[str, Any], *, strict: bool = False, partial: bool = False
@@ -653,7 +688,7 @@ class Session:
                     path=self.export_dir, where=where,
                 )
             feeds[info.name] = convert_input(
-                inputs[k], info.dtype, tensor_info_shape(info), k,
+                inputs[k], info.dtype, tensors.tensor_info_shape(info), k,
                 strict=strict, path=self.export_dir, where=where,
             )
         return feeds
@@ -842,7 +877,7 @@ def convert_input(
     return arr
 
 
-def _string_array(value: Any, key: str, path, where) -> np.ndarray:
+def _string_array(value: Any, key: str, path: str | None, where: str | None) -> np.ndarray:
     arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
     if arr.dtype.kind in "SU" or arr.dtype == object:
         flat = arr.reshape(-1)
@@ -862,29 +897,36 @@ def _string_array(value: Any, key: str, path, where) -> np.ndarray:
 
 # -- entry points --------------------------------------------------------------------
 
+@runtime_checkable
+class OwnsSession(Protocol):
+    """A loaded meta graph that keeps its own Session (:class:`savedmodel_io.model.MetaGraph`).
+
+    Declared here so that the runtime, which the object model sits on, never imports it.
+    """
+
+    def session_for(
+        self,
+        export_dir: str | os.PathLike[str] | None = None,
+        variables: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    ) -> Session:
+        """Its own Session (no arguments), else a new one on other variables."""
+
+
 def _session(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     export_dir: str | os.PathLike[str] | None,
     variables: Mapping[str, Any] | Callable[[str], Any] | None,
 ) -> Session:
     """A loaded MetaGraph's own Session, or a new one (a bare MetaGraphDef, other variables)."""
     if isinstance(meta_graph, MetaGraphDef):
         return Session(meta_graph, export_dir=export_dir, variables=variables)
-    if isinstance(meta_graph, MetaGraph):
-        if export_dir is None and variables is None:
-            return meta_graph.session
-        allow = False
-        if meta_graph.model is not None:
-            allow = meta_graph.model.allow_external_links
-            if export_dir is None:
-                export_dir = os.fspath(meta_graph.model.path)
-        return Session(meta_graph.proto, export_dir=export_dir, variables=variables,
-                       allow_external_links=allow)
+    if isinstance(meta_graph, OwnsSession):
+        return meta_graph.session_for(export_dir, variables)
     raise InvalidArgumentError(f"expected a MetaGraph or a MetaGraphDef, got {type(meta_graph).__name__}")
 
 
 def run_signature(
-    meta_graph: MetaGraph | MetaGraphDef,
+    meta_graph: OwnsSession | MetaGraphDef,
     key: str,
     inputs: Mapping[str, Any],
     *,
@@ -907,7 +949,7 @@ def run_signature(
     return sess.run_signature(key, inputs, trace=trace, strict=strict, budget=budget)
 
 
-def check_signature(meta_graph: MetaGraph | MetaGraphDef, key: str, *,
+def check_signature(meta_graph: OwnsSession | MetaGraphDef, key: str, *,
                     export_dir: str | os.PathLike[str] | None = None) -> list[Missing]:
     """Every op a signature needs that the runtime has no kernel for (empty list: runnable)."""
     sess = _session(meta_graph, export_dir, None)

@@ -9,6 +9,7 @@ uses them so SignatureDef TensorInfos and ``_output_shapes`` carry real shapes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from savedmodel_io.errors import InvalidArgumentError
@@ -127,7 +128,8 @@ def conv2d(
     """Shape of Conv2D / DepthwiseConv2dNative (filter is HWIO / HW,in,multiplier)."""
     if x is not None and len(x) != 4:
         raise InvalidArgumentError(f"conv2d input must be rank 4, got {list(x)}")
-    if filt is None or len(filt) != 4 or any(d is None for d in filt[:2]):
+    kh, kw = (filt[0], filt[1]) if filt is not None and len(filt) == 4 else (None, None)
+    if filt is None or kh is None or kw is None:
         raise InvalidArgumentError("conv2d filter must be rank 4 with known spatial size")
     h, w, c = _spatial(data_format)
     out_c = filt[3] if not depthwise else (
@@ -138,8 +140,8 @@ def conv2d(
         return tuple(out_c if i == c else None for i in range(4))
     _merge_dim(x[c], filt[2], "conv2d input channels")
     out = list(x)
-    out[h] = _window(x[h], filt[0], strides[h], dilations[h], padding)  # type: ignore[arg-type]
-    out[w] = _window(x[w], filt[1], strides[w], dilations[w], padding)  # type: ignore[arg-type]
+    out[h] = _window(x[h], kh, strides[h], dilations[h], padding)
+    out[w] = _window(x[w], kw, strides[w], dilations[w], padding)
     out[c] = out_c
     return tuple(out)
 
@@ -188,10 +190,10 @@ def reshape(x: Shape, target: Sequence[int]) -> Shape:
         if d != -1:
             known *= d
     total = None
-    if x is not None and all(d is not None for d in x):
-        total = 1
-        for d in x:
-            total *= d  # type: ignore[operator]
+    if x is not None:
+        dims = [d for d in x if d is not None]
+        if len(dims) == len(x):
+            total = math.prod(dims)
     if -1 not in target:
         if total is not None and total != known:
             raise InvalidArgumentError(
@@ -235,7 +237,8 @@ def concat(shapes: Sequence[Shape], axis: int) -> Shape:
         for i in range(rank):
             if i != ax:
                 out[i] = _merge_dim(out[i], s[i], "ConcatV2")
-        total = None if total is None or s[ax] is None else total + s[ax]  # type: ignore[operator]
+        d = s[ax]
+        total = None if total is None or d is None else total + d
     out[ax] = total
     return tuple(out)
 

@@ -25,16 +25,19 @@ import numpy as np
 
 from savedmodel_io.errors import CorruptFileError, NotFoundError
 from savedmodel_io.formats import layout
-from savedmodel_io.model import asset_file_defs
+from savedmodel_io.formats.object_paths import (
+    OBJECT_GRAPH_KEY,
+    VALUE_ATTRIBUTE,
+    PathBudget,
+    escape_local_name,
+    shortest_paths,
+)
+from savedmodel_io.graph.library import asset_file_defs
 from savedmodel_io.proto import MetaGraphDef, TrackableObjectGraph, parse_message
 
 __all__ = ["Handle", "Ref", "VariableStore", "asset_feeds", "init_op_name", "variable_name",
            "OBJECT_GRAPH_KEY"]
 
-# The checkpoint entry holding the serialized TrackableObjectGraph
-# (tensorflow/tensorflow tensorflow/python/checkpoint/checkpoint.py, OBJECT_GRAPH_PROTO_KEY).
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-_VALUE_ATTR = "VARIABLE_VALUE"
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,10 @@ class VariableStore:
             out = {}
             for i, n in enumerate(tog.nodes):
                 for a in n.attributes:
-                    if a.name == _VALUE_ATTR:
+                    if a.name == VALUE_ATTRIBUTE:
                         out[i] = a.checkpoint_key
             return out
-        return _path_keys(og)
+        return _path_keys(og, self.session.export_dir)
 
     # -- reads and writes ----------------------------------------------------------
 
@@ -221,23 +224,11 @@ def _bundle_reader(export_dir: str | None, allow_external_links: bool) -> Callab
     return read
 
 
-def _path_keys(og: Any) -> dict[int, str]:
+def _path_keys(og: Any, where: str | None = None) -> dict[int, str]:
     """Checkpoint keys from the object graph paths (breadth-first, first path wins)."""
-    from savedmodel_io.formats.object_paths import escape_local_name as esc
-
-    paths: dict[int, str] = {0: ""}
-    queue = [0]
-    while queue:
-        nxt = []
-        for nid in queue:
-            for c in og.nodes[nid].children:
-                if c.node_id not in paths and c.node_id < len(og.nodes):
-                    base = paths[nid]
-                    paths[c.node_id] = f"{base}/{esc(c.local_name)}" if base else esc(c.local_name)
-                    nxt.append(c.node_id)
-        queue = nxt
+    paths = shortest_paths(og.nodes, PathBudget(og.ByteSize(), where), escape_local_name)
     return {
-        nid: f"{p}/.ATTRIBUTES/{_VALUE_ATTR}"
+        nid: f"{p}/.ATTRIBUTES/{VALUE_ATTRIBUTE}"
         for nid, p in paths.items()
         if og.nodes[nid].WhichOneof("kind") == "variable"
     }
@@ -296,12 +287,14 @@ def init_op_name(mg: MetaGraphDef) -> str | None:
     """
     sig = mg.signature_def.get("__saved_model_init_op") if "__saved_model_init_op" in mg.signature_def else None
     if sig is not None and "__saved_model_init_op" in sig.outputs:
-        return sig.outputs["__saved_model_init_op"].name.split(":")[0]
+        name: str = sig.outputs["__saved_model_init_op"].name
+        return name.split(":")[0]
     for coll in ("saved_model_main_op", "legacy_init_op"):
         if coll in mg.collection_def:
             vals = mg.collection_def[coll].node_list.value
             if vals:
-                return vals[0].split(":")[0].lstrip("^")
+                first: str = vals[0]
+                return first.split(":")[0].lstrip("^")
     return None
 
 

@@ -116,8 +116,9 @@ def _crcmod_backend() -> Callable[[int, Buffer], int] | None:
 
     def extend_crcmod(crc: int, data: Buffer) -> int:
         if isinstance(data, np.ndarray):
-            data = memoryview(_as_u8(data))
-        return fun(data, crc)
+            data = _as_u8(data).data
+        value: int = fun(data, crc)
+        return value
 
     return extend_crcmod
 

@@ -131,7 +131,8 @@ def _len33to64(s: bytes, n: int) -> int:
 
 def _words(buf: memoryview, start: int, nblocks: int) -> list[int]:
     """The ``8 * nblocks`` little-endian words of ``buf[start:]`` as Python ints."""
-    return np.frombuffer(buf, dtype="<u8", count=8 * nblocks, offset=start).tolist()
+    words: list[int] = np.frombuffer(buf, dtype="<u8", count=8 * nblocks, offset=start).tolist()
+    return words
 
 
 def fingerprint64_py(data: Buffer) -> int:

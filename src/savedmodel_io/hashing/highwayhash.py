@@ -14,6 +14,7 @@ once, see ``savedmodel_io._accel``).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
 from savedmodel_io._accel import note_slow
@@ -68,7 +69,7 @@ def _reset(k: tuple[int, int, int, int]) -> list[int]:
     return v0 + v1 + list(_INIT0) + list(_INIT1)
 
 
-def _update(state: list[int], packets) -> list[int]:
+def _update(state: list[int], packets: Iterable[Sequence[int]]) -> list[int]:
     """Absorb an iterable of 4-word packets; returns the new state (all lanes unrolled)."""
     M, L = _M64, _M32
     pack, unpack, zip32 = _LANES.pack, _LANES.unpack, _ZIP32
@@ -190,19 +191,21 @@ def py_highwayhash64(data: Buffer, key: Buffer = RIEGELI_KEY) -> int:
 
 
 try:  # the optional accelerator, built from _highwayhash.c when a compiler was present
-    from savedmodel_io.hashing import _highwayhash as _c
+    from savedmodel_io.hashing._highwayhash import HighwayHash64 as _CHighwayHash64
+    from savedmodel_io.hashing._highwayhash import hash64 as _c_hash
+    from savedmodel_io.hashing._highwayhash import simd as _c_simd
+
+    #: True when the C accelerator is in use.
+    ACCELERATED = True
 except ImportError:  # pragma: no cover - depends on the build
-    _c = None
+    ACCELERATED = False
 
-#: True when the C accelerator is in use.
-ACCELERATED = _c is not None
 #: The C accelerator's code path ("avx2" or "portable"), or "" without it.
-SIMD: str = _c.simd() if _c is not None else ""
+SIMD: str = _c_simd() if ACCELERATED else ""
 
-if _c is not None:
-    _c_hash = _c.hash64
+if ACCELERATED:
 
-    class HighwayHash64(_c.HighwayHash64):  # type: ignore[misc,name-defined]
+    class HighwayHash64(_CHighwayHash64):
         """Streaming HighwayHash-64 (C accelerator): ``update()`` then ``intdigest()``."""
 
         __slots__ = ()
@@ -228,5 +231,6 @@ if _c is not None:
         return _c_hash(data, _key_bytes(key))
 
 else:  # pragma: no cover - depends on the build
+    # (mypy cannot give one class name either of two classes: the accelerated one is its type.)
     HighwayHash64 = PyHighwayHash64  # type: ignore[misc,assignment]
     highwayhash64 = py_highwayhash64

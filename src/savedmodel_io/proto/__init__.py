@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from google.protobuf import message as _message
 from google.protobuf import text_format as _text_format
+from google.protobuf.descriptor import FieldDescriptor
 
 from savedmodel_io.errors import CorruptFileError, LimitExceededError
 from savedmodel_io.proto._gen.tensorflow.core.example.example_pb2 import Example, SequenceExample
@@ -109,7 +110,7 @@ def parse_message(
     cls: type[M], data: bytes | memoryview, *, path: str | os.PathLike[str] | None = None
 ) -> M:
     """Parse binary ``data`` as ``cls``; a decode failure becomes CorruptFileError naming ``path``."""
-    msg = cls()
+    msg: M = cls()
     name = cls.DESCRIPTOR.full_name
     try:
         msg.ParseFromString(bytes(data) if isinstance(data, memoryview) else data)
@@ -126,7 +127,7 @@ def parse_message(
 
 def parse_text(cls: type[M], text: str, *, path: str | os.PathLike[str] | None = None) -> M:
     """Parse protobuf text format (e.g. saved_model.pbtxt); ``Any`` fields resolve in our pool."""
-    msg = cls()
+    msg: M = cls()
     name = cls.DESCRIPTOR.full_name
     try:
         _text_format.Parse(text, msg, descriptor_pool=POOL)
@@ -148,11 +149,24 @@ def parse_text(cls: type[M], text: str, *, path: str | os.PathLike[str] | None =
 
 def to_text(msg: _message.Message) -> str:
     """Protobuf text format of ``msg`` (``Any`` contents expanded, like TensorFlow writes)."""
-    return _text_format.MessageToString(msg, descriptor_pool=POOL)
+    text: str = _text_format.MessageToString(msg, descriptor_pool=POOL)
+    return text
+
+
+def is_repeated(fd: FieldDescriptor) -> bool:
+    """Whether field ``fd`` is repeated (maps included), in every protobuf version."""
+    flag = getattr(fd, "is_repeated", None)  # protobuf >= 5.29 (``label`` is deprecated there)
+    return bool(flag) if flag is not None else bool(fd.label == FieldDescriptor.LABEL_REPEATED)
+
+
+def is_map(fd: FieldDescriptor) -> bool:
+    """Whether field ``fd`` is a map (a repeated field of a generated map-entry message)."""
+    return (fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type is not None
+            and bool(fd.message_type.GetOptions().map_entry))
 
 
 __all__ = [
-    "POOL", "parse_message", "parse_text", "to_text",
+    "POOL", "is_map", "is_repeated", "parse_message", "parse_text", "to_text",
     "AssetFileDef", "AttrValue", "BundleEntryProto", "BundleHeaderProto", "BytesList",
     "CapturedTensor", "ChunkInfo", "ChunkMetadata", "ChunkedField", "ChunkedMessage",
     "CollectionDef", "DataType", "Example", "Feature", "FeatureList", "FeatureLists", "Features",

@@ -17,20 +17,35 @@ rest (tensor contents, most of a graph) untouched.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from google.protobuf import message as _message
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from savedmodel_io._accel import note_slow
+from savedmodel_io.errors import FormatError
 from savedmodel_io.formats.varint import VarintError
 from savedmodel_io.formats.varint import decode as decode_varint
-from savedmodel_io.errors import FormatError
-
-try:  # the optional C accelerator, built by setup.py when a compiler exists
-    from savedmodel_io.proto import _deterministic as _compiled  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the build
-    _compiled = None
+from savedmodel_io.proto import is_map
 
 __all__ = ["ACCELERATED", "deterministic_buffer", "serialize_deterministic"]
+
+# A message type's plans as the C module takes them: for each plan, its rules
+# (field number, 0 sub-message / 1 map, plan index or -1, map key code).
+_Rules = tuple[tuple[tuple[int, int, int, int], ...], ...]
+
+
+class _Compiled(Protocol):
+    """What the C accelerator (_deterministic.c, typed in _deterministic.pyi) offers."""
+
+    def sort_maps(self, buf: bytearray, plans: _Rules, root: int) -> None: ...
+
+
+_compiled: _Compiled | None
+try:  # the optional C accelerator, built by setup.py when a compiler exists
+    from savedmodel_io.proto import _deterministic as _compiled
+except ImportError:  # pragma: no cover - depends on the build
+    _compiled = None
 
 #: True when the C accelerator re-sorts map entries (10-100x faster than the Python pass).
 ACCELERATED = _compiled is not None
@@ -46,7 +61,7 @@ def serialize_deterministic(msg: _message.Message) -> bytes:
 
 def deterministic_buffer(msg: _message.Message, *, accelerated: bool = True) -> bytes | bytearray:
     """Like :func:`serialize_deterministic` but may return a bytearray (saves a copy when hashing)."""
-    data = msg.SerializeToString(deterministic=True)
+    data: bytes = msg.SerializeToString(deterministic=True)
     plan = _plan_for(msg.DESCRIPTOR)
     if plan is None:
         return data
@@ -79,10 +94,10 @@ _PLANS: dict[Descriptor, _Plan | None] = {}  # keyed by descriptor: pools may sh
 
 
 _KEY_CODES = {"bytes": 0, "signed": 1, "zigzag": 2, "unsigned": 3, "fixed": 4, "sfixed": 5}
-_COMPILED: dict[Descriptor, tuple[tuple, int]] = {}
+_COMPILED: dict[Descriptor, tuple[_Rules, int]] = {}
 
 
-def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
+def _compiled_plan(desc: Descriptor) -> tuple[_Rules, int]:
     """The plan of ``desc`` flattened for the C module: (plans as tuples of rules, root index)."""
     cached = _COMPILED.get(desc)
     if cached is not None:
@@ -99,7 +114,7 @@ def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
         return ids[id(plan)]
 
     index(root)
-    rules: list[tuple] = []
+    rules: list[tuple[tuple[int, int, int, int], ...]] = []
     i = 0
     while i < len(order):  # order grows while we walk it
         plan = order[i]
@@ -113,23 +128,6 @@ def _compiled_plan(desc: Descriptor) -> tuple[tuple, int]:
     return result
 
 
-def _is_map(field: FieldDescriptor) -> bool:
-    mt = field.message_type
-    return (
-        field.type == FieldDescriptor.TYPE_MESSAGE
-        and mt is not None
-        and mt.GetOptions().map_entry
-        and _is_repeated(field)
-    )
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    rep = getattr(field, "is_repeated", None)  # protobuf >= 5.29
-    if rep is not None:
-        return bool(rep)
-    return field.label == FieldDescriptor.LABEL_REPEATED
-
-
 def _has_maps(desc: Descriptor) -> bool:
     """Whether messages of type ``desc`` can contain a map field anywhere inside."""
     seen: set[str] = set()
@@ -141,7 +139,7 @@ def _has_maps(desc: Descriptor) -> bool:
         seen.add(d.full_name)
         for f in d.fields:
             if f.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
-                if _is_map(f):
+                if is_map(f):
                     return True
                 stack.append(f.message_type)
     return False
@@ -174,7 +172,7 @@ def _plan_for(desc: Descriptor) -> _Plan | None:
     for f in desc.fields:
         if f.type != FieldDescriptor.TYPE_MESSAGE:
             continue
-        if _is_map(f):
+        if is_map(f):
             entry = f.message_type
             key = entry.fields_by_number[1]
             value = entry.fields_by_number[2]
@@ -258,7 +256,7 @@ def _sort_run(buf: bytearray, pos: int, end: int, tag: int, spec: tuple[str, _Pl
     """Sort the consecutive map entries with ``tag`` that start at ``pos``; returns the run's end."""
     kind, vplan = spec
     varint = _varint
-    entries: list[tuple[object, int, int]] = []  # (sort key, entry start, entry end)
+    entries: list[tuple[_Key, int, int]] = []  # (sort key, entry start, entry end)
     run_start = pos
     while pos < end:
         t, body = varint(buf, pos, end)
@@ -271,7 +269,7 @@ def _sort_run(buf: bytearray, pos: int, end: int, tag: int, spec: tuple[str, _Pl
         entries.append((_entry_key(buf, start, stop, kind, vplan), pos, stop))
         pos = stop
     for i in range(len(entries) - 1):
-        if entries[i][0] > entries[i + 1][0]:  # type: ignore[operator]
+        if entries[i][0] > entries[i + 1][0]:
             ordered = sorted(entries, key=lambda e: e[0])  # stable, like C's tie-break
             buf[run_start:pos] = b"".join(bytes(buf[s:e]) for _, s, e in ordered)
             break
@@ -280,10 +278,14 @@ def _sort_run(buf: bytearray, pos: int, end: int, tag: int, spec: tuple[str, _Pl
 
 _SIGNED = frozenset({"signed", "zigzag", "sfixed"})
 
+# A map entry's sort key: (the key, b"") for integer keys, (0, the key) for string keys. The
+# entries of one map all have the same kind, so this orders them as C++ does.
+_Key = tuple[int, bytes]
 
-def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | None) -> object:
+
+def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | None) -> _Key:
     """The C++ sort key of one map entry; fixes maps inside its value on the way."""
-    key: object = b"" if kind == "bytes" else 0
+    key: _Key = (0, b"")
     while pos < end:
         tag, body = _varint(buf, pos, end)
         wire = tag & 7
@@ -298,22 +300,22 @@ def _entry_key(buf: bytearray, pos: int, end: int, kind: str, vplan: _Plan | Non
     return key
 
 
-def _decode_key(buf: bytearray, pos: int, wire: int, kind: str, current: object) -> object:
+def _decode_key(buf: bytearray, pos: int, wire: int, kind: str, current: _Key) -> _Key:
     """A map key from its field value at ``pos`` (already bounds-checked); wrong wire types keep ``current``."""
     if kind == "bytes" or wire == 2:
         if kind != "bytes" or wire != 2:
             return current
         n, start = _varint(buf, pos, len(buf))
-        return bytes(buf[start : start + n])
+        return (0, bytes(buf[start : start + n]))
     if wire == 0:
         v = _varint(buf, pos, len(buf))[0] & _MASK64
         if kind == "zigzag":
-            return (v >> 1) ^ -(v & 1)
+            return ((v >> 1) ^ -(v & 1), b"")
         if kind in _SIGNED:
-            return v - (1 << 64) if v >> 63 else v
-        return v
+            return (v - (1 << 64) if v >> 63 else v, b"")
+        return (v, b"")
     size = 8 if wire == 1 else 4
     v = int.from_bytes(buf[pos : pos + size], "little")
     if kind in _SIGNED and v >> (8 * size - 1):
         v -= 1 << (8 * size)
-    return v
+    return (v, b"")

@@ -5,51 +5,21 @@ A kernel is ``fn(node, inputs, ctx) -> list`` (or one array for single-output op
 ``inputs`` the evaluated input values, ``ctx`` the running
 :class:`savedmodel_io.graph.runtime.Context` (variables, tables, function calls).
 
-Each op family lives in its own module and registers its kernels on import. What a
-kernel does not repeat: how many outputs an op has and their names (the runtime lays
-them out from :mod:`savedmodel_io.graph.opdefs`), and attr defaults (the runtime fills
-every attr a node leaves out with its OpDef default before any kernel runs).
+Each op family lives in its own module and registers its kernels on import, with
+``kernel`` from :mod:`savedmodel_io.graph.ops._registry` (this package imports the
+families, on the first lookup, so they must not import it back). What a kernel does
+not repeat: how many outputs an op has and their names (the runtime lays them out from
+:mod:`savedmodel_io.graph.opdefs`), and attr defaults (the runtime fills every attr a
+node leaves out with its OpDef default before any kernel runs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from savedmodel_io.graph.ops._registry import KERNELS, Kernel, kernel
 
 __all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
 
-
-@dataclass(frozen=True)
-class Kernel:
-    """One registered op and the function computing it.
-
-    ``per_element``: the kernel handles its inputs' elements one at a time in Python, so
-    each run charges their count to its budget first (see savedmodel_io.graph.budget).
-    """
-
-    op: str
-    fn: Callable[..., Any]
-    per_element: bool = False
-
-
-KERNELS: dict[str, Kernel] = {}
 _loaded = False
-
-
-def kernel(
-    *ops: str, per_element: bool = False
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register the decorated function as the kernel of each op in ``ops``."""
-
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        for op in ops:
-            if op in KERNELS:
-                raise ValueError(f"kernel for {op} registered twice")
-            KERNELS[op] = Kernel(op, fn, per_element)
-        return fn
-
-    return register
 
 
 def _load() -> None:
@@ -59,12 +29,15 @@ def _load() -> None:
         # Importing a family module registers its kernels (static imports: no computed names).
         from savedmodel_io.graph.ops import (  # noqa: F401
             array,
+            array_extra,
+            array_update,
             audio,
             complex_math,
             control,
             conv_pool,
             counting,
             cross,
+            ctc,
             fft,
             image,
             image_boxes,
@@ -74,12 +47,18 @@ def _load() -> None:
             indexing,
             linalg,
             lookup,
+            losses,
             math,
+            math_extra,
             nn,
             parsing,
+            quantize,
+            quantized_nn,
+            quantized_onednn,
             ragged,
             random,
             resource,
+            rnn,
             segment,
             selection,
             sets,
@@ -88,7 +67,11 @@ def _load() -> None:
             sparse_serial,
             special,
             strings,
+            tensor_serial,
+            tensorarray,
             tensorlist,
+            tensormap,
+            uniform_quant,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
 from savedmodel_io.proto import DataType
 
@@ -120,7 +120,13 @@ def split_v(node, inputs, ctx):
 @kernel("StridedSlice")
 def strided_slice(node, inputs, ctx):
     x = _a(inputs[0])
-    begin, end, strides = ints(inputs[1]), ints(inputs[2]), ints(inputs[3])
+    return np.array(x[strided_index(node, x.shape, inputs[1], inputs[2], inputs[3])])
+
+
+def strided_index(node, shape: tuple[int, ...], begin, end, strides) -> tuple:
+    """The numpy index of a StridedSlice (its masks read from ``node``) on a tensor of ``shape``."""
+    begin, end, strides = ints(begin), ints(end), ints(strides)
+    ndim = len(shape)
     if not len(begin) == len(end) == len(strides):
         raise bad(node, "begin, end and strides must have the same length")
     bm, em = int(node.attr["begin_mask"]), int(node.attr["end_mask"])
@@ -135,18 +141,18 @@ def strided_slice(node, inputs, ctx):
     for i in range(n):
         if (elm >> i) & 1:
             index.append(Ellipsis)
-            dim = x.ndim - sum(real[i + 1:])
+            dim = ndim - sum(real[i + 1:])
             continue
         if (nam >> i) & 1:
             index.append(None)
             continue
         if strides[i] == 0:
             raise bad(node, "strides must be non-zero")
-        if dim >= x.ndim:
-            raise bad(node, f"index of {n} entries is too long for a rank-{x.ndim} tensor")
+        if dim >= ndim:
+            raise bad(node, f"index of {n} entries is too long for a rank-{ndim} tensor")
         if (sam >> i) & 1:
             b = begin[i]
-            size = x.shape[dim]
+            size = shape[dim]
             if not -size <= b < size:
                 raise bad(node, f"slice index {b} of dimension {dim} out of bounds")
             index.append(b)
@@ -155,7 +161,20 @@ def strided_slice(node, inputs, ctx):
             e = None if (em >> i) & 1 else end[i]
             index.append(slice(b, e, strides[i]))
         dim += 1
-    return np.array(x[tuple(index)])
+    return tuple(index)
+
+
+def assign_slice(node, x: np.ndarray, begin, end, strides, value) -> np.ndarray:
+    """``x`` (a copy) with its strided slice set to ``value`` (broadcast to the slice)."""
+    index = strided_index(node, x.shape, begin, end, strides)
+    out = np.array(x, copy=True)
+    value = np.asarray(value)
+    try:
+        out[index] = value
+    except ValueError:
+        raise bad(node, f"Cannot update a slice of shape {list(np.shape(out[index]))} with a "
+                        f"value of shape {list(value.shape)}") from None
+    return out
 
 
 @kernel("Slice")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Any
 
 import numpy as np
 
-from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
 from savedmodel_io.graph.dataflow import DEAD
-from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import bad
+from savedmodel_io.graph.ops._registry import kernel
+from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 
 
 @kernel("Const")
@@ -25,7 +26,10 @@ def placeholder(node, inputs, ctx):
 
 
 @kernel("PlaceholderWithDefault", "Identity", "StopGradient", "PreventGradient", "Snapshot",
-        "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "RefIdentity")
+        "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "RefIdentity",
+        # TF1 loops (graph/frames.py): Enters become the loop body's arguments and the
+        # loop feeds its Merges; these pass their value on.
+        "Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond")
 def identity(node, inputs, ctx):
     return inputs[0]
 
@@ -145,3 +149,94 @@ def merge(node, inputs, ctx):
         if v is not DEAD:
             return [v, np.array(k, np.int32)]
     return [DEAD, DEAD]
+
+
+@kernel("ControlTrigger")
+def control_trigger(node, inputs, ctx):
+    return []
+
+
+@kernel("Abort")
+def abort(node, inputs, ctx):
+    # TensorFlow ends the process (with status 0 when exit_without_error); a library must not.
+    msg = node.attr["error_msg"].decode("utf-8", "replace")
+    raise RuntimeFailure(f"Abort_op intentional failure; {msg}", where=node.where)
+
+
+@kernel("RefSelect")
+def ref_select(node, inputs, ctx):
+    i = int(np.asarray(inputs[0]))
+    if not 0 <= i < len(inputs) - 1:
+        raise bad(node, f"Index must be in the range [0, {len(inputs) - 1}) but got {i}")
+    return inputs[1 + i]
+
+
+@kernel("ToBool")
+def to_bool(node, inputs, ctx):
+    return np.array(_truth(node, inputs[0]))
+
+
+@kernel("DeviceIndex")
+def device_index(node, inputs, ctx):
+    # The index of the running device's type among device_names (their count if absent).
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in node.attr["device_names"]]
+    return np.array(names.index("CPU") if "CPU" in names else len(names), np.int32)
+
+
+@kernel("FakeParam")
+def fake_param(node, inputs, ctx):
+    # A stand-in TensorFlow never reads (an If branch's unused gradient output): any value does.
+    shape = [d or 0 for d in (node.attr["shape"] or ())]
+    dtype = np_dtype(node.attr["dtype"])
+    check_size(node, shape, dtype.itemsize)
+    return np.zeros(shape, dtype)
+
+
+@kernel("For")
+def for_(node, inputs, ctx):
+    start, limit, delta = (int(np.asarray(v)) for v in inputs[:3])
+    if not ((delta > 0 and start <= limit) or (delta < 0 and start >= limit)
+            or (delta == 0 and start == limit)):
+        raise bad(node, f"Invalid start/limit/delta: {start} {limit} {delta}")
+    body = node.attr["body"].name
+    state = list(inputs[3:])
+    i, n = start, 0
+    while (delta > 0 and i < limit) or (delta < 0 and i > limit):
+        n += 1
+        ctx.meter.iteration(n, node.where)
+        state = ctx.call(body, [np.array(i, np.int32), *state], node.where)
+        i += delta
+    return state
+
+
+@kernel("BatchFunction")
+def batch_function(node, inputs, ctx):
+    # One caller's batch, run as is: batching concurrent requests together does not change a
+    # request's own results (TensorFlow slices each caller's rows back out).
+    n = len(node.attr["Tin"])
+    rows = {np.shape(x)[0] for x in inputs[:n] if np.ndim(x)}
+    limit = int(node.attr["max_batch_size"])
+    if rows and max(rows) > limit and not node.attr["enable_large_batch_splitting"]:
+        raise bad(node, f"Task size {max(rows)} is larger than maximum input batch size {limit}")
+    return ctx.call(node.attr["f"].name, list(inputs), node.where)
+
+
+@kernel("Batch")
+def batch(node, inputs, ctx):
+    # A batch of this caller's tensors alone: its rows [0, n) under a fresh id.
+    tensors = [np.asarray(x) for x in inputs]
+    rows = tensors[0].shape[0] if tensors and tensors[0].ndim else 0
+    ids = ctx.session.resources.setdefault(("Batch", "ids"), itertools.count(1))
+    ident = np.int64(next(ids))
+    return [*tensors, np.array([[ident, 0, rows]], np.int64), ident]
+
+
+@kernel("Unbatch")
+def unbatch(node, inputs, ctx):
+    data, index, ident = np.asarray(inputs[0]), np.asarray(inputs[1]), int(np.asarray(inputs[2]))
+    if index.ndim != 2 or index.shape[1] != 3:
+        raise bad(node, f"batch_index must be a matrix of 3 columns, got shape {list(index.shape)}")
+    for row in index:
+        if int(row[0]) == ident:
+            return data[int(row[1]):int(row[2])]
+    raise bad(node, f"id {ident} is not in batch_index")

@@ -1,6 +1,6 @@
 """Convolution and pooling variants: the generic Conv op, Conv2DBackpropInputV2,
 DepthwiseConv2dNativeBackpropInput (depthwise transposed convolution), FusedPadConv2D,
-FusedResizeAndPadConv2D, Dilation2D, MaxPoolWithArgmax, and the layout helpers
+FusedResizeAndPadConv2D, Dilation2D(BackpropInput), MaxPoolWithArgmax, and the layout helpers
 DataFormatDimMap / DataFormatVecPermute.
 
 Window geometry is the one nn.py uses (tensorflow/tensorflow
@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from savedmodel_io.graph.ops import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, check_size, ints, np_dtype, pad_constant
+from savedmodel_io.graph.ops._registry import kernel
+from savedmodel_io.graph.ops._util import (
+    attr_str, bad, check_size, extreme, ints, np_dtype, pad_constant,
+)
 from savedmodel_io.graph.ops.array import mirror_pad
 from savedmodel_io.graph.ops.image import resize_bilinear
 from savedmodel_io.graph.ops.nn import _window, conv2d, conv2d_backprop_input
@@ -216,10 +218,6 @@ def _taps(node, x: np.ndarray, k, strides, rates, padding: str):
     return outs, pads, each()
 
 
-def _lowest(dtype: np.dtype):
-    return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
-
-
 def _inner(node, name: str) -> tuple[int, int]:
     v = [int(a) for a in node.attr[name]]
     if len(v) != 4 or v[0] != 1 or v[3] != 1:
@@ -237,7 +235,7 @@ def dilation2d(node, inputs, ctx):
     strides, rates = _inner(node, "strides"), _inner(node, "rates")
     outs, _, taps = _taps(node, x, f.shape[:2], strides, rates, attr_str(node, "padding"))
     check_size(node, (x.shape[0], *outs, x.shape[3]), x.itemsize)
-    out = np.full((x.shape[0], *outs, x.shape[3]), _lowest(x.dtype), x.dtype)
+    out = np.full((x.shape[0], *outs, x.shape[3]), extreme(x.dtype, False), x.dtype)
     if out.size == 0:
         return out
     for (i, j), view, valid, _ in taps:
@@ -245,6 +243,46 @@ def dilation2d(node, inputs, ctx):
             val = view + f[i, j]
         np.copyto(out, val, where=valid & (val > out))
     return out
+
+
+@kernel("Dilation2DBackpropInput")
+def dilation2d_backprop_input(node, inputs, ctx):
+    """Each output's gradient added at the input its dilation took the maximum from.
+
+    tensorflow/core/kernels/dilation_ops.cc: the first tap (row-major) with the strictly
+    largest input + filter wins; a window with no such tap sends it to its first row and
+    column clamped to 0; the additions run in the input's type, output after output.
+    """
+    x, f, dy = (np.asarray(a) for a in inputs[:3])
+    if x.ndim != 4:
+        raise bad(node, f"input must be 4-dimensional, got shape {list(x.shape)}")
+    if f.ndim != 3 or f.shape[2] != x.shape[3]:
+        raise bad(node, f"filter {list(f.shape)} must be 3-D with the input's depth {x.shape[3]}")
+    strides, rates = _inner(node, "strides"), _inner(node, "rates")
+    outs, pads, taps = _taps(node, x, f.shape[:2], strides, rates, attr_str(node, "padding"))
+    n, _, _, depth = x.shape
+    if dy.shape != (n, *outs, depth):
+        raise bad(node, f"out_backprop has shape {list(dy.shape)}, expected "
+                        f"{[n, *outs, depth]}")
+    grad = np.zeros(x.shape, x.dtype)
+    if dy.size == 0:
+        return grad
+    starts = [np.arange(outs[d]) * strides[d] - pads[d][0] for d in range(2)]
+    best = np.full(dy.shape, extreme(x.dtype, False), x.dtype)
+    rows = np.broadcast_to(np.maximum(starts[0], 0)[None, :, None, None], dy.shape).copy()
+    cols = np.broadcast_to(np.maximum(starts[1], 0)[None, None, :, None], dy.shape).copy()
+    for (i, j), view, valid, _ in taps:
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = view + f[i, j]
+        wins = valid & (val > best)
+        np.copyto(best, val, where=wins)
+        np.copyto(rows, (starts[0] + i * rates[0])[None, :, None, None], where=wins)
+        np.copyto(cols, (starts[1] + j * rates[1])[None, None, :, None], where=wins)
+    b = np.arange(n)[:, None, None, None]
+    d = np.arange(depth)[None, None, None, :]
+    np.add.at(grad, (np.broadcast_to(b, dy.shape), rows, cols, np.broadcast_to(d, dy.shape)),
+              dy.astype(x.dtype))
+    return grad
 
 
 @kernel("MaxPoolWithArgmax")
@@ -256,7 +294,7 @@ def max_pool_with_argmax(node, inputs, ctx):
     outs, pads, taps = _taps(node, x, k, strides, (1, 1), attr_str(node, "padding"))
     n, h, w, c = x.shape
     check_size(node, (n, *outs, c), 8)
-    out = np.full((n, *outs, c), _lowest(x.dtype), x.dtype)
+    out = np.full((n, *outs, c), extreme(x.dtype, False), x.dtype)
     arg = np.full((n, *outs, c), -1, np.int64)
     if out.size:
         (pt, _), (pl, _) = pads

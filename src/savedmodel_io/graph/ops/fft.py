@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, ints, np_dtype
 
 _RANKS = {"": 1, "2D": 2, "3D": 3}

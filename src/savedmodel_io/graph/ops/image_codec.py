@@ -23,7 +23,7 @@ from savedmodel_io.errors import (
     UnsupportedOpError,
 )
 from savedmodel_io.formats import bmp, gif, jpeg, png
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import MAX_RESULT_BYTES, attr_str, bad, check_size, np_dtype
 
 _F = np.float32

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io._fsutil import ModelRoot, read_regular
-from savedmodel_io.errors import NotFoundError, UnsupportedFormatError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.errors import NotFoundError, UnsupportedFormatError, UnsupportedOpError
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, np_dtype
 from savedmodel_io.graph.variables import Handle
 
@@ -32,6 +32,17 @@ class Table:
         self.value_shape = value_shape  # non-empty for MutableHashTableOfTensors
         self.data: dict[Any, Any] = {}
         self.initialized = False
+        # A MutableDenseHashTable's reserved keys, which no entry may use.
+        self.reserved: dict[Any, str] = {}
+
+    def check_keys(self, node, keys: np.ndarray) -> None:
+        """Refuse a dense table's empty_key / deleted_key (tensorflow/core/kernels/lookup_table_op.cc)."""
+        if not self.reserved:
+            return
+        for k in keys.reshape(-1):
+            what = self.reserved.get(_key(k))
+            if what is not None:
+                raise bad(node, f"Using the {what} as a table key is not allowed")
 
 
 def _key(v) -> Any:
@@ -48,18 +59,42 @@ def _value_shape(node) -> tuple[int, ...]:
 
 
 @kernel("HashTableV2", "MutableHashTableV2", "HashTable", "MutableHashTable",
-        "MutableHashTableOfTensorsV2", "MutableHashTableOfTensors")
+        "MutableHashTableOfTensorsV2", "MutableHashTableOfTensors", "MutableDenseHashTableV2",
+        "MutableDenseHashTable")
 def hash_table(node, inputs, ctx):
     shared = node.attr["shared_name"].decode("utf-8", "replace")
     name = shared or f"{node.body}/{node.name}"
     res = ctx.session.resources
     if name not in res:
-        res[name] = Table(np_dtype(node.attr["key_dtype"]), np_dtype(node.attr["value_dtype"]),
-                          _value_shape(node))
+        res[name] = _new_table(node, inputs)
     return Handle("table", name)
 
 
+@kernel("AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
+        "AnonymousMutableDenseHashTable")
+def anonymous_hash_table(node, inputs, ctx):
+    # A new table each run, owned by its handle (TensorFlow frees it with the handle).
+    return _new_table(node, inputs)
+
+
+def _new_table(node, inputs) -> Table:
+    t = Table(np_dtype(node.attr["key_dtype"]), np_dtype(node.attr["value_dtype"]), _value_shape(node))
+    if "DenseHashTable" in node.op:
+        # The keys a dense table reserves for its empty and deleted buckets.
+        for what, value in zip(("empty_key", "deleted_key"), inputs):
+            v = np.asarray(value)
+            if v.size != 1:
+                raise bad(node, f"{what} must be a scalar key, got shape {list(v.shape)}")
+            t.reserved[_key(v.reshape(-1)[0])] = what
+        if len(t.reserved) < len(inputs):
+            raise bad(node, "Empty and deleted keys must have different values")
+        t.initialized = True
+    return t
+
+
 def _table(node, ctx, h) -> Table:
+    if isinstance(h, Table):  # an anonymous table is its own handle
+        return h
     if not isinstance(h, Handle) or h.kind != "table":
         raise bad(node, f"expected a table handle, got {type(h).__name__}")
     t = ctx.session.resources.get(h.name)
@@ -146,6 +181,7 @@ def initialize_from_text(node, inputs, ctx):
 def find(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
     keys = np.asarray(inputs[1])
+    t.check_keys(node, keys)
     default = np.asarray(inputs[2])
     flat = keys.reshape(-1)
     data = t.data
@@ -193,13 +229,16 @@ def import_(node, inputs, ctx):
 
 @kernel("LookupTableInsertV2", "LookupTableInsert", per_element=True)
 def insert(node, inputs, ctx):
-    _fill(node, _table(node, ctx, inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2]))
+    t = _table(node, ctx, inputs[0])
+    t.check_keys(node, np.asarray(inputs[1]))
+    _fill(node, t, np.asarray(inputs[1]), np.asarray(inputs[2]))
     return []
 
 
 @kernel("LookupTableRemoveV2", per_element=True)
 def remove(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
+    t.check_keys(node, np.asarray(inputs[1]))
     for k in np.asarray(inputs[1]).reshape(-1):
         t.data.pop(_key(k), None)
     return []
@@ -208,6 +247,10 @@ def remove(node, inputs, ctx):
 @kernel("LookupTableExportV2", "LookupTableExport")
 def export(node, inputs, ctx):
     t = _table(node, ctx, inputs[0])
+    if t.reserved:
+        # TensorFlow exports a dense table's whole bucket array, laid out by its own hash.
+        raise UnsupportedOpError("exporting a MutableDenseHashTable (its bucket layout) is not "
+                                 "supported", where=node.where)
     keys = np.empty(len(t.data), dtype=t.key_dtype)
     keys[:] = list(t.data.keys())
     vals = list(t.data.values())

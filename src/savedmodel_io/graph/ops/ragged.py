@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 from savedmodel_io.graph.ops.sparse import fill_empty_rows
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, ints, np_dtype
 
 _MASK64 = (1 << 64) - 1

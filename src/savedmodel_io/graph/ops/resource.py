@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from savedmodel_io.errors import RuntimeFailure
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
+from savedmodel_io.graph.ops.array import assign_slice
 from savedmodel_io.graph.variables import Handle, Ref, variable_name
 
 
@@ -327,3 +328,57 @@ for _kind in _SCATTER_ND_KINDS:
 @kernel("CountUpTo")
 def count_up_to(node, inputs, ctx):
     return _count_up_to(node, ctx, _ref(node, inputs[0]).handle)
+
+
+# -- strided-slice assignment, shape, copy-on-read ------------------------------------------------
+
+@kernel("ResourceStridedSliceAssign")
+def resource_strided_slice_assign(node, inputs, ctx):
+    h = _handle(node, inputs[0])
+    cur = _value(node, ctx, h)
+    ctx.session.store.assign(h, assign_slice(node, cur, *inputs[1:5]))
+    return []
+
+
+@kernel("StridedSliceAssign")
+def strided_slice_assign(node, inputs, ctx):
+    ref = _ref(node, inputs[0])
+    cur = _value(node, ctx, ref.handle)
+    ctx.session.store.assign(ref.handle, assign_slice(node, cur, *inputs[1:5]))
+    return ref
+
+
+@kernel("VariableShape")
+def variable_shape(node, inputs, ctx):
+    return np.array(_value(node, ctx, _handle(node, inputs[0])).shape, np_dtype(node.attr["out_type"]))
+
+
+@kernel("DisableCopyOnRead")
+def disable_copy_on_read(node, inputs, ctx):
+    # Reads never alias the stored value here (updates replace it): nothing to switch off.
+    _handle(node, inputs[0])
+    return []
+
+
+# -- mutexes (tf.CriticalSection) -----------------------------------------------------------------
+
+@kernel("MutexV2")
+def mutex(node, inputs, ctx):
+    return Handle("mutex", variable_name(node.name, node.attr["shared_name"]))
+
+
+@kernel("MutexLock")
+def mutex_lock(node, inputs, ctx):
+    # Kernels run one at a time, so the critical section it guards is already exclusive.
+    h = inputs[0]
+    if not isinstance(h, Handle) or h.kind != "mutex":
+        raise bad(node, f"expected a mutex handle, got {type(h).__name__}")
+    return Handle("mutex_lock", h.name)
+
+
+@kernel("ConsumeMutexLock")
+def consume_mutex_lock(node, inputs, ctx):
+    lock = inputs[0]
+    if not isinstance(lock, Handle) or lock.kind != "mutex_lock":
+        raise bad(node, f"expected a mutex lock, got {type(lock).__name__}")
+    return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, extreme, is_floating, scalar_int
 
 __all__ = ["reduce_segments", "trunc_divide"]

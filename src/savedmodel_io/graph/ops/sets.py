@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size
 from savedmodel_io.graph.ops.sparse import Sparse, check_valid, sparse_input
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import axis_list, bad, check_size, scalar_int
 from savedmodel_io.graph.ops.segment import reduce_segments
 

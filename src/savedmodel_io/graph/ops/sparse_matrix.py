@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype, scalar_int
 from savedmodel_io.graph.ops.sparse import lex_order
 

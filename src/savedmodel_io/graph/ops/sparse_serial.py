@@ -16,7 +16,7 @@ import numpy as np
 
 from savedmodel_io import tensors
 from savedmodel_io.errors import SavedModelError
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 from savedmodel_io.graph.ops.sparse import Sparse, check_valid, sparse_input
 from savedmodel_io.proto import DataType, TensorProto

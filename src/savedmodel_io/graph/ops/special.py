@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from savedmodel_io.graph.ops import _special as sf
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad
 
 

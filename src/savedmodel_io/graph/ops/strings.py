@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 
-from savedmodel_io.graph.ops import _regex, kernel
+from savedmodel_io.graph.ops import _regex
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
 
 

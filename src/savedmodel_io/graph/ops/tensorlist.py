@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.graph.ops import kernel
+from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype
 
 
@@ -251,3 +251,44 @@ def concat(node, inputs, ctx):
     if rest is None or any(d is None for d in rest):
         raise bad(node, "concatenating an empty TensorList needs a known element shape")
     return [np.zeros((0, *rest), tl.dtype), lengths]
+
+
+# -- batches of lists (what tf.vectorized_map makes of TensorList ops) ----------------------------
+
+def _lists(node, value) -> np.ndarray:
+    """A tensor of TensorLists (an object array): every element checked."""
+    arr = np.asarray(value, dtype=object) if not isinstance(value, TensorList) else None
+    if arr is None:
+        raise bad(node, "expected a tensor of TensorLists, got one TensorList")
+    for tl in arr.reshape(-1):
+        _list(node, tl)
+    return arr
+
+
+@kernel("TensorListPushBackBatch")
+def push_back_batch(node, inputs, ctx):
+    lists = _lists(node, inputs[0])
+    t = np.asarray(inputs[1])
+    if lists.ndim != 1:
+        raise bad(node, f"Expected input_handles to be a vector, got shape {list(lists.shape)}")
+    if t.ndim == 0 or t.shape[0] != lists.shape[0]:
+        raise bad(node, f"Expected tensor.shape[0] == input_handles.size, but saw {t.shape} vs. "
+                        f"{lists.shape[0]}")
+    out = np.empty(lists.shape, dtype=object)
+    for b, tl in enumerate(lists):
+        new = tl.copy()
+        new.items.append(t[b])
+        out[b] = new
+    return out
+
+
+@kernel("TensorListConcatLists")
+def concat_lists(node, inputs, ctx):
+    a, b = _lists(node, inputs[0]), _lists(node, inputs[1])
+    if a.shape != b.shape:
+        raise bad(node, f"input_a and input_b must have the same shape, got {list(a.shape)} vs. "
+                        f"{list(b.shape)}")
+    out = np.empty(a.shape, dtype=object)
+    for i, (x, y) in enumerate(zip(a.reshape(-1), b.reshape(-1))):
+        out.reshape(-1)[i] = TensorList(x.items + y.items, x.dtype, x.shape)
+    return out

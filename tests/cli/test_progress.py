@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import time
 
-from savedmodel_io._progress import Progress, busy, human_bytes
+from savedmodel_io._display import human_bytes
+from savedmodel_io.cli._progress import Progress, busy
 
 
 class _Tty(io.StringIO):
