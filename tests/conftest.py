@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _oracles.env import ANSWERS, CACHE, TF_ENV, has_tensorflow, no_tf_reason
+from _oracles.env import CACHE, TF_ENV, has_tensorflow, no_tf_reason
+from _oracles.recorded import ANSWERS
 
 _START = time.time()  # the suite's start: what TensorFlow made since is reported at its end
 ROOT = Path(__file__).resolve().parent.parent

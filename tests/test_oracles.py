@@ -19,7 +19,7 @@ def echo(tmp_path, monkeypatch):
     """The echo oracle, recording into private answers and cache (it starts no TensorFlow, so
     it may run under SAVEDMODEL_IO_TESTS_NO_TF=1)."""
     monkeypatch.setattr(env, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(env, "ANSWERS", tmp_path / "answers")
+    monkeypatch.setattr(recorded, "ANSWERS", tmp_path / "answers")
     monkeypatch.delenv(env.NO_TF, raising=False)
     return recorded.Oracle("echo")
 
@@ -44,7 +44,7 @@ def test_answers_are_recorded_and_read_back_without_a_subprocess(echo, tmp_path,
 def test_answers_go_to_the_committed_answers_and_cached_ones_join_them(echo, tmp_path,
                                                                       monkeypatch):
     (first,) = echo.answers([{"n": 1}])
-    recorded_file = env.ANSWERS / "echo" / f"{echo.key({'n': 1})}.json"
+    recorded_file = recorded.ANSWERS / "echo" / f"{echo.key({'n': 1})}.json"
     assert recorded_file.is_file()
     assert not (env.CACHE / "oracle").exists()
     cached = env.CACHE / "oracle" / "echo" / recorded_file.name  # recorded before committing

@@ -10,8 +10,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("SAVEDMODEL_IO_FIXTURES", ROOT / "tests" / ".cache" / "fixtures"))
-#: TensorFlow's recorded answers, committed: a clean clone (CI) asks TensorFlow only for new ones.
-ANSWERS = ROOT / "tests" / "_oracles" / "answers"
 TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "-1"}
 #: Set to 1 to fail, instead of starting TensorFlow, when an answer or fixture is not recorded.
 NO_TF = "SAVEDMODEL_IO_TESTS_NO_TF"
@@ -40,7 +38,7 @@ def tf_version() -> str:
 def no_tf_reason(what: str) -> str | None:
     """Why TensorFlow may not start to make ``what`` (None: it may)."""
     if os.environ.get(NO_TF) == "1":
-        return f"{NO_TF}=1 but {what} is not recorded"
+        return f"{NO_TF}=1 but {what} is not recorded in {CACHE}"
     if not has_tensorflow():
         return f"tensorflow is not installed (needed for {what})"
     return None

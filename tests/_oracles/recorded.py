@@ -18,6 +18,9 @@ import pytest
 from _oracles import env
 
 HERE = Path(__file__).resolve().parent
+#: TensorFlow's recorded answers, committed: a clean clone (CI) asks TensorFlow only for new ones.
+#: (Defined here, not in env.py: env.py is part of every answer's key.)
+ANSWERS = HERE / "answers"
 # Code every oracle runs besides its own module.
 _SHARED = ("run.py", "codec.py", "env.py")
 
@@ -121,7 +124,7 @@ class Oracle:
         """Where the answer under ``key`` is recorded (None: nowhere). An answer found only in
         the local cache, where answers were recorded before they were committed, is copied
         into the committed answers, so that a run there gathers every answer the suite uses."""
-        path = env.ANSWERS / self.name / f"{key}.json"
+        path = ANSWERS / self.name / f"{key}.json"
         if path.is_file():
             return path
         cached = env.CACHE / "oracle" / self.name / f"{key}.json"
@@ -141,7 +144,7 @@ class Oracle:
         if missing:
             self._record([requests[i] for i in missing], [keys[i] for i in missing])
             for i in missing:
-                found[i] = env.ANSWERS / self.name / f"{keys[i]}.json"
+                found[i] = ANSWERS / self.name / f"{keys[i]}.json"
         return [self._read(path, r) for path, r in zip(found, requests)]
 
     def _record(self, requests: list[dict], keys: list[str]) -> None:
@@ -150,7 +153,7 @@ class Oracle:
         reason = env.no_tf_reason(f"{len(requests)} answer(s) of oracle {self.name!r}")
         if reason is not None:
             (pytest.skip if not env.has_tensorflow() else pytest.fail)(reason)
-        folder = env.ANSWERS / self.name
+        folder = ANSWERS / self.name
         folder.mkdir(parents=True, exist_ok=True)
         env.CACHE.mkdir(parents=True, exist_ok=True)
         out = env.CACHE / f"{self.name}-batch.{os.getpid()}.json"
