@@ -138,6 +138,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
     fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
+    commit = f" in {ANSWERS}: commit them" if answers else ""
     terminalreporter.write_line(
         f"TensorFlow built {len(fixtures)} fixture(s) and recorded {len(answers)} new "
-        f"answer(s) in {ANSWERS} (commit them)")
+        f"answer(s){commit}")
