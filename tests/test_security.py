@@ -175,6 +175,10 @@ def test_runtime_implements_no_file_network_or_code_op():
     # Kernels that exist for denylisted ops, and why they are safe.
     harmless = {
         "PrintV2": "writes to stdout/stderr only; output_stream file:// paths are not honoured",
+        "Print": "writes to stderr only",
+        "DecodeProtoV2": "descriptors from the graph (bytes://) or ours (local://); a descriptor "
+                         "file path is refused before any file access (test_ops_proto_tf)",
+        "EncodeProto": "as DecodeProtoV2",
         "DebugIdentity": "plain identity: no dumping", "DebugIdentityV2": "plain identity",
         "DebugIdentityV3": "plain identity",
         "InitializeTableFromTextFile": "reads only inside the model directory (tested below)",

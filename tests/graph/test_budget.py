@@ -99,16 +99,20 @@ def test_huge_tensorlist_is_refused_before_allocating():
         runtime.run_signature(mg, "s", {}, budget=small)
 
 
-def test_per_element_kernels_are_charged_before_they_start():
-    """ReduceJoin iterates in Python: its input's elements count against the run's budget."""
+@pytest.mark.parametrize("op,attrs,extra", [
+    ("ReduceJoin", {"separator": b""}, True),
+    ("SerializeTensor", {"T": ("type", DataType.DT_STRING)}, False),
+])
+def test_per_element_kernels_are_charged_before_they_start(op, attrs, extra):
+    """Kernels that step through strings in Python count their elements against the budget."""
     words = np.array([b"a"] * 3000, dtype=object)
-    mg = meta([const("w", words), const("axis", np.int32(0)),
-               node("j", "ReduceJoin", ["w", "axis"], separator=b"")],
-              sigs={"s": ({}, {"y": "j:0"})})
-    assert runtime.run_signature(mg, "s", {})["y"] == b"a" * 3000
+    consts = [const("w", words)] + ([const("axis", np.int32(0))] if extra else [])
+    inputs = ["w", "axis"] if extra else ["w"]
+    mg = meta(consts + [node("j", op, inputs, **attrs)], sigs={"s": ({}, {"y": "j:0"})})
+    assert runtime.run_signature(mg, "s", {})["y"]
     with pytest.raises(LimitExceededError, match="more than 2000 elements") as info:
         runtime.run_signature(mg, "s", {}, budget=Budget(max_python_elements=2000))
-    assert info.value.where == "node 'j' (ReduceJoin) in the graph"
+    assert info.value.where == f"node 'j' ({op}) in the graph"
 
 
 def test_none_lifts_a_limit():

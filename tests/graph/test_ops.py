@@ -248,6 +248,19 @@ def test_hostile_sizes_are_refused():
         run_op("BroadcastTo", np.float32(1), np.array([1 << 30, 64]))
 
 
+def test_decompression_is_bounded(monkeypatch):
+    """A zlib bomb gets LimitExceededError, not its whole output."""
+    import zlib
+
+    from savedmodel_io.errors import LimitExceededError
+    from savedmodel_io.graph.ops import decoding
+
+    monkeypatch.setattr(decoding, "MAX_RESULT_BYTES", 1 << 20)
+    bomb = np.array([zlib.compress(bytes(4 << 20))], dtype=object)
+    with pytest.raises(LimitExceededError):
+        run_op("DecodeCompressed", bomb, compression_type="ZLIB")
+
+
 # -- regexes: RE2 semantics; never a hang or a raw re.error --------------------------------
 
 @pytest.fixture(params=["re2", "re"])

@@ -38,6 +38,7 @@ def _load() -> None:
             counting,
             cross,
             ctc,
+            decoding,
             fft,
             image,
             image_boxes,
@@ -45,6 +46,7 @@ def _load() -> None:
             image_color,
             image_sampling,
             indexing,
+            json_example,
             linalg,
             lookup,
             losses,
@@ -52,6 +54,7 @@ def _load() -> None:
             math_extra,
             nn,
             parsing,
+            proto_codec,
             quantize,
             quantized_nn,
             quantized_onednn,
@@ -71,6 +74,7 @@ def _load() -> None:
             tensorarray,
             tensorlist,
             tensormap,
+            unicode,
             uniform_quant,
         )
 

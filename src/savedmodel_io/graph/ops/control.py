@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,33 @@ def print_v2(node, inputs, ctx):
     stream = sys.stdout if node.attr["output_stream"] == b"stdout" else sys.stderr
     stream.write(text + node.attr["end"].decode("utf-8", "replace"))
     return []
+
+
+@kernel("Print")
+def print_v1(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/logging_ops.cc (PrintOp): the message,
+    # then each data tensor as "[<summary>]", on stderr; first_n >= 0 prints only the first
+    # first_n runs of this node (counted per session), and the input passes through.
+    first_n = int(node.attr["first_n"])
+    if first_n >= 0:
+        key = ("print", node.body, node.name)
+        done = ctx.session.resources.get(key, 0)
+        ctx.session.resources[key] = done + 1
+        if done >= first_n:
+            return inputs[0]
+    from savedmodel_io.graph.ops.strings import summarize_v1
+
+    n = int(node.attr["summarize"])
+    text = node.attr["message"].decode("utf-8", "replace")
+    text += "".join("[" + summarize_v1(np.asarray(d), n) + "]" for d in inputs[1:])
+    sys.stderr.write(text + "\n")
+    return inputs[0]
+
+
+@kernel("Timestamp")
+def timestamp(node, inputs, ctx):
+    """Seconds since the epoch, as a float64 scalar (tf.timestamp)."""
+    return np.array(time.time(), np.float64)
 
 
 @kernel("PartitionedCall", "StatefulPartitionedCall")

@@ -11,9 +11,11 @@ import re
 
 import numpy as np
 
+from savedmodel_io import dtypes
 from savedmodel_io.graph.ops import _regex
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
+from savedmodel_io.proto import DataType
 
 
 def _s(x) -> np.ndarray:
@@ -35,12 +37,16 @@ def _b(v) -> bytes:
 
 @kernel("StringUpper", "StringLower", per_element=True)
 def case(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/string_upper_op.cc: "" maps ASCII
+    # letters only; "utf-8" maps full Unicode case (ICU), malformed bytes becoming U+FFFD.
     enc = attr_str(node, "encoding")
+    if enc not in ("", "utf-8"):
+        raise bad(node, f"only utf-8 or '' (no encoding) is supported, received {enc}")
     up = node.op == "StringUpper"
     if enc:
-        fn = (lambda v: v.decode("utf-8").upper().encode("utf-8")) if up else \
-            (lambda v: v.decode("utf-8").lower().encode("utf-8"))
-    else:  # ASCII only, like TF's default
+        fn = (lambda v: v.decode("utf-8", "replace").upper().encode("utf-8")) if up else \
+            (lambda v: v.decode("utf-8", "replace").lower().encode("utf-8"))
+    else:
         fn = (lambda v: v.upper()) if up else (lambda v: v.lower())
     return _map(fn, _s(inputs[0]))
 
@@ -49,6 +55,8 @@ def case(node, inputs, ctx):
 def join(node, inputs, ctx):
     sep = node.attr["separator"]
     arrays = [_s(v) for v in inputs]
+    if not arrays:
+        return np.array(b"", dtype=object)
     shapes = [a.shape for a in arrays if a.ndim]
     if len({s for s in shapes}) > 1:
         raise bad(node, f"inputs to join must have the same shape or be scalars: {shapes}")
@@ -59,11 +67,17 @@ def join(node, inputs, ctx):
     return out
 
 
+def _trail(byte: int) -> bool:
+    """A UTF-8 continuation byte (10xxxxxx)."""
+    return byte & 0xC0 == 0x80
+
+
 @kernel("StringLength", per_element=True)
 def length(node, inputs, ctx):
-    unit = attr_str(node, "unit")
-    if unit == "UTF8_CHAR":
-        return _map(lambda v: len(v.decode("utf-8", "replace")), _s(inputs[0]), np.int32)
+    # UTF8_CHAR counts the bytes that are not continuation bytes, valid UTF-8 or not
+    # (tensorflow/tensorflow tensorflow/core/kernels/string_util.h, UTF8StrLen).
+    if attr_str(node, "unit") == "UTF8_CHAR":
+        return _map(lambda v: sum(not _trail(c) for c in v), _s(inputs[0]), np.int32)
     return _map(len, _s(inputs[0]), np.int32)
 
 
@@ -113,7 +127,7 @@ _FLOAT = re.compile(rb"""[+-]?(?:
 )""", re.VERBOSE)
 
 
-def _number(text: bytes, integer: bool) -> int | float:
+def parse_number(text: bytes, integer: bool) -> int | float:
     """The number a string holds, as TF reads it (ValueError when TF refuses it)."""
     text = text.strip(b" \t\n\r\x0b\x0c")
     if integer:
@@ -138,7 +152,7 @@ def to_number(node, inputs, ctx):
 
     def conv(v: bytes):
         try:
-            n = _number(_b(v), integer)
+            n = parse_number(_b(v), integer)
             if limits is not None and not limits.min <= n <= limits.max:
                 raise ValueError(n)
         except ValueError:
@@ -150,28 +164,61 @@ def to_number(node, inputs, ctx):
         return out.astype(t)
 
 
+def _printf_float(fmt: str, v: float) -> str:
+    """C printf of a float: Python's % but with C's sign on NaN ("-nan")."""
+    if v != v and np.signbit(v):  # same width as "-inf": format that, then rename
+        return (fmt % float("-inf")).replace("inf", "nan")
+    return fmt % v
+
+
 @kernel("AsString", per_element=True)
 def as_string(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: one printf format
+    # "%<fill><width>.<precision><conversion>"; fill is a printf flag ("0" pads after the
+    # sign, "-" left-aligns); booleans print true/false and ignore the format.
     x = np.asarray(inputs[0])
     prec = int(node.attr["precision"])
     sci = bool(node.attr["scientific"])
     short = bool(node.attr["shortest"])
     width = int(node.attr["width"])
     fill = attr_str(node, "fill")
-    if x.dtype.kind == "b":
-        return _map(lambda v: b"true" if v else b"false", x)
-    # TF builds a printf format: fill is a printf flag ("0" pads after the sign, "-" left-aligns).
+    floating = x.dtype != object and dtypes.from_numpy(x.dtype) in _FLOATING
+    if not floating:
+        if sci or short:
+            raise bad(node, f"scientific and shortest format not supported for datatype "
+                            f"{_type_name(x)}")
+        if prec > -1:
+            raise bad(node, f"precision not supported for datatype {_type_name(x)}")
+    if len(fill) > 1:
+        raise bad(node, "Fill string must be one or fewer characters")
+    if sci and short:
+        raise bad(node, "Cannot select both scientific and shortest notation")
     if fill and fill not in ("0", " ", "+", "-", "#"):
         raise bad(node, f"Fill argument not supported: \"{fill}\"")
-    fmt = "%" + fill + (str(width) if width > -1 else "")
-    if x.dtype.kind == "f":
-        if sci and short:
-            raise bad(node, "Cannot select both scientific and shortest notation")
-        fmt += ("." + str(prec) if prec > -1 else "") + ("e" if sci else "g" if short else "f")
-        return _map(lambda v: (fmt % float(v)).encode("utf-8"), x)
+    fmt = "%" + (fill + str(width) if width > -1 else "") + ("." + str(prec) if prec > -1 else "")
+    if x.dtype.kind == "b":
+        return _map(lambda v: b"true" if v else b"false", x)
+    if x.dtype == object:
+        return _map(lambda v: (fmt.encode() + b"s") % _b(v), x)
+    if x.dtype.kind == "c":
+        fmt += "e" if sci else "g" if short else "f"
+        return _map(lambda v: ("(%s,%s)" % (_printf_float(fmt, float(v.real)),
+                                            _printf_float(fmt, float(v.imag)))).encode(), x)
+    if floating:
+        fmt += "e" if sci else "g" if short else "f"
+        return _map(lambda v: _printf_float(fmt, float(v)).encode(), x)
     if x.dtype.kind not in "iu":
-        raise bad(node, f"AsString does not support {x.dtype} inputs")
-    return _map(lambda v: ((fmt + "d") % int(v)).encode("utf-8"), x)
+        raise bad(node, f"Cannot encode input of type {_type_name(x)}")
+    return _map(lambda v: ((fmt + "d") % int(v)).encode(), x)
+
+
+_FLOATING = frozenset((DataType.DT_HALF, DataType.DT_BFLOAT16, DataType.DT_FLOAT,
+                       DataType.DT_DOUBLE, DataType.DT_COMPLEX64, DataType.DT_COMPLEX128))
+
+
+def _type_name(x: np.ndarray) -> str:
+    """TF's DataTypeString of an array's dtype ("int32", "half", "string"...)."""
+    return dtypes.dtype_name(dtypes.from_numpy(x.dtype))[3:].lower()
 
 
 @kernel("StringStrip", per_element=True)
@@ -179,37 +226,65 @@ def strip(node, inputs, ctx):
     return _map(lambda v: v.strip(), _s(inputs[0]))
 
 
+def _char_bounds(v: bytes) -> list[int]:
+    """Byte offsets where UTF-8 characters start, then the end, as TF walks them.
+
+    TF steps over continuation bytes from the current byte (tensorflow/tensorflow
+    tensorflow/core/kernels/string_util.h, ForwardNUTF8CharPositions /
+    BackNUTF8CharPositions): offset 0 always starts a character, stray continuation
+    bytes stick to the character before them.
+    """
+    return [i for i, c in enumerate(v) if i == 0 or not _trail(c)] + [len(v)]
+
+
 @kernel("Substr", per_element=True)
 def substr(node, inputs, ctx):
     s, pos, ln = _s(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
-    b = np.broadcast_arrays(s, pos, ln)
+    if pos.shape != ln.shape:
+        raise bad(node, f"pos and len should have the same shape, got: {list(pos.shape)} "
+                        f"vs. {list(ln.shape)}")
+    try:
+        b = np.broadcast_arrays(s, pos, ln)
+    except ValueError:
+        raise bad(node, f"Incompatible shapes: {list(s.shape)} vs. {list(pos.shape)}") from None
     out = np.empty(b[0].shape, dtype=object)
     utf8 = attr_str(node, "unit") == "UTF8_CHAR"
     for idx in np.ndindex(out.shape):
         v, p, n = b[0][idx], int(b[1][idx]), int(b[2][idx])
-        if utf8:  # positions and lengths count characters
-            v = v.decode("utf-8", "replace")
-        if not -len(v) <= p <= len(v):
-            raise bad(node, f"position {p} is out of range for a string of length {len(v)}")
-        p %= max(len(v), 1) if p < 0 else len(v) + 1
-        end = len(v) if n < 0 else p + n  # TF: a negative length takes the rest
-        out[idx] = v[p:end].encode("utf-8") if utf8 else v[p:end]
+        bounds = _char_bounds(v) if utf8 else range(len(v) + 1)
+        chars = len(bounds) - 1
+        if not -chars <= p <= chars:
+            raise bad(node, f"pos {p} out of range for string at index {idx}")
+        if p < 0:
+            p += chars
+        # A negative length takes the rest of the bytes but no characters (TF's byte
+        # substr casts it to size_t; its UTF-8 walk of a negative count steps nowhere).
+        end = p if n < 0 and utf8 else chars if n < 0 else min(p + n, chars)
+        out[idx] = v[bounds[p]:bounds[end]]
     return out
 
 
 @kernel("ReduceJoin", per_element=True)
 def reduce_join(node, inputs, ctx):
     s = _s(inputs[0])
-    axes = sorted({int(a) % max(s.ndim, 1) for a in np.asarray(inputs[1]).reshape(-1)})
+    axes = []
+    for a in np.asarray(inputs[1]).reshape(-1).tolist():
+        if not -s.ndim <= a < s.ndim:
+            raise bad(node, f"Invalid reduction dimension {a} for input with {s.ndim} "
+                            f"dimension(s)")
+        a %= s.ndim
+        if a in axes:
+            raise bad(node, f"Duplicate reduction dimension {a}")
+        axes.append(a)
+    axes.sort()
     sep = node.attr["separator"]
-    keep = bool(node.attr["keep_dims"])
     moved = np.moveaxis(s, axes, list(range(s.ndim - len(axes), s.ndim)))
     lead = moved.shape[:s.ndim - len(axes)]
     flat = moved.reshape(lead + (-1,))
     out = np.empty(lead, dtype=object)
     for idx in np.ndindex(lead):
         out[idx] = sep.join(flat[idx])
-    if keep:
+    if node.attr["keep_dims"]:
         for a in axes:
             out = np.expand_dims(out, a)
     return out
@@ -230,6 +305,77 @@ def split_v2(node, inputs, ctx):
     values = np.empty(len(vals), dtype=object)
     values[:] = vals
     return [np.array(idx, np.int64).reshape(-1, 2), values, np.array([len(s), width], np.int64)]
+
+
+@kernel("StringSplit", per_element=True)
+def split_v1(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/string_split_op.cc: every byte of the
+    # delimiter splits (absl ByAnyChar); an empty delimiter splits into single bytes.
+    s, delim = _s(inputs[0]), np.asarray(inputs[1])
+    if s.ndim != 1:
+        raise bad(node, f"input must be a vector, got shape: {list(s.shape)}")
+    if delim.ndim != 0:
+        raise bad(node, f"delimiter must be a scalar, got shape: {list(delim.shape)}")
+    sep = _b(delim.item())
+    skip = bool(node.attr["skip_empty"])
+    rx = re.compile(b"[" + re.escape(sep) + b"]") if sep else None
+    idx, vals, width = [], [], 0
+    for i, v in enumerate(s.tolist()):
+        if not v:  # tensorflow::str_util::Split of "" is no parts at all
+            parts = []
+        else:
+            parts = [v[k:k + 1] for k in range(len(v))] if rx is None else rx.split(v)
+        if skip:
+            parts = [p for p in parts if p]
+        idx += [(i, j) for j in range(len(parts))]
+        vals += parts
+        width = max(width, len(parts))
+    values = np.empty(len(vals), dtype=object)
+    values[:] = vals
+    return [np.array(idx, np.int64).reshape(-1, 2), values, np.array([len(s), width], np.int64)]
+
+
+@kernel("StringToHashBucket", per_element=True)
+def to_hash_bucket(node, inputs, ctx):
+    # Hash64(s) % num_buckets: tensorflow/tensorflow
+    # tensorflow/core/kernels/string_to_hash_bucket_op.cc.
+    from savedmodel_io.hashing.murmur import hash64
+
+    n = int(node.attr["num_buckets"])
+    if n < 1:
+        raise bad(node, "num_buckets must be >= 1")
+    return _map(lambda v: hash64(v) % n, _s(inputs[0]), np.int64)
+
+
+@kernel("Fingerprint", per_element=True)
+def fingerprint(node, inputs, ctx):
+    # tensorflow/tensorflow tensorflow/core/kernels/fingerprint_op.cc: one FarmHash
+    # Fingerprint64 (8 little-endian bytes) per row of the first dimension, over the row's
+    # bytes; a row of several strings hashes the concatenated fingerprints of its strings.
+    from savedmodel_io.hashing.farmhash import fingerprint64
+
+    data, method = inputs[0], np.asarray(inputs[1])
+    if method.ndim != 0:
+        raise bad(node, f"`method` should be a scalar string: {list(method.shape)}")
+    if _b(method.item()) != b"farmhash64":
+        raise bad(node, f"Unsupported fingerprint method: {_b(method.item()).decode('utf-8', 'replace')}")
+    if not isinstance(data, np.ndarray):
+        raise bad(node, f"Data type not supported: {type(data).__name__}")
+    if data.ndim == 0:
+        raise bad(node, f"`data` should have at least one dimension: {list(data.shape)}")
+    rows = data.reshape(data.shape[0], -1) if data.size else data.reshape(data.shape[0], 0)
+    if data.dtype == object:
+        def row_hash(row: np.ndarray) -> int:
+            if row.size == 1:
+                return fingerprint64(_b(row[0]))
+            return fingerprint64(b"".join(fingerprint64(_b(v)).to_bytes(8, "little") for v in row))
+    else:
+        def row_hash(row: np.ndarray) -> int:
+            return fingerprint64(row.tobytes())
+    out = np.empty((rows.shape[0], 8), np.uint8)
+    for i in range(rows.shape[0]):
+        out[i] = np.frombuffer(row_hash(rows[i]).to_bytes(8, "little"), np.uint8)
+    return out
 
 
 def _c_escape(b: bytes) -> str:
@@ -254,8 +400,6 @@ def _one_element(v: object) -> str:
         return "1" if v else "0"
     if isinstance(v, (float, np.floating)):
         return _float_text(v)
-    if isinstance(v, (complex, np.complexfloating)):
-        return "(%s,%s)" % (_float_text(v.real), _float_text(v.imag))
     return str(v)
 
 
@@ -295,12 +439,71 @@ def _summarize_dim(a: np.ndarray, dim: int, ends: int) -> str:
     return "[" + text + "]"
 
 
+def _irregular(a: np.ndarray, max_entries: int, v2: bool) -> str:
+    """SummarizeValue for a dtype it has no printer for (complex): one "?" per element shown,
+    flat at any rank (tensorflow/tensorflow tensorflow/core/framework/tensor.cc)."""
+    wanted = a.size if max_entries < 0 else max_entries
+    text = " ".join(["?"] * min(wanted, a.size)) + ("..." if wanted < a.size else "")
+    return f"[{text}]" if v2 and a.ndim else text
+
+
 def summarize(a: np.ndarray, max_entries: int) -> str:
     """Tensor::SummarizeValue(max_entries, print_v2=True), as StringFormat and PrintV2 write tensors."""
+    if a.dtype.kind == "c":
+        return _irregular(a, max_entries, True)
     limit = a.size if max_entries < 0 else min(max_entries, a.size)
     if a.ndim == 0:
         return _one_element(a[()])
     return _summarize_dim(a, 0, limit)
+
+
+def _one_element_v1(v: object) -> str:
+    """One element as PrintOneElement(print_v2=False) writes it: strings unquoted."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return _c_escape(bytes(v))
+    if not isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)):
+        return _float_text(np.float32(v))  # bfloat16 and other ml_dtypes floats
+    return _one_element(v)
+
+
+def summarize_v1(a: np.ndarray, max_entries: int) -> str:
+    """Tensor::SummarizeValue(max_entries, print_v2=False), as the TF1 Print op writes tensors.
+
+    The first ``limit`` elements in row-major order: innermost dimensions as space-separated
+    elements in brackets, a cut inside a row marked "...", and "..." after the whole when
+    elements were left out (tensorflow/tensorflow tensorflow/core/framework/tensor.cc,
+    PrintOneDim).
+    """
+    if a.dtype.kind == "c":
+        return _irregular(a, max_entries, False)
+    limit = a.size if max_entries < 0 else min(max_entries, a.size)
+    if limit == 0 and a.dtype == bool:
+        return ""  # TF writes nothing at all for booleans cut to no elements
+    if a.ndim == 0:
+        return _one_element_v1(a[()]) if limit else "..."
+    flat = a.reshape(-1)
+    pos = 0
+
+    def dim(d: int) -> str:
+        nonlocal pos
+        if pos >= limit:
+            return ""
+        if d == a.ndim - 1:
+            parts = []
+            for i in range(a.shape[d]):
+                if pos >= limit:
+                    return " ".join(parts) + ("..." if d != 0 else "")
+                parts.append(_one_element_v1(flat[pos]))
+                pos += 1
+            return " ".join(parts)
+        text = ""
+        for _ in range(a.shape[d]):
+            opened = pos < limit
+            inner = dim(d + 1)
+            text += ("[" if opened else "") + inner + ("]" if opened or pos < limit else "")
+        return text
+
+    return dim(0) + ("..." if a.size > limit else "")
 
 
 @kernel("StringFormat", per_element=True)

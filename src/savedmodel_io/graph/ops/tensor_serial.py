@@ -25,6 +25,7 @@ def serialize_tensor(node, inputs, ctx):
                                  where=node.where)
     value = np.asarray(inputs[0])
     if dt == DataType.DT_STRING:
+        ctx.meter.elements(value.size, node.where)  # one Python step per string
         proto = tensors.from_array(value, DataType.DT_STRING)
     else:
         proto = tensors.to_content_proto(value)
