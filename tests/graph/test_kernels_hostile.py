@@ -170,3 +170,17 @@ def test_kernel_errors_name_the_model(tmp_path):
         savedmodel_io.load(tmp_path).signatures["s"]()
     assert info.value.path == str(tmp_path) and str(info.value).startswith(str(tmp_path))
     assert "node 'r' (RaggedRange)" in str(info.value)
+
+
+# --- AsString: the width and precision attrs size every string ----------------------------------
+
+
+@pytest.mark.parametrize("value,attrs", [
+    (np.zeros(1 << 12, np.int32), {"width": 1 << 20}),
+    (np.zeros(1 << 12, np.float32), {"precision": 1 << 20}),
+    (np.zeros(1 << 11, np.complex64), {"width": 1 << 20}),
+])
+def test_as_string_attrs_are_sized_before_the_strings_are_made(value, attrs):
+    # 4096 values x 1 MiB each: 4 GiB of strings from a 16 KiB constant.
+    with pytest.raises(LimitExceededError, match="would take"):
+        run_graph("AsString", value, **attrs)
