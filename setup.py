@@ -31,6 +31,7 @@ SOURCES = {
     "savedmodel_io.hashing._highwayhash": ["src/savedmodel_io/hashing/_highwayhash.c"],
     "savedmodel_io.proto._deterministic": ["src/savedmodel_io/proto/_deterministic.c"],
     "savedmodel_io.formats._census": ["src/savedmodel_io/formats/_census.c"],
+    "savedmodel_io.graph.ops._nnaccel": ["src/savedmodel_io/graph/ops/_nnaccel.c"],
 }
 REQUIRE = os.environ.get("SAVEDMODEL_IO_REQUIRE_EXTENSIONS") == "1"
 SKIP = os.environ.get("SAVEDMODEL_IO_NO_EXTENSIONS") == "1"

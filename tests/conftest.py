@@ -8,11 +8,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from _oracles.env import CACHE, TF_ENV, has_tensorflow, no_tf_reason
+from _oracles.recorded import ANSWERS
 
+_START = time.time()  # the suite's start: what TensorFlow made since is reported at its end
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -126,3 +129,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_tf)
         if "slow" in item.keywords and not want_slow:
             item.add_marker(skip_slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """What TensorFlow had to make in this run (CI's guard: a clean clone should only build
+    fixtures; a new answer is to be committed)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
+        return
+    answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
+    fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
+    commit = f" in {ANSWERS}: commit them" if answers else ""
+    terminalreporter.write_line(
+        f"TensorFlow built {len(fixtures)} fixture(s) and recorded {len(answers)} new "
+        f"answer(s){commit}")

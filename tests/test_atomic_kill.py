@@ -7,6 +7,10 @@ hold the complete previous model or the complete new one. With the two-rename
 fallback (filesystems without an atomic exchange) it may be missing between the two
 renames: then ``load`` says where the previous model is (deleting nothing) and the
 next save puts it back. After that next save no temporary sibling is left.
+
+By default a sweep kills at every step that changes the tree (creating, renaming, exchanging,
+removing: where a save commits or cleans up) and at one in four of the others (opening,
+fsync); ``-m slow`` runs the same sweeps at every step.
 """
 
 from __future__ import annotations
@@ -36,6 +40,26 @@ def _model(scale: float, n: int = 3, assets: int = 1) -> writer.Model:
     f = model.function("f", {"x": ("float32", (n,))})
     f.outputs(f.inputs["x"] * f.read(v))
     return model
+
+
+# faults.FaultInjector's operations that change the tree under its root.
+_TREE_OPS = {"mkdir", "makedirs", "replace", "rename", "exchange", "unlink", "rmdir", "rmtree",
+             "link", "symlink", "copy", "copy2", "copyfile"}
+
+
+@pytest.fixture(params=["sample", pytest.param("every step", marks=pytest.mark.slow)])
+def every(request) -> bool:
+    """Kill at every step (-m slow), or at the sample (every tree change, 1 in 4 of the rest)."""
+    return request.param == "every step"
+
+
+def _chosen(steps: list[str], every: bool) -> list[int]:
+    """The (1-based) steps a sweep kills at."""
+    def changes_tree(step: str) -> bool:
+        return step.split("(", 1)[0].rsplit(".", 1)[-1] in _TREE_OPS
+
+    return [k for k, step in enumerate(steps, 1)
+            if every or changes_tree(step) or k % 4 == 1 or k == len(steps)]
 
 
 def _which(path: Path, values: dict[str, float]) -> str | None:
@@ -71,10 +95,10 @@ def _killed_at(root: Path, k: int, write) -> bool:
     return False
 
 
-def _sweep(tmp_path: Path, swap: str, write, *, old: float | None, new: float,
+def _sweep(tmp_path: Path, swap: str, write, *, old: float | None, new: float, every: bool,
            n: int = 3, assets: int = 1) -> int:
-    """Kill ``write`` at each of its steps; check the target after each kill and after the
-    next save. Returns the number of steps."""
+    """Kill ``write`` at each of its steps (or the sample); check the target after each kill
+    and after the next save. Returns the number of steps."""
     root = tmp_path / "out"
     root.mkdir()
     target = root / "m"
@@ -93,7 +117,7 @@ def _sweep(tmp_path: Path, swap: str, write, *, old: float | None, new: float,
         write(target)
     assert _which(target, values) == "new"
     steps = dry.steps
-    for k in range(1, len(steps) + 1):
+    for k in _chosen(steps, every):
         reset()
         assert _killed_at(root, k, lambda: write(target)), f"step {k} ({steps[k - 1]}) not reached"
         seen = _which(target, values)
@@ -119,22 +143,23 @@ def _sweep(tmp_path: Path, swap: str, write, *, old: float | None, new: float,
     return len(steps)
 
 
-def test_save_new_model_killed_at_every_step(tmp_path):
-    n = _sweep(tmp_path, "none needed", lambda t: writer.save(t, _model(2.0)), old=None, new=2.0)
+def test_save_new_model_killed_at_every_step(tmp_path, every):
+    n = _sweep(tmp_path, "none needed", lambda t: writer.save(t, _model(2.0)), old=None, new=2.0,
+               every=every)
     assert n > 20
 
 
-def test_overwrite_killed_at_every_step(tmp_path, swap):
+def test_overwrite_killed_at_every_step(tmp_path, swap, every):
     n = _sweep(tmp_path, swap, lambda t: writer.save(t, _model(2.0), overwrite=True),
-               old=1.0, new=2.0)
+               old=1.0, new=2.0, every=every)
     assert n > 20
 
 
-def test_replace_weights_in_place_killed_at_every_step(tmp_path, swap):
+def test_replace_weights_in_place_killed_at_every_step(tmp_path, swap, every):
     def write(t):
         replace_weights(t, t, {"v": np.full(3, 2.0, np.float32)}, overwrite=True)
 
-    assert _sweep(tmp_path, swap, write, old=1.0, new=2.0) > 20
+    assert _sweep(tmp_path, swap, write, old=1.0, new=2.0, every=every) > 20
 
 
 @pytest.mark.slow
@@ -143,7 +168,7 @@ def test_bigger_overwrite_killed_at_every_step(tmp_path, swap, image_format):
     """More files (assets, a .cpb), every step."""
     n = _sweep(tmp_path, swap, lambda t: writer.save(t, _model(2.0, 3000, 5), overwrite=True,
                                                       image_format=image_format),
-               old=1.0, new=2.0, n=3000, assets=5)
+               old=1.0, new=2.0, every=True, n=3000, assets=5)
     assert n > 40
 
 
@@ -152,7 +177,8 @@ def test_hard_linked_replace_killed_at_every_step(tmp_path, swap):
     def write(t):
         replace_weights(t, t, {"v": np.full(3000, 2.0, np.float32)}, overwrite=True, link=True)
 
-    assert _sweep(tmp_path, swap, write, old=1.0, new=2.0, n=3000, assets=5) > 40
+    assert _sweep(tmp_path, swap, write, old=1.0, new=2.0, every=True, n=3000,
+                  assets=5) > 40
 
 
 def test_in_place_replace_killed_between_renames_recovers_its_source(tmp_path, monkeypatch):

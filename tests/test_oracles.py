@@ -16,9 +16,10 @@ from savedmodel_io.fingerprint import write_fingerprint
 
 @pytest.fixture
 def echo(tmp_path, monkeypatch):
-    """The echo oracle, recording into a private cache (it starts no TensorFlow, so it may run
-    under SAVEDMODEL_IO_TESTS_NO_TF=1)."""
+    """The echo oracle, recording into private answers and cache (it starts no TensorFlow, so
+    it may run under SAVEDMODEL_IO_TESTS_NO_TF=1)."""
     monkeypatch.setattr(env, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(recorded, "ANSWERS", tmp_path / "answers")
     monkeypatch.delenv(env.NO_TF, raising=False)
     return recorded.Oracle("echo")
 
@@ -38,6 +39,20 @@ def test_answers_are_recorded_and_read_back_without_a_subprocess(echo, tmp_path,
     assert first[0]["files"] == ["saved_model.pb"]
     monkeypatch.setenv(env.NO_TF, "1")  # from now on, any subprocess would fail the test
     assert echo.answers(requests) == first
+
+
+def test_answers_go_to_the_committed_answers_and_cached_ones_join_them(echo, tmp_path,
+                                                                      monkeypatch):
+    (first,) = echo.answers([{"n": 1}])
+    recorded_file = recorded.ANSWERS / "echo" / f"{echo.key({'n': 1})}.json"
+    assert recorded_file.is_file()
+    assert not (env.CACHE / "oracle").exists()
+    cached = env.CACHE / "oracle" / "echo" / recorded_file.name  # recorded before committing
+    cached.parent.mkdir(parents=True)
+    recorded_file.rename(cached)
+    monkeypatch.setenv(env.NO_TF, "1")
+    assert echo.answers([{"n": 1}]) == [first]
+    assert recorded_file.read_text() == cached.read_text()
 
 
 def test_paths_are_keyed_by_content_and_given_back_as_asked(echo, tmp_path, monkeypatch):
@@ -69,7 +84,6 @@ def test_a_fingerprint_uuid_does_not_change_the_key(echo, tmp_path):
 
 
 def test_the_oracles_code_is_part_of_the_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(env, "CACHE", tmp_path / "cache")
     source = tmp_path / "helper.py"
     source.write_text("x = 1\n")
     before = recorded.Oracle("echo", paths=(), code=[source]).key({"n": 1})

@@ -343,3 +343,62 @@ def test_run_of_a_remote_model_with_a_vocabulary_says_to_download(served, fixtur
     model = savedmodel_io.load(server.url + "/vocab")
     with pytest.raises(UnsupportedFormatError, match="vocabulary files .* URL .* download"):
         model.signatures["serving_default"](keys=np.array([b"beta"]))
+
+
+class _LyingFS:
+    """An fsspec-like filesystem whose server says one size and sends more (or fails oddly)."""
+
+    protocol = ("http", "https")
+
+    def __init__(self, declared: int, body: bytes, error: Exception | None = None) -> None:
+        self.declared, self.body, self.error = declared, body, error
+
+    def _strip_protocol(self, path: str) -> str:
+        return path
+
+    def size(self, path: str) -> int:
+        return self.declared
+
+    def info(self, path: str) -> dict:
+        return {"type": "file", "size": self.declared}
+
+    def cat_file(self, path: str, start=None, end=None) -> bytes:
+        if self.error:
+            raise self.error
+        return self.body[start:end]
+
+    def open(self, path: str, mode: str = "rb", **kwargs):
+        import io
+
+        if self.error:
+            raise self.error
+        return io.BytesIO(self.body)
+
+
+def test_whole_file_reads_stop_at_the_limit_whatever_the_server_declared():
+    from savedmodel_io.errors import LimitExceededError
+    from savedmodel_io.remote import RemoteFiles
+
+    files = RemoteFiles("http://example.invalid/m", fs=_LyingFS(10, b"\0" * (1 << 20)))
+    with pytest.raises(LimitExceededError, match="limit of 1000 bytes"):
+        files.read_all("saved_model.pb", limit=1000)
+    assert len(files.read_all("saved_model.pb", limit=1 << 20)) == 1 << 20
+
+
+def test_malformed_http_responses_are_library_errors():
+    # aiohttp reports a malformed response (data after `Connection: close`, a header over its
+    # limit) as ClientResponseError, which is not an OSError.
+    from aiohttp import ClientResponseError, RequestInfo
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    from savedmodel_io.errors import CorruptFileError
+    from savedmodel_io.remote import RemoteFiles
+
+    info = RequestInfo(URL("http://example.invalid/m"), "GET", CIMultiDictProxy(CIMultiDict()))
+    error = ClientResponseError(info, (), status=400, message="Data after `Connection: close`")
+    files = RemoteFiles("http://example.invalid/m", fs=_LyingFS(10, b"", error))
+    for call in (lambda: files.read_all("saved_model.pb", limit=100),
+                 lambda: files.read("saved_model.pb", 0, 4), lambda: files.open("x")):
+        with pytest.raises(CorruptFileError, match="ClientResponseError"):
+            call()

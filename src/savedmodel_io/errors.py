@@ -47,6 +47,17 @@ class SavedModelError(Exception):
         self.path = fspath
         self.where = where
 
+    def locate(self, path: str | os.PathLike[str] | None) -> SavedModelError:
+        """Name ``path`` as the file, unless the error already names one (returns self).
+
+        For errors raised where the file is not known (a kernel deep in a run): the layer
+        that knows it fills it in on the way out.
+        """
+        if self.path is None and path is not None:
+            self.path = os.fspath(path)
+            self.args = (_text(self.message, self.path, self.where),)
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:  # keep pickling (multiprocessing, pytest-xdist) working
         return (_rebuild, (type(self), self.message, self.path, self.where))
 

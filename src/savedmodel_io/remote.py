@@ -12,6 +12,7 @@ extras (``gcsfs``, ``s3fs``).
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,17 @@ def _filesystem(url: str) -> tuple[Any, str]:
     except (ImportError, ValueError) as exc:  # e.g. gs:// without gcsfs
         raise MissingDependencyError(f"cannot open {url}: {exc}") from None
     return fs, root
+
+
+@functools.cache
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What a filesystem call raises when the server or network fails: OSError, and
+    aiohttp's own errors (a malformed response is a ClientResponseError, not an OSError)."""
+    try:
+        from aiohttp import ClientError
+    except ImportError:
+        return (OSError,)
+    return (OSError, ClientError)
 
 
 def _fs_error(exc: Exception, url: str) -> Exception:
@@ -113,14 +125,14 @@ class RemoteFiles:
         """By metadata only (HEAD for HTTP; fsspec's isfile would GET the whole body)."""
         try:
             info = self.fs.info(self._target(name))
-        except (FileNotFoundError, OSError):
+        except _transport_errors():
             return False
         return bool(info.get("type", "file") == "file")
 
     def is_dir(self, name: str = "") -> bool:
         try:
             return bool(self.fs.isdir(self._target(name)))
-        except OSError:
+        except _transport_errors():
             return False
 
     def list(self, name: str = "") -> list[str] | None:
@@ -131,7 +143,7 @@ class RemoteFiles:
         if name not in self._sizes:
             try:
                 size = self.fs.size(self._target(name))
-            except OSError as exc:
+            except _transport_errors() as exc:
                 raise _fs_error(exc, self.path(name)) from None
             self._sizes[name] = None if size is None else int(size)
         return self._sizes[name]
@@ -165,7 +177,7 @@ class RemoteFiles:
                 "the server does not support HTTP Range requests, so reading one variable would "
                 "download the whole shard; download the model first", path=url
             ) from None
-        except OSError as exc:
+        except _transport_errors() as exc:
             raise _fs_error(exc, url) from None
         if len(data) != length:
             raise CorruptFileError(f"asked for {length} bytes, the server sent {len(data)}",
@@ -180,14 +192,22 @@ class RemoteFiles:
                 f"{what or name} is {size} bytes, far too large (the limit is {limit} bytes)",
                 path=url)
         try:
-            return bytes(self.fs.cat_file(self._target(name)))
-        except OSError as exc:
+            if limit is None:
+                return bytes(self.fs.cat_file(self._target(name)))
+            # At most limit + 1 bytes, whatever the server said its size was (or not).
+            with self.fs.open(self._target(name), "rb", cache_type="none") as f:
+                data = bytes(f.read(limit + 1))
+        except _transport_errors() as exc:
             raise _fs_error(exc, url) from None
+        if len(data) > limit:
+            raise LimitExceededError(
+                f"{what or name} is larger than the limit of {limit} bytes", path=url)
+        return data
 
     def open(self, name: str, what: str | None = None) -> ReadFile:
         try:
             f: ReadFile = self.fs.open(self._target(name), "rb")
-        except OSError as exc:
+        except _transport_errors() as exc:
             raise _fs_error(exc, self.path(name)) from None
         return f
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,9 +18,13 @@ import pytest
 from _oracles import env
 
 HERE = Path(__file__).resolve().parent
+#: TensorFlow's recorded answers, committed: a clean clone (CI) asks TensorFlow only for new ones.
+#: (Defined here, not in env.py: env.py is part of every answer's key.)
+ANSWERS = HERE / "answers"
 # Code every oracle runs besides its own module.
 _SHARED = ("run.py", "codec.py", "env.py")
 
+_EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 _digests: dict[tuple[str, int, int], str] = {}
 
 
@@ -46,7 +52,8 @@ def _file_digest(path: Path) -> str:
 
 def content_digest(path: str | os.PathLike[str]) -> str:
     """Digest of a file's or directory's content (names, bytes and symlink targets, not place;
-    ``__pycache__`` left out)."""
+    ``__pycache__`` and compiled extension modules left out: they are built from the sources
+    that are keyed, and differ from machine to machine)."""
     p = Path(path)
     if p.is_symlink() and not p.exists():
         return f"dangling link to {os.readlink(p)}"
@@ -57,6 +64,7 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     for root, dirs, files in os.walk(p):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        files = [f for f in files if not f.endswith(_EXTENSIONS)]
         for name in sorted(files + [d for d in dirs if Path(root, d).is_symlink()]):
             item = Path(root, name)
             rel = item.relative_to(p).as_posix()
@@ -79,7 +87,6 @@ class Oracle:
         self.name = name
         self.paths = tuple(paths)
         self.code = [HERE / f"{name}.py", *(HERE / s for s in _SHARED), *map(Path, code)]
-        self.folder = env.CACHE / "oracle" / name
         self._code: bytes | None = None
 
     def code_digest(self) -> bytes:
@@ -113,21 +120,43 @@ class Oracle:
         h.update(text.encode())
         return h.hexdigest()[:32]
 
+    def _recorded(self, key: str) -> Path | None:
+        """Where the answer under ``key`` is recorded (None: nowhere). An answer found only in
+        the local cache, where answers were recorded before they were committed, is copied
+        into the committed answers, so that a run there gathers every answer the suite uses."""
+        path = ANSWERS / self.name / f"{key}.json"
+        if path.is_file():
+            return path
+        cached = env.CACHE / "oracle" / self.name / f"{key}.json"
+        if not cached.is_file():
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
+        shutil.copyfile(cached, tmp)
+        tmp.replace(path)
+        return path
+
     def answers(self, requests: Sequence[dict]) -> list[Any]:
         """TensorFlow's answer to each request: recorded ones read back, the rest in one run."""
         keys = [self.key(r) for r in requests]
-        missing = [i for i, k in enumerate(keys) if not (self.folder / f"{k}.json").is_file()]
+        found = [self._recorded(k) for k in keys]
+        missing = [i for i, path in enumerate(found) if path is None]
         if missing:
             self._record([requests[i] for i in missing], [keys[i] for i in missing])
-        return [self._read(k, r) for k, r in zip(keys, requests)]
+            for i in missing:
+                found[i] = ANSWERS / self.name / f"{keys[i]}.json"
+        return [self._read(path, r) for path, r in zip(found, requests)]
 
     def _record(self, requests: list[dict], keys: list[str]) -> None:
-        """Run TensorFlow once for ``requests`` and store each answer under its key."""
+        """Run TensorFlow once for ``requests`` and store each answer under its key, in the
+        committed answers (a new file there is to be committed with the test that asked)."""
         reason = env.no_tf_reason(f"{len(requests)} answer(s) of oracle {self.name!r}")
         if reason is not None:
             (pytest.skip if not env.has_tensorflow() else pytest.fail)(reason)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        out = self.folder / f"batch.{os.getpid()}.json"
+        folder = ANSWERS / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        env.CACHE.mkdir(parents=True, exist_ok=True)
+        out = env.CACHE / f"{self.name}-batch.{os.getpid()}.json"
         proc = subprocess.run(
             [sys.executable, str(HERE / "run.py"), self.name, str(out)],
             input=json.dumps(requests, default=os.fspath), capture_output=True, text=True,
@@ -141,12 +170,12 @@ class Oracle:
             text = json.dumps(answer)
             for placeholder, path in self._path_values(request):
                 text = text.replace(json.dumps(path)[1:-1], placeholder)
-            tmp = self.folder / f"{key}.{os.getpid()}.tmp"
+            tmp = folder / f"{key}.{os.getpid()}.tmp"
             tmp.write_text(text)
-            tmp.replace(self.folder / f"{key}.json")
+            tmp.replace(folder / f"{key}.json")
 
-    def _read(self, key: str, request: dict) -> Any:
-        text = (self.folder / f"{key}.json").read_text()
+    def _read(self, path: Path, request: dict) -> Any:
+        text = path.read_text()
         for placeholder, path in self._path_values(request):
             text = text.replace(placeholder, json.dumps(path)[1:-1])
         return json.loads(text)

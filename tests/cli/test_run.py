@@ -445,3 +445,22 @@ def test_strict_refuses_any_conversion(typed_dir, tmp_path, capsys):
     with pytest.raises(InvalidArgumentError, match="strict: no conversion"):
         sig.run({"x": np.array([1.5]), "i": [1]}, strict=True)
     assert sig.run({"x": np.array([1.5], np.float32), "i": [1]}, strict=True)["j"].tolist() == [1]
+
+
+@pytest.mark.parametrize("expr", [
+    "np.zeros(67108864, dtype='V1000')",  # 64 GiB from a count under MAX_ELEMENTS
+    "np.ones(60000000, 'U30')",  # the dtype given positionally
+    "np.full(1000000, '" + "a" * 2000 + "')",  # a string fill value sets the width
+    "np.full_like(np.ones(60000000, dtype=np.int8), 1, dtype='U50')",
+    "np.linspace(0, 1, 60000000, dtype='U40')",
+    "np.array([1, 2, 3], dtype='U100000000')",  # a short literal, 400 MB elements
+])
+def test_wide_dtypes_are_bounded_in_bytes(expr):
+    with pytest.raises(InvalidArgumentError, match=r"bytes \(limit"):
+        evaluate(expr)
+
+
+def test_ordinary_dtypes_stay_allowed():
+    assert evaluate("np.full((2, 2), 'abc')").dtype == np.dtype("U3")
+    assert evaluate("np.ones(3, dtype=np.complex128)").shape == (3,)
+    assert evaluate("np.array(['ab', 'c'])").tolist() == ["ab", "c"]

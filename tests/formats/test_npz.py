@@ -129,3 +129,36 @@ def test_cli_dumps_and_import_weights_keep_trailing_nuls(tmp_path, capsys):
     assert report.ok
     with bundle.open_checkpoint(tmp_path / "m2") as r:
         assert r.read("vocab").tolist() == [b"\0z\0", b""]
+
+
+def _npz_member(path, header: bytes, data: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("v.npy", header + data)
+
+
+def _npy_header(shape) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False,
+                                               "shape": shape})
+    return out.getvalue()
+
+
+def test_declared_shape_beyond_the_member_is_refused_before_allocating(tmp_path):
+    # numpy allocates the declared 2 GiB (or fails with MemoryError) before reading 12 bytes.
+    from savedmodel_io.errors import LimitExceededError
+
+    _npz_member(tmp_path / "w.npz", _npy_header((1 << 29,)), b"\0" * 12)
+    with pytest.raises(LimitExceededError, match="declares 2147483648 bytes"):
+        npz.read(tmp_path / "w.npz")
+
+
+def test_unparseable_member_header_is_a_corrupt_file(tmp_path):
+    # An unclosed bracket: numpy's header filter raises tokenize.TokenError.
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, ".ljust(117) + b"\n"
+    _npz_member(tmp_path / "w.npz", b"\x93NUMPY\x01\x00v\x00" + header, b"\0" * 4)
+    with pytest.raises(CorruptFileError, match="TokenError|header"):
+        npz.read(tmp_path / "w.npz")

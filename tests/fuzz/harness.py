@@ -10,11 +10,11 @@ OverflowError, an assertion, a hang) is a bug in the parser.
 Mutations are the classic ones of byte-level fuzzers: bit flips, byte overwrites
 with "interesting" values, truncation, deletion, duplication, splices from other
 seeds, random byte runs, and inflation of length/size fields (protobuf varints
-found by walking the wire format, plus little-endian u32/u64 and varints at
-arbitrary offsets). Two kinds make inputs that are small but expand: repeating one
-protobuf field thousands of times, whole or emptied (many meta graphs, signatures,
-nodes), and swapping a Riegeli file or LevelDB table for one whose single chunk or
-block is a compression bomb under the format's ratio cap (tests/hostile/bombs.py).
+found by walking the wire format, plus little-endian u32/u64, big-endian u16/u32
+(image headers) and varints at arbitrary offsets). Two kinds make inputs that are small
+but expand: repeating one protobuf field thousands of times, whole or emptied (many meta
+graphs, signatures, nodes, or dims: rank > 64), and swapping a Riegeli file or LevelDB
+table for one whose single chunk or block is a compression bomb under the format's ratio cap (tests/hostile/bombs.py).
 
 Case counts: ``FUZZ_EXAMPLES`` (default 100) per target in the normal run, and
 ``FUZZ_SLOW_EXAMPLES`` (default 3000) under ``-m slow``. The normal run is
@@ -53,6 +53,9 @@ _INTERESTING_INTS = [
     0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
     1 << 32, 1 << 40, (1 << 62) + 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1,
 ]
+
+# Image sides whose products fall between decoders' pixel limits (2^27, 2^28, 2^29...).
+_IMAGE_SIDES = [0x3FFF, 0x4000, 0x4E20, 0x7FFF, 0x8000, 0xFFFF, 0x10000]
 
 
 def examples(mode: str) -> int:
@@ -218,7 +221,8 @@ def _mutation(draw, buf: bytes, seeds: Sequence[bytes]) -> bytes:
     kind = draw(
         st.sampled_from(
             ["flip", "byte", "truncate", "delete", "duplicate", "splice", "random",
-             "inflate_proto", "inflate_le", "inflate_varint", "repeat_field", "bomb"]
+             "inflate_proto", "inflate_le", "inflate_be", "inflate_varint", "repeat_field",
+             "bomb"]
         )
     )
     pos = draw(st.integers(0, n)) if n else 0
@@ -257,6 +261,13 @@ def _mutation(draw, buf: bytes, seeds: Sequence[bytes]) -> bytes:
         width = draw(st.sampled_from([4, 8]))
         value = draw(st.sampled_from(_INTERESTING_INTS)) & ((1 << (8 * width)) - 1)
         return buf[:p] + value.to_bytes(width, "little") + buf[p + width :]
+    if kind == "inflate_be" and n >= 2:
+        # Image headers (PNG, JPEG) store sizes big-endian; picture-sized values land between
+        # the limits of the different decoders (Pillow's, TensorFlow's, ours).
+        p = min(pos, n - 2)
+        width = draw(st.sampled_from([2, 4]))
+        value = draw(st.sampled_from(_IMAGE_SIDES + _INTERESTING_INTS)) & ((1 << (8 * width)) - 1)
+        return buf[:p] + value.to_bytes(width, "big") + buf[p + width :]
     if kind == "repeat_field":
         spots = proto_fields(buf)
         if spots:
@@ -265,7 +276,9 @@ def _mutation(draw, buf: bytes, seeds: Sequence[bytes]) -> bytes:
             if draw(st.booleans()):  # emptied: tag and a zero length, two or three bytes each
                 tag = _read_varint(field, 0)
                 field = field[: tag[1]] + b"\0" if tag else field
-            times = min(draw(st.sampled_from([2, 1000, 100_000])), _REPEAT_BYTES // max(len(field), 1))
+            # 65: one dim more than numpy's 64 (a shape's dim field repeated: rank > 64).
+            times = min(draw(st.sampled_from([2, 65, 1000, 100_000])),
+                        _REPEAT_BYTES // max(len(field), 1))
             return buf[:start] + field * times + buf[end:]
     if kind == "bomb":
         bomb = _bomb_like(buf, draw)

@@ -1,5 +1,5 @@
 """Fuzz the image decoders (PNG, GIF, BMP, the JPEG header walk and Pillow behind it, and the
-DecodeImage kernel's dispatch) from small real files of every layout."""
+DecodeImage kernel's dispatch, WebP included) from small real files of every layout."""
 
 from __future__ import annotations
 
@@ -54,4 +54,6 @@ def test_fuzz_decode_image_op(fuzz_mode):
     seeds = list(png_corpus(np.random.RandomState(1)).values())[:6]
     seeds += _pillow_seeds("GIF", (None,)) + _pillow_seeds("BMP", ("RGB",))
     seeds += _pillow_seeds("JPEG", ("RGB",))
+    if "WEBP" in pytest.importorskip("PIL.Image").SAVE:  # Pillow built with libwebp
+        seeds += _pillow_seeds("WEBP", ("RGB", "RGBA"), lossless=True)
     fuzz("image_decode_op", TARGETS["image_decode_op"], seeds, fuzz_mode)

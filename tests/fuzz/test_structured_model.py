@@ -25,7 +25,8 @@ DIM = st.sampled_from([-1, 0, 1, 3, 1 << 40, -7])
 def _shape(proto, draw) -> None:
     if draw(st.integers(0, 5)) == 0:
         proto.unknown_rank = True
-    for d in draw(st.lists(DIM, max_size=3)):
+    # Mostly small ranks; sometimes just past numpy's 64 dims.
+    for d in draw(st.lists(DIM, max_size=3) | st.lists(st.just(1), min_size=65, max_size=66)):
         proto.dim.add(size=d, name=draw(st.sampled_from(["", "b"])))
 
 

@@ -2,7 +2,7 @@
 
 Complements the byte-level mutation fuzzing of test_proto.py with structure:
 every DataType (and unknown ones), odd shapes (unknown, zero, negative,
-overflowing int64 products) and every typed value field at once.
+overflowing int64 products, rank > 64) and every typed value field at once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def tensor_protos(draw) -> bytes:
     tp = TensorProto(dtype=draw(st.sampled_from(DTYPES)))
     if draw(st.integers(0, 9)) == 0:
         tp.tensor_shape.unknown_rank = True
-    for d in draw(st.lists(DIMS, max_size=4)):
+    # Mostly small ranks; sometimes just past numpy's 64 dims.
+    for d in draw(st.lists(DIMS, max_size=4) | st.lists(st.sampled_from([0, 1, 2]), min_size=65,
+                                                         max_size=70)):
         tp.tensor_shape.dim.add().size = d
     lists = {
         "float_val": st.floats(width=32, allow_nan=True), "double_val": st.floats(),

@@ -520,6 +520,7 @@ def test_blas_threads_are_limited_while_running():
         seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
 
     sess = runtime.Session(mg)
+    sess.blas_threads = 1
     sess.run_signature("s", {"x": np.eye(2, dtype=np.float32)}, trace=trace)
     if seen:  # numpy's BLAS is visible to threadpoolctl
         assert set(seen) == {1}

@@ -837,3 +837,92 @@ def link_crc_oracle(tmp: Path):
     shard.unlink()
     shard.symlink_to(tmp / "foreign")
     return _outside_only(lambda: savedmodel_io.open_checkpoint(m).read("b"))
+
+
+# --- the newer kernels and input files (audit round on image codecs, ragged ops, .npz weights) ------
+
+
+@case("weights_npz_member_shape_2gib", needs="savedmodel_io.formats.npz", peak_mb=300)
+def weights_npz_member_shape_2gib(tmp: Path):
+    """import-weights' .npz whose member declares 2 GiB over 16 bytes (numpy allocates first)."""
+    import zipfile
+
+    from savedmodel_io.formats import npz
+
+    p = tmp / "w.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("v.npy", _npy((1 << 28,)))
+    return npz.read(p)
+
+
+@case("input_expr_wide_dtype", needs="savedmodel_io.cli.run_inputs", peak_mb=300)
+def input_expr_wide_dtype(tmp: Path):
+    """64 Mi elements (the element limit) of a 1000-byte void dtype: 64 GiB from 40 characters."""
+    from savedmodel_io.cli.run_inputs import parse_exprs
+    from savedmodel_io.errors import SavedModelError
+
+    try:
+        return parse_exprs("a=np.zeros(67108864, dtype='V1000')")
+    except SavedModelError as exc:
+        raise type(exc)(exc.message, path=tmp) from None
+
+
+def _image_const(data: bytes):
+    from savedmodel_io import tensors
+    from savedmodel_io.proto import AttrValue
+
+    proto = tensors.from_array(__import__("numpy").array(data, dtype=object))
+    return _node("c", "Const", value=AttrValue(tensor=proto), dtype=AttrValue(type=proto.dtype))
+
+
+@case("run_jpeg_over_pillow_limit", needs="PIL", peak_mb=300)
+def run_jpeg_over_pillow_limit(tmp: Path):
+    """An 8x8 JPEG whose frame header says 20000x10000: under TF's limit, over Pillow's."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from savedmodel_io.proto import AttrValue
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    pos = 2
+    while data[pos + 1] != 0xC0:
+        pos += 2 + struct.unpack_from(">H", data, pos + 2)[0]
+    struct.pack_into(">HH", data, pos + 5, 20000, 10000)
+    return _run_graph(tmp, [_image_const(bytes(data)),
+                            _node("d", "DecodeImage", ["c"], dtype=AttrValue(type=4))], "d:0")
+
+
+@case("run_webp_canvas_huge", needs="PIL", peak_mb=300)
+def run_webp_canvas_huge(tmp: Path):
+    """A WebP whose VP8X header declares a 16M x 16M canvas around an 8x8 image."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "WEBP")
+    small = out.getvalue()
+    side = ((1 << 24) - 1).to_bytes(3, "little")
+    body = b"WEBP" + b"VP8X" + struct.pack("<I", 10) + b"\0" * 4 + side + side + small[12:]
+    webp = b"RIFF" + struct.pack("<I", len(body)) + body
+    return _run_graph(tmp, [_image_const(webp), _node("d", "DecodeWebP", ["c"])], "d:0")
+
+
+@case("run_ragged_range_wraps", needs="savedmodel_io.graph.runtime")
+def run_ragged_range_wraps(tmp: Path):
+    """RaggedRange from -2^63 to 2^63-1: the int64 span wrapped to a one-element range."""
+    from savedmodel_io.proto import AttrValue
+
+    def const(name: str, value: int):
+        return _node(name, "Const", value=AttrValue(tensor=_tensor(9, [], int64_val=[value])),
+                     dtype=AttrValue(type=9))
+
+    return _run_graph(tmp, [
+        const("s", -(1 << 63)), const("l", (1 << 63) - 1), const("d", 1),
+        _node("r", "RaggedRange", ["s", "l", "d"], T=AttrValue(type=9), Tsplits=AttrValue(type=9)),
+    ], "r:1")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from savedmodel_io._lookup import suggest
+from savedmodel_io.cli._terminal import printable, safe_stdout
 from savedmodel_io.cli._absl import drop_undefok, expand_flagfiles, normalize, with_flag_help
 from savedmodel_io.errors import SavedModelError
 
@@ -155,11 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args._run(args) or 0)
+        with safe_stdout():
+            return int(args._run(args) or 0)
     except SavedModelError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"savedmodel-io {args.command}: error: {exc}", file=sys.stderr)
+        print(f"savedmodel-io {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,7 +12,9 @@ text form) and ``Output <key> is saved to <path>`` lines. Differences, on purpos
   stopping at the first NaN/Inf) rather than TensorFlow's interactive debugger;
 * ``--check`` lists the ops the runtime lacks; ``--backend onnxruntime`` (or ``auto``)
   runs the signature exported to ONNX on onnxruntime (the export is cached on disk);
-  ``--backend tensorflow`` runs the same command through TensorFlow, for comparison.
+  ``--backend tensorflow`` runs the same command through TensorFlow, for comparison;
+  ``--no_optimize`` runs the saved graph node by node (the optimised program is the
+  default; ``--tf_debug`` names the saved graph's nodes either way).
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def register(subparsers: Subparsers) -> None:
               "a conversion that changes no value beyond float rounding is made; see docs/run.md).")
     bool_flag(p, "check", "List the ops of the signature the runtime has no kernel for, and exit "
           "(status 1 if any).")
+    p.add_argument("--no_optimize", "--no-optimize", dest="no_optimize", action="store_true",
+                   help="Run the saved graph node by node, without the graph optimiser (no "
+                   "inlining, constant folding or fusion): for debugging, e.g. with --tf_debug.")
     p.add_argument("--backend", choices=("numpy", "onnxruntime", "auto", "tensorflow"), default="numpy",
                    help="numpy (default, no TensorFlow); onnxruntime (the signature exported to ONNX, "
                    "cached under the user cache dir, run on onnxruntime); auto (onnxruntime when "
@@ -177,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         trace = _Tracer() if args.tf_debug else None
         sess.budget = _budget(args)  # for the init op too
         outputs = sess.run_signature(args.signature_def, feed, strict=args.strict, trace=trace,
-                                     partial=True)
+                                     partial=True, optimize=not args.no_optimize)
     if targets is not None:
         from savedmodel_io._fsutil import make_directory
 
@@ -308,14 +313,20 @@ def _save(path: str, value: Any) -> None:
 
 
 class _Tracer:
-    """--tf_debug: one stderr line per op output; stop at the first NaN/Inf."""
+    """--tf_debug: one stderr line per op output; stop at the first NaN/Inf.
+
+    Lines name the saved graph's nodes: a node the optimiser fused stands for several,
+    named after the one whose output it computes, the others listed.
+    """
 
     def __call__(self, event: Any) -> None:
         node = event.node
         indent = "  " * event.depth
+        *fused, last = node.origins
+        also = " (fused: " + ", ".join(f"{o.name} {o.op}" for o in fused) + ")" if fused else ""
         for i, v in enumerate(event.outputs):
             desc = _describe(v)
-            print(f"{indent}{node.name}:{i} {node.op} {desc}", file=sys.stderr)
+            print(f"{indent}{last.name}:{i} {last.op} {desc}{also}", file=sys.stderr)
             if isinstance(v, np.ndarray) and v.dtype.kind in "fc" and v.size and not np.isfinite(v).all():
                 kind = "NaN" if np.isnan(v).any() else "Inf"
                 raise RuntimeFailure(f"output {i} has {kind} values (first NaN/Inf in this run)",

@@ -21,13 +21,13 @@ import re
 import sys
 import warnings
 import zipfile
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from savedmodel_io.errors import InvalidArgumentError, NotFoundError
+from savedmodel_io.formats import npz
 from savedmodel_io.proto import Example
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
 
 # Largest array an expression may build (elements): 64 Mi, 256 MiB of float32.
 MAX_ELEMENTS = 1 << 26
+# ... and in bytes: wide string and void dtypes ('U30', 'V1000') multiply the elements.
+MAX_BYTES = 1 << 30
 # Longest expression we parse (the AST of a hostile string must stay small).
 MAX_EXPR_CHARS = 1 << 20
 
@@ -72,57 +74,11 @@ def parse_inputs(text: str) -> dict[str, tuple[str, str | None]]:
     return out
 
 
-def _check_npy_size(f: Any, available: int, filename: str, what: str) -> None:
-    """Refuse a .npy header that declares more data than ``available`` bytes hold.
-
-    numpy allocates the declared array before reading it, so a few bytes of header
-    could otherwise ask for terabytes.
-    """
-    from numpy.lib import format as npy_format
-
-    try:
-        start = f.tell()
-        version = npy_format.read_magic(f)
-        reader = {(1, 0): npy_format.read_array_header_1_0,
-                  (2, 0): npy_format.read_array_header_2_0}.get(version)
-        if reader is None:
-            return  # other versions: numpy's own checks apply
-        shape, _, dtype = reader(f)
-        header = f.tell() - start
-    except Exception:  # numpy's header parser raises ValueError, SyntaxError, TokenError...
-        return  # not a .npy (npz, pickle, damaged): np.load reports it
-    if dtype.hasobject:
-        return
-    declared = dtype.itemsize
-    for d in shape:
-        declared *= d
-    if declared > available - header:
-        raise InvalidArgumentError(
-            f"{what} declares {declared} bytes of data (shape {shape}, {dtype}) but holds "
-            f"{max(available - header, 0)}", path=filename)
-
-
-def _check_sizes(filename: str) -> None:
-    """Declared sizes of a .npy file, or of every .npy member of an .npz, against their data."""
-    if zipfile.is_zipfile(filename):
-        try:
-            with zipfile.ZipFile(filename) as z:
-                for info in z.infolist():
-                    if info.filename.endswith(".npy"):
-                        with z.open(info) as member:
-                            _check_npy_size(member, info.file_size, filename, info.filename)
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
-            return  # reported by np.load or when the member is read
-        return
-    with open(filename, "rb") as f:
-        _check_npy_size(f, os.path.getsize(filename), filename, "array")
-
-
 def load_file(filename: str, variable: str | None, *, allow_pickle: bool = False) -> Any:
     """The array named by one ``--inputs`` item (npy, npz, or opted-in pickle)."""
     if not os.path.isfile(filename):
         raise NotFoundError("input file does not exist", path=filename)
-    _check_sizes(filename)
+    npz.check_declared_sizes(filename)
     try:
         data = np.load(filename, allow_pickle=allow_pickle)
     except ValueError as exc:
@@ -192,28 +148,50 @@ def _size(shape: Any) -> int:
     return n
 
 
-def _check(n: int, what: str) -> None:
+def _check(n: int, what: str) -> int:
     if n > MAX_ELEMENTS:
         raise InvalidArgumentError(f"{what} would create {n} elements (limit {MAX_ELEMENTS})")
+    return n
+
+
+def _item_bytes(values: list[Any]) -> int:
+    """Widest element the arguments can ask for: a dtype ('U30', np.complex128) or a string
+    fill value (numpy makes it the array's dtype)."""
+    width = 8
+    for v in values:
+        if isinstance(v, (str, bytes)):
+            width = max(width, 4 * len(v))
+        if isinstance(v, str) or (isinstance(v, type) and issubclass(v, np.generic)):
+            try:
+                width = max(width, np.dtype(v).itemsize)
+            except TypeError:  # not a dtype name: a plain string value
+                pass
+    return width
 
 
 # The evaluated arguments of an allowed call (any values an expression can make), and the
-# size guard that checks them before the call runs.
+# size guard that checks them before the call runs and returns the elements it will make.
 _Args = tuple[Any, ...]
 _Kwargs = dict[str, Any]
-_Guard = Callable[[str, _Args, _Kwargs], None]
+_Guard = Callable[[str, _Args, _Kwargs], int]
 
 
-def _shape_arg(fn: str, args: _Args, kwargs: _Kwargs, pos: int = 0, name: str = "shape") -> None:
+def _check_bytes(n: int, what: str, args: _Args, kwargs: _Kwargs) -> None:
+    size = n * _item_bytes([*args, *kwargs.values()])
+    if size > MAX_BYTES:
+        raise InvalidArgumentError(f"{what} would create {size} bytes (limit {MAX_BYTES})")
+
+
+def _shape_arg(fn: str, args: _Args, kwargs: _Kwargs, pos: int = 0, name: str = "shape") -> int:
     shape = args[pos] if len(args) > pos else kwargs.get(name, ())
-    _check(_size(shape), f"np.{fn}")
+    return _check(_size(shape), f"np.{fn}")
 
 
-def _guard_fill(fn: str, args: _Args, kwargs: _Kwargs) -> None:
-    _shape_arg(fn, args, kwargs)
+def _guard_fill(fn: str, args: _Args, kwargs: _Kwargs) -> int:
+    return _shape_arg(fn, args, kwargs)
 
 
-def _guard_arange(fn: str, args: _Args, kwargs: _Kwargs) -> None:
+def _guard_arange(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     vals = list(args) + [kwargs[k] for k in ("start", "stop", "step") if k in kwargs]
     nums = [v for v in vals if isinstance(v, (int, float, np.integer, np.floating))]
     if len(nums) != len(vals):
@@ -221,41 +199,43 @@ def _guard_arange(fn: str, args: _Args, kwargs: _Kwargs) -> None:
     start, stop, step = (0, nums[0], 1) if len(nums) == 1 else (nums + [1])[:3]
     if step == 0:
         raise InvalidArgumentError("np.arange step must not be 0")
-    _check(max(int(np.ceil((stop - start) / step)), 0), "np.arange")
+    return _check(max(int(np.ceil((stop - start) / step)), 0), "np.arange")
 
 
-def _guard_linspace(fn: str, args: _Args, kwargs: _Kwargs) -> None:
+def _guard_linspace(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     num = args[2] if len(args) > 2 else kwargs.get("num", 50)
     if not isinstance(num, (int, np.integer)):
         raise InvalidArgumentError("np.linspace num must be an int")
-    _check(int(num), "np.linspace")
+    return _check(int(num), "np.linspace")
 
 
-def _guard_eye(fn: str, args: _Args, kwargs: _Kwargs) -> None:
+def _guard_eye(fn: str, args: _Args, kwargs: _Kwargs) -> int:
     n = args[0] if args else kwargs.get("N", 0)
     m = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("M") or n
-    _check(_size((n, m)), f"np.{fn}")
+    return _check(_size((n, m)), f"np.{fn}")
 
 
-def _guard_like(fn: str, args: _Args, kwargs: _Kwargs) -> None:
-    if args:
-        _check(int(np.size(args[0])), f"np.{fn}")
+def _guard_like(fn: str, args: _Args, kwargs: _Kwargs) -> int:
+    return _check(int(np.size(args[0])), f"np.{fn}") if args else 1
 
 
 def _guard_random_size(pos: int) -> _Guard:
-    def guard(fn: str, args: _Args, kwargs: _Kwargs) -> None:
+    def guard(fn: str, args: _Args, kwargs: _Kwargs) -> int:
         size = args[pos] if len(args) > pos else kwargs.get("size")
-        if size is not None:
-            _check(_size(size), f"np.random.{fn}")
+        return 1 if size is None else _check(_size(size), f"np.random.{fn}")
     return guard
 
 
-def _guard_random_dims(fn: str, args: _Args, kwargs: _Kwargs) -> None:
-    _check(_size(tuple(args)), f"np.random.{fn}")
+def _guard_random_dims(fn: str, args: _Args, kwargs: _Kwargs) -> int:
+    return _check(_size(tuple(args)), f"np.random.{fn}")
 
 
-def _guard_array(fn: str, args: _Args, kwargs: _Kwargs) -> None:
-    return None  # literals are bounded by the expression's length
+def _guard_array(fn: str, args: _Args, kwargs: _Kwargs) -> int:
+    # The literal's elements are bounded by the expression's length; a wide dtype is not.
+    try:
+        return int(np.size(args[0])) if args else 1
+    except ValueError:  # ragged nesting: numpy refuses it when it builds the array
+        return 1
 
 
 # Allowed calls: dotted name -> (function, size guard).
@@ -372,7 +352,8 @@ class _Evaluator:
                 kwargs[kw.arg] = self.eval(kw.value)
             fn, guard = _CALLS[name]
             try:
-                guard(name, args, kwargs)  # guards see arguments of any type and count
+                # Guards see arguments of any type and count the elements to be made.
+                _check_bytes(guard(name, args, kwargs), f"np.{name}", args, kwargs)
                 return fn(*args, **kwargs)
             except InvalidArgumentError:
                 raise

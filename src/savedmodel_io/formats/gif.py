@@ -197,6 +197,8 @@ def decode_gif(data: bytes, expand_animations: bool = True, max_bytes: int = MAX
     """(frames, height, width, 3) uint8 as tf.io.decode_gif returns it (one frame without
     ``expand_animations``); ``charge(pixels)`` is called before each frame is decoded."""
     frames = _frames(data, max_bytes, charge)
+    if not frames:  # tensorflow/core/lib/gif/gif_io.cc: ImageCount <= 0 is an error
+        raise _error("gif file does not contain any image")
     h = max(f.height for f in frames)
     w = max(f.width for f in frames)
     n = len(frames) if expand_animations else 1

@@ -107,6 +107,10 @@ def _open(data: bytes, kind: str) -> Any:
     image = pillow()
     try:
         return image.open(io.BytesIO(data), formats=[kind])
+    except image.DecompressionBombError:
+        # Pillow refuses images over 2 * Image.MAX_IMAGE_PIXELS before decoding them.
+        raise LimitExceededError(f"{kind} image is larger than Pillow decodes "
+                                 f"({2 * (image.MAX_IMAGE_PIXELS or 0)} pixels)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptFileError(f"invalid {kind}: {exc}") from None
 
@@ -161,16 +165,26 @@ def _scale(im: Any, ratio: int, draft: int) -> None:
     im.decoderconfig = (ratio, draft)
 
 
-def decode_webp(data: bytes, channels: int = 0) -> tuple[np.ndarray, bool]:
-    """(frames, height, width, channels) uint8 of a WebP and whether it is animated."""
+def decode_webp(data: bytes, channels: int = 0,
+                max_bytes: int = 1 << 32) -> tuple[np.ndarray, bool]:
+    """(frames, height, width, channels) uint8 of a WebP and whether it is animated.
+
+    The frames' total size (from the header and the frame count) must fit in ``max_bytes``
+    before any frame is decoded: an animation of many large frames is a few KB of input.
+    """
     im = _open(data, "WEBP")
     animated = bool(getattr(im, "is_animated", False))
     has_alpha = "A" in im.mode or animated
     want = 4 if has_alpha else 3
     if channels and channels != want:
         raise _error_webp("Number of channels requested does not match input")
+    count = getattr(im, "n_frames", 1)
+    w, h = im.size
+    if count * h * w * want > max_bytes:
+        raise LimitExceededError(f"WebP of {count} frames of {w}x{h} pixels would decode to "
+                                 f"more than {max_bytes} bytes")
     frames = []
-    for i in range(getattr(im, "n_frames", 1)):
+    for i in range(count):
         im.seek(i)
         frames.append(np.asarray(_load(im, "WebP").convert("RGBA" if want == 4 else "RGB")))
     return np.stack(frames), animated
@@ -201,5 +215,7 @@ def encode_jpeg(image: np.ndarray, quality: int = 95, progressive: bool = False,
     # The JFIF segment Pillow writes first: unit at offset 13, densities at 14 and 16.
     if data[2:4] == b"\xff\xe0" and data[6:11] == b"JFIF\0":
         data[13] = 2 if density_unit == "cm" else 1
-        struct.pack_into(">HH", data, 14, x_density, y_density)
+        # libjpeg keeps the densities as UINT16 (jpeglib.h X_density/Y_density) and
+        # tensorflow/core/lib/jpeg/jpeg_mem.cc assigns the int attrs to them: modulo 2^16.
+        struct.pack_into(">HH", data, 14, x_density & 0xFFFF, y_density & 0xFFFF)
     return bytes(data)

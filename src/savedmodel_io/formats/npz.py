@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +32,14 @@ import numpy as np
 
 from savedmodel_io import dtypes
 from savedmodel_io._fsutil import atomic_file
-from savedmodel_io.errors import CorruptFileError, InvalidArgumentError, NotFoundError
+from savedmodel_io.errors import (
+    CorruptFileError,
+    InvalidArgumentError,
+    LimitExceededError,
+    NotFoundError,
+)
 
-__all__ = ["MAX_NAME_BYTES", "METADATA", "entries", "read", "write"]
+__all__ = ["MAX_NAME_BYTES", "METADATA", "check_declared_sizes", "entries", "read", "write"]
 
 METADATA = "__savedmodel_io__"
 LENGTHS = METADATA + ".lengths/"
@@ -102,20 +109,73 @@ def read(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise NotFoundError("weights file does not exist", path=p)
+    check_declared_sizes(p)
     try:
         with np.load(p, allow_pickle=False) as npz:
             raw = {k: npz[k] for k in npz.files if k != METADATA}
     except ValueError as exc:  # object arrays need pickle: refused
         raise CorruptFileError(f"cannot read .npz without unpickling ({exc})", path=p) from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, SyntaxError,
+            tokenize.TokenError) as exc:  # numpy's .npy header parser raises the last two
         raise CorruptFileError(f"not a readable .npz file ({type(exc).__name__}: {exc})",
                                path=p) from None
+    except MemoryError:
+        raise LimitExceededError("the arrays do not fit in memory", path=p) from None
     out = {k: v for k, v in raw.items() if not k.startswith(METADATA)}
     for key, lengths in raw.items():
         if key.startswith(LENGTHS):
             name = key[len(LENGTHS):]
             out[name] = _join(name, out.get(name), lengths, p)
     return out
+
+
+def _check_npy_size(f: Any, available: int, filename: str, what: str) -> None:
+    """Refuse a .npy header that declares more data than ``available`` bytes hold.
+
+    numpy allocates the declared array before reading it, so a few bytes of header
+    could otherwise ask for terabytes.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        start = f.tell()
+        version = npy_format.read_magic(f)
+        reader = {(1, 0): npy_format.read_array_header_1_0,
+                  (2, 0): npy_format.read_array_header_2_0}.get(version)
+        if reader is None:
+            return  # other versions: numpy's own checks apply
+        shape, _, dtype = reader(f)
+        header = f.tell() - start
+    except Exception:  # numpy's header parser raises ValueError, SyntaxError, TokenError...
+        return  # not a .npy (npz, pickle, damaged): np.load reports it
+    if dtype.hasobject:
+        return
+    declared = dtype.itemsize
+    for d in shape:
+        declared *= d
+    if declared > available - header:
+        raise LimitExceededError(
+            f"{what} declares {declared} bytes of data (shape {shape}, {dtype}) but holds "
+            f"{max(available - header, 0)}", path=filename)
+
+
+def check_declared_sizes(filename: str) -> None:
+    """Declared sizes of a .npy file, or of every .npy member of an .npz, against their data.
+
+    numpy allocates the array a header declares before it reads the data: call this first.
+    """
+    if zipfile.is_zipfile(filename):
+        try:
+            with zipfile.ZipFile(filename) as z:
+                for info in z.infolist():
+                    if info.filename.endswith(".npy"):
+                        with z.open(info) as member:
+                            _check_npy_size(member, info.file_size, filename, info.filename)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+            return  # reported by np.load or when the member is read
+        return
+    with open(filename, "rb") as f:
+        _check_npy_size(f, os.path.getsize(filename), filename, "array")
 
 
 def _join(name: str, data: np.ndarray | None, lengths: np.ndarray, path: str) -> np.ndarray:

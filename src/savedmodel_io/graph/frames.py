@@ -33,7 +33,7 @@ from savedmodel_io.graph.dataflow import DEAD
 from savedmodel_io.proto import FunctionDef, NodeDef
 
 if TYPE_CHECKING:
-    from savedmodel_io.graph.runtime import Body, Context
+    from savedmodel_io.graph.program import Body, Context
 
 __all__ = ["ENTERS", "LOOP_OP", "Loop", "LoopSpec", "split"]
 

@@ -82,6 +82,8 @@ class VariableStore:
         self.values: dict[str, np.ndarray] = {}
         self._keys: dict[str, str] | None = None
         self._reader: Callable[[str], Any] | None = None
+        # Bumped by every assignment: optimised programs with folded variables check it.
+        self.version = 0
 
     # -- checkpoint access -----------------------------------------------------
 
@@ -181,6 +183,7 @@ class VariableStore:
     def assign(self, handle: Handle, value: np.ndarray) -> None:
         """Set a variable's value (AssignVariableOp, TF1 Assign)."""
         self.values[handle.name] = value
+        self.version += 1
 
     def is_initialized(self, handle: Handle) -> bool:
         """Whether a variable has a value: assigned in this session, or restored from the checkpoint."""

@@ -5,6 +5,10 @@ A kernel is ``fn(node, inputs, ctx) -> list`` (or one array for single-output op
 ``inputs`` the evaluated input values, ``ctx`` the running
 :class:`savedmodel_io.graph.runtime.Context` (variables, tables, function calls).
 
+Kernels run under ``np.errstate(all="ignore")``, which the runtime enters once per run
+(float ops give inf/nan silently, as TensorFlow's do), and may compute something once
+from their constant inputs through a ``prepare`` hook (see ``_registry.PREPARE``).
+
 Each op family lives in its own module and registers its kernels on import, with
 ``kernel`` from :mod:`savedmodel_io.graph.ops._registry` (this package imports the
 families, on the first lookup, so they must not import it back). What a kernel does
@@ -15,9 +19,9 @@ node leaves out with its OpDef default before any kernel runs).
 
 from __future__ import annotations
 
-from savedmodel_io.graph.ops._registry import KERNELS, Kernel, kernel
+from savedmodel_io.graph.ops._registry import KERNELS, PREPARE, Kernel, kernel
 
-__all__ = ["KERNELS", "Kernel", "kernel", "get", "supported_ops"]
+__all__ = ["KERNELS", "PREPARE", "Kernel", "kernel", "get", "supported_ops"]
 
 _loaded = False
 

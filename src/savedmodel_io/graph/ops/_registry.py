@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KERNELS", "Kernel", "kernel"]
+__all__ = ["KERNELS", "PREPARE", "Kernel", "kernel"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,14 @@ class Kernel:
 
 
 KERNELS: dict[str, Kernel] = {}
+# op -> prepare(node, constant inputs by position): what the kernel computes once from its
+# constant inputs (kept in ``node.prepared`` by the optimiser's lay_out_weights pass).
+PREPARE: dict[str, Callable[[Any, dict[int, Any]], Any]] = {}
 
 
 def kernel(
-    *ops: str, per_element: bool = False
+    *ops: str, per_element: bool = False,
+    prepare: Callable[[Any, dict[int, Any]], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the kernel of each op in ``ops``."""
 
@@ -39,6 +43,8 @@ def kernel(
             if op in KERNELS:
                 raise ValueError(f"kernel for {op} registered twice")
             KERNELS[op] = Kernel(op, fn, per_element)
+            if prepare is not None:
+                PREPARE[op] = prepare
         return fn
 
     return register

@@ -75,6 +75,23 @@ def erfc(x) -> np.ndarray:
     return np.where(x < 0, 2 - pos, pos)
 
 
+def erfc_fitted(x) -> np.ndarray:
+    """erfc to 1.2e-7 relative everywhere, tails included, in closed form: the one fitted
+    formula here, for results rounded to float32 or narrower (tens of times cheaper than
+    ``erfc``'s series). erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x|, with the
+    Chebyshev-fitted P of Press et al., Numerical Recipes (``erfcc``); erfc(-z) = 2 - erfc(z).
+    """
+    x = _f(x)
+    z = np.abs(x)
+    with np.errstate(all="ignore"):
+        t = 1.0 / (1.0 + 0.5 * z)
+        poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+            -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+                -0.82215223 + t * 0.17087277))))))))
+        e = t * np.exp(-z * z + poly)
+    return np.where(x < 0, 2.0 - e, e)
+
+
 def erf(x) -> np.ndarray:
     x = _f(x)
     a = np.abs(x)

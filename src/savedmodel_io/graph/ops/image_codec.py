@@ -163,7 +163,7 @@ def _decode(node, inputs, ctx) -> np.ndarray:
             raise bad(node, "WebP only supports 3 or 4 channels")
         if dtype != np.uint8:
             raise bad(node, "WebP only supports uint8 for dtype")
-        frames, animated = _run_codec(node, jpeg.decode_webp, data, channels)
+        frames, animated = _run_codec(node, jpeg.decode_webp, data, channels, MAX_RESULT_BYTES)
         if animated and channels not in (0, 4):
             raise bad(node, "WebP Animation must be 4 channel RGBA")
         return frames if expand else frames[0]

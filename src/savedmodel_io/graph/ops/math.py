@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from savedmodel_io.graph.ops._registry import kernel
@@ -12,15 +14,18 @@ def _a(x) -> np.ndarray:
     return x if isinstance(x, np.ndarray) else np.asarray(x)
 
 
+# The runtime runs every graph under np.errstate(all="ignore") (TensorFlow's float ops give
+# inf/nan silently), so the wrappers below do not enter it for each op.
+
 def _binary(fn):
     def run(node, inputs, ctx):
         x, y = _a(inputs[0]), _a(inputs[1])
         try:
-            np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
-            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
-        with np.errstate(all="ignore"):
             out = fn(x, y)
+        except ValueError:
+            if _broadcastable(x.shape, y.shape):
+                raise
+            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
         out = _a(out)
         if out.dtype != x.dtype and out.dtype.kind not in "b" and x.dtype.kind != "O":
             out = out.astype(x.dtype)
@@ -28,11 +33,18 @@ def _binary(fn):
     return run
 
 
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
 def _unary(fn):
     def run(node, inputs, ctx):
         x = _a(inputs[0])
-        with np.errstate(all="ignore"):
-            out = _a(fn(x))
+        out = _a(fn(x))
         if out.dtype != x.dtype and out.dtype.kind != "b":
             out = out.astype(x.dtype)
         return out
@@ -140,21 +152,22 @@ for _op, _fn in {
 }.items():
     def _cmp(node, inputs, ctx, _fn=_fn):
         x, y = _a(inputs[0]), _a(inputs[1])
-        try:
-            np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
+        if x.shape != y.shape and not _broadcastable(x.shape, y.shape):
             if node.op in ("Equal", "NotEqual") and not node.attr["incompatible_shape_error"]:
                 return np.array(node.op == "NotEqual")
-            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}") from None
+            raise bad(node, f"Incompatible shapes: {list(x.shape)} vs. {list(y.shape)}")
         return np.asarray(_fn(x, y))
     kernel(_op)(_cmp)
 
 
 def _sigmoid(x):
-    if x.dtype.kind == "c":
+    """1 / (1 + exp(-x)), in place on one temporary (exp overflowing to inf gives 0)."""
+    if x.dtype.kind not in "fc":
         return 1 / (1 + np.exp(-x))
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1
+    return np.reciprocal(t, out=t)
 
 
 def _round_half_even(x):
@@ -310,18 +323,34 @@ def cumulative(node, inputs, ctx):
     return np.flip(out, axis) if reverse else out
 
 
-@kernel("MatMul")
-def matmul(node, inputs, ctx):
+def prepare_matmul(node, consts: dict) -> np.ndarray | None:
+    """A constant right-hand matrix as BLAS wants it: transposed once for transpose_b, and
+    contiguous (a strided view would be copied, or multiplied without BLAS, at every call)."""
+    b = consts.get(1)
+    if isinstance(b, np.ndarray) and b.ndim == 2:
+        return np.ascontiguousarray(b.T if node.attr.get("transpose_b") else b)
+    return None
+
+
+def matmul_operands(node, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """MatMul's (a, b) with the transposes applied, shapes checked."""
     a, b = _a(inputs[0]), _a(inputs[1])
     if a.ndim != 2 or b.ndim != 2:
         raise bad(node, f"MatMul needs matrices, got shapes {a.shape} and {b.shape}")
     if node.attr["transpose_a"]:
         a = a.T
-    if node.attr["transpose_b"]:
+    if node.prepared is not None:
+        b = node.prepared
+    elif node.attr["transpose_b"]:
         b = b.T
     if a.shape[1] != b.shape[0]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
-    return np.matmul(a, b)
+    return a, b
+
+
+@kernel("MatMul", prepare=prepare_matmul)
+def matmul(node, inputs, ctx):
+    return np.matmul(*matmul_operands(node, inputs))
 
 
 @kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
@@ -343,9 +372,61 @@ def einsum(node, inputs, ctx):
     eq = attr_str(node, "equation").replace(" ", "")
     arrays = [_a(v) for v in inputs]
     try:
+        if len(arrays) == 2:
+            plan = _einsum_plan(eq)
+            if plan is not None:
+                out = _einsum_matmul(plan, arrays[0], arrays[1])
+                if out is not None:
+                    return out
         return np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
     except ValueError as exc:
         raise bad(node, f"einsum {eq!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _einsum_plan(eq: str) -> tuple[str, str, str, str, str, str, str] | None:
+    """Labels of a two-operand einsum as (a, b, out, batch, left, contracted, right), or None
+    when numpy's einsum should run it (ellipsis, repeated labels, labels summed in one operand)."""
+    if "->" not in eq or "." in eq:
+        return None
+    lhs, out = eq.split("->")
+    if lhs.count(",") != 1:
+        return None
+    a, b = lhs.split(",")
+    if any(len(set(t)) != len(t) for t in (a, b, out)) or not set(out) <= set(a) | set(b):
+        return None
+    if (set(a) ^ set(b)) - set(out):
+        return None
+    batch = "".join(c for c in out if c in a and c in b)
+    left = "".join(c for c in out if c in a and c not in b)
+    right = "".join(c for c in out if c in b and c not in a)
+    contracted = "".join(c for c in a if c in b and c not in out)
+    return a, b, out, batch, left, contracted, right
+
+
+def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """A two-operand einsum as one (batched) BLAS matmul: operands transposed to
+    (batch, left, contracted) and (batch, contracted, right). None if sizes disagree."""
+    a, b, out, batch, left, contracted, right = plan
+    if x.ndim != len(a) or y.ndim != len(b):
+        return None
+    size = dict(zip(a, x.shape))
+    for c, d in zip(b, y.shape):
+        if size.setdefault(c, d) != d:
+            return None
+    xt = x.transpose([a.index(c) for c in batch + left + contracted])
+    yt = y.transpose([b.index(c) for c in batch + contracted + right])
+
+    def prod(labels: str) -> int:
+        n = 1
+        for c in labels:
+            n *= size[c]
+        return n
+    nb, nl, nk, nr = prod(batch), prod(left), prod(contracted), prod(right)
+    z = np.matmul(xt.reshape(nb, nl, nk), yt.reshape(nb, nk, nr))
+    z = z.reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return z.transpose([order.index(c) for c in out])
 
 
 @kernel("Bucketize")

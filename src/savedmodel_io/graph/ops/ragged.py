@@ -80,14 +80,24 @@ def ragged_range(node, inputs, ctx):
     dtype = starts.dtype
     with np.errstate(all="ignore"):
         if dtype.kind in "iu":
-            span, step = np.abs(lim.astype(np.int64) - s), np.abs(d.astype(np.int64))
-            size = (span + step - 1) // step
+            # |limit - start| exactly, in uint64 (an int64 difference can wrap around).
+            lo, hi = np.minimum(lim, s).astype(np.int64), np.maximum(lim, s).astype(np.int64)
+            span = hi.astype(np.uint64) - lo.astype(np.uint64)
+            step = np.abs(d.astype(np.int64)).astype(np.uint64)  # |-2^63| stays 2^63 here
+            size = np.where(span == 0, 0, (span - 1) // step + 1)
         else:  # ragged_range_op.cc: ceil(|(limit - start) / delta|) in the values' type
-            size = np.ceil(np.abs((lim - s) / d)).astype(np.int64)
+            size = np.ceil(np.abs((lim - s) / d))
+            size = np.where(np.isnan(size), np.inf, size)
     size = np.where(empty, 0, size)
-    check_size(node, [int(size.sum())], dtype.itemsize)
+    # ragged_range_op.cc: Requires ((limit - start) / delta) <= the splits type's maximum.
+    top = np.iinfo(np_dtype(node.attr["Tsplits"])).max
+    if (size > top).any():
+        raise bad(node, f"Requires ((limit - start) / delta) <= {top}")
+    size = size.astype(np.int64)
+    total = int(size.sum(dtype=object)) if n else 0  # Python ints: the int64 sum can wrap
+    check_size(node, [total], dtype.itemsize)
     rows = np.repeat(np.arange(n), size)
-    j = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    j = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
     with np.errstate(all="ignore"):
         values = (s[rows] + j.astype(dtype) * d[rows]).astype(dtype)
     return [_splits_of(size).astype(np_dtype(node.attr["Tsplits"])), values]

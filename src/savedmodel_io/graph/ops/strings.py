@@ -14,7 +14,7 @@ import numpy as np
 from savedmodel_io import dtypes
 from savedmodel_io.graph.ops import _regex
 from savedmodel_io.graph.ops._registry import kernel
-from savedmodel_io.graph.ops._util import attr_str, bad, np_dtype
+from savedmodel_io.graph.ops._util import attr_str, bad, check_size, np_dtype
 from savedmodel_io.proto import DataType
 
 
@@ -195,6 +195,10 @@ def as_string(node, inputs, ctx):
         raise bad(node, "Cannot select both scientific and shortest notation")
     if fill and fill not in ("0", " ", "+", "-", "#"):
         raise bad(node, f"Fill argument not supported: \"{fill}\"")
+    # Each string is at least `width` bytes and a float's digits grow with `precision`: a
+    # tiny input with a huge attr must stop before the strings are made.
+    per_value = max(width, 0) + max(prec, 0) + 32
+    check_size(node, x.shape, per_value * (2 if x.dtype.kind == "c" else 1))
     fmt = "%" + (fill + str(width) if width > -1 else "") + ("." + str(prec) if prec > -1 else "")
     if x.dtype.kind == "b":
         return _map(lambda v: b"true" if v else b"false", x)

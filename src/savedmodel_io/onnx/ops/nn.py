@@ -540,3 +540,6 @@ inexpressible("not mapped yet: TF's fused LSTM/GRU block cells (ONNX LSTM/GRU co
 inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
 inexpressible("not mapped yet: softmax cross-entropy with its gradient output (ONNX SoftmaxCrossEntropyLoss "
               "gives the loss only)", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits")
+inexpressible("not mapped yet: grappler's and oneDNN's fused ops (the exporter fuses Conv/MatMul + bias and "
+              "layer norms itself from the unfused graph)", "_FusedConv2D", "_FusedDepthwiseConv2dNative",
+              "_FusedMatMul", "_MklFusedBatchMatMulV2", "_MklLayerNorm")

@@ -1,0 +1,444 @@
+"""The graph optimiser (graph/optimize.py) and the fused kernels on hand-built graphs.
+
+Each rewrite is checked the same way: the optimised program computes what the saved
+graph computes node by node (``optimize=False``), and the rewrite did happen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from savedmodel_io.errors import InvalidArgumentError, RuntimeFailure
+from savedmodel_io.graph import optimize as opt
+from savedmodel_io.graph import runtime
+from savedmodel_io.graph.ops import nn
+from savedmodel_io.proto import DataType
+
+from graph.test_runtime_core import F32, const, function, meta, node, placeholder
+
+RS = np.random.RandomState(7)
+
+
+def f32(*shape):
+    return RS.uniform(-1, 1, shape).astype(np.float32)
+
+
+def both(mg, sig, inputs, **session_args):
+    """(optimised outputs, saved-graph outputs, the optimised program's body)."""
+    sess = runtime.Session(mg, **session_args)
+    fast = sess.run_signature(sig, inputs)
+    slow = runtime.Session(mg, **session_args).run_signature(sig, inputs, optimize=False)
+    (prog,) = sess._programs.values()
+    return fast, slow, prog.body
+
+
+def ops_run(body) -> list[str]:
+    return [n.op for n, *_ in body.plan(body.rets, body.control_rets,
+                                       frozenset(range(len(body.args)))).steps
+            if n.op not in ("Placeholder",)]
+
+
+def conv_block(act="Relu", bn="keras", residual=False, data_format=b"NHWC",
+               shape=(None, 5, 6, 4)):
+    """x -> Conv2D -> BiasAdd -> batch norm (Keras Mul/Add, or FusedBatchNormV3) [-> + x] -> act."""
+    w, b = f32(3, 3, 4, 4), f32(4)
+    scale, shift = f32(4) + 1.5, f32(4)
+    conv = node("conv", "Conv2D", ["x", "w"], padding=b"SAME", data_format=data_format)
+    conv.attr["strides"].list.i.extend([1, 1, 1, 1])
+    nodes = [placeholder("x"), const("w", w), const("b", b), const("s", scale), const("t", shift),
+             conv, node("bias", "BiasAdd", ["conv", "b"], data_format=data_format)]
+    last = "bias"
+    if bn == "keras":
+        nodes += [node("mul", "Mul", [last, "s"]), node("add", "AddV2", ["mul", "t"])]
+        last = "add"
+    elif bn == "fused":
+        nodes += [const("mean", f32(4)), const("var", f32(4) ** 2 + 0.5),
+                  node("bn", "FusedBatchNormV3", [last, "s", "t", "mean", "var"], epsilon=1e-3,
+                       is_training=False, data_format=data_format)]
+        last = "bn"
+    if residual:
+        nodes.append(node("res", "AddV2", [last, "x"]))
+        last = "res"
+    if act:
+        nodes.append(node("act", act, [last]))
+        last = "act"
+    return meta(nodes, sigs={"s": ({"x": ("x:0", F32, shape)}, {"y": f"{last}:0"})})
+
+
+@pytest.mark.parametrize("act", ["Relu", "Relu6", "Elu", "Sigmoid", "Tanh", None])
+@pytest.mark.parametrize("bn", ["keras", "fused", None])
+def test_convolution_absorbs_bias_batch_norm_and_activation(act, bn):
+    mg = conv_block(act, bn)
+    x = f32(2, 5, 6, 4)
+    fast, slow, body = both(mg, "s", {"x": x})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_FusedConv2D"]
+    (fused,) = [n for n in body.nodes if n.op == "_FusedConv2D"]
+    assert [o.name for o in fused.origins][0] == "conv"
+    assert fused.attr["fused_ops"] == [b"BiasAdd"] + ([act.encode()] if act else [])
+
+
+def test_residual_add_is_fused_and_nchw_is_left_alone():
+    fast, slow, body = both(conv_block("Relu", "keras", residual=True), "s", {"x": f32(1, 5, 6, 4)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_FusedConv2D"]
+    assert body.nodes[body.rets[0][0]].attr["fused_ops"] == [b"BiasAdd", b"Add", b"Relu"]
+    mg = conv_block("Relu", None, data_format=b"NCHW", shape=(None, 4, 5, 6))
+    fast, slow, body = both(mg, "s", {"x": f32(1, 4, 5, 6)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert "Conv2D" in ops_run(body)
+
+
+def test_a_fetched_intermediate_is_not_fused_away():
+    mg = conv_block("Relu", None)
+    mg.signature_def["s"].outputs["pre"].name = "bias:0"
+    mg.signature_def["s"].outputs["pre"].dtype = F32
+    fast, slow, body = both(mg, "s", {"x": f32(1, 5, 6, 4)})
+    for k in ("y", "pre"):
+        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-5, atol=1e-6)
+    assert "Relu" in ops_run(body)
+
+
+def test_matmul_fusion_and_pre_transposed_weights():
+    w, b = f32(5, 3), f32(5)
+    nodes = [placeholder("x"), const("w", w), const("b", b),
+             node("mm", "MatMul", ["x", "w"], transpose_b=True),
+             node("ba", "BiasAdd", ["mm", "b"]), node("act", "Tanh", ["ba"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 3))}, {"y": "act:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(4, 3)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_FusedMatMul"]
+    (mm,) = [n for n in body.nodes if n.op == "_FusedMatMul"]
+    assert mm.prepared.shape == (3, 5) and mm.prepared.flags.c_contiguous
+
+
+def test_identities_and_calls_disappear_and_constants_fold():
+    body_f = function("f", [("a", F32)], {"out": (F32, "n:z:0")},
+                      [node("i", "Identity", ["a"]), const("two", np.float32(2)),
+                       node("n", "Mul", ["i:output:0", "two:output:0"])])
+    nodes = [placeholder("x"), const("c", np.float32([1, 2, 3])), node("sq", "Square", ["c"]),
+             node("call", "StatefulPartitionedCall", ["x"], f=("func", "f"),
+                  Tin=("types", [F32]), Tout=("types", [F32])),
+             node("sum", "AddV2", ["call", "sq"]),
+             node("out", "IdentityN", ["sum"], T=("types", [F32]))]
+    mg = meta(nodes, [body_f], {"s": ({"x": ("x:0", F32, (3,))}, {"y": "out:0"})})
+    x = f32(3)
+    fast, slow, body = both(mg, "s", {"x": x})
+    np.testing.assert_array_equal(fast["y"], slow["y"])
+    np.testing.assert_allclose(fast["y"], x * 2 + [1, 4, 9], rtol=1e-6)
+    assert ops_run(body) == ["Mul", "AddV2"]
+    (sq,) = [n for n in body.nodes if n.op == "Const" and n.name == "sq"]
+    assert sq.origins[0].op == "Square"
+
+
+def test_variables_fold_until_assigned():
+    nodes = [placeholder("x"), node("v", "VarHandleOp", shared_name=b"v", dtype=("type", F32)),
+             node("read", "ReadVariableOp", ["v"], dtype=("type", F32)),
+             node("y", "Mul", ["x", "read"]),
+             node("assign", "AssignVariableOp", ["v", "x"], dtype=("type", F32)),
+             node("done", "Identity", ["x", "^assign"])]
+    mg = meta(nodes, sigs={"get": ({"x": ("x:0", F32, ())}, {"y": "y:0"}),
+                           "set": ({"x": ("x:0", F32, ())}, {"y": "done:0"})})
+    sess = runtime.Session(mg, variables={"v": np.float32(3)})
+    assert sess.run_signature("get", {"x": np.float32(2)})["y"] == 6
+    (prog,) = sess._programs.values()
+    assert ops_run(prog.body) == ["Mul"] and "v" in prog.variables
+    # "set" writes v: inside it nothing about v is folded, and the assignment runs.
+    assert sess.run_signature("set", {"x": np.float32(5)})["y"] == 5
+    assert sess.run_signature("get", {"x": np.float32(2)})["y"] == 10
+
+
+def test_control_dependencies_on_effects_survive():
+    # An Identity whose input folds to a constant still waits for (and keeps) the assignment.
+    nodes = [node("v", "VarHandleOp", shared_name=b"v", dtype=("type", F32)),
+             const("one", np.float32(1)),
+             node("assign", "AssignAddVariableOp", ["v", "one"], dtype=("type", F32)),
+             node("out", "Identity", ["one", "^assign"]),
+             node("read", "ReadVariableOp", ["v", "^out"], dtype=("type", F32))]
+    mg = meta(nodes, sigs={"s": ({}, {"y": "out:0", "v": "read:0"})})
+    sess = runtime.Session(mg, variables={"v": np.float32(0)})
+    for k in (1, 2, 3):
+        got = sess.run_signature("s", {})
+        assert got["y"] == 1 and got["v"] == k
+
+
+def test_folding_errors_surface_when_the_node_runs():
+    nodes = [placeholder("x"), const("c", np.float32([1, 2, 3])),
+             const("shape", np.int32([2, 2])), node("r", "Reshape", ["c", "shape"]),
+             node("y", "AddV2", ["x", "r"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None,))}, {"y": "y:0"})})
+    for optimize in (True, False):
+        with pytest.raises(InvalidArgumentError, match="'r'"):
+            runtime.run_signature(mg, "s", {"x": f32(3)}, optimize=optimize)
+
+
+def test_multi_output_constants_and_trace_names_originals():
+    nodes = [placeholder("x"), const("c", np.float32([1, 2, 3, 4])), const("axis", np.int32(0)),
+             node("split", "Split", ["axis", "c"], num_split=2), node("y", "Mul", ["x", "split:1"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (2,))}, {"y": "y:0"})})
+    seen = []
+    out = runtime.run_signature(mg, "s", {"x": np.float32([1, 1])},
+                                trace=lambda e: seen.append((e.node.origins[-1].name, e.node.op)))
+    np.testing.assert_array_equal(out["y"], [3, 4])
+    assert ("split", "Const") in seen and ("y", "Mul") in seen
+
+
+def test_optimize_entry_and_composable_passes():
+    mg = conv_block("Relu", "keras")
+    sess = runtime.Session(mg)
+    g = sess.graph
+    out = [g.resolve("act:0")]
+    feeds = [g.resolve("x:0")[0]]
+    only_fold, _ = opt.optimize(g, out, feeds=feeds, session=sess,
+                                passes=[opt.fold_constants, opt.remove_identities])
+    assert "_FusedConv2D" not in [n.op for n in only_fold.nodes]
+    full, env = opt.optimize(g, out, feeds=feeds, session=sess)
+    assert [n.op for n in full.nodes].count("_FusedConv2D") == 1
+    assert full.nodes[0].name == "x" and full.rets and env.keep == {0}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("case", ["1x1", "3x3", "strided", "batch", "residual_chunks", "one_block"])
+def test_fused_convolution_chunks_match_the_plain_kernels(case, threads, monkeypatch):
+    # Tiny chunks and thresholds: every path through the block loops (rows, whole images,
+    # output columns over threads) is taken.
+    monkeypatch.setattr(nn, "_CHUNK_BYTES", 1 << 30 if case == "one_block" else 64)
+    monkeypatch.setattr(nn, "_MIN_ROWS", 3 if case != "one_block" else 1 << 20)
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    k, stride, n = {"1x1": (1, 1, 1), "3x3": (3, 1, 1), "strided": (3, 2, 2), "batch": (3, 1, 3),
+                    "residual_chunks": (1, 1, 2), "one_block": (3, 1, 2)}[case]
+    x, w, b = f32(n, 7, 9, 5), f32(k, k, 5, 70), f32(70)
+    attrs = {"strides": [1, stride, stride, 1], "padding": b"SAME", "data_format": b"NHWC",
+             "dilations": [1, 1, 1, 1], "explicit_paddings": []}
+    ref = run_kernel("Conv2D", [x, w], **attrs)
+    ref = run_kernel("BiasAdd", [ref, b], data_format=b"NHWC")
+    fused_ops, args = [b"BiasAdd", b"Relu6"], [b]
+    if case == "residual_chunks":
+        r = f32(*ref.shape)
+        ref, fused_ops, args = ref + r, [b"BiasAdd", b"Add", b"Relu6"], [b, r]
+    want = np.clip(ref, 0, 6)
+    got = run_kernel("_FusedConv2D", [x, w, *args], fused_ops=fused_ops, threads=threads, **attrs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_kernels_refuse_what_they_do_not_know():
+    attrs = {"strides": [1, 1, 1, 1], "padding": b"VALID", "data_format": b"NHWC",
+             "dilations": [1, 1, 1, 1], "explicit_paddings": []}
+    with pytest.raises(InvalidArgumentError, match="not supported"):
+        run_kernel("_FusedConv2D", [f32(1, 3, 3, 2), f32(1, 1, 2, 2), f32(2)],
+                   fused_ops=[b"BiasAdd", b"Swish"], **attrs)
+    with pytest.raises(InvalidArgumentError, match="bias must have shape"):
+        run_kernel("_FusedConv2D", [f32(1, 3, 3, 2), f32(1, 1, 2, 2), f32(3)],
+                   fused_ops=[b"BiasAdd"], **attrs)
+
+
+def test_fused_batch_norm_form_of_tensorflow():
+    x, w = f32(1, 4, 4, 3), f32(1, 1, 3, 2)
+    scale, offset, mean, var = f32(2) + 2, f32(2), f32(2), f32(2) ** 2 + 1
+    attrs = {"strides": [1, 1, 1, 1], "padding": b"VALID", "data_format": b"NHWC",
+             "dilations": [1, 1, 1, 1], "explicit_paddings": []}
+    conv = run_kernel("Conv2D", [x, w], **attrs)
+    want = np.maximum((conv - mean) / np.sqrt(var + 1e-3) * scale + offset, 0)
+    got = run_kernel("_FusedConv2D", [x, w, scale, offset, mean, var],
+                     fused_ops=[b"FusedBatchNorm", b"Relu"], epsilon=1e-3, **attrs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_depthwise_accelerator_matches_numpy(monkeypatch):
+    x, w = f32(2, 9, 8, 6), f32(3, 3, 6, 1)
+    attrs = {"strides": [1, 2, 1, 1], "padding": b"SAME", "data_format": b"NHWC",
+             "dilations": [1, 1, 1, 1], "explicit_paddings": []}
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    got = run_kernel("DepthwiseConv2dNative", [x, w], threads=4, **attrs)
+    monkeypatch.setattr(nn, "accel", None)
+    want = run_kernel("DepthwiseConv2dNative", [x, w], **attrs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fitted_erfc_keeps_float32_digits_everywhere():
+    from savedmodel_io.graph.ops import _special
+
+    x = np.concatenate([np.linspace(-9, 26, 3501), [0.0, -0.0, 1e-8, -1e-30]])
+    np.testing.assert_allclose(_special.erfc_fitted(x), _special.erfc(x), rtol=1.3e-7, atol=0)
+    edges = _special.erfc_fitted(np.array([np.inf, -np.inf, np.nan]))
+    assert edges[0] == 0 and edges[1] == 2 and np.isnan(edges[2])
+
+
+def test_erfc_accelerator_matches_numpy():
+    from savedmodel_io.graph.ops import _special
+    from savedmodel_io.graph.ops._accel import accel
+
+    if accel is None:
+        pytest.skip("the C accelerator is not built")
+    x = np.concatenate([np.linspace(-9, 9, 2001), [0.0, -0.0, 1e-8, -1e-30, np.inf, -np.inf]])
+    x = x.astype(np.float32)
+    got = np.empty_like(x)
+    accel.erfc(x, got)
+    np.testing.assert_allclose(got, _special.erfc(x).astype(np.float32), rtol=3e-7, atol=1e-37)
+    nan = np.float32([np.nan])
+    accel.erfc(nan, nan)
+    assert np.isnan(nan).all()
+
+
+def test_hostile_call_nesting_is_bounded():
+    # f calls g twice, g calls h twice...: inlining stops at the node budget, runs anyway.
+    fns, prev = [], None
+    for k in range(12):
+        body = [node("a", "Identity", ["x"])] if prev is None else [
+            node("a", "StatefulPartitionedCall", ["x"], f=("func", prev), Tin=("types", [F32]),
+                 Tout=("types", [F32])),
+            node("b", "StatefulPartitionedCall", ["a:output:0"], f=("func", prev),
+                 Tin=("types", [F32]), Tout=("types", [F32]))]
+        out = "a:output:0" if prev is None else "b:output:0"
+        fns.append(function(f"f{k}", [("x", F32)], {"y": (F32, out)}, body))
+        prev = f"f{k}"
+    nodes = [placeholder("x"), node("call", "StatefulPartitionedCall", ["x"], f=("func", prev),
+                                    Tin=("types", [F32]), Tout=("types", [F32]))]
+    mg = meta(nodes, fns, {"s": ({"x": ("x:0", F32, ())}, {"y": "call:0"})})
+    sess = runtime.Session(mg)
+    g = sess.graph
+    body, _ = opt.optimize(g, [g.resolve("call:0")], feeds=[g.resolve("x:0")[0]], session=sess,
+                           passes=[opt.inline_calls])
+    assert len(body.nodes) < 5000
+    assert sess.run_signature("s", {"x": np.float32(2)})["y"] == 2
+
+
+def run_kernel(op, inputs, threads=1, **attrs):
+    """One kernel on ``inputs``, as a run with ``threads`` threads would call it."""
+    from types import SimpleNamespace
+
+    from savedmodel_io.graph.ops import get
+
+    k = get(op)
+    n = runtime.Node("n", op, dict(attrs), 0, "test")
+    n.bind({})
+    with np.errstate(all="ignore"):
+        return k.fn(n, list(inputs), SimpleNamespace(threads=threads))
+
+
+def test_unused_dtype_of_folded_constants_is_recorded():
+    nodes = [placeholder("x"), const("c", np.int64(4)), node("c2", "Square", ["c"]),
+             node("cast", "Cast", ["c2"], DstT=("type", F32)), node("y", "Mul", ["x", "cast"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, ())}, {"y": "y:0"})})
+    fast, slow, body = both(mg, "s", {"x": np.float32(0.5)})
+    assert fast["y"] == slow["y"] == 8
+    assert [n.attr["dtype"] for n in body.nodes if n.op == "Const"] == [DataType.DT_FLOAT]
+
+
+def test_run_failure_inside_fused_node_names_the_originals():
+    mg = conv_block("Relu", "keras", shape=(None, None, None, None))
+    with pytest.raises((InvalidArgumentError, RuntimeFailure)) as exc:
+        runtime.Session(mg).run_signature("s", {"x": f32(1, 5, 6, 3)})
+    assert "'conv' (Conv2D)" in str(exc.value) and "fused with 'bias' (BiasAdd)" in str(exc.value)
+
+
+def _gelu_nodes(x: str, prefix: str = "g") -> list:
+    """tf.nn.gelu(x, approximate=False) as TensorFlow builds it."""
+    return [const(f"{prefix}_half", np.float32(0.5)),
+            const(f"{prefix}_c", np.float32(0.7071067811865476)),
+            node(f"{prefix}_mul", "Mul", [f"{prefix}_half", x]), node(f"{prefix}_neg", "Neg", [x]),
+            node(f"{prefix}_mul1", "Mul", [f"{prefix}_neg", f"{prefix}_c"]),
+            node(f"{prefix}_erfc", "Erfc", [f"{prefix}_mul1"]),
+            node(f"{prefix}_out", "Mul", [f"{prefix}_mul", f"{prefix}_erfc"])]
+
+
+def _layer_norm_nodes(x: str, c: int, prefix: str = "ln") -> list:
+    """Keras' LayerNormalization (axis -1) as its TensorFlow graph computes it."""
+    return [const(f"{prefix}_axes", np.int32([-1])), const(f"{prefix}_eps", np.float32(1e-3)),
+            const(f"{prefix}_gamma", f32(c) + 1), const(f"{prefix}_beta", f32(c)),
+            node(f"{prefix}_mean", "Mean", [x, f"{prefix}_axes"], keep_dims=True),
+            node(f"{prefix}_sqd", "SquaredDifference", [x, f"{prefix}_mean"]),
+            node(f"{prefix}_var", "Mean", [f"{prefix}_sqd", f"{prefix}_axes"], keep_dims=True),
+            node(f"{prefix}_add", "AddV2", [f"{prefix}_var", f"{prefix}_eps"]),
+            node(f"{prefix}_rs", "Rsqrt", [f"{prefix}_add"]),
+            node(f"{prefix}_inv", "Mul", [f"{prefix}_rs", f"{prefix}_gamma"]),
+            node(f"{prefix}_mul2", "Mul", [x, f"{prefix}_inv"]),
+            node(f"{prefix}_negm", "Neg", [f"{prefix}_mean"]),
+            node(f"{prefix}_mul1", "Mul", [f"{prefix}_negm", f"{prefix}_inv"]),
+            node(f"{prefix}_add1", "AddV2", [f"{prefix}_mul1", f"{prefix}_beta"]),
+            node(f"{prefix}_out", "AddV2", [f"{prefix}_mul2", f"{prefix}_add1"])]
+
+
+def test_dense_on_3d_input_fuses_bias_and_gelu_through_the_tensordot_reshape():
+    # Keras' Dense on (batch, seq, 8): Reshape to rows, MatMul, Reshape back (shape from a
+    # ConcatV2 ending in the units), BiasAdd, GELU, then LayerNormalization.
+    nodes = [placeholder("x"), const("w", f32(8, 6)), const("b", f32(6)),
+             const("rows", np.int32([-1, 8])), node("flat", "Reshape", ["x", "rows"]),
+             node("mm", "MatMul", ["flat", "w"]), node("shape", "Shape", ["x"]),
+             const("begin", np.int32([0])), const("size", np.int32([2])),
+             node("lead", "Slice", ["shape", "begin", "size"], Index=("type", DataType.DT_INT32)),
+             const("units", np.int32([6])), const("axis0", np.int32(0)),
+             node("target", "ConcatV2", ["lead", "units", "axis0"], N=2),
+             node("back", "Reshape", ["mm", "target"]), node("ba", "BiasAdd", ["back", "b"]),
+             *_gelu_nodes("ba"), *_layer_norm_nodes("g_out", 6)]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, None, 8))}, {"y": "ln_out:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(2, 5, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-5)
+    run = ops_run(body)
+    assert run.count("_FusedMatMul") == 1 and "_MklLayerNorm" in run and "Erfc" not in run
+    (mm,) = [n for n in body.nodes if n.op == "_FusedMatMul"]
+    assert mm.attr["fused_ops"] == [b"BiasAdd", b"GeluExact"]
+
+
+def test_einsum_dense_heads_fuse_as_one_batch_matmul():
+    # Keras' EinsumDense: BatchMatMulV2 by a (K, N) kernel, Reshape to heads, Add a (heads,
+    # dim) bias.
+    nodes = [placeholder("x"), const("w", f32(8, 6)), const("bias", f32(2, 3)),
+             node("bmm", "BatchMatMulV2", ["x", "w"]), const("heads", np.int32([-1, 4, 2, 3])),
+             node("split", "Reshape", ["bmm", "heads"]), node("add", "AddV2", ["split", "bias"]),
+             node("act", "Relu", ["add"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 4, 8))}, {"y": "act:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(3, 4, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_MklFusedBatchMatMulV2", "Reshape"]
+
+
+def test_control_edges_to_pure_nodes_do_not_block_fusion():
+    # Keras functions end with a NoOp waiting for every layer call: the convolution it pins
+    # has no effect, so the edge goes and the convolution still fuses.
+    mg = conv_block("Relu", "keras")
+    mg.graph_def.node.add().CopyFrom(node("done", "NoOp", ["^conv", "^act"]))
+    mg.graph_def.node.add().CopyFrom(node("out", "Identity", ["act", "^done"]))
+    mg.signature_def["s"].outputs["y"].name = "out:0"
+    fast, slow, body = both(mg, "s", {"x": f32(1, 5, 6, 4)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_FusedConv2D"]
+
+
+def test_layer_norm_kernel_matches_the_formula():
+    x = f32(3, 4, 70) * 5 + 2
+    scale, offset = f32(70), f32(70)
+    got = run_kernel("_MklLayerNorm", [x, scale, offset], epsilon=1e-5)
+    mean = x.mean(-1, keepdims=True)
+    want = (x - mean) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * scale + offset
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="scale and offset"):
+        run_kernel("_MklLayerNorm", [x, f32(3), offset], epsilon=1e-5)
+
+
+def test_identity_transpose_is_bypassed_and_real_ones_are_not():
+    nodes = [placeholder("x"), const("same", np.int32([0, 1])), const("swap", np.int32([1, 0])),
+             node("t0", "Transpose", ["x", "same"]), node("t1", "Transpose", ["t0", "swap"]),
+             node("y", "Neg", ["t1"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (2, 3))}, {"y": "y:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(2, 3)})
+    np.testing.assert_array_equal(fast["y"], slow["y"])
+    assert ops_run(body) == ["Transpose", "Neg"]
+
+
+@pytest.mark.parametrize("rows", [3, 700])
+def test_fused_matmul_split_over_threads(rows, monkeypatch):
+    # Few rows: output columns go to the threads (each packs its part of the weights);
+    # many rows: blocks of rows do.
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    a, w, b, r = f32(rows, 40), f32(40, 200), f32(200), f32(rows, 200)
+    want = np.tanh(a @ w + b + r)
+    attrs = {"transpose_a": False, "transpose_b": False}
+    got = run_kernel("_FusedMatMul", [a, w, b, r], threads=3,
+                     fused_ops=[b"BiasAdd", b"Add", b"Tanh"], **attrs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    x = a.reshape(-1, 1, 40) if rows > 3 else a.reshape(1, rows, 40)
+    got = run_kernel("_MklFusedBatchMatMulV2", [x, w, b], threads=3, fused_ops=[b"BiasAdd"],
+                     adj_x=False, adj_y=False)
+    np.testing.assert_allclose(got.reshape(rows, 200), a @ w + b, rtol=1e-5, atol=1e-6)
