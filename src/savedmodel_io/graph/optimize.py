@@ -15,6 +15,12 @@ in order:
   variable folded in changes (another signature assigned it);
 * :func:`remove_identities`: Identity, IdentityN, StopGradient, Snapshot, NoOp... are
   bypassed, their control inputs handed on to their consumers;
+* :func:`fuse_rnn_loops`: While loops that are Keras LSTM / GRU layers (recognised by
+  :mod:`~savedmodel_io.graph.rnn_loops`, which runs their body against the Keras cell)
+  become one ``_KerasLSTM`` / ``_KerasGRU`` node (this library's internal ops) computing
+  the whole sequence: every step's input projection in one matmul, then per step only
+  ``h @ U`` and the gates; it keeps the loop's cond and body and runs them when the loop
+  variables are not what was recognised;
 * :func:`fold_batch_norms`: inference FusedBatchNorm* with constant statistics becomes
   the multiply-add it is;
 * :func:`fuse_ops`: Conv2D / DepthwiseConv2dNative / MatMul absorb what follows them:
@@ -45,6 +51,7 @@ from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.program import KERNEL_FAILURES, Body, Context, Node, _called_functions
+from savedmodel_io.graph.rnn_loops import Slot, recognise
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.graph.variables import Ref as VariableRef
 from savedmodel_io.proto import DataType
@@ -61,6 +68,7 @@ __all__ = [
     "fold_constants",
     "fuse_layer_norms",
     "fuse_ops",
+    "fuse_rnn_loops",
     "inline_calls",
     "lay_out_weights",
     "optimize",
@@ -721,6 +729,67 @@ def specialize_loops(body: Body, env: Env) -> None:
             node.attr["cond"] = FuncRef(session.specialize(cond.name, known), cond.attr)
 
 
+def fuse_rnn_loops(body: Body, env: Env) -> None:
+    """While loops that are Keras LSTM / GRU layers become one _KerasLSTM / _KerasGRU node."""
+    session = env.session
+    if session is None:
+        return
+    written = _written(body, env)
+    ctx = Context(session, None, session.budget)
+    if env.meter is not None:
+        ctx.meter = env.meter  # the trial runs are charged to the run being optimised
+    for node in list(body.nodes):
+        if node.op not in _WHILES or node.index in env.keep:
+            continue
+        cond, loop = node.attr.get("cond"), node.attr.get("body")
+        if not isinstance(cond, FuncRef) or not isinstance(loop, FuncRef):
+            continue
+        try:
+            fb = session.function(loop.name, node.where)
+        except SavedModelError:
+            continue
+        if len(fb.rets) != len(node.inputs):
+            continue
+        env.clock(node)
+        slots = _loop_slots(body, node, fb, ctx, written, env)
+
+        def call(fname: str, args: list[Any], where: str = node.where) -> list[Any]:
+            return ctx.call(fname, args, where)
+
+        layer = recognise(call, cond.name, loop.name, slots, limits=True)
+        if layer is None:
+            continue
+        weights = [_const(body, f"{node.name}/{part}", value, node.origins)
+                   for part, value in (("kernel", layer.w), ("recurrent_kernel", layer.u), ("bias", layer.b))]
+        attr = {"cond": cond, "body": loop, "steps": layer.steps, "inputs": layer.inputs,
+                "output": layer.output, "sequence": layer.sequence, "h": layer.h, "c": layer.c,
+                "counters": list(layer.counters), "limits": list(layer.limits)}
+        _new_node(body, node.name, f"_Keras{layer.kind}", attr,
+                  list(node.inputs) + [(c.index, 0) for c in weights], node.origins, index=node.index,
+                  controls=node.controls)
+
+
+def _loop_slots(body: Body, node: Node, fb: Body, ctx: Context, written: frozenset[str] | None,
+                env: Env) -> list[Slot]:
+    """The While's loop variables as :func:`~savedmodel_io.graph.rnn_loops.recognise` sees them."""
+    types = list(node.attr.get("T") or [])
+    shapes = list(node.attr.get("output_shapes") or [])
+    slots = []
+    for k, ref in enumerate(node.inputs):
+        value = _const_value(body, ref)
+        array = None
+        if isinstance(value, Handle):
+            array = _variable_value(value, node, ctx, written, env)
+        elif isinstance(value, (np.ndarray, np.generic)):
+            array = np.asarray(value)
+        dt = types[k] if k < len(types) else None
+        shape = shapes[k] if k < len(shapes) else None
+        slots.append(Slot(_passes_through(fb, k), value, array if isinstance(array, np.ndarray) else None,
+                          dt == DataType.DT_VARIANT, dtypes.numpy_or_none(dt) if dt is not None else None,
+                          len(shape) if shape is not None else None))
+    return slots
+
+
 # -- batch norm -------------------------------------------------------------------------------
 
 _BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -1253,5 +1322,5 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
-                                    specialize_loops, fold_batch_norms, sink_reshapes, fuse_ops,
+                                    specialize_loops, fuse_rnn_loops, fold_batch_norms, sink_reshapes, fuse_ops,
                                     fuse_layer_norms, lay_out_weights)

@@ -56,6 +56,10 @@ class Layer:
     h: int
     c: int = -1  # LSTM only
     counters: list[int] = field(default_factory=list)  # variables counting 0..T
+    # Integer scalars known only when the loop runs (Keras' maximum_iterations), which
+    # the condition may compare a counter with: recognised with their largest value, so
+    # a runner must check that the condition still stops at T with their real values.
+    limits: list[int] = field(default_factory=list)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -82,20 +86,26 @@ def gru_step(x, h, w, u, b) -> np.ndarray:
 Call = Callable[[str, list[Any]], list[Any]]
 
 
-def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | None = None) -> Layer | None:
+def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | None = None,
+              limits: bool = False) -> Layer | None:
     """The layer the loop ``cond``/``body`` over ``slots`` is, or None.
 
     ``call(function, args)`` runs a library function; ``steps`` is T when known (else the
-    condition is searched for it)."""
+    condition is searched for it); ``limits`` admits run-time integer scalars the body
+    passes through (see :attr:`Layer.limits`)."""
+    slots = list(slots)  # limits get their stand-in value below
     lists = [i for i, s in enumerate(slots) if s.fixed and s.is_list and s.value is None]
     if len(lists) != 1:
         return None
     inputs = lists[0]
-    counters, outputs, states = [], [], []
+    counters, outputs, states, bounds = [], [], [], []
     for i, s in enumerate(slots):
         if s.fixed:
             if s.value is None and i != inputs:
-                return None  # a run-time tensor the body reads: not a plain Keras cell
+                if not (limits and s.rank == 0 and s.dtype is not None and s.dtype.kind in "iu"):
+                    return None  # a run-time tensor the body reads: not a plain Keras cell
+                bounds.append(i)
+                slots[i] = Slot(True, np.asarray(np.iinfo(s.dtype).max, s.dtype), None, False, s.dtype, 0)
         elif s.is_list:
             outputs.append(i)
         elif s.array is not None and s.array.ndim == 0 and s.array.dtype.kind in "iu" and int(s.array) == 0:
@@ -117,7 +127,7 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
     if steps is None or steps < 2:
         return None
     p = Layer("LSTM" if gates == 4 else "GRU", np.zeros(0), np.zeros(0), np.zeros(0), steps, inputs,
-              outputs[0], False, states[0], counters=counters)
+              outputs[0], False, states[0], counters=counters, limits=bounds)
     trials: dict[int, tuple[np.ndarray, list[np.ndarray], list[list[Any]] | None]] = {}
     for w, u, b in _candidates(weights, units, gates):
         depth = w.shape[0]

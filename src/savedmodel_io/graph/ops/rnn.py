@@ -1,4 +1,4 @@
-"""Fused recurrent cells: LSTMBlockCell, BlockLSTM, BlockLSTMV2 and GRUBlockCell.
+"""Fused recurrent cells: LSTMBlockCell, BlockLSTM, BlockLSTMV2, GRUBlockCell; Keras LSTM/GRU loops.
 
 The ops behind ``tf.contrib.rnn.LSTMBlockCell`` / ``LSTMBlockFusedCell`` / ``GRUBlockCell``
 (still in TF1 SavedModels) and Keras-layout fused LSTMs. Gate math, gate order and output
@@ -9,6 +9,8 @@ adds ``forget_bias``; BlockLSTMV2 uses Keras's IFCO order without a forget bias;
 and forget gates and the new one into the output gate. Time steps from ``seq_len_max`` on
 give zeros (TensorFlow leaves them unwritten). Half precision is computed in float32 and
 rounded once (TensorFlow rounds after each operation: results differ in the last bits).
+``_KerasLSTM`` / ``_KerasGRU`` are this library's own internal ops: the optimiser
+(graph/optimize.py) puts one in place of a While loop it recognised as a Keras layer.
 """
 
 from __future__ import annotations
@@ -129,3 +131,143 @@ def gru_block_cell(node, inputs, ctx):
     c = np.tanh(np.concatenate([x, h_prev * r], axis=1) @ w_c + b_c)
     h = u * h_prev + (np.float32(1.0) - u) * c
     return [v.astype(dtype) for v in (r, u, c, h)]
+
+
+# -- Keras LSTM / GRU layers: a recognised While loop as one kernel ------------------------------
+
+def _fits(shape: tuple | None, want: tuple[int, ...]) -> bool:
+    """Whether a (possibly partial) TensorList element shape admits ``want``."""
+    return shape is None or (len(shape) == len(want) and all(d is None or d < 0 or d == w
+                                                             for d, w in zip(shape, want)))
+
+
+def _stops_at(node, state: list, steps: int, ctx) -> bool:
+    """Whether the loop condition, on the run's own limits, holds for counters 0..T-1 and
+    fails at T (checked at 0, T-1 and T, as the recognition did)."""
+    from savedmodel_io.graph.ops.control import _truth
+
+    for k, want in ((0, True), (steps - 1, True), (steps, False)):
+        args = list(state)
+        for i in node.attr["counters"]:
+            args[i] = np.asarray(k, np.asarray(state[i]).dtype)
+        if _truth(node, ctx.call(node.attr["cond"].name, args, node.where)[0]) != want:
+            return False
+    return True
+
+
+def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> np.ndarray | None:
+    """The loop's T inputs as one [T, batch, depth] float32 array, or None when the loop's
+    variables are not what the recognised layer was (then the original loop runs)."""
+    from savedmodel_io.graph.ops.tensorlist import TensorList
+
+    a = node.attr
+    steps, units = a["steps"], u.shape[0]
+    if a["limits"] and not _stops_at(node, state, steps, ctx):
+        return None
+    xs, out = state[a["inputs"]], state[a["output"]]
+    if not isinstance(xs, TensorList) or not isinstance(out, TensorList) or len(xs.items) < steps:
+        return None
+    items = xs.items[:steps]
+    first = items[0]
+    if not isinstance(first, np.ndarray) or first.dtype != np.float32 or first.ndim != 2 \
+            or first.shape[1] != w.shape[0]:
+        return None
+    if any(not isinstance(i, np.ndarray) or i.dtype != np.float32 or i.shape != first.shape for i in items):
+        return None
+    h_shape = (first.shape[0], units)
+    carried = [state[a["h"]]] + ([state[a["c"]]] if a["c"] >= 0 else [])
+    if any(not isinstance(s, np.ndarray) or s.dtype != np.float32 or s.shape != h_shape for s in carried):
+        return None
+    if out.dtype != np.float32 or not _fits(out.shape, h_shape) or any(i is not None for i in out.items) \
+            or len(out.items) < (steps if a["sequence"] else 1):
+        return None
+    return np.stack(items)
+
+
+def _sigmoid_(x: np.ndarray) -> None:
+    """x = sigmoid(x), in place."""
+    with np.errstate(over="ignore"):
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+    x += 1
+    np.reciprocal(x, out=x)
+
+
+def _lstm_layer(node, ctx, xw: np.ndarray, u: np.ndarray, h: np.ndarray, c: np.ndarray, seq: np.ndarray) -> None:
+    """Keras LSTM steps (gates i, f, c, o): ``seq[t]`` = h at step t; ``c`` updated in place."""
+    units = u.shape[0]
+    z = np.empty_like(xw[0])
+    g = np.empty_like(c)
+    for t in range(xw.shape[0]):
+        ctx.meter.iteration(t + 1, node.where)
+        np.matmul(h, u, out=z)
+        z += xw[t]
+        np.tanh(z[:, 2 * units:3 * units], out=g)
+        _sigmoid_(z[:, :2 * units])
+        _sigmoid_(z[:, 3 * units:])
+        c *= z[:, units:2 * units]
+        g *= z[:, :units]
+        c += g
+        h = seq[t]
+        np.tanh(c, out=h)
+        h *= z[:, 3 * units:]
+
+
+def _gru_layer(node, ctx, xw: np.ndarray, u: np.ndarray, bh: np.ndarray, h: np.ndarray, seq: np.ndarray) -> None:
+    """Keras GRU steps (gates z, r, h; the recurrent bias inside the reset): ``seq[t]`` = h at step t."""
+    units = u.shape[0]
+    hu = np.empty_like(xw[0])
+    cand = np.empty_like(h)
+    for t in range(xw.shape[0]):
+        ctx.meter.iteration(t + 1, node.where)
+        np.matmul(h, u, out=hu)
+        hu += bh
+        zr = hu[:, :2 * units]
+        zr += xw[t, :, :2 * units]
+        _sigmoid_(zr)
+        np.multiply(zr[:, units:], hu[:, 2 * units:], out=cand)
+        cand += xw[t, :, 2 * units:]
+        np.tanh(cand, out=cand)
+        new = seq[t]
+        np.subtract(h, cand, out=new)  # h' = h~ + z (h - h~)
+        new *= zr[:, :units]
+        new += cand
+        h = new
+
+
+@kernel("_KerasLSTM", "_KerasGRU")
+def keras_rnn(node, inputs, ctx):
+    """A While loop recognised as a Keras LSTM/GRU layer (graph/rnn_loops.py, made by the
+    optimiser): the input projection of every step in one matmul, then per step h @ U and
+    the gates in place. Loop variables of another shape or kind run the original loop."""
+    from savedmodel_io.graph.ops.control import while_
+    from savedmodel_io.graph.ops.tensorlist import TensorList
+
+    state = list(inputs[:-3])
+    w, u, b = inputs[-3:]
+    x = _sequence(node, state, w, u, ctx)
+    if x is None:
+        return while_(node, state, ctx)
+    a = node.attr
+    steps, batch, depth = x.shape
+    bx, bh = (b[0], b[1]) if b.ndim == 2 else (b, np.zeros_like(b))
+    xw = (x.reshape(steps * batch, depth) @ w).reshape(steps, batch, -1)
+    xw += bx
+    seq = np.empty((steps, batch, u.shape[0]), np.float32)
+    if node.op == "_KerasLSTM":
+        c = state[a["c"]].copy()
+        _lstm_layer(node, ctx, xw, u, state[a["h"]], c, seq)
+        state[a["c"]] = c
+    else:
+        _gru_layer(node, ctx, xw, u, bh, state[a["h"]], seq)
+    state[a["h"]] = seq[-1].copy()
+    out = state[a["output"]]
+    items = list(out.items)
+    if a["sequence"]:
+        items[:steps] = list(seq)
+    else:
+        items[0] = seq[-1].copy()
+    state[a["output"]] = TensorList(items, out.dtype, out.shape)
+    for i in a["counters"]:
+        state[i] = np.asarray(steps, np.asarray(state[i]).dtype)
+    return state
