@@ -1,0 +1,132 @@
+"""Keras LSTM/GRU While loops run as one fused kernel (graph/rnn_loops.py, optimize.fuse_rnn_loops).
+
+The fused runs match TensorFlow in tests/graph/test_runtime_tf.py (optimised and not);
+here: the loops are recognised, the fused kernel (not the loop) computes them, it equals
+the loop it replaces for other loop variables too (falling back to the loop where the
+layer does not apply), and it honours the run budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import savedmodel_io
+from savedmodel_io.errors import LimitExceededError
+from savedmodel_io.graph.budget import Budget
+from savedmodel_io.graph.ops import control
+from savedmodel_io.graph.ops import rnn as rnn_ops
+from savedmodel_io.graph.ops.tensorlist import TensorList
+from savedmodel_io.graph.program import Context
+
+from .reference_cases import assert_same, load_cases
+
+pytestmark = pytest.mark.tf
+
+FUSED = {"runtime_lstm": "_KerasLSTM", "runtime_bigru": "_KerasGRU"}
+
+
+def _run(name, fixture_model):
+    """(model, the optimised signature's fused nodes), after checking its outputs against TF."""
+    path = fixture_model(name)
+    model = savedmodel_io.load(path)
+    inputs, want = load_cases(path)["serving_default"][0]
+    got = model.signatures["serving_default"](**inputs)
+    for k in want:
+        assert_same(got[k], want[k], f"{name} {k}")
+    sess = model.meta_graph().session
+    (prog,) = sess._programs.values()
+    return model, sess, prog.body
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_keras_layers_run_as_one_kernel(name, fixture_model, monkeypatch):
+    def no_loop(node, inputs, ctx):
+        raise AssertionError(f"the loop ran: {node.where}")
+
+    monkeypatch.setattr(control, "while_", no_loop)  # the fused kernel's fallback
+    _, _, body = _run(name, fixture_model)
+    ops = [n.op for n in body.nodes]
+    assert "While" not in ops and "StatelessWhile" not in ops
+    fused = [n for n in body.nodes if n.op == FUSED[name]]
+    assert len(fused) == (2 if name == "runtime_lstm" else 4)
+    assert all(n.origins[0].op in ("While", "StatelessWhile") for n in fused)  # errors name the loop
+
+
+def _loop_inputs(node, body, batch: int, rs) -> list:
+    """Random values for the fused node's inputs: the loop's variables, then its weights."""
+    a = node.attr
+    w = body.nodes[node.inputs[-3][0]].attr["value"]
+    units = body.nodes[node.inputs[-2][0]].attr["value"].shape[0]
+    state = []
+    for k in range(len(node.inputs) - 3):
+        if k == a["inputs"]:
+            xs = [rs.standard_normal((batch, w.shape[0])).astype(np.float32) for _ in range(a["steps"])]
+            state.append(TensorList(xs, np.dtype(np.float32), (None, w.shape[0])))
+        elif k == a["output"]:
+            state.append(TensorList([None] * a["steps"], np.dtype(np.float32), None))
+        elif k in (a["h"], a["c"]):
+            state.append(rs.standard_normal((batch, units)).astype(np.float32))
+        elif k in a["counters"]:
+            state.append(np.int32(0))
+        elif k in a["limits"]:
+            state.append(np.int32(a["steps"]))
+        else:
+            state.append(body.nodes[node.inputs[k][0]].attr["value"])
+    return state + [body.nodes[r[0]].attr["value"] for r in node.inputs[-3:]]
+
+
+def _same_state(got, want, what):
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        if g is w:  # passed through (weights, handles)
+            continue
+        if isinstance(w, TensorList):
+            assert len(g.items) == len(w.items), (what, k)
+            for a, b in zip(g.items, w.items):
+                assert (a is None) == (b is None), (what, k)
+                if b is not None:
+                    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"{what} {k}")
+        else:
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{what} {k}")
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_kernel_equals_the_loop(name, fixture_model, monkeypatch):
+    _, sess, body = _run(name, fixture_model)
+    ctx = Context(sess, None, sess.budget)
+    rs = np.random.RandomState(3)
+    taken = []
+    sequence = rnn_ops._sequence
+    monkeypatch.setattr(rnn_ops, "_sequence", lambda *a: taken.append(sequence(*a)) or taken[-1])
+    for node in (n for n in body.nodes if n.op == FUSED[name]):
+        a = node.attr
+        for batch in (1, 3):
+            ins = _loop_inputs(node, body, batch, rs)
+            _same_state(rnn_ops.keras_rnn(node, ins, ctx), control.while_(node, ins[:-3], ctx), node.name)
+            assert taken[-1] is not None  # fused
+        # Loops the layer does not cover run the loop itself: a smaller iteration limit, an
+        # output list already written, inputs of another dtype.
+        ins = _loop_inputs(node, body, 2, rs)
+        ins[a["limits"][0]] = np.int32(a["steps"] - 2)
+        out = rnn_ops.keras_rnn(node, ins, ctx)
+        assert taken[-1] is None and int(out[a["counters"][0]]) == a["steps"] - 2
+        _same_state(out, control.while_(node, ins[:-3], ctx), node.name)
+        ins = _loop_inputs(node, body, 2, rs)
+        ins[a["output"]].items[0] = np.zeros_like(ins[a["h"]])
+        out = rnn_ops.keras_rnn(node, ins, ctx)
+        assert taken[-1] is None
+        _same_state(out, control.while_(node, ins[:-3], ctx), node.name)
+
+
+def test_fused_loop_keeps_the_iteration_budget(fixture_model):
+    path = fixture_model("runtime_lstm")
+    model = savedmodel_io.load(path)
+    inputs, _ = load_cases(path)["serving_default"][0]
+    sess = model.meta_graph().session
+    sess.budget = Budget(max_loop_iterations=3)
+    with pytest.raises(LimitExceededError, match="more than 3 iterations") as info:
+        model.signatures["serving_default"](**inputs)
+    assert "(While)" in info.value.where or "(StatelessWhile)" in info.value.where
+    assert any(n.op == "_KerasLSTM" for p in sess._programs.values() for n in p.body.nodes)
