@@ -50,6 +50,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.ops import rnn as rnn_ops
 from savedmodel_io.graph.program import KERNEL_FAILURES, Body, Context, Node, _called_functions
 from savedmodel_io.graph.rnn_loops import Slot, recognise
 from savedmodel_io.graph.variables import Handle
@@ -764,9 +765,10 @@ def fuse_rnn_loops(body: Body, env: Env) -> None:
         attr = {"cond": cond, "body": loop, "steps": layer.steps, "inputs": layer.inputs,
                 "output": layer.output, "sequence": layer.sequence, "h": layer.h, "c": layer.c,
                 "counters": list(layer.counters), "limits": list(layer.limits)}
-        _new_node(body, node.name, f"_Keras{layer.kind}", attr,
-                  list(node.inputs) + [(c.index, 0) for c in weights], node.origins, index=node.index,
-                  controls=node.controls)
+        fused = _new_node(body, node.name, rnn_ops.KERAS_LAYERS[layer.kind].op, attr,
+                          list(node.inputs) + [(c.index, 0) for c in weights], node.origins,
+                          index=node.index, controls=node.controls)
+        fused.kernel = rnn_ops.KERAS_LAYERS[layer.kind]  # not a registered op: bound here only
 
 
 def _loop_slots(body: Body, node: Node, fb: Body, ctx: Context, written: frozenset[str] | None,

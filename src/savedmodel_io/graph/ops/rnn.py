@@ -10,14 +10,16 @@ and forget gates and the new one into the output gate. Time steps from ``seq_len
 give zeros (TensorFlow leaves them unwritten). Half precision is computed in float32 and
 rounded once (TensorFlow rounds after each operation: results differ in the last bits).
 ``_KerasLSTM`` / ``_KerasGRU`` are this library's own internal ops: the optimiser
-(graph/optimize.py) puts one in place of a While loop it recognised as a Keras layer.
+(graph/optimize.py) puts one in place of a While loop it recognised as a Keras layer and
+binds it to :data:`KERAS_LAYERS`' kernel itself; they are not registered, so a saved graph
+naming them has no kernel for them (TensorFlow has no such ops).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.graph.ops._registry import kernel
+from savedmodel_io.graph.ops._registry import Kernel, kernel
 from savedmodel_io.graph.ops._util import bad, check_size
 
 
@@ -235,7 +237,6 @@ def _gru_layer(node, ctx, xw: np.ndarray, u: np.ndarray, bh: np.ndarray, h: np.n
         h = new
 
 
-@kernel("_KerasLSTM", "_KerasGRU")
 def keras_rnn(node, inputs, ctx):
     """A While loop recognised as a Keras LSTM/GRU layer (graph/rnn_loops.py, made by the
     optimiser): the input projection of every step in one matmul, then per step h @ U and
@@ -271,3 +272,7 @@ def keras_rnn(node, inputs, ctx):
     for i in a["counters"]:
         state[i] = np.asarray(steps, np.asarray(state[i]).dtype)
     return state
+
+
+# The optimiser's node for each recognised layer kind (graph/rnn_loops.Layer.kind).
+KERAS_LAYERS = {"LSTM": Kernel("_KerasLSTM", keras_rnn), "GRU": Kernel("_KerasGRU", keras_rnn)}

@@ -543,5 +543,3 @@ inexpressible("not mapped yet: softmax cross-entropy with its gradient output (O
 inexpressible("not mapped yet: grappler's and oneDNN's fused ops (the exporter fuses Conv/MatMul + bias and "
               "layer norms itself from the unfused graph)", "_FusedConv2D", "_FusedDepthwiseConv2dNative",
               "_FusedMatMul", "_MklFusedBatchMatMulV2", "_MklLayerNorm")
-inexpressible("made by the runtime's optimiser, never saved (the exporter maps the Keras loop itself to ONNX "
-              "LSTM / GRU)", "_KerasLSTM", "_KerasGRU")
