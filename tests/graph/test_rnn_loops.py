@@ -130,3 +130,11 @@ def test_fused_loop_keeps_the_iteration_budget(fixture_model):
         model.signatures["serving_default"](**inputs)
     assert "(While)" in info.value.where or "(StatelessWhile)" in info.value.where
     assert any(n.op == "_KerasLSTM" for p in sess._programs.values() for n in p.body.nodes)
+
+
+def test_internal_ops_are_not_registered():
+    # TensorFlow has no _KerasLSTM/_KerasGRU: a saved graph naming them is not run by this kernel.
+    from savedmodel_io.graph import ops
+
+    assert {"_KerasLSTM", "_KerasGRU"}.isdisjoint(ops.supported_ops())
+    assert ops.get("_KerasLSTM") is None and ops.get("_KerasGRU") is None
