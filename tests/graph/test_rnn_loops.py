@@ -138,3 +138,21 @@ def test_internal_ops_are_not_registered():
 
     assert {"_KerasLSTM", "_KerasGRU"}.isdisjoint(ops.supported_ops())
     assert ops.get("_KerasLSTM") is None and ops.get("_KerasGRU") is None
+
+
+@pytest.mark.parametrize("optimize", [True, False], ids=["optimised", "saved_graph"])
+@pytest.mark.parametrize("name", ["keras_rnn", "control_keras_rnn"])
+def test_keras_rnn_layers_match_tensorflow_both_ways(name, optimize, fixture_model):
+    # Every Keras recurrent layer (LSTM, GRU, bidirectional, stacked, masked, SimpleRNN,
+    # ConvLSTM...): the loops recognised as layers run fused, the others as loops.
+    path = fixture_model(name)
+    model = savedmodel_io.load(path)
+    sess = model.meta_graph().session
+    sess.optimize = optimize
+    for sig, by_case in sorted(load_cases(path).items()):
+        inputs, want = by_case[0]
+        got = model.signatures[sig](**inputs)
+        for k in want:
+            assert_same(got[k], want[k], f"{name} {sig} {k}")
+    fused = {n.op for p in sess._programs.values() for n in p.body.nodes} & {"_KerasLSTM", "_KerasGRU"}
+    assert fused == ({"_KerasLSTM", "_KerasGRU"} if optimize and name == "keras_rnn" else set())
