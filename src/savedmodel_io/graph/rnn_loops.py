@@ -26,7 +26,7 @@ __all__ = ["Layer", "Slot", "gru_step", "lstm_step", "recognise"]
 
 _BATCH = 2  # batch size of the trial runs
 _MAX_STEPS = 1 << 20  # a longer loop is not searched for
-_TOL = {"rtol": 1e-4, "atol": 1e-5}
+_RTOL, _ATOL = 1e-4, 1e-5  # float32 rounding of the body's own order of operations
 
 
 @dataclass
@@ -63,10 +63,18 @@ class Layer:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    y: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return y
 
 
-def lstm_step(x, h, c, w, u, b) -> tuple[np.ndarray, np.ndarray]:
+def _count(slot: Slot, k: int) -> np.ndarray:
+    """A counter's value ``k`` in its own dtype."""
+    assert slot.array is not None  # counters are known scalars
+    return np.asarray(k, slot.array.dtype)
+
+
+def lstm_step(x: np.ndarray, h: np.ndarray, c: np.ndarray, w: np.ndarray, u: np.ndarray,
+              b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One Keras LSTM step: the new h and c."""
     z = x @ w + h @ u + b
     i, f, cc, o = np.split(z, 4, axis=1)
@@ -74,13 +82,14 @@ def lstm_step(x, h, c, w, u, b) -> tuple[np.ndarray, np.ndarray]:
     return _sigmoid(o) * np.tanh(c2), c2
 
 
-def gru_step(x, h, w, u, b) -> np.ndarray:
+def gru_step(x: np.ndarray, h: np.ndarray, w: np.ndarray, u: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One Keras GRU step (reset_after when ``b`` holds two biases): the new h."""
     bx, bh = (b[0], b[1]) if b.ndim == 2 else (b, np.zeros_like(b))
     xz, xr, xh = np.split(x @ w + bx, 3, axis=1)
     hz, hr, hh = np.split(h @ u + bh, 3, axis=1)
     z, r = _sigmoid(xz + hz), _sigmoid(xr + hr)
-    return z * h + (1 - z) * np.tanh(xh + r * hh)
+    new: np.ndarray = z * h + (1 - z) * np.tanh(xh + r * hh)
+    return new
 
 
 Call = Callable[[str, list[Any]], list[Any]]
@@ -128,7 +137,7 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
         return None
     p = Layer("LSTM" if gates == 4 else "GRU", np.zeros(0), np.zeros(0), np.zeros(0), steps, inputs,
               outputs[0], False, states[0], counters=counters, limits=bounds)
-    trials: dict[int, tuple[np.ndarray, list[np.ndarray], list[list[Any]] | None]] = {}
+    trials: dict[int, tuple[np.ndarray, list[np.ndarray], list[list[Any]]]] = {}
     for w, u, b in _candidates(weights, units, gates):
         depth = w.shape[0]
         if depth not in trials:
@@ -139,10 +148,10 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
             try:
                 outs = [call(body, _trial_args(slots, p, states, x, h0, t)) for t in (0, 1)]
             except Exception:  # noqa: BLE001 - a body that cannot run on these values: not this kernel
-                outs = None
+                outs = []
             trials[depth] = (x, h0, outs)
         x, h0, outs = trials[depth]
-        if outs is None:
+        if not outs:
             continue
         p.w, p.u, p.b = w, u, b
         if all(_same_cell(p, outs[t], states, x[t], h0, t) for t in (0, 1)):
@@ -159,7 +168,7 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
 def _steps(call: Call, cond: str, slots: list[Slot], counters: list[int], steps: int | None) -> int | None:
     """T: the condition holds for counters 0..T-1 and fails at T (``steps`` checked, else searched)."""
     def holds(k: int) -> bool | None:
-        args = [np.asarray(k, slots[i].array.dtype) if i in counters else slots[i].value
+        args = [_count(slots[i], k) if i in counters else slots[i].value
                 for i in range(len(slots))]
         try:
             return bool(np.asarray(call(cond, args)[0]))
@@ -210,7 +219,7 @@ def _trial_args(slots: list[Slot], p: Layer, states: list[int], x: np.ndarray, h
             args.append(TensorList([x[0], x[1]] + [x[1]] * (p.steps - 2), np.dtype(np.float32),
                                    tuple(x.shape[1:])))
         elif i in p.counters:
-            args.append(np.asarray(t, s.array.dtype))
+            args.append(_count(s, t))
         elif i == p.output:
             args.append(TensorList([None] * p.steps, np.dtype(np.float32), None))
         elif i in states:
@@ -222,7 +231,7 @@ def _trial_args(slots: list[Slot], p: Layer, states: list[int], x: np.ndarray, h
 
 def _close(a: Any, b: np.ndarray) -> bool:
     a = np.asarray(a)
-    return a.shape == b.shape and bool(np.allclose(a, b, **_TOL))
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=_RTOL, atol=_ATOL))
 
 
 def _same_cell(p: Layer, out: list[Any], states: list[int], x: np.ndarray, h0: list[np.ndarray], t: int) -> bool:
