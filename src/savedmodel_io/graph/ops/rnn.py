@@ -187,10 +187,9 @@ def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> np.ndarra
 
 
 def _sigmoid_(x: np.ndarray) -> None:
-    """x = sigmoid(x), in place."""
-    with np.errstate(over="ignore"):
-        np.negative(x, out=x)
-        np.exp(x, out=x)
+    """x = sigmoid(x), in place (exp overflowing to inf gives 0: callers ignore the warning)."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
     x += 1
     np.reciprocal(x, out=x)
 
@@ -200,8 +199,9 @@ def _lstm_layer(node, ctx, xw: np.ndarray, u: np.ndarray, h: np.ndarray, c: np.n
     units = u.shape[0]
     z = np.empty_like(xw[0])
     g = np.empty_like(c)
+    where = node.where
     for t in range(xw.shape[0]):
-        ctx.meter.iteration(t + 1, node.where)
+        ctx.meter.iteration(t + 1, where)
         np.matmul(h, u, out=z)
         z += xw[t]
         np.tanh(z[:, 2 * units:3 * units], out=g)
@@ -220,8 +220,9 @@ def _gru_layer(node, ctx, xw: np.ndarray, u: np.ndarray, bh: np.ndarray, h: np.n
     units = u.shape[0]
     hu = np.empty_like(xw[0])
     cand = np.empty_like(h)
+    where = node.where
     for t in range(xw.shape[0]):
-        ctx.meter.iteration(t + 1, node.where)
+        ctx.meter.iteration(t + 1, where)
         np.matmul(h, u, out=hu)
         hu += bh
         zr = hu[:, :2 * units]
@@ -255,12 +256,13 @@ def keras_rnn(node, inputs, ctx):
     xw = (x.reshape(steps * batch, depth) @ w).reshape(steps, batch, -1)
     xw += bx
     seq = np.empty((steps, batch, u.shape[0]), np.float32)
-    if node.op == "_KerasLSTM":
-        c = state[a["c"]].copy()
-        _lstm_layer(node, ctx, xw, u, state[a["h"]], c, seq)
-        state[a["c"]] = c
-    else:
-        _gru_layer(node, ctx, xw, u, bh, state[a["h"]], seq)
+    with np.errstate(over="ignore"):  # sigmoid's exp(-x) overflowing to inf is its 0
+        if node.op == "_KerasLSTM":
+            c = state[a["c"]].copy()
+            _lstm_layer(node, ctx, xw, u, state[a["h"]], c, seq)
+            state[a["c"]] = c
+        else:
+            _gru_layer(node, ctx, xw, u, bh, state[a["h"]], seq)
     state[a["h"]] = seq[-1].copy()
     out = state[a["output"]]
     items = list(out.items)
