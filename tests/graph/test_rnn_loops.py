@@ -156,3 +156,26 @@ def test_keras_rnn_layers_match_tensorflow_both_ways(name, optimize, fixture_mod
             assert_same(got[k], want[k], f"{name} {sig} {k}")
     fused = {n.op for p in sess._programs.values() for n in p.body.nodes} & {"_KerasLSTM", "_KerasGRU"}
     assert fused == ({"_KerasLSTM", "_KerasGRU"} if optimize and name == "keras_rnn" else set())
+
+
+def test_loops_with_side_effects_are_not_tried():
+    # Recognising runs the loop's functions on trial values: only functions of stateless ops
+    # and reads (through the functions they call) qualify.
+    from graph.test_runtime_core import F32, function, meta, node
+
+    from savedmodel_io.graph import optimize
+    from savedmodel_io.graph.runtime import Session
+    from savedmodel_io.proto import DataType
+
+    pure = function("pure", [("x", F32)], {"y": (F32, "t:y:0")}, [node("t", "Tanh", ["x"], T=("type", F32))])
+    calls = function("calls", [("x", F32)], {"y": (F32, "c:output:0")},
+                     [node("c", "StatefulPartitionedCall", ["x"], Tin=("types", [F32]), Tout=("types", [F32]),
+                           f=("func", "pure"))])
+    prints = function("prints", [("x", F32)], {"y": (F32, "p:output:0")},
+                      [node("p", "PrintV2", ["x"]), node("q", "Identity", ["x"], T=("type", F32))])
+    writes = function("writes", [("v", DataType.DT_RESOURCE), ("x", F32)], {"y": (F32, "x")},
+                      [node("a", "AssignAddVariableOp", ["v", "x"], dtype=("type", F32))])
+    sess = Session(meta([], [pure, calls, prints, writes]))
+    assert optimize._side_effect_free(["pure", "calls"], sess)
+    assert not optimize._side_effect_free(["pure", "prints"], sess)
+    assert not optimize._side_effect_free(["writes"], sess)

@@ -749,8 +749,8 @@ def fuse_rnn_loops(body: Body, env: Env) -> None:
             fb = session.function(loop.name, node.where)
         except SavedModelError:
             continue
-        if len(fb.rets) != len(node.inputs):
-            continue
+        if len(fb.rets) != len(node.inputs) or not _side_effect_free([cond.name, loop.name], session):
+            continue  # the trial runs must change nothing (variables, prints, random states...)
         env.clock(node)
         slots = _loop_slots(body, node, fb, ctx, written, env)
 
@@ -771,6 +771,27 @@ def fuse_rnn_loops(body: Body, env: Env) -> None:
         fused.kernel = rnn_ops.KERAS_LAYERS[layer.kind]  # not a registered op: bound here only
 
 
+def _side_effect_free(functions: list[str], session: Session) -> bool:
+    """Whether library ``functions`` and those they call hold only stateless ops and reads."""
+    todo, seen = list(functions), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            fb = session.function(name)
+        except SavedModelError:
+            return False
+        for n in fb.nodes:
+            called = _called_functions(n)
+            if not called and n.op != "_Arg" and n.op not in _READS \
+                    and (n.opdef is None or n.opdef.is_stateful):
+                return False
+            todo.extend(called)
+    return True
+
+
 def _loop_slots(body: Body, node: Node, fb: Body, ctx: Context, written: frozenset[str] | None,
                 env: Env) -> list[Slot]:
     """The While's loop variables as :func:`~savedmodel_io.graph.rnn_loops.recognise` sees them."""
@@ -786,9 +807,12 @@ def _loop_slots(body: Body, node: Node, fb: Body, ctx: Context, written: frozens
             array = np.asarray(value)
         dt = types[k] if k < len(types) else None
         shape = shapes[k] if k < len(shapes) else None
+        try:
+            npdt = dtypes.numpy_or_none(dt) if dt is not None else None
+        except SavedModelError:
+            npdt = None  # ml_dtypes types without ml_dtypes: not a float32 state
         slots.append(Slot(_passes_through(fb, k), value, array if isinstance(array, np.ndarray) else None,
-                          dt == DataType.DT_VARIANT, dtypes.numpy_or_none(dt) if dt is not None else None,
-                          len(shape) if shape is not None else None))
+                          dt == DataType.DT_VARIANT, npdt, len(shape) if shape is not None else None))
     return slots
 
 
