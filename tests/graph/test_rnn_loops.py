@@ -92,9 +92,12 @@ def _same_state(got, want, what):
                                        err_msg=f"{what} {k}")
 
 
+@pytest.mark.parametrize("block", [None, 1], ids=["one_projection", "projection_per_step"])
 @pytest.mark.parametrize("name", sorted(FUSED))
-def test_fused_kernel_equals_the_loop(name, fixture_model, monkeypatch):
+def test_fused_kernel_equals_the_loop(name, block, fixture_model, monkeypatch):
     _, sess, body = _run(name, fixture_model)
+    if block is not None:  # long sequences project x W in blocks of steps
+        monkeypatch.setattr(rnn_ops, "_BLOCK_VALUES", block)
     ctx = Context(sess, None, sess.budget)
     rs = np.random.RandomState(3)
     taken = []

@@ -157,9 +157,9 @@ def _stops_at(node, state: list, steps: int, ctx) -> bool:
     return True
 
 
-def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> np.ndarray | None:
-    """The loop's T inputs as one [T, batch, depth] float32 array, or None when the loop's
-    variables are not what the recognised layer was (then the original loop runs)."""
+def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> list[np.ndarray] | None:
+    """The loop's T inputs ([batch, depth] float32 arrays), or None when the loop's variables
+    are not what the recognised layer was (then the original loop runs)."""
     from savedmodel_io.graph.ops.tensorlist import TensorList
 
     a = node.attr
@@ -183,7 +183,10 @@ def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> np.ndarra
     if out.dtype != np.float32 or not _fits(out.shape, h_shape) or any(i is not None for i in out.items) \
             or len(out.items) < (steps if a["sequence"] else 1):
         return None
-    return np.stack(items)
+    return items
+
+
+_BLOCK_VALUES = 1 << 24  # x W of this many values at a time (64 MB of float32)
 
 
 def _sigmoid_(x: np.ndarray) -> None:
@@ -194,16 +197,17 @@ def _sigmoid_(x: np.ndarray) -> None:
     np.reciprocal(x, out=x)
 
 
-def _lstm_layer(node, ctx, xw: np.ndarray, u: np.ndarray, h: np.ndarray, c: np.ndarray, seq: np.ndarray) -> None:
-    """Keras LSTM steps (gates i, f, c, o): ``seq[t]`` = h at step t; ``c`` updated in place."""
+def _lstm_steps(where: str, ctx, t0: int, xw: np.ndarray, u: np.ndarray, h: np.ndarray, c: np.ndarray,
+                seq: np.ndarray) -> None:
+    """Keras LSTM steps t0... (gates i, f, c, o; ``xw``: their x W + b): ``seq[t]`` = h at
+    step t; ``c`` updated in place."""
     units = u.shape[0]
     z = np.empty_like(xw[0])
     g = np.empty_like(c)
-    where = node.where
-    for t in range(xw.shape[0]):
+    for t in range(t0, t0 + xw.shape[0]):
         ctx.meter.iteration(t + 1, where)
         np.matmul(h, u, out=z)
-        z += xw[t]
+        z += xw[t - t0]
         np.tanh(z[:, 2 * units:3 * units], out=g)
         _sigmoid_(z[:, :2 * units])
         _sigmoid_(z[:, 3 * units:])
@@ -215,21 +219,22 @@ def _lstm_layer(node, ctx, xw: np.ndarray, u: np.ndarray, h: np.ndarray, c: np.n
         h *= z[:, 3 * units:]
 
 
-def _gru_layer(node, ctx, xw: np.ndarray, u: np.ndarray, bh: np.ndarray, h: np.ndarray, seq: np.ndarray) -> None:
-    """Keras GRU steps (gates z, r, h; the recurrent bias inside the reset): ``seq[t]`` = h at step t."""
+def _gru_steps(where: str, ctx, t0: int, xw: np.ndarray, u: np.ndarray, bh: np.ndarray, h: np.ndarray,
+               seq: np.ndarray) -> None:
+    """Keras GRU steps t0... (gates z, r, h; ``xw``: their x W + b; the recurrent bias
+    inside the reset): ``seq[t]`` = h at step t."""
     units = u.shape[0]
     hu = np.empty_like(xw[0])
     cand = np.empty_like(h)
-    where = node.where
-    for t in range(xw.shape[0]):
+    for t in range(t0, t0 + xw.shape[0]):
         ctx.meter.iteration(t + 1, where)
         np.matmul(h, u, out=hu)
         hu += bh
         zr = hu[:, :2 * units]
-        zr += xw[t, :, :2 * units]
+        zr += xw[t - t0, :, :2 * units]
         _sigmoid_(zr)
         np.multiply(zr[:, units:], hu[:, 2 * units:], out=cand)
-        cand += xw[t, :, 2 * units:]
+        cand += xw[t - t0, :, 2 * units:]
         np.tanh(cand, out=cand)
         new = seq[t]
         np.subtract(h, cand, out=new)  # h' = h~ + z (h - h~)
@@ -247,22 +252,29 @@ def keras_rnn(node, inputs, ctx):
 
     state = list(inputs[:-3])
     w, u, b = inputs[-3:]
-    x = _sequence(node, state, w, u, ctx)
-    if x is None:
+    xs = _sequence(node, state, w, u, ctx)
+    if xs is None:
         return while_(node, state, ctx)
     a = node.attr
-    steps, batch, depth = x.shape
+    steps, (batch, depth), where = len(xs), xs[0].shape, node.where
     bx, bh = (b[0], b[1]) if b.ndim == 2 else (b, np.zeros_like(b))
-    xw = (x.reshape(steps * batch, depth) @ w).reshape(steps, batch, -1)
-    xw += bx
     seq = np.empty((steps, batch, u.shape[0]), np.float32)
+    h = state[a["h"]]
+    c = state[a["c"]].copy() if node.op == "_KerasLSTM" else None
+    # The input projection of many steps at once, in blocks of about 16M values.
+    block = max(1, _BLOCK_VALUES // max(1, batch * w.shape[1]))
     with np.errstate(over="ignore"):  # sigmoid's exp(-x) overflowing to inf is its 0
-        if node.op == "_KerasLSTM":
-            c = state[a["c"]].copy()
-            _lstm_layer(node, ctx, xw, u, state[a["h"]], c, seq)
-            state[a["c"]] = c
-        else:
-            _gru_layer(node, ctx, xw, u, bh, state[a["h"]], seq)
+        for t0 in range(0, steps, block):
+            x = np.stack(xs[t0:t0 + block])
+            xw = (x.reshape(-1, depth) @ w).reshape(x.shape[0], batch, -1)
+            xw += bx
+            if c is not None:
+                _lstm_steps(where, ctx, t0, xw, u, h, c, seq)
+            else:
+                _gru_steps(where, ctx, t0, xw, u, bh, h, seq)
+            h = seq[t0 + x.shape[0] - 1]
+    if c is not None:
+        state[a["c"]] = c
     state[a["h"]] = seq[-1].copy()
     out = state[a["output"]]
     items = list(out.items)
