@@ -158,7 +158,10 @@ def test_keras_rnn_layers_match_tensorflow_both_ways(name, optimize, fixture_mod
         for k in want:
             assert_same(got[k], want[k], f"{name} {sig} {k}")
     fused = {n.op for p in sess._programs.values() for n in p.body.nodes} & {"_KerasLSTM", "_KerasGRU"}
-    assert fused == ({"_KerasLSTM", "_KerasGRU"} if optimize and name == "keras_rnn" else set())
+    # control_keras_rnn: its LSTM has inputs of any length (T known when it runs); its GRU is
+    # reset_after=False, its SimpleRNN masked: loops.
+    want = {"keras_rnn": {"_KerasLSTM", "_KerasGRU"}, "control_keras_rnn": {"_KerasLSTM"}}[name]
+    assert fused == (want if optimize else set())
 
 
 def test_loops_with_side_effects_are_not_tried():
@@ -182,3 +185,69 @@ def test_loops_with_side_effects_are_not_tried():
     assert optimize._side_effect_free(["pure", "calls"], sess)
     assert not optimize._side_effect_free(["pure", "prints"], sess)
     assert not optimize._side_effect_free(["writes"], sess)
+
+
+def _keras_lstm_loop(activation=np.tanh, length=None):
+    """A Keras-like LSTM loop as plain functions: cond(counter, limit, ...) and body."""
+    from savedmodel_io.graph.rnn_loops import _sigmoid
+
+    def cond(args):
+        k, limit = int(args[0]), int(args[1])
+        return [np.bool_(k < limit and (length is None or k < length))]
+
+    def body(args):
+        k, limit, out, h, c, xs, w, u, b = args
+        z = xs.items[int(k)] @ w + h @ u + b
+        i, f, g, o = np.split(z, 4, axis=1)
+        c2 = _sigmoid(f) * c + _sigmoid(i) * activation(g)
+        h2 = (_sigmoid(o) * activation(c2)).astype(np.float32)
+        out = out.copy()
+        out.items[int(k)] = h2
+        return [np.int32(k + 1), limit, out, h2, c2.astype(np.float32), xs, w, u, b]
+
+    return {"cond": cond, "body": body}
+
+
+def _slots(rs, units=3, depth=2):
+    from savedmodel_io.graph.rnn_loops import Slot
+
+    f32 = np.dtype(np.float32)
+    weights = [rs.standard_normal(s).astype(np.float32) for s in ((depth, 4 * units), (units, 4 * units), (4 * units,))]
+    return [Slot(False, np.int32(0), np.asarray(np.int32(0)), False, np.dtype(np.int32), 0),
+            Slot(True, None, None, False, np.dtype(np.int32), 0),  # the limit: known when it runs
+            Slot(False, None, None, True), Slot(False, None, None, False, f32, 2),
+            Slot(False, None, None, False, f32, 2), Slot(True, None, None, True)] + \
+        [Slot(True, w, w, False, f32, w.ndim) for w in weights]
+
+
+@pytest.mark.parametrize("length, steps", [(None, 0), (6, 6)], ids=["run_time_length", "fixed_length"])
+def test_recognition_of_a_counted_lstm_loop(length, steps):
+    from savedmodel_io.graph.rnn_loops import recognise
+
+    fns = _keras_lstm_loop(length=length)
+    rs = np.random.RandomState(5)
+    slots = _slots(rs)
+    layer = recognise(lambda f, args: fns[f](args), "cond", "body", slots, limits=True)
+    assert layer is not None and layer.kind == "LSTM" and layer.steps == steps
+    assert (layer.inputs, layer.output, layer.h, layer.c, layer.counters, layer.limits) == (5, 2, 3, 4, [0], [1])
+    assert layer.sequence and layer.w is not None and layer.w.shape == (2, 12)
+    # Without admitting run-time limits, or with another activation, it is no such layer.
+    assert recognise(lambda f, args: fns[f](args), "cond", "body", slots) is None
+    relu = _keras_lstm_loop(activation=lambda v: np.maximum(v, 0), length=length)
+    assert recognise(lambda f, args: relu[f](args), "cond", "body", slots, limits=True) is None
+
+
+@pytest.mark.parametrize("steps", [1, 2, 9])
+def test_run_time_length_layer_equals_the_loop(steps, fixture_model):
+    # control_keras_rnn takes sequences of any length: the fused LSTM takes T from its input.
+    path = fixture_model("control_keras_rnn")
+    (inputs, _), = [c[0] for c in load_cases(path).values()]
+    (key, x), = inputs.items()
+    x = np.random.RandomState(steps).standard_normal((x.shape[0], steps, x.shape[2])).astype(np.float32)
+    fast, slow = savedmodel_io.load(path), savedmodel_io.load(path)
+    slow.meta_graph().session.optimize = False
+    got = fast.signatures["serving_default"](**{key: x})
+    want = slow.signatures["serving_default"](**{key: x})
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert any(n.op == "_KerasLSTM" for p in fast.meta_graph().session._programs.values() for n in p.body.nodes)

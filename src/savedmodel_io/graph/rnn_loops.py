@@ -49,7 +49,7 @@ class Layer:
     w: np.ndarray  # kernel [depth, gates * units]
     u: np.ndarray  # recurrent kernel [units, gates * units]
     b: np.ndarray  # bias [gates * units], or [2, 3 * units] for a reset_after GRU
-    steps: int  # T
+    steps: int  # T; 0 when only the limits give it (a runner takes the input list's length)
     inputs: int  # the loop variable holding the input TensorList (T items of [batch, depth])
     output: int  # the loop variable holding the output TensorList
     sequence: bool  # the output list gets h at every step t (else only the last h, at 0)
@@ -132,8 +132,8 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
     units = next((w.shape[0] for w in weights if w.ndim == 2 and w.shape[1] == gates * w.shape[0]), None)
     if units is None:
         return None
-    steps = _steps(call, cond, slots, counters, steps)
-    if steps is None or steps < 2:
+    steps = _steps(call, cond, slots, counters, steps, dynamic=bool(bounds))
+    if steps is None or steps == 1:
         return None
     p = Layer("LSTM" if gates == 4 else "GRU", np.zeros(0), np.zeros(0), np.zeros(0), steps, inputs,
               outputs[0], False, states[0], counters=counters, limits=bounds)
@@ -165,8 +165,10 @@ def recognise(call: Call, cond: str, body: str, slots: list[Slot], steps: int | 
     return p
 
 
-def _steps(call: Call, cond: str, slots: list[Slot], counters: list[int], steps: int | None) -> int | None:
-    """T: the condition holds for counters 0..T-1 and fails at T (``steps`` checked, else searched)."""
+def _steps(call: Call, cond: str, slots: list[Slot], counters: list[int], steps: int | None,
+           dynamic: bool) -> int | None:
+    """T: the condition holds for counters 0..T-1 and fails at T (``steps`` checked, else searched);
+    0 when ``dynamic`` and it holds at every count searched (the limits stop the loop)."""
     def holds(k: int) -> bool | None:
         args = [_count(slots[i], k) if i in counters else slots[i].value
                 for i in range(len(slots))]
@@ -181,7 +183,7 @@ def _steps(call: Call, cond: str, slots: list[Slot], counters: list[int], steps:
         hi = 1
         while (ok := holds(hi)) is True:
             if hi >= _MAX_STEPS:
-                return None
+                return 0 if dynamic else None
             hi *= 2
         if ok is None:
             return None
@@ -216,12 +218,12 @@ def _trial_args(slots: list[Slot], p: Layer, states: list[int], x: np.ndarray, h
     for i, s in enumerate(slots):
         if i == p.inputs:
             # Only items 0 and 1 are read by the two trial steps; the rest share one array.
-            args.append(TensorList([x[0], x[1]] + [x[1]] * (p.steps - 2), np.dtype(np.float32),
+            args.append(TensorList([x[0], x[1]] + [x[1]] * (max(p.steps, 2) - 2), np.dtype(np.float32),
                                    tuple(x.shape[1:])))
         elif i in p.counters:
             args.append(_count(s, t))
         elif i == p.output:
-            args.append(TensorList([None] * p.steps, np.dtype(np.float32), None))
+            args.append(TensorList([None] * max(p.steps, 2), np.dtype(np.float32), None))
         elif i in states:
             args.append(h0[states.index(i)])
         else:

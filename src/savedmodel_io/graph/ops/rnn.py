@@ -163,10 +163,12 @@ def _sequence(node, state: list, w: np.ndarray, u: np.ndarray, ctx) -> list[np.n
     from savedmodel_io.graph.ops.tensorlist import TensorList
 
     a = node.attr
-    steps, units = a["steps"], u.shape[0]
-    if a["limits"] and not _stops_at(node, state, steps, ctx):
+    xs = state[a["inputs"]]
+    # T: the recognised loop's, or (a length only the run's limits give) the input list's.
+    steps, units = a["steps"] or (len(xs.items) if isinstance(xs, TensorList) else 0), u.shape[0]
+    if steps < 1 or (a["limits"] and not _stops_at(node, state, steps, ctx)):
         return None
-    xs, out = state[a["inputs"]], state[a["output"]]
+    out = state[a["output"]]
     if not isinstance(xs, TensorList) or not isinstance(out, TensorList) or len(xs.items) < steps:
         return None
     items = xs.items[:steps]
