@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("protos and numpy", ("proto", "dtypes", "tensors")),
     ("formats", ("formats", "_fingerprint_cpb", "fingerprint")),
     ("graph", ("graph",)),
-    ("object model", ("model", "specs", "_display")),
+    ("object model", ("model", "specs", "_display", "onnx")),
     ("writer and tools", ("writer", "replace", "convert", "integrity", "scan", "graphviz",
                           "_config")),
     ("cli and public API", ("cli", "__main__", "")),  # "": the package itself (__init__.py)

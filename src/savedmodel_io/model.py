@@ -98,6 +98,7 @@ class Signature:
             ((k, spec_from_tensor_info(k, proto.outputs[k])) for k in sorted(proto.outputs)),
             what="output", where=f"signature {key!r}", path=path,
         )
+        self._onnx: Any = None  # backend="onnxruntime": the InferenceSession, or why it failed
 
     @property
     def defaults(self) -> dict[str, np.ndarray]:
@@ -113,23 +114,42 @@ class Signature:
         )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Run the signature with the graph runtime (no TensorFlow); returns outputs by key.
+        """Run the signature without TensorFlow; returns outputs by key.
 
-        Inputs of another dtype are converted when no value changes beyond float rounding
+        ``backend=`` picks the engine: ``"numpy"`` (default: the graph runtime),
+        ``"onnxruntime"`` (the signature exported to ONNX once, then run on onnxruntime;
+        the ``onnxruntime`` extra) or ``"auto"`` (onnxruntime when installed and the
+        signature exports, else numpy). A signature input named ``backend`` takes
+        precedence; pick the engine with :meth:`run` then. Inputs of another dtype are
+        converted when no value changes beyond float rounding
         (``graph.runtime.convert_input``); ``run(inputs, strict=True)`` refuses them.
         """
-        return self.run(inputs)
+        backend = "numpy"
+        if "backend" in inputs and "backend" not in self.inputs:
+            backend = inputs.pop("backend")
+        return self.run(inputs, backend=backend)
 
     def run(
-        self, inputs: Mapping[str, Any], *, strict: bool = False, budget: Budget | None = None
+        self, inputs: Mapping[str, Any], *, backend: str = "numpy", strict: bool = False,
+        budget: Budget | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run the signature on ``inputs`` (input key -> value); ``strict``: no dtype changes;
-        ``budget``: this run's work limits (default: the session's ``budget``)."""
+        """Run the signature on ``inputs`` (input key -> value) with ``backend`` (see ``__call__``);
+        ``strict``: no dtype changes; ``budget``: the numpy runtime's work limits for this run
+        (default: the session's ``budget``)."""
         if self.meta_graph is None:
             raise NotFoundError(
                 f"signature {self.key!r} has no graph to run (read_signatures() reads only "
                 "signatures): call it through savedmodel_io.load(path).signatures"
             )
+        if backend not in ("numpy", "onnxruntime", "auto"):
+            from savedmodel_io.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"backend must be 'numpy', 'onnxruntime' or 'auto', got {backend!r}")
+        if backend != "numpy":
+            from savedmodel_io.onnx import backend as ort_backend
+
+            if backend == "onnxruntime" or ort_backend.usable(self):
+                return ort_backend.run(self, inputs, strict=strict)
         return self.meta_graph.session.run_signature(self.key, inputs, strict=strict,
                                                      budget=budget)
 

@@ -14,38 +14,12 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
+from .reference_cases import assert_same, load_cases
+
 pytestmark = pytest.mark.tf
 
 FIXTURES = ["control_flow", "control_tensorlist", "control_keras_rnn", "control_lookup",
             "control_parsing", "control_misc", "misc_functions", "misc_state"]
-
-Cases = dict[str, dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]]
-
-
-def reference(path) -> Cases:
-    """{signature: {case: (inputs, outputs)}} from a fixture's reference.npz."""
-    data = np.load(path / "reference.npz")
-    out: Cases = {}
-    for name in data.files:
-        kind, sig, case, key = name.split("/")
-        arr = data[name]
-        if arr.dtype.kind == "S":
-            arr = arr.astype(object)
-        pair = out.setdefault(sig, {}).setdefault(int(case), ({}, {}))
-        pair[0 if kind == "in" else 1][key] = arr
-    return out
-
-
-def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    """Same shape and dtype; floats close, everything else equal."""
-    got = np.asarray(got)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
 
 def _signatures(name: str) -> list[tuple[str, str]]:
     return [(name, sig) for sig in {
@@ -65,7 +39,7 @@ def _signatures(name: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name,sig", [p for n in FIXTURES for p in _signatures(n)])
 def test_outputs_match_tensorflow(name, sig, optimize, fixture_model):
     path = fixture_model(name)
-    cases = reference(path)[sig]
+    cases = load_cases(path)[sig]
     model = savedmodel_io.load(path)
     for mg in model.meta_graphs:
         mg.session.optimize = optimize
@@ -75,14 +49,14 @@ def test_outputs_match_tensorflow(name, sig, optimize, fixture_model):
         got = fn(**inputs)
         assert sorted(got) == sorted(want), (sig, i)
         for k in want:
-            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
+            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}", rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_every_signature_is_covered(name, fixture_model):
     path = fixture_model(name)
     model = savedmodel_io.load(path)
-    assert sorted(reference(path)) == sorted(s for _, s in _signatures(name))
+    assert sorted(load_cases(path)) == sorted(s for _, s in _signatures(name))
     for mg in model.meta_graphs:
         for key in mg.signatures:
             assert runtime.check_signature(mg, key) == [], (name, key)

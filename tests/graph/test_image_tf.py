@@ -11,7 +11,7 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import ops
 
-from .test_control_tf import reference
+from .reference_cases import assert_same, load_cases
 
 pytestmark = pytest.mark.tf
 
@@ -33,16 +33,6 @@ ENCODED = {"png", "jpeg"}
 TOLERANCE = {"cropped": 6}
 
 
-def assert_close(got, want, what: str) -> None:
-    got = np.asarray(got)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
-
 @pytest.mark.parametrize("name,sig", [(n, s) for n, sigs in SIGNATURES.items() for s in sigs])
 def test_outputs_match_tensorflow(name, sig, fixture_model):
     if name == "image_codecs":
@@ -51,7 +41,7 @@ def test_outputs_match_tensorflow(name, sig, fixture_model):
     if missing:
         pytest.skip(f"no kernel yet for {missing}")
     path = fixture_model(name)
-    cases = reference(path)[sig]
+    cases = load_cases(path)[sig]
     fn = savedmodel_io.load(path).signatures[sig]
     for i in sorted(cases):
         inputs, want = cases[i]
@@ -64,4 +54,4 @@ def test_outputs_match_tensorflow(name, sig, fixture_model):
                 diff = np.abs(np.asarray(got[k]).astype(int) - want[k].astype(int))
                 assert got[k].shape == want[k].shape and diff.max() <= TOLERANCE[k], (sig, k)
             else:
-                assert_close(got[k], want[k], f"{name} {sig} case {i} {k}")
+                assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")

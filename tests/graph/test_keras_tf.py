@@ -15,6 +15,8 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
+from .reference_cases import load_cases
+
 pytestmark = pytest.mark.tf
 
 # Fixture -> (rtol, atol) for its float outputs.
@@ -38,19 +40,6 @@ FIXTURES = {
 }
 
 
-def reference(path) -> dict[str, tuple[dict, dict]]:
-    """{signature: (inputs, outputs)} from a fixture's reference.npz."""
-    data = np.load(path / "reference.npz")
-    out: dict[str, tuple[dict, dict]] = {}
-    for name in data.files:
-        kind, sig, _, key = name.split("/")
-        arr = data[name]
-        if arr.dtype.kind == "S":
-            arr = arr.astype(object)
-        out.setdefault(sig, ({}, {}))[0 if kind == "in" else 1][key] = arr
-    return out
-
-
 def _mismatch(got, want: np.ndarray, rtol: float, atol: float) -> str | None:
     got = np.asarray(got)
     if (got.shape, got.dtype) != (want.shape, want.dtype):
@@ -69,7 +58,7 @@ def test_signatures_match_tensorflow(name, fixture_model):
     rtol, atol = FIXTURES[name]
     model = savedmodel_io.load(path)
     failures = []
-    for sig, (inputs, want) in sorted(reference(path).items()):
+    for sig, (inputs, want) in sorted((s, c[0]) for s, c in load_cases(path).items()):
         fn = model.signatures[sig]
         try:
             got = fn(**inputs)

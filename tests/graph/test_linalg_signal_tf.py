@@ -15,6 +15,8 @@ import pytest
 
 import savedmodel_io
 
+from .reference_cases import assert_same, load_cases
+
 pytestmark = pytest.mark.tf
 
 SIGNATURES = {
@@ -23,50 +25,23 @@ SIGNATURES = {
     "complex_api": ["single", "double"],
 }
 
-Cases = dict[str, dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]]
-
-
-def reference(path) -> Cases:
-    """{signature: {case: (inputs, outputs)}} from a fixture's reference.npz."""
-    data = np.load(path / "reference.npz")
-    out: Cases = {}
-    for name in data.files:
-        kind, sig, case, key = name.split("/")
-        arr = data[name]
-        if arr.dtype.kind == "S":
-            arr = arr.astype(object)
-        pair = out.setdefault(sig, {}).setdefault(int(case), ({}, {}))
-        pair[0 if kind == "in" else 1][key] = arr
-    return out
-
-
-def assert_close(got, want: np.ndarray, what: str) -> None:
-    got = np.asarray(got)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
-
 @pytest.mark.parametrize("name,sig", [(n, s) for n, sigs in SIGNATURES.items() for s in sigs])
 def test_outputs_match_tensorflow(name, sig, fixture_model):
     path = fixture_model(name)
-    cases = reference(path)[sig]
+    cases = load_cases(path)[sig]
     fn = savedmodel_io.load(path).signatures[sig]
     for i in sorted(cases):
         inputs, want = cases[i]
         got = fn(**inputs)
         assert sorted(got) == sorted(want), (sig, i)
         for k in want:
-            assert_close(got[k], want[k], f"{name} {sig} case {i} {k}")
+            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
 
 
 @pytest.mark.parametrize("name", sorted(SIGNATURES))
 def test_every_signature_is_covered(name, fixture_model):
     model = savedmodel_io.load(fixture_model(name))
-    assert sorted(reference(fixture_model(name))) == sorted(SIGNATURES[name])
+    assert sorted(load_cases(fixture_model(name))) == sorted(SIGNATURES[name])
     assert sorted(k for k in model.signatures if not k.startswith("__")) == \
         sorted(SIGNATURES[name])
 
@@ -110,5 +85,5 @@ def test_complex_variables_written_are_read_by_tensorflow(fixture_model, tmp_pat
     ours = savedmodel_io.load(dst).signatures["single"](z=np.ones((2, 2), np.complex64),
                                                        x=np.ones(2, np.float32))
     for k in ("y", "inv", "det"):
-        assert_close(ours[k], want[k].numpy(), k)
+        assert_same(ours[k], want[k].numpy(), k)
     assert savedmodel_io.load(dst).signatures["double"](z=z)["v"].dtype == np.complex128

@@ -397,9 +397,9 @@ def test_matrix_exponential_matches_tf_expm(fixture_model) -> None:
     from savedmodel_io.proto import NodeDef
 
     from .raw_ops_harness import Case
-    from .test_linalg_signal_tf import reference
+    from .reference_cases import load_cases
 
-    inputs, outputs = reference(fixture_model("linalg_api"))["double"][0]
+    inputs, outputs = load_cases(fixture_model("linalg_api"))["double"][0]
     node = NodeDef(name="op", op="MatrixExponential", input=["in0"])
     node.attr["T"].type = 2  # DT_DOUBLE
     case = Case("expm", "MatrixExponential", [("input", inputs["x"])])

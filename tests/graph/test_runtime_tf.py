@@ -14,6 +14,8 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
+from .reference_cases import assert_same, load_cases
+
 pytestmark = pytest.mark.tf
 
 FIXTURES = [
@@ -27,29 +29,6 @@ FIXTURES = [
 ]
 
 
-def reference(path):
-    """{signature: (inputs, outputs)} from a fixture's reference.npz."""
-    data = np.load(path / "reference.npz")
-    out: dict[str, tuple[dict, dict]] = {}
-    for name in data.files:
-        kind, sig, key = name.split("/")
-        arr = data[name]
-        if arr.dtype.kind == "S":
-            arr = arr.astype(object)
-        out.setdefault(sig, ({}, {}))[0 if kind == "in" else 1][key] = arr
-    return out
-
-
-def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    assert got.shape == want.shape, what
-    if want.dtype.kind in "fc":
-        assert got.dtype == want.dtype, what
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
-    else:
-        assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
-
 @pytest.mark.parametrize("optimize", [True, False], ids=["optimised", "saved_graph"])
 @pytest.mark.parametrize("name", FIXTURES)
 def test_outputs_match_tensorflow(name, optimize, fixture_model):
@@ -57,9 +36,10 @@ def test_outputs_match_tensorflow(name, optimize, fixture_model):
     model = savedmodel_io.load(path)
     for mg in model.meta_graphs:
         mg.session.optimize = optimize
-    cases = reference(path)
+    cases = load_cases(path)
     assert cases
-    for sig, (inputs, want) in cases.items():
+    for sig, by_case in cases.items():
+        inputs, want = by_case[0]
         got = model.signatures[sig](**inputs)
         assert sorted(got) == sorted(want), sig
         for k in want:
@@ -77,7 +57,7 @@ def test_every_signature_is_covered(name, fixture_model):
 def test_repeated_calls_reuse_the_session(fixture_model):
     path = fixture_model("runtime_cnn")
     model = savedmodel_io.load(path)
-    inputs, want = reference(path)["serving_default"]
+    inputs, want = load_cases(path)["serving_default"][0]
     sig = model.signatures["serving_default"]
     first = sig(**inputs)
     sess = model.meta_graph().session

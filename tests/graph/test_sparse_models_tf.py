@@ -14,6 +14,8 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
+from .reference_cases import assert_same, load_cases
+
 pytestmark = pytest.mark.tf
 
 SIGNATURES = {
@@ -25,38 +27,10 @@ SIGNATURES = {
     "sparse_keras": ["serving_default"],
 }
 
-Cases = dict[str, dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]]
-
-
-def reference(path) -> Cases:
-    """{signature: {case: (inputs, outputs)}} from a fixture's reference.npz."""
-    data = np.load(path / "reference.npz")
-    out: Cases = {}
-    for name in data.files:
-        kind, sig, case, key = name.split("/")
-        arr = data[name]
-        if arr.dtype.kind == "S":  # stored with a closing "|" (see models_sparse._stored)
-            arr = np.array([x[:-1] for x in arr.reshape(-1).tolist()] or [], dtype=object
-                           ).reshape(arr.shape)
-        pair = out.setdefault(sig, {}).setdefault(int(case), ({}, {}))
-        pair[0 if kind == "in" else 1][key] = arr
-    return out
-
-
-def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    got = np.asarray(got)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-
-
 @pytest.mark.parametrize("name,sig", [(n, s) for n, sigs in SIGNATURES.items() for s in sigs])
 def test_outputs_match_tensorflow(name, sig, fixture_model):
     path = fixture_model(name)
-    cases = reference(path)[sig]
+    cases = load_cases(path, closing=True)[sig]
     fn = savedmodel_io.load(path).signatures[sig]
     for i in sorted(cases):
         inputs, want = cases[i]
@@ -70,7 +44,7 @@ def test_outputs_match_tensorflow(name, sig, fixture_model):
 def test_every_signature_is_covered(name, fixture_model):
     path = fixture_model(name)
     model = savedmodel_io.load(path)
-    assert sorted(reference(path)) == sorted(SIGNATURES[name])
+    assert sorted(load_cases(path, closing=True)) == sorted(SIGNATURES[name])
     for mg in model.meta_graphs:
         for key in mg.signatures:
             assert runtime.check_signature(mg, key) == [], (name, key)

@@ -19,14 +19,7 @@ import savedmodel_io
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import runtime
 
-
-def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    got = np.asarray(got)
-    assert (got.shape, got.dtype) == (want.shape, want.dtype), (what, got.shape, got.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
+from .reference_cases import assert_same
 
 
 def check_replay(path: Path) -> None:

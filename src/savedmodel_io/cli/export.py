@@ -1,4 +1,4 @@
-"""``savedmodel-io export``: write a SavedModel's variables to .npz or .safetensors by friendly names."""
+"""``savedmodel-io export``: variables to .npz / .safetensors by friendly names, or a signature to ONNX."""
 
 from __future__ import annotations
 
@@ -22,19 +22,30 @@ def register(subparsers: Subparsers) -> None:
     """Add the ``export`` subcommand."""
     p = subparsers.add_parser(
         "export",
-        help="write the variables to .npz or .safetensors, keyed by variable names / object paths",
+        help="write the variables to .npz or .safetensors, or a signature to ONNX",
         description=(
             "Write every variable of a SavedModel (or checkpoint) to an .npz or .safetensors file. "
             "Tensors are named by variable name (conv/kernel) when unambiguous, else by object "
-            "path (dense/kernel); copies of one variable (Keras 3 exports) are written once."
+            "path (dense/kernel); copies of one variable (Keras 3 exports) are written once. "
+            "With --format onnx, write one signature as an ONNX model instead (no TensorFlow; "
+            "needs the onnx package): --check lists the nodes ONNX cannot express and writes nothing."
         ),
     )
     p.add_argument("--dir", required=True, help="SavedModel directory or checkpoint prefix")
-    out = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--format", choices=["npz", "safetensors", "onnx"],
+                   help="what to write to --output (or give --npz / --safetensors OUT)")
+    p.add_argument("--output", metavar="OUT", help="the file to write (with --format)")
+    out = p.add_mutually_exclusive_group()
     out.add_argument("--npz", metavar="OUT", help="write this .npz file")
     out.add_argument("--safetensors", metavar="OUT", help="write this .safetensors file")
     p.add_argument("--names", choices=["auto", "path", "key"], default="auto",
                    help="auto: variable names else object paths; path: object paths; key: checkpoint keys")
+    p.add_argument("--tag_set", default=None,
+                   help="onnx: comma-separated tags of the meta graph (default: 'serve' or the only one)")
+    p.add_argument("--signature_def", default="serving_default", help="onnx: the signature to export")
+    p.add_argument("--opset", type=int, default=None, help="onnx: the ONNX opset (default: 20)")
+    p.add_argument("--check", action="store_true",
+                   help="onnx: list the nodes ONNX cannot express and exit (status 1 if any)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_links_flag(p)
@@ -42,10 +53,13 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export and print what was written and skipped."""
-    target, fmt = (args.npz, "npz") if args.npz else (args.safetensors, "safetensors")
-    if not target:
-        raise InvalidArgumentError("give --npz OUT or --safetensors OUT")
+    """Export and print what was written (and skipped, or what ONNX cannot express)."""
+    fmt, target = _target(args)
+    if fmt == "onnx":
+        return _onnx(args, target)
+    if args.check:
+        raise InvalidArgumentError("--check applies to --format onnx")
+    assert target is not None
     with Progress(None, "export", quiet=args.quiet) as bar:
         report = convert.export_weights(args.dir, target, format=fmt, names=args.names,
                                         progress=bar.callback,
@@ -55,4 +69,55 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(str(report) + "\n")
+    return 0
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(format, output file) from --format/--output or --npz/--safetensors."""
+    if args.npz or args.safetensors:
+        fmt = "npz" if args.npz else "safetensors"
+        if args.format not in (None, fmt) or args.output:
+            raise InvalidArgumentError(f"--{fmt} OUT cannot be combined with --format/--output")
+        return fmt, args.npz or args.safetensors
+    if args.format is None:
+        raise InvalidArgumentError("give --format (npz, safetensors or onnx) and --output, "
+                                   "or --npz OUT / --safetensors OUT")
+    if not args.output and not (args.format == "onnx" and args.check):
+        raise InvalidArgumentError(f"--format {args.format} needs --output OUT")
+    return args.format, args.output
+
+
+def _onnx(args: argparse.Namespace, target: str | None) -> int:
+    from savedmodel_io.model import load
+    from savedmodel_io.onnx import check, export, save
+
+    model = load(args.dir, allow_external_links=args.allow_external_links)
+    mg = model.meta_graph(args.tag_set)
+    if args.check:
+        problems = check(mg, args.signature_def, opset=args.opset)
+        if args.json:
+            print(json.dumps({"signature": args.signature_def, "unsupported": [
+                {"op": p.op, "node": p.node, "function": p.function, "reason": p.reason}
+                for p in problems]}, indent=1))
+        elif not problems:
+            print(f"Signature '{args.signature_def}' can be exported to ONNX.")
+        else:
+            ops = sorted({p.op for p in problems})
+            print(f"Signature '{args.signature_def}' has {len(problems)} node(s) ONNX cannot express "
+                  f"({', '.join(ops)}):")
+            for p in problems:
+                print(f"  {p.op}: node '{p.node}' in {p.function}: {p.reason}")
+        return 1 if problems else 0
+    assert target is not None
+    proto = export(mg, args.signature_def, opset=args.opset)
+    save(proto, target)
+    report = {"signature": args.signature_def, "output": target, "opset": proto.opset_import[0].version,
+              "nodes": len(proto.graph.node),
+              "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output]}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"Wrote signature '{args.signature_def}' to {target}: {report['nodes']} ONNX nodes, "
+              f"opset {report['opset']}; inputs {', '.join(report['inputs']) or 'none'}; "
+              f"outputs {', '.join(report['outputs']) or 'none'}")
     return 0

@@ -10,10 +10,11 @@ text form) and ``Output <key> is saved to <path>`` lines. Differences, on purpos
   writing anything, and writes each file atomically;
 * ``--tf_debug`` is a trace (dtype, shape, min/max of every op output on stderr,
   stopping at the first NaN/Inf) rather than TensorFlow's interactive debugger;
-* ``--check`` lists the ops the runtime lacks; ``--backend tensorflow`` runs the
-  same command through TensorFlow, for comparison; ``--no_optimize`` runs the saved
-  graph node by node (the optimised program is the default; ``--tf_debug`` names the
-  saved graph's nodes either way).
+* ``--check`` lists the ops the runtime lacks; ``--backend onnxruntime`` (or ``auto``)
+  runs the signature exported to ONNX on onnxruntime (the export is cached on disk);
+  ``--backend tensorflow`` runs the same command through TensorFlow, for comparison;
+  ``--no_optimize`` runs the saved graph node by node (the optimised program is the
+  default; ``--tf_debug`` names the saved graph's nodes either way).
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--no_optimize", "--no-optimize", dest="no_optimize", action="store_true",
                    help="Run the saved graph node by node, without the graph optimiser (no "
                    "inlining, constant folding or fusion): for debugging, e.g. with --tf_debug.")
-    p.add_argument("--backend", choices=("numpy", "tensorflow"), default="numpy",
-                   help="numpy (default, no TensorFlow) or tensorflow (needs TensorFlow installed).")
+    p.add_argument("--backend", choices=("numpy", "onnxruntime", "auto", "tensorflow"), default="numpy",
+                   help="numpy (default, no TensorFlow); onnxruntime (the signature exported to ONNX, "
+                   "cached under the user cache dir, run on onnxruntime); auto (onnxruntime when "
+                   "installed and the signature exports, else numpy); tensorflow (needs TensorFlow).")
     p.add_argument("--json", action="store_true",
                    help="print outputs (or --check's missing kernels) as one JSON document")
     _budget_flags(p)
@@ -167,6 +170,12 @@ def run(args: argparse.Namespace) -> int:
                 f"no value for input {', '.join(repr(m) for m in missing)}: give it with "
                 "--inputs, --input_exprs or --input_examples", path=args.dir)
         outputs = _run_tensorflow(args, tags, feed)
+    elif args.backend in ("onnxruntime", "auto") and _use_onnxruntime(args, mg, feed):
+        from savedmodel_io.onnx import backend as ort_backend
+        from savedmodel_io.onnx.cache import DiskCache
+
+        outputs = ort_backend.run(mg.signature(args.signature_def), feed, cache=DiskCache(),
+                                  strict=args.strict)
     else:
         # Like saved_model_cli (a TF1 session), feed only what was given: inputs no output
         # needs, and inputs with defaults, may be left out.
@@ -188,6 +197,22 @@ def run(args: argparse.Namespace) -> int:
             print(f"Output {key} is saved to {targets[key]}")
     sys.stdout.flush()
     return 0
+
+
+def _use_onnxruntime(args: argparse.Namespace, mg: Any, feed: dict[str, Any]) -> bool:
+    """--backend onnxruntime (always) or auto (onnxruntime installed, every input given, the signature exports)."""
+    from savedmodel_io.onnx import backend as ort_backend
+    from savedmodel_io.onnx.cache import DiskCache
+
+    if args.tf_debug:
+        if args.backend == "onnxruntime":
+            raise InvalidArgumentError("--tf_debug traces the numpy runtime: use --backend numpy")
+        return False
+    if args.backend == "onnxruntime":
+        return True
+    if set(feed) != set(mg.signature(args.signature_def).inputs):
+        return False  # the numpy runtime feeds only what was given (TF1 session style)
+    return ort_backend.usable(mg.signature(args.signature_def), cache=DiskCache())
 
 
 def _print_json(outputs: dict[str, Any], targets: dict[str, str] | None) -> int:

@@ -44,7 +44,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
-from savedmodel_io.graph.program import Body, Context, Node, _called_functions
+from savedmodel_io.graph.program import KERNEL_FAILURES, Body, Context, Node, _called_functions
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.graph.variables import Ref as VariableRef
 from savedmodel_io.proto import DataType
@@ -508,8 +508,7 @@ def _evaluate(node: Node, inputs: list[Any], ctx: Context | None, written: froze
     try:
         with np.errstate(all="ignore"):
             out = node.kernel.fn(node, inputs, ctx)
-    except (SavedModelError, ValueError, TypeError, IndexError, KeyError, ArithmeticError,
-            AttributeError, MemoryError, RecursionError):
+    except _FOLD_FAILURES:
         return None  # the same error is raised, naming the node, if it ever runs
     out = out if isinstance(out, list) else [out]
     if not all(isinstance(v, (np.ndarray, np.generic, Handle, VariableRef)) for v in out):
@@ -517,6 +516,9 @@ def _evaluate(node: Node, inputs: list[Any], ctx: Context | None, written: froze
     if _size(out) > max(env.max_constant_bytes, _size(inputs)):
         return None
     return out
+
+
+_FOLD_FAILURES: tuple[type[BaseException], ...] = (SavedModelError, *KERNEL_FAILURES)
 
 
 def _variable_value(handle: Any, node: Node, ctx: Context, written: frozenset[str] | None,

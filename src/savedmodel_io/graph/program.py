@@ -67,6 +67,12 @@ class _Fed:
 # at run time (Split, Unpack...): far beyond real graphs, small enough to stay cheap.
 MAX_OUTPUTS = 1 << 20
 
+# What a kernel raises on values it cannot handle (hostile shapes, attrs, bytes): the run
+# turns each into a RuntimeFailure naming the node; constant folding leaves the node to run.
+KERNEL_FAILURES: tuple[type[BaseException], ...] = (
+    ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError, AttributeError,
+    RecursionError, re.error, struct.error)
+
 # Attrs naming the functions an op calls (If/While/Case/PartitionedCall...).
 _FUNC_ATTRS = ("f", "then_branch", "else_branch", "cond", "body", "branches")
 
@@ -538,8 +544,7 @@ class Context:
                     values[s] = None
         except SavedModelError:
             raise
-        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError,
-                AttributeError, OverflowError, re.error, struct.error) as exc:
+        except KERNEL_FAILURES as exc:
             if node is not None and not gathered:
                 raise RuntimeFailure("an input was not produced (bad output index)",
                                      where=node.where) from None

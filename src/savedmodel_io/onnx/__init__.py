@@ -1,0 +1,76 @@
+"""Export SavedModel signatures to ONNX without TensorFlow (the ``onnx`` extra).
+
+    >>> import savedmodel_io.onnx
+    >>> proto = savedmodel_io.onnx.export("path/to/model", "serving_default")
+    >>> savedmodel_io.onnx.save(proto, "model.onnx")
+
+The exporter walks the numpy runtime's compiled graph (see ``_convert``): functions
+are inlined, variables become initializers, everything that depends only on
+constants and variables is folded, and each remaining op maps to ONNX through the
+per-family converters in ``savedmodel_io.onnx.ops``. Ops ONNX cannot express are
+reported all at once (:func:`check`) before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from savedmodel_io.errors import InvalidArgumentError
+from savedmodel_io.onnx._export import exporter_for, export_meta_graph, require_onnx, unsupported
+from savedmodel_io.onnx._opsets import DEFAULT_OPSET, EXPORTER_VERSION, MIN_OPSET
+
+if TYPE_CHECKING:
+    import onnx
+
+    from savedmodel_io.model import MetaGraph, SavedModel
+    from savedmodel_io.onnx._convert import Problem
+
+__all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET", "check", "export", "save", "unsupported"]
+
+
+def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
+    from savedmodel_io.model import MetaGraph, SavedModel, load
+
+    if isinstance(model_or_path, MetaGraph):
+        return model_or_path
+    if isinstance(model_or_path, SavedModel):
+        return model_or_path.meta_graph(tags)
+    if isinstance(model_or_path, (str, os.PathLike)):
+        return load(model_or_path).meta_graph(tags)
+    raise InvalidArgumentError(
+        f"expected a SavedModel, a MetaGraph or a path, got {type(model_or_path).__name__}")
+
+
+def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None) -> tuple[Any, Any, Any]:
+    require_onnx()
+    mg = _meta_graph(model_or_path, tags)
+    exporter, graph = exporter_for(mg, signature, opset)
+    return mg, exporter, graph
+
+
+def check(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
+          signature: str = "serving_default", *, tags: Any = None, opset: int | None = None) -> list[Problem]:
+    """Every node of a signature that ONNX cannot express (empty list: it exports)."""
+    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset)
+    return list(exporter.problems)
+
+
+def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
+           signature: str = "serving_default", *, tags: Any = None, opset: int | None = None
+           ) -> onnx.ModelProto:
+    """Signature ``signature`` of a SavedModel as an ONNX model.
+
+    Inputs and outputs keep the signature's keys, dtypes and shapes (unknown dims
+    become named symbolic dims). Raises UnsupportedOpError listing every node ONNX
+    cannot express (op, node, function and why).
+    """
+    require_onnx()
+    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset)
+
+
+def save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` atomically; tensors go to ``<name>.data`` beside it past 2 GiB."""
+    from savedmodel_io.onnx._model import write
+
+    write(model, path)

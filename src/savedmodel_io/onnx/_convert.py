@@ -1,0 +1,387 @@
+"""Walk a signature through the runtime's compiled graph and emit ONNX nodes.
+
+The exporter reads what the numpy runtime already understands (graph/runtime.py):
+each :class:`~savedmodel_io.graph.runtime.Body` with decoded attrs and resolved
+inputs, function references and variables. For one signature it visits the nodes the
+outputs need, in dependency order; per node:
+
+* function calls ((Stateful)PartitionedCall, library functions) are inlined: the
+  callee's body is walked with its arguments bound to the caller's values;
+* a node whose inputs are all constants (Consts, variables read from the checkpoint,
+  table handles) is folded with its numpy kernel, so shape computations and weight
+  reads become initializers;
+* otherwise its converter (``onnx/ops``) emits ONNX nodes.
+
+A node with no mapping, or one whose attrs ONNX cannot express, is recorded as a
+:class:`Problem` (op, node, function, reason) and the walk goes on, so every problem
+of a signature is reported at once before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+from savedmodel_io import dtypes, tensors
+from savedmodel_io.errors import SavedModelError, UnsupportedOpError
+from savedmodel_io.graph import runtime
+from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.runtime import Body, Node, Session
+from savedmodel_io.graph.variables import Handle, Ref
+from savedmodel_io.onnx import _sym
+from savedmodel_io.onnx import ops as converters
+from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
+
+__all__ = ["Exporter", "Problem", "POISON"]
+
+# Ops never folded with their kernel: placeholders, control flow (walked structurally),
+# ops with side effects; and ops that change variables or tables (``converters.writes_state``).
+_NO_FOLD = frozenset({
+    "Placeholder", "PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
+    "StatelessWhile", "Case", "StatelessCase", "PrintV2", "Assert", "NoOp",
+})
+
+# Folded results bigger than this (elements) that grow from smaller inputs stay graph ops.
+_MAX_FOLD_GROWTH = 1 << 18
+
+# Deepest function-call nesting followed (real models nest a few levels; each level costs
+# several Python frames here).
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A node the exporter cannot express in ONNX, and why."""
+
+    op: str
+    node: str
+    function: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op} (node {self.node!r} in {self.function}): {self.reason}"
+
+
+POISON = Val(None, None, None, kind="poison")  # the value of anything downstream of a problem
+
+
+class _Outputs:
+    """Every output of a node that could not be converted: all poison."""
+
+    def __getitem__(self, index: int) -> Val:
+        return POISON
+
+
+_ALL_POISON = _Outputs()
+
+
+class Exporter:
+    """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
+
+    def __init__(self, session: Session, opset: int) -> None:
+        self.session = session
+        self.model = Model(opset)
+        self.g = Graph(self.model)
+        self.problems: list[Problem] = []
+        self.output_keys: list[str] = []  # signature output keys, in graph output order
+        self._ctx = runtime.Context(session, None, session.budget)
+        self._depth = 0
+
+    @property
+    def opset(self) -> int:
+        return self.model.opset
+
+    # -- problems --------------------------------------------------------------------------
+
+    def problem(self, node: Node, reason: str) -> None:
+        p = Problem(node.op, node.name, node.body, reason)
+        if p not in self.problems:
+            self.problems.append(p)
+
+    # -- walking a body --------------------------------------------------------------------
+
+    def walk(self, body: Body, targets: list[tuple[int, int]], bound: Mapping[int, Any],
+             controls: Iterable[int] = ()) -> list[Val]:
+        """Values of ``targets`` in ``body``, with node index -> output list bound first."""
+        data, control_only = _needed(body, targets, controls, bound)
+        values: dict[int, Any] = dict(bound)
+        for i in data:
+            node = body.nodes[i]
+            try:
+                ins = [values[s][o] for s, o in node.inputs]
+            except (IndexError, TypeError, KeyError):
+                self.problem(node, "an input names an output its producer does not have")
+                values[i] = _ALL_POISON
+                continue
+            values[i] = self.convert(node, ins)
+        for i in control_only:
+            self._check_writes(body.nodes[i], set())
+        out = []
+        for s, o in targets:
+            try:
+                out.append(values[s][o])
+            except (IndexError, TypeError):
+                self.problem(body.nodes[s], f"has no output {o}")
+                out.append(POISON)
+        return out
+
+    def _check_writes(self, node: Node, seen: set[str]) -> None:
+        """Report a control-only node (or a function it calls) that changes variables or tables."""
+        if converters.writes_state(node.op):
+            self.problem(node, converters.STATE)
+            return
+        for fname in _callees(node):
+            if fname in seen:
+                continue
+            seen.add(fname)
+            try:
+                body = self.session.function(fname, node.where)
+            except SavedModelError:
+                continue
+            for n in body.nodes:
+                self._check_writes(n, seen)
+
+    def call(self, name: str, args: list[Val], node: Node) -> list[Val]:
+        """Inline library function ``name`` on ``args``: the values of its outputs."""
+        if self._depth >= MAX_DEPTH:
+            raise ExportError(f"function calls nest deeper than {MAX_DEPTH}")
+        body = self.session.function(name, node.where)
+        if len(args) != len(body.args):
+            raise ExportError(f"function {name!r} takes {len(body.args)} inputs, got {len(args)}")
+        self._depth += 1
+        try:
+            return self.walk(body, body.rets, {i: [a] for i, a in enumerate(args)}, body.control_rets)
+        finally:
+            self._depth -= 1
+
+    # -- one node --------------------------------------------------------------------------
+
+    def convert(self, node: Node, ins: list[Val]) -> Any:
+        """The output values of ``node`` given its input values."""
+        if any(v.kind == "poison" for v in ins):
+            return _ALL_POISON
+        g = self.g
+        saved_hint = g.hint
+        g.hint = node.name
+        try:
+            if node.call is not None:  # a library function used as an op
+                return self.call(node.call, ins, node)
+            ins = self._deref(node, ins)
+            folded = self._fold(node, ins)
+            if folded is not None:
+                return folded
+            syms = _sym.infer(node, ins, self._ctx) if node.op in _sym.OPS else None
+            if syms is not None and all(_sym.known(s) for s in syms):
+                dt = _sym.out_dtype(node, ins)
+                return [const_val(np.asarray(s.astype(np.int64)).astype(dt)) for s in syms]
+            conv = converters.get(node.op)
+            if conv is None:
+                self.problem(node, converters.reason(node.op))
+                return _ALL_POISON
+            if not conv.layout:
+                ins = [g.plain(v) if v.perm is not None else v for v in ins]
+            out = conv.fn(self, node, ins)
+            outs = out if isinstance(out, list) else [out]
+            if syms is not None and len(syms) == len(outs):
+                for v, s in zip(outs, syms):
+                    if v.kind == "tensor" and not v.is_const and v.sym is None:
+                        v.sym = s
+            return outs
+        except ExportError as exc:
+            self.problem(node, str(exc))
+            return _ALL_POISON
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            # Attrs or inputs of a kind the converter does not expect (a damaged or unusual graph).
+            self.problem(node, f"cannot be converted ({type(exc).__name__}: {exc})")
+            return _ALL_POISON
+        finally:
+            g.hint = saved_hint
+
+    def _deref(self, node: Node, ins: list[Val]) -> list[Val]:
+        """TF1 variable references read by ``node`` as values (the checkpoint's: initializers)."""
+        if not node.deref:
+            return ins
+        out = list(ins)
+        for j in node.deref:
+            ref = ins[j].const
+            if isinstance(ref, Ref):
+                out[j] = const_val(self.session.store.read(ref.handle, node.where))
+        return out
+
+    def _fold(self, node: Node, ins: list[Val]) -> list[Val] | None:
+        """Outputs computed with the numpy kernel when every input is a constant."""
+        if node.op in _NO_FOLD or node.kernel is None or converters.writes_state(node.op) or \
+                any(v.const is None or v.kind not in ("tensor", "handle") for v in ins):
+            return None
+        args = [v.const for v in ins]
+        try:
+            out = node.kernel.fn(node, args, self._ctx)
+        except (SavedModelError, ValueError, TypeError, IndexError, KeyError, ArithmeticError):
+            return None  # the converter emits the op; it fails the same way at run time
+        outs = out if isinstance(out, list) else [out]
+        vals = []
+        size_in = sum(a.size for a in args if isinstance(a, np.ndarray))
+        for v in outs:
+            if isinstance(v, (np.ndarray, np.generic)):
+                arr = np.asarray(v)
+                if arr.dtype == object and not all(isinstance(x, bytes) for x in arr.reshape(-1)):
+                    return None
+                if arr.size > _MAX_FOLD_GROWTH and arr.size > 2 * size_in and node.op != "ReadVariableOp":
+                    return None
+                vals.append(const_val(arr))
+            elif isinstance(v, (Handle, Ref)):
+                vals.append(const_val(v))
+            else:
+                return None
+        return vals
+
+    # -- signatures ------------------------------------------------------------------------
+
+    def signature(self, key: str) -> onnx.GraphProto:
+        """The main graph of signature ``key`` (problems are collected in ``self.problems``)."""
+        sess = self.session
+        sig = sess.signature(key)
+        sess.initialize()  # tables and other init-op state the graph reads
+        graph = sess.graph
+        bound: dict[int, Any] = {}
+        inputs = []
+        for k in sorted(sig.inputs):
+            info = sig.inputs[k]
+            if not info.name:
+                raise UnsupportedOpError(f"input {k!r} is a sparse or composite tensor, which ONNX export "
+                                         "does not support", path=sess.export_dir, where=f"signature {key!r}")
+            dt = dtypes.to_numpy(info.dtype)
+            shape = tensors.shape_from_proto(info.tensor_shape)
+            if shape is None:
+                # The TensorInfo records no shape: the placeholder's own shape attr may.
+                node = graph.nodes[graph.resolve(info.name)[0]]
+                declared = node.attr.get("shape") if node.op in ("Placeholder", "PlaceholderWithDefault") else None
+                shape = tuple(declared) if isinstance(declared, (tuple, list)) else None
+            if shape is None:
+                self.problem(node, f"input {k!r} has no known rank (ONNX graph inputs need one)")
+                shape = ()
+            dims = None if shape is None else tuple(
+                d if d is not None else f"{k}_dim{i}" for i, d in enumerate(shape))
+            name = self.model.fresh(k)
+            v = Val(name, dt, dims)
+            self.model.shapes[name], self.model.dtypes[name] = dims, dt
+            inputs.append(value_info(name, self.g.type_of(v)))
+            idx, out = graph.resolve(info.name)
+            slot = bound.setdefault(idx, [])
+            while len(slot) <= out:
+                slot.append(POISON)
+            slot[out] = v
+        from savedmodel_io.graph.variables import asset_feeds
+
+        for tname, value in asset_feeds(sess.meta_graph, sess.export_dir).items():
+            idx, out = graph.resolve(tname)
+            if idx not in bound and out == 0:
+                bound[idx] = [const_val(np.asarray(value))]
+        names = sorted(sig.outputs)
+        reserved = {k: self.model.fresh(k) for k in names}  # outputs keep the signature's keys
+        targets = []
+        for k in names:
+            if not sig.outputs[k].name:
+                raise UnsupportedOpError(f"output {k!r} is a sparse or composite tensor, which ONNX export "
+                                         "does not support", path=sess.export_dir, where=f"signature {key!r}")
+            targets.append(graph.resolve(sig.outputs[k].name))
+        values = self.walk(graph, targets, bound)
+        outputs = []
+        for k, v in zip(names, values):
+            info = sig.outputs[k]
+            if v.kind == "poison":
+                continue
+            node = graph.nodes[graph.resolve(info.name)[0]]
+            try:
+                outputs.append(self._output(reserved[k], v, info))
+                self.output_keys.append(k)
+            except ExportError as exc:
+                self.problem(node, f"output {k!r}: {exc}")
+        return self.g.to_proto(_graph_name(key), inputs, outputs)
+
+    def _output(self, name: str, v: Val, info: Any) -> onnx.ValueInfoProto:
+        if v.kind != "tensor":
+            raise ExportError("is not a tensor (resource handles and TensorLists cannot be outputs)")
+        g = self.g
+        v = g.plain(v)
+        want = dtypes.to_numpy(info.dtype)
+        if v.dtype != want:
+            raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
+        g.nodes.append(onnx.helper.make_node("Identity", [g.name_of(v)], [name],
+                                             name=self.model.fresh(f"{name}/output")))
+        shape = tensors.shape_from_proto(info.tensor_shape)
+        dims = v.shape
+        if shape is not None:
+            dims = tuple(d if d is not None else (v.shape[i] if v.shape is not None and i < len(v.shape)
+                                                   else None) for i, d in enumerate(shape))
+        if dims is None:
+            raise ExportError("has no known rank (ONNX graph outputs need one)")
+        return value_info(name, g.type_of(Val(name, v.dtype, dims)))
+
+
+def _callees(node: Node) -> list[str]:
+    """The library functions a node calls (as its op, or through function-valued attrs)."""
+    names = [node.call] if node.call is not None else []
+    for v in node.attr.values():
+        if isinstance(v, FuncRef):
+            names.append(v.name)
+        elif isinstance(v, list):
+            names.extend(x.name for x in v if isinstance(x, FuncRef))
+    return names
+
+
+def _graph_name(key: str) -> str:
+    return key or "graph"
+
+
+def _needed(body: Body, targets: list[tuple[int, int]], controls: Iterable[int],
+            bound: Mapping[int, Any]) -> tuple[list[int], list[int]]:
+    """(nodes the targets' values need, in dependency order; nodes reached only by control edges)."""
+    data_order: list[int] = []
+    state: dict[int, int] = {}  # 1: visiting, 2: done
+    for root, _ in targets:
+        _visit(body, root, bound, state, data_order)
+    data = set(data_order)
+    control_only: list[int] = []
+    seen: set[int] = set()
+    stack = [c for c in controls] + [c for i in data_order for c in body.nodes[i].controls]
+    while stack:
+        i = stack.pop()
+        if i in seen or i in data or i in bound:
+            continue
+        seen.add(i)
+        control_only.append(i)
+        n = body.nodes[i]
+        stack.extend(n.controls)
+        stack.extend(s for s, _ in n.inputs)
+    return data_order, control_only
+
+
+def _visit(body: Body, root: int, bound: Mapping[int, Any], state: dict[int, int], order: list[int]) -> None:
+    """Post-order of the data inputs of ``root`` (iterative: graphs can be deep)."""
+    if state.get(root) == 2 or root in bound:
+        return
+    stack: list[tuple[int, bool]] = [(root, False)]
+    while stack:
+        i, finish = stack.pop()
+        if finish:
+            state[i] = 2
+            order.append(i)
+            continue
+        st = state.get(i)
+        if st == 2 or i in bound:
+            continue
+        if st == 1:
+            node = body.nodes[i]
+            raise UnsupportedOpError("the graph has a cycle (TF1 dataflow while loops cannot be exported)",
+                                     where=node.where)
+        state[i] = 1
+        stack.append((i, True))
+        for s, _ in reversed(body.nodes[i].inputs):
+            if state.get(s) != 2 and s not in bound:
+                stack.append((s, False))
+

@@ -1,0 +1,67 @@
+"""Export one signature of a MetaGraph: the exporter run, its problems as one error, assembly.
+
+Below the public entry (``savedmodel_io.onnx``, which also takes paths and SavedModels), so
+that the signature backend and the disk cache export without importing the object model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedOpError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from savedmodel_io.onnx._convert import Problem
+
+
+def require_onnx() -> None:
+    """MissingDependencyError unless the onnx package imports."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            "ONNX export needs the onnx package: pip install 'savedmodel-io[onnx]'") from None
+
+
+def opset_of(opset: int | None) -> int:
+    import onnx
+
+    from savedmodel_io.onnx._opsets import DEFAULT_OPSET, MIN_OPSET
+
+    if opset is None:
+        return DEFAULT_OPSET
+    top = onnx.defs.onnx_opset_version()
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= top:
+        raise InvalidArgumentError(f"opset must be an integer in {MIN_OPSET}..{top}, got {opset!r}")
+    return opset
+
+
+def exporter_for(mg: Any, signature: str, opset: int | None) -> tuple[Any, Any]:
+    """The exporter run over ``signature`` of ``mg``, and the ONNX graph it built."""
+    from savedmodel_io.onnx._convert import Exporter
+
+    exporter = Exporter(mg.session, opset_of(opset))
+    return exporter, exporter.signature(signature)
+
+
+def export_meta_graph(mg: Any, signature: str, opset: int | None = None) -> onnx.ModelProto:
+    """Signature ``signature`` of MetaGraph ``mg`` as an ONNX model (UnsupportedOpError: what does not map)."""
+    require_onnx()
+    exporter, graph = exporter_for(mg, signature, opset)
+    if exporter.problems:
+        raise unsupported(exporter.problems, path=mg._path)
+    from savedmodel_io.onnx._model import assemble
+
+    return assemble(exporter, graph, signature, mg)
+
+
+def unsupported(problems: list[Problem], path: str | None = None) -> UnsupportedOpError:
+    """One UnsupportedOpError naming the first problem and the ops of the others."""
+    first = problems[0]
+    more = ""
+    if len(problems) > 1:
+        others = sorted({p.op for p in problems[1:]})
+        more = f" (and {len(problems) - 1} more: {', '.join(others)})"
+    return UnsupportedOpError(f"cannot export to ONNX: {first}{more}", path=path)

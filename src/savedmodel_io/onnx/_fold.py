@@ -1,0 +1,127 @@
+"""Fold ONNX nodes whose inputs are all constants (shape-moving ops and exact integer maths).
+
+Converters emit ONNX ops without checking whether their inputs are constant; when
+they are, the few ops below are computed here with numpy instead (weights laid out
+for Conv, shape vectors, ...). Only ops whose numpy form is exactly ONNX's are listed:
+semantics from onnx/onnx docs/Operators.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["fold"]
+
+# Results larger than this stay graph ops (Expand/Tile of a constant would bloat the file).
+MAX_FOLDED_ELEMENTS = 1 << 16
+
+
+def _axes(inputs: list[Any], attrs: dict[str, Any], at: int) -> list[int] | None:
+    if len(inputs) > at and inputs[at] is not None:
+        return [int(a) for a in np.asarray(inputs[at]).reshape(-1)]
+    a = attrs.get("axes")
+    return None if a is None else [int(x) for x in a]
+
+
+def _reshape(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    x, shape = inputs
+    shape = [int(d) for d in shape]
+    if not attrs.get("allowzero"):
+        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def _unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    x = inputs[0]
+    axes = _axes(inputs, attrs, 1) or []
+    rank = x.ndim + len(axes)
+    out = x
+    for a in sorted(a % rank for a in axes):
+        out = np.expand_dims(out, a)
+    return out
+
+
+def _squeeze(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    x = inputs[0]
+    axes = _axes(inputs, attrs, 1)
+    return np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
+
+
+def _slice(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    x, starts, ends = inputs[0], inputs[1], inputs[2]
+    axes = range(len(starts)) if len(inputs) < 4 or inputs[3] is None else inputs[3]
+    steps = [1] * len(starts) if len(inputs) < 5 or inputs[4] is None else inputs[4]
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a = int(a) % x.ndim
+        n = x.shape[a]
+        s, e, st = int(s), int(e), int(st)
+        s, e = s + n if s < 0 else s, e + n if e < 0 else e
+        # Clamping: onnx/onnx docs/Operators.md, Slice.
+        if st > 0:
+            s, e = min(max(s, 0), n), min(max(e, 0), n)
+        else:
+            s, e = min(max(s, 0), n - 1), min(max(e, -1), n - 1)
+        x = np.take(x, np.arange(s, e, st, dtype=np.int64), axis=a)
+    return x
+
+
+def _cast(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    from savedmodel_io.onnx._types import np_type
+
+    x = inputs[0]
+    to = np_type(attrs["to"])
+    if x.dtype.kind == "f" and to.kind in "iub":
+        return None  # float -> int rounding is left to the runtime
+    if x.dtype.kind == "O" or to.kind == "O":
+        return None
+    return x.astype(to)
+
+
+def _int_binary(fn: Callable[[Any, Any], Any]) -> Callable[[list[Any], dict[str, Any]], Any]:
+    def run(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+        a, b = inputs
+        if a.dtype != b.dtype or a.dtype.kind not in "iu":
+            return None
+        with np.errstate(all="ignore"):
+            return fn(a, b).astype(a.dtype)
+    return run
+
+
+_FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
+    "Identity": lambda i, a: i[0],
+    "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
+    "Reshape": _reshape,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Concat": lambda i, a: np.concatenate([np.asarray(x) for x in i], axis=a["axis"]),
+    "Shape": lambda i, a: np.asarray(i[0].shape[a.get("start", 0):a.get("end")], np.int64),
+    "Size": lambda i, a: np.asarray(i[0].size, np.int64),
+    "Gather": lambda i, a: np.take(i[0], i[1], axis=a.get("axis", 0)),
+    "Slice": _slice,
+    "Cast": _cast,
+    "Expand": lambda i, a: i[0] * np.ones([int(d) for d in i[1]], i[0].dtype),
+    "Add": _int_binary(np.add),
+    "Sub": _int_binary(np.subtract),
+    "Mul": _int_binary(np.multiply),
+    "Neg": lambda i, a: np.negative(i[0]) if i[0].dtype.kind in "i" else None,
+}
+
+
+def fold(op_type: str, inputs: list[Any], attrs: dict[str, Any]) -> list[np.ndarray] | None:
+    """The outputs of ONNX ``op_type`` on constant ``inputs``, or None to emit the node."""
+    fn = _FOLD.get(op_type)
+    if fn is None or any(x is not None and not isinstance(x, np.ndarray) for x in inputs):
+        return None
+    try:
+        out = fn(inputs, attrs)
+    except (ValueError, IndexError, TypeError):
+        return None  # let ONNX inference report the problem on the real node
+    if out is None:
+        return None
+    out = np.asarray(out)
+    if out.size > MAX_FOLDED_ELEMENTS and out.size > sum(x.size for x in inputs if x is not None):
+        return None
+    return [out]

@@ -1,0 +1,10 @@
+"""The exporter's opsets and version (part of the on-disk cache key); no onnx import."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET"]
+
+DEFAULT_OPSET = 20
+MIN_OPSET = 15
+# Part of the on-disk cache key: bump when the exported graphs change.
+EXPORTER_VERSION = "1"

@@ -1,0 +1,175 @@
+"""Run signatures on onnxruntime (the ``onnxruntime`` extra): ``backend="onnxruntime"`` / ``"auto"``.
+
+A signature is exported once per process: its InferenceSession is kept on the
+:class:`~savedmodel_io.model.Signature` (``auto`` also remembers when a signature
+does not export, and runs it on numpy from then on). The CLI passes a
+:class:`~savedmodel_io.onnx.cache.DiskCache` so that a second ``run`` reads the
+.onnx file exported by the first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from savedmodel_io import tensors
+from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
+from savedmodel_io.proto import DataType
+
+__all__ = ["BACKENDS", "available", "new_session", "output_keys", "run", "session", "usable"]
+
+BACKENDS = ("numpy", "onnxruntime", "auto")
+
+
+def available() -> bool:
+    """Whether onnxruntime and onnx can be imported."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _options() -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = _threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+def new_session(model: bytes | str) -> Any:
+    """An InferenceSession on serialized ONNX bytes or an .onnx path (CPU)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError(
+            "backend='onnxruntime' needs onnxruntime: pip install 'savedmodel-io[onnxruntime]'") from None
+    return ort.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
+
+
+def session_of(proto: Any) -> Any:
+    """An InferenceSession of a ModelProto (through a temporary file with external data past 2 GiB)."""
+    from savedmodel_io.onnx._model import serialized, write
+
+    data = serialized(proto)
+    if data is not None:
+        return new_session(data)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        write(proto, path)
+        return new_session(str(path))
+
+
+def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> Any:
+    """The (cached) InferenceSession of a :class:`~savedmodel_io.model.Signature`.
+
+    Raises UnsupportedOpError when the signature does not export (remembered, so
+    ``auto`` falls back to numpy without exporting again).
+    """
+    state = signature._onnx
+    if state is not None:
+        if isinstance(state, SavedModelError):
+            raise state
+        return state
+    mg = signature.meta_graph
+    try:
+        if cache is not None:
+            sess = cache.session(mg, signature.key, opset)
+        else:
+            from savedmodel_io.onnx._export import export_meta_graph
+
+            sess = session_of(export_meta_graph(mg, signature.key, opset))
+    except SavedModelError as exc:
+        if not isinstance(exc, MissingDependencyError):
+            signature._onnx = exc
+        raise
+    signature._onnx = sess
+    return sess
+
+
+def usable(signature: Any, *, cache: Any = None) -> bool:
+    """``auto``'s choice: whether onnxruntime is installed and the signature exports."""
+    if not available():
+        return False
+    try:
+        session(signature, cache=cache)
+    except UnsupportedOpError:
+        return False
+    return True
+
+
+def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict: bool = False
+        ) -> dict[str, np.ndarray]:
+    """Outputs of ``signature`` on onnxruntime, inputs checked and converted like the numpy runtime's."""
+    from savedmodel_io.graph.runtime import convert_input
+
+    sess = session(signature, cache=cache)
+    proto = signature.proto
+    where = f"signature {signature.key!r}"
+    path = signature.meta_graph._path if signature.meta_graph is not None else None
+    unknown = sorted(set(inputs) - set(proto.inputs))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown input {', '.join(repr(u) for u in unknown)}; the inputs are "
+            f"{', '.join(repr(w) for w in sorted(proto.inputs)) or 'none'}", path=path, where=where)
+    absent = sorted(set(proto.inputs) - set(inputs))
+    if absent:
+        raise InvalidArgumentError(f"missing input {', '.join(repr(a) for a in absent)}", path=path, where=where)
+    feeds = {}
+    for k in sorted(proto.inputs):
+        info = proto.inputs[k]
+        arr = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                            strict=strict, path=path, where=where)
+        if arr.dtype == object:
+            arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
+        feeds[k] = arr
+    names = [o.name for o in sess.get_outputs()]
+    keys = output_keys(sess)
+    try:
+        values = sess.run(names, feeds)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        from savedmodel_io.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"onnxruntime: {exc}", path=path, where=where) from None
+    out = {}
+    for k, v in zip(keys, values):
+        want = proto.outputs[k].dtype
+        if want == DataType.DT_STRING:
+            v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
+        out[k] = np.asarray(v)
+    return out
+
+
+def output_keys(sess: Any) -> list[str]:
+    """The signature output key of each of a session's outputs (recorded by the exporter)."""
+    import json
+
+    from savedmodel_io.onnx._model import OUTPUT_KEYS
+
+    meta = sess.get_modelmeta().custom_metadata_map
+    if OUTPUT_KEYS in meta:
+        return list(json.loads(meta[OUTPUT_KEYS]))
+    return [o.name for o in sess.get_outputs()]
+
+
+def _text(x: bytes) -> str:
+    """onnxruntime's string tensors hold str; TF strings are bytes (kept lossless via surrogates)."""
+    return x.decode("utf-8", "surrogateescape")
+
+
+def _bytes(x: Any) -> bytes:
+    return x.encode("utf-8", "surrogateescape") if isinstance(x, str) else bytes(x)

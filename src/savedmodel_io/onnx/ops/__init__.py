@@ -1,0 +1,81 @@
+"""The ONNX mapping registry: TensorFlow op name -> converter.
+
+A converter is ``fn(cx, node, inputs) -> Val | list[Val]``: ``cx`` is the running
+:class:`savedmodel_io.onnx._convert.Exporter` (``cx.g`` is the ONNX graph being built),
+``node`` the runtime's compiled :class:`savedmodel_io.graph.runtime.Node` (decoded
+attrs, resolved inputs), ``inputs`` the :class:`savedmodel_io.onnx._graph.Val` of each
+input. Each op family lives in its own module beside the numpy kernels' family
+(``graph/ops/<family>.py``) and registers its converters on import. ``layout=True``
+marks converters that accept inputs with a pending layout permutation (NCHW data
+of an NHWC graph); the others see plain tensors.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONVERTERS", "NOT_EXPRESSIBLE", "Converter", "converter", "get", "inexpressible", "reason",
+           "supported_ops", "writes_state", "STATE"]
+
+
+from savedmodel_io.onnx.ops._registry import (
+    CONVERTERS,
+    NOT_EXPRESSIBLE,
+    STATE,
+    Converter,
+    converter,
+    inexpressible,
+)
+
+_loaded = False
+
+
+def writes_state(op: str) -> bool:
+    """Whether ``op`` changes a variable or table."""
+    _load()
+    return NOT_EXPRESSIBLE.get(op) == STATE
+
+
+def reason(op: str) -> str:
+    """Why ``op`` has no ONNX mapping."""
+    _load()
+    return NOT_EXPRESSIBLE.get(op, "no ONNX mapping")
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        # Importing a family module registers its converters (static imports: no computed names).
+        from savedmodel_io.onnx.ops import (  # noqa: F401
+            array,
+            audio,
+            control,
+            conv_pool,
+            counting,
+            fft,
+            image,
+            indexing,
+            linalg,
+            lookup,
+            math,
+            nn,
+            quantized,
+            resource,
+            segment,
+            selection,
+            sparse,
+            special,
+            strings,
+            tensorlist,
+        )
+
+
+def get(op: str) -> Converter | None:
+    """The converter registered for ``op``, or None."""
+    _load()
+    return CONVERTERS.get(op)
+
+
+def supported_ops() -> list[str]:
+    """Every op name with an ONNX mapping, sorted."""
+    _load()
+    return sorted(CONVERTERS)

@@ -1,0 +1,8 @@
+"""Audio: WAV codecs and spectrograms have no ONNX operator."""
+
+from __future__ import annotations
+
+from savedmodel_io.onnx.ops._registry import inexpressible
+
+inexpressible("audio decoding, encoding and spectrograms: no ONNX operator", "DecodeWav", "EncodeWav",
+              "AudioSpectrogram", "Mfcc")

@@ -1,0 +1,158 @@
+"""backend="onnxruntime" / "auto" for signature calls, ``run --backend``, ``export --format onnx``, and the disk cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from onnx_export._cases import assert_same, cases
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import savedmodel_io  # noqa: E402
+import savedmodel_io.onnx as sx  # noqa: E402
+from savedmodel_io.cli import main as cli  # noqa: E402
+from savedmodel_io.errors import InvalidArgumentError, UnsupportedOpError  # noqa: E402
+from savedmodel_io.onnx import cache as onnx_cache  # noqa: E402
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture
+def cnn(fixture_model):
+    path = fixture_model("runtime_cnn")
+    return path, cases(path)["serving_default"][0]
+
+
+def test_backends_agree_with_tensorflow(cnn):
+    path, (inputs, want) = cnn
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    for backend in ("numpy", "onnxruntime", "auto"):
+        got = sig(**inputs, backend=backend)
+        assert_same(got["output_0"], want["output_0"], backend)
+    assert sig.run(inputs, backend="onnxruntime").keys() == want.keys()
+
+
+def test_the_session_is_made_once(cnn, monkeypatch):
+    path, (inputs, _) = cnn
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    sig(**inputs, backend="onnxruntime")
+    first = sig._onnx
+
+    def no_export(*a, **k):
+        raise AssertionError("exported twice")
+
+    monkeypatch.setattr(sx, "export", no_export)
+    sig(**inputs, backend="onnxruntime")
+    assert sig._onnx is first
+
+
+def test_auto_falls_back_to_numpy(fixture_model):
+    path = fixture_model("runtime_module")
+    sig = savedmodel_io.load(path).signatures["serving_default"]  # input of unknown rank
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(sig(x=x, backend="auto")["output_0"], sig(x=x)["output_0"])
+    assert isinstance(sig._onnx, UnsupportedOpError)
+    with pytest.raises(UnsupportedOpError, match="no known rank"):
+        sig(x=x, backend="onnxruntime")
+
+
+def test_inputs_are_checked_like_numpy(cnn):
+    path, (inputs, _) = cnn
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    with pytest.raises(InvalidArgumentError, match="missing input 'x'"):
+        sig(backend="onnxruntime")
+    with pytest.raises(InvalidArgumentError, match="expects shape"):
+        sig(x=inputs["x"][0], backend="onnxruntime")
+    with pytest.raises(InvalidArgumentError, match="backend must be"):
+        sig(**inputs, backend="tensorflow")
+
+
+def test_strings_round_trip_as_bytes(fixture_model):
+    path = fixture_model("runtime_module")
+    inputs, want = cases(path)["strings"][0]
+    sig = savedmodel_io.load(path).signatures["strings"]
+    got = sig(**inputs, backend="auto")
+    for k in want:
+        assert_same(got[k], want[k], k)
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+
+def test_cli_export_and_check(cnn, tmp_path, capsys):
+    path, (inputs, want) = cnn
+    out = tmp_path / "m.onnx"
+    assert cli.main(["export", "--dir", str(path), "--format", "onnx", "--output", str(out)]) == 0
+    assert "Wrote signature 'serving_default'" in capsys.readouterr().out
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert_same(sess.run(None, inputs)[0], want["output_0"], "cli export")
+    assert cli.main(["export", "--dir", str(path), "--format", "onnx", "--check"]) == 0
+    assert "can be exported" in capsys.readouterr().out
+
+
+def test_cli_check_lists_what_onnx_cannot_express(fixture_model, tmp_path, capsys):
+    path = fixture_model("control_misc")
+    out = tmp_path / "m.onnx"
+    assert cli.main(["export", "--dir", str(path), "--format", "onnx", "--signature_def", "fmt",
+                     "--check", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {p["op"] for p in doc["unsupported"]} == {"StringFormat"}
+    assert all(p["node"] and p["function"] and p["reason"] for p in doc["unsupported"])
+    assert cli.main(["export", "--dir", str(path), "--format", "onnx", "--signature_def", "fmt",
+                     "--output", str(out)]) == 1
+    assert "StringFormat" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_export_flags(cnn, tmp_path, capsys):
+    path, _ = cnn
+    assert cli.main(["export", "--dir", str(path), "--format", "onnx"]) == 1
+    assert "needs --output" in capsys.readouterr().err
+    assert cli.main(["export", "--dir", str(path), "--npz", str(tmp_path / "a.npz"),
+                     "--format", "onnx"]) == 1
+    assert cli.main(["export", "--dir", str(path), "--format", "npz", "--output",
+                     str(tmp_path / "w.npz"), "-q"]) == 0
+    assert (tmp_path / "w.npz").is_file()
+
+
+def _run(path, backend, x_file, capsys):
+    assert cli.main(["run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
+                     "serving_default", "--inputs", f"x={x_file}", "--backend", backend, "--json"]) == 0
+    return np.asarray(json.loads(capsys.readouterr().out)["outputs"]["output_0"]["value"], np.float32)
+
+
+def test_cli_run_uses_the_disk_cache(cnn, tmp_path, monkeypatch, capsys):
+    path, (inputs, want) = cnn
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    x_file = tmp_path / "x.npy"
+    np.save(x_file, inputs["x"])
+    first = _run(path, "onnxruntime", x_file, capsys)
+    np.testing.assert_allclose(first, want["output_0"], rtol=1e-4, atol=1e-5)
+    files = list((tmp_path / "cache" / "savedmodel_io" / "onnx").glob("*.onnx"))
+    assert len(files) == 1 and files[0].name.endswith("-serve-serving_default-20-1.onnx")
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(sx, "export", no_export)
+    np.testing.assert_array_equal(_run(path, "auto", x_file, capsys), first)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    files[0].write_bytes(b"not onnx")  # a damaged entry is exported again
+    np.testing.assert_array_equal(_run(path, "onnxruntime", x_file, capsys), first)
+    onnx.checker.check_model(str(files[0]))
+
+
+def test_cache_key_follows_the_model(cnn, fixture_model, tmp_path):
+    path, _ = cnn
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    assert onnx_cache.model_key(copy) == onnx_cache.model_key(path)
+    assert onnx_cache.model_key(fixture_model("runtime_mlp")) != onnx_cache.model_key(path)
+    index = copy / "variables" / "variables.index"
+    index.write_bytes(index.read_bytes()[:-1] + b"\0")
+    assert onnx_cache.model_key(copy) != onnx_cache.model_key(path)

@@ -1,0 +1,234 @@
+"""Coverage against tf2onnx: every fixture signature, converted by tf2onnx 1.17 and by us, run on onnxruntime.
+
+For each signature of the default meta graph of every TF-built fixture: TensorFlow's
+outputs on fixed inputs (the fixture's stored inputs, else generated from the signature),
+tf2onnx's conversion and whether its model gives TensorFlow's outputs on onnxruntime
+(``coverage_oracle.py``, one TF subprocess, answers cached in the fixture cache), and
+the same for our export (which must also pass ``onnx.checker`` with the full check and
+strict shape inference). The table in docs/onnx.md must be the one this computes
+(``SAVEDMODEL_IO_WRITE_COVERAGE=1`` rewrites it). Our side must agree with TensorFlow
+wherever it exports, and export at least as many signatures as tf2onnx converts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CACHE, ROOT, TF_ENV, _area, _builder_stamp
+
+from onnx_export._cases import REFERENCE_FIXTURES, cases, ort_value
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import savedmodel_io  # noqa: E402
+import savedmodel_io.onnx as sx  # noqa: E402
+from savedmodel_io import dtypes, tensors  # noqa: E402
+from savedmodel_io.errors import SavedModelError  # noqa: E402
+from savedmodel_io.onnx.backend import output_keys  # noqa: E402
+
+pytestmark = [
+    pytest.mark.tf,
+    pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None, reason="tf2onnx is not installed"),
+]
+
+ORACLE = Path(__file__).with_name("coverage_oracle.py")
+DOC = ROOT / "docs" / "onnx.md"
+BEGIN, END = "<!-- BEGIN onnx-coverage -->", "<!-- END onnx-coverage -->"
+
+
+def _fixtures() -> list[str]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fixtures.make import load_builders
+
+    return sorted(n for n in load_builders() if not n.startswith("writer_"))
+
+
+def _inputs(path: Path, sig) -> dict[str, np.ndarray]:
+    """The fixture's stored inputs of the signature, else fixed ones made from its specs."""
+    if path.name in REFERENCE_FIXTURES:
+        stored = cases(path).get(sig.key)
+        if stored:
+            return stored[0][0]
+    rs = np.random.RandomState(0)
+    out = {}
+    for k, info in sorted(sig.proto.inputs.items()):
+        if not info.name:  # a sparse or ragged input: nothing to make; TensorFlow is called without it
+            continue
+        shape = tensors.shape_from_proto(info.tensor_shape)
+        dims = (2,) if shape is None else tuple(2 if d is None else d for d in shape)
+        if info.dtype == dtypes.DataType.DT_STRING:
+            out[k] = np.array([b"ab", b"c d"][: 1] * int(np.prod(dims)), dtype=object).reshape(dims)
+            continue
+        dt = dtypes.to_numpy(info.dtype)
+        if dt.kind == "f":
+            out[k] = rs.standard_normal(dims).astype(dt)
+        elif dt.kind == "b":
+            out[k] = rs.randint(0, 2, dims).astype(dt)
+        else:
+            out[k] = rs.randint(0, 3, dims).astype(dt)
+    return out
+
+
+def _oracle(name: str, path: Path, mg, sigs: list) -> dict[str, dict]:
+    """tf2onnx's and TensorFlow's answers per signature (cached by builder code, oracle and inputs)."""
+    folder = CACHE / "oracle" / "onnx_coverage"
+    h = hashlib.sha256(ORACLE.read_bytes())
+    h.update(_builder_stamp(_area(name)).encode())
+    answers: dict[str, dict] = {}
+    todo, requests = [], []
+    for sig in sigs:
+        inputs = _inputs(path, sig)
+        k = hashlib.sha256(h.digest() + sig.key.encode())
+        for key in sorted(inputs):
+            k.update(key.encode() + repr(inputs[key].tolist()).encode())
+        work = folder / f"{name}-{k.hexdigest()[:20]}"
+        answers[sig.key] = {"work": work, "inputs": inputs}
+        if not (work / "answer.json").is_file():
+            work.mkdir(parents=True, exist_ok=True)
+            np.savez(work / "inputs.npz", **inputs)
+            todo.append(sig.key)
+            requests.append({"dir": str(path), "tags": sorted(mg.tag_set), "signature": sig.key,
+                             "inputs": str(work / "inputs.npz"), "work": str(work)})
+    if requests:
+        proc = subprocess.run([sys.executable, str(ORACLE)], input=json.dumps(requests), capture_output=True,
+                              text=True, env={**os.environ, **TF_ENV}, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"coverage oracle failed:\n{proc.stderr[-3000:]}")
+        for key, ans in zip(todo, json.loads(proc.stdout)):
+            (answers[key]["work"] / "answer.json").write_text(json.dumps(ans))
+    for key, a in answers.items():
+        a.update(json.loads((a["work"] / "answer.json").read_text()))
+    return answers
+
+
+# Fixtures whose exports may run but differ from TensorFlow: open bugs, shown in the table as "no".
+KNOWN_DIFFERENT = {
+    "keras_mixed_float16": "float16 layers differ beyond float16 precision on onnxruntime (not diagnosed yet)",
+}
+
+
+def _same(got: dict, want: dict) -> bool:
+    """The same outputs: TF's dtypes and shapes, floats within rtol 1e-4 / atol 1e-5, the rest exact."""
+    if sorted(got) != sorted(want):
+        return False
+    for k, w in want.items():
+        if w.dtype.kind == "S":  # a string scalar: numpy kept TensorFlow's bytes as S<n>
+            w = w.astype(object)
+        g = np.asarray(got[k])
+        if w.dtype == object:
+            g = np.vectorize(lambda s: s.encode("utf-8", "surrogateescape") if isinstance(s, str) else s,
+                             otypes=[object])(g) if g.size else g.astype(object)
+        elif g.dtype != w.dtype:
+            return False
+        if g.shape != w.shape:
+            return False
+        if w.dtype.kind in "fc":
+            if not np.allclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True):
+                return False
+        elif not np.array_equal(g, w):
+            return False
+    return True
+
+
+def _ours(mg, key: str, inputs: dict, tf_out: dict | None) -> tuple[str, str]:
+    """(our export status, whether onnxruntime gives TensorFlow's outputs)."""
+    try:
+        proto = sx.export(mg, key)
+    except SavedModelError as exc:
+        return f"refused: {exc.message.removeprefix('cannot export to ONNX: ')[:110]}", "-"
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    try:  # a valid model onnxruntime has no kernels for (bfloat16 MatMul...) is not counted as exported
+        sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+        return f"written, but onnxruntime: {_short(f'{type(exc).__name__}: {exc}')}", "-"
+    if tf_out is None:
+        return "ok", "-"
+    got = dict(zip(output_keys(sess), sess.run(None, {k: ort_value(v) for k, v in inputs.items()})))
+    return "ok", "yes" if _same(got, tf_out) else "no"
+
+
+def _short(text: str) -> str:
+    """An error message without file paths (they differ between machines), cut short."""
+    text = re.sub(r"Load model from \S+ failed:", "", text)
+    text = re.sub(r"/\S+", "<path>", text)
+    return text.strip()[:100]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def test_coverage_table_is_current(fixture_model):
+    rows = []
+    counts = {"sigs": 0, "theirs": 0, "theirs_eq": 0, "ours": 0, "ours_eq": 0}
+    for name in _fixtures():
+        path = fixture_model(name)
+        if not any((path / f).is_file() for f in ("saved_model.pb", "saved_model.pbtxt")):
+            continue
+        model = savedmodel_io.load(path)
+        try:
+            mg = model.default_meta_graph
+        except SavedModelError:
+            mg = model.meta_graphs[0]
+        sigs = [s for k, s in mg.signatures.items() if k != "__saved_model_init_op"]
+        if not sigs:
+            continue
+        answers = _oracle(name, path, mg, sigs)
+        for sig in sigs:
+            a = answers[sig.key]
+            tf_out = None
+            if a["tf"] == "ok":
+                data = np.load(a["work"] / "tf.npz", allow_pickle=True)
+                tf_out = {k: data[k] for k in data.files}
+            ours, equal = _ours(mg, sig.key, a["inputs"], tf_out)
+            assert equal != "no" or name in KNOWN_DIFFERENT, f"{name} {sig.key}: our export differs from TensorFlow"
+            theirs = _short(a["tf2onnx"])
+            theirs_ok = theirs_eq = False
+            if theirs == "ok":
+                if a.get("tf2onnx_run") != "ok":
+                    theirs = f"written, but {_short(a.get('tf2onnx_run', ''))}"
+                else:
+                    theirs_ok = True
+                    if tf_out is not None:
+                        data = np.load(a["work"] / "tf2onnx.npz", allow_pickle=True)
+                        theirs_eq = _same({k: data[k] for k in data.files}, tf_out)
+                        theirs = "ok" if theirs_eq else "ok, differs from TF"
+            counts["sigs"] += 1
+            counts["theirs"] += theirs_ok
+            counts["theirs_eq"] += theirs_eq
+            counts["ours"] += ours == "ok"
+            counts["ours_eq"] += equal == "yes"
+            tf_cell = "" if a["tf"] == "ok" else f" (TF fails: {_short(a['tf'])[:50]})"
+            rows.append(f"| {name} / {sig.key}{_cell(tf_cell)} | {_cell(theirs)} | {_cell(ours)} | {equal} |")
+    table = "\n".join([
+        BEGIN,
+        "",
+        f"{counts['sigs']} signatures: tf2onnx converts {counts['theirs']} to models onnxruntime runs "
+        f"({counts['theirs_eq']} give TensorFlow's outputs); savedmodel_io exports {counts['ours']} "
+        f"({counts['ours_eq']} checked equal to TensorFlow; the others cannot be compared: TensorFlow "
+        "itself fails on the generated inputs).",
+        "",
+        "| fixture / signature | tf2onnx 1.17 | savedmodel_io | equal to TF |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        END,
+    ])
+    page = DOC.read_text(encoding="utf-8")
+    head, rest = page.split(BEGIN, 1)
+    new = head + table + rest.split(END, 1)[1]
+    if os.environ.get("SAVEDMODEL_IO_WRITE_COVERAGE"):
+        DOC.write_text(new, encoding="utf-8")
+    assert new == page, "docs/onnx.md's coverage table is stale: rerun with SAVEDMODEL_IO_WRITE_COVERAGE=1"
+    assert counts["ours"] >= counts["theirs"], counts

@@ -1,0 +1,95 @@
+"""Signatures of TensorFlow-built fixtures, exported to ONNX and run on onnxruntime, against TensorFlow.
+
+Every signature with stored TensorFlow outputs (tests/fixtures/models_runtime.py,
+models_control.py) either exports, passes ``onnx.checker`` (full check) and strict
+shape inference, and gives TensorFlow's outputs on onnxruntime (float32 within
+rtol 1e-4 / atol 1e-5, everything else exact); or is listed in ``UNSUPPORTED`` with
+the op the export report must name.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from onnx_export._cases import assert_same, cases, ort_value
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import savedmodel_io  # noqa: E402
+import savedmodel_io.onnx as sx  # noqa: E402
+from savedmodel_io.errors import UnsupportedOpError  # noqa: E402
+from savedmodel_io.onnx.backend import output_keys  # noqa: E402
+
+pytestmark = pytest.mark.tf
+
+SIGNATURES = {
+    "runtime_mlp": ["serving_default"],
+    "runtime_cnn": ["serving_default"],
+    "runtime_mobilenetv2": ["serving_default"],
+    "runtime_resnet50": ["serving_default"],
+    "runtime_lstm": ["serving_default"],
+    "runtime_bigru": ["serving_default"],
+    "runtime_transformer": ["serving_default"],
+    "runtime_module": ["array_input", "control", "image", "indexing", "intmath", "no_inputs",
+                       "serving_default", "strings"],
+    "runtime_tf1": ["examples", "serving_default"],
+    "runtime_lookup": ["serving_default"],
+    "runtime_keras_layers": ["serving_default"],
+    "runtime_keras_text": ["serving_default"],
+    "control_flow": ["early_exit", "growing", "nested", "stateful", "while_v1"],
+    "control_tensorlist": ["arrays", "ragged", "rnn_like", "scan"],
+    "control_keras_rnn": ["serving_default"],
+    "control_lookup": ["mutate", "static"],
+    "control_parsing": ["single", "v1", "v2"],
+    "control_misc": ["bincount", "conv3d", "fmt"],
+}
+
+# Signatures ONNX cannot express, with the op the report names first.
+UNSUPPORTED = {
+    ("runtime_module", "serving_default"): "input 'x' has no known rank",
+    ("runtime_module", "array_input"): "input 'x' has no known rank",
+    ("runtime_module", "strings"): "StringToHashBucketFast",
+    ("runtime_tf1", "examples"): "ParseExampleV2",
+    ("runtime_keras_text", "serving_default"): "StringToHashBucketFast",
+    ("control_flow", "stateful"): "AssignAddVariableOp",
+    ("control_lookup", "mutate"): "LookupTableRemoveV2",
+    ("control_lookup", "static"): "StringToHashBucketFast",
+    ("control_parsing", "single"): "ParseExampleV2",
+    ("control_parsing", "v1"): "ParseExample",
+    ("control_parsing", "v2"): "ParseExampleV2",
+    ("control_misc", "fmt"): "StringFormat",
+}
+
+
+def _session(proto):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("name,sig", [(n, s) for n, sigs in SIGNATURES.items() for s in sigs])
+def test_onnxruntime_matches_tensorflow(name, sig, fixture_model):
+    path = fixture_model(name)
+    model = savedmodel_io.load(path)
+    expected = UNSUPPORTED.get((name, sig))
+    if expected is not None:
+        with pytest.raises(UnsupportedOpError, match=expected.replace("(", r"\(")):
+            sx.export(model, sig)
+        return
+    proto = sx.export(model, sig)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    sess = _session(proto)
+    names = output_keys(sess)
+    for i, (inputs, want) in enumerate(cases(path)[sig]):
+        feeds = {k: ort_value(v) for k, v in inputs.items()}
+        got = dict(zip(names, sess.run(None, feeds)))
+        assert sorted(got) == sorted(want), (sig, i)
+        for k in want:
+            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
+
+
+def test_every_reference_signature_is_listed(fixture_model):
+    for name, sigs in SIGNATURES.items():
+        assert sorted(cases(fixture_model(name))) == sorted(sigs), name

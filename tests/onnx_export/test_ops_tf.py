@@ -1,0 +1,196 @@
+"""Each ONNX mapping against ``tf.raw_ops``: the kernel test cases, exported and run on onnxruntime.
+
+The cases and TensorFlow's cached answers are the runtime's differential tests
+(tests/graph/test_raw_ops_tf.py, and of each op family's module tests/graph/test_ops_*_tf.py,
+whose cases are taken for the ops that have a mapping). Here each case becomes a one-op signature whose
+inputs are graph inputs of the case's exact shapes; an input the mapping needs as a
+constant (axes, shapes, paddings: small integer vectors) is made a Const on a second
+try. A case either exports, passes ``onnx.checker`` and gives TensorFlow's outputs on
+onnxruntime (floats within rtol 1e-4 / atol 1e-5, the rest exact), or is refused:
+because ONNX cannot express the op (``NOT_EXPRESSIBLE``) or for a reason listed in
+``LIMITS``. Cases where TensorFlow raises are not exported.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from graph.raw_ops_harness import _const, oracle_results
+from graph.raw_ops_oracle import decode
+from graph import (
+    test_ops_audio_tf,
+    test_ops_conv_pool_tf,
+    test_ops_counting_tf,
+    test_ops_cross_tf,
+    test_ops_fft_tf,
+    test_ops_image_boxes_tf,
+    test_ops_image_codec_tf,
+    test_ops_image_color_tf,
+    test_ops_image_sampling_tf,
+    test_ops_image_tf,
+    test_ops_indexing_tf,
+    test_ops_linalg_tf,
+    test_ops_ragged_tf,
+    test_ops_segment_tf,
+    test_ops_sets_tf,
+    test_ops_sparse_serial_tf,
+    test_ops_sparse_tf,
+    test_ops_special_tf,
+)
+from graph.test_raw_ops_tf import CASES as RAW_CASES
+from onnx_export._cases import ort_value
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from savedmodel_io import dtypes, tensors  # noqa: E402
+from savedmodel_io.graph import runtime  # noqa: E402
+from savedmodel_io.onnx import _model, ops as converters  # noqa: E402
+from savedmodel_io.onnx._convert import Exporter  # noqa: E402
+from savedmodel_io.proto import MetaGraphDef, NodeDef  # noqa: E402
+
+pytestmark = pytest.mark.tf
+
+_FAMILIES = (test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf, test_ops_cross_tf, test_ops_fft_tf,
+             test_ops_image_boxes_tf, test_ops_image_codec_tf, test_ops_image_color_tf, test_ops_image_sampling_tf,
+             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_ragged_tf, test_ops_segment_tf,
+             test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf)
+# (case set, case): ids are unique within a set only.
+_SETS = {"raw": list(RAW_CASES), **{m.__name__.split(".")[-1][len("test_ops_"):-len("_tf")]:
+                                    [c for c in m.CASES if converters.get(c.op) is not None] for m in _FAMILIES}}
+CASES = [(name, c) for name, cases in _SETS.items() for c in cases]
+
+# Cases refused for a reason other than an op ONNX cannot express: case id -> words of the reason.
+LIMITS: dict[str, str] = {
+    "Cumprod-int_axis0": "Cumprod of integers",
+    "Einsum-...ij,...jk->...ik": "Ellipsis",  # ONNX Einsum does not broadcast ellipses of unequal rank
+    "MaxPool-int32": "pools floats only",
+    "FusedBatchNormV3-train": "training mode",
+    "ResizeNearestNeighbor-dtype-float64": "Resize has no",
+    "ResizeNearestNeighbor-dtype-int64": "Resize has no",
+    **{f"MatrixDiagV3-{c}": "offset, a size or a padding" for c in (
+        "band_LEFT_LEFT", "band_LEFT_RIGHT", "band_RIGHT_LEFT", "band_RIGHT_RIGHT", "rows_only", "int64")},
+    "MatrixDiagV2-rect": "offset, a size or a padding",
+    **{f"MatrixDeterminant-{c}": "float32 kernels only" for c in (
+        "float64", "negative", *(f"signed_zero{i}" for i in range(7)))},
+    **{f"RaggedTensorToTensor-{c}": "one ragged dimension" for c in (
+        "float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool", "shape_cut", "shape_partial",
+        "shape_grow", "shape_exact", "shape_zero", "rowids_rank2", "splits32")},
+    **{f"AsString-{t}": "AsString" for t in ("float", "precision", "scientific", "shortest", "width_fill",
+                                             "width_space", "fill'-'", "fill'+'", "fill' '", "fill'#'",
+                                             "bool", "float64")},
+}
+
+# Edge inputs on which onnxruntime's kernels differ from TensorFlow's (documented in docs/onnx.md).
+DIFFERS = {
+    "TruncateDiv-int64_min": "INT64_MIN / -1 crashes onnxruntime (SIGFPE)",
+    "StringToNumber-float64": "onnxruntime's Cast refuses subnormal numbers ('1e-320')",
+    "OneHot-depth0": "onnxruntime's OneHot refuses depth 0",
+    "Mean-empty_tensor": "onnxruntime's ReduceMean of nothing is 0, TensorFlow's NaN",
+    "Max-nan": "onnxruntime's ReduceMax skips NaN, TensorFlow's propagates it",
+    "Conv2D-kernel_too_big": "onnxruntime refuses a kernel larger than the input (TensorFlow: empty output)",
+    "Erf-float64": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
+    "Erf-huge": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
+    "InTopKV2-no_classes": "onnxruntime's GatherElements refuses an axis of size 0",
+    **{f"StringToNumber-{t}_{i}": "onnxruntime's Cast refuses numbers out of range ('1e400', '1e-400')"
+       for t in ("float32", "float64") for i in (49, 50)},
+    **{f"{op}-{case}": "onnxruntime's Unique merges NaNs, TensorFlow keeps each apart"
+       for op, case in [("Unique", "nans"), ("Unique", "all_nan"), ("UniqueWithCounts", "nans"),
+                        ("UniqueWithCounts", "all_nan"), *((v2, c) for v2 in ("UniqueV2", "UniqueWithCountsV2")
+                                                           for c in ("axis0", "neg2", "none_rank1"))]},
+}
+
+
+def _graph(case, node_def: bytes, n_out: int, consts: set[int]) -> MetaGraphDef:
+    """One op whose inputs are placeholders, except the indices in ``consts``."""
+    op = NodeDef.FromString(node_def)
+    for k in [k for k in op.attr if k.startswith("_")]:
+        del op.attr[k]
+    mg = MetaGraphDef()
+    sd = mg.signature_def["s"]
+    for i, a in enumerate(case.flat_inputs()):
+        if i in consts:
+            mg.graph_def.node.append(_const(f"in{i}", a))
+            continue
+        n = mg.graph_def.node.add(name=f"in{i}", op="Placeholder")
+        n.attr["dtype"].type = dtypes.from_numpy(a.dtype)
+        info = sd.inputs[f"in{i}"]
+        info.name = f"in{i}:0"
+        info.dtype = n.attr["dtype"].type
+        info.tensor_shape.CopyFrom(tensors.shape_to_proto(a.shape))
+    mg.graph_def.node.append(op)
+    for i in range(n_out) if case.only is None else case.only:
+        sd.outputs[f"o{i}"].name = f"op:{i}"
+    return mg
+
+
+def _export(case, node_def: bytes, outs: list[np.ndarray]):
+    """(ONNX model, None) or (None, the problems): inputs as placeholders, else some as Consts."""
+    flat = case.flat_inputs()
+    small = {i for i, a in enumerate(flat) if a.dtype.kind in "iuO" and a.size <= 16}
+    problems = []
+    for consts in (set(), set(range(1, len(flat))), small - {0}, small - {len(flat) - 1}):
+        mg = _graph(case, node_def, len(outs), consts)
+        for i, o in enumerate(outs):
+            if case.only is not None and i not in case.only:
+                continue
+            info = mg.signature_def["s"].outputs[f"o{i}"]
+            info.dtype = dtypes.from_numpy(o.dtype)
+            info.tensor_shape.CopyFrom(tensors.shape_to_proto(o.shape))
+        ex = Exporter(runtime.Session(mg), 20)
+        graph = ex.signature("s")
+        if not ex.problems:
+            return _model.assemble(ex, graph, "s", _Tags()), None
+        problems = ex.problems
+    return None, problems
+
+
+class _Tags:
+    tag_set = frozenset({"serve"})
+
+
+_answers: dict[str, dict[str, dict]] = {}
+
+
+@pytest.mark.parametrize("family,case", CASES, ids=[c.id if name == "raw" else f"{name}:{c.id}" for name, c in CASES])
+def test_mapping_matches_tensorflow(family, case):
+    if family not in _answers:
+        _answers[family] = oracle_results(_SETS[family])
+    want = _answers[family][case.id]
+    if case.id in DIFFERS:
+        pytest.skip(DIFFERS[case.id])
+    if "error" in want or "node_def" not in want:
+        pytest.skip("TensorFlow raises for this case")
+    outs = [decode(o) for o in want["outputs"]]
+    dts = [o.dtype for o in outs] + [np.asarray(a).dtype for a in case.flat_inputs()]
+    if any(dt.kind == "c" for dt in dts):
+        pytest.skip("complex tensors (ONNX has no complex arithmetic)")
+    if any(dt.name == "bfloat16" for dt in dts):
+        pytest.skip("bfloat16: onnxruntime's Python API cannot feed it, and few of its CPU kernels take it")
+    proto, problems = _export(case, base64.b64decode(want["node_def"]), outs)
+    if proto is None:
+        first = problems[0]
+        if case.op in converters.NOT_EXPRESSIBLE or first.op in converters.NOT_EXPRESSIBLE:
+            return
+        expected = LIMITS.get(case.id, "no uint64 kernel" if "uint64" in case.id else None)
+        assert expected is not None and expected in first.reason, f"refused: {first}"
+        return
+    assert case.id not in LIMITS, "exports now: drop it from LIMITS"
+    onnx.checker.check_model(proto, full_check=True)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {i.name: ort_value(np.asarray(case.flat_inputs()[int(i.name[2:])])) for i in sess.get_inputs()}
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    for i in case.only if case.only is not None else range(len(outs)):
+        g, w = np.asarray(got[f"o{i}"]), outs[i]
+        if w.dtype == object:
+            g = np.vectorize(lambda x: x.encode("utf-8", "surrogateescape"), otypes=[object])(g) if g.size else g
+        assert g.dtype == w.dtype and g.shape == w.shape, (case.id, i, g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind == "f":
+            tol = case.rtol if case.rtol is not None else (1e-3 if w.dtype == np.float16 else 1e-4)
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol / 10, err_msg=f"{case.id} output {i}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"{case.id} output {i}")
+
