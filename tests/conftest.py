@@ -197,7 +197,7 @@ def pytest_terminal_summary(terminalreporter, config):
     fixtures; a new answer is to be committed)."""
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         return
-    answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
+    answers = [p for p in ANSWERS.rglob("*.json") if p.stat().st_mtime >= _START]
     fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
     commit = f" in {ANSWERS}: commit them" if answers else ""
     terminalreporter.write_line(
