@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +31,11 @@ def _shared() -> Path:
 SHARED = _shared()
 CPB_DATA = SHARED / "testdata" / "cpb"
 FIXTURES = ROOT / "tests" / "fixtures"
+#: TensorFlow-built fixtures, committed with the stamp of the builder code that made them: a
+#: clean clone builds with TensorFlow only the fixtures above RECORD_CAP bytes, and new ones.
+RECORDED = ROOT / "tests" / "_oracles" / "fixtures"
+RECORD_CAP = 2 * 1024 * 1024
+_checked: set[str] = set()  # fixtures this process has found current (and recorded)
 
 for _k, _v in TF_ENV.items():
     os.environ.setdefault(_k, _v)
@@ -69,25 +75,79 @@ def _current(name: str, stamp: str) -> bool:
     return (CACHE / name).exists() and stamp_file.exists() and stamp_file.read_text() == stamp
 
 
-def build_fixture(name: str) -> Path:
-    """Path of the TF-built fixture ``name``, building it if needed.
+def _recorded(name: str, stamp: str) -> bool:
+    """Fixture ``name`` is committed in RECORDED, built by the builder code of ``stamp``."""
+    stamp_file = RECORDED / f"{name}.stamp"
+    return (RECORDED / name).is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp
 
-    A stale fixture is rebuilt together with every other stale fixture of its area, by one
-    ``make.py`` process (TensorFlow imported once), under the area's file lock.
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy directory ``src`` to ``dst`` (replacing it) through a temporary sibling, so a reader
+    never sees half a fixture."""
+    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+
+
+def _record(name: str, stamp: str) -> None:
+    """Commit-to-be copy of a fixture TensorFlow built in the cache, when it is small enough."""
+    if _recorded(name, stamp) or _size(CACHE / name) > RECORD_CAP:
+        return
+    RECORDED.mkdir(parents=True, exist_ok=True)
+    _copy_tree(CACHE / name, RECORDED / name)
+    (RECORDED / f"{name}.stamp").write_text(stamp)
+
+
+def _install(name: str) -> None:
+    """Copy a recorded fixture into the cache (a copy: tests may write into a fixture's files).
+
+    The cache's stamp keeps the recorded stamp's time, so the suite's summary counts only
+    what TensorFlow built in this run.
+    """
+    _copy_tree(RECORDED / name, CACHE / name)
+    shutil.copy2(RECORDED / f"{name}.stamp", CACHE / f"{name}.stamp")
+
+
+def build_fixture(name: str) -> Path:
+    """Path of the TF-built fixture ``name``: from the cache, else from the recorded fixtures,
+    else built by TensorFlow (and recorded when small).
+
+    Under the area's file lock, every recorded fixture of the area is installed; of the rest,
+    if the record is current for the area (its builder code has not changed), only ``name`` is
+    built, so a fixture too big to record costs TensorFlow only when a test asks for it;
+    otherwise every stale fixture of the area is rebuilt together by one ``make.py`` process
+    (TensorFlow imported once).
     """
     area = _area(name)
     stamp = _builder_stamp(area)
-    if _current(name, stamp):
+    if _current(name, stamp) and name in _checked:
         return CACHE / name
-    reason = no_tf_reason(f"fixture {name}")
-    if reason is not None:
-        (pytest.skip if not has_tensorflow() else pytest.fail)(reason)
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / f"{area.stem}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        stale = [n for n in _MODEL.findall(area.read_text()) if not _current(n, stamp)]
+        _checked.add(name)
+        if _current(name, stamp):
+            _record(name, stamp)  # a warm checkout records what its cache already holds
+            return CACHE / name
+        names = _MODEL.findall(area.read_text())
+        recorded = [n for n in names if _recorded(n, stamp)]
+        for n in recorded:
+            if not _current(n, stamp):
+                _install(n)
+        stale = [n for n in names if not _current(n, stamp)]
+        if recorded and name in stale:
+            stale = [name]
         errors = ""
-        if stale:
+        if name in stale:
+            reason = no_tf_reason(f"fixture {name}")
+            if reason is not None:
+                (pytest.skip if not has_tensorflow() else pytest.fail)(reason)
             proc = subprocess.run(
                 [sys.executable, str(FIXTURES / "make.py"), "--out", str(CACHE), *stale],
                 env={**os.environ, **TF_ENV}, capture_output=True, text=True, check=False,
@@ -99,6 +159,7 @@ def build_fixture(name: str) -> Path:
             for n in stale:
                 if n not in failed and (CACHE / n).exists():
                     (CACHE / f"{n}.stamp").write_text(stamp)
+                    _record(n, stamp)
         if not _current(name, stamp):
             raise RuntimeError(f"building fixture {name} failed:\n{errors[-4000:]}")
     return CACHE / name
@@ -136,7 +197,7 @@ def pytest_terminal_summary(terminalreporter, config):
     fixtures; a new answer is to be committed)."""
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         return
-    answers = [p for p in ANSWERS.glob("*/*.json") if p.stat().st_mtime >= _START]
+    answers = [p for p in ANSWERS.rglob("*.json") if p.stat().st_mtime >= _START]
     fixtures = [p for p in CACHE.glob("*.stamp") if p.stat().st_mtime >= _START]
     commit = f" in {ANSWERS}: commit them" if answers else ""
     terminalreporter.write_line(

@@ -35,7 +35,9 @@ FIXTURES = {
     # Half-precision arithmetic: the order of a sum's roundings is not TF's (Eigen's and
     # oneDNN's blocks). bfloat16 keeps 8 significant bits (steps of 2**-7 relative): one
     # intermediate rounded the other way moves a layer-normalised output by a few steps.
-    "keras_mixed_float16": (1e-2, 1e-3),
+    # float16: an output near zero made from terms near 2 keeps their step, 2**-9 (the
+    # attention signature: 0.0018 on an output of -0.042; the same unoptimised).
+    "keras_mixed_float16": (1e-2, 4e-3),
     "keras_mixed_bfloat16": (5e-2, 5e-2),
 }
 

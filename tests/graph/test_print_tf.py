@@ -60,7 +60,7 @@ def tf_printed(request: dict) -> list[str]:
         "for _ in range(req['runs']):\n"
         "    tf.raw_ops.Print(input=tf.constant(decode(req['input'])),\n"
         "                     data=[tf.constant(decode(d)) for d in req['data']], **req['attrs'])\n"
-    ) % request["tests_dir"]
+    ) % str(TESTS)
     proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(request), text=True,
                           capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if proc.returncode:
@@ -72,8 +72,7 @@ def tf_printed(request: dict) -> list[str]:
 def _request(case, runs: int) -> dict:
     data = dict(case.inputs)["data"]
     return {"function": "tf_printed", "input": encode(dict(case.inputs)["input"]),
-            "data": [encode(d) for d in data], "attrs": case.attrs, "runs": runs,
-            "tests_dir": str(TESTS)}
+            "data": [encode(d) for d in data], "attrs": case.attrs, "runs": runs}
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 For each signature of the default meta graph of every TF-built fixture: TensorFlow's
 outputs on fixed inputs (the fixture's stored inputs, else generated from the signature),
 tf2onnx's conversion and whether its model gives TensorFlow's outputs on onnxruntime
-(``coverage_oracle.py``, one TF subprocess, answers cached in the fixture cache), and
+(``coverage_oracle.py``, one TF subprocess, answers recorded and committed in
+``tests/_oracles/answers/onnx_coverage/``), and
 the same for our export (which must also pass ``onnx.checker`` with the full check and
 strict shape inference). The table in docs/onnx.md must be the one this computes
 (``SAVEDMODEL_IO_WRITE_COVERAGE=1`` rewrites it). Our side must agree with TensorFlow
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CACHE, ROOT, TF_ENV, _area, _builder_stamp
+from _oracles.recorded import ANSWERS
+from conftest import ROOT, TF_ENV, _area, _builder_stamp
 
 from onnx_export._cases import REFERENCE_FIXTURES, cases, ort_value
 
@@ -84,8 +86,8 @@ def _inputs(path: Path, sig) -> dict[str, np.ndarray]:
 
 
 def _oracle(name: str, path: Path, mg, sigs: list) -> dict[str, dict]:
-    """tf2onnx's and TensorFlow's answers per signature (cached by builder code, oracle and inputs)."""
-    folder = CACHE / "oracle" / "onnx_coverage"
+    """tf2onnx's and TensorFlow's answers per signature (recorded by builder code, oracle and inputs)."""
+    folder = ANSWERS / "onnx_coverage"
     h = hashlib.sha256(ORACLE.read_bytes())
     h.update(_builder_stamp(_area(name)).encode())
     answers: dict[str, dict] = {}
@@ -109,7 +111,10 @@ def _oracle(name: str, path: Path, mg, sigs: list) -> dict[str, dict]:
         if proc.returncode != 0:
             raise RuntimeError(f"coverage oracle failed:\n{proc.stderr[-3000:]}")
         for key, ans in zip(todo, json.loads(proc.stdout)):
-            (answers[key]["work"] / "answer.json").write_text(json.dumps(ans))
+            work = answers[key]["work"]
+            (work / "answer.json").write_text(json.dumps(ans))
+            for scratch in ("inputs.npz", "tf2onnx.onnx"):  # the oracle's, not part of the answer
+                (work / scratch).unlink(missing_ok=True)
     for key, a in answers.items():
         a.update(json.loads((a["work"] / "answer.json").read_text()))
     return answers

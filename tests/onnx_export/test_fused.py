@@ -32,6 +32,7 @@ def test_dense_layers_become_gemm_and_gelu(fixture_model):
     assert not {"MatMul", "Erf", "Add", "Mul"} & set(ops), ops
 
 
+@pytest.mark.slow  # runtime_resnet50: 186 MB built by TensorFlow; mobilenet checks the folding too
 def test_resnet_is_convolutions_only(fixture_model):
     ops = _ops(sx.export(fixture_model("runtime_resnet50")))
     # Batch norm folded into the 53 convolutions; NHWC -> NCHW once, at the input.
