@@ -40,7 +40,7 @@ of the unoptimised graph.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -704,14 +704,9 @@ def _passes_through(fb: Body, k: int) -> bool:
     return i == k and o == 0
 
 
-def specialize_loops(body: Body, env: Env) -> None:
-    """While loops whose body passes a constant input through unchanged (weights, variable
-    handles) call versions of their cond and body with that value folded in
-    (:meth:`Session.specialize`), so the passes see the weights inside the loop too."""
-    session = env.session
-    if session is None:
-        return
-    for node in body.nodes:
+def _while_loops(body: Body, env: Env, session: Session) -> Iterator[tuple[Node, FuncRef, FuncRef, Body]]:
+    """Each While the passes may rewrite, with its cond, its body and the body's compiled function."""
+    for node in list(body.nodes):
         if node.op not in _WHILES or node.index in env.keep:
             continue
         cond, loop = node.attr.get("cond"), node.attr.get("body")
@@ -721,6 +716,17 @@ def specialize_loops(body: Body, env: Env) -> None:
             fb = session.function(loop.name, node.where)
         except SavedModelError:
             continue
+        yield node, cond, loop, fb
+
+
+def specialize_loops(body: Body, env: Env) -> None:
+    """While loops whose body passes a constant input through unchanged (weights, variable
+    handles) call versions of their cond and body with that value folded in
+    (:meth:`Session.specialize`), so the passes see the weights inside the loop too."""
+    session = env.session
+    if session is None:
+        return
+    for node, cond, loop, fb in _while_loops(body, env, session):
         known = {k: _const_value(body, r) for k, r in enumerate(node.inputs)
                  if body.nodes[r[0]].op == "Const" and _passes_through(fb, k)}
         known = {k: v for k, v in known.items() if v is not None}
@@ -739,16 +745,7 @@ def fuse_rnn_loops(body: Body, env: Env) -> None:
     ctx = Context(session, None, session.budget)
     if env.meter is not None:
         ctx.meter = env.meter  # the trial runs are charged to the run being optimised
-    for node in list(body.nodes):
-        if node.op not in _WHILES or node.index in env.keep:
-            continue
-        cond, loop = node.attr.get("cond"), node.attr.get("body")
-        if not isinstance(cond, FuncRef) or not isinstance(loop, FuncRef):
-            continue
-        try:
-            fb = session.function(loop.name, node.where)
-        except SavedModelError:
-            continue
+    for node, cond, loop, fb in _while_loops(body, env, session):
         if len(fb.rets) != len(node.inputs) or not _side_effect_free([cond.name, loop.name], session):
             continue  # the trial runs must change nothing (variables, prints, random states...)
         env.clock(node)
