@@ -704,8 +704,9 @@ def _passes_through(fb: Body, k: int) -> bool:
     return i == k and o == 0
 
 
-def _while_loops(body: Body, env: Env, session: Session) -> Iterator[tuple[Node, FuncRef, FuncRef, Body]]:
-    """Each While the passes may rewrite, with its cond, its body and the body's compiled function."""
+def _while_loops(body: Body, env: Env,
+                 session: Session) -> Iterator[tuple[Node, FuncRef, FuncRef, Body]]:
+    """Each While the passes may rewrite, with its cond, its body and the body's program."""
     for node in list(body.nodes):
         if node.op not in _WHILES or node.index in env.keep:
             continue
