@@ -111,19 +111,25 @@ def _message_type(node, pool):
         raise bad(node, f"No descriptor found for message type {name}") from None
 
 
+def _field(node, desc, by_name: dict, name: Any):
+    """The field ``name`` (str or bytes) of ``desc``; unknown names and proto2 groups refused."""
+    name = name.decode() if isinstance(name, bytes) else name
+    field = by_name.get(name)
+    if field is None:
+        raise bad(node, f"Unknown field: {name} in message type {desc.full_name}")
+    if field.type == FD.TYPE_GROUP:
+        raise UnsupportedOpError(f"field {name!r} is a proto2 group, which is not supported",
+                                 where=node.where)
+    return field
+
+
 def _fields(node, desc, names: list, types: list, what: str) -> list:
     if len(names) != len(types):
         raise bad(node, f"field_names and {what} attributes must have the same length")
     out = []
     by_name = {f.name: f for f in desc.fields}
     for name, dt in zip(names, types):
-        name = name.decode() if isinstance(name, bytes) else name
-        field = by_name.get(name)
-        if field is None:
-            raise bad(node, f"Unknown field: {name} in message type {desc.full_name}")
-        if field.type == FD.TYPE_GROUP:
-            raise UnsupportedOpError(f"field {name!r} is a proto2 group, which is not supported",
-                                     where=node.where)
+        field = _field(node, desc, by_name, name)
         if np.dtype(dt).name not in _COMPATIBLE[field.type]:
             raise bad(node, f"Unexpected output type for {field.full_name}: {_type_name(field)} "
                             f"to {_dt_name(dt)}")
@@ -338,13 +344,8 @@ def encode_proto(node, inputs, ctx):
     by_name = {f.name: f for f in desc.fields}
     fields = []
     for name, v in zip(names, values):
-        name = name.decode() if isinstance(name, bytes) else name
-        field = by_name.get(name)
-        if field is None:
-            raise bad(node, f"Unknown field: {name} in message type {desc.full_name}")
-        if field.type == FD.TYPE_GROUP:
-            raise UnsupportedOpError(f"field {name!r} is a proto2 group, which is not supported",
-                                     where=node.where)
+        field = _field(node, desc, by_name, name)
+        name = field.name
         if v.dtype.name not in _COMPATIBLE[field.type]:
             raise bad(node, f"Incompatible type for field {name}.  Saw dtype: "
                             f"{_dt_name(v.dtype)[3:].lower()} but field type is: {_type_name(field)}")
