@@ -8,8 +8,8 @@ import re
 import shutil
 
 import pytest
+from _oracles import Oracle
 from conftest import CACHE
-from oracle import run_cached
 
 import savedmodel_io
 from savedmodel_io.cli import show
@@ -91,7 +91,7 @@ def _same(ours: str, theirs: str) -> None:
 @pytest.mark.tf
 def test_show_all_matches_saved_model_cli(models):
     requests = [{"dir": str(p), "argv": ["--all"]} for p in models.values()]
-    answers = dict(zip(models, run_cached("oracles_smcli.py", requests)))
+    answers = dict(zip(models, Oracle("smcli").answers(requests)))
     for name, path in models.items():
         want = answers[name]
         assert want["error"] is None, want

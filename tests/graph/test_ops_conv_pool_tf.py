@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from .raw_ops_harness import Cases, i32, oracle_results, run_ours
-from .raw_ops_oracle import decode
+from _oracles.codec import decode
 
 CASES = Cases(seed=7005)
 add = CASES.add

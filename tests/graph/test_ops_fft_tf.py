@@ -14,7 +14,7 @@ import pytest
 from savedmodel_io.proto import NodeDef
 
 from .raw_ops_harness import DT, Case, Cases, assert_same, i32, run_ours
-from .raw_ops_oracle import decode
+from _oracles.codec import decode
 
 CASES = Cases(seed=4201)
 add = CASES.add

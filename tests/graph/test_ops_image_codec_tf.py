@@ -18,7 +18,7 @@ import pytest
 
 from .image_files import animated_gif, photo, pillow_file, png_corpus
 from .raw_ops_harness import Cases, oracle_results, run_ours
-from .raw_ops_oracle import decode
+from _oracles.codec import decode
 
 pytest.importorskip("PIL")
 

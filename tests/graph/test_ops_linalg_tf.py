@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from .raw_ops_harness import DT, Cases, i32, run_ours
-from .raw_ops_oracle import decode
+from _oracles.codec import decode
 
 CASES = Cases(seed=4101)
 add = CASES.add

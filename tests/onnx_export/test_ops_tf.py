@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from graph.raw_ops_harness import _const, oracle_results
-from graph.raw_ops_oracle import decode
+from _oracles.codec import decode
 from graph import (
     test_ops_audio_tf,
     test_ops_conv_pool_tf,
