@@ -18,6 +18,7 @@ import savedmodel_io.onnx as sx  # noqa: E402
 from savedmodel_io.cli import main as cli  # noqa: E402
 from savedmodel_io.errors import InvalidArgumentError, UnsupportedOpError  # noqa: E402
 from savedmodel_io.onnx import cache as onnx_cache  # noqa: E402
+from savedmodel_io.onnx._opsets import EXPORTER_VERSION  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -133,7 +134,7 @@ def test_cli_run_uses_the_disk_cache(cnn, tmp_path, monkeypatch, capsys):
     first = _run(path, "onnxruntime", x_file, capsys)
     np.testing.assert_allclose(first, want["output_0"], rtol=1e-4, atol=1e-5)
     files = list((tmp_path / "cache" / "savedmodel_io" / "onnx").glob("*.onnx"))
-    assert len(files) == 1 and files[0].name.endswith("-serve-serving_default-20-1.onnx")
+    assert len(files) == 1 and files[0].name.endswith(f"-serve-serving_default-20-{EXPORTER_VERSION}.onnx")
 
     def no_export(*a, **k):
         raise AssertionError("exported again")

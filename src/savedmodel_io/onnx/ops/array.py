@@ -89,6 +89,9 @@ def reshape(cx, node, ins):
         if x.shape is not None and tuple(dims) == tuple(x.shape):
             return x  # the same shape, symbolic dims included: nothing to do
         flat = x.origin
+        if flat is not None and flat[0] == "reshape" and flat[1].shape is not None and flat[1].perm is None and \
+                tuple(dims) == tuple(flat[1].shape):
+            return flat[1]  # reshaped back to the shape it had: the value before the first Reshape
         if flat is not None and flat[0] == "flat_matmul" and flat[1].shape is not None and \
                 tuple(dims) == tuple(flat[1].shape[:-1]) + (flat[2].shape[-1],):
             # Keras' tensordot: reshape to 2-D, MatMul, reshape back == one broadcasting MatMul.

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
-from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops.math import in_float32
+from savedmodel_io.onnx.ops._registry import CONVERTERS, converter, inexpressible
+from savedmodel_io.onnx.ops.math import align, in_float32
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
     INT64_MIN,
@@ -25,6 +25,7 @@ from savedmodel_io.onnx.ops._util import (
     i64,
     need_rank,
     partly_known,
+    reduce,
     scalar,
 )
 
@@ -91,8 +92,9 @@ def _pads(node: Any, x: Val, kernel: list[int], strides: list[int], dil: list[in
 
 # -- convolutions ---------------------------------------------------------------------------------
 
-def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int = 1) -> Val:
-    """ONNX Conv of ``x`` (TF layout per data_format) with an OI[spatial] weight."""
+def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int = 1,
+          bias: Val | None = None) -> Val:
+    """ONNX Conv of ``x`` (TF layout per data_format) with an OI[spatial] weight (and a bias vector)."""
     g = cx.g
     last = _is_channels_last(node)
     xc = _nchw(g, x, rank, last)
@@ -104,9 +106,10 @@ def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int
     kernel = [int(d) for d in wv.shape[2:]]
     attrs = dict(strides=strides, dilations=dil, group=group, **_pads(node, xc, kernel, strides, dil, rank, last))
     if xc.dtype == np.float64:  # onnxruntime convolves float32 (and float16) only
-        out = cast(g, g.op1("Conv", cast(g, xc, np.float32), cast(g, wv, np.float32), **attrs), np.float64)
+        b = None if bias is None else cast(g, bias, np.float32)
+        out = cast(g, g.op1("Conv", cast(g, xc, np.float32), cast(g, wv, np.float32), b, **attrs), np.float64)
     else:
-        out = g.op1("Conv", xc, wv, **attrs)
+        out = g.op1("Conv", xc, wv, None if bias is None else cast(g, bias, xc.dtype), **attrs)
     return _out(out, rank, last)
 
 
@@ -117,21 +120,21 @@ def _filter_oi(w: Val, g: Graph, rank: int) -> Val:
 
 
 @converter("Conv2D", "Conv3D", onnx="Conv", layout=True)
-def conv(cx, node, ins):
+def conv(cx, node, ins, bias=None):
     g = cx.g
     x, w = ins
-    rank = 4 if node.op == "Conv2D" else 5
+    rank = 5 if node.op == "Conv3D" else 4
     w = g.plain(w)
     cin = w.shape[rank - 2] if w.shape is not None else None
     c = x.logical_shape[rank - 1 if _is_channels_last(node) else 1] if x.shape is not None else None
     group = 1
     if isinstance(cin, int) and isinstance(c, int) and cin and c != cin:
         group = c // cin
-    return _conv(cx, node, x, _filter_oi(w, g, rank), rank, group)
+    return _conv(cx, node, x, _filter_oi(w, g, rank), rank, group, bias)
 
 
 @converter("DepthwiseConv2dNative", onnx="Conv(group=C)", layout=True)
-def depthwise_conv(cx, node, ins):
+def depthwise_conv(cx, node, ins, bias=None):
     g = cx.g
     x, w = ins
     w = g.plain(w)
@@ -140,7 +143,7 @@ def depthwise_conv(cx, node, ins):
     kh, kw, c, m = w.shape
     # [H, W, C, M] -> [H, W, 1, C*M] -> [C*M, 1, H, W]: output channel c*M + m, as in TF.
     w2 = g.op1("Reshape", w, g.const(np.asarray([kh, kw, 1, c * m], np.int64)))
-    return _conv(cx, node, x, _filter_oi(w2, g, 4), 4, group=c)
+    return _conv(cx, node, x, _filter_oi(w2, g, 4), 4, group=c, bias=bias)
 
 
 @converter("Conv2DBackpropInput", "Conv3DBackpropInputV2", "Conv3DBackpropInput", onnx="ConvTranspose",
@@ -540,6 +543,190 @@ inexpressible("not mapped yet: TF's fused LSTM/GRU block cells (ONNX LSTM/GRU co
 inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
 inexpressible("not mapped yet: softmax cross-entropy with its gradient output (ONNX SoftmaxCrossEntropyLoss "
               "gives the loss only)", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits")
-inexpressible("not mapped yet: grappler's and oneDNN's fused ops (the exporter fuses Conv/MatMul + bias and "
-              "layer norms itself from the unfused graph)", "_FusedConv2D", "_FusedDepthwiseConv2dNative",
-              "_FusedMatMul", "_MklFusedBatchMatMulV2", "_MklLayerNorm")
+
+
+# -- TensorFlow's fused ops -----------------------------------------------------------------------
+# The graph optimiser (graph/optimize.py) makes them before export, and grappler / oneDNN leave
+# them in some saved graphs: a convolution or matmul, then ``fused_ops`` on its output
+# (tensorflow/tensorflow tensorflow/core/kernels/conv_ops_fused_impl.h, matmul_op_fused.cc):
+# BiasAdd [, Add] [, activation] with args (bias [, residual]), or FusedBatchNorm [, activation]
+# with args (scale, offset, mean, variance) and attr epsilon. The bias becomes Conv's B input or
+# Gemm's C; a batch norm with constant statistics is folded into constant weights.
+
+_FUSED_ACTIVATIONS = frozenset({"Relu", "Relu6", "Elu", "LeakyRelu", "Sigmoid", "Tanh", "GeluExact"})
+
+
+def _epilogue(node: Any) -> tuple[str | None, bool, str | None]:
+    """(head: "BiasAdd" / "FusedBatchNorm" / None, residual Add?, activation) of ``fused_ops``."""
+    ops = [o.decode() if isinstance(o, bytes) else str(o) for o in node.attr.get("fused_ops") or ()]
+    if not ops:
+        return None, False, None
+    if ops[0] not in ("BiasAdd", "FusedBatchNorm"):
+        raise ExportError(f"fused ops {ops} are not supported")
+    rest = ops[1:]
+    residual = ops[0] == "BiasAdd" and rest[:1] == ["Add"]
+    if residual:
+        rest = rest[1:]
+    if len(rest) > 1 or (rest and rest[0] not in _FUSED_ACTIVATIONS):
+        raise ExportError(f"fused ops {ops} are not supported")
+    return ops[0], residual, rest[0] if rest else None
+
+
+def _batch_norm_affine(g: Graph, node: Any, args: list[Val], dt: np.dtype) -> tuple[Val, Val]:
+    """(scale, shift) vectors of an inference batch norm: s = scale / sqrt(var + eps), t = offset - mean * s
+    (in float32, as TensorFlow's kernel computes them)."""
+    if len(args) < 4:
+        raise ExportError(f"a fused FusedBatchNorm needs 4 arguments, got {len(args)}")
+    eps = float(node.attr.get("epsilon", 1e-4))
+    if all(a.is_const for a in args[:4]):
+        scale, offset, mean, var = (np.asarray(a.const, np.float32) for a in args[:4])
+        s = scale / np.sqrt(var + np.float32(eps))
+        return g.const(s.astype(dt)), g.const((offset - mean * s).astype(dt))
+    scale, offset, mean, var = (cast(g, g.plain(a), np.float32) for a in args[:4])
+    s = g.op1("Div", scale, g.op1("Sqrt", g.op1("Add", var, scalar(g, eps, np.float32))))
+    t = g.op1("Sub", offset, g.op1("Mul", mean, s))
+    return cast(g, s, dt), cast(g, t, dt)
+
+
+def _per_channel(g: Graph, op: str, y: Val, vec: Val) -> Val:
+    """``op`` (Mul / Add) of ``y`` and a vector along its logical last axis, in ``y``'s layout."""
+    rank = need_rank(y)
+    phys = invert(y.perm)[rank - 1] if y.perm is not None else rank - 1
+    if phys != rank - 1:
+        shape = [1] * rank
+        shape[phys] = -1
+        vec = g.op1("Reshape", g.plain(vec), g.const(np.asarray(shape, np.int64)))
+    out = g.op1(op, y, vec)
+    out.perm = y.perm
+    return out
+
+
+def _activate(cx: Any, node: Any, y: Val, act: str | None) -> Val:
+    """The fused activation on ``y`` (its layout kept)."""
+    g = cx.g
+    if act is None:
+        return y
+    if act == "Relu6":
+        out = g.op1("Clip", y, scalar(g, 0, y.dtype), scalar(g, 6, y.dtype))
+    elif act == "Elu":
+        out = in_float32(g, "Elu", y, alpha=1.0)
+    elif act == "LeakyRelu":
+        out = in_float32(g, "LeakyRelu", y, alpha=float(node.attr.get("leakyrelu_alpha", 0.2)))
+    elif act == "GeluExact" and cx.opset >= 20:
+        out = g.op1("Gelu", y)
+    elif act == "GeluExact":  # 0.5 * y * (1 + erf(y / sqrt 2)): Gelu is opset 20
+        e = in_float32(g, "Erf", g.op1("Mul", y, scalar(g, 0.7071067811865476, y.dtype)))
+        out = g.op1("Mul", g.op1("Mul", y, scalar(g, 0.5, y.dtype)), g.op1("Add", e, scalar(g, 1, y.dtype)))
+    else:
+        out = g.op1(act, y)
+    out.perm = y.perm
+    return out
+
+
+def _finish(cx: Any, node: Any, y: Val, ins: list[Val], residual: bool, act: str | None) -> Val:
+    """The residual Add (fused arg 1) and the activation after the biased product ``y``."""
+    g = cx.g
+    if residual:
+        if len(ins) < 4:
+            raise ExportError("a fused Add needs a second argument")
+        a, b = align(g, y, ins[3])
+        y = g.op1("Add", a, b)
+        y.perm = a.perm
+    return _activate(cx, node, y, act)
+
+
+@converter("_FusedConv2D", "_FusedDepthwiseConv2dNative", onnx="Conv (bias, folded batch norm), Add, activation",
+           layout=True)
+def fused_conv(cx, node, ins):
+    g = cx.g
+    head, residual, act = _epilogue(node)
+    x, w = ins[0], g.plain(ins[1])
+    depthwise = node.op == "_FusedDepthwiseConv2dNative"
+    bias = scale = None
+    if head == "BiasAdd":
+        if len(ins) < 3:
+            raise ExportError("a fused BiasAdd needs its bias argument")
+        bias = g.plain(ins[2])
+    elif head == "FusedBatchNorm":
+        scale, bias = _batch_norm_affine(g, node, ins[2:], x.dtype)
+        if scale.is_const and w.is_const and w.rank == 4:  # folded into the filter's output channels
+            s = scale.const.reshape(w.const.shape[2:]) if depthwise else scale.const
+            w, scale = g.const((w.const * s).astype(w.dtype)), None
+    y = (depthwise_conv if depthwise else conv)(cx, node, [x, w], bias=None if scale is not None else bias)
+    if scale is not None:
+        y = _per_channel(g, "Add", _per_channel(g, "Mul", y, scale), bias)
+    return _finish(cx, node, y, ins, residual, act)
+
+
+def _gemm_ok(node: Any, a: Val, b: Val, bias: Val | None) -> bool:
+    """Whether a fused matmul is one Gemm: 2-D operands, constant weights, a bias (Gemm's C)."""
+    return bias is not None and a.rank == 2 and b.is_const and b.rank == 2 and a.dtype.kind == "f"
+
+
+@converter("_FusedMatMul", "_MklFusedBatchMatMulV2", onnx="Gemm, or MatMul and Add; Add, activation")
+def fused_matmul(cx, node, ins):
+    g = cx.g
+    head, residual, act = _epilogue(node)
+    a, b = ins[0], ins[1]
+    bias = scale = None
+    if head == "BiasAdd":
+        if len(ins) < 3:
+            raise ExportError("a fused BiasAdd needs its bias argument")
+        bias = ins[2]
+    elif head == "FusedBatchNorm":
+        scale, bias = _batch_norm_affine(g, node, ins[2:], a.dtype)
+    src = a.origin[1] if a.origin is not None and a.origin[0] == "reshape" else None
+    if node.op == "_FusedMatMul" and src is not None and a.rank == 2 and src.rank is not None and src.rank > 2 \
+            and not node.attr.get("transpose_a") and src.shape[-1] == a.shape[-1]:
+        # Keras' tensordot (reshape to 2-D, matmul, reshape back): computed on the N-D input, then
+        # flattened; reshaping that back is a no-op (array.reshape).
+        a = src
+    y = _product(cx, node, a, b, bias, scale)
+    if a is not src:
+        return _finish(cx, node, y, ins, residual, act)
+    if not residual:
+        y = _activate(cx, node, y, act)
+    n = y.shape[-1] if y.shape is not None and isinstance(y.shape[-1], int) else -1
+    flat = g.op1("Reshape", y, g.const(np.asarray([-1, n], np.int64)))
+    flat.origin = ("reshape", y)
+    return _finish(cx, node, flat, ins, residual, act) if residual else flat
+
+
+def _product(cx: Any, node: Any, a: Val, b: Val, bias: Val | None, scale: Val | None) -> Val:
+    """The matmul of a fused matmul node with its bias (or batch norm affine): one Gemm when it can."""
+    g = cx.g
+    tb = bool(node.attr.get("transpose_b") or node.attr.get("adj_y"))
+    ta = bool(node.attr.get("transpose_a") or node.attr.get("adj_x"))
+    if scale is None and _gemm_ok(node, a, b, bias) and not ta and a.dtype == b.dtype:
+        return g.op1("Gemm", a, b, cast(g, g.plain(bias), a.dtype), transB=1 if tb else None)
+    if a.rank == 2 and b.rank == 2:
+        y = CONVERTERS["MatMul"].fn(cx, _Attrs(node, {"transpose_a": ta, "transpose_b": tb}), [a, b])
+    else:
+        y = CONVERTERS["BatchMatMulV2"].fn(cx, _Attrs(node, {"adj_x": ta, "adj_y": tb}), [a, b])
+    if scale is not None:
+        y = g.op1("Mul", y, scale)
+    if bias is not None:
+        y = g.op1("Add", y, cast(g, g.plain(bias), y.dtype))
+    return y
+
+
+class _Attrs:
+    """A node seen with some attrs replaced (the plain op's converter reads the fused node's)."""
+
+    def __init__(self, node: Any, attr: dict[str, Any]) -> None:
+        self.op, self.name = node.op, node.name
+        self.attr = {**node.attr, **attr}
+
+
+@converter("_MklLayerNorm", onnx="LayerNormalization (opset 17; before: ReduceMean, Sub, Mul, Sqrt, Div, Add)")
+def mkl_layer_norm(cx, node, ins):
+    g = cx.g
+    x, scale, offset = ins[0], g.plain(ins[1]), g.plain(ins[2])
+    eps = float(node.attr.get("epsilon", 1e-3))
+    if cx.opset >= 17:
+        return g.op1("LayerNormalization", x, cast(g, scale, x.dtype), cast(g, offset, x.dtype), axis=-1,
+                     epsilon=eps)
+    d = g.op1("Sub", x, reduce(g, "ReduceMean", x, [-1], True))
+    var = reduce(g, "ReduceMean", g.op1("Mul", d, d), [-1], True)
+    y = g.op1("Div", d, g.op1("Sqrt", g.op1("Add", var, scalar(g, eps, x.dtype))))
+    return g.op1("Add", g.op1("Mul", y, cast(g, scale, x.dtype)), cast(g, offset, x.dtype))
