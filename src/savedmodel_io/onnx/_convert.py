@@ -2,8 +2,11 @@
 
 The exporter reads what the numpy runtime already understands (graph/runtime.py):
 each :class:`~savedmodel_io.graph.runtime.Body` with decoded attrs and resolved
-inputs, function references and variables. For one signature it visits the nodes the
-outputs need, in dependency order; per node:
+inputs, function references and variables. A signature's graph first goes through the
+runtime's optimisation stage (:data:`PASSES` of graph/optimize.py: calls inlined, constants
+and variables folded, identities removed, batch norms, biases and activations fused into
+TensorFlow's fused ops). The exporter then visits the nodes the outputs need, in dependency
+order; per node:
 
 * function calls ((Stateful)PartitionedCall, library functions) are inlined: the
   callee's body is walked with its arguments bound to the caller's values;
