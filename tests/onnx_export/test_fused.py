@@ -32,6 +32,12 @@ def test_dense_layers_become_gemm_and_gelu(fixture_model):
     assert not {"MatMul", "Erf", "Add", "Mul"} & set(ops), ops
 
 
+def test_fused_nodes_name_the_saved_nodes_they_stand_for(fixture_model):
+    """A Gemm made of MatMul + BiasAdd + Relu (the optimiser's _FusedMatMul) says so in doc_string."""
+    gemm = next(n for n in sx.export(fixture_model("runtime_mlp")).graph.node if n.op_type == "Gemm")
+    assert "dense_1/MatMul (MatMul)" in gemm.doc_string and "(BiasAdd)" in gemm.doc_string, gemm.doc_string
+
+
 @pytest.mark.slow  # runtime_resnet50: 186 MB built by TensorFlow; mobilenet checks the folding too
 def test_resnet_is_convolutions_only(fixture_model):
     ops = _ops(sx.export(fixture_model("runtime_resnet50")))

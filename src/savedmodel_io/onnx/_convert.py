@@ -115,7 +115,8 @@ class Exporter:
     # -- problems --------------------------------------------------------------------------
 
     def problem(self, node: Node, reason: str) -> None:
-        p = Problem(node.op, node.name, node.body, reason)
+        made = _origins(node)  # a node the optimiser made: which saved nodes it stands for
+        p = Problem(node.op, node.name, node.body, f"{reason} ({made})" if made else reason)
         if p not in self.problems:
             self.problems.append(p)
 
@@ -440,8 +441,8 @@ def _output_types(node: Node) -> list[bool] | None:
 def _origins(node: Node) -> str:
     """The saved graph's nodes an optimiser-made node stands for ("" for a saved node itself),
     for the doc_string of the ONNX nodes it becomes: a fused node can be traced back."""
-    if node.origin is None or node.origin == (node,):
-        return ""
+    if node.origin is None or len(node.origin) == 1 and node.origin[0].op == node.op:
+        return ""  # a saved node, or a copy of one (inlined: its name is the call's / the node's)
     return "from TensorFlow " + ", ".join(f"{o.name} ({o.op})" for o in node.origin)
 
 
