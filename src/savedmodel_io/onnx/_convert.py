@@ -170,6 +170,11 @@ class Exporter:
         body = self.session.function(name, node.where)
         if len(args) != len(body.args):
             raise ExportError(f"function {name!r} takes {len(body.args)} inputs, got {len(args)}")
+        # Through the optimisation stage too, with the constant arguments (weights, variable
+        # handles) folded in: If branches and loop bodies get the fused forms.
+        known = {i: a.const for i, a in enumerate(args) if a.is_const or a.kind == "handle"}
+        body, _env = optimize(body, body.rets, controls=body.control_rets, feeds=list(range(len(args))),
+                              constants=known, session=self.session, passes=PASSES)
         self._depth += 1
         try:
             return self.walk(body, body.rets, {i: [a] for i, a in enumerate(args)}, body.control_rets)
