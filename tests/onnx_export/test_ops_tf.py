@@ -33,6 +33,7 @@ from graph import (
     test_ops_image_tf,
     test_ops_indexing_tf,
     test_ops_linalg_tf,
+    test_ops_nn_extra_tf,
     test_ops_ragged_tf,
     test_ops_segment_tf,
     test_ops_sets_tf,
@@ -56,8 +57,8 @@ pytestmark = pytest.mark.tf
 
 _FAMILIES = (test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf, test_ops_cross_tf, test_ops_fft_tf,
              test_ops_image_boxes_tf, test_ops_image_codec_tf, test_ops_image_color_tf, test_ops_image_sampling_tf,
-             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_ragged_tf, test_ops_segment_tf,
-             test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf)
+             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_nn_extra_tf, test_ops_ragged_tf,
+             test_ops_segment_tf, test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf)
 # (case set, case): ids are unique within a set only.
 _SETS = {"raw": list(RAW_CASES), **{m.__name__.split(".")[-1][len("test_ops_"):-len("_tf")]:
                                     [c for c in m.CASES if converters.get(c.op) is not None] for m in _FAMILIES}}

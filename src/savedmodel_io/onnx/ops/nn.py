@@ -15,7 +15,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops.math import in_float32
+from savedmodel_io.onnx.ops.math import batch_matmul, in_float32, matmul
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
     INT64_MIN,
@@ -25,6 +25,7 @@ from savedmodel_io.onnx.ops._util import (
     i64,
     need_rank,
     partly_known,
+    reduce,
     scalar,
 )
 
@@ -120,7 +121,7 @@ def _filter_oi(w: Val, g: Graph, rank: int) -> Val:
 def conv(cx, node, ins):
     g = cx.g
     x, w = ins
-    rank = 4 if node.op == "Conv2D" else 5
+    rank = 5 if node.op == "Conv3D" else 4
     w = g.plain(w)
     cin = w.shape[rank - 2] if w.shape is not None else None
     c = x.logical_shape[rank - 1 if _is_channels_last(node) else 1] if x.shape is not None else None
@@ -535,11 +536,129 @@ def _batch_to_space_static(cx, node, ins):
         y = g.op1("Slice", y, g.const(starts.astype(np.int64)), g.const(ends),
                   g.const(np.arange(1, 1 + m, dtype=np.int64)))
     return y
-inexpressible("not mapped yet: TF's fused LSTM/GRU block cells (ONNX LSTM/GRU could express them)",
-              "BlockLSTM", "BlockLSTMV2", "LSTMBlockCell", "GRUBlockCell")
 inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
-inexpressible("not mapped yet: softmax cross-entropy with its gradient output (ONNX SoftmaxCrossEntropyLoss "
-              "gives the loss only)", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits")
-inexpressible("not mapped yet: grappler's and oneDNN's fused ops (the exporter fuses Conv/MatMul + bias and "
-              "layer norms itself from the unfused graph)", "_FusedConv2D", "_FusedDepthwiseConv2dNative",
-              "_FusedMatMul", "_MklFusedBatchMatMulV2", "_MklLayerNorm")
+
+
+# -- grappler's and oneDNN's fused ops ----------------------------------------------------------
+# The fused_ops forms the numpy kernels run (graph/ops/nn.py _Epilogue; tensorflow/tensorflow
+# tensorflow/core/kernels/conv_ops_fused_impl.h, matmul_op_fused.cc): BiasAdd [, Add]
+# [, activation] with args (bias [, residual]), or FusedBatchNorm [, activation] with args
+# (scale, offset, mean, variance) and attr epsilon; an empty list is the plain op.
+
+def _channel_op(g: Graph, op: str, y: Val, vec: Val, axis: int) -> Val:
+    """``op`` (Add, Mul) of ``y`` and a vector along ``y``'s logical ``axis`` (``y``'s layout kept)."""
+    rank = need_rank(y)
+    phys = invert(y.perm)[axis] if y.perm is not None else axis
+    if phys != rank - 1:
+        shape = [1] * rank
+        shape[phys] = -1
+        vec = g.op1("Reshape", vec, g.const(np.asarray(shape, np.int64)))
+    out = g.op1(op, y, vec)
+    out.perm = y.perm
+    return out
+
+
+def _activation(g: Graph, act: str, y: Val, alpha: float) -> Val:
+    if act == "Relu":
+        out = g.op1("Relu", y)
+    elif act == "Relu6":
+        out = g.op1("Clip", y, scalar(g, 0, y.dtype), scalar(g, 6, y.dtype))
+    elif act == "Elu":
+        out = in_float32(g, "Elu", y, alpha=1.0)
+    elif act == "LeakyRelu":
+        out = in_float32(g, "LeakyRelu", y, alpha=alpha)
+    elif act in ("Sigmoid", "Tanh"):
+        out = g.op1(act, y)
+    elif act == "GeluExact":  # 0.5 * y * (1 + erf(y / sqrt 2)), as tf.nn.gelu(approximate=False)
+        if g.model.opset >= 20:
+            out = g.op1("Gelu", y)
+        else:
+            half = g.op1("Mul", y, scalar(g, 0.5, y.dtype))
+            erf = in_float32(g, "Erf", g.op1("Mul", y, scalar(g, 0.7071067811865476, y.dtype)))
+            out = g.op1("Mul", half, g.op1("Add", erf, scalar(g, 1, y.dtype)))
+    else:
+        raise ExportError(f"fused activation {act} is not supported")
+    out.perm = y.perm
+    return out
+
+
+_FUSED_ACTIVATIONS = ("Relu", "Relu6", "Elu", "LeakyRelu", "Sigmoid", "Tanh", "GeluExact")
+
+
+def _epilogue(cx: Any, node: Any, y: Val, args: list[Val], axis: int) -> Val:
+    """The fused_ops of ``node`` applied to the convolution's or matmul's output ``y``."""
+    g = cx.g
+    ops = [o.decode() if isinstance(o, bytes) else str(o) for o in node.attr.get("fused_ops") or ()]
+    if not ops:
+        return y
+    args = [g.plain(a) for a in args]
+    if ops[0] == "BiasAdd" and args:
+        y = _channel_op(g, "Add", y, cast(g, args[0], y.dtype), axis)
+        rest = ops[1:]
+        if rest[:1] == ["Add"]:
+            if len(args) < 2:
+                raise ExportError("fused Add needs a second argument")
+            res = args[1]
+            if y.perm is not None and res.rank == y.rank:
+                res = g.with_perm(res, y.perm)
+            elif y.perm is not None:
+                y = g.plain(y)
+            perm = y.perm
+            y = g.op1("Add", y, res)
+            y.perm = perm
+            rest = rest[1:]
+    elif ops[0] == "FusedBatchNorm" and len(args) >= 4:
+        scale, offset, mean, var = (cast(g, a, np.float32) for a in args[:4])
+        eps = scalar(g, float(node.attr.get("epsilon", 1e-4)), np.float32)
+        s = g.op1("Div", scale, g.op1("Sqrt", g.op1("Add", var, eps)))
+        t = g.op1("Sub", offset, g.op1("Mul", mean, s))
+        y = _channel_op(g, "Add", _channel_op(g, "Mul", y, cast(g, s, y.dtype), axis), cast(g, t, y.dtype), axis)
+        rest = ops[1:]
+    else:
+        raise ExportError(f"fused ops {ops} are not supported")
+    if len(rest) > 1 or (rest and rest[0] not in _FUSED_ACTIVATIONS):
+        raise ExportError(f"fused ops {ops} are not supported")
+    if rest:
+        y = _activation(g, rest[0], y, float(node.attr.get("leakyrelu_alpha", 0.2)))
+    return y
+
+
+@converter("_FusedConv2D", onnx="Conv, Add/Mul, activation", layout=True)
+def fused_conv(cx, node, ins):
+    y = conv(cx, node, ins[:2])
+    return _epilogue(cx, node, y, ins[2:], 3 if _is_channels_last(node) else 1)
+
+
+@converter("_FusedDepthwiseConv2dNative", onnx="Conv(group=C), Add/Mul, activation", layout=True)
+def fused_depthwise_conv(cx, node, ins):
+    y = depthwise_conv(cx, node, ins[:2])
+    return _epilogue(cx, node, y, ins[2:], 3 if _is_channels_last(node) else 1)
+
+
+@converter("_FusedMatMul", onnx="MatMul (Gemm after fusion), Add, activation")
+def fused_matmul(cx, node, ins):
+    y = matmul(cx, node, ins[:2])
+    return _epilogue(cx, node, y, ins[2:], need_rank(y) - 1)
+
+
+@converter("_MklFusedBatchMatMulV2", onnx="MatMul, Add, activation")
+def fused_batch_matmul(cx, node, ins):
+    y = batch_matmul(cx, node, ins[:2])
+    return _epilogue(cx, node, y, ins[2:], need_rank(y) - 1)
+
+
+@converter("_MklLayerNorm", onnx="LayerNormalization")
+def layer_norm(cx, node, ins):
+    """(x - mean) / sqrt(var + epsilon) * scale + offset over the last axis (graph/ops/nn.py)."""
+    g = cx.g
+    x, scale, offset = ins
+    if need_rank(x) == 0:
+        raise ExportError("layer normalisation of a scalar")
+    eps = float(node.attr.get("epsilon", 1e-3))
+    scale, offset = cast(g, scale, x.dtype), cast(g, offset, x.dtype)
+    if cx.opset >= 17:
+        return g.op1("LayerNormalization", x, scale, offset, axis=-1, epsilon=eps)
+    centred = g.op1("Sub", x, reduce(g, "ReduceMean", x, [-1], True))
+    var = reduce(g, "ReduceMean", g.op1("Mul", centred, centred), [-1], True)
+    norm = g.op1("Div", centred, g.op1("Sqrt", g.op1("Add", var, scalar(g, eps, x.dtype))))
+    return g.op1("Add", g.op1("Mul", norm, scale), offset)
