@@ -163,3 +163,35 @@ def test_unsupported_fused_ops_are_refused():
     ex = Exporter(runtime.Session(mg), 20)
     ex.signature("s")
     assert ex.problems and "fused ops" in ex.problems[0].reason
+
+
+# -- ops TensorFlow's CPU build cannot run from tf.raw_ops: Conv2DBackpropInputV2 and the TF1
+# graph-transform fusions (the runtime's kernels are checked against TF's unfused ops in
+# tests/graph/test_ops_conv_pool_tf.py).
+
+@pytest.mark.parametrize("pad,stride,shape", [("SAME", 1, (1, 5, 6, 2)), ("VALID", 2, (2, 7, 7, 2)),
+                                              ("SAME", 2, (1, 6, 5, 2))])
+def test_conv2d_backprop_input_v2(pad, stride, shape):
+    oh = -(-shape[1] // stride) if pad == "SAME" else (shape[1] - 3) // stride + 1
+    ow = -(-shape[2] // stride) if pad == "SAME" else (shape[2] - 3) // stride + 1
+    feeds = {"x": f32(*shape), "dy": f32(shape[0], oh, ow, 4)}
+    n = node("y", "Conv2DBackpropInputV2", ["x", "w", "dy"], T=("type", F32), padding=pad.encode(),
+             data_format=b"NHWC")
+    n.attr["strides"].list.i.extend([1, stride, stride, 1])
+    export_and_compare([placeholder("x"), const("w", f32(3, 3, 2, 4)), placeholder("dy"), n], feeds, ["y:0"])
+
+
+@pytest.mark.parametrize("mode", [b"REFLECT", b"SYMMETRIC"])
+@pytest.mark.parametrize("resize", [None, False, True])
+def test_fused_pad_and_resize_convolutions(mode, resize):
+    feeds = {"x": f32(2, 5, 4, 3)}
+    nodes = [placeholder("x"), const("pads", np.asarray([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32)),
+             const("w", f32(3, 3, 3, 4))]
+    if resize is None:
+        n = node("y", "FusedPadConv2D", ["x", "pads", "w"], T=("type", F32), mode=mode, padding=b"VALID")
+    else:
+        nodes.append(const("size", np.asarray([7, 6], np.int32)))
+        n = node("y", "FusedResizeAndPadConv2D", ["x", "size", "pads", "w"], T=("type", F32), mode=mode,
+                 padding=b"SAME", resize_align_corners=resize)
+    n.attr["strides"].list.i.extend([1, 2, 1, 1])
+    export_and_compare(nodes + [n], feeds, ["y:0"], dynamic=("x",))

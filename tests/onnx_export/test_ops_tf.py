@@ -69,6 +69,7 @@ LIMITS: dict[str, str] = {
     "Cumprod-int_axis0": "Cumprod of integers",
     "Einsum-...ij,...jk->...ik": "Ellipsis",  # ONNX Einsum does not broadcast ellipses of unequal rank
     "MaxPool-int32": "pools floats only",
+    "Conv-int32": "convolves floats only",
     "FusedBatchNormV3-train": "training mode",
     "ResizeNearestNeighbor-dtype-float64": "Resize has no",
     "ResizeNearestNeighbor-dtype-int64": "Resize has no",

@@ -153,11 +153,21 @@ def conv_transpose(cx, node, ins):
         sizes_v = g.const(np.asarray([-1 if not isinstance(d, int) else d
                                       for d in (sizes_v.logical_shape or ())], np.int64))
     rank = 4 if node.op == "Conv2DBackpropInput" else 5
-    last = _is_channels_last(node)
-    sizes = partly_known(sizes_v, "input_sizes")
     w = g.plain(w)
     if w.shape is None or any(not isinstance(d, int) for d in w.shape):
         raise ExportError("the filter's shape is not known before running")
+    # TF filter [spatial..., out_c, in_c] -> ConvTranspose weight [in_c, out_c, spatial...].
+    wt = g.op1("Transpose", w, perm=[rank - 1, rank - 2] + list(range(rank - 2)))
+    return transposed_conv(cx, node, sizes_v, wt, list(w.shape[:rank - 2]), dy, rank)
+
+
+def transposed_conv(cx: Any, node: Any, sizes_v: Val, wt: Val, kernel: list[int], dy: Val, rank: int,
+                    group: int = 1) -> Val:
+    """ONNX ConvTranspose of ``dy`` (TF layout) by weight ``wt`` [in_c, out_c / group, spatial...],
+    to the input size ``sizes_v`` gives (TF's SAME / VALID / EXPLICIT padding rules)."""
+    g = cx.g
+    last = _is_channels_last(node)
+    sizes = partly_known(sizes_v, "input_sizes")
     dyc = _nchw(g, dy, rank, last)
     out_sp = _spatial(sizes, rank, last)
     if any(d is None for d in out_sp):
@@ -167,29 +177,34 @@ def conv_transpose(cx, node, ins):
         raise ExportError("the spatial size of out_backprop is not known before running")
     strides = _spatial(list(node.attr.get("strides") or [1] * rank), rank, last)
     dil = _spatial(list(node.attr.get("dilations") or [1] * rank), rank, last)
-    kernel = list(w.shape[:rank - 2])
     padding = attr_text(node, "padding", "VALID")
+    explicit = _pads(node, dyc, kernel, strides, dil, rank, last)["pads"] if padding == "EXPLICIT" else None
     pads_b, pads_e, out_pad = [], [], []
     for i, (o, n, k, s, d) in enumerate(zip(out_sp, in_sp, kernel, strides, dil)):
         eff = (k - 1) * d + 1
         if padding == "SAME":
             total = max((n - 1) * s + eff - o, 0)
             b = total // 2
+            e = total - b
         elif padding == "VALID":
-            total, b = 0, 0
+            b = e = 0
+        elif explicit is not None:
+            b, e = explicit[i], explicit[len(kernel) + i]
         else:
             raise ExportError(f"padding {padding!r} is not supported")
-        e = total - b
         full = s * (n - 1) + eff - b - e
         pads_b.append(b)
         pads_e.append(e)
         out_pad.append(o - full)
     if any(p < 0 for p in out_pad):
         raise ExportError("input_sizes is smaller than the transposed convolution's output")
-    # TF filter [spatial..., out_c, in_c] -> ConvTranspose weight [in_c, out_c, spatial...].
-    wt = g.op1("Transpose", w, perm=[rank - 1, rank - 2] + list(range(rank - 2)))
-    out = g.op1("ConvTranspose", dyc, wt, strides=strides, dilations=dil, pads=pads_b + pads_e,
-                output_padding=out_pad if any(out_pad) else None)
+    attrs = dict(strides=strides, dilations=dil, pads=pads_b + pads_e, group=group if group != 1 else None,
+                 output_padding=out_pad if any(out_pad) else None)
+    if dyc.dtype == np.float64:  # onnxruntime's ConvTranspose: float32 (and float16) only
+        out = cast(g, g.op1("ConvTranspose", cast(g, dyc, np.float32), cast(g, wt, np.float32), **attrs),
+                   np.float64)
+    else:
+        out = g.op1("ConvTranspose", dyc, wt, **attrs)
     return _out(out, rank, last)
 
 
