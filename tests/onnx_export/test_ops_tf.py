@@ -70,6 +70,8 @@ LIMITS: dict[str, str] = {
     "Einsum-...ij,...jk->...ik": "Ellipsis",  # ONNX Einsum does not broadcast ellipses of unequal rank
     "MaxPool-int32": "pools floats only",
     "Conv-int32": "convolves floats only",
+    **{f"NonMaxSuppressionV5-{c}": "ONNX NonMaxSuppression only" for c in (  # soft-NMS
+        "rand-soft0.1", "rand-soft0.5", "tied-soft0.1", "tied-soft0.5", "odd-soft0.1", "odd-soft0.5", "half_soft")},
     "FusedBatchNormV3-train": "training mode",
     "ResizeNearestNeighbor-dtype-float64": "Resize has no",
     "ResizeNearestNeighbor-dtype-int64": "Resize has no",
@@ -97,6 +99,8 @@ DIFFERS = {
     "Erf-float64": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
     "Erf-huge": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
     "InTopKV2-no_classes": "onnxruntime's GatherElements refuses an axis of size 0",
+    "NonMaxSuppressionV2-odd": "a box with a NaN corner: TensorFlow re-queues a candidate whose IoU is NaN, "
+                               "onnxruntime keeps it in score order",
     **{f"StringToNumber-{t}_{i}": "onnxruntime's Cast refuses numbers out of range ('1e400', '1e-400')"
        for t in ("float32", "float64") for i in (49, 50)},
     **{f"{op}-{case}": "onnxruntime's Unique merges NaNs, TensorFlow keeps each apart"

@@ -1,4 +1,5 @@
-"""Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize) and contrast.
+"""Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize), contrast, patch
+extraction (strided Slices) and non-max suppression (ONNX NonMaxSuppression).
 
 TF's coordinate rules (graph/ops/image.py; tensorflow/tensorflow
 tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.cc) map to
@@ -9,11 +10,15 @@ asymmetric (nearest: floor).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from savedmodel_io.onnx._graph import ExportError, invert
+from savedmodel_io.onnx._graph import ExportError, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import cast, i64, need_rank, reduce, working
+from savedmodel_io.onnx.ops._util import (
+    INT64_MAX, attr_text, cast, i64, need_rank, reduce, scalar, unsqueeze, working,
+)
 
 
 def _resize(cx, node, ins, mode: str):
@@ -94,9 +99,96 @@ inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not s
               "TensorFlow's decoders do", "DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp",
               "DecodeGif", "DecodeWebP", "DecodeImage", "EncodeJpeg", "EncodeJpegVariableQuality", "EncodePng",
               "ExtractJpegShape")
-inexpressible("not mapped yet: TensorFlow's box layout and greedy order differ from ONNX NonMaxSuppression's "
-              "(per-batch, per-class, [batch, class, box] triples)", "NonMaxSuppression", "NonMaxSuppressionV2",
-              "NonMaxSuppressionV3", "NonMaxSuppressionV4", "NonMaxSuppressionV5")
+
+
+# -- non-max suppression --------------------------------------------------------------------------
+# TF (graph/ops/image_boxes.py; tensorflow/tensorflow tensorflow/core/kernels/image/
+# non_max_suppression_op.cc) and ONNX NonMaxSuppression (onnxruntime's CPU kernel) agree on hard
+# NMS of one box set: candidates with score > score_threshold, visited by descending score (ties:
+# lower index first), IoU in float32 from each box's min/max corners (0 for a box without area),
+# a candidate dropped when its IoU with a kept box is > iou_threshold, at most max_output_size
+# kept. TF's form is one class of one batch: [N, 4] -> [1, N, 4], scores [N] -> [1, 1, N], and the
+# box column of ONNX's [selected, 3] (batch, class, box) triples.
+
+def _half_iou_bound(thr: np.float16) -> np.float32:
+    """The float32 bound b with float16(iou) > thr <=> iou > b: TF compares half-precision IoUs."""
+    up = np.nextafter(thr, np.float16(np.inf))
+    mid = np.float32((np.float64(thr) + np.float64(up)) / 2)  # exact: half has 11 significant bits
+    return mid if np.float16(mid) == thr else np.nextafter(mid, np.float32(-np.inf))
+
+
+def _threshold(g, v: Val, t: np.dtype) -> Val:
+    """A threshold as TF compares it (rounded to the boxes' type T), as ONNX's float32 [1]."""
+    return g.op1("Reshape", cast(g, cast(g, v, t), np.float32), g.const(np.asarray([1], np.int64)))
+
+
+def _nms(cx, node, ins, iou: Val, score: Val | None) -> tuple[Val, Val]:
+    """(selected indices as int32 [n], n as int32) of TF's hard NMS."""
+    g = cx.g
+    boxes, scores, limit = ins[0], ins[1], ins[2]
+    if need_rank(boxes, "boxes") != 2 or need_rank(scores, "scores") != 1:
+        raise ExportError("boxes must be 2-D and scores 1-D")
+    t = np.dtype(boxes.dtype)
+    if t == np.float16:
+        if not iou.is_const:
+            raise ExportError("half-precision NMS compares IoUs in half precision: its iou_threshold must be a "
+                              "constant to carry that rounding over to float32")
+        iou_v = g.const(np.asarray([_half_iou_bound(np.float16(iou.const))], np.float32))
+    elif t == np.float32:
+        iou_v = _threshold(g, iou, t)
+    else:
+        raise ExportError(f"NMS of {t} boxes")
+    # V1/V2 keep scores above the lowest finite value of T (no score threshold of their own).
+    score_v = _threshold(g, score if score is not None else scalar(g, np.finfo(t).min, t), t)
+    b = unsqueeze(g, cast(g, boxes, np.float32), [0])
+    sc = unsqueeze(g, cast(g, scores, np.float32), [0, 1])
+    m = g.op1("Reshape", i64(g, limit), g.const(np.asarray([1], np.int64)))
+    sel = g.op1("NonMaxSuppression", b, sc, m, iou_v, score_v)
+    idx = g.op1("Gather", sel, scalar(g, 2, np.int64), axis=1)
+    n = g.op1("Squeeze", g.op1("Shape", idx))
+    return cast(g, idx, np.int32), cast(g, n, np.int32)
+
+
+def _padded(g, node, v: Val, limit: Val) -> Val:
+    """``v`` ([n]) with zeros up to max_output_size when pad_to_max_output_size is set."""
+    if not node.attr.get("pad_to_max_output_size"):
+        return v
+    n = g.op1("Shape", v)
+    more = g.op1("Sub", g.op1("Reshape", i64(g, limit), g.const(np.asarray([1], np.int64))), n)
+    pads = g.op1("Concat", g.const(np.asarray([0], np.int64)), more, axis=0)
+    return g.op1("Pad", v, pads, scalar(g, 0, v.dtype), mode="constant")
+
+
+@converter("NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", onnx="NonMaxSuppression, Gather")
+def nms(cx, node, ins):
+    g = cx.g
+    iou = g.const(np.float32(node.attr.get("iou_threshold", 0.5))) if node.op == "NonMaxSuppression" else ins[3]
+    idx, _ = _nms(cx, node, ins, iou, ins[4] if node.op == "NonMaxSuppressionV3" else None)
+    return idx
+
+
+@converter("NonMaxSuppressionV4", onnx="NonMaxSuppression, Gather, Pad")
+def nms_v4(cx, node, ins):
+    idx, n = _nms(cx, node, ins, ins[3], ins[4])
+    return [_padded(cx.g, node, idx, ins[2]), n]
+
+
+@converter("NonMaxSuppressionV5", onnx="NonMaxSuppression, Gather, Pad (hard NMS: soft_nms_sigma 0)")
+def nms_v5(cx, node, ins):
+    """Hard NMS only: soft-NMS (sigma > 0) decays and re-queues the scores of overlapping candidates,
+    which ONNX NonMaxSuppression (hard suppression by a threshold) cannot express."""
+    g = cx.g
+    sigma = ins[5]
+    if not sigma.is_const:
+        raise ExportError("soft_nms_sigma is computed at run time: ONNX NonMaxSuppression only does hard "
+                          "suppression (sigma 0)")
+    if float(sigma.const) != 0:
+        raise ExportError("soft-NMS (soft_nms_sigma > 0) decays and re-queues overlapping candidates' scores: "
+                          "ONNX NonMaxSuppression only suppresses by a threshold")
+    idx, n = _nms(cx, node, ins, ins[3], ins[4])
+    picked = g.op1("Gather", ins[1], idx, axis=0)
+    return [_padded(g, node, idx, ins[2]), _padded(g, node, picked, ins[2]), n]
+
 inexpressible("no ONNX form: suppression by an arbitrary overlap matrix, or per-class suppression merged "
               "and padded across classes", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression")
 inexpressible("drawing boxes into images: no cheap ONNX form", "DrawBoundingBoxes", "DrawBoundingBoxesV2")
@@ -104,5 +196,56 @@ inexpressible("per-pixel projective sampling with TensorFlow's fill modes: no ON
               "padding modes differ)", "ImageProjectiveTransformV2", "ImageProjectiveTransformV3")
 inexpressible("glimpses with TensorFlow's noise and centring rules: no cheap ONNX form", "ExtractGlimpse",
               "ExtractGlimpseV2")
-inexpressible("not mapped yet: patch extraction (ONNX could express it as a Conv with one-hot kernels)",
-              "ExtractImagePatches", "ExtractVolumePatches")
+
+
+def _patches(cx, node, x: Val, name: str, rank: int) -> Val:
+    """Every window of ``x`` (N, spatial..., C) as one strided Slice per tap, concatenated on the last
+    axis in TF's order (tap row-major, then channel): exact for every value and type, unlike a
+    Conv with one-hot kernels (0 * inf, signed zeros)."""
+    g = cx.g
+    if need_rank(x) != rank + 2:
+        raise ExportError(f"the input must be {rank + 2}-D")
+
+    def spatial(attr: str, default: int = 1) -> list[int]:
+        v = [int(a) for a in node.attr.get(attr) or [default] * (rank + 2)]
+        if len(v) != rank + 2 or v[0] != 1 or v[-1] != 1 or min(v) < 1:
+            raise ExportError(f"{attr} must be [1, ..., 1] of length {rank + 2}, got {v}")
+        return v[1:-1]
+
+    ks, strides = spatial("ksizes"), spatial("strides")
+    rates = spatial("rates") if name == "ExtractImagePatches" else [1] * rank
+    effs = [(k - 1) * r + 1 for k, r in zip(ks, rates)]
+    padding = attr_text(node, "padding", "VALID")
+    if padding == "SAME":
+        sizes = x.shape[1:-1]
+        if any(not isinstance(d, int) for d in sizes):
+            raise ExportError("SAME patches need the spatial size before running")
+        pads = []
+        for size, s, eff in zip(sizes, strides, effs):
+            total = max((-(-size // s) - 1) * s + eff - size, 0)
+            pads.append((total // 2, total - total // 2))
+        if any(a or b for a, b in pads):
+            flat = [0] + [a for a, _ in pads] + [0, 0] + [b for _, b in pads] + [0]
+            x = g.op1("Pad", x, g.const(np.asarray(flat, np.int64)), scalar(g, 0, x.dtype), mode="constant")
+    elif padding != "VALID":
+        raise ExportError(f"padding {padding!r} is not supported")
+    axes = g.const(np.arange(1, rank + 1, dtype=np.int64))
+    steps = g.const(np.asarray(strides, np.int64))
+    parts = []
+    for tap in itertools.product(*(range(k) for k in ks)):
+        starts = [t * r for t, r in zip(tap, rates)]
+        # The last window starting at or after ``start`` that fits ends ``eff - 1 - start`` before the end.
+        ends = [-(eff - 1 - st) if eff - 1 - st else INT64_MAX for eff, st in zip(effs, starts)]
+        parts.append(g.op1("Slice", x, g.const(np.asarray(starts, np.int64)), g.const(np.asarray(ends, np.int64)),
+                           axes, steps))
+    return parts[0] if len(parts) == 1 else g.op1("Concat", *parts, axis=-1)
+
+
+@converter("ExtractImagePatches", onnx="Pad, Slice, Concat")
+def extract_image_patches(cx, node, ins):
+    return _patches(cx, node, ins[0], node.op, 2)
+
+
+@converter("ExtractVolumePatches", onnx="Pad, Slice, Concat")
+def extract_volume_patches(cx, node, ins):
+    return _patches(cx, node, ins[0], node.op, 3)
