@@ -34,9 +34,10 @@ class _Tags:
 
 
 def export_and_compare(nodes: list, feeds: dict[str, np.ndarray], outputs: list[str], opset: int = 20,
-                       dynamic: tuple[str, ...] = ()) -> onnx.ModelProto:
+                       dynamic: tuple[str, ...] = (), shapes: dict[str, tuple] | None = None) -> onnx.ModelProto:
     """Export signature ``s`` (inputs ``feeds``, placeholders; ``dynamic`` ones with an unknown first
-    dimension), check it strictly, run it on onnxruntime and compare with the numpy runtime."""
+    dimension, ``shapes`` declared as given), check it strictly, run it on onnxruntime and compare
+    with the numpy runtime."""
     mg = MetaGraphDef()
     mg.graph_def.node.extend(nodes)
     sd = mg.signature_def["s"]
@@ -44,6 +45,7 @@ def export_and_compare(nodes: list, feeds: dict[str, np.ndarray], outputs: list[
         sd.inputs[k].name = f"{k}:0"
         sd.inputs[k].dtype = dtypes.from_numpy(a.dtype)
         shape = (None, *a.shape[1:]) if k in dynamic else a.shape
+        shape = (shapes or {}).get(k, shape)
         sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
     for i, ref in enumerate(outputs):
         sd.outputs[f"o{i}"].name = ref
@@ -51,7 +53,7 @@ def export_and_compare(nodes: list, feeds: dict[str, np.ndarray], outputs: list[
     for i, ref in enumerate(outputs):
         out = np.asarray(want[f"o{i}"])
         sd.outputs[f"o{i}"].dtype = dtypes.from_numpy(out.dtype)
-        shape = (None, *out.shape[1:]) if dynamic and out.ndim else out.shape
+        shape = (None,) * out.ndim if dynamic or shapes else out.shape
         sd.outputs[f"o{i}"].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
     ex = Exporter(runtime.Session(mg), opset)
     graph = ex.signature("s")

@@ -186,6 +186,7 @@ def test_mapping_matches_tensorflow(family, case):
         return
     assert case.id not in LIMITS, "exports now: drop it from LIMITS"
     onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {i.name: ort_value(np.asarray(case.flat_inputs()[int(i.name[2:])])) for i in sess.get_inputs()}
     got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))

@@ -75,8 +75,12 @@ def generic_conv(cx, node, ins):
         fmt = fmt[0] + "C" + fmt[1:-1]
     flat = x
     if batch_dims > 1:
-        flat = g.op1("Reshape", x, g.op1("Concat", g.const(np.asarray([-1], np.int64)),
-                                          g.op1("Shape", x, start=batch_dims), axis=0))
+        rest = x.shape[batch_dims:]
+        if all(isinstance(d, int) for d in rest):  # known sizes stay known (SAME padding needs them)
+            target = g.const(np.asarray([-1, *rest], np.int64))
+        else:
+            target = g.op1("Concat", g.const(np.asarray([-1], np.int64)), g.op1("Shape", x, start=batch_dims), axis=0)
+        flat = g.op1("Reshape", x, target)
     shim = _Attrs(node, "Conv", data_format=fmt)
     wt = _filter_oi(w, g, rank + 2)
     y = _conv(cx, shim, flat, wt, rank + 2, groups)

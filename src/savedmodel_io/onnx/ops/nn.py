@@ -79,6 +79,8 @@ def _pads(node: Any, x: Val, kernel: list[int], strides: list[int], dil: list[in
         raise ExportError(f"padding {padding!r} is not supported")
     sizes = x.shape[2:] if x.shape is not None else [None] * nsp
     if any(not isinstance(s, int) for s in sizes):
+        if any(d != 1 for d in dil):  # onnxruntime: "Dilation not supported for AutoPadType::SAME_UPPER"
+            raise ExportError("SAME padding with dilations needs the spatial size before running")
         return {"auto_pad": "SAME_UPPER"}  # TF's SAME puts the odd cell at the end, like SAME_UPPER
     before, after = [], []
     for size, k, s, d in zip(sizes, kernel, strides, dil):
