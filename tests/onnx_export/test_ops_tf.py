@@ -70,8 +70,7 @@ LIMITS: dict[str, str] = {
     "Einsum-...ij,...jk->...ik": "Ellipsis",  # ONNX Einsum does not broadcast ellipses of unequal rank
     "MaxPool-int32": "pools floats only",
     "Conv-int32": "convolves floats only",
-    **{f"NonMaxSuppressionV5-{c}": "ONNX NonMaxSuppression only" for c in (  # soft-NMS
-        "rand-soft0.1", "rand-soft0.5", "tied-soft0.1", "tied-soft0.5", "odd-soft0.1", "odd-soft0.5", "half_soft")},
+    "NonMaxSuppressionV5-half_soft": "soft-NMS of float16 boxes",
     "FusedBatchNormV3-train": "training mode",
     "ResizeNearestNeighbor-dtype-float64": "Resize has no",
     "ResizeNearestNeighbor-dtype-int64": "Resize has no",

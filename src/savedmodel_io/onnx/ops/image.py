@@ -14,10 +14,14 @@ import itertools
 
 import numpy as np
 
+from onnx.numpy_helper import from_array as onnx_tensor
+
 from savedmodel_io.onnx._graph import ExportError, Val, invert
+from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._subgraph import body_graph
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, attr_text, cast, i64, need_rank, reduce, scalar, unsqueeze, working,
+    INT64_MAX, attr_text, cast, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
 )
 
 
@@ -173,21 +177,115 @@ def nms_v4(cx, node, ins):
     return [_padded(cx.g, node, idx, ins[2]), n]
 
 
-@converter("NonMaxSuppressionV5", onnx="NonMaxSuppression, Gather, Pad (hard NMS: soft_nms_sigma 0)")
+@converter("NonMaxSuppressionV5", onnx="NonMaxSuppression, Gather, Pad; soft-NMS: Loop of TF's queue")
 def nms_v5(cx, node, ins):
-    """Hard NMS only: soft-NMS (sigma > 0) decays and re-queues the scores of overlapping candidates,
-    which ONNX NonMaxSuppression (hard suppression by a threshold) cannot express."""
     g = cx.g
     sigma = ins[5]
-    if not sigma.is_const:
-        raise ExportError("soft_nms_sigma is computed at run time: ONNX NonMaxSuppression only does hard "
-                          "suppression (sigma 0)")
-    if float(sigma.const) != 0:
-        raise ExportError("soft-NMS (soft_nms_sigma > 0) decays and re-queues overlapping candidates' scores: "
-                          "ONNX NonMaxSuppression only suppresses by a threshold")
-    idx, n = _nms(cx, node, ins, ins[3], ins[4])
-    picked = g.op1("Gather", ins[1], idx, axis=0)
+    if sigma.is_const and float(sigma.const) == 0:
+        idx, n = _nms(cx, node, ins, ins[3], ins[4])
+        picked = g.op1("Gather", ins[1], idx, axis=0)
+    elif ins[0].dtype != np.float32:
+        raise ExportError(f"soft-NMS of {ins[0].dtype} boxes (soft_nms_sigma not the constant 0): TensorFlow rounds "
+                          "each step to the boxes' type, which the float32 Loop does not")
+    elif sigma.is_const:
+        idx, picked, n = _soft_nms(cx, ins)
+    else:
+        raise ExportError("soft_nms_sigma is computed at run time: hard NMS (0) and soft-NMS (> 0) export "
+                          "differently, so it must be a constant")
     return [_padded(g, node, idx, ins[2]), _padded(g, node, picked, ins[2]), n]
+
+
+def _soft_nms(cx, ins) -> tuple[Val, Val, Val]:
+    """TF's soft-NMS queue (DoNonMaxSuppressionOp with sigma > 0) as an ONNX Loop.
+
+    Each round takes the live candidate of highest score (ties: lower index, as ArgMax's first
+    maximum), multiplies its score by exp(-0.5 / sigma * iou^2) for each box kept since it was
+    last scored (newest first, stopping once the score is <= score_threshold), then keeps it
+    if its score did not change, else re-queues it while its score is above the threshold.
+    """
+    g = cx.g
+    boxes, scores, limit, _, score_thr, sigma = ins
+    if need_rank(boxes, "boxes") != 2 or need_rank(scores, "scores") != 1:
+        raise ExportError("boxes must be 2-D and scores 1-D")
+    f32, i64_ = np.dtype(np.float32), np.dtype(np.int64)
+    c = [squeeze(g, v, [1]) for v in split(g, boxes, 1, num=4)]
+    ymin, ymax = g.op1("Min", c[0], c[2]), g.op1("Max", c[0], c[2])
+    xmin, xmax = g.op1("Min", c[1], c[3]), g.op1("Max", c[1], c[3])
+    area = g.op1("Mul", g.op1("Sub", ymax, ymin), g.op1("Sub", xmax, xmin))
+    thr = g.op1("Reshape", cast(g, score_thr, f32), g.const(np.zeros(0, np.int64)))
+    scale = g.op1("Div", scalar(g, -0.5, f32), cast(g, sigma, f32))
+    zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
+    positions = g.op1("Range", zero, g.op1("Squeeze", g.op1("Shape", scores)), one)
+    alive0 = g.op1("Greater", scores, thr)
+    lim = g.op1("Reshape", i64(g, limit), g.const(np.zeros(0, np.int64)))
+
+    def go_on(gg, count: Val, alive: Val) -> Val:
+        left = gg.op1("ReduceSum", cast(gg, alive, np.int64), keepdims=0)
+        return gg.op1("And", gg.op1("Less", count, lim), gg.op1("Greater", left, zero))
+
+    n = None if scores.shape is None else scores.shape[0]
+    carried = [("cur", f32, (n,)), ("alive", np.dtype(bool), (n,)), ("begin", i64_, (n,)), ("kept", i64_, (n,)),
+               ("kscores", f32, (n,)), ("count", i64_, ())]
+    names = [cx.model.fresh(f"{g.hint}/{k}") for k in ("iter", "cond", *(name for name, _, _ in carried))]
+    types = [tensor_type(dt, shape) for _, dt, shape in carried]
+    in_types = [(names[0], tensor_type(i64_, ())), (names[1], tensor_type(np.dtype(bool), ()))] + \
+        list(zip(names[2:], types))
+
+    def round_(gg) -> list[Val]:
+        cur, alive, begin, kept, kscores, count = (Val(nm, dt, shape) for nm, (_, dt, shape)
+                                                  in zip(names[2:], carried))
+        masked = gg.op1("Where", alive, cur, scalar(gg, -np.inf, f32))
+        i = gg.op1("ArgMax", masked, axis=0, keepdims=1)  # [1]: the first maximum
+        first = gg.op1("Gather", cur, i, axis=0)
+        mine = [gg.op1("Gather", v, i, axis=0) for v in (ymin, xmin, ymax, xmax, area)]
+        steps = gg.op1("Squeeze", gg.op1("Sub", count, gg.op1("Gather", begin, i, axis=0)))
+        inner = [cx.model.fresh(f"{g.hint}/{k}") for k in ("k", "go", "score")]
+
+        def rescore(h) -> list[Val]:
+            k, score = Val(inner[0], i64_, ()), Val(inner[2], f32, (1,))
+            j = h.op1("Sub", h.op1("Sub", count, one), k)  # the kept boxes newest first
+            kj = h.op1("Gather", kept, j, axis=0)
+            y0, x0, y1, x1, a = (h.op1("Gather", v, kj, axis=0) for v in (ymin, xmin, ymax, xmax, area))
+            ih = h.op1("Max", h.op1("Sub", h.op1("Min", mine[2], y1), h.op1("Max", mine[0], y0)), scalar(h, 0, f32))
+            iw = h.op1("Max", h.op1("Sub", h.op1("Min", mine[3], x1), h.op1("Max", mine[1], x0)), scalar(h, 0, f32))
+            inter = h.op1("Mul", ih, iw)
+            iou = h.op1("Div", inter, h.op1("Sub", h.op1("Add", mine[4], a), inter))
+            empty = h.op1("Or", h.op1("LessOrEqual", mine[4], scalar(h, 0, f32)),
+                          h.op1("LessOrEqual", a, scalar(h, 0, f32)))
+            iou = h.op1("Where", empty, scalar(h, 0, f32), iou)
+            score = h.op1("Mul", score, h.op1("Exp", h.op1("Mul", h.op1("Mul", scale, iou), iou)))
+            more = h.op1("Not", h.op1("LessOrEqual", h.op1("Squeeze", score), thr))
+            return [more, score]
+
+        body, _ = body_graph(gg, "rescore", rescore, [(inner[0], tensor_type(i64_, ())),
+                                                      (inner[1], tensor_type(np.dtype(bool), ())),
+                                                      (inner[2], tensor_type(f32, (1,)))])
+        score = gg.op("Loop", [steps, None, first], outputs=1, types=[tensor_type(f32, (1,))], body=body)[0]
+        keep = gg.op1("Equal", score, first)
+        again = gg.op1("And", gg.op1("Not", keep), gg.op1("Greater", score, thr))
+        at_i = gg.op1("Equal", positions, i)
+        alive2 = gg.op1("Or", gg.op1("And", at_i, again), gg.op1("And", gg.op1("Not", at_i), alive))
+        cur2 = gg.op1("Where", at_i, score, cur)
+        begin2 = gg.op1("Where", at_i, count, begin)
+        slot = gg.op1("And", gg.op1("Equal", positions, count), keep)
+        kept2 = gg.op1("Where", slot, i, kept)
+        kscores2 = gg.op1("Where", slot, score, kscores)
+        count2 = gg.op1("Add", count, gg.op1("Squeeze", cast(gg, keep, np.int64)))
+        return [go_on(gg, count2, alive2), cur2, alive2, begin2, kept2, kscores2, count2]
+
+    body, _ = body_graph(g, "soft_nms", round_, in_types)
+    zeros_i = g.op1("ConstantOfShape", g.op1("Shape", scores), value=onnx_tensor(np.zeros(1, np.int64)))
+    zeros_f = g.op1("ConstantOfShape", g.op1("Shape", scores), value=onnx_tensor(np.zeros(1, np.float32)))
+    count0 = g.const(np.asarray(0, np.int64))
+    outs = g.op("Loop", [None, go_on(g, count0, alive0), scores, alive0, zeros_i, zeros_i, zeros_f, count0],
+                outputs=6, types=types, body=body)
+    kept, kscores, count = outs[3], outs[4], outs[5]
+    end = g.op1("Reshape", count, g.const(np.asarray([1], np.int64)))
+    start = g.const(np.asarray([0], np.int64))
+    idx = cast(g, g.op1("Slice", kept, start, end), np.int32)
+    picked = g.op1("Slice", kscores, start, end)
+    return idx, picked, cast(g, count, np.int32)
+
 
 inexpressible("no ONNX form: suppression by an arbitrary overlap matrix, or per-class suppression merged "
               "and padded across classes", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression")
