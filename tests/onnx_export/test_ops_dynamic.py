@@ -97,17 +97,25 @@ def test_max_pool_with_argmax_unknown_batch(batch):
     export_and_compare([placeholder("x"), n], feeds, ["y:0", "y:1"], dynamic=("x",))
 
 
-@pytest.mark.parametrize("version", [3, 4, 5])
-def test_nms_of_unknown_box_count(version):
+@pytest.mark.parametrize("boxes_kind", ["finite", "non_finite"])
+@pytest.mark.parametrize("version,sigma,dtype", [(3, 0, np.float32), (4, 0, np.float32), (5, 0, np.float32),
+                                                 (5, 0.4, np.float32), (3, 0, np.float16), (5, 0, np.float16)])
+def test_nms_of_unknown_box_count(version, sigma, dtype, boxes_kind):
+    """Hard NMS (ONNX NonMaxSuppression; the queue Loop when a box is not finite) and soft-NMS."""
     rs = np.random.RandomState(3)
     c = rs.uniform(0.2, 0.8, (40, 2))
-    boxes = np.concatenate([c - 0.1, c + 0.1], axis=1).astype(np.float32)
-    feeds = {"boxes": boxes, "scores": rs.uniform(0, 1, 40).astype(np.float32), "limit": np.asarray(7, np.int32)}
-    nodes = [placeholder("boxes"), placeholder("scores"), placeholder("limit", I32),
-             const("iou", np.float32(0.3)), const("score", np.float32(0.25)), const("sigma", np.float32(0))]
+    boxes = np.concatenate([c - 0.1, c + 0.1], axis=1)
+    if boxes_kind == "non_finite":
+        boxes[[2, 9, 17]] = [[np.nan, 0.1, 0.5, 0.5], [0.1, 0.1, np.inf, 0.6], [-np.inf, 0.2, 0.3, 0.4]]
+    scores = rs.uniform(0, 1, 40)
+    scores[5] = scores[6]  # a tie
+    feeds = {"boxes": boxes.astype(dtype), "scores": scores.astype(dtype), "limit": np.asarray(12, np.int32)}
+    t = DataType.DT_HALF if dtype == np.float16 else F32
+    nodes = [placeholder("boxes", t), placeholder("scores", t), placeholder("limit", I32),
+             const("iou", dtype(0.3)), const("score", dtype(0.25)), const("sigma", dtype(sigma))]
     ins = ["boxes", "scores", "limit", "iou", "score"] + (["sigma"] if version == 5 else [])
     attrs = {"pad_to_max_output_size": True} if version > 3 else {}
-    nodes.append(node("y", f"NonMaxSuppressionV{version}", ins, T=("type", F32), **attrs))
+    nodes.append(node("y", f"NonMaxSuppressionV{version}", ins, T=("type", t), **attrs))
     outs = {3: 1, 4: 2, 5: 3}[version]
     export_and_compare(nodes, feeds, [f"y:{i}" for i in range(outs)],
                        shapes={"boxes": (None, 4), "scores": (None,), "limit": ()})

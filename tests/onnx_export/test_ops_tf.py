@@ -98,8 +98,6 @@ DIFFERS = {
     "Erf-float64": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
     "Erf-huge": "onnxruntime's Erf has a float32 kernel only: float64 is computed in float32",
     "InTopKV2-no_classes": "onnxruntime's GatherElements refuses an axis of size 0",
-    "NonMaxSuppressionV2-odd": "a box with a NaN corner: TensorFlow re-queues a candidate whose IoU is NaN, "
-                               "onnxruntime keeps it in score order",
     **{f"StringToNumber-{t}_{i}": "onnxruntime's Cast refuses numbers out of range ('1e400', '1e-400')"
        for t in ("float32", "float64") for i in (49, 50)},
     **{f"{op}-{case}": "onnxruntime's Unique merges NaNs, TensorFlow keeps each apart"
