@@ -8,9 +8,9 @@ conv_ops_fused_image_transform.cc, maxpooling_op.cc, data_format_ops.cc).
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Any
+
+import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
@@ -97,8 +97,8 @@ def generic_conv(cx, node, ins):
 def conv_transpose_v2(cx, node, ins):
     """Conv2DBackpropInput given the input tensor itself (for its shape) instead of its shape."""
     shape = ins[0].logical_shape
-    if shape is None:
-        raise ExportError("the rank of the input is not known before running")
+    if shape is None or len(shape) != 4 or any(not isinstance(d, int) for d in shape[1:]):
+        raise ExportError("the input's size (but for the batch) is not known before running")
     sizes = cx.g.const(np.asarray([d if isinstance(d, int) else -1 for d in shape], np.int64))
     return conv_transpose(cx, _Attrs(node, "Conv2DBackpropInput"), [sizes, ins[1], ins[2]])
 
