@@ -48,8 +48,8 @@ def _codestream_head(data: bytes) -> bytes:
         return data
     if not data.startswith(CONTAINER):
         raise _error("no JPEG XL signature")
-    pos, parts = 0, []
-    while pos + 8 <= len(data) and sum(len(p) for p in parts) < 64:
+    pos, parts, have = 0, [], 0
+    while pos + 8 <= len(data) and have < 64:
         size = int.from_bytes(data[pos:pos + 4], "big")
         kind = data[pos + 4:pos + 8]
         head = 8
@@ -60,10 +60,10 @@ def _codestream_head(data: bytes) -> bytes:
         end = len(data) if size == 0 else pos + size
         if end < pos + head:
             raise _error(f"box {kind!r} has size {size}")
-        if kind == b"jxlc":
-            parts.append(data[pos + head:end])
-        elif kind == b"jxlp":
-            parts.append(data[pos + head + 4:end])
+        if kind in (b"jxlc", b"jxlp"):
+            part = data[pos + head + (4 if kind == b"jxlp" else 0):end]
+            parts.append(part)
+            have += len(part)
         pos = end
     return b"".join(parts)
 
@@ -141,11 +141,12 @@ def _bayer8() -> np.ndarray:
 
 
 def _to_uint8(px: np.ndarray) -> np.ndarray:
-    """Deep samples (uint16 of ``bits`` bits, or float in [0, 1]) as libjxl's dithered 8 bits."""
+    """Samples scaled to [0, 1] (float32) as libjxl's ordered-dithered 8 bits."""
     h, w = px.shape[:2]
     b = _bayer8()[np.arange(h)[:, None] % 8, np.arange(w)[None, :] % 4]
     dither = ((b + 0.5) / 64 - 0.5).astype(np.float32)[..., None]
-    return np.clip(np.rint(px * np.float32(255) + dither), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(px * np.float32(255) + dither), 0, 255).astype(np.uint8)
+    return out
 
 
 def decode_jxl(data: bytes, bits_per_sample: int) -> np.ndarray:
