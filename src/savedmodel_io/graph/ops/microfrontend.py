@@ -373,6 +373,7 @@ def audio_microfrontend(node, inputs, ctx):
                 or int(attr["smoothing_bits"]) - correction < 0:
             raise bad(node, f"gain_bits {gain_bits} out of range for this window")
     check_size(node, (channels, len(audio) // step + 1, 1 + left + right), 4)
+    ctx.meter.elements(len(audio) // step + 1, node.where)  # the noise filter runs frame by frame
     feats = _features(node, audio, rate, size, step)
     frames = len(feats)
     if out_type == np.uint16:
