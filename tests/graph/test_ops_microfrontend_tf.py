@@ -118,3 +118,31 @@ def test_settings_tf_crashes_or_hangs_on_are_errors(attrs):
     case = Case("x", "AudioMicrofrontend", [("audio", SPEECHY[:1600])], {}, None, None, False)
     with pytest.raises(InvalidArgumentError, match="'op'"):
         run_ours(case, node.SerializeToString(), 1)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"lower_band_limit": float("nan")}, {"upper_band_limit": float("inf")},
+    {"lower_band_limit": 5000.0, "upper_band_limit": 100.0}, {"even_smoothing": float("nan")},
+    {"odd_smoothing": 7.0}, {"pcan_strength": float("nan"), "enable_pcan": True},
+    {"num_channels": 10**8}, {"left_context": 10**9}, {"smoothing_bits": 40},
+    {"sample_rate": 2**31 - 1}, {"enable_pcan": True, "gain_bits": 2}])
+def test_hostile_attrs_are_one_library_error(attrs):
+    """Attrs that would make the C library divide by zero, shift out of range, allocate
+    without bound or convert NaN: one library error naming the node."""
+    from savedmodel_io.errors import SavedModelError
+
+    from .raw_ops_harness import Case
+    from savedmodel_io.proto import NodeDef
+
+    node = NodeDef(name="op", op="AudioMicrofrontend", input=["in0"])
+    node.attr["out_type"].type = 17  # DT_UINT16
+    for k, v in attrs.items():
+        if isinstance(v, bool):
+            node.attr[k].b = v
+        elif isinstance(v, float):
+            node.attr[k].f = v
+        else:
+            node.attr[k].i = v
+    case = Case("x", "AudioMicrofrontend", [("audio", SPEECHY[:1600])], {}, None, None, False)
+    with pytest.raises(SavedModelError, match="'op'"):
+        run_ours(case, node.SerializeToString(), 1)

@@ -31,6 +31,7 @@ tie-break follows Eigen's choices (facts from its Amd.h, in our own code):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 
 class AmdError(Exception):
@@ -51,8 +52,10 @@ def amd_columns(n: int, row_ptr: list[int], cols: list[int]) -> list[list[int]]:
     return out
 
 
-def amd_order(n: int, columns: list[list[int]]) -> list[int]:
-    """The AMD permutation of the symmetric pattern ``columns`` (see the module docstring)."""
+def amd_order(n: int, columns: list[list[int]], tick: Callable[[], None] | None = None
+              ) -> list[int]:
+    """The AMD permutation of the symmetric pattern ``columns`` (see the module docstring);
+    ``tick`` is called once per pivot (the caller's time budget)."""
     dense = min(n - 2, max(16, int(10 * math.sqrt(n))))
     adj = [list(c) for c in columns] + [[]]
     size = [len(c) for c in adj]  # length of each adjacency list
@@ -96,6 +99,8 @@ def amd_order(n: int, columns: list[list[int]]) -> list[int]:
 
     mindeg = lemax = 0
     while eliminated < n:
+        if tick is not None:
+            tick()
         while mindeg < n and head[mindeg] == -1:
             mindeg += 1
         if mindeg >= n:

@@ -173,6 +173,7 @@ def _filterbank(node, rate: int, spectrum: int, channels: int, lower: np.float32
     Each channel's output is its rising weights plus the previous channel's falling
     ``unweights`` (lib/filterbank.c FilterbankAccumulateChannels, which drops channel 0's
     rising edge), merged here into one matrix over the FFT bins start..end-1."""
+    check_size(node, (channels, spectrum), 8)
     hz = _F(0.5 * rate / float(_F(spectrum) - 1))
     start = int(1.5 + float(_F(lower / hz)))
     mel_low, mel_hi = _mel(lower), _mel(upper)
@@ -293,7 +294,7 @@ def _features(node, audio: np.ndarray, rate: int, size: int, step: int) -> np.nd
                                      _F(attr["upper_band_limit"]))
     if frames == 0:
         return np.zeros((0, channels), np.int64)
-    check_size(node, (frames, nfft), 8 * 8)
+    check_size(node, (frames, nfft + channels), 8 * 8)
     # window (lib/window.c): Q12 Hann, then the FFT input is shifted up as far as the
     # frame's largest magnitude allows (-32768 does not count: its negation wraps)
     idx = np.arange(frames)[:, None] * step + np.arange(size)[None, :]
@@ -363,6 +364,16 @@ def audio_microfrontend(node, inputs, ctx):
         raise bad(node, "num_channels and frame_stride must be positive, contexts non-negative")
     if not 0 <= int(attr["smoothing_bits"]) < 32 or not 0 <= int(attr["scale_shift"]) < 32:
         raise bad(node, "smoothing_bits and scale_shift must be in [0, 32)")
+    lower, upper = float(attr["lower_band_limit"]), float(attr["upper_band_limit"])
+    if not 0 <= lower < upper < math.inf:
+        raise bad(node, f"band limits [{lower}, {upper}] must satisfy 0 <= lower < upper")
+    # Q14 smoothing factors are uint16 in the library: [0, 4) fits
+    for name in ("even_smoothing", "odd_smoothing", "min_signal_remaining"):
+        if not 0 <= float(attr[name]) < 4:
+            raise bad(node, f"{name} must be in [0, 4), got {float(attr[name])}")
+    if not (math.isfinite(float(attr["pcan_strength"])) and
+            math.isfinite(float(attr["pcan_offset"]))):
+        raise bad(node, "pcan_strength and pcan_offset must be finite")
     out_type = np_dtype(attr["out_type"])
     if out_type == np.uint16 and out_scale == 0:
         raise bad(node, "out_scale must not be 0 for uint16 output")
@@ -373,7 +384,8 @@ def audio_microfrontend(node, inputs, ctx):
                 or int(attr["smoothing_bits"]) - correction < 0:
             raise bad(node, f"gain_bits {gain_bits} out of range for this window")
     check_size(node, (channels, len(audio) // step + 1, 1 + left + right), 4)
-    ctx.meter.elements(len(audio) // step + 1, node.where)  # the noise filter runs frame by frame
+    # the filterbank is built channel by channel and the noise filter runs frame by frame
+    ctx.meter.elements(channels + len(audio) // step + 1, node.where)
     feats = _features(node, audio, rate, size, step)
     frames = len(feats)
     if out_type == np.uint16:

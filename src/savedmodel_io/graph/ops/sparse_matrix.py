@@ -469,10 +469,11 @@ def sparse_matrix_ordering_amd(node, inputs, ctx):
     out = np.empty((m.batch, m.rows), np.int32)
     for b in range(m.batch):
         rp, cols, _ = m.member(b)
-        ctx.meter.elements(len(cols) + m.rows, node.where)
+        # Python lists of every node's neighbours and a dozen ints per node
+        ctx.meter.elements(2 * len(cols) + 16 * m.rows, node.where)
         columns = amd_columns(m.rows, rp.tolist(), cols.tolist())
         try:
-            out[b] = amd_order(m.rows, columns)
+            out[b] = amd_order(m.rows, columns, lambda: ctx.meter.clock(node.where))
         except AmdError as exc:
             raise bad(node, f"AMD ordering failed: {exc}") from None
     return out if m.batched else out[0]
