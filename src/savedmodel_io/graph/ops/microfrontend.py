@@ -62,28 +62,33 @@ def _msb(x: np.ndarray) -> np.ndarray:
 
 
 # ---- the 16-bit fixed-point FFT (kissfft, FIXED_POINT=16) ---------------------------------
+# Values live in int16 arrays, as kiss_fft_scalar does: numpy's int16 sums wrap as C's stores
+# do; products and Q15 rounding are done in int32 (SAMPPROD), where they cannot overflow.
+
+_I16, _I32 = np.int16, np.int32
 
 
 def _round15(x: np.ndarray) -> np.ndarray:
-    """kissfft's sround: a Q15 product back to int16, rounding half up."""
-    return _wrap((x + (1 << 14)) >> 15, 16)
+    """kissfft's sround: an int32 Q15 product back to int16, rounding half up."""
+    return ((x + (1 << 14)) >> 15).astype(_I16)
 
 
 def _scale_down(re: np.ndarray, im: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """kissfft's C_FIXDIV: multiply by the Q15 constant 32767 // k (k = 2 or 4)."""
-    q = 32767 // k
-    return _round15(re * q), _round15(im * q)
+    q = _I32(32767 // k)
+    return _round15(re.astype(_I32) * q), _round15(im.astype(_I32) * q)
 
 
 def _cmul(ar, ai, br, bi):
-    """kissfft's C_MUL in Q15."""
+    """kissfft's C_MUL in Q15 (``br``/``bi`` are int32 twiddles)."""
+    ar, ai = ar.astype(_I32), ai.astype(_I32)
     return _round15(ar * br - ai * bi), _round15(ar * bi + ai * br)
 
 
 def _twiddles(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """kissfft's kf_cexp in Q15: floor(0.5 + 32767 * cos/sin(phase))."""
-    return (np.floor(0.5 + 32767 * np.cos(phases)).astype(np.int64),
-            np.floor(0.5 + 32767 * np.sin(phases)).astype(np.int64))
+    return (np.floor(0.5 + 32767 * np.cos(phases)).astype(_I32),
+            np.floor(0.5 + 32767 * np.sin(phases)).astype(_I32))
 
 
 def _factors(n: int) -> list[tuple[int, int]]:
@@ -100,33 +105,30 @@ def _fft(re, im, start: int, stride: int, factors, tw) -> tuple[np.ndarray, np.n
     """kissfft's kf_work, decimation in time over every frame at once (rows)."""
     p, m = factors[0]
     if m == 1:
-        idx = start + stride * np.arange(p)
-        fr, fi = re[:, idx], im[:, idx]
+        fr, fi = re[:, start::stride][:, :p], im[:, start::stride][:, :p]
     else:
         parts = [_fft(re, im, start + q * stride, stride * p, factors[1:], tw) for q in range(p)]
         fr = np.concatenate([a for a, _ in parts], axis=1)
         fi = np.concatenate([b for _, b in parts], axis=1)
-    k = np.arange(m)
     twr, twi = tw
+    step = stride * np.arange(m)
     if p == 2:
         ar, ai = _scale_down(fr[:, :m], fi[:, :m], 2)
         br, bi = _scale_down(fr[:, m:], fi[:, m:], 2)
-        tr, ti = _cmul(br, bi, twr[k * stride], twi[k * stride])
-        return (np.concatenate([_wrap(ar + tr, 16), _wrap(ar - tr, 16)], axis=1),
-                np.concatenate([_wrap(ai + ti, 16), _wrap(ai - ti, 16)], axis=1))
-    q = [_scale_down(fr[:, j * m:(j + 1) * m], fi[:, j * m:(j + 1) * m], 4) for j in range(4)]
-    s0 = _cmul(*q[1], twr[k * stride], twi[k * stride])
-    s1 = _cmul(*q[2], twr[2 * k * stride], twi[2 * k * stride])
-    s2 = _cmul(*q[3], twr[3 * k * stride], twi[3 * k * stride])
-    s5 = (_wrap(q[0][0] - s1[0], 16), _wrap(q[0][1] - s1[1], 16))
-    f0 = (_wrap(q[0][0] + s1[0], 16), _wrap(q[0][1] + s1[1], 16))
-    s3 = (_wrap(s0[0] + s2[0], 16), _wrap(s0[1] + s2[1], 16))
-    s4 = (_wrap(s0[0] - s2[0], 16), _wrap(s0[1] - s2[1], 16))
-    out_r = [_wrap(f0[0] + s3[0], 16), _wrap(s5[0] + s4[1], 16), _wrap(f0[0] - s3[0], 16),
-             _wrap(s5[0] - s4[1], 16)]
-    out_i = [_wrap(f0[1] + s3[1], 16), _wrap(s5[1] - s4[0], 16), _wrap(f0[1] - s3[1], 16),
-             _wrap(s5[1] + s4[0], 16)]
-    return np.concatenate(out_r, axis=1), np.concatenate(out_i, axis=1)
+        tr, ti = _cmul(br, bi, twr[step], twi[step])
+        return (np.concatenate([ar + tr, ar - tr], axis=1),
+                np.concatenate([ai + ti, ai - ti], axis=1))
+    (r0, i0), q1, q2, q3 = (_scale_down(fr[:, j * m:(j + 1) * m], fi[:, j * m:(j + 1) * m], 4)
+                            for j in range(4))
+    s0r, s0i = _cmul(*q1, twr[step], twi[step])
+    s1r, s1i = _cmul(*q2, twr[2 * step], twi[2 * step])
+    s2r, s2i = _cmul(*q3, twr[3 * step], twi[3 * step])
+    s5r, s5i = r0 - s1r, i0 - s1i
+    f0r, f0i = r0 + s1r, i0 + s1i
+    s3r, s3i = s0r + s2r, s0i + s2i
+    s4r, s4i = s0r - s2r, s0i - s2i
+    return (np.concatenate([f0r + s3r, s5r + s4i, f0r - s3r, s5r - s4i], axis=1),
+            np.concatenate([f0i + s3i, s5i - s4r, f0i - s3i, s5i + s4r], axis=1))
 
 
 def _rfft(x: np.ndarray, nfft: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,21 +136,20 @@ def _rfft(x: np.ndarray, nfft: int) -> tuple[np.ndarray, np.ndarray]:
     n = nfft // 2  # the complex FFT of the even/odd samples as real/imaginary parts
     tw = _twiddles(-2 * math.pi * np.arange(n) / n)
     zr, zi = _fft(x[:, 0::2], x[:, 1::2], 0, 1, _factors(n), tw)
-    out_r = np.zeros((x.shape[0], n + 1), np.int64)
+    out_r = np.zeros((x.shape[0], n + 1), _I16)
     out_i = np.zeros_like(out_r)
     dr, di = _scale_down(zr[:, :1], zi[:, :1], 2)
-    out_r[:, :1] = _wrap(dr + di, 16)
-    out_r[:, n:] = _wrap(dr - di, 16)
+    out_r[:, :1], out_r[:, n:] = dr + di, dr - di
     k = np.arange(1, n // 2 + 1)
     sr, si = _twiddles(-math.pi * ((k.astype(np.float64)) / n + 0.5))
     pr, pi = _scale_down(zr[:, k], zi[:, k], 2)
-    nr, ni = _scale_down(zr[:, n - k], _wrap(-zi[:, n - k], 16), 2)
-    f1r, f1i = _wrap(pr + nr, 16), _wrap(pi + ni, 16)
-    f2r, f2i = _wrap(pr - nr, 16), _wrap(pi - ni, 16)
-    tr, ti = _cmul(f2r, f2i, sr, si)
-    out_r[:, k], out_i[:, k] = _wrap((f1r + tr) >> 1, 16), _wrap((f1i + ti) >> 1, 16)
-    out_r[:, n - k], out_i[:, n - k] = _wrap((f1r - tr) >> 1, 16), _wrap((ti - f1i) >> 1, 16)
-    return out_r, out_i
+    nr, ni = _scale_down(zr[:, n - k], -zi[:, n - k], 2)
+    f1r, f1i = pr + nr, pi + ni
+    tr, ti = _cmul(pr - nr, pi - ni, sr, si)
+    f1r, f1i, tr, ti = (v.astype(_I32) for v in (f1r, f1i, tr, ti))
+    out_r[:, k], out_i[:, k] = (f1r + tr) >> 1, (f1i + ti) >> 1
+    out_r[:, n - k], out_i[:, n - k] = (f1r - tr) >> 1, (ti - f1i) >> 1
+    return out_r.astype(np.int64), out_i.astype(np.int64)
 
 
 # ---- configuration: window, mel filterbank, PCAN gain table (float set-up, as in C) -------
@@ -301,12 +302,17 @@ def _features(node, audio: np.ndarray, rate: int, size: int, step: int) -> np.nd
     windowed = (audio.astype(np.int64)[idx] * _hann_q12(size)) >> _WINDOW_BITS
     peak = np.max(_wrap(np.abs(windowed), 16), axis=1, initial=0)
     shift = 15 - _msb(peak)
-    x = np.zeros((frames, nfft), np.int64)
+    x = np.zeros((frames, nfft), np.int16)
     x[:, :size] = _wrap((windowed & 0xFFFF) << shift[:, None], 16)
     re, im = _rfft(x, nfft)
     # energies (lib/filterbank.c): int32 squared magnitudes, accumulated as uint64
-    energy = _wrap(re[:, start:end] ** 2 + im[:, start:end] ** 2, 32).astype(np.uint64)
-    work = energy @ matrix.T.astype(np.uint64)
+    energy = _wrap(re[:, start:end] ** 2 + im[:, start:end] ** 2, 32)
+    if energy.min(initial=0) >= 0:
+        # every partial sum is an integer below 2^52 (2^31 x 2^12 x at most 2^9 bins): exact
+        # in float64, so BLAS may add in any order
+        work = np.rint(energy.astype(np.float64) @ matrix.T.astype(np.float64)).astype(np.int64)
+    else:  # (-32768)^2 * 2 wrapped negative: uint64 arithmetic, as the C code's
+        work = energy.astype(np.uint64) @ matrix.T.astype(np.uint64)
     signal = _sqrt_rounded(work) >> shift[:, None]
     # noise reduction (lib/noise_reduction.c): the estimate runs across frames
     bits = int(attr["smoothing_bits"])
@@ -315,14 +321,14 @@ def _features(node, audio: np.ndarray, rate: int, size: int, step: int) -> np.nd
     odd = int(_F(attr["odd_smoothing"]) * _F(one))
     smoothing = np.where(np.arange(channels) % 2 == 0, even, odd).astype(np.int64)
     remaining = int(_F(attr["min_signal_remaining"]) * _F(one))
+    scaled = _wrap(signal << bits, 32, False)
+    rising = scaled * smoothing
+    keep = (one - smoothing) & 0xFFFFFFFF
     estimate = np.zeros(channels, np.int64)
     estimates = np.empty_like(signal)
     for f in range(frames):
-        scaled = _wrap(signal[f] << bits, 32, False)
-        estimate = _wrap((scaled * smoothing + estimate * ((one - smoothing) & 0xFFFFFFFF))
-                         >> _NOISE_BITS, 32, False)
+        estimate = ((rising[f] + estimate * keep) >> _NOISE_BITS) & 0xFFFFFFFF
         estimates[f] = estimate
-    scaled = _wrap(signal << bits, 32, False)
     floor = _wrap((signal * remaining) >> _NOISE_BITS, 32, False)
     signal = np.maximum((scaled - np.minimum(estimates, scaled)) >> bits, floor)
     correction = int(_msb(np.array(nfft))) - 1 - _FILTERBANK_BITS // 2
