@@ -92,9 +92,7 @@ def amd_order(n: int, columns: list[list[int]], tick: Callable[[], None] | None 
             nv[n] += 1
             eliminated += 1
         else:
-            if head[d] != -1:
-                prv[head[d]] = i
-            nxt[i], head[d] = head[d], i
+            push(i, d)
     elen[n], parent[n], weight[n] = -2, -1, 0
 
     mindeg = lemax = 0
