@@ -67,6 +67,7 @@ def amd_order(n: int, columns: list[list[int]], tick: Callable[[], None] | None 
     head, nxt, prv, hash_head = [-1] * (n + 1), [-1] * (n + 1), [-1] * (n + 1), [-1] * (n + 1)
 
     def clear(mark: int) -> int:
+        """cs_wclear: restart the marks at 2 (live entries of ``weight`` back to 1) if needed."""
         if mark < 2:
             for i in range(n):
                 if weight[i]:
@@ -75,6 +76,7 @@ def amd_order(n: int, columns: list[list[int]], tick: Callable[[], None] | None 
         return mark
 
     def push(i: int, d: int) -> None:
+        """Put node i first in the list of degree d."""
         if head[d] != -1:
             prv[head[d]] = i
         nxt[i], prv[i], head[d] = head[d], -1, i
