@@ -281,6 +281,63 @@ def test_erfc_accelerator_matches_numpy():
     assert np.isnan(nan).all()
 
 
+def _needs_accel():
+    from savedmodel_io.graph.ops._accel import accel
+
+    if accel is None:
+        pytest.skip("the C accelerator is not built")
+
+
+def test_softmax_layer_norm_gelu_accelerators_match_numpy(monkeypatch):
+    _needs_accel()
+    logits = [f32(3, 5, 37) * 30, f32(2, 128), np.float32([[-np.inf] * 4, [np.nan, 1, 2, 3],
+                                                          [-1e9, 0, 1, 2], [88, 100, -100, 0]])]
+    norm_in = [(f32(4, 768) + 50, f32(768), f32(768)), (f32(2, 3, 13), f32(13), f32(13))]
+    mm = (f32(6, 20) * 4, f32(20, 70), f32(70))
+    mm_attrs = {"fused_ops": [b"BiasAdd", b"GeluExact"], "transpose_a": False, "transpose_b": False}
+
+    def run_all():
+        return ([run_kernel("Softmax", [x]) for x in logits]
+                + [run_kernel("_MklLayerNorm", list(a), epsilon=1e-3) for a in norm_in]
+                + [run_kernel("_FusedMatMul", list(mm), **mm_attrs)])
+    got = run_all()
+    monkeypatch.setattr(nn, "accel", None)
+    # Layer norm of values near 50: both means carry float32 rounding (an ulp is 4e-6 there).
+    atol = [2e-6] * len(logits) + [2e-5] * len(norm_in) + [2e-6]
+    for g, w, a in zip(got, run_all(), atol, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=a)
+        assert g.dtype == w.dtype == np.float32
+    assert np.isnan(got[2][:2]).all()  # rows of -inf only or with a NaN: NaN, as TF
+    assert got[2][2, 0] == 0 and got[2][3, 2] == 0  # exp of a huge negative is 0, not tiny
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_recurrent_accelerator_matches_numpy(kind, threads):
+    from types import SimpleNamespace
+
+    from savedmodel_io.graph.ops import rnn
+
+    _needs_accel()
+    ctx = SimpleNamespace(meter=SimpleNamespace(iteration=lambda count, where: None),
+                          threads=threads)
+    gates = 4 if kind == "lstm" else 3
+    for batch, units, steps in ((1, 64, 6), (5, 20, 7), (9, 33, 3)):  # rows in fours and a tail
+        xw, u = f32(steps, batch, gates * units) * 3, f32(units, gates * units)
+        h, c, bh = f32(batch, units), f32(batch, units), f32(gates * units)
+        got, want = (np.empty((steps + 1, batch, units), np.float32) for _ in range(2))
+        c_got, c_want = c.copy(), c.copy()
+        with np.errstate(all="ignore"):
+            if kind == "lstm":
+                assert rnn._c_steps("", ctx, 1, xw, u, None, h, c_got, got)
+                rnn._lstm_steps("", ctx, 1, xw, u, h, c_want, want)
+            else:
+                assert rnn._c_steps("", ctx, 1, xw, u, bh, h, None, got)
+                rnn._gru_steps("", ctx, 1, xw, u, bh, h, want)
+        np.testing.assert_allclose(got[1:], want[1:], rtol=1e-5, atol=2e-6)
+        np.testing.assert_allclose(c_got, c_want, rtol=1e-5, atol=2e-6)
+
+
 def test_hostile_call_nesting_is_bounded():
     # f calls g twice, g calls h twice...: inlining stops at the node budget, runs anyway.
     fns, prev = [], None

@@ -262,6 +262,10 @@ def _tanh_(y, alpha):
 
 def _gelu_exact_(y, alpha):
     """0.5 * y * erfc(-y / sqrt 2), as tf.nn.gelu(approximate=False) computes it."""
+    if accel is not None and y.dtype == np.float32 and y.flags.c_contiguous:
+        flat = y.reshape(-1)
+        accel.gelu(flat, flat)  # one pass, in place
+        return
     t = np.multiply(y, y.dtype.type(-0.7071067811865476))
     if accel is not None and t.dtype == np.float32:
         accel.erfc(t.reshape(-1), t.reshape(-1))
@@ -667,6 +671,10 @@ def layer_norm(node, inputs, ctx):
     eps = dtype.type(node.attr.get("epsilon", 1e-3))
     rows = x.reshape(-1, c) if c else x.reshape(0, 0)
     y = np.empty(rows.shape, dtype)
+    if accel is not None and c and x.dtype == scale.dtype == offset.dtype == np.float32:
+        accel.layer_norm(np.ascontiguousarray(rows), np.ascontiguousarray(scale),
+                         np.ascontiguousarray(offset), y, c, eps)
+        return y.reshape(x.shape)
     step = max(1, (1 << 16) // max(c, 1))
     for r0 in range(0, rows.shape[0], step):
         xr, yr = rows[r0:r0 + step], y[r0:r0 + step]
@@ -718,6 +726,10 @@ def _softmax(x, log):
     """Softmax (or log-softmax) over the last axis, in place on one output buffer."""
     if x.dtype.kind not in "fc":
         x = x.astype(np.float64)
+    if accel is not None and not log and x.dtype == np.float32 and x.size:
+        out = np.empty(x.shape, np.float32)
+        accel.softmax(np.ascontiguousarray(x), out, x.shape[-1])
+        return out
     z = np.subtract(x, np.max(x, axis=-1, keepdims=True))
     if log:
         return np.subtract(z, np.log(np.sum(np.exp(z), axis=-1, keepdims=True)), out=z)
