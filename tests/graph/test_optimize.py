@@ -338,6 +338,20 @@ def test_recurrent_accelerator_matches_numpy(kind, threads):
         np.testing.assert_allclose(c_got, c_want, rtol=1e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("eq", ["BTNH,BSNH->BNTS", "BNTS,BSNH->BTNH", "bqd,bkd->bqk"])
+def test_einsum_on_strided_views_and_threads_equals_numpy(eq, monkeypatch):
+    from savedmodel_io.graph.ops import math as math_ops
+
+    monkeypatch.setattr(math_ops, "_PARALLEL_MACS", 1)
+    sizes = dict(B=3, T=5, S=4, N=2, H=6, b=2, q=3, k=4, d=5)
+    x, y = (f32(*[sizes[c] for c in t]) for t in eq.split("->")[0].split(","))
+    want = np.einsum(eq, x.astype(np.float64), y)
+    for threads in (1, 2):
+        got = run_kernel("Einsum", [x, y], threads=threads, equation=eq.encode())
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert got.flags.c_contiguous
+
+
 def test_hostile_call_nesting_is_bounded():
     # f calls g twice, g calls h twice...: inlining stops at the node budget, runs anyway.
     fns, prev = [], None
