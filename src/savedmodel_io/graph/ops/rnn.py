@@ -255,7 +255,7 @@ _C_BATCH = 64
 
 def _row_pieces(batch: int, threads: int) -> list[tuple[int, int]]:
     """Batch rows split evenly over ``threads`` (the steps of different rows are independent)."""
-    share = -(-batch // max(threads, 1))
+    share = max(1, -(-batch // max(threads, 1)))
     return [(r, min(batch, r + share)) for r in range(0, batch, share)]
 
 
@@ -310,12 +310,11 @@ def keras_rnn(node, inputs, ctx):
             xw = np.empty((x.shape[0], batch, w.shape[1]), np.result_type(x.dtype, w.dtype))
             _gemm_rows(x.reshape(-1, depth), w, xw, None, getattr(ctx, "threads", 1))
             xw += bx
-            if _c_steps(where, ctx, t0, xw, u, bh, h, c, seq):
-                pass  # the C loop ran them
-            elif c is not None:
-                _lstm_steps(where, ctx, t0, xw, u, h, c, seq)
-            else:
-                _gru_steps(where, ctx, t0, xw, u, bh, h, seq)
+            if not _c_steps(where, ctx, t0, xw, u, bh, h, c, seq):
+                if c is not None:
+                    _lstm_steps(where, ctx, t0, xw, u, h, c, seq)
+                else:
+                    _gru_steps(where, ctx, t0, xw, u, bh, h, seq)
             h = seq[t0 + x.shape[0] - 1]
     if c is not None:
         state[a["c"]] = c
