@@ -352,6 +352,18 @@ def test_einsum_on_strided_views_and_threads_equals_numpy(eq, monkeypatch):
         assert got.flags.c_contiguous
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_row_blocks_give_each_thread_an_equal_share(threads):
+    for rows in (0, 1, 5, 9, 100, 512, 1000, 1024, 12544, 40001):
+        for step in (1, 7, 256, 341, 5000):
+            blocks = nn._row_blocks(rows, step, threads)
+            assert [r for b in blocks for r in range(*b)] == list(range(rows))  # each row once
+            assert all(0 < r1 - r0 <= step for r0, r1 in blocks)
+            if threads > 1 and rows >= threads:
+                shares = [sum(r1 - r0 for r0, r1 in blocks[t::threads]) for t in range(threads)]
+                assert max(shares) - min(shares) <= len(blocks) // threads  # a row per block
+
+
 def test_hostile_call_nesting_is_bounded():
     # f calls g twice, g calls h twice...: inlining stops at the node budget, runs anyway.
     fns, prev = [], None

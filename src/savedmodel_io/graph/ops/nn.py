@@ -377,6 +377,19 @@ def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
 _PARALLEL_MACS = 1 << 21
 
 
+def _row_blocks(rows: int, step: int, threads: int) -> list[tuple[int, int]]:
+    """Row blocks of at most ``step`` rows; for several threads, a multiple of ``threads`` of
+    them, as even as rows allow, so that dealt round-robin each thread gets the same share
+    (1,024 rows in blocks of 341 would give one thread two blocks and the other one and a
+    bit; in four blocks of 256, two each)."""
+    if threads <= 1:
+        return [(r, min(rows, r + step)) for r in range(0, rows, max(step, 1))]
+    n = -(-rows // max(1, min(step, -(-rows // threads))))
+    n = max(1, -(-n // threads)) * threads
+    ends = [i * rows // n for i in range(n + 1)]
+    return [(r0, r1) for r0, r1 in zip(ends, ends[1:]) if r0 < r1]
+
+
 def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | None,
                threads: int = 1) -> np.ndarray:
     """y = a @ w2 (y: the output, any shape holding a.shape[0] rows) with the epilogue run on
@@ -405,15 +418,14 @@ def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | No
             flat[:, c0:c1] = block
         run_pieces(range(0, cols, width), column_block, threads)
         return y
-    if parallel:
-        step = min(step, max(-(-rows // threads), 1))
+    threads = threads if parallel else 1
 
-    def row_block(r0: int) -> None:
-        r1 = min(rows, r0 + step)
+    def row_block(piece: tuple[int, int]) -> None:
+        r0, r1 = piece
         np.matmul(a[r0:r1], w2, out=flat[r0:r1])
         if epi is not None:
             epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
-    run_pieces(range(0, rows, step), row_block, threads if parallel else 1)
+    run_pieces(_row_blocks(rows, step, threads), row_block, threads)
     return y
 
 
