@@ -684,6 +684,76 @@ def matrix_diag(cx, node, ins):
     return g.op1("Mul", unsqueeze(g, d, [-1]), eye)
 
 
+
+@converter("ApproximateEqual", onnx="Sub, Abs, Less")
+def approximate_equal(cx, node, ins):
+    g = cx.g
+    x, y = ins
+    # cwise_op_approximate_equal.cc: |x - y| < tolerance, the tolerance in x's type.
+    tol = np.asarray(node.attr.get("tolerance", 1e-5)).astype(x.dtype)
+    return g.op1("Less", g.op1("Abs", g.op1("Sub", x, y)), g.const(tol))
+
+
+@converter("ToBool", onnx="Size, Greater / Equal, Not")
+def to_bool(cx, node, ins):
+    g, x = cx.g, ins[0]
+    from savedmodel_io.onnx.ops._subgraph import truth
+
+    if x.dtype is not None and x.dtype.kind == "O" and x.rank == 0:
+        return g.op1("Not", g.op1("Equal", x, g.const(np.asarray(b"", dtype=object))))  # non-empty string
+    return truth(g, x)
+
+
+@converter("CumulativeLogsumexp", onnx="Scan (logaddexp steps)")
+def cumulative_logsumexp(cx, node, ins):
+    g = cx.g
+    x, axis_v = ins
+    r = need_rank(x)
+    axis = norm_axis(const_ints(axis_v, "the axis")[0], r)
+    dt = x.dtype
+    # scan_ops.h: a running log-sum-exp (exclusive scans start from -inf); half types in float32.
+    wt = np.dtype(np.float32) if dt.itemsize < 4 else dt
+    xw = cast(g, x, wt)
+    dims = g.op1("Shape", xw)
+    state_dims = g.op1("Concat", g.op1("Slice", dims, g.const(np.asarray([0], np.int64)),
+                                       g.const(np.asarray([axis], np.int64))),
+                       g.op1("Slice", dims, g.const(np.asarray([axis + 1], np.int64)),
+                             g.const(np.asarray([r], np.int64))), axis=0)
+    init = g.op1("Expand", scalar(g, -np.inf, wt), state_dims)
+    names = (cx.model.fresh(f"{g.hint}/acc"), cx.model.fresh(f"{g.hint}/elem"))
+    slice_shape = None if xw.shape is None else tuple(d for i, d in enumerate(xw.shape) if i != axis)
+    exclusive = bool(node.attr.get("exclusive"))
+
+    def step(h: Graph) -> list[Val]:
+        acc, elem = (Val(n, wt, slice_shape) for n in names)
+        new = logaddexp(h, acc, elem)
+        return [new, acc if exclusive else new]
+
+    from savedmodel_io.onnx._types import tensor_type
+    from savedmodel_io.onnx.ops._subgraph import body_graph
+
+    t = tensor_type(wt, slice_shape)
+    body, _ = body_graph(g, "logaddexp", step, [(names[0], t), (names[1], t)])
+    rev = int(bool(node.attr.get("reverse")))
+    _, out = g.op("Scan", [init, xw], outputs=2, types=[t, tensor_type(wt, xw.shape)], body=body,
+                  num_scan_inputs=1, scan_input_axes=[axis], scan_output_axes=[axis],
+                  scan_input_directions=[rev], scan_output_directions=[rev])
+    return cast(g, out, dt)
+
+
+def logaddexp(g: Graph, a: Val, b: Val) -> Val:
+    """log(exp(a) + exp(b)) as numpy computes it: max + log1p(exp(-|a - b|)); equal infinities kept."""
+    big = g.op1("Max", a, b)
+    e = g.op1("Exp", g.op1("Neg", g.op1("Abs", g.op1("Sub", a, b))))
+    # log1p(e) without a log1p op: log(u) * e / (u - 1) with u = 1 + e is exact to rounding (Goldberg).
+    one = scalar(g, 1, a.dtype)
+    u = g.op1("Add", one, e)
+    log1p = g.op1("Where", g.op1("Equal", u, one), e,
+                  g.op1("Div", g.op1("Mul", g.op1("Log", u), e), g.op1("Sub", u, one)))
+    same_inf = g.op1("And", g.op1("Equal", a, b), g.op1("IsInf", a))
+    return g.op1("Where", same_inf, a, g.op1("Add", big, log1p))
+
+
 inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's", "RandomUniform",
               "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "Multinomial", "RandomShuffle",
               "StatelessMultinomial", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounter",
@@ -694,5 +764,3 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
 inexpressible("ONNX has no complex tensors", "Complex", "ComplexAbs", "Angle")
 inexpressible("ONNX has no bit count operator", "PopulationCount")
 inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")
-inexpressible("not mapped yet: ApproximateEqual, ToBool, CumulativeLogsumexp (ONNX Abs/Less, Equal/Size, "
-              "CumSum of Exp could express them)", "ApproximateEqual", "ToBool", "CumulativeLogsumexp")
