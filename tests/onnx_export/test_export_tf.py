@@ -1,7 +1,7 @@
 """Signatures of TensorFlow-built fixtures, exported to ONNX and run on onnxruntime, against TensorFlow.
 
 Every signature with stored TensorFlow outputs (tests/fixtures/models_runtime.py,
-models_control.py, models_misc.py's functions) either exports, passes ``onnx.checker`` (full check) and strict
+models_control.py, models_misc.py's functions, models_onnx.py) either exports, passes ``onnx.checker`` (full check) and strict
 shape inference, and gives TensorFlow's outputs on onnxruntime (float32 within
 rtol 1e-4 / atol 1e-5, everything else exact); or is listed in ``UNSUPPORTED`` with
 the op the export report must name.
@@ -44,6 +44,7 @@ SIGNATURES = {
     "control_parsing": ["single", "v1", "v2"],
     "control_misc": ["bincount", "conv3d", "fmt"],
     "misc_functions": ["batch", "composite", "list_batches", "loops", "maps", "plumbing", "serial"],
+    "onnx_mappings": ["arrays", "diag", "list_batches", "quant", "sparse", "strings"],
 }
 
 # Signatures ONNX cannot express, with the op the report names first.
@@ -65,6 +66,7 @@ UNSUPPORTED = {
     ("misc_functions", "list_batches"): "Pack",
     ("misc_functions", "maps"): "EmptyTensorMap",
     ("misc_functions", "serial"): "SerializeTensor",
+    ("onnx_mappings", "list_batches"): "Pack",
 }
 
 
