@@ -63,10 +63,8 @@ UNSUPPORTED = {
     ("control_misc", "fmt"): "StringFormat",
     ("misc_functions", "batch"): "BatchFunction",
     ("misc_functions", "composite"): "CompositeTensorVariantFromComponents",
-    ("misc_functions", "list_batches"): "Pack",
     ("misc_functions", "maps"): "EmptyTensorMap",
     ("misc_functions", "serial"): "SerializeTensor",
-    ("onnx_mappings", "list_batches"): "Pack",
 }
 
 

@@ -243,6 +243,10 @@ def concat(cx, node, ins):
 @converter("Pack", onnx="Unsqueeze, Concat")
 def pack(cx, node, ins):
     g = cx.g
+    if ins[0].kind in ("list", "sequence"):
+        from savedmodel_io.onnx.ops.tensorlist import stack_lists
+
+        return stack_lists(g, ins, int(node.attr.get("axis", 0)))
     r = need_rank(ins[0]) + 1
     axis = norm_axis(int(node.attr.get("axis", 0)), r)
     parts = [unsqueeze(g, v, [axis]) for v in ins]
@@ -252,6 +256,10 @@ def pack(cx, node, ins):
 @converter("Unpack", onnx="Split, Squeeze")
 def unpack(cx, node, ins):
     g, x = cx.g, ins[0]
+    if x.kind == "lists":
+        from savedmodel_io.onnx.ops.tensorlist import unstack_lists
+
+        return unstack_lists(g, x, int(node.attr.get("axis", 0)), int(node.attr["num"]))
     r = need_rank(x)
     axis = norm_axis(int(node.attr.get("axis", 0)), r)
     num = int(node.attr["num"])
