@@ -1,10 +1,10 @@
 """Signatures of TensorFlow-built fixtures, exported to ONNX and run on onnxruntime, against TensorFlow.
 
 Every signature with stored TensorFlow outputs (tests/fixtures/models_runtime.py,
-models_control.py, models_misc.py's functions, models_onnx.py) either exports, passes ``onnx.checker`` (full check) and strict
-shape inference, and gives TensorFlow's outputs on onnxruntime (float32 within
-rtol 1e-4 / atol 1e-5, everything else exact); or is listed in ``UNSUPPORTED`` with
-the op the export report must name.
+models_control.py, models_misc.py's functions, models_onnx.py) either exports, passes
+``onnx.checker`` (full check) and strict shape inference, and gives TensorFlow's outputs
+on onnxruntime (float32 within rtol 1e-4 / atol 1e-5, everything else exact); or is
+listed in ``UNSUPPORTED`` with the op the export report must name.
 """
 
 from __future__ import annotations

@@ -57,10 +57,11 @@ from savedmodel_io.proto import MetaGraphDef, NodeDef  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
-_FAMILIES = (test_ops_array_extra_tf, test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf, test_ops_cross_tf, test_ops_fft_tf,
-             test_ops_image_boxes_tf, test_ops_image_codec_tf, test_ops_image_color_tf, test_ops_image_sampling_tf,
-             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_quantize_tf, test_ops_ragged_tf,
-             test_ops_segment_tf, test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf,
+_FAMILIES = (test_ops_array_extra_tf, test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf,
+             test_ops_cross_tf, test_ops_fft_tf, test_ops_image_boxes_tf, test_ops_image_codec_tf,
+             test_ops_image_color_tf, test_ops_image_sampling_tf, test_ops_image_tf, test_ops_indexing_tf,
+             test_ops_linalg_tf, test_ops_quantize_tf, test_ops_ragged_tf, test_ops_segment_tf,
+             test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf,
              test_ops_strings_tf)
 # Families whose other ops' cases are not exported here yet: only these ops' cases are.
 _ONLY = {"strings": {"StringSplit"}}

@@ -78,17 +78,17 @@ def sparse_reduce(cx, node, ins):
     axes = const_ints(axes_v, "the reduction axes")
     if any(not -rank <= a < rank for a in axes):
         raise ExportError(f"reduction axes {axes} are out of range for rank {rank}")
-    reduced = sorted({a % rank for a in axes}) if rank else []
+    if rank == 0:
+        raise ExportError("a rank-0 sparse tensor")
+    reduced = sorted({a % rank for a in axes})
     kept = [d for d in range(rank) if d not in reduced]
     dims = i64(g, shape)
-    # Everything reduced: one group, as a [1] table at index 0.
-    cols = g.const(np.asarray(kept, np.int64))
-    idx = g.op1("Gather", i64(g, indices), cols, axis=1) if kept else \
-        g.op1("Mul", g.op1("Gather", i64(g, indices), g.const(np.asarray([0], np.int64)), axis=1),
-              scalar(g, 0, np.int64)) if rank else None
-    table = g.op1("Gather", dims, cols, axis=0) if kept else g.const(np.asarray([1], np.int64))
-    if idx is None:  # a rank-0 sparse tensor: one value or none
-        raise ExportError("a rank-0 sparse tensor")
+    if kept:
+        cols = g.const(np.asarray(kept, np.int64))
+        idx, table = g.op1("Gather", i64(g, indices), cols, axis=1), g.op1("Gather", dims, cols, axis=0)
+    else:  # everything reduced: one group, a [1] table every entry goes to
+        first = g.op1("Gather", i64(g, indices), g.const(np.asarray([0], np.int64)), axis=1)
+        idx, table = g.op1("Mul", first, scalar(g, 0, np.int64)), g.const(np.asarray([1], np.int64))
     if node.op == "SparseReduceSum":
         out = g.op1("ScatterND", g.op1("Expand", scalar(g, 0, dt), table), idx, wide, reduction="add")
     else:
