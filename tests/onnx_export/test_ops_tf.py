@@ -85,9 +85,6 @@ LIMITS: dict[str, str] = {
     "FusedBatchNormV3-train": "training mode",
     "ResizeNearestNeighbor-dtype-float64": "Resize has no",
     "ResizeNearestNeighbor-dtype-int64": "Resize has no",
-    **{f"MatrixDiagV3-{c}": "offset, a size or a padding" for c in (
-        "band_LEFT_LEFT", "band_LEFT_RIGHT", "band_RIGHT_LEFT", "band_RIGHT_RIGHT", "rows_only", "int64")},
-    "MatrixDiagV2-rect": "offset, a size or a padding",
     **{f"StringSplit-{c}": "empty delimiter" for c in ("delim''_skipTrue", "delim''_skipFalse", "utf8_bytes")},
     **{f"MatrixDeterminant-{c}": "float32 kernels only" for c in (
         "float64", "negative", *(f"signed_zero{i}" for i in range(7)))},

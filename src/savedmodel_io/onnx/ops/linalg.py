@@ -108,11 +108,32 @@ def _offset(g: Graph, node, d: Val, width: Val, length: Val) -> Val:
     return g.op1("Where", left, g.op1("Mul", d, zero), right)
 
 
+def _row(g: Graph, v: Val) -> Val:
+    """A vector as a [1, n] row."""
+    return g.op1("Unsqueeze", v, _i64(g, [0]))
+
+
 def _flat_matrix(g: Graph, x: Val, keep: int) -> Val:
     """``x`` with its last ``keep`` dims merged into one."""
     r = need_rank(x)
     lead = g.op1("Shape", x, start=0, end=r - keep)
     return g.op1("Reshape", x, g.op1("Concat", lead, _i64(g, [-1]), axis=0))
+
+
+def _fill_band(g: Graph, node, diag: Val, base: Val, m: Val, n: Val, lo: int, hi: int, width: Val) -> Val:
+    """[..., M, N] ``base`` with diagonals lo..hi taken from packed ``diag`` ([..., W] or [..., D, W])."""
+    one, zero = _i64(g, 1), _i64(g, 0)
+    r = g.op1("Unsqueeze", g.op1("Range", zero, m, one), _i64(g, [1]))  # [M, 1]
+    c = _row(g, g.op1("Range", zero, n, one))  # [1, N]
+    d = g.op1("Sub", c, r)  # [M, N]: the diagonal each element is on
+    band = g.op1("And", g.op1("GreaterOrEqual", d, _i64(g, lo)), g.op1("LessOrEqual", d, _i64(g, hi)))
+    # Element (r, c) is entry min(r, c) of diagonal d, packed at that plus d's offset in row hi - d.
+    pos = g.op1("Add", g.op1("Min", r, c), _offset(g, node, d, width, _length(g, m, n, d)))
+    if lo != hi:
+        pos = g.op1("Add", g.op1("Mul", g.op1("Sub", _i64(g, hi), d), width), pos)
+    idx = g.op1("Where", band, pos, zero)
+    got = g.op1("Gather", _flat_matrix(g, diag, 1 if lo == hi else 2), idx, axis=-1)
+    return g.op1("Where", band, got, base)
 
 
 @converter("MatrixDiagPart", "MatrixDiagPartV2", "MatrixDiagPartV3", "BatchMatrixDiagPart",
@@ -124,7 +145,7 @@ def matrix_diag_part(cx, node, ins):
     width = _width(g, m, n, lo, hi)
     d = _i64(g, np.arange(hi, lo - 1, -1).reshape(-1, 1))  # [D, 1], hi first
     length = _length(g, m, n, d)
-    j = g.op1("Sub", unsqueeze1(g, g.op1("Range", _i64(g, 0), width, _i64(g, 1))),
+    j = g.op1("Sub", _row(g, g.op1("Range", _i64(g, 0), width, _i64(g, 1))),
               _offset(g, node, d, width, length))  # [D, W]: position along each diagonal
     valid = g.op1("And", g.op1("GreaterOrEqual", j, _i64(g, 0)), g.op1("Less", j, length))
     zero = _i64(g, 0)
@@ -141,30 +162,47 @@ def matrix_diag_part(cx, node, ins):
     return squeeze(g, out, [need_rank(x) - 2]) if lo == hi else out
 
 
-def unsqueeze1(g: Graph, v: Val) -> Val:
-    return g.op1("Unsqueeze", v, _i64(g, [0]))
-
-
 @converter("MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3", "BatchMatrixSetDiag",
            onnx="Gather of computed indices, Where")
 def matrix_set_diag(cx, node, ins):
     g, x, diag = cx.g, ins[0], ins[1]
     lo, hi = _diag_range(ins[2]) if len(ins) > 2 else (0, 0)
     m, n = _dims(g, x)
-    width = _width(g, m, n, lo, hi)
-    one, zero = _i64(g, 1), _i64(g, 0)
-    r = g.op1("Unsqueeze", g.op1("Range", zero, m, one), _i64(g, [1]))  # [M, 1]
-    c = unsqueeze1(g, g.op1("Range", zero, n, one))  # [1, N]
-    d = g.op1("Sub", c, r)  # [M, N]: the diagonal each element is on
-    band = g.op1("And", g.op1("GreaterOrEqual", d, _i64(g, lo)), g.op1("LessOrEqual", d, _i64(g, hi)))
-    # Element (r, c) is entry min(r, c) of diagonal d, packed at that plus d's offset in row hi - d.
-    pos = g.op1("Add", g.op1("Min", r, c), _offset(g, node, d, width, _length(g, m, n, d)))
-    if lo != hi:
-        pos = g.op1("Add", g.op1("Mul", g.op1("Sub", _i64(g, hi), d), width), pos)
-    idx = g.op1("Where", band, pos, zero)
     xw = _wide(g, x)
-    got = g.op1("Gather", _flat_matrix(g, cast(g, diag, xw.dtype), 1 if lo == hi else 2), idx, axis=-1)
-    return cast(g, g.op1("Where", band, got, xw), x.dtype)
+    filled = _fill_band(g, node, cast(g, diag, xw.dtype), xw, m, n, lo, hi, _width(g, m, n, lo, hi))
+    return cast(g, filled, x.dtype)
+
+
+@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "BatchMatrixDiag",
+           onnx="Gather of computed indices, Where (padding)")
+def matrix_diag(cx, node, ins):
+    g, diag = cx.g, ins[0]
+    lo, hi, rows, cols = 0, 0, -1, -1
+    dw = _wide(g, diag)
+    pad = g.const(np.zeros((), dw.dtype))
+    if len(ins) > 1:
+        lo, hi = _diag_range(ins[1])
+        rows, cols = const_ints(ins[2], "num_rows")[0], const_ints(ins[3], "num_cols")[0]
+        pad = cast(g, ins[4], dw.dtype)
+        pad = pad if pad.rank == 0 else g.op1("Reshape", pad, g.const(np.zeros(0, np.int64)))
+    r = need_rank(diag)
+    if r < 1 or (lo != hi and r < 2):
+        raise ExportError("the diagonals have too low a rank")
+    flat = g.const(np.zeros(0, np.int64))
+    width = g.op1("Reshape", dim_of(g, diag, r - 1), flat)
+    # matrix_diag_op.cc: the smallest matrix holding the diagonals; a size given for one side
+    # fixes it, the other is the smallest (both -1: square).
+    min_rows = g.op1("Sub", width, _i64(g, min(hi, 0)))
+    min_cols = g.op1("Add", width, _i64(g, max(lo, 0)))
+    if rows == -1 and cols == -1:
+        m = n = g.op1("Max", min_rows, min_cols)
+    else:
+        m = min_rows if rows == -1 else _i64(g, rows)
+        n = min_cols if cols == -1 else _i64(g, cols)
+    lead = g.op1("Shape", dw, start=0, end=r - (1 if lo == hi else 2))
+    dims = g.op1("Concat", lead, g.op1("Reshape", m, _i64(g, [1])), g.op1("Reshape", n, _i64(g, [1])), axis=0)
+    base = g.op1("Expand", pad, dims)
+    return cast(g, _fill_band(g, node, dw, base, m, n, lo, hi, width), diag.dtype)
 
 
 @converter("Diag", onnx="Where (identity pattern), Reshape")
@@ -173,7 +211,7 @@ def diag(cx, node, ins):
     flat = g.op1("Reshape", _wide(g, x), _i64(g, [-1]))
     size = g.op1("Reshape", g.op1("Size", x), g.const(np.zeros(0, np.int64)))
     ar = g.op1("Range", _i64(g, 0), size, _i64(g, 1))
-    eye = g.op1("Equal", g.op1("Unsqueeze", ar, _i64(g, [1])), unsqueeze1(g, ar))
+    eye = g.op1("Equal", g.op1("Unsqueeze", ar, _i64(g, [1])), _row(g, ar))
     zero = g.const(np.zeros((), flat.dtype) if flat.dtype.kind != "O" else np.asarray(b"", dtype=object))
     out = g.op1("Where", eye, g.op1("Unsqueeze", flat, _i64(g, [1])), zero)
     shape = g.op1("Shape", x)

@@ -666,25 +666,6 @@ def cumprod(cx, node, ins):
     return g.op1("Where", zeros, zero, g.op1("Mul", sign, mag))
 
 
-@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "BatchMatrixDiag",
-           onnx="Range, Equal, Mul (main diagonal)")
-def matrix_diag(cx, node, ins):
-    g, d = cx.g, ins[0]
-    if len(ins) > 1:
-        k = const_ints(ins[1], "k")
-        rows, cols = const_ints(ins[2], "num_rows")[0], const_ints(ins[3], "num_cols")[0]
-        pad = ins[4]
-        if k not in ([0], [0, 0]) or rows != -1 or cols != -1 or not pad.is_const or pad.const.any():
-            raise ExportError("MatrixDiag with an offset, a size or a padding value")
-    from savedmodel_io.onnx.ops._util import dim_of
-
-    n = g.op1("Reshape", dim_of(g, d, -1), g.const(np.zeros(0, np.int64)))
-    ar = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
-    eye = cast(g, g.op1("Equal", unsqueeze(g, ar, [1]), unsqueeze(g, ar, [0])), d.dtype)
-    return g.op1("Mul", unsqueeze(g, d, [-1]), eye)
-
-
-
 @converter("ApproximateEqual", onnx="Sub, Abs, Less")
 def approximate_equal(cx, node, ins):
     g = cx.g
