@@ -15,7 +15,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_text, cast, const_ints, dim_of, need_rank, scalar, squeeze, working
+from savedmodel_io.onnx.ops._util import attr_text, cast, const_ints, dim_of, need_rank, squeeze, working
 
 
 @converter("MatrixDeterminant", "BatchMatrixDeterminant", onnx="Det")
@@ -117,7 +117,8 @@ def _flat_matrix(g: Graph, x: Val, keep: int) -> Val:
     """``x`` with its last ``keep`` dims merged into one."""
     r = need_rank(x)
     lead = g.op1("Shape", x, start=0, end=r - keep)
-    return g.op1("Reshape", x, g.op1("Concat", lead, _i64(g, [-1]), axis=0))
+    merged = g.op1("ReduceProd", g.op1("Shape", x, start=r - keep), keepdims=1)  # not -1: a batch may be empty
+    return g.op1("Reshape", x, g.op1("Concat", lead, merged, axis=0), allowzero=1)
 
 
 def _fill_band(g: Graph, node, diag: Val, base: Val, m: Val, n: Val, lo: int, hi: int, width: Val) -> Val:

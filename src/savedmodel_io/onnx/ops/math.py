@@ -23,7 +23,8 @@ from savedmodel_io.onnx.ops._util import (
     scalar,
     unsqueeze,
 )
-from savedmodel_io.onnx._types import onnx_type
+from savedmodel_io.onnx._types import onnx_type, tensor_type
+from savedmodel_io.onnx.ops._subgraph import body_graph, truth
 
 
 # -- layout of binary operands ------------------------------------------------------------------
@@ -678,8 +679,6 @@ def approximate_equal(cx, node, ins):
 @converter("ToBool", onnx="Size, Greater / Equal, Not")
 def to_bool(cx, node, ins):
     g, x = cx.g, ins[0]
-    from savedmodel_io.onnx.ops._subgraph import truth
-
     if x.dtype is not None and x.dtype.kind == "O" and x.rank == 0:
         return g.op1("Not", g.op1("Equal", x, g.const(np.asarray(b"", dtype=object))))  # non-empty string
     return truth(g, x)
@@ -709,9 +708,6 @@ def cumulative_logsumexp(cx, node, ins):
         acc, elem = (Val(n, wt, slice_shape) for n in names)
         new = logaddexp(h, acc, elem)
         return [new, acc if exclusive else new]
-
-    from savedmodel_io.onnx._types import tensor_type
-    from savedmodel_io.onnx.ops._subgraph import body_graph
 
     t = tensor_type(wt, slice_shape)
     body, _ = body_graph(g, "logaddexp", step, [(names[0], t), (names[1], t)])
