@@ -597,42 +597,34 @@ def invert_permutation(cx, node, ins):
     return g.op1("ScatterElements", g.op1("Expand", scalar(g, 0, p.dtype), n), i64(g, p), ar, axis=0)
 
 
-@converter("DenseBincount", "Bincount", onnx="ScatterElements(reduction=add/max)")
+@converter("DenseBincount", "Bincount", onnx="ScatterND(reduction=add/max), Slice")
 def bincount(cx, node, ins):
+    from savedmodel_io.onnx.ops.counting import count_table
+
     g = cx.g
     arr, size, weights = ins
     if cx.opset < 18:
-        raise ExportError("bincount needs ONNX opset 18 (ScatterElements reductions)")
+        raise ExportError("bincount needs ONNX opset 18 (ScatterND reductions)")
     r = need_rank(arr)
-    dt = attr_dtype(node, "T")
-    use_w = weights.shape is None or any(d != 0 for d in weights.shape)
-    flat = g.const(np.asarray([-1], np.int64))
-    if node.op == "Bincount" or r == 0:  # Bincount counts every element; a scalar is one value
-        arr, r = g.op1("Reshape", arr, flat), 1
-        weights = g.op1("Reshape", weights, flat) if use_w else weights
     if r > 2:
         raise ExportError("bincount of a rank-3 or higher input")
+    use_w = weights.shape is None or any(d != 0 for d in weights.shape)
+    flat = g.const(np.asarray([-1], np.int64))
+    values = g.op1("Reshape", arr, flat)
+    w = g.op1("Reshape", weights, flat) if use_w else None
     binary = bool(node.attr.get("binary_output", False))
-    rows = arr if r == 2 else unsqueeze(g, arr, [0])
-    idx = i64(g, rows)
-    n = g.op1("Reshape", i64(g, size), g.const(np.asarray([1], np.int64)))
-    # Values outside [0, size) are not counted (TF): they go to one extra column, cut off after.
-    valid = g.op1("And", g.op1("Less", idx, n), g.op1("GreaterOrEqual", idx, scalar(g, 0, np.int64)))
-    idx = g.op1("Where", valid, idx, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))))
-    if binary:
-        upd = cast(g, valid, dt)
-    elif use_w:
-        w = weights if r == 2 else unsqueeze(g, weights, [0])
-        upd = g.op1("Where", valid, cast(g, w, dt), scalar(g, 0, dt))
-    else:
-        upd = cast(g, valid, dt)
+    dt = attr_dtype(node, "T")
+    if node.op == "Bincount" or r < 2:  # one row counting every element
+        rows = g.op1("Mul", i64(g, values), scalar(g, 0, np.int64))
+        table = count_table(g, rows, values, w, g.const(np.asarray(1, np.int64)), size, binary, dt)
+        return g.op1("Squeeze", table, g.const(np.asarray([0], np.int64)))
+    # One row of counts per input row.
     from savedmodel_io.onnx.ops._util import dim_of
 
-    cols = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
-    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", dim_of(g, rows, 0), cols, axis=0))
-    out = g.op1("ScatterElements", zeros, idx, upd, axis=1, reduction="max" if binary else "add")
-    out = g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([1], np.int64)))
-    return out if r == 2 else g.op1("Squeeze", out, g.const(np.asarray([0], np.int64)))
+    n = g.op1("Reshape", dim_of(g, arr, 0), g.const(np.zeros(0, np.int64)))
+    row_of = g.op1("Expand", unsqueeze(g, g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64)), [1]),
+                   g.op1("Shape", arr))
+    return count_table(g, g.op1("Reshape", row_of, flat), values, w, n, size, binary, dt)
 
 
 @converter("Conj", "Real", "Imag", onnx="(real tensors: the input, or zeros for Imag)", layout=True)
