@@ -98,7 +98,7 @@ def _qdq(g: Graph, node, x: Val, lo: Val | None, hi: Val | None, bits: int, roun
     narrow = bool(node.attr.get("narrow_range", False))
     r = need_rank(x)
     axis = int(node.attr.get("axis", -1))
-    if axis < -1 or axis >= max(r, 1) and axis != -1:
+    if axis < -1 or (axis != -1 and axis >= r):
         raise ExportError(f"axis {axis} is out of range")
     ft = x.dtype.type
     # The ranges as [1, .., n, .., 1] on the quantization axis (scalars when axis is -1).
