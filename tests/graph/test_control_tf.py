@@ -1,8 +1,9 @@
 """Multi-node graphs (control flow, TensorLists, tables, parsing, 3-D ops) against TensorFlow.
 
 Each fixture (tests/fixtures/models_control.py, models_misc.py, models_onnx.py) stores
-numbered input cases per signature and TensorFlow's outputs for them; ``savedmodel_io.load(p)`` must match:
-floats within rtol 1e-5 / atol 1e-6, integers, booleans and strings exactly.
+numbered input cases per signature and TensorFlow's outputs for them;
+``savedmodel_io.load(p)`` must match: floats within rtol 1e-5 / atol 1e-6, integers,
+booleans and strings exactly.
 Cases of one signature run in order on one loaded model (mutable tables keep state).
 """
 
