@@ -29,6 +29,7 @@ from savedmodel_io.onnx.ops._util import (
     split,
     squeeze,
     unsqueeze,
+    working,
 )
 
 # -- pass-through ---------------------------------------------------------------------------------
@@ -699,9 +700,12 @@ def inplace(cx, node, ins):
     if node.op == "InplaceUpdate":
         rows, v = _last_writes(g, rows, v)
         return g.op1("ScatterND", x, unsqueeze(g, rows, [1]), v)
+    # onnxruntime's ScatterND adds in 32/64-bit types (and a few 8-bit ones) only.
+    xw = working(g, x)
+    v = cast(g, v, xw.dtype)
     if node.op == "InplaceSub":
         v = g.op1("Neg", v)
-    return g.op1("ScatterND", x, unsqueeze(g, rows, [1]), v, reduction="add")
+    return cast(g, g.op1("ScatterND", xw, unsqueeze(g, rows, [1]), v, reduction="add"), x.dtype)
 
 
 def _last_writes(g: Graph, rows: Val, v: Val) -> tuple[Val, Val]:
@@ -721,7 +725,8 @@ def _last_writes(g: Graph, rows: Val, v: Val) -> tuple[Val, Val]:
 def scatter_nd_non_aliasing_add(cx, node, ins):
     g = cx.g
     x, idx, updates = ins
-    return g.op1("ScatterND", x, i64(g, idx), updates, reduction="add")
+    xw = working(g, x)
+    return cast(g, g.op1("ScatterND", xw, i64(g, idx), cast(g, updates, xw.dtype), reduction="add"), x.dtype)
 
 
 @converter("TensorStridedSliceUpdate", onnx="Range, (the StridedSlice mapping), ScatterElements")
