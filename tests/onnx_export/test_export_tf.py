@@ -9,6 +9,8 @@ listed in ``UNSUPPORTED`` with the op the export report must name.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from onnx_export._cases import assert_same, cases, ort_value
@@ -90,7 +92,11 @@ def test_onnxruntime_matches_tensorflow(name, sig, fixture_model):
         with pytest.raises(UnsupportedOpError, match=expected.replace("(", r"\(")):
             sx.export(model, sig)
         return
-    proto = sx.export(model, sig)
+    _agrees(sx.export(model, sig), path, name, sig)
+
+
+def _agrees(proto, path, name: str, sig: str) -> None:
+    """``proto`` passes the checker and strict inference, and gives the stored TensorFlow outputs."""
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = _session(proto)
@@ -101,6 +107,20 @@ def test_onnxruntime_matches_tensorflow(name, sig, fixture_model):
         assert sorted(got) == sorted(want), (sig, i)
         for k in want:
             assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
+
+
+@pytest.mark.parametrize("opset", [15, 16, 18])
+def test_older_opsets_agree_or_name_the_opset(opset, fixture_model):
+    """onnx_mappings at older opsets: TensorFlow's outputs, or a refusal naming the opset an op needs."""
+    path = fixture_model("onnx_mappings")
+    model = savedmodel_io.load(path)
+    for sig in SIGNATURES["onnx_mappings"]:
+        try:
+            proto = sx.export(model, sig, opset=opset)
+        except UnsupportedOpError as exc:
+            assert re.search(r"needs? ONNX opset \d+", str(exc)), (sig, str(exc))
+            continue
+        _agrees(proto, path, "onnx_mappings", sig)
 
 
 @pytest.mark.parametrize("name,sigs", _params(SIGNATURES.items()))

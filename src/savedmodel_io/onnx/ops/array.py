@@ -24,6 +24,7 @@ from savedmodel_io.onnx.ops._util import (
     i64,
     need_rank,
     norm_axis,
+    reduce,
     scalar,
     shape_of,
     split,
@@ -692,6 +693,8 @@ def empty(cx, node, ins):
 @converter("InplaceUpdate", "InplaceAdd", "InplaceSub", onnx="Mod, ScatterND")
 def inplace(cx, node, ins):
     g = cx.g
+    if cx.opset < 16:
+        raise ExportError("in-place row updates need ONNX opset 16 (ScatterND reductions)")
     x, i, v = ins
     # inplace_ops.cc: row indices wrap around (modulo the row count, floored).
     n = g.op1("Max", dim_of(g, x, 0), g.const(np.asarray([1], np.int64)))
@@ -715,7 +718,7 @@ def _last_writes(g: Graph, rows: Val, v: Val) -> tuple[Val, Val]:
     pos = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
     same = g.op1("Equal", unsqueeze(g, rows, [1]), unsqueeze(g, rows, [0]))
     later = g.op1("And", same, g.op1("Less", unsqueeze(g, pos, [1]), unsqueeze(g, pos, [0])))
-    overwritten = g.op1("ReduceMax", cast(g, later, np.int32), g.const(np.asarray([1], np.int64)), keepdims=0)
+    overwritten = reduce(g, "ReduceMax", cast(g, later, np.int32), [1], False)
     keep = g.op1("Reshape", g.op1("NonZero", g.op1("Equal", overwritten, scalar(g, 0, np.int32))),
                  g.const(np.asarray([-1], np.int64)))
     return g.op1("Gather", rows, keep, axis=0), g.op1("Gather", v, keep, axis=0)
@@ -724,6 +727,8 @@ def _last_writes(g: Graph, rows: Val, v: Val) -> tuple[Val, Val]:
 @converter("ScatterNdNonAliasingAdd", onnx="ScatterND(reduction=add)")
 def scatter_nd_non_aliasing_add(cx, node, ins):
     g = cx.g
+    if cx.opset < 16:
+        raise ExportError("ScatterNdNonAliasingAdd needs ONNX opset 16 (ScatterND reductions)")
     x, idx, updates = ins
     xw = working(g, x)
     return cast(g, g.op1("ScatterND", xw, i64(g, idx), cast(g, updates, xw.dtype), reduction="add"), x.dtype)

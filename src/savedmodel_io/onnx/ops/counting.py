@@ -12,7 +12,17 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import INT64_MIN, attr_dtype, cast, dim_of, i64, scalar, squeeze, unsqueeze
+from savedmodel_io.onnx.ops._util import (
+    INT64_MIN,
+    attr_dtype,
+    cast,
+    dim_of,
+    i64,
+    reduce,
+    scalar,
+    squeeze,
+    unsqueeze,
+)
 
 
 @converter("HistogramFixedWidth", onnx="Div, Min, Cast, ScatterElements(reduction=add)")
@@ -103,8 +113,8 @@ def ragged_bincount(cx, node, ins):
     k = g.op1("Reshape", dim_of(g, splits, 0), g.const(np.zeros(0, np.int64)))
     pos = g.op1("Range", scalar(g, 0, np.int64), k, scalar(g, 1, np.int64))
     upto = g.op1("LessOrEqual", unsqueeze(g, pos, [0]), unsqueeze(g, pos, [1]))  # [j, i]: i <= j
-    run = g.op1("ReduceMax", g.op1("Where", upto, unsqueeze(g, splits, [0]), scalar(g, INT64_MIN, np.int64)),
-                g.const(np.asarray([1], np.int64)), keepdims=0)
+    run = reduce(g, "ReduceMax", g.op1("Where", upto, unsqueeze(g, splits, [0]), scalar(g, INT64_MIN, np.int64)),
+                 [1], False)
     n = dim_of(g, vals, 0)
     ends = g.op1("Slice", run, g.const(np.asarray([1], np.int64)), g.const(np.asarray([np.iinfo(np.int64).max],
                                                                                    np.int64)))

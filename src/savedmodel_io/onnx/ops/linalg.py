@@ -74,6 +74,11 @@ def _i64(g: Graph, value) -> Val:
     return g.const(np.asarray(value, np.int64))
 
 
+def _at_least(g: Graph, a: Val, b: Val) -> Val:
+    """a >= b as Not(Less): ONNX infers no shape for GreaterOrEqual before opset 16 (a function there)."""
+    return g.op1("Not", g.op1("Less", a, b))
+
+
 def _dims(g: Graph, x: Val) -> tuple[Val, Val]:
     """The matrix dims M, N of [..., M, N] as int64 scalars."""
     r = need_rank(x)
@@ -101,7 +106,7 @@ def _offset(g: Graph, node, d: Val, width: Val, length: Val) -> Val:
     if sup_left and sub_left:
         return g.op1("Mul", d, zero)
     right = g.op1("Sub", width, length)
-    nonneg, nonpos = g.op1("GreaterOrEqual", d, zero), g.op1("LessOrEqual", d, zero)
+    nonneg, nonpos = _at_least(g, d, zero), _at_least(g, zero, d)
     left = nonneg if sup_left else nonpos if sub_left else None
     if left is None:
         return g.op1("Add", right, g.op1("Mul", d, zero))  # broadcast to d's shape
@@ -127,7 +132,7 @@ def _fill_band(g: Graph, node, diag: Val, base: Val, m: Val, n: Val, lo: int, hi
     r = g.op1("Unsqueeze", g.op1("Range", zero, m, one), _i64(g, [1]))  # [M, 1]
     c = _row(g, g.op1("Range", zero, n, one))  # [1, N]
     d = g.op1("Sub", c, r)  # [M, N]: the diagonal each element is on
-    band = g.op1("And", g.op1("GreaterOrEqual", d, _i64(g, lo)), g.op1("LessOrEqual", d, _i64(g, hi)))
+    band = g.op1("And", _at_least(g, d, _i64(g, lo)), _at_least(g, _i64(g, hi), d))
     # Element (r, c) is entry min(r, c) of diagonal d, packed at that plus d's offset in row hi - d.
     pos = g.op1("Add", g.op1("Min", r, c), _offset(g, node, d, width, _length(g, m, n, d)))
     if lo != hi:
@@ -148,7 +153,7 @@ def matrix_diag_part(cx, node, ins):
     length = _length(g, m, n, d)
     j = g.op1("Sub", _row(g, g.op1("Range", _i64(g, 0), width, _i64(g, 1))),
               _offset(g, node, d, width, length))  # [D, W]: position along each diagonal
-    valid = g.op1("And", g.op1("GreaterOrEqual", j, _i64(g, 0)), g.op1("Less", j, length))
+    valid = g.op1("And", _at_least(g, j, _i64(g, 0)), g.op1("Less", j, length))
     zero = _i64(g, 0)
     row = g.op1("Add", j, g.op1("Max", g.op1("Neg", d), zero))
     col = g.op1("Add", j, g.op1("Max", d, zero))

@@ -672,6 +672,8 @@ def approximate_equal(cx, node, ins):
 def to_bool(cx, node, ins):
     g, x = cx.g, ins[0]
     if x.dtype is not None and x.dtype.kind == "O" and x.rank == 0:
+        if cx.opset < 19:
+            raise ExportError("comparing strings needs ONNX opset 19 (Equal on strings)")
         return g.op1("Not", g.op1("Equal", x, g.const(np.asarray(b"", dtype=object))))  # non-empty string
     return truth(g, x)
 

@@ -57,6 +57,8 @@ def sparse_tensor_dense_matmul(cx, node, ins):
 def sparse_tensor_dense_add(cx, node, ins):
     """b plus the sparse entries (repeated indices add up)."""
     g = cx.g
+    if cx.opset < 16:
+        raise ExportError("SparseTensorDenseAdd needs ONNX opset 16 (ScatterND reductions)")
     indices, values, _, b = ins
     wide = working(g, b)
     return cast(g, g.op1("ScatterND", wide, i64(g, indices), cast(g, values, wide.dtype), reduction="add"), b.dtype)
