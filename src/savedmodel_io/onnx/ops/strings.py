@@ -55,13 +55,22 @@ def to_number(cx, node, ins):
     return cast(cx.g, ins[0], attr_dtype(node, "out_type", 1))
 
 
-@converter("AsString", onnx="Cast (integers and booleans)")
+@converter("AsString", onnx="Cast (integers), Where (booleans), Identity (strings)")
 def as_string(cx, node, ins):
+    """TF's plain decimal text; a width (padding) or float formatting has no ONNX form."""
     x = ins[0]
-    if x.dtype.kind not in "iu":
-        raise ExportError("ONNX Cast writes floats and booleans differently from AsString")
-    if any(node.attr.get(a) not in (None, -1, 0, b"", False) for a in ("precision", "width", "fill", "scientific", "shortest")):
+    # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: a fill without a width
+    # formats as without both; precision/scientific/shortest are refused by TF for non-floats.
+    if x.dtype.kind in "fc":
+        raise ExportError("ONNX Cast writes floats differently from AsString's printf formats")
+    if int(node.attr.get("width", -1)) > 0:
+        raise ExportError("AsString's width: ONNX has no string length to pad with")
+    if any(node.attr.get(a) not in (None, -1, False) for a in ("precision", "scientific", "shortest")):
         raise ExportError("AsString formatting options")
+    if x.dtype.kind == "b":
+        return cx.g.op1("Where", x, scalar(cx.g, b"true", object), scalar(cx.g, b"false", object))
+    if x.dtype.kind == "O":
+        return cx.g.op1("Identity", x)
     return cast(cx.g, x, object)
 
 
