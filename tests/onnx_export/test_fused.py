@@ -52,6 +52,12 @@ def test_layer_norm_and_gelu_in_a_transformer(fixture_model):
     assert "Sqrt" not in ops and "Erf" not in ops, ops
 
 
+def test_attention_products_become_matmul(fixture_model):
+    # Keras' score and context Einsums: Transposes around MatMul (onnxruntime's Einsum is slower).
+    ops = _ops(sx.export(fixture_model("keras_attention")))
+    assert "Einsum" not in ops and ops["MatMul"] == 6, ops
+
+
 def test_keras_rnn_layers_become_lstm_and_gru(fixture_model):
     lstm = _ops(sx.export(fixture_model("runtime_lstm")))
     assert lstm["LSTM"] == 2 and "Loop" not in lstm, lstm

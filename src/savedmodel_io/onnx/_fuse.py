@@ -8,7 +8,8 @@
 * the layer-norm pattern (mean, squared difference, variance, rsqrt, scale, shift)
   becomes LayerNormalization (opset 17);
 * gelu, erf and tanh forms, becomes Gelu (opset 20): any small element-wise cone of one
-  tensor and scalar constants that computes gelu, checked by evaluating it.
+  tensor and scalar constants that computes gelu, checked by evaluating it;
+* an Einsum that is a batched matrix product becomes Transposes around a MatMul (``_einsum``).
 
 Each rewrite keeps the results within float32 rounding of the unfused graph. The
 passes read the exporter's constants (initializers still held as numpy arrays) and the
@@ -26,6 +27,7 @@ import onnx
 from onnx import helper
 
 from savedmodel_io.onnx._cleanup import subgraphs
+from savedmodel_io.onnx._einsum import einsum_as_matmul
 
 __all__ = ["run"]
 
@@ -509,7 +511,7 @@ def gelu(net: _Net) -> bool:
 
 
 PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, fold_into_conv, gemm,
-                                         layer_norm, gelu]
+                                         layer_norm, gelu, einsum_as_matmul]
 
 
 def run(graph: onnx.GraphProto, model: Any) -> None:
