@@ -150,7 +150,7 @@ def convert_tf2onnx(model: Path, out: Path, fresh: bool) -> dict:
 # -- per-inference timing: one worker process per engine, calls interleaved by the driver ----------
 
 def _ort_config(spec: str) -> dict[str, str]:
-    """``KEY=VALUE,KEY=VALUE`` as onnxruntime session config entries."""
+    """``KEY=VALUE,KEY=VALUE`` as a dict (session config entries, or SessionOptions attributes)."""
     return dict(item.split("=", 1) for item in spec.split(",") if item)
 
 
@@ -227,13 +227,10 @@ class Worker:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.ask_quit()
-
-    def ask_quit(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("quit\n")
-        self.proc.stdin.close()
-        self.proc.wait()
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait()
 
 
 def timings(engines: list[str], model: Path, name: str, out: str, repeat: int) -> dict[str, float]:
