@@ -9,7 +9,8 @@
   becomes LayerNormalization (opset 17);
 * gelu, erf and tanh forms, becomes Gelu (opset 20): any small element-wise cone of one
   tensor and scalar constants that computes gelu, checked by evaluating it;
-* an Einsum that is a batched matrix product becomes Transposes around a MatMul (``_einsum``).
+* an Einsum that is a batched matrix product becomes Transposes around a MatMul (``_einsum``);
+* a zero Pad before a MaxPool of ReLU outputs becomes the MaxPool's pads (``_pool``).
 
 Each rewrite keeps the results within float32 rounding of the unfused graph. The
 passes read the exporter's constants (initializers still held as numpy arrays) and the
@@ -28,6 +29,7 @@ from onnx import helper
 
 from savedmodel_io.onnx._cleanup import subgraphs
 from savedmodel_io.onnx._einsum import einsum_as_matmul
+from savedmodel_io.onnx._pool import fold_pad_into_max_pool
 
 __all__ = ["run"]
 
@@ -511,7 +513,7 @@ def gelu(net: _Net) -> bool:
 
 
 PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, fold_into_conv, gemm,
-                                         layer_norm, gelu, einsum_as_matmul]
+                                         layer_norm, gelu, einsum_as_matmul, fold_pad_into_max_pool]
 
 
 def run(graph: onnx.GraphProto, model: Any) -> None:
