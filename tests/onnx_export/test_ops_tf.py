@@ -33,6 +33,7 @@ from graph import (
     test_ops_image_tf,
     test_ops_indexing_tf,
     test_ops_linalg_tf,
+    test_ops_nn_extra_tf,
     test_ops_ragged_tf,
     test_ops_segment_tf,
     test_ops_sets_tf,
@@ -56,8 +57,8 @@ pytestmark = pytest.mark.tf
 
 _FAMILIES = (test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf, test_ops_cross_tf, test_ops_fft_tf,
              test_ops_image_boxes_tf, test_ops_image_codec_tf, test_ops_image_color_tf, test_ops_image_sampling_tf,
-             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_ragged_tf, test_ops_segment_tf,
-             test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf)
+             test_ops_image_tf, test_ops_indexing_tf, test_ops_linalg_tf, test_ops_nn_extra_tf, test_ops_ragged_tf,
+             test_ops_segment_tf, test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf, test_ops_special_tf)
 # (case set, case): ids are unique within a set only.
 _SETS = {"raw": list(RAW_CASES), **{m.__name__.split(".")[-1][len("test_ops_"):-len("_tf")]:
                                     [c for c in m.CASES if converters.get(c.op) is not None] for m in _FAMILIES}}
@@ -68,6 +69,8 @@ LIMITS: dict[str, str] = {
     "Cumprod-int_axis0": "Cumprod of integers",
     "Einsum-...ij,...jk->...ik": "Ellipsis",  # ONNX Einsum does not broadcast ellipses of unequal rank
     "MaxPool-int32": "pools floats only",
+    "Conv-int32": "convolves floats only",
+    "NonMaxSuppressionV5-half_soft": "soft-NMS of float16 boxes",
     "FusedBatchNormV3-train": "training mode",
     "ResizeNearestNeighbor-dtype-float64": "Resize has no",
     "ResizeNearestNeighbor-dtype-int64": "Resize has no",
@@ -180,6 +183,7 @@ def test_mapping_matches_tensorflow(family, case):
         return
     assert case.id not in LIMITS, "exports now: drop it from LIMITS"
     onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {i.name: ort_value(np.asarray(case.flat_inputs()[int(i.name[2:])])) for i in sess.get_inputs()}
     got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
