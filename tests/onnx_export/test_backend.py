@@ -52,6 +52,20 @@ def test_the_session_is_made_once(cnn, monkeypatch):
     assert sig._onnx is first
 
 
+def test_sessions_do_not_spin(cnn):
+    # Spinning pool threads take the cores other processes need (bench/README.md, ONNX section).
+    from savedmodel_io.onnx.backend import session_options
+
+    path, (inputs, _) = cnn
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    sig(**inputs, backend="onnxruntime")
+    opts = sig._onnx.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    mine = session_options({"session.intra_op.allow_spinning": "1"})
+    assert mine.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
 def test_auto_falls_back_to_numpy(fixture_model):
     path = fixture_model("runtime_module")
     sig = savedmodel_io.load(path).signatures["serving_default"]  # input of unknown rank

@@ -8,7 +8,9 @@ LayerNormalization). On the ONNX graph remain:
   first): the Pad and the Conv meet only once the layouts are ONNX's;
 * gelu, erf and tanh forms, becomes Gelu (opset 20): any small element-wise cone of one
   tensor and scalar constants that computes gelu, checked by evaluating it (the optimiser
-  fuses only the exact form, and only after a matmul or convolution).
+  fuses only the exact form, and only after a matmul or convolution);
+* an Einsum that is a batched matrix product becomes Transposes around a MatMul (``_einsum``);
+* a zero Pad before a MaxPool of ReLU outputs becomes the MaxPool's pads (``_pool``).
 
 Each rewrite keeps the results within float32 rounding of the unfused graph. The
 passes read the exporter's constants (initializers still held as numpy arrays) and the
@@ -26,6 +28,8 @@ import onnx
 from onnx import helper
 
 from savedmodel_io.onnx._cleanup import subgraphs
+from savedmodel_io.onnx._einsum import einsum_as_matmul
+from savedmodel_io.onnx._pool import fold_pad_into_max_pool
 
 __all__ = ["run"]
 
@@ -276,7 +280,8 @@ def gelu(net: _Net) -> bool:
     return changed
 
 
-PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, gelu]
+PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, gelu, einsum_as_matmul,
+                                         fold_pad_into_max_pool]
 
 
 def run(graph: onnx.GraphProto, model: Any) -> None:
