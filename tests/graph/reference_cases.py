@@ -9,6 +9,7 @@ trailing NULs, which numpy's fixed-width bytes would drop.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,19 @@ def assert_same(got: object, want: np.ndarray, what: str, *, rtol: float = 1e-4,
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def assert_outputs(got: Mapping[str, object], want: dict[str, np.ndarray], what: str, *,
+                   rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """The same output keys, each output as ``assert_same`` says."""
+    assert sorted(got) == sorted(want), (what, sorted(got), sorted(want))
+    for k in want:
+        assert_same(got[k], want[k], f"{what} {k}", rtol=rtol, atol=atol)
+
+
+def check_cases(fn: Callable[..., Mapping[str, object]], cases: dict[int, Case], what: str, *,
+                rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """Call ``fn`` on every recorded case's inputs and compare with TensorFlow's outputs."""
+    for i in sorted(cases):
+        inputs, want = cases[i]
+        assert_outputs(fn(**inputs), want, f"{what} case {i}", rtol=rtol, atol=atol)

@@ -15,7 +15,7 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
-from .reference_cases import assert_same, load_cases
+from .reference_cases import check_cases, load_cases
 
 pytestmark = pytest.mark.tf
 
@@ -46,12 +46,7 @@ def test_outputs_match_tensorflow(name, sig, optimize, fixture_model):
     for mg in model.meta_graphs:
         mg.session.optimize = optimize
     fn = model.signatures[sig]
-    for i in sorted(cases):
-        inputs, want = cases[i]
-        got = fn(**inputs)
-        assert sorted(got) == sorted(want), (sig, i)
-        for k in want:
-            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}", rtol=1e-5, atol=1e-6)
+    check_cases(fn, cases, f"{name} {sig}", rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", FIXTURES)

@@ -14,7 +14,7 @@ import pytest
 import savedmodel_io
 from savedmodel_io.graph import runtime
 
-from .reference_cases import assert_same, load_cases
+from .reference_cases import check_cases, load_cases
 
 pytestmark = pytest.mark.tf
 
@@ -32,12 +32,7 @@ def test_outputs_match_tensorflow(name, sig, fixture_model):
     path = fixture_model(name)
     cases = load_cases(path, closing=True)[sig]
     fn = savedmodel_io.load(path).signatures[sig]
-    for i in sorted(cases):
-        inputs, want = cases[i]
-        got = fn(**inputs)
-        assert sorted(got) == sorted(want), (sig, i)
-        for k in want:
-            assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
+    check_cases(fn, cases, f"{name} {sig}")
 
 
 @pytest.mark.parametrize("name", sorted(SIGNATURES))
