@@ -1,5 +1,5 @@
-/* Optional float32 kernels for the numpy runtime: erfc (for exact GELU) and depthwise
- * convolution.
+/* Optional float32 kernels for the numpy runtime: erfc (for exact GELU), depthwise
+ * convolution and the Winograd F(2x2, 3x3) transforms of 3x3 convolutions.
  *
  * erfc(src, dst): elementwise over contiguous float32 buffers, computed in
  * double precision: erfc(z) = t * exp(-z*z + P(t)), t = 1 / (1 + z/2), z = |x|, with the
@@ -164,6 +164,132 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Winograd F(2x2, 3x3) transforms (graph/ops/_winograd.py has the maths and the numpy
+ * reference), float32, channels innermost:
+ *
+ * wino_input(xp, v, hp, wp, c, tr, tw): for each tile (ty, tx) of tr x tw, the 4x4 window
+ * d = xp[2ty:2ty+4, 2tx:2tx+4, :] of an (hp, wp, c) input goes to
+ * v[4*xi + nu, ty*tw + tx, :] = (Bt d B)[xi, nu].
+ *
+ * wino_output(m, y, tr, tw, co, oh, ow): y[2ty + r, 2tx + s, :] = (At M A)[r, s] with
+ * M[k] = m[k, ty*tw + tx, :], for the pixels inside the (oh, ow, co) output y. */
+/* Channels go in blocks of WINO_LANES through small local arrays, so that every loop over
+ * lanes has one store stream (the compiler vectorises those without alias checks). */
+#define WINO_LANES 16
+#define wino_input_loop_body \
+    Py_ssize_t st = tr * tw * c, row = wp * c; \
+    for (Py_ssize_t ty = 0; ty < tr; ty++) \
+        for (Py_ssize_t tx = 0; tx < tw; tx++) { \
+            const float *base = xp + (2 * ty * wp + 2 * tx) * c; \
+            float *out = v + (ty * tw + tx) * c; \
+            for (Py_ssize_t c0 = 0; c0 < c; c0 += WINO_LANES) { \
+                Py_ssize_t nl = c - c0 < WINO_LANES ? c - c0 : WINO_LANES; \
+                float t[4][4][WINO_LANES]; \
+                for (int j = 0; j < 4; j++) { \
+                    const float *r0 = base + j * c + c0, *r1 = r0 + row, *r2 = r1 + row, \
+                                *r3 = r2 + row; \
+                    for (Py_ssize_t l = 0; l < nl; l++) { \
+                        t[0][j][l] = r0[l] - r2[l]; \
+                        t[1][j][l] = r1[l] + r2[l]; \
+                        t[2][j][l] = r2[l] - r1[l]; \
+                        t[3][j][l] = r1[l] - r3[l]; \
+                    } \
+                } \
+                for (int xi = 0; xi < 4; xi++) { \
+                    float *o0 = out + 4 * xi * st + c0, *o1 = o0 + st, *o2 = o1 + st, \
+                          *o3 = o2 + st; \
+                    for (Py_ssize_t l = 0; l < nl; l++) o0[l] = t[xi][0][l] - t[xi][2][l]; \
+                    for (Py_ssize_t l = 0; l < nl; l++) o1[l] = t[xi][1][l] + t[xi][2][l]; \
+                    for (Py_ssize_t l = 0; l < nl; l++) o2[l] = t[xi][2][l] - t[xi][1][l]; \
+                    for (Py_ssize_t l = 0; l < nl; l++) o3[l] = t[xi][1][l] - t[xi][3][l]; \
+                } \
+            } \
+        }
+LOOP(wino_input_loop, (const float *restrict xp, float *restrict v, Py_ssize_t wp, Py_ssize_t c, Py_ssize_t tr,
+                       Py_ssize_t tw))
+
+/* At's rows over M's rows at column nu (channel ch). */
+#define WINO_OUT_ROWS(nu) \
+    float m0##nu = mt[nu * st + ch], m1##nu = mt[(4 + nu) * st + ch], \
+          m2##nu = mt[(8 + nu) * st + ch], m3##nu = mt[(12 + nu) * st + ch]; \
+    float s0##nu = m0##nu + m1##nu + m2##nu, s1##nu = m1##nu - m2##nu - m3##nu; \
+    (void)s1##nu;
+#define wino_output_loop_body \
+    Py_ssize_t st = tr * tw * co; \
+    for (Py_ssize_t ty = 0; ty < tr; ty++) \
+        for (Py_ssize_t tx = 0; tx < tw; tx++) { \
+            const float *mt = m + (ty * tw + tx) * co; \
+            float *out = y + (2 * ty * ow + 2 * tx) * co; \
+            int rows = 2 * ty + 1 < oh ? 2 : 1, cols = 2 * tx + 1 < ow ? 2 : 1; \
+            if (rows == 2 && cols == 2) { \
+                for (Py_ssize_t ch = 0; ch < co; ch++) { \
+                    WINO_OUT_ROWS(0) WINO_OUT_ROWS(1) WINO_OUT_ROWS(2) WINO_OUT_ROWS(3) \
+                    out[ch] = s00 + s01 + s02; \
+                    out[co + ch] = s01 - s02 - s03; \
+                    out[ow * co + ch] = s10 + s11 + s12; \
+                    out[(ow + 1) * co + ch] = s11 - s12 - s13; \
+                } \
+            } else { /* the last row or column of an odd-sized output */ \
+                for (Py_ssize_t ch = 0; ch < co; ch++) { \
+                    WINO_OUT_ROWS(0) WINO_OUT_ROWS(1) WINO_OUT_ROWS(2) WINO_OUT_ROWS(3) \
+                    out[ch] = s00 + s01 + s02; \
+                    if (cols == 2) out[co + ch] = s01 - s02 - s03; \
+                    if (rows == 2) out[ow * co + ch] = s10 + s11 + s12; \
+                } \
+            } \
+        }
+LOOP(wino_output_loop, (const float *restrict m, float *restrict y, Py_ssize_t tr, Py_ssize_t tw, Py_ssize_t co,
+                        Py_ssize_t oh, Py_ssize_t ow))
+
+typedef void (*wino_input_fn)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                              Py_ssize_t);
+typedef void (*wino_output_fn)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                               Py_ssize_t, Py_ssize_t);
+static wino_input_fn wino_input_impl = wino_input_loop_base;
+static wino_output_fn wino_output_impl = wino_output_loop_base;
+
+static PyObject *py_wino_input(PyObject *self, PyObject *args) {
+    Py_buffer xp, v;
+    Py_ssize_t hp, wp, c, tr, tw;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnn", &xp, &v, &hp, &wp, &c, &tr, &tw)) return NULL;
+    /* every read stays inside xp and every write inside v */
+    int ok = xp.itemsize == 4 && v.itemsize == 4 && c >= 0 && tr >= 0 && tw >= 0 &&
+             hp >= 2 * tr + 2 && wp >= 2 * tw + 2 && xp.len / 4 == hp * wp * c &&
+             v.len / 4 == 16 * tr * tw * c;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "wino_input: buffers do not match the geometry");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        wino_input_impl((const float *)xp.buf, (float *)v.buf, wp, c, tr, tw);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&xp);
+    PyBuffer_Release(&v);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_wino_output(PyObject *self, PyObject *args) {
+    Py_buffer m, y;
+    Py_ssize_t tr, tw, co, oh, ow;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnn", &m, &y, &tr, &tw, &co, &oh, &ow)) return NULL;
+    /* every tile's top-left pixel is inside y (oh, ow) and y holds nothing past it */
+    int ok = m.itemsize == 4 && y.itemsize == 4 && co >= 0 && tr >= 0 && tw >= 0 &&
+             m.len / 4 == 16 * tr * tw * co && y.len / 4 == oh * ow * co &&
+             oh <= 2 * tr && oh > 2 * tr - 2 && ow <= 2 * tw && ow > 2 * tw - 2;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "wino_output: buffers do not match the geometry");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        wino_output_impl((const float *)m.buf, (float *)y.buf, tr, tw, co, oh, ow);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&m);
+    PyBuffer_Release(&y);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *args) { return PyUnicode_FromString(simd_name); }
 
 static PyMethodDef methods[] = {
@@ -171,6 +297,10 @@ static PyMethodDef methods[] = {
     {"erfc", py_erfc, METH_VARARGS, "erfc(src, dst): dst = erfc(src), float32 buffers."},
     {"depthwise", py_depthwise, METH_VARARGS,
      "depthwise(xp, w, y, n, hp, wp, c, oh, ow, kh, kw, sh, sw, dh, dw): NHWC float32."},
+    {"wino_input", py_wino_input, METH_VARARGS,
+     "wino_input(xp, v, hp, wp, c, tr, tw): Winograd F(2x2, 3x3) input transform, float32."},
+    {"wino_output", py_wino_output, METH_VARARGS,
+     "wino_output(m, y, tr, tw, co, oh, ow): Winograd F(2x2, 3x3) output transform, float32."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -183,9 +313,13 @@ PyMODINIT_FUNC PyInit__nnaccel(void) {
     if (__builtin_cpu_supports("avx512f")) {
         erfc_impl = erfc_loop_avx512;
         depthwise_impl = depthwise_loop_avx512, simd_name = "avx512f";
+        wino_input_impl = wino_input_loop_avx512;
+        wino_output_impl = wino_output_loop_avx512;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         erfc_impl = erfc_loop_avx2;
         depthwise_impl = depthwise_loop_avx2, simd_name = "avx2";
+        wino_input_impl = wino_input_loop_avx2;
+        wino_output_impl = wino_output_loop_avx2;
     }
 #endif
     return PyModule_Create(&module);

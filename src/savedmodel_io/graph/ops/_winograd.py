@@ -1,0 +1,153 @@
+"""3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3).
+
+Each 2x2 block of output pixels (a tile) comes from a 4x4 window of input: the window is
+transformed (V = Bt d B), multiplied channel-wise by the transformed filter (U = G g Gt) as 16
+GEMMs [tiles, Cin] x [Cin, Cout], and transformed back (Y = At M A): 16 products per tile and
+channel pair instead of im2col's 36. The matrices are those of Lavin and Gray, "Fast Algorithms
+for Convolutional Neural Networks" (2015), interpolation points 0, 1, -1 and infinity; their
+entries are 0, +-1 and 1/2, so the float32 result stays as close to the exact one as im2col's
+(tests check both against float64). F(4x4, 3x3) was measured and rejected: its larger
+entries cost an order of magnitude of accuracy (outside the float32 tolerance on real
+activations).
+
+The input and output transforms are C loops (graph/ops/_nnaccel.c) when built, else the numpy
+code below (the reference the tests compare them with). Work is split into pieces of tile rows
+of one image whose buffers stay in cache; the pieces go to the runtime's threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._parallel import run_pieces
+from savedmodel_io.graph.ops._scratch import scratch
+
+__all__ = ["filter_transform", "winograd_conv"]
+
+# G (4x3): the filter transform.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+# Scratch budget of one piece's transformed input and GEMM output (each), in bytes: big enough
+# for GEMMs of a few hundred rows, small enough to stay in a core's L2.
+_PIECE_BYTES = 1 << 20
+_MIN_TILES = 64
+_F32 = np.dtype(np.float32)
+
+
+def filter_transform(w: np.ndarray) -> np.ndarray:
+    """U = G g Gt of a (3, 3, Cin, Cout) filter as (16, Cin, Cout) float32 (computed in float64)."""
+    u = np.einsum("ai,bj,ijcd->abcd", _G, _G, w.astype(np.float64), optimize=True)
+    return np.ascontiguousarray(u.reshape(16, w.shape[2], w.shape[3]), np.float32)
+
+
+def _input_np(xs: np.ndarray, v: np.ndarray, tr: int, tw: int) -> None:
+    """v (16, tr*tw, C) = Bt d B of every 4x4 window (stride 2) of the piece xs (hp, wp, C)."""
+    c = xs.shape[2]
+    s = xs.strides
+    d = as_strided(xs, (tr, tw, 4, 4, c), (2 * s[0], 2 * s[1], s[0], s[1], s[2]),
+                   writeable=False)
+    v4 = v.reshape(4, 4, tr, tw, c)
+    # Bt rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3 (first over window rows, then columns).
+    rows = (d[:, :, 0] - d[:, :, 2], d[:, :, 1] + d[:, :, 2], d[:, :, 2] - d[:, :, 1],
+            d[:, :, 1] - d[:, :, 3])
+    for xi, t in enumerate(rows):
+        np.subtract(t[:, :, 0], t[:, :, 2], out=v4[xi, 0])
+        np.add(t[:, :, 1], t[:, :, 2], out=v4[xi, 1])
+        np.subtract(t[:, :, 2], t[:, :, 1], out=v4[xi, 2])
+        np.subtract(t[:, :, 1], t[:, :, 3], out=v4[xi, 3])
+
+
+def _output_np(m: np.ndarray, y: np.ndarray, tr: int, tw: int) -> None:
+    """y (rows, cols, Cout) = At M A of every tile, M = m (16, tr*tw, Cout), cropped to y."""
+    co = m.shape[2]
+    m4 = m.reshape(4, 4, tr, tw, co)
+    # At rows: m0 + m1 + m2, m1 - m2 - m3.
+    s0 = m4[0] + m4[1] + m4[2]
+    s1 = m4[1] - m4[2] - m4[3]
+    tiles = np.empty((tr, 2, tw, 2, co), m.dtype)
+    for r, s in enumerate((s0, s1)):
+        tiles[:, r, :, 0] = s[0] + s[1] + s[2]
+        tiles[:, r, :, 1] = s[1] - s[2] - s[3]
+    rows, cols = y.shape[:2]
+    y[...] = tiles.reshape(2 * tr, 2 * tw, co)[:rows, :cols]
+
+
+def winograd_conv(xp: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.ndarray | None,
+                  threads: int = 1) -> None:
+    """y (N, OH, OW, Cout) = the 3x3 stride-1 convolution of the padded float32 input xp.
+
+    xp must be (N, 2*ceil(OH/2) + 2, 2*ceil(OW/2) + 2, Cin), C-contiguous (zeros past the
+    convolution's own padding). ``epi`` (nn._Epilogue or None: ``apply(block, residual)``,
+    ``columns(c0, c1)``) runs on each finished block of y with the matching block of ``res``
+    (y's shape or None). Pieces of tile rows go to the threads; a single image with too few
+    tiles for that is split by output channels instead.
+    """
+    n, oh, ow, co = y.shape
+    c = xp.shape[3]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    if threads > 1 and n == 1 and th * tw < 2 * _MIN_TILES * threads and co >= 32 * threads:
+        _by_columns(xp[0], u, y[0], epi, None if res is None else res[0], threads)
+        return
+    per_tile = 16 * 4 * max(c, co)
+    step = max(1, min(th, max(_PIECE_BYTES // per_tile, _MIN_TILES) // tw))
+    if threads > 1 and n * -(-th // step) < threads:  # a piece for every thread
+        step = max(1, -(-n * th // threads))
+    pieces = [(b, t0, min(th, t0 + step)) for b in range(n) for t0 in range(0, th, step)]
+
+    def piece(p: tuple[int, int, int]) -> None:
+        b, t0, t1 = p
+        tr = t1 - t0
+        v = scratch("wino_v", 16 * tr * tw * c, _F32).reshape(16, tr * tw, c)
+        mm = scratch("wino_m", 16 * tr * tw * co, _F32).reshape(16, tr * tw, co)
+        r0, r1 = 2 * t0, min(oh, 2 * t1)
+        _transform_in(xp[b, 2 * t0:2 * t1 + 2], v, tr, tw)
+        np.matmul(v, u, out=mm)
+        out = y[b, r0:r1]
+        _transform_out(mm, out, tr, tw)
+        if epi is not None:
+            epi.apply(out.reshape(-1, co), None if res is None else res[b, r0:r1].reshape(-1, co))
+
+    run_pieces(pieces, piece, threads)
+
+
+def _by_columns(xs: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.ndarray | None,
+                threads: int) -> None:
+    """One image (OH, OW, Cout), its output channels in blocks over the threads (each block
+    reads only its part of the transformed filter)."""
+    oh, ow, co = y.shape
+    c = xs.shape[2]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    v = np.empty((16, th * tw, c), np.float32)
+    _transform_in(xs, v, th, tw)
+    width = -(-co // threads)
+    width = -(-width // 16) * 16
+
+    def block(c0: int) -> None:
+        c1 = min(co, c0 + width)
+        mm = scratch("wino_m", 16 * th * tw * (c1 - c0), _F32).reshape(16, th * tw, c1 - c0)
+        np.matmul(v, u[:, :, c0:c1], out=mm)
+        out = np.empty((oh, ow, c1 - c0), np.float32)
+        _transform_out(mm, out, th, tw)
+        if epi is not None:
+            out = epi.columns(c0, c1).apply(
+                out.reshape(-1, c1 - c0), None if res is None else res[:, :, c0:c1].reshape(
+                    -1, c1 - c0)).reshape(out.shape)
+        y[:, :, c0:c1] = out
+
+    run_pieces(range(0, co, width), block, threads)
+
+
+def _transform_in(xs: np.ndarray, v: np.ndarray, tr: int, tw: int) -> None:
+    if accel is not None:
+        accel.wino_input(xs, v, xs.shape[0], xs.shape[1], xs.shape[2], tr, tw)
+    else:
+        _input_np(xs, v, tr, tw)
+
+
+def _transform_out(mm: np.ndarray, out: np.ndarray, tr: int, tw: int) -> None:
+    if accel is not None:
+        accel.wino_output(mm, out, tr, tw, mm.shape[2], out.shape[0], out.shape[1])
+    else:
+        _output_np(mm, out, tr, tw)
