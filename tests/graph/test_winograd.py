@@ -116,12 +116,15 @@ def test_other_convolutions_keep_im2col(monkeypatch):
 def test_c_transforms_refuse_buffers_that_do_not_fit():
     if accel is None:
         pytest.skip("the C accelerator is not built")
-    xs, v = np.zeros((6, 6, 4), np.float32), np.zeros((16, 4, 4), np.float32)
-    accel.wino_input(xs, v, 6, 6, 4, 2, 2)
+    x, v = f32(5, 6, 4), np.zeros((16, 4, 4), np.float32)
+    accel.wino_input(x, v, 5, 6, 4, -1, -1, 2, 2)
+    # Windows past the image read zeros: all of them here.
+    accel.wino_input(x, v, 5, 6, 4, 9, -20, 2, 2)
+    assert not v.any()
     with pytest.raises(ValueError, match="geometry"):
-        accel.wino_input(xs, v, 6, 6, 4, 3, 2)  # windows past the input's rows
+        accel.wino_input(x, v, 6, 6, 4, 0, 0, 2, 2)  # more rows than x holds
     with pytest.raises(ValueError, match="geometry"):
-        accel.wino_input(xs, v[:8], 6, 6, 4, 2, 2)
+        accel.wino_input(x, v[:8], 5, 6, 4, 0, 0, 2, 2)
     m, y = np.zeros((16, 4, 4), np.float32), np.zeros((3, 3, 4), np.float32)
     accel.wino_output(m, y, 2, 2, 4, 3, 3)
     with pytest.raises(ValueError, match="geometry"):

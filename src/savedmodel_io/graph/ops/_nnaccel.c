@@ -167,8 +167,9 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
 /* Winograd F(2x2, 3x3) transforms (graph/ops/_winograd.py has the maths and the numpy
  * reference), float32, channels innermost:
  *
- * wino_input(xp, v, hp, wp, c, tr, tw): for each tile (ty, tx) of tr x tw, the 4x4 window
- * d = xp[2ty:2ty+4, 2tx:2tx+4, :] of an (hp, wp, c) input goes to
+ * wino_input(x, v, h, w, c, row0, col0, tr, tw): for each tile (ty, tx) of tr x tw, the 4x4
+ * window d = x[row0 + 2ty : +4, col0 + 2tx : +4, :] of an (h, w, c) image, zero outside it
+ * (the convolution's padding: row0 and col0 may be negative), goes to
  * v[4*xi + nu, ty*tw + tx, :] = (Bt d B)[xi, nu].
  *
  * wino_output(m, y, tr, tw, co, oh, ow): y[2ty + r, 2tx + s, :] = (At M A)[r, s] with
@@ -177,17 +178,24 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
  * lanes has one store stream (the compiler vectorises those without alias checks). */
 #define WINO_LANES 16
 #define wino_input_loop_body \
-    Py_ssize_t st = tr * tw * c, row = wp * c; \
+    Py_ssize_t st = tr * tw * c; \
     for (Py_ssize_t ty = 0; ty < tr; ty++) \
         for (Py_ssize_t tx = 0; tx < tw; tx++) { \
-            const float *base = xp + (2 * ty * wp + 2 * tx) * c; \
+            const float *p[4][4]; /* the window's pixels, or zeros where it leaves the image */ \
+            for (int i = 0; i < 4; i++) { \
+                Py_ssize_t r = row0 + 2 * ty + i; \
+                for (int j = 0; j < 4; j++) { \
+                    Py_ssize_t q = col0 + 2 * tx + j; \
+                    p[i][j] = r >= 0 && r < h && q >= 0 && q < w ? x + (r * w + q) * c : zeros; \
+                } \
+            } \
             float *out = v + (ty * tw + tx) * c; \
             for (Py_ssize_t c0 = 0; c0 < c; c0 += WINO_LANES) { \
                 Py_ssize_t nl = c - c0 < WINO_LANES ? c - c0 : WINO_LANES; \
                 float t[4][4][WINO_LANES]; \
                 for (int j = 0; j < 4; j++) { \
-                    const float *r0 = base + j * c + c0, *r1 = r0 + row, *r2 = r1 + row, \
-                                *r3 = r2 + row; \
+                    const float *r0 = p[0][j] + c0, *r1 = p[1][j] + c0, *r2 = p[2][j] + c0, \
+                                *r3 = p[3][j] + c0; \
                     for (Py_ssize_t l = 0; l < nl; l++) { \
                         t[0][j][l] = r0[l] - r2[l]; \
                         t[1][j][l] = r1[l] + r2[l]; \
@@ -205,8 +213,9 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
                 } \
             } \
         }
-LOOP(wino_input_loop, (const float *restrict xp, float *restrict v, Py_ssize_t wp, Py_ssize_t c, Py_ssize_t tr,
-                       Py_ssize_t tw))
+LOOP(wino_input_loop, (const float *restrict x, const float *restrict zeros, float *restrict v,
+                       Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t row0,
+                       Py_ssize_t col0, Py_ssize_t tr, Py_ssize_t tw))
 
 /* At's rows over M's rows at column nu (channel ch). */
 #define WINO_OUT_ROWS(nu) \
@@ -241,29 +250,35 @@ LOOP(wino_input_loop, (const float *restrict xp, float *restrict v, Py_ssize_t w
 LOOP(wino_output_loop, (const float *restrict m, float *restrict y, Py_ssize_t tr, Py_ssize_t tw, Py_ssize_t co,
                         Py_ssize_t oh, Py_ssize_t ow))
 
-typedef void (*wino_input_fn)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                              Py_ssize_t);
+typedef void (*wino_input_fn)(const float *, const float *, float *, Py_ssize_t, Py_ssize_t,
+                              Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 typedef void (*wino_output_fn)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                Py_ssize_t, Py_ssize_t);
 static wino_input_fn wino_input_impl = wino_input_loop_base;
 static wino_output_fn wino_output_impl = wino_output_loop_base;
 
 static PyObject *py_wino_input(PyObject *self, PyObject *args) {
-    Py_buffer xp, v;
-    Py_ssize_t hp, wp, c, tr, tw;
-    if (!PyArg_ParseTuple(args, "y*w*nnnnn", &xp, &v, &hp, &wp, &c, &tr, &tw)) return NULL;
-    /* every read stays inside xp and every write inside v */
-    int ok = xp.itemsize == 4 && v.itemsize == 4 && c >= 0 && tr >= 0 && tw >= 0 &&
-             hp >= 2 * tr + 2 && wp >= 2 * tw + 2 && xp.len / 4 == hp * wp * c &&
-             v.len / 4 == 16 * tr * tw * c;
+    Py_buffer x, v;
+    Py_ssize_t h, w, c, row0, col0, tr, tw;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnnn", &x, &v, &h, &w, &c, &row0, &col0, &tr, &tw))
+        return NULL;
+    /* every read is inside x (or of the zeros) and every write inside v */
+    int ok = x.itemsize == 4 && v.itemsize == 4 && h >= 0 && w >= 0 && c >= 0 && tr >= 0 &&
+             tw >= 0 && x.len / 4 == h * w * c && v.len / 4 == 16 * tr * tw * c;
+    float *zeros = ok ? PyMem_Calloc(c > 0 ? c : 1, sizeof(float)) : NULL;
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "wino_input: buffers do not match the geometry");
+    } else if (zeros == NULL) {
+        ok = 0;
+        PyErr_NoMemory();
     } else {
         Py_BEGIN_ALLOW_THREADS
-        wino_input_impl((const float *)xp.buf, (float *)v.buf, wp, c, tr, tw);
+        wino_input_impl((const float *)x.buf, zeros, (float *)v.buf, h, w, c, row0, col0, tr,
+                        tw);
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&xp);
+    PyMem_Free(zeros);
+    PyBuffer_Release(&x);
     PyBuffer_Release(&v);
     if (!ok) return NULL;
     Py_RETURN_NONE;
@@ -298,7 +313,7 @@ static PyMethodDef methods[] = {
     {"depthwise", py_depthwise, METH_VARARGS,
      "depthwise(xp, w, y, n, hp, wp, c, oh, ow, kh, kw, sh, sw, dh, dw): NHWC float32."},
     {"wino_input", py_wino_input, METH_VARARGS,
-     "wino_input(xp, v, hp, wp, c, tr, tw): Winograd F(2x2, 3x3) input transform, float32."},
+     "wino_input(x, v, h, w, c, row0, col0, tr, tw): Winograd F(2x2, 3x3) input transform."},
     {"wino_output", py_wino_output, METH_VARARGS,
      "wino_output(m, y, tr, tw, co, oh, ow): Winograd F(2x2, 3x3) output transform, float32."},
     {NULL, NULL, 0, NULL},

@@ -23,6 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._scratch import scratch
+from savedmodel_io.graph.ops._util import pad_constant
 
 __all__ = ["filter_transform", "winograd_conv"]
 
@@ -74,21 +75,30 @@ def _output_np(m: np.ndarray, y: np.ndarray, tr: int, tw: int) -> None:
     y[...] = tiles.reshape(2 * tr, 2 * tw, co)[:rows, :cols]
 
 
-def winograd_conv(xp: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.ndarray | None,
-                  threads: int = 1) -> None:
-    """y (N, OH, OW, Cout) = the 3x3 stride-1 convolution of the padded float32 input xp.
+def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.ndarray, epi,
+                  res: np.ndarray | None, threads: int = 1) -> None:
+    """y (N, OH, OW, Cout) = the 3x3 stride-1 convolution of the NHWC float32 input x padded
+    by ``pads`` (top, left) zeros (and as many at the bottom and right as the output needs).
 
-    xp must be (N, 2*ceil(OH/2) + 2, 2*ceil(OW/2) + 2, Cin), C-contiguous (zeros past the
-    convolution's own padding). ``epi`` (nn._Epilogue or None: ``apply(block, residual)``,
-    ``columns(c0, c1)``) runs on each finished block of y with the matching block of ``res``
-    (y's shape or None). Pieces of tile rows go to the threads; a single image with too few
-    tiles for that is split by output channels instead.
+    ``epi`` (nn._Epilogue or None: ``apply(block, residual)``, ``columns(c0, c1)``) runs on
+    each finished block of y with the matching block of ``res`` (y's shape or None). Pieces
+    of tile rows go to the threads; a single image with too few tiles for that is split by
+    output channels instead. The C transform reads zeros outside the image itself; the numpy
+    one pads a copy first.
     """
     n, oh, ow, co = y.shape
-    c = xp.shape[3]
+    c = x.shape[3]
     th, tw = -(-oh // 2), -(-ow // 2)
+    if accel is None:
+        h, w = x.shape[1:3]
+        x = pad_constant(x, [(0, 0), (pads[0], 2 * th + 2 - h - pads[0]),
+                             (pads[1], 2 * tw + 2 - w - pads[1]), (0, 0)])
+        origin = (0, 0)
+    else:
+        x = np.ascontiguousarray(x, np.float32)
+        origin = (-pads[0], -pads[1])
     if threads > 1 and n == 1 and th * tw < 2 * _MIN_TILES * threads and co >= 32 * threads:
-        _by_columns(xp[0], u, y[0], epi, None if res is None else res[0], threads)
+        _by_columns(x[0], origin, u, y[0], epi, None if res is None else res[0], threads)
         return
     per_tile = 16 * 4 * max(c, co)
     step = max(1, min(th, max(_PIECE_BYTES // per_tile, _MIN_TILES) // tw))
@@ -102,7 +112,7 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.nda
         v = scratch("wino_v", 16 * tr * tw * c, _F32).reshape(16, tr * tw, c)
         mm = scratch("wino_m", 16 * tr * tw * co, _F32).reshape(16, tr * tw, co)
         r0, r1 = 2 * t0, min(oh, 2 * t1)
-        _transform_in(xp[b, 2 * t0:2 * t1 + 2], v, tr, tw)
+        _transform_in(x[b], (origin[0] + 2 * t0, origin[1]), v, tr, tw)
         np.matmul(v, u, out=mm)
         out = y[b, r0:r1]
         _transform_out(mm, out, tr, tw)
@@ -112,15 +122,15 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.nda
     run_pieces(pieces, piece, threads)
 
 
-def _by_columns(xs: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.ndarray | None,
-                threads: int) -> None:
+def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np.ndarray, epi,
+                res: np.ndarray | None, threads: int) -> None:
     """One image (OH, OW, Cout), its output channels in blocks over the threads (each block
     reads only its part of the transformed filter)."""
     oh, ow, co = y.shape
-    c = xs.shape[2]
+    c = image.shape[2]
     th, tw = -(-oh // 2), -(-ow // 2)
     v = np.empty((16, th * tw, c), np.float32)
-    _transform_in(xs, v, th, tw)
+    _transform_in(image, origin, v, th, tw)
     width = -(-co // threads)
     width = -(-width // 16) * 16
 
@@ -139,11 +149,15 @@ def _by_columns(xs: np.ndarray, u: np.ndarray, y: np.ndarray, epi, res: np.ndarr
     run_pieces(range(0, co, width), block, threads)
 
 
-def _transform_in(xs: np.ndarray, v: np.ndarray, tr: int, tw: int) -> None:
+def _transform_in(image: np.ndarray, origin: tuple[int, int], v: np.ndarray, tr: int,
+                  tw: int) -> None:
+    """The input transform of tr x tw tiles whose first window starts at ``origin`` of the
+    (H, W, C) image (negative: in the padding; the numpy path gets a padded image)."""
     if accel is not None:
-        accel.wino_input(xs, v, xs.shape[0], xs.shape[1], xs.shape[2], tr, tw)
+        accel.wino_input(image, v, *image.shape, *origin, tr, tw)
     else:
-        _input_np(xs, v, tr, tw)
+        r, c = origin
+        _input_np(image[r:r + 2 * tr + 2, c:c + 2 * tw + 2], v, tr, tw)
 
 
 def _transform_out(mm: np.ndarray, out: np.ndarray, tr: int, tw: int) -> None:

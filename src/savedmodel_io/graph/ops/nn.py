@@ -378,18 +378,14 @@ _WINOGRAD_MIN_CIN = 16
 def _winograd(x, u, y, pads, epi: _Epilogue | None, threads: int) -> np.ndarray:
     """y = the 3x3 stride-1 convolution of NHWC x by the transformed filter u, epilogue run on
     each block as it is finished; returns the result."""
-    n, h, wd, _ = x.shape
-    oh, ow = y.shape[1:3]
-    (pt, _), (pl, _) = pads
-    xp = pad_constant(x.astype(np.float32, copy=False),
-                      [(0, 0), (pt, 2 * -(-oh // 2) + 2 - h - pt),
-                       (pl, 2 * -(-ow // 2) + 2 - wd - pl), (0, 0)])
+    x = x.astype(np.float32, copy=False)
+    origin = (pads[0][0], pads[1][0])
     if epi is not None and not epi.chunkable(y.shape):
-        winograd_conv(xp, u, y, None, None, threads)
+        winograd_conv(x, origin, u, y, None, None, threads)
         return epi.apply(y, epi.residual)
     res = epi.residual.reshape(y.shape) if epi is not None and epi.residual is not None \
         else None
-    winograd_conv(xp, u, y, epi, res, threads)
+    winograd_conv(x, origin, u, y, epi, res, threads)
     return y
 
 
