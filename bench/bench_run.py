@@ -2,7 +2,7 @@
 
     TF_CPP_MIN_LOG_LEVEL=3 python bench/bench_run.py [--models resnet50,...] [--batches 1,8]
         [--repeat 15] [--engines ours,ours_fast,tf,tf_noonednn,ort] [--variance] [--profile]
-        [--process]
+        [--process] [--baseline DIR]
 
 All of issue 17's figures in one run (bench/README.md has the command): ``--variance
 --profile`` with the defaults.
@@ -20,6 +20,8 @@ imported, and thread pools of one engine would otherwise spin inside another's t
 * ``ours_fast``: the same with threadpoolctl importable (the ``fast`` extra);
 * ``tf``: ``tf.saved_model.load(p).signatures[k]``, TensorFlow's default (oneDNN on);
 * ``tf_noonednn``: the same with ``TF_ENABLE_ONEDNN_OPTS=0``;
+* ``ours_before``: ``ours`` run from another checkout (``--baseline DIR``: its ``src``, C
+  loops built there), for before/after figures in one interleaved run;
 * ``ort``: onnxruntime (default session options) on the model converted to ONNX by
   ``savedmodel_io.onnx.export`` when that exists, else by tf2onnx (``--opset 17``); the
   header line says which.
@@ -61,6 +63,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_models  # noqa: E402
 
 ENGINES = ("ours", "ours_fast", "tf", "tf_noonednn", "ort")
+BASELINE: Path | None = None  # --baseline: the checkout the ours_before engine runs
 VARIANCE_MODELS = ("resnet50", "mobilenetv2_96", "bert_base")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1",
        "PYTHONPATH": str(ROOT / "src")}
@@ -112,7 +115,7 @@ def _onnx_file(name: str) -> Path:
 
 def worker(engine: str) -> None:
     """Serve "load NAME BATCH" / "run" / "out PATH" / "quit" on stdin; answer on stdout."""
-    if engine == "ours":
+    if engine in ("ours", "ours_before"):
         sys.modules["threadpoolctl"] = None  # type: ignore[assignment]  # a default install
     fn = x = None
     for line in sys.stdin:
@@ -270,6 +273,10 @@ class Worker:
         env = dict(ENV)
         if engine == "tf_noonednn":
             env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        if engine == "ours_before":
+            if BASELINE is None:
+                raise SystemExit("the ours_before engine needs --baseline DIR")
+            env["PYTHONPATH"] = str(BASELINE / "src")
         self.engine = engine
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", engine], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -353,6 +360,8 @@ def main() -> None:
     ap.add_argument("--variance", action="store_true")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--process", action="store_true")
+    ap.add_argument("--baseline", type=Path,
+                    help="another checkout, run as the ours_before engine (added to --engines)")
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
@@ -366,6 +375,11 @@ def main() -> None:
             print(f"| {name} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |", flush=True)
         return
     engines = args.engines.split(",")
+    if args.baseline is not None:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        if "ours_before" not in engines:
+            engines.insert(0, "ours_before")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {_versions()}")
     if "ort" in engines:
         ours = (ROOT / "src" / "savedmodel_io" / "onnx").is_dir()
