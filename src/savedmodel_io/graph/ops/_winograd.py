@@ -30,8 +30,8 @@ __all__ = ["filter_transform", "winograd_conv"]
 # G (4x3): the filter transform.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
-# Scratch budget of one piece's transformed input and GEMM output (each), in bytes: big enough
-# for GEMMs of a few hundred rows, small enough to stay in a core's L2.
+# Scratch budget of one piece's transformed input and GEMM output (each), in bytes, unless the
+# filter is big (below): enough for GEMMs of a few hundred rows, little enough for a core's L2.
 _PIECE_BYTES = 1 << 20
 _MIN_TILES = 64
 _F32 = np.dtype(np.float32)
@@ -101,7 +101,10 @@ def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.nda
         _by_columns(x[0], origin, u, y[0], epi, None if res is None else res[0], threads)
         return
     per_tile = 16 * 4 * max(c, co)
-    step = max(1, min(th, max(_PIECE_BYTES // per_tile, _MIN_TILES) // tw))
+    # Every piece reads all of u: a big u takes more tiles per piece to pay for it (measured on
+    # VGG16's layers at batch 8: 512x512 channels 1.9x faster with 256 tiles than with 64).
+    tiles = max(_PIECE_BYTES // per_tile, u.nbytes // (2 * per_tile), _MIN_TILES)
+    step = max(1, min(th, tiles // tw))
     if threads > 1 and n * -(-th // step) < threads:  # a piece for every thread
         step = max(1, -(-n * th // threads))
     pieces = [(b, t0, min(th, t0 + step)) for b in range(n) for t0 in range(0, th, step)]
