@@ -27,9 +27,6 @@ from savedmodel_io.graph.ops._util import pad_constant
 
 __all__ = ["filter_transform", "winograd_conv"]
 
-# G (4x3): the filter transform.
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
 # Scratch budget of one piece's transformed input and GEMM output (each), in bytes, unless the
 # filter is big (below): enough for GEMMs of a few hundred rows, little enough for a core's L2.
 _PIECE_BYTES = 1 << 20
@@ -39,8 +36,16 @@ _F32 = np.dtype(np.float32)
 
 def filter_transform(w: np.ndarray) -> np.ndarray:
     """U = G g Gt of a (3, 3, Cin, Cout) filter as (16, Cin, Cout) float32 (computed in float64)."""
-    u = np.einsum("ai,bj,ijcd->abcd", _G, _G, w.astype(np.float64), optimize=True)
-    return np.ascontiguousarray(u.reshape(16, w.shape[2], w.shape[3]), np.float32)
+    g = w.astype(np.float64)
+    u = np.empty((4, 4, *w.shape[2:]))
+    # G's rows: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2; over filter rows, then columns.
+    rows = (g[0], 0.5 * (g[0] + g[1] + g[2]), 0.5 * (g[0] - g[1] + g[2]), g[2])
+    for a, r in enumerate(rows):
+        u[a, 0] = r[0]
+        np.multiply(r[0] + r[1] + r[2], 0.5, out=u[a, 1])
+        np.multiply(r[0] - r[1] + r[2], 0.5, out=u[a, 2])
+        u[a, 3] = r[2]
+    return u.reshape(16, *w.shape[2:]).astype(np.float32)
 
 
 def _input_np(xs: np.ndarray, v: np.ndarray, tr: int, tw: int) -> None:
