@@ -117,15 +117,18 @@ def test_c_transforms_refuse_buffers_that_do_not_fit():
     if accel is None:
         pytest.skip("the C accelerator is not built")
     x, v = f32(5, 6, 4), np.zeros((16, 4, 4), np.float32)
-    accel.wino_input(x, v, 5, 6, 4, -1, -1, 2, 2)
+    accel.wino_input(x, v, 5, 6, 4, -1, -1, 2, 2, 0, 4)
     # Windows past the image read zeros: all of them here.
-    accel.wino_input(x, v, 5, 6, 4, 9, -20, 2, 2)
+    accel.wino_input(x, v, 5, 6, 4, 9, -20, 2, 2, 0, 4)
     assert not v.any()
     with pytest.raises(ValueError, match="geometry"):
-        accel.wino_input(x, v, 6, 6, 4, 0, 0, 2, 2)  # more rows than x holds
+        accel.wino_input(x, v, 6, 6, 4, 0, 0, 2, 2, 0, 4)  # more rows than x holds
     with pytest.raises(ValueError, match="geometry"):
-        accel.wino_input(x, v[:8], 5, 6, 4, 0, 0, 2, 2)
+        accel.wino_input(x, v, 5, 6, 4, 0, 0, 2, 2, 1, 4)  # tiles past v
     m, y = np.zeros((16, 4, 4), np.float32), np.zeros((3, 3, 4), np.float32)
-    accel.wino_output(m, y, 2, 2, 4, 3, 3)
+    accel.wino_output(m, y, 2, 2, 4, 3, 3, 0, 4)
     with pytest.raises(ValueError, match="geometry"):
-        accel.wino_output(m, np.zeros((5, 2, 4), np.float32), 2, 2, 4, 5, 2)  # rows past the tiles
+        y5 = np.zeros((5, 2, 4), np.float32)
+        accel.wino_output(m, y5, 2, 2, 4, 5, 2, 0, 4)  # output rows past the tiles
+    with pytest.raises(ValueError, match="geometry"):
+        accel.wino_output(m, y, 2, 2, 4, 3, 3, 0, 5)  # more tiles than m holds

@@ -167,18 +167,19 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
 /* Winograd F(2x2, 3x3) transforms (graph/ops/_winograd.py has the maths and the numpy
  * reference), float32, channels innermost:
  *
- * wino_input(x, v, h, w, c, row0, col0, tr, tw): for each tile (ty, tx) of tr x tw, the 4x4
- * window d = x[row0 + 2ty : +4, col0 + 2tx : +4, :] of an (h, w, c) image, zero outside it
- * (the convolution's padding: row0 and col0 may be negative), goes to
- * v[4*xi + nu, ty*tw + tx, :] = (Bt d B)[xi, nu].
+ * wino_input(x, v, h, w, c, row0, col0, tr, tw, first, ntiles): for each tile (ty, tx) of
+ * tr x tw, the 4x4 window d = x[row0 + 2ty : +4, col0 + 2tx : +4, :] of an (h, w, c) image,
+ * zero outside it (the convolution's padding: row0 and col0 may be negative), goes to
+ * v[4*xi + nu, first + ty*tw + tx, :] = (Bt d B)[xi, nu], v being (16, ntiles, c).
  *
- * wino_output(m, y, tr, tw, co, oh, ow): y[2ty + r, 2tx + s, :] = (At M A)[r, s] with
- * M[k] = m[k, ty*tw + tx, :], for the pixels inside the (oh, ow, co) output y. */
+ * wino_output(m, y, tr, tw, co, oh, ow, first, ntiles): y[2ty + r, 2tx + s, :] =
+ * (At M A)[r, s] with M[k] = m[k, first + ty*tw + tx, :] (m: (16, ntiles, co)), for the
+ * pixels inside the (oh, ow, co) output y. */
 /* Channels go in blocks of WINO_LANES through small local arrays, so that every loop over
  * lanes has one store stream (the compiler vectorises those without alias checks). */
 #define WINO_LANES 16
 #define wino_input_loop_body \
-    Py_ssize_t st = tr * tw * c; \
+    Py_ssize_t st = ntiles * c; \
     for (Py_ssize_t ty = 0; ty < tr; ty++) \
         for (Py_ssize_t tx = 0; tx < tw; tx++) { \
             const float *p[4][4]; /* the window's pixels, or zeros where it leaves the image */ \
@@ -189,7 +190,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
                     p[i][j] = r >= 0 && r < h && q >= 0 && q < w ? x + (r * w + q) * c : zeros; \
                 } \
             } \
-            float *out = v + (ty * tw + tx) * c; \
+            float *out = v + (first + ty * tw + tx) * c; \
             for (Py_ssize_t c0 = 0; c0 < c; c0 += WINO_LANES) { \
                 Py_ssize_t nl = c - c0 < WINO_LANES ? c - c0 : WINO_LANES; \
                 float t[4][4][WINO_LANES]; \
@@ -215,7 +216,8 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
         }
 LOOP(wino_input_loop, (const float *restrict x, const float *restrict zeros, float *restrict v,
                        Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t row0,
-                       Py_ssize_t col0, Py_ssize_t tr, Py_ssize_t tw))
+                       Py_ssize_t col0, Py_ssize_t tr, Py_ssize_t tw, Py_ssize_t first,
+                       Py_ssize_t ntiles))
 
 /* At's rows over M's rows at column nu (channel ch). */
 #define WINO_OUT_ROWS(nu) \
@@ -224,10 +226,10 @@ LOOP(wino_input_loop, (const float *restrict x, const float *restrict zeros, flo
     float s0##nu = m0##nu + m1##nu + m2##nu, s1##nu = m1##nu - m2##nu - m3##nu; \
     (void)s1##nu;
 #define wino_output_loop_body \
-    Py_ssize_t st = tr * tw * co; \
+    Py_ssize_t st = ntiles * co; \
     for (Py_ssize_t ty = 0; ty < tr; ty++) \
         for (Py_ssize_t tx = 0; tx < tw; tx++) { \
-            const float *mt = m + (ty * tw + tx) * co; \
+            const float *mt = m + (first + ty * tw + tx) * co; \
             float *out = y + (2 * ty * ow + 2 * tx) * co; \
             int rows = 2 * ty + 1 < oh ? 2 : 1, cols = 2 * tx + 1 < ow ? 2 : 1; \
             if (rows == 2 && cols == 2) { \
@@ -247,24 +249,28 @@ LOOP(wino_input_loop, (const float *restrict x, const float *restrict zeros, flo
                 } \
             } \
         }
-LOOP(wino_output_loop, (const float *restrict m, float *restrict y, Py_ssize_t tr, Py_ssize_t tw, Py_ssize_t co,
-                        Py_ssize_t oh, Py_ssize_t ow))
+LOOP(wino_output_loop, (const float *restrict m, float *restrict y, Py_ssize_t tr,
+                        Py_ssize_t tw, Py_ssize_t co, Py_ssize_t oh, Py_ssize_t ow,
+                        Py_ssize_t first, Py_ssize_t ntiles))
 
 typedef void (*wino_input_fn)(const float *, const float *, float *, Py_ssize_t, Py_ssize_t,
-                              Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+                              Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                              Py_ssize_t, Py_ssize_t);
 typedef void (*wino_output_fn)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                               Py_ssize_t, Py_ssize_t);
+                               Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 static wino_input_fn wino_input_impl = wino_input_loop_base;
 static wino_output_fn wino_output_impl = wino_output_loop_base;
 
 static PyObject *py_wino_input(PyObject *self, PyObject *args) {
     Py_buffer x, v;
-    Py_ssize_t h, w, c, row0, col0, tr, tw;
-    if (!PyArg_ParseTuple(args, "y*w*nnnnnnn", &x, &v, &h, &w, &c, &row0, &col0, &tr, &tw))
+    Py_ssize_t h, w, c, row0, col0, tr, tw, first, ntiles;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnnnnn", &x, &v, &h, &w, &c, &row0, &col0, &tr, &tw,
+                          &first, &ntiles))
         return NULL;
     /* every read is inside x (or of the zeros) and every write inside v */
     int ok = x.itemsize == 4 && v.itemsize == 4 && h >= 0 && w >= 0 && c >= 0 && tr >= 0 &&
-             tw >= 0 && x.len / 4 == h * w * c && v.len / 4 == 16 * tr * tw * c;
+             tw >= 0 && first >= 0 && first + tr * tw <= ntiles && x.len / 4 == h * w * c &&
+             v.len / 4 == 16 * ntiles * c;
     float *zeros = ok ? PyMem_Calloc(c > 0 ? c : 1, sizeof(float)) : NULL;
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "wino_input: buffers do not match the geometry");
@@ -274,7 +280,7 @@ static PyObject *py_wino_input(PyObject *self, PyObject *args) {
     } else {
         Py_BEGIN_ALLOW_THREADS
         wino_input_impl((const float *)x.buf, zeros, (float *)v.buf, h, w, c, row0, col0, tr,
-                        tw);
+                        tw, first, ntiles);
         Py_END_ALLOW_THREADS
     }
     PyMem_Free(zeros);
@@ -286,17 +292,22 @@ static PyObject *py_wino_input(PyObject *self, PyObject *args) {
 
 static PyObject *py_wino_output(PyObject *self, PyObject *args) {
     Py_buffer m, y;
-    Py_ssize_t tr, tw, co, oh, ow;
-    if (!PyArg_ParseTuple(args, "y*w*nnnnn", &m, &y, &tr, &tw, &co, &oh, &ow)) return NULL;
-    /* every tile's top-left pixel is inside y (oh, ow) and y holds nothing past it */
+    Py_ssize_t tr, tw, co, oh, ow, first, ntiles;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnnn", &m, &y, &tr, &tw, &co, &oh, &ow, &first,
+                          &ntiles))
+        return NULL;
+    /* every read is inside m, every tile's top-left pixel inside y (oh, ow), and y holds
+     * nothing past the tiles */
     int ok = m.itemsize == 4 && y.itemsize == 4 && co >= 0 && tr >= 0 && tw >= 0 &&
-             m.len / 4 == 16 * tr * tw * co && y.len / 4 == oh * ow * co &&
+             first >= 0 && first + tr * tw <= ntiles && m.len / 4 == 16 * ntiles * co &&
+             y.len / 4 == oh * ow * co &&
              oh <= 2 * tr && oh > 2 * tr - 2 && ow <= 2 * tw && ow > 2 * tw - 2;
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "wino_output: buffers do not match the geometry");
     } else {
         Py_BEGIN_ALLOW_THREADS
-        wino_output_impl((const float *)m.buf, (float *)y.buf, tr, tw, co, oh, ow);
+        wino_output_impl((const float *)m.buf, (float *)y.buf, tr, tw, co, oh, ow, first,
+                         ntiles);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&m);
@@ -313,9 +324,11 @@ static PyMethodDef methods[] = {
     {"depthwise", py_depthwise, METH_VARARGS,
      "depthwise(xp, w, y, n, hp, wp, c, oh, ow, kh, kw, sh, sw, dh, dw): NHWC float32."},
     {"wino_input", py_wino_input, METH_VARARGS,
-     "wino_input(x, v, h, w, c, row0, col0, tr, tw): Winograd F(2x2, 3x3) input transform."},
+     "wino_input(x, v, h, w, c, row0, col0, tr, tw, first, ntiles): Winograd F(2x2, 3x3) "
+     "input transform, float32."},
     {"wino_output", py_wino_output, METH_VARARGS,
-     "wino_output(m, y, tr, tw, co, oh, ow): Winograd F(2x2, 3x3) output transform, float32."},
+     "wino_output(m, y, tr, tw, co, oh, ow, first, ntiles): Winograd F(2x2, 3x3) output "
+     "transform, float32."},
     {NULL, NULL, 0, NULL},
 };
 

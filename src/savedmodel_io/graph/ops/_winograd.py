@@ -48,27 +48,31 @@ def filter_transform(w: np.ndarray) -> np.ndarray:
     return u.reshape(16, *w.shape[2:]).astype(np.float32)
 
 
-def _input_np(xs: np.ndarray, v: np.ndarray, tr: int, tw: int) -> None:
-    """v (16, tr*tw, C) = Bt d B of every 4x4 window (stride 2) of the piece xs (hp, wp, C)."""
+def _input_np(xs: np.ndarray, v: np.ndarray, tr: int, tw: int, first: int) -> None:
+    """v[:, first:first + tr*tw] = Bt d B of every 4x4 window (stride 2) of the piece xs
+    (hp, wp, C); v is (16, tiles, C)."""
     c = xs.shape[2]
     s = xs.strides
     d = as_strided(xs, (tr, tw, 4, 4, c), (2 * s[0], 2 * s[1], s[0], s[1], s[2]),
                    writeable=False)
-    v4 = v.reshape(4, 4, tr, tw, c)
+
+    def out(xi: int, nu: int) -> np.ndarray:
+        return v[4 * xi + nu, first:first + tr * tw].reshape(tr, tw, c)  # contiguous: a view
+
     # Bt rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3 (first over window rows, then columns).
     rows = (d[:, :, 0] - d[:, :, 2], d[:, :, 1] + d[:, :, 2], d[:, :, 2] - d[:, :, 1],
             d[:, :, 1] - d[:, :, 3])
     for xi, t in enumerate(rows):
-        np.subtract(t[:, :, 0], t[:, :, 2], out=v4[xi, 0])
-        np.add(t[:, :, 1], t[:, :, 2], out=v4[xi, 1])
-        np.subtract(t[:, :, 2], t[:, :, 1], out=v4[xi, 2])
-        np.subtract(t[:, :, 1], t[:, :, 3], out=v4[xi, 3])
+        np.subtract(t[:, :, 0], t[:, :, 2], out=out(xi, 0))
+        np.add(t[:, :, 1], t[:, :, 2], out=out(xi, 1))
+        np.subtract(t[:, :, 2], t[:, :, 1], out=out(xi, 2))
+        np.subtract(t[:, :, 1], t[:, :, 3], out=out(xi, 3))
 
 
-def _output_np(m: np.ndarray, y: np.ndarray, tr: int, tw: int) -> None:
-    """y (rows, cols, Cout) = At M A of every tile, M = m (16, tr*tw, Cout), cropped to y."""
+def _output_np(m: np.ndarray, y: np.ndarray, tr: int, tw: int, first: int) -> None:
+    """y (rows, cols, Cout) = At M A of every tile, M = m[:, first:first + tr*tw], cropped."""
     co = m.shape[2]
-    m4 = m.reshape(4, 4, tr, tw, co)
+    m4 = m[:, first:first + tr * tw].reshape(4, 4, tr, tw, co)
     # At rows: m0 + m1 + m2, m1 - m2 - m3.
     s0 = m4[0] + m4[1] + m4[2]
     s1 = m4[1] - m4[2] - m4[3]
@@ -109,23 +113,31 @@ def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.nda
     # Every piece reads all of u: a big u takes more tiles per piece to pay for it (measured on
     # VGG16's layers at batch 8: 512x512 channels 1.9x faster with 256 tiles than with 64).
     tiles = max(_PIECE_BYTES // per_tile, u.nbytes // (2 * per_tile), _MIN_TILES)
-    step = max(1, min(th, tiles // tw))
-    if threads > 1 and n * -(-th // step) < threads:  # a piece for every thread
-        step = max(1, -(-n * th // threads))
-    pieces = [(b, t0, min(th, t0 + step)) for b in range(n) for t0 in range(0, th, step)]
+    if n > 1 and th * tw <= tiles:  # pieces of whole images
+        per = max(1, min(tiles // (th * tw), -(-n // threads)))
+        pieces = [(b, min(n, b + per), 0, th) for b in range(0, n, per)]
+    else:  # pieces of tile rows of one image
+        step = max(1, min(th, tiles // tw))
+        if threads > 1 and n * -(-th // step) < threads:  # a piece for every thread
+            step = max(1, -(-n * th // threads))
+        pieces = [(b, b + 1, t0, min(th, t0 + step)) for b in range(n)
+                  for t0 in range(0, th, step)]
 
-    def piece(p: tuple[int, int, int]) -> None:
-        b, t0, t1 = p
-        tr = t1 - t0
-        v = scratch("wino_v", 16 * tr * tw * c, _F32).reshape(16, tr * tw, c)
-        mm = scratch("wino_m", 16 * tr * tw * co, _F32).reshape(16, tr * tw, co)
+    def piece(p: tuple[int, int, int, int]) -> None:
+        b0, b1, t0, t1 = p
+        per = (t1 - t0) * tw
+        count = (b1 - b0) * per
+        v = scratch("wino_v", 16 * count * c, _F32).reshape(16, count, c)
+        mm = scratch("wino_m", 16 * count * co, _F32).reshape(16, count, co)
         r0, r1 = 2 * t0, min(oh, 2 * t1)
-        _transform_in(x[b], (origin[0] + 2 * t0, origin[1]), v, tr, tw)
+        for k, b in enumerate(range(b0, b1)):
+            _transform_in(x[b], (origin[0] + 2 * t0, origin[1]), v, t1 - t0, tw, k * per)
         np.matmul(v, u, out=mm)
-        out = y[b, r0:r1]
-        _transform_out(mm, out, tr, tw)
-        if epi is not None:
-            epi.apply(out.reshape(-1, co), None if res is None else res[b, r0:r1].reshape(-1, co))
+        for k, b in enumerate(range(b0, b1)):
+            _transform_out(mm, y[b, r0:r1], t1 - t0, tw, k * per)
+        if epi is not None:  # whole images or rows of one: contiguous in y
+            epi.apply(y[b0:b1, r0:r1].reshape(-1, co),
+                      None if res is None else res[b0:b1, r0:r1].reshape(-1, co))
 
     run_pieces(pieces, piece, threads)
 
@@ -138,7 +150,7 @@ def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np
     c = image.shape[2]
     th, tw = -(-oh // 2), -(-ow // 2)
     v = np.empty((16, th * tw, c), np.float32)
-    _transform_in(image, origin, v, th, tw)
+    _transform_in(image, origin, v, th, tw, 0)
     width = -(-co // threads)
     width = -(-width // 16) * 16
 
@@ -147,7 +159,7 @@ def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np
         mm = scratch("wino_m", 16 * th * tw * (c1 - c0), _F32).reshape(16, th * tw, c1 - c0)
         np.matmul(v, u[:, :, c0:c1], out=mm)
         out = np.empty((oh, ow, c1 - c0), np.float32)
-        _transform_out(mm, out, th, tw)
+        _transform_out(mm, out, th, tw, 0)
         if epi is not None:
             out = epi.columns(c0, c1).apply(
                 out.reshape(-1, c1 - c0), None if res is None else res[:, :, c0:c1].reshape(
@@ -157,19 +169,22 @@ def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np
     run_pieces(range(0, co, width), block, threads)
 
 
-def _transform_in(image: np.ndarray, origin: tuple[int, int], v: np.ndarray, tr: int,
-                  tw: int) -> None:
+def _transform_in(image: np.ndarray, origin: tuple[int, int], v: np.ndarray, tr: int, tw: int,
+                  first: int) -> None:
     """The input transform of tr x tw tiles whose first window starts at ``origin`` of the
-    (H, W, C) image (negative: in the padding; the numpy path gets a padded image)."""
+    (H, W, C) image (negative: in the padding; the numpy path gets a padded image), into
+    v[:, first:first + tr*tw]."""
     if accel is not None:
-        accel.wino_input(image, v, *image.shape, *origin, tr, tw)
+        accel.wino_input(image, v, *image.shape, *origin, tr, tw, first, v.shape[1])
     else:
         r, c = origin
-        _input_np(image[r:r + 2 * tr + 2, c:c + 2 * tw + 2], v, tr, tw)
+        _input_np(image[r:r + 2 * tr + 2, c:c + 2 * tw + 2], v, tr, tw, first)
 
 
-def _transform_out(mm: np.ndarray, out: np.ndarray, tr: int, tw: int) -> None:
+def _transform_out(mm: np.ndarray, out: np.ndarray, tr: int, tw: int, first: int) -> None:
+    """out (rows, cols, Cout) = the output transform of tiles first.. of mm (16, tiles, Cout)."""
     if accel is not None:
-        accel.wino_output(mm, out, tr, tw, mm.shape[2], out.shape[0], out.shape[1])
+        accel.wino_output(mm, out, tr, tw, mm.shape[2], out.shape[0], out.shape[1], first,
+                          mm.shape[1])
     else:
-        _output_np(mm, out, tr, tw)
+        _output_np(mm, out, tr, tw, first)
