@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from _oracles import env, recorded
+from _oracles import codec, env, recorded
 from conftest import ROOT
 
 from savedmodel_io.fingerprint import write_fingerprint
@@ -92,6 +93,22 @@ def test_the_oracles_code_is_part_of_the_key(tmp_path, monkeypatch):
     assert two.key({"n": 1}) != before
     monkeypatch.setattr(env, "tf_version", lambda: "tensorflow 0.0")
     assert recorded.Oracle("echo", paths=(), code=[source]).key({"n": 1}) != two.key({"n": 1})
+
+
+@pytest.mark.parametrize("value, want", [
+    (b"ab\x00\x00", b"ab\x00\x00"), (b"\x00", b"\x00"), (b"", b""), ("h\u00e9\x00", "h\u00e9\x00".encode()),
+])
+def test_string_scalars_keep_every_byte(value, want):
+    """TensorFlow gives a scalar string as ``bytes``: its trailing NULs survive the round trip."""
+    got = codec.decode(codec.encode(value))
+    assert got.shape == () and got.dtype == object and got[()] == want
+
+
+def test_arrays_round_trip_with_dtype_and_shape():
+    for a in [np.arange(6, dtype=np.int16).reshape(2, 3), np.array(1.5, np.float32),
+              np.array([b"x\x00y", b""], dtype=object), np.zeros((0, 2), np.float64)]:
+        got = codec.decode(codec.encode(a))
+        assert got.dtype == a.dtype and got.shape == a.shape and (got == a).all()
 
 
 def test_subprocesses_import_this_checkout():

@@ -15,7 +15,12 @@ def encode(a: Any) -> dict:
 
     An integer array whose dtype carries ``metadata={"tf": "qint8"}`` (see
     tests/graph/raw_ops_harness.py's ``quantized``) also records that TensorFlow dtype.
+    A ``bytes`` or ``str`` scalar (what TensorFlow's ``.numpy()`` gives for a scalar string) is
+    kept whole: numpy's fixed-width ``S`` dtype would drop its trailing NUL bytes.
     """
+    if isinstance(a, (bytes, str)):
+        item = a if isinstance(a, bytes) else a.encode()
+        return {"dtype": "string", "shape": [], "items": [base64.b64encode(item).decode()]}
     a = np.asarray(a)
     if a.dtype.kind in "OSU":
         items = [x if isinstance(x, bytes) else str(x).encode() for x in a.reshape(-1)]

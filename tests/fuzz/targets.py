@@ -376,6 +376,16 @@ def image_jpeg(data: bytes) -> object:
     return out
 
 
+@target("image_jxl", needs="imagecodecs")
+def image_jxl(data: bytes) -> object:
+    from savedmodel_io.formats.jxl import decode_jxl, jxl_header
+
+    height, width, bits = jxl_header(data)
+    if height * width > 1 << 20:  # the kernel bounds sizes before decoding (check_size)
+        return height, width, bits
+    return decode_jxl(data, bits)
+
+
 @target("image_decode_op", needs="savedmodel_io.graph.ops.image_codec")
 def image_decode_op(data: bytes) -> object:
     """The DecodeImage kernel on any bytes: format sniffing, dispatch, conversion."""

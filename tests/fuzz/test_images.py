@@ -1,5 +1,6 @@
-"""Fuzz the image decoders (PNG, GIF, BMP, the JPEG header walk and Pillow behind it, and the
-DecodeImage kernel's dispatch, WebP included) from small real files of every layout."""
+"""Fuzz the image decoders (PNG, GIF, BMP, the JPEG header walk and Pillow behind it, the JPEG
+XL header reader and libjxl behind it, and the DecodeImage kernel's dispatch, WebP and JPEG XL
+included) from small real files of every layout."""
 
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ def test_fuzz_jpeg(fuzz_mode):
     fuzz("image_jpeg", TARGETS["image_jpeg"], seeds, fuzz_mode)
 
 
+def _jxl_seeds() -> list[bytes]:
+    codecs = pytest.importorskip("imagecodecs")
+    rs = np.random.RandomState(0)
+    return [codecs.jpegxl_encode(rs.randint(0, 256, (5, 7, 3)).astype(np.uint8), lossless=True),
+            codecs.jpegxl_encode(rs.randint(0, 4096, (6, 4, 4)).astype(np.uint16), lossless=True,
+                                 bitspersample=12, usecontainer=True),
+            codecs.jpegxl_encode(rs.randint(0, 256, (2, 8, 8)).astype(np.uint8), lossless=True,
+                                 photometric="minisblack")]
+
+
+def test_fuzz_jxl(fuzz_mode):
+    _need("image_jxl")
+    fuzz("image_jxl", TARGETS["image_jxl"], _jxl_seeds(), fuzz_mode)
+
+
 def test_fuzz_decode_image_op(fuzz_mode):
     _need("image_decode_op")
     seeds = list(png_corpus(np.random.RandomState(1)).values())[:6]
@@ -56,4 +72,8 @@ def test_fuzz_decode_image_op(fuzz_mode):
     seeds += _pillow_seeds("JPEG", ("RGB",))
     if "WEBP" in pytest.importorskip("PIL.Image").SAVE:  # Pillow built with libwebp
         seeds += _pillow_seeds("WEBP", ("RGB", "RGBA"), lossless=True)
+    try:
+        seeds += _jxl_seeds()[:1]
+    except pytest.skip.Exception:
+        pass
     fuzz("image_decode_op", TARGETS["image_decode_op"], seeds, fuzz_mode)

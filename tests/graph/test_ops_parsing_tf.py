@@ -145,10 +145,10 @@ ONE_SEQ = SEQS[0]
 
 
 def seq_v2(tag, serialized, c_dense=(), c_sparse=(), c_ragged=(), fl_dense=(), fl_sparse=(),
-           fl_ragged=(), split=I64):
+           fl_ragged=(), split=I64, only=None):
     """ParseSequenceExampleV2: c_dense = [(key, type, shape, default)]; fl_dense = [(key, type,
     shape, missing_assumed_empty)]; the others [(key, type)]."""
-    add("ParseSequenceExampleV2", tag, {
+    add("ParseSequenceExampleV2", tag, only=only, attrs={
         "Ncontext_sparse": len(c_sparse), "context_sparse_types": [t for _, t in c_sparse],
         "context_dense_shapes": [sh for _, _, sh, _ in c_dense],
         "context_ragged_value_types": [t for _, t in c_ragged],
@@ -176,9 +176,12 @@ seq_v2("everything", SEQS, c_dense=[("c", F32, [2], ZF), ("id", I64, [], np.int6
 seq_v2("lists_sparse_ragged", SEQS, c_ragged=[("tag", STR)], fl_sparse=[("i", I64)],
        fl_ragged=[("w", STR)])
 seq_v2("both_sparse_and_ragged", SEQS, c_sparse=[("tag", STR)], c_ragged=[("tag", STR)])
+# For a scalar input TF allocates the ragged features' scalar row splits (outputs 5 and 12) and
+# never writes them: it returns whatever the memory held (seen: 0, 64, heap addresses), so
+# those two are not compared.
 seq_v2("scalar", scalar(ONE_SEQ), c_dense=[("c", F32, [2], ZF)], c_sparse=[("tag", STR)],
        c_ragged=[("id", I64)], fl_dense=[("f", F32, [2], False)], fl_sparse=[("w", STR)],
-       fl_ragged=[("i", I64)])
+       fl_ragged=[("i", I64)], only=(0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 13))
 seq_v2("dense_list_missing", SEQS, fl_dense=[("w", STR, [1], False)])
 seq_v2("dense_list_missing_ok", SEQS, fl_dense=[("w", STR, [1], True)])
 seq_v2("dense_list_wrong_count", SEQS, fl_dense=[("i", I64, [1], True)])

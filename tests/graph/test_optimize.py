@@ -281,6 +281,89 @@ def test_erfc_accelerator_matches_numpy():
     assert np.isnan(nan).all()
 
 
+def _needs_accel():
+    from savedmodel_io.graph.ops._accel import accel
+
+    if accel is None:
+        pytest.skip("the C accelerator is not built")
+
+
+def test_softmax_layer_norm_gelu_accelerators_match_numpy(monkeypatch):
+    _needs_accel()
+    logits = [f32(3, 5, 37) * 30, f32(2, 128), np.float32([[-np.inf] * 4, [np.nan, 1, 2, 3],
+                                                          [-1e9, 0, 1, 2], [88, 100, -100, 0]])]
+    norm_in = [(f32(4, 768) + 50, f32(768), f32(768)), (f32(2, 3, 13), f32(13), f32(13))]
+    mm = (f32(6, 20) * 4, f32(20, 70), f32(70))
+    mm_attrs = {"fused_ops": [b"BiasAdd", b"GeluExact"], "transpose_a": False, "transpose_b": False}
+
+    def run_all():
+        return ([run_kernel("Softmax", [x]) for x in logits]
+                + [run_kernel("_MklLayerNorm", list(a), epsilon=1e-3) for a in norm_in]
+                + [run_kernel("_FusedMatMul", list(mm), **mm_attrs)])
+    got = run_all()
+    monkeypatch.setattr(nn, "accel", None)
+    # Layer norm of values near 50: both means carry float32 rounding (an ulp is 4e-6 there).
+    atol = [2e-6] * len(logits) + [2e-5] * len(norm_in) + [2e-6]
+    for g, w, a in zip(got, run_all(), atol, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=a)
+        assert g.dtype == w.dtype == np.float32
+    assert np.isnan(got[2][:2]).all()  # rows of -inf only or with a NaN: NaN, as TF
+    assert got[2][2, 0] == 0 and got[2][3, 2] == 0  # exp of a huge negative is 0, not tiny
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_recurrent_accelerator_matches_numpy(kind, threads):
+    from types import SimpleNamespace
+
+    from savedmodel_io.graph.ops import rnn
+
+    _needs_accel()
+    ctx = SimpleNamespace(meter=SimpleNamespace(iteration=lambda count, where: None),
+                          threads=threads)
+    gates = 4 if kind == "lstm" else 3
+    for batch, units, steps in ((1, 64, 6), (5, 20, 7), (9, 33, 3), (0, 8, 2)):  # fours, tails
+        xw, u = f32(steps, batch, gates * units) * 3, f32(units, gates * units)
+        h, c, bh = f32(batch, units), f32(batch, units), f32(gates * units)
+        got, want = (np.empty((steps + 1, batch, units), np.float32) for _ in range(2))
+        c_got, c_want = c.copy(), c.copy()
+        with np.errstate(all="ignore"):
+            if kind == "lstm":
+                assert rnn._c_steps("", ctx, 1, xw, u, None, h, c_got, got)
+                rnn._lstm_steps("", ctx, 1, xw, u, h, c_want, want)
+            else:
+                assert rnn._c_steps("", ctx, 1, xw, u, bh, h, None, got)
+                rnn._gru_steps("", ctx, 1, xw, u, bh, h, want)
+        np.testing.assert_allclose(got[1:], want[1:], rtol=1e-5, atol=2e-6)
+        np.testing.assert_allclose(c_got, c_want, rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("eq", ["BTNH,BSNH->BNTS", "BNTS,BSNH->BTNH", "bqd,bkd->bqk"])
+def test_einsum_on_strided_views_and_threads_equals_numpy(eq, monkeypatch):
+    from savedmodel_io.graph.ops import math as math_ops
+
+    monkeypatch.setattr(math_ops, "_PARALLEL_MACS", 1)
+    sizes = dict(B=3, T=5, S=4, N=2, H=6, b=2, q=3, k=4, d=5)
+    x, y = (f32(*[sizes[c] for c in t]) for t in eq.split("->")[0].split(","))
+    want = np.einsum(eq, x.astype(np.float64), y)
+    for threads in (1, 2):
+        got = run_kernel("Einsum", [x, y], threads=threads, equation=eq.encode())
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_row_blocks_give_each_thread_an_equal_share(threads):
+    for rows in (0, 1, 5, 9, 100, 512, 1000, 1024, 12544, 40001):
+        for step in (1, 7, 256, 341, 5000):
+            blocks = nn._row_blocks(rows, step, threads)
+            assert [r for b in blocks for r in range(*b)] == list(range(rows))  # each row once
+            assert all(0 < r1 - r0 <= step for r0, r1 in blocks)
+            if threads > 1 and rows >= threads:
+                shares = [sum(r1 - r0 for r0, r1 in blocks[t::threads]) for t in range(threads)]
+                assert max(shares) - min(shares) <= len(blocks) // threads  # a row per block
+
+
 def test_hostile_call_nesting_is_bounded():
     # f calls g twice, g calls h twice...: inlining stops at the node budget, runs anyway.
     fns, prev = [], None

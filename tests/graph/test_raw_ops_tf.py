@@ -170,6 +170,13 @@ def _linalg() -> None:
                        ("ii->i", [(3, 3)]), ("i,j->ij", [(3,), (4,)]),
                        ("abc,cd->abd", [(2, 3, 4), (4, 5)]), ("bi,bi->b", [(3, 4), (3, 4)])]:
         add("Einsum", eq, {"equation": eq}, inputs=[f32(*sh) for sh in shapes])
+    # Attention's einsums (Keras MultiHeadAttention), output in another label order; inputs
+    # from their own generator so the cases after these keep theirs.
+    own = np.random.RandomState(17)
+    for eq, shapes in [("BTNH,BSNH->BNTS", [(2, 3, 2, 4), (2, 5, 2, 4)]),
+                       ("BNTS,BSNH->BTNH", [(2, 2, 3, 5), (2, 5, 2, 4)])]:
+        add("Einsum", eq, {"equation": eq},
+            inputs=[own.uniform(-1, 1, sh).astype(np.float32) for sh in shapes])
 
 
 def _conv_pool() -> None:

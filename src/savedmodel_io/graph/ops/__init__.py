@@ -56,6 +56,7 @@ def _load() -> None:
             losses,
             math,
             math_extra,
+            microfrontend,
             nn,
             parsing,
             proto_codec,

@@ -1,4 +1,5 @@
-"""The optional C kernels of ``_nnaccel.c`` (float32 erfc, depthwise convolution).
+"""The optional C kernels of ``_nnaccel.c`` (float32 erfc, depthwise convolution, LSTM/GRU
+steps, softmax, layer norm, exact GELU).
 
 ``accel`` is the extension module when it was built (setup.py compiles it when a
 compiler is present) and not switched off with ``SAVEDMODEL_IO_NO_ACCEL=1``, else None;

@@ -1,5 +1,6 @@
 /* Optional float32 kernels for the numpy runtime: erfc (for exact GELU), depthwise
- * convolution and the Winograd F(2x2, 3x3) transforms of 3x3 convolutions.
+ * convolution and the Winograd F(2x2, 3x3) transforms of 3x3 convolutions; Keras LSTM/GRU
+ * steps, softmax, layer norm and exact GELU further down.
  *
  * erfc(src, dst): elementwise over contiguous float32 buffers, computed in
  * double precision: erfc(z) = t * exp(-z*z + P(t)), t = 1 / (1 + z/2), z = |x|, with the
@@ -19,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -163,6 +165,340 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args) {
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }
+
+/* ---- recurrent layers, softmax, layer norm, GELU ------------------------------------------
+ *
+ * float32 exp, sigmoid and tanh inline, so the loops vectorise: exp(x) = 2^n * p(r) with
+ * n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two so n ln2_hi is
+ * exact) and p the degree-7 Taylor polynomial (truncation below 6e-9 relative); 0 below
+ * -87.33 (where float32 results would be subnormal), inf above 88.72. tanh(x) = (1 - e) /
+ * (1 + e), e = exp(-2|x|), for |x| >= 0.625, and below that x + x^3 Q(x^2) with Q a degree-4
+ * least-squares fit of (tanh(x)/x - 1)/x^2 on [0, 0.625] (relative error below 1e-7).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+INLINE float exp_f(float x) {
+    float a = x < -87.33f ? -87.33f : (x > 88.72f ? 88.72f : x);
+    const float log2e = 1.44269504f, ln2_hi = 0.693145751953125f,
+                ln2_lo = 1.4286068203094172e-6f, shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float k = a * log2e + shifter; /* the low bits of k hold round(a / ln 2) */
+    float n = k - shifter;
+    float r = (a - n * ln2_hi) - n * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t kbits;
+    memcpy(&kbits, &k, sizeof kbits);
+    uint32_t bits = (kbits + 127u) << 23; /* 2^n: the shifter's own bits shift out */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float e = p * scale;
+    e = x < -87.33f ? 0.0f : e;
+    return x > 88.72f ? (float)HUGE_VAL : e;
+}
+
+INLINE float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+INLINE float tanh_f(float x) {
+    float a = x < 0 ? -x : x;
+    float e = exp_f(-2.0f * a);
+    float big = (1.0f - e) / (1.0f + e);
+    float s = a * a;
+    float q = -0.006154268980026245f;
+    q = q * s + 0.0210449006408453f;
+    q = q * s - 0.05386369675397873f;
+    q = q * s + 0.1333288848400116f;
+    q = q * s - 0.3333333134651184f;
+    float r = a < 0.625f ? a + a * s * q : big;
+    return x < 0 ? -r : r;
+}
+
+/* z[b, :] = init[b * init_stride :][: n] + h[b, :] @ u for b < batch (h: batch x k, u: k x n,
+ * z: batch x n): rows in fours and columns in sixties-four, the accumulators in registers, so
+ * each u row read serves four rows of h. Sizes this small (a recurrent step) would spend most
+ * of BLAS's time packing u. */
+#define GEMM_BLOCK(R)                                                                         \
+    {                                                                                         \
+        float acc[R][64];                                                                     \
+        for (int r = 0; r < R; r++)                                                           \
+            for (int j = 0; j < 64; j++) acc[r][j] = init[(b0 + r) * init_stride + j0 + j];   \
+        for (Py_ssize_t kk = 0; kk < k; kk++) {                                               \
+            const float *ur = u + kk * n + j0;                                                \
+            for (int r = 0; r < R; r++) {                                                     \
+                float hv = h[(b0 + r) * k + kk];                                              \
+                for (int j = 0; j < 64; j++) acc[r][j] += hv * ur[j];                         \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = 0; r < R; r++)                                                           \
+            for (int j = 0; j < 64; j++) z[(b0 + r) * n + j0 + j] = acc[r][j];                \
+    }
+
+INLINE void rec_gemm(const float *h, const float *u, const float *init, Py_ssize_t init_stride,
+                     float *z, Py_ssize_t batch, Py_ssize_t k, Py_ssize_t n) {
+    Py_ssize_t wide = n - n % 64;
+    Py_ssize_t b0 = 0;
+    for (; b0 + 4 <= batch; b0 += 4)
+        for (Py_ssize_t j0 = 0; j0 < wide; j0 += 64) GEMM_BLOCK(4)
+    for (; b0 < batch; b0++)
+        for (Py_ssize_t j0 = 0; j0 < wide; j0 += 64) GEMM_BLOCK(1)
+    for (Py_ssize_t b = 0; b < batch; b++) { /* the last n % 64 columns */
+        float *zb = z + b * n;
+        for (Py_ssize_t j = wide; j < n; j++) zb[j] = init[b * init_stride + j];
+        for (Py_ssize_t kk = 0; kk < k; kk++) {
+            float hv = h[b * k + kk];
+            const float *ur = u + kk * n;
+            for (Py_ssize_t j = wide; j < n; j++) zb[j] += hv * ur[j];
+        }
+    }
+}
+
+/* Keras LSTM steps (gates i, f, c, o) for batch rows b0 <= b < b1 (rows are independent, so
+ * threads can take a share each): z = xw[t] + h @ u; c = f c + i tanh(g); seq[t] = h =
+ * o tanh(c). h0: the state before step 0; c updated in place; z: scratch, batch x 4 units. */
+INLINE void lstm_core(const float *xw, const float *u, const float *h0, float *c, float *seq,
+                      float *z, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units,
+                      Py_ssize_t b0, Py_ssize_t b1) {
+    Py_ssize_t n = 4 * units;
+    for (Py_ssize_t t = 0; t < steps; t++) {
+        const float *h = t == 0 ? h0 : seq + (t - 1) * batch * units;
+        rec_gemm(h + b0 * units, u, xw + (t * batch + b0) * n, n, z + b0 * n, b1 - b0, units, n);
+        for (Py_ssize_t b = b0; b < b1; b++) {
+            const float *zb = z + b * n;
+            float *cb = c + b * units, *hb = seq + (t * batch + b) * units;
+            for (Py_ssize_t j = 0; j < units; j++) {
+                float i = sigmoid_f(zb[j]), f = sigmoid_f(zb[units + j]);
+                float g = tanh_f(zb[2 * units + j]), o = sigmoid_f(zb[3 * units + j]);
+                float cn = cb[j] * f + g * i;
+                cb[j] = cn;
+                hb[j] = tanh_f(cn) * o;
+            }
+        }
+    }
+}
+#define lstm_loop_body lstm_core(xw, u, h0, c, seq, z, steps, batch, units, b0, b1);
+LOOP(lstm_loop, (const float *xw, const float *u, const float *h0, float *c, float *seq, float *z,
+                 Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units, Py_ssize_t b0,
+                 Py_ssize_t b1))
+
+/* Keras GRU steps, reset_after (gates z, r, h), batch rows b0 <= b < b1: hu = bh + h @ u;
+ * z, r = sigmoid(xw + hu); h~ = tanh(xw_h + r hu_h); seq[t] = h = h~ + z (h - h~).
+ * hu: scratch, batch x 3 units. */
+INLINE void gru_core(const float *xw, const float *u, const float *bh, const float *h0, float *seq,
+                     float *hu, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units,
+                     Py_ssize_t b0, Py_ssize_t b1) {
+    Py_ssize_t n = 3 * units;
+    for (Py_ssize_t t = 0; t < steps; t++) {
+        const float *h = t == 0 ? h0 : seq + (t - 1) * batch * units;
+        rec_gemm(h + b0 * units, u, bh, 0, hu + b0 * n, b1 - b0, units, n);
+        for (Py_ssize_t b = b0; b < b1; b++) {
+            const float *x = xw + (t * batch + b) * n, *hb = hu + b * n, *prev = h + b * units;
+            float *out = seq + (t * batch + b) * units;
+            for (Py_ssize_t j = 0; j < units; j++) {
+                float zg = sigmoid_f(hb[j] + x[j]), r = sigmoid_f(hb[units + j] + x[units + j]);
+                float cand = tanh_f(x[2 * units + j] + r * hb[2 * units + j]);
+                out[j] = (prev[j] - cand) * zg + cand;
+            }
+        }
+    }
+}
+#define gru_loop_body gru_core(xw, u, bh, h0, seq, hu, steps, batch, units, b0, b1);
+LOOP(gru_loop, (const float *xw, const float *u, const float *bh, const float *h0, float *seq,
+                float *hu, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units, Py_ssize_t b0,
+                Py_ssize_t b1))
+
+/* Softmax over rows of n: exp(x - max) / sum. Maxima and sums in 16 lanes (vectorised without
+ * reassociating the compiler's own way). */
+INLINE void softmax_core(const float *src, float *dst, Py_ssize_t rows, Py_ssize_t n) {
+    for (Py_ssize_t row = 0; row < rows; row++) {
+        const float *x = src + row * n;
+        float *y = dst + row * n;
+        float part[16];
+        for (int l = 0; l < 16; l++) part[l] = -(float)HUGE_VAL;
+        Py_ssize_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            for (int l = 0; l < 16; l++) part[l] = part[l] > x[j + l] ? part[l] : x[j + l];
+        float m = -(float)HUGE_VAL;
+        for (int l = 0; l < 16; l++) m = m > part[l] ? m : part[l];
+        for (; j < n; j++) m = m > x[j] ? m : x[j];
+        for (int l = 0; l < 16; l++) part[l] = 0.0f;
+        for (j = 0; j + 16 <= n; j += 16)
+            for (int l = 0; l < 16; l++) {
+                float e = exp_f(x[j + l] - m);
+                y[j + l] = e;
+                part[l] += e;
+            }
+        float s = 0.0f;
+        for (; j < n; j++) {
+            y[j] = exp_f(x[j] - m);
+            s += y[j];
+        }
+        for (int l = 0; l < 16; l++) s += part[l];
+        float inv = 1.0f / s;
+        for (j = 0; j < n; j++) y[j] *= inv;
+    }
+}
+#define softmax_loop_body softmax_core(src, dst, rows, n);
+LOOP(softmax_loop, (const float *src, float *dst, Py_ssize_t rows, Py_ssize_t n))
+
+/* Layer norm over rows of n: (x - mean) / sqrt(var + eps) * scale + offset, sums in double. */
+INLINE void layer_norm_core(const float *src, const float *scale, const float *offset, float *dst,
+                            Py_ssize_t rows, Py_ssize_t n, float eps) {
+    for (Py_ssize_t row = 0; row < rows; row++) {
+        const float *x = src + row * n;
+        float *y = dst + row * n;
+        double part[8] = {0};
+        Py_ssize_t j = 0;
+        for (; j + 8 <= n; j += 8)
+            for (int l = 0; l < 8; l++) part[l] += x[j + l];
+        double s = 0.0;
+        for (; j < n; j++) s += x[j];
+        for (int l = 0; l < 8; l++) s += part[l];
+        float mean = (float)(s / (double)n);
+        for (int l = 0; l < 8; l++) part[l] = 0.0;
+        for (j = 0; j + 8 <= n; j += 8)
+            for (int l = 0; l < 8; l++) {
+                float d = x[j + l] - mean;
+                y[j + l] = d;
+                part[l] += (double)d * d;
+            }
+        s = 0.0;
+        for (; j < n; j++) {
+            y[j] = x[j] - mean;
+            s += (double)y[j] * y[j];
+        }
+        for (int l = 0; l < 8; l++) s += part[l];
+        float rs = 1.0f / sqrtf((float)(s / (double)n) + eps);
+        for (j = 0; j < n; j++) y[j] = y[j] * rs * scale[j] + offset[j];
+    }
+}
+#define layer_norm_loop_body layer_norm_core(src, scale, offset, dst, rows, n, eps);
+LOOP(layer_norm_loop, (const float *src, const float *scale, const float *offset, float *dst,
+                       Py_ssize_t rows, Py_ssize_t n, float eps))
+
+/* Exact GELU: 0.5 x erfc(-x / sqrt 2), erfc in double as erfc() computes it. */
+#define gelu_loop_body \
+    for (Py_ssize_t i = 0; i < n; i++) { \
+        double x = src[i], z = x * -0.7071067811865476; \
+        double e = erfc_pos(z < 0 ? -z : z); \
+        dst[i] = (float)(0.5 * x * (z < 0 ? 2.0 - e : e)); \
+    }
+LOOP(gelu_loop, (const float *src, float *dst, Py_ssize_t n))
+
+typedef void (*lstm_fn)(const float *, const float *, const float *, float *, float *, float *,
+                        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+typedef void (*gru_fn)(const float *, const float *, const float *, const float *, float *,
+                       float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+typedef void (*rows_fn)(const float *, float *, Py_ssize_t, Py_ssize_t);
+typedef void (*norm_fn)(const float *, const float *, const float *, float *, Py_ssize_t,
+                        Py_ssize_t, float);
+static lstm_fn lstm_impl = lstm_loop_base;
+static gru_fn gru_impl = gru_loop_base;
+static rows_fn softmax_impl = softmax_loop_base;
+static norm_fn layer_norm_impl = layer_norm_loop_base;
+static unary_fn gelu_impl = gelu_loop_base;
+
+/* Whether each buffer holds float32 values and exactly the given number of them. */
+static int sized(Py_buffer *bufs, const Py_ssize_t *counts, int k, const char *what) {
+    for (int i = 0; i < k; i++) {
+        if (bufs[i].itemsize != 4 || counts[i] < 0 || bufs[i].len != counts[i] * 4) {
+            PyErr_Format(PyExc_ValueError, "%s: buffer %d does not match the sizes given", what, i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void release(Py_buffer *bufs, int k) {
+    for (int i = 0; i < k; i++) PyBuffer_Release(&bufs[i]);
+}
+
+static PyObject *py_recurrent(PyObject *args, int lstm) {
+    Py_buffer b[6];
+    Py_ssize_t steps, batch, units, b0, b1;
+    if (!PyArg_ParseTuple(args, lstm ? "y*y*y*w*w*w*nnnnn" : "y*y*y*y*w*w*nnnnn", &b[0], &b[1],
+                          &b[2], &b[3], &b[4], &b[5], &steps, &batch, &units, &b0, &b1))
+        return NULL;
+    Py_ssize_t g = lstm ? 4 : 3;
+    int ok = steps >= 0 && batch >= 0 && units >= 0 && units <= PY_SSIZE_T_MAX / 4 / 4 &&
+             0 <= b0 && b0 <= b1 && b1 <= batch &&
+             (batch == 0 || units == 0 || steps <= PY_SSIZE_T_MAX / 4 / batch / units / g);
+    if (ok) {
+        Py_ssize_t bu = batch * units;
+        /* LSTM: xw, u, h0, c, seq, z; GRU: xw, u, bh, h0, seq, hu */
+        Py_ssize_t lstm_n[6] = {steps * bu * 4, units * units * 4, bu, bu, steps * bu, bu * 4};
+        Py_ssize_t gru_n[6] = {steps * bu * 3, units * units * 3, units * 3, bu, steps * bu, bu * 3};
+        ok = sized(b, lstm ? lstm_n : gru_n, 6, lstm ? "lstm_steps" : "gru_steps");
+    } else {
+        PyErr_SetString(PyExc_ValueError, "recurrent steps: bad sizes");
+    }
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        if (lstm)
+            lstm_impl((const float *)b[0].buf, (const float *)b[1].buf, (const float *)b[2].buf,
+                      (float *)b[3].buf, (float *)b[4].buf, (float *)b[5].buf, steps, batch, units,
+                      b0, b1);
+        else
+            gru_impl((const float *)b[0].buf, (const float *)b[1].buf, (const float *)b[2].buf,
+                     (const float *)b[3].buf, (float *)b[4].buf, (float *)b[5].buf, steps, batch,
+                     units, b0, b1);
+        Py_END_ALLOW_THREADS
+    }
+    release(b, 6);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_lstm_steps(PyObject *self, PyObject *args) { return py_recurrent(args, 1); }
+static PyObject *py_gru_steps(PyObject *self, PyObject *args) { return py_recurrent(args, 0); }
+
+static PyObject *py_softmax(PyObject *self, PyObject *args) {
+    Py_buffer b[2];
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*w*n", &b[0], &b[1], &n)) return NULL;
+    Py_ssize_t rows = n > 0 ? b[0].len / 4 / n : 0;
+    Py_ssize_t counts[2] = {rows * n, rows * n};
+    int ok = n > 0 && sized(b, counts, 2, "softmax");
+    if (n <= 0) PyErr_SetString(PyExc_ValueError, "softmax: rows must not be empty");
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        softmax_impl((const float *)b[0].buf, (float *)b[1].buf, rows, n);
+        Py_END_ALLOW_THREADS
+    }
+    release(b, 2);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_layer_norm(PyObject *self, PyObject *args) {
+    Py_buffer b[4];
+    Py_ssize_t n;
+    float eps;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nf", &b[0], &b[1], &b[2], &b[3], &n, &eps)) return NULL;
+    Py_ssize_t rows = n > 0 ? b[0].len / 4 / n : 0;
+    Py_ssize_t counts[4] = {rows * n, n, n, rows * n};
+    int ok = n > 0 && sized(b, counts, 4, "layer_norm");
+    if (n <= 0) PyErr_SetString(PyExc_ValueError, "layer_norm: rows must not be empty");
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        layer_norm_impl((const float *)b[0].buf, (const float *)b[1].buf, (const float *)b[2].buf,
+                        (float *)b[3].buf, rows, n, eps);
+        Py_END_ALLOW_THREADS
+    }
+    release(b, 4);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_gelu(PyObject *self, PyObject *args) { return elementwise(args, gelu_impl); }
 
 /* Winograd F(2x2, 3x3) transforms (graph/ops/_winograd.py has the maths and the numpy
  * reference), float32, channels innermost:
@@ -316,6 +652,22 @@ static PyObject *py_wino_output(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static void select_rnn_loops(const char *simd) {
+#ifdef MULTIVERSION
+    if (strcmp(simd, "avx512f") == 0) {
+        lstm_impl = lstm_loop_avx512, gru_impl = gru_loop_avx512;
+        softmax_impl = softmax_loop_avx512, layer_norm_impl = layer_norm_loop_avx512;
+        gelu_impl = gelu_loop_avx512;
+    } else if (strcmp(simd, "avx2") == 0) {
+        lstm_impl = lstm_loop_avx2, gru_impl = gru_loop_avx2;
+        softmax_impl = softmax_loop_avx2, layer_norm_impl = layer_norm_loop_avx2;
+        gelu_impl = gelu_loop_avx2;
+    }
+#else
+    (void)simd;
+#endif
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *args) { return PyUnicode_FromString(simd_name); }
 
 static PyMethodDef methods[] = {
@@ -329,6 +681,16 @@ static PyMethodDef methods[] = {
     {"wino_output", py_wino_output, METH_VARARGS,
      "wino_output(m, y, tr, tw, co, oh, ow, first, ntiles): Winograd F(2x2, 3x3) output "
      "transform, float32."},
+    {"lstm_steps", py_lstm_steps, METH_VARARGS,
+     "lstm_steps(xw, u, h0, c, seq, z, steps, batch, units, b0, b1): Keras LSTM steps of batch "
+     "rows b0:b1, float32."},
+    {"gru_steps", py_gru_steps, METH_VARARGS,
+     "gru_steps(xw, u, bh, h0, seq, hu, steps, batch, units, b0, b1): Keras GRU steps of batch "
+     "rows b0:b1, float32."},
+    {"softmax", py_softmax, METH_VARARGS, "softmax(src, dst, n): softmax over rows of n."},
+    {"layer_norm", py_layer_norm, METH_VARARGS,
+     "layer_norm(src, scale, offset, dst, n, eps): layer norm over rows of n."},
+    {"gelu", py_gelu, METH_VARARGS, "gelu(src, dst): dst = exact GELU of src, float32."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -350,5 +712,6 @@ PyMODINIT_FUNC PyInit__nnaccel(void) {
         wino_output_impl = wino_output_loop_avx2;
     }
 #endif
+    select_rnn_loops(simd_name);
     return PyModule_Create(&module);
 }

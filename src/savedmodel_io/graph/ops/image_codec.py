@@ -1,4 +1,4 @@
-"""Image codecs: DecodePng/Gif/Bmp/Jpeg/Image/WebP, DecodeAndCropJpeg, ExtractJpegShape,
+"""Image codecs: DecodePng/Gif/Bmp/Jpeg/Image/WebP/Jxl, DecodeAndCropJpeg, ExtractJpegShape,
 EncodePng, EncodeJpeg, EncodeJpegVariableQuality.
 
 Every decode op sniffs the format from the magic bytes and decodes whatever it finds
@@ -6,9 +6,10 @@ Every decode op sniffs the format from the magic bytes and decodes whatever it f
 dtype and the formats it refuses: tensorflow/tensorflow
 tensorflow/core/kernels/image/decode_image_op.cc (DecodeImageV2Op). PNG, GIF and BMP
 are decoded with numpy and the standard library (savedmodel_io.formats.png/gif/bmp);
-JPEG and WebP need Pillow (the ``image`` extra), and an op that meets one without it
-stops with UnsupportedOpError naming the extra. Decoding untrusted bytes is bounded:
-sizes are checked from the headers before anything is allocated.
+JPEG and WebP need Pillow (the ``image`` extra), JPEG XL needs imagecodecs (the ``jxl``
+extra), and an op that meets one without its extra stops with UnsupportedOpError naming
+it. Decoding untrusted bytes is bounded: sizes are checked from the headers before
+anything is allocated.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from savedmodel_io.errors import (
     MissingDependencyError,
     UnsupportedOpError,
 )
-from savedmodel_io.formats import bmp, gif, jpeg, png
+from savedmodel_io.formats import bmp, gif, jpeg, jxl, png
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import MAX_RESULT_BYTES, attr_str, bad, check_size, np_dtype
 
@@ -41,7 +42,7 @@ def _format(data: bytes) -> str:
         return "bmp"
     if data.startswith(b"RIFF") and len(data) > 12 and data[8:12] == b"WEBP":
         return "webp"
-    if data.startswith(b"\xff\x0a") or data.startswith(b"\0\0\0\x0cJXL \r\n\x87\n"):
+    if data.startswith(jxl.CODESTREAM) or data.startswith(jxl.CONTAINER):
         return "jxl"
     return "unknown"
 
@@ -106,8 +107,7 @@ def _decode(node, inputs, ctx) -> np.ndarray:
         raise bad(node, "Unknown image file format. One of JPEG, JPEG XL, PNG, GIF, BMP, WebP "
                         "required.")
     if kind == "jxl":
-        raise UnsupportedOpError(f"{op}: JPEG XL images are not supported (no JPEG XL decoder)",
-                                 where=node.where)
+        return _decode_jxl(node, data, channels, dtype)
     if op == "DecodeBmp" and kind != "bmp":
         raise bad(node, f"Trying to decode {kind.upper()} format using DecodeBmp op. Use "
                         f"`decode_{kind}` or `decode_image` instead.")
@@ -170,8 +170,25 @@ def _decode(node, inputs, ctx) -> np.ndarray:
     return px[None] if four_d else px
 
 
+def _decode_jxl(node, data: bytes, channels: int, dtype: np.dtype) -> np.ndarray:
+    """A JPEG XL image through any decode op: always 3-D uint8, its first frame only
+    (tensorflow/core/kernels/image/decode_image_op.cc DecodeImageV2Op::DecodeJxl)."""
+    if dtype != np.uint8:
+        raise bad(node, "JXL only supports uint8 for dtype")
+    height, width, bits = _run_codec(node, jxl.jxl_header, data)
+    # libjxl decodes into float32 planes: bound them before it allocates.
+    check_size(node, (height, width, 4), 4)
+    px = _run_codec(node, jxl.decode_jxl, data, bits)
+    if px.shape[2] > 4:
+        raise UnsupportedOpError(f"{node.op}: JPEG XL image with {px.shape[2]} channels",
+                                 where=node.where)
+    if channels not in (0, px.shape[2]):
+        raise bad(node, "Number of channels requested does not match input")
+    return px
+
+
 @kernel("DecodePng", "DecodeJpeg", "DecodeGif", "DecodeBmp", "DecodeImage", "DecodeAndCropJpeg",
-        "DecodeWebP")
+        "DecodeWebP", "DecodeJxl")
 def decode_image(node, inputs, ctx):
     return _decode(node, inputs, ctx)
 

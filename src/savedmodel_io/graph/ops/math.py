@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, np_dtype
 
@@ -375,7 +376,7 @@ def einsum(node, inputs, ctx):
         if len(arrays) == 2:
             plan = _einsum_plan(eq)
             if plan is not None:
-                out = _einsum_matmul(plan, arrays[0], arrays[1])
+                out = _einsum_matmul(plan, arrays[0], arrays[1], getattr(ctx, "threads", 1))
                 if out is not None:
                     return out
         return np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
@@ -404,9 +405,19 @@ def _einsum_plan(eq: str) -> tuple[str, str, str, str, str, str, str] | None:
     return a, b, out, batch, left, contracted, right
 
 
-def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+# A batched einsum is split over the runtime's threads from this many multiply-adds on.
+_PARALLEL_MACS = 1 << 22
+
+
+def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """A two-operand einsum as one (batched) BLAS matmul: operands transposed to
-    (batch, left, contracted) and (batch, contracted, right). None if sizes disagree."""
+    (batch, left, contracted) and (batch, contracted, right). None if sizes disagree.
+
+    With one left, one contracted and one right label (attention's einsums) the transposed
+    views go to matmul as they are, batch labels kept apart, and the product is written into
+    an output already in the einsum's order: BLAS reads and writes strided matrices, so
+    nothing is copied before or after; the slices of the first batch label longer than 1 go
+    to the threads."""
     a, b, out, batch, left, contracted, right = plan
     if x.ndim != len(a) or y.ndim != len(b):
         return None
@@ -416,6 +427,19 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
             return None
     xt = x.transpose([a.index(c) for c in batch + left + contracted])
     yt = y.transpose([b.index(c) for c in batch + contracted + right])
+    order = batch + left + right
+    if len(left) == len(contracted) == len(right) == 1:
+        z = np.empty([size[c] for c in out], np.result_type(x.dtype, y.dtype))
+        zt = z.transpose([out.index(c) for c in order])
+        split = next((k for k, c in enumerate(batch) if size[c] > 1), None)
+        if threads > 1 and split is not None and z.size * size[contracted] >= _PARALLEL_MACS:
+            def part(i: int) -> None:
+                at = (slice(None),) * split + (i,)
+                np.matmul(xt[at], yt[at], out=zt[at])
+            run_pieces(range(size[batch[split]]), part, threads)
+        else:
+            np.matmul(xt, yt, out=zt)
+        return z
 
     def prod(labels: str) -> int:
         n = 1
@@ -424,8 +448,7 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return n
     nb, nl, nk, nr = prod(batch), prod(left), prod(contracted), prod(right)
     z = np.matmul(xt.reshape(nb, nl, nk), yt.reshape(nb, nk, nr))
-    z = z.reshape([size[c] for c in batch + left + right])
-    order = batch + left + right
+    z = z.reshape([size[c] for c in order])
     return z.transpose([order.index(c) for c in out])
 
 

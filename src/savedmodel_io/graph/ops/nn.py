@@ -245,6 +245,10 @@ def _tanh_(y, alpha):
 
 def _gelu_exact_(y, alpha):
     """0.5 * y * erfc(-y / sqrt 2), as tf.nn.gelu(approximate=False) computes it."""
+    if accel is not None and y.dtype == np.float32 and y.flags.c_contiguous:
+        flat = y.reshape(-1)
+        accel.gelu(flat, flat)  # one pass, in place
+        return
     t = np.multiply(y, y.dtype.type(-0.7071067811865476))
     if accel is not None and t.dtype == np.float32:
         accel.erfc(t.reshape(-1), t.reshape(-1))
@@ -394,6 +398,19 @@ def _winograd(x, u, y, pads, epi: _Epilogue | None, threads: int) -> np.ndarray:
 _PARALLEL_MACS = 1 << 21
 
 
+def _row_blocks(rows: int, step: int, threads: int) -> list[tuple[int, int]]:
+    """Row blocks of at most ``step`` rows; for several threads, a multiple of ``threads`` of
+    them, as even as rows allow, so that dealt round-robin each thread gets the same share
+    (1,024 rows in blocks of 341 would give one thread two blocks and the other one and a
+    bit; in four blocks of 256, two each)."""
+    if threads <= 1:
+        return [(r, min(rows, r + step)) for r in range(0, rows, max(step, 1))]
+    n = -(-rows // max(1, min(step, -(-rows // threads))))
+    n = max(1, -(-n // threads)) * threads
+    ends = [i * rows // n for i in range(n + 1)]
+    return [(r0, r1) for r0, r1 in zip(ends, ends[1:]) if r0 < r1]
+
+
 def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | None,
                threads: int = 1) -> np.ndarray:
     """y = a @ w2 (y: the output, any shape holding a.shape[0] rows) with the epilogue run on
@@ -422,15 +439,14 @@ def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | No
             flat[:, c0:c1] = block
         run_pieces(range(0, cols, width), column_block, threads)
         return y
-    if parallel:
-        step = min(step, max(-(-rows // threads), 1))
+    threads = threads if parallel else 1
 
-    def row_block(r0: int) -> None:
-        r1 = min(rows, r0 + step)
+    def row_block(piece: tuple[int, int]) -> None:
+        r0, r1 = piece
         np.matmul(a[r0:r1], w2, out=flat[r0:r1])
         if epi is not None:
             epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
-    run_pieces(range(0, rows, step), row_block, threads if parallel else 1)
+    run_pieces(_row_blocks(rows, step, threads), row_block, threads)
     return y
 
 
@@ -688,6 +704,10 @@ def layer_norm(node, inputs, ctx):
     eps = dtype.type(node.attr.get("epsilon", 1e-3))
     rows = x.reshape(-1, c) if c else x.reshape(0, 0)
     y = np.empty(rows.shape, dtype)
+    if accel is not None and c and x.dtype == scale.dtype == offset.dtype == np.float32:
+        accel.layer_norm(np.ascontiguousarray(rows), np.ascontiguousarray(scale),
+                         np.ascontiguousarray(offset), y, c, eps)
+        return y.reshape(x.shape)
     step = max(1, (1 << 16) // max(c, 1))
     for r0 in range(0, rows.shape[0], step):
         xr, yr = rows[r0:r0 + step], y[r0:r0 + step]
@@ -739,6 +759,10 @@ def _softmax(x, log):
     """Softmax (or log-softmax) over the last axis, in place on one output buffer."""
     if x.dtype.kind not in "fc":
         x = x.astype(np.float64)
+    if accel is not None and not log and x.dtype == np.float32 and x.size:
+        out = np.empty(x.shape, np.float32)
+        accel.softmax(np.ascontiguousarray(x), out, x.shape[-1])
+        return out
     z = np.subtract(x, np.max(x, axis=-1, keepdims=True))
     if log:
         return np.subtract(z, np.log(np.sum(np.exp(z), axis=-1, keepdims=True)), out=z)

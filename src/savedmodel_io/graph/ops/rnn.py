@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import Kernel, kernel
 from savedmodel_io.graph.ops._util import bad, check_size
+from savedmodel_io.graph.ops.nn import _gemm_rows
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -245,6 +248,42 @@ def _gru_steps(where: str, ctx, t0: int, xw: np.ndarray, u: np.ndarray, bh: np.n
         h = new
 
 
+# Up to this batch the recurrent steps run in the C loop (its h U beats BLAS's, which packs U
+# at every step); above it numpy's BLAS does (packing U pays off over many rows).
+_C_BATCH = 64
+
+
+def _row_pieces(batch: int, threads: int) -> list[tuple[int, int]]:
+    """Batch rows split evenly over ``threads`` (the steps of different rows are independent)."""
+    share = max(1, -(-batch // max(threads, 1)))
+    return [(r, min(batch, r + share)) for r in range(0, batch, share)]
+
+
+def _c_steps(where: str, ctx, t0: int, xw: np.ndarray, u: np.ndarray, bh: np.ndarray | None,
+             h: np.ndarray, c: np.ndarray | None, seq: np.ndarray) -> bool:
+    """The steps of ``_lstm_steps``/``_gru_steps`` (``c`` None: GRU) in the C loop, batch rows
+    shared among the run's threads, when the loop is built and the batch small; False when
+    numpy should run them."""
+    batch, units = h.shape
+    if accel is None or batch > _C_BATCH or xw.dtype != np.float32 or u.dtype != np.float32 \
+            or (bh if c is None else c).dtype != np.float32:
+        return False
+    steps = xw.shape[0]
+    ctx.meter.iteration(t0 + steps, where)
+    out = seq[t0:t0 + steps]
+    h, u, z = np.ascontiguousarray(h), np.ascontiguousarray(u), np.empty_like(xw[0])
+    if c is not None:
+        def rows(piece: tuple[int, int]) -> None:
+            accel.lstm_steps(xw, u, h, c, out, z, steps, batch, units, *piece)
+    else:
+        bh = np.ascontiguousarray(bh)
+
+        def rows(piece: tuple[int, int]) -> None:
+            accel.gru_steps(xw, u, bh, h, out, z, steps, batch, units, *piece)
+    run_pieces(_row_pieces(batch, getattr(ctx, "threads", 1)), rows, getattr(ctx, "threads", 1))
+    return True
+
+
 def keras_rnn(node, inputs, ctx):
     """A While loop recognised as a Keras LSTM/GRU layer (graph/rnn_loops.py, made by the
     optimiser): the input projection of every step in one matmul, then per step h @ U and
@@ -268,12 +307,14 @@ def keras_rnn(node, inputs, ctx):
     with np.errstate(over="ignore"):  # sigmoid's exp(-x) overflowing to inf is its 0
         for t0 in range(0, steps, block):
             x = np.stack(xs[t0:t0 + block])
-            xw = (x.reshape(-1, depth) @ w).reshape(x.shape[0], batch, -1)
+            xw = np.empty((x.shape[0], batch, w.shape[1]), np.result_type(x.dtype, w.dtype))
+            _gemm_rows(x.reshape(-1, depth), w, xw, None, getattr(ctx, "threads", 1))
             xw += bx
-            if c is not None:
-                _lstm_steps(where, ctx, t0, xw, u, h, c, seq)
-            else:
-                _gru_steps(where, ctx, t0, xw, u, bh, h, seq)
+            if not _c_steps(where, ctx, t0, xw, u, bh, h, c, seq):
+                if c is not None:
+                    _lstm_steps(where, ctx, t0, xw, u, h, c, seq)
+                else:
+                    _gru_steps(where, ctx, t0, xw, u, bh, h, seq)
             h = seq[t0 + x.shape[0] - 1]
     if c is not None:
         state[a["c"]] = c

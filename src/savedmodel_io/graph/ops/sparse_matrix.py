@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from savedmodel_io.graph.ops._amd import AmdError, amd_columns, amd_order
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size, np_dtype, scalar_int
 from savedmodel_io.graph.ops.sparse import lex_order
@@ -454,3 +455,25 @@ def sparse_matrix_cholesky(node, inputs, ctx):
         members.append((np.concatenate([[0], np.cumsum(keep.sum(axis=1))]), cols,
                         full[rows, cols].astype(dtype)))
     return _wrap(_build(m.dense_shape, members, dtype))
+
+
+# -- AMD ordering: tensorflow/tensorflow tensorflow/core/kernels/sparse/sparse_ordering_amd_op.cc --
+
+@kernel("SparseMatrixOrderingAMD")
+def sparse_matrix_ordering_amd(node, inputs, ctx):
+    """Eigen's approximate minimum degree permutation of each (square) member's symmetric
+    pattern, read from its lower triangle: int32 [rows] or [batch, rows]."""
+    m = _matrix(node, inputs[0])
+    if m.rows != m.cols:
+        raise bad(node, f"sparse matrix must be square; got: {m.rows} != {m.cols}")
+    out = np.empty((m.batch, m.rows), np.int32)
+    for b in range(m.batch):
+        rp, cols, _ = m.member(b)
+        # Python lists of every node's neighbours and a dozen ints per node
+        ctx.meter.elements(2 * len(cols) + 16 * m.rows, node.where)
+        columns = amd_columns(m.rows, rp.tolist(), cols.tolist())
+        try:
+            out[b] = amd_order(m.rows, columns, lambda: ctx.meter.clock(node.where))
+        except AmdError as exc:
+            raise bad(node, f"AMD ordering failed: {exc}") from None
+    return out if m.batched else out[0]

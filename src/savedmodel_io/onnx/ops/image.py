@@ -92,7 +92,7 @@ inexpressible("HSV colour conversion: no ONNX operator (a long chain of element-
               "RGBToHSV", "HSVToRGB", "AdjustHue", "AdjustSaturation")
 inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not specified to decode as "
               "TensorFlow's decoders do", "DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp",
-              "DecodeGif", "DecodeWebP", "DecodeImage", "EncodeJpeg", "EncodeJpegVariableQuality", "EncodePng",
+              "DecodeGif", "DecodeWebP", "DecodeJxl", "DecodeImage", "EncodeJpeg", "EncodeJpegVariableQuality", "EncodePng",
               "ExtractJpegShape")
 inexpressible("not mapped yet: TensorFlow's box layout and greedy order differ from ONNX NonMaxSuppression's "
               "(per-batch, per-class, [batch, class, box] triples)", "NonMaxSuppression", "NonMaxSuppressionV2",

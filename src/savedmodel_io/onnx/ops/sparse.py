@@ -56,6 +56,8 @@ inexpressible("CSR sparse matrices are variant tensors: ONNX has no such type", 
               "SparseMatrixMatMul", "SparseMatrixMul", "SparseMatrixNNZ", "SparseMatrixSoftmax",
               "SparseMatrixSparseCholesky", "SparseMatrixSparseMatMul", "SparseMatrixTranspose", "SparseMatrixZeros",
               "SparseTensorToCSRSparseMatrix")
+inexpressible("AMD ordering of a CSR matrix (a variant tensor) is a graph algorithm with data-dependent loops: "
+              "no ONNX operator", "SparseMatrixOrderingAMD")
 inexpressible("ragged variants are variant tensors: ONNX has no such type", "RaggedTensorToVariant",
               "RaggedTensorFromVariant")
 inexpressible("serialized SparseTensors (TensorProto strings) or the session's SparseTensorsMap: no ONNX form",
