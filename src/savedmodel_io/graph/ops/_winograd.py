@@ -7,12 +7,13 @@ channel pair instead of im2col's 36. The matrices are those of Lavin and Gray, "
 for Convolutional Neural Networks" (2015), interpolation points 0, 1, -1 and infinity; their
 entries are 0, +-1 and 1/2, so the float32 result stays as close to the exact one as im2col's
 (tests check both against float64). F(4x4, 3x3) was measured and rejected: its larger
-entries cost an order of magnitude of accuracy (outside the float32 tolerance on real
-activations).
+entries cost an order of magnitude of accuracy (outputs outside rtol 1e-4 / atol 1e-5 on
+ReLU-like inputs; bench/README.md).
 
 The input and output transforms are C loops (graph/ops/_nnaccel.c) when built, else the numpy
-code below (the reference the tests compare them with). Work is split into pieces of tile rows
-of one image whose buffers stay in cache; the pieces go to the runtime's threads.
+code below (the reference the tests compare them with). Work is split into pieces (tile rows
+of one image, or several whole small images) whose buffers stay in cache; the pieces go to
+the runtime's threads.
 """
 
 from __future__ import annotations
