@@ -86,10 +86,9 @@ def _load(engine: str, name: str):
         fn = tf.saved_model.load(str(path)).signatures["serving_default"]
         keys = sorted(fn.structured_outputs)
         return lambda x: fn(x=tf.constant(x))[keys[0]].numpy()
-    import onnxruntime as ort
+    from savedmodel_io.onnx.backend import new_session
 
-    onnx_path = _onnx_file(name)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = new_session(str(_onnx_file(name)))  # backend="onnxruntime"'s own session options
     inp = sess.get_inputs()[0].name
     outs = sorted(o.name for o in sess.get_outputs())
     return lambda x: sess.run([outs[0]], {inp: x})[0]

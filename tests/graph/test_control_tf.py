@@ -1,8 +1,9 @@
 """Multi-node graphs (control flow, TensorLists, tables, parsing, 3-D ops) against TensorFlow.
 
-Each fixture (tests/fixtures/models_control.py) stores numbered input cases per
-signature and TensorFlow's outputs for them; ``savedmodel_io.load(p)`` must match:
-floats within rtol 1e-5 / atol 1e-6, integers, booleans and strings exactly.
+Each fixture (tests/fixtures/models_control.py, models_misc.py, models_onnx.py) stores
+numbered input cases per signature and TensorFlow's outputs for them;
+``savedmodel_io.load(p)`` must match: floats within rtol 1e-5 / atol 1e-6, integers,
+booleans and strings exactly.
 Cases of one signature run in order on one loaded model (mutable tables keep state).
 """
 
@@ -19,7 +20,7 @@ from .reference_cases import assert_same, load_cases
 pytestmark = pytest.mark.tf
 
 FIXTURES = ["control_flow", "control_tensorlist", "control_keras_rnn", "control_lookup",
-            "control_parsing", "control_misc", "misc_functions", "misc_state"]
+            "control_parsing", "control_misc", "misc_functions", "misc_state", "onnx_mappings"]
 
 def _signatures(name: str) -> list[tuple[str, str]]:
     return [(name, sig) for sig in {
@@ -32,6 +33,7 @@ def _signatures(name: str) -> list[tuple[str, str]]:
         "misc_functions": ["loops", "batch", "plumbing", "maps", "list_batches", "composite",
                            "serial"],
         "misc_state": ["update", "tables"],
+        "onnx_mappings": ["diag", "arrays", "quant", "sparse", "strings", "list_batches"],
     }[name]]
 
 

@@ -173,4 +173,14 @@ def _dilation_backprop() -> None:
 
 
 _dilation_backprop()
+
+
+def _block_lstm_short() -> None:
+    """Steps from seq_len_max on: TF zeroes cs and h and leaves the gates unwritten (compared: cs, h)."""
+    for op in ("BlockLSTM", "BlockLSTMV2"):
+        add(op, "short", {"cell_clip": 0.0, **({"forget_bias": 1.0} if op == "BlockLSTM" else {})},
+            only=(1, 6), seq_len_max=np.int64(2), **_lstm_inputs(2, 3, 4, time=4))
+
+
+_block_lstm_short()
 test_kernel_matches_tensorflow = CASES.test()

@@ -387,6 +387,23 @@ def test_hostile_call_nesting_is_bounded():
     assert sess.run_signature("s", {"x": np.float32(2)})["y"] == 2
 
 
+def test_recursive_call_is_inlined_a_bounded_number_of_times():
+    # f calls itself: inlined MAX_INLINE_DEPTH levels deep, then left a call (each level's node
+    # names grow, so inlining to the node budget would take quadratic memory).
+    body = [node("again", "StatefulPartitionedCall", ["x"], f=("func", "f"), Tin=("types", [F32]),
+                 Tout=("types", [F32]))]
+    fns = [function("f", [("x", F32)], {"y": (F32, "again:output:0")}, body)]
+    nodes = [placeholder("x"), node("call", "StatefulPartitionedCall", ["x"], f=("func", "f"),
+                                    Tin=("types", [F32]), Tout=("types", [F32]))]
+    mg = meta(nodes, fns, {"s": ({"x": ("x:0", F32, ())}, {"y": "call:0"})})
+    sess = runtime.Session(mg)
+    g = sess.graph
+    body, _ = opt.optimize(g, [g.resolve("call:0")], feeds=[g.resolve("x:0")[0]], session=sess,
+                           passes=[opt.inline_calls])
+    calls = [n for n in body.nodes if n.op == "StatefulPartitionedCall"]
+    assert len(calls) == 1 and calls[0].name.count("again") == opt.MAX_INLINE_DEPTH
+
+
 def run_kernel(op, inputs, threads=1, **attrs):
     """One kernel on ``inputs``, as a run with ``threads`` threads would call it."""
     from types import SimpleNamespace

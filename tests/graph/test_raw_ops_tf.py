@@ -174,7 +174,7 @@ def _linalg() -> None:
     # from their own generator so the cases after these keep theirs.
     own = np.random.RandomState(17)
     for eq, shapes in [("BTNH,BSNH->BNTS", [(2, 3, 2, 4), (2, 5, 2, 4)]),
-                       ("BNTS,BSNH->BTNH", [(2, 2, 3, 5), (2, 5, 2, 4)])]:
+                       ("BNTS,BSNH->BTNH", [(2, 2, 3, 5), (2, 5, 2, 4)]), ("ij,jk->ki", [(3, 4), (4, 5)])]:
         add("Einsum", eq, {"equation": eq},
             inputs=[own.uniform(-1, 1, sh).astype(np.float32) for sh in shapes])
 

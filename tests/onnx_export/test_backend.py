@@ -18,6 +18,7 @@ import savedmodel_io.onnx as sx  # noqa: E402
 from savedmodel_io.cli import main as cli  # noqa: E402
 from savedmodel_io.errors import InvalidArgumentError, UnsupportedOpError  # noqa: E402
 from savedmodel_io.onnx import cache as onnx_cache  # noqa: E402
+from savedmodel_io.onnx._opsets import EXPORTER_VERSION  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -49,6 +50,20 @@ def test_the_session_is_made_once(cnn, monkeypatch):
     monkeypatch.setattr(sx, "export", no_export)
     sig(**inputs, backend="onnxruntime")
     assert sig._onnx is first
+
+
+def test_sessions_do_not_spin(cnn):
+    # Spinning pool threads take the cores other processes need (bench/README.md, ONNX section).
+    from savedmodel_io.onnx.backend import session_options
+
+    path, (inputs, _) = cnn
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    sig(**inputs, backend="onnxruntime")
+    opts = sig._onnx.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    mine = session_options({"session.intra_op.allow_spinning": "1"})
+    assert mine.get_session_config_entry("session.intra_op.allow_spinning") == "1"
 
 
 def test_auto_falls_back_to_numpy(fixture_model):
@@ -133,7 +148,7 @@ def test_cli_run_uses_the_disk_cache(cnn, tmp_path, monkeypatch, capsys):
     first = _run(path, "onnxruntime", x_file, capsys)
     np.testing.assert_allclose(first, want["output_0"], rtol=1e-4, atol=1e-5)
     files = list((tmp_path / "cache" / "savedmodel_io" / "onnx").glob("*.onnx"))
-    assert len(files) == 1 and files[0].name.endswith("-serve-serving_default-20-1.onnx")
+    assert len(files) == 1 and files[0].name.endswith(f"-serve-serving_default-20-{EXPORTER_VERSION}.onnx")
 
     def no_export(*a, **k):
         raise AssertionError("exported again")

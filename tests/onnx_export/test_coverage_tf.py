@@ -121,13 +121,17 @@ def _oracle(name: str, path: Path, mg, sigs: list) -> dict[str, dict]:
 
 
 # Fixtures whose exports may run but differ from TensorFlow: open bugs, shown in the table as "no".
-KNOWN_DIFFERENT = {
-    "keras_mixed_float16": "float16 layers differ beyond float16 precision on onnxruntime (not diagnosed yet)",
-}
+KNOWN_DIFFERENT: dict[str, str] = {}
+
+# Fixtures computed in half precision: (rtol, atol) for both converters' outputs. TensorFlow's
+# Softmax and LSTM kernels round inside in float16 (test_float16.py; the numpy runtime's
+# tolerance in tests/graph/test_keras_tf.py).
+TOLERANCES = {"keras_mixed_float16": (1e-2, 4e-3)}
 
 
-def _same(got: dict, want: dict) -> bool:
-    """The same outputs: TF's dtypes and shapes, floats within rtol 1e-4 / atol 1e-5, the rest exact."""
+def _same(got: dict, want: dict, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """The same outputs: TF's dtypes and shapes, floats within rtol / atol (default 1e-4 / 1e-5), the rest
+    exact."""
     if sorted(got) != sorted(want):
         return False
     for k, w in want.items():
@@ -142,14 +146,15 @@ def _same(got: dict, want: dict) -> bool:
         if g.shape != w.shape:
             return False
         if w.dtype.kind in "fc":
-            if not np.allclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True):
+            if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
                 return False
         elif not np.array_equal(g, w):
             return False
     return True
 
 
-def _ours(mg, key: str, inputs: dict, tf_out: dict | None) -> tuple[str, str]:
+def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, float] = (1e-4, 1e-5)
+          ) -> tuple[str, str]:
     """(our export status, whether onnxruntime gives TensorFlow's outputs)."""
     try:
         proto = sx.export(mg, key)
@@ -164,7 +169,7 @@ def _ours(mg, key: str, inputs: dict, tf_out: dict | None) -> tuple[str, str]:
     if tf_out is None:
         return "ok", "-"
     got = dict(zip(output_keys(sess), sess.run(None, {k: ort_value(v) for k, v in inputs.items()})))
-    return "ok", "yes" if _same(got, tf_out) else "no"
+    return "ok", "yes" if _same(got, tf_out, *tol) else "no"
 
 
 def _short(text: str) -> str:
@@ -200,7 +205,8 @@ def test_coverage_table_is_current(fixture_model):
             if a["tf"] == "ok":
                 data = np.load(a["work"] / "tf.npz", allow_pickle=True)
                 tf_out = {k: data[k] for k in data.files}
-            ours, equal = _ours(mg, sig.key, a["inputs"], tf_out)
+            tol = TOLERANCES.get(name, (1e-4, 1e-5))
+            ours, equal = _ours(mg, sig.key, a["inputs"], tf_out, tol)
             assert equal != "no" or name in KNOWN_DIFFERENT, f"{name} {sig.key}: our export differs from TensorFlow"
             theirs = _short(a["tf2onnx"])
             theirs_ok = theirs_eq = False
@@ -211,7 +217,7 @@ def test_coverage_table_is_current(fixture_model):
                     theirs_ok = True
                     if tf_out is not None:
                         data = np.load(a["work"] / "tf2onnx.npz", allow_pickle=True)
-                        theirs_eq = _same({k: data[k] for k in data.files}, tf_out)
+                        theirs_eq = _same({k: data[k] for k in data.files}, tf_out, *tol)
                         theirs = "ok" if theirs_eq else "ok, differs from TF"
             counts["sigs"] += 1
             counts["theirs"] += theirs_ok

@@ -1,13 +1,15 @@
 """Signatures of TensorFlow-built fixtures, exported to ONNX and run on onnxruntime, against TensorFlow.
 
 Every signature with stored TensorFlow outputs (tests/fixtures/models_runtime.py,
-models_control.py) either exports, passes ``onnx.checker`` (full check) and strict
-shape inference, and gives TensorFlow's outputs on onnxruntime (float32 within
-rtol 1e-4 / atol 1e-5, everything else exact); or is listed in ``UNSUPPORTED`` with
-the op the export report must name.
+models_control.py, models_misc.py's functions, models_onnx.py) either exports, passes
+``onnx.checker`` (full check) and strict shape inference, and gives TensorFlow's outputs
+on onnxruntime (float32 within rtol 1e-4 / atol 1e-5, everything else exact); or is
+listed in ``UNSUPPORTED`` with the op the export report must name.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -43,6 +45,8 @@ SIGNATURES = {
     "control_lookup": ["mutate", "static"],
     "control_parsing": ["single", "v1", "v2"],
     "control_misc": ["bincount", "conv3d", "fmt"],
+    "misc_functions": ["batch", "composite", "list_batches", "loops", "maps", "plumbing", "serial"],
+    "onnx_mappings": ["arrays", "diag", "list_batches", "quant", "sparse", "strings"],
 }
 
 # Signatures ONNX cannot express, with the op the report names first.
@@ -59,6 +63,10 @@ UNSUPPORTED = {
     ("control_parsing", "v1"): "ParseExample",
     ("control_parsing", "v2"): "ParseExampleV2",
     ("control_misc", "fmt"): "StringFormat",
+    ("misc_functions", "batch"): "BatchFunction",
+    ("misc_functions", "composite"): "CompositeTensorVariantFromComponents",
+    ("misc_functions", "maps"): "EmptyTensorMap",
+    ("misc_functions", "serial"): "SerializeTensor",
 }
 
 
@@ -84,7 +92,11 @@ def test_onnxruntime_matches_tensorflow(name, sig, fixture_model):
         with pytest.raises(UnsupportedOpError, match=expected.replace("(", r"\(")):
             sx.export(model, sig)
         return
-    proto = sx.export(model, sig)
+    _agrees(sx.export(model, sig), path, name, sig)
+
+
+def _agrees(proto, path, name: str, sig: str) -> None:
+    """``proto`` passes the checker and strict inference, and gives the stored TensorFlow outputs."""
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = _session(proto)
@@ -95,6 +107,20 @@ def test_onnxruntime_matches_tensorflow(name, sig, fixture_model):
         assert sorted(got) == sorted(want), (sig, i)
         for k in want:
             assert_same(got[k], want[k], f"{name} {sig} case {i} {k}")
+
+
+@pytest.mark.parametrize("opset", [15, 16, 18])
+def test_older_opsets_agree_or_name_the_opset(opset, fixture_model):
+    """onnx_mappings at older opsets: TensorFlow's outputs, or a refusal naming the opset an op needs."""
+    path = fixture_model("onnx_mappings")
+    model = savedmodel_io.load(path)
+    for sig in SIGNATURES["onnx_mappings"]:
+        try:
+            proto = sx.export(model, sig, opset=opset)
+        except UnsupportedOpError as exc:
+            assert re.search(r"needs? ONNX opset \d+", str(exc)), (sig, str(exc))
+            continue
+        _agrees(proto, path, "onnx_mappings", sig)
 
 
 @pytest.mark.parametrize("name,sigs", _params(SIGNATURES.items()))

@@ -32,6 +32,12 @@ def test_dense_layers_become_gemm_and_gelu(fixture_model):
     assert not {"MatMul", "Erf", "Add", "Mul"} & set(ops), ops
 
 
+def test_fused_nodes_name_the_saved_nodes_they_stand_for(fixture_model):
+    """A Gemm made of MatMul + BiasAdd + Relu (the optimiser's _FusedMatMul) says so in doc_string."""
+    gemm = next(n for n in sx.export(fixture_model("runtime_mlp")).graph.node if n.op_type == "Gemm")
+    assert "dense_1/MatMul (MatMul)" in gemm.doc_string and "(BiasAdd)" in gemm.doc_string, gemm.doc_string
+
+
 @pytest.mark.slow  # runtime_resnet50: 186 MB built by TensorFlow; mobilenet checks the folding too
 def test_resnet_is_convolutions_only(fixture_model):
     ops = _ops(sx.export(fixture_model("runtime_resnet50")))
@@ -39,6 +45,7 @@ def test_resnet_is_convolutions_only(fixture_model):
     assert ops["Conv"] == 53 and ops["Transpose"] == 1, ops
     assert not {"Mul", "BatchNormalization", "Sub"} & set(ops), ops
     assert ops["Add"] == 16  # the residual connections
+    assert "Pad" not in ops, ops  # the stem's zero pad: into the first Conv and the MaxPool
 
 
 def test_mobilenet_transposes(fixture_model):
@@ -50,6 +57,12 @@ def test_layer_norm_and_gelu_in_a_transformer(fixture_model):
     ops = _ops(sx.export(fixture_model("runtime_transformer")))
     assert ops["LayerNormalization"] == 2 and ops["Gelu"] == 1, ops
     assert "Sqrt" not in ops and "Erf" not in ops, ops
+
+
+def test_attention_products_become_matmul(fixture_model):
+    # Keras' score and context Einsums: Transposes around MatMul (onnxruntime's Einsum is slower).
+    ops = _ops(sx.export(fixture_model("keras_attention")))
+    assert "Einsum" not in ops and ops["MatMul"] == 6, ops
 
 
 def test_keras_rnn_layers_become_lstm_and_gru(fixture_model):
@@ -100,3 +113,27 @@ def test_tanh_gelu_is_recognised_by_its_values(tmp_path):
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     want = savedmodel_io.load(tmp_path / "m").signatures["serving_default"](features=feats)["y"]
     np.testing.assert_allclose(sess.run(None, {"features": feats})[0], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act, folds", [("relu", True), ("relu6", True), ("tanh", False)])
+def test_zero_pad_before_max_pool_of_relu_becomes_its_pads(act, folds, tmp_path):
+    # ResNet's stem: ReLU, ZeroPadding2D, MaxPool 3x3/2. After a ReLU the zeros are never the
+    # maximum, so the Pad folds into MaxPool's pads (onnxruntime keeps NCHWc); after tanh it stays.
+    import numpy as np
+
+    from savedmodel_io.writer import Model, save
+
+    m = Model()
+    w = m.variable("w", np.linspace(-1, 1, 3 * 3 * 3 * 4, dtype=np.float32).reshape(3, 3, 3, 4))
+    f = m.function("__call__", {"x": ("float32", (None, 9, 9, 3))})
+    h = getattr(f, act)(f.conv2d(f.inputs["x"], w, padding="SAME"))
+    y = f.max_pool(f.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2)
+    f.outputs({"y": y})
+    m.signature("serving_default", f)
+    save(tmp_path / "m", m)
+    proto = sx.export(tmp_path / "m")
+    assert ("Pad" not in _ops(proto)) == folds, _ops(proto)
+    x = np.random.RandomState(0).uniform(-2, 2, (2, 9, 9, 3)).astype(np.float32)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = savedmodel_io.load(tmp_path / "m").signatures["serving_default"](x=x)["y"]
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-6)

@@ -292,6 +292,9 @@ def _redirect(body: Body, users: _Users, old: Ref, new: Ref,
 # -- inlining -------------------------------------------------------------------------------
 
 _CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+# Calls nested deeper than this stay calls (real models nest a few levels; a function calling
+# itself would otherwise be inlined up to ``max_nodes`` times, its node names growing each time).
+MAX_INLINE_DEPTH = 64
 
 
 def _callee(node: Node) -> str | None:
@@ -315,12 +318,13 @@ def inline_calls(body: Body, env: Env) -> None:
     if session is None:
         return
     users = _Users(body)
+    depth: dict[int, int] = {}  # how many inlined calls deep a node is
     i = 0
     while i < len(body.nodes):
         node = body.nodes[i]
         i += 1
         fname = _callee(node)
-        if fname is None or node.index in env.keep:
+        if fname is None or node.index in env.keep or depth.get(node.index, 0) >= MAX_INLINE_DEPTH:
             continue
         env.clock(node)
         try:
@@ -330,7 +334,10 @@ def inline_calls(body: Body, env: Env) -> None:
         if (fb.dataflow or len(fb.args) != len(node.inputs)
                 or len(body.nodes) + len(fb.nodes) > env.max_nodes):
             continue
+        base = len(body.nodes)
         _inline(body, users, node, fb)
+        for k in range(base, len(body.nodes)):
+            depth[k] = depth.get(node.index, 0) + 1
 
 
 def _inline(body: Body, users: _Users, call: Node, fb: Body) -> None:

@@ -1,10 +1,10 @@
 """Export-specific clean-ups of the finished ONNX graph: Identity removal, output naming, pruning.
 
-Constant folding happens while walking (kernels on constant inputs, ``_fold`` for
-ONNX shape ops); what is left here works on the emitted nodes. These are the
-exporter's own passes until the runtime's graph optimisation stage
-(``graph/optimize.py``) runs on the TF graph before export; they stay small so
-they are easy to drop then.
+The TensorFlow graph was optimised before export (graph/optimize.py: its Identity and NoOp
+nodes bypassed, what no output needs dropped); these passes tidy what the converters emit:
+the Identity that names each graph output (its producer takes the name instead), Identity
+nodes of function bodies walked as If/Loop bodies, nodes a converter's peephole left unread,
+and the unread optional outputs of recurrent ops.
 """
 
 from __future__ import annotations

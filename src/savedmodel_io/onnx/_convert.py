@@ -2,8 +2,11 @@
 
 The exporter reads what the numpy runtime already understands (graph/runtime.py):
 each :class:`~savedmodel_io.graph.runtime.Body` with decoded attrs and resolved
-inputs, function references and variables. For one signature it visits the nodes the
-outputs need, in dependency order; per node:
+inputs, function references and variables. A signature's graph first goes through the
+runtime's optimisation stage (:data:`PASSES` of graph/optimize.py: calls inlined, constants
+and variables folded, identities removed, batch norms, biases and activations fused into
+TensorFlow's fused ops). The exporter then visits the nodes the outputs need, in dependency
+order; per node:
 
 * function calls ((Stateful)PartitionedCall, library functions) are inlined: the
   callee's body is walked with its arguments bound to the caller's values;
@@ -29,12 +32,17 @@ import onnx
 from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import SavedModelError, UnsupportedOpError
 from savedmodel_io.graph import runtime
+from savedmodel_io.graph import opdefs
+from savedmodel_io.graph import optimize as opt
 from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.optimize import optimize
 from savedmodel_io.graph.runtime import Body, Node, Session
 from savedmodel_io.graph.variables import Handle, Ref
 from savedmodel_io.onnx import _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
+from savedmodel_io.onnx.ops._util import cast as _cast
+from savedmodel_io.proto import DataType
 
 __all__ = ["Exporter", "Problem", "POISON"]
 
@@ -44,6 +52,15 @@ _NO_FOLD = frozenset({
     "Placeholder", "PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
     "StatelessWhile", "Case", "StatelessCase", "PrintV2", "Assert", "NoOp",
 })
+
+# The runtime's optimisation passes the graph goes through before it is converted: those that
+# keep TensorFlow's ops (inlining, constant folding with the variables read for inference,
+# Identity/NoOp removal, batch norms as multiply-adds) and the fusions into TensorFlow's fused
+# ops, which map to ONNX's fused forms (Conv with bias, Gemm, LayerNormalization, Gelu). Not
+# taken: loop specialisation and Keras RNN fusion (onnx/ops/rnn.py recognises the loops
+# itself, to emit ONNX LSTM/GRU) and the numpy kernels' weight layouts.
+PASSES = (opt.inline_calls, opt.fold_constants, opt.remove_identities, opt.fold_batch_norms,
+          opt.sink_reshapes, opt.fuse_ops, opt.fuse_layer_norms)
 
 # Folded results bigger than this (elements) that grow from smaller inputs stay graph ops.
 _MAX_FOLD_GROWTH = 1 << 18
@@ -98,7 +115,8 @@ class Exporter:
     # -- problems --------------------------------------------------------------------------
 
     def problem(self, node: Node, reason: str) -> None:
-        p = Problem(node.op, node.name, node.body, reason)
+        made = _origins(node)  # a node the optimiser made: which saved nodes it stands for
+        p = Problem(node.op, node.name, node.body, f"{reason} ({made})" if made else reason)
         if p not in self.problems:
             self.problems.append(p)
 
@@ -152,6 +170,11 @@ class Exporter:
         body = self.session.function(name, node.where)
         if len(args) != len(body.args):
             raise ExportError(f"function {name!r} takes {len(body.args)} inputs, got {len(args)}")
+        # Through the optimisation stage too, with the constant arguments (weights, variable
+        # handles) folded in: If branches and loop bodies get the fused forms.
+        known = {i: a.const for i, a in enumerate(args) if a.is_const or a.kind == "handle"}
+        body, _env = optimize(body, body.rets, controls=body.control_rets, feeds=list(range(len(args))),
+                              constants=known, session=self.session, passes=PASSES)
         self._depth += 1
         try:
             return self.walk(body, body.rets, {i: [a] for i, a in enumerate(args)}, body.control_rets)
@@ -165,8 +188,8 @@ class Exporter:
         if any(v.kind == "poison" for v in ins):
             return _ALL_POISON
         g = self.g
-        saved_hint = g.hint
-        g.hint = node.name
+        saved_hint, saved_doc = g.hint, g.doc
+        g.hint, g.doc = node.name, _origins(node)
         try:
             if node.call is not None:  # a library function used as an op
                 return self.call(node.call, ins, node)
@@ -184,8 +207,10 @@ class Exporter:
                 return _ALL_POISON
             if not conv.layout:
                 ins = [g.plain(v) if v.perm is not None else v for v in ins]
-            out = conv.fn(self, node, ins)
-            outs = out if isinstance(out, list) else [out]
+            outs = self._half(node, ins, conv) if conv.family in _ROUNDED and _halves(ins) else None
+            if outs is None:
+                out = conv.fn(self, node, ins)
+                outs = out if isinstance(out, list) else [out]
             if syms is not None and len(syms) == len(outs):
                 for v, s in zip(outs, syms):
                     if v.kind == "tensor" and not v.is_const and v.sym is None:
@@ -199,7 +224,28 @@ class Exporter:
             self.problem(node, f"cannot be converted ({type(exc).__name__}: {exc})")
             return _ALL_POISON
         finally:
-            g.hint = saved_hint
+            g.hint, g.doc = saved_hint, saved_doc
+
+    def _half(self, node: Node, ins: list[Val], conv: Any) -> list[Val] | None:
+        """The outputs of a float16 op computed as TensorFlow does: in float32, the float16 results
+        rounded once (None when the float32 form of the node does not convert)."""
+        half_types = _output_types(node)
+        if half_types is None:
+            return None
+        g = self.g
+        start = len(g.nodes)
+        wide = node.clone(node.index, attr={k: _widen(v) for k, v in node.attr.items()})
+        try:
+            out = conv.fn(self, wide, [_recast(g, v, np.float32) if v.dtype == np.float16 and v.kind == "tensor"
+                                        else v for v in ins])
+        except (ExportError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+            del g.nodes[start:]  # the float16 form is converted instead
+            return None
+        outs = out if isinstance(out, list) else [out]
+        for i, v in enumerate(outs):
+            if i < len(half_types) and half_types[i] and v.kind == "tensor" and v.dtype == np.float32:
+                outs[i] = _recast(g, v, np.float16)
+        return outs
 
     def _deref(self, node: Node, ins: list[Val]) -> list[Val]:
         """TF1 variable references read by ``node`` as values (the checkpoint's: initializers)."""
@@ -230,7 +276,7 @@ class Exporter:
                 arr = np.asarray(v)
                 if arr.dtype == object and not all(isinstance(x, bytes) for x in arr.reshape(-1)):
                     return None
-                if arr.size > _MAX_FOLD_GROWTH and arr.size > 2 * size_in and node.op != "ReadVariableOp":
+                if args and arr.size > _MAX_FOLD_GROWTH and arr.size > 2 * size_in and node.op != "ReadVariableOp":
                     return None
                 vals.append(const_val(arr))
             elif isinstance(v, (Handle, Ref)):
@@ -277,10 +323,11 @@ class Exporter:
             slot[out] = v
         from savedmodel_io.graph.variables import asset_feeds
 
+        assets: dict[int, Any] = {}
         for tname, value in asset_feeds(sess.meta_graph, sess.export_dir).items():
             idx, out = graph.resolve(tname)
             if idx not in bound and out == 0:
-                bound[idx] = [const_val(np.asarray(value))]
+                assets[idx] = np.asarray(value)
         names = sorted(sig.outputs)
         reserved = {k: self.model.fresh(k) for k in names}  # outputs keep the signature's keys
         targets = []
@@ -289,7 +336,8 @@ class Exporter:
                 raise UnsupportedOpError(f"output {k!r} is a sparse or composite tensor, which ONNX export "
                                          "does not support", path=sess.export_dir, where=f"signature {key!r}")
             targets.append(graph.resolve(sig.outputs[k].name))
-        values = self.walk(graph, targets, bound)
+        body, targets, bound = self._optimized(graph, targets, bound, assets)
+        values = self.walk(body, targets, bound)
         outputs = []
         for k, v in zip(names, values):
             info = sig.outputs[k]
@@ -302,6 +350,16 @@ class Exporter:
             except ExportError as exc:
                 self.problem(node, f"output {k!r}: {exc}")
         return self.g.to_proto(_graph_name(key), inputs, outputs)
+
+    def _optimized(self, graph: Body, targets: list[tuple[int, int]], bound: dict[int, Any],
+                   assets: dict[int, Any]) -> tuple[Body, list[tuple[int, int]], dict[int, Any]]:
+        """The part of ``graph`` the targets need, through the runtime's optimisation stage
+        (:data:`PASSES`): the body to walk, its targets and its fed nodes' values."""
+        feeds = list(bound) + list(assets)
+        constants = {len(bound) + k: v for k, v in enumerate(assets.values())}
+        body, _env = optimize(graph, targets, feeds=feeds, constants=constants, session=self.session,
+                              passes=PASSES)
+        return body, list(body.rets), {k: bound[i] for k, i in enumerate(bound)}
 
     def _output(self, name: str, v: Val, info: Any) -> onnx.ValueInfoProto:
         if v.kind != "tensor":
@@ -332,6 +390,65 @@ def _callees(node: Node) -> list[str]:
         elif isinstance(v, list):
             names.extend(x.name for x in v if isinstance(x, FuncRef))
     return names
+
+
+# Families of ops TensorFlow computes on float16 tensors in float32, rounding each result to float16
+# once (Eigen's half arithmetic works in float per operation; matmuls and convolutions accumulate in
+# float). onnxruntime runs float16 ops without float16 kernels in float32 too, but drops the rounding
+# between consecutive ops (it removes the Cast pairs it inserted), so outputs drift from TensorFlow's
+# by several float16 ulps: these ops are exported in float32 between Casts that round where
+# TensorFlow does.
+_ROUNDED = frozenset({"math", "nn"})
+
+
+def _halves(ins: list[Val]) -> bool:
+    return any(v.dtype == np.float16 and v.kind == "tensor" for v in ins)
+
+
+def _widen(value: Any) -> Any:
+    """An attr value with DT_HALF types as DT_FLOAT."""
+    if isinstance(value, int) and not isinstance(value, bool) and value == DataType.DT_HALF:
+        return DataType.DT_FLOAT
+    if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        return [DataType.DT_FLOAT if x == DataType.DT_HALF else x for x in value]
+    return value
+
+
+def _recast(g: Graph, v: Val, dtype: Any) -> Val:
+    """``v`` as ``dtype``, in the same layout."""
+    out = _cast(g, v, dtype)
+    if out is not v:
+        out.perm = v.perm
+    return out
+
+
+def _output_types(node: Node) -> list[bool] | None:
+    """Per output tensor of ``node``: whether TensorFlow gives it as float16 (None: not known)."""
+    od = node.opdef
+    if od is None:
+        return None
+    try:
+        counts = opdefs.arg_counts(od.outputs, node.attr, od)
+    except ValueError:
+        return None
+    out: list[bool] = []
+    for a, n in zip(od.outputs, counts):
+        if n is None:
+            return None
+        if a.type_list_attr:
+            out.extend(t == DataType.DT_HALF for t in node.attr.get(a.type_list_attr) or [])
+        else:
+            t = a.type or node.attr.get(a.type_attr)
+            out.extend([t == DataType.DT_HALF] * n)
+    return out
+
+
+def _origins(node: Node) -> str:
+    """The saved graph's nodes an optimiser-made node stands for ("" for a saved node itself),
+    for the doc_string of the ONNX nodes it becomes: a fused node can be traced back."""
+    if node.origin is None or len(node.origin) == 1 and node.origin[0].op == node.op:
+        return ""  # a saved node, or a copy of one (inlined: its name is the call's / the node's)
+    return "from TensorFlow " + ", ".join(f"{o.name} ({o.op})" for o in node.origin)
 
 
 def _graph_name(key: str) -> str:

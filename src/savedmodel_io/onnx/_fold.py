@@ -90,7 +90,35 @@ def _int_binary(fn: Callable[[Any, Any], Any]) -> Callable[[list[Any], dict[str,
     return run
 
 
+def _int_only(fn: Callable[..., Any]) -> Callable[[list[Any], dict[str, Any]], Any]:
+    """Exact integer/boolean maths (index computations): None for other types."""
+    def run(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+        if any(x.dtype.kind not in "iub" for x in inputs):
+            return None
+        return fn(*inputs)
+    return run
+
+
+def _where(inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    c, a, b = inputs
+    if a.dtype != b.dtype or a.dtype.kind not in "iub":
+        return None
+    return np.where(c, a, b)
+
+
 _FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
+    "Min": _int_only(lambda *xs: np.minimum.reduce(np.broadcast_arrays(*xs))),
+    "Max": _int_only(lambda *xs: np.maximum.reduce(np.broadcast_arrays(*xs))),
+    "Less": _int_only(np.less),
+    "LessOrEqual": _int_only(np.less_equal),
+    "Greater": _int_only(np.greater),
+    "GreaterOrEqual": _int_only(np.greater_equal),
+    "Equal": _int_only(np.equal),
+    "And": _int_only(np.logical_and),
+    "Or": _int_only(np.logical_or),
+    "Not": _int_only(np.logical_not),
+    "Where": _where,
+    "Range": _int_only(lambda a, b, d: np.arange(a, b, d, dtype=a.dtype) if d else None),
     "Identity": lambda i, a: i[0],
     "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
     "Reshape": _reshape,

@@ -1,14 +1,16 @@
-"""Fused forms: rewrite the exported main graph into the ops an ONNX runtime runs best.
+"""ONNX-level fused forms: what is left to fuse after the runtime's optimiser (graph/optimize.py).
 
-* batch norm and biases folded into convolutions: Conv -> Mul(per-channel constant) ->
-  Add(per-channel constant) becomes one Conv with scaled weights and a bias (Keras 3
-  batch norm is Mul/Add after constant folding); a zero Pad before a Conv becomes its
-  pads (moved across the input's layout Transpose first);
-* MatMul(x, W) -> Add(bias) on 2-D tensors becomes Gemm;
-* the layer-norm pattern (mean, squared difference, variance, rsqrt, scale, shift)
-  becomes LayerNormalization (opset 17);
+Batch norms and biases are folded into convolutions and matmuls, and layer norms fused, on the
+TensorFlow graph before export (the exporter maps those fused ops to Conv with bias, Gemm and
+LayerNormalization). On the ONNX graph remain:
+
+* a zero Pad before a Conv becomes its pads (moved across the input's layout Transpose
+  first): the Pad and the Conv meet only once the layouts are ONNX's;
 * gelu, erf and tanh forms, becomes Gelu (opset 20): any small element-wise cone of one
-  tensor and scalar constants that computes gelu, checked by evaluating it.
+  tensor and scalar constants that computes gelu, checked by evaluating it (the optimiser
+  fuses only the exact form, and only after a matmul or convolution);
+* an Einsum that is a batched matrix product becomes Transposes around a MatMul (``_einsum``);
+* a zero Pad before a MaxPool of ReLU outputs becomes the MaxPool's pads (``_pool``).
 
 Each rewrite keeps the results within float32 rounding of the unfused graph. The
 passes read the exporter's constants (initializers still held as numpy arrays) and the
@@ -26,6 +28,8 @@ import onnx
 from onnx import helper
 
 from savedmodel_io.onnx._cleanup import subgraphs
+from savedmodel_io.onnx._einsum import einsum_as_matmul
+from savedmodel_io.onnx._pool import fold_pad_into_max_pool
 
 __all__ = ["run"]
 
@@ -106,67 +110,7 @@ def _set_attr(node: onnx.NodeProto, name: str, value: Any) -> None:
     node.attribute.append(helper.make_attribute(name, value))
 
 
-def _scalar(arr: np.ndarray | None) -> float | None:
-    if arr is None or arr.size != 1:
-        return None
-    return float(arr.reshape(-1)[0])
-
-
 # -- convolutions -----------------------------------------------------------------------------------
-
-def _per_channel(c: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
-    """A constant that broadcasts along the channel axis (1) of a rank-``rank`` NC... tensor, as [C]."""
-    if c.ndim > rank:
-        return None
-    shape = (1,) * (rank - c.ndim) + c.shape
-    if shape[0] != 1 or any(d != 1 for d in shape[2:]) or shape[1] not in (1, channels):
-        return None
-    return np.broadcast_to(c.reshape(-1), (channels,)) if c.size == 1 else c.reshape(channels)
-
-
-def _conv_parts(net: _Net, conv: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray | None] | None:
-    w = net.const(conv.input[1])
-    if w is None or w.dtype.kind != "f":
-        return None
-    b = net.const(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else None
-    if len(conv.input) > 2 and conv.input[2] and b is None:
-        return None
-    return w, b
-
-
-def fold_into_conv(net: _Net) -> bool:
-    """Conv followed by a per-channel Mul or Add of a constant: scale the weights, grow the bias."""
-    changed = False
-    for node in net.nodes:
-        if id(node) in net.removed or node.op_type not in ("Mul", "Add"):
-            continue
-        for k in (0, 1):
-            conv = net.made_by(node.input[k], "Conv")
-            c = net.const(node.input[1 - k])
-            if conv is None or c is None or id(conv) in net.removed or not net.only_reader(conv.output[0]):
-                continue
-            parts = _conv_parts(net, conv)
-            if parts is None:
-                continue
-            w, b = parts
-            vec = _per_channel(c, w.shape[0], w.ndim)
-            if vec is None or c.dtype != w.dtype:
-                continue
-            if node.op_type == "Mul":
-                w = w * vec.reshape((-1,) + (1,) * (w.ndim - 1))
-                b = None if b is None else b * vec
-            else:
-                b = vec.copy() if b is None else b + vec
-            inputs = [conv.input[0], net.new_const(w, f"{conv.name}/W")]
-            if b is not None:
-                inputs.append(net.new_const(b.astype(w.dtype, copy=False), f"{conv.name}/B"))
-            del conv.input[:]
-            conv.input.extend(inputs)
-            net.take_output(conv, node)
-            changed = True
-            break
-    return changed
-
 
 def fold_pad_into_conv(net: _Net) -> bool:
     """A constant zero Pad of the spatial dims feeding only a Conv with explicit pads."""
@@ -218,178 +162,6 @@ def pad_before_transpose(net: _Net) -> bool:
         i, j = net.nodes.index(tr), net.nodes.index(pad)
         net.nodes[i], net.nodes[j] = net.nodes[j], net.nodes[i]  # keep topological order
         net.nodes[min(i, j)], net.nodes[max(i, j)] = tr, pad
-        changed = True
-    return changed
-
-
-# -- matrix products --------------------------------------------------------------------------------
-
-def gemm(net: _Net) -> bool:
-    """MatMul(x, W) + bias with 2-D x and W: one Gemm."""
-    changed = False
-    for add in net.nodes:
-        if id(add) in net.removed or add.op_type != "Add":
-            continue
-        for k in (0, 1):
-            mm = net.made_by(add.input[k], "MatMul")
-            bias = net.const(add.input[1 - k])
-            if mm is None or bias is None or id(mm) in net.removed or not net.only_reader(mm.output[0]):
-                continue
-            w = net.const(mm.input[1])
-            xs = net.shape(mm.input[0])
-            if w is None or w.ndim != 2 or xs is None or len(xs) != 2 or w.dtype.kind != "f":
-                continue
-            if bias.ndim > 1 and not (bias.ndim == 2 and bias.shape[0] == 1) or bias.size not in (1, w.shape[1]):
-                continue
-            gem = helper.make_node("Gemm", [mm.input[0], mm.input[1],
-                                            net.new_const(np.broadcast_to(bias.reshape(-1), (w.shape[1],)).astype(w.dtype),
-                                                          f"{mm.name}/bias")],
-                                   [add.output[0]], name=net.model.fresh(f"{mm.name}/Gemm"))
-            net.nodes[net.nodes.index(mm)] = gem
-            net.producer[add.output[0]] = gem
-            net.drop(add)
-            changed = True
-            break
-    return changed
-
-
-# -- layer normalisation ------------------------------------------------------------------------------
-
-def _match_layer_norm(net: _Net, out_add: onnx.NodeProto
-                      ) -> tuple[str, np.ndarray | None, np.ndarray | None, float, list[onnx.NodeProto]] | None:
-    """The Keras layer-norm pattern ending in ``out_add`` (y = x*s + (beta - mean*s), s = gamma/sqrt(var+eps))."""
-    # out_add = Add(Mul(x, s), Add(Mul(Neg(mean), s), beta))  or  Add(Mul(x, s), Sub(beta, Mul(mean, s)))
-    used: list[onnx.NodeProto] = [out_add]
-    for k in (0, 1):
-        mx = net.made_by(out_add.input[k], "Mul")
-        shift = net.producer.get(out_add.input[1 - k])
-        if mx is None or shift is None:
-            continue
-        for j in (0, 1):
-            x, s = mx.input[j], mx.input[1 - j]
-            got = _shift(net, shift, s)
-            if got is None:
-                continue
-            mean_name, beta, parts = got
-            mean = net.made_by(mean_name, "ReduceMean")
-            if mean is None or mean.input[0] != x:
-                continue
-            scale = _scale(net, s, x, mean_name)
-            if scale is None:
-                continue
-            gamma, eps, more = scale
-            axes = _axes(net, mean)
-            xs = net.shape(x)
-            if xs is None or axes is None or len(axes) != 1 or axes[0] % len(xs) != len(xs) - 1:
-                continue
-            return x, gamma, beta, eps, used + [mx, shift, mean] + parts + more
-    return None
-
-
-def _shift(net: _Net, shift: onnx.NodeProto, s: str) -> tuple[str, np.ndarray | None, list[onnx.NodeProto]] | None:
-    """(mean, beta, nodes) of ``beta - mean * s`` in its Keras forms."""
-    if shift.op_type == "Add":
-        for k in (0, 1):
-            m = net.made_by(shift.input[k], "Mul")
-            beta = net.const(shift.input[1 - k])
-            if m is None or beta is None:
-                continue
-            for j in (0, 1):
-                neg = net.made_by(m.input[j], "Neg")
-                if neg is not None and m.input[1 - j] == s:
-                    return neg.input[0], beta, [m, neg]
-    if shift.op_type == "Mul":  # no beta (center=False): -mean * s
-        for j in (0, 1):
-            neg = net.made_by(shift.input[j], "Neg")
-            if neg is not None and shift.input[1 - j] == s:
-                return neg.input[0], None, [neg]
-    if shift.op_type == "Sub":
-        beta = net.const(shift.input[0])
-        m = net.made_by(shift.input[1], "Mul")
-        if beta is not None and m is not None:
-            for j in (0, 1):
-                if m.input[1 - j] == s:
-                    return m.input[j], beta, [m]
-    return None
-
-
-def _axes(net: _Net, node: onnx.NodeProto) -> list[int] | None:
-    if len(node.input) > 1 and node.input[1]:
-        a = net.const(node.input[1])
-        return None if a is None else [int(v) for v in a.reshape(-1)]
-    ax = _attr(node, "axes")
-    return None if ax is None else list(ax)
-
-
-def _scale(net: _Net, s: str, x: str, mean: str) -> tuple[np.ndarray | None, float, list[onnx.NodeProto]] | None:
-    """(gamma, eps, nodes) of ``s = gamma / sqrt(var + eps)`` with var the variance of ``x``."""
-    gamma = None
-    nodes: list[onnx.NodeProto] = []
-    m = net.made_by(s, "Mul")
-    inv_name = s
-    if m is not None:
-        for j in (0, 1):
-            g = net.const(m.input[1 - j])
-            if g is not None:
-                gamma, inv_name = g, m.input[j]
-                nodes.append(m)
-                break
-        else:
-            return None
-    rec = net.made_by(inv_name, "Reciprocal")
-    if rec is None:
-        return None
-    sq = net.made_by(rec.input[0], "Sqrt")
-    add = net.made_by(sq.input[0], "Add") if sq is not None else None
-    if sq is None or add is None:
-        return None
-    for j in (0, 1):
-        eps = _scalar(net.const(add.input[1 - j]))
-        var = net.made_by(add.input[j], "ReduceMean")
-        if eps is None or var is None:
-            continue
-        sqd = net.made_by(var.input[0], "Mul")
-        if sqd is None or sqd.input[0] != sqd.input[1]:
-            continue
-        sub = net.made_by(sqd.input[0], "Sub")
-        if sub is None or sub.input[0] != x or sub.input[1] != mean or _axes(net, var) != _axes(net, net.producer[mean]):
-            continue
-        return gamma, eps, nodes + [rec, sq, add, var, sqd, sub]
-    return None
-
-
-def layer_norm(net: _Net) -> bool:
-    """The layer-norm pattern -> LayerNormalization over the last axis."""
-    if net.model.opset < 17:
-        return False
-    changed = False
-    for node in list(net.nodes):
-        if id(node) in net.removed or node.op_type != "Add":
-            continue
-        m = _match_layer_norm(net, node)
-        if m is None:
-            continue
-        x, gamma, beta, eps, used = m
-        xs = net.shape(x)
-        c = xs[-1] if xs is not None else None
-        dt = net.model.dtypes.get(x)
-        if not isinstance(c, int) or dt is None or dt.kind != "f":
-            continue
-        if gamma is not None and gamma.size not in (1, c) or beta is not None and beta.size not in (1, c):
-            continue
-        # Only the final Add may be read from outside the pattern.
-        if any(net.readers.get(o, 0) != _reads_within(net, o, used) for n in used[1:] for o in n.output):
-            continue
-        g = np.broadcast_to((gamma if gamma is not None else np.ones(1, dt)).reshape(-1), (c,)).astype(dt)
-        b = np.broadcast_to((beta if beta is not None else np.zeros(1, dt)).reshape(-1), (c,)).astype(dt)
-        ln = helper.make_node("LayerNormalization", [x, net.new_const(g, f"{node.name}/gamma"),
-                                                      net.new_const(b, f"{node.name}/beta")],
-                              [node.output[0]], name=net.model.fresh(f"{node.name}/LayerNormalization"),
-                              axis=-1, epsilon=eps)
-        net.nodes[net.nodes.index(node)] = ln
-        net.producer[node.output[0]] = ln
-        for n in used[1:]:
-            net.drop(n)
         changed = True
     return changed
 
@@ -508,8 +280,8 @@ def gelu(net: _Net) -> bool:
     return changed
 
 
-PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, fold_into_conv, gemm,
-                                         layer_norm, gelu]
+PASSES: list[Callable[[_Net], bool]] = [pad_before_transpose, fold_pad_into_conv, gelu, einsum_as_matmul,
+                                         fold_pad_into_max_pool]
 
 
 def run(graph: onnx.GraphProto, model: Any) -> None:

@@ -169,6 +169,7 @@ class Graph:
         self.parent = parent
         self.nodes: list[onnx.NodeProto] = []
         self.hint = "n"  # name stem for what is added next (the TF node being converted)
+        self.doc = ""  # doc_string of what is added next (the saved nodes a fused node stands for)
 
     # -- values --------------------------------------------------------------------------
 
@@ -233,6 +234,8 @@ class Graph:
         node = helper.make_node(op_type, names, outs, name=self.model.fresh(f"{self.hint}/{op_type}"),
                                 domain=domain or None,
                                 **{k: v for k, v in attrs.items() if v is not None})
+        if self.doc:
+            node.doc_string = self.doc
         if types is None:
             types = self._infer(node, inputs, domain)
         self.nodes.append(node)

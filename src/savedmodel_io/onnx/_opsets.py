@@ -7,4 +7,4 @@ __all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET"]
 DEFAULT_OPSET = 20
 MIN_OPSET = 15
 # Part of the on-disk cache key: bump when the exported graphs change.
-EXPORTER_VERSION = "1"
+EXPORTER_VERSION = "2"

@@ -19,7 +19,7 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "new_session", "output_keys", "run", "session", "usable"]
+__all__ = ["BACKENDS", "available", "new_session", "output_keys", "run", "session", "session_options", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
 
@@ -38,13 +38,27 @@ def _threads() -> int:
         return os.cpu_count() or 1
 
 
-def _options() -> Any:
+def session_options(config: Mapping[str, str] | None = None) -> Any:
+    """The SessionOptions every session gets (the benchmark uses them too, so it measures this).
+
+    One op at a time over all the cores the process may use, every graph optimisation
+    (NCHWc convolutions included), and no spinning: onnxruntime's pool threads otherwise
+    busy-wait between ops, which on a machine where anything else runs takes the cores
+    the next op needs (bench/README.md, ONNX section: measured both ways). ``config``
+    adds or overrides onnxruntime session config entries (``{"session.intra_op.allow_spinning":
+    "1"}`` turns spinning back on).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = _threads()
     opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # include/onnxruntime/core/session/onnxruntime_session_options_config_keys.h: the spinning keys
+    settings = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0", **(config or {})}
+    for key, value in settings.items():
+        opts.add_session_config_entry(key, value)
     return opts
 
 
@@ -55,7 +69,7 @@ def new_session(model: bytes | str) -> Any:
     except ImportError:
         raise MissingDependencyError(
             "backend='onnxruntime' needs onnxruntime: pip install 'savedmodel-io[onnxruntime]'") from None
-    return ort.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, session_options(), providers=["CPUExecutionProvider"])
 
 
 def session_of(proto: Any) -> Any:

@@ -294,11 +294,18 @@ def conv2d(node, inputs, ctx):
     return _conv2d(node, _a(inputs[0]), _a(inputs[1]), None, _threads(ctx))
 
 
+def _nhwc_residual(node, epi: _Epilogue) -> _Epilogue:
+    """The epilogue runs on NHWC results: an NCHW node's residual is laid out NHWC too."""
+    if epi.residual is not None and epi.residual.ndim == 4 and _layout(node) == "NCHW":
+        epi.residual = epi.residual.transpose(0, 2, 3, 1)
+    return epi
+
+
 @kernel("_FusedConv2D", prepare=_prepare_conv)
 def fused_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
     epi = _Epilogue(node, inputs[2:], w.shape[3] if w.ndim == 4 else 0, _a(inputs[0]).dtype)
-    return _conv2d(node, _a(inputs[0]), w, epi, _threads(ctx))
+    return _conv2d(node, _a(inputs[0]), w, _nhwc_residual(node, epi), _threads(ctx))
 
 
 def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
@@ -474,8 +481,8 @@ def depthwise_conv2d(node, inputs, ctx):
 def fused_depthwise_conv2d(node, inputs, ctx):
     w = _a(inputs[1])
     channels = w.shape[2] * w.shape[3] if w.ndim == 4 else 0
-    return _depthwise(node, _a(inputs[0]), w, _Epilogue(node, inputs[2:], channels,
-                                                         _a(inputs[0]).dtype), _threads(ctx))
+    epi = _Epilogue(node, inputs[2:], channels, _a(inputs[0]).dtype)
+    return _depthwise(node, _a(inputs[0]), w, _nhwc_residual(node, epi), _threads(ctx))
 
 
 def _depthwise(node, x, w, epi: _Epilogue | None, threads: int = 1):

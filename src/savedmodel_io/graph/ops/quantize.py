@@ -269,8 +269,8 @@ def _fake_quant_bounds(node) -> tuple[int, int]:
     return (1 if node.attr["narrow_range"] else 0), (1 << bits) - 1
 
 
-def _fake_quant(x: np.ndarray, lo: float, hi: float, q_min: int, q_max: int) -> np.ndarray:
-    """FakeQuant's nudged quantize-dequantize of float32 ``x`` (fake_quant_ops_functor.h)."""
+def fake_quant_nudge(lo: float, hi: float, q_min: int, q_max: int) -> tuple[F32, F32, F32, F32, F32]:
+    """FakeQuant's nudged range (fake_quant_ops_functor.h): (min, max, scale, 1 / scale, zero point)."""
     lo, hi = F32(lo), F32(hi)
     qmin_f, qmax_f = F32(q_min), F32(q_max)
     scale = F32(F32(hi - lo) / F32(qmax_f - qmin_f))
@@ -285,6 +285,12 @@ def _fake_quant(x: np.ndarray, lo: float, hi: float, q_min: int, q_max: int) -> 
     n_min = F32(F32(qmin_f - F32(zero)) * scale)
     n_max = F32(F32(qmax_f - F32(zero)) * scale)
     q_zero = np.floor(F32(F32(-n_min * inv) + F32(0.5)))
+    return n_min, n_max, scale, inv, q_zero
+
+
+def _fake_quant(x: np.ndarray, lo: float, hi: float, q_min: int, q_max: int) -> np.ndarray:
+    """FakeQuant's nudged quantize-dequantize of float32 ``x``."""
+    n_min, n_max, scale, inv, q_zero = fake_quant_nudge(lo, hi, q_min, q_max)
     shifted = np.clip(x, n_min, n_max) - n_min
     return (np.floor(shifted * inv - q_zero + F32(0.5)) * scale).astype(F32)
 

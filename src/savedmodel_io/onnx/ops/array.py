@@ -24,11 +24,13 @@ from savedmodel_io.onnx.ops._util import (
     i64,
     need_rank,
     norm_axis,
+    reduce,
     scalar,
     shape_of,
     split,
     squeeze,
     unsqueeze,
+    working,
 )
 
 # -- pass-through ---------------------------------------------------------------------------------
@@ -47,7 +49,7 @@ def identity_n(cx, node, ins):
     return list(ins)
 
 
-@converter("Placeholder", onnx="(graph input)")
+@converter("Placeholder", "PlaceholderV2", onnx="(graph input)")
 def placeholder(cx, node, ins):
     raise ExportError("a placeholder that is not a signature input has no value")
 
@@ -89,6 +91,9 @@ def reshape(cx, node, ins):
         if x.shape is not None and tuple(dims) == tuple(x.shape):
             return x  # the same shape, symbolic dims included: nothing to do
         flat = x.origin
+        if flat is not None and flat[0] == "reshape" and flat[1].shape is not None and flat[1].perm is None and \
+                tuple(dims) == tuple(flat[1].shape):
+            return flat[1]  # reshaped back to the shape it had: the value before the first Reshape
         if flat is not None and flat[0] == "flat_matmul" and flat[1].shape is not None and \
                 tuple(dims) == tuple(flat[1].shape[:-1]) + (flat[2].shape[-1],):
             # Keras' tensordot: reshape to 2-D, MatMul, reshape back == one broadcasting MatMul.
@@ -243,6 +248,10 @@ def concat(cx, node, ins):
 @converter("Pack", onnx="Unsqueeze, Concat")
 def pack(cx, node, ins):
     g = cx.g
+    if ins[0].kind in ("list", "sequence"):
+        from savedmodel_io.onnx.ops.tensorlist import stack_lists
+
+        return stack_lists(g, ins, int(node.attr.get("axis", 0)))
     r = need_rank(ins[0]) + 1
     axis = norm_axis(int(node.attr.get("axis", 0)), r)
     parts = [unsqueeze(g, v, [axis]) for v in ins]
@@ -252,6 +261,10 @@ def pack(cx, node, ins):
 @converter("Unpack", onnx="Split, Squeeze")
 def unpack(cx, node, ins):
     g, x = cx.g, ins[0]
+    if x.kind == "lists":
+        from savedmodel_io.onnx.ops.tensorlist import unstack_lists
+
+        return unstack_lists(g, x, int(node.attr.get("axis", 0)), int(node.attr["num"]))
     r = need_rank(x)
     axis = norm_axis(int(node.attr.get("axis", 0)), r)
     num = int(node.attr["num"])
@@ -615,11 +628,126 @@ def ragged_to_tensor(cx, node, ins):
     dims = g.op1("Concat", unsqueeze(g, out_rows, [0]), unsqueeze(g, out_cols, [0]), inner, axis=0)
     base = g.op1("Expand", default, dims)
     return g.op1("ScatterND", base, idx, g.op1("Gather", values, kept, axis=0))
-inexpressible("not mapped yet: in-place row updates and slice assignment into a copy (ONNX ScatterND could "
-              "express them)", "InplaceAdd", "InplaceSub", "InplaceUpdate", "ParallelConcat",
-              "TensorStridedSliceUpdate", "ScatterNdNonAliasingAdd")
-inexpressible("not mapped yet: the old Reverse (bool dims), ReverseSequence, ConcatOffset, Empty, PlaceholderV2 "
-              "(ONNX Slice, ReverseSequence, ConstantOfShape could express them)", "Reverse", "ReverseSequence",
-              "ConcatOffset", "Empty", "PlaceholderV2")
 inexpressible("ONNX has no bit casts between types", "Bitcast")
 inexpressible("serialized TensorProtos: ONNX has no protobuf codec", "SerializeTensor", "ParseTensor")
+
+
+# -- the remaining layout ops (graph/ops/array_extra.py, array_update.py) -----------------------
+
+@converter("Reverse", onnx="Slice (step -1)")
+def reverse(cx, node, ins):
+    g = cx.g
+    x, dims = ins
+    if not dims.is_const:
+        raise ExportError("the dims to reverse must be a constant (they are computed at run time)")
+    flags = np.asarray(dims.const).reshape(-1)
+    if len(flags) != need_rank(x):
+        raise ExportError("dims must have one flag per dimension of the input")
+    axes = [int(a) for a in np.flatnonzero(flags)]
+    return reverse_v2(cx, node, [x, g.const(np.asarray(axes, np.int64))])
+
+
+@converter("ReverseSequence", onnx="Transpose, ReverseSequence")
+def reverse_sequence(cx, node, ins):
+    g = cx.g
+    x, lengths = ins
+    r = need_rank(x)
+    seq, batch = norm_axis(int(node.attr["seq_dim"]), r), norm_axis(int(node.attr.get("batch_dim", 0)), r)
+    if seq == batch:
+        raise ExportError("seq_dim equals batch_dim")
+    # ONNX ReverseSequence takes batch and time axes among the first two: move them there and back.
+    if {seq, batch} <= {0, 1}:
+        return g.op1("ReverseSequence", x, i64(g, lengths), batch_axis=batch, time_axis=seq)
+    perm = [batch, seq] + [d for d in range(r) if d not in (batch, seq)]
+    y = g.op1("ReverseSequence", g.op1("Transpose", x, perm=perm), i64(g, lengths), batch_axis=0, time_axis=1)
+    return g.op1("Transpose", y, perm=list(invert(perm)))
+
+
+@converter("ConcatOffset", onnx="Gather, Add, Mul")
+def concat_offset(cx, node, ins):
+    g = cx.g
+    axis_v, shapes = ins[0], ins[1:]
+    rank = shapes[0].shape[0] if shapes[0].shape and len(shapes[0].shape) == 1 else None
+    if not isinstance(rank, int):
+        raise ExportError("the rank of the shapes is not known before running")
+    cdim = norm_axis(const_ints(axis_v, "the concat axis")[0], rank)
+    unit = g.const(np.eye(rank, dtype=shapes[0].dtype)[cdim])
+    outs, offset = [], g.const(np.zeros((), shapes[0].dtype))
+    for s in shapes:
+        outs.append(g.op1("Mul", unit, offset))
+        offset = g.op1("Add", offset, g.op1("Gather", s, g.const(np.asarray(cdim, np.int64)), axis=0))
+    return outs
+
+
+@converter("ParallelConcat", onnx="Concat")
+def parallel_concat(cx, node, ins):
+    return ins[0] if len(ins) == 1 else cx.g.op1("Concat", *ins, axis=0)
+
+
+@converter("Empty", onnx="Expand of a zero")
+def empty(cx, node, ins):
+    g = cx.g
+    dt = attr_dtype(node, "dtype")
+    # TensorFlow leaves the memory uninitialised unless init is set: zeros are one such value.
+    zero = np.asarray(b"", dtype=object) if dt.kind == "O" else np.zeros((), dt)
+    return g.op1("Expand", g.const(zero), i64(g, ins[0]))
+
+
+@converter("InplaceUpdate", "InplaceAdd", "InplaceSub", onnx="Mod, ScatterND")
+def inplace(cx, node, ins):
+    g = cx.g
+    if cx.opset < 16:
+        raise ExportError("in-place row updates need ONNX opset 16 (ScatterND reductions)")
+    x, i, v = ins
+    # inplace_ops.cc: row indices wrap around (modulo the row count, floored).
+    n = g.op1("Max", dim_of(g, x, 0), g.const(np.asarray([1], np.int64)))
+    rows = g.op1("Mod", i64(g, i), n, fmod=0)
+    v = cast(g, v, x.dtype)
+    if node.op == "InplaceUpdate":
+        rows, v = _last_writes(g, rows, v)
+        return g.op1("ScatterND", x, unsqueeze(g, rows, [1]), v)
+    # onnxruntime's ScatterND adds in 32/64-bit types (and a few 8-bit ones) only.
+    xw = working(g, x)
+    v = cast(g, v, xw.dtype)
+    if node.op == "InplaceSub":
+        v = g.op1("Neg", v)
+    return cast(g, g.op1("ScatterND", xw, unsqueeze(g, rows, [1]), v, reduction="add"), x.dtype)
+
+
+def _last_writes(g: Graph, rows: Val, v: Val) -> tuple[Val, Val]:
+    """The rows and updates left when later writes to a row replace earlier ones (ONNX leaves
+    repeated indices of ScatterND undefined)."""
+    n = g.op1("Reshape", dim_of(g, rows, 0), g.const(np.zeros(0, np.int64)))
+    pos = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
+    same = g.op1("Equal", unsqueeze(g, rows, [1]), unsqueeze(g, rows, [0]))
+    later = g.op1("And", same, g.op1("Less", unsqueeze(g, pos, [1]), unsqueeze(g, pos, [0])))
+    overwritten = reduce(g, "ReduceMax", cast(g, later, np.int32), [1], False)
+    keep = g.op1("Reshape", g.op1("NonZero", g.op1("Equal", overwritten, scalar(g, 0, np.int32))),
+                 g.const(np.asarray([-1], np.int64)))
+    return g.op1("Gather", rows, keep, axis=0), g.op1("Gather", v, keep, axis=0)
+
+
+@converter("ScatterNdNonAliasingAdd", onnx="ScatterND(reduction=add)")
+def scatter_nd_non_aliasing_add(cx, node, ins):
+    g = cx.g
+    if cx.opset < 16:
+        raise ExportError("ScatterNdNonAliasingAdd needs ONNX opset 16 (ScatterND reductions)")
+    x, idx, updates = ins
+    xw = working(g, x)
+    return cast(g, g.op1("ScatterND", xw, i64(g, idx), cast(g, updates, xw.dtype), reduction="add"), x.dtype)
+
+
+@converter("TensorStridedSliceUpdate", onnx="Range, (the StridedSlice mapping), ScatterElements")
+def tensor_strided_slice_update(cx, node, ins):
+    g = cx.g
+    x, begin, end, strides, value = ins
+    # The flat positions the slice covers: the same strided slice of an index tensor.
+    size = g.op1("Reshape", g.op1("Size", x), g.const(np.zeros(0, np.int64)))
+    dims = g.op1("Shape", x)
+    pos = g.op1("Reshape", g.op1("Range", scalar(g, 0, np.int64), size, scalar(g, 1, np.int64)), dims)
+    picked = strided_slice(cx, node, [pos, begin, end, strides])
+    flat = g.const(np.asarray([-1], np.int64))
+    vals = g.op1("Expand", cast(g, value, x.dtype), g.op1("Shape", picked))
+    out = g.op1("ScatterElements", g.op1("Reshape", x, flat), g.op1("Reshape", picked, flat),
+                g.op1("Reshape", vals, flat), axis=0)
+    return g.op1("Reshape", out, dims)

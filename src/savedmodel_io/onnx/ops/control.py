@@ -1,4 +1,4 @@
-"""Functional control flow: If/Case -> ONNX If, While -> ONNX Loop.
+"""Functional control flow: If/Case -> ONNX If, While and For -> ONNX Loop.
 
 Branch and loop bodies are library functions; each becomes an ONNX subgraph by
 walking the function with its arguments bound to the caller's values (subgraphs
@@ -8,7 +8,8 @@ unchanged (weights, captured tensors) are not carried: the body reads them from 
 enclosing graph, so they stay constants there.
 Keras LSTM and GRU loops become ONNX LSTM / GRU ops instead (see ``rnn``).
 Semantics: tensorflow/tensorflow tensorflow/core/ops/functional_ops.cc (If, Case,
-While; a non-boolean predicate is true when non-zero, or non-empty when not a
+While, For: the body runs for i = start, start + delta, ... while i < limit, or > limit
+when delta is negative; a non-boolean predicate is true when non-zero, or non-empty when not a
 scalar); ONNX If and Loop: onnx/onnx docs/Operators.md.
 """
 
@@ -152,10 +153,69 @@ def while_(cx, node, ins):
     for k, i in enumerate(carried):
         result[i] = loop[k]
     return result
+
+
+def _trip_count(g: Any, start: Val, limit: Val, delta: Val) -> Val:
+    """How many times For runs its body: ceil((limit - start) / delta), at least 0 (0 when delta is 0)."""
+    s, l, d = (g.op1("Cast", _scalar(g, v), to=onnx.TensorProto.INT64) for v in (start, limit, delta))
+    sign = g.op1("Sign", d)
+    span, step = g.op1("Mul", g.op1("Sub", l, s), sign), g.op1("Abs", d)
+    one = scalar(g, 1, np.int64)
+    n = g.op1("Div", g.op1("Add", span, g.op1("Sub", step, one)), g.op1("Max", step, one))
+    return g.op1("Where", g.op1("Equal", step, scalar(g, 0, np.int64)), scalar(g, 0, np.int64),
+                 g.op1("Max", n, scalar(g, 0, np.int64)))
+
+
+def _scalar(g: Any, v: Val) -> Val:
+    v = g.plain(v)
+    return v if v.rank == 0 else g.op1("Reshape", v, g.const(np.zeros(0, np.int64)))
+
+
+@converter("For", onnx="Loop")
+def for_(cx, node, ins):
+    g = cx.g
+    start, limit, delta = ins[:3]
+    init = [g.plain(v) if v.kind == "tensor" else v for v in ins[3:]]
+    body_f = node.attr["body"].name
+    if any(v.kind == "handle" for v in init):
+        raise ExportError("a resource handle as a For loop variable")
+    if all(v.is_const for v in (start, limit, delta)):
+        b, e, d = (int(np.asarray(v.const).reshape(-1)[0]) for v in (start, limit, delta))
+        trips = g.const(np.asarray(max(0, -(-(e - b) * (1 if d > 0 else -1) // abs(d))) if d else 0, np.int64))
+    else:
+        trips = _trip_count(g, start, limit, delta)
+    it_name, cond_name = cx.model.fresh(f"{g.hint}/iter"), cx.model.fresh(f"{g.hint}/cond")
+    names = [cx.model.fresh(f"{g.hint}/var{i}") for i in range(len(init))]
+    in_types = [(it_name, tensor_type(np.dtype(np.int64), ())), (cond_name, tensor_type(np.dtype(bool), ()))]
+    inner = []
+    for name, v in zip(names, init):
+        tmpl = Val(name, v.dtype, _loop_shape(v, None), kind=v.kind, info=v.info)
+        inner.append(tmpl)
+        in_types.append((name, g.type_of(tmpl)))
+
+    def build() -> list[Val]:
+        h = cx.g
+        k = Val(it_name, np.dtype(np.int64), ())
+        # The body's index: start + k * delta, in int32 as TensorFlow passes it.
+        i = h.op1("Add", _scalar(h, start), h.op1("Mul", h.op1("Cast", k, to=onnx.TensorProto.INT32),
+                                                   _scalar(h, delta)))
+        new = cx.call(body_f, [i, *inner], node)
+        from savedmodel_io.onnx.ops.tensorlist import same_kind
+
+        return [Val(cond_name, np.dtype(bool), ())] + [same_kind(h, v, w) for v, w in zip(new, init)]
+
+    body, outs = subgraph(cx, "body", build, in_types)
+    types = []
+    for k, tmpl in enumerate(inner):
+        t, merged = merged_type(g, [tmpl, outs[k + 1]])
+        types.append((t, merged))
+        body.input[k + 2].type.CopyFrom(t)
+    loop = g.op("Loop", [trips, g.const(np.asarray(True))] + init, outputs=len(init),
+                types=[t for t, _ in types], body=body)
+    return typed_outputs(loop, [m for _, m in types])
 inexpressible("TF1 dataflow loops (Enter/Exit/NextIteration frames) have no structured form to map to Loop",
               "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit", "RefNextIteration",
               "ControlTrigger", "RefSelect")
-inexpressible("not mapped yet: the For op (ONNX Loop could express it)", "For")
 inexpressible("mutexes, cross-call batching and aborting the process: no ONNX form", "MutexV2", "MutexLock",
               "ConsumeMutexLock", "Batch", "BatchFunction", "Unbatch", "Abort")
 inexpressible("graph plumbing with no value to compute (device placement, gradient stand-ins)", "DeviceIndex",

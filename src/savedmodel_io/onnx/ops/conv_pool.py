@@ -1,16 +1,22 @@
-"""Rarer convolution and pooling ops: data-format maps map; the rest say why not (yet).
+"""Rarer convolution and pooling ops: the generic Conv, transposed and TF1-fused convolutions,
+arg-max pooling, data-format maps (built on nn's convolution converters).
 
 Semantics: the numpy kernels (graph/ops/conv_pool.py; tensorflow/tensorflow
-tensorflow/core/kernels/data_format_ops.cc).
+tensorflow/core/kernels/conv_ops.cc, depthwise_conv_grad_op.cc,
+conv_ops_fused_image_transform.cc, maxpooling_op.cc, data_format_ops.cc).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from savedmodel_io.onnx._graph import ExportError
+from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_text, need_rank, scalar
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, need_rank, scalar
+from savedmodel_io.onnx.ops.image import _resize
+from savedmodel_io.onnx.ops.nn import _conv, _filter_oi, _pads, conv, conv_transpose, mirror_pad, transposed_conv
 
 
 def _formats(node) -> tuple[str, str]:
@@ -41,12 +47,141 @@ def vec_permute(cx, node, ins):
     return g.op1("Gather", x, g.const(np.asarray([src.index(c) for c in dst], np.int64)), axis=0)
 
 
-inexpressible("not mapped yet: Conv2DBackpropInputV2 and depthwise input gradients (ONNX ConvTranspose "
-              "could express them)", "Conv2DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
-inexpressible("not mapped yet: the generic Conv op (batch dimensions, groups) and the fused pad/resize "
-              "convolutions of TF's graph transforms (ONNX Pad, Resize and Conv could express them)",
-              "Conv", "FusedPadConv2D", "FusedResizeAndPadConv2D")
+class _Attrs:
+    """A node seen with some attrs replaced (to convert it as a sibling op)."""
+
+    def __init__(self, node: Any, op: str, **attrs: Any) -> None:
+        self.op, self.name = op, node.name
+        self.attr = {**node.attr, **attrs}
+
+
+# -- the generic Conv op (tf.raw_ops.Conv: N-D, extra batch dimensions, groups) -----------------
+
+@converter("Conv", onnx="Conv (Reshape for batch dimensions)", layout=True)
+def generic_conv(cx, node, ins):
+    """A Conv2D/Conv3D of ``groups`` groups on the input with its batch dimensions merged."""
+    g = cx.g
+    x, w = g.plain(ins[0]), g.plain(ins[1])
+    batch_dims = int(node.attr.get("batch_dims", 1))
+    groups = int(node.attr.get("groups", 1))
+    rank = need_rank(w, "filter") - 2
+    if rank not in (1, 2, 3) or batch_dims < 1 or need_rank(x) != batch_dims + rank + 1:
+        raise ExportError(f"an input of rank {x.rank} with batch_dims {batch_dims} and a rank-{w.rank} filter")
+    if x.dtype.kind != "f":
+        raise ExportError(f"onnxruntime convolves floats only (got {x.dtype})")
+    first = attr_text(node, "data_format", "CHANNELS_LAST") == "CHANNELS_FIRST"
+    fmt = {1: "NWC", 2: "NHWC", 3: "NDHWC"}[rank]
+    if first:
+        fmt = fmt[0] + "C" + fmt[1:-1]
+    flat = x
+    if batch_dims > 1:
+        rest = x.shape[batch_dims:]
+        if all(isinstance(d, int) for d in rest):  # known sizes stay known (SAME padding needs them)
+            target = g.const(np.asarray([-1, *rest], np.int64))
+        else:
+            target = g.op1("Concat", g.const(np.asarray([-1], np.int64)), g.op1("Shape", x, start=batch_dims), axis=0)
+        flat = g.op1("Reshape", x, target)
+    shim = _Attrs(node, "Conv", data_format=fmt)
+    wt = _filter_oi(w, g, rank + 2)
+    y = _conv(cx, shim, flat, wt, rank + 2, groups)
+    if batch_dims > 1:
+        y = g.plain(y)
+        y = g.op1("Reshape", y, g.op1("Concat", g.op1("Shape", x, start=0, end=batch_dims),
+                                      g.op1("Shape", y, start=1), axis=0))
+    return y
+
+
+# -- transposed convolutions ----------------------------------------------------------------------
+
+@converter("Conv2DBackpropInputV2", onnx="ConvTranspose", layout=True)
+def conv_transpose_v2(cx, node, ins):
+    """Conv2DBackpropInput given the input tensor itself (for its shape) instead of its shape."""
+    shape = ins[0].logical_shape
+    if shape is None or len(shape) != 4 or any(not isinstance(d, int) for d in shape[1:]):
+        raise ExportError("the input's size (but for the batch) is not known before running")
+    sizes = cx.g.const(np.asarray([d if isinstance(d, int) else -1 for d in shape], np.int64))
+    return conv_transpose(cx, _Attrs(node, "Conv2DBackpropInput"), [sizes, ins[1], ins[2]])
+
+
+@converter("DepthwiseConv2dNativeBackpropInput", onnx="ConvTranspose(group=C)", layout=True)
+def depthwise_transpose(cx, node, ins):
+    """A ConvTranspose of C groups: out_backprop channel c*M + m goes back through filter[..., c, m]."""
+    g = cx.g
+    w = g.plain(ins[1])
+    if w.shape is None or any(not isinstance(d, int) for d in w.shape):
+        raise ExportError("the depthwise filter's shape is not known before running")
+    kh, kw, c, m = w.shape
+    # [H, W, C, M] -> [H, W, 1, C*M] -> ConvTranspose's [C*M, 1, H, W].
+    wt = g.op1("Transpose", g.op1("Reshape", w, g.const(np.asarray([kh, kw, 1, c * m], np.int64))),
+               perm=[3, 2, 0, 1])
+    return transposed_conv(cx, node, ins[0], wt, [kh, kw], ins[2], 4, group=c)
+
+
+# -- TF1 graph-transform fusions: MirrorPad (after a bilinear resize) then Conv2D -----------------
+
+def _conv_after(cx: Any, node: Any, x: Val, paddings: Val, w: Val) -> Val:
+    shim = _Attrs(node, "MirrorPad")
+    padded = mirror_pad(cx, shim, [x, paddings])
+    conv_node = _Attrs(node, "Conv2D", data_format="NHWC", dilations=[1, 1, 1, 1], explicit_paddings=[])
+    return conv(cx, conv_node, [padded, w])
+
+
+@converter("FusedPadConv2D", onnx="Pad(reflect) or Slice/Concat, Conv", layout=True)
+def fused_pad_conv(cx, node, ins):
+    if need_rank(ins[0]) != 4:
+        raise ExportError("the input must be 4-D")
+    return _conv_after(cx, node, ins[0], ins[1], ins[2])
+
+
+@converter("FusedResizeAndPadConv2D", onnx="Resize(linear), Pad, Conv", layout=True)
+def fused_resize_pad_conv(cx, node, ins):
+    """ResizeBilinear with TF's legacy pixel centres, in the input's type, then FusedPadConv2D."""
+    x = ins[0]
+    if need_rank(x) != 4:
+        raise ExportError("the input must be 4-D")
+    shim = _Attrs(node, "ResizeBilinear", align_corners=bool(node.attr.get("resize_align_corners", False)),
+                  half_pixel_centers=False)
+    resized = _resize(cx, shim, [x, ins[1]], "linear")
+    perm = resized.perm
+    resized = cast(cx.g, resized, x.dtype)
+    resized.perm = perm
+    return _conv_after(cx, node, resized, ins[2], ins[3])
+
+
+# -- arg-max pooling ------------------------------------------------------------------------------
+
+@converter("MaxPoolWithArgmax", onnx="MaxPool (Indices), Div, Mod, Mul, Add", layout=True)
+def max_pool_with_argmax(cx, node, ins):
+    """ONNX MaxPool's Indices count NCHW positions ((b*C + c)*H + y)*W + x; TF's NHWC ones
+    ((b*H + y)*W + x)*C + c, without the batch term when include_batch_in_index is False."""
+    g = cx.g
+    x = ins[0]
+    if need_rank(x) != 4:
+        raise ExportError("the input must be 4-D")
+    if x.dtype.kind not in "fiu" or (x.dtype.kind != "f" and x.dtype.itemsize > 4):
+        raise ExportError(f"onnxruntime's MaxPool has no {x.dtype} form, nor an exact wider one")
+    xc = g.with_perm(x, (0, 3, 1, 2))
+    ksize, strides = list(node.attr["ksize"]), list(node.attr["strides"])
+    k, s = ksize[1:3], strides[1:3]
+    # onnxruntime's MaxPool: floats, int8 and uint8; other integers of up to 32 bits are exact in float64.
+    src = xc if xc.dtype.kind == "f" or xc.dtype.itemsize == 1 else cast(g, xc, np.float64)
+    y, idx = g.op("MaxPool", [src], outputs=2, kernel_shape=k, strides=s,
+                  **_pads(node, xc, k, s, [1, 1], 4, True))
+    y = cast(g, y, xc.dtype)
+    y.perm = (0, 3, 1, 2)
+    shape = g.op1("Shape", xc)  # N, C, H, W
+    c, h, w = (g.op1("Gather", shape, g.const(np.asarray(i, np.int64)), axis=0) for i in (1, 2, 3))
+    hw = g.op1("Mul", h, w)
+    spatial = g.op1("Mod", idx, hw)
+    channel = g.op1("Mod", g.op1("Div", idx, hw), c)
+    out = g.op1("Add", g.op1("Mul", spatial, c), channel)
+    if node.attr.get("include_batch_in_index"):
+        batch = g.op1("Div", idx, g.op1("Mul", hw, c))
+        out = g.op1("Add", out, g.op1("Mul", batch, g.op1("Mul", hw, c)))
+    out = cast(g, out, attr_dtype(node, "Targmax", 9))
+    out.perm = (0, 3, 1, 2)
+    return [y, out]
+
+
 inexpressible("grayscale morphological dilation: no ONNX operator", "Dilation2D")
-inexpressible("ONNX MaxPool's indices count positions in NCHW order, TensorFlow's in NHWC: not mapped yet",
-              "MaxPoolWithArgmax")
 inexpressible("grayscale morphological dilation and its gradient: no ONNX operator", "Dilation2DBackpropInput")

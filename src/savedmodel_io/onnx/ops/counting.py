@@ -1,17 +1,28 @@
-"""Counting: HistogramFixedWidth as ScatterElements; sparse-output counts say why not.
+"""Counting: HistogramFixedWidth, sparse and ragged bincounts as scatters; sparse-output counts say why not.
 
 Semantics: the numpy kernels (graph/ops/counting.py; tensorflow/tensorflow
 tensorflow/core/kernels/histogram_op.cc): the bin is ``min((max(v, lo) - lo) / step, nbins - 1)``
-in double, truncated, with ``step = (hi - lo) / nbins``.
+in double, truncated, with ``step = (hi - lo) / nbins``; bincount_op.cc: values at or above
+``size`` (and, batched, below 0) are not counted, ``binary_output`` marks a bin with 1.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.onnx._graph import ExportError
+from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_dtype, cast, i64, scalar
+from savedmodel_io.onnx.ops._util import (
+    INT64_MIN,
+    attr_dtype,
+    cast,
+    dim_of,
+    i64,
+    reduce,
+    scalar,
+    squeeze,
+    unsqueeze,
+)
 
 
 @converter("HistogramFixedWidth", onnx="Div, Min, Cast, ScatterElements(reduction=add)")
@@ -38,5 +49,78 @@ def histogram(cx, node, ins):
 
 inexpressible("counts with sparse outputs whose sizes depend on the data: no cheap ONNX form",
               "DenseCountSparseOutput", "SparseCountSparseOutput", "RaggedCountSparseOutput")
-inexpressible("not mapped yet: counts of sparse or ragged values (ONNX could express it with ScatterElements)",
-              "SparseBincount", "RaggedBincount")
+
+
+def count_table(g: Graph, rows: Val, values: Val, weights: Val | None, nrows: Val, size: Val, binary: bool,
+                dt: np.dtype) -> Val:
+    """A [nrows, size] table counting ``values[i]`` into row ``rows[i]`` (values outside [0, size) skipped)."""
+    v, n = i64(g, values), g.op1("Reshape", i64(g, size), g.const(np.asarray([1], np.int64)))
+    valid = g.op1("And", g.op1("Less", v, n), g.op1("GreaterOrEqual", v, scalar(g, 0, np.int64)))
+    # Skipped values go to one extra column, cut off after.
+    col = g.op1("Where", valid, v, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))))
+    upd = cast(g, valid, dt) if binary or weights is None else \
+        g.op1("Where", valid, cast(g, weights, dt), scalar(g, 0, dt))
+    idx = g.op1("Concat", unsqueeze(g, i64(g, rows), [1]), unsqueeze(g, col, [1]), axis=1)
+    cols = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
+    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", g.op1("Reshape", nrows, g.const(
+        np.asarray([1], np.int64))), cols, axis=0))
+    out = g.op1("ScatterND", zeros, idx, upd, reduction="max" if binary else "add")
+    return g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([1], np.int64)))
+
+
+def _weights(w: Val) -> Val | None:
+    """None when the weights are empty (each value counts once)."""
+    return None if w.shape is not None and 0 in w.shape else w
+
+
+@converter("SparseBincount", onnx="ScatterND(reduction=add/max), Slice")
+def sparse_bincount(cx, node, ins):
+    g = cx.g
+    if cx.opset < 18:
+        raise ExportError("bincounts need ONNX opset 18 (ScatterND reductions)")
+    indices, values, shape, size, weights = ins
+    rank = shape.shape[0] if shape.shape else None
+    if not isinstance(rank, int):
+        raise ExportError("the rank of the sparse input is not known before running")
+    dt = attr_dtype(node, "T")
+    binary = bool(node.attr.get("binary_output"))
+    w = _weights(weights)
+    flat = g.const(np.asarray([-1], np.int64))
+    vals = g.op1("Reshape", values, flat)
+    w = None if w is None else g.op1("Reshape", w, flat)
+    if rank == 1:  # one row of counts
+        zero_rows = g.op1("Mul", i64(g, vals), scalar(g, 0, np.int64))
+        one = g.const(np.asarray(1, np.int64))
+        return squeeze(g, count_table(g, zero_rows, vals, w, one, size, binary, dt), [0])
+    rows = g.op1("Gather", indices, g.const(np.asarray(0, np.int64)), axis=1)  # the batch index
+    nrows = g.op1("Gather", i64(g, shape), g.const(np.asarray(0, np.int64)), axis=0)
+    return count_table(g, rows, vals, w, nrows, size, binary, dt)
+
+
+@converter("RaggedBincount", onnx="ReduceMax (running max of the splits), ScatterElements, CumSum, ScatterND")
+def ragged_bincount(cx, node, ins):
+    g = cx.g
+    if cx.opset < 18:
+        raise ExportError("bincounts need ONNX opset 18 (ScatterND reductions)")
+    splits, values, size, weights = ins
+    flat = g.const(np.asarray([-1], np.int64))
+    splits = g.op1("Reshape", i64(g, splits), flat)
+    vals = g.op1("Reshape", values, flat)
+    w = _weights(weights)
+    w = None if w is None else g.op1("Reshape", w, flat)
+    # A value's row: how many splits after the first are at or below its position, the splits
+    # taken as their running maximum (TF walks them forward).
+    k = g.op1("Reshape", dim_of(g, splits, 0), g.const(np.zeros(0, np.int64)))
+    pos = g.op1("Range", scalar(g, 0, np.int64), k, scalar(g, 1, np.int64))
+    upto = g.op1("LessOrEqual", unsqueeze(g, pos, [0]), unsqueeze(g, pos, [1]))  # [j, i]: i <= j
+    run = reduce(g, "ReduceMax", g.op1("Where", upto, unsqueeze(g, splits, [0]), scalar(g, INT64_MIN, np.int64)),
+                 [1], False)
+    n = dim_of(g, vals, 0)
+    ends = g.op1("Slice", run, g.const(np.asarray([1], np.int64)), g.const(np.asarray([np.iinfo(np.int64).max],
+                                                                                   np.int64)))
+    marks = g.op1("ScatterElements", g.op1("Expand", scalar(g, 0, np.int64), g.op1("Add", n, g.const(
+        np.asarray([1], np.int64)))), g.op1("Min", ends, n), g.op1("Expand", scalar(g, 1, np.int64),
+                                                                   g.op1("Shape", ends)), axis=0, reduction="add")
+    rows = g.op1("Slice", g.op1("CumSum", marks, scalar(g, 0, np.int64)), g.const(np.asarray([0], np.int64)), n)
+    nrows = g.op1("Sub", k, scalar(g, 1, np.int64))
+    return count_table(g, rows, vals, w, nrows, size, bool(node.attr.get("binary_output")), attr_dtype(node, "T"))

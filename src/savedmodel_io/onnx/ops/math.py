@@ -23,7 +23,8 @@ from savedmodel_io.onnx.ops._util import (
     scalar,
     unsqueeze,
 )
-from savedmodel_io.onnx._types import onnx_type
+from savedmodel_io.onnx._types import onnx_type, tensor_type
+from savedmodel_io.onnx.ops._subgraph import body_graph, truth
 
 
 # -- layout of binary operands ------------------------------------------------------------------
@@ -596,42 +597,34 @@ def invert_permutation(cx, node, ins):
     return g.op1("ScatterElements", g.op1("Expand", scalar(g, 0, p.dtype), n), i64(g, p), ar, axis=0)
 
 
-@converter("DenseBincount", "Bincount", onnx="ScatterElements(reduction=add/max)")
+@converter("DenseBincount", "Bincount", onnx="ScatterND(reduction=add/max), Slice")
 def bincount(cx, node, ins):
+    from savedmodel_io.onnx.ops.counting import count_table
+
     g = cx.g
     arr, size, weights = ins
     if cx.opset < 18:
-        raise ExportError("bincount needs ONNX opset 18 (ScatterElements reductions)")
+        raise ExportError("bincount needs ONNX opset 18 (ScatterND reductions)")
     r = need_rank(arr)
-    dt = attr_dtype(node, "T")
-    use_w = weights.shape is None or any(d != 0 for d in weights.shape)
-    flat = g.const(np.asarray([-1], np.int64))
-    if node.op == "Bincount" or r == 0:  # Bincount counts every element; a scalar is one value
-        arr, r = g.op1("Reshape", arr, flat), 1
-        weights = g.op1("Reshape", weights, flat) if use_w else weights
     if r > 2:
         raise ExportError("bincount of a rank-3 or higher input")
+    use_w = weights.shape is None or any(d != 0 for d in weights.shape)
+    flat = g.const(np.asarray([-1], np.int64))
+    values = g.op1("Reshape", arr, flat)
+    w = g.op1("Reshape", weights, flat) if use_w else None
     binary = bool(node.attr.get("binary_output", False))
-    rows = arr if r == 2 else unsqueeze(g, arr, [0])
-    idx = i64(g, rows)
-    n = g.op1("Reshape", i64(g, size), g.const(np.asarray([1], np.int64)))
-    # Values outside [0, size) are not counted (TF): they go to one extra column, cut off after.
-    valid = g.op1("And", g.op1("Less", idx, n), g.op1("GreaterOrEqual", idx, scalar(g, 0, np.int64)))
-    idx = g.op1("Where", valid, idx, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))))
-    if binary:
-        upd = cast(g, valid, dt)
-    elif use_w:
-        w = weights if r == 2 else unsqueeze(g, weights, [0])
-        upd = g.op1("Where", valid, cast(g, w, dt), scalar(g, 0, dt))
-    else:
-        upd = cast(g, valid, dt)
+    dt = attr_dtype(node, "T")
+    if node.op == "Bincount" or r < 2:  # one row counting every element
+        rows = g.op1("Mul", i64(g, values), scalar(g, 0, np.int64))
+        table = count_table(g, rows, values, w, g.const(np.asarray(1, np.int64)), size, binary, dt)
+        return g.op1("Squeeze", table, g.const(np.asarray([0], np.int64)))
+    # One row of counts per input row.
     from savedmodel_io.onnx.ops._util import dim_of
 
-    cols = g.op1("Add", n, g.const(np.asarray([1], np.int64)))
-    zeros = g.op1("Expand", scalar(g, 0, dt), g.op1("Concat", dim_of(g, rows, 0), cols, axis=0))
-    out = g.op1("ScatterElements", zeros, idx, upd, axis=1, reduction="max" if binary else "add")
-    out = g.op1("Slice", out, g.const(np.asarray([0], np.int64)), n, g.const(np.asarray([1], np.int64)))
-    return out if r == 2 else g.op1("Squeeze", out, g.const(np.asarray([0], np.int64)))
+    n = g.op1("Reshape", dim_of(g, arr, 0), g.const(np.zeros(0, np.int64)))
+    row_of = g.op1("Expand", unsqueeze(g, g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64)), [1]),
+                   g.op1("Shape", arr))
+    return count_table(g, g.op1("Reshape", row_of, flat), values, w, n, size, binary, dt)
 
 
 @converter("Conj", "Real", "Imag", onnx="(real tensors: the input, or zeros for Imag)", layout=True)
@@ -666,22 +659,70 @@ def cumprod(cx, node, ins):
     return g.op1("Where", zeros, zero, g.op1("Mul", sign, mag))
 
 
-@converter("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "BatchMatrixDiag",
-           onnx="Range, Equal, Mul (main diagonal)")
-def matrix_diag(cx, node, ins):
-    g, d = cx.g, ins[0]
-    if len(ins) > 1:
-        k = const_ints(ins[1], "k")
-        rows, cols = const_ints(ins[2], "num_rows")[0], const_ints(ins[3], "num_cols")[0]
-        pad = ins[4]
-        if k not in ([0], [0, 0]) or rows != -1 or cols != -1 or not pad.is_const or pad.const.any():
-            raise ExportError("MatrixDiag with an offset, a size or a padding value")
-    from savedmodel_io.onnx.ops._util import dim_of
+@converter("ApproximateEqual", onnx="Sub, Abs, Less")
+def approximate_equal(cx, node, ins):
+    g = cx.g
+    x, y = ins
+    # cwise_op_approximate_equal.cc: |x - y| < tolerance, the tolerance in x's type.
+    tol = np.asarray(node.attr.get("tolerance", 1e-5)).astype(x.dtype)
+    return g.op1("Less", g.op1("Abs", g.op1("Sub", x, y)), g.const(tol))
 
-    n = g.op1("Reshape", dim_of(g, d, -1), g.const(np.zeros(0, np.int64)))
-    ar = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))
-    eye = cast(g, g.op1("Equal", unsqueeze(g, ar, [1]), unsqueeze(g, ar, [0])), d.dtype)
-    return g.op1("Mul", unsqueeze(g, d, [-1]), eye)
+
+@converter("ToBool", onnx="Size, Greater / Equal, Not")
+def to_bool(cx, node, ins):
+    g, x = cx.g, ins[0]
+    if x.dtype is not None and x.dtype.kind == "O" and x.rank == 0:
+        if cx.opset < 19:
+            raise ExportError("comparing strings needs ONNX opset 19 (Equal on strings)")
+        return g.op1("Not", g.op1("Equal", x, g.const(np.asarray(b"", dtype=object))))  # non-empty string
+    return truth(g, x)
+
+
+@converter("CumulativeLogsumexp", onnx="Scan (logaddexp steps)")
+def cumulative_logsumexp(cx, node, ins):
+    g = cx.g
+    x, axis_v = ins
+    r = need_rank(x)
+    axis = norm_axis(const_ints(axis_v, "the axis")[0], r)
+    dt = x.dtype
+    # scan_ops.h: a running log-sum-exp (exclusive scans start from -inf); half types in float32.
+    wt = np.dtype(np.float32) if dt.itemsize < 4 else dt
+    xw = cast(g, x, wt)
+    dims = g.op1("Shape", xw)
+    state_dims = g.op1("Concat", g.op1("Slice", dims, g.const(np.asarray([0], np.int64)),
+                                       g.const(np.asarray([axis], np.int64))),
+                       g.op1("Slice", dims, g.const(np.asarray([axis + 1], np.int64)),
+                             g.const(np.asarray([r], np.int64))), axis=0)
+    init = g.op1("Expand", scalar(g, -np.inf, wt), state_dims)
+    names = (cx.model.fresh(f"{g.hint}/acc"), cx.model.fresh(f"{g.hint}/elem"))
+    slice_shape = None if xw.shape is None else tuple(d for i, d in enumerate(xw.shape) if i != axis)
+    exclusive = bool(node.attr.get("exclusive"))
+
+    def step(h: Graph) -> list[Val]:
+        acc, elem = (Val(n, wt, slice_shape) for n in names)
+        new = logaddexp(h, acc, elem)
+        return [new, acc if exclusive else new]
+
+    t = tensor_type(wt, slice_shape)
+    body, _ = body_graph(g, "logaddexp", step, [(names[0], t), (names[1], t)])
+    rev = int(bool(node.attr.get("reverse")))
+    _, out = g.op("Scan", [init, xw], outputs=2, types=[t, tensor_type(wt, xw.shape)], body=body,
+                  num_scan_inputs=1, scan_input_axes=[axis], scan_output_axes=[axis],
+                  scan_input_directions=[rev], scan_output_directions=[rev])
+    return cast(g, out, dt)
+
+
+def logaddexp(g: Graph, a: Val, b: Val) -> Val:
+    """log(exp(a) + exp(b)) as numpy computes it: max + log1p(exp(-|a - b|)); equal infinities kept."""
+    big = g.op1("Max", a, b)
+    e = g.op1("Exp", g.op1("Neg", g.op1("Abs", g.op1("Sub", a, b))))
+    # log1p(e) without a log1p op: log(u) * e / (u - 1) with u = 1 + e is exact to rounding (Goldberg).
+    one = scalar(g, 1, a.dtype)
+    u = g.op1("Add", one, e)
+    log1p = g.op1("Where", g.op1("Equal", u, one), e,
+                  g.op1("Div", g.op1("Mul", g.op1("Log", u), e), g.op1("Sub", u, one)))
+    same_inf = g.op1("And", g.op1("Equal", a, b), g.op1("IsInf", a))
+    return g.op1("Where", same_inf, a, g.op1("Add", big, log1p))
 
 
 inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's", "RandomUniform",
@@ -694,5 +735,3 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
 inexpressible("ONNX has no complex tensors", "Complex", "ComplexAbs", "Angle")
 inexpressible("ONNX has no bit count operator", "PopulationCount")
 inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")
-inexpressible("not mapped yet: ApproximateEqual, ToBool, CumulativeLogsumexp (ONNX Abs/Less, Equal/Size, "
-              "CumSum of Exp could express them)", "ApproximateEqual", "ToBool", "CumulativeLogsumexp")

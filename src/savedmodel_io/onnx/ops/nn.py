@@ -15,7 +15,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops.math import in_float32
+from savedmodel_io.onnx.ops.math import batch_matmul, in_float32, matmul
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
     INT64_MIN,
@@ -25,6 +25,7 @@ from savedmodel_io.onnx.ops._util import (
     i64,
     need_rank,
     partly_known,
+    reduce,
     scalar,
 )
 
@@ -78,6 +79,8 @@ def _pads(node: Any, x: Val, kernel: list[int], strides: list[int], dil: list[in
         raise ExportError(f"padding {padding!r} is not supported")
     sizes = x.shape[2:] if x.shape is not None else [None] * nsp
     if any(not isinstance(s, int) for s in sizes):
+        if any(d != 1 for d in dil):  # onnxruntime: "Dilation not supported for AutoPadType::SAME_UPPER"
+            raise ExportError("SAME padding with dilations needs the spatial size before running")
         return {"auto_pad": "SAME_UPPER"}  # TF's SAME puts the odd cell at the end, like SAME_UPPER
     before, after = [], []
     for size, k, s, d in zip(sizes, kernel, strides, dil):
@@ -91,8 +94,9 @@ def _pads(node: Any, x: Val, kernel: list[int], strides: list[int], dil: list[in
 
 # -- convolutions ---------------------------------------------------------------------------------
 
-def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int = 1) -> Val:
-    """ONNX Conv of ``x`` (TF layout per data_format) with an OI[spatial] weight."""
+def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int = 1,
+          bias: Val | None = None) -> Val:
+    """ONNX Conv of ``x`` (TF layout per data_format) with an OI[spatial] weight (and a bias vector)."""
     g = cx.g
     last = _is_channels_last(node)
     xc = _nchw(g, x, rank, last)
@@ -104,9 +108,10 @@ def _conv(cx: Any, node: Any, x: Val, w: np.ndarray | Val, rank: int, group: int
     kernel = [int(d) for d in wv.shape[2:]]
     attrs = dict(strides=strides, dilations=dil, group=group, **_pads(node, xc, kernel, strides, dil, rank, last))
     if xc.dtype == np.float64:  # onnxruntime convolves float32 (and float16) only
-        out = cast(g, g.op1("Conv", cast(g, xc, np.float32), cast(g, wv, np.float32), **attrs), np.float64)
+        b = None if bias is None else cast(g, bias, np.float32)
+        out = cast(g, g.op1("Conv", cast(g, xc, np.float32), cast(g, wv, np.float32), b, **attrs), np.float64)
     else:
-        out = g.op1("Conv", xc, wv, **attrs)
+        out = g.op1("Conv", xc, wv, None if bias is None else cast(g, bias, xc.dtype), **attrs)
     return _out(out, rank, last)
 
 
@@ -117,21 +122,21 @@ def _filter_oi(w: Val, g: Graph, rank: int) -> Val:
 
 
 @converter("Conv2D", "Conv3D", onnx="Conv", layout=True)
-def conv(cx, node, ins):
+def conv(cx, node, ins, bias=None):
     g = cx.g
     x, w = ins
-    rank = 4 if node.op == "Conv2D" else 5
+    rank = 5 if node.op == "Conv3D" else 4
     w = g.plain(w)
     cin = w.shape[rank - 2] if w.shape is not None else None
     c = x.logical_shape[rank - 1 if _is_channels_last(node) else 1] if x.shape is not None else None
     group = 1
     if isinstance(cin, int) and isinstance(c, int) and cin and c != cin:
         group = c // cin
-    return _conv(cx, node, x, _filter_oi(w, g, rank), rank, group)
+    return _conv(cx, node, x, _filter_oi(w, g, rank), rank, group, bias)
 
 
 @converter("DepthwiseConv2dNative", onnx="Conv(group=C)", layout=True)
-def depthwise_conv(cx, node, ins):
+def depthwise_conv(cx, node, ins, bias=None):
     g = cx.g
     x, w = ins
     w = g.plain(w)
@@ -140,7 +145,7 @@ def depthwise_conv(cx, node, ins):
     kh, kw, c, m = w.shape
     # [H, W, C, M] -> [H, W, 1, C*M] -> [C*M, 1, H, W]: output channel c*M + m, as in TF.
     w2 = g.op1("Reshape", w, g.const(np.asarray([kh, kw, 1, c * m], np.int64)))
-    return _conv(cx, node, x, _filter_oi(w2, g, 4), 4, group=c)
+    return _conv(cx, node, x, _filter_oi(w2, g, 4), 4, group=c, bias=bias)
 
 
 @converter("Conv2DBackpropInput", "Conv3DBackpropInputV2", "Conv3DBackpropInput", onnx="ConvTranspose",
@@ -152,11 +157,21 @@ def conv_transpose(cx, node, ins):
         sizes_v = g.const(np.asarray([-1 if not isinstance(d, int) else d
                                       for d in (sizes_v.logical_shape or ())], np.int64))
     rank = 4 if node.op == "Conv2DBackpropInput" else 5
-    last = _is_channels_last(node)
-    sizes = partly_known(sizes_v, "input_sizes")
     w = g.plain(w)
     if w.shape is None or any(not isinstance(d, int) for d in w.shape):
         raise ExportError("the filter's shape is not known before running")
+    # TF filter [spatial..., out_c, in_c] -> ConvTranspose weight [in_c, out_c, spatial...].
+    wt = g.op1("Transpose", w, perm=[rank - 1, rank - 2] + list(range(rank - 2)))
+    return transposed_conv(cx, node, sizes_v, wt, list(w.shape[:rank - 2]), dy, rank)
+
+
+def transposed_conv(cx: Any, node: Any, sizes_v: Val, wt: Val, kernel: list[int], dy: Val, rank: int,
+                    group: int = 1) -> Val:
+    """ONNX ConvTranspose of ``dy`` (TF layout) by weight ``wt`` [in_c, out_c / group, spatial...],
+    to the input size ``sizes_v`` gives (TF's SAME / VALID / EXPLICIT padding rules)."""
+    g = cx.g
+    last = _is_channels_last(node)
+    sizes = partly_known(sizes_v, "input_sizes")
     dyc = _nchw(g, dy, rank, last)
     out_sp = _spatial(sizes, rank, last)
     if any(d is None for d in out_sp):
@@ -166,29 +181,34 @@ def conv_transpose(cx, node, ins):
         raise ExportError("the spatial size of out_backprop is not known before running")
     strides = _spatial(list(node.attr.get("strides") or [1] * rank), rank, last)
     dil = _spatial(list(node.attr.get("dilations") or [1] * rank), rank, last)
-    kernel = list(w.shape[:rank - 2])
     padding = attr_text(node, "padding", "VALID")
+    explicit = _pads(node, dyc, kernel, strides, dil, rank, last)["pads"] if padding == "EXPLICIT" else None
     pads_b, pads_e, out_pad = [], [], []
     for i, (o, n, k, s, d) in enumerate(zip(out_sp, in_sp, kernel, strides, dil)):
         eff = (k - 1) * d + 1
         if padding == "SAME":
             total = max((n - 1) * s + eff - o, 0)
             b = total // 2
+            e = total - b
         elif padding == "VALID":
-            total, b = 0, 0
+            b = e = 0
+        elif explicit is not None:
+            b, e = explicit[i], explicit[len(kernel) + i]
         else:
             raise ExportError(f"padding {padding!r} is not supported")
-        e = total - b
         full = s * (n - 1) + eff - b - e
         pads_b.append(b)
         pads_e.append(e)
         out_pad.append(o - full)
     if any(p < 0 for p in out_pad):
         raise ExportError("input_sizes is smaller than the transposed convolution's output")
-    # TF filter [spatial..., out_c, in_c] -> ConvTranspose weight [in_c, out_c, spatial...].
-    wt = g.op1("Transpose", w, perm=[rank - 1, rank - 2] + list(range(rank - 2)))
-    out = g.op1("ConvTranspose", dyc, wt, strides=strides, dilations=dil, pads=pads_b + pads_e,
-                output_padding=out_pad if any(out_pad) else None)
+    attrs = dict(strides=strides, dilations=dil, pads=pads_b + pads_e, group=group if group != 1 else None,
+                 output_padding=out_pad if any(out_pad) else None)
+    if dyc.dtype == np.float64:  # onnxruntime's ConvTranspose: float32 (and float16) only
+        out = cast(g, g.op1("ConvTranspose", cast(g, dyc, np.float32), cast(g, wt, np.float32), **attrs),
+                   np.float64)
+    else:
+        out = g.op1("ConvTranspose", dyc, wt, **attrs)
     return _out(out, rank, last)
 
 
@@ -535,11 +555,174 @@ def _batch_to_space_static(cx, node, ins):
         y = g.op1("Slice", y, g.const(starts.astype(np.int64)), g.const(ends),
                   g.const(np.arange(1, 1 + m, dtype=np.int64)))
     return y
-inexpressible("not mapped yet: TF's fused LSTM/GRU block cells (ONNX LSTM/GRU could express them)",
-              "BlockLSTM", "BlockLSTMV2", "LSTMBlockCell", "GRUBlockCell")
 inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
-inexpressible("not mapped yet: softmax cross-entropy with its gradient output (ONNX SoftmaxCrossEntropyLoss "
-              "gives the loss only)", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits")
-inexpressible("not mapped yet: grappler's and oneDNN's fused ops (the exporter fuses Conv/MatMul + bias and "
-              "layer norms itself from the unfused graph)", "_FusedConv2D", "_FusedDepthwiseConv2dNative",
-              "_FusedMatMul", "_MklFusedBatchMatMulV2", "_MklLayerNorm")
+
+
+# -- grappler's and oneDNN's fused ops ----------------------------------------------------------
+# The fused_ops forms the numpy kernels run (graph/ops/nn.py _Epilogue; tensorflow/tensorflow
+# tensorflow/core/kernels/conv_ops_fused_impl.h, matmul_op_fused.cc): BiasAdd [, Add]
+# [, activation] with args (bias [, residual]), or FusedBatchNorm [, activation] with args
+# (scale, offset, mean, variance) and attr epsilon; an empty list is the plain op.
+
+def _channel_op(g: Graph, op: str, y: Val, vec: Val, axis: int) -> Val:
+    """``op`` (Add, Mul) of ``y`` and a vector along ``y``'s logical ``axis`` (``y``'s layout kept)."""
+    rank = need_rank(y)
+    phys = invert(y.perm)[axis] if y.perm is not None else axis
+    if phys != rank - 1:
+        shape = [1] * rank
+        shape[phys] = -1
+        vec = g.op1("Reshape", vec, g.const(np.asarray(shape, np.int64)))
+    out = g.op1(op, y, vec)
+    out.perm = y.perm
+    return out
+
+
+def _activation(g: Graph, act: str, y: Val, alpha: float) -> Val:
+    if act == "Relu":
+        out = g.op1("Relu", y)
+    elif act == "Relu6":
+        out = g.op1("Clip", y, scalar(g, 0, y.dtype), scalar(g, 6, y.dtype))
+    elif act == "Elu":
+        out = in_float32(g, "Elu", y, alpha=1.0)
+    elif act == "LeakyRelu":
+        out = in_float32(g, "LeakyRelu", y, alpha=alpha)
+    elif act in ("Sigmoid", "Tanh"):
+        out = g.op1(act, y)
+    elif act == "GeluExact":  # 0.5 * y * (1 + erf(y / sqrt 2)), as tf.nn.gelu(approximate=False)
+        if g.model.opset >= 20:
+            out = g.op1("Gelu", y)
+        else:
+            half = g.op1("Mul", y, scalar(g, 0.5, y.dtype))
+            erf = in_float32(g, "Erf", g.op1("Mul", y, scalar(g, 0.7071067811865476, y.dtype)))
+            out = g.op1("Mul", half, g.op1("Add", erf, scalar(g, 1, y.dtype)))
+    else:
+        raise ExportError(f"fused activation {act} is not supported")
+    out.perm = y.perm
+    return out
+
+
+_FUSED_ACTIVATIONS = ("Relu", "Relu6", "Elu", "LeakyRelu", "Sigmoid", "Tanh", "GeluExact")
+
+
+def _fused_ops(node: Any) -> list[str]:
+    return [o.decode() if isinstance(o, bytes) else str(o) for o in node.attr.get("fused_ops") or ()]
+
+
+def _epilogue(cx: Any, node: Any, y: Val, args: list[Val], axis: int, folded: bool = False) -> Val:
+    """The fused_ops of ``node`` applied to the convolution's or matmul's output ``y`` (``folded``:
+    its bias or batch norm is in ``y`` already: Conv's bias, Gemm's C, scaled weights)."""
+    g = cx.g
+    ops = _fused_ops(node)
+    if not ops:
+        return y
+    res = args[1] if len(args) > 1 else None  # a residual keeps its layout
+    args = [a if k == 1 and ops[0] == "BiasAdd" else g.plain(a) for k, a in enumerate(args)]
+    if ops[0] == "BiasAdd" and args:
+        if not folded:
+            y = _channel_op(g, "Add", y, cast(g, args[0], y.dtype), axis)
+        rest = ops[1:]
+        if rest[:1] == ["Add"]:
+            if res is None:
+                raise ExportError("fused Add needs a second argument")
+            if y.perm is not None and res.rank == y.rank:
+                res = g.with_perm(res, y.perm)
+            else:
+                y, res = g.plain(y), g.plain(res)
+            perm = y.perm
+            y = g.op1("Add", y, res)
+            y.perm = perm
+            rest = rest[1:]
+    elif ops[0] == "FusedBatchNorm" and folded:
+        rest = ops[1:]
+    elif ops[0] == "FusedBatchNorm" and len(args) >= 4:
+        scale, offset, mean, var = (cast(g, a, np.float32) for a in args[:4])
+        eps = scalar(g, float(node.attr.get("epsilon", 1e-4)), np.float32)
+        s = g.op1("Div", scale, g.op1("Sqrt", g.op1("Add", var, eps)))
+        t = g.op1("Sub", offset, g.op1("Mul", mean, s))
+        y = _channel_op(g, "Add", _channel_op(g, "Mul", y, cast(g, s, y.dtype), axis), cast(g, t, y.dtype), axis)
+        rest = ops[1:]
+    else:
+        raise ExportError(f"fused ops {ops} are not supported")
+    if len(rest) > 1 or (rest and rest[0] not in _FUSED_ACTIVATIONS):
+        raise ExportError(f"fused ops {ops} are not supported")
+    if rest:
+        y = _activation(g, rest[0], y, float(node.attr.get("leakyrelu_alpha", 0.2)))
+    return y
+
+
+def _fused_convolution(cx: Any, node: Any, ins: list[Val], plain: Any, depthwise: bool) -> Val:
+    """A convolution and its fused_ops: a bias is Conv's B input; a batch norm with constant
+    statistics on constant filters is folded into them (scaled output channels, B the shift)."""
+    g = cx.g
+    ops = _fused_ops(node)
+    axis = 3 if _is_channels_last(node) else 1
+    x, w, args = ins[0], g.plain(ins[1]), ins[2:]
+    if ops[:1] == ["BiasAdd"] and args:
+        return _epilogue(cx, node, plain(cx, node, [x, w], bias=g.plain(args[0])), args, axis, folded=True)
+    if ops[:1] == ["FusedBatchNorm"] and len(args) >= 4 and w.is_const and w.rank == 4 and \
+            w.dtype.kind == "f" and all(a.is_const for a in args[:4]):
+        # tensorflow/tensorflow tensorflow/core/kernels/fused_batch_norm_op.cc, inference: in float32.
+        scale, offset, mean, var = (np.asarray(a.const, np.float32) for a in args[:4])
+        s = scale / np.sqrt(var + np.float32(node.attr.get("epsilon", 1e-4)))
+        shift = g.const((offset - mean * s).astype(w.dtype))
+        f = w.const * (s.reshape(w.const.shape[2:]) if depthwise else s).astype(w.dtype)
+        return _epilogue(cx, node, plain(cx, node, [x, g.const(f)], bias=shift), args, axis, folded=True)
+    return _epilogue(cx, node, plain(cx, node, [x, w]), args, axis)
+
+
+@converter("_FusedConv2D", onnx="Conv (bias; batch norm folded into the filter), Add, activation", layout=True)
+def fused_conv(cx, node, ins):
+    return _fused_convolution(cx, node, ins, conv, False)
+
+
+@converter("_FusedDepthwiseConv2dNative", onnx="Conv(group=C) (bias; batch norm folded), Add, activation",
+           layout=True)
+def fused_depthwise_conv(cx, node, ins):
+    return _fused_convolution(cx, node, ins, depthwise_conv, True)
+
+
+@converter("_FusedMatMul", onnx="Gemm (2-D, constant weights), or MatMul and Add; Add, activation")
+def fused_matmul(cx, node, ins):
+    g = cx.g
+    a, b, args = ins[0], ins[1], ins[2:]
+    ops = _fused_ops(node)
+    src = a.origin[1] if a.origin is not None and a.origin[0] == "reshape" else None
+    if src is not None and src.rank is not None and src.rank > 2 and a.rank == 2 and "Add" not in ops and \
+            not node.attr.get("transpose_a") and src.shape[-1] == a.shape[-1]:
+        # Keras' tensordot (reshape to 2-D, matmul and epilogue, reshape back): one broadcasting
+        # MatMul and the epilogue on the N-D input, flattened; array.reshape undoes the flattening.
+        y = _epilogue(cx, node, matmul(cx, node, [src, b]), args, src.rank - 1)
+        n = y.shape[-1] if y.shape is not None and isinstance(y.shape[-1], int) else -1
+        flat = g.op1("Reshape", y, g.const(np.asarray([-1, n], np.int64)))
+        flat.origin = ("reshape", y)
+        return flat
+    if ops[:1] == ["BiasAdd"] and args and a.rank == 2 and b.is_const and b.rank == 2 and \
+            a.dtype == b.dtype and a.dtype.kind == "f" and not node.attr.get("transpose_a"):
+        y = g.op1("Gemm", a, b, cast(g, g.plain(args[0]), a.dtype),
+                  transB=1 if node.attr.get("transpose_b") else None)
+        return _epilogue(cx, node, y, args, 1, folded=True)
+    y = matmul(cx, node, ins[:2])
+    return _epilogue(cx, node, y, args, need_rank(y) - 1)
+
+
+@converter("_MklFusedBatchMatMulV2", onnx="MatMul, Add, activation")
+def fused_batch_matmul(cx, node, ins):
+    y = batch_matmul(cx, node, ins[:2])
+    return _epilogue(cx, node, y, ins[2:], need_rank(y) - 1)
+
+
+@converter("_MklLayerNorm", onnx="LayerNormalization")
+def layer_norm(cx, node, ins):
+    """(x - mean) / sqrt(var + epsilon) * scale + offset over the last axis (graph/ops/nn.py)."""
+    g = cx.g
+    x, scale, offset = ins
+    if need_rank(x) == 0:
+        raise ExportError("layer normalisation of a scalar")
+    eps = float(node.attr.get("epsilon", 1e-3))
+    scale, offset = cast(g, scale, x.dtype), cast(g, offset, x.dtype)
+    if cx.opset >= 17:
+        return g.op1("LayerNormalization", x, scale, offset, axis=-1, epsilon=eps)
+    centred = g.op1("Sub", x, reduce(g, "ReduceMean", x, [-1], True))
+    var = reduce(g, "ReduceMean", g.op1("Mul", centred, centred), [-1], True)
+    norm = g.op1("Div", centred, g.op1("Sqrt", g.op1("Add", var, scalar(g, eps, x.dtype))))
+    return g.op1("Add", g.op1("Mul", norm, scale), offset)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from savedmodel_io.graph.variables import Handle
 from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx.ops._registry import STATE, converter, inexpressible
-from savedmodel_io.onnx.ops._util import i64
+from savedmodel_io.onnx.ops._util import attr_dtype, i64
 
 
 def _variable(cx, node, v: Val):
@@ -43,5 +45,9 @@ inexpressible(STATE, "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariab
                              "NdMin", "NdUpdate")))
 inexpressible("destroys a resource (state kept between calls)", "DestroyResourceOp")
 inexpressible(STATE, "StridedSliceAssign", "ResourceStridedSliceAssign", "DisableCopyOnRead")
-inexpressible("not mapped yet: a variable's shape (folded when the variable is read from the checkpoint)",
-              "VariableShape")
+
+
+@converter("VariableShape", onnx="(a constant: the checkpoint's variable shape)")
+def variable_shape(cx, node, ins):
+    value = _variable(cx, node, ins[0]).const
+    return cx.g.const(np.asarray(value.shape, attr_dtype(node, "out_type", 3)))  # DT_INT32 by default

@@ -55,13 +55,22 @@ def to_number(cx, node, ins):
     return cast(cx.g, ins[0], attr_dtype(node, "out_type", 1))
 
 
-@converter("AsString", onnx="Cast (integers and booleans)")
+@converter("AsString", onnx="Cast (integers), Where (booleans), Identity (strings)")
 def as_string(cx, node, ins):
+    """TF's plain decimal text; a width (padding) or float formatting has no ONNX form."""
     x = ins[0]
-    if x.dtype.kind not in "iu":
-        raise ExportError("ONNX Cast writes floats and booleans differently from AsString")
-    if any(node.attr.get(a) not in (None, -1, 0, b"", False) for a in ("precision", "width", "fill", "scientific", "shortest")):
+    # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: a fill without a width
+    # formats as without both; precision/scientific/shortest are refused by TF for non-floats.
+    if x.dtype.kind in "fc":
+        raise ExportError("ONNX Cast writes floats differently from AsString's printf formats")
+    if int(node.attr.get("width", -1)) > 0:
+        raise ExportError("AsString's width: ONNX has no string length to pad with")
+    if any(node.attr.get(a) not in (None, -1, False) for a in ("precision", "scientific", "shortest")):
         raise ExportError("AsString formatting options")
+    if x.dtype.kind == "b":
+        return cx.g.op1("Where", x, scalar(cx.g, b"true", object), scalar(cx.g, b"false", object))
+    if x.dtype.kind == "O":
+        return cx.g.op1("Identity", x)
     return cast(cx.g, x, object)
 
 
@@ -87,16 +96,75 @@ def split_v2(cx, node, ins):
         blank = g.op1("Expand", g.const(np.asarray([b""], dtype=object)),
                       g.op1("Concat", rows, g.const(np.asarray([1], np.int64)), axis=0))
         padded = g.op1("Concat", padded, blank, axis=1)
-    width = g.op1("Shape", padded, start=1, end=2)
+    return _sparse_rows(g, padded, _filled(g, padded, counts))
+
+
+def _filled(g, padded: Val, counts: Val) -> Val:
+    """Which cells of ONNX StringSplit's padded output hold a part (the first ``counts`` of each row)."""
+    r = padded.rank
+    width = g.op1("Shape", padded, start=r - 1, end=r)
     cols = g.op1("Range", scalar(g, 0, np.int64), g.op1("Reshape", width, g.const(np.zeros(0, np.int64))),
                  scalar(g, 1, np.int64))
-    mask = g.op1("Less", unsqueeze(g, cols, [0]), unsqueeze(g, i64(g, counts), [1]))
-    indices = g.op1("Transpose", g.op1("NonZero", mask), perm=[1, 0])
-    values = g.op1("GatherND", padded, indices)
-    n = g.op1("Shape", x)
-    longest = _max_or_zero(g, i64(g, counts))
-    dense = g.op1("Concat", n, unsqueeze(g, longest, [0]), axis=0)
+    return g.op1("Less", cols, unsqueeze(g, i64(g, counts), [-1]))
+
+
+def _sparse_rows(g, padded: Val, mask: Val) -> list[Val]:
+    """TF's sparse (indices, values, dense shape) of the cells of [N, W] ``padded`` where ``mask`` is set,
+    each row's parts numbered from 0."""
+    counts = g.op1("CumSum", cast(g, mask, np.int64), scalar(g, 1, np.int64))
+    nz = g.op1("Transpose", g.op1("NonZero", mask), perm=[1, 0])
+    values = g.op1("GatherND", padded, nz)
+    col = g.op1("Sub", g.op1("GatherND", counts, nz), scalar(g, 1, np.int64))
+    rows = g.op1("Slice", nz, g.const(np.asarray([0], np.int64)), g.const(np.asarray([1], np.int64)),
+                 g.const(np.asarray([1], np.int64)))
+    indices = g.op1("Concat", rows, unsqueeze(g, col, [1]), axis=1)
+    last = g.op1("Slice", counts, g.const(np.asarray([-1], np.int64)),
+                 g.const(np.asarray([np.iinfo(np.int64).max], np.int64)), g.const(np.asarray([1], np.int64)))
+    longest = _max_or_zero(g, g.op1("Reshape", last, g.const(np.asarray([-1], np.int64))))
+    dense = g.op1("Concat", g.op1("Shape", padded, start=0, end=1), unsqueeze(g, longest, [0]), axis=0)
     return [indices, values, dense]
+
+
+@converter("StringSplit", onnx="StringSplit (once per delimiter byte), NonZero, CumSum, GatherND")
+def split_v1(cx, node, ins):
+    """string_split_op.cc: every byte of the delimiter splits (absl ByAnyChar); "" has no parts."""
+    _need(cx, 20, "StringSplit")
+    g = cx.g
+    x, sep = ins
+    if not sep.is_const:
+        raise ExportError("the delimiter is computed at run time")
+    if sep.const.ndim:
+        raise ExportError("the delimiter must be a scalar")
+    delim = bytes(sep.const.reshape(-1)[0])
+    if not delim:
+        raise ExportError("an empty delimiter splits into single bytes: ONNX has no substring operator")
+    if not delim.isascii():
+        raise ExportError("a non-ASCII delimiter byte (ONNX splits decoded text)")
+    if x.rank != 1:
+        raise ExportError("the input must be a vector")
+    # Splitting by each byte in turn gives the parts of a split by any of them, in order.
+    parts, mask = x, None
+    for k, b in enumerate(dict.fromkeys(delim)):
+        padded, counts = g.op("StringSplit", [parts], outputs=2, delimiter=chr(b))
+        if k:  # an empty piece is one empty part; ONNX gives none (and may have no column for it)
+            counts = g.op1("Max", i64(g, counts), scalar(g, 1, np.int64))
+            blank = g.op1("Expand", g.const(np.asarray([b""], dtype=object)),
+                          g.op1("Concat", g.op1("Shape", padded, start=0, end=-1),
+                                g.const(np.asarray([1], np.int64)), axis=0))
+            padded = g.op1("Concat", padded, blank, axis=-1)
+        filled = _filled(g, padded, counts)
+        mask = filled if mask is None else g.op1("And", unsqueeze(g, mask, [-1]), filled)
+        parts = padded
+    if node.attr.get("skip_empty", True):
+        mask = g.op1("And", mask, g.op1("Not", g.op1("Equal", parts, g.const(np.asarray(b"", dtype=object)))))
+    if parts.rank > 2:  # [N, W1, W2, ...] -> [N, W1 * W2 * ...]: the parts of a row stay in order
+        dims = g.op1("Shape", parts)
+        flat = g.op1("Concat", g.op1("Slice", dims, g.const(np.asarray([0], np.int64)),
+                                     g.const(np.asarray([1], np.int64))),
+                     g.op1("ReduceProd", g.op1("Slice", dims, g.const(np.asarray([1], np.int64)),
+                                               g.const(np.asarray([parts.rank], np.int64))), keepdims=1), axis=0)
+        parts, mask = g.op1("Reshape", parts, flat), g.op1("Reshape", mask, flat)
+    return _sparse_rows(g, parts, mask)
 
 
 def _max_or_zero(g, counts: Val) -> Val:
@@ -126,5 +194,3 @@ inexpressible("ONNX has no tf.train.SequenceExample / single Example parser", "P
 inexpressible("ONNX has no Unicode decoding, encoding or script lookup", "UnicodeDecode", "UnicodeDecodeWithOffsets",
               "UnicodeEncode", "UnicodeScript", "UnicodeTranscode")
 inexpressible("FarmHash fingerprints and buckets have no ONNX operator", "Fingerprint", "StringToHashBucket")
-inexpressible("not mapped yet: the old StringSplit (sparse output; ONNX StringSplit could express it)",
-              "StringSplit")

@@ -9,6 +9,10 @@ A TensorList value takes one of two forms:
   shape, EmptyTensorList, TensorListSplit); a write at an index past the end appends,
   so the usual in-order writes of a loop fill it as TensorFlow does.
 
+A vector of TensorLists (``tf.stack`` of lists, for TensorListPushBackBatch and
+TensorListConcatLists) is ``lists``: one tensor [batch, elements, ...] (its lists hold
+equally many elements of one shape; onnxruntime refuses to stack lists that do not).
+
 Semantics: graph/ops/tensorlist.py (the numpy kernels); ONNX sequence ops:
 onnx/onnx docs/Operators.md.
 """
@@ -372,5 +376,49 @@ inexpressible("TensorMaps are variant tensors: ONNX has no map of tensors", "Emp
               "TensorMapHasKey", "TensorMapInsert", "TensorMapLookup", "TensorMapSize", "TensorMapStackKeys")
 inexpressible("composite-tensor variants: ONNX has no variant type", "CompositeTensorVariantFromComponents",
               "CompositeTensorVariantToComponents")
-inexpressible("not mapped yet: concatenated and batched list pushes (ONNX sequences could express them)",
-              "TensorListConcatLists", "TensorListPushBackBatch")
+
+
+# -- vectors of lists ------------------------------------------------------------------------------
+
+def _batch(v: Val, info: ListInfo | None) -> Val:
+    return Val(v.name, v.dtype, v.shape, const=v.const, kind="lists", info=_written(info))
+
+
+def stack_lists(g: Graph, lists: list[Val], axis: int) -> Val:
+    """``tf.stack`` of TensorLists: their dense forms one above the other."""
+    if axis != 0:
+        raise ExportError("stacking TensorLists on an axis other than 0")
+    dense = [unsqueeze(g, _tensor(as_dense(g, _list(v))), [0]) for v in lists]
+    out = dense[0] if len(dense) == 1 else g.op1("Concat", *dense, axis=0)
+    return _batch(out, lists[0].info)
+
+
+def unstack_lists(g: Graph, batch: Val, axis: int, num: int) -> list[Val]:
+    """``tf.unstack`` of a vector of TensorLists: each as a dense list."""
+    from savedmodel_io.onnx.ops._util import split, squeeze
+
+    if axis != 0:
+        raise ExportError("unstacking TensorLists on an axis other than 0")
+    t = _tensor(batch)
+    parts = [t] if num == 1 else split(g, t, 0, num=num)
+    return [_dense(squeeze(g, p, [0]), batch.info) for p in parts]
+
+
+def _lists(v: Val) -> Val:
+    if v.kind != "lists":
+        raise ExportError(f"expected a vector of TensorLists, got a {v.kind}")
+    return v
+
+
+@converter("TensorListPushBackBatch", onnx="Concat (on the element axis)")
+def push_back_batch(cx, node, ins):
+    g = cx.g
+    batch, item = _lists(ins[0]), g.plain(ins[1])
+    return _batch(g.op1("Concat", _tensor(batch), unsqueeze(g, item, [1]), axis=1), batch.info)
+
+
+@converter("TensorListConcatLists", onnx="Concat (on the element axis)")
+def concat_lists(cx, node, ins):
+    g = cx.g
+    a, b = _lists(ins[0]), _lists(ins[1])
+    return _batch(g.op1("Concat", _tensor(a), _tensor(b), axis=1), a.info)
