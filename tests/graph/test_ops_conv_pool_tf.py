@@ -142,11 +142,31 @@ def _space_batch() -> None:
         crops=i32(0, 0, 0, 0).reshape(2, 2))
 
 
+def _winograd() -> None:
+    """3x3 stride-1 float32 Conv2D with 16+ input channels: the Winograd path (graph/ops/
+    _winograd.py), on odd sizes, batches, every padding form, NCHW, and a single small image
+    (its output channels split over the threads)."""
+    tol = 1e-4  # float32 tolerance of the suite; these sums run over up to 288 products
+    for tag, x, w, attrs in [
+            ("same_odd_batch", f32(2, 9, 11, 16), f32(3, 3, 16, 8), {"padding": "SAME"}),
+            ("valid_odd", f32(1, 8, 7, 24), f32(3, 3, 24, 5), {"padding": "VALID"}),
+            ("explicit", f32(1, 6, 6, 16), f32(3, 3, 16, 4),
+             {"padding": "EXPLICIT", "explicit_paddings": [0, 0, 2, 1, 0, 3, 0, 0]}),
+            ("one_pixel", f32(3, 1, 1, 16), f32(3, 3, 16, 4), {"padding": "SAME"}),
+            ("column_split", f32(1, 6, 5, 32), f32(3, 3, 32, 80), {"padding": "SAME"})]:
+        add("Conv2D", f"winograd_{tag}", {"strides": [1, 1, 1, 1], **attrs}, input=x, filter=w,
+            rtol=tol)
+    add("Conv2D", "winograd_nchw", {"strides": [1, 1, 1, 1], "padding": "SAME",
+                                    "data_format": "NCHW"},
+        input=f32(2, 16, 5, 6), filter=f32(3, 3, 16, 6), rtol=tol)
+
+
 _conv()
 _transposed()
 _morphology()
 _layout()
 _space_batch()
+_winograd()
 
 test_kernel_matches_tensorflow = CASES.test()
 

@@ -10,7 +10,6 @@ tensorflow/core/framework/kernel_shape_util.cc (GetWindowedOutputSizeVerbose).
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -18,6 +17,8 @@ from numpy.lib.stride_tricks import as_strided
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import kernel
+from savedmodel_io.graph.ops._scratch import scratch as _scratch
+from savedmodel_io.graph.ops._winograd import filter_transform, winograd_conv
 from savedmodel_io.graph.ops._special import erfc, erfc_fitted
 from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
 from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
@@ -112,24 +113,6 @@ def _tap(xp, i, j, out_hw, strides, dil):
     r0, c0 = i * dil[0], j * dil[1]
     return xp[:, r0:r0 + (out_hw[0] - 1) * strides[0] + 1:strides[0],
               c0:c0 + (out_hw[1] - 1) * strides[1] + 1:strides[1], :]
-
-
-# -- scratch buffers --------------------------------------------------------------------
-
-_local = threading.local()
-
-
-def _scratch(slot: str, size: int, dtype: np.dtype) -> np.ndarray:
-    """A reusable 1-D buffer of ``size`` elements for this thread (kernel-internal only: never
-    returned, so a later call may overwrite it). Reuse saves the page faults of fresh memory."""
-    bufs = getattr(_local, "bufs", None)
-    if bufs is None:
-        bufs = _local.bufs = {}
-    key = (slot, dtype.str)
-    buf = bufs.get(key)
-    if buf is None or buf.size < size:
-        buf = bufs[key] = np.empty(max(size, 1), dtype)
-    return buf[:size]
 
 
 # Rows of output computed per GEMM: the im2col chunk (rows x K) is sized to stay in cache,
@@ -281,12 +264,24 @@ _IN_PLACE = {"Relu": _relu_, "Relu6": _relu6_, "Elu": _elu_, "LeakyRelu": _leaky
 
 # -- convolutions -----------------------------------------------------------------------
 
-def _prepare_conv(node, consts: dict) -> np.ndarray | None:
-    """The filter as the (KH*KW*Cin, Cout) GEMM matrix, contiguous, laid out once."""
+class _ConvWeights:
+    """A constant filter laid out once: the (KH*KW*Cin, Cout) GEMM matrix and, for 3x3 float32
+    filters, the Winograd-transformed one (16, Cin, Cout)."""
+
+    __slots__ = ("gemm", "winograd")
+
+    def __init__(self, w: np.ndarray) -> None:
+        self.gemm = np.ascontiguousarray(w).reshape(-1, w.shape[3])
+        self.winograd = filter_transform(w) if w.shape[:2] == (3, 3) and \
+            w.dtype == np.float32 and w.shape[2] >= _WINOGRAD_MIN_CIN else None
+
+
+def _prepare_conv(node, consts: dict) -> _ConvWeights | None:
+    """The filter's layouts for the kernel (see _ConvWeights)."""
     w = consts.get(1)
     if not isinstance(w, np.ndarray) or w.ndim != 4:
         return None
-    return np.ascontiguousarray(w).reshape(-1, w.shape[3])
+    return _ConvWeights(w)
 
 
 def _threads(ctx) -> int:
@@ -333,11 +328,17 @@ def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
         y = _grouped_conv(x, w, groups, strides, dil, out_hw, pads)
         return _from_nhwc(epi.apply(y, epi.residual) if epi is not None else y, fmt)
     dtype = np.result_type(x.dtype, w.dtype)
-    w2 = node.prepared if node.prepared is not None and node.prepared.dtype == dtype \
-        else w.reshape(kh * kw * cin, cout).astype(dtype, copy=False)
+    plan = node.prepared if isinstance(node.prepared, _ConvWeights) else None
     y = np.empty((n, out_hw[0], out_hw[1], cout), dtype)
     if y.size == 0:
         return _from_nhwc(y, fmt)
+    if (kh, kw, strides, dil) == (3, 3, (1, 1), (1, 1)) and dtype == np.float32 and \
+            cin >= _WINOGRAD_MIN_CIN:
+        u = plan.winograd if plan is not None and plan.winograd is not None \
+            else filter_transform(w)
+        return _from_nhwc(_winograd(x, u, y, pads, epi, threads), fmt)
+    w2 = plan.gemm if plan is not None and plan.gemm.dtype == dtype \
+        else w.reshape(kh * kw * cin, cout).astype(dtype, copy=False)
     k = kh * kw * cin
     if kh == kw == 1 and pads == ((0, 0), (0, 0)):
         if strides != (1, 1):
@@ -377,6 +378,26 @@ def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
             epi.apply(yc, res[bs, rs].reshape(rows, cout) if res is not None else None)
     run_pieces(pieces, block, threads if y.size * k >= _PARALLEL_MACS else 1)
     return _from_nhwc(y, fmt)
+
+
+# 3x3 stride-1 float32 convolutions with at least this many input channels run as Winograd
+# F(2x2, 3x3) (graph/ops/_winograd.py); fewer make its GEMMs too thin to pay (VGG16's first
+# layer, 3 channels, stays im2col).
+_WINOGRAD_MIN_CIN = 16
+
+
+def _winograd(x, u, y, pads, epi: _Epilogue | None, threads: int) -> np.ndarray:
+    """y = the 3x3 stride-1 convolution of NHWC x by the transformed filter u, epilogue run on
+    each block as it is finished; returns the result."""
+    x = x.astype(np.float32, copy=False)
+    origin = (pads[0][0], pads[1][0])
+    if epi is not None and not epi.chunkable(y.shape):
+        winograd_conv(x, origin, u, y, None, None, threads)
+        return epi.apply(y, epi.residual)
+    res = epi.residual.reshape(y.shape) if epi is not None and epi.residual is not None \
+        else None
+    winograd_conv(x, origin, u, y, epi, res, threads)
+    return y
 
 
 # A GEMM is split over the runtime's threads from this many multiply-adds on (below, the
