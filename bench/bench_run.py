@@ -49,9 +49,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,23 +90,25 @@ def _load(engine: str, name: str):
         return lambda x: fn(x=tf.constant(x))[keys[0]].numpy()
     from savedmodel_io.onnx.backend import new_session
 
-    sess = new_session(str(_onnx_file(name)))  # backend="onnxruntime"'s own session options
+    onnx_path = _onnx_file(name)
+    sess = new_session(str(onnx_path))  # backend="onnxruntime"'s own session options
+    if onnx_path.parent.name.startswith("bench_run_"):  # a fresh export: loaded, so gone
+        shutil.rmtree(onnx_path.parent)
     inp = sess.get_inputs()[0].name
     outs = sorted(o.name for o in sess.get_outputs())
     return lambda x: sess.run([outs[0]], {inp: x})[0]
 
 
 def _onnx_file(name: str) -> Path:
-    """Our own ONNX export when savedmodel_io.onnx exists, else tf2onnx's."""
+    """Our own ONNX export, made afresh by this checkout's exporter (without the onnx package:
+    tf2onnx's cached conversion)."""
     try:
-        from savedmodel_io import onnx as sx  # the ONNX exporter (another branch)
+        from savedmodel_io import onnx as sx
     except ImportError:
         sx = None
     if sx is not None:
-        out = bench_models.CACHE / name / "savedmodel_io.onnx"
-        if not out.exists():
-            model = sx.export(str(bench_models.build(name)))
-            out.write_bytes(model.SerializeToString())
+        out = Path(tempfile.mkdtemp(prefix="bench_run_")) / f"{name}.onnx"
+        out.write_bytes(sx.export(str(bench_models.build(name))).SerializeToString())
         return out
     out = bench_models.onnx_file(name)
     if out is None:
