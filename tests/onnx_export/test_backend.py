@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +174,23 @@ def test_cache_key_follows_the_model(cnn, fixture_model, tmp_path):
     index = copy / "variables" / "variables.index"
     index.write_bytes(index.read_bytes()[:-1] + b"\0")
     assert onnx_cache.model_key(copy) != onnx_cache.model_key(path)
+
+
+
+def test_a_cache_hit_does_not_import_onnx(cnn, tmp_path):
+    """Running from the disk cache needs onnxruntime only (importing onnx costs about a second)."""
+    path, (inputs, _) = cnn
+    x_file = tmp_path / "x.npy"
+    np.save(x_file, inputs["x"])
+    argv = ["run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default",
+            "--inputs", f"x={x_file}", "--backend", "onnxruntime"]
+    script = ("import sys\n"
+              "from savedmodel_io.cli.main import main\n"
+              f"assert main({argv!r}) == 0\n"
+              "print('onnx imported:', 'onnx' in sys.modules)\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    assert "onnx imported: True" in runs[0].stdout  # the first run exports
+    assert "onnx imported: False" in runs[1].stdout, runs[1].stdout

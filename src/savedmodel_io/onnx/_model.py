@@ -16,13 +16,12 @@ from onnx import external_data_helper, helper
 
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.onnx import _cleanup, _fuse
+from savedmodel_io.onnx._opsets import OUTPUT_KEYS
 from savedmodel_io.onnx._types import onnx_type
 
 __all__ = ["assemble", "write"]
 
 PROTOBUF_LIMIT = (1 << 31) - 1
-# Metadata property listing the signature's output keys, in graph output order.
-OUTPUT_KEYS = "savedmodel_io.output_keys"
 # Tensors at least this big go to the side file of a model written with external data.
 EXTERNAL_THRESHOLD = 1024
 

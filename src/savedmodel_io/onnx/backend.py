@@ -172,7 +172,7 @@ def output_keys(sess: Any) -> list[str]:
     """The signature output key of each of a session's outputs (recorded by the exporter)."""
     import json
 
-    from savedmodel_io.onnx._model import OUTPUT_KEYS
+    from savedmodel_io.onnx._opsets import OUTPUT_KEYS
 
     meta = sess.get_modelmeta().custom_metadata_map
     if OUTPUT_KEYS in meta:

@@ -67,9 +67,11 @@ class DiskCache:
         return self.directory / name
 
     def session(self, meta_graph: Any, signature: str, opset: int | None) -> Any:
-        """An InferenceSession of the signature, from the cache file or freshly exported."""
-        from savedmodel_io.onnx._export import export_meta_graph
-        from savedmodel_io.onnx._model import write
+        """An InferenceSession of the signature, from the cache file or freshly exported.
+
+        A cache hit imports onnxruntime only: the onnx package (about a second to import with
+        ml_dtypes 0.7) is needed only to export.
+        """
         from savedmodel_io.onnx.backend import new_session, session_of
 
         path = self.path_for(meta_graph, signature, opset)
@@ -78,6 +80,9 @@ class DiskCache:
                 return new_session(str(path))
             except Exception:  # noqa: BLE001 - a damaged cache file is exported again
                 pass
+        from savedmodel_io.onnx._export import export_meta_graph
+        from savedmodel_io.onnx._model import write
+
         proto = export_meta_graph(meta_graph, signature, opset)
         if path is not None:
             try:
