@@ -442,10 +442,10 @@ def _written(body: Body, env: Env) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def _functions_write(body: Body, session: Session) -> bool:
-    """Whether a library function ``body`` still calls (loops, conditionals) writes a resource."""
-    todo = [f for n in body.nodes for f in _called_functions(n)]
-    seen: set[str] = set()
+def _reachable(functions: Iterable[str], session: Session) -> Iterator[Body | None]:
+    """The body of each library function ``functions`` call, directly or through others, once
+    (None for a name the library does not hold)."""
+    todo, seen = list(functions), set()
     while todo:
         name = todo.pop()
         if name in seen:
@@ -454,12 +454,16 @@ def _functions_write(body: Body, session: Session) -> bool:
         try:
             fb = session.function(name)
         except SavedModelError:
+            yield None
             continue
-        for n in fb.nodes:
-            if _writes(n):
-                return True
-            todo.extend(_called_functions(n))
-    return False
+        yield fb
+        todo.extend(f for n in fb.nodes for f in _called_functions(n))
+
+
+def _functions_write(body: Body, session: Session) -> bool:
+    """Whether a library function ``body`` still calls (loops, conditionals) writes a resource."""
+    called = [f for n in body.nodes for f in _called_functions(n)]
+    return any(fb is not None and any(_writes(n) for n in fb.nodes) for fb in _reachable(called, session))
 
 
 def _size(values: Iterable[Any]) -> int:
@@ -778,22 +782,13 @@ def fuse_rnn_loops(body: Body, env: Env) -> None:
 
 def _side_effect_free(functions: list[str], session: Session) -> bool:
     """Whether library ``functions`` and those they call hold only stateless ops and reads."""
-    todo, seen = list(functions), set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            fb = session.function(name)
-        except SavedModelError:
+    for fb in _reachable(functions, session):
+        if fb is None:
             return False
         for n in fb.nodes:
-            called = _called_functions(n)
-            if not called and n.op != "_Arg" and n.op not in _READS \
+            if not _called_functions(n) and n.op != "_Arg" and n.op not in _READS \
                     and (n.opdef is None or n.opdef.is_stateful):
                 return False
-            todo.extend(called)
     return True
 
 
