@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from _generated import write_or_check  # tools/_generated.py (this script's folder is on the path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -143,14 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only check that docs/cli.md is current")
     args = ap.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.is_file() or OUT.read_text() != text:
-            print("docs/cli.md is out of date: run python tools/gen_cli_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check(OUT, render(), __file__, check=args.check)
 
 
 if __name__ == "__main__":

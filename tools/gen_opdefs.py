@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from _generated import write_or_check  # tools/_generated.py (this script's folder is on the path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -56,16 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
     text = render(*registry())
-    out = opdefs.FACT_FILE
-    if args.check:
-        if out.read_text(encoding="utf-8") != text:
-            print(f"{out.relative_to(ROOT)} is out of date: run python tools/gen_opdefs.py",
-                  file=sys.stderr)
-            return 1
-        return 0
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT)} ({text.count(chr(10)) - 1} ops)")
-    return 0
+    return write_or_check(opdefs.FACT_FILE, text, __file__, check=args.check,
+                          wrote=f" ({text.count(chr(10)) - 1} ops)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _generated import write_or_check  # tools/_generated.py (this script's folder is on the path)
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "savedmodel_io" / "graph" / "ops" / "_unicode_scripts.py"
 
@@ -50,16 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
     args = parser.parse_args(argv)
-    text = render(*scripts())
-    if args.check:
-        if OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run python tools/gen_unicode_scripts.py",
-                  file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUT, render(*scripts()), __file__, check=args.check)
 
 
 if __name__ == "__main__":
