@@ -18,6 +18,8 @@ imported, and thread pools of one engine would otherwise spin inside another's t
 * ``ours``: ``savedmodel_io.load(p).signatures[k](x=...)`` as a default install has it
   (threadpoolctl hidden: BLAS threads are set through the BLAS library's own controls);
 * ``ours_fast``: the same with threadpoolctl importable (the ``fast`` extra);
+* ``ours_numpy``: ``ours`` with its GEMMs on numpy's OpenBLAS (``SAVEDMODEL_IO_GEMM=numpy``),
+  what an install without the ``mkl`` extra runs;
 * ``tf``: ``tf.saved_model.load(p).signatures[k]``, TensorFlow's default (oneDNN on);
 * ``tf_noonednn``: the same with ``TF_ENABLE_ONEDNN_OPTS=0``;
 * ``ours_before``: ``ours`` run from another checkout (``--baseline DIR``: its ``src``, C
@@ -118,7 +120,7 @@ def _onnx_file(name: str) -> Path:
 
 def worker(engine: str) -> None:
     """Serve "load NAME BATCH" / "run" / "out PATH" / "quit" on stdin; answer on stdout."""
-    if engine in ("ours", "ours_before"):
+    if engine in ("ours", "ours_before", "ours_numpy"):
         sys.modules["threadpoolctl"] = None  # type: ignore[assignment]  # a default install
     fn = x = None
     for line in sys.stdin:
@@ -276,6 +278,8 @@ class Worker:
         env = dict(ENV)
         if engine == "tf_noonednn":
             env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        if engine == "ours_numpy":
+            env["SAVEDMODEL_IO_GEMM"] = "numpy"
         if engine == "ours_before":
             if BASELINE is None:
                 raise SystemExit("the ours_before engine needs --baseline DIR")

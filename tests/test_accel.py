@@ -18,7 +18,8 @@ from savedmodel_io.hashing import crc32c, farmhash, highwayhash
 from savedmodel_io.proto import deterministic
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-STEPS = ["CRC32C", "HighwayHash", "FarmHash", "deterministic serialisation", "field census"]
+STEPS = ["CRC32C", "HighwayHash", "FarmHash", "deterministic serialisation", "field census",
+         "GEMM (float32)"]
 
 
 def test_show_config_prints_version_and_every_backend(capsys):
@@ -63,12 +64,17 @@ def test_pure_python_everywhere_says_so_and_how_to_fix():
             "from savedmodel_io.cli.main import main\n"
             "main(['--version'])\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(SRC)}, check=False)
+                          env={**os.environ, "PYTHONPATH": str(SRC), "SAVEDMODEL_IO_GEMM": "numpy"},
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[3:]
     assert len(rows) == len(STEPS)
     for step, row in zip(STEPS, rows):
         assert row.split()[0] == step.split()[0]
+        if step.startswith("GEMM"):  # no pure Python here: numpy's BLAS, MKL with the extra
+            assert "numpy's BLAS (SAVEDMODEL_IO_GEMM=numpy) (slow: " in row
+            assert "savedmodel-io[mkl]" in row
+            continue
         assert "pure Python (slow: " in row
     assert "savedmodel-io[fast]" in rows[0] and "savedmodel-io[fast]" in rows[2]
     assert "C compiler" in rows[1] and "C compiler" in rows[3] and "C compiler" in rows[4]
@@ -80,7 +86,7 @@ def small_threshold(monkeypatch):
     monkeypatch.setattr(_accel, "_warned", set())
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", STEPS[:5])  # GEMM's fallback is numpy's BLAS: no warning
 def test_large_pure_python_job_warns_once_per_step(step, small_threshold, monkeypatch):
     runs = {
         "CRC32C": lambda n: crc32c.extend(0, bytes(n)),

@@ -12,6 +12,10 @@ Five steps have a fast backend and a pure-Python fallback that gives the same re
 * field census (every ``saved_model.pb`` read): our C module ``_census`` counts repeated
   parts before parsing.
 
+The graph runtime's float32 GEMMs run on Intel MKL when the ``mkl`` extra is installed, else on
+numpy's BLAS (``savedmodel_io.graph.ops._gemm``); that row is listed too, but numpy is only
+1.0-1.5x slower there, so it never warns.
+
 ``savedmodel_io.show_config()`` and ``savedmodel-io --version`` print this table
 (``savedmodel_io._config``, which sits above every layer it inspects). The first
 job of more than ``SLOW_BYTES`` (256 MiB) that a step runs on its pure-Python fallback warns
@@ -39,6 +43,7 @@ HINTS = {
     "FarmHash": _FAST_EXTRA,
     "deterministic serialisation": _REBUILD,
     "field census": _REBUILD,
+    "GEMM (float32)": "pip install 'savedmodel-io[mkl]'",
 }
 
 

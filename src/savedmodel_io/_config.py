@@ -1,7 +1,8 @@
 """``show_config()``: the version, the runtime dependencies and each accelerator's backend.
 
 The accelerated steps and their fallbacks are described in ``savedmodel_io._accel``; this
-module asks each accelerated module (hashes, census, deterministic serialisation) which
+module asks each accelerated module (hashes, census, deterministic serialisation, the
+runtime's GEMMs) which
 backend it loaded, so it sits above them (the bottom layers only import ``_accel``).
 """
 
@@ -17,6 +18,7 @@ from savedmodel_io._accel import HINTS
 from savedmodel_io._version import version
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.formats import census
+from savedmodel_io.graph.ops import _gemm
 from savedmodel_io.hashing import crc32c, farmhash, highwayhash
 from savedmodel_io.proto import deterministic
 
@@ -47,6 +49,7 @@ def backends() -> dict[str, dict[str, Any]]:
         "FarmHash": (fh, farmhash.ACCELERATED),
         "deterministic serialisation": (det, deterministic.ACCELERATED),
         "field census": (census_backend, census.ACCELERATED),
+        "GEMM (float32)": (_gemm.BACKEND, _gemm.ACCELERATED),
     }
     return {
         step: {"backend": name, "fast": fast, "hint": "" if fast else HINTS[step]}

@@ -542,3 +542,83 @@ def test_fused_matmul_split_over_threads(rows, monkeypatch):
     got = run_kernel("_MklFusedBatchMatMulV2", [x, w, b], threads=3, fused_ops=[b"BiasAdd"],
                      adj_x=False, adj_y=False)
     np.testing.assert_allclose(got.reshape(rows, 200), a @ w + b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act", [None, "Relu", "Relu6", "GeluExact", "Elu", "LeakyRelu",
+                                 "Sigmoid", "Tanh"])
+def test_c_epilogue_matches_numpy_bit_for_bit(monkeypatch, act):
+    """The one-pass C epilogue gives the numpy steps' exact bits (scale, bias, residual, then the
+    activation), NaN, infinities and signed zeros included; GELU equals the C GELU it calls."""
+    _needs_accel()
+    rng = np.random.default_rng(3)
+    for scale, residual, shape in ((False, False, (37, 19)), (True, False, (2, 5, 7, 16)),
+                                   (False, True, (8, 33)), (True, True, (3, 1, 70))):
+        e = nn._Epilogue.__new__(nn._Epilogue)
+        cols = shape[-1]
+        e.scale = rng.standard_normal(cols).astype(np.float32) if scale else None
+        e.bias = rng.standard_normal(cols).astype(np.float32)
+        e.residual, e.act, e.alpha = None, act, 0.3
+        y = (rng.standard_normal(shape) * 5).astype(np.float32)
+        y.reshape(-1)[:7] = [np.nan, -0.0, 0.0, np.inf, -np.inf, 6.0, -6.0]
+        res = rng.standard_normal(shape).astype(np.float32) if residual else None
+        with np.errstate(all="ignore"):
+            got = e.apply(y.copy(), res)
+            if act == "GeluExact":  # the numpy path's GELU is float32 maths; compare the C one
+                want = nn._Epilogue.apply(_without_act(e), y.copy(), res)
+                nn._gelu_exact_(want, 0.0)
+            else:
+                monkeypatch.setattr(nn, "accel", None)
+                want = e.apply(y.copy(), res)
+                monkeypatch.undo()
+        assert got.dtype == np.float32 and got.shape == shape
+        assert np.array_equal(got.view(np.int32), want.view(np.int32)), act
+
+
+def _without_act(e):
+    part = e.columns(0, e.bias.shape[0])
+    part.act = None
+    return part
+
+
+def test_c_epilogue_on_column_blocks_matches_numpy(monkeypatch):
+    """A column block of a wider output (how a GEMM split by columns runs its epilogue) reads
+    and writes only its columns, bit-identical to numpy on the view."""
+    _needs_accel()
+    rng = np.random.default_rng(5)
+    for act in (None, "Relu", "Relu6", "Elu"):
+        e = nn._Epilogue.__new__(nn._Epilogue)
+        e.scale, e.bias = rng.standard_normal(40).astype(np.float32), None
+        e.bias = rng.standard_normal(40).astype(np.float32)
+        e.residual, e.act, e.alpha = None, act, 0.2
+        flat = (rng.standard_normal((9, 40)) * 3).astype(np.float32)
+        res = rng.standard_normal((9, 40)).astype(np.float32)
+        got, want = flat.copy(), flat.copy()
+        for c0, c1 in ((0, 16), (16, 32), (32, 40)):
+            e.apply_columns(got, c0, c1, res)
+            with monkeypatch.context() as m:
+                m.setattr(nn, "accel", None)
+                e.apply_columns(want, c0, c1, res)
+        assert np.array_equal(got.view(np.int32), want.view(np.int32)), act
+        part = flat.copy()
+        e.apply_columns(part, 8, 24, None)  # the other columns stay as they were
+        assert np.array_equal(part[:, :8], flat[:, :8]) and np.array_equal(part[:, 24:], flat[:, 24:])
+
+
+def test_c_epilogue_refuses_buffers_that_do_not_fit():
+    _needs_accel()
+    from savedmodel_io.graph.ops._accel import accel
+
+    y, v, e = np.zeros(12, np.float32), np.zeros(4, np.float32), nn._EMPTY
+    accel.epilogue(y, v, v, np.zeros(12, np.float32), 3, 4, 0, 4, 0, 4, 1)
+    accel.epilogue(y, v[:2], e, e, 3, 2, 2, 4, 0, 4, 0)  # columns 2:4 of three rows
+    accel.epilogue(y, e, e, e, 0, 4, 0, 4, 0, 4, 0)       # no rows
+    for args in ((y, v, v, e, 3, 4, 1, 4, 0, 4, 1),       # last row past the end
+                 (y, v, v, e, 4, 4, 0, 4, 0, 4, 1),       # a fourth row
+                 (y, v, e, e, 3, 4, 0, 3, 0, 3, 0),       # rows overlapping
+                 (y, v, e, e, 1, 4, -1, 4, 0, 4, 0),      # before the start
+                 (y, np.zeros(3, np.float32), v, e, 3, 4, 0, 4, 0, 4, 0),  # scale of 3
+                 (y, v, v, np.zeros(8, np.float32), 3, 4, 0, 4, 0, 4, 0),  # residual too short
+                 (y, v, v, e, 3, 4, 0, 4, 0, 4, 7),       # no such activation
+                 (y, v, v, e, 3, 0, 0, 4, 0, 4, 0)):      # no columns
+        with pytest.raises(ValueError):
+            accel.epilogue(*args)

@@ -500,6 +500,75 @@ static PyObject *py_layer_norm(PyObject *self, PyObject *args) {
 
 static PyObject *py_gelu(PyObject *self, PyObject *args) { return elementwise(args, gelu_impl); }
 
+/* epilogue(y, scale, bias, residual, rows, cols, y0, ys, r0, rs, act): what nn.py's
+ * _Epilogue does to a convolution's or matmul's output, in one pass over its rows while each is
+ * in cache. Row i of the block is the cols values at y[y0 + i*ys] (a column block of a wider
+ * output when ys > cols); y *= scale, y += bias (per column), y += the residual row at
+ * residual[r0 + i*rs], then the activation: 0 none, 1 Relu, 2 Relu6, 3 exact GELU. An empty
+ * buffer means "absent". Each step is its own loop over the row, in _Epilogue's order, so the
+ * results are bit-identical to its numpy calls (no contraction into FMAs). */
+#define epilogue_loop_body \
+    for (Py_ssize_t r = 0; r < rows; r++) { \
+        float *yr = y + r * ys; \
+        if (scale) for (Py_ssize_t j = 0; j < cols; j++) yr[j] *= scale[j]; \
+        if (bias) for (Py_ssize_t j = 0; j < cols; j++) yr[j] += bias[j]; \
+        if (res) { \
+            const float *rr = res + r * rs; \
+            for (Py_ssize_t j = 0; j < cols; j++) yr[j] += rr[j]; \
+        } \
+        if (act == 1) { \
+            for (Py_ssize_t j = 0; j < cols; j++) yr[j] = yr[j] < 0.0f ? 0.0f : yr[j]; \
+        } else if (act == 2) { \
+            for (Py_ssize_t j = 0; j < cols; j++) { \
+                float v = yr[j]; \
+                yr[j] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); \
+            } \
+        } else if (act == 3) { \
+            gelu(yr, yr, cols); \
+        } \
+    }
+LOOP(epilogue_loop, (float *y, const float *scale, const float *bias, const float *res,
+                     Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ys, Py_ssize_t rs, int act,
+                     unary_fn gelu))
+typedef void (*epilogue_fn)(float *, const float *, const float *, const float *, Py_ssize_t,
+                            Py_ssize_t, Py_ssize_t, Py_ssize_t, int, unary_fn);
+static epilogue_fn epilogue_impl = epilogue_loop_base;
+
+/* Whether rows of cols values at start + i*stride (i < rows) lie inside n values. */
+static int rows_inside(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t start,
+                       Py_ssize_t stride) {
+    if (rows == 0) return start >= 0;
+    return start >= 0 && stride >= cols && start <= n - cols &&
+           (rows - 1) <= (n - cols - start) / stride;
+}
+
+static PyObject *py_epilogue(PyObject *self, PyObject *args) {
+    Py_buffer b[4]; /* y, scale, bias, residual */
+    Py_ssize_t rows, cols, y0, ys, r0, rs;
+    int act;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*nnnnnni", &b[0], &b[1], &b[2], &b[3], &rows, &cols,
+                          &y0, &ys, &r0, &rs, &act))
+        return NULL;
+    int ok = rows >= 0 && cols > 0 && act >= 0 && act <= 3;
+    for (int i = 0; ok && i < 4; i++) ok = b[i].itemsize == 4;
+    ok = ok && rows_inside(b[0].len / 4, rows, cols, y0, ys) &&
+         (b[1].len == 0 || b[1].len == cols * 4) && (b[2].len == 0 || b[2].len == cols * 4) &&
+         (b[3].len == 0 || rows_inside(b[3].len / 4, rows, cols, r0, rs));
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "epilogue: buffers do not match the sizes given");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        epilogue_impl((float *)b[0].buf + y0, b[1].len ? (const float *)b[1].buf : NULL,
+                      b[2].len ? (const float *)b[2].buf : NULL,
+                      b[3].len ? (const float *)b[3].buf + r0 : NULL, rows, cols, ys, rs, act,
+                      gelu_impl);
+        Py_END_ALLOW_THREADS
+    }
+    release(b, 4);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Winograd F(2x2, 3x3) transforms (graph/ops/_winograd.py has the maths and the numpy
  * reference), float32, channels innermost:
  *
@@ -657,11 +726,11 @@ static void select_rnn_loops(const char *simd) {
     if (strcmp(simd, "avx512f") == 0) {
         lstm_impl = lstm_loop_avx512, gru_impl = gru_loop_avx512;
         softmax_impl = softmax_loop_avx512, layer_norm_impl = layer_norm_loop_avx512;
-        gelu_impl = gelu_loop_avx512;
+        gelu_impl = gelu_loop_avx512, epilogue_impl = epilogue_loop_avx512;
     } else if (strcmp(simd, "avx2") == 0) {
         lstm_impl = lstm_loop_avx2, gru_impl = gru_loop_avx2;
         softmax_impl = softmax_loop_avx2, layer_norm_impl = layer_norm_loop_avx2;
-        gelu_impl = gelu_loop_avx2;
+        gelu_impl = gelu_loop_avx2, epilogue_impl = epilogue_loop_avx2;
     }
 #else
     (void)simd;
@@ -691,6 +760,9 @@ static PyMethodDef methods[] = {
     {"layer_norm", py_layer_norm, METH_VARARGS,
      "layer_norm(src, scale, offset, dst, n, eps): layer norm over rows of n."},
     {"gelu", py_gelu, METH_VARARGS, "gelu(src, dst): dst = exact GELU of src, float32."},
+    {"epilogue", py_epilogue, METH_VARARGS,
+     "epilogue(y, scale, bias, residual, rows, cols, y0, ys, r0, rs, act): "
+     "y = act(y * scale + bias + residual), row by row."},
     {NULL, NULL, 0, NULL},
 };
 

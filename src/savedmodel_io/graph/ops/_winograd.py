@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._gemm import matmul as gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._scratch import scratch
 from savedmodel_io.graph.ops._util import pad_constant
@@ -133,7 +134,7 @@ def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.nda
         r0, r1 = 2 * t0, min(oh, 2 * t1)
         for k, b in enumerate(range(b0, b1)):
             _transform_in(x[b], (origin[0] + 2 * t0, origin[1]), v, t1 - t0, tw, k * per)
-        np.matmul(v, u, out=mm)
+        gemm(v, u, mm)
         for k, b in enumerate(range(b0, b1)):
             _transform_out(mm, y[b, r0:r1], t1 - t0, tw, k * per)
         if epi is not None:  # whole images or rows of one: contiguous in y
@@ -158,7 +159,7 @@ def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np
     def block(c0: int) -> None:
         c1 = min(co, c0 + width)
         mm = scratch("wino_m", 16 * th * tw * (c1 - c0), _F32).reshape(16, th * tw, c1 - c0)
-        np.matmul(v, u[:, :, c0:c1], out=mm)
+        gemm(v, u[:, :, c0:c1], mm)
         out = np.empty((oh, ow, c1 - c0), np.float32)
         _transform_out(mm, out, th, tw, 0)
         if epi is not None:

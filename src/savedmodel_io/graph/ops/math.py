@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from savedmodel_io.graph.ops._gemm import matmul as _gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, np_dtype
@@ -351,7 +352,7 @@ def matmul_operands(node, inputs) -> tuple[np.ndarray, np.ndarray]:
 
 @kernel("MatMul", prepare=prepare_matmul)
 def matmul(node, inputs, ctx):
-    return np.matmul(*matmul_operands(node, inputs))
+    return _gemm(*matmul_operands(node, inputs))
 
 
 @kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops._accel import accel
+from savedmodel_io.graph.ops._gemm import matmul as _gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._scratch import scratch as _scratch
@@ -183,6 +184,15 @@ class _Epilogue:
 
     def apply(self, y: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
         """Run on ``y`` (in place when shapes allow; returns the result)."""
+        if accel is not None and y.ndim and y.size and _c_block(y) and self._c_vectors(
+                y.shape[-1]) and (residual is None or (residual.shape == y.shape
+                                                       and _c_block(residual))):
+            cols = y.shape[-1]
+            self._c(y.reshape(-1), y.size // cols, cols, 0, cols,
+                    _EMPTY if residual is None else residual.reshape(-1), 0)
+            if self.act is not None and self.act not in _C_ACT:
+                _IN_PLACE[self.act](y, self.alpha)
+            return y
         if self.scale is not None:
             np.multiply(y, self.scale, out=y)
         if self.bias is not None:
@@ -195,6 +205,42 @@ class _Epilogue:
         if self.act is not None:
             _IN_PLACE[self.act](y, self.alpha)
         return y
+
+
+    def apply_columns(self, flat: np.ndarray, c0: int, c1: int,
+                      residual: np.ndarray | None) -> None:
+        """Run in place on the columns ``c0:c1`` of ``flat`` (a 2-D output; ``residual``: None
+        or of flat's shape), reading only that part of the residual."""
+        part = self.columns(c0, c1)
+        rows, cols = flat.shape
+        if accel is not None and flat.size and _c_block(flat) and part._c_vectors(c1 - c0) and \
+                (residual is None or (residual.shape == flat.shape and _c_block(residual))):
+            part._c(flat.reshape(-1), rows, c1 - c0, c0, cols,
+                    _EMPTY if residual is None else residual.reshape(-1), c0)
+            if part.act is not None and part.act not in _C_ACT:
+                _IN_PLACE[part.act](flat[:, c0:c1], part.alpha)
+            return
+        part.apply(flat[:, c0:c1], None if residual is None else residual[:, c0:c1])
+
+    def _c_vectors(self, cols: int) -> bool:
+        return all(v is None or (v.dtype == np.float32 and v.flags.c_contiguous
+                                 and v.shape == (cols,)) for v in (self.scale, self.bias))
+
+    def _c(self, y: np.ndarray, rows: int, cols: int, y0: int, stride: int, res: np.ndarray,
+           r0: int) -> None:
+        """The C loop on rows of ``cols`` values at y[y0 + i*stride] (residual alike)."""
+        accel.epilogue(y, _EMPTY if self.scale is None else self.scale,
+                       _EMPTY if self.bias is None else self.bias, res, rows, cols, y0, stride,
+                       r0, stride, _C_ACT.get(self.act, 0))
+
+
+def _c_block(a: np.ndarray) -> bool:
+    return a.dtype == np.float32 and a.flags.c_contiguous
+
+
+# The activations the C epilogue runs itself (_nnaccel.c's codes); the others run after it.
+_C_ACT = {"Relu": 1, "Relu6": 2, "GeluExact": 3}
+_EMPTY = np.empty(0, np.float32)
 
 
 @functools.lru_cache(maxsize=64)
@@ -373,7 +419,7 @@ def _conv2d(node, x, w, epi: _Epilogue | None, threads: int = 1):
         a = _scratch("im2col", rows * k, dtype).reshape(rows, k)
         np.copyto(a.reshape(src.shape), src)
         yc = y[bs, rs].reshape(rows, cout)
-        np.matmul(a, w2, out=yc)
+        _gemm(a, w2, yc)
         if epi is not None:
             epi.apply(yc, res[bs, rs].reshape(rows, cout) if res is not None else None)
     run_pieces(pieces, block, threads if y.size * k >= _PARALLEL_MACS else 1)
@@ -427,7 +473,7 @@ def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | No
     cols = w2.shape[1]
     flat = y.reshape(rows, cols)
     if epi is not None and not epi.chunkable(y.shape):
-        np.matmul(a, w2, out=flat)
+        _gemm(a, w2, flat)
         return epi.apply(y, epi.residual)
     res = epi.residual.reshape(rows, cols) if epi is not None and epi.residual is not None \
         else None
@@ -439,18 +485,16 @@ def _gemm_rows(a: np.ndarray, w2: np.ndarray, y: np.ndarray, epi: _Epilogue | No
 
         def column_block(c0: int) -> None:
             c1 = min(cols, c0 + width)
-            block = np.matmul(a, w2[:, c0:c1])
+            _gemm(a, w2[:, c0:c1], flat[:, c0:c1])
             if epi is not None:
-                block = epi.columns(c0, c1).apply(
-                    block, res[:, c0:c1] if res is not None else None)
-            flat[:, c0:c1] = block
+                epi.apply_columns(flat, c0, c1, res)
         run_pieces(range(0, cols, width), column_block, threads)
         return y
     threads = threads if parallel else 1
 
     def row_block(piece: tuple[int, int]) -> None:
         r0, r1 = piece
-        np.matmul(a[r0:r1], w2, out=flat[r0:r1])
+        _gemm(a[r0:r1], w2, flat[r0:r1])
         if epi is not None:
             epi.apply(flat[r0:r1], res[r0:r1] if res is not None else None)
     run_pieces(_row_blocks(rows, step, threads), row_block, threads)

@@ -1,0 +1,138 @@
+"""Float32 GEMMs on Intel MKL's ``cblas_sgemm`` when the ``mkl`` extra is installed, else numpy.
+
+The runtime's convolutions and dense layers are GEMMs (im2col, 1x1 and Winograd convolutions,
+MatMul with its fused epilogue). numpy's wheels bring OpenBLAS; on the shapes these models
+have, MKL's single-threaded sgemm is 1.0-1.5x faster (measured in bench/README.md), which is
+what closes the gap to TensorFlow's oneDNN kernels. MKL is optional: ``matmul`` takes any
+operands numpy's ``matmul`` takes and hands only 2-D float32 products it can describe to
+BLAS (each matrix with one unit stride, the output row-major) to MKL, everything else to
+numpy, so results are the same within float32 rounding either way.
+
+MKL is loaded from the ``mkl`` wheel's ``libmkl_rt`` (found through the package's file list,
+never from an arbitrary search path) with its sequential threading layer: the runtime already
+splits every big GEMM over its own threads (``graph/ops/_parallel.py``). If another library
+loaded MKL first with a threaded layer, it is not used. ``SAVEDMODEL_IO_GEMM=numpy`` switches
+it off (the reference the tests compare it with).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BACKEND", "matmul"]
+
+# cblas.h: CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
+# mkl_service.h: MKL_THREADING_SEQUENTIAL = 1 (MKL_Set_Threading_Layer returns the layer in use).
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SEQUENTIAL = 1
+
+# Below this many multiply-adds MKL is no faster: its per-call set-up (packing the right-hand
+# side) and the ctypes call outweigh the gain (measured on ResNet50's Winograd products).
+_MIN_MACS = 1 << 22
+
+
+def _mkl_path() -> str | None:
+    """libmkl_rt of the installed ``mkl`` distribution, or None."""
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    names = ("libmkl_rt.so", "mkl_rt.")  # Linux: lib/libmkl_rt.so.N; Windows: mkl_rt.N.dll
+    for f in files:
+        name = f.name
+        if name.startswith(names[0]) or (sys.platform == "win32" and name.startswith(names[1])
+                                         and name.endswith(".dll")):
+            path = str(f.locate())
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def _load() -> tuple[Any, str]:
+    """(cblas_sgemm, description), or (None, why not)."""
+    if os.environ.get("SAVEDMODEL_IO_GEMM", "auto") == "numpy":
+        return None, "numpy's BLAS (SAVEDMODEL_IO_GEMM=numpy)"
+    path = _mkl_path()
+    if path is None:
+        return None, "numpy's BLAS"
+    try:
+        lib = ctypes.CDLL(path)
+        layer = lib.MKL_Set_Threading_Layer
+        layer.restype = ctypes.c_int
+        layer.argtypes = [ctypes.c_int]
+        if layer(_SEQUENTIAL) != _SEQUENTIAL:
+            return None, "numpy's BLAS (MKL already loaded with a threaded layer)"
+        sgemm = lib.cblas_sgemm
+    except (OSError, AttributeError) as exc:
+        return None, f"numpy's BLAS (MKL could not be loaded: {exc})"
+    sgemm.restype = None
+    sgemm.argtypes = [ctypes.c_int] * 6 + [
+        ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+        ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+    try:
+        version = importlib.metadata.version("mkl")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - found above
+        version = "?"
+    return sgemm, f"MKL {version} (sequential)"
+
+
+_sgemm, BACKEND = _load()
+#: True when float32 GEMMs run on MKL.
+ACCELERATED = _sgemm is not None
+
+
+def _layout(m: np.ndarray) -> tuple[int, int] | None:
+    """(transpose flag, leading dimension) describing 2-D float32 ``m`` to BLAS, or None."""
+    s0, s1 = m.strides
+    r, c = m.shape
+    if s1 == 4 and s0 % 4 == 0 and s0 // 4 >= max(c, 1):
+        return _NO_TRANS, s0 // 4
+    if s0 == 4 and s1 % 4 == 0 and s1 // 4 >= max(r, 1):
+        return _TRANS, s1 // 4
+    return None
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b, out=out)``, on MKL for float32 products it can take (2-D, or a
+    stack of 2-D products with the same leading size, one call each)."""
+    if _sgemm is None or a.dtype != np.float32 or b.dtype != np.float32:
+        return np.matmul(a, b, out=out)
+    if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and \
+            (out is None or out.shape[:1] == a.shape[:1]):
+        if out is None:
+            out = np.empty((a.shape[0], a.shape[1], b.shape[2]), np.float32)
+        for i in range(a.shape[0]):
+            _matmul2(a[i], b[i], out[i])
+        return out
+    if a.ndim != 2 or b.ndim != 2:
+        return np.matmul(a, b, out=out)
+    return _matmul2(a, b, out)
+
+
+def _matmul2(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """One 2-D float32 product, on MKL when BLAS can describe the operands."""
+    m, k = a.shape
+    n = b.shape[1]
+    if b.shape[0] != k or m * n * k < _MIN_MACS:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), np.float32)
+    elif out.shape != (m, n) or out.dtype != np.float32:
+        return np.matmul(a, b, out=out)
+    la, lb = _layout(a), _layout(b)
+    so = out.strides
+    if la is None or lb is None or so[1] != 4 or so[0] % 4 or so[0] // 4 < n:
+        return np.matmul(a, b, out=out)
+    if not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
+        return np.matmul(a, b, out=out)
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        return np.matmul(a, b, out=out)
+    _sgemm(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1],
+           b.ctypes.data, lb[1], 0.0, out.ctypes.data, so[0] // 4)
+    return out

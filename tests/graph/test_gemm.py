@@ -1,0 +1,111 @@
+"""graph/ops/_gemm.py: float32 products on MKL (the ``mkl`` extra) equal numpy's, every layout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from savedmodel_io.graph.ops import _gemm, nn
+
+needs_mkl = pytest.mark.skipif(not _gemm.ACCELERATED, reason="the mkl extra is not installed")
+
+
+def _f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _close(got, want, k):
+    # float32 sums of k products in another order: within a few ulps of the sum's magnitude
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.sqrt(k))
+
+
+def _layouts(rng, m, k, n):
+    """(a, b, out) in every layout BLAS can take, and some it cannot."""
+    a, b = _f32(rng, m, k), _f32(rng, k, n)
+    wide = _f32(rng, m, n + 9)
+    yield a, b, None
+    yield np.asfortranarray(a), b, None                        # a transposed in memory
+    yield a, np.asfortranarray(b), None                        # b transposed in memory
+    yield a, _f32(rng, k, n + 5)[:, 3:n + 3], None              # a column block of b
+    yield _f32(rng, 2 * m, k)[::2], b, None                     # rows with a gap (lda > k)
+    yield a, b, wide[:, 2:n + 2]                                # output rows with a gap
+    yield a, b, np.empty((m, n), np.float32, order="F")        # output not row-major: numpy
+    yield _f32(rng, m, 2 * k)[:, ::2], b, None                  # no unit stride: numpy
+    yield a.astype(np.float64), b, None                         # another dtype: numpy
+
+
+@needs_mkl
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 300, 5), (128, 768, 384), (300, 64, 256),
+                                   (33, 2048, 17), (256, 0, 8), (0, 64, 64)])
+def test_mkl_products_equal_numpy_in_every_layout(shape):
+    rng = np.random.default_rng(sum(shape))
+    for a, b, out in _layouts(rng, *shape):
+        want = np.matmul(a, b)
+        got = _gemm.matmul(a, b, out)
+        if out is not None:
+            assert got is out
+        assert got.shape == want.shape and got.dtype == want.dtype
+        _close(got, want, shape[1])
+
+
+@needs_mkl
+def test_mkl_handles_stacks_and_leaves_overlaps_to_numpy():
+    rng = np.random.default_rng(1)
+    v, u = _f32(rng, 16, 200, 64), _f32(rng, 16, 64, 96)
+    mm = np.empty((16, 200, 96), np.float32)
+    _close(_gemm.matmul(v, u, mm), np.matmul(v, u), 64)
+    _close(_gemm.matmul(v, u[:, :, 10:70]), np.matmul(v, u[:, :, 10:70]), 64)
+    # out overlapping an operand: numpy's buffered matmul, same answer as on copies
+    buf = _f32(rng, 400, 400)
+    a, b = buf[:, :400].copy(), buf.copy()
+    want = np.matmul(a, b)
+    _close(_gemm.matmul(buf, buf, buf), want, 400)
+    # 4-D and broadcast stacks go to numpy as they are
+    x, y = _f32(rng, 2, 3, 40, 50), _f32(rng, 50, 60)
+    _close(_gemm.matmul(x, y), np.matmul(x, y), 50)
+
+
+def test_backend_is_reported_and_can_be_switched_off():
+    code = "from savedmodel_io.graph.ops import _gemm; print(_gemm.BACKEND, _gemm.ACCELERATED)"
+    env = {**os.environ, "SAVEDMODEL_IO_GEMM": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "numpy's BLAS (SAVEDMODEL_IO_GEMM=numpy) False"
+    from savedmodel_io import _config
+
+    row = _config.backends()["GEMM (float32)"]
+    assert row["backend"] == _gemm.BACKEND and row["fast"] == _gemm.ACCELERATED
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_convolutions_and_dense_layers_equal_on_both_backends(monkeypatch, threads):
+    """The runtime's GEMM users (im2col, 1x1 and Winograd convolutions, fused MatMul) give the
+    same results with the GEMMs on MKL and on numpy."""
+    from graph.test_optimize import run_kernel
+
+    rng = np.random.default_rng(7)
+    conv = {"padding": b"SAME", "data_format": b"NHWC", "dilations": [1, 1, 1, 1],
+            "explicit_paddings": [], "fused_ops": [b"BiasAdd", b"Relu"]}
+    cases = [
+        ("_FusedConv2D", [_f32(rng, 2, 30, 30, 32), _f32(rng, 3, 3, 32, 48), _f32(rng, 48)],
+         {**conv, "strides": [1, 1, 1, 1]}),                                # Winograd
+        ("_FusedConv2D", [_f32(rng, 2, 31, 29, 24), _f32(rng, 3, 3, 24, 40), _f32(rng, 40)],
+         {**conv, "strides": [1, 2, 2, 1]}),                                # im2col
+        ("_FusedConv2D", [_f32(rng, 4, 20, 20, 64), _f32(rng, 1, 1, 64, 128), _f32(rng, 128)],
+         {**conv, "strides": [1, 1, 1, 1]}),                                # 1x1
+        ("_FusedMatMul", [_f32(rng, 96, 256), _f32(rng, 512, 256), _f32(rng, 512)],
+         {"fused_ops": [b"BiasAdd", b"GeluExact"], "transpose_a": False, "transpose_b": True}),
+        ("MatMul", [_f32(rng, 200, 300), _f32(rng, 100, 300)],
+         {"transpose_a": False, "transpose_b": True}),
+    ]
+    monkeypatch.setattr(nn, "_PARALLEL_MACS", 1)
+    for op, inputs, attrs in cases:
+        got = run_kernel(op, inputs, threads=threads, **attrs)
+        with monkeypatch.context() as m:
+            m.setattr(_gemm, "_sgemm", None)
+            want = run_kernel(op, inputs, threads=threads, **attrs)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5, err_msg=op)
