@@ -622,3 +622,22 @@ def test_c_epilogue_refuses_buffers_that_do_not_fit():
                  (y, v, v, e, 3, 0, 0, 4, 0, 4, 0)):      # no columns
         with pytest.raises(ValueError):
             accel.epilogue(*args)
+
+
+def test_softmax_and_layer_norm_split_rows_over_threads_bit_for_bit(monkeypatch):
+    """Rows are independent: the C loops run on row blocks over the run's threads and give the
+    one-thread results exactly (uneven row counts included)."""
+    _needs_accel()
+    monkeypatch.setattr(nn, "_PARALLEL_ROWS_VALUES", 1)
+    for shape in ((5, 3, 37), (1, 1, 8), (7, 64)):
+        x = f32(*shape) * 10
+        scale, offset = f32(shape[-1]), f32(shape[-1])
+        one = [run_kernel("Softmax", [x]), run_kernel("_MklLayerNorm", [x, scale, offset],
+                                                       epsilon=1e-3)]
+        for threads in (2, 3, 8):
+            many = [run_kernel("Softmax", [x], threads=threads),
+                    run_kernel("_MklLayerNorm", [x, scale, offset], threads=threads,
+                               epsilon=1e-3)]
+            for a, b in zip(one, many, strict=True):
+                assert a.shape == b.shape == shape
+                assert np.array_equal(a.view(np.int32), b.view(np.int32))

@@ -756,8 +756,9 @@ def layer_norm(node, inputs, ctx):
     rows = x.reshape(-1, c) if c else x.reshape(0, 0)
     y = np.empty(rows.shape, dtype)
     if accel is not None and c and x.dtype == scale.dtype == offset.dtype == np.float32:
-        accel.layer_norm(np.ascontiguousarray(rows), np.ascontiguousarray(scale),
-                         np.ascontiguousarray(offset), y, c, eps)
+        src, sc, off = (np.ascontiguousarray(v) for v in (rows, scale, offset))
+        _by_rows(lambda r0, r1: accel.layer_norm(src[r0:r1], sc, off, y[r0:r1], c, eps),
+                 rows.shape[0], rows.size, _threads(ctx))
         return y.reshape(x.shape)
     step = max(1, (1 << 16) // max(c, 1))
     for r0 in range(0, rows.shape[0], step):
@@ -806,14 +807,33 @@ kernel("Selu")(_act(lambda n, x: _SELU_SCALE * np.where(x < 0, _SELU_ALPHA * np.
 kernel("LeakyRelu")(_act(lambda n, x: np.where(x > 0, x, x * np.asarray(n.attr["alpha"], x.dtype))))
 
 
-def _softmax(x, log):
+# A row-wise C loop (softmax, layer norm) is split over the run's threads from this many
+# values on (below, handing rows to a pool thread costs more than it saves).
+_PARALLEL_ROWS_VALUES = 1 << 16
+
+
+def _by_rows(fn, rows: int, values: int, threads: int) -> None:
+    """``fn(r0, r1)`` over row blocks ``[r0, r1)`` covering ``rows`` rows: one block per thread
+    when there are ``values`` enough to share (rows are independent), else one block."""
+    n = min(threads, rows) if values >= _PARALLEL_ROWS_VALUES else 1
+    if n <= 1:
+        fn(0, rows)
+        return
+    ends = [i * rows // n for i in range(n + 1)]
+    run_pieces(list(zip(ends, ends[1:])), lambda piece: fn(*piece), n)
+
+
+def _softmax(x, log, threads: int = 1):
     """Softmax (or log-softmax) over the last axis, in place on one output buffer."""
     if x.dtype.kind not in "fc":
         x = x.astype(np.float64)
     if accel is not None and not log and x.dtype == np.float32 and x.size:
-        out = np.empty(x.shape, np.float32)
-        accel.softmax(np.ascontiguousarray(x), out, x.shape[-1])
-        return out
+        n = x.shape[-1]
+        src = np.ascontiguousarray(x).reshape(-1, n)
+        out = np.empty(src.shape, np.float32)
+        _by_rows(lambda r0, r1: accel.softmax(src[r0:r1], out[r0:r1], n), src.shape[0],
+                 src.size, threads)
+        return out.reshape(x.shape)
     z = np.subtract(x, np.max(x, axis=-1, keepdims=True))
     if log:
         return np.subtract(z, np.log(np.sum(np.exp(z), axis=-1, keepdims=True)), out=z)
@@ -823,12 +843,11 @@ def _softmax(x, log):
 
 def _softmax_kernel(log: bool):
     """Softmax/LogSoftmax over the last axis; TF refuses scalars."""
-    act = _act(lambda n, x: _softmax(x, log))
-
     def run(node, inputs, ctx):
-        if np.ndim(inputs[0]) == 0:
+        x = _a(inputs[0])
+        if x.ndim == 0:
             raise bad(node, "logits must have >= 1 dimension, got []")
-        return act(node, inputs, ctx)
+        return np.asarray(_softmax(x, log, _threads(ctx))).astype(x.dtype, copy=False)
     return run
 
 
