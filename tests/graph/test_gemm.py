@@ -64,6 +64,23 @@ def test_mkl_handles_stacks_and_leaves_overlaps_to_numpy():
     a, b = buf[:, :400].copy(), buf.copy()
     want = np.matmul(a, b)
     _close(_gemm.matmul(buf, buf, buf), want, 400)
+    # attention's per-head products: strided operands, outputs stacked or side by side in
+    # rows (MKL's batched call takes the first, refuses the second: each path checked on NaN-
+    # filled outputs, so a refused call cannot pass unnoticed)
+    q, kk = _f32(rng, 2, 128, 12, 64), _f32(rng, 2, 128, 12, 64)
+    scores = np.full((2, 12, 128, 128), np.nan, np.float32)
+    for b in range(2):
+        _gemm.matmul(q[b].transpose(1, 0, 2), kk[b].transpose(1, 2, 0), scores[b])
+    _close(scores, np.einsum("btnh,bsnh->bnts", q, kk), 64)
+    p = _f32(rng, 12, 128, 128)
+    ctx = np.full((128, 12, 64), np.nan, np.float32)
+    _gemm.matmul(p, kk[0].transpose(1, 0, 2), ctx.transpose(1, 0, 2))
+    _close(ctx, np.einsum("nts,snh->tnh", p, kk[0]), 128)
+    big = np.full((4, 300, 12, 96), np.nan, np.float32)  # side by side, big enough for MKL
+    va, vb = _f32(rng, 12, 300, 200), _f32(rng, 12, 200, 96)
+    _gemm.matmul(va, vb, big[0].transpose(1, 0, 2))
+    _close(big[0].transpose(1, 0, 2), np.matmul(va, vb), 200)
+    assert np.isnan(big[1:]).all()
     # 4-D and broadcast stacks go to numpy as they are
     x, y = _f32(rng, 2, 3, 40, 50), _f32(rng, 50, 60)
     _close(_gemm.matmul(x, y), np.matmul(x, y), 50)

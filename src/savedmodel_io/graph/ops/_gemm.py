@@ -54,35 +54,39 @@ def _mkl_path() -> str | None:
     return None
 
 
-def _load() -> tuple[Any, str]:
-    """(cblas_sgemm, description), or (None, why not)."""
+def _load() -> tuple[Any, Any, str]:
+    """(cblas_sgemm, cblas_sgemm_batch_strided or None, description), or (None, None, why)."""
     if os.environ.get("SAVEDMODEL_IO_GEMM", "auto") == "numpy":
-        return None, "numpy's BLAS (SAVEDMODEL_IO_GEMM=numpy)"
+        return None, None, "numpy's BLAS (SAVEDMODEL_IO_GEMM=numpy)"
     path = _mkl_path()
     if path is None:
-        return None, "numpy's BLAS"
+        return None, None, "numpy's BLAS"
     try:
         lib = ctypes.CDLL(path)
         layer = lib.MKL_Set_Threading_Layer
         layer.restype = ctypes.c_int
         layer.argtypes = [ctypes.c_int]
         if layer(_SEQUENTIAL) != _SEQUENTIAL:
-            return None, "numpy's BLAS (MKL already loaded with a threaded layer)"
+            return None, None, "numpy's BLAS (MKL already loaded with a threaded layer)"
         sgemm = lib.cblas_sgemm
     except (OSError, AttributeError) as exc:
-        return None, f"numpy's BLAS (MKL could not be loaded: {exc})"
+        return None, None, f"numpy's BLAS (MKL could not be loaded: {exc})"
+    i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
     sgemm.restype = None
-    sgemm.argtypes = [ctypes.c_int] * 6 + [
-        ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-        ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+    sgemm.argtypes = [i] * 6 + [f, p, i, p, i, f, p, i]
+    # mkl_cblas.h (MKL 2020 on): the same product over a batch of matrices at fixed strides.
+    batched = getattr(lib, "cblas_sgemm_batch_strided", None)
+    if batched is not None:
+        batched.restype = None
+        batched.argtypes = [i] * 6 + [f, p, i, i, p, i, i, f, p, i, i, i]
     try:
         version = importlib.metadata.version("mkl")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - found above
         version = "?"
-    return sgemm, f"MKL {version} (sequential)"
+    return sgemm, batched, f"MKL {version} (sequential)"
 
 
-_sgemm, BACKEND = _load()
+_sgemm, _sgemm_batch, BACKEND = _load()
 #: True when float32 GEMMs run on MKL.
 ACCELERATED = _sgemm is not None
 
@@ -99,20 +103,56 @@ def _layout(m: np.ndarray) -> tuple[int, int] | None:
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)``, on MKL for float32 products it can take (2-D, or a
-    stack of 2-D products with the same leading size, one call each)."""
+    """``np.matmul(a, b, out=out)``, on MKL for float32 products it can take: 2-D, or a
+    stack of 2-D products with the same leading size (one batched call)."""
     if _sgemm is None or a.dtype != np.float32 or b.dtype != np.float32:
         return np.matmul(a, b, out=out)
-    if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and \
-            (out is None or out.shape[:1] == a.shape[:1]):
-        if out is None:
-            out = np.empty((a.shape[0], a.shape[1], b.shape[2]), np.float32)
-        for i in range(a.shape[0]):
-            _matmul2(a[i], b[i], out[i])
-        return out
+    if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0]:
+        return _stack(a, b, out)
     if a.ndim != 2 or b.ndim != 2:
         return np.matmul(a, b, out=out)
     return _matmul2(a, b, out)
+
+
+def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """A stack of float32 products, in one MKL call when every operand steps by a fixed stride
+    and the output matrices do not overlap; numpy otherwise."""
+    batch, m, k = a.shape
+    n = b.shape[2]
+    if b.shape[1] != k or batch * m * n * k < _MIN_MACS:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((batch, m, n), np.float32)
+    elif out.shape != (batch, m, n) or out.dtype != np.float32:
+        return np.matmul(a, b, out=out)
+    la, lb = _layout(a[0]), _layout(b[0])
+    steps = [x.strides[0] for x in (a, b, out)]
+    so = out.strides
+    if la is None or lb is None or so[2] != 4 or so[1] % 4 or so[1] // 4 < n or \
+            any(st % 4 or st < 0 for st in steps) or not _disjoint(batch, m, n, so[1] // 4,
+                                                                  steps[2] // 4):
+        return np.matmul(a, b, out=out)
+    if not (a.flags.aligned and b.flags.aligned and out.flags.aligned) or \
+            np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        return np.matmul(a, b, out=out)
+    if _sgemm_batch is None or (batch > 1 and steps[2] // 4 < m * (so[1] // 4)):
+        # MKL's batched call wants the output matrices one after another (it refuses
+        # side-by-side ones, like attention's per-head column blocks): one call each
+        if m * n * k < _MIN_MACS:
+            return np.matmul(a, b, out=out)
+        for j in range(batch):
+            _matmul2(a[j], b[j], out[j])
+        return out
+    _sgemm_batch(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], steps[0] // 4,
+                 b.ctypes.data, lb[1], steps[1] // 4, 0.0, out.ctypes.data, so[1] // 4,
+                 steps[2] // 4, batch)
+    return out
+
+
+def _disjoint(batch: int, m: int, n: int, ld: int, step: int) -> bool:
+    """Whether ``batch`` row-major (m, n) matrices with row stride ``ld``, ``step`` apart, share
+    no element: one after another, or side by side within the rows."""
+    return batch == 1 or step >= m * ld or (step >= n and step * (batch - 1) + n <= ld)
 
 
 def _matmul2(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:

@@ -364,7 +364,7 @@ def batch_matmul(node, inputs, ctx):
         b = np.conj(np.swapaxes(b, -1, -2))
     if a.shape[-1] != b.shape[-2]:
         raise bad(node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
-    out = np.matmul(a, b)
+    out = _gemm(a, b)
     t = node.attr.get("Tout")
     return out.astype(np_dtype(t)) if t is not None else out
 
@@ -436,10 +436,10 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.n
         if threads > 1 and split is not None and z.size * size[contracted] >= _PARALLEL_MACS:
             def part(i: int) -> None:
                 at = (slice(None),) * split + (i,)
-                np.matmul(xt[at], yt[at], out=zt[at])
+                _gemm(xt[at], yt[at], zt[at])
             run_pieces(range(size[batch[split]]), part, threads)
         else:
-            np.matmul(xt, yt, out=zt)
+            _gemm(xt, yt, zt)
         return z
 
     def prod(labels: str) -> int:
