@@ -433,13 +433,24 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.n
         z = np.empty([size[c] for c in out], np.result_type(x.dtype, y.dtype))
         zt = z.transpose([out.index(c) for c in order])
         split = next((k for k, c in enumerate(batch) if size[c] > 1), None)
+        lead = (0,) * (len(batch) - 1 if split is None else split)  # batch labels of size 1
         if threads > 1 and split is not None and z.size * size[contracted] >= _PARALLEL_MACS:
-            def part(i: int) -> None:
-                at = (slice(None),) * split + (i,)
-                _gemm(xt[at], yt[at], zt[at])
-            run_pieces(range(size[batch[split]]), part, threads)
+            count = size[batch[split]]
+            if split == len(batch) - 1:
+                # the last batch label (heads at batch 1): one stack of matrices per thread
+                ends = [i * count // min(threads, count) for i in range(min(threads, count) + 1)]
+
+                def block(piece: tuple[int, int]) -> None:
+                    at = lead + (slice(*piece),)
+                    _gemm(xt[at], yt[at], zt[at])
+                run_pieces(list(zip(ends, ends[1:])), block, threads)
+            else:
+                def part(i: int) -> None:
+                    at = lead + (i,)
+                    _gemm(xt[at], yt[at], zt[at])
+                run_pieces(range(count), part, threads)
         else:
-            _gemm(xt, yt, zt)
+            _gemm(xt[lead], yt[lead], zt[lead])
         return z
 
     def prod(labels: str) -> int:
