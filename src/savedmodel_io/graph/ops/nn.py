@@ -184,14 +184,10 @@ class _Epilogue:
 
     def apply(self, y: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
         """Run on ``y`` (in place when shapes allow; returns the result)."""
-        if accel is not None and y.ndim and y.size and _c_block(y) and self._c_vectors(
-                y.shape[-1]) and (residual is None or (residual.shape == y.shape
-                                                       and _c_block(residual))):
-            cols = y.shape[-1]
-            self._c(y.reshape(-1), y.size // cols, cols, 0, cols,
-                    _EMPTY if residual is None else residual.reshape(-1), 0)
-            if self.act is not None and self.act not in _C_ACT:
-                _IN_PLACE[self.act](y, self.alpha)
+        if y.ndim and self._in_c(y, residual, y.shape[-1]):
+            flat = y.reshape(-1, y.shape[-1])
+            self._c(flat, 0, flat.shape[1],
+                    None if residual is None else residual.reshape(flat.shape))
             return y
         if self.scale is not None:
             np.multiply(y, self.scale, out=y)
@@ -206,32 +202,33 @@ class _Epilogue:
             _IN_PLACE[self.act](y, self.alpha)
         return y
 
-
     def apply_columns(self, flat: np.ndarray, c0: int, c1: int,
                       residual: np.ndarray | None) -> None:
         """Run in place on the columns ``c0:c1`` of ``flat`` (a 2-D output; ``residual``: None
         or of flat's shape), reading only that part of the residual."""
         part = self.columns(c0, c1)
-        rows, cols = flat.shape
-        if accel is not None and flat.size and _c_block(flat) and part._c_vectors(c1 - c0) and \
-                (residual is None or (residual.shape == flat.shape and _c_block(residual))):
-            part._c(flat.reshape(-1), rows, c1 - c0, c0, cols,
-                    _EMPTY if residual is None else residual.reshape(-1), c0)
-            if part.act is not None and part.act not in _C_ACT:
-                _IN_PLACE[part.act](flat[:, c0:c1], part.alpha)
-            return
-        part.apply(flat[:, c0:c1], None if residual is None else residual[:, c0:c1])
+        if part._in_c(flat, residual, c1 - c0):
+            part._c(flat, c0, c1, residual)
+        else:
+            part.apply(flat[:, c0:c1], None if residual is None else residual[:, c0:c1])
 
-    def _c_vectors(self, cols: int) -> bool:
-        return all(v is None or (v.dtype == np.float32 and v.flags.c_contiguous
-                                 and v.shape == (cols,)) for v in (self.scale, self.bias))
+    def _in_c(self, y: np.ndarray, residual: np.ndarray | None, cols: int) -> bool:
+        """Whether the C loop can run on ``cols`` columns of ``y``: float32, contiguous, the
+        residual of y's shape, scale and bias float32 vectors of ``cols``."""
+        return accel is not None and y.size > 0 and _c_block(y) and all(
+            v is None or (_c_block(v) and v.shape == (cols,)) for v in (self.scale, self.bias)) \
+            and (residual is None or (residual.shape == y.shape and _c_block(residual)))
 
-    def _c(self, y: np.ndarray, rows: int, cols: int, y0: int, stride: int, res: np.ndarray,
-           r0: int) -> None:
-        """The C loop on rows of ``cols`` values at y[y0 + i*stride] (residual alike)."""
-        accel.epilogue(y, _EMPTY if self.scale is None else self.scale,
-                       _EMPTY if self.bias is None else self.bias, res, rows, cols, y0, stride,
-                       r0, stride, _C_ACT.get(self.act, 0))
+    def _c(self, flat: np.ndarray, c0: int, c1: int, residual: np.ndarray | None) -> None:
+        """The C loop on the columns ``c0:c1`` of the 2-D ``flat`` (residual alike), then an
+        activation it does not run itself."""
+        rows, width = flat.shape
+        accel.epilogue(flat.reshape(-1), _EMPTY if self.scale is None else self.scale,
+                       _EMPTY if self.bias is None else self.bias,
+                       _EMPTY if residual is None else residual.reshape(-1), rows, c1 - c0, c0,
+                       width, c0, width, _C_ACT.get(self.act, 0))
+        if self.act is not None and self.act not in _C_ACT:
+            _IN_PLACE[self.act](flat[:, c0:c1], self.alpha)
 
 
 def _c_block(a: np.ndarray) -> bool:
