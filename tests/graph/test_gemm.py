@@ -86,6 +86,28 @@ def test_mkl_handles_stacks_and_leaves_overlaps_to_numpy():
     _close(_gemm.matmul(x, y), np.matmul(x, y), 50)
 
 
+@needs_mkl
+def test_buffers_mkl_must_not_take_go_to_numpy():
+    """Unaligned operands, a read-only output (numpy's error, not a write through it) and an
+    output overlapping an operand all take numpy's path."""
+    rng = np.random.default_rng(2)
+    a, b = _f32(rng, 300, 200), _f32(rng, 200, 100)
+    raw = np.zeros(300 * 200 * 4 + 1, np.uint8)
+    odd = np.frombuffer(raw.data, np.float32, 300 * 200, offset=1).reshape(300, 200)
+    odd[...] = a
+    assert not odd.flags.aligned
+    _close(_gemm.matmul(odd, b), a @ b, 200)
+    frozen = np.zeros((300, 100), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        _gemm.matmul(a, b, frozen)
+    assert not frozen.any()
+    stack = np.zeros((2, 300, 200), np.float32)
+    stack.flags.writeable = False
+    with pytest.raises(ValueError):
+        _gemm.matmul(_f32(rng, 2, 300, 200), _f32(rng, 2, 200, 200), stack)
+
+
 def test_backend_is_reported_and_can_be_switched_off():
     code = "from savedmodel_io.graph.ops import _gemm; print(_gemm.BACKEND, _gemm.ACCELERATED)"
     env = {**os.environ, "SAVEDMODEL_IO_GEMM": "numpy"}

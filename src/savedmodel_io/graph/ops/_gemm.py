@@ -132,8 +132,7 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
             any(st % 4 or st < 0 for st in steps) or not _disjoint(batch, m, n, so[1] // 4,
                                                                   steps[2] // 4):
         return np.matmul(a, b, out=out)
-    if not (a.flags.aligned and b.flags.aligned and out.flags.aligned) or \
-            np.may_share_memory(out, a) or np.may_share_memory(out, b):
+    if not _safe(a, b, out):
         return np.matmul(a, b, out=out)
     if _sgemm_batch is None or (batch > 1 and steps[2] // 4 < m * (so[1] // 4)):
         # MKL's batched call wants the output matrices one after another (it refuses
@@ -147,6 +146,13 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
                  b.ctypes.data, lb[1], steps[1] // 4, 0.0, out.ctypes.data, so[1] // 4,
                  steps[2] // 4, batch)
     return out
+
+
+def _safe(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """Whether MKL may take these buffers: aligned, ``out`` writable (numpy refuses a read-only
+    one; MKL would write through it) and apart from the operands (numpy buffers an overlap)."""
+    return a.flags.aligned and b.flags.aligned and out.flags.aligned and \
+        out.flags.writeable and not (np.may_share_memory(out, a) or np.may_share_memory(out, b))
 
 
 def _disjoint(batch: int, m: int, n: int, ld: int, step: int) -> bool:
@@ -169,9 +175,7 @@ def _matmul2(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray
     so = out.strides
     if la is None or lb is None or so[1] != 4 or so[0] % 4 or so[0] // 4 < n:
         return np.matmul(a, b, out=out)
-    if not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
-        return np.matmul(a, b, out=out)
-    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+    if not _safe(a, b, out):
         return np.matmul(a, b, out=out)
     _sgemm(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1],
            b.ctypes.data, lb[1], 0.0, out.ctypes.data, so[0] // 4)
