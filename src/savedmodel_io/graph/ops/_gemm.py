@@ -4,9 +4,10 @@ The runtime's convolutions and dense layers are GEMMs (im2col, 1x1 and Winograd 
 MatMul with its fused epilogue). numpy's wheels bring OpenBLAS; on the shapes these models
 have, MKL's single-threaded sgemm is 1.0-1.5x faster (measured in bench/README.md), which is
 what closes the gap to TensorFlow's oneDNN kernels. MKL is optional: ``matmul`` takes any
-operands numpy's ``matmul`` takes and hands only 2-D float32 products it can describe to
-BLAS (each matrix with one unit stride, the output row-major) to MKL, everything else to
-numpy, so results are the same within float32 rounding either way.
+operands numpy's ``matmul`` takes and hands only float32 products it can describe to BLAS to
+MKL (2-D ones, or stacks of them in one batched call; each matrix with one unit stride, the
+output row-major and writable, nothing overlapping), everything else to numpy, so results
+are the same within float32 rounding either way.
 
 MKL is loaded from the ``mkl`` wheel's ``libmkl_rt`` (found through the package's file list,
 never from an arbitrary search path) with its sequential threading layer: the runtime already
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKEND", "matmul"]
+__all__ = ["ACCELERATED", "BACKEND", "matmul"]
 
 # cblas.h: CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
 # mkl_service.h: MKL_THREADING_SEQUENTIAL = 1 (MKL_Set_Threading_Layer returns the layer in use).
