@@ -351,7 +351,8 @@ def test_einsum_on_strided_views_and_threads_equals_numpy(eq, size, monkeypatch)
              "big": dict(B=1, T=128, S=96, N=5, H=64, b=1, q=128, k=160, d=256)}[size]
     x, y = (f32(*[sizes[c] for c in t]) for t in eq.split("->")[0].split(","))
     want = np.einsum(eq, x.astype(np.float64), y)
-    for threads in (1, 2, 3):
+    for threads, heads_alone in ((1, 0), (2, 0), (3, 0), (2, 1 << 60)):
+        monkeypatch.setattr(math_ops, "_HEADS_ALONE", heads_alone)  # split heads, or never
         got = run_kernel("Einsum", [x, y], threads=threads, equation=eq.encode())
         # float32 sums of K products of unit normals: rounding grows like sqrt(K)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.sqrt(max(x.shape)))

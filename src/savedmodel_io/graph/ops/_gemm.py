@@ -135,13 +135,18 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return np.matmul(a, b, out=out)
     if not _safe(a, b, out):
         return np.matmul(a, b, out=out)
-    if _sgemm_batch is None or (batch > 1 and steps[2] // 4 < m * (so[1] // 4)):
-        # MKL's batched call wants the output matrices one after another (it refuses
-        # side-by-side ones, like attention's per-head column blocks): one call each
+    if _sgemm_batch is None:
         if m * n * k < _MIN_MACS:
             return np.matmul(a, b, out=out)
         for j in range(batch):
             _matmul2(a[j], b[j], out[j])
+        return out
+    if batch > 1 and steps[2] // 4 < m * (so[1] // 4):
+        # MKL's batched call wants the output matrices one after another; side-by-side ones
+        # (attention's heads written into (tokens, heads, depth)) go through a stacked buffer
+        stacked = np.empty((batch, m, n), np.float32)
+        _stack(a, b, stacked)
+        np.copyto(out, stacked)
         return out
     _sgemm_batch(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], steps[0] // 4,
                  b.ctypes.data, lb[1], steps[1] // 4, 0.0, out.ctypes.data, so[1] // 4,
