@@ -126,12 +126,11 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         out = np.empty((batch, m, n), np.float32)
     elif out.shape != (batch, m, n) or out.dtype != np.float32:
         return np.matmul(a, b, out=out)
-    la, lb = _layout(a[0]), _layout(b[0])
+    la, lb, lc = _layout(a[0]), _layout(b[0]), _layout(out[0])
     steps = [x.strides[0] for x in (a, b, out)]
-    so = out.strides
-    if la is None or lb is None or so[2] != 4 or so[1] % 4 or so[1] // 4 < n or \
-            any(st % 4 or st < 0 for st in steps) or not _disjoint(batch, m, n, so[1] // 4,
-                                                                  steps[2] // 4):
+    if la is None or lb is None or lc is None or lc[0] != _NO_TRANS or \
+            any(st % 4 or st < 0 for st in steps) or \
+            not _disjoint(batch, m, n, lc[1], steps[2] // 4):
         return np.matmul(a, b, out=out)
     if not _safe(a, b, out):
         return np.matmul(a, b, out=out)
@@ -141,7 +140,7 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         for j in range(batch):
             _matmul2(a[j], b[j], out[j])
         return out
-    if batch > 1 and steps[2] // 4 < m * (so[1] // 4):
+    if batch > 1 and steps[2] // 4 < m * lc[1]:
         # MKL's batched call wants the output matrices one after another; side-by-side ones
         # (attention's heads written into (tokens, heads, depth)) go through a stacked buffer
         stacked = np.empty((batch, m, n), np.float32)
@@ -149,7 +148,7 @@ def _stack(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         np.copyto(out, stacked)
         return out
     _sgemm_batch(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], steps[0] // 4,
-                 b.ctypes.data, lb[1], steps[1] // 4, 0.0, out.ctypes.data, so[1] // 4,
+                 b.ctypes.data, lb[1], steps[1] // 4, 0.0, out.ctypes.data, lc[1],
                  steps[2] // 4, batch)
     return out
 
@@ -177,12 +176,9 @@ def _matmul2(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray
         out = np.empty((m, n), np.float32)
     elif out.shape != (m, n) or out.dtype != np.float32:
         return np.matmul(a, b, out=out)
-    la, lb = _layout(a), _layout(b)
-    so = out.strides
-    if la is None or lb is None or so[1] != 4 or so[0] % 4 or so[0] // 4 < n:
-        return np.matmul(a, b, out=out)
-    if not _safe(a, b, out):
+    la, lb, lc = _layout(a), _layout(b), _layout(out)
+    if la is None or lb is None or lc is None or lc[0] != _NO_TRANS or not _safe(a, b, out):
         return np.matmul(a, b, out=out)
     _sgemm(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1],
-           b.ctypes.data, lb[1], 0.0, out.ctypes.data, so[0] // 4)
+           b.ctypes.data, lb[1], 0.0, out.ctypes.data, lc[1])
     return out
