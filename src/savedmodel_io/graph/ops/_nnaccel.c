@@ -23,20 +23,38 @@
 #include <math.h>
 #include <string.h>
 
+/* No contraction of a * b + c into one fused multiply-add unless written out (MADD below).
+ * Left to the compiler, GCC fused differently in a loop's vector version and in the scalar
+ * version it falls back to when buffers sit close together, so one call's results depended on
+ * where numpy had put its buffers (seen as 1-ulp changes in layer norm between two calls). */
 #if defined(__GNUC__) && !defined(__clang__)
-/* Selects between computed values (x < 0 ? ... : ...) may then become vector blends. */
-#pragma GCC optimize("no-trapping-math")
+/* no-trapping-math: selects between computed values (x < 0 ? ... : ...) may become blends. */
+#pragma GCC optimize("no-trapping-math", "fp-contract=off")
+#elif defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+/* MADD(a, b, c, fused): a * b + c, in one rounding when fused (a constant: the loops built for
+ * CPUs with FMA instructions), else two. Each build of a loop then gives one answer for given
+ * inputs, whatever their addresses. */
+#define MADD(a, b, c, fused) ((fused) ? fmaf((a), (b), (c)) : (a) * (b) + (c))
+#if defined(__FP_FAST_FMAF)
+#define BASE_FUSED 1 /* the baseline build has FMA instructions too (e.g. AArch64) */
+#else
+#define BASE_FUSED 0
 #endif
 /* Each loop is compiled three times on x86-64 with GCC or clang (AVX-512, AVX2+FMA, baseline)
- * and the best one the CPU supports is picked at import, as _highwayhash.c does. */
+ * and the best one the CPU supports is picked at import, as _highwayhash.c does. FUSED tells
+ * a loop's body whether its build has FMA instructions. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define MULTIVERSION 1
 #define LOOP(name, args) \
-    __attribute__((target("avx512f"))) static void name##_avx512 args { name##_body } \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 args { name##_body } \
-    static void name##_base args { name##_body }
+    __attribute__((target("avx512f,fma"))) static void name##_avx512 args { \
+        enum { FUSED = 1 }; name##_body } \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 args { \
+        enum { FUSED = 1 }; name##_body } \
+    static void name##_base args { enum { FUSED = BASE_FUSED }; name##_body }
 #else
-#define LOOP(name, args) static void name##_base args { name##_body }
+#define LOOP(name, args) static void name##_base args { enum { FUSED = BASE_FUSED }; name##_body }
 #endif
 
 static inline double exp_neg(double a) {
@@ -235,7 +253,7 @@ INLINE float tanh_f(float x) {
             const float *ur = u + kk * n + j0;                                                \
             for (int r = 0; r < R; r++) {                                                     \
                 float hv = h[(b0 + r) * k + kk];                                              \
-                for (int j = 0; j < 64; j++) acc[r][j] += hv * ur[j];                         \
+                for (int j = 0; j < 64; j++) acc[r][j] = MADD(hv, ur[j], acc[r][j], fused); \
             }                                                                                 \
         }                                                                                     \
         for (int r = 0; r < R; r++)                                                           \
@@ -243,7 +261,7 @@ INLINE float tanh_f(float x) {
     }
 
 INLINE void rec_gemm(const float *h, const float *u, const float *init, Py_ssize_t init_stride,
-                     float *z, Py_ssize_t batch, Py_ssize_t k, Py_ssize_t n) {
+                     float *z, Py_ssize_t batch, Py_ssize_t k, Py_ssize_t n, int fused) {
     Py_ssize_t wide = n - n % 64;
     Py_ssize_t b0 = 0;
     for (; b0 + 4 <= batch; b0 += 4)
@@ -256,7 +274,7 @@ INLINE void rec_gemm(const float *h, const float *u, const float *init, Py_ssize
         for (Py_ssize_t kk = 0; kk < k; kk++) {
             float hv = h[b * k + kk];
             const float *ur = u + kk * n;
-            for (Py_ssize_t j = wide; j < n; j++) zb[j] += hv * ur[j];
+            for (Py_ssize_t j = wide; j < n; j++) zb[j] = MADD(hv, ur[j], zb[j], fused);
         }
     }
 }
@@ -266,11 +284,12 @@ INLINE void rec_gemm(const float *h, const float *u, const float *init, Py_ssize
  * o tanh(c). h0: the state before step 0; c updated in place; z: scratch, batch x 4 units. */
 INLINE void lstm_core(const float *xw, const float *u, const float *h0, float *c, float *seq,
                       float *z, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units,
-                      Py_ssize_t b0, Py_ssize_t b1) {
+                      Py_ssize_t b0, Py_ssize_t b1, int fused) {
     Py_ssize_t n = 4 * units;
     for (Py_ssize_t t = 0; t < steps; t++) {
         const float *h = t == 0 ? h0 : seq + (t - 1) * batch * units;
-        rec_gemm(h + b0 * units, u, xw + (t * batch + b0) * n, n, z + b0 * n, b1 - b0, units, n);
+        rec_gemm(h + b0 * units, u, xw + (t * batch + b0) * n, n, z + b0 * n, b1 - b0, units, n,
+                 fused);
         for (Py_ssize_t b = b0; b < b1; b++) {
             const float *zb = z + b * n;
             float *cb = c + b * units, *hb = seq + (t * batch + b) * units;
@@ -284,7 +303,7 @@ INLINE void lstm_core(const float *xw, const float *u, const float *h0, float *c
         }
     }
 }
-#define lstm_loop_body lstm_core(xw, u, h0, c, seq, z, steps, batch, units, b0, b1);
+#define lstm_loop_body lstm_core(xw, u, h0, c, seq, z, steps, batch, units, b0, b1, FUSED);
 LOOP(lstm_loop, (const float *xw, const float *u, const float *h0, float *c, float *seq, float *z,
                  Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units, Py_ssize_t b0,
                  Py_ssize_t b1))
@@ -294,11 +313,11 @@ LOOP(lstm_loop, (const float *xw, const float *u, const float *h0, float *c, flo
  * hu: scratch, batch x 3 units. */
 INLINE void gru_core(const float *xw, const float *u, const float *bh, const float *h0, float *seq,
                      float *hu, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units,
-                     Py_ssize_t b0, Py_ssize_t b1) {
+                     Py_ssize_t b0, Py_ssize_t b1, int fused) {
     Py_ssize_t n = 3 * units;
     for (Py_ssize_t t = 0; t < steps; t++) {
         const float *h = t == 0 ? h0 : seq + (t - 1) * batch * units;
-        rec_gemm(h + b0 * units, u, bh, 0, hu + b0 * n, b1 - b0, units, n);
+        rec_gemm(h + b0 * units, u, bh, 0, hu + b0 * n, b1 - b0, units, n, fused);
         for (Py_ssize_t b = b0; b < b1; b++) {
             const float *x = xw + (t * batch + b) * n, *hb = hu + b * n, *prev = h + b * units;
             float *out = seq + (t * batch + b) * units;
@@ -310,7 +329,7 @@ INLINE void gru_core(const float *xw, const float *u, const float *bh, const flo
         }
     }
 }
-#define gru_loop_body gru_core(xw, u, bh, h0, seq, hu, steps, batch, units, b0, b1);
+#define gru_loop_body gru_core(xw, u, bh, h0, seq, hu, steps, batch, units, b0, b1, FUSED);
 LOOP(gru_loop, (const float *xw, const float *u, const float *bh, const float *h0, float *seq,
                 float *hu, Py_ssize_t steps, Py_ssize_t batch, Py_ssize_t units, Py_ssize_t b0,
                 Py_ssize_t b1))
