@@ -648,3 +648,55 @@ def test_softmax_and_layer_norm_split_rows_over_threads_bit_for_bit(monkeypatch)
             for a, b in zip(one, many, strict=True):
                 assert a.shape == b.shape == shape
                 assert np.array_equal(a.view(np.int32), b.view(np.int32))
+
+
+def test_attention_projections_share_one_gemm():
+    """Query, key and value projections of one input (Keras EinsumDense: BatchMatMulV2, heads
+    Reshape, bias) become one product on the weights side by side and a SplitV; the heads are
+    strided views of it, which the attention einsums read as they are."""
+    nodes = [placeholder("x"), const("heads", np.int32([-1, 4, 2, 3]))]
+    for p in "qkv":
+        nodes += [const(f"w{p}", f32(8, 6)), const(f"b{p}", f32(2, 3)),
+                  node(f"{p}mm", "BatchMatMulV2", ["x", f"w{p}"]),
+                  node(f"{p}r", "Reshape", [f"{p}mm", "heads"]),
+                  node(f"{p}", "AddV2", [f"{p}r", f"b{p}"])]
+    nodes += [node("scores", "Einsum", ["q", "k"], equation=b"BTNH,BSNH->BNTS", N=2),
+              node("probs", "Softmax", ["scores"]),
+              node("ctx", "Einsum", ["probs", "v"], equation=b"BNTS,BSNH->BTNH", N=2)]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 4, 8))}, {"y": "ctx:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(3, 4, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    ran = ops_run(body)
+    assert ran.count("_MklFusedBatchMatMulV2") == 1 and ran.count("SplitV") == 1, ran
+    (mm,) = [n for n in body.nodes if n.op == "_MklFusedBatchMatMulV2"]
+    assert {o.name for o in mm.origins} >= {"qmm", "kmm", "vmm"}
+
+
+def test_only_matmuls_alike_merge():
+    """Products of one input merge when their weights are constants of the same rows and they
+    fuse the same column-wise steps; a transposed, residual or differently activated product,
+    or one of another input, keeps its own GEMM."""
+    nodes = [placeholder("x"), placeholder("z"), const("wt", f32(5, 8)), const("r", f32(4, 5))]
+    for k, (src, act) in enumerate([("x", "Relu"), ("x", "Relu"), ("x", "Tanh"), ("z", "Relu")]):
+        nodes += [const(f"w{k}", f32(8, 5 + k)), const(f"b{k}", f32(5 + k)),
+                  node(f"mm{k}", "MatMul", [src, f"w{k}"]),
+                  node(f"ba{k}", "BiasAdd", [f"mm{k}", f"b{k}"]), node(f"a{k}", act, [f"ba{k}"])]
+    nodes += [node("mmt", "MatMul", ["x", "wt"], transpose_b=True),
+              node("mmr", "MatMul", ["x", "w0"]), node("res", "AddV2", ["mmr", "r"])]
+    outs = {f"y{k}": f"a{k}:0" for k in range(4)} | {"t": "mmt:0", "res": "res:0"}
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 8)), "z": ("z:0", F32, (None, 8))},
+                                 outs)})
+    fast, slow, body = both(mg, "s", {"x": f32(4, 8), "z": f32(4, 8)})
+    for key in outs:
+        np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6)
+    merged = [n for n in body.nodes if n.op == "_FusedMatMul" and "merged" in n.name]
+    assert len(merged) == 1 and {o.name for o in merged[0].origins} >= {"mm0", "mm1"}
+    assert ops_run(body).count("SplitV") == 1
+
+
+def test_merged_matmuls_are_left_apart_without_optimisation_passes():
+    """The ONNX exporter's passes do not merge (onnxruntime gains nothing from it)."""
+    from savedmodel_io.onnx._convert import PASSES
+
+    assert opt.merge_sibling_matmuls in opt.DEFAULT_PASSES
+    assert opt.merge_sibling_matmuls not in PASSES

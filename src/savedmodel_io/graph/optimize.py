@@ -72,6 +72,7 @@ __all__ = [
     "fuse_rnn_loops",
     "inline_calls",
     "lay_out_weights",
+    "merge_sibling_matmuls",
     "optimize",
     "remove_identities",
     "sink_reshapes",
@@ -1333,6 +1334,86 @@ def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env
     return nodes + [out], eps, gamma, beta, out
 
 
+# -- sibling matmuls ----------------------------------------------------------------------------
+
+_MATMULS = frozenset({"MatMul", "BatchMatMulV2", "_FusedMatMul", "_MklFusedBatchMatMulV2"})
+# Fused steps under which products with the same input can share one GEMM: per-column work
+# only (a residual is a different tensor for each).
+_COLUMNWISE = frozenset({b"BiasAdd", b"Relu", b"Relu6", b"Elu", b"LeakyRelu", b"Sigmoid", b"Tanh",
+                         b"GeluExact", b"GeluApproximate"})
+
+
+def merge_sibling_matmuls(body: Body, env: Env) -> None:
+    """Matmuls reading the same input with constant weights (attention's query, key and value
+    projections) -> one matmul on the weights side by side, then a SplitV: one GEMM and one
+    epilogue pass instead of several, each big enough to share among threads. Run by the
+    runtime only (an ONNX graph keeps the separate products: onnxruntime gains nothing)."""
+    users = _Users(body)
+    groups: dict[tuple[Any, ...], list[Node]] = {}
+    for node in body.nodes:
+        key = _sibling_key(body, node, env)
+        if key is not None:
+            groups.setdefault(key, []).append(node)
+    for group in groups.values():
+        if len(group) > 1:
+            _merge(body, users, group)
+
+
+def _sibling_key(body: Body, node: Node, env: Env) -> tuple[Any, ...] | None:
+    """What matmuls must share to merge (op, input, attributes, weight rows), or None."""
+    if node.op not in _MATMULS or node.index in env.keep or node.controls:
+        return None
+    attr = node.attr
+    if any(attr.get(k) for k in ("transpose_a", "transpose_b", "adj_x", "adj_y")):
+        return None
+    fused = tuple(attr.get("fused_ops") or ())
+    if not set(fused) <= _COLUMNWISE or len(node.inputs) != 2 + (b"BiasAdd" in fused):
+        return None
+    w = _const_value(body, node.inputs[1])
+    if not isinstance(w, np.ndarray) or w.ndim != 2 or w.dtype.kind != "f":
+        return None
+    if b"BiasAdd" in fused:
+        bias = _const_value(body, node.inputs[2])
+        if not isinstance(bias, np.ndarray) or bias.shape != (w.shape[1],) or bias.dtype != w.dtype:
+            return None
+    if node.index in body.control_rets:
+        return None
+    same = tuple(sorted((k, repr(v)) for k, v in attr.items() if not k.startswith("_")))
+    return node.op, node.inputs[0], w.shape[0], w.dtype.str, same
+
+
+def _merge(body: Body, users: _Users, group: list[Node]) -> None:
+    """One matmul for ``group`` (its weights and biases side by side), split back by columns."""
+    first = group[0]
+    origin = tuple(o for n in group for o in n.origins)
+    widths = [body.nodes[n.inputs[1][0]].attr["value"].shape[1] for n in group]
+    w = np.concatenate([_const_value(body, n.inputs[1]) for n in group], axis=1)
+    inputs = [first.inputs[0], (_const(body, f"{first.name}/merged_weights", w, origin).index, 0)]
+    if len(first.inputs) == 3:
+        b = np.concatenate([_const_value(body, n.inputs[2]) for n in group])
+        inputs.append((_const(body, f"{first.name}/merged_bias", b, origin).index, 0))
+    attr = {k: v for k, v in first.attr.items() if not k.startswith("_")}  # shapes change
+    merged = _new_node(body, f"{first.name}/merged", first.op, attr, inputs, origin)
+    sizes = _const(body, f"{first.name}/merged_sizes", np.asarray(widths, np.int32), origin)
+    axis = _const(body, f"{first.name}/merged_axis", np.int32(-1), origin)
+    split = _new_node(body, f"{first.name}/merged_split", "SplitV",
+                      {"T": first.attr.get("T", DataType.DT_FLOAT), "num_split": len(group),
+                       "Tlen": DataType.DT_INT32},
+                      [(merged.index, 0), (sizes.index, 0), (axis.index, 0)], origin)
+    users.add(merged)
+    users.add(split)
+    for k, n in enumerate(group):
+        waiting = sorted(users.waits.get(n.index, set()))
+        _redirect(body, users, (n.index, 0), (split.index, k))
+        for u in waiting:  # control edges on a merged product wait for the merged one
+            reader = body.nodes[u]
+            users.drop(reader)
+            reader.controls = [merged.index if c == n.index else c for c in reader.controls]
+            users.add(reader)
+        users.drop(n)
+        n.inputs = []
+
+
 # -- weight layout ------------------------------------------------------------------------------
 
 def lay_out_weights(body: Body, env: Env) -> None:
@@ -1349,4 +1430,4 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
                                     specialize_loops, fuse_rnn_loops, fold_batch_norms, sink_reshapes, fuse_ops,
-                                    fuse_layer_norms, lay_out_weights)
+                                    fuse_layer_norms, merge_sibling_matmuls, lay_out_weights)
