@@ -31,7 +31,10 @@ def attr_str(node: Any, name: str, default: str = "") -> str:
 
 def ints(x: Any) -> list[int]:
     """A tensor of integers as a Python list."""
-    return [int(v) for v in np.asarray(x).reshape(-1)]
+    a = np.asarray(x)
+    if a.dtype.kind in "iu":  # tolist() gives Python ints at C speed (shape vectors: every node)
+        return a.reshape(-1).tolist()  # type: ignore[no-any-return]
+    return [int(v) for v in a.reshape(-1)]
 
 
 def axis_list(axis: Any, ndim: int, node: Any) -> tuple[int, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from savedmodel_io.graph.ops._registry import kernel
@@ -26,7 +28,7 @@ def reshape(node, inputs, ctx):
     shape = ints(inputs[1])
     if shape.count(-1) > 1:
         raise bad(node, f"only one dimension of {shape} can be -1")
-    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+    known = math.prod(d for d in shape if d != -1)
     if -1 in shape:
         if known == 0 or x.size % known:
             if not (known == 0 and x.size == 0):
