@@ -77,6 +77,7 @@ __all__ = [
     "remove_identities",
     "sink_reshapes",
     "specialize_loops",
+    "tensordot_as_matmul",
 ]
 
 Ref = tuple[int, int]
@@ -1334,6 +1335,115 @@ def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env
     return nodes + [out], eps, gamma, beta, out
 
 
+# -- tensordot -----------------------------------------------------------------------------------
+
+def tensordot_as_matmul(body: Body, env: Env) -> None:
+    """``tf.tensordot`` over the last axis of an input of unknown batch size (Keras' Dense on
+    3-D and higher inputs) -> one BatchMatMulV2 by the (K, N) weights. TensorFlow builds it as
+    Shape, two GatherV2 and two Prod to flatten the input to (rows, K), the MatMul, then a
+    ConcatV2 to restore the leading dimensions: nine nodes per layer that only move shapes
+    (about half of a BERT encoder's nodes). BatchMatMulV2 broadcasts the matrix over the
+    leading dimensions, which is the same product; later passes fuse its bias and activation."""
+    users = _Users(body)
+    for node in _topo(body):
+        r2 = body.nodes[node]
+        m = _tensordot(body, users, r2, env)
+        if m is None:
+            continue
+        mm, x, w_ref, chain = m
+        attr = {"T": mm.attr.get("T", DataType.DT_FLOAT), "adj_x": False, "adj_y": False}
+        origin = tuple(o for n in chain for o in n.origins)
+        for n in chain:
+            users.drop(n)
+        bmm = _new_node(body, r2.name, "BatchMatMulV2", attr, [x, w_ref], origin,
+                        index=r2.index, controls=r2.controls)
+        users.add(bmm)
+        for n in chain[:-1]:  # read only inside the pattern (checked): dropped with it
+            n.inputs, n.controls = [], []
+
+
+def _tensordot(body: Body, users: _Users, r2: Node, env: Env
+               ) -> tuple[Node, Ref, Ref, list[Node]] | None:
+    """(matmul, input, weights, [reshape in, matmul, reshape out]) when ``r2`` ends the
+    pattern ``tensordot_as_matmul`` rewrites, else None."""
+    if r2.op != "Reshape" or len(r2.inputs) != 2 or r2.index in env.keep:
+        return None
+    mm = body.nodes[r2.inputs[0][0]]
+    if mm.op != "MatMul" or r2.inputs[0][1] != 0 or len(mm.inputs) != 2 or mm.controls:
+        return None
+    if mm.attr.get("transpose_a") or mm.attr.get("transpose_b"):
+        return None
+    if _single_use(body, users, mm, env) is not r2:
+        return None
+    w = _const_value(body, mm.inputs[1])
+    r1 = body.nodes[mm.inputs[0][0]]
+    if not isinstance(w, np.ndarray) or w.ndim != 2 or r1.op != "Reshape" or r1.controls:
+        return None
+    if mm.inputs[0][1] != 0 or _single_use(body, users, r1, env) is not mm or len(r1.inputs) != 2:
+        return None
+    x = r1.inputs[0]
+    # r1's target: Pack(Prod(GatherV2(Shape(x), free)), Prod(GatherV2(Shape(x), [rank-1])))
+    pack = body.nodes[r1.inputs[1][0]]
+    if pack.op != "Pack" or len(pack.inputs) != 2 or pack.attr.get("axis", 0) != 0:
+        return None
+    lead, last = (_prod_of_gather(body, ref) for ref in pack.inputs)
+    if lead is None or last is None:
+        return None
+    (free_ref, free, shape_a), (_, contracted, shape_b) = lead, last
+    rank = _static_rank(body, shape_a)
+    if shape_a is not shape_b or shape_a.inputs[0] != x or rank is None or rank < 2:
+        return None
+    if free != list(range(rank - 1)) or contracted != [rank - 1]:
+        return None
+    # r2's target: ConcatV2(the same free dims, [N], 0)
+    cat = body.nodes[r2.inputs[1][0]]
+    if cat.op != "ConcatV2" or len(cat.inputs) != 3 or cat.inputs[0] != free_ref:
+        return None
+    tail, axis = _const_value(body, cat.inputs[1]), _const_value(body, cat.inputs[2])
+    if tail is None or axis is None or np.asarray(axis).reshape(-1).tolist() != [0]:
+        return None
+    if np.asarray(tail).reshape(-1).tolist() != [w.shape[1]]:
+        return None
+    return mm, x, mm.inputs[1], [r1, mm, r2]
+
+
+def _prod_of_gather(body: Body, ref: Ref) -> tuple[Ref, list[int], Node] | None:
+    """(the GatherV2's output, its constant indices, the Shape node) for ``ref`` =
+    Prod(GatherV2(Shape(x), indices, 0), 0)."""
+    prod = body.nodes[ref[0]]
+    if prod.op != "Prod" or ref[1] != 0 or len(prod.inputs) != 2 or prod.attr.get("keep_dims"):
+        return None
+    axis = _const_value(body, prod.inputs[1])
+    if axis is None or np.asarray(axis).reshape(-1).tolist() != [0]:
+        return None
+    gather = body.nodes[prod.inputs[0][0]]
+    if gather.op != "GatherV2" or prod.inputs[0][1] != 0 or len(gather.inputs) != 3:
+        return None
+    if gather.attr.get("batch_dims", 0) != 0:
+        return None
+    idx, gaxis = _const_value(body, gather.inputs[1]), _const_value(body, gather.inputs[2])
+    if idx is None or gaxis is None or np.asarray(gaxis).reshape(-1).tolist() != [0]:
+        return None
+    shape = body.nodes[gather.inputs[0][0]]
+    if shape.op != "Shape" or gather.inputs[0][1] != 0 or len(shape.inputs) != 1:
+        return None
+    return prod.inputs[0], np.asarray(idx).reshape(-1).tolist(), shape
+
+
+def _static_rank(body: Body, shape: Node) -> int | None:
+    """The rank of the tensor a Shape node reads, from the graph's recorded shapes (the Shape
+    node's own output length, else its input's), or None when the graph does not say."""
+    recorded = shape.attr.get("_output_shapes")
+    if isinstance(recorded, list) and recorded and isinstance(recorded[0], tuple) \
+            and len(recorded[0]) == 1 and isinstance(recorded[0][0], int) and recorded[0][0] >= 0:
+        return recorded[0][0]
+    src, k = shape.inputs[0]
+    recorded = body.nodes[src].attr.get("_output_shapes")
+    if isinstance(recorded, list) and k < len(recorded) and isinstance(recorded[k], tuple):
+        return len(recorded[k])
+    return None
+
+
 # -- sibling matmuls ----------------------------------------------------------------------------
 
 _MATMULS = frozenset({"MatMul", "BatchMatMulV2", "_FusedMatMul", "_MklFusedBatchMatMulV2"})
@@ -1429,5 +1539,6 @@ def lay_out_weights(body: Body, env: Env) -> None:
 
 
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
-                                    specialize_loops, fuse_rnn_loops, fold_batch_norms, sink_reshapes, fuse_ops,
-                                    fuse_layer_norms, merge_sibling_matmuls, lay_out_weights)
+                                    tensordot_as_matmul, specialize_loops, fuse_rnn_loops,
+                                    fold_batch_norms, sink_reshapes, fuse_ops, fuse_layer_norms,
+                                    merge_sibling_matmuls, lay_out_weights)
