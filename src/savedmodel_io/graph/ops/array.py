@@ -118,7 +118,11 @@ def split_v(node, inputs, ctx):
         sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
     if sum(sizes) != x.shape[axis] or min(sizes, default=0) < 0:
         raise bad(node, f"size_splits {sizes} do not add up to dimension {x.shape[axis]}")
-    return list(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+    lead, out, at = (slice(None),) * axis, [], 0
+    for k in sizes:  # slices (views), as Split's
+        out.append(x[lead + (slice(at, at + k),)])
+        at += k
+    return out
 
 
 @kernel("StridedSlice")
