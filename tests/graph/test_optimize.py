@@ -765,3 +765,19 @@ def test_tensordot_lookalikes_stay(case):
         np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
     ran = ops_run(body)
     assert "Shape" in ran and "_MklFusedBatchMatMulV2" not in ran, ran
+
+
+def test_large_sibling_weights_are_not_copied(monkeypatch):
+    """Merging copies the weights: past the size cap the products stay apart."""
+    monkeypatch.setattr(opt, "_MERGE_MAX_BYTES", 8 * 5 * 4 * 2 - 1)  # less than two (8, 5)
+    nodes = [placeholder("x")]
+    for k in range(2):
+        nodes += [const(f"w{k}", f32(8, 5)), node(f"mm{k}", "MatMul", ["x", f"w{k}"])]
+    mg = meta(nodes, sigs={"s": ({"x": ("x:0", F32, (None, 8))}, {"a": "mm0:0", "b": "mm1:0"})})
+    fast, slow, body = both(mg, "s", {"x": f32(3, 8)})
+    np.testing.assert_allclose(fast["a"], slow["a"], rtol=1e-6)
+    assert ops_run(body) == ["MatMul", "MatMul"]
+    monkeypatch.setattr(opt, "_MERGE_MAX_BYTES", 8 * 5 * 4 * 2)
+    fast, slow, body = both(mg, "s", {"x": f32(3, 8)})
+    np.testing.assert_allclose(fast["b"], slow["b"], rtol=1e-6)
+    assert ops_run(body) == ["MatMul", "SplitV"]

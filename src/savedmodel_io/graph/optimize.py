@@ -1453,6 +1453,11 @@ _COLUMNWISE = frozenset({b"BiasAdd", b"Relu", b"Relu6", b"Elu", b"LeakyRelu", b"
                          b"GeluExact", b"GeluApproximate"})
 
 
+# Merged weights are a copy beside the originals (which the saved graph keeps): matrices past
+# this size are left apart, so a large model's memory does not grow by its attention weights.
+_MERGE_MAX_BYTES = 1 << 26
+
+
 def merge_sibling_matmuls(body: Body, env: Env) -> None:
     """Matmuls reading the same input with constant weights (attention's query, key and value
     projections) -> one matmul on the weights side by side, then a SplitV: one GEMM and one
@@ -1465,7 +1470,8 @@ def merge_sibling_matmuls(body: Body, env: Env) -> None:
         if key is not None:
             groups.setdefault(key, []).append(node)
     for group in groups.values():
-        if len(group) > 1:
+        size = sum(body.nodes[n.inputs[1][0]].attr["value"].nbytes for n in group)
+        if len(group) > 1 and size <= _MERGE_MAX_BYTES:
             _merge(body, users, group)
 
 
