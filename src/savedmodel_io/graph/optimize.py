@@ -829,6 +829,12 @@ def _const_value(body: Body, ref: Ref) -> Any:
     return node.attr.get("value") if node.op == "Const" and ref[1] == 0 else None
 
 
+def _const_list(body: Body, ref: Ref) -> list[Any] | None:
+    """A Const's values as a flat list (axes, indices, shape vectors), or None."""
+    v = _const_value(body, ref)
+    return None if v is None else np.asarray(v).reshape(-1).tolist()
+
+
 def fold_batch_norms(body: Body, env: Env) -> None:
     """Inference FusedBatchNorm* with constant statistics -> Mul and AddV2 by per-channel constants.
 
@@ -1244,10 +1250,9 @@ def fuse_layer_norms(body: Body, env: Env) -> None:
     users = _Users(body)
     for i in _topo(body):
         mean = body.nodes[i]
-        axes = _const_value(body, mean.inputs[1]) if mean.op == "Mean" and \
+        axes = _const_list(body, mean.inputs[1]) if mean.op == "Mean" and \
             len(mean.inputs) == 2 else None
-        if axes is None or np.asarray(axes).reshape(-1).tolist() != [-1] or \
-                not mean.attr.get("keep_dims") or i in env.keep:
+        if axes != [-1] or not mean.attr.get("keep_dims") or i in env.keep:
             continue
         x = mean.inputs[0]
         found = _layer_norm_at(body, users, mean, x, env)
@@ -1296,8 +1301,7 @@ def _layer_norm_at(body: Body, users: _Users, mean: Node, x: Ref, env: Env
         return None
     var = _single_use(body, users, sqd, env)
     if var is None or var.op != "Mean" or var.inputs[0][0] != sqd.index or \
-            _const_value(body, var.inputs[1]) is None or \
-            np.asarray(_const_value(body, var.inputs[1])).reshape(-1).tolist() != [-1]:
+            _const_list(body, var.inputs[1]) != [-1]:
         return None
     add = _single_use(body, users, var, env)
     if add is None or add.op not in _ADDS or not any(is_eps(r) for r in add.inputs):
@@ -1399,10 +1403,7 @@ def _tensordot(body: Body, users: _Users, r2: Node, env: Env
     cat = body.nodes[r2.inputs[1][0]]
     if cat.op != "ConcatV2" or len(cat.inputs) != 3 or cat.inputs[0] != free_ref:
         return None
-    tail, axis = _const_value(body, cat.inputs[1]), _const_value(body, cat.inputs[2])
-    if tail is None or axis is None or np.asarray(axis).reshape(-1).tolist() != [0]:
-        return None
-    if np.asarray(tail).reshape(-1).tolist() != [w.shape[1]]:
+    if _const_list(body, cat.inputs[2]) != [0] or _const_list(body, cat.inputs[1]) != [w.shape[1]]:
         return None
     return mm, x, mm.inputs[1], [r1, mm, r2]
 
@@ -1413,21 +1414,20 @@ def _prod_of_gather(body: Body, ref: Ref) -> tuple[Ref, list[int], Node] | None:
     prod = body.nodes[ref[0]]
     if prod.op != "Prod" or ref[1] != 0 or len(prod.inputs) != 2 or prod.attr.get("keep_dims"):
         return None
-    axis = _const_value(body, prod.inputs[1])
-    if axis is None or np.asarray(axis).reshape(-1).tolist() != [0]:
+    if _const_list(body, prod.inputs[1]) != [0]:
         return None
     gather = body.nodes[prod.inputs[0][0]]
     if gather.op != "GatherV2" or prod.inputs[0][1] != 0 or len(gather.inputs) != 3:
         return None
     if gather.attr.get("batch_dims", 0) != 0:
         return None
-    idx, gaxis = _const_value(body, gather.inputs[1]), _const_value(body, gather.inputs[2])
-    if idx is None or gaxis is None or np.asarray(gaxis).reshape(-1).tolist() != [0]:
+    idx = _const_list(body, gather.inputs[1])
+    if idx is None or _const_list(body, gather.inputs[2]) != [0]:
         return None
     shape = body.nodes[gather.inputs[0][0]]
     if shape.op != "Shape" or gather.inputs[0][1] != 0 or len(shape.inputs) != 1:
         return None
-    return prod.inputs[0], np.asarray(idx).reshape(-1).tolist(), shape
+    return prod.inputs[0], idx, shape
 
 
 def _static_rank(body: Body, shape: Node) -> int | None:
@@ -1470,9 +1470,9 @@ def merge_sibling_matmuls(body: Body, env: Env) -> None:
         if key is not None:
             groups.setdefault(key, []).append(node)
     for group in groups.values():
-        size = sum(body.nodes[n.inputs[1][0]].attr["value"].nbytes for n in group)
-        if len(group) > 1 and size <= _MERGE_MAX_BYTES:
-            _merge(body, users, group)
+        weights = [_const_value(body, n.inputs[1]) for n in group]
+        if len(group) > 1 and sum(w.nbytes for w in weights) <= _MERGE_MAX_BYTES:
+            _merge(body, users, group, weights)
 
 
 def _sibling_key(body: Body, node: Node, env: Env) -> tuple[Any, ...] | None:
@@ -1498,19 +1498,20 @@ def _sibling_key(body: Body, node: Node, env: Env) -> tuple[Any, ...] | None:
     return node.op, node.inputs[0], w.shape[0], w.dtype.str, same
 
 
-def _merge(body: Body, users: _Users, group: list[Node]) -> None:
-    """One matmul for ``group`` (its weights and biases side by side), split back by columns."""
+def _merge(body: Body, users: _Users, group: list[Node], weights: list[np.ndarray]) -> None:
+    """One matmul for ``group`` (its ``weights`` and biases side by side), split back by
+    columns."""
     first = group[0]
     origin = tuple(o for n in group for o in n.origins)
-    widths = [body.nodes[n.inputs[1][0]].attr["value"].shape[1] for n in group]
-    w = np.concatenate([_const_value(body, n.inputs[1]) for n in group], axis=1)
+    w = np.concatenate(weights, axis=1)
     inputs = [first.inputs[0], (_const(body, f"{first.name}/merged_weights", w, origin).index, 0)]
     if len(first.inputs) == 3:
         b = np.concatenate([_const_value(body, n.inputs[2]) for n in group])
         inputs.append((_const(body, f"{first.name}/merged_bias", b, origin).index, 0))
     attr = {k: v for k, v in first.attr.items() if not k.startswith("_")}  # shapes change
     merged = _new_node(body, f"{first.name}/merged", first.op, attr, inputs, origin)
-    sizes = _const(body, f"{first.name}/merged_sizes", np.asarray(widths, np.int32), origin)
+    widths = np.asarray([v.shape[1] for v in weights], np.int32)
+    sizes = _const(body, f"{first.name}/merged_sizes", widths, origin)
     axis = _const(body, f"{first.name}/merged_axis", np.int32(-1), origin)
     split = _new_node(body, f"{first.name}/merged_split", "SplitV",
                       {"T": first.attr.get("T", DataType.DT_FLOAT), "num_split": len(group),
