@@ -804,7 +804,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nnaccel",
 PyMODINIT_FUNC PyInit__nnaccel(void) {
 #ifdef MULTIVERSION
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
         erfc_impl = erfc_loop_avx512;
         depthwise_impl = depthwise_loop_avx512, simd_name = "avx512f";
         wino_input_impl = wino_input_loop_avx512;
