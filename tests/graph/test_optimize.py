@@ -702,7 +702,7 @@ def test_merged_matmuls_are_left_apart_without_optimisation_passes():
     assert opt.merge_sibling_matmuls not in PASSES
 
 
-def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=True):
+def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=True, dims=()):
     """Keras' Dense on a rank-``rank`` input of unknown batch size, as tf.tensordot builds it:
     Shape, GatherV2 and Prod flatten x to (rows, 8), MatMul, ConcatV2 and Reshape restore the
     leading dimensions; then bias and Relu."""
@@ -724,7 +724,7 @@ def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=Tru
              node("dims", "ConcatV2", ["g_free", "tail", "zero"], N=2),
              node("back", "Reshape", ["mm", "dims"]), node("bias", "BiasAdd", ["back", "b"]),
              node("act", "Relu", ["bias"])]
-    dims = (None,) + (4,) * (rank - 2) + (8,)
+    dims = (None,) + (4,) * (rank - 2) + (8,) if dims == () else dims
     return meta(nodes, sigs={"s": ({"x": ("x:0", F32, dims), "other": ("other:0", F32, dims)},
                                    {"y": "act:0"})})
 
@@ -781,3 +781,17 @@ def test_large_sibling_weights_are_not_copied(monkeypatch):
     fast, slow, body = both(mg, "s", {"x": f32(3, 8)})
     np.testing.assert_allclose(fast["b"], slow["b"], rtol=1e-6)
     assert ops_run(body) == ["MatMul", "SplitV"]
+
+
+def test_tensordot_rewrite_refuses_an_input_of_another_rank():
+    """The rewrite relies on the rank the graph records; fed a tensor of another rank (the
+    signature leaves it open), the rewritten product refuses it as the saved graph does, instead
+    of computing something the saved graph never would."""
+    mg = _tensordot_dense(3, dims=None)
+    x = f32(3, 4, 2, 8)  # last axis 8 fits the weights, but the recorded rank is 3
+    for optimize in (True, False):
+        with pytest.raises((InvalidArgumentError, RuntimeFailure)):
+            runtime.Session(mg).run_signature("s", {"x": x, "other": x}, optimize=optimize)
+    fast, slow, body = both(mg, "s", {"x": f32(3, 4, 8), "other": f32(3, 4, 8)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
+    assert ops_run(body) == ["_MklFusedBatchMatMulV2"]

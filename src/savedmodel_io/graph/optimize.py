@@ -1354,8 +1354,10 @@ def tensordot_as_matmul(body: Body, env: Env) -> None:
         m = _tensordot(body, users, r2, env)
         if m is None:
             continue
-        mm, x, w_ref, chain = m
-        attr = {"T": mm.attr.get("T", DataType.DT_FLOAT), "adj_x": False, "adj_y": False}
+        mm, x, w_ref, chain, rank = m
+        # _input_rank: the rank read from the recorded shapes, checked by the kernel at run time
+        attr = {"T": mm.attr.get("T", DataType.DT_FLOAT), "adj_x": False, "adj_y": False,
+                "_input_rank": rank}
         origin = tuple(o for n in chain for o in n.origins)
         for n in chain:
             users.drop(n)
@@ -1367,8 +1369,8 @@ def tensordot_as_matmul(body: Body, env: Env) -> None:
 
 
 def _tensordot(body: Body, users: _Users, r2: Node, env: Env
-               ) -> tuple[Node, Ref, Ref, list[Node]] | None:
-    """(matmul, input, weights, [reshape in, matmul, reshape out]) when ``r2`` ends the
+               ) -> tuple[Node, Ref, Ref, list[Node], int] | None:
+    """(matmul, input, weights, [reshape in, matmul, reshape out], input rank) when ``r2`` ends the
     pattern ``tensordot_as_matmul`` rewrites, else None."""
     if r2.op != "Reshape" or len(r2.inputs) != 2 or r2.index in env.keep:
         return None
@@ -1405,7 +1407,7 @@ def _tensordot(body: Body, users: _Users, r2: Node, env: Env
         return None
     if _const_list(body, cat.inputs[2]) != [0] or _const_list(body, cat.inputs[1]) != [w.shape[1]]:
         return None
-    return mm, x, mm.inputs[1], [r1, mm, r2]
+    return mm, x, mm.inputs[1], [r1, mm, r2], rank
 
 
 def _prod_of_gather(body: Body, ref: Ref) -> tuple[Ref, list[int], Node] | None:
@@ -1494,7 +1496,7 @@ def _sibling_key(body: Body, node: Node, env: Env) -> tuple[Any, ...] | None:
             return None
     if node.index in body.control_rets:
         return None
-    same = tuple(sorted((k, repr(v)) for k, v in attr.items() if not k.startswith("_")))
+    same = tuple(sorted((k, repr(v)) for k, v in attr.items() if k != "_output_shapes"))
     return node.op, node.inputs[0], w.shape[0], w.dtype.str, same
 
 
@@ -1508,7 +1510,7 @@ def _merge(body: Body, users: _Users, group: list[Node], weights: list[np.ndarra
     if len(first.inputs) == 3:
         b = np.concatenate([_const_value(body, n.inputs[2]) for n in group])
         inputs.append((_const(body, f"{first.name}/merged_bias", b, origin).index, 0))
-    attr = {k: v for k, v in first.attr.items() if not k.startswith("_")}  # shapes change
+    attr = {k: v for k, v in first.attr.items() if k != "_output_shapes"}  # shapes change
     merged = _new_node(body, f"{first.name}/merged", first.op, attr, inputs, origin)
     widths = np.asarray([v.shape[1] for v in weights], np.int32)
     sizes = _const(body, f"{first.name}/merged_sizes", widths, origin)

@@ -10,7 +10,7 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.proto import DataType
 
-__all__ = ["np_dtype", "attr_str", "ints", "axis_list", "bad"]
+__all__ = ["np_dtype", "attr_str", "ints", "axis_list", "bad", "check_input_rank"]
 
 
 def np_dtype(dt: int) -> np.dtype:
@@ -45,6 +45,15 @@ def axis_list(axis: Any, ndim: int, node: Any) -> tuple[int, ...]:
             raise bad(node, f"axis {a} is out of range for a rank-{ndim} tensor")
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(set(out)))
+
+
+def check_input_rank(node: Any, x: np.ndarray) -> None:
+    """Refuse input 0 of a rank other than the one the optimiser relied on (``_input_rank``,
+    set where it rewrote the node from the graph's recorded shapes): the saved graph would fail
+    there, so the rewritten node must not compute something instead."""
+    rank = node.attr.get("_input_rank")
+    if rank is not None and x.ndim != rank:
+        raise bad(node, f"the graph records a rank-{rank} input, got shape {list(x.shape)}")
 
 
 def bad(node: Any, message: str) -> InvalidArgumentError:

@@ -10,7 +10,7 @@ from savedmodel_io.graph.ops._gemm import ACCELERATED as _GEMM_ON_MKL
 from savedmodel_io.graph.ops._gemm import matmul as _gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import kernel
-from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, np_dtype
+from savedmodel_io.graph.ops._util import attr_str, axis_list, bad, check_input_rank, np_dtype
 
 
 def _a(x) -> np.ndarray:
@@ -359,6 +359,7 @@ def matmul(node, inputs, ctx):
 @kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
 def batch_matmul(node, inputs, ctx):
     a, b = _a(inputs[0]), _a(inputs[1])
+    check_input_rank(node, a)
     if node.attr["adj_x"]:
         a = np.conj(np.swapaxes(a, -1, -2))
     if node.attr["adj_y"]:

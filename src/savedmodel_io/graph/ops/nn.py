@@ -21,7 +21,7 @@ from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._scratch import scratch as _scratch
 from savedmodel_io.graph.ops._winograd import filter_transform, winograd_conv
 from savedmodel_io.graph.ops._special import erfc, erfc_fitted
-from savedmodel_io.graph.ops._util import attr_str, bad, check_size, pad_constant
+from savedmodel_io.graph.ops._util import attr_str, bad, check_input_rank, check_size, pad_constant
 from savedmodel_io.graph.ops.math import matmul_operands, prepare_matmul
 
 
@@ -594,6 +594,7 @@ def fused_batch_matmul(node, inputs, ctx):
     """BatchMatMulV2 and a fused epilogue (TF's _MklFusedBatchMatMulV2): x (..., K) by one
     (K, N) matrix is a single GEMM over x's rows; batched right-hand sides use np.matmul."""
     x, y = _a(inputs[0]), _a(inputs[1])
+    check_input_rank(node, x)
     if node.attr.get("adj_x") or node.attr.get("adj_y") or y.ndim != 2 or x.ndim < 2:
         from savedmodel_io.graph.ops.math import batch_matmul
 
