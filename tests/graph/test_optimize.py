@@ -702,10 +702,12 @@ def test_merged_matmuls_are_left_apart_without_optimisation_passes():
     assert opt.merge_sibling_matmuls not in PASSES
 
 
-def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=True, dims=()):
-    """Keras' Dense on a rank-``rank`` input of unknown batch size, as tf.tensordot builds it:
-    Shape, GatherV2 and Prod flatten x to (rows, 8), MatMul, ConcatV2 and Reshape restore the
-    leading dimensions; then bias and Relu."""
+def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=True, dims=(),
+                     form="tensordot"):
+    """Keras' Dense on a rank-``rank`` input of unknown batch size. ``form="tensordot"`` as
+    tf.tensordot builds it: Shape, GatherV2 and Prod flatten x to (rows, 8), MatMul, ConcatV2
+    and Reshape restore the leading dimensions; ``form="sliced"``: Reshape to the constant
+    (-1, 8), the leading dimensions sliced off the Shape. Then bias and Relu."""
     from savedmodel_io import tensors
 
     shape = node("shape", "Shape", [shape_of], out_type=("type", I32))
@@ -714,24 +716,32 @@ def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=Tru
             tensors.shape_to_proto((shape_rank or rank,)))
     lead = list(range(rank - 1))
     nodes = [placeholder("x"), placeholder("other"), const("w", f32(8, 6)), const("b", f32(6)),
-             shape, const("free", np.int32(lead)), const("last", np.int32([rank - 1])),
-             const("zero", np.int32(0)), const("tail", np.int32([tail])),
-             node("g_free", "GatherV2", ["shape", "free", "zero"], batch_dims=0),
-             node("g_last", "GatherV2", ["shape", "last", "zero"], batch_dims=0),
-             node("p_free", "Prod", ["g_free", "zero"]), node("p_last", "Prod", ["g_last", "zero"]),
-             node("stack", "Pack", ["p_free", "p_last"], axis=0, N=2),
-             node("flat", "Reshape", ["x", "stack"]), node("mm", "MatMul", ["flat", "w"]),
-             node("dims", "ConcatV2", ["g_free", "tail", "zero"], N=2),
-             node("back", "Reshape", ["mm", "dims"]), node("bias", "BiasAdd", ["back", "b"]),
-             node("act", "Relu", ["bias"])]
+             shape, const("zero", np.int32(0)), const("tail", np.int32([tail]))]
+    if form == "tensordot":
+        nodes += [const("free", np.int32(lead)), const("last", np.int32([rank - 1])),
+                  node("g_free", "GatherV2", ["shape", "free", "zero"], batch_dims=0),
+                  node("g_last", "GatherV2", ["shape", "last", "zero"], batch_dims=0),
+                  node("p_free", "Prod", ["g_free", "zero"]),
+                  node("p_last", "Prod", ["g_last", "zero"]),
+                  node("stack", "Pack", ["p_free", "p_last"], axis=0, N=2)]
+    else:
+        nodes += [const("stack", np.int32([-1, 8])), const("begin", np.int32([0])),
+                  const("size", np.int32([rank - 1])),
+                  node("g_free", "Slice", ["shape", "begin", "size"],
+                       Index=("type", DataType.DT_INT32))]
+    nodes += [node("flat", "Reshape", ["x", "stack"]), node("mm", "MatMul", ["flat", "w"]),
+              node("dims", "ConcatV2", ["g_free", "tail", "zero"], N=2),
+              node("back", "Reshape", ["mm", "dims"]), node("bias", "BiasAdd", ["back", "b"]),
+              node("act", "Relu", ["bias"])]
     dims = (None,) + (4,) * (rank - 2) + (8,) if dims == () else dims
     return meta(nodes, sigs={"s": ({"x": ("x:0", F32, dims), "other": ("other:0", F32, dims)},
                                    {"y": "act:0"})})
 
 
+@pytest.mark.parametrize("form", ["tensordot", "sliced"])
 @pytest.mark.parametrize("rank", [3, 4])
-def test_tensordot_becomes_one_batch_matmul(rank):
-    mg = _tensordot_dense(rank)
+def test_tensordot_becomes_one_batch_matmul(rank, form):
+    mg = _tensordot_dense(rank, form=form)
     x = f32(3, *(4,) * (rank - 2), 8)
     fast, slow, body = both(mg, "s", {"x": x, "other": x})
     np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
@@ -740,16 +750,17 @@ def test_tensordot_becomes_one_batch_matmul(rank):
     assert {o.name for o in mm.origins} >= {"flat", "mm", "back", "bias", "act"}
 
 
+@pytest.mark.parametrize("form", ["tensordot", "sliced"])
 @pytest.mark.parametrize("case", ["wrong rank recorded", "nothing recorded", "other tail",
                                   "shape of another tensor"])
-def test_tensordot_lookalikes_stay(case):
+def test_tensordot_lookalikes_stay(case, form):
     """The rewrite needs the whole pattern: the input's rank known from the graph, the same
     tensor measured and flattened, the restored dimensions ending in the matmul's width."""
     args = {"wrong rank recorded": {"shape_rank": 4},
             "nothing recorded": {"recorded": False},
             "other tail": {"tail": 2},
             "shape of another tensor": {"shape_of": "other"}}[case]
-    mg = _tensordot_dense(3, **args)
+    mg = _tensordot_dense(3, form=form, **args)
     x = f32(3, 4, 8)
     if case == "other tail":  # (12, 6) cannot be reshaped to (3, 4, 2): both runs refuse
         for optimize in (True, False):

@@ -1370,8 +1370,14 @@ def tensordot_as_matmul(body: Body, env: Env) -> None:
 
 def _tensordot(body: Body, users: _Users, r2: Node, env: Env
                ) -> tuple[Node, Ref, Ref, list[Node], int] | None:
-    """(matmul, input, weights, [reshape in, matmul, reshape out], input rank) when ``r2`` ends the
-    pattern ``tensordot_as_matmul`` rewrites, else None."""
+    """(matmul, input, weights, [reshape in, matmul, reshape out], input rank) when ``r2`` ends
+    the pattern ``tensordot_as_matmul`` rewrites, else None.
+
+    The pattern: r1 = Reshape(x, (rows, K)), the MatMul by (K, N) weights, r2 = Reshape(product,
+    ConcatV2(x's leading dimensions, [N], 0)). (rows, K) is Pack(Prod(GatherV2(Shape(x), free)),
+    Prod(GatherV2(Shape(x), [rank - 1]))) as tf.tensordot builds it, or the constant [-1, K];
+    the leading dimensions are GatherV2(Shape(x), [0 .. rank - 2]) or Slice(Shape(x), [0],
+    [rank - 1])."""
     if r2.op != "Reshape" or len(r2.inputs) != 2 or r2.index in env.keep:
         return None
     mm = body.nodes[r2.inputs[0][0]]
@@ -1388,26 +1394,56 @@ def _tensordot(body: Body, users: _Users, r2: Node, env: Env
     if mm.inputs[0][1] != 0 or _single_use(body, users, r1, env) is not mm or len(r1.inputs) != 2:
         return None
     x = r1.inputs[0]
-    # r1's target: Pack(Prod(GatherV2(Shape(x), free)), Prod(GatherV2(Shape(x), [rank-1])))
-    pack = body.nodes[r1.inputs[1][0]]
-    if pack.op != "Pack" or len(pack.inputs) != 2 or pack.attr.get("axis", 0) != 0:
-        return None
-    lead, last = (_prod_of_gather(body, ref) for ref in pack.inputs)
-    if lead is None or last is None:
-        return None
-    (free_ref, free, shape_a), (_, contracted, shape_b) = lead, last
-    rank = _static_rank(body, shape_a)
-    if shape_a is not shape_b or shape_a.inputs[0] != x or rank is None or rank < 2:
-        return None
-    if free != list(range(rank - 1)) or contracted != [rank - 1]:
-        return None
-    # r2's target: ConcatV2(the same free dims, [N], 0)
     cat = body.nodes[r2.inputs[1][0]]
-    if cat.op != "ConcatV2" or len(cat.inputs) != 3 or cat.inputs[0] != free_ref:
+    if cat.op != "ConcatV2" or len(cat.inputs) != 3 or r2.inputs[1][1] != 0:
         return None
     if _const_list(body, cat.inputs[2]) != [0] or _const_list(body, cat.inputs[1]) != [w.shape[1]]:
         return None
+    lead = _leading_dims(body, cat.inputs[0])
+    if lead is None or lead[0].inputs[0] != x:
+        return None
+    rank = _static_rank(body, lead[0])
+    if rank is None or rank != lead[1] + 1 or not _flattens(body, r1.inputs[1], x, rank, w):
+        return None
     return mm, x, mm.inputs[1], [r1, mm, r2], rank
+
+
+def _flattens(body: Body, target: Ref, x: Ref, rank: int, w: np.ndarray) -> bool:
+    """Whether Reshape target ``target`` flattens rank-``rank`` tensor ``x`` to (rows, K)."""
+    if _const_list(body, target) == [-1, w.shape[0]]:
+        return True
+    pack = body.nodes[target[0]]
+    if pack.op != "Pack" or target[1] != 0 or len(pack.inputs) != 2 or pack.attr.get("axis", 0):
+        return False
+    rows, cols = (_prod_of_gather(body, ref) for ref in pack.inputs)
+    return rows is not None and cols is not None and rows[1] == list(range(rank - 1)) and \
+        cols[1] == [rank - 1] and rows[2].inputs[0] == x and cols[2].inputs[0] == x
+
+
+def _shape_of(body: Body, ref: Ref) -> Node | None:
+    """The Shape node whose output ``ref`` is, or None."""
+    node = body.nodes[ref[0]]
+    return node if node.op == "Shape" and ref[1] == 0 and len(node.inputs) == 1 else None
+
+
+def _leading_dims(body: Body, ref: Ref) -> tuple[Node, int] | None:
+    """(Shape node, count) when ``ref`` is the first ``count`` entries of a Shape:
+    GatherV2(Shape(x), [0 .. count - 1], 0) or Slice(Shape(x), [0], [count])."""
+    node = body.nodes[ref[0]]
+    if ref[1] != 0 or not node.inputs:
+        return None
+    shape = _shape_of(body, node.inputs[0])
+    if shape is None or len(node.inputs) != 3:
+        return None
+    if node.op == "GatherV2" and not node.attr.get("batch_dims"):
+        idx = _const_list(body, node.inputs[1])
+        if idx and idx == list(range(len(idx))) and _const_list(body, node.inputs[2]) == [0]:
+            return shape, len(idx)
+    if node.op == "Slice" and _const_list(body, node.inputs[1]) == [0]:
+        size = _const_list(body, node.inputs[2])
+        if size is not None and len(size) == 1 and size[0] >= 1:
+            return shape, size[0]
+    return None
 
 
 def _prod_of_gather(body: Body, ref: Ref) -> tuple[Ref, list[int], Node] | None:
@@ -1424,10 +1460,8 @@ def _prod_of_gather(body: Body, ref: Ref) -> tuple[Ref, list[int], Node] | None:
     if gather.attr.get("batch_dims", 0) != 0:
         return None
     idx = _const_list(body, gather.inputs[1])
-    if idx is None or _const_list(body, gather.inputs[2]) != [0]:
-        return None
-    shape = body.nodes[gather.inputs[0][0]]
-    if shape.op != "Shape" or gather.inputs[0][1] != 0 or len(shape.inputs) != 1:
+    shape = _shape_of(body, gather.inputs[0])
+    if idx is None or shape is None or _const_list(body, gather.inputs[2]) != [0]:
         return None
     return prod.inputs[0], idx, shape
 
