@@ -806,3 +806,37 @@ def test_tensordot_rewrite_refuses_an_input_of_another_rank():
     fast, slow, body = both(mg, "s", {"x": f32(3, 4, 8), "other": f32(3, 4, 8)})
     np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
     assert ops_run(body) == ["_MklFusedBatchMatMulV2"]
+
+
+@pytest.mark.parametrize("scale", [0.125, 0.3])
+def test_attention_scale_folds_into_the_einsum(scale):
+    """Mul(Einsum(q, k), scalar) -> the einsum scales its own output: one node fewer, the same
+    values (bit for bit when the scale is a power of two, as 1 / sqrt(64) is)."""
+    nodes = [placeholder("q"), placeholder("k"), const("c", np.float32(scale)),
+             node("scores", "Einsum", ["q", "k"], equation=b"BTNH,BSNH->BNTS", N=2,
+                  T=("type", F32)),
+             node("scaled", "Mul", ["c", "scores"]), const("c2", np.float32(2)),
+             node("twice", "Mul", ["scaled", "c2"]), node("probs", "Softmax", ["twice"])]
+    shape = (None, 4, 2, 3)
+    mg = meta(nodes, sigs={"s": ({"q": ("q:0", F32, shape), "k": ("k:0", F32, shape)},
+                                 {"y": "probs:0"})})
+    feeds = {"q": f32(2, 4, 2, 3), "k": f32(2, 4, 2, 3)}
+    fast, slow, body = both(mg, "s", feeds)
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-6, atol=1e-7)
+    if scale == 0.125:
+        np.testing.assert_array_equal(fast["y"], slow["y"])
+    assert ops_run(body) == ["Einsum", "Softmax"]
+    (ein,) = [n for n in body.nodes if n.op == "Einsum"]
+    assert ein.attr["_scale"] == np.float32(scale * 2)
+    assert {o.name for o in ein.origins} >= {"scores", "scaled", "twice"}
+
+
+def test_einsum_scale_stays_when_the_scores_are_read_twice():
+    nodes = [placeholder("q"), placeholder("k"), const("c", np.float32(0.5)),
+             node("scores", "Einsum", ["q", "k"], equation=b"ij,jk->ik", N=2, T=("type", F32)),
+             node("scaled", "Mul", ["scores", "c"]), node("sum", "AddV2", ["scaled", "scores"])]
+    mg = meta(nodes, sigs={"s": ({"q": ("q:0", F32, (3, 4)), "k": ("k:0", F32, (4, 5))},
+                                 {"y": "sum:0"})})
+    fast, slow, body = both(mg, "s", {"q": f32(3, 4), "k": f32(4, 5)})
+    np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-6)
+    assert "Mul" in ops_run(body)

@@ -66,6 +66,7 @@ __all__ = [
     "Env",
     "Pass",
     "fold_batch_norms",
+    "fold_einsum_scales",
     "fold_constants",
     "fuse_layer_norms",
     "fuse_ops",
@@ -1480,6 +1481,37 @@ def _static_rank(body: Body, shape: Node) -> int | None:
     return None
 
 
+# -- einsum scales -------------------------------------------------------------------------------
+
+def fold_einsum_scales(body: Body, env: Env) -> None:
+    """Mul(Einsum(...), scalar constant) -> the Einsum scaling its own new output in place
+    (``_scale``): attention multiplies its scores by 1 / sqrt(depth) right after the einsum, a
+    node and a new array per layer. Run by the runtime only."""
+    users = _Users(body)
+    for i in _topo(body):
+        mul = body.nodes[i]
+        if mul.op != "Mul" or len(mul.inputs) != 2 or i in env.keep:
+            continue
+        for k in (0, 1):
+            ein = body.nodes[mul.inputs[k][0]]
+            c = _const_value(body, mul.inputs[1 - k])
+            if ein.op != "Einsum" or mul.inputs[k][1] != 0 or ein.index in env.keep or \
+                    not isinstance(c, np.ndarray) or c.ndim != 0 or c.dtype.kind != "f" or \
+                    ein.attr.get("T") != dtypes.from_numpy(c.dtype) or \
+                    _single_use(body, users, ein, env) is not mul:
+                continue
+            scale = c * ein.attr["_scale"] if "_scale" in ein.attr else c
+            users.drop(ein)
+            ein.attr = {**ein.attr, "_scale": scale}
+            ein.origin = ein.origins + mul.origins
+            ein.controls = list(dict.fromkeys(ein.controls + mul.controls))
+            users.add(ein)
+            _redirect(body, users, (i, 0), (ein.index, 0))
+            users.drop(mul)
+            mul.inputs, mul.controls = [], []
+            break
+
+
 # -- sibling matmuls ----------------------------------------------------------------------------
 
 _MATMULS = frozenset({"MatMul", "BatchMatMulV2", "_FusedMatMul", "_MklFusedBatchMatMulV2"})
@@ -1584,4 +1616,4 @@ def lay_out_weights(body: Body, env: Env) -> None:
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
                                     tensordot_as_matmul, specialize_loops, fuse_rnn_loops,
                                     fold_batch_norms, sink_reshapes, fuse_ops, fuse_layer_norms,
-                                    merge_sibling_matmuls, lay_out_weights)
+                                    merge_sibling_matmuls, fold_einsum_scales, lay_out_weights)

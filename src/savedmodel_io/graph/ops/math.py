@@ -375,14 +375,17 @@ def batch_matmul(node, inputs, ctx):
 def einsum(node, inputs, ctx):
     eq = attr_str(node, "equation").replace(" ", "")
     arrays = [_a(v) for v in inputs]
+    # _scale: a scalar the optimiser folded in (attention's 1 / sqrt(depth) after the scores)
+    scale = node.attr.get("_scale")
     try:
         if len(arrays) == 2:
             plan = _einsum_plan(eq)
             if plan is not None:
                 out = _einsum_matmul(plan, arrays[0], arrays[1], getattr(ctx, "threads", 1))
-                if out is not None:
-                    return out
-        return np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
+                if out is not None:  # a new array: scaled in place
+                    return out if scale is None else np.multiply(out, scale, out=out)
+        out = np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
+        return out if scale is None else np.multiply(out, scale)  # may be a view of an input
     except ValueError as exc:
         raise bad(node, f"einsum {eq!r}: {exc}") from None
 
