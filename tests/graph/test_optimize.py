@@ -694,12 +694,13 @@ def test_only_matmuls_alike_merge():
     assert ops_run(body).count("SplitV") == 1
 
 
-def test_merged_matmuls_are_left_apart_without_optimisation_passes():
-    """The ONNX exporter's passes do not merge (onnxruntime gains nothing from it)."""
+def test_runtime_only_passes_stay_out_of_the_onnx_export():
+    """The ONNX exporter's passes do not merge matmuls (onnxruntime gains nothing from it) nor
+    give einsums a ``_scale`` ONNX's Einsum does not have."""
     from savedmodel_io.onnx._convert import PASSES
 
-    assert opt.merge_sibling_matmuls in opt.DEFAULT_PASSES
-    assert opt.merge_sibling_matmuls not in PASSES
+    for p in (opt.merge_sibling_matmuls, opt.fold_einsum_scales):
+        assert p in opt.DEFAULT_PASSES and p not in PASSES
 
 
 def _tensordot_dense(rank=3, shape_rank=None, tail=6, shape_of="x", recorded=True, dims=(),
