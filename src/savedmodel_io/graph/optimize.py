@@ -29,6 +29,8 @@ in order:
   LeakyRelu, Sigmoid, Tanh), as TensorFlow's own ``_FusedConv2D`` /
   ``_FusedDepthwiseConv2dNative`` / ``_FusedMatMul`` ops (same attrs: ``fused_ops``,
   ``num_args``), which the numpy runtime runs;
+* :func:`fuse_attention`: Einsum -> Softmax -> Einsum (scaled dot-product attention)
+  becomes one ``_Attention`` node (runtime only; graph/ops/attention.py);
 * :func:`lay_out_weights`: kernels with a ``prepare`` hook lay their constant inputs
   out once (convolution filters as GEMM matrices...).
 
@@ -50,7 +52,9 @@ from savedmodel_io import dtypes
 from savedmodel_io.errors import SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.ops import attention as attention_ops
 from savedmodel_io.graph.ops import rnn as rnn_ops
+from savedmodel_io.graph.ops._util import attr_str
 from savedmodel_io.graph.program import KERNEL_FAILURES, Body, Context, Node, _called_functions
 from savedmodel_io.graph.rnn_loops import Slot, recognise
 from savedmodel_io.graph.variables import Handle
@@ -67,6 +71,7 @@ __all__ = [
     "Pass",
     "fold_batch_norms",
     "fold_einsum_scales",
+    "fuse_attention",
     "fold_constants",
     "fuse_layer_norms",
     "fuse_ops",
@@ -1512,6 +1517,46 @@ def fold_einsum_scales(body: Body, env: Env) -> None:
             break
 
 
+def fuse_attention(body: Body, env: Env) -> None:
+    """Einsum (scores, scaled or not) -> Softmax -> Einsum (context) -> one ``_Attention`` node
+    (graph/ops/attention.py): the blocks of heads then run their three steps on one thread while
+    the scores are in cache. Only when the scores feed just the softmax and the softmax just the
+    context einsum, and the equations have attention's shape. Run by the runtime only."""
+    users = _Users(body)
+    for i in _topo(body):
+        sm = body.nodes[i]
+        if sm.op != "Softmax" or i in env.keep or len(sm.inputs) != 1 or sm.inputs[0][1] != 0:
+            continue
+        sc = body.nodes[sm.inputs[0][0]]
+        ctx = _single_use(body, users, sm, env)
+        if sc.op != "Einsum" or len(sc.inputs) != 2 or _single_use(body, users, sc, env) is not sm \
+                or ctx is None or ctx.op != "Einsum" or len(ctx.inputs) != 2 or ctx.index in env.keep \
+                or ctx.attr.get("T") is None or not sc.attr.get("T") == sm.attr.get("T") == ctx.attr["T"]:
+            continue
+        scores = attr_str(sc, "equation").replace(" ", "")
+        context = attr_str(ctx, "equation").replace(" ", "")
+        value = ctx.inputs[1]
+        if ctx.inputs[0] != (i, 0):  # the probabilities are the second operand: swap
+            lhs, _, out = context.partition("->")
+            context = ",".join(reversed(lhs.split(","))) + "->" + out
+            value = ctx.inputs[0]
+        if value == (i, 0) or attention_ops.attention_plan(scores, context) is None:
+            continue
+        attr = {"T": ctx.attr["T"], "scores": scores, "context": context}
+        attr.update({k: v for k, v in ctx.attr.items() if k == "_output_shapes"})
+        if "_scale" in sc.attr:
+            attr["_scale"] = sc.attr["_scale"]
+        for n in (sc, sm, ctx):
+            users.drop(n)
+        fused = _new_node(body, ctx.name, "_Attention", attr, [sc.inputs[0], sc.inputs[1], value],
+                          sc.origins + sm.origins + ctx.origins, index=ctx.index,
+                          controls=sc.controls + sm.controls + ctx.controls)
+        fused.kernel = attention_ops.ATTENTION  # not a registered op: bound here only
+        users.add(fused)
+        for n in (sc, sm):
+            n.inputs, n.controls = [], []
+
+
 # -- sibling matmuls ----------------------------------------------------------------------------
 
 _MATMULS = frozenset({"MatMul", "BatchMatMulV2", "_FusedMatMul", "_MklFusedBatchMatMulV2"})
@@ -1616,4 +1661,5 @@ def lay_out_weights(body: Body, env: Env) -> None:
 DEFAULT_PASSES: tuple[Pass, ...] = (inline_calls, fold_constants, remove_identities,
                                     tensordot_as_matmul, specialize_loops, fuse_rnn_loops,
                                     fold_batch_norms, sink_reshapes, fuse_ops, fuse_layer_norms,
-                                    merge_sibling_matmuls, fold_einsum_scales, lay_out_weights)
+                                    merge_sibling_matmuls, fold_einsum_scales, fuse_attention,
+                                    lay_out_weights)

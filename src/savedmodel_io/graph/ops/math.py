@@ -373,21 +373,27 @@ def batch_matmul(node, inputs, ctx):
 
 @kernel("Einsum")
 def einsum(node, inputs, ctx):
-    eq = attr_str(node, "equation").replace(" ", "")
-    arrays = [_a(v) for v in inputs]
     # _scale: a scalar the optimiser folded in (attention's 1 / sqrt(depth) after the scores)
-    scale = node.attr.get("_scale")
+    eq = attr_str(node, "equation").replace(" ", "")
     try:
-        if len(arrays) == 2:
-            plan = _einsum_plan(eq)
-            if plan is not None:
-                out = _einsum_matmul(plan, arrays[0], arrays[1], getattr(ctx, "threads", 1))
-                if out is not None:  # a new array: scaled in place
-                    return out if scale is None else np.multiply(out, scale, out=out)
-        out = np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
-        return out if scale is None else np.multiply(out, scale)  # may be a view of an input
+        return einsum_value(eq, [_a(v) for v in inputs], node.attr.get("_scale"),
+                            getattr(ctx, "threads", 1))
     except ValueError as exc:
         raise bad(node, f"einsum {eq!r}: {exc}") from None
+
+
+def einsum_value(eq: str, arrays: list[np.ndarray], scale: np.ndarray | None = None,
+                 threads: int = 1) -> np.ndarray:
+    """``np.einsum(eq, *arrays)`` (times ``scale`` when given), two-operand products on BLAS;
+    ValueError for operands that do not fit the equation."""
+    if len(arrays) == 2:
+        plan = _einsum_plan(eq)
+        if plan is not None:
+            out = _einsum_matmul(plan, arrays[0], arrays[1], threads)
+            if out is not None:  # a new array: scaled in place
+                return out if scale is None else np.multiply(out, scale, out=out)
+    out = np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
+    return out if scale is None else np.multiply(out, scale)  # may be a view of an input
 
 
 @functools.lru_cache(maxsize=256)
@@ -441,6 +447,8 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.n
     order = batch + left + right
     if len(left) == len(contracted) == len(right) == 1:
         z = np.empty([size[c] for c in out], np.result_type(x.dtype, y.dtype))
+        if z.size == 0:  # an empty batch label: nothing to index, nothing to compute
+            return z
         zt = z.transpose([out.index(c) for c in order])
         split = next((k for k, c in enumerate(batch) if size[c] > 1), None)
         lead = (0,) * (len(batch) - 1 if split is None else split)  # batch labels of size 1
