@@ -17,21 +17,10 @@ import pytest
 
 from savedmodel_io.graph.ops._accel import accel
 
+from graph.accel_builds import build  # noqa: F401  (fixture: each build of the C loops)
+
 pytestmark = pytest.mark.skipif(accel is None, reason="the C accelerators are not built")
 
-BUILDS = ("baseline", "avx2", "avx512f")
-
-
-@pytest.fixture(params=BUILDS)
-def build(request):
-    """Every kernel switched to one build for the test, then back to the one chosen at import."""
-    chosen = accel.simd()
-    try:
-        accel.simd(request.param)
-    except ValueError:
-        pytest.skip(f"no {request.param} build on this CPU")
-    yield request.param
-    accel.simd(chosen)
 
 
 def _sweep() -> np.ndarray:

@@ -4,7 +4,8 @@ A compiler may build a loop twice (vectorised, and a scalar fallback for buffers
 close together) and round the two differently; a kernel's result then changes from call to
 call with the allocator's choices. Each kernel here runs on its operands copied into one
 shared pool at many relative offsets (adjacent, a few floats apart, every order), with row
-lengths around the vector widths, and must give one answer.
+lengths around the vector widths, and must give one answer, in every build of the loops
+(AVX-512, AVX2+FMA, baseline: each may round its own way, but always the same way).
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ import pytest
 
 from savedmodel_io.graph.ops._accel import accel
 
+from graph.accel_builds import build  # noqa: F401  (fixture: each build of the C loops)
+
 pytestmark = pytest.mark.skipif(accel is None, reason="the C accelerator is not built")
 
 RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(autouse=True)
+def each_build(build):  # noqa: F811
+    """Every test here runs once per build of the loops this CPU has."""
+    return build
+
 EMPTY = np.zeros(0, np.float32)
 
 
