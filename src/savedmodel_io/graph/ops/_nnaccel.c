@@ -95,18 +95,16 @@ INLINE double exp_neg(double a, int fused) {
 
 /* Always inlined (as every helper the loops call), so each build of a loop gets its own copy
  * with FUSED known: no calls left in the loop, which the compiler then vectorises. */
+/* P(t) of the erfcc fit above, by Horner's rule in type T with madd (MADD or MADD_D). */
+#define ERFCC_P(T, madd, t, fused)                                                            \
+    madd(madd(madd(madd(madd(madd(madd(madd(madd((T)0.17087277, t, (T)-0.82215223, fused), t,  \
+    (T)1.48851587, fused), t, (T)-1.13520398, fused), t, (T)0.27886807, fused), t,             \
+    (T)-0.18628806, fused), t, (T)0.09678418, fused), t, (T)0.37409196, fused), t,             \
+    (T)1.00002368, fused), t, (T)-1.26551223, fused)
+
 INLINE double erfc_pos(double z, int fused) {
     double t = 1.0 / MADD_D(0.5, z, 1.0, fused);
-    double p = 0.17087277;
-    p = MADD_D(p, t, -0.82215223, fused);
-    p = MADD_D(p, t, 1.48851587, fused);
-    p = MADD_D(p, t, -1.13520398, fused);
-    p = MADD_D(p, t, 0.27886807, fused);
-    p = MADD_D(p, t, -0.18628806, fused);
-    p = MADD_D(p, t, 0.09678418, fused);
-    p = MADD_D(p, t, 0.37409196, fused);
-    p = MADD_D(p, t, 1.00002368, fused);
-    p = MADD_D(p, t, -1.26551223, fused);
+    double p = ERFCC_P(double, MADD_D, t, fused);
     return t * exp_neg(MADD_D(-z, z, p, fused), fused);
 }
 
@@ -426,16 +424,7 @@ INLINE float gelu_f(float x, int fused) {
     float z = x * -0.70710678f;
     float a = z < 0 ? -z : z;
     float t = 1.0f / MADD(0.5f, a, 1.0f, fused);
-    float p = 0.17087277f;
-    p = MADD(p, t, -0.82215223f, fused);
-    p = MADD(p, t, 1.48851587f, fused);
-    p = MADD(p, t, -1.13520398f, fused);
-    p = MADD(p, t, 0.27886807f, fused);
-    p = MADD(p, t, -0.18628806f, fused);
-    p = MADD(p, t, 0.09678418f, fused);
-    p = MADD(p, t, 0.37409196f, fused);
-    p = MADD(p, t, 1.00002368f, fused);
-    p = MADD(p, t, -1.26551223f, fused);
+    float p = ERFCC_P(float, MADD, t, fused);
     float e = t * exp_f(MADD(-a, a, p, fused), fused);
     return 0.5f * x * (z < 0 ? 2.0f - e : e);
 }
