@@ -760,37 +760,32 @@ static PyObject *py_wino_output(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Every kernel pointed at the build with this suffix (avx512, avx2, base). */
+#define USE_LOOPS(v)                                                                         \
+    (erfc_impl = erfc_loop_##v, depthwise_impl = depthwise_loop_##v,                          \
+     wino_input_impl = wino_input_loop_##v, wino_output_impl = wino_output_loop_##v,          \
+     lstm_impl = lstm_loop_##v, gru_impl = gru_loop_##v, softmax_impl = softmax_loop_##v,     \
+     layer_norm_impl = layer_norm_loop_##v, gelu_impl = gelu_loop_##v,                        \
+     epilogue_impl = epilogue_loop_##v)
+
 /* Point every kernel at one build: "avx512f", "avx2" or "baseline". 0 if this CPU (or this
  * compiler) has no such build. */
 static int select_loops(const char *simd) {
     if (strcmp(simd, "baseline") == 0) {
-        erfc_impl = erfc_loop_base, depthwise_impl = depthwise_loop_base;
-        wino_input_impl = wino_input_loop_base, wino_output_impl = wino_output_loop_base;
-        lstm_impl = lstm_loop_base, gru_impl = gru_loop_base;
-        softmax_impl = softmax_loop_base, layer_norm_impl = layer_norm_loop_base;
-        gelu_impl = gelu_loop_base, epilogue_impl = epilogue_loop_base;
+        USE_LOOPS(base);
         simd_name = "baseline";
         return 1;
     }
 #ifdef MULTIVERSION
     __builtin_cpu_init();
-    if (strcmp(simd, "avx512f") == 0 && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("fma")) {
-        erfc_impl = erfc_loop_avx512, depthwise_impl = depthwise_loop_avx512;
-        wino_input_impl = wino_input_loop_avx512, wino_output_impl = wino_output_loop_avx512;
-        lstm_impl = lstm_loop_avx512, gru_impl = gru_loop_avx512;
-        softmax_impl = softmax_loop_avx512, layer_norm_impl = layer_norm_loop_avx512;
-        gelu_impl = gelu_loop_avx512, epilogue_impl = epilogue_loop_avx512;
+    if (!__builtin_cpu_supports("fma")) return 0;
+    if (strcmp(simd, "avx512f") == 0 && __builtin_cpu_supports("avx512f")) {
+        USE_LOOPS(avx512);
         simd_name = "avx512f";
         return 1;
     }
-    if (strcmp(simd, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma")) {
-        erfc_impl = erfc_loop_avx2, depthwise_impl = depthwise_loop_avx2;
-        wino_input_impl = wino_input_loop_avx2, wino_output_impl = wino_output_loop_avx2;
-        lstm_impl = lstm_loop_avx2, gru_impl = gru_loop_avx2;
-        softmax_impl = softmax_loop_avx2, layer_norm_impl = layer_norm_loop_avx2;
-        gelu_impl = gelu_loop_avx2, epilogue_impl = epilogue_loop_avx2;
+    if (strcmp(simd, "avx2") == 0 && __builtin_cpu_supports("avx2")) {
+        USE_LOOPS(avx2);
         simd_name = "avx2";
         return 1;
     }
