@@ -58,7 +58,8 @@ def attention_plan(scores: str, context: str) -> tuple[Any, Any] | None:
     return p1, p2
 
 
-def attention(node, inputs, ctx):
+def attention(node: Any, inputs: list[Any], ctx: Any) -> np.ndarray:
+    """The _Attention kernel: context = softmax(scale * q k^T) v over the einsums' labels."""
     q, k, v = (np.asarray(x) for x in inputs)
     scores, context = node.attr["scores"], node.attr["context"]
     scale = node.attr.get("_scale")
