@@ -73,8 +73,11 @@ def feeds(shapes, dtype=np.float32, seed=0):
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_attention_fuses_and_equals_the_three_kernels(layout, threads, monkeypatch):
+@pytest.mark.parametrize("block", ["heads together", "a head per block"])
+def test_attention_fuses_and_equals_the_three_kernels(layout, threads, block, monkeypatch):
     monkeypatch.setattr(attention_ops, "_PARALLEL_MACS", 1)  # split even these small sizes
+    if block == "a head per block":
+        monkeypatch.setattr(attention_ops, "_BLOCK_BYTES", 1)
     scores, context, sizes = LAYOUTS[layout]
     mg, shapes = attention_graph(scores, context, sizes, scale=0.125)
     fast, slow, body = both(mg, feeds(shapes), threads=threads)

@@ -26,7 +26,7 @@ from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._gemm import matmul as _gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import Kernel
-from savedmodel_io.graph.ops._util import bad
+from savedmodel_io.graph.ops._util import bad, check_size
 from savedmodel_io.graph.ops.math import _einsum_plan, einsum_value
 from savedmodel_io.graph.ops.nn import _softmax
 
@@ -34,6 +34,9 @@ __all__ = ["ATTENTION", "attention_plan"]
 
 # Below this many multiply-adds (both products) the blocks run on the calling thread alone.
 _PARALLEL_MACS = 1 << 22
+# A block's scores stay under this many bytes (more heads per block than fit are split off):
+# 64 heads of 128 x 128 tokens, 4 of 512 x 512.
+_BLOCK_BYTES = 1 << 22
 
 
 def attention_plan(scores: str, context: str) -> tuple[Any, Any] | None:
@@ -65,7 +68,7 @@ def attention(node: Any, inputs: list[Any], ctx: Any) -> np.ndarray:
     scale = node.attr.get("_scale")
     threads = getattr(ctx, "threads", 1)
     try:
-        out = _blocked(scores, context, q, k, v, scale, threads)
+        out = _blocked(node, scores, context, q, k, v, scale, threads)
         if out is not None:
             return out
         s = einsum_value(scores, [q, k], scale, threads)
@@ -78,8 +81,8 @@ def attention(node: Any, inputs: list[Any], ctx: Any) -> np.ndarray:
 ATTENTION = Kernel("_Attention", attention)
 
 
-def _blocked(scores: str, context: str, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-             scale: Any, threads: int) -> np.ndarray | None:
+def _blocked(node: Any, scores: str, context: str, q: np.ndarray, k: np.ndarray,
+             v: np.ndarray, scale: Any, threads: int) -> np.ndarray | None:
     """Attention in blocks of heads (float32 with the C softmax), or None to take the
     three kernels' path (another dtype, sizes that do not fit, an empty axis)."""
     plan = attention_plan(scores, context)
@@ -111,9 +114,11 @@ def _blocked(scores: str, context: str, q: np.ndarray, k: np.ndarray, v: np.ndar
     lead = list(itertools.product(*(range(d) for d in dims[:-1])))
     if count * t * s * (size[con1] + size2[right2]) < _PARALLEL_MACS:
         threads = 1
+    check_size(node, (t, s))  # one head's scores: the least a block holds
     # each leading index (the batch) is a piece; its heads are split further when there are
-    # fewer of them than threads
-    parts = max(1, min(heads, -(-threads // len(lead))))
+    # fewer of them than threads, and so that a block's scores stay under _BLOCK_BYTES
+    per_block = max(1, _BLOCK_BYTES // (4 * t * s))
+    parts = max(1, min(heads, max(-(-threads // len(lead)), -(-heads // per_block))))
     ends = [i * heads // parts for i in range(parts + 1)]
     pieces = [(p, h0, h1) for p in lead for h0, h1 in zip(ends, ends[1:])]
     if not dims:
