@@ -80,7 +80,25 @@ def _tensors() -> list:
         ("bf16", np.arange(6, dtype=np.float32).astype(ml_dtypes.bfloat16)),
         ("words", np.array([b"a", "b\u00e9", b""], dtype=object)),
         ("large", rs.standard_normal(40_000).astype(np.float32)[::2]),  # multi-byte lengths
+        ("tiled", rs.standard_normal((3, 3, 130, 70)).astype(np.float32).transpose(3, 2, 0, 1)),
     ]
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a.reshape(3, 3, 130, 70).transpose(3, 2, 0, 1),  # tiles cut at both edges
+    lambda a: a[:128 * 64].reshape(128, 64).T,  # exact tiles
+    lambda a: a[:200 * 300].reshape(200, 300)[::-1, ::2],  # reversed, strided
+    lambda a: np.asfortranarray(a[:90 * 70 * 2].reshape(90, 70, 2)),
+    lambda a: a[:70 * 65].reshape(70, 65),  # already C order: no copy
+])
+def test_c_order_is_ascontiguousarray(make):
+    arr = make(np.arange(3 * 3 * 130 * 70, dtype=np.float64))
+    got = _model._c_order(arr)
+    assert got.flags.c_contiguous and got.dtype == arr.dtype
+    np.testing.assert_array_equal(got, arr)
+    assert got.tobytes() == np.ascontiguousarray(arr).tobytes()
+    if arr.flags.c_contiguous:
+        assert got is arr
 
 
 @pytest.mark.parametrize("with_subgraph", [False, True])
