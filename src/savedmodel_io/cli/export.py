@@ -7,10 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from savedmodel_io import convert
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.cli._links import add_flag as add_links_flag
-from savedmodel_io.cli._progress import Progress
 
 if TYPE_CHECKING:
     from savedmodel_io.cli._absl import Subparsers
@@ -60,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         raise InvalidArgumentError("--check applies to --format onnx")
     assert target is not None
+    # Imported here: an ONNX export needs neither (convert brings the npz/safetensors writers).
+    from savedmodel_io import convert
+    from savedmodel_io.cli._progress import Progress
+
     with Progress(None, "export", quiet=args.quiet) as bar:
         report = convert.export_weights(args.dir, target, format=fmt, names=args.names,
                                         progress=bar.callback,
