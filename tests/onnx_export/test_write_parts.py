@@ -125,6 +125,12 @@ def test_no_initializers(tmp_path):
     assert _check_same_file(_bare_model(), [], tmp_path) == _bare_model().SerializeToString()
 
 
+def test_after_initializers_the_model_has(tmp_path):
+    proto = _bare_model()
+    _model.fill_initializers(proto, [("w0", np.ones((2, 3), np.float32))])
+    _check_same_file(proto, _tensors()[1:], tmp_path)
+
+
 def test_empty_model(tmp_path):
     _check_same_file(onnx.ModelProto(), [("w", np.ones(3, np.float32))], tmp_path)
 

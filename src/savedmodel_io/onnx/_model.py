@@ -186,20 +186,28 @@ def _length_delimited(number: int, size: int) -> bytes:
     return bytes(out)
 
 
-def _field_span(message: bytes, number: int) -> tuple[int, int, int]:
-    """(key offset, value start, value end) of field ``number`` in a serialized message, or
-    where it would go (an empty span before the first higher-numbered field) if absent.
+def _insertion_point(message: bytes, number: int) -> int:
+    """Offset of the first top-level field of a serialized message numbered above ``number``
+    (its end if none): where ``SerializeToString`` puts more values of field ``number``.
 
-    Serializers write fields in field-number order (upb and protobuf C++ do), so a field
-    put at that place gives the bytes ``SerializeToString`` would; parsers accept fields in
-    any order, so the result parses the same either way.
+    Serializers write fields in field-number order (upb and protobuf C++ do), so values put
+    there give the bytes ``SerializeToString`` would; parsers accept fields in any order
+    (protocolbuffers/protobuf docs, "Encoding"), so the result parses the same either way.
     """
+    for n, _wire, at, _start, _end in wire.fields(message, 0, len(message)):
+        if n > number:
+            return at
+    return len(message)
+
+
+def _field_span(message: bytes, number: int) -> tuple[int, int, int]:
+    """(key offset, value start, value end) of field ``number`` of a serialized message, or an
+    empty span at its :func:`_insertion_point` if the message has no such field."""
     for n, _wire, at, start, end in wire.fields(message, 0, len(message)):
         if n == number:
             return at, start, end
-        if n > number:
-            return at, at, at
-    return len(message), len(message), len(message)
+    at = _insertion_point(message, number)
+    return at, at, at
 
 
 def _tensor_field(name: str, arr: np.ndarray) -> tuple[bytes, np.ndarray | None]:
@@ -221,8 +229,8 @@ def write_parts(proto: onnx.ModelProto, tensors: list[tuple[str, np.ndarray]],
     """Write ``proto`` with ``tensors`` (name, value) as its graph's initializers, as
     :func:`fill_initializers` then :func:`write` would, without copying the weights into it.
 
-    ``proto``'s graph has no initializers. The file is ``proto``'s bytes with the initializer
-    fields spliced into the graph field, each weight written from its array (a copy only to
+    The file is ``proto``'s bytes with the initializer fields spliced into the graph field
+    (after any initializers ``proto`` has), each weight written from its array (a copy only to
     make it contiguous and little-endian), so the bytes equal ``SerializeToString`` of the
     filled model. Past protobuf's 2 GiB limit (and with no initializers) a filled copy goes
     through :func:`write` (external data); ``proto`` itself is left as it is.
@@ -233,7 +241,7 @@ def write_parts(proto: onnx.ModelProto, tensors: list[tuple[str, np.ndarray]],
     if data is not None and tensors:
         at, start, end = _field_span(data, _MODEL_GRAPH)
         graph = data[start:end]
-        split = _field_span(graph, _GRAPH_INITIALIZER)[0]
+        split = _insertion_point(graph, _GRAPH_INITIALIZER)  # after any initializers it has
         fields = [_tensor_field(name, arr) for name, arr in tensors]
         size = len(graph) + sum(len(part) + (arr.nbytes if arr is not None else 0)
                                 for part, arr in fields)
