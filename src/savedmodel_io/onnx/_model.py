@@ -104,7 +104,7 @@ _TILE = 64
 
 
 def _c_order(arr: np.ndarray) -> np.ndarray:
-    """``arr`` in C order, copied tile by tile over its first two axes if it is a transposed view.
+    """``arr`` in C order; a non-contiguous ``arr`` is copied tile by tile over its first two axes.
 
     Conv kernels reach the exporter as views of TensorFlow's [H, W, I, O] arrays in ONNX's
     [O, I, H, W] order; numpy copies those element by element across cache lines (about
