@@ -48,7 +48,8 @@ def test_external_data_past_2gib(tmp_path):
 
 
 def test_cli_export_past_2gib_writes_what_save_writes(tmp_path):
-    """The CLI streams weights (onnx/_model.write_parts); past 2 GiB it takes save's external-data path."""
+    """The CLI streams the weights (onnx/_model.write_parts); past 2 GiB it writes external data
+    as save does."""
     m = Model()
     var = m.variable("embedding/table", np.full((ROWS, WIDTH), 0.5, np.float32))
     f = m.function("__call__", {"ids": ("int32", (None,))})
@@ -63,4 +64,5 @@ def test_cli_export_past_2gib_writes_what_save_writes(tmp_path):
                      "--output", str(tmp_path / "cli" / "big.onnx")]) == 0
     sx.save(sx.export(tmp_path / "model"), tmp_path / "api" / "big.onnx")
     for name in ("big.onnx", "big.onnx.data"):
-        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes(), name
+        cli_file, api_file = tmp_path / "cli" / name, tmp_path / "api" / name
+        assert cli_file.read_bytes() == api_file.read_bytes(), name
