@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import subprocess
@@ -58,6 +59,23 @@ def test_version_as_a_command():
     proc = subprocess.run([sys.executable, "-m", "savedmodel_io", "--version"], env=env,
                           capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("savedmodel-io ")
+
+
+def test_only_the_process_command_line_freezes_the_heap(model, capsys):
+    """main() of the process's own command line leaves every object out of the collections at
+    exit (gc.freeze); main(argv), as called in-process, leaves the collector alone."""
+    before = gc.get_freeze_count()
+    assert main(["show", "--dir", str(model)]) == 0
+    assert gc.get_freeze_count() == before
+    code = ("import gc, sys\n"
+            "from savedmodel_io.cli.main import main\n"
+            f"sys.argv = ['savedmodel-io', 'show', '--dir', {str(model)!r}]\n"
+            "status = main()\n"
+            "print(status, gc.get_freeze_count() > 0)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.splitlines()[-1] == "0 True"
 
 
 @pytest.mark.parametrize("argv, usage, hint", [

@@ -10,6 +10,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import savedmodel_io  # noqa: E402
 import savedmodel_io.onnx as sx  # noqa: E402
+from savedmodel_io.cli import main as cli  # noqa: E402
 from savedmodel_io.onnx.backend import output_keys  # noqa: E402
 from savedmodel_io.writer import Model, save  # noqa: E402
 
@@ -44,3 +45,24 @@ def test_external_data_past_2gib(tmp_path):
     got = dict(zip(output_keys(sess), sess.run(None, {"ids": ids})))["rows"]
     want = np.arange(WIDTH, dtype=np.float32)[None, :] + ids.astype(np.float32)[:, None]
     np.testing.assert_array_equal(got, want)
+
+
+def test_cli_export_past_2gib_writes_what_save_writes(tmp_path):
+    """The CLI streams the weights (onnx/_model.write_parts); past 2 GiB it writes external data
+    as save does."""
+    m = Model()
+    var = m.variable("embedding/table", np.full((ROWS, WIDTH), 0.5, np.float32))
+    f = m.function("__call__", {"ids": ("int32", (None,))})
+    f.outputs({"rows": f.gather(var, f.inputs["ids"], name="lookup")})
+    m.signature("serving_default", f)
+    save(tmp_path / "model", m)
+    del var, m, f
+
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "api").mkdir()
+    assert cli.main(["export", "--dir", str(tmp_path / "model"), "--format", "onnx",
+                     "--output", str(tmp_path / "cli" / "big.onnx")]) == 0
+    sx.save(sx.export(tmp_path / "model"), tmp_path / "api" / "big.onnx")
+    for name in ("big.onnx", "big.onnx.data"):
+        cli_file, api_file = tmp_path / "cli" / name, tmp_path / "api" / name
+        assert cli_file.read_bytes() == api_file.read_bytes(), name

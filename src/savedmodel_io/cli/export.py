@@ -7,10 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from savedmodel_io import convert
 from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.cli._links import add_flag as add_links_flag
-from savedmodel_io.cli._progress import Progress
 
 if TYPE_CHECKING:
     from savedmodel_io.cli._absl import Subparsers
@@ -60,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         raise InvalidArgumentError("--check applies to --format onnx")
     assert target is not None
+    # Imported here: an ONNX export needs neither (convert brings the npz/safetensors writers).
+    from savedmodel_io import convert
+    from savedmodel_io.cli._progress import Progress
+
     with Progress(None, "export", quiet=args.quiet) as bar:
         report = convert.export_weights(args.dir, target, format=fmt, names=args.names,
                                         progress=bar.callback,
@@ -89,7 +91,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
 
 def _onnx(args: argparse.Namespace, target: str | None) -> int:
     from savedmodel_io.model import load
-    from savedmodel_io.onnx import check, export, save
+    from savedmodel_io.onnx import check
 
     model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(args.tag_set)
@@ -109,8 +111,12 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
                 print(f"  {p.op}: node '{p.node}' in {p.function}: {p.reason}")
         return 1 if problems else 0
     assert target is not None
-    proto = export(mg, args.signature_def, opset=args.opset)
-    save(proto, target)
+    from savedmodel_io.onnx._export import export_parts
+    from savedmodel_io.onnx._model import write_parts
+
+    # What export() then save() write, with the weights streamed from their arrays to the file.
+    proto, tensors = export_parts(mg, args.signature_def, opset=args.opset)
+    write_parts(proto, tensors, target)
     report = {"signature": args.signature_def, "output": target, "opset": proto.opset_import[0].version,
               "nodes": len(proto.graph.node),
               "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output]}

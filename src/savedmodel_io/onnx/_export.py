@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedOpError
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
     from savedmodel_io.onnx._convert import Problem
@@ -48,13 +49,24 @@ def exporter_for(mg: Any, signature: str, opset: int | None) -> tuple[Any, Any]:
 
 def export_meta_graph(mg: Any, signature: str, opset: int | None = None) -> onnx.ModelProto:
     """Signature ``signature`` of MetaGraph ``mg`` as an ONNX model (UnsupportedOpError: what does not map)."""
+    from savedmodel_io.onnx._model import fill_initializers
+
+    proto, tensors = export_parts(mg, signature, opset)
+    fill_initializers(proto, tensors)
+    return proto
+
+
+def export_parts(mg: Any, signature: str, opset: int | None = None
+                 ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """:func:`export_meta_graph`'s model without its initializers, and those as (name, array)
+    (for :func:`savedmodel_io.onnx._model.write_parts`, which streams them to a file)."""
     require_onnx()
     exporter, graph = exporter_for(mg, signature, opset)
     if exporter.problems:
         raise unsupported(exporter.problems, path=mg._path)
-    from savedmodel_io.onnx._model import assemble
+    from savedmodel_io.onnx._model import assemble_parts
 
-    return assemble(exporter, graph, signature, mg)
+    return assemble_parts(exporter, graph, signature, mg)
 
 
 def unsupported(problems: list[Problem], path: str | None = None) -> UnsupportedOpError:

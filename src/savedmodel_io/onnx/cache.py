@@ -80,15 +80,16 @@ class DiskCache:
                 return new_session(str(path))
             except Exception:  # noqa: BLE001 - a damaged cache file is exported again
                 pass
-        from savedmodel_io.onnx._export import export_meta_graph
-        from savedmodel_io.onnx._model import write
+        from savedmodel_io.onnx._export import export_parts
+        from savedmodel_io.onnx._model import fill_initializers, write_parts
 
-        proto = export_meta_graph(meta_graph, signature, opset)
+        proto, tensors = export_parts(meta_graph, signature, opset)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write(proto, path)
+                write_parts(proto, tensors, path)
                 return new_session(str(path))
             except (OSError, SavedModelError):
                 pass  # an unwritable cache directory only costs the next run an export
+        fill_initializers(proto, tensors)
         return session_of(proto)
