@@ -1528,29 +1528,30 @@ def fuse_attention(body: Body, env: Env) -> None:
         if sm.op != "Softmax" or i in env.keep or len(sm.inputs) != 1 or sm.inputs[0][1] != 0:
             continue
         sc = body.nodes[sm.inputs[0][0]]
-        ctx = _single_use(body, users, sm, env)
+        cx = _single_use(body, users, sm, env)
+        t = cx.attr.get("T") if cx is not None else None
         if sc.op != "Einsum" or len(sc.inputs) != 2 or _single_use(body, users, sc, env) is not sm \
-                or ctx is None or ctx.op != "Einsum" or len(ctx.inputs) != 2 or ctx.index in env.keep \
-                or ctx.attr.get("T") is None or not sc.attr.get("T") == sm.attr.get("T") == ctx.attr["T"]:
+                or cx is None or cx.op != "Einsum" or len(cx.inputs) != 2 or cx.index in env.keep \
+                or t is None or not sc.attr.get("T") == sm.attr.get("T") == t:
             continue
         scores = attr_str(sc, "equation").replace(" ", "")
-        context = attr_str(ctx, "equation").replace(" ", "")
-        value = ctx.inputs[1]
-        if ctx.inputs[0] != (i, 0):  # the probabilities are the second operand: swap
+        context = attr_str(cx, "equation").replace(" ", "")
+        value = cx.inputs[1]
+        if cx.inputs[0] != (i, 0):  # the probabilities are the second operand: swap
             lhs, _, out = context.partition("->")
             context = ",".join(reversed(lhs.split(","))) + "->" + out
-            value = ctx.inputs[0]
+            value = cx.inputs[0]
         if value == (i, 0) or attention_ops.attention_plan(scores, context) is None:
             continue
-        attr = {"T": ctx.attr["T"], "scores": scores, "context": context}
-        attr.update({k: v for k, v in ctx.attr.items() if k == "_output_shapes"})
+        attr = {"T": t, "scores": scores, "context": context}
+        attr.update({k: v for k, v in cx.attr.items() if k == "_output_shapes"})
         if "_scale" in sc.attr:
             attr["_scale"] = sc.attr["_scale"]
-        for n in (sc, sm, ctx):
+        for n in (sc, sm, cx):
             users.drop(n)
-        fused = _new_node(body, ctx.name, "_Attention", attr, [sc.inputs[0], sc.inputs[1], value],
-                          sc.origins + sm.origins + ctx.origins, index=ctx.index,
-                          controls=sc.controls + sm.controls + ctx.controls)
+        fused = _new_node(body, cx.name, "_Attention", attr, [sc.inputs[0], sc.inputs[1], value],
+                          sc.origins + sm.origins + cx.origins, index=cx.index,
+                          controls=sc.controls + sm.controls + cx.controls)
         fused.kernel = attention_ops.ATTENTION  # not a registered op: bound here only
         users.add(fused)
         for n in (sc, sm):
