@@ -13,9 +13,15 @@ from typing import Any
 
 __all__ = ["accel"]
 
-accel: Any = None
-if os.environ.get("SAVEDMODEL_IO_NO_ACCEL") != "1":
+def _load() -> Any:
+    """The extension module, or None (not built, or switched off)."""
+    if os.environ.get("SAVEDMODEL_IO_NO_ACCEL") == "1":
+        return None
     try:
-        import savedmodel_io.graph.ops._nnaccel as accel
+        from savedmodel_io.graph.ops import _nnaccel
     except ImportError:
-        accel = None
+        return None
+    return _nnaccel
+
+
+accel: Any = _load()

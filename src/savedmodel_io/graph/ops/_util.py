@@ -99,15 +99,15 @@ def scalar_int(node: Any, value: Any, name: str) -> int:
 def extreme(dtype: np.dtype, high: bool) -> Any:
     """The largest (``high``) or lowest finite value of a numeric dtype (numeric_limits)."""
     dtype = np.dtype(dtype)
+    info: Any
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return dtype.type(info.max if high else info.min)
-    if dtype.kind == "f":
+    elif dtype.kind == "f":
         info = np.finfo(dtype)
     else:  # bfloat16 (a dtype only ml_dtypes defines, so only ml_dtypes knows its limits)
         import ml_dtypes
 
-        info = ml_dtypes.finfo(dtype)
+        info = ml_dtypes.finfo(dtype)  # type: ignore[no-untyped-call]
     return dtype.type(info.max if high else info.min)
 
 

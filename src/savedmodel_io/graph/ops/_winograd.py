@@ -18,11 +18,16 @@ the runtime's threads.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from savedmodel_io.graph.ops._accel import accel
 from savedmodel_io.graph.ops._gemm import matmul as gemm
+
+if TYPE_CHECKING:
+    from savedmodel_io.graph.ops.nn import _Epilogue
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._scratch import scratch
 from savedmodel_io.graph.ops._util import pad_constant
@@ -86,7 +91,8 @@ def _output_np(m: np.ndarray, y: np.ndarray, tr: int, tw: int, first: int) -> No
     y[...] = tiles.reshape(2 * tr, 2 * tw, co)[:rows, :cols]
 
 
-def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.ndarray, epi,
+def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.ndarray,
+                  epi: _Epilogue | None,
                   res: np.ndarray | None, threads: int = 1) -> None:
     """y (N, OH, OW, Cout) = the 3x3 stride-1 convolution of the NHWC float32 input x padded
     by ``pads`` (top, left) zeros (and as many at the bottom and right as the output needs).
@@ -144,7 +150,8 @@ def winograd_conv(x: np.ndarray, pads: tuple[int, int], u: np.ndarray, y: np.nda
     run_pieces(pieces, piece, threads)
 
 
-def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np.ndarray, epi,
+def _by_columns(image: np.ndarray, origin: tuple[int, int], u: np.ndarray, y: np.ndarray,
+                epi: _Epilogue | None,
                 res: np.ndarray | None, threads: int) -> None:
     """One image (OH, OW, Cout), its output channels in blocks over the threads (each block
     reads only its part of the transformed filter)."""
