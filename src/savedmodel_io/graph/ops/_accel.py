@@ -18,10 +18,10 @@ def _load() -> Any:
     if os.environ.get("SAVEDMODEL_IO_NO_ACCEL") == "1":
         return None
     try:
-        from savedmodel_io.graph.ops import _nnaccel
+        import savedmodel_io.graph.ops._nnaccel as nnaccel
     except ImportError:
         return None
-    return _nnaccel
+    return nnaccel
 
 
 accel: Any = _load()
