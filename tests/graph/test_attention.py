@@ -12,7 +12,7 @@ from savedmodel_io.graph import optimize as opt
 from savedmodel_io.graph import runtime
 from savedmodel_io.graph.ops import attention as attention_ops
 
-from graph.test_optimize import ops_run
+from graph.test_optimize import both, ops_run
 from graph.test_runtime_core import F32, const, meta, node, placeholder
 
 F64 = 2  # DataType.DT_DOUBLE
@@ -54,18 +54,6 @@ def attention_graph(scores, context, sizes, scale=None, dtype=F32, extra=()):
     return meta(nodes, sigs={"s": (sig, {"y": "ctx:0"})}), shapes
 
 
-def both(mg, inputs, threads=1):
-    """(optimised outputs, saved-graph outputs, the optimised program's body)."""
-    sess = runtime.Session(mg)
-    sess.threads = threads
-    fast = sess.run_signature("s", inputs)
-    slow_sess = runtime.Session(mg)
-    slow_sess.threads = threads
-    slow = slow_sess.run_signature("s", inputs, optimize=False)
-    (prog,) = sess._programs.values()
-    return fast, slow, prog.body
-
-
 def feeds(shapes, dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     return {n: rng.standard_normal(s).astype(dtype) for n, s in shapes.items()}
@@ -80,7 +68,7 @@ def test_attention_fuses_and_equals_the_three_kernels(layout, threads, block, mo
         monkeypatch.setattr(attention_ops, "_BLOCK_BYTES", 1)
     scores, context, sizes = LAYOUTS[layout]
     mg, shapes = attention_graph(scores, context, sizes, scale=0.125)
-    fast, slow, body = both(mg, feeds(shapes), threads=threads)
+    fast, slow, body = both(mg, "s", feeds(shapes), threads=threads)
     assert ops_run(body) == ["_Attention"]
     (att,) = [n for n in body.nodes if n.op == "_Attention"]
     assert {o.name for o in att.origins} >= {"scores", "scaled", "probs", "ctx"}
@@ -91,12 +79,12 @@ def test_attention_fuses_and_equals_the_three_kernels(layout, threads, block, mo
 def test_attention_without_scale_and_in_float64():
     scores, context, sizes = LAYOUTS["keras"]
     mg, shapes = attention_graph(scores, context, sizes)
-    fast, slow, body = both(mg, feeds(shapes))
+    fast, slow, body = both(mg, "s", feeds(shapes))
     assert ops_run(body) == ["_Attention"]
     np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
     # float64 fuses too and takes the three kernels' own path: the same values exactly
     mg, shapes = attention_graph(scores, context, sizes, scale=0.3, dtype=F64)
-    fast, slow, body = both(mg, feeds(shapes, np.float64))
+    fast, slow, body = both(mg, "s", feeds(shapes, np.float64))
     assert ops_run(body) == ["_Attention"]
     assert fast["y"].dtype == np.float64
     np.testing.assert_array_equal(fast["y"], slow["y"])
@@ -108,7 +96,7 @@ def test_attention_without_scale_and_in_float64():
 def test_attention_on_empty_and_unit_sizes(sizes):
     scores, context, _ = LAYOUTS["keras"]
     mg, shapes = attention_graph(scores, context, sizes, scale=0.5)
-    fast, slow, _ = both(mg, feeds(shapes))
+    fast, slow, _ = both(mg, "s", feeds(shapes))
     assert fast["y"].shape == slow["y"].shape
     np.testing.assert_allclose(fast["y"], slow["y"], rtol=1e-5, atol=1e-6)
 
@@ -152,7 +140,7 @@ def test_lookalikes_stay_apart(case):
         ctx.input[:] = ["probs", "v", "v"]
     if out is not None:
         mg.signature_def["s"].outputs["z"].name = f"{out}:0"
-    fast, slow, body = both(mg, feeds(shapes))
+    fast, slow, body = both(mg, "s", feeds(shapes))
     assert "_Attention" not in ops_run(body)
     for key in slow:
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6)

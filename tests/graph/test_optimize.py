@@ -24,11 +24,14 @@ def f32(*shape):
     return RS.uniform(-1, 1, shape).astype(np.float32)
 
 
-def both(mg, sig, inputs, **session_args):
-    """(optimised outputs, saved-graph outputs, the optimised program's body)."""
-    sess = runtime.Session(mg, **session_args)
+def both(mg, sig, inputs, threads=None, **session_args):
+    """(optimised outputs, saved-graph outputs, the optimised program's body); ``threads``
+    sets both sessions' ``Session.threads``."""
+    sess, slow_sess = runtime.Session(mg, **session_args), runtime.Session(mg, **session_args)
+    if threads is not None:
+        sess.threads = slow_sess.threads = threads
     fast = sess.run_signature(sig, inputs)
-    slow = runtime.Session(mg, **session_args).run_signature(sig, inputs, optimize=False)
+    slow = slow_sess.run_signature(sig, inputs, optimize=False)
     (prog,) = sess._programs.values()
     return fast, slow, prog.body
 

@@ -27,7 +27,7 @@ from savedmodel_io.graph.ops._gemm import matmul as _gemm
 from savedmodel_io.graph.ops._parallel import run_pieces
 from savedmodel_io.graph.ops._registry import Kernel
 from savedmodel_io.graph.ops._util import bad, check_size
-from savedmodel_io.graph.ops.math import _einsum_plan, einsum_value
+from savedmodel_io.graph.ops.math import _einsum_plan, einsum_value, label_sizes
 from savedmodel_io.graph.ops.nn import _softmax
 
 __all__ = ["ATTENTION", "attention_plan"]
@@ -90,17 +90,13 @@ def _blocked(node: Any, scores: str, context: str, q: np.ndarray, k: np.ndarray,
             (scale is not None and np.asarray(scale).dtype != np.float32):
         return None
     (a1, b1, o1, batch1, left1, con1, right1), (a2, b2, o2, batch2, left2, con2, right2) = plan
-    if q.ndim != len(a1) or k.ndim != len(b1) or v.ndim != len(b2):
+    size = label_sizes((a1, q.shape), (b1, k.shape))
+    if size is None:
         return None
-    size = dict(zip(a1, q.shape))
-    if any(size.setdefault(c, d) != d for c, d in zip(b1, k.shape)):
+    size2 = label_sizes((a2, tuple(size[c] for c in o1)), (b2, v.shape))  # probs: the scores'
+    if size2 is None or 0 in size.values() or 0 in size2.values():
         return None
     ren = dict(zip(o1, a2))
-    size2 = {ren[c]: size[c] for c in o1}
-    if any(size2.setdefault(c, d) != d for c, d in zip(b2, v.shape)):
-        return None
-    if 0 in size.values() or 0 in size2.values():
-        return None
     batch = "".join(ren[c] for c in batch1)  # the context's batch labels in the scores' order
     qt = q.transpose([a1.index(c) for c in batch1 + left1 + con1])  # (..., T, H) views
     kt = k.transpose([b1.index(c) for c in batch1 + con1 + right1])  # (..., H, S)

@@ -426,6 +426,19 @@ _PARALLEL_MACS = 1 << 22
 _HEADS_ALONE = 1 << 24 if _GEMM_ON_MKL else 0
 
 
+def label_sizes(*operands: tuple[str, tuple[int, ...]]) -> dict[str, int] | None:
+    """Each einsum label's size over ``operands`` (labels, shape), or None when a shape's rank
+    is not its label count or two operands give one label different sizes."""
+    size: dict[str, int] = {}
+    for labels, shape in operands:
+        if len(labels) != len(shape):
+            return None
+        for c, d in zip(labels, shape):
+            if size.setdefault(c, d) != d:
+                return None
+    return size
+
+
 def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """A two-operand einsum as one (batched) BLAS matmul: operands transposed to
     (batch, left, contracted) and (batch, contracted, right). None if sizes disagree.
@@ -436,12 +449,9 @@ def _einsum_matmul(plan, x: np.ndarray, y: np.ndarray, threads: int = 1) -> np.n
     nothing is copied before or after; the slices of the first batch label longer than 1 go
     to the threads."""
     a, b, out, batch, left, contracted, right = plan
-    if x.ndim != len(a) or y.ndim != len(b):
+    size = label_sizes((a, x.shape), (b, y.shape))
+    if size is None:
         return None
-    size = dict(zip(a, x.shape))
-    for c, d in zip(b, y.shape):
-        if size.setdefault(c, d) != d:
-            return None
     xt = x.transpose([a.index(c) for c in batch + left + contracted])
     yt = y.transpose([b.index(c) for c in batch + contracted + right])
     order = batch + left + right
