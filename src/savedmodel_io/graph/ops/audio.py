@@ -18,6 +18,16 @@ from savedmodel_io.graph.ops._registry import kernel
 from savedmodel_io.graph.ops._util import bad, check_size
 
 
+def fft_length(window: int) -> int:
+    """TF's FFT length for a window: the next power of two (spectrogram.cc)."""
+    return 1 << (window - 1).bit_length()
+
+
+def hann(window: int) -> np.ndarray:
+    """TF's periodic Hann window in float64: 0.5 - 0.5 cos(2 pi n / window) (spectrogram.cc)."""
+    return 0.5 - 0.5 * np.cos(2 * math.pi * np.arange(window) / window)
+
+
 @kernel("AudioSpectrogram")
 def audio_spectrogram(node, inputs, ctx):
     """Per channel, |FFT|^2 (or |FFT|) of Hann-windowed frames: [channels, frames, bins]."""
@@ -30,16 +40,15 @@ def audio_spectrogram(node, inputs, ctx):
     if x.ndim != 2:
         raise bad(node, f"input must be 2-dimensional, got shape {list(x.shape)}")
     samples, channels = x.shape
-    fft_length = 1 << (window - 1).bit_length()
-    bins = fft_length // 2 + 1
+    n_fft = fft_length(window)
+    bins = n_fft // 2 + 1
     frames = 0 if samples < window else 1 + (samples - window) // stride
     check_size(node, [channels, frames, bins], 4)
     if frames == 0 or channels == 0:
         return np.zeros((channels, frames, bins), np.float32)
-    hann = 0.5 - 0.5 * np.cos(2 * math.pi * np.arange(window) / window)
     starts = np.arange(frames) * stride
     framed = x.T.astype(np.float64)[:, starts[:, None] + np.arange(window)[None, :]]
-    spectrum = np.fft.rfft(framed * hann, n=fft_length, axis=-1)
+    spectrum = np.fft.rfft(framed * hann(window), n=n_fft, axis=-1)
     power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
     return power if node.attr["magnitude_squared"] else np.sqrt(power)
 
@@ -48,18 +57,26 @@ def _mel(freq):
     return 1127.0 * np.log1p(np.asarray(freq, np.float64) / 700.0)
 
 
-def _mfcc_matrices(node, bins: int, rate: int):
-    """The (bins x channels) mel weights and the (channels x coefficients) DCT, or None when
-    the spectrogram stops below the upper limit (TF then outputs zeros)."""
-    channels = int(node.attr["filterbank_channel_count"])
-    count = int(node.attr["dct_coefficient_count"])
-    lower = float(node.attr["lower_frequency_limit"])
-    upper = float(node.attr["upper_frequency_limit"])
+def mfcc_attrs(node) -> tuple[int, int, float, float]:
+    """Mfcc's (filterbank channels, DCT coefficients, lower limit, upper limit) attrs."""
+    return (int(node.attr["filterbank_channel_count"]), int(node.attr["dct_coefficient_count"]),
+            float(node.attr["lower_frequency_limit"]), float(node.attr["upper_frequency_limit"]))
+
+
+def mfcc_problem(bins: int, rate: int, channels: int, count: int, lower: float,
+                 upper: float) -> str | None:
+    """TF's message when Mfcc's initialization refuses these sizes and limits, else None."""
     if channels < 1 or rate <= 0 or bins < 2 or lower < 0 or upper <= lower or \
             count < 1 or count > channels:
-        raise bad(node, f"Mfcc initialization failed for channel count {bins} and sample rate "
-                        f"{rate}")
-    check_size(node, [bins, channels], 8)
+        return f"Mfcc initialization failed for channel count {bins} and sample rate {rate}"
+    return None
+
+
+def mfcc_matrices(bins: int, rate: int, channels: int, count: int, lower: float,
+                  upper: float) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The (bins x channels) mel weights and the (channels x coefficients) DCT, or None when
+    the spectrogram stops below the upper limit (TF then outputs zeros); arguments that
+    ``mfcc_problem`` accepts."""
     mel_low, mel_high = float(_mel(lower)), float(_mel(upper))
     spacing = (mel_high - mel_low) / (channels + 1)
     centers = mel_low + spacing * (np.arange(channels + 1) + 1)
@@ -97,8 +114,13 @@ def mfcc(node, inputs, ctx):
     if rate.ndim:
         raise bad(node, f"Input sample_rate should be a scalar tensor, got {list(rate.shape)} "
                         "instead.")
-    weights, dct = _mfcc_matrices(node, spec.shape[2], int(rate))
-    count = int(node.attr["dct_coefficient_count"])
+    bins, rate_value = spec.shape[2], int(rate)
+    channels, count, lower, upper = mfcc_attrs(node)
+    problem = mfcc_problem(bins, rate_value, channels, count, lower, upper)
+    if problem is not None:
+        raise bad(node, problem)
+    check_size(node, [bins, channels], 8)
+    weights, dct = mfcc_matrices(bins, rate_value, channels, count, lower, upper)
     check_size(node, [*spec.shape[:2], count], 4)
     if weights is None:
         return np.zeros((*spec.shape[:2], count), np.float32)
