@@ -21,7 +21,7 @@ from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph, if_graph
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, attr_text, cast, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
+    INT64_MAX, attr_text, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
 )
 
 
@@ -95,8 +95,93 @@ inexpressible("ONNX Resize has no area mode", "ResizeArea")
 inexpressible("TensorFlow's tabulated cubic weights differ from ONNX Resize's exact cubic by ~1e-3, and "
               "onnxruntime's cubic Resize only upsamples images", "ResizeBicubic")
 inexpressible("kernel resampling with arbitrary scale and translation: no ONNX operator", "ScaleAndTranslate")
-inexpressible("ONNX RoiAlign averages its samples, CropAndResize interpolates one per output: no ONNX form",
-              "CropAndResize")
+def roundf(g: Graph, x: Val) -> Val:
+    """C's roundf (halves away from zero) of float32 ``x``; ONNX Round rounds halves to even."""
+    a = g.op1("Abs", x)
+    fa = g.op1("Floor", a)
+    up = cast(g, g.op1("GreaterOrEqual", g.op1("Sub", a, fa), scalar(g, 0.5, np.float32)), np.float32)
+    return g.op1("Mul", g.op1("Sign", x), g.op1("Add", fa, up))
+
+
+def _dim_f32(g: Graph, x: Val, axis: int) -> Val:
+    """``x``'s size on ``axis`` minus one, as a float32 scalar (the last pixel's coordinate)."""
+    d = x.shape[axis] if x.shape is not None else None
+    if isinstance(d, int):
+        return g.const(np.float32(d - 1))
+    last = g.op1("Sub", g.op1("Shape", x, start=axis, end=axis + 1), g.const(np.asarray([1], np.int64)))
+    return cast(g, g.op1("Reshape", last, g.const(np.zeros(0, np.int64))), np.float32)
+
+
+def _crop_coords(g: Graph, lo: Val, hi: Val, extent: Val, crop: int) -> Val:
+    """Source coordinates [boxes, crop] of one axis, in float32 in TF's operation order."""
+    if crop > 1:
+        step = g.op1("Div", g.op1("Mul", g.op1("Sub", hi, lo), extent), scalar(g, crop - 1, np.float32))
+        return g.op1("Add", g.op1("Mul", lo, extent),
+                     g.op1("Mul", g.const(np.arange(crop, dtype=np.float32)[None, :]), step))
+    # crop_and_resize_op.cc: 0.5 * (y1 + y2) * (height - 1) with a double 0.5, rounded to float once.
+    mid = g.op1("Mul", g.op1("Mul", cast(g, g.op1("Add", lo, hi), np.float64), scalar(g, 0.5, np.float64)),
+                cast(g, extent, np.float64))
+    return cast(g, mid, np.float32)
+
+
+def _gather_pixels(g: Graph, image: Val, b: Val, y: Val, x: Val) -> Val:
+    """image[b, y, x, :] for int64 index tensors that broadcast to [..., 1] (GatherND)."""
+    shape = g.op1("Shape", g.op1("Add", g.op1("Add", b, y), x))
+    idx = g.op1("Concat", *(g.op1("Expand", v, shape) for v in (b, y, x)), axis=-1)
+    return g.op1("GatherND", image, idx)
+
+
+@converter("CropAndResize", onnx="Floor, Ceil, Clip, GatherND, Where (arithmetic on the box coordinates)")
+def crop_and_resize(cx, node, ins):
+    """Each crop pixel sampled at its box coordinate (tensorflow/tensorflow tensorflow/core/kernels/
+    image/crop_and_resize_op.cc): nearest rounds halves away from zero, bilinear interpolates the
+    four neighbours in float32; coordinates outside [0, size - 1] give extrapolation_value."""
+    g = cx.g
+    image, boxes, box_ind = ins[0], ins[1], ins[2]
+    method = attr_text(node, "method", "bilinear")
+    if method not in ("bilinear", "nearest"):
+        raise ExportError(f"method must be 'bilinear' or 'nearest', got {method!r}")
+    crop = const_ints(ins[3], "crop_size")
+    if len(crop) != 2 or min(crop) <= 0:
+        raise ExportError(f"crop_size must be two positive sizes, got {crop}")
+    ch, cw = crop
+    if need_rank(image, "image") != 4 or need_rank(boxes, "boxes") != 2 or need_rank(box_ind, "box_ind") != 1:
+        raise ExportError("the image must be 4-D, boxes 2-D and box_ind 1-D")
+    if isinstance(boxes.shape[1], int) and boxes.shape[1] != 4:
+        raise ExportError(f"boxes must have 4 columns, got {boxes.shape[1]}")
+    f32 = np.float32
+    fill = scalar(g, float(node.attr.get("extrapolation_value", 0.0)), f32)
+    b = cast(g, boxes, f32)
+    y1, x1, y2, x2 = (g.op1("Gather", b, g.const(np.asarray([k], np.int64)), axis=1) for k in range(4))  # [N, 1]
+    hm1, wm1 = _dim_f32(g, image, 1), _dim_f32(g, image, 2)
+    ys, xs = _crop_coords(g, y1, y2, hm1, ch), _crop_coords(g, x1, x2, wm1, cw)  # [N, ch], [N, cw]
+    zero = scalar(g, 0, f32)
+
+    def inside(c: Val, last: Val) -> Val:
+        return g.op1("And", g.op1("GreaterOrEqual", c, zero), g.op1("LessOrEqual", c, last))
+
+    # [N, ch, 1, 1] and [N, 1, cw, 1]: rows and columns broadcast against each other.
+    rows, cols = unsqueeze(g, ys, [2, 3]), unsqueeze(g, xs, [1, 3])
+    ok = g.op1("And", inside(rows, hm1), inside(cols, wm1))
+    bi = unsqueeze(g, i64(g, box_ind), [1, 2, 3])
+    if method == "nearest":
+        yi = i64(g, g.op1("Clip", roundf(g, rows), zero, hm1))
+        xi = i64(g, g.op1("Clip", roundf(g, cols), zero, wm1))
+        out = cast(g, _gather_pixels(g, image, bi, yi, xi), f32)
+    else:
+        yc, xc = g.op1("Clip", rows, zero, hm1), g.op1("Clip", cols, zero, wm1)
+        top, left = g.op1("Floor", yc), g.op1("Floor", xc)
+        bottom, right = i64(g, g.op1("Ceil", yc)), i64(g, g.op1("Ceil", xc))
+        yl, xl = g.op1("Sub", yc, top), g.op1("Sub", xc, left)
+        top, left = i64(g, top), i64(g, left)
+        tl, tr, bl, br = (cast(g, _gather_pixels(g, image, bi, yy, xx), f32)
+                          for yy, xx in ((top, left), (top, right), (bottom, left), (bottom, right)))
+        t = g.op1("Add", tl, g.op1("Mul", g.op1("Sub", tr, tl), xl))
+        bo = g.op1("Add", bl, g.op1("Mul", g.op1("Sub", br, bl), xl))
+        out = g.op1("Add", t, g.op1("Mul", g.op1("Sub", bo, t), yl))
+    return g.op1("Where", ok, out, fill)
+
+
 inexpressible("HSV colour conversion: no ONNX operator (a long chain of element-wise selections)",
               "RGBToHSV", "HSVToRGB", "AdjustHue", "AdjustSaturation")
 inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not specified to decode as "
