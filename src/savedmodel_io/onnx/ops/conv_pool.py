@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from savedmodel_io.graph.ops._util import extreme
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, attr_text, cast, need_rank, scalar
@@ -246,9 +247,12 @@ def dilation2d(cx, node, ins):
     perm = x.perm or (0, 1, 2, 3)
     axes = [invert(perm)[1], invert(perm)[2]]  # where height and width are in the ONNX value
     floats = dt.kind == "f"
+    narrow = dt in (np.int16, np.uint16)
     # float16 / bfloat16 in float32: rounding each sum to T is monotone, so it commutes with the max.
-    work = np.dtype(np.float32) if floats and dt.itemsize < 4 else dt
-    lowest = np.asarray(np.finfo(dt).min if floats else np.iinfo(dt).min)
+    # onnxruntime has no 16-bit integer Pad, Where or Max: those are padded, added and compared in
+    # int32, each sum wrapped to T by a Cast there and back.
+    work = np.dtype(np.float32) if floats and dt.itemsize < 4 else np.dtype(np.int32) if narrow else dt
+    lowest = extreme(dt, False)
     xv = cast(g, x, work)
     padding = attr_text(node, "padding", "VALID")
     if padding == "SAME":
@@ -272,11 +276,9 @@ def dilation2d(cx, node, ins):
                     g.op1("Shape", x, start=a, end=a + 1) if a in axes else g.const(np.asarray([1], np.int64))
                     for a in range(4)), axis=0))
             inside = g.op1("Pad", ones, pads, scalar(g, False, bool), mode="constant")
-    # Integer sums wrap in T; onnxruntime's Where and Max have no 16-bit kernels: compared in int32.
-    cmp = np.dtype(np.int32) if dt in (np.int16, np.uint16) else work
     tap_shape = [-1 if p == 3 else 1 for p in perm]
     taps = g.op1("Reshape", w, g.const(np.asarray([fh * fw, -1], np.int64)))
-    low = scalar(g, lowest, cmp)
+    low = scalar(g, lowest, work)
     steps = g.const(np.asarray(strides, np.int64))
     axes_v = g.const(np.asarray(axes, np.int64))
     parts = [low]
@@ -287,10 +289,12 @@ def dilation2d(cx, node, ins):
             sl = [g.const(np.asarray(starts, np.int64)), g.const(np.asarray(ends, np.int64)), axes_v, steps]
             tap = g.op1("Reshape", cast(g, g.op1("Gather", taps, g.const(np.asarray(i * fw + j, np.int64)), axis=0),
                                         work), g.const(np.asarray(tap_shape, np.int64)))
-            v = cast(g, g.op1("Add", g.op1("Slice", xv, *sl), tap), cmp)
+            v = g.op1("Add", g.op1("Slice", xv, *sl), tap)
+            if narrow:
+                v = cast(g, cast(g, v, dt), work)
             if floats:
                 v = g.op1("Where", g.op1("IsNaN", v), low, v)
-            elif inside is not None and cmp == np.uint64:  # no uint64 Where: 0 is the lowest, a product masks
+            elif inside is not None and work == np.uint64:  # no uint64 Where: 0 is the lowest, a product masks
                 v = g.op1("Mul", v, cast(g, g.op1("Slice", inside, *sl), np.uint64))
             elif inside is not None:
                 v = g.op1("Where", g.op1("Slice", inside, *sl), v, low)
