@@ -1,5 +1,5 @@
 """Rarer convolution and pooling ops: the generic Conv, transposed and TF1-fused convolutions,
-arg-max pooling, data-format maps (built on nn's convolution converters).
+arg-max pooling, morphological dilation, data-format maps (built on nn's convolution converters).
 
 Semantics: the numpy kernels (graph/ops/conv_pool.py; tensorflow/tensorflow
 tensorflow/core/kernels/conv_ops.cc, depthwise_conv_grad_op.cc,
@@ -304,4 +304,6 @@ def dilation2d(cx, node, ins):
     return out
 
 
-inexpressible("grayscale morphological dilation and its gradient: no ONNX operator", "Dilation2DBackpropInput")
+inexpressible("not mapped yet: the gradient of Dilation2D (each output's gradient added at its window's first "
+              "maximum, a ScatterND with reduction add in TensorFlow's order); training only",
+              "Dilation2DBackpropInput")

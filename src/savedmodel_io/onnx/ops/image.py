@@ -1,5 +1,8 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize), contrast, patch
-extraction (strided Slices) and non-max suppression (ONNX NonMaxSuppression).
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
+ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
+graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
+image_ops.h).
 
 TF's coordinate rules (graph/ops/image.py; tensorflow/tensorflow
 tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.cc) map to
