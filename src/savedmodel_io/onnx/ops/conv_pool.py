@@ -1,9 +1,9 @@
 """Rarer convolution and pooling ops: the generic Conv, transposed and TF1-fused convolutions,
-arg-max pooling, data-format maps (built on nn's convolution converters).
+arg-max pooling, morphological dilation, data-format maps (built on nn's convolution converters).
 
 Semantics: the numpy kernels (graph/ops/conv_pool.py; tensorflow/tensorflow
 tensorflow/core/kernels/conv_ops.cc, depthwise_conv_grad_op.cc,
-conv_ops_fused_image_transform.cc, maxpooling_op.cc, data_format_ops.cc).
+conv_ops_fused_image_transform.cc, maxpooling_op.cc, data_format_ops.cc, dilation_ops.cc).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io.onnx._graph import ExportError, Val
+from savedmodel_io.graph.ops._util import extreme
+from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, need_rank, scalar
+from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, attr_text, cast, need_rank, scalar
 from savedmodel_io.onnx.ops.image import _resize
 from savedmodel_io.onnx.ops.nn import _conv, _filter_oi, _pads, conv, conv_transpose, mirror_pad, transposed_conv
 
@@ -183,5 +184,126 @@ def max_pool_with_argmax(cx, node, ins):
     return [y, out]
 
 
-inexpressible("grayscale morphological dilation: no ONNX operator", "Dilation2D")
-inexpressible("grayscale morphological dilation and its gradient: no ONNX operator", "Dilation2DBackpropInput")
+# -- grayscale morphological dilation ------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/dilation_ops.cc: out[b, y, x, c] starts at T's lowest
+# finite value and takes ``val = in[b, y*sy + i*ry - pad_top, x*sx + j*rx - pad_left, c] + f[i, j, c]``
+# (added in T, so integers wrap) when the tap is inside the image and ``val > out`` (so NaN never
+# wins). SAME/VALID padding as convolutions with the effective size (f - 1) * r + 1.
+
+def _inner_attr(node: Any, name: str) -> list[int]:
+    """[rows, cols] of a [1, rows, cols, 1] attr (strides, rates)."""
+    v = [int(a) for a in node.attr.get(name) or [1, 1, 1, 1]]
+    if len(v) != 4 or v[0] != 1 or v[3] != 1 or min(v) < 1:
+        raise ExportError(f"{name} must be [1, rows, cols, 1] of positive values, got {v}")
+    return v[1:3]
+
+
+def _same_pads(g: Graph, x: Val, axes: list[int], strides: list[int], effs: list[int]) -> Val:
+    """ONNX Pad's pads (physical order) for SAME windows on ``x``'s spatial ``axes``, at run time if need be."""
+    rank = len(x.shape)
+    sizes = [x.shape[a] for a in axes]
+    if all(isinstance(d, int) for d in sizes):
+        before, after = [0] * rank, [0] * rank
+        for a, size, s, eff in zip(axes, sizes, strides, effs):
+            total = max((-(-size // s) - 1) * s + eff - size, 0)
+            before[a], after[a] = total // 2, total - total // 2
+        return g.const(np.asarray(before + after, np.int64))
+    zero = g.const(np.asarray([0], np.int64))
+    before_v, after_v = [zero] * rank, [zero] * rank
+    for a, s, eff in zip(axes, strides, effs):
+        size = g.op1("Shape", x, start=a, end=a + 1)
+        step = g.const(np.asarray([s], np.int64))
+        out = g.op1("Div", g.op1("Add", size, g.const(np.asarray([s - 1], np.int64))), step)
+        total = g.op1("Max", g.op1("Sub", g.op1("Add", g.op1("Mul", g.op1("Sub", out, g.const(
+            np.asarray([1], np.int64))), step), g.const(np.asarray([eff], np.int64))), size), zero)
+        before_v[a] = g.op1("Div", total, g.const(np.asarray([2], np.int64)))
+        after_v[a] = g.op1("Sub", total, before_v[a])
+    return g.op1("Concat", *before_v, *after_v, axis=0)
+
+
+@converter("Dilation2D", onnx="Pad, Slice, Add, Where, Max", layout=True)
+def dilation2d(cx, node, ins):
+    """One strided Slice + Add of the filter's tap per tap, out-of-image and NaN values replaced
+    by T's lowest value, then a variadic Max (with the lowest value itself, TF's start)."""
+    g = cx.g
+    x, w = ins[0], g.plain(ins[1])
+    if need_rank(x) != 4:
+        raise ExportError("the input must be 4-D")
+    if w.shape is None or len(w.shape) != 3 or any(not isinstance(d, int) for d in w.shape[:2]):
+        raise ExportError("the filter must be 3-D with its height and width known before running")
+    fh, fw = w.shape[0], w.shape[1]
+    if fh * fw == 0:
+        raise ExportError("the filter has no taps")
+    depth = x.logical_shape[3]
+    if isinstance(depth, int) and isinstance(w.shape[2], int) and depth != w.shape[2]:
+        raise ExportError(f"the filter's depth {w.shape[2]} is not the input's {depth}")
+    dt = np.dtype(x.dtype)
+    if dt != w.dtype:
+        raise ExportError(f"the filter's type {w.dtype} is not the input's {dt}")
+    if dt.kind not in "fiu":
+        raise ExportError(f"dilation of {dt} values")
+    strides, rates = _inner_attr(node, "strides"), _inner_attr(node, "rates")
+    effs = [(k - 1) * r + 1 for k, r in zip((fh, fw), rates)]
+    perm = x.perm or (0, 1, 2, 3)
+    axes = [invert(perm)[1], invert(perm)[2]]  # where height and width are in the ONNX value
+    floats = dt.kind == "f"
+    narrow = dt in (np.int16, np.uint16)
+    # float16 / bfloat16 in float32: rounding each sum to T is monotone, so it commutes with the max.
+    # onnxruntime has no 16-bit integer Pad, Where or Max: those are padded, added and compared in
+    # int32, each sum wrapped to T by a Cast there and back.
+    work = np.dtype(np.float32) if floats and dt.itemsize < 4 else np.dtype(np.int32) if narrow else dt
+    lowest = extreme(dt, False)
+    xv = cast(g, x, work)
+    padding = attr_text(node, "padding", "VALID")
+    if padding == "SAME":
+        pads = _same_pads(g, xv, axes, strides, effs)
+    elif padding == "VALID":
+        pads = None
+    else:
+        raise ExportError(f"padding {padding!r} is not supported")
+    if pads is not None and pads.is_const and not pads.const.any():
+        pads = None
+    inside = None
+    if pads is not None:
+        # Floats: pad with NaN, which the max skips like an out-of-image tap. Integers: a mask of the image.
+        xv = g.op1("Pad", xv, pads, scalar(g, np.nan if floats else 0, work), mode="constant")
+        if not floats:
+            dims = [x.shape[a] if a in axes else 1 for a in range(4)]
+            if all(isinstance(d, int) for d in dims):
+                ones = g.const(np.ones(dims, bool))
+            else:
+                ones = g.op1("Expand", g.const(np.ones([1] * 4, bool)), g.op1("Concat", *(
+                    g.op1("Shape", x, start=a, end=a + 1) if a in axes else g.const(np.asarray([1], np.int64))
+                    for a in range(4)), axis=0))
+            inside = g.op1("Pad", ones, pads, scalar(g, False, bool), mode="constant")
+    tap_shape = [-1 if p == 3 else 1 for p in perm]
+    taps = g.op1("Reshape", w, g.const(np.asarray([fh * fw, -1], np.int64)))
+    low = scalar(g, lowest, work)
+    steps = g.const(np.asarray(strides, np.int64))
+    axes_v = g.const(np.asarray(axes, np.int64))
+    parts = [low]
+    for i in range(fh):
+        for j in range(fw):
+            starts = [i * rates[0], j * rates[1]]
+            ends = [-(eff - 1 - st) if eff - 1 - st else INT64_MAX for eff, st in zip(effs, starts)]
+            sl = [g.const(np.asarray(starts, np.int64)), g.const(np.asarray(ends, np.int64)), axes_v, steps]
+            tap = g.op1("Reshape", cast(g, g.op1("Gather", taps, g.const(np.asarray(i * fw + j, np.int64)), axis=0),
+                                        work), g.const(np.asarray(tap_shape, np.int64)))
+            v = g.op1("Add", g.op1("Slice", xv, *sl), tap)
+            if narrow:
+                v = cast(g, cast(g, v, dt), work)
+            if floats:
+                v = g.op1("Where", g.op1("IsNaN", v), low, v)
+            elif inside is not None and work == np.uint64:  # no uint64 Where: 0 is the lowest, a product masks
+                v = g.op1("Mul", v, cast(g, g.op1("Slice", inside, *sl), np.uint64))
+            elif inside is not None:
+                v = g.op1("Where", g.op1("Slice", inside, *sl), v, low)
+            parts.append(v)
+    out = cast(g, g.op1("Max", *parts), dt)
+    out.perm = x.perm
+    return out
+
+
+inexpressible("not mapped yet: the gradient of Dilation2D (each output's gradient added at its window's first "
+              "maximum, a ScatterND with reduction add in TensorFlow's order); training only",
+              "Dilation2DBackpropInput")

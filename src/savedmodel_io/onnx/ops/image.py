@@ -1,5 +1,8 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize), contrast, patch
-extraction (strided Slices) and non-max suppression (ONNX NonMaxSuppression).
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
+ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
+graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
+image_ops.h).
 
 TF's coordinate rules (graph/ops/image.py; tensorflow/tensorflow
 tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.cc) map to
@@ -21,7 +24,7 @@ from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph, if_graph
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, attr_text, cast, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
+    INT64_MAX, attr_text, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
 )
 
 
@@ -95,8 +98,93 @@ inexpressible("ONNX Resize has no area mode", "ResizeArea")
 inexpressible("TensorFlow's tabulated cubic weights differ from ONNX Resize's exact cubic by ~1e-3, and "
               "onnxruntime's cubic Resize only upsamples images", "ResizeBicubic")
 inexpressible("kernel resampling with arbitrary scale and translation: no ONNX operator", "ScaleAndTranslate")
-inexpressible("ONNX RoiAlign averages its samples, CropAndResize interpolates one per output: no ONNX form",
-              "CropAndResize")
+def roundf(g: Graph, x: Val) -> Val:
+    """C's roundf (halves away from zero) of float32 ``x``; ONNX Round rounds halves to even."""
+    a = g.op1("Abs", x)
+    fa = g.op1("Floor", a)
+    up = cast(g, g.op1("GreaterOrEqual", g.op1("Sub", a, fa), scalar(g, 0.5, np.float32)), np.float32)
+    return g.op1("Mul", g.op1("Sign", x), g.op1("Add", fa, up))
+
+
+def _dim_f32(g: Graph, x: Val, axis: int) -> Val:
+    """``x``'s size on ``axis`` minus one, as a float32 scalar (the last pixel's coordinate)."""
+    d = x.shape[axis] if x.shape is not None else None
+    if isinstance(d, int):
+        return g.const(np.float32(d - 1))
+    last = g.op1("Sub", g.op1("Shape", x, start=axis, end=axis + 1), g.const(np.asarray([1], np.int64)))
+    return cast(g, g.op1("Reshape", last, g.const(np.zeros(0, np.int64))), np.float32)
+
+
+def _crop_coords(g: Graph, lo: Val, hi: Val, extent: Val, crop: int) -> Val:
+    """Source coordinates [boxes, crop] of one axis, in float32 in TF's operation order."""
+    if crop > 1:
+        step = g.op1("Div", g.op1("Mul", g.op1("Sub", hi, lo), extent), scalar(g, crop - 1, np.float32))
+        return g.op1("Add", g.op1("Mul", lo, extent),
+                     g.op1("Mul", g.const(np.arange(crop, dtype=np.float32)[None, :]), step))
+    # crop_and_resize_op.cc: 0.5 * (y1 + y2) * (height - 1) with a double 0.5, rounded to float once.
+    mid = g.op1("Mul", g.op1("Mul", cast(g, g.op1("Add", lo, hi), np.float64), scalar(g, 0.5, np.float64)),
+                cast(g, extent, np.float64))
+    return cast(g, mid, np.float32)
+
+
+def _gather_pixels(g: Graph, image: Val, b: Val, y: Val, x: Val) -> Val:
+    """image[b, y, x, :] for int64 index tensors that broadcast to [..., 1] (GatherND)."""
+    shape = g.op1("Shape", g.op1("Add", g.op1("Add", b, y), x))
+    idx = g.op1("Concat", *(g.op1("Expand", v, shape) for v in (b, y, x)), axis=-1)
+    return g.op1("GatherND", image, idx)
+
+
+@converter("CropAndResize", onnx="Floor, Ceil, Clip, GatherND, Where (arithmetic on the box coordinates)")
+def crop_and_resize(cx, node, ins):
+    """Each crop pixel sampled at its box coordinate (tensorflow/tensorflow tensorflow/core/kernels/
+    image/crop_and_resize_op.cc): nearest rounds halves away from zero, bilinear interpolates the
+    four neighbours in float32; coordinates outside [0, size - 1] give extrapolation_value."""
+    g = cx.g
+    image, boxes, box_ind = ins[0], ins[1], ins[2]
+    method = attr_text(node, "method", "bilinear")
+    if method not in ("bilinear", "nearest"):
+        raise ExportError(f"method must be 'bilinear' or 'nearest', got {method!r}")
+    crop = const_ints(ins[3], "crop_size")
+    if len(crop) != 2 or min(crop) <= 0:
+        raise ExportError(f"crop_size must be two positive sizes, got {crop}")
+    ch, cw = crop
+    if need_rank(image, "image") != 4 or need_rank(boxes, "boxes") != 2 or need_rank(box_ind, "box_ind") != 1:
+        raise ExportError("the image must be 4-D, boxes 2-D and box_ind 1-D")
+    if isinstance(boxes.shape[1], int) and boxes.shape[1] != 4:
+        raise ExportError(f"boxes must have 4 columns, got {boxes.shape[1]}")
+    f32 = np.float32
+    fill = scalar(g, float(node.attr.get("extrapolation_value", 0.0)), f32)
+    b = cast(g, boxes, f32)
+    y1, x1, y2, x2 = (g.op1("Gather", b, g.const(np.asarray([k], np.int64)), axis=1) for k in range(4))  # [N, 1]
+    hm1, wm1 = _dim_f32(g, image, 1), _dim_f32(g, image, 2)
+    ys, xs = _crop_coords(g, y1, y2, hm1, ch), _crop_coords(g, x1, x2, wm1, cw)  # [N, ch], [N, cw]
+    zero = scalar(g, 0, f32)
+
+    def inside(c: Val, last: Val) -> Val:
+        return g.op1("And", g.op1("GreaterOrEqual", c, zero), g.op1("LessOrEqual", c, last))
+
+    # [N, ch, 1, 1] and [N, 1, cw, 1]: rows and columns broadcast against each other.
+    rows, cols = unsqueeze(g, ys, [2, 3]), unsqueeze(g, xs, [1, 3])
+    ok = g.op1("And", inside(rows, hm1), inside(cols, wm1))
+    bi = unsqueeze(g, i64(g, box_ind), [1, 2, 3])
+    if method == "nearest":
+        yi = i64(g, g.op1("Clip", roundf(g, rows), zero, hm1))
+        xi = i64(g, g.op1("Clip", roundf(g, cols), zero, wm1))
+        out = cast(g, _gather_pixels(g, image, bi, yi, xi), f32)
+    else:
+        yc, xc = g.op1("Clip", rows, zero, hm1), g.op1("Clip", cols, zero, wm1)
+        top, left = g.op1("Floor", yc), g.op1("Floor", xc)
+        bottom, right = i64(g, g.op1("Ceil", yc)), i64(g, g.op1("Ceil", xc))
+        yl, xl = g.op1("Sub", yc, top), g.op1("Sub", xc, left)
+        top, left = i64(g, top), i64(g, left)
+        tl, tr, bl, br = (cast(g, _gather_pixels(g, image, bi, yy, xx), f32)
+                          for yy, xx in ((top, left), (top, right), (bottom, left), (bottom, right)))
+        t = g.op1("Add", tl, g.op1("Mul", g.op1("Sub", tr, tl), xl))
+        bo = g.op1("Add", bl, g.op1("Mul", g.op1("Sub", br, bl), xl))
+        out = g.op1("Add", t, g.op1("Mul", g.op1("Sub", bo, t), yl))
+    return g.op1("Where", ok, out, fill)
+
+
 inexpressible("HSV colour conversion: no ONNX operator (a long chain of element-wise selections)",
               "RGBToHSV", "HSVToRGB", "AdjustHue", "AdjustSaturation")
 inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not specified to decode as "
@@ -311,8 +399,136 @@ def nms_v5(cx, node, ins):
 inexpressible("no ONNX form: suppression by an arbitrary overlap matrix, or per-class suppression merged "
               "and padded across classes", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression")
 inexpressible("drawing boxes into images: no cheap ONNX form", "DrawBoundingBoxes", "DrawBoundingBoxesV2")
-inexpressible("per-pixel projective sampling with TensorFlow's fill modes: no ONNX operator (GridSample's "
-              "padding modes differ)", "ImageProjectiveTransformV2", "ImageProjectiveTransformV3")
+# -- projective transforms -------------------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/image/image_ops.h (ProjectiveGenerator, MapCoordinate):
+# output pixel (x, y) reads the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k) with
+# k = c0 x + c1 y + 1, in float32; the fill mode maps each coordinate (scipy.ndimage's rules), and
+# what is still outside reads fill_value (cast to T); k == 0 gives fill_value. Nearest rounds halves
+# away from zero; bilinear weights the four neighbours in float32 and casts to T (truncating integers).
+
+def _clamp(g: Graph, c: Val, last: Val) -> Val:
+    """``c`` clamped to [0, last], NaN kept (onnxruntime's Min and Max propagate NaN, as np.clip does)."""
+    return g.op1("Max", g.op1("Min", c, last), scalar(g, 0, np.float32))
+
+
+def _map_coordinate(g: Graph, c: Val, mode: str, size: Val, last: Val, one_pixel: Val | bool) -> Val:
+    """MapCoordinate: ``c`` by fill_mode on an axis of ``size`` pixels (float32 scalars ``size``,
+    ``last`` = size - 1); REFLECT and WRAP map everything to 0 on a ``one_pixel`` axis."""
+    f32 = np.float32
+    if mode == "CONSTANT":
+        return c
+    if mode == "NEAREST":
+        return _clamp(g, c, last)
+    if one_pixel is True:
+        return g.op1("Expand", scalar(g, 0, f32), g.op1("Shape", c))  # zeros, NaN coordinates included
+    one = scalar(g, 1, f32)
+    neg, pos = g.op1("Less", c, scalar(g, 0, f32)), g.op1("Greater", c, last)
+    if mode == "REFLECT":  # trunc of these quotients is Floor: they are positive where selected
+        sz2 = g.op1("Add", size, size)
+        lo = g.op1("Add", g.op1("Mul", sz2, g.op1("Floor", g.op1("Div", g.op1("Neg", c), sz2))), c)
+        lo = g.op1("Where", g.op1("Less", lo, g.op1("Neg", size)), g.op1("Add", lo, sz2),
+                   g.op1("Sub", g.op1("Neg", lo), one))
+        hi = g.op1("Sub", c, g.op1("Mul", sz2, g.op1("Floor", g.op1("Div", c, sz2))))
+        hi = g.op1("Where", g.op1("GreaterOrEqual", hi, size), g.op1("Sub", g.op1("Sub", sz2, hi), one), hi)
+    elif mode == "WRAP":
+        lo = g.op1("Add", c, g.op1("Mul", size, g.op1("Add", g.op1("Floor", g.op1("Div", g.op1("Neg", c), last)),
+                                                         one)))
+        hi = g.op1("Sub", c, g.op1("Mul", size, g.op1("Floor", g.op1("Div", c, last))))
+    else:
+        raise ExportError(f"unsupported fill_mode {mode!r}")
+    out = _clamp(g, g.op1("Where", neg, lo, g.op1("Where", pos, hi, c)), last)
+    if one_pixel is False:
+        return out
+    return g.op1("Where", one_pixel, scalar(g, 0, f32), out)
+
+
+def _axis_size(g: Graph, x: Val, axis: int) -> tuple[Val, Val, Val | bool]:
+    """(size, size - 1, size <= 1) of ``x``'s axis as float32 scalars (a bool when known before running)."""
+    d = x.shape[axis] if x.shape is not None else None
+    if isinstance(d, int):
+        return g.const(np.float32(d)), g.const(np.float32(d - 1)), d <= 1
+    size = cast(g, g.op1("Reshape", g.op1("Shape", x, start=axis, end=axis + 1), g.const(np.zeros(0, np.int64))),
+                np.float32)
+    return size, g.op1("Sub", size, scalar(g, 1, np.float32)), g.op1("LessOrEqual", size, scalar(g, 1, np.float32))
+
+
+@converter("ImageProjectiveTransformV2", "ImageProjectiveTransformV3",
+           onnx="arithmetic on a constant grid of output pixels, Floor, Where, GatherND")
+def projective_transform(cx, node, ins):
+    """Every output pixel's source coordinate by ONNX arithmetic in TF's order, the fill mode, then
+    one (nearest) or four (bilinear) GatherND reads of the image."""
+    g = cx.g
+    images, transforms = ins[0], ins[1]
+    if need_rank(images, "images") != 4 or need_rank(transforms, "transforms") != 2:
+        raise ExportError("the images must be 4-D and the transforms 2-D")
+    if isinstance(transforms.shape[1], int) and transforms.shape[1] != 8:
+        raise ExportError(f"transforms must have 8 columns, got {transforms.shape[1]}")
+    oh_ow = const_ints(ins[2], "output_shape")
+    if len(oh_ow) != 2 or min(oh_ow) <= 0:
+        raise ExportError(f"output_shape must be two positive sizes, got {oh_ow}")
+    oh, ow = oh_ow
+    interp, mode = attr_text(node, "interpolation"), attr_text(node, "fill_mode", "CONSTANT")
+    if interp not in ("NEAREST", "BILINEAR") or mode not in ("CONSTANT", "REFLECT", "WRAP", "NEAREST"):
+        raise ExportError(f"unsupported interpolation {interp!r} or fill_mode {mode!r}")
+    f32, dt = np.dtype(np.float32), np.dtype(images.dtype)
+    if dt.kind not in "fiu":
+        raise ExportError(f"projective transform of {dt} images")
+    # onnxruntime's Where has no bfloat16 kernel: such images are read as float32 (exactly).
+    work = f32 if dt.itemsize == 2 and dt.kind == "f" and dt != np.float16 else dt
+    img = cast(g, images, work)
+    if node.op == "ImageProjectiveTransformV3":
+        fv = ins[3]
+        if fv.shape is not None and len(fv.shape) != 0:
+            raise ExportError(f"fill_value must be a scalar, got shape {list(fv.shape)}")
+        fill = cast(g, cast(g, fv, f32), work)
+    else:
+        fill = g.const(np.zeros((), work))
+    t = cast(g, transforms, f32)
+    a0, a1, a2, b0, b1, b2, c0, c1 = (unsqueeze(g, g.op1("Gather", t, g.const(np.asarray([k], np.int64)), axis=1),
+                                                [2]) for k in range(8))  # [T, 1, 1]
+    ox = g.const(np.arange(ow, dtype=np.float32)[None, None, :])
+    oy = g.const(np.arange(oh, dtype=np.float32)[None, :, None])
+
+    def lin(p: Val, q: Val) -> Val:
+        return g.op1("Add", g.op1("Mul", p, ox), g.op1("Mul", q, oy))
+
+    proj = g.op1("Add", lin(c0, c1), scalar(g, 1, f32))
+    in_x = g.op1("Div", g.op1("Add", lin(a0, a1), a2), proj)
+    in_y = g.op1("Div", g.op1("Add", lin(b0, b1), b2), proj)
+    h, hm1, h1 = _axis_size(g, images, 1)
+    w, wm1, w1 = _axis_size(g, images, 2)
+    y = unsqueeze(g, _map_coordinate(g, in_y, mode, h, hm1, h1), [3])  # [T, oh, ow, 1]
+    x = unsqueeze(g, _map_coordinate(g, in_x, mode, w, wm1, w1), [3])
+    n = g.op1("Shape", images, start=0, end=1)
+    b = unsqueeze(g, g.op1("Range", scalar(g, 0, np.int64), g.op1("Reshape", n, g.const(np.zeros(0, np.int64))),
+                           scalar(g, 1, np.int64)), [1, 2, 3])  # [N, 1, 1, 1]
+    zero = scalar(g, 0, f32)
+
+    def read(yy: Val, xx: Val, as_f32: bool) -> Val:
+        """img[b, yy, xx, :] at integral float coordinates, fill where outside (NaN included)."""
+        oky = g.op1("And", g.op1("GreaterOrEqual", yy, zero), g.op1("LessOrEqual", yy, hm1))
+        okx = g.op1("And", g.op1("GreaterOrEqual", xx, zero), g.op1("LessOrEqual", xx, wm1))
+        yi, xi = (i64(g, g.op1("Where", ok, v, zero)) for ok, v in ((oky, yy), (okx, xx)))
+        px = _gather_pixels(g, img, b, yi, xi)
+        if as_f32:
+            return g.op1("Where", g.op1("And", oky, okx), cast(g, px, f32), cast(g, fill, f32))
+        return g.op1("Where", g.op1("And", oky, okx), px, fill)
+
+    if interp == "NEAREST":
+        out = read(roundf(g, y), roundf(g, x), False)
+    else:
+        yf, xf = g.op1("Floor", y), g.op1("Floor", x)
+        one = scalar(g, 1, f32)
+        yc, xc = g.op1("Add", yf, one), g.op1("Add", xf, one)
+        wx0, wx1 = g.op1("Sub", xc, x), g.op1("Sub", x, xf)
+        top = g.op1("Add", g.op1("Mul", wx0, read(yf, xf, True)), g.op1("Mul", wx1, read(yf, xc, True)))
+        bottom = g.op1("Add", g.op1("Mul", wx0, read(yc, xf, True)), g.op1("Mul", wx1, read(yc, xc, True)))
+        out = cast(g, g.op1("Add", g.op1("Mul", g.op1("Sub", yc, y), top), g.op1("Mul", g.op1("Sub", y, yf), bottom)),
+                   work)
+    out = g.op1("Where", unsqueeze(g, g.op1("Equal", proj, zero), [3]), fill, out)
+    return cast(g, out, dt)
+
+
 inexpressible("glimpses with TensorFlow's noise and centring rules: no cheap ONNX form", "ExtractGlimpse",
               "ExtractGlimpseV2")
 
