@@ -196,7 +196,7 @@ def _align_half(node) -> tuple[bool, bool]:
     return align, half
 
 
-@converter("ResizeBicubic", onnx="MatMul (constant weights)", layout=True)
+@converter("ResizeBicubic", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
 def resize_bicubic(cx, node, ins):
     """Keys' cubic as TF tabulates it (runtime ``_bicubic_taps``), one weight matrix per axis."""
     x = ins[0]
@@ -209,7 +209,7 @@ def resize_bicubic(cx, node, ins):
     return _separable(cx.g, x, rows, cols)
 
 
-@converter("ResizeArea", onnx="MatMul (constant weights)", layout=True)
+@converter("ResizeArea", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
 def resize_area(cx, node, ins):
     """Area coverage fractions (runtime ``_area_taps``) times TF's 1 / (scale_h * scale_w)."""
     x = ins[0]
@@ -239,7 +239,7 @@ def _const_pair(v: Val, what: str) -> tuple[np.float32, np.float32]:
     return np.float32(a[0]), np.float32(a[1])
 
 
-@converter("ScaleAndTranslate", onnx="MatMul (constant weights)", layout=True)
+@converter("ScaleAndTranslate", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
 def scale_and_translate(cx, node, ins):
     """The sampling kernel's normalised taps (runtime ``_span_taps``), one weight matrix per axis."""
     x = ins[0]
