@@ -121,6 +121,7 @@ def _out_hw(size: Val) -> tuple[int, int]:
 
 
 def _check_weights(which: str, out_size: int, in_size: int) -> None:
+    """Refuse a weight matrix too large to build at export (rather than allocating gigabytes)."""
     if out_size * in_size > _MAX_WEIGHTS:
         raise ExportError(f"the {which} resampling weights would be a {out_size}x{in_size} matrix "
                           f"(more than 2^26 elements)")
@@ -189,6 +190,7 @@ def _separable(g: Graph, x: Val, rows: np.ndarray, cols: np.ndarray) -> Val:
 
 
 def _align_half(node) -> tuple[bool, bool]:
+    """(align_corners, half_pixel_centers), refused together as TF refuses them."""
     align = bool(node.attr.get("align_corners", False))
     half = bool(node.attr.get("half_pixel_centers", False))
     if align and half:
