@@ -73,6 +73,11 @@ def _resize() -> None:
     add("ResizeArea", "big_down", images=f32(1, 37, 23, 2), size=i32(4, 5))
     add("ResizeArea", "empty_batch", images=f32(0, 3, 3, 1), size=i32(4, 4))
     add("ResizeArea", "zero_size", images=f32(1, 3, 3, 1), size=i32(4, 0))
+    # 1-pixel axes: with align_corners TF keeps the scale in / out (a scale of 0 would divide by 0).
+    for mode, attrs in (("plain", {}), ("align", {"align_corners": True})):
+        add("ResizeArea", f"{mode}-from1", attrs, images=np.arange(1.0, 11.0, dtype=np.float32).reshape(1, 1, 5, 2),
+            size=i32(4, 3))
+        add("ResizeArea", f"{mode}-from1x1", attrs, images=np.float32([[[[7.0, -2.5]]]]), size=i32(3, 7))
 
 
 KERNELS = ("lanczos1", "lanczos3", "lanczos5", "gaussian", "box", "triangle", "keyscubic",

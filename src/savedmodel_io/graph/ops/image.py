@@ -66,8 +66,9 @@ def _setup(node, inputs, half_attr: bool = True):
 
 
 def _scale(in_size: int, out_size: int, align: bool) -> np.float32:
-    """CalculateResizeScale, in float32."""
-    if align and out_size > 1:
+    """CalculateResizeScale (image_resizer_state.h), in float32: align_corners counts only when
+    both sizes exceed 1 (a 1-pixel input keeps in / out, not the scale 0 that ResizeArea divides by)."""
+    if align and in_size > 1 and out_size > 1:
         return _F(in_size - 1) / _F(out_size - 1)
     return _F(in_size) / _F(out_size)
 

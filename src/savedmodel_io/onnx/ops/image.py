@@ -1,4 +1,5 @@
-"""Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize), contrast, patch
+"""Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize; ResizeArea,
+ResizeBicubic and ScaleAndTranslate as two MatMuls with constant weights), contrast, patch
 extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
 ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
 graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
@@ -9,6 +10,13 @@ tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.
 Resize attributes: align_corners -> align_corners; half_pixel_centers -> half_pixel
 (nearest: ``floor((i + 0.5) * scale)`` is half_pixel with round_prefer_ceil); neither ->
 asymmetric (nearest: floor).
+
+Area, bicubic and ScaleAndTranslate resampling is linear and separable (resize_area_op.cc,
+resize_bicubic_op.cc, scale_and_translate_op.cc: one set of weighted taps per output row,
+then per output column), so with static sizes it is ``out = Wh . x . Ww^T``: each axis's
+matrix is built at export time from the numpy runtime's own tap tables, which hold
+TensorFlow's weights (Keys' cubic tabulated at 1/1024 steps, area coverage fractions,
+the sampling kernels of ScaleAndTranslate).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import numpy as np
 
 from onnx.numpy_helper import from_array as onnx_tensor
 
+from savedmodel_io.graph.ops import image as _rt_image  # the runtime's tap tables: TF's weights
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
@@ -79,6 +88,185 @@ def resize_nearest(cx, node, ins):
     return _resize(cx, node, ins, "nearest")
 
 
+# -- separable resampling as MatMuls ------------------------------------------------------------
+# ONNX Resize has no area mode, its cubic mode uses Keys' exact kernel where resize_bicubic_op.cc
+# tabulates it in 1/1024 steps (~1e-3 apart), and it has no ScaleAndTranslate kernels. Each of
+# these resamplers is a weighted sum of taps per output row, then per output column (the numpy
+# runtime's _resample; tensorflow/tensorflow tensorflow/core/kernels/image/resize_area_op.cc,
+# resize_bicubic_op.cc, scale_and_translate_op.cc), so each axis is a constant [out, in] matrix.
+
+_MAX_WEIGHTS = 1 << 26  # elements of one axis's weight matrix
+
+
+def _image_hw(x: Val) -> tuple[int, int]:
+    """The logical height and width of a 4-D image (ExportError unless both are static)."""
+    if need_rank(x, "image") != 4:
+        raise ExportError(f"the image must be 4-D [batch, height, width, channels], got rank {x.rank}")
+    shape = x.logical_shape
+    assert shape is not None
+    h, w = shape[1], shape[2]
+    if not isinstance(h, int) or not isinstance(w, int):
+        raise ExportError("the image's height or width is only known at run time: the resampling weights "
+                          "are computed at export, from static sizes")
+    if h <= 0 or w <= 0:
+        raise ExportError("the input image must be of non-zero size")
+    return h, w
+
+
+def _out_hw(size: Val) -> tuple[int, int]:
+    """The constant output size [height, width] (ExportError when computed at run time or invalid)."""
+    vals = const_ints(size, "the output size")
+    if len(vals) != 2:
+        raise ExportError(f"the output size must have two elements, got {len(vals)}")
+    if vals[0] <= 0 or vals[1] <= 0:
+        raise ExportError(f"output dimensions must be positive, got {vals}")
+    return vals[0], vals[1]
+
+
+def _check_weights(which: str, out_size: int, in_size: int) -> None:
+    """Refuse a weight matrix too large to build at export (rather than allocating gigabytes)."""
+    if out_size * in_size > _MAX_WEIGHTS:
+        raise ExportError(f"the {which} resampling weights would be a {out_size}x{in_size} matrix "
+                          f"(more than 2^26 elements)")
+
+
+def _tap_matrix(index: np.ndarray, weight: np.ndarray, in_size: int) -> np.ndarray:
+    """The float64 [out, in] matrix of a tap table: m[o, index[o, k]] += weight[o, k]."""
+    m = np.zeros((index.shape[0], in_size), np.float64)
+    rows = np.broadcast_to(np.arange(index.shape[0])[:, None], index.shape)
+    np.add.at(m, (rows, index), weight.astype(np.float64))  # clamped taps land on one column
+    return m
+
+
+def _shape_part(g: Graph, x: Val, start: int) -> Val:
+    """``Shape(x)[start:]`` as an int64 vector."""
+    return g.op1("Slice", g.op1("Shape", x), g.const(np.asarray([start], np.int64)),
+                 g.const(np.asarray([INT64_MAX], np.int64)))
+
+
+def _resample_axis(g: Graph, x: Val, pos: int, m: np.ndarray) -> Val:
+    """``x`` with its physical axis ``pos`` replaced by ``m @ x`` along it (``m`` float32 [out, in])."""
+    rank = need_rank(x, "image")
+    if pos == rank - 1:
+        return g.op1("MatMul", x, g.const(np.ascontiguousarray(m.T)))
+    if pos == rank - 2:
+        return g.op1("MatMul", g.const(m), x)
+    # An outer axis: the axes after it become one column axis of the product, then unfold again.
+    assert x.shape is not None
+    tail = x.shape[pos + 1:]
+    head = [0] * pos  # Reshape's 0: this dimension as it is
+    if all(isinstance(d, int) for d in tail):
+        cols = int(np.prod(tail, dtype=np.int64))
+        flat: Val = g.const(np.asarray(head + [m.shape[1], cols], np.int64))
+        back: Val = g.const(np.asarray(head + [m.shape[0], *tail], np.int64))
+    else:
+        rest = _shape_part(g, x, pos + 1)
+        flat = g.op1("Concat", g.const(np.asarray(head + [m.shape[1]], np.int64)),
+                     reduce(g, "ReduceProd", rest, [0], True), axis=0)
+        back = g.op1("Concat", g.const(np.asarray(head + [m.shape[0]], np.int64)), rest, axis=0)
+    out = g.op1("MatMul", g.const(m), g.op1("Reshape", x, flat))
+    return g.op1("Reshape", out, back)
+
+
+def _separable(g: Graph, x: Val, rows: np.ndarray, cols: np.ndarray) -> Val:
+    """float32 ``rows . x . cols^T`` over the image's height and width, in ``x``'s layout.
+
+    ``rows`` [out_h, in_h] and ``cols`` [out_w, in_w] are float64; an axis whose matrix is the
+    identity is left alone. TF casts each pixel to float and returns float32 (the kernels'
+    ``static_cast<float>``), so the input is cast to float32 first.
+    """
+    perm = x.perm
+    if x.dtype != np.float32:
+        x = cast(g, x, np.float32)
+        x.perm = perm
+    at = (1, 2) if perm is None else (invert(perm)[1], invert(perm)[2])
+    out = x
+    # Columns first: in NCHW (the pending layout of a conv net) the width is the last axis, one GEMM.
+    for pos, m in ((at[1], cols), (at[0], rows)):
+        if m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])):
+            continue
+        out = _resample_axis(g, out, pos, m.astype(np.float32))
+    if out is x:
+        out = g.op1("Identity", x)
+    out.perm = perm
+    return out
+
+
+def _align_half(node) -> tuple[bool, bool]:
+    """(align_corners, half_pixel_centers), refused together as TF refuses them."""
+    align = bool(node.attr.get("align_corners", False))
+    half = bool(node.attr.get("half_pixel_centers", False))
+    if align and half:
+        raise ExportError("If half_pixel_centers is True, align_corners must be False.")
+    return align, half
+
+
+@converter("ResizeBicubic", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
+def resize_bicubic(cx, node, ins):
+    """Keys' cubic as TF tabulates it (runtime ``_bicubic_taps``), one weight matrix per axis."""
+    x = ins[0]
+    (h, w), (oh, ow) = _image_hw(x), _out_hw(ins[1])
+    align, half = _align_half(node)
+    _check_weights("height", oh, h)
+    _check_weights("width", ow, w)
+    rows = _tap_matrix(*_rt_image._bicubic_taps(h, oh, half, align), h)
+    cols = _tap_matrix(*_rt_image._bicubic_taps(w, ow, half, align), w)
+    return _separable(cx.g, x, rows, cols)
+
+
+@converter("ResizeArea", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
+def resize_area(cx, node, ins):
+    """Area coverage fractions (runtime ``_area_taps``) times TF's 1 / (scale_h * scale_w)."""
+    x = ins[0]
+    (h, w), (oh, ow) = _image_hw(x), _out_hw(ins[1])
+    align = bool(node.attr.get("align_corners", False))
+    _check_weights("height", oh, h)
+    _check_weights("width", ow, w)
+    hs, ws = _rt_image._scale(h, oh, align), _rt_image._scale(w, ow, align)
+    rows = _tap_matrix(*_rt_image._area_taps(h, oh, hs), h)
+    cols = _tap_matrix(*_rt_image._area_taps(w, ow, ws), w)
+    # TF scales the sum by float(1.0 / (float scale_h * scale_w)): folded into one of the matrices
+    # (both are identities only when both scales, hence the factor, are 1).
+    factor = float(np.float32(1.0 / float(hs * ws)))
+    if rows.shape[0] != rows.shape[1] or not np.array_equal(rows, np.eye(h)):
+        rows = rows * factor
+    else:
+        cols = cols * factor
+    return _separable(cx.g, x, rows, cols)
+
+
+def _const_pair(v: Val, what: str) -> tuple[np.float32, np.float32]:
+    if not v.is_const:
+        raise ExportError(f"the {what} must be a constant (it is computed at run time)")
+    a = np.asarray(v.const)
+    if a.shape != (2,):
+        raise ExportError(f"the {what} must be a 1-D tensor of two elements, got shape {list(a.shape)}")
+    return np.float32(a[0]), np.float32(a[1])
+
+
+@converter("ScaleAndTranslate", onnx="MatMul per axis, constant weights (static sizes)", layout=True)
+def scale_and_translate(cx, node, ins):
+    """The sampling kernel's normalised taps (runtime ``_span_taps``), one weight matrix per axis."""
+    x = ins[0]
+    (h, w), (oh, ow) = _image_hw(x), _out_hw(ins[1])
+    kind = attr_text(node, "kernel_type", "lanczos3")
+    if kind not in _rt_image._SAMPLING:
+        raise ExportError(f"Unrecognized kernel type: {kind}")
+    fn, radius = _rt_image._SAMPLING[kind]
+    sy, sx = _const_pair(ins[2], "scale")
+    ty, tx = _const_pair(ins[3], "translation")
+    if not (sy > 0 and sx > 0):
+        raise ExportError("Scale must be greater than zero.")
+    if not all(np.isfinite(v) for v in (sy, sx, ty, tx)):
+        raise ExportError(f"scale and translation must be finite, got {[sy, sx]} and {[ty, tx]}")
+    _check_weights("height", oh, h)
+    _check_weights("width", ow, w)
+    antialias = bool(node.attr.get("antialias", True))
+    rows = _tap_matrix(*_rt_image._span_taps(node, fn, radius, oh, h, sy, ty, antialias), h)
+    cols = _tap_matrix(*_rt_image._span_taps(node, fn, radius, ow, w, sx, tx, antialias), w)
+    return _separable(cx.g, x, rows, cols)
+
+
 @converter("AdjustContrastv2", onnx="ReduceMean, Sub, Mul, Add")
 def adjust_contrast(cx, node, ins):
     """mean + factor * (x - mean), the mean over height and width, in float32 (adjust_contrast_op.cc)."""
@@ -92,12 +280,6 @@ def adjust_contrast(cx, node, ins):
     return cast(g, out, x.dtype)
 
 
-inexpressible("ONNX Resize has no area mode", "ResizeArea")
-# resize_bicubic_op.cc tabulates Keys' kernel in 1/1024 steps: ONNX's exact cubic differs by ~1e-3,
-# and onnxruntime's cubic Resize of NCHW images only upsamples.
-inexpressible("TensorFlow's tabulated cubic weights differ from ONNX Resize's exact cubic by ~1e-3, and "
-              "onnxruntime's cubic Resize only upsamples images", "ResizeBicubic")
-inexpressible("kernel resampling with arbitrary scale and translation: no ONNX operator", "ScaleAndTranslate")
 def roundf(g: Graph, x: Val) -> Val:
     """C's roundf (halves away from zero) of float32 ``x``; ONNX Round rounds halves to even."""
     a = g.op1("Abs", x)
