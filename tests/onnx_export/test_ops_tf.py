@@ -89,7 +89,7 @@ LIMITS: dict[str, str] = {
     **{f"MatrixDeterminant-{c}": "float32 kernels only" for c in (
         "float64", "negative", *(f"signed_zero{i}" for i in range(7)))},
     **{f"RaggedTensorToTensor-{c}": "one ragged dimension" for c in (
-        "float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool", "shape_cut", "shape_partial",
+        "float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool", "complex64", "shape_cut", "shape_partial",
         "shape_grow", "shape_exact", "shape_zero", "rowids_rank2", "splits32")},
     **{f"AsString-{t}": "AsString" for t in ("float", "precision", "scientific", "shortest", "width_fill",
                                              "width_space", "fill'-'", "fill'+'", "fill' '", "fill'#'",

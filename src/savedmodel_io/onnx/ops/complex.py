@@ -142,7 +142,10 @@ BY_PARTS = (
     "Select", "SelectV2", "MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "MatrixDiagPart", "MatrixDiagPartV2",
     "MatrixDiagPartV3", "MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3", "Diag", "DiagPart",
     "MatrixBandPart", "AddV2", "Add", "Sub", "Neg", "AddN", "Sum", "Mean", "Cumsum", "ScatterNd",
-    "TensorScatterUpdate", "TensorScatterAdd", "TensorScatterSub",
+    "TensorScatterUpdate", "TensorScatterAdd", "TensorScatterSub", "DynamicPartition", "DynamicStitch",
+    "ParallelDynamicStitch", "SegmentSum", "SegmentMean", "UnsortedSegmentSum", "SparseToDense",
+    "SparseTensorDenseAdd", "SparseReduceSum", "ExtractImagePatches", "RaggedTensorToTensor", "SpaceToDepth",
+    "DepthToSpace", "SpaceToBatchND", "BatchToSpaceND",
 )
 
 
@@ -159,6 +162,23 @@ def _by_parts(cx: Any, node: Any, ins: list[Val], conv: Any) -> list[Val]:
 
 
 complex_form(*BY_PARTS, onnx="the op on each part")(_by_parts)
+
+
+@complex_form("Einsum", onnx="the op on each part (one operand), or on the parts 4 times, Sub, Add (two)")
+def _complex_einsum(cx, node, ins, conv):
+    if len(ins) == 1:
+        return _by_parts(cx, node, ins, conv)
+    if len(ins) == 2:
+        return _bilinear(cx, node, ins, conv, {0}, {1})
+    raise ExportError(f"a complex Einsum of {len(ins)} operands is not mapped (one or two are)")
+
+
+@complex_form("OnesLike", onnx="the op on the real part, ConstantOfShape")
+def _complex_ones_like(cx, node, ins, conv):
+    g = cx.g
+    re = parts(g, _plain(g, ins)[0])[0]
+    one = g.plain(_outs(conv.fn(cx, real_node(node), [re]))[0])
+    return join(g, one, _zeros_like(g, re), _complex_of(ins))
 
 
 @complex_form("Shape", "ShapeN", "Size", "Rank", onnx="the op on the real part")
@@ -230,6 +250,138 @@ def _complex_exp(cx, node, ins, conv):
     return join(g, g.op1("Mul", mag, g.op1("Cos", im)), g.op1("Mul", mag, g.op1("Sin", im)), _complex_of(ins))
 
 
+def _zeros_like(g: Graph, v: Val) -> Val:
+    return g.op1("ConstantOfShape", g.op1("Shape", v), value=_tensor(np.zeros(1, v.dtype)))
+
+
+def _hypot(g: Graph, re: Val, im: Val) -> Val:
+    """|re + im i| as C's hypot: float32 parts in float64 (exact before rounding, no overflow),
+    float64 parts scaled by the larger one; an infinite part gives inf even beside a NaN."""
+    inf = g.op1("Or", g.op1("IsInf", re), g.op1("IsInf", im))
+    if re.dtype == np.float32:
+        r64, i64_ = cast(g, re, np.float64), cast(g, im, np.float64)
+        out = cast(g, g.op1("Sqrt", g.op1("Add", g.op1("Mul", r64, r64), g.op1("Mul", i64_, i64_))), np.float32)
+    else:
+        big = g.op1("Max", g.op1("Abs", re), g.op1("Abs", im))
+        zero = g.op1("Equal", big, scalar(g, 0, re.dtype))
+        safe = g.op1("Where", g.op1("Or", zero, inf), scalar(g, 1, re.dtype), big)
+        a, b = g.op1("Div", re, safe), g.op1("Div", im, safe)
+        r = g.op1("Sqrt", g.op1("Add", g.op1("Mul", a, a), g.op1("Mul", b, b)))
+        out = g.op1("Where", zero, big, g.op1("Mul", r, big))
+    return g.op1("Where", inf, scalar(g, np.inf, re.dtype), out)
+
+
+def _one(cx: Any, ins: list[Val]) -> tuple[Graph, np.dtype, Val, Val]:
+    g = cx.g
+    re, im = parts(g, _plain(g, ins)[0])
+    return g, _complex_of(ins), re, im
+
+
+def _sqrt(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """The principal square root without cancellation: t = sqrt((|a| + |z|) / 2), then
+    (t, b / 2t) for a >= 0 and (|b| / 2t, t with b's sign) for a < 0; sqrt(0) = 0."""
+    zero = scalar(g, 0, re.dtype)
+    t = g.op1("Sqrt", g.op1("Mul", g.op1("Add", g.op1("Abs", re), _hypot(g, re, im)), scalar(g, 0.5, re.dtype)))
+    two_t = g.op1("Add", t, t)
+    nonzero = g.op1("Not", g.op1("Equal", t, zero))
+    safe = g.op1("Where", nonzero, two_t, scalar(g, 1, re.dtype))
+    other = g.op1("Where", nonzero, g.op1("Div", im, safe), zero)  # b / 2t, with b's sign
+    pos = g.op1("GreaterOrEqual", re, zero)
+    signed_t = g.op1("Where", g.op1("Less", im, zero), g.op1("Neg", t), t)
+    return (g.op1("Where", pos, t, g.op1("Abs", other)), g.op1("Where", pos, other, signed_t))
+
+
+@complex_form("Sqrt", onnx="Abs, Sqrt, Div, Where on the parts")
+def _complex_sqrt(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    return join(g, *_sqrt(g, re, im), dt)
+
+
+@complex_form("Rsqrt", onnx="Abs, Sqrt, Div, Where on the parts")
+def _complex_rsqrt(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    one = (scalar(g, 1, re.dtype), scalar(g, 0, re.dtype))
+    return join(g, *_div(g, one, _sqrt(g, re, im)), dt)
+
+
+@complex_form("Log", onnx="Log of the modulus, Atan2's form")
+def _complex_log(cx, node, ins, conv):
+    """log z = log|z| + i arg z."""
+    from savedmodel_io.onnx.ops.math import atan2
+
+    g, dt, re, im = _one(cx, ins)
+    return join(g, g.op1("Log", _hypot(g, re, im)), g.plain(atan2(cx, node, [im, re])), dt)
+
+
+@complex_form("Sign", onnx="z / |z| (0 for 0)")
+def _complex_sign(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    mag = _hypot(g, re, im)
+    zero = g.op1("Equal", mag, scalar(g, 0, re.dtype))
+    safe = g.op1("Where", zero, scalar(g, 1, re.dtype), mag)
+    return join(g, g.op1("Div", re, safe), g.op1("Div", im, safe), dt)
+
+
+def _trig(g: Graph, op: str, re: Val, im: Val) -> tuple[Val, Val]:
+    """sin, cos, sinh, cosh of a + bi from the real functions of a and b."""
+    from savedmodel_io.onnx.ops.math import in_float32
+
+    def f(name: str, v: Val) -> Val:
+        return in_float32(g, name, v)
+
+    if op == "Sin":
+        return (g.op1("Mul", f("Sin", re), f("Cosh", im)), g.op1("Mul", f("Cos", re), f("Sinh", im)))
+    if op == "Cos":
+        return (g.op1("Mul", f("Cos", re), f("Cosh", im)), g.op1("Neg", g.op1("Mul", f("Sin", re), f("Sinh", im))))
+    if op == "Sinh":
+        return (g.op1("Mul", f("Sinh", re), f("Cos", im)), g.op1("Mul", f("Cosh", re), f("Sin", im)))
+    return (g.op1("Mul", f("Cosh", re), f("Cos", im)), g.op1("Mul", f("Sinh", re), f("Sin", im)))
+
+
+@complex_form("Sin", "Cos", "Sinh", "Cosh", onnx="Sin, Cos, Sinh, Cosh of the parts, Mul")
+def _complex_trig(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    return join(g, *_trig(g, node.op, re, im), dt)
+
+
+@complex_form("DivNoNan", onnx="the quotient's form, Where (0 where the divisor is 0)")
+def _complex_div_no_nan(cx, node, ins, conv):
+    g = cx.g
+    dt, a, b = _two(cx, node, ins)
+    zero = scalar(g, 0, b[0].dtype)
+    none = g.op1("And", g.op1("Equal", b[0], zero), g.op1("Equal", b[1], zero))
+    one = scalar(g, 1, b[0].dtype)
+    q = _div(g, a, (g.op1("Where", none, one, b[0]), b[1]))
+    return join(g, *(g.op1("Where", none, zero, v) for v in q), dt)
+
+
+@complex_form("SquaredDifference", onnx="Sub, Mul, Add on the parts")
+def _complex_squared_difference(cx, node, ins, conv):
+    """(x - y) conj(x - y) = |x - y|^2 + 0i, as TensorFlow defines it for complex numbers."""
+    g = cx.g
+    dt, (ar, ai), (br, bi) = _two(cx, node, ins)
+    dr, di = g.op1("Sub", ar, br), g.op1("Sub", ai, bi)
+    sq = g.op1("Add", g.op1("Mul", dr, dr), g.op1("Mul", di, di))
+    return join(g, sq, _zeros_like(g, sq), dt)
+
+
+@complex_form("Xdivy", "Xlogy", onnx="the quotient's or Log's form, Mul, Where (0 where x is 0)")
+def _complex_x_op(cx, node, ins, conv):
+    """x / y or x log y, 0 where x == 0."""
+    from savedmodel_io.onnx.ops.math import atan2
+
+    g = cx.g
+    dt, a, b = _two(cx, node, ins)
+    if node.op == "Xdivy":
+        re, im = _div(g, a, b)
+    else:
+        log = (g.op1("Log", _hypot(g, *b)), g.plain(atan2(cx, node, [b[1], b[0]])))
+        re, im = _mul(g, a, log)
+    zero = scalar(g, 0, a[0].dtype)
+    none = g.op1("And", g.op1("Equal", a[0], zero), g.op1("Equal", a[1], zero))
+    return join(g, *(g.op1("Where", none, zero, v) for v in (re, im)), dt)
+
+
 @complex_form("Equal", "NotEqual", onnx="Equal, And (Not)")
 def _complex_equal(cx, node, ins, conv):
     g = cx.g
@@ -238,25 +390,48 @@ def _complex_equal(cx, node, ins, conv):
     return same if node.op == "Equal" else g.op1("Not", same)
 
 
-@complex_form("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", onnx="MatMul, Sub, Add on the parts")
-def _complex_matmul(cx, node, ins, conv):
-    """(A + Bi)(C + Di) = (AC - BD) + (AD + BC)i; an adjoint operand has its imaginary part negated."""
+def _bilinear(cx: Any, node: Any, ins: list[Val], conv: Any, left: set[int], right: set[int],
+              conj_left: bool = False, conj_right: bool = False) -> Val:
+    """An op linear in each of two factors (inputs ``left`` and ``right``): (A + Bi)(C + Di) =
+    (AC - BD) + (AD + BC)i, from four runs of its real converter; a factor it conjugates (an
+    adjoint) has its imaginary parts negated first."""
     g = cx.g
-    a, b = _plain(g, ins[:2])
+    ins = _plain(g, ins)
     dt = _complex_of(ins)
     rn = real_node(node)
-    (ar, ai), (br, bi) = parts(g, a), parts(g, b)
-    if node.attr.get("adj_x", False):
-        ai = g.op1("Neg", ai)
-    if node.attr.get("adj_y", False):
-        bi = g.op1("Neg", bi)
+    split = {}
+    for i, v in enumerate(ins):
+        if i in left or i in right:
+            re, im = parts(g, v)
+            if (conj_left and i in left) or (conj_right and i in right):
+                im = g.op1("Neg", im)
+            split[i] = (re, im)
 
-    def mm(x: Val, y: Val) -> Val:
-        return g.plain(_outs(conv.fn(cx, rn, [x, y]))[0])
+    def run(k: int, j: int) -> Val:
+        args = [split[i][k if i in left else j] if i in split else v for i, v in enumerate(ins)]
+        return g.plain(_outs(conv.fn(cx, rn, args))[0])
 
-    re = g.op1("Sub", mm(ar, br), mm(ai, bi))
-    im = g.op1("Add", mm(ar, bi), mm(ai, br))
+    re = g.op1("Sub", run(0, 0), run(1, 1))
+    im = g.op1("Add", run(0, 1), run(1, 0))
     return join(g, re, im, dt)
+
+
+@complex_form("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
+              onnx="the op on the parts (4 times), Sub, Add")
+def _complex_matmul(cx, node, ins, conv):
+    return _bilinear(cx, node, ins, conv, {0}, {1}, bool(node.attr.get("adj_x", False)),
+                     bool(node.attr.get("adj_y", False)))
+
+
+@complex_form("SparseTensorDenseMatMul", onnx="the op on the parts (4 times), Sub, Add")
+def _complex_sparse_matmul(cx, node, ins, conv):
+    return _bilinear(cx, node, ins, conv, {1}, {3}, bool(node.attr.get("adjoint_a", False)),
+                     bool(node.attr.get("adjoint_b", False)))
+
+
+@complex_form("TridiagonalMatMul", onnx="the op on the parts (4 times), Sub, Add")
+def _complex_tridiagonal_matmul(cx, node, ins, conv):
+    return _bilinear(cx, node, ins, conv, {0, 1, 2}, {3})
 
 
 @complex_form("ConjugateTranspose", onnx="Transpose on each part, Mul")
@@ -337,28 +512,13 @@ def complex_parts(cx, node, ins):
     return x
 
 
-@converter("ComplexAbs", onnx="ReduceSumSquare, Sqrt (in float64 for complex64; scaled for complex128)",
+@converter("ComplexAbs", onnx="Mul, Add, Sqrt of the parts (in float64 for complex64; scaled for complex128)",
            complex=True)
 def complex_abs(cx, node, ins):
-    """|z| as hypot: complex64 in float64 (exact before rounding, no overflow); complex128 scaled by
-    the larger part, so |z| overflows only where it exceeds the largest double; an infinite part
-    gives inf even beside a NaN (C's hypot)."""
+    """|z| as C's hypot (see ``_hypot``)."""
     g = cx.g
-    v = ins[0]
-    out_dt = dtypes.to_numpy(node.attr.get("Tout", DataType.DT_FLOAT))
-    p = pair(g, v)
-    re, im = parts(g, v)
-    inf = g.op1("Or", g.op1("IsInf", re), g.op1("IsInf", im))
-    if p.dtype == np.float32:
-        out = g.op1("Sqrt", reduce(g, "ReduceSumSquare", cast(g, p, np.float64), [-1], False))
-    else:
-        big = g.op1("Max", g.op1("Abs", re), g.op1("Abs", im))
-        zero = g.op1("Equal", big, scalar(g, 0, p.dtype))
-        safe = g.op1("Where", g.op1("Or", zero, inf), scalar(g, 1, p.dtype), big)
-        r = g.op1("Sqrt", reduce(g, "ReduceSumSquare", g.op1("Div", p, unsqueeze(g, safe, [-1])), [-1], False))
-        out = g.op1("Where", zero, big, g.op1("Mul", r, big))
-    out = g.op1("Where", inf, scalar(g, np.inf, out.dtype), out)
-    return cast(g, out, out_dt)
+    re, im = parts(g, ins[0])
+    return cast(g, _hypot(g, re, im), dtypes.to_numpy(node.attr.get("Tout", DataType.DT_FLOAT)))
 
 
 @converter("Angle", onnx="Atan2's form: Atan, Div, Where", complex=True)

@@ -10,8 +10,9 @@ zero-pad each axis to ``fft_length``; inverse transforms scale by 1 / (number of
 A transform along one axis is ONNX ``DFT`` (opset 17) when its length is a power of two, and
 otherwise a MatMul by a constant DFT matrix computed in float64: onnxruntime's DFT of other
 lengths loses precision (relative errors of 1e-4 at 1000 points, where TensorFlow's FFT is
-accurate to a few float32 ulps). Lengths whose matrix would pass :data:`MAX_MATRIX` elements
-use DFT too, or are refused below opset 17.
+accurate to a few float32 ulps). Below opset 17 every transform is a MatMul. Lengths whose
+matrix would pass :data:`MAX_MATRIX` elements, or known only at run time, use DFT, and are
+refused below opset 17.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _pow2(n: int) -> bool:
 
 def _use_dft(g: Graph, n: int | None, elements: int) -> bool:
     """Whether a transform of ``n`` points is ONNX DFT (else a MatMul of ``elements`` constants)."""
-    if n is not None and not _pow2(n) and elements <= MAX_MATRIX:
+    fits = n is not None and elements <= MAX_MATRIX
+    if fits and (not _pow2(n) or g.model.opset < 17):
         return False
     if g.model.opset < 17:
         what = "an unknown number of" if n is None else f"{n}"
