@@ -50,7 +50,8 @@ def table() -> str:
         f"{len(refused)} do not, each with the reason: {len(later)} are *not mapped yet* (ONNX "
         f"could express them), the others ONNX cannot express. Ops marked *folded* are "
         "computed while exporting (constants, variables, table contents) and never reach the "
-        "ONNX graph.",
+        f"ONNX graph. {sum(converters.get_complex(op) is not None for op in mapped)} ops whose mapping takes real tensors also "
+        "run on complex values (as (real, imaginary) pairs, see above): *complex:* says how.",
         "",
     ]
     for fam in [f for f in families.FAMILIES if f in by_family] + sorted(set(by_family) - set(families.FAMILIES)):
@@ -60,6 +61,9 @@ def table() -> str:
             text = conv.onnx if conv is not None else f"— *{converters.NOT_EXPRESSIBLE[op]}*"
             if conv is not None and text.startswith("(folded"):
                 text = f"*{text[1:-1]}*"
+            form = converters.get_complex(op) if conv is not None else None
+            if form is not None:
+                text += f"; *complex:* {form.onnx}"
             out.append(f"| {op} | {text} |")
         out.append("")
     out.append(END)

@@ -41,6 +41,7 @@ from savedmodel_io.graph.variables import Handle, Ref
 from savedmodel_io.onnx import _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
+from savedmodel_io.onnx.ops import complex as complex_ops
 from savedmodel_io.onnx.ops._util import cast as _cast
 from savedmodel_io.proto import DataType
 
@@ -197,7 +198,8 @@ class Exporter:
             folded = self._fold(node, ins)
             if folded is not None:
                 return folded
-            syms = _sym.infer(node, ins, self._ctx) if node.op in _sym.OPS else None
+            cplx = _complex_involved(node, ins)
+            syms = _sym.infer(node, ins, self._ctx) if node.op in _sym.OPS and not cplx else None
             if syms is not None and all(_sym.known(s) for s in syms):
                 dt = _sym.out_dtype(node, ins)
                 return [const_val(np.asarray(s.astype(np.int64)).astype(dt)) for s in syms]
@@ -205,6 +207,12 @@ class Exporter:
             if conv is None:
                 self.problem(node, converters.reason(node.op))
                 return _ALL_POISON
+            if cplx and not conv.complex:
+                form = converters.get_complex(node.op)
+                if form is None:
+                    raise ExportError(complex_ops.refusal(node.op))
+                out = form.fn(self, node, ins, conv)
+                return out if isinstance(out, list) else [out]
             if not conv.layout:
                 ins = [g.plain(v) if v.perm is not None else v for v in ins]
             outs = self._half(node, ins, conv) if conv.family in _ROUNDED and _halves(ins) else None
@@ -301,6 +309,15 @@ class Exporter:
                 raise UnsupportedOpError(f"input {k!r} is a sparse or composite tensor, which ONNX export "
                                          "does not support", path=sess.export_dir, where=f"signature {key!r}")
             dt = dtypes.to_numpy(info.dtype)
+            if dt.kind == "c":
+                node = graph.nodes[graph.resolve(info.name)[0]]
+                self.problem(node, f"input {k!r} is {dt}: ONNX graphs onnxruntime runs take no complex tensors "
+                                   "(feed the real and imaginary parts, and join them with tf.complex)")
+                idx, out = graph.resolve(info.name)
+                slot = bound.setdefault(idx, [])
+                while len(slot) <= out:
+                    slot.append(POISON)
+                continue
             shape = tensors.shape_from_proto(info.tensor_shape)
             if shape is None:
                 # The TensorInfo records no shape: the placeholder's own shape attr may.
@@ -362,6 +379,9 @@ class Exporter:
         return body, list(body.rets), {k: bound[i] for k, i in enumerate(bound)}
 
     def _output(self, name: str, v: Val, info: Any) -> onnx.ValueInfoProto:
+        if complex_ops.is_complex(v):
+            raise ExportError(f"is {v.dtype}: ONNX graphs onnxruntime runs give no complex tensors "
+                              "(return tf.math.real and tf.math.imag of it)")
         if v.kind != "tensor":
             raise ExportError("is not a tensor (resource handles and TensorLists cannot be outputs)")
         g = self.g
@@ -422,8 +442,8 @@ def _recast(g: Graph, v: Val, dtype: Any) -> Val:
     return out
 
 
-def _output_types(node: Node) -> list[bool] | None:
-    """Per output tensor of ``node``: whether TensorFlow gives it as float16 (None: not known)."""
+def _output_dtypes(node: Node) -> list[int] | None:
+    """The DataType of each output tensor of ``node`` (None: not known)."""
     od = node.opdef
     if od is None:
         return None
@@ -431,16 +451,29 @@ def _output_types(node: Node) -> list[bool] | None:
         counts = opdefs.arg_counts(od.outputs, node.attr, od)
     except ValueError:
         return None
-    out: list[bool] = []
+    out: list[int] = []
     for a, n in zip(od.outputs, counts):
         if n is None:
             return None
         if a.type_list_attr:
-            out.extend(t == DataType.DT_HALF for t in node.attr.get(a.type_list_attr) or [])
+            out.extend(node.attr.get(a.type_list_attr) or [])
         else:
-            t = a.type or node.attr.get(a.type_attr)
-            out.extend([t == DataType.DT_HALF] * n)
+            out.extend([a.type or node.attr.get(a.type_attr)] * n)
     return out
+
+
+def _output_types(node: Node) -> list[bool] | None:
+    """Per output tensor of ``node``: whether TensorFlow gives it as float16 (None: not known)."""
+    types = _output_dtypes(node)
+    return None if types is None else [t == DataType.DT_HALF for t in types]
+
+
+def _complex_involved(node: Node, ins: list[Val]) -> bool:
+    """Whether ``node`` reads or makes complex values."""
+    if any(complex_ops.is_complex(v) for v in ins):
+        return True
+    types = _output_dtypes(node)
+    return types is not None and any(t in complex_ops.COMPLEX_TYPES for t in types)
 
 
 def _origins(node: Node) -> str:

@@ -53,7 +53,9 @@ class Val:
         self.shape = shape  # the ONNX value's shape (physical when perm is set)
         self.const = const
         self.perm = perm
-        self.kind = kind  # "tensor", "sequence" (a TensorList as an ONNX sequence), "handle"
+        # "tensor", "sequence" (a TensorList as an ONNX sequence), "handle", "complex" (a complex
+        # tensor as a real one with a trailing (real, imaginary) axis: onnx/ops/complex.py)
+        self.kind = kind
         self.info = info
         self.sym: np.ndarray | None = None  # partly known value of a small int tensor (see _sym)
         self.origin: tuple[Any, ...] | None = None  # how a converter made it, for peephole rewrites
@@ -195,6 +197,9 @@ class Graph:
         if v.kind == "sequence":
             assert v.info is not None
             return sequence_type(v.info.dtype, v.shape)
+        if v.kind == "complex":
+            assert v.dtype is not None
+            return tensor_type(np.dtype(np.float32 if v.dtype == np.complex64 else np.float64), v.shape)
         if v.dtype is None or onnx_type(v.dtype) is None:
             raise ExportError(f"ONNX has no {v.dtype} tensors")
         return tensor_type(v.dtype, v.shape)

@@ -7,7 +7,7 @@ __all__ = ["DEFAULT_OPSET", "EXPORTER_VERSION", "MIN_OPSET", "OUTPUT_KEYS"]
 DEFAULT_OPSET = 20
 MIN_OPSET = 15
 # Part of the on-disk cache key: bump when the exported graphs change.
-EXPORTER_VERSION = "3"
+EXPORTER_VERSION = "4"
 # Metadata property listing the signature's output keys, in graph output order (read by the
 # backend from a cached file without importing onnx).
 OUTPUT_KEYS = "savedmodel_io.output_keys"

@@ -7,20 +7,26 @@ attrs, resolved inputs), ``inputs`` the :class:`savedmodel_io.onnx._graph.Val` o
 input. Each op family lives in its own module beside the numpy kernels' family
 (``graph/ops/<family>.py``) and registers its converters on import. ``layout=True``
 marks converters that accept inputs with a pending layout permutation (NCHW data
-of an NHWC graph); the others see plain tensors.
+of an NHWC graph); the others see plain tensors. ``complex=True`` marks converters
+that take complex values (held as (real, imaginary) pairs in a trailing axis, see
+``complex.py``); an op whose converter is real-only runs on complex values through its
+registered complex form, or is refused.
 """
 
 from __future__ import annotations
 
-__all__ = ["CONVERTERS", "NOT_EXPRESSIBLE", "Converter", "converter", "get", "inexpressible", "reason",
-           "supported_ops", "writes_state", "STATE"]
+__all__ = ["COMPLEX_FORMS", "CONVERTERS", "NOT_EXPRESSIBLE", "ComplexForm", "Converter", "complex_form", "converter",
+           "get", "get_complex", "inexpressible", "reason", "supported_ops", "writes_state", "STATE"]
 
 
 from savedmodel_io.onnx.ops._registry import (
+    COMPLEX_FORMS,
     CONVERTERS,
     NOT_EXPRESSIBLE,
     STATE,
+    ComplexForm,
     Converter,
+    complex_form,
     converter,
     inexpressible,
 )
@@ -48,6 +54,7 @@ def _load() -> None:
         from savedmodel_io.onnx.ops import (  # noqa: F401
             array,
             audio,
+            complex,
             control,
             conv_pool,
             counting,
@@ -75,6 +82,12 @@ def get(op: str) -> Converter | None:
     """The converter registered for ``op``, or None."""
     _load()
     return CONVERTERS.get(op)
+
+
+def get_complex(op: str) -> ComplexForm | None:
+    """How ``op`` (whose converter takes real values only) runs on complex values, or None."""
+    _load()
+    return COMPLEX_FORMS.get(op)
 
 
 def supported_ops() -> list[str]:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONVERTERS", "NOT_EXPRESSIBLE", "STATE", "Converter", "converter", "inexpressible"]
+__all__ = ["COMPLEX_FORMS", "CONVERTERS", "NOT_EXPRESSIBLE", "STATE", "ComplexForm", "Converter", "complex_form",
+           "converter", "inexpressible"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,16 @@ class Converter:
     family: str
     onnx: str  # the ONNX ops it emits, for docs/onnx.md
     layout: bool = False
+    complex: bool = False  # takes complex inputs itself, as (real, imaginary) pairs (see complex.py)
+
+
+@dataclass(frozen=True)
+class ComplexForm:
+    """How an op whose converter is real-only runs on complex values (see ``complex.py``)."""
+
+    op: str
+    fn: Callable[..., Any]  # fn(cx, node, inputs, converter) -> Val | list[Val]
+    onnx: str
 
 
 CONVERTERS: dict[str, Converter] = {}
@@ -28,9 +39,12 @@ CONVERTERS: dict[str, Converter] = {}
 STATE = "changes a variable or table, which an ONNX graph cannot keep between calls"
 # Ops the numpy runtime runs that ONNX cannot express, each with the reason.
 NOT_EXPRESSIBLE: dict[str, str] = {}
+# The complex forms of ops whose converters take real values only.
+COMPLEX_FORMS: dict[str, ComplexForm] = {}
 
 
-def converter(*ops: str, onnx: str, layout: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def converter(*ops: str, onnx: str, layout: bool = False,
+              complex: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the ONNX mapping of each op in ``ops``."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,7 +52,20 @@ def converter(*ops: str, onnx: str, layout: bool = False) -> Callable[[Callable[
         for op in ops:
             if op in CONVERTERS:
                 raise ValueError(f"converter for {op} registered twice")
-            CONVERTERS[op] = Converter(op, fn, family, onnx, layout)
+            CONVERTERS[op] = Converter(op, fn, family, onnx, layout, complex)
+        return fn
+
+    return register
+
+
+def complex_form(*ops: str, onnx: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the complex-valued form of each op in ``ops``."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for op in ops:
+            if op in COMPLEX_FORMS:
+                raise ValueError(f"complex form of {op} registered twice")
+            COMPLEX_FORMS[op] = ComplexForm(op, fn, onnx)
         return fn
 
     return register

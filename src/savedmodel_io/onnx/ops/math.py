@@ -284,20 +284,27 @@ def div_no_nan(cx, node, ins):
 
 @converter("Atan2", onnx="Atan, Div, Where", layout=True)
 def atan2(cx, node, ins):
+    """atan2 as C's: atan(|y| / |x|) mirrored into x's and y's quadrant by their sign bits (so
+    atan2(+0, -0) = pi and atan2(-0, -1) = -pi), 0 for two zeros, pi / 4 for two infinities; NaN
+    in either gives NaN."""
     g = cx.g
     y, x = align(g, ins[0], ins[1])
     dt = y.dtype
-    zero, pi = scalar(g, 0, dt), scalar(g, np.pi, dt)
-    half_pi = scalar(g, np.pi / 2, dt)
-    base = g.op1("Atan", g.op1("Div", y, x))
-    y_neg = g.op1("Less", y, zero)
-    signed_pi = g.op1("Where", y_neg, g.op1("Neg", pi), pi)
-    x_neg = g.op1("Less", x, zero)
-    out = g.op1("Where", x_neg, g.op1("Add", base, signed_pi), base)
-    x_zero = g.op1("Equal", x, zero)
-    on_axis = g.op1("Where", y_neg, g.op1("Neg", half_pi),
-                    g.op1("Where", g.op1("Equal", y, zero), zero, half_pi))
-    return _keep(g.op1("Where", x_zero, on_axis, out), y.perm)
+    zero = scalar(g, 0, dt)
+    a = in_float32(g, "Atan", g.op1("Div", g.op1("Abs", y), g.op1("Abs", x)))
+    both = g.op1("And", g.op1("Equal", y, zero), g.op1("Equal", x, zero))
+    a = g.op1("Where", both, zero, a)
+    infs = g.op1("And", g.op1("IsInf", y), g.op1("IsInf", x))
+    a = g.op1("Where", infs, scalar(g, np.pi / 4, dt), a)
+    a = g.op1("Where", _sign_bit(g, x), g.op1("Sub", scalar(g, np.pi, dt), a), a)
+    return _keep(g.op1("Where", _sign_bit(g, y), g.op1("Neg", a), a), y.perm)
+
+
+def _sign_bit(g: Graph, v: Val) -> Val:
+    """Whether float ``v`` is negative or -0 (1 / -0 is -inf)."""
+    zero = scalar(g, 0, v.dtype)
+    neg_zero = g.op1("And", g.op1("Equal", v, zero), g.op1("Less", g.op1("Reciprocal", v), zero))
+    return g.op1("Or", g.op1("Less", v, zero), neg_zero)
 
 
 @converter("LeftShift", "RightShift", onnx="BitShift (unsigned); Mul / floor Div by 2**y (signed)", layout=True)
@@ -627,18 +634,6 @@ def bincount(cx, node, ins):
     return count_table(g, g.op1("Reshape", row_of, flat), values, w, n, size, binary, dt)
 
 
-@converter("Conj", "Real", "Imag", onnx="(real tensors: the input, or zeros for Imag)", layout=True)
-def complex_parts(cx, node, ins):
-    g, x = cx.g, ins[0]
-    if x.dtype.kind == "c":
-        raise ExportError("ONNX has no complex arithmetic")
-    if node.op == "Imag":
-        out = g.op1("Expand", scalar(g, 0, x.dtype), g.op1("Shape", x))
-        out.perm = x.perm
-        return out
-    return x
-
-
 @converter("Cumprod", onnx="CumSum of Log, Exp (floats)")
 def cumprod(cx, node, ins):
     g = cx.g
@@ -732,6 +727,5 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
               "StatelessRandomUniform", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
               "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
               "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")
-inexpressible("ONNX has no complex tensors", "Complex", "ComplexAbs", "Angle")
 inexpressible("ONNX has no bit count operator", "PopulationCount")
 inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")
