@@ -48,6 +48,7 @@ def _load() -> None:
         from savedmodel_io.onnx.ops import (  # noqa: F401
             array,
             audio,
+            colour,
             control,
             conv_pool,
             counting,

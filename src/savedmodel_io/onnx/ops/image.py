@@ -97,8 +97,6 @@ inexpressible("TensorFlow's tabulated cubic weights differ from ONNX Resize's ex
 inexpressible("kernel resampling with arbitrary scale and translation: no ONNX operator", "ScaleAndTranslate")
 inexpressible("ONNX RoiAlign averages its samples, CropAndResize interpolates one per output: no ONNX form",
               "CropAndResize")
-inexpressible("HSV colour conversion: no ONNX operator (a long chain of element-wise selections)",
-              "RGBToHSV", "HSVToRGB", "AdjustHue", "AdjustSaturation")
 inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not specified to decode as "
               "TensorFlow's decoders do", "DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp",
               "DecodeGif", "DecodeWebP", "DecodeJxl", "DecodeImage", "EncodeJpeg", "EncodeJpegVariableQuality", "EncodePng",
