@@ -15,6 +15,8 @@ the same steps; facts from tensorflow/tensorflow tensorflow/core/kernels/image/)
   category ``int(h * 6)`` (any other value: black) and ``h * 6`` wrapped into (0, 2) by
   repeated +-2.
 
+``1 / x`` is ONNX Reciprocal, not ``Div(1, x)``: onnxruntime's optimizer rewrites
+``Mul(Div(1, x), y)`` as ``Div(y, x)`` (its DivMulFusion), which rounds differently.
 The per-pixel ``switch`` on a category becomes a GatherElements over the channel axis, its
 indices a row of a small table gathered by the category. The repeated +-p wrap is an exact
 ``fmod`` (C's fmod is exact) and one rounded +p then one exact -p: every step of TensorFlow's
@@ -75,6 +77,9 @@ class _Calc:
     def div(self, a: Val, b: Val) -> Val:
         return self._round(self.g.op1("Div", a, b))
 
+    def reciprocal(self, a: Val) -> Val:
+        return self._round(self.g.op1("Reciprocal", a))
+
 
 def _image(x: Val, op: str, min_rank: int) -> int:
     """The rank of a float image with 3 channels on its static last axis (ExportError otherwise)."""
@@ -108,10 +113,13 @@ def _factor(g: Graph, v: Val, op: str, what: str) -> Val:
 
 
 def _category(g: Graph, h: Val) -> Val:
-    """``static_cast<int>(h)`` as an int64 index 0..5, or 6 outside that (NaN too: the switch's default)."""
+    """``static_cast<int>(h)`` as an int64 index 0..5, or 6 outside that (NaN too: the switch's default).
+
+    (GreaterOrEqual and LessOrEqual are avoided: before opset 16 they are functions, which ONNX's
+    node-level shape inference does not see through.)"""
     zero = scalar(g, 0, h.dtype)
     whole = g.op1("Where", g.op1("Less", h, zero), g.op1("Ceil", h), g.op1("Floor", h))
-    inside = g.op1("And", g.op1("GreaterOrEqual", whole, zero), g.op1("LessOrEqual", whole, scalar(g, 5, h.dtype)))
+    inside = g.op1("And", g.op1("Greater", whole, scalar(g, -1, h.dtype)), g.op1("Less", whole, scalar(g, 6, h.dtype)))
     return cast(g, g.op1("Where", inside, whole, scalar(g, 6, h.dtype)), np.int64)
 
 
@@ -126,9 +134,12 @@ def _wrap(g: Graph, h: Val, period: float, low_open: bool) -> Val:
     """``while (h < 0) h += p; while (h >= p) h -= p;`` (``h <= 0`` when ``low_open``), see the module doc."""
     p = scalar(g, period, h.dtype)
     r = g.op1("Mod", h, p, fmod=1)
-    low = g.op1("LessOrEqual" if low_open else "Less", r, scalar(g, 0, h.dtype))
-    r = g.op1("Where", low, g.op1("Add", r, p), r)
-    return g.op1("Where", g.op1("GreaterOrEqual", r, p), g.op1("Sub", r, p), r)
+    zero = scalar(g, 0, h.dtype)
+    if low_open:
+        r = g.op1("Where", g.op1("Greater", r, zero), r, g.op1("Add", r, p))
+    else:
+        r = g.op1("Where", g.op1("Less", r, zero), g.op1("Add", r, p), r)
+    return g.op1("Where", g.op1("Less", r, p), r, g.op1("Sub", r, p))
 
 
 @converter("RGBToHSV", onnx="Split, Max, Min, Sub, Div, Mul, Add, Where, Concat")
@@ -142,7 +153,7 @@ def rgb_to_hsv(cx, node, ins):
     v = g.op1("Max", g.op1("Max", r, gr), b)
     rng = a.sub(v, g.op1("Min", g.op1("Min", r, gr), b))
     s = g.op1("Where", g.op1("Greater", v, zero), a.div(rng, v), zero)
-    norm = a.mul(a.div(one, rng), a.ratio(1, 6))
+    norm = a.mul(a.reciprocal(rng), a.ratio(1, 6))
     h = g.op1("Where", g.op1("Equal", r, v), a.mul(norm, a.sub(gr, b)),
               g.op1("Where", g.op1("Equal", gr, v), a.add(a.mul(norm, a.sub(b, r)), a.ratio(2, 6)),
                     a.add(a.mul(norm, a.sub(r, gr)), a.ratio(4, 6))))
@@ -226,11 +237,11 @@ def adjust_saturation(cx, node, ins):
     vv = g.op1("Max", r, g.op1("Max", gr, b))
     rng = g.op1("Sub", vv, g.op1("Min", r, g.op1("Min", gr, b)))
     s = g.op1("Where", g.op1("Greater", vv, zero), g.op1("Div", rng, vv), zero)
-    norm = g.op1("Div", one, g.op1("Mul", scalar(g, 6, f32), rng))
+    norm = g.op1("Reciprocal", g.op1("Mul", scalar(g, 6, f32), rng))
     hh = g.op1("Where", g.op1("Equal", r, vv), g.op1("Mul", norm, g.op1("Sub", gr, b)),
                g.op1("Where", g.op1("Equal", gr, vv), plus_double(g.op1("Mul", norm, g.op1("Sub", b, r)), 2.0 / 6.0),
                      plus_double(g.op1("Mul", norm, g.op1("Sub", r, gr)), 4.0 / 6.0)))
-    hh = g.op1("Where", g.op1("LessOrEqual", rng, zero), zero, hh)
+    hh = g.op1("Where", g.op1("Or", g.op1("Less", rng, zero), g.op1("Equal", rng, zero)), zero, hh)
     hh = g.op1("Where", g.op1("Less", hh, zero), g.op1("Add", hh, one), hh)
     s = g.op1("Min", one, g.op1("Max", zero, g.op1("Mul", s, scale)))
     # hsv_to_rgb: chroma c, the second-largest channel's share x, placed by int(6h); plus m.
