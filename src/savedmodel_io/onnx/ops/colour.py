@@ -142,7 +142,7 @@ def _wrap(g: Graph, h: Val, period: float, low_open: bool) -> Val:
     return g.op1("Where", g.op1("Less", r, p), r, g.op1("Sub", r, p))
 
 
-@converter("RGBToHSV", onnx="Split, Max, Min, Sub, Div, Mul, Add, Where, Concat")
+@converter("RGBToHSV", onnx="Split, Max, Min, Sub, Div, Reciprocal, Mul, Add, Where, Concat")
 def rgb_to_hsv(cx, node, ins):
     """colorspace_op.h RGBToHSV: V the largest channel, S its range / V, H from the largest channel's neighbours."""
     g, x = cx.g, ins[0]
@@ -183,7 +183,8 @@ def hsv_to_rgb(cx, node, ins):
     return cast(g, g.op1("Concat", *out, axis=-1), x.dtype)
 
 
-@converter("AdjustHue", onnx="Split, Where, Gather, GatherElements, Sub, Div, Add, Mul, Mod, Concat")
+@converter("AdjustHue", onnx="Split, Where, Gather, GatherElements, Sub, Div, Add, Mul, Mod, Floor, Ceil, "
+           "Concat")
 def adjust_hue(cx, node, ins):
     """adjust_hue_op.cc in float32: hue in [0, 6) from the channels' order, shifted by 6 * delta, wrapped."""
     g, x = cx.g, ins[0]
@@ -201,9 +202,11 @@ def adjust_hue(cx, node, ins):
 
     one = scalar(g, 1, f32)
     # rgb_to_hv_range: the category from the channels' order (ties count on either side).
-    cat = g.op1("Where", g.op1("Less", r, gr),
-                g.op1("Where", g.op1("Less", b, r), const(1), g.op1("Where", g.op1("Greater", b, gr), const(3), const(2))),
-                g.op1("Where", g.op1("Less", b, gr), const(0), g.op1("Where", g.op1("Greater", b, r), const(4), const(5))))
+    g_max = g.op1("Where", g.op1("Less", b, r), const(1),
+                  g.op1("Where", g.op1("Greater", b, gr), const(3), const(2)))  # r < g
+    r_over_g = g.op1("Where", g.op1("Less", b, gr), const(0),
+                     g.op1("Where", g.op1("Greater", b, r), const(4), const(5)))
+    cat = g.op1("Where", g.op1("Less", r, gr), g_max, r_over_g)
     vmax, vmid, vmin = _channels(g, _pick(g, xf, cat, _ORDER, axis))
     span = g.op1("Sub", vmax, vmin)
     ratio = g.op1("Div", g.op1("Sub", vmid, vmin), span)
@@ -219,7 +222,8 @@ def adjust_hue(cx, node, ins):
     return cast(g, out, x.dtype)
 
 
-@converter("AdjustSaturation", onnx="Split, Max, Min, Div, Mul, Add, Where, Mod, Gather, GatherElements, Concat")
+@converter("AdjustSaturation", onnx="Split, Max, Min, Div, Reciprocal, Mul, Add, Where, Mod, Floor, Ceil, Gather, "
+           "GatherElements, Concat")
 def adjust_saturation(cx, node, ins):
     """adjust_saturation_op.cc in float32: to HSV, S scaled and clamped to [0, 1], back to RGB."""
     g, x = cx.g, ins[0]
