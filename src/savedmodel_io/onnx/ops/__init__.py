@@ -54,6 +54,7 @@ def _load() -> None:
         from savedmodel_io.onnx.ops import (  # noqa: F401
             array,
             audio,
+            colour,
             complex,
             control,
             conv_pool,

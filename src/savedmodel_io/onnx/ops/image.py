@@ -367,8 +367,6 @@ def crop_and_resize(cx, node, ins):
     return g.op1("Where", ok, out, fill)
 
 
-inexpressible("HSV colour conversion: no ONNX operator (a long chain of element-wise selections)",
-              "RGBToHSV", "HSVToRGB", "AdjustHue", "AdjustSaturation")
 inexpressible("image codecs: ONNX has no encoders, and its ImageDecoder is not specified to decode as "
               "TensorFlow's decoders do", "DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp",
               "DecodeGif", "DecodeWebP", "DecodeJxl", "DecodeImage", "EncodeJpeg", "EncodeJpegVariableQuality", "EncodePng",

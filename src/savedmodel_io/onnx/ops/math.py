@@ -720,6 +720,33 @@ def logaddexp(g: Graph, a: Val, b: Val) -> Val:
     return g.op1("Where", same_inf, a, g.op1("Add", big, log1p))
 
 
+# The set bits of each byte value, for PopulationCount's per-byte lookup.
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.int64)
+
+
+@converter("PopulationCount", onnx="Cast, BitShift, Mod, Gather, ReduceSum", layout=True)
+def population_count(cx, node, ins):
+    """Set bits of each integer, by bytes: a 256-entry table gathered per byte and summed (uint8 out)."""
+    # tensorflow/tensorflow tensorflow/core/kernels/population_count_op.cc counts the bits of the
+    # value as the unsigned type of its width (two's complement for signed types). ONNX Cast from
+    # a signed to the same-width unsigned type keeps the bits on onnxruntime (static_cast, modulo
+    # 2**n); BitShift (opset 11) and Mod take every unsigned type there.
+    g, x = cx.g, ins[0]
+    if x.dtype.kind not in "iu":
+        raise ExportError(f"PopulationCount counts the bits of integers, not {x.dtype}")
+    width = x.dtype.itemsize
+    u = cast(g, x, np.dtype(f"uint{8 * width}"))
+    if width == 1:
+        bits = g.op1("Gather", g.const(_BYTE_BITS), cast(g, u, np.int64), axis=0)
+    else:
+        shifts = g.const(np.arange(0, 8 * width, 8, dtype=u.dtype))
+        octets = g.op1("Mod", g.op1("BitShift", unsqueeze(g, u, [-1]), shifts, direction="RIGHT"),
+                       scalar(g, 256, u.dtype), fmod=0)
+        counts = g.op1("Gather", g.const(_BYTE_BITS), cast(g, octets, np.int64), axis=0)
+        bits = reduce(g, "ReduceSum", counts, [-1], keepdims=False)
+    return _keep(cast(g, bits, np.uint8), x.perm)
+
+
 inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's", "RandomUniform",
               "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "Multinomial", "RandomShuffle",
               "StatelessMultinomial", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounter",
@@ -727,5 +754,4 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
               "StatelessRandomUniform", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
               "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
               "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")
-inexpressible("ONNX has no bit count operator", "PopulationCount")
 inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")
