@@ -458,7 +458,8 @@ def _output_dtypes(node: Node) -> list[int] | None:
         if a.type_list_attr:
             out.extend(node.attr.get(a.type_list_attr) or [])
         else:
-            out.extend([a.type or node.attr.get(a.type_attr)] * n)
+            t = a.type or node.attr.get(a.type_attr)
+            out.extend([t if isinstance(t, int) else DataType.DT_INVALID] * n)
     return out
 
 
