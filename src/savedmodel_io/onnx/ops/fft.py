@@ -57,7 +57,7 @@ def _angles(rows: int, cols: int, n: int) -> np.ndarray:
     return 2 * np.pi * jk / n
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=4)
 def _c2c_matrix(n: int, inverse: bool, dt: str) -> np.ndarray:
     """[2n, 2n]: pairs (re, im) of n points times it give the DFT's pairs."""
     a = _angles(n, n, n)
@@ -70,7 +70,7 @@ def _c2c_matrix(n: int, inverse: bool, dt: str) -> np.ndarray:
     return w.reshape(2 * n, 2 * n).astype(dt)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=4)
 def _r2c_matrix(n: int, dt: str) -> np.ndarray:
     """[n, 2m] (m = n // 2 + 1): n real points times it give the first m bins' pairs."""
     m = n // 2 + 1
@@ -79,7 +79,7 @@ def _r2c_matrix(n: int, dt: str) -> np.ndarray:
     return w.reshape(n, 2 * m).astype(dt)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=4)
 def _c2r_matrix(n: int, dt: str) -> np.ndarray:
     """[2m, n]: the pairs of m = n // 2 + 1 bins times it give the n real points of the inverse.
     Bins 1 .. m-1 stand for their mirror images too (weight 2) except the last when n is even;
