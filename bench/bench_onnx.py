@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "onnx"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-MODELS = ["resnet50", "mobilenetv2", "vgg16", "bert", "lstm"]
+MODELS = ["resnet50", "mobilenetv2", "vgg16", "bert", "lstm", "melspec"]
 # Single layers at the shapes that dominate the models above (``--models op_...``): where the
 # whole-model ratios come from. Input shape without the batch, and the Keras layer.
 OPS = {
@@ -84,6 +84,17 @@ elif name == "lstm":
     h = L.LSTM(256, return_sequences=True)(x)
     h = L.LSTM(256)(h)
     m = k.Model(x, L.Dense(10)(h))
+elif name == "melspec":
+    # A keyword-spotting shape: 1 s of 16 kHz audio -> 64-bin log-mel spectrogram (RFFT inside,
+    # complex values in the exported graph) -> small CNN.
+    L = k.layers
+    x = k.Input((16000,), name="x")
+    s = L.MelSpectrogram(fft_length=512, sequence_stride=160, sequence_length=400, num_mel_bins=64,
+                         sampling_rate=16000)(x)
+    h = L.Reshape((64, -1, 1))(s)
+    h = L.MaxPooling2D()(L.Conv2D(32, 3, activation="relu")(h))
+    h = L.GlobalAveragePooling2D()(L.Conv2D(64, 3, activation="relu")(h))
+    m = k.Model(x, L.Dense(10)(h))
 else:
     L = k.layers
     shape, layer = eval(sys.argv[3])
@@ -103,6 +114,8 @@ def inputs(name: str, batch: int):
         return {"x": rs.randint(0, 30522, (batch, 128)).astype(np.int32)}
     if name == "lstm":
         return {"x": rs.standard_normal((batch, 50, 64)).astype(np.float32)}
+    if name == "melspec":
+        return {"x": rs.uniform(-1, 1, (batch, 16000)).astype(np.float32)}
     size = 96 if name == "mobilenetv2" else 224
     return {"x": rs.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)}
 

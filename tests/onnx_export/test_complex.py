@@ -2,7 +2,8 @@
 
 tests/onnx_export/test_ops_tf.py runs every complex kernel case of tf.raw_ops through the
 exporter one op at a time; here complex values flow through chains of ops, Fourier transforms
-take both of their ONNX forms (DFT for powers of two, MatMul by a DFT matrix otherwise) at
+take both of their ONNX forms (a MatMul by a DFT matrix; ONNX DFT past the matrix limit, forced
+here by lowering it) at
 known and unknown lengths and on old opsets, and what cannot be exported is refused by name.
 Outputs are compared with the numpy runtime, itself compared with TensorFlow in tests/graph.
 """
@@ -17,6 +18,7 @@ from onnx_export.test_fused_ops import export_and_compare
 
 from savedmodel_io.graph import runtime
 from savedmodel_io.onnx._convert import Exporter
+from savedmodel_io.onnx.ops import fft
 from savedmodel_io.proto import DataType, MetaGraphDef
 from savedmodel_io import dtypes, tensors
 
@@ -24,6 +26,18 @@ pytest.importorskip("onnxruntime")
 
 C64, C128, F64, I32 = DataType.DT_COMPLEX64, DataType.DT_COMPLEX128, DataType.DT_DOUBLE, DataType.DT_INT32
 RS = np.random.RandomState(77)
+
+
+@pytest.fixture(params=["matmul", "dft"])
+def form(request, monkeypatch):
+    """Each transform as a MatMul by its DFT matrix, or (matrix limit 0) as ONNX DFT."""
+    if request.param == "dft":
+        monkeypatch.setattr(fft, "MAX_MATRIX", 0)
+    return request.param
+
+
+def _kinds(proto) -> set[str]:
+    return {n.op_type for n in proto.graph.node}
 
 
 def _parts(name: str, shape: tuple, dt=F32) -> tuple[list, dict]:
@@ -84,9 +98,11 @@ def test_chain_of_complex_ops(dt):
 
 @pytest.mark.parametrize("n", [8, 12, 16, 15])
 @pytest.mark.parametrize("dynamic", [False, True])
-def test_fft_round_trip(n, dynamic):
-    """FFT, IFFT, RFFT and IRFFT of powers of two (DFT) and other lengths (MatMul), at a known and an
-    unknown batch."""
+def test_fft_round_trip(n, dynamic, form):
+    """FFT, IFFT, RFFT and IRFFT of even and odd lengths, at a known and an unknown batch."""
+    if form == "dft" and n % 2:
+        pytest.skip("onnxruntime's DFT of odd lengths is off by ~1e-5 of the largest bin (docs/onnx.md): "
+                    "the export takes it only past the matrix limit or at unknown lengths")
     nodes, feeds = _parts("z", (3, n))
     x = RS.standard_normal((3, n)).astype(np.float32)
     feeds["x"] = x
@@ -100,13 +116,15 @@ def test_fft_round_trip(n, dynamic):
         node("ci", "IRFFT", ["r", "short"], Treal=("type", F32), **dict([c])),  # and reads fewer bins
         *_out("f", "f"), *_out("i", "i"), *_out("r", "r"), *_out("c", "crop"),
     ]
-    export_and_compare(nodes, feeds, _outs("f") + _outs("i") + _outs("r") + _outs("c") + ["ri:0", "ci:0"],
-                       dynamic=("z_re", "z_im", "x") if dynamic else ())
+    proto = export_and_compare(nodes, feeds, _outs("f") + _outs("i") + _outs("r") + _outs("c") + ["ri:0", "ci:0"],
+                               dynamic=("z_re", "z_im", "x") if dynamic else ())
+    assert ("DFT" in _kinds(proto)) == (form == "dft")
 
 
 @pytest.mark.parametrize("op,rank", [("FFT2D", 2), ("IFFT3D", 3), ("RFFT2D", 2), ("IRFFT3D", 3)])
-def test_multi_axis_transforms_mix_dft_and_matmul(op, rank):
-    """A power-of-two axis beside another length: one of each form in one transform."""
+def test_multi_axis_transforms(op, rank, form):
+    """Axes of even and odd lengths, each transformed in turn (the outer ones moved innermost for
+    the MatMul)."""
     shape = (2, 6, 8, 5)[-rank - 1:]
     nodes, feeds = _parts("z", shape)
     feeds["x"] = RS.standard_normal(shape).astype(np.float32)
@@ -123,11 +141,10 @@ def test_multi_axis_transforms_mix_dft_and_matmul(op, rank):
         outs = _out("y", "y")
     nodes += outs
     proto = export_and_compare(nodes, feeds, _outs("y") if outs else ["y:0"])
-    kinds = {n.op_type for n in proto.graph.node}
-    assert "DFT" in kinds and "MatMul" in kinds
+    assert ("DFT" in _kinds(proto)) == (form == "dft")
 
 
-def test_fftnd_crops_and_pads():
+def test_fftnd_crops_and_pads(form):
     nodes, feeds = _parts("z", (2, 5, 6))
     nodes += [const("len", np.asarray([8, 4], np.int32)), const("axes", np.asarray([-2, -1], np.int32)),
               node("y", "FFTND", ["z", "len", "axes"], Tcomplex=("type", C64)), *_out("y", "y")]
@@ -136,11 +153,14 @@ def test_fftnd_crops_and_pads():
 
 @pytest.mark.parametrize("opset", [15, 17])
 def test_old_opsets(opset):
-    """Below opset 17 (no DFT) every transform is a MatMul; 17 takes DFT."""
+    """Below opset 17 (no DFT) transforms are MatMuls; one past the matrix limit is refused there."""
     nodes, feeds = _parts("z", (2, 16))
     nodes += [node("y", "FFT", ["z"], Tcomplex=("type", C64)), *_out("y", "y")]
     proto = export_and_compare(nodes, feeds, _outs("y"), opset=opset)
-    assert ("DFT" in {n.op_type for n in proto.graph.node}) == (opset >= 17)
+    assert "MatMul" in _kinds(proto) and "DFT" not in _kinds(proto)
+    probs = _problems(nodes, {"z_re": (F32, (2, 2048)), "z_im": (F32, (2, 2048))}, {"o": ("y_Real:0", F32)},
+                      opset=opset)
+    assert bool(probs) == (opset < 17), probs
 
 
 def _problems(nodes: list, inputs: dict, outputs: dict, opset: int = 20) -> list[str]:
@@ -177,7 +197,7 @@ def test_unknown_length_needs_dft():
     nodes += [node("y", "FFT", ["z"], Tcomplex=("type", C64)), *_out("y", "y")]
     shapes = {"z_re": (2, None), "z_im": (2, None)}
     proto = export_and_compare(nodes, feeds, _outs("y"), shapes=shapes)
-    assert "DFT" in {n.op_type for n in proto.graph.node}
+    assert "DFT" in _kinds(proto)
     probs = _problems(nodes, {k: (F32, s) for k, s in shapes.items()},
                       {"o": ("y_Real:0", F32)}, opset=16)
     assert any("needs ONNX DFT (opset 17 or newer)" in p for p in probs), probs
