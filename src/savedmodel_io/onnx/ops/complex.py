@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from onnx.numpy_helper import from_array
 
 from savedmodel_io import dtypes
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
@@ -251,7 +252,7 @@ def _complex_exp(cx, node, ins, conv):
 
 
 def _zeros_like(g: Graph, v: Val) -> Val:
-    return g.op1("ConstantOfShape", g.op1("Shape", v), value=_tensor(np.zeros(1, v.dtype)))
+    return g.op1("ConstantOfShape", g.op1("Shape", v), value=from_array(np.zeros(1, v.dtype)))
 
 
 def _hypot(g: Graph, re: Val, im: Val) -> Val:
@@ -461,14 +462,8 @@ def _complex_cast(cx, node, ins, conv):
     out_dt = dtypes.to_numpy(dst)
     re = cast(g, x, real_dtype(out_dt))
     zero = g.op1("ConstantOfShape", g.op1("Shape", re),
-                 value=_tensor(np.zeros(1, real_dtype(out_dt))))
+                 value=from_array(np.zeros(1, real_dtype(out_dt))))
     return join(g, re, zero, out_dt)
-
-
-def _tensor(arr: np.ndarray) -> Any:
-    from onnx.numpy_helper import from_array
-
-    return from_array(arr)
 
 
 # -- ops that exist for complex values only ------------------------------------------------------
