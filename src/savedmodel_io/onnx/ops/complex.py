@@ -461,9 +461,7 @@ def _complex_cast(cx, node, ins, conv):
         return g.plain(_outs(conv.fn(cx, real_node(node), [re]))[0])
     out_dt = dtypes.to_numpy(dst)
     re = cast(g, x, real_dtype(out_dt))
-    zero = g.op1("ConstantOfShape", g.op1("Shape", re),
-                 value=from_array(np.zeros(1, real_dtype(out_dt))))
-    return join(g, re, zero, out_dt)
+    return join(g, re, _zeros_like(g, re), out_dt)
 
 
 # -- ops that exist for complex values only ------------------------------------------------------
