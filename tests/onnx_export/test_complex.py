@@ -222,3 +222,81 @@ def test_complex_consts_and_by_parts_ops():
         *_out("a", "sum"), *_out("b", "sd"),
     ]
     export_and_compare(nodes, feeds, _outs("a") + _outs("b"))
+
+
+# -- complex inputs and outputs as (real, imaginary) pairs ----------------------------------------
+
+def _complex_io_graph() -> tuple[MetaGraphDef, dict]:
+    """z (complex64, [batch, 6]) -> FFT(z) * z (complex output) and |FFT(z)| (real output)."""
+    t = ("type", C64)
+    nodes = [placeholder("z", C64), node("f", "FFT", ["z"], Tcomplex=t), node("p", "Mul", ["f", "z"], T=t),
+             node("a", "ComplexAbs", ["f"], T=t, Tout=("type", F32))]
+    mg = MetaGraphDef()
+    mg.graph_def.node.extend(nodes)
+    sd = mg.signature_def["s"]
+    sd.inputs["z"].name = "z:0"
+    sd.inputs["z"].dtype = C64
+    sd.inputs["z"].tensor_shape.CopyFrom(tensors.shape_to_proto((None, 6)))
+    for key, ref, dt in (("prod", "p:0", C64), ("abs", "a:0", F32)):
+        sd.outputs[key].name = ref
+        sd.outputs[key].dtype = dt
+        sd.outputs[key].tensor_shape.CopyFrom(tensors.shape_to_proto((None, 6)))
+    z = (RS.standard_normal((3, 6)) + 1j * RS.standard_normal((3, 6))).astype(np.complex64)
+    return mg, {"z": z}
+
+
+def test_complex_io_refused_by_default_and_as_pairs_on_request():
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from savedmodel_io.onnx import _model
+    from onnx_export.test_fused_ops import _Tags
+
+    mg, feeds = _complex_io_graph()
+    ex = Exporter(runtime.Session(mg), 20)
+    ex.signature("s")
+    text = "\n".join(str(p) for p in ex.problems)
+    assert "input 'z' is complex64" in text and "complex_pairs=True" in text
+
+    ex = Exporter(runtime.Session(mg), 20, complex_pairs=True)
+    graph = ex.signature("s")
+    assert not ex.problems, ex.problems
+    proto = _model.assemble(ex, graph, "s", _Tags())
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    (inp,) = proto.graph.input
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim] == ["z_dim0", 6, 2]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["savedmodel_io.complex_pairs"]) == {"inputs": ["z"], "outputs": ["prod"]}
+    want = runtime.run_signature(mg, "s", feeds)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    z = feeds["z"]
+    got = dict(zip([o.name for o in sess.get_outputs()],
+                   sess.run(None, {"z": np.stack([z.real, z.imag], -1)})))
+    np.testing.assert_allclose(got["prod"][..., 0] + 1j * got["prod"][..., 1], want["prod"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["abs"], want["abs"], rtol=1e-4, atol=1e-5)
+
+
+def test_backend_runs_complex_signatures(fixture_model, tmp_path, capsys):
+    """backend="onnxruntime" exports with pairs and gives complex values back; the CLI's flag."""
+    import savedmodel_io
+    from savedmodel_io.cli import main as cli
+
+    path = fixture_model("complex_api")
+    sig = savedmodel_io.load(path).signatures["double"]
+    z = np.array([1 + 1j, -2, np.inf - 0.5j], np.complex128)
+    want, got = sig(z=z), sig(z=z, backend="onnxruntime")
+    assert set(got) == set(want)
+    for k in want:
+        w, g = np.asarray(want[k]), np.asarray(got[k])
+        assert g.dtype == w.dtype and g.shape == w.shape, k
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-9, err_msg=k)
+    out = tmp_path / "d.onnx"
+    args = ["export", "--dir", str(path), "--format", "onnx", "--signature_def", "double", "--output", str(out)]
+    assert cli.main(args) == 1 and "complex_pairs" in capsys.readouterr().err and not out.exists()
+    assert cli.main(args + ["--complex_pairs"]) == 0 and out.is_file()
+    assert cli.main(["export", "--dir", str(path), "--npz", str(tmp_path / "w.npz"), "--complex_pairs"]) == 1
+    assert "applies to --format onnx" in capsys.readouterr().err

@@ -42,31 +42,36 @@ def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
         f"expected a SavedModel, a MetaGraph or a path, got {type(model_or_path).__name__}")
 
 
-def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None) -> tuple[Any, Any, Any]:
+def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None,
+                  complex_pairs: bool) -> tuple[Any, Any, Any]:
     require_onnx()
     mg = _meta_graph(model_or_path, tags)
-    exporter, graph = exporter_for(mg, signature, opset)
+    exporter, graph = exporter_for(mg, signature, opset, complex_pairs)
     return mg, exporter, graph
 
 
 def check(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
-          signature: str = "serving_default", *, tags: Any = None, opset: int | None = None) -> list[Problem]:
+          signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
+          complex_pairs: bool = False) -> list[Problem]:
     """Every node of a signature that ONNX cannot express (empty list: it exports)."""
-    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset)
+    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset, complex_pairs)
     return list(exporter.problems)
 
 
 def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
-           signature: str = "serving_default", *, tags: Any = None, opset: int | None = None
-           ) -> onnx.ModelProto:
+           signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
+           complex_pairs: bool = False) -> onnx.ModelProto:
     """Signature ``signature`` of a SavedModel as an ONNX model.
 
     Inputs and outputs keep the signature's keys, dtypes and shapes (unknown dims
-    become named symbolic dims). Raises UnsupportedOpError listing every node ONNX
-    cannot express (op, node, function and why).
+    become named symbolic dims). Complex inputs and outputs are refused (onnxruntime has no
+    complex tensors), or with ``complex_pairs=True`` given as float tensors with a trailing
+    axis of 2 holding the real and imaginary parts (named in the model's
+    ``savedmodel_io.complex_pairs`` metadata). Raises UnsupportedOpError listing every node
+    ONNX cannot express (op, node, function and why).
     """
     require_onnx()
-    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset)
+    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset, complex_pairs)
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:

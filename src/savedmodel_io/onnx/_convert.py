@@ -100,12 +100,17 @@ _ALL_POISON = _Outputs()
 class Exporter:
     """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
 
-    def __init__(self, session: Session, opset: int) -> None:
+    def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False) -> None:
         self.session = session
         self.model = Model(opset)
         self.g = Graph(self.model)
         self.problems: list[Problem] = []
         self.output_keys: list[str] = []  # signature output keys, in graph output order
+        # Complex graph inputs and outputs as float (real, imaginary) pairs in a trailing axis of 2
+        # (onnxruntime has no complex tensors); else they are refused.
+        self.complex_pairs = complex_pairs
+        self.pair_inputs: list[str] = []
+        self.pair_outputs: list[str] = []
         self._ctx = runtime.Context(session, None, session.budget)
         self._depth = 0
 
@@ -309,10 +314,10 @@ class Exporter:
                 raise UnsupportedOpError(f"input {k!r} is a sparse or composite tensor, which ONNX export "
                                          "does not support", path=sess.export_dir, where=f"signature {key!r}")
             dt = dtypes.to_numpy(info.dtype)
-            if dt.kind == "c":
+            if dt.kind == "c" and not self.complex_pairs:
                 node = graph.nodes[graph.resolve(info.name)[0]]
                 self.problem(node, f"input {k!r} is {dt}: ONNX graphs onnxruntime runs take no complex tensors "
-                                   "(feed the real and imaginary parts, and join them with tf.complex)")
+                                   "(export with complex_pairs=True to take it as (real, imaginary) pairs)")
                 idx, out = graph.resolve(info.name)
                 slot = bound.setdefault(idx, [])
                 while len(slot) <= out:
@@ -330,8 +335,14 @@ class Exporter:
             dims = None if shape is None else tuple(
                 d if d is not None else f"{k}_dim{i}" for i, d in enumerate(shape))
             name = self.model.fresh(k)
-            v = Val(name, dt, dims)
-            self.model.shapes[name], self.model.dtypes[name] = dims, dt
+            if dt.kind == "c":  # as its (real, imaginary) pairs
+                dims = None if dims is None else (*dims, 2)
+                v = complex_ops.as_complex(Val(name, complex_ops.real_dtype(dt), dims), dt)
+                self.pair_inputs.append(k)
+            else:
+                v = Val(name, dt, dims)
+            self.model.shapes[name] = dims
+            self.model.dtypes[name] = complex_ops.real_dtype(dt) if dt.kind == "c" else dt
             inputs.append(value_info(name, self.g.type_of(v)))
             idx, out = graph.resolve(info.name)
             slot = bound.setdefault(idx, [])
@@ -364,6 +375,8 @@ class Exporter:
             try:
                 outputs.append(self._output(reserved[k], v, info))
                 self.output_keys.append(k)
+                if complex_ops.is_complex(v):
+                    self.pair_outputs.append(k)
             except ExportError as exc:
                 self.problem(node, f"output {k!r}: {exc}")
         return self.g.to_proto(_graph_name(key), inputs, outputs)
@@ -379,19 +392,26 @@ class Exporter:
         return body, list(body.rets), {k: bound[i] for k, i in enumerate(bound)}
 
     def _output(self, name: str, v: Val, info: Any) -> onnx.ValueInfoProto:
-        if complex_ops.is_complex(v):
-            raise ExportError(f"is {v.dtype}: ONNX graphs onnxruntime runs give no complex tensors "
-                              "(return tf.math.real and tf.math.imag of it)")
-        if v.kind != "tensor":
-            raise ExportError("is not a tensor (resource handles and TensorLists cannot be outputs)")
         g = self.g
-        v = g.plain(v)
         want = dtypes.to_numpy(info.dtype)
+        pairs = complex_ops.is_complex(v)
+        if pairs:
+            if not self.complex_pairs:
+                raise ExportError(f"is {v.dtype}: ONNX graphs onnxruntime runs give no complex tensors "
+                                  "(export with complex_pairs=True to give it as (real, imaginary) pairs)")
+            if v.dtype != want:
+                raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
+            v, want = complex_ops.pair(g, v), complex_ops.real_dtype(want)
+        elif v.kind != "tensor":
+            raise ExportError("is not a tensor (resource handles and TensorLists cannot be outputs)")
+        v = g.plain(v)
         if v.dtype != want:
             raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
         g.nodes.append(onnx.helper.make_node("Identity", [g.name_of(v)], [name],
                                              name=self.model.fresh(f"{name}/output")))
         shape = tensors.shape_from_proto(info.tensor_shape)
+        if pairs:
+            shape = None if shape is None else (*shape, 2)
         dims = v.shape
         if shape is not None:
             dims = tuple(d if d is not None else (v.shape[i] if v.shape is not None and i < len(v.shape)

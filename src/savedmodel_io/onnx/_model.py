@@ -17,7 +17,7 @@ from onnx import external_data_helper, helper
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.formats import varint, wire
 from savedmodel_io.onnx import _cleanup, _fuse
-from savedmodel_io.onnx._opsets import OUTPUT_KEYS
+from savedmodel_io.onnx._opsets import COMPLEX_PAIRS, OUTPUT_KEYS
 from savedmodel_io.onnx._types import onnx_type
 
 __all__ = ["assemble", "assemble_parts", "fill_initializers", "write", "write_parts"]
@@ -61,7 +61,10 @@ def assemble_parts(exporter: Any, graph: onnx.GraphProto, signature: str, mg: An
     # The signature's output keys in graph output order (an output whose key is also an
     # input's gets another ONNX name: ONNX names are unique).
     keys = json.dumps(exporter.output_keys)
-    helper.set_model_props(proto, {"signature": signature, "tags": tags, OUTPUT_KEYS: keys})
+    props = {"signature": signature, "tags": tags, OUTPUT_KEYS: keys}
+    if exporter.pair_inputs or exporter.pair_outputs:
+        props[COMPLEX_PAIRS] = json.dumps({"inputs": exporter.pair_inputs, "outputs": exporter.pair_outputs})
+    helper.set_model_props(proto, props)
     return proto, tensors
 
 

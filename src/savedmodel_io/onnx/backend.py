@@ -19,7 +19,8 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "new_session", "output_keys", "run", "session", "session_options", "usable"]
+__all__ = ["BACKENDS", "available", "complex_pairs", "new_session", "output_keys", "run", "session",
+           "session_options", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
 
@@ -106,7 +107,7 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
         else:
             from savedmodel_io.onnx._export import export_meta_graph
 
-            sess = session_of(export_meta_graph(mg, signature.key, opset))
+            sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
             signature._onnx = exc
@@ -143,6 +144,7 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
     absent = sorted(set(proto.inputs) - set(inputs))
     if absent:
         raise InvalidArgumentError(f"missing input {', '.join(repr(a) for a in absent)}", path=path, where=where)
+    pair_in, pair_out = complex_pairs(sess)
     feeds = {}
     for k in sorted(proto.inputs):
         info = proto.inputs[k]
@@ -150,6 +152,8 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
                             strict=strict, path=path, where=where)
         if arr.dtype == object:
             arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
+        elif k in pair_in:
+            arr = np.stack([arr.real, arr.imag], axis=-1)
         feeds[k] = arr
     names = [o.name for o in sess.get_outputs()]
     keys = output_keys(sess)
@@ -164,7 +168,29 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
         want = proto.outputs[k].dtype
         if want == DataType.DT_STRING:
             v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
+        elif k in pair_out:
+            v = _joined(np.asarray(v), np.complex64 if v.dtype == np.float32 else np.complex128)
         out[k] = np.asarray(v)
+    return out
+
+
+def complex_pairs(sess: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(input keys, output keys) a session takes and gives as (real, imaginary) pairs."""
+    import json
+
+    from savedmodel_io.onnx._opsets import COMPLEX_PAIRS
+
+    meta = sess.get_modelmeta().custom_metadata_map
+    if COMPLEX_PAIRS not in meta:
+        return frozenset(), frozenset()
+    pairs = json.loads(meta[COMPLEX_PAIRS])
+    return frozenset(pairs.get("inputs", ())), frozenset(pairs.get("outputs", ()))
+
+
+def _joined(pairs: np.ndarray, dtype: Any) -> np.ndarray:
+    """Complex values from a trailing (real, imaginary) axis (not re + 1j * im: inf * 1j is NaN)."""
+    out = np.empty(pairs.shape[:-1], dtype)
+    out.real, out.imag = pairs[..., 0], pairs[..., 1]
     return out
 
 
