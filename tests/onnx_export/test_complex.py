@@ -181,14 +181,14 @@ def _problems(nodes: list, inputs: dict, outputs: dict, opset: int = 20) -> list
 
 def test_refusals_name_what_is_complex():
     nodes, _ = _parts("z", (3,))
-    probs = _problems(nodes + [placeholder("c", C64), node("t", "Tanh", ["z"], T=("type", C64)),
+    probs = _problems(nodes + [placeholder("c", C64), node("t", "Acosh", ["z"], T=("type", C64)),
                                node("r", "Real", ["t"], T=("type", C64), Tout=("type", F32))],
                       {"z_re": (F32, (3,)), "z_im": (F32, (3,)), "c": (C64, (3,))},
                       {"z": ("z:0", C64), "r": ("r:0", F32)})
     text = "\n".join(probs)
     assert "input 'c' is complex64" in text
     assert "output 'z': is complex64" in text
-    assert "Tanh is not one of them" in text
+    assert "Acosh is not one of them" in text
 
 
 def test_unknown_length_needs_dft():
@@ -300,3 +300,23 @@ def test_backend_runs_complex_signatures(fixture_model, tmp_path, capsys):
     assert cli.main(args + ["--complex_pairs"]) == 0 and out.is_file()
     assert cli.main(["export", "--dir", str(path), "--npz", str(tmp_path / "w.npz"), "--complex_pairs"]) == 1
     assert "applies to --format onnx" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dt", [F32, F64])
+def test_tanh_tan_sigmoid_pow_far_and_near(dt):
+    """tanh's two regimes (|Re z| past 20 takes the limit form), tan through tanh(iz), sigmoid,
+    and pow with a zero base."""
+    cdt, np_dt = (C64, np.float32) if dt == F32 else (C128, np.float64)
+    t = ("type", cdt)
+    nodes, feeds = _parts("z", (8,), dt)
+    feeds["z_re"] = np.asarray([-60, -25, -19.5, -0.3, 0, 1e-3, 21, 60], np_dt)
+    feeds["z_im"] = np.asarray([0.5, -2, 3, 0.7, -1.2, 0, 1.5, -0.25], np_dt)
+    nodes += _parts("w", (8,), dt)[0]
+    feeds["w_re"] = np.asarray([0, 0, 1.5, -2, 0.5, 2, 1, 0], np_dt)  # zero bases: 0 ** z
+    feeds["w_im"] = np.asarray([0, 0, 0.5, 0, 0, 1, -1, 0], np_dt)
+    nodes += [node("th", "Tanh", ["z"], T=t), node("tn", "Tan", ["w"], T=t), node("sg", "Sigmoid", ["w"], T=t),
+              node("pw", "Pow", ["w", "z"], T=t),
+              *_out("th", "th", cdt), *_out("tn", "tn", cdt), *_out("sg", "sg", cdt)]
+    real = F32 if dt == F32 else F64
+    small = [node(f"pw_{op}", op, ["pw"], T=t, Tout=("type", real)) for op in ("Real", "Imag")]
+    export_and_compare(nodes + small, feeds, _outs("th") + _outs("tn") + _outs("sg") + ["pw_Real:0", "pw_Imag:0"])

@@ -145,6 +145,10 @@ def pow_(node, inputs, ctx):
     if x.dtype.kind in "iu" and (y < 0).any():
         raise bad(node, "Integers to negative integer powers are not allowed")
     with np.errstate(all="ignore"):
+        if x.dtype.kind == "c":
+            # std::pow of complex numbers is exp(y log x) with C's special values (TF 2.21:
+            # 0 ** 2 = 0, 0 ** 0 = nan, 0 ** (-60 + 0.5j) = inf + nan j); numpy's power special-cases 0.
+            return np.exp(y * np.log(x)).astype(x.dtype)
         return np.power(x, y).astype(x.dtype)
 
 

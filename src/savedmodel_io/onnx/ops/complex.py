@@ -242,13 +242,28 @@ def _complex_reciprocal(cx, node, ins, conv):
     return join(g, *_div(g, one, b), _complex_of(ins))
 
 
+def _exp(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """exp(a + bi) = exp(a) (cos b + i sin b), with C's cexp at infinite a: 0 for a = -inf,
+    inf + nan i for a = inf beside an infinite or NaN b, and a real result for b = 0."""
+    dt = re.dtype
+    mag = g.op1("Exp", re)
+    out_re, out_im = g.op1("Mul", mag, g.op1("Cos", im)), g.op1("Mul", mag, g.op1("Sin", im))
+    zero = scalar(g, 0, dt)
+    gone = g.op1("Equal", re, scalar(g, -np.inf, dt))
+    out_re, out_im = g.op1("Where", gone, zero, out_re), g.op1("Where", gone, zero, out_im)
+    real = g.op1("Equal", im, zero)
+    out_im = g.op1("Where", real, im, out_im)
+    out_re = g.op1("Where", real, mag, out_re)
+    wild = g.op1("And", g.op1("Equal", re, scalar(g, np.inf, dt)),
+                 g.op1("Or", g.op1("IsInf", im), g.op1("IsNaN", im)))
+    return g.op1("Where", wild, re, out_re), out_im
+
+
 @complex_form("Exp", onnx="Exp, Cos, Sin, Mul")
 def _complex_exp(cx, node, ins, conv):
-    """exp(a + bi) = exp(a) (cos b + i sin b)."""
     g = cx.g
     re, im = parts(g, _plain(g, ins)[0])
-    mag = g.op1("Exp", re)
-    return join(g, g.op1("Mul", mag, g.op1("Cos", im)), g.op1("Mul", mag, g.op1("Sin", im)), _complex_of(ins))
+    return join(g, *_exp(g, re, im), _complex_of(ins))
 
 
 def _zeros_like(g: Graph, v: Val) -> Val:
@@ -305,13 +320,69 @@ def _complex_rsqrt(cx, node, ins, conv):
     return join(g, *_div(g, one, _sqrt(g, re, im)), dt)
 
 
-@complex_form("Log", onnx="Log of the modulus, Atan2's form")
-def _complex_log(cx, node, ins, conv):
+def _log(cx: Any, node: Any, re: Val, im: Val) -> tuple[Val, Val]:
     """log z = log|z| + i arg z."""
     from savedmodel_io.onnx.ops.math import atan2
 
+    g = cx.g
+    return g.op1("Log", _hypot(g, re, im)), g.plain(atan2(cx, node, [im, re]))
+
+
+@complex_form("Log", onnx="Log of the modulus, Atan2's form")
+def _complex_log(cx, node, ins, conv):
     g, dt, re, im = _one(cx, ins)
-    return join(g, g.op1("Log", _hypot(g, re, im)), g.plain(atan2(cx, node, [im, re])), dt)
+    return join(g, *_log(cx, node, re, im), dt)
+
+
+# Past this |real part| tanh(a + bi) is sign(a) + 4 sin b cos b exp(-2|a|) i to working precision,
+# and cosh(2a) would overflow float32 near 44.
+_TANH_FAR = 20.0
+
+
+def _tanh(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """tanh(a + bi) = (sinh 2a + i sin 2b) / (cosh 2a + cos 2b), or its limit for large |a|."""
+    from savedmodel_io.onnx.ops.math import in_float32
+
+    dt = re.dtype
+    two_a, two_b = g.op1("Add", re, re), g.op1("Add", im, im)
+    near_a = g.op1("Clip", two_a, scalar(g, -2 * _TANH_FAR, dt), scalar(g, 2 * _TANH_FAR, dt))
+    denom = g.op1("Add", in_float32(g, "Cosh", near_a), g.op1("Cos", two_b))
+    near = (g.op1("Div", in_float32(g, "Sinh", near_a), denom), g.op1("Div", g.op1("Sin", two_b), denom))
+    decay = g.op1("Exp", g.op1("Neg", g.op1("Abs", two_a)))
+    far = (g.op1("Sign", re), g.op1("Mul", g.op1("Mul", scalar(g, 4, dt),
+                                                   g.op1("Mul", g.op1("Sin", im), g.op1("Cos", im))), decay))
+    is_far = g.op1("Greater", g.op1("Abs", re), scalar(g, _TANH_FAR, dt))
+    return g.op1("Where", is_far, far[0], near[0]), g.op1("Where", is_far, far[1], near[1])
+
+
+@complex_form("Tanh", onnx="Sinh, Cosh, Sin, Cos, Div (the limit past |Re z| = 20)")
+def _complex_tanh(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    return join(g, *_tanh(g, re, im), dt)
+
+
+@complex_form("Tan", onnx="tanh's form: tan z = -i tanh(iz)")
+def _complex_tan(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    p, q = _tanh(g, g.op1("Neg", im), re)  # tanh(iz), iz = -b + ai
+    return join(g, q, g.op1("Neg", p), dt)
+
+
+@complex_form("Sigmoid", onnx="1 / (1 + exp(-z)): Exp, Cos, Sin and the quotient's form")
+def _complex_sigmoid(cx, node, ins, conv):
+    g, dt, re, im = _one(cx, ins)
+    er, ei = _exp(g, g.op1("Neg", re), g.op1("Neg", im))
+    one, zero = scalar(g, 1, re.dtype), scalar(g, 0, re.dtype)
+    return join(g, *_div(g, (one, zero), (g.op1("Add", er, one), ei)), dt)
+
+
+@complex_form("Pow", onnx="exp(y log x): Log, Atan2's form, Exp, Cos, Sin")
+def _complex_pow(cx, node, ins, conv):
+    """x ** y = exp(y log x) with IEEE special values throughout, as std::pow computes it in
+    TensorFlow (0 ** 2 = 0, 0 ** 0 = nan)."""
+    g = cx.g
+    dt, a, b = _two(cx, node, ins)
+    return join(g, *_exp(g, *_mul(g, b, _log(cx, node, *a))), dt)
 
 
 @complex_form("Sign", onnx="z / |z| (0 for 0)")
