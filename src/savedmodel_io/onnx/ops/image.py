@@ -27,7 +27,9 @@ import numpy as np
 
 from onnx.numpy_helper import from_array as onnx_tensor
 
+from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph.ops import image as _rt_image  # the runtime's tap tables: TF's weights
+from savedmodel_io.graph.ops import image_sampling as _rt_sampling  # glimpse rules
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
@@ -709,8 +711,101 @@ def projective_transform(cx, node, ins):
     return cast(g, out, dt)
 
 
-inexpressible("glimpses with TensorFlow's noise and centring rules: no cheap ONNX form", "ExtractGlimpse",
-              "ExtractGlimpseV2")
+# -- glimpses ---------------------------------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/image/attention_ops.cc and eigen_attention.h
+# (GlimpseExtractionOp::eval), as the numpy runtime's extract_glimpse (graph/ops/image_sampling.py):
+# each window's top-left corner is computed from the offset in float32 and truncated toward zero
+# ((Index)x); window pixels inside the image copy it, the others keep the fill. The fill is zeros
+# for noise "zero", random (uniform or gaussian, unseeded) otherwise: a glimpse that reaches outside
+# the image cannot be reproduced then.
+
+def _glimpse_noise(node) -> str:
+    """The fill of pixels outside the image: "zero", "uniform" or "gaussian" (the runtime's rule)."""
+    try:
+        return _rt_sampling._noise_mode(node)
+    except InvalidArgumentError as e:  # an invalid combination of uniform_noise and noise
+        raise ExportError(str(e)) from None
+
+
+def _glimpse_corner(g: Graph, off: Val, size: Val, half_glimpse: float, normalized: bool, centered: bool,
+                    version: int) -> Val:
+    """One axis's window origins [B, 1] int64 from its offsets [B, 1] (float32, TF's order of operations)."""
+    f32 = np.float32
+    v = g.op1("Mul", off, size) if normalized else off
+    if version == 1 or (normalized and centered):
+        if centered:
+            v = g.op1("Add", g.op1("Div", v, scalar(g, 2, f32)), g.op1("Mul", size, scalar(g, 0.5, f32)))
+        v = g.op1("Sub", v, scalar(g, half_glimpse, f32))
+    elif centered:
+        v = g.op1("Add", v, g.op1("Mul", size, scalar(g, 0.5, f32)))
+    # (Index)v truncates; NaN and huge values (undefined in C++) give the runtime's -1, an index outside.
+    bad_ = g.op1("Or", g.op1("Not", g.op1("Less", g.op1("Abs", v), scalar(g, 2.0**62, f32))), g.op1("IsNaN", v))
+    safe = g.op1("Where", bad_, scalar(g, 0, f32), v)
+    return g.op1("Where", bad_, scalar(g, -1, np.int64), i64(g, safe))
+
+
+def _glimpses_inside(node, images: Val, offsets: Val, gh: int, gw: int, version: int) -> bool:
+    """Whether every glimpse lies wholly inside the image (constant offsets, static sizes), so a
+    random fill never shows."""
+    shape = images.shape
+    if not offsets.is_const or shape is None or not all(isinstance(d, int) for d in shape[1:3]):
+        return False
+    h, w = shape[1], shape[2]
+    for y, x in np.asarray(offsets.const, np.float32).reshape(-1, 2):
+        oy, ox = _rt_sampling._glimpse_origin(y, x, h, w, gh, gw, bool(node.attr.get("normalized", True)),
+                                              bool(node.attr.get("centered", True)), version)
+        if oy < 0 or ox < 0 or oy + gh > h or ox + gw > w:
+            return False
+    return True
+
+
+@converter("ExtractGlimpse", "ExtractGlimpseV2",
+           onnx="window origins by arithmetic (Cast truncates), GatherND, Where (zero fill)")
+def extract_glimpse(cx, node, ins):
+    """Each glimpse pixel read at origin + (row, col) where inside the image, else 0: noise "zero", or
+    a random noise that never shows (constant offsets keeping every glimpse inside the image)."""
+    g = cx.g
+    images, offsets = ins[0], ins[2]
+    version = 1 if node.op == "ExtractGlimpse" else 2
+    noise = _glimpse_noise(node)
+    if need_rank(images, "input") != 4:
+        raise ExportError(f"input must be 4-D [batch, height, width, channels], got rank {images.rank}")
+    if need_rank(offsets, "offsets") != 2 or (isinstance(offsets.shape[1], int) and offsets.shape[1] != 2):
+        raise ExportError(f"offsets must be a [batch, 2] matrix of (y, x), got shape {list(offsets.shape)}")
+    gsize = const_ints(ins[1], "the glimpse size")
+    if len(gsize) != 2 or min(gsize) < 0:
+        raise ExportError(f"the glimpse size must be two non-negative sizes (height, width), got {gsize}")
+    gh, gw = gsize
+    if noise != "zero" and not _glimpses_inside(node, images, offsets, gh, gw, version):
+        raise ExportError(f"random fill (noise {noise!r}) of the glimpse pixels outside the image: ONNX's "
+                          "generators do not reproduce TensorFlow's (exported only with noise 'zero', or with "
+                          "constant offsets keeping every glimpse inside an image of static size)")
+    f32 = np.float32
+    normalized = bool(node.attr.get("normalized", True))
+    centered = bool(node.attr.get("centered", True))
+    h, _, _ = _axis_size(g, images, 1)
+    w, _, _ = _axis_size(g, images, 2)
+    off = cast(g, offsets, f32)
+    oy, ox = (g.op1("Gather", off, g.const(np.asarray([k], np.int64)), axis=1) for k in range(2))  # [B, 1]
+    # F(gh / 2.0): the half window rounded to float32 once, as the kernel's float expression.
+    y0 = _glimpse_corner(g, oy, h, float(f32(gh / 2.0)), normalized, centered, version)
+    x0 = _glimpse_corner(g, ox, w, float(f32(gw / 2.0)), normalized, centered, version)
+    rows = g.op1("Add", y0, g.const(np.arange(gh, dtype=np.int64)[None, :]))  # [B, gh]
+    cols = g.op1("Add", x0, g.const(np.arange(gw, dtype=np.int64)[None, :]))  # [B, gw]
+    hi, wi = i64(g, h), i64(g, w)
+    zero = scalar(g, 0, np.int64)
+
+    def inside(c: Val, n: Val) -> Val:
+        return g.op1("And", g.op1("GreaterOrEqual", c, zero), g.op1("Less", c, n))
+
+    ok = g.op1("And", unsqueeze(g, inside(rows, hi), [2, 3]), unsqueeze(g, inside(cols, wi), [1, 3]))
+    one = scalar(g, 1, np.int64)
+    yi = unsqueeze(g, g.op1("Max", g.op1("Min", rows, g.op1("Sub", hi, one)), zero), [2, 3])  # [B, gh, 1, 1]
+    xi = unsqueeze(g, g.op1("Max", g.op1("Min", cols, g.op1("Sub", wi, one)), zero), [1, 3])  # [B, 1, gw, 1]
+    n = g.op1("Shape", images, start=0, end=1)
+    b = unsqueeze(g, g.op1("Range", zero, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))), one), [1, 2, 3])
+    px = _gather_pixels(g, cast(g, images, f32), b, yi, xi)
+    return g.op1("Where", ok, px, scalar(g, 0, f32))
 
 
 def _patches(cx, node, x: Val, name: str, rank: int) -> Val:
