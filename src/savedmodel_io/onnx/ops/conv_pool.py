@@ -1,5 +1,5 @@
 """Rarer convolution and pooling ops: the generic Conv, transposed and TF1-fused convolutions,
-arg-max pooling, morphological dilation, data-format maps (built on nn's convolution converters).
+arg-max pooling, morphological dilation and its input gradient, data-format maps (built on nn's convolution converters).
 
 Semantics: the numpy kernels (graph/ops/conv_pool.py; tensorflow/tensorflow
 tensorflow/core/kernels/conv_ops.cc, depthwise_conv_grad_op.cc,

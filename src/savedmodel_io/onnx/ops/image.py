@@ -1,9 +1,11 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize; ResizeArea,
 ResizeBicubic and ScaleAndTranslate as two MatMuls with constant weights), contrast, patch
-extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
-ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
-graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
-image_ops.h).
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), CropAndResize,
+ImageProjectiveTransformV2/V3 and ExtractGlimpse/V2 as coordinate arithmetic and GatherND, and
+DrawBoundingBoxes/V2 as outline masks on the pixel grid painted by a Loop (semantics: graph/ops/image.py,
+graph/ops/image_sampling.py, graph/ops/image_boxes.py; tensorflow/tensorflow
+tensorflow/core/kernels/image/crop_and_resize_op.cc, image_ops.h, attention_ops.cc,
+draw_bounding_box_op.cc).
 
 TF's coordinate rules (graph/ops/image.py; tensorflow/tensorflow
 tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.cc) map to
