@@ -1,5 +1,5 @@
 """Rarer convolution and pooling ops: the generic Conv, transposed and TF1-fused convolutions,
-arg-max pooling, morphological dilation, data-format maps (built on nn's convolution converters).
+arg-max pooling, morphological dilation and its input gradient, data-format maps (built on nn's convolution converters).
 
 Semantics: the numpy kernels (graph/ops/conv_pool.py; tensorflow/tensorflow
 tensorflow/core/kernels/conv_ops.cc, depthwise_conv_grad_op.cc,
@@ -15,7 +15,9 @@ import numpy as np
 from savedmodel_io.graph.ops._util import extreme
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import INT64_MAX, attr_dtype, attr_text, cast, need_rank, scalar
+from savedmodel_io.onnx.ops._util import (
+    INT64_MAX, attr_dtype, attr_text, cast, need_rank, scalar, unsqueeze, working_dtype,
+)
 from savedmodel_io.onnx.ops.image import _resize
 from savedmodel_io.onnx.ops.nn import _conv, _filter_oi, _pads, conv, conv_transpose, mirror_pad, transposed_conv
 
@@ -221,89 +223,145 @@ def _same_pads(g: Graph, x: Val, axes: list[int], strides: list[int], effs: list
     return g.op1("Concat", *before_v, *after_v, axis=0)
 
 
+class _Taps:
+    """Dilation2D's taps on an input: each tap's ``in + filter`` (out-of-image and NaN sums as T's lowest
+    value), in row-major tap order, in the working type ``work``; and the window geometry."""
+
+    def __init__(self, g: Graph, node: Any, x: Val, w: Val, exact: bool) -> None:
+        """``exact``: each float16/bfloat16 sum rounded to T (ties between taps then break as TF's do)."""
+        if need_rank(x) != 4:
+            raise ExportError("the input must be 4-D")
+        if w.shape is None or len(w.shape) != 3 or any(not isinstance(d, int) for d in w.shape[:2]):
+            raise ExportError("the filter must be 3-D with its height and width known before running")
+        fh, fw = w.shape[0], w.shape[1]
+        if fh * fw == 0:
+            raise ExportError("the filter has no taps")
+        depth = x.logical_shape[3]
+        if isinstance(depth, int) and isinstance(w.shape[2], int) and depth != w.shape[2]:
+            raise ExportError(f"the filter's depth {w.shape[2]} is not the input's {depth}")
+        dt = np.dtype(x.dtype)
+        if dt != w.dtype:
+            raise ExportError(f"the filter's type {w.dtype} is not the input's {dt}")
+        if dt.kind not in "fiu":
+            raise ExportError(f"dilation of {dt} values")
+        strides, rates = _inner_attr(node, "strides"), _inner_attr(node, "rates")
+        effs = [(k - 1) * r + 1 for k, r in zip((fh, fw), rates)]
+        perm = x.perm or (0, 1, 2, 3)
+        axes = [invert(perm)[1], invert(perm)[2]]  # where height and width are in the ONNX value
+        floats = dt.kind == "f"
+        narrow = dt in (np.int16, np.uint16)
+        # float16 / bfloat16 in float32: rounding each sum to T is monotone, so it commutes with the max.
+        # onnxruntime has no 16-bit integer Pad, Where or Max: those are padded, added and compared in
+        # int32, each sum wrapped to T by a Cast there and back.
+        work = np.dtype(np.float32) if floats and dt.itemsize < 4 else np.dtype(np.int32) if narrow else dt
+        lowest = extreme(dt, False)
+        xv = cast(g, x, work)
+        padding = attr_text(node, "padding", "VALID")
+        if padding == "SAME":
+            pads = _same_pads(g, xv, axes, strides, effs)
+        elif padding == "VALID":
+            pads = None
+        else:
+            raise ExportError(f"padding {padding!r} is not supported")
+        if pads is not None and pads.is_const and not pads.const.any():
+            pads = None
+        inside = None
+        if pads is not None:
+            # Floats: pad with NaN, which the max skips like an out-of-image tap. Integers: a mask of the image.
+            xv = g.op1("Pad", xv, pads, scalar(g, np.nan if floats else 0, work), mode="constant")
+            if not floats:
+                dims = [x.shape[a] if a in axes else 1 for a in range(4)]
+                if all(isinstance(d, int) for d in dims):
+                    ones = g.const(np.ones(dims, bool))
+                else:
+                    ones = g.op1("Expand", g.const(np.ones([1] * 4, bool)), g.op1("Concat", *(
+                        g.op1("Shape", x, start=a, end=a + 1) if a in axes else g.const(np.asarray([1], np.int64))
+                        for a in range(4)), axis=0))
+                inside = g.op1("Pad", ones, pads, scalar(g, False, bool), mode="constant")
+        tap_shape = [-1 if p == 3 else 1 for p in perm]
+        taps = g.op1("Reshape", w, g.const(np.asarray([fh * fw, -1], np.int64)))
+        low = scalar(g, lowest, work)
+        steps = g.const(np.asarray(strides, np.int64))
+        axes_v = g.const(np.asarray(axes, np.int64))
+        self.sums: list[Val] = []
+        for i in range(fh):
+            for j in range(fw):
+                starts = [i * rates[0], j * rates[1]]
+                ends = [-(eff - 1 - st) if eff - 1 - st else INT64_MAX for eff, st in zip(effs, starts)]
+                sl = [g.const(np.asarray(starts, np.int64)), g.const(np.asarray(ends, np.int64)), axes_v, steps]
+                tap = g.op1("Reshape", cast(g, g.op1("Gather", taps, g.const(np.asarray(i * fw + j, np.int64)),
+                                                     axis=0), work), g.const(np.asarray(tap_shape, np.int64)))
+                v = g.op1("Add", g.op1("Slice", xv, *sl), tap)
+                if narrow or (exact and work != dt):
+                    v = cast(g, cast(g, v, dt), work)
+                if floats:
+                    v = g.op1("Where", g.op1("IsNaN", v), low, v)
+                elif inside is not None and work == np.uint64:  # no uint64 Where: 0 is the lowest, a product masks
+                    v = g.op1("Mul", v, cast(g, g.op1("Slice", inside, *sl), np.uint64))
+                elif inside is not None:
+                    v = g.op1("Where", g.op1("Slice", inside, *sl), v, low)
+                self.sums.append(v)
+        self.dt, self.work, self.low, self.pads = dt, work, low, pads
+        self.fh, self.fw, self.strides, self.rates = fh, fw, strides, rates
+
+
 @converter("Dilation2D", onnx="Pad, Slice, Add, Where, Max", layout=True)
 def dilation2d(cx, node, ins):
     """One strided Slice + Add of the filter's tap per tap, out-of-image and NaN values replaced
     by T's lowest value, then a variadic Max (with the lowest value itself, TF's start)."""
     g = cx.g
-    x, w = ins[0], g.plain(ins[1])
-    if need_rank(x) != 4:
-        raise ExportError("the input must be 4-D")
-    if w.shape is None or len(w.shape) != 3 or any(not isinstance(d, int) for d in w.shape[:2]):
-        raise ExportError("the filter must be 3-D with its height and width known before running")
-    fh, fw = w.shape[0], w.shape[1]
-    if fh * fw == 0:
-        raise ExportError("the filter has no taps")
-    depth = x.logical_shape[3]
-    if isinstance(depth, int) and isinstance(w.shape[2], int) and depth != w.shape[2]:
-        raise ExportError(f"the filter's depth {w.shape[2]} is not the input's {depth}")
-    dt = np.dtype(x.dtype)
-    if dt != w.dtype:
-        raise ExportError(f"the filter's type {w.dtype} is not the input's {dt}")
-    if dt.kind not in "fiu":
-        raise ExportError(f"dilation of {dt} values")
-    strides, rates = _inner_attr(node, "strides"), _inner_attr(node, "rates")
-    effs = [(k - 1) * r + 1 for k, r in zip((fh, fw), rates)]
-    perm = x.perm or (0, 1, 2, 3)
-    axes = [invert(perm)[1], invert(perm)[2]]  # where height and width are in the ONNX value
-    floats = dt.kind == "f"
-    narrow = dt in (np.int16, np.uint16)
-    # float16 / bfloat16 in float32: rounding each sum to T is monotone, so it commutes with the max.
-    # onnxruntime has no 16-bit integer Pad, Where or Max: those are padded, added and compared in
-    # int32, each sum wrapped to T by a Cast there and back.
-    work = np.dtype(np.float32) if floats and dt.itemsize < 4 else np.dtype(np.int32) if narrow else dt
-    lowest = extreme(dt, False)
-    xv = cast(g, x, work)
-    padding = attr_text(node, "padding", "VALID")
-    if padding == "SAME":
-        pads = _same_pads(g, xv, axes, strides, effs)
-    elif padding == "VALID":
-        pads = None
-    else:
-        raise ExportError(f"padding {padding!r} is not supported")
-    if pads is not None and pads.is_const and not pads.const.any():
-        pads = None
-    inside = None
-    if pads is not None:
-        # Floats: pad with NaN, which the max skips like an out-of-image tap. Integers: a mask of the image.
-        xv = g.op1("Pad", xv, pads, scalar(g, np.nan if floats else 0, work), mode="constant")
-        if not floats:
-            dims = [x.shape[a] if a in axes else 1 for a in range(4)]
-            if all(isinstance(d, int) for d in dims):
-                ones = g.const(np.ones(dims, bool))
-            else:
-                ones = g.op1("Expand", g.const(np.ones([1] * 4, bool)), g.op1("Concat", *(
-                    g.op1("Shape", x, start=a, end=a + 1) if a in axes else g.const(np.asarray([1], np.int64))
-                    for a in range(4)), axis=0))
-            inside = g.op1("Pad", ones, pads, scalar(g, False, bool), mode="constant")
-    tap_shape = [-1 if p == 3 else 1 for p in perm]
-    taps = g.op1("Reshape", w, g.const(np.asarray([fh * fw, -1], np.int64)))
-    low = scalar(g, lowest, work)
-    steps = g.const(np.asarray(strides, np.int64))
-    axes_v = g.const(np.asarray(axes, np.int64))
-    parts = [low]
-    for i in range(fh):
-        for j in range(fw):
-            starts = [i * rates[0], j * rates[1]]
-            ends = [-(eff - 1 - st) if eff - 1 - st else INT64_MAX for eff, st in zip(effs, starts)]
-            sl = [g.const(np.asarray(starts, np.int64)), g.const(np.asarray(ends, np.int64)), axes_v, steps]
-            tap = g.op1("Reshape", cast(g, g.op1("Gather", taps, g.const(np.asarray(i * fw + j, np.int64)), axis=0),
-                                        work), g.const(np.asarray(tap_shape, np.int64)))
-            v = g.op1("Add", g.op1("Slice", xv, *sl), tap)
-            if narrow:
-                v = cast(g, cast(g, v, dt), work)
-            if floats:
-                v = g.op1("Where", g.op1("IsNaN", v), low, v)
-            elif inside is not None and work == np.uint64:  # no uint64 Where: 0 is the lowest, a product masks
-                v = g.op1("Mul", v, cast(g, g.op1("Slice", inside, *sl), np.uint64))
-            elif inside is not None:
-                v = g.op1("Where", g.op1("Slice", inside, *sl), v, low)
-            parts.append(v)
-    out = cast(g, g.op1("Max", *parts), dt)
+    x = ins[0]
+    t = _Taps(g, node, x, g.plain(ins[1]), exact=False)
+    out = cast(g, g.op1("Max", t.low, *t.sums), t.dt)
     out.perm = x.perm
     return out
 
 
-inexpressible("not mapped yet: the gradient of Dilation2D (each output's gradient added at its window's first "
-              "maximum, a ScatterND with reduction add in TensorFlow's order); training only",
-              "Dilation2DBackpropInput")
+# The gradient (dilation_ops.cc, DilationBackpropInputOp; the runtime's dilation2d_backprop_input):
+# out_backprop[b, y, x, c] is added at the input pixel of the first tap (row-major) whose sum is
+# strictly above those before it and T's lowest value (a NaN sum never is); a window without such a tap
+# sends it to its first row and column, each clamped to 0. The additions run in T, output after output.
+
+@converter("Dilation2DBackpropInput", onnx="Pad, Slice, Add, Greater, Where per tap; ScatterND(reduction=add)")
+def dilation2d_backprop_input(cx, node, ins):
+    """The winning tap of each output by TF's sequence of strict comparisons (one Greater and Where per
+    tap), its input position by arithmetic, and the gradients added there by ScatterND in TF's order."""
+    g = cx.g
+    if cx.opset < 16:
+        raise ExportError(f"adding gradients at the winning taps needs ScatterND's reduction 'add' "
+                          f"(ONNX opset 16 or later; exporting to opset {cx.opset})")
+    x, dy = g.plain(ins[0]), g.plain(ins[2])
+    t = _Taps(g, node, x, g.plain(ins[1]), exact=True)
+    acc = working_dtype(t.dt)  # onnxruntime's ScatterND: 32/64-bit numbers (integers wrap to T at the end)
+    if need_rank(dy, "out_backprop") != 4:
+        raise ExportError("out_backprop must be 4-D")
+    i64_ = np.int64
+    best, row_off, col_off = t.low, scalar(g, -1, i64_), scalar(g, -1, i64_)
+    for k, v in enumerate(t.sums):
+        i, j = divmod(k, t.fw)
+        win = g.op1("Greater", v, best)
+        best = g.op1("Where", win, v, best)
+        row_off = g.op1("Where", win, scalar(g, i * t.rates[0], i64_), row_off)
+        col_off = g.op1("Where", win, scalar(g, j * t.rates[1], i64_), col_off)
+    # Each output's window start (out * stride - pad before), [1, oh, 1, 1] and [1, 1, ow, 1].
+    zero, one = scalar(g, 0, i64_), scalar(g, 1, i64_)
+
+    def starts(axis: int) -> Val:
+        n = g.op1("Reshape", g.op1("Shape", t.sums[0], start=axis, end=axis + 1), g.const(np.zeros(0, i64_)))
+        pos = g.op1("Mul", g.op1("Range", zero, n, one), scalar(g, t.strides[axis - 1], i64_))
+        if t.pads is not None:
+            pos = g.op1("Sub", pos, g.op1("Gather", t.pads, g.const(np.asarray([axis], i64_)), axis=0))
+        return g.op1("Reshape", pos, g.const(np.asarray([1, -1, 1, 1] if axis == 1 else [1, 1, -1, 1], i64_)))
+
+    def position(start: Val, off: Val) -> Val:
+        return g.op1("Where", g.op1("Less", off, zero), g.op1("Max", start, zero), g.op1("Add", start, off))
+
+    rows, cols = position(starts(1), row_off), position(starts(2), col_off)  # [B, oh, ow, C]
+    shape = g.op1("Shape", t.sums[0])
+    b = g.op1("Reshape", g.op1("Range", zero, g.op1("Gather", shape, g.const(np.asarray(0, i64_)), axis=0), one),
+              g.const(np.asarray([-1, 1, 1, 1], i64_)))
+    c = g.op1("Range", zero, g.op1("Gather", shape, g.const(np.asarray(3, i64_)), axis=0), one)
+    idx = g.op1("Concat", *(unsqueeze(g, g.op1("Expand", v, shape), [4]) for v in (b, rows, cols, c)), axis=4)
+    base = g.op1("Expand", scalar(g, 0, acc), g.op1("Shape", x))
+    grad = g.op1("ScatterND", base, idx, cast(g, dy, acc), reduction="add")
+    return cast(g, grad, t.dt)

@@ -1,9 +1,11 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize; ResizeArea,
 ResizeBicubic and ScaleAndTranslate as two MatMuls with constant weights), contrast, patch
-extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
-ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
-graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
-image_ops.h).
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), CropAndResize,
+ImageProjectiveTransformV2/V3 and ExtractGlimpse/V2 as coordinate arithmetic and GatherND, and
+DrawBoundingBoxes/V2 as outline masks on the pixel grid painted by a Loop (semantics: graph/ops/image.py,
+graph/ops/image_sampling.py, graph/ops/image_boxes.py; tensorflow/tensorflow
+tensorflow/core/kernels/image/crop_and_resize_op.cc, image_ops.h, attention_ops.cc,
+draw_bounding_box_op.cc).
 
 TF's coordinate rules (graph/ops/image.py; tensorflow/tensorflow
 tensorflow/core/kernels/image/resize_bilinear_op.cc, resize_nearest_neighbor_op.cc) map to
@@ -27,13 +29,16 @@ import numpy as np
 
 from onnx.numpy_helper import from_array as onnx_tensor
 
+from savedmodel_io.errors import InvalidArgumentError
 from savedmodel_io.graph.ops import image as _rt_image  # the runtime's tap tables: TF's weights
+from savedmodel_io.graph.ops import image_boxes as _rt_boxes  # TF's default box colours
+from savedmodel_io.graph.ops import image_sampling as _rt_sampling  # glimpse rules
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph, if_graph
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, attr_text, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
+    INT64_MAX, INT64_MIN, attr_text, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
 )
 
 
@@ -578,7 +583,127 @@ def nms_v5(cx, node, ins):
 
 inexpressible("no ONNX form: suppression by an arbitrary overlap matrix, or per-class suppression merged "
               "and padded across classes", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression")
-inexpressible("drawing boxes into images: no cheap ONNX form", "DrawBoundingBoxes", "DrawBoundingBoxesV2")
+
+
+# -- drawing boxes ---------------------------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/image/draw_bounding_box_op.cc, as the numpy runtime's
+# draw_bounding_boxes (graph/ops/image_boxes.py): a box's rows are int64(float32(y) * float32(h - 1))
+# (truncated; NaN and overflow give INT64_MIN, as x86 converts them), its columns likewise; an
+# inverted box (min > max) or one wholly outside is skipped; otherwise its top and bottom rows are
+# drawn when inside the image, over the columns clamped to it, and its left and right columns over
+# the rows clamped to it. Box k takes colour k mod K of the table (TF's default table when colors is
+# empty); later boxes draw over earlier ones. On the pixel grid, with 0 <= r < h and 0 <= c < w, the
+# clamping and the outside tests fold away: box pixel (r, c) is drawn iff y0 <= y1, x0 <= x1 and
+# ((r == y0 or r == y1) and x0 <= c <= x1, or (c == x0 or c == x1) and y0 <= r <= y1).
+
+def _pixel_index(g: Graph, v: Val) -> Val:
+    """float32 -> int64 as C++ converts it on x86: truncated, INT64_MIN for NaN and out of range."""
+    bad_ = g.op1("Not", g.op1("Less", g.op1("Abs", v), scalar(g, 2.0**63, np.float32)))  # NaN too
+    safe = i64(g, g.op1("Where", bad_, scalar(g, 0, np.float32), v))
+    return g.op1("Where", bad_, scalar(g, INT64_MIN, np.int64), safe)
+
+
+def _box_colours(g: Graph, node, ins: list[Val], depth: int, dt: np.dtype) -> tuple[Val, Val | int]:
+    """(colour table [K', depth] in the images' type, K or a run-time int64 scalar of the colours given);
+    box k's colour is row k mod K (K = len(TF's default table) when no colours are given)."""
+    default = _rt_boxes._COLOURS[:, :depth].copy()
+    if depth == 1:
+        default[:, 0] = 1
+    if node.op != "DrawBoundingBoxesV2":
+        return g.const(default.astype(dt)), len(default)
+    colors = ins[2]
+    if need_rank(colors, "colors") != 2:
+        raise ExportError(f"colors must be a 2-D matrix, got rank {colors.rank}")
+    if isinstance(colors.shape[1], int) and colors.shape[1] < depth:
+        raise ExportError(f"colors must have equal or more channels than the image provided: "
+                          f"{list(colors.shape)} for depth {depth}")
+    if colors.is_const:
+        table = np.asarray(colors.const, np.float32)
+        table = table[:, :depth] if table.size else default
+        return g.const(table.astype(dt)), len(table)
+    # Colours given at run time: their first depth columns, then the default table (used when none are).
+    given = g.op1("Slice", cast(g, colors, np.float32), g.const(np.asarray([0], np.int64)),
+                  g.const(np.asarray([depth], np.int64)), g.const(np.asarray([1], np.int64)))
+    table = cast(g, g.op1("Concat", given, g.const(default), axis=0), dt)
+    return table, g.op1("Reshape", g.op1("Shape", colors, start=0, end=1), g.const(np.zeros(0, np.int64)))
+
+
+@converter("DrawBoundingBoxes", "DrawBoundingBoxesV2",
+           onnx="box outlines as comparisons on pixel grids, a Loop over boxes of Where (in box order)")
+def draw_bounding_boxes(cx, node, ins):
+    """Each box's outline mask from its rows and columns (TF's rounding), drawn in box order by a
+    Loop whose step k paints box k's colour with Where: later boxes over earlier, any box count."""
+    g = cx.g
+    images, boxes = ins[0], ins[1]
+    if need_rank(images, "images") != 4:
+        raise ExportError("The rank of the images should be 4")
+    if need_rank(boxes, "boxes") != 3:
+        raise ExportError("The rank of the boxes tensor should be 3")
+    if isinstance(boxes.shape[2], int) and boxes.shape[2] != 4:
+        raise ExportError(f"The size of the third dimension of the box must be 4. Received: {boxes.shape[2]}")
+    b_img, b_box = images.shape[0], boxes.shape[0]
+    if isinstance(b_img, int) and isinstance(b_box, int) and b_img != b_box:
+        raise ExportError("The batch sizes should be the same")
+    depth = images.shape[3]
+    if not isinstance(depth, int):
+        raise ExportError("the images' depth must be known before running (it sizes the colour table)")
+    if depth not in (1, 3, 4):
+        raise ExportError("Channel depth should be either 1 (GRY), 3 (RGB), or 4 (RGBA)")
+    dt = np.dtype(images.dtype)
+    if dt not in (np.float16, np.float32):
+        raise ExportError(f"drawing into {dt} images (TensorFlow draws into float and half images)")
+    table, k_colours = _box_colours(g, node, ins, depth, dt)
+    f32, i64_ = np.float32, np.int64
+    bx = cast(g, boxes, f32)
+    y0, x0, y1, x1 = (_pixel_index(g, g.op1("Mul", g.op1("Gather", bx, g.const(np.asarray(k, i64_)), axis=2),
+                                               _dim_f32(g, images, 1 if k % 2 == 0 else 2)))
+                      for k in range(4))  # [B, N] each
+    zero, one = scalar(g, 0, i64_), scalar(g, 1, i64_)
+
+    def grid(axis: int) -> Val:  # [1, 1, size]: every row (column) index
+        size = g.op1("Reshape", g.op1("Shape", images, start=axis, end=axis + 1), g.const(np.zeros(0, i64_)))
+        return unsqueeze(g, g.op1("Range", zero, size, one), [0, 1])
+
+    r, c = grid(1), grid(2)
+    y0, x0, y1, x1 = (unsqueeze(g, v, [2]) for v in (y0, x0, y1, x1))  # [B, N, 1]
+    valid = g.op1("And", g.op1("LessOrEqual", y0, y1), g.op1("LessOrEqual", x0, x1))
+
+    def between(v: Val, lo: Val, hi: Val) -> Val:
+        return g.op1("And", g.op1("LessOrEqual", lo, v), g.op1("LessOrEqual", v, hi))
+
+    def either(v: Val, a: Val, b: Val) -> Val:
+        return g.op1("Or", g.op1("Equal", v, a), g.op1("Equal", v, b))
+
+    row_line = g.op1("And", valid, either(r, y0, y1))  # [B, N, H]: a top or bottom row of a drawn box
+    row_span = g.op1("And", valid, between(r, y0, y1))  # [B, N, H]: rows of its left and right columns
+    col_span, col_line = between(c, x0, x1), either(c, x0, x1)  # [B, N, W]
+    n_boxes = g.op1("Reshape", g.op1("Shape", boxes, start=1, end=2), g.const(np.zeros(0, i64_)))
+    names = [g.model.fresh(f"{g.hint}/{k}") for k in ("box", "cond", "canvas")]
+    canvas_t = tensor_type(dt, images.shape)
+
+    def paint(gg: Graph) -> list[Val]:
+        k = Val(names[0], np.dtype(i64_), ())
+        canvas = Val(names[2], dt, images.shape)
+
+        def at_k(v: Val, axis: int) -> Val:
+            """Box k's row of ``v`` [B, N, X], as [B, X, 1] (axis 2) or [B, 1, X] (axis 1)."""
+            return unsqueeze(gg, gg.op1("Gather", v, k, axis=1), [axis])
+
+        mask = gg.op1("Or", gg.op1("And", at_k(row_line, 2), at_k(col_span, 1)),
+                      gg.op1("And", at_k(row_span, 2), at_k(col_line, 1)))  # [B, H, W]
+        if isinstance(k_colours, int):
+            which = gg.op1("Mod", k, scalar(gg, k_colours, i64_))
+        else:  # colours given at run time: row k mod K, or the default table after them when K == 0
+            some = gg.op1("Greater", k_colours, zero)
+            which = gg.op1("Where", some, gg.op1("Mod", k, gg.op1("Max", k_colours, one)),
+                           gg.op1("Add", k_colours, gg.op1("Mod", k, scalar(gg, len(_rt_boxes._COLOURS), i64_))))
+        colour = gg.op1("Gather", table, which, axis=0)  # [depth]
+        return [gg.const(np.asarray(True)), gg.op1("Where", unsqueeze(gg, mask, [3]), colour, canvas)]
+
+    body, _ = body_graph(g, "draw_box", paint, [(names[0], tensor_type(np.dtype(i64_), ())),
+                                                (names[1], tensor_type(np.dtype(bool), ())),
+                                                (names[2], canvas_t)])
+    return g.op("Loop", [n_boxes, None, images], outputs=1, types=[canvas_t], body=body)[0]
 # -- projective transforms -------------------------------------------------------------------------
 # tensorflow/tensorflow tensorflow/core/kernels/image/image_ops.h (ProjectiveGenerator, MapCoordinate):
 # output pixel (x, y) reads the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k) with
@@ -709,8 +834,101 @@ def projective_transform(cx, node, ins):
     return cast(g, out, dt)
 
 
-inexpressible("glimpses with TensorFlow's noise and centring rules: no cheap ONNX form", "ExtractGlimpse",
-              "ExtractGlimpseV2")
+# -- glimpses ---------------------------------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/image/attention_ops.cc and eigen_attention.h
+# (GlimpseExtractionOp::eval), as the numpy runtime's extract_glimpse (graph/ops/image_sampling.py):
+# each window's top-left corner is computed from the offset in float32 and truncated toward zero
+# ((Index)x); window pixels inside the image copy it, the others keep the fill. The fill is zeros
+# for noise "zero", random (uniform or gaussian, unseeded) otherwise: a glimpse that reaches outside
+# the image cannot be reproduced then.
+
+def _glimpse_noise(node) -> str:
+    """The fill of pixels outside the image: "zero", "uniform" or "gaussian" (the runtime's rule)."""
+    try:
+        return _rt_sampling._noise_mode(node)
+    except InvalidArgumentError as e:  # an invalid combination of uniform_noise and noise
+        raise ExportError(str(e)) from None
+
+
+def _glimpse_corner(g: Graph, off: Val, size: Val, half_glimpse: float, normalized: bool, centered: bool,
+                    version: int) -> Val:
+    """One axis's window origins [B, 1] int64 from its offsets [B, 1] (float32, TF's order of operations)."""
+    f32 = np.float32
+    v = g.op1("Mul", off, size) if normalized else off
+    if version == 1 or (normalized and centered):
+        if centered:
+            v = g.op1("Add", g.op1("Div", v, scalar(g, 2, f32)), g.op1("Mul", size, scalar(g, 0.5, f32)))
+        v = g.op1("Sub", v, scalar(g, half_glimpse, f32))
+    elif centered:
+        v = g.op1("Add", v, g.op1("Mul", size, scalar(g, 0.5, f32)))
+    # (Index)v truncates; NaN and huge values (undefined in C++) give the runtime's -1, an index outside.
+    bad_ = g.op1("Or", g.op1("Not", g.op1("Less", g.op1("Abs", v), scalar(g, 2.0**62, f32))), g.op1("IsNaN", v))
+    safe = g.op1("Where", bad_, scalar(g, 0, f32), v)
+    return g.op1("Where", bad_, scalar(g, -1, np.int64), i64(g, safe))
+
+
+def _glimpses_inside(node, images: Val, offsets: Val, gh: int, gw: int, version: int) -> bool:
+    """Whether every glimpse lies wholly inside the image (constant offsets, static sizes), so a
+    random fill never shows."""
+    shape = images.shape
+    if not offsets.is_const or shape is None or not all(isinstance(d, int) for d in shape[1:3]):
+        return False
+    h, w = shape[1], shape[2]
+    for y, x in np.asarray(offsets.const, np.float32).reshape(-1, 2):
+        oy, ox = _rt_sampling._glimpse_origin(y, x, h, w, gh, gw, bool(node.attr.get("normalized", True)),
+                                              bool(node.attr.get("centered", True)), version)
+        if oy < 0 or ox < 0 or oy + gh > h or ox + gw > w:
+            return False
+    return True
+
+
+@converter("ExtractGlimpse", "ExtractGlimpseV2",
+           onnx="window origins by arithmetic (Cast truncates), GatherND, Where (zero fill)")
+def extract_glimpse(cx, node, ins):
+    """Each glimpse pixel read at origin + (row, col) where inside the image, else 0: noise "zero", or
+    a random noise that never shows (constant offsets keeping every glimpse inside the image)."""
+    g = cx.g
+    images, offsets = ins[0], ins[2]
+    version = 1 if node.op == "ExtractGlimpse" else 2
+    noise = _glimpse_noise(node)
+    if need_rank(images, "input") != 4:
+        raise ExportError(f"input must be 4-D [batch, height, width, channels], got rank {images.rank}")
+    if need_rank(offsets, "offsets") != 2 or (isinstance(offsets.shape[1], int) and offsets.shape[1] != 2):
+        raise ExportError(f"offsets must be a [batch, 2] matrix of (y, x), got shape {list(offsets.shape)}")
+    gsize = const_ints(ins[1], "the glimpse size")
+    if len(gsize) != 2 or min(gsize) < 0:
+        raise ExportError(f"the glimpse size must be two non-negative sizes (height, width), got {gsize}")
+    gh, gw = gsize
+    if noise != "zero" and not _glimpses_inside(node, images, offsets, gh, gw, version):
+        raise ExportError(f"random fill (noise {noise!r}) of the glimpse pixels outside the image: ONNX's "
+                          "generators do not reproduce TensorFlow's (exported only with noise 'zero', or with "
+                          "constant offsets keeping every glimpse inside an image of static size)")
+    f32 = np.float32
+    normalized = bool(node.attr.get("normalized", True))
+    centered = bool(node.attr.get("centered", True))
+    h, _, _ = _axis_size(g, images, 1)
+    w, _, _ = _axis_size(g, images, 2)
+    off = cast(g, offsets, f32)
+    oy, ox = (g.op1("Gather", off, g.const(np.asarray([k], np.int64)), axis=1) for k in range(2))  # [B, 1]
+    # F(gh / 2.0): the half window rounded to float32 once, as the kernel's float expression.
+    y0 = _glimpse_corner(g, oy, h, float(f32(gh / 2.0)), normalized, centered, version)
+    x0 = _glimpse_corner(g, ox, w, float(f32(gw / 2.0)), normalized, centered, version)
+    rows = g.op1("Add", y0, g.const(np.arange(gh, dtype=np.int64)[None, :]))  # [B, gh]
+    cols = g.op1("Add", x0, g.const(np.arange(gw, dtype=np.int64)[None, :]))  # [B, gw]
+    hi, wi = i64(g, h), i64(g, w)
+    zero = scalar(g, 0, np.int64)
+
+    def inside(c: Val, n: Val) -> Val:
+        return g.op1("And", g.op1("GreaterOrEqual", c, zero), g.op1("Less", c, n))
+
+    ok = g.op1("And", unsqueeze(g, inside(rows, hi), [2, 3]), unsqueeze(g, inside(cols, wi), [1, 3]))
+    one = scalar(g, 1, np.int64)
+    yi = unsqueeze(g, g.op1("Max", g.op1("Min", rows, g.op1("Sub", hi, one)), zero), [2, 3])  # [B, gh, 1, 1]
+    xi = unsqueeze(g, g.op1("Max", g.op1("Min", cols, g.op1("Sub", wi, one)), zero), [1, 3])  # [B, 1, gw, 1]
+    n = g.op1("Shape", images, start=0, end=1)
+    b = unsqueeze(g, g.op1("Range", zero, g.op1("Reshape", n, g.const(np.zeros(0, np.int64))), one), [1, 2, 3])
+    px = _gather_pixels(g, cast(g, images, f32), b, yi, xi)
+    return g.op1("Where", ok, px, scalar(g, 0, f32))
 
 
 def _patches(cx, node, x: Val, name: str, rank: int) -> Val:
