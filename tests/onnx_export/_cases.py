@@ -7,7 +7,9 @@ and ``in|out/<signature>/<case>/<key>`` (models_control.py). Both read as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,3 +62,51 @@ def ort_value(x: np.ndarray) -> np.ndarray:
     if x.dtype == object:
         return np.vectorize(lambda b: b.decode("utf-8", "surrogateescape"), otypes=[object])(x) if x.size else x
     return x
+
+
+# -- one-signature graphs built by hand -----------------------------------------------------------
+
+class Tags:
+    """The tag set :func:`savedmodel_io.onnx._model.assemble` records for a hand-built MetaGraph."""
+
+    tag_set = frozenset({"serve"})
+
+
+def signature(nodes: Any, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    """A MetaGraphDef whose signature ``s`` runs ``nodes``. ``inputs``: name -> an array (its dtype
+    and shape) or (DataType, shape with None for unknown dims), read as ``name:0``; ``outputs``: key ->
+    a tensor name, or (tensor name, DataType or None, shape or None)."""
+    from savedmodel_io import dtypes, tensors
+    from savedmodel_io.proto import MetaGraphDef
+
+    mg = MetaGraphDef()
+    mg.graph_def.node.extend(nodes)
+    sd = mg.signature_def["s"]
+    for k, v in inputs.items():
+        dt, shape = (dtypes.from_numpy(v.dtype), v.shape) if hasattr(v, "dtype") else v
+        info = sd.inputs[k]
+        info.name = f"{k}:0"
+        info.dtype = dt
+        info.tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
+    for k, v in outputs.items():
+        ref, dt, shape = (v, None, None) if isinstance(v, str) else v
+        info = sd.outputs[k]
+        info.name = ref
+        if dt is not None:
+            info.dtype = dt
+        if shape is not None:
+            info.tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
+    return mg
+
+
+def exported(mg: Any, opset: int = 20, **options: Any) -> tuple[Any, list]:
+    """(the ONNX model of signature ``s``, []) or (None, the exporter's problems)."""
+    from savedmodel_io.graph import runtime
+    from savedmodel_io.onnx import _model
+    from savedmodel_io.onnx._convert import Exporter
+
+    ex = Exporter(runtime.Session(mg), opset, **options)
+    graph = ex.signature("s")
+    if ex.problems:
+        return None, list(ex.problems)
+    return _model.assemble(ex, graph, "s", Tags()), []

@@ -16,14 +16,12 @@ from _oracles import ModuleOracle
 from _oracles.codec import decode, encode
 
 from graph.test_runtime_core import F32, I32, const, node, placeholder
+from onnx_export._cases import exported, signature
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from savedmodel_io import dtypes, tensors  # noqa: E402
-from savedmodel_io.graph import runtime  # noqa: E402
-from savedmodel_io.onnx import _model  # noqa: E402
-from savedmodel_io.onnx._convert import Exporter  # noqa: E402
+from savedmodel_io import dtypes  # noqa: E402
 from savedmodel_io.proto import MetaGraphDef  # noqa: E402
 
 RS = np.random.RandomState(4417)
@@ -75,24 +73,9 @@ def tf_answers() -> dict[str, list[dict]]:
     return dict(zip(names, got))
 
 
-class _Tags:
-    tag_set = frozenset({"serve"})
-
-
 def _signature(nodes: list, inputs: dict[str, tuple[int, tuple]], outputs: list[str]) -> MetaGraphDef:
     """Signature ``s``: inputs name -> (DataType, shape with None for unknown), float outputs."""
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, (dt, shape) in inputs.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dt
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
-    for i, ref in enumerate(outputs):
-        sd.outputs[f"o{i}"].name = ref
-        sd.outputs[f"o{i}"].dtype = dtypes.from_numpy(np.float32)
-        sd.outputs[f"o{i}"].tensor_shape.CopyFrom(tensors.shape_to_proto((None, None, None)))
-    return mg
+    return signature(nodes, inputs, {f"o{i}": (ref, F32, (None, None, None)) for i, ref in enumerate(outputs)})
 
 
 def _chain(name: str, rate: str = "const") -> list:
@@ -102,10 +85,8 @@ def _chain(name: str, rate: str = "const") -> list:
             node("mfcc", "Mfcc", ["spec", "rate"], **mfcc)]
 
 
-def _problems(mg: MetaGraphDef):
-    ex = Exporter(runtime.Session(mg), 20)
-    graph = ex.signature("s")
-    return ex, graph, ex.problems
+def _problems(mg: MetaGraphDef) -> list:
+    return exported(mg)[1]
 
 
 @pytest.mark.tf
@@ -113,9 +94,8 @@ def _problems(mg: MetaGraphDef):
 def test_one_model_runs_every_length_as_tensorflow(name, tf_answers):
     channels = CONFIGS[name][2]
     mg = _signature(_chain(name), {"x": (F32, (None, channels))}, ["spec:0", "mfcc:0"])
-    ex, graph, problems = _problems(mg)
+    proto, problems = exported(mg)
     assert not problems, problems
-    proto = _model.assemble(ex, graph, "s", _Tags())
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     first = proto.graph.input[0].type.tensor_type.shape.dim[0]
@@ -135,14 +115,14 @@ def test_one_model_runs_every_length_as_tensorflow(name, tf_answers):
 
 def test_mfcc_needs_a_constant_sample_rate():
     mg = _signature(_chain("speech", rate="input"), {"x": (F32, (None, 1)), "rate": (I32, ())}, ["mfcc:0"])
-    (p,) = _problems(mg)[2]
+    (p,) = _problems(mg)
     assert p.op == "Mfcc" and "run time" in p.reason and "sample rate" in p.reason
 
 
 def test_mfcc_needs_a_known_bin_count():
     mg = _signature([placeholder("s"), const("rate", np.int32(RATE)), node("mfcc", "Mfcc", ["s", "rate"])],
                     {"s": (F32, (1, None, None))}, ["mfcc:0"])
-    (p,) = _problems(mg)[2]
+    (p,) = _problems(mg)
     assert p.op == "Mfcc" and "number of frequency bins" in p.reason
 
 
@@ -150,7 +130,7 @@ def test_mfcc_refuses_what_tensorflow_refuses():
     mg = _signature([placeholder("s"), const("rate", np.int32(RATE)),
                      node("mfcc", "Mfcc", ["s", "rate"], dct_coefficient_count=50)],
                     {"s": (F32, (1, 5, 129))}, ["mfcc:0"])
-    (p,) = _problems(mg)[2]
+    (p,) = _problems(mg)
     assert p.op == "Mfcc" and "Mfcc initialization failed" in p.reason
 
 
@@ -160,7 +140,7 @@ def test_spectrogram_refuses_bad_attrs_and_ranks():
                                 ({"window_size": 64, "stride": 32}, (None,), "2-dimensional")]:
         mg = _signature([placeholder("x"), node("spec", "AudioSpectrogram", ["x"], **attrs)],
                         {"x": (F32, shape)}, ["spec:0"])
-        (p,) = _problems(mg)[2]
+        (p,) = _problems(mg)
         assert p.op == "AudioSpectrogram" and words in p.reason, (attrs, p.reason)
 
 
@@ -169,5 +149,5 @@ def test_wav_codecs_stay_refused():
                     {"x": (F32, (None, 1))}, [])
     mg.signature_def["s"].outputs["o0"].name = "wav:0"
     mg.signature_def["s"].outputs["o0"].dtype = dtypes.from_numpy(np.dtype(object))
-    (p,) = _problems(mg)[2]
+    (p,) = _problems(mg)
     assert p.op == "EncodeWav" and "WAV codecs" in p.reason

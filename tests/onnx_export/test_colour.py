@@ -14,22 +14,17 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, const, node, placeholder
+from onnx_export._cases import exported, signature
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from savedmodel_io import dtypes, tensors  # noqa: E402
 from savedmodel_io.graph import runtime  # noqa: E402
-from savedmodel_io.onnx import _model  # noqa: E402
-from savedmodel_io.onnx._convert import Exporter  # noqa: E402
 from savedmodel_io.proto import DataType, MetaGraphDef  # noqa: E402
 
 RS = np.random.RandomState(4242)
 ADJUST = {"AdjustHue": "delta", "AdjustSaturation": "scale"}
-
-
-class _Tags:
-    tag_set = frozenset({"serve"})
 
 
 def _colours(n: int) -> np.ndarray:
@@ -61,21 +56,8 @@ def _hsv(n: int) -> np.ndarray:
 
 
 def _signature(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple]) -> MetaGraphDef:
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, a in feeds.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dtypes.from_numpy(a.dtype)
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shapes.get(k, a.shape)))
-    sd.outputs["y"].name = "out:0"
-    return mg
-
-
-def _export(mg: MetaGraphDef, opset: int = 20):
-    ex = Exporter(runtime.Session(mg), opset)
-    graph = ex.signature("s")
-    return (None, ex.problems) if ex.problems else (_model.assemble(ex, graph, "s", _Tags()), [])
+    return signature(nodes, {k: (dtypes.from_numpy(a.dtype), shapes.get(k, a.shape)) for k, a in feeds.items()},
+                     {"y": "out:0"})
 
 
 def _same_as_runtime(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple] | None = None,
@@ -86,7 +68,7 @@ def _same_as_runtime(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str
     sd = mg.signature_def["s"]
     sd.outputs["y"].dtype = dtypes.from_numpy(want.dtype)
     sd.outputs["y"].tensor_shape.CopyFrom(tensors.shape_to_proto((None,) * want.ndim))
-    proto, problems = _export(mg, opset)
+    proto, problems = exported(mg, opset)
     assert not problems, problems
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -172,7 +154,7 @@ def test_older_opsets(opset):
 def _refused(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple]) -> str:
     mg = _signature(nodes, feeds, shapes)
     mg.signature_def["s"].outputs["y"].dtype = DataType.DT_FLOAT
-    proto, problems = _export(mg)
+    proto, problems = exported(mg)
     assert proto is None and len(problems) == 1
     return problems[0].reason
 

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, const, node, placeholder
+from onnx_export._cases import exported, signature
 from onnx_export.test_fused_ops import export_and_compare
 
 from savedmodel_io.graph import runtime
-from savedmodel_io.onnx._convert import Exporter
 from savedmodel_io.onnx.ops import fft
 from savedmodel_io.proto import DataType, MetaGraphDef
-from savedmodel_io import dtypes, tensors
 
 pytest.importorskip("onnxruntime")
 
@@ -164,19 +163,9 @@ def test_old_opsets(opset):
 
 
 def _problems(nodes: list, inputs: dict, outputs: dict, opset: int = 20) -> list[str]:
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, (dt, shape) in inputs.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dt
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
-    for k, (ref, dt) in outputs.items():
-        sd.outputs[k].name = ref
-        sd.outputs[k].dtype = dt
-    ex = Exporter(runtime.Session(mg), opset)
-    ex.signature("s")
-    return [str(p) for p in ex.problems]
+    """The exporter's refusals: inputs name -> (DataType, shape), outputs key -> (tensor, DataType)."""
+    return [str(p) for p in exported(signature(nodes, inputs, {k: (ref, dt, None) for k, (ref, dt) in outputs.items()}),
+                                     opset)[1]]
 
 
 def test_refusals_name_what_is_complex():
@@ -231,16 +220,7 @@ def _complex_io_graph() -> tuple[MetaGraphDef, dict]:
     t = ("type", C64)
     nodes = [placeholder("z", C64), node("f", "FFT", ["z"], Tcomplex=t), node("p", "Mul", ["f", "z"], T=t),
              node("a", "ComplexAbs", ["f"], T=t, Tout=("type", F32))]
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    sd.inputs["z"].name = "z:0"
-    sd.inputs["z"].dtype = C64
-    sd.inputs["z"].tensor_shape.CopyFrom(tensors.shape_to_proto((None, 6)))
-    for key, ref, dt in (("prod", "p:0", C64), ("abs", "a:0", F32)):
-        sd.outputs[key].name = ref
-        sd.outputs[key].dtype = dt
-        sd.outputs[key].tensor_shape.CopyFrom(tensors.shape_to_proto((None, 6)))
+    mg = signature(nodes, {"z": (C64, (None, 6))}, {"prod": ("p:0", C64, (None, 6)), "abs": ("a:0", F32, (None, 6))})
     z = (RS.standard_normal((3, 6)) + 1j * RS.standard_normal((3, 6))).astype(np.complex64)
     return mg, {"z": z}
 
@@ -251,19 +231,12 @@ def test_complex_io_refused_by_default_and_as_pairs_on_request():
     import onnx
     import onnxruntime as ort
 
-    from savedmodel_io.onnx import _model
-    from onnx_export.test_fused_ops import _Tags
-
     mg, feeds = _complex_io_graph()
-    ex = Exporter(runtime.Session(mg), 20)
-    ex.signature("s")
-    text = "\n".join(str(p) for p in ex.problems)
+    text = "\n".join(str(p) for p in exported(mg)[1])
     assert "input 'z' is complex64" in text and "complex_pairs=True" in text
 
-    ex = Exporter(runtime.Session(mg), 20, complex_pairs=True)
-    graph = ex.signature("s")
-    assert not ex.problems, ex.problems
-    proto = _model.assemble(ex, graph, "s", _Tags())
+    proto, problems = exported(mg, complex_pairs=True)
+    assert not problems, problems
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     (inp,) = proto.graph.input

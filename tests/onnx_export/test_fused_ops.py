@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, const, node, placeholder
-from onnx_export._cases import assert_same
+from onnx_export._cases import assert_same, exported, signature
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from savedmodel_io import dtypes, tensors  # noqa: E402
+from savedmodel_io import dtypes  # noqa: E402
 from savedmodel_io.graph import runtime  # noqa: E402
-from savedmodel_io.onnx import _model  # noqa: E402
-from savedmodel_io.onnx._convert import Exporter  # noqa: E402
-from savedmodel_io.proto import MetaGraphDef  # noqa: E402
 
 RS = np.random.RandomState(77)
 
@@ -29,36 +26,21 @@ def f32(*shape: int) -> np.ndarray:
     return RS.standard_normal(shape).astype(np.float32)
 
 
-class _Tags:
-    tag_set = frozenset({"serve"})
-
-
 def export_and_compare(nodes: list, feeds: dict[str, np.ndarray], outputs: list[str], opset: int = 20,
                        dynamic: tuple[str, ...] = (), shapes: dict[str, tuple] | None = None) -> onnx.ModelProto:
     """Export signature ``s`` (inputs ``feeds``, placeholders; ``dynamic`` ones with an unknown first
     dimension, ``shapes`` declared as given), check it strictly, run it on onnxruntime and compare
     with the numpy runtime."""
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, a in feeds.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dtypes.from_numpy(a.dtype)
-        shape = (None, *a.shape[1:]) if k in dynamic else a.shape
-        shape = (shapes or {}).get(k, shape)
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
-    for i, ref in enumerate(outputs):
-        sd.outputs[f"o{i}"].name = ref
-    want = runtime.run_signature(mg, "s", feeds)
+    inputs = {k: (dtypes.from_numpy(a.dtype), (shapes or {}).get(k, (None, *a.shape[1:]) if k in dynamic
+                                                                    else a.shape)) for k, a in feeds.items()}
+    want = runtime.run_signature(signature(nodes, inputs, {f"o{i}": ref for i, ref in enumerate(outputs)}),
+                                 "s", feeds)
+    typed = {}
     for i, ref in enumerate(outputs):
         out = np.asarray(want[f"o{i}"])
-        sd.outputs[f"o{i}"].dtype = dtypes.from_numpy(out.dtype)
-        shape = (None,) * out.ndim if dynamic or shapes else out.shape
-        sd.outputs[f"o{i}"].tensor_shape.CopyFrom(tensors.shape_to_proto(shape))
-    ex = Exporter(runtime.Session(mg), opset)
-    graph = ex.signature("s")
-    assert not ex.problems, ex.problems
-    proto = _model.assemble(ex, graph, "s", _Tags())
+        typed[f"o{i}"] = (ref, dtypes.from_numpy(out.dtype), (None,) * out.ndim if dynamic or shapes else out.shape)
+    proto, problems = exported(signature(nodes, inputs, typed), opset)
+    assert not problems, problems
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -156,15 +138,8 @@ def test_unsupported_fused_ops_are_refused():
     nodes = [placeholder("x"), const("w", f32(1, 1, 3, 4)), const("bias", f32(4))]
     n = _fused("y", "_FusedConv2D", ["x", "w", "bias"], ["BiasAdd", "Relu", "Tanh"])
     _conv_attrs(n, b"NHWC")
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes + [n])
-    sd = mg.signature_def["s"]
-    sd.inputs["x"].name, sd.inputs["x"].dtype = "x:0", F32
-    sd.inputs["x"].tensor_shape.CopyFrom(tensors.shape_to_proto((1, 2, 2, 3)))
-    sd.outputs["y"].name = "y:0"
-    ex = Exporter(runtime.Session(mg), 20)
-    ex.signature("s")
-    assert ex.problems and "fused ops" in ex.problems[0].reason
+    proto, problems = exported(signature(nodes + [n], {"x": (F32, (1, 2, 2, 3))}, {"y": "y:0"}))
+    assert proto is None and "fused ops" in problems[0].reason
 
 
 # -- ops TensorFlow's CPU build cannot run from tf.raw_ops: Conv2DBackpropInputV2 and the TF1

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, const, node, placeholder
+from onnx_export._cases import exported, signature
 from onnx_export.test_fused_ops import export_and_compare, f32
 
-from savedmodel_io import dtypes, tensors
-from savedmodel_io.graph import runtime
-from savedmodel_io.onnx._convert import Exporter
-from savedmodel_io.proto import DataType, MetaGraphDef
+from savedmodel_io import dtypes
+from savedmodel_io.proto import DataType
 
 pytest.importorskip("onnxruntime")
 
@@ -25,18 +24,7 @@ _UNKNOWN = (None, None, None, 3)
 
 def _problems(nodes: list, feeds: dict[str, np.ndarray]) -> list:
     """The exporter's refusals of signature ``s`` (inputs ``feeds``' types and shapes, output y:0)."""
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, a in feeds.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dtypes.from_numpy(a.dtype)
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(a.shape))
-    sd.outputs["o0"].name = "y:0"
-    sd.outputs["o0"].dtype = DataType.DT_FLOAT
-    ex = Exporter(runtime.Session(mg), 20)
-    ex.signature("s")
-    return ex.problems
+    return exported(signature(nodes, feeds, {"o0": ("y:0", DataType.DT_FLOAT, None)}))[1]
 
 
 def _glimpse(op: str, offsets: str = "offsets", **attrs) -> list:

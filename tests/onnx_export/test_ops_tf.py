@@ -45,7 +45,7 @@ from graph import (
     test_ops_strings_tf,
 )
 from graph.test_raw_ops_tf import CASES as RAW_CASES
-from onnx_export._cases import ort_value
+from onnx_export._cases import Tags, ort_value
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -212,15 +212,11 @@ def _export(case, node_def: bytes, outs: list[np.ndarray]):
         ex = Exporter(runtime.Session(mg), 20)
         graph = ex.signature("s")
         if not ex.problems:
-            return _model.assemble(ex, graph, "s", _Tags()), None
+            return _model.assemble(ex, graph, "s", Tags()), None
         # The reason to report: the first that is not about an input computed at run time.
         if not problems or "run time" in problems[0].reason:
             problems = ex.problems
     return None, problems
-
-
-class _Tags:
-    tag_set = frozenset({"serve"})
 
 
 _answers: dict[str, dict[str, dict]] = {}

@@ -15,43 +15,22 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, I32, const, node, placeholder
+from onnx_export._cases import exported, signature
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from savedmodel_io import dtypes, tensors  # noqa: E402
 from savedmodel_io.graph import runtime  # noqa: E402
-from savedmodel_io.onnx import _model  # noqa: E402
-from savedmodel_io.onnx._convert import Exporter  # noqa: E402
 from savedmodel_io.proto import DataType, MetaGraphDef  # noqa: E402
 
 RS = np.random.RandomState(4242)
 OPS = ("ResizeArea", "ResizeBicubic", "ScaleAndTranslate")
 
 
-class _Tags:
-    tag_set = frozenset({"serve"})
-
-
 def _meta(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple]) -> MetaGraphDef:
-    mg = MetaGraphDef()
-    mg.graph_def.node.extend(nodes)
-    sd = mg.signature_def["s"]
-    for k, a in feeds.items():
-        sd.inputs[k].name = f"{k}:0"
-        sd.inputs[k].dtype = dtypes.from_numpy(a.dtype)
-        sd.inputs[k].tensor_shape.CopyFrom(tensors.shape_to_proto(shapes.get(k, a.shape)))
-    sd.outputs["y"].name = "y:0"
-    sd.outputs["y"].dtype = DataType.DT_FLOAT
-    return mg
-
-
-def _export(mg: MetaGraphDef) -> tuple[onnx.ModelProto | None, list]:
-    ex = Exporter(runtime.Session(mg), 20)
-    graph = ex.signature("s")
-    if ex.problems:
-        return None, ex.problems
-    return _model.assemble(ex, graph, "s", _Tags()), []
+    return signature(nodes, {k: (dtypes.from_numpy(a.dtype), shapes.get(k, a.shape)) for k, a in feeds.items()},
+                     {"y": ("y:0", DataType.DT_FLOAT, None)})
 
 
 def _run(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple] | None = None,
@@ -61,7 +40,7 @@ def _run(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple] | N
     mg.signature_def["s"].outputs["y"].name = out
     want = np.asarray(runtime.run_signature(mg, "s", feeds)["y"])
     mg.signature_def["s"].outputs["y"].tensor_shape.CopyFrom(tensors.shape_to_proto((None,) * want.ndim))
-    proto, problems = _export(mg)
+    proto, problems = exported(mg)
     assert proto is not None, problems
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -163,7 +142,7 @@ def test_unchanged_identity_axes_are_left_alone():
 
 
 def _refusal(nodes: list, feeds: dict[str, np.ndarray], shapes: dict[str, tuple]) -> str:
-    proto, problems = _export(_meta(nodes, feeds, shapes))
+    proto, problems = exported(_meta(nodes, feeds, shapes))
     assert proto is None and problems
     return problems[0].reason
 
@@ -186,4 +165,4 @@ def test_huge_weights_are_refused():
     feeds = {"x": np.zeros((1, 9000, 1, 1), np.float32)}
     nodes = [placeholder("x"), *_resize_nodes("ResizeArea", "x", (9000, 1))]
     nodes[1] = const("size", np.asarray([9001, 1], np.int32))
-    assert "9001x9000 matrix" in _refusal(nodes, feeds, {})
+    assert "(9001x9000) is 81009000, over the exporter's limit" in _refusal(nodes, feeds, {})

@@ -12,12 +12,25 @@ from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx._types import onnx_type
 
 __all__ = [
-    "attr_dtype", "cast", "const_ints", "i64", "reduce", "squeeze", "unsqueeze", "split", "shape_of",
+    "MAX_CONST_ELEMENTS", "MAX_UNROLLED", "bounded", "attr_dtype", "cast", "const_ints", "i64", "reduce", "squeeze", "unsqueeze", "split", "shape_of",
     "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN",
 ]
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
+
+# What one op may make at export: constants built in numpy (elements) and ONNX nodes unrolled one
+# per tap. A graph is data: a mistaken or hostile size gets an ExportError, not gigabytes of
+# constants or millions of nodes.
+MAX_CONST_ELEMENTS = 1 << 26
+MAX_UNROLLED = 1 << 12
+
+
+def bounded(n: int, most: int, what: str) -> int:
+    """``n``, or an ExportError when it is over ``most``."""
+    if n > most:
+        raise ExportError(f"{what} is {n}, over the exporter's limit of {most}")
+    return n
 
 
 def attr_dtype(node: Any, name: str, default: int | None = None) -> np.dtype:

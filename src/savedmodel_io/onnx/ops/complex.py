@@ -26,6 +26,7 @@ arg(z) as atan2(imag, real); a cast from complex to a real type keeps the real p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -259,13 +260,6 @@ def _exp(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
     return g.op1("Where", wild, re, out_re), out_im
 
 
-@complex_form("Exp", onnx="Exp, Cos, Sin, Mul")
-def _complex_exp(cx, node, ins, conv):
-    g = cx.g
-    re, im = parts(g, _plain(g, ins)[0])
-    return join(g, *_exp(g, re, im), _complex_of(ins))
-
-
 def _zeros_like(g: Graph, v: Val) -> Val:
     return g.op1("ConstantOfShape", g.op1("Shape", v), value=from_array(np.zeros(1, v.dtype)))
 
@@ -307,31 +301,12 @@ def _sqrt(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
     return (g.op1("Where", pos, t, g.op1("Abs", other)), g.op1("Where", pos, other, signed_t))
 
 
-@complex_form("Sqrt", onnx="Abs, Sqrt, Div, Where on the parts")
-def _complex_sqrt(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    return join(g, *_sqrt(g, re, im), dt)
-
-
-@complex_form("Rsqrt", onnx="Abs, Sqrt, Div, Where on the parts")
-def _complex_rsqrt(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    one = (scalar(g, 1, re.dtype), scalar(g, 0, re.dtype))
-    return join(g, *_div(g, one, _sqrt(g, re, im)), dt)
-
-
 def _log(cx: Any, node: Any, re: Val, im: Val) -> tuple[Val, Val]:
     """log z = log|z| + i arg z."""
     from savedmodel_io.onnx.ops.math import atan2
 
     g = cx.g
     return g.op1("Log", _hypot(g, re, im)), g.plain(atan2(cx, node, [im, re]))
-
-
-@complex_form("Log", onnx="Log of the modulus, Atan2's form")
-def _complex_log(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    return join(g, *_log(cx, node, re, im), dt)
 
 
 # Past this |real part| tanh(a + bi) is sign(a) + 4 sin b cos b exp(-2|a|) i to working precision,
@@ -355,27 +330,6 @@ def _tanh(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
     return g.op1("Where", is_far, far[0], near[0]), g.op1("Where", is_far, far[1], near[1])
 
 
-@complex_form("Tanh", onnx="Sinh, Cosh, Sin, Cos, Div (the limit past |Re z| = 20)")
-def _complex_tanh(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    return join(g, *_tanh(g, re, im), dt)
-
-
-@complex_form("Tan", onnx="tanh's form: tan z = -i tanh(iz)")
-def _complex_tan(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    p, q = _tanh(g, g.op1("Neg", im), re)  # tanh(iz), iz = -b + ai
-    return join(g, q, g.op1("Neg", p), dt)
-
-
-@complex_form("Sigmoid", onnx="1 / (1 + exp(-z)): Exp, Cos, Sin and the quotient's form")
-def _complex_sigmoid(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    er, ei = _exp(g, g.op1("Neg", re), g.op1("Neg", im))
-    one, zero = scalar(g, 1, re.dtype), scalar(g, 0, re.dtype)
-    return join(g, *_div(g, (one, zero), (g.op1("Add", er, one), ei)), dt)
-
-
 @complex_form("Pow", onnx="exp(y log x): Log, Atan2's form, Exp, Cos, Sin")
 def _complex_pow(cx, node, ins, conv):
     """x ** y = exp(y log x) with IEEE special values throughout, as std::pow computes it in
@@ -383,15 +337,6 @@ def _complex_pow(cx, node, ins, conv):
     g = cx.g
     dt, a, b = _two(cx, node, ins)
     return join(g, *_exp(g, *_mul(g, b, _log(cx, node, *a))), dt)
-
-
-@complex_form("Sign", onnx="z / |z| (0 for 0)")
-def _complex_sign(cx, node, ins, conv):
-    g, dt, re, im = _one(cx, ins)
-    mag = _hypot(g, re, im)
-    zero = g.op1("Equal", mag, scalar(g, 0, re.dtype))
-    safe = g.op1("Where", zero, scalar(g, 1, re.dtype), mag)
-    return join(g, g.op1("Div", re, safe), g.op1("Div", im, safe), dt)
 
 
 def _trig(g: Graph, op: str, re: Val, im: Val) -> tuple[Val, Val]:
@@ -410,10 +355,53 @@ def _trig(g: Graph, op: str, re: Val, im: Val) -> tuple[Val, Val]:
     return (g.op1("Mul", f("Cosh", re), f("Cos", im)), g.op1("Mul", f("Sinh", re), f("Sin", im)))
 
 
-@complex_form("Sin", "Cos", "Sinh", "Cosh", onnx="Sin, Cos, Sinh, Cosh of the parts, Mul")
-def _complex_trig(cx, node, ins, conv):
+def _tan(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """tan z = -i tanh(iz), iz = -b + ai."""
+    p, q = _tanh(g, g.op1("Neg", im), re)
+    return q, g.op1("Neg", p)
+
+
+def _sigmoid(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """1 / (1 + exp(-z))."""
+    er, ei = _exp(g, g.op1("Neg", re), g.op1("Neg", im))
+    one, zero = scalar(g, 1, re.dtype), scalar(g, 0, re.dtype)
+    return _div(g, (one, zero), (g.op1("Add", er, one), ei))
+
+
+def _sign(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """z / |z|, and 0 for 0."""
+    mag = _hypot(g, re, im)
+    zero = g.op1("Equal", mag, scalar(g, 0, re.dtype))
+    safe = g.op1("Where", zero, scalar(g, 1, re.dtype), mag)
+    return g.op1("Div", re, safe), g.op1("Div", im, safe)
+
+
+def _rsqrt(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    return _div(g, (scalar(g, 1, re.dtype), scalar(g, 0, re.dtype)), _sqrt(g, re, im))
+
+
+# Functions of one complex value: op -> (the parts of f(z) from cx, node and the parts of z, the ONNX ops).
+_UNARY: dict[str, tuple[Callable[[Any, Any, Val, Val], tuple[Val, Val]], str]] = {
+    "Exp": (lambda cx, n, a, b: _exp(cx.g, a, b), "Exp, Cos, Sin, Mul"),
+    "Log": (_log, "Log of the modulus, Atan2's form"),
+    "Sqrt": (lambda cx, n, a, b: _sqrt(cx.g, a, b), "Abs, Sqrt, Div, Where on the parts"),
+    "Rsqrt": (lambda cx, n, a, b: _rsqrt(cx.g, a, b), "Abs, Sqrt, Div, Where on the parts"),
+    "Sign": (lambda cx, n, a, b: _sign(cx.g, a, b), "z / |z| (0 for 0)"),
+    "Tanh": (lambda cx, n, a, b: _tanh(cx.g, a, b), "Sinh, Cosh, Sin, Cos, Div (the limit past |Re z| = 20)"),
+    "Tan": (lambda cx, n, a, b: _tan(cx.g, a, b), "tanh's form: tan z = -i tanh(iz)"),
+    "Sigmoid": (lambda cx, n, a, b: _sigmoid(cx.g, a, b), "1 / (1 + exp(-z)): Exp, Cos, Sin and the quotient's form"),
+    **{op: (lambda cx, n, a, b: _trig(cx.g, n.op, a, b), "Sin, Cos, Sinh, Cosh of the parts, Mul")
+       for op in ("Sin", "Cos", "Sinh", "Cosh")},
+}
+
+
+def _unary(cx: Any, node: Any, ins: list[Val], conv: Any) -> Val:
     g, dt, re, im = _one(cx, ins)
-    return join(g, *_trig(g, node.op, re, im), dt)
+    return join(g, *_UNARY[node.op][0](cx, node, re, im), dt)
+
+
+for _op, (_fn, _onnx) in _UNARY.items():
+    complex_form(_op, onnx=_onnx)(_unary)
 
 
 @complex_form("DivNoNan", onnx="the quotient's form, Where (0 where the divisor is 0)")

@@ -16,7 +16,7 @@ from savedmodel_io.graph.ops._util import extreme
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, attr_dtype, attr_text, cast, need_rank, scalar, unsqueeze, working_dtype,
+    INT64_MAX, MAX_UNROLLED, attr_dtype, bounded, attr_text, cast, need_rank, scalar, unsqueeze, working_dtype,
 )
 from savedmodel_io.onnx.ops.image import _resize
 from savedmodel_io.onnx.ops.nn import _conv, _filter_oi, _pads, conv, conv_transpose, mirror_pad, transposed_conv
@@ -236,6 +236,7 @@ class _Taps:
         fh, fw = w.shape[0], w.shape[1]
         if fh * fw == 0:
             raise ExportError("the filter has no taps")
+        bounded(fh * fw, MAX_UNROLLED, "the number of filter taps")
         depth = x.logical_shape[3]
         if isinstance(depth, int) and isinstance(w.shape[2], int) and depth != w.shape[2]:
             raise ExportError(f"the filter's depth {w.shape[2]} is not the input's {depth}")

@@ -38,7 +38,7 @@ from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph, if_graph
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, INT64_MIN, attr_text, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
+    INT64_MAX, INT64_MIN, MAX_CONST_ELEMENTS, MAX_UNROLLED, attr_text, bounded, cast, const_ints, i64, need_rank, reduce, scalar, split, squeeze, unsqueeze, working,
 )
 
 
@@ -100,7 +100,6 @@ def resize_nearest(cx, node, ins):
 # runtime's _resample; tensorflow/tensorflow tensorflow/core/kernels/image/resize_area_op.cc,
 # resize_bicubic_op.cc, scale_and_translate_op.cc), so each axis is a constant [out, in] matrix.
 
-_MAX_WEIGHTS = 1 << 26  # elements of one axis's weight matrix
 
 
 def _image_hw(x: Val) -> tuple[int, int]:
@@ -130,9 +129,8 @@ def _out_hw(size: Val) -> tuple[int, int]:
 
 def _check_weights(which: str, out_size: int, in_size: int) -> None:
     """Refuse a weight matrix too large to build at export (rather than allocating gigabytes)."""
-    if out_size * in_size > _MAX_WEIGHTS:
-        raise ExportError(f"the {which} resampling weights would be a {out_size}x{in_size} matrix "
-                          f"(more than 2^26 elements)")
+    bounded(out_size * in_size, MAX_CONST_ELEMENTS, f"the size of the {which} resampling weights "
+                                                    f"({out_size}x{in_size})")
 
 
 def _tap_matrix(index: np.ndarray, weight: np.ndarray, in_size: int) -> np.ndarray:
@@ -334,7 +332,7 @@ def crop_and_resize(cx, node, ins):
     crop = const_ints(ins[3], "crop_size")
     if len(crop) != 2 or min(crop) <= 0:
         raise ExportError(f"crop_size must be two positive sizes, got {crop}")
-    ch, cw = crop
+    ch, cw = (bounded(c, MAX_CONST_ELEMENTS, "crop_size") for c in crop)
     if need_rank(image, "image") != 4 or need_rank(boxes, "boxes") != 2 or need_rank(box_ind, "box_ind") != 1:
         raise ExportError("the image must be 4-D, boxes 2-D and box_ind 1-D")
     if isinstance(boxes.shape[1], int) and boxes.shape[1] != 4:
@@ -771,7 +769,7 @@ def projective_transform(cx, node, ins):
     oh_ow = const_ints(ins[2], "output_shape")
     if len(oh_ow) != 2 or min(oh_ow) <= 0:
         raise ExportError(f"output_shape must be two positive sizes, got {oh_ow}")
-    oh, ow = oh_ow
+    oh, ow = (bounded(d, MAX_CONST_ELEMENTS, "output_shape") for d in oh_ow)
     interp, mode = attr_text(node, "interpolation"), attr_text(node, "fill_mode", "CONSTANT")
     if interp not in ("NEAREST", "BILINEAR") or mode not in ("CONSTANT", "REFLECT", "WRAP", "NEAREST"):
         raise ExportError(f"unsupported interpolation {interp!r} or fill_mode {mode!r}")
@@ -898,7 +896,7 @@ def extract_glimpse(cx, node, ins):
     gsize = const_ints(ins[1], "the glimpse size")
     if len(gsize) != 2 or min(gsize) < 0:
         raise ExportError(f"the glimpse size must be two non-negative sizes (height, width), got {gsize}")
-    gh, gw = gsize
+    gh, gw = (bounded(d, MAX_CONST_ELEMENTS, "the glimpse size") for d in gsize)
     if noise != "zero" and not _glimpses_inside(node, images, offsets, gh, gw, version):
         raise ExportError(f"random fill (noise {noise!r}) of the glimpse pixels outside the image: ONNX's "
                           "generators do not reproduce TensorFlow's (exported only with noise 'zero', or with "
@@ -946,6 +944,7 @@ def _patches(cx, node, x: Val, name: str, rank: int) -> Val:
         return v[1:-1]
 
     ks, strides = spatial("ksizes"), spatial("strides")
+    bounded(int(np.prod(ks)), MAX_UNROLLED, "the number of patch taps")
     rates = spatial("rates") if name == "ExtractImagePatches" else [1] * rank
     effs = [(k - 1) * r + 1 for k, r in zip(ks, rates)]
     padding = attr_text(node, "padding", "VALID")
