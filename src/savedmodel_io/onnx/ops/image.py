@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import itertools
 
+from collections.abc import Callable
+
 import numpy as np
 
 from onnx.numpy_helper import from_array as onnx_tensor
@@ -408,22 +410,44 @@ def _onnx_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score: Va
     return [cast(g, idx, np.int32), cast(g, n, np.int32)]
 
 
-def _queue_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score_thr: Val,
-               scale: Val | None) -> list[Val]:
-    """TF's NMS queue (DoNonMaxSuppressionOp) as an ONNX Loop: [indices int32 [n], their scores [n], n int32].
+Similarity = Callable[[Graph, Val, Val], Val]  # (graph, candidate [1] int64, kept box () int64) -> [1] float32
 
-    Each round takes the live candidate of highest score (ties: lower index, as ArgMax's first
-    maximum) and rescores it against the boxes kept since it was last scored, newest first: soft
-    (``scale`` = -0.5 / sigma) multiplies by exp(scale * iou^2); hard (``scale`` None) drops the
-    candidate at an IoU > ``iou`` and zeroes its score at a NaN IoU. The scan stops once the score
-    is <= score_thr. The candidate is kept if its score did not change, else re-queued while its
-    score is above score_thr. Float32 boxes and scores; ``iou`` a float32 scalar.
-    """
-    f32, i64_, b8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(bool)
+
+def _iou_similarity(g: Graph, boxes: Val) -> Similarity:
+    """TF's IoU (float32, from min/max corners, 0 for a box without area) of two of ``boxes`` [N, 4]."""
     c = [squeeze(g, v, [1]) for v in split(g, boxes, 1, num=4)]
     ymin, ymax = g.op1("Min", c[0], c[2]), g.op1("Max", c[0], c[2])
     xmin, xmax = g.op1("Min", c[1], c[3]), g.op1("Max", c[1], c[3])
     area = g.op1("Mul", g.op1("Sub", ymax, ymin), g.op1("Sub", xmax, xmin))
+    f32 = np.dtype(np.float32)
+
+    def sim(h: Graph, i: Val, kj: Val) -> Val:
+        mine = [h.op1("Gather", v, i, axis=0) for v in (ymin, xmin, ymax, xmax, area)]
+        y0, x0, y1, x1, a = (h.op1("Gather", v, kj, axis=0) for v in (ymin, xmin, ymax, xmax, area))
+        nought = scalar(h, 0, f32)
+        ih = h.op1("Max", h.op1("Sub", h.op1("Min", mine[2], y1), h.op1("Max", mine[0], y0)), nought)
+        iw = h.op1("Max", h.op1("Sub", h.op1("Min", mine[3], x1), h.op1("Max", mine[1], x0)), nought)
+        inter = h.op1("Mul", ih, iw)
+        iou = h.op1("Div", inter, h.op1("Sub", h.op1("Add", mine[4], a), inter))
+        empty = h.op1("Or", h.op1("LessOrEqual", mine[4], nought), h.op1("LessOrEqual", a, nought))
+        return h.op1("Where", empty, nought, iou)
+
+    return sim
+
+
+def _queue_nms(g: Graph, sim: Similarity, scores: Val, limit: Val, iou: Val, score_thr: Val,
+               scale: Val | None) -> list[Val]:
+    """TF's NMS queue (DoNonMaxSuppressionOp) as an ONNX Loop: [indices int32 [n], their scores [n], n int32].
+
+    Each round takes the live candidate of highest score (ties: lower index, as ArgMax's first
+    maximum) and rescores it against the boxes kept since it was last scored, newest first, by
+    their similarity ``sim`` (IoU, or a given overlap): soft (``scale`` = -0.5 / sigma) multiplies
+    by exp(scale * sim^2); hard (``scale`` None) drops the candidate at a similarity > ``iou`` and
+    zeroes its score at a NaN one. The scan stops once the score is <= score_thr. The candidate is
+    kept if its score did not change, else re-queued while its score is above score_thr. Float32
+    scores; ``iou`` a float32 scalar.
+    """
+    f32, i64_, b8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(bool)
     zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
     positions = g.op1("Range", zero, g.op1("Squeeze", g.op1("Shape", scores)), one)
     alive0 = g.op1("Greater", scores, score_thr)
@@ -445,28 +469,19 @@ def _queue_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score_th
                                                   in zip(names[2:], carried))
         i = gg.op1("ArgMax", gg.op1("Where", alive, cur, scalar(gg, -np.inf, f32)), axis=0, keepdims=1)
         first = gg.op1("Gather", cur, i, axis=0)
-        mine = [gg.op1("Gather", v, i, axis=0) for v in (ymin, xmin, ymax, xmax, area)]
         steps = gg.op1("Squeeze", gg.op1("Sub", count, gg.op1("Gather", begin, i, axis=0)))
         inner = [g.model.fresh(f"{g.hint}/{k}") for k in ("k", "go", "score", "hard")]
 
         def rescore(h: Graph) -> list[Val]:
             k, score = Val(inner[0], i64_, ()), Val(inner[2], f32, (1,))
             j = h.op1("Sub", h.op1("Sub", count, one), k)  # the kept boxes, newest first
-            kj = h.op1("Gather", kept, j, axis=0)
-            y0, x0, y1, x1, a = (h.op1("Gather", v, kj, axis=0) for v in (ymin, xmin, ymax, xmax, area))
-            nought = scalar(h, 0, f32)
-            ih = h.op1("Max", h.op1("Sub", h.op1("Min", mine[2], y1), h.op1("Max", mine[0], y0)), nought)
-            iw = h.op1("Max", h.op1("Sub", h.op1("Min", mine[3], x1), h.op1("Max", mine[1], x0)), nought)
-            inter = h.op1("Mul", ih, iw)
-            sim = h.op1("Div", inter, h.op1("Sub", h.op1("Add", mine[4], a), inter))
-            empty = h.op1("Or", h.op1("LessOrEqual", mine[4], nought), h.op1("LessOrEqual", a, nought))
-            sim = h.op1("Where", empty, nought, sim)
+            s = sim(h, i, h.op1("Gather", kept, j, axis=0))
             if scale is not None:
-                weight = h.op1("Exp", h.op1("Mul", h.op1("Mul", scale, sim), sim))
+                weight = h.op1("Exp", h.op1("Mul", h.op1("Mul", scale, s), s))
                 hard = h.const(np.zeros(1, bool))
             else:  # 1 at an IoU <= iou, else 0 (NaN included); dropped at an IoU > iou
-                weight = cast(h, h.op1("LessOrEqual", sim, iou), np.float32)
-                hard = h.op1("Greater", sim, iou)
+                weight = cast(h, h.op1("LessOrEqual", s, iou), np.float32)
+                hard = h.op1("Greater", s, iou)
             score = h.op1("Mul", score, weight)
             low = h.op1("LessOrEqual", score, score_thr)
             more = h.op1("Squeeze", h.op1("Not", h.op1("Or", hard, low)))
@@ -526,8 +541,8 @@ def _nms(cx, ins, iou: Val, score: Val | None) -> list[Val]:
     odd = g.op1("ReduceSum", cast(g, g.op1("Or", g.op1("IsNaN", b), g.op1("IsInf", b)), np.int64), keepdims=0)
     finite = g.op1("Equal", odd, scalar(g, 0, np.int64))
     return if_graph(g, finite, lambda gg: _onnx_nms(gg, b, sc, limit, iou_v, score_v),
-                    lambda gg: [v for k, v in enumerate(_queue_nms(gg, b, sc, limit, iou_v, score_v, None))
-                                if k != 1])
+                    lambda gg: [v for k, v in enumerate(_queue_nms(gg, _iou_similarity(gg, b), sc, limit, iou_v,
+                                                                   score_v, None)) if k != 1])
 
 
 def _padded(g: Graph, node, v: Val, limit: Val) -> Val:
@@ -568,7 +583,7 @@ def nms_v5(cx, node, ins):
             raise ExportError("boxes must be 2-D and scores 1-D")
         f32 = np.dtype(np.float32)
         scale = g.op1("Div", scalar(g, -0.5, f32), cast(g, sigma, f32))
-        idx, picked, n = _queue_nms(g, boxes, scores, ins[2], _threshold(g, ins[3], f32),
+        idx, picked, n = _queue_nms(g, _iou_similarity(g, boxes), scores, ins[2], _threshold(g, ins[3], f32),
                                     _threshold(g, ins[4], f32), scale)
     else:
         raise ExportError("soft_nms_sigma is computed at run time: hard NMS (0) and soft-NMS (> 0) export "
