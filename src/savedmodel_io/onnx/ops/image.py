@@ -776,7 +776,8 @@ def _heap_pop_order(g: Graph, sc: Val, cand: Val) -> Val:
         return gg.const(np.asarray(True)), [heap, n], [top]
 
     order = _loop(g, "heap_pop", [heap, size], pop, None, n_, scans=[(np.dtype(np.int64), (None,))])[2]
-    return g.op1("Transpose", order, perm=[1, 0])
+    # Reshaped: no rounds (N == 0) leave the scan output without its row axis.
+    return g.op1("Reshape", g.op1("Transpose", order, perm=[1, 0]), g.op1("Shape", sc))
 
 
 def _dense_kept(g: Graph, rows: Val, boxes: Val, shape: Val) -> Val:
@@ -808,6 +809,7 @@ def _tie_matters(g: Graph, sc: Val, cand: Val, kept: Val) -> Val:
     nought = scalar(g, 0, np.int32)
     tied = g.op1("Max", g.op1("Pad", tie, g.const(np.asarray([0, 1, 0, 0], np.int64)), nought),
                  g.op1("Pad", tie, g.const(np.asarray([0, 0, 0, 1], np.int64)), nought))
+    tied = g.op1("Slice", tied, start, g.op1("Shape", sc, start=1, end=2), g.const(np.asarray([1], np.int64)))  # N == 0
     by_box = g.op1("ScatterElements", g.op1("Mul", cast(g, cand, np.int32), nought), perm, tied, axis=1)
     hit = g.op1("And", g.op1("GreaterOrEqual", kept, scalar(g, 0, np.int64)),
                 cast(g, g.op1("GatherElements", by_box, g.op1("Max", kept, scalar(g, 0, np.int64)), axis=1), bool))
