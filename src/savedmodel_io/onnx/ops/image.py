@@ -797,7 +797,7 @@ def _dense_kept(g: Graph, rows: Val, boxes: Val, shape: Val) -> Val:
 
 
 def _tie_matters(g: Graph, sc: Val, cand: Val, kept: Val) -> Val:
-    """True when a kept box's score equals another candidate's of its row (``sc``, ``cand`` [H, N])."""
+    """[H] bool: a kept box's score equals another candidate's of its row (``sc``, ``cand`` [H, N])."""
     f32 = np.dtype(np.float32)
     live = g.op1("Where", cand, sc, scalar(g, -np.inf, f32))
     ranked, perm = g.op("TopK", [live, g.op1("Shape", sc, start=1, end=2)], outputs=2, axis=1)
@@ -813,7 +813,8 @@ def _tie_matters(g: Graph, sc: Val, cand: Val, kept: Val) -> Val:
     by_box = g.op1("ScatterElements", g.op1("Mul", cast(g, cand, np.int32), nought), perm, tied, axis=1)
     hit = g.op1("And", g.op1("GreaterOrEqual", kept, scalar(g, 0, np.int64)),
                 cast(g, g.op1("GatherElements", by_box, g.op1("Max", kept, scalar(g, 0, np.int64)), axis=1), bool))
-    return _any(g, hit)
+    return g.op1("Greater", g.op1("ReduceSum", cast(g, hit, np.int64), g.const(np.asarray([1], np.int64)),
+                                  keepdims=0), scalar(g, 0, np.int64))
 
 
 def _const_int(v: Val, what: str) -> int | None:
@@ -873,23 +874,31 @@ def combined_nms(cx, node, ins):
     dense_shape = g.op1("Concat", h1, s1, axis=0)
     kept_fast = _dense_kept(g, rows, column(sel, 2), dense_shape)
 
+    tied_rows = _tie_matters(g, sc, cand, kept_fast)
+
     def heap_ordered(gg: Graph) -> list[Val]:
-        order = _heap_pop_order(gg, sc, cand)
+        """The rows with a tied kept score redone in TF's heap order (only those: the Loops are slow)."""
+        redo = gg.op1("NonZero", tied_rows)  # [1, H']
+        which = squeeze(gg, redo, [0])
+        sub_sc, sub_cand = gg.op1("Gather", sc, which, axis=0), gg.op1("Gather", cand, which, axis=0)
+        order = _heap_pop_order(gg, sub_sc, sub_cand)
         n = gg.op1("Squeeze", n1)
         pos = gg.op1("Range", scalar(gg, 0, np.int64), n, scalar(gg, 1, np.int64))
-        count = gg.op1("ReduceSum", cast(gg, cand, np.int64), g.const(np.asarray([1], np.int64)), keepdims=1)
+        count = gg.op1("ReduceSum", cast(gg, sub_cand, np.int64), g.const(np.asarray([1], np.int64)), keepdims=1)
         stand_in = gg.op1("Where", gg.op1("Less", pos, count), cast(gg, gg.op1("Sub", n, pos), f32),
                           scalar(gg, -1, f32))
-        moved = gg.op1("GatherND", row_boxes, unsqueeze(gg, order, [2]), batch_dims=1)
+        moved = gg.op1("GatherND", gg.op1("Gather", row_boxes, which, axis=0), unsqueeze(gg, order, [2]),
+                       batch_dims=1)
         got = gg.op1("NonMaxSuppression", moved, unsqueeze(gg, stand_in, [1]), limit, _as_1(gg, iou),
                      g.const(np.zeros(1, np.float32)))
         r = gg.op1("Gather", got, scalar(gg, 0, np.int64), axis=1)
         at = gg.op1("Concat", unsqueeze(gg, r, [1]), gg.op1("Gather", got, g.const(np.asarray([2], np.int64)), axis=1),
                     axis=1)
-        return [_dense_kept(gg, r, gg.op1("GatherND", order, at), dense_shape)]
+        sub_shape = gg.op1("Concat", gg.op1("Shape", which), s1, axis=0)
+        redone = _dense_kept(gg, r, gg.op1("GatherND", order, at), sub_shape)
+        return [gg.op1("ScatterND", kept_fast, gg.op1("Transpose", redo, perm=[1, 0]), redone)]
 
-    kept = if_graph(g, _tie_matters(g, sc, cand, kept_fast), heap_ordered,
-                    lambda gg: [gg.op1("Identity", kept_fast)])[0]
+    kept = if_graph(g, _any(g, tied_rows), heap_ordered, lambda gg: [gg.op1("Identity", kept_fast)])[0]
 
     # TF's result vector per batch: slot c * S + r; the first M by descending score (TopK: equal
     # values lower slot first, as the runtime's stable sort).
