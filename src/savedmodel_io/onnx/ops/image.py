@@ -1,6 +1,7 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize; ResizeArea,
 ResizeBicubic and ScaleAndTranslate as two MatMuls with constant weights), contrast, patch
-extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), and CropAndResize and
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression, also per class for
+CombinedNonMaxSuppression; a Loop for an overlap matrix), and CropAndResize and
 ImageProjectiveTransformV2/V3 as coordinate arithmetic and GatherND (semantics: graph/ops/image.py,
 graph/ops/image_sampling.py; tensorflow/tensorflow tensorflow/core/kernels/image/crop_and_resize_op.cc,
 image_ops.h).
@@ -629,7 +630,8 @@ def _greedy_overlaps(g: Graph, overlaps: Val, scores: Val, limit: Val, thr: Val,
     return cast(g, outs[2], np.int32)
 
 
-@converter("NonMaxSuppressionWithOverlaps", onnx="Loop keeping one candidate a round (NaN overlaps: Loop of TF's queue)")
+@converter("NonMaxSuppressionWithOverlaps",
+           onnx="Loop keeping one candidate a round (NaN overlaps: Loop of TF's queue)")
 def nms_with_overlaps(cx, node, ins):
     g = cx.g
     overlaps, scores, limit = ins[0], ins[1], ins[2]
@@ -672,12 +674,15 @@ def nms_with_overlaps(cx, node, ins):
 # worked out by the same heap operations in Loops, and NonMaxSuppression runs on the boxes in that
 # order with strictly decreasing stand-in scores.
 
-def _loop(g: Graph, name: str, init: list[Val], step: Callable[[Graph, Val, list[Val]], tuple[Val, list[Val], list[Val]]],
-          cond0: Val | None, trip: Val | None = None, scans: Sequence[tuple[np.dtype, tuple]] = ()) -> list[Val]:
+Step = Callable[[Graph, Val, list[Val]], tuple[Val, list[Val], list[Val]]]
+
+
+def _loop(g: Graph, name: str, init: list[Val], step: Step, cond0: Val | None, trip: Val | None = None,
+          scans: Sequence[tuple[np.dtype, tuple[int | None, ...]]] = ()) -> list[Val]:
     """An ONNX Loop carrying ``init``; ``step(body, iteration, carried)`` gives (go on, carried, scan outputs)."""
     i64_, b8 = np.dtype(np.int64), np.dtype(bool)
     names = [g.model.fresh(f"{g.hint}/{k}") for k in ("iter", "cond", *(f"v{j}" for j in range(len(init))))]
-    types = [tensor_type(v.dtype, v.shape) for v in init]
+    types = [tensor_type(np.dtype(v.dtype), v.shape) for v in init]
 
     def body(gg: Graph) -> list[Val]:
         carried = [Val(nm, v.dtype, v.shape) for nm, v in zip(names[2:], init)]
@@ -825,7 +830,7 @@ def _const_int(v: Val, what: str) -> int | None:
 @converter("CombinedNonMaxSuppression",
            onnx="NonMaxSuppression, ScatterND, TopK, GatherND (a kept score tied: Loops replaying TF's heap order)")
 def combined_nms(cx, node, ins):
-    g = cx.g
+    g: Graph = cx.g
     f32, i64_ = np.dtype(np.float32), np.dtype(np.int64)
     boxes, scores, per_class, total = ins[0], ins[1], ins[2], ins[3]
     if need_rank(boxes, "boxes") != 4 or need_rank(scores, "scores") != 3:
