@@ -1,6 +1,7 @@
 """Image resizing (ResizeBilinear / ResizeNearestNeighbor as ONNX Resize; ResizeArea,
 ResizeBicubic and ScaleAndTranslate as two MatMuls with constant weights), contrast, patch
-extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression), CropAndResize,
+extraction (strided Slices), non-max suppression (ONNX NonMaxSuppression, also per class for
+CombinedNonMaxSuppression; a Loop for an overlap matrix), CropAndResize,
 ImageProjectiveTransformV2/V3 and ExtractGlimpse/V2 as coordinate arithmetic and GatherND, and
 DrawBoundingBoxes/V2 as outline masks on the pixel grid painted by a Loop (semantics: graph/ops/image.py,
 graph/ops/image_sampling.py, graph/ops/image_boxes.py; tensorflow/tensorflow
@@ -24,6 +25,8 @@ the sampling kernels of ScaleAndTranslate).
 from __future__ import annotations
 
 import itertools
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -411,22 +414,44 @@ def _onnx_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score: Va
     return [cast(g, idx, np.int32), cast(g, n, np.int32)]
 
 
-def _queue_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score_thr: Val,
-               scale: Val | None) -> list[Val]:
-    """TF's NMS queue (DoNonMaxSuppressionOp) as an ONNX Loop: [indices int32 [n], their scores [n], n int32].
+Similarity = Callable[[Graph, Val, Val], Val]  # (graph, candidate [1] int64, kept box () int64) -> [1] float32
 
-    Each round takes the live candidate of highest score (ties: lower index, as ArgMax's first
-    maximum) and rescores it against the boxes kept since it was last scored, newest first: soft
-    (``scale`` = -0.5 / sigma) multiplies by exp(scale * iou^2); hard (``scale`` None) drops the
-    candidate at an IoU > ``iou`` and zeroes its score at a NaN IoU. The scan stops once the score
-    is <= score_thr. The candidate is kept if its score did not change, else re-queued while its
-    score is above score_thr. Float32 boxes and scores; ``iou`` a float32 scalar.
-    """
-    f32, i64_, b8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(bool)
+
+def _iou_similarity(g: Graph, boxes: Val) -> Similarity:
+    """TF's IoU (float32, from min/max corners, 0 for a box without area) of two of ``boxes`` [N, 4]."""
     c = [squeeze(g, v, [1]) for v in split(g, boxes, 1, num=4)]
     ymin, ymax = g.op1("Min", c[0], c[2]), g.op1("Max", c[0], c[2])
     xmin, xmax = g.op1("Min", c[1], c[3]), g.op1("Max", c[1], c[3])
     area = g.op1("Mul", g.op1("Sub", ymax, ymin), g.op1("Sub", xmax, xmin))
+    f32 = np.dtype(np.float32)
+
+    def sim(h: Graph, i: Val, kj: Val) -> Val:
+        mine = [h.op1("Gather", v, i, axis=0) for v in (ymin, xmin, ymax, xmax, area)]
+        y0, x0, y1, x1, a = (h.op1("Gather", v, kj, axis=0) for v in (ymin, xmin, ymax, xmax, area))
+        nought = scalar(h, 0, f32)
+        ih = h.op1("Max", h.op1("Sub", h.op1("Min", mine[2], y1), h.op1("Max", mine[0], y0)), nought)
+        iw = h.op1("Max", h.op1("Sub", h.op1("Min", mine[3], x1), h.op1("Max", mine[1], x0)), nought)
+        inter = h.op1("Mul", ih, iw)
+        iou = h.op1("Div", inter, h.op1("Sub", h.op1("Add", mine[4], a), inter))
+        empty = h.op1("Or", h.op1("LessOrEqual", mine[4], nought), h.op1("LessOrEqual", a, nought))
+        return h.op1("Where", empty, nought, iou)
+
+    return sim
+
+
+def _queue_nms(g: Graph, sim: Similarity, scores: Val, limit: Val, iou: Val, score_thr: Val,
+               scale: Val | None) -> list[Val]:
+    """TF's NMS queue (DoNonMaxSuppressionOp) as an ONNX Loop: [indices int32 [n], their scores [n], n int32].
+
+    Each round takes the live candidate of highest score (ties: lower index, as ArgMax's first
+    maximum) and rescores it against the boxes kept since it was last scored, newest first, by
+    their similarity ``sim`` (IoU, or a given overlap): soft (``scale`` = -0.5 / sigma) multiplies
+    by exp(scale * sim^2); hard (``scale`` None) drops the candidate at a similarity > ``iou`` and
+    zeroes its score at a NaN one. The scan stops once the score is <= score_thr. The candidate is
+    kept if its score did not change, else re-queued while its score is above score_thr. Float32
+    scores; ``iou`` a float32 scalar.
+    """
+    f32, i64_, b8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(bool)
     zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
     positions = g.op1("Range", zero, g.op1("Squeeze", g.op1("Shape", scores)), one)
     alive0 = g.op1("Greater", scores, score_thr)
@@ -448,28 +473,19 @@ def _queue_nms(g: Graph, boxes: Val, scores: Val, limit: Val, iou: Val, score_th
                                                   in zip(names[2:], carried))
         i = gg.op1("ArgMax", gg.op1("Where", alive, cur, scalar(gg, -np.inf, f32)), axis=0, keepdims=1)
         first = gg.op1("Gather", cur, i, axis=0)
-        mine = [gg.op1("Gather", v, i, axis=0) for v in (ymin, xmin, ymax, xmax, area)]
         steps = gg.op1("Squeeze", gg.op1("Sub", count, gg.op1("Gather", begin, i, axis=0)))
         inner = [g.model.fresh(f"{g.hint}/{k}") for k in ("k", "go", "score", "hard")]
 
         def rescore(h: Graph) -> list[Val]:
             k, score = Val(inner[0], i64_, ()), Val(inner[2], f32, (1,))
             j = h.op1("Sub", h.op1("Sub", count, one), k)  # the kept boxes, newest first
-            kj = h.op1("Gather", kept, j, axis=0)
-            y0, x0, y1, x1, a = (h.op1("Gather", v, kj, axis=0) for v in (ymin, xmin, ymax, xmax, area))
-            nought = scalar(h, 0, f32)
-            ih = h.op1("Max", h.op1("Sub", h.op1("Min", mine[2], y1), h.op1("Max", mine[0], y0)), nought)
-            iw = h.op1("Max", h.op1("Sub", h.op1("Min", mine[3], x1), h.op1("Max", mine[1], x0)), nought)
-            inter = h.op1("Mul", ih, iw)
-            sim = h.op1("Div", inter, h.op1("Sub", h.op1("Add", mine[4], a), inter))
-            empty = h.op1("Or", h.op1("LessOrEqual", mine[4], nought), h.op1("LessOrEqual", a, nought))
-            sim = h.op1("Where", empty, nought, sim)
+            s = sim(h, i, h.op1("Gather", kept, j, axis=0))
             if scale is not None:
-                weight = h.op1("Exp", h.op1("Mul", h.op1("Mul", scale, sim), sim))
+                weight = h.op1("Exp", h.op1("Mul", h.op1("Mul", scale, s), s))
                 hard = h.const(np.zeros(1, bool))
             else:  # 1 at an IoU <= iou, else 0 (NaN included); dropped at an IoU > iou
-                weight = cast(h, h.op1("LessOrEqual", sim, iou), np.float32)
-                hard = h.op1("Greater", sim, iou)
+                weight = cast(h, h.op1("LessOrEqual", s, iou), np.float32)
+                hard = h.op1("Greater", s, iou)
             score = h.op1("Mul", score, weight)
             low = h.op1("LessOrEqual", score, score_thr)
             more = h.op1("Squeeze", h.op1("Not", h.op1("Or", hard, low)))
@@ -529,8 +545,8 @@ def _nms(cx, ins, iou: Val, score: Val | None) -> list[Val]:
     odd = g.op1("ReduceSum", cast(g, g.op1("Or", g.op1("IsNaN", b), g.op1("IsInf", b)), np.int64), keepdims=0)
     finite = g.op1("Equal", odd, scalar(g, 0, np.int64))
     return if_graph(g, finite, lambda gg: _onnx_nms(gg, b, sc, limit, iou_v, score_v),
-                    lambda gg: [v for k, v in enumerate(_queue_nms(gg, b, sc, limit, iou_v, score_v, None))
-                                if k != 1])
+                    lambda gg: [v for k, v in enumerate(_queue_nms(gg, _iou_similarity(gg, b), sc, limit, iou_v,
+                                                                   score_v, None)) if k != 1])
 
 
 def _padded(g: Graph, node, v: Val, limit: Val) -> Val:
@@ -571,7 +587,7 @@ def nms_v5(cx, node, ins):
             raise ExportError("boxes must be 2-D and scores 1-D")
         f32 = np.dtype(np.float32)
         scale = g.op1("Div", scalar(g, -0.5, f32), cast(g, sigma, f32))
-        idx, picked, n = _queue_nms(g, boxes, scores, ins[2], _threshold(g, ins[3], f32),
+        idx, picked, n = _queue_nms(g, _iou_similarity(g, boxes), scores, ins[2], _threshold(g, ins[3], f32),
                                     _threshold(g, ins[4], f32), scale)
     else:
         raise ExportError("soft_nms_sigma is computed at run time: hard NMS (0) and soft-NMS (> 0) export "
@@ -579,8 +595,6 @@ def nms_v5(cx, node, ins):
     return [_padded(g, node, idx, ins[2]), _padded(g, node, picked, ins[2]), n]
 
 
-inexpressible("no ONNX form: suppression by an arbitrary overlap matrix, or per-class suppression merged "
-              "and padded across classes", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression")
 
 
 # -- drawing boxes ---------------------------------------------------------------------------------
@@ -702,6 +716,354 @@ def draw_bounding_boxes(cx, node, ins):
                                                 (names[1], tensor_type(np.dtype(bool), ())),
                                                 (names[2], canvas_t)])
     return g.op("Loop", [n_boxes, None, images], outputs=1, types=[canvas_t], body=body)[0]
+
+
+def _greedy_overlaps(g: Graph, overlaps: Val, scores: Val, limit: Val, thr: Val, score_thr: Val) -> Val:
+    """Hard NMS by a finite overlap matrix as a Loop keeping one candidate a round: indices int32 [n].
+
+    A round keeps the live candidate of highest score (ties: lower index, ArgMax's first maximum)
+    and drops every candidate ``c`` with overlaps[c, kept] > thr: TF's queue compares
+    similarity(candidate, kept) (non_max_suppression_op.cc), and with finite overlaps and hard
+    suppression its queue is this greedy pass (graph/ops/image_boxes.py, _hard_nms).
+    """
+    f32, i64_, b8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(bool)
+    zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
+    positions = g.op1("Range", zero, g.op1("Squeeze", g.op1("Shape", scores)), one)
+    lim = g.op1("Reshape", i64(g, limit), g.const(np.zeros(0, np.int64)))
+    n = None if scores.shape is None else scores.shape[0]
+    names = [g.model.fresh(f"{g.hint}/{k}") for k in ("iter", "cond", "alive", "count")]
+
+    def go_on(gg: Graph, count: Val, alive: Val) -> Val:
+        left = gg.op1("ReduceSum", cast(gg, alive, np.int64), keepdims=0)
+        return gg.op1("And", gg.op1("Less", count, lim), gg.op1("Greater", left, zero))
+
+    def round_(gg: Graph) -> list[Val]:
+        alive, count = Val(names[2], b8, (n,)), Val(names[3], i64_, ())
+        i = gg.op1("ArgMax", gg.op1("Where", alive, scores, scalar(gg, -np.inf, f32)), axis=0, keepdims=0)
+        hit = gg.op1("Greater", gg.op1("Gather", overlaps, i, axis=1), thr)
+        alive2 = gg.op1("And", alive, gg.op1("Not", gg.op1("Or", hit, gg.op1("Equal", positions, i))))
+        count2 = gg.op1("Add", count, one)
+        return [go_on(gg, count2, alive2), alive2, count2, i]
+
+    body, _ = body_graph(g, "nms_overlaps", round_, [(names[0], tensor_type(i64_, ())),
+                                                     (names[1], tensor_type(b8, ())),
+                                                     (names[2], tensor_type(b8, (n,))),
+                                                     (names[3], tensor_type(i64_, ()))])
+    alive0 = g.op1("Greater", scores, score_thr)
+    count0 = g.const(np.asarray(0, np.int64))
+    outs = g.op("Loop", [None, go_on(g, count0, alive0), alive0, count0], outputs=3,
+                types=[tensor_type(b8, (n,)), tensor_type(i64_, ()), tensor_type(i64_, (None,))], body=body)
+    return cast(g, outs[2], np.int32)
+
+
+@converter("NonMaxSuppressionWithOverlaps",
+           onnx="Loop keeping one candidate a round (NaN overlaps: Loop of TF's queue)")
+def nms_with_overlaps(cx, node, ins):
+    g = cx.g
+    overlaps, scores, limit = ins[0], ins[1], ins[2]
+    if need_rank(overlaps, "overlaps") != 2 or need_rank(scores, "scores") != 1:
+        raise ExportError("overlaps must be 2-D and scores 1-D")
+    n0, n1, ns = overlaps.shape[0], overlaps.shape[1], scores.shape[0]
+    if isinstance(n0, int) and isinstance(n1, int) and n0 != n1:
+        raise ExportError(f"overlaps must be square, got shape [{n0}, {n1}]")
+    if isinstance(n0, int) and isinstance(ns, int) and n0 != ns:
+        raise ExportError(f"scores must have one element per row of overlaps ({n0}), got {ns}")
+    f32 = np.dtype(np.float32)
+    thr, score_thr = _threshold(g, ins[3], f32), _threshold(g, ins[4], f32)
+    ov, sc = cast(g, overlaps, f32), cast(g, scores, f32)
+    # A NaN overlap zeroes the candidate's score in TF's queue instead of dropping it: the queue Loop.
+    nans = g.op1("ReduceSum", cast(g, g.op1("IsNaN", ov), np.int64), keepdims=0)
+    plain = g.op1("Equal", nans, scalar(g, 0, np.int64))
+
+    def overlap(h: Graph, i: Val, kj: Val) -> Val:
+        return h.op1("Gather", h.op1("Gather", ov, i, axis=0), kj, axis=1)
+
+    return if_graph(g, plain, lambda gg: [_greedy_overlaps(gg, ov, sc, limit, thr, score_thr)],
+                    lambda gg: [_queue_nms(gg, overlap, sc, limit, thr, score_thr, None)[0]])[0]
+
+
+# -- CombinedNonMaxSuppression --------------------------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/image/non_max_suppression_op.cc (DoNMSPerClass,
+# SelectResultPerBatch, BatchedNonMaxSuppressionOp) and graph/ops/image_boxes.py (combined_nms):
+# for each batch b and class c (here one "row" h = b * C + c) the boxes of score > score_threshold
+# are popped from a std::priority_queue compared by score alone and kept unless their float32 IoU
+# with a box kept before (of that class) is > iou_threshold, at most S = min(per_class, N) a class.
+# Kept box r of class c fills slot c * S + r of a vector of C * S slots prefilled with score -inf,
+# which is sorted by descending score (the runtime sorts stably: equal scores by slot); the first
+# min(count, M) are written, boxes clipped to [0, 1] when clip_boxes, the rest zero. M is
+# max_total_size, or min(max_total_size, per_class * C) when pad_per_class.
+#
+# ONNX NonMaxSuppression pops equal scores lower index first. TF's heap pops them in the order
+# libstdc++'s push_heap / pop_heap leave them (the runtime's _heap_order), which only changes the
+# result when a kept box's score equals another candidate's of its row (a tie group where nothing
+# is kept is suppressed, or cut off, whatever its order). Then (an If) the rows' pop orders are
+# worked out by the same heap operations in Loops, and NonMaxSuppression runs on the boxes in that
+# order with strictly decreasing stand-in scores.
+
+Step = Callable[[Graph, Val, list[Val]], tuple[Val, list[Val], list[Val]]]
+
+
+def _loop(g: Graph, name: str, init: list[Val], step: Step, cond0: Val | None, trip: Val | None = None,
+          scans: Sequence[tuple[np.dtype, tuple[int | None, ...]]] = ()) -> list[Val]:
+    """An ONNX Loop carrying ``init``; ``step(body, iteration, carried)`` gives (go on, carried, scan outputs)."""
+    i64_, b8 = np.dtype(np.int64), np.dtype(bool)
+    names = [g.model.fresh(f"{g.hint}/{k}") for k in ("iter", "cond", *(f"v{j}" for j in range(len(init))))]
+    types = [tensor_type(np.dtype(v.dtype), v.shape) for v in init]
+
+    def body(gg: Graph) -> list[Val]:
+        carried = [Val(nm, v.dtype, v.shape) for nm, v in zip(names[2:], init)]
+        go, new, out = step(gg, Val(names[0], i64_, ()), carried)
+        return [go, *new, *out]
+
+    proto, _ = body_graph(g, name, body, [(names[0], tensor_type(i64_, ())), (names[1], tensor_type(b8, ())),
+                                          *zip(names[2:], types)])
+    return g.op("Loop", [trip, cond0, *init], outputs=len(init) + len(scans),
+                types=types + [tensor_type(dt, (None, *shape)) for dt, shape in scans], body=proto)
+
+
+def _any(g: Graph, v: Val) -> Val:
+    return g.op1("Greater", g.op1("ReduceSum", cast(g, v, np.int64), keepdims=0), scalar(g, 0, np.int64))
+
+
+def _at(g: Graph, rows: Val, idx: Val) -> Val:
+    """rows[h, idx[h]] for each row h ([H, N], [H] -> [H])."""
+    return squeeze(g, g.op1("GatherElements", rows, unsqueeze(g, idx, [1]), axis=1), [1])
+
+
+def _put(g: Graph, rows: Val, idx: Val, value: Val, mask: Val) -> Val:
+    """``rows`` with rows[h, idx[h]] = value[h] where mask[h]."""
+    value = g.op1("Where", mask, value, _at(g, rows, idx))
+    return g.op1("ScatterElements", rows, unsqueeze(g, idx, [1]), unsqueeze(g, value, [1]), axis=1)
+
+
+def _heap_pop_order(g: Graph, sc: Val, cand: Val) -> Val:
+    """For each row of ``sc`` [H, N], the order a libstdc++ std::priority_queue compared by score pops
+    the candidates (``cand``) pushed in index order: [H, N] int64, the first count(cand) meaningful.
+
+    std::push_heap and std::pop_heap (libstdc++ bits/stl_heap.h: __push_heap, __adjust_heap, as the
+    runtime's _heap_order replays them), one Loop round a push or pop for every row at once.
+    """
+    zero, one, two = (scalar(g, k, np.int64) for k in (0, 1, 2))
+    n_ = g.op1("Squeeze", g.op1("Shape", sc, start=1, end=2))
+    h_shape = g.op1("Shape", sc, start=0, end=1)
+    heap0 = g.op1("ConstantOfShape", g.op1("Shape", sc), value=onnx_tensor(np.zeros(1, np.int64)))
+    size0 = g.op1("ConstantOfShape", h_shape, value=onnx_tensor(np.zeros(1, np.int64)))
+
+    def score(gg: Graph, heap: Val, at: Val) -> Val:
+        return _at(gg, sc, _at(gg, heap, at))
+
+    def sift_up(gg: Graph, heap: Val, hole: Val, value: Val, mask: Val) -> Val:
+        """__push_heap: move parents down while their score is below ``value``'s, then place it."""
+        mine = _at(gg, sc, value)
+
+        def step(h: Graph, _it: Val, v: list[Val]) -> tuple[Val, list[Val], list[Val]]:
+            heap_, hole_, act = v
+            parent = h.op1("Div", h.op1("Max", h.op1("Sub", hole_, one), zero), two)
+            up = _at(h, heap_, parent)
+            go = h.op1("And", h.op1("And", act, h.op1("Greater", hole_, zero)),
+                       h.op1("Less", _at(h, sc, up), mine))
+            return _any(h, go), [_put(h, heap_, hole_, up, go), h.op1("Where", go, parent, hole_), go], []
+
+        heap, hole, _ = _loop(gg, "heap_up", [heap, hole, mask], step, _any(gg, mask))
+        return _put(gg, heap, hole, value, mask)
+
+    def push(gg: Graph, i: Val, v: list[Val]) -> tuple[Val, list[Val], list[Val]]:
+        heap, size = v
+        mask = squeeze(gg, gg.op1("Gather", cand, unsqueeze(gg, i, [0]), axis=1), [1])
+        value = gg.op1("Expand", i, h_shape)
+        heap = sift_up(gg, heap, size, value, mask)
+        return gg.const(np.asarray(True)), [heap, gg.op1("Add", size, cast(gg, mask, np.int64))], []
+
+    heap, size = _loop(g, "heap_push", [heap0, size0], push, None, n_)
+
+    def pop(gg: Graph, _i: Val, v: list[Val]) -> tuple[Val, list[Val], list[Val]]:
+        heap, size = v
+        top = _at(gg, heap, g.op1("Expand", zero, h_shape))
+        n = gg.op1("Max", gg.op1("Sub", size, one), zero)  # the length left
+        value = _at(gg, heap, n)
+        active = gg.op1("Greater", size, one)
+        half = gg.op1("Div", gg.op1("Max", gg.op1("Sub", n, one), zero), two)  # (len - 1) / 2
+
+        def down(h: Graph, _it: Val, w: list[Val]) -> tuple[Val, list[Val], list[Val]]:
+            heap_, hole, child, act = w
+            go = h.op1("And", act, h.op1("Less", child, half))
+            right = h.op1("Where", go, h.op1("Mul", h.op1("Add", child, one), two), zero)
+            left = h.op1("Max", h.op1("Sub", right, one), zero)
+            pick = h.op1("Where", h.op1("Less", score(h, heap_, right), score(h, heap_, left)), left, right)
+            heap_ = _put(h, heap_, hole, _at(h, heap_, pick), go)
+            return _any(h, go), [heap_, h.op1("Where", go, pick, hole), h.op1("Where", go, pick, child), go], []
+
+        heap, hole, child, _ = _loop(gg, "heap_down", [heap, g.op1("Expand", zero, h_shape),
+                                                       g.op1("Expand", zero, h_shape), active], down, _any(gg, active))
+        # An even length whose last parent has only a left child: move that child up too.
+        even = gg.op1("Equal", gg.op1("Mod", n, two), zero)
+        last = gg.op1("Div", gg.op1("Max", gg.op1("Sub", n, two), zero), two)
+        fix = gg.op1("And", gg.op1("And", active, even), gg.op1("Equal", child, last))
+        lone = gg.op1("Add", gg.op1("Mul", child, two), one)
+        lone = gg.op1("Where", fix, lone, zero)
+        heap = _put(gg, heap, hole, _at(gg, heap, lone), fix)
+        hole = gg.op1("Where", fix, lone, hole)
+        heap = sift_up(gg, heap, hole, value, active)
+        return gg.const(np.asarray(True)), [heap, n], [top]
+
+    order = _loop(g, "heap_pop", [heap, size], pop, None, n_, scans=[(np.dtype(np.int64), (None,))])[2]
+    # Reshaped: no rounds (N == 0) leave the scan output without its row axis.
+    return g.op1("Reshape", g.op1("Transpose", order, perm=[1, 0]), g.op1("Shape", sc))
+
+
+def _dense_kept(g: Graph, rows: Val, boxes: Val, shape: Val) -> Val:
+    """[H, S] kept box indices (-1: none) from ``rows``/``boxes`` [K] sorted by row, then by when kept."""
+    zero, one = scalar(g, 0, np.int64), scalar(g, 1, np.int64)
+    pos = g.op1("Range", zero, g.op1("Squeeze", g.op1("Shape", rows)), one)
+    prev = g.op1("Concat", g.const(np.asarray([-1], np.int64)),
+                 g.op1("Slice", rows, g.const(np.asarray([0], np.int64)), g.const(np.asarray([-1], np.int64))),
+                 axis=0)
+    first = g.op1("Not", g.op1("Equal", rows, prev))
+    group = g.op1("Sub", g.op1("CumSum", cast(g, first, np.int64), zero), one)
+    starts = g.op1("Compress", pos, first, axis=0)
+    rank = g.op1("Sub", pos, g.op1("Gather", starts, group, axis=0))
+    where = g.op1("Concat", unsqueeze(g, rows, [1]), unsqueeze(g, rank, [1]), axis=1)
+    empty = g.op1("ConstantOfShape", shape, value=onnx_tensor(np.full(1, -1, np.int64)))
+    return g.op1("ScatterND", empty, where, boxes)
+
+
+def _tie_matters(g: Graph, sc: Val, cand: Val, kept: Val) -> Val:
+    """[H] bool: a kept box's score equals another candidate's of its row (``sc``, ``cand`` [H, N])."""
+    f32 = np.dtype(np.float32)
+    live = g.op1("Where", cand, sc, scalar(g, -np.inf, f32))
+    ranked, perm = g.op("TopK", [live, g.op1("Shape", sc, start=1, end=2)], outputs=2, axis=1)
+    start, stop = g.const(np.asarray([0], np.int64)), g.const(np.asarray([-1], np.int64))
+    hi = g.op1("Slice", ranked, start, stop, g.const(np.asarray([1], np.int64)))
+    lo = g.op1("Slice", ranked, g.const(np.asarray([1], np.int64)), g.const(np.asarray([INT64_MAX], np.int64)),
+               g.const(np.asarray([1], np.int64)))
+    tie = cast(g, g.op1("And", g.op1("Equal", hi, lo), g.op1("Greater", hi, scalar(g, -np.inf, f32))), np.int32)
+    nought = scalar(g, 0, np.int32)
+    tied = g.op1("Max", g.op1("Pad", tie, g.const(np.asarray([0, 1, 0, 0], np.int64)), nought),
+                 g.op1("Pad", tie, g.const(np.asarray([0, 0, 0, 1], np.int64)), nought))
+    tied = g.op1("Slice", tied, start, g.op1("Shape", sc, start=1, end=2), g.const(np.asarray([1], np.int64)))  # N == 0
+    by_box = g.op1("ScatterElements", g.op1("Mul", cast(g, cand, np.int32), nought), perm, tied, axis=1)
+    hit = g.op1("And", g.op1("GreaterOrEqual", kept, scalar(g, 0, np.int64)),
+                cast(g, g.op1("GatherElements", by_box, g.op1("Max", kept, scalar(g, 0, np.int64)), axis=1), bool))
+    return g.op1("Greater", g.op1("ReduceSum", cast(g, hit, np.int64), g.const(np.asarray([1], np.int64)),
+                                  keepdims=0), scalar(g, 0, np.int64))
+
+
+def _const_int(v: Val, what: str) -> int | None:
+    """The value of a scalar integer input, None when computed at run time."""
+    return int(np.asarray(v.const).reshape(-1)[0]) if v.is_const and np.asarray(v.const).size == 1 else None
+
+
+@converter("CombinedNonMaxSuppression",
+           onnx="NonMaxSuppression, ScatterND, TopK, GatherND (a kept score tied: Loops replaying TF's heap order)")
+def combined_nms(cx, node, ins):
+    g: Graph = cx.g
+    f32, i64_ = np.dtype(np.float32), np.dtype(np.int64)
+    boxes, scores, per_class, total = ins[0], ins[1], ins[2], ins[3]
+    if need_rank(boxes, "boxes") != 4 or need_rank(scores, "scores") != 3:
+        raise ExportError("boxes must be 4-D [batch, num_boxes, q, 4] and scores 3-D [batch, num_boxes, num_classes]")
+    q, four, classes = boxes.shape[2], boxes.shape[3], scores.shape[2]
+    if isinstance(four, int) and four != 4:
+        raise ExportError(f"boxes must have 4 columns, got {four}")
+    if not isinstance(q, int):
+        raise ExportError("the third dimension of boxes (q: 1, or one box per class) is not known before running")
+    if isinstance(classes, int) and q not in (1, classes):
+        raise ExportError(f"the third dimension of boxes must be 1 or the number of classes ({classes}), got {q}")
+    for v, what in ((per_class, "max_output_size_per_class"), (total, "max_total_size")):
+        k = _const_int(v, what)
+        if k is not None and k <= 0:
+            raise ExportError(f"{what} must be positive, got {k}")
+    if ins[4].is_const and not 0 <= float(np.asarray(ins[4].const).reshape(-1)[0]) <= 1:
+        raise ExportError("iou_threshold must be in [0, 1]")
+    boxes, scores = cast(g, boxes, f32), cast(g, scores, f32)
+    iou, score_thr = _threshold(g, ins[4], f32), _threshold(g, ins[5], f32)
+    limit = _as_1(g, i64(g, per_class))
+    one_d = g.const(np.asarray([1], np.int64))
+    b1 = g.op1("Shape", scores, start=0, end=1)
+    n1 = g.op1("Shape", scores, start=1, end=2)
+    c1 = g.op1("Shape", scores, start=2, end=3)
+    h1 = g.op1("Mul", b1, c1)
+    s1 = g.op1("Min", limit, n1)  # S = min(per_class, N)
+
+    # Rows h = b * C + c: scores [H, N], boxes [H, N, 4] (one box set per class when q == 1).
+    by_class = g.op1("Transpose", scores, perm=[0, 2, 1])  # [B, C, N]
+    sc = g.op1("Flatten", by_class, axis=2)
+    cand = g.op1("Greater", sc, score_thr)
+    per_row = g.op1("Transpose", boxes, perm=[0, 2, 1, 3])  # [B, q, N, 4]
+    if q == 1:
+        per_row = g.op1("Expand", per_row, g.op1("Concat", one_d, c1, one_d, one_d, axis=0))
+    row_boxes = g.op1("Reshape", g.op1("Flatten", per_row, axis=2), g.const(np.asarray([0, -1, 4], np.int64)))
+
+    def column(sel: Val, k: int) -> Val:
+        return g.op1("Gather", sel, scalar(g, k, np.int64), axis=1)
+
+    if q == 1:  # NonMaxSuppression's own class axis: boxes [B, N, 4], scores [B, C, N]
+        sel = g.op1("NonMaxSuppression", squeeze(g, boxes, [2]), by_class, limit, _as_1(g, iou), _as_1(g, score_thr))
+        rows = g.op1("Add", g.op1("Mul", column(sel, 0), g.op1("Squeeze", c1)), column(sel, 1))
+    else:
+        sel = g.op1("NonMaxSuppression", row_boxes, unsqueeze(g, sc, [1]), limit, _as_1(g, iou), _as_1(g, score_thr))
+        rows = column(sel, 0)
+    dense_shape = g.op1("Concat", h1, s1, axis=0)
+    kept_fast = _dense_kept(g, rows, column(sel, 2), dense_shape)
+
+    tied_rows = _tie_matters(g, sc, cand, kept_fast)
+
+    def heap_ordered(gg: Graph) -> list[Val]:
+        """The rows with a tied kept score redone in TF's heap order (only those: the Loops are slow)."""
+        redo = gg.op1("NonZero", tied_rows)  # [1, H']
+        which = squeeze(gg, redo, [0])
+        sub_sc, sub_cand = gg.op1("Gather", sc, which, axis=0), gg.op1("Gather", cand, which, axis=0)
+        order = _heap_pop_order(gg, sub_sc, sub_cand)
+        n = gg.op1("Squeeze", n1)
+        pos = gg.op1("Range", scalar(gg, 0, np.int64), n, scalar(gg, 1, np.int64))
+        count = gg.op1("ReduceSum", cast(gg, sub_cand, np.int64), g.const(np.asarray([1], np.int64)), keepdims=1)
+        stand_in = gg.op1("Where", gg.op1("Less", pos, count), cast(gg, gg.op1("Sub", n, pos), f32),
+                          scalar(gg, -1, f32))
+        moved = gg.op1("GatherND", gg.op1("Gather", row_boxes, which, axis=0), unsqueeze(gg, order, [2]),
+                       batch_dims=1)
+        got = gg.op1("NonMaxSuppression", moved, unsqueeze(gg, stand_in, [1]), limit, _as_1(gg, iou),
+                     g.const(np.zeros(1, np.float32)))
+        r = gg.op1("Gather", got, scalar(gg, 0, np.int64), axis=1)
+        at = gg.op1("Concat", unsqueeze(gg, r, [1]), gg.op1("Gather", got, g.const(np.asarray([2], np.int64)), axis=1),
+                    axis=1)
+        sub_shape = gg.op1("Concat", gg.op1("Shape", which), s1, axis=0)
+        redone = _dense_kept(gg, r, gg.op1("GatherND", order, at), sub_shape)
+        return [gg.op1("ScatterND", kept_fast, gg.op1("Transpose", redo, perm=[1, 0]), redone)]
+
+    kept = if_graph(g, _any(g, tied_rows), heap_ordered, lambda gg: [gg.op1("Identity", kept_fast)])[0]
+
+    # TF's result vector per batch: slot c * S + r; the first M by descending score (TopK: equal
+    # values lower slot first, as the runtime's stable sort).
+    pad_per_class = bool(node.attr.get("pad_per_class", False))
+    m1 = _as_1(g, i64(g, total))
+    if pad_per_class:
+        m1 = g.op1("Min", m1, g.op1("Mul", limit, c1))
+    width = g.op1("Mul", c1, s1)
+    flat_shape = g.op1("Concat", b1, width, axis=0)
+    found = g.op1("GreaterOrEqual", kept, scalar(g, 0, np.int64))
+    first = g.op1("Max", kept, scalar(g, 0, np.int64))
+    slot_scores = g.op1("Where", found, g.op1("GatherElements", sc, first, axis=1), scalar(g, -np.inf, f32))
+    more = g.op1("Max", g.op1("Sub", m1, width), g.const(np.asarray([0], np.int64)))
+    pads = g.op1("Concat", g.const(np.asarray([0, 0, 0], np.int64)), more, axis=0)
+    slot_scores = g.op1("Pad", g.op1("Reshape", slot_scores, flat_shape), pads, scalar(g, -np.inf, f32))
+    slot_boxes = g.op1("Pad", g.op1("Reshape", first, flat_shape), pads, scalar(g, 0, np.int64))
+    top, slot = g.op("TopK", [slot_scores, m1], outputs=2, axis=1)
+    count = g.op1("ReduceSum", cast(g, g.op1("Reshape", found, flat_shape), np.int64), one_d, keepdims=0)
+    valid = g.op1("Min", count, m1)
+    mask = g.op1("Less", unsqueeze(g, g.op1("Range", scalar(g, 0, np.int64), g.op1("Squeeze", m1),
+                                            scalar(g, 1, np.int64)), [0]), unsqueeze(g, valid, [1]))
+    cls = g.op1("Div", slot, g.op1("Max", s1, g.const(np.asarray([1], np.int64))))
+    box = g.op1("GatherElements", slot_boxes, slot, axis=1)
+    which = cls if q > 1 else g.op1("Mul", cls, scalar(g, 0, np.int64))
+    padded = g.op1("Pad", boxes, g.const(np.asarray([0, 0, 0, 0, 0, 1, 0, 0], np.int64)), scalar(g, 0, f32))
+    out_boxes = g.op1("GatherND", padded, g.op1("Concat", unsqueeze(g, box, [2]), unsqueeze(g, which, [2]), axis=2),
+                      batch_dims=1)
+    if node.attr.get("clip_boxes", True):
+        out_boxes = g.op1("Max", g.op1("Min", out_boxes, scalar(g, 1, f32)), scalar(g, 0, f32))
+    nought = scalar(g, 0, f32)
+    return [g.op1("Where", unsqueeze(g, mask, [2]), out_boxes, nought), g.op1("Where", mask, top, nought),
+            g.op1("Where", mask, cast(g, cls, f32), nought), cast(g, valid, np.int32)]
+
+
 # -- projective transforms -------------------------------------------------------------------------
 # tensorflow/tensorflow tensorflow/core/kernels/image/image_ops.h (ProjectiveGenerator, MapCoordinate):
 # output pixel (x, y) reads the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k) with
