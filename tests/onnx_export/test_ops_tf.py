@@ -20,31 +20,8 @@ import pytest
 
 from graph.raw_ops_harness import _const, oracle_results
 from _oracles.codec import decode
-from graph import (
-    test_ops_array_extra_tf,
-    test_ops_audio_tf,
-    test_ops_conv_pool_tf,
-    test_ops_counting_tf,
-    test_ops_cross_tf,
-    test_ops_fft_tf,
-    test_ops_image_boxes_tf,
-    test_ops_image_codec_tf,
-    test_ops_image_color_tf,
-    test_ops_image_sampling_tf,
-    test_ops_image_tf,
-    test_ops_indexing_tf,
-    test_ops_linalg_tf,
-    test_ops_nn_extra_tf,
-    test_ops_quantize_tf,
-    test_ops_ragged_tf,
-    test_ops_segment_tf,
-    test_ops_sets_tf,
-    test_ops_sparse_serial_tf,
-    test_ops_sparse_tf,
-    test_ops_special_tf,
-    test_ops_strings_tf,
-)
-from graph.test_raw_ops_tf import CASES as RAW_CASES
+from graph import test_ops_strings_tf
+from graph.case_sets import SETS as ALL_SETS
 from onnx_export._cases import Tags, ort_value
 
 onnx = pytest.importorskip("onnx")
@@ -58,21 +35,9 @@ from savedmodel_io.proto import MetaGraphDef, NodeDef  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
-_FAMILIES = (test_ops_array_extra_tf, test_ops_audio_tf, test_ops_conv_pool_tf, test_ops_counting_tf,
-             test_ops_cross_tf, test_ops_fft_tf, test_ops_image_boxes_tf, test_ops_image_codec_tf,
-             test_ops_image_color_tf, test_ops_image_sampling_tf, test_ops_image_tf, test_ops_indexing_tf,
-             test_ops_linalg_tf, test_ops_nn_extra_tf, test_ops_quantize_tf, test_ops_ragged_tf,
-             test_ops_segment_tf, test_ops_sets_tf, test_ops_sparse_serial_tf, test_ops_sparse_tf,
-             test_ops_special_tf, test_ops_strings_tf)
-
-
-def _family(m) -> tuple[str, list]:
-    name = m.__name__.split(".")[-1][len("test_ops_"):-len("_tf")]
-    return name, [c for c in m.CASES if converters.get(c.op) is not None]
-
-
-# (case set, case): ids are unique within a set only.
-_SETS = {"raw": list(RAW_CASES), **dict(_family(m) for m in _FAMILIES)}
+# (case set, case): ids are unique within a set only. Only cases of ops with a mapping.
+_SETS = {name: [c for c in cases if converters.get(c.op) is not None] if name != "raw" else cases
+         for name, cases in ALL_SETS.items()}
 CASES = [(name, c) for name, cases in _SETS.items() for c in cases]
 
 # Cases refused for a reason other than an op ONNX cannot express: case id -> words of the reason.

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from savedmodel_io import dtypes
-from savedmodel_io.errors import SavedModelError
+from savedmodel_io.errors import RuntimeFailure, SavedModelError
 from savedmodel_io.graph import ops as _ops
 from savedmodel_io.graph.attrs import FuncRef
 from savedmodel_io.graph.ops import attention as attention_ops
@@ -583,6 +583,9 @@ def _replace_folded(body: Body, values: dict[int, list[Any]],
     def const_for(r: Ref) -> Ref:
         if r not in made:
             src = body.nodes[r[0]]
+            if not 0 <= r[1] < len(values[r[0]]):
+                # A graph reading an output its node does not make (its kernel made fewer).
+                raise RuntimeFailure(f"has no output {r[1]} (it made {len(values[r[0]])})", where=src.where)
             if len(values[r[0]]) == 1:
                 if src.op != "Const" or src.controls:
                     _const(body, src.name, _dense(values[r[0]][0]), src.origins, index=r[0])
@@ -865,7 +868,7 @@ def fold_batch_norms(body: Body, env: Env) -> None:
         if not scale.shape == offset.shape == mean.shape == var.shape:
             continue
         fmt = node.attr.get("data_format", b"NHWC")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
+        fmt = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else str(fmt)
         if fmt not in ("NHWC", "NCHW"):
             continue
         s = scale / np.sqrt(var + np.float32(node.attr.get("epsilon", 1e-3)))

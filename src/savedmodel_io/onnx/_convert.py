@@ -35,6 +35,7 @@ from savedmodel_io.graph import runtime
 from savedmodel_io.graph import opdefs
 from savedmodel_io.graph import optimize as opt
 from savedmodel_io.graph.attrs import FuncRef
+from savedmodel_io.graph.ops._util import MAX_OUTPUTS
 from savedmodel_io.graph.optimize import optimize
 from savedmodel_io.graph.runtime import Body, Node, Session
 from savedmodel_io.graph.variables import Handle, Ref
@@ -212,6 +213,9 @@ class Exporter:
             if conv is None:
                 self.problem(node, converters.reason(node.op))
                 return _ALL_POISON
+            many = _output_count(node)
+            if many > MAX_OUTPUTS:
+                raise ExportError(f"declares {many} outputs, over the {MAX_OUTPUTS} one node may have")
             if cplx and not conv.complex:
                 form = converters.get_complex(node.op)
                 if form is None:
@@ -232,8 +236,9 @@ class Exporter:
         except ExportError as exc:
             self.problem(node, str(exc))
             return _ALL_POISON
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            # Attrs or inputs of a kind the converter does not expect (a damaged or unusual graph).
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # Attrs or inputs of a kind the converter does not expect (a damaged or unusual graph:
+            # a zero stride, an infinite frequency limit...).
             self.problem(node, f"cannot be converted ({type(exc).__name__}: {exc})")
             return _ALL_POISON
         finally:
@@ -472,6 +477,8 @@ def _output_dtypes(node: Node) -> list[int] | None:
     except ValueError:
         return None
     out: list[int] = []
+    if sum(n or 0 for n in counts) > MAX_OUTPUTS:
+        return None  # a hostile count (num_split = 2**40): the converter refuses the node
     for a, n in zip(od.outputs, counts):
         if n is None:
             return None
@@ -481,6 +488,17 @@ def _output_dtypes(node: Node) -> list[int] | None:
             t = a.type or node.attr.get(a.type_attr)
             out.extend([t if isinstance(t, int) else DataType.DT_INVALID] * n)
     return out
+
+
+def _output_count(node: Node) -> int:
+    """How many tensors ``node`` declares it outputs by its count attrs (0 when not known)."""
+    od = node.opdef
+    if od is None:
+        return 0
+    try:
+        return sum(n or 0 for n in opdefs.arg_counts(od.outputs, node.attr, od))
+    except ValueError:
+        return 0
 
 
 def _output_types(node: Node) -> list[bool] | None:

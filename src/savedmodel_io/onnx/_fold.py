@@ -106,6 +106,23 @@ def _where(inputs: list[Any], attrs: dict[str, Any]) -> Any:
     return np.where(c, a, b)
 
 
+def _range(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+    """np.arange, unless its length is past MAX_FOLDED_ELEMENTS (checked before allocating)."""
+    if not d or max(0, -(-(int(b) - int(a)) // int(d))) > MAX_FOLDED_ELEMENTS:
+        return None
+    return np.arange(a, b, d, dtype=a.dtype)
+
+
+def _expand(i: list[np.ndarray], a: dict[str, Any]) -> np.ndarray | None:
+    """ONNX Expand (numpy broadcasting), unless the result is past MAX_FOLDED_ELEMENTS and its input
+    (checked before allocating; fold() checks the other ops' results after)."""
+    shape = np.broadcast_shapes(i[0].shape, tuple(int(d) for d in i[1]))
+    size = float(np.prod(shape, dtype=np.float64))
+    if size > MAX_FOLDED_ELEMENTS and size > i[0].size:
+        return None
+    return np.broadcast_to(i[0], shape).copy()
+
+
 _FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Min": _int_only(lambda *xs: np.minimum.reduce(np.broadcast_arrays(*xs))),
     "Max": _int_only(lambda *xs: np.maximum.reduce(np.broadcast_arrays(*xs))),
@@ -118,7 +135,7 @@ _FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Or": _int_only(np.logical_or),
     "Not": _int_only(np.logical_not),
     "Where": _where,
-    "Range": _int_only(lambda a, b, d: np.arange(a, b, d, dtype=a.dtype) if d else None),
+    "Range": _int_only(_range),
     "Identity": lambda i, a: i[0],
     "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
     "Reshape": _reshape,
@@ -130,7 +147,7 @@ _FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Gather": lambda i, a: np.take(i[0], i[1], axis=a.get("axis", 0)),
     "Slice": _slice,
     "Cast": _cast,
-    "Expand": lambda i, a: i[0] * np.ones([int(d) for d in i[1]], i[0].dtype),
+    "Expand": _expand,
     "Add": _int_binary(np.add),
     "Sub": _int_binary(np.subtract),
     "Mul": _int_binary(np.multiply),

@@ -64,6 +64,9 @@ def bad(node: Any, message: str) -> InvalidArgumentError:
 # Largest tensor a kernel may create from a few bytes of input (Fill, Tile, Range...):
 # a hostile graph must get an error, not an out-of-memory kill.
 MAX_RESULT_BYTES = 1 << 32
+# Tensors one node may output when an attr sets the count (DynamicPartition's num_partitions): a
+# damaged or hostile count must fail, not loop 2**40 times.
+MAX_OUTPUTS = 1 << 20
 
 
 def check_size(node: Any, shape: Any, itemsize: int = 4) -> None:

@@ -15,6 +15,8 @@ rows first, then columns, as TensorFlow does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from savedmodel_io.graph.ops._registry import kernel
@@ -81,6 +83,13 @@ def _src(out_size: int, scale: np.float32, half: bool, nn: bool = False) -> np.n
     return (i + _F(0.5)) * scale if nn else (i + _F(0.5)) * scale - _F(0.5)
 
 
+def _empty(x: np.ndarray, oh: int, ow: int, dtype: Any = None) -> np.ndarray | None:
+    """The (empty) result when the image or the size has a 0: no taps to compute (a size of 2**30
+    beside an empty batch would otherwise build tap tables of 2**30 rows)."""
+    shape = (x.shape[0], oh, ow, x.shape[3])
+    return np.zeros(shape, dtype or _F) if 0 in shape else None
+
+
 def _floats(x: np.ndarray) -> np.ndarray:
     return x.astype(_F, copy=False)
 
@@ -90,6 +99,9 @@ def _floats(x: np.ndarray) -> np.ndarray:
 @kernel("ResizeBilinear")
 def resize_bilinear(node, inputs, ctx):
     x, (oh, ow), align, half = _setup(node, inputs)
+    empty = _empty(x, oh, ow)
+    if empty is not None:
+        return empty
     xf = _floats(x)
 
     def weights(in_size, out_size):
@@ -113,6 +125,9 @@ def resize_bilinear(node, inputs, ctx):
 @kernel("ResizeNearestNeighbor")
 def resize_nearest(node, inputs, ctx):
     x, (oh, ow), align, half = _setup(node, inputs)
+    empty = _empty(x, oh, ow, x.dtype)
+    if empty is not None:
+        return empty
     if x.shape[1] >= 1 << 24 or x.shape[2] >= 1 << 24:
         raise bad(node, "nearest neighbor requires max height & width of 2^24")
 
@@ -187,39 +202,42 @@ def _bicubic_taps(in_size: int, out_size: int, half: bool, align: bool):
 @kernel("ResizeBicubic")
 def resize_bicubic(node, inputs, ctx):
     x, (oh, ow), align, half = _setup(node, inputs)
+    empty = _empty(x, oh, ow)
+    if empty is not None:
+        return empty
+    check_size(node, (max(oh, ow), 4), 12)  # the tap tables: 4 int64 indices and float32 weights a row
     return _resample(x, _bicubic_taps(x.shape[1], oh, half, align),
                      _bicubic_taps(x.shape[2], ow, half, align))
 
 
 def _area_taps(in_size: int, out_size: int, scale: np.float32):
-    """Each output cell's covering input cells and the fraction of each (resize_area_op.cc)."""
-    starts, weights = [], []
+    """Each output cell's covering input cells and the fraction of each (resize_area_op.cc), in
+    float32: cell o spans [o * scale, (o + 1) * scale); input cell i weighs the part of [i, i + 1)
+    inside it. Unused taps of a row have index 0 and weight 0."""
     one = _F(1)
-    for o in range(out_size):
-        lo, hi = _F(o) * scale, _F(o + 1) * scale
-        first, end = int(np.floor(lo)), int(np.ceil(hi))
-        ws = []
-        for i in range(first, end):
-            fi = _F(i)
-            if fi < lo:
-                ws.append(scale if fi + one > hi else fi + one - lo)
-            else:
-                ws.append(hi - fi if fi + one > hi else one)
-        starts.append(first)
-        weights.append(ws)
-    span = max(len(w) for w in weights)
-    index = np.zeros((out_size, span), np.int64)
-    weight = np.zeros((out_size, span), _F)
-    for o, (s, ws) in enumerate(zip(starts, weights)):
-        index[o, :len(ws)] = np.clip(np.arange(s, s + len(ws)), 0, in_size - 1)
-        weight[o, :len(ws)] = ws
-    return index, weight
+    o = np.arange(out_size, dtype=np.int64)
+    lo, hi = o.astype(_F) * scale, (o + 1).astype(_F) * scale
+    first, end = np.floor(lo).astype(np.int64), np.ceil(hi).astype(np.int64)
+    span = int((end - first).max()) if out_size else 0
+    i = first[:, None] + np.arange(span)
+    used = i < end[:, None]
+    fi = i.astype(_F)
+    lo, hi = lo[:, None], hi[:, None]
+    past = fi + one > hi
+    w = np.where(fi < lo, np.where(past, scale, fi + one - lo), np.where(past, hi - fi, one)).astype(_F)
+    index = np.where(used, np.clip(i, 0, in_size - 1), 0)
+    return index, np.where(used, w, _F(0)).astype(_F)
 
 
 @kernel("ResizeArea")
 def resize_area(node, inputs, ctx):
     x, (oh, ow), align, _ = _setup(node, inputs, half_attr=False)
+    empty = _empty(x, oh, ow)
+    if empty is not None:
+        return empty
     hs, ws = _scale(x.shape[1], oh, align), _scale(x.shape[2], ow, align)
+    for out_size, scale in ((oh, hs), (ow, ws)):  # the tap tables, before building them
+        check_size(node, (out_size, int(np.ceil(float(scale))) + 2), 12)
     out = _resample(x, _area_taps(x.shape[1], oh, hs), _area_taps(x.shape[2], ow, ws))
     return out * _F(1.0 / float(hs * ws))  # float product, then a double quotient
 

@@ -95,7 +95,9 @@ def ragged_range(node, inputs, ctx):
         raise bad(node, f"Requires ((limit - start) / delta) <= {top}")
     size = size.astype(np.int64)
     total = int(size.sum(dtype=object)) if n else 0  # Python ints: the int64 sum can wrap
-    check_size(node, [total], dtype.itemsize)
+    # The values, and on the way three int64 arrays as long (row of each value, its place in the
+    # row, the repeated row starts): the working memory is what must stay in bounds.
+    check_size(node, [total], dtype.itemsize + 24)
     rows = np.repeat(np.arange(n), size)
     j = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
     with np.errstate(all="ignore"):

@@ -27,6 +27,12 @@ def trunc_divide(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     return (total / count).astype(total.dtype)
 
 
+# Bytes of working memory per output element besides the output itself: max/min keep three
+# int64 or float arrays the output's size (last NaN, best, last hit), the others a float32 copy
+# and an int64 count per segment. The size checks bound the sum, not the output alone.
+_WORK = 24
+
+
 def _working(rows: np.ndarray) -> np.ndarray:
     """float16/bfloat16 rows widened to float32 (exactly), as numpy's ufunc.at wants."""
     if is_floating(rows.dtype) and rows.dtype.itemsize < 4:
@@ -141,7 +147,7 @@ def segment(node, inputs, ctx):
         raise bad(node, "segment ids must be >= 0")
     _sorted_ids(node, ids, None)
     n = int(ids[-1]) + 1 if ids.size else 0
-    check_size(node, (n,) + data.shape[1:], data.dtype.itemsize)
+    check_size(node, (n,) + data.shape[1:], _WORK + data.dtype.itemsize)
     how = _how(node.op)
     return reduce_segments(data, ids, n, how, 1 if how == "prod" else 0)
 
@@ -159,7 +165,7 @@ def segment_v2(node, inputs, ctx):
         raise bad(node, "segment_ids must be a vector of the size of dimension 0 of data")
     if n < 0:
         raise bad(node, f"num_segments {n} must not be negative")
-    check_size(node, (n,) + data.shape[1:], data.dtype.itemsize)
+    check_size(node, (n,) + data.shape[1:], _WORK + data.dtype.itemsize)
     return _unsorted(data, ids, n, _how(node.op))
 
 
@@ -196,7 +202,7 @@ def unsorted_segment(node, inputs, ctx):
     if over.size and data.size:
         i = int(over[0])
         raise bad(node, f"segment_ids[{i}] = {int(flat[i])} is out of range [0, {n})")
-    check_size(node, (n,) + data.shape[ids.ndim:], data.dtype.itemsize)
+    check_size(node, (n,) + data.shape[ids.ndim:], _WORK + data.dtype.itemsize)
     return _unsorted(data, ids, n, _how(node.op))
 
 
@@ -226,7 +232,7 @@ def sparse_segment(node, inputs, ctx):
     if bad_idx.size:
         i = int(bad_idx[0])
         raise bad(node, f"indices[{i}] == {int(indices[i])} out of range [0, {data.shape[0]})")
-    check_size(node, (n,) + data.shape[1:], data.dtype.itemsize)
+    check_size(node, (n,) + data.shape[1:], _WORK + data.dtype.itemsize)
     return reduce_segments(data[indices], ids, n, _how(node.op), 0)
 
 
