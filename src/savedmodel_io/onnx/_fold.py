@@ -110,7 +110,8 @@ def _range(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray | None:
     """np.arange, unless its length is past MAX_FOLDED_ELEMENTS (checked before allocating)."""
     if not d or max(0, -(-(int(b) - int(a)) // int(d))) > MAX_FOLDED_ELEMENTS:
         return None
-    return np.arange(a, b, d, dtype=a.dtype)
+    out: np.ndarray = np.arange(int(a), int(b), int(d), dtype=a.dtype)
+    return out
 
 
 def _expand(i: list[np.ndarray], a: dict[str, Any]) -> np.ndarray | None:
@@ -120,7 +121,8 @@ def _expand(i: list[np.ndarray], a: dict[str, Any]) -> np.ndarray | None:
     size = float(np.prod(shape, dtype=np.float64))
     if size > MAX_FOLDED_ELEMENTS and size > i[0].size:
         return None
-    return np.broadcast_to(i[0], shape).copy()
+    out: np.ndarray = np.broadcast_to(i[0], shape).copy()
+    return out
 
 
 _FOLD: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
