@@ -231,7 +231,7 @@ def fft(cx, node, ins):
     inverse = node.op.startswith(("IFFT", "BatchIFFT"))
     r = need_rank(p) - 1
     if nd:
-        axes = _axes(node, len(const_ints(ins[2], "axes")), r, ins[2])
+        axes = _axes(node, 0, r, ins[2])
         lengths = _lengths(ins[1], len(axes))
     else:
         axes = _axes(node, _rank(node.op), r, None)
@@ -261,7 +261,6 @@ def rfft(cx, node, ins):
     x = ins[0]
     if is_complex(x):
         raise ExportError(f"{node.op} of complex values")
-    x = g.plain(x) if x.perm is not None else x
     nd = node.op == "RFFTND"
     r = need_rank(x)
     axes = _axes(node, 0 if nd else _rank(node.op), r, ins[2] if nd else None)
