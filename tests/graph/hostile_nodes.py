@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import base64
 import random
-import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from _deadline import deadline
 
 from savedmodel_io.proto import NodeDef
 
@@ -126,21 +125,6 @@ class TookTooLong(Exception):
     """A mutant ran past SECONDS."""
 
 
-@contextmanager
-def time_limit(seconds: int = SECONDS) -> Iterator[None]:
-    """Raise TookTooLong in the block after ``seconds`` (SIGALRM: the main thread, POSIX)."""
-    def ring(*_: Any) -> None:
-        raise TookTooLong
-
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def failures(run: Callable[[Mutant], Any], items: Iterator[Mutant]) -> list[str]:
     """Each mutant that raised something other than a library error, or ran too long: one line each."""
     from savedmodel_io.errors import SavedModelError
@@ -148,7 +132,7 @@ def failures(run: Callable[[Mutant], Any], items: Iterator[Mutant]) -> list[str]
     bad = []
     for m in items:
         try:
-            with time_limit():
+            with deadline(SECONDS, TookTooLong):
                 run(m)
         except SavedModelError:
             pass
