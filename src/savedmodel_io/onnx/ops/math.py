@@ -120,16 +120,36 @@ def erfc(cx, node, ins):
     return _keep(g.op1("Sub", scalar(g, 1, x.dtype), in_float32(g, "Erf", x)), x.perm)
 
 
-@converter("Expm1", onnx="Exp, Sub", layout=True)
+@converter("Expm1", onnx="Exp, Sub, Mul, Div, Log, Where", layout=True)
 def expm1(cx, node, ins):
+    """exp(x) - 1 to a few ulps near 0, where Exp - 1 cancels: (u - 1) (x / log(u)), u = exp(x)
+    (Kahan's rounding compensation; x where u rounds to 1, -1 where it underflows to 0)."""
     g, x = cx.g, ins[0]
-    return _keep(g.op1("Sub", g.op1("Exp", x), scalar(g, 1, x.dtype)), x.perm)
+    dt = x.dtype
+    one = scalar(g, 1, dt)
+    u = g.op1("Exp", x)
+    d = g.op1("Sub", u, one)
+    out = g.op1("Mul", d, g.op1("Div", x, g.op1("Log", u)))  # x / log(u) near 1: no overflow
+    out = g.op1("Where", g.op1("Equal", u, one), x, out)
+    out = g.op1("Where", g.op1("Equal", u, scalar(g, 0, dt)), scalar(g, -1, dt), out)
+    return _keep(g.op1("Where", g.op1("IsInf", u), u, out), x.perm)
 
 
-@converter("Log1p", onnx="Add, Log", layout=True)
+@converter("Log1p", onnx="Add, Log, Sub, Div, Mul, Where", layout=True)
 def log1p(cx, node, ins):
+    """log(1 + x) to a few ulps near 0, where 1 + x rounds: log(u) x / (u - 1), u = 1 + x
+    (x where u rounds to 1; log(u) itself where u is 0 or infinite)."""
     g, x = cx.g, ins[0]
-    return _keep(g.op1("Log", g.op1("Add", x, scalar(g, 1, x.dtype))), x.perm)
+    dt = x.dtype
+    one = scalar(g, 1, dt)
+    u = g.op1("Add", x, one)
+    log = g.op1("Log", u)
+    d = g.op1("Sub", u, one)
+    safe = g.op1("Where", g.op1("Equal", d, scalar(g, 0, dt)), one, d)
+    out = g.op1("Mul", log, g.op1("Div", x, safe))
+    out = g.op1("Where", g.op1("Equal", u, one), x, out)
+    edge = g.op1("Or", g.op1("IsInf", u), g.op1("Equal", u, scalar(g, 0, dt)))
+    return _keep(g.op1("Where", edge, log, out), x.perm)
 
 
 @converter("IsFinite", onnx="IsNaN, IsInf, Or, Not", layout=True)

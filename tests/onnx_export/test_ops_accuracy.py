@@ -1,0 +1,44 @@
+"""Mappings whose plain ONNX form cancels: checked to a few ulps, not the harness's rtol 1e-4.
+
+Expm1 near 0 as Exp - 1 and Log1p near 0 as Log(1 + x) lose every digit below the rounding of
+1 + x (exp(1e-10) - 1 is 0 in float32); test_ops_tf.py's tolerance (rtol 1e-4, atol 1e-5)
+cannot see that. Compared with numpy's expm1/log1p (TensorFlow's kernels are Eigen's accurate
+ones), relative error only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graph.test_runtime_core import node, placeholder
+from onnx_export._cases import exported, signature
+
+ort = pytest.importorskip("onnxruntime")
+
+from savedmodel_io import dtypes  # noqa: E402
+
+_X = np.concatenate([[0.0, -0.0, 1e-30, -1e-30, 1e-10, -1e-10, 3e-8, -3e-8, 1e-4, -1e-4, 0.5, -0.5, 2, -2,
+                      30, -30, 88, -88, 1e4, -1e4, np.inf, -np.inf, np.nan],
+                     np.logspace(-12, 1, 40), -np.logspace(-12, 1, 40)])
+
+
+@pytest.mark.parametrize("op,ref", [("Expm1", np.expm1), ("Log1p", np.log1p)])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_near_zero_to_a_few_ulps(op, ref, dt):
+    x = _X.astype(dt)
+    if op == "Log1p":
+        x = np.concatenate([x[(x > -1) | np.isnan(x)], np.asarray([-1, -2, np.nextafter(-1, 0)], dt)])
+    t = dtypes.from_numpy(np.dtype(dt))
+    proto, problems = exported(signature([placeholder("x", t), node("y", op, ["x"], T=("type", t))],
+                                         {"x": (t, (None,))}, {"y": ("y:0", t, (None,))}))
+    assert not problems, problems
+    got = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with np.errstate(all="ignore"):
+        want = ref(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    np.testing.assert_array_equal(np.isinf(got[ok]), np.isinf(want[ok]))
+    finite = ok & np.isfinite(want)
+    ulps = 8 if dt == np.float32 else 64  # float64 Exp/Log of onnxruntime round a little wider
+    np.testing.assert_allclose(got[finite], want[finite], rtol=ulps * np.finfo(dt).eps, atol=0)
