@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pytest
 from _deadline import deadline
 
 from savedmodel_io.proto import NodeDef
@@ -26,6 +27,8 @@ from savedmodel_io.proto import NodeDef
 # allocate at once, where 2**30 would succeed and fill memory.
 HUGE = 1 << 40
 SECONDS = 30  # one mutated node may take this long, at most
+# (seed, mutants per case): one of each case by default, three seeds of three when slow.
+RUNS = [(0, 1), *(pytest.param(seed, 3, marks=pytest.mark.slow) for seed in (1, 2, 3))]
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Mutant:
     node_def: bytes
     inputs: list[np.ndarray]
     change: str
-    n_out: int
+    outs: list[np.ndarray]  # TensorFlow's outputs for the unchanged case (their count and types)
     only: Any = None
 
     def flat_inputs(self) -> list[np.ndarray]:
@@ -118,7 +121,7 @@ def mutants(cases: list, answers: dict[str, dict], seed: int, per_case: int,
             nd = NodeDef.FromString(base64.b64decode(answer["node_def"]))
             flat = [np.asarray(a) for a in case.flat_inputs()]
             change = _attr(rng, nd) if rng.random() < 0.5 else _input(rng, flat)
-            yield Mutant(case.id, case.op, nd.SerializeToString(), flat, change, len(outs), case.only)
+            yield Mutant(case.id, case.op, nd.SerializeToString(), flat, change, outs, case.only)
 
 
 class TookTooLong(Exception):

@@ -11,18 +11,16 @@ from __future__ import annotations
 import pytest
 
 from graph.case_sets import SETS
-from graph.hostile_nodes import failures, mutants
+from graph.hostile_nodes import RUNS, failures, mutants
 from graph.raw_ops_harness import oracle_results, run_ours
 
 
 def _run(m) -> None:
-    run_ours(m, m.node_def, m.n_out)
+    run_ours(m, m.node_def, len(m.outs))
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
-@pytest.mark.parametrize("seed,per_case", [(0, 1), pytest.param(1, 3, marks=pytest.mark.slow),
-                                            pytest.param(2, 3, marks=pytest.mark.slow),
-                                            pytest.param(3, 3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("seed,per_case", RUNS)
 def test_hostile_nodes_fail_cleanly(name, seed, per_case):
     cases = SETS[name]
     bad = failures(_run, mutants(cases, oracle_results(cases), seed, per_case))

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from _oracles.codec import decode
-from graph.hostile_nodes import failures, mutants
+from graph.hostile_nodes import RUNS, failures, mutants
 from graph.raw_ops_harness import oracle_results
 
 pytest.importorskip("onnx")
@@ -20,17 +19,13 @@ pytest.importorskip("onnx")
 from onnx_export.test_ops_tf import _SETS, _export  # noqa: E402
 
 
+def _run(m) -> None:
+    _export(m, m.node_def, m.outs)
+
+
 @pytest.mark.parametrize("name", sorted(_SETS))
-@pytest.mark.parametrize("seed,per_case", [(0, 1), pytest.param(1, 3, marks=pytest.mark.slow),
-                                            pytest.param(2, 3, marks=pytest.mark.slow),
-                                            pytest.param(3, 3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("seed,per_case", RUNS)
 def test_hostile_nodes_are_refused_or_exported(name, seed, per_case):
     cases = _SETS[name]
-    answers = oracle_results(cases)
-    outs = {c.id: [decode(o) for o in answers[c.id].get("outputs", [])] for c in cases}
-
-    def run(m) -> None:
-        _export(m, m.node_def, outs[m.id])
-
-    bad = failures(run, mutants(cases, answers, seed, per_case))
+    bad = failures(_run, mutants(cases, oracle_results(cases), seed, per_case))
     assert not bad, "\n".join(bad)
