@@ -42,3 +42,27 @@ def test_near_zero_to_a_few_ulps(op, ref, dt):
     finite = ok & np.isfinite(want)
     ulps = 8 if dt == np.float32 else 64  # float64 Exp/Log of onnxruntime round a little wider
     np.testing.assert_allclose(got[finite], want[finite], rtol=ulps * np.finfo(dt).eps, atol=0)
+
+
+@pytest.mark.parametrize("op,ref", [("Expm1", np.expm1), ("Log1p", np.log1p)])
+def test_complex_near_zero(op, ref):
+    """The complex forms keep the same accuracy: |error| within a few ulps of |f(z)|."""
+    from savedmodel_io.proto import DataType
+
+    f32, c64 = DataType.DT_FLOAT, DataType.DT_COMPLEX64
+    mags = np.concatenate([np.logspace(-9, 0.5, 30), [0.0]])
+    angles = np.linspace(-np.pi, np.pi, 7)
+    z = (mags[:, None] * np.exp(1j * angles)[None, :]).reshape(-1).astype(np.complex64)
+    t = ("type", c64)
+    nodes = [placeholder("re"), placeholder("im"),
+             node("z", "Complex", ["re", "im"], T=("type", f32), Tout=t), node("y", op, ["z"], T=t),
+             node("yr", "Real", ["y"], T=t, Tout=("type", f32)), node("yi", "Imag", ["y"], T=t, Tout=("type", f32))]
+    proto, problems = exported(signature(nodes, {"re": (f32, (None,)), "im": (f32, (None,))},
+                                         {"r": ("yr:0", f32, (None,)), "i": ("yi:0", f32, (None,))}))
+    assert not problems, problems
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"re": z.real.copy(), "im": z.imag.copy()})))
+    r, i = got["r"], got["i"]
+    want = ref(z.astype(np.complex128))
+    err = np.abs((r + 1j * i.astype(np.float64)) - want)
+    assert (err <= 16 * np.finfo(np.float32).eps * np.abs(want) + 1e-45).all(), float((err / np.abs(want)).max())

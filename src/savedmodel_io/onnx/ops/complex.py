@@ -376,6 +376,33 @@ def _sign(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
     return g.op1("Div", re, safe), g.op1("Div", im, safe)
 
 
+def _expm1(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
+    """exp(z) - 1 = (expm1(a) cos b - 2 sin^2(b / 2)) + i exp(a) sin b: no cancellation near 0."""
+    from savedmodel_io.onnx.ops.math import expm1_of
+
+    half = g.op1("Sin", g.op1("Mul", im, scalar(g, 0.5, im.dtype)))
+    re_out = g.op1("Sub", g.op1("Mul", expm1_of(g, re), g.op1("Cos", im)),
+                   g.op1("Mul", scalar(g, 2, re.dtype), g.op1("Mul", half, half)))
+    return re_out, g.op1("Mul", g.op1("Exp", re), g.op1("Sin", im))
+
+
+def _log1p(cx: Any, node: Any, re: Val, im: Val) -> tuple[Val, Val]:
+    """log(1 + z) = log1p(2a + a^2 + b^2) / 2 + i arg(1 + a + bi): no cancellation near 0, and
+    log|1 + z| by hypot where 1 + z is large (the square would overflow)."""
+    from savedmodel_io.onnx.ops.math import atan2, log1p_of
+
+    g = cx.g
+    dt = re.dtype
+    one = scalar(g, 1, dt)
+    near = g.op1("Mul", log1p_of(g, g.op1("Add", g.op1("Add", re, re),
+                                            g.op1("Add", g.op1("Mul", re, re), g.op1("Mul", im, im)))),
+                 scalar(g, 0.5, dt))
+    shifted = g.op1("Add", re, one)
+    far = g.op1("Log", _hypot(g, shifted, im))
+    small = g.op1("Less", g.op1("Max", g.op1("Abs", re), g.op1("Abs", im)), scalar(g, 0.5, dt))
+    return g.op1("Where", small, near, far), g.plain(atan2(cx, node, [im, shifted]))
+
+
 def _rsqrt(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
     return _div(g, (scalar(g, 1, re.dtype), scalar(g, 0, re.dtype)), _sqrt(g, re, im))
 
@@ -383,6 +410,8 @@ def _rsqrt(g: Graph, re: Val, im: Val) -> tuple[Val, Val]:
 # Functions of one complex value: op -> (the parts of f(z) from cx, node and the parts of z, the ONNX ops).
 _UNARY: dict[str, tuple[Callable[[Any, Any, Val, Val], tuple[Val, Val]], str]] = {
     "Exp": (lambda cx, n, a, b: _exp(cx.g, a, b), "Exp, Cos, Sin, Mul"),
+    "Expm1": (lambda cx, n, a, b: _expm1(cx.g, a, b), "Expm1's compensated form of the real part, Sin, Cos, Exp"),
+    "Log1p": (_log1p, "Log1p's compensated form (Log of the modulus away from 0), Atan2's form"),
     "Log": (_log, "Log of the modulus, Atan2's form"),
     "Sqrt": (lambda cx, n, a, b: _sqrt(cx.g, a, b), "Abs, Sqrt, Div, Where on the parts"),
     "Rsqrt": (lambda cx, n, a, b: _rsqrt(cx.g, a, b), "Abs, Sqrt, Div, Where on the parts"),

@@ -120,11 +120,9 @@ def erfc(cx, node, ins):
     return _keep(g.op1("Sub", scalar(g, 1, x.dtype), in_float32(g, "Erf", x)), x.perm)
 
 
-@converter("Expm1", onnx="Exp, Sub, Mul, Div, Log, Where", layout=True)
-def expm1(cx, node, ins):
+def expm1_of(g: Graph, x: Val) -> Val:
     """exp(x) - 1 to a few ulps near 0, where Exp - 1 cancels: (u - 1) (x / log(u)), u = exp(x)
     (Kahan's rounding compensation; x where u rounds to 1, -1 where it underflows to 0)."""
-    g, x = cx.g, ins[0]
     dt = x.dtype
     one = scalar(g, 1, dt)
     u = g.op1("Exp", x)
@@ -132,14 +130,12 @@ def expm1(cx, node, ins):
     out = g.op1("Mul", d, g.op1("Div", x, g.op1("Log", u)))  # x / log(u) near 1: no overflow
     out = g.op1("Where", g.op1("Equal", u, one), x, out)
     out = g.op1("Where", g.op1("Equal", u, scalar(g, 0, dt)), scalar(g, -1, dt), out)
-    return _keep(g.op1("Where", g.op1("IsInf", u), u, out), x.perm)
+    return g.op1("Where", g.op1("IsInf", u), u, out)
 
 
-@converter("Log1p", onnx="Add, Log, Sub, Div, Mul, Where", layout=True)
-def log1p(cx, node, ins):
+def log1p_of(g: Graph, x: Val) -> Val:
     """log(1 + x) to a few ulps near 0, where 1 + x rounds: log(u) x / (u - 1), u = 1 + x
     (x where u rounds to 1; log(u) itself where u is 0 or infinite)."""
-    g, x = cx.g, ins[0]
     dt = x.dtype
     one = scalar(g, 1, dt)
     u = g.op1("Add", x, one)
@@ -149,7 +145,17 @@ def log1p(cx, node, ins):
     out = g.op1("Mul", log, g.op1("Div", x, safe))
     out = g.op1("Where", g.op1("Equal", u, one), x, out)
     edge = g.op1("Or", g.op1("IsInf", u), g.op1("Equal", u, scalar(g, 0, dt)))
-    return _keep(g.op1("Where", edge, log, out), x.perm)
+    return g.op1("Where", edge, log, out)
+
+
+@converter("Expm1", onnx="Exp, Sub, Mul, Div, Log, Where", layout=True)
+def expm1(cx, node, ins):
+    return _keep(expm1_of(cx.g, ins[0]), ins[0].perm)
+
+
+@converter("Log1p", onnx="Add, Log, Sub, Div, Mul, Where", layout=True)
+def log1p(cx, node, ins):
+    return _keep(log1p_of(cx.g, ins[0]), ins[0].perm)
 
 
 @converter("IsFinite", onnx="IsNaN, IsInf, Or, Not", layout=True)
