@@ -37,7 +37,7 @@ import savedmodel_io  # noqa: E402
 import savedmodel_io.onnx as sx  # noqa: E402
 from savedmodel_io import dtypes, tensors  # noqa: E402
 from savedmodel_io.errors import SavedModelError  # noqa: E402
-from savedmodel_io.onnx.backend import complex_pairs, output_keys  # noqa: E402
+from savedmodel_io.onnx.backend import complex_pairs, from_pairs, output_keys  # noqa: E402
 
 # Every fixture of the registry (the 186 MB ResNet50 among them) and one tf2onnx conversion per
 # signature: minutes even with the answers cached, so it runs with ``-m slow``.
@@ -174,9 +174,7 @@ def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, flo
     feeds = {k: np.stack([v.real, v.imag], -1) if k in pair_in else ort_value(v) for k, v in inputs.items()}
     got = dict(zip(output_keys(sess), sess.run(None, feeds)))
     for k in pair_out:
-        v = np.asarray(got[k])
-        got[k] = np.empty(v.shape[:-1], np.complex64 if v.dtype == np.float32 else np.complex128)
-        got[k].real, got[k].imag = v[..., 0], v[..., 1]
+        got[k] = from_pairs(np.asarray(got[k]))
     return status, "yes" if _same(got, tf_out, *tol) else "no"
 
 

@@ -204,7 +204,8 @@ class Exporter:
             folded = self._fold(node, ins)
             if folded is not None:
                 return folded
-            cplx = _complex_involved(node, ins)
+            counts = _output_counts(node)
+            cplx = _complex_involved(node, ins, counts)
             syms = _sym.infer(node, ins, self._ctx) if node.op in _sym.OPS and not cplx else None
             if syms is not None and all(_sym.known(s) for s in syms):
                 dt = _sym.out_dtype(node, ins)
@@ -213,7 +214,7 @@ class Exporter:
             if conv is None:
                 self.problem(node, converters.reason(node.op))
                 return _ALL_POISON
-            many = _output_count(node)
+            many = sum(n or 0 for n in counts or ())
             if many > MAX_OUTPUTS:
                 raise ExportError(f"declares {many} outputs, over the {MAX_OUTPUTS} one node may have")
             if cplx and not conv.complex:
@@ -323,10 +324,7 @@ class Exporter:
                 node = graph.nodes[graph.resolve(info.name)[0]]
                 self.problem(node, f"input {k!r} is {dt}: ONNX graphs onnxruntime runs take no complex tensors "
                                    "(export with complex_pairs=True to take it as (real, imaginary) pairs)")
-                idx, out = graph.resolve(info.name)
-                slot = bound.setdefault(idx, [])
-                while len(slot) <= out:
-                    slot.append(POISON)
+                _bind(bound, graph, info.name, POISON)
                 continue
             shape = tensors.shape_from_proto(info.tensor_shape)
             if shape is None:
@@ -340,20 +338,17 @@ class Exporter:
             dims = None if shape is None else tuple(
                 d if d is not None else f"{k}_dim{i}" for i, d in enumerate(shape))
             name = self.model.fresh(k)
-            if dt.kind == "c":  # as its (real, imaginary) pairs
-                dims = None if dims is None else (*dims, 2)
-                v = complex_ops.as_complex(Val(name, complex_ops.real_dtype(dt), dims), dt)
-                self.pair_inputs.append(k)
-            else:
-                v = Val(name, dt, dims)
-            self.model.shapes[name] = dims
-            self.model.dtypes[name] = complex_ops.real_dtype(dt) if dt.kind == "c" else dt
+            pairs = dt.kind == "c"  # a complex input as its (real, imaginary) pairs
+            if pairs and dims is not None:
+                dims = (*dims, 2)
+            phys = complex_ops.real_dtype(dt) if pairs else dt
+            v = Val(name, phys, dims)
+            self.model.shapes[name], self.model.dtypes[name] = dims, phys
             inputs.append(value_info(name, self.g.type_of(v)))
-            idx, out = graph.resolve(info.name)
-            slot = bound.setdefault(idx, [])
-            while len(slot) <= out:
-                slot.append(POISON)
-            slot[out] = v
+            if pairs:
+                v = complex_ops.as_complex(v, dt)
+                self.pair_inputs.append(k)
+            _bind(bound, graph, info.name, v)
         from savedmodel_io.graph.variables import asset_feeds
 
         assets: dict[int, Any] = {}
@@ -459,6 +454,15 @@ def _widen(value: Any) -> Any:
     return value
 
 
+def _bind(bound: dict[int, Any], graph: Body, tensor: str, v: Val) -> None:
+    """Bind graph tensor ``tensor`` (``node:out``) to ``v`` (its node's other outputs poison)."""
+    idx, out = graph.resolve(tensor)
+    slot = bound.setdefault(idx, [])
+    while len(slot) <= out:
+        slot.append(POISON)
+    slot[out] = v
+
+
 def _recast(g: Graph, v: Val, dtype: Any) -> Val:
     """``v`` as ``dtype``, in the same layout."""
     out = _cast(g, v, dtype)
@@ -467,15 +471,22 @@ def _recast(g: Graph, v: Val, dtype: Any) -> Val:
     return out
 
 
-def _output_dtypes(node: Node) -> list[int] | None:
-    """The DataType of each output tensor of ``node`` (None: not known)."""
+def _output_counts(node: Node) -> list[int | None] | None:
+    """How many tensors each output arg of ``node`` stands for, by its attrs (None: not known)."""
     od = node.opdef
     if od is None:
         return None
     try:
-        counts = opdefs.arg_counts(od.outputs, node.attr, od)
+        return opdefs.arg_counts(od.outputs, node.attr, od)
     except ValueError:
         return None
+
+
+def _output_dtypes(node: Node, counts: list[int | None] | None) -> list[int] | None:
+    """The DataType of each output tensor of ``node``, given its :func:`_output_counts` (None: not known)."""
+    if node.opdef is None or counts is None:
+        return None
+    od = node.opdef
     out: list[int] = []
     if sum(n or 0 for n in counts) > MAX_OUTPUTS:
         return None  # a hostile count (num_split = 2**40): the converter refuses the node
@@ -490,28 +501,17 @@ def _output_dtypes(node: Node) -> list[int] | None:
     return out
 
 
-def _output_count(node: Node) -> int:
-    """How many tensors ``node`` declares it outputs by its count attrs (0 when not known)."""
-    od = node.opdef
-    if od is None:
-        return 0
-    try:
-        return sum(n or 0 for n in opdefs.arg_counts(od.outputs, node.attr, od))
-    except ValueError:
-        return 0
-
-
 def _output_types(node: Node) -> list[bool] | None:
     """Per output tensor of ``node``: whether TensorFlow gives it as float16 (None: not known)."""
-    types = _output_dtypes(node)
+    types = _output_dtypes(node, _output_counts(node))
     return None if types is None else [t == DataType.DT_HALF for t in types]
 
 
-def _complex_involved(node: Node, ins: list[Val]) -> bool:
-    """Whether ``node`` reads or makes complex values."""
+def _complex_involved(node: Node, ins: list[Val], counts: list[int | None] | None) -> bool:
+    """Whether ``node`` reads or makes complex values (``counts``: its :func:`_output_counts`)."""
     if any(complex_ops.is_complex(v) for v in ins):
         return True
-    types = _output_dtypes(node)
+    types = _output_dtypes(node, counts)
     return types is not None and any(t in complex_ops.COMPLEX_TYPES for t in types)
 
 

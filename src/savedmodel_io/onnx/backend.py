@@ -19,7 +19,7 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "complex_pairs", "new_session", "output_keys", "run", "session",
+__all__ = ["BACKENDS", "available", "complex_pairs", "from_pairs", "new_session", "output_keys", "run", "session",
            "session_options", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
@@ -169,7 +169,7 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
         if want == DataType.DT_STRING:
             v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
         elif k in pair_out:
-            v = _joined(np.asarray(v), np.complex64 if v.dtype == np.float32 else np.complex128)
+            v = from_pairs(np.asarray(v))
         out[k] = np.asarray(v)
     return out
 
@@ -187,9 +187,10 @@ def complex_pairs(sess: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(pairs.get("inputs", ())), frozenset(pairs.get("outputs", ()))
 
 
-def _joined(pairs: np.ndarray, dtype: Any) -> np.ndarray:
-    """Complex values from a trailing (real, imaginary) axis (not re + 1j * im: inf * 1j is NaN)."""
-    out = np.empty(pairs.shape[:-1], dtype)
+def from_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Complex values from a trailing (real, imaginary) axis, complex64 from float32 parts, else
+    complex128 (not re + 1j * im: inf * 1j is NaN)."""
+    out = np.empty(pairs.shape[:-1], np.complex64 if pairs.dtype == np.float32 else np.complex128)
     out.real, out.imag = pairs[..., 0], pairs[..., 1]
     return out
 
