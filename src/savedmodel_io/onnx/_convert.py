@@ -240,7 +240,7 @@ class Exporter:
                 outs = out if isinstance(out, list) else [out]
             if node.op in DECIMAL_KEEPING and ins and outs and ins[0].origin and ins[0].origin[0] == "decimal" \
                     and outs[0] is not ins[0]:
-                outs[0].origin = ("decimal", (node, ins))  # the text of integers still (onnx/ops/hashing.py)
+                outs[0].origin = ("decimal", (conv.fn, node, ins))  # integers' text still (onnx/ops/hashing.py)
             if syms is not None and len(syms) == len(outs):
                 for v, s in zip(outs, syms):
                     if v.kind == "tensor" and not v.is_const and v.sym is None:

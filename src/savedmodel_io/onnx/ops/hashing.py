@@ -41,14 +41,11 @@ def integers_behind(cx: Any, v: Val) -> Val | None:
     src = origin[1]
     if isinstance(src, Val):
         return src
-    node, ins = src  # a shape-only op of the text: the same op on the integers
+    convert, node, ins = src  # a shape-only op of the text: its converter, run on the integers
     inner = integers_behind(cx, ins[0])
     if inner is None:
         return None
-    from savedmodel_io.onnx import ops as converters
-
-    conv = converters.get(node.op)
-    out = conv.fn(cx, node, [inner, *ins[1:]])
+    out = convert(cx, node, [inner, *ins[1:]])
     return out[0] if isinstance(out, list) else out
 
 
