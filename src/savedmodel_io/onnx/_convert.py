@@ -98,6 +98,11 @@ class _Outputs:
 _ALL_POISON = _Outputs()
 
 
+# Shape-only ops that keep a string tensor the decimal text of integers (AsString's): a hash
+# bucket of their output replays them on the integers (onnx/ops/hashing.py).
+DECIMAL_KEEPING = frozenset({"Identity", "Snapshot", "StopGradient", "Squeeze", "ExpandDims", "Reshape"})
+
+
 class Exporter:
     """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
 
@@ -233,6 +238,9 @@ class Exporter:
             if outs is None:
                 out = conv.fn(self, node, ins)
                 outs = out if isinstance(out, list) else [out]
+            if node.op in DECIMAL_KEEPING and ins and outs and ins[0].origin and ins[0].origin[0] == "decimal" \
+                    and outs[0] is not ins[0]:
+                outs[0].origin = ("decimal", (conv.fn, node, ins))  # integers' text still (onnx/ops/hashing.py)
             if syms is not None and len(syms) == len(outs):
                 for v, s in zip(outs, syms):
                     if v.kind == "tensor" and not v.is_const and v.sym is None:
