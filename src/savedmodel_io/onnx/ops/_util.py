@@ -181,3 +181,30 @@ def dim_of(g: Graph, x: Val, axis: int) -> Val:
     if x.shape is not None and isinstance(x.shape[axis], int):
         return g.const(np.asarray([x.shape[axis]], np.int64))
     return g.op1("Shape", x, start=axis, end=axis + 1 if axis != -1 else None)
+
+
+def truncate_bf16(g: Graph, x: Val) -> Val:
+    """float32 ``x`` as bfloat16 rounded toward zero (its high 16 bits), as TensorFlow's
+    ``FloatToBFloat16`` converts (tensorflow/tensorflow tensorflow/core/framework/bfloat16.cc); ONNX's
+    Cast rounds to nearest even. In float32 arithmetic: ``x - fmod(x, ulp)`` with the bfloat16 ulp
+    of ``|x|``, ``2 ** (e - 7)`` for ``2 ** e <= |x| < 2 ** (e + 1)`` (``e`` at least -126: the
+    subnormals' ulp is 2 ** -133); infinities and zeros are kept, NaN stays NaN."""
+    f32 = np.float32
+    a = g.op1("Abs", x)
+    e = g.op1("Floor", g.op1("Mul", g.op1("Log", a), scalar(g, 1 / np.log(2), f32)))
+    two = scalar(g, 2, f32)
+    p = g.op1("Pow", two, e)
+    # Log's rounding can put e one off either way near powers of two.
+    e = g.op1("Sub", e, cast(g, g.op1("Greater", p, a), f32))
+    e = g.op1("Add", e, cast(g, g.op1("LessOrEqual", g.op1("Mul", p, two), a), f32))
+    e = g.op1("Max", e, scalar(g, -126, f32))
+    ulp = g.op1("Pow", two, g.op1("Sub", e, scalar(g, 7, f32)))
+    t = g.op1("Sub", x, g.op1("Mod", x, ulp, fmod=1))
+    keep = g.op1("Or", g.op1("IsInf", x), g.op1("Equal", a, scalar(g, 0, f32)))
+    return cast(g, g.op1("Where", keep, x, t), _bf16())
+
+
+def _bf16() -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
