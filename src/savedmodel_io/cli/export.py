@@ -47,6 +47,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--complex_pairs", action="store_true",
                    help="onnx: give complex inputs and outputs as float tensors with a trailing axis of 2 "
                         "(real, imaginary) instead of refusing them")
+    p.add_argument("--bfloat16_as_float32", action="store_true",
+                   help="onnx: give bfloat16 inputs and outputs as float32 (cast at the graph's edge), "
+                        "which onnxruntime's Python API can feed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_links_flag(p)
@@ -58,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     fmt, target = _target(args)
     if fmt == "onnx":
         return _onnx(args, target)
-    if args.check or args.complex_pairs:
-        raise InvalidArgumentError(f"--{'check' if args.check else 'complex_pairs'} applies to --format onnx")
+    onnx_only = [f for f in ("check", "complex_pairs", "bfloat16_as_float32") if getattr(args, f)]
+    if onnx_only:
+        raise InvalidArgumentError(f"--{onnx_only[0]} applies to --format onnx")
     assert target is not None
     # Imported here: an ONNX export needs neither (convert brings the npz/safetensors writers).
     from savedmodel_io import convert
@@ -99,7 +103,8 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
     model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(args.tag_set)
     if args.check:
-        problems = check(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs)
+        problems = check(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
+                         bfloat16_as_float32=args.bfloat16_as_float32)
         if args.json:
             print(json.dumps({"signature": args.signature_def, "unsupported": [
                 {"op": p.op, "node": p.node, "function": p.function, "reason": p.reason}
@@ -118,7 +123,8 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
     from savedmodel_io.onnx._model import write_parts
 
     # What export() then save() write, with the weights streamed from their arrays to the file.
-    proto, tensors = export_parts(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs)
+    proto, tensors = export_parts(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
+                                  bfloat16_as_float32=args.bfloat16_as_float32)
     write_parts(proto, tensors, target)
     report = {"signature": args.signature_def, "output": target, "opset": proto.opset_import[0].version,
               "nodes": len(proto.graph.node),

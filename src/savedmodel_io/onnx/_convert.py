@@ -39,7 +39,7 @@ from savedmodel_io.graph.ops._util import MAX_OUTPUTS
 from savedmodel_io.graph.optimize import optimize
 from savedmodel_io.graph.runtime import Body, Node, Session
 from savedmodel_io.graph.variables import Handle, Ref
-from savedmodel_io.onnx import _sym
+from savedmodel_io.onnx import _kernels, _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
 from savedmodel_io.onnx.ops import complex as complex_ops
@@ -101,7 +101,8 @@ _ALL_POISON = _Outputs()
 class Exporter:
     """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
 
-    def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False) -> None:
+    def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False,
+                 bfloat16_as_float32: bool = False) -> None:
         self.session = session
         self.model = Model(opset)
         self.g = Graph(self.model)
@@ -112,6 +113,11 @@ class Exporter:
         self.complex_pairs = complex_pairs
         self.pair_inputs: list[str] = []
         self.pair_outputs: list[str] = []
+        # bfloat16 graph inputs and outputs as float32, cast at the graph's edge (onnxruntime's Python
+        # API feeds and returns no bfloat16 arrays).
+        self.bfloat16_as_float32 = bfloat16_as_float32
+        self.wide_inputs: list[str] = []
+        self.wide_outputs: list[str] = []
         self._ctx = runtime.Context(session, None, session.budget)
         self._depth = 0
 
@@ -255,9 +261,10 @@ class Exporter:
         g = self.g
         start = len(g.nodes)
         wide = node.clone(node.index, attr={k: _widen(v, narrow) for k, v in node.attr.items()})
+        args = [_recast(g, v, np.float32) if v.dtype == narrow and v.kind == "tensor" else v for v in ins]
+        exact = {a.name for a, v in zip(args, ins) if a is not v and a.name is not None}
         try:
-            out = conv.fn(self, wide, [_recast(g, v, np.float32) if v.dtype == narrow and v.kind == "tensor"
-                                        else v for v in ins])
+            out = conv.fn(self, wide, args)
         except (ExportError, KeyError, IndexError, TypeError, ValueError, AttributeError):
             del g.nodes[start:]  # the narrow form is converted instead
             return None
@@ -270,6 +277,8 @@ class Exporter:
                     outs[i] = out_v
                 else:
                     outs[i] = _recast(g, v, narrow)
+                    if narrow.name == "bfloat16" and _moved_only(g, v, exact, start):
+                        outs[i]._wide = [(g, v)]  # the float32 result is that bfloat16 value exactly
         return outs
 
     def _deref(self, node: Node, ins: list[Val]) -> list[Val]:
@@ -347,13 +356,17 @@ class Exporter:
             pairs = dt.kind == "c"  # a complex input as its (real, imaginary) pairs
             if pairs and dims is not None:
                 dims = (*dims, 2)
-            phys = complex_ops.real_dtype(dt) if pairs else dt
+            wide = self.bfloat16_as_float32 and dt.name == "bfloat16"
+            phys = complex_ops.real_dtype(dt) if pairs else np.dtype(np.float32) if wide else dt
             v = Val(name, phys, dims)
             self.model.shapes[name], self.model.dtypes[name] = dims, phys
             inputs.append(value_info(name, self.g.type_of(v)))
             if pairs:
                 v = complex_ops.as_complex(v, dt)
                 self.pair_inputs.append(k)
+            elif wide:
+                v = _cast(self.g, v, dt)  # to nearest even; exact for bfloat16 values
+                self.wide_inputs.append(k)
             _bind(bound, graph, info.name, v)
         from savedmodel_io.graph.variables import asset_feeds
 
@@ -381,6 +394,9 @@ class Exporter:
             try:
                 outputs.append(self._output(reserved[k], v, info))
                 self.output_keys.append(k)
+                if self.bfloat16_as_float32 and v.dtype is not None and v.dtype.name == "bfloat16" and \
+                        v.kind == "tensor":
+                    self.wide_outputs.append(k)
                 if complex_ops.is_complex(v):
                     self.pair_outputs.append(k)
             except ExportError as exc:
@@ -413,6 +429,8 @@ class Exporter:
         v = g.plain(v)
         if v.dtype != want:
             raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
+        if self.bfloat16_as_float32 and want.name == "bfloat16":
+            v = g.widened(v)  # exact
         g.nodes.append(onnx.helper.make_node("Identity", [g.name_of(v)], [name],
                                              name=self.model.fresh(f"{name}/output")))
         shape = tensors.shape_from_proto(info.tensor_shape)
@@ -473,6 +491,28 @@ def _widen(value: Any, narrow: np.dtype) -> Any:
     if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
         return [DataType.DT_FLOAT if x == t else x for x in value]
     return value
+
+
+def _moved_only(g: Graph, v: Val, exact: set[str], start: int) -> bool:
+    """Whether float32 ``v`` was made from the widened bfloat16 inputs (names ``exact``) by nodes
+    since ``start`` that only move, select or negate elements (``_kernels.EXACT``): a bfloat16
+    value already."""
+    made = {o: n for n in g.nodes[start:] for o in n.output}
+    todo, seen = [v.name], set()
+    while todo:
+        name = todo.pop()
+        if name in exact or name in seen:
+            continue
+        seen.add(name)
+        n = made.get(name)
+        if n is None or n.op_type not in _kernels.EXACT:
+            init = g.model.initializers.get(name)
+            dt = init.dtype if init is not None else g.model.dtypes.get(name, np.dtype(np.float32))
+            if dt.kind == "f":
+                return False
+            continue  # an integer operand (axes, indices, shapes)
+        todo.extend(i for i in n.input if i)
+    return True
 
 
 def _bind(bound: dict[int, Any], graph: Body, tensor: str, v: Val) -> None:

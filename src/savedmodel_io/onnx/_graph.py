@@ -198,7 +198,7 @@ class Graph:
     def type_of(self, v: Val) -> onnx.TypeProto:
         if v.kind == "sequence":
             assert v.info is not None
-            return sequence_type(v.info.dtype, v.shape)
+            return sequence_type(_kernels.storage(v.info.dtype), v.shape)  # bfloat16 lists hold float32
         if v.kind == "complex":
             assert v.dtype is not None
             return tensor_type(np.dtype(np.float32 if v.dtype == np.complex64 else np.float64), v.shape)

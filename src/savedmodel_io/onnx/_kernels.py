@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BF16", "BF16_KERNELS", "EXACT", "has_bf16_kernel"]
+__all__ = ["BF16", "BF16_KERNELS", "EXACT", "has_bf16_kernel", "storage"]
 
 try:
     import ml_dtypes
@@ -46,11 +46,21 @@ EXACT = frozenset({
 
 # Ops never routed through float32: control flow carries any type, and a Cast is the route itself.
 _PASS = frozenset({"If", "Loop", "Scan", "Cast", "CastLike", "Identity"})
+# Ops that put tensors into sequences: always given float32 for bfloat16 (no sequence op takes a
+# sequence of bfloat16, though onnxruntime has a bfloat16 SplitToSequence).
+_INTO_SEQUENCES = frozenset({"SequenceInsert", "SequenceConstruct", "SplitToSequence"})
+
+
+def storage(dtype: np.dtype) -> np.dtype:
+    """The element type a sequence of ``dtype`` tensors holds (float32 for bfloat16)."""
+    return np.dtype(np.float32) if BF16 is not None and dtype == BF16 else dtype
 
 
 def has_bf16_kernel(op_type: str, opset: int) -> bool:
     """Whether onnxruntime's CPU provider runs ``op_type`` of ``opset`` on bfloat16."""
     if op_type in _PASS:
         return True
+    if op_type in _INTO_SEQUENCES:
+        return False
     span = BF16_KERNELS.get(op_type)
     return span is not None and span[0] <= opset <= span[1]

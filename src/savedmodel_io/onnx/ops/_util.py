@@ -201,7 +201,10 @@ def truncate_bf16(g: Graph, x: Val) -> Val:
     ulp = g.op1("Pow", two, g.op1("Sub", e, scalar(g, 7, f32)))
     t = g.op1("Sub", x, g.op1("Mod", x, ulp, fmod=1))
     keep = g.op1("Or", g.op1("IsInf", x), g.op1("Equal", a, scalar(g, 0, f32)))
-    return cast(g, g.op1("Where", keep, x, t), _bf16())
+    picked = g.op1("Where", keep, x, t)
+    out = cast(g, picked, _bf16())
+    out._wide = [(g, picked)]  # a bfloat16 value already: later float32 ops read it without a Cast
+    return out
 
 
 def _bf16() -> np.dtype:
