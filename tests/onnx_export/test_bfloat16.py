@@ -198,14 +198,7 @@ def test_bfloat16_signature_edges():
 
 def test_backend_runs_bfloat16_signatures(tmp_path):
     """backend="onnxruntime" takes and gives bfloat16 arrays (fed and read as float32 at the edge)."""
-    from savedmodel_io.proto import SavedModel
-
-    sm = SavedModel(saved_model_schema_version=1)
-    mg = sm.meta_graphs.add()
-    mg.CopyFrom(_raw())
-    mg.meta_info_def.tags.append("serve")
-    (tmp_path / "saved_model.pb").write_bytes(sm.SerializeToString())
-    sig = savedmodel_io.load(tmp_path).signatures["s"]
+    sig = _saved(tmp_path)
     feeds = _feeds()
     got = sig(**feeds, backend="onnxruntime")
     numpy = sig(**feeds)
@@ -214,6 +207,37 @@ def test_backend_runs_bfloat16_signatures(tmp_path):
         np.testing.assert_array_equal(got[k], w, err_msg=k)
         # The numpy runtime rounds the product to nearest: within a bfloat16 ulp of it.
         _within_bf16(np.asarray(numpy[k]).astype(np.float32), got[k].astype(np.float32), k, ulps=1)
+
+
+def _saved(tmp_path):
+    from savedmodel_io.proto import SavedModel
+
+    sm = SavedModel(saved_model_schema_version=1)
+    mg = sm.meta_graphs.add()
+    mg.CopyFrom(_raw())
+    mg.meta_info_def.tags.append("serve")
+    (tmp_path / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return savedmodel_io.load(tmp_path).signatures["s"]
+
+
+def test_auto_does_not_pick_a_model_onnxruntime_cannot_load(tmp_path, monkeypatch):
+    """A valid model onnxruntime refuses to load (a kernel it lacks) does not run there: "onnxruntime"
+    says so as UnsupportedOpError, and "auto" runs the numpy runtime (and remembers)."""
+    from savedmodel_io.errors import UnsupportedOpError
+    from savedmodel_io.onnx import backend
+
+    def refuse(model):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation")
+
+    monkeypatch.setattr(backend, "new_session", refuse)
+    sig = _saved(tmp_path)
+    feeds = _feeds()
+    with pytest.raises(UnsupportedOpError, match="onnxruntime cannot run"):
+        sig(**feeds, backend="onnxruntime")
+    assert not backend.usable(sig)
+    got, want = sig(**feeds, backend="auto"), sig(**feeds)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
 
 
 def test_rounding_casts_only_where_tensorflow_rounds():

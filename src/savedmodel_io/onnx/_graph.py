@@ -233,7 +233,7 @@ class Graph:
             got = _fold.fold(op_type, [None if v is None else v.const for v in inputs], attrs)
             if got is not None:
                 return [const_val(a) for a in got]
-        if not domain and _kernels.BF16 is not None and not _kernels.has_bf16_kernel(op_type, self.model.opset) \
+        if not domain and _kernels.BF16 is not None and not _kernels.has_bf16_kernel(op_type, self.model.opset, attrs) \
                 and any(v is not None and v.kind == "tensor" and v.dtype == _kernels.BF16 for v in inputs):
             return self._in_float32(op_type, inputs, outputs, types, fold, attrs)
         if domain == "ai.onnx.ml":

@@ -51,13 +51,20 @@ _PASS = frozenset({"If", "Loop", "Scan", "Cast", "CastLike", "Identity"})
 _INTO_SEQUENCES = frozenset({"SequenceInsert", "SequenceConstruct", "SplitToSequence"})
 
 
+# Scatters whose bfloat16 kernel refuses a reduction at run time ("BFloat16 data type is not supported
+# with ScatterND opset 16 when reduction is 'add'", onnxruntime 1.32): those compute in float32.
+_REDUCING = frozenset({"ScatterND", "ScatterElements"})
+
+
 def storage(dtype: np.dtype) -> np.dtype:
     """The element type a sequence of ``dtype`` tensors holds (float32 for bfloat16)."""
     return np.dtype(np.float32) if BF16 is not None and dtype == BF16 else dtype
 
 
-def has_bf16_kernel(op_type: str, opset: int) -> bool:
-    """Whether onnxruntime's CPU provider runs ``op_type`` of ``opset`` on bfloat16."""
+def has_bf16_kernel(op_type: str, opset: int, attrs: dict | None = None) -> bool:
+    """Whether onnxruntime's CPU provider runs ``op_type`` of ``opset`` (with ``attrs``) on bfloat16."""
+    if op_type in _REDUCING and (attrs or {}).get("reduction") not in (None, "none"):
+        return False
     if op_type in _PASS:
         return True
     if op_type in _INTO_SEQUENCES:

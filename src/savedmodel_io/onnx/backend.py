@@ -113,6 +113,12 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
         if not isinstance(exc, MissingDependencyError):
             signature._onnx = exc
         raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own types: a model it cannot load (a kernel
+        # it lacks) is a signature that does not run there, which "auto" runs on numpy instead
+        failed = UnsupportedOpError(f"onnxruntime cannot run the exported model: {str(exc).strip()[:500]}",
+                                    path=mg._path if mg is not None else None)
+        signature._onnx = failed
+        raise failed from None
     signature._onnx = sess
     return sess
 

@@ -13,7 +13,8 @@ from savedmodel_io.onnx._types import onnx_type
 
 __all__ = [
     "MAX_CONST_ELEMENTS", "MAX_UNROLLED", "bounded", "attr_dtype", "cast", "const_ints", "i64", "reduce", "squeeze", "unsqueeze", "split", "shape_of",
-    "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN",
+    "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN", "is_float",
+    "truncate_bf16",
 ]
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -86,6 +87,12 @@ def cast(g: Graph, v: Val, dtype: Any) -> Val:
 # few 8-bit ones): narrower types are computed in these, exactly (floats widen to float32).
 _WORKING = {np.dtype(np.float16): np.float32, np.dtype(np.int8): np.int32, np.dtype(np.int16): np.int32,
             np.dtype(np.uint8): np.int32, np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
+
+
+def is_float(dt: Any) -> bool:
+    """Whether ``dt`` is a floating type: numpy's kind ``f``, or bfloat16 (ml_dtypes' kind ``V``)."""
+    d = np.dtype(dt)
+    return d.kind == "f" or d.name == "bfloat16"
 
 
 def working_dtype(dt: np.dtype) -> np.dtype:

@@ -14,7 +14,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, scalar, unsqueeze
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, is_float, scalar, unsqueeze
 
 
 def _need(cx, opset: int, what: str) -> None:
@@ -61,7 +61,7 @@ def as_string(cx, node, ins):
     x = ins[0]
     # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: a fill without a width
     # formats as without both; precision/scientific/shortest are refused by TF for non-floats.
-    if x.dtype.kind in "fc":
+    if x.dtype.kind in "fc" or is_float(x.dtype):
         raise ExportError("ONNX Cast writes floats differently from AsString's printf formats")
     if int(node.attr.get("width", -1)) > 0:
         raise ExportError("AsString's width: ONNX has no string length to pad with")
