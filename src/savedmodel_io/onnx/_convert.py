@@ -497,8 +497,11 @@ def _moved_only(g: Graph, v: Val, exact: set[str], start: int) -> bool:
     """Whether float32 ``v`` was made from the widened bfloat16 inputs (names ``exact``) by nodes
     since ``start`` that only move, select or negate elements (``_kernels.EXACT``): a bfloat16
     value already."""
+    if v.name is None:
+        return False
     made = {o: n for n in g.nodes[start:] for o in n.output}
-    todo, seen = [v.name], set()
+    todo: list[str] = [v.name]
+    seen: set[str] = set()
     while todo:
         name = todo.pop()
         if name in exact or name in seen:

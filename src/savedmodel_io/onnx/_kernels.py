@@ -12,6 +12,9 @@ bfloat16 are held as float32 sequences (``onnx/ops/tensorlist.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 __all__ = ["BF16", "BF16_KERNELS", "EXACT", "has_bf16_kernel", "storage"]
@@ -61,7 +64,7 @@ def storage(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if BF16 is not None and dtype == BF16 else dtype
 
 
-def has_bf16_kernel(op_type: str, opset: int, attrs: dict | None = None) -> bool:
+def has_bf16_kernel(op_type: str, opset: int, attrs: Mapping[str, Any] | None = None) -> bool:
     """Whether onnxruntime's CPU provider runs ``op_type`` of ``opset`` (with ``attrs``) on bfloat16."""
     if op_type in _REDUCING and (attrs or {}).get("reduction") not in (None, "none"):
         return False
