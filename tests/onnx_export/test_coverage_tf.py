@@ -127,9 +127,10 @@ KNOWN_DIFFERENT: dict[str, str] = {}
 # Fixtures computed in half precision: (rtol, atol) for both converters' outputs. TensorFlow's
 # Softmax and LSTM kernels round inside in float16 (test_float16.py; the numpy runtime's
 # tolerance in tests/graph/test_keras_tf.py).
-# bfloat16: a bfloat16 ulp relative (2 ** -7) and absolute for Softmax, Einsum and the LSTM, which
-# round inside (test_bfloat16.py).
-TOLERANCES = {"keras_mixed_float16": (1e-2, 4e-3), "keras_mixed_bfloat16": (2.0 ** -7, 2.0 ** -7)}
+# bfloat16: a bfloat16 ulp relative (2 ** -7), and two ulps of the outputs' magnitude (2 to 4)
+# absolute, for Softmax, Einsum and the LSTM, which round inside (test_bfloat16.py; attention's
+# layer norm of those is 1.75 ulps off near 0).
+TOLERANCES = {"keras_mixed_float16": (1e-2, 4e-3), "keras_mixed_bfloat16": (2.0 ** -7, 2.0 ** -5)}
 
 
 def _same(got: dict, want: dict, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
