@@ -38,7 +38,7 @@ import savedmodel_io.onnx as sx  # noqa: E402
 from savedmodel_io import dtypes, tensors  # noqa: E402
 from savedmodel_io.errors import SavedModelError  # noqa: E402
 from savedmodel_io.onnx._opsets import BFLOAT16_AS_FLOAT32  # noqa: E402
-from savedmodel_io.onnx.backend import _keys, complex_pairs, from_pairs, output_keys  # noqa: E402
+from savedmodel_io.onnx.backend import _keys, complex_pairs, from_pairs, output_keys, ranks_of  # noqa: E402
 
 # Every fixture of the registry (the 186 MB ResNet50 among them) and one tf2onnx conversion per
 # signature: minutes even with the answers cached, so it runs with ``-m slow``.
@@ -162,10 +162,13 @@ def _same(got: dict, want: dict, rtol: float = 1e-4, atol: float = 1e-5) -> bool
 def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, float] = (1e-4, 1e-5)
           ) -> tuple[str, str]:
     """(our export status, whether onnxruntime gives TensorFlow's outputs). Complex inputs and
-    outputs are exported as (real, imaginary) pairs (``complex_pairs=True``, said in the cell), bfloat16
-    ones as float32 (``bfloat16_as_float32=True``, as backend="onnxruntime" does)."""
+    outputs are exported as (real, imaginary) pairs (``complex_pairs=True``), inputs of unknown
+    rank with the rank of the inputs fed (``input_shapes``, as backend="onnxruntime" does); the
+    cell says so. bfloat16 inputs and outputs are float32 (``bfloat16_as_float32=True``, as the
+    backend exports too)."""
+    shapes = ranks_of(mg.signature(key), inputs)
     try:
-        proto = sx.export(mg, key, complex_pairs=True, bfloat16_as_float32=True)
+        proto = sx.export(mg, key, complex_pairs=True, input_shapes=shapes, bfloat16_as_float32=True)
     except SavedModelError as exc:
         return f"refused: {exc.message.removeprefix('cannot export to ONNX: ')[:110]}", "-"
     onnx.checker.check_model(proto, full_check=True)
@@ -175,7 +178,8 @@ def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, flo
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
         return f"written, but onnxruntime: {_short(f'{type(exc).__name__}: {exc}')}", "-"
     pair_in, pair_out = complex_pairs(sess)
-    status = "ok (complex as pairs)" if pair_in or pair_out else "ok"
+    notes = [*(["complex as pairs"] if pair_in or pair_out else []), *(["ranks of the inputs"] if shapes else [])]
+    status = f"ok ({', '.join(notes)})" if notes else "ok"
     if tf_out is None:
         return status, "-"
     wide_in, wide_out = _keys(sess, BFLOAT16_AS_FLOAT32)
