@@ -15,7 +15,7 @@ from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph
-from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, scalar, unsqueeze
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, is_float, scalar, unsqueeze
 from savedmodel_io.graph.ops import _regex
 from savedmodel_io.onnx.ops._regex_literals import Unsupported, parse_pattern
 
@@ -64,7 +64,7 @@ def as_string(cx, node, ins):
     x = ins[0]
     # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: a fill without a width
     # formats as without both; precision/scientific/shortest are refused by TF for non-floats.
-    if x.dtype.kind in "fc":
+    if x.dtype.kind in "fc" or is_float(x.dtype):
         raise ExportError("ONNX Cast writes floats differently from AsString's printf formats")
     if int(node.attr.get("width", -1)) > 0:
         raise ExportError("AsString's width: ONNX has no string length to pad with")
