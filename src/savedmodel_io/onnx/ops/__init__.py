@@ -59,6 +59,7 @@ def _load() -> None:
             control,
             conv_pool,
             counting,
+            dataflow,
             fft,
             image,
             indexing,
