@@ -76,6 +76,7 @@ def _load() -> None:
             sparse,
             special,
             strings,
+            tensorarray,
             tensorlist,
         )
 

@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 
 from savedmodel_io.graph import frames
-from savedmodel_io.onnx._graph import ExportError, Val
+from savedmodel_io.onnx._graph import ExportError, ListInfo, Val
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import if_node, merged_type, subgraph, truth, typed_outputs
@@ -345,6 +345,12 @@ def _check_enters(body: Any, enters: list[Any], merge_ids: set[int]) -> None:
                                   "invariant) outside a loop Merge")
 
 
+def _written(info: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(info, reserved=None) if isinstance(info, ListInfo) and info.reserved is not None else info
+
+
 def _carriable(v: Val, merge: Any) -> None:
     if v.kind in ("tensor", "sequence", "list"):
         return
@@ -361,7 +367,8 @@ def _loop(cx: Any, node: Any, body: Any, outer: _Scope, merges: list, init: list
     names = [cx.model.fresh(f"{hint}/var{k}") for k in range(len(merges))]
     shapes = [v.shape for v in init]
     for _attempt in range(3):
-        inner = [Val(n, v.dtype, s, kind=v.kind, info=v.info) for n, v, s in zip(names, init, shapes)]
+        # Inside the body an array may have been written by earlier iterations: not fresh.
+        inner = [Val(n, v.dtype, s, kind=v.kind, info=_written(v.info)) for n, v, s in zip(names, init, shapes)]
         in_types = [(it_name, tensor_type(np.dtype(np.int64), ())), (cond_name, tensor_type(np.dtype(bool), ()))]
         in_types += [(n, g.type_of(t)) for n, t in zip(names, inner)]
 
