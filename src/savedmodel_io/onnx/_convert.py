@@ -135,7 +135,7 @@ class Exporter:
         if body.dataflow:  # TF1 conds (Switch/Merge): structured into Ifs (onnx/ops/dataflow.py)
             from savedmodel_io.onnx.ops import dataflow
 
-            return dataflow.walk(self, body, targets, bound)
+            return dataflow.walk(self, body, targets, bound, controls)
         data, control_only = _needed(body, targets, controls, bound)
         values: dict[int, Any] = dict(bound)
         for i in data:

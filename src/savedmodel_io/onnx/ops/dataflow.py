@@ -89,9 +89,24 @@ class _Scope:
         return None
 
 
-def walk(cx: Any, body: Any, targets: list[tuple[int, int]], bound: dict[int, Any]) -> list[Val]:
+def walk(cx: Any, body: Any, targets: list[tuple[int, int]], bound: dict[int, Any],
+         controls: Any = ()) -> list[Val]:
     """The exporter's walk for a body with TF1 Switch/Merge nodes."""
-    return _evaluate(cx, body, _Scope(None, bound), targets)
+    scope = _Scope(None, bound)
+    out = _evaluate(cx, body, scope, targets)
+    # Nodes only control edges reach (of the outputs' nodes, or the body's): none may change state.
+    done = set(scope.values)
+    stack = list(controls) + [c for i in done for c in body.nodes[i].controls]
+    seen: set[int] = set()
+    while stack:
+        i = stack.pop()
+        if i in seen or i in done or i in bound:
+            continue
+        seen.add(i)
+        cx._check_writes(body.nodes[i], set())
+        stack.extend(body.nodes[i].controls)
+        stack.extend(s for s, _ in body.nodes[i].inputs)
+    return out
 
 
 def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]]) -> list[Val]:
@@ -290,6 +305,11 @@ def dataflow_loop(cx, node, ins):
         args[k] = [_deref(cx, v, nd, node)]
     merges = loop.merges
     merge_ids = {m[0] for m in merges}
+    from savedmodel_io.onnx import ops as converters
+
+    for n in body.nodes:  # a loop that changes a variable or table (even through control edges only)
+        if converters.writes_state(n.op):
+            cx.problem(n, converters.STATE)
     _check_enters(body, enters, merge_ids)
     conds = [n for n in body.nodes if n.op == "LoopCond"]
     if len(conds) != 1 or not conds[0].inputs:
