@@ -119,11 +119,16 @@ def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]])
             continue
         node = body.nodes[i]
         if node.op in _MERGES:
+            g = cx.g
+            saved = g.hint
+            g.hint = node.name
             try:
                 out = _cond_merge(cx, body, scope, i)
             except ExportError as exc:
                 cx.problem(node, str(exc))
                 out = _ALL_POISON
+            finally:
+                g.hint = saved
         elif node.op in _SWITCHES:
             out = _switch(cx, body, scope, i)
         else:
@@ -207,12 +212,13 @@ def _switch(cx: Any, body: Any, scope: _Scope, i: int) -> Any:
     return [data, _DEAD] if side == 0 else [_DEAD, data]
 
 
-def _switch_sides(body: Any, scope: _Scope, start: tuple[int, int],
-                  switches: set[int]) -> dict[tuple[int, int], set[int]]:
+def _switch_sides(body: Any, scope: _Scope, start: tuple[int, int], switches: set[int],
+                  seen: set[int] | None = None) -> dict[tuple[int, int], set[int]]:
     """For each predicate (a tensor reference), the Switch outputs on it the value ``start``
-    depends on (through data and control inputs), as the set of sides."""
+    depends on (through data and control inputs), as the set of sides (``seen`` collects the
+    nodes passed)."""
     found: dict[tuple[int, int], set[int]] = {}
-    seen: set[int] = set()
+    seen = set() if seen is None else seen
     stack = [start]
     while stack:
         s, o = stack.pop()
@@ -230,44 +236,102 @@ def _switch_sides(body: Any, scope: _Scope, start: tuple[int, int],
     return found
 
 
-def _cond_merge(cx: Any, body: Any, scope: _Scope, i: int) -> list[Val]:
-    """A TF1 cond's Merge as an ONNX If (or the taken branch when the predicate is a constant)."""
+def _split_by(body: Any, scope: _Scope, i: int, switches: set[int]) -> tuple[tuple[int, int], int, set[int]]:
+    """The predicate of cond Merge ``i`` (canonical reference), which input is its true side, and the
+    nodes its inputs depend on."""
     node = body.nodes[i]
     if len(node.inputs) != 2:
         raise ExportError(f"a Merge of {len(node.inputs)} inputs (a TF1 cond joins two)")
-    switches = _switch_nodes(body)
-    sides = [_switch_sides(body, scope, ref, switches) for ref in node.inputs]
+    seen: set[int] = set()
+    sides = [_switch_sides(body, scope, ref, switches, seen) for ref in node.inputs]
     cands = [p for p, k in sides[0].items() if len(k) == 1 and sides[1].get(p) == {1 - next(iter(k))}]
     if len(cands) != 1:
         raise ExportError("no Switch predicate reaches the Merge's two inputs from opposite sides: "
                           "not a TF1 cond the exporter can structure as an If")
     p = cands[0]
-    true_in = 0 if sides[0][p] == {1} else 1
-    on_p = {s: None for s in switches if _canonical(body, body.nodes[s].inputs[1]) == p}
+    return p, 0 if sides[0][p] == {1} else 1, seen
+
+
+def _siblings(body: Any, scope: _Scope, i: int, p: tuple[int, int], on_p: set[int], switches: set[int],
+              seen: set[int]) -> list[tuple[int, int]]:
+    """Other Merges of the cond on ``p`` that Merge ``i`` belongs to (a cond's outputs: one If gives
+    them all), with their true sides; none that depends on ``i`` or that ``i`` depends on."""
+    users = _users(body)
+    found: list[int] = []
+    stack = list(on_p)
+    reached: set[int] = set(on_p)
+    while stack and len(reached) < 100_000:
+        for u in users.get(stack.pop(), ()):
+            if u in reached:
+                continue
+            reached.add(u)
+            if body.nodes[u].op in _MERGES:
+                found.append(u)
+            else:
+                stack.append(u)
+    out = []
+    for j in sorted(found):
+        if j == i or j in seen or scope.get(j) is not None:
+            continue
+        try:
+            q, true_in, deps = _split_by(body, scope, j, switches)
+        except ExportError:
+            continue
+        if q == p and i not in deps:
+            out.append((j, true_in))
+    return out
+
+
+def _users(body: Any) -> dict[int, list[int]]:
+    cached = getattr(body, "_onnx_users", None)
+    if cached is None:
+        cached = {}
+        for n in body.nodes:
+            for s in {s for s, _ in n.inputs} | set(n.controls):
+                cached.setdefault(s, []).append(n.index)
+        try:
+            body._onnx_users = cached
+        except AttributeError:
+            pass
+    return cached
+
+
+def _cond_merge(cx: Any, body: Any, scope: _Scope, i: int) -> list[Val]:
+    """A TF1 cond's Merges as one ONNX If (or the taken branch when the predicate is a constant):
+    the values of Merge ``i`` (its siblings' go into ``scope``)."""
+    switches = _switch_nodes(body)
+    p, true_in, seen = _split_by(body, scope, i, switches)
+    on_p = {s for s in switches if _canonical(body, body.nodes[s].inputs[1]) == p}
+    group = [(i, true_in)] + _siblings(body, scope, i, p, on_p, switches, seen)
     pred = _evaluate(cx, body, scope, [p])[0]
     if pred.kind == "poison":
         raise ExportError("the cond's predicate could not be converted")
 
-    def branch(side: int, k: int):
+    def branch(side: int):
         def build() -> list[Val]:
             child = _Scope(scope, sides={s: side for s in on_p})
-            v = _evaluate(cx, body, child, [node.inputs[k]])[0]
-            if v is _DEAD or v.kind == "poison":
+            refs = [body.nodes[j].inputs[t if side == 1 else 1 - t] for j, t in group]
+            vals = _evaluate(cx, body, child, refs)
+            if any(v is _DEAD or v.kind == "poison" for v in vals):
                 raise ExportError("a value the cond's branch needs could not be converted")
-            return [v]
+            return vals
         return build
 
+    g = cx.g
     if pred.is_const:
         from savedmodel_io.graph.ops.control import _truth
 
-        taken = _truth(node, pred.const)
-        v = branch(1 if taken else 0, true_in if taken else 1 - true_in)()[0]
-        return [v, cx.g.const(np.asarray(true_in if taken else 1 - true_in, np.int32))]
-    g = cx.g
-    t = truth(g, pred)
-    value = if_node(cx, t, branch(1, true_in), branch(0, 1 - true_in))[0]
-    index = g.op1("Where", t, g.const(np.asarray(true_in, np.int32)), g.const(np.asarray(1 - true_in, np.int32)))
-    return [value, index]
+        side = 1 if _truth(body.nodes[i], pred.const) else 0
+        values = branch(side)()
+        index = [g.const(np.asarray(t if side == 1 else 1 - t, np.int32)) for _, t in group]
+    else:
+        t = truth(g, pred)
+        values = if_node(cx, t, branch(1), branch(0))
+        index = [g.op1("Where", t, g.const(np.asarray(k, np.int32)), g.const(np.asarray(1 - k, np.int32)))
+                 for _, k in group]
+    for (j, _), v, k in zip(group[1:], values[1:], index[1:]):
+        scope.values[j] = [v, k]
+    return [values[0], index[0]]
 
 
 def _canonical(body: Any, ref: tuple[int, int]) -> tuple[int, int]:
