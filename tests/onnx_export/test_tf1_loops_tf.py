@@ -193,3 +193,51 @@ def test_a_cond_in_the_main_graph_is_an_if(tmp_path):
     x = np.array([0.5, -2.0], np.float32)
     for flag, want in ((True, -x), (False, np.exp(x))):
         np.testing.assert_allclose(sess.run(None, {"x": x, "p": np.asarray(flag)})[0], want, rtol=1e-6)
+
+
+def _chain(conds: int, nested: bool) -> MetaGraphDef:
+    """``conds`` TF1 conds on x, one after the other (each on the last one's result), or each in the
+    true branch of the one before; each on its own predicate (p, not p, p, ...)."""
+    nodes: list = []
+    value, pred = "x", "p"
+    for k in range(conds):
+        if k:
+            nodes.append((f"q{k}", "LogicalNot", [pred], {}))
+            pred = f"q{k}"
+        nodes.append((f"sw{k}", "Switch", [value, pred], F32))
+        nodes.append((f"in{k}", "Identity", [f"sw{k}:1"], F32))
+        if not nested:
+            nodes.append((f"t{k}", "Neg", [f"in{k}"], F32))
+            nodes.append((f"m{k}", "Merge", [f"sw{k}", f"t{k}"], F32))
+            value = f"m{k}"
+        else:
+            value = f"in{k}"
+    if nested:
+        nodes.append(("inner", "Neg", [value], F32))
+        merged = "inner"
+        for k in reversed(range(conds)):
+            nodes.append((f"m{k}", "Merge", [f"sw{k}", merged], F32))
+            merged = f"m{k}"
+        nodes.append(("y", "Identity", [merged], F32))
+    else:
+        nodes.append(("y", "Identity", [value], F32))
+    return _graph(*nodes)
+
+
+def test_many_conds_one_after_another_export(tmp_path):
+    """300 conds in a row: 300 Ifs side by side (none inside another), TensorFlow's result."""
+    proto = sx.export(_saved(_chain(300, nested=False), tmp_path), "s")
+    assert [n.op_type for n in proto.graph.node].count("If") == 300
+    x = np.array([0.5, -2.0], np.float32)
+    for flag in (True, False):
+        # cond k negates when its predicate (p for even k, not p for odd k) is true.
+        negations = sum(1 for k in range(300) if (flag if k % 2 == 0 else not flag))
+        want = x * (-1) ** negations
+        np.testing.assert_array_equal(_session(proto).run(None, {"x": x, "p": np.asarray(flag)})[0], want)
+
+
+def test_conds_nested_too_deep_are_refused_not_a_crash():
+    """Conds nested 100 deep: refused at the exporter's nesting limit, naming a Merge."""
+    problems = _problems(_chain(100, nested=True), "s")
+    assert problems and all(p.op == "Merge" for p in problems)
+    assert any("nest deeper than" in p.reason for p in problems)

@@ -123,9 +123,12 @@ def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]])
             saved = g.hint
             g.hint = node.name
             try:
-                out = _cond_merge(cx, body, scope, i)
+                out = _nested(cx, lambda: _cond_merge(cx, body, scope, i))
             except ExportError as exc:
                 cx.problem(node, str(exc))
+                out = _ALL_POISON
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                cx.problem(node, f"cannot be converted ({type(exc).__name__}: {exc})")
                 out = _ALL_POISON
             finally:
                 g.hint = saved
@@ -154,10 +157,30 @@ def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]])
     return result
 
 
+def _nested(cx: Any, build: Any) -> Any:
+    """``build()`` one level deeper in the exporter's nesting (conds in conds, loops in loops, calls):
+    past its limit an ExportError, not a Python recursion error."""
+    from savedmodel_io.onnx._convert import MAX_DEPTH
+
+    if cx._depth >= MAX_DEPTH:
+        raise ExportError(f"TF1 conds, loops and function calls nest deeper than {MAX_DEPTH}")
+    cx._depth += 1
+    try:
+        return build()
+    finally:
+        cx._depth -= 1
+
+
 def _inputs_needed(body: Any, scope: _Scope, i: int) -> list[int]:
     node = body.nodes[i]
     if node.op in _MERGES:
-        return []  # a cond's Merge is built as a unit (its branches inside an If)
+        # A cond's Merge is built as a unit (its branches inside an If): what it needs first is
+        # its predicate and the values its Switches take in from outside the cond.
+        try:
+            p, _, seen, on_p = _plan(body, scope, i)
+        except (ExportError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return []  # reported when the Merge is converted
+        return [p[0]] + [body.nodes[s].inputs[0][0] for s in sorted(on_p & seen)]
     if node.op in _SWITCHES and scope.side(i) is not None:
         return [node.inputs[0][0]] if node.inputs else []
     return [s for s, _ in node.inputs]
@@ -296,12 +319,24 @@ def _users(body: Any) -> dict[int, list[int]]:
     return cached
 
 
+def _plan(body: Any, scope: _Scope, i: int) -> tuple[tuple[int, int], int, set[int], set[int]]:
+    """Cond Merge ``i``'s predicate, true side, the nodes it depends on and the Switches on its
+    predicate (worked out once per scope)."""
+    cache = scope.__dict__.setdefault("plans", {})
+    got = cache.get(i)
+    if got is None:
+        switches = _switch_nodes(body)
+        p, true_in, seen = _split_by(body, scope, i, switches)
+        on_p = {s for s in switches if _canonical(body, body.nodes[s].inputs[1]) == p}
+        got = cache[i] = (p, true_in, seen, on_p)
+    return got
+
+
 def _cond_merge(cx: Any, body: Any, scope: _Scope, i: int) -> list[Val]:
     """A TF1 cond's Merges as one ONNX If (or the taken branch when the predicate is a constant):
     the values of Merge ``i`` (its siblings' go into ``scope``)."""
     switches = _switch_nodes(body)
-    p, true_in, seen = _split_by(body, scope, i, switches)
-    on_p = {s for s in switches if _canonical(body, body.nodes[s].inputs[1]) == p}
+    p, true_in, seen, on_p = _plan(body, scope, i)
     group = [(i, true_in)] + _siblings(body, scope, i, p, on_p, switches, seen)
     pred = _evaluate(cx, body, scope, [p])[0]
     if pred.kind == "poison":
@@ -346,7 +381,7 @@ def _canonical(body: Any, ref: tuple[int, int]) -> tuple[int, int]:
 def _switch_nodes(body: Any) -> set[int]:
     cached = getattr(body, "_onnx_switches", None)
     if cached is None:
-        cached = {n.index for n in body.nodes if n.op in _SWITCHES}
+        cached = {n.index for n in body.nodes if n.op in _SWITCHES and len(n.inputs) == 2}
         try:
             body._onnx_switches = cached
         except AttributeError:
@@ -400,7 +435,8 @@ def dataflow_loop(cx, node, ins):
     if first.is_const and not bool(first.const):
         finals = init
     else:
-        finals = _loop(cx, node, body, outer, merges, init, pred_ref, exits_sw, first, bind, back_side)
+        finals = _nested(cx, lambda: _loop(cx, node, body, outer, merges, init, pred_ref, exits_sw, first, bind,
+                                           back_side))
     done = _Scope(outer, bind(finals, back_side), {s: 0 for s in exits_sw})
     out = _evaluate(cx, body, done, loop.exits)
     if any(v is _DEAD or v.kind == "poison" for v in out):
