@@ -241,3 +241,15 @@ def test_conds_nested_too_deep_are_refused_not_a_crash():
     problems = _problems(_chain(100, nested=True), "s")
     assert problems and all(p.op == "Merge" for p in problems)
     assert any("nest deeper than" in p.reason for p in problems)
+
+
+def test_a_loop_that_changes_state_is_refused(fixture_model):
+    """A variable assignment inside a loop frame (here reached by a control edge only) is refused."""
+    mg = _counter_graph(fixture_model)
+    bad = mg.graph_def.node.add(name="while/assign", op="AssignVariableOp")
+    bad.input.extend(["while/Sum/Enter", "while/Identity_1"])
+    bad.attr["dtype"].type = dtypes.from_numpy(np.float32)
+    next(n for n in mg.graph_def.node if n.name == "while/add_1").input.append("^while/assign")
+    problems = _problems(mg, "counter")
+    assert ("AssignVariableOp", "while/assign") in [(p.op, p.node) for p in problems]
+    assert any("changes a variable" in p.reason for p in problems)

@@ -39,7 +39,7 @@ import onnx
 from savedmodel_io.graph import frames
 from savedmodel_io.onnx._graph import ExportError, ListInfo, Val
 from savedmodel_io.onnx._types import tensor_type
-from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import NOT_EXPRESSIBLE, STATE, converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import if_node, merged_type, subgraph, truth, typed_outputs
 
 __all__ = ["walk"]
@@ -52,9 +52,24 @@ _NEXTS = frozenset({"NextIteration", "RefNextIteration"})
 _DEAD = Val(None, None, None, kind="poison")
 
 
+# What could not be converted (the exporter's poison: what depends on it stays quiet).
+POISON = Val(None, None, None, kind="poison")
+# Deepest nesting of conds, loops and function calls (as the exporter's limit on calls,
+# onnx/_convert.py MAX_DEPTH: each level costs several Python frames).
+_MAX_NESTING = 64
+
+
 class _Dead:
     def __getitem__(self, index: int) -> Val:
         return _DEAD
+
+
+class _Poisoned:
+    def __getitem__(self, index: int) -> Val:
+        return POISON
+
+
+_ALL_POISON = _Poisoned()
 
 
 class _Scope:
@@ -112,8 +127,6 @@ def walk(cx: Any, body: Any, targets: list[tuple[int, int]], bound: dict[int, An
 def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]]) -> list[Val]:
     """Values of ``targets`` in ``scope``, converting the nodes they need (in the graph ``cx.g``)."""
     order = _order(body, scope, targets)
-    from savedmodel_io.onnx._convert import POISON, _ALL_POISON
-
     for i in order:
         if scope.get(i) is not None:
             continue
@@ -160,10 +173,8 @@ def _evaluate(cx: Any, body: Any, scope: _Scope, targets: list[tuple[int, int]])
 def _nested(cx: Any, build: Any) -> Any:
     """``build()`` one level deeper in the exporter's nesting (conds in conds, loops in loops, calls):
     past its limit an ExportError, not a Python recursion error."""
-    from savedmodel_io.onnx._convert import MAX_DEPTH
-
-    if cx._depth >= MAX_DEPTH:
-        raise ExportError(f"TF1 conds, loops and function calls nest deeper than {MAX_DEPTH}")
+    if cx._depth >= _MAX_NESTING:
+        raise ExportError(f"TF1 conds, loops and function calls nest deeper than {_MAX_NESTING}")
     cx._depth += 1
     try:
         return build()
@@ -404,11 +415,9 @@ def dataflow_loop(cx, node, ins):
         args[k] = [_deref(cx, v, nd, node)]
     merges = loop.merges
     merge_ids = {m[0] for m in merges}
-    from savedmodel_io.onnx import ops as converters
-
     for n in body.nodes:  # a loop that changes a variable or table (even through control edges only)
-        if converters.writes_state(n.op):
-            cx.problem(n, converters.STATE)
+        if NOT_EXPRESSIBLE.get(n.op) == STATE:
+            cx.problem(n, STATE)
     _check_enters(body, enters, merge_ids)
     conds = [n for n in body.nodes if n.op == "LoopCond"]
     if len(conds) != 1 or not conds[0].inputs:
