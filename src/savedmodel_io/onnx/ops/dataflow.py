@@ -31,6 +31,7 @@ on loop bodies; every other node is converted by its own converter (``cx.convert
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,7 @@ class _Scope:
     name); what it computes stays in it.
     """
 
-    def __init__(self, parent: _Scope | None = None, values: dict[int, Any] | None = None,
+    def __init__(self, parent: _Scope | None = None, values: Mapping[int, Any] | None = None,
                  sides: dict[int, int] | None = None) -> None:
         self.parent = parent
         self.values: dict[int, Any] = dict(values or {})
@@ -104,7 +105,7 @@ class _Scope:
         return None
 
 
-def walk(cx: Any, body: Any, targets: list[tuple[int, int]], bound: dict[int, Any],
+def walk(cx: Any, body: Any, targets: list[tuple[int, int]], bound: Mapping[int, Any],
          controls: Any = ()) -> list[Val]:
     """The exporter's walk for a body with TF1 Switch/Merge nodes."""
     scope = _Scope(None, bound)
@@ -442,11 +443,12 @@ def dataflow_loop(cx, node, ins):
         raise ExportError("the loop condition could not be converted")
     first = truth(g, first)
     if first.is_const and not bool(first.const):
-        finals = init
+        finals, came_from = init, entry_side  # the loop never runs: the Exits take the entry values
     else:
         finals = _nested(cx, lambda: _loop(cx, node, body, outer, merges, init, pred_ref, exits_sw, first, bind,
                                            back_side))
-    done = _Scope(outer, bind(finals, back_side), {s: 0 for s in exits_sw})
+        came_from = back_side
+    done = _Scope(outer, bind(finals, came_from), {s: 0 for s in exits_sw})
     out = _evaluate(cx, body, done, loop.exits)
     if any(v is _DEAD or v.kind == "poison" for v in out):
         raise ExportError("an Exit of the loop could not be converted")
