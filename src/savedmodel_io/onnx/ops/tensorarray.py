@@ -13,10 +13,11 @@ the array is read or sized; it enters loops as a loop invariant.
 Kernel rules kept (tensorflow/tensorflow tensorflow/core/kernels/tensor_array_ops.cc, as
 graph/ops/tensorarray.py runs them): an unwritten element reads as zeros when the element
 shape is known (dense arrays; a sequence stacked to the array's size is padded with zero
-rows); a dynamic array's size is its largest written index + 1 when that is past its initial
-size; a write past the end of a sequence first fills the gap with zeros. What a graph
-cannot do: refuse a second write or read of an element (TensorFlow's errors), or a read of
-an unwritten element of a sequence array (onnxruntime fails on the index instead).
+rows, and a read past the elements a sequence holds gives zeros shaped like its first
+element); a dynamic array's size is its largest written index + 1 when that is past its
+initial size; a write past the end of a sequence first fills the gap with zeros. What a graph
+cannot do: refuse a second write or read of an element, a read out of range, or a read of an
+unwritten element when no write has fixed the element shape (TensorFlow's errors).
 """
 
 from __future__ import annotations
@@ -207,11 +208,31 @@ def read(cx, node, ins):
     index, flow = _scalar_i64(g, ins[1]), _flow(ins[2])
     if flow.kind == "list":
         return g.op1("Gather", _tensor(flow), index, axis=0)
-    out = g.op1("SequenceAt", flow, index)
+    from savedmodel_io.onnx.ops._subgraph import if_graph
+
     shape = flow.info.shape if flow.info is not None else None
-    if out.shape is None and shape is not None:
-        out.shape = tuple(shape)
-    return out
+    shape = _merge(shape, info.shape)
+
+    def written(h: Graph) -> list[Val]:
+        out = h.op1("SequenceAt", flow, index)
+        if out.shape is None and shape is not None:
+            out.shape = tuple(shape)
+        return [out]
+
+    def unwritten(h: Graph) -> list[Val]:
+        # Past the elements written: zeros of the element shape (the array's, else the one the
+        # first write fixed; with nothing written and no known shape onnxruntime fails, as
+        # TensorFlow does).
+        if _known(shape):
+            return [h.const(np.zeros(shape, info.dtype))]
+        first = h.op1("SequenceAt", flow, h.const(np.asarray(0, np.int64)))
+        out = h.op1("Expand", scalar(h, 0, info.dtype), h.op1("Shape", first))
+        if out.shape is None and shape is not None:
+            out.shape = tuple(shape)
+        return [out]
+
+    inside = g.op1("Less", index, g.op1("SequenceLength", flow))
+    return if_graph(g, inside, written, unwritten)[0]
 
 
 @converter("TensorArrayGatherV3", onnx="Gather (sequences stacked by ConcatFromSequence)")
