@@ -56,6 +56,7 @@ def _load() -> None:
             audio,
             colour,
             complex,
+            complex_inverse,
             control,
             conv_pool,
             counting,
