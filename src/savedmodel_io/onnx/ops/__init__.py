@@ -57,6 +57,7 @@ def _load() -> None:
             colour,
             complex,
             complex_inverse,
+            complex_products,
             control,
             conv_pool,
             counting,

@@ -454,15 +454,17 @@ def _complex_squared_difference(cx, node, ins, conv):
     return join(g, sq, _zeros_like(g, sq), dt)
 
 
-@complex_form("Xdivy", "Xlogy", onnx="the quotient's or Log's form, Mul, Where (0 where x is 0)")
+@complex_form("Xdivy", "Xlogy", "Xlog1py", onnx="the quotient's, Log's or Log1p's form, Mul, Where (0 where x is 0)")
 def _complex_x_op(cx, node, ins, conv):
-    """x / y or x log y, 0 where x == 0."""
+    """x / y, x log y or x log1p y, 0 where x == 0."""
     from savedmodel_io.onnx.ops.math import atan2
 
     g = cx.g
     dt, a, b = _two(cx, node, ins)
     if node.op == "Xdivy":
         re, im = _div(g, a, b)
+    elif node.op == "Xlog1py":
+        re, im = _mul(g, a, _log1p(cx, node, *b))
     else:
         log = (g.op1("Log", _hypot(g, *b)), g.plain(atan2(cx, node, [b[1], b[0]])))
         re, im = _mul(g, a, log)
