@@ -166,7 +166,7 @@ def _atanh_quadrant(g: Graph, x: Val, y: Val) -> tuple[Val, Val]:
     far = g.op1("Greater", big, _c(g, _LARGE))
     safe = g.op1("Where", g.op1("IsInf", big), _c(g, 1), big)
     xs, ys = g.op1("Div", x, safe), g.op1("Div", y, safe)
-    re_far = g.op1("Div", xs, g.op1("Mul", safe, g.op1("Add", g.op1("Mul", xs, xs), g.op1("Mul", ys, ys))))
+    re_far = g.op1("Div", g.op1("Div", xs, g.op1("Add", g.op1("Mul", xs, xs), g.op1("Mul", ys, ys))), safe)
     re_far = g.op1("Where", g.op1("IsInf", big), _c(g, 0), re_far)
     return g.op1("Where", far, re_far, re), g.op1("Where", far, _c(g, np.pi / 2), im)
 
