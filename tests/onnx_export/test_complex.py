@@ -531,3 +531,34 @@ def test_roll_shift_known_at_run_time(shape, axes, shift, dynamic):
     proto = export_and_compare(nodes, feeds, _outs("r") + ["rx:0"],
                                dynamic=("z_re", "z_im", "x", "sh") if dynamic else ())
     assert "Mod" in _kinds(proto)
+
+
+# -- determinants --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dt,dynamic", [(F32, False), (F64, True)])
+def test_complex_determinants(dt, dynamic):
+    """LU with partial pivoting in a Loop: row swaps (a permutation's sign), a zero pivot (a zero
+    column: det 0), a singular matrix, batches, 1x1 and 0x0 (det 1) matrices, at known and unknown
+    sizes."""
+    cdt = C64 if dt == F32 else C128
+    t = ("type", cdt)
+    nodes, feeds = _parts("z", (3, 4, 4), dt)
+    special = np.zeros((3, 4, 4), feeds["z_re"].dtype)
+    special[0] = np.eye(4)[[1, 0, 2, 3]]                  # one swap: det -1 (times the 0.5i parts)
+    special[1] = feeds["z_re"][1]
+    special[1][:, 0] = 0                                  # a zero column: the pivot is 0
+    special[2] = feeds["z_re"][2]
+    special[2][3] = 2 * special[2][1] - special[2][0]     # a singular matrix
+    feeds["w_re"], feeds["w_im"] = special, np.where(special != 0, 0.5, 0).astype(special.dtype)
+    nodes += _parts("w", (3, 4, 4), dt)[0]
+    nodes += _parts("one", (2, 1, 1), dt)[0] + _parts("none", (2, 0, 0), dt)[0]
+    for name in ("one", "none"):
+        shape = (2, 1, 1) if name == "one" else (2, 0, 0)
+        feeds[f"{name}_re"] = RS.standard_normal(shape).astype(feeds["z_re"].dtype)
+        feeds[f"{name}_im"] = RS.standard_normal(shape).astype(feeds["z_re"].dtype)
+    outs = []
+    for name in ("z", "w", "one", "none"):
+        nodes += [node(f"d{name}", "MatrixDeterminant", [name], T=t), *_out(f"d{name}", f"d{name}", cdt)]
+        outs += _outs(f"d{name}")
+    proto = export_and_compare(nodes, feeds, outs, shapes={k: (None, None, None) for k in feeds} if dynamic else None)
+    assert "Loop" in _kinds(proto)

@@ -219,3 +219,76 @@ def _complex_segment_prod(cx: Any, node: Any, ins: list[Val], conv: Any) -> Val:
 
     acc = _loop(g, g.op1("Squeeze", rows, _i64s(g, 0)), [Val(acc0.name, rt, (None,) + inner)], step)[0]
     return as_complex(g.op1("Slice", acc, _i64s(g, 0), n, _i64s(g, 0)), dt)
+
+
+@complex_form("MatrixDeterminant", "BatchMatrixDeterminant",
+              onnx="a Loop over the columns of an LU factorisation with partial pivoting (ArgMax of the moduli, "
+                   "GatherElements to swap rows, complex quotients and products to eliminate)")
+def _complex_determinant(cx: Any, node: Any, ins: list[Val], conv: Any) -> Val:
+    """det = sign * exp(sum log|u_kk|), sign = the row permutation's parity times the product of
+    u_kk / |u_kk| (0 for a zero pivot), as TensorFlow's SLogDet computes it from Eigen's
+    PartialPivLU (tensorflow/tensorflow tensorflow/core/kernels/linalg/determinant_op.cc; the
+    numpy runtime's graph/ops/linalg.py _slogdet): column k's pivot is the first row at or below
+    k of largest modulus; rows below it lose their multiple of the pivot row (not when the pivot
+    is 0). A Loop over the columns, in the complex type's own precision as TensorFlow's kernel."""
+    from savedmodel_io.onnx.ops.complex import _complex_of, _div, _hypot, _plain, as_complex, join, pair, real_dtype
+
+    g = cx.g
+    dt = _complex_of(ins)
+    rt = real_dtype(dt)
+    m = pair(g, _plain(g, ins)[0])
+    if m.shape is None or len(m.shape) < 3:
+        raise ExportError("the determinant needs matrices of known rank")
+    r = len(m.shape)  # physical: [..., n, n, 2]
+    batch = tuple(m.shape[:-3])
+    shp = g.op1("Shape", m)
+    n = g.op1("Squeeze", _slice(g, shp, r - 2, r - 1, 0), _i64s(g, 0))
+    rows = g.op1("Range", scalar(g, 0, np.int64), n, scalar(g, 1, np.int64))  # [n]
+    zero, one = scalar(g, 0, rt), scalar(g, 1, rt)
+    batch_shape = _slice(g, shp, 0, r - 3, 0)
+    logabs0 = g.op1("Expand", zero, batch_shape)
+    phase0 = _ones(g, g.op1("Concat", batch_shape, _i64s(g, 2), axis=0), rt)
+
+    def split(h: Graph, v: Val) -> tuple[Val, Val]:
+        return (h.op1("Gather", v, scalar(h, 0, np.int64), axis=-1), h.op1("Gather", v, scalar(h, 1, np.int64), axis=-1))
+
+    def pairs(h: Graph, re: Val, im: Val) -> Val:
+        last = _i64s(h, -1)
+        return h.op1("Concat", h.op1("Unsqueeze", re, last), h.op1("Unsqueeze", im, last), axis=-1)
+
+    def step(h: Graph, k: Val, state: list[Val]) -> tuple[list[Val], list[Val]]:
+        mat, logabs, phase = state
+        mag = _hypot(h, *split(h, h.op1("Gather", mat, k, axis=-2)))  # |a_ik|, [..., n]
+        below = h.op1("GreaterOrEqual", rows, k)
+        score = h.op1("Where", below, mag, scalar(h, -1, rt))
+        p = h.op1("ArgMax", score, axis=-1, keepdims=1)  # [..., 1]: the first row of largest modulus
+        at_k = h.op1("Equal", rows, k)
+        swapped = h.op1("Where", at_k, p, h.op1("Where", h.op1("Equal", rows, p), k, rows))  # [..., n]
+        index = h.op1("Expand", h.op1("Unsqueeze", swapped, _i64s(h, -1, -2)), h.op1("Shape", mat))
+        mat = h.op1("GatherElements", mat, index, axis=r - 3)
+        flip = h.op1("Not", h.op1("Equal", h.op1("Squeeze", p, _i64s(h, -1)), k))
+        row_k = h.op1("Gather", mat, k, axis=-3)  # [..., n, 2]
+        pr, pi = split(h, h.op1("Gather", row_k, k, axis=-2))  # the pivot, [...]
+        size = _hypot(h, pr, pi)
+        nonzero = h.op1("Not", h.op1("Equal", size, zero))
+        safe = h.op1("Where", nonzero, size, one)
+        unit_re = h.op1("Where", nonzero, h.op1("Div", pr, safe), zero)
+        unit_im = h.op1("Where", nonzero, h.op1("Div", pi, safe), zero)
+        unit_re = h.op1("Where", flip, h.op1("Neg", unit_re), unit_re)
+        unit_im = h.op1("Where", flip, h.op1("Neg", unit_im), unit_im)
+        phase = _pmul(h, phase, pairs(h, unit_re, unit_im))
+        logabs = h.op1("Add", logabs, h.op1("Log", size))
+        # Rows below k: l_i = a_ik / u_kk; row_i -= l_i * row_k.
+        cr, ci = split(h, h.op1("Gather", mat, k, axis=-2))  # [..., n]
+        last = _i64s(h, -1)
+        lr, li = _div(h, (cr, ci), (h.op1("Unsqueeze", pr, last), h.op1("Unsqueeze", pi, last)))
+        keep = h.op1("And", h.op1("Greater", rows, k), h.op1("Unsqueeze", nonzero, last))
+        lr, li = h.op1("Where", keep, lr, zero), h.op1("Where", keep, li, zero)
+        outer = _pmul(h, h.op1("Unsqueeze", pairs(h, lr, li), _i64s(h, -2)), h.op1("Unsqueeze", row_k, _i64s(h, -3)))
+        return [h.op1("Sub", mat, outer), logabs, phase], []
+
+    _, logabs, phase = _loop(g, n, [Val(m.name, m.dtype, m.shape) if m.name is not None else m,
+                                    Val(logabs0.name, rt, batch), Val(phase0.name, rt, batch + (2,))], step)
+    mag = g.op1("Exp", logabs)
+    re, im = split(g, phase)
+    return join(g, g.op1("Mul", re, mag), g.op1("Mul", im, mag), dt)
