@@ -509,6 +509,34 @@ def test_complex_values_through_if_while_case():
             np.testing.assert_allclose(got[key], w, rtol=1e-5, atol=1e-6, err_msg=f"{key} p={p} k={k}")
 
 
+def test_complex_values_through_for():
+    """A For loop (run-time trip count, 0 included) whose body multiplies a complex loop variable
+    by a complex constant."""
+    import onnxruntime as ort
+
+    from graph.test_runtime_core import function
+
+    t = ("type", C64)
+    body = function("fbody", [("i", I32), ("acc", C64)], {"a2": (C64, "m:z:0")},
+                    [const("w", np.complex64([1j, 1 + 1j])), node("m", "Mul", ["acc", "w:output:0"], T=t)])
+    nodes = [placeholder("re"), placeholder("im"), placeholder("n", I32),
+             node("z", "Complex", ["re", "im"], T=("type", F32), Tout=t), const("s", np.int32(0)),
+             const("d", np.int32(1)), node("f", "For", ["s", "n", "d", "z"], body=("func", "fbody"), T=("types", [C64])),
+             node("fr", "Real", ["f"], T=t, Tout=("type", F32)), node("fi", "Imag", ["f"], T=t, Tout=("type", F32))]
+    mg = signature(nodes, {"re": (F32, (2,)), "im": (F32, (2,)), "n": (I32, ())},
+                   {"r": ("fr:0", F32, (2,)), "i": ("fi:0", F32, (2,))})
+    mg.graph_def.library.function.extend([body])
+    proto, problems = exported(mg)
+    assert not problems, problems
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (0, 3):
+        feeds = {"re": np.float32([0.5, -1]), "im": np.float32([1, 2]), "n": np.asarray(n, np.int32)}
+        want = runtime.run_signature(mg, "s", feeds)
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+        for key, w in want.items():
+            np.testing.assert_allclose(got[key], w, rtol=1e-6, err_msg=f"{key} n={n}")
+
+
 # -- Roll with a shift computed at run time ---------------------------------------------------------
 
 @pytest.mark.parametrize("shape,axes,shift,dynamic", [
