@@ -46,10 +46,11 @@ def body_graph(g: Graph, name: str, build: Callable[[Graph], list[Val]],
             raise ExportError("a value the body needs could not be converted")
         if v.kind == "handle":
             raise ExportError("a resource handle as a branch or loop output")
-        if v.is_const and v.dtype is not None and v.dtype.kind == "c":  # a complex constant as its pairs
-            from savedmodel_io.onnx.ops.complex import written
-
-            v = written(child, v)
+        if v.is_const and v.dtype is not None and v.dtype.kind == "c":
+            # A complex constant as the initializer of its (real, imaginary) pairs (complex.py's form).
+            arr = np.asarray(v.const)
+            pairs = child.const(np.stack([arr.real, arr.imag], -1))
+            v = Val(child.name_of(pairs), arr.dtype, pairs.const.shape, kind="complex")
         v = child.plain(v)
         # Every output is a fresh name of this body (not an outer value or initializer).
         ident = child.op1("Identity", v, fold=False)
