@@ -94,8 +94,9 @@ def _hypot(g: Graph, a: Val, b: Val) -> Val:
     return _modulus(g, g.op1("Abs", a), g.op1("Abs", b))[1]
 
 
-def _asin_quadrant(g: Graph, x: Val, y: Val) -> tuple[Val, Val, Val]:
-    """(Re asin z, Re acos z, Im asin z) for z = x + iy, x and y >= 0 (float64; NaN left to the caller)."""
+def _asin_quadrant(g: Graph, x: Val, y: Val, acos: bool) -> tuple[Val, Val]:
+    """(Re asin z or, with ``acos``, Re acos z; Im asin z) for z = x + iy, x and y >= 0 (float64;
+    NaN left to the caller)."""
     from savedmodel_io.onnx.ops.math import log1p_of
 
     one, half = _c(g, 1), _c(g, 0.5)
@@ -114,8 +115,6 @@ def _asin_quadrant(g: Graph, x: Val, y: Val) -> tuple[Val, Val, Val]:
     far = g.op1("Mul", y, g.op1("Sqrt", g.op1("Mul", g.op1("Mul", half, apx),
                                                   g.op1("Add", inv_rp, g.op1("Reciprocal", s_far)))))
     d = g.op1("Where", le1, near, far)
-    re_asin = _atan(g, g.op1("Div", x, d))
-    re_acos = _atan(g, g.op1("Div", d, x))
     # alpha - 1 = (R - (1 + x) + S - (1 - x)) / 2 and sqrt((alpha - 1)(alpha + 1)).
     lt1 = g.op1("Less", x, one)
     s_near = g.op1("Add", s, omx)                    # S + 1 - x > 0 where x < 1
@@ -130,16 +129,14 @@ def _asin_quadrant(g: Graph, x: Val, y: Val) -> tuple[Val, Val, Val]:
     im_far = g.op1("Log", g.op1("Add", alpha, g.op1("Sqrt", g.op1("Mul", g.op1("Sub", alpha, one),
                                                                        g.op1("Add", alpha, one)))))
     im = g.op1("Where", g.op1("Less", alpha, _c(g, _A_CROSS)), im_near, im_far)
-    # Far from 0: asin z = atan2(x, y) + i (log 2 + log |z|).
+    # Far from 0: asin z = atan2(x, y) + i (log 2 + log |z|), so y stands for sqrt(alpha^2 - x^2).
     big = g.op1("Greater", g.op1("Max", x, y), _c(g, _LARGE))
-    both_inf = g.op1("And", g.op1("IsInf", x), g.op1("IsInf", y))
-    quarter = _c(g, np.pi / 4)
-    far_asin = g.op1("Where", both_inf, quarter, _atan(g, g.op1("Div", x, y)))
-    far_acos = g.op1("Where", both_inf, quarter, _atan(g, g.op1("Div", y, x)))
-    log_mod = _modulus(g, x, y)[0]
-    far_im = g.op1("Add", log_mod, _c(g, np.log(2.0)))
-    return (g.op1("Where", big, far_asin, re_asin), g.op1("Where", big, far_acos, re_acos),
-            g.op1("Where", big, far_im, im))
+    d = g.op1("Where", big, y, d)
+    # Re asin z = atan(x / d), Re acos z = atan(d / x) (pi/4 for two infinite parts).
+    re = _atan(g, g.op1("Div", d, x) if acos else g.op1("Div", x, d))
+    re = g.op1("Where", g.op1("And", g.op1("IsInf", x), g.op1("IsInf", y)), _c(g, np.pi / 4), re)
+    far_im = g.op1("Add", _modulus(g, x, y)[0], _c(g, np.log(2.0)))
+    return re, g.op1("Where", big, far_im, im)
 
 
 def _atanh_quadrant(g: Graph, x: Val, y: Val) -> tuple[Val, Val]:
@@ -175,25 +172,24 @@ def _nan_or(g: Graph, cond: Val, v: Val) -> Val:
     return g.op1("Where", cond, _c(g, np.nan), v)
 
 
-def _asin_parts(g: Graph, x: Val, y: Val) -> tuple[Val, Val, Val, Val]:
-    """(Re asin z, Im asin z, Re acos z, Im acos z) for z = x + iy of any signs (C11 G.6.2.2 via G.6.1)."""
+def _asin_parts(g: Graph, x: Val, y: Val, acos: bool = False) -> tuple[Val, Val]:
+    """(Re asin z, Im asin z), or with ``acos`` (Re acos z, Im acos z), for z = x + iy of any
+    signs (C11 G.6.2.2 via G.6.1)."""
     ax, ay = g.op1("Abs", x), g.op1("Abs", y)
-    re_s, re_c, im = _asin_quadrant(g, ax, ay)
+    re_q, im = _asin_quadrant(g, ax, ay, acos)
     nx, ny = g.op1("IsNaN", x), g.op1("IsNaN", y)
     any_nan = g.op1("Or", nx, ny)
     # NaN parts: asin(+-0 + i NaN) = +-0 + i NaN (acos: pi/2 + i NaN); asin(+-inf + i NaN) =
     # NaN +- i inf and asin(NaN +- i inf) = NaN +- i inf; any other NaN gives NaN + i NaN.
     zero_re = g.op1("And", g.op1("Equal", x, _c(g, 0)), ny)
     inf_im = g.op1("Or", g.op1("And", g.op1("IsInf", x), ny), g.op1("And", nx, g.op1("IsInf", y)))
-    re_s = g.op1("Where", zero_re, _c(g, 0), _nan_or(g, any_nan, re_s))
-    re_c = g.op1("Where", zero_re, _c(g, np.pi / 2), _nan_or(g, any_nan, re_c))
+    re_q = g.op1("Where", zero_re, _c(g, np.pi / 2 if acos else 0), _nan_or(g, any_nan, re_q))
     im = g.op1("Where", inf_im, _c(g, np.inf), _nan_or(g, g.op1("And", any_nan, g.op1("Not", inf_im)), im))
-    re_asin = _copysign(g, re_s, x)
     im_asin = _copysign(g, im, y)
-    neg = _sign_bit(g, x)
-    re_acos = g.op1("Where", neg, g.op1("Sub", _c(g, np.pi), re_c), re_c)
-    im_acos = g.op1("Neg", im_asin)
-    return re_asin, im_asin, re_acos, im_acos
+    if not acos:
+        return _copysign(g, re_q, x), im_asin
+    # acos z = pi - acos(-z) on the left half plane; Im acos z = -Im asin z.
+    return g.op1("Where", _sign_bit(g, x), g.op1("Sub", _c(g, np.pi), re_q), re_q), g.op1("Neg", im_asin)
 
 
 def _atanh_parts(g: Graph, x: Val, y: Val) -> tuple[Val, Val]:
@@ -221,16 +217,13 @@ def _inverse(cx: Any, node: Any, ins: list[Val], conv: Any) -> Val:
     re, im = parts(g, _plain(g, ins)[0])
     x, y = cast(g, re, _F), cast(g, im, _F)
     op = node.op
-    if op in ("Asin", "Acos", "Acosh"):
-        rs, is_, rc, ic = _asin_parts(g, x, y)
-        if op == "Asin":
-            out = (rs, is_)
-        elif op == "Acos":
-            out = (rc, ic)
-        else:  # acosh z = |Im acos z| + i Re acos z with the sign of Im z (C11 G.6.2.1)
-            out = (g.op1("Abs", ic), _copysign(g, rc, y))
+    if op in ("Asin", "Acos"):
+        out = _asin_parts(g, x, y, acos=op == "Acos")
+    elif op == "Acosh":  # acosh z = |Im acos z| + i Re acos z with the sign of Im z (C11 G.6.2.1)
+        rc, ic = _asin_parts(g, x, y, acos=True)
+        out = (g.op1("Abs", ic), _copysign(g, rc, y))
     elif op == "Asinh":  # asinh(x + iy) = -i asin(-y + ix): the parts of asin(y + ix) swapped
-        rs, is_, _rc, _ic = _asin_parts(g, y, x)
+        rs, is_ = _asin_parts(g, y, x)
         out = (is_, rs)
     elif op == "Atanh":
         out = _atanh_parts(g, x, y)
