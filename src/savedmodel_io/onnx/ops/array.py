@@ -446,7 +446,8 @@ def roll(cx, node, ins):
     for i, a in enumerate(axes):
         positions.setdefault(norm_axis(a, r), []).append(i)
     if shift_v.is_const:
-        shifts = const_ints(shift_v, "the shift")
+        # roll_op.cc reads each shift into an int: int64 shifts wrap to 32 bits (the runtime's rule).
+        shifts = [(v + 2**31) % 2**32 - 2**31 for v in const_ints(shift_v, "the shift")]
         if len(shifts) == 1 and len(axes) > 1:
             shifts = shifts * len(axes)
         if len(shifts) != len(axes):
@@ -461,6 +462,10 @@ def roll(cx, node, ins):
         if n_shifts == 1:
             positions = {a: [0] * len(pos) for a, pos in positions.items()}
         flat = g.op1("Reshape", i64(g, g.plain(shift_v)), g.const(np.asarray([-1], np.int64)))
+        if shift_v.dtype == np.int64:  # wrapped to 32 bits, as roll_op.cc reads it (see above)
+            low = g.op1("Mod", flat, g.const(np.asarray([2**32], np.int64)), fmod=0)
+            flat = g.op1("Sub", low, g.op1("Mul", cast(g, g.op1("GreaterOrEqual", low, g.const(
+                np.asarray([2**31], np.int64))), np.int64), g.const(np.asarray([2**32], np.int64))))
     y = x
     for a, pos in positions.items():
         n = dim_of(g, y, a)
