@@ -12,31 +12,31 @@ halves to even (TF's HALF_TO_EVEN); HALF_UP is Floor(x + 0.5) as Eigen computes 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from savedmodel_io.graph.ops._quant import F32
+from savedmodel_io.graph.ops._quant import F32, QType, qtype
 from savedmodel_io.graph.ops.quantize import fake_quant_nudge
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
+from savedmodel_io.onnx._types import onnx_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_text, const_ints, need_rank, norm_axis, reduce
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, const_ints, need_rank, norm_axis, reduce
 
-inexpressible("TensorFlow's quantized types (float ranges beside qint/quint tensors, Eigen's fixed-point "
-              "rounding): ONNX's scale/zero-point quantization does not reproduce them",
-              "Dequantize", "QuantizeV2", "QuantizeDownAndShrinkRange", "RequantizationRange",
-              "RequantizationRangePerChannel", "Requantize", "RequantizePerChannel", "QuantizedAdd", "QuantizedMul",
-              "QuantizedAvgPool", "QuantizedMaxPool", "QuantizedBatchNormWithGlobalNormalization", "QuantizedBiasAdd",
-              "QuantizedConcat", "QuantizedConcatV2", "QuantizedInstanceNorm", "QuantizedRelu", "QuantizedRelu6",
-              "QuantizedReshape", "QuantizedResizeBilinear",
-              *(f"QuantizedConv2D{s}" for s in ("", "AndRelu", "AndReluAndRequantize", "AndRequantize", "PerChannel",
+inexpressible("TODO", "QuantizedAdd", "QuantizedMul",
+              "QuantizedBatchNormWithGlobalNormalization", "QuantizedInstanceNorm", "QuantizedResizeBilinear",
+              "RequantizationRangePerChannel", "RequantizePerChannel", "QuantizedConcatV2",
+              *(f"QuantizedConv2D{s}" for s in ("AndRelu", "AndReluAndRequantize", "AndRequantize", "PerChannel",
                                                  "WithBias", "WithBiasAndRelu", "WithBiasAndReluAndRequantize",
                                                  "WithBiasAndRequantize")),
               *(f"QuantizedDepthwiseConv2D{s}" for s in ("", "WithBias", "WithBiasAndRelu",
                                                           "WithBiasAndReluAndRequantize")),
-              *(f"QuantizedMatMul{s}" for s in ("", "WithBias", "WithBiasAndDequantize", "WithBiasAndRelu",
+              *(f"QuantizedMatMul{s}" for s in ("WithBias", "WithBiasAndDequantize", "WithBiasAndRelu",
                                                  "WithBiasAndReluAndRequantize", "WithBiasAndRequantize")),
               "UniformQuantize", "UniformDequantize", "UniformRequantize", "UniformQuantizedAdd",
               "UniformQuantizedClipByValue", "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid",
-              "UniformQuantizedDot", "UniformQuantizedDotHybrid")
+              "UniformQuantizedDot", "UniformQuantizedDotHybrid",
+)
 
 
 # -- FakeQuant ------------------------------------------------------------------------------------
@@ -155,3 +155,667 @@ def quantize_and_dequantize_v1(cx, node, ins):
     lo = g.const(np.asarray(node.attr.get("input_min", 0.0), x.dtype)) if given else None
     hi = g.const(np.asarray(node.attr.get("input_max", 0.0), x.dtype)) if given else None
     return _qdq(g, node, x, lo, hi, int(node.attr.get("num_bits", 8)), "HALF_TO_EVEN")
+
+
+# -- TensorFlow's quantized types ------------------------------------------------------------------
+#
+# A qint8 / quint8 / qint16 / quint16 / qint32 tensor is an int8 / uint8 / int16 / uint16 / int32
+# tensor (savedmodel_io.dtypes.to_numpy); its float range is a pair of separate float32 tensors.
+# Every kernel is a fixed sequence of float32, float64 and integer operations on those
+# (graph/ops/_quant.py, quantize.py, quantized_nn.py, quantized_onednn.py, after tensorflow/tensorflow
+# tensorflow/core/kernels/quantization_utils.h and the kernels named there). The converters below
+# emit the same operations in the same types and order, so the results are TensorFlow's bit for bit:
+# ``std::round`` (halves away from zero) is built from Floor (see ``_Q.round_away``), rounding to
+# even is ONNX Round, C's truncating float->int conversions are ONNX Cast, and the fixed-point
+# shifts are int64 floor divisions. The range arithmetic runs through ``_Q``, which computes it
+# with numpy when the ranges are constants (the same IEEE operations, folded at export) and
+# as ONNX nodes when they are computed at run time.
+
+F64 = np.float64
+I64 = np.int64
+
+_NP = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Max": np.maximum, "Min": np.minimum,
+    "Abs": np.abs, "Floor": np.floor, "Round": np.rint, "Less": np.less, "Greater": np.greater,
+    "Equal": np.equal, "GreaterOrEqual": np.greater_equal, "IsNaN": np.isnan, "Where": np.where,
+    "Mod": np.mod, "And": np.logical_and,
+}
+
+
+class _Q:
+    """Element-wise arithmetic on Vals: numpy when every input is a constant, else ONNX nodes."""
+
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+
+    def c(self, value, dtype) -> Val:
+        return self.g.const(np.asarray(value, dtype))
+
+    def op(self, name: str, *vals: Val, **attrs) -> Val:
+        if all(v.is_const for v in vals):
+            a = [np.asarray(v.const) for v in vals]
+            with np.errstate(all="ignore"):
+                if name == "Cast":
+                    out = a[0].astype(attrs["to"])
+                elif name == "Div":
+                    # ONNX Div: IEEE division of floats, C's truncating division of integers.
+                    out = np.divide(*a) if a[0].dtype.kind == "f" else (a[0] - np.fmod(a[0], a[1])) // a[1]
+                else:
+                    out = _NP[name](*a)
+            return self.g.const(np.asarray(out))
+        if name == "Cast":
+            return self.g.op1("Cast", vals[0], to=onnx_type(attrs["to"]))
+        return self.g.op1(name, *vals, **attrs)
+
+    def cast(self, v: Val, dtype) -> Val:
+        dt = np.dtype(dtype)
+        return v if v.dtype == dt else self.op("Cast", v, to=dt)
+
+    def f32(self, value) -> Val:
+        return self.c(value, F32)
+
+    def f64(self, value) -> Val:
+        return self.c(value, F64)
+
+    def clip(self, v: Val, lo: Val, hi: Val) -> Val:
+        """``np.clip``: ``min(max(v, lo), hi)``."""
+        return self.op("Min", self.op("Max", v, lo), hi)
+
+    def round_away(self, v: Val) -> Val:
+        """``std::round`` (halves away from zero), exactly: the fraction split off by Floor.
+        A negative value rounding to zero gives +0, as graph/ops/_quant.round_away does."""
+        dt = v.dtype
+        a = self.op("Abs", v)
+        f = self.op("Floor", a)
+        up = self.op("GreaterOrEqual", self.op("Sub", a, f), self.c(0.5, dt))
+        r = self.op("Where", up, self.op("Add", f, self.c(1, dt)), f)
+        return self.op("Where", self.op("Less", v, self.c(0, dt)), self.op("Sub", self.c(0, dt), r), r)
+
+    def floor_div(self, v: Val, d: int) -> Val:
+        """int64 ``v >> log2(d)`` (floor division by the power of two ``d``)."""
+        dv = self.c(d, I64)
+        return self.op("Div", self.op("Sub", v, self.op("Mod", v, dv)), dv)
+
+    def int_of(self, v: Val, dtype) -> Val:
+        """C's conversion of float ``v`` to int64 and then (wrapping) to ``dtype``."""
+        return self.cast(self.cast(v, I64), dtype)
+
+
+def _qt(node, attr: str) -> QType:
+    t = qtype(node.attr[attr])
+    if t.bits > 32:
+        raise ExportError(f"{attr} must be a quantized type")
+    return t
+
+
+def _one(g: Graph, v: Val, what: str) -> Val:
+    """A float32 range input holding one value (TensorFlow reads its first element), as a scalar."""
+    if v.is_const:
+        a = np.asarray(v.const)
+        if a.size != 1:
+            raise ExportError(f"{what} must have 1 element, got shape {list(a.shape)}")
+        return g.const(np.asarray(a.reshape(-1)[0], F32))
+    if v.shape is not None and any(isinstance(d, int) and d != 1 for d in v.shape):
+        raise ExportError(f"{what} must have 1 element, got shape {list(v.shape)}")
+    return g.op1("Reshape", cast(g, v, F32), g.const(np.zeros(0, np.int64)))
+
+
+def _range64(q: _Q, lo: Val, hi: Val, bits: int) -> Val:
+    """``(max - min) * range_adjust`` in float64, the subtraction in float32."""
+    steps = float(1 << bits)
+    span = q.cast(q.op("Sub", hi, lo), F64)
+    adjust = steps / (steps - 1.0)
+    if F32(adjust) == 1:
+        # 32 bits: the factor is 1 + 2^-32, which onnxruntime's optimiser takes for 1 (it compares
+        # in float32) and drops. x + x * 2^-32 is the same exact product, rounded once.
+        assert adjust == 1 + 2.0 ** -32
+        return q.op("Add", span, q.op("Mul", span, q.f64(2.0 ** -32)))
+    return q.op("Mul", span, q.f64(adjust))
+
+
+def _to_float(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> Val:
+    """QuantizedToFloat (graph/ops/_quant.to_float)."""
+    scale = q.op("Div", _range64(q, lo, hi, t.bits), q.f64(float(1 << t.bits)))
+    s32 = q.cast(scale, F32)
+    rounded = q.cast(q.op("Mul", q.round_away(q.op("Div", lo, s32)), s32), F64)
+    offset = q.op("Sub", q.cast(x, F64), q.f64(t.lowest))
+    out = q.cast(q.op("Add", rounded, q.op("Mul", offset, scale)), F32)
+    return q.op("Where", q.op("Equal", lo, hi), lo, out)
+
+
+def _to_quantized_unclamped(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> Val:
+    """FloatToQuantizedUnclamped as int64 (graph/ops/_quant.to_quantized_unclamped)."""
+    scale = q.op("Div", q.f64(float(1 << t.bits)), _range64(q, lo, hi, t.bits))
+    v = q.op("Sub", q.round_away(q.op("Mul", q.cast(x, F64), scale)),
+             q.round_away(q.op("Mul", q.cast(lo, F64), scale)))
+    v = q.op("Add", q.cast(v, I64), q.c(t.lowest, I64))
+    return q.op("Where", q.op("Equal", lo, hi), q.c(t.lowest, I64), v)
+
+
+def _to_quantized(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> Val:
+    """FloatToQuantized: saturated to ``t``, in int64."""
+    return q.clip(_to_quantized_unclamped(q, x, lo, hi, t), q.c(t.lowest, I64), q.c(t.highest, I64))
+
+
+def _quantize_eigen(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> Val:
+    """QUANTIZE_WITH_EIGEN (graph/ops/_quant.quantize_eigen): float32, saturating, NaN to 0."""
+    steps = float(1 << t.bits)
+    span = q.cast(q.op("Sub", hi, lo), F64)
+    scale = q.op("Where", q.op("Equal", hi, lo), q.f32(0.0), q.cast(q.op("Div", q.f64(steps - 1.0), span), F32))
+    shift = q.op("Sub", q.round_away(q.op("Mul", lo, scale)), q.f32(t.lowest))
+    v = q.op("Sub", q.round_away(q.op("Mul", cast(q.g, x, F32), scale)), shift)
+    lower = max(F32(t.lowest), F32(-2.147483648e9))
+    upper = min(F32(t.highest), F32(2.147483520e9))
+    clipped = q.clip(v, q.f32(lower), q.f32(upper))
+    return q.cast(q.op("Where", q.op("IsNaN", v), q.f32(0.0), clipped), t.dtype)
+
+
+def _dequantize_eigen(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> Val:
+    """DEQUANTIZE_WITH_EIGEN (graph/ops/_quant.dequantize_eigen): all in float32."""
+    steps = float(1 << t.bits)
+    scale = q.cast(q.op("Div", q.cast(q.op("Sub", hi, lo), F64), q.f64(steps - 1.0)), F32)
+    rounded = q.op("Where", q.op("Equal", hi, lo), lo, q.op("Mul", q.round_away(q.op("Div", lo, scale)), scale))
+    base = q.op("Sub", rounded, q.op("Mul", q.f32(t.lowest), scale))
+    return q.op("Add", base, q.op("Mul", q.cast(x, F32), scale))
+
+
+def _requantize_32_to_u8(q: _Q, x: Val, in_lo: Val, in_hi: Val, out_lo: Val, out_hi: Val) -> Val:
+    """The 16-bit fixed-point qint32 -> quint8 path of RequantizeManyInNewRangeUsingEigen
+    (graph/ops/_quant._requantize_32_to_u8): int64 products, arithmetic shifts as floor divisions."""
+    in_range = q.op("Sub", in_hi, in_lo)
+    out_range = q.op("Sub", out_hi, out_lo)
+    out_range64 = q.cast(out_range, F64)
+    none = q.op("Equal", out_range, q.f32(0.0))
+    recip = q.op("Where", none, q.f32(0.0), q.cast(q.op("Div", q.f64(255.0), out_range64), F32))
+    rezero = q.cast(q.op("Div", q.cast(q.op("Add", in_lo, in_hi), F64), q.f64(2.0)), F32)
+    zero = q.c(0, I64)
+    scale_fp = q.op("Where", none, zero, q.cast(q.op("Div", q.op("Mul", q.f64(255.0 * 65536), q.cast(in_range, F64)),
+                                                       out_range64), I64))
+    in_off = q.cast(q.op("Mul", q.op("Mul", rezero, recip), q.f32(65536.0)), I64)
+    out_off = q.op("Where", none, zero, q.cast(q.op("Div", q.op("Mul", q.f64(65536.0), q.op(
+        "Mul", q.cast(out_lo, F64), q.f64(255.0))), out_range64), I64))
+    offset = q.op("Add", q.op("Sub", in_off, out_off), q.c(1 << 15, I64))
+    fp = q.op("Add", q.floor_div(q.op("Mul", q.cast(x, I64), scale_fp), 1 << 32), offset)
+    return q.cast(q.clip(q.floor_div(fp, 1 << 16), zero, q.c(255, I64)), np.uint8)
+
+
+def _requantize(q: _Q, x: Val, in_lo: Val, in_hi: Val, t_in: QType, out_lo: Val, out_hi: Val, t_out: QType) -> Val:
+    """RequantizeManyInNewRangeUsingEigen (graph/ops/_quant.requantize_eigen)."""
+    if t_in.bits == 32 and t_in.signed and t_out.bits == 8 and not t_out.signed:
+        return _requantize_32_to_u8(q, x, in_lo, in_hi, out_lo, out_hi)
+    return _quantize_eigen(q, _dequantize_eigen(q, x, in_lo, in_hi, t_in), out_lo, out_hi, t_out)
+
+
+def _known(v: Val):
+    """A constant's value as a numpy array (None when computed at run time)."""
+    return np.asarray(v.const) if v.is_const else None
+
+
+# -- QuantizeV2 / Dequantize ------------------------------------------------------------------------
+
+def _axis_ranges(g: Graph, node, x: Val, lo: Val, hi: Val) -> tuple[Val, Val, int | None]:
+    """The ranges of ``x`` as scalars (axis -1) or as [1, .., n, .., 1] (one per slice), and the axis."""
+    axis = int(node.attr.get("axis", -1))
+    if axis < 0:
+        return _one(g, lo, "min_range"), _one(g, hi, "max_range"), None
+    r = need_rank(x)
+    if axis >= r:
+        raise ExportError(f"Axis must be less than input dimension({r}), got {axis}")
+    n = x.shape[axis]
+    for what, v in (("min_range", lo), ("max_range", hi)):
+        size = None if v.shape is None or any(not isinstance(d, int) for d in v.shape) else int(np.prod(v.shape))
+        if isinstance(n, int) and size is not None and size != n:
+            raise ExportError(f"{what} must have as many elements as input on the quantization axis "
+                              f"({axis}), got {size}, expected {n}")
+    shape = g.const(np.asarray([-1 if d == axis else 1 for d in range(r)], np.int64))
+    return (g.op1("Reshape", cast(g, lo, F32), shape), g.op1("Reshape", cast(g, hi, F32), shape), axis)
+
+
+def _mode(node, what: str) -> str:
+    mode = attr_text(node, "mode", "MIN_COMBINED")
+    if mode not in ("MIN_COMBINED", "MIN_FIRST", "SCALED"):
+        raise ExportError(f"Mode string must be 'MIN_COMBINED', 'MIN_FIRST', or 'SCALED', is '{mode}'")
+    if mode == "MIN_FIRST" and int(node.attr.get("axis", -1)) >= 0:
+        raise ExportError(f"MIN_FIRST mode is not implemented for {what} with axis != -1.")
+    return mode
+
+
+@converter("QuantizeV2", onnx="float32/float64 Mul, Div, Floor or Round, Max/Min, Cast (TF's rounding)")
+def quantize_v2(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    t = _qt(node, "T")
+    mode = _mode(node, "Quantize")
+    rounding = attr_text(node, "round_mode", "HALF_AWAY_FROM_ZERO")
+    if rounding not in ("HALF_AWAY_FROM_ZERO", "HALF_TO_EVEN"):
+        raise ExportError(f"Round mode string must be 'HALF_AWAY_FROM_ZERO' or 'HALF_TO_EVEN', is '{rounding}'")
+    if rounding == "HALF_TO_EVEN" and mode != "SCALED":
+        raise ExportError(f"Round mode 'HALF_TO_EVEN' only supported for mode 'SCALED', but mode is '{mode}'.")
+    x = ins[0]
+    if x.dtype != np.float32:
+        raise ExportError("QuantizeV2 takes float32")
+    lo, hi, axis = _axis_ranges(g, node, x, ins[1], ins[2])
+    klo, khi = _known(lo), _known(hi)
+    if klo is not None and khi is not None and (khi < klo).any():
+        raise ExportError("input_max_range must be larger than input_min_range.")
+    # QuantizeSlice's range: zero inside, at least ensure_minimum_range times its magnitude wide.
+    ensure = F32(node.attr.get("ensure_minimum_range", 0.01))
+    rmin = q.op("Min", q.f32(0.0), lo)
+    eps = q.op("Mul", q.op("Max", q.f32(1.0), q.op("Max", q.op("Abs", lo), q.op("Abs", hi))), q.f32(ensure))
+    rmax = q.op("Max", q.f32(0.0), q.op("Max", hi, q.op("Add", rmin, eps)))
+    if mode == "MIN_FIRST":
+        out = _quantize_eigen(q, x, rmin, rmax, t)
+    elif mode == "MIN_COMBINED":
+        factor = q.cast(q.op("Div", q.f64(float(t.highest) - float(t.lowest)),
+                             q.cast(q.op("Sub", rmax, rmin), F64)), F32)
+        shifted = q.op("Mul", q.op("Sub", q.clip(x, rmin, rmax), rmin), factor)
+        if t.signed:
+            half = F32((float(t.highest) - float(t.lowest) + 1) / 2.0)
+            out = q.int_of(q.round_away(q.op("Sub", shifted, q.f32(half))), t.dtype)
+        else:
+            out = q.int_of(q.op("Add", shifted, q.f32(0.5)), t.dtype)
+    else:
+        # SCALED: symmetric about zero, the wider side filling the type.
+        low_q = t.lowest + (1 if node.attr.get("narrow_range") else 0)
+        big = q.f32(np.finfo(F32).max)
+        zero = q.f32(0.0)
+        from_min = q.op("Where", q.op("Greater", q.op("Mul", q.f32(low_q), rmin), zero),
+                        q.op("Div", q.f32(low_q), rmin), big)
+        from_max = q.op("Where", q.op("Greater", q.op("Mul", q.f32(t.highest), rmax), zero),
+                        q.op("Div", q.f32(t.highest), rmax), big)
+        factor = q.op("Min", from_min, from_max)
+        rmin = q.op("Div", q.f32(low_q), factor)
+        rmax = q.op("Div", q.f32(t.highest), factor)
+        v = q.op("Mul", q.clip(x, rmin, rmax), factor)
+        v = q.op("Round", v) if rounding == "HALF_TO_EVEN" else q.round_away(v)
+        out = q.int_of(v, t.dtype)
+    if axis is None:
+        return [out, rmin, rmax]
+    return [out] + [g.op1("Reshape", r, g.const(np.asarray([-1], np.int64))) for r in (rmin, rmax)]
+
+
+@converter("Dequantize", onnx="Cast, float32/float64 Mul, Add, Div, Floor (TF's scale and rounding)")
+def dequantize(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    t = _qt(node, "T")
+    mode = _mode(node, "Dequantize")
+    out_dtype = attr_dtype(node, "dtype", 1)
+    if out_dtype != np.float32 and mode != "MIN_COMBINED":
+        raise ExportError(f"When output type is bfloat16, Mode string must be 'MIN_COMBINED', is '{mode}'")
+    x = ins[0]
+    lo, hi, _ = _axis_ranges(g, node, x, ins[1], ins[2])
+    if mode == "MIN_FIRST":
+        out = _dequantize_eigen(q, x, lo, hi, t)
+    elif mode == "MIN_COMBINED":
+        half = F32(0.0) if not t.signed else F32((F32(t.highest) - F32(t.lowest) + F32(1)) / F32(2))
+        factor = q.op("Div", q.op("Sub", hi, lo), q.f32(F32(t.highest) - F32(t.lowest)))
+        out = q.op("Add", q.op("Mul", q.op("Add", q.cast(x, F32), q.f32(half)), factor), lo)
+    else:
+        low_q = t.lowest + (1 if node.attr.get("narrow_range") else 0)
+        if t.lowest == 0:
+            factor = q.op("Div", hi, q.f32(t.highest))
+        else:
+            factor = q.op("Max", q.op("Div", lo, q.f32(low_q)), q.op("Div", hi, q.f32(t.highest)))
+        out = q.op("Mul", q.cast(x, F32), factor)
+    return cast(g, out, out_dtype)
+
+
+# -- Requantize and ranges ----------------------------------------------------------------------------
+
+def _used_range(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> tuple[Val, Val]:
+    """CalculateUsedRange: the float range the values of ``x`` span, zero included."""
+    g = q.g
+    xi = cast(g, x, np.int64 if t.bits == 32 else np.int32)
+    used_min = _to_float(q, reduce(g, "ReduceMin", xi, None, False), lo, hi, t)
+    used_max = _to_float(q, reduce(g, "ReduceMax", xi, None, False), lo, hi, t)
+    return q.op("Min", q.f32(0.0), used_min), q.op("Max", q.f32(0.0), used_max)
+
+
+@converter("RequantizationRange", onnx="ReduceMin/Max, float64 Mul/Add, Floor, Cast")
+def requantization_range(cx, node, ins):
+    q = _Q(cx.g)
+    lo, hi = _one(cx.g, ins[1], "input_min"), _one(cx.g, ins[2], "input_max")
+    return list(_used_range(q, ins[0], lo, hi, _qt(node, "Tinput")))
+
+
+def _requested(g: Graph, ins: list[Val]) -> tuple[Val, Val]:
+    out_lo, out_hi = _one(g, ins[3], "requested_output_min"), _one(g, ins[4], "requested_output_max")
+    klo, khi = _known(out_lo), _known(out_hi)
+    if klo is not None and klo > 0:
+        raise ExportError(f"requested_output_min must be <= 0, but got {float(klo)}")
+    if klo is not None and khi is not None and khi < klo:
+        raise ExportError(f"requested_output_max must be >= requested_output_min, but got {float(khi)} and "
+                          f"{float(klo)}")
+    return out_lo, out_hi
+
+
+@converter("Requantize", onnx="float32 Mul/Sub/Floor/Cast, or int64 fixed point (qint32 -> quint8)")
+def requantize(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    lo, hi = _one(g, ins[1], "input_min"), _one(g, ins[2], "input_max")
+    out_lo, out_hi = _requested(g, ins)
+    out = _requantize(q, ins[0], lo, hi, _qt(node, "Tinput"), out_lo, out_hi, _qt(node, "out_type"))
+    return [out, out_lo, out_hi]
+
+
+@converter("QuantizeDownAndShrinkRange", onnx="ReduceMin/Max, then as Requantize")
+def quantize_down_and_shrink_range(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    lo, hi = _one(g, ins[1], "input_min"), _one(g, ins[2], "input_max")
+    t_in = _qt(node, "Tinput")
+    used_lo, used_hi = _used_range(q, ins[0], lo, hi, t_in)
+    out = _requantize(q, ins[0], lo, hi, t_in, used_lo, used_hi, _qt(node, "out_type"))
+    return [out, used_lo, used_hi]
+
+
+# -- eight-bit reference kernels (graph/ops/quantized_nn.py) ------------------------------------------
+
+def _zero_point(q: _Q, lo: Val, hi: Val, t: QType) -> Val:
+    """The quantized value of real zero (int64), as int32 truncates it."""
+    return q.cast(q.cast(_to_quantized_unclamped(q, q.f32(0.0), lo, hi, t), np.int32), I64)
+
+
+def _mult_range(q: _Q, lo_a: Val, hi_a: Val, ta: QType, lo_b: Val, hi_b: Val, tb: QType,
+                tc: QType) -> tuple[Val, Val]:
+    """QuantizationRangeForMultiplication (graph/ops/_quant.multiplication_range)."""
+    step_a = q.op("Div", q.op("Sub", hi_a, lo_a), q.f32(ta.highest - ta.lowest))
+    step_b = q.op("Div", q.op("Sub", hi_b, lo_b), q.f32(tb.highest - tb.lowest))
+    step = q.op("Mul", step_a, step_b)
+    return q.op("Mul", step, q.f32(tc.lowest)), q.op("Mul", step, q.f32(tc.highest))
+
+
+def _fits(v: Val, dt: np.dtype) -> bool:
+    if not v.is_const:
+        return False
+    info = np.iinfo(dt)
+    return info.min <= int(v.const) <= info.max
+
+
+def _eight_bit(v: Val, what: str) -> None:
+    if v.dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise ExportError(f"{what} must be 8-bit (onnxruntime's integer matrix products take int8/uint8)")
+
+
+@converter("QuantizedMatMul", onnx="MatMulInteger (zero points, or int64 row/column-sum corrections), Cast")
+def quantized_matmul(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    a, b = g.plain(ins[0]), g.plain(ins[1])
+    ta, tb, tc = _qt(node, "T1"), _qt(node, "T2"), _qt(node, "Toutput")
+    if tc.bits != 32:
+        raise ExportError("Toutput must be qint32")
+    _eight_bit(a, "a")
+    _eight_bit(b, "b")
+    lo_a, hi_a = _one(g, ins[2], "min_a"), _one(g, ins[3], "max_a")
+    lo_b, hi_b = _one(g, ins[4], "min_b"), _one(g, ins[5], "max_b")
+    for i, m in enumerate((a, b)):
+        if need_rank(m) != 2:
+            raise ExportError(f"In[{i}] is not a matrix")
+    if node.attr.get("transpose_a"):
+        a = g.op1("Transpose", a, perm=[1, 0])
+    if node.attr.get("transpose_b"):
+        b = g.op1("Transpose", b, perm=[1, 0])
+    ka, kb = a.shape[1], b.shape[0]
+    if isinstance(ka, int) and isinstance(kb, int) and ka != kb:
+        raise ExportError(f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
+    za, zb = _zero_point(q, lo_a, hi_a, ta), _zero_point(q, lo_b, hi_b, tb)
+    out = _int_product(g, q, a, b, za, zb, ka)
+    lo, hi = _mult_range(q, lo_a, hi_a, ta, lo_b, hi_b, tb, tc)
+    return [out, lo, hi]
+
+
+def _int_product(g: Graph, q: _Q, a: Val, b: Val, za: Val, zb: Val, k) -> Val:
+    """``(a - za) @ (b - zb)`` wrapped to int32. MatMulInteger takes zero points of the operands'
+    own types; others (a range without zero inside, or one known at run time) are taken off by
+    ``a @ b - zb * rowsum(a) - za * colsum(b) + k * za * zb`` in int64 (mod 2^32 throughout)."""
+    if _fits(za, a.dtype) and _fits(zb, b.dtype):
+        return g.op1("MatMulInteger", a, b, g.const(np.asarray(za.const, a.dtype)),
+                     g.const(np.asarray(zb.const, b.dtype)))
+    raw = cast(g, g.op1("MatMulInteger", a, b), I64)
+    rows = reduce(g, "ReduceSum", cast(g, a, I64), [1], True)
+    cols = reduce(g, "ReduceSum", cast(g, b, I64), [0], True)
+    kk = g.const(np.asarray(k, I64)) if isinstance(k, int) else \
+        g.op1("Reshape", g.op1("Shape", a, start=1, end=2), g.const(np.zeros(0, np.int64)))
+    out = q.op("Sub", q.op("Sub", raw, q.op("Mul", zb, rows)), q.op("Mul", za, cols))
+    out = q.op("Add", out, q.op("Mul", kk, q.op("Mul", za, zb)))
+    return cast(g, out, np.int32)
+
+
+def _conv_window(node, x: Val, w: Val, explicit: list[int] | None = None) -> dict:
+    """ONNX Conv attrs for an NHWC TensorFlow convolution of ``x`` with HWIO ``w``."""
+    from savedmodel_io.onnx.ops.nn import _pads
+
+    strides = [int(s) for s in node.attr.get("strides") or [1, 1, 1, 1]]
+    if len(strides) != 4 or strides[0] != 1 or strides[3] != 1:
+        raise ExportError("Current implementation does not yet support strides in the batch and depth dimensions.")
+    dil = [int(d) for d in node.attr.get("dilations") or [1, 1, 1, 1]]
+    if len(dil) != 4 or dil[0] != 1 or dil[3] != 1:
+        raise ExportError("Current implementation does not yet support dilations in the batch and depth "
+                          "dimensions.")
+    if w.shape is None or any(not isinstance(d, int) for d in w.shape):
+        raise ExportError("the filter's shape is not known before running")
+    kernel = [int(w.shape[0]), int(w.shape[1])]
+    nchw = Val(None, x.dtype, None if x.shape is None else (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
+    if explicit:
+        if len(explicit) != 8:
+            raise ExportError(f"padding_list must have 8 values, got {len(explicit)}")
+        pads = {"pads": [explicit[2], explicit[4], explicit[3], explicit[5]]}
+    else:
+        padding = attr_text(node, "padding", "VALID")
+        if padding not in ("SAME", "VALID"):
+            raise ExportError(f"padding {padding!r} is not supported")
+        pads = _pads(node, nchw, kernel, strides[1:3], dil[1:3], 4, True)
+    return dict(strides=strides[1:3], dilations=dil[1:3], **pads)
+
+
+def _int_conv(g: Graph, q: _Q, x: Val, w: Val, zx: Val, zw: Val, attrs: dict, group: int = 1) -> Val:
+    """The int32-wrapped convolution of (NCHW ``x`` - zx) with (OIHW ``w`` - zw), the padding
+    holding real zero. ConvInteger pads with ``x``'s zero point; zero points outside the types
+    (or known at run time) are taken off with convolutions of ones: the products, less
+    ``zw * sum(x)`` and ``zx * sum(w)`` over each window's cells inside the input, plus
+    ``zx * zw * cells``, in int64."""
+    if _fits(zx, x.dtype) and _fits(zw, w.dtype):
+        return g.op1("ConvInteger", x, w, g.const(np.asarray(zx.const, x.dtype)),
+                     g.const(np.asarray(zw.const, w.dtype)), group=group, **attrs)
+    if group != 1:
+        raise ExportError("a grouped integer convolution needs zero points known before running")
+    if x.shape is None or any(not isinstance(d, int) for d in x.shape[1:]):
+        raise ExportError("the input's channels and spatial size must be known before running")
+    _, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ones_w = g.const(np.ones((1, c, kh, kw), x.dtype))
+    ones_x = g.const(np.ones((1, c, h, wd), x.dtype))
+    raw = cast(g, g.op1("ConvInteger", x, w, **attrs), I64)
+    sx = cast(g, g.op1("ConvInteger", x, ones_w, **attrs), I64)
+    sw = cast(g, g.op1("ConvInteger", ones_x, w, **attrs), I64)
+    cells = cast(g, g.op1("ConvInteger", ones_x, ones_w, **attrs), I64)
+    out = q.op("Sub", q.op("Sub", raw, q.op("Mul", zw, sx)), q.op("Mul", zx, sw))
+    out = q.op("Add", out, q.op("Mul", cells, q.op("Mul", zx, zw)))
+    return cast(g, out, np.int32)
+
+
+def _to_nchw(g: Graph, x: Val) -> Val:
+    return g.op1("Transpose", g.plain(x), perm=[0, 3, 1, 2])
+
+
+def _to_nhwc(g: Graph, x: Val) -> Val:
+    return g.op1("Transpose", x, perm=[0, 2, 3, 1])
+
+
+@converter("QuantizedConv2D", onnx="ConvInteger (zero points, or corrections by convolutions of ones), Cast")
+def quantized_conv2d(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    tx, tw = _qt(node, "Tinput"), _qt(node, "Tfilter")
+    if tw.signed and tw.bits == 8:
+        raise ExportError("TODO onednn")
+    if any(int(d) != 1 for d in node.attr.get("dilations") or []):
+        raise ExportError("Current implementation does not yet support dilations.")
+    x, w = g.plain(ins[0]), g.plain(ins[1])
+    _eight_bit(x, "input")
+    _eight_bit(w, "filter")
+    if need_rank(x) != 4 or need_rank(w) != 4:
+        raise ExportError("input and filter must be rank 4")
+    if isinstance(x.shape[3], int) and isinstance(w.shape[2], int) and x.shape[3] != w.shape[2]:
+        raise ExportError(f"input and filter must have the same depth: {x.shape[3]} vs {w.shape[2]}")
+    lo_x, hi_x = _one(g, ins[2], "min_input"), _one(g, ins[3], "max_input")
+    lo_w, hi_w = _one(g, ins[4], "min_filter"), _one(g, ins[5], "max_filter")
+    attrs = _conv_window(node, x, w)
+    zx, zw = _zero_point(q, lo_x, hi_x, tx), _zero_point(q, lo_w, hi_w, tw)
+    out = _int_conv(g, q, _to_nchw(g, x), g.op1("Transpose", w, perm=[3, 2, 0, 1]), zx, zw, attrs)
+    lo, hi = _mult_range(q, lo_x, hi_x, tx, lo_w, hi_w, tw, _qt(node, "out_type"))
+    return [_to_nhwc(g, out), lo, hi]
+
+
+def _add_range(q: _Q, a_lo: Val, a_hi: Val, b_lo: Val, b_hi: Val) -> tuple[Val, Val]:
+    """GetOutputMinAndMaxForQuantizedAdd: symmetric, 2^17 times the widest input range."""
+    neg = q.op("Sub", q.f32(0.0), a_lo)
+    top = q.op("Max", a_hi, q.op("Max", neg, q.op("Max", b_hi, q.op("Sub", q.f32(0.0), b_lo))))
+    hi = q.op("Mul", top, q.f32(1 << 17))
+    return q.op("Sub", q.f32(0.0), hi), hi
+
+
+@converter("QuantizedBiasAdd", onnx="float32 dequantize/quantize (as Eigen), int64 Add, Cast")
+def quantized_bias_add(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, bias = g.plain(ins[0]), g.plain(ins[1])
+    t_x, t_b, t_out = _qt(node, "T1"), _qt(node, "T2"), _qt(node, "out_type")
+    if need_rank(x) < 2:
+        raise ExportError(f"Input tensor must be at least 2D: {list(x.shape)}")
+    if need_rank(bias) != 1:
+        raise ExportError(f"Biases must be 1D: {list(bias.shape)}")
+    if isinstance(bias.shape[0], int) and isinstance(x.shape[-1], int) and bias.shape[0] != x.shape[-1]:
+        raise ExportError(f"Must provide as many biases as the last dimension of the input tensor: "
+                          f"{list(bias.shape)} vs. {list(x.shape)}")
+    lo_x, hi_x = _one(g, ins[2], "min_input"), _one(g, ins[3], "max_input")
+    lo_b, hi_b = _one(g, ins[4], "min_bias"), _one(g, ins[5], "max_bias")
+    lo, hi = _add_range(q, lo_x, hi_x, lo_b, hi_b)
+    # QuantizedAddUsingEigen dequantizes the input as T2 and the bias as T1 (graph/ops/quantized_nn.py).
+    xt = q.cast(_quantize_eigen(q, _dequantize_eigen(q, x, lo_x, hi_x, t_b), lo, hi, t_out), I64)
+    bt = q.cast(_quantize_eigen(q, _dequantize_eigen(q, bias, lo_b, hi_b, t_x), lo, hi, t_out), I64)
+    zero = _to_quantized(q, q.f32(0.0), lo, hi, t_out)
+    out = q.op("Add", xt, q.op("Add", bt, zero))
+    return [cast(g, cast(g, out, np.int32), t_out.dtype), lo, hi]
+
+
+@converter("QuantizedRelu", "QuantizedRelu6", onnx="Max (Min), the quantized 0 (and 6), Cast")
+def quantized_relu(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    t = _qt(node, "Tinput")
+    lo, hi = _one(g, ins[1], "min_features"), _one(g, ins[2], "max_features")
+    out = q.op("Max", cast(g, g.plain(ins[0]), I64), _to_quantized(q, q.f32(0.0), lo, hi, t))
+    if node.op == "QuantizedRelu6":
+        out = q.op("Min", out, _to_quantized(q, q.f32(6.0), lo, hi, t))
+    return [cast(g, out, _qt(node, "out_type").dtype), lo, hi]
+
+
+@converter("QuantizedReshape", onnx="Reshape")
+def quantized_reshape(cx, node, ins):
+    from savedmodel_io.onnx.ops.array import reshape
+
+    lo, hi = _one(cx.g, ins[2], "input_min"), _one(cx.g, ins[3], "input_max")
+    return [reshape(cx, node, ins[:2]), lo, hi]
+
+
+@converter("QuantizedMaxPool", "QuantizedAvgPool",
+           onnx="MaxPool; AvgPool: window sums and cell counts by Conv of ones, int64 Div (truncating)")
+def quantized_pool(cx, node, ins):
+    g = cx.g
+    x = g.plain(ins[0])
+    lo, hi = _one(g, ins[1], "min_input"), _one(g, ins[2], "max_input")
+    k = [int(v) for v in node.attr.get("ksize") or []]
+    s = [int(v) for v in node.attr.get("strides") or []]
+    if need_rank(x) != 4:
+        raise ExportError("tensor_in must be 4-dimensional")
+    if len(k) != 4 or len(s) != 4:
+        raise ExportError("Sliding window ksize and strides fields must specify 4 dimensions")
+    if k[0] != 1 or s[0] != 1:
+        raise ExportError("Pooling is not yet supported on the batch dimension.")
+    _eight_bit(x, "input")
+    if k[3] != 1 or s[3] != 1:
+        return [_depth_max_pool(g, node, x, k, s), lo, hi]
+    window = SimpleNamespace(attr={"padding": node.attr.get("padding"), "strides": s, "dilations": [1] * 4})
+    attrs = _conv_window(window, x, Val(None, x.dtype, (k[1], k[2], 1, 1)))
+    xc = _to_nchw(g, x)
+    if node.op == "QuantizedMaxPool":
+        # ONNX MaxPool's padding never wins, as TF's padding with the lowest value.
+        out = g.op1("MaxPool", xc, kernel_shape=k[1:3], strides=attrs["strides"], pads=attrs.get("pads"),
+                    auto_pad=attrs.get("auto_pad"))
+        return [_to_nhwc(g, out), lo, hi]
+    # The sum over the window's cells inside the input (exact in float32: below 2^24) divided by
+    # their count in int64, truncating as C's int division does.
+    c = x.shape[3]
+    if not isinstance(c, int):
+        raise ExportError("the input's depth must be known before running")
+    ones = g.const(np.ones((c, 1, k[1], k[2]), F32))
+    bounded(k[1] * k[2] * 255, 1 << 24, "the pooling window's sum")
+    total = g.op1("Conv", cast(g, xc, F32), ones, group=c, **attrs)
+    h, wd = x.shape[1], x.shape[2]
+    if isinstance(h, int) and isinstance(wd, int):
+        grid = g.const(np.ones((1, 1, h, wd), F32))
+    else:
+        grid = g.op1("Expand", g.const(np.ones((1, 1, 1, 1), F32)),
+                     g.op1("Concat", g.const(np.ones(2, np.int64)), g.op1("Shape", xc, start=2), axis=0))
+    cells = g.op1("Conv", grid, g.const(np.ones((1, 1, k[1], k[2]), F32)), **attrs)
+    out = g.op1("Div", cast(g, total, I64), cast(g, cells, I64))
+    return [_to_nhwc(g, cast(g, out, x.dtype)), lo, hi]
+
+
+def _depth_max_pool(g: Graph, node, x: Val, k: list[int], s: list[int]) -> Val:
+    """Max pooling across channels only (pooling_ops_common.cc's rules): a Reshape to
+    [..., depth / k, k] and ReduceMax."""
+    if node.op == "QuantizedAvgPool":
+        raise ExportError("Non-spatial pooling is not yet supported.")
+    if k[1] != 1 or k[2] != 1 or s[1] != 1 or s[2] != 1:
+        raise ExportError("MaxPooling supports exactly one of pooling across depth or pooling across width/height.")
+    depth = x.shape[3]
+    if not isinstance(depth, int):
+        raise ExportError("the input's depth must be known before running")
+    if depth % k[3]:
+        raise ExportError("Depthwise max pooling requires the depth window to evenly divide the input depth.")
+    if s[3] != k[3]:
+        raise ExportError("Depthwise max pooling requires the depth window to equal the depth stride.")
+    v = g.op1("Reshape", cast(g, x, np.int32), g.const(np.asarray([0, 0, 0, depth // k[3], k[3]], np.int64)))
+    return cast(g, reduce(g, "ReduceMax", v, [4], False), x.dtype)
+
+
+@converter("QuantizedConcat", onnx="Concat; inputs of other ranges requantized (float32, as Eigen)")
+def quantized_concat(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    n = int(node.attr["N"])
+    t = _qt(node, "T")
+    axis = const_ints(ins[0], "concat_dim")
+    if len(axis) != 1 or ins[0].rank:
+        raise ExportError("Concat dim tensor should be a scalar integer")
+    values = [g.plain(v) for v in ins[1:1 + n]]
+    ranges = [(_one(g, a, "input_min"), _one(g, b, "input_max"))
+              for a, b in zip(ins[1 + n:1 + 2 * n], ins[1 + 2 * n:1 + 3 * n])]
+    rank = need_rank(values[0])
+    if not 0 <= axis[0] < rank:
+        raise ExportError(f"ConcatOp : Expected concatenating dimensions in the range [0, {rank}), but got {axis[0]}")
+    overall_min = q.f32(0.0)
+    for lo, _ in ranges:
+        overall_min = q.op("Min", overall_min, lo)
+    overall_max = ranges[0][1]
+    for _, hi in ranges[1:]:
+        overall_max = q.op("Max", overall_max, hi)
+    if t.signed:
+        big = q.op("Max", q.op("Abs", overall_min), q.op("Abs", overall_max))
+        out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
+    else:
+        out_lo, out_hi = overall_min, overall_max
+    parts = []
+    for v, (lo, hi) in zip(values, ranges):
+        same = q.op("And", q.op("Equal", lo, out_lo), q.op("Equal", hi, out_hi))
+        if same.is_const and bool(same.const):
+            parts.append(v)
+            continue
+        moved = _requantize(q, v, lo, hi, t, out_lo, out_hi, t)
+        parts.append(moved if same.is_const else g.op1("Where", same, v, moved))
+    return [g.op1("Concat", *parts, axis=axis[0]), out_lo, out_hi]
