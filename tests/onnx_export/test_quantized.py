@@ -33,7 +33,8 @@ def _mapped(op: str) -> bool:
 
 
 _FAMILIES = {"quantize": test_ops_quantize_tf.CASES, "quantized_nn": test_ops_quantized_nn_tf.CASES,
-             "quantized_onednn": test_ops_quantized_onednn_tf.CASES}
+             "quantized_onednn": test_ops_quantized_onednn_tf.CASES,
+             "quantized_concat_v2": test_ops_quantized_onednn_tf.CONCAT}
 CASES = [(family, c) for family, cases in _FAMILIES.items() for c in cases if _mapped(c.op)]
 _answers: dict[str, dict] = {}
 

@@ -25,14 +25,7 @@ from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, c
 
 inexpressible("TODO", "QuantizedAdd", "QuantizedMul",
               "QuantizedBatchNormWithGlobalNormalization", "QuantizedInstanceNorm", "QuantizedResizeBilinear",
-              "RequantizationRangePerChannel", "RequantizePerChannel", "QuantizedConcatV2",
-              *(f"QuantizedConv2D{s}" for s in ("AndRelu", "AndReluAndRequantize", "AndRequantize", "PerChannel",
-                                                 "WithBias", "WithBiasAndRelu", "WithBiasAndReluAndRequantize",
-                                                 "WithBiasAndRequantize")),
-              *(f"QuantizedDepthwiseConv2D{s}" for s in ("", "WithBias", "WithBiasAndRelu",
-                                                          "WithBiasAndReluAndRequantize")),
-              *(f"QuantizedMatMul{s}" for s in ("WithBias", "WithBiasAndDequantize", "WithBiasAndRelu",
-                                                 "WithBiasAndReluAndRequantize", "WithBiasAndRequantize")),
+              "RequantizationRangePerChannel", "RequantizePerChannel",
               "UniformQuantize", "UniformDequantize", "UniformRequantize", "UniformQuantizedAdd",
               "UniformQuantizedClipByValue", "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid",
               "UniformQuantizedDot", "UniformQuantizedDotHybrid",
@@ -177,7 +170,7 @@ I64 = np.int64
 _NP = {
     "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Max": np.maximum, "Min": np.minimum,
     "Abs": np.abs, "Floor": np.floor, "Round": np.rint, "Less": np.less, "Greater": np.greater,
-    "Equal": np.equal, "GreaterOrEqual": np.greater_equal, "IsNaN": np.isnan, "Where": np.where,
+    "Equal": np.equal, "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal, "IsNaN": np.isnan, "Where": np.where,
     "Mod": np.mod, "And": np.logical_and,
 }
 
@@ -651,7 +644,8 @@ def quantized_conv2d(cx, node, ins):
     q = _Q(g)
     tx, tw = _qt(node, "Tinput"), _qt(node, "Tfilter")
     if tw.signed and tw.bits == 8:
-        raise ExportError("TODO onednn")
+        # qint8 filters: TensorFlow runs oneDNN's kernel (scales, no zero points).
+        return quantized_conv_onednn(cx, node, ins)
     if any(int(d) != 1 for d in node.attr.get("dilations") or []):
         raise ExportError("Current implementation does not yet support dilations.")
     x, w = g.plain(ins[0]), g.plain(ins[1])
@@ -819,3 +813,255 @@ def quantized_concat(cx, node, ins):
         moved = _requantize(q, v, lo, hi, t, out_lo, out_hi, t)
         parts.append(moved if same.is_const else g.op1("Where", same, v, moved))
     return [g.op1("Concat", *parts, axis=axis[0]), out_lo, out_hi]
+
+
+# -- oneDNN's int8 kernels (graph/ops/quantized_onednn.py) ----------------------------------------------
+#
+# No zero points: int32 accumulation of the raw values (ConvInteger / MatMulInteger), then float32
+# as oneDNN 3 computes it (tensorflow/tensorflow tensorflow/core/kernels/mkl/mkl_conv_ops.cc,
+# mkl_qmatmul_op.cc, mkl_quantized_conv_ops.h): v = acc * (src_scale * wei_scale) + bias, ReLU,
+# times 1 / dst_scale, rounded to even and saturated.
+
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def _rank0(g: Graph, v: Val, what: str) -> Val:
+    if v.rank is not None and v.rank != 0:
+        raise ExportError(f"`{what}` must be rank 0 but is rank {v.rank}")
+    return cast(g, v, F32) if not v.is_const else g.const(np.asarray(v.const, F32))
+
+
+def _per_level(q: _Q, lo: Val, hi: Val, lowest: int, highest: int) -> Val:
+    """MklFloatForOneQuantizedLevel."""
+    if lowest < -highest:
+        lowest += 1
+    return q.op("Div", q.op("Sub", hi, lo), q.f32(highest - lowest))
+
+
+def _onednn_range(q: _Q, lo_x: Val, hi_x: Val, x_signed: bool, lo_w: Val, hi_w: Val) -> tuple[Val, Val]:
+    """MklQuantizationRangeForMultiplication<Tx, qint8, qint32>."""
+    step = q.op("Mul", _per_level(q, lo_x, hi_x, -128 if x_signed else 0, 127 if x_signed else 255),
+                _per_level(q, lo_w, hi_w, -128, 127))
+    return q.op("Mul", step, q.f32(_INT32[0])), q.op("Mul", step, q.f32(_INT32[1]))
+
+
+def _abs_scale(q: _Q, lo: Val, hi: Val, levels: float) -> Val:
+    """``max(|lo|, |hi|) / levels``, divided in float64, in float32."""
+    top = q.op("Max", q.op("Abs", lo), q.op("Abs", hi))
+    return q.cast(q.op("Div", q.cast(top, F64), q.f64(levels)), F32)
+
+
+def _finish(q: _Q, v: Val, dst: Val, relu: bool, out_dtype) -> Val:
+    """ReLU, the destination scale as a reciprocal, rounding to even, NaN to 0, saturation."""
+    if relu:
+        v = q.op("Max", v, q.f32(0.0))
+    inv = q.op("Div", q.f32(1.0), dst) if dst.is_const else q.g.op1("Reciprocal", dst)
+    v = q.op("Round", q.op("Mul", v, inv))
+    info = np.iinfo(out_dtype)
+    clipped = q.clip(v, q.f32(info.min), q.f32(info.max))
+    return q.cast(q.op("Where", q.op("IsNaN", v), q.f32(0.0), clipped), out_dtype)
+
+
+def _channel_range(g: Graph, v: Val, what: str) -> Val:
+    """A filter range: a scalar, or one value per output channel (as a vector)."""
+    if v.rank is None:
+        raise ExportError(f"the rank of {what} is not known before running")
+    return cast(g, v, F32) if not v.is_const else g.const(np.asarray(v.const, F32))
+
+
+def quantized_conv_onednn(cx, node, ins):
+    """Every QuantizedConv2D* / QuantizedDepthwiseConv2D*, its fused parts read from its name."""
+    g = cx.g
+    q = _Q(g)
+    op = node.op
+    depthwise = op.startswith("QuantizedDepthwise")
+    has_bias = "WithBias" in op
+    requantize_out = op.endswith("Requantize")
+    relu = "Relu" in op
+    x, w = g.plain(ins[0]), g.plain(ins[1])
+    _eight_bit(x, "input")
+    if w.dtype != np.int8:
+        raise ExportError("the filter must be qint8")
+    if need_rank(x) != 4:
+        raise ExportError(f"input must be 4-dimensional {list(x.shape)}")
+    if need_rank(w) != 4:
+        raise ExportError(f"filter must be 4-dimensional: {list(w.shape)}")
+    if w.shape is None or any(not isinstance(d, int) for d in w.shape):
+        raise ExportError("the filter's shape is not known before running")
+    if isinstance(x.shape[3], int) and x.shape[3] != w.shape[2]:
+        raise ExportError(f"input and filter must have the same depth: {x.shape[3]} vs {w.shape[2]}")
+    k = 3 if has_bias else 2
+    lo_x, hi_x = _rank0(g, ins[k], "min_input"), _rank0(g, ins[k + 1], "max_input")
+    lo_w, hi_w = _channel_range(g, ins[k + 2], "min_filter"), _channel_range(g, ins[k + 3], "max_filter")
+    k += 4
+    kh, kw, cin, mult = w.shape
+    channels = cin * mult if depthwise else mult
+    for what, v in (("min_filter", lo_w), ("max_filter", hi_w)):
+        if v.shape is not None and v.rank and isinstance(v.shape[0], int) and v.shape[0] not in (1, channels):
+            raise ExportError(f"{what} must have 1 or {channels} elements, got {v.shape[0]}")
+    explicit = [int(p) for p in node.attr.get("padding_list") or []]
+    attrs = _conv_window(node, x, w, explicit)
+    if depthwise:
+        # [H, W, C, M] -> [C*M, 1, H, W]: output channel c*M + m, as in TF.
+        wf = g.op1("Transpose", g.op1("Reshape", w, g.const(np.asarray([kh, kw, 1, cin * mult], np.int64))),
+                   perm=[3, 2, 0, 1])
+        acc = g.op1("ConvInteger", _to_nchw(g, x), wf, group=cin, **attrs)
+    else:
+        acc = g.op1("ConvInteger", _to_nchw(g, x), g.op1("Transpose", w, perm=[3, 2, 0, 1]), **attrs)
+    acc = _to_nhwc(g, acc)
+    x_signed = x.dtype == np.int8
+    src = _abs_scale(q, lo_x, hi_x, 127.0 if x_signed else 255.0)
+    wei = _abs_scale(q, lo_w, hi_w, 127.0)
+    sw = q.op("Mul", src, wei)
+    v = q.op("Mul", cast(g, acc, F32), sw)
+    if has_bias:
+        bias = g.plain(ins[2])
+        if need_rank(bias) != 1 or (isinstance(bias.shape[0], int) and bias.shape[0] != channels):
+            raise ExportError(f"bias must be 1-dimensional with {channels} elements, got {list(bias.shape)}")
+        b = cast(g, bias, F32)
+        # A qint32 bias is in the accumulator's units.
+        v = q.op("Add", v, q.op("Mul", b, sw) if bias.dtype.kind in "iu" else b)
+    if requantize_out:
+        lo = _rank0(g, ins[k], "min_freezed_output")
+        hi = _rank0(g, ins[k + 1], "max_freezed_output")
+        t_out = _qt(node, "out_type")
+        out = _finish(q, v, _abs_scale(q, lo, hi, 127.0 if t_out.signed else 255.0), relu, t_out.dtype)
+        return [out, lo, hi]
+    # Per-channel ranges still give one scale: the widest channel's.
+    top = wei if not wei.rank else reduce(g, "ReduceMax", wei, None, False) if not wei.is_const else \
+        g.const(np.asarray(np.max(wei.const), F32))
+    out = _finish(q, v, q.op("Mul", src, top), relu, np.int32)
+    lo, hi = _onednn_range(q, lo_x, hi_x, x_signed, lo_w, hi_w)
+    return [out, lo, hi]
+
+
+converter(*(f"QuantizedConv2D{s}" for s in ("AndRelu", "AndReluAndRequantize", "AndRequantize", "PerChannel",
+                                            "WithBias", "WithBiasAndRelu", "WithBiasAndReluAndRequantize",
+                                            "WithBiasAndRequantize")),
+          *(f"QuantizedDepthwiseConv2D{s}" for s in ("", "WithBias", "WithBiasAndRelu",
+                                                     "WithBiasAndReluAndRequantize")),
+          onnx="ConvInteger (group for depthwise), float32 scale, bias, Relu, Round, Clip, Cast (oneDNN's steps)")(
+    quantized_conv_onednn)
+
+
+@converter("QuantizedMatMulWithBias", "QuantizedMatMulWithBiasAndRelu", "QuantizedMatMulWithBiasAndReluAndRequantize",
+           "QuantizedMatMulWithBiasAndRequantize", "QuantizedMatMulWithBiasAndDequantize",
+           onnx="MatMulInteger, float32 scale and MIN_FIRST compensation, Round, Clip, Cast (oneDNN's steps)")
+def quantized_matmul_onednn(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    op = node.op
+    a, b, bias = g.plain(ins[0]), g.plain(ins[1]), g.plain(ins[2])
+    _eight_bit(a, "a")
+    if b.dtype != np.int8:
+        raise ExportError("b must be qint8")
+    lo_a, hi_a = _rank0(g, ins[3], "min_a"), _rank0(g, ins[4], "max_a")
+    lo_b, hi_b = _rank0(g, ins[5], "min_b"), _rank0(g, ins[6], "max_b")
+    mode = attr_text(node, "input_quant_mode", "MIN_FIRST")
+    if mode not in ("MIN_FIRST", "SCALED"):
+        raise ExportError(f"Quantization mode must be either MIN_FIRST or SCALED, but received {mode}")
+    for i, m in enumerate((a, b)):
+        if need_rank(m) != 2:
+            raise ExportError(f"In[{i}] is not a matrix")
+    if node.attr.get("transpose_a") or node.attr.get("transpose_b"):
+        raise ExportError("could not create a primitive descriptor for transposed operands")
+    if isinstance(a.shape[1], int) and isinstance(b.shape[0], int) and a.shape[1] != b.shape[0]:
+        raise ExportError(f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
+    if need_rank(bias) != 1 or (isinstance(bias.shape[0], int) and isinstance(b.shape[1], int)
+                                and bias.shape[0] != b.shape[1]):
+        raise ExportError(f"bias must be a vector of {b.shape[1]} values, got {list(bias.shape)}")
+    acc = g.op1("MatMulInteger", a, b)
+    span = q.op("Sub", hi_a, lo_a)
+    src = q.cast(q.op("Div", q.cast(span, F64), q.f64(255.0)), F32)
+    wei = _abs_scale(q, lo_b, hi_b, 127.0)
+    scaled_float = op.endswith("Dequantize") and mode == "SCALED"
+    if scaled_float:
+        # The float-output kernel honours SCALED: no offset, no compensation.
+        src = _abs_scale(q, lo_a, hi_a, 255.0)
+    sw = q.op("Mul", src, wei)
+    if bias.dtype.kind in "iu":
+        top = q.cast(q.op("Max", q.op("Abs", hi_b), q.op("Abs", lo_b)), F64)
+        out_scale = q.cast(q.op("Div", q.f64(255.0 * 127.0), q.op("Mul", q.cast(span, F64), top)), F32)
+        bias_f = q.op("Div", cast(g, bias, F32), out_scale)
+    elif scaled_float:
+        bias_f = cast(g, bias, F32)
+    else:
+        # MIN_FIRST compensation for the input's offset, in these units.
+        colsum = cast(g, cast(g, reduce(g, "ReduceSum", cast(g, b, I64), [0], False), np.int32), F32)
+        qa_amin = q.op("Div", q.op("Mul", q.f32(255.0), lo_a), span)
+        bias_f = q.op("Add", cast(g, bias, F32), q.op("Mul", colsum, qa_amin))
+    v = q.op("Add", q.op("Mul", cast(g, acc, F32), sw), bias_f)
+    relu = "Relu" in op
+    if op.endswith("Dequantize"):
+        return q.op("Max", v, q.f32(0.0)) if relu else v
+    if op.endswith("Requantize"):
+        lo, hi = _rank0(g, ins[7], "min_freezed_output"), _rank0(g, ins[8], "max_freezed_output")
+        t_out = _qt(node, "Toutput")
+        return [_finish(q, v, _abs_scale(q, lo, hi, 127.0 if t_out.signed else 255.0), relu, t_out.dtype), lo, hi]
+    lo, hi = _onednn_range(q, lo_a, hi_a, False, lo_b, hi_b)
+    return [_finish(q, v, sw, relu, np.int32), lo, hi]
+
+
+@converter("QuantizedConcatV2", onnx="Concat; Where between oneDNN's copy and Eigen's requantization")
+def quantized_concat_v2(cx, node, ins):
+    """oneDNN's quantized concat (graph/ops/quantized_onednn.quantized_concat_v2): rank-4 inputs whose
+    ranges agree within 1e-6 are copied with the first range; otherwise the range is [0, largest
+    max] (quint8) or symmetric (qint8) and inputs of other ranges are requantized into it."""
+    g = cx.g
+    q = _Q(g)
+    n = int(node.attr["N"])
+    t = _qt(node, "T")
+    values = [g.plain(v) for v in ins[:n]]
+    axis_v = ins[n]
+    if axis_v.dtype != np.int32:
+        raise ExportError("TensorFlow computes QuantizedConcatV2 only with an int32 axis")
+    axis_l = const_ints(axis_v, "axis")
+    if len(axis_l) != 1 or axis_v.rank:
+        raise ExportError("Concat dim tensor should be a scalar integer")
+    rank = need_rank(values[0])
+    axis = axis_l[0] + rank if axis_l[0] < 0 else axis_l[0]
+    if not 0 <= axis < rank:
+        raise ExportError(f"ConcatOp : Expected concatenating dimensions in the range [{-rank}, {rank}), "
+                          f"but got {axis_l[0]}")
+    for v in values:
+        if need_rank(v) != rank:
+            raise ExportError("_MklConcatOp : Ranks of all input tensors should match")
+    ranges = [(_one(g, a, "input_min"), _one(g, b, "input_max"))
+              for a, b in zip(ins[n + 1:2 * n + 1], ins[2 * n + 1:3 * n + 1])]
+    overall_min, overall_max = ranges[0]
+    for lo, hi in ranges[1:]:
+        overall_min, overall_max = q.op("Min", overall_min, lo), q.op("Max", overall_max, hi)
+    if t.signed:
+        big = q.op("Max", q.op("Abs", overall_min), q.op("Abs", overall_max))
+        out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
+    else:
+        out_lo, out_hi = q.f32(0.0), overall_max
+    parts = []
+    for v, (lo, hi) in zip(values, ranges):
+        same = q.op("And", q.op("Equal", lo, out_lo), q.op("Equal", hi, out_hi))
+        if same.is_const and bool(same.const):
+            parts.append(v)
+            continue
+        moved = _requantize(q, v, lo, hi, t, out_lo, out_hi, t)
+        parts.append(moved if same.is_const else g.op1("Where", same, v, moved))
+    out = g.op1("Concat", *parts, axis=axis)
+    sizes = [None if v.shape is None else v.shape for v in values]
+    empty = all(s is not None and any(d == 0 for d in s) for s in sizes)
+    if rank != 4 or empty:
+        return [out, out_lo, out_hi]
+    if not all(s is not None and all(isinstance(d, int) for d in s) for s in sizes) and \
+            not all(s is not None and all(isinstance(d, int) and d > 0 for d in s) for s in sizes[:1]):
+        raise ExportError("whether the inputs are empty must be known before running")
+    eps = q.f32(1e-6)
+    lo0, hi0 = ranges[0]
+    agree = None
+    for lo, hi in ranges[1:]:
+        ok = q.op("And", q.op("LessOrEqual", q.op("Abs", q.op("Sub", lo, lo0)), eps),
+                  q.op("LessOrEqual", q.op("Abs", q.op("Sub", hi, hi0)), eps))
+        agree = ok if agree is None else q.op("And", agree, ok)
+    if agree is None or (agree.is_const and bool(agree.const)):
+        return [g.op1("Concat", *values, axis=axis), lo0, hi0]
+    if agree.is_const:
+        return [out, out_lo, out_hi]
+    copied = g.op1("Concat", *values, axis=axis)
+    return [g.op1("Where", agree, copied, out), q.op("Where", agree, lo0, out_lo), q.op("Where", agree, hi0, out_hi)]
