@@ -210,6 +210,15 @@ class _Q:
     def f64(self, value) -> Val:
         return self.c(value, F64)
 
+    def pymax(self, a: Val, b: Val) -> Val:
+        """C++'s ``std::max(a, b)`` (Python's ``max``): ``a`` unless ``b > a`` (signed zeros and NaN
+        as the kernels leave them; ONNX Max may pick either zero)."""
+        return self.op("Where", self.op("Greater", b, a), b, a)
+
+    def pymin(self, a: Val, b: Val) -> Val:
+        """``std::min(a, b)``: ``a`` unless ``b < a``."""
+        return self.op("Where", self.op("Less", b, a), b, a)
+
     def clip(self, v: Val, lo: Val, hi: Val) -> Val:
         """``np.clip``: ``min(max(v, lo), hi)``."""
         return self.op("Min", self.op("Max", v, lo), hi)
@@ -393,9 +402,9 @@ def quantize_v2(cx, node, ins):
         raise ExportError("input_max_range must be larger than input_min_range.")
     # QuantizeSlice's range: zero inside, at least ensure_minimum_range times its magnitude wide.
     ensure = F32(node.attr.get("ensure_minimum_range", 0.01))
-    rmin = q.op("Min", q.f32(0.0), lo)
-    eps = q.op("Mul", q.op("Max", q.f32(1.0), q.op("Max", q.op("Abs", lo), q.op("Abs", hi))), q.f32(ensure))
-    rmax = q.op("Max", q.f32(0.0), q.op("Max", hi, q.op("Add", rmin, eps)))
+    rmin = q.pymin(q.f32(0.0), lo)
+    eps = q.op("Mul", q.pymax(q.f32(1.0), q.pymax(q.op("Abs", lo), q.op("Abs", hi))), q.f32(ensure))
+    rmax = q.pymax(q.f32(0.0), q.pymax(hi, q.op("Add", rmin, eps)))
     if mode == "MIN_FIRST":
         out = _quantize_eigen(q, x, rmin, rmax, t)
     elif mode == "MIN_COMBINED":
@@ -416,7 +425,7 @@ def quantize_v2(cx, node, ins):
                         q.op("Div", q.f32(low_q), rmin), big)
         from_max = q.op("Where", q.op("Greater", q.op("Mul", q.f32(t.highest), rmax), zero),
                         q.op("Div", q.f32(t.highest), rmax), big)
-        factor = q.op("Min", from_min, from_max)
+        factor = q.pymin(from_min, from_max)
         rmin = q.op("Div", q.f32(low_q), factor)
         rmax = q.op("Div", q.f32(t.highest), factor)
         v = q.op("Mul", q.clip(x, rmin, rmax), factor)
@@ -449,7 +458,7 @@ def dequantize(cx, node, ins):
         if t.lowest == 0:
             factor = q.op("Div", hi, q.f32(t.highest))
         else:
-            factor = q.op("Max", q.op("Div", lo, q.f32(low_q)), q.op("Div", hi, q.f32(t.highest)))
+            factor = q.pymax(q.op("Div", lo, q.f32(low_q)), q.op("Div", hi, q.f32(t.highest)))
         out = q.op("Mul", q.cast(x, F32), factor)
     return cast(g, out, out_dtype)
 
@@ -462,7 +471,7 @@ def _used_range(q: _Q, x: Val, lo: Val, hi: Val, t: QType) -> tuple[Val, Val]:
     xi = cast(g, x, np.int64 if t.bits == 32 else np.int32)
     used_min = _to_float(q, reduce(g, "ReduceMin", xi, None, False), lo, hi, t)
     used_max = _to_float(q, reduce(g, "ReduceMax", xi, None, False), lo, hi, t)
-    return q.op("Min", q.f32(0.0), used_min), q.op("Max", q.f32(0.0), used_max)
+    return q.pymin(q.f32(0.0), used_min), q.pymax(q.f32(0.0), used_max)
 
 
 @converter("RequantizationRange", onnx="ReduceMin/Max, float64 Mul/Add, Floor, Cast")
@@ -667,7 +676,7 @@ def quantized_conv2d(cx, node, ins):
 def _add_range(q: _Q, a_lo: Val, a_hi: Val, b_lo: Val, b_hi: Val) -> tuple[Val, Val]:
     """GetOutputMinAndMaxForQuantizedAdd: symmetric, 2^17 times the widest input range."""
     neg = q.op("Sub", q.f32(0.0), a_lo)
-    top = q.op("Max", a_hi, q.op("Max", neg, q.op("Max", b_hi, q.op("Sub", q.f32(0.0), b_lo))))
+    top = q.pymax(a_hi, q.pymax(neg, q.pymax(b_hi, q.op("Sub", q.f32(0.0), b_lo))))
     hi = q.op("Mul", top, q.f32(1 << 17))
     return q.op("Sub", q.f32(0.0), hi), hi
 
@@ -793,14 +802,15 @@ def quantized_concat(cx, node, ins):
     rank = need_rank(values[0])
     if not 0 <= axis[0] < rank:
         raise ExportError(f"ConcatOp : Expected concatenating dimensions in the range [0, {rank}), but got {axis[0]}")
-    overall_min = q.f32(0.0)
-    for lo, _ in ranges:
-        overall_min = q.op("Min", overall_min, lo)
+    overall_min = ranges[0][0]
+    for lo, _ in ranges[1:]:
+        overall_min = q.pymin(overall_min, lo)
+    overall_min = q.pymin(q.f32(0.0), overall_min)
     overall_max = ranges[0][1]
     for _, hi in ranges[1:]:
-        overall_max = q.op("Max", overall_max, hi)
+        overall_max = q.pymax(overall_max, hi)
     if t.signed:
-        big = q.op("Max", q.op("Abs", overall_min), q.op("Abs", overall_max))
+        big = q.pymax(q.op("Abs", overall_min), q.op("Abs", overall_max))
         out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
     else:
         out_lo, out_hi = overall_min, overall_max
@@ -980,7 +990,7 @@ def quantized_matmul_onednn(cx, node, ins):
         src = _abs_scale(q, lo_a, hi_a, 255.0)
     sw = q.op("Mul", src, wei)
     if bias.dtype.kind in "iu":
-        top = q.cast(q.op("Max", q.op("Abs", hi_b), q.op("Abs", lo_b)), F64)
+        top = q.cast(q.pymax(q.op("Abs", hi_b), q.op("Abs", lo_b)), F64)
         out_scale = q.cast(q.op("Div", q.f64(255.0 * 127.0), q.op("Mul", q.cast(span, F64), top)), F32)
         bias_f = q.op("Div", cast(g, bias, F32), out_scale)
     elif scaled_float:
@@ -1030,9 +1040,9 @@ def quantized_concat_v2(cx, node, ins):
               for a, b in zip(ins[n + 1:2 * n + 1], ins[2 * n + 1:3 * n + 1])]
     overall_min, overall_max = ranges[0]
     for lo, hi in ranges[1:]:
-        overall_min, overall_max = q.op("Min", overall_min, lo), q.op("Max", overall_max, hi)
+        overall_min, overall_max = q.pymin(overall_min, lo), q.pymax(overall_max, hi)
     if t.signed:
-        big = q.op("Max", q.op("Abs", overall_min), q.op("Abs", overall_max))
+        big = q.pymax(q.op("Abs", overall_min), q.op("Abs", overall_max))
         out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
     else:
         out_lo, out_hi = q.f32(0.0), overall_max
