@@ -23,7 +23,7 @@ from savedmodel_io.onnx._types import onnx_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, const_ints, need_rank, norm_axis, reduce
 
-inexpressible("TODO", "QuantizedAdd", "QuantizedMul",
+inexpressible("TODO",
               "QuantizedBatchNormWithGlobalNormalization", "QuantizedInstanceNorm", "QuantizedResizeBilinear",
               "RequantizationRangePerChannel", "RequantizePerChannel",
               "UniformQuantize", "UniformDequantize", "UniformRequantize", "UniformQuantizedAdd",
@@ -1075,3 +1075,110 @@ def quantized_concat_v2(cx, node, ins):
         return [out, out_lo, out_hi]
     copied = g.op1("Concat", *values, axis=axis)
     return [g.op1("Where", agree, copied, out), q.op("Where", agree, lo0, out_lo), q.op("Where", agree, hi0, out_hi)]
+
+
+# -- QuantizedAdd / QuantizedMul -----------------------------------------------------------------------
+
+def _binary_layout(x: Val, y: Val) -> tuple[tuple[int, ...], str]:
+    """TF's loop for the two static shapes (graph/ops/quantized_nn._binary_layout): "x_scalar",
+    "y_scalar", "same", or "x_vector" / "y_vector" (the smaller operand's flat values repeat
+    along the other's)."""
+    from savedmodel_io.graph.ops.quantized_nn import _broadcast_runs
+
+    if x.shape is None or y.shape is None or any(not isinstance(d, int) for d in (*x.shape, *y.shape)):
+        raise ExportError("the operands' shapes must be known before running (TensorFlow's broadcasting "
+                          "depends on them)")
+    xs, ys = tuple(x.shape), tuple(y.shape)
+    runs = _broadcast_runs(xs, ys)
+    if runs is None:
+        raise ExportError(f"Incompatible shapes: {list(xs)} vs. {list(ys)}")
+    shape = tuple(np.broadcast_shapes(xs, ys))
+    nx, ny, n = int(np.prod(xs)), int(np.prod(ys)), int(np.prod(shape))
+    if runs > 2:
+        raise ExportError(f"Broadcast between {list(xs)} and {list(ys)} is not supported yet.")
+    if runs <= 1:
+        return shape, "x_scalar" if nx == 1 else "y_scalar" if ny == 1 else "same"
+    if min(nx, ny) == 0:
+        raise ExportError("Must have some elements to add")
+    if max(nx, ny) != n:
+        raise ExportError(f"Broadcast between {list(xs)} and {list(ys)} is not supported yet.")
+    return shape, "x_vector" if nx < ny else "y_vector"
+
+
+def _spread(g: Graph, a: Val, b: Val, kind: str) -> tuple[Val, Val]:
+    """The operands' flat values paired as TF's loop pairs them (np.resize: the smaller one
+    repeated cyclically over the larger's length)."""
+    flat = g.const(np.asarray([-1], np.int64))
+    a, b = g.op1("Reshape", a, flat), g.op1("Reshape", b, flat)
+    if kind == "same":
+        return a, b
+    small, big = (a, b) if kind.startswith("x") else (b, a)
+    n, m = int(big.shape[0]), int(small.shape[0])
+    if m != n:
+        reps = -(-n // m)
+        small = g.op1("Tile", small, g.const(np.asarray([reps], np.int64)))
+        if reps * m != n:
+            small = g.op1("Slice", small, g.const(np.asarray([0], np.int64)), g.const(np.asarray([n], np.int64)))
+    return (small, big) if kind.startswith("x") else (big, small)
+
+
+def _binary_ranges(g: Graph, node, ins: list[Val], names: tuple[str, ...]) -> list[Val]:
+    out = []
+    for k, what in enumerate(names):
+        v = ins[2 + k]
+        if v.rank:
+            raise ExportError(f"`{what}` must be rank 0 but is rank {v.rank}")
+        out.append(_rank0(g, v, what))
+    lo_x, hi_x, lo_y, hi_y = out
+    for lo, hi, which in ((lo_x, hi_x, "x"), (lo_y, hi_y, "y")):
+        if lo.is_const and hi.is_const and not hi.const > lo.const:
+            raise ExportError(f"max_{which} must be larger than min_{which}.")
+    return out
+
+
+@converter("QuantizedAdd", onnx="float64 requantization into the sum's range (int64), Tile for TF's broadcasting, "
+                                "Add, Cast")
+def quantized_add(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, y = g.plain(ins[0]), g.plain(ins[1])
+    t = _qt(node, "T1")
+    shape, kind = _binary_layout(x, y)
+    lo_x, hi_x, lo_y, hi_y = _binary_ranges(g, node, ins, ("min_x", "max_x", "min_y", "max_y"))
+    biggest = q.pymax(q.op("Abs", q.pymin(lo_x, lo_y)), q.op("Abs", q.pymax(hi_x, hi_y)))
+    out_hi = q.op("Mul", biggest, q.f32(1 << 14))
+    out_lo = q.op("Sub", q.f32(0.0), out_hi)
+    qint32 = QType(np.dtype(np.int32), 32, -(1 << 31), (1 << 31) - 1)
+    lim = (q.c(qint32.lowest, I64), q.c(qint32.highest, I64))
+
+    def in_output_range(v: Val, lo: Val, hi: Val, exact: bool) -> Val:
+        # A scalar operand is requantized exactly; the others by TF's linear form for quint8 ->
+        # qint32: value(0) + q * (value(1) - value(0)) (graph/ops/quantized_nn.quantized_add).
+        if exact:
+            return _to_quantized(q, _to_float(q, v, lo, hi, t), out_lo, out_hi, qint32)
+        zero = _to_quantized_unclamped(q, _to_float(q, q.c(0, t.dtype), lo, hi, t), out_lo, out_hi, qint32)
+        one = _to_quantized_unclamped(q, _to_float(q, q.c(1, t.dtype), lo, hi, t), out_lo, out_hi, qint32)
+        mult = q.cast(q.cast(q.op("Sub", one, zero), np.int32), I64)
+        return q.clip(q.op("Add", zero, q.op("Mul", cast(g, v, I64), mult)), *lim)
+
+    xs = in_output_range(x, lo_x, hi_x, kind == "x_scalar")
+    ys = in_output_range(y, lo_y, hi_y, kind == "y_scalar")
+    a, b = _spread(g, xs, ys, kind)
+    out = cast(g, g.op1("Add", a, b), np.int32)
+    return [g.op1("Reshape", out, g.const(np.asarray(shape, np.int64))), out_lo, out_hi]
+
+
+@converter("QuantizedMul", onnx="int64 Sub (zero points), Tile for TF's broadcasting, Mul, Cast")
+def quantized_mul(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, y = g.plain(ins[0]), g.plain(ins[1])
+    t = _qt(node, "T1")
+    shape, kind = _binary_layout(x, y)
+    lo_x, hi_x, lo_y, hi_y = _binary_ranges(g, node, ins, ("min_x", "max_x", "min_y", "max_y"))
+    a = q.op("Sub", cast(g, x, I64), _zero_point(q, lo_x, hi_x, t))
+    b = q.op("Sub", cast(g, y, I64), _zero_point(q, lo_y, hi_y, t))
+    a, b = _spread(g, a, b, kind)
+    out = cast(g, g.op1("Mul", a, b), np.int32)
+    lo, hi = _mult_range(q, lo_x, hi_x, t, lo_y, hi_y, t, _qt(node, "Toutput"))
+    return [g.op1("Reshape", out, g.const(np.asarray(shape, np.int64))), lo, hi]
