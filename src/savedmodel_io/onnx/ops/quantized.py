@@ -26,9 +26,7 @@ from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, c
 inexpressible("TODO",
               "QuantizedBatchNormWithGlobalNormalization", "QuantizedInstanceNorm", "QuantizedResizeBilinear",
               "RequantizationRangePerChannel", "RequantizePerChannel",
-              "UniformQuantize", "UniformDequantize", "UniformRequantize", "UniformQuantizedAdd",
-              "UniformQuantizedClipByValue", "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid",
-              "UniformQuantizedDot", "UniformQuantizedDotHybrid",
+              "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid", "UniformQuantizedDotHybrid",
 )
 
 
@@ -530,10 +528,12 @@ def _mult_range(q: _Q, lo_a: Val, hi_a: Val, ta: QType, lo_b: Val, hi_b: Val, tb
 
 
 def _fits(v: Val, dt: np.dtype) -> bool:
+    """Whether ``v`` is a constant (scalar, or one per column) within ``dt``'s values."""
     if not v.is_const:
         return False
     info = np.iinfo(dt)
-    return info.min <= int(v.const) <= info.max
+    a = np.asarray(v.const)
+    return a.ndim <= 1 and bool(np.all((a >= info.min) & (a <= info.max)))
 
 
 def _eight_bit(v: Val, what: str) -> None:
@@ -1182,3 +1182,240 @@ def quantized_mul(cx, node, ins):
     out = cast(g, g.op1("Mul", a, b), np.int32)
     lo, hi = _mult_range(q, lo_x, hi_x, t, lo_y, hi_y, t, _qt(node, "Toutput"))
     return [g.op1("Reshape", out, g.const(np.asarray(shape, np.int64))), lo, hi]
+
+
+# -- Uniform* (scale / zero-point quantization; graph/ops/uniform_quant.py) -------------------------------
+#
+# tensorflow/tensorflow tensorflow/core/kernels/uniform_quant_ops/math_utils.{h,cc}: quantize as
+# floor(x * (1 / scale) + 0.5) + zero point in float32 (not ONNX QuantizeLinear's rounding to
+# even), requantize through TFLite's 31-bit fixed-point multiplier with one rounding. The
+# multipliers are computed while exporting, so Requantize, Add and Dot take constant scales.
+
+def _uq_axis(node, attr: str, x: Val, scales: Val, zps: Val) -> int:
+    """QuantizationAxisAndShapeValid, on what is known before running."""
+    axis = int(node.attr.get(attr, -1))
+    r = need_rank(x)
+    if axis < -1 or axis >= r:
+        raise ExportError(f"{attr} must be -1 or in range [0, input.rank), but given {axis}")
+    for v in (scales, zps):
+        if v.rank is None:
+            raise ExportError("the rank of the scales and zero points must be known before running")
+        if (axis == -1) != (v.rank == 0) or v.rank > 1:
+            raise ExportError("scales and zero_points must be scalars for quantization_axis -1, else vectors")
+    return axis
+
+
+def _uq_along(g: Graph, v: Val, axis: int, rank: int, dtype) -> Val:
+    """Per-slice values shaped to broadcast along ``axis`` (scalars as they are)."""
+    v = cast(g, v, dtype) if not v.is_const else g.const(np.asarray(v.const, dtype))
+    if axis < 0:
+        return v
+    shape = [1] * rank
+    shape[axis] = -1
+    return g.op1("Reshape", v, g.const(np.asarray(shape, np.int64)))
+
+
+def _wrap_i32(q: _Q, v: Val) -> Val:
+    """int64 values wrapped to int32 and back, as C++ stores them."""
+    return q.cast(q.cast(v, np.int32), I64)
+
+
+@converter("UniformQuantize", onnx="Reciprocal, Mul, Add, Floor (float32), int64 zero point, Clip, Cast")
+def uniform_quantize(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, scales, zps = g.plain(ins[0]), ins[1], ins[2]
+    axis = _uq_axis(node, "quantization_axis", x, scales, zps)
+    r = need_rank(x)
+    s = _uq_along(g, scales, axis, r, F32)
+    inv = q.op("Div", q.f32(1.0), s) if s.is_const else g.op1("Reciprocal", s)
+    v = q.op("Floor", q.op("Add", q.op("Mul", cast(g, x, F32), inv), q.f32(0.5)))
+    # nan_to_num, then the clamp to int32 in float32 (2^31 - 1 is 2^31 there), as the kernel does.
+    v = q.op("Where", q.op("IsNaN", v), q.f32(0.0), q.clip(v, q.f32(-(2 ** 31)), q.f32(2 ** 31 - 1)))
+    v = _wrap_i32(q, q.op("Add", q.cast(v, I64), _uq_along(g, zps, axis, r, I64)))
+    lo, hi = int(node.attr.get("quantization_min_val")), int(node.attr.get("quantization_max_val"))
+    return cast(g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), attr_dtype(node, "Tout"))
+
+
+@converter("UniformDequantize", onnx="int64 Sub (zero point), Cast, Mul (float32)")
+def uniform_dequantize(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, scales, zps = g.plain(ins[0]), ins[1], ins[2]
+    axis = _uq_axis(node, "quantization_axis", x, scales, zps)
+    r = need_rank(x)
+    diff = _wrap_i32(q, q.op("Sub", cast(g, x, I64), _uq_along(g, zps, axis, r, I64)))
+    return q.op("Mul", q.cast(diff, F32), _uq_along(g, scales, axis, r, F32))
+
+
+@converter("UniformQuantizedClipByValue", onnx="Max, Min (int64), Cast")
+def uniform_quantized_clip(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    x, lo, hi, scales, zps = g.plain(ins[0]), ins[1], ins[2], ins[3], ins[4]
+    axis = _uq_axis(node, "quantization_axis", x, scales, zps)
+    r = need_rank(x)
+    for what, v in (("min", lo), ("max", hi)):
+        if v.rank is not None and v.rank != scales.rank:
+            raise ExportError(f"{what} shape must be same as scales shape")
+    v = q.op("Min", q.op("Max", cast(g, x, I64), _uq_along(g, lo, axis, r, I64)), _uq_along(g, hi, axis, r, I64))
+    return cast(g, v, x.dtype)
+
+
+def _const_of(v: Val, what: str, dtype) -> np.ndarray:
+    if not v.is_const:
+        raise ExportError(f"{what} must be constants (the fixed-point multipliers are computed while exporting)")
+    return np.asarray(v.const, dtype)
+
+
+def _multipliers(ratios: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """QuantizeMultiplier of each ratio (graph/ops/uniform_quant.quantize_multiplier)."""
+    from savedmodel_io.graph.ops.uniform_quant import quantize_multiplier
+
+    out = []
+    for m in ratios:
+        if not np.isfinite(m) or m <= 0:
+            raise ExportError(f"double_multiplier must be a positive finite number. Given {m}")
+        out.append(quantize_multiplier(None, m))
+    return np.asarray([p[0] for p in out], np.int64), np.asarray([p[1] for p in out], np.int64)
+
+
+def _fixed_multiply(q: _Q, v: Val, mult: np.ndarray, shift: np.ndarray) -> Val:
+    """MultiplyByQuantizedMultiplier: ``(v * mult + 2^(t - 1)) >> t`` (t = 31 - shift) in int64,
+    the shift a floor division, clamped to int32."""
+    total = 31 - shift
+    d = q.g.const(np.left_shift(np.int64(1), total).astype(np.int64))
+    half = q.g.const(np.left_shift(np.int64(1), total - 1).astype(np.int64))
+    a = q.op("Add", q.op("Mul", v, q.g.const(mult)), half)
+    r = q.op("Div", q.op("Sub", a, q.op("Mod", a, d)), d)
+    return q.clip(r, q.c(-(2 ** 31), I64), q.c(2 ** 31 - 1, I64))
+
+
+def _along_np(values: np.ndarray, axis: int, rank: int) -> np.ndarray:
+    if axis < 0:
+        return values.reshape(())
+    shape = [1] * rank
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
+def _uq_requantize(q: _Q, x: Val, in_s: np.ndarray, in_z: np.ndarray, out_s: np.ndarray, out_z: np.ndarray,
+                   in_axis: int, out_axis: int, lo: int, hi: int, dtype) -> Val:
+    """EvalRequantize (graph/ops/uniform_quant.requantize), the scales and zero points constants."""
+    r = need_rank(x)
+    axis = in_axis if in_axis >= 0 else out_axis
+    if in_axis >= 0 and out_axis >= 0:
+        out_axis = in_axis
+    n = 1
+    if axis >= 0:
+        n = x.shape[axis]
+        if not isinstance(n, int):
+            raise ExportError("the quantization axis' size must be known before running")
+    ins = np.broadcast_to(in_s.reshape(-1), (n,)) if in_s.ndim else np.full(n, in_s)
+    outs = np.broadcast_to(out_s.reshape(-1), (n,)) if out_s.ndim else np.full(n, out_s)
+    mult, shift = _multipliers([float(a) / float(b) for a, b in zip(ins, outs)])
+    mult, shift = _along_np(mult, axis, r) if axis >= 0 else mult.reshape(()), \
+        _along_np(shift, axis, r) if axis >= 0 else shift.reshape(())
+    in_zp = _along_np(in_z.astype(np.int64).reshape(-1), in_axis, r)
+    out_zp = _along_np(out_z.astype(np.int64).reshape(-1), out_axis, r)
+    v = _wrap_i32(q, q.op("Sub", cast(q.g, x, I64), q.g.const(in_zp)))
+    v = _wrap_i32(q, q.op("Add", _fixed_multiply(q, v, mult, shift), q.g.const(out_zp)))
+    return cast(q.g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), dtype)
+
+
+@converter("UniformRequantize", onnx="int64 fixed-point multiply (Mul, Add, Mod, Div), Clip, Cast")
+def uniform_requantize(cx, node, ins):
+    g = cx.g
+    x = g.plain(ins[0])
+    in_axis, out_axis = int(node.attr.get("input_quantization_axis", -1)), int(node.attr.get("output_quantization_axis", -1))
+    if in_axis >= 0 and out_axis >= 0 and in_axis != out_axis:
+        raise ExportError("If input and output is both per-axis quantized, the quantization axis must be same.")
+    _uq_axis(node, "input_quantization_axis", x, ins[1], ins[2])
+    _uq_axis(node, "output_quantization_axis", x, ins[3], ins[4])
+    in_s, out_s = _const_of(ins[1], "the scales", F32), _const_of(ins[3], "the scales", F32)
+    in_z, out_z = _const_of(ins[2], "the zero points", np.int64), _const_of(ins[4], "the zero points", np.int64)
+    if not (np.all(in_s > 0) and np.all(out_s > 0)):
+        raise ExportError("scales elements must be all positive.")
+    return _uq_requantize(_Q(g), x, in_s, in_z, out_s, out_z, in_axis, out_axis,
+                          int(node.attr.get("output_quantization_min_val")),
+                          int(node.attr.get("output_quantization_max_val")), attr_dtype(node, "Tout"))
+
+
+@converter("UniformQuantizedAdd", onnx="both operands requantized to the output scale (int64 fixed point), Add, Clip")
+def uniform_quantized_add(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    l_axis = _uq_axis(node, "lhs_quantization_axis", lhs, ins[2], ins[3])
+    r_axis = _uq_axis(node, "rhs_quantization_axis", rhs, ins[4], ins[5])
+    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
+    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
+    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    if lhs.shape is None or rhs.shape is None or any(not isinstance(d, int) for d in (*lhs.shape, *rhs.shape)):
+        raise ExportError("the operands' shapes must be known before running")
+    try:
+        shape = tuple(np.broadcast_shapes(tuple(lhs.shape), tuple(rhs.shape)))
+    except ValueError:
+        raise ExportError(f"Cannot Add tensors of shapes: {list(lhs.shape)}{list(rhs.shape)}") from None
+    o_axis = int(node.attr.get("output_quantization_axis", -1))
+    if o_axis < -1 or o_axis >= len(shape) or (o_axis == -1) != (o_s.ndim == 0):
+        raise ExportError("output scales do not match output_quantization_axis")
+    for t, axis in ((lhs, l_axis), (rhs, r_axis)):
+        if axis >= 0 and o_axis >= 0 and len(t.shape) - axis != len(shape) - o_axis:
+            raise ExportError("If an operand and the output are both per-axis quantized, the quantization axis must match.")
+    if not (np.all(l_s > 0) and np.all(r_s > 0) and np.all(o_s > 0)):
+        raise ExportError("scales elements must be all positive.")
+    dtype = attr_dtype(node, "T")
+    info = np.iinfo(dtype)
+    zeros = np.zeros(o_s.shape, np.int64)
+    lq = _uq_requantize(q, lhs, l_s, l_z, o_s, zeros, l_axis, -1 if o_axis == -1 else l_axis,
+                        int(info.min), int(info.max), dtype)
+    rq = _uq_requantize(q, rhs, r_s, r_z, o_s, zeros, r_axis, o_axis, int(info.min), int(info.max), dtype)
+    zp = g.const(_along_np(o_z.reshape(-1), o_axis, len(shape)) if o_axis >= 0 else o_z.reshape(()))
+    total = _wrap_i32(q, q.op("Add", q.op("Add", cast(g, lq, I64), cast(g, rq, I64)), zp))
+    lo, hi = int(node.attr.get("output_quantization_min_val")), int(node.attr.get("output_quantization_max_val"))
+    out = q.clip(total, q.c(lo, I64), q.c(hi, I64))
+    if tuple(out.shape or ()) != shape:
+        out = g.op1("Expand", out, g.const(np.asarray(shape, np.int64)))
+    return cast(g, out, dtype)
+
+
+@converter("UniformQuantizedDot", onnx="MatMulInteger (zero points, or int64 corrections), int64 fixed-point "
+                                       "multiply, Clip, Cast")
+def uniform_quantized_dot(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    if int(node.attr.get("lhs_quantization_axis", -1)) != -1:
+        raise ExportError("lhs_quantization_axis Attr must be -1 (per-tensor).")
+    for attr in ("rhs_quantization_axis", "output_quantization_axis"):
+        if int(node.attr.get(attr, -1)) not in (1, -1):
+            raise ExportError(f"{attr} Attr must be 1 (per-channel) or -1 (per-tensor).")
+    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
+    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
+    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    if not (np.all(l_s > 0) and np.all(r_s > 0) and np.all(o_s > 0)):
+        raise ExportError("scales elements must be all positive.")
+    if need_rank(lhs) != 2 or need_rank(rhs) != 2:
+        raise ExportError("lhs and rhs must be rank 2")
+    _eight_bit(lhs, "lhs")
+    _eight_bit(rhs, "rhs")
+    if l_s.ndim or l_z.ndim:
+        raise ExportError("lhs scales/zero_points must be all scalar tensors.")
+    n = rhs.shape[1]
+    if not isinstance(n, int):
+        raise ExportError("the output's columns must be known before running")
+    if r_s.ndim == 0 and o_s.ndim:
+        raise ExportError("If rhs is per-tensor quantized, output must be also per-tensor quantized.")
+    for s, z in ((r_s, r_z), (o_s, o_z)):
+        if s.shape != z.shape or (s.ndim and s.shape != (n,)):
+            raise ExportError("scales and zero_points must be scalars or one per column")
+    acc = _int_product(g, q, lhs, rhs, g.const(l_z.reshape(())), g.const(r_z.reshape(-1) if r_z.ndim else r_z),
+                       lhs.shape[1])
+    r_scales = r_s.reshape(-1) if r_s.ndim else np.full(n, r_s)
+    o_scales = o_s.reshape(-1) if o_s.ndim else np.full(n, o_s)
+    mult, shift = _multipliers([float(F32(l_s)) * float(a) / float(b) for a, b in zip(r_scales, o_scales)])
+    zp = g.const(o_z.reshape(-1) if o_s.ndim else o_z.reshape(()))
+    v = _wrap_i32(q, q.op("Add", _fixed_multiply(q, cast(g, acc, I64), mult, shift), zp))
+    lo, hi = int(node.attr.get("output_quantization_min_val")), int(node.attr.get("output_quantization_max_val"))
+    return cast(g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), attr_dtype(node, "Tout"))
