@@ -259,3 +259,37 @@ def test_quantized_layers_edges(r):
                 [("concat_dim", np.int32(3)), ("values", [x, x[..., :2]]), ("input_mins", [F(lo), F(-1.0)]),
                  ("input_maxes", [F(hi), F(1.0)])])
     _check_runtime(case, _node("QuantizedConcat", 7, N=2, T=_QT["quint8"]), 3, [3, 4, 5, 6], shapes={0})
+
+
+@pytest.mark.parametrize("clip", [6.0, 1e9])
+@pytest.mark.parametrize("tout", ["qint8", "quint8"])
+def test_per_channel_requantization_edges(tout, clip):
+    x = _qvalues("qint32", 2, 3, 4, 4)
+    x.reshape(-1)[5] = -(2 ** 31)  # std::abs keeps INT32_MIN negative
+    lo, hi = F([-1.0, -0.0, -3e4, -2.5]), F([1.0, 0.5, 3e4, 0.0])
+    case = Case("RequantizationRangePerChannel", "RequantizationRangePerChannel",
+                [("input", x), ("input_min", lo), ("input_max", hi)])
+    _check_runtime(case, _node("RequantizationRangePerChannel", 3, T=_QT["qint32"], clip_value_max=clip), 2, [1, 2])
+    pos = quantized("qint32", np.abs(np.asarray(x, np.int64)) // 2)
+    case = Case("RequantizationRangePerChannel-nonneg", "RequantizationRangePerChannel",
+                [("input", pos), ("input_min", lo), ("input_max", hi)])
+    _check_runtime(case, _node("RequantizationRangePerChannel", 3, T=_QT["qint32"], clip_value_max=clip), 2, [1, 2])
+    case = Case("RequantizePerChannel", "RequantizePerChannel",
+                [("input", x), ("input_min", lo), ("input_max", hi), ("requested_output_min", F(-clip / 3)),
+                 ("requested_output_max", F(clip))])
+    _check_runtime(case, _node("RequantizePerChannel", 5, T=_QT["qint32"], out_type=_QT[tout]), 3, [1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("scale_after", [False, True])
+def test_quantized_batch_norm_edges(scale_after):
+    x = _qvalues("quint8", 2, 3, 2, 4)
+    ranges = [(-1.0, 2.0), (-0.5, 0.5), (0.1, 2.0), (-1.0, 1.0), (0.5, 1.5)]
+    inputs = [("t", x)]
+    for k, what in enumerate(("t", "m", "v", "beta", "gamma")):
+        if k:
+            inputs.append((what, _qvalues("quint8", 4)))
+        inputs += [(f"{what}_min", F(ranges[k][0])), (f"{what}_max", F(ranges[k][1]))]
+    case = Case("QuantizedBatchNorm", "QuantizedBatchNormWithGlobalNormalization", inputs)
+    nd = _node("QuantizedBatchNormWithGlobalNormalization", 15, Tinput=_QT["quint8"], out_type=_QT["qint32"],
+               variance_epsilon=0.001, scale_after_normalization=scale_after)
+    _check_runtime(case, nd, 3, [1, 2, 4, 5, 7, 8, 10, 11, 13, 14])

@@ -24,8 +24,7 @@ from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, const_ints, need_rank, norm_axis, reduce
 
 inexpressible("TODO",
-              "QuantizedBatchNormWithGlobalNormalization", "QuantizedInstanceNorm", "QuantizedResizeBilinear",
-              "RequantizationRangePerChannel", "RequantizePerChannel",
+              "QuantizedInstanceNorm", "QuantizedResizeBilinear",
               "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid", "UniformQuantizedDotHybrid",
 )
 
@@ -169,7 +168,7 @@ _NP = {
     "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Max": np.maximum, "Min": np.minimum,
     "Abs": np.abs, "Floor": np.floor, "Round": np.rint, "Less": np.less, "Greater": np.greater,
     "Equal": np.equal, "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal, "IsNaN": np.isnan, "Where": np.where,
-    "Mod": np.mod, "And": np.logical_and,
+    "Mod": np.mod, "And": np.logical_and, "Sqrt": np.sqrt,
 }
 
 
@@ -1419,3 +1418,101 @@ def uniform_quantized_dot(cx, node, ins):
     v = _wrap_i32(q, q.op("Add", _fixed_multiply(q, cast(g, acc, I64), mult, shift), zp))
     lo, hi = int(node.attr.get("output_quantization_min_val")), int(node.attr.get("output_quantization_max_val"))
     return cast(g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), attr_dtype(node, "Tout"))
+
+
+# -- per-channel requantization (oneDNN int8 graphs) and the quantized batch norm ---------------------------
+
+def _channel_vectors(g: Graph, x: Val, lo: Val, hi: Val) -> tuple[Val, Val]:
+    if need_rank(x) != 4:
+        raise ExportError("input must be in NHWC format (rank 4)")
+    out = []
+    for v in (lo, hi):
+        v = cast(g, v, F32) if not v.is_const else g.const(np.asarray(v.const, F32))
+        out.append(g.op1("Reshape", v, g.const(np.asarray([-1], np.int64))))
+    c = x.shape[3]
+    for v in out:
+        if isinstance(c, int) and isinstance(v.shape[0], int) and v.shape[0] != c:
+            raise ExportError(f"input must have same number of channels as length of input_min: {c} vs {v.shape[0]}")
+    return out[0], out[1]
+
+
+@converter("RequantizePerChannel", onnx="float32 per-channel scale, Round, Clip, Cast")
+def requantize_per_channel(cx, node, ins):
+    """mkl_requantize_per_channel_op.cc (graph/ops/quantize.requantize_per_channel):
+    ``round(x * 255|127 * max|range_c| / max|requested| / 2^31)``, to nearest even, saturated."""
+    g = cx.g
+    q = _Q(g)
+    x = g.plain(ins[0])
+    lo, hi = _channel_vectors(g, x, ins[1], ins[2])
+    out_lo, out_hi = _one(g, ins[3], "requested_output_min"), _one(g, ins[4], "requested_output_max")
+    t = _qt(node, "out_type")
+    if t.signed and out_lo.is_const and not float(out_lo.const) < 0.0:
+        raise ExportError("If out_type is QINT8, requested_output_min must be negative")
+    requested = q.pymax(q.op("Abs", out_lo), q.op("Abs", out_hi))
+    top = q.op("Max", q.op("Abs", lo), q.op("Abs", hi))
+    scales = q.op("Mul", q.f32(127.0 if t.signed else 255.0),
+                  q.op("Div", q.op("Div", top, requested), q.f32(1 << 31)))
+    v = q.op("Round", q.op("Mul", cast(g, x, F32), scales))
+    clipped = q.clip(v, q.f32(t.lowest), q.f32(t.highest))
+    out = q.cast(q.op("Where", q.op("IsNaN", v), q.f32(0.0), clipped), t.dtype)
+    return [out, out_lo, out_hi]
+
+
+@converter("RequantizationRangePerChannel", onnx="ReduceMin/Max per channel (int64), Abs, float32 Mul/Div, ReduceMax")
+def requantization_range_per_channel(cx, node, ins):
+    """mkl_requantization_range_per_channel_op.cc (graph/ops/quantize.requantization_range_per_channel)."""
+    g = cx.g
+    q = _Q(g)
+    x = g.plain(ins[0])
+    lo, hi = _channel_vectors(g, x, ins[1], ins[2])
+    xi = cast(g, x, I64)
+    mins = reduce(g, "ReduceMin", xi, [0, 1, 2], False)
+    maxs = reduce(g, "ReduceMax", xi, [0, 1, 2], False)
+    # std::abs of int32 keeps INT32_MIN negative.
+    abs_min = q.op("Abs", mins)
+    abs_min = q.op("Where", q.op("Greater", abs_min, q.c(2 ** 31 - 1, I64)), q.c(-(2 ** 31), I64), abs_min)
+    abs_max = q.op("Max", abs_min, q.op("Abs", maxs))
+    scale = q.op("Max", q.op("Abs", lo), q.op("Abs", hi))
+    ranges = q.op("Div", q.op("Mul", scale, q.cast(abs_max, F32)), q.f32(1 << 31))
+    top = q.pymax(q.f32(np.finfo(F32).tiny), reduce(g, "ReduceMax", ranges, None, False))
+    top = q.pymin(top, q.f32(F32(node.attr.get("clip_value_max", 0.0))))
+    nonneg = q.op("GreaterOrEqual", reduce(g, "ReduceMin", mins, None, False), q.c(0, I64))
+    low = q.op("Where", nonneg, q.f32(0.0), q.op("Sub", q.f32(0.0), top))
+    return [low, top]
+
+
+@converter("QuantizedBatchNormWithGlobalNormalization",
+           onnx="float32 Sqrt, Reciprocal, Mul, Add; quantize, requantize (float64), int64 Mul, float64 Div, Cast")
+def quantized_batch_norm(cx, node, ins):
+    """quantized_batch_norm_op.cc (graph/ops/quantized_nn.quantized_batch_norm): in TF's ±2^20 qint32 range."""
+    g = cx.g
+    q = _Q(g)
+    t_in, t_out = _qt(node, "Tinput"), _qt(node, "out_type")
+    x = g.plain(ins[0])
+    if need_rank(x) != 4:
+        raise ExportError(f"input must be 4-dimensional{list(x.shape)}")
+    params = []
+    for k, what in enumerate(("t", "m", "v", "beta", "gamma")):
+        v = g.plain(ins[3 * k])
+        if k and need_rank(v) != 1:
+            raise ExportError(f"{what} must be 1-dimensional{list(v.shape)}")
+        params.append((v, _one(g, ins[3 * k + 1], f"{what}_min"), _one(g, ins[3 * k + 2], f"{what}_max")))
+    out_lo, out_hi = q.f32(-float(1 << 20)), q.f32(float(1 << 20))
+    (xv, x_lo, x_hi), *rest = params
+    mean, var, beta, gamma = (_to_float(q, v, lo, hi, t_in) for v, lo, hi in rest)
+    root = q.op("Sqrt", q.op("Add", var, q.f32(F32(node.attr.get("variance_epsilon", 0.0)))))
+    # 1 / x as Reciprocal: onnxruntime rewrites Mul(Div(1, x), y) as Div(y, x), which rounds differently.
+    scale = q.op("Div", q.f32(1.0), root) if root.is_const else g.op1("Reciprocal", root)
+    if node.attr.get("scale_after_normalization"):
+        scale = q.op("Mul", scale, gamma)
+    offset = q.op("Add", q.op("Mul", q.op("Sub", q.f32(0.0), mean), scale), beta)
+    q_scale = _to_quantized(q, scale, out_lo, out_hi, t_out)
+    q_offset = _to_quantized(q, offset, out_lo, out_hi, t_out)
+    one = _to_quantized(q, q.f32(1.0), out_lo, out_hi, t_out)
+    v = _to_quantized(q, _to_float(q, xv, x_lo, x_hi, t_in), out_lo, out_hi, t_out)
+    prod = _wrap_i32(q, q.op("Mul", v, q_scale))
+    ratio = q.op("Div", q.cast(prod, F64), q.cast(one, F64))  # np.trunc(prod / one): float64
+    trunc = q.op("Where", q.op("Less", ratio, q.f64(0.0)), q.op("Sub", q.f64(0.0), q.op("Floor", q.op(
+        "Sub", q.f64(0.0), ratio))), q.op("Floor", ratio))
+    out = _wrap_i32(q, q.op("Add", q.cast(trunc, I64), q_offset))
+    return [cast(g, out, t_out.dtype), out_lo, out_hi]
