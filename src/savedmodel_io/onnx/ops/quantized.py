@@ -24,7 +24,7 @@ from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, const_ints, need_rank, norm_axis, reduce
 
 inexpressible("TODO",
-              "QuantizedInstanceNorm", "QuantizedResizeBilinear",
+              "QuantizedInstanceNorm",
               "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid", "UniformQuantizedDotHybrid",
 )
 
@@ -1516,3 +1516,73 @@ def quantized_batch_norm(cx, node, ins):
         "Sub", q.f64(0.0), ratio))), q.op("Floor", ratio))
     out = _wrap_i32(q, q.op("Add", q.cast(trunc, I64), q_offset))
     return [cast(g, out, t_out.dtype), out_lo, out_hi]
+
+
+# -- QuantizedResizeBilinear ----------------------------------------------------------------------------
+
+MAX_RESIZE = 1 << 16  # output rows or columns (their source-index tables are constants)
+
+
+@converter("QuantizedResizeBilinear", onnx="Gather of constant source rows/columns; int64 fixed point (7 or 30 "
+                                           "fraction bits, truncating Div) or float32 lerp")
+def quantized_resize_bilinear(cx, node, ins):
+    """quantized_resize_bilinear_op.cc (graph/ops/quantized_nn.quantized_resize_bilinear): the
+    interpolation tables are computed while exporting, so the image's height and width and the
+    size must be known; the range passes through."""
+    from savedmodel_io.graph.ops.quantized_nn import _lerp_axis
+
+    g = cx.g
+    q = _Q(g)
+    x = g.plain(ins[0])
+    lo, hi = _rank0(g, ins[2], "min"), _rank0(g, ins[3], "max")
+    size = const_ints(ins[1], "size")
+    if len(size) != 2 or size[0] <= 0 or size[1] <= 0:
+        raise ExportError("size must be a 1-D tensor of two positive elements")
+    if need_rank(x) != 4:
+        raise ExportError(f"input must be 4-dimensional, got shape {list(x.shape)}")
+    h, w = x.shape[1], x.shape[2]
+    if not (isinstance(h, int) and isinstance(w, int)):
+        raise ExportError("the image's height and width must be known before running")
+    if h <= 0 or w <= 0:
+        raise ExportError("input image must be of non-zero size")
+    oh, ow = (bounded(s, MAX_RESIZE, "the output size") for s in size)
+    if (oh, ow) == (h, w):
+        return [x, lo, hi]
+    align, half = bool(node.attr.get("align_corners")), bool(node.attr.get("half_pixel_centers"))
+    ylo, yhi, yl = _lerp_axis(h, oh, align, half)
+    xlo, xhi, xl = _lerp_axis(w, ow, align, half)
+
+    def take(v: Val, idx: np.ndarray, axis: int) -> Val:
+        return g.op1("Gather", v, g.const(idx.astype(np.int64)), axis=axis)
+
+    if x.dtype.kind == "f":
+        v = cast(g, x, F32)
+        top, bot = take(v, ylo, 1), take(v, yhi, 1)
+        wx = g.const(xl.reshape(1, 1, -1, 1))
+
+        def row(r: Val) -> Val:
+            left = take(r, xlo, 2)
+            return q.op("Add", left, q.op("Mul", q.op("Sub", take(r, xhi, 2), left), wx))
+
+        t, b = row(top), row(bot)
+        out = q.op("Add", t, q.op("Mul", q.op("Sub", b, t), g.const(yl.reshape(1, -1, 1, 1))))
+        return [cast(g, out, x.dtype), lo, hi]
+    if x.dtype not in (np.dtype(np.uint8), np.dtype(np.int32)):
+        raise ExportError("quint8, qint32 or float images only")
+    res = 30 if x.dtype.itemsize == 4 else 7
+    one = 1 << res
+    xi = g.const((xl * F32(one)).astype(np.int64).reshape(1, 1, -1, 1))  # truncated toward zero
+    yi = g.const((yl * F32(one)).astype(np.int64).reshape(1, -1, 1, 1))
+    onev = q.c(one, I64)
+    v = cast(g, cast(g, x, F32), I64)  # qint32 values reach int64 through float32, as Eigen's scalars do
+    top, bot = take(v, ylo, 1), take(v, yhi, 1)
+
+    def row(r: Val) -> Val:
+        left = take(r, xlo, 2)
+        return q.op("Add", q.op("Mul", left, onev), q.op("Mul", q.op("Sub", take(r, xhi, 2), left), xi))
+
+    t, b = row(top), row(bot)
+    # ONNX's integer Div truncates toward zero, as C's does.
+    out = q.op("Add", t, q.op("Mul", q.op("Div", q.op("Sub", b, t), onev), yi))
+    out = q.op("Div", q.op("Add", out, q.c(one // 2, I64)), onev)
+    return [cast(g, _wrap_i32(q, out), x.dtype), lo, hi]
