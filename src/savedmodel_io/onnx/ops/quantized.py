@@ -1,13 +1,17 @@
-"""Quantized ops: fake quantization in float maps; TF's quantized types have no ONNX mapping.
+"""Quantized ops: fake quantization in float, and TensorFlow's quantized types in exact integer/float steps.
 
-TF's qint8/quint8/qint32 tensors carry float [min, max] ranges beside them and round as
-Eigen's fixed-point code does (graph/ops/quantized*.py, uniform_quant.py); ONNX's
-QuantizeLinear / QLinear* ops use a scale and zero point with their own rounding.
 FakeQuant* and QuantizeAndDequantize* stay in float: the same clip, scale, round and
 rescale steps as the numpy kernels (graph/ops/quantize.py; tensorflow/tensorflow
 tensorflow/core/kernels/fake_quant_ops_functor.h, quantize_and_dequantize_op.h), each an
 ONNX op on the same type, so the results are TensorFlow's bit for bit. ONNX Round rounds
 halves to even (TF's HALF_TO_EVEN); HALF_UP is Floor(x + 0.5) as Eigen computes it.
+
+TF's quantized types (qint8, quint8, qint16, quint16, qint32) are plain integer tensors here
+(int8, uint8, int16, uint16, int32) with their float ranges as separate float32 tensors;
+QuantizeV2, Dequantize, Requantize, the eight-bit reference kernels, oneDNN's int8 fusions and
+the Uniform* scale / zero-point ops are emitted as the kernels' own sequences of float32,
+float64 and integer operations (see the section below). ONNX QuantizeLinear / DequantizeLinear
+are not used: they round halves to even and saturate differently from these kernels.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from savedmodel_io.onnx._types import onnx_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, const_ints, need_rank, norm_axis, reduce
 
-inexpressible("TODO",
-              "QuantizedInstanceNorm",
-              "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid", "UniformQuantizedDotHybrid",
-)
+inexpressible("its float32 means and variances are sums in Eigen's reduction order, which ONNX's reductions "
+              "do not promise to follow: the quantized result moves by a step where the sums round apart",
+              "QuantizedInstanceNorm")
+inexpressible("TODO", "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid")
 
 
 # -- FakeQuant ------------------------------------------------------------------------------------
@@ -1586,3 +1590,52 @@ def quantized_resize_bilinear(cx, node, ins):
     out = q.op("Add", t, q.op("Mul", q.op("Div", q.op("Sub", b, t), onev), yi))
     out = q.op("Div", q.op("Add", out, q.c(one // 2, I64)), onev)
     return [cast(g, _wrap_i32(q, out), x.dtype), lo, hi]
+
+
+@converter("UniformQuantizedDotHybrid", onnx="per-row ReduceMin/Max, float64 scale and nudged zero point, "
+                                             "float32 quantize, MatMulInteger with int64 corrections, Mul")
+def uniform_quantized_dot_hybrid(cx, node, ins):
+    """Float lhs quantized per row (TFLite's AsymmetricQuantizeFloats with TF's floor(x / scale + 0.5);
+    graph/ops/uniform_quant.asymmetric_quantize), the int8 product, rescaled in float32."""
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    if int(node.attr.get("rhs_quantization_axis", -1)) not in (1, -1):
+        raise ExportError("rhs_quantization_axis Attr must be 1 (per-channel) or -1 (per-tensor).")
+    if need_rank(lhs) != 2 or need_rank(rhs) != 2:
+        raise ExportError("lhs and rhs must be rank 2")
+    if lhs.dtype != np.float32 or rhs.dtype != np.int8:
+        raise ExportError("float32 lhs and qint8 rhs only")
+    r_s, r_z = ins[2], ins[3]
+    if r_s.rank is None or r_z.rank is None or r_s.rank > 1 or r_s.rank != r_z.rank:
+        raise ExportError("rhs scales and zero points must be scalars or vectors of one rank")
+    f64 = q.f64
+    x = lhs
+    zero32 = q.f32(0.0)
+    rmin = q.pymin(zero32, reduce(g, "ReduceMin", x, [1], True))
+    rmax = q.pymax(zero32, reduce(g, "ReduceMax", x, [1], True))
+    same = q.op("Equal", rmin, rmax)
+    dmin, dmax = q.cast(rmin, F64), q.cast(rmax, F64)
+    scale = q.op("Div", q.op("Sub", dmax, dmin), f64(255.0))
+    s_min, s_max = q.op("Div", dmin, scale), q.op("Div", dmax, scale)
+    from_min, from_max = q.op("Sub", f64(-128.0), s_min), q.op("Sub", f64(127.0), s_max)
+    err_min, err_max = q.op("Add", f64(128.0), q.op("Abs", s_min)), q.op("Add", f64(127.0), q.op("Abs", s_max))
+    zero = q.op("Where", q.op("Less", err_min, err_max), from_min, from_max)
+    # floor(|zero| + 0.5) * copysign(1, zero), saturated to [-128, 127]
+    mag = q.op("Floor", q.op("Add", q.op("Abs", zero), f64(0.5)))
+    rounded = q.op("Where", q.op("Less", zero, f64(0.0)), q.op("Sub", f64(0.0), mag), mag)
+    nudged = q.op("Where", q.op("LessOrEqual", zero, f64(-128.0)), f64(-128.0),
+                  q.op("Where", q.op("GreaterOrEqual", zero, f64(127.0)), f64(127.0), rounded))
+    nudged = q.op("Where", same, f64(0.0), nudged)
+    scale32 = q.op("Where", same, q.f32(1.0), q.cast(scale, F32))
+    zp = q.cast(nudged, I64)
+    # affine_quantize with the row's scale and zero point, as UniformQuantize
+    v = q.op("Floor", q.op("Add", q.op("Mul", x, g.op1("Reciprocal", scale32)), q.f32(0.5)))
+    v = q.op("Where", q.op("IsNaN", v), q.f32(0.0), q.clip(v, q.f32(-(2 ** 31)), q.f32(2 ** 31 - 1)))
+    v = _wrap_i32(q, q.op("Add", q.cast(v, I64), zp))
+    ql = q.cast(q.clip(v, q.c(-128, I64), q.c(127, I64)), np.int8)
+    ql = q.op("Where", same, q.c(0, np.int8), ql)
+    rz = r_z if not r_z.is_const else g.const(np.asarray(r_z.const, I64))
+    acc = _int_product(g, q, ql, rhs, zp, cast(g, rz, I64), lhs.shape[1])
+    rs = cast(g, r_s, F32) if not r_s.is_const else g.const(np.asarray(r_s.const, F32))
+    return q.op("Mul", q.op("Mul", cast(g, acc, F32), scale32), rs)
