@@ -29,7 +29,7 @@ _QUANTIZED = {"Dequantize", "QuantizeV2", "Requantize", "RequantizationRange", "
 
 
 # Their fixed-point multipliers are computed while exporting: scales and zero points must be constants.
-_CONSTANT_SCALES = {"UniformRequantize", "UniformQuantizedAdd", "UniformQuantizedDot"}
+_CONSTANT_SCALES = {"UniformRequantize", "UniformQuantizedAdd", "UniformQuantizedDot", "UniformQuantizedConvolution"}
 
 
 def _mapped(op: str) -> bool:

@@ -30,7 +30,7 @@ from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, c
 inexpressible("its float32 means and variances are sums in Eigen's reduction order, which ONNX's reductions "
               "do not promise to follow: the quantized result moves by a step where the sums round apart",
               "QuantizedInstanceNorm")
-inexpressible("TODO", "UniformQuantizedConvolution", "UniformQuantizedConvolutionHybrid")
+inexpressible("TODO", "UniformQuantizedConvolutionHybrid")
 
 
 # -- FakeQuant ------------------------------------------------------------------------------------
@@ -1639,3 +1639,130 @@ def uniform_quantized_dot_hybrid(cx, node, ins):
     acc = _int_product(g, q, ql, rhs, zp, cast(g, rz, I64), lhs.shape[1])
     rs = cast(g, r_s, F32) if not r_s.is_const else g.const(np.asarray(r_s.const, F32))
     return q.op("Mul", q.op("Mul", cast(g, acc, F32), scale32), rs)
+
+
+# -- UniformQuantizedConvolution(Hybrid) ----------------------------------------------------------------
+
+def _uq_conv_params(node, lhs: Val, rhs: Val):
+    """The kernel's own parameter checks and defaults (graph/ops/uniform_quant._ConvParams)."""
+    from savedmodel_io.errors import SavedModelError
+    from savedmodel_io.graph.ops.uniform_quant import _ConvParams
+
+    for v in (lhs, rhs):
+        if v.shape is None or any(not isinstance(d, int) for d in v.shape):
+            raise ExportError("the operands' shapes must be known before running")
+    try:
+        return _ConvParams(node, tuple(lhs.shape), tuple(rhs.shape))
+    except SavedModelError as exc:
+        raise ExportError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _lhs_dilate(g: Graph, x: Val, dilation: list[int], fill: Val) -> Val:
+    """Insert ``d - 1`` cells of ``fill`` between neighbours along each spatial axis of [B, C, S...]."""
+    for i, d in enumerate(dilation):
+        if d == 1:
+            continue
+        axis = 2 + i
+        shape = list(x.shape)
+        n = shape[axis]
+        v = g.op1("Unsqueeze", x, g.const(np.asarray([axis + 1], np.int64)))
+        pads = [0] * (2 * (len(shape) + 1))
+        pads[len(shape) + 1 + axis + 1] = d - 1
+        v = g.op1("Pad", v, g.const(np.asarray(pads, np.int64)), fill)
+        shape[axis] = n * d
+        v = g.op1("Reshape", v, g.const(np.asarray(shape, np.int64)))
+        x = g.op1("Slice", v, g.const(np.asarray([0], np.int64)), g.const(np.asarray([(n - 1) * d + 1], np.int64)),
+                  g.const(np.asarray([axis], np.int64)))
+    return x
+
+
+def _uq_conv_acc(g: Graph, q: _Q, p, lhs_t: Val, rhs: Val, lz: Val, rz: np.ndarray) -> Val:
+    """int32 sums of (lhs - zero point) * (rhs - zero point), layout (out batch, out feature, spatial...).
+    ``lhs_t`` is transposed already; ``lz`` a scalar (ConvInteger's own zero point) or one per batch
+    ([B, 1, ...]: corrections by convolutions of ones, the padding and dilation cells counted out)."""
+    if p.bgc != 1 and p.fgc != 1:
+        raise ExportError("batch and feature groups together")
+    w = g.op1("Transpose", rhs, perm=list(p.kernel_perm))
+    rank = len(p.kernel_perm)
+    attrs = dict(strides=list(p.strides), dilations=list(p.rhs_dilation),
+                 pads=[a for a, _ in p.pads] + [b for _, b in p.pads])
+    x = lhs_t
+    n_out = int(w.shape[0])
+    rz_v = np.broadcast_to(rz.reshape(-1), (n_out,)).astype(np.int64)
+    if p.bgc != 1:
+        # Batch groups: group k's batches become feature group k of one batch.
+        b, c = x.shape[0], x.shape[1]
+        rest = list(x.shape[2:])
+        x = g.op1("Reshape", x, g.const(np.asarray([p.bgc, b // p.bgc, c] + rest, np.int64)))
+        x = g.op1("Transpose", x, perm=[1, 0, 2] + list(range(3, 3 + len(rest))))
+        x = g.op1("Reshape", x, g.const(np.asarray([b // p.bgc, p.bgc * c] + rest, np.int64)))
+    group = p.fgc * p.bgc
+    if lz.is_const and _fits(lz, x.dtype) and bool(np.all((rz_v >= -128) & (rz_v <= 127))):
+        zx = g.const(np.asarray(lz.const, x.dtype).reshape(()))
+        x = _lhs_dilate(g, x, p.lhs_dilation, zx)
+        if len(set(rz_v.tolist())) == 1:
+            return g.op1("ConvInteger", x, w, zx, g.const(np.asarray(rz_v[0], np.int8)), group=group, **attrs)
+        # onnxruntime's ConvInteger takes one filter zero point: the others come off as
+        # zw[o] * (each window's sum of x - zx), a convolution with ones.
+        raw = cast(g, g.op1("ConvInteger", x, w, zx, group=group, **attrs), I64)
+        ones_w = g.const(np.ones([int(d) for d in w.shape], np.int8))
+        sx = cast(g, g.op1("ConvInteger", x, ones_w, zx, group=group, **attrs), I64)
+        zw = g.const(rz_v.reshape((1, -1) + (1,) * (rank - 2)))
+        return cast(g, q.op("Sub", raw, q.op("Mul", zw, sx)), np.int32)
+    if group != 1:
+        raise ExportError("a grouped convolution with per-batch zero points")
+    zero = g.const(np.asarray(0, x.dtype))
+    xd = _lhs_dilate(g, x, p.lhs_dilation, zero)
+    ones = g.const(np.ones([1] + list(x.shape[1:]), x.dtype))
+    grid = _lhs_dilate(g, ones, p.lhs_dilation, zero)
+    ones_w = g.const(np.ones([1] + [int(d) for d in w.shape[1:]], x.dtype))
+    zw = g.const(rz_v.reshape((1, -1) + (1,) * (rank - 2)))
+    raw = cast(g, g.op1("ConvInteger", xd, w, **attrs), I64)
+    sx = cast(g, g.op1("ConvInteger", xd, ones_w, **attrs), I64)
+    sw = cast(g, g.op1("ConvInteger", grid, w, **attrs), I64)
+    cells = cast(g, g.op1("ConvInteger", grid, ones_w, **attrs), I64)
+    out = q.op("Sub", q.op("Sub", raw, q.op("Mul", zw, sx)), q.op("Mul", lz, sw))
+    out = q.op("Add", out, q.op("Mul", cells, q.op("Mul", lz, zw)))
+    return cast(g, out, np.int32)
+
+
+@converter("UniformQuantizedConvolution", onnx="Transpose, ConvInteger (zero points; group for feature or batch "
+                                               "groups; Pad for lhs dilation), int64 fixed-point multiply, Clip")
+def uniform_quantized_convolution(cx, node, ins):
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    if int(node.attr.get("lhs_quantization_axis", -1)) != -1:
+        raise ExportError("lhs_quantization_axis Attr must be -1 (per-tensor).")
+    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
+    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
+    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    if not (np.all(l_s > 0) and np.all(r_s > 0) and np.all(o_s > 0)):
+        raise ExportError("scales elements must be all positive.")
+    if lhs.dtype != np.int8 or rhs.dtype != np.int8:
+        raise ExportError("qint8 operands only")
+    p = _uq_conv_params(node, lhs, rhs)
+    if l_s.ndim or l_z.ndim:
+        raise ExportError("lhs scales/zero_points must be all scalar tensors.")
+    r_axis, o_axis = int(node.attr.get("rhs_quantization_axis", -1)), int(node.attr.get("output_quantization_axis", -1))
+    if r_axis not in (-1, p.dn["kernel_output_feature"]) or o_axis not in (-1, p.dn["output_feature"]):
+        raise ExportError("the quantization axes must be -1 or the output feature dimension")
+    n_out = p.out_shape[p.dn["output_feature"]]
+    for s, z, axis in ((r_s, r_z, r_axis), (o_s, o_z, o_axis)):
+        if s.shape != z.shape or (axis == -1) != (s.ndim == 0) or (s.ndim and s.shape != (n_out,)):
+            raise ExportError("scales and zero points must be scalars or one per output feature")
+    if r_s.ndim == 0 and o_s.ndim:
+        raise ExportError("If rhs is per-tensor quantized, output must be also per-tensor quantized.")
+    if 0 in p.out_shape:  # nothing to compute (onnxruntime refuses a window larger than the input)
+        return g.const(np.zeros(p.out_shape, attr_dtype(node, "Tout")))
+    lt = g.op1("Transpose", lhs, perm=list(p.input_perm))
+    acc = _uq_conv_acc(g, q, p, lt, rhs, g.const(l_z.reshape(())), r_z)
+    r_scales = np.broadcast_to(r_s.reshape(-1), (n_out,))
+    o_scales = np.broadcast_to(o_s.reshape(-1), (n_out,))
+    mult, shift = _multipliers([float(F32(l_s)) * float(a) / float(b) for a, b in zip(r_scales, o_scales)])
+    shape = (1, n_out) + (1,) * (len(p.out_shape) - 2)
+    zp = g.const(np.broadcast_to(o_z.reshape(-1), (n_out,)).astype(np.int64).reshape(shape))
+    v = _wrap_i32(q, q.op("Add", _fixed_multiply(q, cast(g, acc, I64), mult.reshape(shape), shift.reshape(shape)), zp))
+    lo, hi = int(node.attr.get("output_quantization_min_val")), int(node.attr.get("output_quantization_max_val"))
+    out = cast(g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), attr_dtype(node, "Tout"))
+    return g.op1("Transpose", out, perm=[int(i) for i in np.argsort(p.output_perm)])
