@@ -28,8 +28,10 @@ _QUANTIZED = {"Dequantize", "QuantizeV2", "Requantize", "RequantizationRange", "
               "RequantizePerChannel", "RequantizationRangePerChannel"}
 
 
-# Their fixed-point multipliers are computed while exporting: scales and zero points must be constants.
-_CONSTANT_SCALES = {"UniformRequantize", "UniformQuantizedAdd", "UniformQuantizedDot", "UniformQuantizedConvolution"}
+# Their fixed-point multipliers (the hybrid convolution: its zero-point corrections) are computed
+# while exporting: scales and zero points must be constants.
+_CONSTANT_SCALES = {"UniformRequantize", "UniformQuantizedAdd", "UniformQuantizedDot", "UniformQuantizedConvolution",
+                    "UniformQuantizedConvolutionHybrid"}
 
 
 def _mapped(op: str) -> bool:

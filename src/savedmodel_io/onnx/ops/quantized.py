@@ -30,7 +30,6 @@ from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, bounded, cast, c
 inexpressible("its float32 means and variances are sums in Eigen's reduction order, which ONNX's reductions "
               "do not promise to follow: the quantized result moves by a step where the sums round apart",
               "QuantizedInstanceNorm")
-inexpressible("TODO", "UniformQuantizedConvolutionHybrid")
 
 
 # -- FakeQuant ------------------------------------------------------------------------------------
@@ -1265,9 +1264,10 @@ def uniform_quantized_clip(cx, node, ins):
     return cast(g, v, x.dtype)
 
 
-def _const_of(v: Val, what: str, dtype) -> np.ndarray:
+def _const_of(v: Val, what: str, dtype,
+              why: str = "the fixed-point multipliers are computed while exporting") -> np.ndarray:
     if not v.is_const:
-        raise ExportError(f"{what} must be constants (the fixed-point multipliers are computed while exporting)")
+        raise ExportError(f"{what} must be constants ({why})")
     return np.asarray(v.const, dtype)
 
 
@@ -1592,28 +1592,16 @@ def quantized_resize_bilinear(cx, node, ins):
     return [cast(g, _wrap_i32(q, out), x.dtype), lo, hi]
 
 
-@converter("UniformQuantizedDotHybrid", onnx="per-row ReduceMin/Max, float64 scale and nudged zero point, "
-                                             "float32 quantize, MatMulInteger with int64 corrections, Mul")
-def uniform_quantized_dot_hybrid(cx, node, ins):
-    """Float lhs quantized per row (TFLite's AsymmetricQuantizeFloats with TF's floor(x / scale + 0.5);
-    graph/ops/uniform_quant.asymmetric_quantize), the int8 product, rescaled in float32."""
-    g = cx.g
-    q = _Q(g)
-    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
-    if int(node.attr.get("rhs_quantization_axis", -1)) not in (1, -1):
-        raise ExportError("rhs_quantization_axis Attr must be 1 (per-channel) or -1 (per-tensor).")
-    if need_rank(lhs) != 2 or need_rank(rhs) != 2:
-        raise ExportError("lhs and rhs must be rank 2")
-    if lhs.dtype != np.float32 or rhs.dtype != np.int8:
-        raise ExportError("float32 lhs and qint8 rhs only")
-    r_s, r_z = ins[2], ins[3]
-    if r_s.rank is None or r_z.rank is None or r_s.rank > 1 or r_s.rank != r_z.rank:
-        raise ExportError("rhs scales and zero points must be scalars or vectors of one rank")
+def _asymmetric_rows(q: _Q, x: Val) -> tuple[Val, Val, Val]:
+    """TFLite's AsymmetricQuantizeFloats of each row (the first axis) of float32 ``x``, with TF's
+    floor(x / scale + 0.5) (graph/ops/uniform_quant.asymmetric_quantize): the int8 values, the
+    float32 scales and the int64 zero points, both shaped [rows, 1, ...]."""
+    g = q.g
+    axes = list(range(1, need_rank(x)))
     f64 = q.f64
-    x = lhs
     zero32 = q.f32(0.0)
-    rmin = q.pymin(zero32, reduce(g, "ReduceMin", x, [1], True))
-    rmax = q.pymax(zero32, reduce(g, "ReduceMax", x, [1], True))
+    rmin = q.pymin(zero32, reduce(g, "ReduceMin", x, axes, True))
+    rmax = q.pymax(zero32, reduce(g, "ReduceMax", x, axes, True))
     same = q.op("Equal", rmin, rmax)
     dmin, dmax = q.cast(rmin, F64), q.cast(rmax, F64)
     scale = q.op("Div", q.op("Sub", dmax, dmin), f64(255.0))
@@ -1635,6 +1623,27 @@ def uniform_quantized_dot_hybrid(cx, node, ins):
     v = _wrap_i32(q, q.op("Add", q.cast(v, I64), zp))
     ql = q.cast(q.clip(v, q.c(-128, I64), q.c(127, I64)), np.int8)
     ql = q.op("Where", same, q.c(0, np.int8), ql)
+    return ql, scale32, zp
+
+
+@converter("UniformQuantizedDotHybrid", onnx="per-row ReduceMin/Max, float64 scale and nudged zero point, "
+                                             "float32 quantize, MatMulInteger with int64 corrections, Mul")
+def uniform_quantized_dot_hybrid(cx, node, ins):
+    """Float lhs quantized per row (TFLite's AsymmetricQuantizeFloats with TF's floor(x / scale + 0.5);
+    graph/ops/uniform_quant.asymmetric_quantize), the int8 product, rescaled in float32."""
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    if int(node.attr.get("rhs_quantization_axis", -1)) not in (1, -1):
+        raise ExportError("rhs_quantization_axis Attr must be 1 (per-channel) or -1 (per-tensor).")
+    if need_rank(lhs) != 2 or need_rank(rhs) != 2:
+        raise ExportError("lhs and rhs must be rank 2")
+    if lhs.dtype != np.float32 or rhs.dtype != np.int8:
+        raise ExportError("float32 lhs and qint8 rhs only")
+    r_s, r_z = ins[2], ins[3]
+    if r_s.rank is None or r_z.rank is None or r_s.rank > 1 or r_s.rank != r_z.rank:
+        raise ExportError("rhs scales and zero points must be scalars or vectors of one rank")
+    ql, scale32, zp = _asymmetric_rows(q, lhs)
     rz = r_z if not r_z.is_const else g.const(np.asarray(r_z.const, I64))
     acc = _int_product(g, q, ql, rhs, zp, cast(g, rz, I64), lhs.shape[1])
     rs = cast(g, r_s, F32) if not r_s.is_const else g.const(np.asarray(r_s.const, F32))
@@ -1676,6 +1685,14 @@ def _lhs_dilate(g: Graph, x: Val, dilation: list[int], fill: Val) -> Val:
     return x
 
 
+def _per_group(g: Graph, v: Val, groups: int, n_out: int, rank: int) -> Val:
+    """Per-lhs-batch values [B, 1, ...] as [B / groups, n_out, 1, ...]: output feature ``o`` of
+    output batch ``b`` reads lhs batch ``(o // (n_out / groups)) * (B / groups) + b``."""
+    m = g.op1("Transpose", g.op1("Reshape", v, g.const(np.asarray([groups, -1], np.int64))), perm=[1, 0])
+    m = g.op1("Gather", m, g.const((np.arange(n_out) // (n_out // groups)).astype(np.int64)), axis=1)
+    return g.op1("Reshape", m, g.const(np.asarray([0, n_out] + [1] * (rank - 2), np.int64)))
+
+
 def _uq_conv_acc(g: Graph, q: _Q, p, lhs_t: Val, rhs: Val, lz: Val, rz: np.ndarray) -> Val:
     """int32 sums of (lhs - zero point) * (rhs - zero point), layout (out batch, out feature, spatial...).
     ``lhs_t`` is transposed already; ``lz`` a scalar (ConvInteger's own zero point) or one per batch
@@ -1696,6 +1713,8 @@ def _uq_conv_acc(g: Graph, q: _Q, p, lhs_t: Val, rhs: Val, lz: Val, rz: np.ndarr
         x = g.op1("Reshape", x, g.const(np.asarray([p.bgc, b // p.bgc, c] + rest, np.int64)))
         x = g.op1("Transpose", x, perm=[1, 0, 2] + list(range(3, 3 + len(rest))))
         x = g.op1("Reshape", x, g.const(np.asarray([b // p.bgc, p.bgc * c] + rest, np.int64)))
+        if not lz.is_const:  # one zero point per lhs batch: per (output batch, output feature) now
+            lz = _per_group(g, lz, p.bgc, n_out, rank)
     group = p.fgc * p.bgc
     if lz.is_const and _fits(lz, x.dtype) and bool(np.all((rz_v >= -128) & (rz_v <= 127))):
         zx = g.const(np.asarray(lz.const, x.dtype).reshape(()))
@@ -1709,18 +1728,17 @@ def _uq_conv_acc(g: Graph, q: _Q, p, lhs_t: Val, rhs: Val, lz: Val, rz: np.ndarr
         sx = cast(g, g.op1("ConvInteger", x, ones_w, zx, group=group, **attrs), I64)
         zw = g.const(rz_v.reshape((1, -1) + (1,) * (rank - 2)))
         return cast(g, q.op("Sub", raw, q.op("Mul", zw, sx)), np.int32)
-    if group != 1:
-        raise ExportError("a grouped convolution with per-batch zero points")
     zero = g.const(np.asarray(0, x.dtype))
     xd = _lhs_dilate(g, x, p.lhs_dilation, zero)
     ones = g.const(np.ones([1] + list(x.shape[1:]), x.dtype))
     grid = _lhs_dilate(g, ones, p.lhs_dilation, zero)
-    ones_w = g.const(np.ones([1] + [int(d) for d in w.shape[1:]], x.dtype))
+    ones_w = g.const(np.ones([int(d) for d in w.shape] if group != 1 else [1] + [int(d) for d in w.shape[1:]],
+                             x.dtype))
     zw = g.const(rz_v.reshape((1, -1) + (1,) * (rank - 2)))
-    raw = cast(g, g.op1("ConvInteger", xd, w, **attrs), I64)
-    sx = cast(g, g.op1("ConvInteger", xd, ones_w, **attrs), I64)
-    sw = cast(g, g.op1("ConvInteger", grid, w, **attrs), I64)
-    cells = cast(g, g.op1("ConvInteger", grid, ones_w, **attrs), I64)
+    raw = cast(g, g.op1("ConvInteger", xd, w, group=group, **attrs), I64)
+    sx = cast(g, g.op1("ConvInteger", xd, ones_w, group=group, **attrs), I64)
+    sw = cast(g, g.op1("ConvInteger", grid, w, group=group, **attrs), I64)
+    cells = cast(g, g.op1("ConvInteger", grid, ones_w, group=group, **attrs), I64)
     out = q.op("Sub", q.op("Sub", raw, q.op("Mul", zw, sx)), q.op("Mul", lz, sw))
     out = q.op("Add", out, q.op("Mul", cells, q.op("Mul", lz, zw)))
     return cast(g, out, np.int32)
@@ -1765,4 +1783,36 @@ def uniform_quantized_convolution(cx, node, ins):
     v = _wrap_i32(q, q.op("Add", _fixed_multiply(q, cast(g, acc, I64), mult.reshape(shape), shift.reshape(shape)), zp))
     lo, hi = int(node.attr.get("output_quantization_min_val")), int(node.attr.get("output_quantization_max_val"))
     out = cast(g, q.clip(v, q.c(lo, I64), q.c(hi, I64)), attr_dtype(node, "Tout"))
+    return g.op1("Transpose", out, perm=[int(i) for i in np.argsort(p.output_perm)])
+
+
+@converter("UniformQuantizedConvolutionHybrid", onnx="per-batch asymmetric int8 quantization (as the hybrid dot), "
+                                                     "ConvInteger with int64 zero-point corrections, Mul")
+def uniform_quantized_convolution_hybrid(cx, node, ins):
+    """Float lhs quantized per batch (graph/ops/uniform_quant.uniform_quantized_convolution_hybrid),
+    the int convolution, scaled back to float32 by the batch's and the output feature's scales."""
+    g = cx.g
+    q = _Q(g)
+    lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
+    why = "the convolution's zero-point corrections are built while exporting"
+    r_s, r_z = _const_of(ins[2], "the scales", F32, why), _const_of(ins[3], "the zero points", np.int64, why)
+    if not np.all(r_s > 0):
+        raise ExportError("rhs scales elements must be all positive.")
+    if lhs.dtype != np.float32 or rhs.dtype != np.int8:
+        raise ExportError("float32 lhs and qint8 rhs only")
+    p = _uq_conv_params(node, lhs, rhs)
+    r_axis = int(node.attr.get("rhs_quantization_axis", -1))
+    n_out = p.out_shape[p.dn["output_feature"]]
+    if r_axis not in (-1, p.dn["kernel_output_feature"]) or r_s.shape != r_z.shape or \
+            (r_axis == -1) != (r_s.ndim == 0) or (r_s.ndim and r_s.shape != (n_out,)):
+        raise ExportError("rhs scales and zero points must be scalars or one per output feature")
+    if 0 in p.out_shape:
+        return g.const(np.zeros(p.out_shape, F32))
+    lt = g.op1("Transpose", lhs, perm=list(p.input_perm))
+    ql, scale32, zp = _asymmetric_rows(q, lt)
+    acc = _uq_conv_acc(g, q, p, ql, rhs, zp, r_z)
+    rs = g.const(np.broadcast_to(r_s.reshape(-1), (n_out,)).astype(F32).reshape((1, n_out) + (1,) * (len(p.out_shape) - 2)))
+    if p.bgc != 1:
+        scale32 = _per_group(g, scale32, p.bgc, n_out, len(p.out_shape))
+    out = q.op("Mul", q.op("Mul", cast(g, acc, F32), scale32), rs)
     return g.op1("Transpose", out, perm=[int(i) for i in np.argsort(p.output_perm)])
