@@ -295,3 +295,17 @@ def test_quantized_batch_norm_edges(scale_after):
     nd = _node("QuantizedBatchNormWithGlobalNormalization", 15, Tinput=_QT["quint8"], out_type=_QT["qint32"],
                variance_epsilon=0.001, scale_after_normalization=scale_after)
     _check_runtime(case, nd, 3, [1, 2, 4, 5, 7, 8, 10, 11, 13, 14])
+
+
+# -- hostile attrs and inputs (tests/graph/hostile_nodes.py), as test_hostile_export does for the
+# families of test_ops_tf: the reference and oneDNN kernels' cases are not among those.
+
+@pytest.mark.parametrize("family", ["quantized_nn", "quantized_onednn", "quantized_concat_v2"])
+def test_hostile_quantized_nodes_are_refused_or_exported(family):
+    from graph.hostile_nodes import RUNS, failures, mutants
+
+    cases = [c for c in _FAMILIES[family] if _mapped(c.op)]
+    answers = {c.id: _want(family, c) for c in cases}
+    for seed, per_case in RUNS[:1]:
+        bad = failures(lambda m: _export(m, m.node_def, m.outs), mutants(cases, answers, seed, per_case))
+        assert not bad, "\n".join(bad)
