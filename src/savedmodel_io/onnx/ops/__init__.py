@@ -59,7 +59,9 @@ def _load() -> None:
             control,
             conv_pool,
             counting,
+            dataflow,
             fft,
+            hashing,
             image,
             indexing,
             linalg,
@@ -75,6 +77,7 @@ def _load() -> None:
             sparse,
             special,
             strings,
+            tensorarray,
             tensorlist,
         )
 
