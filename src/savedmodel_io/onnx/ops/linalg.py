@@ -15,19 +15,8 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import attr_text, cast, const_ints, dim_of, need_rank, squeeze, working
-
-
-@converter("MatrixDeterminant", "BatchMatrixDeterminant", onnx="Det")
-def determinant(cx, node, ins):
-    g, x = cx.g, ins[0]
-    if x.dtype.kind != "f":
-        raise ExportError("ONNX Det takes real floating-point matrices")
-    if x.dtype == np.float64:
-        raise ExportError("onnxruntime's Det has float32 kernels only (float64 would lose precision)")
-    if x.dtype == np.float16:  # onnxruntime's Det has float32 kernels only
-        return cast(g, g.op1("Det", cast(g, x, np.float32)), np.float16)
-    return g.op1("Det", x)
+from savedmodel_io.onnx.ops import _factor as F
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, const_ints, dim_of, need_rank, scalar, squeeze, working
 
 
 @converter("Cross", onnx="Gather, Mul, Sub")
@@ -41,12 +30,241 @@ def cross(cx, node, ins):
     return g.op1("Sub", left, right)
 
 
-inexpressible("matrix decompositions and solves: ONNX has no such operator (its only matrix function is Det)",
-              "Cholesky", "BatchCholesky", "Qr", "Svd", "BatchSvd", "Eig", "SelfAdjointEig", "SelfAdjointEigV2",
-              "BatchSelfAdjointEig", "BatchSelfAdjointEigV2", "Lu", "MatrixInverse", "BatchMatrixInverse",
-              "MatrixSolve", "BatchMatrixSolve", "MatrixSolveLs", "BatchMatrixSolveLs", "MatrixTriangularSolve",
-              "BatchMatrixTriangularSolve", "BandedTriangularSolve", "TridiagonalSolve", "MatrixExponential",
-              "MatrixLogarithm", "MatrixSquareRoot", "LogMatrixDeterminant")
+inexpressible("iterative eigen and singular value decompositions: TensorFlow's eigen- and singular vectors "
+              "are fixed only up to signs (phases) by Eigen's iterations, not by a convention a graph can "
+              "reproduce, and the values alone would need those iterations run to convergence",
+              "Svd", "BatchSvd", "Eig", "SelfAdjointEig", "SelfAdjointEigV2", "BatchSelfAdjointEig",
+              "BatchSelfAdjointEigV2")
+inexpressible("matrix functions through Schur decompositions (Eigen's MatrixSquareRoot and MatrixLogarithm): "
+              "an iterative eigenvalue algorithm with no ONNX form", "MatrixLogarithm", "MatrixSquareRoot")
+
+
+# -- decompositions and solves (ONNX Loops: see _factor) -------------------------------------------
+# Semantics: the numpy kernels (graph/ops/linalg.py) and tensorflow/tensorflow
+# tensorflow/core/kernels/linalg/ (cholesky_op.cc, lu_op.cc, determinant_op.cc, matrix_inverse_op.cc,
+# matrix_solve_op.cc, matrix_triangular_solve_op_impl.h, banded_triangular_solve_op.cc, qr_op_impl.h,
+# matrix_solve_ls_op_impl.h). float16 is factored in float32, as the runtime does.
+
+def _work(g: Graph, x: Val, op: str) -> Val:
+    """``x`` in the type it is factored in (float16 in float32)."""
+    if x.dtype not in (np.float16, np.float32, np.float64):
+        raise ExportError(f"{op} of {x.dtype} matrices")
+    return cast(g, x, np.float32) if x.dtype == np.float16 else x
+
+
+def _square(x: Val) -> int:
+    r = need_rank(x)
+    if r < 2:
+        raise ExportError(f"Input tensor 0 must have rank >= 2, got {r}")
+    m, n = x.shape[-2:]
+    if isinstance(m, int) and isinstance(n, int) and m != n:
+        raise ExportError("Input matrix must be square.")
+    return r
+
+
+def _nan(g: Graph, dt) -> Val:
+    return scalar(g, np.nan, dt)
+
+
+def _out(g: Graph, y: Val, x: Val, lead: Val, rank: int, shape=None) -> Val:
+    """[B, ...] ``y`` back to the batch dims of ``x`` and its dtype."""
+    return cast(g, F.unflat(g, y, lead, rank, shape), x.dtype)
+
+
+@converter("Cholesky", "BatchCholesky", onnx="Loop (a column an iteration), Where")
+def cholesky(cx, node, ins):
+    g, x = cx.g, ins[0]
+    r = _square(x)
+    a = F.flat3(g, _work(g, x, node.op))
+    low, failed = F.cholesky(g, a)
+    # A matrix that is not positive definite: NaN on and below the diagonal (cholesky_op.cc).
+    nan_low = g.op1("Where", F.lower_mask(g, F.dim(g, a, 2)), _nan(g, a.dtype), scalar(g, 0, a.dtype))
+    out = g.op1("Where", g.op1("Unsqueeze", failed, F.i64(g, [1, 2])), nan_low, low)
+    return _out(g, out, x, F.lead_shape(g, x), r, x.shape)
+
+
+def _broadcast_pair(g: Graph, a: Val, b: Val) -> tuple[Val, Val, Val, int, tuple | None]:
+    """[..., n, n] and [..., n, k] with their batch dims broadcast (MatMulBCast), flattened to 3-D;
+    and the batch dims, the rank and the static shape of the result."""
+    ra, rb = need_rank(a), need_rank(b)
+    if ra < 2 or rb < 2:
+        raise ExportError(f"In[{0 if ra < 2 else 1}] ndims must be >= 2")
+    shape = None
+    if a.shape is not None and b.shape is not None:
+        la, lb = a.shape[:-2], b.shape[:-2]
+        if all(isinstance(d, int) for d in (*la, *lb)):
+            try:
+                lead = tuple(np.broadcast_shapes(la, lb))
+            except ValueError:
+                raise ExportError("In[0] and In[1] must have compatible batch dimensions: "
+                                  f"{list(a.shape)} vs. {list(b.shape)}") from None
+            shape = (*lead, a.shape[-1], b.shape[-1])
+    if a.shape is None or b.shape is None or a.shape[:-2] != b.shape[:-2]:
+        one2 = F.i64(g, [1, 1])
+        a, b = (g.op1("Expand", a, g.op1("Concat", F.lead_shape(g, b), one2, axis=0)),
+                g.op1("Expand", b, g.op1("Concat", F.lead_shape(g, a), one2, axis=0)))
+    rank = max(ra, rb)
+    return F.flat3(g, a), F.flat3(g, b), F.lead_shape(g, b), rank, shape
+
+
+def _tri_solve_out(g: Graph, t: Val, rhs: Val, lower: bool, adjoint: bool) -> Val:
+    if adjoint:
+        t, lower = F.transpose3(g, t), not lower
+    return F.tri_solve(g, t, rhs, lower)
+
+
+@converter("MatrixTriangularSolve", "BatchMatrixTriangularSolve",
+           onnx="Loop (a row an iteration: forward or back substitution)")
+def matrix_triangular_solve(cx, node, ins):
+    g = cx.g
+    a, b = _work(g, ins[0], node.op), _work(g, ins[1], node.op)
+    _square(a)
+    a3, b3, lead, rank, shape = _broadcast_pair(g, a, b)
+    x = _tri_solve_out(g, a3, b3, bool(node.attr.get("lower", True)), bool(node.attr.get("adjoint", False)))
+    return _out(g, x, ins[1], lead, rank, shape)
+
+
+@converter("BandedTriangularSolve", onnx="Gather (band to matrix), Loop (a row an iteration)")
+def banded_triangular_solve(cx, node, ins):
+    g = cx.g
+    band, b = _work(g, ins[0], node.op), _work(g, ins[1], node.op)
+    rb = need_rank(band)
+    if rb < 2 or need_rank(b) < 2:
+        raise ExportError("In[0] and In[1] ndims must be >= 2")
+    lower = bool(node.attr.get("lower", True))
+    nb, n = F.dim(g, band, rb - 2), F.dim(g, band, rb - 1)
+    ar = F.arange(g, n)
+    i, j = g.op1("Unsqueeze", ar, F.i64(g, [1])), g.op1("Unsqueeze", ar, F.i64(g, [0]))
+    # banded_triangular_solve_op.cc: lower keeps A[i, i-r] in band row r; upper keeps A[i, i+d]
+    # in band row nb-1-d.
+    off = g.op1("Sub", i, j) if lower else g.op1("Sub", j, i)
+    valid = g.op1("And", g.op1("Not", g.op1("Less", off, F.i64(g, 0))), g.op1("Less", off, nb))
+    band_row = off if lower else g.op1("Sub", g.op1("Sub", nb, F.i64(g, 1)), off)
+    idx = g.op1("Where", valid, g.op1("Add", g.op1("Mul", band_row, n), i), F.i64(g, 0))
+    dense = g.op1("Where", valid, g.op1("Gather", _flat_matrix(g, band, 2), idx, axis=-1), scalar(g, 0, band.dtype))
+    a3, b3, lead, rank, shape = _broadcast_pair(g, dense, b)
+    x = _tri_solve_out(g, a3, b3, lower, bool(node.attr.get("adjoint", False)))
+    return _out(g, x, ins[1], lead, rank, shape)
+
+
+def _lu_of(g: Graph, x: Val, op: str) -> tuple[Val, Val, Val, Val, int]:
+    r = _square(x)
+    a = F.flat3(g, _work(g, x, op))
+    packed, perm, parity = F.lu(g, a)
+    return a, packed, perm, parity, r
+
+
+@converter("Lu", onnx="Loop (a pivot an iteration: ArgMax, GatherElements, Where)")
+def lu(cx, node, ins):
+    g, x = cx.g, ins[0]
+    a, packed, perm, _, r = _lu_of(g, x, node.op)
+    lead = F.lead_shape(g, x)
+    idx = attr_dtype(node, "output_idx_type", 3)
+    return [_out(g, packed, x, lead, r, x.shape),
+            cast(g, F.unflat(g, perm, lead, r - 1, None if x.shape is None else x.shape[:-1]), idx)]
+
+
+@converter("MatrixSolve", "BatchMatrixSolve", onnx="Loop (LU with partial pivoting), Loops (substitution)")
+def matrix_solve(cx, node, ins):
+    g, x, b = cx.g, ins[0], ins[1]
+    r = _square(x)
+    if need_rank(b) != r:
+        raise ExportError("All input tensors must have the same rank.")
+    a = F.flat3(g, _work(g, x, node.op))
+    if node.attr.get("adjoint"):
+        a = F.transpose3(g, a)
+    packed, perm, _ = F.lu(g, a)
+    out = F.lu_solve(g, packed, perm, F.flat3(g, _work(g, b, node.op)))
+    return _out(g, out, b, F.lead_shape(g, b), r, b.shape)
+
+
+@converter("MatrixInverse", "BatchMatrixInverse", onnx="Loop (LU with partial pivoting), Loops (substitution)")
+def matrix_inverse(cx, node, ins):
+    g, x = cx.g, ins[0]
+    r = _square(x)
+    a = F.flat3(g, _work(g, x, node.op))
+    if node.attr.get("adjoint"):
+        a = F.transpose3(g, a)
+    packed, perm, _ = F.lu(g, a)
+    ident = g.op1("Expand", F.eye(g, F.dim(g, a, 2), a.dtype), g.op1("Shape", a))
+    return _out(g, F.lu_solve(g, packed, perm, ident), x, F.lead_shape(g, x), r, x.shape)
+
+
+@converter("MatrixDeterminant", "BatchMatrixDeterminant",
+           onnx="Det (float32); float64: Loop (LU with partial pivoting), ReduceSum of Log, Exp")
+def determinant(cx, node, ins):
+    g, x = cx.g, ins[0]
+    if x.dtype.kind != "f":
+        raise ExportError("ONNX Det takes real floating-point matrices")
+    if x.dtype == np.float16:  # onnxruntime's Det has float32 kernels only
+        return cast(g, g.op1("Det", cast(g, x, np.float32)), np.float16)
+    if x.dtype == np.float32:
+        return g.op1("Det", x)
+    # onnxruntime's Det has no float64 kernel: sign * exp(log|det|) from the LU, as
+    # determinant_op.cc computes it.
+    a, packed, _, parity, r = _lu_of(g, x, node.op)
+    sign, logdet = F.slogdet(g, packed, parity)
+    det = g.op1("Mul", sign, g.op1("Exp", logdet))
+    return _out(g, det, x, F.lead_shape(g, x), r - 2, None if x.shape is None else x.shape[:-2])
+
+
+@converter("LogMatrixDeterminant", onnx="Loop (LU with partial pivoting), ReduceSum of Log, ReduceProd of Sign")
+def log_matrix_determinant(cx, node, ins):
+    g, x = cx.g, ins[0]
+    a, packed, _, parity, r = _lu_of(g, x, node.op)
+    sign, logdet = F.slogdet(g, packed, parity)
+    lead = F.lead_shape(g, x)
+    shape = None if x.shape is None else x.shape[:-2]
+    return [_out(g, sign, x, lead, r - 2, shape), _out(g, logdet, x, lead, r - 2, shape)]
+
+
+@converter("Qr", onnx="Loop (a Householder reflection an iteration), Trilu")
+def qr(cx, node, ins):
+    g, x = cx.g, ins[0]
+    r = need_rank(x)
+    if r < 2:
+        raise ExportError(f"Input tensor 0 must have rank >= 2, got {r}")
+    a = F.flat3(g, _work(g, x, node.op))
+    q, rr = F.qr(g, a)
+    if not node.attr.get("full_matrices"):
+        p = g.op1("Reshape", g.op1("Min", F.dim(g, a, 1), F.dim(g, a, 2)), F.i64(g, [1]))
+        zero = F.i64(g, [0])
+        q = g.op1("Slice", q, zero, p, F.i64(g, [2]))
+        rr = g.op1("Slice", rr, zero, p, F.i64(g, [1]))
+    lead = F.lead_shape(g, x)
+    return [_out(g, q, x, lead, r), _out(g, rr, x, lead, r)]
+
+
+@converter("MatrixSolveLs", "BatchMatrixSolveLs",
+           onnx="MatMul (normal equations), Loop (Cholesky), Loops (substitution)")
+def matrix_solve_ls(cx, node, ins):
+    """fast=True: the regularized normal equations solved by Cholesky (matrix_solve_ls_op_impl.h)."""
+    g = cx.g
+    x, b, l2 = ins
+    if not node.attr.get("fast", True):
+        raise ExportError("MatrixSolveLs with fast=False (a complete orthogonal decomposition, which decides "
+                          "the numerical rank) is not mapped")
+    r = need_rank(x)
+    if r < 2 or need_rank(b) != r:
+        raise ExportError("All input tensors must have the same rank >= 2.")
+    m, n = x.shape[-2:]
+    if not (isinstance(m, int) and isinstance(n, int)):
+        raise ExportError("MatrixSolveLs needs the matrix's rows and columns known before running "
+                          "(they choose between the normal equations of A^T A and of A A^T)")
+    a = F.flat3(g, _work(g, x, node.op))
+    rhs = F.flat3(g, _work(g, b, node.op))
+    ah = F.transpose3(g, a)
+    over = m >= n
+    gram = g.op1("MatMul", ah, a) if over else g.op1("MatMul", a, ah)
+    reg = cast(g, l2 if l2.rank == 0 else g.op1("Reshape", l2, g.const(np.zeros(0, np.int64))), a.dtype)
+    gram = g.op1("Add", gram, g.op1("Mul", reg, F.eye(g, F.i64(g, n if over else m), a.dtype)))
+    low, failed = F.cholesky(g, gram)
+    low = g.op1("Where", g.op1("Unsqueeze", failed, F.i64(g, [1, 2])), _nan(g, a.dtype), low)
+    c = g.op1("MatMul", ah, rhs) if over else rhs
+    z = F.tri_solve(g, F.transpose3(g, low), F.tri_solve(g, low, c, lower=True), lower=False)
+    out = z if over else g.op1("MatMul", ah, z)
+    shape = None if b.shape is None else (*b.shape[:-2], n, b.shape[-1])
+    return _out(g, out, b, F.lead_shape(g, b), r, shape)
 
 
 # -- diagonals ------------------------------------------------------------------------------------

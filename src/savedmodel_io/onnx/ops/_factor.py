@@ -1,0 +1,334 @@
+"""Matrix factorizations and solves as ONNX ``Loop``s: one column, row or pivot an iteration.
+
+ONNX has no decomposition operator, but each factorization here is a fixed sequence of steps
+over the matrix dimension, so it is a Loop whose trip count is that dimension (read with
+``Shape``, so sizes known only at run time work) carrying the batch of matrices, flattened to
+[B, m, n]. A step reads the k-th row or column with ``Gather`` and writes with ``Where`` over
+masks built from ``Range`` (O(n^2) work a step, O(n^3) in all, as the textbook algorithms).
+Each follows the numpy runtime's kernel (graph/ops/linalg.py), which follows TensorFlow's:
+
+* ``cholesky``: left-looking, column by column (LAPACK potf2's order); a pivot that is not > 0
+  (or NaN) marks the matrix failed (TF's kernel then gives NaN below the diagonal).
+* ``lu``: right-looking elimination with partial pivoting, the row of largest modulus and the
+  first of equal ones (Eigen's PartialPivLU, tensorflow/tensorflow
+  tensorflow/core/kernels/linalg/lu_op.cc); a zero pivot leaves its column undivided.
+* ``tri_solve``: forward or back substitution, a row an iteration.
+* ``qr``: Householder reflections with Eigen's sign rule (libeigen/eigen
+  Eigen/src/Householder/Householder.h, makeHouseholder: beta = -sign(c0) * norm, no
+  reflection when the tail's squared norm is at most the smallest normal number), which is
+  LAPACK's (dlarfg) too: R's diagonal keeps the signs the reflections give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from savedmodel_io.onnx._graph import Graph, Val
+from savedmodel_io.onnx._types import tensor_type
+from savedmodel_io.onnx.ops._subgraph import body_graph
+from savedmodel_io.onnx.ops._util import cast, need_rank, reduce, scalar
+
+I64 = np.dtype(np.int64)
+_NO_SHAPE = np.zeros(0, np.int64)
+
+
+def i64(g: Graph, value) -> Val:
+    return g.const(np.asarray(value, np.int64))
+
+
+def to_scalar(g: Graph, v: Val) -> Val:
+    """A one-element int64 tensor as a scalar."""
+    return v if v.rank == 0 else g.op1("Reshape", v, g.const(_NO_SHAPE))
+
+
+def dim(g: Graph, x: Val, axis: int) -> Val:
+    """Size of ``x``'s axis as an int64 scalar (a constant when known)."""
+    r = need_rank(x)
+    a = axis % r
+    if x.shape is not None and isinstance(x.shape[a], int):
+        return i64(g, x.shape[a])
+    return to_scalar(g, g.op1("Shape", x, start=a, end=a + 1))
+
+
+def lead_shape(g: Graph, x: Val) -> Val:
+    """The batch dims of [..., m, n] ``x`` as a 1-D int64 tensor."""
+    r = need_rank(x)
+    if x.shape is not None and all(isinstance(d, int) for d in x.shape[:-2]):
+        return g.const(np.asarray(x.shape[:-2], np.int64))
+    return g.op1("Shape", x, start=0, end=r - 2)
+
+
+def flat3(g: Graph, x: Val) -> Val:
+    """[..., m, n] as [B, m, n]."""
+    r = need_rank(x)
+    if r == 3:
+        return x
+    s = x.shape
+    if s is not None and all(isinstance(d, int) for d in s):
+        b = int(np.prod(s[:-2], dtype=np.int64))
+        return g.op1("Reshape", x, g.const(np.asarray([b, s[-2], s[-1]], np.int64)), allowzero=1)
+    lead = g.op1("ReduceProd", lead_shape(g, x), keepdims=1)  # not -1: a batch may be empty
+    out = g.op1("Reshape", x, g.op1("Concat", lead, g.op1("Shape", x, start=r - 2), axis=0), allowzero=1)
+    if s is not None:
+        g.refine(out, (None, s[-2], s[-1]))
+    return out
+
+
+def unflat(g: Graph, y: Val, lead: Val, rank: int, shape=None) -> Val:
+    """[B, ...] ``y`` with B split back into the batch dims ``lead`` (``rank``: the result's rank)."""
+    tail = need_rank(y) - 1
+    if rank == tail + 1 and lead.is_const and lead.const.size == 1:
+        out = y
+    else:
+        out = g.op1("Reshape", y, g.op1("Concat", lead, g.op1("Shape", y, start=1), axis=0), allowzero=1)
+    if shape is not None:
+        g.refine(out, shape)
+    return out
+
+
+def loop(g: Graph, name: str, trips: Val, init: list[Val],
+         step: Callable[[Graph, Val, list[Val]], list[Val]]) -> list[Val]:
+    """An ONNX Loop of ``trips`` iterations carrying ``init``; ``step(body, k, carried)`` gives the next values.
+
+    The carried values keep their rank; their dims are left unknown inside the body.
+    """
+    names = [g.model.fresh(f"{g.hint}/{name}_{k}") for k in ("iter", "cond", *(f"v{j}" for j in range(len(init))))]
+    types = [tensor_type(v.dtype, None if v.shape is None else (None,) * len(v.shape)) for v in init]
+
+    def body(gg: Graph) -> list[Val]:
+        carried = [Val(nm, v.dtype, None if v.shape is None else (None,) * len(v.shape))
+                   for nm, v in zip(names[2:], init)]
+        new = step(gg, Val(names[0], I64, ()), carried)
+        return [gg.const(np.asarray(True)), *(cast(gg, v, c.dtype) for v, c in zip(new, carried))]
+
+    proto, _ = body_graph(g, name, body, [(names[0], tensor_type(I64, ())),
+                                          (names[1], tensor_type(np.dtype(bool), ())),
+                                          *zip(names[2:], types)])
+    outs = g.op("Loop", [to_scalar(g, trips), None, *init], outputs=len(init), types=types, body=proto)
+    for o, v in zip(outs, init):
+        g.refine(o, v.shape)
+    return outs
+
+
+# -- small building blocks (batch of matrices [B, m, n], k an int64 scalar) ---------------------
+
+def row(g: Graph, x: Val, k: Val) -> Val:
+    """x[:, k, :] of [B, m, n]: [B, n]."""
+    return g.op1("Gather", x, k, axis=1)
+
+
+def col(g: Graph, x: Val, k: Val) -> Val:
+    """x[:, :, k] of [B, m, n]: [B, m]."""
+    return g.op1("Gather", x, k, axis=2)
+
+
+def entry(g: Graph, v: Val, k: Val) -> Val:
+    """v[:, k] of [B, n]: [B]."""
+    return g.op1("Gather", v, k, axis=1)
+
+
+def as_col(g: Graph, v: Val) -> Val:
+    """[B, n] as [B, n, 1]."""
+    return g.op1("Unsqueeze", v, i64(g, [2]))
+
+
+def as_row(g: Graph, v: Val) -> Val:
+    """[B, n] as [B, 1, n]."""
+    return g.op1("Unsqueeze", v, i64(g, [1]))
+
+
+def per_matrix(g: Graph, v: Val) -> Val:
+    """[B] as [B, 1]."""
+    return g.op1("Unsqueeze", v, i64(g, [1]))
+
+
+def arange(g: Graph, n: Val) -> Val:
+    return g.op1("Range", i64(g, 0), n, i64(g, 1))
+
+
+def eye(g: Graph, n: Val, dtype) -> Val:
+    """The [n, n] identity of ``dtype``."""
+    ar = arange(g, n)
+    same = g.op1("Equal", g.op1("Unsqueeze", ar, i64(g, [1])), g.op1("Unsqueeze", ar, i64(g, [0])))
+    return g.op1("Where", same, scalar(g, 1, dtype), scalar(g, 0, dtype))
+
+
+def zeros_like(g: Graph, x: Val) -> Val:
+    return g.op1("Expand", scalar(g, 0, x.dtype), g.op1("Shape", x))
+
+
+def diagonal(g: Graph, x: Val) -> Val:
+    """The diagonal of [B, n, n]: [B, n] (other entries never read, NaN or not)."""
+    n = dim(g, x, 2)
+    flat = g.op1("Reshape", x, g.op1("Concat", i64(g, [0]), g.op1("Reshape", g.op1("Mul", n, n), i64(g, [1])),
+                                     axis=0))
+    return g.op1("Gather", flat, g.op1("Mul", arange(g, n), g.op1("Add", n, i64(g, 1))), axis=1)
+
+
+def lower_mask(g: Graph, n: Val, strict: bool = False, upper: bool = False) -> Val:
+    """[n, n] bool: the lower (or upper) triangle, with or without the diagonal."""
+    ar = arange(g, n)
+    r, c = g.op1("Unsqueeze", ar, i64(g, [1])), g.op1("Unsqueeze", ar, i64(g, [0]))
+    a, b = (c, r) if not upper else (r, c)
+    # lower: c <= r (c < r strictly); upper: r <= c.
+    return g.op1("Less", a, b) if strict else g.op1("Not", g.op1("Less", b, a))
+
+
+def transpose3(g: Graph, x: Val) -> Val:
+    return g.op1("Transpose", x, perm=[0, 2, 1])
+
+
+# -- Cholesky ----------------------------------------------------------------------------------
+
+def cholesky(g: Graph, a: Val) -> tuple[Val, Val]:
+    """Lower Cholesky factors of [B, n, n] (read from the lower triangles) and which failed ([B] bool)."""
+    dt = a.dtype
+    n = dim(g, a, 2)
+    ar = arange(g, n)
+    zero, one = scalar(g, 0, dt), scalar(g, 1, dt)
+    b = dim(g, a, 0)
+    failed0 = g.op1("Expand", g.const(np.asarray(False)), g.op1("Reshape", b, i64(g, [1])))
+
+    def step(h: Graph, j: Val, carried: list[Val]) -> list[Val]:
+        low, failed = carried
+        r = row(h, low, j)  # L[j, :j] (zeros from j on)
+        d = h.op1("Sub", entry(h, col(h, a, j), j), h.op1("ReduceSum", h.op1("Mul", r, r), i64(h, [1]), keepdims=0))
+        pos = h.op1("Greater", d, zero)
+        failed = h.op1("Or", failed, h.op1("Not", pos))
+        root = per_matrix(h, h.op1("Sqrt", h.op1("Where", pos, d, one)))
+        v = h.op1("Sub", col(h, a, j), h.op1("Squeeze", h.op1("MatMul", low, as_col(h, r)), i64(h, [2])))
+        new = h.op1("Where", h.op1("Equal", ar, j), root, h.op1("Div", v, root))
+        new = h.op1("Where", h.op1("Less", ar, j), zero, new)
+        at_j = h.op1("Unsqueeze", h.op1("Equal", ar, j), i64(h, [0]))  # [1, n]: column j
+        return [h.op1("Where", at_j, as_col(h, new), low), failed]
+
+    low, failed = loop(g, "cholesky", n, [zeros_like(g, a), failed0], step)
+    return low, failed
+
+
+# -- triangular solves -------------------------------------------------------------------------
+
+def tri_solve(g: Graph, t: Val, b: Val, lower: bool, unit: bool = False) -> Val:
+    """Solve t x = b for [B, n, n] triangular t (only its ``lower`` or upper triangle read) and [B, n, k] b."""
+    n = dim(g, t, 2)
+    ar = arange(g, n)
+    zero = scalar(g, 0, t.dtype)
+    last = g.op1("Sub", n, i64(g, 1))
+
+    def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        (x,) = carried
+        i = k if lower else h.op1("Sub", last, k)
+        full = row(h, t, i)
+        done = h.op1("Less", ar, i) if lower else h.op1("Greater", ar, i)
+        tr = h.op1("Where", done, full, zero)  # the rows solved before; the other triangle is not read
+        acc = h.op1("Squeeze", h.op1("MatMul", as_row(h, tr), x), i64(h, [1]))  # [B, k]
+        xi = h.op1("Sub", row(h, b, i), acc)
+        if not unit:
+            xi = h.op1("Div", xi, per_matrix(h, entry(h, full, i)))
+        at_i = h.op1("Unsqueeze", h.op1("Equal", ar, i), i64(h, [1]))  # [n, 1]
+        return [h.op1("Where", at_i, as_row(h, xi), x)]
+
+    return loop(g, "tri_solve", n, [zeros_like(g, b)], step)[0]
+
+
+# -- LU with partial pivoting ------------------------------------------------------------------
+
+def lu(g: Graph, a: Val) -> tuple[Val, Val, Val]:
+    """Packed LU of [B, n, n] (unit L below the diagonal, U on and above), the row permutation
+    ``perm`` [B, n] int64 with L U = a[perm], and its parity [B] (+-1 in a's dtype)."""
+    dt = a.dtype
+    n = dim(g, a, 2)
+    ar = arange(g, n)
+    zero, one = scalar(g, 0, dt), scalar(g, 1, dt)
+    bshape = g.op1("Reshape", dim(g, a, 0), i64(g, [1]))
+    perm0 = g.op1("Expand", g.op1("Unsqueeze", ar, i64(g, [0])), g.op1("Concat", bshape, i64(g, [1]), axis=0))
+    parity0 = g.op1("Expand", one, bshape)
+
+    def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        x, perm, parity = carried
+        c = col(h, x, k)
+        score = h.op1("Where", h.op1("Less", ar, k), scalar(h, -1, dt), h.op1("Abs", c))
+        r = h.op1("ArgMax", score, axis=1, keepdims=1)  # [B, 1]: the first largest
+        idx = h.op1("Where", h.op1("Equal", ar, k), r, h.op1("Where", h.op1("Equal", ar, r), k, ar))  # [B, n]
+        x = h.op1("GatherElements", x, h.op1("Expand", as_col(h, idx), h.op1("Shape", x)), axis=1)
+        perm = h.op1("GatherElements", perm, idx, axis=1)
+        moved = h.op1("Squeeze", h.op1("Equal", r, k), i64(h, [1]))
+        parity = h.op1("Where", moved, parity, h.op1("Neg", parity))
+        c = col(h, x, k)
+        piv = per_matrix(h, entry(h, c, k))  # [B, 1]
+        nz = h.op1("Not", h.op1("Equal", piv, zero))
+        l = h.op1("Where", nz, h.op1("Div", c, h.op1("Where", nz, piv, one)), c)
+        u = row(h, x, k)
+        below = h.op1("Greater", ar, k)
+        below_r = h.op1("Unsqueeze", below, i64(h, [1]))  # [n, 1]
+        block = h.op1("And", below_r, h.op1("Unsqueeze", below, i64(h, [0])))  # [n, n]
+        x = h.op1("Where", block, h.op1("Sub", x, h.op1("Mul", as_col(h, l), as_row(h, u))), x)
+        at_k = h.op1("And", below_r, h.op1("Unsqueeze", h.op1("Equal", ar, k), i64(h, [0])))
+        x = h.op1("Where", at_k, as_col(h, l), x)
+        return [x, perm, parity]
+
+    packed, perm, parity = loop(g, "lu", n, [a, perm0, parity0], step)
+    return packed, perm, parity
+
+
+def lu_solve(g: Graph, packed: Val, perm: Val, b: Val) -> Val:
+    """Solve a x = b from a's packed LU and permutation ([B, n, n], [B, n]; b [B, n, k])."""
+    rows = g.op1("Expand", as_col(g, perm), g.op1("Shape", b))
+    pb = g.op1("GatherElements", b, rows, axis=1)
+    y = tri_solve(g, packed, pb, lower=True, unit=True)
+    return tri_solve(g, packed, y, lower=False)
+
+
+def slogdet(g: Graph, packed: Val, parity: Val) -> tuple[Val, Val]:
+    """Sign and log|det| from the packed LU: the permutation's parity times the pivots' signs, and
+    the sum of log|pivot| (determinant_op.cc's SLogDet; an exact zero pivot gives sign 0, -inf)."""
+    d = diagonal(g, packed)
+    logdet = g.op1("ReduceSum", g.op1("Log", g.op1("Abs", d)), i64(g, [1]), keepdims=0)
+    sign = g.op1("Mul", parity, reduce(g, "ReduceProd", g.op1("Sign", d), [1], keepdims=False))
+    return sign, logdet
+
+
+# -- Householder QR ----------------------------------------------------------------------------
+
+def qr(g: Graph, a: Val) -> tuple[Val, Val]:
+    """Full Householder QR of [B, m, n]: Q [B, m, m] and R [B, m, n] (upper triangular)."""
+    dt = a.dtype
+    m, n = dim(g, a, 1), dim(g, a, 2)
+    p = g.op1("Min", m, n)
+    ar = arange(g, m)
+    zero, one = scalar(g, 0, dt), scalar(g, 1, dt)
+    tiny = scalar(g, np.finfo(dt).tiny, dt)
+    q0 = g.op1("Expand", eye(g, m, dt), g.op1("Concat", g.op1("Shape", a, start=0, end=1), g.op1(
+        "Reshape", m, i64(g, [1])), g.op1("Reshape", m, i64(g, [1])), axis=0))
+
+    def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        r, q = carried
+        x = col(h, r, k)  # [B, m]
+        alpha = entry(h, x, k)
+        after = h.op1("Greater", ar, k)
+        tail = h.op1("Where", after, x, zero)
+        tsq = h.op1("ReduceSum", h.op1("Mul", tail, tail), i64(h, [1]), keepdims=0)
+        norm = h.op1("Sqrt", h.op1("Add", h.op1("Mul", alpha, alpha), tsq))
+        beta = h.op1("Where", h.op1("Less", alpha, zero), norm, h.op1("Neg", norm))
+        trivial = h.op1("Not", h.op1("Greater", tsq, tiny))
+        tau = h.op1("Where", trivial, zero, h.op1("Div", h.op1("Sub", beta, alpha), beta))
+        denom = per_matrix(h, h.op1("Where", trivial, one, h.op1("Sub", alpha, beta)))
+        v = h.op1("Where", h.op1("Equal", ar, k), one, h.op1("Where", after, h.op1("Div", x, denom), zero))
+        t3 = h.op1("Unsqueeze", tau, i64(h, [1, 2]))
+        w = h.op1("MatMul", as_row(h, v), r)  # [B, 1, n]: v^T R
+        r = h.op1("Sub", r, h.op1("Mul", t3, h.op1("Mul", as_col(h, v), w)))
+        qv = h.op1("MatMul", q, as_col(h, v))  # [B, m, 1]
+        q = h.op1("Sub", q, h.op1("Mul", t3, h.op1("Mul", qv, as_row(h, v))))
+        # Column k: beta on the diagonal (alpha untouched without a reflection), zeros below.
+        newc = h.op1("Where", h.op1("Equal", ar, k), per_matrix(h, h.op1("Where", trivial, alpha, beta)),
+                     h.op1("Where", after, zero, col(h, r, k)))
+        n_ar = arange(h, dim(h, r, 2))
+        at_k = h.op1("Unsqueeze", h.op1("Equal", n_ar, k), i64(h, [0]))
+        r = h.op1("Where", at_k, as_col(h, newc), r)
+        return [r, q]
+
+    r, q = loop(g, "qr", p, [a, q0], step)
+    r = g.op1("Trilu", r, upper=1)
+    return q, r
