@@ -332,3 +332,106 @@ def qr(g: Graph, a: Val) -> tuple[Val, Val]:
     r, q = loop(g, "qr", p, [a, q0], step)
     r = g.op1("Trilu", r, upper=1)
     return q, r
+
+
+# -- tridiagonal systems -----------------------------------------------------------------------
+
+def _put(h: Graph, v: Val, ar: Val, i: Val, value: Val) -> Val:
+    """[B, M] ``v`` with column i set to [B] ``value``."""
+    return h.op1("Where", h.op1("Equal", ar, i), per_matrix(h, value), v)
+
+
+def _put_row(h: Graph, x: Val, ar: Val, i: Val, value: Val) -> Val:
+    """[B, M, K] ``x`` with row i set to [B, K] ``value``."""
+    return h.op1("Where", h.op1("Unsqueeze", h.op1("Equal", ar, i), i64(h, [1])), as_row(h, value), x)
+
+
+def tridiagonal_pivoting(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> tuple[Val, Val]:
+    """Gaussian elimination with partial pivoting on [B, M] diagonals and [B, M, K] right-hand
+    sides (LAPACK gtsv's scheme, the runtime's _pivoted_tridiagonal): x, and which systems met an
+    exactly zero pivot."""
+    dt = main.dtype
+    n = dim(g, main, 1)
+    ar = arange(g, n)
+    zero = scalar(g, 0, dt)
+    one_i = i64(g, 1)
+    failed0 = g.op1("Expand", g.const(np.asarray(False)), g.op1("Reshape", dim(g, main, 0), i64(g, [1])))
+
+    def forward(h: Graph, i: Val, carried: list[Val]) -> list[Val]:
+        u0, u1, u2, x, failed = carried
+        j = h.op1("Add", i, one_i)
+        ui0, ui1, xi = entry(h, u0, i), entry(h, u1, i), row(h, x, i)
+        sub_n, main_n, sup_n, rhs_n = entry(h, sub, j), entry(h, main, j), entry(h, sup, j), row(h, rhs, j)
+        a, b = h.op1("Abs", ui0), h.op1("Abs", sub_n)
+        keep = h.op1("Or", h.op1("Greater", a, b), h.op1("Equal", a, b))
+        failed = h.op1("Or", failed, h.op1("And", keep, h.op1("Equal", ui0, zero)))
+        f_keep, f_swap = h.op1("Div", sub_n, ui0), h.op1("Div", ui0, sub_n)
+        k1 = per_matrix(h, keep)
+        fk1, fs1 = per_matrix(h, f_keep), per_matrix(h, f_swap)
+        u0 = _put(h, u0, ar, j, h.op1("Where", keep, h.op1("Sub", main_n, h.op1("Mul", f_keep, ui1)),
+                                      h.op1("Sub", ui1, h.op1("Mul", f_swap, main_n))))
+        x = _put_row(h, x, ar, j, h.op1("Where", k1, h.op1("Sub", rhs_n, h.op1("Mul", fk1, xi)),
+                                        h.op1("Sub", xi, h.op1("Mul", fs1, rhs_n))))
+        x = _put_row(h, x, ar, i, h.op1("Where", k1, xi, rhs_n))
+        u0 = _put(h, u0, ar, i, h.op1("Where", keep, ui0, sub_n))
+        u1 = _put(h, u1, ar, i, h.op1("Where", keep, ui1, main_n))
+        # Row i+1's superdiagonal and row i's second one (unused after the last step).
+        u1 = _put(h, u1, ar, j, h.op1("Where", keep, sup_n, h.op1("Neg", h.op1("Mul", f_swap, sup_n))))
+        u2 = _put(h, u2, ar, i, h.op1("Where", keep, zero, sup_n))
+        return [u0, u1, u2, x, failed]
+
+    trips = g.op1("Max", g.op1("Sub", n, one_i), i64(g, 0))
+    u0, u1, u2, x, failed = loop(g, "gtsv", trips, [main, sup, zeros_like(g, main), rhs, failed0], forward)
+    last = g.op1("Sub", n, one_i)
+
+    def back(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        x, failed = carried
+        i = h.op1("Sub", last, k)
+        ui0 = entry(h, u0, i)
+        failed = h.op1("Or", failed, h.op1("And", h.op1("Equal", i, last), h.op1("Equal", ui0, zero)))
+        acc = row(h, x, i)
+        for step, coef in ((1, u1), (2, u2)):
+            j = h.op1("Add", i, i64(h, step))
+            inside = h.op1("Less", j, n)
+            term = h.op1("Mul", per_matrix(h, entry(h, coef, i)), row(h, x, h.op1("Min", j, last)))
+            acc = h.op1("Where", inside, h.op1("Sub", acc, term), acc)
+        return [_put_row(h, x, ar, i, h.op1("Div", acc, per_matrix(h, ui0))), failed]
+
+    x, failed = loop(g, "gtsv_back", n, [x, failed], back)
+    return x, failed
+
+
+def tridiagonal_thomas(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> tuple[Val, Val]:
+    """The Thomas algorithm (no pivoting, the runtime's _thomas): x, and which systems met a zero pivot."""
+    dt = main.dtype
+    n = dim(g, main, 1)
+    ar = arange(g, n)
+    zero = scalar(g, 0, dt)
+    one_i = i64(g, 1)
+    failed0 = g.op1("Expand", g.const(np.asarray(False)), g.op1("Reshape", dim(g, main, 0), i64(g, [1])))
+
+    def forward(h: Graph, i: Val, carried: list[Val]) -> list[Val]:
+        u, x, failed = carried
+        prev = h.op1("Max", h.op1("Sub", i, one_i), i64(h, 0))
+        first = h.op1("Equal", i, i64(h, 0))
+        main_i, sub_i = entry(h, main, i), entry(h, sub, i)
+        denom = h.op1("Where", first, main_i, h.op1("Sub", main_i, h.op1("Mul", sub_i, entry(h, u, prev))))
+        num = h.op1("Where", first, row(h, rhs, i),
+                    h.op1("Sub", row(h, rhs, i), h.op1("Mul", per_matrix(h, sub_i), row(h, x, prev))))
+        failed = h.op1("Or", failed, h.op1("Equal", denom, zero))
+        u = _put(h, u, ar, i, h.op1("Div", entry(h, sup, i), denom))
+        x = _put_row(h, x, ar, i, h.op1("Div", num, per_matrix(h, denom)))
+        return [u, x, failed]
+
+    u, x, failed = loop(g, "thomas", n, [zeros_like(g, main), zeros_like(g, rhs), failed0], forward)
+    start = g.op1("Sub", n, i64(g, 2))
+
+    def back(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        (x,) = carried
+        i = h.op1("Sub", start, k)
+        nxt = row(h, x, h.op1("Add", i, one_i))
+        return [_put_row(h, x, ar, i, h.op1("Sub", row(h, x, i), h.op1("Mul", per_matrix(h, entry(h, u, i)), nxt)))]
+
+    trips = g.op1("Max", g.op1("Sub", n, one_i), i64(g, 0))
+    (x,) = loop(g, "thomas_back", trips, [x], back)
+    return x, failed
