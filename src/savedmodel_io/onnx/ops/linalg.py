@@ -11,12 +11,14 @@ Diagonals k in [lo, hi] are packed from hi down, each of length
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops import _factor as F
-from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, const_ints, dim_of, need_rank, scalar, squeeze, working
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, const_ints, dim_of, need_rank, reduce, scalar, squeeze, working
 
 
 @converter("Cross", onnx="Gather, Mul, Sub")
@@ -504,3 +506,61 @@ def tridiagonal_solve(cx, node, ins):
     x, failed = solve(g, sup, main, sub, b3)
     x = g.op1("Where", g.op1("Unsqueeze", failed, F.i64(g, [1, 2])), _nan(g, x.dtype), x)
     return _out(g, x, ins[1], F.lead_shape(g, rhs), r, rhs.shape)
+
+
+# Degree-13 Pade coefficients b_j = (26 - j)! 13! / (26! j! (13 - j)!) (Higham 2005, "The scaling and
+# squaring method for the matrix exponential revisited"), and its theta_13 = 5.371920351148152:
+# the runtime's _pade13, whose values match tf.linalg.expm's.
+_PADE13 = [math.factorial(26 - j) * math.factorial(13) / (math.factorial(26) * math.factorial(j) * math.factorial(13 - j))
+           for j in range(14)]
+_THETA13 = 5.371920351148152
+
+
+@converter("MatrixExponential", onnx="MatMul (Pade 13), Loops (LU solve), Loop (squarings, as many as the largest norm needs)")
+def matrix_exponential(cx, node, ins):
+    """exp by scaling and squaring with the degree-13 Pade approximant, in float64 (the runtime's
+    _pade13): each matrix is scaled by 2^-s, s = max(0, ceil(log2(|A|_1 / theta_13))), and its
+    approximant squared s times (a Loop running max(s) times, each matrix squared while s > i)."""
+    g, x = cx.g, ins[0]
+    r = _square(x)
+    if x.dtype not in (np.float16, np.float32, np.float64):
+        raise ExportError(f"{node.op} of {x.dtype} matrices")
+    f64 = np.dtype(np.float64)
+    a = F.flat3(g, cast(g, x, f64))
+    n = F.dim(g, a, 2)
+    norm = reduce(g, "ReduceMax", g.op1("ReduceSum", g.op1("Abs", a), F.i64(g, [1]), keepdims=0), [1], keepdims=False)
+    ratio = g.op1("Div", g.op1("Max", norm, scalar(g, 1e-300, f64)), scalar(g, _THETA13, f64))
+    s = g.op1("Max", scalar(g, 0, f64), g.op1("Ceil", g.op1("Div", g.op1("Log", ratio), scalar(g, math.log(2), f64))))
+    s = g.op1("Where", g.op1("IsInf", s), scalar(g, 0, f64), g.op1("Where", g.op1("IsNaN", s), scalar(g, 0, f64), s))
+    a = g.op1("Div", a, g.op1("Unsqueeze", g.op1("Pow", scalar(g, 2, f64), s), F.i64(g, [1, 2])))
+    ident = F.eye(g, n, f64)
+    mm = lambda p, q: g.op1("MatMul", p, q)  # noqa: E731
+
+    def comb(*terms):
+        out = None
+        for c, m in terms:
+            t = g.op1("Mul", scalar(g, c, f64), m)
+            out = t if out is None else g.op1("Add", out, t)
+        return out
+
+    b = _PADE13
+    a2 = mm(a, a)
+    a4 = mm(a2, a2)
+    a6 = mm(a4, a2)
+    u = mm(a, g.op1("Add", mm(a6, comb((b[13], a6), (b[11], a4), (b[9], a2))),
+                    comb((b[7], a6), (b[5], a4), (b[3], a2), (b[1], ident))))
+    v = g.op1("Add", mm(a6, comb((b[12], a6), (b[10], a4), (b[8], a2))),
+              comb((b[6], a6), (b[4], a4), (b[2], a2), (b[0], ident)))
+    packed, perm, _ = F.lu(g, g.op1("Sub", v, u))
+    res = F.lu_solve(g, packed, perm, g.op1("Add", v, u))
+    times = g.op1("Cast", reduce(g, "ReduceMax", g.op1("Concat", s, scalar(g, [0], f64), axis=0), [0], keepdims=False),
+                  to=7)
+    s3 = g.op1("Unsqueeze", s, F.i64(g, [1, 2]))
+
+    def square(h: Graph, i: Val, carried: list[Val]) -> list[Val]:
+        (m,) = carried
+        more = h.op1("Less", h.op1("Cast", i, to=11), s3)
+        return [h.op1("Where", more, h.op1("MatMul", m, m), m)]
+
+    (res,) = F.loop(g, "expm_squarings", times, [res], square)
+    return _out(g, res, x, F.lead_shape(g, x), r, x.shape)
