@@ -144,6 +144,21 @@ def per_matrix(g: Graph, v: Val) -> Val:
     return g.op1("Unsqueeze", v, i64(g, [1]))
 
 
+def set_row(g: Graph, x: Val, i: Val, values: Val) -> Val:
+    """[B, m, n] ``x`` with row i set to [B, n] ``values`` (ScatterElements: no pass over the whole
+    batch with a mask, which onnxruntime's broadcasting Where makes the slowest step)."""
+    upd = as_row(g, values)
+    idx = g.op1("Expand", g.op1("Reshape", i, i64(g, [1, 1, 1])), g.op1("Shape", upd))
+    return g.op1("ScatterElements", x, idx, upd, axis=1)
+
+
+def set_col(g: Graph, x: Val, j: Val, values: Val) -> Val:
+    """[B, m, n] ``x`` with column j set to [B, m] ``values``."""
+    upd = as_col(g, values)
+    idx = g.op1("Expand", g.op1("Reshape", j, i64(g, [1, 1, 1])), g.op1("Shape", upd))
+    return g.op1("ScatterElements", x, idx, upd, axis=2)
+
+
 def arange(g: Graph, n: Val) -> Val:
     return g.op1("Range", i64(g, 0), n, i64(g, 1))
 
@@ -201,8 +216,7 @@ def cholesky(g: Graph, a: Val) -> tuple[Val, Val]:
         v = h.op1("Sub", col(h, a, j), h.op1("Squeeze", h.op1("MatMul", low, as_col(h, r)), i64(h, [2])))
         new = h.op1("Where", h.op1("Equal", ar, j), root, h.op1("Div", v, root))
         new = h.op1("Where", h.op1("Less", ar, j), zero, new)
-        at_j = h.op1("Unsqueeze", h.op1("Equal", ar, j), i64(h, [0]))  # [1, n]: column j
-        return [h.op1("Where", at_j, as_col(h, new), low), failed]
+        return [set_col(h, low, j, new), failed]
 
     low, failed = loop(g, "cholesky", n, [zeros_like(g, a), failed0], step)
     return low, failed
@@ -227,8 +241,7 @@ def tri_solve(g: Graph, t: Val, b: Val, lower: bool, unit: bool = False) -> Val:
         xi = h.op1("Sub", row(h, b, i), acc)
         if not unit:
             xi = h.op1("Div", xi, per_matrix(h, entry(h, full, i)))
-        at_i = h.op1("Unsqueeze", h.op1("Equal", ar, i), i64(h, [1]))  # [n, 1]
-        return [h.op1("Where", at_i, as_row(h, xi), x)]
+        return [set_row(h, x, i, xi)]
 
     return loop(g, "tri_solve", n, [zeros_like(g, b)], step)[0]
 
@@ -251,8 +264,16 @@ def lu(g: Graph, a: Val) -> tuple[Val, Val, Val]:
         c = col(h, x, k)
         score = h.op1("Where", h.op1("Less", ar, k), scalar(h, -1, dt), h.op1("Abs", c))
         r = h.op1("ArgMax", score, axis=1, keepdims=1)  # [B, 1]: the first largest
-        idx = h.op1("Where", h.op1("Equal", ar, k), r, h.op1("Where", h.op1("Equal", ar, r), k, ar))  # [B, n]
-        x = h.op1("GatherElements", x, h.op1("Expand", as_col(h, idx), h.op1("Shape", x)), axis=1)
+        at_k, at_r = h.op1("Equal", ar, k), h.op1("Equal", ar, r)  # [n], [B, n]
+        idx = h.op1("Where", at_k, r, h.op1("Where", at_r, k, ar))  # [B, n]: rows k and r swapped
+        # Swap rows k and r: two rows read ([B, 1, n]) and written, not a gather of the whole batch.
+        row_k = h.op1("Unsqueeze", row(h, x, k), i64(h, [1]))
+        shape = h.op1("Shape", row_k)
+        idx_k = h.op1("Expand", h.op1("Reshape", k, i64(h, [1, 1, 1])), shape)
+        idx_r = h.op1("Expand", h.op1("Unsqueeze", r, i64(h, [2])), shape)
+        row_r = h.op1("GatherElements", x, idx_r, axis=1)
+        x = h.op1("ScatterElements", x, h.op1("Concat", idx_k, idx_r, axis=1),
+                  h.op1("Concat", row_r, row_k, axis=1), axis=1)
         perm = h.op1("GatherElements", perm, idx, axis=1)
         moved = h.op1("Squeeze", h.op1("Equal", r, k), i64(h, [1]))
         parity = h.op1("Where", moved, parity, h.op1("Neg", parity))
@@ -260,13 +281,12 @@ def lu(g: Graph, a: Val) -> tuple[Val, Val, Val]:
         piv = per_matrix(h, entry(h, c, k))  # [B, 1]
         nz = h.op1("Not", h.op1("Equal", piv, zero))
         l = h.op1("Where", nz, h.op1("Div", c, h.op1("Where", nz, piv, one)), c)
-        u = row(h, x, k)
         below = h.op1("Greater", ar, k)
-        below_r = h.op1("Unsqueeze", below, i64(h, [1]))  # [n, 1]
-        block = h.op1("And", below_r, h.op1("Unsqueeze", below, i64(h, [0])))  # [n, n]
-        x = h.op1("Where", block, h.op1("Sub", x, h.op1("Mul", as_col(h, l), as_row(h, u))), x)
-        at_k = h.op1("And", below_r, h.op1("Unsqueeze", h.op1("Equal", ar, k), i64(h, [0])))
-        x = h.op1("Where", at_k, as_col(h, l), x)
+        lm = h.op1("Where", below, l, zero)  # rows after k
+        um = h.op1("Where", below, row(h, x, k), zero)  # columns after k
+        # The trailing block less l u^T (other entries less 0; a non-finite u makes them NaN).
+        x = h.op1("Sub", x, h.op1("MatMul", as_col(h, lm), as_row(h, um)))
+        x = set_col(h, x, k, h.op1("Where", below, l, c))
         return [x, perm, parity]
 
     packed, perm, parity = loop(g, "lu", n, [a, perm0, parity0], step)
@@ -316,17 +336,14 @@ def qr(g: Graph, a: Val) -> tuple[Val, Val]:
         tau = h.op1("Where", trivial, zero, h.op1("Div", h.op1("Sub", beta, alpha), beta))
         denom = per_matrix(h, h.op1("Where", trivial, one, h.op1("Sub", alpha, beta)))
         v = h.op1("Where", h.op1("Equal", ar, k), one, h.op1("Where", after, h.op1("Div", x, denom), zero))
-        t3 = h.op1("Unsqueeze", tau, i64(h, [1, 2]))
-        w = h.op1("MatMul", as_row(h, v), r)  # [B, 1, n]: v^T R
-        r = h.op1("Sub", r, h.op1("Mul", t3, h.op1("Mul", as_col(h, v), w)))
-        qv = h.op1("MatMul", q, as_col(h, v))  # [B, m, 1]
-        q = h.op1("Sub", q, h.op1("Mul", t3, h.op1("Mul", qv, as_row(h, v))))
+        tv = h.op1("Mul", per_matrix(h, tau), v)
+        # R - tau v (v^T R) and Q - (Q v) tau v^T, the outer products as MatMuls of inner size 1.
+        r = h.op1("Sub", r, h.op1("MatMul", as_col(h, tv), h.op1("MatMul", as_row(h, v), r)))
+        q = h.op1("Sub", q, h.op1("MatMul", h.op1("MatMul", q, as_col(h, v)), as_row(h, tv)))
         # Column k: beta on the diagonal (alpha untouched without a reflection), zeros below.
         newc = h.op1("Where", h.op1("Equal", ar, k), per_matrix(h, h.op1("Where", trivial, alpha, beta)),
                      h.op1("Where", after, zero, col(h, r, k)))
-        n_ar = arange(h, dim(h, r, 2))
-        at_k = h.op1("Unsqueeze", h.op1("Equal", n_ar, k), i64(h, [0]))
-        r = h.op1("Where", at_k, as_col(h, newc), r)
+        r = set_col(h, r, k, newc)
         return [r, q]
 
     r, q = loop(g, "qr", p, [a, q0], step)
@@ -343,7 +360,7 @@ def _put(h: Graph, v: Val, ar: Val, i: Val, value: Val) -> Val:
 
 def _put_row(h: Graph, x: Val, ar: Val, i: Val, value: Val) -> Val:
     """[B, M, K] ``x`` with row i set to [B, K] ``value``."""
-    return h.op1("Where", h.op1("Unsqueeze", h.op1("Equal", ar, i), i64(h, [1])), as_row(h, value), x)
+    return set_row(h, x, i, value)
 
 
 def tridiagonal_pivoting(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> tuple[Val, Val]:
