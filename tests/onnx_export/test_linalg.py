@@ -50,7 +50,8 @@ def run(op: str, feeds: dict[str, np.ndarray], n_out: int = 1, attrs: dict | Non
         expected = [np.asarray(res[f"o{i}"]) for i in range(n_out)]
     if expected is not None:
         types = [(w.dtype, w.ndim) for w in expected]
-    else:  # the runtime raises (as TensorFlow does): the types of inverses, solves and Lu
+    else:  # the runtime raises (as TensorFlow does), or runs no such op: the types of inverses,
+        # solves, Lu and SelfAdjointEig
         first, last = next(iter(feeds.values())), list(feeds.values())[-1]
         types = [(first.dtype, last.ndim), (np.dtype(np.int32), first.ndim - 1)][:n_out]
     typed = {f"o{i}": (r, dtypes.from_numpy(t), (None,) * rank) for i, (r, (t, rank)) in enumerate(zip(refs, types))}
@@ -325,3 +326,53 @@ def test_refusals_name_the_node():
     c = (RS.standard_normal((3, 3)) + 1j * RS.standard_normal((3, 3))).astype(np.complex64)
     assert "complex" in refused("MatrixInverse", {"x": c})
     assert "square" in refused("MatrixInverse", {"x": normal(np.float32, 3, 4)})
+
+
+# -- symmetric eigendecompositions (Jacobi): values as TF's, vectors up to sign -------------------
+
+def _eig_checks(x: np.ndarray, e: np.ndarray, v: np.ndarray, want_e: np.ndarray, want_v: np.ndarray | None,
+                distinct: bool) -> None:
+    close(e, want_e, "eigenvalues", scale=10)
+    sym = np.tril(x) + np.swapaxes(np.tril(x, -1), -1, -2)
+    n = x.shape[-1]
+    tol = 1e-4 if x.dtype == np.float32 else 1e-10
+    scale = max(1.0, float(np.abs(sym).max(initial=0)))
+    np.testing.assert_allclose(sym @ v, v * e[..., None, :], atol=tol * scale * n)
+    np.testing.assert_allclose(np.swapaxes(v, -1, -2) @ v, np.broadcast_to(np.eye(n), v.shape), atol=tol * n)
+    if distinct and want_v is not None:  # each column is the runtime's up to its sign
+        signs = np.sign(np.sum(v * want_v, axis=-2, keepdims=True))
+        close(v * signs, want_v, "eigenvectors up to sign", scale=100)
+
+
+@pytest.mark.parametrize("dt", DTS)
+@pytest.mark.parametrize("n", [1, 2, 5, 17])
+def test_self_adjoint_eig(dt, n):
+    x = normal(dt, 2, 3, n, n)
+    x[..., np.triu_indices(n, 1)[0], np.triu_indices(n, 1)[1]] = 99  # never read
+    (e, v), want, _ = run("SelfAdjointEigV2", {"x": x}, 2, {"compute_v": True})
+    _eig_checks(x, e, v, want[0], want[1], distinct=True)
+    (e2, none), want2, _ = run("SelfAdjointEigV2", {"x": x}, 2, {"compute_v": False})
+    close(e2, want2[0])
+    assert none.shape == () and none == 0
+
+
+def test_self_adjoint_eig_repeated_values_and_v1():
+    """Repeated eigenvalues (vectors not unique: invariants only), zero and diagonal matrices, and the
+    TF 1.0 op's packing of values over vectors."""
+    x = np.stack([np.eye(4), np.zeros((4, 4)), np.diag([3.0, -1, 3, 2]), spd(np.float64, 4, 4)])
+    q, _ = np.linalg.qr(normal(np.float64, 4, 4))
+    x = np.concatenate([x, (q @ np.diag([2.0, 2, 5, 5]) @ q.T)[None]])
+    (e, v), want, _ = run("SelfAdjointEigV2", {"x": x}, 2, {"compute_v": True})
+    _eig_checks(x, e, v, want[0], want[1], distinct=False)
+    for op in ("SelfAdjointEig", "BatchSelfAdjointEig"):
+        (packed,), _, _ = run(op, {"x": x}, want=False)
+        np.testing.assert_allclose(packed[..., 0, :], e, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(packed[..., 1:, :], v, rtol=1e-12, atol=1e-12)
+
+
+def test_self_adjoint_eig_dynamic_and_empty():
+    x = normal(np.float32, 3, 6, 6)
+    (e, v), want, _ = run("SelfAdjointEigV2", {"x": x}, 2, {"compute_v": True}, dynamic=True, opset=MIN_OPSET)
+    _eig_checks(x, e, v, want[0], want[1], distinct=True)
+    for shape in ((0, 0), (2, 0, 0), (0, 3, 3)):
+        same("SelfAdjointEigV2", {"x": np.zeros(shape, np.float32)}, 2, {"compute_v": True})

@@ -224,6 +224,8 @@ def test_mapping_matches_tensorflow(family, case):
         if w.dtype == object:
             g = np.vectorize(lambda x: x.encode("utf-8", "surrogateescape"), otypes=[object])(g) if g.size else g
         assert g.dtype == w.dtype and g.shape == w.shape, (case.id, i, g.dtype, g.shape, w.dtype, w.shape)
+        if case.spec_only:  # TF's numbers are not defined (random ops, outputs a kernel leaves unwritten)
+            continue
         if w.dtype.kind in "fc":
             tol = case.rtol if case.rtol is not None else (1e-3 if w.dtype == np.float16 else 1e-4)
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol / 10, err_msg=f"{case.id} output {i}")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from savedmodel_io.onnx._graph import Graph, Val
-from savedmodel_io.onnx._types import tensor_type
+from savedmodel_io.onnx._types import onnx_type as _onnx_type, tensor_type
 from savedmodel_io.onnx.ops._subgraph import body_graph
 from savedmodel_io.onnx.ops._util import cast, need_rank, reduce, scalar
 
@@ -167,6 +167,8 @@ def eye(g: Graph, n: Val, dtype) -> Val:
     """The [n, n] identity of ``dtype``."""
     ar = arange(g, n)
     same = g.op1("Equal", g.op1("Unsqueeze", ar, i64(g, [1])), g.op1("Unsqueeze", ar, i64(g, [0])))
+    if np.dtype(dtype) == np.bool_:
+        return same
     return g.op1("Where", same, scalar(g, 1, dtype), scalar(g, 0, dtype))
 
 
@@ -174,11 +176,16 @@ def zeros_like(g: Graph, x: Val) -> Val:
     return g.op1("Expand", scalar(g, 0, x.dtype), g.op1("Shape", x))
 
 
+def flat2(g: Graph, x: Val, n: Val) -> Val:
+    """[B, n, n] as [B, n * n] (B read from the shape: a batch may be empty)."""
+    nn = g.op1("Reshape", g.op1("Mul", n, n), i64(g, [1]))
+    return g.op1("Reshape", x, g.op1("Concat", g.op1("Shape", x, start=0, end=1), nn, axis=0), allowzero=1)
+
+
 def diagonal(g: Graph, x: Val) -> Val:
     """The diagonal of [B, n, n]: [B, n] (other entries never read, NaN or not)."""
     n = dim(g, x, 2)
-    flat = g.op1("Reshape", x, g.op1("Concat", i64(g, [0]), g.op1("Reshape", g.op1("Mul", n, n), i64(g, [1])),
-                                     axis=0))
+    flat = flat2(g, x, n)
     return g.op1("Gather", flat, g.op1("Mul", arange(g, n), g.op1("Add", n, i64(g, 1))), axis=1)
 
 
@@ -452,3 +459,113 @@ def tridiagonal_thomas(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> tup
     trips = g.op1("Max", g.op1("Sub", n, one_i), i64(g, 0))
     (x,) = loop(g, "thomas_back", trips, [x], back)
     return x, failed
+
+
+# -- Jacobi eigenvalues and singular values ----------------------------------------------------
+# Parallel (round-robin) Jacobi: a sweep is m - 1 rounds (m = n rounded up to even); round t pairs
+# index t with m - 1 and a with (2t - a) mod (m - 1) (the circle method), so each round rotates n/2
+# disjoint pairs at once, each rotation an O(n) update of two rows and columns: the whole round is
+# elementwise work and Gathers of the partners' rows and columns, no matrix product. An index
+# paired with m - 1 = n (odd n) sits the round out. Rotation angles: Golub and Van Loan's symmetric
+# Schur 2x2 (t = sign(tau) / (|tau| + sqrt(1 + tau^2)), tau = (a_qq - a_pp) / (2 a_pq)).
+
+MAX_SWEEPS = 40
+
+
+def _partners(h: Graph, n: Val, m1: Val, t: Val) -> tuple[Val, Val]:
+    """Round t's partner of each index [n] (itself when it sits the round out) and whether it has one."""
+    ar = arange(h, n)
+    other = h.op1("Mod", h.op1("Add", h.op1("Sub", h.op1("Mul", t, i64(h, 2)), ar), h.op1("Mul", m1, i64(h, 2))), m1)
+    p = h.op1("Where", h.op1("Equal", ar, t), m1, h.op1("Where", h.op1("Equal", ar, m1), t, other))
+    paired = h.op1("Less", p, n)
+    return h.op1("Where", paired, p, ar), paired
+
+
+def _rotation(h: Graph, alpha: Val, beta: Val, gamma: Val, active: Val) -> tuple[Val, Val]:
+    """(c, s) of the rotation zeroing gamma between diagonal entries alpha (p) and beta (q); (1, 0) where not active."""
+    dt = alpha.dtype
+    one, zero = scalar(h, 1, dt), scalar(h, 0, dt)
+    g_safe = h.op1("Where", active, gamma, one)
+    tau = h.op1("Div", h.op1("Sub", beta, alpha), h.op1("Mul", scalar(h, 2, dt), g_safe))
+    sign = h.op1("Where", h.op1("Less", tau, zero), scalar(h, -1, dt), one)
+    t = h.op1("Div", sign, h.op1("Add", h.op1("Abs", tau), h.op1("Sqrt", h.op1("Add", one, h.op1("Mul", tau, tau)))))
+    c = h.op1("Div", one, h.op1("Sqrt", h.op1("Add", one, h.op1("Mul", t, t))))
+    return h.op1("Where", active, c, one), h.op1("Where", active, h.op1("Mul", t, c), zero)
+
+
+def _rotate_cols(h: Graph, x: Val, p: Val, c: Val, w: Val) -> Val:
+    """x J for the round's J (J[j, j] = c_j, J[p_j, j] = -w_j): column j = c_j x_j - w_j x_{p_j}."""
+    return h.op1("Sub", h.op1("Mul", x, as_row(h, c)), h.op1("Mul", h.op1("Gather", x, p, axis=2), as_row(h, w)))
+
+
+def _rotate_rows(h: Graph, x: Val, p: Val, c: Val, w: Val) -> Val:
+    """J^T x: row i = c_i x_i - w_i x_{p_i}."""
+    return h.op1("Sub", h.op1("Mul", x, as_col(h, c)), h.op1("Mul", h.op1("Gather", x, p, axis=1), as_col(h, w)))
+
+
+def _off2(h: Graph, a: Val, n: Val) -> Val:
+    """Squared Frobenius norm of the off-diagonal part of [B, n, n], per matrix."""
+    off = h.op1("Where", eye(h, n, np.bool_), scalar(h, 0, a.dtype), a)
+    return h.op1("ReduceSum", h.op1("Mul", off, off), i64(h, [1, 2]), keepdims=0)
+
+
+def _any(h: Graph, v: Val) -> Val:
+    return h.op1("Greater", h.op1("ReduceSum", h.op1("Cast", v, to=7), keepdims=0), i64(h, 0))
+
+
+def symmetric_eigen(g: Graph, a: Val) -> tuple[Val, Val]:
+    """Eigenvalues (ascending) and eigenvectors (columns, signs as the iteration leaves them) of
+    symmetric [B, n, n] ``a``, by parallel Jacobi sweeps until every matrix's off-diagonal norm is
+    at most n eps times its norm (at most MAX_SWEEPS sweeps)."""
+    dt = a.dtype
+    n = dim(g, a, 2)
+    m1 = g.op1("Max", g.op1("Sub", g.op1("Add", n, g.op1("Mod", n, i64(g, 2))), i64(g, 1)), i64(g, 1))
+    eps = float(np.finfo(dt).eps)
+    fro2 = g.op1("ReduceSum", g.op1("Mul", a, a), i64(g, [1, 2]), keepdims=0)
+    thr = g.op1("Mul", g.op1("Mul", g.op1("Cast", g.op1("Mul", n, n), to=_onnx_type(dt)), scalar(g, eps * eps, dt)), fro2)
+    v0 = g.op1("Expand", eye(g, n, dt), g.op1("Shape", a))
+    nf = g.op1("Cast", g.op1("Max", n, i64(g, 1)), to=_onnx_type(dt))
+    rel = g.op1("Div", scalar(g, eps * eps, dt), g.op1("Mul", nf, nf))
+
+    def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        x, v = carried
+        t = h.op1("Mod", k, m1)
+        p, paired = _partners(h, n, m1, t)
+        ar = arange(h, n)
+        d = diagonal(h, x)
+        dp = h.op1("Gather", d, p, axis=1)
+        flat = flat2(h, x, n)
+        # (a[i, p_i] + a[p_i, i]) / 2: rounding leaves the two unequal, and both rows of a pair must
+        # compute the same rotation.
+        apq = h.op1("Mul", scalar(h, 0.5, dt), h.op1("Add", h.op1("Gather", flat, h.op1("Add", h.op1("Mul", ar, n), p), axis=1),
+                                                     h.op1("Gather", flat, h.op1("Add", h.op1("Mul", p, n), ar), axis=1)))
+        first = h.op1("Less", ar, p)  # i is the pair's p (else its q)
+        alpha, beta = h.op1("Where", first, d, dp), h.op1("Where", first, dp, d)
+        # Rotate unless a_pq^2 <= (eps / n)^2 (a_pp^2 + a_qq^2): what is left then is below the
+        # stopping threshold, and rotating by rounding noise could mix converged columns.
+        big = h.op1("Greater", h.op1("Mul", apq, apq), h.op1("Mul", rel, h.op1("Add", h.op1("Mul", alpha, alpha),
+                                                                            h.op1("Mul", beta, beta))))
+        active = h.op1("And", paired, big)
+        c, s = _rotation(h, alpha, beta, apq, active)
+        w = h.op1("Where", first, s, h.op1("Neg", s))  # J[i, p_i]
+        x = _rotate_rows(h, _rotate_cols(h, x, p, c, w), p, c, w)
+        v = _rotate_cols(h, v, p, c, w)
+        return [x, v]
+
+    go0 = _any(g, g.op1("Greater", _off2(g, a, n), thr))
+    names = [g.model.fresh(f"{g.hint}/jacobi_{k}") for k in ("iter", "cond", "x", "v")]
+    t3 = tensor_type(dt, (None, None, None))
+
+    def body(h: Graph) -> list[Val]:
+        x, v = step(h, Val(names[0], I64, ()), [Val(names[2], dt, (None,) * 3), Val(names[3], dt, (None,) * 3)])
+        return [_any(h, h.op1("Greater", _off2(h, x, n), thr)), x, v]
+
+    proto, _ = body_graph(g, "jacobi", body, [(names[0], tensor_type(I64, ())), (names[1], tensor_type(np.dtype(bool), ())),
+                                              (names[2], t3), (names[3], t3)])
+    trips = g.op1("Mul", m1, i64(g, MAX_SWEEPS))
+    x, v = g.op("Loop", [trips, go0, a, v0], outputs=2, types=[t3, t3], body=proto)
+    e = diagonal(g, x)
+    k = g.op1("Reshape", n, i64(g, [1]))
+    e, order = g.op("TopK", [e, k], outputs=2, axis=1, largest=0, sorted=1)
+    v = g.op1("GatherElements", v, g.op1("Expand", as_row(g, order), g.op1("Shape", v)), axis=2)
+    return e, v

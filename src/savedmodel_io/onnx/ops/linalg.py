@@ -32,11 +32,8 @@ def cross(cx, node, ins):
     return g.op1("Sub", left, right)
 
 
-inexpressible("iterative eigen and singular value decompositions: TensorFlow's eigen- and singular vectors "
-              "are fixed only up to signs (phases) by Eigen's iterations, not by a convention a graph can "
-              "reproduce, and the values alone would need those iterations run to convergence",
-              "Svd", "BatchSvd", "Eig", "SelfAdjointEig", "SelfAdjointEigV2", "BatchSelfAdjointEig",
-              "BatchSelfAdjointEigV2")
+inexpressible("general (non-symmetric) eigendecompositions: complex eigenvalues from Eigen's complex Schur "
+              "iteration, in an order TensorFlow does not define", "Eig")
 inexpressible("matrix functions through Schur decompositions (Eigen's MatrixSquareRoot and MatrixLogarithm): "
               "an iterative eigenvalue algorithm with no ONNX form", "MatrixLogarithm", "MatrixSquareRoot")
 
@@ -564,3 +561,27 @@ def matrix_exponential(cx, node, ins):
 
     (res,) = F.loop(g, "expm_squarings", times, [res], square)
     return _out(g, res, x, F.lead_shape(g, x), r, x.shape)
+
+
+@converter("SelfAdjointEigV2", "BatchSelfAdjointEigV2", "SelfAdjointEig", "BatchSelfAdjointEig",
+           onnx="Loop (parallel Jacobi rounds: Gather, Mul, Sub), TopK (ascending)")
+def self_adjoint_eig(cx, node, ins):
+    """Eigenvalues (ascending) and vectors of the symmetric matrices in the lower triangles.
+
+    Eigenvalues are TensorFlow's; eigenvectors are unique up to sign (TF's come from Eigen's
+    tridiagonal QR iteration, the runtime's from LAPACK, these from Jacobi rotations: each column
+    may differ from TF's by its sign, as the runtime's do).
+    """
+    g, x = cx.g, ins[0]
+    r = _square(x)
+    a = F.flat3(g, _work(g, x, node.op))
+    low = g.op1("Trilu", a, upper=0)
+    sym = g.op1("Add", low, F.transpose3(g, g.op1("Trilu", a, F.i64(g, -1), upper=0)))
+    e, v = F.symmetric_eigen(g, sym)
+    lead = F.lead_shape(g, x)
+    if node.op in ("SelfAdjointEig", "BatchSelfAdjointEig"):  # [..., n + 1, n]: values over vectors
+        return _out(g, g.op1("Concat", F.as_row(g, e), v, axis=1), x, lead, r)
+    vals = _out(g, e, x, lead, r - 1, None if x.shape is None else x.shape[:-1])
+    if not node.attr.get("compute_v", True):
+        return [vals, g.const(np.zeros((), x.dtype))]  # TF's zero-filled scalar for an output not computed
+    return [vals, _out(g, v, x, lead, r, x.shape)]
