@@ -376,3 +376,66 @@ def test_self_adjoint_eig_dynamic_and_empty():
     _eig_checks(x, e, v, want[0], want[1], distinct=True)
     for shape in ((0, 0), (2, 0, 0), (0, 3, 3)):
         same("SelfAdjointEigV2", {"x": np.zeros(shape, np.float32)}, 2, {"compute_v": True})
+
+
+# -- singular value decompositions (one-sided Jacobi): values as TF's, vectors up to sign ----------
+
+def _svd_checks(x, s, u, v, want, full: bool, distinct: bool) -> None:
+    close(s, want[0], "singular values", scale=10)
+    assert u.shape == want[1].shape and v.shape == want[2].shape
+    k = s.shape[-1]
+    tol = 1e-4 if x.dtype == np.float32 else 1e-10
+    scale = max(1.0, float(np.abs(x).max(initial=0)))
+    np.testing.assert_allclose((u[..., :, :k] * s[..., None, :]) @ np.swapaxes(v[..., :, :k], -1, -2), x,
+                               atol=tol * scale * max(x.shape[-2:], default=1))
+    for w in (u, v):
+        np.testing.assert_allclose(np.swapaxes(w, -1, -2) @ w, np.broadcast_to(np.eye(w.shape[-1]), w.shape[:-2] + (w.shape[-1],) * 2),
+                                   atol=tol * max(w.shape[-2:], default=1))
+    if distinct:  # each pair (u_j, v_j) is the runtime's up to one sign
+        signs = np.sign(np.sum(u[..., :, :k] * want[1][..., :, :k], axis=-2, keepdims=True))
+        close(u[..., :, :k] * signs, want[1][..., :, :k], "u up to sign", scale=100)
+        close(v[..., :, :k] * signs, want[2][..., :, :k], "v up to sign", scale=100)
+
+
+@pytest.mark.parametrize("dt", DTS)
+@pytest.mark.parametrize("shape", [(2, 6, 3), (3, 5), (2, 2, 4, 4), (1, 1), (1, 5), (7, 1)])
+@pytest.mark.parametrize("full", [False, True])
+def test_svd(dt, shape, full):
+    x = normal(dt, *shape)
+    (s, u, v), want, _ = run("Svd", {"x": x}, 3, {"compute_uv": True, "full_matrices": full})
+    _svd_checks(x, s, u, v, want, full, distinct=True)
+    (s2, e1, e2), want2, _ = run("Svd", {"x": x}, 3, {"compute_uv": False})
+    close(s2, want2[0])
+    assert e1.shape == e2.shape == () and e1 == e2 == 0
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_svd_rank_deficient_and_repeated(full):
+    """Zero singular values (their vectors any orthonormal completion) and repeated ones: invariants."""
+    q1, _ = np.linalg.qr(normal(np.float64, 6, 6))
+    q2, _ = np.linalg.qr(normal(np.float64, 4, 4))
+    x = np.stack([q1[:, :4] @ np.diag([3.0, 2, 0, 0]) @ q2.T, q1[:, :4] @ np.diag([2.0, 2, 2, 1]) @ q2.T,
+                  np.zeros((6, 4)), np.outer(np.arange(6.0), np.ones(4))])
+    (s, u, v), want, _ = run("Svd", {"x": x}, 3, {"compute_uv": True, "full_matrices": full})
+    _svd_checks(x, s, u, v, want, full, distinct=False)
+    (s, u, v), want, _ = run("Svd", {"x": np.swapaxes(x, -1, -2).copy()}, 3, {"compute_uv": True, "full_matrices": full})
+    _svd_checks(np.swapaxes(x, -1, -2), s, u, v, want, full, distinct=False)
+
+
+def test_svd_non_finite_and_empty():
+    x = normal(np.float32, 3, 4, 3)
+    x[1, 2, 0] = np.nan
+    x[2, 0, 1] = np.inf
+    (s, u, v), want, _ = run("Svd", {"x": x}, 3, {"compute_uv": True})
+    for got, w in zip((s, u, v), want):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(w))
+        assert np.isnan(got[1:]).all() and np.isfinite(got[0]).all()
+    _svd_checks(x[:1], s[:1], u[:1], v[:1], [w[:1] for w in want], False, distinct=True)
+    for shape in ((3, 0), (0, 2), (2, 0, 0)):
+        for full in (False, True):
+            same("Svd", {"x": np.zeros(shape, np.float64)}, 3, {"compute_uv": True, "full_matrices": full})
+
+
+def test_svd_needs_static_sizes():
+    assert "known before running" in refused("Svd", {"x": normal(np.float32, 4, 3)}, {"compute_uv": True},
+                                             dynamic=True)

@@ -569,3 +569,74 @@ def symmetric_eigen(g: Graph, a: Val) -> tuple[Val, Val]:
     e, order = g.op("TopK", [e, k], outputs=2, axis=1, largest=0, sorted=1)
     v = g.op1("GatherElements", v, g.op1("Expand", as_row(g, order), g.op1("Shape", v)), axis=2)
     return e, v
+
+
+def one_sided_jacobi(g: Graph, a: Val) -> tuple[Val, Val, Val]:
+    """Singular values (descending) of [B, m, n] ``a`` (m >= n), its columns orthogonalized
+    (a V = U diag(s), in the same order) and V [B, n, n], by one-sided (Hestenes) Jacobi: round-robin
+    rotations of column pairs until a whole sweep needs none (|u_p . u_q| <= sqrt(m) eps |u_p| |u_q|,
+    LAPACK dgesvj's tolerance), at most MAX_SWEEPS sweeps."""
+    dt = a.dtype
+    m, n = dim(g, a, 1), dim(g, a, 2)
+    m1 = g.op1("Max", g.op1("Sub", g.op1("Add", n, g.op1("Mod", n, i64(g, 2))), i64(g, 1)), i64(g, 1))
+    eps = float(np.finfo(dt).eps)
+    tol2 = g.op1("Mul", g.op1("Cast", g.op1("Max", m, i64(g, 1)), to=_onnx_type(dt)), scalar(g, eps * eps, dt))
+    v0 = g.op1("Expand", eye(g, n, dt), g.op1("Concat", g.op1("Shape", a, start=0, end=1),
+                                              g.op1("Reshape", n, i64(g, [1])), g.op1("Reshape", n, i64(g, [1])), axis=0))
+    one_ax = i64(g, [1])
+
+    def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        u, v, rotated = carried
+        t = h.op1("Mod", k, m1)
+        p, paired = _partners(h, n, m1, t)
+        ar = arange(h, n)
+        norms = h.op1("ReduceSum", h.op1("Mul", u, u), one_ax, keepdims=0)  # [B, n]
+        gamma = h.op1("ReduceSum", h.op1("Mul", u, h.op1("Gather", u, p, axis=2)), one_ax, keepdims=0)
+        np_ = h.op1("Gather", norms, p, axis=1)
+        first = h.op1("Less", ar, p)
+        alpha, beta = h.op1("Where", first, norms, np_), h.op1("Where", first, np_, norms)
+        active = h.op1("And", paired, h.op1("Greater", h.op1("Mul", gamma, gamma),
+                                             h.op1("Mul", tol2, h.op1("Mul", alpha, beta))))
+        c, s = _rotation(h, alpha, beta, gamma, active)
+        w = h.op1("Where", first, s, h.op1("Neg", s))
+        u, v = _rotate_cols(h, u, p, c, w), _rotate_cols(h, v, p, c, w)
+        rotated = h.op1("Or", rotated, _any(h, active))
+        end = h.op1("Equal", t, h.op1("Sub", m1, i64(h, 1)))
+        go = h.op1("Or", h.op1("Not", end), rotated)
+        return [go, u, v, h.op1("And", rotated, h.op1("Not", end))]
+
+    names = [g.model.fresh(f"{g.hint}/svd_{k}") for k in ("iter", "cond", "u", "v", "rot")]
+    t3, tb = tensor_type(dt, (None, None, None)), tensor_type(np.dtype(bool), ())
+
+    def body(h: Graph) -> list[Val]:
+        return step(h, Val(names[0], I64, ()), [Val(names[2], dt, (None,) * 3), Val(names[3], dt, (None,) * 3),
+                                                Val(names[4], np.dtype(bool), ())])
+
+    proto, _ = body_graph(g, "one_sided_jacobi", body, [(names[0], tensor_type(I64, ())), (names[1], tb),
+                                                        (names[2], t3), (names[3], t3), (names[4], tb)])
+    false = g.const(np.asarray(False))
+    u, v, _ = g.op("Loop", [g.op1("Mul", m1, i64(g, MAX_SWEEPS)), g.const(np.asarray(True)), a, v0, false],
+                   outputs=3, types=[t3, t3, tb], body=proto)
+    s = g.op1("Sqrt", g.op1("ReduceSum", g.op1("Mul", u, u), one_ax, keepdims=0))
+    s, order = g.op("TopK", [s, g.op1("Reshape", n, i64(g, [1]))], outputs=2, axis=1, largest=1, sorted=1)
+    u = g.op1("GatherElements", u, g.op1("Expand", as_row(g, order), g.op1("Shape", u)), axis=2)
+    v = g.op1("GatherElements", v, g.op1("Expand", as_row(g, order), g.op1("Shape", v)), axis=2)
+    return s, u, v
+
+
+def orthonormal_columns(g: Graph, u: Val, full: bool) -> Val:
+    """[B, m, k] columns that are orthogonal (some may be zero) made orthonormal: Householder QR's Q,
+    each of the first k columns signed as its column of ``u`` (full: all m columns of Q, the rest
+    completing the basis)."""
+    q, r = qr(g, u)
+    m, k = dim(g, u, 1), dim(g, u, 2)
+    p = g.op1("Min", m, k)
+    kk = g.op1("Reshape", p, i64(g, [1]))
+    diag = diagonal(g, g.op1("Slice", g.op1("Slice", r, i64(g, [0]), kk, i64(g, [1])), i64(g, [0]), kk, i64(g, [2])))
+    dt = u.dtype
+    signs = g.op1("Where", g.op1("Less", diag, scalar(g, 0, dt)), scalar(g, -1, dt), scalar(g, 1, dt))  # [B, p]
+    if full:
+        rest = g.op1("Expand", scalar(g, 1, dt), g.op1("Concat", g.op1("Shape", signs, start=0, end=1),
+                                                      g.op1("Reshape", g.op1("Sub", m, p), i64(g, [1])), axis=0))
+        return g.op1("Mul", q, as_row(g, g.op1("Concat", signs, rest, axis=1)))
+    return g.op1("Mul", g.op1("Slice", q, i64(g, [0]), kk, i64(g, [2])), as_row(g, signs))

@@ -585,3 +585,48 @@ def self_adjoint_eig(cx, node, ins):
     if not node.attr.get("compute_v", True):
         return [vals, g.const(np.zeros((), x.dtype))]  # TF's zero-filled scalar for an output not computed
     return [vals, _out(g, v, x, lead, r, x.shape)]
+
+
+@converter("Svd", "BatchSvd", onnx="Loop (one-sided Jacobi rounds), TopK, Loop (Householder QR for U)")
+def svd(cx, node, ins):
+    """Singular values (descending) and vectors (u and v, not v's adjoint) by one-sided Jacobi.
+
+    Singular values are TensorFlow's; singular vectors are unique up to sign (of a pair u_j, v_j),
+    and TF's come from Eigen's BDCSVD, the runtime's from LAPACK, these from Jacobi rotations: as
+    the runtime's, they are TF's up to those signs (and any basis of a repeated value's space).
+    A matrix with an infinite or NaN entry is all NaN (Eigen's failure, as the runtime gives it).
+    """
+    g, x = cx.g, ins[0]
+    r = need_rank(x)
+    if r < 2:
+        raise ExportError(f"Input tensor 0 must have rank >= 2, got {r}")
+    m, n = x.shape[-2:]
+    if not (isinstance(m, int) and isinstance(n, int)):
+        raise ExportError("Svd needs the matrix's rows and columns known before running (the iteration "
+                          "orthogonalizes the columns of the taller of A and its transpose)")
+    uv, full = bool(node.attr.get("compute_uv", True)), bool(node.attr.get("full_matrices", False))
+    a = F.flat3(g, _work(g, x, node.op))
+    wide = m < n
+    s, u_work, v = F.one_sided_jacobi(g, F.transpose3(g, a) if wide else a)
+    dt = a.dtype
+    bad = g.op1("Less", g.op1("ReduceSum", g.op1("Cast", g.op1("Not", g.op1("IsNaN", g.op1("Mul", a, scalar(g, 0, dt)))),
+                                                 to=7), F.i64(g, [1, 2]), keepdims=0),
+                g.op1("Mul", F.dim(g, a, 1), F.dim(g, a, 2)))  # an entry whose product with 0 is NaN: inf or NaN
+
+    def nan_where_bad(v: Val) -> Val:
+        return g.op1("Where", g.op1("Reshape", bad, g.op1("Concat", g.op1("Shape", bad), F.i64(g, [1] * (v.rank - 1)),
+                                                          axis=0)), _nan(g, dt), v)
+
+    lead = F.lead_shape(g, x)
+    p = min(m, n)
+    vals = _out(g, nan_where_bad(s), x, lead, r - 1, None if x.shape is None else (*x.shape[:-2], p))
+    if not uv:
+        zero = g.const(np.zeros((), x.dtype))  # TF's zero-filled scalars for outputs not computed
+        return [vals, zero, zero]
+    basis = F.orthonormal_columns(g, u_work, full)
+    # A = U S V^T; for a wide A the iteration ran on A^T = V' S U'^T: U = V', V = the basis.
+    u_out, v_out = (v, basis) if wide else (basis, v)
+    cu, cv = (m, n) if full else (p, p)
+    shape_u = None if x.shape is None else (*x.shape[:-2], m, cu)
+    shape_v = None if x.shape is None else (*x.shape[:-2], n, cv)
+    return [vals, _out(g, nan_where_bad(u_out), x, lead, r, shape_u), _out(g, nan_where_bad(v_out), x, lead, r, shape_v)]
