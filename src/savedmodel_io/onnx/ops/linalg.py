@@ -153,7 +153,7 @@ def _lu_of(g: Graph, x: Val, op: str) -> tuple[Val, Val, Val, Val, int]:
     return a, packed, perm, parity, r
 
 
-@converter("Lu", onnx="Loop (a pivot an iteration: ArgMax, GatherElements, Where)")
+@converter("Lu", onnx="Loop (a pivot an iteration: ArgMax, ScatterElements, MatMul)")
 def lu(cx, node, ins):
     g, x = cx.g, ins[0]
     a, packed, perm, _, r = _lu_of(g, x, node.op)
@@ -235,14 +235,14 @@ def qr(cx, node, ins):
 
 
 @converter("MatrixSolveLs", "BatchMatrixSolveLs",
-           onnx="MatMul (normal equations), Loop (Cholesky), Loops (substitution)")
+           onnx="MatMul (normal equations), Loop (Cholesky), Loops (substitution); fast=False: Loop (one-sided Jacobi SVD), MatMul")
 def matrix_solve_ls(cx, node, ins):
-    """fast=True: the regularized normal equations solved by Cholesky (matrix_solve_ls_op_impl.h)."""
+    """fast=True: the regularized normal equations solved by Cholesky (matrix_solve_ls_op_impl.h).
+    fast=False: the minimum-norm least-squares solution (TF: a complete orthogonal decomposition; the
+    runtime: the pseudo-inverse with singular values up to eps * min(m, n) * s_max taken as zero), here
+    from the one-sided Jacobi SVD, the runtime's rule."""
     g = cx.g
     x, b, l2 = ins
-    if not node.attr.get("fast", True):
-        raise ExportError("MatrixSolveLs with fast=False (a complete orthogonal decomposition, which decides "
-                          "the numerical rank) is not mapped")
     r = need_rank(x)
     if r < 2 or need_rank(b) != r:
         raise ExportError("All input tensors must have the same rank >= 2.")
@@ -253,6 +253,9 @@ def matrix_solve_ls(cx, node, ins):
     a = F.flat3(g, _work(g, x, node.op))
     rhs = F.flat3(g, _work(g, b, node.op))
     ah = F.transpose3(g, a)
+    shape = None if b.shape is None else (*b.shape[:-2], n, b.shape[-1])
+    if not node.attr.get("fast", True):
+        return _out(g, _min_norm_solve(g, a, ah, rhs, m, n), b, F.lead_shape(g, b), r, shape)
     over = m >= n
     gram = g.op1("MatMul", ah, a) if over else g.op1("MatMul", a, ah)
     reg = cast(g, l2 if l2.rank == 0 else g.op1("Reshape", l2, g.const(np.zeros(0, np.int64))), a.dtype)
@@ -262,8 +265,24 @@ def matrix_solve_ls(cx, node, ins):
     c = g.op1("MatMul", ah, rhs) if over else rhs
     z = F.tri_solve(g, F.transpose3(g, low), F.tri_solve(g, low, c, lower=True), lower=False)
     out = z if over else g.op1("MatMul", ah, z)
-    shape = None if b.shape is None else (*b.shape[:-2], n, b.shape[-1])
     return _out(g, out, b, F.lead_shape(g, b), r, shape)
+
+
+def _min_norm_solve(g: Graph, a: Val, ah: Val, rhs: Val, m: int, n: int) -> Val:
+    """pinv(a) rhs for [B, m, n] a: with a's (or a^T's, when wide) columns orthogonalized, W = a V
+    (= U S), pinv(a) = V S^-2 W^T (tall) or W S^-2 V^T (wide), 1 / s^2 taken as 0 for s at most
+    eps * min(m, n) * s_max (numpy's pinv rule the runtime uses)."""
+    dt = a.dtype
+    wide = m < n
+    s, w, v = F.one_sided_jacobi(g, ah if wide else a)
+    cutoff = g.op1("Mul", scalar(g, float(np.finfo(dt).eps) * min(m, n), dt),
+                   reduce(g, "ReduceMax", s, [1], keepdims=True))  # s is [B, k], descending
+    keep = g.op1("Greater", s, cutoff)
+    inv2 = g.op1("Where", keep, g.op1("Div", scalar(g, 1, dt), g.op1("Mul", s, s)), scalar(g, 0, dt))
+    scaled = g.op1("Mul", F.as_col(g, inv2), F.transpose3(g, v if wide else w))  # S^-2 (V^T or W^T)
+    if wide:  # a = V' S W'^T with W' = a^T V': pinv(a) b = W' S^-2 V'^T b
+        return g.op1("MatMul", w, g.op1("MatMul", scaled, rhs))
+    return g.op1("MatMul", v, g.op1("MatMul", scaled, rhs))
 
 
 # -- diagonals ------------------------------------------------------------------------------------
