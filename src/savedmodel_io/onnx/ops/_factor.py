@@ -3,8 +3,10 @@
 ONNX has no decomposition operator, but each factorization here is a fixed sequence of steps
 over the matrix dimension, so it is a Loop whose trip count is that dimension (read with
 ``Shape``, so sizes known only at run time work) carrying the batch of matrices, flattened to
-[B, m, n]. A step reads the k-th row or column with ``Gather`` and writes with ``Where`` over
-masks built from ``Range`` (O(n^2) work a step, O(n^3) in all, as the textbook algorithms).
+[B, m, n]. A step reads the k-th row or column with ``Gather``, writes a row or column with
+``ScatterElements`` and updates the trailing block with a rank-1 ``MatMul`` (O(n^2) work a step,
+O(n^3) in all, as the textbook algorithms); onnxruntime's broadcasting ``Where`` over the whole
+batch is kept to [B, n] vectors, being the slowest op there.
 Each follows the numpy runtime's kernel (graph/ops/linalg.py), which follows TensorFlow's:
 
 * ``cholesky``: left-looking, column by column (LAPACK potf2's order); a pivot that is not > 0
@@ -17,6 +19,12 @@ Each follows the numpy runtime's kernel (graph/ops/linalg.py), which follows Ten
   Eigen/src/Householder/Householder.h, makeHouseholder: beta = -sign(c0) * norm, no
   reflection when the tail's squared norm is at most the smallest normal number), which is
   LAPACK's (dlarfg) too: R's diagonal keeps the signs the reflections give.
+* tridiagonal systems: LAPACK gtsv's elimination with partial pivoting, or Thomas' algorithm.
+* ``symmetric_eigen`` and ``one_sided_jacobi``: Jacobi rotations, n / 2 disjoint pairs a round,
+  until converged (a data-dependent Loop condition, at most MAX_SWEEPS sweeps); eigen- and
+  singular values match TF's, vectors are unique only up to sign (as the runtime's LAPACK ones).
+
+The graph is the same size whatever the matrix size: nothing here is unrolled.
 """
 
 from __future__ import annotations
@@ -465,7 +473,7 @@ def tridiagonal_thomas(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> tup
 # Parallel (round-robin) Jacobi: a sweep is m - 1 rounds (m = n rounded up to even); round t pairs
 # index t with m - 1 and a with (2t - a) mod (m - 1) (the circle method), so each round rotates n/2
 # disjoint pairs at once, each rotation an O(n) update of two rows and columns: the whole round is
-# elementwise work and Gathers of the partners' rows and columns, no matrix product. An index
+# elementwise work and a Gather of the partners' rows, no matrix product. An index
 # paired with m - 1 = n (odd n) sits the round out. Rotation angles: Golub and Van Loan's symmetric
 # Schur 2x2 (t = sign(tau) / (|tau| + sqrt(1 + tau^2)), tau = (a_qq - a_pp) / (2 a_pq)).
 
@@ -493,20 +501,9 @@ def _rotation(h: Graph, alpha: Val, beta: Val, gamma: Val, active: Val) -> tuple
     return h.op1("Where", active, c, one), h.op1("Where", active, h.op1("Mul", t, c), zero)
 
 
-def _rotate_cols(h: Graph, x: Val, p: Val, c: Val, w: Val) -> Val:
-    """x J for the round's J (J[j, j] = c_j, J[p_j, j] = -w_j): column j = c_j x_j - w_j x_{p_j}."""
-    return h.op1("Sub", h.op1("Mul", x, as_row(h, c)), h.op1("Mul", h.op1("Gather", x, p, axis=2), as_row(h, w)))
-
-
 def _rotate_rows(h: Graph, x: Val, p: Val, c: Val, w: Val) -> Val:
-    """J^T x: row i = c_i x_i - w_i x_{p_i}."""
+    """J^T x for the round's J (J[i, i] = c_i, J[i, p_i] = w_i, J[p_i, i] = -w_i): row i = c_i x_i - w_i x_{p_i}."""
     return h.op1("Sub", h.op1("Mul", x, as_col(h, c)), h.op1("Mul", h.op1("Gather", x, p, axis=1), as_col(h, w)))
-
-
-def _off2(h: Graph, a: Val, n: Val) -> Val:
-    """Squared Frobenius norm of the off-diagonal part of [B, n, n], per matrix."""
-    off = h.op1("Where", eye(h, n, np.bool_), scalar(h, 0, a.dtype), a)
-    return h.op1("ReduceSum", h.op1("Mul", off, off), i64(h, [1, 2]), keepdims=0)
 
 
 def _any(h: Graph, v: Val) -> Val:
@@ -515,14 +512,12 @@ def _any(h: Graph, v: Val) -> Val:
 
 def symmetric_eigen(g: Graph, a: Val) -> tuple[Val, Val]:
     """Eigenvalues (ascending) and eigenvectors (columns, signs as the iteration leaves them) of
-    symmetric [B, n, n] ``a``, by parallel Jacobi sweeps until every matrix's off-diagonal norm is
-    at most n eps times its norm (at most MAX_SWEEPS sweeps)."""
+    symmetric [B, n, n] ``a``, by parallel Jacobi sweeps until a sweep rotates nothing (each a_pq^2
+    at most (eps / n)^2 (a_pp^2 + a_qq^2)), at most MAX_SWEEPS sweeps."""
     dt = a.dtype
     n = dim(g, a, 2)
     m1 = g.op1("Max", g.op1("Sub", g.op1("Add", n, g.op1("Mod", n, i64(g, 2))), i64(g, 1)), i64(g, 1))
     eps = float(np.finfo(dt).eps)
-    fro2 = g.op1("ReduceSum", g.op1("Mul", a, a), i64(g, [1, 2]), keepdims=0)
-    thr = g.op1("Mul", g.op1("Mul", g.op1("Cast", g.op1("Mul", n, n), to=_onnx_type(dt)), scalar(g, eps * eps, dt)), fro2)
     v0 = g.op1("Expand", eye(g, n, dt), g.op1("Shape", a))
     nf = g.op1("Cast", g.op1("Max", n, i64(g, 1)), to=_onnx_type(dt))
     rel = g.op1("Div", scalar(g, eps * eps, dt), g.op1("Mul", nf, nf))
@@ -548,25 +543,34 @@ def symmetric_eigen(g: Graph, a: Val) -> tuple[Val, Val]:
         active = h.op1("And", paired, big)
         c, s = _rotation(h, alpha, beta, apq, active)
         w = h.op1("Where", first, s, h.op1("Neg", s))  # J[i, p_i]
-        x = _rotate_rows(h, _rotate_cols(h, x, p, c, w), p, c, w)
-        v = _rotate_cols(h, v, p, c, w)
-        return [x, v]
+        # J^T x J = J^T (J^T x)^T for symmetric x: row operations only (onnxruntime gathers whole
+        # rows much faster than columns), and V J kept as its transpose J^T V^T.
+        x = _rotate_rows(h, transpose3(h, _rotate_rows(h, x, p, c, w)), p, c, w)
+        v = _rotate_rows(h, v, p, c, w)
+        return [x, v, active]
 
-    go0 = _any(g, g.op1("Greater", _off2(g, a, n), thr))
-    names = [g.model.fresh(f"{g.hint}/jacobi_{k}") for k in ("iter", "cond", "x", "v")]
-    t3 = tensor_type(dt, (None, None, None))
+    names = [g.model.fresh(f"{g.hint}/jacobi_{k}") for k in ("iter", "cond", "x", "v", "rot")]
+    t3, tb = tensor_type(dt, (None, None, None)), tensor_type(np.dtype(bool), ())
 
     def body(h: Graph) -> list[Val]:
-        x, v = step(h, Val(names[0], I64, ()), [Val(names[2], dt, (None,) * 3), Val(names[3], dt, (None,) * 3)])
-        return [_any(h, h.op1("Greater", _off2(h, x, n), thr)), x, v]
+        x, v, rotated = (Val(names[2], dt, (None,) * 3), Val(names[3], dt, (None,) * 3),
+                         Val(names[4], np.dtype(bool), ()))
+        k = Val(names[0], I64, ())
+        x, v, active = step(h, k, [x, v])
+        # Stop after a sweep that rotated nothing (every a_pq below the rotation threshold).
+        rotated = h.op1("Or", rotated, _any(h, active))
+        end = h.op1("Equal", h.op1("Mod", k, m1), h.op1("Sub", m1, i64(h, 1)))
+        return [h.op1("Or", h.op1("Not", end), rotated), x, v, h.op1("And", rotated, h.op1("Not", end))]
 
-    proto, _ = body_graph(g, "jacobi", body, [(names[0], tensor_type(I64, ())), (names[1], tensor_type(np.dtype(bool), ())),
-                                              (names[2], t3), (names[3], t3)])
+    proto, _ = body_graph(g, "jacobi", body, [(names[0], tensor_type(I64, ())), (names[1], tb),
+                                              (names[2], t3), (names[3], t3), (names[4], tb)])
     trips = g.op1("Mul", m1, i64(g, MAX_SWEEPS))
-    x, v = g.op("Loop", [trips, go0, a, v0], outputs=2, types=[t3, t3], body=proto)
+    x, v, _ = g.op("Loop", [trips, g.const(np.asarray(True)), a, v0, g.const(np.asarray(False))], outputs=3,
+                   types=[t3, t3, tb], body=proto)
     e = diagonal(g, x)
     k = g.op1("Reshape", n, i64(g, [1]))
     e, order = g.op("TopK", [e, k], outputs=2, axis=1, largest=0, sorted=1)
+    v = transpose3(g, v)
     v = g.op1("GatherElements", v, g.op1("Expand", as_row(g, order), g.op1("Shape", v)), axis=2)
     return e, v
 
@@ -583,15 +587,15 @@ def one_sided_jacobi(g: Graph, a: Val) -> tuple[Val, Val, Val]:
     tol2 = g.op1("Mul", g.op1("Cast", g.op1("Max", m, i64(g, 1)), to=_onnx_type(dt)), scalar(g, eps * eps, dt))
     v0 = g.op1("Expand", eye(g, n, dt), g.op1("Concat", g.op1("Shape", a, start=0, end=1),
                                               g.op1("Reshape", n, i64(g, [1])), g.op1("Reshape", n, i64(g, [1])), axis=0))
-    one_ax = i64(g, [1])
+    two_ax = i64(g, [2])
 
     def step(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
-        u, v, rotated = carried
+        u, v, rotated = carried  # both transposed: columns as rows, which onnxruntime gathers fast
         t = h.op1("Mod", k, m1)
         p, paired = _partners(h, n, m1, t)
         ar = arange(h, n)
-        norms = h.op1("ReduceSum", h.op1("Mul", u, u), one_ax, keepdims=0)  # [B, n]
-        gamma = h.op1("ReduceSum", h.op1("Mul", u, h.op1("Gather", u, p, axis=2)), one_ax, keepdims=0)
+        norms = h.op1("ReduceSum", h.op1("Mul", u, u), two_ax, keepdims=0)  # [B, n]
+        gamma = h.op1("ReduceSum", h.op1("Mul", u, h.op1("Gather", u, p, axis=1)), two_ax, keepdims=0)
         np_ = h.op1("Gather", norms, p, axis=1)
         first = h.op1("Less", ar, p)
         alpha, beta = h.op1("Where", first, norms, np_), h.op1("Where", first, np_, norms)
@@ -599,7 +603,7 @@ def one_sided_jacobi(g: Graph, a: Val) -> tuple[Val, Val, Val]:
                                              h.op1("Mul", tol2, h.op1("Mul", alpha, beta))))
         c, s = _rotation(h, alpha, beta, gamma, active)
         w = h.op1("Where", first, s, h.op1("Neg", s))
-        u, v = _rotate_cols(h, u, p, c, w), _rotate_cols(h, v, p, c, w)
+        u, v = _rotate_rows(h, u, p, c, w), _rotate_rows(h, v, p, c, w)
         rotated = h.op1("Or", rotated, _any(h, active))
         end = h.op1("Equal", t, h.op1("Sub", m1, i64(h, 1)))
         go = h.op1("Or", h.op1("Not", end), rotated)
@@ -615,9 +619,10 @@ def one_sided_jacobi(g: Graph, a: Val) -> tuple[Val, Val, Val]:
     proto, _ = body_graph(g, "one_sided_jacobi", body, [(names[0], tensor_type(I64, ())), (names[1], tb),
                                                         (names[2], t3), (names[3], t3), (names[4], tb)])
     false = g.const(np.asarray(False))
-    u, v, _ = g.op("Loop", [g.op1("Mul", m1, i64(g, MAX_SWEEPS)), g.const(np.asarray(True)), a, v0, false],
-                   outputs=3, types=[t3, t3, tb], body=proto)
-    s = g.op1("Sqrt", g.op1("ReduceSum", g.op1("Mul", u, u), one_ax, keepdims=0))
+    u, v, _ = g.op("Loop", [g.op1("Mul", m1, i64(g, MAX_SWEEPS)), g.const(np.asarray(True)), transpose3(g, a), v0,
+                            false], outputs=3, types=[t3, t3, tb], body=proto)
+    u, v = transpose3(g, u), transpose3(g, v)
+    s = g.op1("Sqrt", g.op1("ReduceSum", g.op1("Mul", u, u), i64(g, [1]), keepdims=0))
     s, order = g.op("TopK", [s, g.op1("Reshape", n, i64(g, [1]))], outputs=2, axis=1, largest=1, sorted=1)
     u = g.op1("GatherElements", u, g.op1("Expand", as_row(g, order), g.op1("Shape", u)), axis=2)
     v = g.op1("GatherElements", v, g.op1("Expand", as_row(g, order), g.op1("Shape", v)), axis=2)

@@ -1,5 +1,7 @@
 """Linear algebra: determinants (ONNX Det), cross products, diagonals (Gather by computed
-indices) and tridiagonal products; decompositions and solves have no ONNX form.
+indices), tridiagonal products, and the decompositions and solves ONNX has no operator for
+(Cholesky, LU, QR, triangular, banded and tridiagonal solves, inverses, least squares, the
+matrix exponential, symmetric eigendecompositions and SVD), each an ONNX Loop (see ``_factor``).
 
 Semantics: the numpy kernels (graph/ops/linalg.py; tensorflow/tensorflow
 tensorflow/core/kernels/linalg/determinant_op.cc, cross_op.cc, matrix_diag_op.cc,
