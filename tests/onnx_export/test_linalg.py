@@ -224,12 +224,6 @@ def test_dynamic_sizes(opset):
     same("MatrixExponential", {"x": normal(np.float32, 2, 3, 3)}, **kw)
 
 
-def test_matrix_solve_ls_needs_static_sizes():
-    reason = refused("MatrixSolveLs", {"a": normal(np.float32, 5, 3), "b": normal(np.float32, 5, 1),
-                                       "l2": np.float64(0)}, {"fast": True}, dynamic=True)
-    assert "known before running" in reason
-
-
 # -- empty matrices and batches ------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(0, 0), (3, 0, 0), (0, 3, 3), (2, 0, 4, 4)])
@@ -446,6 +440,14 @@ def test_svd_non_finite_and_empty():
             same("Svd", {"x": np.zeros(shape, np.float64)}, 3, {"compute_uv": True, "full_matrices": full})
 
 
-def test_svd_needs_static_sizes():
-    assert "known before running" in refused("Svd", {"x": normal(np.float32, 4, 3)}, {"compute_uv": True},
-                                             dynamic=True)
+@pytest.mark.parametrize("shape", [(2, 4, 3), (3, 5), (0, 3)])
+def test_svd_and_least_squares_of_unknown_size(shape):
+    """Sizes known only at run time: an If between the tall and the wide iteration."""
+    x = normal(np.float32, *shape)
+    for full in (False, True):
+        (s, u, v), want, _ = run("Svd", {"x": x}, 3, {"compute_uv": True, "full_matrices": full}, dynamic=True)
+        _svd_checks(x, s, u, v, want, full, distinct=True)
+    b = normal(np.float32, *shape[:-1], 2)
+    for fast in (True, False):
+        same("MatrixSolveLs", {"a": x, "b": b, "l2": np.asarray(0.25 if fast else 0.0)}, attrs={"fast": fast},
+             dynamic=True, scale=10)

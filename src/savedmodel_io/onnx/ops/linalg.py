@@ -18,7 +18,9 @@ import math
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
+from savedmodel_io.onnx._types import onnx_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._subgraph import if_graph
 from savedmodel_io.onnx.ops import _factor as F
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, const_ints, dim_of, need_rank, reduce, scalar, squeeze, working
 
@@ -249,35 +251,42 @@ def matrix_solve_ls(cx, node, ins):
     if r < 2 or need_rank(b) != r:
         raise ExportError("All input tensors must have the same rank >= 2.")
     m, n = x.shape[-2:]
-    if not (isinstance(m, int) and isinstance(n, int)):
-        raise ExportError("MatrixSolveLs needs the matrix's rows and columns known before running "
-                          "(they choose between the normal equations of A^T A and of A A^T)")
     a = F.flat3(g, _work(g, x, node.op))
     rhs = F.flat3(g, _work(g, b, node.op))
     ah = F.transpose3(g, a)
     shape = None if b.shape is None else (*b.shape[:-2], n, b.shape[-1])
-    if not node.attr.get("fast", True):
-        return _out(g, _min_norm_solve(g, a, ah, rhs, m, n), b, F.lead_shape(g, b), r, shape)
-    over = m >= n
-    gram = g.op1("MatMul", ah, a) if over else g.op1("MatMul", a, ah)
+    fast = bool(node.attr.get("fast", True))
     reg = cast(g, l2 if l2.rank == 0 else g.op1("Reshape", l2, g.const(np.zeros(0, np.int64))), a.dtype)
-    gram = g.op1("Add", gram, g.op1("Mul", reg, F.eye(g, F.i64(g, n if over else m), a.dtype)))
-    low, failed = F.cholesky(g, gram)
-    low = g.op1("Where", g.op1("Unsqueeze", failed, F.i64(g, [1, 2])), _nan(g, a.dtype), low)
-    c = g.op1("MatMul", ah, rhs) if over else rhs
-    z = F.tri_solve(g, F.transpose3(g, low), F.tri_solve(g, low, c, lower=True), lower=False)
-    out = z if over else g.op1("MatMul", ah, z)
+
+    def solve(h: Graph, wide: bool) -> list[Val]:
+        if not fast:
+            return [_min_norm_solve(h, a, ah, rhs, wide)]
+        gram = h.op1("MatMul", a, ah) if wide else h.op1("MatMul", ah, a)
+        gram = h.op1("Add", gram, h.op1("Mul", reg, F.eye(h, F.dim(h, gram, 2), a.dtype)))
+        low, failed = F.cholesky(h, gram)
+        low = h.op1("Where", h.op1("Unsqueeze", failed, F.i64(h, [1, 2])), _nan(h, a.dtype), low)
+        c = rhs if wide else h.op1("MatMul", ah, rhs)
+        z = F.tri_solve(h, F.transpose3(h, low), F.tri_solve(h, low, c, lower=True), lower=False)
+        return [h.op1("MatMul", ah, z) if wide else z]
+
+    # fast: the normal equations of A^T A (m >= n) or of A A^T; else the SVD of the taller of A
+    # and A^T. An If when that is only known at run time.
+    if isinstance(m, int) and isinstance(n, int):
+        (out,) = solve(g, m < n)
+    else:
+        (out,) = if_graph(g, g.op1("Less", F.dim(g, a, 1), F.dim(g, a, 2)), lambda h: solve(h, True),
+                          lambda h: solve(h, False))
     return _out(g, out, b, F.lead_shape(g, b), r, shape)
 
 
-def _min_norm_solve(g: Graph, a: Val, ah: Val, rhs: Val, m: int, n: int) -> Val:
+def _min_norm_solve(g: Graph, a: Val, ah: Val, rhs: Val, wide: bool) -> Val:
     """pinv(a) rhs for [B, m, n] a: with a's (or a^T's, when wide) columns orthogonalized, W = a V
     (= U S), pinv(a) = V S^-2 W^T (tall) or W S^-2 V^T (wide), 1 / s^2 taken as 0 for s at most
     eps * min(m, n) * s_max (numpy's pinv rule the runtime uses)."""
     dt = a.dtype
-    wide = m < n
     s, w, v = F.one_sided_jacobi(g, ah if wide else a)
-    cutoff = g.op1("Mul", scalar(g, float(np.finfo(dt).eps) * min(m, n), dt),
+    k = g.op1("Cast", g.op1("Min", F.dim(g, a, 1), F.dim(g, a, 2)), to=onnx_type(dt))
+    cutoff = g.op1("Mul", g.op1("Mul", scalar(g, float(np.finfo(dt).eps), dt), k),
                    reduce(g, "ReduceMax", s, [1], keepdims=True))  # s is [B, k], descending
     keep = g.op1("Greater", s, cutoff)
     inv2 = g.op1("Where", keep, g.op1("Div", scalar(g, 1, dt), g.op1("Mul", s, s)), scalar(g, 0, dt))
@@ -622,14 +631,25 @@ def svd(cx, node, ins):
     if r < 2:
         raise ExportError(f"Input tensor 0 must have rank >= 2, got {r}")
     m, n = x.shape[-2:]
-    if not (isinstance(m, int) and isinstance(n, int)):
-        raise ExportError("Svd needs the matrix's rows and columns known before running (the iteration "
-                          "orthogonalizes the columns of the taller of A and its transpose)")
     uv, full = bool(node.attr.get("compute_uv", True)), bool(node.attr.get("full_matrices", False))
     a = F.flat3(g, _work(g, x, node.op))
-    wide = m < n
-    s, u_work, v = F.one_sided_jacobi(g, F.transpose3(g, a) if wide else a)
     dt = a.dtype
+
+    def parts(h: Graph, wide: bool) -> list[Val]:
+        s, u_work, v = F.one_sided_jacobi(h, F.transpose3(h, a) if wide else a)
+        if not uv:
+            return [s]
+        basis = F.orthonormal_columns(h, u_work, full)
+        # A = U S V^T; for a wide A the iteration ran on A^T = V' S U'^T: U = V', V = the basis.
+        return [s, *((v, basis) if wide else (basis, v))]
+
+    # The iteration orthogonalizes the columns of the taller of A and A^T: an If when that is
+    # only known at run time.
+    if isinstance(m, int) and isinstance(n, int):
+        got = parts(g, m < n)
+    else:
+        got = if_graph(g, g.op1("Less", F.dim(g, a, 1), F.dim(g, a, 2)), lambda h: parts(h, True),
+                       lambda h: parts(h, False))
     bad = g.op1("Less", g.op1("ReduceSum", g.op1("Cast", g.op1("Not", g.op1("IsNaN", g.op1("Mul", a, scalar(g, 0, dt)))),
                                                  to=7), F.i64(g, [1, 2]), keepdims=0),
                 g.op1("Mul", F.dim(g, a, 1), F.dim(g, a, 2)))  # an entry whose product with 0 is NaN: inf or NaN
@@ -639,14 +659,13 @@ def svd(cx, node, ins):
                                                           axis=0)), _nan(g, dt), v)
 
     lead = F.lead_shape(g, x)
-    p = min(m, n)
-    vals = _out(g, nan_where_bad(s), x, lead, r - 1, None if x.shape is None else (*x.shape[:-2], p))
+    static = isinstance(m, int) and isinstance(n, int)
+    p = min(m, n) if static else None
+    vals = _out(g, nan_where_bad(got[0]), x, lead, r - 1, None if x.shape is None else (*x.shape[:-2], p))
     if not uv:
         zero = g.const(np.zeros((), x.dtype))  # TF's zero-filled scalars for outputs not computed
         return [vals, zero, zero]
-    basis = F.orthonormal_columns(g, u_work, full)
-    # A = U S V^T; for a wide A the iteration ran on A^T = V' S U'^T: U = V', V = the basis.
-    u_out, v_out = (v, basis) if wide else (basis, v)
+    u_out, v_out = got[1:]
     cu, cv = (m, n) if full else (p, p)
     shape_u = None if x.shape is None else (*x.shape[:-2], m, cu)
     shape_v = None if x.shape is None else (*x.shape[:-2], n, cv)
