@@ -451,3 +451,17 @@ def test_svd_and_least_squares_of_unknown_size(shape):
     for fast in (True, False):
         same("MatrixSolveLs", {"a": x, "b": b, "l2": np.asarray(0.25 if fast else 0.0)}, attrs={"fast": fast},
              dynamic=True, scale=10)
+
+
+def test_lowest_opset_iterative_ops():
+    kw = {"opset": MIN_OPSET}
+    x = normal(np.float32, 2, 5, 3)
+    (s, u, v), want, _ = run("Svd", {"x": x}, 3, {"compute_uv": True, "full_matrices": True}, **kw)
+    _svd_checks(x, s, u, v, want, True, distinct=True)
+    y = normal(np.float64, 2, 4, 4)
+    (e, w), want, _ = run("SelfAdjointEigV2", {"x": y}, 2, {"compute_v": True}, **kw)
+    _eig_checks(y, e, w, want[0], want[1], distinct=True)
+    same("MatrixSolveLs", {"a": x, "b": normal(np.float32, 2, 5, 1), "l2": np.asarray(0.0)}, attrs={"fast": False},
+         scale=10, **kw)
+    same("TridiagonalSolve", {"d": normal(np.float64, 3, 5), "b": normal(np.float64, 5, 2)},
+         attrs={"partial_pivoting": False}, **kw)
