@@ -369,8 +369,12 @@ def qr(g: Graph, a: Val) -> tuple[Val, Val]:
 # -- tridiagonal systems -----------------------------------------------------------------------
 
 def _put(h: Graph, v: Val, ar: Val, i: Val, value: Val) -> Val:
-    """[B, M] ``v`` with column i set to [B] ``value``."""
-    return h.op1("Where", h.op1("Equal", ar, i), per_matrix(h, value), v)
+    """[B, M] ``v`` with column i set to [B] ``value`` (ScatterElements: onnxruntime's broadcasting
+    Where turns a -0 it picks from the broadcast side into +0, and the sign of a zero pivot decides
+    the sign of its perturbation)."""
+    upd = per_matrix(h, value)
+    idx = h.op1("Expand", h.op1("Reshape", i, i64(h, [1, 1])), h.op1("Shape", upd))
+    return h.op1("ScatterElements", v, idx, upd, axis=1)
 
 
 def _put_row(h: Graph, x: Val, ar: Val, i: Val, value: Val) -> Val:
@@ -645,3 +649,140 @@ def orthonormal_columns(g: Graph, u: Val, full: bool) -> Val:
                                                       g.op1("Reshape", g.op1("Sub", m, p), i64(g, [1])), axis=0))
         return g.op1("Mul", q, as_row(g, g.op1("Concat", signs, rest, axis=1)))
     return g.op1("Mul", g.op1("Slice", q, i64(g, [0]), kk, i64(g, [2])), as_row(g, signs))
+
+
+# -- tridiagonal systems with perturbed pivots -----------------------------------------------------
+# tensorflow/tensorflow tensorflow/core/kernels/linalg/tridiagonal_solve_op.cc
+# (SolveWithGaussianEliminationWithPivotingAndPerturbSingular, MaybePerturbPivot, after LAPACK's
+# xLAGTF / xLAGTS): scaled partial pivoting, and in the back substitution a pivot too small for its
+# row is nudged by a perturbation (eps * max|U| to start, doubled each time) instead of failing;
+# the runtime's _perturbed_tridiagonal and _perturb_pivots, step for step.
+
+MAX_NUDGES = 2200  # doublings from the smallest normal number past 1 (float64), and the scalings
+
+
+def _select(h: Graph, c: Val, a: Val, b: Val) -> Val:
+    """Where(c, a, b) keeping the sign of a zero: onnxruntime's Where gives +0 for a -0 it takes
+    from its first branch, and the sign of a zero pivot decides which way it is perturbed."""
+    dt = a.dtype
+    one = scalar(h, 1, dt)
+    sel = h.op1("Where", c, a, b)
+    recip = h.op1("Where", c, h.op1("Div", one, a), h.op1("Div", one, b))  # -inf for -0
+    zero = scalar(h, 0, dt)
+    lost = h.op1("And", h.op1("And", h.op1("Equal", sel, zero), h.op1("Less", recip, zero)),
+                 h.op1("Not", h.op1("Less", h.op1("Div", one, sel), zero)))  # -0 wanted, +0 given
+    return h.op1("Mul", sel, h.op1("Where", lost, scalar(h, -1, dt), one))
+
+
+def _perturb_pivots(g: Graph, perturb: Val, pivot: Val, row: Val) -> tuple[Val, Val]:
+    """(pivot, row) with the pivot nudged (or both scaled) until row / pivot cannot overflow."""
+    dt = pivot.dtype
+    fi = np.finfo(dt)
+    safemin = max(float(fi.tiny), (1 + float(fi.eps)) / float(fi.max))
+    bignum = 1 / safemin
+    zero, one = scalar(g, 0, dt), scalar(g, 1, dt)
+    smin, big = scalar(g, safemin, dt), scalar(g, bignum, dt)
+    neg = g.op1("Less", g.op1("Div", one, pivot), zero)  # the sign bit, -0 included (np.copysign)
+    mag = g.op1("Max", g.op1("Abs", perturb), smin)
+    perturb = g.op1("Where", neg, g.op1("Neg", mag), mag)
+    biggest = g.op1("ReduceMax", g.op1("Concat", g.op1("Abs", row), g.op1("Expand", zero, g.op1("Concat", g.op1(
+        "Shape", row, start=0, end=1), i64(g, [1]), axis=0)), axis=1), i64(g, [1]), keepdims=0) \
+        if g.model.opset >= 18 else g.op1("ReduceMax", g.op1("Concat", g.op1("Abs", row), g.op1(
+            "Expand", zero, g.op1("Concat", g.op1("Shape", row, start=0, end=1), i64(g, [1]), axis=0)), axis=1),
+            axes=[1], keepdims=0)
+    active0 = g.op1("Less", g.op1("Abs", pivot), one)
+    names = [g.model.fresh(f"{g.hint}/nudge_{k}") for k in ("iter", "cond", "pivot", "row", "perturb", "active")]
+    t1, t2, tb1 = tensor_type(dt, (None,)), tensor_type(dt, (None, None)), tensor_type(np.dtype(bool), (None,))
+
+    def body(h: Graph) -> list[Val]:
+        pv, rw, pt, active = (Val(names[2], dt, (None,)), Val(names[3], dt, (None, None)), Val(names[4], dt, (None,)),
+                              Val(names[5], np.dtype(bool), (None,)))
+        ap = h.op1("Abs", pv)
+        tiny = h.op1("Less", ap, smin)
+        nudge_tiny = h.op1("And", h.op1("And", active, tiny), h.op1("Or", h.op1("Equal", ap, zero),
+                                                                    h.op1("Greater", h.op1("Mul", biggest, smin), ap)))
+        scale = h.op1("And", h.op1("And", active, tiny), h.op1("Not", nudge_tiny))
+        nudge = h.op1("Or", nudge_tiny, h.op1("And", h.op1("And", active, h.op1("Not", tiny)),
+                                             h.op1("Greater", biggest, h.op1("Mul", ap, big))))
+        pv = h.op1("Where", nudge, h.op1("Add", pv, pt), h.op1("Where", scale, h.op1("Mul", pv, big), pv))
+        rw = h.op1("Where", per_matrix(h, scale), h.op1("Mul", rw, big), rw)
+        pt = h.op1("Where", nudge, h.op1("Mul", pt, scalar(h, 2, dt)), pt)
+        active = h.op1("And", nudge, h.op1("Less", h.op1("Abs", pv), one))
+        return [_any(h, active), pv, rw, pt, active]
+
+    proto, _ = body_graph(g, "perturb_pivots", body, [(names[0], tensor_type(I64, ())),
+                                                      (names[1], tensor_type(np.dtype(bool), ())),
+                                                      (names[2], t1), (names[3], t2), (names[4], t1), (names[5], tb1)])
+    pv, rw, _, _ = g.op("Loop", [i64(g, MAX_NUDGES), _any(g, active0), pivot, row, perturb, active0], outputs=4,
+                        types=[t1, t2, t1, tb1], body=proto)
+    return pv, rw
+
+
+def tridiagonal_perturbed(g: Graph, sup: Val, main: Val, sub: Val, rhs: Val) -> Val:
+    """Scaled partial pivoting with perturbed tiny pivots on [B, M] diagonals, [B, M, K] rhs."""
+    dt = main.dtype
+    n = dim(g, main, 1)
+    ar = arange(g, n)
+    zero, one = scalar(g, 0, dt), scalar(g, 1, dt)
+    one_i = i64(g, 1)
+    eps = scalar(g, float(np.finfo(dt).eps), dt)
+    abs_ = lambda h, v: h.op1("Abs", v)  # noqa: E731
+    zero_i = i64(g, 0)
+    main0, sup0 = entry(g, main, zero_i), entry(g, sup, zero_i)
+    single = g.op1("Equal", n, one_i)
+    max_u0 = g.op1("Where", single, abs_(g, main0), g.op1("Max", abs_(g, main0), abs_(g, sup0)))
+    scale0 = g.op1("Add", abs_(g, main0), abs_(g, sup0))
+    last_k = g.op1("Sub", n, i64(g, 2))
+
+    def forward(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        u0, u1, u2, x, scale1, max_u = carried
+        j = h.op1("Add", k, one_i)
+        last = h.op1("Equal", k, last_k)
+        main_j, sub_j, sup_j, rhs_j = entry(h, main, j), entry(h, sub, j), entry(h, sup, j), row(h, rhs, j)
+        uk0, uk1, xk = entry(h, u0, k), entry(h, u1, k), row(h, x, k)
+        scale2 = h.op1("Add", h.op1("Add", abs_(h, sub_j), abs_(h, main_j)), h.op1("Where", last, zero, abs_(h, sup_j)))
+        zero_sub = h.op1("Equal", sub_j, zero)
+        piv1 = h.op1("Where", h.op1("Equal", uk0, zero), zero, h.op1("Div", abs_(h, uk0), scale1))
+        piv2 = h.op1("Div", abs_(h, sub_j), scale2)
+        keep = h.op1("And", h.op1("Not", zero_sub), h.op1("Or", h.op1("Less", piv2, piv1), h.op1("Equal", piv2, piv1)))
+        swap = h.op1("And", h.op1("Not", zero_sub), h.op1("Not", keep))
+        f_keep, f_swap = h.op1("Div", sub_j, uk0), h.op1("Div", uk0, sub_j)
+        next_sup = h.op1("Where", last, zero, sup_j)
+        new_j0 = _select(h, keep, h.op1("Sub", main_j, h.op1("Mul", f_keep, uk1)),
+                         _select(h, swap, h.op1("Sub", uk1, h.op1("Mul", f_swap, main_j)), main_j))
+        new_j1 = _select(h, swap, h.op1("Where", last, zero, h.op1("Neg", h.op1("Mul", f_swap, next_sup))), sup_j)
+        k2 = _select(h, swap, next_sup, zero)
+        k0 = _select(h, swap, sub_j, uk0)
+        k1 = _select(h, swap, main_j, uk1)
+        kk, sw = per_matrix(h, keep), per_matrix(h, swap)
+        xj = h.op1("Where", kk, h.op1("Sub", rhs_j, h.op1("Mul", per_matrix(h, f_keep), xk)),
+                   h.op1("Where", sw, h.op1("Sub", xk, h.op1("Mul", per_matrix(h, f_swap), rhs_j)), rhs_j))
+        x = _put_row(h, _put_row(h, x, ar, j, xj), ar, k, h.op1("Where", sw, rhs_j, xk))
+        u0 = _put(h, _put(h, u0, ar, j, new_j0), ar, k, k0)
+        u1 = _put(h, _put(h, u1, ar, j, new_j1), ar, k, k1)
+        u2 = _put(h, u2, ar, k, k2)
+        scale1 = h.op1("Where", swap, scale1, scale2)
+        row_max = h.op1("Max", h.op1("Max", abs_(h, k0), abs_(h, k1)), abs_(h, k2))
+        max_u = h.op1("Where", last, max_u, h.op1("Max", max_u, row_max))
+        return [u0, u1, u2, x, scale1, max_u]
+
+    trips = g.op1("Max", g.op1("Sub", n, one_i), i64(g, 0))
+    u0, u1, u2, x, _, max_u = loop(g, "gtsv_perturb", trips, [main, sup, zeros_like(g, main), rhs, scale0, max_u0],
+                                   forward)
+    last = g.op1("Sub", n, one_i)
+    max_u = g.op1("Max", max_u, abs_(g, entry(g, u0, g.op1("Max", last, zero_i))))
+    tol = g.op1("Mul", eps, max_u)
+
+    def back(h: Graph, k: Val, carried: list[Val]) -> list[Val]:
+        (x,) = carried
+        i = h.op1("Sub", last, k)
+        acc = row(h, x, i)
+        for step, coef in ((1, u1), (2, u2)):
+            j = h.op1("Add", i, i64(h, step))
+            term = h.op1("Mul", per_matrix(h, entry(h, coef, i)), row(h, x, h.op1("Min", j, last)))
+            acc = h.op1("Where", h.op1("Less", j, n), h.op1("Sub", acc, term), acc)
+        denom, rw = _perturb_pivots(h, tol, entry(h, u0, i), acc)
+        return [_put_row(h, x, ar, i, h.op1("Mul", rw, per_matrix(h, h.op1("Div", one, denom))))]
+
+    (x,) = loop(g, "gtsv_perturb_back", n, [x], back)
+    return x

@@ -511,17 +511,20 @@ def tridiagonal_matmul(cx, node, ins):
     return g.op1("Add", out, g.op1("Pad", above, _i64(g, pads_hi)))
 
 
-@converter("TridiagonalSolve", onnx="Loops (elimination with partial pivoting or Thomas, then back substitution)")
+@converter("TridiagonalSolve", onnx="Loops (elimination with partial pivoting or Thomas, then back substitution; "
+                                   "perturb_singular: a Loop nudging each pivot)")
 def tridiagonal_solve(cx, node, ins):
     """[..., 3, M] diagonals (super, main, sub) and [..., M, K] right-hand sides (tridiagonal_solve_op.cc).
 
-    A system that meets an exactly zero pivot is NaN, as the runtime gives it.
+    A system that meets an exactly zero pivot is NaN, as the runtime gives it; with
+    perturb_singular, tiny pivots are nudged instead (LAPACK xLAGTS's safeguard).
     """
     g = cx.g
     diags, rhs = _work(g, ins[0], node.op), _work(g, ins[1], node.op)
     pivoting = bool(node.attr.get("partial_pivoting", True))
-    if node.attr.get("perturb_singular"):
-        raise ExportError("TridiagonalSolve with perturb_singular (LAPACK's pivot perturbation loop) is not mapped")
+    perturb = bool(node.attr.get("perturb_singular", False))
+    if perturb and not pivoting:
+        raise ExportError("Setting perturb_singular requires also setting partial_pivoting.")
     r = need_rank(diags)
     if r < 2 or need_rank(rhs) != r:
         raise ExportError("All input tensors must have the same rank >= 2.")
@@ -529,6 +532,8 @@ def tridiagonal_solve(cx, node, ins):
         raise ExportError(f"Expected diagonals to be provided as a matrix with 3 rows, got {diags.shape[-2]} rows.")
     d3, b3 = F.flat3(g, diags), F.flat3(g, rhs)
     sup, main, sub = (g.op1("Gather", d3, F.i64(g, k), axis=1) for k in (0, 1, 2))
+    if perturb:  # tiny pivots nudged, none failing
+        return _out(g, F.tridiagonal_perturbed(g, sup, main, sub, b3), ins[1], F.lead_shape(g, rhs), r, rhs.shape)
     solve = F.tridiagonal_pivoting if pivoting else F.tridiagonal_thomas
     x, failed = solve(g, sup, main, sub, b3)
     x = g.op1("Where", g.op1("Unsqueeze", failed, F.i64(g, [1, 2])), _nan(g, x.dtype), x)
