@@ -2,7 +2,8 @@
 
 A signature is exported once per process: its InferenceSession is kept on the
 :class:`~savedmodel_io.model.Signature` (``auto`` also remembers when a signature
-does not export, and runs it on numpy from then on). The CLI passes a
+does not export, and runs it on numpy from then on). An input whose rank the signature
+leaves unknown takes the rank of what is fed (one export per combination of ranks). The CLI passes a
 :class:`~savedmodel_io.onnx.cache.DiskCache` so that a second ``run`` reads the
 .onnx file exported by the first.
 """
@@ -15,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io import tensors
+from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "complex_pairs", "from_pairs", "new_session", "output_keys", "run", "session",
-           "session_options", "usable"]
+__all__ = ["BACKENDS", "available", "complex_pairs", "from_pairs", "new_session", "output_keys", "ranks_of", "run",
+           "session", "session_options", "unranked", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
 
@@ -89,13 +90,34 @@ def session_of(proto: Any) -> Any:
         return new_session(str(path))
 
 
-def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> Any:
+def unranked(signature: Any) -> list[str]:
+    """The keys of a signature's inputs whose rank it leaves unknown (taken from each feed)."""
+    return sorted(k for k, info in signature.proto.inputs.items()
+                  if info.name and tensors.shape_from_proto(info.tensor_shape) is None)
+
+
+def ranks_of(signature: Any, inputs: Mapping[str, Any]) -> dict[str, list[int | None]] | None:
+    """``input_shapes`` for an export that takes the fed ranks of the inputs of unknown rank
+    (every dim unknown, so one export serves every shape of that rank); None when none is."""
+    keys = unranked(signature)
+    if not keys:
+        return None
+    return {k: [None] * np.ndim(inputs[k]) for k in keys if k in inputs}
+
+
+def session(signature: Any, *, cache: Any = None, opset: int | None = None,
+            input_shapes: Mapping[str, list[int | None]] | None = None) -> Any:
     """The (cached) InferenceSession of a :class:`~savedmodel_io.model.Signature`.
 
-    Raises UnsupportedOpError when the signature does not export (remembered, so
-    ``auto`` falls back to numpy without exporting again).
+    One per ``input_shapes`` (see :func:`ranks_of`). Raises UnsupportedOpError when the
+    signature does not export (remembered, so ``auto`` falls back to numpy without exporting
+    again).
     """
-    state = signature._onnx
+    key = None if not input_shapes else tuple(sorted((k, len(v)) for k, v in input_shapes.items()))
+    states = signature._onnx
+    if states is None:
+        states = signature._onnx = {}
+    state = states.get(key)
     if state is not None:
         if isinstance(state, SavedModelError):
             raise state
@@ -103,25 +125,36 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
     mg = signature.meta_graph
     try:
         if cache is not None:
-            sess = cache.session(mg, signature.key, opset)
+            sess = cache.session(mg, signature.key, opset, input_shapes)
         else:
             from savedmodel_io.onnx._export import export_meta_graph
 
-            sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True))
+            sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True,
+                                                input_shapes=input_shapes, bfloat16_as_float32=True))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
-            signature._onnx = exc
+            states[key] = exc
         raise
-    signature._onnx = sess
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own types: a model it cannot load (a kernel
+        # it lacks) is a signature that does not run there, which "auto" runs on numpy instead
+        failed = UnsupportedOpError(f"onnxruntime cannot run the exported model: {str(exc).strip()[:500]}",
+                                    path=mg._path if mg is not None else None)
+        states[key] = failed
+        raise failed from None
+    states[key] = sess
     return sess
 
 
-def usable(signature: Any, *, cache: Any = None) -> bool:
-    """``auto``'s choice: whether onnxruntime is installed and the signature exports."""
+def usable(signature: Any, inputs: Mapping[str, Any] | None = None, *, cache: Any = None) -> bool:
+    """``auto``'s choice: whether onnxruntime is installed and the signature exports (for
+    inputs of unknown rank, at the ranks of ``inputs``)."""
     if not available():
         return False
+    shapes = ranks_of(signature, inputs or {})
+    if shapes is not None and len(shapes) < len(unranked(signature)):
+        return False  # an input of unknown rank is missing: the numpy runtime says which
     try:
-        session(signature, cache=cache)
+        session(signature, cache=cache, input_shapes=shapes)
     except UnsupportedOpError:
         return False
     return True
@@ -132,7 +165,6 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
     """Outputs of ``signature`` on onnxruntime, inputs checked and converted like the numpy runtime's."""
     from savedmodel_io.graph.runtime import convert_input
 
-    sess = session(signature, cache=cache)
     proto = signature.proto
     where = f"signature {signature.key!r}"
     path = signature.meta_graph._path if signature.meta_graph is not None else None
@@ -144,17 +176,23 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
     absent = sorted(set(proto.inputs) - set(inputs))
     if absent:
         raise InvalidArgumentError(f"missing input {', '.join(repr(a) for a in absent)}", path=path, where=where)
-    pair_in, pair_out = complex_pairs(sess)
     feeds = {}
     for k in sorted(proto.inputs):
         info = proto.inputs[k]
-        arr = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                            strict=strict, path=path, where=where)
+        feeds[k] = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                                 strict=strict, path=path, where=where)
+    sess = session(signature, cache=cache, input_shapes=ranks_of(signature, feeds))
+    from savedmodel_io.onnx._opsets import BFLOAT16_AS_FLOAT32
+
+    pair_in, pair_out = complex_pairs(sess)
+    wide_in, wide_out = _keys(sess, BFLOAT16_AS_FLOAT32)
+    for k, arr in feeds.items():
         if arr.dtype == object:
-            arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
+            feeds[k] = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
         elif k in pair_in:
-            arr = np.stack([arr.real, arr.imag], axis=-1)
-        feeds[k] = arr
+            feeds[k] = np.stack([arr.real, arr.imag], axis=-1)
+        elif k in wide_in:
+            feeds[k] = arr.astype(np.float32)  # exact: the graph casts it back to bfloat16
     names = [o.name for o in sess.get_outputs()]
     keys = output_keys(sess)
     try:
@@ -170,21 +208,28 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
             v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
         elif k in pair_out:
             v = from_pairs(np.asarray(v))
+        elif k in wide_out:
+            v = np.asarray(v).astype(dtypes.to_numpy(want))  # bfloat16 values, as float32
         out[k] = np.asarray(v)
     return out
 
 
 def complex_pairs(sess: Any) -> tuple[frozenset[str], frozenset[str]]:
     """(input keys, output keys) a session takes and gives as (real, imaginary) pairs."""
-    import json
-
     from savedmodel_io.onnx._opsets import COMPLEX_PAIRS
 
+    return _keys(sess, COMPLEX_PAIRS)
+
+
+def _keys(sess: Any, prop: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(input keys, output keys) a session's metadata property ``prop`` names."""
+    import json
+
     meta = sess.get_modelmeta().custom_metadata_map
-    if COMPLEX_PAIRS not in meta:
+    if prop not in meta:
         return frozenset(), frozenset()
-    pairs = json.loads(meta[COMPLEX_PAIRS])
-    return frozenset(pairs.get("inputs", ())), frozenset(pairs.get("outputs", ()))
+    named = json.loads(meta[prop])
+    return frozenset(named.get("inputs", ())), frozenset(named.get("outputs", ()))
 
 
 def from_pairs(pairs: np.ndarray) -> np.ndarray:
