@@ -152,18 +152,27 @@ def per_matrix(g: Graph, v: Val) -> Val:
     return g.op1("Unsqueeze", v, i64(g, [1]))
 
 
+def _index_like(g: Graph, upd: Val, i: Val) -> Val:
+    """int64 ``i`` in the shape of ``upd`` (ConstantOfShape: onnxruntime's Expand of a [1, 1]
+    tensor to a shape with a 0 keeps the 1)."""
+    import onnx
+
+    zeros = g.op1("ConstantOfShape", g.op1("Shape", upd), value=onnx.numpy_helper.from_array(np.zeros(1, np.int64)))
+    return g.op1("Add", zeros, i)
+
+
 def set_row(g: Graph, x: Val, i: Val, values: Val) -> Val:
     """[B, m, n] ``x`` with row i set to [B, n] ``values`` (ScatterElements: no pass over the whole
     batch with a mask, which onnxruntime's broadcasting Where makes the slowest step)."""
     upd = as_row(g, values)
-    idx = g.op1("Expand", g.op1("Reshape", i, i64(g, [1, 1, 1])), g.op1("Shape", upd))
+    idx = _index_like(g, upd, i)
     return g.op1("ScatterElements", x, idx, upd, axis=1)
 
 
 def set_col(g: Graph, x: Val, j: Val, values: Val) -> Val:
     """[B, m, n] ``x`` with column j set to [B, m] ``values``."""
     upd = as_col(g, values)
-    idx = g.op1("Expand", g.op1("Reshape", j, i64(g, [1, 1, 1])), g.op1("Shape", upd))
+    idx = _index_like(g, upd, j)
     return g.op1("ScatterElements", x, idx, upd, axis=2)
 
 
@@ -284,7 +293,7 @@ def lu(g: Graph, a: Val) -> tuple[Val, Val, Val]:
         # Swap rows k and r: two rows read ([B, 1, n]) and written, not a gather of the whole batch.
         row_k = h.op1("Unsqueeze", row(h, x, k), i64(h, [1]))
         shape = h.op1("Shape", row_k)
-        idx_k = h.op1("Expand", h.op1("Reshape", k, i64(h, [1, 1, 1])), shape)
+        idx_k = _index_like(h, row_k, k)
         idx_r = h.op1("Expand", h.op1("Unsqueeze", r, i64(h, [2])), shape)
         row_r = h.op1("GatherElements", x, idx_r, axis=1)
         x = h.op1("ScatterElements", x, h.op1("Concat", idx_k, idx_r, axis=1),
@@ -373,7 +382,7 @@ def _put(h: Graph, v: Val, ar: Val, i: Val, value: Val) -> Val:
     Where turns a -0 it picks from the broadcast side into +0, and the sign of a zero pivot decides
     the sign of its perturbation)."""
     upd = per_matrix(h, value)
-    idx = h.op1("Expand", h.op1("Reshape", i, i64(h, [1, 1])), h.op1("Shape", upd))
+    idx = _index_like(h, upd, i)
     return h.op1("ScatterElements", v, idx, upd, axis=1)
 
 
