@@ -260,7 +260,12 @@ def concat(cx, node, ins):
     lst = _list(ins[0])
     if lst.kind == "sequence":
         return _concat_sequence(cx, lst)
-    t = _tensor(lst)
+    return concat_dense(g, _tensor(lst))
+
+
+def concat_dense(g: Graph, t: Val) -> list[Val]:
+    """The elements of a dense list [n, d0, ...] joined along their first axis, and each one's
+    length d0 ([n] int64): TensorListConcat's and TensorArrayConcat's outputs."""
     shape = g.op1("Shape", t)
     rest = g.op1("Slice", shape, g.const(np.asarray([2], np.int64)), g.const(np.asarray([1 << 62], np.int64)))
     flat = g.op1("Reshape", t, g.op1("Concat", g.const(np.asarray([-1], np.int64)), rest, axis=0))
@@ -379,9 +384,6 @@ def resize(cx, node, ins):
         raise ExportError("the rank of the list's elements is not known before running")
     pads = g.op1("Concat", g.const(np.zeros(r, np.int64)), grow, g.const(np.zeros(r - 1, np.int64)), axis=0)
     return _dense(g.op1("Pad", cut, pads, mode="constant"), lst.info)
-inexpressible("TF1 TensorArrays (resource-backed, written inside TF1 dataflow loops): not mapped",
-              *(f"TensorArray{k}{v}" for k in ("", "Close", "Concat", "Gather", "Read", "Scatter", "Size", "Split",
-                                                "Write") for v in ("V2", "V3")))
 inexpressible("TensorMaps are variant tensors: ONNX has no map of tensors", "EmptyTensorMap", "TensorMapErase",
               "TensorMapHasKey", "TensorMapInsert", "TensorMapLookup", "TensorMapSize", "TensorMapStackKeys")
 inexpressible("composite-tensor variants: ONNX has no variant type", "CompositeTensorVariantFromComponents",
