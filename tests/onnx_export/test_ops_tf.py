@@ -54,8 +54,6 @@ LIMITS: dict[str, str] = {
     **{f"{op}-{noise}": "random fill" for op in ("ExtractGlimpse", "ExtractGlimpseV2")
        for noise in ("uniform", "gaussian")},
     **{f"StringSplit-{c}": "empty delimiter" for c in ("delim''_skipTrue", "delim''_skipFalse", "utf8_bytes")},
-    **{f"MatrixDeterminant-{c}": "float32 kernels only" for c in (
-        "float64", "negative", *(f"signed_zero{i}" for i in range(7)))},
     **{f"RaggedTensorToTensor-{c}": "one ragged dimension" for c in (
         "float16", "bfloat16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool", "complex64", "shape_cut", "shape_partial",
         "shape_grow", "shape_exact", "shape_zero", "rowids_rank2", "splits32")},
@@ -242,6 +240,8 @@ def check_against_tf(case, want: dict, consts_list=None, exact: bool = False) ->
         if w.dtype == object:
             g = np.vectorize(lambda x: x.encode("utf-8", "surrogateescape"), otypes=[object])(g) if g.size else g
         assert g.dtype == w.dtype and g.shape == w.shape, (case.id, i, g.dtype, g.shape, w.dtype, w.shape)
+        if case.spec_only:  # TF's numbers are not defined (random ops, outputs a kernel leaves unwritten)
+            continue
         if (w.dtype.kind in "fc" or w.dtype.name == "bfloat16") and not exact:
             tol = case.rtol if case.rtol is not None else (1e-3 if w.dtype == np.float16 else 1e-4)
             if w.dtype.name == "bfloat16":  # one bfloat16 ulp of the outputs' magnitude
