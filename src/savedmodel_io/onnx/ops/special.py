@@ -76,29 +76,31 @@ def _past_quarter_max(fn):
     return run
 
 
-_CEPHES = "Cephes' piecewise rational/Chebyshev approximations in float64 (Where)"
+_RATIONAL = "Cephes' rational approximations by range (float64, Where)"
+_CHEB = "Cephes' Chebyshev series by range (float64, Where)"
+_HANKEL = "Cephes' rationals below 5, modulus and phase (Sin, Cos) above (float64, Where)"
 for _op, _fn, _how in (
         ("Lgamma", lambda B, x, dt: S.lgamma(B, x), "recurrence shifts, Taylor series about 2, Stirling (float64)"),
         ("Digamma", lambda B, x, dt: S.digamma(B, x), "recurrence shifts, asymptotic series, reflection (float64)"),
         ("Erfinv", S.erfinv, "Cephes ndtri rationals (float64)"),
         ("Ndtri", lambda B, x, dt: S.ndtri(B, x), "Cephes ndtri rationals (float64)"),
-        ("Dawsn", lambda B, x, dt: S.dawsn(B, x), _CEPHES),
-        ("Expint", _past_quarter_max(S.expint), _CEPHES),
-        ("Spence", _past_quarter_max(S.spence), _CEPHES),
-        ("FresnelCos", lambda B, x, dt: S.fresnel(B, x, False, dt), _CEPHES),
-        ("FresnelSin", lambda B, x, dt: S.fresnel(B, x, True, dt), _CEPHES),
-        ("BesselI0", lambda B, x, dt: S.bessel_i(B, 0, x), _CEPHES),
-        ("BesselI1", lambda B, x, dt: S.bessel_i(B, 1, x), _CEPHES),
-        ("BesselI0e", lambda B, x, dt: S.bessel_i_scaled(B, 0, x), _CEPHES),
-        ("BesselI1e", lambda B, x, dt: S.bessel_i_scaled(B, 1, x), _CEPHES),
-        ("BesselK0", lambda B, x, dt: S.bessel_k(B, 0, x, False), _CEPHES),
-        ("BesselK1", lambda B, x, dt: S.bessel_k(B, 1, x, False), _CEPHES),
-        ("BesselK0e", lambda B, x, dt: S.bessel_k(B, 0, x, True), _CEPHES),
-        ("BesselK1e", lambda B, x, dt: S.bessel_k(B, 1, x, True), _CEPHES),
-        ("BesselJ0", lambda B, x, dt: S.bessel_jy(B, "j", 0, x, dt), _CEPHES),
-        ("BesselJ1", lambda B, x, dt: S.bessel_jy(B, "j", 1, x, dt), _CEPHES),
-        ("BesselY0", lambda B, x, dt: S.bessel_jy(B, "y", 0, x, dt), _CEPHES),
-        ("BesselY1", lambda B, x, dt: S.bessel_jy(B, "y", 1, x, dt), _CEPHES)):
+        ("Dawsn", lambda B, x, dt: S.dawsn(B, x), _RATIONAL),
+        ("Expint", _past_quarter_max(S.expint), _RATIONAL),
+        ("Spence", _past_quarter_max(S.spence), _RATIONAL),
+        ("FresnelCos", lambda B, x, dt: S.fresnel(B, x, False, dt), _RATIONAL),
+        ("FresnelSin", lambda B, x, dt: S.fresnel(B, x, True, dt), _RATIONAL),
+        ("BesselI0", lambda B, x, dt: S.bessel_i(B, 0, x), _CHEB),
+        ("BesselI1", lambda B, x, dt: S.bessel_i(B, 1, x), _CHEB),
+        ("BesselI0e", lambda B, x, dt: S.bessel_i_scaled(B, 0, x), _CHEB),
+        ("BesselI1e", lambda B, x, dt: S.bessel_i_scaled(B, 1, x), _CHEB),
+        ("BesselK0", lambda B, x, dt: S.bessel_k(B, 0, x, False), _CHEB),
+        ("BesselK1", lambda B, x, dt: S.bessel_k(B, 1, x, False), _CHEB),
+        ("BesselK0e", lambda B, x, dt: S.bessel_k(B, 0, x, True), _CHEB),
+        ("BesselK1e", lambda B, x, dt: S.bessel_k(B, 1, x, True), _CHEB),
+        ("BesselJ0", lambda B, x, dt: S.bessel_jy(B, "j", 0, x, dt), _HANKEL),
+        ("BesselJ1", lambda B, x, dt: S.bessel_jy(B, "j", 1, x, dt), _HANKEL),
+        ("BesselY0", lambda B, x, dt: S.bessel_jy(B, "y", 0, x, dt), _HANKEL),
+        ("BesselY1", lambda B, x, dt: S.bessel_jy(B, "y", 1, x, dt), _HANKEL)):
     _unary(_op, _fn, _how)
 
 
