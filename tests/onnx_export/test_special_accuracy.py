@@ -184,3 +184,52 @@ TRUE = [
 def test_where_the_runtime_rounds_worse(op, x, true):
     got, _ = _run(op, ("x",), [np.asarray([x], np.float64)])
     assert abs(float(got[0]) - true) <= 4 * np.spacing(abs(true)), (op, x, float(got[0]), true)
+
+
+@pytest.mark.parametrize("opset", [15, 17, 21])
+@pytest.mark.parametrize("op,names", [("Igammac", ("a", "x")), ("BesselY1", ("x",)), ("Zeta", ("x", "q"))])
+def test_every_opset(op, names, opset):
+    """The element-wise ops, Loop and ReduceSum the graphs use have one form from opset 15 on."""
+    t = dtypes.from_numpy(np.dtype(np.float32))
+    nodes = [placeholder(n, t) for n in names] + [node("y", op, list(names), T=("type", t))]
+    mg = signature(nodes, {n: (t, (None,)) for n in names}, {"y": ("y:0", t, (None,))})
+    proto, problems = exported(mg, opset)
+    assert not problems, problems
+    args = [np.asarray([0.5, 2.0, 7.5, 30.0], np.float32) + i for i in range(len(names))]
+    got = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, dict(zip(names, args)))[0]
+    want = runtime.Session(mg).run_signature("s", dict(zip(names, args)))["y"]
+    np.testing.assert_allclose(got, want, rtol=2e-7)
+
+
+def test_betainc_inputs_of_different_shapes_are_refused():
+    """TF's kernel requires its non-scalar inputs to share one shape (no broadcasting)."""
+    t = dtypes.from_numpy(np.dtype(np.float64))
+    names = ("a", "b", "x")
+    nodes = [placeholder(n, t) for n in names] + [node("y", "Betainc", list(names), T=("type", t))]
+    mg = signature(nodes, {"a": (t, (3,)), "b": (t, (2,)), "x": (t, ())}, {"y": ("y:0", t, None)})
+    proto, problems = exported(mg)
+    assert proto is None and "inconsistent" in problems[0].reason, problems
+
+
+@pytest.mark.parametrize("op", sorted(UNARY))
+def test_onnxruntime_adds_little_to_the_method(op):
+    """The same steps in numpy (``_specfn.Numpy``) and on onnxruntime agree to a few ulps, so the
+    bounds above are the methods' against the runtime's, not onnxruntime's float64 kernels."""
+    from savedmodel_io.onnx.ops import _specfn as S
+    from savedmodel_io.onnx.ops import special
+
+    x = UNARY[op][0].astype(np.float64)
+    got, _ = _run(op, ("x",), [x])
+    fn = {o: f for o, f, _ in special.UNARY_METHODS}[op]
+    with np.errstate(all="ignore"):
+        mine = np.asarray(fn(S.Numpy, x, np.dtype(np.float64)), np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(mine))
+    fin = np.isfinite(mine)
+    np.testing.assert_array_equal(got[~fin & ~np.isnan(mine)], mine[~fin & ~np.isnan(mine)])
+    floor = UNARY[op][2]
+    if isinstance(floor, str):
+        floor = np.sqrt(2 / (np.pi * np.maximum(np.abs(x[fin]), 1.0)))
+    scale = np.maximum(np.maximum(np.abs(mine[fin]), floor), np.finfo(np.float64).tiny)
+    err = np.abs(got[fin] - mine[fin]) / (scale * np.finfo(np.float64).eps)
+    assert err.max() <= 16, (op, float(err.max()))

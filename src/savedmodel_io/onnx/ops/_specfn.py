@@ -52,10 +52,6 @@ class Numpy:
     sin, cos, isnan, isinf = np.sin, np.cos, np.isnan, np.isinf
 
     @staticmethod
-    def c(v: float) -> Any:
-        return np.float64(v)
-
-    @staticmethod
     def eq(a, b):
         return np.equal(a, b)
 
@@ -80,10 +76,6 @@ class Numpy:
     def add_in(a, b, dt: np.dtype):
         """a + b computed in dt (both already representable in dt)."""
         return (np.asarray(a).astype(dt) + np.asarray(b).astype(dt)).astype(F64)
-
-    @staticmethod
-    def like(x, v: float):
-        return np.full(np.shape(x), v, F64)
 
     @staticmethod
     def loop(trips: int, state: list, step: Callable[[Any, list], tuple[Any, list]]) -> list:
@@ -154,9 +146,6 @@ class Onnx:
             self._consts[key] = self.g.const(arr)
         return self._consts[key]
 
-    def c(self, v: float) -> X:
-        return X(self, self.val(v))
-
     def node(self, op: str, *ins: Any, **attrs: Any) -> X:
         return X(self, self.g.op1(op, *[self.val(i) for i in ins], **attrs))
 
@@ -186,10 +175,6 @@ class Onnx:
         work = np.dtype(np.float32) if dt.itemsize < 4 else dt  # onnxruntime adds float16 in float32
         s = g.op1("Add", cast(g, self.val(a), work), cast(g, self.val(b), work))
         return X(self, cast(g, cast(g, s, dt), F64))
-
-    def like(self, x, v: float) -> X:
-        """A tensor of x's shape filled with v."""
-        return x * 0.0 + v if v == v and abs(v) != INF else self.where(self.eq(x, x) | ~self.eq(x, x), v, x)
 
     def loop(self, trips: int, state: list, step: Callable[[Any, list], tuple[Any, list]]) -> list:
         """An ONNX Loop: ``step(i, state) -> (go on, state)``; ``go on`` is any element's flag.

@@ -79,7 +79,8 @@ def _past_quarter_max(fn):
 _RATIONAL = "Cephes' rational approximations by range (float64, Where)"
 _CHEB = "Cephes' Chebyshev series by range (float64, Where)"
 _HANKEL = "Cephes' rationals below 5, modulus and phase (Sin, Cos) above (float64, Where)"
-for _op, _fn, _how in (
+# op -> the function of (backend, float64 x, input dtype), the mapping's description
+UNARY_METHODS = (
         ("Lgamma", lambda B, x, dt: S.lgamma(B, x), "recurrence shifts, Taylor series about 2, Stirling (float64)"),
         ("Digamma", lambda B, x, dt: S.digamma(B, x), "recurrence shifts, asymptotic series, reflection (float64)"),
         ("Erfinv", S.erfinv, "Cephes ndtri rationals (float64)"),
@@ -100,7 +101,8 @@ for _op, _fn, _how in (
         ("BesselJ0", lambda B, x, dt: S.bessel_jy(B, "j", 0, x, dt), _HANKEL),
         ("BesselJ1", lambda B, x, dt: S.bessel_jy(B, "j", 1, x, dt), _HANKEL),
         ("BesselY0", lambda B, x, dt: S.bessel_jy(B, "y", 0, x, dt), _HANKEL),
-        ("BesselY1", lambda B, x, dt: S.bessel_jy(B, "y", 1, x, dt), _HANKEL)):
+        ("BesselY1", lambda B, x, dt: S.bessel_jy(B, "y", 1, x, dt), _HANKEL))
+for _op, _fn, _how in UNARY_METHODS:
     _unary(_op, _fn, _how)
 
 
