@@ -98,7 +98,8 @@ class Signature:
             ((k, spec_from_tensor_info(k, proto.outputs[k])) for k in sorted(proto.outputs)),
             what="output", where=f"signature {key!r}", path=path,
         )
-        self._onnx: Any = None  # backend="onnxruntime": the InferenceSession, or why it failed
+        # backend="onnxruntime": per input ranks (onnx.backend.session), the InferenceSession or why it failed
+        self._onnx: Any = None
 
     @property
     def defaults(self) -> dict[str, np.ndarray]:
@@ -148,7 +149,7 @@ class Signature:
         if backend != "numpy":
             from savedmodel_io.onnx import backend as ort_backend
 
-            if backend == "onnxruntime" or ort_backend.usable(self):
+            if backend == "onnxruntime" or ort_backend.usable(self, inputs):
                 return ort_backend.run(self, inputs, strict=strict)
         return self.meta_graph.session.run_signature(self.key, inputs, strict=strict,
                                                      budget=budget)

@@ -45,14 +45,14 @@ def test_the_session_is_made_once(cnn, monkeypatch):
     path, (inputs, _) = cnn
     sig = savedmodel_io.load(path).signatures["serving_default"]
     sig(**inputs, backend="onnxruntime")
-    first = sig._onnx
+    first = sig._onnx[None]
 
     def no_export(*a, **k):
         raise AssertionError("exported twice")
 
     monkeypatch.setattr(sx, "export", no_export)
     sig(**inputs, backend="onnxruntime")
-    assert sig._onnx is first
+    assert sig._onnx == {None: first}
 
 
 def test_sessions_do_not_spin(cnn):
@@ -62,7 +62,7 @@ def test_sessions_do_not_spin(cnn):
     path, (inputs, _) = cnn
     sig = savedmodel_io.load(path).signatures["serving_default"]
     sig(**inputs, backend="onnxruntime")
-    opts = sig._onnx.get_session_options()
+    opts = sig._onnx[None].get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     mine = session_options({"session.intra_op.allow_spinning": "1"})
@@ -70,13 +70,69 @@ def test_sessions_do_not_spin(cnn):
 
 
 def test_auto_falls_back_to_numpy(fixture_model):
-    path = fixture_model("runtime_module")
-    sig = savedmodel_io.load(path).signatures["serving_default"]  # input of unknown rank
+    path = fixture_model("module_signatures")
+    sig = savedmodel_io.load(path).signatures["lengths"]  # StringLength: no ONNX operator
+    text = np.array([b"ab", b"cde"], dtype=object)
+    got, want = sig(text=text, backend="auto"), sig(text=text)
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    assert isinstance(sig._onnx[None], UnsupportedOpError)
+    with pytest.raises(UnsupportedOpError, match="StringLength"):
+        sig(text=text, backend="onnxruntime")
+
+
+def test_inputs_of_unknown_rank_take_the_fed_rank(fixture_model, monkeypatch):
+    # The signature's input has no rank (tf.TensorSpec(None)): ONNX graph inputs need one, so
+    # each rank fed gets its own export, with every dim left unknown.
+    sig = savedmodel_io.load(fixture_model("runtime_module")).signatures["serving_default"]
+    feeds = [np.float32(2.5), np.arange(6, dtype=np.float32).reshape(2, 3),
+             np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.ones((5, 1), np.float32)]
+    for x in feeds:
+        for backend in ("onnxruntime", "auto"):
+            np.testing.assert_array_equal(sig(x=x, backend=backend)["output_0"], sig(x=x)["output_0"])
+    assert sorted(sig._onnx) == [(("x", 0),), (("x", 2),), (("x", 3),)]
+    from savedmodel_io.onnx import _export
+
+    monkeypatch.setattr(_export, "export_parts", lambda *a, **k: pytest.fail("exported again"))
+    sig(x=np.zeros((7, 2), np.float32), backend="onnxruntime")  # rank 2 again: the same session
+    with pytest.raises(InvalidArgumentError, match="missing input 'x'"):
+        sig.run({}, backend="auto")
+
+
+def test_export_input_shapes(fixture_model):
+    path = fixture_model("module_one_signature")  # x: float32 of unknown rank
+    with pytest.raises(UnsupportedOpError, match="input 'x' has no known rank.*input_shapes"):
+        sx.export(path)
+    model = sx.export(path, input_shapes={"x": [None, 3]})
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["x_dim0", 3]
+    onnx.checker.check_model(model, full_check=True)
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_array_equal(sig(x=x, backend="auto")["output_0"], sig(x=x)["output_0"])
-    assert isinstance(sig._onnx, UnsupportedOpError)
-    with pytest.raises(UnsupportedOpError, match="no known rank"):
-        sig(x=x, backend="onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = savedmodel_io.load(path).signatures["serving_default"](x=x)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], next(iter(want.values())))
+    assert sx.check(path, input_shapes={"x": []}) == []
+
+
+def test_export_input_shapes_must_fit_the_signature(fixture_model):
+    path = fixture_model("runtime_cnn")  # input: float32 [?, 8, 8, 3] or similar, rank known
+    sig = savedmodel_io.load(path).signatures["serving_default"]
+    (key, spec), = sig.inputs.items()
+    rank = len(spec.shape)
+    bad = {
+        "not an input of signature": {"nope": [1]},
+        f"has rank {rank + 1}; the signature's input has rank {rank}": {key: [None] * (rank + 1)},
+        "does not fit the signature's input shape": {key: [None] + [10_000] * (rank - 1)},
+        "dims must be integers >= 0 or None": {key: [-1] * rank},
+        "must be a list of dims": {key: "1,2"},
+    }
+    for message, shapes in bad.items():
+        with pytest.raises(InvalidArgumentError, match=message):
+            sx.export(path, input_shapes=shapes)
+    fixed = sx.export(path, input_shapes={key: [4] + [None] * (rank - 1)})
+    dims = fixed.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [4, *spec.shape[1:]]
 
 
 def test_inputs_are_checked_like_numpy(cnn):
@@ -135,6 +191,41 @@ def test_cli_export_flags(cnn, tmp_path, capsys):
     assert cli.main(["export", "--dir", str(path), "--format", "npz", "--output",
                      str(tmp_path / "w.npz"), "-q"]) == 0
     assert (tmp_path / "w.npz").is_file()
+
+
+def test_cli_export_input_shape(fixture_model, tmp_path, capsys):
+    path = fixture_model("module_one_signature")  # x: float32 of unknown rank
+    out = tmp_path / "m.onnx"
+    base = ["export", "--dir", str(path), "--format", "onnx"]
+    assert cli.main([*base, "--check"]) == 1
+    assert "--input_shape" in capsys.readouterr().out
+    assert cli.main([*base, "--output", str(out), "--input_shape", "x=?,3"]) == 0
+    capsys.readouterr()
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["x_dim0", 3]
+    assert cli.main([*base, "--check", "--input_shape", "x="]) == 0  # a scalar
+    capsys.readouterr()
+    for flags, message in [(["--input_shape", "x"], "takes KEY=DIMS"),
+                           (["--input_shape", "x=2,b"], "a dim is an integer >= 0 or ?"),
+                           (["--input_shape", "x=1", "--input_shape", "x=2"], "gives input 'x' twice"),
+                           (["--input_shape", "y=1"], "'y', not an input of signature")]:
+        assert cli.main([*base, "--check", *flags]) == 1
+        assert message in capsys.readouterr().err
+    assert cli.main(["export", "--dir", str(path), "--npz", str(tmp_path / "w.npz"), "--input_shape", "x=1"]) == 1
+    assert "--input_shape applies to --format onnx" in capsys.readouterr().err
+
+
+def test_cli_run_caches_each_rank(fixture_model, tmp_path, monkeypatch, capsys):
+    path = fixture_model("runtime_module")  # serving_default: x of unknown rank
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for shape in [(), (2, 3), (4, 3)]:
+        x_file = tmp_path / "x.npy"
+        x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        np.save(x_file, x)
+        np.testing.assert_array_equal(_run(path, "onnxruntime", x_file, capsys), x)
+    names = sorted(f.name for f in (tmp_path / "cache" / "savedmodel_io" / "onnx").glob("*.onnx"))
+    assert len(names) == 2 and "-serving_default-x%3D-20-" in names[0] + names[1]
+    assert any("-serving_default-x%3D%3F%2C%3F-20-" in n for n in names)
 
 
 def _run(path, backend, x_file, capsys):

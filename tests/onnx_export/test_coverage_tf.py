@@ -37,7 +37,7 @@ import savedmodel_io  # noqa: E402
 import savedmodel_io.onnx as sx  # noqa: E402
 from savedmodel_io import dtypes, tensors  # noqa: E402
 from savedmodel_io.errors import SavedModelError  # noqa: E402
-from savedmodel_io.onnx.backend import complex_pairs, from_pairs, output_keys  # noqa: E402
+from savedmodel_io.onnx.backend import complex_pairs, from_pairs, output_keys, ranks_of  # noqa: E402
 
 # Every fixture of the registry (the 186 MB ResNet50 among them) and one tf2onnx conversion per
 # signature: minutes even with the answers cached, so it runs with ``-m slow``.
@@ -156,9 +156,12 @@ def _same(got: dict, want: dict, rtol: float = 1e-4, atol: float = 1e-5) -> bool
 def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, float] = (1e-4, 1e-5)
           ) -> tuple[str, str]:
     """(our export status, whether onnxruntime gives TensorFlow's outputs). Complex inputs and
-    outputs are exported as (real, imaginary) pairs (``complex_pairs=True``, said in the cell)."""
+    outputs are exported as (real, imaginary) pairs (``complex_pairs=True``), inputs of unknown
+    rank with the rank of the inputs fed (``input_shapes``, as backend="onnxruntime" does); the
+    cell says so."""
+    shapes = ranks_of(mg.signature(key), inputs)
     try:
-        proto = sx.export(mg, key, complex_pairs=True)
+        proto = sx.export(mg, key, complex_pairs=True, input_shapes=shapes)
     except SavedModelError as exc:
         return f"refused: {exc.message.removeprefix('cannot export to ONNX: ')[:110]}", "-"
     onnx.checker.check_model(proto, full_check=True)
@@ -168,7 +171,8 @@ def _ours(mg, key: str, inputs: dict, tf_out: dict | None, tol: tuple[float, flo
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
         return f"written, but onnxruntime: {_short(f'{type(exc).__name__}: {exc}')}", "-"
     pair_in, pair_out = complex_pairs(sess)
-    status = "ok (complex as pairs)" if pair_in or pair_out else "ok"
+    notes = [*(["complex as pairs"] if pair_in or pair_out else []), *(["ranks of the inputs"] if shapes else [])]
+    status = f"ok ({', '.join(notes)})" if notes else "ok"
     if tf_out is None:
         return status, "-"
     feeds = {k: np.stack([v.real, v.imag], -1) if k in pair_in else ort_value(v) for k, v in inputs.items()}

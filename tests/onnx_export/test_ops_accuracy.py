@@ -66,3 +66,42 @@ def test_complex_near_zero(op, ref):
     want = ref(z.astype(np.complex128))
     err = np.abs((r + 1j * i.astype(np.float64)) - want)
     assert (err <= 16 * np.finfo(np.float32).eps * np.abs(want) + 1e-45).all(), float((err / np.abs(want)).max())
+
+
+def _special_floats(dt) -> np.ndarray:
+    """Every kind of float: signed zeros, subnormals, powers of two and their neighbours, the
+    largest finite, infinities, NaN, and random bit patterns (all exponents)."""
+    fi = np.finfo(dt)
+    uint = np.uint32 if dt == np.float32 else np.uint64
+    powers = np.ldexp(np.asarray(1, dt), np.arange(fi.minexp - fi.nmant, fi.maxexp).astype(np.int32)).astype(dt)
+    base = np.concatenate([[0, fi.smallest_subnormal, 2 * fi.smallest_subnormal, fi.smallest_normal, 1, 1.5, 3,
+                            fi.max, np.inf, np.nan], powers, np.nextafter(powers, dt(0)),
+                           np.nextafter(powers, dt(np.inf))]).astype(dt)
+    rs = np.random.RandomState(5)
+    bits = rs.randint(0, 2**31, size=(4000, 2)).astype(np.uint64)
+    randoms = ((bits[:, 0] << np.uint64(32)) | bits[:, 1]).astype(uint).view(dt) if dt == np.float64 else \
+        bits[:, 0].astype(np.uint32).view(dt)
+    return np.concatenate([base, -base, randoms])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_next_after_is_bit_exact(dt):
+    """NextAfter has no ONNX operator or bit cast: its exponent arithmetic must give C's
+    nextafter bit for bit, in both directions from every kind of float."""
+    t = dtypes.from_numpy(np.dtype(dt))
+    proto, problems = exported(signature(
+        [placeholder("x", t), placeholder("y", t), node("z", "NextAfter", ["x", "y"], T=("type", t))],
+        {"x": (t, (None,)), "y": (t, (None,))}, {"z": ("z:0", t, (None,))}))
+    assert not problems, problems
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = _special_floats(dt)
+    rs = np.random.RandomState(6)
+    targets = [np.full_like(x, np.inf), np.full_like(x, -np.inf), np.zeros_like(x), -np.zeros_like(x), x,
+               np.full_like(x, np.nan), rs.permutation(x)]
+    for y in targets:
+        got = sess.run(None, {"x": x, "y": y})[0]
+        want = np.nextafter(x, y)
+        same = (got.view(np.uint8).reshape(len(x), -1) == want.view(np.uint8).reshape(len(x), -1)).all(1)
+        same |= np.isnan(got) & np.isnan(want)
+        bad = np.flatnonzero(~same)[:5]
+        assert same.all(), [(x[i], y[i], got[i], want[i]) for i in bad]

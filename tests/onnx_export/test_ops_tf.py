@@ -62,6 +62,13 @@ LIMITS: dict[str, str] = {
     **{f"AsString-{t}": "AsString" for t in ("float", "precision", "scientific", "shortest", "width_fill",
                                              "width_space", "fill'-'", "fill'+'", "fill' '", "fill'#'",
                                              "float64")},
+    # Regex replacement maps for literal strings and single character classes only (split and join).
+    "StaticRegexReplace-basic": "only literal strings and single character classes map",
+    "RegexReplace-empty_match_rewrite": "only literal strings and single character classes map",
+    "RegexReplace-groups": "nested or several groups",
+    "RegexReplace-first": "replacing only the first match of a character class",
+    # ICU's full Unicode case mapping: StringNormalizer follows the C library's locale.
+    **{f"{op}-{c}": "encoding 'utf-8'" for op in ("StringLower", "StringUpper") for c in ("utf8", "utf8_malformed")},
     # AsString of floats (printf formats) or with a width (padding needs a string length): no ONNX form.
     **{c.id: "AsString" for c in test_ops_strings_tf.CASES if c.op == "AsString" and (
         int(c.attrs.get("width", -1)) > 0 or np.asarray(c.flat_inputs()[0]).dtype.kind in "fc")},

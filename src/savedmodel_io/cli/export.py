@@ -47,6 +47,10 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--complex_pairs", action="store_true",
                    help="onnx: give complex inputs and outputs as float tensors with a trailing axis of 2 "
                         "(real, imaginary) instead of refusing them")
+    p.add_argument("--input_shape", action="append", default=[], metavar="KEY=DIMS",
+                   help="onnx: the shape of input KEY, dims separated by commas, ? for an unknown dim, "
+                        "nothing after = for a scalar (x=?,224,224,3): needed for inputs of unknown rank, "
+                        "and fixes dims the signature leaves unknown; repeat for each input")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_links_flag(p)
@@ -58,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     fmt, target = _target(args)
     if fmt == "onnx":
         return _onnx(args, target)
-    if args.check or args.complex_pairs:
-        raise InvalidArgumentError(f"--{'check' if args.check else 'complex_pairs'} applies to --format onnx")
+    for flag in ("check", "complex_pairs", "input_shape"):
+        if getattr(args, flag):
+            raise InvalidArgumentError(f"--{flag} applies to --format onnx")
     assert target is not None
     # Imported here: an ONNX export needs neither (convert brings the npz/safetensors writers).
     from savedmodel_io import convert
@@ -92,14 +97,37 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     return args.format, args.output
 
 
+def input_shapes(flags: list[str]) -> dict[str, list[int | None]] | None:
+    """``--input_shape KEY=DIMS`` flags as ``input_shapes`` (None when there are none)."""
+    shapes: dict[str, list[int | None]] = {}
+    for flag in flags:
+        key, eq, dims = flag.partition("=")
+        if not eq or not key:
+            raise InvalidArgumentError(f"--input_shape takes KEY=DIMS (x=?,3), got {flag!r}")
+        if key in shapes:
+            raise InvalidArgumentError(f"--input_shape gives input {key!r} twice")
+        out: list[int | None] = []
+        for d in filter(None, (t.strip() for t in dims.split(","))) if dims.strip() else ():
+            if d in ("?", "-1"):
+                out.append(None)
+            elif d.isdigit():
+                out.append(int(d))
+            else:
+                raise InvalidArgumentError(f"--input_shape {flag!r}: a dim is an integer >= 0 or ?, got {d!r}")
+        shapes[key] = out
+    return shapes or None
+
+
 def _onnx(args: argparse.Namespace, target: str | None) -> int:
     from savedmodel_io.model import load
     from savedmodel_io.onnx import check
 
+    shapes = input_shapes(args.input_shape)
     model = load(args.dir, allow_external_links=args.allow_external_links)
     mg = model.meta_graph(args.tag_set)
     if args.check:
-        problems = check(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs)
+        problems = check(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
+                         input_shapes=shapes)
         if args.json:
             print(json.dumps({"signature": args.signature_def, "unsupported": [
                 {"op": p.op, "node": p.node, "function": p.function, "reason": p.reason}
@@ -118,7 +146,8 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
     from savedmodel_io.onnx._model import write_parts
 
     # What export() then save() write, with the weights streamed from their arrays to the file.
-    proto, tensors = export_parts(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs)
+    proto, tensors = export_parts(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
+                                  input_shapes=shapes)
     write_parts(proto, tensors, target)
     report = {"signature": args.signature_def, "output": target, "opset": proto.opset_import[0].version,
               "nodes": len(proto.graph.node),

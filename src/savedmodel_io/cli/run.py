@@ -212,7 +212,7 @@ def _use_onnxruntime(args: argparse.Namespace, mg: Any, feed: dict[str, Any]) ->
         return True
     if set(feed) != set(mg.signature(args.signature_def).inputs):
         return False  # the numpy runtime feeds only what was given (TF1 session style)
-    return ort_backend.usable(mg.signature(args.signature_def), cache=DiskCache())
+    return ort_backend.usable(mg.signature(args.signature_def), feed, cache=DiskCache())
 
 
 def _print_json(outputs: dict[str, Any], targets: dict[str, str] | None) -> int:

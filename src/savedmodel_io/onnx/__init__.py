@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from savedmodel_io.errors import InvalidArgumentError
-from savedmodel_io.onnx._export import exporter_for, export_meta_graph, require_onnx, unsupported
+from savedmodel_io.onnx._export import Shapes, exporter_for, export_meta_graph, require_onnx, unsupported
 from savedmodel_io.onnx._opsets import DEFAULT_OPSET, EXPORTER_VERSION, MIN_OPSET
 
 if TYPE_CHECKING:
@@ -43,35 +43,37 @@ def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
 
 
 def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None,
-                  complex_pairs: bool) -> tuple[Any, Any, Any]:
+                  complex_pairs: bool, input_shapes: Shapes) -> tuple[Any, Any, Any]:
     require_onnx()
     mg = _meta_graph(model_or_path, tags)
-    exporter, graph = exporter_for(mg, signature, opset, complex_pairs)
+    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes)
     return mg, exporter, graph
 
 
 def check(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
           signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
-          complex_pairs: bool = False) -> list[Problem]:
+          complex_pairs: bool = False, input_shapes: Shapes = None) -> list[Problem]:
     """Every node of a signature that ONNX cannot express (empty list: it exports)."""
-    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset, complex_pairs)
+    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset, complex_pairs, input_shapes)
     return list(exporter.problems)
 
 
 def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
            signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
-           complex_pairs: bool = False) -> onnx.ModelProto:
+           complex_pairs: bool = False, input_shapes: Shapes = None) -> onnx.ModelProto:
     """Signature ``signature`` of a SavedModel as an ONNX model.
 
     Inputs and outputs keep the signature's keys, dtypes and shapes (unknown dims
     become named symbolic dims). Complex inputs and outputs are refused (onnxruntime has no
     complex tensors), or with ``complex_pairs=True`` given as float tensors with a trailing
     axis of 2 holding the real and imaginary parts (named in the model's
-    ``savedmodel_io.complex_pairs`` metadata). Raises UnsupportedOpError listing every node
-    ONNX cannot express (op, node, function and why).
+    ``savedmodel_io.complex_pairs`` metadata). ``input_shapes`` (input key -> dims, None for an
+    unknown dim) gives the rank of inputs the signature leaves unknown (ONNX graph inputs need
+    one) and may fix dims it leaves unknown; it must agree with what the signature knows.
+    Raises UnsupportedOpError listing every node ONNX cannot express (op, node, function and why).
     """
     require_onnx()
-    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset, complex_pairs)
+    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset, complex_pairs, input_shapes)
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:

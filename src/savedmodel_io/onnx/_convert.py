@@ -22,7 +22,7 @@ of a signature is reported at once before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 
 from savedmodel_io import dtypes, tensors
-from savedmodel_io.errors import SavedModelError, UnsupportedOpError
+from savedmodel_io.errors import InvalidArgumentError, SavedModelError, UnsupportedOpError
 from savedmodel_io.graph import runtime
 from savedmodel_io.graph import opdefs
 from savedmodel_io.graph import optimize as opt
@@ -101,7 +101,8 @@ _ALL_POISON = _Outputs()
 class Exporter:
     """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
 
-    def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False) -> None:
+    def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False,
+                 input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> None:
         self.session = session
         self.model = Model(opset)
         self.g = Graph(self.model)
@@ -112,6 +113,9 @@ class Exporter:
         self.complex_pairs = complex_pairs
         self.pair_inputs: list[str] = []
         self.pair_outputs: list[str] = []
+        # Shapes given for signature inputs: the rank of an input the signature leaves unknown
+        # (ONNX graph inputs need one), and any dim it leaves unknown.
+        self.input_shapes = dict(input_shapes or {})
         self._ctx = runtime.Context(session, None, session.budget)
         self._depth = 0
 
@@ -314,6 +318,11 @@ class Exporter:
         graph = sess.graph
         bound: dict[int, Any] = {}
         inputs = []
+        unknown = sorted(set(self.input_shapes) - set(sig.inputs))
+        if unknown:
+            raise InvalidArgumentError(
+                f"input_shapes names {', '.join(map(repr, unknown))}, not an input of signature {key!r} "
+                f"(its inputs: {', '.join(map(repr, sorted(sig.inputs))) or 'none'})")
         for k in sorted(sig.inputs):
             info = sig.inputs[k]
             if not info.name:
@@ -327,13 +336,16 @@ class Exporter:
                 _bind(bound, graph, info.name, POISON)
                 continue
             shape = tensors.shape_from_proto(info.tensor_shape)
+            node = graph.nodes[graph.resolve(info.name)[0]]
             if shape is None:
                 # The TensorInfo records no shape: the placeholder's own shape attr may.
-                node = graph.nodes[graph.resolve(info.name)[0]]
                 declared = node.attr.get("shape") if node.op in ("Placeholder", "PlaceholderWithDefault") else None
                 shape = tuple(declared) if isinstance(declared, (tuple, list)) else None
+            if k in self.input_shapes:
+                shape = given_shape(k, shape, self.input_shapes[k])
             if shape is None:
-                self.problem(node, f"input {k!r} has no known rank (ONNX graph inputs need one)")
+                self.problem(node, f"input {k!r} has no known rank (ONNX graph inputs need one: give it "
+                                   "with input_shapes / --input_shape)")
                 shape = ()
             dims = None if shape is None else tuple(
                 d if d is not None else f"{k}_dim{i}" for i, d in enumerate(shape))
@@ -419,6 +431,31 @@ class Exporter:
         if dims is None:
             raise ExportError("has no known rank (ONNX graph outputs need one)")
         return value_info(name, g.type_of(Val(name, v.dtype, dims)))
+
+
+def given_shape(key: str, known: Sequence[int | None] | None, given: Sequence[int | None]
+                ) -> tuple[int | None, ...]:
+    """An input's shape from ``input_shapes``: ``known`` (the signature's, None for unknown
+    rank) with its unknown dims filled from ``given``, which must agree with it."""
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise InvalidArgumentError(f"input_shapes[{key!r}] must be a list of dims, got {given!r}")
+    shape = tuple(given)
+    if any(d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 0) for d in shape):
+        raise InvalidArgumentError(f"input_shapes[{key!r}]: dims must be integers >= 0 or None, got {list(given)}")
+    if known is None:
+        return shape
+    if len(known) != len(shape):
+        raise InvalidArgumentError(f"input_shapes[{key!r}] has rank {len(shape)}; the signature's input has "
+                                   f"rank {len(known)} {_dims(known)}")
+    for a, b in zip(known, shape):
+        if a is not None and b is not None and a != b:
+            raise InvalidArgumentError(f"input_shapes[{key!r}] = {_dims(shape)} does not fit the signature's "
+                                       f"input shape {_dims(known)}")
+    return tuple(a if a is not None else b for a, b in zip(known, shape))
+
+
+def _dims(shape: Sequence[int | None]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _callees(node: Node) -> list[str]:

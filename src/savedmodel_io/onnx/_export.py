@@ -6,7 +6,8 @@ that the signature backend and the disk cache export without importing the objec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, UnsupportedOpError
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     import onnx
 
     from savedmodel_io.onnx._convert import Problem
+
+
+# ``input_shapes``: signature input key -> dims (None for an unknown dim), for inputs whose
+# rank the signature leaves unknown, or to fix dims it leaves unknown.
+Shapes = Optional[Mapping[str, Sequence[Optional[int]]]]
 
 
 def require_onnx() -> None:
@@ -39,30 +45,31 @@ def opset_of(opset: int | None) -> int:
     return opset
 
 
-def exporter_for(mg: Any, signature: str, opset: int | None, complex_pairs: bool = False) -> tuple[Any, Any]:
+def exporter_for(mg: Any, signature: str, opset: int | None, complex_pairs: bool = False,
+                 input_shapes: Shapes = None) -> tuple[Any, Any]:
     """The exporter run over ``signature`` of ``mg``, and the ONNX graph it built."""
     from savedmodel_io.onnx._convert import Exporter
 
-    exporter = Exporter(mg.session, opset_of(opset), complex_pairs=complex_pairs)
+    exporter = Exporter(mg.session, opset_of(opset), complex_pairs=complex_pairs, input_shapes=input_shapes)
     return exporter, exporter.signature(signature)
 
 
-def export_meta_graph(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False
-                      ) -> onnx.ModelProto:
+def export_meta_graph(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False,
+                      input_shapes: Shapes = None) -> onnx.ModelProto:
     """Signature ``signature`` of MetaGraph ``mg`` as an ONNX model (UnsupportedOpError: what does not map)."""
     from savedmodel_io.onnx._model import fill_initializers
 
-    proto, tensors = export_parts(mg, signature, opset, complex_pairs)
+    proto, tensors = export_parts(mg, signature, opset, complex_pairs, input_shapes)
     fill_initializers(proto, tensors)
     return proto
 
 
-def export_parts(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False
-                 ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+def export_parts(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False,
+                 input_shapes: Shapes = None) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
     """:func:`export_meta_graph`'s model without its initializers, and those as (name, array)
     (for :func:`savedmodel_io.onnx._model.write_parts`, which streams them to a file)."""
     require_onnx()
-    exporter, graph = exporter_for(mg, signature, opset, complex_pairs)
+    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes)
     if exporter.problems:
         raise unsupported(exporter.problems, path=mg._path)
     from savedmodel_io.onnx._model import assemble_parts

@@ -2,7 +2,8 @@
 
 A signature is exported once per process: its InferenceSession is kept on the
 :class:`~savedmodel_io.model.Signature` (``auto`` also remembers when a signature
-does not export, and runs it on numpy from then on). The CLI passes a
+does not export, and runs it on numpy from then on). An input whose rank the signature
+leaves unknown takes the rank of what is fed (one export per combination of ranks). The CLI passes a
 :class:`~savedmodel_io.onnx.cache.DiskCache` so that a second ``run`` reads the
 .onnx file exported by the first.
 """
@@ -19,8 +20,8 @@ from savedmodel_io import tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
-__all__ = ["BACKENDS", "available", "complex_pairs", "from_pairs", "new_session", "output_keys", "run", "session",
-           "session_options", "usable"]
+__all__ = ["BACKENDS", "available", "complex_pairs", "from_pairs", "new_session", "output_keys", "ranks_of", "run",
+           "session", "session_options", "unranked", "usable"]
 
 BACKENDS = ("numpy", "onnxruntime", "auto")
 
@@ -89,13 +90,34 @@ def session_of(proto: Any) -> Any:
         return new_session(str(path))
 
 
-def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> Any:
+def unranked(signature: Any) -> list[str]:
+    """The keys of a signature's inputs whose rank it leaves unknown (taken from each feed)."""
+    return sorted(k for k, info in signature.proto.inputs.items()
+                  if info.name and tensors.shape_from_proto(info.tensor_shape) is None)
+
+
+def ranks_of(signature: Any, inputs: Mapping[str, Any]) -> dict[str, list[int | None]] | None:
+    """``input_shapes`` for an export that takes the fed ranks of the inputs of unknown rank
+    (every dim unknown, so one export serves every shape of that rank); None when none is."""
+    keys = unranked(signature)
+    if not keys:
+        return None
+    return {k: [None] * np.ndim(inputs[k]) for k in keys if k in inputs}
+
+
+def session(signature: Any, *, cache: Any = None, opset: int | None = None,
+            input_shapes: Mapping[str, list[int | None]] | None = None) -> Any:
     """The (cached) InferenceSession of a :class:`~savedmodel_io.model.Signature`.
 
-    Raises UnsupportedOpError when the signature does not export (remembered, so
-    ``auto`` falls back to numpy without exporting again).
+    One per ``input_shapes`` (see :func:`ranks_of`). Raises UnsupportedOpError when the
+    signature does not export (remembered, so ``auto`` falls back to numpy without exporting
+    again).
     """
-    state = signature._onnx
+    key = None if not input_shapes else tuple(sorted((k, len(v)) for k, v in input_shapes.items()))
+    states = signature._onnx
+    if states is None:
+        states = signature._onnx = {}
+    state = states.get(key)
     if state is not None:
         if isinstance(state, SavedModelError):
             raise state
@@ -103,25 +125,30 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None) -> A
     mg = signature.meta_graph
     try:
         if cache is not None:
-            sess = cache.session(mg, signature.key, opset)
+            sess = cache.session(mg, signature.key, opset, input_shapes)
         else:
             from savedmodel_io.onnx._export import export_meta_graph
 
-            sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True))
+            sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True,
+                                                input_shapes=input_shapes))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
-            signature._onnx = exc
+            states[key] = exc
         raise
-    signature._onnx = sess
+    states[key] = sess
     return sess
 
 
-def usable(signature: Any, *, cache: Any = None) -> bool:
-    """``auto``'s choice: whether onnxruntime is installed and the signature exports."""
+def usable(signature: Any, inputs: Mapping[str, Any] | None = None, *, cache: Any = None) -> bool:
+    """``auto``'s choice: whether onnxruntime is installed and the signature exports (for
+    inputs of unknown rank, at the ranks of ``inputs``)."""
     if not available():
         return False
+    shapes = ranks_of(signature, inputs or {})
+    if shapes is not None and len(shapes) < len(unranked(signature)):
+        return False  # an input of unknown rank is missing: the numpy runtime says which
     try:
-        session(signature, cache=cache)
+        session(signature, cache=cache, input_shapes=shapes)
     except UnsupportedOpError:
         return False
     return True
@@ -132,7 +159,6 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
     """Outputs of ``signature`` on onnxruntime, inputs checked and converted like the numpy runtime's."""
     from savedmodel_io.graph.runtime import convert_input
 
-    sess = session(signature, cache=cache)
     proto = signature.proto
     where = f"signature {signature.key!r}"
     path = signature.meta_graph._path if signature.meta_graph is not None else None
@@ -144,17 +170,18 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
     absent = sorted(set(proto.inputs) - set(inputs))
     if absent:
         raise InvalidArgumentError(f"missing input {', '.join(repr(a) for a in absent)}", path=path, where=where)
-    pair_in, pair_out = complex_pairs(sess)
     feeds = {}
     for k in sorted(proto.inputs):
         info = proto.inputs[k]
-        arr = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
-                            strict=strict, path=path, where=where)
+        feeds[k] = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
+                                 strict=strict, path=path, where=where)
+    sess = session(signature, cache=cache, input_shapes=ranks_of(signature, feeds))
+    pair_in, pair_out = complex_pairs(sess)
+    for k, arr in feeds.items():
         if arr.dtype == object:
-            arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
+            feeds[k] = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
         elif k in pair_in:
-            arr = np.stack([arr.real, arr.imag], axis=-1)
-        feeds[k] = arr
+            feeds[k] = np.stack([arr.real, arr.imag], axis=-1)
     names = [o.name for o in sess.get_outputs()]
     keys = output_keys(sess)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +55,24 @@ class DiskCache:
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_dir()
 
-    def path_for(self, meta_graph: Any, signature: str, opset: int | None) -> Path | None:
-        """The cache file of a signature, or None for models without a local directory."""
+    def path_for(self, meta_graph: Any, signature: str, opset: int | None,
+                 input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> Path | None:
+        """The cache file of a signature (exported with ``input_shapes``), or None for models
+        without a local directory."""
         from savedmodel_io.onnx._opsets import DEFAULT_OPSET, EXPORTER_VERSION
 
         model = meta_graph.model
         if model is None or hasattr(model, "url") or not Path(model.path).is_dir():
             return None
         tags = ",".join(sorted(meta_graph.tag_set))
-        name = (f"{model_key(Path(model.path))}-{_safe(tags)}-{_safe(signature)}-"
+        shapes = "" if not input_shapes else "-" + _safe(";".join(
+            f"{k}=" + ",".join("?" if d is None else str(d) for d in dims) for k, dims in sorted(input_shapes.items())))
+        name = (f"{model_key(Path(model.path))}-{_safe(tags)}-{_safe(signature)}{shapes}-"
                 f"{opset or DEFAULT_OPSET}-{EXPORTER_VERSION}.onnx")
         return self.directory / name
 
-    def session(self, meta_graph: Any, signature: str, opset: int | None) -> Any:
+    def session(self, meta_graph: Any, signature: str, opset: int | None,
+                input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> Any:
         """An InferenceSession of the signature, from the cache file or freshly exported.
 
         A cache hit imports onnxruntime only: the onnx package (about a second to import with
@@ -74,7 +80,7 @@ class DiskCache:
         """
         from savedmodel_io.onnx.backend import new_session, session_of
 
-        path = self.path_for(meta_graph, signature, opset)
+        path = self.path_for(meta_graph, signature, opset, input_shapes)
         if path is not None and path.is_file():
             try:
                 return new_session(str(path))
@@ -83,7 +89,7 @@ class DiskCache:
         from savedmodel_io.onnx._export import export_parts
         from savedmodel_io.onnx._model import fill_initializers, write_parts
 
-        proto, tensors = export_parts(meta_graph, signature, opset, complex_pairs=True)
+        proto, tensors = export_parts(meta_graph, signature, opset, complex_pairs=True, input_shapes=input_shapes)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

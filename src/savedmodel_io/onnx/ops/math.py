@@ -326,6 +326,57 @@ def atan2(cx, node, ins):
     return _keep(g.op1("Where", _sign_bit(g, y), g.op1("Neg", a), a), y.perm)
 
 
+@converter("NextAfter", onnx="Log, Floor, Pow, Where (the step from the exponent)", layout=True)
+def next_after(cx, node, ins):
+    """The float after x1 toward x2, as C's nextafter, without bit casts (ONNX has none): x1
+    plus or minus its unit in the last place, 2^(e - mantissa bits) for the exponent e of |x1|
+    (floor(log2 |x1|) in float64, corrected by one where the logarithm rounds across a power of
+    two; subnormals use the lowest exponent), half of it going toward zero from a power of two.
+    The sum is exact: the result is representable. 0 steps to the smallest subnormal, infinity
+    toward a finite x2 to the largest finite float; x2 when x1 == x2, NaN when either is NaN."""
+    g = cx.g
+    x, y = align(g, ins[0], ins[1])
+    dt = x.dtype
+    if dt not in (np.float32, np.float64):
+        raise ExportError(f"NextAfter of {dt} (TensorFlow's kernel takes float32 and float64)")
+    fi = np.finfo(dt)
+    f64 = np.dtype(np.float64)
+    a = g.op1("Abs", x if dt == f64 else cast(g, x, f64))
+    usual = g.op1("And", g.op1("Greater", a, scalar(g, 0, f64)), g.op1("Not", g.op1("IsInf", a)))
+    a = g.op1("Where", usual, a, scalar(g, 1, f64))  # 0, inf and NaN are answered below
+    two = scalar(g, 2, f64)
+    e = g.op1("Floor", g.op1("Div", g.op1("Log", a), scalar(g, np.log(2), f64)))
+    p = g.op1("Pow", two, e)
+    e = g.op1("Sub", e, cast(g, g.op1("Greater", p, a), f64))
+    e = g.op1("Add", e, cast(g, g.op1("LessOrEqual", g.op1("Mul", two, g.op1("Pow", two, e)), a), f64))
+    e = g.op1("Max", e, scalar(g, fi.minexp, f64))
+    ulp = g.op1("Pow", two, g.op1("Sub", e, scalar(g, fi.nmant, f64)))
+    up = g.op1("Greater", y, x)
+    away = g.op1("Equal", up, g.op1("Greater", x, scalar(g, 0, dt)))
+    at_power = g.op1("And", g.op1("Equal", a, g.op1("Pow", two, e)),
+                     g.op1("Greater", e, scalar(g, fi.minexp, f64)))
+    half = g.op1("And", g.op1("Not", away), at_power)
+    step = g.op1("Where", half, g.op1("Div", ulp, two), ulp)
+    step = step if dt == f64 else cast(g, step, dt)
+    sign = g.op1("Where", up, scalar(g, 1, dt), scalar(g, -1, dt))
+    out = g.op1("Add", x, g.op1("Mul", sign, step))
+    z = scalar(g, 0, dt)
+    zero = g.op1("Equal", x, z)
+    out = g.op1("Where", zero, g.op1("Mul", sign, scalar(g, fi.smallest_subnormal, dt)), out)
+    big = g.op1("Mul", g.op1("Sign", x), scalar(g, fi.max, dt))
+    out = g.op1("Where", g.op1("IsInf", x), big, out)
+    out = g.op1("Where", g.op1("Equal", x, y), y, out)
+    nan = g.op1("Or", g.op1("IsNaN", x), g.op1("IsNaN", y))
+    out = g.op1("Where", nan, scalar(g, np.nan, dt), out)
+    # A zero result is -0 when it is x2 = -0, or x1 stepped up from the negative smallest
+    # subnormal; IEEE sums give +0 there, and onnxruntime's Where never gives -0 (it selects
+    # arithmetically), so the sign is set last by a multiplication.
+    equal = g.op1("Equal", x, y)
+    neg = g.op1("Or", g.op1("And", equal, _sign_bit(g, y)), g.op1("And", g.op1("Not", equal), _sign_bit(g, x)))
+    flip = g.op1("And", neg, g.op1("Equal", out, z))
+    return _keep(g.op1("Mul", out, g.op1("Where", flip, scalar(g, -1, dt), scalar(g, 1, dt))), x.perm)
+
+
 def _sign_bit(g: Graph, v: Val) -> Val:
     """Whether float ``v`` is negative or -0 (1 / -0 is -inf)."""
     zero = scalar(g, 0, v.dtype)

@@ -26,7 +26,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx.ops import _specfn as S
-from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops._util import cast, scalar
 from savedmodel_io.onnx.ops.math import align
 
@@ -141,7 +141,3 @@ def betainc(cx, node, ins):
     B = S.Onnx(g)
     out = S.betainc(B, *(S.X(B, cast(g, v, F64)) for v in (a, b, x)))
     return cast(g, out.v, dt)
-
-
-inexpressible("ONNX has no operator for the next representable float (no bit casts between floats and ints)",
-              "NextAfter")

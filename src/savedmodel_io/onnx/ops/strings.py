@@ -1,20 +1,23 @@
-"""String ops ONNX can express: joins, regex matches, splits, number parsing.
+"""String ops ONNX can express: joins, regex matches, splits, number parsing, ASCII case
+changes, and regex replacement of literal strings and character classes.
 
 ONNX gained string ops in opset 20 (StringConcat, RegexFullMatch, StringSplit).
-Hashing (FarmHash buckets), regex replacement, lengths in
-bytes or characters, substrings and formatting have no ONNX operator.
+Hashing (FarmHash buckets), general regex replacement, lengths in bytes or characters,
+substrings and formatting have no ONNX operator.
 Semantics: graph/ops/strings.py and tf.raw_ops; ONNX: onnx/onnx docs/Operators.md.
-Case changes are not mapped: ONNX's StringNormalizer changes case by locale where
-TensorFlow's default (``encoding=""``) changes ASCII letters only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from savedmodel_io.onnx._graph import ExportError, Val
+from savedmodel_io.onnx._graph import ExportError, Graph, Val
+from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._subgraph import body_graph
 from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, scalar, unsqueeze
+from savedmodel_io.graph.ops import _regex
+from savedmodel_io.onnx.ops._regex_literals import Unsupported, parse_pattern
 
 
 def _need(cx, opset: int, what: str) -> None:
@@ -74,7 +77,7 @@ def as_string(cx, node, ins):
     return cast(cx.g, x, object)
 
 
-@converter("StringSplitV2", onnx="StringSplit, NonZero, GatherND")
+@converter("StringSplitV2", onnx="StringSplit, NonZero, GatherND (+ StringSplit/StringConcat Loops for tabs and newlines)")
 def split_v2(cx, node, ins):
     _need(cx, 20, "StringSplitV2")
     g = cx.g
@@ -86,6 +89,16 @@ def split_v2(cx, node, ins):
     attrs = {"maxsplit": maxsplit} if maxsplit >= 0 else {}
     if delim:
         attrs["delimiter"] = delim
+    else:
+        # TF splits on ASCII whitespace (" \t\n\v\f\r", absl::ascii_isspace); onnxruntime's
+        # StringSplit on spaces only: the others become spaces first. That would change the
+        # unsplit remainder a maxsplit leaves, so a maxsplit is refused here.
+        if maxsplit >= 0:
+            raise ExportError("maxsplit with whitespace separators (onnxruntime splits on spaces only)")
+        if x.rank != 1:
+            raise ExportError("the input must be a vector")
+        for ch in "\t\n\x0b\x0c\r":
+            x = _replace_literal(g, x, ch, b" ", True)
     # ONNX pads rows to the longest; TF gives sparse (indices, values, dense shape).
     padded, counts = g.op("StringSplit", [x], outputs=2, **attrs)
     counts = i64(g, counts)
@@ -174,9 +187,6 @@ def _max_or_zero(g, counts: Val) -> Val:
 
 
 inexpressible("FarmHash buckets have no ONNX operator", "StringToHashBucketFast")
-inexpressible("StringNormalizer changes case by locale, TF (encoding '') ASCII letters only", "StringLower",
-              "StringUpper")
-inexpressible("ONNX has no regex replacement (only RegexFullMatch)", "RegexReplace", "StaticRegexReplace")
 inexpressible("ONNX has no string length operator", "StringLength")
 inexpressible("ONNX has no substring operator", "Substr")
 inexpressible("ONNX has no whitespace stripping operator", "StringStrip")
@@ -194,3 +204,112 @@ inexpressible("ONNX has no tf.train.SequenceExample / single Example parser", "P
 inexpressible("ONNX has no Unicode decoding, encoding or script lookup", "UnicodeDecode", "UnicodeDecodeWithOffsets",
               "UnicodeEncode", "UnicodeScript", "UnicodeTranscode")
 inexpressible("FarmHash fingerprints and buckets have no ONNX operator", "Fingerprint", "StringToHashBucket")
+
+
+@converter("StringLower", "StringUpper", onnx="StringNormalizer (locale C)")
+def change_case(cx, node, ins):
+    """TF's default (``encoding=""``) changes ASCII letters only (string_lower_op.cc), as
+    StringNormalizer does in the C locale on onnxruntime (glibc's C locale maps no other
+    letter; checked on every Latin-1, Greek and Cyrillic letter in tests). Its input must be a
+    non-empty vector: the strings are flattened, padded with one, and put back. onnxruntime
+    decodes the strings as UTF-8 to change their case: malformed bytes fail at run time, where
+    TensorFlow passes them through. ``encoding="utf-8"`` (ICU's full case mapping) is refused."""
+    _need(cx, 20, node.op)
+    enc = attr_text(node, "encoding") if "encoding" in node.attr else ""
+    if enc:
+        raise ExportError(f"encoding {enc!r}: TensorFlow changes case by ICU's full Unicode mapping, "
+                          "StringNormalizer by the C library's locale")
+    g = cx.g
+    x = ins[0]
+    flat = g.op1("Concat", g.op1("Reshape", x, g.const(np.asarray([-1], np.int64))),
+                 g.const(np.asarray([b""], dtype=object)), axis=0)
+    action = "LOWER" if node.op == "StringLower" else "UPPER"
+    out = g.op1("StringNormalizer", flat, case_change_action=action, is_case_sensitive=1, locale="C")
+    out = g.op1("Slice", out, g.const(np.asarray([0], np.int64)), g.const(np.asarray([-1], np.int64)))
+    return g.op1("Reshape", out, g.op1("Shape", x), allowzero=1)
+
+
+@converter("StaticRegexReplace", "RegexReplace", onnx="StringSplit and a Loop of StringConcat per literal")
+def regex_replace(cx, node, ins):
+    """Replacement of a literal string or of a character class (``[!"#$%...]``, Keras's
+    punctuation stripping), maybe in one group, with a constant rewrite: RE2 finds such a
+    pattern's matches left to right without overlap, which is where StringSplit cuts at the
+    literal; joining the parts with the rewrite between them replaces every match. Every match
+    of a literal is the same string, so the rewrite's submatch references are constants (read
+    by the runtime's RE2 rewrite rules, graph/ops/_regex.py). A class is replaced one character
+    at a time, in an order where no character's replacement holds one still to be replaced
+    (:func:`_replacement_order`; refused when there is none). Other patterns (repetition, alternation, anchors, wildcards)
+    have no ONNX form."""
+    _need(cx, 20, node.op)
+    g = cx.g
+    x = ins[0]
+    if node.op == "StaticRegexReplace":
+        pattern, rewrite = node.attr.get("pattern"), node.attr.get("rewrite")
+    else:
+        for v, what in ((ins[1], "pattern"), (ins[2], "rewrite")):
+            if not v.is_const or v.const.size != 1:
+                raise ExportError(f"the {what} is computed at run time")
+        pattern, rewrite = ins[1].const.reshape(-1)[0], ins[2].const.reshape(-1)[0]
+    if not isinstance(pattern, bytes) or not isinstance(rewrite, bytes):
+        raise ExportError("the pattern and the rewrite must be strings")
+    try:
+        groups, literals = parse_pattern(pattern.decode("utf-8"))
+    except (Unsupported, UnicodeDecodeError) as exc:
+        raise ExportError(f"pattern {pattern!r}: {exc}") from None
+    rw = _regex.parse_rewrite(node, rewrite)
+    replace_global = bool(node.attr.get("replace_global", True))
+    if rw.max_group > groups or (not replace_global and not rw.complete):
+        return g.op1("Identity", x)  # RE2 replaces nothing (a missing group, a bad escape)
+    if len(literals) > 1 and not replace_global:
+        raise ExportError("replacing only the first match of a character class")
+    flat = g.op1("Reshape", x, g.const(np.asarray([-1], np.int64)))
+    for literal, text in _replacement_order(literals, rw.parts):
+        flat = _replace_literal(g, flat, literal, text, replace_global)
+    return g.op1("Reshape", flat, g.op1("Shape", x), allowzero=1)
+
+
+def _replacement_order(literals: list, parts: tuple) -> list[tuple[str, bytes]]:
+    """(literal, the text replacing it) in an order where replacing one at a time is replacing
+    them all at once: a class character another's replacement inserts goes first (those
+    insertions are then never split again); identities are dropped. A cycle is refused."""
+    inserted = {lit.text: b"".join(p if isinstance(p, bytes) else lit.text.encode("utf-8") for p in parts)
+                for lit in literals}
+    todo = {c: t for c, t in inserted.items() if t != c.encode("utf-8")}
+    order = []
+    while todo:
+        ready = sorted(c for c, t in todo.items()
+                       if not any(d.encode("utf-8") in t for d in todo if d != c))
+        if not ready:
+            c = min(todo)
+            d = min(d for d in todo if d != c and d.encode("utf-8") in todo[c])
+            raise ExportError(f"replacing {c!r} inserts {d!r}, which the class replaces too, and the other way round")
+        order.extend((c, todo.pop(c)) for c in ready)
+    return order
+
+
+def _replace_literal(g: Graph, flat: Val, literal: str, rewrite: bytes, replace_global: bool) -> Val:
+    """Every (or the first) occurrence of ``literal`` in the strings of vector ``flat`` replaced."""
+    attrs = {} if replace_global else {"maxsplit": 1}
+    parts, counts = g.op("StringSplit", [flat], outputs=2, delimiter=literal, **attrs)
+    width = g.op1("Shape", parts, start=1, end=2)
+    trips = g.op1("Reshape", width, g.const(np.zeros(0, np.int64)))
+    blank = g.op1("Expand", g.const(np.asarray(b"", dtype=object)), g.op1("Shape", flat))
+    names = [g.model.fresh(f"{g.hint}/{k}") for k in ("part", "cond", "text")]
+    obj = np.dtype(object)
+    counts = i64(g, counts)
+
+    def join(gg: Graph) -> list[Val]:
+        k = Val(names[0], np.dtype(np.int64), ())
+        acc = Val(names[2], obj, (None,))
+        piece = gg.op1("Gather", parts, k, axis=1)
+        if rewrite:  # between parts: after the first, before each of the row's next ones
+            between = gg.op1("And", gg.op1("Greater", k, scalar(gg, 0, np.int64)), gg.op1("Less", k, counts))
+            sep = gg.op1("Where", between, gg.const(np.asarray(rewrite, dtype=object)),
+                         gg.const(np.asarray(b"", dtype=object)))
+            acc = gg.op1("StringConcat", acc, sep)
+        return [gg.const(np.asarray(True)), gg.op1("StringConcat", acc, piece)]
+
+    body, _ = body_graph(g, "regex_replace", join, [(names[0], tensor_type(np.dtype(np.int64), ())),
+                                                     (names[1], tensor_type(np.dtype(bool), ())),
+                                                     (names[2], tensor_type(obj, (None,)))])
+    return g.op("Loop", [trips, None, blank], outputs=1, types=[tensor_type(obj, (None,))], body=body)[0]
