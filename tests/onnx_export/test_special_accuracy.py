@@ -231,3 +231,16 @@ def test_onnxruntime_adds_little_to_the_method(op):
     scale = np.maximum(np.maximum(np.abs(mine[fin]), floor), np.finfo(np.float64).tiny)
     err = np.abs(got[fin] - mine[fin]) / (scale * np.finfo(np.float64).eps)
     assert err.max() <= 16, (op, float(err.max()))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("op", sorted(UNARY))
+def test_signed_zeros(op, dt):
+    """Zeros carry the runtime's (TensorFlow's) sign: J1(-0) and I1e(-inf) are -0, odd functions
+    underflowing on the negative side -0, the rest +0 (onnxruntime's Where gives +0 for a selected
+    -0, so the odd functions' signs are products)."""
+    x = np.asarray([0.0, -0.0, np.inf, -np.inf, 1e-300, -1e-300, 1e-30, -1e-30], dt)
+    got, want = _run(op, ("x",), [x])
+    zero = want == 0
+    np.testing.assert_array_equal(got[zero], want[zero])
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]), err_msg=f"{op} at {x[zero]}")

@@ -504,7 +504,7 @@ def dawsn(B, x):
     r2 = 0.5 * (inv2 * (poly(inv2, C.DAWSN_BN) / (ax * poly(inv2, C.DAWSN_BD))) + inv)
     r3 = 0.5 * (inv2 * (poly(inv2, C.DAWSN_CN) / (ax * poly(inv2, C.DAWSN_CD))) + inv)
     out = B.where(ax < 3.25, r1, B.where(ax < 6.25, r2, r3))
-    out = B.where(x < 0.0, -out, out)
+    out = out * B.where(x < 0.0, -1.0, 1.0)  # odd (a product: Where drops the sign of -0)
     out = B.where(ax >= 1e9, 0.5 / ax, out)
     return B.where(B.isinf(x), 0.0, out)
 
@@ -550,7 +550,7 @@ def fresnel(B, x, sine: bool, dt: np.dtype):
     far = 0.5 - (f * c + gg * s) * yv if sine else 0.5 + (f * s - gg * c) * yv
     out = B.where(x2 < 2.5625, near, far)
     out = B.where(ax > 36974.0, 0.5, out)
-    out = B.where(x < 0.0, -out, out)
+    out = out * B.where(x < 0.0, -1.0, 1.0)  # odd (a product: Where drops the sign of -0)
     return B.where(B.isnan(x), NAN, out)
 
 
@@ -583,9 +583,8 @@ def bessel_i_scaled(B, nu: int, x):
         far = cheb(32.0 / ys - 2.0, C.I1E_B) / B.sqrt(ys)
     out = B.where(y <= 8.0, near, far)
     out = B.where(B.isinf(y), 0.0, out)
-    if nu:
-        out = B.where(x < 0.0, -out, out)
-        out = B.where(B.eq(x, -INF), -0.0, out)
+    if nu:  # I1 is odd: -0 at -inf, +0 at -0 (TF's). A product, not a Where: onnxruntime's
+        out = out * B.where(x < 0.0, -1.0, 1.0)  # Where gives +0 for a selected -0.
     return B.where(B.isnan(x), NAN, out)
 
 
@@ -674,8 +673,8 @@ def bessel_jy(B, kind: str, nu: int, x, dt: np.dtype):
     out = B.where(yv <= 5.0, near, far)
     if kind == "j":
         out = B.where(B.eq(y, 0.0), 1.0 - nu, out)
-        if nu:
-            out = B.where(signbit(B, x), -out, out)
+        if nu:  # odd, -0 at -0 (TF's): a product keeps the sign where a Where would not
+            out = out * B.where(signbit(B, x), -1.0, 1.0)
         return B.where(B.isinf(x) | B.isnan(x), NAN, out)
     zero = NAN if (nu and phase_dt == np.float32) else -INF
     out = B.where(x <= 0.0, zero, out)
