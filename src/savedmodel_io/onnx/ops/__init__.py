@@ -60,6 +60,7 @@ def _load() -> None:
             conv_pool,
             counting,
             fft,
+            hashing,
             image,
             indexing,
             linalg,
