@@ -147,6 +147,10 @@ class Exporter:
     def walk(self, body: Body, targets: list[tuple[int, int]], bound: Mapping[int, Any],
              controls: Iterable[int] = ()) -> list[Val]:
         """Values of ``targets`` in ``body``, with node index -> output list bound first."""
+        if body.dataflow:  # TF1 conds (Switch/Merge): structured into Ifs (onnx/ops/dataflow.py)
+            from savedmodel_io.onnx.ops import dataflow
+
+            return dataflow.walk(self, body, targets, bound, controls)
         data, control_only = _needed(body, targets, controls, bound)
         values: dict[int, Any] = dict(bound)
         for i in data:

@@ -59,6 +59,7 @@ def _load() -> None:
             control,
             conv_pool,
             counting,
+            dataflow,
             fft,
             hashing,
             image,
@@ -76,6 +77,7 @@ def _load() -> None:
             sparse,
             special,
             strings,
+            tensorarray,
             tensorlist,
         )
 

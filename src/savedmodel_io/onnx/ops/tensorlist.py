@@ -379,9 +379,6 @@ def resize(cx, node, ins):
         raise ExportError("the rank of the list's elements is not known before running")
     pads = g.op1("Concat", g.const(np.zeros(r, np.int64)), grow, g.const(np.zeros(r - 1, np.int64)), axis=0)
     return _dense(g.op1("Pad", cut, pads, mode="constant"), lst.info)
-inexpressible("TF1 TensorArrays (resource-backed, written inside TF1 dataflow loops): not mapped",
-              *(f"TensorArray{k}{v}" for k in ("", "Close", "Concat", "Gather", "Read", "Scatter", "Size", "Split",
-                                                "Write") for v in ("V2", "V3")))
 inexpressible("TensorMaps are variant tensors: ONNX has no map of tensors", "EmptyTensorMap", "TensorMapErase",
               "TensorMapHasKey", "TensorMapInsert", "TensorMapLookup", "TensorMapSize", "TensorMapStackKeys")
 inexpressible("composite-tensor variants: ONNX has no variant type", "CompositeTensorVariantFromComponents",
