@@ -42,6 +42,7 @@ from savedmodel_io.graph.variables import Handle, Ref
 from savedmodel_io.onnx import _kernels, _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
+from savedmodel_io.onnx._postorder import post_order
 from savedmodel_io.onnx.ops import complex as complex_ops
 from savedmodel_io.onnx.ops._util import cast as _cast, truncate_bf16
 from savedmodel_io.proto import DataType
@@ -667,26 +668,9 @@ def _needed(body: Body, targets: list[tuple[int, int]], controls: Iterable[int],
 
 
 def _visit(body: Body, root: int, bound: Mapping[int, Any], state: dict[int, int], order: list[int]) -> None:
-    """Post-order of the data inputs of ``root`` (iterative: graphs can be deep)."""
-    if state.get(root) == 2 or root in bound:
-        return
-    stack: list[tuple[int, bool]] = [(root, False)]
-    while stack:
-        i, finish = stack.pop()
-        if finish:
-            state[i] = 2
-            order.append(i)
-            continue
-        st = state.get(i)
-        if st == 2 or i in bound:
-            continue
-        if st == 1:
-            node = body.nodes[i]
-            raise UnsupportedOpError("the graph has a cycle (TF1 dataflow while loops cannot be exported)",
-                                     where=node.where)
-        state[i] = 1
-        stack.append((i, True))
-        for s, _ in reversed(body.nodes[i].inputs):
-            if state.get(s) != 2 and s not in bound:
-                stack.append((s, False))
+    """Post-order of the data inputs of ``root``."""
+    def cycle(i: int) -> Exception:
+        return UnsupportedOpError("the graph has a cycle (TF1 dataflow while loops cannot be exported)",
+                                  where=body.nodes[i].where)
 
+    post_order([root], lambda i: [s for s, _ in body.nodes[i].inputs], lambda i: i in bound, state, order, cycle)

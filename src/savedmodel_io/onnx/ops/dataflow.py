@@ -39,6 +39,7 @@ import onnx
 
 from savedmodel_io.graph import frames
 from savedmodel_io.onnx._graph import ExportError, ListInfo, Val
+from savedmodel_io.onnx._postorder import post_order
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import NOT_EXPRESSIBLE, STATE, converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import if_node, merged_type, subgraph, truth, typed_outputs
@@ -199,30 +200,14 @@ def _inputs_needed(body: Any, scope: _Scope, i: int) -> list[int]:
 
 
 def _order(body: Any, scope: _Scope, targets: list[tuple[int, int]]) -> list[int]:
-    """Post-order of what ``targets`` need that ``scope`` does not know (iterative: graphs are deep)."""
+    """Post-order of what ``targets`` need that ``scope`` does not know."""
     order: list[int] = []
-    state: dict[int, int] = {}
-    for root, _ in targets:
-        if state.get(root) == 2 or scope.get(root) is not None:
-            continue
-        stack: list[tuple[int, bool]] = [(root, False)]
-        while stack:
-            i, finish = stack.pop()
-            if finish:
-                state[i] = 2
-                order.append(i)
-                continue
-            st = state.get(i)
-            if st == 2 or scope.get(i) is not None:
-                continue
-            if st == 1:
-                raise ExportError(f"node {body.nodes[i].name!r} is on a cycle the TF1 loop structure "
-                                  "does not explain")
-            state[i] = 1
-            stack.append((i, True))
-            for s in reversed(_inputs_needed(body, scope, i)):
-                if state.get(s) != 2 and scope.get(s) is None:
-                    stack.append((s, False))
+
+    def cycle(i: int) -> Exception:
+        return ExportError(f"node {body.nodes[i].name!r} is on a cycle the TF1 loop structure does not explain")
+
+    post_order([r for r, _ in targets], lambda i: _inputs_needed(body, scope, i),
+               lambda i: scope.get(i) is not None, {}, order, cycle)
     return order
 
 

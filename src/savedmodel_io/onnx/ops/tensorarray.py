@@ -32,7 +32,7 @@ from savedmodel_io.onnx._graph import ExportError, Graph, ListInfo, Val
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, cast, i64, scalar, unsqueeze
-from savedmodel_io.onnx.ops.tensorlist import _concat_sequence, _dense, _empty, _seq, _tensor, as_dense
+from savedmodel_io.onnx.ops.tensorlist import _concat_sequence, _dense, _empty, _seq, _tensor, as_dense, concat_dense
 
 _ONE = np.asarray([1], np.int64)
 
@@ -286,13 +286,7 @@ def concat(cx, node, ins):
     if flow.kind == "sequence":
         value, lengths = _concat_sequence(cx, flow)
         return [value, lengths]
-    t = _tensor(flow)
-    shape = g.op1("Shape", t)
-    rest = g.op1("Slice", shape, g.const(np.asarray([2], np.int64)), g.const(np.asarray([1 << 62], np.int64)))
-    flat = g.op1("Reshape", t, g.op1("Concat", g.const(np.asarray([-1], np.int64)), rest, axis=0))
-    n = g.op1("Slice", shape, g.const(np.zeros(1, np.int64)), g.const(_ONE))
-    lead = g.op1("Slice", shape, g.const(_ONE), g.const(np.asarray([2], np.int64)))
-    return [flat, g.op1("Expand", lead, n)]
+    return concat_dense(g, _tensor(flow))
 
 
 @converter("TensorArraySizeV3", onnx="Shape or SequenceLength (dynamic arrays), else the size given")

@@ -260,7 +260,12 @@ def concat(cx, node, ins):
     lst = _list(ins[0])
     if lst.kind == "sequence":
         return _concat_sequence(cx, lst)
-    t = _tensor(lst)
+    return concat_dense(g, _tensor(lst))
+
+
+def concat_dense(g: Graph, t: Val) -> list[Val]:
+    """The elements of a dense list [n, d0, ...] joined along their first axis, and each one's
+    length d0 ([n] int64): TensorListConcat's and TensorArrayConcat's outputs."""
     shape = g.op1("Shape", t)
     rest = g.op1("Slice", shape, g.const(np.asarray([2], np.int64)), g.const(np.asarray([1 << 62], np.int64)))
     flat = g.op1("Reshape", t, g.op1("Concat", g.const(np.asarray([-1], np.int64)), rest, axis=0))
