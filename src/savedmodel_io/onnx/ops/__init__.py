@@ -57,6 +57,7 @@ def _load() -> None:
             colour,
             complex,
             control,
+            ctc,
             conv_pool,
             counting,
             fft,
