@@ -78,9 +78,10 @@ def greedy(cx, node, ins):
     return [indices, values, dense, score]
 
 
-inexpressible("TensorFlow's beam search keeps its beam in a heap-ordered TopN whose order among equal scores "
-              "decides which prefixes survive; its prefix tree, with children created on demand and merged "
-              "per step, is not mapped", "CTCBeamSearchDecoder")
+inexpressible("not mapped yet: TensorFlow's beam search (tensorflow/core/util/ctc/ctc_beam_search.h) admits each "
+              "prefix's children one at a time against the beam's current worst entry, evicting it, so its result "
+              "depends on that order (and on its heap's order among equal scores): a Loop over steps, beams and "
+              "labels, left for later", "CTCBeamSearchDecoder")
 
 
 # -- loss -------------------------------------------------------------------------------------------
