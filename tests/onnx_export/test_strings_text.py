@@ -156,6 +156,7 @@ def test_keras_text_vectorization_signatures(fixture_model):
     """Keras TextVectorization (lower, strip punctuation, whitespace split, n-grams, vocabulary lookup,
     int / count / tf-idf outputs) exports and agrees with the numpy runtime on awkward text."""
     import savedmodel_io
+    import savedmodel_io.onnx
 
     model = savedmodel_io.load(fixture_model("keras_text_vectorization"))
     texts = np.array([b"Hello, World! The QUICK brown fox.", "À la carte -- it's [ok]?".encode(), b"",
