@@ -123,3 +123,41 @@ def test_loss_no_labels_and_float64():
     _loss(x, np.zeros((0, 2), np.int64), np.zeros(0, np.int32), np.array([5, 0, 2], np.int32))
     idx, vals = _labels(rs, 3, 4, 2, repeats=False)
     _loss(x, idx, vals, np.array([5, 4, 5], np.int32), dynamic=False)
+
+
+def _beam(x, lengths, width, top, merge, dynamic=True):
+    t = DataType.DT_DOUBLE if x.dtype == np.float64 else DataType.DT_FLOAT
+    nodes = [placeholder("x", t), placeholder("n", I32),
+             node("d", "CTCBeamSearchDecoder", ["x", "n"], T=("type", t), beam_width=width, top_paths=top,
+                  merge_repeated=merge)]
+    shapes = {"x": (None, None, x.shape[2]), "n": (None,)} if dynamic else None
+    outs = [f"d:{i}" for i in range(3 * top + 1)]
+    return export_and_compare(nodes, {"x": x, "n": lengths}, outs, shapes=shapes)
+
+
+@pytest.mark.parametrize("merge", [True, False])
+@pytest.mark.parametrize("width,top", [(1, 1), (2, 2), (4, 3), (7, 1), (12, 5)])
+@pytest.mark.parametrize("tbc", [(1, 1, 3), (6, 2, 4), (10, 3, 6)])
+def test_beam_search_random(tbc, width, top, merge):
+    """Random logits, and logits on a coarse grid (exactly equal scores: TopN's list order decides)."""
+    t, b, c = tbc
+    rs = np.random.RandomState(t * 7 + width + top + merge)
+    for x in (rs.standard_normal((t, b, c)).astype(np.float32), _logits(rs, t, b, c)):
+        lengths = np.full(b, t, np.int32)
+        if b > 1:
+            lengths[1] = max(1, t // 2)
+        leaves = min(width, c ** 1) if t == 1 else width  # a single step has at most `classes` prefixes
+        if top <= leaves:
+            _beam(x, lengths, width, top, merge)
+
+
+def test_beam_search_float64_and_static_shapes():
+    rs = np.random.RandomState(11)
+    _beam(rs.standard_normal((5, 2, 4)), np.array([5, 3], np.int32), 3, 2, True, dynamic=False)
+
+
+def test_beam_search_empty_sequence_and_one_class():
+    """A sequence of length 0 keeps the empty prefix (score 0); a single class (the blank) decodes nothing."""
+    rs = np.random.RandomState(12)
+    _beam(rs.standard_normal((4, 3, 5)).astype(np.float32), np.array([4, 0, 2], np.int32), 3, 1, True)
+    _beam(rs.standard_normal((4, 2, 1)).astype(np.float32), np.array([4, 1], np.int32), 2, 1, False)
