@@ -17,7 +17,7 @@ from .tf1_replay import check_replay, check_signatures_covered
 
 pytestmark = pytest.mark.tf
 
-MODELS = ["tf1_while", "tf1_tensor_array", "tf1_rnn"]
+MODELS = ["tf1_while", "tf1_tensor_array", "tf1_rnn", "tf1_onnx_loops"]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -47,6 +47,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--complex_pairs", action="store_true",
                    help="onnx: give complex inputs and outputs as float tensors with a trailing axis of 2 "
                         "(real, imaginary) instead of refusing them")
+    p.add_argument("--bfloat16_as_float32", action="store_true",
+                   help="onnx: give bfloat16 inputs and outputs as float32 (cast at the graph's edge), "
+                        "which onnxruntime's Python API can feed")
     p.add_argument("--input_shape", action="append", default=[], metavar="KEY=DIMS",
                    help="onnx: the shape of input KEY, dims separated by commas, ? for an unknown dim, "
                         "nothing after = for a scalar (x=?,224,224,3): needed for inputs of unknown rank, "
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     fmt, target = _target(args)
     if fmt == "onnx":
         return _onnx(args, target)
-    for flag in ("check", "complex_pairs", "input_shape"):
+    for flag in ("check", "complex_pairs", "input_shape", "bfloat16_as_float32"):
         if getattr(args, flag):
             raise InvalidArgumentError(f"--{flag} applies to --format onnx")
     assert target is not None
@@ -127,7 +130,7 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
     mg = model.meta_graph(args.tag_set)
     if args.check:
         problems = check(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
-                         input_shapes=shapes)
+                         input_shapes=shapes, bfloat16_as_float32=args.bfloat16_as_float32)
         if args.json:
             print(json.dumps({"signature": args.signature_def, "unsupported": [
                 {"op": p.op, "node": p.node, "function": p.function, "reason": p.reason}
@@ -147,7 +150,7 @@ def _onnx(args: argparse.Namespace, target: str | None) -> int:
 
     # What export() then save() write, with the weights streamed from their arrays to the file.
     proto, tensors = export_parts(mg, args.signature_def, opset=args.opset, complex_pairs=args.complex_pairs,
-                                  input_shapes=shapes)
+                                  input_shapes=shapes, bfloat16_as_float32=args.bfloat16_as_float32)
     write_parts(proto, tensors, target)
     report = {"signature": args.signature_def, "output": target, "opset": proto.opset_import[0].version,
               "nodes": len(proto.graph.node),

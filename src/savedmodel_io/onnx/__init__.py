@@ -43,24 +43,28 @@ def _meta_graph(model_or_path: Any, tags: Any) -> MetaGraph:
 
 
 def _exporter_for(model_or_path: Any, signature: str, tags: Any, opset: int | None,
-                  complex_pairs: bool, input_shapes: Shapes) -> tuple[Any, Any, Any]:
+                  complex_pairs: bool, input_shapes: Shapes, bfloat16_as_float32: bool = False
+                  ) -> tuple[Any, Any, Any]:
     require_onnx()
     mg = _meta_graph(model_or_path, tags)
-    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes)
+    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes, bfloat16_as_float32)
     return mg, exporter, graph
 
 
 def check(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
           signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
-          complex_pairs: bool = False, input_shapes: Shapes = None) -> list[Problem]:
+          complex_pairs: bool = False, input_shapes: Shapes = None,
+          bfloat16_as_float32: bool = False) -> list[Problem]:
     """Every node of a signature that ONNX cannot express (empty list: it exports)."""
-    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset, complex_pairs, input_shapes)
+    _mg, exporter, _graph = _exporter_for(model_or_path, signature, tags, opset, complex_pairs, input_shapes,
+                                          bfloat16_as_float32)
     return list(exporter.problems)
 
 
 def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
            signature: str = "serving_default", *, tags: Any = None, opset: int | None = None,
-           complex_pairs: bool = False, input_shapes: Shapes = None) -> onnx.ModelProto:
+           complex_pairs: bool = False, input_shapes: Shapes = None,
+           bfloat16_as_float32: bool = False) -> onnx.ModelProto:
     """Signature ``signature`` of a SavedModel as an ONNX model.
 
     Inputs and outputs keep the signature's keys, dtypes and shapes (unknown dims
@@ -70,10 +74,15 @@ def export(model_or_path: str | os.PathLike[str] | SavedModel | MetaGraph,
     ``savedmodel_io.complex_pairs`` metadata). ``input_shapes`` (input key -> dims, None for an
     unknown dim) gives the rank of inputs the signature leaves unknown (ONNX graph inputs need
     one) and may fix dims it leaves unknown; it must agree with what the signature knows.
-    Raises UnsupportedOpError listing every node ONNX cannot express (op, node, function and why).
+    bfloat16 inputs and outputs stay bfloat16 (which onnxruntime's Python API cannot feed or
+    return), or with ``bfloat16_as_float32=True`` are float32 tensors cast to and from bfloat16 at
+    the graph's edge (exactly, for bfloat16 values; named in the ``savedmodel_io.bfloat16_as_float32``
+    metadata). Raises UnsupportedOpError listing every node ONNX cannot express (op, node, function
+    and why).
     """
     require_onnx()
-    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset, complex_pairs, input_shapes)
+    return export_meta_graph(_meta_graph(model_or_path, tags), signature, opset, complex_pairs, input_shapes,
+                             bfloat16_as_float32)
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:

@@ -39,11 +39,12 @@ from savedmodel_io.graph.ops._util import MAX_OUTPUTS
 from savedmodel_io.graph.optimize import optimize
 from savedmodel_io.graph.runtime import Body, Node, Session
 from savedmodel_io.graph.variables import Handle, Ref
-from savedmodel_io.onnx import _sym
+from savedmodel_io.onnx import _kernels, _sym
 from savedmodel_io.onnx import ops as converters
 from savedmodel_io.onnx._graph import ExportError, Graph, Model, Val, const_val, value_info
+from savedmodel_io.onnx._postorder import post_order
 from savedmodel_io.onnx.ops import complex as complex_ops
-from savedmodel_io.onnx.ops._util import cast as _cast
+from savedmodel_io.onnx.ops._util import cast as _cast, truncate_bf16
 from savedmodel_io.proto import DataType
 
 __all__ = ["Exporter", "Problem", "POISON"]
@@ -98,11 +99,17 @@ class _Outputs:
 _ALL_POISON = _Outputs()
 
 
+# Shape-only ops that keep a string tensor the decimal text of integers (AsString's): a hash
+# bucket of their output replays them on the integers (onnx/ops/hashing.py).
+DECIMAL_KEEPING = frozenset({"Identity", "Snapshot", "StopGradient", "Squeeze", "ExpandDims", "Reshape"})
+
+
 class Exporter:
     """Converts signatures of one Session; ``g`` is the graph nodes are added to."""
 
     def __init__(self, session: Session, opset: int, *, complex_pairs: bool = False,
-                 input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> None:
+                 input_shapes: Mapping[str, Sequence[int | None]] | None = None,
+                 bfloat16_as_float32: bool = False) -> None:
         self.session = session
         self.model = Model(opset)
         self.g = Graph(self.model)
@@ -113,6 +120,11 @@ class Exporter:
         self.complex_pairs = complex_pairs
         self.pair_inputs: list[str] = []
         self.pair_outputs: list[str] = []
+        # bfloat16 graph inputs and outputs as float32, cast at the graph's edge (onnxruntime's Python
+        # API feeds and returns no bfloat16 arrays).
+        self.bfloat16_as_float32 = bfloat16_as_float32
+        self.wide_inputs: list[str] = []
+        self.wide_outputs: list[str] = []
         # Shapes given for signature inputs: the rank of an input the signature leaves unknown
         # (ONNX graph inputs need one), and any dim it leaves unknown.
         self.input_shapes = dict(input_shapes or {})
@@ -136,6 +148,10 @@ class Exporter:
     def walk(self, body: Body, targets: list[tuple[int, int]], bound: Mapping[int, Any],
              controls: Iterable[int] = ()) -> list[Val]:
         """Values of ``targets`` in ``body``, with node index -> output list bound first."""
+        if body.dataflow:  # TF1 conds (Switch/Merge): structured into Ifs (onnx/ops/dataflow.py)
+            from savedmodel_io.onnx.ops import dataflow
+
+            return dataflow.walk(self, body, targets, bound, controls)
         data, control_only = _needed(body, targets, controls, bound)
         values: dict[int, Any] = dict(bound)
         for i in data:
@@ -229,10 +245,14 @@ class Exporter:
                 return out if isinstance(out, list) else [out]
             if not conv.layout:
                 ins = [g.plain(v) if v.perm is not None else v for v in ins]
-            outs = self._half(node, ins, conv) if conv.family in _ROUNDED and _halves(ins) else None
+            narrow = _narrow(ins) if conv.family in _ROUNDED else None
+            outs = self._half(node, ins, conv, narrow) if narrow is not None else None
             if outs is None:
                 out = conv.fn(self, node, ins)
                 outs = out if isinstance(out, list) else [out]
+            if node.op in DECIMAL_KEEPING and ins and outs and ins[0].origin and ins[0].origin[0] == "decimal" \
+                    and outs[0] is not ins[0]:
+                outs[0].origin = ("decimal", (conv.fn, node, ins))  # integers' text still (onnx/ops/hashing.py)
             if syms is not None and len(syms) == len(outs):
                 for v, s in zip(outs, syms):
                     if v.kind == "tensor" and not v.is_const and v.sym is None:
@@ -249,25 +269,33 @@ class Exporter:
         finally:
             g.hint, g.doc = saved_hint, saved_doc
 
-    def _half(self, node: Node, ins: list[Val], conv: Any) -> list[Val] | None:
-        """The outputs of a float16 op computed as TensorFlow does: in float32, the float16 results
-        rounded once (None when the float32 form of the node does not convert)."""
-        half_types = _output_types(node)
-        if half_types is None:
+    def _half(self, node: Node, ins: list[Val], conv: Any, narrow: np.dtype) -> list[Val] | None:
+        """The outputs of a float16 or bfloat16 (``narrow``) op computed as TensorFlow does: in float32,
+        the narrow results rounded once (None when the float32 form of the node does not convert)."""
+        narrow_types = _output_types(node, _NARROW_TYPES[narrow.name])
+        if narrow_types is None:
             return None
         g = self.g
         start = len(g.nodes)
-        wide = node.clone(node.index, attr={k: _widen(v) for k, v in node.attr.items()})
+        wide = node.clone(node.index, attr={k: _widen(v, narrow) for k, v in node.attr.items()})
+        args = [_recast(g, v, np.float32) if v.dtype == narrow and v.kind == "tensor" else v for v in ins]
+        exact = {a.name for a, v in zip(args, ins) if a is not v and a.name is not None}
         try:
-            out = conv.fn(self, wide, [_recast(g, v, np.float32) if v.dtype == np.float16 and v.kind == "tensor"
-                                        else v for v in ins])
+            out = conv.fn(self, wide, args)
         except (ExportError, KeyError, IndexError, TypeError, ValueError, AttributeError):
-            del g.nodes[start:]  # the float16 form is converted instead
+            del g.nodes[start:]  # the narrow form is converted instead
             return None
         outs = out if isinstance(out, list) else [out]
         for i, v in enumerate(outs):
-            if i < len(half_types) and half_types[i] and v.kind == "tensor" and v.dtype == np.float32:
-                outs[i] = _recast(g, v, np.float16)
+            if i < len(narrow_types) and narrow_types[i] and v.kind == "tensor" and v.dtype == np.float32:
+                if narrow.name == "bfloat16" and node.op in _TRUNCATED:
+                    out_v = truncate_bf16(g, v)
+                    out_v.perm = v.perm
+                    outs[i] = out_v
+                else:
+                    outs[i] = _recast(g, v, narrow)
+                    if narrow.name == "bfloat16" and _moved_only(g, v, exact, start):
+                        outs[i]._wide = [(g, v)]  # the float32 result is that bfloat16 value exactly
         return outs
 
     def _deref(self, node: Node, ins: list[Val]) -> list[Val]:
@@ -353,13 +381,17 @@ class Exporter:
             pairs = dt.kind == "c"  # a complex input as its (real, imaginary) pairs
             if pairs and dims is not None:
                 dims = (*dims, 2)
-            phys = complex_ops.real_dtype(dt) if pairs else dt
+            wide = self.bfloat16_as_float32 and dt.name == "bfloat16"
+            phys = complex_ops.real_dtype(dt) if pairs else np.dtype(np.float32) if wide else dt
             v = Val(name, phys, dims)
             self.model.shapes[name], self.model.dtypes[name] = dims, phys
             inputs.append(value_info(name, self.g.type_of(v)))
             if pairs:
                 v = complex_ops.as_complex(v, dt)
                 self.pair_inputs.append(k)
+            elif wide:
+                v = _cast(self.g, v, dt)  # to nearest even; exact for bfloat16 values
+                self.wide_inputs.append(k)
             _bind(bound, graph, info.name, v)
         from savedmodel_io.graph.variables import asset_feeds
 
@@ -387,6 +419,9 @@ class Exporter:
             try:
                 outputs.append(self._output(reserved[k], v, info))
                 self.output_keys.append(k)
+                if self.bfloat16_as_float32 and v.dtype is not None and v.dtype.name == "bfloat16" and \
+                        v.kind == "tensor":
+                    self.wide_outputs.append(k)
                 if complex_ops.is_complex(v):
                     self.pair_outputs.append(k)
             except ExportError as exc:
@@ -419,6 +454,8 @@ class Exporter:
         v = g.plain(v)
         if v.dtype != want:
             raise ExportError(f"converted to {v.dtype}, TensorFlow gives {want}")
+        if self.bfloat16_as_float32 and want.name == "bfloat16":
+            v = g.widened(v)  # exact
         g.nodes.append(onnx.helper.make_node("Identity", [g.name_of(v)], [name],
                                              name=self.model.fresh(f"{name}/output")))
         shape = tensors.shape_from_proto(info.tensor_shape)
@@ -469,26 +506,66 @@ def _callees(node: Node) -> list[str]:
     return names
 
 
-# Families of ops TensorFlow computes on float16 tensors in float32, rounding each result to float16
-# once (Eigen's half arithmetic works in float per operation; matmuls and convolutions accumulate in
-# float). onnxruntime runs float16 ops without float16 kernels in float32 too, but drops the rounding
-# between consecutive ops (it removes the Cast pairs it inserted), so outputs drift from TensorFlow's
-# by several float16 ulps: these ops are exported in float32 between Casts that round where
-# TensorFlow does.
+# Families of ops TensorFlow computes on float16 and bfloat16 tensors in float32, rounding each result
+# once (Eigen's half and bfloat16 arithmetic works in float per operation; matmuls and convolutions
+# accumulate in float). onnxruntime runs float16 ops without float16 kernels in float32 too, but drops
+# the rounding between consecutive ops (it removes the Cast pairs it inserted), so outputs drift from
+# TensorFlow's by several float16 ulps; it has almost no bfloat16 kernels (onnx/_kernels.py). These ops
+# are exported in float32 between Casts that round where TensorFlow does. (Ops of other families on
+# bfloat16 that onnxruntime has no kernel for compute in float32 per ONNX node: Graph.op.)
 _ROUNDED = frozenset({"math", "nn"})
 
+# bfloat16 ops TensorFlow's CPU kernels compute in float32 and truncate to bfloat16 (FloatToBFloat16:
+# the high 16 bits) rather than round: its Eigen matrix products (measured on TensorFlow 2.21 with
+# TF_ENABLE_ONEDNN_OPTS=0, the oracle's setting: every element equal to the truncated float32
+# product; oneDNN's kernels round instead).
+_TRUNCATED = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"})
 
-def _halves(ins: list[Val]) -> bool:
-    return any(v.dtype == np.float16 and v.kind == "tensor" for v in ins)
+# The DataType attr value of each narrow float type, which ``_half`` widens to DT_FLOAT.
+_NARROW_TYPES = {"float16": DataType.DT_HALF, "bfloat16": DataType.DT_BFLOAT16}
 
 
-def _widen(value: Any) -> Any:
-    """An attr value with DT_HALF types as DT_FLOAT."""
-    if isinstance(value, int) and not isinstance(value, bool) and value == DataType.DT_HALF:
+def _narrow(ins: list[Val]) -> np.dtype | None:
+    """The narrow float type (float16, bfloat16) of the first such tensor input (None: none)."""
+    for v in ins:
+        if v.kind == "tensor" and v.dtype is not None and v.dtype.name in _NARROW_TYPES:
+            return v.dtype
+    return None
+
+
+def _widen(value: Any, narrow: np.dtype) -> Any:
+    """An attr value with the narrow type's DataType as DT_FLOAT."""
+    t = _NARROW_TYPES[narrow.name]
+    if isinstance(value, int) and not isinstance(value, bool) and value == t:
         return DataType.DT_FLOAT
     if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
-        return [DataType.DT_FLOAT if x == DataType.DT_HALF else x for x in value]
+        return [DataType.DT_FLOAT if x == t else x for x in value]
     return value
+
+
+def _moved_only(g: Graph, v: Val, exact: set[str], start: int) -> bool:
+    """Whether float32 ``v`` was made from the widened bfloat16 inputs (names ``exact``) by nodes
+    since ``start`` that only move, select or negate elements (``_kernels.EXACT``): a bfloat16
+    value already."""
+    if v.name is None:
+        return False
+    made = {o: n for n in g.nodes[start:] for o in n.output}
+    todo: list[str] = [v.name]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in exact or name in seen:
+            continue
+        seen.add(name)
+        n = made.get(name)
+        if n is None or n.op_type not in _kernels.EXACT:
+            init = g.model.initializers.get(name)
+            dt = init.dtype if init is not None else g.model.dtypes.get(name, np.dtype(np.float32))
+            if dt.kind == "f":
+                return False
+            continue  # an integer operand (axes, indices, shapes)
+        todo.extend(i for i in n.input if i)
+    return True
 
 
 def _bind(bound: dict[int, Any], graph: Body, tensor: str, v: Val) -> None:
@@ -502,7 +579,10 @@ def _bind(bound: dict[int, Any], graph: Body, tensor: str, v: Val) -> None:
 
 def _recast(g: Graph, v: Val, dtype: Any) -> Val:
     """``v`` as ``dtype``, in the same layout."""
-    out = _cast(g, v, dtype)
+    if v.dtype is not None and v.dtype.name == "bfloat16" and np.dtype(dtype) == np.float32 and v.kind == "tensor":
+        out = g.widened(v)  # one Cast per value (or the float32 value it was exactly rounded from)
+    else:
+        out = _cast(g, v, dtype)
     if out is not v:
         out.perm = v.perm
     return out
@@ -538,10 +618,10 @@ def _output_dtypes(node: Node, counts: list[int | None] | None) -> list[int] | N
     return out
 
 
-def _output_types(node: Node) -> list[bool] | None:
-    """Per output tensor of ``node``: whether TensorFlow gives it as float16 (None: not known)."""
+def _output_types(node: Node, narrow: int) -> list[bool] | None:
+    """Per output tensor of ``node``: whether TensorFlow gives it as DataType ``narrow`` (None: not known)."""
     types = _output_dtypes(node, _output_counts(node))
-    return None if types is None else [t == DataType.DT_HALF for t in types]
+    return None if types is None else [t == narrow for t in types]
 
 
 def _complex_involved(node: Node, ins: list[Val], counts: list[int | None] | None) -> bool:
@@ -588,26 +668,9 @@ def _needed(body: Body, targets: list[tuple[int, int]], controls: Iterable[int],
 
 
 def _visit(body: Body, root: int, bound: Mapping[int, Any], state: dict[int, int], order: list[int]) -> None:
-    """Post-order of the data inputs of ``root`` (iterative: graphs can be deep)."""
-    if state.get(root) == 2 or root in bound:
-        return
-    stack: list[tuple[int, bool]] = [(root, False)]
-    while stack:
-        i, finish = stack.pop()
-        if finish:
-            state[i] = 2
-            order.append(i)
-            continue
-        st = state.get(i)
-        if st == 2 or i in bound:
-            continue
-        if st == 1:
-            node = body.nodes[i]
-            raise UnsupportedOpError("the graph has a cycle (TF1 dataflow while loops cannot be exported)",
-                                     where=node.where)
-        state[i] = 1
-        stack.append((i, True))
-        for s, _ in reversed(body.nodes[i].inputs):
-            if state.get(s) != 2 and s not in bound:
-                stack.append((s, False))
+    """Post-order of the data inputs of ``root``."""
+    def cycle(i: int) -> Exception:
+        return UnsupportedOpError("the graph has a cycle (TF1 dataflow while loops cannot be exported)",
+                                  where=body.nodes[i].where)
 
+    post_order([root], lambda i: [s for s, _ in body.nodes[i].inputs], lambda i: i in bound, state, order, cycle)

@@ -46,30 +46,32 @@ def opset_of(opset: int | None) -> int:
 
 
 def exporter_for(mg: Any, signature: str, opset: int | None, complex_pairs: bool = False,
-                 input_shapes: Shapes = None) -> tuple[Any, Any]:
+                 input_shapes: Shapes = None, bfloat16_as_float32: bool = False) -> tuple[Any, Any]:
     """The exporter run over ``signature`` of ``mg``, and the ONNX graph it built."""
     from savedmodel_io.onnx._convert import Exporter
 
-    exporter = Exporter(mg.session, opset_of(opset), complex_pairs=complex_pairs, input_shapes=input_shapes)
+    exporter = Exporter(mg.session, opset_of(opset), complex_pairs=complex_pairs, input_shapes=input_shapes,
+                        bfloat16_as_float32=bfloat16_as_float32)
     return exporter, exporter.signature(signature)
 
 
 def export_meta_graph(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False,
-                      input_shapes: Shapes = None) -> onnx.ModelProto:
+                      input_shapes: Shapes = None, bfloat16_as_float32: bool = False) -> onnx.ModelProto:
     """Signature ``signature`` of MetaGraph ``mg`` as an ONNX model (UnsupportedOpError: what does not map)."""
     from savedmodel_io.onnx._model import fill_initializers
 
-    proto, tensors = export_parts(mg, signature, opset, complex_pairs, input_shapes)
+    proto, tensors = export_parts(mg, signature, opset, complex_pairs, input_shapes, bfloat16_as_float32)
     fill_initializers(proto, tensors)
     return proto
 
 
 def export_parts(mg: Any, signature: str, opset: int | None = None, complex_pairs: bool = False,
-                 input_shapes: Shapes = None) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+                 input_shapes: Shapes = None, bfloat16_as_float32: bool = False
+                 ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
     """:func:`export_meta_graph`'s model without its initializers, and those as (name, array)
     (for :func:`savedmodel_io.onnx._model.write_parts`, which streams them to a file)."""
     require_onnx()
-    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes)
+    exporter, graph = exporter_for(mg, signature, opset, complex_pairs, input_shapes, bfloat16_as_float32)
     if exporter.problems:
         raise unsupported(exporter.problems, path=mg._path)
     from savedmodel_io.onnx._model import assemble_parts

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from savedmodel_io.onnx import _fold
+from savedmodel_io.onnx import _fold, _kernels
 from savedmodel_io.onnx._types import OBJECT, Shape, dims_of, onnx_type, sequence_type, tensor_type
 
 __all__ = ["Val", "Graph", "Model", "ListInfo", "ExportError", "invert"]
@@ -43,7 +43,8 @@ class ListInfo:
 class Val:
     """One value of the graph: an ONNX name, or a constant not written yet."""
 
-    __slots__ = ("name", "dtype", "shape", "const", "perm", "kind", "info", "sym", "origin", "_plain", "_init")
+    __slots__ = ("name", "dtype", "shape", "const", "perm", "kind", "info", "sym", "origin", "_plain", "_init",
+                 "_wide")
 
     def __init__(self, name: str | None, dtype: np.dtype | None, shape: Shape, *,
                  const: Any = None, perm: tuple[int, ...] | None = None, kind: str = "tensor",
@@ -61,6 +62,7 @@ class Val:
         self.origin: tuple[Any, ...] | None = None  # how a converter made it, for peephole rewrites
         self._plain: list[tuple[Graph, Val]] | None = None
         self._init: str | None = None
+        self._wide: list[tuple[Graph, Val]] | None = None  # a bfloat16 value's float32 form (Graph.widened)
 
     @property
     def rank(self) -> int | None:
@@ -196,7 +198,7 @@ class Graph:
     def type_of(self, v: Val) -> onnx.TypeProto:
         if v.kind == "sequence":
             assert v.info is not None
-            return sequence_type(v.info.dtype, v.shape)
+            return sequence_type(_kernels.storage(v.info.dtype), v.shape)  # bfloat16 lists hold float32
         if v.kind == "complex":
             assert v.dtype is not None
             return tensor_type(np.dtype(np.float32 if v.dtype == np.complex64 else np.float64), v.shape)
@@ -231,6 +233,9 @@ class Graph:
             got = _fold.fold(op_type, [None if v is None else v.const for v in inputs], attrs)
             if got is not None:
                 return [const_val(a) for a in got]
+        if not domain and _kernels.BF16 is not None and not _kernels.has_bf16_kernel(op_type, self.model.opset, attrs) \
+                and any(v is not None and v.kind == "tensor" and v.dtype == _kernels.BF16 for v in inputs):
+            return self._in_float32(op_type, inputs, outputs, types, fold, attrs)
         if domain == "ai.onnx.ml":
             self.model.used_ml = True
         names = ["" if v is None else self.name_of(v) for v in inputs]
@@ -245,6 +250,43 @@ class Graph:
             types = self._infer(node, inputs, domain)
         self.nodes.append(node)
         return [self.value(n, t) for n, t in zip(outs, types)]
+
+    def _in_float32(self, op_type: str, inputs: Sequence[Val | None], outputs: int,
+                    types: Sequence[onnx.TypeProto] | None, fold: bool, attrs: dict[str, Any]) -> list[Val]:
+        """An op onnxruntime has no bfloat16 kernel for (``_kernels.BF16_KERNELS``; ONNX's Conv, MatMul...
+        take no bfloat16 at all) on bfloat16 inputs: computed in float32 (exact widening), and each
+        float32 result rounded to bfloat16 once, as TensorFlow's Eigen bfloat16 arithmetic rounds
+        each operation's result. Outputs whose type an attr sets (``to``, ``dtype``) are left alone."""
+        bf16, f32 = _kernels.BF16, np.dtype(np.float32)
+        wide_in = [self.widened(v) if v is not None and v.kind == "tensor" and v.dtype == bf16 else v
+                   for v in inputs]
+        if types is not None:
+            types = [_widen_type(t) for t in types]
+        outs = self.op(op_type, wide_in, outputs=outputs, types=types, fold=fold, **attrs)
+        if "to" in attrs or "dtype" in attrs:
+            return outs
+        back = []
+        for o in outs:
+            if o.kind == "tensor" and o.dtype == f32:
+                narrow = self.op1("Cast", o, to=onnx.TensorProto.BFLOAT16)
+                if op_type in _kernels.EXACT:  # the float32 result is that bfloat16 value exactly
+                    narrow._wide = [(self, o)]
+                o = narrow
+            back.append(o)
+        return back
+
+    def widened(self, v: Val) -> Val:
+        """A bfloat16 value as float32 (exact): one Cast per value and graph, or the float32 value it
+        was exactly rounded from."""
+        for graph, out in v._wide or []:
+            if self.sees(graph):
+                return out
+        if v.is_const:
+            return const_val(v.const.astype(np.float32))
+        bare = Val(v.name, v.dtype, v.shape)
+        out = self.op1("Cast", bare, to=onnx.TensorProto.FLOAT)
+        v._wide = (v._wide or []) + [(self, out)]
+        return out
 
     def op1(self, op_type: str, *inputs: Val | None, **attrs: Any) -> Val:
         """:meth:`op` for a single-output node."""
@@ -326,6 +368,16 @@ class Graph:
                  outputs: list[onnx.ValueInfoProto], initializers: list[onnx.TensorProto] | None = None
                  ) -> onnx.GraphProto:
         return helper.make_graph(self.nodes, name, inputs, outputs, initializer=initializers or [])
+
+
+def _widen_type(t: onnx.TypeProto) -> onnx.TypeProto:
+    """A TypeProto with bfloat16 elements as float32 (tensors, and sequences of them)."""
+    out = onnx.TypeProto()
+    out.CopyFrom(t)
+    inner = out.sequence_type.elem_type if out.HasField("sequence_type") else out
+    if inner.tensor_type.elem_type == onnx.TensorProto.BFLOAT16:
+        inner.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    return out
 
 
 def value_info(name: str, t: onnx.TypeProto) -> onnx.ValueInfoProto:

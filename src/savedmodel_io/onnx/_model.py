@@ -17,7 +17,7 @@ from onnx import external_data_helper, helper
 from savedmodel_io.errors import LimitExceededError
 from savedmodel_io.formats import varint, wire
 from savedmodel_io.onnx import _cleanup, _fuse
-from savedmodel_io.onnx._opsets import COMPLEX_PAIRS, OUTPUT_KEYS
+from savedmodel_io.onnx._opsets import BFLOAT16_AS_FLOAT32, COMPLEX_PAIRS, OUTPUT_KEYS
 from savedmodel_io.onnx._types import onnx_type
 
 __all__ = ["assemble", "assemble_parts", "fill_initializers", "write", "write_parts"]
@@ -64,6 +64,8 @@ def assemble_parts(exporter: Any, graph: onnx.GraphProto, signature: str, mg: An
     props = {"signature": signature, "tags": tags, OUTPUT_KEYS: keys}
     if exporter.pair_inputs or exporter.pair_outputs:
         props[COMPLEX_PAIRS] = json.dumps({"inputs": exporter.pair_inputs, "outputs": exporter.pair_outputs})
+    if exporter.wide_inputs or exporter.wide_outputs:
+        props[BFLOAT16_AS_FLOAT32] = json.dumps({"inputs": exporter.wide_inputs, "outputs": exporter.wide_outputs})
     helper.set_model_props(proto, props)
     return proto, tensors
 

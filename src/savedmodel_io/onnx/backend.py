@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from savedmodel_io import tensors
+from savedmodel_io import dtypes, tensors
 from savedmodel_io.errors import InvalidArgumentError, MissingDependencyError, SavedModelError, UnsupportedOpError
 from savedmodel_io.proto import DataType
 
@@ -130,11 +130,17 @@ def session(signature: Any, *, cache: Any = None, opset: int | None = None,
             from savedmodel_io.onnx._export import export_meta_graph
 
             sess = session_of(export_meta_graph(mg, signature.key, opset, complex_pairs=True,
-                                                input_shapes=input_shapes))
+                                                input_shapes=input_shapes, bfloat16_as_float32=True))
     except SavedModelError as exc:
         if not isinstance(exc, MissingDependencyError):
             states[key] = exc
         raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own types: a model it cannot load (a kernel
+        # it lacks) is a signature that does not run there, which "auto" runs on numpy instead
+        failed = UnsupportedOpError(f"onnxruntime cannot run the exported model: {str(exc).strip()[:500]}",
+                                    path=mg._path if mg is not None else None)
+        states[key] = failed
+        raise failed from None
     states[key] = sess
     return sess
 
@@ -176,12 +182,17 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
         feeds[k] = convert_input(inputs[k], info.dtype, tensors.shape_from_proto(info.tensor_shape), k,
                                  strict=strict, path=path, where=where)
     sess = session(signature, cache=cache, input_shapes=ranks_of(signature, feeds))
+    from savedmodel_io.onnx._opsets import BFLOAT16_AS_FLOAT32
+
     pair_in, pair_out = complex_pairs(sess)
+    wide_in, wide_out = _keys(sess, BFLOAT16_AS_FLOAT32)
     for k, arr in feeds.items():
         if arr.dtype == object:
             feeds[k] = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr
         elif k in pair_in:
             feeds[k] = np.stack([arr.real, arr.imag], axis=-1)
+        elif k in wide_in:
+            feeds[k] = arr.astype(np.float32)  # exact: the graph casts it back to bfloat16
     names = [o.name for o in sess.get_outputs()]
     keys = output_keys(sess)
     try:
@@ -197,21 +208,28 @@ def run(signature: Any, inputs: Mapping[str, Any], *, cache: Any = None, strict:
             v = np.vectorize(_bytes, otypes=[object])(v) if np.asarray(v).size else np.asarray(v, dtype=object)
         elif k in pair_out:
             v = from_pairs(np.asarray(v))
+        elif k in wide_out:
+            v = np.asarray(v).astype(dtypes.to_numpy(want))  # bfloat16 values, as float32
         out[k] = np.asarray(v)
     return out
 
 
 def complex_pairs(sess: Any) -> tuple[frozenset[str], frozenset[str]]:
     """(input keys, output keys) a session takes and gives as (real, imaginary) pairs."""
-    import json
-
     from savedmodel_io.onnx._opsets import COMPLEX_PAIRS
 
+    return _keys(sess, COMPLEX_PAIRS)
+
+
+def _keys(sess: Any, prop: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(input keys, output keys) a session's metadata property ``prop`` names."""
+    import json
+
     meta = sess.get_modelmeta().custom_metadata_map
-    if COMPLEX_PAIRS not in meta:
+    if prop not in meta:
         return frozenset(), frozenset()
-    pairs = json.loads(meta[COMPLEX_PAIRS])
-    return frozenset(pairs.get("inputs", ())), frozenset(pairs.get("outputs", ()))
+    named = json.loads(meta[prop])
+    return frozenset(named.get("inputs", ())), frozenset(named.get("outputs", ()))
 
 
 def from_pairs(pairs: np.ndarray) -> np.ndarray:

@@ -89,7 +89,8 @@ class DiskCache:
         from savedmodel_io.onnx._export import export_parts
         from savedmodel_io.onnx._model import fill_initializers, write_parts
 
-        proto, tensors = export_parts(meta_graph, signature, opset, complex_pairs=True, input_shapes=input_shapes)
+        proto, tensors = export_parts(meta_graph, signature, opset, complex_pairs=True, input_shapes=input_shapes,
+                                      bfloat16_as_float32=True)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

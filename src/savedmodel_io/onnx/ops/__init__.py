@@ -60,7 +60,9 @@ def _load() -> None:
             ctc,
             conv_pool,
             counting,
+            dataflow,
             fft,
+            hashing,
             image,
             indexing,
             isotonic,
@@ -78,6 +80,7 @@ def _load() -> None:
             sparse,
             special,
             strings,
+            tensorarray,
             tensorlist,
         )
 

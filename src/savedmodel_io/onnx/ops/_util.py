@@ -13,7 +13,8 @@ from savedmodel_io.onnx._types import onnx_type
 
 __all__ = [
     "MAX_CONST_ELEMENTS", "MAX_UNROLLED", "bounded", "attr_dtype", "cast", "const_ints", "i64", "reduce", "squeeze", "unsqueeze", "split", "shape_of",
-    "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN",
+    "norm_axis", "need_rank", "scalar", "working", "working_dtype", "INT64_MAX", "INT64_MIN", "is_float",
+    "truncate_bf16",
 ]
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -86,6 +87,12 @@ def cast(g: Graph, v: Val, dtype: Any) -> Val:
 # few 8-bit ones): narrower types are computed in these, exactly (floats widen to float32).
 _WORKING = {np.dtype(np.float16): np.float32, np.dtype(np.int8): np.int32, np.dtype(np.int16): np.int32,
             np.dtype(np.uint8): np.int32, np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
+
+
+def is_float(dt: Any) -> bool:
+    """Whether ``dt`` is a floating type: numpy's kind ``f``, or bfloat16 (ml_dtypes' kind ``V``)."""
+    d = np.dtype(dt)
+    return d.kind == "f" or d.name == "bfloat16"
 
 
 def working_dtype(dt: np.dtype) -> np.dtype:
@@ -181,3 +188,33 @@ def dim_of(g: Graph, x: Val, axis: int) -> Val:
     if x.shape is not None and isinstance(x.shape[axis], int):
         return g.const(np.asarray([x.shape[axis]], np.int64))
     return g.op1("Shape", x, start=axis, end=axis + 1 if axis != -1 else None)
+
+
+def truncate_bf16(g: Graph, x: Val) -> Val:
+    """float32 ``x`` as bfloat16 rounded toward zero (its high 16 bits), as TensorFlow's
+    ``FloatToBFloat16`` converts (tensorflow/tensorflow tensorflow/core/framework/bfloat16.cc); ONNX's
+    Cast rounds to nearest even. In float32 arithmetic: ``x - fmod(x, ulp)`` with the bfloat16 ulp
+    of ``|x|``, ``2 ** (e - 7)`` for ``2 ** e <= |x| < 2 ** (e + 1)`` (``e`` at least -126: the
+    subnormals' ulp is 2 ** -133); infinities and zeros are kept, NaN stays NaN."""
+    f32 = np.float32
+    a = g.op1("Abs", x)
+    e = g.op1("Floor", g.op1("Mul", g.op1("Log", a), scalar(g, 1 / np.log(2), f32)))
+    two = scalar(g, 2, f32)
+    p = g.op1("Pow", two, e)
+    # Log's rounding can put e one off either way near powers of two.
+    e = g.op1("Sub", e, cast(g, g.op1("Greater", p, a), f32))
+    e = g.op1("Add", e, cast(g, g.op1("LessOrEqual", g.op1("Mul", p, two), a), f32))
+    e = g.op1("Max", e, scalar(g, -126, f32))
+    ulp = g.op1("Pow", two, g.op1("Sub", e, scalar(g, 7, f32)))
+    t = g.op1("Sub", x, g.op1("Mod", x, ulp, fmod=1))
+    keep = g.op1("Or", g.op1("IsInf", x), g.op1("Equal", a, scalar(g, 0, f32)))
+    picked = g.op1("Where", keep, x, t)
+    out = cast(g, picked, _bf16())
+    out._wide = [(g, picked)]  # a bfloat16 value already: later float32 ops read it without a Cast
+    return out
+
+
+def _bf16() -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)

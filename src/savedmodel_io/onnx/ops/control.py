@@ -37,10 +37,6 @@ def no_data(cx, node, ins):
     return []
 
 
-inexpressible("TF1 dataflow control flow (Switch/Merge) has no structured form to map to If",
-              "Switch", "RefSwitch", "Merge", "RefMerge")
-
-
 @converter("If", "StatelessIf", onnx="If")
 def if_(cx, node, ins):
     pred, args = ins[0], list(ins[1:])
@@ -213,9 +209,6 @@ def for_(cx, node, ins):
     loop = g.op("Loop", [trips, g.const(np.asarray(True))] + init, outputs=len(init),
                 types=[t for t, _ in types], body=body)
     return typed_outputs(loop, [m for _, m in types])
-inexpressible("TF1 dataflow loops (Enter/Exit/NextIteration frames) have no structured form to map to Loop",
-              "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter", "RefExit", "RefNextIteration",
-              "ControlTrigger", "RefSelect")
 inexpressible("mutexes, cross-call batching and aborting the process: no ONNX form", "MutexV2", "MutexLock",
               "ConsumeMutexLock", "Batch", "BatchFunction", "Unbatch", "Abort")
 inexpressible("graph plumbing with no value to compute (device placement, gradient stand-ins)", "DeviceIndex",

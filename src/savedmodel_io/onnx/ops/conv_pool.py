@@ -16,7 +16,7 @@ from savedmodel_io.graph.ops._util import extreme
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import (
-    INT64_MAX, MAX_UNROLLED, attr_dtype, bounded, attr_text, cast, need_rank, scalar, unsqueeze, working_dtype,
+    INT64_MAX, MAX_UNROLLED, attr_dtype, bounded, attr_text, cast, is_float, need_rank, scalar, unsqueeze, working_dtype,
 )
 from savedmodel_io.onnx.ops.image import _resize
 from savedmodel_io.onnx.ops.nn import _conv, _filter_oi, _pads, conv, conv_transpose, mirror_pad, transposed_conv
@@ -243,13 +243,13 @@ class _Taps:
         dt = np.dtype(x.dtype)
         if dt != w.dtype:
             raise ExportError(f"the filter's type {w.dtype} is not the input's {dt}")
-        if dt.kind not in "fiu":
+        if dt.kind not in "fiu" and not is_float(dt):
             raise ExportError(f"dilation of {dt} values")
         strides, rates = _inner_attr(node, "strides"), _inner_attr(node, "rates")
         effs = [(k - 1) * r + 1 for k, r in zip((fh, fw), rates)]
         perm = x.perm or (0, 1, 2, 3)
         axes = [invert(perm)[1], invert(perm)[2]]  # where height and width are in the ONNX value
-        floats = dt.kind == "f"
+        floats = is_float(dt)
         narrow = dt in (np.int16, np.uint16)
         # float16 / bfloat16 in float32: rounding each sum to T is monotone, so it commutes with the max.
         # onnxruntime has no 16-bit integer Pad, Where or Max: those are padded, added and compared in

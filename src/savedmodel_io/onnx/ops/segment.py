@@ -16,7 +16,8 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import INT64_MAX, cast, i64, need_rank, reduce, scalar, shape_of, working
+from savedmodel_io.graph.ops._util import extreme
+from savedmodel_io.onnx.ops._util import INT64_MAX, cast, i64, is_float, need_rank, reduce, scalar, shape_of, working
 
 _RED = {"Sum": "add", "Prod": "mul", "Max": "max", "Min": "min", "Mean": "add", "SqrtN": "add"}
 
@@ -30,10 +31,9 @@ def _start(kind: str, dt: np.dtype, infinite: bool) -> object:
     if kind == "Prod":
         return 1
     if kind in ("Max", "Min"):
-        if dt.kind == "f" and infinite:
+        if is_float(dt) and infinite:
             return -np.inf if kind == "Max" else np.inf
-        info = np.finfo(dt) if dt.kind == "f" else np.iinfo(dt)
-        return info.min if kind == "Max" else info.max
+        return extreme(dt, kind != "Max")
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
-from savedmodel_io.onnx.ops._util import cast, const_ints, i64, scalar, working
+from savedmodel_io.onnx.ops._util import cast, const_ints, i64, is_float, scalar, working
 from savedmodel_io.onnx.ops.math import matmul
 
 BOOKKEEPING = ("sparse-tensor bookkeeping (sorting, merging or deduplicating indices into outputs whose "
@@ -21,7 +21,10 @@ BOOKKEEPING = ("sparse-tensor bookkeeping (sorting, merging or deduplicating ind
 
 @converter("SparseMatMul", onnx="MatMul")
 def sparse_matmul(cx, node, ins):
-    """A dense product with sparsity hints: the hints change speed only."""
+    """A dense product with sparsity hints: the hints change speed only. bfloat16 operands give
+    float32 products (TensorFlow's Ta/Tb), computed in float32 (exact widening)."""
+    ins = [cx.g.widened(v) if v.kind == "tensor" and v.dtype is not None and v.dtype.name == "bfloat16" else v
+           for v in ins]
     return matmul(cx, node, ins)
 
 
@@ -94,7 +97,7 @@ def sparse_reduce(cx, node, ins):
     if node.op == "SparseReduceSum":
         out = g.op1("ScatterND", g.op1("Expand", scalar(g, 0, dt), table), idx, wide, reduction="add")
     else:
-        low = -np.inf if dt.kind == "f" else np.iinfo(dt).min
+        low = -np.inf if is_float(dt) else np.iinfo(dt).min
         best = g.op1("ScatterND", g.op1("Expand", scalar(g, low, dt), table), idx, wide, reduction="max")
         count = g.op1("ScatterND", g.op1("Expand", scalar(g, 0, np.int64), table), idx,
                       g.op1("Expand", scalar(g, 1, np.int64), g.op1("Shape", wide)), reduction="add")

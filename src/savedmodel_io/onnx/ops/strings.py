@@ -15,7 +15,7 @@ from savedmodel_io.onnx._graph import ExportError, Graph, Val
 from savedmodel_io.onnx._types import tensor_type
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import body_graph
-from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, scalar, unsqueeze
+from savedmodel_io.onnx.ops._util import attr_dtype, attr_text, cast, i64, is_float, scalar, unsqueeze
 from savedmodel_io.graph.ops import _regex
 from savedmodel_io.onnx.ops._regex_literals import Unsupported, parse_pattern
 
@@ -64,17 +64,21 @@ def as_string(cx, node, ins):
     x = ins[0]
     # tensorflow/tensorflow tensorflow/core/kernels/as_string_op.cc: a fill without a width
     # formats as without both; precision/scientific/shortest are refused by TF for non-floats.
-    if x.dtype.kind in "fc":
+    if x.dtype.kind in "fc" or is_float(x.dtype):
         raise ExportError("ONNX Cast writes floats differently from AsString's printf formats")
     if int(node.attr.get("width", -1)) > 0:
         raise ExportError("AsString's width: ONNX has no string length to pad with")
     if any(node.attr.get(a) not in (None, -1, False) for a in ("precision", "scientific", "shortest")):
         raise ExportError("AsString formatting options")
-    if x.dtype.kind == "b":
-        return cx.g.op1("Where", x, scalar(cx.g, b"true", object), scalar(cx.g, b"false", object))
     if x.dtype.kind == "O":
         return cx.g.op1("Identity", x)
-    return cast(cx.g, x, object)
+    if x.dtype.kind == "b":
+        out = cx.g.op1("Where", x, scalar(cx.g, b"true", object), scalar(cx.g, b"false", object))
+    else:
+        out = cast(cx.g, x, object)
+    if not out.is_const:
+        out.origin = ("decimal", x)  # hash buckets of this text hash the integers (onnx/ops/hashing.py)
+    return out
 
 
 @converter("StringSplitV2", onnx="StringSplit, NonZero, GatherND (+ StringSplit/StringConcat Loops for tabs and newlines)")
@@ -186,14 +190,12 @@ def _max_or_zero(g, counts: Val) -> Val:
     return g.op1("ReduceMax", padded, keepdims=0)
 
 
-inexpressible("FarmHash buckets have no ONNX operator", "StringToHashBucketFast")
 inexpressible("ONNX has no string length operator", "StringLength")
 inexpressible("ONNX has no substring operator", "Substr")
 inexpressible("ONNX has no whitespace stripping operator", "StringStrip")
 inexpressible("ONNX has no string reduction", "ReduceJoin")
 inexpressible("ONNX has no tensor formatting operator", "StringFormat")
 inexpressible("ONNX has no tf.train.Example parser", "ParseExample", "ParseExampleV2")
-inexpressible("keyed SipHash buckets have no ONNX operator", "StringToHashBucketStrong")
 inexpressible("ONNX has no byte codecs (base64, raw bytes, zlib/gzip, CSV, JSON, protobuf)", "DecodeBase64",
               "EncodeBase64", "DecodeRaw", "DecodePaddedRaw", "DecodeCompressed", "DecodeCSV", "DecodeJSONExample",
               "DecodeProtoV2", "EncodeProto")

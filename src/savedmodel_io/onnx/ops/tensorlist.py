@@ -27,6 +27,7 @@ import numpy as np
 from savedmodel_io.onnx._graph import ExportError, Graph, ListInfo, Val
 from savedmodel_io.onnx.ops._registry import converter, inexpressible
 from savedmodel_io.onnx.ops._util import attr_dtype, cast, i64, partly_known, scalar, shape_of, unsqueeze
+from savedmodel_io.onnx._kernels import storage
 from savedmodel_io.onnx._types import onnx_type
 
 __all__ = ["same_kind"]
@@ -86,14 +87,14 @@ def as_dense(g: Graph, v: Val) -> Val:
         return v
     info = v.info
     if info is None or info.shape is None or any(d is None for d in info.shape):
-        t = g.op1("ConcatFromSequence", v, axis=0, new_axis=1)
+        t = _elements(g, g.op1("ConcatFromSequence", v, axis=0, new_axis=1), info)
         return _dense(_with_info_shape(t, info, (None,)), info)
     from savedmodel_io.onnx.ops._subgraph import if_graph
 
     empty = g.op1("Equal", g.op1("SequenceLength", v), scalar(g, 0, np.int64))
     zeros = g.const(np.zeros((0, *info.shape), info.dtype))
     t = if_graph(g, empty, lambda h: [zeros],
-                 lambda h: [h.op1("ConcatFromSequence", v, axis=0, new_axis=1)])[0]
+                 lambda h: [_elements(h, h.op1("ConcatFromSequence", v, axis=0, new_axis=1), info)])[0]
     return _dense(_with_info_shape(t, info, (None,)), info)
 
 
@@ -136,12 +137,21 @@ def reserve(cx, node, ins):
 
 
 def _empty(g: Graph, info: ListInfo) -> Val:
-    elem = onnx_type(info.dtype)
+    held = storage(info.dtype)  # bfloat16 lists hold float32 (no ONNX sequence op takes bfloat16)
+    elem = onnx_type(held)
     if elem is None:
         raise ExportError(f"ONNX has no {info.dtype} tensors")
     from savedmodel_io.onnx._types import sequence_type
 
-    return _seq(g.op("SequenceEmpty", [], dtype=elem, types=[sequence_type(info.dtype, info.shape)])[0], info)
+    return _seq(g.op("SequenceEmpty", [], dtype=elem, types=[sequence_type(held, info.shape)])[0], info)
+
+
+def _elements(g: Graph, v: Val, info: ListInfo | None) -> Val:
+    """What SequenceAt or ConcatFromSequence read from a list, in the list's element type (a
+    bfloat16 list holds float32: the Cast back is exact)."""
+    if info is not None and v.kind == "tensor" and v.dtype != info.dtype and storage(info.dtype) == v.dtype:
+        return cast(g, v, info.dtype)
+    return v
 
 
 @converter("EmptyTensorList", onnx="SequenceEmpty")
@@ -191,7 +201,7 @@ def get_item(cx, node, ins):
     lst, index = _list(ins[0]), _scalar_i64(g, ins[1])
     if lst.kind == "list":
         return g.op1("Gather", _tensor(lst), index, axis=0)
-    return _with_info_shape(g.op1("SequenceAt", lst, index), lst.info, ())
+    return _with_info_shape(_elements(g, g.op1("SequenceAt", lst, index), lst.info), lst.info, ())
 
 
 @converter("TensorListStack", onnx="(dense: none) or ConcatFromSequence")
@@ -250,7 +260,12 @@ def concat(cx, node, ins):
     lst = _list(ins[0])
     if lst.kind == "sequence":
         return _concat_sequence(cx, lst)
-    t = _tensor(lst)
+    return concat_dense(g, _tensor(lst))
+
+
+def concat_dense(g: Graph, t: Val) -> list[Val]:
+    """The elements of a dense list [n, d0, ...] joined along their first axis, and each one's
+    length d0 ([n] int64): TensorListConcat's and TensorArrayConcat's outputs."""
     shape = g.op1("Shape", t)
     rest = g.op1("Slice", shape, g.const(np.asarray([2], np.int64)), g.const(np.asarray([1 << 62], np.int64)))
     flat = g.op1("Reshape", t, g.op1("Concat", g.const(np.asarray([-1], np.int64)), rest, axis=0))
@@ -266,7 +281,7 @@ def _concat_sequence(cx: Any, lst: Val) -> list[Val]:
     g = cx.g
     if cx.opset < 17:
         raise ExportError("concatenating a TensorList of differing elements needs ONNX opset 17 (SequenceMap)")
-    flat = g.op1("ConcatFromSequence", lst, axis=0)
+    flat = _elements(g, g.op1("ConcatFromSequence", lst, axis=0), lst.info)
     if flat.shape is None and lst.info is not None and lst.info.shape is not None:
         flat.shape = (None,) + tuple(lst.info.shape[1:])
     elem = Val(g.model.fresh(f"{g.hint}/element"), lst.dtype,
@@ -351,7 +366,7 @@ def pop_back(cx, node, ins):
         t = _tensor(lst)
         rest = g.op1("Slice", t, g.const(np.zeros(1, np.int64)), g.const(np.asarray([-1], np.int64)))
         return [_dense(rest, lst.info), g.op1("Gather", t, last, axis=0)]
-    item = _with_info_shape(g.op1("SequenceAt", lst, last), lst.info, ())
+    item = _with_info_shape(_elements(g, g.op1("SequenceAt", lst, last), lst.info), lst.info, ())
     return [_seq(g.op1("SequenceErase", lst, last), lst.info), item]
 
 
@@ -369,9 +384,6 @@ def resize(cx, node, ins):
         raise ExportError("the rank of the list's elements is not known before running")
     pads = g.op1("Concat", g.const(np.zeros(r, np.int64)), grow, g.const(np.zeros(r - 1, np.int64)), axis=0)
     return _dense(g.op1("Pad", cut, pads, mode="constant"), lst.info)
-inexpressible("TF1 TensorArrays (resource-backed, written inside TF1 dataflow loops): not mapped",
-              *(f"TensorArray{k}{v}" for k in ("", "Close", "Concat", "Gather", "Read", "Scatter", "Size", "Split",
-                                                "Write") for v in ("V2", "V3")))
 inexpressible("TensorMaps are variant tensors: ONNX has no map of tensors", "EmptyTensorMap", "TensorMapErase",
               "TensorMapHasKey", "TensorMapInsert", "TensorMapLookup", "TensorMapSize", "TensorMapStackKeys")
 inexpressible("composite-tensor variants: ONNX has no variant type", "CompositeTensorVariantFromComponents",
