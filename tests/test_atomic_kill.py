@@ -76,7 +76,13 @@ def _which(path: Path, values: dict[str, float]) -> str | None:
     return names[0]
 
 
-def _killed_at(root: Path, k: int, write) -> bool:
+# A forked child of a test worker that other tests left threads in (onnxruntime's, TensorFlow's)
+# can deadlock on a lock one of them held at the fork (seen once under heavy load): such a child
+# is killed after this long and the step run again in a new one, rather than hanging the suite.
+_CHILD_SECONDS = 120
+
+
+def _killed_at(root: Path, k: int, write, tries: int = 2) -> bool:
     """Run ``write()`` in a forked child that SIGKILLs itself at its k-th step; True if it did."""
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -87,12 +93,31 @@ def _killed_at(root: Path, k: int, write) -> bool:
             code = 0
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = _wait(pid, _CHILD_SECONDS)
+    if status is None:
+        assert tries > 1, f"step {k}: the forked writer hung twice"
+        return _killed_at(root, k, write, tries - 1)
     if os.WIFSIGNALED(status):
         assert os.WTERMSIG(status) == signal.SIGKILL
         return True
     assert os.WEXITSTATUS(status) == 0, f"step {k}: the write failed instead of being killed"
     return False
+
+
+def _wait(pid: int, seconds: float) -> int | None:
+    """The child's wait status, or None (the child killed) when it has not ended in ``seconds``."""
+    import time
+
+    end = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > end:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.005)
 
 
 def _sweep(tmp_path: Path, swap: str, write, *, old: float | None, new: float, every: bool,

@@ -144,6 +144,9 @@ def _reductions() -> None:
                     x=x, axis=np.int32(-1))
         add(op, "int_axis0", x=xi, axis=np.int32(0))
         add(op, "bad_axis", x=x, axis=np.int32(3))
+        for ex, rev in ((True, False), (True, True), (False, False)):  # an empty scan axis
+            add(op, f"empty_axis_ex{int(ex)}_rev{int(rev)}", {"exclusive": ex, "reverse": rev},
+                x=np.zeros((0, 3), np.float32), axis=np.int32(0))
 
 
 def _linalg() -> None:
@@ -388,6 +391,9 @@ def _arrays() -> None:
         num_segments=np.int32(3))
     add("UnsortedSegmentSum", "oob", data=f32(3), segment_ids=i32(0, 3, 1),
         num_segments=np.int32(3))
+    for op in ("UnsortedSegmentSum", "UnsortedSegmentProd", "UnsortedSegmentMax"):  # empty rows
+        add(op, "empty_inner", data=np.zeros((2, 0, 3), np.float32), segment_ids=i32(0, 1),
+            num_segments=np.int32(3))
     add("ScatterNd", "dup", indices=i32([0], [2], [0]), updates=f32(3, 2), shape=i32(4, 2))
     add("ScatterNd", "oob", indices=i32([4]), updates=f32(1, 2), shape=i32(4, 2))
     add("TensorScatterUpdate", "basic", tensor=f32(4, 2), indices=i32([1], [3]),
@@ -566,6 +572,11 @@ def _validation() -> None:
     add("Roll", "scalar_input", input=np.float32(3), shift=np.int32(1), axis=np.int32(0))
     add("Roll", "empty_dim", input=np.zeros((0, 3), np.float32), shift=np.int32(1), axis=np.int32(0))
     add("Roll", "int64", input=m, shift=np.int64([5]), axis=np.int64([1]))
+    # int64 shifts wrap to 32 bits in roll_op.cc (2**40 + 1 rolls by 1), each before they add up.
+    v6 = np.arange(6, dtype=np.float32)
+    for tag, sh in [("wrap", [2**40 + 1]), ("wrap_min", [2**31]), ("wrap_neg", [-2**31 - 1]),
+                    ("wrap_pair", [2**32 + 1, 2**32 - 1])]:
+        add("Roll", f"int64_{tag}", input=v6, shift=np.int64(sh), axis=np.int64([0] * len(sh)))
     # MatrixBandPart: widths negative or at most rows / columns, scalars, input at least 2-D.
     band = f32(3, 4)
     for lo, hi in [(0, 0), (1, 1), (-1, 0), (3, 4), (4, 0), (0, 5), (-5, -1), (2, -7), (3, -1)]:

@@ -684,4 +684,5 @@ def roll(node, inputs, ctx):
         if not 0 <= d < x.ndim:
             raise bad(node, f"axis {d} is out of range")
         axes.append(d)
-    return np.roll(x, ints(sh), axis=axes) if axes else x
+    # roll_op.cc reads each shift into an int: int64 shifts wrap to 32 bits (2**40 + 1 rolls by 1).
+    return np.roll(x, ints(sh.astype(np.int64).astype(np.int32)), axis=axes) if axes else x

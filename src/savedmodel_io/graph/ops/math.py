@@ -324,7 +324,7 @@ def cumulative(node, inputs, ctx):
     fn, ident = (np.cumsum, 0) if node.op == "Cumsum" else (np.cumprod, 1)
     y = np.flip(x, axis) if reverse else x
     out = fn(y, axis=axis, dtype=x.dtype)
-    if exclusive:
+    if exclusive and out.shape[axis]:  # an empty axis has nothing to shift
         pad = np.full_like(np.take(out, [0], axis=axis), ident)
         out = np.concatenate([pad, np.delete(out, -1, axis=axis)], axis=axis)
     return np.flip(out, axis) if reverse else out

@@ -172,7 +172,7 @@ def segment_v2(node, inputs, ctx):
 def _unsorted(data: np.ndarray, ids: np.ndarray, n: int, how: str) -> np.ndarray:
     """Unsorted reduction; ids outside [0, n) are skipped; empty segments hold the identity."""
     inner = data.shape[ids.ndim:]
-    rows = data.reshape((-1,) + inner)
+    rows = data.reshape((ids.size,) + inner)  # not -1: an empty inner shape leaves it undetermined
     flat = ids.reshape(-1)
     keep = (flat >= 0) & (flat < n)
     if how in ("max", "min"):

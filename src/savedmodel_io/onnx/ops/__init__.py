@@ -56,6 +56,8 @@ def _load() -> None:
             audio,
             colour,
             complex,
+            complex_inverse,
+            complex_products,
             control,
             ctc,
             conv_pool,

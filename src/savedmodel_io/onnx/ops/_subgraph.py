@@ -46,10 +46,17 @@ def body_graph(g: Graph, name: str, build: Callable[[Graph], list[Val]],
             raise ExportError("a value the body needs could not be converted")
         if v.kind == "handle":
             raise ExportError("a resource handle as a branch or loop output")
+        if v.is_const and v.dtype is not None and v.dtype.kind == "c":
+            # A complex constant as the initializer of its (real, imaginary) pairs (complex.py's form).
+            arr = np.asarray(v.const)
+            pairs = child.const(np.stack([arr.real, arr.imag], -1))
+            v = Val(child.name_of(pairs), arr.dtype, pairs.const.shape, kind="complex")
         v = child.plain(v)
         # Every output is a fresh name of this body (not an outer value or initializer).
         ident = child.op1("Identity", v, fold=False)
         ident.kind, ident.info = v.kind, v.info
+        if v.kind == "complex":  # the pair tensor's real type is the physical one
+            ident.dtype = v.dtype
         finals.append(ident)
     proto = child.to_proto(
         g.model.fresh(name), [value_info(n, t) for n, t in inputs],
@@ -92,6 +99,8 @@ def merged_type(g: Graph, vals: list[Val]) -> tuple[onnx.TypeProto, Val]:
 def typed_outputs(outs: list[Val], templates: list[Val]) -> list[Val]:
     for v, t in zip(outs, templates):
         v.kind, v.info = t.kind, t.info
+        if t.kind == "complex":  # a pair tensor: its type says float, the value is complex
+            v.dtype = t.dtype
     return outs
 
 

@@ -432,24 +432,52 @@ def reverse_v2(cx, node, ins):
                  g.const(np.asarray(axes, np.int64)), g.const(np.full(k, -1, np.int64)))
 
 
-@converter("Roll", onnx="Slice, Concat")
+@converter("Roll", onnx="Slice, Concat (a shift known only at run time: Gather, Mod, ReduceSum for the cut)")
 def roll(cx, node, ins):
+    """Each axis cut at (n - shift) mod n and its two pieces swapped (tensorflow/tensorflow
+    tensorflow/core/kernels/roll_op.cc: shifts on one axis add up; an empty axis stays). A shift
+    computed at run time gives the cut at run time (each shift reduced mod n before the sum, so
+    large shifts cannot overflow it); the axes must be constants."""
     g = cx.g
     x, shift_v, axis_v = ins
     r = need_rank(x)
-    shifts = const_ints(shift_v, "the shift")
     axes = const_ints(axis_v, "the axes")
-    if len(shifts) == 1 and len(axes) > 1:
-        shifts = shifts * len(axes)
-    total: dict[int, int] = {}
-    for s, a in zip(shifts, axes):
-        a = norm_axis(a, r)
-        total[a] = total.get(a, 0) + s
+    positions: dict[int, list[int]] = {}
+    for i, a in enumerate(axes):
+        positions.setdefault(norm_axis(a, r), []).append(i)
+    if shift_v.is_const:
+        # roll_op.cc reads each shift into an int: int64 shifts wrap to 32 bits (the runtime's rule).
+        shifts = [(v + 2**31) % 2**32 - 2**31 for v in const_ints(shift_v, "the shift")]
+        if len(shifts) == 1 and len(axes) > 1:
+            shifts = shifts * len(axes)
+        if len(shifts) != len(axes):
+            raise ExportError(f"{len(shifts)} shifts for {len(axes)} axes")
+        flat = None
+    else:
+        n_shifts = None
+        if shift_v.shape is not None and all(isinstance(d, int) for d in shift_v.shape):
+            n_shifts = int(np.prod(shift_v.shape, dtype=np.int64))
+        if n_shifts is not None and n_shifts != len(axes) and not (n_shifts == 1 and len(axes) > 1):
+            raise ExportError(f"{n_shifts} shifts for {len(axes)} axes")
+        if n_shifts == 1:
+            positions = {a: [0] * len(pos) for a, pos in positions.items()}
+        flat = g.op1("Reshape", i64(g, g.plain(shift_v)), g.const(np.asarray([-1], np.int64)))
+        if shift_v.dtype == np.int64:  # wrapped to 32 bits, as roll_op.cc reads it (see above)
+            low = g.op1("Mod", flat, g.const(np.asarray([2**32], np.int64)), fmod=0)
+            flat = g.op1("Sub", low, g.op1("Mul", cast(g, g.op1("GreaterOrEqual", low, g.const(
+                np.asarray([2**31], np.int64))), np.int64), g.const(np.asarray([2**32], np.int64))))
     y = x
-    for a, s in total.items():
+    for a, pos in positions.items():
         n = dim_of(g, y, a)
-        k = g.op1("Mod", g.const(np.asarray([s], np.int64)), n, fmod=0) if not n.is_const else \
-            g.const(np.asarray([s % int(n.const[0]) if int(n.const[0]) else 0], np.int64))
+        if flat is None:
+            s = sum(shifts[i] for i in pos)
+            k = g.op1("Mod", g.const(np.asarray([s], np.int64)), g.op1("Max", n, g.const(np.asarray([1], np.int64))),
+                      fmod=0) if not n.is_const else \
+                g.const(np.asarray([s % int(n.const[0]) if int(n.const[0]) else 0], np.int64))
+        else:
+            n1 = g.op1("Max", n, g.const(np.asarray([1], np.int64)))  # an empty axis: any cut is 0
+            mine = g.op1("Mod", g.op1("Gather", flat, g.const(np.asarray(pos, np.int64)), axis=0), n1, fmod=0)
+            k = g.op1("Mod", g.op1("ReduceSum", mine, g.const(np.asarray([0], np.int64)), keepdims=1), n1, fmod=0)
         cut = g.op1("Sub", n, k)
         ax = g.const(np.asarray([a], np.int64))
         tail = g.op1("Slice", y, cut, g.const(np.asarray([INT64_MAX], np.int64)), ax)

@@ -39,7 +39,7 @@ from savedmodel_io.onnx.ops._util import cast, reduce, scalar, unsqueeze
 from savedmodel_io.proto import DataType
 
 __all__ = ["BY_PARTS", "COMPLEX_TYPES", "as_complex", "is_complex", "join", "pair", "parts", "real_dtype",
-           "real_node", "refusal"]
+           "real_node", "refusal", "written"]
 
 COMPLEX_TYPES = frozenset({DataType.DT_COMPLEX64, DataType.DT_COMPLEX128})
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32), np.dtype(np.complex128): np.dtype(np.float64)}
@@ -84,6 +84,15 @@ def pair(g: Graph, v: Val) -> Val:
     if v.kind != "complex":
         raise ExportError(f"expected a complex value, got {v.dtype}")
     return Val(v.name, real_dtype(v.dtype), v.shape)
+
+
+def written(g: Graph, v: Val) -> Val:
+    """Complex value ``v`` as a named pair tensor (a constant written as an initializer of pairs),
+    for the places that take names only: If branch outputs, Loop inputs."""
+    if not v.is_const:
+        return v
+    p = pair(g, v)
+    return as_complex(Val(g.name_of(p), p.dtype, np.shape(p.const)), v.dtype)
 
 
 def parts(g: Graph, v: Val) -> tuple[Val, Val]:
@@ -454,15 +463,17 @@ def _complex_squared_difference(cx, node, ins, conv):
     return join(g, sq, _zeros_like(g, sq), dt)
 
 
-@complex_form("Xdivy", "Xlogy", onnx="the quotient's or Log's form, Mul, Where (0 where x is 0)")
+@complex_form("Xdivy", "Xlogy", "Xlog1py", onnx="the quotient's, Log's or Log1p's form, Mul, Where (0 where x is 0)")
 def _complex_x_op(cx, node, ins, conv):
-    """x / y or x log y, 0 where x == 0."""
+    """x / y, x log y or x log1p y, 0 where x == 0."""
     from savedmodel_io.onnx.ops.math import atan2
 
     g = cx.g
     dt, a, b = _two(cx, node, ins)
     if node.op == "Xdivy":
         re, im = _div(g, a, b)
+    elif node.op == "Xlog1py":
+        re, im = _mul(g, a, _log1p(cx, node, *b))
     else:
         log = (g.op1("Log", _hypot(g, *b)), g.plain(atan2(cx, node, [b[1], b[0]])))
         re, im = _mul(g, a, log)

@@ -22,7 +22,7 @@ import onnx
 
 from savedmodel_io.onnx._graph import ExportError, Val
 from savedmodel_io.onnx._types import tensor_type
-from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import complex_form, converter, inexpressible
 from savedmodel_io.onnx.ops._subgraph import if_node, merged_type, subgraph, truth, typed_outputs
 from savedmodel_io.onnx.ops._util import scalar
 
@@ -71,6 +71,22 @@ def case(cx, node, ins):
     return chain(0)
 
 
+def _complex_pairs(g: Any, vals: list[Val]) -> list[Val]:
+    """Complex constants among ``vals`` as pair tensors (an ONNX If or Loop takes real tensors)."""
+    from savedmodel_io.onnx.ops.complex import is_complex, written
+
+    return [written(g, v) if is_complex(v) else v for v in vals]
+
+
+@complex_form("If", "StatelessIf", "Case", "StatelessCase", "While", "StatelessWhile", "For", "PartitionedCall",
+              "StatefulPartitionedCall", onnx="the same, complex values carried as (real, imaginary) pairs")
+def _complex_control(cx, node, ins, conv):
+    """Complex values flow through branches and loop bodies as the pair tensors they are
+    elsewhere (kind "complex" on both sides of the If or Loop); constants become pairs where an
+    If or Loop takes them."""
+    return conv.fn(cx, node, ins)
+
+
 # -- While ----------------------------------------------------------------------------------------
 
 def _passed_through(cx: Any, fname: str, node: Any) -> list[bool]:
@@ -85,9 +101,12 @@ def _passed_through(cx: Any, fname: str, node: Any) -> list[bool]:
 
 
 def _loop_shape(v: Val, declared: Any) -> Any:
-    """The shape a carried variable keeps across iterations (TF's output_shapes, else the rank)."""
+    """The shape a carried variable keeps across iterations (TF's output_shapes, else the rank;
+    a complex value's trailing (real, imaginary) axis stays 2)."""
     if v.shape is None:
         return None
+    if v.kind == "complex":
+        return _loop_shape(Val(v.name, v.dtype, v.shape[:-1]), declared) + (2,)
     if declared is not None and len(declared) == len(v.shape):
         return tuple(d if (w is not None and d == w) else None for d, w in zip(v.shape, declared))
     return tuple(None for _ in v.shape)
@@ -111,6 +130,7 @@ def while_(cx, node, ins):
         return fused
     carried = [i for i, f in enumerate(fixed) if not f]
     for i in carried:
+        init[i] = _complex_pairs(g, [init[i]])[0]
         if init[i].kind == "handle":
             raise ExportError("a resource handle that the loop body changes")
     declared = list(node.attr.get("output_shapes") or [])
@@ -171,7 +191,7 @@ def _scalar(g: Any, v: Val) -> Val:
 def for_(cx, node, ins):
     g = cx.g
     start, limit, delta = ins[:3]
-    init = [g.plain(v) if v.kind == "tensor" else v for v in ins[3:]]
+    init = _complex_pairs(g, [g.plain(v) if v.kind == "tensor" else v for v in ins[3:]])
     body_f = node.attr["body"].name
     if any(v.kind == "handle" for v in init):
         raise ExportError("a resource handle as a For loop variable")
