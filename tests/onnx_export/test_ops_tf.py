@@ -57,8 +57,6 @@ LIMITS: dict[str, str] = {
     **{f"{op}-{noise}": "random fill" for op in ("ExtractGlimpse", "ExtractGlimpseV2")
        for noise in ("uniform", "gaussian")},
     **{f"StringSplit-{c}": "empty delimiter" for c in ("delim''_skipTrue", "delim''_skipFalse", "utf8_bytes")},
-    **{f"MatrixDeterminant-{c}": "float32 kernels only" for c in (
-        "float64", "negative", *(f"signed_zero{i}" for i in range(7)))},
     **{f"RaggedTensorToTensor-{c}": "one ragged dimension" for c in (
         "float16", "bfloat16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool", "complex64", "shape_cut", "shape_partial",
         "shape_grow", "shape_exact", "shape_zero", "rowids_rank2", "splits32")},
@@ -183,12 +181,15 @@ def _got(case, got: dict, i: int, want: np.ndarray) -> np.ndarray:
     return out
 
 
-def _export(case, node_def: bytes, outs: list[np.ndarray]):
-    """(ONNX model, None) or (None, the problems): inputs as placeholders, else some as Consts."""
+def _export(case, node_def: bytes, outs: list[np.ndarray], consts_list=None):
+    """(ONNX model, None) or (None, the problems): inputs as placeholders, else some as Consts
+    (``consts_list``: the sets of inputs made Consts to try, in order)."""
     flat = case.flat_inputs()
     small = {i for i, a in enumerate(flat) if a.dtype.kind in "iuO" and a.size <= 16}
     problems = []
-    for consts in (set(), set(range(1, len(flat))), small - {0}, small - {len(flat) - 1}):
+    if consts_list is None:
+        consts_list = (set(), set(range(1, len(flat))), small - {0}, small - {len(flat) - 1})
+    for consts in consts_list:
         mg = _graph(case, node_def, len(outs), consts, outs)
         ex = Exporter(runtime.Session(mg), 20, bfloat16_as_float32=True)
         graph = ex.signature("s")
@@ -212,19 +213,25 @@ def test_mapping_matches_tensorflow(family, case):
         pytest.skip(DIFFERS[case.id])
     if "error" in want or "node_def" not in want:
         pytest.skip("TensorFlow raises for this case")
+    check_against_tf(case, want)
+
+
+def check_against_tf(case, want: dict, consts_list=None, exact: bool = False) -> str:
+    """Export ``case`` (TensorFlow's answer ``want`` recorded) and compare onnxruntime's outputs
+    (``exact``: floats too must be equal); "exported", or "refused" for an accepted refusal."""
     outs = [decode(o) for o in want["outputs"]]
-    proto, problems = _export(case, base64.b64decode(want["node_def"]), outs)
+    proto, problems = _export(case, base64.b64decode(want["node_def"]), outs, consts_list)
     if proto is None:
         first = problems[0]
         if case.op in converters.NOT_EXPRESSIBLE or first.op in converters.NOT_EXPRESSIBLE:
-            return
+            return "refused"
         conv = converters.get(first.op)
         if "ONNX has no complex arithmetic" in first.reason and conv is not None and not conv.complex and \
                 converters.get_complex(first.op) is None:
-            return  # an op without a complex form, on complex values
+            return "refused"  # an op without a complex form, on complex values
         expected = LIMITS.get(case.id, "no uint64 kernel" if "uint64" in case.id else None)
         assert expected is not None and expected in first.reason, f"refused: {first}"
-        return
+        return "refused"
     assert case.id not in LIMITS, "exports now: drop it from LIMITS"
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -236,7 +243,9 @@ def test_mapping_matches_tensorflow(family, case):
         if w.dtype == object:
             g = np.vectorize(lambda x: x.encode("utf-8", "surrogateescape"), otypes=[object])(g) if g.size else g
         assert g.dtype == w.dtype and g.shape == w.shape, (case.id, i, g.dtype, g.shape, w.dtype, w.shape)
-        if w.dtype.kind in "fc" or w.dtype.name == "bfloat16":
+        if case.spec_only:  # TF's numbers are not defined (random ops, outputs a kernel leaves unwritten)
+            continue
+        if (w.dtype.kind in "fc" or w.dtype.name == "bfloat16") and not exact:
             tol = case.rtol if case.rtol is not None else (1e-3 if w.dtype == np.float16 else 1e-4)
             if w.dtype.name == "bfloat16":  # one bfloat16 ulp of the outputs' magnitude
                 g, w = g.astype(np.float32), w.astype(np.float32)
@@ -247,4 +256,4 @@ def test_mapping_matches_tensorflow(family, case):
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol / 10, err_msg=f"{case.id} output {i}")
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{case.id} output {i}")
-
+    return "exported"
