@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from graph.test_runtime_core import F32, const, node, placeholder
-from onnx_export._cases import assert_same, exported, signature
+from onnx_export._cases import assert_same, exported, ort_value, signature
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -44,7 +44,7 @@ def export_and_compare(nodes: list, feeds: dict[str, np.ndarray], outputs: list[
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {k: ort_value(v) for k, v in feeds.items()})))
     for i in range(len(outputs)):
         assert_same(got[f"o{i}"], np.asarray(want[f"o{i}"]), f"o{i}")
     return proto

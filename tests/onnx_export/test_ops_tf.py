@@ -21,7 +21,8 @@ import pytest
 from graph.raw_ops_harness import _const, oracle_results
 from _oracles.codec import decode
 from graph import test_ops_strings_tf
-from graph.case_sets import SETS as ALL_SETS
+from graph.case_sets import SETS
+from graph.test_ops_ragged_tf import NGRAMS
 from onnx_export._cases import Tags, ort_value
 
 onnx = pytest.importorskip("onnx")
@@ -35,6 +36,8 @@ from savedmodel_io.proto import MetaGraphDef, NodeDef  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
+# The families' case sets, and StringNGrams' (its own set in the ragged module).
+ALL_SETS = {**SETS, "ngrams": list(NGRAMS)}
 # (case set, case): ids are unique within a set only. Only cases of ops with a mapping.
 _SETS = {name: [c for c in cases if converters.get(c.op) is not None] if name != "raw" else cases
          for name, cases in ALL_SETS.items()}

@@ -831,4 +831,3 @@ inexpressible("random numbers: ONNX's generators do not reproduce TensorFlow's",
               "StatelessRandomUniform", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
               "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformV2",
               "StatelessShuffle", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2")
-inexpressible("isotonic regression (pool adjacent violators): no ONNX form", "IsotonicRegression")

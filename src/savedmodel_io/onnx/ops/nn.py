@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from savedmodel_io.onnx._graph import ExportError, Graph, Val, invert
-from savedmodel_io.onnx.ops._registry import converter, inexpressible
+from savedmodel_io.onnx.ops._registry import converter
 from savedmodel_io.onnx.ops.math import batch_matmul, in_float32, matmul
 from savedmodel_io.onnx.ops._util import (
     INT64_MAX,
@@ -555,7 +555,6 @@ def _batch_to_space_static(cx, node, ins):
         y = g.op1("Slice", y, g.const(starts.astype(np.int64)), g.const(ends),
                   g.const(np.arange(1, 1 + m, dtype=np.int64)))
     return y
-inexpressible("CTC decoding and loss: no ONNX operator", "CTCBeamSearchDecoder", "CTCGreedyDecoder", "CTCLoss")
 
 
 # -- grappler's and oneDNN's fused ops ----------------------------------------------------------

@@ -196,8 +196,6 @@ inexpressible("ONNX has no whitespace stripping operator", "StringStrip")
 inexpressible("ONNX has no string reduction", "ReduceJoin")
 inexpressible("ONNX has no tensor formatting operator", "StringFormat")
 inexpressible("ONNX has no tf.train.Example parser", "ParseExample", "ParseExampleV2")
-inexpressible("ONNX has no string n-gram builder (TfIdfVectorizer counts n-grams, it does not make them)",
-              "StringNGrams")
 inexpressible("ONNX has no byte codecs (base64, raw bytes, zlib/gzip, CSV, JSON, protobuf)", "DecodeBase64",
               "EncodeBase64", "DecodeRaw", "DecodePaddedRaw", "DecodeCompressed", "DecodeCSV", "DecodeJSONExample",
               "DecodeProtoV2", "EncodeProto")
