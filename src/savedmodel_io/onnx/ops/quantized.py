@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from typing import Any
+
 import numpy as np
 
 from savedmodel_io.graph.ops._quant import F32, QType, qtype
@@ -816,6 +818,14 @@ def quantized_concat(cx, node, ins):
         out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
     else:
         out_lo, out_hi = overall_min, overall_max
+    parts = _onto_range(q, g, values, ranges, t, out_lo, out_hi)
+    return [g.op1("Concat", *parts, axis=axis[0]), out_lo, out_hi]
+
+
+def _onto_range(q: Any, g: Graph, values: list[Val], ranges: list[tuple[Val, Val]], t: Any, out_lo: Val,
+                out_hi: Val) -> list[Val]:
+    """Each quantized input requantized onto the joined range [out_lo, out_hi] (as it is where
+    its range is that one already): the inputs of the quantized concatenations."""
     parts = []
     for v, (lo, hi) in zip(values, ranges):
         same = q.op("And", q.op("Equal", lo, out_lo), q.op("Equal", hi, out_hi))
@@ -824,8 +834,7 @@ def quantized_concat(cx, node, ins):
             continue
         moved = _requantize(q, v, lo, hi, t, out_lo, out_hi, t)
         parts.append(moved if same.is_const else g.op1("Where", same, v, moved))
-    return [g.op1("Concat", *parts, axis=axis[0]), out_lo, out_hi]
-
+    return parts
 
 # -- oneDNN's int8 kernels (graph/ops/quantized_onednn.py) ----------------------------------------------
 #
@@ -1048,14 +1057,7 @@ def quantized_concat_v2(cx, node, ins):
         out_lo, out_hi = q.op("Sub", q.f32(0.0), big), big
     else:
         out_lo, out_hi = q.f32(0.0), overall_max
-    parts = []
-    for v, (lo, hi) in zip(values, ranges):
-        same = q.op("And", q.op("Equal", lo, out_lo), q.op("Equal", hi, out_hi))
-        if same.is_const and bool(same.const):
-            parts.append(v)
-            continue
-        moved = _requantize(q, v, lo, hi, t, out_lo, out_hi, t)
-        parts.append(moved if same.is_const else g.op1("Where", same, v, moved))
+    parts = _onto_range(q, g, values, ranges, t, out_lo, out_hi)
     out = g.op1("Concat", *parts, axis=axis)
     sizes = [None if v.shape is None else v.shape for v in values]
     empty = all(s is not None and any(d == 0 for d in s) for s in sizes)
