@@ -17,7 +17,6 @@ are not used: they round halves to even and saturate differently from these kern
 from __future__ import annotations
 
 from types import SimpleNamespace
-
 from typing import Any
 
 import numpy as np
