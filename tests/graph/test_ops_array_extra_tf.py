@@ -99,6 +99,8 @@ def _isotonic() -> None:
             input=(rows * 3).astype(dt))
     add("IsotonicRegression", "random_3d", {}, input=f32(2, 3, 6))
     add("IsotonicRegression", "vector", {}, input=f32(7))
+    for shape in ((3, 0), (0, 3), (0,)):  # empty rows, or none
+        add("IsotonicRegression", "empty_" + "x".join(map(str, shape)), {}, input=np.zeros(shape, np.float32))
 
 
 _array()

@@ -75,7 +75,8 @@ def isotonic_regression(node, inputs, ctx):
     segment each element ends in (tensorflow/core/kernels/isotonic_regression_op.cc)."""
     x = np.asarray(inputs[0])
     out_dtype = np_dtype(node.attr["output_dtype"])
-    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    # (rows, last axis): an explicit row count, since -1 is undetermined when the last axis is empty
+    rows = x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1]) if x.ndim else x.reshape(1, 1)
     values = np.zeros(rows.shape, np.float64)
     segments = np.zeros(rows.shape, np.int32)
     for r, row in enumerate(rows.astype(np.float64)):

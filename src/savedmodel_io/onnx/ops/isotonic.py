@@ -41,7 +41,9 @@ def isotonic(cx, node, ins):
         raise ExportError(f"isotonic regression of {x.dtype} to {out_dt}")
     shape = g.op1("Shape", x)
     n = dim_of(g, x, -1) if x.rank else _ints(g, 1)
-    rows = g.op1("Reshape", cast(g, x, _F64), g.op1("Concat", _ints(g, -1), n, axis=0))  # [R, n]
+    # [R, n] with R counted (not -1, which an empty last axis leaves undetermined)
+    lead = g.op1("ReduceProd", g.op1("Slice", shape, _ints(g, 0), _ints(g, -1)), keepdims=1) if x.rank else _ints(g, 1)
+    rows = g.op1("Reshape", cast(g, x, _F64), g.op1("Concat", lead, n, axis=0), allowzero=1)
     r = dim_of(g, rows, 0)
     rn = g.op1("Concat", r, n, axis=0)
     zeros = g.op1("Expand", scalar(g, 0.0, _F64), rn)
@@ -89,5 +91,5 @@ def isotonic(cx, node, ins):
     segment = g.op1("Sub", g.op1("CumSum", marks, one), one)  # [R, n]
     means = g.op1("Div", sums, g.op1("Where", live, counts, scalar(g, 1.0, _F64)))
     values = g.op1("GatherElements", means, g.op1("Max", segment, scalar(g, 0, _I64)), axis=1)
-    values = g.op1("Reshape", cast(g, values, out_dt), shape)
-    return [values, g.op1("Reshape", cast(g, segment, np.int32), shape)]
+    values = g.op1("Reshape", cast(g, values, out_dt), shape, allowzero=1)
+    return [values, g.op1("Reshape", cast(g, segment, np.int32), shape, allowzero=1)]
