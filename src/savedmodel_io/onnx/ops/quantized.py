@@ -1272,6 +1272,12 @@ def _const_of(v: Val, what: str, dtype,
     return np.asarray(v.const, dtype)
 
 
+def _scale_zero(ins: list[Val], i: int, why: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The constant (scales, zero points) given as inputs ``i`` and ``i + 1`` of a Uniform* op."""
+    extra = () if why is None else (why,)
+    return _const_of(ins[i], "the scales", F32, *extra), _const_of(ins[i + 1], "the zero points", np.int64, *extra)
+
+
 def _multipliers(ratios: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """QuantizeMultiplier of each ratio (graph/ops/uniform_quant.quantize_multiplier)."""
     from savedmodel_io.graph.ops.uniform_quant import quantize_multiplier
@@ -1336,8 +1342,7 @@ def uniform_requantize(cx, node, ins):
         raise ExportError("If input and output is both per-axis quantized, the quantization axis must be same.")
     _uq_axis(node, "input_quantization_axis", x, ins[1], ins[2])
     _uq_axis(node, "output_quantization_axis", x, ins[3], ins[4])
-    in_s, out_s = _const_of(ins[1], "the scales", F32), _const_of(ins[3], "the scales", F32)
-    in_z, out_z = _const_of(ins[2], "the zero points", np.int64), _const_of(ins[4], "the zero points", np.int64)
+    (in_s, in_z), (out_s, out_z) = _scale_zero(ins, 1), _scale_zero(ins, 3)
     if not (np.all(in_s > 0) and np.all(out_s > 0)):
         raise ExportError("scales elements must be all positive.")
     return _uq_requantize(_Q(g), x, in_s, in_z, out_s, out_z, in_axis, out_axis,
@@ -1352,9 +1357,9 @@ def uniform_quantized_add(cx, node, ins):
     lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
     l_axis = _uq_axis(node, "lhs_quantization_axis", lhs, ins[2], ins[3])
     r_axis = _uq_axis(node, "rhs_quantization_axis", rhs, ins[4], ins[5])
-    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
-    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
-    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    l_s, l_z = _scale_zero(ins, 2)
+    r_s, r_z = _scale_zero(ins, 4)
+    o_s, o_z = _scale_zero(ins, 6)
     if lhs.shape is None or rhs.shape is None or any(not isinstance(d, int) for d in (*lhs.shape, *rhs.shape)):
         raise ExportError("the operands' shapes must be known before running")
     try:
@@ -1395,9 +1400,9 @@ def uniform_quantized_dot(cx, node, ins):
     for attr in ("rhs_quantization_axis", "output_quantization_axis"):
         if int(node.attr.get(attr, -1)) not in (1, -1):
             raise ExportError(f"{attr} Attr must be 1 (per-channel) or -1 (per-tensor).")
-    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
-    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
-    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    l_s, l_z = _scale_zero(ins, 2)
+    r_s, r_z = _scale_zero(ins, 4)
+    o_s, o_z = _scale_zero(ins, 6)
     if not (np.all(l_s > 0) and np.all(r_s > 0) and np.all(o_s > 0)):
         raise ExportError("scales elements must be all positive.")
     if need_rank(lhs) != 2 or need_rank(rhs) != 2:
@@ -1753,9 +1758,9 @@ def uniform_quantized_convolution(cx, node, ins):
     lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
     if int(node.attr.get("lhs_quantization_axis", -1)) != -1:
         raise ExportError("lhs_quantization_axis Attr must be -1 (per-tensor).")
-    l_s, l_z = _const_of(ins[2], "the scales", F32), _const_of(ins[3], "the zero points", np.int64)
-    r_s, r_z = _const_of(ins[4], "the scales", F32), _const_of(ins[5], "the zero points", np.int64)
-    o_s, o_z = _const_of(ins[6], "the scales", F32), _const_of(ins[7], "the zero points", np.int64)
+    l_s, l_z = _scale_zero(ins, 2)
+    r_s, r_z = _scale_zero(ins, 4)
+    o_s, o_z = _scale_zero(ins, 6)
     if not (np.all(l_s > 0) and np.all(r_s > 0) and np.all(o_s > 0)):
         raise ExportError("scales elements must be all positive.")
     if lhs.dtype != np.int8 or rhs.dtype != np.int8:
@@ -1796,7 +1801,7 @@ def uniform_quantized_convolution_hybrid(cx, node, ins):
     q = _Q(g)
     lhs, rhs = g.plain(ins[0]), g.plain(ins[1])
     why = "the convolution's zero-point corrections are built while exporting"
-    r_s, r_z = _const_of(ins[2], "the scales", F32, why), _const_of(ins[3], "the zero points", np.int64, why)
+    r_s, r_z = _scale_zero(ins, 2, why)
     if not np.all(r_s > 0):
         raise ExportError("rhs scales elements must be all positive.")
     if lhs.dtype != np.float32 or rhs.dtype != np.int8:
